@@ -1,0 +1,126 @@
+//! Interrupting a running vCPU from another thread: set `immediate_exit` in
+//! the vCPU's run page, then kick the vCPU thread out of `KVM_RUN` with a
+//! signal. Both halves are needed: the flag covers a kick that lands just
+//! before the vCPU enters the guest, the signal one that lands inside it.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+/// The signal used to kick vCPU threads out of `KVM_RUN`. Its handler does
+/// nothing; its only effect is that the ioctl returns EINTR.
+pub const KICK_SIGNAL: libc::c_int = libc::SIGUSR2;
+
+/// State shared between a vCPU and its interrupters.
+pub(crate) struct Shared {
+    inner: Mutex<Target>,
+}
+
+struct Target {
+    /// `&kvm_run.immediate_exit`; null once the vCPU is gone.
+    immediate_exit: *mut u8,
+    /// The thread inside `KVM_RUN` right now, if any.
+    running_on: Option<libc::pthread_t>,
+}
+
+// SAFETY: the raw pointer is only dereferenced while the mutex is held and the
+// vCPU (which owns the run page it points into) is alive; the vCPU clears it
+// under the same mutex before the page is unmapped.
+unsafe impl Send for Target {}
+
+impl Shared {
+    pub(crate) fn new(immediate_exit: *mut u8) -> Arc<Shared> {
+        install_kick_handler();
+        Arc::new(Shared {
+            inner: Mutex::new(Target {
+                immediate_exit,
+                running_on: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Target> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the vCPU thread right before `KVM_RUN`.
+    pub(crate) fn enter(&self) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        self.lock().running_on = Some(me);
+    }
+
+    /// Called by the vCPU thread right after `KVM_RUN`.
+    pub(crate) fn leave(&self) {
+        self.lock().running_on = None;
+    }
+
+    /// Clears `immediate_exit` so the next run enters the guest.
+    pub(crate) fn clear(&self) {
+        let t = self.lock();
+        if !t.immediate_exit.is_null() {
+            // SAFETY: non-null means the vCPU and its run page are alive (see
+            // `Target`); the byte is only accessed atomically from here on.
+            unsafe { AtomicU8::from_ptr(t.immediate_exit) }.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Called when the vCPU is dropped: interrupters become no-ops.
+    pub(crate) fn detach(&self) {
+        let mut t = self.lock();
+        t.immediate_exit = std::ptr::null_mut();
+        t.running_on = None;
+    }
+
+    fn kick(&self) -> bool {
+        let t = self.lock();
+        if t.immediate_exit.is_null() {
+            return false;
+        }
+        // SAFETY: as in `clear`.
+        unsafe { AtomicU8::from_ptr(t.immediate_exit) }.store(1, Ordering::SeqCst);
+        if let Some(thread) = t.running_on {
+            // SAFETY: `running_on` is set only while that thread is inside
+            // KVM_RUN, and it cannot leave `leave()` while we hold the lock, so
+            // the thread is alive. The signal's handler is a no-op.
+            unsafe {
+                libc::pthread_kill(thread, KICK_SIGNAL);
+            }
+        }
+        true
+    }
+}
+
+/// A handle that interrupts one vCPU from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Interrupter {
+    shared: Arc<Shared>,
+}
+
+impl Interrupter {
+    pub(crate) fn new(shared: Arc<Shared>) -> Interrupter {
+        Interrupter { shared }
+    }
+
+    /// Makes the vCPU's current or next `run` return `VmExit::Interrupted`.
+    /// Returns false when the vCPU no longer exists.
+    pub fn interrupt(&self) -> bool {
+        self.shared.kick()
+    }
+}
+
+extern "C" fn on_kick(_: libc::c_int) {}
+
+fn install_kick_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;
+        // the handler is an empty extern "C" fn, async-signal-safe. No
+        // SA_RESTART, so KVM_RUN returns EINTR when the signal lands.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_kick as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(KICK_SIGNAL, &sa, std::ptr::null_mut());
+        }
+    });
+}

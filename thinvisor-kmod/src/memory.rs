@@ -1,0 +1,168 @@
+//! Guest memory: host memory the caller owns, handed to the VM by value.
+//!
+//! A [`GuestMemory`] is an anonymous private mapping. It is lazily backed:
+//! pages the guest never touches cost the host nothing. Accessors check every
+//! offset and length (with overflow checks) and never hand out raw pointers.
+
+use crate::error::{KmodError, Result};
+use memmap2::{MmapMut, MmapOptions};
+
+/// Page size of guest and host.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// A block of host memory that can be mapped into a VM's guest-physical space.
+pub struct GuestMemory {
+    map: MmapMut,
+}
+
+impl std::fmt::Debug for GuestMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GuestMemory({:#x} bytes)", self.map.len())
+    }
+}
+
+impl GuestMemory {
+    /// Allocates `bytes` (rounded up to a page) of zeroed, lazily backed memory.
+    pub fn new(bytes: usize) -> Result<GuestMemory> {
+        let size = bytes
+            .checked_add(PAGE_SIZE as usize - 1)
+            .map(|b| b & !(PAGE_SIZE as usize - 1))
+            .filter(|&b| b > 0)
+            .ok_or(KmodError::Allocate {
+                bytes,
+                source: std::io::Error::from_raw_os_error(libc::EINVAL),
+            })?;
+        let map =
+            MmapOptions::new()
+                .len(size)
+                .map_anon()
+                .map_err(|source| KmodError::Allocate {
+                    bytes: size,
+                    source,
+                })?;
+        Ok(GuestMemory { map })
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Always false: zero-sized memory cannot be created.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn range(&self, offset: u64, len: u64) -> Result<std::ops::Range<usize>> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.len());
+        match end {
+            Some(end) => Ok(offset as usize..end as usize),
+            None => Err(KmodError::OutOfRange {
+                offset,
+                len,
+                size: self.len(),
+            }),
+        }
+    }
+
+    /// The bytes at `offset..offset+len`.
+    pub fn slice(&self, offset: u64, len: u64) -> Result<&[u8]> {
+        let r = self.range(offset, len)?;
+        Ok(&self.map[r])
+    }
+
+    /// The bytes at `offset..offset+len`, writable.
+    pub fn slice_mut(&mut self, offset: u64, len: u64) -> Result<&mut [u8]> {
+        let r = self.range(offset, len)?;
+        Ok(&mut self.map[r])
+    }
+
+    /// Copies guest memory at `offset` into `buf`.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        buf.copy_from_slice(self.slice(offset, buf.len() as u64)?);
+        Ok(())
+    }
+
+    /// Copies `data` into guest memory at `offset`.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.slice_mut(offset, data.len() as u64)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Reads a little-endian u64.
+    pub fn read_u64(&self, offset: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a little-endian u64.
+    pub fn write_u64(&mut self, offset: u64, value: u64) -> Result<()> {
+        self.write(offset, &value.to_le_bytes())
+    }
+
+    /// Fills a range with zeros.
+    pub fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        self.slice_mut(offset, len)?.fill(0);
+        Ok(())
+    }
+
+    /// Gives the host pages of a page-aligned range back; they read as zeros
+    /// afterwards and cost nothing until touched again.
+    pub fn discard(&mut self, offset: u64, len: u64) -> Result<()> {
+        let r = self.range(offset, len)?;
+        if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(KmodError::OutOfRange {
+                offset,
+                len,
+                size: self.len(),
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range was bounds-checked against this private anonymous
+        // mapping and is page aligned; MADV_DONTNEED on such a mapping only
+        // replaces the pages with zero-fill-on-demand pages. No Rust reference
+        // into the range can be alive because we hold `&mut self`.
+        unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, r.start, r.len())
+        }
+        .map_err(|source| KmodError::Ioctl {
+            op: "madvise(MADV_DONTNEED)",
+            source,
+        })
+    }
+
+    /// Host address of the mapping, for registering it with KVM (crate only).
+    pub(crate) fn host_addr(&self) -> u64 {
+        self.map.as_ptr() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_and_overflow_are_checked() {
+        let mut m = GuestMemory::new(8192).expect("alloc");
+        assert_eq!(m.len(), 8192);
+        m.write_u64(8184, 7).expect("last qword");
+        assert_eq!(m.read_u64(8184).expect("read"), 7);
+        assert!(m.write_u64(8185, 1).is_err());
+        assert!(m.slice(u64::MAX - 2, 8).is_err());
+        assert!(m.slice(0, u64::MAX).is_err());
+        m.discard(4096, 4096).expect("discard");
+        assert_eq!(m.read_u64(8184).expect("read"), 0);
+        assert!(m.discard(1, 4096).is_err());
+    }
+
+    #[test]
+    fn rounds_up_to_pages() {
+        assert_eq!(GuestMemory::new(1).expect("alloc").len(), 4096);
+        assert!(GuestMemory::new(0).is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! A vCPU: guest state through the cache, run, and interruption.
+
+use crate::capabilities::Capabilities;
+use crate::counters::VcpuCounters;
+use crate::cpuid::GuestCpuid;
+use crate::error::{KmodError, Result};
+use crate::exit::VmExit;
+use crate::interrupt::{Interrupter, Shared};
+use crate::msr;
+use crate::state_cache::StateCache;
+use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_xcrs, Msrs};
+use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One virtual CPU of a [`crate::Vm`].
+pub struct Vcpu {
+    fd: VcpuFd,
+    id: u64,
+    sync_regs: bool,
+    cache: StateCache,
+    counters: VcpuCounters,
+    interrupt: Arc<Shared>,
+}
+
+impl Vcpu {
+    pub(crate) fn new(
+        mut fd: VcpuFd,
+        id: u64,
+        cpuid: &GuestCpuid,
+        caps: &Capabilities,
+        _run_size: usize,
+    ) -> Result<Vcpu> {
+        fd.set_cpuid2(&cpuid.table)
+            .map_err(|e| KmodError::ioctl("KVM_SET_CPUID2", e))?;
+        if caps.sync_regs {
+            fd.set_sync_valid_reg(SyncReg::Register);
+        }
+        let immediate_exit = &mut fd.get_kvm_run().immediate_exit as *mut u8;
+        let interrupt = Shared::new(immediate_exit);
+        Ok(Vcpu {
+            fd,
+            id,
+            sync_regs: caps.sync_regs,
+            cache: StateCache::default(),
+            counters: VcpuCounters {
+                ioctls: 1,
+                ..Default::default()
+            },
+            interrupt,
+        })
+    }
+
+    /// The vCPU's index in its VM.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True when registers travel through the run page (no ioctl per exit).
+    pub fn uses_sync_regs(&self) -> bool {
+        self.sync_regs
+    }
+
+    /// Counters of ioctls and time so far.
+    pub fn counters(&self) -> VcpuCounters {
+        self.counters
+    }
+
+    /// A handle that interrupts this vCPU from another thread.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter::new(self.interrupt.clone())
+    }
+
+    /// General registers. With sync_regs this costs nothing; otherwise one
+    /// KVM_GET_REGS per exit.
+    pub fn regs(&mut self) -> Result<&kvm_regs> {
+        if self.sync_regs {
+            return Ok(&self.fd.sync_regs_mut().regs);
+        }
+        self.fetch_regs()?;
+        self.cache
+            .regs
+            .as_ref()
+            .ok_or(KmodError::MissingCapability("register cache"))
+    }
+
+    /// General registers, to change; written back on the next run.
+    pub fn regs_mut(&mut self) -> Result<&mut kvm_regs> {
+        if self.sync_regs {
+            self.fd.set_sync_dirty_reg(SyncReg::Register);
+            return Ok(&mut self.fd.sync_regs_mut().regs);
+        }
+        self.fetch_regs()?;
+        self.cache.regs_dirty = true;
+        self.cache
+            .regs
+            .as_mut()
+            .ok_or(KmodError::MissingCapability("register cache"))
+    }
+
+    fn fetch_regs(&mut self) -> Result<()> {
+        if self.cache.regs.is_none() {
+            self.counters.ioctls += 1;
+            self.cache.regs = Some(
+                self.fd
+                    .get_regs()
+                    .map_err(|e| KmodError::ioctl("KVM_GET_REGS", e))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Segment, descriptor-table and control registers (one KVM_GET_SREGS on
+    /// first use after an exit).
+    pub fn sregs(&mut self) -> Result<&kvm_sregs> {
+        self.fetch_sregs()?;
+        self.cache
+            .sregs
+            .as_ref()
+            .ok_or(KmodError::MissingCapability("sregs cache"))
+    }
+
+    /// Segment and control registers, to change; written on the next run
+    /// (through the run page when sync_regs is available).
+    pub fn sregs_mut(&mut self) -> Result<&mut kvm_sregs> {
+        self.fetch_sregs()?;
+        self.cache.sregs_dirty = true;
+        self.cache
+            .sregs
+            .as_mut()
+            .ok_or(KmodError::MissingCapability("sregs cache"))
+    }
+
+    fn fetch_sregs(&mut self) -> Result<()> {
+        if self.cache.sregs.is_none() {
+            self.counters.ioctls += 1;
+            self.cache.sregs = Some(
+                self.fd
+                    .get_sregs()
+                    .map_err(|e| KmodError::ioctl("KVM_GET_SREGS", e))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// FPU/SSE state (one KVM_GET_FPU on first use after an exit).
+    pub fn fpu(&mut self) -> Result<&kvm_fpu> {
+        self.fetch_fpu()?;
+        self.cache
+            .fpu
+            .as_ref()
+            .ok_or(KmodError::MissingCapability("fpu cache"))
+    }
+
+    /// FPU/SSE state, to change; written on the next run.
+    pub fn fpu_mut(&mut self) -> Result<&mut kvm_fpu> {
+        self.fetch_fpu()?;
+        self.cache.fpu_dirty = true;
+        self.cache
+            .fpu
+            .as_mut()
+            .ok_or(KmodError::MissingCapability("fpu cache"))
+    }
+
+    fn fetch_fpu(&mut self) -> Result<()> {
+        if self.cache.fpu.is_none() {
+            self.counters.ioctls += 1;
+            self.cache.fpu = Some(
+                self.fd
+                    .get_fpu()
+                    .map_err(|e| KmodError::ioctl("KVM_GET_FPU", e))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads a guest-state MSR (one KVM_GET_MSRS). Host and control MSRs are
+    /// refused by the filter.
+    pub fn msr(&mut self, index: u32) -> Result<u64> {
+        if !msr::is_guest_state(index) {
+            return Err(KmodError::Filtered(format!(
+                "MSR {index:#x} is not guest state"
+            )));
+        }
+        if let Some(&(_, v)) = self
+            .cache
+            .pending_msrs
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == index)
+        {
+            return Ok(v);
+        }
+        let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
+            index,
+            ..Default::default()
+        }])
+        .map_err(|_| KmodError::Filtered("MSR list".into()))?;
+        self.counters.ioctls += 1;
+        let n = self
+            .fd
+            .get_msrs(&mut msrs)
+            .map_err(|e| KmodError::ioctl("KVM_GET_MSRS", e))?;
+        match (n, msrs.as_slice().first()) {
+            (1, Some(e)) => Ok(e.data),
+            _ => Err(KmodError::Filtered(format!(
+                "KVM does not support MSR {index:#x}"
+            ))),
+        }
+    }
+
+    /// Writes a guest-state MSR on the next run (batched into one ioctl).
+    pub fn set_msr(&mut self, index: u32, value: u64) -> Result<()> {
+        if !msr::is_guest_state(index) {
+            return Err(KmodError::Filtered(format!(
+                "MSR {index:#x} is not guest state"
+            )));
+        }
+        self.cache.pending_msrs.push((index, value));
+        Ok(())
+    }
+
+    /// Sets XCR0 (which XSAVE state components the guest may enable) on the
+    /// next run; KVM refuses values the host cannot back.
+    pub fn set_xcr0(&mut self, value: u64) {
+        self.cache.pending_xcr0 = Some(value);
+    }
+
+    /// Writes every deferred change. Through the run page where possible.
+    fn flush(&mut self) -> Result<()> {
+        if self.cache.regs_dirty {
+            if let Some(regs) = self.cache.regs {
+                self.counters.ioctls += 1;
+                self.fd
+                    .set_regs(&regs)
+                    .map_err(|e| KmodError::ioctl("KVM_SET_REGS", e))?;
+            }
+            self.cache.regs_dirty = false;
+        }
+        if self.cache.sregs_dirty {
+            if let Some(sregs) = self.cache.sregs {
+                if self.sync_regs {
+                    self.fd.sync_regs_mut().sregs = sregs;
+                    self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+                } else {
+                    self.counters.ioctls += 1;
+                    self.fd
+                        .set_sregs(&sregs)
+                        .map_err(|e| KmodError::ioctl("KVM_SET_SREGS", e))?;
+                }
+            }
+            self.cache.sregs_dirty = false;
+        }
+        if self.cache.fpu_dirty {
+            if let Some(fpu) = self.cache.fpu {
+                self.counters.ioctls += 1;
+                self.fd
+                    .set_fpu(&fpu)
+                    .map_err(|e| KmodError::ioctl("KVM_SET_FPU", e))?;
+            }
+            self.cache.fpu_dirty = false;
+        }
+        if !self.cache.pending_msrs.is_empty() {
+            let entries: Vec<kvm_msr_entry> = self
+                .cache
+                .pending_msrs
+                .drain(..)
+                .map(|(index, data)| kvm_msr_entry {
+                    index,
+                    data,
+                    ..Default::default()
+                })
+                .collect();
+            let msrs = Msrs::from_entries(&entries)
+                .map_err(|_| KmodError::Filtered("too many MSRs".into()))?;
+            self.counters.ioctls += 1;
+            let n = self
+                .fd
+                .set_msrs(&msrs)
+                .map_err(|e| KmodError::ioctl("KVM_SET_MSRS", e))?;
+            if n != entries.len() {
+                return Err(KmodError::Filtered(format!(
+                    "KVM refused MSR {:#x}",
+                    entries.get(n).map_or(0, |e| e.index)
+                )));
+            }
+        }
+        if let Some(xcr0) = self.cache.pending_xcr0.take() {
+            let mut xcrs = kvm_xcrs {
+                nr_xcrs: 1,
+                ..Default::default()
+            };
+            xcrs.xcrs[0].xcr = 0;
+            xcrs.xcrs[0].value = xcr0;
+            self.counters.ioctls += 1;
+            self.fd
+                .set_xcrs(&xcrs)
+                .map_err(|e| KmodError::ioctl("KVM_SET_XCRS", e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes deferred writes and runs the guest until the next exit.
+    pub fn run(&mut self) -> Result<VmExit> {
+        self.flush()?;
+        self.cache.invalidate_reads();
+        self.counters.ioctls += 1;
+        self.counters.runs += 1;
+        self.interrupt.enter();
+        let start = Instant::now();
+        let result = self.fd.run();
+        let exit = match result {
+            Ok(exit) => Ok(normalise(exit)),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                Ok(VmExit::Interrupted)
+            }
+            Err(e) => Err(KmodError::ioctl("KVM_RUN", e)),
+        };
+        self.counters.in_guest += start.elapsed();
+        self.interrupt.leave();
+        if matches!(exit, Ok(VmExit::Interrupted)) {
+            self.interrupt.clear();
+        }
+        exit
+    }
+}
+
+fn normalise(exit: VcpuExit<'_>) -> VmExit {
+    match exit {
+        VcpuExit::IoOut(port, data) => {
+            let mut buf = [0u8; 8];
+            let n = data.len().min(8);
+            buf[..n].copy_from_slice(&data[..n]);
+            VmExit::IoOut {
+                port,
+                size: n as u8,
+                data: u64::from_le_bytes(buf),
+            }
+        }
+        VcpuExit::IoIn(port, data) => VmExit::IoIn {
+            port,
+            size: data.len().min(8) as u8,
+        },
+        VcpuExit::MmioRead(gpa, data) => VmExit::Mmio {
+            gpa,
+            len: data.len() as u32,
+            write: false,
+        },
+        VcpuExit::MmioWrite(gpa, data) => VmExit::Mmio {
+            gpa,
+            len: data.len() as u32,
+            write: true,
+        },
+        VcpuExit::Hlt => VmExit::Hlt,
+        VcpuExit::Shutdown => VmExit::Shutdown,
+        VcpuExit::Intr => VmExit::Interrupted,
+        VcpuExit::FailEntry(reason, _) => VmExit::FailEntry { reason },
+        VcpuExit::InternalError => VmExit::InternalError { suberror: 0 },
+        VcpuExit::Debug(_) => VmExit::Debug,
+        VcpuExit::X86Rdmsr(m) => VmExit::MsrAccess {
+            index: m.index,
+            write: false,
+        },
+        VcpuExit::X86Wrmsr(m) => VmExit::MsrAccess {
+            index: m.index,
+            write: true,
+        },
+        VcpuExit::Unsupported(r) => VmExit::Other(r),
+        _ => VmExit::Other(u32::MAX),
+    }
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        self.interrupt.detach();
+    }
+}

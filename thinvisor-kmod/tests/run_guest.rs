@@ -1,0 +1,94 @@
+//! Runs real guest bytes on /dev/kvm through the thin hypervisor.
+
+mod common;
+
+use common::long_mode_guest;
+use std::time::Duration;
+use thinvisor_kmod::{MemoryAccess, SlotId, VmExit};
+
+#[test]
+fn out_exit_reports_port_and_data_and_costs_one_ioctl() {
+    // mov al, 0x5a ; out 0x42, al ; inc rbx ; out 0x43, al ; hlt
+    let (_vm, mut vcpu) =
+        long_mode_guest(&[0xb0, 0x5a, 0xe6, 0x42, 0x48, 0xff, 0xc3, 0xe6, 0x43, 0xf4]);
+    assert_eq!(
+        vcpu.run().expect("run"),
+        VmExit::IoOut {
+            port: 0x42,
+            size: 1,
+            data: 0x5a
+        }
+    );
+    let before = vcpu.counters().ioctls;
+    // Change a register through the cache: no ioctl until the next run.
+    vcpu.regs_mut().expect("regs").rbx = 41;
+    assert_eq!(vcpu.counters().ioctls, before);
+    assert!(matches!(
+        vcpu.run().expect("run"),
+        VmExit::IoOut { port: 0x43, .. }
+    ));
+    if vcpu.uses_sync_regs() {
+        // Exactly one ioctl (KVM_RUN) for the exit plus its handling.
+        assert_eq!(vcpu.counters().ioctls, before + 1);
+    }
+    assert_eq!(vcpu.regs().expect("regs").rbx, 42);
+}
+
+#[test]
+fn interrupter_stops_a_spinning_guest() {
+    let (_vm, mut vcpu) = long_mode_guest(&[0xeb, 0xfe]); // jmp $
+    let kick = vcpu.interrupter();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(kick.interrupt());
+    });
+    assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
+    t.join().expect("join");
+    // Interrupted once; the next interrupt before running also takes effect.
+    vcpu.interrupter().interrupt();
+    assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
+    assert!(vcpu.counters().in_guest >= Duration::from_millis(50));
+}
+
+#[test]
+fn interrupter_is_inert_after_the_vcpu_is_gone() {
+    let (_vm, vcpu) = long_mode_guest(&[0xf4]);
+    let kick = vcpu.interrupter();
+    drop(vcpu);
+    assert!(!kick.interrupt());
+}
+
+#[test]
+fn read_only_slot_turns_writes_into_mmio_exits_and_dirty_log_sees_writes() {
+    // mov qword [0x100000], rax ; hlt
+    let code = [0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x10, 0x00, 0xf4];
+    let (mut vm, mut vcpu) = long_mode_guest(&code);
+    let slot = SlotId::FIRST;
+    vm.dirty_pages(slot).expect("clear log");
+    vcpu.regs_mut().expect("regs").rax = 0x1234;
+    assert_eq!(vcpu.run().expect("run"), VmExit::Hlt);
+    assert_eq!(
+        vm.memory(slot)
+            .expect("mem")
+            .read_u64(0x100000)
+            .expect("read"),
+        0x1234
+    );
+    assert!(vm.dirty_pages(slot).expect("log").contains(&0x100));
+    vm.protect(slot, MemoryAccess::READ_ONLY).expect("protect");
+    let r = vcpu.regs_mut().expect("regs");
+    r.rip = common::CODE;
+    r.rax = 0x9999;
+    let exit = vcpu.run().expect("run");
+    assert!(
+        matches!(
+            exit,
+            VmExit::Mmio {
+                gpa: 0x100000,
+                write: true,
+                ..
+            }
+        ),
+        "{exit:?}"
+    );
+}
