@@ -1,1 +1,56 @@
-fn main() {}
+//! `runner`: the command-line entry point.
+
+mod cli;
+mod exec;
+mod exit_status;
+mod guest;
+mod host;
+mod info;
+mod loader;
+mod syscalls;
+mod tunnel;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let help = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            let _ = e.print();
+            std::process::exit(if help { 0 } else { exit_status::RUNNER_FAILED });
+        }
+    };
+    let status = match cli.command {
+        cli::Command::Exec {
+            policy,
+            timeout,
+            stats,
+            format,
+            program,
+            args,
+        } => exec::exec(exec::ExecOptions {
+            program,
+            args,
+            policy,
+            timeout,
+            stats,
+            format,
+        }),
+        cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
+            Ok(p) => {
+                print!("{}", p.to_effective_toml());
+                0
+            }
+            Err(e) => {
+                eprintln!("runner: {e}");
+                exit_status::RUNNER_FAILED
+            }
+        },
+        cli::Command::Info => info::info(),
+    };
+    std::process::exit(status);
+}

@@ -1,1 +1,84 @@
-//! placeholder
+//! Guest programs for thinvisor, assembled from `guest/*.S` by `build.rs`.
+//!
+//! Each sample is a *flat binary*: the raw bytes are loaded at guest virtual
+//! address `0x400000` (mapped read+write+execute) and execution starts at the
+//! first byte, at CPL3, with a Linux x86-64 initial stack at RSP. The expected
+//! output and exit status of every sample are listed in `samples/README.md`.
+//!
+//! The build also copies every image to `<target dir>/samples/<name>.bin`.
+
+use std::path::PathBuf;
+
+/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).
+pub const ALL: &[&str] = &[
+    "badptr",
+    "cat",
+    "compute",
+    "echo",
+    "exit42",
+    "fault_bp",
+    "fault_de",
+    "fault_gp",
+    "fault_gp_noncanonical",
+    "fault_pf_exec",
+    "fault_pf_read",
+    "fault_pf_write",
+    "fault_ud",
+    "hello",
+    "memory",
+    "misc",
+    "spin",
+    "syscall_loop",
+    "unknown_syscall",
+];
+
+/// Path of the flat binary image for sample `name` (in this build's `OUT_DIR`).
+///
+/// Intended for tests. Panics if `name` is not listed in [`ALL`].
+pub fn path(name: &str) -> PathBuf {
+    assert!(
+        ALL.contains(&name),
+        "unknown thinvisor sample {name:?}; known samples: {ALL:?}"
+    );
+    PathBuf::from(env!("OUT_DIR")).join(format!("{name}.bin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn every_sample_is_built() {
+        for name in ALL {
+            let bytes = fs::read(path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!bytes.is_empty(), "{name}.bin is empty");
+        }
+    }
+
+    #[test]
+    fn all_matches_guest_sources() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest");
+        let mut found: Vec<String> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".S"))
+                    .map(String::from)
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found, ALL,
+            "samples::ALL must list exactly the guest/*.S files"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown thinvisor sample")]
+    fn unknown_name_panics() {
+        let _ = path("no_such_sample");
+    }
+}

@@ -1,0 +1,51 @@
+//! The command line (see shared/design.md for the contract).
+
+use crate::loader::Format;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Runs untrusted x86-64 programs inside a KVM micro-VM, every syscall
+/// emulated and checked against a policy.
+#[derive(Debug, Parser)]
+#[command(name = "runner", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run PROGRAM (a flat binary or a static x86-64 ELF) in a micro-VM.
+    ///
+    /// Exit status: the guest's own; 128+N when it dies of signal N (page
+    /// fault/#GP 139, #UD 132, divide error 136, breakpoint 133, time limit
+    /// 137, policy kill 159); 125 when the runner fails; 126 when PROGRAM
+    /// cannot be loaded; 127 when it does not exist.
+    Exec {
+        /// Policy file (TOML); without it a safe default applies.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Wall-clock limit in seconds (overrides the policy's wall_time).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        /// Write run statistics as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        stats: Option<PathBuf>,
+        /// Program format.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
+        /// The program to run.
+        program: PathBuf,
+        /// Arguments passed to the program.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Validate a policy file and print the effective policy.
+    Check {
+        /// The policy file.
+        policy: PathBuf,
+    },
+    /// Print the platform (hardware KVM or kvm_pvm), capabilities, the
+    /// syscall path and the measured cost of one exit round trip.
+    Info,
+}

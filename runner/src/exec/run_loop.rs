@@ -1,0 +1,273 @@
+//! The run loop: run the vCPU, classify each exit, handle it in user space,
+//! resume. Every exit either resumes the guest or ends the run; none is
+//! ignored and none can loop forever (the watchdog bounds the run).
+
+use super::death::{self, signal, Death};
+use super::stats::Stats;
+use super::syscall_path::SyscallPath;
+use super::watchdog::Watchdog;
+use crate::guest::boot::Guest;
+use crate::guest::entry_code as ec;
+use crate::guest::layout::*;
+use crate::syscalls::{self, table, Args, Ctx, Outcome, ProcessState};
+use thinvisor_kmod::{KmodError, VmExit};
+
+/// The exception frame the CPU pushed on the IST stack (error code first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const FRAME_PA: u64 = IST_STACK_TOP_PA - 48;
+const FRAME_VA: u64 = IST_STACK_TOP_VA - 48;
+/// Guest-physical address of `syscall_result` in the entry data page.
+const SYSCALL_RESULT_PA: u64 = ENTRY_DATA_PA + (ec::SYSCALL_RESULT - kva(ENTRY_DATA_PA));
+/// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID; IF and the
+/// reserved bit 1 are forced on; IOPL, NT, VM, VIF, VIP never.
+const USER_RFLAGS: u64 = 0x0024_0dd5;
+
+/// How a syscall entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Sysret,
+    Frame(Frame),
+}
+
+/// What an exit means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Syscall(Entry),
+    Exception {
+        vector: u8,
+        frame: Frame,
+    },
+    /// IN/OUT executed by user code (kvm_pvm lets CPL3 port I/O exit).
+    UserPortIo {
+        port: u16,
+    },
+    Interrupted,
+    Unexpected(VmExit),
+}
+
+/// The run failed for a reason of the runner's own (status 125).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Kvm(#[from] KmodError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+fn read_frame(guest: &Guest) -> Result<Frame, RunError> {
+    let m = guest.vm.memory(guest.slot)?;
+    let q = |i: u64| m.read_u64(FRAME_PA + i * 8);
+    Ok(Frame {
+        error_code: q(0)?,
+        rip: q(1)?,
+        cs: q(2)?,
+        rflags: q(3)?,
+        rsp: q(4)?,
+        ss: q(5)?,
+    })
+}
+
+fn write_frame(guest: &mut Guest, f: &Frame) -> Result<(), RunError> {
+    let m = guest.vm.memory_mut(guest.slot)?;
+    for (i, v) in [f.error_code, f.rip, f.cs, f.rflags, f.rsp, f.ss]
+        .iter()
+        .enumerate()
+    {
+        m.write_u64(FRAME_PA + i as u64 * 8, *v)?;
+    }
+    Ok(())
+}
+
+/// Classifies an exit. An exit from the entry code is trusted only at the
+/// exact RIP after its `out` with the IST stack where the stub left it.
+pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<Event, RunError> {
+    match *exit {
+        VmExit::IoOut { port, .. } => {
+            let regs = guest.vcpu.regs()?;
+            let (rip, rsp) = (regs.rip, regs.rsp);
+            if port == 0x80 && rip == ec::SYSCALL_AFTER_OUT {
+                return Ok(Event::Syscall(Entry::Sysret));
+            }
+            let vector = port as usize;
+            if vector < 32 && rip == ec::VECTOR_AFTER_OUT[vector] {
+                if rsp != FRAME_VA {
+                    return Err(RunError::Internal(format!(
+                        "exception stack at {rsp:#x}, expected {FRAME_VA:#x}"
+                    )));
+                }
+                let frame = read_frame(guest)?;
+                // On kvm_pvm a SYSCALL shows up as a user-mode instruction
+                // fetch fault at LSTAR (error code bits: user, fetch).
+                if vector == 14
+                    && path == SyscallPath::PageFaultFrame
+                    && frame.rip == ec::SYSCALL_ENTRY
+                    && frame.error_code & 0x14 == 0x14
+                {
+                    return Ok(Event::Syscall(Entry::Frame(frame)));
+                }
+                return Ok(Event::Exception {
+                    vector: vector as u8,
+                    frame,
+                });
+            }
+            Ok(Event::UserPortIo { port })
+        }
+        VmExit::IoIn { port, .. } => Ok(Event::UserPortIo { port }),
+        VmExit::Interrupted => Ok(Event::Interrupted),
+        ref other => Ok(Event::Unexpected(other.clone())),
+    }
+}
+
+/// Runs the guest until it exits or dies. Returns the exit status.
+pub fn run(
+    guest: &mut Guest,
+    state: &mut ProcessState,
+    path: SyscallPath,
+    watchdog: &Watchdog,
+    limit_secs: f64,
+    stats: &mut Stats,
+) -> Result<Result<i32, Death>, RunError> {
+    loop {
+        let exit = guest.vcpu.run()?;
+        let event = classify(guest, &exit, path)?;
+        match event {
+            Event::Syscall(entry) => {
+                stats.count_exit("syscall");
+                if let Some(end) = syscall(guest, state, entry, stats)? {
+                    return Ok(end);
+                }
+            }
+            Event::Exception { vector, frame } => {
+                stats.count_exit("exception");
+                return Ok(Err(exception_death(guest, vector, &frame)?));
+            }
+            Event::UserPortIo { port } => {
+                stats.count_exit("user_port_io");
+                let rip = guest.vcpu.regs()?.rip;
+                return Ok(Err(Death::Signal {
+                    signal: signal::SIGSEGV,
+                    cause: format!(
+                        "general protection fault: I/O port {port:#x} access from user mode"
+                    ),
+                    rip,
+                    addr: None,
+                }));
+            }
+            Event::Interrupted => {
+                stats.count_exit("interrupted");
+                if watchdog.fired() {
+                    let rip = guest.vcpu.regs()?.rip;
+                    return Ok(Err(Death::TimeLimit { rip, limit_secs }));
+                }
+            }
+            Event::Unexpected(exit) => {
+                stats.count_exit(exit.reason_name());
+                let rip = guest.vcpu.regs()?.rip;
+                return Ok(Err(Death::Signal {
+                    signal: signal::SIGSEGV,
+                    cause: format!("unexpected VM exit: {exit:?}"),
+                    rip,
+                    addr: None,
+                }));
+            }
+        }
+    }
+}
+
+fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death, RunError> {
+    let (sig, what) = death::exception(vector);
+    let (cause, addr) = if vector == 14 {
+        let cr2 = guest.vcpu.sregs()?.cr2;
+        (death::page_fault_cause(frame.error_code), Some(cr2))
+    } else {
+        (what.to_string(), None)
+    };
+    let cause = if frame.cs & 3 != 3 {
+        format!("{cause} in the runner's entry code")
+    } else {
+        cause
+    };
+    Ok(Death::Signal {
+        signal: sig,
+        cause,
+        rip: frame.rip,
+        addr,
+    })
+}
+
+/// Handles one syscall. Some(result) when the run ends.
+fn syscall(
+    guest: &mut Guest,
+    state: &mut ProcessState,
+    entry: Entry,
+    stats: &mut Stats,
+) -> Result<Option<Result<i32, Death>>, RunError> {
+    let r = guest.vcpu.regs()?;
+    let nr = r.rax;
+    let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
+    let (user_rip, user_flags) = (r.rcx, r.r11);
+    stats.count_syscall(&table::name_of(nr));
+    let outcome = {
+        let mem = guest.vm.memory_mut(guest.slot)?;
+        let mut ctx = Ctx {
+            mem,
+            aspace: &mut guest.aspace,
+            vcpu: &mut guest.vcpu,
+            state,
+        };
+        syscalls::dispatch(&mut ctx, nr, &args)
+    };
+    let value = match outcome {
+        Outcome::Return(v) => v,
+        Outcome::Exit(code) => return Ok(Some(Ok(code))),
+        Outcome::Kill(d) => return Ok(Some(Err(d))),
+    };
+    if user_rip >= USER_END {
+        return Ok(Some(Err(Death::Signal {
+            signal: signal::SIGSEGV,
+            cause: "syscall return address is not a user address".into(),
+            rip: user_rip,
+            addr: None,
+        })));
+    }
+    let flags = (user_flags & USER_RFLAGS) | 0x202;
+    let flush = std::mem::take(&mut guest.aspace.needs_tlb_flush);
+    if flush {
+        guest
+            .vm
+            .memory_mut(guest.slot)?
+            .write_u64(SYSCALL_RESULT_PA, value)?;
+    }
+    match entry {
+        Entry::Sysret => {
+            let r = guest.vcpu.regs_mut()?;
+            r.rax = value;
+            r.r11 = flags;
+            if flush {
+                r.rip = ec::SYSRET_FLUSH;
+            }
+        }
+        Entry::Frame(mut f) => {
+            f.rip = user_rip;
+            f.rflags = flags;
+            f.cs = USER_CS as u64;
+            f.ss = USER_DS as u64;
+            write_frame(guest, &f)?;
+            let r = guest.vcpu.regs_mut()?;
+            r.rax = value;
+            if flush {
+                r.rip = ec::PF_RETURN_FLUSH;
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,56 @@
+//! The `--stats FILE` JSON (see shared/design.md for the required keys).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Counters of one run.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    pub exit_status: i32,
+    pub wall_ns: u64,
+    /// Every return of KVM_RUN to the runner (each is a VM exit to user space).
+    pub exits: u64,
+    /// Exits by what caused them: "syscall", "exception", "interrupted",
+    /// "user_port_io", or KVM's reason for anything unexpected.
+    pub exits_by_reason: BTreeMap<String, u64>,
+    /// Every vCPU ioctl the runner issued, KVM_RUN and setup included.
+    pub vcpu_ioctls: u64,
+    /// The part of `vcpu_ioctls` that is not KVM_RUN (setup, and state the
+    /// cache could not carry through the run page). With sync_regs this stays
+    /// a small constant, so `vcpu_ioctls - vcpu_ioctls_other == exits`.
+    pub vcpu_ioctls_other: u64,
+    /// Syscalls by name (unknown ones as their Linux name or `nr_N`).
+    pub syscalls: BTreeMap<String, u64>,
+    /// Syscalls handled inside the VM without an exit.
+    pub syscalls_in_vm: u64,
+    /// Syscalls refused by the policy.
+    pub denied: u64,
+    /// Most guest memory in use at once: user pages plus page tables.
+    pub peak_guest_memory_bytes: u64,
+    /// Wall time spent inside KVM_RUN.
+    pub guest_ns: u64,
+    /// The platform and syscall path the run used.
+    pub platform: String,
+    pub syscall_path: String,
+}
+
+impl Stats {
+    pub fn count_exit(&mut self, reason: &str) {
+        self.exits += 1;
+        *self.exits_by_reason.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn count_syscall(&mut self, name: &str) {
+        if let Some(n) = self.syscalls.get_mut(name) {
+            *n += 1;
+        } else {
+            self.syscalls.insert(name.to_string(), 1);
+        }
+    }
+
+    /// Writes the JSON to `path`.
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json + "\n")
+    }
+}

@@ -1,0 +1,99 @@
+//! How the guest's `SYSCALL` reaches the runner, which differs by platform:
+//!
+//! - hardware KVM: SYSCALL enters the entry code at CPL0 (LSTAR), which exits
+//!   with `out 0x80`; the runner's answer returns with SYSRETQ.
+//! - kvm_pvm: SYSCALL jumps to LSTAR *without* leaving CPL3, so fetching from
+//!   the supervisor-only entry page faults (#PF, error code 0x15 = user
+//!   instruction fetch of a present page, RIP = CR2 = LSTAR). The #PF vector
+//!   exits with `out 14`; the runner recognises the frame as a syscall,
+//!   rewrites it to return to RCX with RFLAGS = R11, and the stub IRETQs.
+//!
+//! The SYSRET exit can only happen after a real SYSCALL into CPL0, so it is
+//! accepted on every platform; the #PF form is a syscall only on kvm_pvm (on
+//! hardware, a #PF at LSTAR means user code jumped there: SIGSEGV).
+
+use crate::guest::boot::{self, StartInfo};
+use crate::guest::page_table::Prot;
+use crate::loader::{Image, Segment};
+use std::fmt;
+use thinvisor_kmod::{Hypervisor, Platform};
+
+/// The syscall path a run expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyscallPath {
+    /// SYSCALL -> CPL0 entry -> exit -> SYSRETQ (hardware KVM).
+    Sysret,
+    /// SYSCALL -> #PF frame -> exit -> IRETQ (kvm_pvm).
+    PageFaultFrame,
+}
+
+impl fmt::Display for SyscallPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyscallPath::Sysret => "syscall-sysret (SYSCALL enters CPL0, exit, SYSRETQ)",
+            SyscallPath::PageFaultFrame => {
+                "pagefault-iret (SYSCALL faults on the supervisor-only LSTAR page, exit, IRETQ)"
+            }
+        })
+    }
+}
+
+impl SyscallPath {
+    /// Short name for --stats.
+    pub fn short(&self) -> &'static str {
+        match self {
+            SyscallPath::Sysret => "syscall-sysret",
+            SyscallPath::PageFaultFrame => "pagefault-iret",
+        }
+    }
+
+    /// The path for a platform whose backend is known; None when it must be
+    /// probed.
+    pub fn for_platform(p: Platform) -> Option<SyscallPath> {
+        match p {
+            Platform::Pvm => Some(SyscallPath::PageFaultFrame),
+            Platform::HardwareSvm | Platform::HardwareVmx => Some(SyscallPath::Sysret),
+            Platform::Unknown => None,
+        }
+    }
+}
+
+/// Runs a two-instruction guest (`syscall` with RAX = getpid, then `ud2`)
+/// and reports which path its SYSCALL took.
+pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
+    // mov eax, 39 ; syscall ; ud2
+    let code = vec![0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b];
+    let image = Image {
+        segments: vec![Segment {
+            vaddr: 0x40_0000,
+            mem_size: code.len() as u64,
+            data: code,
+            prot: Prot::RX,
+        }],
+        entry: 0x40_0000,
+        brk_start: 0x40_1000,
+        auxv: Vec::new(),
+    };
+    let argv = [b"probe".to_vec()];
+    let mut guest = boot::boot(
+        hv,
+        &image,
+        &StartInfo {
+            argv: &argv,
+            envp: &[],
+            memory_limit: 4 << 20,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let exit = guest.vcpu.run().map_err(|e| e.to_string())?;
+    match super::run_loop::classify(&mut guest, &exit, SyscallPath::PageFaultFrame) {
+        Ok(super::run_loop::Event::Syscall(super::run_loop::Entry::Sysret)) => {
+            Ok(SyscallPath::Sysret)
+        }
+        Ok(super::run_loop::Event::Syscall(super::run_loop::Entry::Frame(_))) => {
+            Ok(SyscallPath::PageFaultFrame)
+        }
+        Ok(other) => Err(format!("the probe's SYSCALL produced {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}

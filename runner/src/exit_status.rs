@@ -1,0 +1,9 @@
+//! Exit statuses of `runner` itself (the guest's own statuses and 128+N
+//! deaths are in exec::death).
+
+/// The runner itself failed: bad arguments, bad policy, no KVM.
+pub const RUNNER_FAILED: i32 = 125;
+/// PROGRAM exists but cannot be loaded.
+pub const CANNOT_LOAD: i32 = 126;
+/// PROGRAM does not exist.
+pub const NOT_FOUND: i32 = 127;

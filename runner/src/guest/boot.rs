@@ -1,0 +1,240 @@
+//! Builds a ready-to-run guest from a loaded image: memory, page tables,
+//! descriptor tables, entry code, the initial stack, and the vCPU's state at
+//! the program's entry point at CPL3.
+
+use super::address_space::{AddressSpace, MapError};
+use super::descriptors;
+use super::entry_code;
+use super::frames::FrameAllocator;
+use super::initial_stack::{self, at, StackSpec};
+use super::layout::*;
+use super::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
+use super::user_memory;
+use crate::loader::Image;
+use thinvisor_kmod::{
+    GuestMemory, Hypervisor, KmodError, MemoryAccess, SlotId, Vcpu, Vm, PAGE_SIZE,
+};
+
+/// A guest ready to run its first instruction.
+pub struct Guest {
+    pub vm: Vm,
+    pub slot: SlotId,
+    pub vcpu: Vcpu,
+    pub aspace: AddressSpace,
+}
+
+/// Why a guest could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Kvm(#[from] KmodError),
+    #[error("cannot map the program: {0} (is the memory limit large enough?)")]
+    Map(#[from] MapError),
+    #[error("cannot map supervisor page: {0}")]
+    Tables(#[from] super::page_table::PageTableError),
+    #[error("internal: write outside the mapped stack at {0:#x}")]
+    Stack(u64),
+}
+
+/// What the program is started with.
+pub struct StartInfo<'a> {
+    pub argv: &'a [Vec<u8>],
+    pub envp: &'a [Vec<u8>],
+    pub memory_limit: u64,
+}
+
+const CR0_PE: u64 = 1;
+const CR0_MP: u64 = 1 << 1;
+const CR0_ET: u64 = 1 << 4;
+const CR0_NE: u64 = 1 << 5;
+const CR0_WP: u64 = 1 << 16;
+const CR0_PG: u64 = 1 << 31;
+const CR4_PAE: u64 = 1 << 5;
+const CR4_OSFXSR: u64 = 1 << 9;
+const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const CR4_OSXSAVE: u64 = 1 << 18;
+const EFER_SCE: u64 = 1;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+const EFER_NXE: u64 = 1 << 11;
+/// RFLAGS bits SYSCALL clears: TF, IF, DF, AC, NT (the entry code runs with
+/// interrupts and single-step off, whatever the guest had).
+const SFMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18) | (1 << 14);
+
+const MSR_STAR: u32 = 0xC000_0081;
+const MSR_LSTAR: u32 = 0xC000_0082;
+const MSR_CSTAR: u32 = 0xC000_0083;
+const MSR_SFMASK: u32 = 0xC000_0084;
+const MSR_FS_BASE: u32 = 0xC000_0100;
+const MSR_GS_BASE: u32 = 0xC000_0101;
+const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
+
+/// Builds the supervisor area: descriptor tables, entry code, IST stack,
+/// mapped in the kernel half and never user-accessible.
+fn build_supervisor(mem: &mut GuestMemory, aspace: &mut AddressSpace) -> Result<(), BootError> {
+    descriptors::write_gdt(mem)?;
+    descriptors::write_tss(mem)?;
+    descriptors::write_idt(mem, &entry_code::VECTOR_ENTRY)?;
+    mem.write(ENTRY_CODE_PA, entry_code::IMAGE)?;
+    let data = PRESENT | WRITABLE | NO_EXECUTE;
+    let code = PRESENT;
+    let mut pages: Vec<(u64, u64)> = vec![
+        (GDT_PA, data),
+        (IDT_PA, data),
+        (TSS_PA, data),
+        (ENTRY_DATA_PA, data),
+    ];
+    for i in 0..ENTRY_CODE_PAGES {
+        pages.push((ENTRY_CODE_PA + i * PAGE_SIZE, code));
+    }
+    let mut pa = IST_STACK_PA;
+    while pa < IST_STACK_TOP_PA {
+        pages.push((pa, data));
+        pa += PAGE_SIZE;
+    }
+    for (pa, flags) in pages {
+        let tables = aspace.tables;
+        tables.map(mem, &mut aspace.frames, kva(pa), pa, flags)?;
+    }
+    Ok(())
+}
+
+fn segment(selector: u16, code: bool) -> thinvisor_kmod::Segment {
+    thinvisor_kmod::Segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_: if code { 11 } else { 3 },
+        present: 1,
+        dpl: (selector & 3) as u8,
+        db: if code { 0 } else { 1 },
+        s: 1,
+        l: if code { 1 } else { 0 },
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+/// Builds the guest for `image`.
+pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
+    let mut vm = hv.create_vm()?;
+    let phys = physical_size(start.memory_limit);
+    let mut mem = GuestMemory::new(phys as usize)?;
+    let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
+    let mut aspace = AddressSpace::new(PageTables { root: PML4_PA }, frames);
+    build_supervisor(&mut mem, &mut aspace)?;
+
+    for seg in &image.segments {
+        let page = seg.vaddr & !(PAGE_SIZE - 1);
+        let len = seg.vaddr + seg.mem_size - page;
+        aspace.map_fixed(&mut mem, page, len, Prot::RW)?;
+        user_memory::write_virt(&aspace, &mut mem, seg.vaddr, &seg.data)
+            .map_err(|u| BootError::Stack(u.at))?;
+        if seg.prot != Prot::RW {
+            aspace.mprotect(&mut mem, page, len, seg.prot)?;
+        }
+    }
+    aspace.set_brk_start(image.brk_start);
+
+    aspace.map_fixed(&mut mem, STACK_TOP - STACK_SIZE, STACK_SIZE, Prot::RW)?;
+    let mut random = [0u8; 16];
+    crate::host::random_bytes(&mut random);
+    let mut auxv = vec![
+        (at::PAGESZ, PAGE_SIZE),
+        (at::ENTRY, image.entry),
+        (at::BASE, 0),
+        (at::FLAGS, 0),
+        (at::UID, 1000),
+        (at::EUID, 1000),
+        (at::GID, 1000),
+        (at::EGID, 1000),
+        (at::SECURE, 0),
+        (at::CLKTCK, 100),
+        (
+            at::HWCAP,
+            vm.cpuid()
+                .query(1, 0)
+                .map_or(0, |(_, _, _, edx)| u64::from(edx)),
+        ),
+        (at::HWCAP2, 0),
+        (at::MINSIGSTKSZ, 2048),
+    ];
+    auxv.extend_from_slice(&image.auxv);
+    let execfn = start.argv.first().cloned().unwrap_or_default();
+    let stack = initial_stack::build(
+        STACK_TOP,
+        &StackSpec {
+            argv: start.argv,
+            envp: start.envp,
+            auxv: &auxv,
+            random,
+            execfn: &execfn,
+        },
+    );
+    user_memory::write_virt(&aspace, &mut mem, stack.rsp, &stack.bytes)
+        .map_err(|u| BootError::Stack(u.at))?;
+    aspace.needs_tlb_flush = false;
+
+    let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
+    let xsave = vm
+        .cpuid()
+        .query(1, 0)
+        .is_some_and(|(_, _, ecx, _)| ecx & (1 << 26) != 0);
+    let xcr0 = vm
+        .cpuid()
+        .query(0xd, 0)
+        .map_or(3, |(eax, _, _, _)| u64::from(eax) & 0xe7);
+    let mut vcpu = vm.create_vcpu()?;
+
+    let s = vcpu.sregs_mut()?;
+    s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    s.cr3 = PML4_PA;
+    s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if xsave { CR4_OSXSAVE } else { 0 };
+    s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+    s.gdt.base = kva(GDT_PA);
+    s.gdt.limit = descriptors::GDT_SIZE - 1;
+    s.idt.base = kva(IDT_PA);
+    s.idt.limit = descriptors::IDT_SIZE - 1;
+    s.tr = thinvisor_kmod::Segment {
+        base: kva(TSS_PA),
+        limit: 0x67,
+        selector: TSS_SEL,
+        type_: 11,
+        present: 1,
+        ..Default::default()
+    };
+    s.cs = segment(USER_CS, true);
+    let ds = segment(USER_DS, false);
+    s.ss = ds;
+    s.ds = ds;
+    s.es = ds;
+    s.fs = ds;
+    s.gs = ds;
+
+    vcpu.set_msr(MSR_STAR, STAR)?;
+    vcpu.set_msr(MSR_LSTAR, entry_code::SYSCALL_ENTRY)?;
+    // Compatibility-mode SYSCALL cannot happen (no 32-bit user code segment);
+    // point it at the same entry anyway.
+    vcpu.set_msr(MSR_CSTAR, entry_code::SYSCALL_ENTRY)?;
+    vcpu.set_msr(MSR_SFMASK, SFMASK)?;
+    vcpu.set_msr(MSR_FS_BASE, 0)?;
+    vcpu.set_msr(MSR_GS_BASE, 0)?;
+    vcpu.set_msr(MSR_KERNEL_GS_BASE, 0)?;
+    if xsave {
+        vcpu.set_xcr0(xcr0 | 3);
+    }
+
+    let r = vcpu.regs_mut()?;
+    *r = thinvisor_kmod::Regs::default();
+    r.rip = image.entry;
+    r.rsp = stack.rsp;
+    r.rflags = 0x202;
+    Ok(Guest {
+        vm,
+        slot,
+        vcpu,
+        aspace,
+    })
+}

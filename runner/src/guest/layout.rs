@@ -1,0 +1,63 @@
+//! The guest's memory layout: where everything lives, physically and
+//! virtually. See docs/architecture.md for the picture.
+
+use thinvisor_kmod::PAGE_SIZE;
+
+/// Base of the supervisor window: guest-physical page N of the supervisor
+/// area is mapped at `KERNEL_BASE + N * 4096`, supervisor-only.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Guest-physical addresses of the supervisor area (never mapped for CPL3).
+pub const GDT_PA: u64 = 0x1000;
+pub const IDT_PA: u64 = 0x2000;
+pub const TSS_PA: u64 = 0x3000;
+/// Entry code: two pages of code, then one data page (see asm/entry.S).
+pub const ENTRY_CODE_PA: u64 = 0x4000;
+pub const ENTRY_CODE_PAGES: u64 = 2;
+pub const ENTRY_DATA_PA: u64 = 0x6000;
+/// The interrupt stack (IST1): every exception frame lands at its top.
+pub const IST_STACK_PA: u64 = 0x8000;
+pub const IST_STACK_TOP_PA: u64 = 0x10000;
+/// Root of the guest page tables.
+pub const PML4_PA: u64 = 0x10000;
+/// First guest-physical page handed out by the frame allocator.
+pub const FIRST_FREE_PA: u64 = 0x11000;
+
+/// Virtual address of a supervisor-area physical address.
+pub const fn kva(pa: u64) -> u64 {
+    KERNEL_BASE + pa
+}
+
+/// Must equal ENTRY_CODE_VA in build.rs.
+pub const ENTRY_CODE_VA: u64 = kva(ENTRY_CODE_PA);
+pub const IST_STACK_TOP_VA: u64 = kva(IST_STACK_TOP_PA);
+
+/// GDT selectors. SYSCALL loads CS/SS from STAR[47:32] (+0, +8); SYSRET
+/// loads SS from STAR[63:48]+8 and CS from STAR[63:48]+16, both with RPL 3.
+pub const KERNEL_CS: u16 = 0x08;
+pub const KERNEL_DS: u16 = 0x10;
+pub const USER_DS: u16 = 0x20 | 3;
+pub const USER_CS: u16 = 0x28 | 3;
+pub const TSS_SEL: u16 = 0x30;
+pub const STAR: u64 = (0x18u64 << 48) | ((KERNEL_CS as u64) << 32);
+
+/// Where a flat binary is loaded and entered.
+pub const FLAT_LOAD_VA: u64 = 0x40_0000;
+/// Lowest address the guest may map (NULL-page guard, like vm.mmap_min_addr).
+pub const MIN_USER_VA: u64 = 0x1_0000;
+/// One past the highest user address (the canonical lower half ends here).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// Top of the initial stack, and its size (mapped up front).
+pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+pub const STACK_SIZE: u64 = 2 << 20;
+/// mmap allocates top-down from here when no address is given.
+pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
+
+/// Guest-physical memory reserved beyond the user-memory limit: the
+/// supervisor area plus page tables (one 4 KiB table per 2 MiB mapped, with
+/// slack for sparse mappings).
+pub fn physical_size(user_limit: u64) -> u64 {
+    let pages = user_limit.div_ceil(PAGE_SIZE);
+    let tables = pages / 512 + 256;
+    FIRST_FREE_PA + (pages + tables) * PAGE_SIZE
+}

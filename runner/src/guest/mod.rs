@@ -1,0 +1,12 @@
+//! Building and describing the guest: layout, page tables, descriptor
+//! tables, entry code, initial stack, address space.
+
+pub mod address_space;
+pub mod boot;
+pub mod descriptors;
+pub mod entry_code;
+pub mod frames;
+pub mod initial_stack;
+pub mod layout;
+pub mod page_table;
+pub mod user_memory;

@@ -1,0 +1,244 @@
+//! 4-level x86-64 page tables kept in guest memory and edited by the runner.
+//! The page-table frames are never mapped into the guest's address space, so
+//! the walk the runner does here is authoritative for what the guest can reach.
+
+use super::frames::FrameAllocator;
+use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
+
+pub const PRESENT: u64 = 1 << 0;
+pub const WRITABLE: u64 = 1 << 1;
+pub const USER: u64 = 1 << 2;
+/// Software bit: the entry owns a frame even while not present (PROT_NONE).
+pub const BACKED: u64 = 1 << 9;
+pub const NO_EXECUTE: u64 = 1 << 63;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// Flags of intermediate tables: the leaf decides the real permissions.
+const TABLE_FLAGS: u64 = PRESENT | WRITABLE | USER;
+
+/// Protection of one page, as the guest asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot {
+        read: false,
+        write: false,
+        exec: false,
+    };
+    pub const RW: Prot = Prot {
+        read: true,
+        write: true,
+        exec: false,
+    };
+    pub const RX: Prot = Prot {
+        read: true,
+        write: false,
+        exec: true,
+    };
+    pub const RWX: Prot = Prot {
+        read: true,
+        write: true,
+        exec: true,
+    };
+
+    /// From mmap/mprotect PROT_* bits.
+    pub fn from_linux(prot: u64) -> Prot {
+        Prot {
+            read: prot & 1 != 0,
+            write: prot & 2 != 0,
+            exec: prot & 4 != 0,
+        }
+    }
+
+    /// Leaf-entry flags for a user page with this protection. x86 cannot
+    /// express write-only or exec-only: they imply read, as on Linux.
+    pub fn user_pte_flags(self) -> u64 {
+        if !(self.read || self.write || self.exec) {
+            return BACKED;
+        }
+        let mut f = PRESENT | USER | BACKED;
+        if self.write {
+            f |= WRITABLE;
+        }
+        if !self.exec {
+            f |= NO_EXECUTE;
+        }
+        f
+    }
+}
+
+/// What a walk found for one virtual page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Translation {
+    pub pa: u64,
+    pub flags: u64,
+}
+
+impl Translation {
+    pub fn user_readable(&self) -> bool {
+        self.flags & (PRESENT | USER) == PRESENT | USER
+    }
+    pub fn user_writable(&self) -> bool {
+        self.user_readable() && self.flags & WRITABLE != 0
+    }
+}
+
+/// Errors of page-table edits.
+#[derive(Debug, thiserror::Error)]
+pub enum PageTableError {
+    #[error("out of guest memory for page tables")]
+    OutOfTables,
+    #[error(transparent)]
+    Memory(#[from] KmodError),
+}
+
+fn index(va: u64, level: u32) -> u64 {
+    (va >> (12 + 9 * level)) & 0x1ff
+}
+
+/// The page tables rooted at `root` (a guest-physical address).
+#[derive(Debug, Clone, Copy)]
+pub struct PageTables {
+    pub root: u64,
+}
+
+impl PageTables {
+    /// Address of the leaf entry for `va`, creating missing tables when
+    /// `alloc` is given.
+    fn leaf_entry(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        mut alloc: Option<&mut FrameAllocator>,
+    ) -> Result<Option<u64>, PageTableError> {
+        let mut table = self.root;
+        for level in (1..=3).rev() {
+            let entry_pa = table + index(va, level) * 8;
+            let entry = mem.read_u64(entry_pa)?;
+            if entry & PRESENT == 0 {
+                let Some(frames) = alloc.as_deref_mut() else {
+                    return Ok(None);
+                };
+                let new = frames.alloc_table().ok_or(PageTableError::OutOfTables)?;
+                mem.zero(new, PAGE_SIZE)?;
+                mem.write_u64(entry_pa, new | TABLE_FLAGS)?;
+                table = new;
+            } else {
+                table = entry & ADDR_MASK;
+            }
+        }
+        Ok(Some(table + index(va, 0) * 8))
+    }
+
+    /// Maps one 4 KiB page (user or supervisor, as `flags` say).
+    pub fn map(
+        &self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+        pa: u64,
+        flags: u64,
+    ) -> Result<(), PageTableError> {
+        let entry = self
+            .leaf_entry(mem, va, Some(frames))?
+            .ok_or(PageTableError::OutOfTables)?;
+        mem.write_u64(entry, (pa & ADDR_MASK) | flags)?;
+        Ok(())
+    }
+
+    /// Removes the mapping of a page; returns the frame it had, if any.
+    pub fn unmap(&self, mem: &mut GuestMemory, va: u64) -> Result<Option<u64>, PageTableError> {
+        let Some(entry_pa) = self.leaf_entry(mem, va, None)? else {
+            return Ok(None);
+        };
+        let entry = mem.read_u64(entry_pa)?;
+        mem.write_u64(entry_pa, 0)?;
+        Ok((entry & (PRESENT | BACKED) != 0).then_some(entry & ADDR_MASK))
+    }
+
+    /// Changes the flags of a mapped page, keeping its frame. Returns false
+    /// when the page has no frame.
+    pub fn set_flags(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        flags: u64,
+    ) -> Result<bool, PageTableError> {
+        let Some(entry_pa) = self.leaf_entry(mem, va, None)? else {
+            return Ok(false);
+        };
+        let entry = mem.read_u64(entry_pa)?;
+        if entry & (PRESENT | BACKED) == 0 {
+            return Ok(false);
+        }
+        mem.write_u64(entry_pa, (entry & ADDR_MASK) | flags)?;
+        Ok(true)
+    }
+
+    /// Walks the tables for `va` as the CPU would, combining the permission
+    /// bits of every level. None when not present at some level.
+    pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {
+        let mut table = self.root;
+        let mut user_and_write = USER | WRITABLE;
+        let mut nx = 0;
+        for level in (0..=3).rev() {
+            let entry = mem.read_u64(table + index(va, level) * 8).ok()?;
+            if entry & PRESENT == 0 {
+                return None;
+            }
+            user_and_write &= entry;
+            nx |= entry & NO_EXECUTE;
+            // This runner never builds large pages; refuse to interpret one.
+            if level > 0 && entry & (1 << 7) != 0 {
+                return None;
+            }
+            table = entry & ADDR_MASK;
+        }
+        Some(Translation {
+            pa: table,
+            flags: PRESENT | user_and_write | nx,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_translate_protect_unmap() {
+        let mut mem = GuestMemory::new(0x40000).expect("mem");
+        let mut frames = FrameAllocator::new(0x2000, 0x40000, 0x10000);
+        let pt = PageTables { root: 0x1000 };
+        let frame = frames.alloc_user().expect("frame");
+        pt.map(
+            &mut mem,
+            &mut frames,
+            0x40_0000,
+            frame,
+            Prot::RW.user_pte_flags(),
+        )
+        .expect("map");
+        let t = pt.translate(&mem, 0x40_0000).expect("mapped");
+        assert_eq!(t.pa, frame);
+        assert!(t.user_writable());
+        assert!(pt.translate(&mem, 0x40_1000).is_none());
+        assert!(pt
+            .set_flags(&mut mem, 0x40_0000, Prot::from_linux(1).user_pte_flags())
+            .expect("prot"));
+        assert!(!pt
+            .translate(&mem, 0x40_0000)
+            .expect("still mapped")
+            .user_writable());
+        assert!(pt
+            .set_flags(&mut mem, 0x40_0000, Prot::NONE.user_pte_flags())
+            .expect("none"));
+        assert!(pt.translate(&mem, 0x40_0000).is_none());
+        assert_eq!(pt.unmap(&mut mem, 0x40_0000).expect("unmap"), Some(frame));
+        assert_eq!(pt.unmap(&mut mem, 0x40_0000).expect("unmap twice"), None);
+    }
+}

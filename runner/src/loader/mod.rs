@@ -1,0 +1,103 @@
+//! Program loading: turns a file into an [`Image`] (segments, entry point)
+//! that the guest builder maps. Every malformed input is a [`LoadError`]
+//! (exit status 126), never a panic.
+
+pub mod flat;
+
+use crate::guest::page_table::Prot;
+use std::path::Path;
+
+/// One region to map: `data` at `vaddr`, zero-filled up to `mem_size`.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub vaddr: u64,
+    pub data: Vec<u8>,
+    pub mem_size: u64,
+    pub prot: Prot,
+}
+
+/// A loaded program, ready to map.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub segments: Vec<Segment>,
+    pub entry: u64,
+    /// Where `brk` starts (page-aligned end of the highest segment).
+    pub brk_start: u64,
+    /// Extra auxv entries (AT_PHDR, ...) the format provides.
+    pub auxv: Vec<(u64, u64)>,
+}
+
+/// Which loader to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// ELF when the file starts with the ELF magic, else flat.
+    Auto,
+    /// Raw bytes loaded at 0x400000, entered at the first byte.
+    Flat,
+    /// A static x86-64 ELF executable.
+    Elf,
+}
+
+/// Why a program could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: no such file")]
+    NotFound { path: String },
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl LoadError {
+    /// The documented exit status: 127 when the file does not exist, else 126.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            LoadError::NotFound { .. } => 127,
+            _ => 126,
+        }
+    }
+}
+
+/// Loads `path` with the chosen format. `max_size` bounds the file size.
+pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadError> {
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound { path: name.clone() },
+        _ => LoadError::Read {
+            path: name.clone(),
+            source: e,
+        },
+    })?;
+    if !meta.is_file() {
+        return Err(LoadError::Invalid {
+            path: name,
+            reason: "not a regular file".into(),
+        });
+    }
+    if meta.len() > max_size {
+        return Err(LoadError::Invalid {
+            path: name,
+            reason: format!(
+                "file of {} bytes exceeds the guest memory limit of {max_size} bytes",
+                meta.len()
+            ),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+        path: name.clone(),
+        source: e,
+    })?;
+    let is_elf = bytes.starts_with(b"\x7fELF");
+    match (format, is_elf) {
+        (Format::Flat, _) | (Format::Auto, false) => flat::load(&name, bytes),
+        (Format::Elf, _) | (Format::Auto, true) => Err(LoadError::Invalid {
+            path: name,
+            reason: "ELF programs are not supported by this build yet; use a flat binary (--format flat)".into(),
+        }),
+    }
+}

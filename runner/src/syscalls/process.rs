@@ -1,0 +1,87 @@
+//! Process identity and lifetime: exit, getpid, uname, arch_prctl,
+//! set_tid_address.
+
+use super::errno::*;
+use super::{Args, Ctx, Outcome};
+use crate::guest::layout::USER_END;
+use crate::tunnel::GuestPtr;
+
+/// The pid (and tid) the guest sees: it is alone in its VM.
+pub const GUEST_PID: u64 = 2;
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+const MSR_FS_BASE: u32 = 0xC000_0100;
+const MSR_GS_BASE: u32 = 0xC000_0101;
+
+pub fn exit(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+    Outcome::Exit((a[0] & 0xff) as i32)
+}
+
+pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    Outcome::ok(GUEST_PID)
+}
+
+pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    ctx.state.clear_child_tid = a[0];
+    Outcome::ok(GUEST_PID)
+}
+
+/// struct utsname: six 65-byte fields. Fixed values: nothing of the host.
+pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        b"thinvisor",
+        b"6.1.0-thinvisor",
+        b"#1 SMP thinvisor",
+        b"x86_64",
+        b"(none)",
+    ];
+    let mut buf = [0u8; 6 * 65];
+    for (i, f) in fields.iter().enumerate() {
+        buf[i * 65..i * 65 + f.len()].copy_from_slice(f);
+    }
+    match ctx.tunnel().write(GuestPtr::new(a[0]), &buf) {
+        Ok(()) => Outcome::ok(0),
+        Err(_) => Outcome::err(EFAULT),
+    }
+}
+
+pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (code, addr) = (a[0], a[1]);
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            if addr >= USER_END {
+                return Outcome::err(EPERM);
+            }
+            let msr = if code == ARCH_SET_FS {
+                MSR_FS_BASE
+            } else {
+                MSR_GS_BASE
+            };
+            if ctx.vcpu.set_msr(msr, addr).is_err() {
+                return Outcome::err(EINVAL);
+            }
+            if code == ARCH_SET_FS {
+                ctx.state.fs_base = addr;
+            } else {
+                ctx.state.gs_base = addr;
+            }
+            Outcome::ok(0)
+        }
+        ARCH_GET_FS | ARCH_GET_GS => {
+            let v = if code == ARCH_GET_FS {
+                ctx.state.fs_base
+            } else {
+                ctx.state.gs_base
+            };
+            match ctx.tunnel().write(GuestPtr::new(addr), &v.to_le_bytes()) {
+                Ok(()) => Outcome::ok(0),
+                Err(_) => Outcome::err(EFAULT),
+            }
+        }
+        _ => Outcome::err(EINVAL),
+    }
+}

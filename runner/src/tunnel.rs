@@ -1,0 +1,194 @@
+//! The secure tunnel: the only way a guest-named pointer is turned into
+//! bytes. A [`GuestPtr`] cannot be dereferenced; the [`Tunnel`] translates it
+//! through the guest's page tables, checks that the whole range is mapped
+//! user-accessible with the needed right (and, once a policy table is given,
+//! inside the policy's allowed ranges), and only then copies. A range that
+//! fails anywhere is refused before anything is read, written or performed.
+
+use crate::guest::address_space::AddressSpace;
+use crate::guest::user_memory::{self, PhysRun};
+use std::io::{IoSlice, Read, Write};
+use thinvisor_kmod::GuestMemory;
+
+/// A guest virtual address named by the guest (untrusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestPtr(u64);
+
+impl GuestPtr {
+    pub fn new(addr: u64) -> GuestPtr {
+        GuestPtr(addr)
+    }
+    pub fn addr(self) -> u64 {
+        self.0
+    }
+    /// `self + n`, or None on overflow.
+    pub fn add(self, n: u64) -> Option<GuestPtr> {
+        self.0.checked_add(n).map(GuestPtr)
+    }
+}
+
+/// What a tunnel refused. Maps to EFAULT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TunnelError {
+    #[error("guest address {0:#x} is not accessible")]
+    Fault(u64),
+    #[error("guest string at {0:#x} is longer than allowed")]
+    TooLong(u64),
+}
+
+/// The access a copy needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A view of one guest's memory for one syscall.
+pub struct Tunnel<'a> {
+    aspace: &'a AddressSpace,
+    mem: &'a mut GuestMemory,
+}
+
+impl<'a> Tunnel<'a> {
+    pub fn new(aspace: &'a AddressSpace, mem: &'a mut GuestMemory) -> Tunnel<'a> {
+        Tunnel { aspace, mem }
+    }
+
+    /// Checks `[ptr, ptr+len)` for `access` and returns its physical runs.
+    pub fn check(
+        &self,
+        ptr: GuestPtr,
+        len: u64,
+        access: Access,
+    ) -> Result<Vec<PhysRun>, TunnelError> {
+        user_memory::resolve(self.aspace, self.mem, ptr.0, len, access == Access::Write)
+            .map_err(|u| TunnelError::Fault(u.at))
+    }
+
+    /// Copies guest bytes into `buf`.
+    pub fn read(&self, ptr: GuestPtr, buf: &mut [u8]) -> Result<(), TunnelError> {
+        let runs = self.check(ptr, buf.len() as u64, Access::Read)?;
+        let mut done = 0;
+        for r in runs {
+            let n = r.len as usize;
+            self.mem
+                .read(r.pa, &mut buf[done..done + n])
+                .map_err(|_| TunnelError::Fault(ptr.0))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian u64.
+    pub fn read_u64(&self, ptr: GuestPtr) -> Result<u64, TunnelError> {
+        let mut b = [0u8; 8];
+        self.read(ptr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Copies `data` into guest memory.
+    pub fn write(&mut self, ptr: GuestPtr, data: &[u8]) -> Result<(), TunnelError> {
+        let runs = self.check(ptr, data.len() as u64, Access::Write)?;
+        let mut done = 0;
+        for r in runs {
+            let n = r.len as usize;
+            self.mem
+                .write(r.pa, &data[done..done + n])
+                .map_err(|_| TunnelError::Fault(ptr.0))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (NUL excluded).
+    pub fn read_cstring(&self, ptr: GuestPtr, max: usize) -> Result<Vec<u8>, TunnelError> {
+        let mut out = Vec::new();
+        let mut cur = ptr;
+        loop {
+            let in_page = 4096 - (cur.0 & 4095);
+            let run = self.check(cur, in_page, Access::Read)?;
+            for r in run {
+                let bytes = self
+                    .mem
+                    .slice(r.pa, r.len)
+                    .map_err(|_| TunnelError::Fault(cur.0))?;
+                if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+                    out.extend_from_slice(&bytes[..nul]);
+                    return if out.len() > max {
+                        Err(TunnelError::TooLong(ptr.0))
+                    } else {
+                        Ok(out)
+                    };
+                }
+                out.extend_from_slice(bytes);
+            }
+            if out.len() > max {
+                return Err(TunnelError::TooLong(ptr.0));
+            }
+            cur = cur.add(in_page).ok_or(TunnelError::Fault(cur.0))?;
+        }
+    }
+
+    /// Writes guest bytes `[ptr, ptr+len)` to a host sink without an
+    /// intermediate copy (one vectored write over the physical runs).
+    /// The range is checked in full first.
+    pub fn write_to_host(
+        &self,
+        ptr: GuestPtr,
+        len: u64,
+        sink: &mut impl Write,
+    ) -> Result<std::io::Result<usize>, TunnelError> {
+        let runs = self.check(ptr, len, Access::Read)?;
+        let mut slices = Vec::with_capacity(runs.len());
+        for r in &runs {
+            slices.push(IoSlice::new(
+                self.mem
+                    .slice(r.pa, r.len)
+                    .map_err(|_| TunnelError::Fault(ptr.0))?,
+            ));
+        }
+        Ok(sink.write_vectored(&slices))
+    }
+
+    /// Writes several guest ranges to a host sink in one vectored write (for
+    /// writev). Every range is checked before anything is written.
+    pub fn write_many_to_host(
+        &self,
+        parts: &[(GuestPtr, u64)],
+        sink: &mut impl Write,
+    ) -> Result<std::io::Result<usize>, TunnelError> {
+        let mut runs = Vec::new();
+        for &(ptr, len) in parts {
+            runs.extend(self.check(ptr, len, Access::Read)?);
+        }
+        let mut slices = Vec::with_capacity(runs.len());
+        for r in &runs {
+            slices.push(IoSlice::new(
+                self.mem
+                    .slice(r.pa, r.len)
+                    .map_err(|_| TunnelError::Fault(r.pa))?,
+            ));
+        }
+        Ok(sink.write_vectored(&slices))
+    }
+
+    /// Reads from a host source straight into guest memory `[ptr, ptr+len)`.
+    /// The whole range is checked first; one host read fills at most the
+    /// first physically contiguous run (a short read, as Linux allows).
+    pub fn read_from_host(
+        &mut self,
+        ptr: GuestPtr,
+        len: u64,
+        source: &mut impl Read,
+    ) -> Result<std::io::Result<usize>, TunnelError> {
+        let runs = self.check(ptr, len, Access::Write)?;
+        let Some(first) = runs.first() else {
+            return Ok(Ok(0));
+        };
+        let buf = self
+            .mem
+            .slice_mut(first.pa, first.len)
+            .map_err(|_| TunnelError::Fault(ptr.0))?;
+        Ok(source.read(buf))
+    }
+}
