@@ -1,0 +1,61 @@
+//! The safe defaults: what a policy means when a key is absent.
+//!
+//! Every value here is documented in `docs/policy.md` ("Defaults"); change
+//! both together. The reasons are part of the contract with users: a policy
+//! that says nothing must still be bounded in memory, time, descriptors and
+//! output, and must grant nothing beyond the standard streams.
+
+use std::time::Duration;
+
+/// `limits.memory`: 256 MiB. Enough for typical command-line tools and
+/// interpreters, small enough that a few concurrent sandboxes cannot exhaust
+/// a developer machine.
+pub const MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// `limits.wall_time`: 60 s. An untrusted program must not be able to run
+/// forever; a minute covers tests and batch tools. `--timeout` overrides it.
+pub const WALL_TIME: Duration = Duration::from_secs(60);
+
+/// `limits.cpu_time`: unlimited. `wall_time` already bounds CPU use, so a
+/// separate CPU budget is only needed when the user asks for one.
+pub const CPU_TIME: Option<Duration> = None;
+
+/// `limits.open_files`: 64 descriptors, counting stdin/stdout/stderr. Enough
+/// for ordinary programs; small enough to bound host resources per guest.
+pub const OPEN_FILES: u32 = 64;
+
+/// `limits.bytes_written`: 1 GiB in total to files, stdout and stderr. Stops
+/// a runaway guest from filling the host disk or a log.
+pub const BYTES_WRITTEN: u64 = 1024 * 1024 * 1024;
+
+/// `stdio.stdin`, `stdio.stdout`, `stdio.stderr`: connected. A sandboxed
+/// program is still expected to talk to its caller through its streams.
+pub const STDIO_CONNECTED: bool = true;
+
+/// `env.inherit`: false. The host environment can hold secrets (tokens,
+/// paths, user names); the guest gets only what `env.vars` lists.
+pub const ENV_INHERIT: bool = false;
+
+/// `syscalls.on_deny`: EPERM (1), the conventional "operation not
+/// permitted" answer, which well-behaved programs handle gracefully.
+pub const ON_DENY_ERRNO: i32 = 1;
+
+// Validation bounds (not defaults, but kept with them as data).
+
+/// Guest memory is handed out in pages; `limits.memory` must be a multiple.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// `limits.memory` lower bound: 1 MiB. Below this no x86-64 Linux program
+/// can load (stack, ELF image and page tables need some room).
+pub const MIN_MEMORY_BYTES: u64 = 1024 * 1024;
+
+/// `limits.open_files` lower bound: the three standard descriptors always
+/// exist in the guest (disabled ones behave like /dev/null).
+pub const MIN_OPEN_FILES: u32 = 3;
+
+/// `limits.open_files` upper bound: Linux's default `fs.nr_open`.
+pub const MAX_OPEN_FILES: u32 = 1_048_576;
+
+/// `tunnel` ranges end at or below this address: the end of the canonical
+/// lower (user) half of the x86-64 address space.
+pub const USER_ADDRESS_END: u64 = 0x0000_8000_0000_0000;

@@ -1,0 +1,179 @@
+//! The policy file as written: serde structs mirroring the TOML, with spans.
+//!
+//! Every table denies unknown keys. Leaf values keep their `Spanned` byte
+//! range so that `validate` can report lines. Numbers are read as `RawInt`
+//! (any TOML integer, i64 or u64 range) and range-checked in `validate`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub limits: Option<RawLimits>,
+    pub stdio: Option<RawStdio>,
+    pub env: Option<RawEnv>,
+    #[serde(default)]
+    pub files: Vec<Spanned<RawFile>>,
+    #[serde(default)]
+    pub network: Vec<Spanned<RawNet>>,
+    pub syscalls: Option<RawSyscalls>,
+    #[serde(default)]
+    pub tunnel: Vec<Spanned<RawTunnel>>,
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub memory: Option<Spanned<RawSize>>,
+    pub wall_time: Option<Spanned<RawDuration>>,
+    pub cpu_time: Option<Spanned<RawDuration>>,
+    pub open_files: Option<Spanned<RawInt>>,
+    pub bytes_written: Option<Spanned<RawSize>>,
+}
+
+/// `[stdio]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStdio {
+    pub stdin: Option<bool>,
+    pub stdout: Option<bool>,
+    pub stderr: Option<bool>,
+}
+
+/// `[env]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnv {
+    pub vars: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub inherit: Option<bool>,
+}
+
+/// One `[[files]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub path: Spanned<String>,
+    pub host_path: Option<Spanned<String>>,
+    pub access: Spanned<String>,
+}
+
+/// One `[[network]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNet {
+    pub address: Spanned<String>,
+    pub protocol: Option<Spanned<String>>,
+}
+
+/// `[syscalls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyscalls {
+    pub deny: Option<Vec<Spanned<String>>>,
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub on_deny: Option<Spanned<String>>,
+    #[serde(default)]
+    pub args: Vec<Spanned<RawArg>>,
+}
+
+/// One `[[syscalls.args]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArg {
+    pub syscall: Spanned<String>,
+    pub arg: Spanned<RawInt>,
+    pub values: Option<Spanned<Vec<Spanned<RawInt>>>>,
+    pub max: Option<Spanned<RawInt>>,
+    pub mask: Option<Spanned<RawInt>>,
+}
+
+/// One `[[tunnel]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnel {
+    pub start: Spanned<RawInt>,
+    pub end: Spanned<RawInt>,
+    pub access: Spanned<String>,
+}
+
+/// Any TOML integer, including hex literals above `i64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawInt(pub i128);
+
+impl<'de> Deserialize<'de> for RawInt {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = RawInt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawInt, E> {
+                Ok(RawInt(i128::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawInt, E> {
+                Ok(RawInt(i128::from(v)))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawInt, E> {
+                Ok(RawInt(v))
+            }
+        }
+        deserializer.deserialize_any(IntVisitor)
+    }
+}
+
+/// A size: a string such as `"64MiB"`, or an integer number of bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawSize {
+    Text(String),
+    Bytes(i128),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl Visitor<'_> for SizeVisitor {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as \"64MiB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i128::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i128::from(v)))
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+/// A duration string such as `"5s"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDuration(pub String);
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = RawDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"5s\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawDuration, E> {
+                Ok(RawDuration(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}

@@ -1,0 +1,917 @@
+//! Crate-level tests: the documented example, every key, defaults, round
+//! trips, the example files, and one exact error message per bad input.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+const DESIGN_EXAMPLE: &str = r#"[limits]
+memory = "64MiB"        # guest memory ceiling
+wall_time = "5s"        # like --timeout
+
+[[files]]
+path = "/srv/data"      # a file or a directory tree, as the guest sees it
+access = "read"         # or "read-write"
+
+[syscalls]
+deny = ["getpid"]       # emulated syscalls refused
+on_deny = "EPERM"       # an errno name, or "kill" (status 159)
+"#;
+
+fn parse(text: &str) -> Policy {
+    match Policy::from_str_named(text, "policy.toml") {
+        Ok(policy) => policy,
+        Err(e) => panic!("policy should parse, got: {e}"),
+    }
+}
+
+fn set(names: &[&str]) -> BTreeSet<u32> {
+    names
+        .iter()
+        .map(|n| syscall_number(n).expect("known syscall in test"))
+        .collect()
+}
+
+// ------------------------------------------------------------ meanings --
+
+#[test]
+fn design_example_has_the_documented_meaning() {
+    let p = parse(DESIGN_EXAMPLE);
+    assert_eq!(p.limits.memory_bytes, 64 * 1024 * 1024);
+    assert_eq!(p.limits.wall_time, Duration::from_secs(5));
+    assert_eq!(p.files.len(), 1);
+    assert_eq!(p.files[0].guest_path, PathBuf::from("/srv/data"));
+    assert_eq!(p.files[0].host_path, PathBuf::from("/srv/data"));
+    assert_eq!(p.files[0].access, Access::Read);
+    assert_eq!(p.syscalls.deny, set(&["getpid"]));
+    assert_eq!(p.syscalls.allow, None);
+    assert_eq!(p.syscalls.on_deny, OnDeny::Errno(1));
+    assert!(!p.syscalls.is_allowed(39), "getpid is 39");
+    assert!(p.syscalls.is_allowed(0));
+    // Everything not mentioned is the default.
+    let d = Policy::default();
+    assert_eq!(p.limits.cpu_time, d.limits.cpu_time);
+    assert_eq!(p.limits.open_files, d.limits.open_files);
+    assert_eq!(p.limits.bytes_written, d.limits.bytes_written);
+    assert_eq!(p.stdio, d.stdio);
+    assert_eq!(p.env, d.env);
+    assert!(p.network.is_empty());
+    assert!(p.syscalls.args.is_empty());
+    assert!(p.tunnel.is_empty());
+}
+
+#[test]
+fn on_deny_kill_and_errno_names() {
+    let p = parse("[syscalls]\non_deny = \"kill\"\n");
+    assert_eq!(p.syscalls.on_deny, OnDeny::Kill);
+    assert_eq!(KILL_EXIT_STATUS, 159);
+    for (name, nr) in [
+        ("EACCES", 13),
+        ("ENOSYS", 38),
+        ("EINVAL", 22),
+        ("EHWPOISON", 133),
+        ("ENOTSUP", 95),
+    ] {
+        let p = parse(&format!("[syscalls]\non_deny = \"{name}\"\n"));
+        assert_eq!(p.syscalls.on_deny, OnDeny::Errno(nr), "{name}");
+    }
+}
+
+#[test]
+fn empty_policy_is_the_safe_default() {
+    let p = parse("");
+    assert_eq!(p, Policy::default());
+    assert_eq!(p.limits.memory_bytes, 256 << 20);
+    assert_eq!(p.limits.wall_time, Duration::from_secs(60));
+    assert_eq!(p.limits.cpu_time, None);
+    assert_eq!(p.limits.open_files, 64);
+    assert_eq!(p.limits.bytes_written, 1 << 30);
+    assert_eq!(
+        p.stdio,
+        Stdio {
+            stdin: true,
+            stdout: true,
+            stderr: true
+        }
+    );
+    assert_eq!(
+        p.env,
+        Env {
+            vars: BTreeMap::new(),
+            inherit: false
+        }
+    );
+    assert!(p.files.is_empty());
+    assert!(p.network.is_empty());
+    assert!(p.syscalls.deny.is_empty());
+    assert_eq!(p.syscalls.allow, None);
+    assert_eq!(p.syscalls.on_deny, OnDeny::Errno(1));
+    assert!(p.tunnel.is_empty());
+    // Empty tables mean the same as absent ones.
+    assert_eq!(
+        parse("[limits]\n[stdio]\n[env]\n[syscalls]\n"),
+        Policy::default()
+    );
+}
+
+const EVERY_KEY: &str = r#"
+[limits]
+memory = "1GiB"
+wall_time = "1.5s"
+cpu_time = "250ms"
+open_files = 16
+bytes_written = "512KiB"
+
+[stdio]
+stdin = false
+stdout = true
+stderr = false
+
+[env]
+inherit = true
+vars = { LANG = "C", "WEIRD KEY" = "a \"quoted\" value" }
+
+[[files]]
+path = "/srv/data"
+access = "read"
+
+[[files]]
+path = "/srv/data/out"
+host_path = "/tmp/run-1/out"
+access = "read-write"
+
+[[network]]
+address = "127.0.0.1:8080"
+protocol = "tcp"
+
+[[network]]
+address = "[::1]:53"
+protocol = "udp"
+
+[[network]]
+address = "10.0.0.1:443"
+
+[syscalls]
+allow = ["read", "write", "ioctl", "openat", "exit_group"]
+deny = ["getpid"]
+on_deny = "EACCES"
+
+[[syscalls.args]]
+syscall = "ioctl"
+arg = 1
+values = [0x5413]
+
+[[syscalls.args]]
+syscall = "write"
+arg = 2
+max = 65536
+
+[[syscalls.args]]
+syscall = "openat"
+arg = 2
+mask = 0o101
+
+[[syscalls.args]]
+syscall = "openat"
+arg = 0
+values = [-100, 3]
+max = 0xffffffffffffffff
+
+[[tunnel]]
+start = 0x800000
+end = 0x1000000
+access = "rw"
+
+[[tunnel]]
+start = 0x400000
+end = 0x800000
+access = "rx"
+"#;
+
+#[test]
+fn every_key_is_read() {
+    let p = parse(EVERY_KEY);
+    assert_eq!(
+        p.limits,
+        Limits {
+            memory_bytes: 1 << 30,
+            wall_time: Duration::from_millis(1500),
+            cpu_time: Some(Duration::from_millis(250)),
+            open_files: 16,
+            bytes_written: 512 << 10,
+        }
+    );
+    assert_eq!(
+        p.stdio,
+        Stdio {
+            stdin: false,
+            stdout: true,
+            stderr: false
+        }
+    );
+    assert!(p.env.inherit);
+    assert_eq!(p.env.vars.get("LANG").map(String::as_str), Some("C"));
+    assert_eq!(
+        p.env.vars.get("WEIRD KEY").map(String::as_str),
+        Some("a \"quoted\" value")
+    );
+    assert_eq!(
+        p.files,
+        vec![
+            FileRule {
+                guest_path: "/srv/data".into(),
+                host_path: "/srv/data".into(),
+                access: Access::Read
+            },
+            FileRule {
+                guest_path: "/srv/data/out".into(),
+                host_path: "/tmp/run-1/out".into(),
+                access: Access::ReadWrite
+            },
+        ]
+    );
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("address in test");
+    assert_eq!(
+        p.network,
+        vec![
+            NetRule {
+                addr: addr("127.0.0.1:8080"),
+                protocol: Protocol::Tcp
+            },
+            NetRule {
+                addr: addr("[::1]:53"),
+                protocol: Protocol::Udp
+            },
+            NetRule {
+                addr: addr("10.0.0.1:443"),
+                protocol: Protocol::Tcp
+            },
+        ]
+    );
+    assert_eq!(
+        p.syscalls.allow,
+        Some(set(&["read", "write", "ioctl", "openat", "exit_group"]))
+    );
+    assert_eq!(p.syscalls.deny, set(&["getpid"]));
+    assert_eq!(p.syscalls.on_deny, OnDeny::Errno(13));
+    assert_eq!(
+        p.syscalls.args,
+        vec![
+            ArgRule {
+                nr: 16,
+                arg: 1,
+                values: Some(vec![0x5413]),
+                max: None,
+                mask: None
+            },
+            ArgRule {
+                nr: 1,
+                arg: 2,
+                values: None,
+                max: Some(65536),
+                mask: None
+            },
+            ArgRule {
+                nr: 257,
+                arg: 2,
+                values: None,
+                max: None,
+                mask: Some(0o101)
+            },
+            ArgRule {
+                nr: 257,
+                arg: 0,
+                values: Some(vec![(-100i64) as u64, 3]),
+                max: Some(u64::MAX),
+                mask: None
+            },
+        ]
+    );
+    let ranges = p.tunnel.ranges();
+    assert_eq!(ranges.len(), 2);
+    assert_eq!(
+        (ranges[0].start, ranges[0].end, ranges[0].perms.as_string()),
+        (0x400000, 0x800000, "rx".into())
+    );
+    assert_eq!(
+        (ranges[1].start, ranges[1].end, ranges[1].perms.as_string()),
+        (0x800000, 0x1000000, "rw".into())
+    );
+}
+
+#[test]
+fn syscall_rules_semantics() {
+    let p = parse(EVERY_KEY);
+    let s = &p.syscalls;
+    let nr = |n: &str| syscall_number(n).expect("known syscall in test");
+    assert!(s.is_allowed(nr("read")));
+    assert!(!s.is_allowed(nr("getpid")), "denied");
+    assert!(!s.is_allowed(nr("close")), "not in the allow-list");
+    assert!(!s.is_allowed(9999), "allow-list refuses unknown numbers");
+    assert!(
+        parse("").syscalls.is_allowed(9999),
+        "no allow-list: only deny refuses"
+    );
+
+    // ioctl arg 1 must be 0x5413.
+    assert!(s.arg_allowed(16, &[1, 0x5413, 0, 0, 0, 0]));
+    assert!(!s.arg_allowed(16, &[1, 0x5414, 0, 0, 0, 0]));
+    // write count <= 65536.
+    assert!(s.arg_allowed(1, &[1, 0, 65536, 0, 0, 0]));
+    assert!(!s.arg_allowed(1, &[1, 0, 65537, 0, 0, 0]));
+    // openat flags within 0o101, dirfd AT_FDCWD or 3.
+    let at_fdcwd = (-100i64) as u64;
+    assert!(s.arg_allowed(257, &[at_fdcwd, 0, 0o101, 0, 0, 0]));
+    assert!(s.arg_allowed(257, &[3, 0, 0o001, 0, 0, 0]));
+    assert!(
+        !s.arg_allowed(257, &[3, 0, 0o102, 0, 0, 0]),
+        "O_RDWR bit outside mask"
+    );
+    assert!(!s.arg_allowed(257, &[4, 0, 0, 0, 0, 0]), "dirfd not listed");
+    // No rule: anything goes.
+    assert!(s.arg_allowed(0, &[u64::MAX; 6]));
+}
+
+#[test]
+fn size_and_duration_spellings() {
+    let mem = |s: &str| {
+        parse(&format!("[limits]\nmemory = {s}\n"))
+            .limits
+            .memory_bytes
+    };
+    assert_eq!(mem("\"64MiB\""), 64 << 20);
+    assert_eq!(mem("\"64M\""), 64 << 20);
+    assert_eq!(mem("\"64MB\""), 64 << 20);
+    assert_eq!(mem("\"64mb\""), 64 << 20);
+    assert_eq!(mem("\"1GiB\""), 1 << 30);
+    assert_eq!(mem("\"1G\""), 1 << 30);
+    assert_eq!(mem("\"1.5GiB\""), 3 << 29);
+    assert_eq!(mem("\"2048KiB\""), 2 << 20);
+    assert_eq!(mem("\"2048k\""), 2 << 20);
+    assert_eq!(mem("\"1048576\""), 1 << 20);
+    assert_eq!(mem("1048576"), 1 << 20);
+    let written = |s: &str| {
+        parse(&format!("[limits]\nbytes_written = {s}\n"))
+            .limits
+            .bytes_written
+    };
+    assert_eq!(written("\"4096\""), 4096);
+    assert_eq!(written("\"512KiB\""), 512 << 10);
+    assert_eq!(written("0"), 0);
+    assert_eq!(written("\"100B\""), 100);
+    let wall = |s: &str| {
+        parse(&format!("[limits]\nwall_time = \"{s}\"\n"))
+            .limits
+            .wall_time
+    };
+    assert_eq!(wall("5s"), Duration::from_secs(5));
+    assert_eq!(wall("250ms"), Duration::from_millis(250));
+    assert_eq!(wall("2m"), Duration::from_secs(120));
+    assert_eq!(wall("1h"), Duration::from_secs(3600));
+    assert_eq!(wall("1.5s"), Duration::from_millis(1500));
+    assert_eq!(wall("100us"), Duration::from_micros(100));
+    let cpu = |s: &str| {
+        parse(&format!("[limits]\ncpu_time = \"{s}\"\n"))
+            .limits
+            .cpu_time
+    };
+    assert_eq!(cpu("30s"), Some(Duration::from_secs(30)));
+    assert_eq!(cpu("unlimited"), None);
+}
+
+#[test]
+fn file_rules_nest_and_the_most_specific_wins() {
+    let p = parse(
+        r#"
+[[files]]
+path = "/srv"
+access = "read"
+[[files]]
+path = "/srv/data/out"
+access = "read-write"
+[[files]]
+path = "/srv/data"
+access = "read"
+[[files]]
+path = "/mnt/guest"
+host_path = "/host/dir"
+access = "read"
+"#,
+    );
+    let rule = |g: &str| {
+        p.file_rule_for(Path::new(g))
+            .map(|r| (r.guest_path.clone(), r.access))
+    };
+    assert_eq!(rule("/srv/x"), Some(("/srv".into(), Access::Read)));
+    assert_eq!(
+        rule("/srv/data/out/f"),
+        Some(("/srv/data/out".into(), Access::ReadWrite))
+    );
+    assert_eq!(
+        rule("/srv/data/outside"),
+        Some(("/srv/data".into(), Access::Read))
+    );
+    assert_eq!(rule("/srv"), Some(("/srv".into(), Access::Read)));
+    assert_eq!(rule("/srvx"), None);
+    assert_eq!(rule("/etc/passwd"), None);
+    let mapped = p
+        .file_rule_for(Path::new("/mnt/guest/a/b"))
+        .and_then(|r| r.host_path_for(Path::new("/mnt/guest/a/b")));
+    assert_eq!(mapped, Some(PathBuf::from("/host/dir/a/b")));
+    let root = p
+        .file_rule_for(Path::new("/mnt/guest"))
+        .and_then(|r| r.host_path_for(Path::new("/mnt/guest")));
+    assert_eq!(root, Some(PathBuf::from("/host/dir")));
+    // The root directory itself may be named.
+    assert_eq!(
+        parse("[[files]]\npath = \"/\"\naccess = \"read\"\n").files[0].guest_path,
+        PathBuf::from("/")
+    );
+}
+
+#[test]
+fn network_matching() {
+    let p = parse(EVERY_KEY);
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("address in test");
+    assert!(p.network_allows(Protocol::Tcp, addr("127.0.0.1:8080")));
+    assert!(
+        p.network_allows(Protocol::Tcp, addr("[::ffff:127.0.0.1]:8080")),
+        "v4-mapped"
+    );
+    assert!(
+        !p.network_allows(Protocol::Udp, addr("127.0.0.1:8080")),
+        "wrong protocol"
+    );
+    assert!(
+        !p.network_allows(Protocol::Tcp, addr("127.0.0.1:8081")),
+        "wrong port"
+    );
+    assert!(p.network_allows(Protocol::Udp, addr("[::1]:53")));
+    assert!(!Policy::default().network_allows(Protocol::Tcp, addr("127.0.0.1:8080")));
+}
+
+#[test]
+fn with_wall_time_overrides() {
+    let p = parse(DESIGN_EXAMPLE).with_wall_time(Duration::from_secs(2));
+    assert_eq!(p.limits.wall_time, Duration::from_secs(2));
+    assert_eq!(p.limits.memory_bytes, 64 << 20, "nothing else changes");
+}
+
+// ---------------------------------------------------------- round trips --
+
+fn assert_round_trip(policy: &Policy) {
+    let text = policy.to_effective_toml();
+    match Policy::from_str_named(&text, "effective.toml") {
+        Ok(again) => assert_eq!(&again, policy, "effective TOML:\n{text}"),
+        Err(e) => panic!("effective TOML does not parse: {e}\n{text}"),
+    }
+}
+
+#[test]
+fn effective_toml_round_trips() {
+    assert_round_trip(&Policy::default());
+    assert_round_trip(&parse(DESIGN_EXAMPLE));
+    assert_round_trip(&parse(EVERY_KEY));
+    assert_round_trip(&parse(DESIGN_EXAMPLE).with_wall_time(Duration::from_millis(1234)));
+    assert_round_trip(&parse(
+        "[syscalls]\non_deny = \"EWOULDBLOCK\"\n[env]\nvars = { \"a\\tb\" = \"\\u0001\" }\n",
+    ));
+    assert_round_trip(&parse(
+        "[[syscalls.args]]\nsyscall = \"lseek\"\narg = 1\nvalues = [0xffffffffffffffff, -1, 0]\nmax = 18446744073709551615\nmask = 0xffffffffffffffff\n",
+    ));
+    for (_, text) in EXAMPLES {
+        assert_round_trip(&parse(text));
+    }
+}
+
+#[test]
+fn effective_toml_of_the_design_example() {
+    let expected = r#"# Effective thinvisor policy: every key, defaults filled in.
+
+[limits]
+memory = "64MiB"
+wall_time = "5s"
+cpu_time = "unlimited"
+open_files = 64
+bytes_written = "1GiB"
+
+[stdio]
+stdin = true
+stdout = true
+stderr = true
+
+[env]
+inherit = false
+vars = {}
+
+[[files]]
+path = "/srv/data"
+host_path = "/srv/data"
+access = "read"
+
+# [[network]]: none; the guest has no network access.
+
+[syscalls]
+deny = ["getpid"]
+# allow: not set; every syscall not denied is allowed.
+on_deny = "EPERM"
+
+# [[tunnel]]: none; syscall buffers are not restricted by address.
+"#;
+    assert_eq!(parse(DESIGN_EXAMPLE).to_effective_toml(), expected);
+}
+
+// ------------------------------------------------------------- examples --
+
+const EXAMPLES: &[(&str, &str)] = &[
+    ("minimal.toml", include_str!("../examples/minimal.toml")),
+    (
+        "data-reader.toml",
+        include_str!("../examples/data-reader.toml"),
+    ),
+    ("strict.toml", include_str!("../examples/strict.toml")),
+];
+
+#[test]
+fn example_files_parse() {
+    for (name, text) in EXAMPLES {
+        if let Err(e) = Policy::from_str_named(text, name) {
+            panic!("{e}");
+        }
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let strict = Policy::from_file(&dir.join("strict.toml")).expect("strict.toml parses");
+    assert_eq!(strict.syscalls.on_deny, OnDeny::Kill);
+    assert_eq!(strict.tunnel.ranges().len(), 3);
+    assert!(strict.tunnel.allows(0x7fff_ffff_f000, 0x1000, Op::Write));
+    assert!(!strict.tunnel.allows(0x400000, 8, Op::Write));
+    let reader = Policy::from_file(&dir.join("data-reader.toml")).expect("data-reader.toml parses");
+    assert_eq!(
+        reader.files[1].host_path,
+        PathBuf::from("/var/lib/thinvisor/run-42/out")
+    );
+    let minimal = Policy::from_file(&dir.join("minimal.toml")).expect("minimal.toml parses");
+    assert_eq!(
+        minimal,
+        Policy::default().with_wall_time(Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn from_file_names_the_file_in_errors() {
+    let dir = std::env::temp_dir().join(format!("sandbox-policy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[limits]\nmemory = \"lots\"\n").expect("write temp file");
+    let message = Policy::from_file(&file)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        message,
+        Err(format!(
+            "{}:2: limits.memory: expected a size such as \"64MiB\", found \"lots\"",
+            file.display()
+        ))
+    );
+    let missing = dir.join("missing.toml");
+    let err = Policy::from_file(&missing).expect_err("missing file");
+    assert!(matches!(err, PolicyError::Io { .. }));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read policy file: ", missing.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --------------------------------------------------------- bad inputs --
+
+/// (policy text, exact error message)
+const BAD: &[(&str, &str)] = &[
+    // Syntax.
+    ("[limits\nmemory = \"64MiB\"\n",
+     "policy.toml:1:8: TOML syntax error: unclosed table, expected `]`"),
+    ("[limits]\nmemory = \"64MiB\"\nmemory = \"1GiB\"\n",
+     "policy.toml:3:1: TOML syntax error: duplicate key"),
+    ("[limits]\nwall_time = 5s\n",
+     "policy.toml:2:13: TOML syntax error: string values must be quoted, expected literal string"),
+    // Unknown keys, at every level.
+    ("colour = \"blue\"\n",
+     "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
+    ("[limits]\nmemroy = \"64MiB\"\n",
+     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, bytes_written)"),
+    ("[stdio]\nstdin = true\nstdnull = false\n",
+     "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
+    ("[env]\nvariables = {}\n",
+     "policy.toml:2: env.variables: unknown key \"variables\" (expected one of: vars, inherit)"),
+    ("[[files]]\npath = \"/a\"\naccess = \"read\"\nmode = \"0644\"\n",
+     "policy.toml:4: files[0].mode: unknown key \"mode\" (expected one of: path, host_path, access)"),
+    ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
+     "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol)"),
+    ("[syscalls]\nblock = [\"getpid\"]\n",
+     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args)"),
+    ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmin = 1\n",
+     "policy.toml:4: syscalls.args[0].min: unknown key \"min\" (expected one of: syscall, arg, values, max, mask)"),
+    ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"r\"\nname = \"text\"\n",
+     "policy.toml:5: tunnel[0].name: unknown key \"name\" (expected one of: start, end, access)"),
+    ("[[tunnel.args]]\nsyscall = \"ioctl\"\n",
+     "policy.toml:1: tunnel: expected an array, found a table"),
+    // Wrong types.
+    ("[limits]\nmemory = true\n",
+     "policy.toml:2: limits.memory: expected a size such as \"64MiB\", found boolean true"),
+    ("[limits]\nwall_time = 5\n",
+     "policy.toml:2: limits.wall_time: expected a duration such as \"5s\", found integer 5"),
+    ("[limits]\nopen_files = \"64\"\n",
+     "policy.toml:2: limits.open_files: expected an integer, found \"64\""),
+    ("[limits]\nopen_files = 6.5\n",
+     "policy.toml:2: limits.open_files: expected an integer, found float 6.5"),
+    ("limits = \"64MiB\"\n",
+     "policy.toml:1: limits: expected a table, found \"64MiB\""),
+    ("[stdio]\nstdin = \"yes\"\n",
+     "policy.toml:2: stdio.stdin: expected a boolean, found \"yes\""),
+    ("[env]\nvars = { PATH = 1 }\n",
+     "policy.toml:2: env.vars.PATH: expected a string, found integer 1"),
+    ("[env]\ninherit = 1\n",
+     "policy.toml:2: env.inherit: expected a boolean, found integer 1"),
+    ("[files]\npath = \"/a\"\n",
+     "policy.toml:1: files: expected an array, found a table"),
+    ("[[files]]\npath = [\"/a\"]\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a string, found an array"),
+    ("[syscalls]\ndeny = \"getpid\"\n",
+     "policy.toml:2: syscalls.deny: expected an array, found \"getpid\""),
+    ("[syscalls]\ndeny = [39]\n",
+     "policy.toml:2: syscalls.deny[0]: expected a string, found integer 39"),
+    ("[[tunnel]]\nstart = \"0x400000\"\nend = 0x800000\naccess = \"r\"\n",
+     "policy.toml:2: tunnel[0].start: expected an integer, found \"0x400000\""),
+    // Missing required keys.
+    ("[[files]]\naccess = \"read\"\n",
+     "policy.toml:1: files[0].path: required key is missing"),
+    ("[[files]]\npath = \"/a\"\naccess = \"read\"\n\n[[files]]\npath = \"/b\"\n",
+     "policy.toml:5: files[1].access: required key is missing"),
+    ("[[network]]\nprotocol = \"tcp\"\n",
+     "policy.toml:1: network[0].address: required key is missing"),
+    ("[[tunnel]]\nstart = 0x400000\naccess = \"r\"\n",
+     "policy.toml:1: tunnel[0].end: required key is missing"),
+    ("[[syscalls.args]]\nsyscall = \"ioctl\"\nvalues = [1]\n",
+     "policy.toml:1: syscalls.args[0].arg: required key is missing"),
+    // Sizes.
+    ("[limits]\nmemory = \"64 parsecs\"\n",
+     "policy.toml:2: limits.memory: expected a size such as \"64MiB\", found \"64 parsecs\""),
+    ("[limits]\nmemory = \"-64MiB\"\n",
+     "policy.toml:2: limits.memory: expected a size such as \"64MiB\", found \"-64MiB\""),
+    ("[limits]\nmemory = -1\n",
+     "policy.toml:2: limits.memory: expected a size such as \"64MiB\", found -1"),
+    ("[limits]\nmemory = \"1.3KiB\"\n",
+     "policy.toml:2: limits.memory: expected a whole number of bytes, found \"1.3KiB\""),
+    ("[limits]\nbytes_written = \"20000000TiB\"\n",
+     "policy.toml:2: limits.bytes_written: expected a size that fits in 64 bits, found \"20000000TiB\""),
+    ("[limits]\nmemory = \"512KiB\"\n",
+     "policy.toml:2: limits.memory: expected at least 1MiB, found \"512KiB\""),
+    ("[limits]\nmemory = \"1048577\"\n",
+     "policy.toml:2: limits.memory: expected a multiple of 4KiB (4096 bytes), found \"1048577\""),
+    // Durations.
+    ("[limits]\nwall_time = \"5 parsecs\"\n",
+     "policy.toml:2: limits.wall_time: expected a duration such as \"5s\", \"250ms\" or \"1.5s\", found \"5 parsecs\""),
+    ("[limits]\nwall_time = \"5\"\n",
+     "policy.toml:2: limits.wall_time: expected a duration such as \"5s\", \"250ms\" or \"1.5s\", found \"5\""),
+    ("[limits]\ncpu_time = \"forever\"\n",
+     "policy.toml:2: limits.cpu_time: expected a duration such as \"5s\", \"250ms\" or \"1.5s\" or \"unlimited\", found \"forever\""),
+    ("[limits]\nwall_time = \"0s\"\n",
+     "policy.toml:2: limits.wall_time: expected a duration greater than zero, found \"0s\""),
+    ("[limits]\nwall_time = \"unlimited\"\n",
+     "policy.toml:2: limits.wall_time: expected a duration such as \"5s\", \"250ms\" or \"1.5s\", found \"unlimited\""),
+    ("[limits]\nwall_time = \"0.1ns\"\n",
+     "policy.toml:2: limits.wall_time: expected a whole number of nanoseconds, found \"0.1ns\""),
+    ("[limits]\nwall_time = \"9999999h\"\n",
+     "policy.toml:2: limits.wall_time: expected a duration below 584 years, found \"9999999h\""),
+    // open_files.
+    ("[limits]\nopen_files = 2\n",
+     "policy.toml:2: limits.open_files: expected an integer from 3 to 1048576 (stdin, stdout and stderr count), found 2"),
+    ("[limits]\nopen_files = -1\n",
+     "policy.toml:2: limits.open_files: expected an integer from 3 to 1048576 (stdin, stdout and stderr count), found -1"),
+    // env.
+    ("[env]\nvars = { \"A=B\" = \"x\" }\n",
+     "policy.toml:2: env.vars.\"A=B\": expected a variable name (not empty, no \"=\" or NUL), found \"A=B\""),
+    ("[env.vars]\nA = \"x\\u0000y\"\n",
+     "policy.toml:2: env.vars.A: expected a value without NUL characters, found \"x\\u0000y\""),
+    // Paths.
+    ("[[files]]\npath = \"srv/data\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected an absolute path (starting with \"/\"), found \"srv/data\""),
+    ("[[files]]\npath = \"/srv/../etc\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a normalized path (no \"..\" segment), found \"/srv/../etc\""),
+    ("[[files]]\npath = \"/srv/./data\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a normalized path (no \".\" segment), found \"/srv/./data\""),
+    ("[[files]]\npath = \"/srv/data/\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a normalized path (no trailing \"/\"), found \"/srv/data/\""),
+    ("[[files]]\npath = \"/srv//data\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a normalized path (no empty \"//\" segment), found \"/srv//data\""),
+    ("[[files]]\npath = \"/srv/a\\u0000b\"\naccess = \"read\"\n",
+     "policy.toml:2: files[0].path: expected a path without NUL characters, found \"/srv/a\\u0000b\""),
+    ("[[files]]\npath = \"/data\"\nhost_path = \"data\"\naccess = \"read\"\n",
+     "policy.toml:3: files[0].host_path: expected an absolute path (starting with \"/\"), found \"data\""),
+    ("[[files]]\npath = \"/srv/data\"\naccess = \"rw\"\n",
+     "policy.toml:3: files[0].access: expected \"read\" or \"read-write\", found \"rw\""),
+    // Duplicate paths.
+    ("[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n\n[[files]]\npath = \"/srv/data\"\naccess = \"read-write\"\n",
+     "policy.toml:6: files[1].path: \"/srv/data\" is listed twice with conflicting access (\"read-write\" here, \"read\" there) (conflicts with files[0].path at line 2)"),
+    ("[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n\n[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n",
+     "policy.toml:6: files[1].path: \"/srv/data\" is listed twice (conflicts with files[0].path at line 2)"),
+    // Network.
+    ("[[network]]\naddress = \"localhost:8080\"\n",
+     "policy.toml:2: network[0].address: expected an IP address literal, not a host name, found \"localhost:8080\""),
+    ("[[network]]\naddress = \"127.0.0.1:0\"\n",
+     "policy.toml:2: network[0].address: expected a port from 1 to 65535, found \"127.0.0.1:0\""),
+    ("[[network]]\naddress = \"127.0.0.1\"\n",
+     "policy.toml:2: network[0].address: expected an address and port such as \"127.0.0.1:8080\" or \"[::1]:53\", found \"127.0.0.1\""),
+    ("[[network]]\naddress = \"::1:53\"\n",
+     "policy.toml:2: network[0].address: expected an address and port such as \"127.0.0.1:8080\" or \"[::1]:53\", found \"::1:53\""),
+    ("[[network]]\naddress = \"127.0.0.1:70000\"\n",
+     "policy.toml:2: network[0].address: expected an address and port such as \"127.0.0.1:8080\" or \"[::1]:53\", found \"127.0.0.1:70000\""),
+    ("[[network]]\naddress = \"0.0.0.0:80\"\n",
+     "policy.toml:2: network[0].address: expected a concrete address (not 0.0.0.0 or ::), found \"0.0.0.0:80\""),
+    ("[[network]]\naddress = \"[::1]:53\"\nprotocol = \"sctp\"\n",
+     "policy.toml:3: network[0].protocol: expected \"tcp\" or \"udp\", found \"sctp\""),
+    ("[[network]]\naddress = \"[::1]:53\"\nprotocol = \"udp\"\n[[network]]\naddress = \"[::1]:53\"\nprotocol = \"udp\"\n",
+     "policy.toml:5: network[1].address: udp \"[::1]:53\" is listed twice (conflicts with network[0].address at line 2)"),
+    // Syscalls.
+    ("[syscalls]\ndeny = [\"getpid\", \"fork2\"]\n",
+     "policy.toml:2: syscalls.deny[1]: expected an x86-64 Linux syscall name such as \"openat\", found \"fork2\""),
+    ("[syscalls]\nallow = [\"READ\"]\n",
+     "policy.toml:2: syscalls.allow[0]: expected an x86-64 Linux syscall name such as \"openat\", found \"READ\""),
+    ("[syscalls]\ndeny = [\"getpid\",\n  \"getpid\"]\n",
+     "policy.toml:3: syscalls.deny[1]: \"getpid\" is listed twice (conflicts with syscalls.deny[0] at line 2)"),
+    ("[syscalls]\nallow = [\"read\", \"getpid\"]\ndeny = [\"getpid\"]\n",
+     "policy.toml:3: syscalls.deny[0]: \"getpid\" is both allowed and denied (conflicts with syscalls.allow[1] at line 2)"),
+    ("[syscalls]\ndeny = [\"getpid\"]\nallow = [\"getpid\"]\n",
+     "policy.toml:3: syscalls.allow[0]: \"getpid\" is both allowed and denied (conflicts with syscalls.deny[0] at line 2)"),
+    ("[syscalls]\non_deny = \"EFOO\"\n",
+     "policy.toml:2: syscalls.on_deny: expected an errno name such as \"EPERM\", or \"kill\", found \"EFOO\""),
+    ("[syscalls]\non_deny = \"eperm\"\n",
+     "policy.toml:2: syscalls.on_deny: expected an errno name such as \"EPERM\", or \"kill\", found \"eperm\""),
+    // Argument rules.
+    ("[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 6\nvalues = [0x5413]\n",
+     "policy.toml:3: syscalls.args[0].arg: expected an argument index from 0 to 5, found 6"),
+    ("[[syscalls.args]]\nsyscall = \"ioctl\"\narg = -1\nvalues = [0x5413]\n",
+     "policy.toml:3: syscalls.args[0].arg: expected an argument index from 0 to 5, found -1"),
+    ("[[syscalls.args]]\nsyscall = \"ioctl2\"\narg = 1\nvalues = [0x5413]\n",
+     "policy.toml:2: syscalls.args[0].syscall: expected an x86-64 Linux syscall name such as \"openat\", found \"ioctl2\""),
+    ("[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 1\n",
+     "policy.toml:1: syscalls.args[0]: expected at least one of \"values\", \"max\" or \"mask\""),
+    ("[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 1\nvalues = []\n",
+     "policy.toml:4: syscalls.args[0].values: expected at least one value (to refuse every call, use syscalls.deny)"),
+    ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmax = -1\n",
+     "policy.toml:4: syscalls.args[0].max: expected a non-negative integer, found -1"),
+    ("[[syscalls.args]]\nsyscall = \"openat\"\narg = 2\nmask = -8\n",
+     "policy.toml:4: syscalls.args[0].mask: expected a non-negative integer, found -8"),
+    ("[syscalls]\nargs = [\n  { syscall = \"write\", arg = 2, max = 10 },\n  { syscall = \"write\", arg = 2, mask = 0xff },\n]\n",
+     "policy.toml:4: syscalls.args[1]: a second rule for argument 2 of \"write\"; put all constraints for one argument in one entry (conflicts with syscalls.args[0] at line 3)"),
+    ("[syscalls]\ndeny = [\"ioctl\"]\n[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 1\nvalues = [1]\n",
+     "policy.toml:4: syscalls.args[0].syscall: \"ioctl\" is denied, so this rule would never apply (conflicts with syscalls.deny[0] at line 2)"),
+    ("[syscalls]\nallow = [\"read\"]\n[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 1\nvalues = [1]\n",
+     "policy.toml:4: syscalls.args[0].syscall: \"ioctl\" is not in syscalls.allow, so this rule would never apply"),
+    // Tunnel.
+    ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"rw\"\n\n[[tunnel]]\nstart = 0x700000\nend = 0x900000\naccess = \"r\"\n",
+     "policy.toml:7: tunnel[1]: range 0x700000..0x900000 overlaps range 0x400000..0x800000 (conflicts with tunnel[0] at line 2)"),
+    ("[[tunnel]]\nstart = 0x400010\nend = 0x800000\naccess = \"r\"\n",
+     "policy.toml:2: tunnel[0].start: expected a page-aligned address (a multiple of 0x1000), found 0x400010"),
+    ("[[tunnel]]\nstart = 0x400000\nend = 0x800fff\naccess = \"r\"\n",
+     "policy.toml:3: tunnel[0].end: expected a page-aligned address (a multiple of 0x1000), found 0x800fff"),
+    ("[[tunnel]]\nstart = 0xffff800000000000\nend = 0xffff800000100000\naccess = \"r\"\n",
+     "policy.toml:2: tunnel[0].start: expected an address in the user half (0 to 0x800000000000), found 0xffff800000000000"),
+    ("[[tunnel]]\nstart = 0x7ffffff00000\nend = 0x800000001000\naccess = \"r\"\n",
+     "policy.toml:3: tunnel[0].end: expected an address in the user half (0 to 0x800000000000), found 0x800000001000"),
+    ("[[tunnel]]\nstart = -4096\nend = 0x1000\naccess = \"r\"\n",
+     "policy.toml:2: tunnel[0].start: expected an address in the user half (0 to 0x800000000000), found -4096"),
+    ("[[tunnel]]\nstart = 0x800000\nend = 0x400000\naccess = \"r\"\n",
+     "policy.toml:3: tunnel[0].end: expected an end above start (0x800000), found 0x400000"),
+    ("[[tunnel]]\nstart = 0x400000\nend = 0x400000\naccess = \"r\"\n",
+     "policy.toml:3: tunnel[0].end: expected an end above start (0x400000), found 0x400000"),
+    ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"wr\"\n",
+     "policy.toml:4: tunnel[0].access: expected \"r\", \"rw\", \"rx\" or \"rwx\" (letters of \"rwx\" in that order), found \"wr\""),
+];
+
+#[test]
+fn bad_inputs_give_exact_messages() {
+    let mut failures = Vec::new();
+    for (text, expected) in BAD {
+        match Policy::from_str_named(text, "policy.toml") {
+            Ok(_) => failures.push(format!("accepted:\n{text}")),
+            Err(e) if e.to_string() != *expected => failures.push(format!(
+                "input:\n{text}\nexpected: {expected}\n     got: {e}"
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn errors_expose_line_and_key() {
+    let err = Policy::from_str_named("\n\n[limits]\nmemory = \"64 parsecs\"\n", "p.toml")
+        .expect_err("bad size");
+    assert_eq!(err.line(), Some(4));
+    assert_eq!(err.key(), Some("limits.memory"));
+    assert!(matches!(err, PolicyError::Invalid { .. }));
+    let err = Policy::from_str_named("[a\n", "p.toml").expect_err("syntax");
+    assert!(
+        matches!(
+            err,
+            PolicyError::Syntax {
+                line: 1,
+                col: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = Policy::from_str_named(
+        "[[files]]\npath = \"/a\"\naccess = \"read\"\n[[files]]\npath = \"/a\"\naccess = \"read-write\"\n",
+        "p.toml",
+    )
+    .expect_err("conflict");
+    assert!(
+        matches!(
+            err,
+            PolicyError::Conflict {
+                line: 5,
+                other_line: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn nested_file_rules_are_allowed() {
+    // read-write under read, read under read-write, same access nested.
+    let p = parse(
+        "[[files]]\npath = \"/a\"\naccess = \"read\"\n\
+         [[files]]\npath = \"/a/b\"\naccess = \"read-write\"\n\
+         [[files]]\npath = \"/a/b/c\"\naccess = \"read\"\n\
+         [[files]]\npath = \"/a/d\"\naccess = \"read\"\n",
+    );
+    assert_eq!(p.files.len(), 4);
+}
+
+#[test]
+fn adjacent_tunnel_ranges_are_allowed() {
+    let p = parse(
+        "[[tunnel]]\nstart = 0\nend = 0x1000\naccess = \"r\"\n\
+         [[tunnel]]\nstart = 0x1000\nend = 0x800000000000\naccess = \"rwx\"\n",
+    );
+    assert_eq!(p.tunnel.ranges().len(), 2);
+    assert!(p.tunnel.allows(0x800, 0x1000, Op::Read));
+    assert!(!p.tunnel.allows(0x800, 0x1000, Op::Write));
+    assert!(p.tunnel.allows(0x7fff_ffff_f000, 0x1000, Op::Execute));
+}
+
+/// docs/policy.md, when the crate is built inside the workspace.
+fn reference_doc() -> Option<String> {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/policy.md")).ok()
+}
+
+/// The docs quote the effective default policy; keep them equal.
+#[test]
+fn docs_show_the_real_default_policy() {
+    let Some(doc) = reference_doc() else { return };
+    let default = Policy::default().to_effective_toml();
+    assert!(
+        doc.contains(&default),
+        "docs/policy.md must contain:\n{default}"
+    );
+}
+
+/// Every ```toml block in the docs is a valid policy.
+#[test]
+fn docs_examples_parse() {
+    let Some(doc) = reference_doc() else { return };
+    let mut blocks = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        if let Err(e) = Policy::from_str_named(text, "docs/policy.md") {
+            panic!("{e}\n{text}");
+        }
+        blocks += 1;
+    }
+    assert!(blocks >= 10, "found only {blocks} toml blocks");
+}
+
+/// Every error line quoted in the docs is one the tests check exactly.
+#[test]
+fn docs_error_examples_are_real() {
+    let Some(doc) = reference_doc() else { return };
+    let quoted: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("policy.toml:"))
+        .collect();
+    assert!(quoted.len() >= 20);
+    for line in quoted {
+        assert!(
+            BAD.iter().any(|(_, message)| *message == line),
+            "not in BAD: {line}"
+        );
+    }
+}

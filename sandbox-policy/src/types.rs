@@ -1,0 +1,251 @@
+//! The validated policy's parts (everything except the tunnel table).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::defaults;
+
+/// `[limits]`: resource ceilings for one guest run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Guest memory ceiling in bytes (a multiple of 4096, at least 1 MiB).
+    pub memory_bytes: u64,
+    /// Wall-clock limit for the whole run (also set by `--timeout`).
+    pub wall_time: Duration,
+    /// CPU time limit; `None` means no separate CPU limit.
+    pub cpu_time: Option<Duration>,
+    /// Most guest file descriptors open at once, counting fds 0, 1 and 2.
+    pub open_files: u32,
+    /// Total bytes the guest may write to files, stdout and stderr together.
+    pub bytes_written: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: defaults::MEMORY_BYTES,
+            wall_time: defaults::WALL_TIME,
+            cpu_time: defaults::CPU_TIME,
+            open_files: defaults::OPEN_FILES,
+            bytes_written: defaults::BYTES_WRITTEN,
+        }
+    }
+}
+
+/// `[stdio]`: which standard streams are connected to the runner's own.
+/// A stream that is not connected still exists in the guest: reads from it
+/// return end-of-file, writes to it succeed and are discarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stdio {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Default for Stdio {
+    fn default() -> Self {
+        Stdio {
+            stdin: defaults::STDIO_CONNECTED,
+            stdout: defaults::STDIO_CONNECTED,
+            stderr: defaults::STDIO_CONNECTED,
+        }
+    }
+}
+
+/// `[env]`: the guest's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    /// Variables given to the guest (override inherited ones of the same name).
+    pub vars: BTreeMap<String, String>,
+    /// Whether the runner's own environment is passed to the guest first.
+    pub inherit: bool,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            vars: BTreeMap::new(),
+            inherit: defaults::ENV_INHERIT,
+        }
+    }
+}
+
+/// What a `[[files]]` rule allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Access {
+    /// Open, read, stat and list; no creation, modification or removal.
+    Read,
+    /// Everything `Read` allows, plus create, write, truncate, rename, remove.
+    ReadWrite,
+}
+
+impl Access {
+    /// The policy-file spelling: `"read"` or `"read-write"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::ReadWrite => "read-write",
+        }
+    }
+}
+
+/// One `[[files]]` rule: a file or a directory tree shown to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRule {
+    /// Absolute, normalized path as the guest sees it.
+    pub guest_path: PathBuf,
+    /// Absolute, normalized host path backing it (= `guest_path` unless
+    /// `host_path` was given).
+    pub host_path: PathBuf,
+    pub access: Access,
+}
+
+impl FileRule {
+    /// Whether `guest_path` is this rule's path or lies below it (compared
+    /// component by component: `/srv/data` covers `/srv/data/x`, not
+    /// `/srv/database`).
+    pub fn covers(&self, guest_path: &Path) -> bool {
+        guest_path.starts_with(&self.guest_path)
+    }
+
+    /// The host path for `guest_path` under this rule, if it covers it.
+    pub fn host_path_for(&self, guest_path: &Path) -> Option<PathBuf> {
+        let rest = guest_path.strip_prefix(&self.guest_path).ok()?;
+        if rest.as_os_str().is_empty() {
+            Some(self.host_path.clone())
+        } else {
+            Some(self.host_path.join(rest))
+        }
+    }
+}
+
+/// Transport protocol of a `[[network]]` rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The policy-file spelling: `"tcp"` or `"udp"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// One `[[network]]` rule: the guest may connect (TCP) or send (UDP) to
+/// exactly this address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetRule {
+    pub addr: SocketAddr,
+    pub protocol: Protocol,
+}
+
+impl NetRule {
+    /// Whether this rule allows `protocol` traffic to `addr`. IPv4-mapped
+    /// IPv6 addresses (`::ffff:127.0.0.1`) match the IPv4 rule and vice versa.
+    pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
+        self.protocol == protocol
+            && self.addr.port() == addr.port()
+            && self.addr.ip().to_canonical() == addr.ip().to_canonical()
+    }
+}
+
+/// What happens to a refused syscall (`syscalls.on_deny`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDeny {
+    /// The syscall returns `-errno` to the guest (errno is positive, e.g. 1).
+    Errno(i32),
+    /// The guest is killed as if by SIGSYS: exit status 159 (128 + 31).
+    Kill,
+}
+
+/// The exit status the runner reports for [`OnDeny::Kill`].
+pub const KILL_EXIT_STATUS: i32 = 159;
+
+/// One `[[syscalls.args]]` rule: constraints on one argument of one syscall.
+/// All constraints present must hold. Values are the raw 64-bit registers
+/// (rdi, rsi, rdx, r10, r8, r9 for arguments 0..=5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgRule {
+    /// Syscall number.
+    pub nr: u32,
+    /// Argument index, 0..=5.
+    pub arg: usize,
+    /// If set: the argument must equal one of these.
+    pub values: Option<Vec<u64>>,
+    /// If set: the argument must be `<=` this (unsigned comparison).
+    pub max: Option<u64>,
+    /// If set: the argument must have no bits outside this mask.
+    pub mask: Option<u64>,
+}
+
+impl ArgRule {
+    /// Whether the argument value `value` satisfies this rule.
+    pub fn accepts(&self, value: u64) -> bool {
+        let in_values = match &self.values {
+            Some(values) => values.contains(&value),
+            None => true,
+        };
+        let below_max = match self.max {
+            Some(max) => value <= max,
+            None => true,
+        };
+        let inside_mask = match self.mask {
+            Some(mask) => value & !mask == 0,
+            None => true,
+        };
+        in_values && below_max && inside_mask
+    }
+}
+
+/// `[syscalls]`: which emulated syscalls the guest may make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallRules {
+    /// Refused syscall numbers.
+    pub deny: BTreeSet<u32>,
+    /// If `Some`, only these numbers are allowed (an allow-list).
+    pub allow: Option<BTreeSet<u32>>,
+    /// Argument constraints, in file order; at most one per (syscall, arg).
+    pub args: Vec<ArgRule>,
+    pub on_deny: OnDeny,
+}
+
+impl Default for SyscallRules {
+    fn default() -> Self {
+        SyscallRules {
+            deny: BTreeSet::new(),
+            allow: None,
+            args: Vec::new(),
+            on_deny: OnDeny::Errno(defaults::ON_DENY_ERRNO),
+        }
+    }
+}
+
+impl SyscallRules {
+    /// Whether syscall `nr` may be made at all: not in `deny`, and in `allow`
+    /// when an allow-list is given. Numbers outside the syscall table are
+    /// "allowed" here when there is no allow-list (the runner answers ENOSYS
+    /// for syscalls it does not emulate).
+    pub fn is_allowed(&self, nr: u32) -> bool {
+        let in_allow_list = match &self.allow {
+            Some(allow) => allow.contains(&nr),
+            None => true,
+        };
+        in_allow_list && !self.deny.contains(&nr)
+    }
+
+    /// Whether the arguments of syscall `nr` satisfy every `[[syscalls.args]]`
+    /// rule for it (true when there is none). Check [`Self::is_allowed`] too.
+    pub fn arg_allowed(&self, nr: u32, args: &[u64; 6]) -> bool {
+        self.args
+            .iter()
+            .filter(|rule| rule.nr == nr)
+            .all(|rule| args.get(rule.arg).is_some_and(|value| rule.accepts(*value)))
+    }
+}
