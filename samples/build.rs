@@ -133,6 +133,7 @@ fn main() {
     require_tool("as");
     require_tool("ld");
 
+    let mut names: Vec<String> = Vec::new();
     for src in &sources {
         println!("cargo:rerun-if-changed={}", src.display());
         let name = match src.file_stem().and_then(OsStr::to_str) {
@@ -177,5 +178,13 @@ fn main() {
             )),
         }
         copy_atomic(&bin, &copy_dir.join(format!("{name}.bin")));
+        names.push(format!("{name:?}"));
+    }
+    let list = format!(
+        "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n",
+        names.join(", ")
+    );
+    if let Err(e) = fs::write(out_dir.join("all_samples.rs"), list) {
+        fail(&format!("cannot write the sample list: {e}"));
     }
 }

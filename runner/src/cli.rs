@@ -26,7 +26,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// Wall-clock limit in seconds (overrides the policy's wall_time).
-        #[arg(long, value_name = "SECS")]
+        #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
         timeout: Option<f64>,
         /// Write run statistics as JSON to FILE.
         #[arg(long, value_name = "FILE")]

@@ -5,5 +5,3 @@
 pub const RUNNER_FAILED: i32 = 125;
 /// PROGRAM exists but cannot be loaded.
 pub const CANNOT_LOAD: i32 = 126;
-/// PROGRAM does not exist.
-pub const NOT_FOUND: i32 = 127;

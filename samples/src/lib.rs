@@ -9,28 +9,7 @@
 
 use std::path::PathBuf;
 
-/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).
-pub const ALL: &[&str] = &[
-    "badptr",
-    "cat",
-    "compute",
-    "echo",
-    "exit42",
-    "fault_bp",
-    "fault_de",
-    "fault_gp",
-    "fault_gp_noncanonical",
-    "fault_pf_exec",
-    "fault_pf_read",
-    "fault_pf_write",
-    "fault_ud",
-    "hello",
-    "memory",
-    "misc",
-    "spin",
-    "syscall_loop",
-    "unknown_syscall",
-];
+include!(concat!(env!("OUT_DIR"), "/all_samples.rs"));
 
 /// Path of the flat binary image for sample `name` (in this build's `OUT_DIR`).
 ///

@@ -1,7 +1,12 @@
 //! Interrupting a running vCPU from another thread: set `immediate_exit` in
-//! the vCPU's run page, then kick the vCPU thread out of `KVM_RUN` with a
-//! signal. Both halves are needed: the flag covers a kick that lands just
-//! before the vCPU enters the guest, the signal one that lands inside it.
+//! the vCPU's run page, then kick the vCPU's thread with a signal. Both
+//! halves are needed: the flag covers a kick that lands just before the vCPU
+//! enters the guest, the signal one that lands inside `KVM_RUN`, or inside a
+//! blocking host call the runner makes on the guest's behalf (a `read` of an
+//! idle stdin), which then returns EINTR.
+//!
+//! A `Vcpu` is not `Send`: it lives and dies on the thread that created it,
+//! so that thread is alive whenever an interrupter can reach it.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Once};
@@ -18,8 +23,8 @@ pub(crate) struct Shared {
 struct Target {
     /// `&kvm_run.immediate_exit`; null once the vCPU is gone.
     immediate_exit: *mut u8,
-    /// The thread inside `KVM_RUN` right now, if any.
-    running_on: Option<libc::pthread_t>,
+    /// The thread that owns the vCPU (created it, runs it, drops it).
+    owner: libc::pthread_t,
 }
 
 // SAFETY: the raw pointer is only dereferenced while the mutex is held and the
@@ -30,28 +35,18 @@ unsafe impl Send for Target {}
 impl Shared {
     pub(crate) fn new(immediate_exit: *mut u8) -> Arc<Shared> {
         install_kick_handler();
+        // SAFETY: pthread_self has no preconditions.
+        let owner = unsafe { libc::pthread_self() };
         Arc::new(Shared {
             inner: Mutex::new(Target {
                 immediate_exit,
-                running_on: None,
+                owner,
             }),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Target> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Called by the vCPU thread right before `KVM_RUN`.
-    pub(crate) fn enter(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        self.lock().running_on = Some(me);
-    }
-
-    /// Called by the vCPU thread right after `KVM_RUN`.
-    pub(crate) fn leave(&self) {
-        self.lock().running_on = None;
     }
 
     /// Clears `immediate_exit` so the next run enters the guest.
@@ -66,9 +61,7 @@ impl Shared {
 
     /// Called when the vCPU is dropped: interrupters become no-ops.
     pub(crate) fn detach(&self) {
-        let mut t = self.lock();
-        t.immediate_exit = std::ptr::null_mut();
-        t.running_on = None;
+        self.lock().immediate_exit = std::ptr::null_mut();
     }
 
     fn kick(&self) -> bool {
@@ -78,13 +71,12 @@ impl Shared {
         }
         // SAFETY: as in `clear`.
         unsafe { AtomicU8::from_ptr(t.immediate_exit) }.store(1, Ordering::SeqCst);
-        if let Some(thread) = t.running_on {
-            // SAFETY: `running_on` is set only while that thread is inside
-            // KVM_RUN, and it cannot leave `leave()` while we hold the lock, so
-            // the thread is alive. The signal's handler is a no-op.
-            unsafe {
-                libc::pthread_kill(thread, KICK_SIGNAL);
-            }
+        // SAFETY: the vCPU is attached (checked above, under the lock), and a
+        // vCPU never leaves its owner thread (it is !Send) and detaches under
+        // this lock when dropped, so the owner thread is alive. The signal's
+        // handler is a no-op.
+        unsafe {
+            libc::pthread_kill(t.owner, KICK_SIGNAL);
         }
         true
     }

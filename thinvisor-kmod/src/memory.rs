@@ -136,6 +136,44 @@ impl GuestMemory {
         })
     }
 
+    /// Makes the hypervisor forget every translation it cached for the pages
+    /// of this range (shadow page tables on kvm_pvm, nested page tables on
+    /// hardware), so the guest's next access re-walks the guest page tables.
+    /// Needed after the caller *downgrades* a guest page-table entry: host
+    /// writes to guest page tables are invisible to a shadow MMU, and a guest
+    /// TLB flush does not resynchronise write-protected shadow pages. Cycling
+    /// the host protection of the backing pages fires KVM's MMU notifier,
+    /// which zaps every mapping of them. Contents are kept.
+    pub fn refresh(&mut self, offset: u64, len: u64) -> Result<()> {
+        let r = self.range(offset, len)?;
+        if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+            return Err(KmodError::OutOfRange {
+                offset,
+                len,
+                size: self.len(),
+            });
+        }
+        let addr = self.map[r].as_mut_ptr().cast::<libc::c_void>();
+        for prot in [libc::PROT_READ, libc::PROT_READ | libc::PROT_WRITE] {
+            // SAFETY: `addr..addr+len` is a page-aligned, bounds-checked part of
+            // this private anonymous mapping, which is read-write by
+            // construction. We hold `&mut self`, so no Rust reference into it
+            // is alive while it is briefly read-only, and the second call
+            // restores exactly the original protection. A vCPU of the VM may
+            // not run concurrently (the runner drives its vCPU on the thread
+            // that owns this memory); if one did, its writes would merely
+            // fault into KVM and be retried after the restore.
+            let rc = unsafe { libc::mprotect(addr, len as usize, prot) };
+            if rc != 0 {
+                return Err(KmodError::Ioctl {
+                    op: "mprotect(guest memory)",
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Host address of the mapping, for registering it with KVM (crate only).
     pub(crate) fn host_addr(&self) -> u64 {
         self.map.as_ptr() as u64

@@ -21,6 +21,8 @@ pub struct Vcpu {
     cache: StateCache,
     counters: VcpuCounters,
     interrupt: Arc<Shared>,
+    /// Not Send: interrupters signal the thread that created the vCPU.
+    _owner_thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Vcpu {
@@ -48,6 +50,7 @@ impl Vcpu {
                 ..Default::default()
             },
             interrupt,
+            _owner_thread: std::marker::PhantomData,
         })
     }
 
@@ -306,7 +309,6 @@ impl Vcpu {
         self.cache.invalidate_reads();
         self.counters.ioctls += 1;
         self.counters.runs += 1;
-        self.interrupt.enter();
         let start = Instant::now();
         let result = self.fd.run();
         let exit = match result {
@@ -317,7 +319,6 @@ impl Vcpu {
             Err(e) => Err(KmodError::ioctl("KVM_RUN", e)),
         };
         self.counters.in_guest += start.elapsed();
-        self.interrupt.leave();
         if matches!(exit, Ok(VmExit::Interrupted)) {
             self.interrupt.clear();
         }

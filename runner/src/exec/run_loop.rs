@@ -87,6 +87,17 @@ fn write_frame(guest: &mut Guest, f: &Frame) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Length of `out imm8, al`.
+const OUT_LEN: u64 = 2;
+
+/// True when `rip` is the entry stub's `out` whose end is `after_out`.
+/// Hardware KVM reports RIP *at* the OUT (it skips it on the next KVM_RUN,
+/// unless user space moved RIP); kvm_pvm reports RIP *after* it. Both are
+/// supervisor-only addresses user code cannot execute.
+fn at_stub_out(rip: u64, after_out: u64) -> bool {
+    rip == after_out || rip == after_out - OUT_LEN
+}
+
 /// Classifies an exit. An exit from the entry code is trusted only at the
 /// exact RIP after its `out` with the IST stack where the stub left it.
 pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<Event, RunError> {
@@ -94,11 +105,11 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
         VmExit::IoOut { port, .. } => {
             let regs = guest.vcpu.regs()?;
             let (rip, rsp) = (regs.rip, regs.rsp);
-            if port == 0x80 && rip == ec::SYSCALL_AFTER_OUT {
+            if port == 0x80 && at_stub_out(rip, ec::SYSCALL_AFTER_OUT) {
                 return Ok(Event::Syscall(Entry::Sysret));
             }
             let vector = port as usize;
-            if vector < 32 && rip == ec::VECTOR_AFTER_OUT[vector] {
+            if vector < 32 && at_stub_out(rip, ec::VECTOR_AFTER_OUT[vector]) {
                 if rsp != FRAME_VA {
                     return Err(RunError::Internal(format!(
                         "exception stack at {rsp:#x}, expected {FRAME_VA:#x}"

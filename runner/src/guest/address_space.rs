@@ -292,16 +292,35 @@ impl AddressSpace {
         self.split_at(end);
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         let flags = prot.user_pte_flags();
+        let mut downgraded: Vec<(u64, u64)> = Vec::new();
         for s in inside {
-            if let Some(v) = self.vmas.get_mut(&s) {
-                v.prot = prot;
-                let vend = v.end;
-                let mut va = s;
-                while va < vend {
-                    self.tables.set_flags(mem, va, flags)?;
-                    va += PAGE_SIZE;
+            let Some(v) = self.vmas.get_mut(&s) else {
+                continue;
+            };
+            let old = v.prot;
+            v.prot = prot;
+            let vend = v.end;
+            let downgrade =
+                (old.read && !prot.read) || (old.write && !prot.write) || (old.exec && !prot.exec);
+            let mut va = s;
+            while va < vend {
+                if downgrade {
+                    if let Some(t) = self.tables.translate(mem, va) {
+                        match downgraded.last_mut() {
+                            Some((pa, len)) if *pa + *len == t.pa => *len += PAGE_SIZE,
+                            _ => downgraded.push((t.pa, PAGE_SIZE)),
+                        }
+                    }
                 }
+                self.tables.set_flags(mem, va, flags)?;
+                va += PAGE_SIZE;
             }
+        }
+        // The guest TLB is flushed on return; the hypervisor's own cached
+        // translations (shadow pages on kvm_pvm) must be dropped as well.
+        for (pa, len) in downgraded {
+            mem.refresh(pa, len)
+                .map_err(|e| MapError::Internal(e.to_string()))?;
         }
         self.needs_tlb_flush = true;
         Ok(())

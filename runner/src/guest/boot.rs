@@ -28,12 +28,23 @@ pub struct Guest {
 pub enum BootError {
     #[error(transparent)]
     Kvm(#[from] KmodError),
-    #[error("cannot map the program: {0} (is the memory limit large enough?)")]
+    #[error("the program does not fit: {0} (is the memory limit large enough?)")]
     Map(#[from] MapError),
     #[error("cannot map supervisor page: {0}")]
     Tables(#[from] super::page_table::PageTableError),
     #[error("internal: write outside the mapped stack at {0:#x}")]
     Stack(u64),
+}
+
+impl BootError {
+    /// 126 when the program itself cannot be placed in the guest (it does not
+    /// fit the memory limit), else 125: the runner failed.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            BootError::Map(_) => crate::exit_status::CANNOT_LOAD,
+            _ => crate::exit_status::RUNNER_FAILED,
+        }
+    }
 }
 
 /// What the program is started with.
@@ -138,7 +149,8 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     }
     aspace.set_brk_start(image.brk_start);
 
-    aspace.map_fixed(&mut mem, STACK_TOP - STACK_SIZE, STACK_SIZE, Prot::RW)?;
+    let stack_size = stack_size(start.memory_limit);
+    aspace.map_fixed(&mut mem, STACK_TOP - stack_size, stack_size, Prot::RW)?;
     let mut random = [0u8; 16];
     crate::host::random_bytes(&mut random);
     let mut auxv = vec![

@@ -47,9 +47,15 @@ pub const FLAT_LOAD_VA: u64 = 0x40_0000;
 pub const MIN_USER_VA: u64 = 0x1_0000;
 /// One past the highest user address (the canonical lower half ends here).
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
-/// Top of the initial stack, and its size (mapped up front).
+/// Top of the initial stack, and its largest size (mapped up front).
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_SIZE: u64 = 2 << 20;
+
+/// The stack mapped for a memory limit: 2 MiB, or a quarter of a small
+/// limit (at least 64 KiB), so small sandboxes still fit their program.
+pub fn stack_size(user_limit: u64) -> u64 {
+    (user_limit / 4).clamp(64 << 10, STACK_SIZE) & !(PAGE_SIZE - 1)
+}
 /// mmap allocates top-down from here when no address is given.
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
 

@@ -58,7 +58,7 @@ impl LoadError {
     pub fn exit_status(&self) -> i32 {
         match self {
             LoadError::NotFound { .. } => 127,
-            _ => 126,
+            _ => crate::exit_status::CANNOT_LOAD,
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct Entry {
 }
 
 /// Every emulated syscall.
-pub const TABLE: &[Entry] = &[
+pub static TABLE: &[Entry] = &[
     Entry {
         nr: 0,
         name: "read",

@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# Run guest test cases on a real hardware-KVM path (AMD-V with NPT) under an
+# emulated machine: qemu-system-x86_64 in TCG mode with an EPYC CPU that has
+# SVM, booting Debian's stock kernel with kvm/kvm-amd loaded from an
+# initramfs. Inside that VM, /dev/kvm is kvm_amd, so a nested guest sees
+# genuine AMD-V semantics (real SYSCALL/SYSRET into CPL0, native CPL0, NPT),
+# unlike the kvm_pvm software hypervisor that backs /dev/kvm on the dev and
+# CI machines. Timings inside mean nothing; semantics are those of hardware.
+#
+# Usage:
+#   ci/hw-kvm.sh [--build | --runner PATH | --no-runner] [--samples DIR]
+#                [--cases FILE] [--extra PATH...] [--probes]
+#                [--timeout SECS] [--mem MIB] [--log FILE] [--append ARGS]
+#
+#   --build          (default when neither --runner nor --no-runner is given)
+#                    build a static runner with
+#                      RUSTFLAGS="-C target-feature=+crt-static" cargo build \
+#                        --release -p runner -p samples --target x86_64-unknown-linux-gnu
+#                    and use it and target/samples/ (unless --samples is given).
+#   --runner PATH    use this statically linked runner (installed as /bin/runner).
+#   --no-runner      put no runner into the VM (e.g. for the probes alone).
+#   --samples DIR    guest binaries: DIR's contents are copied to /samples/.
+#   --cases FILE     POSIX sh script run by busybox sh in the VM as /cases.sh.
+#                    Default: ci/hw-kvm/cases-probes.sh with --probes, else
+#                    ci/hw-kvm/cases-runner.sh.
+#   --extra PATH...  extra files, copied to /extra/ in the VM (for a directory,
+#                    its contents are copied into /extra/);
+#                    /extra is on PATH there. Takes every following argument
+#                    up to the next one starting with "--"; may be repeated.
+#   --probes         compile the KVM probes (ci/hw-kvm/probes/*.c, or
+#                    $HWKVM_PROBES_SRC/*.c) with gcc -O2 -static
+#                    and add them as extras; implies --no-runner unless
+#                    --build or --runner is given.
+#   --timeout SECS   hard limit for the whole VM run (default 600).
+#   --mem MIB        VM memory (default 1024).
+#   --log FILE       serial console log (default $HWKVM_CACHE/logs/last.log).
+#   --append ARGS    extra kernel command line arguments.
+#
+# Environment: HWKVM_CACHE (default <repo>/.hwkvm-cache) caches the Debian
+# kernel package and its unpacked tree between runs. HWKVM_CASE_TIMEOUT
+# (default 120) is passed into the VM: the per-command limit of cases-lib.sh.
+# HWKVM_STRIP=0 keeps debug info in ELF files copied into the VM.
+# HWKVM_DMESG=1 prints the VM's last kernel messages after the cases (they
+# are printed anyway when a case failed).
+# HWKVM_QEMU_CPU overrides "-cpu EPYC,+svm" (e.g. "EPYC" to see the harness
+# fail without SVM; TCG cannot emulate VT-x, so AMD-V is the only choice).
+#
+# Inside the VM the cases script sees:
+#   HWKVM=1  HWKVM_PLATFORM=amd-v-emulated  HWKVM_RUNNER=/bin/runner (if any)
+#   HWKVM_SAMPLES=/samples  HWKVM_EXTRA=/extra  HWKVM_LIB=/hwkvm/cases-lib.sh
+#   HWKVM_CASE_TIMEOUT
+# and prints one line per case: "CASE <name> PASS", "CASE <name> FAIL <reason>"
+# or "CASE <name> SKIP <reason>" (see ci/hw-kvm/cases-lib.sh).
+#
+# Exit status: 0 when at least one case ran, none failed, and the VM printed
+# "HWKVM-DONE rc=0"; 1 otherwise (a failed case, the VM never reached or never
+# finished the cases, the cases script exited non-zero, or no case ran);
+# 2 for usage or setup errors.
+set -euo pipefail
+shopt -s extglob
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+HWKVM_CACHE=${HWKVM_CACHE:-$REPO/.hwkvm-cache}
+HWKVM_CASE_TIMEOUT=${HWKVM_CASE_TIMEOUT:-120}
+HWKVM_STRIP=${HWKVM_STRIP:-1}
+HWKVM_DMESG=${HWKVM_DMESG:-0}
+# Load order matters: kvm needs irqbypass, kvm-amd needs kvm and ccp.
+HWKVM_MODULES=${HWKVM_MODULES:-"irqbypass kvm ccp kvm-amd"}
+
+T_START=$(date +%s.%N)
+
+log() { printf 'hw-kvm: %s\n' "$*" >&2; }
+die() { printf 'hw-kvm: error: %s\n' "$*" >&2; exit 2; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+# ---------------------------------------------------------------- arguments
+mode=""            # build | runner | none
+runner=""
+samples=""
+cases=""
+extras=()
+probes=0
+vm_timeout=600
+mem=1024
+logfile=""
+append_extra=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) mode=build; shift ;;
+        --runner) [ $# -ge 2 ] || die "--runner needs a path"; mode=runner; runner=$2; shift 2 ;;
+        --no-runner) mode=none; shift ;;
+        --samples) [ $# -ge 2 ] || die "--samples needs a directory"; samples=$2; shift 2 ;;
+        --cases) [ $# -ge 2 ] || die "--cases needs a file"; cases=$2; shift 2 ;;
+        --extra)
+            shift
+            if [ $# -eq 0 ] || [ "${1#--}" != "$1" ]; then die "--extra needs at least one path"; fi
+            while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do extras+=("$1"); shift; done ;;
+        --probes) probes=1; shift ;;
+        --timeout) [ $# -ge 2 ] || die "--timeout needs seconds"; vm_timeout=$2; shift 2 ;;
+        --mem) [ $# -ge 2 ] || die "--mem needs MiB"; mem=$2; shift 2 ;;
+        --log) [ $# -ge 2 ] || die "--log needs a file"; logfile=$2; shift 2 ;;
+        --append) [ $# -ge 2 ] || die "--append needs arguments"; append_extra=$2; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+done
+
+if [ -z "$mode" ]; then
+    if [ "$probes" = 1 ]; then mode=none; else mode=build; fi
+fi
+if [ -z "$cases" ]; then
+    if [ "$probes" = 1 ]; then cases=$SCRIPT_DIR/hw-kvm/cases-probes.sh
+    else cases=$SCRIPT_DIR/hw-kvm/cases-runner.sh; fi
+fi
+[ -f "$cases" ] || die "cases file not found: $cases"
+[ -f "$SCRIPT_DIR/hw-kvm/cases-lib.sh" ] || die "missing $SCRIPT_DIR/hw-kvm/cases-lib.sh"
+case "$vm_timeout" in ''|*[!0-9]*) die "--timeout must be a number of seconds" ;; esac
+case "$mem" in ''|*[!0-9]*) die "--mem must be a number of MiB" ;; esac
+
+mkdir -p "$HWKVM_CACHE"/{debs,kernel,logs,probes}
+HWKVM_CACHE=$(cd "$HWKVM_CACHE" && pwd)
+[ -n "$logfile" ] || logfile=$HWKVM_CACHE/logs/last.log
+
+# ------------------------------------------------------------ host packages
+need_pkgs=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
+# (grep without -q: with pipefail, -q can kill the writer with SIGPIPE.)
+if ! { [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x insmod >/dev/null \
+        && ! readelf -l /bin/busybox 2>/dev/null | grep 'program interpreter' >/dev/null; }; then
+    need_pkgs+=(busybox-static)
+fi
+command -v cpio >/dev/null 2>&1 || need_pkgs+=(cpio)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    log "installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2 \
+        || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2; } \
+        || die "could not install ${need_pkgs[*]}"
+fi
+BUSYBOX=/bin/busybox
+if readelf -l "$BUSYBOX" | grep 'program interpreter' >/dev/null; then
+    die "$BUSYBOX is not static (install busybox-static)"
+fi
+
+# ---------------------------------------------------------- kernel + modules
+# The package that linux-image-amd64 depends on, e.g. linux-image-6.1.0-48-amd64.
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
+        | awk '$1 ~ /Depends:$/ && $2 ~ /^linux-image-/ { print $2; exit }' || true)
+if [ -z "$kpkg" ]; then
+    # apt lists may be missing; try an update once, else fall back to the cache.
+    apt-get update -q >&2 || true
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null \
+            | awk '$1 ~ /Depends:$/ && $2 ~ /^linux-image-/ { print $2; exit }' || true)
+fi
+if [ -z "$kpkg" ]; then
+    kpkg=$(find "$HWKVM_CACHE/kernel" -mindepth 2 -maxdepth 2 -name .complete -printf '%h\n' 2>/dev/null \
+            | sort -V | tail -n 1 | xargs -r basename)
+    [ -n "$kpkg" ] || die "cannot find the kernel package (apt-cache depends linux-image-amd64 gave nothing, no cache)"
+    log "apt-cache gave no kernel package; using cached $kpkg"
+fi
+kdir=$HWKVM_CACHE/kernel/$kpkg
+if [ ! -f "$kdir/.complete" ]; then
+    log "fetching $kpkg"
+    rm -rf "$kdir"
+    (
+        cd "$HWKVM_CACHE/debs"
+        rm -f "${kpkg}"_*.deb
+        apt-get download "$kpkg" >&2 || { apt-get update -q >&2 && apt-get download "$kpkg" >&2; }
+    ) || die "apt-get download $kpkg failed"
+    debs=("$HWKVM_CACHE/debs/${kpkg}"_*.deb)
+    deb=${debs[0]}
+    [ -f "$deb" ] || die "apt-get download $kpkg produced no .deb"
+    mkdir -p "$kdir/root"
+    dpkg -x "$deb" "$kdir/root"
+    vml=$(find "$kdir/root/boot" -maxdepth 1 -name 'vmlinuz-*' -print -quit)
+    [ -n "$vml" ] || die "no boot/vmlinuz-* in $deb"
+    cp "$vml" "$kdir/vmlinuz"
+    mkdir -p "$kdir/modules"
+    for m in $HWKVM_MODULES; do
+        f=$(find "$kdir/root" -path '*/lib/modules/*' -type f \
+                \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" \) \
+                -print -quit)
+        [ -n "$f" ] || die "module $m not found in $deb"
+        case "$f" in
+            *.ko.xz)  xz -dc "$f" > "$kdir/modules/$m.ko" ;;
+            *.ko.zst) zstd -qdc "$f" > "$kdir/modules/$m.ko" ;;
+            *.ko.gz)  gzip -dc "$f" > "$kdir/modules/$m.ko" ;;
+            *)        cp "$f" "$kdir/modules/$m.ko" ;;
+        esac
+    done
+    # ~400 MB unpacked and a 70 MB .deb: keep only what is used.
+    rm -rf "$kdir/root" "$deb"
+    touch "$kdir/.complete"
+fi
+# Each module's dependencies (from its .modinfo "depends=") must be loaded before it.
+loaded=" "
+for m in $HWKVM_MODULES; do
+    [ -s "$kdir/modules/$m.ko" ] || die "missing $kdir/modules/$m.ko (remove $kdir to refetch)"
+    deps=$(tr '\0' '\n' < "$kdir/modules/$m.ko" | sed -n 's/^depends=//p' | tr ',' ' ')
+    for d in $deps; do
+        case "$loaded" in *" ${d//_/-} "*|*" ${d//-/_} "*) ;; *)
+            die "module $m needs $d, which is not loaded before it; set HWKVM_MODULES" ;;
+        esac
+    done
+    loaded="$loaded$m "
+done
+
+# ------------------------------------------------------------- the runner
+if [ "$mode" = build ]; then
+    command -v cargo >/dev/null 2>&1 || die "--build needs cargo"
+    log "building a static runner (cargo build --release -p runner -p samples)"
+    t0=$(date +%s.%N)
+    (cd "$REPO" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --release -p runner -p samples --target x86_64-unknown-linux-gnu >&2) \
+        || { log "cargo build failed"; exit 2; }
+    log "build took $(elapsed "$t0" "$(date +%s.%N)") s"
+    runner=$REPO/target/x86_64-unknown-linux-gnu/release/runner
+    if [ -z "$samples" ]; then
+        samples=$REPO/target/samples
+        if [ ! -d "$samples" ]; then
+            log "warning: $samples does not exist; /samples will be empty"
+            samples=""
+        fi
+    fi
+fi
+if [ -n "$runner" ]; then
+    [ -f "$runner" ] || die "runner not found: $runner"
+fi
+if [ -n "$samples" ]; then
+    [ -d "$samples" ] || die "samples directory not found: $samples"
+fi
+
+# ------------------------------------------------------------------ probes
+if [ "$probes" = 1 ]; then
+    psrc=${HWKVM_PROBES_SRC:-$SCRIPT_DIR/hw-kvm/probes}
+    n=0
+    for src in "$psrc"/*.c; do
+        [ -f "$src" ] || continue
+        p=$(basename "$src" .c)
+        out=$HWKVM_CACHE/probes/$p
+        if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+            gcc -O2 -static -o "$out" "$src" || die "compiling $src failed"
+        fi
+        extras+=("$out"); n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || die "no probe sources (*.c) in $psrc"
+fi
+
+# -------------------------------------------------------------- initramfs
+work=$(mktemp -d "$HWKVM_CACHE/work.XXXXXX")
+# shellcheck disable=SC2317 # called by the trap
+cleanup() { rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,extra,samples,hwkvm,lib/modules}
+
+# Copy an ELF file, refusing dynamically linked ones (the VM has no libc).
+install_file() {  # SRC DST
+    local src=$1 dst=$2
+    if [ "$(head -c 4 "$src" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+        if readelf -l "$src" 2>/dev/null | grep 'program interpreter' >/dev/null; then
+            die "$src is dynamically linked; the VM has no libc (link it statically)"
+        fi
+        if [ "$HWKVM_STRIP" = 1 ] && strip --strip-debug -o "$dst" "$src" 2>/dev/null; then
+            chmod --reference="$src" "$dst"; return
+        fi
+    fi
+    cp -p "$src" "$dst"
+}
+install_tree() {  # SRC (file or dir) DSTDIR
+    local src=$1 dstdir=$2 f rel
+    if [ -d "$src" ]; then
+        (cd "$src" && find . -type d) | while IFS= read -r d; do mkdir -p "$dstdir/$d"; done
+        (cd "$src" && find . -type f) | while IFS= read -r rel; do
+            install_file "$src/$rel" "$dstdir/$rel"
+        done
+    else
+        install_file "$src" "$dstdir/$(basename "$src")"
+    fi
+}
+
+cp "$BUSYBOX" "$root/bin/busybox"
+"$BUSYBOX" --list-full | while IFS= read -r a; do
+    [ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
+done
+for m in $HWKVM_MODULES; do cp "$kdir/modules/$m.ko" "$root/lib/modules/"; done
+[ -n "$runner" ] && install_file "$runner" "$root/bin/runner"
+[ -n "$samples" ] && install_tree "$samples" "$root/samples"
+for e in "${extras[@]+"${extras[@]}"}"; do
+    [ -e "$e" ] || die "extra not found: $e"
+    install_tree "$e" "$root/extra"
+done
+cp "$SCRIPT_DIR/hw-kvm/cases-lib.sh" "$root/hwkvm/cases-lib.sh"
+cp "$cases" "$root/cases.sh"
+
+has_runner=0; [ -n "$runner" ] && has_runner=1
+cat > "$root/init" <<EOF
+#!/bin/busybox sh
+export PATH=/extra:/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/ TMPDIR=/tmp
+export HWKVM=1 HWKVM_PLATFORM=amd-v-emulated HWKVM_SAMPLES=/samples HWKVM_EXTRA=/extra
+export HWKVM_LIB=/hwkvm/cases-lib.sh HWKVM_CASE_TIMEOUT=$HWKVM_CASE_TIMEOUT
+[ $has_runner = 1 ] && export HWKVM_RUNNER=/bin/runner
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+# Keep kernel messages from interleaving with the CASE lines.
+echo 1 > /proc/sys/kernel/printk
+read up _ < /proc/uptime
+echo "HWKVM-BOOT kernel=\$(uname -r) uptime=\$up"
+for m in $HWKVM_MODULES; do
+    if ! out=\$(insmod /lib/modules/\$m.ko 2>&1); then
+        echo "CASE init-insmod-\$m FAIL insmod: \$out"
+    fi
+done
+read up _ < /proc/uptime
+echo "HWKVM-READY uptime=\$up"
+cd /
+{ sh /cases.sh < /dev/null 2>&1; echo \$? > /tmp/.cases-rc; } | tee /tmp/.cases-out
+rc=\$(cat /tmp/.cases-rc)
+# On a failure show the end of the kernel log (KVM warnings, oopses).
+if [ "\$rc" != 0 ] || grep '^CASE [^ ]* FAIL' /tmp/.cases-out >/dev/null || [ "$HWKVM_DMESG" = 1 ]; then
+    echo "--- kernel messages: warnings and worse, and any about kvm/svm ---"
+    dmesg -r | grep -iE '^<[0-4]>|kvm|svm' | tail -n 40 | sed 's/^/dmesg| /'
+fi
+read up _ < /proc/uptime
+echo "HWKVM-DONE rc=\$rc uptime=\$up"
+sync
+poweroff -f
+EOF
+chmod 755 "$root/init"
+
+initrd=$work/initrd.gz
+(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$initrd"
+log "initramfs $(du -k "$initrd" | cut -f1) KiB ($kpkg)"
+
+# --------------------------------------------------------------------- boot
+mkdir -p "$(dirname "$logfile")"
+qemu=(qemu-system-x86_64 -accel tcg -cpu "${HWKVM_QEMU_CPU:-EPYC,+svm}" -smp 1 -m "$mem"
+      -nodefaults -nographic -serial stdio -no-reboot
+      -kernel "$kdir/vmlinuz" -initrd "$initrd"
+      -append "console=ttyS0 quiet panic=-1 $append_extra")
+log "booting: ${qemu[*]}"
+stampdir=$work/stamps
+mkdir -p "$stampdir"
+T_VM=$(date +%s.%N)
+set +e
+timeout -k 10 "$vm_timeout" "${qemu[@]}" < /dev/null 2>&1 \
+    | while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%$'\r'}
+        # drop SeaBIOS's terminal control sequences (ESC c, ESC [ ... letter)
+        line=${line//$'\e'c/}
+        line=${line//$'\e'[\[]*([0-9;?])[A-Za-z]/}
+        case "$line" in
+            *HWKVM-BOOT*) date +%s.%N > "$stampdir/boot" ;;
+            *HWKVM-READY*) date +%s.%N > "$stampdir/ready" ;;
+            # qemu's list of EPYC features TCG lacks: noise, once per boot.
+            *"TCG doesn't support requested feature"*) continue ;;
+        esac
+        printf '%s\n' "$line"
+    done | tee "$logfile"
+rcs=("${PIPESTATUS[@]}")
+set -e
+T_END=$(date +%s.%N)
+qemu_rc=${rcs[0]}
+
+# ------------------------------------------------------------------ results
+npass=$(grep -cE '^CASE [^ ]+ PASS( |$)' "$logfile" || true)
+nfail=$(grep -cE '^CASE [^ ]+ FAIL( |$)' "$logfile" || true)
+nskip=$(grep -cE '^CASE [^ ]+ SKIP( |$)' "$logfile" || true)
+done_line=$(grep -E '^HWKVM-DONE rc=' "$logfile" | tail -n 1 || true)
+
+echo
+if [ "$nfail" -gt 0 ]; then
+    echo "hw-kvm: failed cases:"
+    grep -E '^CASE [^ ]+ FAIL( |$)' "$logfile" | sed 's/^/  /'
+fi
+times="vm $(elapsed "$T_VM" "$T_END") s, total $(elapsed "$T_START" "$T_END") s"
+[ -f "$stampdir/ready" ] && times="kvm-amd ready $(elapsed "$T_VM" "$(cat "$stampdir/ready")") s, $times"
+[ -f "$stampdir/boot" ] && times="boot to /init $(elapsed "$T_VM" "$(cat "$stampdir/boot")") s, $times"
+echo "hw-kvm: $npass passed, $nfail failed, $nskip skipped ($times; log: $logfile)"
+
+status=0
+if [ -z "$done_line" ]; then
+    if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+        echo "hw-kvm: FAILED: the VM did not finish within ${vm_timeout}s (no HWKVM-DONE line)"
+    elif [ ! -f "$stampdir/boot" ]; then
+        echo "hw-kvm: FAILED: the VM never reached /init (qemu exit status $qemu_rc)"
+    else
+        echo "hw-kvm: FAILED: the VM stopped before the cases finished (qemu exit status $qemu_rc; no HWKVM-DONE line)"
+    fi
+    status=1
+else
+    case_rc=$(printf '%s\n' "$done_line" | sed -n 's/^HWKVM-DONE rc=\([0-9]*\).*/\1/p')
+    if [ "$case_rc" != 0 ] && [ "$nfail" = 0 ]; then
+        echo "hw-kvm: FAILED: the cases script exited with status $case_rc"
+        status=1
+    fi
+fi
+if [ "$nfail" -gt 0 ]; then status=1; fi
+if [ "$npass" = 0 ] && [ "$nfail" = 0 ]; then
+    echo "hw-kvm: FAILED: no case ran"
+    status=1
+fi
+exit $status

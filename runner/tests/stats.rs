@@ -1,0 +1,66 @@
+//! `--stats FILE`: the JSON keys of the contract, with real counts.
+
+mod support;
+
+use support::*;
+
+fn stats_of(name: &str, args: &[&str]) -> (Run, serde_json::Value) {
+    let dir = temp_dir(&format!("stats-{name}"));
+    let file = dir.join("stats.json");
+    let r = exec_sample(&["--stats", file.to_str().expect("path")], name, args);
+    let text = std::fs::read_to_string(&file).expect("stats file written");
+    (r, serde_json::from_str(&text).expect("stats are JSON"))
+}
+
+#[test]
+fn syscall_heavy_guest_costs_one_exit_and_one_ioctl_per_syscall() {
+    let n = 5000u64;
+    let (r, s) = stats_of("syscall_loop", &["5000"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    for key in [
+        "exit_status",
+        "wall_ns",
+        "exits",
+        "exits_by_reason",
+        "vcpu_ioctls",
+        "syscalls",
+        "syscalls_in_vm",
+        "denied",
+        "peak_guest_memory_bytes",
+    ] {
+        assert!(s.get(key).is_some(), "missing key {key}");
+    }
+    let syscalls = n + 2; // getpid x n, write, exit_group
+    assert_eq!(s["syscalls"]["getpid"], n);
+    assert_eq!(s["syscalls"]["write"], 1);
+    assert_eq!(s["syscalls"]["exit_group"], 1);
+    assert_eq!(s["exits"], syscalls);
+    assert_eq!(s["exits_by_reason"]["syscall"], syscalls);
+    let ioctls = s["vcpu_ioctls"].as_u64().expect("number");
+    let other = s["vcpu_ioctls_other"].as_u64().expect("number");
+    // One KVM_RUN per exit; the rest is a constant amount of setup.
+    assert_eq!(ioctls - other, syscalls);
+    assert!(other <= 6, "setup ioctls: {other}");
+    assert_eq!(s["exit_status"], 0);
+    assert_eq!(s["denied"], 0);
+    assert_eq!(s["syscalls_in_vm"], 0);
+    assert!(s["wall_ns"].as_u64().expect("number") > 0);
+    assert!(s["peak_guest_memory_bytes"].as_u64().expect("number") >= 64 << 10);
+}
+
+#[test]
+fn stats_record_deaths_and_memory() {
+    let (r, s) = stats_of("fault_ud", &[]);
+    assert_eq!(r.status, 132);
+    assert_eq!(s["exit_status"], 132);
+    assert_eq!(s["exits_by_reason"]["exception"], 1);
+    let (_, small) = stats_of("hello", &[]);
+    let (_, big) = stats_of("memory", &[]);
+    // memory maps an extra 2 MiB at its peak.
+    assert!(
+        big["peak_guest_memory_bytes"].as_u64()
+            > small["peak_guest_memory_bytes"]
+                .as_u64()
+                .map(|v| v + (1 << 20))
+    );
+}
