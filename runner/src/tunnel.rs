@@ -1,12 +1,13 @@
 //! The secure tunnel: the only way a guest-named pointer is turned into
 //! bytes. A [`GuestPtr`] cannot be dereferenced; the [`Tunnel`] translates it
 //! through the guest's page tables, checks that the whole range is mapped
-//! user-accessible with the needed right (and, once a policy table is given,
-//! inside the policy's allowed ranges), and only then copies. A range that
+//! user-accessible with the needed right and inside the policy's tunnel
+//! table (`[[tunnel]]` ranges, when the policy has any), and only then copies. A range that
 //! fails anywhere is refused before anything is read, written or performed.
 
 use crate::guest::address_space::AddressSpace;
 use crate::guest::user_memory::{self, PhysRun};
+use sandbox_policy::Op;
 use std::io::{IoSlice, Read, Write};
 use thinvisor_kmod::GuestMemory;
 
@@ -61,6 +62,13 @@ impl<'a> Tunnel<'a> {
         len: u64,
         access: Access,
     ) -> Result<Vec<PhysRun>, TunnelError> {
+        let op = match access {
+            Access::Read => Op::Read,
+            Access::Write => Op::Write,
+        };
+        if !self.aspace.buffer_table.allows(ptr.0, len, op) {
+            return Err(TunnelError::Fault(ptr.0));
+        }
         user_memory::resolve(self.aspace, self.mem, ptr.0, len, access == Access::Write)
             .map_err(|u| TunnelError::Fault(u.at))
     }

@@ -915,3 +915,19 @@ fn docs_error_examples_are_real() {
         );
     }
 }
+
+#[test]
+fn exit_group_cannot_be_denied_and_is_always_allowed() {
+    let err = Policy::from_str_named(
+        "[syscalls]\ndeny = [\"getpid\", \"exit_group\"]\n",
+        "p.toml",
+    )
+    .expect_err("denying exit_group is impossible");
+    assert_eq!(
+        err.to_string(),
+        "p.toml:2: syscalls.deny[1]: \"exit_group\" cannot be denied: it is how the guest ends (exit and exit_group are always allowed)"
+    );
+    let p = Policy::from_str_named("[syscalls]\nallow = [\"write\"]\n", "p.toml").expect("valid");
+    assert!(p.syscalls.is_allowed(231) && p.syscalls.is_allowed(60) && p.syscalls.is_allowed(1));
+    assert!(!p.syscalls.is_allowed(39));
+}

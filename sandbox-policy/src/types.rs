@@ -204,6 +204,10 @@ impl ArgRule {
     }
 }
 
+/// exit (60) and exit_group (231): how a guest ends, so never refused (an
+/// `allow` list implicitly includes them; `deny` naming them is an error).
+pub const ALWAYS_ALLOWED: [u32; 2] = [60, 231];
+
 /// `[syscalls]`: which emulated syscalls the guest may make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyscallRules {
@@ -233,6 +237,9 @@ impl SyscallRules {
     /// "allowed" here when there is no allow-list (the runner answers ENOSYS
     /// for syscalls it does not emulate).
     pub fn is_allowed(&self, nr: u32) -> bool {
+        if ALWAYS_ALLOWED.contains(&nr) {
+            return true;
+        }
         let in_allow_list = match &self.allow {
             Some(allow) => allow.contains(&nr),
             None => true,

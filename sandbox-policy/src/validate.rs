@@ -424,6 +424,17 @@ fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<SyscallRules> 
         Some(list) => Some(syscall_list(list, "syscalls.allow", src)?),
         None => None,
     };
+    if let Some(d) = deny
+        .iter()
+        .find(|d| crate::types::ALWAYS_ALLOWED.contains(&d.nr))
+    {
+        let name = quote(crate::syscall_name(d.nr).unwrap_or_default());
+        return Err(src.invalid(
+            &d.span,
+            &d.key,
+            format!("{name} cannot be denied: it is how the guest ends (exit and exit_group are always allowed)"),
+        ));
+    }
     for denied in &deny {
         let Some(allowed) = allow.iter().flatten().find(|a| a.nr == denied.nr) else {
             continue;

@@ -96,12 +96,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
     };
     let mut guest = match boot::boot(&hv, &image, &start) {
         Ok(g) => g,
-        Err(e) => {
-            return fail(
-                format!("cannot build the guest: {e}"),
-                exit_status::RUNNER_FAILED,
-            )
-        }
+        Err(e) => return fail(format!("{}: {e}", opts.program.display()), e.exit_status()),
     };
     let fds =
         match FdTable::with_stdio(policy.stdio.stdin, policy.stdio.stdout, policy.stdio.stderr) {
@@ -113,7 +108,9 @@ pub fn exec(opts: ExecOptions) -> i32 {
                 )
             }
         };
+    guest.aspace.buffer_table = policy.tunnel.clone();
     let mut state = ProcessState::new(fds);
+    state.rules = policy.syscalls.clone();
     let mut stats = Stats {
         platform: hv.platform().to_string(),
         syscall_path: path.short().to_string(),

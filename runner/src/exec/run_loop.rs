@@ -10,6 +10,7 @@ use crate::guest::boot::Guest;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
 use crate::syscalls::{self, table, Args, Ctx, Outcome, ProcessState};
+use sandbox_policy::OnDeny;
 use thinvisor_kmod::{KmodError, VmExit};
 
 /// The exception frame the CPU pushed on the IST stack (error code first).
@@ -226,7 +227,22 @@ fn syscall(
     let nr = r.rax;
     let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
     let (user_rip, user_flags) = (r.rcx, r.r11);
-    stats.count_syscall(&table::name_of(nr));
+    let name = table::name_of(nr);
+    stats.count_syscall(&name);
+    if let Some(answer) = syscalls::refusal(&state.rules, nr, &args) {
+        stats.denied += 1;
+        match answer {
+            OnDeny::Kill => {
+                return Ok(Some(Err(Death::PolicyKill {
+                    syscall: name.into_owned(),
+                    rip: user_rip.wrapping_sub(2),
+                })));
+            }
+            OnDeny::Errno(e) => {
+                return finish_syscall(guest, entry, (-i64::from(e)) as u64, user_rip, user_flags)
+            }
+        }
+    }
     let outcome = {
         let mem = guest.vm.memory_mut(guest.slot)?;
         let mut ctx = Ctx {
@@ -242,6 +258,18 @@ fn syscall(
         Outcome::Exit(code) => return Ok(Some(Ok(code))),
         Outcome::Kill(d) => return Ok(Some(Err(d))),
     };
+    finish_syscall(guest, entry, value, user_rip, user_flags)
+}
+
+/// Returns `value` to the guest at `user_rip` with `user_flags`, through the
+/// path the syscall came in on (flushing the TLB first when needed).
+fn finish_syscall(
+    guest: &mut Guest,
+    entry: Entry,
+    value: u64,
+    user_rip: u64,
+    user_flags: u64,
+) -> Result<Option<Result<i32, Death>>, RunError> {
     if user_rip >= USER_END {
         return Ok(Some(Err(Death::Signal {
             signal: signal::SIGSEGV,

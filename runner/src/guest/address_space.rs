@@ -48,6 +48,9 @@ pub struct AddressSpace {
     /// A mapping was removed or downgraded since the last guest entry: the
     /// guest's TLB must be flushed before it runs again.
     pub needs_tlb_flush: bool,
+    /// The policy's tunnel table: guest ranges syscall buffers may use, and
+    /// for what (empty: anywhere the page tables allow).
+    pub buffer_table: sandbox_policy::Tunnel,
 }
 
 fn page_up(x: u64) -> Option<u64> {
@@ -63,6 +66,7 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             needs_tlb_flush: false,
+            buffer_table: sandbox_policy::Tunnel::default(),
         }
     }
 

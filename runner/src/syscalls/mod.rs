@@ -13,6 +13,7 @@ use crate::exec::death::Death;
 use crate::guest::address_space::AddressSpace;
 use crate::tunnel::Tunnel;
 use fds::FdTable;
+use sandbox_policy::{OnDeny, SyscallRules};
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, Vcpu};
 
@@ -26,6 +27,8 @@ pub struct ProcessState {
     pub gs_base: u64,
     /// Syscall numbers already reported as unsupported (reported once each).
     pub reported_unknown: BTreeSet<u64>,
+    /// The policy's `[syscalls]` rules, checked before every syscall.
+    pub rules: SyscallRules,
 }
 
 impl ProcessState {
@@ -36,6 +39,7 @@ impl ProcessState {
             fs_base: 0,
             gs_base: 0,
             reported_unknown: BTreeSet::new(),
+            rules: SyscallRules::default(),
         }
     }
 }
@@ -81,6 +85,18 @@ pub type Args = [u64; 6];
 
 /// A handler of one syscall.
 pub type Handler = fn(&mut Ctx<'_>, &Args) -> Outcome;
+
+/// How the policy answers syscall `nr` with `args`: None when allowed, else
+/// what to do instead (checked before any argument is looked at further).
+pub fn refusal(rules: &SyscallRules, nr: u64, args: &Args) -> Option<OnDeny> {
+    let allowed = match u32::try_from(nr) {
+        Ok(n) => rules.is_allowed(n) && rules.arg_allowed(n, args),
+        // Numbers beyond u32 are no syscall: left to ENOSYS unless an allow
+        // list restricts everything.
+        Err(_) => rules.allow.is_none(),
+    };
+    (!allowed).then_some(rules.on_deny)
+}
 
 /// Runs syscall `nr`. Unknown numbers return -ENOSYS and are reported once
 /// on stderr with their name and number.

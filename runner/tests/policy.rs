@@ -1,0 +1,157 @@
+//! The policy applied at run time: syscall rules (deny, allow, arguments,
+//! on_deny) and the tunnel table, each with a guest that uses it and one that
+//! oversteps it.
+
+mod support;
+
+use support::*;
+
+fn with_policy(
+    tag: &str,
+    policy: &str,
+    sample_name: &str,
+    args: &[&str],
+    stdin: &[u8],
+) -> (Run, serde_json::Value) {
+    let dir = temp_dir(tag);
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, policy).expect("write policy");
+    let stats = dir.join("stats.json");
+    let s = sample(sample_name);
+    let mut all = vec![
+        "exec",
+        "--policy",
+        p.to_str().expect("p"),
+        "--stats",
+        stats.to_str().expect("s"),
+    ];
+    all.push(s.to_str().expect("sample"));
+    all.extend_from_slice(args);
+    let r = run_with_stdin(&all, stdin);
+    let json = std::fs::read_to_string(&stats).expect("stats written");
+    (r, serde_json::from_str(&json).expect("json"))
+}
+
+#[test]
+fn denied_syscall_returns_the_configured_errno() {
+    let (r, s) = with_policy(
+        "deny-errno",
+        "[syscalls]\ndeny = [\"getpid\"]\non_deny = \"EPERM\"\n",
+        "syscall_loop",
+        &["3"],
+        b"",
+    );
+    // syscall_loop checks getpid > 0: -EPERM makes it report and exit 1.
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert_eq!(r.stderr, "syscall_loop: FAIL getpid\n");
+    assert_eq!(s["denied"], 1);
+    assert_eq!(s["syscalls"]["getpid"], 1);
+}
+
+#[test]
+fn allowed_syscalls_are_unaffected_by_a_deny_list() {
+    let (r, s) = with_policy(
+        "deny-other",
+        "[syscalls]\ndeny = [\"uname\"]\n",
+        "syscall_loop",
+        &["3"],
+        b"",
+    );
+    assert_eq!((r.status, r.stdout.as_str()), (0, "syscall_loop: done\n"));
+    assert_eq!(s["denied"], 0);
+}
+
+#[test]
+fn denied_syscall_with_kill_ends_the_guest_with_159() {
+    let (r, s) = with_policy(
+        "deny-kill",
+        "[syscalls]\ndeny = [\"getpid\"]\non_deny = \"kill\"\n",
+        "syscall_loop",
+        &["3"],
+        b"",
+    );
+    assert_eq!(r.status, 159);
+    assert!(
+        r.stderr.starts_with(
+            "runner: guest killed by SIGSYS (syscall getpid denied by policy) at rip 0x4"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+    assert_eq!(s["exit_status"], 159);
+    assert_eq!(s["denied"], 1);
+}
+
+#[test]
+fn allow_list_refuses_everything_else() {
+    let policy = "[syscalls]\nallow = [\"write\"]\non_deny = \"ENOSYS\"\n";
+    let (r, s) = with_policy("allow", policy, "hello", &[], b"");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "Hello from inside the VM!\n")
+    );
+    assert_eq!(s["denied"], 0);
+    let (r, s) = with_policy("allow-over", policy, "syscall_loop", &["2"], b"");
+    assert_eq!(
+        (r.status, r.stderr.as_str()),
+        (1, "syscall_loop: FAIL getpid\n")
+    );
+    assert_eq!(s["denied"], 1);
+}
+
+#[test]
+fn argument_rules_refuse_values_outside_them() {
+    // hello writes 26 bytes; a rule capping write's length at 8 refuses it.
+    let capped = "[syscalls]\non_deny = \"EINVAL\"\n[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmax = 8\n";
+    let (r, s) = with_policy("args-over", capped, "hello", &[], b"");
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    assert_eq!(s["denied"], 1);
+    let roomy = "[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmax = 4096\n";
+    let (r, s) = with_policy("args-ok", roomy, "hello", &[], b"");
+    assert_eq!(r.stdout, "Hello from inside the VM!\n");
+    assert_eq!(s["denied"], 0);
+}
+
+#[test]
+fn tunnel_table_limits_syscall_buffers() {
+    // Only the image is in the table: hello's message (in the image) may be
+    // read, but cat's stack buffer may not be written: read() gets EFAULT
+    // before anything is read, and cat reports the error with status 1.
+    let image_only = "[[tunnel]]\nstart = 0x400000\nend = 0x401000\naccess = \"r\"\n";
+    let (r, _) = with_policy("tunnel-hello", image_only, "hello", &[], b"");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "Hello from inside the VM!\n")
+    );
+    let (r, _) = with_policy("tunnel-cat", image_only, "cat", &[], b"data");
+    assert_eq!((r.status, r.stdout.as_str()), (1, ""));
+    // With the stack in the table (read-write), cat works.
+    let with_stack = format!(
+        "{image_only}[[tunnel]]\nstart = 0x7fff00000000\nend = 0x7ffffffff000\naccess = \"rw\"\n"
+    );
+    let (r, _) = with_policy("tunnel-cat-ok", &with_stack, "cat", &[], b"data");
+    assert_eq!((r.status, r.stdout.as_str()), (0, "data"));
+    // A read-only stack range: the write into it is refused.
+    let ro_stack = format!(
+        "{image_only}[[tunnel]]\nstart = 0x7fff00000000\nend = 0x7ffffffff000\naccess = \"r\"\n"
+    );
+    let (r, _) = with_policy("tunnel-cat-ro", &ro_stack, "cat", &[], b"data");
+    assert_eq!((r.status, r.stdout.as_str()), (1, ""));
+}
+
+#[test]
+fn design_example_policy_is_accepted_with_its_meaning() {
+    let example = "[limits]\nmemory = \"64MiB\"\nwall_time = \"5s\"\n\n[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n\n[syscalls]\ndeny = [\"getpid\"]\non_deny = \"EPERM\"\n";
+    let (r, s) = with_policy("design", example, "syscall_loop", &["1"], b"");
+    assert_eq!(r.status, 1);
+    assert_eq!(s["denied"], 1);
+    let (r, _) = with_policy(
+        "design-spin",
+        &example.replace("5s", "300ms"),
+        "spin",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 137);
+}
