@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""thinvisor benchmark driver: runs each case's variants interleaved (A, B, C,
+A, B, C, ...) so machine noise hits all of them alike, and prints medians and
+ratios. Invoked by bench/run.sh after the release build."""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNNER = os.path.join(ROOT, "target", "release", "runner")
+SAMPLES = os.path.join(ROOT, "target", "samples")
+QEMU = shutil.which("qemu-x86_64")
+BUSYBOX = shutil.which("busybox")
+
+
+def run_once(argv, stdin_path=None, stdout=subprocess.DEVNULL):
+    """Runs argv; returns (seconds, exit status, peak RSS of the child in KiB)."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    finally:
+        if stdin_path:
+            stdin.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.strip()}")
+    return elapsed, proc.returncode, usage.ru_maxrss
+
+
+def interleaved(variants, reps, stdin_path=None):
+    """variants: {name: argv}. Returns {name: [seconds...]}."""
+    times = {name: [] for name in variants}
+    for name, argv in variants.items():  # warm-up (page cache, binaries)
+        run_once(argv, stdin_path)
+    for _ in range(reps):
+        for name, argv in variants.items():
+            times[name].append(run_once(argv, stdin_path)[0])
+    return times
+
+
+def runner_exec(program, args=(), policy=None, stats=None, extra=()):
+    argv = [RUNNER, "exec"]
+    if policy:
+        argv += ["--policy", policy]
+    if stats:
+        argv += ["--stats", stats]
+    argv += list(extra)
+    return argv + [program] + list(args)
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, case, variant, value, unit, ratio=""):
+        self.rows.append((case, variant, value, unit, ratio))
+
+    def render(self):
+        head = ("case", "variant", "median", "unit", "ratio")
+        widths = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(5)]
+        line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+        out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        out += [line(r) for r in self.rows]
+        return "\n".join(out)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def compare(table, case, times, base="native", unit_scale=1e3, unit="ms"):
+    for name, xs in times.items():
+        ratio = ""
+        if base in times and name != base:
+            ratio = f"{med(xs) / med(times[base]):.2f}x {base}"
+        table.add(case, name, f"{med(xs) * unit_scale:.2f}", unit, ratio)
+
+
+def musl_build(tmp, name, source):
+    src = os.path.join(tmp, name + ".c")
+    with open(src, "w") as f:
+        f.write(source)
+    exe = os.path.join(tmp, name)
+    subprocess.run(["musl-gcc", "-O2", "-static", "-o", exe, src], check=True)
+    return exe
+
+
+HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
+
+
+def cold_start(table, tmp, reps):
+    exe = musl_build(tmp, "hello", HELLO_C)
+    variants = {"native": [exe], "runner": runner_exec(exe)}
+    if QEMU:
+        variants["qemu-x86_64"] = [QEMU, exe]
+    times = interleaved(variants, reps)
+    compare(table, "cold start: static musl hello", times)
+    if "qemu-x86_64" in times:
+        table.add("cold start: static musl hello", "runner vs qemu", f"{med(times['qemu-x86_64']) / med(times['runner']):.1f}", "x faster", "")
+
+
+def compute(table, tmp, reps, size_mib):
+    data = os.path.join(tmp, "data.bin")
+    with open(data, "wb") as f:
+        f.write(os.urandom(size_mib << 20))
+    policy = os.path.join(tmp, "read-data.toml")
+    with open(policy, "w") as f:
+        f.write(f'[limits]\nmemory = "256MiB"\n[[files]]\npath = "{tmp}"\naccess = "read"\n')
+    if BUSYBOX:
+        variants = {
+            "native": [BUSYBOX, "sha256sum", data],
+            "runner": runner_exec(BUSYBOX, ["sha256sum", data], policy=policy),
+        }
+        if QEMU:
+            variants["qemu-x86_64"] = [QEMU, BUSYBOX, "sha256sum", data]
+        compare(table, f"compute: busybox sha256sum {size_mib} MiB", interleaved(variants, reps))
+    flat = os.path.join(SAMPLES, "compute.bin")
+    variants = {"runner (flat compute sample)": runner_exec(flat, ["300000000"])}
+    compare(table, "compute: xorshift 3e8 (flat sample)", interleaved(variants, reps), base="")
+
+
+def syscall_path(table, tmp, reps, n):
+    stats = os.path.join(tmp, "stats.json")
+    flat = os.path.join(SAMPLES, "syscall_loop.bin")
+    times = interleaved({"runner": runner_exec(flat, [str(n)], stats=stats)}, reps)
+    with open(stats) as f:
+        s = json.load(f)
+    per = med(times["runner"]) / n
+    table.add(f"syscall path: {n} getpid", "time per syscall", f"{per * 1e6:.2f}", "us", "")
+    table.add(f"syscall path: {n} getpid", "exits per syscall", f"{s['exits'] / (n + 2):.3f}", "", "")
+    table.add(f"syscall path: {n} getpid", "vCPU ioctls per syscall", f"{(s['vcpu_ioctls'] - s['vcpu_ioctls_other']) / (n + 2):.3f}", "", f"+{s['vcpu_ioctls_other']} setup")
+    info = subprocess.run([RUNNER, "info"], capture_output=True, text=True, check=True).stdout
+    for line in info.splitlines():
+        if line.startswith("exit round trip:"):
+            bare = float(line.split()[3])
+            table.add(f"syscall path: {n} getpid", "runner info exit round trip", f"{bare:.2f}", "us", f"{per * 1e6 / bare:.2f}x (loop/bare)")
+
+
+def file_io(table, tmp, reps, size_mib):
+    data = os.path.join(tmp, "cat.bin")
+    with open(data, "wb") as f:
+        f.write(os.urandom(size_mib << 20))
+    flat = os.path.join(SAMPLES, "cat.bin")
+    variants = {"native cat": ["cat"], "runner (flat cat sample)": runner_exec(flat)}
+    times = interleaved(variants, reps, stdin_path=data)
+    compare(table, f"file I/O: cat {size_mib} MiB stdin->/dev/null", times, base="native cat")
+
+
+def memory_overhead(table, tmp):
+    stats = os.path.join(tmp, "mem.json")
+    flat = os.path.join(SAMPLES, "hello.bin")
+    _, _, rss_kib = run_once(runner_exec(flat, stats=stats))
+    with open(stats) as f:
+        guest = json.load(f)["peak_guest_memory_bytes"]
+    table.add("runner memory", "peak RSS", f"{rss_kib / 1024:.1f}", "MiB", "")
+    table.add("runner memory", "guest peak memory", f"{guest / (1 << 20):.1f}", "MiB", "")
+    table.add("runner memory", "overhead (RSS - guest)", f"{(rss_kib * 1024 - guest) / (1 << 20):.1f}", "MiB", "")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--reps", type=int, default=11)
+    ap.add_argument("--quick", action="store_true", help="small sizes and 3 repetitions")
+    ap.add_argument("--markdown", help="also write the table to this file")
+    a = ap.parse_args()
+    reps = 3 if a.quick else a.reps
+    size = 8 if a.quick else 64
+    n = 10000 if a.quick else 100000
+    table = Table()
+    with tempfile.TemporaryDirectory(prefix="thinvisor-bench-") as tmp:
+        for step in (
+            lambda: cold_start(table, tmp, reps),
+            lambda: compute(table, tmp, reps, size),
+            lambda: syscall_path(table, tmp, reps, n),
+            lambda: file_io(table, tmp, reps, size),
+            lambda: memory_overhead(table, tmp),
+        ):
+            try:
+                step()
+            except Exception as e:  # a failing case is reported, the rest still run
+                table.add("ERROR", type(e).__name__, str(e)[:120], "", "")
+    text = table.render()
+    uname = os.uname()
+    header = f"machine: {uname.sysname} {uname.release}, {os.cpu_count()} CPUs; reps={reps}"
+    print(header)
+    print(text)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(header + "\n\n" + text + "\n")
+    return 1 if any(r[0] == "ERROR" for r in table.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
