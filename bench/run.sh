@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for p in qemu-x86_64:qemu-user musl-gcc:musl-tools busybox:busybox-static; do
+for p in qemu-x86_64:qemu-user musl-gcc:musl-tools busybox:busybox-static /usr/bin/time:time; do
     command -v "${p%%:*}" >/dev/null 2>&1 || missing+=("${p#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
