@@ -81,9 +81,8 @@ HWKVM_MODULES=${HWKVM_MODULES:-"irqbypass kvm ccp kvm-amd"}
 
 T_START=$(date +%s.%N)
 
-# Counts for the final line; final=1 once arguments are parsed (so --help and
-# usage errors print no summary).
-npass=0 nfail=0 final=0
+# Counts for the final line (printed on every exit but --help's).
+npass=0 nfail=0 final=1
 work=""
 log() { printf 'hw-kvm: %s\n' "$*" >&2; }
 die() { printf 'hw-kvm: error: %s\n' "$*" >&2; nfail=$((nfail + 1)); exit 2; }
@@ -134,7 +133,7 @@ while [ $# -gt 0 ]; do
         --mem) [ $# -ge 2 ] || die "--mem needs MiB"; mem=$2; shift 2 ;;
         --log) [ $# -ge 2 ] || die "--log needs a file"; logfile=$2; shift 2 ;;
         --append) [ $# -ge 2 ] || die "--append needs arguments"; append_extra=$2; shift 2 ;;
-        -h|--help) usage; exit 0 ;;
+        -h|--help) final=0; usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -146,7 +145,6 @@ if [ -z "$cases" ]; then
     if [ "$probes" = 1 ]; then cases=$SCRIPT_DIR/hw-kvm/cases-probes.sh
     else cases=$SCRIPT_DIR/hw-kvm/cases-runner.sh; fi
 fi
-final=1
 [ -f "$cases" ] || die "cases file not found: $cases"
 [ -f "$SCRIPT_DIR/hw-kvm/cases-lib.sh" ] || die "missing $SCRIPT_DIR/hw-kvm/cases-lib.sh"
 case "$vm_timeout" in ''|*[!0-9]*) die "--timeout must be a number of seconds" ;; esac

@@ -54,6 +54,13 @@ expect_exact fault_ud 132 '' 'runner: guest killed by SIGILL (invalid opcode) at
 expect_exact fault_de 136 '' 'runner: guest killed by SIGFPE (divide error) at rip 0x400009\n' -- $X $S/fault_de.bin
 expect_exact fault_bp 133 '' 'runner: guest killed by SIGTRAP (breakpoint) at rip 0x400001\n' -- $X $S/fault_bp.bin
 
+# --- port I/O from user mode: the runner's TSS has no I/O bitmap (base 0x68 >
+# limit), so OUT/IN at CPL3 is #GP, never an exit taken for the entry code's.
+printf '\346\200\017\013' > "$T/user-out.bin"   # out 0x80, al; ud2
+printf '\344\200\017\013' > "$T/user-in.bin"    # in al, 0x80; ud2
+expect_exact user-out-0x80 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $X $T/user-out.bin
+expect_exact user-in-0x80 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $X $T/user-in.bin
+
 # --- page-table edits must reach the guest TLB (and NPT/shadow translations).
 expect_exact use_after_munmap 139 '' 'runner: guest killed by SIGSEGV (page fault: read from unmapped address) at rip 0x400044, address 0x7efffffff000\n' -- $X $S/use_after_munmap.bin
 expect_exact write_after_mprotect 139 '' 'runner: guest killed by SIGSEGV (page fault: write to protected address) at rip 0x40004f, address 0x7efffffff000\n' -- $X $S/write_after_mprotect.bin
