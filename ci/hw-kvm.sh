@@ -31,7 +31,7 @@
 #                    $HWKVM_PROBES_SRC/*.c) with gcc -O2 -static
 #                    and add them as extras; implies --no-runner unless
 #                    --build or --runner is given.
-#   --timeout SECS   hard limit for the whole VM run (default 600).
+#   --timeout SECS   hard limit for the whole VM run (default 300).
 #   --mem MIB        VM memory (default 1024).
 #   --log FILE       serial console log (default $HWKVM_CACHE/logs/last.log).
 #   --append ARGS    extra kernel command line arguments.
@@ -52,6 +52,17 @@
 # and prints one line per case: "CASE <name> PASS", "CASE <name> FAIL <reason>"
 # or "CASE <name> SKIP <reason>" (see ci/hw-kvm/cases-lib.sh).
 #
+# Host packages: installs what is missing with apt-get (as root, or through
+# sudo): qemu-system-x86, busybox-static, cpio, binutils, and for --build or
+# --probes gcc and libc6-dev (static libc), xz-utils/zstd if the modules are
+# compressed. Fit for CI (.ci/run, CI=true) on a clean clone: everything it
+# fetches is cached under HWKVM_CACHE.
+#
+# Output: the serial console, then the failed cases, the timings, and as the
+# very last line "hw-kvm: N passed, M failed" (M counts failed cases and any
+# problem of the harness itself: a setup error, a VM that did not finish, a
+# cases script that exited non-zero, no case at all).
+#
 # Exit status: 0 when at least one case ran, none failed, and the VM printed
 # "HWKVM-DONE rc=0"; 1 otherwise (a failed case, the VM never reached or never
 # finished the cases, the cases script exited non-zero, or no case ran);
@@ -70,8 +81,26 @@ HWKVM_MODULES=${HWKVM_MODULES:-"irqbypass kvm ccp kvm-amd"}
 
 T_START=$(date +%s.%N)
 
+# Counts for the final line (printed on every exit but --help's).
+npass=0 nfail=0 final=1
+work=""
 log() { printf 'hw-kvm: %s\n' "$*" >&2; }
-die() { printf 'hw-kvm: error: %s\n' "$*" >&2; exit 2; }
+die() { printf 'hw-kvm: error: %s\n' "$*" >&2; nfail=$((nfail + 1)); exit 2; }
+# shellcheck disable=SC2317 # called by the trap
+on_exit() {
+    local rc=$?
+    [ -z "$work" ] || rm -rf "$work"
+    if [ "$final" = 1 ]; then
+        [ "$rc" = 0 ] || [ "$nfail" -gt 0 ] || nfail=1
+        echo "hw-kvm: $npass passed, $nfail failed"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+# With set -e, name the command that stopped the script.
+trap 'log "error: command failed with status $? at line $LINENO: $BASH_COMMAND"' ERR
+trap 'log "interrupted"; nfail=$((nfail + 1)); exit 130' INT
+trap 'log "terminated"; nfail=$((nfail + 1)); exit 143' TERM
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -83,7 +112,7 @@ samples=""
 cases=""
 extras=()
 probes=0
-vm_timeout=600
+vm_timeout=300
 mem=1024
 logfile=""
 append_extra=""
@@ -104,7 +133,7 @@ while [ $# -gt 0 ]; do
         --mem) [ $# -ge 2 ] || die "--mem needs MiB"; mem=$2; shift 2 ;;
         --log) [ $# -ge 2 ] || die "--log needs a file"; logfile=$2; shift 2 ;;
         --append) [ $# -ge 2 ] || die "--append needs arguments"; append_extra=$2; shift 2 ;;
-        -h|--help) usage; exit 0 ;;
+        -h|--help) final=0; usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -126,6 +155,26 @@ HWKVM_CACHE=$(cd "$HWKVM_CACHE" && pwd)
 [ -n "$logfile" ] || logfile=$HWKVM_CACHE/logs/last.log
 
 # ------------------------------------------------------------ host packages
+apt_updated=0
+# apt_install PKG...: install with apt-get (root or sudo), updating the package
+# lists once if the first attempt fails (a fresh CI image has none).
+apt_install() {
+    local sudo=()
+    command -v apt-get >/dev/null 2>&1 || die "need ${*}, and there is no apt-get to install it"
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "need ${*}: run as root or install them"
+        sudo=(sudo -n)
+    fi
+    log "installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" >&2; then
+        [ "$apt_updated" = 0 ] || die "apt-get install $* failed"
+        apt_updated=1
+        "${sudo[@]}" apt-get update -q >&2 || die "apt-get update failed"
+        "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" >&2 \
+            || die "apt-get install $* failed"
+    fi
+}
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
 # (grep without -q: with pipefail, -q can kill the writer with SIGPIPE.)
@@ -134,14 +183,23 @@ if ! { [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -x insmod >
     need_pkgs+=(busybox-static)
 fi
 command -v cpio >/dev/null 2>&1 || need_pkgs+=(cpio)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "installing ${need_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2 \
-        || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >&2; } \
-        || die "could not install ${need_pkgs[*]}"
+for t in readelf strip as ld; do
+    command -v "$t" >/dev/null 2>&1 || { need_pkgs+=(binutils); break; }
+done
+if [ "$mode" = build ] || [ "$probes" = 1 ]; then
+    # A static runner (crt-static) and the probes need gcc and libc.a.
+    if ! command -v cc >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+        need_pkgs+=(gcc libc6-dev)
+    elif [ ! -f "$(gcc -print-file-name=libc.a)" ]; then
+        need_pkgs+=(libc6-dev)
+    fi
 fi
+[ ${#need_pkgs[@]} -eq 0 ] || apt_install "${need_pkgs[@]}"
+for t in qemu-system-x86_64 cpio readelf strip dpkg apt-get timeout gzip; do
+    command -v "$t" >/dev/null 2>&1 || die "$t is missing"
+done
 BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "$BUSYBOX is missing (install busybox-static)"
 if readelf -l "$BUSYBOX" | grep 'program interpreter' >/dev/null; then
     die "$BUSYBOX is not static (install busybox-static)"
 fi
@@ -186,8 +244,10 @@ if [ ! -f "$kdir/.complete" ]; then
                 -print -quit)
         [ -n "$f" ] || die "module $m not found in $deb"
         case "$f" in
-            *.ko.xz)  xz -dc "$f" > "$kdir/modules/$m.ko" ;;
-            *.ko.zst) zstd -qdc "$f" > "$kdir/modules/$m.ko" ;;
+            *.ko.xz)  command -v xz >/dev/null 2>&1 || apt_install xz-utils
+                      xz -dc "$f" > "$kdir/modules/$m.ko" ;;
+            *.ko.zst) command -v zstd >/dev/null 2>&1 || apt_install zstd
+                      zstd -qdc "$f" > "$kdir/modules/$m.ko" ;;
             *.ko.gz)  gzip -dc "$f" > "$kdir/modules/$m.ko" ;;
             *)        cp "$f" "$kdir/modules/$m.ko" ;;
         esac
@@ -195,6 +255,8 @@ if [ ! -f "$kdir/.complete" ]; then
     # ~400 MB unpacked and a 70 MB .deb: keep only what is used.
     rm -rf "$kdir/root" "$deb"
     touch "$kdir/.complete"
+    # Older kernels in the cache are no longer used.
+    find "$HWKVM_CACHE/kernel" -mindepth 1 -maxdepth 1 ! -name "$kpkg" -exec rm -rf {} +
 fi
 # Each module's dependencies (from its .modinfo "depends=") must be loaded before it.
 loaded=" "
@@ -221,10 +283,7 @@ if [ "$mode" = build ]; then
     runner=$REPO/target/x86_64-unknown-linux-gnu/release/runner
     if [ -z "$samples" ]; then
         samples=$REPO/target/samples
-        if [ ! -d "$samples" ]; then
-            log "warning: $samples does not exist; /samples will be empty"
-            samples=""
-        fi
+        [ -d "$samples" ] || die "the build made no $samples"
     fi
 fi
 if [ -n "$runner" ]; then
@@ -252,11 +311,6 @@ fi
 
 # -------------------------------------------------------------- initramfs
 work=$(mktemp -d "$HWKVM_CACHE/work.XXXXXX")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() { rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 root=$work/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,extra,samples,hwkvm,lib/modules}
 
@@ -382,31 +436,29 @@ if [ "$nfail" -gt 0 ]; then
     echo "hw-kvm: failed cases:"
     grep -E '^CASE [^ ]+ FAIL( |$)' "$logfile" | sed 's/^/  /'
 fi
-times="vm $(elapsed "$T_VM" "$T_END") s, total $(elapsed "$T_START" "$T_END") s"
-[ -f "$stampdir/ready" ] && times="kvm-amd ready $(elapsed "$T_VM" "$(cat "$stampdir/ready")") s, $times"
-[ -f "$stampdir/boot" ] && times="boot to /init $(elapsed "$T_VM" "$(cat "$stampdir/boot")") s, $times"
-echo "hw-kvm: $npass passed, $nfail failed, $nskip skipped ($times; log: $logfile)"
-
-status=0
+# Problems of the harness itself count as failures too.
+harness_fail() { echo "hw-kvm: FAILED: $*"; nfail=$((nfail + 1)); }
 if [ -z "$done_line" ]; then
     if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
-        echo "hw-kvm: FAILED: the VM did not finish within ${vm_timeout}s (no HWKVM-DONE line)"
+        harness_fail "the VM did not finish within ${vm_timeout}s (no HWKVM-DONE line)"
     elif [ ! -f "$stampdir/boot" ]; then
-        echo "hw-kvm: FAILED: the VM never reached /init (qemu exit status $qemu_rc)"
+        harness_fail "the VM never reached /init (qemu exit status $qemu_rc)"
     else
-        echo "hw-kvm: FAILED: the VM stopped before the cases finished (qemu exit status $qemu_rc; no HWKVM-DONE line)"
+        harness_fail "the VM stopped before the cases finished (qemu exit status $qemu_rc; no HWKVM-DONE line)"
     fi
-    status=1
 else
     case_rc=$(printf '%s\n' "$done_line" | sed -n 's/^HWKVM-DONE rc=\([0-9]*\).*/\1/p')
     if [ "$case_rc" != 0 ] && [ "$nfail" = 0 ]; then
-        echo "hw-kvm: FAILED: the cases script exited with status $case_rc"
-        status=1
+        harness_fail "the cases script exited with status $case_rc"
     fi
 fi
-if [ "$nfail" -gt 0 ]; then status=1; fi
 if [ "$npass" = 0 ] && [ "$nfail" = 0 ]; then
-    echo "hw-kvm: FAILED: no case ran"
-    status=1
+    harness_fail "no case ran"
 fi
-exit $status
+times="vm $(elapsed "$T_VM" "$T_END") s, total $(elapsed "$T_START" "$T_END") s"
+[ -f "$stampdir/ready" ] && times="kvm-amd ready $(elapsed "$T_VM" "$(cat "$stampdir/ready")") s, $times"
+[ -f "$stampdir/boot" ] && times="boot to /init $(elapsed "$T_VM" "$(cat "$stampdir/boot")") s, $times"
+echo "hw-kvm: $nskip skipped; $times; log: $logfile"
+# on_exit prints the last line, "hw-kvm: N passed, M failed".
+[ "$nfail" = 0 ] || exit 1
+exit 0

@@ -16,6 +16,11 @@
 #       Run CMD (stdin /dev/null, at most $HWKVM_CASE_TIMEOUT s); PASS if its
 #       exit status is STATUS and its stdout equals STDOUT (trailing newlines
 #       ignored, as with $(...)). STATUS or STDOUT "*" matches anything.
+#   expect_exact NAME STATUS STDOUT STDERR -- CMD [ARG...]
+#       PASS if the exit status is STATUS and stdout and stderr are exactly
+#       the given bytes (nothing ignored). STDOUT and STDERR are printf %b
+#       strings ('a\n' is "a" and a newline, '' is no bytes at all), or
+#       "@FILE" for the exact contents of FILE, or "*" for anything.
 #   expect_stdout_contains NAME STATUS TEXT -- CMD [ARG...]
 #   expect_stderr_contains NAME STATUS TEXT -- CMD [ARG...]
 #       As expect_run, but PASS if stdout (stderr) contains TEXT (a fixed
@@ -27,12 +32,17 @@
 #   pass NAME / fail NAME REASON / skip NAME REASON
 #       Print a result line directly.
 #
+#   with_stdin FILE HELPER ARGS...
+#       Call a helper with the command's stdin a pipe fed from FILE
+#       (`cat FILE | CMD`) instead of /dev/null.
+#
 # After each run, $CASE_STATUS, $CASE_OUT and $CASE_ERR (files with stdout
 # and stderr) describe the last command, for further checks by hand.
 # HWKVM_VERBOSE=1 shows the output of passing commands too.
 
 HWKVM_CASE_TIMEOUT=${HWKVM_CASE_TIMEOUT:-120}
 HWKVM_VERBOSE=${HWKVM_VERBOSE:-0}
+HWKVM_STDIN=
 _hwkvm_dir=$(mktemp -d "${TMPDIR:-/tmp}/hwkvm-case.XXXXXX") || exit 2
 CASE_OUT=$_hwkvm_dir/out
 CASE_ERR=$_hwkvm_dir/err
@@ -42,6 +52,12 @@ _hwkvm_cmd=
 pass() { echo "CASE $1 PASS"; return 0; }
 skip() { _n=$1; shift; echo "CASE $_n SKIP $*"; return 0; }
 fail() { _n=$1; shift; echo "CASE $_n FAIL $*"; return 1; }
+with_stdin() {
+    HWKVM_STDIN=$1; shift
+    "$@"; _r=$?
+    HWKVM_STDIN=
+    return $_r
+}
 
 # _hwkvm_show FILE LABEL: print up to 40 lines of FILE, indented.
 _hwkvm_show() {
@@ -62,10 +78,17 @@ _hwkvm_details() {
 # _hwkvm_run CMD...: run with a time limit, recording status and output.
 _hwkvm_run() {
     _hwkvm_cmd=$*
-    if command -v timeout >/dev/null 2>&1; then
-        timeout -s KILL "$HWKVM_CASE_TIMEOUT" "$@" > "$CASE_OUT" 2> "$CASE_ERR" < /dev/null
+    _to=
+    command -v timeout >/dev/null 2>&1 && _to="timeout -s KILL $HWKVM_CASE_TIMEOUT"
+    if [ -n "$HWKVM_STDIN" ]; then
+        _hwkvm_cmd="cat $HWKVM_STDIN | $*"
+        # The pipeline's status is the command's (the last one).
+        # shellcheck disable=SC2002 # a pipe on purpose, not a file
+        # shellcheck disable=SC2086 # $_to is split on purpose
+        cat "$HWKVM_STDIN" | $_to "$@" > "$CASE_OUT" 2> "$CASE_ERR"
     else
-        "$@" > "$CASE_OUT" 2> "$CASE_ERR" < /dev/null
+        # shellcheck disable=SC2086
+        $_to "$@" > "$CASE_OUT" 2> "$CASE_ERR" < /dev/null
     fi
     CASE_STATUS=$?
 }
@@ -126,6 +149,33 @@ expect_run() {
     fi
     if [ "$_tx" != "*" ] && [ "$(cat "$CASE_OUT")" != "$_tx" ]; then
         _hwkvm_finish "stdout differs from expected: $(printf '%s' "$_tx" | head -c 200 | tr '\n' '|')"; return
+    fi
+    _hwkvm_finish ""
+}
+
+# _hwkvm_same FILE SPEC: FILE holds exactly SPEC (see expect_exact).
+_hwkvm_same() {
+    case "$2" in
+        "*") return 0 ;;
+        @*) cmp -s "$1" "${2#@}" ;;
+        *) printf '%b' "$2" > "$_hwkvm_dir/expected" && cmp -s "$1" "$_hwkvm_dir/expected" ;;
+    esac
+}
+
+expect_exact() {
+    if [ $# -lt 6 ] || [ "$5" != "--" ]; then
+        echo "CASE ${1:-unnamed} FAIL bad helper call (want: expect_exact NAME STATUS STDOUT STDERR -- CMD...)"
+        return 1
+    fi
+    _n=$1 _st=$2 _eo=$3 _ee=$4
+    shift 5
+    _hwkvm_run "$@"
+    if ! _hwkvm_status_ok; then _hwkvm_finish "$(_hwkvm_status_reason)"; return; fi
+    if ! _hwkvm_same "$CASE_OUT" "$_eo"; then
+        _hwkvm_finish "stdout is not exactly: $(printf '%s' "$_eo" | head -c 200)"; return
+    fi
+    if ! _hwkvm_same "$CASE_ERR" "$_ee"; then
+        _hwkvm_finish "stderr is not exactly: $(printf '%s' "$_ee" | head -c 200)"; return
     fi
     _hwkvm_finish ""
 }

@@ -1,0 +1,101 @@
+#!/bin/sh
+# shellcheck disable=SC2086,SC2034 # $X is split on purpose; HWKVM_VERBOSE is read by cases-lib.sh
+# The runner's cases on hardware KVM (emulated AMD-V), the default of
+#     ci/hw-kvm.sh            (= --build: a static runner from this tree)
+# Every sample of samples/README.md with its exact stdout, stderr and exit
+# status (arguments and stdin as in runner/tests/samples.rs), the fault
+# reports, page-table edits reaching the guest, the time limit, `runner info`
+# and the --stats contract. Expected values are the ones the kvm_pvm test
+# suite asserts: the two platforms must give identical results.
+# shellcheck source=cases-lib.sh
+. "${HWKVM_LIB:-/hwkvm/cases-lib.sh}"
+
+R=${HWKVM_RUNNER:?no runner in this VM (use --build or --runner)}
+S=${HWKVM_SAMPLES:-/samples}
+X="$R exec"              # word-split on purpose below: $X ... = runner exec ...
+T=${TMPDIR:-/tmp}
+
+# --- the platform: /dev/kvm must be kvm_amd with nested paging, not kvm_pvm.
+check platform-kvm-amd -- test -c /dev/kvm -a -d /sys/module/kvm_amd -a ! -e /sys/module/kvm_pvm
+expect_run platform-npt 0 Y -- cat /sys/module/kvm_amd/parameters/npt
+check samples-present -- test -s "$S/hello.bin"
+
+# --- samples that exit normally: NAME STATUS STDOUT STDERR -- CMD
+expect_exact hello 0 'Hello from inside the VM!\n' '' -- $X $S/hello.bin
+expect_exact echo-args 0 'one two words --flag\n' '' -- $X $S/echo.bin one "two words" --flag
+expect_exact echo-none 0 '\n' '' -- $X $S/echo.bin
+expect_exact echo-empty-arg 0 'foo  bar\n' '' -- $X $S/echo.bin foo "" bar
+expect_exact exit42 42 '' '' -- $X $S/exit42.bin
+expect_exact compute-0 0 'compute: 9e3779b97f4a7c15\n' '' -- $X $S/compute.bin 0
+expect_exact compute-1000 0 'compute: 56b663219f6e38f5\n' '' -- $X $S/compute.bin 1000
+expect_exact compute-1000000 0 'compute: 3e746a84b0b86f03\n' '' -- $X $S/compute.bin 1000000
+expect_exact syscall_loop 0 'syscall_loop: done\n' '' -- $X $S/syscall_loop.bin 10000
+expect_exact memory 0 'memory: ok\n' '' -- $X $S/memory.bin
+expect_exact misc 0 'misc: ok\n' '' -- $X $S/misc.bin
+expect_exact badptr 0 'badptr: ok\n' '' -- $X $S/badptr.bin
+expect_exact unknown_syscall 0 'unknown_syscall: ok\n' 'runner: unsupported syscall nr_999 (999) returned ENOSYS\nrunner: unsupported syscall nr_100000 (100000) returned ENOSYS\n' -- $X $S/unknown_syscall.bin
+
+# --- cat with piped stdin: two lines; nothing; 200 KiB (many 4 KiB reads).
+printf 'line one\nline two\n' > "$T/cat-small"; : > "$T/cat-empty"
+seq 1 40000 | sed 's/$/ abcdefghijklmnopqrstuvwxyz/' | head -c 204800 > "$T/cat-big"
+with_stdin $T/cat-small expect_exact cat-lines 0 "@$T/cat-small" '' -- $X $S/cat.bin
+with_stdin $T/cat-empty expect_exact cat-empty 0 '' '' -- $X $S/cat.bin
+with_stdin $T/cat-big expect_exact cat-200k 0 "@$T/cat-big" '' -- $X $S/cat.bin
+with_stdin $T/cat-small expect_exact badptr-piped-stdin 0 'badptr: ok\n' '' -- $X $S/badptr.bin
+
+# --- deaths: the status of the native signal and one exact line on stderr.
+# The RIPs and addresses are the same as on kvm_pvm.
+expect_exact fault_pf_read 139 '' 'runner: guest killed by SIGSEGV (page fault: read from unmapped address) at rip 0x400000, address 0x10\n' -- $X $S/fault_pf_read.bin
+expect_exact fault_pf_write 139 '' 'runner: guest killed by SIGSEGV (page fault: write to unmapped address) at rip 0x40000a, address 0x700000000000\n' -- $X $S/fault_pf_write.bin
+expect_exact fault_pf_exec 139 '' 'runner: guest killed by SIGSEGV (page fault: instruction fetch from unmapped address) at rip 0x700000000000, address 0x700000000000\n' -- $X $S/fault_pf_exec.bin
+expect_exact fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $X $S/fault_gp.bin
+expect_exact fault_gp_noncanonical 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x40000a\n' -- $X $S/fault_gp_noncanonical.bin
+expect_exact fault_ud 132 '' 'runner: guest killed by SIGILL (invalid opcode) at rip 0x400000\n' -- $X $S/fault_ud.bin
+expect_exact fault_de 136 '' 'runner: guest killed by SIGFPE (divide error) at rip 0x400009\n' -- $X $S/fault_de.bin
+expect_exact fault_bp 133 '' 'runner: guest killed by SIGTRAP (breakpoint) at rip 0x400001\n' -- $X $S/fault_bp.bin
+
+# --- port I/O from user mode: the runner's TSS has no I/O bitmap (base 0x68 >
+# limit), so OUT/IN at CPL3 is #GP, never an exit taken for the entry code's.
+printf '\346\200\017\013' > "$T/user-out.bin"   # out 0x80, al; ud2
+printf '\344\200\017\013' > "$T/user-in.bin"    # in al, 0x80; ud2
+expect_exact user-out-0x80 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $X $T/user-out.bin
+expect_exact user-in-0x80 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $X $T/user-in.bin
+
+# --- page-table edits must reach the guest TLB (and NPT/shadow translations).
+expect_exact use_after_munmap 139 '' 'runner: guest killed by SIGSEGV (page fault: read from unmapped address) at rip 0x400044, address 0x7efffffff000\n' -- $X $S/use_after_munmap.bin
+expect_exact write_after_mprotect 139 '' 'runner: guest killed by SIGSEGV (page fault: write to protected address) at rip 0x40004f, address 0x7efffffff000\n' -- $X $S/write_after_mprotect.bin
+
+# --- the time limit: a CPL3 loop, and a guest blocked in a host read(2).
+expect_exact spin-timeout 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $X --timeout 1 $S/spin.bin
+expect_stderr_contains cat-blocked-timeout 137 'runner: guest killed by SIGKILL (time limit of 1s exceeded)' -- sh -c "sleep 4 | exec $X --timeout 1 $S/cat.bin"
+
+# --- runner info: the platform, and the probed syscall path agrees with it.
+HWKVM_VERBOSE=1
+expect_stdout_contains info 0 'platform: hardware KVM (AMD-V)
+syscall path: syscall-sysret (SYSCALL enters CPL0, exit, SYSRETQ) (probed; matches the platform)
+(1.00 exits and 1.00 vCPU ioctls per syscall, 2001 syscalls)' -- $R info
+HWKVM_VERBOSE=0
+
+# --- --stats: 2000 getpid + write + exit_group = 2002 syscalls, each one exit
+#     and one KVM_RUN; the run used the SYSCALL/SYSRETQ path.
+expect_exact stats-run 0 'syscall_loop: done\n' '' -- $X --stats $T/stats.json $S/syscall_loop.bin 2000
+# json INDENT KEY: the value of "KEY" at that indentation (pretty-printed JSON).
+json() {
+    sed -n -e "s/^$1\"$2\": \"\([^\"]*\)\",\{0,1\}\$/\1/p" \
+        -e "s/^$1\"$2\": \([0-9-]*\),\{0,1\}\$/\1/p" "$T/stats.json"
+}
+exits=$(json '  ' exits); ioctls=$(json '  ' vcpu_ioctls); other=$(json '  ' vcpu_ioctls_other)
+check stats-syscall-path -- test "$(json '  ' syscall_path)" = syscall-sysret
+check stats-platform -- test "$(json '  ' platform)" = 'hardware KVM (AMD-V)'
+check stats-exits-2002 -- test "$exits" = 2002
+check stats-exits-all-syscalls -- test "$(json '    ' syscall)" = 2002
+check stats-getpid-2000 -- test "$(json '    ' getpid)" = 2000
+check stats-one-kvm-run-per-exit -- test -n "$ioctls" -a -n "$other" -a "$((${ioctls:-0} - ${other:-0}))" = "$exits" -a "${other:-99}" -le 6
+# Shown in the log either way: the counts behind the checks above.
+tr -s ' \n' ' ' < "$T/stats.json" | sed 's/^/    | stats.json: /; s/$/\n/'
+
+# --- every sample in /samples has a case above.
+for f in "$S"/*.bin; do
+    n=$(basename "$f" .bin)
+    grep -q "\$S/$n\.bin" "$0" || fail "sample-$n-covered" "no case runs $n"
+done
