@@ -177,7 +177,7 @@ pub fn run(
             Event::Interrupted => {
                 stats.count_exit("interrupted");
                 if watchdog.fired() {
-                    let rip = guest.vcpu.regs()?.rip;
+                    let rip = user_rip(guest)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }
             }
@@ -193,6 +193,23 @@ pub fn run(
             }
         }
     }
+}
+
+/// The guest's user-mode RIP, also when the vCPU stopped inside the entry
+/// code (an interrupt that lands while a syscall is being returned): then it
+/// is where that syscall returns to, RCX on the SYSRET path or the frame's
+/// RIP (already rewritten by the runner) on the #PF path.
+fn user_rip(guest: &mut Guest) -> Result<u64, RunError> {
+    let r = guest.vcpu.regs()?;
+    let (rip, rcx) = (r.rip, r.rcx);
+    if rip < USER_END {
+        return Ok(rip);
+    }
+    let in_syscall_stub = (ec::SYSCALL_ENTRY..ec::ENTRY_END).contains(&rip);
+    if in_syscall_stub {
+        return Ok(rcx);
+    }
+    Ok(read_frame(guest)?.rip)
 }
 
 fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death, RunError> {
