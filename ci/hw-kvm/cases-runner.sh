@@ -67,7 +67,7 @@ expect_exact write_after_mprotect 139 '' 'runner: guest killed by SIGSEGV (page 
 
 # --- the time limit: a CPL3 loop, and a guest blocked in a host read(2).
 expect_exact spin-timeout 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $X --timeout 1 $S/spin.bin
-expect_stderr_contains cat-blocked-timeout 137 'runner: guest killed by SIGKILL (time limit of 1s exceeded)' -- sh -c "sleep 4 | exec $X --timeout 1 $S/cat.bin"
+expect_stderr_contains cat-blocked-timeout 137 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x4000' -- sh -c "sleep 4 | exec $X --timeout 1 $S/cat.bin"
 
 # --- runner info: the platform, and the probed syscall path agrees with it.
 HWKVM_VERBOSE=1
