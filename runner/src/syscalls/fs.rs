@@ -224,8 +224,14 @@ fn stat_path(vfs: &Vfs, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> 
 }
 
 /// newfstatat/statx target: `(dirfd, path, flags)`, with AT_EMPTY_PATH.
-fn stat_at(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> Result<StatInfo, Errno> {
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0 {
+fn stat_at(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    path_ptr: u64,
+    flags: u64,
+    allowed: u64,
+) -> Result<StatInfo, Errno> {
+    if flags & !allowed != 0 {
         return Err(Errno::INVAL);
     }
     let raw = read_path(ctx, path_ptr)?;
@@ -284,7 +290,7 @@ pub fn lstat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
         check_out(ctx, a[2], abi::STAT_SIZE)?;
-        let st = stat_at(ctx, a[0], a[1], a[3])?;
+        let st = stat_at(ctx, a[0], a[1], a[3], AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)?;
         put_stat(ctx, a[2], &st)
     })())
 }
@@ -298,7 +304,13 @@ pub fn statx(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             return Err(Errno::INVAL);
         }
         check_out(ctx, a[4], abi::STATX_SIZE)?;
-        let st = stat_at(ctx, a[0], a[1], a[2])?;
+        let st = stat_at(
+            ctx,
+            a[0],
+            a[1],
+            a[2],
+            AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE,
+        )?;
         ctx.tunnel()
             .write(GuestPtr::new(a[4]), &st.encode_statx())
             .map_err(|_| Errno::FAULT)?;

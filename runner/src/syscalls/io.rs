@@ -113,6 +113,7 @@ fn offset(v: u64) -> Result<u64, Errno> {
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
     })())
@@ -120,6 +121,7 @@ pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
             return Err(Errno::FAULT);
         }
@@ -130,6 +132,7 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
     })())
@@ -137,6 +140,7 @@ pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
     })())
@@ -144,6 +148,7 @@ pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
@@ -152,6 +157,7 @@ pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
@@ -160,6 +166,7 @@ pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
@@ -168,6 +175,7 @@ pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
