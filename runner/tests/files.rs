@@ -25,7 +25,9 @@ const EBUSY: i32 = 16;
 const ELOOP: i32 = 40;
 
 /// Guest paths used by the tests; none may ever appear on the host.
-const GUEST_ROOTS: &[&str] = &["/tv-data", "/tv-out", "/tv-out2", "/tv-proc", "/tv-cfg", "/tv-a"];
+const GUEST_ROOTS: &[&str] = &[
+    "/tv-data", "/tv-out", "/tv-out2", "/tv-proc", "/tv-cfg", "/tv-a", "/tv-keep",
+];
 
 /// A host tree for one test:
 /// ```text
@@ -427,6 +429,35 @@ fn nested_rules_decide_by_the_most_specific_path() {
         f.expect(&["n", "/tv-out/ro", "/tv-out/moved"], EBUSY);
     });
     assert_eq!(std::fs::read_to_string(keep.join("keep.txt")).expect("read"), "keep\n");
+}
+
+#[test]
+fn a_read_rule_inside_a_writable_host_tree_stays_read_only() {
+    // /tv-keep (read) is backed by DIR/out/deep/keep, inside /tv-out's host tree:
+    // /tv-out/deep/keep is read-only as well, and cannot be moved away.
+    let f = Fixture::new(
+        "files-alias",
+        "[[files]]\npath = \"/tv-keep\"\nhost_path = \"DIR/out/deep/keep\"\naccess = \"read\"\n",
+    );
+    std::fs::create_dir_all(f.host("out/deep/keep")).expect("mkdir");
+    std::fs::write(f.host("out/deep/keep/k.txt"), "k\n").expect("write");
+    let mut f = f;
+    f.writable.clear();
+    unchanged_outside(&f, || {
+        assert_eq!(f.expect(&["r", "/tv-keep/k.txt"], 0).stdout, "k\n");
+        assert_eq!(f.expect(&["r", "/tv-out/deep/keep/k.txt"], 0).stdout, "k\n");
+        f.expect(&["w", "/tv-out/deep/keep/k.txt", "x"], EACCES);
+        f.expect(&["w", "/tv-out/deep/keep/new.txt", "x"], EACCES);
+        f.expect(&["u", "/tv-out/deep/keep/k.txt"], EACCES);
+        f.expect(&["d", "/tv-out/deep/keep"], EACCES);
+        f.expect(&["n", "/tv-out/deep/keep", "/tv-out/moved"], EACCES);
+        // Its ancestors in the writable tree cannot be moved or removed.
+        f.expect(&["n", "/tv-out/deep", "/tv-out/moved"], EBUSY);
+        f.expect(&["d", "/tv-out/deep"], EBUSY);
+        // The rest of the tree stays writable.
+        f.expect(&["w", "/tv-out/other.txt", "o"], 0);
+        f.expect(&["u", "/tv-out/other.txt"], 0);
+    });
 }
 
 #[test]

@@ -508,6 +508,9 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysRes
     let Node::Real(real) = vfs.resolve(&g.path)? else {
         return Err(Errno::BUSY);
     };
+    if real.writable() && real.holds_protected() {
+        return Err(Errno::BUSY);
+    }
     if !real.writable() {
         return Err(if exists(&real) {
             Errno::ACCESS
@@ -589,6 +592,9 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
     let (Node::Real(a), Node::Real(b)) = (vfs.resolve(&from.path)?, vfs.resolve(&to.path)?) else {
         return Err(Errno::BUSY);
     };
+    if (a.writable() && a.holds_protected()) || (b.writable() && b.holds_protected()) {
+        return Err(Errno::BUSY);
+    }
     if !a.writable() {
         return Err(if exists(&a) {
             Errno::ACCESS

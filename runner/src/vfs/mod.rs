@@ -74,6 +74,9 @@ pub struct Root {
     pub access: Access,
     kind: RootKind,
     resolve: ResolveFlags,
+    /// Paths below this (read-write) root whose host location is a `"read"`
+    /// rule's under another guest path: read-only here too.
+    protected: Vec<PathBuf>,
 }
 
 /// A prepared root as the self-sandbox sees it: add a landlock rule for
@@ -229,7 +232,29 @@ impl Vfs {
                 access: rule.access,
                 kind,
                 resolve,
+                protected: Vec::new(),
             });
+        }
+        // A "read" rule whose host location lies strictly inside a
+        // read-write tree stays read-only when reached through that tree
+        // under another guest path; links are not followed in such a tree.
+        let read_hosts: Vec<PathBuf> = roots
+            .iter()
+            .filter(|r| r.access == Access::Read)
+            .map(|r| r.host_path.clone())
+            .collect();
+        for root in roots.iter_mut().filter(|r| r.access == Access::ReadWrite) {
+            if !matches!(root.kind, RootKind::Dir(_)) {
+                continue;
+            }
+            for h in &read_hosts {
+                if let Ok(rel) = h.strip_prefix(&root.host_path) {
+                    if !rel.as_os_str().is_empty() {
+                        root.protected.push(rel.to_path_buf());
+                        root.resolve |= ResolveFlags::NO_SYMLINKS;
+                    }
+                }
+            }
         }
         Ok(Vfs {
             rules: Policy {
@@ -364,9 +389,16 @@ impl Vfs {
 }
 
 impl Real<'_> {
-    /// Whether the rule allows modification.
+    /// Whether the rule allows modification here.
     pub fn writable(&self) -> bool {
         self.root.access == Access::ReadWrite
+            && !self.root.protected.iter().any(|p| self.rest.starts_with(p))
+    }
+
+    /// Whether removing or renaming this path would move a protected
+    /// subtree (see `Root::protected`): such paths are `EBUSY`.
+    pub fn holds_protected(&self) -> bool {
+        self.root.protected.iter().any(|p| p.starts_with(&self.rest))
     }
 
     /// Opens the object with `openat2` beneath the rule's root.
