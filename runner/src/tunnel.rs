@@ -243,7 +243,8 @@ impl<'a> Tunnel<'a> {
             whole = tail;
             at = r.pa + r.len;
         }
-        let mut bufs: Vec<IoSliceMut<'_>> = carved.into_iter().flatten().map(IoSliceMut::new).collect();
+        let mut bufs: Vec<IoSliceMut<'_>> =
+            carved.into_iter().flatten().map(IoSliceMut::new).collect();
         Ok(source.read_vectored(&mut bufs))
     }
 }

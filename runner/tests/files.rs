@@ -75,7 +75,10 @@ impl Fixture {
         );
         std::fs::write(&policy, text).expect("policy");
         for g in GUEST_ROOTS {
-            assert!(!Path::new(g).exists(), "{g} exists on the host: pick other guest paths");
+            assert!(
+                !Path::new(g).exists(),
+                "{g} exists on the host: pick other guest paths"
+            );
         }
         Fixture {
             writable: vec![dir.join("out")],
@@ -85,7 +88,11 @@ impl Fixture {
     }
 
     fn run(&self, sample: &str, args: &[&str]) -> Run {
-        exec_sample(&["--policy", self.policy.to_str().expect("utf-8")], sample, args)
+        exec_sample(
+            &["--policy", self.policy.to_str().expect("utf-8")],
+            sample,
+            args,
+        )
     }
 
     fn fsop(&self, args: &[&str]) -> Run {
@@ -95,7 +102,11 @@ impl Fixture {
     /// Runs `fsop` and checks the exit status (an errno, or 0).
     fn expect(&self, args: &[&str], status: i32) -> Run {
         let r = self.fsop(args);
-        assert_eq!(r.status, status, "fsop {args:?}: stdout {:?} stderr {:?}", r.stdout, r.stderr);
+        assert_eq!(
+            r.status, status,
+            "fsop {args:?}: stdout {:?} stderr {:?}",
+            r.stdout, r.stderr
+        );
         r
     }
 
@@ -144,7 +155,11 @@ fn walk(p: &Path, skip: &[PathBuf], out: &mut BTreeMap<PathBuf, String>) {
 fn unchanged_outside(f: &Fixture, body: impl FnOnce()) {
     let before = f.snapshot();
     body();
-    assert_eq!(before, f.snapshot(), "the host changed outside the policy's read-write trees");
+    assert_eq!(
+        before,
+        f.snapshot(),
+        "the host changed outside the policy's read-write trees"
+    );
     for g in GUEST_ROOTS {
         assert!(!Path::new(g).exists(), "{g} was created on the host");
     }
@@ -166,13 +181,28 @@ fn reads_inside_a_read_tree() {
     let f = Fixture::new("files-read", "");
     unchanged_outside(&f, || {
         assert_eq!(f.expect(&["r", "/tv-data/hello.txt"], 0).stdout, "hello\n");
-        assert_eq!(f.expect(&["r", "/tv-data/sub/deep.txt"], 0).stdout, "deep\n");
+        assert_eq!(
+            f.expect(&["r", "/tv-data/sub/deep.txt"], 0).stdout,
+            "deep\n"
+        );
         assert_eq!(f.expect(&["r", "/tv-data/in"], 0).stdout, "hello\n");
-        assert_eq!(f.expect(&["r", "/tv-data/sub/../hello.txt"], 0).stdout, "hello\n");
-        assert_eq!(f.expect(&["r", "//tv-data/./sub//deep.txt"], 0).stdout, "deep\n");
+        assert_eq!(
+            f.expect(&["r", "/tv-data/sub/../hello.txt"], 0).stdout,
+            "hello\n"
+        );
+        assert_eq!(
+            f.expect(&["r", "//tv-data/./sub//deep.txt"], 0).stdout,
+            "deep\n"
+        );
         // A relative path after chdir, and getcwd.
-        assert_eq!(f.expect(&["c", "/tv-data/sub", "deep.txt"], 0).stdout, "/tv-data/sub\ndeep\n");
-        assert_eq!(f.expect(&["c", "/tv-data/sub/", "../hello.txt"], 0).stdout, "/tv-data/sub\nhello\n");
+        assert_eq!(
+            f.expect(&["c", "/tv-data/sub", "deep.txt"], 0).stdout,
+            "/tv-data/sub\ndeep\n"
+        );
+        assert_eq!(
+            f.expect(&["c", "/tv-data/sub/", "../hello.txt"], 0).stdout,
+            "/tv-data/sub\nhello\n"
+        );
         assert_eq!(f.expect(&["c", "/tv-data/hello.txt"], ENOTDIR).stdout, "");
         // Directories are not files.
         f.expect(&["r", "/tv-data/sub"], EISDIR);
@@ -192,7 +222,11 @@ fn stat_reports_real_metadata() {
     unchanged_outside(&f, || {
         let hello = f.host("ro/hello.txt");
         for op in ["s", "X", "f"] {
-            assert_eq!(f.expect(&[op, "/tv-data/hello.txt"], 0).stdout, mode_size(&hello), "{op}");
+            assert_eq!(
+                f.expect(&[op, "/tv-data/hello.txt"], 0).stdout,
+                mode_size(&hello),
+                "{op}"
+            );
         }
         // stat follows the inside link; lstat shows the link itself.
         assert_eq!(f.expect(&["s", "/tv-data/in"], 0).stdout, mode_size(&hello));
@@ -201,7 +235,10 @@ fn stat_reports_real_metadata() {
             f.expect(&["l", "/tv-data/abs"], 0).stdout,
             format!("mode={:016x} size={:016x}\n", link.mode(), link.len())
         );
-        assert_eq!(f.expect(&["s", "/tv-data/sub"], 0).stdout, mode_size(&f.host("ro/sub")));
+        assert_eq!(
+            f.expect(&["s", "/tv-data/sub"], 0).stdout,
+            mode_size(&f.host("ro/sub"))
+        );
         // Synthesized ancestors: read-only directories.
         let dir = "mode=000000000000416d size=0000000000000000\n";
         assert_eq!(f.expect(&["s", "/"], 0).stdout, dir);
@@ -215,16 +252,27 @@ fn writes_and_creates_in_a_read_write_tree() {
     let f = Fixture::new("files-write", "");
     unchanged_outside(&f, || {
         f.expect(&["w", "/tv-out/new.txt", "abc"], 0);
-        assert_eq!(std::fs::read_to_string(f.host("out/new.txt")).expect("read"), "abc");
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "abc"
+        );
         f.expect(&["a", "/tv-out/new.txt", "def"], 0);
-        assert_eq!(std::fs::read_to_string(f.host("out/new.txt")).expect("read"), "abcdef");
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "abcdef"
+        );
         f.expect(&["x", "/tv-out/new.txt"], EEXIST);
         f.expect(&["t", "/tv-out/new.txt", "2"], 0);
-        assert_eq!(std::fs::read_to_string(f.host("out/new.txt")).expect("read"), "ab");
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "ab"
+        );
         f.expect(&["W", "/tv-out/new.txt"], 0);
         f.expect(&["w", "/tv-out/nodir/x.txt", "abc"], ENOENT);
         // Created files get no set-id bits and the runner's umask.
-        let mode = std::fs::metadata(f.host("out/new.txt")).expect("stat").mode();
+        let mode = std::fs::metadata(f.host("out/new.txt"))
+            .expect("stat")
+            .mode();
         assert_eq!(mode & 0o7000, 0);
     });
 }
@@ -342,10 +390,21 @@ fn getdents_lists_trees_and_synthesized_ancestors() {
         "[[files]]\npath = \"/tv-a/b/c\"\nhost_path = \"DIR/ro/sub\"\naccess = \"read\"\n",
     );
     unchanged_outside(&f, || {
-        let mut want: Vec<String> = [".", "..", "hello.txt", "sub", "in", "dangle", "abs", "guestabs", "rel", "up"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut want: Vec<String> = [
+            ".",
+            "..",
+            "hello.txt",
+            "sub",
+            "in",
+            "dangle",
+            "abs",
+            "guestabs",
+            "rel",
+            "up",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         want.sort();
         assert_eq!(lines(&f.expect(&["g", "/tv-data"], 0).stdout), want);
         // Small buffers: one or two entries per call, rewinding the host
@@ -354,12 +413,27 @@ fn getdents_lists_trees_and_synthesized_ancestors() {
         assert_eq!(lines(&f.expect(&["g", "/tv-data", "64"], 0).stdout), want);
         // A buffer too small for one entry.
         f.expect(&["g", "/tv-data", "16"], EINVAL);
-        assert_eq!(lines(&f.expect(&["g", "/"], 0).stdout), [".", "..", "tv-a", "tv-data", "tv-out"]);
-        assert_eq!(lines(&f.expect(&["g", "/tv-a"], 0).stdout), [".", "..", "b"]);
-        assert_eq!(lines(&f.expect(&["g", "/tv-a/b"], 0).stdout), [".", "..", "c"]);
-        assert_eq!(lines(&f.expect(&["g", "/tv-a/b/c"], 0).stdout), [".", "..", "deep.txt"]);
+        assert_eq!(
+            lines(&f.expect(&["g", "/"], 0).stdout),
+            [".", "..", "tv-a", "tv-data", "tv-out"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a"], 0).stdout),
+            [".", "..", "b"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a/b"], 0).stdout),
+            [".", "..", "c"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a/b/c"], 0).stdout),
+            [".", "..", "deep.txt"]
+        );
         assert_eq!(f.expect(&["r", "/tv-a/b/c/deep.txt"], 0).stdout, "deep\n");
-        assert_eq!(f.expect(&["c", "/tv-a/b", "c/deep.txt"], 0).stdout, "/tv-a/b\ndeep\n");
+        assert_eq!(
+            f.expect(&["c", "/tv-a/b", "c/deep.txt"], 0).stdout,
+            "/tv-a/b\ndeep\n"
+        );
         f.expect(&["g", "/tv-data/hello.txt"], ENOTDIR);
     });
 }
@@ -380,7 +454,10 @@ fn rename_unlink_mkdir_in_a_read_write_tree() {
         f.expect(&["w", "/tv-out/a.txt", "hi"], 0);
         f.expect(&["n", "/tv-out/a.txt", "/tv-out/d/b.txt"], 0);
         assert!(!f.host("out/a.txt").exists());
-        assert_eq!(std::fs::read_to_string(f.host("out/d/b.txt")).expect("read"), "hi");
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/d/b.txt")).expect("read"),
+            "hi"
+        );
         f.expect(&["d", "/tv-out/d"], 39); // ENOTEMPTY
         f.expect(&["u", "/tv-out/d"], EISDIR);
         f.expect(&["u", "/tv-out/d/b.txt"], 0);
@@ -417,7 +494,10 @@ fn nested_rules_decide_by_the_most_specific_path() {
     unchanged_outside(&f, || {
         // A writable hole in a read tree, listed though not on the host.
         f.expect(&["w", "/tv-data/scratch/f.txt", "s"], 0);
-        assert_eq!(std::fs::read_to_string(f.host("scratch/f.txt")).expect("read"), "s");
+        assert_eq!(
+            std::fs::read_to_string(f.host("scratch/f.txt")).expect("read"),
+            "s"
+        );
         f.expect(&["w", "/tv-data/f.txt", "s"], EACCES);
         assert!(lines(&f.expect(&["g", "/tv-data"], 0).stdout).contains(&"scratch".to_string()));
         // A protected subtree in a writable tree, not reachable through a
@@ -428,7 +508,10 @@ fn nested_rules_decide_by_the_most_specific_path() {
         f.expect(&["d", "/tv-out/ro"], EBUSY);
         f.expect(&["n", "/tv-out/ro", "/tv-out/moved"], EBUSY);
     });
-    assert_eq!(std::fs::read_to_string(keep.join("keep.txt")).expect("read"), "keep\n");
+    assert_eq!(
+        std::fs::read_to_string(keep.join("keep.txt")).expect("read"),
+        "keep\n"
+    );
 }
 
 #[test]
@@ -469,7 +552,10 @@ fn a_rule_naming_one_file_maps_exactly_that_file() {
     std::fs::write(f.host("cfg.txt"), "config\n").expect("write");
     unchanged_outside(&f, || {
         assert_eq!(f.expect(&["r", "/tv-cfg"], 0).stdout, "config\n");
-        assert_eq!(f.expect(&["s", "/tv-cfg"], 0).stdout, mode_size(&f.host("cfg.txt")));
+        assert_eq!(
+            f.expect(&["s", "/tv-cfg"], 0).stdout,
+            mode_size(&f.host("cfg.txt"))
+        );
         f.expect(&["r", "/tv-cfg/x"], ENOTDIR);
         f.expect(&["w", "/tv-cfg", "x"], EACCES);
         f.expect(&["u", "/tv-cfg"], EBUSY);
@@ -498,7 +584,10 @@ fn fileio_checks_descriptor_syscalls() {
     let f = Fixture::new("files-fileio", "");
     unchanged_outside(&f, || {
         let r = f.run("fileio", &["/tv-out"]);
-        assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "fileio: ok\n", ""));
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, "fileio: ok\n", "")
+        );
     });
     assert_eq!(std::fs::read_dir(f.host("out")).expect("out").count(), 0);
     // In a read tree it stops at the first open (O_CREAT refused).
@@ -518,7 +607,9 @@ fn missing_host_path_fails_the_run() {
     let r = exec_sample(&["--policy", p.to_str().expect("p")], "hello", &[]);
     assert_eq!(r.status, 125);
     assert!(
-        r.stderr.starts_with("runner: policy files[0] (/tv-x): cannot open host path /nonexistent/thinvisor: "),
+        r.stderr.starts_with(
+            "runner: policy files[0] (/tv-x): cannot open host path /nonexistent/thinvisor: "
+        ),
         "{}",
         r.stderr
     );
@@ -534,7 +625,10 @@ fn disconnected_streams_behave_like_dev_null() {
     let r = exec_sample(&["--policy", p], "hello", &[]);
     assert_eq!((r.status, r.stdout.as_str()), (EPERM_OK, ""));
     let cat = sample("cat");
-    let r = run_with_stdin(&["exec", "--policy", p, cat.to_str().expect("cat")], b"data\n");
+    let r = run_with_stdin(
+        &["exec", "--policy", p, cat.to_str().expect("cat")],
+        b"data\n",
+    );
     assert_eq!((r.status, r.stdout.as_str()), (0, ""));
 }
 
@@ -551,5 +645,8 @@ fn bytes_written_is_a_total_budget() {
     unchanged_outside(&f, || {
         f.expect(&["w", "/tv-out/big.txt", "0123456789abcdef"], EFBIG);
     });
-    assert_eq!(std::fs::read_to_string(f.host("out/big.txt")).expect("read"), "01234567");
+    assert_eq!(
+        std::fs::read_to_string(f.host("out/big.txt")).expect("read"),
+        "01234567"
+    );
 }

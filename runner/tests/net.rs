@@ -22,8 +22,9 @@ struct Echo {
 
 impl Echo {
     fn new(bind: &str) -> Echo {
-        let listener = TcpListener::bind(bind)
-            .unwrap_or_else(|e| panic!("cannot listen on {bind} (is loopback {bind} configured?): {e}"));
+        let listener = TcpListener::bind(bind).unwrap_or_else(|e| {
+            panic!("cannot listen on {bind} (is loopback {bind} configured?): {e}")
+        });
         Echo {
             addr: listener.local_addr().expect("addr"),
             listener,
@@ -36,7 +37,8 @@ impl Echo {
             let mut seen = Vec::new();
             for _ in 0..n {
                 let (mut c, _) = self.listener.accept().expect("accept");
-                c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                c.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
                 let mut got = Vec::new();
                 c.read_to_end(&mut got).expect("read");
                 c.write_all(b"pong:").expect("write");
@@ -65,21 +67,34 @@ fn policy(tag: &str, text: &str) -> PathBuf {
 }
 
 fn netop(policy: &Path, args: &[&str]) -> Run {
-    exec_sample(&["--policy", policy.to_str().expect("utf-8")], "netop", args)
+    exec_sample(
+        &["--policy", policy.to_str().expect("utf-8")],
+        "netop",
+        args,
+    )
 }
 
 #[test]
 fn tcp_to_an_allowed_peer() {
     let echo = Echo::new("127.0.0.1:0");
     let port = echo.addr.port().to_string();
-    let p = policy("net-tcp", &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\n"));
+    let p = policy(
+        "net-tcp",
+        &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\n"),
+    );
     let server = echo.serve(2);
     let r = netop(&p, &["t", &port, "ping"]);
-    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "pong:ping", ""));
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "pong:ping", "")
+    );
     // read/write on the socket descriptor instead of sendto/recvfrom.
     let r = netop(&p, &["w", &port, "hello"]);
     assert_eq!((r.status, r.stdout.as_str()), (0, "pong:hello"));
-    assert_eq!(server.join().expect("server"), vec![b"ping".to_vec(), b"hello".to_vec()]);
+    assert_eq!(
+        server.join().expect("server"),
+        vec![b"ping".to_vec(), b"hello".to_vec()]
+    );
 }
 
 #[test]
@@ -88,7 +103,10 @@ fn tcp_to_an_unlisted_port_is_refused_before_connecting() {
     let other = Echo::new("127.0.0.1:0");
     let p = policy(
         "net-refused",
-        &format!("[[network]]\naddress = \"127.0.0.1:{}\"\n", allowed.addr.port()),
+        &format!(
+            "[[network]]\naddress = \"127.0.0.1:{}\"\n",
+            allowed.addr.port()
+        ),
     );
     let r = netop(&p, &["t", &other.addr.port().to_string(), "ping"]);
     assert_eq!((r.status, r.stdout.as_str()), (EACCES, ""));
@@ -124,7 +142,8 @@ fn udp_to_an_allowed_peer_and_not_to_others() {
         &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"udp\"\n"),
     );
     let server = std::thread::spawn(move || {
-        peer.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         let mut buf = [0u8; 100];
         let (n, from) = peer.recv_from(&mut buf).expect("recv");
         let mut reply = b"upong:".to_vec();
@@ -133,11 +152,21 @@ fn udp_to_an_allowed_peer_and_not_to_others() {
         buf[..n].to_vec()
     });
     let r = netop(&p, &["u", &port, "dgram"]);
-    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "upong:dgram", ""));
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "upong:dgram", "")
+    );
     assert_eq!(server.join().expect("server"), b"dgram");
     // Another port: refused before anything is sent.
     let silent = UdpSocket::bind("127.0.0.1:0").expect("udp");
-    let r = netop(&p, &["u", &silent.local_addr().expect("a").port().to_string(), "x"]);
+    let r = netop(
+        &p,
+        &[
+            "u",
+            &silent.local_addr().expect("a").port().to_string(),
+            "x",
+        ],
+    );
     assert_eq!(r.status, EACCES);
     silent.set_nonblocking(true).expect("nonblocking");
     let mut buf = [0u8; 8];
@@ -152,7 +181,10 @@ fn udp_to_an_allowed_peer_and_not_to_others() {
 fn ipv6_loopback() {
     let echo = Echo::new("[::1]:0");
     let port = echo.addr.port().to_string();
-    let p = policy("net-v6", &format!("[[network]]\naddress = \"[::1]:{port}\"\n"));
+    let p = policy(
+        "net-v6",
+        &format!("[[network]]\naddress = \"[::1]:{port}\"\n"),
+    );
     let other = Echo::new("[::1]:0");
     let r = netop(&p, &["T", &other.addr.port().to_string(), "x"]);
     assert_eq!(r.status, EACCES);

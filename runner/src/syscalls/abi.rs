@@ -276,12 +276,24 @@ mod tests {
         let b = s.encode_stat();
         let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
         assert_eq!((q(0), q(8), q(16)), (1, 2, 3));
-        assert_eq!(u32::from_le_bytes(b[24..28].try_into().expect("4")), S_IFREG | 0o644);
+        assert_eq!(
+            u32::from_le_bytes(b[24..28].try_into().expect("4")),
+            S_IFREG | 0o644
+        );
         assert_eq!((q(48), q(56), q(64)), (8, 9, 10));
-        assert_eq!((q(72), q(80), q(88), q(96), q(104), q(112)), (11, 12, 13, 14, 15, 16));
+        assert_eq!(
+            (q(72), q(80), q(88), q(96), q(104), q(112)),
+            (11, 12, 13, 14, 15, 16)
+        );
         let x = s.encode_statx();
-        assert_eq!(u32::from_le_bytes(x[0..4].try_into().expect("4")), STATX_BASIC_STATS);
-        assert_eq!(u16::from_le_bytes(x[28..30].try_into().expect("2")), (S_IFREG | 0o644) as u16);
+        assert_eq!(
+            u32::from_le_bytes(x[0..4].try_into().expect("4")),
+            STATX_BASIC_STATS
+        );
+        assert_eq!(
+            u16::from_le_bytes(x[28..30].try_into().expect("2")),
+            (S_IFREG | 0o644) as u16
+        );
         assert_eq!(u64::from_le_bytes(x[40..48].try_into().expect("8")), 8);
         assert_eq!(i64::from_le_bytes(x[112..120].try_into().expect("8")), 13);
     }

@@ -36,8 +36,7 @@ pub fn done(r: SysResult) -> Outcome {
 
 /// The errno of a host I/O error (EIO if it has none).
 pub fn host_errno(e: &std::io::Error) -> Errno {
-    e.raw_os_error()
-        .map_or(Errno::IO, Errno::from_raw_os_error)
+    e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)
 }
 
 /// A host I/O result as a syscall result.
@@ -245,7 +244,10 @@ mod tests {
     #[test]
     fn clamping() {
         let p = [(GuestPtr::new(0x1000), 5), (GuestPtr::new(0x2000), 5)];
-        assert_eq!(clamp(&p, 7), vec![(GuestPtr::new(0x1000), 5), (GuestPtr::new(0x2000), 2)]);
+        assert_eq!(
+            clamp(&p, 7),
+            vec![(GuestPtr::new(0x1000), 5), (GuestPtr::new(0x2000), 2)]
+        );
         assert_eq!(clamp(&p, 0), vec![]);
         assert_eq!(total(&p), 10);
     }

@@ -73,14 +73,23 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 let min = usize::try_from(arg as u32 as i32).map_err(|_| Errno::INVAL)?;
                 ctx.state.fds.insert(obj, cmd == F_DUPFD_CLOEXEC, min)
             }
-            F_GETFD => Ok(if ctx.state.fds.cloexec(fd)? { FD_CLOEXEC } else { 0 }),
+            F_GETFD => Ok(if ctx.state.fds.cloexec(fd)? {
+                FD_CLOEXEC
+            } else {
+                0
+            }),
             F_SETFD => {
                 ctx.state.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
                 Ok(0)
             }
             F_GETFL => Ok(u64::from(match &*obj {
                 Object::Null { stream } => {
-                    O_LARGEFILE | if *stream == Stream::Stdin { 0 } else { O_WRONLY }
+                    O_LARGEFILE
+                        | if *stream == Stream::Stdin {
+                            0
+                        } else {
+                            O_WRONLY
+                        }
                 }
                 Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
                 other => match other.host_fd() {

@@ -90,10 +90,15 @@ pub struct SocketObj {
 pub enum Object {
     /// A standard stream connected to the runner's own (a duplicate, so the
     /// guest closing it never closes the runner's).
-    Stdio { stream: Stream, host: OwnedFd },
+    Stdio {
+        stream: Stream,
+        host: OwnedFd,
+    },
     /// A standard stream the policy disconnected: reads return end-of-file,
     /// writes succeed and are discarded, like /dev/null.
-    Null { stream: Stream },
+    Null {
+        stream: Stream,
+    },
     File(FileObj),
     Dir(DirObj),
     VirtualDir(VirtualDirObj),
@@ -222,7 +227,10 @@ impl FdTable {
     /// Installs `object` at exactly `fd` (dup2/dup3), closing what was
     /// there. EBADF when `fd` is not below the limit.
     pub fn place(&mut self, fd: u64, object: Rc<Object>, cloexec: bool) -> Result<(), Errno> {
-        let i = self.index(fd).filter(|&i| i < self.limit).ok_or(Errno::BADF)?;
+        let i = self
+            .index(fd)
+            .filter(|&i| i < self.limit)
+            .ok_or(Errno::BADF)?;
         if self.slots.len() <= i {
             self.slots.resize(i + 1, None);
         }

@@ -147,8 +147,9 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             };
             match real.open(host, mode) {
                 Ok(fd) => host_object(vfs, fd, &real, acc)?,
-                Err(e) if (e == Errno::NOENT || e == Errno::NOTDIR)
-                    && vfs.is_strict_ancestor(&g.path) =>
+                Err(e)
+                    if (e == Errno::NOENT || e == Errno::NOTDIR)
+                        && vfs.is_strict_ancestor(&g.path) =>
                 {
                     open_virtual(vfs, g.path.clone(), flags)?
                 }
@@ -164,7 +165,12 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
         .insert(Rc::new(obj), flags & O_CLOEXEC != 0, 0)
 }
 
-fn host_object(vfs: &Vfs, fd: rustix::fd::OwnedFd, real: &Real<'_>, acc: u32) -> Result<Object, Errno> {
+fn host_object(
+    vfs: &Vfs,
+    fd: rustix::fd::OwnedFd,
+    real: &Real<'_>,
+    acc: u32,
+) -> Result<Object, Errno> {
     let st = rustix::fs::fstat(&fd)?;
     if StatInfo::from_host(&st).is_dir() {
         Ok(Object::Dir(DirObj {
@@ -188,7 +194,13 @@ pub fn openat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn open(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_open(ctx, AT_FDCWD as u64, a[0], a[1] as u32, a[2] as u32))
+    done(do_open(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        a[1] as u32,
+        a[2] as u32,
+    ))
 }
 
 pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
@@ -290,7 +302,13 @@ pub fn lstat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
         check_out(ctx, a[2], abi::STAT_SIZE)?;
-        let st = stat_at(ctx, a[0], a[1], a[3], AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)?;
+        let st = stat_at(
+            ctx,
+            a[0],
+            a[1],
+            a[3],
+            AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT,
+        )?;
         put_stat(ctx, a[2], &st)
     })())
 }
@@ -395,7 +413,13 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
                 break;
             }
             let ino = vfs::virtual_ino(&d.guest_path.join(name));
-            abi::push_dirent(&mut out, ino, EXTRA_OFF + idx as i64 + 1, *t, name.as_bytes());
+            abi::push_dirent(
+                &mut out,
+                ino,
+                EXTRA_OFF + idx as i64 + 1,
+                *t,
+                name.as_bytes(),
+            );
             c.extra_next += 1;
         }
     }
@@ -492,8 +516,11 @@ pub fn readlinkat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 /// Whether the object exists (not following a final symlink).
 fn exists(real: &Real<'_>) -> bool {
-    real.open(OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .is_ok()
+    real.open(
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .is_ok()
 }
 
 fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysResult {
@@ -564,7 +591,11 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
         });
     }
     let (parent, name) = real.parent()?;
-    rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode as u32 & 0o1777))?;
+    rustix::fs::mkdirat(
+        &parent,
+        name,
+        Mode::from_bits_truncate(mode as u32 & 0o1777),
+    )?;
     Ok(0)
 }
 
@@ -578,9 +609,7 @@ pub fn mkdir(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();
-    if flags & !u64::from(known) != 0
-        || flags == u64::from(known)
-    {
+    if flags & !u64::from(known) != 0 || flags == u64::from(known) {
         return Err(Errno::INVAL);
     }
     let from = guest_path(ctx, od, op)?;
@@ -610,12 +639,25 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
     }
     let (pa, na) = a.parent()?;
     let (pb, nb) = b.parent()?;
-    rustix::fs::renameat_with(&pa, na, &pb, nb, RenameFlags::from_bits_retain(flags as u32))?;
+    rustix::fs::renameat_with(
+        &pa,
+        na,
+        &pb,
+        nb,
+        RenameFlags::from_bits_retain(flags as u32),
+    )?;
     Ok(0)
 }
 
 pub fn rename(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_rename(ctx, AT_FDCWD as u64, a[0], AT_FDCWD as u64, a[1], 0))
+    done(do_rename(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        AT_FDCWD as u64,
+        a[1],
+        0,
+    ))
 }
 
 pub fn renameat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {

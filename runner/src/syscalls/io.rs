@@ -18,7 +18,11 @@ fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u
             if !stream.readable() {
                 return Err(Errno::BADF);
             }
-            read_host(ctx, parts, &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at))
+            read_host(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
+            )
         }
         Object::Null { stream } => {
             if stream.readable() {
@@ -31,7 +35,11 @@ fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u
             if !f.readable {
                 return Err(Errno::BADF);
             }
-            read_host(ctx, parts, &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at))
+            read_host(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
+            )
         }
         Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::ISDIR),
         Object::Socket(s) => {
@@ -58,7 +66,11 @@ fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<
             if !stream.writable() {
                 return Err(Errno::BADF);
             }
-            counted_write(ctx, parts, &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at))
+            counted_write(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
+            )
         }
         // Discarded, not counted against bytes_written.
         Object::Null { stream } => {
@@ -72,7 +84,11 @@ fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<
             if !f.writable {
                 return Err(Errno::BADF);
             }
-            counted_write(ctx, parts, &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at))
+            counted_write(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
+            )
         }
         Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::BADF),
         Object::Socket(s) => {

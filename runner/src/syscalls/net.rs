@@ -90,7 +90,12 @@ impl Read for SockIo<'_> {
         self.read_vectored(&mut [IoSliceMut::new(buf)])
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
-        let m = rustix::net::recvmsg(self.fd, bufs, &mut RecvAncillaryBuffer::new(&mut []), self.recv)?;
+        let m = rustix::net::recvmsg(
+            self.fd,
+            bufs,
+            &mut RecvAncillaryBuffer::new(&mut []),
+            self.recv,
+        )?;
         self.from = m.address;
         Ok(m.bytes)
     }
@@ -359,7 +364,12 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             let k = enc.len().min(room);
             let mut t = ctx.tunnel();
             t.write(GuestPtr::new(addr), &enc[..k])
-                .and_then(|()| t.write(GuestPtr::new(addrlen_ptr), &(enc.len() as u32).to_le_bytes()))
+                .and_then(|()| {
+                    t.write(
+                        GuestPtr::new(addrlen_ptr),
+                        &(enc.len() as u32).to_le_bytes(),
+                    )
+                })
                 .map_err(|_| Errno::FAULT)?;
         }
         Ok(n)

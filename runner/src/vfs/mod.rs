@@ -376,8 +376,9 @@ impl Vfs {
                 }
                 match real.open(flags, Mode::empty()) {
                     Ok(fd) => Ok(Located::Host(fd, real)),
-                    Err(e) if (e == Errno::NOENT || e == Errno::NOTDIR)
-                        && self.is_strict_ancestor(&g.path) =>
+                    Err(e)
+                        if (e == Errno::NOENT || e == Errno::NOTDIR)
+                            && self.is_strict_ancestor(&g.path) =>
                     {
                         Ok(Located::Virtual(g.path.clone()))
                     }
@@ -398,7 +399,10 @@ impl Real<'_> {
     /// Whether removing or renaming this path would move a protected
     /// subtree (see `Root::protected`): such paths are `EBUSY`.
     pub fn holds_protected(&self) -> bool {
-        self.root.protected.iter().any(|p| p.starts_with(&self.rest))
+        self.root
+            .protected
+            .iter()
+            .any(|p| p.starts_with(&self.rest))
     }
 
     /// Opens the object with `openat2` beneath the rule's root.
@@ -489,7 +493,10 @@ mod tests {
         ));
         let vfs = Vfs::prepare(&p).expect("prepare");
         assert!(matches!(vfs.resolve(Path::new("/")), Ok(Node::Virtual(_))));
-        assert!(matches!(vfs.resolve(Path::new("/srv")), Ok(Node::Virtual(_))));
+        assert!(matches!(
+            vfs.resolve(Path::new("/srv")),
+            Ok(Node::Virtual(_))
+        ));
         assert_eq!(vfs.resolve(Path::new("/usr")).err(), Some(Errno::NOENT));
         match vfs.resolve(Path::new("/srv/data/sub/x")) {
             Ok(Node::Real(r)) => {
@@ -498,9 +505,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let names: Vec<_> = vfs.children(Path::new("/")).into_iter().map(|c| c.0).collect();
+        let names: Vec<_> = vfs
+            .children(Path::new("/"))
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(names, vec![OsString::from("etc"), OsString::from("srv")]);
-        assert_eq!(vfs.children(Path::new("/etc")), vec![(OsString::from("one"), DT_REG)]);
+        assert_eq!(
+            vfs.children(Path::new("/etc")),
+            vec![(OsString::from("one"), DT_REG)]
+        );
         assert!(vfs.holds_a_root(Path::new("/srv")));
         assert!(vfs.holds_a_root(Path::new("/srv/data")));
         assert!(!vfs.holds_a_root(Path::new("/srv/data/sub")));
@@ -512,8 +526,14 @@ mod tests {
 
     #[test]
     fn missing_host_path_is_an_error() {
-        let p = policy("[[files]]\npath = \"/x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n");
+        let p = policy(
+            "[[files]]\npath = \"/x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n",
+        );
         let e = Vfs::prepare(&p).expect_err("missing");
-        assert!(e.to_string().starts_with("files[0] (/x): cannot open host path /nonexistent/thinvisor:"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("files[0] (/x): cannot open host path /nonexistent/thinvisor:"),
+            "{e}"
+        );
     }
 }

@@ -118,7 +118,10 @@ mod tests {
     fn lexical_normalization() {
         assert_eq!(n("/", "/srv/data/x"), ("/srv/data/x".into(), false));
         assert_eq!(n("/srv", "data//./x"), ("/srv/data/x".into(), false));
-        assert_eq!(n("/srv/data", "../../../etc/passwd"), ("/etc/passwd".into(), false));
+        assert_eq!(
+            n("/srv/data", "../../../etc/passwd"),
+            ("/etc/passwd".into(), false)
+        );
         assert_eq!(n("/srv/data", ".."), ("/srv".into(), true));
         assert_eq!(n("/", ".."), ("/".into(), true));
         assert_eq!(n("/a", "b/"), ("/a/b".into(), true));
