@@ -11,7 +11,6 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use support::*;
 
-const EPERM_OK: i32 = 0;
 const ENOENT: i32 = 2;
 const EEXIST: i32 = 17;
 const EXDEV: i32 = 18;
@@ -623,13 +622,20 @@ fn disconnected_streams_behave_like_dev_null() {
     std::fs::write(&p, "[stdio]\nstdin = false\nstdout = false\n").expect("write");
     let p = p.to_str().expect("p");
     let r = exec_sample(&["--policy", p], "hello", &[]);
-    assert_eq!((r.status, r.stdout.as_str()), (EPERM_OK, ""));
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
     let cat = sample("cat");
     let r = run_with_stdin(
         &["exec", "--policy", p, cat.to_str().expect("cat")],
         b"data\n",
     );
     assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    // stderr: the guest's failure message is discarded, its status stays.
+    let f = Fixture::new("files-stderr", "[stdio]\nstderr = false\n");
+    let r = f.run("fileio", &["/tv-data"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (1, "", "")
+    );
 }
 
 #[test]

@@ -63,7 +63,8 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 /// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL (O_APPEND
-/// and O_NONBLOCK). Locks, leases, owners, pipe sizes, seals: EINVAL.
+/// and O_NONBLOCK; accepted but without effect on a connected standard
+/// stream). Locks, leases, owners, pipe sizes, seals: EINVAL.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
         let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
@@ -98,6 +99,11 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 },
             })),
             F_SETFL => {
+                // The runner's own standard streams are shared with its
+                // caller (a terminal, say): their flags are left alone.
+                if matches!(&*obj, Object::Stdio { .. }) {
+                    return Ok(0);
+                }
                 if let Some(h) = obj.host_fd() {
                     let cur = rustix::fs::fcntl_getfl(h)?.bits();
                     let new = (cur & !SETFL_MASK) | (arg as u32 & SETFL_MASK);
