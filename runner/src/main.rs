@@ -9,6 +9,7 @@ mod info;
 mod loader;
 mod syscalls;
 mod tunnel;
+mod vfs;
 
 use clap::Parser;
 

@@ -8,8 +8,13 @@
 use crate::guest::address_space::AddressSpace;
 use crate::guest::user_memory::{self, PhysRun};
 use sandbox_policy::Op;
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use thinvisor_kmod::GuestMemory;
+
+/// The most slices one vectored host call takes (the host's IOV_MAX); a
+/// transfer over more physical runs is cut short there (a short transfer,
+/// as Linux allows).
+const HOST_IOV_MAX: usize = 1024;
 
 /// A guest virtual address named by the guest (untrusted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +160,7 @@ impl<'a> Tunnel<'a> {
                     .map_err(|_| TunnelError::Fault(ptr.0))?,
             ));
         }
+        slices.truncate(HOST_IOV_MAX);
         Ok(sink.write_vectored(&slices))
     }
 
@@ -177,6 +183,7 @@ impl<'a> Tunnel<'a> {
                     .map_err(|_| TunnelError::Fault(r.pa))?,
             ));
         }
+        slices.truncate(HOST_IOV_MAX);
         Ok(sink.write_vectored(&slices))
     }
 
@@ -198,5 +205,54 @@ impl<'a> Tunnel<'a> {
             .slice_mut(first.pa, first.len)
             .map_err(|_| TunnelError::Fault(ptr.0))?;
         Ok(source.read(buf))
+    }
+
+    /// Reads from a host source straight into several guest ranges with one
+    /// vectored read (read, readv, pread64, recv). Every range is checked
+    /// (user-writable) before the host is asked for anything. Guest ranges
+    /// that share physical memory (overlapping iovecs) are filled one run
+    /// only (a short read).
+    pub fn read_many_from_host(
+        &mut self,
+        parts: &[(GuestPtr, u64)],
+        source: &mut impl Read,
+    ) -> Result<std::io::Result<usize>, TunnelError> {
+        let mut runs = Vec::new();
+        for &(ptr, len) in parts {
+            runs.extend(self.check(ptr, len, Access::Write)?);
+        }
+        runs.retain(|r| r.len > 0);
+        runs.truncate(HOST_IOV_MAX);
+        let Some(first) = runs.first().copied() else {
+            return Ok(source.read(&mut []));
+        };
+        let fault = |_| TunnelError::Fault(first.pa);
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| runs[i].pa);
+        let overlap = order
+            .windows(2)
+            .any(|w| runs[w[0]].pa + runs[w[0]].len > runs[w[1]].pa);
+        if overlap {
+            let buf = self.mem.slice_mut(first.pa, first.len).map_err(fault)?;
+            return Ok(source.read(buf));
+        }
+        let lo = runs[order[0]].pa;
+        let hi = runs.iter().map(|r| r.pa + r.len).max().unwrap_or(lo);
+        // Carve disjoint slices for every run out of one borrow, in physical
+        // order, then hand them to the host in the guest's order.
+        let mut whole: &mut [u8] = self.mem.slice_mut(lo, hi - lo).map_err(fault)?;
+        let mut carved: Vec<Option<&mut [u8]>> = (0..runs.len()).map(|_| None).collect();
+        let mut at = lo;
+        for &i in &order {
+            let r = runs[i];
+            let (_, tail) = std::mem::take(&mut whole).split_at_mut((r.pa - at) as usize);
+            let (mine, tail) = tail.split_at_mut(r.len as usize);
+            carved[i] = Some(mine);
+            whole = tail;
+            at = r.pa + r.len;
+        }
+        let mut bufs: Vec<IoSliceMut<'_>> =
+            carved.into_iter().flatten().map(IoSliceMut::new).collect();
+        Ok(source.read_vectored(&mut bufs))
     }
 }

@@ -143,15 +143,70 @@ fn tunnel_table_limits_syscall_buffers() {
 #[test]
 fn design_example_policy_is_accepted_with_its_meaning() {
     let example = "[limits]\nmemory = \"64MiB\"\nwall_time = \"5s\"\n\n[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n\n[syscalls]\ndeny = [\"getpid\"]\non_deny = \"EPERM\"\n";
-    let (r, s) = with_policy("design", example, "syscall_loop", &["1"], b"");
-    assert_eq!(r.status, 1);
+    let dir = temp_dir("design-check");
+    let p = dir.join("example.toml");
+    std::fs::write(&p, example).expect("write");
+    let r = run(&["check", p.to_str().expect("p")]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    for meaning in [
+        "memory = \"64MiB\"",
+        "wall_time = \"5s\"",
+        "path = \"/srv/data\"",
+        "access = \"read\"",
+        "\"getpid\"",
+        "on_deny = \"EPERM\"",
+    ] {
+        assert!(
+            r.stdout.contains(meaning),
+            "{meaning} missing from\n{}",
+            r.stdout
+        );
+    }
+    // Run with the same policy, its /srv/data backed by a host directory.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let mapped = example.replace(
+        "access = \"read\"\n",
+        &format!("access = \"read\"\nhost_path = \"{}\"\n", data.display()),
+    );
+    let (r, s) = with_policy("design", &mapped, "syscall_loop", &["1"], b"");
+    assert_eq!(
+        (r.status, r.stderr.as_str()),
+        (1, "syscall_loop: FAIL getpid\n")
+    );
     assert_eq!(s["denied"], 1);
     let (r, _) = with_policy(
         "design-spin",
-        &example.replace("5s", "300ms"),
+        &mapped.replace("5s", "300ms"),
         "spin",
         &[],
         b"",
     );
     assert_eq!(r.status, 137);
+}
+
+#[test]
+fn a_policy_path_missing_on_the_host_is_a_clear_runner_error() {
+    let dir = temp_dir("missing-host-path");
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        "[[files]]\npath = \"/nonexistent/thinvisor-data\"\naccess = \"read\"\n",
+    )
+    .expect("write");
+    let h = sample("hello");
+    let r = run(&[
+        "exec",
+        "--policy",
+        p.to_str().expect("p"),
+        h.to_str().expect("h"),
+    ]);
+    assert_eq!(r.status, 125);
+    assert!(
+        r.stderr.starts_with(
+            "runner: policy files[0] (/nonexistent/thinvisor-data): cannot open host path"
+        ),
+        "{}",
+        r.stderr
+    );
 }

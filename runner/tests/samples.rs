@@ -189,6 +189,10 @@ fn every_sample_is_covered_by_a_test() {
         "syscall_loop",
         "use_after_munmap",
         "write_after_mprotect",
+        // Tested in tests/files.rs and tests/net.rs.
+        "fsop",
+        "fileio",
+        "netop",
     ];
     for name in samples::ALL {
         assert!(

@@ -11,6 +11,7 @@ use crate::guest::boot::{self, StartInfo};
 use crate::loader::{self, Format};
 use crate::syscalls::fds::FdTable;
 use crate::syscalls::ProcessState;
+use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 use stats::Stats;
 use std::path::PathBuf;
@@ -70,6 +71,13 @@ pub fn exec(opts: ExecOptions) -> i32 {
         Ok(i) => i,
         Err(e) => return fail(&e, e.exit_status()),
     };
+    // Open every [[files]] location now: after this point the runner never
+    // names a host path again (all file access goes through these fds), so
+    // the self-sandbox can restrict it to exactly the policy's paths.
+    let vfs = match Vfs::prepare(&policy) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("policy {e}"), exit_status::RUNNER_FAILED),
+    };
     let hv = match Hypervisor::open() {
         Ok(h) => h,
         Err(e) => return fail(e, exit_status::RUNNER_FAILED),
@@ -109,8 +117,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
             }
         };
     guest.aspace.buffer_table = policy.tunnel.clone();
-    let mut state = ProcessState::new(fds);
-    state.rules = policy.syscalls.clone();
+    let mut state = ProcessState::with_policy(fds, vfs, &policy);
     let mut stats = Stats {
         platform: hv.platform().to_string(),
         syscall_path: path.short().to_string(),

@@ -1,71 +1,309 @@
 //! The guest's file-descriptor table: the runner's own numbering, never
-//! host fd numbers. The foundation only knows the standard streams.
+//! host fd numbers.
+//!
+//! A slot holds an `Rc<Object>` (the open file description: `dup` shares it,
+//! with its offset and status flags, as on Linux) and the guest's
+//! `FD_CLOEXEC` bit. Every host fd inside is the runner's own, opened with
+//! `O_CLOEXEC`. At most `limit` slots exist (the policy's `open_files`,
+//! counting 0, 1 and 2) and every guest fd number is below it, like
+//! `RLIMIT_NOFILE`.
 
-use std::fs::File;
-use std::os::fd::AsFd;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use sandbox_policy::Protocol;
+use std::cell::{Cell, RefCell};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::rc::Rc;
 
-/// What a guest descriptor refers to.
-#[derive(Debug)]
-pub enum FdEntry {
-    /// A duplicate of the runner's stdin.
-    Stdin(File),
-    /// A duplicate of the runner's stdout.
-    Stdout(File),
-    /// A duplicate of the runner's stderr.
-    Stderr(File),
+/// Which standard stream a descriptor started as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
 }
 
-impl FdEntry {
-    pub fn readable(&mut self) -> Option<&mut File> {
+impl Stream {
+    pub fn readable(self) -> bool {
+        self == Stream::Stdin
+    }
+    pub fn writable(self) -> bool {
+        self != Stream::Stdin
+    }
+}
+
+/// A regular file (or other non-directory host object) inside a rule.
+#[derive(Debug)]
+pub struct FileObj {
+    pub fd: OwnedFd,
+    pub readable: bool,
+    pub writable: bool,
+    /// The guest path it was opened by (for diagnostics; never shown as a
+    /// host path).
+    #[allow(dead_code)]
+    pub guest_path: PathBuf,
+}
+
+/// Where a directory listing stands.
+#[derive(Debug, Default)]
+pub struct DirCursor {
+    /// The host directory has been read to its end.
+    pub host_done: bool,
+    /// Next entry of `extras` to return.
+    pub extra_next: usize,
+    /// Names of `extras` the host listing already returned.
+    pub seen: Vec<OsString>,
+}
+
+/// A host directory inside a rule.
+#[derive(Debug)]
+pub struct DirObj {
+    /// `O_RDONLY | O_DIRECTORY`, for getdents64.
+    pub fd: OwnedFd,
+    pub guest_path: PathBuf,
+    /// Names of rule paths (or their ancestors) directly below this
+    /// directory, listed after the host's entries unless the host has them.
+    pub extras: Vec<(OsString, u8)>,
+    pub cursor: RefCell<DirCursor>,
+}
+
+/// A synthesized directory (an ancestor of rule paths).
+#[derive(Debug)]
+pub struct VirtualDirObj {
+    pub guest_path: PathBuf,
+    /// `.`, `..`, then the children, with their `d_type`.
+    pub entries: Vec<(OsString, u8)>,
+    pub pos: Cell<usize>,
+}
+
+/// An AF_INET or AF_INET6 socket.
+#[derive(Debug)]
+pub struct SocketObj {
+    pub fd: OwnedFd,
+    pub v6: bool,
+    pub protocol: Protocol,
+}
+
+/// What a guest descriptor refers to (an open file description).
+#[derive(Debug)]
+pub enum Object {
+    /// A standard stream connected to the runner's own (a duplicate, so the
+    /// guest closing it never closes the runner's).
+    Stdio {
+        stream: Stream,
+        host: OwnedFd,
+    },
+    /// A standard stream the policy disconnected: reads return end-of-file,
+    /// writes succeed and are discarded, like /dev/null.
+    Null {
+        stream: Stream,
+    },
+    File(FileObj),
+    Dir(DirObj),
+    VirtualDir(VirtualDirObj),
+    Socket(SocketObj),
+}
+
+impl Object {
+    /// The host fd behind the object, if any.
+    pub fn host_fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
-            FdEntry::Stdin(f) => Some(f),
+            Object::Stdio { host, .. } => Some(host.as_fd()),
+            Object::File(f) => Some(f.fd.as_fd()),
+            Object::Dir(d) => Some(d.fd.as_fd()),
+            Object::Socket(s) => Some(s.fd.as_fd()),
+            Object::Null { .. } | Object::VirtualDir(_) => None,
+        }
+    }
+
+    /// The guest path of a directory object (for `*at` calls and fchdir).
+    pub fn dir_path(&self) -> Option<&PathBuf> {
+        match self {
+            Object::Dir(d) => Some(&d.guest_path),
+            Object::VirtualDir(v) => Some(&v.guest_path),
             _ => None,
         }
     }
-    pub fn writable(&mut self) -> Option<&mut File> {
-        match self {
-            FdEntry::Stdout(f) | FdEntry::Stderr(f) => Some(f),
-            FdEntry::Stdin(_) => None,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    object: Rc<Object>,
+    cloexec: bool,
+}
+
+/// Guest fd number -> slot.
+#[derive(Debug)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+    limit: usize,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable {
+            slots: Vec::new(),
+            limit: sandbox_policy::defaults::OPEN_FILES as usize,
         }
     }
 }
 
-/// Guest fd number -> entry.
-#[derive(Debug, Default)]
-pub struct FdTable {
-    entries: Vec<Option<FdEntry>>,
-}
-
 impl FdTable {
-    /// The three standard streams, each a duplicate of the runner's own (so
-    /// the guest closing one never closes the runner's).
+    /// The three standard streams: a connected one is a duplicate of the
+    /// runner's own; a disconnected one still exists, as /dev/null.
     pub fn with_stdio(stdin: bool, stdout: bool, stderr: bool) -> std::io::Result<FdTable> {
-        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map(File::from);
+        let mut slots = Vec::new();
+        for (stream, connected) in [
+            (Stream::Stdin, stdin),
+            (Stream::Stdout, stdout),
+            (Stream::Stderr, stderr),
+        ] {
+            let object = if connected {
+                let host = match stream {
+                    Stream::Stdin => std::io::stdin().as_fd().try_clone_to_owned()?,
+                    Stream::Stdout => std::io::stdout().as_fd().try_clone_to_owned()?,
+                    Stream::Stderr => std::io::stderr().as_fd().try_clone_to_owned()?,
+                };
+                Object::Stdio { stream, host }
+            } else {
+                Object::Null { stream }
+            };
+            slots.push(Some(Slot {
+                object: Rc::new(object),
+                cloexec: false,
+            }));
+        }
         Ok(FdTable {
-            entries: vec![
-                if stdin {
-                    Some(FdEntry::Stdin(dup(std::io::stdin().as_fd())?))
-                } else {
-                    None
-                },
-                if stdout {
-                    Some(FdEntry::Stdout(dup(std::io::stdout().as_fd())?))
-                } else {
-                    None
-                },
-                if stderr {
-                    Some(FdEntry::Stderr(dup(std::io::stderr().as_fd())?))
-                } else {
-                    None
-                },
-            ],
+            slots,
+            limit: sandbox_policy::defaults::OPEN_FILES as usize,
         })
     }
 
-    pub fn get(&mut self, fd: u64) -> Option<&mut FdEntry> {
-        usize::try_from(fd)
-            .ok()
-            .and_then(|i| self.entries.get_mut(i))
-            .and_then(Option::as_mut)
+    /// Sets the most descriptors open at once (the policy's `open_files`).
+    pub fn set_limit(&mut self, limit: u32) {
+        self.limit = limit as usize;
+    }
+
+    fn index(&self, fd: u64) -> Option<usize> {
+        // Guest fds are C ints: the upper half of the register is ignored.
+        let fd = fd as u32 as i32;
+        usize::try_from(fd).ok()
+    }
+
+    /// The object behind guest fd `fd` (a shared reference), or EBADF.
+    pub fn get(&self, fd: u64) -> Result<Rc<Object>, Errno> {
+        self.index(fd)
+            .and_then(|i| self.slots.get(i))
+            .and_then(Option::as_ref)
+            .map(|s| Rc::clone(&s.object))
+            .ok_or(Errno::BADF)
+    }
+
+    /// Whether `insert` would find a free descriptor (checked before a
+    /// syscall with side effects, such as `open(O_CREAT)`, is performed).
+    pub fn has_room(&self) -> bool {
+        self.lowest_free(0).is_some()
+    }
+
+    fn lowest_free(&self, min: usize) -> Option<usize> {
+        (min..self.limit).find(|&i| !matches!(self.slots.get(i), Some(Some(_))))
+    }
+
+    /// Installs `object` at the lowest free fd `>= min`: EMFILE when every
+    /// fd below the limit is taken (EINVAL when `min` is not below it).
+    pub fn insert(&mut self, object: Rc<Object>, cloexec: bool, min: usize) -> Result<u64, Errno> {
+        if min >= self.limit {
+            return Err(Errno::INVAL);
+        }
+        let i = self.lowest_free(min).ok_or(Errno::MFILE)?;
+        if self.slots.len() <= i {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(Slot { object, cloexec });
+        Ok(i as u64)
+    }
+
+    /// Installs `object` at exactly `fd` (dup2/dup3), closing what was
+    /// there. EBADF when `fd` is not below the limit.
+    pub fn place(&mut self, fd: u64, object: Rc<Object>, cloexec: bool) -> Result<(), Errno> {
+        let i = self
+            .index(fd)
+            .filter(|&i| i < self.limit)
+            .ok_or(Errno::BADF)?;
+        if self.slots.len() <= i {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(Slot { object, cloexec });
+        Ok(())
+    }
+
+    /// Closes guest fd `fd` (the host fd closes with its last reference).
+    pub fn close(&mut self, fd: u64) -> Result<(), Errno> {
+        let i = self.index(fd).ok_or(Errno::BADF)?;
+        match self.slots.get_mut(i) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                Ok(())
+            }
+            _ => Err(Errno::BADF),
+        }
+    }
+
+    pub fn cloexec(&self, fd: u64) -> Result<bool, Errno> {
+        self.index(fd)
+            .and_then(|i| self.slots.get(i))
+            .and_then(Option::as_ref)
+            .map(|s| s.cloexec)
+            .ok_or(Errno::BADF)
+    }
+
+    pub fn set_cloexec(&mut self, fd: u64, on: bool) -> Result<(), Errno> {
+        let i = self.index(fd).ok_or(Errno::BADF)?;
+        match self.slots.get_mut(i) {
+            Some(Some(s)) => {
+                s.cloexec = on;
+                Ok(())
+            }
+            _ => Err(Errno::BADF),
+        }
+    }
+
+    /// Descriptors open now.
+    #[cfg(test)]
+    pub fn open_count(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn null() -> Rc<Object> {
+        Rc::new(Object::Null {
+            stream: Stream::Stdout,
+        })
+    }
+
+    #[test]
+    fn lowest_free_and_limit() {
+        let mut t = FdTable::with_stdio(false, false, false).expect("stdio");
+        t.set_limit(5);
+        assert_eq!(t.open_count(), 3);
+        assert_eq!(t.insert(null(), false, 0), Ok(3));
+        assert_eq!(t.insert(null(), true, 0), Ok(4));
+        assert_eq!(t.insert(null(), false, 0), Err(Errno::MFILE));
+        assert!(!t.has_room());
+        assert_eq!(t.close(1), Ok(()));
+        assert_eq!(t.close(1), Err(Errno::BADF));
+        assert_eq!(t.insert(null(), false, 0), Ok(1));
+        assert_eq!(t.cloexec(4), Ok(true));
+        assert_eq!(t.insert(null(), false, 5), Err(Errno::INVAL));
+        assert_eq!(t.place(5, null(), false), Err(Errno::BADF));
+        assert_eq!(t.place(4, null(), false), Ok(()));
+        assert_eq!(t.cloexec(4), Ok(false));
+        assert_eq!(t.get(7).err(), Some(Errno::BADF));
+        assert_eq!(t.get(u64::MAX).err(), Some(Errno::BADF));
     }
 }

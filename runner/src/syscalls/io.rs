@@ -1,96 +1,245 @@
-//! read, write, writev on the guest's descriptors.
+//! read, write, readv, writev, pread64, pwrite64, preadv, pwritev, lseek on
+//! the guest's descriptors. Every buffer is checked through the tunnel
+//! before the host is asked for anything; data moves between the host fd
+//! and guest memory without an intermediate copy.
 
-use super::errno::*;
-use super::{Args, Ctx, Outcome};
-use crate::tunnel::{GuestPtr, TunnelError};
+use super::common::*;
+use super::fds::Object;
+use super::{net, Args, Ctx, Outcome};
+use crate::tunnel::{Access, GuestPtr};
+use rustix::fs::SeekFrom;
+use rustix::io::Errno;
 
-/// Linux caps one read/write at this many bytes (MAX_RW_COUNT).
-const MAX_RW: u64 = 0x7fff_f000;
-/// Linux's limit on iovecs per call (UIO_MAXIOV).
-const MAX_IOV: u64 = 1024;
-
-fn host_result(r: std::io::Result<usize>) -> Outcome {
-    match r {
-        Ok(n) => Outcome::ok(n as u64),
-        Err(e) => Outcome::err(e.raw_os_error().map_or(EIO, i64::from)),
+/// Reads from guest fd `fd` into `parts` (already checked writable).
+fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> SysResult {
+    let obj = ctx.state.fds.get(fd)?;
+    match &*obj {
+        Object::Stdio { stream, host } => {
+            if !stream.readable() {
+                return Err(Errno::BADF);
+            }
+            read_host(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
+            )
+        }
+        Object::Null { stream } => {
+            if stream.readable() {
+                Ok(0)
+            } else {
+                Err(Errno::BADF)
+            }
+        }
+        Object::File(f) => {
+            if !f.readable {
+                return Err(Errno::BADF);
+            }
+            read_host(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
+            )
+        }
+        Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::ISDIR),
+        Object::Socket(s) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE);
+            }
+            net::recv_parts(ctx, s, parts, rustix::net::RecvFlags::empty(), None)
+        }
     }
 }
 
-fn fault(_: TunnelError) -> Outcome {
-    Outcome::err(EFAULT)
+fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>) -> SysResult {
+    match ctx.tunnel().read_many_from_host(parts, src) {
+        Ok(r) => host_io(r),
+        Err(_) => Err(Errno::FAULT),
+    }
+}
+
+/// Writes `parts` (already checked readable) to guest fd `fd`.
+fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> SysResult {
+    let obj = ctx.state.fds.get(fd)?;
+    match &*obj {
+        Object::Stdio { stream, host } => {
+            if !stream.writable() {
+                return Err(Errno::BADF);
+            }
+            counted_write(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
+            )
+        }
+        // Discarded, not counted against bytes_written.
+        Object::Null { stream } => {
+            if stream.writable() {
+                Ok(total(parts))
+            } else {
+                Err(Errno::BADF)
+            }
+        }
+        Object::File(f) => {
+            if !f.writable {
+                return Err(Errno::BADF);
+            }
+            counted_write(
+                ctx,
+                parts,
+                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
+            )
+        }
+        Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::BADF),
+        Object::Socket(s) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE);
+            }
+            net::send_parts(ctx, s, parts, rustix::net::SendFlags::empty(), None)
+        }
+    }
+}
+
+/// A write to a file or a standard stream, within the bytes_written budget.
+fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo<'_>) -> SysResult {
+    let want = total(parts);
+    if want == 0 {
+        return Ok(0);
+    }
+    let grant = ctx.state.budget.grant(want)?;
+    let parts = clamp(parts, grant);
+    let r = match ctx.tunnel().write_many_to_host(&parts, sink) {
+        Ok(r) => host_io(r),
+        Err(_) => Err(Errno::FAULT),
+    };
+    if let Ok(n) = r {
+        ctx.state.budget.consume(n);
+    }
+    r
+}
+
+/// A file offset argument: negative is EINVAL.
+fn offset(v: u64) -> Result<u64, Errno> {
+    if (v as i64) < 0 {
+        Err(Errno::INVAL)
+    } else {
+        Ok(v)
+    }
 }
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    let (fd, buf, len) = (a[0], GuestPtr::new(a[1]), a[2].min(MAX_RW));
-    let Some(file) = ctx.state.fds.get(fd) else {
-        return Outcome::err(EBADF);
-    };
-    let Some(file) = file.readable() else {
-        return Outcome::err(EBADF);
-    };
-    let mut tunnel = crate::tunnel::Tunnel::new(ctx.aspace, ctx.mem);
-    match tunnel.read_from_host(buf, len, file) {
-        Ok(r) => host_result(r),
-        Err(e) => fault(e),
-    }
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
+        read_into(ctx, a[0], &parts, None)
+    })())
 }
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    let (fd, buf, len) = (a[0], GuestPtr::new(a[1]), a[2]);
-    if len > MAX_RW && buf.add(len).is_none() {
-        return Outcome::err(EFAULT);
-    }
-    let len = len.min(MAX_RW);
-    let Some(file) = ctx.state.fds.get(fd) else {
-        return Outcome::err(EBADF);
-    };
-    let Some(file) = file.writable() else {
-        return Outcome::err(EBADF);
-    };
-    let tunnel = crate::tunnel::Tunnel::new(ctx.aspace, ctx.mem);
-    match tunnel.write_to_host(buf, len, file) {
-        Ok(r) => host_result(r),
-        Err(e) => fault(e),
-    }
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
+            return Err(Errno::FAULT);
+        }
+        let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
+        write_from(ctx, a[0], &parts, None)
+    })())
+}
+
+pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
+        read_into(ctx, a[0], &parts, None)
+    })())
 }
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    let (fd, iov, count) = (a[0], GuestPtr::new(a[1]), a[2]);
-    if count > MAX_IOV {
-        return Outcome::err(EINVAL);
-    }
-    // Read and check every iovec before writing anything.
-    let mut raw = vec![0u8; count as usize * 16];
-    if ctx.tunnel().read(iov, &mut raw).is_err() {
-        return Outcome::err(EFAULT);
-    }
-    let mut total: u64 = 0;
-    let mut parts = Vec::with_capacity(count as usize);
-    for chunk in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
-        let len = u64::from_le_bytes(chunk[8..].try_into().unwrap_or_default());
-        total = match total.checked_add(len) {
-            Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Outcome::err(EINVAL),
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
+        write_from(ctx, a[0], &parts, None)
+    })())
+}
+
+pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let at = offset(a[3])?;
+        let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
+        read_into(ctx, a[0], &parts, Some(at))
+    })())
+}
+
+pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let at = offset(a[3])?;
+        let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
+        write_from(ctx, a[0], &parts, Some(at))
+    })())
+}
+
+pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let at = offset(a[3])?;
+        let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
+        read_into(ctx, a[0], &parts, Some(at))
+    })())
+}
+
+pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        let at = offset(a[3])?;
+        let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
+        write_from(ctx, a[0], &parts, Some(at))
+    })())
+}
+
+const SEEK_SET: u64 = 0;
+const SEEK_CUR: u64 = 1;
+const SEEK_END: u64 = 2;
+const SEEK_DATA: u64 = 3;
+const SEEK_HOLE: u64 = 4;
+
+pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let (off, whence) = (a[1] as i64, a[2] as u32 as u64);
+        let pos = match whence {
+            SEEK_SET => SeekFrom::Start(offset(a[1])?),
+            SEEK_CUR => SeekFrom::Current(off),
+            SEEK_END => SeekFrom::End(off),
+            SEEK_DATA => SeekFrom::Data(offset(a[1])?),
+            SEEK_HOLE => SeekFrom::Hole(offset(a[1])?),
+            _ => return Err(Errno::INVAL),
         };
-        if ctx
-            .tunnel()
-            .check(GuestPtr::new(base), len, crate::tunnel::Access::Read)
-            .is_err()
-        {
-            return Outcome::err(EFAULT);
+        let obj = ctx.state.fds.get(a[0])?;
+        match &*obj {
+            Object::Stdio { host, .. } => rustix::fs::seek(host, pos),
+            Object::File(f) => rustix::fs::seek(&f.fd, pos),
+            Object::Dir(d) => {
+                let r = rustix::fs::seek(&d.fd, pos)?;
+                let mut c = d.cursor.borrow_mut();
+                c.host_done = false;
+                if r == 0 {
+                    c.extra_next = 0;
+                    c.seen.clear();
+                }
+                Ok(r)
+            }
+            Object::VirtualDir(v) => match pos {
+                SeekFrom::Start(n) => {
+                    v.pos.set(usize::try_from(n).unwrap_or(usize::MAX));
+                    Ok(n)
+                }
+                SeekFrom::Current(0) => Ok(v.pos.get() as u64),
+                _ => Err(Errno::INVAL),
+            },
+            // /dev/null: every seek succeeds at 0.
+            Object::Null { .. } => Ok(0),
+            Object::Socket(_) => Err(Errno::SPIPE),
         }
-        parts.push((GuestPtr::new(base), len));
-    }
-    let Some(file) = ctx.state.fds.get(fd) else {
-        return Outcome::err(EBADF);
-    };
-    let Some(file) = file.writable() else {
-        return Outcome::err(EBADF);
-    };
-    let tunnel = crate::tunnel::Tunnel::new(ctx.aspace, ctx.mem);
-    match tunnel.write_many_to_host(&parts, file) {
-        Ok(r) => host_result(r),
-        Err(e) => fault(e),
-    }
+    })())
 }

@@ -1,10 +1,15 @@
 //! Linux syscall emulation: the context a handler gets, what it returns,
 //! and dispatch through the table in `table.rs`.
 
+pub mod abi;
+pub mod common;
 pub mod errno;
+mod fdctl;
 pub mod fds;
+mod fs;
 mod io;
 mod memory;
+pub mod net;
 mod process;
 pub mod table;
 mod time;
@@ -12,8 +17,11 @@ mod time;
 use crate::exec::death::Death;
 use crate::guest::address_space::AddressSpace;
 use crate::tunnel::Tunnel;
+use crate::vfs::Vfs;
+use common::WriteBudget;
 use fds::FdTable;
-use sandbox_policy::{OnDeny, SyscallRules};
+use net::NetPolicy;
+use sandbox_policy::{OnDeny, Policy, SyscallRules};
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, Vcpu};
 
@@ -21,6 +29,12 @@ use thinvisor_kmod::{GuestMemory, Vcpu};
 #[derive(Debug)]
 pub struct ProcessState {
     pub fds: FdTable,
+    /// The policy's files, prepared before the run, and the guest cwd.
+    pub vfs: Vfs,
+    /// The policy's network peers.
+    pub net: NetPolicy,
+    /// The policy's bytes_written limit and what has been written so far.
+    pub budget: WriteBudget,
     /// set_tid_address's pointer (kept; no threads to clear it for).
     pub clear_child_tid: u64,
     pub fs_base: u64,
@@ -32,15 +46,34 @@ pub struct ProcessState {
 }
 
 impl ProcessState {
+    /// No files, no network, the default write budget.
     pub fn new(fds: FdTable) -> ProcessState {
         ProcessState {
             fds,
+            vfs: Vfs::empty(),
+            net: NetPolicy::default(),
+            budget: WriteBudget::default(),
             clear_child_tid: 0,
             fs_base: 0,
             gs_base: 0,
             reported_unknown: BTreeSet::new(),
             rules: SyscallRules::default(),
         }
+    }
+
+    /// The state for a run under `policy`: `vfs` from `Vfs::prepare`,
+    /// the fd limit, network peers and write budget from the policy.
+    pub fn with_policy(mut fds: FdTable, vfs: Vfs, policy: &Policy) -> ProcessState {
+        fds.set_limit(policy.limits.open_files);
+        let mut s = ProcessState::new(fds);
+        s.vfs = vfs;
+        s.net = NetPolicy::from_policy(policy);
+        s.rules = policy.syscalls.clone();
+        s.budget = WriteBudget {
+            used: 0,
+            limit: policy.limits.bytes_written,
+        };
+        s
     }
 }
 

@@ -1,0 +1,455 @@
+//! Sockets: socket, connect, sendto, recvfrom, shutdown, getsockopt, and
+//! read/write/readv/writev on socket descriptors.
+//!
+//! Only AF_INET and AF_INET6 with SOCK_STREAM (TCP) or SOCK_DGRAM (UDP)
+//! exist. A socket of a protocol no `[[network]]` rule names cannot be
+//! created (`EACCES`); `connect` and `sendto` reach only the peers the
+//! policy lists (`EACCES` otherwise, before any packet leaves, so a refusal
+//! is never confused with a peer's `ECONNREFUSED`); datagrams from peers the
+//! policy does not list are dropped unseen. Nothing listens: bind, listen
+//! and accept are not emulated.
+
+use super::abi;
+use super::common::*;
+use super::fds::{Object, SocketObj};
+use super::{Args, Ctx, Outcome};
+use crate::tunnel::{Access, GuestPtr};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown,
+    SocketAddrAny, SocketFlags, SocketType,
+};
+use sandbox_policy::{Policy, Protocol};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// The policy's `[[network]]` rules.
+#[derive(Debug, Default)]
+pub struct NetPolicy {
+    rules: Policy,
+}
+
+impl NetPolicy {
+    pub fn from_policy(p: &Policy) -> NetPolicy {
+        NetPolicy {
+            rules: Policy {
+                network: p.network.clone(),
+                ..Policy::default()
+            },
+        }
+    }
+
+    /// Whether `protocol` traffic to `addr` is allowed.
+    pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
+        self.rules.network_allows(protocol, addr)
+    }
+
+    /// Whether any rule names `protocol`.
+    pub fn any(&self, protocol: Protocol) -> bool {
+        self.rules.network.iter().any(|r| r.protocol == protocol)
+    }
+}
+
+const SOCK_STREAM: u32 = 1;
+const SOCK_DGRAM: u32 = 2;
+const SOCK_NONBLOCK: u32 = 0o4000;
+const SOCK_CLOEXEC: u32 = 0o2_000_000;
+const IPPROTO_TCP: u32 = 6;
+const IPPROTO_UDP: u32 = 17;
+const AF_UNSPEC: u16 = 0;
+const SOL_SOCKET: u32 = 1;
+const SO_TYPE: u32 = 3;
+const SO_ERROR: u32 = 4;
+const SO_PROTOCOL: u32 = 38;
+const SO_DOMAIN: u32 = 39;
+/// Largest sockaddr the guest may pass (sizeof(struct sockaddr_storage)).
+const SOCKADDR_MAX: u64 = 128;
+/// Largest UDP datagram.
+const DATAGRAM_MAX: u64 = 65_536;
+
+/// Guest send flags passed on (MSG_NOSIGNAL is always added: a broken
+/// connection is EPIPE, never a signal to the runner).
+const SEND_FLAGS: u32 = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | 0x4000 | 0x8000;
+/// Guest receive flags passed on.
+const RECV_FLAGS: u32 = 0x1 | 0x2 | 0x20 | 0x40 | 0x100;
+const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
+
+/// A socket as std `Read`/`Write` through recvmsg/sendmsg.
+struct SockIo<'a> {
+    fd: BorrowedFd<'a>,
+    send: SendFlags,
+    recv: RecvFlags,
+    to: Option<SocketAddr>,
+    from: Option<SocketAddrAny>,
+}
+
+impl Read for SockIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read_vectored(&mut [IoSliceMut::new(buf)])
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
+        let m = rustix::net::recvmsg(
+            self.fd,
+            bufs,
+            &mut RecvAncillaryBuffer::new(&mut []),
+            self.recv,
+        )?;
+        self.from = m.address;
+        Ok(m.bytes)
+    }
+}
+
+impl Write for SockIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut control = SendAncillaryBuffer::default();
+        Ok(match &self.to {
+            None => rustix::net::sendmsg(self.fd, bufs, &mut control, self.send)?,
+            Some(a) => rustix::net::sendmsg_addr(self.fd, a, bufs, &mut control, self.send)?,
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn source_of(from: &Option<SocketAddrAny>) -> Option<SocketAddr> {
+    from.clone().and_then(|a| SocketAddr::try_from(a).ok())
+}
+
+/// Receives into `parts` (already checked writable). TCP goes straight
+/// into guest memory; UDP through a bounce buffer so that a datagram from a
+/// peer the policy does not list is dropped before the guest sees a byte.
+/// `from` receives the sender's address.
+pub fn recv_parts(
+    ctx: &mut Ctx<'_>,
+    s: &SocketObj,
+    parts: &[(GuestPtr, u64)],
+    flags: RecvFlags,
+    mut from: Option<&mut Option<SocketAddr>>,
+) -> SysResult {
+    let fd = s.fd.as_fd();
+    if s.protocol == Protocol::Tcp {
+        let mut io = SockIo {
+            fd,
+            send: SendFlags::empty(),
+            recv: flags,
+            to: None,
+            from: None,
+        };
+        let r = match ctx.tunnel().read_many_from_host(parts, &mut io) {
+            Ok(r) => host_io(r)?,
+            Err(_) => return Err(Errno::FAULT),
+        };
+        if let Some(f) = from.as_deref_mut() {
+            *f = None;
+        }
+        return Ok(r);
+    }
+    let want = total(parts).min(DATAGRAM_MAX) as usize;
+    let mut buf = vec![0u8; want];
+    loop {
+        let (n, full, addr) = rustix::net::recvfrom(fd, &mut buf[..], flags)?;
+        let source = source_of(&addr);
+        if let Some(src) = source {
+            if !ctx.state.net.allows(Protocol::Udp, src) {
+                if flags.contains(RecvFlags::PEEK) {
+                    // Consume the peeked datagram: it is not for the guest.
+                    rustix::net::recv(fd, &mut [0u8; 0][..], flags.difference(RecvFlags::PEEK))?;
+                }
+                continue;
+            }
+        }
+        let mut done = 0usize;
+        for &(p, len) in parts {
+            if done >= n {
+                break;
+            }
+            let k = (len as usize).min(n - done);
+            ctx.tunnel()
+                .write(p, &buf[done..done + k])
+                .map_err(|_| Errno::FAULT)?;
+            done += k;
+        }
+        if let Some(f) = from.as_deref_mut() {
+            *f = source;
+        }
+        return Ok(full as u64);
+    }
+}
+
+/// Sends `parts` (already checked readable), to `to` when given.
+pub fn send_parts(
+    ctx: &mut Ctx<'_>,
+    s: &SocketObj,
+    parts: &[(GuestPtr, u64)],
+    flags: SendFlags,
+    to: Option<SocketAddr>,
+) -> SysResult {
+    let mut io = SockIo {
+        fd: s.fd.as_fd(),
+        send: flags | SendFlags::NOSIGNAL,
+        recv: RecvFlags::empty(),
+        to,
+        from: None,
+    };
+    match ctx.tunnel().write_many_to_host(parts, &mut io) {
+        Ok(r) => host_io(r),
+        Err(_) => Err(Errno::FAULT),
+    }
+}
+
+fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Rc<Object>, Errno> {
+    let obj = ctx.state.fds.get(fd)?;
+    if matches!(&*obj, Object::Socket(_)) {
+        Ok(obj)
+    } else {
+        Err(Errno::NOTSOCK)
+    }
+}
+
+/// Reads a guest sockaddr of `len` bytes.
+fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+    if (len as u32 as i32) < 0 || len > SOCKADDR_MAX {
+        return Err(Errno::INVAL);
+    }
+    let mut b = vec![0u8; len as usize];
+    ctx.tunnel()
+        .read(GuestPtr::new(ptr), &mut b)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(b)
+}
+
+pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let (domain, ty, proto) = (a[0] as u32, a[1] as u32, a[2] as u32);
+        let (family, v6) = match domain as u16 {
+            abi::AF_INET if domain == 2 => (AddressFamily::INET, false),
+            abi::AF_INET6 if domain == 10 => (AddressFamily::INET6, true),
+            _ => return Err(Errno::AFNOSUPPORT),
+        };
+        let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        let (protocol, host_type, host_proto) = match base {
+            SOCK_STREAM => (Protocol::Tcp, SocketType::STREAM, rustix::net::ipproto::TCP),
+            SOCK_DGRAM => (Protocol::Udp, SocketType::DGRAM, rustix::net::ipproto::UDP),
+            _ if base & !0xf != 0 => return Err(Errno::INVAL),
+            _ => return Err(Errno::SOCKTNOSUPPORT),
+        };
+        let expected = if protocol == Protocol::Tcp {
+            IPPROTO_TCP
+        } else {
+            IPPROTO_UDP
+        };
+        if proto != 0 && proto != expected {
+            return Err(Errno::PROTONOSUPPORT);
+        }
+        if !ctx.state.net.any(protocol) {
+            return Err(Errno::ACCESS);
+        }
+        if !ctx.state.fds.has_room() {
+            return Err(Errno::MFILE);
+        }
+        let mut flags = SocketFlags::CLOEXEC;
+        if ty & SOCK_NONBLOCK != 0 {
+            flags |= SocketFlags::NONBLOCK;
+        }
+        let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
+        let obj = Object::Socket(SocketObj { fd, v6, protocol });
+        ctx.state
+            .fds
+            .insert(Rc::new(obj), ty & SOCK_CLOEXEC != 0, 0)
+    })())
+}
+
+pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let raw = read_sockaddr(ctx, a[1], a[2])?;
+        let obj = socket_of(ctx, a[0])?;
+        let Object::Socket(s) = &*obj else {
+            return Err(Errno::NOTSOCK);
+        };
+        if raw.len() >= 2 && u16::from_le_bytes([raw[0], raw[1]]) == AF_UNSPEC {
+            // Dissolves a UDP association; reaches no peer.
+            rustix::net::connect_unspec(&s.fd)?;
+            return Ok(0);
+        }
+        let addr = abi::decode_sockaddr(&raw)?;
+        if !s.v6 && addr.is_ipv6() {
+            return Err(Errno::AFNOSUPPORT);
+        }
+        if !ctx.state.net.allows(s.protocol, addr) {
+            return Err(Errno::ACCESS);
+        }
+        rustix::net::connect(&s.fd, &addr)?;
+        Ok(0)
+    })())
+}
+
+pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let (buf, len, flags, addr, addrlen) = (a[1], a[2], a[3] as u32, a[4], a[5]);
+        ctx.state.fds.get(a[0])?;
+        let parts = one_buffer(ctx, buf, len, Access::Read)?;
+        let raw = if addr != 0 {
+            Some(read_sockaddr(ctx, addr, addrlen)?)
+        } else {
+            None
+        };
+        let obj = socket_of(ctx, a[0])?;
+        let Object::Socket(s) = &*obj else {
+            return Err(Errno::NOTSOCK);
+        };
+        if flags & !SEND_FLAGS != 0 {
+            return Err(Errno::OPNOTSUPP);
+        }
+        let to = match (raw, s.protocol) {
+            // A stream socket ignores the address (it is connected or fails).
+            (None, _) | (Some(_), Protocol::Tcp) => None,
+            (Some(raw), Protocol::Udp) => {
+                let to = abi::decode_sockaddr(&raw)?;
+                if !s.v6 && to.is_ipv6() {
+                    return Err(Errno::AFNOSUPPORT);
+                }
+                if !ctx.state.net.allows(Protocol::Udp, to) {
+                    return Err(Errno::ACCESS);
+                }
+                Some(to)
+            }
+        };
+        send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
+    })())
+}
+
+pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
+        ctx.state.fds.get(a[0])?;
+        let parts = one_buffer(ctx, buf, len, Access::Write)?;
+        // The address buffer and its length are checked before receiving.
+        let addr_room = if addr != 0 {
+            let mut l = [0u8; 4];
+            ctx.tunnel()
+                .read(GuestPtr::new(addrlen_ptr), &mut l)
+                .map_err(|_| Errno::FAULT)?;
+            ctx.tunnel()
+                .check(GuestPtr::new(addrlen_ptr), 4, Access::Write)
+                .map_err(|_| Errno::FAULT)?;
+            let room = i32::from_le_bytes(l);
+            if room < 0 {
+                return Err(Errno::INVAL);
+            }
+            ctx.tunnel()
+                .check(GuestPtr::new(addr), room as u64, Access::Write)
+                .map_err(|_| Errno::FAULT)?;
+            Some(room as usize)
+        } else {
+            None
+        };
+        let obj = socket_of(ctx, a[0])?;
+        let Object::Socket(s) = &*obj else {
+            return Err(Errno::NOTSOCK);
+        };
+        if flags & !(RECV_FLAGS | MSG_CMSG_CLOEXEC) != 0 {
+            return Err(Errno::INVAL);
+        }
+        let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
+        let mut from = None;
+        let n = recv_parts(ctx, s, &parts, flags, Some(&mut from))?;
+        if let Some(room) = addr_room {
+            let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+            let k = enc.len().min(room);
+            let mut t = ctx.tunnel();
+            t.write(GuestPtr::new(addr), &enc[..k])
+                .and_then(|()| {
+                    t.write(
+                        GuestPtr::new(addrlen_ptr),
+                        &(enc.len() as u32).to_le_bytes(),
+                    )
+                })
+                .map_err(|_| Errno::FAULT)?;
+        }
+        Ok(n)
+    })())
+}
+
+pub fn shutdown(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let obj = socket_of(ctx, a[0])?;
+        let Object::Socket(s) = &*obj else {
+            return Err(Errno::NOTSOCK);
+        };
+        let how = match a[1] as u32 {
+            0 => Shutdown::Read,
+            1 => Shutdown::Write,
+            2 => Shutdown::Both,
+            _ => return Err(Errno::INVAL),
+        };
+        rustix::net::shutdown(&s.fd, how)?;
+        Ok(0)
+    })())
+}
+
+/// SOL_SOCKET options SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN; anything
+/// else is ENOPROTOOPT.
+pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    done((|| {
+        let (level, name, optval, optlen) = (a[1] as u32, a[2] as u32, a[3], a[4]);
+        let obj = socket_of(ctx, a[0])?;
+        let Object::Socket(s) = &*obj else {
+            return Err(Errno::NOTSOCK);
+        };
+        let mut l = [0u8; 4];
+        ctx.tunnel()
+            .read(GuestPtr::new(optlen), &mut l)
+            .map_err(|_| Errno::FAULT)?;
+        let room = i32::from_le_bytes(l);
+        if room < 0 {
+            return Err(Errno::INVAL);
+        }
+        let k = (room as usize).min(4);
+        let t = ctx.tunnel();
+        t.check(GuestPtr::new(optlen), 4, Access::Write)
+            .and_then(|_| t.check(GuestPtr::new(optval), k as u64, Access::Write))
+            .map_err(|_| Errno::FAULT)?;
+        if level != SOL_SOCKET {
+            return Err(Errno::NOPROTOOPT);
+        }
+        let value: i32 = match name {
+            SO_ERROR => match rustix::net::sockopt::socket_error(&s.fd)? {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error(),
+            },
+            SO_TYPE => {
+                if s.protocol == Protocol::Tcp {
+                    SOCK_STREAM as i32
+                } else {
+                    SOCK_DGRAM as i32
+                }
+            }
+            SO_PROTOCOL => {
+                if s.protocol == Protocol::Tcp {
+                    IPPROTO_TCP as i32
+                } else {
+                    IPPROTO_UDP as i32
+                }
+            }
+            SO_DOMAIN => {
+                if s.v6 {
+                    i32::from(abi::AF_INET6)
+                } else {
+                    i32::from(abi::AF_INET)
+                }
+            }
+            _ => return Err(Errno::NOPROTOOPT),
+        };
+        let mut t = ctx.tunnel();
+        t.write(GuestPtr::new(optval), &value.to_le_bytes()[..k])
+            .and_then(|()| t.write(GuestPtr::new(optlen), &(k as u32).to_le_bytes()))
+            .map_err(|_| Errno::FAULT)?;
+        Ok(0)
+    })())
+}

@@ -1,0 +1,539 @@
+//! The guest's view of the host file system: exactly the policy's
+//! `[[files]]` rules, nothing else.
+//!
+//! * [`Vfs::prepare`] opens the host location of every rule **once**, before
+//!   the run loop starts (a directory as an `O_PATH` directory fd; a single
+//!   file as an `O_PATH` fd plus its parent directory). After that the
+//!   runner never names a host path again: every host access is relative to
+//!   one of these fds, so the self-sandbox (landlock) can restrict the
+//!   runner to exactly the policy's paths ([`Vfs::roots`]).
+//! * A guest path is normalized lexically (`path.rs`) against the guest cwd,
+//!   then the most specific rule decides it (`Policy::file_rule_for`). The
+//!   rest of the path below the rule is opened with
+//!   `openat2(root, rest, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so a
+//!   symlink whose target is absolute or climbs above the rule's root, and
+//!   every `/proc` magic link, fails. `EXDEV` (escape) becomes `EACCES`;
+//!   `ELOOP` (magic link, symlink loop, `O_NOFOLLOW`) stays `ELOOP`.
+//! * A rule naming a single file maps exactly that path (`RESOLVE_NO_SYMLINKS`
+//!   on its name); a path below it is `ENOTDIR`.
+//! * A read-write rule with a read rule nested below it resolves without
+//!   following any symlink (`RESOLVE_NO_SYMLINKS`), so a link cannot reach
+//!   the protected subtree through the writable one.
+//! * Paths outside every rule do not exist (`ENOENT`), except the ancestors
+//!   of rule paths: they are synthesized read-only directories listing the
+//!   next component towards each rule (so `ls /` and `stat /srv` work).
+
+pub mod path;
+
+use path::GuestPath;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use sandbox_policy::{Access, FileRule, Policy};
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
+
+/// `d_type` values of `struct linux_dirent64`.
+pub const DT_DIR: u8 = 4;
+pub const DT_REG: u8 = 8;
+pub const DT_UNKNOWN: u8 = 0;
+
+/// A rule whose host location could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("files[{index}] ({guest}): cannot open host path {host}: {source}")]
+pub struct PrepareError {
+    pub index: usize,
+    pub guest: String,
+    pub host: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// How a rule's host location is held.
+#[derive(Debug)]
+enum RootKind {
+    /// A directory tree: `O_PATH | O_DIRECTORY` fd of its root.
+    Dir(OwnedFd),
+    /// One file: an `O_PATH` fd of the file itself (for the self-sandbox)
+    /// and of its parent directory, through which it is opened by `name`.
+    File {
+        file: OwnedFd,
+        parent: OwnedFd,
+        name: OsString,
+        d_type: u8,
+    },
+}
+
+/// One prepared `[[files]]` rule.
+#[derive(Debug)]
+pub struct Root {
+    pub guest_path: PathBuf,
+    /// The canonical host path (symlinks in the policy's `host_path` resolved
+    /// once, at preparation).
+    pub host_path: PathBuf,
+    pub access: Access,
+    kind: RootKind,
+    resolve: ResolveFlags,
+    /// Paths below this (read-write) root whose host location is a `"read"`
+    /// rule's under another guest path: read-only here too.
+    protected: Vec<PathBuf>,
+}
+
+/// A prepared root as the self-sandbox sees it: add a landlock rule for
+/// `fd` with the rights `access` allows (file rights only when `!is_dir`).
+#[allow(dead_code)] // for the runner's self-sandbox (landlock)
+#[derive(Debug, Clone, Copy)]
+pub struct PreparedRoot<'a> {
+    pub guest_path: &'a Path,
+    pub host_path: &'a Path,
+    pub access: Access,
+    pub is_dir: bool,
+    /// An `O_PATH` fd of the directory or file itself.
+    pub fd: BorrowedFd<'a>,
+}
+
+/// The guest's file namespace and cwd.
+#[derive(Debug)]
+pub struct Vfs {
+    /// The policy's `[[files]]` (nothing else), for `file_rule_for`.
+    rules: Policy,
+    /// `roots[i]` is `rules.files[i]`, opened.
+    roots: Vec<Root>,
+    cwd: PathBuf,
+}
+
+impl Default for Vfs {
+    fn default() -> Self {
+        Vfs::empty()
+    }
+}
+
+/// What a normalized guest path names.
+#[derive(Debug)]
+pub enum Node<'a> {
+    /// Inside a rule: a host object below that rule's root.
+    Real(Real<'a>),
+    /// An ancestor of one or more rule paths, outside every rule: a
+    /// synthesized read-only directory.
+    Virtual(PathBuf),
+}
+
+/// A guest path inside a rule.
+#[derive(Debug, Clone)]
+pub struct Real<'a> {
+    pub root: &'a Root,
+    /// Index of the rule in the policy's `[[files]]`.
+    pub index: usize,
+    /// The path below the rule's root (empty for the root itself).
+    pub rest: PathBuf,
+    /// The whole guest path.
+    pub guest: PathBuf,
+}
+
+/// A located object: an `O_PATH` fd of a host object, or a synthesized
+/// directory.
+#[derive(Debug)]
+pub enum Located<'a> {
+    Host(OwnedFd, Real<'a>),
+    Virtual(PathBuf),
+}
+
+/// A parent directory for `*at` calls on a final component.
+#[derive(Debug)]
+pub enum ParentFd<'a> {
+    Root(BorrowedFd<'a>),
+    Opened(OwnedFd),
+}
+
+impl AsFd for ParentFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ParentFd::Root(fd) => *fd,
+            ParentFd::Opened(fd) => fd.as_fd(),
+        }
+    }
+}
+
+fn cloexec_path() -> OFlags {
+    OFlags::PATH | OFlags::CLOEXEC
+}
+
+/// Maps a host error of a beneath-resolution: escaping the root (`EXDEV`)
+/// is a refusal, `EACCES`.
+fn escape(e: Errno) -> Errno {
+    if e == Errno::XDEV {
+        Errno::ACCESS
+    } else {
+        e
+    }
+}
+
+impl Vfs {
+    /// No files at all (the default policy).
+    pub fn empty() -> Vfs {
+        Vfs {
+            rules: Policy::default(),
+            roots: Vec::new(),
+            cwd: PathBuf::from("/"),
+        }
+    }
+
+    /// Opens the host location of every `[[files]]` rule. Called once,
+    /// before the run loop (and before the runner's self-sandbox).
+    pub fn prepare(policy: &Policy) -> Result<Vfs, PrepareError> {
+        let mut roots = Vec::with_capacity(policy.files.len());
+        for (index, rule) in policy.files.iter().enumerate() {
+            let err = |source: std::io::Error| PrepareError {
+                index,
+                guest: rule.guest_path.display().to_string(),
+                host: rule.host_path.display().to_string(),
+                source,
+            };
+            let host = std::fs::canonicalize(&rule.host_path).map_err(err)?;
+            let meta = std::fs::metadata(&host).map_err(err)?;
+            let kind = if meta.is_dir() {
+                let fd = rustix::fs::open(&host, cloexec_path() | OFlags::DIRECTORY, Mode::empty())
+                    .map_err(|e| err(e.into()))?;
+                RootKind::Dir(fd)
+            } else {
+                let (Some(parent), Some(name)) = (host.parent(), host.file_name()) else {
+                    return Err(err(std::io::Error::from(std::io::ErrorKind::InvalidInput)));
+                };
+                let parent =
+                    rustix::fs::open(parent, cloexec_path() | OFlags::DIRECTORY, Mode::empty())
+                        .map_err(|e| err(e.into()))?;
+                let file = rustix::fs::openat(
+                    &parent,
+                    name,
+                    cloexec_path() | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )
+                .map_err(|e| err(e.into()))?;
+                RootKind::File {
+                    file,
+                    parent,
+                    name: name.to_os_string(),
+                    d_type: if meta.is_file() { DT_REG } else { DT_UNKNOWN },
+                }
+            };
+            let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+            let protects_below = rule.access == Access::ReadWrite
+                && policy.files.iter().any(|o| {
+                    o.access == Access::Read
+                        && o.guest_path != rule.guest_path
+                        && o.guest_path.starts_with(&rule.guest_path)
+                });
+            if protects_below || matches!(kind, RootKind::File { .. }) {
+                resolve |= ResolveFlags::NO_SYMLINKS;
+            }
+            roots.push(Root {
+                guest_path: rule.guest_path.clone(),
+                host_path: host,
+                access: rule.access,
+                kind,
+                resolve,
+                protected: Vec::new(),
+            });
+        }
+        // A "read" rule whose host location lies strictly inside a
+        // read-write tree stays read-only when reached through that tree
+        // under another guest path; links are not followed in such a tree.
+        let read_hosts: Vec<PathBuf> = roots
+            .iter()
+            .filter(|r| r.access == Access::Read)
+            .map(|r| r.host_path.clone())
+            .collect();
+        for root in roots.iter_mut().filter(|r| r.access == Access::ReadWrite) {
+            if !matches!(root.kind, RootKind::Dir(_)) {
+                continue;
+            }
+            for h in &read_hosts {
+                if let Ok(rel) = h.strip_prefix(&root.host_path) {
+                    if !rel.as_os_str().is_empty() {
+                        root.protected.push(rel.to_path_buf());
+                        root.resolve |= ResolveFlags::NO_SYMLINKS;
+                    }
+                }
+            }
+        }
+        Ok(Vfs {
+            rules: Policy {
+                files: policy.files.clone(),
+                ..Policy::default()
+            },
+            roots,
+            cwd: PathBuf::from("/"),
+        })
+    }
+
+    /// Every prepared root, for the runner's self-sandbox.
+    #[allow(dead_code)] // for the runner's self-sandbox (landlock)
+    pub fn roots(&self) -> impl Iterator<Item = PreparedRoot<'_>> {
+        self.roots.iter().map(|r| {
+            let (fd, is_dir) = match &r.kind {
+                RootKind::Dir(fd) => (fd.as_fd(), true),
+                RootKind::File { file, .. } => (file.as_fd(), false),
+            };
+            PreparedRoot {
+                guest_path: &r.guest_path,
+                host_path: &r.host_path,
+                access: r.access,
+                is_dir,
+                fd,
+            }
+        })
+    }
+
+    /// The guest's current directory (absolute, normalized).
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
+    pub fn set_cwd(&mut self, p: PathBuf) {
+        self.cwd = p;
+    }
+
+    fn rule_index(&self, rule: &FileRule) -> Option<usize> {
+        self.rules.files.iter().position(|r| std::ptr::eq(r, rule))
+    }
+
+    /// Decides a normalized guest path (no host call).
+    pub fn resolve(&self, p: &Path) -> Result<Node<'_>, Errno> {
+        if let Some(rule) = self.rules.file_rule_for(p) {
+            let index = self.rule_index(rule).ok_or(Errno::NOENT)?;
+            let root = self.roots.get(index).ok_or(Errno::NOENT)?;
+            let rest = p
+                .strip_prefix(&rule.guest_path)
+                .map_err(|_| Errno::NOENT)?
+                .to_path_buf();
+            return Ok(Node::Real(Real {
+                root,
+                index,
+                rest,
+                guest: p.to_path_buf(),
+            }));
+        }
+        if self.is_strict_ancestor(p) {
+            return Ok(Node::Virtual(p.to_path_buf()));
+        }
+        Err(Errno::NOENT)
+    }
+
+    /// Whether `p` lies strictly above some rule's path.
+    pub fn is_strict_ancestor(&self, p: &Path) -> bool {
+        self.roots
+            .iter()
+            .any(|r| r.guest_path != p && r.guest_path.starts_with(p))
+    }
+
+    /// Whether `p` is a rule's path or lies above one: such a path cannot
+    /// be removed, renamed or replaced (like a mount point: `EBUSY`).
+    pub fn holds_a_root(&self, p: &Path) -> bool {
+        self.roots.iter().any(|r| r.guest_path.starts_with(p))
+    }
+
+    /// The direct children of `p` on the way to rule paths below it: name
+    /// and `d_type`. Sorted, without duplicates.
+    pub fn children(&self, p: &Path) -> Vec<(OsString, u8)> {
+        let mut out: Vec<(OsString, u8)> = Vec::new();
+        for r in &self.roots {
+            let Ok(rest) = r.guest_path.strip_prefix(p) else {
+                continue;
+            };
+            let mut comps = rest.components();
+            let Some(Component::Normal(first)) = comps.next() else {
+                continue;
+            };
+            let d_type = if comps.next().is_some() {
+                DT_DIR
+            } else {
+                match &r.kind {
+                    RootKind::Dir(_) => DT_DIR,
+                    RootKind::File { d_type, .. } => *d_type,
+                }
+            };
+            if !out.iter().any(|(n, _)| n == first) {
+                out.push((first.to_os_string(), d_type));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Finds a host object (as an `O_PATH` fd) or a synthesized directory.
+    /// `follow`: follow a symlink in the last component. A path that does
+    /// not exist on the host but lies above a rule path is synthesized.
+    pub fn locate(&self, g: &GuestPath, follow: bool) -> Result<Located<'_>, Errno> {
+        match self.resolve(&g.path)? {
+            Node::Virtual(p) => Ok(Located::Virtual(p)),
+            Node::Real(real) => {
+                let mut flags = cloexec_path();
+                if !follow {
+                    flags |= OFlags::NOFOLLOW;
+                }
+                if g.must_be_dir {
+                    flags |= OFlags::DIRECTORY;
+                }
+                match real.open(flags, Mode::empty()) {
+                    Ok(fd) => Ok(Located::Host(fd, real)),
+                    Err(e)
+                        if (e == Errno::NOENT || e == Errno::NOTDIR)
+                            && self.is_strict_ancestor(&g.path) =>
+                    {
+                        Ok(Located::Virtual(g.path.clone()))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Real<'_> {
+    /// Whether the rule allows modification here.
+    pub fn writable(&self) -> bool {
+        self.root.access == Access::ReadWrite
+            && !self.root.protected.iter().any(|p| self.rest.starts_with(p))
+    }
+
+    /// Whether removing or renaming this path would move a protected
+    /// subtree (see `Root::protected`): such paths are `EBUSY`.
+    pub fn holds_protected(&self) -> bool {
+        self.root
+            .protected
+            .iter()
+            .any(|p| p.starts_with(&self.rest))
+    }
+
+    /// Opens the object with `openat2` beneath the rule's root.
+    pub fn open(&self, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
+        match &self.root.kind {
+            RootKind::Dir(root) => {
+                let rest: &Path = if self.rest.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    &self.rest
+                };
+                rustix::fs::openat2(root, rest, flags, mode, self.root.resolve).map_err(escape)
+            }
+            RootKind::File { parent, name, .. } => {
+                if !self.rest.as_os_str().is_empty() {
+                    return Err(Errno::NOTDIR);
+                }
+                rustix::fs::openat2(parent, name, flags, mode, self.root.resolve).map_err(escape)
+            }
+        }
+    }
+
+    /// The parent directory (opened beneath the root) and the final name,
+    /// for `mkdirat`, `unlinkat`, `renameat2`, `readlinkat`. The rule's own
+    /// path has no parent inside the rule: `EBUSY`.
+    pub fn parent(&self) -> Result<(ParentFd<'_>, &OsStr), Errno> {
+        let RootKind::Dir(root) = &self.root.kind else {
+            return Err(if self.rest.as_os_str().is_empty() {
+                Errno::BUSY
+            } else {
+                Errno::NOTDIR
+            });
+        };
+        let name = self.rest.file_name().ok_or(Errno::BUSY)?;
+        match self.rest.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                let fd = rustix::fs::openat2(
+                    root,
+                    dir,
+                    cloexec_path() | OFlags::DIRECTORY,
+                    Mode::empty(),
+                    self.root.resolve,
+                )
+                .map_err(escape)?;
+                Ok((ParentFd::Opened(fd), name))
+            }
+            _ => Ok((ParentFd::Root(root.as_fd()), name)),
+        }
+    }
+
+    /// The directory holding the object, relative to the root (for checking
+    /// where a symlink's target leads).
+    pub fn rest_dir(&self) -> &Path {
+        self.rest.parent().unwrap_or(Path::new(""))
+    }
+}
+
+/// A stable synthetic inode number for a synthesized directory.
+pub fn virtual_ino(p: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    // FNV-1a, never 0.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in p.as_os_str().as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Policy {
+        Policy::from_str_named(text, "t.toml").expect("policy")
+    }
+
+    #[test]
+    fn resolution_and_virtual_ancestors() {
+        let dir = std::env::temp_dir().join(format!("thinvisor-vfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data/sub")).expect("mkdir");
+        std::fs::write(dir.join("file.txt"), b"x").expect("write");
+        let p = policy(&format!(
+            "[[files]]\npath = \"/srv/data\"\nhost_path = \"{d}/data\"\naccess = \"read\"\n\
+             [[files]]\npath = \"/etc/one\"\nhost_path = \"{d}/file.txt\"\naccess = \"read\"\n",
+            d = dir.display()
+        ));
+        let vfs = Vfs::prepare(&p).expect("prepare");
+        assert!(matches!(vfs.resolve(Path::new("/")), Ok(Node::Virtual(_))));
+        assert!(matches!(
+            vfs.resolve(Path::new("/srv")),
+            Ok(Node::Virtual(_))
+        ));
+        assert_eq!(vfs.resolve(Path::new("/usr")).err(), Some(Errno::NOENT));
+        match vfs.resolve(Path::new("/srv/data/sub/x")) {
+            Ok(Node::Real(r)) => {
+                assert_eq!(r.rest, Path::new("sub/x"));
+                assert_eq!(r.index, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let names: Vec<_> = vfs
+            .children(Path::new("/"))
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(names, vec![OsString::from("etc"), OsString::from("srv")]);
+        assert_eq!(
+            vfs.children(Path::new("/etc")),
+            vec![(OsString::from("one"), DT_REG)]
+        );
+        assert!(vfs.holds_a_root(Path::new("/srv")));
+        assert!(vfs.holds_a_root(Path::new("/srv/data")));
+        assert!(!vfs.holds_a_root(Path::new("/srv/data/sub")));
+        let g = path::normalize(Path::new("/"), b"/etc/one/x").expect("path");
+        assert_eq!(vfs.locate(&g, true).err(), Some(Errno::NOTDIR));
+        assert_eq!(vfs.roots().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn missing_host_path_is_an_error() {
+        let p = policy(
+            "[[files]]\npath = \"/x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n",
+        );
+        let e = Vfs::prepare(&p).expect_err("missing");
+        assert!(
+            e.to_string()
+                .starts_with("files[0] (/x): cannot open host path /nonexistent/thinvisor:"),
+            "{e}"
+        );
+    }
+}

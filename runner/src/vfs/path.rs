@@ -1,0 +1,150 @@
+//! Lexical normalization of guest paths.
+//!
+//! A guest path is resolved against the guest's cwd (or a directory fd's
+//! guest path) *lexically*: empty and `.` components are dropped and `..`
+//! removes the previous component (never going above `/`). No host call is
+//! made, so `..` can never climb out of a rule's tree on the host: by the
+//! time a path reaches the host it has no `..` left, and what remains of
+//! `..` inside symlink targets is stopped by `RESOLVE_BENEATH`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Linux's PATH_MAX, including the terminating NUL.
+pub const PATH_MAX: usize = 4096;
+/// Linux's NAME_MAX: the longest single component.
+pub const NAME_MAX: usize = 255;
+
+/// Why a guest path was refused before resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// `""` (ENOENT, unless the syscall takes AT_EMPTY_PATH).
+    #[error("empty path")]
+    Empty,
+    /// Longer than PATH_MAX or a component longer than NAME_MAX (ENAMETOOLONG).
+    #[error("path too long")]
+    TooLong,
+}
+
+/// A guest path after normalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPath {
+    /// Absolute, with no `.`, `..` or empty components (`/` for the root).
+    pub path: PathBuf,
+    /// The path as written ends in `/`, `/.` or `/..`, so it must name a
+    /// directory.
+    pub must_be_dir: bool,
+}
+
+/// Normalizes `raw` (as the guest wrote it) against `base` (an absolute,
+/// normalized guest directory; ignored when `raw` is absolute).
+pub fn normalize(base: &Path, raw: &[u8]) -> Result<GuestPath, PathError> {
+    if raw.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if raw.len() >= PATH_MAX {
+        return Err(PathError::TooLong);
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    if raw[0] != b'/' {
+        for c in base.components() {
+            if let Component::Normal(n) = c {
+                parts.push(n.as_bytes());
+            }
+        }
+    }
+    let mut last: &[u8] = b"";
+    for comp in raw.split(|&b| b == b'/') {
+        last = comp;
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            name => {
+                if name.len() > NAME_MAX {
+                    return Err(PathError::TooLong);
+                }
+                parts.push(name);
+            }
+        }
+    }
+    let must_be_dir = matches!(last, b"" | b"." | b"..");
+    let mut path = PathBuf::from("/");
+    for p in parts {
+        path.push(OsStr::from_bytes(p));
+    }
+    if path.as_os_str().len() >= PATH_MAX {
+        return Err(PathError::TooLong);
+    }
+    Ok(GuestPath { path, must_be_dir })
+}
+
+/// Whether a relative symlink target, found in directory `link_dir` (a path
+/// relative to the rule's root, `""` for the root itself), stays inside the
+/// root when followed lexically. Absolute targets never do.
+pub fn link_stays_inside(link_dir: &Path, target: &[u8]) -> bool {
+    if target.is_empty() || target[0] == b'/' {
+        return false;
+    }
+    let mut depth: usize = link_dir
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count();
+    for comp in target.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(base: &str, raw: &str) -> (String, bool) {
+        let g = normalize(Path::new(base), raw.as_bytes()).expect("valid");
+        (g.path.to_string_lossy().into_owned(), g.must_be_dir)
+    }
+
+    #[test]
+    fn lexical_normalization() {
+        assert_eq!(n("/", "/srv/data/x"), ("/srv/data/x".into(), false));
+        assert_eq!(n("/srv", "data//./x"), ("/srv/data/x".into(), false));
+        assert_eq!(
+            n("/srv/data", "../../../etc/passwd"),
+            ("/etc/passwd".into(), false)
+        );
+        assert_eq!(n("/srv/data", ".."), ("/srv".into(), true));
+        assert_eq!(n("/", ".."), ("/".into(), true));
+        assert_eq!(n("/a", "b/"), ("/a/b".into(), true));
+        assert_eq!(n("/a", "."), ("/a".into(), true));
+        assert_eq!(n("/a", "/"), ("/".into(), true));
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(normalize(Path::new("/"), b""), Err(PathError::Empty));
+        let long = vec![b'a'; 256];
+        assert_eq!(normalize(Path::new("/"), &long), Err(PathError::TooLong));
+        let huge = vec![b'/'; PATH_MAX];
+        assert_eq!(normalize(Path::new("/"), &huge), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn link_targets() {
+        assert!(link_stays_inside(Path::new(""), b"a/b"));
+        assert!(link_stays_inside(Path::new("x/y"), b"../../z"));
+        assert!(!link_stays_inside(Path::new("x/y"), b"../../../z"));
+        assert!(!link_stays_inside(Path::new(""), b"../secret"));
+        assert!(!link_stays_inside(Path::new("x"), b"/etc/passwd"));
+        assert!(link_stays_inside(Path::new(""), b"a/../b"));
+    }
+}

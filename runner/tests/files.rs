@@ -1,0 +1,658 @@
+//! File syscalls under a policy, on real KVM: the `fsop` and `fileio`
+//! guests (samples/guest/) against host trees built per test. Exit statuses
+//! of `fsop` are errnos. Every test checks afterwards that nothing outside
+//! the policy's read-write trees changed on the host, and that the guest
+//! paths (`/tv-*`) were never created on the host.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::{Path, PathBuf};
+use support::*;
+
+const ENOENT: i32 = 2;
+const EEXIST: i32 = 17;
+const EXDEV: i32 = 18;
+const ENOTDIR: i32 = 20;
+const EISDIR: i32 = 21;
+const EINVAL: i32 = 22;
+const EMFILE: i32 = 24;
+const EFBIG: i32 = 27;
+const EACCES: i32 = 13;
+const EBUSY: i32 = 16;
+const ELOOP: i32 = 40;
+
+/// Guest paths used by the tests; none may ever appear on the host.
+const GUEST_ROOTS: &[&str] = &[
+    "/tv-data", "/tv-out", "/tv-out2", "/tv-proc", "/tv-cfg", "/tv-a", "/tv-keep",
+];
+
+/// A host tree for one test:
+/// ```text
+/// DIR/secret.txt            outside every rule
+/// DIR/ro/                   /tv-data (read)
+///        hello.txt          "hello\n"
+///        sub/deep.txt       "deep\n"
+///        in -> hello.txt    relative link inside
+///        dangle -> nothere  dangling link inside
+///        abs -> DIR/secret.txt   absolute link outside
+///        guestabs -> /tv-data/hello.txt   absolute (guest) path
+///        rel -> ../secret.txt    relative link outside
+///        up -> ..           directory link outside
+/// DIR/out/                  /tv-out (read-write), empty
+/// ```
+struct Fixture {
+    dir: PathBuf,
+    policy: PathBuf,
+    /// Host directories the guest may change.
+    writable: Vec<PathBuf>,
+}
+
+impl Fixture {
+    fn new(tag: &str, extra_policy: &str) -> Fixture {
+        let dir = temp_dir(tag);
+        let ro = dir.join("ro");
+        std::fs::create_dir_all(ro.join("sub")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("out")).expect("mkdir");
+        std::fs::write(dir.join("secret.txt"), "secret\n").expect("write");
+        std::fs::write(ro.join("hello.txt"), "hello\n").expect("write");
+        std::fs::write(ro.join("sub/deep.txt"), "deep\n").expect("write");
+        symlink("hello.txt", ro.join("in")).expect("symlink");
+        symlink("nothere", ro.join("dangle")).expect("symlink");
+        symlink(dir.join("secret.txt"), ro.join("abs")).expect("symlink");
+        symlink("/tv-data/hello.txt", ro.join("guestabs")).expect("symlink");
+        symlink("../secret.txt", ro.join("rel")).expect("symlink");
+        symlink("..", ro.join("up")).expect("symlink");
+        let policy = dir.join("policy.toml");
+        let text = format!(
+            "[[files]]\npath = \"/tv-data\"\nhost_path = \"{ro}\"\naccess = \"read\"\n\n\
+             [[files]]\npath = \"/tv-out\"\nhost_path = \"{out}\"\naccess = \"read-write\"\n\n{extra}",
+            ro = ro.display(),
+            out = dir.join("out").display(),
+            extra = extra_policy.replace("DIR", &dir.display().to_string()),
+        );
+        std::fs::write(&policy, text).expect("policy");
+        for g in GUEST_ROOTS {
+            assert!(
+                !Path::new(g).exists(),
+                "{g} exists on the host: pick other guest paths"
+            );
+        }
+        Fixture {
+            writable: vec![dir.join("out")],
+            dir,
+            policy,
+        }
+    }
+
+    fn run(&self, sample: &str, args: &[&str]) -> Run {
+        exec_sample(
+            &["--policy", self.policy.to_str().expect("utf-8")],
+            sample,
+            args,
+        )
+    }
+
+    fn fsop(&self, args: &[&str]) -> Run {
+        self.run("fsop", args)
+    }
+
+    /// Runs `fsop` and checks the exit status (an errno, or 0).
+    fn expect(&self, args: &[&str], status: i32) -> Run {
+        let r = self.fsop(args);
+        assert_eq!(
+            r.status, status,
+            "fsop {args:?}: stdout {:?} stderr {:?}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    fn host(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Everything under the fixture outside the writable trees.
+    fn snapshot(&self) -> BTreeMap<PathBuf, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.dir, &self.writable, &mut out);
+        out
+    }
+}
+
+fn walk(p: &Path, skip: &[PathBuf], out: &mut BTreeMap<PathBuf, String>) {
+    if skip.iter().any(|s| s == p) {
+        return;
+    }
+    let meta = std::fs::symlink_metadata(p).expect("lstat");
+    let what = if meta.file_type().is_symlink() {
+        format!("link {:?}", std::fs::read_link(p).expect("readlink"))
+    } else if meta.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(p)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        names.sort();
+        for n in &names {
+            walk(n, skip, out);
+        }
+        format!("dir {:o} {}", meta.mode(), names.len())
+    } else {
+        format!(
+            "file {:o} {:?} {}",
+            meta.mode(),
+            std::fs::read(p).expect("read"),
+            meta.mtime_nsec()
+        )
+    };
+    out.insert(p.to_path_buf(), what);
+}
+
+/// Runs `body`, then checks that nothing outside the writable trees
+/// changed and no guest path appeared on the host.
+fn unchanged_outside(f: &Fixture, body: impl FnOnce()) {
+    let before = f.snapshot();
+    body();
+    assert_eq!(
+        before,
+        f.snapshot(),
+        "the host changed outside the policy's read-write trees"
+    );
+    for g in GUEST_ROOTS {
+        assert!(!Path::new(g).exists(), "{g} was created on the host");
+    }
+}
+
+fn lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(String::from).collect();
+    v.sort();
+    v
+}
+
+fn mode_size(p: &Path) -> String {
+    let m = std::fs::metadata(p).expect("stat");
+    format!("mode={:016x} size={:016x}\n", m.mode(), m.len())
+}
+
+#[test]
+fn reads_inside_a_read_tree() {
+    let f = Fixture::new("files-read", "");
+    unchanged_outside(&f, || {
+        assert_eq!(f.expect(&["r", "/tv-data/hello.txt"], 0).stdout, "hello\n");
+        assert_eq!(
+            f.expect(&["r", "/tv-data/sub/deep.txt"], 0).stdout,
+            "deep\n"
+        );
+        assert_eq!(f.expect(&["r", "/tv-data/in"], 0).stdout, "hello\n");
+        assert_eq!(
+            f.expect(&["r", "/tv-data/sub/../hello.txt"], 0).stdout,
+            "hello\n"
+        );
+        assert_eq!(
+            f.expect(&["r", "//tv-data/./sub//deep.txt"], 0).stdout,
+            "deep\n"
+        );
+        // A relative path after chdir, and getcwd.
+        assert_eq!(
+            f.expect(&["c", "/tv-data/sub", "deep.txt"], 0).stdout,
+            "/tv-data/sub\ndeep\n"
+        );
+        assert_eq!(
+            f.expect(&["c", "/tv-data/sub/", "../hello.txt"], 0).stdout,
+            "/tv-data/sub\nhello\n"
+        );
+        assert_eq!(f.expect(&["c", "/tv-data/hello.txt"], ENOTDIR).stdout, "");
+        // Directories are not files.
+        f.expect(&["r", "/tv-data/sub"], EISDIR);
+        f.expect(&["r", "/tv-data/hello.txt/"], ENOTDIR);
+        f.expect(&["F", "/tv-data/hello.txt"], 0);
+        f.expect(&["F", "/tv-data/nothere"], ENOENT);
+        f.expect(&["A", "/tv-data/hello.txt"], EACCES);
+        f.expect(&["A", "/tv-data/sub"], 0);
+        f.expect(&["o", "/tv-data/hello.txt"], 0);
+        f.expect(&["o", "/tv-data/in"], ELOOP);
+    });
+}
+
+#[test]
+fn stat_reports_real_metadata() {
+    let f = Fixture::new("files-stat", "");
+    unchanged_outside(&f, || {
+        let hello = f.host("ro/hello.txt");
+        for op in ["s", "X", "f"] {
+            assert_eq!(
+                f.expect(&[op, "/tv-data/hello.txt"], 0).stdout,
+                mode_size(&hello),
+                "{op}"
+            );
+        }
+        // stat follows the inside link; lstat shows the link itself.
+        assert_eq!(f.expect(&["s", "/tv-data/in"], 0).stdout, mode_size(&hello));
+        let link = std::fs::symlink_metadata(f.host("ro/abs")).expect("lstat");
+        assert_eq!(
+            f.expect(&["l", "/tv-data/abs"], 0).stdout,
+            format!("mode={:016x} size={:016x}\n", link.mode(), link.len())
+        );
+        assert_eq!(
+            f.expect(&["s", "/tv-data/sub"], 0).stdout,
+            mode_size(&f.host("ro/sub"))
+        );
+        // Synthesized ancestors: read-only directories.
+        let dir = "mode=000000000000416d size=0000000000000000\n";
+        assert_eq!(f.expect(&["s", "/"], 0).stdout, dir);
+        assert_eq!(f.expect(&["X", "/"], 0).stdout, dir);
+        f.expect(&["s", "/tv-nothing"], ENOENT);
+    });
+}
+
+#[test]
+fn writes_and_creates_in_a_read_write_tree() {
+    let f = Fixture::new("files-write", "");
+    unchanged_outside(&f, || {
+        f.expect(&["w", "/tv-out/new.txt", "abc"], 0);
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "abc"
+        );
+        f.expect(&["a", "/tv-out/new.txt", "def"], 0);
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "abcdef"
+        );
+        f.expect(&["x", "/tv-out/new.txt"], EEXIST);
+        f.expect(&["t", "/tv-out/new.txt", "2"], 0);
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/new.txt")).expect("read"),
+            "ab"
+        );
+        f.expect(&["W", "/tv-out/new.txt"], 0);
+        f.expect(&["w", "/tv-out/nodir/x.txt", "abc"], ENOENT);
+        // Created files get no set-id bits and the runner's umask.
+        let mode = std::fs::metadata(f.host("out/new.txt"))
+            .expect("stat")
+            .mode();
+        assert_eq!(mode & 0o7000, 0);
+    });
+}
+
+#[test]
+fn refuses_modifications_in_a_read_tree() {
+    let f = Fixture::new("files-refuse", "");
+    unchanged_outside(&f, || {
+        f.expect(&["w", "/tv-data/hello.txt", "X"], EACCES);
+        f.expect(&["w", "/tv-data/new.txt", "X"], EACCES);
+        f.expect(&["a", "/tv-data/hello.txt", "X"], EACCES);
+        f.expect(&["x", "/tv-data/new.txt"], EACCES);
+        f.expect(&["m", "/tv-data/newdir"], EACCES);
+        f.expect(&["m", "/tv-data/sub"], EEXIST);
+        f.expect(&["u", "/tv-data/hello.txt"], EACCES);
+        f.expect(&["u", "/tv-data/nothere"], ENOENT);
+        f.expect(&["d", "/tv-data/sub"], EACCES);
+        f.expect(&["n", "/tv-data/hello.txt", "/tv-data/h2.txt"], EACCES);
+        f.expect(&["n", "/tv-data/hello.txt", "/tv-out/h2.txt"], EACCES);
+        f.expect(&["t", "/tv-data/hello.txt", "0"], EACCES);
+        f.expect(&["W", "/tv-data/hello.txt"], EACCES);
+        // Synthesized directories cannot be changed either.
+        f.expect(&["m", "/tv-data"], EEXIST);
+        f.expect(&["d", "/tv-data"], EBUSY);
+        f.expect(&["d", "/"], EBUSY);
+        f.expect(&["W", "/"], EACCES);
+    });
+    assert_eq!(std::fs::read_dir(f.host("out")).expect("out").count(), 0);
+}
+
+#[test]
+fn paths_outside_every_rule_do_not_exist() {
+    let f = Fixture::new("files-outside", "");
+    let secret = f.host("secret.txt");
+    let secret = secret.to_str().expect("utf-8");
+    unchanged_outside(&f, || {
+        f.expect(&["r", "/etc/passwd"], ENOENT);
+        f.expect(&["r", secret], ENOENT);
+        f.expect(&["s", "/etc"], ENOENT);
+        f.expect(&["g", "/etc"], ENOENT);
+        f.expect(&["w", "/etc/thinvisor-test", "x"], ENOENT);
+        f.expect(&["m", "/tv-newdir"], ENOENT);
+        f.expect(&["c", "/usr"], ENOENT);
+        f.expect(&["k", "/proc/self/exe"], ENOENT);
+    });
+    assert!(!Path::new("/etc/thinvisor-test").exists());
+}
+
+#[test]
+fn dotdot_cannot_escape_a_tree() {
+    let f = Fixture::new("files-dotdot", "");
+    unchanged_outside(&f, || {
+        // On the host, ro/../secret.txt exists; for the guest `..` is
+        // lexical, so these name /secret.txt, which does not exist.
+        f.expect(&["r", "/tv-data/../secret.txt"], ENOENT);
+        f.expect(&["r", "/tv-data/sub/../../secret.txt"], ENOENT);
+        f.expect(&["r", "/tv-data/../../../../secret.txt"], ENOENT);
+        let r = f.expect(&["c", "/tv-data/sub", "../../secret.txt"], ENOENT);
+        assert_eq!(r.stdout, "/tv-data/sub\n");
+        // A directory symlink to `..` is a relative link leaving the tree.
+        f.expect(&["r", "/tv-data/up/secret.txt"], EACCES);
+        f.expect(&["g", "/tv-data/up"], EACCES);
+    });
+}
+
+#[test]
+fn symlinks_leaving_a_tree_are_refused() {
+    let f = Fixture::new("files-symlinks", "");
+    unchanged_outside(&f, || {
+        // Absolute targets, whether host or guest paths, are never followed.
+        f.expect(&["r", "/tv-data/abs"], EACCES);
+        f.expect(&["r", "/tv-data/guestabs"], EACCES);
+        f.expect(&["s", "/tv-data/abs"], EACCES);
+        f.expect(&["k", "/tv-data/abs"], EACCES);
+        f.expect(&["k", "/tv-data/guestabs"], EACCES);
+        // A relative link pointing outside.
+        f.expect(&["r", "/tv-data/rel"], EACCES);
+        f.expect(&["k", "/tv-data/rel"], EACCES);
+        f.expect(&["W", "/tv-data/rel"], EACCES);
+        // Links inside work, dangling ones too (readlink).
+        assert_eq!(f.expect(&["k", "/tv-data/in"], 0).stdout, "hello.txt\n");
+        assert_eq!(f.expect(&["k", "/tv-data/dangle"], 0).stdout, "nothere\n");
+        f.expect(&["r", "/tv-data/dangle"], ENOENT);
+        f.expect(&["k", "/tv-data/hello.txt"], EINVAL);
+        // Nothing of the host path leaks through lstat either: a link's size
+        // is its text's length, which the guest may see.
+        f.expect(&["l", "/tv-data/abs"], 0);
+    });
+}
+
+#[test]
+fn proc_magic_links_are_refused() {
+    let f = Fixture::new(
+        "files-magic",
+        "[[files]]\npath = \"/tv-proc\"\nhost_path = \"/proc\"\naccess = \"read\"\n",
+    );
+    unchanged_outside(&f, || {
+        f.expect(&["r", "/tv-proc/self/root/etc/hostname"], ELOOP);
+        f.expect(&["r", "/tv-proc/self/cwd/secret.txt"], ELOOP);
+        f.expect(&["r", "/tv-proc/self/fd/0"], ELOOP);
+        f.expect(&["g", "/tv-proc/self/root"], ELOOP);
+        f.expect(&["s", "/tv-proc/self/exe"], ELOOP);
+        // readlink would print a host path: refused.
+        f.expect(&["k", "/tv-proc/self/exe"], EACCES);
+        f.expect(&["k", "/tv-proc/self/cwd"], EACCES);
+        // /proc/self itself is an ordinary relative link and works.
+        f.expect(&["s", "/tv-proc/self/status"], 0);
+    });
+}
+
+#[test]
+fn getdents_lists_trees_and_synthesized_ancestors() {
+    let f = Fixture::new(
+        "files-list",
+        "[[files]]\npath = \"/tv-a/b/c\"\nhost_path = \"DIR/ro/sub\"\naccess = \"read\"\n",
+    );
+    unchanged_outside(&f, || {
+        let mut want: Vec<String> = [
+            ".",
+            "..",
+            "hello.txt",
+            "sub",
+            "in",
+            "dangle",
+            "abs",
+            "guestabs",
+            "rel",
+            "up",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        want.sort();
+        assert_eq!(lines(&f.expect(&["g", "/tv-data"], 0).stdout), want);
+        // Small buffers: one or two entries per call, rewinding the host
+        // directory between calls.
+        assert_eq!(lines(&f.expect(&["g", "/tv-data", "32"], 0).stdout), want);
+        assert_eq!(lines(&f.expect(&["g", "/tv-data", "64"], 0).stdout), want);
+        // A buffer too small for one entry.
+        f.expect(&["g", "/tv-data", "16"], EINVAL);
+        assert_eq!(
+            lines(&f.expect(&["g", "/"], 0).stdout),
+            [".", "..", "tv-a", "tv-data", "tv-out"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a"], 0).stdout),
+            [".", "..", "b"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a/b"], 0).stdout),
+            [".", "..", "c"]
+        );
+        assert_eq!(
+            lines(&f.expect(&["g", "/tv-a/b/c"], 0).stdout),
+            [".", "..", "deep.txt"]
+        );
+        assert_eq!(f.expect(&["r", "/tv-a/b/c/deep.txt"], 0).stdout, "deep\n");
+        assert_eq!(
+            f.expect(&["c", "/tv-a/b", "c/deep.txt"], 0).stdout,
+            "/tv-a/b\ndeep\n"
+        );
+        f.expect(&["g", "/tv-data/hello.txt"], ENOTDIR);
+    });
+}
+
+#[test]
+fn rename_unlink_mkdir_in_a_read_write_tree() {
+    let f = Fixture::new(
+        "files-modify",
+        "[[files]]\npath = \"/tv-out2\"\nhost_path = \"DIR/out2\"\naccess = \"read-write\"\n",
+    );
+    std::fs::create_dir_all(f.host("out2")).expect("mkdir");
+    let mut f = f;
+    f.writable.push(f.host("out2"));
+    unchanged_outside(&f, || {
+        f.expect(&["m", "/tv-out/d"], 0);
+        assert!(f.host("out/d").is_dir());
+        f.expect(&["m", "/tv-out/d"], EEXIST);
+        f.expect(&["w", "/tv-out/a.txt", "hi"], 0);
+        f.expect(&["n", "/tv-out/a.txt", "/tv-out/d/b.txt"], 0);
+        assert!(!f.host("out/a.txt").exists());
+        assert_eq!(
+            std::fs::read_to_string(f.host("out/d/b.txt")).expect("read"),
+            "hi"
+        );
+        f.expect(&["d", "/tv-out/d"], 39); // ENOTEMPTY
+        f.expect(&["u", "/tv-out/d"], EISDIR);
+        f.expect(&["u", "/tv-out/d/b.txt"], 0);
+        assert!(!f.host("out/d/b.txt").exists());
+        f.expect(&["d", "/tv-out/d"], 0);
+        assert!(!f.host("out/d").exists());
+        // Between two rules: EXDEV, like two mounts.
+        f.expect(&["w", "/tv-out/c.txt", "c"], 0);
+        f.expect(&["n", "/tv-out/c.txt", "/tv-out2/c.txt"], EXDEV);
+        // Rule paths and their ancestors are mount points.
+        f.expect(&["d", "/tv-out"], EBUSY);
+        f.expect(&["n", "/tv-out", "/tv-out3"], EBUSY);
+        f.expect(&["n", "/tv-out/c.txt", "/tv-out2"], EBUSY);
+        f.expect(&["u", "/tv-out"], EBUSY);
+        f.expect(&["u", "/tv-out/c.txt"], 0);
+    });
+    assert_eq!(std::fs::read_dir(f.host("out")).expect("out").count(), 0);
+}
+
+#[test]
+fn nested_rules_decide_by_the_most_specific_path() {
+    let f = Fixture::new(
+        "files-nested",
+        "[[files]]\npath = \"/tv-data/scratch\"\nhost_path = \"DIR/scratch\"\naccess = \"read-write\"\n\n\
+         [[files]]\npath = \"/tv-out/ro\"\nhost_path = \"DIR/out/ro\"\naccess = \"read\"\n",
+    );
+    std::fs::create_dir_all(f.host("scratch")).expect("mkdir");
+    std::fs::create_dir_all(f.host("out/ro")).expect("mkdir");
+    std::fs::write(f.host("out/ro/keep.txt"), "keep\n").expect("write");
+    symlink("ro", f.host("out/toro")).expect("symlink");
+    let mut f = f;
+    f.writable = vec![f.host("scratch")];
+    let keep = f.host("out/ro");
+    unchanged_outside(&f, || {
+        // A writable hole in a read tree, listed though not on the host.
+        f.expect(&["w", "/tv-data/scratch/f.txt", "s"], 0);
+        assert_eq!(
+            std::fs::read_to_string(f.host("scratch/f.txt")).expect("read"),
+            "s"
+        );
+        f.expect(&["w", "/tv-data/f.txt", "s"], EACCES);
+        assert!(lines(&f.expect(&["g", "/tv-data"], 0).stdout).contains(&"scratch".to_string()));
+        // A protected subtree in a writable tree, not reachable through a
+        // symlink of the writable tree (no symlinks are followed there).
+        f.expect(&["w", "/tv-out/ro/keep.txt", "x"], EACCES);
+        f.expect(&["u", "/tv-out/ro/keep.txt"], EACCES);
+        f.expect(&["w", "/tv-out/toro/keep.txt", "x"], ELOOP);
+        f.expect(&["d", "/tv-out/ro"], EBUSY);
+        f.expect(&["n", "/tv-out/ro", "/tv-out/moved"], EBUSY);
+    });
+    assert_eq!(
+        std::fs::read_to_string(keep.join("keep.txt")).expect("read"),
+        "keep\n"
+    );
+}
+
+#[test]
+fn a_read_rule_inside_a_writable_host_tree_stays_read_only() {
+    // /tv-keep (read) is backed by DIR/out/deep/keep, inside /tv-out's host tree:
+    // /tv-out/deep/keep is read-only as well, and cannot be moved away.
+    let f = Fixture::new(
+        "files-alias",
+        "[[files]]\npath = \"/tv-keep\"\nhost_path = \"DIR/out/deep/keep\"\naccess = \"read\"\n",
+    );
+    std::fs::create_dir_all(f.host("out/deep/keep")).expect("mkdir");
+    std::fs::write(f.host("out/deep/keep/k.txt"), "k\n").expect("write");
+    let mut f = f;
+    f.writable.clear();
+    unchanged_outside(&f, || {
+        assert_eq!(f.expect(&["r", "/tv-keep/k.txt"], 0).stdout, "k\n");
+        assert_eq!(f.expect(&["r", "/tv-out/deep/keep/k.txt"], 0).stdout, "k\n");
+        f.expect(&["w", "/tv-out/deep/keep/k.txt", "x"], EACCES);
+        f.expect(&["w", "/tv-out/deep/keep/new.txt", "x"], EACCES);
+        f.expect(&["u", "/tv-out/deep/keep/k.txt"], EACCES);
+        f.expect(&["d", "/tv-out/deep/keep"], EACCES);
+        f.expect(&["n", "/tv-out/deep/keep", "/tv-out/moved"], EACCES);
+        // Its ancestors in the writable tree cannot be moved or removed.
+        f.expect(&["n", "/tv-out/deep", "/tv-out/moved"], EBUSY);
+        f.expect(&["d", "/tv-out/deep"], EBUSY);
+        // The rest of the tree stays writable.
+        f.expect(&["w", "/tv-out/other.txt", "o"], 0);
+        f.expect(&["u", "/tv-out/other.txt"], 0);
+    });
+}
+
+#[test]
+fn a_rule_naming_one_file_maps_exactly_that_file() {
+    let f = Fixture::new(
+        "files-single",
+        "[[files]]\npath = \"/tv-cfg\"\nhost_path = \"DIR/cfg.txt\"\naccess = \"read\"\n",
+    );
+    std::fs::write(f.host("cfg.txt"), "config\n").expect("write");
+    unchanged_outside(&f, || {
+        assert_eq!(f.expect(&["r", "/tv-cfg"], 0).stdout, "config\n");
+        assert_eq!(
+            f.expect(&["s", "/tv-cfg"], 0).stdout,
+            mode_size(&f.host("cfg.txt"))
+        );
+        f.expect(&["r", "/tv-cfg/x"], ENOTDIR);
+        f.expect(&["w", "/tv-cfg", "x"], EACCES);
+        f.expect(&["u", "/tv-cfg"], EBUSY);
+        assert!(lines(&f.expect(&["g", "/"], 0).stdout).contains(&"tv-cfg".to_string()));
+    });
+}
+
+#[test]
+fn fd_exhaustion_is_emfile_at_the_open_files_limit() {
+    let f = Fixture::new("files-emfile", "[limits]\nopen_files = 6\n");
+    unchanged_outside(&f, || {
+        // 0, 1 and 2 count: three more opens fit.
+        let r = f.expect(&["e", "/tv-data/hello.txt"], EMFILE);
+        assert_eq!(r.stdout, "0000000000000003\n");
+    });
+    let f = Fixture::new("files-emfile3", "[limits]\nopen_files = 3\n");
+    let r = f.expect(&["e", "/tv-data/hello.txt"], EMFILE);
+    assert_eq!(r.stdout, "0000000000000000\n");
+    // Nothing is created when no descriptor is left.
+    f.expect(&["w", "/tv-out/never.txt", "x"], EMFILE);
+    assert!(!f.host("out/never.txt").exists());
+}
+
+#[test]
+fn fileio_checks_descriptor_syscalls() {
+    let f = Fixture::new("files-fileio", "");
+    unchanged_outside(&f, || {
+        let r = f.run("fileio", &["/tv-out"]);
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, "fileio: ok\n", "")
+        );
+    });
+    assert_eq!(std::fs::read_dir(f.host("out")).expect("out").count(), 0);
+    // In a read tree it stops at the first open (O_CREAT refused).
+    let r = f.run("fileio", &["/tv-data"]);
+    assert_eq!((r.status, r.stderr.as_str()), (1, "fileio: FAIL open\n"));
+}
+
+#[test]
+fn missing_host_path_fails_the_run() {
+    let dir = temp_dir("files-missing");
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        "[[files]]\npath = \"/tv-x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n",
+    )
+    .expect("write");
+    let r = exec_sample(&["--policy", p.to_str().expect("p")], "hello", &[]);
+    assert_eq!(r.status, 125);
+    assert!(
+        r.stderr.starts_with(
+            "runner: policy files[0] (/tv-x): cannot open host path /nonexistent/thinvisor: "
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn disconnected_streams_behave_like_dev_null() {
+    let dir = temp_dir("files-stdio");
+    let p = dir.join("p.toml");
+    std::fs::write(&p, "[stdio]\nstdin = false\nstdout = false\n").expect("write");
+    let p = p.to_str().expect("p");
+    let r = exec_sample(&["--policy", p], "hello", &[]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    let cat = sample("cat");
+    let r = run_with_stdin(
+        &["exec", "--policy", p, cat.to_str().expect("cat")],
+        b"data\n",
+    );
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    // stderr: the guest's failure message is discarded, its status stays.
+    let f = Fixture::new("files-stderr", "[stdio]\nstderr = false\n");
+    let r = f.run("fileio", &["/tv-data"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (1, "", "")
+    );
+}
+
+#[test]
+fn bytes_written_is_a_total_budget() {
+    let dir = temp_dir("files-budget");
+    let p = dir.join("p.toml");
+    std::fs::write(&p, "[limits]\nbytes_written = 10\n").expect("write");
+    // hello writes 25 bytes in one write: cut short at 10.
+    let r = exec_sample(&["--policy", p.to_str().expect("p")], "hello", &[]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "Hello from"));
+    // Into a file: 8 bytes fit, the next write is EFBIG.
+    let f = Fixture::new("files-budget2", "[limits]\nbytes_written = 8\n");
+    unchanged_outside(&f, || {
+        f.expect(&["w", "/tv-out/big.txt", "0123456789abcdef"], EFBIG);
+    });
+    assert_eq!(
+        std::fs::read_to_string(f.host("out/big.txt")).expect("read"),
+        "01234567"
+    );
+}

@@ -1,0 +1,202 @@
+//! Sockets under a policy, on real KVM: the `netop` guest (samples/guest/)
+//! talks to loopback listeners the test starts. Exit statuses of `netop`
+//! are errnos. A refused connect must never reach the host's listener.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use support::*;
+
+const EACCES: i32 = 13;
+const EAFNOSUPPORT: i32 = 97;
+
+/// A TCP listener answering each connection with "pong:" + what it read.
+struct Echo {
+    addr: SocketAddr,
+    listener: TcpListener,
+}
+
+impl Echo {
+    fn new(bind: &str) -> Echo {
+        let listener = TcpListener::bind(bind).unwrap_or_else(|e| {
+            panic!("cannot listen on {bind} (is loopback {bind} configured?): {e}")
+        });
+        Echo {
+            addr: listener.local_addr().expect("addr"),
+            listener,
+        }
+    }
+
+    /// Serves `n` connections on a thread; returns what each one sent.
+    fn serve(self, n: usize) -> JoinHandle<Vec<Vec<u8>>> {
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let (mut c, _) = self.listener.accept().expect("accept");
+                c.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                let mut got = Vec::new();
+                c.read_to_end(&mut got).expect("read");
+                c.write_all(b"pong:").expect("write");
+                c.write_all(&got).expect("write");
+                seen.push(got);
+            }
+            seen
+        })
+    }
+
+    /// Asserts that nobody has connected.
+    fn assert_untouched(&self) {
+        self.listener.set_nonblocking(true).expect("nonblocking");
+        match self.listener.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("a refused connect reached the listener: {other:?}"),
+        }
+    }
+}
+
+fn policy(tag: &str, text: &str) -> PathBuf {
+    let dir = temp_dir(tag);
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, text).expect("policy");
+    p
+}
+
+fn netop(policy: &Path, args: &[&str]) -> Run {
+    exec_sample(
+        &["--policy", policy.to_str().expect("utf-8")],
+        "netop",
+        args,
+    )
+}
+
+#[test]
+fn tcp_to_an_allowed_peer() {
+    let echo = Echo::new("127.0.0.1:0");
+    let port = echo.addr.port().to_string();
+    let p = policy(
+        "net-tcp",
+        &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\n"),
+    );
+    let server = echo.serve(2);
+    let r = netop(&p, &["t", &port, "ping"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "pong:ping", "")
+    );
+    // read/write on the socket descriptor instead of sendto/recvfrom.
+    let r = netop(&p, &["w", &port, "hello"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "pong:hello"));
+    assert_eq!(
+        server.join().expect("server"),
+        vec![b"ping".to_vec(), b"hello".to_vec()]
+    );
+}
+
+#[test]
+fn tcp_to_an_unlisted_port_is_refused_before_connecting() {
+    let allowed = Echo::new("127.0.0.1:0");
+    let other = Echo::new("127.0.0.1:0");
+    let p = policy(
+        "net-refused",
+        &format!(
+            "[[network]]\naddress = \"127.0.0.1:{}\"\n",
+            allowed.addr.port()
+        ),
+    );
+    let r = netop(&p, &["t", &other.addr.port().to_string(), "ping"]);
+    assert_eq!((r.status, r.stdout.as_str()), (EACCES, ""));
+    other.assert_untouched();
+    allowed.assert_untouched();
+    // A UDP rule does not allow TCP to the same port.
+    let p = policy(
+        "net-proto",
+        &format!(
+            "[[network]]\naddress = \"127.0.0.1:{}\"\nprotocol = \"udp\"\n",
+            other.addr.port()
+        ),
+    );
+    let r = netop(&p, &["t", &other.addr.port().to_string(), "ping"]);
+    assert_eq!(r.status, EACCES);
+    other.assert_untouched();
+}
+
+#[test]
+fn without_network_rules_there_are_no_sockets() {
+    let echo = Echo::new("127.0.0.1:0");
+    let r = exec_sample(&[], "netop", &["t", &echo.addr.port().to_string(), "ping"]);
+    assert_eq!(r.status, EACCES);
+    echo.assert_untouched();
+}
+
+#[test]
+fn udp_to_an_allowed_peer_and_not_to_others() {
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let port = peer.local_addr().expect("addr").port().to_string();
+    let p = policy(
+        "net-udp",
+        &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"udp\"\n"),
+    );
+    let server = std::thread::spawn(move || {
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 100];
+        let (n, from) = peer.recv_from(&mut buf).expect("recv");
+        let mut reply = b"upong:".to_vec();
+        reply.extend_from_slice(&buf[..n]);
+        peer.send_to(&reply, from).expect("send");
+        buf[..n].to_vec()
+    });
+    let r = netop(&p, &["u", &port, "dgram"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "upong:dgram", "")
+    );
+    assert_eq!(server.join().expect("server"), b"dgram");
+    // Another port: refused before anything is sent.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let r = netop(
+        &p,
+        &[
+            "u",
+            &silent.local_addr().expect("a").port().to_string(),
+            "x",
+        ],
+    );
+    assert_eq!(r.status, EACCES);
+    silent.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        silent.recv_from(&mut buf).map_err(|e| e.kind()).err(),
+        Some(ErrorKind::WouldBlock),
+        "a refused datagram was sent"
+    );
+}
+
+#[test]
+fn ipv6_loopback() {
+    let echo = Echo::new("[::1]:0");
+    let port = echo.addr.port().to_string();
+    let p = policy(
+        "net-v6",
+        &format!("[[network]]\naddress = \"[::1]:{port}\"\n"),
+    );
+    let other = Echo::new("[::1]:0");
+    let r = netop(&p, &["T", &other.addr.port().to_string(), "x"]);
+    assert_eq!(r.status, EACCES);
+    other.assert_untouched();
+    let server = echo.serve(1);
+    let r = netop(&p, &["T", &port, "six"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "pong:six"));
+    assert_eq!(server.join().expect("server"), vec![b"six".to_vec()]);
+}
+
+#[test]
+fn only_inet_families_exist() {
+    let p = policy("net-family", "[[network]]\naddress = \"127.0.0.1:9\"\n");
+    assert_eq!(netop(&p, &["x", "1"]).status, EAFNOSUPPORT);
+}
