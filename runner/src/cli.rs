@@ -1,6 +1,7 @@
 //! The command line (see shared/design.md for the contract).
 
 use crate::loader::Format;
+use crate::lockdown::selftest::Probe;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -48,4 +49,19 @@ pub enum Command {
     /// Print the platform (hardware KVM or kvm_pvm), capabilities, the
     /// syscall path and the measured cost of one exit round trip.
     Info,
+    /// Test aid (hidden): set up and lock down exactly as `exec` does, then
+    /// make one PROBE. Status 0 when the probe's operation succeeded, 1 when
+    /// it was refused, 125 when setup failed; probes the seccomp filter
+    /// stops end in SIGSYS. See docs/threat-model.md.
+    #[command(name = "selftest-lockdown", hide = true)]
+    SelftestLockdown {
+        /// Policy file (TOML); without it the default policy applies.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// What to try once locked down.
+        #[arg(value_enum)]
+        probe: Probe,
+        /// The path (open, create) or IP:port (connect) the probe uses.
+        target: Option<String>,
+    },
 }

@@ -1,14 +1,17 @@
 //! `runner info`: the platform, its capabilities, the syscall path (probed),
-//! and the measured cost of one syscall exit round trip.
+//! and the measured cost of one syscall exit round trip. Its two guests run
+//! with the runner locked down (default policy), like `exec`'s.
 
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::{self, SyscallPath};
 use crate::exec::{run_loop, watchdog::Watchdog};
 use crate::exit_status::RUNNER_FAILED;
-use crate::guest::boot::{self, StartInfo};
+use crate::guest::boot::{self, Guest, StartInfo};
 use crate::guest::page_table::Prot;
 use crate::loader::{Image, Segment};
+use crate::lockdown;
 use crate::syscalls::{fds::FdTable, ProcessState};
+use sandbox_policy::Policy;
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{cpuid, Hypervisor};
 
@@ -24,12 +27,8 @@ fn getpid_loop(n: u32) -> Vec<u8> {
     code
 }
 
-/// Measures syscall round trips; returns (ns per syscall, stats).
-pub fn measure_exit_cost(
-    hv: &Hypervisor,
-    path: SyscallPath,
-    n: u32,
-) -> Result<(f64, Stats), String> {
+/// The calibration guest: `n` getpid syscalls, then exit_group(0).
+pub fn calibration_guest(hv: &Hypervisor, n: u32) -> Result<Guest, String> {
     let code = getpid_loop(n);
     let image = Image {
         segments: vec![Segment {
@@ -43,7 +42,7 @@ pub fn measure_exit_cost(
         auxv: Vec::new(),
     };
     let argv = [b"calibrate".to_vec()];
-    let mut guest = boot::boot(
+    boot::boot(
         hv,
         &image,
         &StartInfo {
@@ -52,12 +51,20 @@ pub fn measure_exit_cost(
             memory_limit: 4 << 20,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Runs a calibration guest of `n` syscalls; returns (ns per syscall, stats).
+pub fn measure_exit_cost(
+    guest: &mut Guest,
+    path: SyscallPath,
+    n: u32,
+) -> Result<(f64, Stats), String> {
     let mut state = ProcessState::new(FdTable::default());
     let mut stats = Stats::default();
     let dog = Watchdog::start(Duration::from_secs(30), guest.vcpu.interrupter());
     let t = Instant::now();
-    let r = run_loop::run(&mut guest, &mut state, path, &dog, 30.0, &mut stats)
+    let r = run_loop::run(guest, &mut state, path, &dog, 30.0, &mut stats)
         .map_err(|e| e.to_string())?;
     let elapsed = t.elapsed();
     match r {
@@ -66,6 +73,18 @@ pub fn measure_exit_cost(
     }
     stats.vcpu_ioctls = guest.vcpu.counters().runs;
     Ok((elapsed.as_nanos() as f64 / f64::from(n + 1), stats))
+}
+
+/// Builds the probe and calibration guests, then locks the runner down
+/// (default policy) before either runs: `info` runs guests too.
+fn guests_locked_down(hv: &Hypervisor) -> Result<(Guest, Guest), String> {
+    let probe =
+        syscall_path::probe_guest(hv).map_err(|e| format!("syscall path probe failed: {e}"))?;
+    let calibration = calibration_guest(hv, CALIBRATION_SYSCALLS)
+        .map_err(|e| format!("exit cost calibration failed: {e}"))?;
+    lockdown::lock_down(&Policy::default())
+        .map_err(|e| format!("cannot lock down the runner: {e}"))?;
+    Ok((probe, calibration))
 }
 
 pub fn info() -> i32 {
@@ -101,7 +120,14 @@ pub fn info() -> i32 {
         .collect();
     println!("cpuid hidden from guests: {}", hidden.join(" "));
     let expected = SyscallPath::for_platform(hv.platform());
-    let path = match syscall_path::probe(&hv) {
+    let (mut probe, mut calibration) = match guests_locked_down(&hv) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("runner: {e}");
+            return RUNNER_FAILED;
+        }
+    };
+    let path = match syscall_path::run_probe(&mut probe) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("runner: syscall path probe failed: {e}");
@@ -114,7 +140,7 @@ pub fn info() -> i32 {
         None => "(probed)",
     };
     println!("syscall path: {path} {agreement}");
-    match measure_exit_cost(&hv, path, CALIBRATION_SYSCALLS) {
+    match measure_exit_cost(&mut calibration, path, CALIBRATION_SYSCALLS) {
         Ok((ns, stats)) => {
             let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 1);
             println!(

@@ -7,6 +7,7 @@ mod guest;
 mod host;
 mod info;
 mod loader;
+mod lockdown;
 mod syscalls;
 mod tunnel;
 mod vfs;
@@ -52,6 +53,11 @@ fn main() {
             }
         },
         cli::Command::Info => info::info(),
+        cli::Command::SelftestLockdown {
+            policy,
+            probe,
+            target,
+        } => lockdown::selftest::selftest(policy, probe, target),
     };
     std::process::exit(status);
 }

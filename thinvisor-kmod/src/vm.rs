@@ -59,6 +59,8 @@ pub struct Vm {
     slots: Vec<Option<Slot>>,
     native_msrs: BTreeSet<u32>,
     next_vcpu_id: u64,
+    /// Set by [`Vm::seal_memory_layout`]: slots never change again.
+    sealed: bool,
 }
 
 impl Vm {
@@ -76,6 +78,7 @@ impl Vm {
             slots: Vec::new(),
             native_msrs: BTreeSet::new(),
             next_vcpu_id: 0,
+            sealed: false,
         };
         vm.apply_msr_filter()?;
         Ok(vm)
@@ -104,6 +107,11 @@ impl Vm {
     }
 
     fn set_region(&self, region: kvm_userspace_memory_region) -> Result<()> {
+        if self.sealed {
+            return Err(KmodError::Slot(
+                "the VM's memory layout is sealed (the guest is built)".into(),
+            ));
+        }
         // SAFETY: a region either deletes a slot (size 0) or describes memory
         // owned by a `Slot` in `self.slots`, which stays mapped until the slot
         // is deleted from KVM again (unmap_memory and Drop delete first, then
@@ -286,6 +294,27 @@ impl Vm {
         Vcpu::new(fd, id, &self.cpuid, &self.caps, self.run_size)
     }
 
+    /// Fixes the memory layout for the rest of the VM's life: mapping,
+    /// unmapping and protecting slots fail from now on, and dropping the VM
+    /// issues no ioctl. A process that refuses KVM_SET_USER_MEMORY_REGION
+    /// once its guest is built (the runner's seccomp filter) seals the VM
+    /// first, so that dropping it stays within the filter.
+    ///
+    /// A sealed VM's drop closes the VM file descriptor before freeing the
+    /// memory (fields drop in declaration order, `fd` first). Freeing memory
+    /// that is still registered in a slot is safe for the host: KVM's MMU
+    /// notifier drops every translation of unmapped host pages, as it does
+    /// when a process exits with its VMs open. A vCPU of this VM run after
+    /// that would only see KVM_RUN fail (the slot's host pages are gone).
+    pub fn seal_memory_layout(&mut self) {
+        self.sealed = true;
+    }
+
+    /// True once [`Vm::seal_memory_layout`] was called.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
     /// The CPUID table the guest sees.
     pub fn cpuid(&self) -> &GuestCpuid {
         &self.cpuid
@@ -294,6 +323,9 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        if self.sealed {
+            return;
+        }
         for id in 0..self.slots.len() {
             if self.slots[id].is_some() {
                 // If deleting fails the memory must not be freed under the

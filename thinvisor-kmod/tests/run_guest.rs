@@ -92,3 +92,26 @@ fn read_only_slot_turns_writes_into_mmio_exits_and_dirty_log_sees_writes() {
         "{exit:?}"
     );
 }
+
+#[test]
+fn sealed_vm_refuses_slot_changes_and_still_runs() {
+    // out 0x42, al ; jmp back to the out
+    let (mut vm, mut vcpu) = long_mode_guest(&[0xe6, 0x42, 0xeb, 0xfc]);
+    vm.seal_memory_layout();
+    assert!(vm.is_sealed());
+    let extra = thinvisor_kmod::GuestMemory::new(4096).expect("memory");
+    assert!(vm
+        .map_memory(0x100_0000, extra, MemoryAccess::READ_WRITE)
+        .is_err());
+    assert!(vm.protect(SlotId::FIRST, MemoryAccess::READ_ONLY).is_err());
+    assert!(vm.unmap_memory(SlotId::FIRST).is_err());
+    for _ in 0..2 {
+        assert!(matches!(
+            vcpu.run().expect("run"),
+            VmExit::IoOut { port: 0x42, .. }
+        ));
+    }
+    // Dropping the VM first (no slot deletion) and then the vCPU is fine.
+    drop(vm);
+    drop(vcpu);
+}

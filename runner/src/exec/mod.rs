@@ -1,4 +1,5 @@
-//! `runner exec`: load, build the guest, run it under the policy, report.
+//! `runner exec`: load, build the guest, lock the runner down, run the
+//! guest under the policy, report.
 
 pub mod death;
 pub mod run_loop;
@@ -9,6 +10,7 @@ pub mod watchdog;
 use crate::exit_status;
 use crate::guest::boot::{self, StartInfo};
 use crate::loader::{self, Format};
+use crate::lockdown;
 use crate::syscalls::fds::FdTable;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
@@ -116,6 +118,28 @@ pub fn exec(opts: ExecOptions) -> i32 {
                 )
             }
         };
+    // Created now: once locked down, the runner can no longer open it.
+    let stats_file = match &opts.stats {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return fail(
+                    format!("cannot write stats to {}: {e}", p.display()),
+                    exit_status::RUNNER_FAILED,
+                )
+            }
+        },
+        None => None,
+    };
+    // The guest is built and every descriptor the run needs is open: give
+    // up everything else before the first guest instruction. The watchdog
+    // thread is created afterwards and so starts inside the sandbox.
+    if let Err(e) = lockdown::lock_down(&policy) {
+        return fail(
+            format!("cannot lock down the runner: {e}"),
+            exit_status::RUNNER_FAILED,
+        );
+    }
     guest.aspace.buffer_table = policy.tunnel.clone();
     let mut state = ProcessState::with_policy(fds, vfs, &policy);
     let mut stats = Stats {
@@ -152,8 +176,8 @@ pub fn exec(opts: ExecOptions) -> i32 {
     stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
     stats.guest_ns = counters.in_guest.as_nanos() as u64;
     stats.peak_guest_memory_bytes = guest.aspace.peak_bytes();
-    if let Some(p) = &opts.stats {
-        if let Err(e) = stats.write(p) {
+    if let (Some(p), Some(file)) = (&opts.stats, stats_file) {
+        if let Err(e) = stats.write(file) {
             return fail(
                 format!("cannot write stats to {}: {e}", p.display()),
                 exit_status::RUNNER_FAILED,

@@ -48,9 +48,10 @@ impl Stats {
         }
     }
 
-    /// Writes the JSON to `path`.
-    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+    /// Writes the JSON to `file` (opened before lock-down).
+    pub fn write(&self, mut file: std::fs::File) -> std::io::Result<()> {
+        use std::io::Write;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(path, json + "\n")
+        file.write_all((json + "\n").as_bytes())
     }
 }

@@ -12,7 +12,7 @@
 //! accepted on every platform; the #PF form is a syscall only on kvm_pvm (on
 //! hardware, a #PF at LSTAR means user code jumped there: SIGSEGV).
 
-use crate::guest::boot::{self, StartInfo};
+use crate::guest::boot::{self, Guest, StartInfo};
 use crate::guest::page_table::Prot;
 use crate::loader::{Image, Segment};
 use std::fmt;
@@ -61,6 +61,11 @@ impl SyscallPath {
 /// Runs a two-instruction guest (`syscall` with RAX = getpid, then `ud2`)
 /// and reports which path its SYSCALL took.
 pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
+    run_probe(&mut probe_guest(hv)?)
+}
+
+/// The probe's guest, built (so that it can run after lock-down).
+pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
     // mov eax, 39 ; syscall ; ud2
     let code = vec![0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b];
     let image = Image {
@@ -75,7 +80,7 @@ pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
         auxv: Vec::new(),
     };
     let argv = [b"probe".to_vec()];
-    let mut guest = boot::boot(
+    boot::boot(
         hv,
         &image,
         &StartInfo {
@@ -84,9 +89,13 @@ pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
             memory_limit: 4 << 20,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Runs the probe's guest up to its SYSCALL and tells which path it took.
+pub fn run_probe(guest: &mut Guest) -> Result<SyscallPath, String> {
     let exit = guest.vcpu.run().map_err(|e| e.to_string())?;
-    match super::run_loop::classify(&mut guest, &exit, SyscallPath::PageFaultFrame) {
+    match super::run_loop::classify(guest, &exit, SyscallPath::PageFaultFrame) {
         Ok(super::run_loop::Event::Syscall(super::run_loop::Entry::Sysret)) => {
             Ok(SyscallPath::Sysret)
         }

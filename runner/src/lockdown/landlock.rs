@@ -1,0 +1,139 @@
+//! Landlock: the runner's file system shrinks to the policy's `[[files]]`
+//! host paths, and TCP to the policy's `[[network]]` ports.
+//!
+//! Compatibility: restricting the file system (Landlock ABI 1, Linux 5.13)
+//! is required; a kernel without Landlock makes the runner refuse to run.
+//! The rights of later ABIs (cross-directory rename, truncate, TCP ports,
+//! device ioctls, signal and abstract-socket scoping, up to ABI 6) are
+//! enforced wherever the kernel knows them, and silently skipped where it
+//! does not (the seccomp filter and the emulation's own checks still apply).
+//! Descriptors opened before the restriction (the program file, `/dev/kvm`,
+//! the standard streams, directory descriptors) keep working.
+
+use landlock::{
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
+};
+use sandbox_policy::{Access as PolicyAccess, Policy, Protocol};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// The ABI whose file-system rights are required.
+const REQUIRED_ABI: ABI = ABI::V1;
+/// The newest ABI whose rights this module handles (best effort). ABI 7
+/// adds only audit-log controls.
+const BEST_EFFORT_ABI: ABI = ABI::V6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LandlockError {
+    #[error(
+        "Landlock cannot restrict the file system on this kernel ({0}); the runner refuses to run \
+         without it (it needs Linux 5.13 or later with Landlock enabled, e.g. \"landlock\" in the lsm= boot parameter)"
+    )]
+    Unavailable(#[source] RulesetError),
+    #[error("files[{index}]: cannot open host path {} for the sandbox: {source}", path.display())]
+    PolicyPath {
+        index: usize,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the kernel accepted the Landlock ruleset but enforces none of it; the runner refuses to run without it")]
+    NotEnforced,
+    #[error("cannot build the Landlock ruleset: {0}")]
+    Ruleset(#[source] RulesetError),
+}
+
+/// How completely the kernel enforces the ruleset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Every right of ABI 1 to 6 is enforced.
+    Full,
+    /// The file system is restricted, some newer rights are not enforced.
+    Partial,
+}
+
+fn read_rights(is_dir: bool) -> BitFlags<AccessFs> {
+    if is_dir {
+        AccessFs::ReadFile | AccessFs::ReadDir
+    } else {
+        AccessFs::ReadFile.into()
+    }
+}
+
+fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
+    let file = AccessFs::WriteFile | AccessFs::Truncate;
+    if is_dir {
+        file | AccessFs::MakeReg
+            | AccessFs::MakeDir
+            | AccessFs::RemoveFile
+            | AccessFs::RemoveDir
+            | AccessFs::Refer
+    } else {
+        file
+    }
+}
+
+/// The rights a `[[files]]` rule grants on its host path: read = open for
+/// reading and list directories; read-write adds writing, truncating,
+/// creating regular files and directories, removing and renaming. Never
+/// execute, symlinks, device nodes, FIFOs, sockets or device ioctls.
+pub fn rights(access: PolicyAccess, is_dir: bool) -> BitFlags<AccessFs> {
+    match access {
+        PolicyAccess::Read => read_rights(is_dir),
+        PolicyAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
+    }
+}
+
+/// The TCP ports the runner may connect to.
+pub fn tcp_ports(policy: &Policy) -> BTreeSet<u16> {
+    policy
+        .network
+        .iter()
+        .filter(|r| r.protocol == Protocol::Tcp)
+        .map(|r| r.addr.port())
+        .collect()
+}
+
+/// Restricts the calling thread (and every thread it creates afterwards).
+pub fn restrict(policy: &Policy) -> Result<Enforcement, LandlockError> {
+    let ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(REQUIRED_ABI))
+        .map_err(LandlockError::Unavailable)?
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(BEST_EFFORT_ABI))
+        .and_then(|r| r.handle_access(AccessNet::from_all(BEST_EFFORT_ABI)))
+        .and_then(|r| r.scope(Scope::from_all(BEST_EFFORT_ABI)))
+        .map_err(LandlockError::Ruleset)?;
+    let mut created = ruleset.create().map_err(LandlockError::Ruleset)?;
+    for (index, rule) in policy.files.iter().enumerate() {
+        let path_error = |source| LandlockError::PolicyPath {
+            index,
+            path: rule.host_path.clone(),
+            source,
+        };
+        let is_dir = std::fs::metadata(&rule.host_path)
+            .map_err(path_error)?
+            .is_dir();
+        let fd = PathFd::new(&rule.host_path).map_err(|e| match e {
+            landlock::PathFdError::OpenCall { source, .. } => path_error(source),
+            other => path_error(std::io::Error::other(other.to_string())),
+        })?;
+        created = created
+            .add_rule(PathBeneath::new(fd, rights(rule.access, is_dir)))
+            .map_err(LandlockError::Ruleset)?;
+    }
+    for port in tcp_ports(policy) {
+        created = created
+            .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+            .map_err(LandlockError::Ruleset)?;
+    }
+    let status = created.restrict_self().map_err(LandlockError::Ruleset)?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
+        RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
+        // Not reachable with the hard requirement above; refuse anyway.
+        RulesetStatus::NotEnforced => Err(LandlockError::NotEnforced),
+    }
+}

@@ -1,0 +1,106 @@
+//! The runner's self-sandbox. Once the program is loaded and the guest is
+//! built, and before its first instruction, the runner gives up everything
+//! it will not need again: resource limits from the policy, no_new_privs,
+//! Landlock (files and TCP ports of the policy only), no capabilities, and
+//! a seccomp filter that allows only the host syscalls of
+//! `seccomp_rules.rs` (anything else kills the runner).
+//!
+//! Lock-down happens while the runner has exactly one thread (it checks).
+//! Landlock domains and capabilities belong to a thread and are inherited
+//! by threads it creates later, so the watchdog thread, spawned afterwards,
+//! starts inside the sandbox; the seccomp filter is installed with TSYNC
+//! anyway. See docs/threat-model.md, "The runner's own sandbox".
+
+pub mod capabilities;
+pub mod landlock;
+pub mod rlimits;
+pub mod seccomp_docs;
+pub mod seccomp_filter;
+pub mod seccomp_rules;
+#[cfg(test)]
+mod seccomp_tests;
+pub mod selftest;
+pub mod survey;
+
+use sandbox_policy::Policy;
+use seccomp_filter::FilterContext;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockdownError {
+    #[error(transparent)]
+    Survey(#[from] survey::SurveyError),
+    #[error(
+        "the runner has {0} threads; it locks down with exactly one, so that every thread it creates later inherits the sandbox"
+    )]
+    Threads(u32),
+    #[error("rlimits: {0}")]
+    Rlimit(#[from] rlimits::RlimitError),
+    #[error("cannot ignore SIGXFSZ: {0}")]
+    FileSizeSignal(#[source] std::io::Error),
+    #[error("cannot set no_new_privs: {0}")]
+    NoNewPrivs(#[source] rustix::io::Errno),
+    #[error("landlock: {0}")]
+    Landlock(#[from] landlock::LandlockError),
+    #[error("capabilities: {0}")]
+    Capabilities(#[from] capabilities::CapabilitiesError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] seccomp_filter::SeccompError),
+}
+
+/// What lock-down did.
+#[derive(Debug, Clone)]
+pub struct LockdownReport {
+    pub limits: Vec<rlimits::Limit>,
+    pub landlock: landlock::Enforcement,
+    pub bounding: capabilities::Bounding,
+    /// Rules of the seccomp table in the filter.
+    pub seccomp_rules: usize,
+}
+
+/// The seccomp filter's context for `policy` in this process.
+pub fn filter_context(policy: &Policy) -> FilterContext {
+    FilterContext {
+        files: !policy.files.is_empty(),
+        network: !policy.network.is_empty(),
+        pid: rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs(),
+    }
+}
+
+/// Makes libraries read, now, what they would otherwise read lazily on
+/// first use through calls the sandbox refuses: rustix finds the vDSO from
+/// the aux vector, which it reads with prctl(PR_GET_AUXV) or from
+/// /proc/self/auxv the first time the emulation asks for the time.
+fn warm_up() {
+    let _ = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+}
+
+/// Locks the runner down for `policy`. Call it on the runner's only thread,
+/// after every guest is built (and sealed) and every descriptor the run
+/// needs is open, right before the first guest instruction.
+pub fn lock_down(policy: &Policy) -> Result<LockdownReport, LockdownError> {
+    let facts = survey::survey()?;
+    if facts.threads != 1 {
+        return Err(LockdownError::Threads(facts.threads));
+    }
+    warm_up();
+    // Everything that can fail for want of data comes first.
+    let filters = seccomp_filter::build(&filter_context(policy))?;
+    let limits = rlimits::limits_for(policy, facts.highest_fd);
+
+    rlimits::apply(&limits)?;
+    thinvisor_kmod::process_signals::ignore_file_size_signal()
+        .map_err(LockdownError::FileSizeSignal)?;
+    rustix::thread::set_no_new_privs(true).map_err(LockdownError::NoNewPrivs)?;
+    let landlock = landlock::restrict(policy)?;
+    let bounding = capabilities::drop_all(facts.cap_last_cap)?;
+    seccomp_filter::install(&filters)?;
+    Ok(LockdownReport {
+        limits,
+        landlock,
+        bounding,
+        seccomp_rules: filters.rule_count,
+    })
+}

@@ -1,0 +1,119 @@
+//! Resource limits from the policy, as host-side backstops behind the
+//! emulation's own accounting. Soft and hard limits are set equal (never
+//! above a lower limit the runner was started with), so they cannot be
+//! raised again.
+
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+use sandbox_policy::Policy;
+
+/// Descriptors the runner may open for itself while running, beyond those
+/// it holds at lock-down and the guest's `open_files`: room for a transient
+/// descriptor while the emulation opens or duplicates a file.
+pub const RUNNER_SPARE_FDS: u64 = 8;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set {name} to {value}: {source}")]
+pub struct RlimitError {
+    name: &'static str,
+    value: u64,
+    #[source]
+    source: rustix::io::Errno,
+}
+
+/// One limit to set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub name: &'static str,
+    pub resource: Resource,
+    pub value: u64,
+}
+
+/// The limits for `policy`, given the highest descriptor the runner holds.
+///
+/// - RLIMIT_NOFILE: highest descriptor + 1 + `open_files` + spare. Each
+///   guest descriptor is at most one host descriptor.
+/// - RLIMIT_FSIZE: `bytes_written`; no file the runner writes grows past it
+///   (SIGXFSZ is ignored, so such a write fails with EFBIG).
+/// - RLIMIT_CPU: `cpu_time` rounded up to whole seconds, when set; the
+///   kernel kills the runner with SIGXCPU when it is used up.
+/// - RLIMIT_CORE: 0; a crashing runner never writes guest memory to disk.
+pub fn limits_for(policy: &Policy, highest_fd: u64) -> Vec<Limit> {
+    let limits = &policy.limits;
+    let mut out = vec![
+        Limit {
+            name: "RLIMIT_NOFILE",
+            resource: Resource::Nofile,
+            value: highest_fd + 1 + u64::from(limits.open_files) + RUNNER_SPARE_FDS,
+        },
+        Limit {
+            name: "RLIMIT_FSIZE",
+            resource: Resource::Fsize,
+            value: limits.bytes_written,
+        },
+        Limit {
+            name: "RLIMIT_CORE",
+            resource: Resource::Core,
+            value: 0,
+        },
+    ];
+    if let Some(cpu) = limits.cpu_time {
+        let secs = cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0);
+        out.push(Limit {
+            name: "RLIMIT_CPU",
+            resource: Resource::Cpu,
+            value: secs.max(1),
+        });
+    }
+    out
+}
+
+/// Sets each limit (soft = hard = the lower of the value and the current
+/// hard limit).
+pub fn apply(limits: &[Limit]) -> Result<(), RlimitError> {
+    for limit in limits {
+        let value = getrlimit(limit.resource)
+            .maximum
+            .map_or(limit.value, |hard| hard.min(limit.value));
+        setrlimit(
+            limit.resource,
+            Rlimit {
+                current: Some(value),
+                maximum: Some(value),
+            },
+        )
+        .map_err(|source| RlimitError {
+            name: limit.name,
+            value,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_policy() {
+        let policy = Policy::from_str_named(
+            "[limits]\nopen_files = 10\nbytes_written = \"1MiB\"\ncpu_time = \"1500ms\"\n",
+            "p.toml",
+        )
+        .expect("policy");
+        let limits = limits_for(&policy, 7);
+        let value = |name: &str| {
+            limits
+                .iter()
+                .find(|l| l.name == name)
+                .map(|l| l.value)
+                .expect("limit present")
+        };
+        assert_eq!(value("RLIMIT_NOFILE"), 8 + 10 + RUNNER_SPARE_FDS);
+        assert_eq!(value("RLIMIT_FSIZE"), 1 << 20);
+        assert_eq!(value("RLIMIT_CPU"), 2);
+        assert_eq!(value("RLIMIT_CORE"), 0);
+        let default = limits_for(&Policy::default(), 3);
+        assert!(default.iter().all(|l| l.name != "RLIMIT_CPU"));
+    }
+}

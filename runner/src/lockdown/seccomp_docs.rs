@@ -1,0 +1,79 @@
+//! The seccomp rule table as Markdown, for docs/threat-model.md (a test
+//! checks that the document holds exactly this text between its markers).
+
+use super::seccomp_rules::{Action, ArgCheck, Named, Rule, When, RULES};
+
+/// The marker lines around the generated table in docs/threat-model.md.
+pub const BEGIN_MARKER: &str =
+    "<!-- seccomp-rules: generated from runner/src/lockdown/seccomp_rules.rs; do not edit -->";
+pub const END_MARKER: &str = "<!-- end of seccomp-rules -->";
+
+fn names(values: &[Named]) -> String {
+    values.iter().map(|v| v.0).collect::<Vec<_>>().join(", ")
+}
+
+fn check(c: &ArgCheck) -> String {
+    match c {
+        ArgCheck::OneOf { arg, values } if values.len() == 1 => {
+            format!("arg{arg} = {}", names(values))
+        }
+        ArgCheck::OneOf { arg, values } => format!("arg{arg} ∈ {{{}}}", names(values)),
+        ArgCheck::MaskedOneOf { arg, mask, values } => {
+            format!("(arg{arg} & {}) ∈ {{{}}}", mask.0, names(values))
+        }
+        ArgCheck::NoBitOf { arg, mask } => format!("arg{arg} without {}", mask.0),
+        ArgCheck::OwnPid { arg } => format!("arg{arg} = the runner's pid"),
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn row(r: &Rule) -> String {
+    let when = match r.when {
+        When::Always => "always",
+        When::Files => "[[files]]",
+        When::Network => "[[network]]",
+    };
+    let args = if r.args.is_empty() {
+        "any".to_string()
+    } else {
+        r.args.iter().map(check).collect::<Vec<_>>().join("; ")
+    };
+    let action = match r.action {
+        Action::Allow => "allow".to_string(),
+        Action::FailWith((name, _)) => format!("fail with {name}"),
+    };
+    format!(
+        "| `{}` | {} | {} | {} | {} |",
+        r.syscall,
+        cell(when),
+        cell(&args),
+        action,
+        cell(r.reason)
+    )
+}
+
+/// The table, one row per rule, markers included.
+pub fn markdown() -> String {
+    let count = |w: When| RULES.iter().filter(|r| r.when == w).count();
+    let mut out = vec![
+        BEGIN_MARKER.to_string(),
+        String::new(),
+        format!(
+            "{} rules: {} always in the filter, {} more with `[[files]]`, {} more with `[[network]]`.",
+            RULES.len(),
+            count(When::Always),
+            count(When::Files),
+            count(When::Network)
+        ),
+        String::new(),
+        "| syscall | in the filter | arguments | action | who needs it, and why |".to_string(),
+        "| --- | --- | --- | --- | --- |".to_string(),
+    ];
+    out.extend(RULES.iter().map(row));
+    out.push(String::new());
+    out.push(END_MARKER.to_string());
+    out.join("\n")
+}

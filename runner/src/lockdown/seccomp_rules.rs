@@ -1,0 +1,267 @@
+//! The runner's seccomp allow-list, as data: every host syscall the runner
+//! may make once it is locked down, with who needs it and why. Anything not
+//! listed kills the whole runner (SECCOMP_RET_KILL_PROCESS, seen as SIGSYS).
+//!
+//! Rules marked `Files` are in the filter only when the policy lists
+//! `[[files]]`, `Network` ones only when it lists `[[network]]`. Argument
+//! checks compare the register's low 32 bits unless they say otherwise (the
+//! kernel reads those arguments as 32-bit `int`s). `docs/threat-model.md`
+//! lists this table; a test keeps the two in step.
+
+use libc as c;
+use thinvisor_kmod::ioctl_numbers::VCPU_RUN_IOCTLS;
+
+/// A value with the name it has in C headers.
+pub type Named = (&'static str, u64);
+
+/// When a rule is part of the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// The policy lists `[[files]]`.
+    Files,
+    /// The policy lists `[[network]]`.
+    Network,
+}
+
+/// A condition on one argument (0 = rdi, 1 = rsi, 2 = rdx, 3 = r10, ...).
+/// Every condition of a rule must hold.
+#[derive(Debug, Clone, Copy)]
+pub enum ArgCheck {
+    /// The argument equals one of `values`.
+    OneOf { arg: u8, values: &'static [Named] },
+    /// The argument, masked with `mask`, equals one of `values`.
+    MaskedOneOf {
+        arg: u8,
+        mask: Named,
+        values: &'static [Named],
+    },
+    /// The 64-bit argument has no bit of `mask` set.
+    NoBitOf { arg: u8, mask: Named },
+    /// The argument is the runner's own process id (known at lock-down).
+    OwnPid { arg: u8 },
+}
+
+/// What a matching call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    /// The call fails with this errno without reaching the kernel.
+    FailWith(Named),
+}
+
+/// One entry of the allow-list.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub syscall: &'static str,
+    pub when: When,
+    pub args: &'static [ArgCheck],
+    pub action: Action,
+    /// Who needs it and why.
+    pub reason: &'static str,
+}
+
+const fn rule(
+    syscall: &'static str,
+    when: When,
+    args: &'static [ArgCheck],
+    reason: &'static str,
+) -> Rule {
+    Rule {
+        syscall,
+        when,
+        args,
+        action: Action::Allow,
+        reason,
+    }
+}
+
+const ANY: &[ArgCheck] = &[];
+use When::{Always, Files, Network};
+
+/// glibc's private SIGSETXID (SIGRTMIN + 1, nptl/pthreadP.h); libc has no
+/// constant for it.
+const SIGSETXID: Named = ("SIGSETXID", 33);
+const PROT_EXEC: Named = ("PROT_EXEC", c::PROT_EXEC as u64);
+
+/// The exact flags glibc's pthread_create passes to clone.
+const THREAD_CLONE_FLAGS: Named = (
+    "CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID",
+    (c::CLONE_VM
+        | c::CLONE_FS
+        | c::CLONE_FILES
+        | c::CLONE_SIGHAND
+        | c::CLONE_THREAD
+        | c::CLONE_SYSVSEM
+        | c::CLONE_SETTLS
+        | c::CLONE_PARENT_SETTID
+        | c::CLONE_CHILD_CLEARTID) as u64,
+);
+
+const FCNTL_COMMANDS: &[Named] = &[
+    ("F_GETFD", c::F_GETFD as u64),
+    ("F_SETFD", c::F_SETFD as u64),
+    ("F_GETFL", c::F_GETFL as u64),
+    ("F_SETFL", c::F_SETFL as u64),
+    ("F_DUPFD_CLOEXEC", c::F_DUPFD_CLOEXEC as u64),
+];
+
+const SOCKET_DOMAINS: &[Named] = &[
+    ("AF_INET", c::AF_INET as u64),
+    ("AF_INET6", c::AF_INET6 as u64),
+];
+/// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
+const SOCKET_TYPE_MASK: Named = ("0xf", 0xf);
+const SOCKET_TYPES: &[Named] = &[
+    ("SOCK_STREAM", c::SOCK_STREAM as u64),
+    ("SOCK_DGRAM", c::SOCK_DGRAM as u64),
+];
+const SOCKET_PROTOCOLS: &[Named] = &[
+    ("0", 0),
+    ("IPPROTO_TCP", c::IPPROTO_TCP as u64),
+    ("IPPROTO_UDP", c::IPPROTO_UDP as u64),
+];
+
+/// The allow-list.
+pub const RULES: &[Rule] = &[
+    // --- KVM -----------------------------------------------------------
+    rule(
+        "ioctl",
+        Always,
+        &[ArgCheck::OneOf { arg: 1, values: VCPU_RUN_IOCTLS }],
+        "vCPU thread: KVM_RUN and the vCPU state cache's reads and deferred writes (thinvisor-kmod's VCPU_RUN_IOCTLS). \
+         Requests that build guests (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION, KVM_SET_CPUID2, ...) are refused: the guest is built before lock-down",
+    ),
+    // --- I/O on descriptors the runner holds ---------------------------
+    rule("read", Always, ANY, "syscall emulation: the guest's read/readv/pread on stdin, files and sockets"),
+    rule("write", Always, ANY, "syscall emulation: the guest's writes; the runner's own stderr line and the --stats file"),
+    rule("readv", Always, ANY, "syscall emulation: the guest's readv (one host call per guest call)"),
+    rule("writev", Always, ANY, "syscall emulation: the guest's writev, handed to the host as one vectored write over guest memory"),
+    rule("lseek", Always, ANY, "syscall emulation: lseek on the guest's files and on a stdin that is a file"),
+    rule("pread64", Always, ANY, "syscall emulation: the guest's pread64 on files (and a stdin that is a file)"),
+    rule("pwrite64", Always, ANY, "syscall emulation: the guest's pwrite64 on files (and a stdout that is a file)"),
+    rule("preadv", Always, ANY, "syscall emulation: the guest's pread64/preadv/readv at an offset, as one vectored host read into guest memory"),
+    rule("pwritev", Always, ANY, "syscall emulation: the guest's pwrite64/pwritev/writev at an offset, as one vectored host write from guest memory"),
+    rule("close", Always, ANY, "syscall emulation: the guest's close; the runner closing its descriptors on the way out"),
+    rule("fstat", Always, ANY, "syscall emulation: the guest's fstat on any descriptor, standard streams included (rustix calls fstat directly)"),
+    rule("statx", Always, ANY, "Rust std's File::metadata (statx with AT_EMPTY_PATH); the guest's statx on descriptors and, with [[files]], on paths"),
+    rule("dup", Always, ANY, "syscall emulation: the guest's dup, which gets its own host descriptor"),
+    rule("dup3", Always, ANY, "syscall emulation: the guest's dup2/dup3"),
+    rule(
+        "fcntl",
+        Always,
+        &[ArgCheck::OneOf { arg: 1, values: FCNTL_COMMANDS }],
+        "syscall emulation: the guest's fcntl F_GETFL/F_SETFL/F_DUPFD_CLOEXEC; F_GETFD/F_SETFD for close-on-exec, and Rust std's debug check on closing a descriptor",
+    ),
+    rule("fsync", Always, ANY, "syscall emulation: the guest's fsync on files and on a stdout that is a file"),
+    rule("fdatasync", Always, ANY, "syscall emulation: the guest's fdatasync"),
+    rule("poll", Always, ANY, "syscall emulation: the guest's poll on its streams and sockets"),
+    rule("ppoll", Always, ANY, "syscall emulation: the guest's ppoll/select on its streams and sockets"),
+    // --- Files (only with [[files]]) ------------------------------------
+    rule("openat", Files, ANY, "file emulation: opens below the directory descriptors of the policy's [[files]]; Landlock bounds what it can reach"),
+    rule("openat2", Files, ANY, "file emulation: openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, so guest paths never leave the allowed trees"),
+    rule("newfstatat", Files, ANY, "file emulation: the guest's stat/lstat/fstatat and access checks on paths below [[files]]"),
+    rule("getdents64", Files, ANY, "file emulation: the guest's getdents64 on directories below [[files]]"),
+    rule("readlinkat", Files, ANY, "file emulation: the guest's readlink/readlinkat below [[files]]"),
+    rule("unlinkat", Files, ANY, "file emulation: the guest's unlink/rmdir in read-write trees (Landlock refuses it elsewhere)"),
+    rule("mkdirat", Files, ANY, "file emulation: the guest's mkdir in read-write trees (Landlock refuses it elsewhere)"),
+    rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
+    rule("ftruncate", Files, ANY, "file emulation: the guest's ftruncate/truncate on files it opened for writing"),
+    // --- Sockets (only with [[network]]) ---------------------------------
+    rule(
+        "socket",
+        Network,
+        &[
+            ArgCheck::OneOf { arg: 0, values: SOCKET_DOMAINS },
+            ArgCheck::MaskedOneOf { arg: 1, mask: SOCKET_TYPE_MASK, values: SOCKET_TYPES },
+            ArgCheck::OneOf { arg: 2, values: SOCKET_PROTOCOLS },
+        ],
+        "socket emulation: IPv4/IPv6 TCP and UDP sockets only (no raw, packet, netlink or UNIX sockets)",
+    ),
+    rule("connect", Network, ANY, "socket emulation: connect to a peer the policy's [[network]] allows (checked before the call; Landlock also limits TCP ports)"),
+    rule("sendto", Network, ANY, "socket emulation: send/sendto to an allowed peer (UDP destinations are checked by the emulation; Landlock does not cover UDP)"),
+    rule("recvfrom", Network, ANY, "socket emulation: recv/recvfrom on the guest's sockets"),
+    rule("shutdown", Network, ANY, "socket emulation: the guest's shutdown"),
+    rule("getsockopt", Network, ANY, "socket emulation: SO_ERROR after a non-blocking connect, and the guest's getsockopt"),
+    rule(
+        "ioctl",
+        Network,
+        &[ArgCheck::OneOf { arg: 1, values: &[("FIONBIO", c::FIONBIO)] }],
+        "socket emulation: Rust std's TcpStream::set_nonblocking and connect_timeout switch blocking mode with FIONBIO",
+    ),
+    rule("setsockopt", Network, ANY, "socket emulation: the guest's setsockopt (TCP_NODELAY, timeouts, buffer sizes)"),
+    // --- Memory -----------------------------------------------------------
+    rule(
+        "mmap",
+        Always,
+        &[ArgCheck::NoBitOf { arg: 2, mask: PROT_EXEC }],
+        "Rust allocator (glibc malloc: large blocks, new arenas) and thread stacks; never executable memory",
+    ),
+    rule("munmap", Always, ANY, "Rust allocator frees, thread stacks and signal stacks on thread exit, guest memory and the vCPU run page when the guest is dropped"),
+    rule(
+        "mprotect",
+        Always,
+        &[ArgCheck::NoBitOf { arg: 2, mask: PROT_EXEC }],
+        "GuestMemory::refresh (cycles host protection after the guest's mprotect downgrades), thread stack guard pages, glibc arena growth; never executable",
+    ),
+    rule(
+        "madvise",
+        Always,
+        &[ArgCheck::OneOf { arg: 2, values: &[("MADV_DONTNEED", c::MADV_DONTNEED as u64)] }],
+        "GuestMemory::discard after the guest's munmap; glibc releasing a finished thread's stack and trimming arenas",
+    ),
+    rule("mremap", Always, ANY, "glibc realloc of large (mmap-backed) allocations"),
+    rule("brk", Always, ANY, "glibc malloc's main arena"),
+    // --- Threads and signals -------------------------------------------------
+    rule(
+        "clone",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[THREAD_CLONE_FLAGS] }],
+        "the watchdog thread, spawned after lock-down (so it inherits it): glibc's pthread_create, with exactly the flags of a thread (no new process)",
+    ),
+    Rule {
+        syscall: "clone3",
+        when: Always,
+        args: ANY,
+        action: Action::FailWith(("ENOSYS", c::ENOSYS as u64)),
+        reason: "glibc's pthread_create tries clone3 first, whose flags live in memory seccomp cannot read: it fails with ENOSYS so glibc falls back to clone, whose flags are checked",
+    },
+    rule("set_robust_list", Always, ANY, "glibc: a new thread registers its robust futex list"),
+    rule("rseq", Always, ANY, "glibc: a new thread registers its restartable-sequences area"),
+    rule(
+        "prctl",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[("PR_SET_NAME", c::PR_SET_NAME as u64)] }],
+        "Rust std names the new thread (\"watchdog\")",
+    ),
+    rule("sched_getaffinity", Always, ANY, "glibc malloc sizes its arenas from the CPU count on a new thread's first allocation"),
+    rule("futex", Always, ANY, "Rust std's mutexes, channels (watchdog stop, recv_timeout) and thread join"),
+    rule("sched_yield", Always, ANY, "Rust std's spin-then-park locks"),
+    rule("gettid", Always, ANY, "Rust std's thread start-up"),
+    rule("getpid", Always, ANY, "glibc's pthread_kill (the vCPU kick) passes the process id to tgkill"),
+    rule(
+        "tgkill",
+        Always,
+        &[
+            ArgCheck::OwnPid { arg: 0 },
+            ArgCheck::OneOf { arg: 2, values: &[("SIGUSR2", c::SIGUSR2 as u64), ("SIGABRT", c::SIGABRT as u64)] },
+        ],
+        "the watchdog's vCPU kick (pthread_kill with SIGUSR2, thinvisor-kmod's Interrupter) within this process; SIGABRT for abort() after a double panic",
+    ),
+    rule(
+        "rt_sigaction",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[SIGSETXID] }],
+        "glibc installs its SIGSETXID handler on the first pthread_create (the watchdog); no other signal's disposition can change",
+    ),
+    rule("rt_sigprocmask", Always, ANY, "glibc blocks signals around thread creation, exit and pthread_kill"),
+    rule("rt_sigreturn", Always, ANY, "return from the SIGUSR2 kick handler (its only effect: KVM_RUN or a blocking host call returns EINTR)"),
+    rule("sigaltstack", Always, ANY, "Rust std's stack-overflow guard: each thread installs and removes an alternate signal stack"),
+    rule("restart_syscall", Always, ANY, "the kernel resumes a sleep or futex wait interrupted by a stop/continue signal"),
+    // --- Time, randomness, exit --------------------------------------------
+    rule("clock_gettime", Always, ANY, "Instant::now (run time, watchdog deadlines) and the guest's clock_gettime when the vDSO falls back to the syscall"),
+    rule("clock_nanosleep", Always, ANY, "thread::sleep; the guest's nanosleep/clock_nanosleep"),
+    rule("getrandom", Always, ANY, "the guest's getrandom; Rust std's hash-map seeds"),
+    rule("exit", Always, ANY, "the watchdog thread ends"),
+    rule("exit_group", Always, ANY, "the runner exits with the guest's status"),
+];

@@ -1,0 +1,185 @@
+//! `runner selftest-lockdown [--policy FILE] PROBE [TARGET]` (hidden): sets
+//! up as `exec` does (policy, KVM, a built guest, the standard streams),
+//! locks down with the same function, then makes one probe, so that tests
+//! can watch the sandbox hold from outside.
+//!
+//! Status: 0 when the probe's operation succeeded, 1 when it was refused
+//! (the error is printed), 125 when setup or lock-down failed. Probes that
+//! the seccomp filter must stop never return: the kernel kills the runner
+//! with SIGSYS.
+
+use crate::exec::run_loop;
+use crate::exec::stats::Stats;
+use crate::exec::syscall_path::SyscallPath;
+use crate::exec::watchdog::Watchdog;
+use crate::exit_status::RUNNER_FAILED;
+use crate::guest::boot::Guest;
+use crate::syscalls::{fds::FdTable, ProcessState};
+use clap::ValueEnum;
+use sandbox_policy::Policy;
+use std::path::PathBuf;
+use std::time::Duration;
+use thinvisor_kmod::{GuestMemory, Hypervisor, MemoryAccess, Vm};
+
+/// What to try once locked down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Probe {
+    /// Print what lock-down did (Landlock enforcement, bounding set, rule
+    /// count, limits).
+    Report,
+    /// Print the seccomp rule table as Markdown (as in docs/threat-model.md).
+    Rules,
+    /// Run a guest (KVM_RUN and the watchdog thread under the filter).
+    RunGuest,
+    /// getppid, a syscall the filter does not list: SIGSYS.
+    ForbiddenSyscall,
+    /// KVM_CREATE_VM: SIGSYS.
+    CreateVm,
+    /// KVM_CREATE_VCPU on the built VM: SIGSYS.
+    CreateVcpu,
+    /// KVM_SET_USER_MEMORY_REGION on a VM made before lock-down: SIGSYS.
+    MapMemory,
+    /// Start /bin/true: SIGSYS.
+    SpawnProcess,
+    /// Open TARGET for reading.
+    Open,
+    /// Create (or truncate) TARGET for writing.
+    Create,
+    /// TCP connect to TARGET (`IP:port`).
+    Connect,
+}
+
+impl Probe {
+    fn needs_target(self) -> bool {
+        matches!(self, Probe::Open | Probe::Create | Probe::Connect)
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("runner: {msg}");
+    RUNNER_FAILED
+}
+
+/// Runs the selftest; returns the exit status.
+pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -> i32 {
+    let target = match (probe.needs_target(), target) {
+        (true, Some(t)) => t,
+        (true, None) => return fail(format!("probe {probe:?} needs a TARGET")),
+        (false, Some(_)) => return fail(format!("probe {probe:?} takes no TARGET")),
+        (false, None) => String::new(),
+    };
+    let policy = match &policy {
+        Some(p) => match Policy::from_file(p) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        },
+        None => Policy::default(),
+    };
+    let hv = match Hypervisor::open() {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let mut guest = match crate::info::calibration_guest(&hv, 100) {
+        Ok(g) => g,
+        Err(e) => return fail(format!("cannot build the guest: {e}")),
+    };
+    let fds =
+        match FdTable::with_stdio(policy.stdio.stdin, policy.stdio.stdout, policy.stdio.stderr) {
+            Ok(f) => f,
+            Err(e) => return fail(format!("cannot set up standard streams: {e}")),
+        };
+    // An unsealed, empty VM for the map-memory probe (built before lock-down).
+    let mut spare: Option<Vm> = None;
+    if probe == Probe::MapMemory {
+        match hv.create_vm() {
+            Ok(vm) => spare = Some(vm),
+            Err(e) => return fail(e),
+        }
+    }
+    let report = match super::lock_down(&policy) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot lock down the runner: {e}")),
+    };
+    match probe {
+        Probe::Report => {
+            println!("landlock: {:?}", report.landlock);
+            println!("bounding set: {:?}", report.bounding);
+            println!("seccomp rules: {}", report.seccomp_rules);
+            for l in &report.limits {
+                println!("{}: {}", l.name, l.value);
+            }
+            0
+        }
+        Probe::Rules => {
+            println!("{}", super::seccomp_docs::markdown());
+            0
+        }
+        Probe::RunGuest => run_guest(&mut guest, fds, hv.platform()),
+        Probe::ForbiddenSyscall => {
+            let ppid = rustix::process::getppid();
+            outcome::<(), _>("getppid", Err(format!("returned {ppid:?}")))
+        }
+        Probe::CreateVm => outcome("KVM_CREATE_VM", hv.create_vm().map(drop)),
+        Probe::CreateVcpu => outcome("KVM_CREATE_VCPU", guest.vm.create_vcpu().map(drop)),
+        Probe::MapMemory => {
+            let result = GuestMemory::new(4096).and_then(|mem| match spare.as_mut() {
+                Some(vm) => vm.map_memory(0, mem, MemoryAccess::READ_WRITE).map(drop),
+                None => Ok(()),
+            });
+            outcome("KVM_SET_USER_MEMORY_REGION", result)
+        }
+        Probe::SpawnProcess => outcome(
+            "spawn /bin/true",
+            std::process::Command::new("/bin/true").status().map(drop),
+        ),
+        Probe::Open => outcome(
+            &format!("open {target}"),
+            std::fs::File::open(&target).map(drop),
+        ),
+        Probe::Create => outcome(
+            &format!("create {target}"),
+            std::fs::File::create(&target).map(drop),
+        ),
+        Probe::Connect => {
+            let result = target
+                .parse::<std::net::SocketAddr>()
+                .map_err(|e| e.to_string())
+                .and_then(|addr| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                });
+            outcome(&format!("connect {target}"), result)
+        }
+    }
+}
+
+/// Prints "WHAT: ok" (status 0) or "WHAT: ERROR" (status 1).
+fn outcome<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> i32 {
+    match result {
+        Ok(_) => {
+            println!("{what}: ok");
+            0
+        }
+        Err(e) => {
+            println!("{what}: {e}");
+            1
+        }
+    }
+}
+
+fn run_guest(guest: &mut Guest, fds: FdTable, platform: thinvisor_kmod::Platform) -> i32 {
+    let path = SyscallPath::for_platform(platform).unwrap_or(SyscallPath::Sysret);
+    let mut state = ProcessState::new(fds);
+    let mut stats = Stats::default();
+    let dog = Watchdog::start(Duration::from_secs(10), guest.vcpu.interrupter());
+    let result = run_loop::run(guest, &mut state, path, &dog, 10.0, &mut stats);
+    drop(dog);
+    outcome(
+        "run guest",
+        match result {
+            Ok(Ok(0)) => Ok(()),
+            other => Err(format!("ended with {other:?}")),
+        },
+    )
+}

@@ -1,0 +1,275 @@
+//! The runner's self-sandbox, watched from outside: /proc of a runner whose
+//! guest is running, and `runner selftest-lockdown` probes that must be
+//! refused by Landlock or kill the runner through seccomp.
+
+mod support;
+
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const SIGSYS: i32 = 31;
+/// PF_USER_WORKER: a kernel worker in the runner's thread group (KVM's
+/// "kvm-nx-lpage-recovery"), not a runner thread (see docs/threat-model.md).
+const PF_USER_WORKER: u64 = 0x4000;
+
+struct Probe {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+fn selftest(policy: Option<&Path>, args: &[&str]) -> Probe {
+    let mut cmd = runner();
+    cmd.arg("selftest-lockdown");
+    if let Some(p) = policy {
+        cmd.arg("--policy").arg(p);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runner");
+    Probe {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn write_policy(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, text).expect("write policy");
+    p
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+        .map_or("<missing>", str::trim)
+}
+
+fn stat_flags(stat: &str) -> u64 {
+    let (_, rest) = stat.rsplit_once(')').expect("stat line");
+    rest.split_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse().ok())
+        .expect("stat flags")
+}
+
+/// (name, status) of every runner thread of `pid` (kernel workers left out).
+fn runner_threads(pid: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(task.path().join("stat")),
+            std::fs::read_to_string(task.path().join("status")),
+        ) else {
+            continue;
+        };
+        if stat_flags(&stat) & PF_USER_WORKER != 0 {
+            continue;
+        }
+        out.push((status_field(&status, "Name").to_string(), status));
+    }
+    out
+}
+
+#[test]
+fn every_runner_thread_is_sandboxed_while_a_guest_runs() {
+    let spin = sample("spin");
+    let child = runner()
+        .args(["exec", "--timeout", "3"])
+        .arg(&spin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    // Wait until the runner has locked down and started its watchdog.
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let threads = loop {
+        let threads = runner_threads(child.id());
+        let locked = threads
+            .iter()
+            .all(|(_, s)| status_field(s, "Seccomp") == "2");
+        if threads.len() >= 2 && locked {
+            break threads;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runner never showed two locked-down threads: {threads:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let names: Vec<&str> = threads.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"runner") && names.contains(&"watchdog"),
+        "{names:?}"
+    );
+    for (name, status) in &threads {
+        assert_eq!(status_field(status, "Seccomp"), "2", "{name}");
+        assert_eq!(status_field(status, "NoNewPrivs"), "1", "{name}");
+        for set in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+            assert_eq!(
+                status_field(status, set),
+                "0000000000000000",
+                "{name} {set}"
+            );
+        }
+    }
+    let out = child.wait_with_output().expect("wait runner");
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+}
+
+#[test]
+fn a_syscall_outside_the_filter_kills_the_runner() {
+    for probe in [
+        "forbidden-syscall",
+        "create-vm",
+        "create-vcpu",
+        "map-memory",
+        "spawn-process",
+    ] {
+        let p = selftest(None, &[probe]);
+        assert_eq!(
+            p.status.signal(),
+            Some(SIGSYS),
+            "{probe}: {:?} {} {}",
+            p.status,
+            p.stdout,
+            p.stderr
+        );
+        assert!(!p.status.core_dumped(), "{probe}: RLIMIT_CORE is 0");
+    }
+}
+
+#[test]
+fn a_locked_down_runner_still_runs_guests() {
+    let p = selftest(None, &["run-guest"]);
+    assert_eq!(p.status.code(), Some(0), "{} {}", p.stdout, p.stderr);
+    assert_eq!(p.stdout, "run guest: ok\n");
+    let r = exec_sample(&[], "hello", &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+}
+
+#[test]
+fn report_shows_every_layer_in_force() {
+    let p = selftest(None, &["report"]);
+    assert_eq!(p.status.code(), Some(0), "{}", p.stderr);
+    for line in [
+        "landlock: Full",
+        "bounding set: Emptied",
+        "seccomp rules: 47",
+        "RLIMIT_FSIZE: 1073741824",
+        "RLIMIT_CORE: 0",
+    ] {
+        assert!(p.stdout.lines().any(|l| l == line), "{line}: {}", p.stdout);
+    }
+}
+
+#[test]
+fn the_runner_itself_can_open_only_the_policys_files() {
+    let dir = temp_dir("lockdown-files");
+    for d in ["ro", "rw", "outside"] {
+        std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+    }
+    std::fs::write(dir.join("ro/inside.txt"), "inside").expect("write");
+    std::fs::write(dir.join("outside/secret.txt"), "secret").expect("write");
+    let policy = write_policy(
+        &dir,
+        &format!(
+            "[[files]]\npath = \"{0}/ro\"\naccess = \"read\"\n\n\
+             [[files]]\npath = \"{0}/rw\"\naccess = \"read-write\"\n",
+            dir.display()
+        ),
+    );
+    let path = |p: &str| dir.join(p).display().to_string();
+    let cases = [
+        ("open", path("ro/inside.txt"), 0),
+        ("open", path("outside/secret.txt"), 1),
+        ("open", "/proc/self/status".to_string(), 1),
+        ("open", "/etc/passwd".to_string(), 1),
+        ("create", path("ro/new.txt"), 1),
+        ("create", path("outside/new.txt"), 1),
+        ("create", path("rw/new.txt"), 0),
+    ];
+    for (probe, target, want) in cases {
+        let p = selftest(Some(&policy), &[probe, &target]);
+        assert_eq!(
+            p.status.code(),
+            Some(want),
+            "{probe} {target}: {} {}",
+            p.stdout,
+            p.stderr
+        );
+        if want == 0 {
+            assert_eq!(p.stdout, format!("{probe} {target}: ok\n"));
+        } else {
+            assert_eq!(
+                p.stdout,
+                format!("{probe} {target}: Permission denied (os error 13)\n")
+            );
+        }
+    }
+    assert!(dir.join("rw/new.txt").exists());
+    assert!(!dir.join("ro/new.txt").exists() && !dir.join("outside/new.txt").exists());
+    // Without [[files]] the runner may not even call openat.
+    let p = selftest(None, &["open", &path("ro/inside.txt")]);
+    assert_eq!(p.status.signal(), Some(SIGSYS), "{:?}", p.status);
+}
+
+#[test]
+fn tcp_connect_is_limited_to_the_policys_ports() {
+    let allowed = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let other = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let (allowed, other) = (
+        allowed.local_addr().expect("addr"),
+        other.local_addr().expect("addr"),
+    );
+    let dir = temp_dir("lockdown-net");
+    let policy = write_policy(&dir, &format!("[[network]]\naddress = \"{allowed}\"\n"));
+    let p = selftest(Some(&policy), &["connect", &allowed.to_string()]);
+    assert_eq!(p.stdout, format!("connect {allowed}: ok\n"), "{}", p.stderr);
+    // Something listens there, but the policy does not list the port.
+    let p = selftest(Some(&policy), &["connect", &other.to_string()]);
+    assert_eq!(
+        p.stdout,
+        format!("connect {other}: Permission denied (os error 13)\n"),
+        "{}",
+        p.stderr
+    );
+    // Without [[network]] the runner may not even create a socket.
+    let p = selftest(None, &["connect", &allowed.to_string()]);
+    assert_eq!(p.status.signal(), Some(SIGSYS), "{:?}", p.status);
+}
+
+#[test]
+fn a_lockdown_failure_is_status_125_with_its_reason() {
+    let dir = temp_dir("lockdown-fail");
+    let missing = dir.join("missing");
+    let policy = write_policy(
+        &dir,
+        &format!(
+            "[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+            missing.display()
+        ),
+    );
+    // `exec` refuses such a policy earlier, when it opens the policy's roots
+    // (tests/policy.rs); lock-down itself refuses it too, with its reason.
+    let r = selftest(Some(&policy), &["report"]);
+    assert_eq!(r.status.code(), Some(125), "{}", r.stderr);
+    assert_eq!(r.stdout, "", "nothing may run after a failed lock-down");
+    let expected = format!(
+        "runner: cannot lock down the runner: landlock: files[0]: cannot open host path {} for the sandbox: No such file or directory (os error 2)\n",
+        missing.display()
+    );
+    assert_eq!(r.stderr, expected);
+}
