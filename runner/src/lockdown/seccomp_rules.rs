@@ -181,6 +181,8 @@ pub const RULES: &[Rule] = &[
     rule("connect", Network, ANY, "socket emulation: connect to a peer the policy's [[network]] allows (checked before the call; Landlock also limits TCP ports)"),
     rule("sendto", Network, ANY, "socket emulation: send/sendto to an allowed peer (UDP destinations are checked by the emulation; Landlock does not cover UDP)"),
     rule("recvfrom", Network, ANY, "socket emulation: recv/recvfrom on the guest's sockets"),
+    rule("sendmsg", Network, ANY, "socket emulation: send/sendto/write on the guest's sockets, as one vectored host send over guest memory (MSG_NOSIGNAL)"),
+    rule("recvmsg", Network, ANY, "socket emulation: recv/recvfrom/read on the guest's sockets, as one vectored host receive into guest memory"),
     rule("shutdown", Network, ANY, "socket emulation: the guest's shutdown"),
     rule("getsockopt", Network, ANY, "socket emulation: SO_ERROR after a non-blocking connect, and the guest's getsockopt"),
     rule(
