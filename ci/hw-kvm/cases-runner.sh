@@ -94,6 +94,20 @@ check stats-one-kvm-run-per-exit -- test -n "$ioctls" -a -n "$other" -a "$((${io
 # Shown in the log either way: the counts behind the checks above.
 tr -s ' \n' ' ' < "$T/stats.json" | sed 's/^/    | stats.json: /; s/$/\n/'
 
+# --- files and sockets under a policy (host-side emulation, but it runs
+#     locked down: Landlock, seccomp and no capabilities, inside this kernel).
+mkdir -p "$T/hw-ro" "$T/hw-out"; printf 'hello\n' > "$T/hw-ro/hello.txt"
+printf '[[files]]\npath = "%s/hw-ro"\naccess = "read"\n\n[[files]]\npath = "%s/hw-out"\naccess = "read-write"\n\n[[network]]\naddress = "127.0.0.1:7001"\n' "$T" "$T" > "$T/hw-policy.toml"
+P="--policy $T/hw-policy.toml"
+expect_exact fileio 0 'fileio: ok\n' '' -- $X $P $S/fileio.bin "$T/hw-out"
+expect_exact fsop-read 0 'hello\n' '' -- $X $P $S/fsop.bin r "$T/hw-ro/hello.txt"
+expect_exact fsop-write-read-only-tree 13 '' '' -- $X $P $S/fsop.bin w "$T/hw-ro/new.txt" x
+expect_exact fsop-outside-every-rule 2 '' '' -- $X $P $S/fsop.bin r /etc/passwd
+check fsop-nothing-written -- test ! -e "$T/hw-ro/new.txt"
+ip link set lo up 2>/dev/null || true
+expect_exact netop-unlisted-port 13 '' '' -- $X $P $S/netop.bin t 7002 ping
+expect_exact netop-allowed-nobody-listening 111 '' '' -- $X $P $S/netop.bin t 7001 ping
+
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do
     n=$(basename "$f" .bin)
