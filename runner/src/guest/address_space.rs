@@ -24,6 +24,8 @@ pub enum MapError {
     Invalid,
     #[error("address already mapped")]
     Exists,
+    #[error("range not mapped")]
+    NotMapped,
     #[error("internal page-table error: {0}")]
     Internal(String),
 }
@@ -346,6 +348,249 @@ impl AddressSpace {
         }
         self.brk = requested;
         self.brk
+    }
+
+    /// True when `[start, end)` is entirely covered by mappings.
+    fn covered(&self, start: u64, end: u64) -> bool {
+        self.uniform_prot(start, end, false).is_some()
+    }
+
+    /// The protection of `[start, end)` when contiguous mappings cover it
+    /// (with one protection when `same` is set; else the first one's).
+    fn uniform_prot(&self, start: u64, end: u64, same: bool) -> Option<Prot> {
+        let mut cursor = start;
+        let mut prot: Option<Prot> = None;
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        for (&s, v) in self.vmas.range(first..end) {
+            if v.end <= cursor {
+                continue;
+            }
+            if s > cursor {
+                return None;
+            }
+            match prot {
+                None => prot = Some(v.prot),
+                Some(p) if same && p != v.prot => return None,
+                _ => {}
+            }
+            cursor = v.end;
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor >= end {
+            prot
+        } else {
+            None
+        }
+    }
+
+    /// Removes the VMAs of `[start, end)` without touching their pages.
+    fn forget_range(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            self.vmas.remove(&s);
+        }
+    }
+
+    /// Moves the frames of `[src, src+len)` to `[dst, dst+len)` (page-table
+    /// edits only, no copy) and the VMA with them. Every destination entry is
+    /// created before any source entry is removed, so running out of
+    /// page-table frames leaves the source intact.
+    fn move_pages(
+        &mut self,
+        mem: &mut GuestMemory,
+        src: u64,
+        len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let flags = prot.user_pte_flags();
+        let mut moved: Vec<(u64, u64)> = Vec::new();
+        let mut off = 0;
+        while off < len {
+            if let Some(pa) = self.tables.frame_of(mem, src + off) {
+                if let Err(e) = self.tables.map(mem, &mut self.frames, dst + off, pa, flags) {
+                    for &(o, _) in &moved {
+                        self.tables.unmap(mem, dst + o)?;
+                    }
+                    return Err(e.into());
+                }
+                moved.push((off, pa));
+            }
+            off += PAGE_SIZE;
+        }
+        for &(o, _) in &moved {
+            self.tables.unmap(mem, src + o)?;
+        }
+        self.forget_range(src, src + len);
+        self.vmas.insert(
+            dst,
+            Vma {
+                end: dst + len,
+                prot,
+            },
+        );
+        // The old addresses must not stay reachable through translations the
+        // guest TLB or the hypervisor cached (frames are kept, not discarded).
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &(_, pa) in &moved {
+            match runs.last_mut() {
+                Some((start, l)) if *start + *l == pa => *l += PAGE_SIZE,
+                _ => runs.push((pa, PAGE_SIZE)),
+            }
+        }
+        for (pa, l) in runs {
+            mem.refresh(pa, l)
+                .map_err(|e| MapError::Internal(e.to_string()))?;
+        }
+        self.needs_tlb_flush = true;
+        Ok(())
+    }
+
+    /// Linux `mremap` of anonymous memory: shrink in place, grow in place
+    /// when the pages after the mapping are free, else move (with
+    /// `may_move`), or move to `fixed` (MREMAP_FIXED). Pages are moved, never
+    /// copied. Returns the new address.
+    pub fn mremap(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, MapError> {
+        if old % PAGE_SIZE != 0 || (fixed.is_some() && !may_move) {
+            return Err(MapError::Invalid);
+        }
+        let old_len = page_up(old_len).ok_or(MapError::Invalid)?;
+        let new_len = page_up(new_len)
+            .filter(|&l| l > 0)
+            .ok_or(MapError::Invalid)?;
+        if old_len == 0 {
+            // Duplicating a mapping only exists for shared memory.
+            return Err(MapError::Invalid);
+        }
+        let old_end = old
+            .checked_add(old_len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::NotMapped)?;
+        let prot = self
+            .uniform_prot(old, old_end, true)
+            .ok_or(MapError::NotMapped)?;
+        if let Some(dst) = fixed {
+            let dst_end = dst
+                .checked_add(new_len)
+                .filter(|&e| e <= USER_END)
+                .ok_or(MapError::Invalid)?;
+            if dst % PAGE_SIZE != 0 || dst < MIN_USER_VA || (dst < old_end && old < dst_end) {
+                return Err(MapError::Invalid);
+            }
+            let grow = new_len.saturating_sub(old_len) / PAGE_SIZE;
+            let freed = self.mapped_pages_in(mem, dst, dst_end);
+            if grow > self.frames.user_pages_left() + freed {
+                return Err(MapError::NoMemory);
+            }
+            if self.overlaps(dst, dst_end) {
+                self.munmap(mem, dst, new_len)?;
+            }
+            return self.move_and_resize(mem, old, old_len, new_len, dst, prot);
+        }
+        if new_len <= old_len {
+            if new_len < old_len {
+                self.munmap(mem, old + new_len, old_len - new_len)?;
+            }
+            return Ok(old);
+        }
+        let grow = new_len - old_len;
+        let in_place = old
+            .checked_add(new_len)
+            .filter(|&e| e <= USER_END && !self.overlaps(old_end, e));
+        if in_place.is_some() {
+            self.map_fixed(mem, old_end, grow, prot)?;
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(MapError::NoMemory);
+        }
+        if grow / PAGE_SIZE > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
+        let dst = self.find_gap(new_len).ok_or(MapError::NoMemory)?;
+        self.move_and_resize(mem, old, old_len, new_len, dst, prot)
+    }
+
+    fn move_and_resize(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<u64, MapError> {
+        if new_len < old_len {
+            self.munmap(mem, old + new_len, old_len - new_len)?;
+        }
+        let keep = old_len.min(new_len);
+        self.move_pages(mem, old, keep, dst, prot)?;
+        if new_len > keep {
+            if let Err(e) = self.map_fixed(mem, dst + keep, new_len - keep, prot) {
+                // Put things back as they were as far as possible.
+                let _ = self.move_pages(mem, dst, keep, old, prot);
+                return Err(e);
+            }
+        }
+        Ok(dst)
+    }
+
+    /// Linux `madvise`: MADV_DONTNEED (and DONTNEED_LOCKED) zero the pages
+    /// (they stay mapped); every other known advice is accepted and has no
+    /// effect. The range must be mapped.
+    pub fn madvise_dontneed(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        dontneed: bool,
+    ) -> Result<(), MapError> {
+        if start % PAGE_SIZE != 0 {
+            return Err(MapError::Invalid);
+        }
+        let len = page_up(len).ok_or(MapError::Invalid)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::Invalid)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if !self.covered(start, end) {
+            return Err(MapError::NoMemory);
+        }
+        if dontneed {
+            let mut va = start;
+            while va < end {
+                if let Some(pa) = self.tables.frame_of(mem, va) {
+                    mem.discard(pa, PAGE_SIZE)
+                        .map_err(|e| MapError::Internal(e.to_string()))?;
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of user memory mapped now.
+    pub fn user_bytes(&self) -> u64 {
+        self.frames.user_bytes()
     }
 
     /// Peak memory the guest used: user pages plus page tables.

@@ -22,6 +22,9 @@ fn fault(_: TunnelError) -> Outcome {
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     let (fd, buf, len) = (a[0], GuestPtr::new(a[1]), a[2].min(MAX_RW));
+    if let Some(out) = super::pipe::try_read(ctx, fd, buf, len) {
+        return out;
+    }
     let Some(file) = ctx.state.fds.get(fd) else {
         return Outcome::err(EBADF);
     };
@@ -41,6 +44,9 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         return Outcome::err(EFAULT);
     }
     let len = len.min(MAX_RW);
+    if let Some(out) = super::pipe::try_write(ctx, fd, &[(buf, len)]) {
+        return out;
+    }
     let Some(file) = ctx.state.fds.get(fd) else {
         return Outcome::err(EBADF);
     };
@@ -49,8 +55,17 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     };
     let tunnel = crate::tunnel::Tunnel::new(ctx.aspace, ctx.mem);
     match tunnel.write_to_host(buf, len, file) {
-        Ok(r) => host_result(r),
+        Ok(r) => host_write_result(ctx, r),
         Err(e) => fault(e),
+    }
+}
+
+/// A host write's result; EPIPE (the reader of the runner's stream went
+/// away) raises SIGPIPE as it would for a native process.
+fn host_write_result(ctx: &mut Ctx<'_>, r: std::io::Result<usize>) -> Outcome {
+    match r {
+        Err(e) if e.raw_os_error() == Some(EPIPE as i32) => super::signals::broken_pipe(ctx),
+        r => host_result(r),
     }
 }
 
@@ -82,6 +97,9 @@ pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         }
         parts.push((GuestPtr::new(base), len));
     }
+    if let Some(out) = super::pipe::try_write(ctx, fd, &parts) {
+        return out;
+    }
     let Some(file) = ctx.state.fds.get(fd) else {
         return Outcome::err(EBADF);
     };
@@ -90,7 +108,7 @@ pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     };
     let tunnel = crate::tunnel::Tunnel::new(ctx.aspace, ctx.mem);
     match tunnel.write_many_to_host(&parts, file) {
-        Ok(r) => host_result(r),
+        Ok(r) => host_write_result(ctx, r),
         Err(e) => fault(e),
     }
 }

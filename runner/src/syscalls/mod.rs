@@ -1,11 +1,24 @@
 //! Linux syscall emulation: the context a handler gets, what it returns,
 //! and dispatch through the table in `table.rs`.
 
+mod clocks;
+mod copy;
 pub mod errno;
+mod fdops;
 pub mod fds;
+mod identity;
 mod io;
 mod memory;
+pub mod pipe;
+mod poll;
 mod process;
+mod refused;
+mod remap;
+mod resources;
+pub mod run_info;
+pub mod signals;
+mod sleep;
+mod stream_stat;
 pub mod table;
 mod time;
 
@@ -26,6 +39,12 @@ pub struct ProcessState {
     pub gs_base: u64,
     /// Syscall numbers already reported as unsupported (reported once each).
     pub reported_unknown: BTreeSet<u64>,
+    /// The run's clock and limits (deadline for sleeps, getrlimit, ...).
+    pub run: run_info::RunInfo,
+    /// Signal dispositions, mask, pending set, alternate stack.
+    pub signals: signals::SignalState,
+    /// set_robust_list's head (kept; no other thread will need it).
+    pub robust_list: u64,
 }
 
 impl ProcessState {
@@ -36,6 +55,9 @@ impl ProcessState {
             fs_base: 0,
             gs_base: 0,
             reported_unknown: BTreeSet::new(),
+            run: run_info::RunInfo::default(),
+            signals: signals::SignalState::default(),
+            robust_list: 0,
         }
     }
 }
