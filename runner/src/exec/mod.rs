@@ -98,10 +98,8 @@ pub fn exec(opts: ExecOptions) -> i32 {
     let mut guest = match boot::boot(&hv, &image, &start) {
         Ok(g) => g,
         Err(e) => {
-            return fail(
-                format!("cannot build the guest: {e}"),
-                exit_status::RUNNER_FAILED,
-            )
+            let status = e.exit_status();
+            return fail(format!("cannot build the guest: {e}"), status);
         }
     };
     let fds =

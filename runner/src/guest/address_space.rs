@@ -598,3 +598,162 @@ impl AddressSpace {
         self.frames.peak_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::user_memory::{read_virt, write_virt};
+
+    const MIB: u64 = 1 << 20;
+
+    fn space(limit: u64) -> (AddressSpace, GuestMemory) {
+        let phys = crate::guest::layout::physical_size(limit);
+        let mem = GuestMemory::new(phys as usize).expect("guest memory");
+        let frames = FrameAllocator::new(0x11000, phys, limit);
+        let tables = PageTables { root: 0x10000 };
+        (AddressSpace::new(tables, frames), mem)
+    }
+
+    fn fill(a: &AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) {
+        let data: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
+        write_virt(a, m, at, &data).expect("write");
+    }
+
+    fn same(a: &AddressSpace, m: &GuestMemory, at: u64, len: usize, seed: u8) -> bool {
+        let mut buf = vec![0u8; len];
+        read_virt(a, m, at, &mut buf).is_ok()
+            && buf
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == seed.wrapping_add(i as u8))
+    }
+
+    #[test]
+    fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
+        let (mut a, mut m) = space(16 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        fill(&a, &mut m, p, 2 * PAGE_SIZE as usize, 7);
+        // Occupy the page right after it, so growing must move.
+        let blocker = p + 2 * PAGE_SIZE;
+        a.mmap_anonymous(&mut m, blocker, PAGE_SIZE, Prot::RW, true, false)
+            .expect("blocker");
+        assert_eq!(
+            a.mremap(&mut m, p, 2 * PAGE_SIZE, 8 * PAGE_SIZE, false, None),
+            Err(MapError::NoMemory),
+            "cannot grow in place and may not move"
+        );
+        let q = a
+            .mremap(&mut m, p, 2 * PAGE_SIZE, 8 * PAGE_SIZE, true, None)
+            .expect("moved");
+        assert_ne!(q, p);
+        assert!(same(&a, &m, q, 2 * PAGE_SIZE as usize, 7), "contents moved");
+        let mut zero = vec![1u8; 6 * PAGE_SIZE as usize];
+        read_virt(&a, &m, q + 2 * PAGE_SIZE, &mut zero).expect("tail mapped");
+        assert!(zero.iter().all(|&b| b == 0), "the new tail is zero");
+        assert!(a.translate(&m, p).is_none(), "the old range is gone");
+        assert!(a.needs_tlb_flush);
+        // Shrink in place.
+        assert_eq!(
+            a.mremap(&mut m, q, 8 * PAGE_SIZE, PAGE_SIZE, false, None),
+            Ok(q)
+        );
+        assert!(a.translate(&m, q + PAGE_SIZE).is_none());
+        // Grow in place when free.
+        assert_eq!(
+            a.mremap(&mut m, q, PAGE_SIZE, 3 * PAGE_SIZE, false, None),
+            Ok(q)
+        );
+        assert!(same(&a, &m, q, PAGE_SIZE as usize, 7));
+        // Fixed destination.
+        let dst = 0x3000_0000;
+        assert_eq!(
+            a.mremap(&mut m, q, 3 * PAGE_SIZE, 3 * PAGE_SIZE, true, Some(dst)),
+            Ok(dst)
+        );
+        assert!(same(&a, &m, dst, PAGE_SIZE as usize, 7));
+        // Errors.
+        assert_eq!(
+            a.mremap(&mut m, 0x5000_0000, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
+            Err(MapError::NotMapped)
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst + 1, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
+            Err(MapError::Invalid)
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst, PAGE_SIZE, 0, true, None),
+            Err(MapError::Invalid)
+        );
+        assert_eq!(
+            a.mremap(
+                &mut m,
+                dst,
+                PAGE_SIZE,
+                2 * PAGE_SIZE,
+                false,
+                Some(0x6000_0000)
+            ),
+            Err(MapError::Invalid),
+            "MREMAP_FIXED needs MREMAP_MAYMOVE"
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst, PAGE_SIZE, 1 << 40, true, None),
+            Err(MapError::NoMemory),
+            "more than the limit"
+        );
+    }
+
+    #[test]
+    fn mremap_refuses_ranges_with_mixed_protections() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        a.mprotect(&mut m, p + PAGE_SIZE, PAGE_SIZE, Prot::RX)
+            .expect("mprotect");
+        assert_eq!(
+            a.mremap(&mut m, p, 2 * PAGE_SIZE, 4 * PAGE_SIZE, true, None),
+            Err(MapError::NotMapped)
+        );
+        // One part of it is fine.
+        assert!(a
+            .mremap(&mut m, p, PAGE_SIZE, 4 * PAGE_SIZE, true, None)
+            .is_ok());
+    }
+
+    #[test]
+    fn madvise_dontneed_zeroes_and_keeps_the_mapping() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 4 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        fill(&a, &mut m, p, 4 * PAGE_SIZE as usize, 1);
+        a.madvise_dontneed(&mut m, p + PAGE_SIZE, 2 * PAGE_SIZE, true)
+            .expect("madvise");
+        assert!(same(&a, &m, p, PAGE_SIZE as usize, 1));
+        let mut mid = vec![1u8; 2 * PAGE_SIZE as usize];
+        read_virt(&a, &m, p + PAGE_SIZE, &mut mid).expect("still mapped");
+        assert!(mid.iter().all(|&b| b == 0));
+        assert!(same(
+            &a,
+            &m,
+            p + 3 * PAGE_SIZE,
+            PAGE_SIZE as usize,
+            1u8.wrapping_add((3 * PAGE_SIZE) as u8)
+        ));
+        // Other advice leaves data alone; unmapped ranges are ENOMEM.
+        a.madvise_dontneed(&mut m, p, PAGE_SIZE, false)
+            .expect("advice");
+        assert!(same(&a, &m, p, PAGE_SIZE as usize, 1));
+        assert_eq!(
+            a.madvise_dontneed(&mut m, 0x5000_0000, PAGE_SIZE, true),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(
+            a.madvise_dontneed(&mut m, p + 1, PAGE_SIZE, true),
+            Err(MapError::Invalid)
+        );
+    }
+}
