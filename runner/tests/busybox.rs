@@ -250,7 +250,21 @@ fn shown(args: &[String]) -> String {
 }
 
 /// Runs every case both ways; returns the markdown rows and the failures.
-fn battery(cases: &[Case], policy_text: &str, tag: &str) -> (String, Vec<String>) {
+/// `shown` with `dir` written as `$DIR` (for the table).
+fn shown_in(args: &[String], dir: Option<&Path>) -> String {
+    let text = shown(args);
+    match dir.and_then(Path::to_str) {
+        Some(d) => text.replace(d, "$DIR"),
+        None => text,
+    }
+}
+
+fn battery(
+    cases: &[Case],
+    policy_text: &str,
+    tag: &str,
+    tree: Option<&Path>,
+) -> (String, Vec<String>) {
     require_busybox();
     let dir = temp_dir(&format!("busybox-{tag}"));
     let mut rows =
@@ -272,19 +286,28 @@ fn battery(cases: &[Case], policy_text: &str, tag: &str) -> (String, Vec<String>
         let native = run_busybox(false, c, &p);
         let vm = run_busybox(true, c, &p);
         let mut why = Vec::new();
+        let mut short = Vec::new();
         if vm.stdout != native.stdout {
             why.push(format!(
                 "stdout differs ({} bytes in the sandbox, {} natively)",
                 vm.stdout.len(),
                 native.stdout.len()
             ));
+            short.push("stdout differs".to_string());
         }
         if vm.status != native.status {
             why.push(format!("status {} (native {})", vm.status, native.status));
+            short.push(format!("status {} (native {})", vm.status, native.status));
         }
         let vm_err = program_stderr(&vm.stderr);
         if vm_err != native.stderr {
             why.push(format!("stderr {vm_err:?} (native {:?})", native.stderr));
+            let first = vm_err.lines().next().unwrap_or("").to_string();
+            let first = match tree.and_then(Path::to_str) {
+                Some(d) => first.replace(d, "$DIR"),
+                None => first,
+            };
+            short.push(format!("stderr: {first}"));
         }
         let input = if c.stdin.is_empty() {
             "—".to_string()
@@ -295,12 +318,12 @@ fn battery(cases: &[Case], policy_text: &str, tag: &str) -> (String, Vec<String>
             format!("pass (status {})", native.status)
         } else {
             failures.push(format!("{}: {}", shown(&c.args), why.join("; ")));
-            format!("**FAIL**: {}", why.join("; ").replace('|', "\\|"))
+            format!("**FAIL**: {}", short.join("; ").replace('|', "\\|"))
         };
         rows.push_str(&format!(
             "| {} | `{}` | {} | {} |\n",
             c.applet,
-            shown(&c.args),
+            shown_in(&c.args, tree),
             input,
             result
         ));
@@ -313,7 +336,7 @@ fn battery(cases: &[Case], policy_text: &str, tag: &str) -> (String, Vec<String>
 
 #[test]
 fn applets_on_stdin_match_native() {
-    let (_, failures) = battery(&stdin_cases(), "", "stdin");
+    let (_, failures) = battery(&stdin_cases(), "", "stdin", None);
     assert!(
         failures.is_empty(),
         "{} failed:\n{}",
@@ -489,7 +512,7 @@ fn applets_on_files_match_native() {
         "[[files]]\npath = \"{}\"\naccess = \"read\"\n",
         dir.display()
     );
-    let (_, failures) = battery(&file_cases(&dir), &policy, "files");
+    let (_, failures) = battery(&file_cases(&dir), &policy, "files", Some(&dir));
     assert!(
         failures.is_empty(),
         "{} failed:\n{}",

@@ -569,4 +569,19 @@ mod tests {
         assert!(lookup(999).is_none());
         assert_eq!(name_of(999), "nr_999");
     }
+
+    #[test]
+    fn compatibility_doc_lists_every_syscall() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
+        let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+        let missing: Vec<String> = TABLE
+            .iter()
+            .filter(|e| !doc.contains(&format!("| {} | `{}` |", e.nr, e.name)))
+            .map(|e| format!("{} ({})", e.name, e.nr))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/compatibility.md does not list these emulated syscalls: {missing:?}"
+        );
+    }
 }
