@@ -184,7 +184,7 @@ impl AddressSpace {
         noreplace: bool,
     ) -> Result<u64, MapError> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
-        if len > USER_END {
+        if len > USER_END || len / PAGE_SIZE > self.limit_pages() {
             return Err(MapError::NoMemory);
         }
         if fixed || noreplace {
@@ -221,16 +221,28 @@ impl AddressSpace {
         Ok(addr)
     }
 
-    fn mapped_pages_in(&self, mem: &GuestMemory, start: u64, end: u64) -> u64 {
-        let mut n = 0;
-        let mut va = start;
-        while va < end {
-            if self.tables.translate(mem, va).is_some() {
-                n += 1;
-            }
-            va += PAGE_SIZE;
-        }
-        n
+    /// Pages mapped in `[start, end)`: every VMA page owns a frame (PROT_NONE
+    /// ones too). Counted over the VMAs, never page by page, so a huge range
+    /// costs nothing.
+    fn mapped_pages_in(&self, _mem: &GuestMemory, start: u64, end: u64) -> u64 {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        self.vmas
+            .range(first..end)
+            .map(|(&s, v)| {
+                let lo = s.max(start);
+                let hi = v.end.min(end);
+                hi.saturating_sub(lo) / PAGE_SIZE
+            })
+            .sum()
+    }
+
+    /// The most user pages the memory limit allows in all.
+    fn limit_pages(&self) -> u64 {
+        self.frames.user_pages_left() + self.frames.user_bytes() / PAGE_SIZE
     }
 
     /// Linux `munmap`.
@@ -485,6 +497,9 @@ impl AddressSpace {
         let prot = self
             .uniform_prot(old, old_end, true)
             .ok_or(MapError::NotMapped)?;
+        if new_len / PAGE_SIZE > self.limit_pages() {
+            return Err(MapError::NoMemory);
+        }
         if let Some(dst) = fixed {
             let dst_end = dst
                 .checked_add(new_len)
@@ -703,6 +718,27 @@ mod tests {
             Err(MapError::NoMemory),
             "more than the limit"
         );
+    }
+
+    #[test]
+    fn huge_requests_fail_at_once() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0x1000_0000, PAGE_SIZE, Prot::RW, true, false)
+            .expect("mmap");
+        let start = std::time::Instant::now();
+        // Overlapping MAP_FIXED and mremap of 64 TiB: refused without
+        // walking 2^34 pages.
+        assert_eq!(
+            a.mmap_anonymous(&mut m, 0x1000_0000, 1 << 46, Prot::RW, true, false),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(
+            a.mremap(&mut m, p, PAGE_SIZE, 1 << 46, true, Some(0x2000_0000)),
+            Err(MapError::NoMemory)
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert!(a.translate(&m, p).is_some(), "nothing changed");
     }
 
     #[test]

@@ -117,13 +117,22 @@ const PR_SET_NO_NEW_PRIVS: u64 = 38;
 pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     match a[0] {
         PR_SET_NAME => {
-            let name = match ctx.tunnel().read_cstring(GuestPtr::new(a[1]), 4096) {
-                Ok(n) => n,
-                Err(_) => return Outcome::err(EFAULT),
-            };
+            // At most 15 bytes are taken, up to a NUL, byte by byte as Linux
+            // does (the name may end right before an unmapped page).
             let mut comm = [0u8; 16];
-            let n = name.len().min(15);
-            comm[..n].copy_from_slice(&name[..n]);
+            for (i, slot) in comm.iter_mut().take(15).enumerate() {
+                let mut b = [0u8; 1];
+                let Some(p) = GuestPtr::new(a[1]).add(i as u64) else {
+                    return Outcome::err(EFAULT);
+                };
+                if ctx.tunnel().read(p, &mut b).is_err() {
+                    return Outcome::err(EFAULT);
+                }
+                if b[0] == 0 {
+                    break;
+                }
+                *slot = b[0];
+            }
             ctx.state.run.comm = comm;
             Outcome::ok(0)
         }
