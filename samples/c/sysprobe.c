@@ -38,8 +38,47 @@ static void check(int ok, const char *name, const char *why)
 
 static void *thread_main(void *arg) { return arg; }
 
+static void cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+static unsigned long long rdtsc(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (unsigned long long)hi << 32 | lo;
+}
+
+/* What C libraries probe at start-up: CPUID, XGETBV (when OSXSAVE), and the
+ * AVX state being really enabled when both say so; RDTSC at CPL3. */
+static void cpu_checks(void)
+{
+    unsigned r[4];
+    cpuid(0, 0, r);
+    check(r[0] >= 1 && r[1] != 0, "cpuid", "no vendor or basic leaves");
+    cpuid(1, 0, r);
+    int osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+    if (osxsave) {
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        check((lo & 3) == 3, "xgetbv", "x87 and SSE state must be enabled");
+        if (avx && (lo & 6) == 6) {
+            float out[8];
+            __asm__ volatile("vxorps %%ymm0, %%ymm0, %%ymm0\n\tvmovups %%ymm0, %0" : "=m"(out) : : "xmm0");
+            check(out[7] == 0.0f, "avx", "AVX instruction");
+        }
+    } else {
+        check(1, "xgetbv", "");
+    }
+    unsigned long long t0 = rdtsc(), t1 = rdtsc();
+    check(t1 > t0, "rdtsc", "the TSC must advance");
+}
+
 int main(void)
 {
+    cpu_checks();
+
     /* identity */
     check(getuid() == 1000 && geteuid() == 1000 && getgid() == 1000 && getegid() == 1000,
           "ids", "uid/gid are not 1000");
@@ -82,6 +121,11 @@ int main(void)
     struct winsize ws;
     check(ioctl(1, TIOCGWINSZ, &ws) == -1 && errno == ENOTTY, "no_winsize", "ENOTTY expected");
     check(fcntl(1, F_GETFL) >= 0, "fcntl_getfl", "F_GETFL on stdout failed");
+    /* The standard streams are polled on the host: stdin at EOF (the tests
+     * give an empty, closed stdin) is readable or hung up, stdout writable. */
+    struct pollfd sp[2] = {{0, POLLIN, 0}, {1, POLLOUT, 0}};
+    check(poll(sp, 2, 1000) == 2 && (sp[0].revents & (POLLIN | POLLHUP)) && (sp[1].revents & POLLOUT),
+          "poll_stdio", "stdin at EOF and stdout must be ready");
 
     /* memory */
     size_t pg = 4096;
