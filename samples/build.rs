@@ -13,8 +13,10 @@
 //! For each `c/<name>.c`: `musl-gcc -static -O2 -o $OUT_DIR/<name>`, copied
 //! to `<target dir>/samples/<name>` (no extension: an ordinary static ELF
 //! program, which also runs natively). `hello.c` is also built as a glibc
-//! static-pie, `hello_pie` (`cc -static-pie`): Debian's musl has no
-//! static-pie start file. musl-gcc comes with Debian's `musl-tools`.
+//! static-pie, `hello_pie` (`cc -static-pie`: Debian's musl has no
+//! static-pie start file), and `raise.c` as a glibc static executable,
+//! `raise_glibc` (glibc raises with tgkill, musl with tkill). musl-gcc comes
+//! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
 use std::env;
 use std::ffi::OsStr;
@@ -215,8 +217,15 @@ fn require_c_tool(tool: &str, package: &str) {
     }
 }
 
-/// Compiles `c/*.c` with `musl-gcc -static`, plus `hello_pie` (glibc
-/// static-pie). Returns the quoted names, sorted.
+/// Samples also built with the system's glibc C compiler: (source, name,
+/// link mode).
+const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
+    ("hello", "hello_pie", "-static-pie"),
+    ("raise", "raise_glibc", "-static"),
+];
+
+/// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].
+/// Returns the quoted names, sorted.
 fn build_c_samples(manifest_dir: &Path, out_dir: &Path, copy_dir: &Path) -> Vec<String> {
     let c_dir = manifest_dir.join("c");
     println!("cargo:rerun-if-changed={}", c_dir.display());
@@ -254,10 +263,13 @@ fn build_c_samples(manifest_dir: &Path, out_dir: &Path, copy_dir: &Path) -> Vec<
             )),
         };
         build(&musl, &["-static", "-O2", "-Wall"], src, &name);
-        if name == "hello" {
-            let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
-            require_c_tool(&cc, "gcc and libc6-dev");
-            build(&cc, &["-static-pie", "-O2", "-Wall"], src, "hello_pie");
+        // glibc builds of some samples: a static-pie, and tgkill-based raise().
+        for &(from, to, kind) in GLIBC_BUILDS {
+            if name == from {
+                let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+                require_c_tool(&cc, "gcc and libc6-dev");
+                build(&cc, &[kind, "-O2", "-Wall"], src, to);
+            }
         }
     }
     names.sort();

@@ -123,6 +123,20 @@ fn signals_raised_at_itself_end_the_run_with_128_plus_n() {
 }
 
 #[test]
+fn glibc_abort_uses_tgkill_and_ends_with_134() {
+    let r = exec_elf(&[], "raise_glibc", &["abort"]);
+    assert_eq!(r.status, 134, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("guest killed by SIGABRT (raised by the program itself with tgkill)"),
+        "{}",
+        r.stderr
+    );
+    let r = exec_elf(&[], "raise_glibc", &["ignored"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "survived\n"));
+}
+
+#[test]
 fn sleeps_end_at_the_time_limit() {
     let r = exec_elf(&[], "sleeper", &["0.05"]);
     assert_eq!(

@@ -8,7 +8,8 @@
 //! The build also copies every image to `<target dir>/samples/<name>.bin`.
 //!
 //! The C samples (`c/*.c`, [`C_ALL`]) are static ELF programs built with
-//! `musl-gcc -static` (and `hello_pie`, a glibc static-pie); [`elf_path`]
+//! `musl-gcc -static` (and glibc builds: `hello_pie`, a static-pie, and
+//! `raise_glibc`); [`elf_path`]
 //! gives their paths, copied to `<target dir>/samples/<name>` too.
 
 use std::path::PathBuf;
