@@ -231,7 +231,7 @@ fn program_headers(bytes: &[u8], h: &Header) -> Result<Vec<ProgramHeader>, Strin
     }
     let table = u64::from(h.e_phnum) * PHENT_SIZE;
     let end = h.e_phoff.checked_add(table);
-    if end.is_none_or(|e| e > bytes.len() as u64) || h.e_phoff < EHDR_SIZE as u64 {
+    if end.filter(|&e| e <= bytes.len() as u64).is_none() || h.e_phoff < EHDR_SIZE as u64 {
         return Err(format!(
             "truncated program headers: {} entries at offset {:#x} do not fit in the \
              {}-byte file",
@@ -286,7 +286,7 @@ fn checked_loads<'a>(
             ));
         }
         let file_end = p.p_offset.checked_add(p.p_filesz);
-        if file_end.is_none_or(|e| e > bytes.len() as u64) {
+        if file_end.filter(|&e| e <= bytes.len() as u64).is_none() {
             return Err(format!(
                 "{what}: file bytes {:#x}+{:#x} lie outside the {}-byte file (truncated?)",
                 p.p_offset,

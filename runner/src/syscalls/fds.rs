@@ -100,7 +100,7 @@ impl FdTable {
     pub fn insert_lowest(&mut self, min: u64, entry: FdEntry, limit: u64) -> Option<u64> {
         let min = usize::try_from(min).ok()?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let free = (min..limit).find(|&i| self.entries.get(i).is_none_or(Option::is_none))?;
+        let free = (min..limit).find(|&i| !matches!(self.entries.get(i), Some(Some(_))))?;
         if free >= self.entries.len() {
             self.entries.resize_with(free + 1, || None);
         }
