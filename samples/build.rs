@@ -1,4 +1,5 @@
-//! Assembles every `guest/*.S` into a flat binary image with GNU binutils.
+//! Assembles every `guest/*.S` into a flat binary image with GNU binutils,
+//! and compiles every `c/*.c` into a static ELF executable with `musl-gcc`.
 //!
 //! For each `guest/<name>.S`:
 //!   `as --64 -I guest -o $OUT_DIR/<name>.o`, then `ld -T guest/flat.ld` twice:
@@ -8,6 +9,14 @@
 //! Each `.bin` is also copied to `<target dir>/samples/<name>.bin`, where the
 //! target dir is `$CARGO_TARGET_DIR` (relative paths taken from the workspace
 //! root) or `<workspace root>/target`.
+//!
+//! For each `c/<name>.c`: `musl-gcc -static -O2 -o $OUT_DIR/<name>`, copied
+//! to `<target dir>/samples/<name>` (no extension: an ordinary static ELF
+//! program, which also runs natively). `hello.c` is also built as a glibc
+//! static-pie, `hello_pie` (`cc -static-pie`: Debian's musl has no
+//! static-pie start file), and `raise.c` as a glibc static executable,
+//! `raise_glibc` (glibc raises with tgkill, musl with tkill). musl-gcc comes
+//! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
 use std::env;
 use std::ffi::OsStr;
@@ -81,7 +90,7 @@ fn run(mut cmd: Command, what: &str) {
 
 /// Copy via a temporary file + rename so concurrent builds never see a partial file.
 fn copy_atomic(from: &Path, to: &Path) {
-    let tmp = to.with_extension(format!("bin.tmp{}", std::process::id()));
+    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
     if let Err(e) = fs::copy(from, &tmp).and_then(|_| fs::rename(&tmp, to)) {
         fail(&format!(
             "cannot copy {} to {}: {e}",
@@ -180,11 +189,89 @@ fn main() {
         copy_atomic(&bin, &copy_dir.join(format!("{name}.bin")));
         names.push(format!("{name:?}"));
     }
+    let c_names = build_c_samples(&manifest_dir, &out_dir, &copy_dir);
     let list = format!(
-        "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n",
-        names.join(", ")
+        "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n\
+         /// Names of every C sample (static ELF programs), in alphabetical order.\npub const C_ALL: &[&str] = &[{}];\n",
+        names.join(", "),
+        c_names.join(", ")
     );
     if let Err(e) = fs::write(out_dir.join("all_samples.rs"), list) {
         fail(&format!("cannot write the sample list: {e}"));
     }
+}
+
+/// Fails the build, with the package to install, when `tool` cannot run.
+fn require_c_tool(tool: &str, package: &str) {
+    match Command::new(tool).arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => fail(&format!(
+            "`{tool} --version` failed ({}); the C samples need it (Debian package {package})",
+            out.status
+        )),
+        Err(e) if e.kind() == ErrorKind::NotFound => fail(&format!(
+            "`{tool}` not found in PATH: the C samples (samples/c/*.c) are static ELF programs \
+             built with it; install it with `apt-get install {package}`"
+        )),
+        Err(e) => fail(&format!("cannot run `{tool}`: {e}")),
+    }
+}
+
+/// Samples also built with the system's glibc C compiler: (source, name,
+/// link mode).
+const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
+    ("hello", "hello_pie", "-static-pie"),
+    ("raise", "raise_glibc", "-static"),
+];
+
+/// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].
+/// Returns the quoted names, sorted.
+fn build_c_samples(manifest_dir: &Path, out_dir: &Path, copy_dir: &Path) -> Vec<String> {
+    let c_dir = manifest_dir.join("c");
+    println!("cargo:rerun-if-changed={}", c_dir.display());
+    println!("cargo:rerun-if-env-changed=MUSL_GCC");
+    let mut sources: Vec<PathBuf> = match fs::read_dir(&c_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension() == Some(OsStr::new("c")))
+            .collect(),
+        Err(e) => fail(&format!("cannot read {}: {e}", c_dir.display())),
+    };
+    sources.sort();
+    let musl = env::var("MUSL_GCC").unwrap_or_else(|_| "musl-gcc".into());
+    require_c_tool(&musl, "musl-tools");
+    let mut names = Vec::new();
+    let mut build = |cc: &str, flags: &[&str], src: &Path, name: &str| {
+        let exe = out_dir.join(name);
+        let mut cmd = Command::new(cc);
+        cmd.args(flags).arg("-o").arg(&exe).arg(src);
+        run(cmd, &format!("compiling {name} ({cc})"));
+        copy_atomic(&exe, &copy_dir.join(name));
+        names.push(format!("{name:?}"));
+    };
+    for src in &sources {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = match src.file_stem().and_then(OsStr::to_str) {
+            Some(n)
+                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                n.to_string()
+            }
+            _ => fail(&format!(
+                "bad C sample file name {} (use [A-Za-z0-9_]+.c)",
+                src.display()
+            )),
+        };
+        build(&musl, &["-static", "-O2", "-Wall"], src, &name);
+        // glibc builds of some samples: a static-pie, and tgkill-based raise().
+        for &(from, to, kind) in GLIBC_BUILDS {
+            if name == from {
+                let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+                require_c_tool(&cc, "gcc and libc6-dev");
+                build(&cc, &[kind, "-O2", "-Wall"], src, to);
+            }
+        }
+    }
+    names.sort();
+    names
 }

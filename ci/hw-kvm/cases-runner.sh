@@ -4,9 +4,11 @@
 #     ci/hw-kvm.sh            (= --build: a static runner from this tree)
 # Every sample of samples/README.md with its exact stdout, stderr and exit
 # status (arguments and stdin as in runner/tests/samples.rs), the fault
-# reports, page-table edits reaching the guest, the time limit, `runner info`
-# and the --stats contract. Expected values are the ones the kvm_pvm test
-# suite asserts: the two platforms must give identical results.
+# reports, page-table edits reaching the guest, the time limit, `runner info`,
+# the --stats contract, files and sockets under a policy, and static ELF
+# programs (musl, glibc static-pie, busybox). Expected values are the ones
+# the kvm_pvm test suite asserts: the two platforms must give identical
+# results.
 # shellcheck source=cases-lib.sh
 . "${HWKVM_LIB:-/hwkvm/cases-lib.sh}"
 
@@ -107,6 +109,18 @@ check fsop-nothing-written -- test ! -e "$T/hw-ro/new.txt"
 ip link set lo up 2>/dev/null || true
 expect_exact netop-unlisted-port 13 '' '' -- $X $P $S/netop.bin t 7002 ping
 expect_exact netop-allowed-nobody-listening 111 '' '' -- $X $P $S/netop.bin t 7001 ping
+
+# --- static ELF programs: C samples built with musl-gcc -static, a glibc
+#     static-pie (loaded at 0x555555554000), and the VM's own busybox-static
+#     (glibc) run as guests; a file through the policy (busybox cat copies it
+#     with sendfile); a signal the guest raises at itself.
+expect_exact elf-hello-musl 0 'Hello from a static ELF, argc=3\nargv[1]=one\nargv[2]=two words\nmalloc: ok\n' '' -- $X $S/hello one "two words"
+expect_exact elf-hello-glibc-pie 0 'Hello from a static ELF, argc=2\nargv[1]=x\nmalloc: ok\n' '' -- $X $S/hello_pie x
+expect_exact elf-busybox-echo 0 'hello world\n' '' -- $X /bin/busybox echo hello world
+/bin/busybox sha256sum < "$T/cat-big" > "$T/cat-big.sha256"
+with_stdin $T/cat-big expect_exact elf-busybox-sha256sum-200k 0 "@$T/cat-big.sha256" '' -- $X /bin/busybox sha256sum
+expect_exact elf-busybox-cat-file 0 'hello\n' '' -- $X $P /bin/busybox cat "$T/hw-ro/hello.txt"
+expect_stderr_contains elf-glibc-abort 134 'runner: guest killed by SIGABRT (raised by the program itself with tgkill)' -- $X $S/raise_glibc abort
 
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do

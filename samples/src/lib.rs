@@ -6,6 +6,11 @@
 //! output and exit status of every sample are listed in `samples/README.md`.
 //!
 //! The build also copies every image to `<target dir>/samples/<name>.bin`.
+//!
+//! The C samples (`c/*.c`, [`C_ALL`]) are static ELF programs built with
+//! `musl-gcc -static` (and glibc builds: `hello_pie`, a static-pie, and
+//! `raise_glibc`); [`elf_path`]
+//! gives their paths, copied to `<target dir>/samples/<name>` too.
 
 use std::path::PathBuf;
 
@@ -22,6 +27,18 @@ pub fn path(name: &str) -> PathBuf {
     PathBuf::from(env!("OUT_DIR")).join(format!("{name}.bin"))
 }
 
+/// Path of the C sample `name`, a static ELF executable (in this build's
+/// `OUT_DIR`).
+///
+/// Intended for tests. Panics if `name` is not listed in [`C_ALL`].
+pub fn elf_path(name: &str) -> PathBuf {
+    assert!(
+        C_ALL.contains(&name),
+        "unknown thinvisor C sample {name:?}; known C samples: {C_ALL:?}"
+    );
+    PathBuf::from(env!("OUT_DIR")).join(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,6 +50,15 @@ mod tests {
             let bytes = fs::read(path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!bytes.is_empty(), "{name}.bin is empty");
         }
+    }
+
+    #[test]
+    fn every_c_sample_is_a_static_elf() {
+        for name in C_ALL {
+            let bytes = fs::read(elf_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(bytes.starts_with(b"\x7fELF"), "{name} is not an ELF file");
+        }
+        assert!(C_ALL.contains(&"hello_pie"));
     }
 
     #[test]

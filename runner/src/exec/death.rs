@@ -41,16 +41,45 @@ impl Death {
     }
 }
 
-fn signal_name(sig: i32) -> &'static str {
+/// The conventional name of signal `sig` (SIGRTMIN+n for real-time ones).
+pub fn signal_name(sig: i32) -> std::borrow::Cow<'static, str> {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
     match sig {
-        signal::SIGILL => "SIGILL",
-        signal::SIGTRAP => "SIGTRAP",
-        signal::SIGBUS => "SIGBUS",
-        signal::SIGFPE => "SIGFPE",
-        signal::SIGKILL => "SIGKILL",
-        signal::SIGSEGV => "SIGSEGV",
-        signal::SIGSYS => "SIGSYS",
-        _ => "signal",
+        1..=31 => std::borrow::Cow::Borrowed(NAMES[(sig - 1) as usize]),
+        32..=64 => std::borrow::Cow::Owned(format!("SIGRTMIN+{}", sig - 32)),
+        _ => std::borrow::Cow::Borrowed("signal"),
     }
 }
 

@@ -24,6 +24,8 @@ pub enum MapError {
     Invalid,
     #[error("address already mapped")]
     Exists,
+    #[error("range not mapped")]
+    NotMapped,
     #[error("internal page-table error: {0}")]
     Internal(String),
 }
@@ -186,7 +188,7 @@ impl AddressSpace {
         noreplace: bool,
     ) -> Result<u64, MapError> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
-        if len > USER_END {
+        if len > USER_END || len / PAGE_SIZE > self.limit_pages() {
             return Err(MapError::NoMemory);
         }
         if fixed || noreplace {
@@ -223,16 +225,28 @@ impl AddressSpace {
         Ok(addr)
     }
 
-    fn mapped_pages_in(&self, mem: &GuestMemory, start: u64, end: u64) -> u64 {
-        let mut n = 0;
-        let mut va = start;
-        while va < end {
-            if self.tables.translate(mem, va).is_some() {
-                n += 1;
-            }
-            va += PAGE_SIZE;
-        }
-        n
+    /// Pages mapped in `[start, end)`: every VMA page owns a frame (PROT_NONE
+    /// ones too). Counted over the VMAs, never page by page, so a huge range
+    /// costs nothing.
+    fn mapped_pages_in(&self, _mem: &GuestMemory, start: u64, end: u64) -> u64 {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        self.vmas
+            .range(first..end)
+            .map(|(&s, v)| {
+                let lo = s.max(start);
+                let hi = v.end.min(end);
+                hi.saturating_sub(lo) / PAGE_SIZE
+            })
+            .sum()
+    }
+
+    /// The most user pages the memory limit allows in all.
+    fn limit_pages(&self) -> u64 {
+        self.frames.user_pages_left() + self.frames.user_bytes() / PAGE_SIZE
     }
 
     /// Linux `munmap`.
@@ -352,8 +366,434 @@ impl AddressSpace {
         self.brk
     }
 
+    /// True when `[start, end)` is entirely covered by mappings.
+    fn covered(&self, start: u64, end: u64) -> bool {
+        self.uniform_prot(start, end, false).is_some()
+    }
+
+    /// The protection of `[start, end)` when contiguous mappings cover it
+    /// (with one protection when `same` is set; else the first one's).
+    fn uniform_prot(&self, start: u64, end: u64, same: bool) -> Option<Prot> {
+        let mut cursor = start;
+        let mut prot: Option<Prot> = None;
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        for (&s, v) in self.vmas.range(first..end) {
+            if v.end <= cursor {
+                continue;
+            }
+            if s > cursor {
+                return None;
+            }
+            match prot {
+                None => prot = Some(v.prot),
+                Some(p) if same && p != v.prot => return None,
+                _ => {}
+            }
+            cursor = v.end;
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor >= end {
+            prot
+        } else {
+            None
+        }
+    }
+
+    /// Removes the VMAs of `[start, end)` without touching their pages.
+    fn forget_range(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            self.vmas.remove(&s);
+        }
+    }
+
+    /// Moves the frames of `[src, src+len)` to `[dst, dst+len)` (page-table
+    /// edits only, no copy) and the VMA with them. Every destination entry is
+    /// created before any source entry is removed, so running out of
+    /// page-table frames leaves the source intact.
+    fn move_pages(
+        &mut self,
+        mem: &mut GuestMemory,
+        src: u64,
+        len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let flags = prot.user_pte_flags();
+        let mut moved: Vec<(u64, u64)> = Vec::new();
+        let mut off = 0;
+        while off < len {
+            if let Some(pa) = self.tables.frame_of(mem, src + off) {
+                if let Err(e) = self.tables.map(mem, &mut self.frames, dst + off, pa, flags) {
+                    for &(o, _) in &moved {
+                        self.tables.unmap(mem, dst + o)?;
+                    }
+                    return Err(e.into());
+                }
+                moved.push((off, pa));
+            }
+            off += PAGE_SIZE;
+        }
+        for &(o, _) in &moved {
+            self.tables.unmap(mem, src + o)?;
+        }
+        self.forget_range(src, src + len);
+        self.vmas.insert(
+            dst,
+            Vma {
+                end: dst + len,
+                prot,
+            },
+        );
+        // The old addresses must not stay reachable through translations the
+        // guest TLB or the hypervisor cached (frames are kept, not discarded).
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &(_, pa) in &moved {
+            match runs.last_mut() {
+                Some((start, l)) if *start + *l == pa => *l += PAGE_SIZE,
+                _ => runs.push((pa, PAGE_SIZE)),
+            }
+        }
+        for (pa, l) in runs {
+            mem.refresh(pa, l)
+                .map_err(|e| MapError::Internal(e.to_string()))?;
+        }
+        self.needs_tlb_flush = true;
+        Ok(())
+    }
+
+    /// Linux `mremap` of anonymous memory: shrink in place, grow in place
+    /// when the pages after the mapping are free, else move (with
+    /// `may_move`), or move to `fixed` (MREMAP_FIXED). Pages are moved, never
+    /// copied. Returns the new address.
+    pub fn mremap(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, MapError> {
+        if old % PAGE_SIZE != 0 || (fixed.is_some() && !may_move) {
+            return Err(MapError::Invalid);
+        }
+        let old_len = page_up(old_len).ok_or(MapError::Invalid)?;
+        let new_len = page_up(new_len)
+            .filter(|&l| l > 0)
+            .ok_or(MapError::Invalid)?;
+        if old_len == 0 {
+            // Duplicating a mapping only exists for shared memory.
+            return Err(MapError::Invalid);
+        }
+        let old_end = old
+            .checked_add(old_len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::NotMapped)?;
+        let prot = self
+            .uniform_prot(old, old_end, true)
+            .ok_or(MapError::NotMapped)?;
+        if new_len / PAGE_SIZE > self.limit_pages() {
+            return Err(MapError::NoMemory);
+        }
+        if let Some(dst) = fixed {
+            let dst_end = dst
+                .checked_add(new_len)
+                .filter(|&e| e <= USER_END)
+                .ok_or(MapError::Invalid)?;
+            if dst % PAGE_SIZE != 0 || dst < MIN_USER_VA || (dst < old_end && old < dst_end) {
+                return Err(MapError::Invalid);
+            }
+            let grow = new_len.saturating_sub(old_len) / PAGE_SIZE;
+            let freed = self.mapped_pages_in(mem, dst, dst_end);
+            if grow > self.frames.user_pages_left() + freed {
+                return Err(MapError::NoMemory);
+            }
+            if self.overlaps(dst, dst_end) {
+                self.munmap(mem, dst, new_len)?;
+            }
+            return self.move_and_resize(mem, old, old_len, new_len, dst, prot);
+        }
+        if new_len <= old_len {
+            if new_len < old_len {
+                self.munmap(mem, old + new_len, old_len - new_len)?;
+            }
+            return Ok(old);
+        }
+        let grow = new_len - old_len;
+        let in_place = old
+            .checked_add(new_len)
+            .filter(|&e| e <= USER_END && !self.overlaps(old_end, e));
+        if in_place.is_some() {
+            self.map_fixed(mem, old_end, grow, prot)?;
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(MapError::NoMemory);
+        }
+        if grow / PAGE_SIZE > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
+        let dst = self.find_gap(new_len).ok_or(MapError::NoMemory)?;
+        self.move_and_resize(mem, old, old_len, new_len, dst, prot)
+    }
+
+    fn move_and_resize(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<u64, MapError> {
+        if new_len < old_len {
+            self.munmap(mem, old + new_len, old_len - new_len)?;
+        }
+        let keep = old_len.min(new_len);
+        self.move_pages(mem, old, keep, dst, prot)?;
+        if new_len > keep {
+            if let Err(e) = self.map_fixed(mem, dst + keep, new_len - keep, prot) {
+                // Put things back as they were as far as possible.
+                let _ = self.move_pages(mem, dst, keep, old, prot);
+                return Err(e);
+            }
+        }
+        Ok(dst)
+    }
+
+    /// Linux `madvise`: MADV_DONTNEED (and DONTNEED_LOCKED) zero the pages
+    /// (they stay mapped); every other known advice is accepted and has no
+    /// effect. The range must be mapped.
+    pub fn madvise_dontneed(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        dontneed: bool,
+    ) -> Result<(), MapError> {
+        if start % PAGE_SIZE != 0 {
+            return Err(MapError::Invalid);
+        }
+        let len = page_up(len).ok_or(MapError::Invalid)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::Invalid)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if !self.covered(start, end) {
+            return Err(MapError::NoMemory);
+        }
+        if dontneed {
+            let mut va = start;
+            while va < end {
+                if let Some(pa) = self.tables.frame_of(mem, va) {
+                    mem.discard(pa, PAGE_SIZE)
+                        .map_err(|e| MapError::Internal(e.to_string()))?;
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of user memory mapped now.
+    pub fn user_bytes(&self) -> u64 {
+        self.frames.user_bytes()
+    }
+
     /// Peak memory the guest used: user pages plus page tables.
     pub fn peak_bytes(&self) -> u64 {
         self.frames.peak_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest::user_memory::{read_virt, write_virt};
+
+    const MIB: u64 = 1 << 20;
+
+    fn space(limit: u64) -> (AddressSpace, GuestMemory) {
+        let phys = crate::guest::layout::physical_size(limit);
+        let mem = GuestMemory::new(phys as usize).expect("guest memory");
+        let frames = FrameAllocator::new(0x11000, phys, limit);
+        let tables = PageTables { root: 0x10000 };
+        (AddressSpace::new(tables, frames), mem)
+    }
+
+    fn fill(a: &AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) {
+        let data: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
+        write_virt(a, m, at, &data).expect("write");
+    }
+
+    fn same(a: &AddressSpace, m: &GuestMemory, at: u64, len: usize, seed: u8) -> bool {
+        let mut buf = vec![0u8; len];
+        read_virt(a, m, at, &mut buf).is_ok()
+            && buf
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == seed.wrapping_add(i as u8))
+    }
+
+    #[test]
+    fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
+        let (mut a, mut m) = space(16 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        fill(&a, &mut m, p, 2 * PAGE_SIZE as usize, 7);
+        // Occupy the page right after it, so growing must move.
+        let blocker = p + 2 * PAGE_SIZE;
+        a.mmap_anonymous(&mut m, blocker, PAGE_SIZE, Prot::RW, true, false)
+            .expect("blocker");
+        assert_eq!(
+            a.mremap(&mut m, p, 2 * PAGE_SIZE, 8 * PAGE_SIZE, false, None),
+            Err(MapError::NoMemory),
+            "cannot grow in place and may not move"
+        );
+        let q = a
+            .mremap(&mut m, p, 2 * PAGE_SIZE, 8 * PAGE_SIZE, true, None)
+            .expect("moved");
+        assert_ne!(q, p);
+        assert!(same(&a, &m, q, 2 * PAGE_SIZE as usize, 7), "contents moved");
+        let mut zero = vec![1u8; 6 * PAGE_SIZE as usize];
+        read_virt(&a, &m, q + 2 * PAGE_SIZE, &mut zero).expect("tail mapped");
+        assert!(zero.iter().all(|&b| b == 0), "the new tail is zero");
+        assert!(a.translate(&m, p).is_none(), "the old range is gone");
+        assert!(a.needs_tlb_flush);
+        // Shrink in place.
+        assert_eq!(
+            a.mremap(&mut m, q, 8 * PAGE_SIZE, PAGE_SIZE, false, None),
+            Ok(q)
+        );
+        assert!(a.translate(&m, q + PAGE_SIZE).is_none());
+        // Grow in place when free.
+        assert_eq!(
+            a.mremap(&mut m, q, PAGE_SIZE, 3 * PAGE_SIZE, false, None),
+            Ok(q)
+        );
+        assert!(same(&a, &m, q, PAGE_SIZE as usize, 7));
+        // Fixed destination.
+        let dst = 0x3000_0000;
+        assert_eq!(
+            a.mremap(&mut m, q, 3 * PAGE_SIZE, 3 * PAGE_SIZE, true, Some(dst)),
+            Ok(dst)
+        );
+        assert!(same(&a, &m, dst, PAGE_SIZE as usize, 7));
+        // Errors.
+        assert_eq!(
+            a.mremap(&mut m, 0x5000_0000, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
+            Err(MapError::NotMapped)
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst + 1, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
+            Err(MapError::Invalid)
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst, PAGE_SIZE, 0, true, None),
+            Err(MapError::Invalid)
+        );
+        assert_eq!(
+            a.mremap(
+                &mut m,
+                dst,
+                PAGE_SIZE,
+                2 * PAGE_SIZE,
+                false,
+                Some(0x6000_0000)
+            ),
+            Err(MapError::Invalid),
+            "MREMAP_FIXED needs MREMAP_MAYMOVE"
+        );
+        assert_eq!(
+            a.mremap(&mut m, dst, PAGE_SIZE, 1 << 40, true, None),
+            Err(MapError::NoMemory),
+            "more than the limit"
+        );
+    }
+
+    #[test]
+    fn huge_requests_fail_at_once() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0x1000_0000, PAGE_SIZE, Prot::RW, true, false)
+            .expect("mmap");
+        let start = std::time::Instant::now();
+        // Overlapping MAP_FIXED and mremap of 64 TiB: refused without
+        // walking 2^34 pages.
+        assert_eq!(
+            a.mmap_anonymous(&mut m, 0x1000_0000, 1 << 46, Prot::RW, true, false),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(
+            a.mremap(&mut m, p, PAGE_SIZE, 1 << 46, true, Some(0x2000_0000)),
+            Err(MapError::NoMemory)
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert!(a.translate(&m, p).is_some(), "nothing changed");
+    }
+
+    #[test]
+    fn mremap_refuses_ranges_with_mixed_protections() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        a.mprotect(&mut m, p + PAGE_SIZE, PAGE_SIZE, Prot::RX)
+            .expect("mprotect");
+        assert_eq!(
+            a.mremap(&mut m, p, 2 * PAGE_SIZE, 4 * PAGE_SIZE, true, None),
+            Err(MapError::NotMapped)
+        );
+        // One part of it is fine.
+        assert!(a
+            .mremap(&mut m, p, PAGE_SIZE, 4 * PAGE_SIZE, true, None)
+            .is_ok());
+    }
+
+    #[test]
+    fn madvise_dontneed_zeroes_and_keeps_the_mapping() {
+        let (mut a, mut m) = space(4 * MIB);
+        let p = a
+            .mmap_anonymous(&mut m, 0, 4 * PAGE_SIZE, Prot::RW, false, false)
+            .expect("mmap");
+        fill(&a, &mut m, p, 4 * PAGE_SIZE as usize, 1);
+        a.madvise_dontneed(&mut m, p + PAGE_SIZE, 2 * PAGE_SIZE, true)
+            .expect("madvise");
+        assert!(same(&a, &m, p, PAGE_SIZE as usize, 1));
+        let mut mid = vec![1u8; 2 * PAGE_SIZE as usize];
+        read_virt(&a, &m, p + PAGE_SIZE, &mut mid).expect("still mapped");
+        assert!(mid.iter().all(|&b| b == 0));
+        assert!(same(
+            &a,
+            &m,
+            p + 3 * PAGE_SIZE,
+            PAGE_SIZE as usize,
+            1u8.wrapping_add((3 * PAGE_SIZE) as u8)
+        ));
+        // Other advice leaves data alone; unmapped ranges are ENOMEM.
+        a.madvise_dontneed(&mut m, p, PAGE_SIZE, false)
+            .expect("advice");
+        assert!(same(&a, &m, p, PAGE_SIZE as usize, 1));
+        assert_eq!(
+            a.madvise_dontneed(&mut m, 0x5000_0000, PAGE_SIZE, true),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(
+            a.madvise_dontneed(&mut m, p + 1, PAGE_SIZE, true),
+            Err(MapError::Invalid)
+        );
     }
 }

@@ -75,6 +75,11 @@ impl FrameAllocator {
     pub fn peak_bytes(&self) -> u64 {
         self.peak_pages * PAGE_SIZE
     }
+
+    /// User pages in use now.
+    pub fn user_bytes(&self) -> u64 {
+        self.user_pages * PAGE_SIZE
+    }
 }
 
 #[cfg(test)]

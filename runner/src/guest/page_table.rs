@@ -179,6 +179,21 @@ impl PageTables {
         Ok(true)
     }
 
+    /// The frame a user page owns, present or not (PROT_NONE pages keep
+    /// theirs with the BACKED bit). None when the page has no frame.
+    pub fn frame_of(&self, mem: &GuestMemory, va: u64) -> Option<u64> {
+        let mut table = self.root;
+        for level in (1..=3).rev() {
+            let entry = mem.read_u64(table + index(va, level) * 8).ok()?;
+            if entry & PRESENT == 0 || entry & (1 << 7) != 0 {
+                return None;
+            }
+            table = entry & ADDR_MASK;
+        }
+        let entry = mem.read_u64(table + index(va, 0) * 8).ok()?;
+        (entry & (PRESENT | BACKED) != 0).then_some(entry & ADDR_MASK)
+    }
+
     /// Walks the tables for `va` as the CPU would, combining the permission
     /// bits of every level. None when not present at some level.
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {

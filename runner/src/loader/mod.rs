@@ -2,6 +2,7 @@
 //! that the guest builder maps. Every malformed input is a [`LoadError`]
 //! (exit status 126), never a panic.
 
+pub mod elf;
 pub mod flat;
 
 use crate::guest::page_table::Prot;
@@ -95,9 +96,6 @@ pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadErr
     let is_elf = bytes.starts_with(b"\x7fELF");
     match (format, is_elf) {
         (Format::Flat, _) | (Format::Auto, false) => flat::load(&name, bytes),
-        (Format::Elf, _) | (Format::Auto, true) => Err(LoadError::Invalid {
-            path: name,
-            reason: "ELF programs are not supported by this build yet; use a flat binary (--format flat)".into(),
-        }),
+        (Format::Elf, _) | (Format::Auto, true) => elf::load(&name, &bytes, max_size),
     }
 }

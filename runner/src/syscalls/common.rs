@@ -34,6 +34,33 @@ pub fn done(r: SysResult) -> Outcome {
     }
 }
 
+/// Why a handler that may end the run stopped short: an errno, or an
+/// outcome decided on the way (SIGPIPE on a write with no reader, a wait
+/// on a pipe only the process itself could fill, cut at the time limit).
+#[derive(Debug)]
+pub enum Stop {
+    Fail(Errno),
+    End(Outcome),
+}
+
+impl From<Errno> for Stop {
+    fn from(e: Errno) -> Stop {
+        Stop::Fail(e)
+    }
+}
+
+/// The result of a handler that may end the run.
+pub type RunResult = Result<u64, Stop>;
+
+/// A `RunResult` as RAX (or the outcome it carries).
+pub fn finish(r: RunResult) -> Outcome {
+    match r {
+        Ok(v) => Outcome::ok(v),
+        Err(Stop::Fail(e)) => Outcome::err(i64::from(e.raw_os_error())),
+        Err(Stop::End(o)) => o,
+    }
+}
+
 /// The errno of a host I/O error (EIO if it has none).
 pub fn host_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error)

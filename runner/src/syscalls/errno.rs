@@ -10,3 +10,6 @@ pub const EEXIST: i64 = 17;
 pub const ENODEV: i64 = 19;
 pub const EINVAL: i64 = 22;
 pub const ENOSYS: i64 = 38;
+pub const ESRCH: i64 = 3;
+pub const ECHILD: i64 = 10;
+pub const EPIPE: i64 = 32;

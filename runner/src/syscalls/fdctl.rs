@@ -1,9 +1,13 @@
 //! Descriptor bookkeeping: close, dup, dup2, dup3, fcntl, ioctl. All of it
-//! is the runner's own table; only F_GETFL/F_SETFL reach a host fd.
+//! is the runner's own table; only F_GETFL/F_SETFL (and FIONBIO, which is
+//! F_SETFL's O_NONBLOCK) reach a host fd. Pipes inside the process keep
+//! their status flags in the runner.
 
 use super::common::*;
 use super::fds::{Object, Stream};
+use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, Outcome};
+use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 
@@ -13,16 +17,21 @@ const F_SETFD: u64 = 2;
 const F_GETFL: u64 = 3;
 const F_SETFL: u64 = 4;
 const F_DUPFD_CLOEXEC: u64 = 1030;
+const F_SETPIPE_SZ: u64 = 1031;
+const F_GETPIPE_SZ: u64 = 1032;
 const FD_CLOEXEC: u64 = 1;
 const O_CLOEXEC: u64 = 0o2_000_000;
 /// Status flags F_SETFL may change.
 const SETFL_MASK: u32 = 0o2000 | 0o4000; // O_APPEND | O_NONBLOCK
+const O_NONBLOCK: u32 = 0o4000;
 const O_WRONLY: u32 = 1;
 const O_DIRECTORY: u32 = 0o200_000;
 const O_LARGEFILE: u32 = 0o100_000;
 
 const FIONCLEX: u64 = 0x5450;
 const FIOCLEX: u64 = 0x5451;
+const FIONBIO: u64 = 0x5421;
+const FIONREAD: u64 = 0x541b;
 
 /// Guest fd arguments are C ints.
 fn same_fd(a: u64, b: u64) -> bool {
@@ -64,7 +73,8 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 /// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL (O_APPEND
 /// and O_NONBLOCK; accepted but without effect on a connected standard
-/// stream). Locks, leases, owners, pipe sizes, seals: EINVAL.
+/// stream; O_NONBLOCK honoured on pipes), F_GETPIPE_SZ/F_SETPIPE_SZ (a
+/// pipe's fixed 64 KiB). Locks, leases, owners, seals: EINVAL.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
         let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
@@ -93,6 +103,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                         }
                 }
                 Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
+                // As Linux: no O_LARGEFILE on a pipe's ends.
+                Object::Pipe(p) => p.status_flags() as u32,
                 other => match other.host_fd() {
                     Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                     None => return Err(Errno::BADF),
@@ -104,6 +116,10 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 if matches!(&*obj, Object::Stdio { .. }) {
                     return Ok(0);
                 }
+                if let Object::Pipe(p) = &*obj {
+                    p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
+                    return Ok(0);
+                }
                 if let Some(h) = obj.host_fd() {
                     let cur = rustix::fs::fcntl_getfl(h)?.bits();
                     let new = (cur & !SETFL_MASK) | (arg as u32 & SETFL_MASK);
@@ -111,20 +127,69 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 }
                 Ok(0)
             }
+            F_GETPIPE_SZ | F_SETPIPE_SZ => match &*obj {
+                Object::Pipe(_) => Ok(pipe::PIPE_CAPACITY as u64),
+                _ => Err(Errno::BADF),
+            },
             _ => Err(Errno::INVAL),
         }
     })())
 }
 
-/// FIOCLEX/FIONCLEX set the guest's close-on-exec bit; every other request
-/// (TCGETS, TIOCGWINSZ, ...) is ENOTTY: the guest has no terminal, and no
-/// ioctl ever reaches a host fd.
+/// O_NONBLOCK on or off, as F_SETFL would set it: a pipe's flag in the
+/// runner, the host description of a file or socket; the runner's own
+/// standard streams and /dev/null are left alone.
+fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
+    match obj {
+        Object::Pipe(p) => p.set_nonblocking(on),
+        Object::Stdio { .. } | Object::Null { .. } | Object::VirtualDir(_) => {}
+        other => {
+            if let Some(h) = other.host_fd() {
+                let cur = rustix::fs::fcntl_getfl(h)?;
+                let new = if on {
+                    cur | OFlags::NONBLOCK
+                } else {
+                    cur - OFlags::NONBLOCK
+                };
+                rustix::fs::fcntl_setfl(h, new)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes waiting in a pipe (FIONREAD; either end, as on Linux).
+fn pending(p: &PipeEnd) -> u32 {
+    u32::try_from(p.available()).unwrap_or(u32::MAX)
+}
+
+/// FIOCLEX/FIONCLEX set the guest's close-on-exec bit; FIONBIO is
+/// F_SETFL's O_NONBLOCK; FIONREAD counts the bytes waiting in a pipe.
+/// Every other request (TCGETS, TIOCGWINSZ, FIONREAD elsewhere, ...) is
+/// ENOTTY: the guest has no terminal, and no ioctl ever reaches a host fd.
 pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     done((|| {
-        ctx.state.fds.get(a[0])?;
+        let obj = ctx.state.fds.get(a[0])?;
+        let arg = GuestPtr::new(a[2]);
         match a[1] as u32 as u64 {
             FIOCLEX => ctx.state.fds.set_cloexec(a[0], true).map(|()| 0),
             FIONCLEX => ctx.state.fds.set_cloexec(a[0], false).map(|()| 0),
+            FIONBIO => {
+                let mut v = [0u8; 4];
+                ctx.tunnel().read(arg, &mut v).map_err(|_| Errno::FAULT)?;
+                set_nonblocking(&obj, u32::from_le_bytes(v) != 0)?;
+                Ok(0)
+            }
+            FIONREAD => {
+                let n = match &*obj {
+                    Object::Pipe(p) => pending(p),
+                    _ => return Err(Errno::NOTTY),
+                };
+                ctx.tunnel()
+                    .write(arg, &n.to_le_bytes())
+                    .map_err(|_| Errno::FAULT)?;
+                Ok(0)
+            }
             _ => Err(Errno::NOTTY),
         }
     })())

@@ -6,8 +6,10 @@
 //! `FD_CLOEXEC` bit. Every host fd inside is the runner's own, opened with
 //! `O_CLOEXEC`. At most `limit` slots exist (the policy's `open_files`,
 //! counting 0, 1 and 2) and every guest fd number is below it, like
-//! `RLIMIT_NOFILE`.
+//! `RLIMIT_NOFILE`. A pipe (`pipe.rs`) has no host fd at all: both ends are
+//! objects of this table sharing a buffer in the runner.
 
+use super::pipe::PipeEnd;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use sandbox_policy::Protocol;
@@ -103,6 +105,9 @@ pub enum Object {
     Dir(DirObj),
     VirtualDir(VirtualDirObj),
     Socket(SocketObj),
+    /// One end of a pipe inside the process; the end closes when the last
+    /// descriptor sharing this description does.
+    Pipe(PipeEnd),
 }
 
 impl Object {
@@ -113,7 +118,7 @@ impl Object {
             Object::File(f) => Some(f.fd.as_fd()),
             Object::Dir(d) => Some(d.fd.as_fd()),
             Object::Socket(s) => Some(s.fd.as_fd()),
-            Object::Null { .. } | Object::VirtualDir(_) => None,
+            Object::Null { .. } | Object::VirtualDir(_) | Object::Pipe(_) => None,
         }
     }
 
@@ -180,9 +185,15 @@ impl FdTable {
         })
     }
 
-    /// Sets the most descriptors open at once (the policy's `open_files`).
+    /// Sets the most descriptors open at once (the policy's `open_files`,
+    /// or a lower `RLIMIT_NOFILE` the guest set).
     pub fn set_limit(&mut self, limit: u32) {
         self.limit = limit as usize;
+    }
+
+    /// Every guest fd number is below this.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     fn index(&self, fd: u64) -> Option<usize> {

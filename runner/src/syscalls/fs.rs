@@ -12,7 +12,7 @@
 use super::abi::{self, StatInfo};
 use super::common::*;
 use super::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
-use super::{Args, Ctx, Outcome};
+use super::{stream_stat, Args, Ctx, Outcome};
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use crate::vfs::{self, Located, Node, Real, Vfs};
@@ -215,11 +215,16 @@ pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 // ---- stat family --------------------------------------------------------
 
-/// The stat of an open descriptor.
+/// The stat of an open descriptor: files and directories as the host has
+/// them; the standard streams and pipes as `stream_stat` shows them.
 fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
     match obj {
         Object::Null { .. } => Ok(StatInfo::null_device()),
         Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(&v.guest_path)),
+        Object::Stdio { stream, host } => {
+            Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
+        }
+        Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
             None => Err(Errno::BADF),

@@ -1,54 +1,63 @@
 //! read, write, readv, writev, pread64, pwrite64, preadv, pwritev, lseek on
 //! the guest's descriptors. Every buffer is checked through the tunnel
 //! before the host is asked for anything; data moves between the host fd
-//! and guest memory without an intermediate copy.
+//! and guest memory without an intermediate copy (pipes inside the process
+//! move through their runner buffer, `pipe.rs`). A write that finds no
+//! reader (a pipe's read ends all closed, the runner's stdout a closed
+//! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
 use super::fds::Object;
-use super::{net, Args, Ctx, Outcome};
+use super::{net, pipe, signals, Args, Ctx, Outcome};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
-fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> SysResult {
+fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> RunResult {
     let obj = ctx.state.fds.get(fd)?;
-    match &*obj {
+    Ok(match &*obj {
         Object::Stdio { stream, host } => {
             if !stream.readable() {
-                return Err(Errno::BADF);
+                return Err(Errno::BADF.into());
             }
             read_host(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
-            )
+            )?
         }
         Object::Null { stream } => {
             if stream.readable() {
-                Ok(0)
+                0
             } else {
-                Err(Errno::BADF)
+                return Err(Errno::BADF.into());
             }
         }
         Object::File(f) => {
             if !f.readable {
-                return Err(Errno::BADF);
+                return Err(Errno::BADF.into());
             }
             read_host(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )
+            )?
         }
-        Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::ISDIR),
+        Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::ISDIR.into()),
         Object::Socket(s) => {
             if at.is_some() {
-                return Err(Errno::SPIPE);
+                return Err(Errno::SPIPE.into());
             }
-            net::recv_parts(ctx, s, parts, rustix::net::RecvFlags::empty(), None)
+            net::recv_parts(ctx, s, parts, rustix::net::RecvFlags::empty(), None)?
         }
-    }
+        Object::Pipe(p) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            pipe::read_parts(ctx, p, parts)?
+        }
+    })
 }
 
 fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>) -> SysResult {
@@ -58,46 +67,66 @@ fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>)
     }
 }
 
-/// Writes `parts` (already checked readable) to guest fd `fd`.
-fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> SysResult {
+/// Writes `parts` (already checked readable) to guest fd `fd`; EPIPE from
+/// the host raises SIGPIPE.
+fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> RunResult {
+    match write_object(ctx, fd, parts, at) {
+        Err(Stop::Fail(Errno::PIPE)) => Err(Stop::End(signals::broken_pipe(ctx))),
+        r => r,
+    }
+}
+
+fn write_object(
+    ctx: &mut Ctx<'_>,
+    fd: u64,
+    parts: &[(GuestPtr, u64)],
+    at: Option<u64>,
+) -> RunResult {
     let obj = ctx.state.fds.get(fd)?;
-    match &*obj {
+    Ok(match &*obj {
         Object::Stdio { stream, host } => {
             if !stream.writable() {
-                return Err(Errno::BADF);
+                return Err(Errno::BADF.into());
             }
             counted_write(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(host), at),
-            )
+            )?
         }
         // Discarded, not counted against bytes_written.
         Object::Null { stream } => {
             if stream.writable() {
-                Ok(total(parts))
+                total(parts)
             } else {
-                Err(Errno::BADF)
+                return Err(Errno::BADF.into());
             }
         }
         Object::File(f) => {
             if !f.writable {
-                return Err(Errno::BADF);
+                return Err(Errno::BADF.into());
             }
             counted_write(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )
+            )?
         }
-        Object::Dir(_) | Object::VirtualDir(_) => Err(Errno::BADF),
+        Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::BADF.into()),
         Object::Socket(s) => {
             if at.is_some() {
-                return Err(Errno::SPIPE);
+                return Err(Errno::SPIPE.into());
             }
-            net::send_parts(ctx, s, parts, rustix::net::SendFlags::empty(), None)
+            net::send_parts(ctx, s, parts, rustix::net::SendFlags::empty(), None)?
         }
-    }
+        // In the runner: not counted against bytes_written.
+        Object::Pipe(p) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            pipe::write_parts(ctx, p, parts)?
+        }
+    })
 }
 
 /// A write to a file or a standard stream, within the bytes_written budget.
@@ -128,7 +157,7 @@ fn offset(v: u64) -> Result<u64, Errno> {
 }
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
@@ -136,10 +165,10 @@ pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
-            return Err(Errno::FAULT);
+            return Err(Errno::FAULT.into());
         }
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
@@ -147,7 +176,7 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
@@ -155,7 +184,7 @@ pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
@@ -163,7 +192,7 @@ pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
@@ -172,7 +201,7 @@ pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
@@ -181,7 +210,7 @@ pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
@@ -190,7 +219,7 @@ pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
+    finish((|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
@@ -239,7 +268,7 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             },
             // /dev/null: every seek succeeds at 0.
             Object::Null { .. } => Ok(0),
-            Object::Socket(_) => Err(Errno::SPIPE),
+            Object::Socket(_) | Object::Pipe(_) => Err(Errno::SPIPE),
         }
     })())
 }

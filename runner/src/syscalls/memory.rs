@@ -19,6 +19,7 @@ fn map_err(e: MapError) -> Outcome {
         MapError::Invalid => EINVAL,
         MapError::Exists => EEXIST,
         MapError::Internal(_) => ENOMEM,
+        MapError::NotMapped => EFAULT,
     })
 }
 

@@ -2,15 +2,27 @@
 //! and dispatch through the table in `table.rs`.
 
 pub mod abi;
+mod clocks;
 pub mod common;
+mod copy;
 pub mod errno;
 mod fdctl;
 pub mod fds;
 mod fs;
+mod identity;
 mod io;
 mod memory;
 pub mod net;
+pub mod pipe;
+mod poll;
 mod process;
+mod refused;
+mod remap;
+mod resources;
+pub mod run_info;
+pub mod signals;
+mod sleep;
+mod stream_stat;
 pub mod table;
 mod time;
 
@@ -43,6 +55,12 @@ pub struct ProcessState {
     pub reported_unknown: BTreeSet<u64>,
     /// The policy's `[syscalls]` rules, checked before every syscall.
     pub rules: SyscallRules,
+    /// The run's clock and limits (deadline for sleeps, getrlimit, ...).
+    pub run: run_info::RunInfo,
+    /// Signal dispositions, mask, pending set, alternate stack.
+    pub signals: signals::SignalState,
+    /// set_robust_list's head (kept; no other thread will need it).
+    pub robust_list: u64,
 }
 
 impl ProcessState {
@@ -58,6 +76,9 @@ impl ProcessState {
             gs_base: 0,
             reported_unknown: BTreeSet::new(),
             rules: SyscallRules::default(),
+            run: run_info::RunInfo::default(),
+            signals: signals::SignalState::default(),
+            robust_list: 0,
         }
     }
 

@@ -7,12 +7,14 @@
 //! policy lists (`EACCES` otherwise, before any packet leaves, so a refusal
 //! is never confused with a peer's `ECONNREFUSED`); datagrams from peers the
 //! policy does not list are dropped unseen. Nothing listens: bind, listen
-//! and accept are not emulated.
+//! and accept are not emulated. A send on a broken connection raises the
+//! guest's SIGPIPE (`signals::broken_pipe`) unless it passed MSG_NOSIGNAL;
+//! the host call always carries MSG_NOSIGNAL.
 
 use super::abi;
 use super::common::*;
 use super::fds::{Object, SocketObj};
-use super::{Args, Ctx, Outcome};
+use super::{signals, Args, Ctx, Outcome};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -70,8 +72,10 @@ const SOCKADDR_MAX: u64 = 128;
 const DATAGRAM_MAX: u64 = 65_536;
 
 /// Guest send flags passed on (MSG_NOSIGNAL is always added: a broken
-/// connection is EPIPE, never a signal to the runner).
-const SEND_FLAGS: u32 = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | 0x4000 | 0x8000;
+/// connection is EPIPE, never a signal to the runner; the guest's SIGPIPE
+/// is emulated).
+const SEND_FLAGS: u32 = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | MSG_NOSIGNAL | 0x8000;
+const MSG_NOSIGNAL: u32 = 0x4000;
 /// Guest receive flags passed on.
 const RECV_FLAGS: u32 = 0x1 | 0x2 | 0x20 | 0x40 | 0x100;
 const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
@@ -289,39 +293,46 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     })())
 }
 
+/// sendto (and send): EPIPE raises SIGPIPE unless the guest passed
+/// MSG_NOSIGNAL.
 pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (buf, len, flags, addr, addrlen) = (a[1], a[2], a[3] as u32, a[4], a[5]);
-        ctx.state.fds.get(a[0])?;
-        let parts = one_buffer(ctx, buf, len, Access::Read)?;
-        let raw = if addr != 0 {
-            Some(read_sockaddr(ctx, addr, addrlen)?)
-        } else {
-            None
-        };
-        let obj = socket_of(ctx, a[0])?;
-        let Object::Socket(s) = &*obj else {
-            return Err(Errno::NOTSOCK);
-        };
-        if flags & !SEND_FLAGS != 0 {
-            return Err(Errno::OPNOTSUPP);
-        }
-        let to = match (raw, s.protocol) {
-            // A stream socket ignores the address (it is connected or fails).
-            (None, _) | (Some(_), Protocol::Tcp) => None,
-            (Some(raw), Protocol::Udp) => {
-                let to = abi::decode_sockaddr(&raw)?;
-                if !s.v6 && to.is_ipv6() {
-                    return Err(Errno::AFNOSUPPORT);
-                }
-                if !ctx.state.net.allows(Protocol::Udp, to) {
-                    return Err(Errno::ACCESS);
-                }
-                Some(to)
+    match send_to(ctx, a) {
+        Err(Errno::PIPE) if a[3] as u32 & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
+        r => done(r),
+    }
+}
+
+fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
+    let (buf, len, flags, addr, addrlen) = (a[1], a[2], a[3] as u32, a[4], a[5]);
+    ctx.state.fds.get(a[0])?;
+    let parts = one_buffer(ctx, buf, len, Access::Read)?;
+    let raw = if addr != 0 {
+        Some(read_sockaddr(ctx, addr, addrlen)?)
+    } else {
+        None
+    };
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK);
+    };
+    if flags & !SEND_FLAGS != 0 {
+        return Err(Errno::OPNOTSUPP);
+    }
+    let to = match (raw, s.protocol) {
+        // A stream socket ignores the address (it is connected or fails).
+        (None, _) | (Some(_), Protocol::Tcp) => None,
+        (Some(raw), Protocol::Udp) => {
+            let to = abi::decode_sockaddr(&raw)?;
+            if !s.v6 && to.is_ipv6() {
+                return Err(Errno::AFNOSUPPORT);
             }
-        };
-        send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
-    })())
+            if !ctx.state.net.allows(Protocol::Udp, to) {
+                return Err(Errno::ACCESS);
+            }
+            Some(to)
+        }
+    };
+    send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
 }
 
 pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {

@@ -1,7 +1,10 @@
 //! The syscall table as data: number, name, handler, and why the runner
 //! emulates it. Anything not here returns -ENOSYS (and is reported).
 
-use super::{fdctl, fs, io, memory, net, process, time, Handler};
+use super::{
+    clocks, copy, fdctl, fs, identity, io, memory, net, pipe, poll, process, refused, remap,
+    resources, signals, sleep, time, Handler,
+};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -20,13 +23,19 @@ pub static TABLE: &[Entry] = &[
         nr: 0,
         name: "read",
         handler: io::read,
-        why: "stdin, files, sockets; read straight into guest memory through the tunnel",
+        why: "stdin, files, sockets, pipes; read straight into guest memory through the tunnel (a pipe from its runner buffer)",
     },
     Entry {
         nr: 1,
         name: "write",
         handler: io::write,
-        why: "stdout/stderr, files, sockets; written from guest memory without a copy, within bytes_written",
+        why: "stdout/stderr, files, sockets, pipes; written from guest memory without a copy, within bytes_written (pipes stay in the runner, uncounted); no reader: SIGPIPE",
+    },
+    Entry {
+        nr: 7,
+        name: "poll",
+        handler: poll::poll,
+        why: "readiness of the guest's descriptors: pipes and /dev/null answered in the runner, stdio, files and sockets by one host poll; waits honour the wall-clock limit",
     },
     Entry {
         nr: 9,
@@ -53,10 +62,58 @@ pub static TABLE: &[Entry] = &[
         why: "heap after the image, counted against the memory limit",
     },
     Entry {
+        nr: 13,
+        name: "rt_sigaction",
+        handler: signals::rt_sigaction,
+        why: "records dispositions; handlers are never run (no signal delivery)",
+    },
+    Entry {
+        nr: 14,
+        name: "rt_sigprocmask",
+        handler: signals::rt_sigprocmask,
+        why: "records the mask; a pending self-raised signal takes effect when unblocked",
+    },
+    Entry {
         nr: 20,
         name: "writev",
         handler: io::writev,
-        why: "any writable fd; all iovecs checked before one vectored host write",
+        why: "any writable fd; all iovecs checked before one vectored host write (or one pipe write); no reader: SIGPIPE",
+    },
+    Entry {
+        nr: 22,
+        name: "pipe",
+        handler: pipe::pipe,
+        why: "a pipe inside the process, buffered in the runner (64 KiB); both ends are guest descriptors (within open_files)",
+    },
+    Entry {
+        nr: 24,
+        name: "sched_yield",
+        handler: resources::sched_yield,
+        why: "yields the runner's thread",
+    },
+    Entry {
+        nr: 25,
+        name: "mremap",
+        handler: remap::mremap,
+        why: "shrink, grow in place or move anonymous memory (pages move, nothing is copied)",
+    },
+    Entry {
+        nr: 28,
+        name: "madvise",
+        handler: remap::madvise,
+        why: "MADV_DONTNEED zeroes pages; other advice accepted without effect",
+    },
+    Entry {
+        nr: 34,
+        name: "pause",
+        handler: sleep::pause,
+        why: "no signal can arrive: hangs until the wall-clock limit (137)",
+    },
+    Entry {
+        nr: 35,
+        name: "nanosleep",
+        handler: sleep::nanosleep,
+        why: "host sleep, cut at the wall-clock limit (then 137)",
     },
     Entry {
         nr: 39,
@@ -65,10 +122,52 @@ pub static TABLE: &[Entry] = &[
         why: "a fixed pid: the guest is alone in its VM",
     },
     Entry {
+        nr: 40,
+        name: "sendfile",
+        handler: copy::sendfile,
+        why: "between the guest's descriptors through a runner buffer, within bytes_written; from a pipe or socket, or into a pipe, EINVAL (callers fall back to read/write)",
+    },
+    Entry {
+        nr: 56,
+        name: "clone",
+        handler: refused::clone,
+        why: "refused with a stderr line: one single-threaded process (ENOSYS)",
+    },
+    Entry {
+        nr: 57,
+        name: "fork",
+        handler: refused::fork,
+        why: "refused with a stderr line: no child processes (ENOSYS)",
+    },
+    Entry {
+        nr: 58,
+        name: "vfork",
+        handler: refused::vfork,
+        why: "refused with a stderr line: no child processes (ENOSYS)",
+    },
+    Entry {
+        nr: 59,
+        name: "execve",
+        handler: refused::execve,
+        why: "refused with a stderr line: a program cannot run another (ENOSYS)",
+    },
+    Entry {
         nr: 60,
         name: "exit",
         handler: process::exit,
         why: "single-threaded: ends the process",
+    },
+    Entry {
+        nr: 61,
+        name: "wait4",
+        handler: refused::wait,
+        why: "no children ever exist (ECHILD)",
+    },
+    Entry {
+        nr: 62,
+        name: "kill",
+        handler: signals::kill,
+        why: "only the process itself: a signal it raises takes its default effect (128+N); no other process exists",
     },
     Entry {
         nr: 63,
@@ -77,16 +176,208 @@ pub static TABLE: &[Entry] = &[
         why: "fixed identity; no host details leak",
     },
     Entry {
+        nr: 96,
+        name: "gettimeofday",
+        handler: clocks::gettimeofday,
+        why: "host realtime clock; timezone UTC",
+    },
+    Entry {
+        nr: 97,
+        name: "getrlimit",
+        handler: resources::getrlimit,
+        why: "the policy's limits (memory, descriptors, stack, CPU)",
+    },
+    Entry {
+        nr: 98,
+        name: "getrusage",
+        handler: resources::getrusage,
+        why: "the runner's CPU time and peak guest memory; no children",
+    },
+    Entry {
+        nr: 99,
+        name: "sysinfo",
+        handler: resources::sysinfo,
+        why: "the guest's own view: RAM = memory limit, uptime since the run began, one process",
+    },
+    Entry {
+        nr: 102,
+        name: "getuid",
+        handler: identity::get_id,
+        why: "fixed identity 1000 (matches AT_UID)",
+    },
+    Entry {
+        nr: 104,
+        name: "getgid",
+        handler: identity::get_id,
+        why: "fixed identity 1000 (matches AT_GID)",
+    },
+    Entry {
+        nr: 105,
+        name: "setuid",
+        handler: identity::set_id,
+        why: "only to the current id (unprivileged); else EPERM",
+    },
+    Entry {
+        nr: 106,
+        name: "setgid",
+        handler: identity::set_id,
+        why: "only to the current id (unprivileged); else EPERM",
+    },
+    Entry {
+        nr: 107,
+        name: "geteuid",
+        handler: identity::get_id,
+        why: "fixed identity 1000 (matches AT_EUID)",
+    },
+    Entry {
+        nr: 108,
+        name: "getegid",
+        handler: identity::get_id,
+        why: "fixed identity 1000 (matches AT_EGID)",
+    },
+    Entry {
+        nr: 109,
+        name: "setpgid",
+        handler: identity::setpgid,
+        why: "the process stays in its own group",
+    },
+    Entry {
+        nr: 110,
+        name: "getppid",
+        handler: identity::getppid,
+        why: "a fixed parent, 1",
+    },
+    Entry {
+        nr: 111,
+        name: "getpgrp",
+        handler: identity::getpgrp,
+        why: "the process leads its own group (2)",
+    },
+    Entry {
+        nr: 112,
+        name: "setsid",
+        handler: identity::setsid,
+        why: "already a session leader (EPERM, as Linux)",
+    },
+    Entry {
+        nr: 113,
+        name: "setreuid",
+        handler: identity::set_ids,
+        why: "only to the current ids",
+    },
+    Entry {
+        nr: 114,
+        name: "setregid",
+        handler: identity::set_ids,
+        why: "only to the current ids",
+    },
+    Entry {
+        nr: 115,
+        name: "getgroups",
+        handler: identity::getgroups,
+        why: "no supplementary groups",
+    },
+    Entry {
+        nr: 116,
+        name: "setgroups",
+        handler: identity::setgroups,
+        why: "unprivileged (EPERM)",
+    },
+    Entry {
+        nr: 117,
+        name: "setresuid",
+        handler: identity::set_ids,
+        why: "only to the current ids",
+    },
+    Entry {
+        nr: 118,
+        name: "getresuid",
+        handler: identity::get_res_ids,
+        why: "fixed identity 1000",
+    },
+    Entry {
+        nr: 119,
+        name: "setresgid",
+        handler: identity::set_ids,
+        why: "only to the current ids",
+    },
+    Entry {
+        nr: 120,
+        name: "getresgid",
+        handler: identity::get_res_ids,
+        why: "fixed identity 1000",
+    },
+    Entry {
+        nr: 121,
+        name: "getpgid",
+        handler: identity::getpgid,
+        why: "its own group (2); no other process",
+    },
+    Entry {
+        nr: 124,
+        name: "getsid",
+        handler: identity::getpgid,
+        why: "its own session (2); no other process",
+    },
+    Entry {
+        nr: 127,
+        name: "rt_sigpending",
+        handler: signals::rt_sigpending,
+        why: "blocked self-raised signals",
+    },
+    Entry {
+        nr: 131,
+        name: "sigaltstack",
+        handler: signals::sigaltstack,
+        why: "recorded (handlers are never run)",
+    },
+    Entry {
+        nr: 157,
+        name: "prctl",
+        handler: identity::prctl,
+        why: "process name, dumpable, no_new_privs (always on); others EINVAL",
+    },
+    Entry {
         nr: 158,
         name: "arch_prctl",
         handler: process::arch_prctl,
         why: "FS/GS base for TLS, through the vCPU cache",
     },
     Entry {
+        nr: 160,
+        name: "setrlimit",
+        handler: resources::setrlimit,
+        why: "limits may be lowered, never raised",
+    },
+    Entry {
         nr: 186,
         name: "gettid",
         handler: process::getpid,
         why: "single thread: tid = pid",
+    },
+    Entry {
+        nr: 200,
+        name: "tkill",
+        handler: signals::tkill,
+        why: "only the process itself (see kill)",
+    },
+    Entry {
+        nr: 201,
+        name: "time",
+        handler: clocks::time,
+        why: "host realtime clock",
+    },
+    Entry {
+        nr: 203,
+        name: "sched_setaffinity",
+        handler: resources::sched_setaffinity,
+        why: "one CPU: a set holding CPU 0",
+    },
+    Entry {
+        nr: 204,
+        name: "sched_getaffinity",
+        handler: resources::sched_getaffinity,
+        why: "one CPU (CPU 0)",
     },
     Entry {
         nr: 218,
@@ -101,10 +392,64 @@ pub static TABLE: &[Entry] = &[
         why: "host clocks (realtime, monotonic, boottime, cpu)",
     },
     Entry {
+        nr: 229,
+        name: "clock_getres",
+        handler: clocks::clock_getres,
+        why: "nanosecond clocks (coarse ones 4 ms)",
+    },
+    Entry {
+        nr: 230,
+        name: "clock_nanosleep",
+        handler: sleep::clock_nanosleep,
+        why: "relative or absolute host sleep, cut at the wall-clock limit (then 137)",
+    },
+    Entry {
         nr: 231,
         name: "exit_group",
         handler: process::exit,
         why: "ends the process",
+    },
+    Entry {
+        nr: 234,
+        name: "tgkill",
+        handler: signals::tgkill,
+        why: "only the process itself (abort() and raise() use it; see kill)",
+    },
+    Entry {
+        nr: 247,
+        name: "waitid",
+        handler: refused::wait,
+        why: "no children ever exist (ECHILD)",
+    },
+    Entry {
+        nr: 271,
+        name: "ppoll",
+        handler: poll::ppoll,
+        why: "as poll, with a timespec; the signal mask is irrelevant (no delivery)",
+    },
+    Entry {
+        nr: 273,
+        name: "set_robust_list",
+        handler: resources::set_robust_list,
+        why: "libc start-up; recorded (no other thread)",
+    },
+    Entry {
+        nr: 293,
+        name: "pipe2",
+        handler: pipe::pipe2,
+        why: "pipe with O_NONBLOCK/O_CLOEXEC",
+    },
+    Entry {
+        nr: 302,
+        name: "prlimit64",
+        handler: resources::prlimit64,
+        why: "the policy's limits, for the process itself only",
+    },
+    Entry {
+        nr: 309,
+        name: "getcpu",
+        handler: resources::getcpu,
+        why: "always CPU 0, node 0",
     },
     Entry {
         nr: 318,
@@ -112,7 +457,26 @@ pub static TABLE: &[Entry] = &[
         handler: time::getrandom,
         why: "host getrandom, copied through the tunnel",
     },
-    // ---- files and sockets, policy-driven (syscalls/fs.rs, io.rs, fdctl.rs, net.rs)
+    Entry {
+        nr: 322,
+        name: "execveat",
+        handler: refused::execveat,
+        why: "refused with a stderr line: a program cannot run another (ENOSYS)",
+    },
+    Entry {
+        nr: 334,
+        name: "rseq",
+        handler: resources::rseq,
+        why: "not provided (ENOSYS, on purpose and without a report): libc works without it",
+    },
+    Entry {
+        nr: 435,
+        name: "clone3",
+        handler: refused::clone3,
+        why: "refused with a stderr line: one single-threaded process (ENOSYS)",
+    },
+    // ---- files and sockets, policy-driven (syscalls/fs.rs, io.rs, fdctl.rs, net.rs);
+    // their descriptor handlers also serve the standard streams and pipes
     Entry {
         nr: 2,
         name: "open",
@@ -123,7 +487,7 @@ pub static TABLE: &[Entry] = &[
         nr: 3,
         name: "close",
         handler: fdctl::close,
-        why: "drops the guest fd; the host fd closes with its last duplicate",
+        why: "drops the guest fd; the host fd (or pipe end) closes with its last duplicate",
     },
     Entry {
         nr: 4,
@@ -135,7 +499,7 @@ pub static TABLE: &[Entry] = &[
         nr: 5,
         name: "fstat",
         handler: fs::fstat,
-        why: "host fstat of the object behind a guest fd; /dev/null for a disconnected stream",
+        why: "files: host fstat as is; standard streams and pipes: type, size and device of the stream, identity replaced (owner 1000, no host inode); /dev/null for a disconnected stream",
     },
     Entry {
         nr: 6,
@@ -147,13 +511,13 @@ pub static TABLE: &[Entry] = &[
         nr: 8,
         name: "lseek",
         handler: io::lseek,
-        why: "host lseek on files, stdio and directories (rewinds the listing); ESPIPE on sockets",
+        why: "host lseek on files, stdio and directories (rewinds the listing); ESPIPE on sockets and pipes",
     },
     Entry {
         nr: 16,
         name: "ioctl",
         handler: fdctl::ioctl,
-        why: "FIOCLEX/FIONCLEX on the guest table; everything else (TCGETS, TIOCGWINSZ, ...) ENOTTY: no ioctl reaches a host fd",
+        why: "FIOCLEX/FIONCLEX on the guest table, FIONBIO (F_SETFL's O_NONBLOCK), FIONREAD on a pipe; everything else (TCGETS, TIOCGWINSZ, ...) ENOTTY: no terminal, and no ioctl reaches a host fd",
     },
     Entry {
         nr: 17,
@@ -171,7 +535,7 @@ pub static TABLE: &[Entry] = &[
         nr: 19,
         name: "readv",
         handler: io::readv,
-        why: "every iovec checked writable, then one host readv into guest memory",
+        why: "every iovec checked writable, then one host readv into guest memory (or one pipe read)",
     },
     Entry {
         nr: 21,
@@ -183,7 +547,7 @@ pub static TABLE: &[Entry] = &[
         nr: 32,
         name: "dup",
         handler: fdctl::dup,
-        why: "shares the open file description in the guest table",
+        why: "shares the open file description (offset, status flags, pipe end) in the guest table",
     },
     Entry {
         nr: 33,
@@ -207,7 +571,7 @@ pub static TABLE: &[Entry] = &[
         nr: 44,
         name: "sendto",
         handler: net::sendto,
-        why: "send on a socket (also send()); UDP destinations must be listed; always MSG_NOSIGNAL",
+        why: "send on a socket (also send()); UDP destinations must be listed; the host call always has MSG_NOSIGNAL, a broken connection raises the guest's SIGPIPE unless it passed MSG_NOSIGNAL",
     },
     Entry {
         nr: 45,
@@ -231,7 +595,7 @@ pub static TABLE: &[Entry] = &[
         nr: 72,
         name: "fcntl",
         handler: fdctl::fcntl,
-        why: "F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD on the guest table; F_GETFL/F_SETFL (O_APPEND, O_NONBLOCK)",
+        why: "F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD on the guest table; F_GETFL/F_SETFL (O_APPEND, O_NONBLOCK; a pipe's O_NONBLOCK in the runner); F_GETPIPE_SZ/F_SETPIPE_SZ (64 KiB)",
     },
     Entry {
         nr: 74,
@@ -333,7 +697,7 @@ pub static TABLE: &[Entry] = &[
         nr: 262,
         name: "newfstatat",
         handler: fs::newfstatat,
-        why: "stat by path (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH)",
+        why: "stat by path (AT_SYMLINK_NOFOLLOW); AT_EMPTY_PATH as fstat, for streams and pipes too",
     },
     Entry {
         nr: 263,
@@ -440,5 +804,20 @@ mod tests {
         }
         assert!(lookup(999).is_none());
         assert_eq!(name_of(999), "nr_999");
+    }
+
+    #[test]
+    fn compatibility_doc_lists_every_syscall() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
+        let doc = std::fs::read_to_string(path).expect("docs/compatibility.md");
+        let missing: Vec<String> = TABLE
+            .iter()
+            .filter(|e| !doc.contains(&format!("| {} | `{}` |", e.nr, e.name)))
+            .map(|e| format!("{} ({})", e.name, e.nr))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/compatibility.md does not list these emulated syscalls: {missing:?}"
+        );
     }
 }

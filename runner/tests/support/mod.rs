@@ -87,3 +87,47 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
+
+/// Path of a C sample (a static ELF program).
+pub fn elf_sample(name: &str) -> PathBuf {
+    samples::elf_path(name)
+}
+
+/// `runner exec [extra...] C-SAMPLE [args...]`, empty stdin.
+pub fn exec_elf(extra: &[&str], name: &str, args: &[&str]) -> Run {
+    let path = elf_sample(name);
+    let mut all: Vec<&str> = vec!["exec"];
+    all.extend_from_slice(extra);
+    let p = path.to_str().expect("utf-8 sample path");
+    all.push(p);
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// Writes a policy file into `dir` and returns its path as a string.
+pub fn policy_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write policy");
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+/// Runs a program natively (no sandbox) with `args`, `stdin` and only the
+/// environment `env`: the reference for comparisons.
+pub fn run_native(program: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn native program");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait native program");
+    writer.join().expect("stdin writer");
+    Run::from(out)
+}

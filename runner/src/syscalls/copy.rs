@@ -1,0 +1,134 @@
+//! sendfile between the process's own descriptors, through a runner buffer
+//! (the guest memory is not involved). busybox `cat` tries it first.
+//!
+//! The input is a file or a standard stream (a disconnected stdin is
+//! /dev/null: nothing to send); pipes, sockets and directories as input are
+//! EINVAL, as Linux answers for what it cannot splice, and callers fall
+//! back to read/write. The output is a file, a standard stream or a socket;
+//! the write end of a pipe of the process is EINVAL (callers fall back).
+//! Bytes sent to a file or a standard stream count against
+//! `bytes_written`; a send with no reader raises SIGPIPE.
+
+use super::common::*;
+use super::fds::Object;
+use super::{signals, Args, Ctx, Outcome};
+use crate::tunnel::GuestPtr;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::io::Errno;
+use rustix::net::SendFlags;
+use std::io::{Read, Write};
+
+/// Largest chunk moved per call (a short transfer, as Linux allows).
+const CHUNK: u64 = 1 << 16;
+
+/// Where the bytes go.
+enum Sink<'a> {
+    /// A host fd, counted against bytes_written.
+    Host(BorrowedFd<'a>),
+    Socket(BorrowedFd<'a>),
+    /// /dev/null.
+    Discard,
+}
+
+fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
+    Ok(match out {
+        Object::Stdio { stream, host } if stream.writable() => Sink::Host(host.as_fd()),
+        Object::Null { stream } if stream.writable() => Sink::Discard,
+        Object::File(f) if f.writable => Sink::Host(f.fd.as_fd()),
+        Object::Socket(s) => Sink::Socket(s.fd.as_fd()),
+        // Into a pipe of the process: not supported; programs fall back.
+        Object::Pipe(p) if p.write => return Err(Errno::INVAL),
+        _ => return Err(Errno::BADF),
+    })
+}
+
+/// Where the bytes come from: None for /dev/null (end of file at once).
+fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
+    Ok(match inp {
+        Object::Stdio { stream, host } if stream.readable() => Some(host.as_fd()),
+        Object::Null { stream } if stream.readable() => None,
+        Object::File(f) if f.readable => Some(f.fd.as_fd()),
+        // Linux accepts only what it can map or splice from.
+        Object::Pipe(p) if !p.write => return Err(Errno::INVAL),
+        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::INVAL),
+        _ => return Err(Errno::BADF),
+    })
+}
+
+/// Writes all of `buf` (the bytes have been consumed from the input);
+/// returns how much went out before an error, if any did.
+fn send_all(sink: &Sink<'_>, buf: &[u8]) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let r = match sink {
+            Sink::Host(fd) => HostIo::new(*fd, None)
+                .write(&buf[done..])
+                .map_err(|e| host_errno(&e)),
+            Sink::Socket(fd) => rustix::net::send(*fd, &buf[done..], SendFlags::NOSIGNAL),
+            Sink::Discard => Ok(buf.len() - done),
+        };
+        match r {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> RunResult {
+    let (out_fd, in_fd, offp, count) = (a[0], a[1], GuestPtr::new(a[2]), a[3]);
+    let out = ctx.state.fds.get(out_fd)?;
+    let inp = ctx.state.fds.get(in_fd)?;
+    let offset = if offp.addr() != 0 {
+        match ctx.tunnel().read_u64(offp) {
+            Ok(o) if (o as i64) >= 0 => Some(o),
+            Ok(_) => return Err(Errno::INVAL.into()),
+            Err(_) => return Err(Errno::FAULT.into()),
+        }
+    } else {
+        None
+    };
+    // The out side must be writable before anything is read.
+    let sink = sink(&out)?;
+    let src = source(&inp)?;
+    let mut want = count.min(CHUNK);
+    if want == 0 {
+        return Ok(0);
+    }
+    if matches!(sink, Sink::Host(_)) {
+        want = ctx.state.budget.grant(want)?;
+    }
+    let sent = match src {
+        None => 0,
+        Some(fd) => {
+            let mut buf = vec![0u8; want as usize];
+            let n = HostIo::new(fd, offset)
+                .read(&mut buf)
+                .map_err(|e| host_errno(&e))?;
+            buf.truncate(n);
+            let sent = match send_all(&sink, &buf) {
+                Ok(k) => k,
+                Err(Errno::PIPE) => return Err(Stop::End(signals::broken_pipe(ctx))),
+                Err(e) => return Err(e.into()),
+            };
+            if matches!(sink, Sink::Host(_)) {
+                ctx.state.budget.consume(sent as u64);
+            }
+            sent
+        }
+    };
+    if let Some(o) = offset {
+        let new = o + sent as u64;
+        ctx.tunnel()
+            .write(offp, &new.to_le_bytes())
+            .map_err(|_| Errno::FAULT)?;
+    }
+    Ok(sent as u64)
+}
+
+pub fn sendfile(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    finish(transfer(ctx, a))
+}

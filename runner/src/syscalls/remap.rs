@@ -1,0 +1,66 @@
+//! mremap and madvise over the guest's anonymous memory.
+
+use super::errno::*;
+use super::{Args, Ctx, Outcome};
+use crate::guest::address_space::MapError;
+
+const MREMAP_MAYMOVE: u64 = 1;
+const MREMAP_FIXED: u64 = 2;
+const MREMAP_DONTUNMAP: u64 = 4;
+
+fn map_err(e: MapError) -> Outcome {
+    Outcome::err(match e {
+        MapError::NoMemory | MapError::Internal(_) => ENOMEM,
+        MapError::Invalid => EINVAL,
+        MapError::Exists => EEXIST,
+        MapError::NotMapped => EFAULT,
+    })
+}
+
+/// mremap: shrink, grow in place, or move (pages move; nothing is copied).
+/// MREMAP_DONTUNMAP is not supported (EINVAL).
+pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
+        || flags & MREMAP_DONTUNMAP != 0
+    {
+        return Outcome::err(EINVAL);
+    }
+    let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    match ctx.aspace.mremap(
+        ctx.mem,
+        old,
+        old_len,
+        new_len,
+        flags & MREMAP_MAYMOVE != 0,
+        fixed,
+    ) {
+        Ok(addr) => Outcome::ok(addr),
+        Err(e) => map_err(e),
+    }
+}
+
+const MADV_DONTNEED: u64 = 4;
+const MADV_FREE: u64 = 8;
+const MADV_REMOVE: u64 = 9;
+const MADV_HWPOISON: u64 = 100;
+const MADV_DONTNEED_LOCKED: u64 = 24;
+
+/// madvise: MADV_DONTNEED zeroes the pages (their frames are given back to
+/// the host and read as zeros, as anonymous memory does on Linux); the
+/// other advice values (MADV_FREE included, which Linux may also leave
+/// untouched) are accepted without effect; MADV_REMOVE and MADV_HWPOISON
+/// are refused (EINVAL, as for private memory / without privilege).
+pub fn madvise(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (start, len, advice) = (a[0], a[1], a[2]);
+    let dontneed = match advice {
+        MADV_DONTNEED | MADV_DONTNEED_LOCKED => true,
+        MADV_REMOVE | MADV_HWPOISON => return Outcome::err(EINVAL),
+        0..=3 | 10..=23 | 25 | MADV_FREE => false,
+        _ => return Outcome::err(EINVAL),
+    };
+    match ctx.aspace.madvise_dontneed(ctx.mem, start, len, dontneed) {
+        Ok(()) => Outcome::ok(0),
+        Err(e) => map_err(e),
+    }
+}

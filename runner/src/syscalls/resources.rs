@@ -1,0 +1,196 @@
+//! Resource queries: getrlimit/setrlimit/prlimit64 (the policy's limits),
+//! sysinfo, getrusage, the CPU set (one CPU), sched_yield, and the robust
+//! futex list and rseq registrations libc makes at start-up.
+
+use super::errno::*;
+use super::process::GUEST_PID;
+use super::run_info::{RLIMIT_COUNT, RLIMIT_NOFILE};
+use super::{Args, Ctx, Outcome};
+use crate::tunnel::GuestPtr;
+use rustix::time::ClockId;
+
+fn write_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr, (soft, hard): (u64, u64)) -> Result<(), i64> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&soft.to_le_bytes());
+    b[8..].copy_from_slice(&hard.to_le_bytes());
+    ctx.tunnel().write(ptr, &b).map_err(|_| EFAULT)
+}
+
+fn read_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(u64, u64), i64> {
+    let mut b = [0u8; 16];
+    ctx.tunnel().read(ptr, &mut b).map_err(|_| EFAULT)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    let soft = u64::from_le_bytes(w);
+    w.copy_from_slice(&b[8..]);
+    Ok((soft, u64::from_le_bytes(w)))
+}
+
+/// The core of prlimit64: old written first, then new applied. A limit may
+/// be lowered, never raised above its hard value.
+fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Outcome {
+    let Some(r) = usize::try_from(resource).ok().filter(|&r| r < RLIMIT_COUNT) else {
+        return Outcome::err(EINVAL);
+    };
+    let new_limit = if new.addr() != 0 {
+        match read_limit(ctx, new) {
+            Ok(l) => Some(l),
+            Err(e) => return Outcome::err(e),
+        }
+    } else {
+        None
+    };
+    let current = ctx.state.run.rlimits[r];
+    if old.addr() != 0 {
+        if let Err(e) = write_limit(ctx, old, current) {
+            return Outcome::err(e);
+        }
+    }
+    if let Some((soft, hard)) = new_limit {
+        if soft > hard {
+            return Outcome::err(EINVAL);
+        }
+        if hard > current.1 {
+            return Outcome::err(EPERM);
+        }
+        ctx.state.run.rlimits[r] = (soft, hard);
+        if r == RLIMIT_NOFILE {
+            // The descriptor table enforces it (EMFILE, EBADF for dup2).
+            let limit = u32::try_from(ctx.state.run.fd_limit()).unwrap_or(u32::MAX);
+            ctx.state.fds.set_limit(limit);
+        }
+    }
+    Outcome::ok(0)
+}
+
+pub fn prlimit64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    if a[0] != 0 && a[0] != GUEST_PID {
+        return Outcome::err(ESRCH);
+    }
+    prlimit(ctx, a[1], GuestPtr::new(a[2]), GuestPtr::new(a[3]))
+}
+
+pub fn getrlimit(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    if a[1] == 0 {
+        return Outcome::err(EFAULT);
+    }
+    prlimit(ctx, a[0], GuestPtr::new(0), GuestPtr::new(a[1]))
+}
+
+pub fn setrlimit(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    if a[1] == 0 {
+        return Outcome::err(EFAULT);
+    }
+    prlimit(ctx, a[0], GuestPtr::new(a[1]), GuestPtr::new(0))
+}
+
+/// struct sysinfo (112 bytes): the guest's own view: uptime since the run
+/// started, RAM = the memory limit, no swap, one process.
+pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let run = &ctx.state.run;
+    let uptime = run.start.elapsed().as_secs();
+    let total = run.memory_limit;
+    let free = total.saturating_sub(ctx.aspace.user_bytes());
+    let mut b = [0u8; 112];
+    let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(0, uptime);
+    put(32, total);
+    put(40, free);
+    b[80..82].copy_from_slice(&1u16.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    match ctx.tunnel().write(GuestPtr::new(a[0]), &b) {
+        Ok(()) => Outcome::ok(0),
+        Err(_) => Outcome::err(EFAULT),
+    }
+}
+
+const RUSAGE_SELF: i64 = 0;
+const RUSAGE_CHILDREN: i64 = -1;
+const RUSAGE_THREAD: i64 = 1;
+
+/// getrusage: user time = the runner's CPU time (nearly all of it is the
+/// guest's), everything else 0; children: none.
+pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let who = a[0] as i64;
+    let mut b = [0u8; 144];
+    match who {
+        RUSAGE_SELF | RUSAGE_THREAD => {
+            let (sec, nsec) = crate::host::clock(ClockId::ProcessCPUTime);
+            b[..8].copy_from_slice(&sec.to_le_bytes());
+            b[8..16].copy_from_slice(&(nsec / 1000).to_le_bytes());
+            // ru_maxrss in KiB.
+            let kib = ctx.aspace.peak_bytes() / 1024;
+            b[32..40].copy_from_slice(&kib.to_le_bytes());
+        }
+        RUSAGE_CHILDREN => {}
+        _ => return Outcome::err(EINVAL),
+    }
+    match ctx.tunnel().write(GuestPtr::new(a[1]), &b) {
+        Ok(()) => Outcome::ok(0),
+        Err(_) => Outcome::err(EFAULT),
+    }
+}
+
+/// sched_getaffinity: one CPU (CPU 0). Returns the bytes written.
+pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
+    if pid != 0 && pid != GUEST_PID {
+        return Outcome::err(ESRCH);
+    }
+    if len < 8 || len % 8 != 0 {
+        return Outcome::err(EINVAL);
+    }
+    match ctx.tunnel().write(mask, &1u64.to_le_bytes()) {
+        Ok(()) => Outcome::ok(8),
+        Err(_) => Outcome::err(EFAULT),
+    }
+}
+
+/// sched_setaffinity: only a set containing CPU 0 is possible.
+pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
+    if pid != 0 && pid != GUEST_PID {
+        return Outcome::err(ESRCH);
+    }
+    if len == 0 {
+        return Outcome::err(EINVAL);
+    }
+    let mut first = [0u8; 1];
+    if ctx.tunnel().read(mask, &mut first).is_err() {
+        return Outcome::err(EFAULT);
+    }
+    if first[0] & 1 == 0 {
+        return Outcome::err(EINVAL);
+    }
+    Outcome::ok(0)
+}
+
+pub fn sched_yield(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    std::thread::yield_now();
+    Outcome::ok(0)
+}
+
+/// getcpu: always CPU 0, node 0.
+pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    for p in [a[0], a[1]] {
+        if p != 0 && ctx.tunnel().write(GuestPtr::new(p), &[0u8; 4]).is_err() {
+            return Outcome::err(EFAULT);
+        }
+    }
+    Outcome::ok(0)
+}
+
+/// set_robust_list: recorded (no other thread will ever need it).
+pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    // sizeof(struct robust_list_head)
+    if a[1] != 24 {
+        return Outcome::err(EINVAL);
+    }
+    ctx.state.robust_list = a[0];
+    Outcome::ok(0)
+}
+
+/// rseq: not provided; libc falls back to the getcpu path.
+pub fn rseq(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    Outcome::err(ENOSYS)
+}

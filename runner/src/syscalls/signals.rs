@@ -1,0 +1,386 @@
+//! Signals within one process: dispositions, the mask and the alternate
+//! stack are recorded (rt_sigaction, rt_sigprocmask, sigaltstack), and a
+//! signal the guest raises at itself (kill, tkill, tgkill: abort(), raise())
+//! takes its default effect.
+//!
+//! Handlers are never run: the runner does not build signal frames. A
+//! signal whose action is to terminate ends the run with status 128+N and a
+//! stderr line, even when the guest installed a handler for it (the line
+//! says so). Ignored signals (SIG_IGN, or ignored by default: SIGCHLD,
+//! SIGCONT, SIGURG, SIGWINCH) and stop signals do nothing. A blocked signal
+//! stays pending until the guest unblocks it. CPU exceptions (SIGSEGV,
+//! SIGILL, SIGFPE, SIGBUS, SIGTRAP) are always fatal, whatever the handlers.
+
+use super::errno::*;
+use super::process::GUEST_PID;
+use super::{Args, Ctx, Outcome};
+use crate::exec::death::Death;
+use crate::tunnel::GuestPtr;
+
+pub const SIGKILL: u64 = 9;
+pub const SIGPIPE: u64 = 13;
+pub const SIGSTOP: u64 = 19;
+const NSIG: u64 = 64;
+const SIG_DFL: u64 = 0;
+const SIG_IGN: u64 = 1;
+const SIG_BLOCK: u64 = 0;
+const SIG_UNBLOCK: u64 = 1;
+const SIG_SETMASK: u64 = 2;
+const SS_ONSTACK: u64 = 1;
+const SS_DISABLE: u64 = 2;
+const SS_AUTODISARM: u64 = 1 << 31;
+const MINSIGSTKSZ: u64 = 2048;
+
+/// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Action {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+impl Action {
+    fn to_bytes(self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for (i, v) in [self.handler, self.flags, self.restorer, self.mask]
+            .iter()
+            .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+    fn from_bytes(b: &[u8; 32]) -> Action {
+        let w = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(x)
+        };
+        Action {
+            handler: w(0),
+            flags: w(1),
+            restorer: w(2),
+            mask: w(3),
+        }
+    }
+}
+
+/// The process's signal state.
+#[derive(Debug, Clone)]
+pub struct SignalState {
+    actions: [Action; NSIG as usize],
+    pub mask: u64,
+    pub pending: u64,
+    /// How each pending signal was raised (for the death line).
+    pending_cause: [&'static str; NSIG as usize],
+    /// (ss_sp, ss_flags, ss_size) of the alternate stack, if set.
+    altstack: Option<(u64, u64, u64)>,
+}
+
+impl Default for SignalState {
+    fn default() -> SignalState {
+        SignalState {
+            actions: [Action::default(); NSIG as usize],
+            mask: 0,
+            pending: 0,
+            pending_cause: [""; NSIG as usize],
+            altstack: None,
+        }
+    }
+}
+
+impl SignalState {
+    /// The recorded action of `sig` (1..=64).
+    pub fn action(&self, sig: u64) -> Action {
+        self.actions
+            .get((sig.wrapping_sub(1)) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+fn bit(sig: u64) -> u64 {
+    1u64 << (sig - 1)
+}
+
+/// Signals that cannot be blocked, caught or ignored.
+const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+
+/// Ignored by default: SIGCHLD, SIGCONT, SIGURG, SIGWINCH.
+fn ignored_by_default(sig: u64) -> bool {
+    matches!(sig, 17 | 18 | 23 | 28)
+}
+
+/// Stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU (a lone process that
+/// stops would never be continued; they are treated as ignored).
+fn stops(sig: u64) -> bool {
+    matches!(sig, 19..=22)
+}
+
+fn user_rip(ctx: &mut Ctx<'_>) -> u64 {
+    ctx.vcpu.regs().map_or(0, |r| r.rcx)
+}
+
+/// Delivers `sig` to the process itself, as raised by `how`. Returns
+/// `Some(outcome)` when the run ends, None when the signal had no effect
+/// (ignored, or left pending because it is blocked).
+pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Option<Outcome> {
+    if sig == 0 || sig > NSIG {
+        return None;
+    }
+    let s = &mut ctx.state.signals;
+    if sig != SIGKILL && sig != SIGSTOP && s.mask & bit(sig) != 0 {
+        s.pending |= bit(sig);
+        s.pending_cause[(sig - 1) as usize] = how;
+        return None;
+    }
+    let action = s.action(sig);
+    if sig != SIGKILL
+        && (action.handler == SIG_IGN
+            || (action.handler == SIG_DFL && ignored_by_default(sig))
+            || stops(sig))
+    {
+        return None;
+    }
+    let cause = if sig != SIGKILL && action.handler != SIG_DFL {
+        format!(
+            "{how}; the guest's handler was not run: the runner does not deliver signals to handlers"
+        )
+    } else {
+        how.to_string()
+    };
+    let rip = user_rip(ctx);
+    Some(Outcome::Kill(Death::Signal {
+        signal: sig as i32,
+        cause,
+        rip,
+        addr: None,
+    }))
+}
+
+/// After the mask changed: a pending signal now unblocked takes effect.
+fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Option<Outcome> {
+    let s = &mut ctx.state.signals;
+    let ready = s.pending & !s.mask;
+    if ready == 0 {
+        return None;
+    }
+    let sig = u64::from(ready.trailing_zeros()) + 1;
+    s.pending &= !bit(sig);
+    let how = s.pending_cause[(sig - 1) as usize];
+    raise(
+        ctx,
+        sig,
+        if how.is_empty() {
+            "raised by the program itself"
+        } else {
+            how
+        },
+    )
+}
+
+/// A write to a pipe or stream with no reader: SIGPIPE takes its effect
+/// (status 141 by default); when it is ignored, blocked or handled the write
+/// fails with EPIPE.
+pub fn broken_pipe(ctx: &mut Ctx<'_>) -> Outcome {
+    let action = ctx.state.signals.action(SIGPIPE);
+    if action.handler == SIG_DFL && ctx.state.signals.mask & bit(SIGPIPE) == 0 {
+        if let Some(o) = raise(ctx, SIGPIPE, "write to a pipe with no reader") {
+            return o;
+        }
+    }
+    Outcome::err(EPIPE)
+}
+
+pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (sig, act, oact, size) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]), a[3]);
+    if size != 8 || sig == 0 || sig > NSIG {
+        return Outcome::err(EINVAL);
+    }
+    let new = if act.addr() != 0 {
+        if sig == SIGKILL || sig == SIGSTOP {
+            return Outcome::err(EINVAL);
+        }
+        let mut b = [0u8; 32];
+        if ctx.tunnel().read(act, &mut b).is_err() {
+            return Outcome::err(EFAULT);
+        }
+        let mut a = Action::from_bytes(&b);
+        a.mask &= !UNBLOCKABLE;
+        Some(a)
+    } else {
+        None
+    };
+    let old = ctx.state.signals.action(sig);
+    if oact.addr() != 0 && ctx.tunnel().write(oact, &old.to_bytes()).is_err() {
+        return Outcome::err(EFAULT);
+    }
+    if let Some(n) = new {
+        ctx.state.signals.actions[(sig - 1) as usize] = n;
+        // Ignoring a pending signal discards it, as on Linux.
+        if n.handler == SIG_IGN || (n.handler == SIG_DFL && ignored_by_default(sig)) {
+            ctx.state.signals.pending &= !bit(sig);
+        }
+    }
+    Outcome::ok(0)
+}
+
+pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (how, set, oset, size) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]), a[3]);
+    if size != 8 {
+        return Outcome::err(EINVAL);
+    }
+    let new = if set.addr() != 0 {
+        let Ok(v) = ctx.tunnel().read_u64(set) else {
+            return Outcome::err(EFAULT);
+        };
+        Some(v)
+    } else {
+        None
+    };
+    if new.is_some() && !matches!(how, SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK) {
+        return Outcome::err(EINVAL);
+    }
+    let old = ctx.state.signals.mask;
+    if oset.addr() != 0 && ctx.tunnel().write(oset, &old.to_le_bytes()).is_err() {
+        return Outcome::err(EFAULT);
+    }
+    if let Some(v) = new {
+        let mask = match how {
+            SIG_BLOCK => old | v,
+            SIG_UNBLOCK => old & !v,
+            _ => v,
+        };
+        ctx.state.signals.mask = mask & !UNBLOCKABLE;
+        if let Some(o) = deliver_unblocked(ctx) {
+            return o;
+        }
+    }
+    Outcome::ok(0)
+}
+
+pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    if a[1] != 8 {
+        return Outcome::err(EINVAL);
+    }
+    let p = ctx.state.signals.pending & ctx.state.signals.mask;
+    match ctx.tunnel().write(GuestPtr::new(a[0]), &p.to_le_bytes()) {
+        Ok(()) => Outcome::ok(0),
+        Err(_) => Outcome::err(EFAULT),
+    }
+}
+
+pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (ss, old) = (GuestPtr::new(a[0]), GuestPtr::new(a[1]));
+    let new = if ss.addr() != 0 {
+        let mut b = [0u8; 24];
+        if ctx.tunnel().read(ss, &mut b).is_err() {
+            return Outcome::err(EFAULT);
+        }
+        let w = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(x)
+        };
+        let (sp, flags, size) = (w(0), w(1) & 0xffff_ffff, w(2));
+        if flags & !(SS_DISABLE | SS_ONSTACK | SS_AUTODISARM) != 0 {
+            return Outcome::err(EINVAL);
+        }
+        if flags & SS_DISABLE != 0 {
+            Some(None)
+        } else if size < MINSIGSTKSZ {
+            return Outcome::err(ENOMEM);
+        } else {
+            Some(Some((sp, flags & SS_AUTODISARM, size)))
+        }
+    } else {
+        None
+    };
+    if old.addr() != 0 {
+        let (sp, flags, size) = ctx.state.signals.altstack.unwrap_or((0, SS_DISABLE, 0));
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&sp.to_le_bytes());
+        b[8..12].copy_from_slice(&(flags as u32).to_le_bytes());
+        b[16..].copy_from_slice(&size.to_le_bytes());
+        if ctx.tunnel().write(old, &b).is_err() {
+            return Outcome::err(EFAULT);
+        }
+    }
+    if let Some(n) = new {
+        ctx.state.signals.altstack = n;
+    }
+    Outcome::ok(0)
+}
+
+fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Outcome {
+    if sig > NSIG {
+        return Outcome::err(EINVAL);
+    }
+    if sig == 0 {
+        return Outcome::ok(0);
+    }
+    raise(ctx, sig, how).unwrap_or(Outcome::ok(0))
+}
+
+pub fn kill(_ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (pid, sig) = (a[0] as i32 as i64, a[1]);
+    if sig > NSIG {
+        return Outcome::err(EINVAL);
+    }
+    let me = GUEST_PID as i64;
+    match pid {
+        // Itself, or its own process group.
+        p if p == me || p == 0 || p == -me => {
+            send_to_self(_ctx, sig, "raised by the program itself with kill")
+        }
+        // Every other process: there is none (kill(-1) excludes the caller).
+        -1 => Outcome::err(ESRCH),
+        1 => Outcome::err(EPERM),
+        _ => Outcome::err(ESRCH),
+    }
+}
+
+pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (tid, sig) = (a[0] as i32 as i64, a[1]);
+    if tid <= 0 {
+        return Outcome::err(EINVAL);
+    }
+    if tid as u64 != GUEST_PID {
+        return Outcome::err(ESRCH);
+    }
+    send_to_self(ctx, sig, "raised by the program itself with tkill")
+}
+
+pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let (tgid, tid, sig) = (a[0] as i32 as i64, a[1] as i32 as i64, a[2]);
+    if tgid <= 0 || tid <= 0 {
+        return Outcome::err(EINVAL);
+    }
+    if tgid as u64 != GUEST_PID || tid as u64 != GUEST_PID {
+        return Outcome::err(ESRCH);
+    }
+    send_to_self(ctx, sig, "raised by the program itself with tgkill")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_round_trips_and_defaults() {
+        let a = Action {
+            handler: 0x401000,
+            flags: 0x0400_0000,
+            restorer: 0x402000,
+            mask: 5,
+        };
+        assert_eq!(Action::from_bytes(&a.to_bytes()), a);
+        let s = SignalState::default();
+        assert_eq!(s.action(6), Action::default());
+        assert_eq!(s.action(0), Action::default());
+        assert_eq!(s.action(65), Action::default());
+        assert!(ignored_by_default(17) && !ignored_by_default(6));
+        assert_eq!(UNBLOCKABLE, (1 << 8) | (1 << 18));
+    }
+}

@@ -1,0 +1,522 @@
+//! The compatibility battery: Debian's busybox-static (`/bin/busybox`, a
+//! glibc static executable) runs its applets in the sandbox, and each run is
+//! compared byte for byte (stdout, exit status, and stderr without the
+//! runner's own "unsupported syscall" report lines) with the same applet
+//! run natively on the same input and environment.
+//!
+//! `applets_on_stdin_match_native` feeds stdin; `applets_on_files_match_native`
+//! reads files and directories the policy grants, so it needs the file layer.
+//! Both write their result table to `$CARGO_TARGET_TMPDIR/busybox-*.md`
+//! (docs/compatibility.md shows it).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// Fails loudly unless Debian's busybox-static is installed.
+fn require_busybox() -> PathBuf {
+    let p = Path::new(BUSYBOX);
+    let bytes = std::fs::read(p).unwrap_or_else(|e| {
+        panic!(
+            "{BUSYBOX}: {e}. The battery needs Debian's busybox-static: \
+             apt-get install busybox-static (.ci/run installs it)"
+        )
+    });
+    assert!(
+        bytes.starts_with(b"\x7fELF"),
+        "{BUSYBOX} is not an ELF program: install Debian's busybox-static"
+    );
+    let head = &bytes[..bytes.len().min(4096)];
+    assert!(
+        !head.windows(8).any(|w| w == b"ld-linux"),
+        "{BUSYBOX} is dynamically linked (Debian's `busybox` package): install \
+         busybox-static, the sandbox runs static programs only"
+    );
+    p.to_path_buf()
+}
+
+/// One comparison.
+struct Case {
+    /// The applet, for the table.
+    applet: &'static str,
+    args: Vec<String>,
+    stdin: Vec<u8>,
+    /// Extra environment (the same natively and in the sandbox).
+    env: Vec<(&'static str, &'static str)>,
+}
+
+fn case(applet: &'static str, args: &[&str], stdin: &[u8]) -> Case {
+    Case {
+        applet,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        stdin: stdin.to_vec(),
+        env: Vec::new(),
+    }
+}
+
+/// Lines of text with repeated words and numbers (sort, uniq, grep, awk...).
+fn text() -> Vec<u8> {
+    let mut t = String::new();
+    for i in 0..300u32 {
+        let w = ["alpha", "beta", "gamma", "delta", "beta"][(i % 5) as usize];
+        t.push_str(&format!(
+            "line {} {} word-{} {}\n",
+            i % 97,
+            w,
+            i % 7,
+            i * i % 1000
+        ));
+        if i % 10 == 0 {
+            t.push_str(&format!(
+                "line {} {} word-{} {}\n",
+                i % 97,
+                w,
+                i % 7,
+                i * i % 1000
+            ));
+        }
+    }
+    t.into_bytes()
+}
+
+/// Every byte value, several times, then a tail of text.
+fn binary() -> Vec<u8> {
+    let mut b: Vec<u8> = (0..8192u32).map(|i| (i * 131 % 256) as u8).collect();
+    b.extend_from_slice(b"the end\n");
+    b
+}
+
+fn stdin_cases() -> Vec<Case> {
+    let t = text();
+    let b = binary();
+    let mut sorted: Vec<&[u8]> = t.split_inclusive(|&c| c == b'\n').collect();
+    sorted.sort();
+    let sorted = sorted.concat();
+    let mut v = vec![
+        case("echo", &["echo", "hello", "world"], b""),
+        case("echo", &["echo", "-n", "no newline"], b""),
+        case("echo", &["echo", "-e", "a\\tb\\nc"], b""),
+        case("cat", &["cat"], &t),
+        case("cat", &["cat"], &b),
+        case("cat", &["cat", "-n"], &t),
+        case("wc", &["wc"], &t),
+        case("wc", &["wc", "-l"], &t),
+        case("wc", &["wc", "-c"], &b),
+        case("sort", &["sort"], &t),
+        case("sort", &["sort", "-n", "-r", "-k", "2"], &t),
+        case("sort", &["sort", "-u"], &t),
+        case("uniq", &["uniq"], &sorted),
+        case("uniq", &["uniq", "-c"], &sorted),
+        case("uniq", &["uniq", "-d"], &sorted),
+        case("head", &["head"], &t),
+        case("head", &["head", "-n", "3"], &t),
+        case("head", &["head", "-c", "100"], &b),
+        case("tail", &["tail"], &t),
+        case("tail", &["tail", "-n", "4"], &t),
+        case("tail", &["tail", "-c", "50"], &b),
+        case("sha256sum", &["sha256sum"], &b),
+        case("sha256sum", &["sha256sum"], &t),
+        case("md5sum", &["md5sum"], &b),
+        case("base64", &["base64"], &b),
+        case("base64", &["base64", "-d"], b"aGVsbG8sIHdvcmxkIQo=\n"),
+        case("gzip", &["gzip", "-c"], &t),
+        case("gzip", &["gzip", "-9", "-c"], &b),
+        case("tr", &["tr", "a-z", "A-Z"], &t),
+        case("tr", &["tr", "-d", "0-9"], &t),
+        case("tr", &["tr", "-s", "a-z"], b"aaabbbccc  dddd\n"),
+        case("cut", &["cut", "-d", " ", "-f", "3"], &t),
+        case("cut", &["cut", "-c", "1-6"], &t),
+        case("seq", &["seq", "10"], b""),
+        case("seq", &["seq", "5", "3", "40"], b""),
+        case("seq", &["seq", "-s", ",", "1", "5"], b""),
+        case("expr", &["expr", "6", "*", "7"], b""),
+        case("expr", &["expr", "length", "hello"], b""),
+        case("expr", &["expr", "1", "=", "2"], b""),
+        case("grep", &["grep", "word-3"], &t),
+        case("grep", &["grep", "-c", "beta"], &t),
+        case("grep", &["grep", "-v", "-E", "[0-5]$"], &t),
+        case("grep", &["grep", "nothing-matches-this"], &t),
+        case("sed", &["sed", "s/line/LINE/"], &t),
+        case("sed", &["sed", "-n", "2,5p"], &t),
+        case("sed", &["sed", "-e", "s/[0-9]//g", "-e", "/alpha/d"], &t),
+        case("awk", &["awk", "{ s += $5 } END { print s, NR }"], &t),
+        case(
+            "awk",
+            &["awk", "-F", " ", "$3 == \"gamma\" { print $2, $4 }"],
+            &t,
+        ),
+        case(
+            "awk",
+            &[
+                "awk",
+                "BEGIN { for (i = 1; i <= 5; i++) printf \"%d:%s \", i, i * i; print \"\" }",
+            ],
+            b"",
+        ),
+        case("printf", &["printf", "%s-%d\\n", "a", "5", "b", "6"], b""),
+        case(
+            "printf",
+            &["printf", "%05.1f|%x|%c\\n", "3.14159", "255", "z"],
+            b"",
+        ),
+        case("od", &["od", "-c"], b"hello\tworld\n\x01\x02"),
+        case("od", &["od", "-A", "x", "-t", "x1"], &b[..512]),
+        case("od", &["od", "-b"], &b[..64]),
+        case("uname", &["uname", "-m"], b""),
+        case("uname", &["uname", "-s"], b""),
+        case("sleep", &["sleep", "0.1"], b""),
+        case("true", &["true"], b""),
+        case("false", &["false"], b""),
+    ];
+    // date differs by design (time): fixed instants, UTC.
+    for args in [
+        &["date", "-u", "-d", "@0", "+%Y-%m-%d %H:%M:%S %Z"][..],
+        &["date", "-u", "-d", "@1700000000"],
+        &["date", "-d", "@86399", "+%s %j %A"],
+    ] {
+        let mut c = case("date", args, b"");
+        c.env.push(("TZ", "UTC0"));
+        v.push(c);
+    }
+    v
+}
+
+/// What one run produced.
+struct Outcome {
+    status: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+fn run_busybox(sandbox: bool, c: &Case, policy: &str) -> Outcome {
+    let mut cmd = if sandbox {
+        let mut cmd = runner();
+        cmd.args(["exec", "--policy", policy, BUSYBOX]);
+        cmd
+    } else {
+        let mut cmd = Command::new(BUSYBOX);
+        cmd.env_clear().envs(c.env.iter().copied());
+        cmd
+    };
+    cmd.args(&c.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = c.stdin.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    Outcome {
+        status: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr,
+    }
+}
+
+/// The guest's stderr without the runner's reports of syscalls it does not
+/// emulate (those are the runner's diagnostics, not the program's output).
+fn program_stderr(s: &str) -> String {
+    s.lines()
+        .filter(|l| {
+            !(l.starts_with("runner: unsupported syscall ") && l.ends_with("returned ENOSYS"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn shown(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains([' ', '*', '$', '"', '\\', '|', '[', '{']) {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+/// Runs every case both ways; returns the markdown rows and the failures.
+/// `shown` with `dir` written as `$DIR` (for the table).
+fn shown_in(args: &[String], dir: Option<&Path>) -> String {
+    let text = shown(args);
+    match dir.and_then(Path::to_str) {
+        Some(d) => text.replace(d, "$DIR"),
+        None => text,
+    }
+}
+
+fn battery(
+    cases: &[Case],
+    policy_text: &str,
+    tag: &str,
+    tree: Option<&Path>,
+) -> (String, Vec<String>) {
+    require_busybox();
+    let dir = temp_dir(&format!("busybox-{tag}"));
+    let mut rows =
+        String::from("| applet | command | stdin | result |\n| --- | --- | --- | --- |\n");
+    let mut failures = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let mut policy = policy_text.to_string();
+        if !c.env.is_empty() {
+            policy.push_str("[env]\nvars = { ");
+            let vars: Vec<String> = c
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect();
+            policy.push_str(&vars.join(", "));
+            policy.push_str(" }\n");
+        }
+        let p = policy_file(&dir, &format!("p{i}.toml"), &policy);
+        let native = run_busybox(false, c, &p);
+        let vm = run_busybox(true, c, &p);
+        let mut why = Vec::new();
+        let mut short = Vec::new();
+        if vm.stdout != native.stdout {
+            why.push(format!(
+                "stdout differs ({} bytes in the sandbox, {} natively)",
+                vm.stdout.len(),
+                native.stdout.len()
+            ));
+            short.push("stdout differs".to_string());
+        }
+        if vm.status != native.status {
+            why.push(format!("status {} (native {})", vm.status, native.status));
+            short.push(format!("status {} (native {})", vm.status, native.status));
+        }
+        let vm_err = program_stderr(&vm.stderr);
+        if vm_err != native.stderr {
+            why.push(format!("stderr {vm_err:?} (native {:?})", native.stderr));
+            let first = vm_err.lines().next().unwrap_or("").to_string();
+            let first = match tree.and_then(Path::to_str) {
+                Some(d) => first.replace(d, "$DIR"),
+                None => first,
+            };
+            short.push(format!("stderr: {first}"));
+        }
+        let input = if c.stdin.is_empty() {
+            "—".to_string()
+        } else {
+            format!("{} bytes", c.stdin.len())
+        };
+        let result = if why.is_empty() {
+            format!("pass (status {})", native.status)
+        } else {
+            failures.push(format!("{}: {}", shown(&c.args), why.join("; ")));
+            format!("**FAIL**: {}", short.join("; ").replace('|', "\\|"))
+        };
+        rows.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            c.applet,
+            shown_in(&c.args, tree),
+            input,
+            result
+        ));
+    }
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-{tag}.md"));
+    std::fs::write(&out, &rows).expect("write the result table");
+    println!("{rows}\n(written to {})", out.display());
+    (rows, failures)
+}
+
+#[test]
+fn applets_on_stdin_match_native() {
+    let (_, failures) = battery(&stdin_cases(), "", "stdin", None);
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn gzip_round_trips_in_the_sandbox() {
+    require_busybox();
+    let data = text();
+    let mut child = runner()
+        .args(["exec", BUSYBOX, "gzip", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().expect("stdin");
+        i.write_all(&data).expect("feed");
+    }
+    let compressed = child.wait_with_output().expect("gzip").stdout;
+    let mut child = runner()
+        .args(["exec", BUSYBOX, "gunzip", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let writer = {
+        use std::io::Write;
+        let mut i = child.stdin.take().expect("stdin");
+        std::thread::spawn(move || i.write_all(&compressed))
+    };
+    let out = child.wait_with_output().expect("gunzip");
+    writer.join().expect("writer").expect("feed");
+    assert!(out.status.success());
+    assert_eq!(out.stdout, data, "gunzip(gzip(x)) == x inside the sandbox");
+}
+
+#[test]
+fn sleep_sleeps_and_the_time_limit_cuts_it() {
+    require_busybox();
+    let start = Instant::now();
+    let r = run(&["exec", BUSYBOX, "sleep", "0.3"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    let start = Instant::now();
+    let r = run(&["exec", "--timeout", "0.5", BUSYBOX, "sleep", "20"]);
+    assert_eq!(r.status, 137, "{}", r.stderr);
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn uname_shows_the_fixed_identity() {
+    require_busybox();
+    let r = run(&["exec", BUSYBOX, "uname", "-a"]);
+    assert_eq!(r.status, 0);
+    assert_eq!(
+        r.stdout,
+        "Linux thinvisor 6.1.0-thinvisor #1 SMP thinvisor x86_64 GNU/Linux\n"
+    );
+}
+
+/// Files for the file-based variants, under `dir`.
+fn make_tree(dir: &Path) {
+    std::fs::create_dir_all(dir.join("sub/deeper")).expect("mkdir");
+    std::fs::write(dir.join("text.txt"), text()).expect("write");
+    std::fs::write(dir.join("data.bin"), binary()).expect("write");
+    std::fs::write(dir.join("sub/notes.txt"), b"beta notes\nword-3 here\n").expect("write");
+    std::fs::write(dir.join("sub/deeper/empty.txt"), b"").expect("write");
+}
+
+fn file_cases(dir: &Path) -> Vec<Case> {
+    let d = dir.to_str().expect("utf-8 dir").to_string();
+    let f = |n: &str| format!("{d}/{n}");
+    let own = |applet: &'static str, args: Vec<String>| Case {
+        applet,
+        args,
+        stdin: Vec::new(),
+        env: Vec::new(),
+    };
+    vec![
+        own("cat", vec!["cat".into(), f("text.txt")]),
+        own("cat", vec!["cat".into(), f("no-such-file")]),
+        own("wc", vec!["wc".into(), f("text.txt"), f("data.bin")]),
+        own("sort", vec!["sort".into(), f("text.txt")]),
+        own("uniq", vec!["uniq".into(), "-c".into(), f("text.txt")]),
+        own(
+            "head",
+            vec!["head".into(), "-n".into(), "2".into(), f("text.txt")],
+        ),
+        own(
+            "tail",
+            vec!["tail".into(), "-c".into(), "64".into(), f("data.bin")],
+        ),
+        own(
+            "sha256sum",
+            vec!["sha256sum".into(), f("data.bin"), f("text.txt")],
+        ),
+        own("md5sum", vec!["md5sum".into(), f("data.bin")]),
+        own("base64", vec!["base64".into(), f("data.bin")]),
+        own(
+            "cut",
+            vec![
+                "cut".into(),
+                "-d".into(),
+                " ".into(),
+                "-f".into(),
+                "2".into(),
+                f("text.txt"),
+            ],
+        ),
+        own(
+            "grep",
+            vec![
+                "grep".into(),
+                "-r".into(),
+                "-c".into(),
+                "beta".into(),
+                f("sub"),
+            ],
+        ),
+        own(
+            "grep",
+            vec!["grep".into(), "-n".into(), "word-3".into(), f("text.txt")],
+        ),
+        own(
+            "sed",
+            vec!["sed".into(), "-n".into(), "$p".into(), f("text.txt")],
+        ),
+        own(
+            "awk",
+            vec!["awk".into(), "END { print NR }".into(), f("text.txt")],
+        ),
+        own(
+            "od",
+            vec![
+                "od".into(),
+                "-A".into(),
+                "d".into(),
+                "-t".into(),
+                "x2".into(),
+                "-N".into(),
+                "64".into(),
+                f("data.bin"),
+            ],
+        ),
+        own("ls", vec!["ls".into(), d.clone()]),
+        own("ls", vec!["ls".into(), "-1".into(), "-R".into(), d.clone()]),
+        own("ls", vec!["ls".into(), "-d".into(), f("sub")]),
+        own(
+            "find",
+            vec!["find".into(), d.clone(), "-name".into(), "*.txt".into()],
+        ),
+        own(
+            "find",
+            vec!["find".into(), d.clone(), "-type".into(), "d".into()],
+        ),
+        own("gzip", vec!["gzip".into(), "-c".into(), f("text.txt")]),
+    ]
+}
+
+/// Needs the file layer: the policy grants the directory (read).
+#[test]
+fn applets_on_files_match_native() {
+    let dir = temp_dir("busybox-tree");
+    make_tree(&dir);
+    let policy = format!(
+        "[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+        dir.display()
+    );
+    let (_, failures) = battery(&file_cases(&dir), &policy, "files", Some(&dir));
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
