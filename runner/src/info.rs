@@ -3,69 +3,56 @@
 
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::{self, SyscallPath};
-use crate::exec::{run_loop, watchdog::Watchdog};
 use crate::exit_status::RUNNER_FAILED;
-use crate::guest::boot::{self, StartInfo};
-use crate::guest::page_table::Prot;
-use crate::loader::{Image, Segment};
-use crate::syscalls::{fds::FdTable, ProcessState};
-use std::time::{Duration, Instant};
+use crate::guest::layout;
+use crate::monitor::probe;
 use thinvisor_kmod::{cpuid, Hypervisor};
 
 /// Syscalls in the calibration loop.
 const CALIBRATION_SYSCALLS: u32 = 2000;
 
-/// A flat guest making `n` getpid syscalls, then exit_group(0).
-fn getpid_loop(n: u32) -> Vec<u8> {
-    let mut code = vec![0x49, 0xc7, 0xc4]; // mov r12, imm32
-    code.extend_from_slice(&n.to_le_bytes());
-    code.extend_from_slice(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x49, 0xff, 0xcc, 0x75, 0xf4]);
-    code.extend_from_slice(&[0xb8, 231, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
-    code
-}
-
-/// Measures syscall round trips; returns (ns per syscall, stats).
+/// Measures syscall round trips through exits; returns (ns per syscall, stats).
 pub fn measure_exit_cost(
     hv: &Hypervisor,
     path: SyscallPath,
     n: u32,
 ) -> Result<(f64, Stats), String> {
-    let code = getpid_loop(n);
-    let image = Image {
-        segments: vec![Segment {
-            vaddr: 0x40_0000,
-            mem_size: code.len() as u64,
-            data: code,
-            prot: Prot::RX,
-        }],
-        entry: 0x40_0000,
-        brk_start: 0x40_1000,
-        auxv: Vec::new(),
+    let c = probe::measure(hv, path, n, false)?;
+    Ok((c.ns_per_syscall, c.stats))
+}
+
+/// Whether the guest's CPUID offers last-branch records: architectural LBR
+/// (leaf 7 EDX[19]), AMD's LbrExtV2 (leaf 0x80000022 EAX[1]), or the
+/// perf-capabilities MSR that enumerates model-specific LBR (leaf 1
+/// ECX[15], PDCM). The runner's MSR filter denies DEBUGCTL and the LBR
+/// MSRs in every case, so the monitor cannot use them (docs/monitor.md).
+fn lbr_line(hv: &Hypervisor) -> String {
+    let Ok(vm) = hv.create_vm() else {
+        return "unknown (no VM)".into();
     };
-    let argv = [b"calibrate".to_vec()];
-    let mut guest = boot::boot(
-        hv,
-        &image,
-        &StartInfo {
-            argv: &argv,
-            envp: &[],
-            memory_limit: 4 << 20,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let mut state = ProcessState::new(FdTable::default());
-    let mut stats = Stats::default();
-    let dog = Watchdog::start(Duration::from_secs(30), guest.vcpu.interrupter());
-    let t = Instant::now();
-    let r = run_loop::run(&mut guest, &mut state, path, &dog, 30.0, &mut stats)
-        .map_err(|e| e.to_string())?;
-    let elapsed = t.elapsed();
-    match r {
-        Ok(0) => {}
-        other => return Err(format!("calibration guest ended with {other:?}")),
+    let c = vm.cpuid();
+    let arch = c
+        .query(7, 0)
+        .is_some_and(|(_, _, _, edx)| edx & (1 << 19) != 0);
+    let amd = c
+        .query(0x8000_0022, 0)
+        .is_some_and(|(eax, _, _, _)| eax & (1 << 1) != 0);
+    let pdcm = c
+        .query(1, 0)
+        .is_some_and(|(_, _, ecx, _)| ecx & (1 << 15) != 0);
+    let offered: Vec<&str> = [(arch, "arch LBR"), (amd, "LbrExtV2"), (pdcm, "PDCM")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if offered.is_empty() {
+        "not offered to the guest (no arch LBR, LbrExtV2 or PDCM in its CPUID); entries are checked by gate marker and frame only".into()
+    } else {
+        format!(
+            "CPUID shows {}, but the MSR filter denies DEBUGCTL/LBR MSRs: not used; entries are checked by gate marker and frame only",
+            offered.join(", ")
+        )
     }
-    stats.vcpu_ioctls = guest.vcpu.counters().runs;
-    Ok((elapsed.as_nanos() as f64 / f64::from(n + 1), stats))
 }
 
 pub fn info() -> i32 {
@@ -124,11 +111,42 @@ pub fn info() -> i32 {
                 per(stats.vcpu_ioctls),
                 CALIBRATION_SYSCALLS + 1
             );
-            0
         }
         Err(e) => {
             eprintln!("runner: exit cost calibration failed: {e}");
-            RUNNER_FAILED
+            return RUNNER_FAILED;
         }
     }
+    match probe::measure(&hv, path, CALIBRATION_SYSCALLS, true) {
+        Ok(c) => {
+            let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 1);
+            println!(
+                "monitor round trip: {:.1} us per in-VM getpid ({:.4} exits per syscall, {} syscalls, {} answered in the VM)",
+                c.ns_per_syscall / 1000.0,
+                per(c.stats.exits),
+                CALIBRATION_SYSCALLS + 1,
+                c.stats.syscalls_in_vm
+            );
+        }
+        Err(e) => {
+            eprintln!("runner: monitor calibration failed: {e}");
+            return RUNNER_FAILED;
+        }
+    }
+    match probe::decide(&hv, path) {
+        Ok(d) => println!("monitor: {d}"),
+        Err(e) => {
+            eprintln!("runner: monitor probe failed: {e}");
+            return RUNNER_FAILED;
+        }
+    }
+    println!(
+        "monitor layout: gates {:#x}, hidden region {:#x} (code), {:#x} (data), {:#x} (stack)",
+        layout::GATE_VA,
+        layout::MONITOR_CODE_VA,
+        layout::MONITOR_DATA_VA,
+        layout::MONITOR_STACK_VA
+    );
+    println!("last-branch records: {}", lbr_line(&hv));
+    0
 }

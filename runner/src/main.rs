@@ -7,6 +7,7 @@ mod guest;
 mod host;
 mod info;
 mod loader;
+mod monitor;
 mod syscalls;
 mod tunnel;
 
@@ -30,6 +31,8 @@ fn main() {
             timeout,
             stats,
             format,
+            monitor,
+            monitor_test_skip_marker,
             program,
             args,
         } => exec::exec(exec::ExecOptions {
@@ -39,6 +42,8 @@ fn main() {
             timeout,
             stats,
             format,
+            monitor,
+            monitor_test_skip_marker,
         }),
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {

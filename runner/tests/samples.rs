@@ -185,6 +185,10 @@ fn every_sample_is_covered_by_a_test() {
         "syscall_loop",
         "use_after_munmap",
         "write_after_mprotect",
+        // Tested in monitor.rs.
+        "monitor_calls",
+        "monitor_interleave",
+        "monitor_attack",
     ];
     for name in samples::ALL {
         assert!(

@@ -82,6 +82,7 @@ pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
             argv: &argv,
             envp: &[],
             memory_limit: 4 << 20,
+            monitor: None,
         },
     )
     .map_err(|e| e.to_string())?;

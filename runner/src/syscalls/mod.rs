@@ -5,7 +5,7 @@ pub mod errno;
 pub mod fds;
 mod io;
 mod memory;
-mod process;
+pub mod process;
 pub mod table;
 mod time;
 

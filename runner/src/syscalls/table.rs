@@ -77,6 +77,36 @@ pub static TABLE: &[Entry] = &[
         why: "fixed identity; no host details leak",
     },
     Entry {
+        nr: 102,
+        name: "getuid",
+        handler: process::getuid,
+        why: "a fixed uid (1000, as in the auxv)",
+    },
+    Entry {
+        nr: 104,
+        name: "getgid",
+        handler: process::getgid,
+        why: "a fixed gid (1000, as in the auxv)",
+    },
+    Entry {
+        nr: 107,
+        name: "geteuid",
+        handler: process::getuid,
+        why: "no set-uid: euid = uid",
+    },
+    Entry {
+        nr: 108,
+        name: "getegid",
+        handler: process::getgid,
+        why: "no set-gid: egid = gid",
+    },
+    Entry {
+        nr: 110,
+        name: "getppid",
+        handler: process::getppid,
+        why: "a fixed parent: the VM's notional init (1)",
+    },
+    Entry {
         nr: 158,
         name: "arch_prctl",
         handler: process::arch_prctl,

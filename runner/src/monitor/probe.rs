@@ -1,0 +1,148 @@
+//! The measured probe behind `--monitor auto` and `runner info`: run a loop
+//! of getpid once through the exit path and once answered by the in-VM
+//! monitor, and compare the cost per call. On hardware KVM the monitor runs
+//! at native speed; on kvm_pvm its CPL0 code is emulated (about 1 us per
+//! instruction), so the answer differs by platform and is measured rather
+//! than assumed. The decision is taken once per process.
+
+use super::MonitorBoot;
+use crate::exec::stats::Stats;
+use crate::exec::syscall_path::SyscallPath;
+use crate::exec::{run_loop, watchdog::Watchdog};
+use crate::guest::boot::{self, StartInfo};
+use crate::guest::page_table::Prot;
+use crate::loader::{Image, Segment};
+use crate::syscalls::{fds::FdTable, ProcessState};
+use sandbox_policy::SyscallRules;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use thinvisor_kmod::Hypervisor;
+
+/// getpid calls per path in the auto probe.
+pub const PROBE_SYSCALLS: u32 = 32;
+
+/// A flat guest making `n` getpid syscalls, then exit_group(0).
+pub fn getpid_loop(n: u32) -> Vec<u8> {
+    let mut code = vec![0x49, 0xc7, 0xc4]; // mov r12, imm32
+    code.extend_from_slice(&n.to_le_bytes());
+    // 1: mov eax, 39; syscall; dec r12; jnz 1b
+    code.extend_from_slice(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x49, 0xff, 0xcc, 0x75, 0xf4]);
+    // mov eax, 231; xor edi, edi; syscall
+    code.extend_from_slice(&[0xb8, 231, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
+    code
+}
+
+/// One calibration run.
+#[derive(Debug)]
+pub struct Calibration {
+    /// Wall time of the run divided by its syscalls (getpid x n + exit_group).
+    pub ns_per_syscall: f64,
+    pub stats: Stats,
+}
+
+/// Runs `n` getpid calls through `path`, with or without the monitor.
+pub fn measure(
+    hv: &Hypervisor,
+    path: SyscallPath,
+    n: u32,
+    monitor: bool,
+) -> Result<Calibration, String> {
+    let code = getpid_loop(n);
+    let image = Image {
+        segments: vec![Segment {
+            vaddr: 0x40_0000,
+            mem_size: code.len() as u64,
+            data: code,
+            prot: Prot::RX,
+        }],
+        entry: 0x40_0000,
+        brk_start: 0x40_1000,
+        auxv: Vec::new(),
+    };
+    let argv = [b"calibrate".to_vec()];
+    let mut guest = boot::boot(
+        hv,
+        &image,
+        &StartInfo {
+            argv: &argv,
+            envp: &[],
+            memory_limit: 4 << 20,
+            monitor: monitor.then_some(MonitorBoot {
+                pf_path: path == SyscallPath::PageFaultFrame,
+                skip_marker: false,
+            }),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut state = ProcessState::new(FdTable::default());
+    if let Some(m) = guest.monitor.as_mut() {
+        let mem = guest.vm.memory_mut(guest.slot).map_err(|e| e.to_string())?;
+        m.configure(mem, &guest.aspace, &SyscallRules::default(), &mut state.fds)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut stats = Stats::default();
+    let dog = Watchdog::start(Duration::from_secs(30), guest.vcpu.interrupter());
+    let t = Instant::now();
+    let r = run_loop::run(&mut guest, &mut state, path, &dog, 30.0, &mut stats)
+        .map_err(|e| e.to_string())?;
+    let elapsed = t.elapsed();
+    match r {
+        Ok(0) => {}
+        other => return Err(format!("calibration guest ended with {other:?}")),
+    }
+    stats.vcpu_ioctls = guest.vcpu.counters().runs;
+    if let Some(m) = guest.monitor.as_ref() {
+        let mem = guest.vm.memory(guest.slot).map_err(|e| e.to_string())?;
+        stats.syscalls_in_vm = m.totals(mem).map_err(|e| e.to_string())?.in_vm;
+    }
+    Ok(Calibration {
+        ns_per_syscall: elapsed.as_nanos() as f64 / f64::from(n + 1),
+        stats,
+    })
+}
+
+/// What `--monitor auto` chose, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub use_monitor: bool,
+    /// ns per getpid answered by the monitor.
+    pub in_vm_ns: f64,
+    /// ns per getpid through an exit to the runner.
+    pub exit_ns: f64,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (in-VM getpid {:.1} us vs exit {:.1} us)",
+            if self.use_monitor { "on" } else { "off" },
+            self.in_vm_ns / 1000.0,
+            self.exit_ns / 1000.0
+        )
+    }
+}
+
+/// Measures both paths and picks the faster (the monitor only when it is
+/// strictly faster). Cached: the probe runs at most once per process.
+pub fn decide(hv: &Hypervisor, path: SyscallPath) -> Result<Decision, String> {
+    static DECISION: OnceLock<Result<Decision, String>> = OnceLock::new();
+    DECISION
+        .get_or_init(|| {
+            let exit = measure(hv, path, PROBE_SYSCALLS, false)?;
+            let in_vm = measure(hv, path, PROBE_SYSCALLS, true)?;
+            if in_vm.stats.syscalls_in_vm < u64::from(PROBE_SYSCALLS) {
+                return Err(format!(
+                    "the monitor answered {} of {PROBE_SYSCALLS} probe calls",
+                    in_vm.stats.syscalls_in_vm
+                ));
+            }
+            Ok(Decision {
+                use_monitor: in_vm.ns_per_syscall < exit.ns_per_syscall,
+                in_vm_ns: in_vm.ns_per_syscall,
+                exit_ns: exit.ns_per_syscall,
+            })
+        })
+        .clone()
+}
