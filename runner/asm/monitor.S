@@ -176,15 +176,16 @@ monitor_common:
         mov     [rip + sv_r11], r11
         cld                             /* #PF keeps the program's DF */
 
-        /* Invocation check: the marker of a gate's first instruction must be
-         * there (consumed here, single use), and the entry must come from
-         * CPL3. Anything else is refused: the run ends. */
+        /* Invocation check: the marker of this platform's entry gate must be
+         * there (written by the gate's first instruction; consumed here,
+         * single use), and a #PF entry must come from CPL3. Anything else
+         * is refused: the run ends. */
         mov     r11, [GATE_MARK]
         mov     qword ptr [GATE_MARK], 0
-        cmp     r11, GATE_ID_SYSCALL
-        je      2f
-        cmp     r11, GATE_ID_PF
+        cmp     r11, [rip + mon_gate_id] /* this platform's entry gate (never 0) */
         jne     monitor_refuse
+        cmp     r11, GATE_ID_PF
+        jne     2f
         /* #PF entry: the frame must be the CPU's, where IST1 put it, and say
          * "user code segment, at LSTAR". */
         cmp     qword ptr [rip + sv_rsp], FRAME_VA
@@ -472,6 +473,8 @@ mon_wr_ranges:  .quad 0                 /* the same for writable */
         .fill MON_RANGES_MAX * 2, 8, 0
         .globl mon_active
 mon_active:     .quad 0                 /* the gate of the call in progress */
+        .globl mon_gate_id
+mon_gate_id:    .quad 0                 /* the entry gate in use: GATE_ID_SYSCALL or _PF */
         /* The program's registers while the monitor runs. */
         .globl sv_rsp
 sv_rsp: .quad 0

@@ -39,10 +39,17 @@ pub struct Stats {
     /// The platform and syscall path the run used.
     pub platform: String,
     pub syscall_path: String,
+    /// When the first exit reached the runner (for the monitor probe, which
+    /// times what follows it).
+    #[serde(skip)]
+    pub first_exit: Option<std::time::Instant>,
 }
 
 impl Stats {
     pub fn count_exit(&mut self, reason: &str) {
+        if self.first_exit.is_none() {
+            self.first_exit = Some(std::time::Instant::now());
+        }
         self.exits += 1;
         *self.exits_by_reason.entry(reason.to_string()).or_default() += 1;
     }

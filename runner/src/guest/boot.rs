@@ -155,7 +155,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     let mut aspace = AddressSpace::new(PageTables::new(PML4_PA), frames);
     build_supervisor(&mut mem, &mut aspace, start.monitor)?;
     let monitor = match start.monitor {
-        Some(_) => Some(Monitor::install(&mut mem, &mut aspace)?),
+        Some(b) => Some(Monitor::install(&mut mem, &mut aspace, b)?),
         None => None,
     };
 

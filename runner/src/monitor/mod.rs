@@ -189,11 +189,19 @@ impl Monitor {
     pub fn install(
         mem: &mut GuestMemory,
         aspace: &mut AddressSpace,
+        boot: MonitorBoot,
     ) -> Result<Monitor, MonitorError> {
         mem.write(GATE_PA, mi::GATE_IMAGE)?;
         mem.write(MONITOR_CODE_PA, mi::CODE_IMAGE)?;
         mem.zero(MONITOR_DATA_PA, MONITOR_DATA_PAGES * PAGE_SIZE)?;
         mem.write(MONITOR_DATA_PA, mi::DATA_IMAGE)?;
+        // The one entry gate this platform uses; the other's marker is refused.
+        let gate = if boot.pf_path {
+            mi::GATE_ID_PF
+        } else {
+            mi::GATE_ID_SYSCALL
+        };
+        mem.write_u64(data_pa(mi::MON_GATE_ID), gate)?;
         mem.zero(MONITOR_STACK_PA, MONITOR_STACK_PAGES * PAGE_SIZE)?;
         // The gate page: supervisor-only, read+execute, in the kernel window
         // (so in U and, through the shared window, in M).
