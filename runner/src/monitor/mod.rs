@@ -519,6 +519,36 @@ mod tests {
     }
 
     #[test]
+    fn flush_checks_every_record() {
+        let mut mem = GuestMemory::new(FIRST_FREE_PA as usize).expect("mem");
+        let mut fds = FdTable::default(); // no descriptors: every write fails
+        let mut m = Monitor {
+            ranges_for: None,
+            flush_errors: 0,
+        };
+        let buf = data_pa(mi::MON_BUF);
+        let used = data_pa(mi::MON_BUF_USED);
+        // Two records (fd 1, 3 bytes; fd 2, 9 bytes), padded to 8.
+        mem.write(
+            buf,
+            &[1, 0, 0, 0, 3, 0, 0, 0, b'a', b'b', b'c', 0, 0, 0, 0, 0],
+        )
+        .expect("w");
+        mem.write(buf + 16, &[2, 0, 0, 0, 9, 0, 0, 0]).expect("w");
+        mem.write_u64(used, 16 + 8 + 16).expect("w");
+        m.flush(&mut mem, &mut fds).expect("well formed");
+        assert_eq!(m.flush_errors, 2, "both records reached the fd lookup");
+        assert_eq!(mem.read_u64(used).expect("r"), 0, "buffer emptied");
+        // A record running past the used bytes is refused.
+        mem.write(buf, &[1, 0, 0, 0, 200, 0, 0, 0]).expect("w");
+        mem.write_u64(used, 16).expect("w");
+        assert!(m.flush(&mut mem, &mut fds).is_err());
+        // So is a buffer larger than the monitor's.
+        mem.write_u64(used, mi::MON_BUF_SIZE + 8).expect("w");
+        assert!(m.flush(&mut mem, &mut fds).is_err());
+    }
+
+    #[test]
     fn range_tables_keep_the_largest() {
         let many: Vec<(u64, u64)> = (0..40u64)
             .map(|i| (i * 0x10000, i * 0x10000 + 0x1000 * (i + 1)))

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use thinvisor_kmod::Hypervisor;
 
 /// getpid calls per path in the auto probe.
-pub const PROBE_SYSCALLS: u32 = 32;
+pub const PROBE_SYSCALLS: u32 = 16;
 
 /// A flat guest: one getpid (warms whichever path getpid takes), one
 /// set_tid_address(0) (always answered by the runner: the timing mark),
