@@ -135,7 +135,16 @@ pub fn info() -> i32 {
         }
     }
     match probe::decide(&hv, path) {
-        Ok(d) => println!("monitor: {d}"),
+        Ok(d) => {
+            let agreement = match probe::expected(hv.platform()) {
+                Some(e) if e == d.use_monitor => {
+                    "; --monitor auto picks the same for this platform"
+                }
+                Some(_) => "; DIFFERS from what --monitor auto picks for this platform",
+                None => "; --monitor auto measures on this platform",
+            };
+            println!("monitor: {d}{agreement}");
+        }
         Err(e) => {
             eprintln!("runner: monitor probe failed: {e}");
             return RUNNER_FAILED;

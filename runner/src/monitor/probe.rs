@@ -139,6 +139,21 @@ impl fmt::Display for Decision {
     }
 }
 
+/// What `--monitor auto` picks without measuring, where the platform says
+/// how the monitor's CPL0 code runs: natively on hardware KVM (the monitor
+/// wins: 4.4x cheaper than an exit even under emulated AMD-V), emulated
+/// instruction by instruction on kvm_pvm (it loses: about 2x dearer). None
+/// for an unknown backend, which is measured with [`decide`]. `runner info`
+/// runs the probe and reports whether it agrees (docs/monitor.md).
+pub fn expected(platform: thinvisor_kmod::Platform) -> Option<bool> {
+    use thinvisor_kmod::Platform;
+    match platform {
+        Platform::HardwareSvm | Platform::HardwareVmx => Some(true),
+        Platform::Pvm => Some(false),
+        Platform::Unknown => None,
+    }
+}
+
 /// Measures both paths and picks the faster (the monitor only when it is
 /// strictly faster). Cached: the probe runs at most once per process.
 pub fn decide(hv: &Hypervisor, path: SyscallPath) -> Result<Decision, String> {
