@@ -2,6 +2,7 @@
 
 use crate::loader::Format;
 use crate::lockdown::selftest::Probe;
+use crate::monitor::MonitorMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -35,6 +36,16 @@ pub enum Command {
         /// Program format.
         #[arg(long, value_enum, default_value_t = Format::Auto)]
         format: Format,
+        /// The in-VM monitor, which answers getpid-style queries, clock
+        /// reads, uname, brk, policy refusals and buffered stdout/stderr
+        /// writes without leaving the VM (docs/monitor.md). auto: on where a
+        /// measured probe finds it faster than an exit (see `runner info`).
+        #[arg(long, value_enum, default_value_t = MonitorMode::Auto)]
+        monitor: MonitorMode,
+        /// Testing only: enter the monitor past its gate's first instruction
+        /// (the entry marker); the monitor must refuse every entry (159).
+        #[arg(long, hide = true)]
+        monitor_test_skip_marker: bool,
         /// The program to run.
         program: PathBuf,
         /// Arguments passed to the program.

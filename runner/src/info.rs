@@ -1,90 +1,59 @@
 //! `runner info`: the platform, its capabilities, the syscall path (probed),
-//! and the measured cost of one syscall exit round trip. Its two guests run
-//! with the runner locked down (default policy), like `exec`'s.
+//! and the measured cost of one syscall exit round trip.
 
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::{self, SyscallPath};
-use crate::exec::{run_loop, watchdog::Watchdog};
 use crate::exit_status::RUNNER_FAILED;
-use crate::guest::boot::{self, Guest, StartInfo};
-use crate::guest::page_table::Prot;
-use crate::loader::{Image, Segment};
-use crate::lockdown;
-use crate::syscalls::{fds::FdTable, ProcessState};
-use sandbox_policy::Policy;
-use std::time::{Duration, Instant};
+use crate::guest::layout;
+use crate::monitor::probe;
 use thinvisor_kmod::{cpuid, Hypervisor};
 
-/// Syscalls in the calibration loop.
+/// getpid calls in the calibration loop (plus a warm-up getpid, a mark and
+/// exit_group: three more syscalls).
 const CALIBRATION_SYSCALLS: u32 = 2000;
 
-/// A flat guest making `n` getpid syscalls, then exit_group(0).
-fn getpid_loop(n: u32) -> Vec<u8> {
-    let mut code = vec![0x49, 0xc7, 0xc4]; // mov r12, imm32
-    code.extend_from_slice(&n.to_le_bytes());
-    code.extend_from_slice(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x49, 0xff, 0xcc, 0x75, 0xf4]);
-    code.extend_from_slice(&[0xb8, 231, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
-    code
-}
-
-/// The calibration guest: `n` getpid syscalls, then exit_group(0).
-pub fn calibration_guest(hv: &Hypervisor, n: u32) -> Result<Guest, String> {
-    let code = getpid_loop(n);
-    let image = Image {
-        segments: vec![Segment {
-            vaddr: 0x40_0000,
-            mem_size: code.len() as u64,
-            data: code,
-            prot: Prot::RX,
-        }],
-        entry: 0x40_0000,
-        brk_start: 0x40_1000,
-        auxv: Vec::new(),
-    };
-    let argv = [b"calibrate".to_vec()];
-    boot::boot(
-        hv,
-        &image,
-        &StartInfo {
-            argv: &argv,
-            envp: &[],
-            memory_limit: 4 << 20,
-        },
-    )
-    .map_err(|e| e.to_string())
-}
-
-/// Runs a calibration guest of `n` syscalls; returns (ns per syscall, stats).
+/// Measures syscall round trips through exits; returns (ns per syscall, stats).
 pub fn measure_exit_cost(
-    guest: &mut Guest,
+    hv: &Hypervisor,
     path: SyscallPath,
     n: u32,
 ) -> Result<(f64, Stats), String> {
-    let mut state = ProcessState::new(FdTable::default());
-    let mut stats = Stats::default();
-    let dog = Watchdog::start(Duration::from_secs(30), guest.vcpu.interrupter());
-    let t = Instant::now();
-    let r = run_loop::run(guest, &mut state, path, &dog, 30.0, &mut stats)
-        .map_err(|e| e.to_string())?;
-    let elapsed = t.elapsed();
-    match r {
-        Ok(0) => {}
-        other => return Err(format!("calibration guest ended with {other:?}")),
-    }
-    stats.vcpu_ioctls = guest.vcpu.counters().runs;
-    Ok((elapsed.as_nanos() as f64 / f64::from(n + 1), stats))
+    let c = probe::measure(hv, path, n, false)?;
+    Ok((c.ns_per_syscall, c.stats))
 }
 
-/// Builds the probe and calibration guests, then locks the runner down
-/// (default policy) before either runs: `info` runs guests too.
-fn guests_locked_down(hv: &Hypervisor) -> Result<(Guest, Guest), String> {
-    let probe =
-        syscall_path::probe_guest(hv).map_err(|e| format!("syscall path probe failed: {e}"))?;
-    let calibration = calibration_guest(hv, CALIBRATION_SYSCALLS)
-        .map_err(|e| format!("exit cost calibration failed: {e}"))?;
-    lockdown::lock_down(&Policy::default())
-        .map_err(|e| format!("cannot lock down the runner: {e}"))?;
-    Ok((probe, calibration))
+/// Whether the guest's CPUID offers last-branch records: architectural LBR
+/// (leaf 7 EDX[19]), AMD's LbrExtV2 (leaf 0x80000022 EAX[1]), or the
+/// perf-capabilities MSR that enumerates model-specific LBR (leaf 1
+/// ECX[15], PDCM). The runner's MSR filter denies DEBUGCTL and the LBR
+/// MSRs in every case, so the monitor cannot use them (docs/monitor.md).
+fn lbr_line(hv: &Hypervisor) -> String {
+    let Ok(vm) = hv.create_vm() else {
+        return "unknown (no VM)".into();
+    };
+    let c = vm.cpuid();
+    let arch = c
+        .query(7, 0)
+        .is_some_and(|(_, _, _, edx)| edx & (1 << 19) != 0);
+    let amd = c
+        .query(0x8000_0022, 0)
+        .is_some_and(|(eax, _, _, _)| eax & (1 << 1) != 0);
+    let pdcm = c
+        .query(1, 0)
+        .is_some_and(|(_, _, ecx, _)| ecx & (1 << 15) != 0);
+    let offered: Vec<&str> = [(arch, "arch LBR"), (amd, "LbrExtV2"), (pdcm, "PDCM")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if offered.is_empty() {
+        "not offered to the guest (no arch LBR, LbrExtV2 or PDCM in its CPUID); entries are checked by gate marker and frame only".into()
+    } else {
+        format!(
+            "CPUID shows {}, but the MSR filter denies DEBUGCTL/LBR MSRs: not used; entries are checked by gate marker and frame only",
+            offered.join(", ")
+        )
+    }
 }
 
 pub fn info() -> i32 {
@@ -120,14 +89,7 @@ pub fn info() -> i32 {
         .collect();
     println!("cpuid hidden from guests: {}", hidden.join(" "));
     let expected = SyscallPath::for_platform(hv.platform());
-    let (mut probe, mut calibration) = match guests_locked_down(&hv) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("runner: {e}");
-            return RUNNER_FAILED;
-        }
-    };
-    let path = match syscall_path::run_probe(&mut probe) {
+    let path = match syscall_path::probe(&hv) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("runner: syscall path probe failed: {e}");
@@ -140,21 +102,61 @@ pub fn info() -> i32 {
         None => "(probed)",
     };
     println!("syscall path: {path} {agreement}");
-    match measure_exit_cost(&mut calibration, path, CALIBRATION_SYSCALLS) {
+    match measure_exit_cost(&hv, path, CALIBRATION_SYSCALLS) {
         Ok((ns, stats)) => {
-            let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 1);
+            let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
             println!(
                 "exit round trip: {:.1} us per syscall ({:.2} exits and {:.2} vCPU ioctls per syscall, {} syscalls)",
                 ns / 1000.0,
                 per(stats.exits),
                 per(stats.vcpu_ioctls),
-                CALIBRATION_SYSCALLS + 1
+                CALIBRATION_SYSCALLS + 3
             );
-            0
         }
         Err(e) => {
             eprintln!("runner: exit cost calibration failed: {e}");
-            RUNNER_FAILED
+            return RUNNER_FAILED;
         }
     }
+    match probe::measure(&hv, path, CALIBRATION_SYSCALLS, true) {
+        Ok(c) => {
+            let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
+            println!(
+                "monitor round trip: {:.1} us per in-VM getpid ({:.4} exits per syscall, {} syscalls, {} answered in the VM)",
+                c.ns_per_syscall / 1000.0,
+                per(c.stats.exits),
+                CALIBRATION_SYSCALLS + 3,
+                c.stats.syscalls_in_vm
+            );
+        }
+        Err(e) => {
+            eprintln!("runner: monitor calibration failed: {e}");
+            return RUNNER_FAILED;
+        }
+    }
+    match probe::decide(&hv, path) {
+        Ok(d) => {
+            let agreement = match probe::expected(hv.platform()) {
+                Some(e) if e == d.use_monitor => {
+                    "; --monitor auto picks the same for this platform"
+                }
+                Some(_) => "; DIFFERS from what --monitor auto picks for this platform",
+                None => "; --monitor auto measures on this platform",
+            };
+            println!("monitor: {d}{agreement}");
+        }
+        Err(e) => {
+            eprintln!("runner: monitor probe failed: {e}");
+            return RUNNER_FAILED;
+        }
+    }
+    println!(
+        "monitor layout: gates {:#x}, hidden region {:#x} (code), {:#x} (data), {:#x} (stack)",
+        layout::GATE_VA,
+        layout::MONITOR_CODE_VA,
+        layout::MONITOR_DATA_VA,
+        layout::MONITOR_STACK_VA
+    );
+    println!("last-branch records: {}", lbr_line(&hv));
+    0
 }

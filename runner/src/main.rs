@@ -8,6 +8,7 @@ mod host;
 mod info;
 mod loader;
 mod lockdown;
+mod monitor;
 mod syscalls;
 mod tunnel;
 mod vfs;
@@ -32,6 +33,8 @@ fn main() {
             timeout,
             stats,
             format,
+            monitor,
+            monitor_test_skip_marker,
             program,
             args,
         } => exec::exec(exec::ExecOptions {
@@ -41,6 +44,8 @@ fn main() {
             timeout,
             stats,
             format,
+            monitor,
+            monitor_test_skip_marker,
         }),
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {

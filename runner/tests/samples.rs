@@ -193,6 +193,10 @@ fn every_sample_is_covered_by_a_test() {
         "fsop",
         "fileio",
         "netop",
+        // Tested in monitor.rs.
+        "monitor_calls",
+        "monitor_interleave",
+        "monitor_attack",
     ];
     for name in samples::ALL {
         assert!(

@@ -212,6 +212,16 @@ impl Vcpu {
         }
     }
 
+    /// The frequency of the guest's time-stamp counter in kHz
+    /// (KVM_GET_TSC_KHZ, one ioctl). With a reading of `IA32_TSC` this lets
+    /// the caller convert guest TSC values to time, as a vDSO does.
+    pub fn tsc_khz(&mut self) -> Result<u32> {
+        self.counters.ioctls += 1;
+        self.fd
+            .get_tsc_khz()
+            .map_err(|e| KmodError::ioctl("KVM_GET_TSC_KHZ", e))
+    }
+
     /// Writes a guest-state MSR on the next run (batched into one ioctl).
     pub fn set_msr(&mut self, index: u32, value: u64) -> Result<()> {
         if !msr::is_guest_state(index) {

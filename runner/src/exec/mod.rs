@@ -11,6 +11,7 @@ use crate::exit_status;
 use crate::guest::boot::{self, StartInfo};
 use crate::loader::{self, Format};
 use crate::lockdown;
+use crate::monitor::{probe, MonitorBoot, MonitorMode};
 use crate::syscalls::fds::FdTable;
 use crate::syscalls::run_info::RunInfo;
 use crate::syscalls::ProcessState;
@@ -31,6 +32,8 @@ pub struct ExecOptions {
     pub timeout: Option<f64>,
     pub stats: Option<PathBuf>,
     pub format: Format,
+    pub monitor: MonitorMode,
+    pub monitor_test_skip_marker: bool,
 }
 
 fn fail(msg: impl std::fmt::Display, status: i32) -> i32 {
@@ -97,6 +100,22 @@ pub fn exec(opts: ExecOptions) -> i32 {
             }
         },
     };
+    let use_monitor = match opts.monitor {
+        MonitorMode::On => true,
+        MonitorMode::Off => false,
+        // Known platforms decide without the probe's two extra VM boots
+        // (about 5 ms); only an unknown backend is measured.
+        MonitorMode::Auto => match probe::expected(hv.platform())
+            .map(Ok)
+            .unwrap_or_else(|| probe::decide(&hv, path).map(|d| d.use_monitor))
+        {
+            Ok(use_it) => use_it,
+            Err(e) => {
+                eprintln!("runner: monitor probe failed ({e}); running without the monitor");
+                false
+            }
+        },
+    };
     let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
     argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
     let envp = environment(&policy);
@@ -104,6 +123,10 @@ pub fn exec(opts: ExecOptions) -> i32 {
         argv: &argv,
         envp: &envp,
         memory_limit: policy.limits.memory_bytes,
+        monitor: use_monitor.then_some(MonitorBoot {
+            pf_path: path == SyscallPath::PageFaultFrame,
+            skip_marker: opts.monitor_test_skip_marker,
+        }),
     };
     let mut guest = match boot::boot(&hv, &image, &start) {
         Ok(g) => g,
@@ -155,9 +178,31 @@ pub fn exec(opts: ExecOptions) -> i32 {
     state.run.deadline = wall_start
         .checked_add(policy.limits.wall_time)
         .unwrap_or(wall_start);
+    if let Some(m) = guest.monitor.as_mut() {
+        let configured = guest
+            .vm
+            .memory_mut(guest.slot)
+            .map_err(crate::monitor::MonitorError::from)
+            .and_then(|mem| {
+                m.configure(
+                    mem,
+                    &guest.aspace,
+                    &state.rules,
+                    &mut state.fds,
+                    &state.budget,
+                )
+            });
+        if let Err(e) = configured {
+            return fail(
+                format!("cannot configure the monitor: {e}"),
+                exit_status::RUNNER_FAILED,
+            );
+        }
+    }
     let mut stats = Stats {
         platform: hv.platform().to_string(),
         syscall_path: path.short().to_string(),
+        monitor: if use_monitor { "on" } else { "off" }.to_string(),
         ..Stats::default()
     };
     let limit = policy.limits.wall_time;
@@ -182,6 +227,34 @@ pub fn exec(opts: ExecOptions) -> i32 {
         }
         Err(e) => fail(format!("run failed: {e}"), exit_status::RUNNER_FAILED),
     };
+    if let Some(m) = guest.monitor.as_ref() {
+        let totals = guest
+            .vm
+            .memory(guest.slot)
+            .map_err(crate::monitor::MonitorError::from)
+            .and_then(|mem| m.totals(mem));
+        match totals {
+            Ok(t) => {
+                stats.syscalls_in_vm = t.in_vm;
+                stats.denied += t.denied;
+                for (nr, n) in t.by_nr {
+                    let name = crate::syscalls::table::name_of(nr);
+                    *stats.syscalls.entry(name.to_string()).or_default() += n;
+                    *stats
+                        .syscalls_in_vm_by_name
+                        .entry(name.to_string())
+                        .or_default() += n;
+                }
+            }
+            Err(e) => {
+                return fail(
+                    format!("cannot read the monitor's counters: {e}"),
+                    exit_status::RUNNER_FAILED,
+                )
+            }
+        }
+        stats.monitor_flush_errors = m.flush_errors;
+    }
     let counters = guest.vcpu.counters();
     stats.exit_status = status;
     stats.wall_ns = wall_start.elapsed().as_nanos() as u64;

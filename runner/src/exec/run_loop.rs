@@ -9,6 +9,8 @@ use super::watchdog::Watchdog;
 use crate::guest::boot::Guest;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
+use crate::guest::monitor_image as mi;
+use crate::monitor::{Monitor, MonitorError};
 use crate::syscalls::{self, table, Args, Ctx, Outcome, ProcessState};
 use sandbox_policy::OnDeny;
 use thinvisor_kmod::{KmodError, VmExit};
@@ -51,6 +53,9 @@ pub enum Event {
     UserPortIo {
         port: u16,
     },
+    /// The in-VM monitor refused an entry that did not come through a gate
+    /// (`out 0x81` at its refusal stub).
+    MonitorRefused,
     Interrupted,
     Unexpected(VmExit),
 }
@@ -60,6 +65,8 @@ pub enum Event {
 pub enum RunError {
     #[error(transparent)]
     Kvm(#[from] KmodError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -109,6 +116,12 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
             if port == 0x80 && at_stub_out(rip, ec::SYSCALL_AFTER_OUT) {
                 return Ok(Event::Syscall(Entry::Sysret));
             }
+            if port == 0x81
+                && guest.monitor.is_some()
+                && at_stub_out(rip, mi::MONITOR_REFUSE_AFTER_OUT)
+            {
+                return Ok(Event::MonitorRefused);
+            }
             let vector = port as usize;
             if vector < 32 && at_stub_out(rip, ec::VECTOR_AFTER_OUT[vector]) {
                 if rsp != FRAME_VA {
@@ -121,7 +134,7 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
                 // fetch fault at LSTAR (error code bits: user, fetch).
                 if vector == 14
                     && path == SyscallPath::PageFaultFrame
-                    && frame.rip == ec::SYSCALL_ENTRY
+                    && frame.rip == guest.lstar
                     && frame.error_code & 0x14 == 0x14
                 {
                     return Ok(Event::Syscall(Entry::Frame(frame)));
@@ -149,7 +162,19 @@ pub fn run(
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
     loop {
+        if let Some(m) = guest.monitor.as_mut() {
+            m.before_resume(
+                guest.vm.memory_mut(guest.slot)?,
+                &guest.aspace,
+                &state.budget,
+            )?;
+        }
         let exit = guest.vcpu.run()?;
+        if let Some(m) = guest.monitor.as_mut() {
+            // Buffered output first: it precedes whatever happens next.
+            let mem = guest.vm.memory_mut(guest.slot)?;
+            m.after_exit(mem, &mut guest.aspace, &mut state.fds, &mut state.budget)?;
+        }
         let event = classify(guest, &exit, path)?;
         match event {
             Event::Syscall(entry) => {
@@ -171,6 +196,16 @@ pub fn run(
                         "general protection fault: I/O port {port:#x} access from user mode"
                     ),
                     rip,
+                    addr: None,
+                }));
+            }
+            Event::MonitorRefused => {
+                stats.count_exit("monitor_refused");
+                let rcx = Monitor::saved_rcx(guest.vm.memory(guest.slot)?)?;
+                return Ok(Err(Death::Signal {
+                    signal: signal::SIGSYS,
+                    cause: "monitor entry not through a gate".into(),
+                    rip: rcx.wrapping_sub(2),
                     addr: None,
                 }));
             }

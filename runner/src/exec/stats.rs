@@ -21,8 +21,15 @@ pub struct Stats {
     pub vcpu_ioctls_other: u64,
     /// Syscalls by name (unknown ones as their Linux name or `nr_N`).
     pub syscalls: BTreeMap<String, u64>,
-    /// Syscalls handled inside the VM without an exit.
+    /// Syscalls handled inside the VM without an exit (by the monitor).
+    /// They are included in `syscalls` too.
     pub syscalls_in_vm: u64,
+    /// `syscalls_in_vm` by name.
+    pub syscalls_in_vm_by_name: BTreeMap<String, u64>,
+    /// Whether the run used the in-VM monitor: "on" or "off".
+    pub monitor: String,
+    /// Buffered writes the runner could not deliver to their descriptor.
+    pub monitor_flush_errors: u64,
     /// Syscalls refused by the policy.
     pub denied: u64,
     /// Most guest memory in use at once: user pages plus page tables.
@@ -32,10 +39,17 @@ pub struct Stats {
     /// The platform and syscall path the run used.
     pub platform: String,
     pub syscall_path: String,
+    /// When the first exit reached the runner (for the monitor probe, which
+    /// times what follows it).
+    #[serde(skip)]
+    pub first_exit: Option<std::time::Instant>,
 }
 
 impl Stats {
     pub fn count_exit(&mut self, reason: &str) {
+        if self.first_exit.is_none() {
+            self.first_exit = Some(std::time::Instant::now());
+        }
         self.exits += 1;
         *self.exits_by_reason.entry(reason.to_string()).or_default() += 1;
     }

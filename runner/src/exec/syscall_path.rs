@@ -13,8 +13,6 @@
 //! hardware, a #PF at LSTAR means user code jumped there: SIGSEGV).
 
 use crate::guest::boot::{self, Guest, StartInfo};
-use crate::guest::page_table::Prot;
-use crate::loader::{Image, Segment};
 use std::fmt;
 use thinvisor_kmod::{Hypervisor, Platform};
 
@@ -67,18 +65,7 @@ pub fn probe(hv: &Hypervisor) -> Result<SyscallPath, String> {
 /// The probe's guest, built (so that it can run after lock-down).
 pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
     // mov eax, 39 ; syscall ; ud2
-    let code = vec![0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b];
-    let image = Image {
-        segments: vec![Segment {
-            vaddr: 0x40_0000,
-            mem_size: code.len() as u64,
-            data: code,
-            prot: Prot::RX,
-        }],
-        entry: 0x40_0000,
-        brk_start: 0x40_1000,
-        auxv: Vec::new(),
-    };
+    let image = crate::loader::flat::built_in(vec![0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b]);
     let argv = [b"probe".to_vec()];
     boot::boot(
         hv,
@@ -87,6 +74,7 @@ pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
             argv: &argv,
             envp: &[],
             memory_limit: 4 << 20,
+            monitor: None,
         },
     )
     .map_err(|e| e.to_string())

@@ -5,6 +5,7 @@
 use super::frames::FrameAllocator;
 use super::layout::{MIN_USER_VA, MMAP_TOP, USER_END};
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
+use sandbox_policy::Op;
 use std::collections::BTreeMap;
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
@@ -47,6 +48,15 @@ pub struct AddressSpace {
     vmas: BTreeMap<u64, Vma>,
     brk_start: u64,
     brk: u64,
+    /// End of the heap pages mapped (page aligned, >= page_up(brk)). Beyond
+    /// page_up(brk) lies the pre-granted headroom the in-VM monitor may hand
+    /// out without an exit.
+    heap_end: u64,
+    /// Headroom to keep mapped above the break (0: none, without a monitor).
+    pub brk_headroom: u64,
+    /// Bumped on every change of the mappings (the monitor's range tables
+    /// are rebuilt when it moves).
+    pub generation: u64,
     /// A mapping was removed or downgraded since the last guest entry: the
     /// guest's TLB must be flushed before it runs again.
     pub needs_tlb_flush: bool,
@@ -67,6 +77,9 @@ impl AddressSpace {
             vmas: BTreeMap::new(),
             brk_start: 0,
             brk: 0,
+            heap_end: 0,
+            brk_headroom: 0,
+            generation: 0,
             needs_tlb_flush: false,
             buffer_table: sandbox_policy::Tunnel::default(),
         }
@@ -77,6 +90,87 @@ impl AddressSpace {
         let a = page_up(addr).unwrap_or(addr);
         self.brk_start = a;
         self.brk = a;
+        self.heap_end = a;
+    }
+
+    /// Where the heap starts, the current break, and the end of the mapped
+    /// heap pages (headroom included).
+    pub fn heap(&self) -> (u64, u64, u64) {
+        (self.brk_start, self.brk, self.heap_end)
+    }
+
+    /// Takes a break the in-VM monitor moved without an exit. Only values
+    /// inside the mapped heap are accepted (the monitor never goes beyond
+    /// it); returns false for anything else.
+    pub fn set_brk_from_monitor(&mut self, brk: u64) -> bool {
+        if brk < self.brk_start || brk > self.heap_end {
+            return false;
+        }
+        self.brk = brk;
+        true
+    }
+
+    /// Maps up to `brk_headroom` bytes above the heap, as far as the memory
+    /// limit leaves room (at most a quarter of what is left) and nothing else
+    /// is mapped there.
+    pub fn grant_heap_headroom(&mut self, mem: &mut GuestMemory) {
+        let left = self.frames.user_pages_left() / 4 * PAGE_SIZE;
+        let want = self.brk_headroom.min(left);
+        if want == 0 || self.heap_end == 0 {
+            return;
+        }
+        if self.map_fixed(mem, self.heap_end, want, Prot::RW).is_ok() {
+            self.heap_end += want;
+        }
+    }
+
+    /// Gives the headroom above the break back (under memory pressure).
+    /// True when something was released.
+    pub fn release_heap_headroom(&mut self, mem: &mut GuestMemory) -> bool {
+        let Some(top) = page_up(self.brk) else {
+            return false;
+        };
+        if self.heap_end <= top {
+            return false;
+        }
+        if self.munmap(mem, top, self.heap_end - top).is_err() {
+            return false;
+        }
+        self.heap_end = top;
+        true
+    }
+
+    /// The user ranges the program can read (`write == false`) or write,
+    /// merged, and cut down to what the policy's tunnel table allows for
+    /// that access. Every page in them is mapped with that right.
+    pub fn accessible_ranges(&self, write: bool) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut push = |start: u64, end: u64| match out.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => out.push((start, end)),
+        };
+        let op = if write { Op::Write } else { Op::Read };
+        for (&start, v) in &self.vmas {
+            let ok = if write {
+                v.prot.write
+            } else {
+                v.prot.read || v.prot.write || v.prot.exec
+            };
+            if !ok {
+                continue;
+            }
+            if self.buffer_table.is_empty() {
+                push(start, v.end);
+                continue;
+            }
+            for r in self.buffer_table.ranges() {
+                let (s, e) = (start.max(r.start), v.end.min(r.end));
+                if s < e && r.perms.allows(op) {
+                    push(s, e);
+                }
+            }
+        }
+        out
     }
 
     /// Walks the page tables for one user address.
@@ -129,6 +223,7 @@ impl AddressSpace {
             va += PAGE_SIZE;
         }
         self.vmas.insert(start, Vma { end, prot });
+        self.generation += 1;
         Ok(())
     }
 
@@ -262,6 +357,7 @@ impl AddressSpace {
         self.split_at(start);
         self.split_at(end);
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        self.generation += 1;
         for s in inside {
             if let Some(v) = self.vmas.remove(&s) {
                 self.unmap_pages(mem, s, v.end)?;
@@ -308,6 +404,7 @@ impl AddressSpace {
         }
         self.split_at(start);
         self.split_at(end);
+        self.generation += 1;
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         let flags = prot.user_pte_flags();
         let mut downgraded: Vec<(u64, u64)> = Vec::new();
@@ -344,25 +441,31 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Linux `brk`: returns the new break (the old one on failure).
+    /// Linux `brk`: returns the new break (the old one on failure). Pages
+    /// above the old mapped end are fresh (zero); pages below a lowered
+    /// break are unmapped. With `brk_headroom`, fresh headroom is mapped
+    /// above the new break afterwards.
     pub fn brk(&mut self, mem: &mut GuestMemory, requested: u64) -> u64 {
         if requested < self.brk_start {
             return self.brk;
         }
-        let (Some(old_top), Some(new_top)) = (page_up(self.brk), page_up(requested)) else {
+        let Some(new_top) = page_up(requested) else {
             return self.brk;
         };
-        if new_top > old_top {
+        let mapped = self.heap_end;
+        if new_top > mapped {
             if self
-                .map_fixed(mem, old_top, new_top - old_top, Prot::RW)
+                .map_fixed(mem, mapped, new_top - mapped, Prot::RW)
                 .is_err()
             {
                 return self.brk;
             }
-        } else if new_top < old_top && self.munmap(mem, new_top, old_top - new_top).is_err() {
+        } else if new_top < mapped && self.munmap(mem, new_top, mapped - new_top).is_err() {
             return self.brk;
         }
         self.brk = requested;
+        self.heap_end = new_top;
+        self.grant_heap_headroom(mem);
         self.brk
     }
 
@@ -629,7 +732,7 @@ mod tests {
         let phys = crate::guest::layout::physical_size(limit);
         let mem = GuestMemory::new(phys as usize).expect("guest memory");
         let frames = FrameAllocator::new(0x11000, phys, limit);
-        let tables = PageTables { root: 0x10000 };
+        let tables = PageTables::new(0x10000);
         (AddressSpace::new(tables, frames), mem)
     }
 

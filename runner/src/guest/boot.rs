@@ -11,6 +11,7 @@ use super::layout::*;
 use super::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
 use super::user_memory;
 use crate::loader::Image;
+use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{
     GuestMemory, Hypervisor, KmodError, MemoryAccess, SlotId, Vcpu, Vm, PAGE_SIZE,
 };
@@ -21,6 +22,11 @@ pub struct Guest {
     pub slot: SlotId,
     pub vcpu: Vcpu,
     pub aspace: AddressSpace,
+    /// The SYSCALL entry point (LSTAR): the runner's stub, or the monitor's
+    /// syscall gate.
+    pub lstar: u64,
+    /// The in-VM monitor, when this run uses one.
+    pub monitor: Option<Monitor>,
 }
 
 /// Why a guest could not be built.
@@ -34,6 +40,8 @@ pub enum BootError {
     Tables(#[from] super::page_table::PageTableError),
     #[error("internal: write outside the mapped stack at {0:#x}")]
     Stack(u64),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
 }
 
 impl BootError {
@@ -52,6 +60,8 @@ pub struct StartInfo<'a> {
     pub argv: &'a [Vec<u8>],
     pub envp: &'a [Vec<u8>],
     pub memory_limit: u64,
+    /// Install the in-VM monitor, entered this way.
+    pub monitor: Option<MonitorBoot>,
 }
 
 const CR0_PE: u64 = 1;
@@ -82,10 +92,18 @@ const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
 
 /// Builds the supervisor area: descriptor tables, entry code, IST stack,
 /// mapped in the kernel half and never user-accessible.
-fn build_supervisor(mem: &mut GuestMemory, aspace: &mut AddressSpace) -> Result<(), BootError> {
+fn build_supervisor(
+    mem: &mut GuestMemory,
+    aspace: &mut AddressSpace,
+    monitor: Option<MonitorBoot>,
+) -> Result<(), BootError> {
     descriptors::write_gdt(mem)?;
     descriptors::write_tss(mem)?;
-    descriptors::write_idt(mem, &entry_code::VECTOR_ENTRY)?;
+    let mut vectors = entry_code::VECTOR_ENTRY;
+    if let Some(boot) = monitor {
+        vectors[14] = Monitor::pf_vector(boot, vectors[14]);
+    }
+    descriptors::write_idt(mem, &vectors)?;
     mem.write(ENTRY_CODE_PA, entry_code::IMAGE)?;
     let data = PRESENT | WRITABLE | NO_EXECUTE;
     let code = PRESENT;
@@ -134,8 +152,12 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     let phys = physical_size(start.memory_limit);
     let mut mem = GuestMemory::new(phys as usize)?;
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
-    let mut aspace = AddressSpace::new(PageTables { root: PML4_PA }, frames);
-    build_supervisor(&mut mem, &mut aspace)?;
+    let mut aspace = AddressSpace::new(PageTables::new(PML4_PA), frames);
+    build_supervisor(&mut mem, &mut aspace, start.monitor)?;
+    let monitor = match start.monitor {
+        Some(b) => Some(Monitor::install(&mut mem, &mut aspace, b)?),
+        None => None,
+    };
 
     for seg in &image.segments {
         let page = seg.vaddr & !(PAGE_SIZE - 1);
@@ -187,6 +209,9 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     );
     user_memory::write_virt(&aspace, &mut mem, stack.rsp, &stack.bytes)
         .map_err(|u| BootError::Stack(u.at))?;
+    if monitor.is_some() {
+        aspace.grant_heap_headroom(&mut mem);
+    }
     aspace.needs_tlb_flush = false;
 
     let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
@@ -225,11 +250,14 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     s.fs = ds;
     s.gs = ds;
 
+    let lstar = start
+        .monitor
+        .map_or(entry_code::SYSCALL_ENTRY, Monitor::lstar);
     vcpu.set_msr(MSR_STAR, STAR)?;
-    vcpu.set_msr(MSR_LSTAR, entry_code::SYSCALL_ENTRY)?;
+    vcpu.set_msr(MSR_LSTAR, lstar)?;
     // Compatibility-mode SYSCALL cannot happen (no 32-bit user code segment);
     // point it at the same entry anyway.
-    vcpu.set_msr(MSR_CSTAR, entry_code::SYSCALL_ENTRY)?;
+    vcpu.set_msr(MSR_CSTAR, lstar)?;
     vcpu.set_msr(MSR_SFMASK, SFMASK)?;
     vcpu.set_msr(MSR_FS_BASE, 0)?;
     vcpu.set_msr(MSR_GS_BASE, 0)?;
@@ -243,6 +271,9 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     r.rip = image.entry;
     r.rsp = stack.rsp;
     r.rflags = 0x202;
+    if monitor.is_some() {
+        Monitor::anchor_clock(vm.memory_mut(slot)?, &mut vcpu)?;
+    }
     // The one slot never changes again; sealing also makes dropping the VM
     // issue no ioctl, which the locked-down runner's filter would refuse.
     vm.seal_memory_layout();
@@ -251,5 +282,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
         slot,
         vcpu,
         aspace,
+        lstar,
+        monitor,
     })
 }

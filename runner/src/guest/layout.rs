@@ -18,10 +18,44 @@ pub const ENTRY_DATA_PA: u64 = 0x6000;
 /// The interrupt stack (IST1): every exception frame lands at its top.
 pub const IST_STACK_PA: u64 = 0x8000;
 pub const IST_STACK_TOP_PA: u64 = 0x10000;
-/// Root of the guest page tables.
+/// Root of the guest page tables (the untrusted program's root, U).
 pub const PML4_PA: u64 = 0x10000;
+
+/// The in-VM monitor (docs/monitor.md). Its frames are reserved whether or
+/// not a run uses the monitor, and U never maps any of them except the gate
+/// page. M is the monitor's page-table root.
+pub const MONITOR_ROOT_PA: u64 = 0x11000;
+/// M's table for PML4 slot 511: shares U's kernel-window entries, adds the
+/// monitor region at `MONITOR_VA`.
+pub const MONITOR_PDPT_PA: u64 = 0x12000;
+pub const MONITOR_PD_PA: u64 = 0x13000;
+pub const MONITOR_PT_PA: u64 = 0x14000;
+/// The gate page: entry and exit gates, mapped supervisor-only read+execute
+/// in the kernel window, hence at the same address in U and M.
+pub const GATE_PA: u64 = 0x15000;
+/// Monitor code (read+execute), data (read+write, NX) and stack (read+write,
+/// NX), mapped only in M.
+pub const MONITOR_CODE_PA: u64 = 0x16000;
+pub const MONITOR_CODE_PAGES: u64 = 1;
+pub const MONITOR_DATA_PA: u64 = 0x17000;
+pub const MONITOR_DATA_PAGES: u64 = 7;
+pub const MONITOR_STACK_PA: u64 = 0x1e000;
+pub const MONITOR_STACK_PAGES: u64 = 1;
+/// The hidden monitor region: PML4 slot 511, PDPT entry 511 (the top GiB),
+/// so monitor and gates are within reach of 32-bit displacements.
+pub const MONITOR_VA: u64 = 0xffff_ffff_c000_0000;
+pub const MONITOR_CODE_VA: u64 = MONITOR_VA;
+pub const MONITOR_DATA_VA: u64 = MONITOR_VA + 0x1000;
+/// One unmapped guard page between data and stack.
+pub const MONITOR_STACK_VA: u64 = MONITOR_VA + 0x9000;
+pub const MONITOR_STACK_TOP_VA: u64 = MONITOR_STACK_VA + MONITOR_STACK_PAGES * 0x1000;
+/// Two qwords at the bottom of the IST stack page used by the gates before
+/// the monitor's pages are mapped: the entry marker and the parked RAX.
+pub const GATE_MARK_VA: u64 = kva(IST_STACK_PA);
+pub const GATE_RAX_VA: u64 = kva(IST_STACK_PA) + 8;
+
 /// First guest-physical page handed out by the frame allocator.
-pub const FIRST_FREE_PA: u64 = 0x11000;
+pub const FIRST_FREE_PA: u64 = 0x1f000;
 
 /// Virtual address of a supervisor-area physical address.
 pub const fn kva(pa: u64) -> u64 {
@@ -30,6 +64,8 @@ pub const fn kva(pa: u64) -> u64 {
 
 /// Must equal ENTRY_CODE_VA in build.rs.
 pub const ENTRY_CODE_VA: u64 = kva(ENTRY_CODE_PA);
+/// Must equal GATE_VA in build.rs.
+pub const GATE_VA: u64 = kva(GATE_PA);
 pub const IST_STACK_TOP_VA: u64 = kva(IST_STACK_TOP_PA);
 
 /// GDT selectors. SYSCALL loads CS/SS from STAR[47:32] (+0, +8); SYSRET

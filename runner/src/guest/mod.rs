@@ -8,5 +8,6 @@ pub mod entry_code;
 pub mod frames;
 pub mod initial_stack;
 pub mod layout;
+pub mod monitor_image;
 pub mod page_table;
 pub mod user_memory;

@@ -101,12 +101,44 @@ fn index(va: u64, level: u32) -> u64 {
 }
 
 /// The page tables rooted at `root` (a guest-physical address).
+///
+/// `mirror`, when set, is a second root (the in-VM monitor's, M) that
+/// shares every user-half table below the PML4 with `root`: each user-half
+/// PML4 entry created here is copied into it with NX set, so M sees all of
+/// the program's memory but can never execute it (docs/monitor.md).
 #[derive(Debug, Clone, Copy)]
 pub struct PageTables {
     pub root: u64,
+    pub mirror: Option<u64>,
 }
 
+/// PML4 slots of the user half (0..256).
+const USER_PML4_SLOTS: u64 = 256;
+
 impl PageTables {
+    /// Tables rooted at `root`, without a mirror.
+    pub fn new(root: u64) -> PageTables {
+        PageTables { root, mirror: None }
+    }
+
+    /// Copies every present user-half PML4 entry of `root` into `mirror`
+    /// with NX set (used once when the mirror is attached).
+    pub fn sync_mirror(&self, mem: &mut GuestMemory) -> Result<(), PageTableError> {
+        let Some(mirror) = self.mirror else {
+            return Ok(());
+        };
+        for slot in 0..USER_PML4_SLOTS {
+            let entry = mem.read_u64(self.root + slot * 8)?;
+            let copy = if entry & PRESENT != 0 {
+                entry | NO_EXECUTE
+            } else {
+                0
+            };
+            mem.write_u64(mirror + slot * 8, copy)?;
+        }
+        Ok(())
+    }
+
     /// Address of the leaf entry for `va`, creating missing tables when
     /// `alloc` is given.
     fn leaf_entry(
@@ -126,6 +158,12 @@ impl PageTables {
                 let new = frames.alloc_table().ok_or(PageTableError::OutOfTables)?;
                 mem.zero(new, PAGE_SIZE)?;
                 mem.write_u64(entry_pa, new | TABLE_FLAGS)?;
+                if level == 3 && index(va, 3) < USER_PML4_SLOTS {
+                    if let Some(mirror) = self.mirror {
+                        let slot = mirror + index(va, 3) * 8;
+                        mem.write_u64(slot, new | TABLE_FLAGS | NO_EXECUTE)?;
+                    }
+                }
                 table = new;
             } else {
                 table = entry & ADDR_MASK;
@@ -228,7 +266,7 @@ mod tests {
     fn map_translate_protect_unmap() {
         let mut mem = GuestMemory::new(0x40000).expect("mem");
         let mut frames = FrameAllocator::new(0x2000, 0x40000, 0x10000);
-        let pt = PageTables { root: 0x1000 };
+        let pt = PageTables::new(0x1000);
         let frame = frames.alloc_user().expect("frame");
         pt.map(
             &mut mem,
@@ -255,5 +293,56 @@ mod tests {
         assert!(pt.translate(&mem, 0x40_0000).is_none());
         assert_eq!(pt.unmap(&mut mem, 0x40_0000).expect("unmap"), Some(frame));
         assert_eq!(pt.unmap(&mut mem, 0x40_0000).expect("unmap twice"), None);
+    }
+
+    #[test]
+    fn user_half_pml4_entries_are_mirrored_with_nx() {
+        let mut mem = GuestMemory::new(0x40000).expect("mem");
+        let mut frames = FrameAllocator::new(0x3000, 0x40000, 0x10000);
+        let pt = PageTables {
+            root: 0x1000,
+            mirror: Some(0x2000),
+        };
+        let frame = frames.alloc_user().expect("frame");
+        pt.map(
+            &mut mem,
+            &mut frames,
+            0x40_0000,
+            frame,
+            Prot::RWX.user_pte_flags(),
+        )
+        .expect("map");
+        let u = mem.read_u64(0x1000).expect("U slot 0");
+        let m = mem.read_u64(0x2000).expect("M slot 0");
+        assert_eq!(m, u | NO_EXECUTE, "same PDPT, NX in M");
+        // The monitor's walk sees the page, never executable.
+        let seen = PageTables::new(0x2000)
+            .translate(&mem, 0x40_0000)
+            .expect("mapped in M");
+        assert_eq!(seen.pa, frame);
+        assert_ne!(seen.flags & NO_EXECUTE, 0);
+        // A second slot created later is mirrored too; kernel-half slots never.
+        let f2 = frames.alloc_user().expect("frame");
+        pt.map(
+            &mut mem,
+            &mut frames,
+            0x7fff_0000_0000,
+            f2,
+            Prot::RW.user_pte_flags(),
+        )
+        .expect("map high");
+        assert_eq!(
+            mem.read_u64(0x2000 + 255 * 8).expect("M slot 255"),
+            mem.read_u64(0x1000 + 255 * 8).expect("U slot 255") | NO_EXECUTE
+        );
+        pt.map(
+            &mut mem,
+            &mut frames,
+            0xffff_ffff_8000_0000,
+            0x3000,
+            PRESENT,
+        )
+        .expect("map kernel");
+        assert_eq!(mem.read_u64(0x2000 + 511 * 8).expect("M slot 511"), 0);
     }
 }

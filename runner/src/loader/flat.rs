@@ -30,6 +30,23 @@ pub fn load(path: &str, bytes: Vec<u8>) -> Result<Image, LoadError> {
     })
 }
 
+/// The image of a few bytes of trusted built-in code (the runner's probe and
+/// calibration guests): read+execute at the flat load address.
+pub fn built_in(code: Vec<u8>) -> Image {
+    let size = code.len() as u64;
+    Image {
+        segments: vec![Segment {
+            vaddr: FLAT_LOAD_VA,
+            data: code,
+            mem_size: size,
+            prot: Prot::RX,
+        }],
+        entry: FLAT_LOAD_VA,
+        brk_start: FLAT_LOAD_VA + size.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE,
+        auxv: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

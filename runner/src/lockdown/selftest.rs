@@ -79,7 +79,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let mut guest = match crate::info::calibration_guest(&hv, 100) {
+    let mut guest = match crate::monitor::probe::calibration_guest(&hv, 100) {
         Ok(g) => g,
         Err(e) => return fail(format!("cannot build the guest: {e}")),
     };

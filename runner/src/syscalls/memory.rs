@@ -44,14 +44,23 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         return Outcome::err(EINVAL);
     }
     // A single process: MAP_SHARED anonymous memory behaves as private.
-    match ctx.aspace.mmap_anonymous(
-        ctx.mem,
-        addr,
-        len,
-        Prot::from_linux(prot),
-        flags & MAP_FIXED != 0,
-        flags & MAP_FIXED_NOREPLACE != 0,
-    ) {
+    let map = |ctx: &mut Ctx<'_>| {
+        ctx.aspace.mmap_anonymous(
+            ctx.mem,
+            addr,
+            len,
+            Prot::from_linux(prot),
+            flags & MAP_FIXED != 0,
+            flags & MAP_FIXED_NOREPLACE != 0,
+        )
+    };
+    let mut result = map(ctx);
+    // Out of memory: give back the heap headroom kept for the in-VM
+    // monitor's brk (none without it), and try once more.
+    if result == Err(MapError::NoMemory) && ctx.aspace.release_heap_headroom(ctx.mem) {
+        result = map(ctx);
+    }
+    match result {
         Ok(a) => Outcome::ok(a),
         Err(e) => map_err(e),
     }

@@ -15,7 +15,7 @@ mod memory;
 pub mod net;
 pub mod pipe;
 mod poll;
-mod process;
+pub mod process;
 mod refused;
 mod remap;
 mod resources;

@@ -8,6 +8,23 @@ use crate::tunnel::GuestPtr;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
 pub const GUEST_PID: u64 = 2;
+/// Its parent: the VM's (notional) init.
+pub const GUEST_PPID: u64 = 1;
+/// The real/effective user and group ids it sees (as in its auxv).
+pub const GUEST_UID: u64 = 1000;
+pub const GUEST_GID: u64 = 1000;
+
+/// Identity queries answered with a constant: (syscall number, value).
+/// The in-VM monitor answers these from the same table.
+pub const IDENTITY: &[(u64, u64)] = &[
+    (39, GUEST_PID),   // getpid
+    (186, GUEST_PID),  // gettid
+    (110, GUEST_PPID), // getppid
+    (102, GUEST_UID),  // getuid
+    (107, GUEST_UID),  // geteuid
+    (104, GUEST_GID),  // getgid
+    (108, GUEST_GID),  // getegid
+];
 
 const ARCH_SET_GS: u64 = 0x1001;
 const ARCH_SET_FS: u64 = 0x1002;
@@ -24,13 +41,29 @@ pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
     Outcome::ok(GUEST_PID)
 }
 
+pub fn getppid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    Outcome::ok(GUEST_PPID)
+}
+
+pub fn getuid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    Outcome::ok(GUEST_UID)
+}
+
+pub fn getgid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+    Outcome::ok(GUEST_GID)
+}
+
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     ctx.state.clear_child_tid = a[0];
     Outcome::ok(GUEST_PID)
 }
 
-/// struct utsname: six 65-byte fields. Fixed values: nothing of the host.
-pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+/// Size of struct utsname: six 65-byte fields.
+pub const UTSNAME_LEN: usize = 6 * 65;
+
+/// The guest's struct utsname. Fixed values: nothing of the host. The
+/// in-VM monitor answers uname with the same bytes.
+pub fn utsname() -> [u8; UTSNAME_LEN] {
     let fields: [&[u8]; 6] = [
         b"Linux",
         b"thinvisor",
@@ -39,10 +72,15 @@ pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         b"x86_64",
         b"(none)",
     ];
-    let mut buf = [0u8; 6 * 65];
+    let mut buf = [0u8; UTSNAME_LEN];
     for (i, f) in fields.iter().enumerate() {
         buf[i * 65..i * 65 + f.len()].copy_from_slice(f);
     }
+    buf
+}
+
+pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+    let buf = utsname();
     match ctx.tunnel().write(GuestPtr::new(a[0]), &buf) {
         Ok(()) => Outcome::ok(0),
         Err(_) => Outcome::err(EFAULT),
