@@ -351,6 +351,9 @@ for e in "${extras[@]+"${extras[@]}"}"; do
     install_tree "$e" "$root/extra"
 done
 cp "$SCRIPT_DIR/hw-kvm/cases-lib.sh" "$root/hwkvm/cases-lib.sh"
+# Case files may source one another from /hwkvm (cases-runner.sh runs the
+# monitor's cases too).
+cp "$SCRIPT_DIR"/hw-kvm/cases-*.sh "$root/hwkvm/"
 cp "$cases" "$root/cases.sh"
 
 has_runner=0; [ -n "$runner" ] && has_runner=1
