@@ -72,3 +72,30 @@ fn stats_record_deaths_and_memory() {
                 .map(|v| v + (1 << 20))
     );
 }
+
+#[test]
+fn stats_are_written_even_under_a_tiny_write_budget() {
+    let dir = temp_dir("stats-tiny-budget");
+    let policy = dir.join("p.toml");
+    std::fs::write(&policy, "[limits]\nbytes_written = \"100\"\n").expect("policy");
+    let file = dir.join("stats.json");
+    let r = exec_sample(
+        &[
+            "--policy",
+            policy.to_str().expect("p"),
+            "--stats",
+            file.to_str().expect("s"),
+        ],
+        "hello",
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "Hello from inside the VM!\n"),
+        "{}",
+        r.stderr
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("written")).expect("json");
+    assert_eq!(s["exit_status"], 0);
+}

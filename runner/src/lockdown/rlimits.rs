@@ -28,12 +28,18 @@ pub struct Limit {
     pub value: u64,
 }
 
+/// The smallest RLIMIT_FSIZE: room for the runner's `--stats` JSON.
+pub const MIN_FSIZE: u64 = 1 << 20;
+
 /// The limits for `policy`, given the highest descriptor the runner holds.
 ///
 /// - RLIMIT_NOFILE: highest descriptor + 1 + `open_files` + spare. Each
 ///   guest descriptor is at most one host descriptor.
-/// - RLIMIT_FSIZE: `bytes_written`; no file the runner writes grows past it
-///   (SIGXFSZ is ignored, so such a write fails with EFBIG).
+/// - RLIMIT_FSIZE: `bytes_written`, but at least [`MIN_FSIZE`]; no file the
+///   runner writes grows past it (SIGXFSZ is ignored, so such a write fails
+///   with EFBIG). The emulation's write budget is the exact guard of
+///   `bytes_written`; this is the kernel's backstop, with room for the
+///   runner's own `--stats` file under a tiny budget.
 /// - RLIMIT_CPU: `cpu_time` rounded up to whole seconds, when set; the
 ///   kernel kills the runner with SIGXCPU when it is used up.
 /// - RLIMIT_CORE: 0; a crashing runner never writes guest memory to disk.
@@ -48,7 +54,7 @@ pub fn limits_for(policy: &Policy, highest_fd: u64) -> Vec<Limit> {
         Limit {
             name: "RLIMIT_FSIZE",
             resource: Resource::Fsize,
-            value: limits.bytes_written,
+            value: limits.bytes_written.max(MIN_FSIZE),
         },
         Limit {
             name: "RLIMIT_CORE",
