@@ -142,28 +142,6 @@ impl<'a> Tunnel<'a> {
         }
     }
 
-    /// Writes guest bytes `[ptr, ptr+len)` to a host sink without an
-    /// intermediate copy (one vectored write over the physical runs).
-    /// The range is checked in full first.
-    pub fn write_to_host(
-        &self,
-        ptr: GuestPtr,
-        len: u64,
-        sink: &mut impl Write,
-    ) -> Result<std::io::Result<usize>, TunnelError> {
-        let runs = self.check(ptr, len, Access::Read)?;
-        let mut slices = Vec::with_capacity(runs.len());
-        for r in &runs {
-            slices.push(IoSlice::new(
-                self.mem
-                    .slice(r.pa, r.len)
-                    .map_err(|_| TunnelError::Fault(ptr.0))?,
-            ));
-        }
-        slices.truncate(HOST_IOV_MAX);
-        Ok(sink.write_vectored(&slices))
-    }
-
     /// Writes several guest ranges to a host sink in one vectored write (for
     /// writev). Every range is checked before anything is written.
     pub fn write_many_to_host(
@@ -185,26 +163,6 @@ impl<'a> Tunnel<'a> {
         }
         slices.truncate(HOST_IOV_MAX);
         Ok(sink.write_vectored(&slices))
-    }
-
-    /// Reads from a host source straight into guest memory `[ptr, ptr+len)`.
-    /// The whole range is checked first; one host read fills at most the
-    /// first physically contiguous run (a short read, as Linux allows).
-    pub fn read_from_host(
-        &mut self,
-        ptr: GuestPtr,
-        len: u64,
-        source: &mut impl Read,
-    ) -> Result<std::io::Result<usize>, TunnelError> {
-        let runs = self.check(ptr, len, Access::Write)?;
-        let Some(first) = runs.first() else {
-            return Ok(Ok(0));
-        };
-        let buf = self
-            .mem
-            .slice_mut(first.pa, first.len)
-            .map_err(|_| TunnelError::Fault(ptr.0))?;
-        Ok(source.read(buf))
     }
 
     /// Reads from a host source straight into several guest ranges with one

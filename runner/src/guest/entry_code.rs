@@ -7,6 +7,9 @@ mod symbols {
 }
 pub use symbols::*;
 
+// build.rs links the entry code at its own copy of the address; they agree.
+const _: () = assert!(super::layout::ENTRY_CODE_VA == ENTRY_START);
+
 /// The code pages followed by the data page, as one image to copy at
 /// `layout::ENTRY_CODE_PA`.
 pub const IMAGE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/entry.bin"));

@@ -72,6 +72,9 @@ pub const IST_STACK_TOP_VA: u64 = kva(IST_STACK_TOP_PA);
 /// loads SS from STAR[63:48]+8 and CS from STAR[63:48]+16, both with RPL 3.
 pub const KERNEL_CS: u16 = 0x08;
 pub const KERNEL_DS: u16 = 0x10;
+// SYSCALL loads SS = STAR[47:32] + 8: the kernel data segment must follow
+// the kernel code segment.
+const _: () = assert!(KERNEL_DS == KERNEL_CS + 8);
 pub const USER_DS: u16 = 0x20 | 3;
 pub const USER_CS: u16 = 0x28 | 3;
 pub const TSS_SEL: u16 = 0x30;

@@ -24,6 +24,7 @@ pub struct Prot {
 }
 
 impl Prot {
+    #[cfg(test)]
     pub const NONE: Prot = Prot {
         read: false,
         write: false,

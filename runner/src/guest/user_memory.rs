@@ -81,6 +81,7 @@ pub fn write_virt(
 }
 
 /// Reads `buf.len()` bytes at guest virtual `va` (user-readable pages only).
+#[cfg(test)]
 pub fn read_virt(
     aspace: &AddressSpace,
     mem: &GuestMemory,

@@ -1,8 +1,6 @@
 //! Linux errno values the emulation returns (asm-generic/errno-base.h).
 
 pub const EPERM: i64 = 1;
-pub const EINTR: i64 = 4;
-pub const EIO: i64 = 5;
 pub const EBADF: i64 = 9;
 pub const ENOMEM: i64 = 12;
 pub const EFAULT: i64 = 14;

@@ -8,11 +8,11 @@ use crate::tunnel::GuestPtr;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
 pub const GUEST_PID: u64 = 2;
-/// Its parent: the VM's (notional) init.
-pub const GUEST_PPID: u64 = 1;
-/// The real/effective user and group ids it sees (as in its auxv).
-pub const GUEST_UID: u64 = 1000;
-pub const GUEST_GID: u64 = 1000;
+/// Its parent, and its user and group ids: the runner's answers
+/// (`identity.rs`), which the monitor must repeat.
+pub const GUEST_PPID: u64 = super::identity::GUEST_PPID;
+pub const GUEST_UID: u64 = super::identity::GUEST_ID;
+pub const GUEST_GID: u64 = super::identity::GUEST_ID;
 
 /// Identity queries answered with a constant: (syscall number, value).
 /// The in-VM monitor answers these from the same table.
@@ -39,18 +39,6 @@ pub fn exit(_: &mut Ctx<'_>, a: &Args) -> Outcome {
 
 pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
     Outcome::ok(GUEST_PID)
-}
-
-pub fn getppid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_PPID)
-}
-
-pub fn getuid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_UID)
-}
-
-pub fn getgid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_GID)
 }
 
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {

@@ -13,6 +13,7 @@ pub struct Entry {
     pub nr: u64,
     pub name: &'static str,
     pub handler: Handler,
+    #[allow(dead_code)] // data for readers; checked non-empty by the tests and listed in docs/compatibility.md
     /// Why it is emulated and how (for readers and docs/compatibility.md).
     pub why: &'static str,
 }
