@@ -4,6 +4,7 @@ A, B, C, ...) so machine noise hits all of them alike, and prints medians and
 ratios. Invoked by bench/run.sh after the release build."""
 
 import argparse
+import glob
 import json
 import os
 import resource
@@ -126,9 +127,23 @@ def compute(table, tmp, reps, size_mib):
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, BUSYBOX, "sha256sum", data]
         compare(table, f"compute: busybox sha256sum {size_mib} MiB", interleaved(variants, reps))
+    musl_bench = os.path.join(SAMPLES, "bench")
+    if os.path.exists(musl_bench):
+        variants = {
+            "native": [musl_bench, "20000000"],
+            "runner": runner_exec(musl_bench, ["20000000"]),
+        }
+        if QEMU:
+            variants["qemu-x86_64"] = [QEMU, musl_bench, "20000000"]
+        compare(table, "compute: musl bench sample (sieve + sha256, 2e7)", interleaved(variants, reps))
+    # The flat sample's native twin: the same object linked as an ELF at the
+    # same address by the samples build (OUT_DIR/compute.elf).
     flat = os.path.join(SAMPLES, "compute.bin")
-    variants = {"runner (flat compute sample)": runner_exec(flat, ["300000000"])}
-    compare(table, "compute: xorshift 3e8 (flat sample)", interleaved(variants, reps), base="")
+    twins = sorted(glob.glob(os.path.join(ROOT, "target", "*", "build", "samples-*", "out", "compute.elf")), key=os.path.getmtime)
+    variants = {"runner": runner_exec(flat, ["300000000"])}
+    if twins:
+        variants = {"native": [twins[-1], "300000000"], **variants}
+    compare(table, "compute: xorshift 3e8, registers only (flat sample)", interleaved(variants, reps))
 
 
 def syscall_path(table, tmp, reps, n):
@@ -179,19 +194,22 @@ def main():
     ap.add_argument("--reps", type=int, default=11)
     ap.add_argument("--quick", action="store_true", help="small sizes and 3 repetitions")
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--only", help="run only the cases whose step name contains this (cold, compute, syscall, file, memory)")
     a = ap.parse_args()
     reps = 3 if a.quick else a.reps
     size = 8 if a.quick else 64
     n = 10000 if a.quick else 100000
     table = Table()
     with tempfile.TemporaryDirectory(prefix="thinvisor-bench-") as tmp:
-        for step in (
-            lambda: cold_start(table, tmp, reps),
-            lambda: compute(table, tmp, reps, size),
-            lambda: syscall_path(table, tmp, reps, n),
-            lambda: file_io(table, tmp, reps, size),
-            lambda: memory_overhead(table, tmp),
+        for name, step in (
+            ("cold", lambda: cold_start(table, tmp, reps)),
+            ("compute", lambda: compute(table, tmp, reps, size)),
+            ("syscall", lambda: syscall_path(table, tmp, reps, n)),
+            ("file", lambda: file_io(table, tmp, reps, size)),
+            ("memory", lambda: memory_overhead(table, tmp)),
         ):
+            if a.only and a.only not in name:
+                continue
             try:
                 step()
             except Exception as e:  # a failing case is reported, the rest still run
