@@ -176,7 +176,7 @@ pub fn run(
             Event::Interrupted => {
                 stats.count_exit("interrupted");
                 if watchdog.fired() {
-                    let rip = guest.vcpu.regs()?.rip;
+                    let rip = user_rip(guest)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }
             }
@@ -192,6 +192,22 @@ pub fn run(
             }
         }
     }
+}
+
+/// Where the guest is in its own code. An interrupt can stop the vCPU after
+/// a syscall was handled but before the entry code returned to user mode;
+/// the guest is then about to continue at the frame's RIP (#PF path) or at
+/// RCX (SYSRET path), not at the entry code's address.
+fn user_rip(guest: &mut Guest) -> Result<u64, RunError> {
+    let r = guest.vcpu.regs()?;
+    let (rip, rcx) = (r.rip, r.rcx);
+    if !(ec::ENTRY_START..ec::ENTRY_END).contains(&rip) {
+        return Ok(rip);
+    }
+    if rip >= ec::SYSCALL_ENTRY {
+        return Ok(rcx);
+    }
+    Ok(read_frame(guest)?.rip)
 }
 
 fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death, RunError> {
