@@ -180,9 +180,15 @@ fn main() {
         copy_atomic(&bin, &copy_dir.join(format!("{name}.bin")));
         names.push(format!("{name:?}"));
     }
+    let images: Vec<String> = names
+        .iter()
+        .map(|n| format!("({n}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/\", {n}, \".bin\")))"))
+        .collect();
     let list = format!(
-        "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n",
-        names.join(", ")
+        "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n\
+         /// Every sample's flat image, embedded: (name, bytes), in the order of [`ALL`].\npub const IMAGES: &[(&str, &[u8])] = &[{}];\n",
+        names.join(", "),
+        images.join(", ")
     );
     if let Err(e) = fs::write(out_dir.join("all_samples.rs"), list) {
         fail(&format!("cannot write the sample list: {e}"));

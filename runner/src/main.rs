@@ -1,16 +1,7 @@
 //! `runner`: the command-line entry point.
 
-mod cli;
-mod exec;
-mod exit_status;
-mod guest;
-mod host;
-mod info;
-mod loader;
-mod syscalls;
-mod tunnel;
-
 use clap::Parser;
+use runner::{cli, exec, exit_status, fuzz, info};
 
 fn main() {
     let cli = match cli::Cli::try_parse() {
@@ -51,6 +42,7 @@ fn main() {
             }
         },
         cli::Command::Info => info::info(),
+        cli::Command::Fuzz(opts) => fuzz::main(opts),
     };
     std::process::exit(status);
 }

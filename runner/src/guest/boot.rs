@@ -128,9 +128,19 @@ fn segment(selector: u16, code: bool) -> thinvisor_kmod::Segment {
     }
 }
 
-/// Builds the guest for `image`.
-pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
-    let mut vm = hv.create_vm()?;
+/// The guest's memory as [`boot`] lays it out, before any VM exists:
+/// supervisor area, page tables, the program's segments and the initial
+/// stack. Plain data, so tests and fuzz targets can build one without KVM.
+pub struct Memory {
+    pub mem: GuestMemory,
+    pub aspace: AddressSpace,
+    /// The initial stack pointer (at argc).
+    pub rsp: u64,
+}
+
+/// Lays out the guest's memory for `image`; `hwcap` is AT_HWCAP (CPUID leaf
+/// 1 EDX as the guest sees it).
+pub fn build_memory(image: &Image, start: &StartInfo<'_>, hwcap: u64) -> Result<Memory, BootError> {
     let phys = physical_size(start.memory_limit);
     let mut mem = GuestMemory::new(phys as usize)?;
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
@@ -164,12 +174,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
         (at::EGID, 1000),
         (at::SECURE, 0),
         (at::CLKTCK, 100),
-        (
-            at::HWCAP,
-            vm.cpuid()
-                .query(1, 0)
-                .map_or(0, |(_, _, _, edx)| u64::from(edx)),
-        ),
+        (at::HWCAP, hwcap),
         (at::HWCAP2, 0),
         (at::MINSIGSTKSZ, 2048),
     ];
@@ -188,7 +193,21 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     user_memory::write_virt(&aspace, &mut mem, stack.rsp, &stack.bytes)
         .map_err(|u| BootError::Stack(u.at))?;
     aspace.needs_tlb_flush = false;
+    Ok(Memory {
+        mem,
+        aspace,
+        rsp: stack.rsp,
+    })
+}
 
+/// Builds the guest for `image`.
+pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
+    let mut vm = hv.create_vm()?;
+    let hwcap = vm
+        .cpuid()
+        .query(1, 0)
+        .map_or(0, |(_, _, _, edx)| u64::from(edx));
+    let Memory { mem, aspace, rsp } = build_memory(image, start, hwcap)?;
     let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
     let xsave = vm
         .cpuid()
@@ -241,7 +260,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     let r = vcpu.regs_mut()?;
     *r = thinvisor_kmod::Regs::default();
     r.rip = image.entry;
-    r.rsp = stack.rsp;
+    r.rsp = rsp;
     r.rflags = 0x202;
     Ok(Guest {
         vm,

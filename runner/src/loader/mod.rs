@@ -92,11 +92,17 @@ pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadErr
         path: name.clone(),
         source: e,
     })?;
+    from_bytes(&name, bytes, format)
+}
+
+/// Builds the image of a program already in memory (`name` is used in
+/// errors). This is the parsing half of [`load`], without the file system.
+pub fn from_bytes(name: &str, bytes: Vec<u8>, format: Format) -> Result<Image, LoadError> {
     let is_elf = bytes.starts_with(b"\x7fELF");
     match (format, is_elf) {
-        (Format::Flat, _) | (Format::Auto, false) => flat::load(&name, bytes),
+        (Format::Flat, _) | (Format::Auto, false) => flat::load(name, bytes),
         (Format::Elf, _) | (Format::Auto, true) => Err(LoadError::Invalid {
-            path: name,
+            path: name.into(),
             reason: "ELF programs are not supported by this build yet; use a flat binary (--format flat)".into(),
         }),
     }

@@ -41,25 +41,35 @@ impl FdTable {
     /// the guest closing one never closes the runner's).
     pub fn with_stdio(stdin: bool, stdout: bool, stderr: bool) -> std::io::Result<FdTable> {
         let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map(File::from);
-        Ok(FdTable {
+        Ok(FdTable::with_files(
+            if stdin {
+                Some(dup(std::io::stdin().as_fd())?)
+            } else {
+                None
+            },
+            if stdout {
+                Some(dup(std::io::stdout().as_fd())?)
+            } else {
+                None
+            },
+            if stderr {
+                Some(dup(std::io::stderr().as_fd())?)
+            } else {
+                None
+            },
+        ))
+    }
+
+    /// Standard streams backed by the given files (the fuzzer's runs read a
+    /// file and write to /dev/null).
+    pub fn with_files(stdin: Option<File>, stdout: Option<File>, stderr: Option<File>) -> FdTable {
+        FdTable {
             entries: vec![
-                if stdin {
-                    Some(FdEntry::Stdin(dup(std::io::stdin().as_fd())?))
-                } else {
-                    None
-                },
-                if stdout {
-                    Some(FdEntry::Stdout(dup(std::io::stdout().as_fd())?))
-                } else {
-                    None
-                },
-                if stderr {
-                    Some(FdEntry::Stderr(dup(std::io::stderr().as_fd())?))
-                } else {
-                    None
-                },
+                stdin.map(FdEntry::Stdin),
+                stdout.map(FdEntry::Stdout),
+                stderr.map(FdEntry::Stderr),
             ],
-        })
+        }
     }
 
     pub fn get(&mut self, fd: u64) -> Option<&mut FdEntry> {

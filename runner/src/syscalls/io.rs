@@ -1,13 +1,9 @@
 //! read, write, writev on the guest's descriptors.
 
+use super::decode::{self, MAX_RW};
 use super::errno::*;
 use super::{Args, Ctx, Outcome};
 use crate::tunnel::{GuestPtr, TunnelError};
-
-/// Linux caps one read/write at this many bytes (MAX_RW_COUNT).
-const MAX_RW: u64 = 0x7fff_f000;
-/// Linux's limit on iovecs per call (UIO_MAXIOV).
-const MAX_IOV: u64 = 1024;
 
 fn host_result(r: std::io::Result<usize>) -> Outcome {
     match r {
@@ -36,11 +32,11 @@ pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    let (fd, buf, len) = (a[0], GuestPtr::new(a[1]), a[2]);
-    if len > MAX_RW && buf.add(len).is_none() {
-        return Outcome::err(EFAULT);
-    }
-    let len = len.min(MAX_RW);
+    let buf = GuestPtr::new(a[1]);
+    let (fd, len) = match decode::rw_len(buf, a[2]) {
+        Ok(len) => (a[0], len),
+        Err(e) => return Outcome::err(e),
+    };
     let Some(file) = ctx.state.fds.get(fd) else {
         return Outcome::err(EBADF);
     };
@@ -55,32 +51,27 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 }
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    let (fd, iov, count) = (a[0], GuestPtr::new(a[1]), a[2]);
-    if count > MAX_IOV {
-        return Outcome::err(EINVAL);
-    }
+    let (fd, iov) = (a[0], GuestPtr::new(a[1]));
     // Read and check every iovec before writing anything.
-    let mut raw = vec![0u8; count as usize * 16];
+    let mut raw = match decode::iovec_array_bytes(a[2]) {
+        Ok(n) => vec![0u8; n],
+        Err(e) => return Outcome::err(e),
+    };
     if ctx.tunnel().read(iov, &mut raw).is_err() {
         return Outcome::err(EFAULT);
     }
-    let mut total: u64 = 0;
-    let mut parts = Vec::with_capacity(count as usize);
-    for chunk in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
-        let len = u64::from_le_bytes(chunk[8..].try_into().unwrap_or_default());
-        total = match total.checked_add(len) {
-            Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Outcome::err(EINVAL),
-        };
+    let parts = match decode::iovecs(&raw) {
+        Ok(p) => p,
+        Err(e) => return Outcome::err(e),
+    };
+    for &(base, len) in &parts {
         if ctx
             .tunnel()
-            .check(GuestPtr::new(base), len, crate::tunnel::Access::Read)
+            .check(base, len, crate::tunnel::Access::Read)
             .is_err()
         {
             return Outcome::err(EFAULT);
         }
-        parts.push((GuestPtr::new(base), len));
     }
     let Some(file) = ctx.state.fds.get(fd) else {
         return Outcome::err(EBADF);

@@ -1,6 +1,7 @@
 //! Linux syscall emulation: the context a handler gets, what it returns,
 //! and dispatch through the table in `table.rs`.
 
+pub mod decode;
 pub mod errno;
 pub mod fds;
 mod io;
@@ -26,6 +27,9 @@ pub struct ProcessState {
     pub gs_base: u64,
     /// Syscall numbers already reported as unsupported (reported once each).
     pub reported_unknown: BTreeSet<u64>,
+    /// Whether unsupported syscalls are reported on stderr (the fuzzer,
+    /// which makes thousands of them, turns this off).
+    pub report_unsupported: bool,
 }
 
 impl ProcessState {
@@ -36,6 +40,7 @@ impl ProcessState {
             fs_base: 0,
             gs_base: 0,
             reported_unknown: BTreeSet::new(),
+            report_unsupported: true,
         }
     }
 }
@@ -88,7 +93,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
     match table::lookup(nr) {
         Some(entry) => (entry.handler)(ctx, args),
         None => {
-            if ctx.state.reported_unknown.insert(nr) {
+            if ctx.state.reported_unknown.insert(nr) && ctx.state.report_unsupported {
                 eprintln!(
                     "runner: unsupported syscall {} ({nr}) returned ENOSYS",
                     table::name_of(nr)
