@@ -165,14 +165,9 @@ impl Campaign {
                 if done >= WARMUP_PROGRAMS {
                     health.set_baseline();
                 }
-                if let Some(problem) = health.check(allowed) {
+                if let Some(f) = growth(&mut health, allowed, done) {
                     failures += 1;
-                    reporter.record(&Failure {
-                        index: None,
-                        program: None,
-                        violations: vec![Violation::new("runner resources", problem)],
-                        summary: format!("after {done} programs\n"),
-                    });
+                    reporter.record(&f);
                 }
                 if let Some((index, secs)) = self.hung(&slots, start) {
                     let program = generate::program(self.seed, index, self.settings.memory_limit);
@@ -207,14 +202,9 @@ impl Campaign {
                 eprintln!("fuzz: a job thread panicked outside a program run");
             }
         }
-        if let Some(problem) = health.check(allowed) {
+        if let Some(f) = growth(&mut health, allowed, shared.done.load(Ordering::SeqCst)) {
             failures += 1;
-            reporter.record(&Failure {
-                index: None,
-                program: None,
-                violations: vec![Violation::new("runner resources", problem)],
-                summary: String::new(),
-            });
+            reporter.record(&f);
         }
         self.finish(&shared, start, failures);
         if failures == 0 {
@@ -327,6 +317,17 @@ impl Campaign {
             }
         }
     }
+}
+
+/// A campaign-wide failure when the process grew beyond `allowed`.
+fn growth(health: &mut Health, allowed: Growth, done: u64) -> Option<Failure> {
+    let problem = health.check(allowed)?;
+    Some(Failure {
+        index: None,
+        program: None,
+        violations: vec![Violation::new("runner resources", problem)],
+        summary: format!("after {done} programs\n"),
+    })
 }
 
 /// The 4 KiB every guest of campaign `seed` reads on stdin.
