@@ -1,4 +1,4 @@
-//! The program loader (flat, and ELF once supported) and laying the image out in a guest.
+//! The program loader (flat and static ELF) and laying the image out in a guest.
 //! The target is runner::fuzz::targets::loader (shared with `runner fuzz --target`).
 #![no_main]
 
