@@ -516,11 +516,9 @@ const HOSTILE_CASES: &[(&str, u32)] = &[
 /// instead of a refused syscall; a read of the kernel half's first page
 /// finds the monitor's supervisor-only mappings (protected, not unmapped).
 /// Endless loops are stopped wherever the time limit finds them, so their
-/// death lines are compared without the RIP. (A getpid loop with the
-/// monitor is stopped inside the monitor, which answers getpid in the VM,
-/// and its death line names the monitor's RIP, not the program's: a known
-/// gap, `run_loop::user_rip` maps only the entry code's addresses back to
-/// the program's.)
+/// death lines are compared without the RIP, which must be the program's
+/// own (a getpid loop with the monitor is usually stopped inside the
+/// monitor's gates, which answer getpid in the VM).
 #[test]
 fn hostile_samples_end_the_same_with_and_without_the_monitor() {
     for &(name, cases) in HOSTILE_CASES {
@@ -567,6 +565,12 @@ fn hostile_samples_end_the_same_with_and_without_the_monitor() {
             if name == "hostile_loop" {
                 assert_eq!(on.stdout, off.stdout, "{case}: stdout");
                 assert_eq!(without_rip(&on.stderr), without_rip(&off.stderr), "{case}");
+                for e in [&on.stderr, &off.stderr] {
+                    if let Some(rip) = e.split(" at rip 0x").nth(1) {
+                        let rip = u64::from_str_radix(rip.trim(), 16).expect("rip");
+                        assert!(rip < 0x8000_0000_0000, "{case}: not the program's RIP: {e}");
+                    }
+                }
             } else if !may_differ {
                 assert_eq!(on.stdout, off.stdout, "{case}: stdout");
                 assert_eq!(on.stderr, off.stderr, "{case}: stderr");
