@@ -1,19 +1,22 @@
 //! The invariants every fuzzed run must keep, checked on its [`Execution`]:
 //! the status is one `runner exec` documents for a guest (its own exit code,
-//! or 128 + a signal a CPU exception or the time limit maps to; 126 for a
-//! program that cannot be placed), the runner did not fail, every exit was
+//! 128 + a signal a CPU exception or the time limit maps to, or 128 + a
+//! signal the program raised itself; 126 for a program that cannot be
+//! placed), the runner did not fail, every exit was
 //! one the run loop models, the statistics add up, user memory stayed within
 //! the limit, the time limit was enforced on time, and every canary held.
 
 use super::executor::{Ending, Execution, Settings};
-use crate::exec::death::signal;
+use crate::exec::death::{signal, Death};
 use crate::exit_status;
 use crate::guest::layout::physical_size;
+use crate::syscalls::signals;
 use std::time::Duration;
 
 /// Exit reasons the run loop models; any other is an unexpected VM exit.
 const MODELLED_EXITS: &[&str] = &["syscall", "exception", "interrupted", "user_port_io"];
-/// Signals a guest may die of (as 128 + N).
+/// Signals a guest may die of (as 128 + N) other than those it raises
+/// itself (see [`raised`]).
 const DEATH_SIGNALS: &[i32] = &[
     signal::SIGILL,
     signal::SIGTRAP,
@@ -58,6 +61,20 @@ pub fn check(e: &Execution, settings: &Settings) -> Vec<Violation> {
     v
 }
 
+/// A death by a signal the program raised itself (kill, tkill, tgkill, an
+/// unblocked pending signal, SIGPIPE on a write with no reader): any signal
+/// whose default action ends a process, as natively.
+fn raised(death: &Death) -> bool {
+    match death {
+        Death::Signal { signal, cause, .. } => {
+            (cause.starts_with("raised by the program itself")
+                || cause.starts_with("write to a pipe with no reader"))
+                && u64::try_from(*signal).is_ok_and(signals::ends_the_run_by_default)
+        }
+        _ => false,
+    }
+}
+
 fn status(e: &Execution, v: &mut Vec<Violation>) {
     match &e.ending {
         Ending::Exited(code) => {
@@ -70,7 +87,7 @@ fn status(e: &Execution, v: &mut Vec<Violation>) {
         }
         Ending::Killed(death) => {
             let s = death.exit_status();
-            if e.status != s || !DEATH_SIGNALS.iter().any(|sig| 128 + sig == s) {
+            if e.status != s || !(DEATH_SIGNALS.iter().any(|sig| 128 + sig == s) || raised(death)) {
                 v.push(Violation::new(
                     "status",
                     format!("death status {s} is not 128 + a documented signal"),
