@@ -521,6 +521,12 @@ const HOSTILE_CASES: &[(&str, u32)] = &[
 /// monitor's gates, which answer getpid in the VM).
 #[test]
 fn hostile_samples_end_the_same_with_and_without_the_monitor() {
+    // As hostile.rs runs them: the memory bomb under a 16 MiB limit, the
+    // endless loops under a short time limit.
+    let dir = temp_dir("monitor-hostile");
+    let policy = dir.join("p.toml");
+    std::fs::write(&policy, "[limits]\nmemory = \"16MiB\"\n").expect("policy");
+    let policy = policy.to_str().expect("policy path").to_string();
     for &(name, cases) in HOSTILE_CASES {
         assert!(samples::ALL.contains(&name), "{name}");
         let args: Vec<String> = if cases == 0 {
@@ -532,7 +538,12 @@ fn hostile_samples_end_the_same_with_and_without_the_monitor() {
             let mut results = Vec::new();
             for mode in ["on", "off"] {
                 let path = sample(name);
-                let mut all = vec!["exec", "--monitor", mode, "--timeout", "0.3"];
+                let mut all = vec!["exec", "--monitor", mode];
+                match name {
+                    "hostile_loop" => all.extend(["--timeout", "0.3"]),
+                    "hostile_memory_bomb" => all.extend(["--policy", policy.as_str()]),
+                    _ => {}
+                }
                 all.push(path.to_str().expect("path"));
                 if !arg.is_empty() {
                     all.push(arg);
