@@ -190,10 +190,16 @@ fn main() {
         names.push(format!("{name:?}"));
     }
     let c_names = build_c_samples(&manifest_dir, &out_dir, &copy_dir);
+    let images: Vec<String> = names
+        .iter()
+        .map(|n| format!("({n}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/\", {n}, \".bin\")))"))
+        .collect();
     let list = format!(
         "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n\
+         /// Every sample's flat image, embedded: (name, bytes), in the order of [`ALL`].\npub const IMAGES: &[(&str, &[u8])] = &[{}];\n\
          /// Names of every C sample (static ELF programs), in alphabetical order.\npub const C_ALL: &[&str] = &[{}];\n",
         names.join(", "),
+        images.join(", "),
         c_names.join(", ")
     );
     if let Err(e) = fs::write(out_dir.join("all_samples.rs"), list) {

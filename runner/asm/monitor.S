@@ -174,6 +174,8 @@ monitor_common:
         mov     [rip + sv_r9], r9
         mov     [rip + sv_r10], r10
         mov     [rip + sv_r11], r11
+        .globl monitor_saved_regs       /* from here sv_rcx holds the return RIP (run_loop::user_rip) */
+monitor_saved_regs:
         cld                             /* #PF keeps the program's DF */
 
         /* Invocation check: the marker of this platform's entry gate must be

@@ -1,19 +1,7 @@
 //! `runner`: the command-line entry point.
 
-mod cli;
-mod exec;
-mod exit_status;
-mod guest;
-mod host;
-mod info;
-mod loader;
-mod lockdown;
-mod monitor;
-mod syscalls;
-mod tunnel;
-mod vfs;
-
 use clap::Parser;
+use runner::{cli, exec, exit_status, fuzz, info, lockdown};
 
 fn main() {
     let cli = match cli::Cli::try_parse() {
@@ -63,6 +51,7 @@ fn main() {
             probe,
             target,
         } => lockdown::selftest::selftest(policy, probe, target),
+        cli::Command::Fuzz(opts) => fuzz::main(opts),
     };
     std::process::exit(status);
 }

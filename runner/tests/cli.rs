@@ -89,6 +89,7 @@ fn help_is_available_on_every_subcommand() {
         &["exec", "--help"],
         &["check", "--help"],
         &["info", "--help"],
+        &["fuzz", "--help"],
     ] {
         let r = run(args);
         assert_eq!(r.status, 0, "{args:?}");

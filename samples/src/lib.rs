@@ -16,6 +16,13 @@ use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/all_samples.rs"));
 
+/// The embedded flat image of sample `name` (the same bytes as [`path`]'s
+/// file), for programs that need the samples without the build tree (the
+/// runner's fuzzer mutates them).
+pub fn image(name: &str) -> Option<&'static [u8]> {
+    IMAGES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
 /// Path of the flat binary image for sample `name` (in this build's `OUT_DIR`).
 ///
 /// Intended for tests. Panics if `name` is not listed in [`ALL`].
@@ -59,6 +66,16 @@ mod tests {
             assert!(bytes.starts_with(b"\x7fELF"), "{name} is not an ELF file");
         }
         assert!(C_ALL.contains(&"hello_pie"));
+    }
+
+    #[test]
+    fn embedded_images_match_the_files() {
+        assert_eq!(IMAGES.len(), ALL.len());
+        for (name, bytes) in IMAGES {
+            assert_eq!(fs::read(path(name)).expect("image file"), *bytes, "{name}");
+        }
+        assert!(image("hello").is_some());
+        assert!(image("no_such_sample").is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod syscall_path;
 pub mod watchdog;
 
 use crate::exit_status;
-use crate::guest::boot::{self, StartInfo};
+use crate::guest::boot::{self, Guest, StartInfo};
 use crate::loader::{self, Format};
 use crate::lockdown;
 use crate::monitor::{probe, MonitorBoot, MonitorMode};
@@ -16,6 +16,8 @@ use crate::syscalls::fds::FdTable;
 use crate::syscalls::run_info::RunInfo;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
+use death::Death;
+use run_loop::RunError;
 use sandbox_policy::Policy;
 use stats::Stats;
 use std::path::PathBuf;
@@ -52,6 +54,29 @@ fn environment(policy: &Policy) -> Vec<Vec<u8>> {
     vars.into_iter()
         .map(|(k, v)| format!("{k}={v}").into_bytes())
         .collect()
+}
+
+/// Runs a booted guest under a watchdog that stops it `remaining` from now
+/// (`limit` is the policy's wall time, for the death message), then records
+/// the vCPU's counters and the peak memory in `stats`. `Ok(Ok(code))`: the
+/// guest exited; `Ok(Err(death))`: it was killed; `Err`: the runner failed.
+pub fn run_guest(
+    guest: &mut Guest,
+    state: &mut ProcessState,
+    path: SyscallPath,
+    limit: Duration,
+    remaining: Duration,
+    stats: &mut Stats,
+) -> Result<Result<i32, Death>, RunError> {
+    let dog = Watchdog::start(remaining, guest.vcpu.interrupter());
+    let result = run_loop::run(guest, state, path, &dog, limit.as_secs_f64(), stats);
+    drop(dog);
+    let counters = guest.vcpu.counters();
+    stats.vcpu_ioctls = counters.ioctls;
+    stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
+    stats.guest_ns = counters.in_guest.as_nanos() as u64;
+    stats.peak_guest_memory_bytes = guest.aspace.peak_bytes();
+    result
 }
 
 /// Runs `runner exec`; returns the process exit status.
@@ -206,19 +231,14 @@ pub fn exec(opts: ExecOptions) -> i32 {
         ..Stats::default()
     };
     let limit = policy.limits.wall_time;
-    let dog = Watchdog::start(
-        limit.saturating_sub(wall_start.elapsed()),
-        guest.vcpu.interrupter(),
-    );
-    let result = run_loop::run(
+    let result = run_guest(
         &mut guest,
         &mut state,
         path,
-        &dog,
-        limit.as_secs_f64(),
+        limit,
+        limit.saturating_sub(wall_start.elapsed()),
         &mut stats,
     );
-    drop(dog);
     let status = match result {
         Ok(Ok(code)) => code,
         Ok(Err(death)) => {
@@ -255,13 +275,8 @@ pub fn exec(opts: ExecOptions) -> i32 {
         }
         stats.monitor_flush_errors = m.flush_errors;
     }
-    let counters = guest.vcpu.counters();
     stats.exit_status = status;
     stats.wall_ns = wall_start.elapsed().as_nanos() as u64;
-    stats.vcpu_ioctls = counters.ioctls;
-    stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
-    stats.guest_ns = counters.in_guest.as_nanos() as u64;
-    stats.peak_guest_memory_bytes = guest.aspace.peak_bytes();
     if let (Some(p), Some(file)) = (&opts.stats, stats_file) {
         if let Err(e) = stats.write(file) {
             return fail(

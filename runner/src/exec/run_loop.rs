@@ -233,12 +233,36 @@ pub fn run(
 /// The guest's user-mode RIP, also when the vCPU stopped inside the entry
 /// code (an interrupt that lands while a syscall is being returned): then it
 /// is where that syscall returns to, RCX on the SYSRET path or the frame's
-/// RIP (already rewritten by the runner) on the #PF path.
+/// RIP (already rewritten by the runner) on the #PF path. Inside the in-VM
+/// monitor's gates and code it is the return address of the syscall the
+/// monitor is handling.
 fn user_rip(guest: &mut Guest) -> Result<u64, RunError> {
     let r = guest.vcpu.regs()?;
     let (rip, rcx) = (r.rip, r.rcx);
     if rip < USER_END {
         return Ok(rip);
+    }
+    if guest.monitor.is_some() {
+        if (mi::GATE_START..mi::GATE_END).contains(&rip) {
+            // The gates keep the program's return address in RCX, except
+            // an ordinary page fault passing through gate_pf (its frame's
+            // RIP is where the program faulted).
+            if (mi::GATE_PF..mi::GATE_EXIT_SYSRET).contains(&rip) {
+                let frame = read_frame(guest)?;
+                if frame.rip != mi::GATE_SYSCALL {
+                    return Ok(frame.rip);
+                }
+            }
+            return Ok(rcx);
+        }
+        if (mi::MONITOR_START..mi::MONITOR_END).contains(&rip) {
+            // RCX until the monitor has saved it, sv_rcx from then on (its
+            // handlers may use RCX).
+            if rip < mi::MONITOR_SAVED_REGS {
+                return Ok(rcx);
+            }
+            return Ok(Monitor::saved_rcx(guest.vm.memory(guest.slot)?)?);
+        }
     }
     let in_syscall_stub = (ec::SYSCALL_ENTRY..ec::ENTRY_END).contains(&rip);
     if in_syscall_stub {

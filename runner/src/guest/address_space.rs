@@ -899,4 +899,27 @@ mod tests {
             Err(MapError::Invalid)
         );
     }
+
+    #[test]
+    fn huge_fixed_mmap_over_a_mapping_is_refused_at_once() {
+        // The memory check before replacing used to walk every page of the
+        // requested range: 2^34 page walks for a 64 TiB MAP_FIXED, a
+        // guest-triggered hang of the runner beyond any time limit.
+        let (mut a, mut mem) = space(1 << 20);
+        a.map_fixed(&mut mem, 0x40_0000, 0x2000, Prot::RW)
+            .expect("map");
+        let t = std::time::Instant::now();
+        let r = a.mmap_anonymous(&mut mem, 0x40_0000, 1 << 46, Prot::RW, true, false);
+        assert_eq!(r, Err(MapError::NoMemory));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            t.elapsed()
+        );
+        // Replacing within the limit still works and reuses the frames.
+        let before = a.frames.user_bytes();
+        let r = a.mmap_anonymous(&mut mem, 0x40_0000, 0x2000, Prot::RX, true, false);
+        assert_eq!(r, Ok(0x40_0000));
+        assert_eq!(a.frames.user_bytes(), before);
+    }
 }

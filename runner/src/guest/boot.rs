@@ -146,9 +146,21 @@ fn segment(selector: u16, code: bool) -> thinvisor_kmod::Segment {
     }
 }
 
-/// Builds the guest for `image`.
-pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
-    let mut vm = hv.create_vm()?;
+/// The guest's memory as [`boot`] lays it out, before any VM exists:
+/// supervisor area, page tables, the program's segments and the initial
+/// stack. Plain data, so tests and fuzz targets can build one without KVM.
+pub struct Memory {
+    pub mem: GuestMemory,
+    pub aspace: AddressSpace,
+    /// The initial stack pointer (at argc).
+    pub rsp: u64,
+    /// The in-VM monitor, when [`StartInfo::monitor`] asked for it.
+    pub monitor: Option<Monitor>,
+}
+
+/// Lays out the guest's memory for `image`; `hwcap` is AT_HWCAP (CPUID leaf
+/// 1 EDX as the guest sees it).
+pub fn build_memory(image: &Image, start: &StartInfo<'_>, hwcap: u64) -> Result<Memory, BootError> {
     let phys = physical_size(start.memory_limit);
     let mut mem = GuestMemory::new(phys as usize)?;
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
@@ -186,12 +198,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
         (at::EGID, 1000),
         (at::SECURE, 0),
         (at::CLKTCK, 100),
-        (
-            at::HWCAP,
-            vm.cpuid()
-                .query(1, 0)
-                .map_or(0, |(_, _, _, edx)| u64::from(edx)),
-        ),
+        (at::HWCAP, hwcap),
         (at::HWCAP2, 0),
         (at::MINSIGSTKSZ, 2048),
     ];
@@ -213,7 +220,42 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
         aspace.grant_heap_headroom(&mut mem);
     }
     aspace.needs_tlb_flush = false;
+    Ok(Memory {
+        mem,
+        aspace,
+        rsp: stack.rsp,
+        monitor,
+    })
+}
 
+/// Builds the guest for `image`, its memory layout sealed.
+pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
+    let mut guest = boot_unsealed(hv, image, start)?;
+    // The one slot never changes again; sealing also makes dropping the VM
+    // issue no ioctl, which the locked-down runner's filter would refuse.
+    guest.vm.seal_memory_layout();
+    Ok(guest)
+}
+
+/// [`boot`] without sealing the VM's memory layout, for the fuzzer, which
+/// maps its guard slot beside the guest's memory before sealing it
+/// (`fuzz/canary.rs`).
+pub fn boot_unsealed(
+    hv: &Hypervisor,
+    image: &Image,
+    start: &StartInfo<'_>,
+) -> Result<Guest, BootError> {
+    let mut vm = hv.create_vm()?;
+    let hwcap = vm
+        .cpuid()
+        .query(1, 0)
+        .map_or(0, |(_, _, _, edx)| u64::from(edx));
+    let Memory {
+        mem,
+        aspace,
+        rsp,
+        monitor,
+    } = build_memory(image, start, hwcap)?;
     let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
     let xsave = vm
         .cpuid()
@@ -269,14 +311,11 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     let r = vcpu.regs_mut()?;
     *r = thinvisor_kmod::Regs::default();
     r.rip = image.entry;
-    r.rsp = stack.rsp;
+    r.rsp = rsp;
     r.rflags = 0x202;
     if monitor.is_some() {
         Monitor::anchor_clock(vm.memory_mut(slot)?, &mut vcpu)?;
     }
-    // The one slot never changes again; sealing also makes dropping the VM
-    // issue no ioctl, which the locked-down runner's filter would refuse.
-    vm.seal_memory_layout();
     Ok(Guest {
         vm,
         slot,

@@ -76,6 +76,12 @@ impl FrameAllocator {
         self.peak_pages * PAGE_SIZE
     }
 
+    /// First guest-physical address never handed out: every frame from here
+    /// to the end of memory is untouched (the fuzzer's canary checks it).
+    pub fn high_water(&self) -> u64 {
+        self.next
+    }
+
     /// User pages in use now.
     pub fn user_bytes(&self) -> u64 {
         self.user_pages * PAGE_SIZE

@@ -93,9 +93,21 @@ pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadErr
         path: name.clone(),
         source: e,
     })?;
+    from_bytes(&name, bytes, format, max_size)
+}
+
+/// Builds the image of a program already in memory (`name` is used in
+/// errors; `max_size` is the guest memory limit, which an ELF's segments
+/// must fit). This is the parsing half of [`load`], without the file system.
+pub fn from_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    format: Format,
+    max_size: u64,
+) -> Result<Image, LoadError> {
     let is_elf = bytes.starts_with(b"\x7fELF");
     match (format, is_elf) {
-        (Format::Flat, _) | (Format::Auto, false) => flat::load(&name, bytes),
-        (Format::Elf, _) | (Format::Auto, true) => elf::load(&name, &bytes, max_size),
+        (Format::Flat, _) | (Format::Auto, false) => flat::load(name, bytes),
+        (Format::Elf, _) | (Format::Auto, true) => elf::load(name, &bytes, max_size),
     }
 }

@@ -158,31 +158,58 @@ impl FdTable {
     /// The three standard streams: a connected one is a duplicate of the
     /// runner's own; a disconnected one still exists, as /dev/null.
     pub fn with_stdio(stdin: bool, stdout: bool, stderr: bool) -> std::io::Result<FdTable> {
-        let mut slots = Vec::new();
-        for (stream, connected) in [
+        let dup = |fd: BorrowedFd<'_>| fd.try_clone_to_owned().map(std::fs::File::from);
+        Ok(FdTable::with_files(
+            if stdin {
+                Some(dup(std::io::stdin().as_fd())?)
+            } else {
+                None
+            },
+            if stdout {
+                Some(dup(std::io::stdout().as_fd())?)
+            } else {
+                None
+            },
+            if stderr {
+                Some(dup(std::io::stderr().as_fd())?)
+            } else {
+                None
+            },
+        ))
+    }
+
+    /// Standard streams backed by the given files (the fuzzer's runs read a
+    /// file and write to /dev/null); `None` is a disconnected stream, which
+    /// still exists, as /dev/null.
+    pub fn with_files(
+        stdin: Option<std::fs::File>,
+        stdout: Option<std::fs::File>,
+        stderr: Option<std::fs::File>,
+    ) -> FdTable {
+        let slots = [
             (Stream::Stdin, stdin),
             (Stream::Stdout, stdout),
             (Stream::Stderr, stderr),
-        ] {
-            let object = if connected {
-                let host = match stream {
-                    Stream::Stdin => std::io::stdin().as_fd().try_clone_to_owned()?,
-                    Stream::Stdout => std::io::stdout().as_fd().try_clone_to_owned()?,
-                    Stream::Stderr => std::io::stderr().as_fd().try_clone_to_owned()?,
-                };
-                Object::Stdio { stream, host }
-            } else {
-                Object::Null { stream }
+        ]
+        .into_iter()
+        .map(|(stream, file)| {
+            let object = match file {
+                Some(f) => Object::Stdio {
+                    stream,
+                    host: OwnedFd::from(f),
+                },
+                None => Object::Null { stream },
             };
-            slots.push(Some(Slot {
+            Some(Slot {
                 object: Rc::new(object),
                 cloexec: false,
-            }));
-        }
-        Ok(FdTable {
+            })
+        })
+        .collect();
+        FdTable {
             slots,
             limit: sandbox_policy::defaults::OPEN_FILES as usize,
-        })
+        }
     }
 
     /// Sets the most descriptors open at once (the policy's `open_files`,

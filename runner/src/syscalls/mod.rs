@@ -5,6 +5,7 @@ pub mod abi;
 mod clocks;
 pub mod common;
 mod copy;
+pub mod decode;
 pub mod errno;
 mod fdctl;
 pub mod fds;
@@ -61,6 +62,9 @@ pub struct ProcessState {
     pub signals: signals::SignalState,
     /// set_robust_list's head (kept; no other thread will need it).
     pub robust_list: u64,
+    /// Whether unsupported syscalls are reported on stderr (the fuzzer,
+    /// which makes thousands of them, turns this off).
+    pub report_unsupported: bool,
 }
 
 impl ProcessState {
@@ -79,6 +83,7 @@ impl ProcessState {
             run: run_info::RunInfo::default(),
             signals: signals::SignalState::default(),
             robust_list: 0,
+            report_unsupported: true,
         }
     }
 
@@ -158,7 +163,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
     match table::lookup(nr) {
         Some(entry) => (entry.handler)(ctx, args),
         None => {
-            if ctx.state.reported_unknown.insert(nr) {
+            if ctx.state.reported_unknown.insert(nr) && ctx.state.report_unsupported {
                 eprintln!(
                     "runner: unsupported syscall {} ({nr}) returned ENOSYS",
                     table::name_of(nr)

@@ -9,7 +9,7 @@ use super::errno::*;
 use super::{table, Args, Ctx, Outcome};
 
 fn refuse(ctx: &mut Ctx<'_>, nr: u64, what: &str) -> Outcome {
-    if ctx.state.reported_unknown.insert(nr) {
+    if ctx.state.reported_unknown.insert(nr) && ctx.state.report_unsupported {
         eprintln!(
             "runner: {} ({nr}) refused: {what}; the sandbox runs one single-threaded process; returned ENOSYS",
             table::name_of(nr)

@@ -118,6 +118,13 @@ fn stops(sig: u64) -> bool {
     matches!(sig, 19..=22)
 }
 
+/// Whether signal `sig`, raised by the program with its default action,
+/// ends the run (what [`raise`] kills with): 1..=64 except the signals
+/// ignored by default and the stop signals.
+pub fn ends_the_run_by_default(sig: u64) -> bool {
+    (1..=NSIG).contains(&sig) && !ignored_by_default(sig) && !stops(sig)
+}
+
 fn user_rip(ctx: &mut Ctx<'_>) -> u64 {
     ctx.vcpu.regs().map_or(0, |r| r.rcx)
 }

@@ -47,8 +47,14 @@ impl Run {
 
 /// Runs `runner` with `args`, feeding `stdin`.
 pub fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = runner()
-        .args(args)
+    let mut cmd = runner();
+    cmd.args(args);
+    run_command(cmd, stdin)
+}
+
+/// Runs a prepared `runner` command, feeding `stdin`.
+pub fn run_command(mut cmd: Command, stdin: &[u8]) -> Run {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

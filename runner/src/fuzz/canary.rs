@@ -1,0 +1,279 @@
+//! Canaries: memory the guest must never be able to write, armed before a
+//! run and verified after it. What each one catches:
+//!
+//! - **guard slot**: 64 KiB of guest-physical memory mapped right after the
+//!   guest's RAM, filled with a pattern and referenced by no page table. A
+//!   guest (or a runner page-table bug) that reaches guest-physical memory
+//!   beyond its own slot writes it.
+//! - **untouched frames**: the 64 KiB of guest RAM above the frame
+//!   allocator's high-water mark have never been handed out, so they must
+//!   still read as zeros. A runner copy that runs past the frames the guest
+//!   named (the tunnel resolving a range wrongly) lands here first.
+//! - **supervisor area**: the GDT (accessed/busy bits aside), IDT, TSS and
+//!   entry code must be byte-for-byte what boot wrote, and every
+//!   supervisor page must still translate to the same frame with the same
+//!   rights: the trusted CPL0 side of the VM is intact.
+//! - **address-space shape**: every user page maps a user frame (above the
+//!   supervisor area, inside the slot, never a page-table frame, never
+//!   shared by two pages), and no kernel-half page is user-accessible: the
+//!   guest cannot reach its own page tables or the entry code through an
+//!   alias.
+//! - **host guards**: two anonymous mappings of the same kind as guest RAM,
+//!   allocated just before it (Linux places consecutive anonymous mappings
+//!   next to each other, so they usually border the guest RAM's host
+//!   mapping), and a heap buffer, all filled with a pattern. A KVM memory
+//!   region registered with the wrong size, or a runner copy that escaped
+//!   the bounds checks of `GuestMemory`, would hit them.
+
+use crate::guest::boot::Guest;
+use crate::guest::descriptors::GDT_SIZE;
+use crate::guest::layout::*;
+use crate::guest::page_table::{Translation, BACKED, PRESENT, USER};
+use std::collections::BTreeSet;
+use thinvisor_kmod::{GuestMemory, KmodError, MemoryAccess, SlotId, PAGE_SIZE};
+
+const GUARD_BYTES: u64 = 64 << 10;
+const UNTOUCHED_WINDOW: u64 = 64 << 10;
+/// Descriptor bits the CPU itself may set: accessed (bit 40) on every
+/// descriptor, busy (bit 41) on the TSS descriptor.
+const ACCESSED: u64 = 1 << 40;
+const BUSY: u64 = 1 << 41;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+fn pattern_bytes(pattern: u64, len: u64) -> Vec<u8> {
+    (0..len / 8)
+        .flat_map(|i| (pattern ^ i.wrapping_mul(0x9e37_79b9)).to_le_bytes())
+        .collect()
+}
+
+/// Host-side guards, allocated before the guest so that they border it.
+pub struct HostGuards {
+    maps: Vec<GuestMemory>,
+    heap: Vec<u8>,
+    expected: Vec<u8>,
+}
+
+impl HostGuards {
+    pub fn new(pattern: u64) -> Result<HostGuards, KmodError> {
+        let expected = pattern_bytes(!pattern, GUARD_BYTES);
+        let mut maps = Vec::new();
+        for _ in 0..2 {
+            let mut m = GuestMemory::new(GUARD_BYTES as usize)?;
+            m.write(0, &expected)?;
+            maps.push(m);
+        }
+        Ok(HostGuards {
+            maps,
+            heap: expected.clone(),
+            expected,
+        })
+    }
+
+    pub fn check(&self, out: &mut Vec<String>) {
+        for (i, m) in self.maps.iter().enumerate() {
+            if m.slice(0, GUARD_BYTES)
+                .map_or(true, |b| b != self.expected.as_slice())
+            {
+                out.push(format!(
+                    "host guard mapping {i} around the guest RAM was written"
+                ));
+            }
+        }
+        if self.heap != self.expected {
+            out.push("host heap guard was written".into());
+        }
+    }
+}
+
+/// The guest-side canaries of one VM.
+pub struct Canaries {
+    guard_slot: SlotId,
+    guard: Vec<u8>,
+    supervisor: Vec<(u64, Vec<u8>)>,
+    supervisor_maps: Vec<(u64, Option<Translation>)>,
+}
+
+/// The supervisor pages whose bytes must not change (the entry data page
+/// and the interrupt stack legitimately do).
+const FROZEN_PAGES: [u64; 5] = [
+    GDT_PA,
+    IDT_PA,
+    TSS_PA,
+    ENTRY_CODE_PA,
+    ENTRY_CODE_PA + PAGE_SIZE,
+];
+
+fn supervisor_pages() -> Vec<u64> {
+    let mut pages = vec![GDT_PA, IDT_PA, TSS_PA, ENTRY_DATA_PA];
+    pages.extend((0..ENTRY_CODE_PAGES).map(|i| ENTRY_CODE_PA + i * PAGE_SIZE));
+    pages.extend((IST_STACK_PA..IST_STACK_TOP_PA).step_by(PAGE_SIZE as usize));
+    pages
+}
+
+/// The GDT with the bits the CPU may set cleared.
+fn masked_gdt(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    for (i, d) in out.chunks_exact_mut(8).enumerate() {
+        let mut v = u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+        if (i as u64) * 8 < u64::from(GDT_SIZE) {
+            v &= !ACCESSED;
+            if i as u64 * 8 == u64::from(TSS_SEL) {
+                v &= !BUSY;
+            }
+        }
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn frozen_bytes(mem: &GuestMemory, pa: u64) -> Result<Vec<u8>, KmodError> {
+    let bytes = mem.slice(pa, PAGE_SIZE)?;
+    Ok(if pa == GDT_PA {
+        masked_gdt(bytes)
+    } else {
+        bytes.to_vec()
+    })
+}
+
+impl Canaries {
+    /// Snapshots the supervisor area and maps the guard slot.
+    pub fn arm(guest: &mut Guest, pattern: u64) -> Result<Canaries, KmodError> {
+        let mem = guest.vm.memory(guest.slot)?;
+        let ram = mem.len();
+        let mut supervisor = Vec::new();
+        for pa in FROZEN_PAGES {
+            supervisor.push((pa, frozen_bytes(mem, pa)?));
+        }
+        let supervisor_maps = supervisor_pages()
+            .into_iter()
+            .map(|pa| (pa, guest.aspace.tables.translate(mem, kva(pa))))
+            .collect();
+        let guard = pattern_bytes(pattern, GUARD_BYTES);
+        let mut slot_mem = GuestMemory::new(GUARD_BYTES as usize)?;
+        slot_mem.write(0, &guard)?;
+        let guard_slot = guest
+            .vm
+            .map_memory(ram, slot_mem, MemoryAccess::READ_WRITE)?;
+        Ok(Canaries {
+            guard_slot,
+            guard,
+            supervisor,
+            supervisor_maps,
+        })
+    }
+
+    /// Every canary that no longer holds, described.
+    pub fn check(&self, guest: &Guest) -> Vec<String> {
+        let mut out = Vec::new();
+        let mem = match guest.vm.memory(guest.slot) {
+            Ok(m) => m,
+            Err(e) => return vec![format!("guest memory unavailable: {e}")],
+        };
+        match guest.vm.memory(self.guard_slot) {
+            Ok(g)
+                if g.slice(0, GUARD_BYTES)
+                    .is_ok_and(|b| b == self.guard.as_slice()) => {}
+            Ok(_) => out.push("guard slot beyond the guest's RAM was written".into()),
+            Err(e) => out.push(format!("guard slot unavailable: {e}")),
+        }
+        let hw = guest.aspace.frames.high_water();
+        let end = (hw + UNTOUCHED_WINDOW).min(mem.len());
+        if let Ok(bytes) = mem.slice(hw, end.saturating_sub(hw)) {
+            if let Some(off) = bytes.iter().position(|&b| b != 0) {
+                out.push(format!(
+                    "never-allocated guest frame written at guest-physical {:#x}",
+                    hw + off as u64
+                ));
+            }
+        }
+        for (pa, before) in &self.supervisor {
+            match frozen_bytes(mem, *pa) {
+                Ok(now) if now == *before => {}
+                _ => out.push(format!("supervisor page at guest-physical {pa:#x} changed")),
+            }
+        }
+        for (pa, before) in &self.supervisor_maps {
+            if guest.aspace.tables.translate(mem, kva(*pa)) != *before {
+                out.push(format!(
+                    "mapping of supervisor page {:#x} changed",
+                    kva(*pa)
+                ));
+            }
+        }
+        address_space_shape(mem, &mut out);
+        out
+    }
+}
+
+/// Walks the page tables: collects table frames and checks every leaf.
+fn address_space_shape(mem: &GuestMemory, out: &mut Vec<String>) {
+    let mut tables = BTreeSet::new();
+    let mut leaves: Vec<(u64, u64, u64)> = Vec::new(); // (va, pa, flags)
+    walk(mem, PML4_PA, 3, 0, &mut tables, &mut leaves, out);
+    let mut frames = BTreeSet::new();
+    for (va, pa, flags) in leaves {
+        let user_half = va < USER_END;
+        if !user_half {
+            if flags & USER != 0 {
+                out.push(format!("kernel-half page {va:#x} is user-accessible"));
+            }
+            continue;
+        }
+        if pa < FIRST_FREE_PA || pa + PAGE_SIZE > mem.len() {
+            out.push(format!(
+                "user page {va:#x} maps guest-physical {pa:#x} outside user frames"
+            ));
+        }
+        if tables.contains(&pa) {
+            out.push(format!(
+                "user page {va:#x} maps a page-table frame ({pa:#x})"
+            ));
+        }
+        if !frames.insert(pa) {
+            out.push(format!(
+                "user page {va:#x} shares frame {pa:#x} with another page"
+            ));
+        }
+    }
+}
+
+fn walk(
+    mem: &GuestMemory,
+    table: u64,
+    level: u32,
+    va_base: u64,
+    tables: &mut BTreeSet<u64>,
+    leaves: &mut Vec<(u64, u64, u64)>,
+    out: &mut Vec<String>,
+) {
+    if !tables.insert(table) {
+        out.push(format!("page table {table:#x} is reachable twice"));
+        return;
+    }
+    for i in 0..512u64 {
+        let Ok(entry) = mem.read_u64(table + i * 8) else {
+            out.push(format!("page table {table:#x} lies outside guest memory"));
+            return;
+        };
+        let mut va = va_base | (i << (12 + 9 * level));
+        if level == 3 && i >= 256 {
+            va |= 0xffff_0000_0000_0000; // sign-extend the kernel half
+        }
+        if level == 0 {
+            if entry & (PRESENT | BACKED) != 0 {
+                leaves.push((va, entry & ADDR_MASK, entry));
+            }
+            continue;
+        }
+        if entry & PRESENT == 0 {
+            continue;
+        }
+        if entry & (1 << 7) != 0 {
+            out.push(format!(
+                "large page at {va:#x}: the runner never builds one"
+            ));
+            continue;
+        }
+        walk(mem, entry & ADDR_MASK, level - 1, va, tables, leaves, out);
+    }
+}

@@ -1,0 +1,18 @@
+//! The runner as a library: the modules behind the `runner` binary
+//! (`src/main.rs` is only its command line). They are public so that the
+//! in-process fuzzer (`fuzz`), the cargo-fuzz targets in `fuzz/` and tests
+//! can drive the loader, the tunnel and the syscall decoders directly.
+
+pub mod cli;
+pub mod exec;
+pub mod exit_status;
+pub mod fuzz;
+pub mod guest;
+pub mod host;
+pub mod info;
+pub mod loader;
+pub mod lockdown;
+pub mod monitor;
+pub mod syscalls;
+pub mod tunnel;
+pub mod vfs;
