@@ -13,7 +13,6 @@ use crate::loader::{self, Format};
 use crate::lockdown;
 use crate::monitor::{probe, MonitorBoot, MonitorMode};
 use crate::syscalls::fds::FdTable;
-use crate::syscalls::run_info::RunInfo;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
 use death::Death;
@@ -190,19 +189,8 @@ pub fn exec(opts: ExecOptions) -> i32 {
         );
     }
     guest.aspace.buffer_table = policy.tunnel.clone();
-    let mut state = ProcessState::with_policy(fds, vfs, &policy);
-    state.run = RunInfo::new(
-        policy.limits.wall_time,
-        policy.limits.memory_bytes,
-        u64::from(policy.limits.open_files),
-        crate::guest::layout::stack_size(policy.limits.memory_bytes),
-        policy.limits.cpu_time,
-        opts.program.as_os_str().as_encoded_bytes(),
-    );
-    state.run.start = wall_start;
-    state.run.deadline = wall_start
-        .checked_add(policy.limits.wall_time)
-        .unwrap_or(wall_start);
+    let program = opts.program.as_os_str().as_encoded_bytes();
+    let mut state = ProcessState::for_run(fds, vfs, &policy, program, wall_start);
     if let Some(m) = guest.monitor.as_mut() {
         let configured = guest
             .vm

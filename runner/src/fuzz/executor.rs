@@ -14,7 +14,6 @@ use crate::exit_status;
 use crate::guest::boot::{self, StartInfo};
 use crate::loader::{self, Format};
 use crate::syscalls::fds::FdTable;
-use crate::syscalls::run_info::RunInfo;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
@@ -158,17 +157,7 @@ impl Executor {
             Err(e) => return self.failed(format!("file namespace: {e}"), start),
         };
         guest.aspace.buffer_table = policy.tunnel.clone();
-        let mut state = ProcessState::with_policy(fds, vfs, &policy);
-        state.run = RunInfo::new(
-            policy.limits.wall_time,
-            policy.limits.memory_bytes,
-            u64::from(policy.limits.open_files),
-            crate::guest::layout::stack_size(policy.limits.memory_bytes),
-            policy.limits.cpu_time,
-            PROGRAM_PATH,
-        );
-        state.run.start = start;
-        state.run.deadline = start.checked_add(policy.limits.wall_time).unwrap_or(start);
+        let mut state = ProcessState::for_run(fds, vfs, &policy, PROGRAM_PATH, start);
         state.report_unsupported = false;
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),

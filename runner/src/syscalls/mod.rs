@@ -101,6 +101,30 @@ impl ProcessState {
         };
         s
     }
+
+    /// The state for a run of `program` under `policy` that started at
+    /// `start`: [`Self::with_policy`] plus the run's clock and limits.
+    pub fn for_run(
+        fds: FdTable,
+        vfs: Vfs,
+        policy: &Policy,
+        program: &[u8],
+        start: std::time::Instant,
+    ) -> ProcessState {
+        let limits = &policy.limits;
+        let mut s = ProcessState::with_policy(fds, vfs, policy);
+        s.run = run_info::RunInfo::new(
+            limits.wall_time,
+            limits.memory_bytes,
+            u64::from(limits.open_files),
+            crate::guest::layout::stack_size(limits.memory_bytes),
+            limits.cpu_time,
+            program,
+        );
+        s.run.start = start;
+        s.run.deadline = start.checked_add(limits.wall_time).unwrap_or(start);
+        s
+    }
 }
 
 /// What a handler can reach: guest memory (only through the tunnel), the
