@@ -129,9 +129,14 @@ expect_stderr_contains elf-glibc-abort 134 'runner: guest killed by SIGABRT (rai
 # shellcheck source=cases-monitor.sh
 . "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-monitor.sh"
 
+# --- the hostile-guest suite, hardware outcomes.
+# shellcheck source=cases-hostile.sh
+. "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-hostile.sh"
+
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do
     n=$(basename "$f" .bin)
-    grep -q "\$S/$n\.bin" "$0" "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-monitor.sh" ||
+    d=$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")
+    grep -q "\$S/$n\.bin" "$0" "$d/cases-monitor.sh" "$d/cases-hostile.sh" ||
         fail "sample-$n-covered" "no case runs $n"
 done
