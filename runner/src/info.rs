@@ -87,7 +87,15 @@ pub fn info() -> i32 {
     let hidden: Vec<String> = cpuid::hidden_features()
         .map(|(leaf, reg, bit, _)| format!("{leaf:#x}.{reg}[{bit}]"))
         .collect();
-    println!("cpuid hidden from guests: {}", hidden.join(" "));
+    if hv.platform().is_hardware() {
+        println!("cpuid hidden from guests: {}", hidden.join(" "));
+    } else {
+        // CPL3 CPUID runs natively on kvm_pvm: the filter cannot apply.
+        println!(
+            "cpuid hidden from guests: none on this platform (kvm_pvm runs CPL3 CPUID natively; on hardware KVM: {})",
+            hidden.join(" ")
+        );
+    }
     let expected = SyscallPath::for_platform(hv.platform());
     let path = match syscall_path::probe(&hv) {
         Ok(p) => p,
