@@ -69,6 +69,21 @@ fn page_up(x: u64) -> Option<u64> {
     x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
 }
 
+/// The end of the page range `[start, start + len)` that mprotect/madvise
+/// act on: `start` page aligned, `len` rounded up to pages, the range in the
+/// user half. None for an empty range (nothing to do, as on Linux).
+fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
+    if start % PAGE_SIZE != 0 {
+        return Err(MapError::Invalid);
+    }
+    let len = page_up(len).ok_or(MapError::Invalid)?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= USER_END)
+        .ok_or(MapError::Invalid)?;
+    Ok((len != 0).then_some(end))
+}
+
 impl AddressSpace {
     pub fn new(tables: PageTables, frames: FrameAllocator) -> AddressSpace {
         AddressSpace {
@@ -374,32 +389,11 @@ impl AddressSpace {
         len: u64,
         prot: Prot,
     ) -> Result<(), MapError> {
-        if start % PAGE_SIZE != 0 {
-            return Err(MapError::Invalid);
-        }
-        let len = page_up(len).ok_or(MapError::Invalid)?;
-        let end = start
-            .checked_add(len)
-            .filter(|&e| e <= USER_END)
-            .ok_or(MapError::Invalid)?;
-        if len == 0 {
+        let Some(end) = page_range(start, len)? else {
             return Ok(());
-        }
+        };
         // The whole range must be covered by mappings (else ENOMEM, as Linux).
-        let mut cursor = start;
-        for (&s, v) in self.vmas.range(..end) {
-            if v.end <= cursor {
-                continue;
-            }
-            if s > cursor {
-                return Err(MapError::NoMemory);
-            }
-            cursor = v.end;
-            if cursor >= end {
-                break;
-            }
-        }
-        if cursor < end {
+        if !self.covered(start, end) {
             return Err(MapError::NoMemory);
         }
         self.split_at(start);
@@ -683,17 +677,9 @@ impl AddressSpace {
         len: u64,
         dontneed: bool,
     ) -> Result<(), MapError> {
-        if start % PAGE_SIZE != 0 {
-            return Err(MapError::Invalid);
-        }
-        let len = page_up(len).ok_or(MapError::Invalid)?;
-        let end = start
-            .checked_add(len)
-            .filter(|&e| e <= USER_END)
-            .ok_or(MapError::Invalid)?;
-        if len == 0 {
+        let Some(end) = page_range(start, len)? else {
             return Ok(());
-        }
+        };
         if !self.covered(start, end) {
             return Err(MapError::NoMemory);
         }
