@@ -22,6 +22,9 @@ pub struct Capabilities {
     pub user_space_msr: bool,
     /// KVM_CAP_XCRS: XCR0 can be set (AVX state).
     pub xcrs: bool,
+    /// KVM_CAP_SPLIT_IRQCHIP: a VM may keep the local APIC in the kernel
+    /// (see [`crate::hypervisor::VmOptions::kernel_lapic`]).
+    pub split_irqchip: bool,
     /// KVM_CAP_DIRTY_LOG_RING present (informational).
     pub dirty_log_ring: bool,
     /// Maximum vCPUs per VM.
@@ -39,6 +42,7 @@ impl Capabilities {
             msr_filter: kvm.check_extension(Cap::X86MsrFilter),
             user_space_msr: kvm.check_extension(Cap::X86UserSpaceMsr),
             xcrs: kvm.check_extension(Cap::Xcrs),
+            split_irqchip: kvm.check_extension(Cap::SplitIrqchip),
             dirty_log_ring: kvm.check_extension_raw(kvm_bindings::KVM_CAP_DIRTY_LOG_RING.into())
                 > 0,
             max_vcpus: kvm.get_max_vcpus(),
@@ -55,6 +59,7 @@ impl Capabilities {
             ("X86_MSR_FILTER", self.msr_filter),
             ("X86_USER_SPACE_MSR", self.user_space_msr),
             ("XCRS", self.xcrs),
+            ("SPLIT_IRQCHIP", self.split_irqchip),
             ("DIRTY_LOG_RING", self.dirty_log_ring),
         ]
     }

@@ -62,7 +62,7 @@ pub use capabilities::Capabilities;
 pub use counters::VcpuCounters;
 pub use error::{KmodError, Result};
 pub use exit::VmExit;
-pub use hypervisor::Hypervisor;
+pub use hypervisor::{Hypervisor, VmOptions};
 pub use interrupt::Interrupter;
 pub use memory::{GuestMemory, PAGE_SIZE};
 pub use platform::Platform;

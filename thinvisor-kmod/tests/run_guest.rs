@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::long_mode_guest;
+use common::{long_mode_guest, long_mode_guest_with};
 use std::time::Duration;
-use thinvisor_kmod::{MemoryAccess, SlotId, VmExit};
+use thinvisor_kmod::{MemoryAccess, SlotId, VmExit, VmOptions};
 
 #[test]
 fn out_exit_reports_port_and_data_and_costs_one_ioctl() {
@@ -48,6 +48,30 @@ fn interrupter_stops_a_spinning_guest() {
     vcpu.interrupter().interrupt();
     assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
     assert!(vcpu.counters().in_guest >= Duration::from_millis(50));
+}
+
+#[test]
+fn kernel_lapic_vm_runs_exits_and_waits_in_hlt_until_interrupted() {
+    // mov al, 7 ; out 0x42, al ; hlt
+    let options = VmOptions { kernel_lapic: true };
+    let (_vm, mut vcpu) = long_mode_guest_with(&[0xb0, 0x07, 0xe6, 0x42, 0xf4], options);
+    assert_eq!(
+        vcpu.run().expect("run"),
+        VmExit::IoOut {
+            port: 0x42,
+            size: 1,
+            data: 7
+        }
+    );
+    // With the APIC in the kernel, HLT does not exit: the vCPU waits for an
+    // interrupt that never comes, until the interrupter ends the run.
+    let kick = vcpu.interrupter();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(kick.interrupt());
+    });
+    assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
+    t.join().expect("join");
 }
 
 #[test]

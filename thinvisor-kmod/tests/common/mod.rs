@@ -1,15 +1,20 @@
 //! A minimal 64-bit CPL0 guest for the kmod tests: identity-mapped first
 //! 2 MiB (one large page), flat code/data segments, code at 0x1000.
 
-use thinvisor_kmod::{GuestMemory, Hypervisor, MemoryAccess, Vcpu, Vm};
+use thinvisor_kmod::{GuestMemory, Hypervisor, MemoryAccess, Vcpu, Vm, VmOptions};
 
 pub const CODE: u64 = 0x1000;
 pub const MEM: usize = 0x20_0000;
 
 /// A VM with `code` at 0x1000, entered in 64-bit mode at CPL0.
 pub fn long_mode_guest(code: &[u8]) -> (Vm, Vcpu) {
+    long_mode_guest_with(code, VmOptions::default())
+}
+
+/// [`long_mode_guest`] in a VM created with `options`.
+pub fn long_mode_guest_with(code: &[u8], options: VmOptions) -> (Vm, Vcpu) {
     let hv = Hypervisor::open().expect("open /dev/kvm (tests need KVM)");
-    let mut vm = hv.create_vm().expect("create vm");
+    let mut vm = hv.create_vm_with(options).expect("create vm");
     let mut mem = GuestMemory::new(MEM).expect("memory");
     // PML4 at 0x8000 -> PDPT 0x9000 -> PD 0xa000 (2 MiB page at 0).
     mem.write_u64(0x8000, 0x9000 | 3).expect("pml4");
