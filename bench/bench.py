@@ -110,6 +110,30 @@ def cold_start(table, tmp, reps):
     compare(table, "cold start: static musl hello", times)
     if "qemu-x86_64" in times:
         table.add("cold start: static musl hello", "runner vs qemu", f"{med(times['qemu-x86_64']) / med(times['runner']):.1f}", "x faster", "")
+    cold_start_phases(table, tmp, exe, reps)
+
+
+PHASES = ("prepare", "build_vm", "lock_down", "run")
+
+
+def cold_start_phases(table, tmp, exe, reps):
+    """Where a cold start goes: the phases `--stats` records inside the
+    runner, and the rest (process start before them, the VM's teardown at
+    exit after them) as the outside time minus `wall_ns`."""
+    stats = os.path.join(tmp, "hello-stats.json")
+    phases = {p: [] for p in PHASES}
+    outside = []
+    for _ in range(reps):
+        elapsed = run_once(runner_exec(exe, stats=stats))[0]
+        with open(stats) as f:
+            s = json.load(f)
+        for p in PHASES:
+            phases[p].append(s["phases_ns"][p] / 1e6)
+        outside.append(elapsed * 1e3 - s["wall_ns"] / 1e6)
+    case = "cold start: where the runner's time goes"
+    for p in PHASES:
+        table.add(case, f"phase {p} (--stats)", f"{med(phases[p]):.2f}", "ms")
+    table.add(case, "process start + VM teardown", f"{med(outside):.2f}", "ms", "outside wall_ns")
 
 
 def compute(table, tmp, reps, size_mib):

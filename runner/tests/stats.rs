@@ -9,7 +9,10 @@ fn stats_of(name: &str, args: &[&str]) -> (Run, serde_json::Value) {
 }
 
 fn stats_of_with(name: &str, args: &[&str], extra: &[&str]) -> (Run, serde_json::Value) {
-    let dir = temp_dir(&format!("stats-{name}"));
+    // One directory per call: tests run in parallel and share samples.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = temp_dir(&format!("stats-{name}-{call}"));
     let file = dir.join("stats.json");
     let mut all = vec!["--stats", file.to_str().expect("path")];
     all.extend_from_slice(extra);
@@ -54,6 +57,35 @@ fn syscall_heavy_guest_costs_one_exit_and_one_ioctl_per_syscall() {
     assert_eq!(s["syscalls_in_vm"], 0);
     assert!(s["wall_ns"].as_u64().expect("number") > 0);
     assert!(s["peak_guest_memory_bytes"].as_u64().expect("number") >= 64 << 10);
+}
+
+#[test]
+fn phases_account_for_the_wall_time_and_the_run_covers_the_guest() {
+    let (r, s) = stats_of_with("syscall_loop", &["2000"], &["--monitor", "off"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let phase = |p: &str| {
+        s["phases_ns"][p]
+            .as_u64()
+            .unwrap_or_else(|| panic!("phase {p}"))
+    };
+    let names = ["prepare", "build_vm", "lock_down", "run"];
+    let sum: u64 = names.iter().map(|p| phase(p)).sum();
+    let wall = s["wall_ns"].as_u64().expect("wall");
+    let guest = s["guest_ns"].as_u64().expect("guest");
+    // The phases are consecutive slices of wall_ns (the report after them
+    // is the only part of wall_ns outside every phase).
+    assert!(sum <= wall, "phases {sum} > wall {wall}");
+    assert!(
+        sum * 10 >= wall * 9,
+        "phases {sum} cover less than 90% of {wall}"
+    );
+    // Every KVM_RUN happens inside the run phase; the VM is built before it.
+    assert!(
+        phase("run") >= guest,
+        "run {} < guest {guest}",
+        phase("run")
+    );
+    assert!(phase("build_vm") > 0 && phase("lock_down") > 0);
 }
 
 #[test]

@@ -108,6 +108,9 @@ pub fn exec(opts: ExecOptions) -> i32 {
         Ok(v) => v,
         Err(e) => return fail(format!("policy {e}"), exit_status::RUNNER_FAILED),
     };
+    let mut stats = Stats::default();
+    let mut mark = wall_start;
+    stats.end_phase("prepare", &mut mark);
     let hv = match Hypervisor::open() {
         Ok(h) => h,
         Err(e) => return fail(e, exit_status::RUNNER_FAILED),
@@ -156,6 +159,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
         Ok(g) => g,
         Err(e) => return fail(format!("{}: {e}", opts.program.display()), e.exit_status()),
     };
+    stats.end_phase("build_vm", &mut mark);
     let fds =
         match FdTable::with_stdio(policy.stdio.stdin, policy.stdio.stdout, policy.stdio.stderr) {
             Ok(f) => f,
@@ -212,12 +216,10 @@ pub fn exec(opts: ExecOptions) -> i32 {
             );
         }
     }
-    let mut stats = Stats {
-        platform: hv.platform().to_string(),
-        syscall_path: path.short().to_string(),
-        monitor: if use_monitor { "on" } else { "off" }.to_string(),
-        ..Stats::default()
-    };
+    stats.platform = hv.platform().to_string();
+    stats.syscall_path = path.short().to_string();
+    stats.monitor = if use_monitor { "on" } else { "off" }.to_string();
+    stats.end_phase("lock_down", &mut mark);
     let limit = policy.limits.wall_time;
     let result = run_guest(
         &mut guest,
@@ -227,6 +229,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
         limit.saturating_sub(wall_start.elapsed()),
         &mut stats,
     );
+    stats.end_phase("run", &mut mark);
     let status = match result {
         Ok(Ok(code)) => code,
         Ok(Err(death)) => {

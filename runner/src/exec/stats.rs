@@ -36,6 +36,12 @@ pub struct Stats {
     pub peak_guest_memory_bytes: u64,
     /// Wall time spent inside KVM_RUN.
     pub guest_ns: u64,
+    /// Where `wall_ns` went, by phase of `runner exec`: "prepare" (policy,
+    /// program, files), "build_vm" (VM, memory, page tables, vCPU),
+    /// "lock_down", "run" (first to last guest instruction, and the exits
+    /// between). Process start and the VM's teardown at exit lie outside
+    /// `wall_ns`; `bench/bench.py` reports them as the rest of a cold start.
+    pub phases_ns: BTreeMap<String, u64>,
     /// The platform and syscall path the run used.
     pub platform: String,
     pub syscall_path: String,
@@ -52,6 +58,15 @@ impl Stats {
         }
         self.exits += 1;
         *self.exits_by_reason.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Records that phase `name` ended now; it began where the previous
+    /// phase ended (`*mark`), which moves to now.
+    pub fn end_phase(&mut self, name: &str, mark: &mut std::time::Instant) {
+        let now = std::time::Instant::now();
+        self.phases_ns
+            .insert(name.to_string(), (now - *mark).as_nanos() as u64);
+        *mark = now;
     }
 
     pub fn count_syscall(&mut self, name: &str) {
