@@ -39,6 +39,13 @@ pub enum KmodError {
     /// A memory slot that does not exist, or an overlapping mapping.
     #[error("invalid memory slot request: {0}")]
     Slot(String),
+    /// The kick timer could not be set up.
+    #[error("{what} failed: {source}")]
+    Timer {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl KmodError {

@@ -27,6 +27,13 @@ struct Target {
     owner: libc::pthread_t,
 }
 
+/// The owner thread's kernel id, for timers that signal it
+/// ([`crate::KickTimer`]). Fixed for the vCPU's life, like the owner.
+pub(crate) fn owner_tid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
 // SAFETY: the raw pointer is only dereferenced while the mutex is held and the
 // vCPU (which owns the run page it points into) is alive; the vCPU clears it
 // under the same mutex before the page is unmapped.

@@ -6,12 +6,13 @@ use crate::cpuid::GuestCpuid;
 use crate::error::{KmodError, Result};
 use crate::exit::VmExit;
 use crate::interrupt::{Interrupter, Shared};
+use crate::kick_timer::KickTimer;
 use crate::msr;
 use crate::state_cache::StateCache;
 use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_xcrs, Msrs};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One virtual CPU of a [`crate::Vm`].
 pub struct Vcpu {
@@ -72,6 +73,17 @@ impl Vcpu {
     /// A handle that interrupts this vCPU from another thread.
     pub fn interrupter(&self) -> Interrupter {
         Interrupter::new(self.interrupt.clone())
+    }
+
+    /// A kernel timer that kicks this vCPU's thread out of `KVM_RUN` (or a
+    /// blocking host call) once `after` has passed, then every `every`,
+    /// until the timer is dropped. No thread is involved; see
+    /// [`KickTimer`] for the one signal it can miss and why that is safe
+    /// for a caller that checks its deadline before each run.
+    pub fn kick_timer(&self, after: Duration, every: Duration) -> Result<KickTimer> {
+        // A Vcpu never leaves the thread that created it (it is !Send), so
+        // the calling thread is the one to kick.
+        KickTimer::arm(crate::interrupt::owner_tid(), after, every)
     }
 
     /// General registers. With sync_regs this costs nothing; otherwise one

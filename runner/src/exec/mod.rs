@@ -1,11 +1,11 @@
 //! `runner exec`: load, build the guest, lock the runner down, run the
 //! guest under the policy, report.
 
+pub mod deadline;
 pub mod death;
 pub mod run_loop;
 pub mod stats;
 pub mod syscall_path;
-pub mod watchdog;
 
 use crate::exit_status;
 use crate::guest::boot::{self, Guest, StartInfo};
@@ -15,6 +15,7 @@ use crate::monitor::{probe, MonitorBoot, MonitorMode};
 use crate::syscalls::fds::FdTable;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
+use deadline::Deadline;
 use death::Death;
 use run_loop::RunError;
 use sandbox_policy::Policy;
@@ -23,7 +24,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use syscall_path::SyscallPath;
 use thinvisor_kmod::Hypervisor;
-use watchdog::Watchdog;
 
 /// Everything `runner exec` was asked to do.
 pub struct ExecOptions {
@@ -55,7 +55,7 @@ fn environment(policy: &Policy) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Runs a booted guest under a watchdog that stops it `remaining` from now
+/// Runs a booted guest under a deadline that stops it `remaining` from now
 /// (`limit` is the policy's wall time, for the death message), then records
 /// the vCPU's counters and the peak memory in `stats`. `Ok(Ok(code))`: the
 /// guest exited; `Ok(Err(death))`: it was killed; `Err`: the runner failed.
@@ -67,9 +67,9 @@ pub fn run_guest(
     remaining: Duration,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
-    let dog = Watchdog::start(remaining, guest.vcpu.interrupter());
-    let result = run_loop::run(guest, state, path, &dog, limit.as_secs_f64(), stats);
-    drop(dog);
+    let deadline = Deadline::arm(&guest.vcpu, remaining)?;
+    let result = run_loop::run(guest, state, path, &deadline, limit.as_secs_f64(), stats);
+    drop(deadline);
     let counters = guest.vcpu.counters();
     stats.vcpu_ioctls = counters.ioctls;
     stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
@@ -184,8 +184,8 @@ pub fn exec(opts: ExecOptions) -> i32 {
         None => None,
     };
     // The guest is built and every descriptor the run needs is open: give
-    // up everything else before the first guest instruction. The watchdog
-    // thread is created afterwards and so starts inside the sandbox.
+    // up everything else before the first guest instruction. The runner
+    // stays single-threaded: the time limit is a kernel timer (Deadline).
     if let Err(e) = lockdown::lock_down(&policy) {
         return fail(
             format!("cannot lock down the runner: {e}"),

@@ -1,11 +1,11 @@
 //! The run loop: run the vCPU, classify each exit, handle it in user space,
 //! resume. Every exit either resumes the guest or ends the run; none is
-//! ignored and none can loop forever (the watchdog bounds the run).
+//! ignored and none can loop forever (the deadline bounds the run).
 
+use super::deadline::Deadline;
 use super::death::{self, signal, Death};
 use super::stats::Stats;
 use super::syscall_path::SyscallPath;
-use super::watchdog::Watchdog;
 use crate::guest::boot::Guest;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
@@ -157,11 +157,17 @@ pub fn run(
     guest: &mut Guest,
     state: &mut ProcessState,
     path: SyscallPath,
-    watchdog: &Watchdog,
+    deadline: &Deadline,
     limit_secs: f64,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
     loop {
+        // Before every run: the timer's kick is lost when it lands between
+        // two runs (the guest exits often enough for this to catch it).
+        if deadline.passed() {
+            let rip = user_rip(guest)?;
+            return Ok(Err(Death::TimeLimit { rip, limit_secs }));
+        }
         if let Some(m) = guest.monitor.as_mut() {
             m.before_resume(
                 guest.vm.memory_mut(guest.slot)?,
@@ -211,7 +217,7 @@ pub fn run(
             }
             Event::Interrupted => {
                 stats.count_exit("interrupted");
-                if watchdog.fired() {
+                if deadline.passed() {
                     let rip = user_rip(guest)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }

@@ -5,11 +5,11 @@
 //! a seccomp filter that allows only the host syscalls of
 //! `seccomp_rules.rs` (anything else kills the runner).
 //!
-//! Lock-down happens while the runner has exactly one thread (it checks).
-//! Landlock domains and capabilities belong to a thread and are inherited
-//! by threads it creates later, so the watchdog thread, spawned afterwards,
-//! starts inside the sandbox; the seccomp filter is installed with TSYNC
-//! anyway. See docs/threat-model.md, "The runner's own sandbox".
+//! Lock-down happens while the runner has exactly one thread (it checks):
+//! Landlock domains and capabilities belong to a thread, and the runner
+//! stays single-threaded afterwards (the filter refuses `clone`; the time
+//! limit is a kernel timer, not a thread). The seccomp filter is installed
+//! with TSYNC anyway. See docs/threat-model.md, "The runner's own sandbox".
 
 pub mod capabilities;
 pub mod landlock;

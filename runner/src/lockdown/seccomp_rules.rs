@@ -79,24 +79,7 @@ const fn rule(
 const ANY: &[ArgCheck] = &[];
 use When::{Always, Files, Network};
 
-/// glibc's private SIGSETXID (SIGRTMIN + 1, nptl/pthreadP.h); libc has no
-/// constant for it.
-const SIGSETXID: Named = ("SIGSETXID", 33);
 const PROT_EXEC: Named = ("PROT_EXEC", c::PROT_EXEC as u64);
-
-/// The exact flags glibc's pthread_create passes to clone.
-const THREAD_CLONE_FLAGS: Named = (
-    "CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID",
-    (c::CLONE_VM
-        | c::CLONE_FS
-        | c::CLONE_FILES
-        | c::CLONE_SIGHAND
-        | c::CLONE_THREAD
-        | c::CLONE_SYSVSEM
-        | c::CLONE_SETTLS
-        | c::CLONE_PARENT_SETTID
-        | c::CLONE_CHILD_CLEARTID) as u64,
-);
 
 const FCNTL_COMMANDS: &[Named] = &[
     ("F_GETFD", c::F_GETFD as u64),
@@ -197,73 +180,52 @@ pub const RULES: &[Rule] = &[
         "mmap",
         Always,
         &[ArgCheck::NoBitOf { arg: 2, mask: PROT_EXEC }],
-        "Rust allocator (glibc malloc: large blocks, new arenas) and thread stacks; never executable memory",
+        "Rust allocator (glibc malloc: large blocks); never executable memory",
     ),
-    rule("munmap", Always, ANY, "Rust allocator frees, thread stacks and signal stacks on thread exit, guest memory and the vCPU run page when the guest is dropped"),
+    rule("munmap", Always, ANY, "Rust allocator frees, guest memory and the vCPU run page when the guest is dropped"),
     rule(
         "mprotect",
         Always,
         &[ArgCheck::NoBitOf { arg: 2, mask: PROT_EXEC }],
-        "GuestMemory::refresh (cycles host protection after the guest's mprotect downgrades), thread stack guard pages, glibc arena growth; never executable",
+        "GuestMemory::refresh (cycles host protection after the guest's mprotect downgrades), glibc arena growth; never executable",
     ),
     rule(
         "madvise",
         Always,
         &[ArgCheck::OneOf { arg: 2, values: &[("MADV_DONTNEED", c::MADV_DONTNEED as u64)] }],
-        "GuestMemory::discard after the guest's munmap; glibc releasing a finished thread's stack and trimming arenas",
+        "GuestMemory::discard after the guest's munmap; glibc trimming its heap",
     ),
     rule("mremap", Always, ANY, "glibc realloc of large (mmap-backed) allocations"),
     rule("brk", Always, ANY, "glibc malloc's main arena"),
-    // --- Threads and signals -------------------------------------------------
-    rule(
-        "clone",
-        Always,
-        &[ArgCheck::OneOf { arg: 0, values: &[THREAD_CLONE_FLAGS] }],
-        "the watchdog thread, spawned after lock-down (so it inherits it): glibc's pthread_create, with exactly the flags of a thread (no new process)",
-    ),
-    Rule {
-        syscall: "clone3",
-        when: Always,
-        args: ANY,
-        action: Action::FailWith(("ENOSYS", c::ENOSYS as u64)),
-        reason: "glibc's pthread_create tries clone3 first, whose flags live in memory seccomp cannot read: it fails with ENOSYS so glibc falls back to clone, whose flags are checked",
-    },
-    rule("set_robust_list", Always, ANY, "glibc: a new thread registers its robust futex list"),
-    rule("rseq", Always, ANY, "glibc: a new thread registers its restartable-sequences area"),
-    rule(
-        "prctl",
-        Always,
-        &[ArgCheck::OneOf { arg: 0, values: &[("PR_SET_NAME", c::PR_SET_NAME as u64)] }],
-        "Rust std names the new thread (\"watchdog\")",
-    ),
-    rule("sched_getaffinity", Always, ANY, "glibc malloc sizes its arenas from the CPU count on a new thread's first allocation"),
-    rule("futex", Always, ANY, "Rust std's mutexes, channels (watchdog stop, recv_timeout) and thread join"),
-    rule("sched_yield", Always, ANY, "Rust std's spin-then-park locks; the guest's sched_yield"),
-    rule("gettid", Always, ANY, "Rust std's thread start-up"),
-    rule("getpid", Always, ANY, "glibc's pthread_kill (the vCPU kick) passes the process id to tgkill"),
+    // --- Signals (the runner has one thread: no clone of any kind) --------
+    rule("futex", Always, ANY, "Rust std's mutexes (the standard streams' locks, thinvisor-kmod's vCPU interrupt state), uncontended with one thread"),
+    rule("sched_yield", Always, ANY, "the guest's sched_yield"),
+    rule("gettid", Always, ANY, "the deadline's kick timer is aimed at the vCPU's thread (SIGEV_THREAD_ID)"),
+    rule("getpid", Always, ANY, "glibc's abort() passes the process id to tgkill"),
     rule(
         "tgkill",
         Always,
         &[
             ArgCheck::OwnPid { arg: 0 },
-            ArgCheck::OneOf { arg: 2, values: &[("SIGUSR2", c::SIGUSR2 as u64), ("SIGABRT", c::SIGABRT as u64)] },
+            ArgCheck::OneOf { arg: 2, values: &[("SIGABRT", c::SIGABRT as u64)] },
         ],
-        "the watchdog's vCPU kick (pthread_kill with SIGUSR2, thinvisor-kmod's Interrupter) within this process; SIGABRT for abort() after a double panic",
+        "SIGABRT to itself: abort() after a double panic",
     ),
-    rule(
-        "rt_sigaction",
-        Always,
-        &[ArgCheck::OneOf { arg: 0, values: &[SIGSETXID] }],
-        "glibc installs its SIGSETXID handler on the first pthread_create (the watchdog); no other signal's disposition can change",
-    ),
-    rule("rt_sigprocmask", Always, ANY, "glibc blocks signals around thread creation, exit and pthread_kill"),
+    rule("rt_sigprocmask", Always, ANY, "glibc's abort() blocks and unblocks signals"),
     rule("rt_sigreturn", Always, ANY, "return from the SIGUSR2 kick handler (its only effect: KVM_RUN or a blocking host call returns EINTR)"),
-    rule("sigaltstack", Always, ANY, "Rust std's stack-overflow guard: each thread installs and removes an alternate signal stack"),
-    rule("restart_syscall", Always, ANY, "the kernel resumes a sleep or futex wait interrupted by a stop/continue signal"),
+    rule("sigaltstack", Always, ANY, "Rust std's stack-overflow guard: std::process::exit removes the main thread's alternate signal stack"),
+    rule("restart_syscall", Always, ANY, "the kernel resumes a sleep interrupted by a stop/continue signal"),
+    rule(
+        "timer_create",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[("CLOCK_MONOTONIC", c::CLOCK_MONOTONIC as u64)] }],
+        "the run's deadline: a CLOCK_MONOTONIC timer that kicks the vCPU thread with SIGUSR2 (thinvisor-kmod's KickTimer); the kernel confines SIGEV_THREAD_ID to this process's threads",
+    ),
+    rule("timer_settime", Always, ANY, "arms the deadline's kick timer (a timer this process created)"),
+    rule("timer_delete", Always, ANY, "disarms the deadline's kick timer when the run ends, so no kick interrupts the report"),
     // --- Time, randomness, exit --------------------------------------------
-    rule("clock_gettime", Always, ANY, "Instant::now (run time, watchdog deadlines, sleep and poll deadlines) and the guest's clock_gettime/gettimeofday/time/getrusage when the vDSO falls back to the syscall (CPU-time clocks always do)"),
+    rule("clock_gettime", Always, ANY, "Instant::now (run time, the deadline, sleep and poll deadlines) and the guest's clock_gettime/gettimeofday/time/getrusage when the vDSO falls back to the syscall (CPU-time clocks always do)"),
     rule("clock_nanosleep", Always, ANY, "thread::sleep: the guest's nanosleep/clock_nanosleep/poll timeouts, and a guest that waits on itself (an empty pipe, pause) until the time limit"),
     rule("getrandom", Always, ANY, "the guest's getrandom; Rust std's hash-map seeds"),
-    rule("exit", Always, ANY, "the watchdog thread ends"),
     rule("exit_group", Always, ANY, "the runner exits with the guest's status"),
 ];

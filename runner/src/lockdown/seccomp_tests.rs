@@ -212,16 +212,19 @@ fn ioctl_is_pinned_to_the_vcpu_requests() {
 }
 
 #[test]
-fn threads_but_no_processes_programs_or_executable_memory() {
+fn no_threads_processes_programs_or_executable_memory() {
     let f = build(&EVERYTHING).expect("filter");
     let thread = 0x3d0f00;
     let cases: &[(&str, &[u64], u32)] = &[
-        ("clone", &[thread], ALLOW),
+        ("clone", &[thread], KILL),
         ("clone", &[libc::SIGCHLD as u64], KILL),
         ("clone", &[thread | libc::CLONE_NEWUSER as u64], KILL),
-        ("clone3", &[], ERRNO | libc::ENOSYS as u32),
-        ("tgkill", &[u64::from(PID), 7, libc::SIGUSR2 as u64], ALLOW),
-        ("tgkill", &[1, 1, libc::SIGUSR2 as u64], KILL),
+        ("clone3", &[], KILL),
+        ("tgkill", &[u64::from(PID), 7, libc::SIGABRT as u64], ALLOW),
+        ("tgkill", &[u64::from(PID), 7, libc::SIGUSR2 as u64], KILL),
+        ("tgkill", &[1, 1, libc::SIGABRT as u64], KILL),
+        ("timer_create", &[libc::CLOCK_MONOTONIC as u64], ALLOW),
+        ("timer_create", &[libc::CLOCK_REALTIME as u64], KILL),
         ("tgkill", &[u64::from(PID), 7, libc::SIGKILL as u64], KILL),
         ("kill", &[1, 9], KILL),
         (

@@ -8,10 +8,10 @@
 //! the seccomp filter must stop never return: the kernel kills the runner
 //! with SIGSYS.
 
+use crate::exec::deadline::Deadline;
 use crate::exec::run_loop;
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::SyscallPath;
-use crate::exec::watchdog::Watchdog;
 use crate::exit_status::RUNNER_FAILED;
 use crate::guest::boot::Guest;
 use crate::syscalls::{fds::FdTable, ProcessState};
@@ -29,7 +29,7 @@ pub enum Probe {
     Report,
     /// Print the seccomp rule table as Markdown (as in docs/threat-model.md).
     Rules,
-    /// Run a guest (KVM_RUN and the watchdog thread under the filter).
+    /// Run a guest (KVM_RUN and the deadline's kick timer under the filter).
     RunGuest,
     /// getppid, a syscall the filter does not list: SIGSYS.
     ForbiddenSyscall,
@@ -41,6 +41,8 @@ pub enum Probe {
     MapMemory,
     /// Start /bin/true: SIGSYS.
     SpawnProcess,
+    /// Start a thread: SIGSYS (the runner is single-threaded for good).
+    SpawnThread,
     /// Open TARGET for reading.
     Open,
     /// Create (or truncate) TARGET for writing.
@@ -132,6 +134,13 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             "spawn /bin/true",
             std::process::Command::new("/bin/true").status().map(drop),
         ),
+        Probe::SpawnThread => outcome(
+            "spawn a thread",
+            std::thread::Builder::new().spawn(|| ()).and_then(|t| {
+                t.join()
+                    .map_err(|_| std::io::Error::other("thread panicked"))
+            }),
+        ),
         Probe::Open => outcome(
             &format!("open {target}"),
             std::fs::File::open(&target).map(drop),
@@ -172,9 +181,9 @@ fn run_guest(guest: &mut Guest, fds: FdTable, platform: thinvisor_kmod::Platform
     let path = SyscallPath::for_platform(platform).unwrap_or(SyscallPath::Sysret);
     let mut state = ProcessState::new(fds);
     let mut stats = Stats::default();
-    let dog = Watchdog::start(Duration::from_secs(10), guest.vcpu.interrupter());
-    let result = run_loop::run(guest, &mut state, path, &dog, 10.0, &mut stats);
-    drop(dog);
+    let result = Deadline::arm(&guest.vcpu, Duration::from_secs(10))
+        .map_err(run_loop::RunError::from)
+        .and_then(|d| run_loop::run(guest, &mut state, path, &d, 10.0, &mut stats));
     outcome(
         "run guest",
         match result {

@@ -8,7 +8,7 @@
 use super::MonitorBoot;
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::SyscallPath;
-use crate::exec::{run_loop, watchdog::Watchdog};
+use crate::exec::{deadline::Deadline, run_loop};
 use crate::guest::boot::{self, Guest, StartInfo};
 use crate::syscalls::{fds::FdTable, ProcessState};
 use sandbox_policy::SyscallRules;
@@ -89,8 +89,9 @@ pub fn measure(
         .map_err(|e| e.to_string())?;
     }
     let mut stats = Stats::default();
-    let dog = Watchdog::start(Duration::from_secs(30), guest.vcpu.interrupter());
-    let r = run_loop::run(&mut guest, &mut state, path, &dog, 30.0, &mut stats)
+    let deadline =
+        Deadline::arm(&guest.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let r = run_loop::run(&mut guest, &mut state, path, &deadline, 30.0, &mut stats)
         .map_err(|e| e.to_string())?;
     let end = Instant::now();
     match r {

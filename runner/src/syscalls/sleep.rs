@@ -1,7 +1,7 @@
 //! Sleeping: nanosleep, clock_nanosleep, pause, and the process hanging on
 //! itself (a pipe it alone reads and writes). Every sleep honours the
 //! wall-clock limit: one that would last past it ends at the limit, and the
-//! run ends as the watchdog would end it (SIGKILL, status 137).
+//! run ends as the time limit ends it (SIGKILL, status 137).
 
 use super::errno::*;
 use super::{Args, Ctx, Outcome};

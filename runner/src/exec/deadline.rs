@@ -1,0 +1,35 @@
+//! The wall-clock limit of a run, without a thread: a kernel timer
+//! (thinvisor-kmod's `KickTimer`) kicks the vCPU's own thread out of
+//! `KVM_RUN`, or out of a blocking host call, when the deadline passes and
+//! every 20 ms after it; the run loop compares the clock with the deadline
+//! before every run and on every interruption.
+
+use std::time::{Duration, Instant};
+use thinvisor_kmod::{KickTimer, KmodError, Vcpu};
+
+/// How often the timer repeats its kick after the deadline: it bounds how
+/// long a guest that makes no exits can outlive its limit when the first
+/// kick lands between two runs (and is therefore lost).
+const REPEAT: Duration = Duration::from_millis(20);
+
+/// An armed deadline; dropping it disarms the timer.
+pub struct Deadline {
+    at: Instant,
+    _timer: KickTimer,
+}
+
+impl Deadline {
+    /// Arms a deadline `remaining` from now for `vcpu`, run on this thread.
+    pub fn arm(vcpu: &Vcpu, remaining: Duration) -> Result<Deadline, KmodError> {
+        let now = Instant::now();
+        Ok(Deadline {
+            at: now.checked_add(remaining).unwrap_or(now),
+            _timer: vcpu.kick_timer(remaining, REPEAT)?,
+        })
+    }
+
+    /// True once the deadline has passed.
+    pub fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+}
