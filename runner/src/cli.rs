@@ -46,6 +46,10 @@ pub enum Command {
         /// (the entry marker); the monitor must refuse every entry (159).
         #[arg(long, hide = true)]
         monitor_test_skip_marker: bool,
+        /// Run through the `runner serve` listening on SOCKET, in a VM it
+        /// built ahead (faster start; same policy, sandbox and statuses).
+        #[arg(long, value_name = "SOCKET")]
+        server: Option<PathBuf>,
         /// The program to run.
         program: PathBuf,
         /// Arguments passed to the program.
@@ -82,6 +86,43 @@ pub enum Command {
     /// (each failure is saved under --out with a one-line reproducer), 125 on
     /// bad arguments or when KVM is unusable.
     Fuzz(FuzzArgs),
+    /// Keep VMs built ahead for `runner exec --server SOCKET`: each run
+    /// then skips creating its VM, memory and vCPU, and its VM's teardown
+    /// happens after the client has its status. Every run still gets a
+    /// fresh VM and a worker process of its own, locked down for its
+    /// policy. Runs until killed.
+    Serve {
+        /// The Unix socket to listen on (created mode 0600; a stale socket
+        /// there is replaced, anything else is refused).
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        /// VMs kept ready.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// The largest memory limit a ready VM serves (like the policy's
+        /// `limits.memory`); a run with a larger limit builds its own VM.
+        #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory)]
+        memory: u64,
+    },
+    /// Internal (hidden): one `runner serve` worker.
+    #[command(name = "serve-worker", hide = true)]
+    ServeWorker {
+        #[arg(long)]
+        memory_bytes: u64,
+    },
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let why = |e: sandbox_policy::ScaleError| match e {
+        sandbox_policy::ScaleError::Malformed => "expected a size such as 256MiB or 1GiB",
+        sandbox_policy::ScaleError::NotWhole => "not a whole number of bytes",
+        sandbox_policy::ScaleError::TooLarge => "too large",
+    };
+    match sandbox_policy::parse_size(text) {
+        Ok(n) if n >= sandbox_policy::defaults::MIN_MEMORY_BYTES => Ok(n),
+        Ok(_) => Err("below the smallest memory limit a policy accepts (1MiB)".into()),
+        Err(e) => Err(why(e).into()),
+    }
 }
 
 /// `runner fuzz` options.

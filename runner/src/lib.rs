@@ -13,6 +13,7 @@ pub mod info;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;
+pub mod serve;
 pub mod syscalls;
 pub mod tunnel;
 pub mod vfs;

@@ -1,7 +1,7 @@
 //! `runner`: the command-line entry point.
 
 use clap::Parser;
-use runner::{cli, exec, exit_status, fuzz, info, lockdown};
+use runner::{cli, exec, exit_status, fuzz, info, lockdown, serve};
 
 fn main() {
     let cli = match cli::Cli::try_parse() {
@@ -23,18 +23,25 @@ fn main() {
             format,
             monitor,
             monitor_test_skip_marker,
+            server,
             program,
             args,
-        } => exec::exec(exec::ExecOptions {
-            program,
-            args,
-            policy,
-            timeout,
-            stats,
-            format,
-            monitor,
-            monitor_test_skip_marker,
-        }),
+        } => {
+            let opts = exec::ExecOptions {
+                program,
+                args,
+                policy,
+                timeout,
+                stats,
+                format,
+                monitor,
+                monitor_test_skip_marker,
+            };
+            match server {
+                Some(socket) => serve::client::exec_via(&socket, opts),
+                None => exec::exec(opts),
+            }
+        }
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {
                 print!("{}", p.to_effective_toml());
@@ -52,6 +59,12 @@ fn main() {
             target,
         } => lockdown::selftest::selftest(policy, probe, target),
         cli::Command::Fuzz(opts) => fuzz::main(opts),
+        cli::Command::Serve {
+            socket,
+            workers,
+            memory,
+        } => serve::serve(&socket, workers, memory),
+        cli::Command::ServeWorker { memory_bytes } => serve::worker::worker(memory_bytes),
     };
     std::process::exit(status);
 }

@@ -109,7 +109,7 @@ impl Interrupter {
 
 extern "C" fn on_kick(_: libc::c_int) {}
 
-fn install_kick_handler() {
+pub(crate) fn install_kick_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;

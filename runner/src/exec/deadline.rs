@@ -16,6 +16,9 @@ const REPEAT: Duration = Duration::from_millis(20);
 pub struct Deadline {
     at: Instant,
     _timer: KickTimer,
+    /// A `runner serve` client's connection: the run also ends when it
+    /// hangs up (the kernel kicks the vCPU thread then, see `watch`).
+    client: Option<std::os::fd::OwnedFd>,
 }
 
 impl Deadline {
@@ -25,7 +28,31 @@ impl Deadline {
         Ok(Deadline {
             at: now.checked_add(remaining).unwrap_or(now),
             _timer: vcpu.kick_timer(remaining, REPEAT)?,
+            client: None,
         })
+    }
+
+    /// Also ends the run when `client` (a connection the peer only ever
+    /// closes) becomes readable or hangs up. The caller has set it up with
+    /// `process_signals::kick_on_input` before locking down (fcntl is not
+    /// in the filter), so the kernel kicks this thread then, as the timer
+    /// does.
+    pub fn watch(&mut self, client: std::os::fd::OwnedFd) {
+        self.client = Some(client);
+    }
+
+    /// True when the watched client has hung up (or sent anything).
+    pub fn client_gone(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let Some(c) = &self.client else {
+            return false;
+        };
+        let mut fds = [PollFd::new(c, PollFlags::IN)];
+        let now = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
     }
 
     /// True once the deadline has passed.

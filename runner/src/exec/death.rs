@@ -28,6 +28,8 @@ pub enum Death {
     TimeLimit { rip: u64, limit_secs: f64 },
     /// The policy kills on a denied syscall (status 159 = 128 + SIGSYS).
     PolicyKill { syscall: String, rip: u64 },
+    /// A served run whose client went away (SIGKILL, 137).
+    ClientGone { rip: u64 },
 }
 
 impl Death {
@@ -37,6 +39,7 @@ impl Death {
             Death::Signal { signal, .. } => 128 + signal,
             Death::TimeLimit { .. } => 128 + signal::SIGKILL,
             Death::PolicyKill { .. } => 128 + signal::SIGSYS,
+            Death::ClientGone { .. } => 128 + signal::SIGKILL,
         }
     }
 }
@@ -109,6 +112,12 @@ impl fmt::Display for Death {
                 write!(
                     f,
                     "guest killed by SIGSYS (syscall {syscall} denied by policy) at rip {rip:#x}"
+                )
+            }
+            Death::ClientGone { rip } => {
+                write!(
+                    f,
+                    "guest killed by SIGKILL (its runner exec --server client went away) at rip {rip:#x}"
                 )
             }
         }

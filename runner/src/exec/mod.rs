@@ -8,7 +8,7 @@ pub mod stats;
 pub mod syscall_path;
 
 use crate::exit_status;
-use crate::guest::boot::{self, Guest, StartInfo};
+use crate::guest::boot::{self, Blank, Guest, StartInfo};
 use crate::loader::{self, Format};
 use crate::lockdown;
 use crate::monitor::{probe, MonitorBoot, MonitorMode};
@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use syscall_path::SyscallPath;
 use thinvisor_kmod::Hypervisor;
 
-/// Everything `runner exec` was asked to do.
+/// Everything `runner exec` was asked to do (also what a `runner serve`
+/// client sends its worker).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExecOptions {
     pub program: PathBuf,
     pub args: Vec<String>,
@@ -42,12 +44,28 @@ fn fail(msg: impl std::fmt::Display, status: i32) -> i32 {
     status
 }
 
-/// The guest's environment: the policy's variables, after the host's when
-/// the policy inherits it.
-fn environment(policy: &Policy) -> Vec<Vec<u8>> {
+/// What a `runner serve` worker brings to a run (`serve/worker.rs`): the
+/// hypervisor handle it opened, the VM it built before the request came,
+/// the client's environment, and when the request arrived.
+pub struct Prebuilt {
+    pub hv: Hypervisor,
+    pub blank: Option<Blank>,
+    pub env: Vec<(String, String)>,
+    pub received: Instant,
+    /// The client's connection: the run ends if it hangs up.
+    pub client: std::os::fd::OwnedFd,
+}
+
+/// The guest's environment: the policy's variables, after the host's (the
+/// runner's own, or the client's for a served run) when the policy inherits
+/// it.
+fn environment(policy: &Policy, host: Option<&[(String, String)]>) -> Vec<Vec<u8>> {
     let mut vars: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     if policy.env.inherit {
-        vars.extend(std::env::vars());
+        match host {
+            Some(env) => vars.extend(env.iter().cloned()),
+            None => vars.extend(std::env::vars()),
+        }
     }
     vars.extend(policy.env.vars.clone());
     vars.into_iter()
@@ -65,9 +83,13 @@ pub fn run_guest(
     path: SyscallPath,
     limit: Duration,
     remaining: Duration,
+    client: Option<std::os::fd::OwnedFd>,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
-    let deadline = Deadline::arm(&guest.vcpu, remaining)?;
+    let mut deadline = Deadline::arm(&guest.vcpu, remaining)?;
+    if let Some(c) = client {
+        deadline.watch(c);
+    }
     let result = run_loop::run(guest, state, path, &deadline, limit.as_secs_f64(), stats);
     drop(deadline);
     let counters = guest.vcpu.counters();
@@ -80,7 +102,32 @@ pub fn run_guest(
 
 /// Runs `runner exec`; returns the process exit status.
 pub fn exec(opts: ExecOptions) -> i32 {
-    let wall_start = Instant::now();
+    run(opts, None)
+}
+
+/// Runs `runner exec` for a `runner serve` client in a worker that built
+/// its VM ahead of the request; returns the exit status.
+pub fn exec_prebuilt(opts: ExecOptions, prebuilt: Prebuilt) -> i32 {
+    run(opts, Some(prebuilt))
+}
+
+fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
+    let wall_start = prebuilt.as_ref().map_or_else(Instant::now, |p| p.received);
+    let (prebuilt_hv, blank, host_env, client) = match prebuilt {
+        Some(p) => (Some(p.hv), p.blank, Some(p.env), Some(p.client)),
+        None => (None, None, None, None),
+    };
+    // A served run ends when its client goes away: the kernel kicks this
+    // thread (the vCPU's) when the connection hangs up.
+    if let Some(c) = &client {
+        if let Err(e) = thinvisor_kmod::process_signals::kick_on_input(std::os::fd::AsFd::as_fd(c))
+        {
+            return fail(
+                format!("cannot watch the client connection: {e}"),
+                exit_status::RUNNER_FAILED,
+            );
+        }
+    }
     let mut policy = match &opts.policy {
         Some(p) => match Policy::from_file(p) {
             Ok(p) => p,
@@ -111,7 +158,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
     let mut stats = Stats::default();
     let mut mark = wall_start;
     stats.end_phase("prepare", &mut mark);
-    let hv = match Hypervisor::open() {
+    let hv = match prebuilt_hv.map_or_else(Hypervisor::open, Ok) {
         Ok(h) => h,
         Err(e) => return fail(e, exit_status::RUNNER_FAILED),
     };
@@ -145,7 +192,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
     };
     let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
     argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
-    let envp = environment(&policy);
+    let envp = environment(&policy, host_env.as_deref());
     let start = StartInfo {
         argv: &argv,
         envp: &envp,
@@ -155,7 +202,17 @@ pub fn exec(opts: ExecOptions) -> i32 {
             skip_marker: opts.monitor_test_skip_marker,
         }),
     };
-    let mut guest = match boot::boot(&hv, &image, &start) {
+    // A served run uses the VM built ahead when the memory limit fits it.
+    let blank = blank.filter(|b| b.fits(start.memory_limit));
+    stats.vm_prebuilt = blank.is_some();
+    let booted = match blank {
+        Some(b) => boot::boot_blank(b, &image, &start).map(|mut g| {
+            g.vm.seal_memory_layout();
+            g
+        }),
+        None => boot::boot(&hv, &image, &start),
+    };
+    let mut guest = match booted {
         Ok(g) => g,
         Err(e) => return fail(format!("{}: {e}", opts.program.display()), e.exit_status()),
     };
@@ -227,6 +284,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
         path,
         limit,
         limit.saturating_sub(wall_start.elapsed()),
+        client,
         &mut stats,
     );
     stats.end_phase("run", &mut mark);

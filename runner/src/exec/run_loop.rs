@@ -221,6 +221,10 @@ pub fn run(
                     let rip = user_rip(guest)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }
+                if deadline.client_gone() {
+                    let rip = user_rip(guest)?;
+                    return Ok(Err(Death::ClientGone { rip }));
+                }
             }
             Event::Unexpected(exit) => {
                 stats.count_exit(exit.reason_name());

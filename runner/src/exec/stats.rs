@@ -42,6 +42,9 @@ pub struct Stats {
     /// between). Process start and the VM's teardown at exit lie outside
     /// `wall_ns`; `bench/bench.py` reports them as the rest of a cold start.
     pub phases_ns: BTreeMap<String, u64>,
+    /// Whether the run used a VM built before it (a `runner serve` worker's,
+    /// when the run's memory limit fits it) instead of building its own.
+    pub vm_prebuilt: bool,
     /// The platform and syscall path the run used.
     pub platform: String,
     pub syscall_path: String,

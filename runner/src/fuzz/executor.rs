@@ -166,7 +166,8 @@ impl Executor {
             ..Stats::default()
         };
         let t = self.settings.time_limit;
-        let result = crate::exec::run_guest(&mut guest, &mut state, self.path, t, t, &mut stats);
+        let result =
+            crate::exec::run_guest(&mut guest, &mut state, self.path, t, t, None, &mut stats);
         let (status, ending) = match result {
             Ok(Ok(code)) => (code, Ending::Exited(code)),
             Ok(Err(death)) => (death.exit_status(), Ending::Killed(death)),

@@ -42,6 +42,8 @@ pub enum BootError {
     Stack(u64),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    #[error("internal: a blank VM of {have} bytes cannot hold a guest that needs {need}")]
+    BlankTooSmall { have: u64, need: u64 },
 }
 
 impl BootError {
@@ -161,30 +163,60 @@ pub struct Memory {
 /// Lays out the guest's memory for `image`; `hwcap` is AT_HWCAP (CPUID leaf
 /// 1 EDX as the guest sees it).
 pub fn build_memory(image: &Image, start: &StartInfo<'_>, hwcap: u64) -> Result<Memory, BootError> {
-    let phys = physical_size(start.memory_limit);
-    let mut mem = GuestMemory::new(phys as usize)?;
+    let mut mem = GuestMemory::new(physical_size(start.memory_limit) as usize)?;
+    let Laid {
+        aspace,
+        rsp,
+        monitor,
+    } = lay_out(&mut mem, image, start, hwcap)?;
+    Ok(Memory {
+        mem,
+        aspace,
+        rsp,
+        monitor,
+    })
+}
+
+/// What [`lay_out`] built in a guest's memory.
+struct Laid {
+    aspace: AddressSpace,
+    rsp: u64,
+    monitor: Option<Monitor>,
+}
+
+/// Lays out the guest's memory for `image` in `mem`, fresh (all zeros), of
+/// at least `physical_size(start.memory_limit)` bytes: frames beyond that
+/// are never handed out, and the limit on user memory is
+/// `start.memory_limit` whatever the size.
+fn lay_out(
+    mem: &mut GuestMemory,
+    image: &Image,
+    start: &StartInfo<'_>,
+    hwcap: u64,
+) -> Result<Laid, BootError> {
+    let phys = mem.len();
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
     let mut aspace = AddressSpace::new(PageTables::new(PML4_PA), frames);
-    build_supervisor(&mut mem, &mut aspace, start.monitor)?;
+    build_supervisor(mem, &mut aspace, start.monitor)?;
     let monitor = match start.monitor {
-        Some(b) => Some(Monitor::install(&mut mem, &mut aspace, b)?),
+        Some(b) => Some(Monitor::install(mem, &mut aspace, b)?),
         None => None,
     };
 
     for seg in &image.segments {
         let page = seg.vaddr & !(PAGE_SIZE - 1);
         let len = seg.vaddr + seg.mem_size - page;
-        aspace.map_fixed(&mut mem, page, len, Prot::RW)?;
-        user_memory::write_virt(&aspace, &mut mem, seg.vaddr, &seg.data)
+        aspace.map_fixed(mem, page, len, Prot::RW)?;
+        user_memory::write_virt(&aspace, mem, seg.vaddr, &seg.data)
             .map_err(|u| BootError::Stack(u.at))?;
         if seg.prot != Prot::RW {
-            aspace.mprotect(&mut mem, page, len, seg.prot)?;
+            aspace.mprotect(mem, page, len, seg.prot)?;
         }
     }
     aspace.set_brk_start(image.brk_start);
 
     let stack_size = stack_size(start.memory_limit);
-    aspace.map_fixed(&mut mem, STACK_TOP - stack_size, stack_size, Prot::RW)?;
+    aspace.map_fixed(mem, STACK_TOP - stack_size, stack_size, Prot::RW)?;
     let mut random = [0u8; 16];
     crate::host::random_bytes(&mut random);
     let mut auxv = vec![
@@ -214,14 +246,13 @@ pub fn build_memory(image: &Image, start: &StartInfo<'_>, hwcap: u64) -> Result<
             execfn: &execfn,
         },
     );
-    user_memory::write_virt(&aspace, &mut mem, stack.rsp, &stack.bytes)
+    user_memory::write_virt(&aspace, mem, stack.rsp, &stack.bytes)
         .map_err(|u| BootError::Stack(u.at))?;
     if monitor.is_some() {
-        aspace.grant_heap_headroom(&mut mem);
+        aspace.grant_heap_headroom(mem);
     }
     aspace.needs_tlb_flush = false;
-    Ok(Memory {
-        mem,
+    Ok(Laid {
         aspace,
         rsp: stack.rsp,
         monitor,
@@ -245,22 +276,65 @@ pub fn boot_unsealed(
     image: &Image,
     start: &StartInfo<'_>,
 ) -> Result<Guest, BootError> {
-    // The entry code never halts at CPL0, so the local APIC can stay in the
-    // kernel, which makes the VM cheaper to create and destroy (VmOptions).
-    let mut vm = hv.create_vm_with(thinvisor_kmod::VmOptions {
-        kernel_lapic: hv.capabilities().split_irqchip,
-    })?;
+    boot_blank(Blank::new(hv, start.memory_limit)?, image, start)
+}
+
+/// A VM built before its program is known: created (CPUID, MSR filter,
+/// the split irqchip), its one memory slot mapped, untouched, and its vCPU
+/// created. Building one is most of a cold start's kernel work on kvm_pvm
+/// (docs/benchmarks.md); `runner serve` keeps them ready. A `Blank` holds a
+/// vCPU, so it stays on the thread that built it.
+pub struct Blank {
+    vm: Vm,
+    slot: SlotId,
+    vcpu: Vcpu,
+}
+
+impl Blank {
+    /// A blank VM for programs whose memory limit is at most `memory_limit`.
+    pub fn new(hv: &Hypervisor, memory_limit: u64) -> Result<Blank, BootError> {
+        // The entry code never halts at CPL0, so the local APIC can stay in
+        // the kernel, which makes the VM cheaper to create and destroy.
+        let mut vm = hv.create_vm_with(thinvisor_kmod::VmOptions {
+            kernel_lapic: hv.capabilities().split_irqchip,
+        })?;
+        let mem = GuestMemory::new(physical_size(memory_limit) as usize)?;
+        let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
+        let vcpu = vm.create_vcpu()?;
+        Ok(Blank { vm, slot, vcpu })
+    }
+
+    /// Whether a program with `memory_limit` fits this VM's memory.
+    pub fn fits(&self, memory_limit: u64) -> bool {
+        self.vm
+            .memory(self.slot)
+            .is_ok_and(|m| m.len() >= physical_size(memory_limit))
+    }
+}
+
+/// Builds the guest for `image` in `blank` (which must [`Blank::fits`] its
+/// memory limit), its memory layout not yet sealed.
+pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<Guest, BootError> {
+    if !blank.fits(start.memory_limit) {
+        return Err(BootError::BlankTooSmall {
+            have: blank.vm.memory(blank.slot)?.len(),
+            need: physical_size(start.memory_limit),
+        });
+    }
+    let Blank {
+        mut vm,
+        slot,
+        mut vcpu,
+    } = blank;
     let hwcap = vm
         .cpuid()
         .query(1, 0)
         .map_or(0, |(_, _, _, edx)| u64::from(edx));
-    let Memory {
-        mem,
+    let Laid {
         aspace,
         rsp,
         monitor,
-    } = build_memory(image, start, hwcap)?;
-    let slot = vm.map_memory(0, mem, MemoryAccess::READ_WRITE)?;
+    } = lay_out(vm.memory_mut(slot)?, image, start, hwcap)?;
     let xsave = vm
         .cpuid()
         .query(1, 0)
@@ -269,7 +343,6 @@ pub fn boot_unsealed(
         .cpuid()
         .query(0xd, 0)
         .map_or(3, |(eax, _, _, _)| u64::from(eax) & 0xe7);
-    let mut vcpu = vm.create_vcpu()?;
 
     let s = vcpu.sregs_mut()?;
     s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;

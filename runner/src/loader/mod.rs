@@ -29,7 +29,9 @@ pub struct Image {
 }
 
 /// Which loader to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum Format {
     /// ELF when the file starts with the ELF magic, else flat.
     Auto,

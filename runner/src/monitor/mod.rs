@@ -22,7 +22,9 @@ use sandbox_policy::{OnDeny, SyscallRules};
 use thinvisor_kmod::{GuestMemory, KmodError, Vcpu, PAGE_SIZE};
 
 /// `runner exec --monitor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum MonitorMode {
     /// Always use the in-VM monitor.
     On,

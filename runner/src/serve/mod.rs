@@ -1,0 +1,188 @@
+//! `runner serve`: keeps blank VMs ready so that `runner exec --server`
+//! does not pay for building one (docs/architecture.md, "Served runs").
+//!
+//! The server binds a Unix socket (mode 0600) and keeps `workers` worker
+//! processes (`runner serve-worker`, `worker.rs`) waiting on it, each with
+//! its VM, memory slot and vCPU already created. A worker takes one
+//! connection, tells the server (which starts a replacement at once), runs
+//! the client's program exactly as `runner exec` would, locked down for
+//! that program's policy, answers the exit status and exits: no worker ever
+//! runs two programs, so nothing of one run can reach the next.
+//!
+//! - `protocol.rs`: the request, the descriptors it carries, the status;
+//! - `worker.rs`: one worker;
+//! - `client.rs`: `runner exec --server`.
+
+pub mod client;
+pub mod protocol;
+pub mod worker;
+
+use crate::exit_status;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{path}: {why}")]
+    Socket { path: String, why: String },
+    #[error("cannot start a worker: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("the worker notification pipe failed: {0}")]
+    Pipe(#[source] std::io::Error),
+}
+
+/// Binds `path`, replacing a stale socket (one nobody listens on) but
+/// nothing else.
+fn bind(path: &Path) -> Result<UnixListener, ServeError> {
+    let err = |why: String| ServeError::Socket {
+        path: path.display().to_string(),
+        why,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(err("exists and is not a socket; not replacing it".into()));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(err("another server is listening there".into()));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| err(format!("cannot remove the stale socket: {e}")))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| err(format!("cannot bind: {e}")))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| err(format!("cannot make it private: {e}")))?;
+    Ok(listener)
+}
+
+fn spawn_worker(
+    listener: &UnixListener,
+    notify: &OwnedFd,
+    memory_limit: u64,
+) -> Result<Child, ServeError> {
+    let exe = std::env::current_exe().map_err(ServeError::Spawn)?;
+    let socket = listener.try_clone().map_err(ServeError::Spawn)?;
+    let notify = notify.try_clone().map_err(ServeError::Spawn)?;
+    Command::new(exe)
+        .arg("serve-worker")
+        .arg("--memory-bytes")
+        .arg(memory_limit.to_string())
+        .stdin(Stdio::from(OwnedFd::from(socket)))
+        .stdout(Stdio::from(notify))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(ServeError::Spawn)
+}
+
+/// Runs the server until it is killed; returns a status only on failure.
+pub fn serve(socket: &Path, workers: usize, memory_limit: u64) -> i32 {
+    match serve_inner(socket, workers.max(1), memory_limit) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("runner serve: {e}");
+            exit_status::RUNNER_FAILED
+        }
+    }
+}
+
+/// How many workers in a row may die before taking a connection before the
+/// server gives up (a broken /dev/kvm would otherwise respawn forever while
+/// clients wait).
+const FAILURES_IN_A_ROW: u32 = 3;
+
+/// How long after a worker takes a run its replacement is started, while
+/// another worker is still ready: building a VM costs a few milliseconds of
+/// CPU, which would otherwise compete with the run's own start-up (on this
+/// 2-core machine it made served runs ~0.5 ms slower).
+const REPLENISH_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
+
+fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), ServeError> {
+    let listener = bind(socket)?;
+    let (mut taken, notify) = rustix::pipe::pipe()
+        .map(|(r, w)| (std::fs::File::from(r), w))
+        .map_err(|e| ServeError::Pipe(e.into()))?;
+    // Idle workers by pid; a worker that takes a connection leaves it.
+    let mut idle: Vec<Child> = Vec::new();
+    let mut busy: Vec<Child> = Vec::new();
+    for _ in 0..workers {
+        idle.push(spawn_worker(&listener, &notify, memory_limit)?);
+    }
+    eprintln!(
+        "runner serve: listening on {} with {workers} ready VM(s) of up to {memory_limit} bytes of guest memory",
+        socket.display()
+    );
+    let mut failures = 0u32;
+    // When the next replacement is due (None: the pool is full).
+    let mut replenish_at: Option<std::time::Instant> = None;
+    loop {
+        let wait = replenish_at.map_or(std::time::Duration::from_secs(1), |at| {
+            at.saturating_duration_since(std::time::Instant::now())
+        });
+        let ready = {
+            use rustix::event::{poll, PollFd, PollFlags};
+            let mut fds = [PollFd::new(&taken, PollFlags::IN)];
+            let timeout = rustix::time::Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(n) => n > 0,
+                Err(rustix::io::Errno::INTR) => false,
+                Err(e) => return Err(ServeError::Pipe(e.into())),
+            }
+        };
+        if ready {
+            // A worker took a connection: it says its pid.
+            let mut pid = [0u8; 4];
+            match taken.read_exact(&mut pid) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ServeError::Pipe(e)),
+            }
+            let pid = u32::from_le_bytes(pid);
+            if let Some(at) = idle.iter().position(|c| c.id() == pid) {
+                busy.push(idle.swap_remove(at));
+                failures = 0;
+            }
+        }
+        // Reap finished runs; an idle worker that ended failed to start.
+        busy.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        let before = idle.len();
+        idle.retain_mut(|c| match c.try_wait() {
+            Ok(Some(status)) => {
+                eprintln!(
+                    "runner serve: worker {} ended before taking a run ({status})",
+                    c.id()
+                );
+                false
+            }
+            _ => true,
+        });
+        failures += (before - idle.len()) as u32;
+        if failures >= FAILURES_IN_A_ROW {
+            return Err(ServeError::Spawn(std::io::Error::other(format!(
+                "{failures} workers in a row ended before taking a run; giving up"
+            ))));
+        }
+        if idle.len() < workers {
+            let now = std::time::Instant::now();
+            // No ready VM left: start one now; else a little later.
+            let due = if idle.is_empty() {
+                now
+            } else {
+                *replenish_at.get_or_insert(now + REPLENISH_DELAY)
+            };
+            if now >= due {
+                while idle.len() < workers {
+                    idle.push(spawn_worker(&listener, &notify, memory_limit)?);
+                }
+                replenish_at = None;
+            } else {
+                replenish_at = Some(due);
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! What a `runner exec --server` client and a `runner serve` worker say to
+//! each other over their Unix stream socket:
+//!
+//! 1. client -> worker, one `sendmsg`: a little-endian u32 length, then that
+//!    many bytes of JSON ([`Request`]); attached (SCM_RIGHTS) exactly four
+//!    descriptors: the client's stdin, stdout, stderr and working directory.
+//! 2. worker -> client, when the run is over: the exit status `runner exec`
+//!    would have exited with, a little-endian i32. A connection that closes
+//!    without it means the worker died (the client then fails with 125).
+//!
+//! Paths in the request (program, policy, stats) are resolved, as by
+//! `runner exec`, against the client's working directory.
+
+use crate::exec::ExecOptions;
+use rustix::io::Errno;
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// The largest request accepted (the client's environment is in it).
+pub const MAX_REQUEST: usize = 1 << 20;
+
+/// The descriptors a request carries, in this order.
+pub const FDS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed request: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("request of {0} bytes is larger than {MAX_REQUEST}")]
+    TooLarge(usize),
+    #[error("request carries {0} descriptors, expected {FDS} (stdin, stdout, stderr, working directory)")]
+    Descriptors(usize),
+    #[error("the peer closed the connection before a complete message")]
+    Closed,
+}
+
+fn io(e: Errno) -> ProtocolError {
+    ProtocolError::Io(e.into())
+}
+
+/// A run, as the client asks for it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    pub exec: ExecOptions,
+    /// The client's environment (for a policy with `env.inherit`).
+    pub env: Vec<(String, String)>,
+}
+
+/// What the worker received: the request and the client's descriptors.
+pub struct Received {
+    pub request: Request,
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub cwd: OwnedFd,
+}
+
+/// Sends `request` with the four descriptors (client side).
+pub fn send_request(
+    conn: &UnixStream,
+    request: &Request,
+    fds: [BorrowedFd<'_>; FDS],
+) -> Result<(), ProtocolError> {
+    let json = serde_json::to_vec(request)?;
+    if json.len() > MAX_REQUEST {
+        return Err(ProtocolError::TooLarge(json.len()));
+    }
+    let len = (json.len() as u32).to_le_bytes();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    let iov = [IoSlice::new(&len), IoSlice::new(&json)];
+    let total = len.len() + json.len();
+    let sent = loop {
+        match rustix::net::sendmsg(conn, &iov, &mut control, SendFlags::NOSIGNAL) {
+            Err(Errno::INTR) => continue,
+            r => break r.map_err(io)?,
+        }
+    };
+    // The descriptors travel with the first byte; the rest is plain data.
+    let rest: Vec<u8> = len.iter().chain(json.iter()).skip(sent).copied().collect();
+    debug_assert_eq!(sent + rest.len(), total);
+    (&*conn).write_all(&rest)?;
+    Ok(())
+}
+
+/// Receives a request (worker side).
+pub fn receive_request(conn: &UnixStream) -> Result<Received, ProtocolError> {
+    let mut first = vec![0u8; 64 << 10];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = loop {
+        let mut iov = [IoSliceMut::new(&mut first)];
+        match rustix::net::recvmsg(conn, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Err(Errno::INTR) => continue,
+            r => break r.map_err(io)?.bytes,
+        }
+    };
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = message {
+            fds.extend(rights);
+        }
+    }
+    if got < 4 {
+        return Err(ProtocolError::Closed);
+    }
+    let len = u32::from_le_bytes([first[0], first[1], first[2], first[3]]) as usize;
+    if len > MAX_REQUEST {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    let mut json = first[4..got.min(4 + len)].to_vec();
+    if json.len() < len {
+        let have = json.len();
+        json.resize(len, 0);
+        (&*conn).read_exact(&mut json[have..]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                ProtocolError::Closed
+            } else {
+                ProtocolError::Io(e)
+            }
+        })?;
+    }
+    let request: Request = serde_json::from_slice(&json)?;
+    let count = fds.len();
+    let [stdin, stdout, stderr, cwd]: [OwnedFd; FDS] = fds
+        .try_into()
+        .map_err(|_| ProtocolError::Descriptors(count))?;
+    Ok(Received {
+        request,
+        stdin,
+        stdout,
+        stderr,
+        cwd,
+    })
+}
+
+/// Sends the run's exit status (worker side). A plain `write`: the worker
+/// is locked down by then, and its filter has no `sendto` (which std's
+/// `UnixStream::write` would use) unless the policy allows networking.
+pub fn send_status(conn: &UnixStream, status: i32) -> std::io::Result<()> {
+    let bytes = status.to_le_bytes();
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match rustix::io::write(conn, &bytes[sent..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the run's exit status (client side); `Ok(None)` when the
+/// worker closed the connection without one.
+pub fn receive_status(conn: &UnixStream) -> std::io::Result<Option<i32>> {
+    let mut buf = [0u8; 4];
+    match (&*conn).read_exact(&mut buf) {
+        Ok(()) => Ok(Some(i32::from_le_bytes(buf))),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
