@@ -101,15 +101,46 @@ def musl_build(tmp, name, source):
 HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
 
 
+class Server:
+    """A `runner serve` for the duration of a `with` block."""
+
+    def __init__(self, tmp, workers=2):
+        self.socket = os.path.join(tmp, "runner.sock")
+        self.workers = workers
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [RUNNER, "serve", "--socket", self.socket, "--workers", str(self.workers)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not os.path.exists(self.socket):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("runner serve did not start")
+            time.sleep(0.02)
+        time.sleep(0.2)  # let its workers build their VMs
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
 def cold_start(table, tmp, reps):
     exe = musl_build(tmp, "hello", HELLO_C)
-    variants = {"native": [exe], "runner": runner_exec(exe)}
-    if QEMU:
-        variants["qemu-x86_64"] = [QEMU, exe]
-    times = interleaved(variants, reps)
-    compare(table, "cold start: static musl hello", times)
+    case = "cold start: static musl hello"
+    with Server(tmp) as server:
+        variants = {
+            "native": [exe],
+            "runner": runner_exec(exe),
+            "runner --server (VM built ahead)": runner_exec(exe, extra=["--server", server.socket]),
+        }
+        if QEMU:
+            variants["qemu-x86_64"] = [QEMU, exe]
+        times = interleaved(variants, reps)
+    compare(table, case, times)
     if "qemu-x86_64" in times:
-        table.add("cold start: static musl hello", "runner vs qemu", f"{med(times['qemu-x86_64']) / med(times['runner']):.1f}", "x faster", "")
+        for name in ("runner", "runner --server (VM built ahead)"):
+            table.add(case, f"{name} vs qemu", f"{med(times['qemu-x86_64']) / med(times[name]):.1f}", "x faster", "")
     cold_start_phases(table, tmp, exe, reps)
 
 
