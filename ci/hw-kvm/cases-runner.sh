@@ -133,6 +133,23 @@ expect_stderr_contains elf-glibc-abort 134 'runner: guest killed by SIGABRT (rai
 # shellcheck source=cases-hostile.sh
 . "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-hostile.sh"
 
+# --- served runs: runner serve keeps VMs built ahead on hardware KVM too.
+SOCK=$T/hwkvm-serve.sock
+rm -f "$SOCK"
+"$R" serve --socket "$SOCK" --workers 2 </dev/null >/dev/null 2>&1 &
+SERVER=$!
+i=0
+while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check serve-listening -- test -S "$SOCK"
+XS="$R exec --server $SOCK"
+expect_exact served-hello 0 'Hello from inside the VM!\n' '' -- $XS $S/hello.bin
+expect_exact served-exit42 42 '' '' -- $XS $S/exit42.bin
+expect_exact served-fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $XS $S/fault_gp.bin
+with_stdin $T/cat-big expect_exact served-cat 0 "@$T/cat-big" '' -- $XS $S/cat.bin
+expect_exact served-spin-time-limit 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $XS --timeout 1 $S/spin.bin
+kill "$SERVER" 2>/dev/null
+wait "$SERVER" 2>/dev/null
+
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do
     n=$(basename "$f" .bin)
