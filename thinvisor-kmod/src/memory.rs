@@ -112,7 +112,7 @@ impl GuestMemory {
     /// afterwards and cost nothing until touched again.
     pub fn discard(&mut self, offset: u64, len: u64) -> Result<()> {
         let r = self.range(offset, len)?;
-        if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(KmodError::OutOfRange {
                 offset,
                 len,
@@ -146,7 +146,7 @@ impl GuestMemory {
     /// which zaps every mapping of them. Contents are kept.
     pub fn refresh(&mut self, offset: u64, len: u64) -> Result<()> {
         let r = self.range(offset, len)?;
-        if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(KmodError::OutOfRange {
                 offset,
                 len,

@@ -128,7 +128,7 @@ impl Vm {
         memory: GuestMemory,
         access: MemoryAccess,
     ) -> Result<SlotId> {
-        if gpa % PAGE_SIZE != 0 {
+        if !gpa.is_multiple_of(PAGE_SIZE) {
             return Err(KmodError::Slot(format!(
                 "guest-physical address {gpa:#x} is not page aligned"
             )));
