@@ -936,7 +936,10 @@ fn the_vdso_is_provided_only_while_its_syscalls_are_unrestricted() {
     for name in ["clock_gettime", "gettimeofday", "time", "getcpu"] {
         // Denied, left out of an allow list, or with an argument rule: no
         // vDSO, so every call reaches the rules.
-        assert!(!vdso(&format!("[syscalls]\ndeny = [\"{name}\"]\n")), "{name}");
+        assert!(
+            !vdso(&format!("[syscalls]\ndeny = [\"{name}\"]\n")),
+            "{name}"
+        );
         let others: Vec<String> = ["clock_gettime", "gettimeofday", "time", "getcpu"]
             .iter()
             .filter(|n| **n != name)
