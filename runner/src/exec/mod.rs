@@ -151,6 +151,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
             pf_path: path == SyscallPath::PageFaultFrame,
             skip_marker: opts.monitor_test_skip_marker,
         }),
+        vdso: policy.syscalls.vdso_allowed(),
     };
     let mut guest = match boot::boot(&hv, &image, &start) {
         Ok(g) => g,
@@ -216,6 +217,7 @@ pub fn exec(opts: ExecOptions) -> i32 {
         platform: hv.platform().to_string(),
         syscall_path: path.short().to_string(),
         monitor: if use_monitor { "on" } else { "off" }.to_string(),
+        vdso: if guest.vdso { "on" } else { "off" }.to_string(),
         ..Stats::default()
     };
     let limit = policy.limits.wall_time;

@@ -162,6 +162,7 @@ pub fn run(
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
     loop {
+        guest.retune_clock()?;
         if let Some(m) = guest.monitor.as_mut() {
             m.before_resume(
                 guest.vm.memory_mut(guest.slot)?,
