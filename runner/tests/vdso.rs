@@ -210,6 +210,24 @@ fn a_flat_binary_finds_the_vdso_in_its_aux_vector() {
     }
 }
 
+/// As Linux's vDSO, a bad pointer is not checked: the program faults in
+/// its own memory (where the syscall would return EFAULT).
+#[test]
+fn a_null_timespec_faults_in_the_vdso() {
+    let r = exec_elf(&[], "clocks", &["null"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (139, "clock_gettime(CLOCK_MONOTONIC, NULL)\n")
+    );
+    assert!(
+        r.stderr.starts_with(
+            "runner: guest killed by SIGSEGV (page fault: write to unmapped address) at rip 0x7fffffd01"
+        ) && r.stderr.ends_with(", address 0x0\n"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn the_program_cannot_change_the_vdso() {
     for monitor in ["off", "on"] {

@@ -19,6 +19,9 @@
  *                         the two readings around it.
  *   clocks attack         tries to change the vDSO's data page (expects
  *                         every call refused), then writes to it (SIGSEGV).
+ *   clocks null           clock_gettime(CLOCK_MONOTONIC, NULL): the vDSO,
+ *                         like Linux's, faults (SIGSEGV) where the syscall
+ *                         would return EFAULT.
  *
  * A failed check prints "clocks: FAIL what (errno N)" on stderr, exit 1. */
 #define _GNU_SOURCE
@@ -210,5 +213,10 @@ int main(int argc, char **argv)
         return skew(argc > 2 ? atof(argv[2]) : 1);
     if (argc > 1 && strcmp(argv[1], "attack") == 0)
         return attack();
+    if (argc > 1 && strcmp(argv[1], "null") == 0) {
+        printf("clock_gettime(CLOCK_MONOTONIC, NULL)\n");
+        fflush(stdout);
+        return clock_gettime(CLOCK_MONOTONIC, NULL) == 0 ? 99 : 98;
+    }
     return check(argc > 1 ? atol(argv[1]) : 1000, argc > 2 ? atof(argv[2]) : 0);
 }
