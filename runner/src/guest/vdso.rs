@@ -53,21 +53,32 @@ pub fn map(mem: &mut GuestMemory, aspace: &mut AddressSpace) -> Result<(), VdsoE
     Ok(())
 }
 
-/// Writes the clock's lines into the data page (with the guest stopped).
-pub fn publish(mem: &mut GuestMemory, params: &ClockParams) -> Result<(), KmodError> {
+/// The data page's used bytes for `params` (vdso/vvar.h; the rest of the
+/// page stays zero).
+pub fn data_page(params: &ClockParams) -> Vec<u8> {
+    let mut page = vec![0u8; VVAR_SIZE as usize];
+    let mut put = |off: u64, value: u64| {
+        let at = off as usize;
+        page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    };
     let mut clocks = 0u64;
     for (id, offset) in params.offsets.iter().enumerate() {
-        let at = VVAR_PA + VVAR_OFFSET + 8 * id as u64;
-        mem.write_u64(at, offset.unwrap_or(0))?;
+        put(VVAR_OFFSET + 8 * id as u64, offset.unwrap_or(0));
         if offset.is_some() {
             clocks |= 1 << id;
         }
     }
-    mem.write_u64(VVAR_PA + VVAR_TSC_BASE, params.tsc_base)?;
-    mem.write_u64(VVAR_PA + VVAR_MULT, params.mult)?;
-    mem.write_u64(VVAR_PA + VVAR_MONO_BASE, params.mono_base)?;
-    mem.write_u64(VVAR_PA + VVAR_CLOCKS, clocks)?;
-    mem.write_u64(VVAR_PA + VVAR_FORMAT, VVAR_FORMAT_1)
+    put(VVAR_TSC_BASE, params.tsc_base);
+    put(VVAR_MULT, params.mult);
+    put(VVAR_MONO_BASE, params.mono_base);
+    put(VVAR_CLOCKS, clocks);
+    put(VVAR_FORMAT, VVAR_FORMAT_1);
+    page
+}
+
+/// Writes the clock's lines into the data page (with the guest stopped).
+pub fn publish(mem: &mut GuestMemory, params: &ClockParams) -> Result<(), KmodError> {
+    mem.write(VVAR_PA, &data_page(params))
 }
 
 #[cfg(test)]
