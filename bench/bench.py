@@ -218,6 +218,39 @@ def syscall_path(table, tmp, reps, n):
             table.add(f"syscall path: {n} getpid", "runner info exit round trip", f"{bare:.2f}", "us", f"{per * 1e6 / bare:.2f}x (loop/bare)")
 
 
+def clock_path(table, tmp, reps, n):
+    """clock_gettime(CLOCK_MONOTONIC) through the C library (the musl clocks
+    sample), timed by the sample itself: natively, under the runner with the
+    vDSO, and with the vDSO turned off by the policy (every call an exit)."""
+    sample = os.path.join(SAMPLES, "clocks")
+    no_vdso = os.path.join(tmp, "no-vdso.toml")
+    with open(no_vdso, "w") as f:
+        f.write("[syscalls]\nvdso = false\n")
+    stats = os.path.join(tmp, "clock-stats.json")
+    variants = {
+        "native": [sample, "bench", str(n)],
+        "runner (vDSO)": runner_exec(sample, ["bench", str(n)], stats=stats),
+        "runner, vdso = false": runner_exec(sample, ["bench", str(n)], policy=no_vdso, stats=stats),
+    }
+    case = f"syscall path: {n} clock_gettime via libc"
+    per = {name: [] for name in variants}
+    exits = {}
+    for rep in range(reps + 1):  # the first round warms up
+        for name, argv in variants.items():
+            out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            ns = float(out.split(",")[1].split()[0])  # "clock_gettime: N calls, X ns per call"
+            if rep:
+                per[name].append(ns)
+            if name != "native":
+                with open(stats) as f:
+                    exits[name] = json.load(f)["exits"]
+    for name, xs in per.items():
+        ratio = "" if name == "native" else f"{med(xs) / med(per['native']):.1f}x native"
+        table.add(case, f"{name}: time per call", f"{med(xs) / 1e3:.3f}", "us", ratio)
+    for name, e in exits.items():
+        table.add(case, f"{name}: exits per call", f"{e / n:.4f}", "", f"{e} exits in all")
+
+
 def file_io(table, tmp, reps, size_mib):
     data = os.path.join(tmp, "cat.bin")
     with open(data, "wb") as f:
@@ -249,7 +282,7 @@ def main():
     ap.add_argument("--reps", type=int, default=11)
     ap.add_argument("--quick", action="store_true", help="small sizes and 3 repetitions")
     ap.add_argument("--markdown", help="also write the table to this file")
-    ap.add_argument("--only", help="run only the cases whose step name contains this (cold, compute, syscall, file, memory)")
+    ap.add_argument("--only", help="run only the cases whose step name contains this (cold, compute, syscall, syscall-clock, file, memory)")
     a = ap.parse_args()
     reps = 3 if a.quick else a.reps
     size = 8 if a.quick else 64
@@ -260,6 +293,7 @@ def main():
             ("cold", lambda: cold_start(table, tmp, reps)),
             ("compute", lambda: compute(table, tmp, reps, size)),
             ("syscall", lambda: syscall_path(table, tmp, reps, n)),
+            ("syscall-clock", lambda: clock_path(table, tmp, reps, n)),
             ("file", lambda: file_io(table, tmp, reps, size)),
             ("memory", lambda: memory_overhead(table, tmp)),
         ):

@@ -15,7 +15,9 @@
 //! program, which also runs natively). `hello.c` is also built as a glibc
 //! static-pie, `hello_pie` (`cc -static-pie`: Debian's musl has no
 //! static-pie start file), and `raise.c` as a glibc static executable,
-//! `raise_glibc` (glibc raises with tgkill, musl with tkill). musl-gcc comes
+//! `raise_glibc` (glibc raises with tgkill, musl with tkill), and `clocks.c`
+//! as `clocks_glibc` (glibc's static start-up finds the vDSO its own way).
+//! musl-gcc comes
 //! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
 use std::env;
@@ -228,6 +230,7 @@ fn require_c_tool(tool: &str, package: &str) {
 const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("hello", "hello_pie", "-static-pie"),
     ("raise", "raise_glibc", "-static"),
+    ("clocks", "clocks_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

@@ -125,6 +125,26 @@ with_stdin $T/cat-big expect_exact elf-busybox-sha256sum-200k 0 "@$T/cat-big.sha
 expect_exact elf-busybox-cat-file 0 'hello\n' '' -- $X $P /bin/busybox cat "$T/hw-ro/hello.txt"
 expect_stderr_contains elf-glibc-abort 134 'runner: guest killed by SIGABRT (raised by the program itself with tgkill)' -- $X $S/raise_glibc abort
 
+# --- the vDSO (docs/abi.md): clock calls through musl and glibc cost no exit
+#     (only the CPU-time clock is a syscall), stay in order across exits at
+#     which the runner retunes the clock; a flat binary finds it in its aux
+#     vector; the program cannot change it; a policy that denies
+#     clock_gettime gets no vDSO, and the errno reaches the program.
+expect_exact vdso-auxv 0 'vdso_auxv: 00007fffffd01000\n' '' -- $X $S/vdso_auxv.bin
+for c in clocks clocks_glibc; do
+    expect_stdout_contains vdso-$c 0 'vdso: 0x7fffffd01000
+clocks: ok' -- $X --monitor off --stats $T/stats.json $S/$c 10000
+    check vdso-$c-on -- test "$(json '  ' vdso)" = on
+    check vdso-$c-one-clock-syscall -- test "$(json '    ' clock_gettime)" = 1
+    check vdso-$c-few-exits -- test "$(json '  ' exits)" -lt 40
+    expect_stdout_contains vdso-$c-across-exits 0 'clocks: ok' -- $X $S/$c 1000 1
+done
+expect_stdout_contains vdso-monitor-on 0 'clocks: ok' -- $X --monitor on $S/clocks 10000 0.5
+expect_exact vdso-attack 139 'mprotect: errno 13\nmunmap: errno 22\nmremap: errno 22\nmmap-fixed: errno 22\nmadvise: errno 22\nread-into: errno 14\nmprotect-text: errno 13\nwriting to the data page\n' '*' -- $X $S/clocks attack
+printf '[syscalls]\ndeny = ["clock_gettime"]\n' > "$T/deny-clock.toml"
+expect_exact vdso-denied-clock 1 '' 'clocks: FAIL clock_gettime(CLOCK_MONOTONIC) (errno 1)\n' -- $X --policy $T/deny-clock.toml $S/clocks 10
+expect_exact vdso-denied-auxv 0 'vdso_auxv: none\n' '' -- $X --policy $T/deny-clock.toml $S/vdso_auxv.bin
+
 # --- the in-VM monitor on hardware KVM: its SYSCALL gate at CPL0, SYSRETQ.
 # shellcheck source=cases-monitor.sh
 . "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-monitor.sh"

@@ -445,6 +445,7 @@ const EVERY_SAMPLE: &[SampleRun] = &[
     ("spin", &[], b"", &["--timeout", "0.3"], 137),
     ("monitor_calls", &[], b"", &[], 0),
     ("monitor_interleave", &[], b"", &[], 0),
+    ("vdso_auxv", &[], b"", &[], 0),
 ];
 
 #[test]

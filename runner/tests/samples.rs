@@ -197,6 +197,8 @@ fn every_sample_is_covered_by_a_test() {
         "monitor_calls",
         "monitor_interleave",
         "monitor_attack",
+        // Tested in vdso.rs.
+        "vdso_auxv",
     ];
     // The hostile_* samples are covered by tests/hostile.rs.
     for name in samples::ALL.iter().filter(|n| !n.starts_with("hostile_")) {

@@ -132,6 +132,7 @@ pub fn render(policy: &Policy) -> String {
         OnDeny::Errno(n) => errno_name(n).map_or_else(|| n.to_string(), str::to_owned),
     };
     let _ = writeln!(o, "on_deny = {}", quote(&on_deny));
+    let _ = writeln!(o, "vdso = {}", sc.vdso_allowed());
     for rule in &sc.args {
         let _ = writeln!(o, "\n[[syscalls.args]]");
         let name = syscall_name(rule.nr).unwrap_or_default();

@@ -81,6 +81,7 @@ pub struct RawSyscalls {
     pub on_deny: Option<Spanned<String>>,
     #[serde(default)]
     pub args: Vec<Spanned<RawArg>>,
+    pub vdso: Option<Spanned<bool>>,
 }
 
 /// One `[[syscalls.args]]` entry.

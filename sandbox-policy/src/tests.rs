@@ -157,6 +157,7 @@ address = "10.0.0.1:443"
 allow = ["read", "write", "ioctl", "openat", "exit_group"]
 deny = ["getpid"]
 on_deny = "EACCES"
+vdso = false
 
 [[syscalls.args]]
 syscall = "ioctl"
@@ -256,6 +257,7 @@ fn every_key_is_read() {
     );
     assert_eq!(p.syscalls.deny, set(&["getpid"]));
     assert_eq!(p.syscalls.on_deny, OnDeny::Errno(13));
+    assert!(!p.syscalls.vdso);
     assert_eq!(
         p.syscalls.args,
         vec![
@@ -517,6 +519,7 @@ access = "read"
 deny = ["getpid"]
 # allow: not set; every syscall not denied is allowed.
 on_deny = "EPERM"
+vdso = true
 
 # [[tunnel]]: none; syscall buffers are not restricted by address.
 "#;
@@ -611,7 +614,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
      "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol)"),
     ("[syscalls]\nblock = [\"getpid\"]\n",
-     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args)"),
+     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args, vdso)"),
     ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmin = 1\n",
      "policy.toml:4: syscalls.args[0].min: unknown key \"min\" (expected one of: syscall, arg, values, max, mask)"),
     ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"r\"\nname = \"text\"\n",
@@ -635,6 +638,14 @@ const BAD: &[(&str, &str)] = &[
      "policy.toml:2: env.vars.PATH: expected a string, found integer 1"),
     ("[env]\ninherit = 1\n",
      "policy.toml:2: env.inherit: expected a boolean, found integer 1"),
+    ("[syscalls]\nvdso = \"no\"\n",
+     "policy.toml:2: syscalls.vdso: expected a boolean, found \"no\""),
+    ("[syscalls]\ndeny = [\"clock_gettime\"]\nvdso = true\n",
+     "policy.toml:3: syscalls.vdso: true, but \"clock_gettime\" is denied: the vDSO answers clock_gettime, gettimeofday, time and getcpu without a syscall, so it is provided only when all four are allowed without argument rules"),
+    ("[syscalls]\nallow = [\"clock_gettime\", \"gettimeofday\", \"time\"]\nvdso = true\n",
+     "policy.toml:3: syscalls.vdso: true, but \"getcpu\" is not in syscalls.allow: the vDSO answers clock_gettime, gettimeofday, time and getcpu without a syscall, so it is provided only when all four are allowed without argument rules"),
+    ("[syscalls]\nvdso = true\n[[syscalls.args]]\nsyscall = \"clock_gettime\"\narg = 0\nvalues = [1]\n",
+     "policy.toml:2: syscalls.vdso: true, but \"clock_gettime\" has an argument rule: the vDSO answers clock_gettime, gettimeofday, time and getcpu without a syscall, so it is provided only when all four are allowed without argument rules"),
     ("[files]\npath = \"/a\"\n",
      "policy.toml:1: files: expected an array, found a table"),
     ("[[files]]\npath = [\"/a\"]\naccess = \"read\"\n",
@@ -914,6 +925,55 @@ fn docs_error_examples_are_real() {
             "not in BAD: {line}"
         );
     }
+}
+
+#[test]
+fn the_vdso_is_provided_only_while_its_syscalls_are_unrestricted() {
+    let vdso = |text: &str| parse(text).syscalls.vdso_allowed();
+    assert!(vdso(""), "on by default");
+    assert!(!vdso("[syscalls]\nvdso = false\n"), "turned off");
+    assert!(vdso("[syscalls]\nvdso = true\ndeny = [\"getpid\"]\n"));
+    for name in ["clock_gettime", "gettimeofday", "time", "getcpu"] {
+        // Denied, left out of an allow list, or with an argument rule: no
+        // vDSO, so every call reaches the rules.
+        assert!(
+            !vdso(&format!("[syscalls]\ndeny = [\"{name}\"]\n")),
+            "{name}"
+        );
+        let others: Vec<String> = ["clock_gettime", "gettimeofday", "time", "getcpu"]
+            .iter()
+            .filter(|n| **n != name)
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        assert!(
+            !vdso(&format!("[syscalls]\nallow = [{}]\n", others.join(", "))),
+            "{name}"
+        );
+        assert!(
+            !vdso(&format!(
+                "[[syscalls.args]]\nsyscall = \"{name}\"\narg = 0\nmax = 10\n"
+            )),
+            "{name}"
+        );
+        // Saying false with a restriction is fine.
+        assert!(!vdso(&format!(
+            "[syscalls]\nvdso = false\ndeny = [\"{name}\"]\n"
+        )));
+    }
+    assert!(vdso(
+        "[syscalls]\nallow = [\"clock_gettime\", \"gettimeofday\", \"time\", \"getcpu\"]\n"
+    ));
+    // The effective policy says what the run gets, and reads back the same.
+    let p = parse("[syscalls]\ndeny = [\"time\"]\n");
+    assert!(p.to_effective_toml().contains("\nvdso = false\n"));
+    assert_round_trip(&p);
+    // Rules built in code are held to the same: a restriction wins over
+    // `vdso = true`.
+    let mut rules = SyscallRules::default();
+    assert!(rules.vdso_allowed());
+    rules.deny.insert(228);
+    assert!(rules.vdso && !rules.vdso_allowed());
+    assert_eq!(rules.vdso_conflict(), Some(228));
 }
 
 #[test]

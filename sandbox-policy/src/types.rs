@@ -208,6 +208,11 @@ impl ArgRule {
 /// `allow` list implicitly includes them; `deny` naming them is an error).
 pub const ALWAYS_ALLOWED: [u32; 2] = [60, 231];
 
+/// The syscalls a vDSO answers inside the guest, without a syscall:
+/// clock_gettime (228), gettimeofday (96), time (201), getcpu (309). It is
+/// provided only while the rules leave every one of them unrestricted.
+pub const VDSO_SYSCALLS: [u32; 4] = [228, 96, 201, 309];
+
 /// `[syscalls]`: which emulated syscalls the guest may make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyscallRules {
@@ -218,6 +223,10 @@ pub struct SyscallRules {
     /// Argument constraints, in file order; at most one per (syscall, arg).
     pub args: Vec<ArgRule>,
     pub on_deny: OnDeny,
+    /// `syscalls.vdso`: whether the guest may get a vDSO (see
+    /// [`Self::vdso_allowed`]). Validation makes it false when a policy
+    /// restricts one of [`VDSO_SYSCALLS`] without saying.
+    pub vdso: bool,
 }
 
 impl Default for SyscallRules {
@@ -227,6 +236,7 @@ impl Default for SyscallRules {
             allow: None,
             args: Vec::new(),
             on_deny: OnDeny::Errno(defaults::ON_DENY_ERRNO),
+            vdso: true,
         }
     }
 }
@@ -245,6 +255,21 @@ impl SyscallRules {
             None => true,
         };
         in_allow_list && !self.deny.contains(&nr)
+    }
+
+    /// The first of [`VDSO_SYSCALLS`] these rules restrict: refused, or
+    /// with an argument rule (which a vDSO could not apply).
+    pub fn vdso_conflict(&self) -> Option<u32> {
+        VDSO_SYSCALLS
+            .into_iter()
+            .find(|&nr| !self.is_allowed(nr) || self.args.iter().any(|r| r.nr == nr))
+    }
+
+    /// Whether the guest gets a vDSO: `vdso` is set and no syscall it
+    /// answers is restricted, so it can never answer a call the rules
+    /// would refuse.
+    pub fn vdso_allowed(&self) -> bool {
+        self.vdso && self.vdso_conflict().is_none()
     }
 
     /// Whether the arguments of syscall `nr` satisfy every `[[syscalls.args]]`

@@ -495,7 +495,40 @@ fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<SyscallRules> 
     }
     rules.deny = deny.iter().map(|d| d.nr).collect();
     rules.allow = allow.map(|list| list.iter().map(|a| a.nr).collect::<BTreeSet<u32>>());
+    rules.vdso = vdso(raw.vdso.as_ref(), &rules, src)?;
     Ok(rules)
+}
+
+/// `syscalls.vdso`: by default, a vDSO exactly when no syscall it answers
+/// is restricted; `true` with such a restriction is a contradiction.
+fn vdso(value: Option<&Spanned<bool>>, rules: &SyscallRules, src: &Source<'_>) -> Result<bool> {
+    let conflict = rules.vdso_conflict();
+    match (value, conflict) {
+        (None, _) => Ok(conflict.is_none()),
+        (Some(v), None) => Ok(*v.get_ref()),
+        (Some(v), Some(_)) if !*v.get_ref() => Ok(false),
+        (Some(v), Some(nr)) => {
+            let name = quote(crate::syscall_name(nr).unwrap_or_default());
+            let why = if !rules.is_allowed(nr) {
+                if rules.deny.contains(&nr) {
+                    "is denied"
+                } else {
+                    "is not in syscalls.allow"
+                }
+            } else {
+                "has an argument rule"
+            };
+            Err(src.invalid(
+                &v.span(),
+                "syscalls.vdso",
+                format!(
+                    "true, but {name} {why}: the vDSO answers clock_gettime, gettimeofday, \
+                     time and getcpu without a syscall, so it is provided only when all four \
+                     are allowed without argument rules"
+                ),
+            ))
+        }
+    }
 }
 
 fn arg_rule(entry: &Spanned<RawArg>, i: usize, src: &Source<'_>) -> Result<ArgRule> {

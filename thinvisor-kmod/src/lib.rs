@@ -21,7 +21,9 @@
 //!   address (virtual or physical) leaves this crate;
 //! - **run** returns a crate-owned [`VmExit`] with a catch-all; EINTR is
 //!   [`VmExit::Interrupted`]; an [`Interrupter`] stops a running vCPU from
-//!   another thread; [`VcpuCounters`] holds ioctl counts and time in guest.
+//!   another thread; [`VcpuCounters`] holds ioctl counts and time in guest;
+//! - **time**: the guest TSC's rate ([`Vcpu::tsc_khz`]) and the host's TSC
+//!   ([`host_tsc`]), so the caller can turn guest TSC readings into time.
 //!
 //! ```no_run
 //! use thinvisor_kmod::{GuestMemory, Hypervisor, MemoryAccess, VmExit};
@@ -47,6 +49,7 @@ pub mod counters;
 pub mod cpuid;
 pub mod error;
 pub mod exit;
+pub mod host_tsc;
 pub mod hypervisor;
 pub mod interrupt;
 pub mod ioctl_numbers;
@@ -63,6 +66,7 @@ pub use capabilities::Capabilities;
 pub use counters::VcpuCounters;
 pub use error::{KmodError, Result};
 pub use exit::VmExit;
+pub use host_tsc::host_tsc;
 pub use hypervisor::{Hypervisor, VmOptions};
 pub use interrupt::Interrupter;
 pub use kick_timer::KickTimer;

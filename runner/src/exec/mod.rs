@@ -201,6 +201,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
             pf_path: path == SyscallPath::PageFaultFrame,
             skip_marker: opts.monitor_test_skip_marker,
         }),
+        vdso: policy.syscalls.vdso_allowed(),
     };
     // A served run uses the VM built ahead when the memory limit fits it.
     let blank = blank.filter(|b| b.fits(start.memory_limit));
@@ -276,6 +277,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     stats.platform = hv.platform().to_string();
     stats.syscall_path = path.short().to_string();
     stats.monitor = if use_monitor { "on" } else { "off" }.to_string();
+    stats.vdso = if guest.vdso { "on" } else { "off" }.to_string();
     stats.end_phase("lock_down", &mut mark);
     let limit = policy.limits.wall_time;
     let result = run_guest(

@@ -168,6 +168,7 @@ pub fn run(
             let rip = user_rip(guest)?;
             return Ok(Err(Death::TimeLimit { rip, limit_secs }));
         }
+        guest.retune_clock()?;
         if let Some(m) = guest.monitor.as_mut() {
             m.before_resume(
                 guest.vm.memory_mut(guest.slot)?,

@@ -28,6 +28,9 @@ pub struct Stats {
     pub syscalls_in_vm_by_name: BTreeMap<String, u64>,
     /// Whether the run used the in-VM monitor: "on" or "off".
     pub monitor: String,
+    /// Whether the guest got the vDSO, whose clock calls never exit and so
+    /// are not counted in `syscalls`: "on" or "off".
+    pub vdso: String,
     /// Buffered writes the runner could not deliver to their descriptor.
     pub monitor_flush_errors: u64,
     /// Syscalls refused by the policy.

@@ -75,6 +75,7 @@ pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
             envp: &[],
             memory_limit: 4 << 20,
             monitor: None,
+            vdso: false,
         },
     )
     .map_err(|e| e.to_string())

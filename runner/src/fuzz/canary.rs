@@ -17,7 +17,10 @@
 //!   supervisor area, inside the slot, never a page-table frame, never
 //!   shared by two pages), and no kernel-half page is user-accessible: the
 //!   guest cannot reach its own page tables or the entry code through an
-//!   alias.
+//!   alias. The vDSO's pages are the one exception: each maps its own
+//!   reserved frame, never writable.
+//! - **vDSO**: its image is byte-for-byte what boot wrote, and its data page
+//!   holds exactly the clock the runner last wrote there.
 //! - **host guards**: two anonymous mappings of the same kind as guest RAM,
 //!   allocated just before it (Linux places consecutive anonymous mappings
 //!   next to each other, so they usually border the guest RAM's host
@@ -28,7 +31,8 @@
 use crate::guest::boot::Guest;
 use crate::guest::descriptors::GDT_SIZE;
 use crate::guest::layout::*;
-use crate::guest::page_table::{Translation, BACKED, PRESENT, USER};
+use crate::guest::page_table::{Translation, BACKED, PRESENT, USER, WRITABLE};
+use crate::guest::vdso;
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, KmodError, MemoryAccess, SlotId, PAGE_SIZE};
 
@@ -91,6 +95,8 @@ pub struct Canaries {
     guard: Vec<u8>,
     supervisor: Vec<(u64, Vec<u8>)>,
     supervisor_maps: Vec<(u64, Option<Translation>)>,
+    /// The vDSO's image as boot wrote it (empty without a vDSO).
+    vdso_image: Vec<u8>,
 }
 
 /// The supervisor pages whose bytes must not change (the entry data page
@@ -148,6 +154,11 @@ impl Canaries {
             .into_iter()
             .map(|pa| (pa, guest.aspace.tables.translate(mem, kva(pa))))
             .collect();
+        let vdso_image = if guest.vdso {
+            mem.slice(VDSO_PA, VDSO_PAGES * PAGE_SIZE)?.to_vec()
+        } else {
+            Vec::new()
+        };
         let guard = pattern_bytes(pattern, GUARD_BYTES);
         let mut slot_mem = GuestMemory::new(GUARD_BYTES as usize)?;
         slot_mem.write(0, &guard)?;
@@ -159,6 +170,7 @@ impl Canaries {
             guard,
             supervisor,
             supervisor_maps,
+            vdso_image,
         })
     }
 
@@ -200,9 +212,46 @@ impl Canaries {
                 ));
             }
         }
+        if guest.vdso {
+            check_vdso(guest, mem, &self.vdso_image, &mut out);
+        }
         address_space_shape(mem, &mut out);
         out
     }
+}
+
+/// The vDSO's image is unchanged and its data page holds the runner's clock.
+fn check_vdso(guest: &Guest, mem: &GuestMemory, image: &[u8], out: &mut Vec<String>) {
+    if mem
+        .slice(VDSO_PA, VDSO_PAGES * PAGE_SIZE)
+        .map_or(true, |b| b != image)
+    {
+        out.push("the vDSO's image changed".into());
+    }
+    let Some(clock) = guest.clock.as_ref() else {
+        out.push("a vDSO without a clock".into());
+        return;
+    };
+    // What the runner wrote last, and zeros after it.
+    let want = vdso::data_page(clock.params());
+    let used = want.len() as u64;
+    let holds = mem.slice(VVAR_PA, used).is_ok_and(|b| b == want.as_slice())
+        && mem
+            .slice(VVAR_PA + used, PAGE_SIZE - used)
+            .is_ok_and(|b| b.iter().all(|&x| x == 0));
+    if !holds {
+        out.push("the vDSO's data page differs from the runner's clock".into());
+    }
+}
+
+/// The frame a vDSO page maps, by its address.
+fn vdso_frame(va: u64) -> Option<u64> {
+    if va == VVAR_VA {
+        return Some(VVAR_PA);
+    }
+    (VDSO_VA..VDSO_END)
+        .contains(&va)
+        .then(|| VDSO_PA + (va - VDSO_VA))
 }
 
 /// Walks the page tables: collects table frames and checks every leaf.
@@ -216,6 +265,14 @@ fn address_space_shape(mem: &GuestMemory, out: &mut Vec<String>) {
         if !user_half {
             if flags & USER != 0 {
                 out.push(format!("kernel-half page {va:#x} is user-accessible"));
+            }
+            continue;
+        }
+        if let Some(frame) = vdso_frame(va) {
+            if pa != frame || flags & WRITABLE != 0 {
+                out.push(format!(
+                    "vDSO page {va:#x} maps {pa:#x} (flags {flags:#x}), not its own frame read-only"
+                ));
             }
             continue;
         }

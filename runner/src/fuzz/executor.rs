@@ -121,11 +121,13 @@ impl Executor {
         // As `runner exec --monitor off` builds it, but neither locked down
         // (lock-down is for the whole process and for good: the next
         // program needs a new VM) nor sealed until the guard slot is mapped.
+        let policy = self.policy();
         let info = StartInfo {
             argv: &argv,
             envp: &[],
             memory_limit: limit,
             monitor: None,
+            vdso: policy.syscalls.vdso_allowed(),
         };
         let mut guest = match boot::boot_unsealed(&self.hv, &image, &info) {
             Ok(g) => g,
@@ -151,7 +153,6 @@ impl Executor {
             Ok(f) => f,
             Err(e) => return self.failed(format!("standard streams: {e}"), start),
         };
-        let policy = self.policy();
         let vfs = match Vfs::prepare(&policy) {
             Ok(v) => v,
             Err(e) => return self.failed(format!("file namespace: {e}"), start),

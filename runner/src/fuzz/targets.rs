@@ -73,6 +73,7 @@ pub fn loader(data: &[u8]) {
             envp: &[],
             memory_limit: 1 << 20,
             monitor: None,
+            vdso: true,
         };
         match boot::build_memory(&image, &start, 0) {
             Ok(_) | Err(BootError::Map(_)) => {}
@@ -218,6 +219,7 @@ pub fn tunnel(data: &[u8]) {
         envp: &[],
         memory_limit: 1 << 20,
         monitor: None,
+        vdso: true,
     };
     let Ok(boot::Memory {
         mut mem,
@@ -231,6 +233,9 @@ pub fn tunnel(data: &[u8]) {
     model.set(FLAT_LOAD_VA, 4096, Some(Prot::RWX));
     let stack = stack_size(1 << 20);
     model.set(STACK_TOP - stack, stack, Some(Prot::RW));
+    // The vDSO: every attempt to change it fails, so the model keeps it.
+    model.set(VVAR_VA, 4096, Some(Prot::R));
+    model.set(VDSO_VA, VDSO_PAGES * 4096, Some(Prot::RX));
     let mut brk = FLAT_LOAD_VA + 4096;
     let mut input = Input::new(data);
     for _ in 0..64 {

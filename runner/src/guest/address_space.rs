@@ -27,6 +27,8 @@ pub enum MapError {
     Exists,
     #[error("range not mapped")]
     NotMapped,
+    #[error("the range holds the vDSO, whose pages are not the program's")]
+    Reserved,
     #[error("internal page-table error: {0}")]
     Internal(String),
 }
@@ -63,6 +65,9 @@ pub struct AddressSpace {
     /// The policy's tunnel table: guest ranges syscall buffers may use, and
     /// for what (empty: anywhere the page tables allow).
     pub buffer_table: sandbox_policy::Tunnel,
+    /// Mappings of frames the runner owns (the vDSO): readable like any
+    /// other, but never unmapped, moved, reprotected or replaced.
+    reserved: Vec<(u64, u64)>,
 }
 
 fn page_up(x: u64) -> Option<u64> {
@@ -97,7 +102,44 @@ impl AddressSpace {
             generation: 0,
             needs_tlb_flush: false,
             buffer_table: sandbox_policy::Tunnel::default(),
+            reserved: Vec::new(),
         }
+    }
+
+    /// Maps the runner's own frames `pas` at `start` onwards with `prot`,
+    /// for good: the program's memory calls refuse to touch them
+    /// ([`MapError::Reserved`]), and they do not count against its limit.
+    pub fn map_reserved(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        pas: &[u64],
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let end = start + pas.len() as u64 * PAGE_SIZE;
+        if start & (PAGE_SIZE - 1) != 0 || start < MIN_USER_VA || end > USER_END {
+            return Err(MapError::Invalid);
+        }
+        if self.overlaps(start, end) {
+            return Err(MapError::Exists);
+        }
+        let flags = prot.user_pte_flags();
+        for (i, &pa) in pas.iter().enumerate() {
+            let va = start + i as u64 * PAGE_SIZE;
+            self.tables.map(mem, &mut self.frames, va, pa, flags)?;
+        }
+        self.vmas.insert(start, Vma { end, prot });
+        self.reserved.push((start, end));
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Refuses a change to `[start, end)` that would touch a reserved page.
+    fn check_unreserved(&self, start: u64, end: u64) -> Result<(), MapError> {
+        if self.reserved.iter().any(|&(s, e)| s < end && start < e) {
+            return Err(MapError::Reserved);
+        }
+        Ok(())
     }
 
     /// Sets where the heap starts (just after the loaded image).
@@ -310,6 +352,7 @@ impl AddressSpace {
                 if noreplace {
                     return Err(MapError::Exists);
                 }
+                self.check_unreserved(hint, end)?;
                 if len / PAGE_SIZE
                     > self.frames.user_pages_left() + self.mapped_pages_in(mem, hint, end)
                 {
@@ -369,6 +412,7 @@ impl AddressSpace {
         if start % PAGE_SIZE != 0 {
             return Err(MapError::Invalid);
         }
+        self.check_unreserved(start, end)?;
         self.split_at(start);
         self.split_at(end);
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
@@ -392,6 +436,7 @@ impl AddressSpace {
         let Some(end) = page_range(start, len)? else {
             return Ok(());
         };
+        self.check_unreserved(start, end)?;
         // The whole range must be covered by mappings (else ENOMEM, as Linux).
         if !self.covered(start, end) {
             return Err(MapError::NoMemory);
@@ -595,6 +640,7 @@ impl AddressSpace {
             .checked_add(old_len)
             .filter(|&e| e <= USER_END)
             .ok_or(MapError::NotMapped)?;
+        self.check_unreserved(old, old_end)?;
         let prot = self
             .uniform_prot(old, old_end, true)
             .ok_or(MapError::NotMapped)?;
@@ -609,6 +655,7 @@ impl AddressSpace {
             if dst % PAGE_SIZE != 0 || dst < MIN_USER_VA || (dst < old_end && old < dst_end) {
                 return Err(MapError::Invalid);
             }
+            self.check_unreserved(dst, dst_end)?;
             let grow = new_len.saturating_sub(old_len) / PAGE_SIZE;
             let freed = self.mapped_pages_in(mem, dst, dst_end);
             if grow > self.frames.user_pages_left() + freed {
@@ -684,6 +731,7 @@ impl AddressSpace {
             return Err(MapError::NoMemory);
         }
         if dontneed {
+            self.check_unreserved(start, end)?;
             let mut va = start;
             while va < end {
                 if let Some(pa) = self.tables.frame_of(mem, va) {
@@ -710,6 +758,7 @@ impl AddressSpace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest::page_table::NO_EXECUTE;
     use crate::guest::user_memory::{read_virt, write_virt};
 
     const MIB: u64 = 1 << 20;
@@ -884,6 +933,80 @@ mod tests {
             a.madvise_dontneed(&mut m, p + 1, PAGE_SIZE, true),
             Err(MapError::Invalid)
         );
+    }
+
+    #[test]
+    fn reserved_pages_cannot_be_changed() {
+        let (mut a, mut m) = space(4 * MIB);
+        let (vvar, text) = (0x7000_0000, 0x7000_1000);
+        let (vvar_pa, text_pa) = (0x3000, 0x4000);
+        a.map_reserved(&mut m, vvar, &[vvar_pa], Prot::R)
+            .expect("vvar");
+        a.map_reserved(&mut m, text, &[text_pa], Prot::RX)
+            .expect("text");
+        let before = a.user_bytes();
+        let t = a.translate(&m, vvar).expect("mapped");
+        assert_eq!(t.pa, vvar_pa);
+        assert!(t.user_readable() && !t.user_writable());
+        assert!(a
+            .translate(&m, text)
+            .is_some_and(|t| t.flags & NO_EXECUTE == 0));
+        let page = PAGE_SIZE;
+        // Every way the program could unmap, move, reprotect or replace them.
+        assert_eq!(a.munmap(&mut m, vvar, page), Err(MapError::Reserved));
+        assert_eq!(
+            a.munmap(&mut m, vvar - 16 * page, 64 * page),
+            Err(MapError::Reserved),
+            "a larger range around it"
+        );
+        assert_eq!(
+            a.mprotect(&mut m, vvar, page, Prot::RW),
+            Err(MapError::Reserved)
+        );
+        assert_eq!(
+            a.mprotect(&mut m, text, page, Prot::RWX),
+            Err(MapError::Reserved)
+        );
+        assert_eq!(
+            a.mmap_anonymous(&mut m, vvar, page, Prot::RW, true, false),
+            Err(MapError::Reserved)
+        );
+        assert_eq!(
+            a.mmap_anonymous(&mut m, vvar, page, Prot::RW, false, true),
+            Err(MapError::Exists)
+        );
+        assert_eq!(
+            a.mremap(&mut m, vvar, page, 2 * page, true, None),
+            Err(MapError::Reserved)
+        );
+        let p = a
+            .mmap_anonymous(&mut m, 0, page, Prot::RW, false, false)
+            .expect("mmap");
+        assert_eq!(
+            a.mremap(&mut m, p, page, page, true, Some(text)),
+            Err(MapError::Reserved)
+        );
+        assert_eq!(
+            a.madvise_dontneed(&mut m, vvar, page, true),
+            Err(MapError::Reserved)
+        );
+        a.madvise_dontneed(&mut m, vvar, page, false)
+            .expect("advice without effect is fine");
+        // A hint there is moved elsewhere, as for any mapped range.
+        let q = a
+            .mmap_anonymous(&mut m, vvar, page, Prot::RW, false, false)
+            .expect("hinted mmap");
+        assert_ne!(q, vvar);
+        // Still mapped as before; they never counted as the program's.
+        assert_eq!(a.translate(&m, vvar).map(|t| t.pa), Some(vvar_pa));
+        assert_eq!(a.translate(&m, text).map(|t| t.pa), Some(text_pa));
+        assert_eq!(a.user_bytes(), before + 2 * page);
+        // Readable for syscall buffers, never writable.
+        assert!(a.accessible_ranges(false).contains(&(vvar, text + page)));
+        assert!(!a
+            .accessible_ranges(true)
+            .iter()
+            .any(|&(s, e)| s < text + page && vvar < e));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the program's entry point at CPL3.
 
 use super::address_space::{AddressSpace, MapError};
+use super::clock::{ClockError, ClockParams, GuestClock};
 use super::descriptors;
 use super::entry_code;
 use super::frames::FrameAllocator;
@@ -10,6 +11,7 @@ use super::initial_stack::{self, at, StackSpec};
 use super::layout::*;
 use super::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
 use super::user_memory;
+use super::vdso::{self, VdsoError};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{
@@ -27,6 +29,45 @@ pub struct Guest {
     pub lstar: u64,
     /// The in-VM monitor, when this run uses one.
     pub monitor: Option<Monitor>,
+    /// The clock the vDSO and the monitor compute in the VM, when either
+    /// is present.
+    pub clock: Option<GuestClock>,
+    /// Whether the vDSO is mapped (and its data page must be kept filled).
+    pub vdso: bool,
+}
+
+impl Guest {
+    /// At an exit (the guest stopped): keeps the in-VM clocks in step with
+    /// the host's (guest/clock.rs), writing new lines where the vDSO and
+    /// the monitor read them. No vCPU ioctl; usually one host TSC read.
+    pub fn retune_clock(&mut self) -> Result<(), MonitorError> {
+        let Some(clock) = self.clock.as_mut() else {
+            return Ok(());
+        };
+        if !clock.retune() {
+            return Ok(());
+        }
+        let params = *clock.params();
+        let mem = self.vm.memory_mut(self.slot)?;
+        write_clock(mem, &params, self.vdso, self.monitor.is_some())
+    }
+}
+
+/// Writes the clock's lines where the guest reads them: the vDSO's data
+/// page and the monitor's data, for those present.
+fn write_clock(
+    mem: &mut GuestMemory,
+    params: &ClockParams,
+    vdso: bool,
+    monitor: bool,
+) -> Result<(), MonitorError> {
+    if vdso {
+        vdso::publish(mem, params)?;
+    }
+    if monitor {
+        Monitor::set_clock(mem, params)?;
+    }
+    Ok(())
 }
 
 /// Why a guest could not be built.
@@ -44,6 +85,10 @@ pub enum BootError {
     Monitor(#[from] MonitorError),
     #[error("internal: a blank VM of {have} bytes cannot hold a guest that needs {need}")]
     BlankTooSmall { have: u64, need: u64 },
+    #[error("guest clock: {0}")]
+    Clock(#[from] ClockError),
+    #[error(transparent)]
+    Vdso(#[from] VdsoError),
 }
 
 impl BootError {
@@ -64,6 +109,10 @@ pub struct StartInfo<'a> {
     pub memory_limit: u64,
     /// Install the in-VM monitor, entered this way.
     pub monitor: Option<MonitorBoot>,
+    /// Map the vDSO and name it in the aux vector (only when the policy
+    /// leaves the syscalls it answers unrestricted:
+    /// `SyscallRules::vdso_allowed`).
+    pub vdso: bool,
 }
 
 const CR0_PE: u64 = 1;
@@ -202,6 +251,9 @@ fn lay_out(
         Some(b) => Some(Monitor::install(mem, &mut aspace, b)?),
         None => None,
     };
+    if start.vdso {
+        vdso::map(mem, &mut aspace)?;
+    }
 
     for seg in &image.segments {
         let page = seg.vaddr & !(PAGE_SIZE - 1);
@@ -235,6 +287,9 @@ fn lay_out(
         (at::MINSIGSTKSZ, 2048),
     ];
     auxv.extend_from_slice(&image.auxv);
+    if start.vdso {
+        auxv.push((at::SYSINFO_EHDR, VDSO_VA));
+    }
     let execfn = start.argv.first().cloned().unwrap_or_default();
     let stack = initial_stack::build(
         STACK_TOP,
@@ -390,9 +445,15 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
     r.rip = image.entry;
     r.rsp = rsp;
     r.rflags = 0x202;
-    if monitor.is_some() {
-        Monitor::anchor_clock(vm.memory_mut(slot)?, &mut vcpu)?;
-    }
+    // One calibration for both readers of the clock in the VM.
+    let clock = if start.vdso || monitor.is_some() {
+        let clock = GuestClock::anchor(&mut vcpu)?;
+        let mem = vm.memory_mut(slot)?;
+        write_clock(mem, clock.params(), start.vdso, monitor.is_some())?;
+        Some(clock)
+    } else {
+        None
+    };
     Ok(Guest {
         vm,
         slot,
@@ -400,5 +461,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
         aspace,
         lstar,
         monitor,
+        clock,
+        vdso: start.vdso,
     })
 }

@@ -54,8 +54,17 @@ pub const MONITOR_STACK_TOP_VA: u64 = MONITOR_STACK_VA + MONITOR_STACK_PAGES * 0
 pub const GATE_MARK_VA: u64 = kva(IST_STACK_PA);
 pub const GATE_RAX_VA: u64 = kva(IST_STACK_PA) + 8;
 
+/// The vDSO (docs/abi.md): its data page ("vvar", written only by the
+/// runner) and the pages of its ELF image. Their frames are reserved in
+/// every guest, like the monitor's; a run that provides the vDSO maps them
+/// for user mode, read-only.
+pub const VVAR_PA: u64 = 0x1f000;
+pub const VDSO_PA: u64 = 0x20000;
+/// Must equal VDSO_PAGES in build.rs (the image's size is checked there).
+pub const VDSO_PAGES: u64 = 2;
+
 /// First guest-physical page handed out by the frame allocator.
-pub const FIRST_FREE_PA: u64 = 0x1f000;
+pub const FIRST_FREE_PA: u64 = VDSO_PA + VDSO_PAGES * PAGE_SIZE;
 
 /// Virtual address of a supervisor-area physical address.
 pub const fn kva(pa: u64) -> u64 {
@@ -97,6 +106,15 @@ pub fn stack_size(user_limit: u64) -> u64 {
 }
 /// mmap allocates top-down from here when no address is given.
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
+/// The vDSO's fixed user addresses, between the mmap area and the stack:
+/// the data page, then the ELF image (AT_SYSINFO_EHDR). No program segment
+/// may reach this far up (loader/elf.rs), the mmap allocator never hands it
+/// out, and the program cannot unmap, remap or change it (address_space.rs).
+pub const VVAR_VA: u64 = 0x7fff_ffd0_0000;
+pub const VDSO_VA: u64 = VVAR_VA + PAGE_SIZE;
+/// One past the vDSO's last page.
+pub const VDSO_END: u64 = VDSO_VA + VDSO_PAGES * PAGE_SIZE;
+const _: () = assert!(VVAR_VA >= MMAP_TOP && VDSO_END <= STACK_TOP - STACK_SIZE);
 
 /// Guest-physical memory reserved beyond the user-memory limit: the
 /// supervisor area plus page tables (one 4 KiB table per 2 MiB mapped, with

@@ -1,8 +1,10 @@
 //! Building and describing the guest: layout, page tables, descriptor
-//! tables, entry code, initial stack, address space.
+//! tables, entry code, initial stack, address space, the vDSO and the clock
+//! it reads.
 
 pub mod address_space;
 pub mod boot;
+pub mod clock;
 pub mod descriptors;
 pub mod entry_code;
 pub mod frames;
@@ -11,3 +13,4 @@ pub mod layout;
 pub mod monitor_image;
 pub mod page_table;
 pub mod user_memory;
+pub mod vdso;

@@ -30,6 +30,11 @@ impl Prot {
         write: false,
         exec: false,
     };
+    pub const R: Prot = Prot {
+        read: true,
+        write: false,
+        exec: false,
+    };
     pub const RW: Prot = Prot {
         read: true,
         write: true,

@@ -28,7 +28,7 @@
 
 use super::{Image, LoadError, Segment};
 use crate::guest::initial_stack::at;
-use crate::guest::layout::{MIN_USER_VA, STACK_SIZE, STACK_TOP};
+use crate::guest::layout::{MIN_USER_VA, VVAR_VA};
 use crate::guest::page_table::Prot;
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC};
@@ -41,8 +41,9 @@ use thinvisor_kmod::PAGE_SIZE;
 /// Where a static-pie program is loaded: Linux's ELF_ET_DYN_BASE for x86-64
 /// without address randomisation (2/3 of the user address space).
 pub const PIE_BASE: u64 = 0x5555_5555_4000;
-/// Segments must end below the initial stack's area.
-pub const MAX_SEGMENT_END: u64 = STACK_TOP - STACK_SIZE;
+/// Segments must end below the vDSO, which lies below the initial stack's
+/// area (guest/layout.rs).
+pub const MAX_SEGMENT_END: u64 = VVAR_VA;
 /// Size of one ELF64 program header.
 const PHENT_SIZE: u64 = 56;
 /// Size of the ELF64 file header.
@@ -312,8 +313,8 @@ fn checked_loads<'a>(
         }
         if end > MAX_SEGMENT_END {
             return Err(format!(
-                "{what} ({vaddr:#x}-{end:#x}) reaches the stack area or the kernel half \
-                 (segments must end below {MAX_SEGMENT_END:#x})"
+                "{what} ({vaddr:#x}-{end:#x}) reaches the vDSO, the stack area or the kernel \
+                 half (segments must end below {MAX_SEGMENT_END:#x})"
             ));
         }
         pages += (end - page_down(vaddr)) / PAGE_SIZE;

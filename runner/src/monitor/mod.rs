@@ -12,6 +12,7 @@
 pub mod probe;
 
 use crate::guest::address_space::AddressSpace;
+use crate::guest::clock::ClockParams;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::guest::page_table::{PageTableError, NO_EXECUTE, PRESENT, WRITABLE};
@@ -19,7 +20,7 @@ use crate::syscalls::common::WriteBudget;
 use crate::syscalls::fds::{FdTable, Object};
 use crate::syscalls::process::{self, IDENTITY};
 use sandbox_policy::{OnDeny, SyscallRules};
-use thinvisor_kmod::{GuestMemory, KmodError, Vcpu, PAGE_SIZE};
+use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 /// `runner exec --monitor`.
 #[derive(
@@ -55,7 +56,6 @@ const HANDLED: &[(u64, u64)] = &[
     (228, mi::ACTION_CLOCK),
 ];
 
-const IA32_TSC: u32 = 0x10;
 const NR_MAX: usize = mi::MON_NR_MAX as usize;
 const RANGES_MAX: usize = mi::MON_RANGES_MAX as usize;
 
@@ -314,32 +314,21 @@ impl Monitor {
         }
     }
 
-    /// Anchors the monitor's clock: reads the guest TSC (one KVM_GET_MSRS)
-    /// between two host clock readings, and the TSC rate (KVM_GET_TSC_KHZ).
-    /// CLOCK_REALTIME/MONOTONIC in the VM are then `base + ticks * scale`,
-    /// as a vDSO computes them.
-    pub fn anchor_clock(mem: &mut GuestMemory, vcpu: &mut Vcpu) -> Result<(), MonitorError> {
-        use rustix::time::ClockId;
-        let khz = u64::from(vcpu.tsc_khz()?);
-        if khz == 0 {
-            return Err(MonitorError::Internal("KVM reports a TSC rate of 0".into()));
+    /// Writes the guest clock's lines (guest/clock.rs, the same the vDSO
+    /// reads) for CLOCK_REALTIME and CLOCK_MONOTONIC in the VM:
+    /// `base + ((rdtsc - tsc_base) * mult) >> 32`.
+    pub fn set_clock(mem: &mut GuestMemory, clock: &ClockParams) -> Result<(), MonitorError> {
+        mem.write_u64(data_pa(mi::MON_TSC_BASE), clock.tsc_base)?;
+        mem.write_u64(data_pa(mi::MON_TSC_MULT), clock.mult)?;
+        for id in 0..2 {
+            let offset = clock.offsets[id].ok_or_else(|| {
+                MonitorError::Internal(format!("the guest clock does not serve clock {id}"))
+            })?;
+            mem.write_u64(
+                data_pa(mi::MON_NS_BASE) + id as u64 * 8,
+                clock.mono_base.wrapping_add(offset),
+            )?;
         }
-        let ns = |id| {
-            let (s, n) = crate::host::clock(id);
-            (s as u64)
-                .wrapping_mul(1_000_000_000)
-                .wrapping_add(n as u64)
-        };
-        let (real0, mono0) = (ns(ClockId::Realtime), ns(ClockId::Monotonic));
-        let tsc = vcpu.msr(IA32_TSC)?;
-        let mono1 = ns(ClockId::Monotonic);
-        let half = (mono1 - mono0) / 2;
-        // ns per tick << 32 = 10^6 / kHz << 32.
-        let mult = ((1_000_000u128 << 32) / u128::from(khz)) as u64;
-        mem.write_u64(data_pa(mi::MON_TSC_BASE), tsc)?;
-        mem.write_u64(data_pa(mi::MON_TSC_MULT), mult)?;
-        mem.write_u64(data_pa(mi::MON_NS_BASE), real0 + half)?;
-        mem.write_u64(data_pa(mi::MON_NS_BASE) + 8, mono0 + half)?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 pub const EPERM: i64 = 1;
 pub const EBADF: i64 = 9;
 pub const ENOMEM: i64 = 12;
+pub const EACCES: i64 = 13;
 pub const EFAULT: i64 = 14;
 pub const EEXIST: i64 = 17;
 pub const ENODEV: i64 = 19;

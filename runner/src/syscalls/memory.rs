@@ -12,6 +12,7 @@ fn map_err(e: MapError) -> Outcome {
         MapError::Exists => EEXIST,
         MapError::Internal(_) => ENOMEM,
         MapError::NotMapped => EFAULT,
+        MapError::Reserved => EINVAL,
     })
 }
 
@@ -60,6 +61,8 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     };
     match ctx.aspace.mprotect(ctx.mem, a[0], a[1], prot) {
         Ok(()) => Outcome::ok(0),
+        // As Linux answers a change to its vvar page.
+        Err(MapError::Reserved) => Outcome::err(EACCES),
         Err(e) => map_err(e),
     }
 }

@@ -14,6 +14,7 @@ fn map_err(e: MapError) -> Outcome {
         MapError::Invalid => EINVAL,
         MapError::Exists => EEXIST,
         MapError::NotMapped => EFAULT,
+        MapError::Reserved => EINVAL,
     })
 }
 

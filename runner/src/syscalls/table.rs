@@ -180,7 +180,7 @@ pub static TABLE: &[Entry] = &[
         nr: 96,
         name: "gettimeofday",
         handler: clocks::gettimeofday,
-        why: "host realtime clock; timezone UTC",
+        why: "host realtime clock; timezone UTC (through a C library: the vDSO answers without an exit)",
     },
     Entry {
         nr: 97,
@@ -366,7 +366,7 @@ pub static TABLE: &[Entry] = &[
         nr: 201,
         name: "time",
         handler: clocks::time,
-        why: "host realtime clock",
+        why: "host realtime clock (through a C library: the vDSO)",
     },
     Entry {
         nr: 203,
@@ -390,7 +390,7 @@ pub static TABLE: &[Entry] = &[
         nr: 228,
         name: "clock_gettime",
         handler: time::clock_gettime,
-        why: "host clocks (realtime, monotonic, boottime, cpu)",
+        why: "host clocks (realtime, monotonic, boottime, cpu); through a C library the vDSO answers all but the CPU-time clocks without an exit",
     },
     Entry {
         nr: 229,
