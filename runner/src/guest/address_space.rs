@@ -78,7 +78,7 @@ fn page_up(x: u64) -> Option<u64> {
 /// act on: `start` page aligned, `len` rounded up to pages, the range in the
 /// user half. None for an empty range (nothing to do, as on Linux).
 fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
-    if start % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Invalid);
     }
     let len = page_up(len).ok_or(MapError::Invalid)?;
@@ -256,7 +256,7 @@ impl AddressSpace {
     ) -> Result<(), MapError> {
         let len = page_up(len).ok_or(MapError::Invalid)?;
         let end = start.checked_add(len).ok_or(MapError::Invalid)?;
-        if start % PAGE_SIZE != 0 || len == 0 || start < MIN_USER_VA || end > USER_END {
+        if !start.is_multiple_of(PAGE_SIZE) || len == 0 || start < MIN_USER_VA || end > USER_END {
             return Err(MapError::Invalid);
         }
         if self.overlaps(start, end) {
@@ -344,7 +344,7 @@ impl AddressSpace {
             return Err(MapError::NoMemory);
         }
         if fixed || noreplace {
-            if hint % PAGE_SIZE != 0 {
+            if !hint.is_multiple_of(PAGE_SIZE) {
                 return Err(MapError::Invalid);
             }
             let end = hint.checked_add(len).ok_or(MapError::Invalid)?;
@@ -409,7 +409,7 @@ impl AddressSpace {
             .checked_add(len)
             .filter(|&e| e <= USER_END)
             .ok_or(MapError::Invalid)?;
-        if start % PAGE_SIZE != 0 {
+        if !start.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Invalid);
         }
         self.check_unreserved(start, end)?;
@@ -625,7 +625,7 @@ impl AddressSpace {
         may_move: bool,
         fixed: Option<u64>,
     ) -> Result<u64, MapError> {
-        if old % PAGE_SIZE != 0 || (fixed.is_some() && !may_move) {
+        if !old.is_multiple_of(PAGE_SIZE) || (fixed.is_some() && !may_move) {
             return Err(MapError::Invalid);
         }
         let old_len = page_up(old_len).ok_or(MapError::Invalid)?;

@@ -35,7 +35,7 @@ pub fn iovec_array_bytes(count: u64) -> Result<usize, i64> {
 /// Parses an iovec array copied out of the guest. The lengths' sum must fit
 /// in ssize_t (else EINVAL); the pointers are not checked here.
 pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, i64> {
-    if raw.len() % IOVEC_SIZE != 0 || raw.len() / IOVEC_SIZE > MAX_IOV as usize {
+    if !raw.len().is_multiple_of(IOVEC_SIZE) || raw.len() / IOVEC_SIZE > MAX_IOV as usize {
         return Err(EINVAL);
     }
     let mut total: u64 = 0;
