@@ -1,8 +1,7 @@
 //! The command line (see shared/design.md for the contract).
 
-use crate::loader::Format;
+use crate::exec::ExecOptions;
 use crate::lockdown::selftest::Probe;
-use crate::monitor::MonitorMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -24,37 +23,12 @@ pub enum Command {
     /// 137, policy kill 159); 125 when the runner fails; 126 when PROGRAM
     /// cannot be loaded; 127 when it does not exist.
     Exec {
-        /// Policy file (TOML); without it a safe default applies.
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
-        /// Wall-clock limit in seconds (overrides the policy's wall_time).
-        #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-        timeout: Option<f64>,
-        /// Write run statistics as JSON to FILE.
-        #[arg(long, value_name = "FILE")]
-        stats: Option<PathBuf>,
-        /// Program format.
-        #[arg(long, value_enum, default_value_t = Format::Auto)]
-        format: Format,
-        /// The in-VM monitor, which answers getpid-style queries, clock
-        /// reads, uname, brk, policy refusals and buffered stdout/stderr
-        /// writes without leaving the VM (docs/monitor.md). auto: on where a
-        /// measured probe finds it faster than an exit (see `runner info`).
-        #[arg(long, value_enum, default_value_t = MonitorMode::Auto)]
-        monitor: MonitorMode,
-        /// Testing only: enter the monitor past its gate's first instruction
-        /// (the entry marker); the monitor must refuse every entry (159).
-        #[arg(long, hide = true)]
-        monitor_test_skip_marker: bool,
         /// Run through the `runner serve` listening on SOCKET, in a VM it
         /// built ahead (faster start; same policy, sandbox and statuses).
         #[arg(long, value_name = "SOCKET")]
         server: Option<PathBuf>,
-        /// The program to run.
-        program: PathBuf,
-        /// Arguments passed to the program.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        opts: ExecOptions,
     },
     /// Validate a policy file and print the effective policy.
     Check {

@@ -16,32 +16,10 @@ fn main() {
         }
     };
     let status = match cli.command {
-        cli::Command::Exec {
-            policy,
-            timeout,
-            stats,
-            format,
-            monitor,
-            monitor_test_skip_marker,
-            server,
-            program,
-            args,
-        } => {
-            let opts = exec::ExecOptions {
-                program,
-                args,
-                policy,
-                timeout,
-                stats,
-                format,
-                monitor,
-                monitor_test_skip_marker,
-            };
-            match server {
-                Some(socket) => serve::client::exec_via(&socket, opts),
-                None => exec::exec(opts),
-            }
-        }
+        cli::Command::Exec { server, opts } => match server {
+            Some(socket) => serve::client::exec_via(&socket, opts),
+            None => exec::exec(opts),
+        },
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {
                 print!("{}", p.to_effective_toml());

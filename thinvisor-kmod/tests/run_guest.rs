@@ -34,14 +34,19 @@ fn out_exit_reports_port_and_data_and_costs_one_ioctl() {
     assert_eq!(vcpu.regs().expect("regs").rbx, 42);
 }
 
+/// Interrupts `vcpu` from another thread 100 ms from now.
+fn interrupt_later(vcpu: &thinvisor_kmod::Vcpu) -> std::thread::JoinHandle<()> {
+    let kick = vcpu.interrupter();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(kick.interrupt());
+    })
+}
+
 #[test]
 fn interrupter_stops_a_spinning_guest() {
     let (_vm, mut vcpu) = long_mode_guest(&[0xeb, 0xfe]); // jmp $
-    let kick = vcpu.interrupter();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(kick.interrupt());
-    });
+    let t = interrupt_later(&vcpu);
     assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
     t.join().expect("join");
     // Interrupted once; the next interrupt before running also takes effect.
@@ -65,11 +70,7 @@ fn kernel_lapic_vm_runs_exits_and_waits_in_hlt_until_interrupted() {
     );
     // With the APIC in the kernel, HLT does not exit: the vCPU waits for an
     // interrupt that never comes, until the interrupter ends the run.
-    let kick = vcpu.interrupter();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(kick.interrupt());
-    });
+    let t = interrupt_later(&vcpu);
     assert_eq!(vcpu.run().expect("run"), VmExit::Interrupted);
     t.join().expect("join");
 }

@@ -27,16 +27,35 @@ use thinvisor_kmod::Hypervisor;
 
 /// Everything `runner exec` was asked to do (also what a `runner serve`
 /// client sends its worker).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct ExecOptions {
-    pub program: PathBuf,
-    pub args: Vec<String>,
+    /// Policy file (TOML); without it a safe default applies.
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Wall-clock limit in seconds (overrides the policy's wall_time).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub timeout: Option<f64>,
+    /// Write run statistics as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
+    /// Program format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
+    /// The in-VM monitor, which answers getpid-style queries, clock
+    /// reads, uname, brk, policy refusals and buffered stdout/stderr
+    /// writes without leaving the VM (docs/monitor.md). auto: on where a
+    /// measured probe finds it faster than an exit (see `runner info`).
+    #[arg(long, value_enum, default_value_t = MonitorMode::Auto)]
     pub monitor: MonitorMode,
+    /// Testing only: enter the monitor past its gate's first instruction
+    /// (the entry marker); the monitor must refuse every entry (159).
+    #[arg(long, hide = true)]
     pub monitor_test_skip_marker: bool,
+    /// The program to run.
+    pub program: PathBuf,
+    /// Arguments passed to the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 fn fail(msg: impl std::fmt::Display, status: i32) -> i32 {
