@@ -49,9 +49,11 @@ fn syscall_heavy_guest_costs_one_exit_and_one_ioctl_per_syscall() {
     assert_eq!(s["exits_by_reason"]["syscall"], syscalls);
     let ioctls = s["vcpu_ioctls"].as_u64().expect("number");
     let other = s["vcpu_ioctls_other"].as_u64().expect("number");
-    // One KVM_RUN per exit; the rest is a constant amount of setup.
+    // One KVM_RUN per exit; the rest is a constant amount of setup: CPUID,
+    // sregs, MSRs, XCR0, and the clock's calibration (the TSC rate, the
+    // guest TSC, once more when the runner was preempted around it).
     assert_eq!(ioctls - other, syscalls);
-    assert!(other <= 6, "setup ioctls: {other}");
+    assert!(other <= 8, "setup ioctls: {other}");
     assert_eq!(s["exit_status"], 0);
     assert_eq!(s["denied"], 0);
     assert_eq!(s["syscalls_in_vm"], 0);
