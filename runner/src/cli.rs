@@ -83,6 +83,8 @@ pub enum Command {
     ServeWorker {
         #[arg(long)]
         memory_bytes: u64,
+        #[arg(long)]
+        server_pid: u32,
     },
 }
 

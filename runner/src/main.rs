@@ -42,7 +42,10 @@ fn main() {
             workers,
             memory,
         } => serve::serve(&socket, workers, memory),
-        cli::Command::ServeWorker { memory_bytes } => serve::worker::worker(memory_bytes),
+        cli::Command::ServeWorker {
+            memory_bytes,
+            server_pid,
+        } => serve::worker::worker(memory_bytes, server_pid),
     };
     std::process::exit(status);
 }

@@ -70,6 +70,8 @@ fn spawn_worker(
         .arg("serve-worker")
         .arg("--memory-bytes")
         .arg(memory_limit.to_string())
+        .arg("--server-pid")
+        .arg(std::process::id().to_string())
         .stdin(Stdio::from(OwnedFd::from(socket)))
         .stdout(Stdio::from(notify))
         .stderr(Stdio::inherit())

@@ -25,11 +25,19 @@ fn log(msg: impl std::fmt::Display) {
     eprintln!("runner serve: worker {}: {msg}", std::process::id());
 }
 
-/// Runs a worker; returns its exit status (the run's, once it has one).
-pub fn worker(memory_limit: u64) -> i32 {
-    // Die with the server, including while idle in accept.
+/// Runs a worker for the server of pid `server`; returns its exit status
+/// (the run's, once it has one).
+pub fn worker(memory_limit: u64, server: u32) -> i32 {
+    // Die with the server, including while idle in accept; and not start
+    // at all when it is already gone (its death before the prctl would not
+    // be signalled).
     if let Err(e) = rustix::process::set_parent_process_death_signal(Some(Signal::KILL)) {
         log(format!("cannot tie the worker to the server: {e}"));
+        return exit_status::RUNNER_FAILED;
+    }
+    let parent = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    if i64::from(parent) != i64::from(server) {
+        log("the server is gone");
         return exit_status::RUNNER_FAILED;
     }
     let listener = match std::io::stdin().as_fd().try_clone_to_owned() {
