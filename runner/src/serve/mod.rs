@@ -96,14 +96,15 @@ pub fn serve(socket: &Path, workers: usize, memory_limit: u64) -> i32 {
 const FAILURES_IN_A_ROW: u32 = 3;
 
 /// How long after a worker takes a run its replacement is started, while
-/// another worker is still ready: building a VM costs a few milliseconds of
-/// CPU, which would otherwise compete with the run's own start-up (on this
-/// 2-core machine it made served runs ~0.5 ms slower).
+/// another worker is still ready: starting a worker and building its VM
+/// costs a few milliseconds of CPU, which on a small machine would compete
+/// with the run's own start-up.
 const REPLENISH_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
 fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), ServeError> {
     let listener = bind(socket)?;
-    let (mut taken, notify) = rustix::pipe::pipe()
+    // Close-on-exec: a worker gets the write end only as its stdout.
+    let (mut taken, notify) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map(|(r, w)| (std::fs::File::from(r), w))
         .map_err(|e| ServeError::Pipe(e.into()))?;
     // Idle workers by pid; a worker that takes a connection leaves it.
