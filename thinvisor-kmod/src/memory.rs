@@ -136,6 +136,20 @@ impl GuestMemory {
         })
     }
 
+    /// Asks the host to back `[offset, offset + len)` with transparent huge
+    /// pages (MADV_HUGEPAGE), so that the hypervisor can map a 2 MiB guest
+    /// page with one 2 MiB mapping of its own. Advice only: contents are
+    /// kept, and the host may still use small pages.
+    pub fn advise_huge(&mut self, offset: u64, len: u64) -> Result<()> {
+        let r = self.range(offset, len)?;
+        self.map
+            .advise_range(memmap2::Advice::HugePage, r.start, r.len())
+            .map_err(|source| KmodError::Ioctl {
+                op: "madvise(MADV_HUGEPAGE)",
+                source,
+            })
+    }
+
     /// Makes the hypervisor forget every translation it cached for the pages
     /// of this range (shadow page tables on kvm_pvm, nested page tables on
     /// hardware), so the guest's next access re-walks the guest page tables.

@@ -176,6 +176,11 @@ pub fn run(
                 &state.budget,
             )?;
         }
+        if let Some(root) = guest.aspace.before_entry() {
+            // A 2 MiB page was split or removed in copies of the tables
+            // (page_table.rs): the guest continues on the new root.
+            guest.vcpu.sregs_mut()?.cr3 = root;
+        }
         let exit = guest.vcpu.run()?;
         if let Some(m) = guest.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.

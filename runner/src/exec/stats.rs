@@ -37,6 +37,14 @@ pub struct Stats {
     pub denied: u64,
     /// Most guest memory in use at once: user pages plus page tables.
     pub peak_guest_memory_bytes: u64,
+    /// 2 MiB guest pages: "on" when the run could map them (`--huge-pages
+    /// on` and no monitor), with how many were mapped, how many were split
+    /// into 4 KiB pages, and how often the guest moved to a new page-table
+    /// root because one was split or removed.
+    pub huge_pages: String,
+    pub huge_pages_mapped: u64,
+    pub huge_pages_split: u64,
+    pub page_table_root_switches: u64,
     /// Wall time spent inside KVM_RUN.
     pub guest_ns: u64,
     /// Where `wall_ns` went, by phase of `runner exec`: "prepare" (policy,

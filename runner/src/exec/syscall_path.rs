@@ -76,6 +76,7 @@ pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
             memory_limit: 4 << 20,
             monitor: None,
             vdso: false,
+            huge_pages: false,
         },
     )
     .map_err(|e| e.to_string())

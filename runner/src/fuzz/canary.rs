@@ -31,7 +31,7 @@
 use crate::guest::boot::Guest;
 use crate::guest::descriptors::GDT_SIZE;
 use crate::guest::layout::*;
-use crate::guest::page_table::{Translation, BACKED, PRESENT, USER, WRITABLE};
+use crate::guest::page_table::{Translation, BACKED, HUGE, PRESENT, USER, WRITABLE};
 use crate::guest::vdso;
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, KmodError, MemoryAccess, SlotId, PAGE_SIZE};
@@ -188,8 +188,8 @@ impl Canaries {
             Ok(_) => out.push("guard slot beyond the guest's RAM was written".into()),
             Err(e) => out.push(format!("guard slot unavailable: {e}")),
         }
-        let hw = guest.aspace.frames.high_water();
-        let end = (hw + UNTOUCHED_WINDOW).min(mem.len());
+        let (hw, untouched_end) = guest.aspace.frames.untouched();
+        let end = (hw + UNTOUCHED_WINDOW).min(untouched_end).min(mem.len());
         if let Ok(bytes) = mem.slice(hw, end.saturating_sub(hw)) {
             if let Some(off) = bytes.iter().position(|&b| b != 0) {
                 out.push(format!(
@@ -215,7 +215,7 @@ impl Canaries {
         if guest.vdso {
             check_vdso(guest, mem, &self.vdso_image, &mut out);
         }
-        address_space_shape(mem, &mut out);
+        address_space_shape(mem, guest.aspace.tables.root, &mut out);
         out
     }
 }
@@ -255,10 +255,10 @@ fn vdso_frame(va: u64) -> Option<u64> {
 }
 
 /// Walks the page tables: collects table frames and checks every leaf.
-fn address_space_shape(mem: &GuestMemory, out: &mut Vec<String>) {
+fn address_space_shape(mem: &GuestMemory, root: u64, out: &mut Vec<String>) {
     let mut tables = BTreeSet::new();
     let mut leaves: Vec<(u64, u64, u64)> = Vec::new(); // (va, pa, flags)
-    walk(mem, PML4_PA, 3, 0, &mut tables, &mut leaves, out);
+    walk(mem, root, 3, 0, &mut tables, &mut leaves, out);
     let mut frames = BTreeSet::new();
     for (va, pa, flags) in leaves {
         let user_half = va < USER_END;
@@ -322,12 +322,26 @@ fn walk(
             }
             continue;
         }
+        if level == 1 && entry & HUGE != 0 && entry & (PRESENT | BACKED) != 0 {
+            // A 2 MiB page: checked as the 512 4 KiB pages it maps.
+            let block = entry & ADDR_MASK;
+            if block % (512 * PAGE_SIZE) != 0 || va >= USER_END {
+                out.push(format!(
+                    "2 MiB page at {va:#x} maps a misaligned block {block:#x} or lies outside the user half"
+                ));
+                continue;
+            }
+            for i in 0..512 {
+                leaves.push((va + i * PAGE_SIZE, block + i * PAGE_SIZE, entry & !HUGE));
+            }
+            continue;
+        }
         if entry & PRESENT == 0 {
             continue;
         }
-        if entry & (1 << 7) != 0 {
+        if entry & HUGE != 0 {
             out.push(format!(
-                "large page at {va:#x}: the runner never builds one"
+                "1 GiB page at {va:#x}: the runner never builds one"
             ));
             continue;
         }

@@ -128,6 +128,7 @@ impl Executor {
             memory_limit: limit,
             monitor: None,
             vdso: policy.syscalls.vdso_allowed(),
+            huge_pages: true,
         };
         let mut guest = match boot::boot_unsealed(&self.hv, &image, &info) {
             Ok(g) => g,

@@ -74,6 +74,7 @@ pub fn loader(data: &[u8]) {
             memory_limit: 1 << 20,
             monitor: None,
             vdso: true,
+            huge_pages: true,
         };
         match boot::build_memory(&image, &start, 0) {
             Ok(_) | Err(BootError::Map(_)) => {}
@@ -220,6 +221,7 @@ pub fn tunnel(data: &[u8]) {
         memory_limit: 1 << 20,
         monitor: None,
         vdso: true,
+        huge_pages: true,
     };
     let Ok(boot::Memory {
         mut mem,

@@ -1,8 +1,15 @@
 //! The guest's user address space: mappings (VMAs) with their protections,
 //! backed by frames, and the Linux memory calls on top (mmap, munmap,
 //! mprotect, brk).
+//!
+//! With `huge_pages` set, every whole, 2 MiB-aligned 2 MiB of a new
+//! anonymous mapping is one 2 MiB page (a block of 512 frames the host backs
+//! with a huge page of its own): on a shadow-paging hypervisor one fault then
+//! maps what took 512. A call that changes part of such a page splits it
+//! into 4 KiB pages first (page_table.rs); a 2 MiB page never straddles two
+//! VMAs.
 
-use super::frames::FrameAllocator;
+use super::frames::{FrameAllocator, HUGE_SIZE};
 use super::layout::{MIN_USER_VA, MMAP_TOP, USER_END};
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
 use sandbox_policy::Op;
@@ -38,6 +45,7 @@ impl From<PageTableError> for MapError {
         match e {
             PageTableError::OutOfTables => MapError::NoMemory,
             PageTableError::Memory(e) => MapError::Internal(e.to_string()),
+            e @ PageTableError::Huge(_) => MapError::Internal(e.to_string()),
         }
     }
 }
@@ -68,6 +76,25 @@ pub struct AddressSpace {
     /// Mappings of frames the runner owns (the vDSO): readable like any
     /// other, but never unmapped, moved, reprotected or replaced.
     reserved: Vec<(u64, u64)>,
+    /// Map whole aligned 2 MiB of new mappings as 2 MiB pages. Never with
+    /// the in-VM monitor, whose root shares the tables and cannot move.
+    pub huge_pages: bool,
+    /// The root the vCPU's CR3 holds (`tables.root` moves when a 2 MiB
+    /// page is split or removed).
+    loaded_root: u64,
+    /// What the 2 MiB pages did, for `--stats`.
+    pub huge_counts: HugeCounts,
+}
+
+/// Counters of 2 MiB pages over a run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HugeCounts {
+    /// 2 MiB pages mapped.
+    pub mapped: u64,
+    /// 2 MiB pages split into 4 KiB pages.
+    pub split: u64,
+    /// Switches of the guest to a new page-table root.
+    pub root_switches: u64,
 }
 
 fn page_up(x: u64) -> Option<u64> {
@@ -91,6 +118,9 @@ fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
 
 impl AddressSpace {
     pub fn new(tables: PageTables, frames: FrameAllocator) -> AddressSpace {
+        let mut frames = frames;
+        // The root is set up before the guest first runs.
+        frames.mark_fresh_table(tables.root);
         AddressSpace {
             tables,
             frames,
@@ -103,7 +133,23 @@ impl AddressSpace {
             needs_tlb_flush: false,
             buffer_table: sandbox_policy::Tunnel::default(),
             reserved: Vec::new(),
+            huge_pages: false,
+            loaded_root: tables.root,
+            huge_counts: HugeCounts::default(),
         }
+    }
+
+    /// The guest is about to run: every page table becomes one it may have
+    /// used. Returns the new root when it moved since the guest last ran;
+    /// the caller loads it into CR3.
+    pub fn before_entry(&mut self) -> Option<u64> {
+        self.frames.seal_tables();
+        if self.tables.root == self.loaded_root {
+            return None;
+        }
+        self.loaded_root = self.tables.root;
+        self.huge_counts.root_switches += 1;
+        Some(self.loaded_root)
     }
 
     /// Maps the runner's own frames `pas` at `start` onwards with `prot`,
@@ -268,6 +314,26 @@ impl AddressSpace {
         let flags = prot.user_pte_flags();
         let mut va = start;
         while va < end {
+            if self.huge_pages && va.is_multiple_of(HUGE_SIZE) && end - va >= HUGE_SIZE {
+                if let Some(block) = self.frames.alloc_huge() {
+                    match self.tables.map_huge(mem, &mut self.frames, va, block, flags) {
+                        Ok(true) => {
+                            // Without the host's huge page KVM maps 4 KiB
+                            // pieces: slower, still correct.
+                            let _ = mem.advise_huge(block, HUGE_SIZE);
+                            self.huge_counts.mapped += 1;
+                            va += HUGE_SIZE;
+                            continue;
+                        }
+                        Ok(false) => self.frames.free_huge(block),
+                        Err(e) => {
+                            self.frames.free_huge(block);
+                            self.unmap_pages(mem, start, va)?;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
             let Some(pa) = self.frames.alloc_user() else {
                 self.unmap_pages(mem, start, va)?;
                 return Err(MapError::NoMemory);
@@ -285,9 +351,27 @@ impl AddressSpace {
     }
 
     /// Removes page mappings in `[start, end)` and frees their frames.
+    /// 2 MiB pages inside the range go whole; one it covers in part is
+    /// split first.
     fn unmap_pages(&mut self, mem: &mut GuestMemory, start: u64, end: u64) -> Result<(), MapError> {
         let mut va = start;
         while va < end {
+            if va == start || va.is_multiple_of(HUGE_SIZE) {
+                if let Some(block) = self.tables.huge_block(mem, va) {
+                    let base = va & !(HUGE_SIZE - 1);
+                    if base < start || base + HUGE_SIZE > end {
+                        self.split_huge(mem, va)?;
+                    } else {
+                        self.tables.unmap_huge(mem, &mut self.frames, base)?;
+                        mem.discard(block, HUGE_SIZE)
+                            .map_err(|e| MapError::Internal(e.to_string()))?;
+                        self.frames.free_huge(block);
+                        self.needs_tlb_flush = true;
+                        va = base + HUGE_SIZE;
+                        continue;
+                    }
+                }
+            }
             if let Some(pa) = self.tables.unmap(mem, va)? {
                 mem.discard(pa, PAGE_SIZE)
                     .map_err(|e| MapError::Internal(e.to_string()))?;
@@ -295,6 +379,69 @@ impl AddressSpace {
                 self.needs_tlb_flush = true;
             }
             va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn split_huge(&mut self, mem: &mut GuestMemory, va: u64) -> Result<(), MapError> {
+        if self.tables.split_huge(mem, &mut self.frames, va)? {
+            self.huge_counts.split += 1;
+        }
+        Ok(())
+    }
+
+    /// The 2 MiB-aligned addresses in `[start, end)` whose whole 2 MiB lies
+    /// in one mapping and the range (where 2 MiB pages can be). Found over
+    /// the VMAs, so an enormous range of little mapped memory costs little.
+    fn huge_candidates(&self, start: u64, end: u64) -> Vec<u64> {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        let mut out = Vec::new();
+        for (&s, v) in self.vmas.range(first..end) {
+            let hi = v.end.min(end);
+            let Some(mut a) = s.max(start).checked_next_multiple_of(HUGE_SIZE) else {
+                continue;
+            };
+            while a.checked_add(HUGE_SIZE).is_some_and(|e| e <= hi) {
+                out.push(a);
+                a += HUGE_SIZE;
+            }
+        }
+        out
+    }
+
+    /// Prepares `[start, end)` for a change of exactly that range: splits
+    /// the 2 MiB pages it covers only in part and, with `removing`, gives
+    /// the pages it covers whole private page directories. Afterwards the
+    /// change itself cannot run out of page tables. Every step keeps what
+    /// the guest sees, so an error here leaves the mappings as they were.
+    fn prepare_huge_edit(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        end: u64,
+        removing: bool,
+    ) -> Result<(), MapError> {
+        if !self.huge_pages {
+            return Ok(());
+        }
+        for addr in [start, end - 1] {
+            let base = addr & !(HUGE_SIZE - 1);
+            if (base < start || base + HUGE_SIZE > end)
+                && self.tables.huge_block(mem, addr).is_some()
+            {
+                self.split_huge(mem, addr)?;
+            }
+        }
+        if removing {
+            for a in self.huge_candidates(start, end) {
+                if self.tables.huge_block(mem, a).is_some() {
+                    self.tables.make_private(mem, &mut self.frames, a)?;
+                }
+            }
         }
         Ok(())
     }
@@ -413,6 +560,7 @@ impl AddressSpace {
             return Err(MapError::Invalid);
         }
         self.check_unreserved(start, end)?;
+        self.prepare_huge_edit(mem, start, end, true)?;
         self.split_at(start);
         self.split_at(end);
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
@@ -441,6 +589,7 @@ impl AddressSpace {
         if !self.covered(start, end) {
             return Err(MapError::NoMemory);
         }
+        self.prepare_huge_edit(mem, start, end, false)?;
         self.split_at(start);
         self.split_at(end);
         self.generation += 1;
@@ -458,6 +607,18 @@ impl AddressSpace {
                 (old.read && !prot.read) || (old.write && !prot.write) || (old.exec && !prot.exec);
             let mut va = s;
             while va < vend {
+                if va == s || va.is_multiple_of(HUGE_SIZE) {
+                    // Whole (prepare_huge_edit split the partial ones): the
+                    // directory entry changes its flags in place.
+                    if let Some(block) = self.tables.huge_block(mem, va) {
+                        if downgrade {
+                            downgraded.push((block, HUGE_SIZE));
+                        }
+                        self.tables.set_huge_flags(mem, va, flags)?;
+                        va += HUGE_SIZE;
+                        continue;
+                    }
+                }
                 if downgrade {
                     if let Some(t) = self.tables.translate(mem, va) {
                         match downgraded.last_mut() {
@@ -570,6 +731,14 @@ impl AddressSpace {
         prot: Prot,
     ) -> Result<(), MapError> {
         let flags = prot.user_pte_flags();
+        // Pages move one by one: 2 MiB pages are split first (an error here
+        // leaves the mapping where it was).
+        if self.huge_pages {
+            self.prepare_huge_edit(mem, src, src + len, false)?;
+            for a in self.huge_candidates(src, src + len) {
+                self.split_huge(mem, a)?;
+            }
+        }
         let mut moved: Vec<(u64, u64)> = Vec::new();
         let mut off = 0;
         while off < len {
@@ -732,13 +901,20 @@ impl AddressSpace {
         }
         if dontneed {
             self.check_unreserved(start, end)?;
+            let mut runs: Vec<(u64, u64)> = Vec::new();
             let mut va = start;
             while va < end {
                 if let Some(pa) = self.tables.frame_of(mem, va) {
-                    mem.discard(pa, PAGE_SIZE)
-                        .map_err(|e| MapError::Internal(e.to_string()))?;
+                    match runs.last_mut() {
+                        Some((s, l)) if *s + *l == pa => *l += PAGE_SIZE,
+                        _ => runs.push((pa, PAGE_SIZE)),
+                    }
                 }
                 va += PAGE_SIZE;
+            }
+            for (pa, len) in runs {
+                mem.discard(pa, len)
+                    .map_err(|e| MapError::Internal(e.to_string()))?;
             }
         }
         Ok(())

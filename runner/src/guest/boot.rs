@@ -113,6 +113,9 @@ pub struct StartInfo<'a> {
     /// leaves the syscalls it answers unrestricted:
     /// `SyscallRules::vdso_allowed`).
     pub vdso: bool,
+    /// Map whole, aligned 2 MiB of anonymous memory as 2 MiB pages
+    /// (ignored with the monitor: `AddressSpace::huge_pages`).
+    pub huge_pages: bool,
 }
 
 const CR0_PE: u64 = 1;
@@ -246,6 +249,7 @@ fn lay_out(
     let phys = mem.len();
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
     let mut aspace = AddressSpace::new(PageTables::new(PML4_PA), frames);
+    aspace.huge_pages = start.huge_pages && start.monitor.is_none();
     build_supervisor(mem, &mut aspace, start.monitor)?;
     let monitor = match start.monitor {
         Some(b) => Some(Monitor::install(mem, &mut aspace, b)?),
@@ -401,7 +405,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
 
     let s = vcpu.sregs_mut()?;
     s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    s.cr3 = PML4_PA;
+    s.cr3 = aspace.tables.root;
     s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if xsave { CR4_OSXSAVE } else { 0 };
     s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
     s.gdt.base = kva(GDT_PA);

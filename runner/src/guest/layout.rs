@@ -118,9 +118,11 @@ const _: () = assert!(VVAR_VA >= MMAP_TOP && VDSO_END <= STACK_TOP - STACK_SIZE)
 
 /// Guest-physical memory reserved beyond the user-memory limit: the
 /// supervisor area plus page tables (one 4 KiB table per 2 MiB mapped, with
-/// slack for sparse mappings).
+/// slack for sparse mappings and copies), plus 2 MiB for aligning the 2 MiB
+/// blocks at the top. The host backs only what the guest touches.
 pub fn physical_size(user_limit: u64) -> u64 {
     let pages = user_limit.div_ceil(PAGE_SIZE);
     let tables = pages / 512 + 256;
-    FIRST_FREE_PA + (pages + tables) * PAGE_SIZE
+    let alignment = 512;
+    FIRST_FREE_PA + (pages + tables + alignment) * PAGE_SIZE
 }

@@ -1,8 +1,18 @@
 //! 4-level x86-64 page tables kept in guest memory and edited by the runner.
 //! The page-table frames are never mapped into the guest's address space, so
 //! the walk the runner does here is authoritative for what the guest can reach.
+//!
+//! Leaves are 4 KiB page-table entries or 2 MiB page-directory entries
+//! (PS=1). The runner writes the tables through host memory, which a
+//! shadow-paging hypervisor (kvm_pvm) does not see, so every edit keeps to
+//! what such a hypervisor tolerates (docs/architecture.md, "2 MiB pages"):
+//! an entry the guest may have used is only ever made present where it was
+//! empty, or changed in its flags or (4 KiB leaves) its frame, with the
+//! caller dropping cached translations of downgraded frames. Anything else
+//! (removing or splitting a 2 MiB page) happens in copies of the tables on
+//! the path from the root, and the guest is switched to the new root.
 
-use super::frames::FrameAllocator;
+use super::frames::{FrameAllocator, HUGE_PAGES, HUGE_SIZE};
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 pub const PRESENT: u64 = 1 << 0;
@@ -10,8 +20,11 @@ pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
 /// Software bit: the entry owns a frame even while not present (PROT_NONE).
 pub const BACKED: u64 = 1 << 9;
+/// PS in a page-directory entry: the entry maps a 2 MiB page itself.
+pub const HUGE: u64 = 1 << 7;
 pub const NO_EXECUTE: u64 = 1 << 63;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const HUGE_ADDR_MASK: u64 = 0x000f_ffff_ffe0_0000;
 /// Flags of intermediate tables: the leaf decides the real permissions.
 const TABLE_FLAGS: u64 = PRESENT | WRITABLE | USER;
 
@@ -98,6 +111,8 @@ impl Translation {
 pub enum PageTableError {
     #[error("out of guest memory for page tables")]
     OutOfTables,
+    #[error("internal: the 2 MiB page at {0:#x} must be split before a 4 KiB edit")]
+    Huge(u64),
     #[error(transparent)]
     Memory(#[from] KmodError),
 }
@@ -106,7 +121,19 @@ fn index(va: u64, level: u32) -> u64 {
     (va >> (12 + 9 * level)) & 0x1ff
 }
 
-/// The page tables rooted at `root` (a guest-physical address).
+/// A page-directory entry that maps a 2 MiB page (present or PROT_NONE).
+fn is_huge_leaf(entry: u64) -> bool {
+    entry & HUGE != 0 && entry & (PRESENT | BACKED) != 0
+}
+
+/// The 4 KiB frame of `va` inside the 2 MiB page of `entry`.
+fn frame_in_huge(entry: u64, va: u64) -> u64 {
+    (entry & HUGE_ADDR_MASK) + (va & (HUGE_SIZE - 1) & !(PAGE_SIZE - 1))
+}
+
+/// The page tables rooted at `root` (a guest-physical address). The root
+/// moves when a 2 MiB page is removed or split (the caller loads the new
+/// one into CR3 before the guest runs again).
 ///
 /// `mirror`, when set, is a second root (the in-VM monitor's, M) that
 /// shares every user-half table below the PML4 with `root`: each user-half
@@ -145,18 +172,23 @@ impl PageTables {
         Ok(())
     }
 
-    /// Address of the leaf entry for `va`, creating missing tables when
-    /// `alloc` is given.
-    fn leaf_entry(
+    /// Address of the entry for `va` at `stop` (0: the 4 KiB leaf, 1: the
+    /// page-directory entry), creating missing tables when `alloc` is given.
+    /// A 2 MiB page on the way to a 4 KiB leaf is an error: split it first.
+    fn entry_at(
         &self,
         mem: &mut GuestMemory,
         va: u64,
+        stop: u32,
         mut alloc: Option<&mut FrameAllocator>,
     ) -> Result<Option<u64>, PageTableError> {
         let mut table = self.root;
-        for level in (1..=3).rev() {
+        for level in (stop + 1..=3).rev() {
             let entry_pa = table + index(va, level) * 8;
             let entry = mem.read_u64(entry_pa)?;
+            if level == 1 && is_huge_leaf(entry) {
+                return Err(PageTableError::Huge(va));
+            }
             if entry & PRESENT == 0 {
                 let Some(frames) = alloc.as_deref_mut() else {
                     return Ok(None);
@@ -175,7 +207,206 @@ impl PageTables {
                 table = entry & ADDR_MASK;
             }
         }
-        Ok(Some(table + index(va, 0) * 8))
+        Ok(Some(table + index(va, stop) * 8))
+    }
+
+    /// Address of the 4 KiB leaf entry for `va`.
+    fn leaf_entry(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        alloc: Option<&mut FrameAllocator>,
+    ) -> Result<Option<u64>, PageTableError> {
+        self.entry_at(mem, va, 0, alloc)
+    }
+
+    /// The page-directory entry for `va` (its address and value), without
+    /// creating anything.
+    fn pd_entry(&self, mem: &GuestMemory, va: u64) -> Option<(u64, u64)> {
+        let mut table = self.root;
+        for level in [3, 2] {
+            let entry = mem.read_u64(table + index(va, level) * 8).ok()?;
+            if entry & PRESENT == 0 {
+                return None;
+            }
+            table = entry & ADDR_MASK;
+        }
+        let at = table + index(va, 1) * 8;
+        Some((at, mem.read_u64(at).ok()?))
+    }
+
+    /// The 2 MiB page that holds `va`: its block's guest-physical base, or
+    /// None when `va` is mapped with 4 KiB pages or not at all.
+    pub fn huge_block(&self, mem: &GuestMemory, va: u64) -> Option<u64> {
+        self.pd_entry(mem, va)
+            .filter(|&(_, e)| is_huge_leaf(e))
+            .map(|(_, e)| e & HUGE_ADDR_MASK)
+    }
+
+    /// Maps the 2 MiB block `block` at `va` (2 MiB aligned) with one
+    /// page-directory entry. Only into an empty entry: false (nothing
+    /// changed) when the directory already has a table or page there.
+    pub fn map_huge(
+        &self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+        block: u64,
+        flags: u64,
+    ) -> Result<bool, PageTableError> {
+        debug_assert!(va % HUGE_SIZE == 0 && block % HUGE_SIZE == 0);
+        let at = self
+            .entry_at(mem, va, 1, Some(frames))?
+            .ok_or(PageTableError::OutOfTables)?;
+        if mem.read_u64(at)? != 0 {
+            return Ok(false);
+        }
+        mem.write_u64(at, (block & HUGE_ADDR_MASK) | flags | HUGE)?;
+        Ok(true)
+    }
+
+    /// Changes the flags of the 2 MiB page at `va`, keeping its block.
+    pub fn set_huge_flags(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        flags: u64,
+    ) -> Result<bool, PageTableError> {
+        let Some((at, entry)) = self.pd_entry(mem, va).filter(|&(_, e)| is_huge_leaf(e)) else {
+            return Ok(false);
+        };
+        mem.write_u64(at, (entry & HUGE_ADDR_MASK) | flags | HUGE)?;
+        Ok(true)
+    }
+
+    /// Tables on the path to `va`'s page directory (root, PDPT, PD) that
+    /// the guest may have used, and so must be copied before a structural
+    /// edit there.
+    fn copies_needed(&self, mem: &GuestMemory, frames: &FrameAllocator, va: u64) -> u64 {
+        let mut n = u64::from(!frames.is_fresh_table(self.root));
+        let mut table = self.root;
+        for level in [3, 2] {
+            let Ok(entry) = mem.read_u64(table + index(va, level) * 8) else {
+                return n;
+            };
+            table = entry & ADDR_MASK;
+            n += u64::from(!frames.is_fresh_table(table));
+        }
+        n
+    }
+
+    /// A fresh copy of the table at `src`; the old frame is retired.
+    fn copy_table(
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        src: u64,
+    ) -> Result<u64, PageTableError> {
+        let new = frames.alloc_table().ok_or(PageTableError::OutOfTables)?;
+        let content = mem.slice(src, PAGE_SIZE)?.to_vec();
+        mem.write(new, &content)?;
+        if frames.retire_table(src) {
+            mem.discard(src, PAGE_SIZE)?;
+        }
+        Ok(new)
+    }
+
+    /// Makes the page directory for `va` one the guest has never used, by
+    /// copying every table on the path from the root that it may have used
+    /// (the root included: `self.root` moves). Returns the directory. The
+    /// caller has checked that the copies can be allocated.
+    fn private_directory(
+        &mut self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+    ) -> Result<u64, PageTableError> {
+        if self.mirror.is_some() {
+            // The monitor's root shares these tables and cannot move:
+            // 2 MiB pages are never built for a run with the monitor.
+            return Err(PageTableError::Huge(va));
+        }
+        if !frames.is_fresh_table(self.root) {
+            self.root = Self::copy_table(mem, frames, self.root)?;
+        }
+        let mut table = self.root;
+        for level in [3, 2] {
+            let slot = table + index(va, level) * 8;
+            let entry = mem.read_u64(slot)?;
+            if entry & PRESENT == 0 {
+                return Err(PageTableError::Huge(va));
+            }
+            let mut child = entry & ADDR_MASK;
+            if !frames.is_fresh_table(child) {
+                child = Self::copy_table(mem, frames, child)?;
+                mem.write_u64(slot, (entry & !ADDR_MASK) | child)?;
+            }
+            table = child;
+        }
+        Ok(table)
+    }
+
+    /// Gives `va`'s page directory (and the tables above it) private
+    /// copies where the guest may have used them, so that a 2 MiB page
+    /// there can be removed without allocating. Nothing changes on error.
+    pub fn make_private(
+        &mut self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+    ) -> Result<(), PageTableError> {
+        if !frames.tables_available(self.copies_needed(mem, frames, va)) {
+            return Err(PageTableError::OutOfTables);
+        }
+        self.private_directory(mem, frames, va).map(|_| ())
+    }
+
+    /// Replaces the 2 MiB page holding `va` by a table of 512 4 KiB entries
+    /// with the same frames and flags (in a private copy of the directory).
+    /// False when `va` is not in a 2 MiB page. Nothing changes on error.
+    pub fn split_huge(
+        &mut self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+    ) -> Result<bool, PageTableError> {
+        if self.huge_block(mem, va).is_none() {
+            return Ok(false);
+        }
+        if !frames.tables_available(self.copies_needed(mem, frames, va) + 1) {
+            return Err(PageTableError::OutOfTables);
+        }
+        let directory = self.private_directory(mem, frames, va)?;
+        let at = directory + index(va, 1) * 8;
+        let entry = mem.read_u64(at)?;
+        let table = frames.alloc_table().ok_or(PageTableError::OutOfTables)?;
+        let flags = entry & !HUGE_ADDR_MASK & !HUGE;
+        let base = entry & HUGE_ADDR_MASK;
+        let mut entries = Vec::with_capacity(PAGE_SIZE as usize);
+        for i in 0..HUGE_PAGES {
+            entries.extend_from_slice(&((base + i * PAGE_SIZE) | flags).to_le_bytes());
+        }
+        mem.write(table, &entries)?;
+        mem.write_u64(at, table | TABLE_FLAGS)?;
+        Ok(true)
+    }
+
+    /// Removes the 2 MiB page holding `va` (in a private copy of the
+    /// directory); returns its block. Nothing changes on error.
+    pub fn unmap_huge(
+        &mut self,
+        mem: &mut GuestMemory,
+        frames: &mut FrameAllocator,
+        va: u64,
+    ) -> Result<Option<u64>, PageTableError> {
+        let Some(block) = self.huge_block(mem, va) else {
+            return Ok(None);
+        };
+        if !frames.tables_available(self.copies_needed(mem, frames, va)) {
+            return Err(PageTableError::OutOfTables);
+        }
+        let directory = self.private_directory(mem, frames, va)?;
+        mem.write_u64(directory + index(va, 1) * 8, 0)?;
+        Ok(Some(block))
     }
 
     /// Maps one 4 KiB page (user or supervisor, as `flags` say).
@@ -229,7 +460,10 @@ impl PageTables {
         let mut table = self.root;
         for level in (1..=3).rev() {
             let entry = mem.read_u64(table + index(va, level) * 8).ok()?;
-            if entry & PRESENT == 0 || entry & (1 << 7) != 0 {
+            if level == 1 && is_huge_leaf(entry) {
+                return Some(frame_in_huge(entry, va));
+            }
+            if entry & PRESENT == 0 || entry & HUGE != 0 {
                 return None;
             }
             table = entry & ADDR_MASK;
@@ -251,8 +485,14 @@ impl PageTables {
             }
             user_and_write &= entry;
             nx |= entry & NO_EXECUTE;
-            // This runner never builds large pages; refuse to interpret one.
-            if level > 0 && entry & (1 << 7) != 0 {
+            if level == 1 && entry & HUGE != 0 {
+                return Some(Translation {
+                    pa: frame_in_huge(entry, va),
+                    flags: PRESENT | user_and_write | nx,
+                });
+            }
+            // This runner never builds 1 GiB pages; refuse to interpret one.
+            if level > 1 && entry & HUGE != 0 {
                 return None;
             }
             table = entry & ADDR_MASK;

@@ -192,8 +192,14 @@ pub const RULES: &[Rule] = &[
     rule(
         "madvise",
         Always,
-        &[ArgCheck::OneOf { arg: 2, values: &[("MADV_DONTNEED", c::MADV_DONTNEED as u64)] }],
-        "GuestMemory::discard after the guest's munmap; glibc trimming its heap",
+        &[ArgCheck::OneOf {
+            arg: 2,
+            values: &[
+                ("MADV_DONTNEED", c::MADV_DONTNEED as u64),
+                ("MADV_HUGEPAGE", c::MADV_HUGEPAGE as u64),
+            ],
+        }],
+        "GuestMemory::discard after the guest's munmap, and advise_huge for a 2 MiB guest page; glibc trimming its heap",
     ),
     rule("mremap", Always, ANY, "glibc realloc of large (mmap-backed) allocations"),
     rule("brk", Always, ANY, "glibc malloc's main arena"),

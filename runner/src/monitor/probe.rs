@@ -55,6 +55,7 @@ fn build_guest(hv: &Hypervisor, n: u32, monitor: Option<MonitorBoot>) -> Result<
         memory_limit: 4 << 20,
         monitor,
         vdso: false,
+        huge_pages: false,
     };
     boot::boot(hv, &image, &start).map_err(|e| e.to_string())
 }
