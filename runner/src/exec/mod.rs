@@ -65,7 +65,9 @@ pub struct ExecOptions {
 }
 
 /// `--huge-pages`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 pub enum HugePages {
     On,
     Off,

@@ -316,7 +316,10 @@ impl AddressSpace {
         while va < end {
             if self.huge_pages && va.is_multiple_of(HUGE_SIZE) && end - va >= HUGE_SIZE {
                 if let Some(block) = self.frames.alloc_huge() {
-                    match self.tables.map_huge(mem, &mut self.frames, va, block, flags) {
+                    match self
+                        .tables
+                        .map_huge(mem, &mut self.frames, va, block, flags)
+                    {
                         Ok(true) => {
                             // Without the host's huge page KVM maps 4 KiB
                             // pieces: slower, still correct.
@@ -463,16 +466,31 @@ impl AddressSpace {
         }
     }
 
-    /// Finds a free range of `len` bytes, top-down below `MMAP_TOP`.
+    /// Finds a free range of `len` bytes, top-down below `MMAP_TOP`. With
+    /// 2 MiB pages, a range of 2 MiB or more starts 2 MiB aligned (as Linux
+    /// places anonymous mappings for its own huge pages), so whole 2 MiB of
+    /// it can be 2 MiB pages.
     fn find_gap(&self, len: u64) -> Option<u64> {
+        let align = if self.huge_pages && len >= HUGE_SIZE {
+            HUGE_SIZE
+        } else {
+            PAGE_SIZE
+        };
+        let fit = |low: u64, top: u64| {
+            top.checked_sub(len)
+                .map(|a| a & !(align - 1))
+                .filter(|&a| a >= low)
+        };
         let mut top = MMAP_TOP;
         for (&s, v) in self.vmas.range(..MMAP_TOP).rev() {
-            if v.end <= top && top - v.end >= len {
-                return Some(top - len);
+            if v.end <= top {
+                if let Some(a) = fit(v.end, top) {
+                    return Some(a);
+                }
             }
             top = top.min(s);
         }
-        top.checked_sub(len).filter(|&a| a >= MIN_USER_VA)
+        fit(MIN_USER_VA, top)
     }
 
     /// Linux `mmap` of anonymous memory. `fixed`: MAP_FIXED (replace),
@@ -1206,5 +1224,204 @@ mod tests {
         let r = a.mmap_anonymous(&mut mem, 0x40_0000, 0x2000, Prot::RX, true, false);
         assert_eq!(r, Ok(0x40_0000));
         assert_eq!(a.frames.user_bytes(), before);
+    }
+
+    const AT: u64 = 0x4000_0000;
+
+    /// An address space with 2 MiB pages and `len` bytes mapped RW at `AT`,
+    /// filled, with the guest having "run" once since (every table sealed).
+    fn huge_space(len: u64) -> (AddressSpace, GuestMemory) {
+        let (mut a, mut m) = space(32 * MIB);
+        a.huge_pages = true;
+        a.mmap_anonymous(&mut m, AT, len, Prot::RW, true, false)
+            .expect("mmap");
+        fill(&a, &mut m, AT, len as usize, 3);
+        assert_eq!(a.before_entry(), None, "nothing moved the root yet");
+        (a, m)
+    }
+
+    #[test]
+    fn whole_aligned_2_mib_become_huge_pages_and_the_rest_4_kib() {
+        let (a, m) = huge_space(4 * MIB + 2 * PAGE_SIZE);
+        assert_eq!(a.huge_counts.mapped, 2);
+        let block = a.tables.huge_block(&m, AT).expect("2 MiB page at AT");
+        assert_eq!(block % HUGE_SIZE, 0);
+        assert!(a.tables.huge_block(&m, AT + 2 * MIB).is_some());
+        assert!(
+            a.tables.huge_block(&m, AT + 4 * MIB).is_none(),
+            "tail in 4 KiB"
+        );
+        let t = a.translate(&m, AT + 0x12_3000).expect("mapped");
+        assert_eq!(t.pa, block + 0x12_3000, "the 4 KiB frame inside the block");
+        assert!(t.user_writable());
+        assert_eq!(
+            a.tables.frame_of(&m, AT + 0x12_3000),
+            Some(block + 0x12_3000)
+        );
+        assert_eq!(a.frames.user_bytes(), 4 * MIB + 2 * PAGE_SIZE);
+        assert!(same(&a, &m, AT, (4 * MIB + 2 * PAGE_SIZE) as usize, 3));
+        // Unaligned or short mappings and spaces without the flag: 4 KiB.
+        let (mut b, mut n) = space(32 * MIB);
+        b.mmap_anonymous(&mut n, AT, 4 * MIB, Prot::RW, true, false)
+            .expect("mmap");
+        assert_eq!(b.huge_counts.mapped, 0);
+        assert!(b.tables.huge_block(&n, AT).is_none());
+    }
+
+    #[test]
+    fn a_hole_splits_the_page_in_copied_tables_and_moves_the_root_once() {
+        let (mut a, mut m) = huge_space(4 * MIB);
+        let old_root = a.tables.root;
+        a.munmap(&mut m, AT + 5 * PAGE_SIZE, PAGE_SIZE)
+            .expect("hole");
+        assert_eq!(a.huge_counts.split, 1);
+        assert!(a.tables.huge_block(&m, AT).is_none(), "split");
+        assert!(
+            a.tables.huge_block(&m, AT + 2 * MIB).is_some(),
+            "neighbour kept"
+        );
+        assert!(a.translate(&m, AT + 5 * PAGE_SIZE).is_none());
+        assert!(same(&a, &m, AT, 5 * PAGE_SIZE as usize, 3));
+        let rest = AT + 6 * PAGE_SIZE;
+        let mut buf = vec![0u8; (4 * MIB - 6 * PAGE_SIZE) as usize];
+        read_virt(&a, &m, rest, &mut buf).expect("rest mapped");
+        assert!(buf
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == 3u8.wrapping_add((i + 6 * PAGE_SIZE as usize) as u8)));
+        assert_ne!(a.tables.root, old_root, "a new root");
+        // A second change before the guest runs again edits the fresh copies.
+        let new_root = a.tables.root;
+        a.munmap(&mut m, AT + 2 * MIB + 9 * PAGE_SIZE, PAGE_SIZE)
+            .expect("second hole");
+        assert_eq!(a.tables.root, new_root, "the copies are still private");
+        assert_eq!(a.before_entry(), Some(new_root));
+        assert_eq!(a.before_entry(), None);
+        assert_eq!(a.huge_counts.root_switches, 1);
+        assert_eq!(a.frames.user_bytes(), 4 * MIB - 2 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn removing_a_whole_page_frees_its_block_and_old_tables_become_user_memory() {
+        let (mut a, mut m) = huge_space(4 * MIB);
+        let block = a.tables.huge_block(&m, AT).expect("huge");
+        let old = a.tables.path(&m, AT);
+        a.munmap(&mut m, AT, 2 * MIB).expect("munmap");
+        assert_eq!(a.huge_counts.split, 0, "removed whole, not split");
+        assert!(a.translate(&m, AT).is_none());
+        assert!(same(&a, &m, AT + 2 * MIB, (2 * MIB) as usize, 3));
+        assert_eq!(a.frames.user_bytes(), 2 * MIB);
+        let new = a.tables.path(&m, AT + 2 * MIB);
+        for (o, n) in old.iter().zip(new.iter()) {
+            assert_ne!(o, n, "every table on the path was copied");
+        }
+        // The old directory and PDPT (the boot root is outside the
+        // allocator) serve as user memory, zeroed, and never as tables.
+        let u1 = a.frames.alloc_user().expect("user");
+        let u2 = a.frames.alloc_user().expect("user");
+        let mut reused = [u1, u2];
+        reused.sort_unstable();
+        let mut retired = [old[1], old[2]];
+        retired.sort_unstable();
+        assert_eq!(reused, retired);
+        assert!(m
+            .slice(u1, PAGE_SIZE)
+            .expect("frame")
+            .iter()
+            .all(|&b| b == 0));
+        for _ in 0..64 {
+            let t = a.frames.alloc_table().expect("table");
+            assert!(!retired.contains(&t));
+        }
+        // Mapped again: a 2 MiB page again (the freed block), zero.
+        a.mmap_anonymous(&mut m, AT, 2 * MIB, Prot::RW, true, false)
+            .expect("again");
+        assert_eq!(a.tables.huge_block(&m, AT), Some(block));
+        let mut buf = vec![1u8; (2 * MIB) as usize];
+        read_virt(&a, &m, AT, &mut buf).expect("mapped");
+        assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn mprotect_of_whole_pages_changes_flags_in_place_and_of_part_splits() {
+        let (mut a, mut m) = huge_space(4 * MIB);
+        let root = a.tables.root;
+        a.mprotect(&mut m, AT, 2 * MIB, Prot::R).expect("whole");
+        assert_eq!(a.huge_counts.split, 0);
+        assert_eq!(a.tables.root, root, "flags change in place");
+        assert!(a.tables.huge_block(&m, AT).is_some());
+        assert!(!a
+            .translate(&m, AT + 0x1000)
+            .expect("mapped")
+            .user_writable());
+        assert!(a.needs_tlb_flush);
+        a.mprotect(&mut m, AT, 2 * MIB, Prot::NONE).expect("none");
+        assert!(a.translate(&m, AT).is_none(), "PROT_NONE");
+        assert!(a.tables.frame_of(&m, AT).is_some(), "the block is kept");
+        a.mprotect(&mut m, AT, 2 * MIB, Prot::RW).expect("back");
+        assert!(same(&a, &m, AT, (4 * MIB) as usize, 3));
+        // Part of the second page: split, the rest keeps its protection.
+        a.mprotect(&mut m, AT + 2 * MIB + PAGE_SIZE, PAGE_SIZE, Prot::R)
+            .expect("part");
+        assert_eq!(a.huge_counts.split, 1);
+        assert!(!a
+            .translate(&m, AT + 2 * MIB + PAGE_SIZE)
+            .expect("mapped")
+            .user_writable());
+        assert!(a
+            .translate(&m, AT + 2 * MIB)
+            .expect("mapped")
+            .user_writable());
+        assert!(a
+            .translate(&m, AT + 2 * MIB + 2 * PAGE_SIZE)
+            .expect("mapped")
+            .user_writable());
+        assert!(same(&a, &m, AT, (4 * MIB) as usize, 3));
+    }
+
+    #[test]
+    fn mremap_and_madvise_work_on_huge_pages() {
+        let (mut a, mut m) = huge_space(4 * MIB);
+        a.madvise_dontneed(&mut m, AT + 3 * PAGE_SIZE, PAGE_SIZE, true)
+            .expect("madvise");
+        let mut page = vec![1u8; PAGE_SIZE as usize];
+        read_virt(&a, &m, AT + 3 * PAGE_SIZE, &mut page).expect("mapped");
+        assert!(page.iter().all(|&b| b == 0), "zeroed");
+        assert!(same(&a, &m, AT, 3 * PAGE_SIZE as usize, 3));
+        fill(&a, &mut m, AT, (4 * MIB) as usize, 4);
+        let dst = 0x5000_0000;
+        let q = a
+            .mremap(&mut m, AT, 4 * MIB, 4 * MIB, true, Some(dst))
+            .expect("moved");
+        assert_eq!(q, dst);
+        assert!(same(&a, &m, dst, (4 * MIB) as usize, 4));
+        assert!(a.translate(&m, AT).is_none());
+        assert_eq!(a.frames.user_bytes(), 4 * MIB);
+    }
+
+    #[test]
+    fn running_out_of_page_tables_leaves_the_mapping_intact() {
+        let (mut a, mut m) = huge_space(4 * MIB);
+        while a.frames.alloc_table().is_some() {}
+        a.before_entry();
+        let root = a.tables.root;
+        assert_eq!(
+            a.munmap(&mut m, AT + PAGE_SIZE, PAGE_SIZE),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(
+            a.mprotect(&mut m, AT + PAGE_SIZE, PAGE_SIZE, Prot::R),
+            Err(MapError::NoMemory)
+        );
+        assert_eq!(a.munmap(&mut m, AT, 2 * MIB), Err(MapError::NoMemory));
+        assert_eq!(a.tables.root, root);
+        assert!(a.tables.huge_block(&m, AT).is_some());
+        assert!(a
+            .translate(&m, AT + PAGE_SIZE)
+            .expect("mapped")
+            .user_writable());
+        assert!(same(&a, &m, AT, (4 * MIB) as usize, 3));
+        assert_eq!(a.frames.user_bytes(), 4 * MIB);
+        assert!(a.covered(AT, AT + 4 * MIB), "the mappings are all there");
     }
 }

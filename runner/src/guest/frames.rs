@@ -255,10 +255,17 @@ mod tests {
             f.alloc_user().expect("lower block as 4 KiB frames");
         }
         assert!(f.alloc_huge().is_none(), "nothing aligned is left");
-        assert!(f.alloc_user().is_none(), "the 4 KiB end stops at the blocks");
+        assert!(
+            f.alloc_user().is_none(),
+            "the 4 KiB end stops at the blocks"
+        );
         f.free_huge(b);
         assert_eq!(f.alloc_user(), Some(b), "a free block is broken up");
-        assert_eq!(f.alloc_table(), Some(b + PAGE_SIZE), "the rest are clean frames");
+        assert_eq!(
+            f.alloc_table(),
+            Some(b + PAGE_SIZE),
+            "the rest are clean frames"
+        );
     }
 
     #[test]
@@ -276,6 +283,10 @@ mod tests {
         assert_ne!(t2, t, "never a table again");
         assert_eq!(f.alloc_user(), Some(t), "still user memory");
         assert!(!f.retire_table(0x0));
-        assert_eq!(f.alloc_user(), Some(0x3000), "frames outside the area are not taken");
+        assert_eq!(
+            f.alloc_user(),
+            Some(0x3000),
+            "frames outside the area are not taken"
+        );
     }
 }

@@ -409,6 +409,14 @@ impl PageTables {
         Ok(Some(block))
     }
 
+    /// The tables on the path to `va`'s page directory: root, PDPT, PD.
+    #[cfg(test)]
+    pub fn path(&self, mem: &GuestMemory, va: u64) -> [u64; 3] {
+        let pdpt = mem.read_u64(self.root + index(va, 3) * 8).expect("PML4E") & ADDR_MASK;
+        let pd = mem.read_u64(pdpt + index(va, 2) * 8).expect("PDPTE") & ADDR_MASK;
+        [self.root, pdpt, pd]
+    }
+
     /// Maps one 4 KiB page (user or supervisor, as `flags` say).
     pub fn map(
         &self,
