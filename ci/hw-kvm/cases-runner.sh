@@ -145,6 +145,18 @@ printf '[syscalls]\ndeny = ["clock_gettime"]\n' > "$T/deny-clock.toml"
 expect_exact vdso-denied-clock 1 '' 'clocks: FAIL clock_gettime(CLOCK_MONOTONIC) (errno 1)\n' -- $X --policy $T/deny-clock.toml $S/clocks 10
 expect_exact vdso-denied-auxv 0 'vdso_auxv: none\n' '' -- $X --policy $T/deny-clock.toml $S/vdso_auxv.bin
 
+# --- 2 MiB guest pages (docs/architecture.md, "2 MiB pages"): parts and
+#     wholes of them changed after the program touched them, what it then
+#     sees (bytes the runner wrote included), and faults on what a change
+#     took away; a run with the monitor keeps 4 KiB pages.
+expect_exact huge-check 0 'hugepages: all ok\n' '' -- $X --monitor off --stats $T/stats.json $S/hugepages
+check huge-check-on -- test "$(json '  ' huge_pages)" = on
+check huge-check-root-switches -- test "$(json '  ' page_table_root_switches)" -ge 50
+expect_exact huge-check-monitor 0 'hugepages: all ok\n' '' -- $X --monitor on $S/hugepages
+for m in fault-ro fault-hole fault-gone fault-moved; do
+    expect_stderr_contains huge-$m 139 'runner: guest killed by SIGSEGV' -- $X --monitor off $S/hugepages $m
+done
+
 # --- the in-VM monitor on hardware KVM: its SYSCALL gate at CPL0, SYSRETQ.
 # shellcheck source=cases-monitor.sh
 . "$(dirname "${HWKVM_LIB:-/hwkvm/cases-lib.sh}")/cases-monitor.sh"

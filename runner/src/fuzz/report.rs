@@ -203,6 +203,16 @@ pub struct Summary {
     with_syscalls: u64,
     syscalls: BTreeMap<String, u64>,
     programs: u64,
+    /// Programs that got 2 MiB pages, and what those pages went through.
+    with_huge_pages: u64,
+    huge_pages: HugeTotals,
+}
+
+#[derive(Debug, Default)]
+struct HugeTotals {
+    mapped: u64,
+    split: u64,
+    root_switches: u64,
 }
 
 impl Summary {
@@ -232,6 +242,10 @@ impl Summary {
             *self.syscalls.entry(key.to_string()).or_default() += n;
         }
         self.with_syscalls += u64::from(any);
+        self.with_huge_pages += u64::from(e.stats.huge_pages_mapped > 0);
+        self.huge_pages.mapped += e.stats.huge_pages_mapped;
+        self.huge_pages.split += e.stats.huge_pages_split;
+        self.huge_pages.root_switches += e.stats.page_table_root_switches;
     }
 
     pub fn lines(&self) -> String {
@@ -246,10 +260,16 @@ impl Summary {
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
         let pct = 100.0 * self.with_syscalls as f64 / (self.programs.max(1) as f64);
+        let h = &self.huge_pages;
         format!(
-            "fuzz: endings: {}\nfuzz: {pct:.0}% of programs made syscalls: {}",
+            "fuzz: endings: {}\nfuzz: {pct:.0}% of programs made syscalls: {}\n\
+             fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches",
             endings.join(", "),
-            calls.join(", ")
+            calls.join(", "),
+            h.mapped,
+            self.with_huge_pages,
+            h.split,
+            h.root_switches
         )
     }
 }

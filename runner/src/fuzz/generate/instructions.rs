@@ -3,7 +3,8 @@
 //! memory, run string, stack, SSE/AVX and arithmetic instructions, jump
 //! around, probe the CPU, rewrite their own code, forge a SYSCALL by jumping
 //! to LSTAR, or try a privileged, I/O, MSR, descriptor-table or
-//! control-register instruction. A program is 1..40 blocks and ends with
+//! control-register instruction, or map 2 MiB and cut into it. A program is
+//! 1..40 blocks and ends with
 //! `exit_group(random code)` unless something ends it first.
 
 use super::super::rng::Rng;
@@ -36,6 +37,7 @@ const BLOCKS: &[(Block, u64)] = &[
     (Block::SelfModify, 2),
     (Block::ForgedSyscall, 2),
     (Block::RawBytes, 3),
+    (Block::HugeRegion, 3),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +56,7 @@ enum Block {
     SelfModify,
     ForgedSyscall,
     RawBytes,
+    HugeRegion,
 }
 
 /// A random program for a guest with `memory_limit` bytes.
@@ -131,7 +134,76 @@ fn block(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout, kind: Block) -> Resul
             rng.fill(&mut bytes);
             a.db(&bytes)
         }
+        Block::HugeRegion => huge_region(a, rng),
     }
+}
+
+/// An offset into a region of a little over 2 MiB, page aligned or not.
+fn region_offset(rng: &mut Rng, page_aligned: bool) -> i32 {
+    let off = rng.below((2 << 20) + 0x3000) as i32;
+    if page_aligned {
+        off & !0xfff
+    } else {
+        off
+    }
+}
+
+/// Maps a little over 2 MiB (2 MiB aligned by the runner: a 2 MiB guest
+/// page), touches it, cuts into it with munmap, mprotect, madvise or mremap
+/// at offsets from its address (RBX), and touches it again: the fuzzer's
+/// canaries then check the tables the splits and copies left.
+fn huge_region(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
+    const MREMAP: u64 = 25;
+    const MADVISE: u64 = 28;
+    a.mov(rdi, 0u64)?;
+    a.mov(rsi, (2u64 << 20) + rng.below(3) * 4096)?;
+    a.mov(rdx, 3u64)?; // PROT_READ | PROT_WRITE
+    a.mov(r10, 0x22u64)?; // MAP_PRIVATE | MAP_ANONYMOUS
+    a.mov(r8, u64::MAX)?;
+    a.mov(r9, 0u64)?;
+    a.mov(rax, nr::MMAP)?;
+    a.syscall()?;
+    a.mov(rbx, rax)?;
+    let touch = |a: &mut CodeAssembler, rng: &mut Rng| -> Result<(), IcedError> {
+        for _ in 0..rng.range(1, 4) {
+            a.mov(
+                byte_ptr(rbx + region_offset(rng, false)),
+                rng.below(256) as u32,
+            )?;
+        }
+        Ok(())
+    };
+    touch(a, rng)?;
+    for _ in 0..rng.range(1, 3) {
+        let aligned = rng.chance(90);
+        a.lea(rdi, qword_ptr(rbx + region_offset(rng, aligned)))?;
+        a.mov(rsi, rng.range(1, 600) * 4096 - u64::from(rng.chance(10)))?;
+        let n = match rng.below(4) {
+            0 => nr::MUNMAP,
+            1 => {
+                a.mov(rdx, rng.below(8))?;
+                nr::MPROTECT
+            }
+            2 => {
+                a.mov(rdx, *rng.pick(&[4u64, 8, 14]).unwrap_or(&4))?; // DONTNEED, FREE, HUGEPAGE
+                MADVISE
+            }
+            _ => {
+                a.mov(rdi, rbx)?;
+                a.mov(rsi, 2u64 << 20)?;
+                a.mov(rdx, rng.range(1, 1200) * 4096)?;
+                a.mov(r10, 1u64)?; // MREMAP_MAYMOVE
+                MREMAP
+            }
+        };
+        a.mov(rax, n)?;
+        a.syscall()?;
+        if n == MREMAP && rng.chance(70) {
+            a.mov(rbx, rax)?;
+        }
+        touch(a, rng)?;
+    }
+    Ok(())
 }
 
 /// Loads a syscall number and six shaped arguments, then SYSCALL; sometimes

@@ -193,7 +193,13 @@ pub fn syscall_args(rng: &mut Rng, l: &Layout, n: u64) -> [u64; 6] {
             } else {
                 pointer(rng, l) & !0xfff
             };
-            a[1] = length(rng);
+            // 2 MiB or a little more: a 2 MiB guest page, which later
+            // munmap/mprotect calls near MMAP_TOP then cut into.
+            a[1] = if rng.chance(25) {
+                (2 << 20) + rng.below(3) * 4096
+            } else {
+                length(rng)
+            };
             a[2] = if rng.chance(80) {
                 rng.below(8)
             } else {
