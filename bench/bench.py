@@ -178,6 +178,8 @@ def compute(table, tmp, reps, size_mib):
         variants = {
             "native": [BUSYBOX, "sha256sum", data],
             "runner": runner_exec(BUSYBOX, ["sha256sum", data], policy=policy),
+            "runner --huge-pages off": runner_exec(BUSYBOX, ["sha256sum", data], policy=policy,
+                                                   extra=["--huge-pages", "off"]),
         }
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, BUSYBOX, "sha256sum", data]
@@ -187,6 +189,8 @@ def compute(table, tmp, reps, size_mib):
         variants = {
             "native": [musl_bench, "20000000"],
             "runner": runner_exec(musl_bench, ["20000000"]),
+            "runner --huge-pages off": runner_exec(musl_bench, ["20000000"],
+                                                   extra=["--huge-pages", "off"]),
         }
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, musl_bench, "20000000"]

@@ -633,7 +633,7 @@ impl AddressSpace {
                             downgraded.push((block, HUGE_SIZE));
                         }
                         self.tables.set_huge_flags(mem, va, flags)?;
-                        va += HUGE_SIZE;
+                        va = (va & !(HUGE_SIZE - 1)) + HUGE_SIZE;
                         continue;
                     }
                 }
