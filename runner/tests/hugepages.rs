@@ -72,11 +72,11 @@ fn the_monitor_runs_without_huge_pages() {
 #[test]
 fn what_a_change_took_away_faults() {
     require_kvm();
-    for (mode, verb, kind, moved_root) in [
-        ("fault-ro", "writing", "write to protected address", true),
-        ("fault-hole", "reading", "read from unmapped address", true),
-        ("fault-gone", "reading", "read from unmapped address", true),
-        ("fault-moved", "reading", "read from unmapped address", true),
+    for (mode, verb, kind) in [
+        ("fault-ro", "writing", "write to protected address"),
+        ("fault-hole", "reading", "read from unmapped address"),
+        ("fault-gone", "reading", "read from unmapped address"),
+        ("fault-moved", "reading", "read from unmapped address"),
     ] {
         let (r, s) = run_stats(&["--monitor", "off"], &[mode], mode);
         assert_eq!(r.status, 139, "{mode}: {} {}", r.stdout, r.stderr);
@@ -93,11 +93,8 @@ fn what_a_change_took_away_faults() {
             r.stderr
         );
         assert!(n(&s, "huge_pages_mapped") >= 4, "{mode}: {s}");
-        assert_eq!(
-            n(&s, "page_table_root_switches") >= 1,
-            moved_root,
-            "{mode}: {s}"
-        );
+        // Each change came after the guest had used the tables.
+        assert!(n(&s, "page_table_root_switches") >= 1, "{mode}: {s}");
     }
 }
 
