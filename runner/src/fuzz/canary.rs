@@ -30,6 +30,7 @@
 
 use crate::guest::boot::Guest;
 use crate::guest::descriptors::GDT_SIZE;
+use crate::guest::frames::{HUGE_PAGES, HUGE_SIZE};
 use crate::guest::layout::*;
 use crate::guest::page_table::{Translation, BACKED, HUGE, PRESENT, USER, WRITABLE};
 use crate::guest::vdso;
@@ -325,13 +326,13 @@ fn walk(
         if level == 1 && entry & HUGE != 0 && entry & (PRESENT | BACKED) != 0 {
             // A 2 MiB page: checked as the 512 4 KiB pages it maps.
             let block = entry & ADDR_MASK;
-            if block % (512 * PAGE_SIZE) != 0 || va >= USER_END {
+            if block % HUGE_SIZE != 0 || va >= USER_END {
                 out.push(format!(
                     "2 MiB page at {va:#x} maps a misaligned block {block:#x} or lies outside the user half"
                 ));
                 continue;
             }
-            for i in 0..512 {
+            for i in 0..HUGE_PAGES {
                 leaves.push((va + i * PAGE_SIZE, block + i * PAGE_SIZE, entry & !HUGE));
             }
             continue;

@@ -117,8 +117,7 @@ fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
 }
 
 impl AddressSpace {
-    pub fn new(tables: PageTables, frames: FrameAllocator) -> AddressSpace {
-        let mut frames = frames;
+    pub fn new(tables: PageTables, mut frames: FrameAllocator) -> AddressSpace {
         // The root is set up before the guest first runs.
         frames.mark_fresh_table(tables.root);
         AddressSpace {

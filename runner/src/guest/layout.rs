@@ -123,6 +123,6 @@ const _: () = assert!(VVAR_VA >= MMAP_TOP && VDSO_END <= STACK_TOP - STACK_SIZE)
 pub fn physical_size(user_limit: u64) -> u64 {
     let pages = user_limit.div_ceil(PAGE_SIZE);
     let tables = pages / 512 + 256;
-    let alignment = 512;
+    let alignment = super::frames::HUGE_PAGES;
     FIRST_FREE_PA + (pages + tables + alignment) * PAGE_SIZE
 }
