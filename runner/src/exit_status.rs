@@ -1,5 +1,5 @@
 //! Exit statuses of `runner` itself (the guest's own statuses and 128+N
-//! deaths are in exec::death).
+//! deaths are in kernel::death).
 
 /// The runner itself failed: bad arguments, bad policy, no KVM.
 pub const RUNNER_FAILED: i32 = 125;

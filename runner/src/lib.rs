@@ -3,6 +3,7 @@
 //! in-process fuzzer (`fuzz`), the cargo-fuzz targets in `fuzz/` and tests
 //! can drive the loader, the tunnel and the syscall decoders directly.
 
+pub mod abi;
 pub mod cli;
 pub mod exec;
 pub mod exit_status;
@@ -10,6 +11,7 @@ pub mod fuzz;
 pub mod guest;
 pub mod host;
 pub mod info;
+pub mod kernel;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;

@@ -2,13 +2,14 @@
 //! guest under the policy, report.
 
 pub mod deadline;
-pub mod death;
+
 pub mod run_loop;
 pub mod stats;
 pub mod syscall_path;
 
 use crate::exit_status;
 use crate::guest::boot::{self, Blank, Guest, StartInfo};
+use crate::kernel::death::Death;
 use crate::loader::{self, Format};
 use crate::lockdown;
 use crate::monitor::{probe, MonitorBoot, MonitorMode};
@@ -16,7 +17,6 @@ use crate::syscalls::fds::FdTable;
 use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
 use deadline::Deadline;
-use death::Death;
 use run_loop::RunError;
 use sandbox_policy::Policy;
 use stats::Stats;

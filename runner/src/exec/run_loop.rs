@@ -3,13 +3,14 @@
 //! ignored and none can loop forever (the deadline bounds the run).
 
 use super::deadline::Deadline;
-use super::death::{self, signal, Death};
 use super::stats::Stats;
 use super::syscall_path::SyscallPath;
+use crate::abi::constants as signal;
 use crate::guest::boot::Guest;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
+use crate::kernel::death::{self, Death};
 use crate::monitor::{Monitor, MonitorError};
 use crate::syscalls::{self, table, Args, Ctx, Outcome, ProcessState};
 use sandbox_policy::OnDeny;

@@ -7,11 +7,11 @@
 
 use super::canary::{Canaries, HostGuards};
 use super::generate::Program;
-use crate::exec::death::Death;
 use crate::exec::stats::Stats;
 use crate::exec::syscall_path::{self, SyscallPath};
 use crate::exit_status;
 use crate::guest::boot::{self, StartInfo};
+use crate::kernel::death::Death;
 use crate::loader::{self, Format};
 use crate::syscalls::fds::FdTable;
 use crate::syscalls::ProcessState;

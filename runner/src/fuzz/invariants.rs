@@ -7,9 +7,10 @@
 //! the limit, the time limit was enforced on time, and every canary held.
 
 use super::executor::{Ending, Execution, Settings};
-use crate::exec::death::{signal, Death};
+use crate::abi::constants as signal;
 use crate::exit_status;
 use crate::guest::layout::physical_size;
+use crate::kernel::death::Death;
 use crate::syscalls::signals;
 use std::time::Duration;
 
@@ -194,7 +195,7 @@ fn limits(e: &Execution, settings: &Settings, v: &mut Vec<Violation>) {
             ),
         ));
     }
-    if let Ending::Killed(crate::exec::death::Death::TimeLimit { .. }) = e.ending {
+    if let Ending::Killed(crate::kernel::death::Death::TimeLimit { .. }) = e.ending {
         if e.elapsed < settings.time_limit {
             v.push(Violation::new(
                 "time limit",

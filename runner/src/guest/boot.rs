@@ -12,6 +12,7 @@ use super::layout::*;
 use super::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
 use super::user_memory;
 use super::vdso::{self, VdsoError};
+use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{
@@ -140,8 +141,6 @@ const MSR_STAR: u32 = 0xC000_0081;
 const MSR_LSTAR: u32 = 0xC000_0082;
 const MSR_CSTAR: u32 = 0xC000_0083;
 const MSR_SFMASK: u32 = 0xC000_0084;
-const MSR_FS_BASE: u32 = 0xC000_0100;
-const MSR_GS_BASE: u32 = 0xC000_0101;
 const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
 
 /// Builds the supervisor area: descriptor tables, entry code, IST stack,

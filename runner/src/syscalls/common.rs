@@ -1,8 +1,13 @@
 //! Helpers shared by the file and socket handlers: errno plumbing, guest
 //! paths and iovec arrays read through the tunnel, host fds as std I/O.
 
-use super::abi;
-use super::{Ctx, Outcome};
+use super::Ctx;
+pub use super::{Stop, SyscallResult};
+pub use crate::abi::constants::{
+    AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
+    AT_SYMLINK_NOFOLLOW, MAX_IOV, MAX_RW,
+};
+use crate::abi::layouts as abi;
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use rustix::fd::BorrowedFd;
@@ -10,56 +15,8 @@ use rustix::io::Errno;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::path::PathBuf;
 
-/// A handler's result before it becomes RAX.
+/// A helper's result that can only fail with an errno.
 pub type SysResult = Result<u64, Errno>;
-
-/// `AT_FDCWD` as the C library passes it (a 32-bit -100).
-pub const AT_FDCWD: i32 = -100;
-pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-pub const AT_REMOVEDIR: u64 = 0x200;
-pub const AT_EACCESS: u64 = 0x200;
-pub const AT_NO_AUTOMOUNT: u64 = 0x800;
-pub const AT_EMPTY_PATH: u64 = 0x1000;
-pub const AT_STATX_SYNC_TYPE: u64 = 0x6000;
-
-/// Linux caps one read/write at this many bytes (MAX_RW_COUNT).
-pub const MAX_RW: u64 = 0x7fff_f000;
-/// Linux's limit on iovecs per call (UIO_MAXIOV).
-pub const MAX_IOV: u64 = 1024;
-
-pub fn done(r: SysResult) -> Outcome {
-    match r {
-        Ok(v) => Outcome::ok(v),
-        Err(e) => Outcome::err(i64::from(e.raw_os_error())),
-    }
-}
-
-/// Why a handler that may end the run stopped short: an errno, or an
-/// outcome decided on the way (SIGPIPE on a write with no reader, a wait
-/// on a pipe only the process itself could fill, cut at the time limit).
-#[derive(Debug)]
-pub enum Stop {
-    Fail(Errno),
-    End(Outcome),
-}
-
-impl From<Errno> for Stop {
-    fn from(e: Errno) -> Stop {
-        Stop::Fail(e)
-    }
-}
-
-/// The result of a handler that may end the run.
-pub type RunResult = Result<u64, Stop>;
-
-/// A `RunResult` as RAX (or the outcome it carries).
-pub fn finish(r: RunResult) -> Outcome {
-    match r {
-        Ok(v) => Outcome::ok(v),
-        Err(Stop::Fail(e)) => Outcome::err(i64::from(e.raw_os_error())),
-        Err(Stop::End(o)) => o,
-    }
-}
 
 /// The errno of a host I/O error (EIO if it has none).
 pub fn host_errno(e: &std::io::Error) -> Errno {
@@ -78,8 +35,8 @@ pub fn read_path(ctx: &mut Ctx<'_>, ptr: u64) -> Result<Vec<u8>, Errno> {
         .read_cstring(GuestPtr::new(ptr), path::PATH_MAX - 1)
     {
         Ok(p) => Ok(p),
-        Err(crate::tunnel::TunnelError::TooLong(_)) => Err(Errno::NAMETOOLONG),
-        Err(crate::tunnel::TunnelError::Fault(_)) => Err(Errno::FAULT),
+        Err(crate::tunnel::TunnelError::TooLong(_)) => Err(Errno::NAMETOOLONG.into()),
+        Err(crate::tunnel::TunnelError::Fault(_)) => Err(Errno::FAULT.into()),
     }
 }
 
@@ -116,7 +73,7 @@ pub fn read_iovecs(
     access: Access,
 ) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     if count > MAX_IOV {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let mut raw = vec![0u8; count as usize * abi::IOVEC_SIZE];
     ctx.tunnel()
@@ -128,7 +85,7 @@ pub fn read_iovecs(
         let (base, len) = abi::iovec(chunk);
         total = match total.checked_add(len) {
             Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Err(Errno::INVAL),
+            _ => return Err(Errno::INVAL.into()),
         };
         ctx.tunnel()
             .check(GuestPtr::new(base), len, access)
@@ -243,7 +200,7 @@ impl WriteBudget {
             return Ok(0);
         }
         match self.limit.saturating_sub(self.used) {
-            0 => Err(Errno::FBIG),
+            0 => Err(Errno::FBIG.into()),
             left => Ok(want.min(left)),
         }
     }

@@ -11,7 +11,7 @@
 
 use super::common::*;
 use super::fds::Object;
-use super::{signals, Args, Ctx, Outcome};
+use super::{signals, Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -37,8 +37,8 @@ fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
         Object::File(f) if f.writable => Sink::Host(f.fd.as_fd()),
         Object::Socket(s) => Sink::Socket(s.fd.as_fd()),
         // Into a pipe of the process: not supported; programs fall back.
-        Object::Pipe(p) if p.write => return Err(Errno::INVAL),
-        _ => return Err(Errno::BADF),
+        Object::Pipe(p) if p.write => return Err(Errno::INVAL.into()),
+        _ => return Err(Errno::BADF.into()),
     })
 }
 
@@ -49,9 +49,11 @@ fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
         Object::Null { stream } if stream.readable() => None,
         Object::File(f) if f.readable => Some(f.fd.as_fd()),
         // Linux accepts only what it can map or splice from.
-        Object::Pipe(p) if !p.write => return Err(Errno::INVAL),
-        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::INVAL),
-        _ => return Err(Errno::BADF),
+        Object::Pipe(p) if !p.write => return Err(Errno::INVAL.into()),
+        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => {
+            return Err(Errno::INVAL.into())
+        }
+        _ => return Err(Errno::BADF.into()),
     })
 }
 
@@ -78,7 +80,7 @@ fn send_all(sink: &Sink<'_>, buf: &[u8]) -> Result<usize, Errno> {
     Ok(done)
 }
 
-fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> RunResult {
+fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (out_fd, in_fd, offp, count) = (a[0], a[1], GuestPtr::new(a[2]), a[3]);
     let out = ctx.state.fds.get(out_fd)?;
     let inp = ctx.state.fds.get(in_fd)?;
@@ -111,7 +113,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> RunResult {
             buf.truncate(n);
             let sent = match send_all(&sink, &buf) {
                 Ok(k) => k,
-                Err(Errno::PIPE) => return Err(Stop::End(signals::broken_pipe(ctx))),
+                Err(Errno::PIPE) => return signals::broken_pipe(ctx),
                 Err(e) => return Err(e.into()),
             };
             if matches!(sink, Sink::Host(_)) {
@@ -129,6 +131,6 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> RunResult {
     Ok(sent as u64)
 }
 
-pub fn sendfile(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish(transfer(ctx, a))
+pub fn sendfile(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    transfer(ctx, a)
 }

@@ -7,46 +7,46 @@
 //! `common.rs` (`one_buffer`, `read_iovecs`, which also check every buffer
 //! through the tunnel as they go), as pure functions over the same limits.
 
-use super::errno::*;
 use super::Args;
 use crate::guest::page_table::Prot;
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 
-pub use super::abi::IOVEC_SIZE;
 pub use super::common::{MAX_IOV, MAX_RW};
+pub use crate::abi::layouts::IOVEC_SIZE;
 
 /// The length a read/write of `len` bytes at `buf` transfers: capped at
-/// MAX_RW as Linux does, but a range that wraps the address space is EFAULT.
-pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, i64> {
+/// MAX_RW as Linux does, but a range that wraps the address space is Errno::FAULT.
+pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, Errno> {
     if len > MAX_RW && buf.add(len).is_none() {
-        return Err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     Ok(len.min(MAX_RW))
 }
 
 /// Bytes of the iovec array a writev of `count` entries reads.
-pub fn iovec_array_bytes(count: u64) -> Result<usize, i64> {
+pub fn iovec_array_bytes(count: u64) -> Result<usize, Errno> {
     if count > MAX_IOV {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     Ok(count as usize * IOVEC_SIZE)
 }
 
 /// Parses an iovec array copied out of the guest. The lengths' sum must fit
-/// in ssize_t (else EINVAL); the pointers are not checked here.
-pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, i64> {
+/// in ssize_t (else Errno::INVAL); the pointers are not checked here.
+pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     if !raw.len().is_multiple_of(IOVEC_SIZE) || raw.len() / IOVEC_SIZE > MAX_IOV as usize {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let mut total: u64 = 0;
     let mut parts = Vec::with_capacity(raw.len() / IOVEC_SIZE);
     for chunk in raw.chunks_exact(IOVEC_SIZE) {
         let (base, len) = chunk.split_at(8);
-        let base = u64::from_le_bytes(base.try_into().map_err(|_| EINVAL)?);
-        let len = u64::from_le_bytes(len.try_into().map_err(|_| EINVAL)?);
+        let base = u64::from_le_bytes(base.try_into().map_err(|_| Errno::INVAL)?);
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| Errno::INVAL)?);
         total = match total.checked_add(len) {
             Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Err(EINVAL),
+            _ => return Err(Errno::INVAL.into()),
         };
         parts.push((GuestPtr::new(base), len));
     }
@@ -71,26 +71,26 @@ pub struct MmapRequest {
     pub prot: Prot,
     /// MAP_FIXED: replace what is there.
     pub fixed: bool,
-    /// MAP_FIXED_NOREPLACE: fail with EEXIST if anything is there.
+    /// MAP_FIXED_NOREPLACE: fail with Errno::EXIST if anything is there.
     pub noreplace: bool,
 }
 
-/// Decodes mmap's six arguments. File mappings are refused (ENODEV, or
-/// EBADF without a descriptor) until the file layer provides them.
-pub fn mmap(a: &Args) -> Result<MmapRequest, i64> {
+/// Decodes mmap's six arguments. File mappings are refused (Errno::NODEV, or
+/// Errno::BADF without a descriptor) until the file layer provides them.
+pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
     if prot & !PROT_MASK != 0 || len == 0 {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let kind = flags & MAP_TYPE;
     if kind != MAP_PRIVATE && kind != MAP_SHARED {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     if flags & MAP_ANONYMOUS == 0 {
-        return Err(if fd < 0 { EBADF } else { ENODEV });
+        return Err(if fd < 0 { Errno::BADF } else { Errno::NODEV });
     }
     if offset % 4096 != 0 {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     // A single process: MAP_SHARED anonymous memory behaves as private.
     Ok(MmapRequest {
@@ -103,9 +103,9 @@ pub fn mmap(a: &Args) -> Result<MmapRequest, i64> {
 }
 
 /// Decodes mprotect's protection argument.
-pub fn mprotect_prot(prot: u64) -> Result<Prot, i64> {
+pub fn mprotect_prot(prot: u64) -> Result<Prot, Errno> {
     if prot & !(PROT_MASK | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     Ok(Prot::from_linux(prot))
 }
@@ -124,32 +124,38 @@ mod tests {
     #[test]
     fn iovecs_are_bounded_and_their_sum_must_fit() {
         assert_eq!(iovec_array_bytes(1024), Ok(1024 * 16));
-        assert_eq!(iovec_array_bytes(1025), Err(EINVAL));
-        assert_eq!(iovec_array_bytes(u64::MAX), Err(EINVAL));
+        assert_eq!(iovec_array_bytes(1025), Err(Errno::INVAL));
+        assert_eq!(iovec_array_bytes(u64::MAX), Err(Errno::INVAL));
         let parts = iovecs(&iov(&[(0x1000, 3), (0x2000, 4)])).expect("valid");
         assert_eq!(
             parts,
             vec![(GuestPtr::new(0x1000), 3), (GuestPtr::new(0x2000), 4)]
         );
-        assert_eq!(iovecs(&iov(&[(0, i64::MAX as u64), (0, 1)])), Err(EINVAL));
-        assert_eq!(iovecs(&[0u8; 15]), Err(EINVAL));
+        assert_eq!(
+            iovecs(&iov(&[(0, i64::MAX as u64), (0, 1)])),
+            Err(Errno::INVAL)
+        );
+        assert_eq!(iovecs(&[0u8; 15]), Err(Errno::INVAL));
     }
 
     #[test]
     fn mmap_flags_decode_like_linux() {
         let req = mmap(&[0, 4096, 3, 0x22, u64::MAX, 0]).expect("anonymous private");
         assert!(req.prot.write && !req.prot.exec && !req.fixed);
-        assert_eq!(mmap(&[0, 4096, 8, 0x22, u64::MAX, 0]), Err(EINVAL));
-        assert_eq!(mmap(&[0, 0, 3, 0x22, u64::MAX, 0]), Err(EINVAL));
-        assert_eq!(mmap(&[0, 4096, 3, 0x03, u64::MAX, 0]), Err(EINVAL));
-        assert_eq!(mmap(&[0, 4096, 3, 0x02, u64::MAX, 0]), Err(EBADF));
-        assert_eq!(mmap(&[0, 4096, 3, 0x02, 3, 0]), Err(ENODEV));
-        assert_eq!(mmap(&[0, 4096, 3, 0x22, u64::MAX, 1]), Err(EINVAL));
+        assert_eq!(mmap(&[0, 4096, 8, 0x22, u64::MAX, 0]), Err(Errno::INVAL));
+        assert_eq!(mmap(&[0, 0, 3, 0x22, u64::MAX, 0]), Err(Errno::INVAL));
+        assert_eq!(mmap(&[0, 4096, 3, 0x03, u64::MAX, 0]), Err(Errno::INVAL));
+        assert_eq!(mmap(&[0, 4096, 3, 0x02, u64::MAX, 0]), Err(Errno::BADF));
+        assert_eq!(mmap(&[0, 4096, 3, 0x02, 3, 0]), Err(Errno::NODEV));
+        assert_eq!(mmap(&[0, 4096, 3, 0x22, u64::MAX, 1]), Err(Errno::INVAL));
         assert!(
             mmap(&[0x10000, 4096, 3, 0x10_0032, u64::MAX, 0]).is_ok_and(|r| r.fixed && r.noreplace)
         );
-        assert_eq!(mprotect_prot(8), Err(EINVAL));
-        assert_eq!(rw_len(GuestPtr::new(u64::MAX - 4), u64::MAX), Err(EFAULT));
+        assert_eq!(mprotect_prot(8), Err(Errno::INVAL));
+        assert_eq!(
+            rw_len(GuestPtr::new(u64::MAX - 4), u64::MAX),
+            Err(Errno::FAULT)
+        );
         assert_eq!(rw_len(GuestPtr::new(0x1000), u64::MAX >> 2), Ok(MAX_RW));
     }
 }

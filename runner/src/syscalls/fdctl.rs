@@ -3,30 +3,20 @@
 //! F_SETFL's O_NONBLOCK) reach a host fd. Pipes inside the process keep
 //! their status flags in the runner.
 
-use super::common::*;
 use super::fds::{Object, Stream};
 use super::pipe::{self, PipeEnd};
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ,
+    O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE, O_NONBLOCK, O_WRONLY,
+};
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 const F_DUPFD: u64 = 0;
-const F_GETFD: u64 = 1;
-const F_SETFD: u64 = 2;
-const F_GETFL: u64 = 3;
-const F_SETFL: u64 = 4;
-const F_DUPFD_CLOEXEC: u64 = 1030;
-const F_SETPIPE_SZ: u64 = 1031;
-const F_GETPIPE_SZ: u64 = 1032;
-const FD_CLOEXEC: u64 = 1;
-const O_CLOEXEC: u64 = 0o2_000_000;
 /// Status flags F_SETFL may change.
-const SETFL_MASK: u32 = 0o2000 | 0o4000; // O_APPEND | O_NONBLOCK
-const O_NONBLOCK: u32 = 0o4000;
-const O_WRONLY: u32 = 1;
-const O_DIRECTORY: u32 = 0o200_000;
-const O_LARGEFILE: u32 = 0o100_000;
+const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
 
 const FIONCLEX: u64 = 0x5450;
 const FIOCLEX: u64 = 0x5451;
@@ -38,102 +28,96 @@ fn same_fd(a: u64, b: u64) -> bool {
     a as u32 == b as u32
 }
 
-pub fn close(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(ctx.state.fds.close(a[0]).map(|()| 0))
+pub fn close(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(ctx.state.fds.close(a[0]).map(|()| 0)?)
 }
 
-pub fn dup(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        ctx.state.fds.insert(obj, false, 0)
-    })())
+pub fn dup(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    Ok(ctx.state.fds.insert(obj, false, 0)?)
 }
 
-pub fn dup2(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        if same_fd(a[0], a[1]) {
-            return Ok(u64::from(a[1] as u32));
-        }
-        ctx.state.fds.place(a[1], obj, false)?;
-        Ok(u64::from(a[1] as u32))
-    })())
+pub fn dup2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    if same_fd(a[0], a[1]) {
+        return Ok(u64::from(a[1] as u32));
+    }
+    ctx.state.fds.place(a[1], obj, false)?;
+    Ok(u64::from(a[1] as u32))
 }
 
-pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        if a[2] & !O_CLOEXEC != 0 || same_fd(a[0], a[1]) {
-            return Err(Errno::INVAL);
-        }
-        let obj = ctx.state.fds.get(a[0])?;
-        ctx.state.fds.place(a[1], obj, a[2] & O_CLOEXEC != 0)?;
-        Ok(u64::from(a[1] as u32))
-    })())
+pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    if a[2] & !u64::from(O_CLOEXEC) != 0 || same_fd(a[0], a[1]) {
+        return Err(Errno::INVAL.into());
+    }
+    let obj = ctx.state.fds.get(a[0])?;
+    ctx.state
+        .fds
+        .place(a[1], obj, a[2] & u64::from(O_CLOEXEC) != 0)?;
+    Ok(u64::from(a[1] as u32))
 }
 
 /// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL (O_APPEND
 /// and O_NONBLOCK; accepted but without effect on a connected standard
 /// stream; O_NONBLOCK honoured on pipes), F_GETPIPE_SZ/F_SETPIPE_SZ (a
 /// pipe's fixed 64 KiB). Locks, leases, owners, seals: EINVAL.
-pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
-        let obj = ctx.state.fds.get(fd)?;
-        match cmd {
-            F_DUPFD | F_DUPFD_CLOEXEC => {
-                let min = usize::try_from(arg as u32 as i32).map_err(|_| Errno::INVAL)?;
-                ctx.state.fds.insert(obj, cmd == F_DUPFD_CLOEXEC, min)
-            }
-            F_GETFD => Ok(if ctx.state.fds.cloexec(fd)? {
-                FD_CLOEXEC
-            } else {
-                0
-            }),
-            F_SETFD => {
-                ctx.state.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
-                Ok(0)
-            }
-            F_GETFL => Ok(u64::from(match &*obj {
-                Object::Null { stream } => {
-                    O_LARGEFILE
-                        | if *stream == Stream::Stdin {
-                            0
-                        } else {
-                            O_WRONLY
-                        }
-                }
-                Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
-                // As Linux: no O_LARGEFILE on a pipe's ends.
-                Object::Pipe(p) => p.status_flags() as u32,
-                other => match other.host_fd() {
-                    Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
-                    None => return Err(Errno::BADF),
-                },
-            })),
-            F_SETFL => {
-                // The runner's own standard streams are shared with its
-                // caller (a terminal, say): their flags are left alone.
-                if matches!(&*obj, Object::Stdio { .. }) {
-                    return Ok(0);
-                }
-                if let Object::Pipe(p) = &*obj {
-                    p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
-                    return Ok(0);
-                }
-                if let Some(h) = obj.host_fd() {
-                    let cur = rustix::fs::fcntl_getfl(h)?.bits();
-                    let new = (cur & !SETFL_MASK) | (arg as u32 & SETFL_MASK);
-                    rustix::fs::fcntl_setfl(h, OFlags::from_bits_retain(new))?;
-                }
-                Ok(0)
-            }
-            F_GETPIPE_SZ | F_SETPIPE_SZ => match &*obj {
-                Object::Pipe(_) => Ok(pipe::PIPE_CAPACITY as u64),
-                _ => Err(Errno::BADF),
-            },
-            _ => Err(Errno::INVAL),
+pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
+    let obj = ctx.state.fds.get(fd)?;
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = usize::try_from(arg as u32 as i32).map_err(|_| Errno::INVAL)?;
+            Ok(ctx.state.fds.insert(obj, cmd == F_DUPFD_CLOEXEC, min)?)
         }
-    })())
+        F_GETFD => Ok(if ctx.state.fds.cloexec(fd)? {
+            FD_CLOEXEC
+        } else {
+            0
+        }),
+        F_SETFD => {
+            ctx.state.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(u64::from(match &*obj {
+            Object::Null { stream } => {
+                O_LARGEFILE
+                    | if *stream == Stream::Stdin {
+                        0
+                    } else {
+                        O_WRONLY
+                    }
+            }
+            Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
+            // As Linux: no O_LARGEFILE on a pipe's ends.
+            Object::Pipe(p) => p.status_flags(),
+            other => match other.host_fd() {
+                Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
+                None => return Err(Errno::BADF.into()),
+            },
+        })),
+        F_SETFL => {
+            // The runner's own standard streams are shared with its
+            // caller (a terminal, say): their flags are left alone.
+            if matches!(&*obj, Object::Stdio { .. }) {
+                return Ok(0);
+            }
+            if let Object::Pipe(p) = &*obj {
+                p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
+                return Ok(0);
+            }
+            if let Some(h) = obj.host_fd() {
+                let cur = rustix::fs::fcntl_getfl(h)?.bits();
+                let new = (cur & !SETFL_MASK) | (arg as u32 & SETFL_MASK);
+                rustix::fs::fcntl_setfl(h, OFlags::from_bits_retain(new))?;
+            }
+            Ok(0)
+        }
+        F_GETPIPE_SZ | F_SETPIPE_SZ => match &*obj {
+            Object::Pipe(_) => Ok(pipe::PIPE_CAPACITY as u64),
+            _ => Err(Errno::BADF.into()),
+        },
+        _ => Err(Errno::INVAL.into()),
+    }
 }
 
 /// O_NONBLOCK on or off, as F_SETFL would set it: a pipe's flag in the
@@ -167,30 +151,28 @@ fn pending(p: &PipeEnd) -> u32 {
 /// F_SETFL's O_NONBLOCK; FIONREAD counts the bytes waiting in a pipe.
 /// Every other request (TCGETS, TIOCGWINSZ, FIONREAD elsewhere, ...) is
 /// ENOTTY: the guest has no terminal, and no ioctl ever reaches a host fd.
-pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        let arg = GuestPtr::new(a[2]);
-        match a[1] as u32 as u64 {
-            FIOCLEX => ctx.state.fds.set_cloexec(a[0], true).map(|()| 0),
-            FIONCLEX => ctx.state.fds.set_cloexec(a[0], false).map(|()| 0),
-            FIONBIO => {
-                let mut v = [0u8; 4];
-                ctx.tunnel().read(arg, &mut v).map_err(|_| Errno::FAULT)?;
-                set_nonblocking(&obj, u32::from_le_bytes(v) != 0)?;
-                Ok(0)
-            }
-            FIONREAD => {
-                let n = match &*obj {
-                    Object::Pipe(p) => pending(p),
-                    _ => return Err(Errno::NOTTY),
-                };
-                ctx.tunnel()
-                    .write(arg, &n.to_le_bytes())
-                    .map_err(|_| Errno::FAULT)?;
-                Ok(0)
-            }
-            _ => Err(Errno::NOTTY),
+pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    let arg = GuestPtr::new(a[2]);
+    match a[1] as u32 as u64 {
+        FIOCLEX => Ok(ctx.state.fds.set_cloexec(a[0], true).map(|()| 0)?),
+        FIONCLEX => Ok(ctx.state.fds.set_cloexec(a[0], false).map(|()| 0)?),
+        FIONBIO => {
+            let mut v = [0u8; 4];
+            ctx.tunnel().read(arg, &mut v).map_err(|_| Errno::FAULT)?;
+            set_nonblocking(&obj, u32::from_le_bytes(v) != 0)?;
+            Ok(0)
         }
-    })())
+        FIONREAD => {
+            let n = match &*obj {
+                Object::Pipe(p) => pending(p),
+                _ => return Err(Errno::NOTTY.into()),
+            };
+            ctx.tunnel()
+                .write(arg, &n.to_le_bytes())
+                .map_err(|_| Errno::FAULT)?;
+            Ok(0)
+        }
+        _ => Err(Errno::NOTTY.into()),
+    }
 }

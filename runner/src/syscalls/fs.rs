@@ -9,10 +9,14 @@
 //! or one of its ancestors is `EBUSY` (they are mount points); a rename
 //! between two rules is `EXDEV`.
 
-use super::abi::{self, StatInfo};
 use super::common::*;
 use super::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
-use super::{stream_stat, Args, Ctx, Outcome};
+use super::{stream_stat, Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE,
+    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC, O_WRONLY,
+};
+use crate::abi::layouts::{self as abi, StatInfo};
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use crate::vfs::{self, Located, Node, Real, Vfs};
@@ -26,23 +30,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-const O_ACCMODE: u32 = 0o3;
-const O_RDONLY: u32 = 0o0;
-const O_WRONLY: u32 = 0o1;
-const O_CREAT: u32 = 0o100;
-const O_EXCL: u32 = 0o200;
-const O_TRUNC: u32 = 0o1000;
-const O_APPEND: u32 = 0o2000;
-const O_NONBLOCK: u32 = 0o4000;
-const O_DSYNC: u32 = 0o10000;
-const O_DIRECT: u32 = 0o40000;
-const O_LARGEFILE: u32 = 0o100000;
-const O_DIRECTORY: u32 = 0o200000;
-const O_NOFOLLOW: u32 = 0o400000;
-const O_CLOEXEC: u32 = 0o2000000;
-const O_SYNC_BIT: u32 = 0o4000000;
-const O_PATH: u32 = 0o10000000;
-const O_TMPFILE_BIT: u32 = 0o20000000;
 /// Open flags passed to the host as the guest gave them. O_NOCTTY and
 /// O_CLOEXEC are always set on the host fd; O_ASYNC and O_NOATIME are
 /// dropped; unknown bits are ignored (as open(2) does).
@@ -96,10 +83,10 @@ fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
 /// read-only file system.
 fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-        return Err(Errno::EXIST);
+        return Err(Errno::EXIST.into());
     }
     if flags & O_ACCMODE != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0 {
-        return Err(Errno::ISDIR);
+        return Err(Errno::ISDIR.into());
     }
     Ok(virtual_dir(vfs, p))
 }
@@ -107,19 +94,19 @@ fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
 fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SysResult {
     let g = guest_path(ctx, dirfd, path_ptr)?;
     if flags & (O_PATH | O_TMPFILE_BIT) != 0 {
-        return Err(Errno::OPNOTSUPP);
+        return Err(Errno::OPNOTSUPP.into());
     }
     let acc = flags & O_ACCMODE;
     if acc == O_ACCMODE {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     // Like Linux, a descriptor is reserved before anything is created.
     if !ctx.state.fds.has_room() {
-        return Err(Errno::MFILE);
+        return Err(Errno::MFILE.into());
     }
     let creat = flags & O_CREAT != 0;
     if g.must_be_dir && creat {
-        return Err(Errno::ISDIR);
+        return Err(Errno::ISDIR.into());
     }
     let wants_write = acc != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0;
     let mut host = OFlags::from_bits_retain(flags & PASSED) | OFlags::CLOEXEC | OFlags::NOCTTY;
@@ -136,7 +123,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
                 if acc == O_RDONLY && flags & (O_TRUNC | O_EXCL) == 0 {
                     host.remove(OFlags::CREATE);
                 } else {
-                    return Err(Errno::ACCESS);
+                    return Err(Errno::ACCESS.into());
                 }
             }
             let mode = if host.contains(OFlags::CREATE) {
@@ -154,7 +141,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
                     open_virtual(vfs, g.path.clone(), flags)?
                 }
                 Err(e) if e == Errno::NOENT && creat && !real.writable() => {
-                    return Err(Errno::ACCESS)
+                    return Err(Errno::ACCESS.into())
                 }
                 Err(e) => return Err(e),
             }
@@ -189,28 +176,28 @@ fn host_object(
     }
 }
 
-pub fn openat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_open(ctx, a[0], a[1], a[2] as u32, a[3] as u32))
+pub fn openat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(ctx, a[0], a[1], a[2] as u32, a[3] as u32)?)
 }
 
-pub fn open(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_open(
+pub fn open(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(
         ctx,
         AT_FDCWD as u64,
         a[0],
         a[1] as u32,
         a[2] as u32,
-    ))
+    )?)
 }
 
-pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_open(
+pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(
         ctx,
         AT_FDCWD as u64,
         a[0],
         O_CREAT | O_WRONLY | O_TRUNC,
         a[1] as u32,
-    ))
+    )?)
 }
 
 // ---- stat family --------------------------------------------------------
@@ -227,7 +214,7 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
         Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
-            None => Err(Errno::BADF),
+            None => Err(Errno::BADF.into()),
         },
     }
 }
@@ -249,7 +236,7 @@ fn stat_at(
     allowed: u64,
 ) -> Result<StatInfo, Errno> {
     if flags & !allowed != 0 {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let raw = read_path(ctx, path_ptr)?;
     if raw.is_empty() && flags & AT_EMPTY_PATH != 0 {
@@ -280,13 +267,11 @@ fn check_out(ctx: &mut Ctx<'_>, buf: u64, len: usize) -> Result<(), Errno> {
         .map_err(|_| Errno::FAULT)
 }
 
-pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        check_out(ctx, a[1], abi::STAT_SIZE)?;
-        let st = stat_object(&obj)?;
-        put_stat(ctx, a[1], &st)
-    })())
+pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    check_out(ctx, a[1], abi::STAT_SIZE)?;
+    let st = stat_object(&obj)?;
+    Ok(put_stat(ctx, a[1], &st)?)
 }
 
 fn stat_common(ctx: &mut Ctx<'_>, path_ptr: u64, buf: u64, follow: bool) -> SysResult {
@@ -296,49 +281,45 @@ fn stat_common(ctx: &mut Ctx<'_>, path_ptr: u64, buf: u64, follow: bool) -> SysR
     put_stat(ctx, buf, &st)
 }
 
-pub fn stat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(stat_common(ctx, a[0], a[1], true))
+pub fn stat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(stat_common(ctx, a[0], a[1], true)?)
 }
 
-pub fn lstat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(stat_common(ctx, a[0], a[1], false))
+pub fn lstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(stat_common(ctx, a[0], a[1], false)?)
 }
 
-pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        check_out(ctx, a[2], abi::STAT_SIZE)?;
-        let st = stat_at(
-            ctx,
-            a[0],
-            a[1],
-            a[3],
-            AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT,
-        )?;
-        put_stat(ctx, a[2], &st)
-    })())
+pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    check_out(ctx, a[2], abi::STAT_SIZE)?;
+    let st = stat_at(
+        ctx,
+        a[0],
+        a[1],
+        a[3],
+        AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT,
+    )?;
+    Ok(put_stat(ctx, a[2], &st)?)
 }
 
 /// statx(dirfd, path, flags, mask, buf): the basic fields whatever the
 /// mask (Linux may return more than asked); no birth time.
-pub fn statx(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        const STATX_RESERVED: u64 = 0x8000_0000;
-        if a[3] & STATX_RESERVED != 0 || a[2] & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
-            return Err(Errno::INVAL);
-        }
-        check_out(ctx, a[4], abi::STATX_SIZE)?;
-        let st = stat_at(
-            ctx,
-            a[0],
-            a[1],
-            a[2],
-            AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE,
-        )?;
-        ctx.tunnel()
-            .write(GuestPtr::new(a[4]), &st.encode_statx())
-            .map_err(|_| Errno::FAULT)?;
-        Ok(0)
-    })())
+pub fn statx(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const STATX_RESERVED: u64 = 0x8000_0000;
+    if a[3] & STATX_RESERVED != 0 || a[2] & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
+        return Err(Errno::INVAL.into());
+    }
+    check_out(ctx, a[4], abi::STATX_SIZE)?;
+    let st = stat_at(
+        ctx,
+        a[0],
+        a[1],
+        a[2],
+        AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE,
+    )?;
+    ctx.tunnel()
+        .write(GuestPtr::new(a[4]), &st.encode_statx())
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
 }
 
 // ---- directories --------------------------------------------------------
@@ -429,7 +410,7 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
         }
     }
     if out.is_empty() && full {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     Ok(out)
 }
@@ -440,7 +421,7 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
     while let Some((name, t)) = v.entries.get(i) {
         if out.len() + abi::dirent_len(name.len()) > count {
             if out.is_empty() {
-                return Err(Errno::INVAL);
+                return Err(Errno::INVAL.into());
             }
             break;
         }
@@ -452,21 +433,19 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
     Ok(out)
 }
 
-pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        let count = (a[2] as u32 as usize).min(MAX_RW as usize);
-        check_out(ctx, a[1], count)?;
-        let out = match &*obj {
-            Object::Dir(d) => list_host(d, count)?,
-            Object::VirtualDir(v) => list_virtual(v, count)?,
-            _ => return Err(Errno::NOTDIR),
-        };
-        ctx.tunnel()
-            .write(GuestPtr::new(a[1]), &out)
-            .map_err(|_| Errno::FAULT)?;
-        Ok(out.len() as u64)
-    })())
+pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    let count = (a[2] as u32 as usize).min(MAX_RW as usize);
+    check_out(ctx, a[1], count)?;
+    let out = match &*obj {
+        Object::Dir(d) => list_host(d, count)?,
+        Object::VirtualDir(v) => list_virtual(v, count)?,
+        _ => return Err(Errno::NOTDIR.into()),
+    };
+    ctx.tunnel()
+        .write(GuestPtr::new(a[1]), &out)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(out.len() as u64)
 }
 
 // ---- links --------------------------------------------------------------
@@ -477,24 +456,26 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
 fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64) -> SysResult {
     let size = size as u32 as i32;
     if size <= 0 {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let text = {
         let vfs = &ctx.state.vfs;
         match vfs.locate(&g, false)? {
-            Located::Virtual(_) => return Err(Errno::INVAL),
+            Located::Virtual(_) => return Err(Errno::INVAL.into()),
             Located::Host(fd, real) => {
                 if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_symlink() {
-                    return Err(Errno::INVAL);
+                    return Err(Errno::INVAL.into());
                 }
                 let text = rustix::fs::readlinkat(&fd, "", Vec::new())?.into_bytes();
                 match real.open(OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
                     Ok(_) => {}
-                    Err(e) if e == Errno::ACCESS || e == Errno::LOOP => return Err(Errno::ACCESS),
+                    Err(e) if e == Errno::ACCESS || e == Errno::LOOP => {
+                        return Err(Errno::ACCESS.into())
+                    }
                     Err(_) => {
                         if !path::link_stays_inside(real.rest_dir(), &text) {
-                            return Err(Errno::ACCESS);
+                            return Err(Errno::ACCESS.into());
                         }
                     }
                 }
@@ -509,12 +490,12 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64
     Ok(n as u64)
 }
 
-pub fn readlink(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_readlink(ctx, AT_FDCWD as u64, a[0], a[1], a[2]))
+pub fn readlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_readlink(ctx, AT_FDCWD as u64, a[0], a[1], a[2])?)
 }
 
-pub fn readlinkat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_readlink(ctx, a[0], a[1], a[2], a[3]))
+pub fn readlinkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_readlink(ctx, a[0], a[1], a[2], a[3])?)
 }
 
 // ---- modification -------------------------------------------------------
@@ -530,25 +511,26 @@ fn exists(real: &Real<'_>) -> bool {
 
 fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysResult {
     if flags & !AT_REMOVEDIR != 0 {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     if vfs.holds_a_root(&g.path) {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     }
     let Node::Real(real) = vfs.resolve(&g.path)? else {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     };
     if real.writable() && real.holds_protected() {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     }
     if !real.writable() {
         return Err(if exists(&real) {
             Errno::ACCESS
         } else {
             Errno::NOENT
-        });
+        }
+        .into());
     }
     let (parent, name) = real.parent()?;
     let at = if flags & AT_REMOVEDIR != 0 {
@@ -567,26 +549,26 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysRes
     Ok(0)
 }
 
-pub fn unlinkat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_unlink(ctx, a[0], a[1], a[2]))
+pub fn unlinkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, a[0], a[1], a[2])?)
 }
 
-pub fn unlink(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_unlink(ctx, AT_FDCWD as u64, a[0], 0))
+pub fn unlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, AT_FDCWD as u64, a[0], 0)?)
 }
 
-pub fn rmdir(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_unlink(ctx, AT_FDCWD as u64, a[0], AT_REMOVEDIR))
+pub fn rmdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, AT_FDCWD as u64, a[0], AT_REMOVEDIR)?)
 }
 
 fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     let Node::Real(real) = vfs.resolve(&g.path)? else {
-        return Err(Errno::EXIST);
+        return Err(Errno::EXIST.into());
     };
     if real.rest.as_os_str().is_empty() {
-        return Err(Errno::EXIST);
+        return Err(Errno::EXIST.into());
     }
     if !real.writable() {
         return Err(if exists(&real) {
@@ -604,30 +586,30 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
     Ok(0)
 }
 
-pub fn mkdirat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_mkdir(ctx, a[0], a[1], a[2]))
+pub fn mkdirat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mkdir(ctx, a[0], a[1], a[2])?)
 }
 
-pub fn mkdir(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_mkdir(ctx, AT_FDCWD as u64, a[0], a[1]))
+pub fn mkdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mkdir(ctx, AT_FDCWD as u64, a[0], a[1])?)
 }
 
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();
     if flags & !u64::from(known) != 0 || flags == u64::from(known) {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let from = guest_path(ctx, od, op)?;
     let to = guest_path(ctx, nd, np)?;
     let vfs = &ctx.state.vfs;
     if vfs.holds_a_root(&from.path) || vfs.holds_a_root(&to.path) {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     }
     let (Node::Real(a), Node::Real(b)) = (vfs.resolve(&from.path)?, vfs.resolve(&to.path)?) else {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     };
     if (a.writable() && a.holds_protected()) || (b.writable() && b.holds_protected()) {
-        return Err(Errno::BUSY);
+        return Err(Errno::BUSY.into());
     }
     if !a.writable() {
         return Err(if exists(&a) {
@@ -637,10 +619,10 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
         });
     }
     if !b.writable() {
-        return Err(Errno::ACCESS);
+        return Err(Errno::ACCESS.into());
     }
     if a.index != b.index {
-        return Err(Errno::XDEV);
+        return Err(Errno::XDEV.into());
     }
     let (pa, na) = a.parent()?;
     let (pb, nb) = b.parent()?;
@@ -654,68 +636,65 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
     Ok(0)
 }
 
-pub fn rename(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_rename(
+pub fn rename(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(
         ctx,
         AT_FDCWD as u64,
         a[0],
         AT_FDCWD as u64,
         a[1],
         0,
-    ))
+    )?)
 }
 
-pub fn renameat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_rename(ctx, a[0], a[1], a[2], a[3], 0))
+pub fn renameat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(ctx, a[0], a[1], a[2], a[3], 0)?)
 }
 
-pub fn renameat2(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_rename(ctx, a[0], a[1], a[2], a[3], a[4] as u32 as u64))
+pub fn renameat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(ctx, a[0], a[1], a[2], a[3], a[4] as u32 as u64)?)
 }
 
-pub fn ftruncate(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        if (a[1] as i64) < 0 {
-            return Err(Errno::INVAL);
+pub fn ftruncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    match &*obj {
+        Object::File(f) if f.writable => {
+            rustix::fs::ftruncate(&f.fd, a[1])?;
+            Ok(0)
         }
-        match &*obj {
-            Object::File(f) if f.writable => {
-                rustix::fs::ftruncate(&f.fd, a[1])?;
-                Ok(0)
-            }
-            // Not open for writing, not a file in a rule (the runner's own
-            // standard streams are never truncated).
-            _ => Err(Errno::INVAL),
-        }
-    })())
+        // Not open for writing, not a file in a rule (the runner's own
+        // standard streams are never truncated).
+        _ => Err(Errno::INVAL.into()),
+    }
 }
 
-pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
-        if (a[1] as i64) < 0 {
-            return Err(Errno::INVAL);
+pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let vfs = &ctx.state.vfs;
+    let real = match vfs.resolve(&g.path)? {
+        Node::Virtual(_) => return Err(Errno::ISDIR.into()),
+        Node::Real(r) => r,
+    };
+    if !real.writable() {
+        return Err(if exists(&real) {
+            Errno::ACCESS
+        } else {
+            Errno::NOENT
         }
-        let vfs = &ctx.state.vfs;
-        let real = match vfs.resolve(&g.path)? {
-            Node::Virtual(_) => return Err(Errno::ISDIR),
-            Node::Real(r) => r,
-        };
-        if !real.writable() {
-            return Err(if exists(&real) {
-                Errno::ACCESS
-            } else {
-                Errno::NOENT
-            });
-        }
-        let fd = real.open(
-            OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-        )?;
-        rustix::fs::ftruncate(&fd, a[1])?;
-        Ok(0)
-    })())
+        .into());
+    }
+    let fd = real.open(
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    rustix::fs::ftruncate(&fd, a[1])?;
+    Ok(0)
 }
 
 fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
@@ -724,7 +703,7 @@ fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
         Object::File(f) => f.fd.as_fd(),
         Object::Dir(d) => d.fd.as_fd(),
         Object::Stdio { host, .. } => host.as_fd(),
-        _ => return Err(Errno::INVAL),
+        _ => return Err(Errno::INVAL.into()),
     };
     if data_only {
         rustix::fs::fdatasync(host)?;
@@ -734,12 +713,12 @@ fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
     Ok(0)
 }
 
-pub fn fsync(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_sync(ctx, a[0], false))
+pub fn fsync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_sync(ctx, a[0], false)?)
 }
 
-pub fn fdatasync(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_sync(ctx, a[0], true))
+pub fn fdatasync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_sync(ctx, a[0], true)?)
 }
 
 // ---- access, cwd ---------------------------------------------------------
@@ -752,24 +731,24 @@ const X_OK: u64 = 1;
 /// need the object to exist. Host ownership is not consulted.
 fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     match vfs.locate(&g, flags & AT_SYMLINK_NOFOLLOW == 0)? {
         Located::Virtual(_) => {
             if mode & W_OK != 0 {
-                return Err(Errno::ACCESS);
+                return Err(Errno::ACCESS.into());
             }
         }
         Located::Host(fd, real) => {
             if mode & W_OK != 0 && !real.writable() {
-                return Err(Errno::ACCESS);
+                return Err(Errno::ACCESS.into());
             }
             if mode & X_OK != 0 {
                 let st = StatInfo::from_host(&rustix::fs::fstat(&fd)?);
                 if !st.is_dir() && st.mode & 0o111 == 0 {
-                    return Err(Errno::ACCESS);
+                    return Err(Errno::ACCESS.into());
                 }
             }
         }
@@ -777,55 +756,49 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64
     Ok(0)
 }
 
-pub fn access(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_access(ctx, AT_FDCWD as u64, a[0], a[1], 0))
+pub fn access(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, AT_FDCWD as u64, a[0], a[1], 0)?)
 }
 
-pub fn faccessat(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_access(ctx, a[0], a[1], a[2], 0))
+pub fn faccessat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, a[0], a[1], a[2], 0)?)
 }
 
-pub fn faccessat2(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done(do_access(ctx, a[0], a[1], a[2], a[3]))
+pub fn faccessat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, a[0], a[1], a[2], a[3])?)
 }
 
-pub fn getcwd(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let mut bytes = ctx.state.vfs.cwd().as_os_str().as_bytes().to_vec();
-        bytes.push(0);
-        if (a[1] as usize) < bytes.len() {
-            return Err(Errno::RANGE);
-        }
-        ctx.tunnel()
-            .write(GuestPtr::new(a[0]), &bytes)
-            .map_err(|_| Errno::FAULT)?;
-        Ok(bytes.len() as u64)
-    })())
+pub fn getcwd(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let mut bytes = ctx.state.vfs.cwd().as_os_str().as_bytes().to_vec();
+    bytes.push(0);
+    if (a[1] as usize) < bytes.len() {
+        return Err(Errno::RANGE.into());
+    }
+    ctx.tunnel()
+        .write(GuestPtr::new(a[0]), &bytes)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(bytes.len() as u64)
 }
 
 /// chdir: the cwd is kept as the normalized guest path (symlinks in it are
 /// not resolved into their targets).
-pub fn chdir(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
-        match ctx.state.vfs.locate(&g, true)? {
-            Located::Virtual(_) => {}
-            Located::Host(fd, _) => {
-                if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_dir() {
-                    return Err(Errno::NOTDIR);
-                }
+pub fn chdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
+    match ctx.state.vfs.locate(&g, true)? {
+        Located::Virtual(_) => {}
+        Located::Host(fd, _) => {
+            if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_dir() {
+                return Err(Errno::NOTDIR.into());
             }
         }
-        ctx.state.vfs.set_cwd(g.path);
-        Ok(0)
-    })())
+    }
+    ctx.state.vfs.set_cwd(g.path);
+    Ok(0)
 }
 
-pub fn fchdir(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = ctx.state.fds.get(a[0])?;
-        let p = obj.dir_path().cloned().ok_or(Errno::NOTDIR)?;
-        ctx.state.vfs.set_cwd(p);
-        Ok(0)
-    })())
+pub fn fchdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.state.fds.get(a[0])?;
+    let p = obj.dir_path().cloned().ok_or(Errno::NOTDIR)?;
+    ctx.state.vfs.set_cwd(p);
+    Ok(0)
 }

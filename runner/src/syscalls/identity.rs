@@ -2,10 +2,10 @@
 //! with parent 1, its own session and process group. Nothing of the host's.
 //! The guest cannot change its identity except to itself.
 
-use super::errno::*;
 use super::process::GUEST_PID;
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 
 /// uid, euid, gid, egid of the guest (matches AT_UID and friends).
 pub const GUEST_ID: u64 = 1000;
@@ -14,12 +14,12 @@ pub const GUEST_PPID: u64 = 1;
 /// "Unchanged" in setreuid/setresuid (-1 as a 32-bit id).
 const KEEP: u64 = 0xffff_ffff;
 
-pub fn get_id(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_ID)
+pub fn get_id(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(GUEST_ID)
 }
 
-pub fn getppid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_PPID)
+pub fn getppid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(GUEST_PPID)
 }
 
 fn allowed(id: u64) -> bool {
@@ -28,79 +28,79 @@ fn allowed(id: u64) -> bool {
 }
 
 /// setuid/setgid: only to the current id (an unprivileged process).
-pub fn set_id(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn set_id(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[0] & 0xffff_ffff == KEEP {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     if allowed(a[0]) {
-        Outcome::ok(0)
+        Ok(0)
     } else {
-        Outcome::err(EPERM)
+        Err(Errno::PERM.into())
     }
 }
 
 /// setreuid/setregid (two ids) and setresuid/setresgid (three).
-pub fn set_ids(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn set_ids(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if allowed(a[0]) && allowed(a[1]) && allowed(a[2]) {
-        Outcome::ok(0)
+        Ok(0)
     } else {
-        Outcome::err(EPERM)
+        Err(Errno::PERM.into())
     }
 }
 
 /// getresuid/getresgid: three 32-bit ids.
-pub fn get_res_ids(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn get_res_ids(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let id = (GUEST_ID as u32).to_le_bytes();
     for p in &a[..3] {
         if ctx.tunnel().write(GuestPtr::new(*p), &id).is_err() {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         }
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
 /// getgroups: no supplementary groups.
-pub fn getgroups(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn getgroups(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if (a[0] as i32) < 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-pub fn setgroups(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::err(EPERM)
+pub fn setgroups(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Errno::PERM.into())
 }
 
 /// getpgrp, getsid(0): the guest leads its own group and session.
-pub fn getpgrp(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_PID)
+pub fn getpgrp(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(GUEST_PID)
 }
 
 /// getpgid(pid) and getsid(pid).
-pub fn getpgid(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn getpgid(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[0] == 0 || a[0] == GUEST_PID {
-        Outcome::ok(GUEST_PID)
+        Ok(GUEST_PID)
     } else {
-        Outcome::err(ESRCH)
+        Err(Errno::SRCH.into())
     }
 }
 
 /// setpgid: only "stay in my own group".
-pub fn setpgid(_: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn setpgid(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, pgid) = (a[0], a[1]);
     if pid != 0 && pid != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     if pgid == 0 || pgid == GUEST_PID {
-        Outcome::ok(0)
+        Ok(0)
     } else {
-        Outcome::err(EPERM)
+        Err(Errno::PERM.into())
     }
 }
 
 /// setsid: the guest already leads its session.
-pub fn setsid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::err(EPERM)
+pub fn setsid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Errno::PERM.into())
 }
 
 const PR_SET_PDEATHSIG: u64 = 1;
@@ -113,8 +113,8 @@ const PR_GET_NO_NEW_PRIVS: u64 = 39;
 const PR_SET_NO_NEW_PRIVS: u64 = 38;
 
 /// prctl: the process name, dumpable and no_new_privs (always set: the
-/// guest can never gain privileges); anything else is EINVAL.
-pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+/// guest can never gain privileges); anything else is Errno::INVAL.
+pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match a[0] {
         PR_SET_NAME => {
             // At most 15 bytes are taken, up to a NUL, byte by byte as Linux
@@ -123,10 +123,10 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             for (i, slot) in comm.iter_mut().take(15).enumerate() {
                 let mut b = [0u8; 1];
                 let Some(p) = GuestPtr::new(a[1]).add(i as u64) else {
-                    return Outcome::err(EFAULT);
+                    return Err(Errno::FAULT.into());
                 };
                 if ctx.tunnel().read(p, &mut b).is_err() {
-                    return Outcome::err(EFAULT);
+                    return Err(Errno::FAULT.into());
                 }
                 if b[0] == 0 {
                     break;
@@ -134,24 +134,24 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 *slot = b[0];
             }
             ctx.state.run.comm = comm;
-            Outcome::ok(0)
+            Ok(0)
         }
         PR_GET_NAME => {
             let comm = ctx.state.run.comm;
             match ctx.tunnel().write(GuestPtr::new(a[1]), &comm) {
-                Ok(()) => Outcome::ok(0),
-                Err(_) => Outcome::err(EFAULT),
+                Ok(()) => Ok(0),
+                Err(_) => Err(Errno::FAULT.into()),
             }
         }
-        PR_GET_DUMPABLE => Outcome::ok(0),
-        PR_SET_DUMPABLE if a[1] <= 1 => Outcome::ok(0),
-        PR_SET_PDEATHSIG if a[1] <= 64 => Outcome::ok(0),
+        PR_GET_DUMPABLE => Ok(0),
+        PR_SET_DUMPABLE if a[1] <= 1 => Ok(0),
+        PR_SET_PDEATHSIG if a[1] <= 64 => Ok(0),
         PR_GET_PDEATHSIG => match ctx.tunnel().write(GuestPtr::new(a[1]), &[0u8; 4]) {
-            Ok(()) => Outcome::ok(0),
-            Err(_) => Outcome::err(EFAULT),
+            Ok(()) => Ok(0),
+            Err(_) => Err(Errno::FAULT.into()),
         },
-        PR_SET_NO_NEW_PRIVS if a[1] == 1 => Outcome::ok(0),
-        PR_GET_NO_NEW_PRIVS => Outcome::ok(1),
-        _ => Outcome::err(EINVAL),
+        PR_SET_NO_NEW_PRIVS if a[1] == 1 => Ok(0),
+        PR_GET_NO_NEW_PRIVS => Ok(1),
+        _ => Err(Errno::INVAL.into()),
     }
 }

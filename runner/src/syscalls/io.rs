@@ -8,13 +8,18 @@
 
 use super::common::*;
 use super::fds::Object;
-use super::{net, pipe, signals, Args, Ctx, Outcome};
+use super::{net, pipe, signals, Args, Ctx, SyscallResult};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
-fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> RunResult {
+fn read_into(
+    ctx: &mut Ctx<'_>,
+    fd: u64,
+    parts: &[(GuestPtr, u64)],
+    at: Option<u64>,
+) -> SyscallResult {
     let obj = ctx.state.fds.get(fd)?;
     Ok(match &*obj {
         Object::Stdio { stream, host } => {
@@ -63,15 +68,20 @@ fn read_into(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u
 fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>) -> SysResult {
     match ctx.tunnel().read_many_from_host(parts, src) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
 /// Writes `parts` (already checked readable) to guest fd `fd`; EPIPE from
 /// the host raises SIGPIPE.
-fn write_from(ctx: &mut Ctx<'_>, fd: u64, parts: &[(GuestPtr, u64)], at: Option<u64>) -> RunResult {
+fn write_from(
+    ctx: &mut Ctx<'_>,
+    fd: u64,
+    parts: &[(GuestPtr, u64)],
+    at: Option<u64>,
+) -> SyscallResult {
     match write_object(ctx, fd, parts, at) {
-        Err(Stop::Fail(Errno::PIPE)) => Err(Stop::End(signals::broken_pipe(ctx))),
+        Err(Stop::Fail(Errno::PIPE)) => signals::broken_pipe(ctx),
         r => r,
     }
 }
@@ -81,7 +91,7 @@ fn write_object(
     fd: u64,
     parts: &[(GuestPtr, u64)],
     at: Option<u64>,
-) -> RunResult {
+) -> SyscallResult {
     let obj = ctx.state.fds.get(fd)?;
     Ok(match &*obj {
         Object::Stdio { stream, host } => {
@@ -139,7 +149,7 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
     let parts = clamp(parts, grant);
     let r = match ctx.tunnel().write_many_to_host(&parts, sink) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT),
+        Err(_) => Err(Errno::FAULT.into()),
     };
     if let Ok(n) = r {
         ctx.state.budget.consume(n);
@@ -150,81 +160,81 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
 /// A file offset argument: negative is EINVAL.
 fn offset(v: u64) -> Result<u64, Errno> {
     if (v as i64) < 0 {
-        Err(Errno::INVAL)
+        Err(Errno::INVAL.into())
     } else {
         Ok(v)
     }
 }
 
-pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
-    })())
+    })()
 }
 
-pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
             return Err(Errno::FAULT.into());
         }
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
-    })())
+    })()
 }
 
-pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
-    })())
+    })()
 }
 
-pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
-    })())
+    })()
 }
 
-pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
-    })())
+    })()
 }
 
-pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
-    })())
+    })()
 }
 
-pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
-    })())
+    })()
 }
 
-pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    finish((|| {
+pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    (|| {
         ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
-    })())
+    })()
 }
 
 const SEEK_SET: u64 = 0;
@@ -233,42 +243,40 @@ const SEEK_END: u64 = 2;
 const SEEK_DATA: u64 = 3;
 const SEEK_HOLE: u64 = 4;
 
-pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (off, whence) = (a[1] as i64, a[2] as u32 as u64);
-        let pos = match whence {
-            SEEK_SET => SeekFrom::Start(offset(a[1])?),
-            SEEK_CUR => SeekFrom::Current(off),
-            SEEK_END => SeekFrom::End(off),
-            SEEK_DATA => SeekFrom::Data(offset(a[1])?),
-            SEEK_HOLE => SeekFrom::Hole(offset(a[1])?),
-            _ => return Err(Errno::INVAL),
-        };
-        let obj = ctx.state.fds.get(a[0])?;
-        match &*obj {
-            Object::Stdio { host, .. } => rustix::fs::seek(host, pos),
-            Object::File(f) => rustix::fs::seek(&f.fd, pos),
-            Object::Dir(d) => {
-                let r = rustix::fs::seek(&d.fd, pos)?;
-                let mut c = d.cursor.borrow_mut();
-                c.host_done = false;
-                if r == 0 {
-                    c.extra_next = 0;
-                    c.seen.clear();
-                }
-                Ok(r)
+pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (off, whence) = (a[1] as i64, a[2] as u32 as u64);
+    let pos = match whence {
+        SEEK_SET => SeekFrom::Start(offset(a[1])?),
+        SEEK_CUR => SeekFrom::Current(off),
+        SEEK_END => SeekFrom::End(off),
+        SEEK_DATA => SeekFrom::Data(offset(a[1])?),
+        SEEK_HOLE => SeekFrom::Hole(offset(a[1])?),
+        _ => return Err(Errno::INVAL.into()),
+    };
+    let obj = ctx.state.fds.get(a[0])?;
+    match &*obj {
+        Object::Stdio { host, .. } => Ok(rustix::fs::seek(host, pos)?),
+        Object::File(f) => Ok(rustix::fs::seek(&f.fd, pos)?),
+        Object::Dir(d) => {
+            let r = rustix::fs::seek(&d.fd, pos)?;
+            let mut c = d.cursor.borrow_mut();
+            c.host_done = false;
+            if r == 0 {
+                c.extra_next = 0;
+                c.seen.clear();
             }
-            Object::VirtualDir(v) => match pos {
-                SeekFrom::Start(n) => {
-                    v.pos.set(usize::try_from(n).unwrap_or(usize::MAX));
-                    Ok(n)
-                }
-                SeekFrom::Current(0) => Ok(v.pos.get() as u64),
-                _ => Err(Errno::INVAL),
-            },
-            // /dev/null: every seek succeeds at 0.
-            Object::Null { .. } => Ok(0),
-            Object::Socket(_) | Object::Pipe(_) => Err(Errno::SPIPE),
+            Ok(r)
         }
-    })())
+        Object::VirtualDir(v) => match pos {
+            SeekFrom::Start(n) => {
+                v.pos.set(usize::try_from(n).unwrap_or(usize::MAX));
+                Ok(n)
+            }
+            SeekFrom::Current(0) => Ok(v.pos.get() as u64),
+            _ => Err(Errno::INVAL.into()),
+        },
+        // /dev/null: every seek succeeds at 0.
+        Object::Null { .. } => Ok(0),
+        Object::Socket(_) | Object::Pipe(_) => Err(Errno::SPIPE.into()),
+    }
 }

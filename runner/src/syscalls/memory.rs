@@ -1,29 +1,32 @@
 //! brk, mmap, munmap, mprotect over the guest address space.
 
 use super::decode;
-use super::errno::*;
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, SyscallResult};
 use crate::guest::address_space::MapError;
+use rustix::io::Errno;
 
-fn map_err(e: MapError) -> Outcome {
-    Outcome::err(match e {
-        MapError::NoMemory => ENOMEM,
-        MapError::Invalid => EINVAL,
-        MapError::Exists => EEXIST,
-        MapError::Internal(_) => ENOMEM,
-        MapError::NotMapped => EFAULT,
-        MapError::Reserved => EINVAL,
-    })
+/// The errno Linux gives for each way a memory call can fail.
+pub(super) fn map_errno(e: MapError) -> Errno {
+    match e {
+        MapError::NoMemory | MapError::Internal(_) => Errno::NOMEM,
+        MapError::Invalid | MapError::Reserved => Errno::INVAL,
+        MapError::Exists => Errno::EXIST,
+        MapError::NotMapped => Errno::FAULT,
+    }
 }
 
-pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    Outcome::ok(ctx.aspace.brk(ctx.mem, a[0]))
+fn map_err(e: MapError) -> SyscallResult {
+    Err(map_errno(e).into())
 }
 
-pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(ctx.aspace.brk(ctx.mem, a[0]))
+}
+
+pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = match decode::mmap(a) {
         Ok(r) => r,
-        Err(e) => return Outcome::err(e),
+        Err(e) => return Err(e.into()),
     };
     let map = |ctx: &mut Ctx<'_>| {
         ctx.aspace.mmap_anonymous(
@@ -42,27 +45,27 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         result = map(ctx);
     }
     match result {
-        Ok(a) => Outcome::ok(a),
+        Ok(a) => Ok(a),
         Err(e) => map_err(e),
     }
 }
 
-pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match ctx.aspace.munmap(ctx.mem, a[0], a[1]) {
-        Ok(()) => Outcome::ok(0),
+        Ok(()) => Ok(0),
         Err(e) => map_err(e),
     }
 }
 
-pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let prot = match decode::mprotect_prot(a[2]) {
         Ok(p) => p,
-        Err(e) => return Outcome::err(e),
+        Err(e) => return Err(e.into()),
     };
     match ctx.aspace.mprotect(ctx.mem, a[0], a[1], prot) {
-        Ok(()) => Outcome::ok(0),
+        Ok(()) => Ok(0),
         // As Linux answers a change to its vvar page.
-        Err(MapError::Reserved) => Outcome::err(EACCES),
+        Err(MapError::Reserved) => Err(Errno::ACCESS.into()),
         Err(e) => map_err(e),
     }
 }

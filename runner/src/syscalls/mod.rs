@@ -1,12 +1,10 @@
 //! Linux syscall emulation: the context a handler gets, what it returns,
 //! and dispatch through the table in `table.rs`.
 
-pub mod abi;
 mod clocks;
 pub mod common;
 mod copy;
 pub mod decode;
-pub mod errno;
 mod fdctl;
 pub mod fds;
 mod fs;
@@ -17,7 +15,6 @@ pub mod net;
 pub mod pipe;
 mod poll;
 pub mod process;
-mod refused;
 mod remap;
 mod resources;
 pub mod run_info;
@@ -27,8 +24,9 @@ mod stream_stat;
 pub mod table;
 mod time;
 
-use crate::exec::death::Death;
+use crate::abi::Errno;
 use crate::guest::address_space::AddressSpace;
+use crate::kernel::death::Death;
 use crate::tunnel::Tunnel;
 use crate::vfs::Vfs;
 use common::WriteBudget;
@@ -143,7 +141,28 @@ impl Ctx<'_> {
     }
 }
 
-/// How a syscall ends.
+/// Why a handler did not return a value: an errno for the guest, or the
+/// end of the process (exit) or of the run (a fatal signal, the time limit).
+#[derive(Debug)]
+pub enum Stop {
+    /// Return `-errno` in RAX.
+    Fail(Errno),
+    /// The process exits with this status.
+    Exit(i32),
+    /// The process is killed.
+    Kill(Death),
+}
+
+impl From<Errno> for Stop {
+    fn from(e: Errno) -> Stop {
+        Stop::Fail(e)
+    }
+}
+
+/// What every handler returns: RAX on success.
+pub type SyscallResult = Result<u64, Stop>;
+
+/// How a syscall ends, as the run loop sees it.
 #[derive(Debug)]
 pub enum Outcome {
     /// Return this value in RAX (a negative errno as two's complement).
@@ -155,11 +174,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn ok(v: u64) -> Outcome {
-        Outcome::Return(v)
+    /// RAX for `-errno`.
+    pub fn errno(e: Errno) -> Outcome {
+        Outcome::Return((-i64::from(e.raw_os_error())) as u64)
     }
-    pub fn err(errno: i64) -> Outcome {
-        Outcome::Return((-errno) as u64)
+}
+
+impl From<SyscallResult> for Outcome {
+    fn from(r: SyscallResult) -> Outcome {
+        match r {
+            Ok(v) => Outcome::Return(v),
+            Err(Stop::Fail(e)) => Outcome::errno(e),
+            Err(Stop::Exit(code)) => Outcome::Exit(code),
+            Err(Stop::Kill(death)) => Outcome::Kill(death),
+        }
     }
 }
 
@@ -167,7 +195,7 @@ impl Outcome {
 pub type Args = [u64; 6];
 
 /// A handler of one syscall.
-pub type Handler = fn(&mut Ctx<'_>, &Args) -> Outcome;
+pub type Handler = fn(&mut Ctx<'_>, &Args) -> SyscallResult;
 
 /// How the policy answers syscall `nr` with `args`: None when allowed, else
 /// what to do instead (checked before any argument is looked at further).
@@ -181,19 +209,38 @@ pub fn refusal(rules: &SyscallRules, nr: u64, args: &Args) -> Option<OnDeny> {
     (!allowed).then_some(rules.on_deny)
 }
 
-/// Runs syscall `nr`. Unknown numbers return -ENOSYS and are reported once
-/// on stderr with their name and number.
+/// Runs syscall `nr` as its entry in the contract (`table.rs`) says:
+/// emulated ones by their handler; refused and unsupported ones (and
+/// numbers that are no syscall) fail, reported once per number on stderr.
 pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
-    match table::lookup(nr) {
-        Some(entry) => (entry.handler)(ctx, args),
-        None => {
-            if ctx.state.reported_unknown.insert(nr) && ctx.state.report_unsupported {
-                eprintln!(
-                    "runner: unsupported syscall {} ({nr}) returned ENOSYS",
-                    table::name_of(nr)
-                );
-            }
-            Outcome::err(errno::ENOSYS)
+    use table::Status;
+    let status = table::lookup(nr).map(|e| e.status);
+    if let Some(Status::Emulated { handler, .. }) = status {
+        return handler(ctx, args).into();
+    }
+    let (errno, line) = match status {
+        Some(Status::Refused { errno, why, report }) => (
+            errno,
+            report.then(|| {
+                format!(
+                    "{} ({nr}) refused: {why}; returned {}",
+                    table::name_of(nr),
+                    table::errno_name(errno)
+                )
+            }),
+        ),
+        _ => (
+            Errno::NOSYS,
+            Some(format!(
+                "unsupported syscall {} ({nr}) returned ENOSYS",
+                table::name_of(nr)
+            )),
+        ),
+    };
+    if let Some(line) = line {
+        if ctx.state.report_unsupported && ctx.state.reported_unknown.insert(nr) {
+            eprintln!("runner: {line}");
         }
     }
+    Outcome::errno(errno)
 }

@@ -11,10 +11,10 @@
 //! guest's SIGPIPE (`signals::broken_pipe`) unless it passed MSG_NOSIGNAL;
 //! the host call always carries MSG_NOSIGNAL.
 
-use super::abi;
 use super::common::*;
 use super::fds::{Object, SocketObj};
-use super::{signals, Args, Ctx, Outcome};
+use super::{signals, Args, Ctx, SyscallResult};
+use crate::abi::layouts as abi;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -147,7 +147,7 @@ pub fn recv_parts(
         };
         let r = match ctx.tunnel().read_many_from_host(parts, &mut io) {
             Ok(r) => host_io(r)?,
-            Err(_) => return Err(Errno::FAULT),
+            Err(_) => return Err(Errno::FAULT.into()),
         };
         if let Some(f) = from.as_deref_mut() {
             *f = None;
@@ -203,7 +203,7 @@ pub fn send_parts(
     };
     match ctx.tunnel().write_many_to_host(parts, &mut io) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
@@ -212,14 +212,14 @@ fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Rc<Object>, Errno> {
     if matches!(&*obj, Object::Socket(_)) {
         Ok(obj)
     } else {
-        Err(Errno::NOTSOCK)
+        Err(Errno::NOTSOCK.into())
     }
 }
 
 /// Reads a guest sockaddr of `len` bytes.
 fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     if (len as u32 as i32) < 0 || len > SOCKADDR_MAX {
-        return Err(Errno::INVAL);
+        return Err(Errno::INVAL.into());
     }
     let mut b = vec![0u8; len as usize];
     ctx.tunnel()
@@ -228,77 +228,74 @@ fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno
     Ok(b)
 }
 
-pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (domain, ty, proto) = (a[0] as u32, a[1] as u32, a[2] as u32);
-        let (family, v6) = match domain as u16 {
-            abi::AF_INET if domain == 2 => (AddressFamily::INET, false),
-            abi::AF_INET6 if domain == 10 => (AddressFamily::INET6, true),
-            _ => return Err(Errno::AFNOSUPPORT),
-        };
-        let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
-        let (protocol, host_type, host_proto) = match base {
-            SOCK_STREAM => (Protocol::Tcp, SocketType::STREAM, rustix::net::ipproto::TCP),
-            SOCK_DGRAM => (Protocol::Udp, SocketType::DGRAM, rustix::net::ipproto::UDP),
-            _ if base & !0xf != 0 => return Err(Errno::INVAL),
-            _ => return Err(Errno::SOCKTNOSUPPORT),
-        };
-        let expected = if protocol == Protocol::Tcp {
-            IPPROTO_TCP
-        } else {
-            IPPROTO_UDP
-        };
-        if proto != 0 && proto != expected {
-            return Err(Errno::PROTONOSUPPORT);
-        }
-        if !ctx.state.net.any(protocol) {
-            return Err(Errno::ACCESS);
-        }
-        if !ctx.state.fds.has_room() {
-            return Err(Errno::MFILE);
-        }
-        let mut flags = SocketFlags::CLOEXEC;
-        if ty & SOCK_NONBLOCK != 0 {
-            flags |= SocketFlags::NONBLOCK;
-        }
-        let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
-        let obj = Object::Socket(SocketObj { fd, v6, protocol });
-        ctx.state
-            .fds
-            .insert(Rc::new(obj), ty & SOCK_CLOEXEC != 0, 0)
-    })())
+pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (domain, ty, proto) = (a[0] as u32, a[1] as u32, a[2] as u32);
+    let (family, v6) = match domain as u16 {
+        abi::AF_INET if domain == 2 => (AddressFamily::INET, false),
+        abi::AF_INET6 if domain == 10 => (AddressFamily::INET6, true),
+        _ => return Err(Errno::AFNOSUPPORT.into()),
+    };
+    let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let (protocol, host_type, host_proto) = match base {
+        SOCK_STREAM => (Protocol::Tcp, SocketType::STREAM, rustix::net::ipproto::TCP),
+        SOCK_DGRAM => (Protocol::Udp, SocketType::DGRAM, rustix::net::ipproto::UDP),
+        _ if base & !0xf != 0 => return Err(Errno::INVAL.into()),
+        _ => return Err(Errno::SOCKTNOSUPPORT.into()),
+    };
+    let expected = if protocol == Protocol::Tcp {
+        IPPROTO_TCP
+    } else {
+        IPPROTO_UDP
+    };
+    if proto != 0 && proto != expected {
+        return Err(Errno::PROTONOSUPPORT.into());
+    }
+    if !ctx.state.net.any(protocol) {
+        return Err(Errno::ACCESS.into());
+    }
+    if !ctx.state.fds.has_room() {
+        return Err(Errno::MFILE.into());
+    }
+    let mut flags = SocketFlags::CLOEXEC;
+    if ty & SOCK_NONBLOCK != 0 {
+        flags |= SocketFlags::NONBLOCK;
+    }
+    let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
+    let obj = Object::Socket(SocketObj { fd, v6, protocol });
+    Ok(ctx
+        .state
+        .fds
+        .insert(Rc::new(obj), ty & SOCK_CLOEXEC != 0, 0)?)
 }
 
-pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let raw = read_sockaddr(ctx, a[1], a[2])?;
-        let obj = socket_of(ctx, a[0])?;
-        let Object::Socket(s) = &*obj else {
-            return Err(Errno::NOTSOCK);
-        };
-        if raw.len() >= 2 && u16::from_le_bytes([raw[0], raw[1]]) == AF_UNSPEC {
-            // Dissolves a UDP association; reaches no peer.
-            rustix::net::connect_unspec(&s.fd)?;
-            return Ok(0);
-        }
-        let addr = abi::decode_sockaddr(&raw)?;
-        if !s.v6 && addr.is_ipv6() {
-            return Err(Errno::AFNOSUPPORT);
-        }
-        if !ctx.state.net.allows(s.protocol, addr) {
-            return Err(Errno::ACCESS);
-        }
-        rustix::net::connect(&s.fd, &addr)?;
-        Ok(0)
-    })())
+pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let raw = read_sockaddr(ctx, a[1], a[2])?;
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    if raw.len() >= 2 && u16::from_le_bytes([raw[0], raw[1]]) == AF_UNSPEC {
+        // Dissolves a UDP association; reaches no peer.
+        rustix::net::connect_unspec(&s.fd)?;
+        return Ok(0);
+    }
+    let addr = abi::decode_sockaddr(&raw)?;
+    if !s.v6 && addr.is_ipv6() {
+        return Err(Errno::AFNOSUPPORT.into());
+    }
+    if !ctx.state.net.allows(s.protocol, addr) {
+        return Err(Errno::ACCESS.into());
+    }
+    rustix::net::connect(&s.fd, &addr)?;
+    Ok(0)
 }
 
 /// sendto (and send): EPIPE raises SIGPIPE unless the guest passed
 /// MSG_NOSIGNAL.
-pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match send_to(ctx, a) {
         Err(Errno::PIPE) if a[3] as u32 & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
-        r => done(r),
+        r => Ok(r?),
     }
 }
 
@@ -313,10 +310,10 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     };
     let obj = socket_of(ctx, a[0])?;
     let Object::Socket(s) = &*obj else {
-        return Err(Errno::NOTSOCK);
+        return Err(Errno::NOTSOCK.into());
     };
     if flags & !SEND_FLAGS != 0 {
-        return Err(Errno::OPNOTSUPP);
+        return Err(Errno::OPNOTSUPP.into());
     }
     let to = match (raw, s.protocol) {
         // A stream socket ignores the address (it is connected or fails).
@@ -324,10 +321,10 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
         (Some(raw), Protocol::Udp) => {
             let to = abi::decode_sockaddr(&raw)?;
             if !s.v6 && to.is_ipv6() {
-                return Err(Errno::AFNOSUPPORT);
+                return Err(Errno::AFNOSUPPORT.into());
             }
             if !ctx.state.net.allows(Protocol::Udp, to) {
-                return Err(Errno::ACCESS);
+                return Err(Errno::ACCESS.into());
             }
             Some(to)
         }
@@ -335,132 +332,126 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
 }
 
-pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
-        ctx.state.fds.get(a[0])?;
-        let parts = one_buffer(ctx, buf, len, Access::Write)?;
-        // The address buffer and its length are checked before receiving.
-        let addr_room = if addr != 0 {
-            let mut l = [0u8; 4];
-            ctx.tunnel()
-                .read(GuestPtr::new(addrlen_ptr), &mut l)
-                .map_err(|_| Errno::FAULT)?;
-            ctx.tunnel()
-                .check(GuestPtr::new(addrlen_ptr), 4, Access::Write)
-                .map_err(|_| Errno::FAULT)?;
-            let room = i32::from_le_bytes(l);
-            if room < 0 {
-                return Err(Errno::INVAL);
-            }
-            ctx.tunnel()
-                .check(GuestPtr::new(addr), room as u64, Access::Write)
-                .map_err(|_| Errno::FAULT)?;
-            Some(room as usize)
-        } else {
-            None
-        };
-        let obj = socket_of(ctx, a[0])?;
-        let Object::Socket(s) = &*obj else {
-            return Err(Errno::NOTSOCK);
-        };
-        if flags & !(RECV_FLAGS | MSG_CMSG_CLOEXEC) != 0 {
-            return Err(Errno::INVAL);
+pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
+    ctx.state.fds.get(a[0])?;
+    let parts = one_buffer(ctx, buf, len, Access::Write)?;
+    // The address buffer and its length are checked before receiving.
+    let addr_room = if addr != 0 {
+        let mut l = [0u8; 4];
+        ctx.tunnel()
+            .read(GuestPtr::new(addrlen_ptr), &mut l)
+            .map_err(|_| Errno::FAULT)?;
+        ctx.tunnel()
+            .check(GuestPtr::new(addrlen_ptr), 4, Access::Write)
+            .map_err(|_| Errno::FAULT)?;
+        let room = i32::from_le_bytes(l);
+        if room < 0 {
+            return Err(Errno::INVAL.into());
         }
-        let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
-        let mut from = None;
-        let n = recv_parts(ctx, s, &parts, flags, Some(&mut from))?;
-        if let Some(room) = addr_room {
-            let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
-            let k = enc.len().min(room);
-            let mut t = ctx.tunnel();
-            t.write(GuestPtr::new(addr), &enc[..k])
-                .and_then(|()| {
-                    t.write(
-                        GuestPtr::new(addrlen_ptr),
-                        &(enc.len() as u32).to_le_bytes(),
-                    )
-                })
-                .map_err(|_| Errno::FAULT)?;
-        }
-        Ok(n)
-    })())
+        ctx.tunnel()
+            .check(GuestPtr::new(addr), room as u64, Access::Write)
+            .map_err(|_| Errno::FAULT)?;
+        Some(room as usize)
+    } else {
+        None
+    };
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    if flags & !(RECV_FLAGS | MSG_CMSG_CLOEXEC) != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
+    let mut from = None;
+    let n = recv_parts(ctx, s, &parts, flags, Some(&mut from))?;
+    if let Some(room) = addr_room {
+        let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+        let k = enc.len().min(room);
+        let mut t = ctx.tunnel();
+        t.write(GuestPtr::new(addr), &enc[..k])
+            .and_then(|()| {
+                t.write(
+                    GuestPtr::new(addrlen_ptr),
+                    &(enc.len() as u32).to_le_bytes(),
+                )
+            })
+            .map_err(|_| Errno::FAULT)?;
+    }
+    Ok(n)
 }
 
-pub fn shutdown(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let obj = socket_of(ctx, a[0])?;
-        let Object::Socket(s) = &*obj else {
-            return Err(Errno::NOTSOCK);
-        };
-        let how = match a[1] as u32 {
-            0 => Shutdown::Read,
-            1 => Shutdown::Write,
-            2 => Shutdown::Both,
-            _ => return Err(Errno::INVAL),
-        };
-        rustix::net::shutdown(&s.fd, how)?;
-        Ok(0)
-    })())
+pub fn shutdown(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    let how = match a[1] as u32 {
+        0 => Shutdown::Read,
+        1 => Shutdown::Write,
+        2 => Shutdown::Both,
+        _ => return Err(Errno::INVAL.into()),
+    };
+    rustix::net::shutdown(&s.fd, how)?;
+    Ok(0)
 }
 
 /// SOL_SOCKET options SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN; anything
 /// else is ENOPROTOOPT.
-pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (level, name, optval, optlen) = (a[1] as u32, a[2] as u32, a[3], a[4]);
-        let obj = socket_of(ctx, a[0])?;
-        let Object::Socket(s) = &*obj else {
-            return Err(Errno::NOTSOCK);
-        };
-        let mut l = [0u8; 4];
-        ctx.tunnel()
-            .read(GuestPtr::new(optlen), &mut l)
-            .map_err(|_| Errno::FAULT)?;
-        let room = i32::from_le_bytes(l);
-        if room < 0 {
-            return Err(Errno::INVAL);
+pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (level, name, optval, optlen) = (a[1] as u32, a[2] as u32, a[3], a[4]);
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    let mut l = [0u8; 4];
+    ctx.tunnel()
+        .read(GuestPtr::new(optlen), &mut l)
+        .map_err(|_| Errno::FAULT)?;
+    let room = i32::from_le_bytes(l);
+    if room < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let k = (room as usize).min(4);
+    let t = ctx.tunnel();
+    t.check(GuestPtr::new(optlen), 4, Access::Write)
+        .and_then(|_| t.check(GuestPtr::new(optval), k as u64, Access::Write))
+        .map_err(|_| Errno::FAULT)?;
+    if level != SOL_SOCKET {
+        return Err(Errno::NOPROTOOPT.into());
+    }
+    let value: i32 = match name {
+        SO_ERROR => match rustix::net::sockopt::socket_error(&s.fd)? {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error(),
+        },
+        SO_TYPE => {
+            if s.protocol == Protocol::Tcp {
+                SOCK_STREAM as i32
+            } else {
+                SOCK_DGRAM as i32
+            }
         }
-        let k = (room as usize).min(4);
-        let t = ctx.tunnel();
-        t.check(GuestPtr::new(optlen), 4, Access::Write)
-            .and_then(|_| t.check(GuestPtr::new(optval), k as u64, Access::Write))
-            .map_err(|_| Errno::FAULT)?;
-        if level != SOL_SOCKET {
-            return Err(Errno::NOPROTOOPT);
+        SO_PROTOCOL => {
+            if s.protocol == Protocol::Tcp {
+                IPPROTO_TCP as i32
+            } else {
+                IPPROTO_UDP as i32
+            }
         }
-        let value: i32 = match name {
-            SO_ERROR => match rustix::net::sockopt::socket_error(&s.fd)? {
-                Ok(()) => 0,
-                Err(e) => e.raw_os_error(),
-            },
-            SO_TYPE => {
-                if s.protocol == Protocol::Tcp {
-                    SOCK_STREAM as i32
-                } else {
-                    SOCK_DGRAM as i32
-                }
+        SO_DOMAIN => {
+            if s.v6 {
+                i32::from(abi::AF_INET6)
+            } else {
+                i32::from(abi::AF_INET)
             }
-            SO_PROTOCOL => {
-                if s.protocol == Protocol::Tcp {
-                    IPPROTO_TCP as i32
-                } else {
-                    IPPROTO_UDP as i32
-                }
-            }
-            SO_DOMAIN => {
-                if s.v6 {
-                    i32::from(abi::AF_INET6)
-                } else {
-                    i32::from(abi::AF_INET)
-                }
-            }
-            _ => return Err(Errno::NOPROTOOPT),
-        };
-        let mut t = ctx.tunnel();
-        t.write(GuestPtr::new(optval), &value.to_le_bytes()[..k])
-            .and_then(|()| t.write(GuestPtr::new(optlen), &(k as u32).to_le_bytes()))
-            .map_err(|_| Errno::FAULT)?;
-        Ok(0)
-    })())
+        }
+        _ => return Err(Errno::NOPROTOOPT.into()),
+    };
+    let mut t = ctx.tunnel();
+    t.write(GuestPtr::new(optval), &value.to_le_bytes()[..k])
+        .and_then(|()| t.write(GuestPtr::new(optlen), &(k as u32).to_le_bytes()))
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
 }

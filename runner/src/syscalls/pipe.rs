@@ -11,7 +11,8 @@
 
 use super::common::*;
 use super::fds::Object;
-use super::{signals, sleep, Args, Ctx, Outcome};
+use super::{signals, sleep, Args, Ctx, SyscallResult};
+use crate::abi::constants::{O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_WRONLY};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::io::Errno;
 use std::cell::{Cell, RefCell};
@@ -21,10 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Capacity of one pipe (Linux's default, 16 pages).
 pub const PIPE_CAPACITY: usize = 65536;
-pub const O_NONBLOCK: u64 = 0o4000;
-const O_CLOEXEC: u64 = 0o2000000;
-const O_DIRECT: u64 = 0o40000;
-const O_WRONLY: u64 = 1;
 
 /// Numbers the pipes of a run (their inode number in fstat).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -46,11 +43,11 @@ pub struct PipeEnd {
     pipe: Rc<RefCell<Pipe>>,
     pub write: bool,
     /// Status flags (O_NONBLOCK) of the open file description.
-    flags: Cell<u64>,
+    flags: Cell<u32>,
 }
 
 impl PipeEnd {
-    fn new(pipe: &Rc<RefCell<Pipe>>, write: bool, flags: u64) -> PipeEnd {
+    fn new(pipe: &Rc<RefCell<Pipe>>, write: bool, flags: u32) -> PipeEnd {
         {
             let mut p = pipe.borrow_mut();
             if write {
@@ -75,7 +72,7 @@ impl PipeEnd {
     }
 
     /// F_GETFL's answer without O_LARGEFILE: the access mode and O_NONBLOCK.
-    pub fn status_flags(&self) -> u64 {
+    pub fn status_flags(&self) -> u32 {
         (if self.write { O_WRONLY } else { 0 }) | self.flags.get()
     }
 
@@ -116,7 +113,7 @@ impl Drop for PipeEnd {
 }
 
 /// A new pipe: (read end, write end).
-pub fn new_pipe(flags: u64) -> (PipeEnd, PipeEnd) {
+pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
     let pipe = Rc::new(RefCell::new(Pipe {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         ..Pipe::default()
@@ -127,43 +124,41 @@ pub fn new_pipe(flags: u64) -> (PipeEnd, PipeEnd) {
     )
 }
 
-pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     pipe2(ctx, &[a[0], 0, 0, 0, 0, 0])
 }
 
-pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
-    done((|| {
-        let (fds, flags) = (GuestPtr::new(a[0]), a[1] as u32 as u64);
-        if flags & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
-            return Err(Errno::INVAL);
-        }
-        ctx.tunnel()
-            .check(fds, 8, Access::Write)
-            .map_err(|_| Errno::FAULT)?;
-        let cloexec = flags & O_CLOEXEC != 0;
-        let (r, w) = new_pipe(flags);
-        let rfd = ctx.state.fds.insert(Rc::new(Object::Pipe(r)), cloexec, 0)?;
-        let wfd = match ctx.state.fds.insert(Rc::new(Object::Pipe(w)), cloexec, 0) {
-            Ok(fd) => fd,
-            Err(e) => {
-                ctx.state.fds.close(rfd)?;
-                return Err(e);
-            }
-        };
-        let mut out = [0u8; 8];
-        out[..4].copy_from_slice(&(rfd as u32).to_le_bytes());
-        out[4..].copy_from_slice(&(wfd as u32).to_le_bytes());
-        if ctx.tunnel().write(fds, &out).is_err() {
+pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (fds, flags) = (GuestPtr::new(a[0]), a[1] as u32);
+    if flags & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    ctx.tunnel()
+        .check(fds, 8, Access::Write)
+        .map_err(|_| Errno::FAULT)?;
+    let cloexec = flags & O_CLOEXEC != 0;
+    let (r, w) = new_pipe(flags);
+    let rfd = ctx.state.fds.insert(Rc::new(Object::Pipe(r)), cloexec, 0)?;
+    let wfd = match ctx.state.fds.insert(Rc::new(Object::Pipe(w)), cloexec, 0) {
+        Ok(fd) => fd,
+        Err(e) => {
             ctx.state.fds.close(rfd)?;
-            ctx.state.fds.close(wfd)?;
-            return Err(Errno::FAULT);
+            return Err(e.into());
         }
-        Ok(0)
-    })())
+    };
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&(rfd as u32).to_le_bytes());
+    out[4..].copy_from_slice(&(wfd as u32).to_le_bytes());
+    if ctx.tunnel().write(fds, &out).is_err() {
+        ctx.state.fds.close(rfd)?;
+        ctx.state.fds.close(wfd)?;
+        return Err(Errno::FAULT.into());
+    }
+    Ok(0)
 }
 
 /// Reads from pipe end `end` into `parts` (already checked writable).
-pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -> RunResult {
+pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -> SyscallResult {
     if end.write {
         return Err(Errno::BADF.into());
     }
@@ -182,7 +177,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
         if end.nonblocking() {
             return Err(Errno::AGAIN.into());
         }
-        return Err(Stop::End(sleep::hang(ctx)));
+        return sleep::hang(ctx);
     }
     let chunk: Vec<u8> = {
         let mut p = end.pipe.borrow_mut();
@@ -206,7 +201,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
 /// Writes `parts` (already checked readable) to pipe end `end`. No reader
 /// left: SIGPIPE (see `signals::broken_pipe`). Not counted against
 /// `bytes_written`: nothing leaves the runner.
-pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -> RunResult {
+pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -> SyscallResult {
     if !end.write {
         return Err(Errno::BADF.into());
     }
@@ -220,13 +215,13 @@ pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) 
         (PIPE_CAPACITY - p.buf.len().min(PIPE_CAPACITY), p.readers)
     };
     if readers == 0 {
-        return Err(Stop::End(signals::broken_pipe(ctx)));
+        return signals::broken_pipe(ctx);
     }
     if space == 0 {
         if end.nonblocking() {
             return Err(Errno::AGAIN.into());
         }
-        return Err(Stop::End(sleep::hang(ctx)));
+        return sleep::hang(ctx);
     }
     let n = (space as u64).min(want) as usize;
     let mut data = vec![0u8; n];

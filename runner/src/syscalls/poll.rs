@@ -3,11 +3,11 @@
 //! with a host fd (the standard streams' duplicates, files, directories,
 //! sockets) by one host poll. Waiting honours the wall-clock limit.
 
-use super::errno::*;
 use super::fds::Object;
-use super::{sleep, Args, Ctx, Outcome};
+use super::{sleep, Args, Ctx, SyscallResult};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,7 @@ fn host_poll(
     items: &mut [Item],
     which: &[usize],
     wait: Duration,
-) -> Result<(), i64> {
+) -> Result<(), Errno> {
     let ts = Timespec {
         tv_sec: wait.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: i64::from(wait.subsec_nanos()),
@@ -121,24 +121,29 @@ fn host_poll(
             Ok(())
         }
         Err(rustix::io::Errno::INTR) => Ok(()),
-        Err(e) => Err(i64::from(e.raw_os_error())),
+        Err(e) => Err(e),
     }
 }
 
 /// The shared core: `timeout` None waits forever.
-fn do_poll(ctx: &mut Ctx<'_>, ptr: GuestPtr, nfds: u64, timeout: Option<Duration>) -> Outcome {
+fn do_poll(
+    ctx: &mut Ctx<'_>,
+    ptr: GuestPtr,
+    nfds: u64,
+    timeout: Option<Duration>,
+) -> SyscallResult {
     // Linux refuses more entries than RLIMIT_NOFILE; small limits still
     // allow the arrays programs commonly pass.
     if nfds > (ctx.state.fds.limit() as u64).max(4096) {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let len = nfds * 8;
     if ctx.tunnel().check(ptr, len, Access::Write).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     let mut raw = vec![0u8; len as usize];
     if ctx.tunnel().read(ptr, &mut raw).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     let mut items = parse(&raw);
     let start = Instant::now();
@@ -159,16 +164,14 @@ fn do_poll(ctx: &mut Ctx<'_>, ptr: GuestPtr, nfds: u64, timeout: Option<Duration
                 left.min(to_deadline)
             };
             if let Err(e) = host_poll(ctx, &mut items, &host, wait) {
-                return Outcome::err(e);
+                return Err(e.into());
             }
         } else if !ready_locally {
             // Nothing can change while the process waits on itself.
             if timeout.is_none() {
                 return sleep::hang(ctx);
             }
-            if let Some(o) = sleep::sleep_for(ctx, left) {
-                return o;
-            }
+            sleep::sleep_for(ctx, left)?;
             break;
         }
         if items.iter().any(|i| i.revents != 0) || left.is_zero() {
@@ -190,26 +193,26 @@ fn do_poll(ctx: &mut Ctx<'_>, ptr: GuestPtr, nfds: u64, timeout: Option<Duration
         }
     }
     if ctx.tunnel().write(ptr, &out).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
-    Outcome::ok(ready)
+    Ok(ready)
 }
 
-pub fn poll(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn poll(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let ms = a[2] as i32;
     let timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
     do_poll(ctx, GuestPtr::new(a[0]), a[1], timeout)
 }
 
-pub fn ppoll(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn ppoll(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (ptr, nfds, tsp, mask, size) = (GuestPtr::new(a[0]), a[1], GuestPtr::new(a[2]), a[3], a[4]);
     if mask != 0 && size != 8 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let timeout = if tsp.addr() != 0 {
         match sleep::read_timespec(ctx, tsp) {
             Ok((s, ns)) => Some(Duration::new(s as u64, ns as u32)),
-            Err(e) => return Outcome::err(e),
+            Err(e) => return Err(e.into()),
         }
     } else {
         None

@@ -1,10 +1,11 @@
 //! Process identity and lifetime: exit, getpid, uname, arch_prctl,
 //! set_tid_address.
 
-use super::errno::*;
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, Stop, SyscallResult};
+use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
 use crate::guest::layout::USER_END;
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
 pub const GUEST_PID: u64 = 2;
@@ -30,20 +31,18 @@ const ARCH_SET_GS: u64 = 0x1001;
 const ARCH_SET_FS: u64 = 0x1002;
 const ARCH_GET_FS: u64 = 0x1003;
 const ARCH_GET_GS: u64 = 0x1004;
-const MSR_FS_BASE: u32 = 0xC000_0100;
-const MSR_GS_BASE: u32 = 0xC000_0101;
 
-pub fn exit(_: &mut Ctx<'_>, a: &Args) -> Outcome {
-    Outcome::Exit((a[0] & 0xff) as i32)
+pub fn exit(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Err(Stop::Exit((a[0] & 0xff) as i32))
 }
 
-pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::ok(GUEST_PID)
+pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(GUEST_PID)
 }
 
-pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.state.clear_child_tid = a[0];
-    Outcome::ok(GUEST_PID)
+    Ok(GUEST_PID)
 }
 
 /// Size of struct utsname: six 65-byte fields.
@@ -67,20 +66,20 @@ pub fn utsname() -> [u8; UTSNAME_LEN] {
     buf
 }
 
-pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn uname(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let buf = utsname();
     match ctx.tunnel().write(GuestPtr::new(a[0]), &buf) {
-        Ok(()) => Outcome::ok(0),
-        Err(_) => Outcome::err(EFAULT),
+        Ok(()) => Ok(0),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
-pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (code, addr) = (a[0], a[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
             if addr >= USER_END {
-                return Outcome::err(EPERM);
+                return Err(Errno::PERM.into());
             }
             let msr = if code == ARCH_SET_FS {
                 MSR_FS_BASE
@@ -88,14 +87,14 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 MSR_GS_BASE
             };
             if ctx.vcpu.set_msr(msr, addr).is_err() {
-                return Outcome::err(EINVAL);
+                return Err(Errno::INVAL.into());
             }
             if code == ARCH_SET_FS {
                 ctx.state.fs_base = addr;
             } else {
                 ctx.state.gs_base = addr;
             }
-            Outcome::ok(0)
+            Ok(0)
         }
         ARCH_GET_FS | ARCH_GET_GS => {
             let v = if code == ARCH_GET_FS {
@@ -104,10 +103,15 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
                 ctx.state.gs_base
             };
             match ctx.tunnel().write(GuestPtr::new(addr), &v.to_le_bytes()) {
-                Ok(()) => Outcome::ok(0),
-                Err(_) => Outcome::err(EFAULT),
+                Ok(()) => Ok(0),
+                Err(_) => Err(Errno::FAULT.into()),
             }
         }
-        _ => Outcome::err(EINVAL),
+        _ => Err(Errno::INVAL.into()),
     }
+}
+
+/// wait4/waitid: the process never has children (Errno::CHILD).
+pub fn wait(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Errno::CHILD.into())
 }

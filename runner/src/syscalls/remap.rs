@@ -1,31 +1,25 @@
 //! mremap and madvise over the guest's anonymous memory.
 
-use super::errno::*;
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, SyscallResult};
 use crate::guest::address_space::MapError;
+use rustix::io::Errno;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
 const MREMAP_DONTUNMAP: u64 = 4;
 
-fn map_err(e: MapError) -> Outcome {
-    Outcome::err(match e {
-        MapError::NoMemory | MapError::Internal(_) => ENOMEM,
-        MapError::Invalid => EINVAL,
-        MapError::Exists => EEXIST,
-        MapError::NotMapped => EFAULT,
-        MapError::Reserved => EINVAL,
-    })
+fn map_err(e: MapError) -> SyscallResult {
+    Err(super::memory::map_errno(e).into())
 }
 
 /// mremap: shrink, grow in place, or move (pages move; nothing is copied).
-/// MREMAP_DONTUNMAP is not supported (EINVAL).
-pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+/// MREMAP_DONTUNMAP is not supported (Errno::INVAL).
+pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
     if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
         || flags & MREMAP_DONTUNMAP != 0
     {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
     match ctx.aspace.mremap(
@@ -36,7 +30,7 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         flags & MREMAP_MAYMOVE != 0,
         fixed,
     ) {
-        Ok(addr) => Outcome::ok(addr),
+        Ok(addr) => Ok(addr),
         Err(e) => map_err(e),
     }
 }
@@ -51,17 +45,17 @@ const MADV_DONTNEED_LOCKED: u64 = 24;
 /// the host and read as zeros, as anonymous memory does on Linux); the
 /// other advice values (MADV_FREE included, which Linux may also leave
 /// untouched) are accepted without effect; MADV_REMOVE and MADV_HWPOISON
-/// are refused (EINVAL, as for private memory / without privilege).
-pub fn madvise(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+/// are refused (Errno::INVAL, as for private memory / without privilege).
+pub fn madvise(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (start, len, advice) = (a[0], a[1], a[2]);
     let dontneed = match advice {
         MADV_DONTNEED | MADV_DONTNEED_LOCKED => true,
-        MADV_REMOVE | MADV_HWPOISON => return Outcome::err(EINVAL),
+        MADV_REMOVE | MADV_HWPOISON => return Err(Errno::INVAL.into()),
         0..=3 | 10..=23 | 25 | MADV_FREE => false,
-        _ => return Outcome::err(EINVAL),
+        _ => return Err(Errno::INVAL.into()),
     };
     match ctx.aspace.madvise_dontneed(ctx.mem, start, len, dontneed) {
-        Ok(()) => Outcome::ok(0),
+        Ok(()) => Ok(0),
         Err(e) => map_err(e),
     }
 }

@@ -2,23 +2,23 @@
 //! sysinfo, getrusage, the CPU set (one CPU), sched_yield, and the robust
 //! futex list and rseq registrations libc makes at start-up.
 
-use super::errno::*;
 use super::process::GUEST_PID;
 use super::run_info::{RLIMIT_COUNT, RLIMIT_NOFILE};
-use super::{Args, Ctx, Outcome};
+use super::{Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 use rustix::time::ClockId;
 
-fn write_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr, (soft, hard): (u64, u64)) -> Result<(), i64> {
+fn write_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr, (soft, hard): (u64, u64)) -> Result<(), Errno> {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&soft.to_le_bytes());
     b[8..].copy_from_slice(&hard.to_le_bytes());
-    ctx.tunnel().write(ptr, &b).map_err(|_| EFAULT)
+    ctx.tunnel().write(ptr, &b).map_err(|_| Errno::FAULT)
 }
 
-fn read_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(u64, u64), i64> {
+fn read_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(u64, u64), Errno> {
     let mut b = [0u8; 16];
-    ctx.tunnel().read(ptr, &mut b).map_err(|_| EFAULT)?;
+    ctx.tunnel().read(ptr, &mut b).map_err(|_| Errno::FAULT)?;
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[..8]);
     let soft = u64::from_le_bytes(w);
@@ -28,14 +28,14 @@ fn read_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(u64, u64), i64> {
 
 /// The core of prlimit64: old written first, then new applied. A limit may
 /// be lowered, never raised above its hard value.
-fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Outcome {
+fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> SyscallResult {
     let Some(r) = usize::try_from(resource).ok().filter(|&r| r < RLIMIT_COUNT) else {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     };
     let new_limit = if new.addr() != 0 {
         match read_limit(ctx, new) {
             Ok(l) => Some(l),
-            Err(e) => return Outcome::err(e),
+            Err(e) => return Err(e.into()),
         }
     } else {
         None
@@ -43,50 +43,50 @@ fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Ou
     let current = ctx.state.run.rlimits[r];
     if old.addr() != 0 {
         if let Err(e) = write_limit(ctx, old, current) {
-            return Outcome::err(e);
+            return Err(e.into());
         }
     }
     if let Some((soft, hard)) = new_limit {
         if soft > hard {
-            return Outcome::err(EINVAL);
+            return Err(Errno::INVAL.into());
         }
         if hard > current.1 {
-            return Outcome::err(EPERM);
+            return Err(Errno::PERM.into());
         }
         ctx.state.run.rlimits[r] = (soft, hard);
         if r == RLIMIT_NOFILE {
-            // The descriptor table enforces it (EMFILE, EBADF for dup2).
+            // The descriptor table enforces it (EMFILE, Errno::BADF for dup2).
             let limit = u32::try_from(ctx.state.run.fd_limit()).unwrap_or(u32::MAX);
             ctx.state.fds.set_limit(limit);
         }
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-pub fn prlimit64(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn prlimit64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[0] != 0 && a[0] != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     prlimit(ctx, a[1], GuestPtr::new(a[2]), GuestPtr::new(a[3]))
 }
 
-pub fn getrlimit(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn getrlimit(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] == 0 {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     prlimit(ctx, a[0], GuestPtr::new(0), GuestPtr::new(a[1]))
 }
 
-pub fn setrlimit(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn setrlimit(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] == 0 {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     prlimit(ctx, a[0], GuestPtr::new(a[1]), GuestPtr::new(0))
 }
 
 /// struct sysinfo (112 bytes): the guest's own view: uptime since the run
 /// started, RAM = the memory limit, no swap, one process.
-pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let run = &ctx.state.run;
     let uptime = run.start.elapsed().as_secs();
     let total = run.memory_limit;
@@ -99,8 +99,8 @@ pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     b[80..82].copy_from_slice(&1u16.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
     match ctx.tunnel().write(GuestPtr::new(a[0]), &b) {
-        Ok(()) => Outcome::ok(0),
-        Err(_) => Outcome::err(EFAULT),
+        Ok(()) => Ok(0),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
@@ -110,7 +110,7 @@ const RUSAGE_THREAD: i64 = 1;
 
 /// getrusage: user time = the runner's CPU time (nearly all of it is the
 /// guest's), everything else 0; children: none.
-pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let who = a[0] as i64;
     let mut b = [0u8; 144];
     match who {
@@ -123,74 +123,69 @@ pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             b[32..40].copy_from_slice(&kib.to_le_bytes());
         }
         RUSAGE_CHILDREN => {}
-        _ => return Outcome::err(EINVAL),
+        _ => return Err(Errno::INVAL.into()),
     }
     match ctx.tunnel().write(GuestPtr::new(a[1]), &b) {
-        Ok(()) => Outcome::ok(0),
-        Err(_) => Outcome::err(EFAULT),
+        Ok(()) => Ok(0),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
 /// sched_getaffinity: one CPU (CPU 0). Returns the bytes written.
-pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
     if pid != 0 && pid != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     if len < 8 || len % 8 != 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     match ctx.tunnel().write(mask, &1u64.to_le_bytes()) {
-        Ok(()) => Outcome::ok(8),
-        Err(_) => Outcome::err(EFAULT),
+        Ok(()) => Ok(8),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
 /// sched_setaffinity: only a set containing CPU 0 is possible.
-pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
     if pid != 0 && pid != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     if len == 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let mut first = [0u8; 1];
     if ctx.tunnel().read(mask, &mut first).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     if first[0] & 1 == 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-pub fn sched_yield(_: &mut Ctx<'_>, _: &Args) -> Outcome {
+pub fn sched_yield(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     std::thread::yield_now();
-    Outcome::ok(0)
+    Ok(0)
 }
 
 /// getcpu: always CPU 0, node 0.
-pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     for p in [a[0], a[1]] {
         if p != 0 && ctx.tunnel().write(GuestPtr::new(p), &[0u8; 4]).is_err() {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         }
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
 /// set_robust_list: recorded (no other thread will ever need it).
-pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     // sizeof(struct robust_list_head)
     if a[1] != 24 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     ctx.state.robust_list = a[0];
-    Outcome::ok(0)
-}
-
-/// rseq: not provided; libc falls back to the getcpu path.
-pub fn rseq(_: &mut Ctx<'_>, _: &Args) -> Outcome {
-    Outcome::err(ENOSYS)
+    Ok(0)
 }

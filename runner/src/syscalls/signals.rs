@@ -11,16 +11,18 @@
 //! stays pending until the guest unblocks it. CPU exceptions (SIGSEGV,
 //! SIGILL, SIGFPE, SIGBUS, SIGTRAP) are always fatal, whatever the handlers.
 
-use super::errno::*;
 use super::process::GUEST_PID;
-use super::{Args, Ctx, Outcome};
-use crate::exec::death::Death;
+use super::{Args, Ctx, Stop, SyscallResult};
+use crate::abi::constants::{self as abi, MINSIGSTKSZ};
+use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 
-pub const SIGKILL: u64 = 9;
-pub const SIGPIPE: u64 = 13;
-pub const SIGSTOP: u64 = 19;
-const NSIG: u64 = 64;
+// The ABI's signal numbers (C ints) as the syscall arguments they arrive in.
+pub const SIGKILL: u64 = abi::SIGKILL as u64;
+pub const SIGPIPE: u64 = abi::SIGPIPE as u64;
+pub const SIGSTOP: u64 = abi::SIGSTOP as u64;
+const NSIG: u64 = abi::NSIG as u64;
 const SIG_DFL: u64 = 0;
 const SIG_IGN: u64 = 1;
 const SIG_BLOCK: u64 = 0;
@@ -29,7 +31,6 @@ const SIG_SETMASK: u64 = 2;
 const SS_ONSTACK: u64 = 1;
 const SS_DISABLE: u64 = 2;
 const SS_AUTODISARM: u64 = 1 << 31;
-const MINSIGSTKSZ: u64 = 2048;
 
 /// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,17 +131,17 @@ fn user_rip(ctx: &mut Ctx<'_>) -> u64 {
 }
 
 /// Delivers `sig` to the process itself, as raised by `how`. Returns
-/// `Some(outcome)` when the run ends, None when the signal had no effect
+/// `Err(stop)` when the run ends, `Ok` when the signal had no effect
 /// (ignored, or left pending because it is blocked).
-pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Option<Outcome> {
+pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop> {
     if sig == 0 || sig > NSIG {
-        return None;
+        return Ok(());
     }
     let s = &mut ctx.state.signals;
     if sig != SIGKILL && sig != SIGSTOP && s.mask & bit(sig) != 0 {
         s.pending |= bit(sig);
         s.pending_cause[(sig - 1) as usize] = how;
-        return None;
+        return Ok(());
     }
     let action = s.action(sig);
     if sig != SIGKILL
@@ -148,7 +149,7 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Option<Outcome> 
             || (action.handler == SIG_DFL && ignored_by_default(sig))
             || stops(sig))
     {
-        return None;
+        return Ok(());
     }
     let cause = if sig != SIGKILL && action.handler != SIG_DFL {
         format!(
@@ -158,7 +159,7 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Option<Outcome> 
         how.to_string()
     };
     let rip = user_rip(ctx);
-    Some(Outcome::Kill(Death::Signal {
+    Err(Stop::Kill(Death::Signal {
         signal: sig as i32,
         cause,
         rip,
@@ -167,11 +168,11 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Option<Outcome> 
 }
 
 /// After the mask changed: a pending signal now unblocked takes effect.
-fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Option<Outcome> {
+fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let s = &mut ctx.state.signals;
     let ready = s.pending & !s.mask;
     if ready == 0 {
-        return None;
+        return Ok(());
     }
     let sig = u64::from(ready.trailing_zeros()) + 1;
     s.pending &= !bit(sig);
@@ -189,29 +190,27 @@ fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Option<Outcome> {
 
 /// A write to a pipe or stream with no reader: SIGPIPE takes its effect
 /// (status 141 by default); when it is ignored, blocked or handled the write
-/// fails with EPIPE.
-pub fn broken_pipe(ctx: &mut Ctx<'_>) -> Outcome {
+/// fails with Errno::PIPE.
+pub fn broken_pipe(ctx: &mut Ctx<'_>) -> SyscallResult {
     let action = ctx.state.signals.action(SIGPIPE);
     if action.handler == SIG_DFL && ctx.state.signals.mask & bit(SIGPIPE) == 0 {
-        if let Some(o) = raise(ctx, SIGPIPE, "write to a pipe with no reader") {
-            return o;
-        }
+        raise(ctx, SIGPIPE, "write to a pipe with no reader")?;
     }
-    Outcome::err(EPIPE)
+    Err(Errno::PIPE.into())
 }
 
-pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (sig, act, oact, size) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]), a[3]);
     if size != 8 || sig == 0 || sig > NSIG {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let new = if act.addr() != 0 {
         if sig == SIGKILL || sig == SIGSTOP {
-            return Outcome::err(EINVAL);
+            return Err(Errno::INVAL.into());
         }
         let mut b = [0u8; 32];
         if ctx.tunnel().read(act, &mut b).is_err() {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         }
         let mut a = Action::from_bytes(&b);
         a.mask &= !UNBLOCKABLE;
@@ -221,7 +220,7 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     };
     let old = ctx.state.signals.action(sig);
     if oact.addr() != 0 && ctx.tunnel().write(oact, &old.to_bytes()).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     if let Some(n) = new {
         ctx.state.signals.actions[(sig - 1) as usize] = n;
@@ -230,28 +229,28 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             ctx.state.signals.pending &= !bit(sig);
         }
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (how, set, oset, size) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]), a[3]);
     if size != 8 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let new = if set.addr() != 0 {
         let Ok(v) = ctx.tunnel().read_u64(set) else {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         };
         Some(v)
     } else {
         None
     };
     if new.is_some() && !matches!(how, SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK) {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let old = ctx.state.signals.mask;
     if oset.addr() != 0 && ctx.tunnel().write(oset, &old.to_le_bytes()).is_err() {
-        return Outcome::err(EFAULT);
+        return Err(Errno::FAULT.into());
     }
     if let Some(v) = new {
         let mask = match how {
@@ -260,30 +259,28 @@ pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             _ => v,
         };
         ctx.state.signals.mask = mask & !UNBLOCKABLE;
-        if let Some(o) = deliver_unblocked(ctx) {
-            return o;
-        }
+        deliver_unblocked(ctx)?;
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] != 8 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let p = ctx.state.signals.pending & ctx.state.signals.mask;
     match ctx.tunnel().write(GuestPtr::new(a[0]), &p.to_le_bytes()) {
-        Ok(()) => Outcome::ok(0),
-        Err(_) => Outcome::err(EFAULT),
+        Ok(()) => Ok(0),
+        Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
-pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (ss, old) = (GuestPtr::new(a[0]), GuestPtr::new(a[1]));
     let new = if ss.addr() != 0 {
         let mut b = [0u8; 24];
         if ctx.tunnel().read(ss, &mut b).is_err() {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         }
         let w = |i: usize| {
             let mut x = [0u8; 8];
@@ -292,12 +289,12 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         };
         let (sp, flags, size) = (w(0), w(1) & 0xffff_ffff, w(2));
         if flags & !(SS_DISABLE | SS_ONSTACK | SS_AUTODISARM) != 0 {
-            return Outcome::err(EINVAL);
+            return Err(Errno::INVAL.into());
         }
         if flags & SS_DISABLE != 0 {
             Some(None)
         } else if size < MINSIGSTKSZ {
-            return Outcome::err(ENOMEM);
+            return Err(Errno::NOMEM.into());
         } else {
             Some(Some((sp, flags & SS_AUTODISARM, size)))
         }
@@ -311,29 +308,30 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         b[8..12].copy_from_slice(&(flags as u32).to_le_bytes());
         b[16..].copy_from_slice(&size.to_le_bytes());
         if ctx.tunnel().write(old, &b).is_err() {
-            return Outcome::err(EFAULT);
+            return Err(Errno::FAULT.into());
         }
     }
     if let Some(n) = new {
         ctx.state.signals.altstack = n;
     }
-    Outcome::ok(0)
+    Ok(0)
 }
 
-fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Outcome {
+fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> SyscallResult {
     if sig > NSIG {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     if sig == 0 {
-        return Outcome::ok(0);
+        return Ok(0);
     }
-    raise(ctx, sig, how).unwrap_or(Outcome::ok(0))
+    raise(ctx, sig, how)?;
+    Ok(0)
 }
 
-pub fn kill(_ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn kill(_ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, sig) = (a[0] as i32 as i64, a[1]);
     if sig > NSIG {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     let me = GUEST_PID as i64;
     match pid {
@@ -342,30 +340,30 @@ pub fn kill(_ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
             send_to_self(_ctx, sig, "raised by the program itself with kill")
         }
         // Every other process: there is none (kill(-1) excludes the caller).
-        -1 => Outcome::err(ESRCH),
-        1 => Outcome::err(EPERM),
-        _ => Outcome::err(ESRCH),
+        -1 => Err(Errno::SRCH.into()),
+        1 => Err(Errno::PERM.into()),
+        _ => Err(Errno::SRCH.into()),
     }
 }
 
-pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (tid, sig) = (a[0] as i32 as i64, a[1]);
     if tid <= 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     if tid as u64 != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     send_to_self(ctx, sig, "raised by the program itself with tkill")
 }
 
-pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (tgid, tid, sig) = (a[0] as i32 as i64, a[1] as i32 as i64, a[2]);
     if tgid <= 0 || tid <= 0 {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     if tgid as u64 != GUEST_PID || tid as u64 != GUEST_PID {
-        return Outcome::err(ESRCH);
+        return Err(Errno::SRCH.into());
     }
     send_to_self(ctx, sig, "raised by the program itself with tgkill")
 }

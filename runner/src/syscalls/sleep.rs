@@ -3,27 +3,27 @@
 //! wall-clock limit: one that would last past it ends at the limit, and the
 //! run ends as the time limit ends it (SIGKILL, status 137).
 
-use super::errno::*;
-use super::{Args, Ctx, Outcome};
-use crate::exec::death::Death;
+use super::{Args, Ctx, Stop, SyscallResult};
+use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
+use rustix::io::Errno;
 use rustix::time::ClockId;
 use std::time::{Duration, Instant};
 
 const TIMER_ABSTIME: u64 = 1;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
 
-/// Reads a `struct timespec`; EINVAL for a negative or unnormalised one.
-pub fn read_timespec(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(i64, i64), i64> {
+/// Reads a `struct timespec`; Errno::INVAL for a negative or unnormalised one.
+pub fn read_timespec(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(i64, i64), Errno> {
     let mut b = [0u8; 16];
-    ctx.tunnel().read(ptr, &mut b).map_err(|_| EFAULT)?;
+    ctx.tunnel().read(ptr, &mut b).map_err(|_| Errno::FAULT)?;
     let mut s = [0u8; 8];
     s.copy_from_slice(&b[..8]);
     let sec = i64::from_le_bytes(s);
     s.copy_from_slice(&b[8..]);
     let nsec = i64::from_le_bytes(s);
     if sec < 0 || !(0..NSEC_PER_SEC).contains(&nsec) {
-        return Err(EINVAL);
+        return Err(Errno::INVAL.into());
     }
     Ok((sec, nsec))
 }
@@ -33,34 +33,34 @@ fn duration(sec: i64, nsec: i64) -> Duration {
 }
 
 /// The run ends at the wall-clock limit.
-fn time_limit(ctx: &mut Ctx<'_>) -> Outcome {
+fn time_limit(ctx: &mut Ctx<'_>) -> SyscallResult {
     let rip = ctx.vcpu.regs().map_or(0, |r| r.rcx);
-    Outcome::Kill(Death::TimeLimit {
+    Err(Stop::Kill(Death::TimeLimit {
         rip,
         limit_secs: ctx.state.run.wall_limit.as_secs_f64(),
-    })
+    }))
 }
 
 /// Sleeps for `d`, or until the deadline when that comes first (then the
-/// run ends). None when the sleep completed.
-pub fn sleep_for(ctx: &mut Ctx<'_>, d: Duration) -> Option<Outcome> {
+/// run ends: `Err`). `Ok` when the sleep completed.
+pub fn sleep_for(ctx: &mut Ctx<'_>, d: Duration) -> Result<(), Stop> {
     let now = Instant::now();
     let deadline = ctx.state.run.deadline;
     match now.checked_add(d) {
         Some(end) if end < deadline => {
             std::thread::sleep(d);
-            None
+            Ok(())
         }
         _ => {
             std::thread::sleep(deadline.saturating_duration_since(now));
-            Some(time_limit(ctx))
+            time_limit(ctx).map(|_| ())
         }
     }
 }
 
 /// The process waits for something only it could do: it hangs until the
 /// wall-clock limit ends the run.
-pub fn hang(ctx: &mut Ctx<'_>) -> Outcome {
+pub fn hang(ctx: &mut Ctx<'_>) -> SyscallResult {
     let left = ctx
         .state
         .run
@@ -70,12 +70,13 @@ pub fn hang(ctx: &mut Ctx<'_>) -> Outcome {
     time_limit(ctx)
 }
 
-pub fn nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (sec, nsec) = match read_timespec(ctx, GuestPtr::new(a[0])) {
         Ok(t) => t,
-        Err(e) => return Outcome::err(e),
+        Err(e) => return Err(e.into()),
     };
-    sleep_for(ctx, duration(sec, nsec)).unwrap_or(Outcome::ok(0))
+    sleep_for(ctx, duration(sec, nsec))?;
+    Ok(0)
 }
 
 fn clock(id: u64) -> Option<ClockId> {
@@ -88,14 +89,14 @@ fn clock(id: u64) -> Option<ClockId> {
     })
 }
 
-pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
+pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (id, flags, req) = (a[0], a[1], GuestPtr::new(a[2]));
     let Some(clk) = clock(id) else {
-        return Outcome::err(EINVAL);
+        return Err(Errno::INVAL.into());
     };
     let (sec, nsec) = match read_timespec(ctx, req) {
         Ok(t) => t,
-        Err(e) => return Outcome::err(e),
+        Err(e) => return Err(e.into()),
     };
     let d = if flags & TIMER_ABSTIME != 0 {
         let (now_s, now_ns) = crate::host::clock(clk);
@@ -106,10 +107,11 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
     } else {
         duration(sec, nsec)
     };
-    sleep_for(ctx, d).unwrap_or(Outcome::ok(0))
+    sleep_for(ctx, d)?;
+    Ok(0)
 }
 
 /// pause(): no signal can ever arrive from outside; it hangs.
-pub fn pause(ctx: &mut Ctx<'_>, _: &Args) -> Outcome {
+pub fn pause(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     hang(ctx)
 }

@@ -1,18 +1,8 @@
 //! How a guest dies, the exit status it yields (as a native process would
 //! die of the same signal), and the one line printed on stderr.
 
+use crate::abi::constants::{SIGKILL, SIGSYS};
 use std::fmt;
-
-/// Linux signal numbers used for deaths.
-pub mod signal {
-    pub const SIGILL: i32 = 4;
-    pub const SIGTRAP: i32 = 5;
-    pub const SIGBUS: i32 = 7;
-    pub const SIGFPE: i32 = 8;
-    pub const SIGKILL: i32 = 9;
-    pub const SIGSEGV: i32 = 11;
-    pub const SIGSYS: i32 = 31;
-}
 
 /// Why the guest was ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,9 +27,9 @@ impl Death {
     pub fn exit_status(&self) -> i32 {
         match self {
             Death::Signal { signal, .. } => 128 + signal,
-            Death::TimeLimit { .. } => 128 + signal::SIGKILL,
-            Death::PolicyKill { .. } => 128 + signal::SIGSYS,
-            Death::ClientGone { .. } => 128 + signal::SIGKILL,
+            Death::TimeLimit { .. } => 128 + SIGKILL,
+            Death::PolicyKill { .. } => 128 + SIGSYS,
+            Death::ClientGone { .. } => 128 + SIGKILL,
         }
     }
 }
@@ -127,7 +117,7 @@ impl fmt::Display for Death {
 /// The fatal signal and a description for exception `vector`, as Linux
 /// delivers them to a user process.
 pub fn exception(vector: u8) -> (i32, &'static str) {
-    use signal::*;
+    use crate::abi::constants::*;
     match vector {
         0 => (SIGFPE, "divide error"),
         1 => (SIGTRAP, "debug trap"),

@@ -7,10 +7,7 @@ use rustix::io::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
 
-pub const S_IFMT: u32 = 0o170_000;
-pub const S_IFDIR: u32 = 0o040_000;
-pub const S_IFCHR: u32 = 0o020_000;
-pub const S_IFLNK: u32 = 0o120_000;
+pub use super::constants::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 /// `sizeof(struct stat)` on x86-64.
 pub const STAT_SIZE: usize = 144;
@@ -253,8 +250,6 @@ pub fn encode_sockaddr(a: &SocketAddr) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const S_IFREG: u32 = 0o100_000;
 
     #[test]
     fn stat_layout() {
