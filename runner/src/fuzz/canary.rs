@@ -326,7 +326,7 @@ fn walk(
         if level == 1 && entry & HUGE != 0 && entry & (PRESENT | BACKED) != 0 {
             // A 2 MiB page: checked as the 512 4 KiB pages it maps.
             let block = entry & ADDR_MASK;
-            if block % HUGE_SIZE != 0 || va >= USER_END {
+            if !block.is_multiple_of(HUGE_SIZE) || va >= USER_END {
                 out.push(format!(
                     "2 MiB page at {va:#x} maps a misaligned block {block:#x} or lies outside the user half"
                 ));

@@ -254,7 +254,7 @@ impl PageTables {
         block: u64,
         flags: u64,
     ) -> Result<bool, PageTableError> {
-        debug_assert!(va % HUGE_SIZE == 0 && block % HUGE_SIZE == 0);
+        debug_assert!(va.is_multiple_of(HUGE_SIZE) && block.is_multiple_of(HUGE_SIZE));
         let at = self
             .entry_at(mem, va, 1, Some(frames))?
             .ok_or(PageTableError::OutOfTables)?;

@@ -35,8 +35,8 @@ pub fn read_path(ctx: &mut Ctx<'_>, ptr: u64) -> Result<Vec<u8>, Errno> {
         .read_cstring(GuestPtr::new(ptr), path::PATH_MAX - 1)
     {
         Ok(p) => Ok(p),
-        Err(crate::tunnel::TunnelError::TooLong(_)) => Err(Errno::NAMETOOLONG.into()),
-        Err(crate::tunnel::TunnelError::Fault(_)) => Err(Errno::FAULT.into()),
+        Err(crate::tunnel::TunnelError::TooLong(_)) => Err(Errno::NAMETOOLONG),
+        Err(crate::tunnel::TunnelError::Fault(_)) => Err(Errno::FAULT),
     }
 }
 
@@ -73,7 +73,7 @@ pub fn read_iovecs(
     access: Access,
 ) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     if count > MAX_IOV {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let mut raw = vec![0u8; count as usize * abi::IOVEC_SIZE];
     ctx.tunnel()
@@ -85,7 +85,7 @@ pub fn read_iovecs(
         let (base, len) = abi::iovec(chunk);
         total = match total.checked_add(len) {
             Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Err(Errno::INVAL.into()),
+            _ => return Err(Errno::INVAL),
         };
         ctx.tunnel()
             .check(GuestPtr::new(base), len, access)
@@ -200,7 +200,7 @@ impl WriteBudget {
             return Ok(0);
         }
         match self.limit.saturating_sub(self.used) {
-            0 => Err(Errno::FBIG.into()),
+            0 => Err(Errno::FBIG),
             left => Ok(want.min(left)),
         }
     }

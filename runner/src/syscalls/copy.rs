@@ -37,8 +37,8 @@ fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
         Object::File(f) if f.writable => Sink::Host(f.fd.as_fd()),
         Object::Socket(s) => Sink::Socket(s.fd.as_fd()),
         // Into a pipe of the process: not supported; programs fall back.
-        Object::Pipe(p) if p.write => return Err(Errno::INVAL.into()),
-        _ => return Err(Errno::BADF.into()),
+        Object::Pipe(p) if p.write => return Err(Errno::INVAL),
+        _ => return Err(Errno::BADF),
     })
 }
 
@@ -49,11 +49,9 @@ fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
         Object::Null { stream } if stream.readable() => None,
         Object::File(f) if f.readable => Some(f.fd.as_fd()),
         // Linux accepts only what it can map or splice from.
-        Object::Pipe(p) if !p.write => return Err(Errno::INVAL.into()),
-        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => {
-            return Err(Errno::INVAL.into())
-        }
-        _ => return Err(Errno::BADF.into()),
+        Object::Pipe(p) if !p.write => return Err(Errno::INVAL),
+        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::INVAL),
+        _ => return Err(Errno::BADF),
     })
 }
 

@@ -19,7 +19,7 @@ pub use crate::abi::layouts::IOVEC_SIZE;
 /// MAX_RW as Linux does, but a range that wraps the address space is Errno::FAULT.
 pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, Errno> {
     if len > MAX_RW && buf.add(len).is_none() {
-        return Err(Errno::FAULT.into());
+        return Err(Errno::FAULT);
     }
     Ok(len.min(MAX_RW))
 }
@@ -27,7 +27,7 @@ pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, Errno> {
 /// Bytes of the iovec array a writev of `count` entries reads.
 pub fn iovec_array_bytes(count: u64) -> Result<usize, Errno> {
     if count > MAX_IOV {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     Ok(count as usize * IOVEC_SIZE)
 }
@@ -36,7 +36,7 @@ pub fn iovec_array_bytes(count: u64) -> Result<usize, Errno> {
 /// in ssize_t (else Errno::INVAL); the pointers are not checked here.
 pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     if !raw.len().is_multiple_of(IOVEC_SIZE) || raw.len() / IOVEC_SIZE > MAX_IOV as usize {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let mut total: u64 = 0;
     let mut parts = Vec::with_capacity(raw.len() / IOVEC_SIZE);
@@ -46,7 +46,7 @@ pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
         let len = u64::from_le_bytes(len.try_into().map_err(|_| Errno::INVAL)?);
         total = match total.checked_add(len) {
             Some(t) if t <= i64::MAX as u64 => t,
-            _ => return Err(Errno::INVAL.into()),
+            _ => return Err(Errno::INVAL),
         };
         parts.push((GuestPtr::new(base), len));
     }
@@ -80,17 +80,17 @@ pub struct MmapRequest {
 pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
     if prot & !PROT_MASK != 0 || len == 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let kind = flags & MAP_TYPE;
     if kind != MAP_PRIVATE && kind != MAP_SHARED {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     if flags & MAP_ANONYMOUS == 0 {
         return Err(if fd < 0 { Errno::BADF } else { Errno::NODEV });
     }
     if offset % 4096 != 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     // A single process: MAP_SHARED anonymous memory behaves as private.
     Ok(MmapRequest {
@@ -105,7 +105,7 @@ pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
 /// Decodes mprotect's protection argument.
 pub fn mprotect_prot(prot: u64) -> Result<Prot, Errno> {
     if prot & !(PROT_MASK | PROT_GROWSDOWN | PROT_GROWSUP) != 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     Ok(Prot::from_linux(prot))
 }

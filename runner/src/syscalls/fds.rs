@@ -252,7 +252,7 @@ impl FdTable {
     /// fd below the limit is taken (EINVAL when `min` is not below it).
     pub fn insert(&mut self, object: Rc<Object>, cloexec: bool, min: usize) -> Result<u64, Errno> {
         if min >= self.limit {
-            return Err(Errno::INVAL.into());
+            return Err(Errno::INVAL);
         }
         let i = self.lowest_free(min).ok_or(Errno::MFILE)?;
         if self.slots.len() <= i {
@@ -284,7 +284,7 @@ impl FdTable {
                 *slot = None;
                 Ok(())
             }
-            _ => Err(Errno::BADF.into()),
+            _ => Err(Errno::BADF),
         }
     }
 
@@ -303,7 +303,7 @@ impl FdTable {
                 s.cloexec = on;
                 Ok(())
             }
-            _ => Err(Errno::BADF.into()),
+            _ => Err(Errno::BADF),
         }
     }
 

@@ -83,10 +83,10 @@ fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
 /// read-only file system.
 fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
     if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-        return Err(Errno::EXIST.into());
+        return Err(Errno::EXIST);
     }
     if flags & O_ACCMODE != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0 {
-        return Err(Errno::ISDIR.into());
+        return Err(Errno::ISDIR);
     }
     Ok(virtual_dir(vfs, p))
 }
@@ -94,19 +94,19 @@ fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
 fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SysResult {
     let g = guest_path(ctx, dirfd, path_ptr)?;
     if flags & (O_PATH | O_TMPFILE_BIT) != 0 {
-        return Err(Errno::OPNOTSUPP.into());
+        return Err(Errno::OPNOTSUPP);
     }
     let acc = flags & O_ACCMODE;
     if acc == O_ACCMODE {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     // Like Linux, a descriptor is reserved before anything is created.
     if !ctx.state.fds.has_room() {
-        return Err(Errno::MFILE.into());
+        return Err(Errno::MFILE);
     }
     let creat = flags & O_CREAT != 0;
     if g.must_be_dir && creat {
-        return Err(Errno::ISDIR.into());
+        return Err(Errno::ISDIR);
     }
     let wants_write = acc != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0;
     let mut host = OFlags::from_bits_retain(flags & PASSED) | OFlags::CLOEXEC | OFlags::NOCTTY;
@@ -123,7 +123,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
                 if acc == O_RDONLY && flags & (O_TRUNC | O_EXCL) == 0 {
                     host.remove(OFlags::CREATE);
                 } else {
-                    return Err(Errno::ACCESS.into());
+                    return Err(Errno::ACCESS);
                 }
             }
             let mode = if host.contains(OFlags::CREATE) {
@@ -141,7 +141,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
                     open_virtual(vfs, g.path.clone(), flags)?
                 }
                 Err(e) if e == Errno::NOENT && creat && !real.writable() => {
-                    return Err(Errno::ACCESS.into())
+                    return Err(Errno::ACCESS)
                 }
                 Err(e) => return Err(e),
             }
@@ -214,7 +214,7 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
         Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
-            None => Err(Errno::BADF.into()),
+            None => Err(Errno::BADF),
         },
     }
 }
@@ -236,7 +236,7 @@ fn stat_at(
     allowed: u64,
 ) -> Result<StatInfo, Errno> {
     if flags & !allowed != 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let raw = read_path(ctx, path_ptr)?;
     if raw.is_empty() && flags & AT_EMPTY_PATH != 0 {
@@ -410,7 +410,7 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
         }
     }
     if out.is_empty() && full {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     Ok(out)
 }
@@ -421,7 +421,7 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
     while let Some((name, t)) = v.entries.get(i) {
         if out.len() + abi::dirent_len(name.len()) > count {
             if out.is_empty() {
-                return Err(Errno::INVAL.into());
+                return Err(Errno::INVAL);
             }
             break;
         }
@@ -456,26 +456,24 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64) -> SysResult {
     let size = size as u32 as i32;
     if size <= 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let text = {
         let vfs = &ctx.state.vfs;
         match vfs.locate(&g, false)? {
-            Located::Virtual(_) => return Err(Errno::INVAL.into()),
+            Located::Virtual(_) => return Err(Errno::INVAL),
             Located::Host(fd, real) => {
                 if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_symlink() {
-                    return Err(Errno::INVAL.into());
+                    return Err(Errno::INVAL);
                 }
                 let text = rustix::fs::readlinkat(&fd, "", Vec::new())?.into_bytes();
                 match real.open(OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
                     Ok(_) => {}
-                    Err(e) if e == Errno::ACCESS || e == Errno::LOOP => {
-                        return Err(Errno::ACCESS.into())
-                    }
+                    Err(e) if e == Errno::ACCESS || e == Errno::LOOP => return Err(Errno::ACCESS),
                     Err(_) => {
                         if !path::link_stays_inside(real.rest_dir(), &text) {
-                            return Err(Errno::ACCESS.into());
+                            return Err(Errno::ACCESS);
                         }
                     }
                 }
@@ -511,26 +509,25 @@ fn exists(real: &Real<'_>) -> bool {
 
 fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysResult {
     if flags & !AT_REMOVEDIR != 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     if vfs.holds_a_root(&g.path) {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     }
     let Node::Real(real) = vfs.resolve(&g.path)? else {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     };
     if real.writable() && real.holds_protected() {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     }
     if !real.writable() {
         return Err(if exists(&real) {
             Errno::ACCESS
         } else {
             Errno::NOENT
-        }
-        .into());
+        });
     }
     let (parent, name) = real.parent()?;
     let at = if flags & AT_REMOVEDIR != 0 {
@@ -565,10 +562,10 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     let Node::Real(real) = vfs.resolve(&g.path)? else {
-        return Err(Errno::EXIST.into());
+        return Err(Errno::EXIST);
     };
     if real.rest.as_os_str().is_empty() {
-        return Err(Errno::EXIST.into());
+        return Err(Errno::EXIST);
     }
     if !real.writable() {
         return Err(if exists(&real) {
@@ -597,19 +594,19 @@ pub fn mkdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();
     if flags & !u64::from(known) != 0 || flags == u64::from(known) {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let from = guest_path(ctx, od, op)?;
     let to = guest_path(ctx, nd, np)?;
     let vfs = &ctx.state.vfs;
     if vfs.holds_a_root(&from.path) || vfs.holds_a_root(&to.path) {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     }
     let (Node::Real(a), Node::Real(b)) = (vfs.resolve(&from.path)?, vfs.resolve(&to.path)?) else {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     };
     if (a.writable() && a.holds_protected()) || (b.writable() && b.holds_protected()) {
-        return Err(Errno::BUSY.into());
+        return Err(Errno::BUSY);
     }
     if !a.writable() {
         return Err(if exists(&a) {
@@ -619,10 +616,10 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
         });
     }
     if !b.writable() {
-        return Err(Errno::ACCESS.into());
+        return Err(Errno::ACCESS);
     }
     if a.index != b.index {
-        return Err(Errno::XDEV.into());
+        return Err(Errno::XDEV);
     }
     let (pa, na) = a.parent()?;
     let (pb, nb) = b.parent()?;
@@ -703,7 +700,7 @@ fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
         Object::File(f) => f.fd.as_fd(),
         Object::Dir(d) => d.fd.as_fd(),
         Object::Stdio { host, .. } => host.as_fd(),
-        _ => return Err(Errno::INVAL.into()),
+        _ => return Err(Errno::INVAL),
     };
     if data_only {
         rustix::fs::fdatasync(host)?;
@@ -731,24 +728,24 @@ const X_OK: u64 = 1;
 /// need the object to exist. Host ownership is not consulted.
 fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let vfs = &ctx.state.vfs;
     match vfs.locate(&g, flags & AT_SYMLINK_NOFOLLOW == 0)? {
         Located::Virtual(_) => {
             if mode & W_OK != 0 {
-                return Err(Errno::ACCESS.into());
+                return Err(Errno::ACCESS);
             }
         }
         Located::Host(fd, real) => {
             if mode & W_OK != 0 && !real.writable() {
-                return Err(Errno::ACCESS.into());
+                return Err(Errno::ACCESS);
             }
             if mode & X_OK != 0 {
                 let st = StatInfo::from_host(&rustix::fs::fstat(&fd)?);
                 if !st.is_dir() && st.mode & 0o111 == 0 {
-                    return Err(Errno::ACCESS.into());
+                    return Err(Errno::ACCESS);
                 }
             }
         }

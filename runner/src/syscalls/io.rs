@@ -68,7 +68,7 @@ fn read_into(
 fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>) -> SysResult {
     match ctx.tunnel().read_many_from_host(parts, src) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT.into()),
+        Err(_) => Err(Errno::FAULT),
     }
 }
 
@@ -149,7 +149,7 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
     let parts = clamp(parts, grant);
     let r = match ctx.tunnel().write_many_to_host(&parts, sink) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT.into()),
+        Err(_) => Err(Errno::FAULT),
     };
     if let Ok(n) = r {
         ctx.state.budget.consume(n);
@@ -160,7 +160,7 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
 /// A file offset argument: negative is EINVAL.
 fn offset(v: u64) -> Result<u64, Errno> {
     if (v as i64) < 0 {
-        Err(Errno::INVAL.into())
+        Err(Errno::INVAL)
     } else {
         Ok(v)
     }

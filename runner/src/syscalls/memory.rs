@@ -24,10 +24,7 @@ pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let req = match decode::mmap(a) {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
+    let req = decode::mmap(a)?;
     let map = |ctx: &mut Ctx<'_>| {
         ctx.aspace.mmap_anonymous(
             ctx.mem,
@@ -58,10 +55,7 @@ pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let prot = match decode::mprotect_prot(a[2]) {
-        Ok(p) => p,
-        Err(e) => return Err(e.into()),
-    };
+    let prot = decode::mprotect_prot(a[2])?;
     match ctx.aspace.mprotect(ctx.mem, a[0], a[1], prot) {
         Ok(()) => Ok(0),
         // As Linux answers a change to its vvar page.

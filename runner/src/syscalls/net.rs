@@ -147,7 +147,7 @@ pub fn recv_parts(
         };
         let r = match ctx.tunnel().read_many_from_host(parts, &mut io) {
             Ok(r) => host_io(r)?,
-            Err(_) => return Err(Errno::FAULT.into()),
+            Err(_) => return Err(Errno::FAULT),
         };
         if let Some(f) = from.as_deref_mut() {
             *f = None;
@@ -203,7 +203,7 @@ pub fn send_parts(
     };
     match ctx.tunnel().write_many_to_host(parts, &mut io) {
         Ok(r) => host_io(r),
-        Err(_) => Err(Errno::FAULT.into()),
+        Err(_) => Err(Errno::FAULT),
     }
 }
 
@@ -212,14 +212,14 @@ fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Rc<Object>, Errno> {
     if matches!(&*obj, Object::Socket(_)) {
         Ok(obj)
     } else {
-        Err(Errno::NOTSOCK.into())
+        Err(Errno::NOTSOCK)
     }
 }
 
 /// Reads a guest sockaddr of `len` bytes.
 fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     if (len as u32 as i32) < 0 || len > SOCKADDR_MAX {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     let mut b = vec![0u8; len as usize];
     ctx.tunnel()
@@ -310,10 +310,10 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     };
     let obj = socket_of(ctx, a[0])?;
     let Object::Socket(s) = &*obj else {
-        return Err(Errno::NOTSOCK.into());
+        return Err(Errno::NOTSOCK);
     };
     if flags & !SEND_FLAGS != 0 {
-        return Err(Errno::OPNOTSUPP.into());
+        return Err(Errno::OPNOTSUPP);
     }
     let to = match (raw, s.protocol) {
         // A stream socket ignores the address (it is connected or fails).
@@ -321,10 +321,10 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
         (Some(raw), Protocol::Udp) => {
             let to = abi::decode_sockaddr(&raw)?;
             if !s.v6 && to.is_ipv6() {
-                return Err(Errno::AFNOSUPPORT.into());
+                return Err(Errno::AFNOSUPPORT);
             }
             if !ctx.state.net.allows(Protocol::Udp, to) {
-                return Err(Errno::ACCESS.into());
+                return Err(Errno::ACCESS);
             }
             Some(to)
         }

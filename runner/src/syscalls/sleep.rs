@@ -23,7 +23,7 @@ pub fn read_timespec(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(i64, i64), Err
     s.copy_from_slice(&b[8..]);
     let nsec = i64::from_le_bytes(s);
     if sec < 0 || !(0..NSEC_PER_SEC).contains(&nsec) {
-        return Err(Errno::INVAL.into());
+        return Err(Errno::INVAL);
     }
     Ok((sec, nsec))
 }
@@ -71,10 +71,7 @@ pub fn hang(ctx: &mut Ctx<'_>) -> SyscallResult {
 }
 
 pub fn nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let (sec, nsec) = match read_timespec(ctx, GuestPtr::new(a[0])) {
-        Ok(t) => t,
-        Err(e) => return Err(e.into()),
-    };
+    let (sec, nsec) = read_timespec(ctx, GuestPtr::new(a[0]))?;
     sleep_for(ctx, duration(sec, nsec))?;
     Ok(0)
 }
@@ -94,10 +91,7 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Some(clk) = clock(id) else {
         return Err(Errno::INVAL.into());
     };
-    let (sec, nsec) = match read_timespec(ctx, req) {
-        Ok(t) => t,
-        Err(e) => return Err(e.into()),
-    };
+    let (sec, nsec) = read_timespec(ctx, req)?;
     let d = if flags & TIMER_ABSTIME != 0 {
         let (now_s, now_ns) = crate::host::clock(clk);
         let now = i128::from(now_s) * 1_000_000_000 + i128::from(now_ns);
