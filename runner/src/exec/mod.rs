@@ -10,11 +10,11 @@ pub mod syscall_path;
 use crate::exit_status;
 use crate::guest::boot::{self, Blank, Guest, StartInfo};
 use crate::kernel::death::Death;
+use crate::kernel::fds::FdTable;
+use crate::kernel::Sandbox;
 use crate::loader::{self, Format};
 use crate::lockdown;
 use crate::monitor::{probe, MonitorBoot, MonitorMode};
-use crate::syscalls::fds::FdTable;
-use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
 use deadline::Deadline;
 use run_loop::RunError;
@@ -113,7 +113,7 @@ fn environment(policy: &Policy, host: Option<&[(String, String)]>) -> Vec<Vec<u8
 /// guest exited; `Ok(Err(death))`: it was killed; `Err`: the runner failed.
 pub fn run_guest(
     guest: &mut Guest,
-    state: &mut ProcessState,
+    state: &mut Sandbox,
     path: SyscallPath,
     limit: Duration,
     remaining: Duration,
@@ -292,7 +292,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     }
     guest.aspace.buffer_table = policy.tunnel.clone();
     let program = opts.program.as_os_str().as_encoded_bytes();
-    let mut state = ProcessState::for_run(fds, vfs, &policy, program, wall_start);
+    let mut state = Sandbox::for_run(fds, vfs, &policy, program, wall_start);
     if let Some(m) = guest.monitor.as_mut() {
         let configured = guest
             .vm
@@ -302,9 +302,9 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
                 m.configure(
                     mem,
                     &guest.aspace,
-                    &state.rules,
-                    &mut state.fds,
-                    &state.budget,
+                    &state.kernel.rules,
+                    &mut state.process.fds,
+                    &state.kernel.budget,
                 )
             });
         if let Err(e) = configured {

@@ -11,8 +11,9 @@ use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::kernel::death::{self, Death};
+use crate::kernel::Sandbox;
 use crate::monitor::{Monitor, MonitorError};
-use crate::syscalls::{self, table, Args, Ctx, Outcome, ProcessState};
+use crate::syscalls::{self, table, Args, Ctx, Outcome};
 use sandbox_policy::OnDeny;
 use thinvisor_kmod::{KmodError, VmExit};
 
@@ -156,7 +157,7 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
 /// Runs the guest until it exits or dies. Returns the exit status.
 pub fn run(
     guest: &mut Guest,
-    state: &mut ProcessState,
+    state: &mut Sandbox,
     path: SyscallPath,
     deadline: &Deadline,
     limit_secs: f64,
@@ -174,7 +175,7 @@ pub fn run(
             m.before_resume(
                 guest.vm.memory_mut(guest.slot)?,
                 &guest.aspace,
-                &state.budget,
+                &state.kernel.budget,
             )?;
         }
         if let Some(root) = guest.aspace.before_entry() {
@@ -186,7 +187,12 @@ pub fn run(
         if let Some(m) = guest.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.
             let mem = guest.vm.memory_mut(guest.slot)?;
-            m.after_exit(mem, &mut guest.aspace, &mut state.fds, &mut state.budget)?;
+            m.after_exit(
+                mem,
+                &mut guest.aspace,
+                &mut state.process.fds,
+                &mut state.kernel.budget,
+            )?;
         }
         let event = classify(guest, &exit, path)?;
         match event {
@@ -312,7 +318,7 @@ fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death
 /// Handles one syscall. Some(result) when the run ends.
 fn syscall(
     guest: &mut Guest,
-    state: &mut ProcessState,
+    state: &mut Sandbox,
     entry: Entry,
     stats: &mut Stats,
 ) -> Result<Option<Result<i32, Death>>, RunError> {
@@ -322,7 +328,7 @@ fn syscall(
     let (user_rip, user_flags) = (r.rcx, r.r11);
     let name = table::name_of(nr);
     stats.count_syscall(&name);
-    if let Some(answer) = syscalls::refusal(&state.rules, nr, &args) {
+    if let Some(answer) = syscalls::refusal(&state.kernel.rules, nr, &args) {
         stats.denied += 1;
         match answer {
             OnDeny::Kill => {
@@ -338,12 +344,14 @@ fn syscall(
     }
     let outcome = {
         let mem = guest.vm.memory_mut(guest.slot)?;
-        let mut ctx = Ctx {
+        let mut ctx = Ctx::new(
+            &mut state.kernel,
+            &mut state.process,
+            &mut state.thread,
             mem,
-            aspace: &mut guest.aspace,
-            vcpu: &mut guest.vcpu,
-            state,
-        };
+            &mut guest.aspace,
+            &mut guest.vcpu,
+        );
         syscalls::dispatch(&mut ctx, nr, &args)
     };
     let value = match outcome {

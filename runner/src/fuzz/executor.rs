@@ -12,9 +12,9 @@ use crate::exec::syscall_path::{self, SyscallPath};
 use crate::exit_status;
 use crate::guest::boot::{self, StartInfo};
 use crate::kernel::death::Death;
+use crate::kernel::fds::FdTable;
+use crate::kernel::Sandbox;
 use crate::loader::{self, Format};
-use crate::syscalls::fds::FdTable;
-use crate::syscalls::ProcessState;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 use std::fs::File;
@@ -159,8 +159,8 @@ impl Executor {
             Err(e) => return self.failed(format!("file namespace: {e}"), start),
         };
         guest.aspace.buffer_table = policy.tunnel.clone();
-        let mut state = ProcessState::for_run(fds, vfs, &policy, PROGRAM_PATH, start);
-        state.report_unsupported = false;
+        let mut state = Sandbox::for_run(fds, vfs, &policy, PROGRAM_PATH, start);
+        state.kernel.reports.enabled = false;
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),
             syscall_path: self.path.short().to_string(),

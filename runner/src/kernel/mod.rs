@@ -1,4 +1,164 @@
-//! The kernel objects of the emulated Linux: how a guest process ends
-//! (`death.rs`).
+//! The kernel objects of the emulated Linux, after gVisor's Sentry:
+//!
+//! - [`Kernel`]: what the whole sandbox shares: the policy's syscall rules
+//!   and network peers, the write budget, the run's clock, the report-once
+//!   bookkeeping;
+//! - [`Process`]: one thread group: its descriptor table, file-system view
+//!   and cwd, signal dispositions, identity and limits (its address space
+//!   is the VM's page tables, held beside it by the machine: `guest::boot`);
+//! - [`Thread`]: one task on one vCPU: its signal mask and pending set, tid,
+//!   `clear_child_tid`, robust list, TLS bases and name.
+//!
+//! A syscall handler gets a `syscalls::Ctx`, the calling thread's view,
+//! and reaches its process and the kernel from it; nothing is global.
+//!
+//! # Locks (for several threads, issue "threads"; today there is one of each)
+//!
+//! Each field group below is one lock domain; a handler takes at most one
+//! domain's lock at a time and never holds it across a blocking host call
+//! or a guest-memory copy, so no lock order is needed:
+//!
+//! | object | field | shared by | lock |
+//! | --- | --- | --- | --- |
+//! | `Kernel` | `rules`, `net`, `clock` | all | none: read-only after start |
+//! | `Kernel` | `budget` | all | one atomic counter |
+//! | `Kernel` | `reports` | all | a mutex (rare: first use of a number) |
+//! | `Process` | `fds` | its threads | a mutex on the table; open file descriptions have their own |
+//! | `Process` | `vfs` (cwd) | its threads | a reader-writer lock (chdir writes) |
+//! | `Process` | `signal_actions` | its threads | a mutex (rt_sigaction, delivery) |
+//! | `Process` | `limits` | its threads | a mutex (prlimit) |
+//! | `Process` | address space | its threads | a mutex; changes also kick the other vCPUs |
+//! | `Thread` | everything | itself | none: only its own host thread touches it |
+//!
+//! Signals sent to a thread are queued in its `ThreadSignals` by the sender
+//! under the process's `signal_actions` lock, which makes delivery and
+//! rt_sigaction atomic with respect to each other.
 
+pub mod budget;
 pub mod death;
+pub mod fds;
+pub mod limits;
+pub mod pipe_buffer;
+pub mod process;
+pub mod signal_state;
+pub mod thread;
+
+pub use process::Process;
+pub use thread::Thread;
+
+use crate::syscalls::net::NetPolicy;
+use budget::WriteBudget;
+use limits::RunClock;
+use sandbox_policy::{Policy, SyscallRules};
+use std::collections::BTreeSet;
+
+/// What every process and thread of the sandbox shares.
+#[derive(Debug)]
+pub struct Kernel {
+    /// The policy's `[syscalls]` rules, checked before every syscall.
+    pub rules: SyscallRules,
+    /// The policy's network peers.
+    pub net: NetPolicy,
+    /// The policy's bytes_written limit and what has been written so far.
+    pub budget: WriteBudget,
+    /// When the run started and when its wall-clock limit passes.
+    pub clock: RunClock,
+    /// Refused and unsupported syscalls already reported.
+    pub reports: Reports,
+}
+
+/// Refused and unsupported syscalls are reported once per number.
+#[derive(Debug)]
+pub struct Reports {
+    /// Whether they are reported on stderr at all (the fuzzer, which makes
+    /// thousands of them, turns this off).
+    pub enabled: bool,
+    reported: BTreeSet<u64>,
+}
+
+impl Reports {
+    /// Whether syscall `nr`'s report is due now (its first time, and reports
+    /// are on).
+    pub fn first(&mut self, nr: u64) -> bool {
+        self.enabled && self.reported.insert(nr)
+    }
+}
+
+impl Default for Reports {
+    fn default() -> Reports {
+        Reports {
+            enabled: true,
+            reported: BTreeSet::new(),
+        }
+    }
+}
+
+impl Kernel {
+    /// No network, no rules, the default budget and clock.
+    pub fn new() -> Kernel {
+        Kernel {
+            rules: SyscallRules::default(),
+            net: NetPolicy::default(),
+            budget: WriteBudget::default(),
+            clock: RunClock::default(),
+            reports: Reports::default(),
+        }
+    }
+
+    /// The kernel of a run under `policy` that started at `start`.
+    pub fn for_policy(policy: &Policy, start: std::time::Instant) -> Kernel {
+        Kernel {
+            rules: policy.syscalls.clone(),
+            net: NetPolicy::from_policy(policy),
+            budget: WriteBudget {
+                used: 0,
+                limit: policy.limits.bytes_written,
+            },
+            clock: RunClock::new(start, policy.limits.wall_time),
+            reports: Reports::default(),
+        }
+    }
+}
+
+impl Default for Kernel {
+    fn default() -> Kernel {
+        Kernel::new()
+    }
+}
+
+/// The kernel with its one process and that process's one thread: what a
+/// run holds until threads and processes arrive (then the kernel holds its
+/// processes and each process its threads).
+#[derive(Debug)]
+pub struct Sandbox {
+    pub kernel: Kernel,
+    pub process: Process,
+    pub thread: Thread,
+}
+
+impl Sandbox {
+    /// No files, no network, the default limits.
+    pub fn new(fds: fds::FdTable) -> Sandbox {
+        Sandbox {
+            kernel: Kernel::new(),
+            process: Process::new(fds),
+            thread: Thread::main(b"program"),
+        }
+    }
+
+    /// A run of `program` under `policy` that started at `start`, with
+    /// the files `Vfs::prepare` opened.
+    pub fn for_run(
+        fds: fds::FdTable,
+        vfs: crate::vfs::Vfs,
+        policy: &Policy,
+        program: &[u8],
+        start: std::time::Instant,
+    ) -> Sandbox {
+        Sandbox {
+            kernel: Kernel::for_policy(policy, start),
+            process: Process::for_policy(fds, vfs, policy),
+            thread: Thread::main(program),
+        }
+    }
+}

@@ -14,7 +14,7 @@ use crate::exec::stats::Stats;
 use crate::exec::syscall_path::SyscallPath;
 use crate::exit_status::RUNNER_FAILED;
 use crate::guest::boot::Guest;
-use crate::syscalls::{fds::FdTable, ProcessState};
+use crate::kernel::{fds::FdTable, Sandbox};
 use clap::ValueEnum;
 use sandbox_policy::Policy;
 use std::path::PathBuf;
@@ -179,7 +179,7 @@ fn outcome<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> i32 {
 
 fn run_guest(guest: &mut Guest, fds: FdTable, platform: thinvisor_kmod::Platform) -> i32 {
     let path = SyscallPath::for_platform(platform).unwrap_or(SyscallPath::Sysret);
-    let mut state = ProcessState::new(fds);
+    let mut state = Sandbox::new(fds);
     let mut stats = Stats::default();
     let result = Deadline::arm(&guest.vcpu, Duration::from_secs(10))
         .map_err(run_loop::RunError::from)

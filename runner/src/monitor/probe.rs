@@ -10,7 +10,7 @@ use crate::exec::stats::Stats;
 use crate::exec::syscall_path::SyscallPath;
 use crate::exec::{deadline::Deadline, run_loop};
 use crate::guest::boot::{self, Guest, StartInfo};
-use crate::syscalls::{fds::FdTable, ProcessState};
+use crate::kernel::{fds::FdTable, Sandbox};
 use sandbox_policy::SyscallRules;
 use std::fmt;
 use std::sync::OnceLock;
@@ -78,15 +78,15 @@ pub fn measure(
         skip_marker: false,
     });
     let mut guest = build_guest(hv, n, boot)?;
-    let mut state = ProcessState::new(FdTable::default());
+    let mut state = Sandbox::new(FdTable::default());
     if let Some(m) = guest.monitor.as_mut() {
         let mem = guest.vm.memory_mut(guest.slot).map_err(|e| e.to_string())?;
         m.configure(
             mem,
             &guest.aspace,
             &SyscallRules::default(),
-            &mut state.fds,
-            &state.budget,
+            &mut state.process.fds,
+            &state.kernel.budget,
         )
         .map_err(|e| e.to_string())?;
     }

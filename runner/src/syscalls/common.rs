@@ -44,9 +44,9 @@ pub fn read_path(ctx: &mut Ctx<'_>, ptr: u64) -> Result<Vec<u8>, Errno> {
 /// `AT_FDCWD`, else the guest path of directory fd `dirfd`.
 pub fn base_dir(ctx: &Ctx<'_>, dirfd: u64) -> Result<PathBuf, Errno> {
     if dirfd as u32 as i32 == AT_FDCWD {
-        return Ok(ctx.state.vfs.cwd().to_path_buf());
+        return Ok(ctx.process.vfs.cwd().to_path_buf());
     }
-    let obj = ctx.state.fds.get(dirfd)?;
+    let obj = ctx.process.fds.get(dirfd)?;
     obj.dir_path().cloned().ok_or(Errno::NOTDIR)
 }
 
@@ -174,56 +174,9 @@ impl Write for HostIo<'_> {
     }
 }
 
-/// The policy's `bytes_written` budget: bytes written to files, stdout and
-/// stderr over the whole run. A write that would pass the limit is cut
-/// short at it; once it is reached, writes fail with `EFBIG` (like
-/// `RLIMIT_FSIZE` with SIGXFSZ ignored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteBudget {
-    pub used: u64,
-    pub limit: u64,
-}
-
-impl Default for WriteBudget {
-    fn default() -> Self {
-        WriteBudget {
-            used: 0,
-            limit: sandbox_policy::defaults::BYTES_WRITTEN,
-        }
-    }
-}
-
-impl WriteBudget {
-    /// How much of a `want`-byte write may go ahead.
-    pub fn grant(&self, want: u64) -> Result<u64, Errno> {
-        if want == 0 {
-            return Ok(0);
-        }
-        match self.limit.saturating_sub(self.used) {
-            0 => Err(Errno::FBIG),
-            left => Ok(want.min(left)),
-        }
-    }
-
-    pub fn consume(&mut self, n: u64) {
-        self.used = self.used.saturating_add(n);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn budget() {
-        let mut b = WriteBudget { used: 0, limit: 10 };
-        assert_eq!(b.grant(4), Ok(4));
-        b.consume(4);
-        assert_eq!(b.grant(100), Ok(6));
-        b.consume(6);
-        assert_eq!(b.grant(1), Err(Errno::FBIG));
-        assert_eq!(b.grant(0), Ok(0));
-    }
 
     #[test]
     fn clamping() {

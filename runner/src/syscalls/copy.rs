@@ -10,8 +10,8 @@
 //! `bytes_written`; a send with no reader raises SIGPIPE.
 
 use super::common::*;
-use super::fds::Object;
 use super::{signals, Args, Ctx, SyscallResult};
+use crate::kernel::fds::Object;
 use crate::tunnel::GuestPtr;
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -80,8 +80,8 @@ fn send_all(sink: &Sink<'_>, buf: &[u8]) -> Result<usize, Errno> {
 
 fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (out_fd, in_fd, offp, count) = (a[0], a[1], GuestPtr::new(a[2]), a[3]);
-    let out = ctx.state.fds.get(out_fd)?;
-    let inp = ctx.state.fds.get(in_fd)?;
+    let out = ctx.process.fds.get(out_fd)?;
+    let inp = ctx.process.fds.get(in_fd)?;
     let offset = if offp.addr() != 0 {
         match ctx.tunnel().read_u64(offp) {
             Ok(o) if (o as i64) >= 0 => Some(o),
@@ -99,7 +99,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Ok(0);
     }
     if matches!(sink, Sink::Host(_)) {
-        want = ctx.state.budget.grant(want)?;
+        want = ctx.kernel.budget.grant(want)?;
     }
     let sent = match src {
         None => 0,
@@ -115,7 +115,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 Err(e) => return Err(e.into()),
             };
             if matches!(sink, Sink::Host(_)) {
-                ctx.state.budget.consume(sent as u64);
+                ctx.kernel.budget.consume(sent as u64);
             }
             sent
         }

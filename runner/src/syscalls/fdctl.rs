@@ -3,13 +3,13 @@
 //! F_SETFL's O_NONBLOCK) reach a host fd. Pipes inside the process keep
 //! their status flags in the runner.
 
-use super::fds::{Object, Stream};
 use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ,
     O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE, O_NONBLOCK, O_WRONLY,
 };
+use crate::kernel::fds::{Object, Stream};
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
 use rustix::io::Errno;
@@ -29,20 +29,20 @@ fn same_fd(a: u64, b: u64) -> bool {
 }
 
 pub fn close(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(ctx.state.fds.close(a[0]).map(|()| 0)?)
+    Ok(ctx.process.fds.close(a[0]).map(|()| 0)?)
 }
 
 pub fn dup(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
-    Ok(ctx.state.fds.insert(obj, false, 0)?)
+    let obj = ctx.process.fds.get(a[0])?;
+    Ok(ctx.process.fds.insert(obj, false, 0)?)
 }
 
 pub fn dup2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     if same_fd(a[0], a[1]) {
         return Ok(u64::from(a[1] as u32));
     }
-    ctx.state.fds.place(a[1], obj, false)?;
+    ctx.process.fds.place(a[1], obj, false)?;
     Ok(u64::from(a[1] as u32))
 }
 
@@ -50,8 +50,8 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[2] & !u64::from(O_CLOEXEC) != 0 || same_fd(a[0], a[1]) {
         return Err(Errno::INVAL.into());
     }
-    let obj = ctx.state.fds.get(a[0])?;
-    ctx.state
+    let obj = ctx.process.fds.get(a[0])?;
+    ctx.process
         .fds
         .place(a[1], obj, a[2] & u64::from(O_CLOEXEC) != 0)?;
     Ok(u64::from(a[1] as u32))
@@ -63,19 +63,19 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// pipe's fixed 64 KiB). Locks, leases, owners, seals: EINVAL.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
-    let obj = ctx.state.fds.get(fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = usize::try_from(arg as u32 as i32).map_err(|_| Errno::INVAL)?;
-            Ok(ctx.state.fds.insert(obj, cmd == F_DUPFD_CLOEXEC, min)?)
+            Ok(ctx.process.fds.insert(obj, cmd == F_DUPFD_CLOEXEC, min)?)
         }
-        F_GETFD => Ok(if ctx.state.fds.cloexec(fd)? {
+        F_GETFD => Ok(if ctx.process.fds.cloexec(fd)? {
             FD_CLOEXEC
         } else {
             0
         }),
         F_SETFD => {
-            ctx.state.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
+            ctx.process.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
             Ok(0)
         }
         F_GETFL => Ok(u64::from(match &*obj {
@@ -152,11 +152,11 @@ fn pending(p: &PipeEnd) -> u32 {
 /// Every other request (TCGETS, TIOCGWINSZ, FIONREAD elsewhere, ...) is
 /// ENOTTY: the guest has no terminal, and no ioctl ever reaches a host fd.
 pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     let arg = GuestPtr::new(a[2]);
     match a[1] as u32 as u64 {
-        FIOCLEX => Ok(ctx.state.fds.set_cloexec(a[0], true).map(|()| 0)?),
-        FIONCLEX => Ok(ctx.state.fds.set_cloexec(a[0], false).map(|()| 0)?),
+        FIOCLEX => Ok(ctx.process.fds.set_cloexec(a[0], true).map(|()| 0)?),
+        FIONCLEX => Ok(ctx.process.fds.set_cloexec(a[0], false).map(|()| 0)?),
         FIONBIO => {
             let mut v = [0u8; 4];
             ctx.tunnel().read(arg, &mut v).map_err(|_| Errno::FAULT)?;

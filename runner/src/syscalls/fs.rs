@@ -10,13 +10,13 @@
 //! between two rules is `EXDEV`.
 
 use super::common::*;
-use super::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
 use super::{stream_stat, Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE,
     O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC, O_WRONLY,
 };
 use crate::abi::layouts::{self as abi, StatInfo};
+use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use crate::vfs::{self, Located, Node, Real, Vfs};
@@ -101,7 +101,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
         return Err(Errno::INVAL);
     }
     // Like Linux, a descriptor is reserved before anything is created.
-    if !ctx.state.fds.has_room() {
+    if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE);
     }
     let creat = flags & O_CREAT != 0;
@@ -113,7 +113,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
     if g.must_be_dir {
         host |= OFlags::DIRECTORY;
     }
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     let obj = match vfs.resolve(&g.path)? {
         Node::Virtual(p) => open_virtual(vfs, p, flags)?,
         Node::Real(real) => {
@@ -147,7 +147,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             }
         }
     };
-    ctx.state
+    ctx.process
         .fds
         .insert(Rc::new(obj), flags & O_CLOEXEC != 0, 0)
 }
@@ -242,15 +242,15 @@ fn stat_at(
     if raw.is_empty() && flags & AT_EMPTY_PATH != 0 {
         if dirfd as u32 as i32 == AT_FDCWD {
             let g = GuestPath {
-                path: ctx.state.vfs.cwd().to_path_buf(),
+                path: ctx.process.vfs.cwd().to_path_buf(),
                 must_be_dir: true,
             };
-            return stat_path(&ctx.state.vfs, &g, true);
+            return stat_path(&ctx.process.vfs, &g, true);
         }
-        return stat_object(&*ctx.state.fds.get(dirfd)?);
+        return stat_object(&*ctx.process.fds.get(dirfd)?);
     }
     let g = normalize_at(ctx, dirfd, &raw)?;
-    stat_path(&ctx.state.vfs, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
+    stat_path(&ctx.process.vfs, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
 }
 
 fn put_stat(ctx: &mut Ctx<'_>, buf: u64, st: &StatInfo) -> SysResult {
@@ -268,7 +268,7 @@ fn check_out(ctx: &mut Ctx<'_>, buf: u64, len: usize) -> Result<(), Errno> {
 }
 
 pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     check_out(ctx, a[1], abi::STAT_SIZE)?;
     let st = stat_object(&obj)?;
     Ok(put_stat(ctx, a[1], &st)?)
@@ -277,7 +277,7 @@ pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn stat_common(ctx: &mut Ctx<'_>, path_ptr: u64, buf: u64, follow: bool) -> SysResult {
     check_out(ctx, buf, abi::STAT_SIZE)?;
     let g = guest_path(ctx, AT_FDCWD as u64, path_ptr)?;
-    let st = stat_path(&ctx.state.vfs, &g, follow)?;
+    let st = stat_path(&ctx.process.vfs, &g, follow)?;
     put_stat(ctx, buf, &st)
 }
 
@@ -434,7 +434,7 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
 }
 
 pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     let count = (a[2] as u32 as usize).min(MAX_RW as usize);
     check_out(ctx, a[1], count)?;
     let out = match &*obj {
@@ -460,7 +460,7 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
     let text = {
-        let vfs = &ctx.state.vfs;
+        let vfs = &ctx.process.vfs;
         match vfs.locate(&g, false)? {
             Located::Virtual(_) => return Err(Errno::INVAL),
             Located::Host(fd, real) => {
@@ -512,7 +512,7 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysRes
         return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     if vfs.holds_a_root(&g.path) {
         return Err(Errno::BUSY);
     }
@@ -560,7 +560,7 @@ pub fn rmdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
     let g = guest_path(ctx, dirfd, path_ptr)?;
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     let Node::Real(real) = vfs.resolve(&g.path)? else {
         return Err(Errno::EXIST);
     };
@@ -598,7 +598,7 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
     }
     let from = guest_path(ctx, od, op)?;
     let to = guest_path(ctx, nd, np)?;
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     if vfs.holds_a_root(&from.path) || vfs.holds_a_root(&to.path) {
         return Err(Errno::BUSY);
     }
@@ -653,7 +653,7 @@ pub fn renameat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn ftruncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     if (a[1] as i64) < 0 {
         return Err(Errno::INVAL.into());
     }
@@ -673,7 +673,7 @@ pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if (a[1] as i64) < 0 {
         return Err(Errno::INVAL.into());
     }
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     let real = match vfs.resolve(&g.path)? {
         Node::Virtual(_) => return Err(Errno::ISDIR.into()),
         Node::Real(r) => r,
@@ -695,7 +695,7 @@ pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
-    let obj = ctx.state.fds.get(fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     let host = match &*obj {
         Object::File(f) => f.fd.as_fd(),
         Object::Dir(d) => d.fd.as_fd(),
@@ -731,7 +731,7 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64
         return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
-    let vfs = &ctx.state.vfs;
+    let vfs = &ctx.process.vfs;
     match vfs.locate(&g, flags & AT_SYMLINK_NOFOLLOW == 0)? {
         Located::Virtual(_) => {
             if mode & W_OK != 0 {
@@ -766,7 +766,7 @@ pub fn faccessat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn getcwd(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let mut bytes = ctx.state.vfs.cwd().as_os_str().as_bytes().to_vec();
+    let mut bytes = ctx.process.vfs.cwd().as_os_str().as_bytes().to_vec();
     bytes.push(0);
     if (a[1] as usize) < bytes.len() {
         return Err(Errno::RANGE.into());
@@ -781,7 +781,7 @@ pub fn getcwd(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// not resolved into their targets).
 pub fn chdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
-    match ctx.state.vfs.locate(&g, true)? {
+    match ctx.process.vfs.locate(&g, true)? {
         Located::Virtual(_) => {}
         Located::Host(fd, _) => {
             if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_dir() {
@@ -789,13 +789,13 @@ pub fn chdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             }
         }
     }
-    ctx.state.vfs.set_cwd(g.path);
+    ctx.process.vfs.set_cwd(g.path);
     Ok(0)
 }
 
 pub fn fchdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     let p = obj.dir_path().cloned().ok_or(Errno::NOTDIR)?;
-    ctx.state.vfs.set_cwd(p);
+    ctx.process.vfs.set_cwd(p);
     Ok(0)
 }

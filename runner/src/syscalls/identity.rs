@@ -133,11 +133,11 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 }
                 *slot = b[0];
             }
-            ctx.state.run.comm = comm;
+            ctx.thread.comm = comm;
             Ok(0)
         }
         PR_GET_NAME => {
-            let comm = ctx.state.run.comm;
+            let comm = ctx.thread.comm;
             match ctx.tunnel().write(GuestPtr::new(a[1]), &comm) {
                 Ok(()) => Ok(0),
                 Err(_) => Err(Errno::FAULT.into()),

@@ -7,8 +7,8 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::fds::Object;
 use super::{net, pipe, signals, Args, Ctx, SyscallResult};
+use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
 use rustix::io::Errno;
@@ -20,7 +20,7 @@ fn read_into(
     parts: &[(GuestPtr, u64)],
     at: Option<u64>,
 ) -> SyscallResult {
-    let obj = ctx.state.fds.get(fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     Ok(match &*obj {
         Object::Stdio { stream, host } => {
             if !stream.readable() {
@@ -92,7 +92,7 @@ fn write_object(
     parts: &[(GuestPtr, u64)],
     at: Option<u64>,
 ) -> SyscallResult {
-    let obj = ctx.state.fds.get(fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     Ok(match &*obj {
         Object::Stdio { stream, host } => {
             if !stream.writable() {
@@ -145,14 +145,14 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
     if want == 0 {
         return Ok(0);
     }
-    let grant = ctx.state.budget.grant(want)?;
+    let grant = ctx.kernel.budget.grant(want)?;
     let parts = clamp(parts, grant);
     let r = match ctx.tunnel().write_many_to_host(&parts, sink) {
         Ok(r) => host_io(r),
         Err(_) => Err(Errno::FAULT),
     };
     if let Ok(n) = r {
-        ctx.state.budget.consume(n);
+        ctx.kernel.budget.consume(n);
     }
     r
 }
@@ -168,7 +168,7 @@ fn offset(v: u64) -> Result<u64, Errno> {
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
     })()
@@ -176,7 +176,7 @@ pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
             return Err(Errno::FAULT.into());
         }
@@ -187,7 +187,7 @@ pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, None)
     })()
@@ -195,7 +195,7 @@ pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, None)
     })()
@@ -203,7 +203,7 @@ pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
@@ -212,7 +212,7 @@ pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
@@ -221,7 +221,7 @@ pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
         read_into(ctx, a[0], &parts, Some(at))
@@ -230,7 +230,7 @@ pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     (|| {
-        ctx.state.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
         let at = offset(a[3])?;
         let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
         write_from(ctx, a[0], &parts, Some(at))
@@ -253,7 +253,7 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         SEEK_HOLE => SeekFrom::Hole(offset(a[1])?),
         _ => return Err(Errno::INVAL.into()),
     };
-    let obj = ctx.state.fds.get(a[0])?;
+    let obj = ctx.process.fds.get(a[0])?;
     match &*obj {
         Object::Stdio { host, .. } => Ok(rustix::fs::seek(host, pos)?),
         Object::File(f) => Ok(rustix::fs::seek(&f.fd, pos)?),

@@ -20,25 +20,23 @@ fn map_err(e: MapError) -> SyscallResult {
 }
 
 pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(ctx.aspace.brk(ctx.mem, a[0]))
+    let (aspace, mem) = ctx.memory();
+    Ok(aspace.brk(mem, a[0]))
 }
 
 pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = decode::mmap(a)?;
     let map = |ctx: &mut Ctx<'_>| {
-        ctx.aspace.mmap_anonymous(
-            ctx.mem,
-            req.hint,
-            req.len,
-            req.prot,
-            req.fixed,
-            req.noreplace,
-        )
+        let (aspace, mem) = ctx.memory();
+        aspace.mmap_anonymous(mem, req.hint, req.len, req.prot, req.fixed, req.noreplace)
     };
     let mut result = map(ctx);
     // Out of memory: give back the heap headroom kept for the in-VM
     // monitor's brk (none without it), and try once more.
-    if result == Err(MapError::NoMemory) && ctx.aspace.release_heap_headroom(ctx.mem) {
+    if result == Err(MapError::NoMemory) && {
+        let (aspace, mem) = ctx.memory();
+        aspace.release_heap_headroom(mem)
+    } {
         result = map(ctx);
     }
     match result {
@@ -48,7 +46,8 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    match ctx.aspace.munmap(ctx.mem, a[0], a[1]) {
+    let (aspace, mem) = ctx.memory();
+    match aspace.munmap(mem, a[0], a[1]) {
         Ok(()) => Ok(0),
         Err(e) => map_err(e),
     }
@@ -56,7 +55,8 @@ pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let prot = decode::mprotect_prot(a[2])?;
-    match ctx.aspace.mprotect(ctx.mem, a[0], a[1], prot) {
+    let (aspace, mem) = ctx.memory();
+    match aspace.mprotect(mem, a[0], a[1], prot) {
         Ok(()) => Ok(0),
         // As Linux answers a change to its vvar page.
         Err(MapError::Reserved) => Err(Errno::ACCESS.into()),

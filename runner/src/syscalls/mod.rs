@@ -6,7 +6,6 @@ pub mod common;
 mod copy;
 pub mod decode;
 mod fdctl;
-pub mod fds;
 mod fs;
 mod identity;
 mod io;
@@ -17,7 +16,6 @@ mod poll;
 pub mod process;
 mod remap;
 mod resources;
-pub mod run_info;
 pub mod signals;
 mod sleep;
 mod stream_stat;
@@ -27,117 +25,65 @@ mod time;
 use crate::abi::Errno;
 use crate::guest::address_space::AddressSpace;
 use crate::kernel::death::Death;
+use crate::kernel::{Kernel, Process, Thread};
 use crate::tunnel::Tunnel;
-use crate::vfs::Vfs;
-use common::WriteBudget;
-use fds::FdTable;
-use net::NetPolicy;
-use sandbox_policy::{OnDeny, Policy, SyscallRules};
-use std::collections::BTreeSet;
-use thinvisor_kmod::{GuestMemory, Vcpu};
+use sandbox_policy::{OnDeny, SyscallRules};
+use thinvisor_kmod::{GuestMemory, KmodError, Vcpu};
 
-/// The emulated process's state beyond memory.
-#[derive(Debug)]
-pub struct ProcessState {
-    pub fds: FdTable,
-    /// The policy's files, prepared before the run, and the guest cwd.
-    pub vfs: Vfs,
-    /// The policy's network peers.
-    pub net: NetPolicy,
-    /// The policy's bytes_written limit and what has been written so far.
-    pub budget: WriteBudget,
-    /// set_tid_address's pointer (kept; no threads to clear it for).
-    pub clear_child_tid: u64,
-    pub fs_base: u64,
-    pub gs_base: u64,
-    /// Syscall numbers already reported as unsupported (reported once each).
-    pub reported_unknown: BTreeSet<u64>,
-    /// The policy's `[syscalls]` rules, checked before every syscall.
-    pub rules: SyscallRules,
-    /// The run's clock and limits (deadline for sleeps, getrlimit, ...).
-    pub run: run_info::RunInfo,
-    /// Signal dispositions, mask, pending set, alternate stack.
-    pub signals: signals::SignalState,
-    /// set_robust_list's head (kept; no other thread will need it).
-    pub robust_list: u64,
-    /// Whether unsupported syscalls are reported on stderr (the fuzzer,
-    /// which makes thousands of them, turns this off).
-    pub report_unsupported: bool,
+/// What a handler sees: the calling thread, its process and the kernel,
+/// and the machine under them. Guest memory is reached only through the
+/// tunnel ([`Ctx::tunnel`]) or the address space's own calls
+/// ([`Ctx::memory`]); the vCPU only through [`Ctx::user_rip`] and
+/// [`Ctx::set_msr`].
+pub struct Ctx<'a> {
+    kernel: &'a mut Kernel,
+    process: &'a mut Process,
+    thread: &'a mut Thread,
+    mem: &'a mut GuestMemory,
+    aspace: &'a mut AddressSpace,
+    vcpu: &'a mut Vcpu,
 }
 
-impl ProcessState {
-    /// No files, no network, the default write budget.
-    pub fn new(fds: FdTable) -> ProcessState {
-        ProcessState {
-            fds,
-            vfs: Vfs::empty(),
-            net: NetPolicy::default(),
-            budget: WriteBudget::default(),
-            clear_child_tid: 0,
-            fs_base: 0,
-            gs_base: 0,
-            reported_unknown: BTreeSet::new(),
-            rules: SyscallRules::default(),
-            run: run_info::RunInfo::default(),
-            signals: signals::SignalState::default(),
-            robust_list: 0,
-            report_unsupported: true,
+impl<'a> Ctx<'a> {
+    /// The view of `thread` (of `process`) making a syscall on `vcpu`.
+    pub fn new(
+        kernel: &'a mut Kernel,
+        process: &'a mut Process,
+        thread: &'a mut Thread,
+        mem: &'a mut GuestMemory,
+        aspace: &'a mut AddressSpace,
+        vcpu: &'a mut Vcpu,
+    ) -> Ctx<'a> {
+        Ctx {
+            kernel,
+            process,
+            thread,
+            mem,
+            aspace,
+            vcpu,
         }
     }
 
-    /// The state for a run under `policy`: `vfs` from `Vfs::prepare`,
-    /// the fd limit, network peers and write budget from the policy.
-    pub fn with_policy(mut fds: FdTable, vfs: Vfs, policy: &Policy) -> ProcessState {
-        fds.set_limit(policy.limits.open_files);
-        let mut s = ProcessState::new(fds);
-        s.vfs = vfs;
-        s.net = NetPolicy::from_policy(policy);
-        s.rules = policy.syscalls.clone();
-        s.budget = WriteBudget {
-            used: 0,
-            limit: policy.limits.bytes_written,
-        };
-        s
-    }
-
-    /// The state for a run of `program` under `policy` that started at
-    /// `start`: [`Self::with_policy`] plus the run's clock and limits.
-    pub fn for_run(
-        fds: FdTable,
-        vfs: Vfs,
-        policy: &Policy,
-        program: &[u8],
-        start: std::time::Instant,
-    ) -> ProcessState {
-        let limits = &policy.limits;
-        let mut s = ProcessState::with_policy(fds, vfs, policy);
-        s.run = run_info::RunInfo::new(
-            limits.wall_time,
-            limits.memory_bytes,
-            u64::from(limits.open_files),
-            crate::guest::layout::stack_size(limits.memory_bytes),
-            limits.cpu_time,
-            program,
-        );
-        s.run.start = start;
-        s.run.deadline = start.checked_add(limits.wall_time).unwrap_or(start);
-        s
-    }
-}
-
-/// What a handler can reach: guest memory (only through the tunnel), the
-/// address space, the vCPU (through the cache) and the process state.
-pub struct Ctx<'a> {
-    pub mem: &'a mut GuestMemory,
-    pub aspace: &'a mut AddressSpace,
-    pub vcpu: &'a mut Vcpu,
-    pub state: &'a mut ProcessState,
-}
-
-impl Ctx<'_> {
-    /// The secure tunnel over this guest's memory.
+    /// The secure tunnel over this process's memory.
     pub fn tunnel(&mut self) -> Tunnel<'_> {
         Tunnel::new(self.aspace, self.mem)
+    }
+
+    /// The address space and the memory it maps, for the memory calls
+    /// (mmap, munmap, brk, ...), which change mappings, not bytes.
+    fn memory(&mut self) -> (&mut AddressSpace, &mut GuestMemory) {
+        (self.aspace, self.mem)
+    }
+
+    /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
+    /// the registers cannot be read.
+    fn user_rip(&mut self) -> u64 {
+        self.vcpu.regs().map_or(0, |r| r.rcx)
+    }
+
+    /// Writes a model-specific register of the calling thread's vCPU.
+    fn set_msr(&mut self, index: u32, value: u64) -> Result<(), KmodError> {
+        self.vcpu.set_msr(index, value)
     }
 }
 
@@ -238,7 +184,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
         ),
     };
     if let Some(line) = line {
-        if ctx.state.report_unsupported && ctx.state.reported_unknown.insert(nr) {
+        if ctx.kernel.reports.first(nr) {
             eprintln!("runner: {line}");
         }
     }

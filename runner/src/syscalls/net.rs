@@ -12,9 +12,9 @@
 //! the host call always carries MSG_NOSIGNAL.
 
 use super::common::*;
-use super::fds::{Object, SocketObj};
 use super::{signals, Args, Ctx, SyscallResult};
 use crate::abi::layouts as abi;
+use crate::kernel::fds::{Object, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
@@ -160,7 +160,7 @@ pub fn recv_parts(
         let (n, full, addr) = rustix::net::recvfrom(fd, &mut buf[..], flags)?;
         let source = source_of(&addr);
         if let Some(src) = source {
-            if !ctx.state.net.allows(Protocol::Udp, src) {
+            if !ctx.kernel.net.allows(Protocol::Udp, src) {
                 if flags.contains(RecvFlags::PEEK) {
                     // Consume the peeked datagram: it is not for the guest.
                     rustix::net::recv(fd, &mut [0u8; 0][..], flags.difference(RecvFlags::PEEK))?;
@@ -208,7 +208,7 @@ pub fn send_parts(
 }
 
 fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Rc<Object>, Errno> {
-    let obj = ctx.state.fds.get(fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     if matches!(&*obj, Object::Socket(_)) {
         Ok(obj)
     } else {
@@ -250,10 +250,10 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if proto != 0 && proto != expected {
         return Err(Errno::PROTONOSUPPORT.into());
     }
-    if !ctx.state.net.any(protocol) {
+    if !ctx.kernel.net.any(protocol) {
         return Err(Errno::ACCESS.into());
     }
-    if !ctx.state.fds.has_room() {
+    if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE.into());
     }
     let mut flags = SocketFlags::CLOEXEC;
@@ -263,7 +263,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
     let obj = Object::Socket(SocketObj { fd, v6, protocol });
     Ok(ctx
-        .state
+        .process
         .fds
         .insert(Rc::new(obj), ty & SOCK_CLOEXEC != 0, 0)?)
 }
@@ -283,7 +283,7 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if !s.v6 && addr.is_ipv6() {
         return Err(Errno::AFNOSUPPORT.into());
     }
-    if !ctx.state.net.allows(s.protocol, addr) {
+    if !ctx.kernel.net.allows(s.protocol, addr) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::connect(&s.fd, &addr)?;
@@ -301,7 +301,7 @@ pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     let (buf, len, flags, addr, addrlen) = (a[1], a[2], a[3] as u32, a[4], a[5]);
-    ctx.state.fds.get(a[0])?;
+    ctx.process.fds.get(a[0])?;
     let parts = one_buffer(ctx, buf, len, Access::Read)?;
     let raw = if addr != 0 {
         Some(read_sockaddr(ctx, addr, addrlen)?)
@@ -323,7 +323,7 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
             if !s.v6 && to.is_ipv6() {
                 return Err(Errno::AFNOSUPPORT);
             }
-            if !ctx.state.net.allows(Protocol::Udp, to) {
+            if !ctx.kernel.net.allows(Protocol::Udp, to) {
                 return Err(Errno::ACCESS);
             }
             Some(to)
@@ -334,7 +334,7 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
 
 pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
-    ctx.state.fds.get(a[0])?;
+    ctx.process.fds.get(a[0])?;
     let parts = one_buffer(ctx, buf, len, Access::Write)?;
     // The address buffer and its length are checked before receiving.
     let addr_room = if addr != 0 {

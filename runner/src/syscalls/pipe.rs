@@ -10,119 +10,13 @@
 //! the wall-clock limit, which ends the run (status 137).
 
 use super::common::*;
-use super::fds::Object;
 use super::{signals, sleep, Args, Ctx, SyscallResult};
-use crate::abi::constants::{O_CLOEXEC, O_DIRECT, O_NONBLOCK, O_WRONLY};
+use crate::abi::constants::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
+use crate::kernel::fds::Object;
+pub use crate::kernel::pipe_buffer::{new_pipe, PipeEnd, PIPE_CAPACITY};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::io::Errno;
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Capacity of one pipe (Linux's default, 16 pages).
-pub const PIPE_CAPACITY: usize = 65536;
-
-/// Numbers the pipes of a run (their inode number in fstat).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The shared buffer of one pipe.
-#[derive(Debug, Default)]
-pub struct Pipe {
-    id: u64,
-    buf: VecDeque<u8>,
-    readers: usize,
-    writers: usize,
-}
-
-/// One open end of a pipe (an open file description: every descriptor
-/// dup'ed from it shares it, and its status flags). Dropping it closes
-/// that end.
-#[derive(Debug)]
-pub struct PipeEnd {
-    pipe: Rc<RefCell<Pipe>>,
-    pub write: bool,
-    /// Status flags (O_NONBLOCK) of the open file description.
-    flags: Cell<u32>,
-}
-
-impl PipeEnd {
-    fn new(pipe: &Rc<RefCell<Pipe>>, write: bool, flags: u32) -> PipeEnd {
-        {
-            let mut p = pipe.borrow_mut();
-            if write {
-                p.writers += 1;
-            } else {
-                p.readers += 1;
-            }
-        }
-        PipeEnd {
-            pipe: pipe.clone(),
-            write,
-            flags: Cell::new(flags & O_NONBLOCK),
-        }
-    }
-
-    pub fn nonblocking(&self) -> bool {
-        self.flags.get() & O_NONBLOCK != 0
-    }
-
-    pub fn set_nonblocking(&self, on: bool) {
-        self.flags.set(if on { O_NONBLOCK } else { 0 });
-    }
-
-    /// F_GETFL's answer without O_LARGEFILE: the access mode and O_NONBLOCK.
-    pub fn status_flags(&self) -> u32 {
-        (if self.write { O_WRONLY } else { 0 }) | self.flags.get()
-    }
-
-    /// The pipe's number (its inode number in fstat; both ends share it).
-    pub fn id(&self) -> u64 {
-        self.pipe.borrow().id
-    }
-
-    /// Bytes waiting to be read.
-    pub fn available(&self) -> usize {
-        self.pipe.borrow().buf.len()
-    }
-
-    /// (readable now, writable now, the other side is closed) for poll.
-    pub fn readiness(&self) -> (bool, bool, bool) {
-        let p = self.pipe.borrow();
-        if self.write {
-            (
-                false,
-                p.buf.len() < PIPE_CAPACITY || p.readers == 0,
-                p.readers == 0,
-            )
-        } else {
-            (!p.buf.is_empty() || p.writers == 0, false, p.writers == 0)
-        }
-    }
-}
-
-impl Drop for PipeEnd {
-    fn drop(&mut self) {
-        let mut p = self.pipe.borrow_mut();
-        if self.write {
-            p.writers = p.writers.saturating_sub(1);
-        } else {
-            p.readers = p.readers.saturating_sub(1);
-        }
-    }
-}
-
-/// A new pipe: (read end, write end).
-pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
-    let pipe = Rc::new(RefCell::new(Pipe {
-        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        ..Pipe::default()
-    }));
-    (
-        PipeEnd::new(&pipe, false, flags),
-        PipeEnd::new(&pipe, true, flags),
-    )
-}
 
 pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     pipe2(ctx, &[a[0], 0, 0, 0, 0, 0])
@@ -138,11 +32,14 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         .map_err(|_| Errno::FAULT)?;
     let cloexec = flags & O_CLOEXEC != 0;
     let (r, w) = new_pipe(flags);
-    let rfd = ctx.state.fds.insert(Rc::new(Object::Pipe(r)), cloexec, 0)?;
-    let wfd = match ctx.state.fds.insert(Rc::new(Object::Pipe(w)), cloexec, 0) {
+    let rfd = ctx
+        .process
+        .fds
+        .insert(Rc::new(Object::Pipe(r)), cloexec, 0)?;
+    let wfd = match ctx.process.fds.insert(Rc::new(Object::Pipe(w)), cloexec, 0) {
         Ok(fd) => fd,
         Err(e) => {
-            ctx.state.fds.close(rfd)?;
+            ctx.process.fds.close(rfd)?;
             return Err(e.into());
         }
     };
@@ -150,8 +47,8 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     out[..4].copy_from_slice(&(rfd as u32).to_le_bytes());
     out[4..].copy_from_slice(&(wfd as u32).to_le_bytes());
     if ctx.tunnel().write(fds, &out).is_err() {
-        ctx.state.fds.close(rfd)?;
-        ctx.state.fds.close(wfd)?;
+        ctx.process.fds.close(rfd)?;
+        ctx.process.fds.close(wfd)?;
         return Err(Errno::FAULT.into());
     }
     Ok(0)
@@ -166,10 +63,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
     if want == 0 {
         return Ok(0);
     }
-    let (empty, writers) = {
-        let p = end.pipe.borrow();
-        (p.buf.is_empty(), p.writers)
-    };
+    let (empty, writers) = (end.available() == 0, end.writers());
     if empty {
         if writers == 0 {
             return Ok(0);
@@ -179,11 +73,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
         }
         return sleep::hang(ctx);
     }
-    let chunk: Vec<u8> = {
-        let mut p = end.pipe.borrow_mut();
-        let n = p.buf.len().min(usize::try_from(want).unwrap_or(usize::MAX));
-        p.buf.drain(..n).collect()
-    };
+    let chunk = end.take(usize::try_from(want).unwrap_or(usize::MAX));
     let mut at = 0usize;
     for &(ptr, len) in parts {
         if at == chunk.len() {
@@ -210,10 +100,7 @@ pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) 
     if want == 0 {
         return Ok(0);
     }
-    let (space, readers) = {
-        let p = end.pipe.borrow();
-        (PIPE_CAPACITY - p.buf.len().min(PIPE_CAPACITY), p.readers)
-    };
+    let (space, readers) = (end.space(), end.readers());
     if readers == 0 {
         return signals::broken_pipe(ctx);
     }
@@ -236,36 +123,6 @@ pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) 
             .map_err(|_| Errno::FAULT)?;
         at += k;
     }
-    end.pipe.borrow_mut().buf.extend(data);
+    end.push(data);
     Ok(n as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ends_count_and_readiness() {
-        let (r, w) = new_pipe(0);
-        let first = r.id();
-        assert_eq!(r.readiness(), (false, false, false));
-        assert_eq!(w.readiness(), (false, true, false));
-        assert_eq!(r.id(), w.id());
-        assert_eq!((r.status_flags(), w.status_flags()), (0, O_WRONLY));
-        // Descriptors dup'ed from an end share it: the end closes with the
-        // last of them.
-        let shared = Rc::new(Object::Pipe(r));
-        let dup = Rc::clone(&shared);
-        drop(shared);
-        assert_eq!(w.readiness(), (false, true, false));
-        drop(dup);
-        assert_eq!(w.readiness(), (false, true, true), "no reader left");
-        let (r, w) = new_pipe(O_NONBLOCK);
-        assert!(r.nonblocking() && w.nonblocking());
-        assert_ne!(r.id(), first, "each pipe has its own number");
-        w.set_nonblocking(false);
-        assert!(!w.nonblocking() && r.nonblocking());
-        drop(w);
-        assert_eq!(r.readiness(), (true, false, true), "EOF is readable");
-    }
 }

@@ -3,8 +3,8 @@
 //! with a host fd (the standard streams' duplicates, files, directories,
 //! sockets) by one host poll. Waiting honours the wall-clock limit.
 
-use super::fds::Object;
 use super::{sleep, Args, Ctx, SyscallResult};
+use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -44,7 +44,7 @@ fn answer_locally(ctx: &mut Ctx<'_>, items: &mut [Item]) -> Vec<usize> {
         if it.fd < 0 {
             continue;
         }
-        let Ok(obj) = ctx.state.fds.get(it.fd as u64) else {
+        let Ok(obj) = ctx.process.fds.get(it.fd as u64) else {
             it.revents = POLLNVAL;
             continue;
         };
@@ -99,7 +99,7 @@ fn host_poll(
     // the host polls them.
     let objects: Vec<(usize, Rc<Object>)> = which
         .iter()
-        .filter_map(|&i| Some((i, ctx.state.fds.get(items[i].fd as u64).ok()?)))
+        .filter_map(|&i| Some((i, ctx.process.fds.get(items[i].fd as u64).ok()?)))
         .collect();
     let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(objects.len());
     let mut polled: Vec<usize> = Vec::with_capacity(objects.len());
@@ -134,7 +134,7 @@ fn do_poll(
 ) -> SyscallResult {
     // Linux refuses more entries than RLIMIT_NOFILE; small limits still
     // allow the arrays programs commonly pass.
-    if nfds > (ctx.state.fds.limit() as u64).max(4096) {
+    if nfds > (ctx.process.fds.limit() as u64).max(4096) {
         return Err(Errno::INVAL.into());
     }
     let len = nfds * 8;
@@ -156,7 +156,7 @@ fn do_poll(
             Some(e) => e.saturating_duration_since(now),
             None => Duration::MAX,
         };
-        let to_deadline = ctx.state.run.deadline.saturating_duration_since(now);
+        let to_deadline = ctx.kernel.clock.deadline.saturating_duration_since(now);
         if !host.is_empty() {
             let wait = if ready_locally {
                 Duration::ZERO
@@ -177,7 +177,7 @@ fn do_poll(
         if items.iter().any(|i| i.revents != 0) || left.is_zero() {
             break;
         }
-        if Instant::now() >= ctx.state.run.deadline {
+        if Instant::now() >= ctx.kernel.clock.deadline {
             return sleep::hang(ctx);
         }
     }

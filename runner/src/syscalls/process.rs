@@ -41,7 +41,7 @@ pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
 }
 
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    ctx.state.clear_child_tid = a[0];
+    ctx.thread.clear_child_tid = a[0];
     Ok(GUEST_PID)
 }
 
@@ -86,21 +86,21 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             } else {
                 MSR_GS_BASE
             };
-            if ctx.vcpu.set_msr(msr, addr).is_err() {
+            if ctx.set_msr(msr, addr).is_err() {
                 return Err(Errno::INVAL.into());
             }
             if code == ARCH_SET_FS {
-                ctx.state.fs_base = addr;
+                ctx.thread.fs_base = addr;
             } else {
-                ctx.state.gs_base = addr;
+                ctx.thread.gs_base = addr;
             }
             Ok(0)
         }
         ARCH_GET_FS | ARCH_GET_GS => {
             let v = if code == ARCH_GET_FS {
-                ctx.state.fs_base
+                ctx.thread.fs_base
             } else {
-                ctx.state.gs_base
+                ctx.thread.gs_base
             };
             match ctx.tunnel().write(GuestPtr::new(addr), &v.to_le_bytes()) {
                 Ok(()) => Ok(0),

@@ -22,8 +22,9 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
-    match ctx.aspace.mremap(
-        ctx.mem,
+    let (aspace, mem) = ctx.memory();
+    match aspace.mremap(
+        mem,
         old,
         old_len,
         new_len,
@@ -54,7 +55,8 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         0..=3 | 10..=23 | 25 | MADV_FREE => false,
         _ => return Err(Errno::INVAL.into()),
     };
-    match ctx.aspace.madvise_dontneed(ctx.mem, start, len, dontneed) {
+    let (aspace, mem) = ctx.memory();
+    match aspace.madvise_dontneed(mem, start, len, dontneed) {
         Ok(()) => Ok(0),
         Err(e) => map_err(e),
     }

@@ -3,8 +3,8 @@
 //! futex list and rseq registrations libc makes at start-up.
 
 use super::process::GUEST_PID;
-use super::run_info::{RLIMIT_COUNT, RLIMIT_NOFILE};
 use super::{Args, Ctx, SyscallResult};
+use crate::kernel::limits::{RLIMIT_COUNT, RLIMIT_NOFILE};
 use crate::tunnel::GuestPtr;
 use rustix::io::Errno;
 use rustix::time::ClockId;
@@ -40,7 +40,7 @@ fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Sy
     } else {
         None
     };
-    let current = ctx.state.run.rlimits[r];
+    let current = ctx.process.limits.rlimits[r];
     if old.addr() != 0 {
         if let Err(e) = write_limit(ctx, old, current) {
             return Err(e.into());
@@ -53,11 +53,11 @@ fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Sy
         if hard > current.1 {
             return Err(Errno::PERM.into());
         }
-        ctx.state.run.rlimits[r] = (soft, hard);
+        ctx.process.limits.rlimits[r] = (soft, hard);
         if r == RLIMIT_NOFILE {
             // The descriptor table enforces it (EMFILE, Errno::BADF for dup2).
-            let limit = u32::try_from(ctx.state.run.fd_limit()).unwrap_or(u32::MAX);
-            ctx.state.fds.set_limit(limit);
+            let limit = u32::try_from(ctx.process.limits.fd_limit()).unwrap_or(u32::MAX);
+            ctx.process.fds.set_limit(limit);
         }
     }
     Ok(0)
@@ -87,10 +87,9 @@ pub fn setrlimit(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// struct sysinfo (112 bytes): the guest's own view: uptime since the run
 /// started, RAM = the memory limit, no swap, one process.
 pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let run = &ctx.state.run;
-    let uptime = run.start.elapsed().as_secs();
-    let total = run.memory_limit;
-    let free = total.saturating_sub(ctx.aspace.user_bytes());
+    let uptime = ctx.kernel.clock.start.elapsed().as_secs();
+    let total = ctx.process.limits.memory_limit;
+    let free = total.saturating_sub(ctx.memory().0.user_bytes());
     let mut b = [0u8; 112];
     let mut put = |off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
     put(0, uptime);
@@ -119,7 +118,7 @@ pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             b[..8].copy_from_slice(&sec.to_le_bytes());
             b[8..16].copy_from_slice(&(nsec / 1000).to_le_bytes());
             // ru_maxrss in KiB.
-            let kib = ctx.aspace.peak_bytes() / 1024;
+            let kib = ctx.memory().0.peak_bytes() / 1024;
             b[32..40].copy_from_slice(&kib.to_le_bytes());
         }
         RUSAGE_CHILDREN => {}
@@ -186,6 +185,6 @@ pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] != 24 {
         return Err(Errno::INVAL.into());
     }
-    ctx.state.robust_list = a[0];
+    ctx.thread.robust_list = a[0];
     Ok(0)
 }

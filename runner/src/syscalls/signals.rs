@@ -15,6 +15,7 @@ use super::process::GUEST_PID;
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{self as abi, MINSIGSTKSZ};
 use crate::kernel::death::Death;
+use crate::kernel::signal_state::Action;
 use crate::tunnel::GuestPtr;
 use rustix::io::Errno;
 
@@ -31,75 +32,6 @@ const SIG_SETMASK: u64 = 2;
 const SS_ONSTACK: u64 = 1;
 const SS_DISABLE: u64 = 2;
 const SS_AUTODISARM: u64 = 1 << 31;
-
-/// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Action {
-    pub handler: u64,
-    pub flags: u64,
-    pub restorer: u64,
-    pub mask: u64,
-}
-
-impl Action {
-    fn to_bytes(self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for (i, v) in [self.handler, self.flags, self.restorer, self.mask]
-            .iter()
-            .enumerate()
-        {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        b
-    }
-    fn from_bytes(b: &[u8; 32]) -> Action {
-        let w = |i: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
-            u64::from_le_bytes(x)
-        };
-        Action {
-            handler: w(0),
-            flags: w(1),
-            restorer: w(2),
-            mask: w(3),
-        }
-    }
-}
-
-/// The process's signal state.
-#[derive(Debug, Clone)]
-pub struct SignalState {
-    actions: [Action; NSIG as usize],
-    pub mask: u64,
-    pub pending: u64,
-    /// How each pending signal was raised (for the death line).
-    pending_cause: [&'static str; NSIG as usize],
-    /// (ss_sp, ss_flags, ss_size) of the alternate stack, if set.
-    altstack: Option<(u64, u64, u64)>,
-}
-
-impl Default for SignalState {
-    fn default() -> SignalState {
-        SignalState {
-            actions: [Action::default(); NSIG as usize],
-            mask: 0,
-            pending: 0,
-            pending_cause: [""; NSIG as usize],
-            altstack: None,
-        }
-    }
-}
-
-impl SignalState {
-    /// The recorded action of `sig` (1..=64).
-    pub fn action(&self, sig: u64) -> Action {
-        self.actions
-            .get((sig.wrapping_sub(1)) as usize)
-            .copied()
-            .unwrap_or_default()
-    }
-}
 
 fn bit(sig: u64) -> u64 {
     1u64 << (sig - 1)
@@ -127,7 +59,7 @@ pub fn ends_the_run_by_default(sig: u64) -> bool {
 }
 
 fn user_rip(ctx: &mut Ctx<'_>) -> u64 {
-    ctx.vcpu.regs().map_or(0, |r| r.rcx)
+    ctx.user_rip()
 }
 
 /// Delivers `sig` to the process itself, as raised by `how`. Returns
@@ -137,13 +69,13 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     if sig == 0 || sig > NSIG {
         return Ok(());
     }
-    let s = &mut ctx.state.signals;
+    let s = &mut ctx.thread.signals;
     if sig != SIGKILL && sig != SIGSTOP && s.mask & bit(sig) != 0 {
         s.pending |= bit(sig);
         s.pending_cause[(sig - 1) as usize] = how;
         return Ok(());
     }
-    let action = s.action(sig);
+    let action = ctx.process.signal_actions.action(sig);
     if sig != SIGKILL
         && (action.handler == SIG_IGN
             || (action.handler == SIG_DFL && ignored_by_default(sig))
@@ -169,7 +101,7 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
 
 /// After the mask changed: a pending signal now unblocked takes effect.
 fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    let s = &mut ctx.state.signals;
+    let s = &mut ctx.thread.signals;
     let ready = s.pending & !s.mask;
     if ready == 0 {
         return Ok(());
@@ -192,8 +124,8 @@ fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 /// (status 141 by default); when it is ignored, blocked or handled the write
 /// fails with Errno::PIPE.
 pub fn broken_pipe(ctx: &mut Ctx<'_>) -> SyscallResult {
-    let action = ctx.state.signals.action(SIGPIPE);
-    if action.handler == SIG_DFL && ctx.state.signals.mask & bit(SIGPIPE) == 0 {
+    let action = ctx.process.signal_actions.action(SIGPIPE);
+    if action.handler == SIG_DFL && ctx.thread.signals.mask & bit(SIGPIPE) == 0 {
         raise(ctx, SIGPIPE, "write to a pipe with no reader")?;
     }
     Err(Errno::PIPE.into())
@@ -218,15 +150,15 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     } else {
         None
     };
-    let old = ctx.state.signals.action(sig);
+    let old = ctx.process.signal_actions.action(sig);
     if oact.addr() != 0 && ctx.tunnel().write(oact, &old.to_bytes()).is_err() {
         return Err(Errno::FAULT.into());
     }
     if let Some(n) = new {
-        ctx.state.signals.actions[(sig - 1) as usize] = n;
+        ctx.process.signal_actions.set(sig, n);
         // Ignoring a pending signal discards it, as on Linux.
         if n.handler == SIG_IGN || (n.handler == SIG_DFL && ignored_by_default(sig)) {
-            ctx.state.signals.pending &= !bit(sig);
+            ctx.thread.signals.pending &= !bit(sig);
         }
     }
     Ok(0)
@@ -248,7 +180,7 @@ pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if new.is_some() && !matches!(how, SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK) {
         return Err(Errno::INVAL.into());
     }
-    let old = ctx.state.signals.mask;
+    let old = ctx.thread.signals.mask;
     if oset.addr() != 0 && ctx.tunnel().write(oset, &old.to_le_bytes()).is_err() {
         return Err(Errno::FAULT.into());
     }
@@ -258,7 +190,7 @@ pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             SIG_UNBLOCK => old & !v,
             _ => v,
         };
-        ctx.state.signals.mask = mask & !UNBLOCKABLE;
+        ctx.thread.signals.mask = mask & !UNBLOCKABLE;
         deliver_unblocked(ctx)?;
     }
     Ok(0)
@@ -268,7 +200,7 @@ pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] != 8 {
         return Err(Errno::INVAL.into());
     }
-    let p = ctx.state.signals.pending & ctx.state.signals.mask;
+    let p = ctx.thread.signals.pending & ctx.thread.signals.mask;
     match ctx.tunnel().write(GuestPtr::new(a[0]), &p.to_le_bytes()) {
         Ok(()) => Ok(0),
         Err(_) => Err(Errno::FAULT.into()),
@@ -302,7 +234,7 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         None
     };
     if old.addr() != 0 {
-        let (sp, flags, size) = ctx.state.signals.altstack.unwrap_or((0, SS_DISABLE, 0));
+        let (sp, flags, size) = ctx.thread.signals.altstack.unwrap_or((0, SS_DISABLE, 0));
         let mut b = [0u8; 24];
         b[..8].copy_from_slice(&sp.to_le_bytes());
         b[8..12].copy_from_slice(&(flags as u32).to_le_bytes());
@@ -312,7 +244,7 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
     }
     if let Some(n) = new {
-        ctx.state.signals.altstack = n;
+        ctx.thread.signals.altstack = n;
     }
     Ok(0)
 }
@@ -381,7 +313,7 @@ mod tests {
             mask: 5,
         };
         assert_eq!(Action::from_bytes(&a.to_bytes()), a);
-        let s = SignalState::default();
+        let s = crate::kernel::signal_state::SignalActions::default();
         assert_eq!(s.action(6), Action::default());
         assert_eq!(s.action(0), Action::default());
         assert_eq!(s.action(65), Action::default());

@@ -34,10 +34,10 @@ fn duration(sec: i64, nsec: i64) -> Duration {
 
 /// The run ends at the wall-clock limit.
 fn time_limit(ctx: &mut Ctx<'_>) -> SyscallResult {
-    let rip = ctx.vcpu.regs().map_or(0, |r| r.rcx);
+    let rip = ctx.user_rip();
     Err(Stop::Kill(Death::TimeLimit {
         rip,
-        limit_secs: ctx.state.run.wall_limit.as_secs_f64(),
+        limit_secs: ctx.kernel.clock.wall_limit.as_secs_f64(),
     }))
 }
 
@@ -45,7 +45,7 @@ fn time_limit(ctx: &mut Ctx<'_>) -> SyscallResult {
 /// run ends: `Err`). `Ok` when the sleep completed.
 pub fn sleep_for(ctx: &mut Ctx<'_>, d: Duration) -> Result<(), Stop> {
     let now = Instant::now();
-    let deadline = ctx.state.run.deadline;
+    let deadline = ctx.kernel.clock.deadline;
     match now.checked_add(d) {
         Some(end) if end < deadline => {
             std::thread::sleep(d);
@@ -62,8 +62,8 @@ pub fn sleep_for(ctx: &mut Ctx<'_>, d: Duration) -> Result<(), Stop> {
 /// wall-clock limit ends the run.
 pub fn hang(ctx: &mut Ctx<'_>) -> SyscallResult {
     let left = ctx
-        .state
-        .run
+        .kernel
+        .clock
         .deadline
         .saturating_duration_since(Instant::now());
     std::thread::sleep(left);

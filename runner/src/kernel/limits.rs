@@ -1,6 +1,6 @@
-//! What the emulation knows about the run itself: when it started, its
-//! wall-clock deadline, the policy's limits (for getrlimit, sysinfo, the
-//! descriptor limit) and the resource limits the guest may lower.
+//! Limits and the clock: a process's resource limits (the policy's, for
+//! getrlimit, sysinfo and the descriptor limit, and the rlimits the guest
+//! may lower) and the run's wall clock.
 
 use std::time::{Duration, Instant};
 
@@ -21,31 +21,23 @@ pub const RLIMIT_MSGQUEUE: usize = 12;
 pub const RLIMIT_NICE: usize = 13;
 pub const RLIMIT_RTPRIO: usize = 14;
 
-/// The run's limits and clock.
+/// A process's resource limits: the policy's, and the rlimits the guest
+/// may lower (never raise above their hard value).
 #[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub start: Instant,
-    /// When the wall-clock limit passes (sleeps end there, with status 137).
-    pub deadline: Instant,
-    pub wall_limit: Duration,
+pub struct Limits {
     pub memory_limit: u64,
     pub open_files: u64,
-    /// The process name (`prctl(PR_GET_NAME)`), NUL-padded.
-    pub comm: [u8; 16],
-    /// (soft, hard) per resource; the guest may lower them.
+    /// (soft, hard) per resource.
     pub rlimits: [(u64, u64); RLIMIT_COUNT],
 }
 
-impl RunInfo {
+impl Limits {
     pub fn new(
-        wall_limit: Duration,
         memory_limit: u64,
         open_files: u64,
         stack_size: u64,
         cpu_time: Option<Duration>,
-        program: &[u8],
-    ) -> RunInfo {
-        let start = Instant::now();
+    ) -> Limits {
         let mut rlimits = [(RLIM_INFINITY, RLIM_INFINITY); RLIMIT_COUNT];
         let cpu = cpu_time.map_or(RLIM_INFINITY, |d| d.as_secs().max(1));
         rlimits[RLIMIT_CPU] = (cpu, cpu);
@@ -60,17 +52,9 @@ impl RunInfo {
         rlimits[RLIMIT_MSGQUEUE] = (0, 0);
         rlimits[RLIMIT_NICE] = (0, 0);
         rlimits[RLIMIT_RTPRIO] = (0, 0);
-        let base = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
-        let mut comm = [0u8; 16];
-        let n = base.len().min(15);
-        comm[..n].copy_from_slice(&base[..n]);
-        RunInfo {
-            start,
-            deadline: start.checked_add(wall_limit).unwrap_or(start),
-            wall_limit,
+        Limits {
             memory_limit,
             open_files,
-            comm,
             rlimits,
         }
     }
@@ -82,15 +66,45 @@ impl RunInfo {
     }
 }
 
-impl Default for RunInfo {
-    fn default() -> RunInfo {
-        RunInfo::new(
-            Duration::from_secs(60),
-            256 << 20,
-            64,
-            2 << 20,
-            None,
-            b"program",
-        )
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new(256 << 20, 64, 2 << 20, None)
     }
+}
+
+/// The run's clock: when it started and when its wall-clock limit passes
+/// (sleeps and waits end there, with status 137). Shared by every process
+/// of the sandbox.
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    pub start: Instant,
+    pub deadline: Instant,
+    pub wall_limit: Duration,
+}
+
+impl RunClock {
+    /// A run of at most `wall_limit` that started at `start`.
+    pub fn new(start: Instant, wall_limit: Duration) -> RunClock {
+        RunClock {
+            start,
+            deadline: start.checked_add(wall_limit).unwrap_or(start),
+            wall_limit,
+        }
+    }
+}
+
+impl Default for RunClock {
+    fn default() -> RunClock {
+        RunClock::new(Instant::now(), Duration::from_secs(60))
+    }
+}
+
+/// A thread's name (`prctl(PR_SET_NAME)`): the program's base name at
+/// start, NUL-padded to 16 bytes.
+pub fn comm_of(program: &[u8]) -> [u8; 16] {
+    let base = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
+    let mut comm = [0u8; 16];
+    let n = base.len().min(15);
+    comm[..n].copy_from_slice(&base[..n]);
+    comm
 }

@@ -9,7 +9,7 @@
 //! `RLIMIT_NOFILE`. A pipe (`pipe.rs`) has no host fd at all: both ends are
 //! objects of this table sharing a buffer in the runner.
 
-use super::pipe::PipeEnd;
+use super::pipe_buffer::PipeEnd;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use sandbox_policy::Protocol;

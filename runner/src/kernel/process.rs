@@ -1,0 +1,56 @@
+//! A process: one thread group and what its threads share.
+
+use super::fds::FdTable;
+use super::limits::Limits;
+use super::signal_state::SignalActions;
+use crate::vfs::Vfs;
+use sandbox_policy::Policy;
+
+/// The pid (and the first thread's tid) the guest sees.
+pub const GUEST_PID: u64 = 2;
+
+/// What a process's threads share (see the lock table in `kernel/mod.rs`).
+#[derive(Debug)]
+pub struct Process {
+    pub pid: u64,
+    /// The descriptor table.
+    pub fds: FdTable,
+    /// The policy's files, prepared before the run, and the cwd.
+    pub vfs: Vfs,
+    /// Signal dispositions.
+    pub signal_actions: SignalActions,
+    /// The policy's limits and the rlimits the guest may lower.
+    pub limits: Limits,
+}
+
+impl Process {
+    /// A process with `fds`, no files and the default limits.
+    pub fn new(fds: FdTable) -> Process {
+        Process {
+            pid: GUEST_PID,
+            fds,
+            vfs: Vfs::empty(),
+            signal_actions: SignalActions::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The first process of a run under `policy`: `vfs` from
+    /// `Vfs::prepare`, the fd limit and rlimits from the policy.
+    pub fn for_policy(mut fds: FdTable, vfs: Vfs, policy: &Policy) -> Process {
+        let limits = &policy.limits;
+        fds.set_limit(limits.open_files);
+        Process {
+            pid: GUEST_PID,
+            fds,
+            vfs,
+            signal_actions: SignalActions::default(),
+            limits: Limits::new(
+                limits.memory_bytes,
+                u64::from(limits.open_files),
+                crate::guest::layout::stack_size(limits.memory_bytes),
+                limits.cpu_time,
+            ),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Signal state: a process's dispositions ([`SignalActions`]) and each
+//! thread's mask, pending set and alternate stack ([`ThreadSignals`]). The
+//! syscalls that read and change them, and what raising a signal does, are
+//! `syscalls/signals.rs`.
+
+/// Signals 1..=64.
+const NSIG: usize = crate::abi::constants::NSIG as usize;
+
+/// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Action {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+impl Action {
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for (i, v) in [self.handler, self.flags, self.restorer, self.mask]
+            .iter()
+            .enumerate()
+        {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+    pub fn from_bytes(b: &[u8; 32]) -> Action {
+        let w = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(x)
+        };
+        Action {
+            handler: w(0),
+            flags: w(1),
+            restorer: w(2),
+            mask: w(3),
+        }
+    }
+}
+
+/// A process's signal dispositions, shared by its threads (as with
+/// CLONE_SIGHAND).
+#[derive(Debug, Clone)]
+pub struct SignalActions {
+    actions: [Action; NSIG],
+}
+
+impl Default for SignalActions {
+    fn default() -> SignalActions {
+        SignalActions {
+            actions: [Action::default(); NSIG],
+        }
+    }
+}
+
+impl SignalActions {
+    /// The recorded action of `sig` (1..=64); the default for any other.
+    pub fn action(&self, sig: u64) -> Action {
+        self.actions
+            .get((sig.wrapping_sub(1)) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Records `action` for `sig` (1..=64; others are ignored).
+    pub fn set(&mut self, sig: u64, action: Action) {
+        if let Some(a) = self.actions.get_mut((sig.wrapping_sub(1)) as usize) {
+            *a = action;
+        }
+    }
+}
+
+/// One thread's signal state: its mask, what is pending for it, and its
+/// alternate stack.
+#[derive(Debug, Clone)]
+pub struct ThreadSignals {
+    pub mask: u64,
+    pub pending: u64,
+    /// How each pending signal was raised (for the death line).
+    pub pending_cause: [&'static str; NSIG],
+    /// (ss_sp, ss_flags, ss_size) of the alternate stack, if set.
+    pub altstack: Option<(u64, u64, u64)>,
+}
+
+impl Default for ThreadSignals {
+    fn default() -> ThreadSignals {
+        ThreadSignals {
+            mask: 0,
+            pending: 0,
+            pending_cause: [""; NSIG],
+            altstack: None,
+        }
+    }
+}
