@@ -6,8 +6,8 @@
 //! anonymous mapping is one 2 MiB page (a block of 512 frames the host backs
 //! with a huge page of its own): on a shadow-paging hypervisor one fault then
 //! maps what took 512. A call that changes part of such a page splits it
-//! into 4 KiB pages first (page_table.rs); a 2 MiB page never straddles two
-//! VMAs.
+//! into 4 KiB pages first (page_table/huge_pages.rs); a 2 MiB page never
+//! straddles two VMAs.
 //!
 //! Its jobs lie in files of their own: `mappings.rs` (the VMA list and the
 //! runner's reserved ranges), `memory_calls.rs` (mmap, munmap, mprotect,
