@@ -108,8 +108,9 @@ pub fn stack_size(user_limit: u64) -> u64 {
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
 /// The vDSO's fixed user addresses, between the mmap area and the stack:
 /// the data page, then the ELF image (AT_SYSINFO_EHDR). No program segment
-/// may reach this far up (loader/elf.rs), the mmap allocator never hands it
-/// out, and the program cannot unmap, remap or change it (address_space.rs).
+/// may reach this far up (loader/elf/segments.rs), the mmap allocator
+/// never hands it out, and the program cannot unmap, remap or change it
+/// (address_space/mappings.rs).
 pub const VVAR_VA: u64 = 0x7fff_ffd0_0000;
 pub const VDSO_VA: u64 = VVAR_VA + PAGE_SIZE;
 /// One past the vDSO's last page.

@@ -1,0 +1,132 @@
+//! Blocks that make syscalls: one with shaped arguments (sometimes on a
+//! hostile stack), writev over iovecs built on the stack, and a 2 MiB
+//! region mapped and then cut into.
+
+use super::ARG_REGS;
+use crate::fuzz::generate::values::{self, nr, Layout};
+use crate::fuzz::rng::Rng;
+use iced_x86::code_asm::*;
+
+/// An offset into a region of a little over 2 MiB, page aligned or not.
+fn region_offset(rng: &mut Rng, page_aligned: bool) -> i32 {
+    let off = rng.below((2 << 20) + 0x3000) as i32;
+    if page_aligned {
+        off & !0xfff
+    } else {
+        off
+    }
+}
+
+/// Maps a little over 2 MiB (2 MiB aligned by the runner: a 2 MiB guest
+/// page), touches it, cuts into it with munmap, mprotect, madvise or mremap
+/// at offsets from its address (RBX), and touches it again: the fuzzer's
+/// canaries then check the tables the splits and copies left.
+pub(super) fn huge_region(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
+    const MREMAP: u64 = 25;
+    const MADVISE: u64 = 28;
+    a.mov(rdi, 0u64)?;
+    a.mov(rsi, (2u64 << 20) + rng.below(3) * 4096)?;
+    a.mov(rdx, 3u64)?; // PROT_READ | PROT_WRITE
+    a.mov(r10, 0x22u64)?; // MAP_PRIVATE | MAP_ANONYMOUS
+    a.mov(r8, u64::MAX)?;
+    a.mov(r9, 0u64)?;
+    a.mov(rax, nr::MMAP)?;
+    a.syscall()?;
+    a.mov(rbx, rax)?;
+    let touch = |a: &mut CodeAssembler, rng: &mut Rng| -> Result<(), IcedError> {
+        for _ in 0..rng.range(1, 4) {
+            a.mov(
+                byte_ptr(rbx + region_offset(rng, false)),
+                rng.below(256) as u32,
+            )?;
+        }
+        Ok(())
+    };
+    touch(a, rng)?;
+    for _ in 0..rng.range(1, 3) {
+        let aligned = rng.chance(90);
+        a.lea(rdi, qword_ptr(rbx + region_offset(rng, aligned)))?;
+        a.mov(rsi, rng.range(1, 600) * 4096 - u64::from(rng.chance(10)))?;
+        let n = match rng.below(4) {
+            0 => nr::MUNMAP,
+            1 => {
+                a.mov(rdx, rng.below(8))?;
+                nr::MPROTECT
+            }
+            2 => {
+                a.mov(rdx, *rng.pick(&[4u64, 8, 14]).unwrap_or(&4))?; // DONTNEED, FREE, HUGEPAGE
+                MADVISE
+            }
+            _ => {
+                a.mov(rdi, rbx)?;
+                a.mov(rsi, 2u64 << 20)?;
+                a.mov(rdx, rng.range(1, 1200) * 4096)?;
+                a.mov(r10, 1u64)?; // MREMAP_MAYMOVE
+                MREMAP
+            }
+        };
+        a.mov(rax, n)?;
+        a.syscall()?;
+        if n == MREMAP && rng.chance(70) {
+            a.mov(rbx, rax)?;
+        }
+        touch(a, rng)?;
+    }
+    Ok(())
+}
+
+/// Loads a syscall number and six shaped arguments, then SYSCALL; sometimes
+/// with a hostile RSP (restored afterwards from R15).
+pub(super) fn syscall(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(), IcedError> {
+    let n = values::syscall_nr(rng);
+    let args = values::syscall_args(rng, l, n);
+    for (reg, v) in ARG_REGS.iter().zip(args) {
+        if rng.chance(90) {
+            a.mov(*reg, v)?;
+        }
+    }
+    if rng.chance(20) {
+        // Use the previous result (an mmap'd address, a brk) as the pointer.
+        a.mov(if rng.chance(50) { rdi } else { rsi }, rax)?;
+    }
+    a.mov(rax, n)?;
+    let hostile_rsp = rng.chance(5);
+    if hostile_rsp {
+        a.mov(r15, rsp)?;
+        a.mov(rsp, values::pointer(rng, l))?;
+    }
+    a.syscall()?;
+    if hostile_rsp {
+        a.mov(rsp, r15)?;
+    }
+    Ok(())
+}
+
+/// Builds 1..4 iovecs on the stack and calls writev on them, with a count
+/// that may exceed what was built.
+pub(super) fn iovecs(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(), IcedError> {
+    let k = rng.range(1, 4);
+    a.sub(rsp, (16 * k) as i32)?;
+    for i in 0..k {
+        let base = values::pointer(rng, l);
+        let len = if rng.chance(70) {
+            rng.below(64)
+        } else {
+            values::length(rng)
+        };
+        a.mov(rax, base)?;
+        a.mov(qword_ptr(rsp + (16 * i) as i32), rax)?;
+        a.mov(rax, len)?;
+        a.mov(qword_ptr(rsp + (16 * i + 8) as i32), rax)?;
+    }
+    a.mov(rdi, rng.below(3))?;
+    a.mov(rsi, rsp)?;
+    let count = if rng.chance(80) {
+        k
+    } else {
+        values::length(rng)
+    };
+    a.mov(rdx, count)?;
+    a.mov(rax, nr::WRITEV)?;
+    a.syscall()
+}

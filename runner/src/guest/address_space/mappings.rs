@@ -1,0 +1,170 @@
+//! The mappings' bookkeeping: the VMA list (overlap, split, removal,
+//! coverage, free ranges) and the runner's reserved ranges in it.
+
+use super::{AddressSpace, MapError, Vma};
+use crate::guest::frames::HUGE_SIZE;
+use crate::guest::layout::{MIN_USER_VA, MMAP_TOP, USER_END};
+use crate::guest::page_table::Prot;
+use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+
+impl AddressSpace {
+    /// Maps the runner's own frames `pas` at `start` onwards with `prot`,
+    /// for good: the program's memory calls refuse to touch them
+    /// ([`MapError::Reserved`]), and they do not count against its limit.
+    pub fn map_reserved(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        pas: &[u64],
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let end = start + pas.len() as u64 * PAGE_SIZE;
+        if start & (PAGE_SIZE - 1) != 0 || start < MIN_USER_VA || end > USER_END {
+            return Err(MapError::Invalid);
+        }
+        if self.overlaps(start, end) {
+            return Err(MapError::Exists);
+        }
+        let flags = prot.user_pte_flags();
+        for (i, &pa) in pas.iter().enumerate() {
+            let va = start + i as u64 * PAGE_SIZE;
+            self.tables.map(mem, &mut self.frames, va, pa, flags)?;
+        }
+        self.vmas.insert(start, Vma { end, prot });
+        self.reserved.push((start, end));
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Refuses a change to `[start, end)` that would touch a reserved page.
+    pub(super) fn check_unreserved(&self, start: u64, end: u64) -> Result<(), MapError> {
+        if self.reserved.iter().any(|&(s, e)| s < end && start < e) {
+            return Err(MapError::Reserved);
+        }
+        Ok(())
+    }
+
+    pub(super) fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.vmas
+            .range(..end)
+            .next_back()
+            .is_some_and(|(&s, v)| s < end && v.end > start)
+    }
+
+    /// Splits VMAs so that `addr` is a boundary.
+    pub(super) fn split_at(&mut self, addr: u64) {
+        let found = self.vmas.range(..addr).next_back().map(|(&s, &v)| (s, v));
+        if let Some((s, v)) = found {
+            if s < addr && v.end > addr {
+                self.vmas.insert(
+                    s,
+                    Vma {
+                        end: addr,
+                        prot: v.prot,
+                    },
+                );
+                self.vmas.insert(addr, v);
+            }
+        }
+    }
+
+    /// Finds a free range of `len` bytes, top-down below `MMAP_TOP`. With
+    /// 2 MiB pages, a range of 2 MiB or more starts 2 MiB aligned (as Linux
+    /// places anonymous mappings for its own huge pages), so whole 2 MiB of
+    /// it can be 2 MiB pages.
+    pub(super) fn find_gap(&self, len: u64) -> Option<u64> {
+        let align = if self.huge_pages && len >= HUGE_SIZE {
+            HUGE_SIZE
+        } else {
+            PAGE_SIZE
+        };
+        let fit = |low: u64, top: u64| {
+            top.checked_sub(len)
+                .map(|a| a & !(align - 1))
+                .filter(|&a| a >= low)
+        };
+        let mut top = MMAP_TOP;
+        for (&s, v) in self.vmas.range(..MMAP_TOP).rev() {
+            if v.end <= top {
+                if let Some(a) = fit(v.end, top) {
+                    return Some(a);
+                }
+            }
+            top = top.min(s);
+        }
+        fit(MIN_USER_VA, top)
+    }
+
+    /// Pages mapped in `[start, end)`: every VMA page owns a frame (PROT_NONE
+    /// ones too). Counted over the VMAs, never page by page, so a huge range
+    /// costs nothing.
+    pub(super) fn mapped_pages_in(&self, _mem: &GuestMemory, start: u64, end: u64) -> u64 {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        self.vmas
+            .range(first..end)
+            .map(|(&s, v)| {
+                let lo = s.max(start);
+                let hi = v.end.min(end);
+                hi.saturating_sub(lo) / PAGE_SIZE
+            })
+            .sum()
+    }
+
+    /// The most user pages the memory limit allows in all.
+    pub(super) fn limit_pages(&self) -> u64 {
+        self.frames.user_pages_left() + self.frames.user_bytes() / PAGE_SIZE
+    }
+
+    /// True when `[start, end)` is entirely covered by mappings.
+    pub(super) fn covered(&self, start: u64, end: u64) -> bool {
+        self.uniform_prot(start, end, false).is_some()
+    }
+
+    /// The protection of `[start, end)` when contiguous mappings cover it
+    /// (with one protection when `same` is set; else the first one's).
+    pub(super) fn uniform_prot(&self, start: u64, end: u64, same: bool) -> Option<Prot> {
+        let mut cursor = start;
+        let mut prot: Option<Prot> = None;
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        for (&s, v) in self.vmas.range(first..end) {
+            if v.end <= cursor {
+                continue;
+            }
+            if s > cursor {
+                return None;
+            }
+            match prot {
+                None => prot = Some(v.prot),
+                Some(p) if same && p != v.prot => return None,
+                _ => {}
+            }
+            cursor = v.end;
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor >= end {
+            prot
+        } else {
+            None
+        }
+    }
+
+    /// Removes the VMAs of `[start, end)` without touching their pages.
+    pub(super) fn forget_range(&mut self, start: u64, end: u64) {
+        self.split_at(start);
+        self.split_at(end);
+        let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            self.vmas.remove(&s);
+        }
+    }
+}

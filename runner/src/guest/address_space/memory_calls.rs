@@ -1,0 +1,492 @@
+//! The Linux memory calls on the address space: mmap of anonymous memory
+//! (and MAP_FIXED), munmap, mprotect, brk, mremap and madvise.
+
+use super::{page_up, AddressSpace, MapError, Vma};
+use crate::guest::frames::HUGE_SIZE;
+use crate::guest::layout::{MIN_USER_VA, USER_END};
+use crate::guest::page_table::Prot;
+use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+
+/// The end of the page range `[start, start + len)` that mprotect/madvise
+/// act on: `start` page aligned, `len` rounded up to pages, the range in the
+/// user half. None for an empty range (nothing to do, as on Linux).
+fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
+    if !start.is_multiple_of(PAGE_SIZE) {
+        return Err(MapError::Invalid);
+    }
+    let len = page_up(len).ok_or(MapError::Invalid)?;
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= USER_END)
+        .ok_or(MapError::Invalid)?;
+    Ok((len != 0).then_some(end))
+}
+
+impl AddressSpace {
+    /// Maps `[start, start+len)` with fresh zeroed frames. Fails without
+    /// changing anything when the range overlaps or memory runs out.
+    pub fn map_fixed(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let len = page_up(len).ok_or(MapError::Invalid)?;
+        let end = start.checked_add(len).ok_or(MapError::Invalid)?;
+        if !start.is_multiple_of(PAGE_SIZE) || len == 0 || start < MIN_USER_VA || end > USER_END {
+            return Err(MapError::Invalid);
+        }
+        if self.overlaps(start, end) {
+            return Err(MapError::Exists);
+        }
+        if len / PAGE_SIZE > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
+        let flags = prot.user_pte_flags();
+        let mut va = start;
+        while va < end {
+            if self.huge_pages && va.is_multiple_of(HUGE_SIZE) && end - va >= HUGE_SIZE {
+                if let Some(block) = self.frames.alloc_huge() {
+                    match self
+                        .tables
+                        .map_huge(mem, &mut self.frames, va, block, flags)
+                    {
+                        Ok(true) => {
+                            // Without the host's huge page KVM maps 4 KiB
+                            // pieces: slower, still correct.
+                            let _ = mem.advise_huge(block, HUGE_SIZE);
+                            self.huge_counts.mapped += 1;
+                            va += HUGE_SIZE;
+                            continue;
+                        }
+                        Ok(false) => self.frames.free_huge(block),
+                        Err(e) => {
+                            self.frames.free_huge(block);
+                            self.unmap_pages(mem, start, va)?;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+            let Some(pa) = self.frames.alloc_user() else {
+                self.unmap_pages(mem, start, va)?;
+                return Err(MapError::NoMemory);
+            };
+            if let Err(e) = self.tables.map(mem, &mut self.frames, va, pa, flags) {
+                self.frames.free_user(pa);
+                self.unmap_pages(mem, start, va)?;
+                return Err(e.into());
+            }
+            va += PAGE_SIZE;
+        }
+        self.vmas.insert(start, Vma { end, prot });
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Removes page mappings in `[start, end)` and frees their frames.
+    /// 2 MiB pages inside the range go whole; one it covers in part is
+    /// split first.
+    fn unmap_pages(&mut self, mem: &mut GuestMemory, start: u64, end: u64) -> Result<(), MapError> {
+        let mut va = start;
+        while va < end {
+            if va == start || va.is_multiple_of(HUGE_SIZE) {
+                if let Some(block) = self.tables.huge_block(mem, va) {
+                    let base = va & !(HUGE_SIZE - 1);
+                    if base < start || base + HUGE_SIZE > end {
+                        self.split_huge(mem, va)?;
+                    } else {
+                        self.tables.unmap_huge(mem, &mut self.frames, base)?;
+                        mem.discard(block, HUGE_SIZE)
+                            .map_err(|e| MapError::Internal(e.to_string()))?;
+                        self.frames.free_huge(block);
+                        self.needs_tlb_flush = true;
+                        va = base + HUGE_SIZE;
+                        continue;
+                    }
+                }
+            }
+            if let Some(pa) = self.tables.unmap(mem, va)? {
+                mem.discard(pa, PAGE_SIZE)
+                    .map_err(|e| MapError::Internal(e.to_string()))?;
+                self.frames.free_user(pa);
+                self.needs_tlb_flush = true;
+            }
+            va += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Linux `mmap` of anonymous memory. `fixed`: MAP_FIXED (replace),
+    /// `noreplace`: MAP_FIXED_NOREPLACE. Returns the address.
+    pub fn mmap_anonymous(
+        &mut self,
+        mem: &mut GuestMemory,
+        hint: u64,
+        len: u64,
+        prot: Prot,
+        fixed: bool,
+        noreplace: bool,
+    ) -> Result<u64, MapError> {
+        let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
+        if len > USER_END || len / PAGE_SIZE > self.limit_pages() {
+            return Err(MapError::NoMemory);
+        }
+        if fixed || noreplace {
+            if !hint.is_multiple_of(PAGE_SIZE) {
+                return Err(MapError::Invalid);
+            }
+            let end = hint.checked_add(len).ok_or(MapError::Invalid)?;
+            if self.overlaps(hint, end) {
+                if noreplace {
+                    return Err(MapError::Exists);
+                }
+                self.check_unreserved(hint, end)?;
+                if len / PAGE_SIZE
+                    > self.frames.user_pages_left() + self.mapped_pages_in(mem, hint, end)
+                {
+                    return Err(MapError::NoMemory);
+                }
+                self.munmap(mem, hint, len)?;
+            }
+            self.map_fixed(mem, hint, len, prot)?;
+            return Ok(hint);
+        }
+        if len / PAGE_SIZE > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
+        let hinted = page_up(hint)
+            .filter(|&h| h >= MIN_USER_VA)
+            .and_then(|h| h.checked_add(len).map(|e| (h, e)))
+            .filter(|&(h, e)| e <= USER_END && !self.overlaps(h, e))
+            .map(|(h, _)| h);
+        let addr = hinted
+            .or_else(|| self.find_gap(len))
+            .ok_or(MapError::NoMemory)?;
+        self.map_fixed(mem, addr, len, prot)?;
+        Ok(addr)
+    }
+
+    /// Linux `munmap`.
+    pub fn munmap(&mut self, mem: &mut GuestMemory, start: u64, len: u64) -> Result<(), MapError> {
+        let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::Invalid)?;
+        if !start.is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::Invalid);
+        }
+        self.check_unreserved(start, end)?;
+        self.prepare_huge_edit(mem, start, end, true)?;
+        self.split_at(start);
+        self.split_at(end);
+        let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        self.generation += 1;
+        for s in inside {
+            if let Some(v) = self.vmas.remove(&s) {
+                self.unmap_pages(mem, s, v.end)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Linux `mprotect`: every page of the range must be mapped.
+    pub fn mprotect(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let Some(end) = page_range(start, len)? else {
+            return Ok(());
+        };
+        self.check_unreserved(start, end)?;
+        // The whole range must be covered by mappings (else ENOMEM, as Linux).
+        if !self.covered(start, end) {
+            return Err(MapError::NoMemory);
+        }
+        self.prepare_huge_edit(mem, start, end, false)?;
+        self.split_at(start);
+        self.split_at(end);
+        self.generation += 1;
+        let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
+        let flags = prot.user_pte_flags();
+        let mut downgraded: Vec<(u64, u64)> = Vec::new();
+        for s in inside {
+            let Some(v) = self.vmas.get_mut(&s) else {
+                continue;
+            };
+            let old = v.prot;
+            v.prot = prot;
+            let vend = v.end;
+            let downgrade =
+                (old.read && !prot.read) || (old.write && !prot.write) || (old.exec && !prot.exec);
+            let mut va = s;
+            while va < vend {
+                if va == s || va.is_multiple_of(HUGE_SIZE) {
+                    // Whole (prepare_huge_edit split the partial ones): the
+                    // directory entry changes its flags in place.
+                    if let Some(block) = self.tables.huge_block(mem, va) {
+                        if downgrade {
+                            downgraded.push((block, HUGE_SIZE));
+                        }
+                        self.tables.set_huge_flags(mem, va, flags)?;
+                        va = (va & !(HUGE_SIZE - 1)) + HUGE_SIZE;
+                        continue;
+                    }
+                }
+                if downgrade {
+                    if let Some(t) = self.tables.translate(mem, va) {
+                        match downgraded.last_mut() {
+                            Some((pa, len)) if *pa + *len == t.pa => *len += PAGE_SIZE,
+                            _ => downgraded.push((t.pa, PAGE_SIZE)),
+                        }
+                    }
+                }
+                self.tables.set_flags(mem, va, flags)?;
+                va += PAGE_SIZE;
+            }
+        }
+        // The guest TLB is flushed on return; the hypervisor's own cached
+        // translations (shadow pages on kvm_pvm) must be dropped as well.
+        for (pa, len) in downgraded {
+            mem.refresh(pa, len)
+                .map_err(|e| MapError::Internal(e.to_string()))?;
+        }
+        self.needs_tlb_flush = true;
+        Ok(())
+    }
+
+    /// Linux `brk`: returns the new break (the old one on failure). Pages
+    /// above the old mapped end are fresh (zero); pages below a lowered
+    /// break are unmapped. With `brk_headroom`, fresh headroom is mapped
+    /// above the new break afterwards.
+    pub fn brk(&mut self, mem: &mut GuestMemory, requested: u64) -> u64 {
+        if requested < self.brk_start {
+            return self.brk;
+        }
+        let Some(new_top) = page_up(requested) else {
+            return self.brk;
+        };
+        let mapped = self.heap_end;
+        if new_top > mapped {
+            if self
+                .map_fixed(mem, mapped, new_top - mapped, Prot::RW)
+                .is_err()
+            {
+                return self.brk;
+            }
+        } else if new_top < mapped && self.munmap(mem, new_top, mapped - new_top).is_err() {
+            return self.brk;
+        }
+        self.brk = requested;
+        self.heap_end = new_top;
+        self.grant_heap_headroom(mem);
+        self.brk
+    }
+
+    /// Moves the frames of `[src, src+len)` to `[dst, dst+len)` (page-table
+    /// edits only, no copy) and the VMA with them. Every destination entry is
+    /// created before any source entry is removed, so running out of
+    /// page-table frames leaves the source intact.
+    fn move_pages(
+        &mut self,
+        mem: &mut GuestMemory,
+        src: u64,
+        len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<(), MapError> {
+        let flags = prot.user_pte_flags();
+        // Pages move one by one: 2 MiB pages are split first (an error here
+        // leaves the mapping where it was).
+        if self.huge_pages {
+            self.prepare_huge_edit(mem, src, src + len, false)?;
+            for a in self.huge_candidates(src, src + len) {
+                self.split_huge(mem, a)?;
+            }
+        }
+        let mut moved: Vec<(u64, u64)> = Vec::new();
+        let mut off = 0;
+        while off < len {
+            if let Some(pa) = self.tables.frame_of(mem, src + off) {
+                if let Err(e) = self.tables.map(mem, &mut self.frames, dst + off, pa, flags) {
+                    for &(o, _) in &moved {
+                        self.tables.unmap(mem, dst + o)?;
+                    }
+                    return Err(e.into());
+                }
+                moved.push((off, pa));
+            }
+            off += PAGE_SIZE;
+        }
+        for &(o, _) in &moved {
+            self.tables.unmap(mem, src + o)?;
+        }
+        self.forget_range(src, src + len);
+        self.vmas.insert(
+            dst,
+            Vma {
+                end: dst + len,
+                prot,
+            },
+        );
+        // The old addresses must not stay reachable through translations the
+        // guest TLB or the hypervisor cached (frames are kept, not discarded).
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &(_, pa) in &moved {
+            match runs.last_mut() {
+                Some((start, l)) if *start + *l == pa => *l += PAGE_SIZE,
+                _ => runs.push((pa, PAGE_SIZE)),
+            }
+        }
+        for (pa, l) in runs {
+            mem.refresh(pa, l)
+                .map_err(|e| MapError::Internal(e.to_string()))?;
+        }
+        self.needs_tlb_flush = true;
+        Ok(())
+    }
+
+    /// Linux `mremap` of anonymous memory: shrink in place, grow in place
+    /// when the pages after the mapping are free, else move (with
+    /// `may_move`), or move to `fixed` (MREMAP_FIXED). Pages are moved, never
+    /// copied. Returns the new address.
+    pub fn mremap(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        may_move: bool,
+        fixed: Option<u64>,
+    ) -> Result<u64, MapError> {
+        if !old.is_multiple_of(PAGE_SIZE) || (fixed.is_some() && !may_move) {
+            return Err(MapError::Invalid);
+        }
+        let old_len = page_up(old_len).ok_or(MapError::Invalid)?;
+        let new_len = page_up(new_len)
+            .filter(|&l| l > 0)
+            .ok_or(MapError::Invalid)?;
+        if old_len == 0 {
+            // Duplicating a mapping only exists for shared memory.
+            return Err(MapError::Invalid);
+        }
+        let old_end = old
+            .checked_add(old_len)
+            .filter(|&e| e <= USER_END)
+            .ok_or(MapError::NotMapped)?;
+        self.check_unreserved(old, old_end)?;
+        let prot = self
+            .uniform_prot(old, old_end, true)
+            .ok_or(MapError::NotMapped)?;
+        if new_len / PAGE_SIZE > self.limit_pages() {
+            return Err(MapError::NoMemory);
+        }
+        if let Some(dst) = fixed {
+            let dst_end = dst
+                .checked_add(new_len)
+                .filter(|&e| e <= USER_END)
+                .ok_or(MapError::Invalid)?;
+            if dst % PAGE_SIZE != 0 || dst < MIN_USER_VA || (dst < old_end && old < dst_end) {
+                return Err(MapError::Invalid);
+            }
+            self.check_unreserved(dst, dst_end)?;
+            let grow = new_len.saturating_sub(old_len) / PAGE_SIZE;
+            let freed = self.mapped_pages_in(mem, dst, dst_end);
+            if grow > self.frames.user_pages_left() + freed {
+                return Err(MapError::NoMemory);
+            }
+            if self.overlaps(dst, dst_end) {
+                self.munmap(mem, dst, new_len)?;
+            }
+            return self.move_and_resize(mem, old, old_len, new_len, dst, prot);
+        }
+        if new_len <= old_len {
+            if new_len < old_len {
+                self.munmap(mem, old + new_len, old_len - new_len)?;
+            }
+            return Ok(old);
+        }
+        let grow = new_len - old_len;
+        let in_place = old
+            .checked_add(new_len)
+            .filter(|&e| e <= USER_END && !self.overlaps(old_end, e));
+        if in_place.is_some() {
+            self.map_fixed(mem, old_end, grow, prot)?;
+            return Ok(old);
+        }
+        if !may_move {
+            return Err(MapError::NoMemory);
+        }
+        if grow / PAGE_SIZE > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
+        let dst = self.find_gap(new_len).ok_or(MapError::NoMemory)?;
+        self.move_and_resize(mem, old, old_len, new_len, dst, prot)
+    }
+
+    fn move_and_resize(
+        &mut self,
+        mem: &mut GuestMemory,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        dst: u64,
+        prot: Prot,
+    ) -> Result<u64, MapError> {
+        if new_len < old_len {
+            self.munmap(mem, old + new_len, old_len - new_len)?;
+        }
+        let keep = old_len.min(new_len);
+        self.move_pages(mem, old, keep, dst, prot)?;
+        if new_len > keep {
+            if let Err(e) = self.map_fixed(mem, dst + keep, new_len - keep, prot) {
+                // Put things back as they were as far as possible.
+                let _ = self.move_pages(mem, dst, keep, old, prot);
+                return Err(e);
+            }
+        }
+        Ok(dst)
+    }
+
+    /// Linux `madvise`: MADV_DONTNEED (and DONTNEED_LOCKED) zero the pages
+    /// (they stay mapped); every other known advice is accepted and has no
+    /// effect. The range must be mapped.
+    pub fn madvise_dontneed(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        dontneed: bool,
+    ) -> Result<(), MapError> {
+        let Some(end) = page_range(start, len)? else {
+            return Ok(());
+        };
+        if !self.covered(start, end) {
+            return Err(MapError::NoMemory);
+        }
+        if dontneed {
+            self.check_unreserved(start, end)?;
+            let mut runs: Vec<(u64, u64)> = Vec::new();
+            let mut va = start;
+            while va < end {
+                if let Some(pa) = self.tables.frame_of(mem, va) {
+                    match runs.last_mut() {
+                        Some((s, l)) if *s + *l == pa => *l += PAGE_SIZE,
+                        _ => runs.push((pa, PAGE_SIZE)),
+                    }
+                }
+                va += PAGE_SIZE;
+            }
+            for (pa, len) in runs {
+                mem.discard(pa, len)
+                    .map_err(|e| MapError::Internal(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! The guest's user address space: mappings (VMAs) with their protections,
+//! backed by frames, and the Linux memory calls on top (mmap, munmap,
+//! mprotect, brk).
+//!
+//! With `huge_pages` set, every whole, 2 MiB-aligned 2 MiB of a new
+//! anonymous mapping is one 2 MiB page (a block of 512 frames the host backs
+//! with a huge page of its own): on a shadow-paging hypervisor one fault then
+//! maps what took 512. A call that changes part of such a page splits it
+//! into 4 KiB pages first (page_table/huge_pages.rs); a 2 MiB page never
+//! straddles two VMAs.
+//!
+//! Its jobs lie in files of their own: `mappings.rs` (the VMA list and the
+//! runner's reserved ranges), `memory_calls.rs` (mmap, munmap, mprotect,
+//! brk, mremap, madvise), `huge_pages.rs` (placing and splitting 2 MiB
+//! pages) and `heap.rs` (the heap and the in-VM monitor's headroom).
+
+use super::frames::FrameAllocator;
+use super::layout::USER_END;
+use super::page_table::{PageTableError, PageTables, Prot, Translation};
+use sandbox_policy::Op;
+use std::collections::BTreeMap;
+use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+
+mod heap;
+mod huge_pages;
+mod mappings;
+mod memory_calls;
+#[cfg(test)]
+mod tests;
+
+pub use huge_pages::HugeCounts;
+
+/// One mapping: `[start, end)` with one protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vma {
+    pub end: u64,
+    pub prot: Prot,
+}
+
+/// Why a memory call failed; maps onto a Linux errno.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MapError {
+    #[error("out of memory (limit reached)")]
+    NoMemory,
+    #[error("invalid argument")]
+    Invalid,
+    #[error("address already mapped")]
+    Exists,
+    #[error("range not mapped")]
+    NotMapped,
+    #[error("the range holds the vDSO, whose pages are not the program's")]
+    Reserved,
+    #[error("internal page-table error: {0}")]
+    Internal(String),
+}
+
+impl From<PageTableError> for MapError {
+    fn from(e: PageTableError) -> Self {
+        match e {
+            PageTableError::OutOfTables => MapError::NoMemory,
+            PageTableError::Memory(e) => MapError::Internal(e.to_string()),
+            e @ PageTableError::Huge(_) => MapError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// The address space and its bookkeeping.
+#[derive(Debug)]
+pub struct AddressSpace {
+    pub tables: PageTables,
+    pub frames: FrameAllocator,
+    vmas: BTreeMap<u64, Vma>,
+    brk_start: u64,
+    brk: u64,
+    /// End of the heap pages mapped (page aligned, >= page_up(brk)). Beyond
+    /// page_up(brk) lies the pre-granted headroom the in-VM monitor may hand
+    /// out without an exit.
+    heap_end: u64,
+    /// Headroom to keep mapped above the break (0: none, without a monitor).
+    pub brk_headroom: u64,
+    /// Bumped on every change of the mappings (the monitor's range tables
+    /// are rebuilt when it moves).
+    pub generation: u64,
+    /// A mapping was removed or downgraded since the last guest entry: the
+    /// guest's TLB must be flushed before it runs again.
+    pub needs_tlb_flush: bool,
+    /// The policy's tunnel table: guest ranges syscall buffers may use, and
+    /// for what (empty: anywhere the page tables allow).
+    pub buffer_table: sandbox_policy::Tunnel,
+    /// Mappings of frames the runner owns (the vDSO): readable like any
+    /// other, but never unmapped, moved, reprotected or replaced.
+    reserved: Vec<(u64, u64)>,
+    /// Map whole aligned 2 MiB of new mappings as 2 MiB pages. Never with
+    /// the in-VM monitor, whose root shares the tables and cannot move.
+    pub huge_pages: bool,
+    /// The root the vCPU's CR3 holds (`tables.root` moves when a 2 MiB
+    /// page is split or removed).
+    loaded_root: u64,
+    /// What the 2 MiB pages did, for `--stats`.
+    pub huge_counts: HugeCounts,
+}
+
+fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+impl AddressSpace {
+    pub fn new(tables: PageTables, mut frames: FrameAllocator) -> AddressSpace {
+        // The root is set up before the guest first runs.
+        frames.mark_fresh_table(tables.root);
+        AddressSpace {
+            tables,
+            frames,
+            vmas: BTreeMap::new(),
+            brk_start: 0,
+            brk: 0,
+            heap_end: 0,
+            brk_headroom: 0,
+            generation: 0,
+            needs_tlb_flush: false,
+            buffer_table: sandbox_policy::Tunnel::default(),
+            reserved: Vec::new(),
+            huge_pages: false,
+            loaded_root: tables.root,
+            huge_counts: HugeCounts::default(),
+        }
+    }
+
+    /// The guest is about to run: every page table becomes one it may have
+    /// used. Returns the new root when it moved since the guest last ran;
+    /// the caller loads it into CR3.
+    pub fn before_entry(&mut self) -> Option<u64> {
+        self.frames.seal_tables();
+        if self.tables.root == self.loaded_root {
+            return None;
+        }
+        self.loaded_root = self.tables.root;
+        self.huge_counts.root_switches += 1;
+        Some(self.loaded_root)
+    }
+
+    /// The user ranges the program can read (`write == false`) or write,
+    /// merged, and cut down to what the policy's tunnel table allows for
+    /// that access. Every page in them is mapped with that right.
+    pub fn accessible_ranges(&self, write: bool) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut push = |start: u64, end: u64| match out.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => out.push((start, end)),
+        };
+        let op = if write { Op::Write } else { Op::Read };
+        for (&start, v) in &self.vmas {
+            let ok = if write {
+                v.prot.write
+            } else {
+                v.prot.read || v.prot.write || v.prot.exec
+            };
+            if !ok {
+                continue;
+            }
+            if self.buffer_table.is_empty() {
+                push(start, v.end);
+                continue;
+            }
+            for r in self.buffer_table.ranges() {
+                let (s, e) = (start.max(r.start), v.end.min(r.end));
+                if s < e && r.perms.allows(op) {
+                    push(s, e);
+                }
+            }
+        }
+        out
+    }
+
+    /// Walks the page tables for one user address.
+    pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {
+        if va >= USER_END {
+            return None;
+        }
+        self.tables.translate(mem, va)
+    }
+
+    /// Bytes of user memory mapped now.
+    pub fn user_bytes(&self) -> u64 {
+        self.frames.user_bytes()
+    }
+
+    /// Peak memory the guest used: user pages plus page tables.
+    pub fn peak_bytes(&self) -> u64 {
+        self.frames.peak_bytes()
+    }
+}

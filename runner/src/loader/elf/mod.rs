@@ -1,0 +1,184 @@
+//! Static x86-64 ELF executables (ET_EXEC, and static-pie ET_DYN without an
+//! interpreter), parsed with `goblin` (header and program headers only; the
+//! section headers are never read).
+//!
+//! What is honoured (see docs/abi.md, "ELF programs"):
+//!
+//! - `PT_LOAD`: each segment's file bytes at its address, the rest of its
+//!   memory size zero-filled (bss), with the segment's protection. Pages two
+//!   segments share get the union of both protections.
+//! - **W^X**: a segment, or a page shared by two segments, that would be both
+//!   writable and executable is refused (status 126), never silently
+//!   downgraded: a program that needs such memory can still ask for it with
+//!   `mprotect`, but the loader does not create it.
+//! - static-pie (`ET_DYN`, no `PT_INTERP`) is loaded at the fixed base
+//!   [`PIE_BASE`] (Linux's base without address randomisation), so runs are
+//!   reproducible; the program relocates itself.
+//! - `PT_TLS`: checked for sanity; the C library sets up TLS itself with
+//!   `arch_prctl(ARCH_SET_FS)`.
+//! - `PT_GNU_STACK`: the stack is never executable, whatever it asks.
+//! - `PT_INTERP` (a dynamically linked program) is refused: only static
+//!   programs run, as there is no dynamic loader or shared library inside.
+//!
+//! Everything else a hostile file can say (truncated headers, segments
+//! outside the file, overlapping, below 0x10000 or reaching the kernel half
+//! or the stack, more memory than the limit, wrong class, byte order,
+//! machine or type, an entry point outside executable code) is a
+//! [`LoadError::Invalid`] with the reason.
+//!
+//! The files: `headers.rs` (the identification bytes and the program-header
+//! table), `segments.rs` (the `PT_LOAD` and `PT_TLS` checks), `image.rs`
+//! (page runs, their bytes, AT_PHDR); this file puts them together.
+
+use super::{Image, LoadError, Segment};
+use crate::guest::initial_stack::at;
+use crate::guest::layout::{MIN_USER_VA, VVAR_VA};
+use crate::guest::page_table::Prot;
+use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC};
+use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, PT_LOAD};
+use goblin::elf64::header::Header;
+use thinvisor_kmod::PAGE_SIZE;
+
+mod headers;
+mod image;
+mod segments;
+#[cfg(test)]
+mod tests;
+
+use headers::{check_ident, interp_name, program_headers};
+use image::{page_runs, phdr_address, run_data};
+use segments::{check_tls, checked_loads};
+
+/// Where a static-pie program is loaded: Linux's ELF_ET_DYN_BASE for x86-64
+/// without address randomisation (2/3 of the user address space).
+pub const PIE_BASE: u64 = 0x5555_5555_4000;
+/// Segments must end below the vDSO, which lies below the initial stack's
+/// area (guest/layout.rs).
+pub const MAX_SEGMENT_END: u64 = VVAR_VA;
+/// Size of one ELF64 program header.
+const PHENT_SIZE: u64 = 56;
+/// Size of the ELF64 file header.
+const EHDR_SIZE: usize = 64;
+/// More program headers than this is not a real program.
+const MAX_PHNUM: u16 = 512;
+/// Longest interpreter path quoted in the refusal message.
+const MAX_INTERP_SHOWN: usize = 256;
+
+fn page_down(x: u64) -> u64 {
+    x & !(PAGE_SIZE - 1)
+}
+
+fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(page_down)
+}
+
+/// A `PT_LOAD` after validation, with its final (biased) address.
+struct Load<'a> {
+    index: usize,
+    vaddr: u64,
+    end: u64,
+    file: &'a [u8],
+    prot: Prot,
+}
+
+/// A run of pages with one protection.
+struct Run {
+    start: u64,
+    end: u64,
+    prot: Prot,
+    /// Program-header indices that contribute (for messages).
+    from: Vec<usize>,
+}
+
+/// Builds the image of a static ELF executable. `memory_limit` bounds the
+/// memory its segments may need.
+pub fn load(path: &str, bytes: &[u8], memory_limit: u64) -> Result<Image, LoadError> {
+    let bad = |reason: String| LoadError::Invalid {
+        path: path.into(),
+        reason,
+    };
+    check_ident(bytes).map_err(bad)?;
+    let header =
+        Header::parse(bytes).map_err(|e| bad(format!("truncated or malformed ELF header: {e}")))?;
+    match header.e_type {
+        ET_EXEC | ET_DYN => {}
+        t => {
+            return Err(bad(format!(
+                "ELF type {t} is not an executable (expected ET_EXEC or ET_DYN)"
+            )))
+        }
+    }
+    if header.e_machine != EM_X86_64 {
+        return Err(bad(format!(
+            "ELF machine {} is not x86-64 ({EM_X86_64})",
+            header.e_machine
+        )));
+    }
+    if header.e_version != 1 {
+        return Err(bad(format!("ELF version {} is not 1", header.e_version)));
+    }
+    let phdrs = program_headers(bytes, &header).map_err(bad)?;
+
+    if let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) {
+        return Err(bad(format!(
+            "dynamically linked program (interpreter {}): only static programs run \
+             in the sandbox, which has no dynamic loader or shared libraries; \
+             link it with -static (or -static-pie)",
+            interp_name(bytes, interp)
+        )));
+    }
+    let pie = header.e_type == ET_DYN;
+    // static-pie: the lowest segment goes at PIE_BASE (Linux's load_bias).
+    let lowest = phdrs
+        .iter()
+        .filter(|p| p.p_type == PT_LOAD)
+        .map(|p| page_down(p.p_vaddr))
+        .min()
+        .unwrap_or(0);
+    let bias = if pie {
+        PIE_BASE.wrapping_sub(lowest)
+    } else {
+        0
+    };
+    if pie && !phdrs.iter().any(|p| p.p_type == PT_DYNAMIC) {
+        return Err(bad(
+            "ET_DYN file without PT_DYNAMIC or PT_INTERP: not a static-pie executable".into(),
+        ));
+    }
+
+    let loads = checked_loads(bytes, &phdrs, bias, memory_limit).map_err(bad)?;
+    check_tls(&phdrs, &loads, bias).map_err(bad)?;
+
+    let entry = header.e_entry.wrapping_add(bias);
+    if !loads
+        .iter()
+        .any(|l| l.prot.exec && l.vaddr <= entry && entry < l.end)
+    {
+        return Err(bad(format!(
+            "entry point {entry:#x} is not inside an executable segment"
+        )));
+    }
+
+    let runs = page_runs(&loads).map_err(bad)?;
+    let segments = runs
+        .iter()
+        .map(|r| Segment {
+            vaddr: r.start,
+            data: run_data(r, &loads),
+            mem_size: r.end - r.start,
+            prot: r.prot,
+        })
+        .collect();
+    let brk_start = runs.iter().map(|r| r.end).max().unwrap_or(MIN_USER_VA);
+
+    Ok(Image {
+        segments,
+        entry,
+        brk_start,
+        auxv: vec![
+            (at::PHDR, phdr_address(&header, &phdrs, bias)),
+            (at::PHENT, PHENT_SIZE),
+            (at::PHNUM, u64::from(header.e_phnum)),
+        ],
+    })
+}
