@@ -190,7 +190,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     // Open every [[files]] location now: after this point the runner never
     // names a host path again (all file access goes through these fds), so
     // the self-sandbox can restrict it to exactly the policy's paths.
-    let vfs = match Vfs::prepare(&policy) {
+    let vfs = match Vfs::prepare(&policy.files) {
         Ok(v) => v,
         Err(e) => return fail(format!("policy {e}"), exit_status::RUNNER_FAILED),
     };

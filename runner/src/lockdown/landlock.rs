@@ -14,8 +14,7 @@ use landlock::{
     Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
     Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
 };
-use sandbox_policy::{Access as PolicyAccess, Policy, Protocol};
-use std::collections::BTreeSet;
+use sandbox_policy::{FileAccess, Policy};
 use std::path::PathBuf;
 
 /// The ABI whose file-system rights are required.
@@ -78,21 +77,11 @@ fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
 /// reading and list directories; read-write adds writing, truncating,
 /// creating regular files and directories, removing and renaming. Never
 /// execute, symlinks, device nodes, FIFOs, sockets or device ioctls.
-pub fn rights(access: PolicyAccess, is_dir: bool) -> BitFlags<AccessFs> {
+pub fn rights(access: FileAccess, is_dir: bool) -> BitFlags<AccessFs> {
     match access {
-        PolicyAccess::Read => read_rights(is_dir),
-        PolicyAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
+        FileAccess::Read => read_rights(is_dir),
+        FileAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
     }
-}
-
-/// The TCP ports the runner may connect to.
-pub fn tcp_ports(policy: &Policy) -> BTreeSet<u16> {
-    policy
-        .network
-        .iter()
-        .filter(|r| r.protocol == Protocol::Tcp)
-        .map(|r| r.addr.port())
-        .collect()
 }
 
 /// Restricts the calling thread (and every thread it creates afterwards).
@@ -124,7 +113,7 @@ pub fn restrict(policy: &Policy) -> Result<Enforcement, LandlockError> {
             .add_rule(PathBeneath::new(fd, rights(rule.access, is_dir)))
             .map_err(LandlockError::Ruleset)?;
     }
-    for port in tcp_ports(policy) {
+    for port in policy.network.tcp_ports() {
         created = created
             .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
             .map_err(LandlockError::Ruleset)?;

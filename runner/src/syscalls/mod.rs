@@ -33,8 +33,7 @@ use crate::tunnel::Tunnel;
 use crate::vfs::Vfs;
 use common::WriteBudget;
 use fds::FdTable;
-use net::NetPolicy;
-use sandbox_policy::{OnDeny, Policy, SyscallRules};
+use sandbox_policy::{NetRules, OnDeny, Policy, SyscallRules};
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, Vcpu};
 
@@ -44,8 +43,8 @@ pub struct ProcessState {
     pub fds: FdTable,
     /// The policy's files, prepared before the run, and the guest cwd.
     pub vfs: Vfs,
-    /// The policy's network peers.
-    pub net: NetPolicy,
+    /// The policy's `[[network]]` rules: the peers the guest may reach.
+    pub net: NetRules,
     /// The policy's bytes_written limit and what has been written so far.
     pub budget: WriteBudget,
     /// set_tid_address's pointer (kept; no threads to clear it for).
@@ -73,7 +72,7 @@ impl ProcessState {
         ProcessState {
             fds,
             vfs: Vfs::empty(),
-            net: NetPolicy::default(),
+            net: NetRules::default(),
             budget: WriteBudget::default(),
             clear_child_tid: 0,
             fs_base: 0,
@@ -93,7 +92,7 @@ impl ProcessState {
         fds.set_limit(policy.limits.open_files);
         let mut s = ProcessState::new(fds);
         s.vfs = vfs;
-        s.net = NetPolicy::from_policy(policy);
+        s.net = policy.network.clone();
         s.rules = policy.syscalls.clone();
         s.budget = WriteBudget {
             used: 0,

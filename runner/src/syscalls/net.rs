@@ -22,37 +22,10 @@ use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown,
     SocketAddrAny, SocketFlags, SocketType,
 };
-use sandbox_policy::{Policy, Protocol};
+use sandbox_policy::Protocol;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-
-/// The policy's `[[network]]` rules.
-#[derive(Debug, Default)]
-pub struct NetPolicy {
-    rules: Policy,
-}
-
-impl NetPolicy {
-    pub fn from_policy(p: &Policy) -> NetPolicy {
-        NetPolicy {
-            rules: Policy {
-                network: p.network.clone(),
-                ..Policy::default()
-            },
-        }
-    }
-
-    /// Whether `protocol` traffic to `addr` is allowed.
-    pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
-        self.rules.network_allows(protocol, addr)
-    }
-
-    /// Whether any rule names `protocol`.
-    pub fn any(&self, protocol: Protocol) -> bool {
-        self.rules.network.iter().any(|r| r.protocol == protocol)
-    }
-}
 
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
@@ -251,7 +224,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> Outcome {
         if proto != 0 && proto != expected {
             return Err(Errno::PROTONOSUPPORT);
         }
-        if !ctx.state.net.any(protocol) {
+        if !ctx.state.net.names_protocol(protocol) {
             return Err(Errno::ACCESS);
         }
         if !ctx.state.fds.has_room() {

@@ -8,7 +8,7 @@
 //!   one of these fds, so the self-sandbox (landlock) can restrict the
 //!   runner to exactly the policy's paths ([`Vfs::roots`]).
 //! * A guest path is normalized lexically (`path.rs`) against the guest cwd,
-//!   then the most specific rule decides it (`Policy::file_rule_for`). The
+//!   then the most specific rule decides it (`FileRules::rule_for`). The
 //!   rest of the path below the rule is opened with
 //!   `openat2(root, rest, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so a
 //!   symlink whose target is absolute or climbs above the rule's root, and
@@ -29,7 +29,7 @@ use path::GuestPath;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use sandbox_policy::{Access, FileRule, Policy};
+use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 
@@ -71,7 +71,7 @@ pub struct Root {
     /// The canonical host path (symlinks in the policy's `host_path` resolved
     /// once, at preparation).
     pub host_path: PathBuf,
-    pub access: Access,
+    pub access: FileAccess,
     kind: RootKind,
     resolve: ResolveFlags,
     /// Paths below this (read-write) root whose host location is a `"read"`
@@ -86,7 +86,7 @@ pub struct Root {
 pub struct PreparedRoot<'a> {
     pub guest_path: &'a Path,
     pub host_path: &'a Path,
-    pub access: Access,
+    pub access: FileAccess,
     pub is_dir: bool,
     /// An `O_PATH` fd of the directory or file itself.
     pub fd: BorrowedFd<'a>,
@@ -95,9 +95,9 @@ pub struct PreparedRoot<'a> {
 /// The guest's file namespace and cwd.
 #[derive(Debug)]
 pub struct Vfs {
-    /// The policy's `[[files]]` (nothing else), for `file_rule_for`.
-    rules: Policy,
-    /// `roots[i]` is `rules.files[i]`, opened.
+    /// The policy's `[[files]]`, which decide each guest path.
+    rules: FileRules,
+    /// `roots[i]` is the rule `rules.as_slice()[i]`, opened.
     roots: Vec<Root>,
     cwd: PathBuf,
 }
@@ -172,7 +172,7 @@ impl Vfs {
     /// No files at all (the default policy).
     pub fn empty() -> Vfs {
         Vfs {
-            rules: Policy::default(),
+            rules: FileRules::default(),
             roots: Vec::new(),
             cwd: PathBuf::from("/"),
         }
@@ -180,9 +180,9 @@ impl Vfs {
 
     /// Opens the host location of every `[[files]]` rule. Called once,
     /// before the run loop (and before the runner's self-sandbox).
-    pub fn prepare(policy: &Policy) -> Result<Vfs, PrepareError> {
-        let mut roots = Vec::with_capacity(policy.files.len());
-        for (index, rule) in policy.files.iter().enumerate() {
+    pub fn prepare(files: &FileRules) -> Result<Vfs, PrepareError> {
+        let mut roots = Vec::with_capacity(files.len());
+        for (index, rule) in files.iter().enumerate() {
             let err = |source: std::io::Error| PrepareError {
                 index,
                 guest: rule.guest_path.display().to_string(),
@@ -217,12 +217,8 @@ impl Vfs {
                 }
             };
             let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-            let protects_below = rule.access == Access::ReadWrite
-                && policy.files.iter().any(|o| {
-                    o.access == Access::Read
-                        && o.guest_path != rule.guest_path
-                        && o.guest_path.starts_with(&rule.guest_path)
-                });
+            let protects_below =
+                rule.access == FileAccess::ReadWrite && files.read_rule_below(&rule.guest_path);
             if protects_below || matches!(kind, RootKind::File { .. }) {
                 resolve |= ResolveFlags::NO_SYMLINKS;
             }
@@ -240,10 +236,13 @@ impl Vfs {
         // under another guest path; links are not followed in such a tree.
         let read_hosts: Vec<PathBuf> = roots
             .iter()
-            .filter(|r| r.access == Access::Read)
+            .filter(|r| r.access == FileAccess::Read)
             .map(|r| r.host_path.clone())
             .collect();
-        for root in roots.iter_mut().filter(|r| r.access == Access::ReadWrite) {
+        for root in roots
+            .iter_mut()
+            .filter(|r| r.access == FileAccess::ReadWrite)
+        {
             if !matches!(root.kind, RootKind::Dir(_)) {
                 continue;
             }
@@ -257,10 +256,7 @@ impl Vfs {
             }
         }
         Ok(Vfs {
-            rules: Policy {
-                files: policy.files.clone(),
-                ..Policy::default()
-            },
+            rules: files.clone(),
             roots,
             cwd: PathBuf::from("/"),
         })
@@ -293,14 +289,9 @@ impl Vfs {
         self.cwd = p;
     }
 
-    fn rule_index(&self, rule: &FileRule) -> Option<usize> {
-        self.rules.files.iter().position(|r| std::ptr::eq(r, rule))
-    }
-
     /// Decides a normalized guest path (no host call).
     pub fn resolve(&self, p: &Path) -> Result<Node<'_>, Errno> {
-        if let Some(rule) = self.rules.file_rule_for(p) {
-            let index = self.rule_index(rule).ok_or(Errno::NOENT)?;
+        if let Some((index, rule)) = self.rules.indexed_rule_for(p) {
             let root = self.roots.get(index).ok_or(Errno::NOENT)?;
             let rest = p
                 .strip_prefix(&rule.guest_path)
@@ -392,7 +383,7 @@ impl Vfs {
 impl Real<'_> {
     /// Whether the rule allows modification here.
     pub fn writable(&self) -> bool {
-        self.root.access == Access::ReadWrite
+        self.root.access == FileAccess::ReadWrite
             && !self.root.protected.iter().any(|p| self.rest.starts_with(p))
     }
 
@@ -475,6 +466,7 @@ pub fn virtual_ino(p: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sandbox_policy::Policy;
 
     fn policy(text: &str) -> Policy {
         Policy::from_str_named(text, "t.toml").expect("policy")
@@ -491,7 +483,7 @@ mod tests {
              [[files]]\npath = \"/etc/one\"\nhost_path = \"{d}/file.txt\"\naccess = \"read\"\n",
             d = dir.display()
         ));
-        let vfs = Vfs::prepare(&p).expect("prepare");
+        let vfs = Vfs::prepare(&p.files).expect("prepare");
         assert!(matches!(vfs.resolve(Path::new("/")), Ok(Node::Virtual(_))));
         assert!(matches!(
             vfs.resolve(Path::new("/srv")),
@@ -529,7 +521,7 @@ mod tests {
         let p = policy(
             "[[files]]\npath = \"/x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n",
         );
-        let e = Vfs::prepare(&p).expect_err("missing");
+        let e = Vfs::prepare(&p.files).expect_err("missing");
         assert!(
             e.to_string()
                 .starts_with("files[0] (/x): cannot open host path /nonexistent/thinvisor:"),
