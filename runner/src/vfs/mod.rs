@@ -4,9 +4,11 @@
 //! * [`Vfs::prepare`] opens the host location of every rule **once**, before
 //!   the run loop starts (a directory as an `O_PATH` directory fd; a single
 //!   file as an `O_PATH` fd plus its parent directory). After that the
-//!   runner never names a host path again: every host access is relative to
-//!   one of these fds, so the self-sandbox (landlock) can restrict the
-//!   runner to exactly the policy's paths ([`Vfs::roots`]).
+//!   runner never names a `[[files]]` host path again: every host access for
+//!   the guest is relative to one of these fds, and the self-sandbox
+//!   (Landlock) grants its rights on these same fds ([`Vfs::roots`]), so
+//!   what is granted is exactly what was opened, even if a host path is
+//!   swapped after preparation.
 //! * A guest path is normalized lexically (`path.rs`) against the guest cwd,
 //!   then the most specific rule decides it (`FileRules::rule_for`). The
 //!   rest of the path below the rule is opened with
@@ -79,12 +81,13 @@ pub struct Root {
     protected: Vec<PathBuf>,
 }
 
-/// A prepared root as the self-sandbox sees it: add a landlock rule for
-/// `fd` with the rights `access` allows (file rights only when `!is_dir`).
-#[allow(dead_code)] // for the runner's self-sandbox (landlock)
+/// A prepared root as the self-sandbox sees it: Landlock grants the rights
+/// `access` allows beneath `fd` (file rights only when `!is_dir`).
 #[derive(Debug, Clone, Copy)]
 pub struct PreparedRoot<'a> {
     pub guest_path: &'a Path,
+    /// The canonical host path, for messages only: the root is reached
+    /// through `fd`, never by this name again.
     pub host_path: &'a Path,
     pub access: FileAccess,
     pub is_dir: bool,
@@ -262,8 +265,8 @@ impl Vfs {
         })
     }
 
-    /// Every prepared root, for the runner's self-sandbox.
-    #[allow(dead_code)] // for the runner's self-sandbox (landlock)
+    /// Every prepared root, in the policy's order: what the runner's
+    /// self-sandbox (Landlock) grants.
     pub fn roots(&self) -> impl Iterator<Item = PreparedRoot<'_>> {
         self.roots.iter().map(|r| {
             let (fd, is_dir) = match &r.kind {
