@@ -251,7 +251,7 @@ fn tcp_connect_is_limited_to_the_policys_ports() {
 }
 
 #[test]
-fn a_lockdown_failure_is_status_125_with_its_reason() {
+fn a_missing_files_root_stops_the_runner_before_lock_down() {
     let dir = temp_dir("lockdown-fail");
     let missing = dir.join("missing");
     let policy = write_policy(
@@ -261,13 +261,14 @@ fn a_lockdown_failure_is_status_125_with_its_reason() {
             missing.display()
         ),
     );
-    // `exec` refuses such a policy earlier, when it opens the policy's roots
-    // (tests/policy.rs); lock-down itself refuses it too, with its reason.
+    // Lock-down grants the roots opened when the policy's files are
+    // prepared, never a path by name: a root that cannot be opened stops
+    // the runner there, status 125, as `exec` does (tests/policy.rs).
     let r = selftest(Some(&policy), &["report"]);
     assert_eq!(r.status.code(), Some(125), "{}", r.stderr);
-    assert_eq!(r.stdout, "", "nothing may run after a failed lock-down");
+    assert_eq!(r.stdout, "", "nothing may run without the sandbox");
     let expected = format!(
-        "runner: cannot lock down the runner: landlock: files[0]: cannot open host path {} for the sandbox: No such file or directory (os error 2)\n",
+        "runner: policy files[0] ({0}): cannot open host path {0}: No such file or directory (os error 2)\n",
         missing.display()
     );
     assert_eq!(r.stderr, expected);

@@ -6,16 +6,17 @@
 //! the tunnel table of guest buffer ranges.
 //!
 //! ```
-//! use sandbox_policy::{Access, Policy};
+//! use sandbox_policy::{FileAccess, Policy};
+//! use std::path::Path;
 //! let policy = Policy::from_str_named(
 //!     "[limits]\nmemory = \"64MiB\"\n[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n",
 //!     "policy.toml",
 //! ).expect("valid policy");
 //! assert_eq!(policy.limits.memory_bytes, 64 << 20);
-//! assert_eq!(policy.files[0].access, Access::Read);
+//! let rule = policy.files.rule_for(Path::new("/srv/data/x.csv")).expect("covered");
+//! assert_eq!(rule.access, FileAccess::Read);
 //! ```
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,7 +26,9 @@ mod duration;
 mod effective;
 pub mod errno;
 mod error;
+mod files;
 mod location;
+mod network;
 mod parse;
 mod paths;
 mod schema;
@@ -42,13 +45,12 @@ pub use decimal::ScaleError;
 pub use duration::{format_duration, parse_duration};
 pub use errno::{errno_name, errno_number};
 pub use error::PolicyError;
+pub use files::{FileAccess, FileRule, FileRules};
+pub use network::{NetRule, NetRules, Protocol};
 pub use size::{format_size, parse_size};
 pub use syscall_names::{syscall_name, syscall_number};
-pub use tunnel::{Op, Perms, Tunnel, TunnelRange};
-pub use types::{
-    Access, ArgRule, Env, FileRule, Limits, NetRule, OnDeny, Protocol, Stdio, SyscallRules,
-    KILL_EXIT_STATUS,
-};
+pub use tunnel::{Op, Perms, TunnelRange, TunnelRanges};
+pub use types::{ArgRule, Env, Limits, OnDeny, Stdio, SyscallRules, KILL_EXIT_STATUS};
 
 /// A validated sandbox policy. `Policy::default()` is the documented safe
 /// default: standard streams only, no files, no network, no extra syscall
@@ -58,10 +60,13 @@ pub struct Policy {
     pub limits: Limits,
     pub stdio: Stdio,
     pub env: Env,
-    pub files: Vec<FileRule>,
-    pub network: Vec<NetRule>,
+    /// `[[files]]`: the host files and trees the guest sees.
+    pub files: FileRules,
+    /// `[[network]]`: the peers the guest may reach.
+    pub network: NetRules,
     pub syscalls: SyscallRules,
-    pub tunnel: Tunnel,
+    /// `[[tunnel]]`: the guest ranges syscall buffers may lie in.
+    pub tunnel: TunnelRanges,
 }
 
 impl Policy {
@@ -90,20 +95,5 @@ impl Policy {
     pub fn with_wall_time(mut self, d: Duration) -> Policy {
         self.limits.wall_time = d;
         self
-    }
-
-    /// The `[[files]]` rule deciding `guest_path`: the most specific
-    /// (longest) rule whose path is `guest_path` or one of its ancestors.
-    /// `guest_path` must be absolute and already normalized by the caller.
-    pub fn file_rule_for(&self, guest_path: &Path) -> Option<&FileRule> {
-        self.files
-            .iter()
-            .filter(|rule| rule.covers(guest_path))
-            .max_by_key(|rule| rule.guest_path.components().count())
-    }
-
-    /// Whether a `[[network]]` rule allows `protocol` traffic to `addr`.
-    pub fn network_allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
-        self.network.iter().any(|rule| rule.allows(protocol, addr))
     }
 }

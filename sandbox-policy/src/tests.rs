@@ -42,9 +42,9 @@ fn design_example_has_the_documented_meaning() {
     assert_eq!(p.limits.memory_bytes, 64 * 1024 * 1024);
     assert_eq!(p.limits.wall_time, Duration::from_secs(5));
     assert_eq!(p.files.len(), 1);
-    assert_eq!(p.files[0].guest_path, PathBuf::from("/srv/data"));
-    assert_eq!(p.files[0].host_path, PathBuf::from("/srv/data"));
-    assert_eq!(p.files[0].access, Access::Read);
+    assert_eq!(p.files.as_slice()[0].guest_path, PathBuf::from("/srv/data"));
+    assert_eq!(p.files.as_slice()[0].host_path, PathBuf::from("/srv/data"));
+    assert_eq!(p.files.as_slice()[0].access, FileAccess::Read);
     assert_eq!(p.syscalls.deny, set(&["getpid"]));
     assert_eq!(p.syscalls.allow, None);
     assert_eq!(p.syscalls.on_deny, OnDeny::Errno(1));
@@ -219,23 +219,23 @@ fn every_key_is_read() {
         Some("a \"quoted\" value")
     );
     assert_eq!(
-        p.files,
+        p.files.as_slice(),
         vec![
             FileRule {
                 guest_path: "/srv/data".into(),
                 host_path: "/srv/data".into(),
-                access: Access::Read
+                access: FileAccess::Read
             },
             FileRule {
                 guest_path: "/srv/data/out".into(),
                 host_path: "/tmp/run-1/out".into(),
-                access: Access::ReadWrite
+                access: FileAccess::ReadWrite
             },
         ]
     );
     let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("address in test");
     assert_eq!(
-        p.network,
+        p.network.as_slice(),
         vec![
             NetRule {
                 addr: addr("127.0.0.1:8080"),
@@ -403,32 +403,58 @@ access = "read"
 "#,
     );
     let rule = |g: &str| {
-        p.file_rule_for(Path::new(g))
+        p.files
+            .rule_for(Path::new(g))
             .map(|r| (r.guest_path.clone(), r.access))
     };
-    assert_eq!(rule("/srv/x"), Some(("/srv".into(), Access::Read)));
+    assert_eq!(rule("/srv/x"), Some(("/srv".into(), FileAccess::Read)));
     assert_eq!(
         rule("/srv/data/out/f"),
-        Some(("/srv/data/out".into(), Access::ReadWrite))
+        Some(("/srv/data/out".into(), FileAccess::ReadWrite))
     );
     assert_eq!(
         rule("/srv/data/outside"),
-        Some(("/srv/data".into(), Access::Read))
+        Some(("/srv/data".into(), FileAccess::Read))
     );
-    assert_eq!(rule("/srv"), Some(("/srv".into(), Access::Read)));
+    assert_eq!(rule("/srv"), Some(("/srv".into(), FileAccess::Read)));
     assert_eq!(rule("/srvx"), None);
     assert_eq!(rule("/etc/passwd"), None);
     let mapped = p
-        .file_rule_for(Path::new("/mnt/guest/a/b"))
+        .files
+        .rule_for(Path::new("/mnt/guest/a/b"))
         .and_then(|r| r.host_path_for(Path::new("/mnt/guest/a/b")));
     assert_eq!(mapped, Some(PathBuf::from("/host/dir/a/b")));
     let root = p
-        .file_rule_for(Path::new("/mnt/guest"))
+        .files
+        .rule_for(Path::new("/mnt/guest"))
         .and_then(|r| r.host_path_for(Path::new("/mnt/guest")));
     assert_eq!(root, Some(PathBuf::from("/host/dir")));
+    // The index is the rule's place in the file (files[i]).
+    let index = |g: &str| p.files.indexed_rule_for(Path::new(g)).map(|(i, _)| i);
+    assert_eq!(index("/srv/x"), Some(0));
+    assert_eq!(index("/srv/data/out/f"), Some(1));
+    assert_eq!(index("/srv/data/outside"), Some(2));
+    assert_eq!(index("/mnt/guest"), Some(3));
+    assert_eq!(index("/mnt"), None);
+    // "read" rules strictly below a path.
+    assert!(p.files.read_rule_below(Path::new("/srv")), "/srv/data");
+    assert!(p.files.read_rule_below(Path::new("/mnt")), "/mnt/guest");
+    assert!(
+        !p.files.read_rule_below(Path::new("/srv/data")),
+        "only read-write below"
+    );
+    assert!(
+        !p.files.read_rule_below(Path::new("/mnt/guest")),
+        "not itself"
+    );
+    assert_eq!(p.files.len(), 4);
+    assert_eq!(p.files.iter().count(), 4);
     // The root directory itself may be named.
     assert_eq!(
-        parse("[[files]]\npath = \"/\"\naccess = \"read\"\n").files[0].guest_path,
+        parse("[[files]]\npath = \"/\"\naccess = \"read\"\n")
+            .files
+            .as_slice()[0]
+            .guest_path,
         PathBuf::from("/")
     );
 }
@@ -437,21 +463,30 @@ access = "read"
 fn network_matching() {
     let p = parse(EVERY_KEY);
     let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("address in test");
-    assert!(p.network_allows(Protocol::Tcp, addr("127.0.0.1:8080")));
+    assert!(p.network.allows(Protocol::Tcp, addr("127.0.0.1:8080")));
     assert!(
-        p.network_allows(Protocol::Tcp, addr("[::ffff:127.0.0.1]:8080")),
+        p.network
+            .allows(Protocol::Tcp, addr("[::ffff:127.0.0.1]:8080")),
         "v4-mapped"
     );
     assert!(
-        !p.network_allows(Protocol::Udp, addr("127.0.0.1:8080")),
+        !p.network.allows(Protocol::Udp, addr("127.0.0.1:8080")),
         "wrong protocol"
     );
     assert!(
-        !p.network_allows(Protocol::Tcp, addr("127.0.0.1:8081")),
+        !p.network.allows(Protocol::Tcp, addr("127.0.0.1:8081")),
         "wrong port"
     );
-    assert!(p.network_allows(Protocol::Udp, addr("[::1]:53")));
-    assert!(!Policy::default().network_allows(Protocol::Tcp, addr("127.0.0.1:8080")));
+    assert!(p.network.allows(Protocol::Udp, addr("[::1]:53")));
+    assert!(!Policy::default()
+        .network
+        .allows(Protocol::Tcp, addr("127.0.0.1:8080")));
+    assert!(p.network.names_protocol(Protocol::Tcp));
+    assert!(p.network.names_protocol(Protocol::Udp));
+    assert_eq!(p.network.tcp_ports(), BTreeSet::from([443, 8080]));
+    let default = Policy::default();
+    assert!(!default.network.names_protocol(Protocol::Tcp));
+    assert!(default.network.tcp_ports().is_empty());
 }
 
 #[test]
@@ -552,7 +587,7 @@ fn example_files_parse() {
     assert!(!strict.tunnel.allows(0x400000, 8, Op::Write));
     let reader = Policy::from_file(&dir.join("data-reader.toml")).expect("data-reader.toml parses");
     assert_eq!(
-        reader.files[1].host_path,
+        reader.files.as_slice()[1].host_path,
         PathBuf::from("/var/lib/thinvisor/run-42/out")
     );
     let minimal = Policy::from_file(&dir.join("minimal.toml")).expect("minimal.toml parses");

@@ -73,19 +73,20 @@ pub struct TunnelRange {
     pub perms: Perms,
 }
 
-/// The tunnel table. Ranges are sorted by address and never overlap.
-/// Empty means "no tunnel restriction" (see [`Tunnel::allows`]).
+/// The policy's `[[tunnel]]` table: the guest ranges syscall buffers may
+/// lie in. Ranges are sorted by address and never overlap.
+/// Empty means "no tunnel restriction" (see [`TunnelRanges::allows`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tunnel {
+pub struct TunnelRanges {
     ranges: Vec<TunnelRange>,
 }
 
-impl Tunnel {
+impl TunnelRanges {
     /// Builds a table from ranges already checked by validation (page
     /// aligned, in the user half, `start < end`, non-overlapping).
-    pub(crate) fn from_checked(mut ranges: Vec<TunnelRange>) -> Tunnel {
+    pub(crate) fn from_checked(mut ranges: Vec<TunnelRange>) -> TunnelRanges {
         ranges.sort_by_key(|r| r.start);
-        Tunnel { ranges }
+        TunnelRanges { ranges }
     }
 
     /// True when the policy has no `[[tunnel]]` entry: buffers are then not
@@ -137,8 +138,8 @@ mod tests {
         Perms::parse(s).expect("valid perms in test")
     }
 
-    fn table() -> Tunnel {
-        Tunnel::from_checked(vec![
+    fn table() -> TunnelRanges {
+        TunnelRanges::from_checked(vec![
             TunnelRange {
                 start: 0x600000,
                 end: 0x700000,
@@ -188,7 +189,7 @@ mod tests {
 
     #[test]
     fn empty_table_allows_everything() {
-        let t = Tunnel::default();
+        let t = TunnelRanges::default();
         assert!(t.is_empty());
         assert!(t.allows(0, u64::MAX, Op::Write));
     }

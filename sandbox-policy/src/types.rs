@@ -1,8 +1,8 @@
-//! The validated policy's parts (everything except the tunnel table).
+//! The validated policy's scalar parts: limits, standard streams,
+//! environment and syscall rules (`[[files]]`, `[[network]]` and
+//! `[[tunnel]]` have modules of their own).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::defaults;
@@ -69,90 +69,6 @@ impl Default for Env {
             vars: BTreeMap::new(),
             inherit: defaults::ENV_INHERIT,
         }
-    }
-}
-
-/// What a `[[files]]` rule allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Access {
-    /// Open, read, stat and list; no creation, modification or removal.
-    Read,
-    /// Everything `Read` allows, plus create, write, truncate, rename, remove.
-    ReadWrite,
-}
-
-impl Access {
-    /// The policy-file spelling: `"read"` or `"read-write"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Read => "read",
-            Access::ReadWrite => "read-write",
-        }
-    }
-}
-
-/// One `[[files]]` rule: a file or a directory tree shown to the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileRule {
-    /// Absolute, normalized path as the guest sees it.
-    pub guest_path: PathBuf,
-    /// Absolute, normalized host path backing it (= `guest_path` unless
-    /// `host_path` was given).
-    pub host_path: PathBuf,
-    pub access: Access,
-}
-
-impl FileRule {
-    /// Whether `guest_path` is this rule's path or lies below it (compared
-    /// component by component: `/srv/data` covers `/srv/data/x`, not
-    /// `/srv/database`).
-    pub fn covers(&self, guest_path: &Path) -> bool {
-        guest_path.starts_with(&self.guest_path)
-    }
-
-    /// The host path for `guest_path` under this rule, if it covers it.
-    pub fn host_path_for(&self, guest_path: &Path) -> Option<PathBuf> {
-        let rest = guest_path.strip_prefix(&self.guest_path).ok()?;
-        if rest.as_os_str().is_empty() {
-            Some(self.host_path.clone())
-        } else {
-            Some(self.host_path.join(rest))
-        }
-    }
-}
-
-/// Transport protocol of a `[[network]]` rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    /// The policy-file spelling: `"tcp"` or `"udp"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        }
-    }
-}
-
-/// One `[[network]]` rule: the guest may connect (TCP) or send (UDP) to
-/// exactly this address and port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetRule {
-    pub addr: SocketAddr,
-    pub protocol: Protocol,
-}
-
-impl NetRule {
-    /// Whether this rule allows `protocol` traffic to `addr`. IPv4-mapped
-    /// IPv6 addresses (`::ffff:127.0.0.1`) match the IPv4 rule and vice versa.
-    pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
-        self.protocol == protocol
-            && self.addr.port() == addr.port()
-            && self.addr.ip().to_canonical() == addr.ip().to_canonical()
     }
 }
 

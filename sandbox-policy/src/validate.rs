@@ -14,7 +14,9 @@ use crate::duration::parse_duration;
 use crate::effective::quote;
 use crate::errno::errno_number;
 use crate::error::PolicyError;
+use crate::files::{FileAccess, FileRule, FileRules};
 use crate::location::{join_key, Source};
+use crate::network::{NetRule, NetRules, Protocol};
 use crate::paths::check_absolute_normalized;
 use crate::schema::{
     RawArg, RawDuration, RawEnv, RawFile, RawInt, RawLimits, RawNet, RawPolicy, RawSize, RawStdio,
@@ -22,10 +24,8 @@ use crate::schema::{
 };
 use crate::size::parse_size;
 use crate::syscall_names::syscall_number;
-use crate::tunnel::{Perms, Tunnel, TunnelRange};
-use crate::types::{
-    Access, ArgRule, Env, FileRule, Limits, NetRule, OnDeny, Protocol, Stdio, SyscallRules,
-};
+use crate::tunnel::{Perms, TunnelRange, TunnelRanges};
+use crate::types::{ArgRule, Env, Limits, OnDeny, Stdio, SyscallRules};
 use crate::Policy;
 
 type Result<T> = std::result::Result<T, PolicyError>;
@@ -220,7 +220,7 @@ fn path(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<std::pat
     })
 }
 
-fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<Vec<FileRule>> {
+fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRules> {
     let mut rules = Vec::with_capacity(raw.len());
     // guest path → (index, span of its `path`)
     let mut seen: BTreeMap<std::path::PathBuf, (usize, Range<usize>)> = BTreeMap::new();
@@ -233,8 +233,8 @@ fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<Vec<FileRule>> {
             None => guest_path.clone(),
         };
         let access = match entry.access.get_ref().as_str() {
-            "read" => Access::Read,
-            "read-write" => Access::ReadWrite,
+            "read" => FileAccess::Read,
+            "read-write" => FileAccess::ReadWrite,
             other => {
                 return Err(src.invalid(
                     &entry.access.span(),
@@ -273,7 +273,7 @@ fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<Vec<FileRule>> {
             access,
         });
     }
-    Ok(rules)
+    Ok(FileRules::from_checked(rules))
 }
 
 // --------------------------------------------------------------- network --
@@ -312,7 +312,7 @@ fn looks_like_host_name(text: &str) -> bool {
         && host.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
-fn network(raw: &[Spanned<RawNet>], src: &Source<'_>) -> Result<Vec<NetRule>> {
+fn network(raw: &[Spanned<RawNet>], src: &Source<'_>) -> Result<NetRules> {
     let mut rules: Vec<NetRule> = Vec::with_capacity(raw.len());
     let mut spans: Vec<Range<usize>> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
@@ -347,7 +347,7 @@ fn network(raw: &[Spanned<RawNet>], src: &Source<'_>) -> Result<Vec<NetRule>> {
         rules.push(rule);
         spans.push(entry.address.span());
     }
-    Ok(rules)
+    Ok(NetRules::from_checked(rules))
 }
 
 // -------------------------------------------------------------- syscalls --
@@ -644,7 +644,7 @@ fn address_bound(value: &Spanned<RawInt>, key: &str, src: &Source<'_>) -> Result
     Ok(address)
 }
 
-fn tunnel(raw: &[Spanned<RawTunnel>], src: &Source<'_>) -> Result<Tunnel> {
+fn tunnel(raw: &[Spanned<RawTunnel>], src: &Source<'_>) -> Result<TunnelRanges> {
     let mut ranges: Vec<TunnelRange> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
         let entry = entry.get_ref();
@@ -682,5 +682,5 @@ fn tunnel(raw: &[Spanned<RawTunnel>], src: &Source<'_>) -> Result<Tunnel> {
         }
         ranges.push(TunnelRange { start, end, perms });
     }
-    Ok(Tunnel::from_checked(ranges))
+    Ok(TunnelRanges::from_checked(ranges))
 }

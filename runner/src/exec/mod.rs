@@ -188,9 +188,9 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
         Err(e) => return fail(&e, e.exit_status()),
     };
     // Open every [[files]] location now: after this point the runner never
-    // names a host path again (all file access goes through these fds), so
-    // the self-sandbox can restrict it to exactly the policy's paths.
-    let vfs = match Vfs::prepare(&policy) {
+    // names a [[files]] host path again (all guest file access goes through
+    // these fds, and the self-sandbox grants its rights on these same fds).
+    let vfs = match Vfs::prepare(&policy.files) {
         Ok(v) => v,
         Err(e) => return fail(format!("policy {e}"), exit_status::RUNNER_FAILED),
     };
@@ -284,7 +284,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     // The guest is built and every descriptor the run needs is open: give
     // up everything else before the first guest instruction. The runner
     // stays single-threaded: the time limit is a kernel timer (Deadline).
-    if let Err(e) = lockdown::lock_down(&policy) {
+    if let Err(e) = lockdown::lock_down(&policy, &vfs) {
         return fail(
             format!("cannot lock down the runner: {e}"),
             exit_status::RUNNER_FAILED,

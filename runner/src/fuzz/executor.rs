@@ -154,7 +154,7 @@ impl Executor {
             Ok(f) => f,
             Err(e) => return self.failed(format!("standard streams: {e}"), start),
         };
-        let vfs = match Vfs::prepare(&policy) {
+        let vfs = match Vfs::prepare(&policy.files) {
             Ok(v) => v,
             Err(e) => return self.failed(format!("file namespace: {e}"), start),
         };

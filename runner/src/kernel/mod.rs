@@ -46,9 +46,9 @@ pub mod thread;
 pub use process::Process;
 pub use thread::Thread;
 
-use crate::syscalls::net::NetPolicy;
 use budget::WriteBudget;
 use limits::RunClock;
+use sandbox_policy::NetRules;
 use sandbox_policy::{Policy, SyscallRules};
 use std::collections::BTreeSet;
 
@@ -58,7 +58,7 @@ pub struct Kernel {
     /// The policy's `[syscalls]` rules, checked before every syscall.
     pub rules: SyscallRules,
     /// The policy's network peers.
-    pub net: NetPolicy,
+    pub net: NetRules,
     /// The policy's bytes_written limit and what has been written so far.
     pub budget: WriteBudget,
     /// When the run started and when its wall-clock limit passes.
@@ -98,7 +98,7 @@ impl Kernel {
     pub fn new() -> Kernel {
         Kernel {
             rules: SyscallRules::default(),
-            net: NetPolicy::default(),
+            net: NetRules::default(),
             budget: WriteBudget::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
@@ -109,7 +109,7 @@ impl Kernel {
     pub fn for_policy(policy: &Policy, start: std::time::Instant) -> Kernel {
         Kernel {
             rules: policy.syscalls.clone(),
-            net: NetPolicy::from_policy(policy),
+            net: policy.network.clone(),
             budget: WriteBudget {
                 used: 0,
                 limit: policy.limits.bytes_written,

@@ -1,5 +1,10 @@
 //! Landlock: the runner's file system shrinks to the policy's `[[files]]`
-//! host paths, and TCP to the policy's `[[network]]` ports.
+//! roots, and TCP to the policy's `[[network]]` ports.
+//!
+//! The file rules are built from the descriptors [`Vfs::prepare`] opened,
+//! never from the policy's path names: Landlock grants exactly the objects
+//! the emulation reaches, even if a host path was renamed or replaced after
+//! preparation.
 //!
 //! Compatibility: restricting the file system (Landlock ABI 1, Linux 5.13)
 //! is required; a kernel without Landlock makes the runner refuse to run.
@@ -10,13 +15,12 @@
 //! Descriptors opened before the restriction (the program file, `/dev/kvm`,
 //! the standard streams, directory descriptors) keep working.
 
+use crate::vfs::Vfs;
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
 };
-use sandbox_policy::{Access as PolicyAccess, Policy, Protocol};
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use sandbox_policy::{FileAccess, NetRules};
 
 /// The ABI whose file-system rights are required.
 const REQUIRED_ABI: ABI = ABI::V1;
@@ -31,13 +35,6 @@ pub enum LandlockError {
          without it (it needs Linux 5.13 or later with Landlock enabled, e.g. \"landlock\" in the lsm= boot parameter)"
     )]
     Unavailable(#[source] RulesetError),
-    #[error("files[{index}]: cannot open host path {} for the sandbox: {source}", path.display())]
-    PolicyPath {
-        index: usize,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the kernel accepted the Landlock ruleset but enforces none of it; the runner refuses to run without it")]
     NotEnforced,
     #[error("cannot build the Landlock ruleset: {0}")]
@@ -78,25 +75,16 @@ fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
 /// reading and list directories; read-write adds writing, truncating,
 /// creating regular files and directories, removing and renaming. Never
 /// execute, symlinks, device nodes, FIFOs, sockets or device ioctls.
-pub fn rights(access: PolicyAccess, is_dir: bool) -> BitFlags<AccessFs> {
+pub fn rights(access: FileAccess, is_dir: bool) -> BitFlags<AccessFs> {
     match access {
-        PolicyAccess::Read => read_rights(is_dir),
-        PolicyAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
+        FileAccess::Read => read_rights(is_dir),
+        FileAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
     }
 }
 
-/// The TCP ports the runner may connect to.
-pub fn tcp_ports(policy: &Policy) -> BTreeSet<u16> {
-    policy
-        .network
-        .iter()
-        .filter(|r| r.protocol == Protocol::Tcp)
-        .map(|r| r.addr.port())
-        .collect()
-}
-
-/// Restricts the calling thread (and every thread it creates afterwards).
-pub fn restrict(policy: &Policy) -> Result<Enforcement, LandlockError> {
+/// Restricts the calling thread (and every thread it creates afterwards)
+/// to the roots `vfs` holds open and the TCP ports of `network`.
+pub fn restrict(vfs: &Vfs, network: &NetRules) -> Result<Enforcement, LandlockError> {
     let ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(REQUIRED_ABI))
@@ -107,24 +95,12 @@ pub fn restrict(policy: &Policy) -> Result<Enforcement, LandlockError> {
         .and_then(|r| r.scope(Scope::from_all(BEST_EFFORT_ABI)))
         .map_err(LandlockError::Ruleset)?;
     let mut created = ruleset.create().map_err(LandlockError::Ruleset)?;
-    for (index, rule) in policy.files.iter().enumerate() {
-        let path_error = |source| LandlockError::PolicyPath {
-            index,
-            path: rule.host_path.clone(),
-            source,
-        };
-        let is_dir = std::fs::metadata(&rule.host_path)
-            .map_err(path_error)?
-            .is_dir();
-        let fd = PathFd::new(&rule.host_path).map_err(|e| match e {
-            landlock::PathFdError::OpenCall { source, .. } => path_error(source),
-            other => path_error(std::io::Error::other(other.to_string())),
-        })?;
+    for root in vfs.roots() {
         created = created
-            .add_rule(PathBeneath::new(fd, rights(rule.access, is_dir)))
+            .add_rule(PathBeneath::new(root.fd, rights(root.access, root.is_dir)))
             .map_err(LandlockError::Ruleset)?;
     }
-    for port in tcp_ports(policy) {
+    for port in network.tcp_ports() {
         created = created
             .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
             .map_err(LandlockError::Ruleset)?;

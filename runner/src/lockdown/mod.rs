@@ -13,6 +13,8 @@
 
 pub mod capabilities;
 pub mod landlock;
+#[cfg(test)]
+mod landlock_tests;
 pub mod rlimits;
 pub mod seccomp_docs;
 pub mod seccomp_filter;
@@ -22,6 +24,7 @@ mod seccomp_tests;
 pub mod selftest;
 pub mod survey;
 
+use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 use seccomp_filter::FilterContext;
 
@@ -77,10 +80,12 @@ fn warm_up() {
     let _ = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
 }
 
-/// Locks the runner down for `policy`. Call it on the runner's only thread,
-/// after every guest is built (and sealed) and every descriptor the run
-/// needs is open, right before the first guest instruction.
-pub fn lock_down(policy: &Policy) -> Result<LockdownReport, LockdownError> {
+/// Locks the runner down for `policy`, whose `[[files]]` roots `vfs` holds
+/// open (from [`Vfs::prepare`]; Landlock grants those descriptors, never
+/// the policy's path names). Call it on the runner's only thread, after
+/// every guest is built (and sealed) and every descriptor the run needs is
+/// open, right before the first guest instruction.
+pub fn lock_down(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownError> {
     let facts = survey::survey()?;
     if facts.threads != 1 {
         return Err(LockdownError::Threads(facts.threads));
@@ -94,7 +99,7 @@ pub fn lock_down(policy: &Policy) -> Result<LockdownReport, LockdownError> {
     thinvisor_kmod::process_signals::ignore_file_size_signal()
         .map_err(LockdownError::FileSizeSignal)?;
     rustix::thread::set_no_new_privs(true).map_err(LockdownError::NoNewPrivs)?;
-    let landlock = landlock::restrict(policy)?;
+    let landlock = landlock::restrict(vfs, &policy.network)?;
     let bounding = capabilities::drop_all(facts.cap_last_cap)?;
     seccomp_filter::install(&filters)?;
     Ok(LockdownReport {

@@ -1,5 +1,6 @@
 //! `runner selftest-lockdown [--policy FILE] PROBE [TARGET]` (hidden): sets
-//! up as `exec` does (policy, KVM, a built guest, the standard streams),
+//! up as `exec` does (policy, the `[[files]]` roots opened, KVM, a built
+//! guest, the standard streams),
 //! locks down with the same function, then makes one probe, so that tests
 //! can watch the sandbox hold from outside.
 //!
@@ -15,6 +16,7 @@ use crate::exec::syscall_path::SyscallPath;
 use crate::exit_status::RUNNER_FAILED;
 use crate::guest::boot::Guest;
 use crate::kernel::{fds::FdTable, Sandbox};
+use crate::vfs::Vfs;
 use clap::ValueEnum;
 use sandbox_policy::Policy;
 use std::path::PathBuf;
@@ -77,6 +79,11 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
         },
         None => Policy::default(),
     };
+    // As `exec` does: the roots opened here are what Landlock grants.
+    let vfs = match Vfs::prepare(&policy.files) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("policy {e}")),
+    };
     let hv = match Hypervisor::open() {
         Ok(h) => h,
         Err(e) => return fail(e),
@@ -98,7 +105,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             Err(e) => return fail(e),
         }
     }
-    let report = match super::lock_down(&policy) {
+    let report = match super::lock_down(&policy, &vfs) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot lock down the runner: {e}")),
     };

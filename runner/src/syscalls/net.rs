@@ -22,37 +22,10 @@ use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown,
     SocketAddrAny, SocketFlags, SocketType,
 };
-use sandbox_policy::{Policy, Protocol};
+use sandbox_policy::Protocol;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-
-/// The policy's `[[network]]` rules.
-#[derive(Debug, Default)]
-pub struct NetPolicy {
-    rules: Policy,
-}
-
-impl NetPolicy {
-    pub fn from_policy(p: &Policy) -> NetPolicy {
-        NetPolicy {
-            rules: Policy {
-                network: p.network.clone(),
-                ..Policy::default()
-            },
-        }
-    }
-
-    /// Whether `protocol` traffic to `addr` is allowed.
-    pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
-        self.rules.network_allows(protocol, addr)
-    }
-
-    /// Whether any rule names `protocol`.
-    pub fn any(&self, protocol: Protocol) -> bool {
-        self.rules.network.iter().any(|r| r.protocol == protocol)
-    }
-}
 
 const SOCK_STREAM: u32 = 1;
 const SOCK_DGRAM: u32 = 2;
@@ -250,7 +223,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if proto != 0 && proto != expected {
         return Err(Errno::PROTONOSUPPORT.into());
     }
-    if !ctx.kernel.net.any(protocol) {
+    if !ctx.kernel.net.names_protocol(protocol) {
         return Err(Errno::ACCESS.into());
     }
     if !ctx.process.fds.has_room() {

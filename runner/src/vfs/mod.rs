@@ -4,11 +4,13 @@
 //! * [`Vfs::prepare`] opens the host location of every rule **once**, before
 //!   the run loop starts (a directory as an `O_PATH` directory fd; a single
 //!   file as an `O_PATH` fd plus its parent directory). After that the
-//!   runner never names a host path again: every host access is relative to
-//!   one of these fds, so the self-sandbox (landlock) can restrict the
-//!   runner to exactly the policy's paths ([`Vfs::roots`]).
+//!   runner never names a `[[files]]` host path again: every host access for
+//!   the guest is relative to one of these fds, and the self-sandbox
+//!   (Landlock) grants its rights on these same fds ([`Vfs::roots`]), so
+//!   what is granted is exactly what was opened, even if a host path is
+//!   swapped after preparation.
 //! * A guest path is normalized lexically (`path.rs`) against the guest cwd,
-//!   then the most specific rule decides it (`Policy::file_rule_for`). The
+//!   then the most specific rule decides it (`FileRules::rule_for`). The
 //!   rest of the path below the rule is opened with
 //!   `openat2(root, rest, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so a
 //!   symlink whose target is absolute or climbs above the rule's root, and
@@ -29,7 +31,7 @@ use path::GuestPath;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use sandbox_policy::{Access, FileRule, Policy};
+use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 
@@ -71,7 +73,7 @@ pub struct Root {
     /// The canonical host path (symlinks in the policy's `host_path` resolved
     /// once, at preparation).
     pub host_path: PathBuf,
-    pub access: Access,
+    pub access: FileAccess,
     kind: RootKind,
     resolve: ResolveFlags,
     /// Paths below this (read-write) root whose host location is a `"read"`
@@ -79,14 +81,15 @@ pub struct Root {
     protected: Vec<PathBuf>,
 }
 
-/// A prepared root as the self-sandbox sees it: add a landlock rule for
-/// `fd` with the rights `access` allows (file rights only when `!is_dir`).
-#[allow(dead_code)] // for the runner's self-sandbox (landlock)
+/// A prepared root as the self-sandbox sees it: Landlock grants the rights
+/// `access` allows beneath `fd` (file rights only when `!is_dir`).
 #[derive(Debug, Clone, Copy)]
 pub struct PreparedRoot<'a> {
     pub guest_path: &'a Path,
+    /// The canonical host path, for messages only: the root is reached
+    /// through `fd`, never by this name again.
     pub host_path: &'a Path,
-    pub access: Access,
+    pub access: FileAccess,
     pub is_dir: bool,
     /// An `O_PATH` fd of the directory or file itself.
     pub fd: BorrowedFd<'a>,
@@ -95,9 +98,9 @@ pub struct PreparedRoot<'a> {
 /// The guest's file namespace and cwd.
 #[derive(Debug)]
 pub struct Vfs {
-    /// The policy's `[[files]]` (nothing else), for `file_rule_for`.
-    rules: Policy,
-    /// `roots[i]` is `rules.files[i]`, opened.
+    /// The policy's `[[files]]`, which decide each guest path.
+    rules: FileRules,
+    /// `roots[i]` is the rule `rules.as_slice()[i]`, opened.
     roots: Vec<Root>,
     cwd: PathBuf,
 }
@@ -172,7 +175,7 @@ impl Vfs {
     /// No files at all (the default policy).
     pub fn empty() -> Vfs {
         Vfs {
-            rules: Policy::default(),
+            rules: FileRules::default(),
             roots: Vec::new(),
             cwd: PathBuf::from("/"),
         }
@@ -180,9 +183,9 @@ impl Vfs {
 
     /// Opens the host location of every `[[files]]` rule. Called once,
     /// before the run loop (and before the runner's self-sandbox).
-    pub fn prepare(policy: &Policy) -> Result<Vfs, PrepareError> {
-        let mut roots = Vec::with_capacity(policy.files.len());
-        for (index, rule) in policy.files.iter().enumerate() {
+    pub fn prepare(files: &FileRules) -> Result<Vfs, PrepareError> {
+        let mut roots = Vec::with_capacity(files.len());
+        for (index, rule) in files.iter().enumerate() {
             let err = |source: std::io::Error| PrepareError {
                 index,
                 guest: rule.guest_path.display().to_string(),
@@ -217,12 +220,8 @@ impl Vfs {
                 }
             };
             let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-            let protects_below = rule.access == Access::ReadWrite
-                && policy.files.iter().any(|o| {
-                    o.access == Access::Read
-                        && o.guest_path != rule.guest_path
-                        && o.guest_path.starts_with(&rule.guest_path)
-                });
+            let protects_below =
+                rule.access == FileAccess::ReadWrite && files.read_rule_below(&rule.guest_path);
             if protects_below || matches!(kind, RootKind::File { .. }) {
                 resolve |= ResolveFlags::NO_SYMLINKS;
             }
@@ -240,10 +239,13 @@ impl Vfs {
         // under another guest path; links are not followed in such a tree.
         let read_hosts: Vec<PathBuf> = roots
             .iter()
-            .filter(|r| r.access == Access::Read)
+            .filter(|r| r.access == FileAccess::Read)
             .map(|r| r.host_path.clone())
             .collect();
-        for root in roots.iter_mut().filter(|r| r.access == Access::ReadWrite) {
+        for root in roots
+            .iter_mut()
+            .filter(|r| r.access == FileAccess::ReadWrite)
+        {
             if !matches!(root.kind, RootKind::Dir(_)) {
                 continue;
             }
@@ -257,17 +259,14 @@ impl Vfs {
             }
         }
         Ok(Vfs {
-            rules: Policy {
-                files: policy.files.clone(),
-                ..Policy::default()
-            },
+            rules: files.clone(),
             roots,
             cwd: PathBuf::from("/"),
         })
     }
 
-    /// Every prepared root, for the runner's self-sandbox.
-    #[allow(dead_code)] // for the runner's self-sandbox (landlock)
+    /// Every prepared root, in the policy's order: what the runner's
+    /// self-sandbox (Landlock) grants.
     pub fn roots(&self) -> impl Iterator<Item = PreparedRoot<'_>> {
         self.roots.iter().map(|r| {
             let (fd, is_dir) = match &r.kind {
@@ -293,14 +292,9 @@ impl Vfs {
         self.cwd = p;
     }
 
-    fn rule_index(&self, rule: &FileRule) -> Option<usize> {
-        self.rules.files.iter().position(|r| std::ptr::eq(r, rule))
-    }
-
     /// Decides a normalized guest path (no host call).
     pub fn resolve(&self, p: &Path) -> Result<Node<'_>, Errno> {
-        if let Some(rule) = self.rules.file_rule_for(p) {
-            let index = self.rule_index(rule).ok_or(Errno::NOENT)?;
+        if let Some((index, rule)) = self.rules.indexed_rule_for(p) {
             let root = self.roots.get(index).ok_or(Errno::NOENT)?;
             let rest = p
                 .strip_prefix(&rule.guest_path)
@@ -392,7 +386,7 @@ impl Vfs {
 impl Real<'_> {
     /// Whether the rule allows modification here.
     pub fn writable(&self) -> bool {
-        self.root.access == Access::ReadWrite
+        self.root.access == FileAccess::ReadWrite
             && !self.root.protected.iter().any(|p| self.rest.starts_with(p))
     }
 
@@ -475,6 +469,7 @@ pub fn virtual_ino(p: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sandbox_policy::Policy;
 
     fn policy(text: &str) -> Policy {
         Policy::from_str_named(text, "t.toml").expect("policy")
@@ -491,7 +486,7 @@ mod tests {
              [[files]]\npath = \"/etc/one\"\nhost_path = \"{d}/file.txt\"\naccess = \"read\"\n",
             d = dir.display()
         ));
-        let vfs = Vfs::prepare(&p).expect("prepare");
+        let vfs = Vfs::prepare(&p.files).expect("prepare");
         assert!(matches!(vfs.resolve(Path::new("/")), Ok(Node::Virtual(_))));
         assert!(matches!(
             vfs.resolve(Path::new("/srv")),
@@ -529,7 +524,7 @@ mod tests {
         let p = policy(
             "[[files]]\npath = \"/x\"\nhost_path = \"/nonexistent/thinvisor\"\naccess = \"read\"\n",
         );
-        let e = Vfs::prepare(&p).expect_err("missing");
+        let e = Vfs::prepare(&p.files).expect_err("missing");
         assert!(
             e.to_string()
                 .starts_with("files[0] (/x): cannot open host path /nonexistent/thinvisor:"),

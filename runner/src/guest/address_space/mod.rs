@@ -86,7 +86,7 @@ pub struct AddressSpace {
     pub needs_tlb_flush: bool,
     /// The policy's tunnel table: guest ranges syscall buffers may use, and
     /// for what (empty: anywhere the page tables allow).
-    pub buffer_table: sandbox_policy::Tunnel,
+    pub buffer_table: sandbox_policy::TunnelRanges,
     /// Mappings of frames the runner owns (the vDSO): readable like any
     /// other, but never unmapped, moved, reprotected or replaced.
     reserved: Vec<(u64, u64)>,
@@ -118,7 +118,7 @@ impl AddressSpace {
             brk_headroom: 0,
             generation: 0,
             needs_tlb_flush: false,
-            buffer_table: sandbox_policy::Tunnel::default(),
+            buffer_table: sandbox_policy::TunnelRanges::default(),
             reserved: Vec::new(),
             huge_pages: false,
             loaded_root: tables.root,
