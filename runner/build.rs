@@ -8,6 +8,11 @@
 //!   ELF shared object (vdso/vdso.lds), plus the layout of its data page
 //!   (vdso/vvar.h) as Rust constants.
 
+#![forbid(unsafe_code)]
+// A build script reports failure by panicking with its message (cargo
+// prints it and stops the build): expect and panic are its error path.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::env;
 use std::fs;

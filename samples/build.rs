@@ -20,6 +20,11 @@
 //! musl-gcc comes
 //! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
+#![forbid(unsafe_code)]
+// A build script reports failure by panicking with its message (cargo
+// prints it and stops the build): expect and panic are its error path.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::env;
 use std::ffi::OsStr;
 use std::fs;

@@ -3,6 +3,8 @@
 //! in-process fuzzer (`fuzz`), the cargo-fuzz targets in `fuzz/` and tests
 //! can drive the loader, the tunnel and the syscall decoders directly.
 
+#![forbid(unsafe_code)]
+
 pub mod abi;
 pub mod cli;
 pub mod exec;

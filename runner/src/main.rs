@@ -1,5 +1,7 @@
 //! `runner`: the command-line entry point.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use runner::{cli, exec, exit_status, fuzz, info, lockdown, serve};
 

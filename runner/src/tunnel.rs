@@ -28,7 +28,7 @@ impl GuestPtr {
         self.0
     }
     /// `self + n`, or None on overflow.
-    pub fn add(self, n: u64) -> Option<GuestPtr> {
+    pub fn checked_add(self, n: u64) -> Option<GuestPtr> {
         self.0.checked_add(n).map(GuestPtr)
     }
 }
@@ -138,7 +138,7 @@ impl<'a> Tunnel<'a> {
             if out.len() > max {
                 return Err(TunnelError::TooLong(ptr.0));
             }
-            cur = cur.add(in_page).ok_or(TunnelError::Fault(cur.0))?;
+            cur = cur.checked_add(in_page).ok_or(TunnelError::Fault(cur.0))?;
         }
     }
 

@@ -9,6 +9,10 @@
 //! Both write their result table to `$CARGO_TARGET_TMPDIR/busybox-*.md`
 //! (docs/compatibility.md shows it).
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

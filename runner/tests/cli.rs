@@ -1,5 +1,9 @@
 //! The command line: statuses for bad input, help, check and info.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -3,6 +3,10 @@
 //! valid. (docs/compatibility.md's syscall table is checked against the
 //! table itself by `syscalls::table::tests`.)
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::path::PathBuf;

@@ -2,6 +2,10 @@
 //! glibc static-pie) run for real on /dev/kvm: output, statuses, signals,
 //! limits, and refusals of files that are not static x86-64 executables.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

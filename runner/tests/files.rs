@@ -4,6 +4,10 @@
 //! the policy's read-write trees changed on the host, and that the guest
 //! paths (`/tv-*`) were never created on the host.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,10 @@
 //! every invariant and ends with the documented last line; the parser
 //! targets survive the stable driver; bad arguments are 125.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -6,6 +6,10 @@
 //! Where kvm_pvm and hardware KVM differ architecturally, both outcomes are
 //! spelled out and the one for the platform in use is asserted.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::path::Path;

@@ -4,6 +4,10 @@
 //! bytes the runner wrote; accesses to what a change removed must fault.
 //! Real guests on /dev/kvm: on kvm_pvm this is KVM's shadow MMU at work.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -2,6 +2,10 @@
 //! guest is running, and `runner selftest-lockdown` probes that must be
 //! refused by Landlock or kill the runner through seccomp.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::net::TcpListener;

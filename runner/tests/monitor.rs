@@ -6,6 +6,10 @@
 //! off. Nothing here is skipped on either platform: where kvm_pvm and
 //! hardware KVM differ by design, the expectation differs.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::process::Stdio;

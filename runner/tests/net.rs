@@ -2,6 +2,10 @@
 //! talks to loopback listeners the test starts. Exit statuses of `netop`
 //! are errnos. A refused connect must never reach the host's listener.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::io::{ErrorKind, Read, Write};

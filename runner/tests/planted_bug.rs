@@ -5,6 +5,10 @@
 //! across a page boundary then writes frames the guest never named.
 //!
 //! Run: `cargo test -p runner --features planted-bug --test planted_bug`.
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 #![cfg(feature = "planted-bug")]
 
 mod support;

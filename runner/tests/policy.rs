@@ -2,6 +2,10 @@
 //! on_deny) and the tunnel table, each with a guest that uses it and one that
 //! oversteps it.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -1,6 +1,10 @@
 //! Every sample guest, run for real on /dev/kvm: output, exit status and,
 //! for deaths, the one-line report.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -3,6 +3,10 @@
 //! the client's directory, its environment, --stats), each in a worker of
 //! its own; a client that goes away ends its run; bad sockets are refused.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,9 @@
 //! `--stats FILE`: the JSON keys of the contract, with real counts.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use support::*;

@@ -2,6 +2,10 @@
 //! the clocks agree with the host's, the policy can never be bypassed
 //! through it, and the program cannot change it. Real guests on /dev/kvm.
 
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};

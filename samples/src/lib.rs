@@ -12,6 +12,8 @@
 //! `raise_glibc`); [`elf_path`]
 //! gives their paths, copied to `<target dir>/samples/<name>` too.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/all_samples.rs"));

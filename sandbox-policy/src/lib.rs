@@ -17,6 +17,8 @@
 //! assert_eq!(rule.access, FileAccess::Read);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! Runs real guest bytes on /dev/kvm through the thin hypervisor.
 
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod common;
 
 use common::{long_mode_guest, long_mode_guest_with};

@@ -6,6 +6,10 @@
 //! --target NAME` feeds them random and mutated inputs on the stable
 //! toolchain.
 
+// A panic is how a fuzz target reports a broken invariant to libFuzzer and
+// to `runner fuzz`; nothing else calls these functions.
+#![allow(clippy::panic)]
+
 use crate::guest::address_space::AddressSpace;
 use crate::guest::boot::{self, BootError, StartInfo};
 use crate::guest::layout::*;

@@ -18,7 +18,7 @@ pub use crate::abi::layouts::IOVEC_SIZE;
 /// The length a read/write of `len` bytes at `buf` transfers: capped at
 /// MAX_RW as Linux does, but a range that wraps the address space is Errno::FAULT.
 pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, Errno> {
-    if len > MAX_RW && buf.add(len).is_none() {
+    if len > MAX_RW && buf.checked_add(len).is_none() {
         return Err(Errno::FAULT);
     }
     Ok(len.min(MAX_RW))

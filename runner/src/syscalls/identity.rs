@@ -122,7 +122,7 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             let mut comm = [0u8; 16];
             for (i, slot) in comm.iter_mut().take(15).enumerate() {
                 let mut b = [0u8; 1];
-                let Some(p) = GuestPtr::new(a[1]).add(i as u64) else {
+                let Some(p) = GuestPtr::new(a[1]).checked_add(i as u64) else {
                     return Err(Errno::FAULT.into());
                 };
                 if ctx.tunnel().read(p, &mut b).is_err() {

@@ -49,7 +49,7 @@ pub fn getrandom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     while done < len {
         let n = (len - done).min(4096) as usize;
         crate::host::random_bytes(&mut chunk[..n]);
-        let Some(at) = buf.add(done) else {
+        let Some(at) = buf.checked_add(done) else {
             return Err(Errno::FAULT.into());
         };
         if ctx.tunnel().write(at, &chunk[..n]).is_err() {
