@@ -1,7 +1,7 @@
 //! The command line (see shared/design.md for the contract).
 
-use crate::exec::ExecOptions;
-use crate::lockdown::selftest::Probe;
+use crate::run::selftest::Probe;
+use crate::run::ExecOptions;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -1,11 +1,11 @@
 //! `runner info`: the platform, its capabilities, the syscall path (probed),
 //! and the measured cost of one syscall exit round trip.
 
-use crate::exec::stats::Stats;
-use crate::exec::syscall_path::{self, SyscallPath};
 use crate::exit_status::RUNNER_FAILED;
 use crate::guest::layout;
-use crate::monitor::probe;
+use crate::run::monitor_probe;
+use crate::run::stats::Stats;
+use crate::run::syscall_path::{self, SyscallPath};
 use thinvisor_kmod::{cpuid, Hypervisor};
 
 /// getpid calls in the calibration loop (plus a warm-up getpid, a mark and
@@ -18,7 +18,7 @@ pub fn measure_exit_cost(
     path: SyscallPath,
     n: u32,
 ) -> Result<(f64, Stats), String> {
-    let c = probe::measure(hv, path, n, false)?;
+    let c = monitor_probe::measure(hv, path, n, false)?;
     Ok((c.ns_per_syscall, c.stats))
 }
 
@@ -126,7 +126,7 @@ pub fn info() -> i32 {
             return RUNNER_FAILED;
         }
     }
-    match probe::measure(&hv, path, CALIBRATION_SYSCALLS, true) {
+    match monitor_probe::measure(&hv, path, CALIBRATION_SYSCALLS, true) {
         Ok(c) => {
             let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
             println!(
@@ -142,9 +142,9 @@ pub fn info() -> i32 {
             return RUNNER_FAILED;
         }
     }
-    match probe::decide(&hv, path) {
+    match monitor_probe::decide(&hv, path) {
         Ok(d) => {
-            let agreement = match probe::expected(hv.platform()) {
+            let agreement = match monitor_probe::expected(hv.platform()) {
                 Some(e) if e == d.use_monitor => {
                     "; --monitor auto picks the same for this platform"
                 }

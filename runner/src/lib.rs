@@ -7,7 +7,6 @@
 
 pub mod abi;
 pub mod cli;
-pub mod exec;
 pub mod exit_status;
 pub mod fuzz;
 pub mod guest;
@@ -17,6 +16,7 @@ pub mod kernel;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;
+pub mod run;
 pub mod serve;
 pub mod syscalls;
 pub mod tunnel;

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use runner::{cli, exec, exit_status, fuzz, info, lockdown, serve};
+use runner::{cli, exit_status, fuzz, info, run, serve};
 
 fn main() {
     let cli = match cli::Cli::try_parse() {
@@ -20,7 +20,7 @@ fn main() {
     let status = match cli.command {
         cli::Command::Exec { server, opts } => match server {
             Some(socket) => serve::client::exec_via(&socket, opts),
-            None => exec::exec(opts),
+            None => run::exec(opts, None),
         },
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {
@@ -37,7 +37,7 @@ fn main() {
             policy,
             probe,
             target,
-        } => lockdown::selftest::selftest(policy, probe, target),
+        } => run::selftest::selftest(policy, probe, target),
         cli::Command::Fuzz(opts) => fuzz::main(opts),
         cli::Command::Serve {
             socket,

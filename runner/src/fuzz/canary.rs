@@ -28,12 +28,12 @@
 //!   region registered with the wrong size, or a runner copy that escaped
 //!   the bounds checks of `GuestMemory`, would hit them.
 
-use crate::guest::boot::Guest;
 use crate::guest::descriptors::GDT_SIZE;
 use crate::guest::frames::{HUGE_PAGES, HUGE_SIZE};
 use crate::guest::layout::*;
 use crate::guest::page_table::{Translation, BACKED, HUGE, PRESENT, USER, WRITABLE};
 use crate::guest::vdso;
+use crate::run::boot::Guest;
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, KmodError, MemoryAccess, SlotId, PAGE_SIZE};
 

@@ -1,20 +1,21 @@
 //! Runs one generated program in a fresh micro-VM inside this process:
 //! the same boot and run loop as `runner exec` (`guest::boot::boot`,
-//! `exec::run_guest`), with a small memory and time limit, the guest's
+//! `run::run_guest`), with a small memory and time limit, the guest's
 //! stdin a file of random bytes and its stdout/stderr /dev/null, and the
 //! canaries armed around it. A `Vcpu` is `!Send`, so each job thread owns
 //! its own `Executor` (and `Hypervisor`).
 
 use super::canary::{Canaries, HostGuards};
 use super::generate::Program;
-use crate::exec::stats::Stats;
-use crate::exec::syscall_path::{self, SyscallPath};
 use crate::exit_status;
-use crate::guest::boot::{self, StartInfo};
 use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
 use crate::kernel::Sandbox;
 use crate::loader::{self, Format};
+use crate::run::boot::{self, StartInfo};
+use crate::run::engine::Engine;
+use crate::run::stats::Stats;
+use crate::run::syscall_path::SyscallPath;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 use std::fs::File;
@@ -73,10 +74,7 @@ impl Executor {
     /// platform does not say). `stdin` is the file each guest reads.
     pub fn new(settings: Settings, stdin: PathBuf, pattern: u64) -> Result<Executor, String> {
         let hv = Hypervisor::open().map_err(|e| e.to_string())?;
-        let path = match SyscallPath::for_platform(hv.platform()) {
-            Some(p) => p,
-            None => syscall_path::probe(&hv)?,
-        };
+        let path = Engine::syscall_path(&hv)?;
         Ok(Executor {
             hv,
             path,
@@ -169,7 +167,7 @@ impl Executor {
         };
         let t = self.settings.time_limit;
         let result =
-            crate::exec::run_guest(&mut guest, &mut state, self.path, t, t, None, &mut stats);
+            crate::run::run_guest(&mut guest, &mut state, self.path, t, t, None, &mut stats);
         let (status, ending) = match result {
             Ok(Ok(code)) => (code, Ending::Exited(code)),
             Ok(Err(death)) => (death.exit_status(), Ending::Killed(death)),

@@ -11,10 +11,10 @@
 #![allow(clippy::panic)]
 
 use crate::guest::address_space::AddressSpace;
-use crate::guest::boot::{self, BootError, StartInfo};
 use crate::guest::layout::*;
 use crate::guest::page_table::Prot;
 use crate::loader::{self, Format};
+use crate::run::boot::{self, BootError, StartInfo};
 use crate::syscalls::decode;
 use crate::tunnel::{Access, GuestPtr, Tunnel};
 use sandbox_policy::Policy;

@@ -3,7 +3,6 @@
 //! it reads.
 
 pub mod address_space;
-pub mod boot;
 pub mod clock;
 pub mod descriptors;
 pub mod entry_code;

@@ -21,7 +21,6 @@ pub mod seccomp_filter;
 pub mod seccomp_rules;
 #[cfg(test)]
 mod seccomp_tests;
-pub mod selftest;
 pub mod survey;
 
 use crate::vfs::Vfs;

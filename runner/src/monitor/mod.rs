@@ -17,7 +17,6 @@
 mod configure;
 mod exits;
 mod install;
-pub mod probe;
 
 pub use configure::actions;
 

@@ -2,8 +2,8 @@
 //! (whose VM is already built) and exits with the status it answers.
 
 use super::protocol::{self, Request};
-use crate::exec::ExecOptions;
 use crate::exit_status;
+use crate::run::ExecOptions;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;

@@ -11,7 +11,7 @@
 //! Paths in the request (program, policy, stats) are resolved, as by
 //! `runner exec`, against the client's working directory.
 
-use crate::exec::ExecOptions;
+use crate::run::ExecOptions;
 use rustix::io::Errno;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,

@@ -11,9 +11,9 @@
 //! server's stderr.
 
 use super::protocol::{self, Received};
-use crate::exec::{self, Prebuilt};
 use crate::exit_status;
-use crate::guest::boot::Blank;
+use crate::run::boot::Blank;
+use crate::run::{self, Prebuilt};
 use rustix::process::Signal;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -141,14 +141,14 @@ fn serve_one(
     drop(job.stdin);
     drop(job.stdout);
     drop(job.stderr);
-    exec::exec_prebuilt(
+    run::exec(
         job.request.exec,
-        Prebuilt {
+        Some(Prebuilt {
             hv,
             blank,
             env: job.request.env,
             received,
             client,
-        },
+        }),
     )
 }

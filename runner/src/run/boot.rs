@@ -2,17 +2,17 @@
 //! descriptor tables, entry code, the initial stack, and the vCPU's state at
 //! the program's entry point at CPL3.
 
-use super::address_space::{AddressSpace, MapError};
-use super::clock::{ClockError, ClockParams, GuestClock};
-use super::descriptors;
-use super::entry_code;
-use super::frames::FrameAllocator;
-use super::initial_stack::{self, at, StackSpec};
-use super::layout::*;
-use super::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
-use super::user_memory;
-use super::vdso::{self, VdsoError};
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
+use crate::guest::address_space::{AddressSpace, MapError};
+use crate::guest::clock::{ClockError, ClockParams, GuestClock};
+use crate::guest::descriptors;
+use crate::guest::entry_code;
+use crate::guest::frames::FrameAllocator;
+use crate::guest::initial_stack::{self, at, StackSpec};
+use crate::guest::layout::*;
+use crate::guest::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
+use crate::guest::user_memory;
+use crate::guest::vdso::{self, VdsoError};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{
@@ -79,7 +79,7 @@ pub enum BootError {
     #[error("the program does not fit: {0} (is the memory limit large enough?)")]
     Map(#[from] MapError),
     #[error("cannot map supervisor page: {0}")]
-    Tables(#[from] super::page_table::PageTableError),
+    Tables(#[from] crate::guest::page_table::PageTableError),
     #[error("internal: write outside the mapped stack at {0:#x}")]
     Stack(u64),
     #[error(transparent)]

@@ -9,13 +9,13 @@
 //! the seccomp filter must stop never return: the kernel kills the runner
 //! with SIGSYS.
 
-use crate::exec::deadline::Deadline;
-use crate::exec::run_loop;
-use crate::exec::stats::Stats;
-use crate::exec::syscall_path::SyscallPath;
 use crate::exit_status::RUNNER_FAILED;
-use crate::guest::boot::Guest;
 use crate::kernel::{fds::FdTable, Sandbox};
+use crate::run::boot::Guest;
+use crate::run::deadline::Deadline;
+use crate::run::run_loop;
+use crate::run::stats::Stats;
+use crate::run::syscall_path::SyscallPath;
 use crate::vfs::Vfs;
 use clap::ValueEnum;
 use sandbox_policy::Policy;
@@ -88,7 +88,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let mut guest = match crate::monitor::probe::calibration_guest(&hv, 100) {
+    let mut guest = match crate::run::monitor_probe::calibration_guest(&hv, 100) {
         Ok(g) => g,
         Err(e) => return fail(format!("cannot build the guest: {e}")),
     };
@@ -105,7 +105,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             Err(e) => return fail(e),
         }
     }
-    let report = match super::lock_down(&policy, &vfs) {
+    let report = match crate::lockdown::lock_down(&policy, &vfs) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot lock down the runner: {e}")),
     };
@@ -120,7 +120,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             0
         }
         Probe::Rules => {
-            println!("{}", super::seccomp_docs::markdown());
+            println!("{}", crate::lockdown::seccomp_docs::markdown());
             0
         }
         Probe::RunGuest => run_guest(&mut guest, fds, hv.platform()),

@@ -5,12 +5,12 @@
 //! instruction), so the answer differs by platform and is measured rather
 //! than assumed. The decision is taken once per process.
 
-use super::MonitorBoot;
-use crate::exec::stats::Stats;
-use crate::exec::syscall_path::SyscallPath;
-use crate::exec::{deadline::Deadline, run_loop};
-use crate::guest::boot::{self, Guest, StartInfo};
 use crate::kernel::{fds::FdTable, Sandbox};
+use crate::monitor::MonitorBoot;
+use crate::run::boot::{self, Guest, StartInfo};
+use crate::run::stats::Stats;
+use crate::run::syscall_path::SyscallPath;
+use crate::run::{deadline::Deadline, run_loop};
 use sandbox_policy::SyscallRules;
 use std::fmt;
 use std::sync::OnceLock;

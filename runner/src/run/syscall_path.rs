@@ -12,7 +12,7 @@
 //! accepted on every platform; the #PF form is a syscall only on kvm_pvm (on
 //! hardware, a #PF at LSTAR means user code jumped there: SIGSEGV).
 
-use crate::guest::boot::{self, Guest, StartInfo};
+use crate::run::boot::{self, Guest, StartInfo};
 use std::fmt;
 use thinvisor_kmod::{Hypervisor, Platform};
 

@@ -1,0 +1,50 @@
+//! How guests run on this machine, decided once for every caller (`runner
+//! exec`, the fuzzer, `runner info`): the syscall path the platform takes,
+//! and whether the in-VM monitor is used.
+
+use super::monitor_probe;
+use super::syscall_path::{self, SyscallPath};
+use crate::monitor::MonitorMode;
+use thinvisor_kmod::Hypervisor;
+
+/// The choice a run is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Engine {
+    pub path: SyscallPath,
+    pub monitor: bool,
+}
+
+impl Engine {
+    /// The syscall path: known from the platform, else probed with a
+    /// two-instruction guest.
+    pub fn syscall_path(hv: &Hypervisor) -> Result<SyscallPath, String> {
+        match SyscallPath::for_platform(hv.platform()) {
+            Some(p) => Ok(p),
+            None => syscall_path::probe(hv),
+        }
+    }
+
+    /// The engine for `--monitor mode`. `auto` decides without the probe's
+    /// two extra VM boots (about 5 ms) on known platforms; only an unknown
+    /// backend is measured, and a failed measurement runs without the
+    /// monitor (with a stderr line).
+    pub fn choose(hv: &Hypervisor, mode: MonitorMode) -> Result<Engine, String> {
+        let path = Engine::syscall_path(hv)
+            .map_err(|e| format!("cannot determine the syscall path: {e}"))?;
+        let monitor = match mode {
+            MonitorMode::On => true,
+            MonitorMode::Off => false,
+            MonitorMode::Auto => match monitor_probe::expected(hv.platform())
+                .map(Ok)
+                .unwrap_or_else(|| monitor_probe::decide(hv, path).map(|d| d.use_monitor))
+            {
+                Ok(use_it) => use_it,
+                Err(e) => {
+                    eprintln!("runner: monitor probe failed ({e}); running without the monitor");
+                    false
+                }
+            },
+        };
+        Ok(Engine { path, monitor })
+    }
+}

@@ -1,0 +1,21 @@
+//! A run: the stages of `runner exec` (`stages.rs`: prepare -> boot ->
+//! lock down -> run -> report), and what they are made of: building the VM
+//! (`boot.rs`), the engine chosen once per machine (`engine.rs`: the
+//! syscall path, `syscall_path.rs`, and the monitor, measured by
+//! `monitor_probe.rs`), the run loop (`run_loop.rs`) under its deadline
+//! (`deadline.rs`), and the statistics (`stats.rs`). `selftest.rs` drives
+//! the same loop after a lock-down to prove the self-sandbox from inside.
+
+pub mod boot;
+pub mod deadline;
+pub mod engine;
+pub mod monitor_probe;
+pub mod options;
+pub mod run_loop;
+pub mod selftest;
+pub mod stages;
+pub mod stats;
+pub mod syscall_path;
+
+pub use options::{ExecOptions, HugePages};
+pub use stages::{exec, run_guest, Prebuilt, RunFailure};

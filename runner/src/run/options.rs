@@ -1,0 +1,54 @@
+//! What a run is asked to do: `runner exec`'s options, which a `runner
+//! serve` client also sends its worker.
+
+use crate::loader::Format;
+use crate::monitor::MonitorMode;
+use std::path::PathBuf;
+
+/// Everything `runner exec` was asked to do (also what a `runner serve`
+/// client sends its worker).
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct ExecOptions {
+    /// Policy file (TOML); without it a safe default applies.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Wall-clock limit in seconds (overrides the policy's wall_time).
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub timeout: Option<f64>,
+    /// Write run statistics as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Program format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// The in-VM monitor, which answers getpid-style queries, clock
+    /// reads, uname, brk, policy refusals and buffered stdout/stderr
+    /// writes without leaving the VM (docs/monitor.md). auto: on where a
+    /// measured probe finds it faster than an exit (see `runner info`).
+    #[arg(long, value_enum, default_value_t = MonitorMode::Auto)]
+    pub monitor: MonitorMode,
+    /// 2 MiB guest pages for whole, aligned 2 MiB of anonymous memory,
+    /// backed by host huge pages: far fewer page faults for programs that
+    /// touch a lot of fresh memory. Never used together with the monitor
+    /// (docs/architecture.md, "2 MiB pages").
+    #[arg(long, value_enum, default_value_t = HugePages::On)]
+    pub huge_pages: HugePages,
+    /// Testing only: enter the monitor past its gate's first instruction
+    /// (the entry marker); the monitor must refuse every entry (159).
+    #[arg(long, hide = true)]
+    pub monitor_test_skip_marker: bool,
+    /// The program to run.
+    pub program: PathBuf,
+    /// Arguments passed to the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `--huge-pages`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+pub enum HugePages {
+    On,
+    Off,
+}
