@@ -13,6 +13,7 @@ pub mod guest;
 pub mod host;
 pub mod info;
 pub mod kernel;
+pub mod layers;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;

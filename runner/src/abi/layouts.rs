@@ -5,7 +5,6 @@
 
 use rustix::io::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::path::Path;
 
 pub use super::constants::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
@@ -63,11 +62,11 @@ impl StatInfo {
     }
 
     /// A synthesized directory (an ancestor of rule paths): read-only,
-    /// device 0, a stable inode number from its path, times 0.
-    pub fn virtual_dir(p: &Path) -> StatInfo {
+    /// device 0, inode `ino` (the vfs's stable number for its path), times 0.
+    pub fn virtual_dir(ino: u64) -> StatInfo {
         StatInfo {
             dev: 0,
-            ino: crate::vfs::virtual_ino(p),
+            ino,
             nlink: 2,
             mode: S_IFDIR | 0o555,
             blksize: 4096,

@@ -207,7 +207,9 @@ pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
     match obj {
         Object::Null { .. } => Ok(StatInfo::null_device()),
-        Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(&v.guest_path)),
+        Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(
+            &v.guest_path,
+        ))),
         Object::Stdio { stream, host } => {
             Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
         }
@@ -222,7 +224,7 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
 /// The stat of a guest path.
 fn stat_path(vfs: &Vfs, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> {
     match vfs.locate(g, follow)? {
-        Located::Virtual(p) => Ok(StatInfo::virtual_dir(&p)),
+        Located::Virtual(p) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&p))),
         Located::Host(fd, _) => Ok(StatInfo::from_host(&rustix::fs::fstat(&fd)?)),
     }
 }
