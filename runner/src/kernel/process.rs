@@ -6,13 +6,36 @@ use super::signal_state::SignalActions;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 
-/// The pid (and the first thread's tid) the guest sees.
+/// The pid (and the first thread's tid) the guest sees: it is alone in
+/// its VM.
 pub const GUEST_PID: u64 = 2;
+/// The parent the guest sees (init).
+pub const GUEST_PPID: u64 = 1;
+/// uid, euid, gid, egid of the guest (matches AT_UID and friends).
+pub const GUEST_ID: u64 = 1000;
+
+/// Who a process is. Fixed today: nothing of the host's identity shows,
+/// and the guest cannot change its ids except to themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub pid: u64,
+    pub ppid: u64,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+/// The identity of the sandbox's first process.
+pub const GUEST_IDENTITY: Identity = Identity {
+    pid: GUEST_PID,
+    ppid: GUEST_PPID,
+    uid: GUEST_ID,
+    gid: GUEST_ID,
+};
 
 /// What a process's threads share (see the lock table in `kernel/mod.rs`).
 #[derive(Debug)]
 pub struct Process {
-    pub pid: u64,
+    pub identity: Identity,
     /// The descriptor table.
     pub fds: FdTable,
     /// The policy's files, prepared before the run, and the cwd.
@@ -27,7 +50,7 @@ impl Process {
     /// A process with `fds`, no files and the default limits.
     pub fn new(fds: FdTable) -> Process {
         Process {
-            pid: GUEST_PID,
+            identity: GUEST_IDENTITY,
             fds,
             vfs: Vfs::empty(),
             signal_actions: SignalActions::default(),
@@ -41,7 +64,7 @@ impl Process {
         let limits = &policy.limits;
         fds.set_limit(limits.open_files);
         Process {
-            pid: GUEST_PID,
+            identity: GUEST_IDENTITY,
             fds,
             vfs,
             signal_actions: SignalActions::default(),

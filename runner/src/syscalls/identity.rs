@@ -2,24 +2,26 @@
 //! with parent 1, its own session and process group. Nothing of the host's.
 //! The guest cannot change its identity except to itself.
 
-use super::process::GUEST_PID;
 use super::{Args, Ctx, SyscallResult};
+use crate::kernel::process::{GUEST_ID, GUEST_PID};
 use crate::tunnel::GuestPtr;
 use rustix::io::Errno;
 
-/// uid, euid, gid, egid of the guest (matches AT_UID and friends).
-pub const GUEST_ID: u64 = 1000;
-/// The parent the guest sees (init).
-pub const GUEST_PPID: u64 = 1;
 /// "Unchanged" in setreuid/setresuid (-1 as a 32-bit id).
 const KEEP: u64 = 0xffff_ffff;
 
-pub fn get_id(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(GUEST_ID)
+/// getuid, geteuid.
+pub fn get_uid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.process.identity.uid)
 }
 
-pub fn getppid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(GUEST_PPID)
+/// getgid, getegid.
+pub fn get_gid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.process.identity.gid)
+}
+
+pub fn getppid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.process.identity.ppid)
 }
 
 fn allowed(id: u64) -> bool {

@@ -8,12 +8,11 @@ use crate::tunnel::GuestPtr;
 use rustix::io::Errno;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
-pub const GUEST_PID: u64 = 2;
 /// Its parent, and its user and group ids: the runner's answers
 /// (`identity.rs`), which the monitor must repeat.
-pub const GUEST_PPID: u64 = super::identity::GUEST_PPID;
-pub const GUEST_UID: u64 = super::identity::GUEST_ID;
-pub const GUEST_GID: u64 = super::identity::GUEST_ID;
+pub use crate::kernel::process::{GUEST_PID, GUEST_PPID};
+const GUEST_UID: u64 = crate::kernel::process::GUEST_IDENTITY.uid;
+const GUEST_GID: u64 = crate::kernel::process::GUEST_IDENTITY.gid;
 
 /// Identity queries answered with a constant: (syscall number, value).
 /// The in-VM monitor answers these from the same table.
@@ -36,13 +35,17 @@ pub fn exit(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Err(Stop::Exit((a[0] & 0xff) as i32))
 }
 
-pub fn getpid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(GUEST_PID)
+pub fn getpid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.process.identity.pid)
+}
+
+pub fn gettid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.thread.tid)
 }
 
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.thread.clear_child_tid = a[0];
-    Ok(GUEST_PID)
+    Ok(ctx.thread.tid)
 }
 
 /// Size of struct utsname: six 65-byte fields.

@@ -10,9 +10,9 @@
 //! detection) and replaces the identity: owner 1000, no host inode or
 //! device numbers.
 
-use super::identity::GUEST_ID;
 use crate::abi::layouts::{StatInfo, S_IFCHR, S_IFMT, S_IFREG};
 use crate::kernel::fds::Stream;
+use crate::kernel::process::GUEST_ID;
 
 const S_IFIFO: u32 = 0o010_000;
 /// The pseudo device number of the streams' and pipes' "file system".
