@@ -290,7 +290,6 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
             exit_status::RUNNER_FAILED,
         );
     }
-    guest.aspace.buffer_table = policy.tunnel.clone();
     let program = opts.program.as_os_str().as_encoded_bytes();
     let mut state = Sandbox::for_run(fds, vfs, &policy, program, wall_start);
     if let Some(m) = guest.monitor.as_mut() {
@@ -303,6 +302,7 @@ fn run(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
                     mem,
                     &guest.aspace,
                     &state.kernel.rules,
+                    &state.kernel.tunnel_ranges,
                     &mut state.process.fds,
                     &state.kernel.budget,
                 )
