@@ -268,3 +268,6 @@ impl<'a> Tunnel<'a> {
         Ok(source.read_vectored(&mut bufs))
     }
 }
+
+#[cfg(test)]
+mod tests;
