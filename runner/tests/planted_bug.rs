@@ -1,7 +1,7 @@
 //! The harness finds a deliberately planted bug. Built only with the
 //! test-only `planted-bug` feature, under which the secure tunnel walks just
 //! the first page of a range and assumes the rest follows physically
-//! (runner/src/guest/user_memory.rs). A syscall that writes guest memory
+//! (runner/src/tunnel/translate.rs). A syscall that writes guest memory
 //! across a page boundary then writes frames the guest never named.
 //!
 //! Run: `cargo test -p runner --features planted-bug --test planted_bug`.

@@ -156,7 +156,6 @@ impl Executor {
             Ok(v) => v,
             Err(e) => return self.failed(format!("file namespace: {e}"), start),
         };
-        guest.aspace.buffer_table = policy.tunnel.clone();
         let mut state = Sandbox::for_run(fds, vfs, &policy, PROGRAM_PATH, start);
         state.kernel.reports.enabled = false;
         let mut stats = Stats {

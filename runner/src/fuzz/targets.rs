@@ -17,7 +17,7 @@ use crate::loader::{self, Format};
 use crate::run::boot::{self, BootError, StartInfo};
 use crate::syscalls::decode;
 use crate::tunnel::{Access, GuestPtr, Tunnel};
-use sandbox_policy::Policy;
+use sandbox_policy::{Policy, TunnelRanges};
 use std::collections::BTreeMap;
 use thinvisor_kmod::GuestMemory;
 
@@ -306,7 +306,9 @@ fn check_against_model(
     op: u8,
 ) {
     let allowed = |access: Access| len == 0 || allowed_range(model, ptr, len, access);
-    let mut t = Tunnel::new(aspace, mem);
+    // The target has no `[[tunnel]]` table: the page tables alone decide.
+    let no_ranges = TunnelRanges::default();
+    let mut t = Tunnel::new(aspace, mem, &no_ranges);
     let got = t.check(GuestPtr::new(ptr), len, access);
     assert_eq!(
         got.is_ok(),

@@ -11,5 +11,4 @@ pub mod initial_stack;
 pub mod layout;
 pub mod monitor_image;
 pub mod page_table;
-pub mod user_memory;
 pub mod vdso;

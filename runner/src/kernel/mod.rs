@@ -1,7 +1,7 @@
 //! The kernel objects of the emulated Linux, after gVisor's Sentry:
 //!
-//! - [`Kernel`]: what the whole sandbox shares: the policy's syscall rules
-//!   and network peers, the write budget, the run's clock, the report-once
+//! - [`Kernel`]: what the whole sandbox shares: the policy's syscall rules,
+//!   network peers and tunnel ranges, the write budget, the run's clock, the report-once
 //!   bookkeeping;
 //! - [`Process`]: one thread group: its descriptor table, file-system view
 //!   and cwd, signal dispositions, identity and limits (its address space
@@ -20,7 +20,7 @@
 //!
 //! | object | field | shared by | lock |
 //! | --- | --- | --- | --- |
-//! | `Kernel` | `rules`, `net`, `clock` | all | none: read-only after start |
+//! | `Kernel` | `rules`, `net`, `tunnel_ranges`, `clock` | all | none: read-only after start |
 //! | `Kernel` | `budget` | all | one atomic counter |
 //! | `Kernel` | `reports` | all | a mutex (rare: first use of a number) |
 //! | `Process` | `fds` | its threads | a mutex on the table; open file descriptions have their own |
@@ -48,8 +48,7 @@ pub use thread::Thread;
 
 use budget::WriteBudget;
 use limits::RunClock;
-use sandbox_policy::NetRules;
-use sandbox_policy::{Policy, SyscallRules};
+use sandbox_policy::{NetRules, Policy, SyscallRules, TunnelRanges};
 use std::collections::BTreeSet;
 
 /// What every process and thread of the sandbox shares.
@@ -59,6 +58,11 @@ pub struct Kernel {
     pub rules: SyscallRules,
     /// The policy's network peers.
     pub net: NetRules,
+    /// The policy's `[[tunnel]]` table: the guest ranges syscall buffers
+    /// may lie in, and for what (empty: anywhere the page tables allow).
+    /// Every guest pointer goes through it (`syscalls::Ctx::tunnel`), as do
+    /// the in-VM monitor's range tables.
+    pub tunnel_ranges: TunnelRanges,
     /// The policy's bytes_written limit and what has been written so far.
     pub budget: WriteBudget,
     /// When the run started and when its wall-clock limit passes.
@@ -99,6 +103,7 @@ impl Kernel {
         Kernel {
             rules: SyscallRules::default(),
             net: NetRules::default(),
+            tunnel_ranges: TunnelRanges::default(),
             budget: WriteBudget::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
@@ -110,6 +115,7 @@ impl Kernel {
         Kernel {
             rules: policy.syscalls.clone(),
             net: policy.network.clone(),
+            tunnel_ranges: policy.tunnel.clone(),
             budget: WriteBudget {
                 used: 0,
                 limit: policy.limits.bytes_written,

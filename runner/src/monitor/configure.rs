@@ -10,7 +10,8 @@ use crate::guest::monitor_image as mi;
 use crate::kernel::budget::WriteBudget;
 use crate::kernel::fds::{FdTable, Object};
 use crate::syscalls::process::{self, IDENTITY};
-use sandbox_policy::{OnDeny, SyscallRules};
+use crate::tunnel::{accessible_ranges, Access};
+use sandbox_policy::{OnDeny, SyscallRules, TunnelRanges};
 use thinvisor_kmod::GuestMemory;
 
 /// Syscall numbers the monitor can answer, with the action it takes.
@@ -87,12 +88,14 @@ impl Monitor {
 
     /// Writes the policy's decisions and the constants: the action table,
     /// the errno of refusals, identity values, uname, the buffered
-    /// descriptors; then the state that changes (`before_resume`).
+    /// descriptors; keeps the policy's tunnel table for the range tables;
+    /// then the state that changes (`before_resume`).
     pub fn configure(
         &mut self,
         mem: &mut GuestMemory,
         aspace: &AddressSpace,
         rules: &SyscallRules,
+        tunnel_ranges: &TunnelRanges,
         fds: &mut FdTable,
         budget: &WriteBudget,
     ) -> Result<(), MonitorError> {
@@ -107,6 +110,8 @@ impl Monitor {
             }
         }
         self.rules = rules.clone();
+        self.tunnel_ranges = tunnel_ranges.clone();
+        self.ranges_for = None;
         self.write_fds = write_fds;
         self.apply_budget(mem, budget)?;
         mem.write(data_pa(mi::MON_ACTIONS), &actions(rules, self.write_fds))?;
@@ -144,8 +149,11 @@ impl Monitor {
         mem.write_u64(data_pa(mi::MON_BRK), brk)?;
         mem.write_u64(data_pa(mi::MON_HEAP_END), heap_end)?;
         if self.ranges_for != Some(aspace.generation) {
-            for (table, write) in [(mi::MON_RD_RANGES, false), (mi::MON_WR_RANGES, true)] {
-                let ranges = table_ranges(aspace.accessible_ranges(write));
+            for (table, access) in [
+                (mi::MON_RD_RANGES, Access::Read),
+                (mi::MON_WR_RANGES, Access::Write),
+            ] {
+                let ranges = table_ranges(accessible_ranges(aspace, &self.tunnel_ranges, access));
                 // Count 0 first: a half-written table is never in use (the
                 // guest is stopped anyway; this keeps the invariant local).
                 mem.write_u64(data_pa(table), 0)?;

@@ -115,7 +115,7 @@ impl Monitor {
 mod tests {
     use super::*;
     use crate::guest::layout::FIRST_FREE_PA;
-    use sandbox_policy::SyscallRules;
+    use sandbox_policy::{SyscallRules, TunnelRanges};
 
     #[test]
     fn flush_checks_every_record() {
@@ -124,6 +124,7 @@ mod tests {
         let mut m = Monitor {
             ranges_for: None,
             rules: SyscallRules::default(),
+            tunnel_ranges: TunnelRanges::default(),
             write_fds: 0b110,
             flush_errors: 0,
         };

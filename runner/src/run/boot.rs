@@ -11,10 +11,10 @@ use crate::guest::frames::FrameAllocator;
 use crate::guest::initial_stack::{self, at, StackSpec};
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
-use crate::guest::user_memory;
 use crate::guest::vdso::{self, VdsoError};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
+use crate::tunnel::{GuestPtr, Tunnel};
 use thinvisor_kmod::{
     GuestMemory, Hypervisor, KmodError, MemoryAccess, SlotId, Vcpu, Vm, PAGE_SIZE,
 };
@@ -262,8 +262,9 @@ fn lay_out(
         let page = seg.vaddr & !(PAGE_SIZE - 1);
         let len = seg.vaddr + seg.mem_size - page;
         aspace.map_fixed(mem, page, len, Prot::RW)?;
-        user_memory::write_virt(&aspace, mem, seg.vaddr, &seg.data)
-            .map_err(|u| BootError::Stack(u.at))?;
+        Tunnel::for_runner_layout(&aspace, mem)
+            .write(GuestPtr::new(seg.vaddr), &seg.data)
+            .map_err(|e| BootError::Stack(e.addr()))?;
         if seg.prot != Prot::RW {
             aspace.mprotect(mem, page, len, seg.prot)?;
         }
@@ -304,8 +305,9 @@ fn lay_out(
             execfn: &execfn,
         },
     );
-    user_memory::write_virt(&aspace, mem, stack.rsp, &stack.bytes)
-        .map_err(|u| BootError::Stack(u.at))?;
+    Tunnel::for_runner_layout(&aspace, mem)
+        .write(GuestPtr::new(stack.rsp), &stack.bytes)
+        .map_err(|e| BootError::Stack(e.addr()))?;
     if monitor.is_some() {
         aspace.grant_heap_headroom(mem);
     }

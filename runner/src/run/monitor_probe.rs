@@ -85,6 +85,7 @@ pub fn measure(
             mem,
             &guest.aspace,
             &SyscallRules::default(),
+            &state.kernel.tunnel_ranges,
             &mut state.process.fds,
             &state.kernel.budget,
         )

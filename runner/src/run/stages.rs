@@ -264,7 +264,6 @@ impl Booted {
         };
         lockdown::lock_down(&prepared.policy, &prepared.vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
-        guest.aspace.buffer_table = prepared.policy.tunnel.clone();
         let program = prepared
             .opts
             .program
@@ -284,6 +283,7 @@ impl Booted {
                         mem,
                         &guest.aspace,
                         &sandbox.kernel.rules,
+                        &sandbox.kernel.tunnel_ranges,
                         &mut sandbox.process.fds,
                         &sandbox.kernel.budget,
                     )

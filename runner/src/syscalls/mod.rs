@@ -64,9 +64,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The secure tunnel over this process's memory.
+    /// The secure tunnel over this process's memory, under the policy's
+    /// `[[tunnel]]` table.
     pub fn tunnel(&mut self) -> Tunnel<'_> {
-        Tunnel::new(self.aspace, self.mem)
+        Tunnel::new(self.aspace, self.mem, &self.kernel.tunnel_ranges)
     }
 
     /// The address space and the memory it maps, for the memory calls

@@ -17,7 +17,6 @@
 use super::frames::FrameAllocator;
 use super::layout::USER_END;
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
-use sandbox_policy::Op;
 use std::collections::BTreeMap;
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
@@ -84,9 +83,6 @@ pub struct AddressSpace {
     /// A mapping was removed or downgraded since the last guest entry: the
     /// guest's TLB must be flushed before it runs again.
     pub needs_tlb_flush: bool,
-    /// The policy's tunnel table: guest ranges syscall buffers may use, and
-    /// for what (empty: anywhere the page tables allow).
-    pub buffer_table: sandbox_policy::TunnelRanges,
     /// Mappings of frames the runner owns (the vDSO): readable like any
     /// other, but never unmapped, moved, reprotected or replaced.
     reserved: Vec<(u64, u64)>,
@@ -118,7 +114,6 @@ impl AddressSpace {
             brk_headroom: 0,
             generation: 0,
             needs_tlb_flush: false,
-            buffer_table: sandbox_policy::TunnelRanges::default(),
             reserved: Vec::new(),
             huge_pages: false,
             loaded_root: tables.root,
@@ -139,40 +134,23 @@ impl AddressSpace {
         Some(self.loaded_root)
     }
 
-    /// The user ranges the program can read (`write == false`) or write,
-    /// merged, and cut down to what the policy's tunnel table allows for
-    /// that access. Every page in them is mapped with that right.
-    pub fn accessible_ranges(&self, write: bool) -> Vec<(u64, u64)> {
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        let mut push = |start: u64, end: u64| match out.last_mut() {
-            Some(last) if last.1 == start => last.1 = end,
-            _ => out.push((start, end)),
-        };
-        let op = if write { Op::Write } else { Op::Read };
-        for (&start, v) in &self.vmas {
+    /// The mappings the program can read (`write == false`: readable,
+    /// writable or executable) or write, one `(start, end)` per VMA, in
+    /// address order (the tunnel cuts them down to the policy's table:
+    /// `tunnel::accessible_ranges`).
+    pub fn mappings_with(&self, write: bool) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.vmas.iter().filter_map(move |(&start, v)| {
             let ok = if write {
                 v.prot.write
             } else {
                 v.prot.read || v.prot.write || v.prot.exec
             };
-            if !ok {
-                continue;
-            }
-            if self.buffer_table.is_empty() {
-                push(start, v.end);
-                continue;
-            }
-            for r in self.buffer_table.ranges() {
-                let (s, e) = (start.max(r.start), v.end.min(r.end));
-                if s < e && r.perms.allows(op) {
-                    push(s, e);
-                }
-            }
-        }
-        out
+            ok.then_some((start, v.end))
+        })
     }
 
-    /// Walks the page tables for one user address.
+    /// Walks the page tables for one user address (the tunnel's walk,
+    /// `tunnel/translate.rs`, goes through this).
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {
         if va >= USER_END {
             return None;

@@ -1,15 +1,36 @@
-//! The secure tunnel: the only way a guest-named pointer is turned into
-//! bytes. A [`GuestPtr`] cannot be dereferenced; the [`Tunnel`] translates it
+//! The secure tunnel: the only way from a guest virtual address to guest
+//! bytes. A [`GuestPtr`] cannot be dereferenced; a [`Tunnel`] translates it
 //! through the guest's page tables, checks that the whole range is mapped
 //! user-accessible with the needed right and inside the policy's tunnel
-//! table (`[[tunnel]]` ranges, when the policy has any), and only then copies. A range that
-//! fails anywhere is refused before anything is read, written or performed.
+//! table (`[[tunnel]]` ranges, when the policy has any), and only then
+//! copies. A range that fails anywhere is refused before anything is read,
+//! written or performed.
+//!
+//! Its parts: `translate.rs` (the page walk: a virtual range to the
+//! physical runs behind it), `ranges.rs` (the policy's table: the check of
+//! one range, and the ranges the in-VM monitor may use); here, the copies.
+//!
+//! There are two ways in. [`Tunnel::new`] (what `syscalls::Ctx::tunnel`
+//! builds) is for every pointer the guest names, and applies the policy's
+//! table, which the kernel holds (`kernel::Kernel::tunnel_ranges`).
+//! [`Tunnel::for_runner_layout`] is for the bytes the runner itself places
+//! before the guest's first instruction (the loaded segments, the initial
+//! stack): the same walk, without the policy's table, which restricts
+//! syscall buffers and not the program's own image. Elsewhere the runner
+//! touches guest memory only at guest-physical addresses it owns (page
+//! tables, descriptor tables, the monitor's pages, the vDSO's pages, the
+//! exception frame), never through a guest virtual address.
 
 use crate::guest::address_space::AddressSpace;
-use crate::guest::user_memory::{self, PhysRun};
-use sandbox_policy::Op;
+use sandbox_policy::TunnelRanges;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use thinvisor_kmod::GuestMemory;
+
+mod ranges;
+mod translate;
+
+pub use ranges::accessible_ranges;
+pub use translate::PhysRun;
 
 /// The most slices one vectored host call takes (the host's IOV_MAX); a
 /// transfer over more physical runs is cut short there (a short transfer,
@@ -42,6 +63,15 @@ pub enum TunnelError {
     TooLong(u64),
 }
 
+impl TunnelError {
+    /// The guest address the error names.
+    pub fn addr(self) -> u64 {
+        match self {
+            TunnelError::Fault(a) | TunnelError::TooLong(a) => a,
+        }
+    }
+}
+
 /// The access a copy needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -49,15 +79,42 @@ pub enum Access {
     Write,
 }
 
-/// A view of one guest's memory for one syscall.
+/// A view of one guest's memory for one syscall (or for the runner's own
+/// layout at boot).
 pub struct Tunnel<'a> {
     aspace: &'a AddressSpace,
     mem: &'a mut GuestMemory,
+    /// The policy's `[[tunnel]]` table; None only for the runner's own
+    /// layout ([`Tunnel::for_runner_layout`]).
+    ranges: Option<&'a TunnelRanges>,
 }
 
 impl<'a> Tunnel<'a> {
-    pub fn new(aspace: &'a AddressSpace, mem: &'a mut GuestMemory) -> Tunnel<'a> {
-        Tunnel { aspace, mem }
+    /// The tunnel for pointers the guest names: every range is checked
+    /// against the page tables of `aspace` and the policy's table `ranges`.
+    pub fn new(
+        aspace: &'a AddressSpace,
+        mem: &'a mut GuestMemory,
+        ranges: &'a TunnelRanges,
+    ) -> Tunnel<'a> {
+        Tunnel {
+            aspace,
+            mem,
+            ranges: Some(ranges),
+        }
+    }
+
+    /// The tunnel for the bytes the runner lays out itself before the guest
+    /// runs (the loaded segments, the initial stack): the page tables are
+    /// checked (user-accessible, and writable for a write) but not the
+    /// policy's table. Never for a pointer the guest names: use
+    /// [`Tunnel::new`] (through `syscalls::Ctx::tunnel`).
+    pub fn for_runner_layout(aspace: &'a AddressSpace, mem: &'a mut GuestMemory) -> Tunnel<'a> {
+        Tunnel {
+            aspace,
+            mem,
+            ranges: None,
+        }
     }
 
     /// Checks `[ptr, ptr+len)` for `access` and returns its physical runs.
@@ -67,15 +124,12 @@ impl<'a> Tunnel<'a> {
         len: u64,
         access: Access,
     ) -> Result<Vec<PhysRun>, TunnelError> {
-        let op = match access {
-            Access::Read => Op::Read,
-            Access::Write => Op::Write,
-        };
-        if !self.aspace.buffer_table.allows(ptr.0, len, op) {
-            return Err(TunnelError::Fault(ptr.0));
+        if let Some(ranges) = self.ranges {
+            if !ranges::allows(ranges, ptr.0, len, access) {
+                return Err(TunnelError::Fault(ptr.0));
+            }
         }
-        user_memory::resolve(self.aspace, self.mem, ptr.0, len, access == Access::Write)
-            .map_err(|u| TunnelError::Fault(u.at))
+        translate::resolve(self.aspace, self.mem, ptr.0, len, access == Access::Write)
     }
 
     /// Copies guest bytes into `buf`.
@@ -214,3 +268,6 @@ impl<'a> Tunnel<'a> {
         Ok(source.read_vectored(&mut bufs))
     }
 }
+
+#[cfg(test)]
+mod tests;
