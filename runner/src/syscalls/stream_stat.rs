@@ -3,7 +3,7 @@
 //! own stream is: a pipe, a terminal, a regular file, /dev/null) and pipes
 //! inside the process. C libraries stat their streams to size buffers, and
 //! some programs fail when that fails. Files and directories are the file
-//! layer's (`fs.rs`, the host's metadata as is).
+//! layer's (`fs/stat.rs`, the host's metadata as is).
 //!
 //! The answer keeps the type, size and device number of the host stream
 //! (programs use them: `st_size` of a redirected file, `/dev/null`

@@ -1,0 +1,187 @@
+//! Changes to existing names and files: rename/renameat/renameat2,
+//! truncate/ftruncate, fsync/fdatasync; and access/faccessat/faccessat2,
+//! which answer what the policy would let the guest do.
+
+use super::exists;
+use crate::abi::layouts::StatInfo;
+use crate::kernel::fds::Object;
+use crate::syscalls::common::*;
+use crate::syscalls::{Args, Ctx, SyscallResult};
+use crate::vfs::{Located, Node};
+use rustix::fd::AsFd;
+use rustix::fs::{Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
+
+fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
+    let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();
+    if flags & !u64::from(known) != 0 || flags == u64::from(known) {
+        return Err(Errno::INVAL);
+    }
+    let from = guest_path(ctx, od, op)?;
+    let to = guest_path(ctx, nd, np)?;
+    let vfs = &ctx.process.vfs;
+    if vfs.holds_a_root(&from.path) || vfs.holds_a_root(&to.path) {
+        return Err(Errno::BUSY);
+    }
+    let (Node::Real(a), Node::Real(b)) = (vfs.resolve(&from.path)?, vfs.resolve(&to.path)?) else {
+        return Err(Errno::BUSY);
+    };
+    if (a.writable() && a.holds_protected()) || (b.writable() && b.holds_protected()) {
+        return Err(Errno::BUSY);
+    }
+    if !a.writable() {
+        return Err(if exists(&a) {
+            Errno::ACCESS
+        } else {
+            Errno::NOENT
+        });
+    }
+    if !b.writable() {
+        return Err(Errno::ACCESS);
+    }
+    if a.index != b.index {
+        return Err(Errno::XDEV);
+    }
+    let (pa, na) = a.parent()?;
+    let (pb, nb) = b.parent()?;
+    rustix::fs::renameat_with(
+        &pa,
+        na,
+        &pb,
+        nb,
+        RenameFlags::from_bits_retain(flags as u32),
+    )?;
+    Ok(0)
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        AT_FDCWD as u64,
+        a[1],
+        0,
+    )?)
+}
+
+pub fn renameat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(ctx, a[0], a[1], a[2], a[3], 0)?)
+}
+
+pub fn renameat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_rename(ctx, a[0], a[1], a[2], a[3], a[4] as u32 as u64)?)
+}
+
+pub fn ftruncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    match &*obj {
+        Object::File(f) if f.writable => {
+            rustix::fs::ftruncate(&f.fd, a[1])?;
+            Ok(0)
+        }
+        // Not open for writing, not a file in a rule (the runner's own
+        // standard streams are never truncated).
+        _ => Err(Errno::INVAL.into()),
+    }
+}
+
+pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
+    if (a[1] as i64) < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let vfs = &ctx.process.vfs;
+    let real = match vfs.resolve(&g.path)? {
+        Node::Virtual(_) => return Err(Errno::ISDIR.into()),
+        Node::Real(r) => r,
+    };
+    if !real.writable() {
+        return Err(if exists(&real) {
+            Errno::ACCESS
+        } else {
+            Errno::NOENT
+        }
+        .into());
+    }
+    let fd = real.open(
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    rustix::fs::ftruncate(&fd, a[1])?;
+    Ok(0)
+}
+
+fn do_sync(ctx: &mut Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
+    let obj = ctx.process.fds.get(fd)?;
+    let host = match &*obj {
+        Object::File(f) => f.fd.as_fd(),
+        Object::Dir(d) => d.fd.as_fd(),
+        Object::Stdio { host, .. } => host.as_fd(),
+        _ => return Err(Errno::INVAL),
+    };
+    if data_only {
+        rustix::fs::fdatasync(host)?;
+    } else {
+        rustix::fs::fsync(host)?;
+    }
+    Ok(0)
+}
+
+pub fn fsync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_sync(ctx, a[0], false)?)
+}
+
+pub fn fdatasync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_sync(ctx, a[0], true)?)
+}
+
+// ---- access -------------------------------------------------------------
+
+const W_OK: u64 = 2;
+const X_OK: u64 = 1;
+
+/// access(2) answers for the policy: W_OK needs a read-write rule; X_OK
+/// needs an execute bit (directories are always searchable); R_OK and F_OK
+/// need the object to exist. Host ownership is not consulted.
+fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64) -> SysResult {
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    let vfs = &ctx.process.vfs;
+    match vfs.locate(&g, flags & AT_SYMLINK_NOFOLLOW == 0)? {
+        Located::Virtual(_) => {
+            if mode & W_OK != 0 {
+                return Err(Errno::ACCESS);
+            }
+        }
+        Located::Host(fd, real) => {
+            if mode & W_OK != 0 && !real.writable() {
+                return Err(Errno::ACCESS);
+            }
+            if mode & X_OK != 0 {
+                let st = StatInfo::from_host(&rustix::fs::fstat(&fd)?);
+                if !st.is_dir() && st.mode & 0o111 == 0 {
+                    return Err(Errno::ACCESS);
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn access(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, AT_FDCWD as u64, a[0], a[1], 0)?)
+}
+
+pub fn faccessat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, a[0], a[1], a[2], 0)?)
+}
+
+pub fn faccessat2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_access(ctx, a[0], a[1], a[2], a[3])?)
+}

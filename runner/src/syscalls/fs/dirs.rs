@@ -1,0 +1,316 @@
+//! Directories and the names in them: getdents64 (host listings with the
+//! synthesized entries, and synthesized directories), readlink, unlink and
+//! rmdir, mkdir, and the cwd (getcwd, chdir, fchdir).
+
+use super::{check_out, exists};
+use crate::abi::layouts::{self as abi, StatInfo};
+use crate::kernel::fds::{DirObj, Object, VirtualDirObj};
+use crate::syscalls::common::*;
+use crate::syscalls::{Args, Ctx, SyscallResult};
+use crate::tunnel::GuestPtr;
+use crate::vfs::path;
+use crate::vfs::{self, Located, Node};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
+use rustix::io::Errno;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+
+/// d_off of the synthesized entries appended to a host directory listing.
+const EXTRA_OFF: i64 = 0x7fff_ffff_0000_0000;
+
+// ---- listing ------------------------------------------------------------
+
+fn d_type(t: FileType) -> u8 {
+    match t {
+        FileType::Fifo => 1,
+        FileType::CharacterDevice => 2,
+        FileType::Directory => 4,
+        FileType::BlockDevice => 6,
+        FileType::RegularFile => 8,
+        FileType::Symlink => 10,
+        FileType::Socket => 12,
+        _ => 0,
+    }
+}
+
+/// One getdents64 batch from a host directory, then its synthesized
+/// entries (rule paths below it that the host does not have).
+fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    let mut c = d.cursor.borrow_mut();
+    let mut full = false;
+    if !c.host_done {
+        let start = rustix::fs::seek(&d.fd, SeekFrom::Current(0))?;
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); count.clamp(1024, 32 * 1024)];
+        let mut it = RawDir::new(&d.fd, &mut buf);
+        let mut last: Option<u64> = None;
+        let mut rewind = false;
+        loop {
+            match it.next() {
+                None => {
+                    c.host_done = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    if out.is_empty() {
+                        return Err(e);
+                    }
+                    rewind = true;
+                    break;
+                }
+                Some(Ok(ent)) => {
+                    let name = ent.file_name().to_bytes();
+                    if out.len() + abi::dirent_len(name.len()) > count {
+                        full = true;
+                        rewind = true;
+                        break;
+                    }
+                    abi::push_dirent(
+                        &mut out,
+                        ent.ino(),
+                        ent.next_entry_cookie() as i64,
+                        d_type(ent.file_type()),
+                        name,
+                    );
+                    if let Some((n, _)) = d.extras.iter().find(|(n, _)| n.as_bytes() == name) {
+                        c.seen.push(n.clone());
+                    }
+                    last = Some(ent.next_entry_cookie());
+                }
+            }
+        }
+        if rewind {
+            rustix::fs::seek(&d.fd, SeekFrom::Start(last.unwrap_or(start)))?;
+        }
+    }
+    if c.host_done && !full {
+        while let Some((name, t)) = d.extras.get(c.extra_next) {
+            let idx = c.extra_next;
+            if c.seen.contains(name) {
+                c.extra_next += 1;
+                continue;
+            }
+            if out.len() + abi::dirent_len(name.len()) > count {
+                full = true;
+                break;
+            }
+            let ino = vfs::virtual_ino(&d.guest_path.join(name));
+            abi::push_dirent(
+                &mut out,
+                ino,
+                EXTRA_OFF + idx as i64 + 1,
+                *t,
+                name.as_bytes(),
+            );
+            c.extra_next += 1;
+        }
+    }
+    if out.is_empty() && full {
+        return Err(Errno::INVAL);
+    }
+    Ok(out)
+}
+
+fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    let mut i = v.pos.get();
+    while let Some((name, t)) = v.entries.get(i) {
+        if out.len() + abi::dirent_len(name.len()) > count {
+            if out.is_empty() {
+                return Err(Errno::INVAL);
+            }
+            break;
+        }
+        let ino = vfs::virtual_ino(&v.guest_path.join(name));
+        abi::push_dirent(&mut out, ino, i as i64 + 1, *t, name.as_bytes());
+        i += 1;
+    }
+    v.pos.set(i);
+    Ok(out)
+}
+
+pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    let count = (a[2] as u32 as usize).min(MAX_RW as usize);
+    check_out(ctx, a[1], count)?;
+    let out = match &*obj {
+        Object::Dir(d) => list_host(d, count)?,
+        Object::VirtualDir(v) => list_virtual(v, count)?,
+        _ => return Err(Errno::NOTDIR.into()),
+    };
+    ctx.tunnel()
+        .write(GuestPtr::new(a[1]), &out)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(out.len() as u64)
+}
+
+// ---- links --------------------------------------------------------------
+
+/// readlink: the link text, only for a link that resolves inside its rule
+/// (followed beneath the root, or, when its target does not exist, a
+/// relative text that stays below the root lexically). Others: EACCES.
+fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64) -> SysResult {
+    let size = size as u32 as i32;
+    if size <= 0 {
+        return Err(Errno::INVAL);
+    }
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    let text = {
+        let vfs = &ctx.process.vfs;
+        match vfs.locate(&g, false)? {
+            Located::Virtual(_) => return Err(Errno::INVAL),
+            Located::Host(fd, real) => {
+                if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_symlink() {
+                    return Err(Errno::INVAL);
+                }
+                let text = rustix::fs::readlinkat(&fd, "", Vec::new())?.into_bytes();
+                match real.open(OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+                    Ok(_) => {}
+                    Err(e) if e == Errno::ACCESS || e == Errno::LOOP => return Err(Errno::ACCESS),
+                    Err(_) => {
+                        if !path::link_stays_inside(real.rest_dir(), &text) {
+                            return Err(Errno::ACCESS);
+                        }
+                    }
+                }
+                text
+            }
+        }
+    };
+    let n = text.len().min(size as usize);
+    ctx.tunnel()
+        .write(GuestPtr::new(buf), &text[..n])
+        .map_err(|_| Errno::FAULT)?;
+    Ok(n as u64)
+}
+
+pub fn readlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_readlink(ctx, AT_FDCWD as u64, a[0], a[1], a[2])?)
+}
+
+pub fn readlinkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_readlink(ctx, a[0], a[1], a[2], a[3])?)
+}
+
+// ---- unlink, mkdir ------------------------------------------------------
+
+fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysResult {
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(Errno::INVAL);
+    }
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    let vfs = &ctx.process.vfs;
+    if vfs.holds_a_root(&g.path) {
+        return Err(Errno::BUSY);
+    }
+    let Node::Real(real) = vfs.resolve(&g.path)? else {
+        return Err(Errno::BUSY);
+    };
+    if real.writable() && real.holds_protected() {
+        return Err(Errno::BUSY);
+    }
+    if !real.writable() {
+        return Err(if exists(&real) {
+            Errno::ACCESS
+        } else {
+            Errno::NOENT
+        });
+    }
+    let (parent, name) = real.parent()?;
+    let at = if flags & AT_REMOVEDIR != 0 {
+        AtFlags::REMOVEDIR
+    } else {
+        if g.must_be_dir {
+            return Err(if exists(&real) {
+                Errno::ISDIR
+            } else {
+                Errno::NOENT
+            });
+        }
+        AtFlags::empty()
+    };
+    rustix::fs::unlinkat(&parent, name, at)?;
+    Ok(0)
+}
+
+pub fn unlinkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, a[0], a[1], a[2])?)
+}
+
+pub fn unlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, AT_FDCWD as u64, a[0], 0)?)
+}
+
+pub fn rmdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_unlink(ctx, AT_FDCWD as u64, a[0], AT_REMOVEDIR)?)
+}
+
+fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    let vfs = &ctx.process.vfs;
+    let Node::Real(real) = vfs.resolve(&g.path)? else {
+        return Err(Errno::EXIST);
+    };
+    if real.rest.as_os_str().is_empty() {
+        return Err(Errno::EXIST);
+    }
+    if !real.writable() {
+        return Err(if exists(&real) {
+            Errno::EXIST
+        } else {
+            Errno::ACCESS
+        });
+    }
+    let (parent, name) = real.parent()?;
+    rustix::fs::mkdirat(
+        &parent,
+        name,
+        Mode::from_bits_truncate(mode as u32 & 0o1777),
+    )?;
+    Ok(0)
+}
+
+pub fn mkdirat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mkdir(ctx, a[0], a[1], a[2])?)
+}
+
+pub fn mkdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mkdir(ctx, AT_FDCWD as u64, a[0], a[1])?)
+}
+
+// ---- cwd ----------------------------------------------------------------
+
+pub fn getcwd(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let mut bytes = ctx.process.vfs.cwd().as_os_str().as_bytes().to_vec();
+    bytes.push(0);
+    if (a[1] as usize) < bytes.len() {
+        return Err(Errno::RANGE.into());
+    }
+    ctx.tunnel()
+        .write(GuestPtr::new(a[0]), &bytes)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(bytes.len() as u64)
+}
+
+/// chdir: the cwd is kept as the normalized guest path (symlinks in it are
+/// not resolved into their targets).
+pub fn chdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
+    match ctx.process.vfs.locate(&g, true)? {
+        Located::Virtual(_) => {}
+        Located::Host(fd, _) => {
+            if !StatInfo::from_host(&rustix::fs::fstat(&fd)?).is_dir() {
+                return Err(Errno::NOTDIR.into());
+            }
+        }
+    }
+    ctx.process.vfs.set_cwd(g.path);
+    Ok(0)
+}
+
+pub fn fchdir(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    let p = obj.dir_path().cloned().ok_or(Errno::NOTDIR)?;
+    ctx.process.vfs.set_cwd(p);
+    Ok(0)
+}

@@ -1,0 +1,168 @@
+//! open, openat and creat: the open flags, and the object a path opens
+//! (a host file or directory, or a synthesized directory).
+
+use crate::abi::constants::{
+    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE,
+    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC, O_WRONLY,
+};
+use crate::abi::layouts::StatInfo;
+use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
+use crate::syscalls::common::*;
+use crate::syscalls::{Args, Ctx, SyscallResult};
+use crate::vfs::{self, Node, Real, Vfs};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::cell::{Cell, RefCell};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Open flags passed to the host as the guest gave them. O_NOCTTY and
+/// O_CLOEXEC are always set on the host fd; O_ASYNC and O_NOATIME are
+/// dropped; unknown bits are ignored (as open(2) does).
+const PASSED: u32 = O_ACCMODE
+    | O_CREAT
+    | O_EXCL
+    | O_TRUNC
+    | O_APPEND
+    | O_NONBLOCK
+    | O_DSYNC
+    | O_DIRECT
+    | O_LARGEFILE
+    | O_DIRECTORY
+    | O_NOFOLLOW
+    | O_SYNC_BIT;
+
+fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
+    let mut entries = vec![
+        (OsString::from("."), vfs::DT_DIR),
+        (OsString::from(".."), vfs::DT_DIR),
+    ];
+    entries.extend(vfs.children(&p));
+    Object::VirtualDir(VirtualDirObj {
+        guest_path: p,
+        entries,
+        pos: Cell::new(0),
+    })
+}
+
+/// open() of a synthesized directory: read-only, like a directory on a
+/// read-only file system.
+fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
+    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+        return Err(Errno::EXIST);
+    }
+    if flags & O_ACCMODE != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0 {
+        return Err(Errno::ISDIR);
+    }
+    Ok(virtual_dir(vfs, p))
+}
+
+fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SysResult {
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    if flags & (O_PATH | O_TMPFILE_BIT) != 0 {
+        return Err(Errno::OPNOTSUPP);
+    }
+    let acc = flags & O_ACCMODE;
+    if acc == O_ACCMODE {
+        return Err(Errno::INVAL);
+    }
+    // Like Linux, a descriptor is reserved before anything is created.
+    if !ctx.process.fds.has_room() {
+        return Err(Errno::MFILE);
+    }
+    let creat = flags & O_CREAT != 0;
+    if g.must_be_dir && creat {
+        return Err(Errno::ISDIR);
+    }
+    let wants_write = acc != O_RDONLY || flags & (O_CREAT | O_TRUNC) != 0;
+    let mut host = OFlags::from_bits_retain(flags & PASSED) | OFlags::CLOEXEC | OFlags::NOCTTY;
+    if g.must_be_dir {
+        host |= OFlags::DIRECTORY;
+    }
+    let vfs = &ctx.process.vfs;
+    let obj = match vfs.resolve(&g.path)? {
+        Node::Virtual(p) => open_virtual(vfs, p, flags)?,
+        Node::Real(real) => {
+            if wants_write && !real.writable() {
+                // A read rule: only O_CREAT of a file that exists, opened
+                // read-only without O_TRUNC/O_EXCL, goes on.
+                if acc == O_RDONLY && flags & (O_TRUNC | O_EXCL) == 0 {
+                    host.remove(OFlags::CREATE);
+                } else {
+                    return Err(Errno::ACCESS);
+                }
+            }
+            let mode = if host.contains(OFlags::CREATE) {
+                // No set-id or sticky bits: the runner may run as root.
+                Mode::from_bits_truncate(mode & 0o777)
+            } else {
+                Mode::empty()
+            };
+            match real.open(host, mode) {
+                Ok(fd) => host_object(vfs, fd, &real, acc)?,
+                Err(e)
+                    if (e == Errno::NOENT || e == Errno::NOTDIR)
+                        && vfs.is_strict_ancestor(&g.path) =>
+                {
+                    open_virtual(vfs, g.path.clone(), flags)?
+                }
+                Err(e) if e == Errno::NOENT && creat && !real.writable() => {
+                    return Err(Errno::ACCESS)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    ctx.process
+        .fds
+        .insert(Rc::new(obj), flags & O_CLOEXEC != 0, 0)
+}
+
+fn host_object(
+    vfs: &Vfs,
+    fd: rustix::fd::OwnedFd,
+    real: &Real<'_>,
+    acc: u32,
+) -> Result<Object, Errno> {
+    let st = rustix::fs::fstat(&fd)?;
+    if StatInfo::from_host(&st).is_dir() {
+        Ok(Object::Dir(DirObj {
+            fd,
+            guest_path: real.guest.clone(),
+            extras: vfs.children(&real.guest),
+            cursor: RefCell::new(DirCursor::default()),
+        }))
+    } else {
+        Ok(Object::File(FileObj {
+            fd,
+            readable: acc != O_WRONLY,
+            writable: acc != O_RDONLY,
+            guest_path: real.guest.clone(),
+        }))
+    }
+}
+
+pub fn openat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(ctx, a[0], a[1], a[2] as u32, a[3] as u32)?)
+}
+
+pub fn open(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        a[1] as u32,
+        a[2] as u32,
+    )?)
+}
+
+pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_open(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        O_CREAT | O_WRONLY | O_TRUNC,
+        a[1] as u32,
+    )?)
+}

@@ -1,0 +1,145 @@
+//! The stat family: fstat, stat, lstat, newfstatat and statx, over
+//! descriptors and guest paths.
+
+use super::check_out;
+use crate::abi::layouts::{self as abi, StatInfo};
+use crate::kernel::fds::Object;
+use crate::syscalls::common::*;
+use crate::syscalls::{stream_stat, Args, Ctx, SyscallResult};
+use crate::tunnel::GuestPtr;
+use crate::vfs::path::{self, GuestPath, PathError};
+use crate::vfs::{Located, Vfs};
+use rustix::io::Errno;
+use std::path::PathBuf;
+
+fn path_errno(e: PathError) -> Errno {
+    match e {
+        PathError::Empty => Errno::NOENT,
+        PathError::TooLong => Errno::NAMETOOLONG,
+    }
+}
+
+/// Normalizes an already-read path relative to `dirfd`.
+fn normalize_at(ctx: &Ctx<'_>, dirfd: u64, raw: &[u8]) -> Result<GuestPath, Errno> {
+    let base = if raw.first() == Some(&b'/') {
+        PathBuf::from("/")
+    } else {
+        base_dir(ctx, dirfd)?
+    };
+    path::normalize(&base, raw).map_err(path_errno)
+}
+
+/// The stat of an open descriptor: files and directories as the host has
+/// them; the standard streams and pipes as `stream_stat` shows them.
+fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
+    match obj {
+        Object::Null { .. } => Ok(StatInfo::null_device()),
+        Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(
+            &v.guest_path,
+        ))),
+        Object::Stdio { stream, host } => {
+            Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
+        }
+        Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
+        other => match other.host_fd() {
+            Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
+            None => Err(Errno::BADF),
+        },
+    }
+}
+
+/// The stat of a guest path.
+fn stat_path(vfs: &Vfs, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> {
+    match vfs.locate(g, follow)? {
+        Located::Virtual(p) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&p))),
+        Located::Host(fd, _) => Ok(StatInfo::from_host(&rustix::fs::fstat(&fd)?)),
+    }
+}
+
+/// newfstatat/statx target: `(dirfd, path, flags)`, with AT_EMPTY_PATH.
+fn stat_at(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    path_ptr: u64,
+    flags: u64,
+    allowed: u64,
+) -> Result<StatInfo, Errno> {
+    if flags & !allowed != 0 {
+        return Err(Errno::INVAL);
+    }
+    let raw = read_path(ctx, path_ptr)?;
+    if raw.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if dirfd as u32 as i32 == AT_FDCWD {
+            let g = GuestPath {
+                path: ctx.process.vfs.cwd().to_path_buf(),
+                must_be_dir: true,
+            };
+            return stat_path(&ctx.process.vfs, &g, true);
+        }
+        return stat_object(&*ctx.process.fds.get(dirfd)?);
+    }
+    let g = normalize_at(ctx, dirfd, &raw)?;
+    stat_path(&ctx.process.vfs, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
+}
+
+fn put_stat(ctx: &mut Ctx<'_>, buf: u64, st: &StatInfo) -> SysResult {
+    ctx.tunnel()
+        .write(GuestPtr::new(buf), &st.encode_stat())
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
+}
+
+pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    check_out(ctx, a[1], abi::STAT_SIZE)?;
+    let st = stat_object(&obj)?;
+    Ok(put_stat(ctx, a[1], &st)?)
+}
+
+fn stat_common(ctx: &mut Ctx<'_>, path_ptr: u64, buf: u64, follow: bool) -> SysResult {
+    check_out(ctx, buf, abi::STAT_SIZE)?;
+    let g = guest_path(ctx, AT_FDCWD as u64, path_ptr)?;
+    let st = stat_path(&ctx.process.vfs, &g, follow)?;
+    put_stat(ctx, buf, &st)
+}
+
+pub fn stat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(stat_common(ctx, a[0], a[1], true)?)
+}
+
+pub fn lstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(stat_common(ctx, a[0], a[1], false)?)
+}
+
+pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    check_out(ctx, a[2], abi::STAT_SIZE)?;
+    let st = stat_at(
+        ctx,
+        a[0],
+        a[1],
+        a[3],
+        AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT,
+    )?;
+    Ok(put_stat(ctx, a[2], &st)?)
+}
+
+/// statx(dirfd, path, flags, mask, buf): the basic fields whatever the
+/// mask (Linux may return more than asked); no birth time.
+pub fn statx(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const STATX_RESERVED: u64 = 0x8000_0000;
+    if a[3] & STATX_RESERVED != 0 || a[2] & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
+        return Err(Errno::INVAL.into());
+    }
+    check_out(ctx, a[4], abi::STATX_SIZE)?;
+    let st = stat_at(
+        ctx,
+        a[0],
+        a[1],
+        a[2],
+        AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE,
+    )?;
+    ctx.tunnel()
+        .write(GuestPtr::new(a[4]), &st.encode_statx())
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
+}

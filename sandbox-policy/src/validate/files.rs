@@ -1,0 +1,80 @@
+//! `[[files]]`: guest and host paths (absolute, normalized), access, and
+//! paths listed twice.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::Result;
+use crate::effective::quote;
+use crate::files::{FileAccess, FileRule, FileRules};
+use crate::location::Source;
+use crate::paths::check_absolute_normalized;
+use crate::schema::RawFile;
+
+fn path(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<std::path::PathBuf> {
+    check_absolute_normalized(value.get_ref()).map_err(|expected| {
+        src.invalid(
+            &value.span(),
+            key,
+            format!("expected {expected}, found {}", quote(value.get_ref())),
+        )
+    })
+}
+
+pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRules> {
+    let mut rules = Vec::with_capacity(raw.len());
+    // guest path → (index, span of its `path`)
+    let mut seen: BTreeMap<std::path::PathBuf, (usize, Range<usize>)> = BTreeMap::new();
+    for (i, entry) in raw.iter().enumerate() {
+        let entry = entry.get_ref();
+        let path_key = format!("files[{i}].path");
+        let guest_path = path(&entry.path, &path_key, src)?;
+        let host_path = match &entry.host_path {
+            Some(host) => path(host, &format!("files[{i}].host_path"), src)?,
+            None => guest_path.clone(),
+        };
+        let access = match entry.access.get_ref().as_str() {
+            "read" => FileAccess::Read,
+            "read-write" => FileAccess::ReadWrite,
+            other => {
+                return Err(src.invalid(
+                    &entry.access.span(),
+                    &format!("files[{i}].access"),
+                    format!(
+                        "expected \"read\" or \"read-write\", found {}",
+                        quote(other)
+                    ),
+                ))
+            }
+        };
+        if let Some((j, other_span)) = seen.get(&guest_path) {
+            let other: &FileRule = &rules[*j];
+            let message = if other.access == access {
+                format!("{} is listed twice", quote(entry.path.get_ref()))
+            } else {
+                format!(
+                    "{} is listed twice with conflicting access ({} here, {} there)",
+                    quote(entry.path.get_ref()),
+                    quote(access.as_str()),
+                    quote(other.access.as_str())
+                )
+            };
+            return Err(src.conflict(
+                &entry.path.span(),
+                &path_key,
+                message,
+                other_span,
+                &format!("files[{j}].path"),
+            ));
+        }
+        seen.insert(guest_path.clone(), (i, entry.path.span()));
+        rules.push(FileRule {
+            guest_path,
+            host_path,
+            access,
+        });
+    }
+    Ok(FileRules::from_checked(rules))
+}
