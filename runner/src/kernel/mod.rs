@@ -1,11 +1,13 @@
 //! The kernel objects of the emulated Linux, after gVisor's Sentry:
 //!
 //! - [`Kernel`]: what the whole sandbox shares: the policy's syscall rules,
-//!   network peers and tunnel ranges, the write budget, the run's clock, the report-once
-//!   bookkeeping;
+//!   network peers and tunnel ranges, the write budget, the run's clock,
+//!   the report-once bookkeeping;
 //! - [`Process`]: one thread group: its descriptor table, file-system view
-//!   and cwd, signal dispositions, identity and limits (its address space
-//!   is the VM's page tables, held beside it by the machine: `guest::boot`);
+//!   and cwd, signal dispositions, identity and limits. Its address space
+//!   (`guest::address_space`, the page tables the vCPUs run on) is held
+//!   beside it by the machine (`run::boot::Guest`) until processes arrive
+//!   and each needs its own root; handlers reach it through `Ctx`;
 //! - [`Thread`]: one task on one vCPU: its signal mask and pending set, tid,
 //!   `clear_child_tid`, robust list, TLS bases and name.
 //!
