@@ -28,12 +28,13 @@
 //!   region registered with the wrong size, or a runner copy that escaped
 //!   the bounds checks of `GuestMemory`, would hit them.
 
+use crate::guest::address_space::AddressSpace;
 use crate::guest::descriptors::GDT_SIZE;
 use crate::guest::frames::{HUGE_PAGES, HUGE_SIZE};
 use crate::guest::layout::*;
 use crate::guest::page_table::{Translation, BACKED, HUGE, PRESENT, USER, WRITABLE};
 use crate::guest::vdso;
-use crate::run::boot::Guest;
+use crate::run::boot::{Guest, Machine};
 use std::collections::BTreeSet;
 use thinvisor_kmod::{GuestMemory, KmodError, MemoryAccess, SlotId, PAGE_SIZE};
 
@@ -145,7 +146,7 @@ fn frozen_bytes(mem: &GuestMemory, pa: u64) -> Result<Vec<u8>, KmodError> {
 impl Canaries {
     /// Snapshots the supervisor area and maps the guard slot.
     pub fn arm(guest: &mut Guest, pattern: u64) -> Result<Canaries, KmodError> {
-        let mem = guest.vm.memory(guest.slot)?;
+        let mem = guest.machine.vm.memory(guest.machine.slot)?;
         let ram = mem.len();
         let mut supervisor = Vec::new();
         for pa in FROZEN_PAGES {
@@ -155,7 +156,7 @@ impl Canaries {
             .into_iter()
             .map(|pa| (pa, guest.aspace.tables.translate(mem, kva(pa))))
             .collect();
-        let vdso_image = if guest.vdso {
+        let vdso_image = if guest.machine.vdso {
             mem.slice(VDSO_PA, VDSO_PAGES * PAGE_SIZE)?.to_vec()
         } else {
             Vec::new()
@@ -164,6 +165,7 @@ impl Canaries {
         let mut slot_mem = GuestMemory::new(GUARD_BYTES as usize)?;
         slot_mem.write(0, &guard)?;
         let guard_slot = guest
+            .machine
             .vm
             .map_memory(ram, slot_mem, MemoryAccess::READ_WRITE)?;
         Ok(Canaries {
@@ -176,20 +178,20 @@ impl Canaries {
     }
 
     /// Every canary that no longer holds, described.
-    pub fn check(&self, guest: &Guest) -> Vec<String> {
+    pub fn check(&self, machine: &Machine, aspace: &AddressSpace) -> Vec<String> {
         let mut out = Vec::new();
-        let mem = match guest.vm.memory(guest.slot) {
+        let mem = match machine.vm.memory(machine.slot) {
             Ok(m) => m,
             Err(e) => return vec![format!("guest memory unavailable: {e}")],
         };
-        match guest.vm.memory(self.guard_slot) {
+        match machine.vm.memory(self.guard_slot) {
             Ok(g)
                 if g.slice(0, GUARD_BYTES)
                     .is_ok_and(|b| b == self.guard.as_slice()) => {}
             Ok(_) => out.push("guard slot beyond the guest's RAM was written".into()),
             Err(e) => out.push(format!("guard slot unavailable: {e}")),
         }
-        let (hw, untouched_end) = guest.aspace.frames.untouched();
+        let (hw, untouched_end) = aspace.frames.untouched();
         let end = (hw + UNTOUCHED_WINDOW).min(untouched_end).min(mem.len());
         if let Ok(bytes) = mem.slice(hw, end.saturating_sub(hw)) {
             if let Some(off) = bytes.iter().position(|&b| b != 0) {
@@ -206,30 +208,30 @@ impl Canaries {
             }
         }
         for (pa, before) in &self.supervisor_maps {
-            if guest.aspace.tables.translate(mem, kva(*pa)) != *before {
+            if aspace.tables.translate(mem, kva(*pa)) != *before {
                 out.push(format!(
                     "mapping of supervisor page {:#x} changed",
                     kva(*pa)
                 ));
             }
         }
-        if guest.vdso {
-            check_vdso(guest, mem, &self.vdso_image, &mut out);
+        if machine.vdso {
+            check_vdso(machine, mem, &self.vdso_image, &mut out);
         }
-        address_space_shape(mem, guest.aspace.tables.root, &mut out);
+        address_space_shape(mem, aspace.tables.root, &mut out);
         out
     }
 }
 
 /// The vDSO's image is unchanged and its data page holds the runner's clock.
-fn check_vdso(guest: &Guest, mem: &GuestMemory, image: &[u8], out: &mut Vec<String>) {
+fn check_vdso(machine: &Machine, mem: &GuestMemory, image: &[u8], out: &mut Vec<String>) {
     if mem
         .slice(VDSO_PA, VDSO_PAGES * PAGE_SIZE)
         .map_or(true, |b| b != image)
     {
         out.push("the vDSO's image changed".into());
     }
-    let Some(clock) = guest.clock.as_ref() else {
+    let Some(clock) = machine.clock.as_ref() else {
         out.push("a vDSO without a clock".into());
         return;
     };

@@ -12,7 +12,7 @@ use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
 use crate::kernel::Sandbox;
 use crate::loader::{self, Format};
-use crate::run::boot::{self, StartInfo};
+use crate::run::boot::{self, Guest, StartInfo};
 use crate::run::engine::Engine;
 use crate::run::stats::Stats;
 use crate::run::syscall_path::SyscallPath;
@@ -139,7 +139,7 @@ impl Executor {
             Ok(c) => c,
             Err(e) => return self.failed(format!("canaries: {e}"), start),
         };
-        guest.vm.seal_memory_layout();
+        guest.machine.vm.seal_memory_layout();
         let files = File::open(&self.stdin).and_then(|stdin| {
             let null = || File::options().write(true).open("/dev/null");
             Ok(FdTable::with_files(
@@ -156,7 +156,12 @@ impl Executor {
             Ok(v) => v,
             Err(e) => return self.failed(format!("file namespace: {e}"), start),
         };
-        let mut state = Sandbox::for_run(fds, vfs, &policy, PROGRAM_PATH, start);
+        let Guest {
+            mut machine,
+            vcpu,
+            aspace,
+        } = guest;
+        let mut state = Sandbox::for_run(fds, vfs, &policy, PROGRAM_PATH, start, aspace, vcpu);
         state.kernel.reports.enabled = false;
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),
@@ -166,7 +171,7 @@ impl Executor {
         };
         let t = self.settings.time_limit;
         let result =
-            crate::run::run_guest(&mut guest, &mut state, self.path, t, t, None, &mut stats);
+            crate::run::run_guest(&mut machine, &mut state, self.path, t, t, None, &mut stats);
         let (status, ending) = match result {
             Ok(Ok(code)) => (code, Ending::Exited(code)),
             Ok(Err(death)) => (death.exit_status(), Ending::Killed(death)),
@@ -177,10 +182,11 @@ impl Executor {
         };
         stats.exit_status = status;
         stats.wall_ns = start.elapsed().as_nanos() as u64;
-        let mut violations = canaries.check(&guest);
+        let mut violations = canaries.check(&machine, &state.process.mm);
         host_guards.check(&mut violations);
-        let user_bytes = guest.aspace.frames.user_bytes();
-        drop(guest);
+        let user_bytes = state.process.mm.frames.user_bytes();
+        drop(state);
+        drop(machine);
         Execution {
             status,
             ending,

@@ -3,13 +3,13 @@
 //! - [`Kernel`]: what the whole sandbox shares: the policy's syscall rules,
 //!   network peers and tunnel ranges, the write budget, the run's clock,
 //!   the report-once bookkeeping;
-//! - [`Process`]: one thread group: its descriptor table, file-system view
-//!   and cwd, signal dispositions, identity and limits. Its address space
-//!   (`guest::address_space`, the page tables the vCPUs run on) is held
-//!   beside it by the machine (`run::boot::Guest`) until processes arrive
-//!   and each needs its own root; handlers reach it through `Ctx`;
-//! - [`Thread`]: one task on one vCPU: its signal mask and pending set, tid,
+//! - [`Process`]: one thread group: its address space, descriptor table,
+//!   file-system view and cwd, signal dispositions, identity and limits;
+//! - [`Thread`]: one task: its vCPU, signal mask and pending set, tid,
 //!   `clear_child_tid`, robust list, TLS bases and name.
+//!
+//! The VM itself (its memory slot, entry point, monitor, clock) is the
+//! machine under them all (`run::boot::Machine`).
 //!
 //! A syscall handler gets a `syscalls::Ctx`, the calling thread's view,
 //! and reaches its process and the kernel from it; nothing is global.
@@ -48,10 +48,12 @@ pub mod thread;
 pub use process::Process;
 pub use thread::Thread;
 
+use crate::guest::address_space::AddressSpace;
 use budget::WriteBudget;
 use limits::RunClock;
 use sandbox_policy::{NetRules, Policy, SyscallRules, TunnelRanges};
 use std::collections::BTreeSet;
+use thinvisor_kmod::Vcpu;
 
 /// What every process and thread of the sandbox shares.
 #[derive(Debug)]
@@ -145,28 +147,32 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// No files, no network, the default limits.
-    pub fn new(fds: fds::FdTable) -> Sandbox {
+    /// A booted guest's first process (in `mm`) and thread (on `vcpu`):
+    /// no files, no network, the default limits.
+    pub fn new(fds: fds::FdTable, mm: AddressSpace, vcpu: Vcpu) -> Sandbox {
         Sandbox {
             kernel: Kernel::new(),
-            process: Process::new(fds),
-            thread: Thread::main(b"program"),
+            process: Process::new(fds, mm),
+            thread: Thread::main(vcpu, b"program"),
         }
     }
 
     /// A run of `program` under `policy` that started at `start`, with
-    /// the files `Vfs::prepare` opened.
+    /// the files `Vfs::prepare` opened, in the booted guest's address space
+    /// `mm` and on its vCPU.
     pub fn for_run(
         fds: fds::FdTable,
         vfs: crate::vfs::Vfs,
         policy: &Policy,
         program: &[u8],
         start: std::time::Instant,
+        mm: AddressSpace,
+        vcpu: Vcpu,
     ) -> Sandbox {
         Sandbox {
             kernel: Kernel::for_policy(policy, start),
-            process: Process::for_policy(fds, vfs, policy),
-            thread: Thread::main(program),
+            process: Process::for_policy(fds, vfs, policy, mm),
+            thread: Thread::main(vcpu, program),
         }
     }
 }

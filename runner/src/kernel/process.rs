@@ -3,6 +3,7 @@
 use super::fds::FdTable;
 use super::limits::Limits;
 use super::signal_state::SignalActions;
+use crate::guest::address_space::AddressSpace;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 
@@ -44,23 +45,28 @@ pub struct Process {
     pub signal_actions: SignalActions,
     /// The policy's limits and the rlimits the guest may lower.
     pub limits: Limits,
+    /// Its address space: the mappings and the page tables its threads'
+    /// vCPUs run on.
+    pub mm: AddressSpace,
 }
 
 impl Process {
-    /// A process with `fds`, no files and the default limits.
-    pub fn new(fds: FdTable) -> Process {
+    /// A process with `fds` in address space `mm`, no files and the
+    /// default limits.
+    pub fn new(fds: FdTable, mm: AddressSpace) -> Process {
         Process {
             identity: GUEST_IDENTITY,
             fds,
             vfs: Vfs::empty(),
             signal_actions: SignalActions::default(),
             limits: Limits::default(),
+            mm,
         }
     }
 
     /// The first process of a run under `policy`: `vfs` from
     /// `Vfs::prepare`, the fd limit and rlimits from the policy.
-    pub fn for_policy(mut fds: FdTable, vfs: Vfs, policy: &Policy) -> Process {
+    pub fn for_policy(mut fds: FdTable, vfs: Vfs, policy: &Policy, mm: AddressSpace) -> Process {
         let limits = &policy.limits;
         fds.set_limit(limits.open_files);
         Process {
@@ -74,6 +80,7 @@ impl Process {
                 crate::guest::layout::stack_size(limits.memory_bytes),
                 limits.cpu_time,
             ),
+            mm,
         }
     }
 }

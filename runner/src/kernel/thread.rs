@@ -3,11 +3,13 @@
 use super::limits::comm_of;
 use super::process::GUEST_PID;
 use super::signal_state::ThreadSignals;
+use thinvisor_kmod::Vcpu;
 
 /// A thread's own state; only its host thread touches it.
-#[derive(Debug, Clone)]
 pub struct Thread {
     pub tid: u64,
+    /// The vCPU it runs on.
+    pub vcpu: Vcpu,
     /// Mask, pending signals, alternate stack.
     pub signals: ThreadSignals,
     /// set_tid_address's pointer (cleared and woken at thread exit once
@@ -23,10 +25,11 @@ pub struct Thread {
 }
 
 impl Thread {
-    /// The first thread of a process running `program`.
-    pub fn main(program: &[u8]) -> Thread {
+    /// The first thread of a process running `program`, on `vcpu`.
+    pub fn main(vcpu: Vcpu, program: &[u8]) -> Thread {
         Thread {
             tid: GUEST_PID,
+            vcpu,
             signals: ThreadSignals::default(),
             clear_child_tid: 0,
             robust_list: 0,
@@ -34,5 +37,18 @@ impl Thread {
             gs_base: 0,
             comm: comm_of(program),
         }
+    }
+}
+
+impl std::fmt::Debug for Thread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Thread")
+            .field("tid", &self.tid)
+            .field("signals", &self.signals)
+            .field("clear_child_tid", &self.clear_child_tid)
+            .field("robust_list", &self.robust_list)
+            .field("fs_base", &self.fs_base)
+            .field("gs_base", &self.gs_base)
+            .finish_non_exhaustive()
     }
 }

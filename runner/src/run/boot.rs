@@ -19,12 +19,21 @@ use thinvisor_kmod::{
     GuestMemory, Hypervisor, KmodError, MemoryAccess, SlotId, Vcpu, Vm, PAGE_SIZE,
 };
 
-/// A guest ready to run its first instruction.
+/// A guest ready to run its first instruction: the machine, the first
+/// thread's vCPU and the first process's address space. The kernel objects
+/// take the last two over (`kernel::Sandbox::for_run`): a thread owns its
+/// vCPU, a process its address space.
 pub struct Guest {
-    pub vm: Vm,
-    pub slot: SlotId,
+    pub machine: Machine,
     pub vcpu: Vcpu,
     pub aspace: AddressSpace,
+}
+
+/// The VM and what the runner keeps of it for the whole run, whichever
+/// thread runs: its memory slot, the entry point, the monitor, the clock.
+pub struct Machine {
+    pub vm: Vm,
+    pub slot: SlotId,
     /// The SYSCALL entry point (LSTAR): the runner's stub, or the monitor's
     /// syscall gate.
     pub lstar: u64,
@@ -37,7 +46,7 @@ pub struct Guest {
     pub vdso: bool,
 }
 
-impl Guest {
+impl Machine {
     /// At an exit (the guest stopped): keeps the in-VM clocks in step with
     /// the host's (guest/clock.rs), writing new lines where the vDSO and
     /// the monitor read them. No vCPU ioctl; usually one host TSC read.
@@ -324,7 +333,7 @@ pub fn boot(hv: &Hypervisor, image: &Image, start: &StartInfo<'_>) -> Result<Gue
     let mut guest = boot_unsealed(hv, image, start)?;
     // The one slot never changes again; sealing also makes dropping the VM
     // issue no ioctl, which the locked-down runner's filter would refuse.
-    guest.vm.seal_memory_layout();
+    guest.machine.vm.seal_memory_layout();
     Ok(guest)
 }
 
@@ -460,13 +469,15 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
         None
     };
     Ok(Guest {
-        vm,
-        slot,
+        machine: Machine {
+            vm,
+            slot,
+            lstar,
+            monitor,
+            clock,
+            vdso: start.vdso,
+        },
         vcpu,
         aspace,
-        lstar,
-        monitor,
-        clock,
-        vdso: start.vdso,
     })
 }

@@ -77,13 +77,20 @@ pub fn measure(
         pf_path: path == SyscallPath::PageFaultFrame,
         skip_marker: false,
     });
-    let mut guest = build_guest(hv, n, boot)?;
-    let mut state = Sandbox::new(FdTable::default());
-    if let Some(m) = guest.monitor.as_mut() {
-        let mem = guest.vm.memory_mut(guest.slot).map_err(|e| e.to_string())?;
+    let Guest {
+        mut machine,
+        vcpu,
+        aspace,
+    } = build_guest(hv, n, boot)?;
+    let mut state = Sandbox::new(FdTable::default(), aspace, vcpu);
+    if let Some(m) = machine.monitor.as_mut() {
+        let mem = machine
+            .vm
+            .memory_mut(machine.slot)
+            .map_err(|e| e.to_string())?;
         m.configure(
             mem,
-            &guest.aspace,
+            &state.process.mm,
             &SyscallRules::default(),
             &state.kernel.tunnel_ranges,
             &mut state.process.fds,
@@ -93,17 +100,17 @@ pub fn measure(
     }
     let mut stats = Stats::default();
     let deadline =
-        Deadline::arm(&guest.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let r = run_loop::run(&mut guest, &mut state, path, &deadline, 30.0, &mut stats)
+        Deadline::arm(&state.thread.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let r = run_loop::run(&mut machine, &mut state, path, &deadline, 30.0, &mut stats)
         .map_err(|e| e.to_string())?;
     let end = Instant::now();
     match r {
         Ok(0) => {}
         other => return Err(format!("calibration guest ended with {other:?}")),
     }
-    stats.vcpu_ioctls = guest.vcpu.counters().runs;
-    if let Some(m) = guest.monitor.as_ref() {
-        let mem = guest.vm.memory(guest.slot).map_err(|e| e.to_string())?;
+    stats.vcpu_ioctls = state.thread.vcpu.counters().runs;
+    if let Some(m) = machine.monitor.as_ref() {
+        let mem = machine.vm.memory(machine.slot).map_err(|e| e.to_string())?;
         stats.syscalls_in_vm = m.totals(mem).map_err(|e| e.to_string())?.in_vm;
     }
     // Time from the first exit to the end. With the monitor the first exit

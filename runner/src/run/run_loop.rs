@@ -12,10 +12,10 @@ use crate::guest::monitor_image as mi;
 use crate::kernel::death::{self, Death};
 use crate::kernel::Sandbox;
 use crate::monitor::{Monitor, MonitorError};
-use crate::run::boot::Guest;
+use crate::run::boot::Machine;
 use crate::syscalls::{self, table, Args, Ctx, Outcome};
 use sandbox_policy::OnDeny;
-use thinvisor_kmod::{KmodError, VmExit};
+use thinvisor_kmod::{KmodError, Vcpu, VmExit};
 
 /// The exception frame the CPU pushed on the IST stack (error code first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +73,8 @@ pub enum RunError {
     Internal(String),
 }
 
-fn read_frame(guest: &Guest) -> Result<Frame, RunError> {
-    let m = guest.vm.memory(guest.slot)?;
+fn read_frame(machine: &Machine) -> Result<Frame, RunError> {
+    let m = machine.vm.memory(machine.slot)?;
     let q = |i: u64| m.read_u64(FRAME_PA + i * 8);
     Ok(Frame {
         error_code: q(0)?,
@@ -86,8 +86,8 @@ fn read_frame(guest: &Guest) -> Result<Frame, RunError> {
     })
 }
 
-fn write_frame(guest: &mut Guest, f: &Frame) -> Result<(), RunError> {
-    let m = guest.vm.memory_mut(guest.slot)?;
+fn write_frame(machine: &mut Machine, f: &Frame) -> Result<(), RunError> {
+    let m = machine.vm.memory_mut(machine.slot)?;
     for (i, v) in [f.error_code, f.rip, f.cs, f.rflags, f.rsp, f.ss]
         .iter()
         .enumerate()
@@ -110,16 +110,21 @@ fn at_stub_out(rip: u64, after_out: u64) -> bool {
 
 /// Classifies an exit. An exit from the entry code is trusted only at the
 /// exact RIP after its `out` with the IST stack where the stub left it.
-pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<Event, RunError> {
+pub fn classify(
+    machine: &Machine,
+    vcpu: &mut Vcpu,
+    exit: &VmExit,
+    path: SyscallPath,
+) -> Result<Event, RunError> {
     match *exit {
         VmExit::IoOut { port, .. } => {
-            let regs = guest.vcpu.regs()?;
+            let regs = vcpu.regs()?;
             let (rip, rsp) = (regs.rip, regs.rsp);
             if port == 0x80 && at_stub_out(rip, ec::SYSCALL_AFTER_OUT) {
                 return Ok(Event::Syscall(Entry::Sysret));
             }
             if port == 0x81
-                && guest.monitor.is_some()
+                && machine.monitor.is_some()
                 && at_stub_out(rip, mi::MONITOR_REFUSE_AFTER_OUT)
             {
                 return Ok(Event::MonitorRefused);
@@ -131,12 +136,12 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
                         "exception stack at {rsp:#x}, expected {FRAME_VA:#x}"
                     )));
                 }
-                let frame = read_frame(guest)?;
+                let frame = read_frame(machine)?;
                 // On kvm_pvm a SYSCALL shows up as a user-mode instruction
                 // fetch fault at LSTAR (error code bits: user, fetch).
                 if vector == 14
                     && path == SyscallPath::PageFaultFrame
-                    && frame.rip == guest.lstar
+                    && frame.rip == machine.lstar
                     && frame.error_code & 0x14 == 0x14
                 {
                     return Ok(Event::Syscall(Entry::Frame(frame)));
@@ -156,7 +161,7 @@ pub fn classify(guest: &mut Guest, exit: &VmExit, path: SyscallPath) -> Result<E
 
 /// Runs the guest until it exits or dies. Returns the exit status.
 pub fn run(
-    guest: &mut Guest,
+    machine: &mut Machine,
     state: &mut Sandbox,
     path: SyscallPath,
     deadline: &Deadline,
@@ -167,48 +172,52 @@ pub fn run(
         // Before every run: the timer's kick is lost when it lands between
         // two runs (the guest exits often enough for this to catch it).
         if deadline.passed() {
-            let rip = user_rip(guest)?;
+            let rip = user_rip(machine, &mut state.thread.vcpu)?;
             return Ok(Err(Death::TimeLimit { rip, limit_secs }));
         }
-        guest.retune_clock()?;
-        if let Some(m) = guest.monitor.as_mut() {
+        machine.retune_clock()?;
+        if let Some(m) = machine.monitor.as_mut() {
             m.before_resume(
-                guest.vm.memory_mut(guest.slot)?,
-                &guest.aspace,
+                machine.vm.memory_mut(machine.slot)?,
+                &state.process.mm,
                 &state.kernel.budget,
             )?;
         }
-        if let Some(root) = guest.aspace.before_entry() {
+        if let Some(root) = state.process.mm.before_entry() {
             // A 2 MiB page was split or removed in copies of the tables
             // (page_table.rs): the guest continues on the new root.
-            guest.vcpu.sregs_mut()?.cr3 = root;
+            state.thread.vcpu.sregs_mut()?.cr3 = root;
         }
-        let exit = guest.vcpu.run()?;
-        if let Some(m) = guest.monitor.as_mut() {
+        let exit = state.thread.vcpu.run()?;
+        if let Some(m) = machine.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.
-            let mem = guest.vm.memory_mut(guest.slot)?;
+            let mem = machine.vm.memory_mut(machine.slot)?;
             m.after_exit(
                 mem,
-                &mut guest.aspace,
+                &mut state.process.mm,
                 &mut state.process.fds,
                 &mut state.kernel.budget,
             )?;
         }
-        let event = classify(guest, &exit, path)?;
+        let event = classify(machine, &mut state.thread.vcpu, &exit, path)?;
         match event {
             Event::Syscall(entry) => {
                 stats.count_exit("syscall");
-                if let Some(end) = syscall(guest, state, entry, stats)? {
+                if let Some(end) = syscall(machine, state, entry, stats)? {
                     return Ok(end);
                 }
             }
             Event::Exception { vector, frame } => {
                 stats.count_exit("exception");
-                return Ok(Err(exception_death(guest, vector, &frame)?));
+                return Ok(Err(exception_death(
+                    &mut state.thread.vcpu,
+                    vector,
+                    &frame,
+                )?));
             }
             Event::UserPortIo { port } => {
                 stats.count_exit("user_port_io");
-                let rip = guest.vcpu.regs()?.rip;
+                let rip = state.thread.vcpu.regs()?.rip;
                 return Ok(Err(Death::Signal {
                     signal: signal::SIGSEGV,
                     cause: format!(
@@ -220,7 +229,7 @@ pub fn run(
             }
             Event::MonitorRefused => {
                 stats.count_exit("monitor_refused");
-                let rcx = Monitor::saved_rcx(guest.vm.memory(guest.slot)?)?;
+                let rcx = Monitor::saved_rcx(machine.vm.memory(machine.slot)?)?;
                 return Ok(Err(Death::Signal {
                     signal: signal::SIGSYS,
                     cause: "monitor entry not through a gate".into(),
@@ -231,17 +240,17 @@ pub fn run(
             Event::Interrupted => {
                 stats.count_exit("interrupted");
                 if deadline.passed() {
-                    let rip = user_rip(guest)?;
+                    let rip = user_rip(machine, &mut state.thread.vcpu)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }
                 if deadline.client_gone() {
-                    let rip = user_rip(guest)?;
+                    let rip = user_rip(machine, &mut state.thread.vcpu)?;
                     return Ok(Err(Death::ClientGone { rip }));
                 }
             }
             Event::Unexpected(exit) => {
                 stats.count_exit(exit.reason_name());
-                let rip = guest.vcpu.regs()?.rip;
+                let rip = state.thread.vcpu.regs()?.rip;
                 return Ok(Err(Death::Signal {
                     signal: signal::SIGSEGV,
                     cause: format!("unexpected VM exit: {exit:?}"),
@@ -259,19 +268,19 @@ pub fn run(
 /// RIP (already rewritten by the runner) on the #PF path. Inside the in-VM
 /// monitor's gates and code it is the return address of the syscall the
 /// monitor is handling.
-fn user_rip(guest: &mut Guest) -> Result<u64, RunError> {
-    let r = guest.vcpu.regs()?;
+fn user_rip(machine: &Machine, vcpu: &mut Vcpu) -> Result<u64, RunError> {
+    let r = vcpu.regs()?;
     let (rip, rcx) = (r.rip, r.rcx);
     if rip < USER_END {
         return Ok(rip);
     }
-    if guest.monitor.is_some() {
+    if machine.monitor.is_some() {
         if (mi::GATE_START..mi::GATE_END).contains(&rip) {
             // The gates keep the program's return address in RCX, except
             // an ordinary page fault passing through gate_pf (its frame's
             // RIP is where the program faulted).
             if (mi::GATE_PF..mi::GATE_EXIT_SYSRET).contains(&rip) {
-                let frame = read_frame(guest)?;
+                let frame = read_frame(machine)?;
                 if frame.rip != mi::GATE_SYSCALL {
                     return Ok(frame.rip);
                 }
@@ -284,20 +293,20 @@ fn user_rip(guest: &mut Guest) -> Result<u64, RunError> {
             if rip < mi::MONITOR_SAVED_REGS {
                 return Ok(rcx);
             }
-            return Ok(Monitor::saved_rcx(guest.vm.memory(guest.slot)?)?);
+            return Ok(Monitor::saved_rcx(machine.vm.memory(machine.slot)?)?);
         }
     }
     let in_syscall_stub = (ec::SYSCALL_ENTRY..ec::ENTRY_END).contains(&rip);
     if in_syscall_stub {
         return Ok(rcx);
     }
-    Ok(read_frame(guest)?.rip)
+    Ok(read_frame(machine)?.rip)
 }
 
-fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death, RunError> {
+fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, RunError> {
     let (sig, what) = death::exception(vector);
     let (cause, addr) = if vector == 14 {
-        let cr2 = guest.vcpu.sregs()?.cr2;
+        let cr2 = vcpu.sregs()?.cr2;
         (death::page_fault_cause(frame.error_code), Some(cr2))
     } else {
         (what.to_string(), None)
@@ -317,12 +326,12 @@ fn exception_death(guest: &mut Guest, vector: u8, frame: &Frame) -> Result<Death
 
 /// Handles one syscall. Some(result) when the run ends.
 fn syscall(
-    guest: &mut Guest,
+    machine: &mut Machine,
     state: &mut Sandbox,
     entry: Entry,
     stats: &mut Stats,
 ) -> Result<Option<Result<i32, Death>>, RunError> {
-    let r = guest.vcpu.regs()?;
+    let r = state.thread.vcpu.regs()?;
     let nr = r.rax;
     let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
     let (user_rip, user_flags) = (r.rcx, r.r11);
@@ -338,19 +347,24 @@ fn syscall(
                 })));
             }
             OnDeny::Errno(e) => {
-                return finish_syscall(guest, entry, (-i64::from(e)) as u64, user_rip, user_flags)
+                return finish_syscall(
+                    machine,
+                    state,
+                    entry,
+                    (-i64::from(e)) as u64,
+                    user_rip,
+                    user_flags,
+                )
             }
         }
     }
     let outcome = {
-        let mem = guest.vm.memory_mut(guest.slot)?;
+        let mem = machine.vm.memory_mut(machine.slot)?;
         let mut ctx = Ctx::new(
             &mut state.kernel,
             &mut state.process,
             &mut state.thread,
             mem,
-            &mut guest.aspace,
-            &mut guest.vcpu,
         );
         syscalls::dispatch(&mut ctx, nr, &args)
     };
@@ -359,13 +373,14 @@ fn syscall(
         Outcome::Exit(code) => return Ok(Some(Ok(code))),
         Outcome::Kill(d) => return Ok(Some(Err(d))),
     };
-    finish_syscall(guest, entry, value, user_rip, user_flags)
+    finish_syscall(machine, state, entry, value, user_rip, user_flags)
 }
 
 /// Returns `value` to the guest at `user_rip` with `user_flags`, through the
 /// path the syscall came in on (flushing the TLB first when needed).
 fn finish_syscall(
-    guest: &mut Guest,
+    machine: &mut Machine,
+    state: &mut Sandbox,
     entry: Entry,
     value: u64,
     user_rip: u64,
@@ -380,16 +395,16 @@ fn finish_syscall(
         })));
     }
     let flags = (user_flags & USER_RFLAGS) | 0x202;
-    let flush = std::mem::take(&mut guest.aspace.needs_tlb_flush);
+    let flush = std::mem::take(&mut state.process.mm.needs_tlb_flush);
     if flush {
-        guest
+        machine
             .vm
-            .memory_mut(guest.slot)?
+            .memory_mut(machine.slot)?
             .write_u64(SYSCALL_RESULT_PA, value)?;
     }
     match entry {
         Entry::Sysret => {
-            let r = guest.vcpu.regs_mut()?;
+            let r = state.thread.vcpu.regs_mut()?;
             r.rax = value;
             r.r11 = flags;
             if flush {
@@ -401,8 +416,8 @@ fn finish_syscall(
             f.rflags = flags;
             f.cs = USER_CS as u64;
             f.ss = USER_DS as u64;
-            write_frame(guest, &f)?;
-            let r = guest.vcpu.regs_mut()?;
+            write_frame(machine, &f)?;
+            let r = state.thread.vcpu.regs_mut()?;
             r.rax = value;
             if flush {
                 r.rip = ec::PF_RETURN_FLUSH;

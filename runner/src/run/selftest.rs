@@ -123,13 +123,13 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             println!("{}", crate::lockdown::seccomp_docs::markdown());
             0
         }
-        Probe::RunGuest => run_guest(&mut guest, fds, hv.platform()),
+        Probe::RunGuest => run_guest(guest, fds, hv.platform()),
         Probe::ForbiddenSyscall => {
             let ppid = rustix::process::getppid();
             outcome::<(), _>("getppid", Err(format!("returned {ppid:?}")))
         }
         Probe::CreateVm => outcome("KVM_CREATE_VM", hv.create_vm().map(drop)),
-        Probe::CreateVcpu => outcome("KVM_CREATE_VCPU", guest.vm.create_vcpu().map(drop)),
+        Probe::CreateVcpu => outcome("KVM_CREATE_VCPU", guest.machine.vm.create_vcpu().map(drop)),
         Probe::MapMemory => {
             let result = GuestMemory::new(4096).and_then(|mem| match spare.as_mut() {
                 Some(vm) => vm.map_memory(0, mem, MemoryAccess::READ_WRITE).map(drop),
@@ -184,13 +184,18 @@ fn outcome<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> i32 {
     }
 }
 
-fn run_guest(guest: &mut Guest, fds: FdTable, platform: thinvisor_kmod::Platform) -> i32 {
+fn run_guest(guest: Guest, fds: FdTable, platform: thinvisor_kmod::Platform) -> i32 {
     let path = SyscallPath::for_platform(platform).unwrap_or(SyscallPath::Sysret);
-    let mut state = Sandbox::new(fds);
+    let Guest {
+        mut machine,
+        vcpu,
+        aspace,
+    } = guest;
+    let mut state = Sandbox::new(fds, aspace, vcpu);
     let mut stats = Stats::default();
-    let result = Deadline::arm(&guest.vcpu, Duration::from_secs(10))
+    let result = Deadline::arm(&state.thread.vcpu, Duration::from_secs(10))
         .map_err(run_loop::RunError::from)
-        .and_then(|d| run_loop::run(guest, &mut state, path, &d, 10.0, &mut stats));
+        .and_then(|d| run_loop::run(&mut machine, &mut state, path, &d, 10.0, &mut stats));
     outcome(
         "run guest",
         match result {

@@ -13,7 +13,7 @@
 //! Every stage fails with a [`RunFailure`], which carries the exit status
 //! (125 when the runner fails, 126/127 when the program cannot be loaded).
 
-use super::boot::{self, Blank, Guest, StartInfo};
+use super::boot::{self, Blank, Guest, Machine, StartInfo};
 use super::deadline::Deadline;
 use super::engine::Engine;
 use super::options::{ExecOptions, HugePages};
@@ -210,7 +210,7 @@ impl Prepared {
         self.stats.vm_prebuilt = blank.is_some();
         let booted = match blank {
             Some(b) => boot::boot_blank(b, &self.image, &start).map(|mut g| {
-                g.vm.seal_memory_layout();
+                g.machine.vm.seal_memory_layout();
                 g
             }),
             None => boot::boot(&hv, &self.image, &start),
@@ -236,7 +236,7 @@ impl Prepared {
 pub struct Locked {
     prepared: Prepared,
     engine: Engine,
-    guest: Guest,
+    machine: Machine,
     sandbox: Sandbox,
     stats_file: Option<File>,
 }
@@ -251,8 +251,13 @@ impl Booted {
             mut prepared,
             hv,
             engine,
-            mut guest,
+            guest,
         } = self;
+        let Guest {
+            mut machine,
+            vcpu,
+            aspace,
+        } = guest;
         let stdio = &prepared.policy.stdio;
         let fds = FdTable::with_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
             .map_err(|e| RunFailure::runner(format!("cannot set up standard streams: {e}")))?;
@@ -271,17 +276,24 @@ impl Booted {
             .as_encoded_bytes()
             .to_vec();
         let vfs = std::mem::take(&mut prepared.vfs);
-        let mut sandbox =
-            Sandbox::for_run(fds, vfs, &prepared.policy, &program, prepared.wall_start);
-        if let Some(m) = guest.monitor.as_mut() {
-            guest
+        let mut sandbox = Sandbox::for_run(
+            fds,
+            vfs,
+            &prepared.policy,
+            &program,
+            prepared.wall_start,
+            aspace,
+            vcpu,
+        );
+        if let Some(m) = machine.monitor.as_mut() {
+            machine
                 .vm
-                .memory_mut(guest.slot)
+                .memory_mut(machine.slot)
                 .map_err(MonitorError::from)
                 .and_then(|mem| {
                     m.configure(
                         mem,
-                        &guest.aspace,
+                        &sandbox.process.mm,
                         &sandbox.kernel.rules,
                         &sandbox.kernel.tunnel_ranges,
                         &mut sandbox.process.fds,
@@ -294,12 +306,12 @@ impl Booted {
         stats.platform = hv.platform().to_string();
         stats.syscall_path = engine.path.short().to_string();
         stats.monitor = if engine.monitor { "on" } else { "off" }.to_string();
-        stats.vdso = if guest.vdso { "on" } else { "off" }.to_string();
+        stats.vdso = if machine.vdso { "on" } else { "off" }.to_string();
         stats.end_phase("lock_down", &mut prepared.mark);
         Ok(Locked {
             prepared,
             engine,
-            guest,
+            machine,
             sandbox,
             stats_file,
         })
@@ -309,7 +321,7 @@ impl Booted {
 /// The fourth stage's result: the guest's end and the run's counters.
 pub struct Finished {
     prepared: Prepared,
-    guest: Guest,
+    machine: Machine,
     status: i32,
     stats_file: Option<File>,
 }
@@ -322,13 +334,13 @@ impl Locked {
         let Locked {
             mut prepared,
             engine,
-            mut guest,
+            mut machine,
             mut sandbox,
             stats_file,
         } = self;
         let limit = prepared.policy.limits.wall_time;
         let result = run_guest(
-            &mut guest,
+            &mut machine,
             &mut sandbox,
             engine.path,
             limit,
@@ -351,7 +363,7 @@ impl Locked {
         };
         Ok(Finished {
             prepared,
-            guest,
+            machine,
             status,
             stats_file,
         })
@@ -364,15 +376,15 @@ impl Finished {
     pub fn report(self) -> Result<i32, RunFailure> {
         let Finished {
             mut prepared,
-            guest,
+            machine,
             status,
             stats_file,
         } = self;
         let stats = &mut prepared.stats;
-        if let Some(m) = guest.monitor.as_ref() {
-            let totals = guest
+        if let Some(m) = machine.monitor.as_ref() {
+            let totals = machine
                 .vm
-                .memory(guest.slot)
+                .memory(machine.slot)
                 .map_err(MonitorError::from)
                 .and_then(|mem| m.totals(mem))
                 .map_err(|e| {
@@ -401,12 +413,13 @@ impl Finished {
     }
 }
 
-/// Runs a booted guest under a deadline that stops it `remaining` from now
+/// Runs a booted guest (its machine, and the sandbox holding its first
+/// thread and process) under a deadline that stops it `remaining` from now
 /// (`limit` is the policy's wall time, for the death message), then records
 /// the vCPU's counters and the peak memory in `stats`. `Ok(Ok(code))`: the
 /// guest exited; `Ok(Err(death))`: it was killed; `Err`: the runner failed.
 pub fn run_guest(
-    guest: &mut Guest,
+    machine: &mut Machine,
     sandbox: &mut Sandbox,
     path: SyscallPath,
     limit: Duration,
@@ -414,19 +427,31 @@ pub fn run_guest(
     client: Option<OwnedFd>,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
-    let mut deadline = Deadline::arm(&guest.vcpu, remaining)?;
+    let mut deadline = Deadline::arm(&sandbox.thread.vcpu, remaining)?;
     if let Some(c) = client {
         deadline.watch(c);
     }
-    let result = run_loop::run(guest, sandbox, path, &deadline, limit.as_secs_f64(), stats);
+    let result = run_loop::run(
+        machine,
+        sandbox,
+        path,
+        &deadline,
+        limit.as_secs_f64(),
+        stats,
+    );
     drop(deadline);
-    let counters = guest.vcpu.counters();
+    let counters = sandbox.thread.vcpu.counters();
     stats.vcpu_ioctls = counters.ioctls;
     stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
     stats.guest_ns = counters.in_guest.as_nanos() as u64;
-    stats.peak_guest_memory_bytes = guest.aspace.peak_bytes();
-    let huge = guest.aspace.huge_counts;
-    stats.huge_pages = if guest.aspace.huge_pages { "on" } else { "off" }.to_string();
+    stats.peak_guest_memory_bytes = sandbox.process.mm.peak_bytes();
+    let huge = sandbox.process.mm.huge_counts;
+    stats.huge_pages = if sandbox.process.mm.huge_pages {
+        "on"
+    } else {
+        "off"
+    }
+    .to_string();
     stats.huge_pages_mapped = huge.mapped;
     stats.huge_pages_split = huge.split;
     stats.page_table_root_switches = huge.root_switches;

@@ -85,7 +85,12 @@ pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
 /// Runs the probe's guest up to its SYSCALL and tells which path it took.
 pub fn run_probe(guest: &mut Guest) -> Result<SyscallPath, String> {
     let exit = guest.vcpu.run().map_err(|e| e.to_string())?;
-    match super::run_loop::classify(guest, &exit, SyscallPath::PageFaultFrame) {
+    match super::run_loop::classify(
+        &guest.machine,
+        &mut guest.vcpu,
+        &exit,
+        SyscallPath::PageFaultFrame,
+    ) {
         Ok(super::run_loop::Event::Syscall(super::run_loop::Entry::Sysret)) => {
             Ok(SyscallPath::Sysret)
         }

@@ -28,63 +28,59 @@ use crate::kernel::death::Death;
 use crate::kernel::{Kernel, Process, Thread};
 use crate::tunnel::Tunnel;
 use sandbox_policy::{OnDeny, SyscallRules};
-use thinvisor_kmod::{GuestMemory, KmodError, Vcpu};
+use thinvisor_kmod::{GuestMemory, KmodError};
 
 /// What a handler sees: the calling thread, its process and the kernel,
-/// and the machine under them. Guest memory is reached only through the
-/// tunnel ([`Ctx::tunnel`]) or the address space's own calls
-/// ([`Ctx::memory`]); the vCPU only through [`Ctx::user_rip`] and
-/// [`Ctx::set_msr`].
+/// and the VM's memory under them. The fields are private to `syscalls`:
+/// outside it nothing reaches guest memory through a `Ctx`. Inside,
+/// handlers reach guest bytes only through the tunnel ([`Ctx::tunnel`]),
+/// mappings only through the address space's own calls ([`Ctx::memory`]),
+/// and the thread's vCPU only through [`Ctx::user_rip`] and [`Ctx::set_msr`].
 pub struct Ctx<'a> {
     kernel: &'a mut Kernel,
     process: &'a mut Process,
     thread: &'a mut Thread,
     mem: &'a mut GuestMemory,
-    aspace: &'a mut AddressSpace,
-    vcpu: &'a mut Vcpu,
 }
 
 impl<'a> Ctx<'a> {
-    /// The view of `thread` (of `process`) making a syscall on `vcpu`.
+    /// The view of `thread` (of `process`) making a syscall, with the VM's
+    /// memory `mem`.
     pub fn new(
         kernel: &'a mut Kernel,
         process: &'a mut Process,
         thread: &'a mut Thread,
         mem: &'a mut GuestMemory,
-        aspace: &'a mut AddressSpace,
-        vcpu: &'a mut Vcpu,
     ) -> Ctx<'a> {
         Ctx {
             kernel,
             process,
             thread,
             mem,
-            aspace,
-            vcpu,
         }
     }
 
     /// The secure tunnel over this process's memory, under the policy's
     /// `[[tunnel]]` table.
     pub fn tunnel(&mut self) -> Tunnel<'_> {
-        Tunnel::new(self.aspace, self.mem, &self.kernel.tunnel_ranges)
+        Tunnel::new(&self.process.mm, self.mem, &self.kernel.tunnel_ranges)
     }
 
-    /// The address space and the memory it maps, for the memory calls
-    /// (mmap, munmap, brk, ...), which change mappings, not bytes.
+    /// The process's address space and the memory it maps, for the memory
+    /// calls (mmap, munmap, brk, ...), which change mappings, not bytes.
     fn memory(&mut self) -> (&mut AddressSpace, &mut GuestMemory) {
-        (self.aspace, self.mem)
+        (&mut self.process.mm, self.mem)
     }
 
     /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
     /// the registers cannot be read.
     fn user_rip(&mut self) -> u64 {
-        self.vcpu.regs().map_or(0, |r| r.rcx)
+        self.thread.vcpu.regs().map_or(0, |r| r.rcx)
     }
 
     /// Writes a model-specific register of the calling thread's vCPU.
     fn set_msr(&mut self, index: u32, value: u64) -> Result<(), KmodError> {
-        self.vcpu.set_msr(index, value)
+        self.thread.vcpu.set_msr(index, value)
     }
 }
 
