@@ -3,7 +3,7 @@
 //! `struct sockaddr_in`/`sockaddr_in6`, `struct iovec`. Encoded and decoded
 //! byte by byte (little-endian), never by casting guest memory.
 
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 pub use super::constants::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};

@@ -3,6 +3,7 @@
 //! every broken invariant), one-line reproducers, progress lines, and the
 //! final summary.
 
+use crate::syscalls::table::Status;
 use super::executor::{Ending, Execution, Settings};
 use super::generate::Program;
 use super::invariants::Violation;
@@ -230,11 +231,15 @@ impl Summary {
             Ending::RunnerFailed(_) => "runner failed".to_string(),
         };
         *self.endings.entry(ending).or_default() += 1;
-        let names = crate::syscalls::table::TABLE.iter().map(|t| t.name);
+        // Emulated and refused syscalls by name, the unsupported together.
+        let known = crate::syscalls::table::TABLE
+            .iter()
+            .filter(|t| !matches!(t.status, Status::Unsupported { .. }))
+            .map(|t| t.name);
         let mut any = false;
         for (name, n) in &e.stats.syscalls {
             any = true;
-            let key = if names.clone().any(|t| t == name) {
+            let key = if known.clone().any(|t| t == name) {
                 name.as_str()
             } else {
                 "(unsupported)"

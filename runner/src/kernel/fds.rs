@@ -11,7 +11,7 @@
 
 use super::pipe_buffer::PipeEnd;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use sandbox_policy::Protocol;
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;

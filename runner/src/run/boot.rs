@@ -2,7 +2,8 @@
 //! descriptor tables, entry code, the initial stack, and the vCPU's state at
 //! the program's entry point at CPL3.
 
-use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
+use crate::abi::constants::{MINSIGSTKSZ, MSR_FS_BASE, MSR_GS_BASE};
+use crate::kernel::process::GUEST_IDENTITY;
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
 use crate::guest::descriptors;
@@ -289,15 +290,15 @@ fn lay_out(
         (at::ENTRY, image.entry),
         (at::BASE, 0),
         (at::FLAGS, 0),
-        (at::UID, 1000),
-        (at::EUID, 1000),
-        (at::GID, 1000),
-        (at::EGID, 1000),
+        (at::UID, GUEST_IDENTITY.uid),
+        (at::EUID, GUEST_IDENTITY.uid),
+        (at::GID, GUEST_IDENTITY.gid),
+        (at::EGID, GUEST_IDENTITY.gid),
         (at::SECURE, 0),
         (at::CLKTCK, 100),
         (at::HWCAP, hwcap),
         (at::HWCAP2, 0),
-        (at::MINSIGSTKSZ, 2048),
+        (at::MINSIGSTKSZ, MINSIGSTKSZ),
     ];
     auxv.extend_from_slice(&image.auxv);
     if start.vdso {

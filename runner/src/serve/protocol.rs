@@ -12,7 +12,7 @@
 //! `runner exec`, against the client's working directory.
 
 use crate::run::ExecOptions;
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,

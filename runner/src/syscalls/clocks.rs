@@ -3,7 +3,7 @@
 
 use super::{Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::time::ClockId;
 
 pub fn time(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

@@ -11,7 +11,7 @@ use crate::abi::layouts as abi;
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use rustix::fd::BorrowedFd;
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::path::PathBuf;
 

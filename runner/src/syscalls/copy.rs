@@ -14,7 +14,7 @@ use super::{signals, Args, Ctx, SyscallResult};
 use crate::kernel::fds::Object;
 use crate::tunnel::GuestPtr;
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::net::SendFlags;
 use std::io::{Read, Write};
 

@@ -10,13 +10,13 @@
 use super::Args;
 use crate::guest::page_table::Prot;
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 pub use super::common::{MAX_IOV, MAX_RW};
 pub use crate::abi::layouts::IOVEC_SIZE;
 
 /// The length a read/write of `len` bytes at `buf` transfers: capped at
-/// MAX_RW as Linux does, but a range that wraps the address space is Errno::FAULT.
+/// MAX_RW as Linux does, but a range that wraps the address space is EFAULT.
 pub fn rw_len(buf: GuestPtr, len: u64) -> Result<u64, Errno> {
     if len > MAX_RW && buf.checked_add(len).is_none() {
         return Err(Errno::FAULT);
@@ -33,7 +33,7 @@ pub fn iovec_array_bytes(count: u64) -> Result<usize, Errno> {
 }
 
 /// Parses an iovec array copied out of the guest. The lengths' sum must fit
-/// in ssize_t (else Errno::INVAL); the pointers are not checked here.
+/// in ssize_t (else EINVAL); the pointers are not checked here.
 pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     if !raw.len().is_multiple_of(IOVEC_SIZE) || raw.len() / IOVEC_SIZE > MAX_IOV as usize {
         return Err(Errno::INVAL);
@@ -71,12 +71,12 @@ pub struct MmapRequest {
     pub prot: Prot,
     /// MAP_FIXED: replace what is there.
     pub fixed: bool,
-    /// MAP_FIXED_NOREPLACE: fail with Errno::EXIST if anything is there.
+    /// MAP_FIXED_NOREPLACE: fail with EEXIST if anything is there.
     pub noreplace: bool,
 }
 
-/// Decodes mmap's six arguments. File mappings are refused (Errno::NODEV, or
-/// Errno::BADF without a descriptor) until the file layer provides them.
+/// Decodes mmap's six arguments. File mappings are refused (ENODEV, or
+/// EBADF without a descriptor) until the file layer provides them.
 pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
     if prot & !PROT_MASK != 0 || len == 0 {

@@ -12,7 +12,7 @@ use crate::abi::constants::{
 use crate::kernel::fds::{Object, Stream};
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 const F_DUPFD: u64 = 0;
 /// Status flags F_SETFL may change.

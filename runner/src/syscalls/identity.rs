@@ -3,9 +3,8 @@
 //! The guest cannot change its identity except to itself.
 
 use super::{Args, Ctx, SyscallResult};
-use crate::kernel::process::{GUEST_ID, GUEST_PID};
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 /// "Unchanged" in setreuid/setresuid (-1 as a 32-bit id).
 const KEEP: u64 = 0xffff_ffff;
@@ -24,35 +23,74 @@ pub fn getppid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Ok(ctx.process.identity.ppid)
 }
 
-fn allowed(id: u64) -> bool {
+/// Whether a set*id call may set `id`: only to the id it already has (or
+/// "unchanged").
+fn allowed(current: u64, id: u64) -> bool {
     let id = id & 0xffff_ffff;
-    id == GUEST_ID || id == KEEP
+    id == current || id == KEEP
 }
 
-/// setuid/setgid: only to the current id (an unprivileged process).
-pub fn set_id(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    if a[0] & 0xffff_ffff == KEEP {
+/// setuid/setgid to `id` when the current one is `current`: only to itself
+/// (an unprivileged process).
+fn set_one(current: u64, id: u64) -> SyscallResult {
+    if id & 0xffff_ffff == KEEP {
         return Err(Errno::INVAL.into());
     }
-    if allowed(a[0]) {
+    if allowed(current, id) {
         Ok(0)
     } else {
         Err(Errno::PERM.into())
     }
 }
 
-/// setreuid/setregid (two ids) and setresuid/setresgid (three).
-pub fn set_ids(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    if allowed(a[0]) && allowed(a[1]) && allowed(a[2]) {
+pub fn set_uid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_one(ctx.process.identity.uid, a[0])
+}
+
+pub fn set_gid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_one(ctx.process.identity.gid, a[0])
+}
+
+/// setre*id and setres*id: each of `ids` must be the current id or "keep".
+fn set_many(current: u64, ids: &[u64]) -> SyscallResult {
+    if ids.iter().all(|&id| allowed(current, id)) {
         Ok(0)
     } else {
         Err(Errno::PERM.into())
     }
 }
 
-/// getresuid/getresgid: three 32-bit ids.
-pub fn get_res_ids(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let id = (GUEST_ID as u32).to_le_bytes();
+/// setreuid(ruid, euid): two arguments (RDX is not one of them).
+pub fn setreuid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_many(ctx.process.identity.uid, &a[..2])
+}
+
+pub fn setregid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_many(ctx.process.identity.gid, &a[..2])
+}
+
+/// setresuid(ruid, euid, suid).
+pub fn setresuid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_many(ctx.process.identity.uid, &a[..3])
+}
+
+pub fn setresgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    set_many(ctx.process.identity.gid, &a[..3])
+}
+
+/// getresuid: three 32-bit ids.
+pub fn getresuid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    put_ids(ctx, ctx.process.identity.uid, a)
+}
+
+/// getresgid: three 32-bit ids.
+pub fn getresgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    put_ids(ctx, ctx.process.identity.gid, a)
+}
+
+/// Writes `id` to the three pointers of getres*id.
+fn put_ids(ctx: &mut Ctx<'_>, id: u64, a: &Args) -> SyscallResult {
+    let id = (id as u32).to_le_bytes();
     for p in &a[..3] {
         if ctx.tunnel().write(GuestPtr::new(*p), &id).is_err() {
             return Err(Errno::FAULT.into());
@@ -74,26 +112,27 @@ pub fn setgroups(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
 }
 
 /// getpgrp, getsid(0): the guest leads its own group and session.
-pub fn getpgrp(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(GUEST_PID)
+pub fn getpgrp(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(ctx.process.identity.pid)
 }
 
 /// getpgid(pid) and getsid(pid).
-pub fn getpgid(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    if a[0] == 0 || a[0] == GUEST_PID {
-        Ok(GUEST_PID)
+pub fn getpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let me = ctx.process.identity.pid;
+    if a[0] == 0 || a[0] == me {
+        Ok(me)
     } else {
         Err(Errno::SRCH.into())
     }
 }
 
 /// setpgid: only "stay in my own group".
-pub fn setpgid(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let (pid, pgid) = (a[0], a[1]);
-    if pid != 0 && pid != GUEST_PID {
+pub fn setpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (pid, pgid, me) = (a[0], a[1], ctx.process.identity.pid);
+    if pid != 0 && pid != me {
         return Err(Errno::SRCH.into());
     }
-    if pgid == 0 || pgid == GUEST_PID {
+    if pgid == 0 || pgid == me {
         Ok(0)
     } else {
         Err(Errno::PERM.into())
@@ -115,7 +154,7 @@ const PR_GET_NO_NEW_PRIVS: u64 = 39;
 const PR_SET_NO_NEW_PRIVS: u64 = 38;
 
 /// prctl: the process name, dumpable and no_new_privs (always set: the
-/// guest can never gain privileges); anything else is Errno::INVAL.
+/// guest can never gain privileges); anything else is EINVAL.
 pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match a[0] {
         PR_SET_NAME => {

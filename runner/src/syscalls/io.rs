@@ -11,7 +11,7 @@ use super::{net, pipe, signals, Args, Ctx, SyscallResult};
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
 fn read_into(
@@ -167,74 +167,58 @@ fn offset(v: u64) -> Result<u64, Errno> {
 }
 
 pub fn read(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
-        read_into(ctx, a[0], &parts, None)
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
+    read_into(ctx, a[0], &parts, None)
 }
 
 pub fn write(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
-            return Err(Errno::FAULT.into());
-        }
-        let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
-        write_from(ctx, a[0], &parts, None)
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    if a[2] > MAX_RW && a[1].checked_add(a[2]).is_none() {
+        return Err(Errno::FAULT.into());
+    }
+    let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
+    write_from(ctx, a[0], &parts, None)
 }
 
 pub fn readv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
-        read_into(ctx, a[0], &parts, None)
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
+    read_into(ctx, a[0], &parts, None)
 }
 
 pub fn writev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
-        write_from(ctx, a[0], &parts, None)
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
+    write_from(ctx, a[0], &parts, None)
 }
 
 pub fn pread64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let at = offset(a[3])?;
-        let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
-        read_into(ctx, a[0], &parts, Some(at))
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let at = offset(a[3])?;
+    let parts = one_buffer(ctx, a[1], a[2], Access::Write)?;
+    read_into(ctx, a[0], &parts, Some(at))
 }
 
 pub fn pwrite64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let at = offset(a[3])?;
-        let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
-        write_from(ctx, a[0], &parts, Some(at))
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let at = offset(a[3])?;
+    let parts = one_buffer(ctx, a[1], a[2], Access::Read)?;
+    write_from(ctx, a[0], &parts, Some(at))
 }
 
 pub fn preadv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let at = offset(a[3])?;
-        let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
-        read_into(ctx, a[0], &parts, Some(at))
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let at = offset(a[3])?;
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
+    read_into(ctx, a[0], &parts, Some(at))
 }
 
 pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    (|| {
-        ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
-        let at = offset(a[3])?;
-        let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
-        write_from(ctx, a[0], &parts, Some(at))
-    })()
+    ctx.process.fds.get(a[0])?; // EBADF before EFAULT, as on Linux
+    let at = offset(a[3])?;
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
+    write_from(ctx, a[0], &parts, Some(at))
 }
 
 const SEEK_SET: u64 = 0;

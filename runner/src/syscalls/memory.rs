@@ -3,7 +3,7 @@
 use super::decode;
 use super::{Args, Ctx, SyscallResult};
 use crate::guest::address_space::MapError;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 /// The errno Linux gives for each way a memory call can fail.
 pub(super) fn map_errno(e: MapError) -> Errno {

@@ -17,7 +17,7 @@ use crate::abi::layouts as abi;
 use crate::kernel::fds::{Object, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown,
     SocketAddrAny, SocketFlags, SocketType,

@@ -15,7 +15,7 @@ use crate::abi::constants::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
 use crate::kernel::fds::Object;
 pub use crate::kernel::pipe_buffer::{new_pipe, PipeEnd, PIPE_CAPACITY};
 use crate::tunnel::{Access, GuestPtr};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::rc::Rc;
 
 pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

@@ -7,7 +7,7 @@ use super::{sleep, Args, Ctx, SyscallResult};
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@ use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
 use crate::guest::layout::USER_END;
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
 /// Its parent, and its user and group ids: the runner's answers
@@ -114,7 +114,7 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// wait4/waitid: the process never has children (Errno::CHILD).
+/// wait4/waitid: the process never has children (ECHILD).
 pub fn wait(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Err(Errno::CHILD.into())
 }

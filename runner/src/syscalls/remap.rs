@@ -2,7 +2,7 @@
 
 use super::{Args, Ctx, SyscallResult};
 use crate::guest::address_space::MapError;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
@@ -13,7 +13,7 @@ fn map_err(e: MapError) -> SyscallResult {
 }
 
 /// mremap: shrink, grow in place, or move (pages move; nothing is copied).
-/// MREMAP_DONTUNMAP is not supported (Errno::INVAL).
+/// MREMAP_DONTUNMAP is not supported (EINVAL).
 pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
     if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
@@ -46,7 +46,7 @@ const MADV_DONTNEED_LOCKED: u64 = 24;
 /// the host and read as zeros, as anonymous memory does on Linux); the
 /// other advice values (MADV_FREE included, which Linux may also leave
 /// untouched) are accepted without effect; MADV_REMOVE and MADV_HWPOISON
-/// are refused (Errno::INVAL, as for private memory / without privilege).
+/// are refused (EINVAL, as for private memory / without privilege).
 pub fn madvise(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (start, len, advice) = (a[0], a[1], a[2]);
     let dontneed = match advice {

@@ -2,11 +2,10 @@
 //! sysinfo, getrusage, the CPU set (one CPU), sched_yield, and the robust
 //! futex list and rseq registrations libc makes at start-up.
 
-use super::process::GUEST_PID;
 use super::{Args, Ctx, SyscallResult};
 use crate::kernel::limits::{RLIMIT_COUNT, RLIMIT_NOFILE};
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::time::ClockId;
 
 fn write_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr, (soft, hard): (u64, u64)) -> Result<(), Errno> {
@@ -55,7 +54,7 @@ fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Sy
         }
         ctx.process.limits.rlimits[r] = (soft, hard);
         if r == RLIMIT_NOFILE {
-            // The descriptor table enforces it (EMFILE, Errno::BADF for dup2).
+            // The descriptor table enforces it (EMFILE, EBADF for dup2).
             let limit = u32::try_from(ctx.process.limits.fd_limit()).unwrap_or(u32::MAX);
             ctx.process.fds.set_limit(limit);
         }
@@ -64,7 +63,7 @@ fn prlimit(ctx: &mut Ctx<'_>, resource: u64, new: GuestPtr, old: GuestPtr) -> Sy
 }
 
 pub fn prlimit64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    if a[0] != 0 && a[0] != GUEST_PID {
+    if a[0] != 0 && a[0] != ctx.process.identity.pid {
         return Err(Errno::SRCH.into());
     }
     prlimit(ctx, a[1], GuestPtr::new(a[2]), GuestPtr::new(a[3]))
@@ -133,7 +132,7 @@ pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// sched_getaffinity: one CPU (CPU 0). Returns the bytes written.
 pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
-    if pid != 0 && pid != GUEST_PID {
+    if pid != 0 && pid != ctx.process.identity.pid {
         return Err(Errno::SRCH.into());
     }
     if len < 8 || len % 8 != 0 {
@@ -148,7 +147,7 @@ pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// sched_setaffinity: only a set containing CPU 0 is possible.
 pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
-    if pid != 0 && pid != GUEST_PID {
+    if pid != 0 && pid != ctx.process.identity.pid {
         return Err(Errno::SRCH.into());
     }
     if len == 0 {

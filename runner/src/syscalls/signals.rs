@@ -11,13 +11,12 @@
 //! stays pending until the guest unblocks it. CPU exceptions (SIGSEGV,
 //! SIGILL, SIGFPE, SIGBUS, SIGTRAP) are always fatal, whatever the handlers.
 
-use super::process::GUEST_PID;
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{self as abi, MINSIGSTKSZ};
 use crate::kernel::death::Death;
 use crate::kernel::signal_state::Action;
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 // The ABI's signal numbers (C ints) as the syscall arguments they arrive in.
 pub const SIGKILL: u64 = abi::SIGKILL as u64;
@@ -58,10 +57,6 @@ pub fn ends_the_run_by_default(sig: u64) -> bool {
     (1..=NSIG).contains(&sig) && !ignored_by_default(sig) && !stops(sig)
 }
 
-fn user_rip(ctx: &mut Ctx<'_>) -> u64 {
-    ctx.user_rip()
-}
-
 /// Delivers `sig` to the process itself, as raised by `how`. Returns
 /// `Err(stop)` when the run ends, `Ok` when the signal had no effect
 /// (ignored, or left pending because it is blocked).
@@ -90,7 +85,7 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     } else {
         how.to_string()
     };
-    let rip = user_rip(ctx);
+    let rip = ctx.user_rip();
     Err(Stop::Kill(Death::Signal {
         signal: sig as i32,
         cause,
@@ -122,7 +117,7 @@ fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 
 /// A write to a pipe or stream with no reader: SIGPIPE takes its effect
 /// (status 141 by default); when it is ignored, blocked or handled the write
-/// fails with Errno::PIPE.
+/// fails with EPIPE.
 pub fn broken_pipe(ctx: &mut Ctx<'_>) -> SyscallResult {
     let action = ctx.process.signal_actions.action(SIGPIPE);
     if action.handler == SIG_DFL && ctx.thread.signals.mask & bit(SIGPIPE) == 0 {
@@ -260,16 +255,16 @@ fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> SyscallResult
     Ok(0)
 }
 
-pub fn kill(_ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, sig) = (a[0] as i32 as i64, a[1]);
     if sig > NSIG {
         return Err(Errno::INVAL.into());
     }
-    let me = GUEST_PID as i64;
+    let me = ctx.process.identity.pid as i64;
     match pid {
         // Itself, or its own process group.
         p if p == me || p == 0 || p == -me => {
-            send_to_self(_ctx, sig, "raised by the program itself with kill")
+            send_to_self(ctx, sig, "raised by the program itself with kill")
         }
         // Every other process: there is none (kill(-1) excludes the caller).
         -1 => Err(Errno::SRCH.into()),
@@ -283,7 +278,7 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tid <= 0 {
         return Err(Errno::INVAL.into());
     }
-    if tid as u64 != GUEST_PID {
+    if tid as u64 != ctx.thread.tid {
         return Err(Errno::SRCH.into());
     }
     send_to_self(ctx, sig, "raised by the program itself with tkill")
@@ -294,7 +289,7 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::INVAL.into());
     }
-    if tgid as u64 != GUEST_PID || tid as u64 != GUEST_PID {
+    if tgid as u64 != ctx.process.identity.pid || tid as u64 != ctx.thread.tid {
         return Err(Errno::SRCH.into());
     }
     send_to_self(ctx, sig, "raised by the program itself with tgkill")

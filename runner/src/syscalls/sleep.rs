@@ -6,14 +6,14 @@
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::time::ClockId;
 use std::time::{Duration, Instant};
 
 const TIMER_ABSTIME: u64 = 1;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
 
-/// Reads a `struct timespec`; Errno::INVAL for a negative or unnormalised one.
+/// Reads a `struct timespec`; EINVAL for a negative or unnormalised one.
 pub fn read_timespec(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<(i64, i64), Errno> {
     let mut b = [0u8; 16];
     ctx.tunnel().read(ptr, &mut b).map_err(|_| Errno::FAULT)?;

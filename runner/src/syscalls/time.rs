@@ -2,7 +2,7 @@
 
 use super::{Args, Ctx, SyscallResult};
 use crate::tunnel::{Access, GuestPtr};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use rustix::time::ClockId;
 
 fn clock_id(id: u64) -> Option<ClockId> {

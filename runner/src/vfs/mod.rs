@@ -30,7 +30,7 @@ pub mod path;
 use path::GuestPath;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};

@@ -129,7 +129,7 @@ pub fn any(rng: &mut Rng, l: &Layout) -> u64 {
 /// A syscall number: mostly emulated ones, some unknown, a few absurd.
 pub fn syscall_nr(rng: &mut Rng) -> u64 {
     match rng.below(20) {
-        0..=12 => rng.pick(table::emulated_numbers()).map_or(39, |&nr| nr),
+        0..=12 => rng.pick(table::implemented_numbers()).map_or(39, |&nr| nr),
         13..=16 => rng.below(460),
         17 => 0x4000_0000 + rng.below(600), // x32 numbers
         18 => 1 << rng.range(10, 63),

@@ -10,7 +10,7 @@ use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{Located, Node};
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, RenameFlags};
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();

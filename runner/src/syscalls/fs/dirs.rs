@@ -11,7 +11,7 @@ use crate::tunnel::GuestPtr;
 use crate::vfs::path;
 use crate::vfs::{self, Located, Node};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 

@@ -34,7 +34,7 @@ use super::Ctx;
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::Real;
 use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use crate::abi::Errno;
 
 /// `EFAULT` unless `len` bytes at `buf` are writable guest memory.
 fn check_out(ctx: &mut Ctx<'_>, buf: u64, len: usize) -> Result<(), Errno> {

@@ -11,7 +11,7 @@ use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{self, Node, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use crate::syscalls::{stream_stat, Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
 use crate::vfs::path::{self, GuestPath, PathError};
 use crate::vfs::{Located, Vfs};
-use rustix::io::Errno;
+use crate::abi::Errno;
 use std::path::PathBuf;
 
 fn path_errno(e: PathError) -> Errno {
