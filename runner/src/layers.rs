@@ -1,7 +1,8 @@
 //! The runner's modules in layers, bottom first. A module may use modules of
 //! its own layer and of the layers below it, never one above: the test
-//! below reads every `crate::` path in the sources (tests excluded) and
-//! fails on an upward one.
+//! below reads every `crate::` path in the sources (tests excluded), groups
+//! included, and fails on an upward one, or on a `super::` chain that
+//! climbs out of its top-level module.
 
 /// (modules, what the layer holds), bottom first.
 pub const LAYERS: &[(&[&str], &str)] = &[
@@ -59,6 +60,49 @@ mod tests {
         name == "tests" || name.ends_with("_tests")
     }
 
+    /// The top-level module names after `crate::` in `code`, including each
+    /// name of a `crate::{a, b::c}` group.
+    fn crate_paths(code: &str) -> Vec<String> {
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + 7..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let inner = group.split('}').next().unwrap_or("");
+                // Top-level items of the group: split on commas outside braces.
+                let mut depth = 0;
+                let mut start = 0;
+                for (j, c) in inner.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            out.push(ident(inner[start..j].trim()));
+                            start = j + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(ident(inner[start..].trim()));
+            } else {
+                out.push(ident(rest));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn crate_paths_reads_groups() {
+        assert_eq!(
+            crate_paths("use crate::{abi::Errno, run::boot};\nlet x = crate::kernel::X;"),
+            ["abi", "run", "kernel"]
+        );
+    }
+
     #[test]
     fn every_module_has_a_layer() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -101,15 +145,31 @@ mod tests {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            for (i, _) in code.match_indices("crate::") {
-                let used: String = code[i + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+            for used in crate_paths(&code) {
                 if let Some(l) = layer_of(&used) {
                     if l > own {
                         upward.push(format!("{} uses crate::{used}", rel.display()));
                     }
+                }
+            }
+            // `super::` may not climb out of the top-level module.
+            let depth = rel.components().count() - 1;
+            for (i, _) in code.match_indices("super::") {
+                let run = code.as_bytes()[i..]
+                    .chunks(7)
+                    .take_while(|c| c == b"super::")
+                    .count();
+                let is_mod = rel.file_name().is_some_and(|n| n == "mod.rs");
+                let limit = if is_mod {
+                    depth.saturating_sub(1)
+                } else {
+                    depth
+                };
+                if run > limit {
+                    upward.push(format!(
+                        "{} climbs out of its module with super::",
+                        rel.display()
+                    ));
                 }
             }
         }

@@ -10,7 +10,7 @@ use super::generate::Program;
 use crate::exit_status;
 use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
-use crate::kernel::Sandbox;
+use crate::kernel::Objects;
 use crate::loader::{self, Format};
 use crate::run::boot::{self, Guest, StartInfo};
 use crate::run::engine::Engine;
@@ -161,8 +161,8 @@ impl Executor {
             vcpu,
             aspace,
         } = guest;
-        let mut state = Sandbox::for_run(fds, vfs, &policy, PROGRAM_PATH, start, aspace, vcpu);
-        state.kernel.reports.enabled = false;
+        let mut objects = Objects::for_run(fds, vfs, &policy, PROGRAM_PATH, start, aspace, vcpu);
+        objects.kernel.reports.enabled = false;
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),
             syscall_path: self.path.short().to_string(),
@@ -170,8 +170,15 @@ impl Executor {
             ..Stats::default()
         };
         let t = self.settings.time_limit;
-        let result =
-            crate::run::run_guest(&mut machine, &mut state, self.path, t, t, None, &mut stats);
+        let result = crate::run::run_guest(
+            &mut machine,
+            &mut objects,
+            self.path,
+            t,
+            t,
+            None,
+            &mut stats,
+        );
         let (status, ending) = match result {
             Ok(Ok(code)) => (code, Ending::Exited(code)),
             Ok(Err(death)) => (death.exit_status(), Ending::Killed(death)),
@@ -182,10 +189,10 @@ impl Executor {
         };
         stats.exit_status = status;
         stats.wall_ns = start.elapsed().as_nanos() as u64;
-        let mut violations = canaries.check(&machine, &state.process.mm);
+        let mut violations = canaries.check(&machine, &objects.process.mm);
         host_guards.check(&mut violations);
-        let user_bytes = state.process.mm.frames.user_bytes();
-        drop(state);
+        let user_bytes = objects.process.mm.frames.user_bytes();
+        drop(objects);
         drop(machine);
         Execution {
             status,

@@ -140,17 +140,17 @@ impl Default for Kernel {
 /// run holds until threads and processes arrive (then the kernel holds its
 /// processes and each process its threads).
 #[derive(Debug)]
-pub struct Sandbox {
+pub struct Objects {
     pub kernel: Kernel,
     pub process: Process,
     pub thread: Thread,
 }
 
-impl Sandbox {
+impl Objects {
     /// A booted guest's first process (in `mm`) and thread (on `vcpu`):
     /// no files, no network, the default limits.
-    pub fn new(fds: fds::FdTable, mm: AddressSpace, vcpu: Vcpu) -> Sandbox {
-        Sandbox {
+    pub fn new(fds: fds::FdTable, mm: AddressSpace, vcpu: Vcpu) -> Objects {
+        Objects {
             kernel: Kernel::new(),
             process: Process::new(fds, mm),
             thread: Thread::main(vcpu, b"program"),
@@ -168,8 +168,8 @@ impl Sandbox {
         start: std::time::Instant,
         mm: AddressSpace,
         vcpu: Vcpu,
-    ) -> Sandbox {
-        Sandbox {
+    ) -> Objects {
+        Objects {
             kernel: Kernel::for_policy(policy, start),
             process: Process::for_policy(fds, vfs, policy, mm),
             thread: Thread::main(vcpu, program),

@@ -9,9 +9,10 @@ use crate::guest::clock::ClockParams;
 use crate::guest::monitor_image as mi;
 use crate::kernel::budget::WriteBudget;
 use crate::kernel::fds::{FdTable, Object};
+use crate::kernel::Kernel;
 use crate::syscalls::process::{self, IDENTITY};
 use crate::tunnel::{accessible_ranges, Access};
-use sandbox_policy::{OnDeny, SyscallRules, TunnelRanges};
+use sandbox_policy::{OnDeny, SyscallRules};
 use thinvisor_kmod::GuestMemory;
 
 /// Syscall numbers the monitor can answer, with the action it takes.
@@ -88,17 +89,17 @@ impl Monitor {
 
     /// Writes the policy's decisions and the constants: the action table,
     /// the errno of refusals, identity values, uname, the buffered
-    /// descriptors; keeps the policy's tunnel table for the range tables;
+    /// descriptors (the rules, the tunnel table and the budget are the
+    /// kernel's, read again before every resume);
     /// then the state that changes (`before_resume`).
     pub fn configure(
         &mut self,
         mem: &mut GuestMemory,
         aspace: &AddressSpace,
-        rules: &SyscallRules,
-        tunnel_ranges: &TunnelRanges,
+        kernel: &Kernel,
         fds: &mut FdTable,
-        budget: &WriteBudget,
     ) -> Result<(), MonitorError> {
+        let rules = &kernel.rules;
         // Buffer only standard streams connected to the runner's own (a
         // disconnected one, a file or a pipe behind fd 1/2 goes to the runner).
         let mut write_fds = 0u64;
@@ -109,11 +110,9 @@ impl Monitor {
                 }
             }
         }
-        self.rules = rules.clone();
-        self.tunnel_ranges = tunnel_ranges.clone();
         self.ranges_for = None;
         self.write_fds = write_fds;
-        self.apply_budget(mem, budget)?;
+        self.apply_budget(mem, &kernel.budget)?;
         mem.write(data_pa(mi::MON_ACTIONS), &actions(rules, self.write_fds))?;
         let deny = match rules.on_deny {
             OnDeny::Errno(e) => (-i64::from(e)) as u64,
@@ -127,7 +126,7 @@ impl Monitor {
         mem.write_u64(data_pa(mi::MON_WRITE_FDS), self.write_fds)?;
         let (start, _, _) = aspace.heap();
         mem.write_u64(data_pa(mi::MON_BRK_START), start)?;
-        self.before_resume(mem, aspace, budget)
+        self.before_resume(mem, aspace, kernel)
     }
 
     /// Before the guest runs again: the runner's break and heap end, and the
@@ -136,12 +135,12 @@ impl Monitor {
         &mut self,
         mem: &mut GuestMemory,
         aspace: &AddressSpace,
-        budget: &WriteBudget,
+        kernel: &Kernel,
     ) -> Result<(), MonitorError> {
-        if self.write_fds != 0 && self.apply_budget(mem, budget)? {
+        if self.write_fds != 0 && self.apply_budget(mem, &kernel.budget)? {
             mem.write(
                 data_pa(mi::MON_ACTIONS),
-                &actions(&self.rules, self.write_fds),
+                &actions(&kernel.rules, self.write_fds),
             )?;
             mem.write_u64(data_pa(mi::MON_WRITE_FDS), self.write_fds)?;
         }
@@ -153,7 +152,7 @@ impl Monitor {
                 (mi::MON_RD_RANGES, Access::Read),
                 (mi::MON_WR_RANGES, Access::Write),
             ] {
-                let ranges = table_ranges(accessible_ranges(aspace, &self.tunnel_ranges, access));
+                let ranges = table_ranges(accessible_ranges(aspace, &kernel.tunnel_ranges, access));
                 // Count 0 first: a half-written table is never in use (the
                 // guest is stopped anyway; this keeps the invariant local).
                 mem.write_u64(data_pa(table), 0)?;

@@ -115,7 +115,6 @@ impl Monitor {
 mod tests {
     use super::*;
     use crate::guest::layout::FIRST_FREE_PA;
-    use sandbox_policy::{SyscallRules, TunnelRanges};
 
     #[test]
     fn flush_checks_every_record() {
@@ -123,8 +122,6 @@ mod tests {
         let mut fds = FdTable::default(); // no descriptors: every write fails
         let mut m = Monitor {
             ranges_for: None,
-            rules: SyscallRules::default(),
-            tunnel_ranges: TunnelRanges::default(),
             write_fds: 0b110,
             flush_errors: 0,
         };

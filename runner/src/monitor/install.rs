@@ -8,7 +8,6 @@ use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::guest::page_table::{NO_EXECUTE, PRESENT, WRITABLE};
 use crate::syscalls::process;
-use sandbox_policy::{SyscallRules, TunnelRanges};
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 /// The layout the monitor was assembled with (build.rs keeps copies of
@@ -145,8 +144,6 @@ impl Monitor {
         aspace.brk_headroom = BRK_HEADROOM;
         Ok(Monitor {
             ranges_for: None,
-            rules: SyscallRules::default(),
-            tunnel_ranges: TunnelRanges::default(),
             write_fds: 0,
             flush_errors: 0,
         })

@@ -22,7 +22,6 @@ pub use configure::actions;
 
 use crate::guest::layout::{MONITOR_DATA_PA, MONITOR_DATA_VA};
 use crate::guest::page_table::PageTableError;
-use sandbox_policy::{SyscallRules, TunnelRanges};
 use thinvisor_kmod::KmodError;
 
 /// `runner exec --monitor`.
@@ -73,10 +72,6 @@ pub enum MonitorError {
 pub struct Monitor {
     /// The mapping generation the range tables were last written for.
     ranges_for: Option<u64>,
-    /// The syscall rules the action table was built from.
-    rules: SyscallRules,
-    /// The policy's `[[tunnel]]` table the range tables are cut down to.
-    tunnel_ranges: TunnelRanges,
     /// Descriptors (bit N = fd N) whose writes the monitor buffers now.
     write_fds: u64,
     /// Host write errors while flushing buffered output (reported in stats).

@@ -5,13 +5,12 @@
 //! instruction), so the answer differs by platform and is measured rather
 //! than assumed. The decision is taken once per process.
 
-use crate::kernel::{fds::FdTable, Sandbox};
+use crate::kernel::{fds::FdTable, Objects};
 use crate::monitor::MonitorBoot;
 use crate::run::boot::{self, Guest, StartInfo};
 use crate::run::stats::Stats;
 use crate::run::syscall_path::SyscallPath;
 use crate::run::{deadline::Deadline, run_loop};
-use sandbox_policy::SyscallRules;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -82,7 +81,7 @@ pub fn measure(
         vcpu,
         aspace,
     } = build_guest(hv, n, boot)?;
-    let mut state = Sandbox::new(FdTable::default(), aspace, vcpu);
+    let mut objects = Objects::new(FdTable::default(), aspace, vcpu);
     if let Some(m) = machine.monitor.as_mut() {
         let mem = machine
             .vm
@@ -90,25 +89,30 @@ pub fn measure(
             .map_err(|e| e.to_string())?;
         m.configure(
             mem,
-            &state.process.mm,
-            &SyscallRules::default(),
-            &state.kernel.tunnel_ranges,
-            &mut state.process.fds,
-            &state.kernel.budget,
+            &objects.process.mm,
+            &objects.kernel,
+            &mut objects.process.fds,
         )
         .map_err(|e| e.to_string())?;
     }
     let mut stats = Stats::default();
     let deadline =
-        Deadline::arm(&state.thread.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let r = run_loop::run(&mut machine, &mut state, path, &deadline, 30.0, &mut stats)
-        .map_err(|e| e.to_string())?;
+        Deadline::arm(&objects.thread.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let r = run_loop::run(
+        &mut machine,
+        &mut objects,
+        path,
+        &deadline,
+        30.0,
+        &mut stats,
+    )
+    .map_err(|e| e.to_string())?;
     let end = Instant::now();
     match r {
         Ok(0) => {}
         other => return Err(format!("calibration guest ended with {other:?}")),
     }
-    stats.vcpu_ioctls = state.thread.vcpu.counters().runs;
+    stats.vcpu_ioctls = objects.thread.vcpu.counters().runs;
     if let Some(m) = machine.monitor.as_ref() {
         let mem = machine.vm.memory(machine.slot).map_err(|e| e.to_string())?;
         stats.syscalls_in_vm = m.totals(mem).map_err(|e| e.to_string())?.in_vm;

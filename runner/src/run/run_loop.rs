@@ -10,7 +10,7 @@ use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::kernel::death::{self, Death};
-use crate::kernel::Sandbox;
+use crate::kernel::Objects;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
 use crate::syscalls::{self, table, Args, Ctx, Outcome};
@@ -162,7 +162,7 @@ pub fn classify(
 /// Runs the guest until it exits or dies. Returns the exit status.
 pub fn run(
     machine: &mut Machine,
-    state: &mut Sandbox,
+    objects: &mut Objects,
     path: SyscallPath,
     deadline: &Deadline,
     limit_secs: f64,
@@ -172,52 +172,52 @@ pub fn run(
         // Before every run: the timer's kick is lost when it lands between
         // two runs (the guest exits often enough for this to catch it).
         if deadline.passed() {
-            let rip = user_rip(machine, &mut state.thread.vcpu)?;
+            let rip = user_rip(machine, &mut objects.thread.vcpu)?;
             return Ok(Err(Death::TimeLimit { rip, limit_secs }));
         }
         machine.retune_clock()?;
         if let Some(m) = machine.monitor.as_mut() {
             m.before_resume(
                 machine.vm.memory_mut(machine.slot)?,
-                &state.process.mm,
-                &state.kernel.budget,
+                &objects.process.mm,
+                &objects.kernel,
             )?;
         }
-        if let Some(root) = state.process.mm.before_entry() {
+        if let Some(root) = objects.process.mm.before_entry() {
             // A 2 MiB page was split or removed in copies of the tables
             // (page_table.rs): the guest continues on the new root.
-            state.thread.vcpu.sregs_mut()?.cr3 = root;
+            objects.thread.vcpu.sregs_mut()?.cr3 = root;
         }
-        let exit = state.thread.vcpu.run()?;
+        let exit = objects.thread.vcpu.run()?;
         if let Some(m) = machine.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.
             let mem = machine.vm.memory_mut(machine.slot)?;
             m.after_exit(
                 mem,
-                &mut state.process.mm,
-                &mut state.process.fds,
-                &mut state.kernel.budget,
+                &mut objects.process.mm,
+                &mut objects.process.fds,
+                &mut objects.kernel.budget,
             )?;
         }
-        let event = classify(machine, &mut state.thread.vcpu, &exit, path)?;
+        let event = classify(machine, &mut objects.thread.vcpu, &exit, path)?;
         match event {
             Event::Syscall(entry) => {
                 stats.count_exit("syscall");
-                if let Some(end) = syscall(machine, state, entry, stats)? {
+                if let Some(end) = syscall(machine, objects, entry, stats)? {
                     return Ok(end);
                 }
             }
             Event::Exception { vector, frame } => {
                 stats.count_exit("exception");
                 return Ok(Err(exception_death(
-                    &mut state.thread.vcpu,
+                    &mut objects.thread.vcpu,
                     vector,
                     &frame,
                 )?));
             }
             Event::UserPortIo { port } => {
                 stats.count_exit("user_port_io");
-                let rip = state.thread.vcpu.regs()?.rip;
+                let rip = objects.thread.vcpu.regs()?.rip;
                 return Ok(Err(Death::Signal {
                     signal: signal::SIGSEGV,
                     cause: format!(
@@ -240,17 +240,17 @@ pub fn run(
             Event::Interrupted => {
                 stats.count_exit("interrupted");
                 if deadline.passed() {
-                    let rip = user_rip(machine, &mut state.thread.vcpu)?;
+                    let rip = user_rip(machine, &mut objects.thread.vcpu)?;
                     return Ok(Err(Death::TimeLimit { rip, limit_secs }));
                 }
                 if deadline.client_gone() {
-                    let rip = user_rip(machine, &mut state.thread.vcpu)?;
+                    let rip = user_rip(machine, &mut objects.thread.vcpu)?;
                     return Ok(Err(Death::ClientGone { rip }));
                 }
             }
             Event::Unexpected(exit) => {
                 stats.count_exit(exit.reason_name());
-                let rip = state.thread.vcpu.regs()?.rip;
+                let rip = objects.thread.vcpu.regs()?.rip;
                 return Ok(Err(Death::Signal {
                     signal: signal::SIGSEGV,
                     cause: format!("unexpected VM exit: {exit:?}"),
@@ -327,17 +327,17 @@ fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, 
 /// Handles one syscall. Some(result) when the run ends.
 fn syscall(
     machine: &mut Machine,
-    state: &mut Sandbox,
+    objects: &mut Objects,
     entry: Entry,
     stats: &mut Stats,
 ) -> Result<Option<Result<i32, Death>>, RunError> {
-    let r = state.thread.vcpu.regs()?;
+    let r = objects.thread.vcpu.regs()?;
     let nr = r.rax;
     let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
     let (user_rip, user_flags) = (r.rcx, r.r11);
     let name = table::name_of(nr);
     stats.count_syscall(&name);
-    if let Some(answer) = syscalls::refusal(&state.kernel.rules, nr, &args) {
+    if let Some(answer) = syscalls::refusal(&objects.kernel.rules, nr, &args) {
         stats.denied += 1;
         match answer {
             OnDeny::Kill => {
@@ -349,7 +349,7 @@ fn syscall(
             OnDeny::Errno(e) => {
                 return finish_syscall(
                     machine,
-                    state,
+                    objects,
                     entry,
                     (-i64::from(e)) as u64,
                     user_rip,
@@ -361,9 +361,9 @@ fn syscall(
     let outcome = {
         let mem = machine.vm.memory_mut(machine.slot)?;
         let mut ctx = Ctx::new(
-            &mut state.kernel,
-            &mut state.process,
-            &mut state.thread,
+            &mut objects.kernel,
+            &mut objects.process,
+            &mut objects.thread,
             mem,
         );
         syscalls::dispatch(&mut ctx, nr, &args)
@@ -373,14 +373,14 @@ fn syscall(
         Outcome::Exit(code) => return Ok(Some(Ok(code))),
         Outcome::Kill(d) => return Ok(Some(Err(d))),
     };
-    finish_syscall(machine, state, entry, value, user_rip, user_flags)
+    finish_syscall(machine, objects, entry, value, user_rip, user_flags)
 }
 
 /// Returns `value` to the guest at `user_rip` with `user_flags`, through the
 /// path the syscall came in on (flushing the TLB first when needed).
 fn finish_syscall(
     machine: &mut Machine,
-    state: &mut Sandbox,
+    objects: &mut Objects,
     entry: Entry,
     value: u64,
     user_rip: u64,
@@ -395,7 +395,7 @@ fn finish_syscall(
         })));
     }
     let flags = (user_flags & USER_RFLAGS) | 0x202;
-    let flush = std::mem::take(&mut state.process.mm.needs_tlb_flush);
+    let flush = std::mem::take(&mut objects.process.mm.needs_tlb_flush);
     if flush {
         machine
             .vm
@@ -404,7 +404,7 @@ fn finish_syscall(
     }
     match entry {
         Entry::Sysret => {
-            let r = state.thread.vcpu.regs_mut()?;
+            let r = objects.thread.vcpu.regs_mut()?;
             r.rax = value;
             r.r11 = flags;
             if flush {
@@ -417,7 +417,7 @@ fn finish_syscall(
             f.cs = USER_CS as u64;
             f.ss = USER_DS as u64;
             write_frame(machine, &f)?;
-            let r = state.thread.vcpu.regs_mut()?;
+            let r = objects.thread.vcpu.regs_mut()?;
             r.rax = value;
             if flush {
                 r.rip = ec::PF_RETURN_FLUSH;

@@ -10,9 +10,10 @@
 //! with SIGSYS.
 
 use crate::exit_status::RUNNER_FAILED;
-use crate::kernel::{fds::FdTable, Sandbox};
+use crate::kernel::{fds::FdTable, Objects};
 use crate::run::boot::Guest;
 use crate::run::deadline::Deadline;
+use crate::run::engine::Engine;
 use crate::run::run_loop;
 use crate::run::stats::Stats;
 use crate::run::syscall_path::SyscallPath;
@@ -88,6 +89,11 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
         Ok(h) => h,
         Err(e) => return fail(e),
     };
+    // Decided before lock-down, as `exec` does (a probe boots a VM).
+    let path = match Engine::syscall_path(&hv) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("cannot determine the syscall path: {e}")),
+    };
     let mut guest = match crate::run::monitor_probe::calibration_guest(&hv, 100) {
         Ok(g) => g,
         Err(e) => return fail(format!("cannot build the guest: {e}")),
@@ -123,7 +129,7 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             println!("{}", crate::lockdown::seccomp_docs::markdown());
             0
         }
-        Probe::RunGuest => run_guest(guest, fds, hv.platform()),
+        Probe::RunGuest => run_guest(guest, fds, path),
         Probe::ForbiddenSyscall => {
             let ppid = rustix::process::getppid();
             outcome::<(), _>("getppid", Err(format!("returned {ppid:?}")))
@@ -184,18 +190,17 @@ fn outcome<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> i32 {
     }
 }
 
-fn run_guest(guest: Guest, fds: FdTable, platform: thinvisor_kmod::Platform) -> i32 {
-    let path = SyscallPath::for_platform(platform).unwrap_or(SyscallPath::Sysret);
+fn run_guest(guest: Guest, fds: FdTable, path: SyscallPath) -> i32 {
     let Guest {
         mut machine,
         vcpu,
         aspace,
     } = guest;
-    let mut state = Sandbox::new(fds, aspace, vcpu);
+    let mut objects = Objects::new(fds, aspace, vcpu);
     let mut stats = Stats::default();
-    let result = Deadline::arm(&state.thread.vcpu, Duration::from_secs(10))
+    let result = Deadline::arm(&objects.thread.vcpu, Duration::from_secs(10))
         .map_err(run_loop::RunError::from)
-        .and_then(|d| run_loop::run(&mut machine, &mut state, path, &d, 10.0, &mut stats));
+        .and_then(|d| run_loop::run(&mut machine, &mut objects, path, &d, 10.0, &mut stats));
     outcome(
         "run guest",
         match result {

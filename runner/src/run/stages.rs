@@ -2,16 +2,18 @@
 //! make, so the order cannot be got wrong:
 //!
 //! ```text
-//! prepare(options)   -> Prepared  policy, program image, the policy's files opened
-//!   .boot(..)        -> Booted    the VM built, the engine chosen
-//!   .lock_down()     -> Locked    every descriptor opened, the runner locked down,
-//!                                 the kernel objects made, the monitor configured
-//!   .run()           -> Finished  the guest ran to its end (exit, death or failure)
-//!   .report()        -> status    monitor counters folded in, --stats written
+//! prepare(options, served)  -> Prepared  policy, program image, the policy's files opened
+//!   .boot(prebuilt VM)      -> Booted    the VM built, the engine chosen
+//!   .lock_down()            -> Locked    every descriptor opened, the runner locked down,
+//!                                        the kernel objects made, the monitor configured
+//!   .run()                  -> Finished  the guest ran to its end (exit, death or failure)
+//!   .report()               -> status    monitor counters folded in, --stats written
 //! ```
 //!
-//! Every stage fails with a [`RunFailure`], which carries the exit status
-//! (125 when the runner fails, 126/127 when the program cannot be loaded).
+//! Each stage owns what the next needs and nothing else. Every stage but
+//! the run fails with a [`RunFailure`], which carries the exit status (125
+//! when the runner fails, 126/127 when the program cannot be loaded); the
+//! run always reaches the report, which records how it ended.
 
 use super::boot::{self, Blank, Guest, Machine, StartInfo};
 use super::deadline::Deadline;
@@ -23,7 +25,7 @@ use super::syscall_path::SyscallPath;
 use crate::exit_status::RUNNER_FAILED;
 use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
-use crate::kernel::Sandbox;
+use crate::kernel::Objects;
 use crate::loader::{self, Image};
 use crate::lockdown;
 use crate::monitor::{MonitorBoot, MonitorError};
@@ -64,7 +66,7 @@ impl RunFailure {
 
 /// What a `runner serve` worker brings to a run (`serve/worker.rs`): the
 /// hypervisor handle it opened, the VM it built before the request came,
-/// the client's environment, and when the request arrived.
+/// the client's environment, when the request arrived, and the connection.
 pub struct Prebuilt {
     pub hv: Hypervisor,
     pub blank: Option<Blank>,
@@ -76,10 +78,21 @@ pub struct Prebuilt {
 
 /// Runs `runner exec`, stage by stage; returns the exit status.
 pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
-    let staged = prepare(opts, prebuilt)
-        .and_then(Prepared::boot)
+    let (served, machine) = match prebuilt {
+        Some(p) => (
+            Some(Served {
+                env: p.env,
+                received: p.received,
+                client: p.client,
+            }),
+            Some((p.hv, p.blank)),
+        ),
+        None => (None, None),
+    };
+    let staged = prepare(opts, served)
+        .and_then(|p| p.boot(machine))
         .and_then(Booted::lock_down)
-        .and_then(Locked::run)
+        .map(Locked::run)
         .and_then(Finished::report);
     match staged {
         Ok(status) => status,
@@ -90,20 +103,34 @@ pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     }
 }
 
-/// The first stage's result: the policy, the program and its files.
-pub struct Prepared {
+/// What a served run brings besides its VM: the client's environment,
+/// when its request arrived (the run's start), and its connection.
+pub struct Served {
+    pub env: Vec<(String, String)>,
+    pub received: Instant,
+    pub client: OwnedFd,
+}
+
+/// What every stage carries on to the report: the options, the policy,
+/// the clock and the statistics.
+struct Record {
     opts: ExecOptions,
     policy: Policy,
-    image: Image,
-    vfs: Vfs,
     /// When the run started (for a served run: when the request arrived).
     wall_start: Instant,
     /// The end of the last phase measured (for `--stats` phases).
     mark: Instant,
     stats: Stats,
+}
+
+/// The first stage's result: the policy, the program and its files.
+pub struct Prepared {
+    record: Record,
+    image: Image,
+    vfs: Vfs,
+    /// A served run's environment (else the runner's own is inherited).
     host_env: Option<Vec<(String, String)>>,
-    hv: Option<Hypervisor>,
-    blank: Option<Blank>,
+    /// A served run's connection, watched from the start.
     client: Option<OwnedFd>,
 }
 
@@ -111,11 +138,11 @@ pub struct Prepared {
 /// location: after this the runner never names a `[[files]]` host path
 /// again (all file access goes through these descriptors), so the
 /// self-sandbox can restrict it to exactly the policy's paths.
-pub fn prepare(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> Result<Prepared, RunFailure> {
-    let wall_start = prebuilt.as_ref().map_or_else(Instant::now, |p| p.received);
-    let (hv, blank, host_env, client) = match prebuilt {
-        Some(p) => (Some(p.hv), p.blank, Some(p.env), Some(p.client)),
-        None => (None, None, None, None),
+pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
+    let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
+    let (host_env, client) = match served {
+        Some(s) => (Some(s.env), Some(s.client)),
+        None => (None, None),
     };
     // A served run ends when its client goes away: the kernel kicks this
     // thread (the vCPU's) when the connection hangs up.
@@ -142,16 +169,16 @@ pub fn prepare(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> Result<Prepared
     let mut mark = wall_start;
     stats.end_phase("prepare", &mut mark);
     Ok(Prepared {
-        opts,
-        policy,
+        record: Record {
+            opts,
+            policy,
+            wall_start,
+            mark,
+            stats,
+        },
         image,
         vfs,
-        wall_start,
-        mark,
-        stats,
         host_env,
-        hv,
-        blank,
         client,
     })
 }
@@ -175,55 +202,64 @@ fn environment(policy: &Policy, host: Option<&[(String, String)]>) -> Vec<Vec<u8
 
 /// The second stage's result: the VM, built and ready to run.
 pub struct Booted {
-    prepared: Prepared,
+    record: Record,
+    vfs: Vfs,
+    client: Option<OwnedFd>,
     hv: Hypervisor,
     engine: Engine,
     guest: Guest,
 }
 
 impl Prepared {
-    /// Opens the hypervisor (or takes a served run's), chooses the engine
-    /// and builds the VM (or fills the one built ahead, when the memory
-    /// limit fits it).
-    pub fn boot(mut self) -> Result<Booted, RunFailure> {
-        let hv = match self.hv.take() {
-            Some(h) => h,
-            None => Hypervisor::open().map_err(RunFailure::runner)?,
+    /// Opens the hypervisor (or takes a served run's, with the VM it built
+    /// ahead), chooses the engine and builds the VM (or fills the one built
+    /// ahead, when the memory limit fits it).
+    pub fn boot(self, prebuilt: Option<(Hypervisor, Option<Blank>)>) -> Result<Booted, RunFailure> {
+        let Prepared {
+            mut record,
+            image,
+            vfs,
+            host_env,
+            client,
+        } = self;
+        let (hv, blank) = match prebuilt {
+            Some(p) => p,
+            None => (Hypervisor::open().map_err(RunFailure::runner)?, None),
         };
-        let engine = Engine::choose(&hv, self.opts.monitor).map_err(RunFailure::runner)?;
-        let mut argv: Vec<Vec<u8>> =
-            vec![self.opts.program.as_os_str().as_encoded_bytes().to_vec()];
-        argv.extend(self.opts.args.iter().map(|a| a.as_bytes().to_vec()));
-        let envp = environment(&self.policy, self.host_env.as_deref());
+        let (opts, policy) = (&record.opts, &record.policy);
+        let engine = Engine::choose(&hv, opts.monitor).map_err(RunFailure::runner)?;
+        let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
+        argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
+        let envp = environment(policy, host_env.as_deref());
         let start = StartInfo {
             argv: &argv,
             envp: &envp,
-            memory_limit: self.policy.limits.memory_bytes,
+            memory_limit: policy.limits.memory_bytes,
             monitor: engine.monitor.then_some(MonitorBoot {
                 pf_path: engine.path == SyscallPath::PageFaultFrame,
-                skip_marker: self.opts.monitor_test_skip_marker,
+                skip_marker: opts.monitor_test_skip_marker,
             }),
-            vdso: self.policy.syscalls.vdso_allowed(),
-            huge_pages: self.opts.huge_pages == HugePages::On,
+            vdso: policy.syscalls.vdso_allowed(),
+            huge_pages: opts.huge_pages == HugePages::On,
         };
-        let blank = self.blank.take().filter(|b| b.fits(start.memory_limit));
-        self.stats.vm_prebuilt = blank.is_some();
+        let blank = blank.filter(|b| b.fits(start.memory_limit));
+        let prebuilt_vm = blank.is_some();
         let booted = match blank {
-            Some(b) => boot::boot_blank(b, &self.image, &start).map(|mut g| {
+            Some(b) => boot::boot_blank(b, &image, &start).map(|mut g| {
                 g.machine.vm.seal_memory_layout();
                 g
             }),
-            None => boot::boot(&hv, &self.image, &start),
+            None => boot::boot(&hv, &image, &start),
         };
         let guest = booted.map_err(|e| {
-            RunFailure::with_status(
-                format!("{}: {e}", self.opts.program.display()),
-                e.exit_status(),
-            )
+            RunFailure::with_status(format!("{}: {e}", opts.program.display()), e.exit_status())
         })?;
-        self.stats.end_phase("build_vm", &mut self.mark);
+        record.stats.vm_prebuilt = prebuilt_vm;
+        record.stats.end_phase("build_vm", &mut record.mark);
         Ok(Booted {
-            prepared: self,
+            record,
+            vfs,
+            client,
             hv,
             engine,
             guest,
@@ -234,10 +270,12 @@ impl Prepared {
 /// The third stage's result: the runner locked down, the kernel objects
 /// made; nothing left to open.
 pub struct Locked {
-    prepared: Prepared,
+    record: Record,
+    client: Option<OwnedFd>,
+    hv: Hypervisor,
     engine: Engine,
     machine: Machine,
-    sandbox: Sandbox,
+    objects: Objects,
     stats_file: Option<File>,
 }
 
@@ -248,7 +286,9 @@ impl Booted {
     /// `Deadline`), then makes the kernel objects and configures the monitor.
     pub fn lock_down(self) -> Result<Locked, RunFailure> {
         let Booted {
-            mut prepared,
+            mut record,
+            vfs,
+            client,
             hv,
             engine,
             guest,
@@ -258,30 +298,24 @@ impl Booted {
             vcpu,
             aspace,
         } = guest;
-        let stdio = &prepared.policy.stdio;
+        let stdio = &record.policy.stdio;
         let fds = FdTable::with_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
             .map_err(|e| RunFailure::runner(format!("cannot set up standard streams: {e}")))?;
-        let stats_file = match &prepared.opts.stats {
+        let stats_file = match &record.opts.stats {
             Some(p) => Some(File::create(p).map_err(|e| {
                 RunFailure::runner(format!("cannot write stats to {}: {e}", p.display()))
             })?),
             None => None,
         };
-        lockdown::lock_down(&prepared.policy, &prepared.vfs)
+        lockdown::lock_down(&record.policy, &vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
-        let program = prepared
-            .opts
-            .program
-            .as_os_str()
-            .as_encoded_bytes()
-            .to_vec();
-        let vfs = std::mem::take(&mut prepared.vfs);
-        let mut sandbox = Sandbox::for_run(
+        let program = record.opts.program.as_os_str().as_encoded_bytes();
+        let mut objects = Objects::for_run(
             fds,
             vfs,
-            &prepared.policy,
-            &program,
-            prepared.wall_start,
+            &record.policy,
+            program,
+            record.wall_start,
             aspace,
             vcpu,
         );
@@ -293,26 +327,26 @@ impl Booted {
                 .and_then(|mem| {
                     m.configure(
                         mem,
-                        &sandbox.process.mm,
-                        &sandbox.kernel.rules,
-                        &sandbox.kernel.tunnel_ranges,
-                        &mut sandbox.process.fds,
-                        &sandbox.kernel.budget,
+                        &objects.process.mm,
+                        &objects.kernel,
+                        &mut objects.process.fds,
                     )
                 })
                 .map_err(|e| RunFailure::runner(format!("cannot configure the monitor: {e}")))?;
         }
-        let stats = &mut prepared.stats;
+        let stats = &mut record.stats;
         stats.platform = hv.platform().to_string();
         stats.syscall_path = engine.path.short().to_string();
         stats.monitor = if engine.monitor { "on" } else { "off" }.to_string();
         stats.vdso = if machine.vdso { "on" } else { "off" }.to_string();
-        stats.end_phase("lock_down", &mut prepared.mark);
+        stats.end_phase("lock_down", &mut record.mark);
         Ok(Locked {
-            prepared,
+            record,
+            client,
+            hv,
             engine,
             machine,
-            sandbox,
+            objects,
             stats_file,
         })
     }
@@ -320,35 +354,39 @@ impl Booted {
 
 /// The fourth stage's result: the guest's end and the run's counters.
 pub struct Finished {
-    prepared: Prepared,
+    record: Record,
+    hv: Hypervisor,
     machine: Machine,
+    objects: Objects,
     status: i32,
     stats_file: Option<File>,
 }
 
 impl Locked {
     /// Runs the guest to its end within what is left of the wall-clock
-    /// limit. A death or a runner failure during the run prints its line
-    /// here; the report still follows.
-    pub fn run(self) -> Result<Finished, RunFailure> {
+    /// limit. It always gets to the report: a death, or a failure of the
+    /// runner during the run (status 125), prints its line here.
+    pub fn run(self) -> Finished {
         let Locked {
-            mut prepared,
+            mut record,
+            client,
+            hv,
             engine,
             mut machine,
-            mut sandbox,
+            mut objects,
             stats_file,
         } = self;
-        let limit = prepared.policy.limits.wall_time;
+        let limit = record.policy.limits.wall_time;
         let result = run_guest(
             &mut machine,
-            &mut sandbox,
+            &mut objects,
             engine.path,
             limit,
-            limit.saturating_sub(prepared.wall_start.elapsed()),
-            prepared.client.take(),
-            &mut prepared.stats,
+            limit.saturating_sub(record.wall_start.elapsed()),
+            client,
+            &mut record.stats,
         );
-        prepared.stats.end_phase("run", &mut prepared.mark);
+        record.stats.end_phase("run", &mut record.mark);
         let status = match result {
             Ok(Ok(code)) => code,
             Ok(Err(death)) => {
@@ -361,26 +399,31 @@ impl Locked {
                 f.exit_status()
             }
         };
-        Ok(Finished {
-            prepared,
+        Finished {
+            record,
+            hv,
             machine,
+            objects,
             status,
             stats_file,
-        })
+        }
     }
 }
 
 impl Finished {
     /// Folds the monitor's counters into the statistics, writes `--stats`
-    /// and returns the run's exit status.
+    /// and returns the run's exit status. The kernel objects, then the VM,
+    /// then the hypervisor handle are released last, after the report.
     pub fn report(self) -> Result<i32, RunFailure> {
         let Finished {
-            mut prepared,
+            mut record,
+            hv,
             machine,
+            objects,
             status,
             stats_file,
         } = self;
-        let stats = &mut prepared.stats;
+        let stats = &mut record.stats;
         if let Some(m) = machine.monitor.as_ref() {
             let totals = machine
                 .vm
@@ -403,12 +446,15 @@ impl Finished {
             stats.monitor_flush_errors = m.flush_errors;
         }
         stats.exit_status = status;
-        stats.wall_ns = prepared.wall_start.elapsed().as_nanos() as u64;
-        if let (Some(p), Some(file)) = (&prepared.opts.stats, stats_file) {
+        stats.wall_ns = record.wall_start.elapsed().as_nanos() as u64;
+        if let (Some(p), Some(file)) = (&record.opts.stats, stats_file) {
             stats.write(file).map_err(|e| {
                 RunFailure::runner(format!("cannot write stats to {}: {e}", p.display()))
             })?;
         }
+        drop(objects);
+        drop(machine);
+        drop(hv);
         Ok(status)
     }
 }
@@ -420,33 +466,33 @@ impl Finished {
 /// guest exited; `Ok(Err(death))`: it was killed; `Err`: the runner failed.
 pub fn run_guest(
     machine: &mut Machine,
-    sandbox: &mut Sandbox,
+    objects: &mut Objects,
     path: SyscallPath,
     limit: Duration,
     remaining: Duration,
     client: Option<OwnedFd>,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
-    let mut deadline = Deadline::arm(&sandbox.thread.vcpu, remaining)?;
+    let mut deadline = Deadline::arm(&objects.thread.vcpu, remaining)?;
     if let Some(c) = client {
         deadline.watch(c);
     }
     let result = run_loop::run(
         machine,
-        sandbox,
+        objects,
         path,
         &deadline,
         limit.as_secs_f64(),
         stats,
     );
     drop(deadline);
-    let counters = sandbox.thread.vcpu.counters();
+    let counters = objects.thread.vcpu.counters();
     stats.vcpu_ioctls = counters.ioctls;
     stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
     stats.guest_ns = counters.in_guest.as_nanos() as u64;
-    stats.peak_guest_memory_bytes = sandbox.process.mm.peak_bytes();
-    let huge = sandbox.process.mm.huge_counts;
-    stats.huge_pages = if sandbox.process.mm.huge_pages {
+    stats.peak_guest_memory_bytes = objects.process.mm.peak_bytes();
+    let huge = objects.process.mm.huge_counts;
+    stats.huge_pages = if objects.process.mm.huge_pages {
         "on"
     } else {
         "off"
