@@ -1,5 +1,5 @@
 //! Runs one generated program in a fresh micro-VM inside this process:
-//! the same boot and run loop as `runner exec` (`guest::boot::boot`,
+//! the same boot and run loop as `runner exec` (`run::boot::boot`,
 //! `run::run_guest`), with a small memory and time limit, the guest's
 //! stdin a file of random bytes and its stdout/stderr /dev/null, and the
 //! canaries armed around it. A `Vcpu` is `!Send`, so each job thread owns

@@ -6,7 +6,7 @@
 //! `FD_CLOEXEC` bit. Every host fd inside is the runner's own, opened with
 //! `O_CLOEXEC`. At most `limit` slots exist (the policy's `open_files`,
 //! counting 0, 1 and 2) and every guest fd number is below it, like
-//! `RLIMIT_NOFILE`. A pipe (`pipe.rs`) has no host fd at all: both ends are
+//! `RLIMIT_NOFILE`. A pipe (`pipe_buffer.rs`) has no host fd at all: both ends are
 //! objects of this table sharing a buffer in the runner.
 
 use super::pipe_buffer::PipeEnd;

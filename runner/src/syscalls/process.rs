@@ -7,23 +7,20 @@ use crate::abi::Errno;
 use crate::guest::layout::USER_END;
 use crate::tunnel::GuestPtr;
 
-/// The pid (and tid) the guest sees: it is alone in its VM.
-/// Its parent, and its user and group ids: the runner's answers
-/// (`identity.rs`), which the monitor must repeat.
-pub use crate::kernel::process::{GUEST_PID, GUEST_PPID};
-const GUEST_UID: u64 = crate::kernel::process::GUEST_IDENTITY.uid;
-const GUEST_GID: u64 = crate::kernel::process::GUEST_IDENTITY.gid;
+use crate::kernel::process::GUEST_IDENTITY;
 
-/// Identity queries answered with a constant: (syscall number, value).
-/// The in-VM monitor answers these from the same table.
+/// Identity queries answered with a constant: (syscall number, value),
+/// from the first process's identity (`kernel/process.rs`). The in-VM
+/// monitor answers these from this table, the runner's handlers from the
+/// process's `identity`, which starts as the same `GUEST_IDENTITY`.
 pub const IDENTITY: &[(u64, u64)] = &[
-    (39, GUEST_PID),   // getpid
-    (186, GUEST_PID),  // gettid
-    (110, GUEST_PPID), // getppid
-    (102, GUEST_UID),  // getuid
-    (107, GUEST_UID),  // geteuid
-    (104, GUEST_GID),  // getgid
-    (108, GUEST_GID),  // getegid
+    (39, GUEST_IDENTITY.pid),   // getpid
+    (186, GUEST_IDENTITY.pid),  // gettid
+    (110, GUEST_IDENTITY.ppid), // getppid
+    (102, GUEST_IDENTITY.uid),  // getuid
+    (107, GUEST_IDENTITY.uid),  // geteuid
+    (104, GUEST_IDENTITY.gid),  // getgid
+    (108, GUEST_IDENTITY.gid),  // getegid
 ];
 
 const ARCH_SET_GS: u64 = 0x1001;

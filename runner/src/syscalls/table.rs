@@ -106,10 +106,15 @@ const NO_EXEC: &str =
 const SIGNAL_FRAMES: &str = "signal handlers are never run (no signal frames are built), so there is nothing to return from or to wait for";
 const TIMERS: &str = "timers that deliver signals or wake descriptors are not emulated";
 const THREADS: &str = "thread synchronisation: the guest has one thread";
-const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers";
+const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
 const FILE_META: &str =
-    "not emulated: links, metadata changes, locks, file-system statistics and in-kernel copies";
+    "not emulated: locks, file-system statistics, extended attributes, preallocation, in-kernel copies";
+const LINKS: &str = "a link the guest made could name anything outside the policy's trees; the trees' own links are the host's";
+const METADATA: &str =
+    "changing modes, owners, times or device nodes is not part of the policy's access levels";
+const INBOUND: &str =
+    "nothing listens in the sandbox: [[network]] allows outbound connections only";
 const EVENTS: &str =
     "event waiting and notification descriptors are not emulated (poll and ppoll are)";
 const SCHED: &str = "scheduling priorities and policies are not emulated";
@@ -201,7 +206,7 @@ pub static TABLE: &[Entry] = &[
         "AF_INET/AF_INET6 TCP/UDP, only when a [[network]] rule names the protocol"),
     emulated!("connect", net::connect,
         "only to a peer listed in [[network]] (EACCES otherwise, before any packet leaves)"),
-    unsupported("accept", SERVER),
+    unsupported("accept", INBOUND),
     emulated!("sendto", net::sendto,
         "send on a socket (also send()); UDP destinations must be listed; the host call always has MSG_NOSIGNAL, a broken connection raises the guest's SIGPIPE unless it passed MSG_NOSIGNAL"),
     emulated!("recvfrom", net::recvfrom,
@@ -210,8 +215,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("recvmsg", SERVER),
     emulated!("shutdown", net::shutdown,
         "host shutdown of the guest's own socket"),
-    unsupported("bind", SERVER),
-    unsupported("listen", SERVER),
+    unsupported("bind", INBOUND),
+    unsupported("listen", INBOUND),
     unsupported("getsockname", SERVER),
     unsupported("getpeername", SERVER),
     unsupported("socketpair", SERVER),
@@ -264,18 +269,18 @@ pub static TABLE: &[Entry] = &[
         "see unlinkat"),
     emulated!("creat", fs::creat,
         "open(O_CREAT|O_WRONLY|O_TRUNC)"),
-    unsupported("link", FILE_META),
+    unsupported("link", LINKS),
     emulated!("unlink", fs::unlink,
         "see unlinkat"),
-    unsupported("symlink", FILE_META),
+    unsupported("symlink", LINKS),
     emulated!("readlink", fs::readlink,
         "see readlinkat"),
-    unsupported("chmod", FILE_META),
-    unsupported("fchmod", FILE_META),
-    unsupported("chown", FILE_META),
-    unsupported("fchown", FILE_META),
-    unsupported("lchown", FILE_META),
-    unsupported("umask", FILE_META),
+    unsupported("chmod", METADATA),
+    unsupported("fchmod", METADATA),
+    unsupported("chown", METADATA),
+    unsupported("fchown", METADATA),
+    unsupported("lchown", METADATA),
+    unsupported("umask", METADATA),
     emulated!("gettimeofday", clocks::gettimeofday,
         "host realtime clock; timezone UTC (through a C library: the vDSO answers without an exit)"),
     emulated!("getrlimit", resources::getrlimit,
@@ -338,8 +343,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("rt_sigsuspend", SIGNAL_FRAMES),
     emulated!("sigaltstack", signals::sigaltstack,
         "recorded (handlers are never run)"),
-    unsupported("utime", FILE_META),
-    unsupported("mknod", FILE_META),
+    unsupported("utime", METADATA),
+    unsupported("mknod", METADATA),
     unsupported("uselib", REMOVED),
     unsupported("personality", SCHED),
     unsupported("ustat", REMOVED),
@@ -456,7 +461,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("epoll_ctl", EVENTS),
     emulated!("tgkill", signals::tgkill,
         "only the process itself (abort() and raise() use it; see kill)"),
-    unsupported("utimes", FILE_META),
+    unsupported("utimes", METADATA),
     unsupported("vserver", REMOVED),
     unsupported("mbind", MEMORY),
     unsupported("set_mempolicy", MEMORY),
@@ -483,20 +488,20 @@ pub static TABLE: &[Entry] = &[
         "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run"),
     emulated!("mkdirat", fs::mkdirat,
         "inside read-write rules only; no set-id bits"),
-    unsupported("mknodat", FILE_META),
-    unsupported("fchownat", FILE_META),
-    unsupported("futimesat", FILE_META),
+    unsupported("mknodat", METADATA),
+    unsupported("fchownat", METADATA),
+    unsupported("futimesat", METADATA),
     emulated!("newfstatat", fs::newfstatat,
         "stat by path (AT_SYMLINK_NOFOLLOW); AT_EMPTY_PATH as fstat, for streams and pipes too"),
     emulated!("unlinkat", fs::unlinkat,
         "inside read-write rules only; rule paths and their ancestors are EBUSY"),
     emulated!("renameat", fs::renameat,
         "see renameat2"),
-    unsupported("linkat", FILE_META),
-    unsupported("symlinkat", FILE_META),
+    unsupported("linkat", LINKS),
+    unsupported("symlinkat", LINKS),
     emulated!("readlinkat", fs::readlinkat,
         "link text only for links that resolve inside their rule"),
-    unsupported("fchmodat", FILE_META),
+    unsupported("fchmodat", METADATA),
     emulated!("faccessat", fs::faccessat,
         "see access"),
     unsupported("pselect6", EVENTS),
@@ -511,7 +516,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("sync_file_range", FILE_META),
     unsupported("vmsplice", FILE_META),
     unsupported("move_pages", OTHER_PROCESSES),
-    unsupported("utimensat", FILE_META),
+    unsupported("utimensat", METADATA),
     unsupported("epoll_pwait", EVENTS),
     unsupported("signalfd", SIGNAL_FRAMES),
     unsupported("timerfd_create", TIMERS),
@@ -519,7 +524,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("fallocate", FILE_META),
     unsupported("timerfd_settime", TIMERS),
     unsupported("timerfd_gettime", TIMERS),
-    unsupported("accept4", SERVER),
+    unsupported("accept4", INBOUND),
     unsupported("signalfd4", SIGNAL_FRAMES),
     unsupported("eventfd2", EVENTS),
     unsupported("epoll_create1", EVENTS),
@@ -604,7 +609,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("futex_waitv", THREADS),
     unsupported("set_mempolicy_home_node", MEMORY),
     unsupported("cachestat", MEMORY),
-    unsupported("fchmodat2", FILE_META),
+    unsupported("fchmodat2", METADATA),
     unsupported("map_shadow_stack", MEMORY),
     unsupported("futex_wake", THREADS),
     unsupported("futex_wait", THREADS),
