@@ -280,7 +280,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("chown", METADATA),
     unsupported("fchown", METADATA),
     unsupported("lchown", METADATA),
-    unsupported("umask", METADATA),
+    unsupported("umask", "the file-mode creation mask is not emulated"),
     emulated!("gettimeofday", clocks::gettimeofday,
         "host realtime clock; timezone UTC (through a C library: the vDSO answers without an exit)"),
     emulated!("getrlimit", resources::getrlimit,
