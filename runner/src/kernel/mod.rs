@@ -14,27 +14,12 @@
 //! A syscall handler gets a `syscalls::Ctx`, the calling thread's view,
 //! and reaches its process and the kernel from it; nothing is global.
 //!
-//! # Locks (for several threads, issue "threads"; today there is one of each)
+//! # Locks
 //!
-//! Each field group below is one lock domain; a handler takes at most one
-//! domain's lock at a time and never holds it across a blocking host call
-//! or a guest-memory copy, so no lock order is needed:
-//!
-//! | object | field | shared by | lock |
-//! | --- | --- | --- | --- |
-//! | `Kernel` | `rules`, `net`, `tunnel_ranges`, `clock` | all | none: read-only after start |
-//! | `Kernel` | `budget` | all | one atomic counter |
-//! | `Kernel` | `reports` | all | a mutex (rare: first use of a number) |
-//! | `Process` | `fds` | its threads | a mutex on the table; open file descriptions have their own |
-//! | `Process` | `vfs` (cwd) | its threads | a reader-writer lock (chdir writes) |
-//! | `Process` | `signal_actions` | its threads | a mutex (rt_sigaction, delivery) |
-//! | `Process` | `limits` | its threads | a mutex (prlimit) |
-//! | `Process` | address space | its threads | a mutex; changes also kick the other vCPUs |
-//! | `Thread` | everything | itself | none: only its own host thread touches it |
-//!
-//! Signals sent to a thread are queued in its `ThreadSignals` by the sender
-//! under the process's `signal_actions` lock, which makes delivery and
-//! rt_sigaction atomic with respect to each other.
+//! Today there is one process with one thread and the objects are plain
+//! structs owned by the run. The plan for several threads (which field
+//! sits behind which lock, the lock order, and why no lock is held across
+//! a wait) is written once, in `docs/architecture.md`, "The lock plan".
 
 pub mod budget;
 pub mod death;

@@ -108,3 +108,32 @@ pub fn lock_down(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownE
         seccomp_rules: filters.rule_count,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lock-down checks that the runner is single-threaded before it
+    /// changes anything, so a refusal leaves the process as it was. (The
+    /// test harness itself runs several threads; one more makes sure.)
+    #[test]
+    fn a_multi_threaded_runner_is_refused_before_anything_changes() {
+        let (stop, wait) = std::sync::mpsc::channel::<()>();
+        let extra = std::thread::spawn(move || {
+            let _ = wait.recv();
+        });
+        let result = lock_down(&Policy::default(), &Vfs::empty());
+        let _ = stop.send(());
+        let _ = extra.join();
+        match result {
+            Err(LockdownError::Threads(n)) => assert!(n >= 2, "{n} threads"),
+            other => panic!("expected the threads refusal, got {other:?}"),
+        }
+        let msg = LockdownError::Threads(2).to_string();
+        assert!(msg.starts_with("the runner has 2 threads;"), "{msg}");
+        assert!(
+            !rustix::thread::no_new_privs().unwrap_or(true),
+            "no_new_privs was set by a refused lock-down"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 mod clocks;
 pub mod common;
 mod copy;
+mod ctx;
 pub mod decode;
 mod fdctl;
 mod fs;
@@ -23,66 +24,9 @@ pub mod table;
 mod time;
 
 use crate::abi::Errno;
-use crate::guest::address_space::AddressSpace;
 use crate::kernel::death::Death;
-use crate::kernel::{Kernel, Process, Thread};
-use crate::tunnel::Tunnel;
+pub use ctx::Ctx;
 use sandbox_policy::{OnDeny, SyscallRules};
-use thinvisor_kmod::{GuestMemory, KmodError};
-
-/// What a handler sees: the calling thread, its process and the kernel,
-/// and the VM's memory under them. The fields are private to `syscalls`:
-/// outside it nothing reaches guest memory through a `Ctx`. Inside,
-/// handlers reach guest bytes only through the tunnel ([`Ctx::tunnel`]),
-/// mappings only through the address space's own calls ([`Ctx::memory`]),
-/// and the thread's vCPU only through [`Ctx::user_rip`] and [`Ctx::set_msr`].
-pub struct Ctx<'a> {
-    kernel: &'a mut Kernel,
-    process: &'a mut Process,
-    thread: &'a mut Thread,
-    mem: &'a mut GuestMemory,
-}
-
-impl<'a> Ctx<'a> {
-    /// The view of `thread` (of `process`) making a syscall, with the VM's
-    /// memory `mem`.
-    pub fn new(
-        kernel: &'a mut Kernel,
-        process: &'a mut Process,
-        thread: &'a mut Thread,
-        mem: &'a mut GuestMemory,
-    ) -> Ctx<'a> {
-        Ctx {
-            kernel,
-            process,
-            thread,
-            mem,
-        }
-    }
-
-    /// The secure tunnel over this process's memory, under the policy's
-    /// `[[tunnel]]` table.
-    pub fn tunnel(&mut self) -> Tunnel<'_> {
-        Tunnel::new(&self.process.mm, self.mem, &self.kernel.tunnel_ranges)
-    }
-
-    /// The process's address space and the memory it maps, for the memory
-    /// calls (mmap, munmap, brk, ...), which change mappings, not bytes.
-    fn memory(&mut self) -> (&mut AddressSpace, &mut GuestMemory) {
-        (&mut self.process.mm, self.mem)
-    }
-
-    /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
-    /// the registers cannot be read.
-    fn user_rip(&mut self) -> u64 {
-        self.thread.vcpu.regs().map_or(0, |r| r.rcx)
-    }
-
-    /// Writes a model-specific register of the calling thread's vCPU.
-    fn set_msr(&mut self, index: u32, value: u64) -> Result<(), KmodError> {
-        self.thread.vcpu.set_msr(index, value)
-    }
-}
 
 /// Why a handler did not return a value: an errno for the guest, or the
 /// end of the process (exit) or of the run (a fatal signal, the time limit).

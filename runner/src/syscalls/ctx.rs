@@ -1,0 +1,62 @@
+//! The context a syscall handler gets ([`Ctx`]): the calling thread's view
+//! of the kernel objects, and the only way from a handler to guest memory.
+
+use crate::guest::address_space::AddressSpace;
+use crate::kernel::{Kernel, Process, Thread};
+use crate::tunnel::Tunnel;
+use thinvisor_kmod::{GuestMemory, KmodError};
+
+/// What a handler sees: the calling thread, its process and the kernel,
+/// and the VM's memory under them. The handlers (`syscalls::*`) reach the
+/// kernel objects directly; the memory field is private to this file, so
+/// guest bytes are reached only through the tunnel ([`Ctx::tunnel`]) and
+/// mappings only through the address space's own calls ([`Ctx::memory`]).
+/// The thread's vCPU is used only through [`Ctx::user_rip`] and
+/// [`Ctx::set_msr`].
+pub struct Ctx<'a> {
+    pub(super) kernel: &'a mut Kernel,
+    pub(super) process: &'a mut Process,
+    pub(super) thread: &'a mut Thread,
+    mem: &'a mut GuestMemory,
+}
+
+impl<'a> Ctx<'a> {
+    /// The view of `thread` (of `process`) making a syscall, with the VM's
+    /// memory `mem`.
+    pub fn new(
+        kernel: &'a mut Kernel,
+        process: &'a mut Process,
+        thread: &'a mut Thread,
+        mem: &'a mut GuestMemory,
+    ) -> Ctx<'a> {
+        Ctx {
+            kernel,
+            process,
+            thread,
+            mem,
+        }
+    }
+
+    /// The secure tunnel over this process's memory, under the policy's
+    /// `[[tunnel]]` table.
+    pub fn tunnel(&mut self) -> Tunnel<'_> {
+        Tunnel::new(&self.process.mm, self.mem, &self.kernel.tunnel_ranges)
+    }
+
+    /// The process's address space and the memory it maps, for the memory
+    /// calls (mmap, munmap, brk, ...), which change mappings, not bytes.
+    pub(super) fn memory(&mut self) -> (&mut AddressSpace, &mut GuestMemory) {
+        (&mut self.process.mm, self.mem)
+    }
+
+    /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
+    /// the registers cannot be read.
+    pub(super) fn user_rip(&mut self) -> u64 {
+        self.thread.vcpu.regs().map_or(0, |r| r.rcx)
+    }
+
+    /// Writes a model-specific register of the calling thread's vCPU.
+    pub(super) fn set_msr(&mut self, index: u32, value: u64) -> Result<(), KmodError> {
+        self.thread.vcpu.set_msr(index, value)
+    }
+}
