@@ -3,10 +3,10 @@
 //! every broken invariant), one-line reproducers, progress lines, and the
 //! final summary.
 
-use crate::syscalls::table::Status;
 use super::executor::{Ending, Execution, Settings};
 use super::generate::Program;
 use super::invariants::Violation;
+use crate::syscalls::table::Status;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

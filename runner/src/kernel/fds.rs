@@ -10,8 +10,8 @@
 //! objects of this table sharing a buffer in the runner.
 
 use super::pipe_buffer::PipeEnd;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::abi::Errno;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use sandbox_policy::Protocol;
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;

@@ -3,7 +3,6 @@
 //! the program's entry point at CPL3.
 
 use crate::abi::constants::{MINSIGSTKSZ, MSR_FS_BASE, MSR_GS_BASE};
-use crate::kernel::process::GUEST_IDENTITY;
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
 use crate::guest::descriptors;
@@ -13,6 +12,7 @@ use crate::guest::initial_stack::{self, at, StackSpec};
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
+use crate::kernel::process::GUEST_IDENTITY;
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use crate::tunnel::{GuestPtr, Tunnel};

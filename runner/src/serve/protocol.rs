@@ -11,8 +11,8 @@
 //! Paths in the request (program, policy, stats) are resolved, as by
 //! `runner exec`, against the client's working directory.
 
-use crate::run::ExecOptions;
 use crate::abi::Errno;
+use crate::run::ExecOptions;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,

@@ -2,8 +2,8 @@
 //! time; nothing else of the host).
 
 use super::{Args, Ctx, SyscallResult};
-use crate::tunnel::GuestPtr;
 use crate::abi::Errno;
+use crate::tunnel::GuestPtr;
 use rustix::time::ClockId;
 
 pub fn time(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

@@ -8,10 +8,10 @@ pub use crate::abi::constants::{
     AT_SYMLINK_NOFOLLOW, MAX_IOV, MAX_RW,
 };
 use crate::abi::layouts as abi;
+use crate::abi::Errno;
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::path::{self, GuestPath, PathError};
 use rustix::fd::BorrowedFd;
-use crate::abi::Errno;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::path::PathBuf;
 

@@ -11,10 +11,10 @@
 
 use super::common::*;
 use super::{signals, Args, Ctx, SyscallResult};
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::GuestPtr;
 use rustix::fd::{AsFd, BorrowedFd};
-use crate::abi::Errno;
 use rustix::net::SendFlags;
 use std::io::{Read, Write};
 

@@ -8,9 +8,9 @@
 //! through the tunnel as they go), as pure functions over the same limits.
 
 use super::Args;
+use crate::abi::Errno;
 use crate::guest::page_table::Prot;
 use crate::tunnel::GuestPtr;
-use crate::abi::Errno;
 
 pub use super::common::{MAX_IOV, MAX_RW};
 pub use crate::abi::layouts::IOVEC_SIZE;

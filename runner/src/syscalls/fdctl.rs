@@ -9,10 +9,10 @@ use crate::abi::constants::{
     FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ,
     O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE, O_NONBLOCK, O_WRONLY,
 };
+use crate::abi::Errno;
 use crate::kernel::fds::{Object, Stream};
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
-use crate::abi::Errno;
 
 const F_DUPFD: u64 = 0;
 /// Status flags F_SETFL may change.

@@ -3,8 +3,8 @@
 //! The guest cannot change its identity except to itself.
 
 use super::{Args, Ctx, SyscallResult};
-use crate::tunnel::GuestPtr;
 use crate::abi::Errno;
+use crate::tunnel::GuestPtr;
 
 /// "Unchanged" in setreuid/setresuid (-1 as a 32-bit id).
 const KEEP: u64 = 0xffff_ffff;

@@ -8,10 +8,10 @@
 
 use super::common::*;
 use super::{net, pipe, signals, Args, Ctx, SyscallResult};
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
-use crate::abi::Errno;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
 fn read_into(

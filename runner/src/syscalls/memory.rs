@@ -2,8 +2,8 @@
 
 use super::decode;
 use super::{Args, Ctx, SyscallResult};
-use crate::guest::address_space::MapError;
 use crate::abi::Errno;
+use crate::guest::address_space::MapError;
 
 /// The errno Linux gives for each way a memory call can fail.
 pub(super) fn map_errno(e: MapError) -> Errno {

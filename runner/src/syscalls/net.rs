@@ -14,10 +14,10 @@
 use super::common::*;
 use super::{signals, Args, Ctx, SyscallResult};
 use crate::abi::layouts as abi;
+use crate::abi::Errno;
 use crate::kernel::fds::{Object, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
-use crate::abi::Errno;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags, Shutdown,
     SocketAddrAny, SocketFlags, SocketType,

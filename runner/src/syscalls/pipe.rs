@@ -12,10 +12,10 @@
 use super::common::*;
 use super::{signals, sleep, Args, Ctx, SyscallResult};
 use crate::abi::constants::{O_CLOEXEC, O_DIRECT, O_NONBLOCK};
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 pub use crate::kernel::pipe_buffer::{new_pipe, PipeEnd, PIPE_CAPACITY};
 use crate::tunnel::{Access, GuestPtr};
-use crate::abi::Errno;
 use std::rc::Rc;
 
 pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

@@ -4,10 +4,10 @@
 //! sockets) by one host poll. Waiting honours the wall-clock limit.
 
 use super::{sleep, Args, Ctx, SyscallResult};
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
-use crate::abi::Errno;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,9 @@
 
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
+use crate::abi::Errno;
 use crate::guest::layout::USER_END;
 use crate::tunnel::GuestPtr;
-use crate::abi::Errno;
 
 /// The pid (and tid) the guest sees: it is alone in its VM.
 /// Its parent, and its user and group ids: the runner's answers

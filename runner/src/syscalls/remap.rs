@@ -1,8 +1,8 @@
 //! mremap and madvise over the guest's anonymous memory.
 
 use super::{Args, Ctx, SyscallResult};
-use crate::guest::address_space::MapError;
 use crate::abi::Errno;
+use crate::guest::address_space::MapError;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;

@@ -3,9 +3,9 @@
 //! futex list and rseq registrations libc makes at start-up.
 
 use super::{Args, Ctx, SyscallResult};
+use crate::abi::Errno;
 use crate::kernel::limits::{RLIMIT_COUNT, RLIMIT_NOFILE};
 use crate::tunnel::GuestPtr;
-use crate::abi::Errno;
 use rustix::time::ClockId;
 
 fn write_limit(ctx: &mut Ctx<'_>, ptr: GuestPtr, (soft, hard): (u64, u64)) -> Result<(), Errno> {

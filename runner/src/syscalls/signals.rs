@@ -13,10 +13,10 @@
 
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{self as abi, MINSIGSTKSZ};
+use crate::abi::Errno;
 use crate::kernel::death::Death;
 use crate::kernel::signal_state::Action;
 use crate::tunnel::GuestPtr;
-use crate::abi::Errno;
 
 // The ABI's signal numbers (C ints) as the syscall arguments they arrive in.
 pub const SIGKILL: u64 = abi::SIGKILL as u64;

@@ -4,9 +4,9 @@
 //! run ends as the time limit ends it (SIGKILL, status 137).
 
 use super::{Args, Ctx, Stop, SyscallResult};
+use crate::abi::Errno;
 use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
-use crate::abi::Errno;
 use rustix::time::ClockId;
 use std::time::{Duration, Instant};
 

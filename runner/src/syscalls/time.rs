@@ -1,8 +1,8 @@
 //! clock_gettime and getrandom.
 
 use super::{Args, Ctx, SyscallResult};
-use crate::tunnel::{Access, GuestPtr};
 use crate::abi::Errno;
+use crate::tunnel::{Access, GuestPtr};
 use rustix::time::ClockId;
 
 fn clock_id(id: u64) -> Option<ClockId> {

@@ -27,10 +27,10 @@
 
 pub mod path;
 
+use crate::abi::Errno;
 use path::GuestPath;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use crate::abi::Errno;
 use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};

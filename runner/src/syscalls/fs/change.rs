@@ -4,13 +4,13 @@
 
 use super::exists;
 use crate::abi::layouts::StatInfo;
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{Located, Node};
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, RenameFlags};
-use crate::abi::Errno;
 
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();

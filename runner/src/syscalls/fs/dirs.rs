@@ -4,6 +4,7 @@
 
 use super::{check_out, exists};
 use crate::abi::layouts::{self as abi, StatInfo};
+use crate::abi::Errno;
 use crate::kernel::fds::{DirObj, Object, VirtualDirObj};
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
@@ -11,7 +12,6 @@ use crate::tunnel::GuestPtr;
 use crate::vfs::path;
 use crate::vfs::{self, Located, Node};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
-use crate::abi::Errno;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 

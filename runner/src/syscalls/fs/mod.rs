@@ -31,10 +31,10 @@ pub use open::{creat, open, openat};
 pub use stat::{fstat, lstat, newfstatat, stat, statx};
 
 use super::Ctx;
+use crate::abi::Errno;
 use crate::tunnel::{Access, GuestPtr};
 use crate::vfs::Real;
 use rustix::fs::{Mode, OFlags};
-use crate::abi::Errno;
 
 /// `EFAULT` unless `len` bytes at `buf` are writable guest memory.
 fn check_out(ctx: &mut Ctx<'_>, buf: u64, len: usize) -> Result<(), Errno> {

@@ -6,12 +6,12 @@ use crate::abi::constants::{
     O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC, O_WRONLY,
 };
 use crate::abi::layouts::StatInfo;
+use crate::abi::Errno;
 use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{self, Node, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
-use crate::abi::Errno;
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::path::PathBuf;

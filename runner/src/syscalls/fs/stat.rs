@@ -3,13 +3,13 @@
 
 use super::check_out;
 use crate::abi::layouts::{self as abi, StatInfo};
+use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::syscalls::common::*;
 use crate::syscalls::{stream_stat, Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
 use crate::vfs::path::{self, GuestPath, PathError};
 use crate::vfs::{Located, Vfs};
-use crate::abi::Errno;
 use std::path::PathBuf;
 
 fn path_errno(e: PathError) -> Errno {
