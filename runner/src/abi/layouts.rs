@@ -1,12 +1,14 @@
 //! x86-64 Linux struct layouts the file and socket syscalls copy through
 //! the tunnel: `struct stat`, `struct statx`, `struct linux_dirent64`,
-//! `struct sockaddr_in`/`sockaddr_in6`, `struct iovec`. Encoded and decoded
+//! `struct sockaddr_in`/`sockaddr_in6`, `struct iovec`, and the sizes of
+//! `struct sockaddr_storage` and `struct utsname`. Encoded and decoded
 //! byte by byte (little-endian), never by casting guest memory.
 
 use crate::abi::Errno;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-pub use super::constants::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::constants::STATX_BASIC_STATS;
+pub use super::constants::{AF_INET, AF_INET6, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 /// `sizeof(struct stat)` on x86-64.
 pub const STAT_SIZE: usize = 144;
@@ -14,13 +16,11 @@ pub const STAT_SIZE: usize = 144;
 pub const STATX_SIZE: usize = 256;
 /// `sizeof(struct iovec)`.
 pub const IOVEC_SIZE: usize = 16;
-
-/// STATX_TYPE | MODE | NLINK | UID | GID | ATIME | MTIME | CTIME | INO |
-/// SIZE | BLOCKS: what the runner fills in.
-pub const STATX_BASIC_STATS: u32 = 0x7ff;
-
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
+/// `sizeof(struct sockaddr_storage)`: the largest sockaddr the guest may
+/// pass.
+pub const SOCKADDR_MAX: u64 = 128;
+/// `sizeof(struct utsname)`: six 65-byte fields.
+pub const UTSNAME_LEN: usize = 6 * 65;
 
 /// The fields of a `struct stat`, from the host or synthesized.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -17,6 +17,7 @@
 //! value there, so CLOCK_MONOTONIC never goes backwards; its slope is the
 //! host's CLOCK_MONOTONIC rate measured since the last retune.
 
+use crate::abi::constants::MSR_IA32_TSC;
 use rustix::time::ClockId;
 use thinvisor_kmod::{host_tsc, KmodError, Vcpu};
 
@@ -46,7 +47,6 @@ enum Offset {
     /// (MONOTONIC_RAW then runs at the NTP-disciplined rate).
     Measured(ClockId),
 }
-const IA32_TSC: u32 = 0x10;
 /// How often, at most, an exit retunes the clock.
 const RETUNE_EVERY_MS: u64 = 250;
 /// Realtime steps smaller than this are measurement noise, not a step of
@@ -207,7 +207,7 @@ impl GuestClock {
         }
         let read = |vcpu: &mut Vcpu| -> Result<(u64, u64, u64), KmodError> {
             let tsc0 = host_tsc();
-            let guest = vcpu.msr(IA32_TSC)?;
+            let guest = vcpu.msr(MSR_IA32_TSC)?;
             Ok((tsc0, guest, host_tsc()))
         };
         let span = |(tsc0, _, tsc1): (u64, u64, u64)| tsc1.wrapping_sub(tsc0);

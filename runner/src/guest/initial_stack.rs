@@ -1,30 +1,7 @@
 //! The Linux x86-64 initial process stack: argc, argv, envp, auxv and the
 //! strings they point to, with RSP 16-byte aligned at argc.
 
-/// Auxiliary-vector keys (linux/auxvec.h).
-pub mod at {
-    pub const NULL: u64 = 0;
-    pub const PHDR: u64 = 3;
-    pub const PHENT: u64 = 4;
-    pub const PHNUM: u64 = 5;
-    pub const PAGESZ: u64 = 6;
-    pub const BASE: u64 = 7;
-    pub const FLAGS: u64 = 8;
-    pub const ENTRY: u64 = 9;
-    pub const UID: u64 = 11;
-    pub const EUID: u64 = 12;
-    pub const GID: u64 = 13;
-    pub const EGID: u64 = 14;
-    pub const PLATFORM: u64 = 15;
-    pub const HWCAP: u64 = 16;
-    pub const CLKTCK: u64 = 17;
-    pub const SECURE: u64 = 23;
-    pub const RANDOM: u64 = 25;
-    pub const HWCAP2: u64 = 26;
-    pub const EXECFN: u64 = 31;
-    pub const SYSINFO_EHDR: u64 = 33;
-    pub const MINSIGSTKSZ: u64 = 51;
-}
+use crate::abi::constants::{AT_EXECFN, AT_NULL, AT_PLATFORM, AT_RANDOM};
 
 /// What the stack describes.
 pub struct StackSpec<'a> {
@@ -63,10 +40,10 @@ pub fn build(top: u64, spec: &StackSpec<'_>) -> BuiltStack {
     let addr = |off: usize| strings_base + off as u64;
 
     let mut auxv: Vec<(u64, u64)> = spec.auxv.to_vec();
-    auxv.push((at::PLATFORM, addr(platform_off)));
-    auxv.push((at::RANDOM, addr(random_off)));
-    auxv.push((at::EXECFN, addr(execfn_off)));
-    auxv.push((at::NULL, 0));
+    auxv.push((AT_PLATFORM, addr(platform_off)));
+    auxv.push((AT_RANDOM, addr(random_off)));
+    auxv.push((AT_EXECFN, addr(execfn_off)));
+    auxv.push((AT_NULL, 0));
 
     let mut words: Vec<u64> = Vec::new();
     words.push(spec.argv.len() as u64);
@@ -94,6 +71,7 @@ pub fn build(top: u64, spec: &StackSpec<'_>) -> BuiltStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::constants::AT_PAGESZ;
 
     fn word(b: &[u8], i: usize) -> u64 {
         u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
@@ -109,7 +87,7 @@ mod tests {
             &StackSpec {
                 argv: &argv,
                 envp: &envp,
-                auxv: &[(at::PAGESZ, 4096)],
+                auxv: &[(AT_PAGESZ, 4096)],
                 random: [7; 16],
                 execfn: b"prog",
             },
@@ -124,9 +102,9 @@ mod tests {
         let env0 = (word(b, 4) - s.rsp) as usize;
         assert_eq!(&b[env0..env0 + 4], b"K=V\0");
         assert_eq!(word(b, 5), 0);
-        assert_eq!((word(b, 6), word(b, 7)), (at::PAGESZ, 4096));
-        assert_eq!(word(b, 8), at::PLATFORM);
-        assert_eq!(word(b, 10), at::RANDOM);
+        assert_eq!((word(b, 6), word(b, 7)), (AT_PAGESZ, 4096));
+        assert_eq!(word(b, 8), AT_PLATFORM);
+        assert_eq!(word(b, 10), AT_RANDOM);
         let rnd = (word(b, 11) - s.rsp) as usize;
         assert_eq!(&b[rnd..rnd + 16], &[7; 16]);
     }

@@ -2,24 +2,12 @@
 //! getrlimit, sysinfo and the descriptor limit, and the rlimits the guest
 //! may lower) and the run's wall clock.
 
+use crate::abi::constants::{
+    RLIMIT_AS, RLIMIT_CORE, RLIMIT_COUNT, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE,
+    RLIMIT_NICE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RTPRIO, RLIMIT_SIGPENDING, RLIMIT_STACK,
+    RLIM_INFINITY,
+};
 use std::time::{Duration, Instant};
-
-/// `RLIM_INFINITY`.
-pub const RLIM_INFINITY: u64 = u64::MAX;
-/// Number of Linux resource limits (RLIMIT_CPU ..= RLIMIT_RTTIME).
-pub const RLIMIT_COUNT: usize = 16;
-pub const RLIMIT_CPU: usize = 0;
-pub const RLIMIT_DATA: usize = 2;
-pub const RLIMIT_STACK: usize = 3;
-pub const RLIMIT_CORE: usize = 4;
-pub const RLIMIT_NPROC: usize = 6;
-pub const RLIMIT_NOFILE: usize = 7;
-pub const RLIMIT_MEMLOCK: usize = 8;
-pub const RLIMIT_AS: usize = 9;
-pub const RLIMIT_SIGPENDING: usize = 11;
-pub const RLIMIT_MSGQUEUE: usize = 12;
-pub const RLIMIT_NICE: usize = 13;
-pub const RLIMIT_RTPRIO: usize = 14;
 
 /// A process's resource limits: the policy's, and the rlimits the guest
 /// may lower (never raise above their hard value).

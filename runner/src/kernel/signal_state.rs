@@ -3,8 +3,7 @@
 //! syscalls that read and change them, and what raising a signal does, are
 //! `syscalls/signals.rs`.
 
-/// Signals 1..=64.
-const NSIG: usize = crate::abi::constants::NSIG as usize;
+use crate::abi::constants::NSIG;
 
 /// One `struct sigaction` (kernel layout: handler, flags, restorer, mask).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,13 +44,13 @@ impl Action {
 /// CLONE_SIGHAND).
 #[derive(Debug, Clone)]
 pub struct SignalActions {
-    actions: [Action; NSIG],
+    actions: [Action; NSIG as usize],
 }
 
 impl Default for SignalActions {
     fn default() -> SignalActions {
         SignalActions {
-            actions: [Action::default(); NSIG],
+            actions: [Action::default(); NSIG as usize],
         }
     }
 }
@@ -80,7 +79,7 @@ pub struct ThreadSignals {
     pub mask: u64,
     pub pending: u64,
     /// How each pending signal was raised (for the death line).
-    pub pending_cause: [&'static str; NSIG],
+    pub pending_cause: [&'static str; NSIG as usize],
     /// (ss_sp, ss_flags, ss_size) of the alternate stack, if set.
     pub altstack: Option<(u64, u64, u64)>,
 }
@@ -90,7 +89,7 @@ impl Default for ThreadSignals {
         ThreadSignals {
             mask: 0,
             pending: 0,
-            pending_cause: [""; NSIG],
+            pending_cause: [""; NSIG as usize],
             altstack: None,
         }
     }

@@ -3,11 +3,11 @@
 //! page-table root M, and the entry addresses LSTAR and vector 14 take.
 
 use super::{data_pa, Monitor, MonitorBoot, MonitorError, BRK_HEADROOM};
+use crate::abi::layouts::UTSNAME_LEN;
 use crate::guest::address_space::AddressSpace;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::guest::page_table::{NO_EXECUTE, PRESENT, WRITABLE};
-use crate::syscalls::process;
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 /// The layout the monitor was assembled with (build.rs keeps copies of
@@ -30,7 +30,7 @@ const _: () = {
     // handed out to the program.
     assert!(MONITOR_STACK_PA + MONITOR_STACK_PAGES * PAGE_SIZE <= FIRST_FREE_PA);
     assert!(MONITOR_DATA_PA + MONITOR_DATA_PAGES * PAGE_SIZE <= MONITOR_STACK_PA);
-    assert!(mi::MON_UTS_LEN as usize == process::UTSNAME_LEN);
+    assert!(mi::MON_UTS_LEN as usize == UTSNAME_LEN);
     assert!(mi::BUILT_WITH_MONITOR_ROOT_PA == MONITOR_ROOT_PA);
     assert!(mi::BUILT_WITH_USER_ROOT_PA == PML4_PA);
     assert!(mi::BUILT_WITH_GATE_MARK == GATE_MARK_VA);

@@ -2,13 +2,17 @@
 //! descriptor tables, entry code, the initial stack, and the vCPU's state at
 //! the program's entry point at CPL3.
 
-use crate::abi::constants::{MINSIGSTKSZ, MSR_FS_BASE, MSR_GS_BASE};
+use crate::abi::constants::{
+    AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_FLAGS, AT_GID, AT_HWCAP, AT_HWCAP2,
+    AT_MINSIGSTKSZ, AT_PAGESZ, AT_SECURE, AT_SYSINFO_EHDR, AT_UID, MINSIGSTKSZ, MSR_CSTAR,
+    MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_SFMASK, MSR_STAR,
+};
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
 use crate::guest::descriptors;
 use crate::guest::entry_code;
 use crate::guest::frames::FrameAllocator;
-use crate::guest::initial_stack::{self, at, StackSpec};
+use crate::guest::initial_stack::{self, StackSpec};
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
@@ -147,12 +151,6 @@ const EFER_NXE: u64 = 1 << 11;
 /// interrupts and single-step off, whatever the guest had).
 const SFMASK: u64 = (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18) | (1 << 14);
 
-const MSR_STAR: u32 = 0xC000_0081;
-const MSR_LSTAR: u32 = 0xC000_0082;
-const MSR_CSTAR: u32 = 0xC000_0083;
-const MSR_SFMASK: u32 = 0xC000_0084;
-const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
-
 /// Builds the supervisor area: descriptor tables, entry code, IST stack,
 /// mapped in the kernel half and never user-accessible.
 fn build_supervisor(
@@ -286,23 +284,23 @@ fn lay_out(
     let mut random = [0u8; 16];
     crate::host::random_bytes(&mut random);
     let mut auxv = vec![
-        (at::PAGESZ, PAGE_SIZE),
-        (at::ENTRY, image.entry),
-        (at::BASE, 0),
-        (at::FLAGS, 0),
-        (at::UID, GUEST_IDENTITY.uid),
-        (at::EUID, GUEST_IDENTITY.uid),
-        (at::GID, GUEST_IDENTITY.gid),
-        (at::EGID, GUEST_IDENTITY.gid),
-        (at::SECURE, 0),
-        (at::CLKTCK, 100),
-        (at::HWCAP, hwcap),
-        (at::HWCAP2, 0),
-        (at::MINSIGSTKSZ, MINSIGSTKSZ),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_ENTRY, image.entry),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_UID, GUEST_IDENTITY.uid),
+        (AT_EUID, GUEST_IDENTITY.uid),
+        (AT_GID, GUEST_IDENTITY.gid),
+        (AT_EGID, GUEST_IDENTITY.gid),
+        (AT_SECURE, 0),
+        (AT_CLKTCK, 100),
+        (AT_HWCAP, hwcap),
+        (AT_HWCAP2, 0),
+        (AT_MINSIGSTKSZ, MINSIGSTKSZ),
     ];
     auxv.extend_from_slice(&image.auxv);
     if start.vdso {
-        auxv.push((at::SYSINFO_EHDR, VDSO_VA));
+        auxv.push((AT_SYSINFO_EHDR, VDSO_VA));
     }
     let execfn = start.argv.first().cloned().unwrap_or_default();
     let stack = initial_stack::build(

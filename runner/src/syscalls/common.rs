@@ -3,6 +3,7 @@
 
 use super::Ctx;
 pub use super::{Stop, SyscallResult};
+use crate::abi::constants::PATH_MAX;
 pub use crate::abi::constants::{
     AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_TYPE,
     AT_SYMLINK_NOFOLLOW, MAX_IOV, MAX_RW,
@@ -30,10 +31,7 @@ pub fn host_io(r: std::io::Result<usize>) -> SysResult {
 
 /// A guest path string (NUL-terminated, at most PATH_MAX with the NUL).
 pub fn read_path(ctx: &mut Ctx<'_>, ptr: u64) -> Result<Vec<u8>, Errno> {
-    match ctx
-        .tunnel()
-        .read_cstring(GuestPtr::new(ptr), path::PATH_MAX - 1)
-    {
+    match ctx.tunnel().read_cstring(GuestPtr::new(ptr), PATH_MAX - 1) {
         Ok(p) => Ok(p),
         Err(crate::tunnel::TunnelError::TooLong(_)) => Err(Errno::NAMETOOLONG),
         Err(crate::tunnel::TunnelError::Fault(_)) => Err(Errno::FAULT),

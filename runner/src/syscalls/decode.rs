@@ -8,6 +8,10 @@
 //! through the tunnel as they go), as pure functions over the same limits.
 
 use super::Args;
+use crate::abi::constants::{
+    MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MAP_TYPE, PROT_EXEC,
+    PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE,
+};
 use crate::abi::Errno;
 use crate::guest::page_table::Prot;
 use crate::tunnel::GuestPtr;
@@ -53,15 +57,8 @@ pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
     Ok(parts)
 }
 
-const MAP_SHARED: u64 = 0x01;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_TYPE: u64 = 0x0f;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-const PROT_MASK: u64 = 0x7;
-const PROT_GROWSDOWN: u64 = 0x0100_0000;
-const PROT_GROWSUP: u64 = 0x0200_0000;
+/// The protections mmap takes.
+const PROT_MASK: u64 = PROT_READ | PROT_WRITE | PROT_EXEC;
 
 /// A decoded anonymous `mmap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,22 +6,17 @@
 use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
-    FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ,
-    O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE, O_NONBLOCK, O_WRONLY,
+    FD_CLOEXEC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
+    F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE,
+    O_NONBLOCK, O_WRONLY,
 };
 use crate::abi::Errno;
 use crate::kernel::fds::{Object, Stream};
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
 
-const F_DUPFD: u64 = 0;
 /// Status flags F_SETFL may change.
 const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
-
-const FIONCLEX: u64 = 0x5450;
-const FIOCLEX: u64 = 0x5451;
-const FIONBIO: u64 = 0x5421;
-const FIONREAD: u64 = 0x541b;
 
 /// Guest fd arguments are C ints.
 fn same_fd(a: u64, b: u64) -> bool {

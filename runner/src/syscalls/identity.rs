@@ -3,11 +3,12 @@
 //! The guest cannot change its identity except to itself.
 
 use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    ID_UNCHANGED, PR_GET_DUMPABLE, PR_GET_NAME, PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG,
+    PR_SET_DUMPABLE, PR_SET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
+};
 use crate::abi::Errno;
 use crate::tunnel::GuestPtr;
-
-/// "Unchanged" in setreuid/setresuid (-1 as a 32-bit id).
-const KEEP: u64 = 0xffff_ffff;
 
 /// getuid, geteuid.
 pub fn get_uid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
@@ -27,13 +28,13 @@ pub fn getppid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
 /// "unchanged").
 fn allowed(current: u64, id: u64) -> bool {
     let id = id & 0xffff_ffff;
-    id == current || id == KEEP
+    id == current || id == ID_UNCHANGED
 }
 
 /// setuid/setgid to `id` when the current one is `current`: only to itself
 /// (an unprivileged process).
 fn set_one(current: u64, id: u64) -> SyscallResult {
-    if id & 0xffff_ffff == KEEP {
+    if id & 0xffff_ffff == ID_UNCHANGED {
         return Err(Errno::INVAL.into());
     }
     if allowed(current, id) {
@@ -143,15 +144,6 @@ pub fn setpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 pub fn setsid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Err(Errno::PERM.into())
 }
-
-const PR_SET_PDEATHSIG: u64 = 1;
-const PR_GET_PDEATHSIG: u64 = 2;
-const PR_GET_DUMPABLE: u64 = 3;
-const PR_SET_DUMPABLE: u64 = 4;
-const PR_SET_NAME: u64 = 15;
-const PR_GET_NAME: u64 = 16;
-const PR_GET_NO_NEW_PRIVS: u64 = 39;
-const PR_SET_NO_NEW_PRIVS: u64 = 38;
 
 /// prctl: the process name, dumpable and no_new_privs (always set: the
 /// guest can never gain privileges); anything else is EINVAL.

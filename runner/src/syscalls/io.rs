@@ -8,6 +8,7 @@
 
 use super::common::*;
 use super::{net, pipe, signals, Args, Ctx, SyscallResult};
+use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
@@ -220,12 +221,6 @@ pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
     write_from(ctx, a[0], &parts, Some(at))
 }
-
-const SEEK_SET: u64 = 0;
-const SEEK_CUR: u64 = 1;
-const SEEK_END: u64 = 2;
-const SEEK_DATA: u64 = 3;
-const SEEK_HOLE: u64 = 4;
 
 pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (off, whence) = (a[1] as i64, a[2] as u32 as u64);

@@ -13,7 +13,13 @@
 
 use super::common::*;
 use super::{signals, Args, Ctx, SyscallResult};
-use crate::abi::layouts as abi;
+use crate::abi::constants::{
+    AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
+    MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
+    MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN,
+    SO_ERROR, SO_PROTOCOL, SO_TYPE,
+};
+use crate::abi::layouts::{self as abi, SOCKADDR_MAX};
 use crate::abi::Errno;
 use crate::kernel::fds::{Object, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
@@ -27,31 +33,16 @@ use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-const SOCK_STREAM: u32 = 1;
-const SOCK_DGRAM: u32 = 2;
-const SOCK_NONBLOCK: u32 = 0o4000;
-const SOCK_CLOEXEC: u32 = 0o2_000_000;
-const IPPROTO_TCP: u32 = 6;
-const IPPROTO_UDP: u32 = 17;
-const AF_UNSPEC: u16 = 0;
-const SOL_SOCKET: u32 = 1;
-const SO_TYPE: u32 = 3;
-const SO_ERROR: u32 = 4;
-const SO_PROTOCOL: u32 = 38;
-const SO_DOMAIN: u32 = 39;
-/// Largest sockaddr the guest may pass (sizeof(struct sockaddr_storage)).
-const SOCKADDR_MAX: u64 = 128;
 /// Largest UDP datagram.
 const DATAGRAM_MAX: u64 = 65_536;
 
 /// Guest send flags passed on (MSG_NOSIGNAL is always added: a broken
 /// connection is EPIPE, never a signal to the runner; the guest's SIGPIPE
 /// is emulated).
-const SEND_FLAGS: u32 = 0x1 | 0x4 | 0x40 | 0x80 | 0x800 | MSG_NOSIGNAL | 0x8000;
-const MSG_NOSIGNAL: u32 = 0x4000;
+const SEND_FLAGS: u32 =
+    MSG_OOB | MSG_DONTROUTE | MSG_DONTWAIT | MSG_EOR | MSG_CONFIRM | MSG_NOSIGNAL | MSG_MORE;
 /// Guest receive flags passed on.
-const RECV_FLAGS: u32 = 0x1 | 0x2 | 0x20 | 0x40 | 0x100;
-const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;
+const RECV_FLAGS: u32 = MSG_OOB | MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL;
 
 /// A socket as std `Read`/`Write` through recvmsg/sendmsg.
 struct SockIo<'a> {
@@ -204,8 +195,8 @@ fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno
 pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (domain, ty, proto) = (a[0] as u32, a[1] as u32, a[2] as u32);
     let (family, v6) = match domain as u16 {
-        abi::AF_INET if domain == 2 => (AddressFamily::INET, false),
-        abi::AF_INET6 if domain == 10 => (AddressFamily::INET6, true),
+        AF_INET if domain == u32::from(AF_INET) => (AddressFamily::INET, false),
+        AF_INET6 if domain == u32::from(AF_INET6) => (AddressFamily::INET6, true),
         _ => return Err(Errno::AFNOSUPPORT.into()),
     };
     let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -415,9 +406,9 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         SO_DOMAIN => {
             if s.v6 {
-                i32::from(abi::AF_INET6)
+                i32::from(AF_INET6)
             } else {
-                i32::from(abi::AF_INET)
+                i32::from(AF_INET)
             }
         }
         _ => return Err(Errno::NOPROTOOPT.into()),

@@ -4,20 +4,13 @@
 //! sockets) by one host poll. Waiting honours the wall-clock limit.
 
 use super::{sleep, Args, Ctx, SyscallResult};
+use crate::abi::constants::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-const POLLIN: u16 = 0x1;
-const POLLOUT: u16 = 0x4;
-const POLLERR: u16 = 0x8;
-const POLLHUP: u16 = 0x10;
-const POLLNVAL: u16 = 0x20;
-const POLLRDNORM: u16 = 0x40;
-const POLLWRNORM: u16 = 0x100;
 
 #[derive(Clone, Copy)]
 struct Item {

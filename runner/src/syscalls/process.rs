@@ -2,12 +2,14 @@
 //! set_tid_address.
 
 use super::{Args, Ctx, Stop, SyscallResult};
-use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
+use crate::abi::constants::{
+    ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, MSR_FS_BASE, MSR_GS_BASE,
+};
+use crate::abi::layouts::UTSNAME_LEN;
 use crate::abi::Errno;
 use crate::guest::layout::USER_END;
-use crate::tunnel::GuestPtr;
-
 use crate::kernel::process::GUEST_IDENTITY;
+use crate::tunnel::GuestPtr;
 
 /// Identity queries answered with a constant: (syscall number, value),
 /// from the first process's identity (`kernel/process.rs`). The in-VM
@@ -22,11 +24,6 @@ pub const IDENTITY: &[(u64, u64)] = &[
     (104, GUEST_IDENTITY.gid),  // getgid
     (108, GUEST_IDENTITY.gid),  // getegid
 ];
-
-const ARCH_SET_GS: u64 = 0x1001;
-const ARCH_SET_FS: u64 = 0x1002;
-const ARCH_GET_FS: u64 = 0x1003;
-const ARCH_GET_GS: u64 = 0x1004;
 
 pub fn exit(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Err(Stop::Exit((a[0] & 0xff) as i32))
@@ -44,9 +41,6 @@ pub fn set_tid_address(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.thread.clear_child_tid = a[0];
     Ok(ctx.thread.tid)
 }
-
-/// Size of struct utsname: six 65-byte fields.
-pub const UTSNAME_LEN: usize = 6 * 65;
 
 /// The guest's struct utsname. Fixed values: nothing of the host. The
 /// in-VM monitor answers uname with the same bytes.

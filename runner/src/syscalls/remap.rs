@@ -1,12 +1,12 @@
 //! mremap and madvise over the guest's anonymous memory.
 
 use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_HWPOISON, MADV_REMOVE, MREMAP_DONTUNMAP,
+    MREMAP_FIXED, MREMAP_MAYMOVE,
+};
 use crate::abi::Errno;
 use crate::guest::address_space::MapError;
-
-const MREMAP_MAYMOVE: u64 = 1;
-const MREMAP_FIXED: u64 = 2;
-const MREMAP_DONTUNMAP: u64 = 4;
 
 fn map_err(e: MapError) -> SyscallResult {
     Err(super::memory::map_errno(e).into())
@@ -35,12 +35,6 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Err(e) => map_err(e),
     }
 }
-
-const MADV_DONTNEED: u64 = 4;
-const MADV_FREE: u64 = 8;
-const MADV_REMOVE: u64 = 9;
-const MADV_HWPOISON: u64 = 100;
-const MADV_DONTNEED_LOCKED: u64 = 24;
 
 /// madvise: MADV_DONTNEED zeroes the pages (their frames are given back to
 /// the host and read as zeros, as anonymous memory does on Linux); the

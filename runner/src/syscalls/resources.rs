@@ -3,8 +3,10 @@
 //! futex list and rseq registrations libc makes at start-up.
 
 use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    RLIMIT_COUNT, RLIMIT_NOFILE, RUSAGE_CHILDREN, RUSAGE_SELF, RUSAGE_THREAD,
+};
 use crate::abi::Errno;
-use crate::kernel::limits::{RLIMIT_COUNT, RLIMIT_NOFILE};
 use crate::tunnel::GuestPtr;
 use rustix::time::ClockId;
 
@@ -101,10 +103,6 @@ pub fn sysinfo(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Err(_) => Err(Errno::FAULT.into()),
     }
 }
-
-const RUSAGE_SELF: i64 = 0;
-const RUSAGE_CHILDREN: i64 = -1;
-const RUSAGE_THREAD: i64 = 1;
 
 /// getrusage: user time = the runner's CPU time (nearly all of it is the
 /// guest's), everything else 0; children: none.

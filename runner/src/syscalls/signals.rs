@@ -12,25 +12,14 @@
 //! SIGILL, SIGFPE, SIGBUS, SIGTRAP) are always fatal, whatever the handlers.
 
 use super::{Args, Ctx, Stop, SyscallResult};
-use crate::abi::constants::{self as abi, MINSIGSTKSZ};
+use crate::abi::constants::{
+    MINSIGSTKSZ, NSIG, SIGKILL, SIGPIPE, SIGSTOP, SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK,
+    SIG_UNBLOCK, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK,
+};
 use crate::abi::Errno;
 use crate::kernel::death::Death;
 use crate::kernel::signal_state::Action;
 use crate::tunnel::GuestPtr;
-
-// The ABI's signal numbers (C ints) as the syscall arguments they arrive in.
-pub const SIGKILL: u64 = abi::SIGKILL as u64;
-pub const SIGPIPE: u64 = abi::SIGPIPE as u64;
-pub const SIGSTOP: u64 = abi::SIGSTOP as u64;
-const NSIG: u64 = abi::NSIG as u64;
-const SIG_DFL: u64 = 0;
-const SIG_IGN: u64 = 1;
-const SIG_BLOCK: u64 = 0;
-const SIG_UNBLOCK: u64 = 1;
-const SIG_SETMASK: u64 = 2;
-const SS_ONSTACK: u64 = 1;
-const SS_DISABLE: u64 = 2;
-const SS_AUTODISARM: u64 = 1 << 31;
 
 fn bit(sig: u64) -> u64 {
     1u64 << (sig - 1)
@@ -54,31 +43,31 @@ fn stops(sig: u64) -> bool {
 /// ends the run (what [`raise`] kills with): 1..=64 except the signals
 /// ignored by default and the stop signals.
 pub fn ends_the_run_by_default(sig: u64) -> bool {
-    (1..=NSIG).contains(&sig) && !ignored_by_default(sig) && !stops(sig)
+    (1..=NSIG as u64).contains(&sig) && !ignored_by_default(sig) && !stops(sig)
 }
 
 /// Delivers `sig` to the process itself, as raised by `how`. Returns
 /// `Err(stop)` when the run ends, `Ok` when the signal had no effect
 /// (ignored, or left pending because it is blocked).
 pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop> {
-    if sig == 0 || sig > NSIG {
+    if sig == 0 || sig > NSIG as u64 {
         return Ok(());
     }
     let s = &mut ctx.thread.signals;
-    if sig != SIGKILL && sig != SIGSTOP && s.mask & bit(sig) != 0 {
+    if sig != SIGKILL as u64 && sig != SIGSTOP as u64 && s.mask & bit(sig) != 0 {
         s.pending |= bit(sig);
         s.pending_cause[(sig - 1) as usize] = how;
         return Ok(());
     }
     let action = ctx.process.signal_actions.action(sig);
-    if sig != SIGKILL
+    if sig != SIGKILL as u64
         && (action.handler == SIG_IGN
             || (action.handler == SIG_DFL && ignored_by_default(sig))
             || stops(sig))
     {
         return Ok(());
     }
-    let cause = if sig != SIGKILL && action.handler != SIG_DFL {
+    let cause = if sig != SIGKILL as u64 && action.handler != SIG_DFL {
         format!(
             "{how}; the guest's handler was not run: the runner does not deliver signals to handlers"
         )
@@ -119,20 +108,20 @@ fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 /// (status 141 by default); when it is ignored, blocked or handled the write
 /// fails with EPIPE.
 pub fn broken_pipe(ctx: &mut Ctx<'_>) -> SyscallResult {
-    let action = ctx.process.signal_actions.action(SIGPIPE);
-    if action.handler == SIG_DFL && ctx.thread.signals.mask & bit(SIGPIPE) == 0 {
-        raise(ctx, SIGPIPE, "write to a pipe with no reader")?;
+    let action = ctx.process.signal_actions.action(SIGPIPE as u64);
+    if action.handler == SIG_DFL && ctx.thread.signals.mask & bit(SIGPIPE as u64) == 0 {
+        raise(ctx, SIGPIPE as u64, "write to a pipe with no reader")?;
     }
     Err(Errno::PIPE.into())
 }
 
 pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (sig, act, oact, size) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]), a[3]);
-    if size != 8 || sig == 0 || sig > NSIG {
+    if size != 8 || sig == 0 || sig > NSIG as u64 {
         return Err(Errno::INVAL.into());
     }
     let new = if act.addr() != 0 {
-        if sig == SIGKILL || sig == SIGSTOP {
+        if sig == SIGKILL as u64 || sig == SIGSTOP as u64 {
             return Err(Errno::INVAL.into());
         }
         let mut b = [0u8; 32];
@@ -245,7 +234,7 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> SyscallResult {
-    if sig > NSIG {
+    if sig > NSIG as u64 {
         return Err(Errno::INVAL.into());
     }
     if sig == 0 {
@@ -257,7 +246,7 @@ fn send_to_self(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> SyscallResult
 
 pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, sig) = (a[0] as i32 as i64, a[1]);
-    if sig > NSIG {
+    if sig > NSIG as u64 {
         return Err(Errno::INVAL.into());
     }
     let me = ctx.process.identity.pid as i64;

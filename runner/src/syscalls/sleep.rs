@@ -4,13 +4,13 @@
 //! run ends as the time limit ends it (SIGKILL, status 137).
 
 use super::{Args, Ctx, Stop, SyscallResult};
+use crate::abi::constants::TIMER_ABSTIME;
 use crate::abi::Errno;
 use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
 use rustix::time::ClockId;
 use std::time::{Duration, Instant};
 
-const TIMER_ABSTIME: u64 = 1;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
 
 /// Reads a `struct timespec`; EINVAL for a negative or unnormalised one.

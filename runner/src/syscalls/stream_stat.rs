@@ -10,11 +10,11 @@
 //! detection) and replaces the identity: owner 1000, no host inode or
 //! device numbers.
 
+use crate::abi::constants::S_IFIFO;
 use crate::abi::layouts::{StatInfo, S_IFCHR, S_IFMT, S_IFREG};
 use crate::kernel::fds::Stream;
 use crate::kernel::process::GUEST_ID;
 
-const S_IFIFO: u32 = 0o010_000;
 /// The pseudo device number of the streams' and pipes' "file system".
 const STREAM_DEV: u64 = 0x12;
 /// Pipes are numbered from here (the streams are inodes 1 to 3).

@@ -1,6 +1,7 @@
 //! clock_gettime and getrandom.
 
 use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::MAX_RANDOM;
 use crate::abi::Errno;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::time::ClockId;
@@ -32,9 +33,6 @@ pub fn clock_gettime(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Err(_) => Err(Errno::FAULT.into()),
     }
 }
-
-/// Linux returns at most this many bytes per getrandom call.
-const MAX_RANDOM: u64 = 0x01ff_ffff;
 
 pub fn getrandom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (buf, len, flags) = (GuestPtr::new(a[0]), a[1].min(MAX_RANDOM), a[2]);

@@ -27,6 +27,7 @@
 
 pub mod path;
 
+use crate::abi::constants::{DT_DIR, DT_REG, DT_UNKNOWN};
 use crate::abi::Errno;
 use path::GuestPath;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -34,11 +35,6 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
-
-/// `d_type` values of `struct linux_dirent64`.
-pub const DT_DIR: u8 = 4;
-pub const DT_REG: u8 = 8;
-pub const DT_UNKNOWN: u8 = 0;
 
 /// A rule whose host location could not be opened.
 #[derive(Debug, thiserror::Error)]

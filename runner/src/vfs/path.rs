@@ -11,10 +11,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-/// Linux's PATH_MAX, including the terminating NUL.
-pub const PATH_MAX: usize = 4096;
-/// Linux's NAME_MAX: the longest single component.
-pub const NAME_MAX: usize = 255;
+use crate::abi::constants::{NAME_MAX, PATH_MAX};
 
 /// Why a guest path was refused before resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -16,6 +16,7 @@
 //! splitting need, are in `huge_pages.rs`.
 
 use super::frames::{FrameAllocator, HUGE_SIZE};
+use crate::abi::constants::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 mod huge_pages;
@@ -74,9 +75,9 @@ impl Prot {
     /// From mmap/mprotect PROT_* bits.
     pub fn from_linux(prot: u64) -> Prot {
         Prot {
-            read: prot & 1 != 0,
-            write: prot & 2 != 0,
-            exec: prot & 4 != 0,
+            read: prot & PROT_READ != 0,
+            write: prot & PROT_WRITE != 0,
+            exec: prot & PROT_EXEC != 0,
         }
     }
 

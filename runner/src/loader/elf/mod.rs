@@ -31,7 +31,7 @@
 //! (page runs, their bytes, AT_PHDR); this file puts them together.
 
 use super::{Image, LoadError, Segment};
-use crate::guest::initial_stack::at;
+use crate::abi::constants::{AT_PHDR, AT_PHENT, AT_PHNUM};
 use crate::guest::layout::{MIN_USER_VA, VVAR_VA};
 use crate::guest::page_table::Prot;
 use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC};
@@ -176,9 +176,9 @@ pub fn load(path: &str, bytes: &[u8], memory_limit: u64) -> Result<Image, LoadEr
         entry,
         brk_start,
         auxv: vec![
-            (at::PHDR, phdr_address(&header, &phdrs, bias)),
-            (at::PHENT, PHENT_SIZE),
-            (at::PHNUM, u64::from(header.e_phnum)),
+            (AT_PHDR, phdr_address(&header, &phdrs, bias)),
+            (AT_PHENT, PHENT_SIZE),
+            (AT_PHNUM, u64::from(header.e_phnum)),
         ],
     })
 }

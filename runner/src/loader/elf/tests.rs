@@ -97,9 +97,9 @@ fn a_static_executable_loads_with_its_protections() {
     );
     assert_eq!(img.segments[2].data.len(), 0x100, "bss is not file data");
     assert_eq!(img.brk_start, 0x405000);
-    assert!(img.auxv.contains(&(at::PHDR, 0x400040)));
-    assert!(img.auxv.contains(&(at::PHENT, 56)));
-    assert!(img.auxv.contains(&(at::PHNUM, 3)));
+    assert!(img.auxv.contains(&(AT_PHDR, 0x400040)));
+    assert!(img.auxv.contains(&(AT_PHENT, 56)));
+    assert!(img.auxv.contains(&(AT_PHNUM, 3)));
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn static_pie_is_placed_at_the_fixed_base() {
     let img = load("p", &f, LIMIT).expect("static-pie loads");
     assert_eq!(img.entry, PIE_BASE + 0x1010);
     assert_eq!(img.segments[0].vaddr, PIE_BASE);
-    assert!(img.auxv.contains(&(at::PHDR, PIE_BASE + 0x40)));
+    assert!(img.auxv.contains(&(AT_PHDR, PIE_BASE + 0x40)));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! which answer what the policy would let the guest do.
 
 use super::exists;
+use crate::abi::constants::{R_OK, W_OK, X_OK};
 use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
@@ -141,14 +142,13 @@ pub fn fdatasync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 // ---- access -------------------------------------------------------------
 
-const W_OK: u64 = 2;
-const X_OK: u64 = 1;
-
 /// access(2) answers for the policy: W_OK needs a read-write rule; X_OK
 /// needs an execute bit (directories are always searchable); R_OK and F_OK
 /// need the object to exist. Host ownership is not consulted.
 fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64, flags: u64) -> SysResult {
-    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+    if mode & !(R_OK | W_OK | X_OK) != 0
+        || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0
+    {
         return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;

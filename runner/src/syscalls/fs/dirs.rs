@@ -3,6 +3,7 @@
 //! rmdir, mkdir, and the cwd (getcwd, chdir, fchdir).
 
 use super::{check_out, exists};
+use crate::abi::constants::{DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN};
 use crate::abi::layouts::{self as abi, StatInfo};
 use crate::abi::Errno;
 use crate::kernel::fds::{DirObj, Object, VirtualDirObj};
@@ -22,14 +23,14 @@ const EXTRA_OFF: i64 = 0x7fff_ffff_0000_0000;
 
 fn d_type(t: FileType) -> u8 {
     match t {
-        FileType::Fifo => 1,
-        FileType::CharacterDevice => 2,
-        FileType::Directory => 4,
-        FileType::BlockDevice => 6,
-        FileType::RegularFile => 8,
-        FileType::Symlink => 10,
-        FileType::Socket => 12,
-        _ => 0,
+        FileType::Fifo => DT_FIFO,
+        FileType::CharacterDevice => DT_CHR,
+        FileType::Directory => DT_DIR,
+        FileType::BlockDevice => DT_BLK,
+        FileType::RegularFile => DT_REG,
+        FileType::Symlink => DT_LNK,
+        FileType::Socket => DT_SOCK,
+        _ => DT_UNKNOWN,
     }
 }
 

@@ -2,15 +2,16 @@
 //! (a host file or directory, or a synthesized directory).
 
 use crate::abi::constants::{
-    O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL, O_LARGEFILE,
-    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC, O_WRONLY,
+    DT_DIR, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL,
+    O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC,
+    O_WRONLY,
 };
 use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
-use crate::vfs::{self, Node, Real, Vfs};
+use crate::vfs::{Node, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
 use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
@@ -35,8 +36,8 @@ const PASSED: u32 = O_ACCMODE
 
 fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
     let mut entries = vec![
-        (OsString::from("."), vfs::DT_DIR),
-        (OsString::from(".."), vfs::DT_DIR),
+        (OsString::from("."), DT_DIR),
+        (OsString::from(".."), DT_DIR),
     ];
     entries.extend(vfs.children(&p));
     Object::VirtualDir(VirtualDirObj {

@@ -2,6 +2,7 @@
 //! descriptors and guest paths.
 
 use super::check_out;
+use crate::abi::constants::STATX_RESERVED;
 use crate::abi::layouts::{self as abi, StatInfo};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
@@ -126,7 +127,6 @@ pub fn newfstatat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// statx(dirfd, path, flags, mask, buf): the basic fields whatever the
 /// mask (Linux may return more than asked); no birth time.
 pub fn statx(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    const STATX_RESERVED: u64 = 0x8000_0000;
     if a[3] & STATX_RESERVED != 0 || a[2] & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {
         return Err(Errno::INVAL.into());
     }
