@@ -1,7 +1,7 @@
 //! The guest's file-descriptor table: the runner's own numbering, never
 //! host fd numbers.
 //!
-//! A slot holds an `Rc<Object>` (the open file description: `dup` shares it,
+//! A slot holds an `Arc<Object>` (the open file description: `dup` shares it,
 //! with its offset and status flags, as on Linux) and the guest's
 //! `FD_CLOEXEC` bit. Every host fd inside is the runner's own, opened with
 //! `O_CLOEXEC`. At most `limit` slots exist (the policy's `open_files`,
@@ -13,10 +13,10 @@ use super::pipe_buffer::PipeEnd;
 use crate::abi::Errno;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use sandbox_policy::Protocol;
-use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
 /// Which standard stream a descriptor started as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub struct DirObj {
     /// Names of rule paths (or their ancestors) directly below this
     /// directory, listed after the host's entries unless the host has them.
     pub extras: Vec<(OsString, u8)>,
-    pub cursor: RefCell<DirCursor>,
+    pub cursor: Mutex<DirCursor>,
 }
 
 /// A synthesized directory (an ancestor of rule paths).
@@ -76,7 +76,7 @@ pub struct VirtualDirObj {
     pub guest_path: PathBuf,
     /// `.`, `..`, then the children, with their `d_type`.
     pub entries: Vec<(OsString, u8)>,
-    pub pos: Cell<usize>,
+    pub pos: AtomicUsize,
 }
 
 /// An AF_INET or AF_INET6 socket.
@@ -134,7 +134,7 @@ impl Object {
 
 #[derive(Debug, Clone)]
 struct Slot {
-    object: Rc<Object>,
+    object: Arc<Object>,
     cloexec: bool,
 }
 
@@ -201,7 +201,7 @@ impl FdTable {
                 None => Object::Null { stream },
             };
             Some(Slot {
-                object: Rc::new(object),
+                object: Arc::new(object),
                 cloexec: false,
             })
         })
@@ -230,11 +230,11 @@ impl FdTable {
     }
 
     /// The object behind guest fd `fd` (a shared reference), or EBADF.
-    pub fn get(&self, fd: u64) -> Result<Rc<Object>, Errno> {
+    pub fn get(&self, fd: u64) -> Result<Arc<Object>, Errno> {
         self.index(fd)
             .and_then(|i| self.slots.get(i))
             .and_then(Option::as_ref)
-            .map(|s| Rc::clone(&s.object))
+            .map(|s| Arc::clone(&s.object))
             .ok_or(Errno::BADF)
     }
 
@@ -250,7 +250,7 @@ impl FdTable {
 
     /// Installs `object` at the lowest free fd `>= min`: EMFILE when every
     /// fd below the limit is taken (EINVAL when `min` is not below it).
-    pub fn insert(&mut self, object: Rc<Object>, cloexec: bool, min: usize) -> Result<u64, Errno> {
+    pub fn insert(&mut self, object: Arc<Object>, cloexec: bool, min: usize) -> Result<u64, Errno> {
         if min >= self.limit {
             return Err(Errno::INVAL);
         }
@@ -264,7 +264,7 @@ impl FdTable {
 
     /// Installs `object` at exactly `fd` (dup2/dup3), closing what was
     /// there. EBADF when `fd` is not below the limit.
-    pub fn place(&mut self, fd: u64, object: Rc<Object>, cloexec: bool) -> Result<(), Errno> {
+    pub fn place(&mut self, fd: u64, object: Arc<Object>, cloexec: bool) -> Result<(), Errno> {
         let i = self
             .index(fd)
             .filter(|&i| i < self.limit)
@@ -318,8 +318,8 @@ impl FdTable {
 mod tests {
     use super::*;
 
-    fn null() -> Rc<Object> {
-        Rc::new(Object::Null {
+    fn null() -> Arc<Object> {
+        Arc::new(Object::Null {
             stream: Stream::Stdout,
         })
     }

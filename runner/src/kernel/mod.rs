@@ -31,6 +31,12 @@ pub mod signal_state;
 pub mod thread;
 
 pub use process::Process;
+
+/// Locks `m`. A poisoned lock (a thread panicked holding it) is taken as
+/// it is: a panic in the runner ends the run anyway, with its own status.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use thread::Thread;
 
 use crate::guest::address_space::AddressSpace;
@@ -159,5 +165,28 @@ impl Objects {
             process: Process::for_policy(fds, vfs, policy, mm),
             thread: Thread::main(vcpu, program),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+
+    /// What the lock plan (docs/architecture.md) needs from the types:
+    /// open file descriptions can be shared between host threads (dup'ed
+    /// descriptors used by different threads), the kernel is shared by
+    /// all, and a process can move behind its locks. A `Thread` cannot
+    /// move: its vCPU (`thinvisor_kmod::Vcpu`, deliberately not `Send`) is
+    /// interrupted by signalling the host thread that created it, so each
+    /// guest thread's `Thread` is made on, and stays on, its own host thread.
+    #[test]
+    fn kernel_objects_can_cross_host_threads() {
+        shareable::<fds::Object>();
+        shareable::<pipe_buffer::PipeEnd>();
+        shareable::<Kernel>();
+        movable::<Process>();
     }
 }

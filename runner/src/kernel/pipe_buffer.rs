@@ -3,11 +3,11 @@
 //! handlers and the reads and writes that move bytes between a pipe and
 //! guest memory are `syscalls/pipe.rs`.
 
+use super::lock;
 use crate::abi::constants::{O_NONBLOCK, O_WRONLY};
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Capacity of one pipe (Linux's default, 16 pages).
 pub const PIPE_CAPACITY: usize = 65536;
@@ -29,16 +29,16 @@ pub struct Pipe {
 /// that end.
 #[derive(Debug)]
 pub struct PipeEnd {
-    pipe: Rc<RefCell<Pipe>>,
+    pipe: Arc<Mutex<Pipe>>,
     pub write: bool,
     /// Status flags (O_NONBLOCK) of the open file description.
-    flags: Cell<u32>,
+    flags: AtomicU32,
 }
 
 impl PipeEnd {
-    fn new(pipe: &Rc<RefCell<Pipe>>, write: bool, flags: u32) -> PipeEnd {
+    fn new(pipe: &Arc<Mutex<Pipe>>, write: bool, flags: u32) -> PipeEnd {
         {
-            let mut p = pipe.borrow_mut();
+            let mut p = lock(pipe);
             if write {
                 p.writers += 1;
             } else {
@@ -48,36 +48,37 @@ impl PipeEnd {
         PipeEnd {
             pipe: pipe.clone(),
             write,
-            flags: Cell::new(flags & O_NONBLOCK),
+            flags: AtomicU32::new(flags & O_NONBLOCK),
         }
     }
 
     pub fn nonblocking(&self) -> bool {
-        self.flags.get() & O_NONBLOCK != 0
+        self.flags.load(Ordering::Relaxed) & O_NONBLOCK != 0
     }
 
     pub fn set_nonblocking(&self, on: bool) {
-        self.flags.set(if on { O_NONBLOCK } else { 0 });
+        self.flags
+            .store(if on { O_NONBLOCK } else { 0 }, Ordering::Relaxed);
     }
 
     /// F_GETFL's answer without O_LARGEFILE: the access mode and O_NONBLOCK.
     pub fn status_flags(&self) -> u32 {
-        (if self.write { O_WRONLY } else { 0 }) | self.flags.get()
+        (if self.write { O_WRONLY } else { 0 }) | self.flags.load(Ordering::Relaxed)
     }
 
     /// The pipe's number (its inode number in fstat; both ends share it).
     pub fn id(&self) -> u64 {
-        self.pipe.borrow().id
+        lock(&self.pipe).id
     }
 
     /// Bytes waiting to be read.
     pub fn available(&self) -> usize {
-        self.pipe.borrow().buf.len()
+        lock(&self.pipe).buf.len()
     }
 
     /// (readable now, writable now, the other side is closed) for poll.
     pub fn readiness(&self) -> (bool, bool, bool) {
-        let p = self.pipe.borrow();
+        let p = lock(&self.pipe);
         if self.write {
             (
                 false,
@@ -92,7 +93,7 @@ impl PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let mut p = self.pipe.borrow_mut();
+        let mut p = lock(&self.pipe);
         if self.write {
             p.writers = p.writers.saturating_sub(1);
         } else {
@@ -103,7 +104,7 @@ impl Drop for PipeEnd {
 
 /// A new pipe: (read end, write end).
 pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
-    let pipe = Rc::new(RefCell::new(Pipe {
+    let pipe = Arc::new(Mutex::new(Pipe {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         ..Pipe::default()
     }));
@@ -116,29 +117,29 @@ pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
 impl PipeEnd {
     /// Open write ends of this pipe.
     pub fn writers(&self) -> usize {
-        self.pipe.borrow().writers
+        lock(&self.pipe).writers
     }
 
     /// Open read ends of this pipe.
     pub fn readers(&self) -> usize {
-        self.pipe.borrow().readers
+        lock(&self.pipe).readers
     }
 
     /// Room left before the pipe is full.
     pub fn space(&self) -> usize {
-        PIPE_CAPACITY - self.pipe.borrow().buf.len().min(PIPE_CAPACITY)
+        PIPE_CAPACITY - lock(&self.pipe).buf.len().min(PIPE_CAPACITY)
     }
 
     /// Takes up to `max` bytes from the front of the buffer.
     pub fn take(&self, max: usize) -> Vec<u8> {
-        let mut p = self.pipe.borrow_mut();
+        let mut p = lock(&self.pipe);
         let n = p.buf.len().min(max);
         p.buf.drain(..n).collect()
     }
 
     /// Appends `data` (the caller checked `space`).
     pub fn push(&self, data: Vec<u8>) {
-        self.pipe.borrow_mut().buf.extend(data);
+        lock(&self.pipe).buf.extend(data);
     }
 }
 
@@ -157,8 +158,8 @@ mod tests {
         assert_eq!((r.status_flags(), w.status_flags()), (0, O_WRONLY));
         // Descriptors dup'ed from an end share it: the end closes with the
         // last of them.
-        let shared = Rc::new(Object::Pipe(r));
-        let dup = Rc::clone(&shared);
+        let shared = Arc::new(Object::Pipe(r));
+        let dup = Arc::clone(&shared);
         drop(shared);
         assert_eq!(w.readiness(), (false, true, false));
         drop(dup);

@@ -13,6 +13,7 @@ use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
+use std::sync::atomic::Ordering;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
 fn read_into(
@@ -238,7 +239,7 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Object::File(f) => Ok(rustix::fs::seek(&f.fd, pos)?),
         Object::Dir(d) => {
             let r = rustix::fs::seek(&d.fd, pos)?;
-            let mut c = d.cursor.borrow_mut();
+            let mut c = crate::kernel::lock(&d.cursor);
             c.host_done = false;
             if r == 0 {
                 c.extra_next = 0;
@@ -248,10 +249,11 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         Object::VirtualDir(v) => match pos {
             SeekFrom::Start(n) => {
-                v.pos.set(usize::try_from(n).unwrap_or(usize::MAX));
+                v.pos
+                    .store(usize::try_from(n).unwrap_or(usize::MAX), Ordering::Relaxed);
                 Ok(n)
             }
-            SeekFrom::Current(0) => Ok(v.pos.get() as u64),
+            SeekFrom::Current(0) => Ok(v.pos.load(Ordering::Relaxed) as u64),
             _ => Err(Errno::INVAL.into()),
         },
         // /dev/null: every seek succeeds at 0.

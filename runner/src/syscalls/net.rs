@@ -31,7 +31,7 @@ use rustix::net::{
 use sandbox_policy::Protocol;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Largest UDP datagram.
 const DATAGRAM_MAX: u64 = 65_536;
@@ -171,7 +171,7 @@ pub fn send_parts(
     }
 }
 
-fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Rc<Object>, Errno> {
+fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Object>, Errno> {
     let obj = ctx.process.fds.get(fd)?;
     if matches!(&*obj, Object::Socket(_)) {
         Ok(obj)
@@ -229,7 +229,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(ctx
         .process
         .fds
-        .insert(Rc::new(obj), ty & SOCK_CLOEXEC != 0, 0)?)
+        .insert(Arc::new(obj), ty & SOCK_CLOEXEC != 0, 0)?)
 }
 
 pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

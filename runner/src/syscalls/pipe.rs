@@ -16,7 +16,7 @@ use crate::abi::Errno;
 use crate::kernel::fds::Object;
 pub use crate::kernel::pipe_buffer::{new_pipe, PipeEnd, PIPE_CAPACITY};
 use crate::tunnel::{Access, GuestPtr};
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub fn pipe(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     pipe2(ctx, &[a[0], 0, 0, 0, 0, 0])
@@ -35,8 +35,12 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let rfd = ctx
         .process
         .fds
-        .insert(Rc::new(Object::Pipe(r)), cloexec, 0)?;
-    let wfd = match ctx.process.fds.insert(Rc::new(Object::Pipe(w)), cloexec, 0) {
+        .insert(Arc::new(Object::Pipe(r)), cloexec, 0)?;
+    let wfd = match ctx
+        .process
+        .fds
+        .insert(Arc::new(Object::Pipe(w)), cloexec, 0)
+    {
         Ok(fd) => fd,
         Err(e) => {
             ctx.process.fds.close(rfd)?;

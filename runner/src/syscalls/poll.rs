@@ -9,7 +9,7 @@ use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::event::{PollFd, PollFlags, Timespec};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy)]
@@ -90,7 +90,7 @@ fn host_poll(
     };
     // Shared references keep the objects (and their host fds) alive while
     // the host polls them.
-    let objects: Vec<(usize, Rc<Object>)> = which
+    let objects: Vec<(usize, Arc<Object>)> = which
         .iter()
         .filter_map(|&i| Some((i, ctx.process.fds.get(items[i].fd as u64).ok()?)))
         .collect();

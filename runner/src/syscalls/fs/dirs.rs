@@ -15,6 +15,7 @@ use crate::vfs::{self, Located, Node};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::Ordering;
 
 /// d_off of the synthesized entries appended to a host directory listing.
 const EXTRA_OFF: i64 = 0x7fff_ffff_0000_0000;
@@ -38,7 +39,7 @@ fn d_type(t: FileType) -> u8 {
 /// entries (rule paths below it that the host does not have).
 fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
-    let mut c = d.cursor.borrow_mut();
+    let mut c = crate::kernel::lock(&d.cursor);
     let mut full = false;
     if !c.host_done {
         let start = rustix::fs::seek(&d.fd, SeekFrom::Current(0))?;
@@ -114,7 +115,7 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
 
 fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
-    let mut i = v.pos.get();
+    let mut i = v.pos.load(Ordering::Relaxed);
     while let Some((name, t)) = v.entries.get(i) {
         if out.len() + abi::dirent_len(name.len()) > count {
             if out.is_empty() {
@@ -126,7 +127,7 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
         abi::push_dirent(&mut out, ino, i as i64 + 1, *t, name.as_bytes());
         i += 1;
     }
-    v.pos.set(i);
+    v.pos.store(i, Ordering::Relaxed);
     Ok(out)
 }
 

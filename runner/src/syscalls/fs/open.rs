@@ -13,10 +13,11 @@ use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{Node, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
-use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Open flags passed to the host as the guest gave them. O_NOCTTY and
 /// O_CLOEXEC are always set on the host fd; O_ASYNC and O_NOATIME are
@@ -43,7 +44,7 @@ fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
     Object::VirtualDir(VirtualDirObj {
         guest_path: p,
         entries,
-        pos: Cell::new(0),
+        pos: AtomicUsize::new(0),
     })
 }
 
@@ -117,7 +118,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
     };
     ctx.process
         .fds
-        .insert(Rc::new(obj), flags & O_CLOEXEC != 0, 0)
+        .insert(Arc::new(obj), flags & O_CLOEXEC != 0, 0)
 }
 
 fn host_object(
@@ -132,7 +133,7 @@ fn host_object(
             fd,
             guest_path: real.guest.clone(),
             extras: vfs.children(&real.guest),
-            cursor: RefCell::new(DirCursor::default()),
+            cursor: Mutex::new(DirCursor::default()),
         }))
     } else {
         Ok(Object::File(FileObj {
