@@ -33,7 +33,8 @@ pub const GUEST_IDENTITY: Identity = Identity {
     gid: GUEST_ID,
 };
 
-/// What a process's threads share (see the lock table in `kernel/mod.rs`).
+/// What a process's threads share (their locks: `docs/architecture.md`,
+/// "The lock plan").
 #[derive(Debug)]
 pub struct Process {
     pub identity: Identity,
