@@ -105,28 +105,19 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
     if let Some(Status::Emulated { handler, .. }) = status {
         return handler(ctx, args).into();
     }
-    let (errno, line) = match status {
-        Some(Status::Refused { errno, why, report }) => (
-            errno,
-            report.then(|| {
-                format!(
-                    "{} ({nr}) refused: {why}; returned {}",
-                    table::name_of(nr),
-                    table::errno_name(errno)
-                )
-            }),
-        ),
-        _ => (
-            Errno::NOSYS,
-            Some(format!(
-                "unsupported syscall {} ({nr}) returned ENOSYS",
-                table::name_of(nr)
-            )),
-        ),
+    let (errno, report) = match status {
+        Some(Status::Refused { errno, report, .. }) => (errno, report),
+        _ => (Errno::NOSYS, true),
     };
-    if let Some(line) = line {
-        if ctx.kernel.reports.first(nr) {
-            eprintln!("runner: {line}");
+    // The line is made only when it is due: once per number.
+    if report && ctx.kernel.reports.first(nr) {
+        let name = table::name_of(nr);
+        match status {
+            Some(Status::Refused { why, .. }) => eprintln!(
+                "runner: {name} ({nr}) refused: {why}; returned {}",
+                table::errno_name(errno)
+            ),
+            _ => eprintln!("runner: unsupported syscall {name} ({nr}) returned ENOSYS"),
         }
     }
     Outcome::errno(errno)
