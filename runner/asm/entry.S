@@ -73,20 +73,6 @@ vector_\n\()_after_out:
         VECTOR 31, 0
 
 /*
- * Return from a syscall that arrived as a #PF frame (kvm_pvm) after the
- * runner changed page tables: reload CR3 to flush the TLB, take RAX (the
- * syscall's result) from the data page, drop the error code, IRETQ.
- */
-        .balign 16
-        .globl pf_return_flush
-pf_return_flush:
-        mov rax, cr3
-        mov cr3, rax
-        mov rax, [rip + syscall_result]
-        add rsp, 8
-        iretq
-
-/*
  * SYSCALL entry on hardware KVM (LSTAR points here): CPL0, interrupts off
  * (SFMASK), RSP still the guest's and never used. RCX/R11 hold the return
  * RIP/RFLAGS; the runner checks RCX is a canonical user address first.
@@ -99,21 +85,41 @@ syscall_entry:
 syscall_after_out:
         sysretq
 
-/* The same return, with a TLB flush (see pf_return_flush). */
+/*
+ * Return to user mode through the IST frame after a TLB flush, with every
+ * register as the runner left it. The runner comes here after it changed
+ * page tables: at the end of a syscall on either path (for the SYSRET path
+ * it first writes an IRET frame on this vCPU's IST stack), and on a vCPU it
+ * kicked out of user mode so that its TLB drops translations another
+ * thread's munmap or mprotect removed (run/tlb.rs). RSP points at the
+ * error-code slot; RAX is pushed and popped, so nothing leaks or changes.
+ * The labels are the places a kick can stop this sequence; the runner
+ * restarts it at the right one (run/tlb.rs).
+ */
         .balign 16
-        .globl sysret_flush
-sysret_flush:
+        .globl flush_return
+flush_return:
+        add rsp, 8
+        .globl flush_iret
+flush_iret:
+        push rax
+        .globl flush_reload
+flush_reload:
         mov rax, cr3
         mov cr3, rax
-        mov rax, [rip + syscall_result]
-        sysretq
+        .globl flush_pop
+flush_pop:
+        pop rax
+        .globl flush_iretq
+flush_iretq:
+        iretq
 
         .globl entry_end
 entry_end:
 
-/* The data page follows the code pages (see layout.rs). */
+/* The data page follows the code pages (see layout.rs); nothing uses it
+ * today. */
         .section .data
         .balign 4096
-        .globl syscall_result
-syscall_result:
+entry_data:
         .quad 0

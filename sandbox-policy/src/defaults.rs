@@ -24,6 +24,11 @@ pub const CPU_TIME: Option<Duration> = None;
 /// for ordinary programs; small enough to bound host resources per guest.
 pub const OPEN_FILES: u32 = 64;
 
+/// `limits.threads`: 64 live threads, the first one included. Go's runtime
+/// and thread pools start a handful per core; each thread is a vCPU and a
+/// host thread of the runner, so the number bounds host resources.
+pub const THREADS: u32 = 64;
+
 /// `limits.bytes_written`: 1 GiB in total to files, stdout and stderr. Stops
 /// a runaway guest from filling the host disk or a log.
 pub const BYTES_WRITTEN: u64 = 1024 * 1024 * 1024;
@@ -55,6 +60,11 @@ pub const MIN_OPEN_FILES: u32 = 3;
 
 /// `limits.open_files` upper bound: Linux's default `fs.nr_open`.
 pub const MAX_OPEN_FILES: u32 = 1_048_576;
+
+/// `limits.threads` bounds: at least the first thread; at most one per
+/// vCPU the runner lays out (its `MAX_VCPUS`).
+pub const MIN_THREADS: u32 = 1;
+pub const MAX_THREADS: u32 = 256;
 
 /// `tunnel` ranges end at or below this address: the end of the canonical
 /// lower (user) half of the x86-64 address space.

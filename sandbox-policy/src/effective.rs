@@ -65,6 +65,7 @@ pub fn render(policy: &Policy) -> String {
         .map_or_else(|| "unlimited".to_owned(), format_duration);
     let _ = writeln!(o, "cpu_time = {}", quote(&cpu));
     let _ = writeln!(o, "open_files = {}", l.open_files);
+    let _ = writeln!(o, "threads = {}", l.threads);
     let _ = writeln!(
         o,
         "bytes_written = {}",

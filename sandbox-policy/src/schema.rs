@@ -35,6 +35,7 @@ pub struct RawLimits {
     pub wall_time: Option<Spanned<RawDuration>>,
     pub cpu_time: Option<Spanned<RawDuration>>,
     pub open_files: Option<Spanned<RawInt>>,
+    pub threads: Option<Spanned<RawInt>>,
     pub bytes_written: Option<Spanned<RawSize>>,
 }
 

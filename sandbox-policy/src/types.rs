@@ -18,6 +18,9 @@ pub struct Limits {
     pub cpu_time: Option<Duration>,
     /// Most guest file descriptors open at once, counting fds 0, 1 and 2.
     pub open_files: u32,
+    /// Most guest threads alive at once, the first one included (each is a
+    /// vCPU run by a host thread of the runner).
+    pub threads: u32,
     /// Total bytes the guest may write to files, stdout and stderr together.
     pub bytes_written: u64,
 }
@@ -29,6 +32,7 @@ impl Default for Limits {
             wall_time: defaults::WALL_TIME,
             cpu_time: defaults::CPU_TIME,
             open_files: defaults::OPEN_FILES,
+            threads: defaults::THREADS,
             bytes_written: defaults::BYTES_WRITTEN,
         }
     }

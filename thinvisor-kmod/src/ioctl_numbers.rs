@@ -10,7 +10,7 @@
 //! against the values in Linux's `include/uapi/linux/kvm.h`.
 
 use kvm_bindings::{
-    kvm_cpuid2, kvm_dirty_log, kvm_enable_cap, kvm_fpu, kvm_msr_filter, kvm_msrs, kvm_regs,
+    kvm_cpuid2, kvm_dirty_log, kvm_enable_cap, kvm_fpu, kvm_mp_state, kvm_msr_filter, kvm_msrs, kvm_regs,
     kvm_sregs, kvm_userspace_memory_region, kvm_xcrs, KVMIO,
 };
 use vmm_sys_util::ioctl::{ioctl_expr, _IOC_NONE, _IOC_READ, _IOC_WRITE};
@@ -62,6 +62,7 @@ pub const KVM_GET_FPU: u64 = ior::<kvm_fpu>(0x8c);
 pub const KVM_SET_FPU: u64 = iow::<kvm_fpu>(0x8d);
 pub const KVM_SET_CPUID2: u64 = iow::<kvm_cpuid2>(0x90);
 pub const KVM_SET_XCRS: u64 = iow::<kvm_xcrs>(0xa7);
+pub const KVM_SET_MP_STATE: u64 = iow::<kvm_mp_state>(0x99);
 
 /// A named ioctl request.
 pub type NamedIoctl = (&'static str, u64);
@@ -80,6 +81,16 @@ pub const VCPU_RUN_IOCTLS: &[NamedIoctl] = &[
     ("KVM_GET_MSRS", KVM_GET_MSRS),
     ("KVM_SET_MSRS", KVM_SET_MSRS),
     ("KVM_SET_XCRS", KVM_SET_XCRS),
+];
+
+/// The requests that start a vCPU for a new guest thread while the guest
+/// runs: create it in the VM, install its CPUID, make it runnable (not an
+/// application processor waiting for SIPI). Everything else a new vCPU
+/// needs is in [`VCPU_RUN_IOCTLS`].
+pub const THREAD_START_IOCTLS: &[NamedIoctl] = &[
+    ("KVM_CREATE_VCPU", KVM_CREATE_VCPU),
+    ("KVM_SET_CPUID2", KVM_SET_CPUID2),
+    ("KVM_SET_MP_STATE", KVM_SET_MP_STATE),
 ];
 
 /// The requests that build guests: opening KVM, creating VMs and vCPUs,

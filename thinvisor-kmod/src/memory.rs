@@ -6,6 +6,7 @@
 
 use crate::error::{KmodError, Result};
 use memmap2::{MmapMut, MmapOptions};
+use std::sync::atomic::AtomicU32;
 
 /// Page size of guest and host.
 pub const PAGE_SIZE: u64 = 4096;
@@ -63,6 +64,29 @@ impl GuestMemory {
                 size: self.len(),
             }),
         }
+    }
+
+    /// The aligned 32-bit word at `offset`, as an atomic: for words that
+    /// guest threads use at the same time as the runner (futex words, the
+    /// thread-id word cleared at thread exit), so that a compare-and-swap
+    /// or an update from the runner is atomic with respect to theirs.
+    pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32> {
+        let r = self.range(offset, 4)?;
+        if offset % 4 != 0 {
+            return Err(KmodError::OutOfRange {
+                offset,
+                len: 4,
+                size: self.len(),
+            });
+        }
+        let ptr = self.map.as_ptr().wrapping_add(r.start) as *mut u32;
+        // SAFETY: `range` checked the four bytes lie inside the mapping,
+        // which lives as long as `&self`, and the offset is 4-aligned (the
+        // mapping is page-aligned), as AtomicU32 requires. The bytes are
+        // only ever accessed as plain bytes or atomically by this process;
+        // the guest's own accesses go through the hardware, for which an
+        // atomic operation here is an ordinary locked access.
+        Ok(unsafe { AtomicU32::from_ptr(ptr) })
     }
 
     /// The bytes at `offset..offset+len`.

@@ -245,6 +245,20 @@ impl Vcpu {
         Ok(())
     }
 
+    /// Makes a vCPU other than the VM's first runnable at once. With the
+    /// local APIC in the kernel, KVM starts every vCPU after the first in
+    /// wait-for-SIPI (an application processor waiting for its INIT/SIPI
+    /// sequence), where KVM_RUN blocks; the runner starts guest threads
+    /// directly in user mode, so it sets the state to runnable instead.
+    pub fn make_runnable(&mut self) -> Result<()> {
+        self.counters.ioctls += 1;
+        self.fd
+            .set_mp_state(kvm_bindings::kvm_mp_state {
+                mp_state: kvm_bindings::KVM_MP_STATE_RUNNABLE,
+            })
+            .map_err(|e| KmodError::ioctl("KVM_SET_MP_STATE", e))
+    }
+
     /// Sets XCR0 (which XSAVE state components the guest may enable) on the
     /// next run; KVM refuses values the host cannot back.
     pub fn set_xcr0(&mut self, value: u64) {

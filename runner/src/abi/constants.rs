@@ -302,3 +302,46 @@ pub const MSR_FS_BASE: u32 = 0xC000_0100;
 /// Written by arch_prctl(ARCH_SET_GS).
 pub const MSR_GS_BASE: u32 = 0xC000_0101;
 pub const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
+
+// --- Threads: clone flags (include/uapi/linux/sched.h) -----------------
+pub const CSIGNAL: u64 = 0xff;
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x1_0000;
+pub const CLONE_NEWNS: u64 = 0x2_0000;
+pub const CLONE_SYSVSEM: u64 = 0x4_0000;
+pub const CLONE_SETTLS: u64 = 0x8_0000;
+pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+pub const CLONE_DETACHED: u64 = 0x40_0000;
+pub const CLONE_UNTRACED: u64 = 0x80_0000;
+pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// `struct clone_args` up to `tls` (CLONE_ARGS_SIZE_VER0).
+pub const CLONE_ARGS_SIZE_VER0: u64 = 64;
+
+// --- Futexes (include/uapi/linux/futex.h) ------------------------------
+pub const FUTEX_WAIT: u32 = 0;
+pub const FUTEX_WAKE: u32 = 1;
+pub const FUTEX_REQUEUE: u32 = 3;
+pub const FUTEX_CMP_REQUEUE: u32 = 4;
+pub const FUTEX_WAKE_OP: u32 = 5;
+pub const FUTEX_WAIT_BITSET: u32 = 9;
+pub const FUTEX_WAKE_BITSET: u32 = 10;
+pub const FUTEX_PRIVATE_FLAG: u32 = 128;
+pub const FUTEX_CLOCK_REALTIME: u32 = 256;
+pub const FUTEX_BITSET_MATCH_ANY: u32 = 0xffff_ffff;
+/// Robust futexes: the owner died; someone waits.
+pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+pub const FUTEX_WAITERS: u32 = 0x8000_0000;
+pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// The most entries of a robust list walked at thread exit (Linux's
+/// ROBUST_LIST_LIMIT).
+pub const ROBUST_LIST_LIMIT: u32 = 2048;
+/// sizeof(struct robust_list_head).
+pub const ROBUST_LIST_HEAD_SIZE: u64 = 24;

@@ -23,7 +23,12 @@ const fn segment(dpl: u64, code: bool) -> u64 {
 /// The GDT: null, kernel code, kernel data, (unused 32-bit user code slot
 /// for the SYSRET layout), user data, user code, TSS (two slots).
 pub fn write_gdt(mem: &mut GuestMemory) -> Result<(), KmodError> {
-    let tss_va = kva(TSS_PA);
+    write_gdt_at(mem, GDT_PA, kva(TSS_PA))
+}
+
+/// A GDT at guest-physical `gdt_pa` whose TSS descriptor names `tss_va`
+/// (one per vCPU: guest/cpu_area.rs).
+pub fn write_gdt_at(mem: &mut GuestMemory, gdt_pa: u64, tss_va: u64) -> Result<(), KmodError> {
     let tss_limit = 0x67u64;
     let tss_low = tss_limit
         | ((tss_va & 0xff_ffff) << 16)
@@ -40,7 +45,7 @@ pub fn write_gdt(mem: &mut GuestMemory) -> Result<(), KmodError> {
         tss_va >> 32,
     ];
     for (i, e) in entries.iter().enumerate() {
-        mem.write_u64(GDT_PA + i as u64 * 8, *e)?;
+        mem.write_u64(gdt_pa + i as u64 * 8, *e)?;
     }
     Ok(())
 }
@@ -51,13 +56,21 @@ pub const GDT_SIZE: u16 = 8 * 8;
 /// The TSS: no RSP0 use (gates switch to IST1), IST1 at the interrupt stack,
 /// no I/O permission bitmap (so IN/OUT from CPL3 fault on hardware).
 pub fn write_tss(mem: &mut GuestMemory) -> Result<(), KmodError> {
-    mem.zero(TSS_PA, 0x68)?;
-    mem.write_u64(TSS_PA + 4, IST_STACK_TOP_VA)?; // RSP0
-    mem.write_u64(TSS_PA + 0x24, IST_STACK_TOP_VA)?; // IST1
-                                                     // I/O map base beyond the limit: no bitmap.
-    mem.write(TSS_PA + 0x66, &0x68u16.to_le_bytes())?;
+    write_tss_at(mem, TSS_PA, IST_STACK_TOP_VA)
+}
+
+/// A TSS at guest-physical `tss_pa` whose RSP0 and IST1 are `stack_top_va`.
+pub fn write_tss_at(mem: &mut GuestMemory, tss_pa: u64, stack_top_va: u64) -> Result<(), KmodError> {
+    mem.zero(tss_pa, TSS_SIZE)?;
+    mem.write_u64(tss_pa + 4, stack_top_va)?; // RSP0
+    mem.write_u64(tss_pa + 0x24, stack_top_va)?; // IST1
+    // I/O map base beyond the limit: no bitmap.
+    mem.write(tss_pa + 0x66, &(TSS_SIZE as u16).to_le_bytes())?;
     Ok(())
 }
+
+/// Bytes of a 64-bit TSS (limit + 1).
+pub const TSS_SIZE: u64 = 0x68;
 
 /// The IDT: vectors 0..31 are interrupt gates to the entry stubs on IST1.
 /// #BP and #OF have DPL 3 so `int3`/`into` from user mode raise them (as on

@@ -45,6 +45,20 @@ pub struct FrameAllocator {
     user_limit_pages: u64,
     peak_pages: u64,
     table_pages: u64,
+    /// More than one vCPU runs on these tables ([`FrameAllocator::share`]).
+    shared: bool,
+    /// Frames freed or retired while shared, held back until every other
+    /// vCPU has flushed ([`FrameAllocator::release_deferred`]).
+    deferred: Vec<Deferred>,
+}
+
+/// A frame whose release waits for the other vCPUs' TLB flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferred {
+    /// A retired page table: zeroed on release, then user memory.
+    Table(u64),
+    User(u64),
+    HugeBlock(u64),
 }
 
 impl FrameAllocator {
@@ -63,6 +77,48 @@ impl FrameAllocator {
             user_limit_pages: user_limit_bytes / PAGE_SIZE,
             peak_pages: 0,
             table_pages: 0,
+            shared: false,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Several vCPUs run on these tables from now on (the process has
+    /// more than one thread): a frame freed or a table retired may still
+    /// be reachable through another vCPU's TLB until that vCPU flushes, so
+    /// it is held back until [`FrameAllocator::release_deferred`]; and no
+    /// table counts as fresh, since another vCPU may walk a new table as
+    /// soon as it is linked in.
+    pub fn share(&mut self) {
+        self.shared = true;
+        self.fresh_tables.clear();
+    }
+
+    /// Whether [`FrameAllocator::share`] was called.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Takes the held-back frames (every other vCPU has flushed since they
+    /// were freed); the caller zeroes retired tables ([`Deferred::Table`])
+    /// and hands each to [`FrameAllocator::release`].
+    pub fn take_deferred(&mut self) -> Vec<Deferred> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    /// Makes a held-back frame available again.
+    pub fn release(&mut self, d: Deferred) {
+        match d {
+            Deferred::Table(pa) => self.free_retired.push(pa),
+            Deferred::User(pa) => self.push_free(pa),
+            Deferred::HugeBlock(block) => self.free_huge.push(block),
+        }
+    }
+
+    fn push_free(&mut self, pa: u64) {
+        if self.retired.contains(&pa) {
+            self.free_retired.push(pa);
+        } else {
+            self.free.push(pa);
         }
     }
 
@@ -131,7 +187,11 @@ impl FrameAllocator {
     /// Returns a whole 2 MiB block. The caller has zeroed (discarded) it.
     pub fn free_huge(&mut self, block: u64) {
         self.user_pages = self.user_pages.saturating_sub(HUGE_PAGES);
-        self.free_huge.push(block);
+        if self.shared {
+            self.deferred.push(Deferred::HugeBlock(block));
+        } else {
+            self.free_huge.push(block);
+        }
     }
 
     /// A zeroed frame for a page table (not counted against the user limit,
@@ -155,19 +215,26 @@ impl FrameAllocator {
     /// frame becomes user memory. The caller has zeroed (discarded) it.
     /// Frames outside the allocator's area (the boot root) are left alone:
     /// false for those.
+    /// Returns true when the caller must zero it now; while shared it is
+    /// zeroed and freed later (`take_deferred`), as other vCPUs may still
+    /// walk it.
     pub fn retire_table(&mut self, pa: u64) -> bool {
         if pa < self.first || pa >= self.end {
             return false;
         }
         self.table_pages = self.table_pages.saturating_sub(1);
         self.retired.insert(pa);
+        if self.shared {
+            self.deferred.push(Deferred::Table(pa));
+            return false;
+        }
         self.free_retired.push(pa);
         true
     }
 
     /// True when the table at `pa` was allocated after the guest last ran.
     pub fn is_fresh_table(&self, pa: u64) -> bool {
-        self.fresh_tables.contains(&pa)
+        !self.shared && self.fresh_tables.contains(&pa)
     }
 
     /// Counts `pa` (a table set up outside the allocator, before the first
@@ -184,10 +251,10 @@ impl FrameAllocator {
     /// Returns a user frame. The caller has zeroed (discarded) it.
     pub fn free_user(&mut self, pa: u64) {
         self.user_pages = self.user_pages.saturating_sub(1);
-        if self.retired.contains(&pa) {
-            self.free_retired.push(pa);
+        if self.shared {
+            self.deferred.push(Deferred::User(pa));
         } else {
-            self.free.push(pa);
+            self.push_free(pa);
         }
     }
 

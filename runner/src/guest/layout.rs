@@ -63,8 +63,17 @@ pub const VDSO_PA: u64 = 0x20000;
 /// Must equal VDSO_PAGES in build.rs (the image's size is checked there).
 pub const VDSO_PAGES: u64 = 2;
 
+/// The CPU pages of the second and later vCPUs (guest/cpu_area.rs): one
+/// page each holds that vCPU's GDT, TSS and interrupt stack. vCPU 0 uses
+/// the fixed GDT, TSS and IST stack above. Reserved in every guest; the
+/// host backs a page only once a thread's vCPU uses it.
+pub const CPU_PAGES_PA: u64 = VDSO_PA + VDSO_PAGES * PAGE_SIZE;
+/// The most vCPUs a guest can have (guest threads alive at once): vCPU 0
+/// and one CPU page for each other.
+pub const MAX_VCPUS: u64 = 256;
+
 /// First guest-physical page handed out by the frame allocator.
-pub const FIRST_FREE_PA: u64 = VDSO_PA + VDSO_PAGES * PAGE_SIZE;
+pub const FIRST_FREE_PA: u64 = CPU_PAGES_PA + (MAX_VCPUS - 1) * PAGE_SIZE;
 
 /// Virtual address of a supervisor-area physical address.
 pub const fn kva(pa: u64) -> u64 {

@@ -4,6 +4,7 @@
 
 pub mod address_space;
 pub mod clock;
+pub mod cpu_area;
 pub mod descriptors;
 pub mod entry_code;
 pub mod frames;

@@ -24,11 +24,14 @@
 pub mod budget;
 pub mod death;
 pub mod fds;
+pub mod futex;
 pub mod limits;
+pub mod parker;
 pub mod pipe_buffer;
 pub mod process;
 pub mod signal_state;
 pub mod thread;
+pub mod thread_group;
 
 pub use process::Process;
 
@@ -64,6 +67,11 @@ pub struct Kernel {
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
     pub reports: Reports,
+    /// The futex wait queues (kernel/futex.rs).
+    pub futexes: futex::Futexes,
+    /// Threads waiting for another thread's next syscall (`Wait::Retry`):
+    /// woken, and forgotten, after every syscall.
+    pub retry_waiters: Vec<std::sync::Arc<parker::Parker>>,
 }
 
 /// Refused and unsupported syscalls are reported once per number.
@@ -102,6 +110,8 @@ impl Kernel {
             budget: WriteBudget::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
+            futexes: futex::Futexes::default(),
+            retry_waiters: Vec::new(),
         }
     }
 
@@ -117,6 +127,8 @@ impl Kernel {
             },
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),
+            futexes: futex::Futexes::default(),
+            retry_waiters: Vec::new(),
         }
     }
 }
@@ -141,10 +153,30 @@ impl Objects {
     /// A booted guest's first process (in `mm`) and thread (on `vcpu`):
     /// no files, no network, the default limits.
     pub fn new(fds: fds::FdTable, mm: AddressSpace, vcpu: Vcpu) -> Objects {
+        Objects::of(Kernel::new(), Process::new(fds, mm), vcpu, b"program")
+    }
+
+    /// The first thread of `process`, on `vcpu`, running `program`.
+    fn of(kernel: Kernel, process: Process, vcpu: Vcpu, program: &[u8]) -> Objects {
+        let cr3 = process.mm.tables.root;
+        let thread = match process.threads.member(process::GUEST_PID) {
+            Some(leader) => Thread::main(vcpu, program, &leader, cr3),
+            None => Thread::main(
+                vcpu,
+                program,
+                &thread_group::Member {
+                    tid: process::GUEST_PID,
+                    cpu: Default::default(),
+                    parker: Default::default(),
+                    interrupter: None,
+                },
+                cr3,
+            ),
+        };
         Objects {
-            kernel: Kernel::new(),
-            process: Process::new(fds, mm),
-            thread: Thread::main(vcpu, b"program"),
+            kernel,
+            process,
+            thread,
         }
     }
 
@@ -160,11 +192,12 @@ impl Objects {
         mm: AddressSpace,
         vcpu: Vcpu,
     ) -> Objects {
-        Objects {
-            kernel: Kernel::for_policy(policy, start),
-            process: Process::for_policy(fds, vfs, policy, mm),
-            thread: Thread::main(vcpu, program),
-        }
+        Objects::of(
+            Kernel::for_policy(policy, start),
+            Process::for_policy(fds, vfs, policy, mm),
+            vcpu,
+            program,
+        )
     }
 }
 

@@ -3,7 +3,11 @@
 use super::fds::FdTable;
 use super::limits::Limits;
 use super::signal_state::SignalActions;
+use super::parker::Parker;
+use super::thread_group::ThreadGroup;
 use crate::guest::address_space::AddressSpace;
+use crate::guest::layout::MAX_VCPUS;
+use std::sync::Arc;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 
@@ -49,6 +53,8 @@ pub struct Process {
     /// Its address space: the mappings and the page tables its threads'
     /// vCPUs run on.
     pub mm: AddressSpace,
+    /// Its threads, as the others see them (kernel/thread_group.rs).
+    pub threads: Arc<ThreadGroup>,
 }
 
 impl Process {
@@ -62,6 +68,10 @@ impl Process {
             signal_actions: SignalActions::default(),
             limits: Limits::default(),
             mm,
+            threads: Arc::new(ThreadGroup::new(
+                u64::from(sandbox_policy::defaults::THREADS).min(MAX_VCPUS),
+                Arc::new(Parker::default()),
+            )),
         }
     }
 
@@ -82,6 +92,10 @@ impl Process {
                 limits.cpu_time,
             ),
             mm,
+            threads: Arc::new(ThreadGroup::new(
+                u64::from(limits.threads).min(MAX_VCPUS),
+                Arc::new(Parker::default()),
+            )),
         }
     }
 }

@@ -2,7 +2,11 @@
 
 use super::limits::comm_of;
 use super::process::GUEST_PID;
+use super::parker::Parker;
 use super::signal_state::ThreadSignals;
+use super::thread_group::{CpuSync, Member};
+use crate::guest::cpu_area::CpuArea;
+use std::sync::Arc;
 use thinvisor_kmod::Vcpu;
 
 /// A thread's own state; only its host thread touches it.
@@ -22,11 +26,22 @@ pub struct Thread {
     pub gs_base: u64,
     /// Its name (`prctl(PR_SET_NAME)`), NUL-padded.
     pub comm: [u8; 16],
+    /// Where it waits with no lock held (kernel/parker.rs); the thread
+    /// group and futex queues hold clones.
+    pub parker: Arc<Parker>,
+    /// Its vCPU's supervisor pages (guest/cpu_area.rs).
+    pub cpu: CpuArea,
+    /// What it and threads changing the page tables agree on
+    /// (kernel/thread_group.rs, run/tlb.rs).
+    pub cpu_sync: Arc<CpuSync>,
+    /// The page-table root its vCPU has loaded (CR3).
+    pub cr3: u64,
 }
 
 impl Thread {
-    /// The first thread of a process running `program`, on `vcpu`.
-    pub fn main(vcpu: Vcpu, program: &[u8]) -> Thread {
+    /// The first thread of a process running `program`, on `vcpu`, as
+    /// `member` of the process's thread group (its leader).
+    pub fn main(vcpu: Vcpu, program: &[u8], member: &Member, cr3: u64) -> Thread {
         Thread {
             tid: GUEST_PID,
             vcpu,
@@ -36,7 +51,42 @@ impl Thread {
             fs_base: 0,
             gs_base: 0,
             comm: comm_of(program),
+            parker: member.parker.clone(),
+            cpu: CpuArea::first(),
+            cpu_sync: member.cpu.clone(),
+            cr3,
         }
+    }
+
+    /// A thread `clone` made: `member` of its group, on `vcpu` (whose CPU
+    /// pages are `cpu`), named like its creator.
+    pub fn cloned(
+        vcpu: Vcpu,
+        member: &Member,
+        cpu: CpuArea,
+        comm: [u8; 16],
+        cr3: u64,
+    ) -> Thread {
+        Thread {
+            tid: member.tid,
+            vcpu,
+            signals: ThreadSignals::default(),
+            clear_child_tid: 0,
+            robust_list: 0,
+            fs_base: 0,
+            gs_base: 0,
+            comm,
+            parker: member.parker.clone(),
+            cpu,
+            cpu_sync: member.cpu.clone(),
+            cr3,
+        }
+    }
+
+    /// Gives the vCPU back (the thread exited; its host thread keeps the
+    /// vCPU for the next thread it runs).
+    pub fn into_vcpu(self) -> Vcpu {
+        self.vcpu
     }
 }
 

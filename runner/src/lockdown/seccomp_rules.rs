@@ -9,7 +9,7 @@
 //! lists this table; a test keeps the two in step.
 
 use libc as c;
-use thinvisor_kmod::ioctl_numbers::VCPU_RUN_IOCTLS;
+use thinvisor_kmod::ioctl_numbers::{THREAD_START_IOCTLS, VCPU_RUN_IOCTLS};
 
 /// A value with the name it has in C headers.
 pub type Named = (&'static str, u64);
@@ -105,6 +105,18 @@ const SOCKET_PROTOCOLS: &[Named] = &[
     ("IPPROTO_UDP", c::IPPROTO_UDP as u64),
 ];
 
+/// The flags glibc's pthread_create passes to clone (sysdeps/unix/sysv/
+/// linux/createthread.c): a thread of this process, nothing else.
+const HOST_THREAD_CLONE_FLAGS: u64 = (c::CLONE_VM
+    | c::CLONE_FS
+    | c::CLONE_FILES
+    | c::CLONE_SIGHAND
+    | c::CLONE_THREAD
+    | c::CLONE_SYSVSEM
+    | c::CLONE_SETTLS
+    | c::CLONE_PARENT_SETTID
+    | c::CLONE_CHILD_CLEARTID) as u64;
+
 /// The allow-list.
 pub const RULES: &[Rule] = &[
     // --- KVM -----------------------------------------------------------
@@ -114,6 +126,13 @@ pub const RULES: &[Rule] = &[
         &[ArgCheck::OneOf { arg: 1, values: VCPU_RUN_IOCTLS }],
         "vCPU thread: KVM_RUN and the vCPU state cache's reads and deferred writes (thinvisor-kmod's VCPU_RUN_IOCTLS). \
          Requests that build guests (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION, KVM_SET_CPUID2, ...) are refused: the guest is built before lock-down",
+    ),
+    rule(
+        "ioctl",
+        Always,
+        &[ArgCheck::OneOf { arg: 1, values: THREAD_START_IOCTLS }],
+        "guest threads: the vCPU of a new guest thread (KVM_CREATE_VCPU on the one VM the runner holds, KVM_SET_CPUID2 on that vCPU); \
+         the only guest-building power left after lock-down, bounded by limits.threads (host threads keep their vCPU for the next guest thread) and KVM's own vCPU limit",
     ),
     // --- I/O on descriptors the runner holds ---------------------------
     rule("read", Always, ANY, "syscall emulation: the guest's read/readv/pread on stdin, files and sockets, and sendfile's input"),
@@ -203,8 +222,32 @@ pub const RULES: &[Rule] = &[
     ),
     rule("mremap", Always, ANY, "glibc realloc of large (mmap-backed) allocations"),
     rule("brk", Always, ANY, "glibc malloc's main arena"),
-    // --- Signals (the runner has one thread: no clone of any kind) --------
-    rule("futex", Always, ANY, "Rust std's mutexes (the standard streams' locks, thinvisor-kmod's vCPU interrupt state), uncontended with one thread"),
+    // --- Threads (one host thread per guest thread; no processes) --------
+    rule(
+        "clone",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[("CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID", HOST_THREAD_CLONE_FLAGS)] }],
+        "guest threads: glibc's pthread_create (under std::thread::scope) starts the host thread that runs a guest thread's vCPU; exactly these flags, so no process, namespace or vfork can be made",
+    ),
+    Rule {
+        syscall: "clone3",
+        when: Always,
+        args: ANY,
+        action: Action::FailWith(("ENOSYS", c::ENOSYS as u64)),
+        reason: "glibc's pthread_create tries clone3 first (its arguments are in memory, where seccomp cannot check them) and falls back to clone on ENOSYS",
+    },
+    rule("exit", Always, ANY, "a host thread of a guest thread ends (the run joins them all before it reports)"),
+    rule("set_robust_list", Always, ANY, "glibc registers each new host thread's robust mutex list"),
+    rule("sched_getaffinity", Always, ANY, "glibc's pthread_getattr_np, which Rust std calls in each new host thread to place its stack guard, copies the thread's CPU set (it reveals only CPU sets)"),
+    rule(
+        "rt_sigaction",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: &[("SIGRTMIN+1 (glibc's SIGSETXID)", 33)] }],
+        "glibc's first pthread_create installs the handler of its internal SIGSETXID (setuid across threads, which the runner never calls); no other disposition can change",
+    ),
+    rule("rseq", Always, ANY, "glibc registers restartable sequences in each new host thread (and aborts when that fails after the main thread's succeeded); it only names memory of that thread"),
+    // --- Signals ------------------------------------------------------------
+    rule("futex", Always, ANY, "Rust std's mutexes and condition variables: the kernel lock, the thread group, parked guest threads, the standard streams' locks, thinvisor-kmod's vCPU interrupt state"),
     rule("sched_yield", Always, ANY, "the guest's sched_yield"),
     rule("gettid", Always, ANY, "the deadline's kick timer is aimed at the vCPU's thread (SIGEV_THREAD_ID)"),
     rule("getpid", Always, ANY, "glibc's abort() passes the process id to tgkill"),
@@ -213,9 +256,12 @@ pub const RULES: &[Rule] = &[
         Always,
         &[
             ArgCheck::OwnPid { arg: 0 },
-            ArgCheck::OneOf { arg: 2, values: &[("SIGABRT", c::SIGABRT as u64)] },
+            ArgCheck::OneOf {
+                arg: 2,
+                values: &[("SIGABRT", c::SIGABRT as u64), ("SIGUSR2", c::SIGUSR2 as u64)],
+            },
         ],
-        "SIGABRT to itself: abort() after a double panic",
+        "SIGABRT to itself: abort() after a double panic; SIGUSR2 to one of its own threads: kick a vCPU out of KVM_RUN (thinvisor-kmod's Interrupter: the group ends, a TLB shootdown)",
     ),
     rule("rt_sigprocmask", Always, ANY, "glibc's abort() blocks and unblocks signals"),
     rule("rt_sigreturn", Always, ANY, "return from the SIGUSR2 kick handler (its only effect: KVM_RUN or a blocking host call returns EINTR)"),

@@ -9,6 +9,7 @@ use crate::abi::constants::{
 };
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
+use crate::guest::cpu_area::CpuArea;
 use crate::guest::descriptors;
 use crate::guest::entry_code;
 use crate::guest::frames::FrameAllocator;
@@ -42,6 +43,9 @@ pub struct Machine {
     /// The SYSCALL entry point (LSTAR): the runner's stub, or the monitor's
     /// syscall gate.
     pub lstar: u64,
+    /// How every vCPU of this VM is set up (the first at boot, the others
+    /// when threads start: run/threads.rs).
+    pub cpu_setup: CpuSetup,
     /// The in-VM monitor, when this run uses one.
     pub monitor: Option<Monitor>,
     /// The clock the vDSO and the monitor compute in the VM, when either
@@ -83,6 +87,70 @@ fn write_clock(
         Monitor::set_clock(mem, params)?;
     }
     Ok(())
+}
+
+/// The supervisor state every vCPU of a VM starts with: control
+/// registers, descriptor tables (its own: guest/cpu_area.rs), the user
+/// segments at CPL3, and the SYSCALL MSRs.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSetup {
+    /// LSTAR (and CSTAR): the entry stub or the monitor's gate.
+    pub lstar: u64,
+    /// XCR0, when the guest CPU has XSAVE.
+    pub xcr0: Option<u64>,
+}
+
+impl CpuSetup {
+    /// Sets `vcpu` up to run user code on the page tables at `root`, with
+    /// the descriptor tables of `cpu`. General registers are the caller's.
+    pub fn apply(&self, vcpu: &mut Vcpu, cpu: &CpuArea, root: u64) -> Result<(), KmodError> {
+        let s = vcpu.sregs_mut()?;
+        s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        s.cr3 = root;
+        s.cr4 = CR4_PAE
+            | CR4_OSFXSR
+            | CR4_OSXMMEXCPT
+            | if self.xcr0.is_some() { CR4_OSXSAVE } else { 0 };
+        s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+        s.gdt.base = cpu.gdt_va;
+        s.gdt.limit = descriptors::GDT_SIZE - 1;
+        s.idt.base = kva(IDT_PA);
+        s.idt.limit = descriptors::IDT_SIZE - 1;
+        s.tr = thinvisor_kmod::Segment {
+            base: cpu.tss_va,
+            limit: (cpu.tss_size() - 1) as u32,
+            selector: TSS_SEL,
+            type_: 11,
+            present: 1,
+            ..Default::default()
+        };
+        s.cs = segment(USER_CS, true);
+        let ds = segment(USER_DS, false);
+        s.ss = ds;
+        s.ds = ds;
+        s.es = ds;
+        s.fs = ds;
+        s.gs = ds;
+        vcpu.set_msr(MSR_STAR, STAR)?;
+        vcpu.set_msr(MSR_LSTAR, self.lstar)?;
+        // Compatibility-mode SYSCALL cannot happen (no 32-bit user code
+        // segment); point it at the same entry anyway.
+        vcpu.set_msr(MSR_CSTAR, self.lstar)?;
+        vcpu.set_msr(MSR_SFMASK, SFMASK)?;
+        vcpu.set_msr(MSR_FS_BASE, 0)?;
+        vcpu.set_msr(MSR_GS_BASE, 0)?;
+        vcpu.set_msr(MSR_KERNEL_GS_BASE, 0)?;
+        if let Some(xcr0) = self.xcr0 {
+            vcpu.set_xcr0(xcr0);
+        }
+        Ok(())
+    }
+}
+
+/// The kernel code and data segments (CPL0), for a vCPU the runner sends
+/// through the entry code's flush (run/tlb.rs).
+pub fn kernel_segments() -> (thinvisor_kmod::Segment, thinvisor_kmod::Segment) {
+    (segment(KERNEL_CS, true), segment(KERNEL_DS, false))
 }
 
 /// Why a guest could not be built.
@@ -411,47 +479,14 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
         .cpuid()
         .query(0xd, 0)
         .map_or(3, |(eax, _, _, _)| u64::from(eax) & 0xe7);
-
-    let s = vcpu.sregs_mut()?;
-    s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    s.cr3 = aspace.tables.root;
-    s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if xsave { CR4_OSXSAVE } else { 0 };
-    s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
-    s.gdt.base = kva(GDT_PA);
-    s.gdt.limit = descriptors::GDT_SIZE - 1;
-    s.idt.base = kva(IDT_PA);
-    s.idt.limit = descriptors::IDT_SIZE - 1;
-    s.tr = thinvisor_kmod::Segment {
-        base: kva(TSS_PA),
-        limit: 0x67,
-        selector: TSS_SEL,
-        type_: 11,
-        present: 1,
-        ..Default::default()
-    };
-    s.cs = segment(USER_CS, true);
-    let ds = segment(USER_DS, false);
-    s.ss = ds;
-    s.ds = ds;
-    s.es = ds;
-    s.fs = ds;
-    s.gs = ds;
-
     let lstar = start
         .monitor
         .map_or(entry_code::SYSCALL_ENTRY, Monitor::lstar);
-    vcpu.set_msr(MSR_STAR, STAR)?;
-    vcpu.set_msr(MSR_LSTAR, lstar)?;
-    // Compatibility-mode SYSCALL cannot happen (no 32-bit user code segment);
-    // point it at the same entry anyway.
-    vcpu.set_msr(MSR_CSTAR, lstar)?;
-    vcpu.set_msr(MSR_SFMASK, SFMASK)?;
-    vcpu.set_msr(MSR_FS_BASE, 0)?;
-    vcpu.set_msr(MSR_GS_BASE, 0)?;
-    vcpu.set_msr(MSR_KERNEL_GS_BASE, 0)?;
-    if xsave {
-        vcpu.set_xcr0(xcr0 | 3);
-    }
+    let cpu_setup = CpuSetup {
+        lstar,
+        xcr0: xsave.then_some(xcr0 | 3),
+    };
+    cpu_setup.apply(&mut vcpu, &CpuArea::first(), aspace.tables.root)?;
 
     let r = vcpu.regs_mut()?;
     *r = thinvisor_kmod::Regs::default();
@@ -472,6 +507,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
             vm,
             slot,
             lstar,
+            cpu_setup,
             monitor,
             clock,
             vdso: start.vdso,

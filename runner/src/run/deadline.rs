@@ -55,6 +55,11 @@ impl Deadline {
         matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
     }
 
+    /// When it passes.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
     /// True once the deadline has passed.
     pub fn passed(&self) -> bool {
         Instant::now() >= self.at

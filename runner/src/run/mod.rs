@@ -9,6 +9,7 @@
 pub mod boot;
 pub mod deadline;
 pub mod engine;
+pub mod frame;
 pub mod monitor_probe;
 pub mod options;
 pub mod run_loop;
@@ -16,6 +17,9 @@ pub mod selftest;
 pub mod stages;
 pub mod stats;
 pub mod syscall_path;
+pub mod thread_exit;
+pub mod threads;
+pub mod tlb;
 
 pub use options::{ExecOptions, HugePages};
 pub use stages::{exec, run_guest, Prebuilt, RunFailure};

@@ -1,40 +1,38 @@
-//! The run loop: run the vCPU, classify each exit, handle it in user space,
-//! resume. Every exit either resumes the guest or ends the run; none is
-//! ignored and none can loop forever (the deadline bounds the run).
+//! One guest thread's loop: run its vCPU, classify each exit, handle it in
+//! user space under the kernel lock, resume. Every exit either resumes the
+//! thread, ends it, or ends its thread group; none is ignored and none can
+//! loop forever (the deadline bounds the run). The threads of a run and
+//! what they share are in `threads.rs`.
 
 use super::deadline::Deadline;
-use super::stats::Stats;
+use super::frame::{self, Frame};
 use super::syscall_path::SyscallPath;
+use super::threads::{self, Sandbox, State};
+use super::tlb::{self, Redirect};
 use crate::abi::constants as signal;
+use crate::abi::Errno;
+use crate::guest::cpu_area::CpuArea;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
 use crate::guest::monitor_image as mi;
 use crate::kernel::death::{self, Death};
-use crate::kernel::Objects;
+use crate::kernel::parker::Parked;
+use crate::kernel::thread_group::GroupEnd;
+use crate::kernel::Thread;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
-use crate::syscalls::{self, table, Args, Ctx, Outcome};
+use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
 use sandbox_policy::OnDeny;
+use std::sync::MutexGuard;
+use std::thread::Scope;
+use std::time::Instant;
 use thinvisor_kmod::{KmodError, Vcpu, VmExit};
 
-/// The exception frame the CPU pushed on the IST stack (error code first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame {
-    pub error_code: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
+pub use super::threads::run;
 
-const FRAME_PA: u64 = IST_STACK_TOP_PA - 48;
-const FRAME_VA: u64 = IST_STACK_TOP_VA - 48;
-/// Guest-physical address of `syscall_result` in the entry data page.
-const SYSCALL_RESULT_PA: u64 = ENTRY_DATA_PA + (ec::SYSCALL_RESULT - kva(ENTRY_DATA_PA));
 /// RFLAGS bits user code may hold: CF PF AF ZF SF TF DF OF AC ID; IF and the
 /// reserved bit 1 are forced on; IOPL, NT, VM, VIF, VIP never.
-const USER_RFLAGS: u64 = 0x0024_0dd5;
+pub const USER_RFLAGS: u64 = 0x0024_0dd5;
 
 /// How a syscall entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,30 +71,6 @@ pub enum RunError {
     Internal(String),
 }
 
-fn read_frame(machine: &Machine) -> Result<Frame, RunError> {
-    let m = machine.vm.memory(machine.slot)?;
-    let q = |i: u64| m.read_u64(FRAME_PA + i * 8);
-    Ok(Frame {
-        error_code: q(0)?,
-        rip: q(1)?,
-        cs: q(2)?,
-        rflags: q(3)?,
-        rsp: q(4)?,
-        ss: q(5)?,
-    })
-}
-
-fn write_frame(machine: &mut Machine, f: &Frame) -> Result<(), RunError> {
-    let m = machine.vm.memory_mut(machine.slot)?;
-    for (i, v) in [f.error_code, f.rip, f.cs, f.rflags, f.rsp, f.ss]
-        .iter()
-        .enumerate()
-    {
-        m.write_u64(FRAME_PA + i as u64 * 8, *v)?;
-    }
-    Ok(())
-}
-
 /// Length of `out imm8, al`.
 const OUT_LEN: u64 = 2;
 
@@ -108,11 +82,13 @@ fn at_stub_out(rip: u64, after_out: u64) -> bool {
     rip == after_out || rip == after_out - OUT_LEN
 }
 
-/// Classifies an exit. An exit from the entry code is trusted only at the
-/// exact RIP after its `out` with the IST stack where the stub left it.
+/// Classifies an exit of the vCPU whose supervisor pages are `cpu`. An exit
+/// from the entry code is trusted only at the exact RIP after its `out`
+/// with that vCPU's interrupt stack where the stub left it.
 pub fn classify(
     machine: &Machine,
     vcpu: &mut Vcpu,
+    cpu: &CpuArea,
     exit: &VmExit,
     path: SyscallPath,
 ) -> Result<Event, RunError> {
@@ -131,12 +107,13 @@ pub fn classify(
             }
             let vector = port as usize;
             if vector < 32 && at_stub_out(rip, ec::VECTOR_AFTER_OUT[vector]) {
-                if rsp != FRAME_VA {
+                if rsp != cpu.frame_va() {
                     return Err(RunError::Internal(format!(
-                        "exception stack at {rsp:#x}, expected {FRAME_VA:#x}"
+                        "exception stack at {rsp:#x}, expected {:#x}",
+                        cpu.frame_va()
                     )));
                 }
-                let frame = read_frame(machine)?;
+                let frame = frame::read(machine.vm.memory(machine.slot)?, cpu)?;
                 // On kvm_pvm a SYSCALL shows up as a user-mode instruction
                 // fetch fault at LSTAR (error code bits: user, fetch).
                 if vector == 14
@@ -159,106 +136,173 @@ pub fn classify(
     }
 }
 
-/// Runs the guest until it exits or dies. Returns the exit status.
-pub fn run(
-    machine: &mut Machine,
-    objects: &mut Objects,
-    path: SyscallPath,
-    deadline: &Deadline,
-    limit_secs: f64,
-    stats: &mut Stats,
-) -> Result<Result<i32, Death>, RunError> {
+/// How a thread's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadEnd {
+    /// This thread exited; its group may go on.
+    Exited,
+    /// The whole group ended (`ThreadGroup::outcome` says how).
+    Group,
+}
+
+/// Runs thread `t` until it exits or its group ends. `deadline` is the
+/// run's, given to the first thread only: its host thread is the one the
+/// deadline's timer kicks, and it ends the group when the deadline passes.
+pub fn run_thread<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    t: &mut Thread,
+    deadline: Option<&Deadline>,
+) -> Result<ThreadEnd, RunError>
+where
+    'a: 'env,
+{
     loop {
-        // Before every run: the timer's kick is lost when it lands between
-        // two runs (the guest exits often enough for this to catch it).
-        if deadline.passed() {
-            let rip = user_rip(machine, &mut objects.thread.vcpu)?;
-            return Ok(Err(Death::TimeLimit { rip, limit_secs }));
+        if sb.group.is_ending() {
+            return Ok(ThreadEnd::Group);
         }
-        machine.retune_clock()?;
-        if let Some(m) = machine.monitor.as_mut() {
-            m.before_resume(
-                machine.vm.memory_mut(machine.slot)?,
-                &objects.process.mm,
-                &objects.kernel,
-            )?;
+        if deadline.is_some_and(Deadline::passed) {
+            let mut st = sb.lock();
+            let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
+            return Ok(end_group(sb, &mut st, time_limit(sb, rip)));
         }
-        if let Some(root) = objects.process.mm.before_entry() {
-            // A 2 MiB page was split or removed in copies of the tables
-            // (page_table.rs): the guest continues on the new root.
-            objects.thread.vcpu.sregs_mut()?.cr3 = root;
+        let deferred = prepare_entry(sb, t)?;
+        // A flush asked for after prepare_entry looked: leave and look
+        // again (unless the vCPU is bound to exit before user code anyway).
+        if t.cpu_sync.enter() && !deferred {
+            t.cpu_sync.leave();
+            continue;
         }
-        let exit = objects.thread.vcpu.run()?;
+        let exit = t.vcpu.run();
+        t.cpu_sync.leave();
+        if let Some(end) = handle_exit(sb, scope, t, exit?, deadline)? {
+            return Ok(end);
+        }
+    }
+}
+
+/// Before a run, under the kernel lock: the clocks in the VM, the
+/// monitor's view, the page-table root, and a pending TLB flush. True when
+/// a flush stays pending for the vCPU's next exit (`Redirect::Deferred`).
+fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
+    let mut st = sb.lock();
+    let State {
+        machine, process, kernel, ..
+    } = &mut *st;
+    machine.retune_clock()?;
+    if let Some(m) = machine.monitor.as_mut() {
+        m.before_resume(machine.vm.memory_mut(machine.slot)?, &process.mm, kernel)?;
+    }
+    // A 2 MiB page was split or removed in copies of the tables
+    // (page_table.rs): every thread continues on the new root.
+    process.mm.before_entry();
+    let root = process.mm.tables.root;
+    if t.cr3 != root {
+        t.vcpu.sregs_mut()?.cr3 = root;
+        t.cr3 = root;
+    }
+    if t.cpu_sync.flush_pending() {
+        let mem = machine.vm.memory_mut(machine.slot)?;
+        match tlb::redirect(mem, &mut t.vcpu, &t.cpu)? {
+            Redirect::Done => t.cpu_sync.flushed(),
+            Redirect::Deferred => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+/// Handles one exit. Some(end) when the thread's loop ends.
+fn handle_exit<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    t: &mut Thread,
+    exit: VmExit,
+    deadline: Option<&Deadline>,
+) -> Result<Option<ThreadEnd>, RunError>
+where
+    'a: 'env,
+{
+    let mut st = sb.lock();
+    {
+        let State {
+            machine,
+            process,
+            kernel,
+            ..
+        } = &mut *st;
         if let Some(m) = machine.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.
             let mem = machine.vm.memory_mut(machine.slot)?;
-            m.after_exit(
-                mem,
-                &mut objects.process.mm,
-                &mut objects.process.fds,
-                &mut objects.kernel.budget,
-            )?;
+            m.after_exit(mem, &mut process.mm, &mut process.fds, &mut kernel.budget)?;
         }
-        let event = classify(machine, &mut objects.thread.vcpu, &exit, path)?;
-        match event {
-            Event::Syscall(entry) => {
-                stats.count_exit("syscall");
-                if let Some(end) = syscall(machine, objects, entry, stats)? {
-                    return Ok(end);
-                }
-            }
-            Event::Exception { vector, frame } => {
-                stats.count_exit("exception");
-                return Ok(Err(exception_death(
-                    &mut objects.thread.vcpu,
-                    vector,
-                    &frame,
-                )?));
-            }
-            Event::UserPortIo { port } => {
-                stats.count_exit("user_port_io");
-                let rip = objects.thread.vcpu.regs()?.rip;
-                return Ok(Err(Death::Signal {
-                    signal: signal::SIGSEGV,
-                    cause: format!(
-                        "general protection fault: I/O port {port:#x} access from user mode"
-                    ),
-                    rip,
-                    addr: None,
-                }));
-            }
-            Event::MonitorRefused => {
-                stats.count_exit("monitor_refused");
-                let rcx = Monitor::saved_rcx(machine.vm.memory(machine.slot)?)?;
-                return Ok(Err(Death::Signal {
-                    signal: signal::SIGSYS,
-                    cause: "monitor entry not through a gate".into(),
-                    rip: rcx.wrapping_sub(2),
-                    addr: None,
-                }));
-            }
-            Event::Interrupted => {
-                stats.count_exit("interrupted");
-                if deadline.passed() {
-                    let rip = user_rip(machine, &mut objects.thread.vcpu)?;
-                    return Ok(Err(Death::TimeLimit { rip, limit_secs }));
-                }
-                if deadline.client_gone() {
-                    let rip = user_rip(machine, &mut objects.thread.vcpu)?;
-                    return Ok(Err(Death::ClientGone { rip }));
-                }
-            }
-            Event::Unexpected(exit) => {
-                stats.count_exit(exit.reason_name());
-                let rip = objects.thread.vcpu.regs()?.rip;
-                return Ok(Err(Death::Signal {
-                    signal: signal::SIGSEGV,
-                    cause: format!("unexpected VM exit: {exit:?}"),
-                    rip,
-                    addr: None,
-                }));
+    }
+    let event = classify(st.machine, &mut t.vcpu, &t.cpu, &exit, sb.path)?;
+    let death = match event {
+        Event::Syscall(entry) => {
+            st.stats.count_exit("syscall");
+            return serve_syscall(sb, scope, st, t, entry);
+        }
+        Event::Exception { vector, frame } => {
+            st.stats.count_exit("exception");
+            exception_death(&mut t.vcpu, vector, &frame)?
+        }
+        Event::UserPortIo { port } => {
+            st.stats.count_exit("user_port_io");
+            Death::Signal {
+                signal: signal::SIGSEGV,
+                cause: format!("general protection fault: I/O port {port:#x} access from user mode"),
+                rip: t.vcpu.regs()?.rip,
+                addr: None,
             }
         }
+        Event::MonitorRefused => {
+            st.stats.count_exit("monitor_refused");
+            let rcx = Monitor::saved_rcx(st.machine.vm.memory(st.machine.slot)?)?;
+            Death::Signal {
+                signal: signal::SIGSYS,
+                cause: "monitor entry not through a gate".into(),
+                rip: rcx.wrapping_sub(2),
+                addr: None,
+            }
+        }
+        Event::Interrupted => {
+            st.stats.count_exit("interrupted");
+            let Some(d) = deadline else {
+                return Ok(None);
+            };
+            if d.passed() {
+                let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
+                time_limit(sb, rip)
+            } else if d.client_gone() {
+                let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
+                Death::ClientGone { rip }
+            } else {
+                return Ok(None);
+            }
+        }
+        Event::Unexpected(exit) => {
+            st.stats.count_exit(exit.reason_name());
+            Death::Signal {
+                signal: signal::SIGSEGV,
+                cause: format!("unexpected VM exit: {exit:?}"),
+                rip: t.vcpu.regs()?.rip,
+                addr: None,
+            }
+        }
+    };
+    Ok(Some(end_group(sb, &mut st, death)))
+}
+
+/// Ends the thread group with `death` (a fatal signal ends every thread).
+fn end_group(sb: &Sandbox<'_>, _st: &mut State<'_>, death: Death) -> ThreadEnd {
+    sb.group.end(GroupEnd::Killed(death));
+    ThreadEnd::Group
+}
+
+fn time_limit(sb: &Sandbox<'_>, rip: u64) -> Death {
+    Death::TimeLimit {
+        rip,
+        limit_secs: sb.limit_secs,
     }
 }
 
@@ -268,19 +312,20 @@ pub fn run(
 /// RIP (already rewritten by the runner) on the #PF path. Inside the in-VM
 /// monitor's gates and code it is the return address of the syscall the
 /// monitor is handling.
-fn user_rip(machine: &Machine, vcpu: &mut Vcpu) -> Result<u64, RunError> {
+fn user_rip(machine: &Machine, vcpu: &mut Vcpu, cpu: &CpuArea) -> Result<u64, RunError> {
     let r = vcpu.regs()?;
     let (rip, rcx) = (r.rip, r.rcx);
     if rip < USER_END {
         return Ok(rip);
     }
+    let mem = machine.vm.memory(machine.slot)?;
     if machine.monitor.is_some() {
         if (mi::GATE_START..mi::GATE_END).contains(&rip) {
             // The gates keep the program's return address in RCX, except
             // an ordinary page fault passing through gate_pf (its frame's
             // RIP is where the program faulted).
             if (mi::GATE_PF..mi::GATE_EXIT_SYSRET).contains(&rip) {
-                let frame = read_frame(machine)?;
+                let frame = frame::read(mem, cpu)?;
                 if frame.rip != mi::GATE_SYSCALL {
                     return Ok(frame.rip);
                 }
@@ -293,14 +338,14 @@ fn user_rip(machine: &Machine, vcpu: &mut Vcpu) -> Result<u64, RunError> {
             if rip < mi::MONITOR_SAVED_REGS {
                 return Ok(rcx);
             }
-            return Ok(Monitor::saved_rcx(machine.vm.memory(machine.slot)?)?);
+            return Ok(Monitor::saved_rcx(mem)?);
         }
     }
-    let in_syscall_stub = (ec::SYSCALL_ENTRY..ec::ENTRY_END).contains(&rip);
+    let in_syscall_stub = (ec::SYSCALL_ENTRY..ec::FLUSH_RETURN).contains(&rip);
     if in_syscall_stub {
         return Ok(rcx);
     }
-    Ok(read_frame(machine)?.rip)
+    Ok(frame::read(mem, cpu)?.rip)
 }
 
 fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, RunError> {
@@ -324,103 +369,216 @@ fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, 
     })
 }
 
-/// Handles one syscall. Some(result) when the run ends.
-fn syscall(
-    machine: &mut Machine,
-    objects: &mut Objects,
+/// Handles one syscall of thread `t`, under the kernel lock `st` (let go
+/// while the call waits). Some(end) when the thread's loop ends.
+fn serve_syscall<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    mut st: MutexGuard<'env, State<'a>>,
+    t: &mut Thread,
     entry: Entry,
-    stats: &mut Stats,
-) -> Result<Option<Result<i32, Death>>, RunError> {
-    let r = objects.thread.vcpu.regs()?;
+) -> Result<Option<ThreadEnd>, RunError>
+where
+    'a: 'env,
+{
+    let r = *t.vcpu.regs()?;
     let nr = r.rax;
     let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
-    let (user_rip, user_flags) = (r.rcx, r.r11);
+    let ret = Return {
+        entry,
+        user_rip: r.rcx,
+        user_flags: r.r11,
+    };
     let name = table::name_of(nr);
-    stats.count_syscall(&name);
-    if let Some(answer) = syscalls::refusal(&objects.kernel.rules, nr, &args) {
-        stats.denied += 1;
-        match answer {
+    st.stats.count_syscall(&name);
+    if let Some(answer) = syscalls::refusal(&st.kernel.rules, nr, &args) {
+        st.stats.denied += 1;
+        return match answer {
             OnDeny::Kill => {
-                return Ok(Some(Err(Death::PolicyKill {
+                let death = Death::PolicyKill {
                     syscall: name.into_owned(),
-                    rip: user_rip.wrapping_sub(2),
-                })));
+                    rip: ret.user_rip.wrapping_sub(2),
+                };
+                Ok(Some(end_group(sb, &mut st, death)))
             }
-            OnDeny::Errno(e) => {
-                return finish_syscall(
-                    machine,
-                    objects,
-                    entry,
-                    (-i64::from(e)) as u64,
-                    user_rip,
-                    user_flags,
-                )
-            }
-        }
+            OnDeny::Errno(e) => finish_syscall(sb, &mut st, t, &ret, (-i64::from(e)) as u64),
+        };
     }
-    let outcome = {
-        let mem = machine.vm.memory_mut(machine.slot)?;
-        let mut ctx = Ctx::new(
-            &mut objects.kernel,
-            &mut objects.process,
-            &mut objects.thread,
-            mem,
-        );
-        syscalls::dispatch(&mut ctx, nr, &args)
-    };
-    let value = match outcome {
-        Outcome::Return(v) => v,
-        Outcome::Exit(code) => return Ok(Some(Ok(code))),
-        Outcome::Kill(d) => return Ok(Some(Err(d))),
-    };
-    finish_syscall(machine, objects, entry, value, user_rip, user_flags)
+    loop {
+        let outcome = {
+            let State {
+                machine,
+                kernel,
+                process,
+                ..
+            } = &mut *st;
+            let mem = machine.vm.memory_mut(machine.slot)?;
+            let mut ctx = Ctx::new(kernel, process, t, mem);
+            syscalls::dispatch(&mut ctx, nr, &args)
+        };
+        // Whoever waited for another thread's syscall looks again.
+        for w in std::mem::take(&mut st.kernel.retry_waiters) {
+            w.wake();
+        }
+        let wait = match outcome {
+            Outcome::Return(v) => return finish_syscall(sb, &mut st, t, &ret, v),
+            Outcome::Exit(code) => {
+                sb.group.end(GroupEnd::Exited(code));
+                return Ok(Some(ThreadEnd::Group));
+            }
+            Outcome::Kill(d) => return Ok(Some(end_group(sb, &mut st, d))),
+            Outcome::ExitThread(code) => {
+                let State {
+                    machine,
+                    kernel,
+                    process,
+                    ..
+                } = &mut *st;
+                let mem = machine.vm.memory_mut(machine.slot)?;
+                super::thread_exit::release(kernel, process, mem, t);
+                sb.group.remove(t.tid, code);
+                return Ok(Some(ThreadEnd::Exited));
+            }
+            Outcome::Spawn(new) => {
+                let v = threads::spawn(sb, scope, &mut st, t, *new, &ret, &r)?;
+                return finish_syscall(sb, &mut st, t, &ret, v);
+            }
+            Outcome::Block(w) => w,
+        };
+        match wait {
+            Wait::Sleep { .. } => t.parker.prepare(),
+            Wait::Retry => {
+                t.parker.prepare();
+                st.kernel.retry_waiters.push(t.parker.clone());
+            }
+            // Queued (and prepared) by the handler.
+            Wait::Futex { .. } => {}
+        }
+        let run_end = sb.deadline;
+        drop(st);
+        let parked = park(t, wait, run_end);
+        st = sb.lock();
+        let value = match (wait, parked) {
+            (_, Parked::Interrupted) => {
+                st.kernel.futexes.cancel(t.tid);
+                return Ok(Some(ThreadEnd::Group));
+            }
+            (Wait::Retry, Parked::Woken) => continue,
+            (Wait::Futex { .. }, Parked::Woken) => 0,
+            (Wait::Futex { until }, Parked::TimedOut) => {
+                let still_queued = st.kernel.futexes.cancel(t.tid);
+                if !still_queued {
+                    0
+                } else if until.is_some_and(|u| u <= Instant::now()) {
+                    Outcome::errno_value(Errno::TIMEDOUT)
+                } else {
+                    return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                }
+            }
+            (Wait::Sleep { until }, _) if until <= Instant::now() => 0,
+            (_, _) => return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip)))),
+        };
+        return finish_syscall(sb, &mut st, t, &ret, value);
+    }
 }
 
-/// Returns `value` to the guest at `user_rip` with `user_flags`, through the
-/// path the syscall came in on (flushing the TLB first when needed).
+/// Waits, with no lock held, for what `wait` names, at most until the run
+/// ends at `run_end`. A sleep is only ever ended by its time or by an
+/// interruption: a stray wake is ignored.
+fn park(t: &Thread, wait: Wait, run_end: Instant) -> Parked {
+    match wait {
+        Wait::Futex { until } => t.parker.park(until.map_or(run_end, |u| u.min(run_end))),
+        Wait::Retry => t.parker.park(run_end),
+        Wait::Sleep { until } => loop {
+            match t.parker.park(until.min(run_end)) {
+                Parked::Woken => continue,
+                other => break other,
+            }
+        },
+    }
+}
+
+/// Where and how a syscall returns.
+#[derive(Debug, Clone, Copy)]
+pub struct Return {
+    pub entry: Entry,
+    /// RCX at the syscall: where it returns to.
+    pub user_rip: u64,
+    /// R11 at the syscall: the program's RFLAGS.
+    pub user_flags: u64,
+}
+
+/// Returns `value` to thread `t` at its `user_rip` with its flags, through
+/// the path the syscall came in on. After a page-table change every other
+/// vCPU of the process is flushed first (tlb.rs), and this one flushes on
+/// its way back (`flush_return`).
 fn finish_syscall(
-    machine: &mut Machine,
-    objects: &mut Objects,
-    entry: Entry,
+    sb: &Sandbox<'_>,
+    st: &mut State<'_>,
+    t: &mut Thread,
+    ret: &Return,
     value: u64,
-    user_rip: u64,
-    user_flags: u64,
-) -> Result<Option<Result<i32, Death>>, RunError> {
+) -> Result<Option<ThreadEnd>, RunError> {
+    let user_rip = ret.user_rip;
     if user_rip >= USER_END {
-        return Ok(Some(Err(Death::Signal {
+        let death = Death::Signal {
             signal: signal::SIGSEGV,
             cause: "syscall return address is not a user address".into(),
             rip: user_rip,
             addr: None,
-        })));
+        };
+        return Ok(Some(end_group(sb, st, death)));
     }
-    let flags = (user_flags & USER_RFLAGS) | 0x202;
-    let flush = std::mem::take(&mut objects.process.mm.needs_tlb_flush);
+    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
+    let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
+    if changed {
+        tlb::shoot_down(&sb.group, t.tid);
+        // Every other vCPU is out of the guest and flushes before it runs
+        // user code again: what the call freed can be reused now.
+        let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+        st.process.mm.release_deferred(mem)?;
+    }
+    let flush = changed || t.cpu_sync.flush_pending();
     if flush {
-        machine
-            .vm
-            .memory_mut(machine.slot)?
-            .write_u64(SYSCALL_RESULT_PA, value)?;
+        t.cpu_sync.flushed();
     }
-    match entry {
-        Entry::Sysret => {
-            let r = objects.thread.vcpu.regs_mut()?;
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    match ret.entry {
+        Entry::Sysret if flush => {
+            let rsp = t.vcpu.regs()?.rsp;
+            frame::write(
+                mem,
+                &t.cpu,
+                &Frame {
+                    error_code: 0,
+                    rip: user_rip,
+                    cs: u64::from(USER_CS),
+                    rflags: flags,
+                    rsp,
+                    ss: u64::from(USER_DS),
+                },
+            )?;
+            let r = t.vcpu.regs_mut()?;
             r.rax = value;
             r.r11 = flags;
-            if flush {
-                r.rip = ec::SYSRET_FLUSH;
-            }
+            r.rsp = t.cpu.frame_va();
+            r.rip = ec::FLUSH_RETURN;
+        }
+        Entry::Sysret => {
+            let r = t.vcpu.regs_mut()?;
+            r.rax = value;
+            r.r11 = flags;
         }
         Entry::Frame(mut f) => {
             f.rip = user_rip;
             f.rflags = flags;
-            f.cs = USER_CS as u64;
-            f.ss = USER_DS as u64;
-            write_frame(machine, &f)?;
-            let r = objects.thread.vcpu.regs_mut()?;
+            f.cs = u64::from(USER_CS);
+            f.ss = u64::from(USER_DS);
+            frame::write(mem, &t.cpu, &f)?;
+            let r = t.vcpu.regs_mut()?;
             r.rax = value;
             if flush {
-                r.rip = ec::PF_RETURN_FLUSH;
+                r.rip = ec::FLUSH_RETURN;
             }
         }
     }

@@ -88,6 +88,7 @@ pub fn run_probe(guest: &mut Guest) -> Result<SyscallPath, String> {
     match super::run_loop::classify(
         &guest.machine,
         &mut guest.vcpu,
+        &crate::guest::cpu_area::CpuArea::first(),
         &exit,
         SyscallPath::PageFaultFrame,
     ) {

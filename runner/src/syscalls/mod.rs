@@ -8,6 +8,7 @@ mod ctx;
 pub mod decode;
 mod fdctl;
 mod fs;
+pub mod futex;
 mod identity;
 mod io;
 mod memory;
@@ -20,6 +21,7 @@ mod resources;
 pub mod signals;
 mod sleep;
 mod stream_stat;
+pub mod thread;
 pub mod table;
 mod time;
 
@@ -27,6 +29,7 @@ use crate::abi::Errno;
 use crate::kernel::death::Death;
 pub use ctx::Ctx;
 use sandbox_policy::{OnDeny, SyscallRules};
+use std::time::Instant;
 
 /// Why a handler did not return a value: an errno for the guest, or the
 /// end of the process (exit) or of the run (a fatal signal, the time limit).
@@ -38,6 +41,41 @@ pub enum Stop {
     Exit(i32),
     /// The process is killed.
     Kill(Death),
+    /// Only the calling thread exits (`exit`), with this status.
+    ExitThread(i32),
+    /// The call waits, with no kernel lock held (run/wait.rs).
+    Block(Wait),
+    /// Start a thread (clone): the run loop starts it and returns its tid.
+    Spawn(Box<NewThread>),
+}
+
+/// What a blocked call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The thread is queued on a futex (`Kernel::futexes`): a wake returns
+    /// 0; `until` passing first returns ETIMEDOUT.
+    Futex { until: Option<Instant> },
+    /// A sleep until `until`, then 0.
+    Sleep { until: Instant },
+    /// Something only another thread can do (fill an empty pipe, drain a
+    /// full one) lets the call go on: wait for any thread's next syscall,
+    /// then run the call again.
+    Retry,
+}
+
+/// A thread `clone` asked for, to be started by the run loop.
+#[derive(Debug, Clone)]
+pub struct NewThread {
+    /// Its place in the thread group (tid, parker, CPU sync).
+    pub member: crate::kernel::thread_group::Member,
+    /// Its stack pointer (0: the parent's).
+    pub stack: u64,
+    /// CLONE_SETTLS: its FS base.
+    pub tls: Option<u64>,
+    /// CLONE_CHILD_CLEARTID: cleared and woken when it exits.
+    pub clear_child_tid: u64,
+    /// The parent's signal mask, which the thread starts with.
+    pub signal_mask: u64,
 }
 
 impl From<Errno> for Stop {
@@ -58,12 +96,23 @@ pub enum Outcome {
     Exit(i32),
     /// The process is killed.
     Kill(Death),
+    /// Only the calling thread exits.
+    ExitThread(i32),
+    /// The call waits (see [`Wait`]).
+    Block(Wait),
+    /// Start this thread, then return its tid to the caller.
+    Spawn(Box<NewThread>),
 }
 
 impl Outcome {
     /// RAX for `-errno`.
     pub fn errno(e: Errno) -> Outcome {
-        Outcome::Return((-i64::from(e.raw_os_error())) as u64)
+        Outcome::Return(Outcome::errno_value(e))
+    }
+
+    /// `-errno` as RAX holds it.
+    pub fn errno_value(e: Errno) -> u64 {
+        (-i64::from(e.raw_os_error())) as u64
     }
 }
 
@@ -74,6 +123,9 @@ impl From<SyscallResult> for Outcome {
             Err(Stop::Fail(e)) => Outcome::errno(e),
             Err(Stop::Exit(code)) => Outcome::Exit(code),
             Err(Stop::Kill(death)) => Outcome::Kill(death),
+            Err(Stop::ExitThread(code)) => Outcome::ExitThread(code),
+            Err(Stop::Block(w)) => Outcome::Block(w),
+            Err(Stop::Spawn(t)) => Outcome::Spawn(t),
         }
     }
 }

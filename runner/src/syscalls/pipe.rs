@@ -4,10 +4,11 @@
 //! other object); the counts of open read and write ends decide EOF and
 //! EPIPE.
 //!
-//! One process cannot wait for itself: a blocking read of an empty pipe
-//! whose write end is still open, or a blocking write to a full pipe, can
-//! never finish. As on Linux the process then hangs: the runner waits for
-//! the wall-clock limit, which ends the run (status 137).
+//! A blocking read of an empty pipe whose write end is still open, or a
+//! blocking write to a full pipe, waits with no kernel lock held until
+//! another thread makes a syscall, then tries again (`sleep::hang`). A
+//! thread alone with its pipe hangs, as on Linux, until the wall-clock
+//! limit ends the run (status 137).
 
 use super::common::*;
 use super::{signals, sleep, Args, Ctx, SyscallResult};
@@ -75,7 +76,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
         if end.nonblocking() {
             return Err(Errno::AGAIN.into());
         }
-        return sleep::hang(ctx);
+        return sleep::hang();
     }
     let chunk = end.take(usize::try_from(want).unwrap_or(usize::MAX));
     let mut at = 0usize;
@@ -112,7 +113,7 @@ pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) 
         if end.nonblocking() {
             return Err(Errno::AGAIN.into());
         }
-        return sleep::hang(ctx);
+        return sleep::hang();
     }
     let n = (space as u64).min(want) as usize;
     let mut data = vec![0u8; n];

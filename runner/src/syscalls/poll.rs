@@ -161,17 +161,22 @@ fn do_poll(
             }
         } else if !ready_locally {
             // Nothing can change while the process waits on itself.
+            // Another thread may change it: wait for any thread's next
+            // syscall and poll again. With a timeout, sleep it out (a
+            // change by another thread during it is seen only after it).
             if timeout.is_none() {
-                return sleep::hang(ctx);
+                return sleep::hang();
             }
-            sleep::sleep_for(ctx, left)?;
+            if !left.is_zero() {
+                return sleep::sleep_for(left).map(|_| 0);
+            }
             break;
         }
         if items.iter().any(|i| i.revents != 0) || left.is_zero() {
             break;
         }
         if Instant::now() >= ctx.kernel.clock.deadline {
-            return sleep::hang(ctx);
+            return sleep::sleep_for(Duration::ZERO);
         }
     }
     let mut out = vec![0u8; len as usize];

@@ -176,12 +176,3 @@ pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(0)
 }
 
-/// set_robust_list: recorded (no other thread will ever need it).
-pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    // sizeof(struct robust_list_head)
-    if a[1] != 24 {
-        return Err(Errno::INVAL.into());
-    }
-    ctx.thread.robust_list = a[0];
-    Ok(0)
-}

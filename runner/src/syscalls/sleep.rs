@@ -1,12 +1,12 @@
-//! Sleeping: nanosleep, clock_nanosleep, pause, and the process hanging on
-//! itself (a pipe it alone reads and writes). Every sleep honours the
-//! wall-clock limit: one that would last past it ends at the limit, and the
-//! run ends as the time limit ends it (SIGKILL, status 137).
+//! Sleeping: nanosleep, clock_nanosleep, pause, and a thread waiting for
+//! another (a pipe only another thread can fill). Each is a `Wait` the run
+//! loop carries out with no kernel lock held (run/wait.rs). Every wait
+//! honours the wall-clock limit: one that would last past it ends at the
+//! limit, and the run ends as the time limit ends it (SIGKILL, status 137).
 
-use super::{Args, Ctx, Stop, SyscallResult};
+use super::{Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::TIMER_ABSTIME;
 use crate::abi::Errno;
-use crate::kernel::death::Death;
 use crate::tunnel::GuestPtr;
 use rustix::time::ClockId;
 use std::time::{Duration, Instant};
@@ -32,48 +32,27 @@ fn duration(sec: i64, nsec: i64) -> Duration {
     Duration::new(sec.max(0) as u64, nsec.clamp(0, NSEC_PER_SEC - 1) as u32)
 }
 
-/// The run ends at the wall-clock limit.
-fn time_limit(ctx: &mut Ctx<'_>) -> SyscallResult {
-    let rip = ctx.user_rip();
-    Err(Stop::Kill(Death::TimeLimit {
-        rip,
-        limit_secs: ctx.kernel.clock.wall_limit.as_secs_f64(),
-    }))
+/// Sleeps for `d`: the thread waits with no kernel lock held
+/// (`Wait::Sleep`), and the run loop ends the run at the wall-clock limit
+/// if that comes first.
+pub fn sleep_for(d: Duration) -> SyscallResult {
+    let until = Instant::now()
+        .checked_add(d)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+    Err(Stop::Block(Wait::Sleep { until }))
 }
 
-/// Sleeps for `d`, or until the deadline when that comes first (then the
-/// run ends: `Err`). `Ok` when the sleep completed.
-pub fn sleep_for(ctx: &mut Ctx<'_>, d: Duration) -> Result<(), Stop> {
-    let now = Instant::now();
-    let deadline = ctx.kernel.clock.deadline;
-    match now.checked_add(d) {
-        Some(end) if end < deadline => {
-            std::thread::sleep(d);
-            Ok(())
-        }
-        _ => {
-            std::thread::sleep(deadline.saturating_duration_since(now));
-            time_limit(ctx).map(|_| ())
-        }
-    }
-}
-
-/// The process waits for something only it could do: it hangs until the
-/// wall-clock limit ends the run.
-pub fn hang(ctx: &mut Ctx<'_>) -> SyscallResult {
-    let left = ctx
-        .kernel
-        .clock
-        .deadline
-        .saturating_duration_since(Instant::now());
-    std::thread::sleep(left);
-    time_limit(ctx)
+/// The thread waits for something only another thread of the sandbox
+/// could do (fill an empty pipe, drain a full one): it waits until some
+/// thread makes a syscall, then runs the call again. Alone, it waits until
+/// the wall-clock limit ends the run.
+pub fn hang() -> SyscallResult {
+    Err(Stop::Block(Wait::Retry))
 }
 
 pub fn nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (sec, nsec) = read_timespec(ctx, GuestPtr::new(a[0]))?;
-    sleep_for(ctx, duration(sec, nsec))?;
-    Ok(0)
+    sleep_for(duration(sec, nsec))
 }
 
 fn clock(id: u64) -> Option<ClockId> {
@@ -101,11 +80,11 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     } else {
         duration(sec, nsec)
     };
-    sleep_for(ctx, d)?;
-    Ok(0)
+    sleep_for(d)
 }
 
-/// pause(): no signal can ever arrive from outside; it hangs.
-pub fn pause(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    hang(ctx)
+/// pause(): no signal is delivered to a handler yet, so nothing can end
+/// it; it waits until the wall-clock limit ends the run.
+pub fn pause(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    sleep_for(Duration::MAX)
 }

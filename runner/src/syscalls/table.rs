@@ -16,8 +16,8 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    clocks, copy, fdctl, fs, identity, io, memory, net, pipe, poll, process, remap, resources,
-    signals, sleep, time, Handler,
+    clocks, copy, fdctl, fs, futex, identity, io, memory, net, pipe, poll, process, remap, resources,
+    signals, sleep, thread, time, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -98,14 +98,11 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 }
 
 // Why the refused and unsupported syscalls are, grouped by family.
-const NO_CHILDREN_OR_THREADS: &str =
-    "no threads or child processes; the sandbox runs one single-threaded process";
-const NO_CHILDREN: &str = "no child processes; the sandbox runs one single-threaded process";
-const NO_EXEC: &str =
-    "a program cannot run another one; the sandbox runs one single-threaded process";
+const NO_CHILDREN: &str = "no child processes; the sandbox runs one process (threads run)";
+const NO_EXEC: &str = "a program cannot run another one; the sandbox runs one process";
 const SIGNAL_FRAMES: &str = "signal handlers are never run (no signal frames are built), so there is nothing to return from or to wait for";
 const TIMERS: &str = "timers that deliver signals or wake descriptors are not emulated";
-const THREADS: &str = "thread synchronisation: the guest has one thread";
+const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
 const FILE_META: &str =
@@ -223,12 +220,13 @@ pub static TABLE: &[Entry] = &[
     unsupported("setsockopt", SERVER),
     emulated!("getsockopt", net::getsockopt,
         "SOL_SOCKET SO_ERROR/SO_TYPE/SO_PROTOCOL/SO_DOMAIN only"),
-    refused_loudly("clone", Errno::NOSYS, NO_CHILDREN_OR_THREADS),
+    emulated!("clone", thread::clone,
+        "threads only (CLONE_VM|FS|FILES|SIGHAND|THREAD, with SYSVSEM, SETTLS, PARENT_SETTID, CHILD_SETTID, CHILD_CLEARTID): a vCPU on its own host thread; up to limits.threads (EAGAIN beyond); anything else ENOSYS, reported"),
     refused_loudly("fork", Errno::NOSYS, NO_CHILDREN),
     refused_loudly("vfork", Errno::NOSYS, NO_CHILDREN),
     refused_loudly("execve", Errno::NOSYS, NO_EXEC),
-    emulated!("exit", process::exit,
-        "single-threaded: ends the process"),
+    emulated!("exit", thread::exit,
+        "ends the calling thread (clear_child_tid cleared and woken, robust futexes released); the process ends with its last thread, with the first thread's status"),
     emulated!("wait4", process::wait,
         "no children ever exist (ECHILD)"),
     emulated!("kill", signals::kill,
@@ -419,7 +417,8 @@ pub static TABLE: &[Entry] = &[
         "only the process itself (see kill)"),
     emulated!("time", clocks::time,
         "host realtime clock (through a C library: the vDSO)"),
-    unsupported("futex", THREADS),
+    emulated!("futex", futex::futex,
+        "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, private or shared, CLOCK_REALTIME, relative and absolute timeouts; keyed by guest-physical address; PI operations ENOSYS"),
     emulated!("sched_setaffinity", resources::sched_setaffinity,
         "one CPU: a set holding CPU 0"),
     emulated!("sched_getaffinity", resources::sched_getaffinity,
@@ -456,7 +455,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("clock_nanosleep", sleep::clock_nanosleep,
         "relative or absolute host sleep, cut at the wall-clock limit (then 137)"),
     emulated!("exit_group", process::exit,
-        "ends the process"),
+        "ends the process: every thread stops"),
     unsupported("epoll_wait", EVENTS),
     unsupported("epoll_ctl", EVENTS),
     emulated!("tgkill", signals::tgkill,
@@ -508,9 +507,10 @@ pub static TABLE: &[Entry] = &[
     emulated!("ppoll", poll::ppoll,
         "as poll, with a timespec; the signal mask is irrelevant (no delivery)"),
     unsupported("unshare", HOST_ADMIN),
-    emulated!("set_robust_list", resources::set_robust_list,
-        "libc start-up; recorded (no other thread)"),
-    unsupported("get_robust_list", THREADS),
+    emulated!("set_robust_list", thread::set_robust_list,
+        "recorded; walked when the thread exits (owner-died futexes woken)"),
+    emulated!("get_robust_list", thread::get_robust_list,
+        "the calling thread's own (another's: EPERM)"),
     unsupported("splice", FILE_META),
     unsupported("tee", FILE_META),
     unsupported("sync_file_range", FILE_META),
@@ -591,7 +591,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("fsmount", HOST_ADMIN),
     unsupported("fspick", HOST_ADMIN),
     unsupported("pidfd_open", OTHER_PROCESSES),
-    refused_loudly("clone3", Errno::NOSYS, NO_CHILDREN_OR_THREADS),
+    emulated!("clone3", thread::clone3,
+        "as clone: threads only (no set_tid, no cgroup)"),
     unsupported("close_range", FILE_META),
     unsupported("openat2", FILE_META),
     unsupported("pidfd_getfd", OTHER_PROCESSES),

@@ -167,6 +167,26 @@ impl<'a> Tunnel<'a> {
         Ok(())
     }
 
+    /// The aligned 32-bit guest word at `ptr`, checked for `access`, as an
+    /// atomic, with its guest-physical address (a futex's key: two
+    /// mappings of one page name the same word).
+    pub fn atomic_u32(
+        &self,
+        ptr: GuestPtr,
+        access: Access,
+    ) -> Result<(u64, &std::sync::atomic::AtomicU32), TunnelError> {
+        if ptr.0 % 4 != 0 {
+            return Err(TunnelError::Fault(ptr.0));
+        }
+        let runs = self.check(ptr, 4, access)?;
+        let pa = runs.first().map(|r| r.pa).ok_or(TunnelError::Fault(ptr.0))?;
+        let word = self
+            .mem
+            .atomic_u32(pa)
+            .map_err(|_| TunnelError::Fault(ptr.0))?;
+        Ok((pa, word))
+    }
+
     /// Reads a NUL-terminated string of at most `max` bytes (NUL excluded).
     pub fn read_cstring(&self, ptr: GuestPtr, max: usize) -> Result<Vec<u8>, TunnelError> {
         let mut out = Vec::new();

@@ -54,27 +54,49 @@ pub(super) fn limits(raw: Option<RawLimits>, src: &Source<'_>) -> Result<Limits>
         };
     }
     if let Some(open_files) = &raw.open_files {
-        let RawInt(n) = *open_files.get_ref();
-        let range = i128::from(defaults::MIN_OPEN_FILES)..=i128::from(defaults::MAX_OPEN_FILES);
-        limits.open_files = match u32::try_from(n) {
-            Ok(n) if range.contains(&i128::from(n)) => n,
-            _ => {
-                return Err(src.invalid(
-                    &open_files.span(),
-                    "limits.open_files",
-                    format!(
-                    "expected an integer from {} to {} (stdin, stdout and stderr count), found {n}",
-                    defaults::MIN_OPEN_FILES,
-                    defaults::MAX_OPEN_FILES
-                ),
-                ))
-            }
-        };
+        limits.open_files = int_in(
+            open_files,
+            "limits.open_files",
+            defaults::MIN_OPEN_FILES,
+            defaults::MAX_OPEN_FILES,
+            " (stdin, stdout and stderr count)",
+            src,
+        )?;
+    }
+    if let Some(threads) = &raw.threads {
+        limits.threads = int_in(
+            threads,
+            "limits.threads",
+            defaults::MIN_THREADS,
+            defaults::MAX_THREADS,
+            " (live threads, the first one included)",
+            src,
+        )?;
     }
     if let Some(bytes_written) = &raw.bytes_written {
         limits.bytes_written = size(bytes_written, "limits.bytes_written", src)?;
     }
     Ok(limits)
+}
+
+/// An integer setting in `min..=max`; `hint` follows the range in the error.
+fn int_in(
+    raw: &Spanned<RawInt>,
+    name: &str,
+    min: u32,
+    max: u32,
+    hint: &str,
+    src: &Source<'_>,
+) -> Result<u32> {
+    let RawInt(n) = *raw.get_ref();
+    match u32::try_from(n) {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(src.invalid(
+            &raw.span(),
+            name,
+            format!("expected an integer from {min} to {max}{hint}, found {n}"),
+        )),
+    }
 }
 
 fn show_size(raw: &RawSize) -> String {

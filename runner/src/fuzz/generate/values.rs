@@ -48,9 +48,9 @@ pub fn pointer(rng: &mut Rng, l: &Layout) -> u64 {
             .pick(&[
                 ec::SYSCALL_ENTRY,
                 ec::SYSCALL_AFTER_OUT,
-                ec::PF_RETURN_FLUSH,
-                ec::SYSRET_FLUSH,
-                ec::SYSCALL_RESULT,
+                ec::FLUSH_RETURN,
+                ec::FLUSH_IRETQ,
+                crate::guest::layout::CPU_PAGES_PA + KERNEL_BASE,
                 ec::ENTRY_START,
                 ec::VECTOR_AFTER_OUT[14],
                 IST_STACK_TOP_VA - 48,

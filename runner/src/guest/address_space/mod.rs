@@ -14,11 +14,11 @@
 //! brk, mremap, madvise), `huge_pages.rs` (placing and splitting 2 MiB
 //! pages) and `heap.rs` (the heap and the in-VM monitor's headroom).
 
-use super::frames::FrameAllocator;
+use super::frames::{Deferred, FrameAllocator};
 use super::layout::USER_END;
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
 use std::collections::BTreeMap;
-use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 mod heap;
 mod huge_pages;
@@ -119,6 +119,28 @@ impl AddressSpace {
             loaded_root: tables.root,
             huge_counts: HugeCounts::default(),
         }
+    }
+
+    /// Several threads (vCPUs) run in this address space from now on: no
+    /// new 2 MiB pages (an existing one is split or removed in copies as
+    /// before), and freed frames and retired tables are held back until
+    /// every other vCPU has flushed ([`AddressSpace::release_deferred`]).
+    pub fn share(&mut self) {
+        self.huge_pages = false;
+        self.frames.share();
+    }
+
+    /// Every other vCPU has flushed its TLB (run/tlb.rs): the frames freed
+    /// and tables retired since the last call become available; retired
+    /// tables are zeroed first.
+    pub fn release_deferred(&mut self, mem: &mut GuestMemory) -> Result<(), KmodError> {
+        for d in self.frames.take_deferred() {
+            if let Deferred::Table(pa) = d {
+                mem.discard(pa, PAGE_SIZE)?;
+            }
+            self.frames.release(d);
+        }
+        Ok(())
     }
 
     /// The guest is about to run: every page table becomes one it may have

@@ -1,0 +1,330 @@
+//! A process's threads as the other threads see them: who is alive, how
+//! to interrupt each, and how the group ends.
+//!
+//! Locks: the group's mutex is taken after the kernel lock when both are
+//! held (clone, exit, a TLB shootdown), never the other way round; each
+//! member's `CpuSync` and `Parker` are leaves taken after it. The host
+//! thread that runs a member never holds the group lock while it runs
+//! guest code or waits.
+
+use super::death::Death;
+use super::parker::Parker;
+use super::process::GUEST_PID;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+use thinvisor_kmod::Interrupter;
+
+/// How the whole group ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupEnd {
+    /// exit_group, or the last thread's exit: the status.
+    Exited(i32),
+    /// A fatal signal, the time limit, a policy kill...
+    Killed(Death),
+    /// The runner itself failed while running a thread (status 125).
+    Failed(String),
+}
+
+/// What a vCPU's host thread and a thread changing the page tables agree
+/// on (run/tlb.rs): whether the vCPU may be running guest code, and whether
+/// it must flush its TLB (and load `root`) before it runs guest code again.
+#[derive(Debug, Default)]
+pub struct CpuSync {
+    state: Mutex<CpuState>,
+    left_guest: Condvar,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuState {
+    pub in_guest: bool,
+    pub flush: bool,
+}
+
+impl CpuSync {
+    /// Before KVM_RUN: marks the vCPU in the guest and returns whether a
+    /// flush is pending (the caller applies it before running).
+    pub fn enter(&self) -> bool {
+        let mut s = super::lock(&self.state);
+        s.in_guest = true;
+        s.flush
+    }
+
+    /// After KVM_RUN returned.
+    pub fn leave(&self) {
+        super::lock(&self.state).in_guest = false;
+        self.left_guest.notify_all();
+    }
+
+    /// The pending flush was done (the vCPU will execute it before any
+    /// user instruction).
+    pub fn flushed(&self) {
+        super::lock(&self.state).flush = false;
+    }
+
+    /// Asks for a flush before the vCPU next runs user code (it is not
+    /// running: a reused vCPU before its new thread starts).
+    pub fn request_flush(&self) {
+        super::lock(&self.state).flush = true;
+    }
+
+    /// Whether a flush is pending.
+    pub fn flush_pending(&self) -> bool {
+        super::lock(&self.state).flush
+    }
+
+    /// Asks for a flush, kicks the vCPU out of the guest with `kick` and
+    /// waits until it is out. From then on it cannot use a stale
+    /// translation: it flushes before it runs user code again.
+    pub fn shoot_down(&self, kick: Option<&Interrupter>) {
+        let mut s = super::lock(&self.state);
+        s.flush = true;
+        while s.in_guest {
+            if let Some(k) = kick {
+                k.interrupt();
+            }
+            s = match self
+                .left_guest
+                .wait_timeout(s, std::time::Duration::from_millis(5))
+            {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
+/// One live thread.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub tid: u64,
+    pub cpu: Arc<CpuSync>,
+    pub parker: Arc<Parker>,
+    /// Set once its vCPU exists.
+    pub interrupter: Option<InterrupterHandle>,
+}
+
+/// An `Interrupter` with a Debug impl.
+#[derive(Clone)]
+pub struct InterrupterHandle(pub Interrupter);
+
+impl std::fmt::Debug for InterrupterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupter")
+    }
+}
+
+#[derive(Debug)]
+struct Members {
+    live: BTreeMap<u64, Member>,
+    next_tid: u64,
+    max_threads: u64,
+    leader_code: Option<i32>,
+    end: Option<GroupEnd>,
+}
+
+/// The threads of one process.
+#[derive(Debug)]
+pub struct ThreadGroup {
+    members: Mutex<Members>,
+    ended: Condvar,
+    ending: AtomicBool,
+}
+
+/// Why a thread could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddError {
+    /// `limits.threads` (or the vCPU limit) reached.
+    Limit,
+    /// The group is ending.
+    Ending,
+}
+
+impl ThreadGroup {
+    /// A group whose leader (tid `GUEST_PID`) is alive, allowing
+    /// `max_threads` live threads at most.
+    pub fn new(max_threads: u64, leader: Arc<Parker>) -> ThreadGroup {
+        let leader = Member {
+            tid: GUEST_PID,
+            cpu: Arc::new(CpuSync::default()),
+            parker: leader,
+            interrupter: None,
+        };
+        ThreadGroup {
+            members: Mutex::new(Members {
+                live: BTreeMap::from([(GUEST_PID, leader)]),
+                next_tid: GUEST_PID + 1,
+                max_threads: max_threads.max(1),
+                leader_code: None,
+                end: None,
+            }),
+            ended: Condvar::new(),
+            ending: AtomicBool::new(false),
+        }
+    }
+
+    /// A new member (not yet running), with the next tid.
+    pub fn add(&self) -> Result<Member, AddError> {
+        let mut m = super::lock(&self.members);
+        if m.end.is_some() {
+            return Err(AddError::Ending);
+        }
+        if m.live.len() as u64 >= m.max_threads {
+            return Err(AddError::Limit);
+        }
+        let tid = m.next_tid;
+        m.next_tid += 1;
+        let member = Member {
+            tid,
+            cpu: Arc::new(CpuSync::default()),
+            parker: Arc::new(Parker::default()),
+            interrupter: None,
+        };
+        m.live.insert(tid, member.clone());
+        Ok(member)
+    }
+
+    /// The member `tid`'s vCPU exists: others can interrupt it. If the
+    /// group is already ending, it is interrupted at once.
+    pub fn attach(&self, tid: u64, interrupter: Interrupter) {
+        let mut m = super::lock(&self.members);
+        let ending = m.end.is_some();
+        if let Some(member) = m.live.get_mut(&tid) {
+            if ending {
+                interrupter.interrupt();
+            }
+            member.interrupter = Some(InterrupterHandle(interrupter));
+        }
+    }
+
+    /// The member `tid` is gone (exited, or never started). When it was
+    /// the last, the group ends with the leader's status (or `code`, this
+    /// thread's, when the leader's is unknown).
+    pub fn remove(&self, tid: u64, code: i32) {
+        let mut m = super::lock(&self.members);
+        m.live.remove(&tid);
+        if tid == GUEST_PID {
+            m.leader_code = Some(code);
+        }
+        if m.live.is_empty() && m.end.is_none() {
+            m.end = Some(GroupEnd::Exited(m.leader_code.unwrap_or(code)));
+            self.ending.store(true, Ordering::SeqCst);
+            self.ended.notify_all();
+        }
+    }
+
+    /// Ends the group (the first end wins) and interrupts every member:
+    /// running vCPUs leave the guest, waiting threads stop waiting.
+    pub fn end(&self, end: GroupEnd) {
+        let mut m = super::lock(&self.members);
+        if m.end.is_none() {
+            m.end = Some(end);
+        }
+        self.ending.store(true, Ordering::SeqCst);
+        for member in m.live.values() {
+            member.parker.interrupt();
+            if let Some(k) = &member.interrupter {
+                k.0.interrupt();
+            }
+        }
+        self.ended.notify_all();
+    }
+
+    /// Whether the group is ending (cheap: one atomic load).
+    pub fn is_ending(&self) -> bool {
+        self.ending.load(Ordering::SeqCst)
+    }
+
+    /// How the group ended, once it has.
+    pub fn outcome(&self) -> Option<GroupEnd> {
+        super::lock(&self.members).end.clone()
+    }
+
+    /// Waits until the group has ended or `until` passes.
+    pub fn wait_end(&self, until: Instant) -> Option<GroupEnd> {
+        let mut m = super::lock(&self.members);
+        loop {
+            if let Some(e) = &m.end {
+                return Some(e.clone());
+            }
+            let now = Instant::now();
+            if now >= until {
+                return None;
+            }
+            m = match self.ended.wait_timeout(m, until - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// The live member `tid`.
+    pub fn member(&self, tid: u64) -> Option<Member> {
+        super::lock(&self.members).live.get(&tid).cloned()
+    }
+
+    /// Every live member but `tid`.
+    pub fn others(&self, tid: u64) -> Vec<Member> {
+        let m = super::lock(&self.members);
+        m.live
+            .values()
+            .filter(|x| x.tid != tid)
+            .cloned()
+            .collect()
+    }
+
+    /// How many threads are alive.
+    pub fn live(&self) -> usize {
+        super::lock(&self.members).live.len()
+    }
+
+    /// Whether thread `tid` is alive.
+    pub fn is_alive(&self, tid: u64) -> bool {
+        super::lock(&self.members).live.contains_key(&tid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tids_are_handed_out_up_to_the_limit() {
+        let g = ThreadGroup::new(3, Arc::new(Parker::default()));
+        let a = g.add().ok().map(|m| m.tid);
+        let b = g.add().ok().map(|m| m.tid);
+        assert_eq!(a, Some(GUEST_PID + 1));
+        assert_eq!(b, Some(GUEST_PID + 2));
+        assert_eq!(g.add().err(), Some(AddError::Limit));
+        g.remove(GUEST_PID + 1, 0);
+        let c = g.add().ok().map(|m| m.tid);
+        assert_eq!(c, Some(GUEST_PID + 3), "tids are not reused");
+        assert_eq!(g.live(), 3);
+    }
+
+    #[test]
+    fn the_leader_status_is_the_group_status_when_the_last_thread_exits() {
+        let g = ThreadGroup::new(4, Arc::new(Parker::default()));
+        let t = g.add().map(|m| m.tid).unwrap_or(0);
+        g.remove(GUEST_PID, 7);
+        assert_eq!(g.outcome(), None, "another thread is alive");
+        g.remove(t, 3);
+        assert_eq!(g.outcome(), Some(GroupEnd::Exited(7)));
+        assert!(g.is_ending());
+    }
+
+    #[test]
+    fn the_first_end_wins_and_interrupts_waiters() {
+        let leader = Arc::new(Parker::default());
+        let g = ThreadGroup::new(4, leader.clone());
+        g.end(GroupEnd::Exited(3));
+        g.end(GroupEnd::Exited(4));
+        assert_eq!(g.outcome(), Some(GroupEnd::Exited(3)));
+        assert_eq!(
+            leader.park(Instant::now() + std::time::Duration::from_secs(5)),
+            super::super::parker::Parked::Interrupted
+        );
+        assert_eq!(g.add().err(), Some(AddError::Ending));
+    }
+}

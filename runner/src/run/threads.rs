@@ -1,0 +1,384 @@
+//! The threads of a run: what they share (the kernel lock over the
+//! machine, the kernel and the process), how a thread is started on its
+//! own vCPU and host thread, and the pool of host threads that outlive
+//! their guest threads.
+//!
+//! # Locks
+//!
+//! - **The kernel lock** (`Sandbox::state`, a mutex over [`State`]) is held
+//!   while a host thread handles an exit of its vCPU: classifying it,
+//!   running the syscall's handler, returning. It is never held while a
+//!   vCPU runs guest code, nor while a call waits (`Wait`: futex, sleep,
+//!   a pipe only another thread can change): the run loop lets it go,
+//!   parks on the thread's `Parker`, and takes it again. Blocking host
+//!   calls (a read of an idle stdin or socket, poll on host descriptors)
+//!   are still made under it; they end at the latest at the deadline.
+//!   This one lock is the first step of the finer plan in
+//!   docs/architecture.md ("The lock plan").
+//! - Taken after it, never before: the thread group's lock
+//!   (kernel/thread_group.rs), then a member's `CpuSync` or `Parker`, and
+//!   the pool's lock. A TLB shootdown holds the kernel lock and waits on
+//!   other vCPUs' `CpuSync`, which their host threads update without the
+//!   kernel lock, so it cannot deadlock.
+//!
+//! # Host threads
+//!
+//! The first guest thread runs on the host thread that runs the run (the
+//! one the deadline's timer kicks). Every other guest thread runs on a
+//! host thread of a scope (`std::thread::scope`) that the run joins before
+//! it returns, so no host thread outlives the run. A host thread whose
+//! guest thread exited keeps its vCPU and waits in the pool for the next
+//! clone: KVM cannot destroy one vCPU of a VM, and reusing them keeps the
+//! vCPU count at the most threads ever alive at once.
+
+use super::boot::Machine;
+use super::deadline::Deadline;
+use super::run_loop::{self, Entry, Return, RunError, ThreadEnd, USER_RFLAGS};
+use super::stats::Stats;
+use super::syscall_path::SyscallPath;
+use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
+use crate::abi::Errno;
+use crate::guest::cpu_area::CpuArea;
+use crate::kernel::death::Death;
+use crate::kernel::process::GUEST_PID;
+use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
+use crate::kernel::{Kernel, Objects, Process, Thread};
+use crate::syscalls::{NewThread, Outcome};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::Scope;
+use std::time::{Duration, Instant};
+use thinvisor_kmod::{Fpu, Regs, Vcpu};
+
+/// What the kernel lock guards.
+pub struct State<'a> {
+    pub machine: &'a mut Machine,
+    pub kernel: &'a mut Kernel,
+    pub process: &'a mut Process,
+    pub stats: &'a mut Stats,
+}
+
+/// What every thread of a run shares.
+pub struct Sandbox<'a> {
+    state: Mutex<State<'a>>,
+    pub group: Arc<ThreadGroup>,
+    pub path: SyscallPath,
+    /// The policy's wall time, for death lines.
+    pub limit_secs: f64,
+    /// When the run's wall-clock limit passes: no wait lasts beyond it.
+    pub deadline: Instant,
+    pool: Pool,
+}
+
+impl<'a> Sandbox<'a> {
+    /// Takes the kernel lock.
+    pub fn lock(&self) -> MutexGuard<'_, State<'a>> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Runs the booted guest in `machine` with `objects` (its first thread,
+/// process and kernel) until its thread group ends, under `deadline`.
+/// `Ok(Ok(code))`: the process exited; `Ok(Err(death))`: it was killed;
+/// `Err`: the runner failed.
+pub fn run(
+    machine: &mut Machine,
+    objects: &mut Objects,
+    path: SyscallPath,
+    deadline: &Deadline,
+    limit_secs: f64,
+    stats: &mut Stats,
+) -> Result<Result<i32, Death>, RunError> {
+    let Objects {
+        kernel,
+        process,
+        thread,
+    } = objects;
+    let group = process.threads.clone();
+    group.attach(GUEST_PID, thread.vcpu.interrupter());
+    let sb = Sandbox {
+        state: Mutex::new(State {
+            machine,
+            kernel,
+            process,
+            stats,
+        }),
+        group: group.clone(),
+        path,
+        limit_secs,
+        deadline: deadline.at(),
+        pool: Pool::default(),
+    };
+    let main = std::thread::scope(|scope| {
+        let r = run_first(&sb, scope, thread, deadline);
+        if let Err(e) = &r {
+            sb.group.end(GroupEnd::Failed(e.to_string()));
+        }
+        sb.pool.close();
+        r
+    });
+    main?;
+    match group.outcome() {
+        Some(GroupEnd::Exited(code)) => Ok(Ok(code)),
+        Some(GroupEnd::Killed(death)) => Ok(Err(death)),
+        Some(GroupEnd::Failed(why)) => Err(RunError::Internal(why)),
+        None => Err(RunError::Internal("the thread group did not end".into())),
+    }
+}
+
+/// The first thread: runs, and when it exits before the others, waits for
+/// the group to end (watching the deadline, whose timer kicks this thread).
+fn run_first<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    thread: &mut Thread,
+    deadline: &Deadline,
+) -> Result<(), RunError>
+where
+    'a: 'env,
+{
+    if run_loop::run_thread(sb, scope, thread, Some(deadline))? == ThreadEnd::Group {
+        return Ok(());
+    }
+    loop {
+        let slice = Instant::now() + Duration::from_millis(50);
+        if sb.group.wait_end(slice.min(sb.deadline)).is_some() {
+            return Ok(());
+        }
+        if deadline.passed() {
+            sb.group.end(GroupEnd::Killed(Death::TimeLimit {
+                rip: 0,
+                limit_secs: sb.limit_secs,
+            }));
+            return Ok(());
+        }
+        if deadline.client_gone() {
+            sb.group.end(GroupEnd::Killed(Death::ClientGone { rip: 0 }));
+            return Ok(());
+        }
+    }
+}
+
+/// A thread to start: what clone asked for, and the registers, TLS bases,
+/// FPU state and name it inherits from its creator.
+struct Job {
+    new: NewThread,
+    regs: Regs,
+    fpu: Fpu,
+    fs_base: u64,
+    gs_base: u64,
+    comm: [u8; 16],
+}
+
+/// Starts the thread `new` that thread `t` asked for in the syscall
+/// returning through `ret` (with registers `r` at the syscall). Returns the
+/// value for `t`: the new tid, or -EAGAIN when no thread can be started.
+pub fn spawn<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    st: &mut State<'_>,
+    t: &mut Thread,
+    new: NewThread,
+    ret: &Return,
+    r: &Regs,
+) -> Result<u64, RunError>
+where
+    'a: 'env,
+{
+    let tid = new.member.tid;
+    if st.machine.monitor.is_some() {
+        sb.group.remove(tid, 0);
+        if st.kernel.reports.first(u64::MAX - 1) {
+            eprintln!(
+                "runner: clone refused: the in-VM monitor runs one thread; run threaded \
+                 programs with --monitor off; returned EAGAIN"
+            );
+        }
+        return Ok(Outcome::errno_value(Errno::AGAIN));
+    }
+    // From now on several vCPUs share the address space (tlb.rs).
+    st.process.mm.share();
+    let user_rsp = match ret.entry {
+        Entry::Frame(f) => f.rsp,
+        Entry::Sysret => r.rsp,
+    };
+    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
+    let mut regs = *r;
+    regs.rax = 0;
+    regs.rip = ret.user_rip;
+    regs.rcx = ret.user_rip;
+    regs.rflags = flags;
+    regs.r11 = flags;
+    regs.rsp = if new.stack != 0 { new.stack } else { user_rsp };
+    let job = Job {
+        fs_base: new.tls.unwrap_or(t.fs_base),
+        gs_base: t.gs_base,
+        regs,
+        fpu: *t.vcpu.fpu()?,
+        comm: t.comm,
+        new,
+    };
+    let job = match sb.pool.offer(job) {
+        Ok(()) => return Ok(tid),
+        Err(job) => job,
+    };
+    // Unnamed: naming a thread is a prctl the locked-down runner refuses.
+    let started = std::thread::Builder::new().spawn_scoped(scope, move || worker(sb, scope, job));
+    match started {
+        Ok(_) => Ok(tid),
+        Err(e) => {
+            sb.group.remove(tid, 0);
+            if st.kernel.reports.first(u64::MAX - 2) {
+                eprintln!("runner: clone failed: cannot start a host thread ({e}); returned EAGAIN");
+            }
+            Ok(Outcome::errno_value(Errno::AGAIN))
+        }
+    }
+}
+
+/// A host thread of the pool: creates its vCPU once, runs the guest
+/// threads it is given one after another, and ends with the run.
+fn worker<'scope, 'env, 'a>(sb: &'env Sandbox<'a>, scope: &'scope Scope<'scope, 'env>, first: Job)
+where
+    'a: 'env,
+{
+    let mut cpu: Option<(Vcpu, CpuArea)> = None;
+    let mut job = first;
+    loop {
+        let tid = job.new.member.tid;
+        match run_job(sb, scope, &mut cpu, job) {
+            Ok(()) => {}
+            Err(e) => {
+                sb.group.remove(tid, 0);
+                sb.group.end(GroupEnd::Failed(format!("thread {tid}: {e}")));
+                return;
+            }
+        }
+        if sb.group.is_ending() {
+            return;
+        }
+        match sb.pool.next() {
+            Some(j) => job = j,
+            None => return,
+        }
+    }
+}
+
+/// Runs one guest thread on this host thread's vCPU (made on first use).
+fn run_job<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    cpu: &mut Option<(Vcpu, CpuArea)>,
+    job: Job,
+) -> Result<(), RunError>
+where
+    'a: 'env,
+{
+    let reused = cpu.is_some();
+    let (vcpu, area, root) = {
+        let mut st = sb.lock();
+        let State {
+            machine, process, ..
+        } = &mut *st;
+        let (mut vcpu, area) = match cpu.take() {
+            Some(c) => c,
+            None => {
+                let mut vcpu = machine.vm.create_vcpu()?;
+                vcpu.make_runnable()?;
+                let mem = machine.vm.memory_mut(machine.slot)?;
+                let area = CpuArea::build(mem, &mut process.mm, vcpu.id())
+                    .map_err(|e| RunError::Internal(e.to_string()))?;
+                (vcpu, area)
+            }
+        };
+        let root = process.mm.tables.root;
+        machine.cpu_setup.apply(&mut vcpu, &area, root)?;
+        *vcpu.regs_mut()? = job.regs;
+        *vcpu.fpu_mut()? = job.fpu;
+        // The segment bases are the TLS bases in 64-bit mode; KVM_SET_SREGS
+        // (pending from `apply`) would overwrite MSR writes made before it.
+        let s = vcpu.sregs_mut()?;
+        s.fs.base = job.fs_base;
+        s.gs.base = job.gs_base;
+        vcpu.set_msr(MSR_FS_BASE, job.fs_base)?;
+        vcpu.set_msr(MSR_GS_BASE, job.gs_base)?;
+        (vcpu, area, root)
+    };
+    // A reused vCPU may still hold translations from before its last
+    // thread exited (shootdowns since then skipped it): flush on entry.
+    let member = job.new.member;
+    if reused {
+        member.cpu.request_flush();
+    }
+    let mut thread = Thread::cloned(vcpu, &member, area, job.comm, root);
+    thread.clear_child_tid = job.new.clear_child_tid;
+    thread.signals.mask = job.new.signal_mask;
+    thread.fs_base = job.fs_base;
+    thread.gs_base = job.gs_base;
+    sb.group.attach(member.tid, thread.vcpu.interrupter());
+    let end = run_loop::run_thread(sb, scope, &mut thread, None);
+    let area = thread.cpu;
+    *cpu = Some((thread.into_vcpu(), area));
+    end.map(|_| ())
+}
+
+/// Host threads waiting for their next guest thread.
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    closed: bool,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands `job` to an idle host thread; gives it back when none is idle.
+    fn offer(&self, job: Job) -> Result<(), Job> {
+        let mut p = self.lock();
+        if p.closed || p.idle <= p.jobs.len() {
+            return Err(job);
+        }
+        p.jobs.push_back(job);
+        self.cv.notify_one();
+        Ok(())
+    }
+
+    /// Waits for the next job; None once the run is over.
+    fn next(&self) -> Option<Job> {
+        let mut p = self.lock();
+        p.idle += 1;
+        loop {
+            if p.closed {
+                p.idle -= 1;
+                return None;
+            }
+            if let Some(j) = p.jobs.pop_front() {
+                p.idle -= 1;
+                return Some(j);
+            }
+            p = match self.cv.wait(p) {
+                Ok(g) => g,
+                Err(e) => e.into_inner(),
+            };
+        }
+    }
+
+    /// The run is over: idle host threads end.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.cv.notify_all();
+    }
+}

@@ -1,0 +1,181 @@
+//! Threads: clone and clone3 (thread flags only), exit of one thread,
+//! and the robust list. The run loop starts a thread a handler asks for
+//! (`Stop::Spawn`) on its own vCPU and host thread (run/threads.rs), and
+//! ends one that exits (`Stop::ExitThread`): its clear_child_tid word is
+//! cleared and woken, its robust futexes released (run/thread_exit.rs).
+
+use super::{Args, Ctx, NewThread, Stop, SyscallResult};
+use crate::abi::constants::{
+    CLONE_ARGS_SIZE_VER0, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES,
+    CLONE_FS, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
+    CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE,
+};
+use crate::abi::Errno;
+use crate::kernel::thread_group::AddError;
+use crate::tunnel::GuestPtr;
+
+/// The flags every thread-creating clone has: one address space, file
+/// system view, descriptor table and signal handlers, one thread group.
+const THREAD: u64 = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+/// What may come with them (CLONE_DETACHED is ignored, as by Linux).
+const THREAD_EXTRAS: u64 = CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_CHILD_SETTID
+    | CLONE_DETACHED;
+
+/// Syscall numbers, for the once-per-number reports.
+const NR_CLONE: u64 = 56;
+const NR_CLONE3: u64 = 435;
+
+/// What clone and clone3 ask for, decoded.
+struct Request {
+    nr: u64,
+    flags: u64,
+    exit_signal: u64,
+    /// The new thread's stack pointer (0: the caller's).
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+}
+
+pub fn clone(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    start_thread(
+        ctx,
+        Request {
+            nr: NR_CLONE,
+            flags: a[0] & !CSIGNAL,
+            exit_signal: a[0] & CSIGNAL,
+            stack: a[1],
+            parent_tid: a[2],
+            child_tid: a[3],
+            tls: a[4],
+        },
+    )
+}
+
+pub fn clone3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (ptr, size) = (GuestPtr::new(a[0]), a[1]);
+    if !(CLONE_ARGS_SIZE_VER0..=4096).contains(&size) {
+        return Err(Errno::INVAL.into());
+    }
+    let mut raw = vec![0u8; size as usize];
+    ctx.tunnel().read(ptr, &mut raw).map_err(|_| Errno::FAULT)?;
+    let field = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(b)
+    };
+    // flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+    // tls; then set_tid, set_tid_size, cgroup, which a thread never needs.
+    if raw[CLONE_ARGS_SIZE_VER0 as usize..].iter().any(|&b| b != 0) {
+        return Err(Errno::INVAL.into());
+    }
+    let (flags, stack, stack_size) = (field(0), field(5), field(6));
+    if flags & CSIGNAL != 0 || (stack == 0) != (stack_size == 0) {
+        return Err(Errno::INVAL.into());
+    }
+    start_thread(
+        ctx,
+        Request {
+            nr: NR_CLONE3,
+            flags,
+            exit_signal: field(4),
+            stack: if stack == 0 { 0 } else { stack.wrapping_add(stack_size) },
+            parent_tid: field(3),
+            child_tid: field(2),
+            tls: field(7),
+        },
+    )
+}
+
+fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
+    // Linux's own consistency rules come first.
+    if (r.flags & CLONE_THREAD != 0 && r.flags & CLONE_SIGHAND == 0)
+        || (r.flags & CLONE_SIGHAND != 0 && r.flags & CLONE_VM == 0)
+    {
+        return Err(Errno::INVAL.into());
+    }
+    if r.flags & THREAD != THREAD || r.flags & !(THREAD | THREAD_EXTRAS) != 0 || r.exit_signal != 0
+    {
+        if ctx.kernel.reports.first(r.nr) {
+            eprintln!(
+                "runner: clone with flags {:#x} refused: only threads are supported \
+                 (CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD), not child processes; \
+                 returned ENOSYS",
+                r.flags | r.exit_signal
+            );
+        }
+        return Err(Errno::NOSYS.into());
+    }
+    let member = match ctx.process.threads.add() {
+        Ok(m) => m,
+        Err(AddError::Limit) => {
+            if ctx.kernel.reports.first(r.nr) {
+                eprintln!(
+                    "runner: clone refused: limits.threads ({}) threads are alive; returned EAGAIN",
+                    ctx.process.threads.live()
+                );
+            }
+            return Err(Errno::AGAIN.into());
+        }
+        Err(AddError::Ending) => return Err(Errno::AGAIN.into()),
+    };
+    let tid = (member.tid as u32).to_le_bytes();
+    for (flag, at) in [
+        (CLONE_PARENT_SETTID, r.parent_tid),
+        (CLONE_CHILD_SETTID, r.child_tid),
+    ] {
+        if r.flags & flag != 0 && ctx.tunnel().write(GuestPtr::new(at), &tid).is_err() {
+            ctx.process.threads.remove(member.tid, 0);
+            return Err(Errno::FAULT.into());
+        }
+    }
+    Err(Stop::Spawn(Box::new(NewThread {
+        member,
+        stack: r.stack,
+        tls: (r.flags & CLONE_SETTLS != 0).then_some(r.tls),
+        clear_child_tid: if r.flags & CLONE_CHILD_CLEARTID != 0 {
+            r.child_tid
+        } else {
+            0
+        },
+        signal_mask: ctx.thread.signals.mask,
+    })))
+}
+
+/// exit: this thread only; the process goes on while others live.
+pub fn exit(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Err(Stop::ExitThread((a[0] & 0xff) as i32))
+}
+
+/// set_robust_list: recorded; walked when the thread exits.
+pub fn set_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    if a[1] != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::INVAL.into());
+    }
+    ctx.thread.robust_list = a[0];
+    Ok(0)
+}
+
+/// get_robust_list: the calling thread's (pid 0 or its own tid).
+pub fn get_robust_list(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (pid, head, len) = (a[0], GuestPtr::new(a[1]), GuestPtr::new(a[2]));
+    if pid != 0 && pid != ctx.thread.tid {
+        return Err(if ctx.process.threads.is_alive(pid) {
+            Errno::PERM
+        } else {
+            Errno::SRCH
+        }
+        .into());
+    }
+    let list = ctx.thread.robust_list.to_le_bytes();
+    let size = ROBUST_LIST_HEAD_SIZE.to_le_bytes();
+    let mut t = ctx.tunnel();
+    if t.write(head, &list).is_err() || t.write(len, &size).is_err() {
+        return Err(Errno::FAULT.into());
+    }
+    Ok(0)
+}
