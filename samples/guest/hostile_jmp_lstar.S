@@ -1,5 +1,5 @@
 # hostile_jmp_lstar — jump straight to the SYSCALL entry (LSTAR,
-# 0xffffffff80004220) with forged RCX (return address) and R11 (RFLAGS),
+# 0xffffffff80004200) with forged RCX (return address) and R11 (RFLAGS),
 # RAX = getpid. argv[1] picks the forged RCX:
 #   0: a user address (label `back`), R11 with IOPL 3, NT, VM, ... set;
 #   1: the entry code (0xffffffff80004000);  2: non-canonical 0x800000000000.
@@ -21,7 +21,7 @@ _start:
         mov     eax, 39
         lea     rcx, [rip + back]
         mov     r11d, FORGED_FLAGS
-        movabs  rdx, 0xffffffff80004220
+        movabs  rdx, 0xffffffff80004200
         TRY
         jmp     rdx
         UNREACHED_FAULT
@@ -29,7 +29,7 @@ _start:
         CASE 1
         mov     eax, 39
         movabs  rcx, 0xffffffff80004000
-        movabs  rdx, 0xffffffff80004220
+        movabs  rdx, 0xffffffff80004200
         TRY
         jmp     rdx
         UNREACHED_FAULT
@@ -37,7 +37,7 @@ _start:
         CASE 2
         mov     eax, 39
         movabs  rcx, 0x800000000000
-        movabs  rdx, 0xffffffff80004220
+        movabs  rdx, 0xffffffff80004200
         TRY
         jmp     rdx
         UNREACHED_FAULT

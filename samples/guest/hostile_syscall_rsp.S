@@ -17,7 +17,7 @@
 _start:
         mov     r12, rsp
         GETPID_WITH_RSP 0xffffffff80010000, 1   # top of the IST stack
-        GETPID_WITH_RSP 0xffffffff80004220, 2   # LSTAR
+        GETPID_WITH_RSP 0xffffffff80004200, 2   # LSTAR
         GETPID_WITH_RSP 0xffff800000000000, 3   # kernel half
         GETPID_WITH_RSP 0x8000000000000000, 4   # non-canonical
         GETPID_WITH_RSP 0, 5                    # NULL

@@ -122,6 +122,7 @@ memory = "1GiB"
 wall_time = "1.5s"
 cpu_time = "250ms"
 open_files = 16
+threads = 9
 bytes_written = "512KiB"
 
 [stdio]
@@ -201,6 +202,7 @@ fn every_key_is_read() {
             wall_time: Duration::from_millis(1500),
             cpu_time: Some(Duration::from_millis(250)),
             open_files: 16,
+            threads: 9,
             bytes_written: 512 << 10,
         }
     );
@@ -1025,4 +1027,17 @@ fn exit_group_cannot_be_denied_and_is_always_allowed() {
     let p = Policy::from_str_named("[syscalls]\nallow = [\"write\"]\n", "p.toml").expect("valid");
     assert!(p.syscalls.is_allowed(231) && p.syscalls.is_allowed(60) && p.syscalls.is_allowed(1));
     assert!(!p.syscalls.is_allowed(39));
+}
+
+#[test]
+fn threads_limit_is_bounded() {
+    for bad in ["0", "257", "-1"] {
+        let e = match Policy::from_str_named(&format!("[limits]\nthreads = {bad}\n"), "p.toml") {
+            Ok(_) => panic!("threads = {bad} should be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("limits.threads"), "{bad}: {e}");
+    }
+    assert_eq!(parse("[limits]\nthreads = 256\n").limits.threads, 256);
+    assert_eq!(Limits::default().threads, 64);
 }

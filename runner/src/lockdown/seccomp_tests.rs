@@ -6,7 +6,7 @@ use super::seccomp_docs;
 use super::seccomp_filter::{build, build_from, syscall_number, FilterContext, Filters};
 use super::seccomp_rules::{Action, ArgCheck, Rule, When, RULES};
 use seccompiler::BpfProgram;
-use thinvisor_kmod::ioctl_numbers::{SETUP_IOCTLS, VCPU_RUN_IOCTLS};
+use thinvisor_kmod::ioctl_numbers::{SETUP_IOCTLS, THREAD_START_IOCTLS, VCPU_RUN_IOCTLS};
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const KILL: u32 = 0x8000_0000;
@@ -203,7 +203,13 @@ fn ioctl_is_pinned_to_the_vcpu_requests() {
     for &(name, nr) in VCPU_RUN_IOCTLS {
         assert_eq!(verdict(&f, &call("ioctl", &[5, nr])), ALLOW, "{name}");
     }
+    for &(name, nr) in THREAD_START_IOCTLS {
+        assert_eq!(verdict(&f, &call("ioctl", &[4, nr])), ALLOW, "{name}");
+    }
     for &(name, nr) in SETUP_IOCTLS {
+        if THREAD_START_IOCTLS.iter().any(|&(_, t)| t == nr) {
+            continue;
+        }
         assert_eq!(verdict(&f, &call("ioctl", &[4, nr])), KILL, "{name}");
     }
     for other in [0x5401 /* TCGETS */, 0x5421 /* FIONBIO */, 0] {
@@ -212,16 +218,21 @@ fn ioctl_is_pinned_to_the_vcpu_requests() {
 }
 
 #[test]
-fn no_threads_processes_programs_or_executable_memory() {
+fn threads_but_no_processes_programs_or_executable_memory() {
     let f = build(&EVERYTHING).expect("filter");
     let thread = 0x3d0f00;
     let cases: &[(&str, &[u64], u32)] = &[
-        ("clone", &[thread], KILL),
+        ("clone", &[thread], ALLOW),
         ("clone", &[libc::SIGCHLD as u64], KILL),
         ("clone", &[thread | libc::CLONE_NEWUSER as u64], KILL),
-        ("clone3", &[], KILL),
+        ("clone", &[thread & !(libc::CLONE_THREAD as u64)], KILL),
+        ("clone", &[(libc::CLONE_VM | libc::CLONE_VFORK) as u64], KILL),
+        ("clone3", &[], ERRNO | libc::ENOSYS as u32),
         ("tgkill", &[u64::from(PID), 7, libc::SIGABRT as u64], ALLOW),
-        ("tgkill", &[u64::from(PID), 7, libc::SIGUSR2 as u64], KILL),
+        ("tgkill", &[u64::from(PID), 7, libc::SIGUSR2 as u64], ALLOW),
+        ("tgkill", &[1, 7, libc::SIGUSR2 as u64], KILL),
+        ("rt_sigaction", &[33], ALLOW),
+        ("rt_sigaction", &[libc::SIGSEGV as u64], KILL),
         ("tgkill", &[1, 1, libc::SIGABRT as u64], KILL),
         ("timer_create", &[libc::CLOCK_MONOTONIC as u64], ALLOW),
         ("timer_create", &[libc::CLOCK_REALTIME as u64], KILL),

@@ -38,13 +38,14 @@ pub enum Probe {
     ForbiddenSyscall,
     /// KVM_CREATE_VM: SIGSYS.
     CreateVm,
-    /// KVM_CREATE_VCPU on the built VM: SIGSYS.
+    /// KVM_CREATE_VCPU on the built VM: allowed (a guest thread's vCPU).
     CreateVcpu,
     /// KVM_SET_USER_MEMORY_REGION on a VM made before lock-down: SIGSYS.
     MapMemory,
     /// Start /bin/true: SIGSYS.
     SpawnProcess,
-    /// Start a thread: SIGSYS (the runner is single-threaded for good).
+    /// Start a thread: allowed (it runs a guest thread's vCPU); a process
+    /// is not (`SpawnProcess`).
     SpawnThread,
     /// Open TARGET for reading.
     Open,
