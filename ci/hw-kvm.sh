@@ -44,6 +44,8 @@
 # are printed anyway when a case failed).
 # HWKVM_QEMU_CPU overrides "-cpu EPYC,+svm" (e.g. "EPYC" to see the harness
 # fail without SVM; TCG cannot emulate VT-x, so AMD-V is the only choice).
+# HWKVM_SMP sets the VM's CPUs (default 2: guest threads run on vCPUs of
+# their own, run by host threads of the runner, in parallel).
 #
 # Inside the VM the cases script sees:
 #   HWKVM=1  HWKVM_PLATFORM=amd-v-emulated  HWKVM_RUNNER=/bin/runner (if any)
@@ -400,7 +402,7 @@ log "initramfs $(du -k "$initrd" | cut -f1) KiB ($kpkg)"
 
 # --------------------------------------------------------------------- boot
 mkdir -p "$(dirname "$logfile")"
-qemu=(qemu-system-x86_64 -accel tcg -cpu "${HWKVM_QEMU_CPU:-EPYC,+svm}" -smp 1 -m "$mem"
+qemu=(qemu-system-x86_64 -accel tcg -cpu "${HWKVM_QEMU_CPU:-EPYC,+svm}" -smp "${HWKVM_SMP:-2}" -m "$mem"
       -nodefaults -nographic -serial stdio -no-reboot
       -kernel "$kdir/vmlinuz" -initrd "$initrd"
       -append "console=ttyS0 quiet panic=-1 $append_extra")

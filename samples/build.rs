@@ -16,7 +16,9 @@
 //! static-pie, `hello_pie` (`cc -static-pie`: Debian's musl has no
 //! static-pie start file), and `raise.c` as a glibc static executable,
 //! `raise_glibc` (glibc raises with tgkill, musl with tkill), and `clocks.c`
-//! as `clocks_glibc` (glibc's static start-up finds the vDSO its own way).
+//! as `clocks_glibc` (glibc's static start-up finds the vDSO its own way),
+//! and `threads.c` as `threads_glibc` (glibc's pthreads: clone3, robust
+//! lists, its own futex uses).
 //! musl-gcc comes
 //! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
@@ -236,6 +238,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("hello", "hello_pie", "-static-pie"),
     ("raise", "raise_glibc", "-static"),
     ("clocks", "clocks_glibc", "-static"),
+    ("threads", "threads_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

@@ -120,6 +120,17 @@ expect_exact netop-allowed-nobody-listening 111 '' '' -- $X $P $S/netop.bin t 70
 expect_exact elf-hello-musl 0 'Hello from a static ELF, argc=3\nargv[1]=one\nargv[2]=two words\nmalloc: ok\n' '' -- $X $S/hello one "two words"
 expect_exact elf-hello-glibc-pie 0 'Hello from a static ELF, argc=2\nargv[1]=x\nmalloc: ok\n' '' -- $X $S/hello_pie x
 expect_exact elf-busybox-echo 0 'hello world\n' '' -- $X /bin/busybox echo hello world
+# --- threads: each guest thread runs on its own vCPU (this VM has 2 CPUs);
+#     the pthread battery gives what it gives natively here, musl and glibc;
+#     a thread touching a page another thread unmaps or write-protects
+#     faults (the runner flushes every other vCPU's TLB first).
+for t in threads threads_glibc; do
+    "$S/$t" > "$T/$t.native" 2>&1
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
+done
+expect_stderr_contains threads-monitor-on 1 'clone refused: the in-VM monitor runs one thread' -- $X --monitor on $S/threads
+expect_stderr_contains threads-unmap-race 139 'page fault: read from unmapped address' -- $X $S/unmap_race munmap
+expect_stderr_contains threads-mprotect-race 139 'page fault: write to protected address' -- $X $S/unmap_race mprotect
 /bin/busybox sha256sum < "$T/cat-big" > "$T/cat-big.sha256"
 with_stdin $T/cat-big expect_exact elf-busybox-sha256sum-200k 0 "@$T/cat-big.sha256" '' -- $X /bin/busybox sha256sum
 expect_exact elf-busybox-cat-file 0 'hello\n' '' -- $X $P /bin/busybox cat "$T/hw-ro/hello.txt"

@@ -637,9 +637,18 @@ fn auto_mode_follows_the_platform_and_the_probe_backs_it() {
         "{line}"
     );
     assert_eq!(choice == "on", !pvm, "{line}");
-    let (r, s) = run_stats("auto", &[], "hello", &[], b"");
+    // ... for a single-threaded sandbox: the monitor serves one vCPU, so
+    // with the default limits.threads (64) auto leaves it off everywhere.
+    let dir = temp_dir("monitor-auto-threads");
+    let one = dir.join("one-thread.toml");
+    std::fs::write(&one, "[limits]\nthreads = 1\n").expect("policy");
+    let one = one.display().to_string();
+    let (r, s) = run_stats("auto", &["--policy", &one], "hello", &[], b"");
     assert_eq!(r.status, 0);
     assert_eq!(s["monitor"], if pvm { "off" } else { "on" }, "{s}");
+    let (r, s) = run_stats("auto", &[], "hello", &[], b"");
+    assert_eq!(r.status, 0);
+    assert_eq!(s["monitor"], "off", "{s}");
 }
 
 #[test]

@@ -534,6 +534,7 @@ memory = "64MiB"
 wall_time = "5s"
 cpu_time = "unlimited"
 open_files = 64
+threads = 64
 bytes_written = "1GiB"
 
 [stdio]
@@ -641,7 +642,7 @@ const BAD: &[(&str, &str)] = &[
     ("colour = \"blue\"\n",
      "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
     ("[limits]\nmemroy = \"64MiB\"\n",
-     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, bytes_written)"),
+     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, bytes_written)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
      "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
     ("[env]\nvariables = {}\n",

@@ -1,0 +1,96 @@
+//! Multi-threaded guests: each guest thread on its own vCPU and host
+//! thread. Real programs (musl and glibc pthreads) compared with their
+//! native runs, byte for byte; threads and memory changes; the limits.
+
+mod support;
+
+use std::process::Command;
+use support::*;
+
+/// The program's native run: (status, stdout).
+fn native(name: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(elf_sample(name))
+        .args(args)
+        .output()
+        .expect("run natively");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_pthread_battery_matches_native_with_musl_and_glibc() {
+    for name in ["threads", "threads_glibc"] {
+        let (status, stdout) = native(name, &[]);
+        assert_eq!(status, 0, "{name} natively: {stdout}");
+        assert!(stdout.ends_with("done\n"), "{name} natively: {stdout}");
+        let r = exec_elf(&[], name, &[]);
+        assert_eq!(r.status, 0, "{name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, stdout, "{name}: stdout differs from the native run");
+        assert_eq!(r.stderr, "", "{name}");
+    }
+}
+
+#[test]
+fn a_page_another_thread_unmaps_or_protects_faults_at_once() {
+    // The other thread reads (writes) in a loop; once munmap (mprotect)
+    // has returned its next access faults, and the process dies of
+    // SIGSEGV as it does natively: "survived" is never printed.
+    for (mode, cause) in [
+        ("munmap", "page fault: read from unmapped address"),
+        ("mprotect", "page fault: write to protected address"),
+    ] {
+        let (status, stdout) = native("unmap_race", &[mode]);
+        assert_eq!(status, -1, "natively killed by a signal: {stdout}");
+        let r = exec_elf(&[], "unmap_race", &[mode]);
+        assert_eq!(r.status, 139, "{mode}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.contains("survived"), "{mode}: {}", r.stdout);
+        assert!(
+            r.stderr.contains(&format!("runner: guest killed by SIGSEGV ({cause})")),
+            "{mode}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn limits_threads_caps_live_threads_with_eagain() {
+    let dir = temp_dir("threads-limit");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "[limits]\nthreads = 3\n").expect("policy");
+    let p = policy.display().to_string();
+    // spin_threads starts three threads besides the first: the third fails.
+    let r = exec_elf(&["--policy", &p, "--timeout", "2"], "spin_threads", &[]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "pthread_create failed\n");
+    assert!(
+        r.stderr
+            .contains("runner: clone refused: limits.threads (3) threads are alive; returned EAGAIN"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_monitor_runs_one_thread_and_says_so() {
+    let r = exec_elf(&["--monitor", "on"], "threads", &[]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL pthread_create"), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "runner: clone refused: the in-VM monitor runs one thread; run threaded programs with --monitor off; returned EAGAIN"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn exit_group_from_another_thread_ends_every_thread() {
+    // threads_exit.c: a second thread calls exit(3) while the first waits
+    // in pthread_join for a thread that pauses forever.
+    let r = exec_elf(&["--timeout", "10"], "threads_exit", &[]);
+    assert_eq!(r.status, 3, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, "second thread exits the process\n");
+}
