@@ -345,3 +345,31 @@ pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 pub const ROBUST_LIST_LIMIT: u32 = 2048;
 /// sizeof(struct robust_list_head).
 pub const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+// --- eventfd and epoll (include/uapi/linux/eventfd.h, eventpoll.h) -------
+pub const EFD_SEMAPHORE: u64 = 1;
+pub const EFD_NONBLOCK: u64 = 0o4000;
+pub const EFD_CLOEXEC: u64 = 0o2_000_000;
+pub const EPOLL_CLOEXEC: u64 = 0o2_000_000;
+pub const EPOLL_CTL_ADD: u64 = 1;
+pub const EPOLL_CTL_DEL: u64 = 2;
+pub const EPOLL_CTL_MOD: u64 = 3;
+pub const EPOLLIN: u32 = 0x1;
+pub const EPOLLPRI: u32 = 0x2;
+pub const EPOLLOUT: u32 = 0x4;
+pub const EPOLLERR: u32 = 0x8;
+pub const EPOLLHUP: u32 = 0x10;
+pub const EPOLLRDNORM: u32 = 0x40;
+pub const EPOLLRDBAND: u32 = 0x80;
+pub const EPOLLWRNORM: u32 = 0x100;
+pub const EPOLLWRBAND: u32 = 0x200;
+pub const EPOLLMSG: u32 = 0x400;
+pub const EPOLLRDHUP: u32 = 0x2000;
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+pub const EPOLLWAKEUP: u32 = 1 << 29;
+pub const EPOLLONESHOT: u32 = 1 << 30;
+pub const EPOLLET: u32 = 1 << 31;
+/// sizeof(struct epoll_event) on x86-64 (packed: u32 events, u64 data).
+pub const EPOLL_EVENT_SIZE: u64 = 12;
+/// The most events one epoll_wait returns (Linux's EP_MAX_EVENTS).
+pub const EP_MAX_EVENTS: u64 = i32::MAX as u64 / 12;

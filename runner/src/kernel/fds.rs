@@ -108,6 +108,10 @@ pub enum Object {
     /// One end of a pipe inside the process; the end closes when the last
     /// descriptor sharing this description does.
     Pipe(PipeEnd),
+    /// An eventfd (kernel/events.rs).
+    EventFd(Arc<super::events::EventFd>),
+    /// An epoll instance (kernel/events.rs).
+    Epoll(Arc<super::events::EpollSet>),
 }
 
 impl Object {
@@ -118,7 +122,11 @@ impl Object {
             Object::File(f) => Some(f.fd.as_fd()),
             Object::Dir(d) => Some(d.fd.as_fd()),
             Object::Socket(s) => Some(s.fd.as_fd()),
-            Object::Null { .. } | Object::VirtualDir(_) | Object::Pipe(_) => None,
+            Object::Null { .. }
+            | Object::VirtualDir(_)
+            | Object::Pipe(_)
+            | Object::EventFd(_)
+            | Object::Epoll(_) => None,
         }
     }
 

@@ -23,6 +23,7 @@
 
 pub mod budget;
 pub mod death;
+pub mod events;
 pub mod fds;
 pub mod futex;
 pub mod limits;
@@ -67,11 +68,19 @@ pub struct Kernel {
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
     pub reports: Reports,
+    /// The CPUs the sandbox shows (sched_getaffinity, getcpu): the host
+    /// CPUs the runner may use, at most the policy's `limits.threads`.
+    pub cpus: u64,
     /// The futex wait queues (kernel/futex.rs).
     pub futexes: futex::Futexes,
     /// Threads waiting for another thread's next syscall (`Wait::Retry`):
     /// woken, and forgotten, after every syscall.
     pub retry_waiters: Vec<std::sync::Arc<parker::Parker>>,
+}
+
+/// The host CPUs this process may run on (its affinity mask), at least 1.
+fn host_cpus() -> u64 {
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| u64::from(set.count().max(1)))
 }
 
 /// Refused and unsupported syscalls are reported once per number.
@@ -110,6 +119,7 @@ impl Kernel {
             budget: WriteBudget::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
+            cpus: 1,
             futexes: futex::Futexes::default(),
             retry_waiters: Vec::new(),
         }
@@ -127,6 +137,7 @@ impl Kernel {
             },
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),
+            cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),
             futexes: futex::Futexes::default(),
             retry_waiters: Vec::new(),
         }

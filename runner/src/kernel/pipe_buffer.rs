@@ -15,6 +15,12 @@ pub const PIPE_CAPACITY: usize = 65536;
 /// Numbers the pipes of a run (their inode number in fstat).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A new identity (st_ino) for an object that lives only in the runner:
+/// a pipe, an eventfd, an epoll instance.
+pub fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The shared buffer of one pipe.
 #[derive(Debug, Default)]
 pub struct Pipe {
@@ -105,7 +111,7 @@ impl Drop for PipeEnd {
 /// A new pipe: (read end, write end).
 pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
     let pipe = Arc::new(Mutex::new(Pipe {
-        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        id: next_id(),
         ..Pipe::default()
     }));
     (

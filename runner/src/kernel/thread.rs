@@ -36,6 +36,10 @@ pub struct Thread {
     pub cpu_sync: Arc<CpuSync>,
     /// The page-table root its vCPU has loaded (CR3).
     pub cr3: u64,
+    /// Set by the run loop when it runs a waiting call again
+    /// (`Wait::Poll`): the end that call computed the first time. The
+    /// handler takes it.
+    pub resume: Option<Option<std::time::Instant>>,
 }
 
 impl Thread {
@@ -55,6 +59,7 @@ impl Thread {
             cpu: CpuArea::first(),
             cpu_sync: member.cpu.clone(),
             cr3,
+            resume: None,
         }
     }
 
@@ -80,6 +85,7 @@ impl Thread {
             cpu,
             cpu_sync: member.cpu.clone(),
             cr3,
+            resume: None,
         }
     }
 

@@ -416,6 +416,7 @@ where
             let mut ctx = Ctx::new(kernel, process, t, mem);
             syscalls::dispatch(&mut ctx, nr, &args)
         };
+        t.resume = None;
         // Whoever waited for another thread's syscall looks again.
         for w in std::mem::take(&mut st.kernel.retry_waiters) {
             w.wake();
@@ -447,7 +448,7 @@ where
         };
         match wait {
             Wait::Sleep { .. } => t.parker.prepare(),
-            Wait::Retry => {
+            Wait::Retry | Wait::Poll { .. } => {
                 t.parker.prepare();
                 st.kernel.retry_waiters.push(t.parker.clone());
             }
@@ -464,6 +465,15 @@ where
                 return Ok(Some(ThreadEnd::Group));
             }
             (Wait::Retry, Parked::Woken) => continue,
+            (Wait::Poll { until, .. }, _) => {
+                let now = Instant::now();
+                if now >= run_end && until.is_none_or(|u| u > run_end) {
+                    return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                }
+                // Run the call again; it keeps the end it computed.
+                t.resume = Some(until);
+                continue;
+            }
             (Wait::Futex { .. }, Parked::Woken) => 0,
             (Wait::Futex { until }, Parked::TimedOut) => {
                 let still_queued = st.kernel.futexes.cancel(t.tid);
@@ -482,6 +492,10 @@ where
     }
 }
 
+/// How often a waiting poll or epoll_wait that watches host descriptors
+/// looks at them again (a change by another thread wakes it at once).
+const HOST_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Waits, with no lock held, for what `wait` names, at most until the run
 /// ends at `run_end`. A sleep is only ever ended by its time or by an
 /// interruption: a stray wake is ignored.
@@ -489,6 +503,13 @@ fn park(t: &Thread, wait: Wait, run_end: Instant) -> Parked {
     match wait {
         Wait::Futex { until } => t.parker.park(until.map_or(run_end, |u| u.min(run_end))),
         Wait::Retry => t.parker.park(run_end),
+        Wait::Poll { until, host } => {
+            let mut end = until.map_or(run_end, |u| u.min(run_end));
+            if host {
+                end = end.min(Instant::now() + HOST_POLL_INTERVAL);
+            }
+            t.parker.park(end)
+        }
         Wait::Sleep { until } => loop {
             match t.parker.park(until.min(run_end)) {
                 Parked::Woken => continue,

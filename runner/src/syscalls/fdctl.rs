@@ -8,7 +8,7 @@ use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     FD_CLOEXEC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
     F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE,
-    O_NONBLOCK, O_WRONLY,
+    O_NONBLOCK, O_RDWR, O_WRONLY,
 };
 use crate::abi::Errno;
 use crate::kernel::fds::{Object, Stream};
@@ -85,6 +85,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
             // As Linux: no O_LARGEFILE on a pipe's ends.
             Object::Pipe(p) => p.status_flags(),
+            Object::EventFd(e) => O_RDWR | if e.nonblocking() { O_NONBLOCK } else { 0 },
+            Object::Epoll(_) => O_RDWR,
             other => match other.host_fd() {
                 Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                 None => return Err(Errno::BADF.into()),
@@ -98,6 +100,10 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             }
             if let Object::Pipe(p) = &*obj {
                 p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
+                return Ok(0);
+            }
+            if let Object::EventFd(e) = &*obj {
+                e.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
                 return Ok(0);
             }
             if let Some(h) = obj.host_fd() {
@@ -121,7 +127,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
     match obj {
         Object::Pipe(p) => p.set_nonblocking(on),
-        Object::Stdio { .. } | Object::Null { .. } | Object::VirtualDir(_) => {}
+        Object::EventFd(e) => e.set_nonblocking(on),
+        Object::Stdio { .. } | Object::Null { .. } | Object::VirtualDir(_) | Object::Epoll(_) => {}
         other => {
             if let Some(h) = other.host_fd() {
                 let cur = rustix::fs::fcntl_getfl(h)?;

@@ -7,7 +7,7 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::{net, pipe, signals, Args, Ctx, SyscallResult};
+use super::{eventfd, net, pipe, signals, Args, Ctx, SyscallResult};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
@@ -64,6 +64,13 @@ fn read_into(
             }
             pipe::read_parts(ctx, p, parts)?
         }
+        Object::EventFd(e) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            eventfd::read(ctx, e, parts)?
+        }
+        Object::Epoll(_) => return Err(Errno::INVAL.into()),
     })
 }
 
@@ -138,6 +145,13 @@ fn write_object(
             }
             pipe::write_parts(ctx, p, parts)?
         }
+        Object::EventFd(e) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            eventfd::write(ctx, e, parts)?
+        }
+        Object::Epoll(_) => return Err(Errno::INVAL.into()),
     })
 }
 
@@ -258,6 +272,8 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         },
         // /dev/null: every seek succeeds at 0.
         Object::Null { .. } => Ok(0),
-        Object::Socket(_) | Object::Pipe(_) => Err(Errno::SPIPE.into()),
+        Object::Socket(_) | Object::Pipe(_) | Object::EventFd(_) | Object::Epoll(_) => {
+            Err(Errno::SPIPE.into())
+        }
     }
 }

@@ -4,6 +4,8 @@
 mod clocks;
 pub mod common;
 mod copy;
+mod epoll;
+mod eventfd;
 mod ctx;
 pub mod decode;
 mod fdctl;
@@ -15,6 +17,7 @@ mod memory;
 pub mod net;
 pub mod pipe;
 mod poll;
+mod readiness;
 pub mod process;
 mod remap;
 mod resources;
@@ -61,6 +64,11 @@ pub enum Wait {
     /// full one) lets the call go on: wait for any thread's next syscall,
     /// then run the call again.
     Retry,
+    /// poll, epoll_wait: nothing is ready yet. Run the call again after
+    /// another thread's syscall, after a few milliseconds when `host`
+    /// descriptors are watched, and at `until` (None: never), with
+    /// `Thread::resume` holding `until` so the call keeps its first end.
+    Poll { until: Option<Instant>, host: bool },
 }
 
 /// A thread `clone` asked for, to be started by the run loop.

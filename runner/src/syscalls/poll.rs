@@ -1,16 +1,23 @@
-//! poll and ppoll over the process's own descriptors: pipes, /dev/null
-//! streams and synthesized directories are answered by the runner; objects
-//! with a host fd (the standard streams' duplicates, files, directories,
-//! sockets) by one host poll. Waiting honours the wall-clock limit.
+//! poll and ppoll over the process's own descriptors: pipes, eventfds,
+//! /dev/null streams and synthesized directories are answered by the
+//! runner; objects with a host fd (the standard streams' duplicates, files,
+//! directories, sockets) by a host poll that does not wait
+//! (readiness.rs). A poll that finds nothing ready waits with no kernel
+//! lock held (`Wait::Poll`) and runs again; waiting honours the wall-clock
+//! limit.
 
-use super::{sleep, Args, Ctx, SyscallResult};
-use crate::abi::constants::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM};
+use super::readiness::{self, HostItem};
+use super::{sleep, Args, Ctx, Stop, SyscallResult, Wait};
+use crate::abi::constants::POLLNVAL;
 use crate::abi::Errno;
-use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
-use rustix::event::{PollFd, PollFlags, Timespec};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// An instant so far ahead that it never comes (a timeout too large for
+/// `Instant`).
+pub fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
 
 #[derive(Clone, Copy)]
 struct Item {
@@ -27,95 +34,6 @@ fn parse(raw: &[u8]) -> Vec<Item> {
             revents: 0,
         })
         .collect()
-}
-
-/// What the runner can answer without the host: pipes, objects without a
-/// host fd, closed descriptors. Returns the indices that need a host poll.
-fn answer_locally(ctx: &mut Ctx<'_>, items: &mut [Item]) -> Vec<usize> {
-    let mut host = Vec::new();
-    for (i, it) in items.iter_mut().enumerate() {
-        if it.fd < 0 {
-            continue;
-        }
-        let Ok(obj) = ctx.process.fds.get(it.fd as u64) else {
-            it.revents = POLLNVAL;
-            continue;
-        };
-        match &*obj {
-            // As Linux's pipe_poll.
-            Object::Pipe(p) => {
-                let (_, _, hup) = p.readiness();
-                let mut r = 0;
-                if p.write {
-                    if p.available() < super::pipe::PIPE_CAPACITY {
-                        r |= it.events & (POLLOUT | POLLWRNORM);
-                    }
-                    if hup {
-                        r |= POLLERR;
-                    }
-                } else {
-                    if p.available() > 0 {
-                        r |= it.events & (POLLIN | POLLRDNORM);
-                    }
-                    if hup {
-                        r |= POLLHUP;
-                    }
-                }
-                it.revents = r;
-            }
-            // /dev/null and directories: always ready (DEFAULT_POLLMASK).
-            Object::Null { .. } | Object::VirtualDir(_) => {
-                it.revents = it.events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
-            }
-            other => {
-                if other.host_fd().is_some() {
-                    host.push(i);
-                }
-            }
-        }
-    }
-    host
-}
-
-/// Polls the host streams among `items` once, waiting at most `wait`.
-fn host_poll(
-    ctx: &mut Ctx<'_>,
-    items: &mut [Item],
-    which: &[usize],
-    wait: Duration,
-) -> Result<(), Errno> {
-    let ts = Timespec {
-        tv_sec: wait.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(wait.subsec_nanos()),
-    };
-    // Shared references keep the objects (and their host fds) alive while
-    // the host polls them.
-    let objects: Vec<(usize, Arc<Object>)> = which
-        .iter()
-        .filter_map(|&i| Some((i, ctx.process.fds.get(items[i].fd as u64).ok()?)))
-        .collect();
-    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(objects.len());
-    let mut polled: Vec<usize> = Vec::with_capacity(objects.len());
-    for (i, obj) in &objects {
-        let Some(fd) = obj.host_fd() else {
-            continue;
-        };
-        fds.push(PollFd::from_borrowed_fd(
-            fd,
-            PollFlags::from_bits_truncate(items[*i].events),
-        ));
-        polled.push(*i);
-    }
-    match rustix::event::poll(&mut fds, Some(&ts)) {
-        Ok(_) => {
-            for (p, &i) in fds.iter().zip(&polled) {
-                items[i].revents = p.revents().bits();
-            }
-            Ok(())
-        }
-        Err(rustix::io::Errno::INTR) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// The shared core: `timeout` None waits forever.
@@ -139,45 +57,46 @@ fn do_poll(
         return Err(Errno::FAULT.into());
     }
     let mut items = parse(&raw);
-    let start = Instant::now();
-    let end = timeout.and_then(|t| start.checked_add(t));
-    loop {
-        let host = answer_locally(ctx, &mut items);
-        let ready_locally = items.iter().any(|i| i.revents != 0);
-        let now = Instant::now();
-        let left = match end {
-            Some(e) => e.saturating_duration_since(now),
-            None => Duration::MAX,
+    // A call run again after a wait keeps the end it computed first.
+    let until = match ctx.thread.resume.take() {
+        Some(until) => until,
+        None => timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)),
+    };
+    let mut host: Vec<HostItem> = Vec::new();
+    let mut host_at: Vec<usize> = Vec::new();
+    for (i, it) in items.iter_mut().enumerate() {
+        if it.fd < 0 {
+            continue;
+        }
+        let Ok(obj) = ctx.process.fds.get(it.fd as u64) else {
+            it.revents = POLLNVAL;
+            continue;
         };
-        let to_deadline = ctx.kernel.clock.deadline.saturating_duration_since(now);
-        if !host.is_empty() {
-            let wait = if ready_locally {
-                Duration::ZERO
-            } else {
-                left.min(to_deadline)
-            };
-            if let Err(e) = host_poll(ctx, &mut items, &host, wait) {
-                return Err(e.into());
+        match readiness::local(&obj, it.events) {
+            Some(r) => it.revents = r,
+            None => {
+                host.push(HostItem {
+                    object: obj,
+                    events: it.events,
+                    revents: 0,
+                });
+                host_at.push(i);
             }
-        } else if !ready_locally {
-            // Nothing can change while the process waits on itself.
-            // Another thread may change it: wait for any thread's next
-            // syscall and poll again. With a timeout, sleep it out (a
-            // change by another thread during it is seen only after it).
-            if timeout.is_none() {
-                return sleep::hang();
-            }
-            if !left.is_zero() {
-                return sleep::sleep_for(left).map(|_| 0);
-            }
-            break;
         }
-        if items.iter().any(|i| i.revents != 0) || left.is_zero() {
-            break;
-        }
-        if Instant::now() >= ctx.kernel.clock.deadline {
-            return sleep::sleep_for(Duration::ZERO);
-        }
+    }
+    readiness::host_now(&mut host)?;
+    for (h, &i) in host.iter().zip(&host_at) {
+        items[i].revents = h.revents;
+    }
+    let none_ready = items.iter().all(|i| i.revents == 0);
+    if none_ready && until.is_none_or(|u| u > Instant::now()) {
+        // Wait with no kernel lock held: another thread's syscall (a pipe
+        // written, an eventfd signalled) runs the poll again at once; host
+        // descriptors are polled again every few milliseconds.
+        return Err(Stop::Block(Wait::Poll {
+            until,
+            host: !host.is_empty(),
+        }));
     }
     let mut out = vec![0u8; len as usize];
     let mut ready = 0u64;

@@ -127,35 +127,48 @@ pub fn getrusage(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// sched_getaffinity: one CPU (CPU 0). Returns the bytes written.
+/// Whether `pid` names the calling process or one of its threads.
+fn own(ctx: &Ctx<'_>, pid: u64) -> bool {
+    pid == 0 || pid == ctx.process.identity.pid || ctx.process.threads.is_alive(pid)
+}
+
+/// sched_getaffinity: CPUs 0 .. the sandbox's CPU count (`Kernel::cpus`:
+/// the host CPUs the runner may use, at most `limits.threads`). Returns
+/// the bytes written.
 pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
-    if pid != 0 && pid != ctx.process.identity.pid {
+    if !own(ctx, pid) {
         return Err(Errno::SRCH.into());
     }
     if len < 8 || len % 8 != 0 {
         return Err(Errno::INVAL.into());
     }
-    match ctx.tunnel().write(mask, &1u64.to_le_bytes()) {
+    let cpus = ctx.kernel.cpus.clamp(1, 64);
+    let bits = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
+    match ctx.tunnel().write(mask, &bits.to_le_bytes()) {
         Ok(()) => Ok(8),
         Err(_) => Err(Errno::FAULT.into()),
     }
 }
 
-/// sched_setaffinity: only a set containing CPU 0 is possible.
+/// sched_setaffinity: any set holding at least one of the sandbox's CPUs
+/// is accepted (threads are not pinned: the host schedules the vCPUs).
 pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (pid, len, mask) = (a[0], a[1], GuestPtr::new(a[2]));
-    if pid != 0 && pid != ctx.process.identity.pid {
+    if !own(ctx, pid) {
         return Err(Errno::SRCH.into());
     }
     if len == 0 {
         return Err(Errno::INVAL.into());
     }
-    let mut first = [0u8; 1];
-    if ctx.tunnel().read(mask, &mut first).is_err() {
+    let mut first = [0u8; 8];
+    let n = len.min(8) as usize;
+    if ctx.tunnel().read(mask, &mut first[..n]).is_err() {
         return Err(Errno::FAULT.into());
     }
-    if first[0] & 1 == 0 {
+    let cpus = ctx.kernel.cpus.clamp(1, 64);
+    let ours = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
+    if u64::from_le_bytes(first) & ours == 0 {
         return Err(Errno::INVAL.into());
     }
     Ok(0)
@@ -166,10 +179,12 @@ pub fn sched_yield(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Ok(0)
 }
 
-/// getcpu: always CPU 0, node 0.
+/// getcpu: the calling thread's vCPU, folded into the sandbox's CPUs;
+/// node 0.
 pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    for p in [a[0], a[1]] {
-        if p != 0 && ctx.tunnel().write(GuestPtr::new(p), &[0u8; 4]).is_err() {
+    let cpu = (ctx.thread.cpu.index % ctx.kernel.cpus.max(1)) as u32;
+    for (p, v) in [(a[0], cpu), (a[1], 0)] {
+        if p != 0 && ctx.tunnel().write(GuestPtr::new(p), &v.to_le_bytes()).is_err() {
             return Err(Errno::FAULT.into());
         }
     }

@@ -47,11 +47,21 @@ pub fn stream(stream: Stream, host: &rustix::fs::Stat) -> StatInfo {
 
 /// Either end of pipe number `id` (both ends show the same inode).
 pub fn pipe(id: u64) -> StatInfo {
+    runner_object(id, S_IFIFO | 0o600)
+}
+
+/// An eventfd or epoll instance (Linux's anonymous inodes: mode 0600, no
+/// file type bits).
+pub fn anonymous(id: u64) -> StatInfo {
+    runner_object(id, 0o600)
+}
+
+fn runner_object(id: u64, mode: u32) -> StatInfo {
     StatInfo {
         dev: STREAM_DEV,
         ino: PIPE_INO_BASE + id,
         nlink: 1,
-        mode: S_IFIFO | 0o600,
+        mode,
         uid: GUEST_ID as u32,
         gid: GUEST_ID as u32,
         blksize: 4096,

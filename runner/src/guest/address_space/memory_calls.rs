@@ -40,6 +40,14 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(MapError::Exists);
         }
+        if prot.is_none() {
+            // Address space only (Go and JITs reserve hundreds of MiB this
+            // way): no frame, no entry, nothing counted against the memory
+            // limit until mprotect or mmap makes pages accessible.
+            self.vmas.insert(start, Vma { end, prot });
+            self.generation += 1;
+            return Ok(());
+        }
         if len / PAGE_SIZE > self.frames.user_pages_left() {
             return Err(MapError::NoMemory);
         }
@@ -130,7 +138,9 @@ impl AddressSpace {
         noreplace: bool,
     ) -> Result<u64, MapError> {
         let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
-        if len > USER_END || len / PAGE_SIZE > self.limit_pages() {
+        // A PROT_NONE mapping reserves address space only (map_fixed).
+        let counted = !prot.is_none();
+        if len > USER_END || (counted && len / PAGE_SIZE > self.limit_pages()) {
             return Err(MapError::NoMemory);
         }
         if fixed || noreplace {
@@ -143,8 +153,9 @@ impl AddressSpace {
                     return Err(MapError::Exists);
                 }
                 self.check_unreserved(hint, end)?;
-                if len / PAGE_SIZE
-                    > self.frames.user_pages_left() + self.mapped_pages_in(mem, hint, end)
+                if counted
+                    && len / PAGE_SIZE
+                        > self.frames.user_pages_left() + self.mapped_pages_in(mem, hint, end)
                 {
                     return Err(MapError::NoMemory);
                 }
@@ -153,7 +164,7 @@ impl AddressSpace {
             self.map_fixed(mem, hint, len, prot)?;
             return Ok(hint);
         }
-        if len / PAGE_SIZE > self.frames.user_pages_left() {
+        if counted && len / PAGE_SIZE > self.frames.user_pages_left() {
             return Err(MapError::NoMemory);
         }
         let hinted = page_up(hint)
@@ -208,12 +219,32 @@ impl AddressSpace {
         if !self.covered(start, end) {
             return Err(MapError::NoMemory);
         }
+        // Pages of PROT_NONE reservations have no frame yet: they get one
+        // now if the new protection allows access (and it fits the limit).
+        let missing: Vec<u64> = if prot.is_none() {
+            Vec::new()
+        } else {
+            (start..end)
+                .step_by(PAGE_SIZE as usize)
+                .filter(|&va| self.tables.frame_of(mem, va).is_none())
+                .collect()
+        };
+        if missing.len() as u64 > self.frames.user_pages_left() {
+            return Err(MapError::NoMemory);
+        }
         self.prepare_huge_edit(mem, start, end, false)?;
         self.split_at(start);
         self.split_at(end);
         self.generation += 1;
         let inside: Vec<u64> = self.vmas.range(start..end).map(|(&s, _)| s).collect();
         let flags = prot.user_pte_flags();
+        for &va in &missing {
+            let pa = self.frames.alloc_user().ok_or(MapError::NoMemory)?;
+            if let Err(e) = self.tables.map(mem, &mut self.frames, va, pa, flags) {
+                self.frames.free_user(pa);
+                return Err(e.into());
+            }
+        }
         let mut downgraded: Vec<(u64, u64)> = Vec::new();
         for s in inside {
             let Some(v) = self.vmas.get_mut(&s) else {

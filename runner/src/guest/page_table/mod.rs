@@ -45,12 +45,16 @@ pub struct Prot {
 }
 
 impl Prot {
-    #[cfg(test)]
     pub const NONE: Prot = Prot {
         read: false,
         write: false,
         exec: false,
     };
+    /// PROT_NONE: no access at all.
+    pub fn is_none(self) -> bool {
+        !(self.read || self.write || self.exec)
+    }
+
     pub const R: Prot = Prot {
         read: true,
         write: false,

@@ -42,6 +42,8 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
             Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
         }
         Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
+        Object::EventFd(e) => Ok(stream_stat::anonymous(e.id)),
+        Object::Epoll(e) => Ok(stream_stat::anonymous(e.id)),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
             None => Err(Errno::BADF),

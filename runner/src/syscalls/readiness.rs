@@ -1,0 +1,102 @@
+//! Whether a descriptor is ready, as poll(2) bits (POLLIN, POLLOUT, ...;
+//! epoll's low bits are the same): for objects the runner holds itself
+//! ([`local`]), and for host descriptors by one host poll that does not
+//! wait ([`host_now`]). poll, ppoll and epoll_wait share them.
+
+use crate::abi::constants::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::kernel::fds::Object;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use std::sync::Arc;
+
+/// The ready bits of `obj` among `events` (plus POLLERR and POLLHUP, which
+/// are always reported), when the runner knows them; None when the object
+/// is a host descriptor ([`host_now`]).
+pub fn local(obj: &Object, events: u16) -> Option<u16> {
+    let r = match obj {
+        // As Linux's pipe_poll.
+        Object::Pipe(p) => {
+            let (_, _, hup) = p.readiness();
+            let mut r = 0;
+            if p.write {
+                if p.available() < super::pipe::PIPE_CAPACITY {
+                    r |= events & (POLLOUT | POLLWRNORM);
+                }
+                if hup {
+                    r |= POLLERR;
+                }
+            } else {
+                if p.available() > 0 {
+                    r |= events & (POLLIN | POLLRDNORM);
+                }
+                if hup {
+                    r |= POLLHUP;
+                }
+            }
+            r
+        }
+        Object::EventFd(e) => {
+            let (readable, writable) = e.readiness();
+            let mut r = 0;
+            if readable {
+                r |= events & (POLLIN | POLLRDNORM);
+            }
+            if writable {
+                r |= events & (POLLOUT | POLLWRNORM);
+            }
+            r
+        }
+        // An epoll instance is readable when one of its descriptors is
+        // ready; nested instances are refused at epoll_ctl, so it is only
+        // ever polled by poll(2), which is answered "not ready".
+        Object::Epoll(_) => 0,
+        // /dev/null and directories: always ready (DEFAULT_POLLMASK).
+        Object::Null { .. } | Object::VirtualDir(_) => {
+            events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
+        }
+        Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => {
+            return None
+        }
+    };
+    Some(r)
+}
+
+/// One host descriptor to poll: the object (kept alive, with its host fd,
+/// while polled), the bits asked for, and the bits found.
+pub struct HostItem {
+    pub object: Arc<Object>,
+    pub events: u16,
+    pub revents: u16,
+}
+
+/// Polls the host descriptors of `items` once, without waiting. An
+/// interrupted poll leaves them all not ready.
+pub fn host_now(items: &mut [HostItem]) -> Result<(), rustix::io::Errno> {
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(items.len());
+    let mut polled: Vec<usize> = Vec::with_capacity(items.len());
+    for (i, it) in items.iter().enumerate() {
+        if let Some(fd) = it.object.host_fd() {
+            fds.push(PollFd::from_borrowed_fd(
+                fd,
+                PollFlags::from_bits_truncate(it.events),
+            ));
+            polled.push(i);
+        }
+    }
+    let found: Vec<(usize, u16)> = match rustix::event::poll(&mut fds, Some(&zero)) {
+        Ok(_) => fds
+            .iter()
+            .zip(&polled)
+            .map(|(p, &i)| (i, p.revents().bits()))
+            .collect(),
+        Err(rustix::io::Errno::INTR) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    for (i, bits) in found {
+        items[i].revents = bits;
+    }
+    Ok(())
+}
