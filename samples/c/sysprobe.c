@@ -169,8 +169,8 @@ int main(void)
     check(sysinfo(&si) == 0 && si.totalram * si.mem_unit == 256ul << 20 && si.procs == 1,
           "sysinfo", "RAM = memory limit, one process expected");
     cpu_set_t cs;
-    check(sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) == 1, "affinity",
-          "one CPU expected");
+    check(sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) >= 1 && CPU_ISSET(0, &cs),
+          "affinity", "CPUs 0.. expected");
     check(sched_yield() == 0, "sched_yield", "failed");
     struct utsname u;
     check(uname(&u) == 0 && !strcmp(u.machine, "x86_64"), "uname", "x86_64 expected");
