@@ -94,3 +94,13 @@ fn exit_group_from_another_thread_ends_every_thread() {
     assert_eq!(r.status, 3, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout, "second thread exits the process\n");
 }
+
+#[test]
+fn epoll_and_eventfd_between_threads_match_native() {
+    let (status, stdout) = native("events", &[]);
+    assert_eq!(status, 0, "natively: {stdout}");
+    let r = exec_elf(&[], "events", &[]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, stdout);
+    assert_eq!(r.stderr, "");
+}

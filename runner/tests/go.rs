@@ -1,0 +1,82 @@
+//! Static Go programs (Go's runtime: threads for its Ms, futexes, epoll and
+//! a pipe for its timers and poller, PROT_NONE reservations of hundreds of
+//! MiB) run under the runner with the output of their native run, at
+//! GOMAXPROCS 1, 2 and 4. The programs are `samples/go/*.go`, built here
+//! with the Go toolchain (Debian's `golang-go`; `.ci/run` installs it).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// Builds `samples/go/<name>.go` (CGO off: a static binary) and returns it.
+fn go_build(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    std::fs::create_dir_all(&dir).expect("go build dir");
+    let out = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(format!("./{name}.go"))
+        .current_dir(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `go` ({e}): these tests need the Go toolchain (apt-get install golang-go)")
+        });
+    assert!(
+        built.status.success(),
+        "go build {name}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    out
+}
+
+#[test]
+fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {
+    let prog = go_build("goroutines");
+    let dir = temp_dir("go-goroutines");
+    let data = dir.join("data.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&data, &bytes).expect("data");
+    for procs in ["1", "2", "4"] {
+        let native = Command::new(&prog)
+            .arg(&data)
+            .env_clear()
+            .env("GOMAXPROCS", procs)
+            .output()
+            .expect("native run");
+        assert!(native.status.success(), "native GOMAXPROCS={procs}");
+        let policy = dir.join(format!("p{procs}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[env]\nvars = {{ GOMAXPROCS = \"{procs}\" }}\n\n[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+                data.display()
+            ),
+        )
+        .expect("policy");
+        let out = runner()
+            .arg("exec")
+            .arg("--policy")
+            .arg(&policy)
+            .arg(&prog)
+            .arg(&data)
+            .output()
+            .expect("runner");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "GOMAXPROCS={procs}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout, String::from_utf8_lossy(&native.stdout), "GOMAXPROCS={procs}");
+        assert!(stdout.ends_with("done\n"));
+    }
+}

@@ -1,0 +1,3 @@
+module thinvisor.samples/go
+
+go 1.19
