@@ -373,3 +373,27 @@ pub const EPOLLET: u32 = 1 << 31;
 pub const EPOLL_EVENT_SIZE: u64 = 12;
 /// The most events one epoll_wait returns (Linux's EP_MAX_EVENTS).
 pub const EP_MAX_EVENTS: u64 = i32::MAX as u64 / 12;
+
+// --- Signal delivery (include/uapi/asm-generic/signal-defs.h, siginfo.h) ---
+pub const SIGALRM: i32 = 14;
+pub const SA_SIGINFO: u64 = 0x4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = 0x1000_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+/// si_code: sent by kill, by tkill/tgkill, by the kernel.
+pub const SI_USER: i32 = 0;
+pub const SI_TKILL: i32 = -6;
+pub const SI_KERNEL: i32 = 0x80;
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+pub const BUS_ADRALN: i32 = 1;
+pub const ILL_ILLOPN: i32 = 2;
+pub const FPE_INTDIV: i32 = 1;
+pub const FPE_FLTINV: i32 = 7;
+pub const TRAP_BRKPT: i32 = 1;
+pub const TRAP_TRACE: i32 = 2;
+/// uc_flags: the frame holds SS (Linux sets both on x86-64).
+pub const UC_SIGCONTEXT_SS: u64 = 0x2;
+pub const UC_STRICT_RESTORE_SS: u64 = 0x4;

@@ -9,5 +9,6 @@
 
 pub mod constants;
 pub mod layouts;
+pub mod sigframe;
 
 pub use rustix::io::Errno;

@@ -179,6 +179,7 @@ impl Objects {
                     tid: process::GUEST_PID,
                     cpu: Default::default(),
                     parker: Default::default(),
+                    inbox: Default::default(),
                     interrupter: None,
                 },
                 cr3,

@@ -19,12 +19,16 @@ pub enum Parked {
     TimedOut,
     /// The thread must stop waiting: its group is ending.
     Interrupted,
+    /// A signal was sent to the thread: the wait ends (EINTR, or the
+    /// call restarts after the handler).
+    Signaled,
 }
 
 #[derive(Debug, Default)]
 struct ParkState {
     woken: bool,
     interrupted: bool,
+    signaled: bool,
 }
 
 /// One thread's waiting place.
@@ -38,7 +42,16 @@ impl Parker {
     /// Forgets an earlier wake: called, under the kernel lock, before the
     /// thread puts itself where wakers find it.
     pub fn prepare(&self) {
-        super::lock(&self.state).woken = false;
+        let mut s = super::lock(&self.state);
+        s.woken = false;
+        s.signaled = false;
+    }
+
+    /// Ends the current or next wait with `Signaled` (a signal was posted
+    /// to the thread).
+    pub fn signal(&self) {
+        super::lock(&self.state).signaled = true;
+        self.cv.notify_all();
     }
 
     /// Ends the current or next wait with `Woken`.
@@ -59,6 +72,10 @@ impl Parker {
         loop {
             if s.interrupted {
                 return Parked::Interrupted;
+            }
+            if s.signaled {
+                s.signaled = false;
+                return Parked::Signaled;
             }
             if s.woken {
                 s.woken = false;

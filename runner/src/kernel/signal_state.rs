@@ -82,6 +82,33 @@ pub struct ThreadSignals {
     pub pending_cause: [&'static str; NSIG as usize],
     /// (ss_sp, ss_flags, ss_size) of the alternate stack, if set.
     pub altstack: Option<(u64, u64, u64)>,
+    /// A CPU fault to deliver to the program's handler before it runs
+    /// again: the signal's siginfo and the trap's details.
+    pub fault: Option<(crate::abi::sigframe::SigInfo, crate::abi::sigframe::Trap)>,
+    /// rt_sigsuspend's mask to restore once a handler ran (the frame
+    /// saves it as the mask to return to).
+    pub saved_mask: Option<u64>,
+}
+
+impl ThreadSignals {
+    /// Takes the signals other threads posted into the pending set.
+    pub fn take_inbox(&mut self, inbox: &std::sync::atomic::AtomicU64) {
+        let posted = inbox.swap(0, std::sync::atomic::Ordering::SeqCst);
+        if posted != 0 {
+            self.pending |= posted;
+            for sig in 1..=NSIG as u64 {
+                if posted & (1 << (sig - 1)) != 0 {
+                    self.pending_cause[(sig - 1) as usize] = "sent by another thread with tgkill";
+                }
+            }
+        }
+    }
+
+    /// The lowest pending signal the mask does not block.
+    pub fn next_deliverable(&self) -> Option<u64> {
+        let ready = self.pending & !self.mask;
+        (ready != 0).then(|| u64::from(ready.trailing_zeros()) + 1)
+    }
 }
 
 impl Default for ThreadSignals {
@@ -91,6 +118,8 @@ impl Default for ThreadSignals {
             pending: 0,
             pending_cause: [""; NSIG as usize],
             altstack: None,
+            fault: None,
+            saved_mask: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Thread {
     pub cpu_sync: Arc<CpuSync>,
     /// The page-table root its vCPU has loaded (CR3).
     pub cr3: u64,
+    /// Signals other threads posted to it (kernel/thread_group.rs).
+    pub inbox: Arc<std::sync::atomic::AtomicU64>,
     /// Set by the run loop when it runs a waiting call again
     /// (`Wait::Poll`): the end that call computed the first time. The
     /// handler takes it.
@@ -59,6 +61,7 @@ impl Thread {
             cpu: CpuArea::first(),
             cpu_sync: member.cpu.clone(),
             cr3,
+            inbox: member.inbox.clone(),
             resume: None,
         }
     }
@@ -85,6 +88,7 @@ impl Thread {
             cpu,
             cpu_sync: member.cpu.clone(),
             cr3,
+            inbox: member.inbox.clone(),
             resume: None,
         }
     }

@@ -11,7 +11,7 @@ use super::death::Death;
 use super::parker::Parker;
 use super::process::GUEST_PID;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 use thinvisor_kmod::Interrupter;
@@ -101,6 +101,9 @@ pub struct Member {
     pub tid: u64,
     pub cpu: Arc<CpuSync>,
     pub parker: Arc<Parker>,
+    /// Signals other threads sent it (bits, signal N at bit N-1), taken
+    /// into its pending set before it next runs user code.
+    pub inbox: Arc<AtomicU64>,
     /// Set once its vCPU exists.
     pub interrupter: Option<InterrupterHandle>,
 }
@@ -149,6 +152,7 @@ impl ThreadGroup {
             tid: GUEST_PID,
             cpu: Arc::new(CpuSync::default()),
             parker: leader,
+            inbox: Arc::default(),
             interrupter: None,
         };
         ThreadGroup {
@@ -179,6 +183,7 @@ impl ThreadGroup {
             tid,
             cpu: Arc::new(CpuSync::default()),
             parker: Arc::new(Parker::default()),
+            inbox: Arc::default(),
             interrupter: None,
         };
         m.live.insert(tid, member.clone());
@@ -262,6 +267,22 @@ impl ThreadGroup {
     /// The live member `tid`.
     pub fn member(&self, tid: u64) -> Option<Member> {
         super::lock(&self.members).live.get(&tid).cloned()
+    }
+
+    /// Posts signal `sig` to thread `tid` and makes it notice: a running
+    /// vCPU is kicked out of the guest, a waiting thread stops waiting.
+    /// False when no such thread lives.
+    pub fn post(&self, tid: u64, sig: u64) -> bool {
+        let m = super::lock(&self.members);
+        let Some(member) = m.live.get(&tid) else {
+            return false;
+        };
+        member.inbox.fetch_or(1u64 << (sig - 1), Ordering::SeqCst);
+        member.parker.signal();
+        if let Some(k) = &member.interrupter {
+            k.0.interrupt();
+        }
+        true
     }
 
     /// Every live member but `tid`.

@@ -14,6 +14,7 @@ pub mod monitor_probe;
 pub mod options;
 pub mod run_loop;
 pub mod selftest;
+pub mod signal_delivery;
 pub mod stages;
 pub mod stats;
 pub mod syscall_path;

@@ -21,6 +21,12 @@ use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
+use crate::abi::constants::{
+    BUS_ADRALN, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR, SEGV_MAPERR,
+    SIG_DFL, SIG_IGN, SI_KERNEL, TRAP_BRKPT, TRAP_TRACE,
+};
+use crate::abi::sigframe::{SigInfo, Trap};
+use super::signal_delivery::{self, Delivery};
 use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
 use sandbox_policy::OnDeny;
 use std::sync::MutexGuard;
@@ -166,7 +172,10 @@ where
             let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
             return Ok(end_group(sb, &mut st, time_limit(sb, rip)));
         }
-        let deferred = prepare_entry(sb, t)?;
+        let deferred = match prepare_entry(sb, t)? {
+            Entering::Run { flush_deferred } => flush_deferred,
+            Entering::End(end) => return Ok(end),
+        };
         // A flush asked for after prepare_entry looked: leave and look
         // again (unless the vCPU is bound to exit before user code anyway).
         if t.cpu_sync.enter() && !deferred {
@@ -181,11 +190,24 @@ where
     }
 }
 
+/// What [`prepare_entry`] found.
+enum Entering {
+    /// Run the vCPU; `flush_deferred`: a flush stays pending for its next
+    /// exit (`Redirect::Deferred`).
+    Run { flush_deferred: bool },
+    /// A signal's default action ended the group.
+    End(ThreadEnd),
+}
+
 /// Before a run, under the kernel lock: the clocks in the VM, the
-/// monitor's view, the page-table root, and a pending TLB flush. True when
-/// a flush stays pending for the vCPU's next exit (`Redirect::Deferred`).
-fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
+/// monitor's view, a signal to deliver, the page-table root, and a pending
+/// TLB flush.
+fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError> {
     let mut st = sb.lock();
+    match signal_delivery::deliver(&mut st, t)? {
+        Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, death))),
+        Delivery::Nothing | Delivery::Handler | Delivery::Deferred => {}
+    }
     let State {
         machine, process, kernel, ..
     } = &mut *st;
@@ -205,10 +227,12 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
         let mem = machine.vm.memory_mut(machine.slot)?;
         match tlb::redirect(mem, &mut t.vcpu, &t.cpu)? {
             Redirect::Done => t.cpu_sync.flushed(),
-            Redirect::Deferred => return Ok(true),
+            Redirect::Deferred => return Ok(Entering::Run { flush_deferred: true }),
         }
     }
-    Ok(false)
+    Ok(Entering::Run {
+        flush_deferred: false,
+    })
 }
 
 /// Handles one exit. Some(end) when the thread's loop ends.
@@ -244,7 +268,14 @@ where
         }
         Event::Exception { vector, frame } => {
             st.stats.count_exit("exception");
-            exception_death(&mut t.vcpu, vector, &frame)?
+            let death = exception_death(&mut t.vcpu, vector, &frame)?;
+            if let Some(fault) = handled_fault(&st, t, vector, &frame, &death) {
+                // The program's handler runs before it does anything else
+                // (prepare_entry); the frame is where it faulted.
+                t.signals.fault = Some(fault);
+                return Ok(None);
+            }
+            death
         }
         Event::UserPortIo { port } => {
             st.stats.count_exit("user_port_io");
@@ -348,6 +379,61 @@ fn user_rip(machine: &Machine, vcpu: &mut Vcpu, cpu: &CpuArea) -> Result<u64, Ru
     Ok(frame::read(mem, cpu)?.rip)
 }
 
+/// The siginfo and trap details for a fault the program handles itself: a
+/// user-mode fault whose signal has a handler and is not blocked. A
+/// blocked or ignored fault signal kills, as Linux's force_sig does.
+fn handled_fault(
+    st: &State<'_>,
+    t: &Thread,
+    vector: u8,
+    frame: &Frame,
+    death: &Death,
+) -> Option<(SigInfo, Trap)> {
+    let Death::Signal { signal: sig, addr, .. } = *death else {
+        return None;
+    };
+    if frame.cs & 3 != 3 || frame.rip >= USER_END {
+        return None;
+    }
+    let sig = sig as u64;
+    let action = st.process.signal_actions.action(sig);
+    if action.handler == SIG_DFL || action.handler == SIG_IGN || t.signals.mask & (1 << (sig - 1)) != 0 {
+        return None;
+    }
+    let code = match vector {
+        14 if frame.error_code & 1 == 0 => SEGV_MAPERR,
+        14 => SEGV_ACCERR,
+        0 => FPE_INTDIV,
+        16 | 19 => FPE_FLTINV,
+        6 => ILL_ILLOPN,
+        3 => TRAP_BRKPT,
+        1 => TRAP_TRACE,
+        17 => BUS_ADRALN,
+        _ => SI_KERNEL,
+    };
+    // si_addr: the faulting address for page faults, the instruction for
+    // the others (0 for #GP, as Linux).
+    let si_addr = match vector {
+        14 => addr.unwrap_or(0),
+        13 | 11 | 12 => 0,
+        _ => frame.rip,
+    };
+    Some((
+        SigInfo {
+            signo: sig as i32,
+            code,
+            addr: Some(si_addr),
+            pid: 0,
+            uid: 0,
+        },
+        Trap {
+            err: frame.error_code,
+            trapno: u64::from(vector),
+            cr2: if vector == 14 { addr.unwrap_or(0) } else { 0 },
+        },
+    ))
+}
+
 fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, RunError> {
     let (sig, what) = death::exception(vector);
     let (cause, addr) = if vector == 14 {
@@ -389,6 +475,10 @@ where
         user_rip: r.rcx,
         user_flags: r.r11,
     };
+    let user_rsp = match entry {
+        Entry::Frame(f) => f.rsp,
+        Entry::Sysret => r.rsp,
+    };
     let name = table::name_of(nr);
     st.stats.count_syscall(&name);
     if let Some(answer) = syscalls::refusal(&st.kernel.rules, nr, &args) {
@@ -413,7 +503,7 @@ where
                 ..
             } = &mut *st;
             let mem = machine.vm.memory_mut(machine.slot)?;
-            let mut ctx = Ctx::new(kernel, process, t, mem);
+            let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(user_rsp);
             syscalls::dispatch(&mut ctx, nr, &args)
         };
         t.resume = None;
@@ -444,10 +534,11 @@ where
                 let v = threads::spawn(sb, scope, &mut st, t, *new, &ret, &r)?;
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
+            Outcome::SigReturn(restore) => return sigreturn(sb, &mut st, t, &restore),
             Outcome::Block(w) => w,
         };
         match wait {
-            Wait::Sleep { .. } => t.parker.prepare(),
+            Wait::Sleep { .. } | Wait::Signal => t.parker.prepare(),
             Wait::Retry | Wait::Poll { .. } => {
                 t.parker.prepare();
                 st.kernel.retry_waiters.push(t.parker.clone());
@@ -455,14 +546,41 @@ where
             // Queued (and prepared) by the handler.
             Wait::Futex { .. } => {}
         }
+        // A signal already waiting ends the wait before it starts.
+        t.signals.take_inbox(&t.inbox);
+        let parked = if t.signals.next_deliverable().is_some() {
+            Parked::Signaled
+        } else {
+            let run_end = sb.deadline;
+            drop(st);
+            let parked = park(t, wait, run_end);
+            st = sb.lock();
+            parked
+        };
         let run_end = sb.deadline;
-        drop(st);
-        let parked = park(t, wait, run_end);
-        st = sb.lock();
         let value = match (wait, parked) {
             (_, Parked::Interrupted) => {
                 st.kernel.futexes.cancel(t.tid);
                 return Ok(Some(ThreadEnd::Group));
+            }
+            (_, Parked::Signaled) => {
+                st.kernel.futexes.cancel(t.tid);
+                // A call that only waited for another thread restarts after
+                // the handler when its action has SA_RESTART (RIP back on
+                // the `syscall`, RAX the number again); others fail EINTR.
+                t.signals.take_inbox(&t.inbox);
+                let restart = wait == Wait::Retry
+                    && t.signals.next_deliverable().is_some_and(|sig| {
+                        st.process.signal_actions.action(sig).flags & SA_RESTART != 0
+                    });
+                if restart {
+                    let again = Return {
+                        user_rip: ret.user_rip.wrapping_sub(2),
+                        ..ret
+                    };
+                    return finish_syscall(sb, &mut st, t, &again, nr);
+                }
+                Outcome::errno_value(Errno::INTR)
             }
             (Wait::Retry, Parked::Woken) => continue,
             (Wait::Poll { until, .. }, _) => {
@@ -516,7 +634,59 @@ fn park(t: &Thread, wait: Wait, run_end: Instant) -> Parked {
                 other => break other,
             }
         },
+        Wait::Signal => loop {
+            match t.parker.park(run_end) {
+                Parked::Woken => continue,
+                other => break other,
+            }
+        },
     }
+}
+
+/// rt_sigreturn: back to the registers a handler's frame saved (read by
+/// `syscalls::signals::rt_sigreturn`), through an IRET frame whatever the
+/// syscall path, with the saved FPU state. A frame that names a
+/// non-user RIP or an unreadable FPU image kills, as Linux's badframe.
+fn sigreturn(
+    sb: &Sandbox<'_>,
+    st: &mut State<'_>,
+    t: &mut Thread,
+    restore: &crate::abi::sigframe::Restore,
+) -> Result<Option<ThreadEnd>, RunError> {
+    let regs = restore.regs;
+    let bad = |cause: &str| Death::Signal {
+        signal: signal::SIGSEGV,
+        cause: format!("rt_sigreturn: {cause}"),
+        rip: regs.rip,
+        addr: None,
+    };
+    if regs.rip >= USER_END {
+        return Ok(Some(end_group(sb, st, bad("the frame's RIP is not a user address"))));
+    }
+    if restore.fpstate != 0 {
+        let mut image = [0u8; crate::abi::sigframe::FPSTATE_SIZE as usize];
+        let State {
+            machine,
+            process,
+            kernel,
+            ..
+        } = &mut *st;
+        let mem = machine.vm.memory_mut(machine.slot)?;
+        let read = crate::tunnel::Tunnel::new(&process.mm, mem, &kernel.tunnel_ranges)
+            .read(crate::tunnel::GuestPtr::new(restore.fpstate), &mut image);
+        if read.is_err() {
+            return Ok(Some(end_group(sb, st, bad("the frame's FPU state is not readable"))));
+        }
+        *t.vcpu.fpu_mut()? = super::signal_delivery::fpu_from_image(&image);
+    }
+    let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
+    let flush = changed || t.cpu_sync.flush_pending();
+    if flush {
+        t.cpu_sync.flushed();
+    }
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    super::signal_delivery::return_to(mem, &mut t.vcpu, &t.cpu, &regs, flush)?;
+    Ok(None)
 }
 
 /// Where and how a syscall returns.

@@ -18,6 +18,7 @@ pub struct Ctx<'a> {
     pub(super) process: &'a mut Process,
     pub(super) thread: &'a mut Thread,
     mem: &'a mut GuestMemory,
+    user_rsp: u64,
 }
 
 impl<'a> Ctx<'a> {
@@ -34,7 +35,14 @@ impl<'a> Ctx<'a> {
             process,
             thread,
             mem,
+            user_rsp: 0,
         }
+    }
+
+    /// The same, knowing the program's RSP at the syscall.
+    pub fn with_user_rsp(mut self, rsp: u64) -> Ctx<'a> {
+        self.user_rsp = rsp;
+        self
     }
 
     /// The secure tunnel over this process's memory, under the policy's
@@ -53,6 +61,12 @@ impl<'a> Ctx<'a> {
     /// the registers cannot be read.
     pub(super) fn user_rip(&mut self) -> u64 {
         self.thread.vcpu.regs().map_or(0, |r| r.rcx)
+    }
+
+    /// The program's RSP at the syscall (the SYSRET path leaves it in RSP;
+    /// the #PF path in the exception frame), 0 when unknown.
+    pub(super) fn user_rsp(&mut self) -> u64 {
+        self.user_rsp
     }
 
     /// Writes a model-specific register of the calling thread's vCPU.

@@ -50,6 +50,9 @@ pub enum Stop {
     Block(Wait),
     /// Start a thread (clone): the run loop starts it and returns its tid.
     Spawn(Box<NewThread>),
+    /// rt_sigreturn: return to user mode with these registers (checked and
+    /// sanitised by the run loop) and FPU state at this address (0: none).
+    SigReturn(Box<crate::abi::sigframe::Restore>),
 }
 
 /// What a blocked call waits for.
@@ -69,6 +72,8 @@ pub enum Wait {
     /// descriptors are watched, and at `until` (None: never), with
     /// `Thread::resume` holding `until` so the call keeps its first end.
     Poll { until: Option<Instant>, host: bool },
+    /// pause, rt_sigsuspend: until a signal is delivered, then EINTR.
+    Signal,
 }
 
 /// A thread `clone` asked for, to be started by the run loop.
@@ -110,6 +115,8 @@ pub enum Outcome {
     Block(Wait),
     /// Start this thread, then return its tid to the caller.
     Spawn(Box<NewThread>),
+    /// Return from a signal handler (see [`Stop::SigReturn`]).
+    SigReturn(Box<crate::abi::sigframe::Restore>),
 }
 
 impl Outcome {
@@ -134,6 +141,7 @@ impl From<SyscallResult> for Outcome {
             Err(Stop::ExitThread(code)) => Outcome::ExitThread(code),
             Err(Stop::Block(w)) => Outcome::Block(w),
             Err(Stop::Spawn(t)) => Outcome::Spawn(t),
+            Err(Stop::SigReturn(r)) => Outcome::SigReturn(r),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::abi::constants::{
     MINSIGSTKSZ, NSIG, SIGKILL, SIGPIPE, SIGSTOP, SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK,
     SIG_UNBLOCK, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK,
 };
+use crate::abi::sigframe;
 use crate::abi::Errno;
 use crate::kernel::death::Death;
 use crate::kernel::signal_state::Action;
@@ -29,13 +30,13 @@ fn bit(sig: u64) -> u64 {
 const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 
 /// Ignored by default: SIGCHLD, SIGCONT, SIGURG, SIGWINCH.
-fn ignored_by_default(sig: u64) -> bool {
+pub fn ignored_by_default(sig: u64) -> bool {
     matches!(sig, 17 | 18 | 23 | 28)
 }
 
 /// Stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU (a lone process that
 /// stops would never be continued; they are treated as ignored).
-fn stops(sig: u64) -> bool {
+pub fn stops(sig: u64) -> bool {
     matches!(sig, 19..=22)
 }
 
@@ -67,13 +68,14 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     {
         return Ok(());
     }
-    let cause = if sig != SIGKILL as u64 && action.handler != SIG_DFL {
-        format!(
-            "{how}; the guest's handler was not run: the runner does not deliver signals to handlers"
-        )
-    } else {
-        how.to_string()
-    };
+    if sig != SIGKILL as u64 && action.handler != SIG_DFL {
+        // The handler runs before the thread runs user code again
+        // (run/signal_delivery.rs).
+        s.pending |= bit(sig);
+        s.pending_cause[(sig - 1) as usize] = how;
+        return Ok(());
+    }
+    let cause = how.to_string();
     let rip = ctx.user_rip();
     Err(Stop::Kill(Death::Signal {
         signal: sig as i32,
@@ -83,7 +85,9 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     }))
 }
 
-/// After the mask changed: a pending signal now unblocked takes effect.
+/// After the mask changed: a pending signal now unblocked takes effect (a
+/// handled one stays pending: it is delivered on the way back to user
+/// mode).
 fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let s = &mut ctx.thread.signals;
     let ready = s.pending & !s.mask;
@@ -91,6 +95,11 @@ fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         return Ok(());
     }
     let sig = u64::from(ready.trailing_zeros()) + 1;
+    let handler = ctx.process.signal_actions.action(sig).handler;
+    if handler != SIG_DFL && handler != SIG_IGN {
+        return Ok(());
+    }
+    let s = &mut ctx.thread.signals;
     s.pending &= !bit(sig);
     let how = s.pending_cause[(sig - 1) as usize];
     raise(
@@ -267,10 +276,7 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tid <= 0 {
         return Err(Errno::INVAL.into());
     }
-    if tid as u64 != ctx.thread.tid {
-        return Err(Errno::SRCH.into());
-    }
-    send_to_self(ctx, sig, "raised by the program itself with tkill")
+    send_to_thread(ctx, tid as u64, sig, "raised by the program itself with tkill")
 }
 
 pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -278,10 +284,75 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::INVAL.into());
     }
-    if tgid as u64 != ctx.process.identity.pid || tid as u64 != ctx.thread.tid {
+    if tgid as u64 != ctx.process.identity.pid {
         return Err(Errno::SRCH.into());
     }
-    send_to_self(ctx, sig, "raised by the program itself with tgkill")
+    send_to_thread(ctx, tid as u64, sig, "raised by the program itself with tgkill")
+}
+
+/// A signal to thread `tid` of this process: the caller itself, or another
+/// thread, which is kicked out of the guest (or out of its wait) to take it.
+fn send_to_thread(ctx: &mut Ctx<'_>, tid: u64, sig: u64, how: &'static str) -> SyscallResult {
+    if sig > NSIG as u64 {
+        return Err(Errno::INVAL.into());
+    }
+    if tid == ctx.thread.tid {
+        return send_to_self(ctx, sig, how);
+    }
+    if !ctx.process.threads.is_alive(tid) {
+        return Err(Errno::SRCH.into());
+    }
+    if sig != 0 {
+        ctx.process.threads.post(tid, sig);
+    }
+    Ok(0)
+}
+
+/// rt_sigreturn: back from a handler to what its frame saved. The frame is
+/// the program's memory, so everything read back is checked where it is
+/// used (the run loop): RIP must be a user address, RFLAGS keeps only the
+/// bits user code may hold, CS and SS are the user selectors whatever the
+/// frame says, and the FPU image's reserved MXCSR bits are cleared.
+pub fn rt_sigreturn(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    // The restorer runs with RSP just above pretcode: the ucontext.
+    let uc = GuestPtr::new(ctx.user_rsp());
+    let mut b = vec![0u8; sigframe::UCONTEXT_SIZE as usize];
+    if ctx.tunnel().read(uc, &mut b).is_err() {
+        return bad_frame(ctx, "rt_sigreturn: the signal frame is not readable");
+    }
+    let Some(mut r) = sigframe::decode_ucontext(&b) else {
+        return bad_frame(ctx, "rt_sigreturn: the signal frame is truncated");
+    };
+    r.mask &= !UNBLOCKABLE;
+    ctx.thread.signals.mask = r.mask;
+    Err(Stop::SigReturn(Box::new(r)))
+}
+
+/// A frame rt_sigreturn cannot use: the process dies of SIGSEGV, as on
+/// Linux.
+fn bad_frame(ctx: &mut Ctx<'_>, why: &str) -> SyscallResult {
+    let rip = ctx.user_rip();
+    Err(Stop::Kill(Death::Signal {
+        signal: crate::abi::constants::SIGSEGV,
+        cause: why.into(),
+        rip,
+        addr: None,
+    }))
+}
+
+/// rt_sigsuspend: waits with `mask` until a signal is delivered, then
+/// EINTR; the handler returns to the mask of before.
+pub fn rt_sigsuspend(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    if a[1] != 8 {
+        return Err(Errno::INVAL.into());
+    }
+    let Ok(mask) = ctx.tunnel().read_u64(GuestPtr::new(a[0])) else {
+        return Err(Errno::FAULT.into());
+    };
+    let s = &mut ctx.thread.signals;
+    s.saved_mask = Some(s.mask);
+    s.mask = mask & !UNBLOCKABLE;
+    Err(Stop::Block(super::Wait::Signal))
 }
 
 #[cfg(test)]

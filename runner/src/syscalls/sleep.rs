@@ -83,8 +83,8 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     sleep_for(d)
 }
 
-/// pause(): no signal is delivered to a handler yet, so nothing can end
-/// it; it waits until the wall-clock limit ends the run.
+/// pause(): waits until a signal is delivered (then EINTR), or until the
+/// wall-clock limit ends the run.
 pub fn pause(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    sleep_for(Duration::MAX)
+    Err(Stop::Block(Wait::Signal))
 }
