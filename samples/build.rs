@@ -239,6 +239,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("raise", "raise_glibc", "-static"),
     ("clocks", "clocks_glibc", "-static"),
     ("threads", "threads_glibc", "-static"),
+    ("signals", "signals_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

@@ -397,3 +397,8 @@ pub const TRAP_TRACE: i32 = 2;
 /// uc_flags: the frame holds SS (Linux sets both on x86-64).
 pub const UC_SIGCONTEXT_SS: u64 = 0x2;
 pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
+
+// --- Interval timers (include/uapi/linux/time.h) -----------------------
+pub const ITIMER_REAL: u64 = 0;
+pub const ITIMER_VIRTUAL: u64 = 1;
+pub const ITIMER_PROF: u64 = 2;

@@ -55,6 +55,15 @@ pub struct Process {
     pub mm: AddressSpace,
     /// Its threads, as the others see them (kernel/thread_group.rs).
     pub threads: Arc<ThreadGroup>,
+    /// The real-time interval timer (alarm, setitimer ITIMER_REAL).
+    pub alarm: Option<Alarm>,
+}
+
+/// When SIGALRM is due, and its period for setitimer's repeating timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alarm {
+    pub at: std::time::Instant,
+    pub every: Option<std::time::Duration>,
 }
 
 impl Process {
@@ -72,6 +81,7 @@ impl Process {
                 u64::from(sandbox_policy::defaults::THREADS).min(MAX_VCPUS),
                 Arc::new(Parker::default()),
             )),
+            alarm: None,
         }
     }
 
@@ -96,6 +106,7 @@ impl Process {
                 u64::from(limits.threads).min(MAX_VCPUS),
                 Arc::new(Parker::default()),
             )),
+            alarm: None,
         }
     }
 }

@@ -36,6 +36,12 @@ pub struct Thread {
     pub cpu_sync: Arc<CpuSync>,
     /// The page-table root its vCPU has loaded (CR3).
     pub cr3: u64,
+    /// The thread set the process's alarm since it last ran: the run loop
+    /// (re)arms `alarm_kick`.
+    pub alarm_changed: bool,
+    /// A kernel timer that kicks this thread's vCPU when the alarm it set
+    /// expires.
+    pub alarm_kick: Option<thinvisor_kmod::KickTimer>,
     /// Signals other threads posted to it (kernel/thread_group.rs).
     pub inbox: Arc<std::sync::atomic::AtomicU64>,
     /// Set by the run loop when it runs a waiting call again
@@ -62,6 +68,8 @@ impl Thread {
             cpu_sync: member.cpu.clone(),
             cr3,
             inbox: member.inbox.clone(),
+            alarm_changed: false,
+            alarm_kick: None,
             resume: None,
         }
     }
@@ -89,6 +97,8 @@ impl Thread {
             cpu_sync: member.cpu.clone(),
             cr3,
             inbox: member.inbox.clone(),
+            alarm_changed: false,
+            alarm_kick: None,
             resume: None,
         }
     }

@@ -204,6 +204,10 @@ enum Entering {
 /// TLB flush.
 fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError> {
     let mut st = sb.lock();
+    if let Some(death) = fire_alarm(&mut st, t)? {
+        return Ok(Entering::End(end_group(sb, &mut st, death)));
+    }
+    arm_alarm_kick(&st, t)?;
     match signal_delivery::deliver(&mut st, t)? {
         Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, death))),
         Delivery::Nothing | Delivery::Handler | Delivery::Deferred => {}
@@ -323,6 +327,56 @@ where
     };
     Ok(Some(end_group(sb, &mut st, death)))
 }
+
+/// Raises SIGALRM when the process's alarm is due (into this thread: its
+/// handler runs next, or its default action ends the run), re-arming a
+/// periodic one. Some(death) when the signal ends the process.
+fn fire_alarm(st: &mut State<'_>, t: &mut Thread) -> Result<Option<Death>, RunError> {
+    let Some(alarm) = st.process.alarm else {
+        return Ok(None);
+    };
+    let now = Instant::now();
+    if alarm.at > now {
+        return Ok(None);
+    }
+    st.process.alarm = alarm.every.map(|every| crate::kernel::process::Alarm {
+        at: (alarm.at + every).max(now),
+        every: Some(every),
+    });
+    let State {
+        machine,
+        kernel,
+        process,
+        ..
+    } = &mut *st;
+    let mem = machine.vm.memory_mut(machine.slot)?;
+    let mut ctx = Ctx::new(kernel, process, t, mem);
+    match syscalls::signals::raise(&mut ctx, signal::SIGALRM as u64, "the alarm timer expired") {
+        Err(syscalls::Stop::Kill(death)) => Ok(Some(death)),
+        _ => Ok(None),
+    }
+}
+
+/// Keeps this thread's alarm kick timer in step with the process's alarm
+/// when this thread set it (a kernel timer: the vCPU leaves the guest when
+/// the alarm is due, even in a loop without syscalls).
+fn arm_alarm_kick(st: &State<'_>, t: &mut Thread) -> Result<(), RunError> {
+    match st.process.alarm {
+        None => t.alarm_kick = None,
+        Some(alarm) if std::mem::take(&mut t.alarm_changed) => {
+            let after = alarm.at.saturating_duration_since(Instant::now());
+            t.alarm_kick = Some(
+                t.vcpu
+                    .kick_timer(after.max(std::time::Duration::from_micros(1)), ALARM_KICK_REPEAT)?,
+            );
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// How often a due alarm's kick repeats until a thread has fired it.
+const ALARM_KICK_REPEAT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Ends the thread group with `death` (a fatal signal ends every thread).
 fn end_group(sb: &Sandbox<'_>, _st: &mut State<'_>, death: Death) -> ThreadEnd {
@@ -546,18 +600,36 @@ where
             // Queued (and prepared) by the handler.
             Wait::Futex { .. } => {}
         }
-        // A signal already waiting ends the wait before it starts.
-        t.signals.take_inbox(&t.inbox);
-        let parked = if t.signals.next_deliverable().is_some() {
-            Parked::Signaled
-        } else {
-            let run_end = sb.deadline;
-            drop(st);
-            let parked = park(t, wait, run_end);
-            st = sb.lock();
-            parked
-        };
         let run_end = sb.deadline;
+        let parked = loop {
+            // A signal already waiting ends the wait before it starts.
+            t.signals.take_inbox(&t.inbox);
+            if t.signals.next_deliverable().is_some() {
+                break Parked::Signaled;
+            }
+            // The process's alarm ends the wait too (it raises SIGALRM).
+            let alarm = st.process.alarm.map(|a| a.at);
+            drop(st);
+            let parked = park(t, wait, alarm.map_or(run_end, |a| a.min(run_end)));
+            st = sb.lock();
+            if let Some(death) = fire_alarm(&mut st, t)? {
+                return Ok(Some(end_group(sb, &mut st, death)));
+            }
+            let now = Instant::now();
+            let alarm_ended_it = parked == Parked::TimedOut
+                && alarm.is_some_and(|a| a <= now)
+                && now < run_end
+                && !wait.until().is_some_and(|u| u <= now);
+            if !alarm_ended_it {
+                break parked;
+            }
+            // SIGALRM was raised: a deliverable one ends the wait at the
+            // loop's top; an ignored or blocked one does not.
+            if matches!(wait, Wait::Retry | Wait::Poll { .. }) {
+                t.parker.prepare();
+                st.kernel.retry_waiters.push(t.parker.clone());
+            }
+        };
         let value = match (wait, parked) {
             (_, Parked::Interrupted) => {
                 st.kernel.futexes.cancel(t.tid);

@@ -1,6 +1,7 @@
 //! Linux syscall emulation: the context a handler gets, what it returns,
 //! and dispatch through the table in `table.rs`.
 
+mod alarm;
 mod clocks;
 pub mod common;
 mod copy;
@@ -74,6 +75,17 @@ pub enum Wait {
     Poll { until: Option<Instant>, host: bool },
     /// pause, rt_sigsuspend: until a signal is delivered, then EINTR.
     Signal,
+}
+
+impl Wait {
+    /// The time the call itself waits until, if it has one.
+    pub fn until(self) -> Option<Instant> {
+        match self {
+            Wait::Futex { until } | Wait::Poll { until, .. } => until,
+            Wait::Sleep { until } => Some(until),
+            Wait::Retry | Wait::Signal => None,
+        }
+    }
 }
 
 /// A thread `clone` asked for, to be started by the run loop.

@@ -16,7 +16,7 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll, process, remap, resources,
+    alarm, clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll, process, remap, resources,
     signals, sleep, thread, time, Handler,
 };
 use crate::abi::Errno;
@@ -193,9 +193,12 @@ pub static TABLE: &[Entry] = &[
         "waits until a handler runs (EINTR) or the wall-clock limit ends the run (137)"),
     emulated!("nanosleep", sleep::nanosleep,
         "host sleep, cut at the wall-clock limit (then 137)"),
-    unsupported("getitimer", TIMERS),
-    unsupported("alarm", TIMERS),
-    unsupported("setitimer", TIMERS),
+    emulated!("getitimer", alarm::getitimer,
+        "ITIMER_REAL; the CPU-time timers EINVAL"),
+    emulated!("alarm", alarm::alarm,
+        "SIGALRM after the seconds given (the handler, or status 142)"),
+    emulated!("setitimer", alarm::setitimer,
+        "ITIMER_REAL, one-shot or periodic: SIGALRM; the CPU-time timers EINVAL"),
     emulated!("getpid", process::getpid,
         "a fixed pid: the guest is alone in its VM"),
     emulated!("sendfile", copy::sendfile,
