@@ -158,7 +158,7 @@ pub const RULES: &[Rule] = &[
     rule("fsync", Always, ANY, "syscall emulation: the guest's fsync on files and on a stdout that is a file"),
     rule("fdatasync", Always, ANY, "syscall emulation: the guest's fdatasync"),
     rule("poll", Always, ANY, "syscall emulation: the guest's poll on its streams, files and sockets"),
-    rule("ppoll", Always, ANY, "syscall emulation: the guest's poll/ppoll on its streams, files and sockets (rustix's poll is ppoll; pipes are answered in the runner), waiting at most until the time limit"),
+    rule("ppoll", Always, ANY, "syscall emulation: readiness of the guest's streams, files and sockets for poll, ppoll and epoll_wait (rustix's poll is ppoll), always with a zero timeout: guest waits park on a condition variable with no lock held"),
     // --- Files (only with [[files]]) ------------------------------------
     rule("openat", Files, ANY, "file emulation: opens below the directory descriptors of the policy's [[files]]; Landlock bounds what it can reach"),
     rule("openat2", Files, ANY, "file emulation: openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, so guest paths never leave the allowed trees"),
@@ -277,7 +277,6 @@ pub const RULES: &[Rule] = &[
     rule("timer_delete", Always, ANY, "disarms the deadline's kick timer when the run ends, so no kick interrupts the report"),
     // --- Time, randomness, exit --------------------------------------------
     rule("clock_gettime", Always, ANY, "Instant::now (run time, the deadline, sleep and poll deadlines) and the guest's clock_gettime/gettimeofday/time/getrusage when the vDSO falls back to the syscall (CPU-time clocks always do)"),
-    rule("clock_nanosleep", Always, ANY, "thread::sleep: the guest's nanosleep/clock_nanosleep/poll timeouts, and a guest that waits on itself (an empty pipe, pause) until the time limit"),
     rule("getrandom", Always, ANY, "the guest's getrandom; Rust std's hash-map seeds"),
     rule("exit_group", Always, ANY, "the runner exits with the guest's status"),
 ];

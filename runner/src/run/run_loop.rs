@@ -215,7 +215,11 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
     let State {
         machine, process, kernel, ..
     } = &mut *st;
-    machine.retune_clock()?;
+    // The vDSO's page has no sequence counter: it is retuned only while
+    // no other vCPU can be reading it (docs/abi.md, "The vDSO").
+    if !process.mm.frames.is_shared() {
+        machine.retune_clock()?;
+    }
     if let Some(m) = machine.monitor.as_mut() {
         m.before_resume(machine.vm.memory_mut(machine.slot)?, &process.mm, kernel)?;
     }

@@ -1,15 +1,19 @@
-//! Signals within one process: dispositions, the mask and the alternate
-//! stack are recorded (rt_sigaction, rt_sigprocmask, sigaltstack), and a
-//! signal the guest raises at itself (kill, tkill, tgkill: abort(), raise())
-//! takes its default effect.
+//! Signals within one process: dispositions (shared by the threads), each
+//! thread's mask and alternate stack, and signals the program sends itself
+//! (kill, tkill, tgkill: to itself or to another of its threads).
 //!
-//! Handlers are never run: the runner does not build signal frames. A
-//! signal whose action is to terminate ends the run with status 128+N and a
-//! stderr line, even when the guest installed a handler for it (the line
-//! says so). Ignored signals (SIG_IGN, or ignored by default: SIGCHLD,
+//! A signal with a handler is left pending; the run loop delivers it with
+//! a Linux signal frame before the thread runs user code again
+//! (run/signal_delivery.rs), and rt_sigreturn comes back from it (the frame
+//! is checked: it cannot change privilege, segments or IOPL). A signal
+//! whose action is to terminate ends the run with status 128+N and a
+//! stderr line. Ignored signals (SIG_IGN, or ignored by default: SIGCHLD,
 //! SIGCONT, SIGURG, SIGWINCH) and stop signals do nothing. A blocked signal
-//! stays pending until the guest unblocks it. CPU exceptions (SIGSEGV,
-//! SIGILL, SIGFPE, SIGBUS, SIGTRAP) are always fatal, whatever the handlers.
+//! stays pending until the thread unblocks it. CPU exceptions go to the
+//! program's handler when it has one and does not block the signal
+//! (run/run_loop.rs), else they end the run. SIGPIPE from a write with no
+//! reader takes its default effect or makes the write fail with EPIPE;
+//! its handler is not run.
 
 use super::{Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{

@@ -100,8 +100,8 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const NO_CHILDREN: &str = "no child processes; the sandbox runs one process (threads run)";
 const NO_EXEC: &str = "a program cannot run another one; the sandbox runs one process";
-const SIGNAL_FRAMES: &str = "signal handlers are never run (no signal frames are built), so there is nothing to return from or to wait for";
-const TIMERS: &str = "timers that deliver signals or wake descriptors are not emulated";
+const SIGNAL_FRAMES: &str = "not emulated yet: handlers run, but signals are not queued with data, waited for synchronously or read from descriptors";
+const TIMERS: &str = "not emulated yet: POSIX timers and timer descriptors (alarm and setitimer ITIMER_REAL are)";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
@@ -113,7 +113,7 @@ const METADATA: &str =
 const INBOUND: &str =
     "nothing listens in the sandbox: [[network]] allows outbound connections only";
 const EVENTS: &str =
-    "event waiting and notification descriptors are not emulated (poll and ppoll are)";
+    "not emulated yet: select and pselect6, signalfd, timerfd, inotify (poll, ppoll, epoll and eventfd are)";
 const SCHED: &str = "scheduling priorities and policies are not emulated";
 const MEMORY: &str =
     "memory locking, NUMA policy, protection keys and other memory controls are not emulated";
@@ -142,11 +142,11 @@ pub static TABLE: &[Entry] = &[
     emulated!("lstat", fs::lstat,
         "stat without following a final symlink (O_PATH|O_NOFOLLOW beneath the rule)"),
     emulated!("poll", poll::poll,
-        "readiness of the guest's descriptors: pipes and /dev/null answered in the runner, stdio, files and sockets by one host poll; waits honour the wall-clock limit"),
+        "readiness of the guest's descriptors: pipes, eventfds and /dev/null answered in the runner, stdio, files and sockets by a host poll that does not wait; waits without the kernel lock (host descriptors re-checked every 5 ms), EINTR on a signal, cut at the wall-clock limit"),
     emulated!("lseek", io::lseek,
         "host lseek on files, stdio and directories (rewinds the listing); ESPIPE on sockets and pipes"),
     emulated!("mmap", memory::mmap,
-        "anonymous private memory, counted against the memory limit"),
+        "anonymous private memory, counted against the memory limit (PROT_NONE reserves address space only)"),
     emulated!("mprotect", memory::mprotect,
         "page protections of the guest's own mappings"),
     emulated!("munmap", memory::munmap,
@@ -154,9 +154,9 @@ pub static TABLE: &[Entry] = &[
     emulated!("brk", memory::brk,
         "heap after the image, counted against the memory limit"),
     emulated!("rt_sigaction", signals::rt_sigaction,
-        "records dispositions; handlers are never run (no signal delivery)"),
+        "dispositions shared by the threads; handlers run with a Linux rt_sigframe (SA_SIGINFO, SA_ONSTACK, SA_NODEFER, SA_RESETHAND, SA_RESTART; SA_RESTORER required)"),
     emulated!("rt_sigprocmask", signals::rt_sigprocmask,
-        "records the mask; a pending self-raised signal takes effect when unblocked"),
+        "the calling thread's mask; a pending signal is delivered once unblocked"),
     emulated!("rt_sigreturn", signals::rt_sigreturn,
         "restores the frame a handler got: registers, mask, FXSAVE state; RIP must be a user address, RFLAGS keeps only user bits, CS/SS stay the user selectors; a bad frame is SIGSEGV"),
     emulated!("ioctl", fdctl::ioctl,
@@ -175,7 +175,7 @@ pub static TABLE: &[Entry] = &[
         "a pipe inside the process, buffered in the runner (64 KiB); both ends are guest descriptors (within open_files)"),
     unsupported("select", EVENTS),
     emulated!("sched_yield", resources::sched_yield,
-        "yields the runner's thread"),
+        "yields the calling thread's host thread"),
     emulated!("mremap", remap::mremap,
         "shrink, grow in place or move anonymous memory (pages move, nothing is copied)"),
     unsupported("msync", MEMORY),
@@ -192,7 +192,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("pause", sleep::pause,
         "waits until a handler runs (EINTR) or the wall-clock limit ends the run (137)"),
     emulated!("nanosleep", sleep::nanosleep,
-        "host sleep, cut at the wall-clock limit (then 137)"),
+        "waits without the kernel lock; EINTR when a handler runs (remaining time not written); cut at the wall-clock limit (then 137)"),
     emulated!("getitimer", alarm::getitimer,
         "ITIMER_REAL; the CPU-time timers EINVAL"),
     emulated!("alarm", alarm::alarm,
@@ -234,7 +234,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("wait4", process::wait,
         "no children ever exist (ECHILD)"),
     emulated!("kill", signals::kill,
-        "only the process itself: a signal it raises takes its default effect (128+N); no other process exists"),
+        "only the process itself (taken by the calling thread): its handler runs, or its default action (128+N); no other process exists"),
     emulated!("uname", process::uname,
         "fixed identity; no host details leak"),
     unsupported("semget", IPC),
@@ -339,13 +339,13 @@ pub static TABLE: &[Entry] = &[
     unsupported("capget", SELF_CONFINEMENT),
     unsupported("capset", HOST_ADMIN),
     emulated!("rt_sigpending", signals::rt_sigpending,
-        "blocked self-raised signals"),
+        "the calling thread's pending signals its mask blocks"),
     unsupported("rt_sigtimedwait", SIGNAL_FRAMES),
     unsupported("rt_sigqueueinfo", SIGNAL_FRAMES),
     emulated!("rt_sigsuspend", signals::rt_sigsuspend,
         "waits with the given mask until a handler runs, then EINTR; the handler returns to the old mask"),
     emulated!("sigaltstack", signals::sigaltstack,
-        "recorded (handlers are never run)"),
+        "the calling thread's alternate stack (SA_ONSTACK, SS_AUTODISARM)"),
     unsupported("utime", METADATA),
     unsupported("mknod", METADATA),
     unsupported("uselib", REMOVED),
@@ -404,7 +404,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("tuxcall", REMOVED),
     unsupported("security", REMOVED),
     emulated!("gettid", process::gettid,
-        "single thread: tid = pid"),
+        "the calling thread's tid (the first thread's is the pid)"),
     unsupported("readahead", FILE_META),
     unsupported("setxattr", FILE_META),
     unsupported("lsetxattr", FILE_META),
@@ -419,15 +419,15 @@ pub static TABLE: &[Entry] = &[
     unsupported("lremovexattr", FILE_META),
     unsupported("fremovexattr", FILE_META),
     emulated!("tkill", signals::tkill,
-        "only the process itself (see kill)"),
+        "any thread of the process: another thread is kicked out of the guest or its wait to take it"),
     emulated!("time", clocks::time,
         "host realtime clock (through a C library: the vDSO)"),
     emulated!("futex", futex::futex,
         "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, private or shared, CLOCK_REALTIME, relative and absolute timeouts; keyed by guest-physical address; PI operations ENOSYS"),
     emulated!("sched_setaffinity", resources::sched_setaffinity,
-        "one CPU: a set holding CPU 0"),
+        "any set holding one of the sandbox's CPUs (threads are not pinned)"),
     emulated!("sched_getaffinity", resources::sched_getaffinity,
-        "one CPU (CPU 0)"),
+        "CPUs 0.. as many as the host gives the runner, at most limits.threads"),
     unsupported("set_thread_area", REMOVED),
     unsupported("io_setup", ASYNC_IO),
     unsupported("io_destroy", ASYNC_IO),
@@ -444,7 +444,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("getdents64", fs::getdents64,
         "host directory entries, then synthesized ones for rule paths below; synthesized directories list their children"),
     emulated!("set_tid_address", process::set_tid_address,
-        "libc start-up; returns the tid"),
+        "clear_child_tid: zeroed and woken when the thread exits; returns the tid"),
     unsupported("restart_syscall", SIGNAL_FRAMES),
     unsupported("semtimedop", IPC),
     unsupported("fadvise64", FILE_META),
@@ -467,7 +467,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("epoll_ctl", epoll::epoll_ctl,
         "ADD, MOD, DEL; regular files and directories EPERM (as Linux); an epoll descriptor inside another EINVAL"),
     emulated!("tgkill", signals::tgkill,
-        "only the process itself (abort() and raise() use it; see kill)"),
+        "any thread of the process (see tkill); no other process"),
     unsupported("utimes", METADATA),
     unsupported("vserver", REMOVED),
     unsupported("mbind", MEMORY),
@@ -513,7 +513,7 @@ pub static TABLE: &[Entry] = &[
         "see access"),
     unsupported("pselect6", EVENTS),
     emulated!("ppoll", poll::ppoll,
-        "as poll, with a timespec; the signal mask is irrelevant (no delivery)"),
+        "as poll, with a timespec; the signal mask argument is not applied"),
     unsupported("unshare", HOST_ADMIN),
     emulated!("set_robust_list", thread::set_robust_list,
         "recorded; walked when the thread exits (owner-died futexes woken)"),
@@ -563,7 +563,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("sendmmsg", SERVER),
     unsupported("setns", HOST_ADMIN),
     emulated!("getcpu", resources::getcpu,
-        "always CPU 0, node 0"),
+        "the calling thread's vCPU, folded into the sandbox's CPUs; node 0"),
     unsupported("process_vm_readv", OTHER_PROCESSES),
     unsupported("process_vm_writev", OTHER_PROCESSES),
     unsupported("kcmp", OTHER_PROCESSES),
