@@ -104,3 +104,32 @@ fn epoll_and_eventfd_between_threads_match_native() {
     assert_eq!(r.stdout, stdout);
     assert_eq!(r.stderr, "");
 }
+
+#[test]
+fn a_thread_blocked_on_an_idle_stdin_does_not_hold_up_the_others() {
+    // Stdin is a pipe the test keeps open and never writes: the reader
+    // thread's read blocks; the first thread's exit must end the run at
+    // once, not at the time limit.
+    use std::process::Stdio;
+    let start = std::time::Instant::now();
+    let mut child = runner()
+        .args(["exec", "--timeout", "8"])
+        .arg(elf_sample("threads_stdin"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runner");
+    let _keep_open = child.stdin.take();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "exiting while the reader waits\n"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "the run ended only after {:?}",
+        start.elapsed()
+    );
+}

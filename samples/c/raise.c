@@ -2,14 +2,13 @@
  *   raise abort        abort()                        -> dies of SIGABRT (134)
  *   raise term         raise(SIGTERM)                 -> dies of SIGTERM (143)
  *   raise ignored      SIGTERM ignored, then raised   -> prints "survived", 0
- *   raise handled      SIGTERM handler, then raised   -> native: the handler
- *                      runs and prints "handled"; in the sandbox handlers are
- *                      not run: dies of SIGTERM (143)
+ *   raise handled      SIGTERM handler, then raised   -> the handler runs
+ *                      and prints "handled", then "survived", 0
  *   raise blocked      SIGUSR1 blocked, raised, "pending" printed, then
  *                      unblocked                     -> dies of SIGUSR1 (138)
- *   raise segv         SIGSEGV handler installed, then a NULL write
- *                                                    -> dies of SIGSEGV (139)
- *                      in the sandbox (exceptions are always fatal) */
+ *   raise segv         a one-shot (SA_RESETHAND) SIGSEGV handler, then a
+ *                      NULL write -> the handler prints "handled", returns,
+ *                      the write faults again: dies of SIGSEGV (139) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +48,11 @@ int main(int argc, char **argv)
         fflush(stdout);
         sigprocmask(SIG_UNBLOCK, &set, NULL);
     } else if (!strcmp(mode, "segv")) {
-        signal(SIGSEGV, on_signal);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigaction(SIGSEGV, &sa, NULL);
         *(volatile int *)0 = 1;
     } else {
         fprintf(stderr, "raise: unknown mode %s\n", mode);

@@ -10,7 +10,7 @@ use thinvisor_kmod::{KickTimer, KmodError, Vcpu};
 /// How often the timer repeats its kick after the deadline: it bounds how
 /// long a guest that makes no exits can outlive its limit when the first
 /// kick lands between two runs (and is therefore lost).
-const REPEAT: Duration = Duration::from_millis(20);
+pub const REPEAT: Duration = Duration::from_millis(20);
 
 /// An armed deadline; dropping it disarms the timer.
 pub struct Deadline {

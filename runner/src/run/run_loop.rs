@@ -167,7 +167,10 @@ where
         if sb.group.is_ending() {
             return Ok(ThreadEnd::Group);
         }
-        if deadline.is_some_and(Deadline::passed) {
+        // Every thread watches the run's deadline (the first one also its
+        // client): each has a kernel timer that kicks it out of the guest,
+        // or out of a blocking host call, once it has passed.
+        if deadline.is_some_and(Deadline::passed) || Instant::now() >= sb.deadline {
             let mut st = sb.lock();
             let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
             return Ok(end_group(sb, &mut st, time_limit(sb, rip)));

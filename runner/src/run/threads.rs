@@ -318,7 +318,15 @@ where
     thread.fs_base = job.fs_base;
     thread.gs_base = job.gs_base;
     sb.group.attach(member.tid, thread.vcpu.interrupter());
+    // Kicked at the run's deadline (and every REPEAT after), as the first
+    // thread is: a blocking host call this thread makes under the kernel
+    // lock then returns, and the thread ends the group (run_loop.rs).
+    let left = sb.deadline.saturating_duration_since(Instant::now());
+    let deadline_kick = thread
+        .vcpu
+        .kick_timer(left.max(Duration::from_micros(1)), super::deadline::REPEAT)?;
     let end = run_loop::run_thread(sb, scope, &mut thread, None);
+    drop(deadline_kick);
     let area = thread.cpu;
     *cpu = Some((thread.into_vcpu(), area));
     end.map(|_| ())

@@ -7,7 +7,8 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::{eventfd, net, pipe, signals, Args, Ctx, SyscallResult};
+use super::{eventfd, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
+use crate::abi::constants::{POLLIN, POLLOUT};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
@@ -28,6 +29,7 @@ fn read_into(
             if !stream.readable() {
                 return Err(Errno::BADF.into());
             }
+            readiness::wait_unless_ready(ctx, rustix::fd::AsFd::as_fd(host), POLLIN)?;
             read_host(
                 ctx,
                 parts,
@@ -56,6 +58,7 @@ fn read_into(
             if at.is_some() {
                 return Err(Errno::SPIPE.into());
             }
+            readiness::wait_unless_ready(ctx, rustix::fd::AsFd::as_fd(&s.fd), POLLIN)?;
             net::recv_parts(ctx, s, parts, rustix::net::RecvFlags::empty(), None)?
         }
         Object::Pipe(p) => {
@@ -107,6 +110,7 @@ fn write_object(
             if !stream.writable() {
                 return Err(Errno::BADF.into());
             }
+            readiness::wait_unless_ready(ctx, rustix::fd::AsFd::as_fd(host), POLLOUT)?;
             counted_write(
                 ctx,
                 parts,
@@ -136,6 +140,7 @@ fn write_object(
             if at.is_some() {
                 return Err(Errno::SPIPE.into());
             }
+            readiness::wait_unless_ready(ctx, rustix::fd::AsFd::as_fd(&s.fd), POLLOUT)?;
             net::send_parts(ctx, s, parts, rustix::net::SendFlags::empty(), None)?
         }
         // In the runner: not counted against bytes_written.

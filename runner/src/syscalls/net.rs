@@ -15,7 +15,7 @@ use super::common::*;
 use super::{signals, Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
-    MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
+    MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC, POLLIN, POLLOUT,
     MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_DOMAIN,
     SO_ERROR, SO_PROTOCOL, SO_TYPE,
 };
@@ -257,6 +257,13 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// sendto (and send): EPIPE raises SIGPIPE unless the guest passed
 /// MSG_NOSIGNAL.
 pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    if a[3] as u32 & MSG_DONTWAIT == 0 {
+        if let Ok(obj) = ctx.process.fds.get(a[0]) {
+            if let Object::Socket(s) = &*obj {
+                super::readiness::wait_unless_ready(ctx, s.fd.as_fd(), POLLOUT)?;
+            }
+        }
+    }
     match send_to(ctx, a) {
         Err(Errno::PIPE) if a[3] as u32 & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
         r => Ok(r?),
@@ -326,6 +333,9 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     };
     if flags & !(RECV_FLAGS | MSG_CMSG_CLOEXEC) != 0 {
         return Err(Errno::INVAL.into());
+    }
+    if flags & MSG_DONTWAIT == 0 {
+        super::readiness::wait_unless_ready(ctx, s.fd.as_fd(), POLLIN)?;
     }
     let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
     let mut from = None;

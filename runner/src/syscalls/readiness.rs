@@ -100,3 +100,35 @@ pub fn host_now(items: &mut [HostItem]) -> Result<(), rustix::io::Errno> {
     }
     Ok(())
 }
+
+/// A blocking host call on `fd` must not hold the kernel lock while it
+/// waits when other threads could need it (they may be the ones to make
+/// `fd` ready, or to end the process). So, with more than one thread, a
+/// call whose host descriptor blocks and is not ready for `events` waits
+/// with no lock held (`Wait::Poll`: another thread's syscall or a few
+/// milliseconds) and runs again. A lone thread makes the host call
+/// directly (its wait ends at the deadline's kick).
+pub fn wait_unless_ready(
+    ctx: &super::Ctx<'_>,
+    fd: rustix::fd::BorrowedFd<'_>,
+    events: u16,
+) -> Result<(), super::Stop> {
+    if ctx.process.threads.live() <= 1 {
+        return Ok(());
+    }
+    if rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK)) {
+        return Ok(());
+    }
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut pfd = [PollFd::from_borrowed_fd(fd, PollFlags::from_bits_truncate(events))];
+    match rustix::event::poll(&mut pfd, Some(&zero)) {
+        Ok(0) => Err(super::Stop::Block(super::Wait::Poll {
+            until: None,
+            host: true,
+        })),
+        _ => Ok(()),
+    }
+}
