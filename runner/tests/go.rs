@@ -4,6 +4,8 @@
 //! GOMAXPROCS 1, 2 and 4. The programs are `samples/go/*.go`, built here
 //! with the Go toolchain (Debian's `golang-go`; `.ci/run` installs it).
 
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

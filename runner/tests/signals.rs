@@ -2,6 +2,8 @@
 //! output as a native run of the same program (musl and glibc), and the
 //! same status when no handler is installed.
 
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::process::Command;

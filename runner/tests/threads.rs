@@ -2,6 +2,8 @@
 //! thread. Real programs (musl and glibc pthreads) compared with their
 //! native runs, byte for byte; threads and memory changes; the limits.
 
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
 mod support;
 
 use std::process::Command;

@@ -72,7 +72,7 @@ impl GuestMemory {
     /// or an update from the runner is atomic with respect to theirs.
     pub fn atomic_u32(&self, offset: u64) -> Result<&AtomicU32> {
         let r = self.range(offset, 4)?;
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(KmodError::OutOfRange {
                 offset,
                 len: 4,

@@ -476,7 +476,7 @@ fn handled_fault(
     // the others (0 for #GP, as Linux).
     let si_addr = match vector {
         14 => addr.unwrap_or(0),
-        13 | 11 | 12 => 0,
+        11..=13 => 0,
         _ => frame.rip,
     };
     Some((
@@ -626,7 +626,7 @@ where
             let alarm_ended_it = parked == Parked::TimedOut
                 && alarm.is_some_and(|a| a <= now)
                 && now < run_end
-                && !wait.until().is_some_and(|u| u <= now);
+                && wait.until().is_none_or(|u| u > now);
             if !alarm_ended_it {
                 break parked;
             }

@@ -220,7 +220,7 @@ where
         comm: t.comm,
         new,
     };
-    let job = match sb.pool.offer(job) {
+    let job = match sb.pool.offer(Box::new(job)) {
         Ok(()) => return Ok(tid),
         Err(job) => job,
     };
@@ -240,7 +240,7 @@ where
 
 /// A host thread of the pool: creates its vCPU once, runs the guest
 /// threads it is given one after another, and ends with the run.
-fn worker<'scope, 'env, 'a>(sb: &'env Sandbox<'a>, scope: &'scope Scope<'scope, 'env>, first: Job)
+fn worker<'scope, 'env, 'a>(sb: &'env Sandbox<'a>, scope: &'scope Scope<'scope, 'env>, first: Box<Job>)
 where
     'a: 'env,
 {
@@ -248,7 +248,7 @@ where
     let mut job = first;
     loop {
         let tid = job.new.member.tid;
-        match run_job(sb, scope, &mut cpu, job) {
+        match run_job(sb, scope, &mut cpu, *job) {
             Ok(()) => {}
             Err(e) => {
                 sb.group.remove(tid, 0);
@@ -341,7 +341,7 @@ struct Pool {
 
 #[derive(Default)]
 struct PoolState {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Box<Job>>,
     idle: usize,
     closed: bool,
 }
@@ -354,7 +354,7 @@ impl Pool {
     }
 
     /// Hands `job` to an idle host thread; gives it back when none is idle.
-    fn offer(&self, job: Job) -> Result<(), Job> {
+    fn offer(&self, job: Box<Job>) -> Result<(), Box<Job>> {
         let mut p = self.lock();
         if p.closed || p.idle <= p.jobs.len() {
             return Err(job);
@@ -365,7 +365,7 @@ impl Pool {
     }
 
     /// Waits for the next job; None once the run is over.
-    fn next(&self) -> Option<Job> {
+    fn next(&self) -> Option<Box<Job>> {
         let mut p = self.lock();
         p.idle += 1;
         loop {

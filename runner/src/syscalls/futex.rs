@@ -56,7 +56,7 @@ pub fn futex(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 /// The key of the futex word at `ptr`: its guest-physical address.
 fn key(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<u64, Errno> {
-    if ptr.addr() % 4 != 0 {
+    if !ptr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL);
     }
     ctx.tunnel()
@@ -104,7 +104,7 @@ fn wait(
     bitset: u32,
     until: Option<Instant>,
 ) -> SyscallResult {
-    if uaddr.addr() % 4 != 0 {
+    if !uaddr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
     let (key, current) = {
@@ -173,7 +173,7 @@ fn wake_op(
 ) -> SyscallResult {
     let op = WakeOp::decode(encoded).ok_or(Errno::NOSYS)?;
     let key1 = key(ctx, uaddr)?;
-    if uaddr2.addr() % 4 != 0 {
+    if !uaddr2.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
     let (key2, old) = {

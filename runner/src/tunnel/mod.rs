@@ -175,7 +175,7 @@ impl<'a> Tunnel<'a> {
         ptr: GuestPtr,
         access: Access,
     ) -> Result<(u64, &std::sync::atomic::AtomicU32), TunnelError> {
-        if ptr.0 % 4 != 0 {
+        if !ptr.0.is_multiple_of(4) {
             return Err(TunnelError::Fault(ptr.0));
         }
         let runs = self.check(ptr, 4, access)?;
