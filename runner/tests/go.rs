@@ -44,7 +44,9 @@ fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {
     let prog = go_build("goroutines");
     let dir = temp_dir("go-goroutines");
     let data = dir.join("data.bin");
-    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(&data, &bytes).expect("data");
     for procs in ["1", "2", "4"] {
         let native = Command::new(&prog)
@@ -78,7 +80,11 @@ fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {
             "GOMAXPROCS={procs}: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(stdout, String::from_utf8_lossy(&native.stdout), "GOMAXPROCS={procs}");
+        assert_eq!(
+            stdout,
+            String::from_utf8_lossy(&native.stdout),
+            "GOMAXPROCS={procs}"
+        );
         assert!(stdout.ends_with("done\n"));
     }
 }

@@ -122,7 +122,11 @@ fn check_every_thread_locked_down(spin: std::path::PathBuf, want: usize) {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(threads.len(), want, "one host thread per guest thread: {threads:?}");
+    assert_eq!(
+        threads.len(),
+        want,
+        "one host thread per guest thread: {threads:?}"
+    );
     for (name, status) in &threads {
         assert_eq!(status_field(status, "Seccomp"), "2", "{guest} {name}");
         assert_eq!(status_field(status, "NoNewPrivs"), "1", "{name}");
@@ -169,7 +173,13 @@ fn threads_and_vcpus_can_still_be_made() {
         ("create-vcpu", "KVM_CREATE_VCPU: ok\n"),
     ] {
         let p = selftest(None, &[probe]);
-        assert_eq!(p.status.code(), Some(0), "{probe}: {} {}", p.stdout, p.stderr);
+        assert_eq!(
+            p.status.code(),
+            Some(0),
+            "{probe}: {} {}",
+            p.stdout,
+            p.stderr
+        );
         assert_eq!(p.stdout, line, "{probe}");
     }
 }

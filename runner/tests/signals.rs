@@ -28,7 +28,10 @@ fn handlers_frames_masks_and_restarts_match_native() {
         assert!(stdout.ends_with("done\n"), "{name} natively: {stdout}");
         let r = exec_elf(&["--timeout", "20"], name, &[]);
         assert_eq!(r.status, 0, "{name}: {}{}", r.stdout, r.stderr);
-        assert_eq!(r.stdout, stdout, "{name}: stdout differs from the native run");
+        assert_eq!(
+            r.stdout, stdout,
+            "{name}: stdout differs from the native run"
+        );
         assert_eq!(r.stderr, "", "{name}");
     }
 }
@@ -52,14 +55,19 @@ fn a_forged_sigreturn_frame_cannot_change_privilege_or_reach_the_kernel_half() {
     assert_eq!(r.stdout, "back in user mode: cpl 3, iopl 0, nt 0, vm 0\n");
     for (mode, cause) in [
         ("rip", "rt_sigreturn: the frame's RIP is not a user address"),
-        ("fpstate", "rt_sigreturn: the frame's FPU state is not readable"),
+        (
+            "fpstate",
+            "rt_sigreturn: the frame's FPU state is not readable",
+        ),
         ("frame", "rt_sigreturn: the signal frame is not readable"),
     ] {
         let r = exec_elf(&[], "hostile_sigreturn", &[mode]);
         assert_eq!(r.status, 139, "{mode}: {}{}", r.stdout, r.stderr);
         assert_eq!(r.stdout, "", "{mode}");
         assert!(
-            r.stderr.starts_with(&format!("runner: guest killed by SIGSEGV ({cause}) at rip 0x")),
+            r.stderr.starts_with(&format!(
+                "runner: guest killed by SIGSEGV ({cause}) at rip 0x"
+            )),
             "{mode}: {}",
             r.stderr
         );

@@ -29,7 +29,10 @@ fn the_pthread_battery_matches_native_with_musl_and_glibc() {
         assert!(stdout.ends_with("done\n"), "{name} natively: {stdout}");
         let r = exec_elf(&[], name, &[]);
         assert_eq!(r.status, 0, "{name}: {}{}", r.stdout, r.stderr);
-        assert_eq!(r.stdout, stdout, "{name}: stdout differs from the native run");
+        assert_eq!(
+            r.stdout, stdout,
+            "{name}: stdout differs from the native run"
+        );
         assert_eq!(r.stderr, "", "{name}");
     }
 }
@@ -49,7 +52,8 @@ fn a_page_another_thread_unmaps_or_protects_faults_at_once() {
         assert_eq!(r.status, 139, "{mode}: {}{}", r.stdout, r.stderr);
         assert!(!r.stdout.contains("survived"), "{mode}: {}", r.stdout);
         assert!(
-            r.stderr.contains(&format!("runner: guest killed by SIGSEGV ({cause})")),
+            r.stderr
+                .contains(&format!("runner: guest killed by SIGSEGV ({cause})")),
             "{mode}: {}",
             r.stderr
         );
@@ -67,8 +71,9 @@ fn limits_threads_caps_live_threads_with_eagain() {
     assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout, "pthread_create failed\n");
     assert!(
-        r.stderr
-            .contains("runner: clone refused: limits.threads (3) threads are alive; returned EAGAIN"),
+        r.stderr.contains(
+            "runner: clone refused: limits.threads (3) threads are alive; returned EAGAIN"
+        ),
         "{}",
         r.stderr
     );

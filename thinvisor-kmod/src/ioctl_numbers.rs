@@ -10,8 +10,8 @@
 //! against the values in Linux's `include/uapi/linux/kvm.h`.
 
 use kvm_bindings::{
-    kvm_cpuid2, kvm_dirty_log, kvm_enable_cap, kvm_fpu, kvm_mp_state, kvm_msr_filter, kvm_msrs, kvm_regs,
-    kvm_sregs, kvm_userspace_memory_region, kvm_xcrs, KVMIO,
+    kvm_cpuid2, kvm_dirty_log, kvm_enable_cap, kvm_fpu, kvm_mp_state, kvm_msr_filter, kvm_msrs,
+    kvm_regs, kvm_sregs, kvm_userspace_memory_region, kvm_xcrs, KVMIO,
 };
 use vmm_sys_util::ioctl::{ioctl_expr, _IOC_NONE, _IOC_READ, _IOC_WRITE};
 

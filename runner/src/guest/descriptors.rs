@@ -60,11 +60,15 @@ pub fn write_tss(mem: &mut GuestMemory) -> Result<(), KmodError> {
 }
 
 /// A TSS at guest-physical `tss_pa` whose RSP0 and IST1 are `stack_top_va`.
-pub fn write_tss_at(mem: &mut GuestMemory, tss_pa: u64, stack_top_va: u64) -> Result<(), KmodError> {
+pub fn write_tss_at(
+    mem: &mut GuestMemory,
+    tss_pa: u64,
+    stack_top_va: u64,
+) -> Result<(), KmodError> {
     mem.zero(tss_pa, TSS_SIZE)?;
     mem.write_u64(tss_pa + 4, stack_top_va)?; // RSP0
     mem.write_u64(tss_pa + 0x24, stack_top_va)?; // IST1
-    // I/O map base beyond the limit: no bitmap.
+                                                 // I/O map base beyond the limit: no bitmap.
     mem.write(tss_pa + 0x66, &(TSS_SIZE as u16).to_le_bytes())?;
     Ok(())
 }

@@ -104,7 +104,10 @@ mod tests {
         let p = Parker::default();
         p.prepare();
         p.wake();
-        assert_eq!(p.park(Instant::now() + Duration::from_secs(5)), Parked::Woken);
+        assert_eq!(
+            p.park(Instant::now() + Duration::from_secs(5)),
+            Parked::Woken
+        );
         assert_eq!(p.park(Instant::now()), Parked::TimedOut);
     }
 
@@ -113,10 +116,16 @@ mod tests {
         let p = Parker::default();
         p.wake();
         p.prepare();
-        assert_eq!(p.park(Instant::now() + Duration::from_millis(10)), Parked::TimedOut);
+        assert_eq!(
+            p.park(Instant::now() + Duration::from_millis(10)),
+            Parked::TimedOut
+        );
         p.interrupt();
         p.wake();
-        assert_eq!(p.park(Instant::now() + Duration::from_secs(5)), Parked::Interrupted);
+        assert_eq!(
+            p.park(Instant::now() + Duration::from_secs(5)),
+            Parked::Interrupted
+        );
     }
 
     #[test]

@@ -2,14 +2,14 @@
 
 use super::fds::FdTable;
 use super::limits::Limits;
-use super::signal_state::SignalActions;
 use super::parker::Parker;
+use super::signal_state::SignalActions;
 use super::thread_group::ThreadGroup;
 use crate::guest::address_space::AddressSpace;
 use crate::guest::layout::MAX_VCPUS;
-use std::sync::Arc;
 use crate::vfs::Vfs;
 use sandbox_policy::Policy;
+use std::sync::Arc;
 
 /// The pid (and the first thread's tid) the guest sees: it is alone in
 /// its VM.

@@ -1,8 +1,8 @@
 //! A thread: one task, run on one vCPU by one host thread.
 
 use super::limits::comm_of;
-use super::process::GUEST_PID;
 use super::parker::Parker;
+use super::process::GUEST_PID;
 use super::signal_state::ThreadSignals;
 use super::thread_group::{CpuSync, Member};
 use crate::guest::cpu_area::CpuArea;
@@ -54,35 +54,13 @@ impl Thread {
     /// The first thread of a process running `program`, on `vcpu`, as
     /// `member` of the process's thread group (its leader).
     pub fn main(vcpu: Vcpu, program: &[u8], member: &Member, cr3: u64) -> Thread {
-        Thread {
-            tid: GUEST_PID,
-            vcpu,
-            signals: ThreadSignals::default(),
-            clear_child_tid: 0,
-            robust_list: 0,
-            fs_base: 0,
-            gs_base: 0,
-            comm: comm_of(program),
-            parker: member.parker.clone(),
-            cpu: CpuArea::first(),
-            cpu_sync: member.cpu.clone(),
-            cr3,
-            inbox: member.inbox.clone(),
-            alarm_changed: false,
-            alarm_kick: None,
-            resume: None,
-        }
+        debug_assert_eq!(member.tid, GUEST_PID);
+        Thread::cloned(vcpu, member, CpuArea::first(), comm_of(program), cr3)
     }
 
     /// A thread `clone` made: `member` of its group, on `vcpu` (whose CPU
     /// pages are `cpu`), named like its creator.
-    pub fn cloned(
-        vcpu: Vcpu,
-        member: &Member,
-        cpu: CpuArea,
-        comm: [u8; 16],
-        cr3: u64,
-    ) -> Thread {
+    pub fn cloned(vcpu: Vcpu, member: &Member, cpu: CpuArea, comm: [u8; 16], cr3: u64) -> Thread {
         Thread {
             tid: member.tid,
             vcpu,

@@ -288,11 +288,7 @@ impl ThreadGroup {
     /// Every live member but `tid`.
     pub fn others(&self, tid: u64) -> Vec<Member> {
         let m = super::lock(&self.members);
-        m.live
-            .values()
-            .filter(|x| x.tid != tid)
-            .cloned()
-            .collect()
+        m.live.values().filter(|x| x.tid != tid).cloned().collect()
     }
 
     /// How many threads are alive.

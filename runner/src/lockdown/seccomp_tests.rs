@@ -226,7 +226,11 @@ fn threads_but_no_processes_programs_or_executable_memory() {
         ("clone", &[libc::SIGCHLD as u64], KILL),
         ("clone", &[thread | libc::CLONE_NEWUSER as u64], KILL),
         ("clone", &[thread & !(libc::CLONE_THREAD as u64)], KILL),
-        ("clone", &[(libc::CLONE_VM | libc::CLONE_VFORK) as u64], KILL),
+        (
+            "clone",
+            &[(libc::CLONE_VM | libc::CLONE_VFORK) as u64],
+            KILL,
+        ),
         ("clone3", &[], ERRNO | libc::ENOSYS as u32),
         ("tgkill", &[u64::from(PID), 7, libc::SIGABRT as u64], ALLOW),
         ("tgkill", &[u64::from(PID), 7, libc::SIGUSR2 as u64], ALLOW),

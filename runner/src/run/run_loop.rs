@@ -6,10 +6,16 @@
 
 use super::deadline::Deadline;
 use super::frame::{self, Frame};
+use super::signal_delivery::{self, Delivery};
 use super::syscall_path::SyscallPath;
 use super::threads::{self, Sandbox, State};
 use super::tlb::{self, Redirect};
 use crate::abi::constants as signal;
+use crate::abi::constants::{
+    BUS_ADRALN, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR, SEGV_MAPERR, SIG_DFL,
+    SIG_IGN, SI_KERNEL, TRAP_BRKPT, TRAP_TRACE,
+};
+use crate::abi::sigframe::{SigInfo, Trap};
 use crate::abi::Errno;
 use crate::guest::cpu_area::CpuArea;
 use crate::guest::entry_code as ec;
@@ -21,12 +27,6 @@ use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
-use crate::abi::constants::{
-    BUS_ADRALN, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR, SEGV_MAPERR,
-    SIG_DFL, SIG_IGN, SI_KERNEL, TRAP_BRKPT, TRAP_TRACE,
-};
-use crate::abi::sigframe::{SigInfo, Trap};
-use super::signal_delivery::{self, Delivery};
 use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
 use sandbox_policy::OnDeny;
 use std::sync::MutexGuard;
@@ -216,7 +216,10 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         Delivery::Nothing | Delivery::Handler | Delivery::Deferred => {}
     }
     let State {
-        machine, process, kernel, ..
+        machine,
+        process,
+        kernel,
+        ..
     } = &mut *st;
     // The vDSO's page has no sequence counter: it is retuned only while
     // no other vCPU can be reading it (docs/abi.md, "The vDSO").
@@ -238,7 +241,11 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         let mem = machine.vm.memory_mut(machine.slot)?;
         match tlb::redirect(mem, &mut t.vcpu, &t.cpu)? {
             Redirect::Done => t.cpu_sync.flushed(),
-            Redirect::Deferred => return Ok(Entering::Run { flush_deferred: true }),
+            Redirect::Deferred => {
+                return Ok(Entering::Run {
+                    flush_deferred: true,
+                })
+            }
         }
     }
     Ok(Entering::Run {
@@ -292,7 +299,9 @@ where
             st.stats.count_exit("user_port_io");
             Death::Signal {
                 signal: signal::SIGSEGV,
-                cause: format!("general protection fault: I/O port {port:#x} access from user mode"),
+                cause: format!(
+                    "general protection fault: I/O port {port:#x} access from user mode"
+                ),
                 rip: t.vcpu.regs()?.rip,
                 addr: None,
             }
@@ -372,10 +381,10 @@ fn arm_alarm_kick(st: &State<'_>, t: &mut Thread) -> Result<(), RunError> {
         None => t.alarm_kick = None,
         Some(alarm) if std::mem::take(&mut t.alarm_changed) => {
             let after = alarm.at.saturating_duration_since(Instant::now());
-            t.alarm_kick = Some(
-                t.vcpu
-                    .kick_timer(after.max(std::time::Duration::from_micros(1)), ALARM_KICK_REPEAT)?,
-            );
+            t.alarm_kick = Some(t.vcpu.kick_timer(
+                after.max(std::time::Duration::from_micros(1)),
+                ALARM_KICK_REPEAT,
+            )?);
         }
         Some(_) => {}
     }
@@ -450,7 +459,10 @@ fn handled_fault(
     frame: &Frame,
     death: &Death,
 ) -> Option<(SigInfo, Trap)> {
-    let Death::Signal { signal: sig, addr, .. } = *death else {
+    let Death::Signal {
+        signal: sig, addr, ..
+    } = *death
+    else {
         return None;
     };
     if frame.cs & 3 != 3 || frame.rip >= USER_END {
@@ -458,7 +470,10 @@ fn handled_fault(
     }
     let sig = sig as u64;
     let action = st.process.signal_actions.action(sig);
-    if action.handler == SIG_DFL || action.handler == SIG_IGN || t.signals.mask & (1 << (sig - 1)) != 0 {
+    if action.handler == SIG_DFL
+        || action.handler == SIG_IGN
+        || t.signals.mask & (1 << (sig - 1)) != 0
+    {
         return None;
     }
     let code = match vector {
@@ -740,7 +755,11 @@ fn sigreturn(
         addr: None,
     };
     if regs.rip >= USER_END {
-        return Ok(Some(end_group(sb, st, bad("the frame's RIP is not a user address"))));
+        return Ok(Some(end_group(
+            sb,
+            st,
+            bad("the frame's RIP is not a user address"),
+        )));
     }
     if restore.fpstate != 0 {
         let mut image = [0u8; crate::abi::sigframe::FPSTATE_SIZE as usize];
@@ -754,7 +773,11 @@ fn sigreturn(
         let read = crate::tunnel::Tunnel::new(&process.mm, mem, &kernel.tunnel_ranges)
             .read(crate::tunnel::GuestPtr::new(restore.fpstate), &mut image);
         if read.is_err() {
-            return Ok(Some(end_group(sb, st, bad("the frame's FPU state is not readable"))));
+            return Ok(Some(end_group(
+                sb,
+                st,
+                bad("the frame's FPU state is not readable"),
+            )));
         }
         *t.vcpu.fpu_mut()? = super::signal_delivery::fpu_from_image(&image);
     }

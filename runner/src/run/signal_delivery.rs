@@ -99,7 +99,9 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
     let sig = info.signo as u64;
     let action = st.process.signal_actions.action(sig);
     let is_fault = trap.trapno != 0 || info.addr.is_some();
-    if action.handler == SIG_IGN || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig))) {
+    if action.handler == SIG_IGN
+        || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig)))
+    {
         t.signals.pending &= !(1 << (sig - 1));
         return Ok(Delivery::Nothing);
     }
@@ -210,7 +212,11 @@ fn build(
     let frame_at = (fpstate.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
     let old_mask = t.signals.saved_mask.take().unwrap_or(t.signals.mask);
     let altstack = match alt {
-        Some((sp, flags, size)) => (sp, (flags | if on_alt { SS_ONSTACK } else { 0 }) as u32, size),
+        Some((sp, flags, size)) => (
+            sp,
+            (flags | if on_alt { SS_ONSTACK } else { 0 }) as u32,
+            size,
+        ),
         None => (0, SS_DISABLE as u32, 0),
     };
     let fpu = *t.vcpu.fpu()?;
@@ -397,7 +403,10 @@ mod tests {
         fpu.xmm[3][0] = 0xab;
         fpu.fpr[7][9] = 0xcd;
         let back = fpu_from_image(&fxsave_image(&fpu));
-        assert_eq!((back.fcw, back.mxcsr, back.xmm[3][0], back.fpr[7][9]), (0x37f, 0x1f80, 0xab, 0xcd));
+        assert_eq!(
+            (back.fcw, back.mxcsr, back.xmm[3][0], back.fpr[7][9]),
+            (0x37f, 0x1f80, 0xab, 0xcd)
+        );
         let mut forged = fxsave_image(&fpu);
         forged[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(fpu_from_image(&forged).mxcsr, 0xffbf);

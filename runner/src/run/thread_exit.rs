@@ -23,7 +23,8 @@ pub fn release(kernel: &mut Kernel, process: &Process, mem: &mut GuestMemory, t:
         walk_robust_list(&tunnel, futexes, t.robust_list, t.tid);
     }
     if t.clear_child_tid != 0 {
-        if let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write) {
+        if let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write)
+        {
             word.store(0, Ordering::SeqCst);
             futexes.wake(key, FUTEX_BITSET_MATCH_ANY, 1);
         }

@@ -231,7 +231,9 @@ where
         Err(e) => {
             sb.group.remove(tid, 0);
             if st.kernel.reports.first(u64::MAX - 2) {
-                eprintln!("runner: clone failed: cannot start a host thread ({e}); returned EAGAIN");
+                eprintln!(
+                    "runner: clone failed: cannot start a host thread ({e}); returned EAGAIN"
+                );
             }
             Ok(Outcome::errno_value(Errno::AGAIN))
         }
@@ -240,8 +242,11 @@ where
 
 /// A host thread of the pool: creates its vCPU once, runs the guest
 /// threads it is given one after another, and ends with the run.
-fn worker<'scope, 'env, 'a>(sb: &'env Sandbox<'a>, scope: &'scope Scope<'scope, 'env>, first: Box<Job>)
-where
+fn worker<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    first: Box<Job>,
+) where
     'a: 'env,
 {
     let mut cpu: Option<(Vcpu, CpuArea)> = None;

@@ -56,7 +56,11 @@ pub fn shoot_down(group: &ThreadGroup, me: u64) {
 /// pushed and enters CPL0), an exception stub's return, the SYSRET return,
 /// or the flush sequence itself (restarted where a stale CR3 could
 /// survive). Every register the program sees comes back unchanged.
-pub fn redirect(mem: &mut GuestMemory, vcpu: &mut Vcpu, cpu: &CpuArea) -> Result<Redirect, RunError> {
+pub fn redirect(
+    mem: &mut GuestMemory,
+    vcpu: &mut Vcpu,
+    cpu: &CpuArea,
+) -> Result<Redirect, RunError> {
     let r = *vcpu.regs()?;
     let rip = r.rip;
     let frame_va = cpu.frame_va();
@@ -85,7 +89,8 @@ pub fn redirect(mem: &mut GuestMemory, vcpu: &mut Vcpu, cpu: &CpuArea) -> Result
     }
     let new_rip = if ec::VECTOR_AFTER_OUT.contains(&rip) && r.rsp == frame_va {
         ec::FLUSH_RETURN
-    } else if ec::VECTOR_AFTER_OUT.iter().any(|&a| a + ADD_RSP_LEN == rip) && r.rsp == frame_va + 8 {
+    } else if ec::VECTOR_AFTER_OUT.iter().any(|&a| a + ADD_RSP_LEN == rip) && r.rsp == frame_va + 8
+    {
         ec::FLUSH_IRET
     } else if rip == ec::SYSCALL_AFTER_OUT {
         // SYSRETQ pending: return through an IRET frame instead, as a

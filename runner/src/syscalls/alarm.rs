@@ -44,7 +44,9 @@ pub fn setitimer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     };
     if old.addr() != 0 {
         let current = itimerval(ctx.process.alarm);
-        ctx.tunnel().write(old, &current).map_err(|_| Errno::FAULT)?;
+        ctx.tunnel()
+            .write(old, &current)
+            .map_err(|_| Errno::FAULT)?;
     }
     if let Some((interval, first)) = value {
         set(
@@ -112,7 +114,10 @@ fn timeval(b: &[u8]) -> Result<Duration, Errno> {
 fn itimerval(alarm: Option<Alarm>) -> [u8; 32] {
     let mut b = [0u8; 32];
     let (interval, value) = match alarm {
-        Some(a) => (a.every.unwrap_or_default(), left(Some(a)).max(Duration::from_micros(1))),
+        Some(a) => (
+            a.every.unwrap_or_default(),
+            left(Some(a)).max(Duration::from_micros(1)),
+        ),
         None => (Duration::ZERO, Duration::ZERO),
     };
     for (at, d) in [(0usize, interval), (16, value)] {

@@ -126,6 +126,38 @@ pub fn total(parts: &[(GuestPtr, u64)]) -> u64 {
     parts.iter().map(|p| p.1).sum()
 }
 
+/// Copies `data` into the start of `parts`.
+pub fn scatter(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], data: &[u8]) -> Result<(), Errno> {
+    let mut at = 0usize;
+    for &(ptr, len) in parts {
+        if at == data.len() {
+            break;
+        }
+        let k = (len as usize).min(data.len() - at);
+        ctx.tunnel()
+            .write(ptr, &data[at..at + k])
+            .map_err(|_| Errno::FAULT)?;
+        at += k;
+    }
+    Ok(())
+}
+
+/// Fills `buf` from the start of `parts`.
+pub fn gather(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], buf: &mut [u8]) -> Result<(), Errno> {
+    let mut at = 0usize;
+    for &(ptr, len) in parts {
+        if at == buf.len() {
+            break;
+        }
+        let k = (len as usize).min(buf.len() - at);
+        ctx.tunnel()
+            .read(ptr, &mut buf[at..at + k])
+            .map_err(|_| Errno::FAULT)?;
+        at += k;
+    }
+    Ok(())
+}
+
 /// A host fd as std `Read`/`Write`: `read`/`readv`/`write`/`writev`, or
 /// at a fixed offset `pread`/`preadv`/`pwrite`/`pwritev`.
 pub struct HostIo<'a> {

@@ -80,7 +80,9 @@ pub fn epoll_ctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     let mut ev = [0u8; EPOLL_EVENT_SIZE as usize];
     if op != EPOLL_CTL_DEL {
-        ctx.tunnel().read(event, &mut ev).map_err(|_| Errno::FAULT)?;
+        ctx.tunnel()
+            .read(event, &mut ev)
+            .map_err(|_| Errno::FAULT)?;
     }
     let events = u32::from_le_bytes([ev[0], ev[1], ev[2], ev[3]]);
     let mut d = [0u8; 8];
@@ -135,7 +137,10 @@ fn pollable(obj: &Object) -> bool {
         Object::File(_) | Object::Dir(_) | Object::VirtualDir(_) => false,
         Object::Stdio { host, .. } => rustix::fs::fstat(host).map_or(true, |st| {
             let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-            !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory)
+            !matches!(
+                kind,
+                rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory
+            )
         }),
         _ => true,
     }

@@ -3,7 +3,7 @@
 //! EFD_SEMAPHORE) and wait while it is 0; writes add and wait while the
 //! count would pass its maximum; both wait with no kernel lock held.
 
-use super::common::total;
+use super::common::{gather, scatter, total};
 use super::{sleep, Args, Ctx, SyscallResult};
 use crate::abi::constants::{EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE};
 use crate::abi::Errno;
@@ -68,36 +68,4 @@ pub fn write(ctx: &mut Ctx<'_>, e: &EventFd, parts: &[(GuestPtr, u64)]) -> Sysca
         return sleep::hang();
     }
     Ok(8)
-}
-
-/// Copies `data` into the start of `parts`.
-fn scatter(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], data: &[u8]) -> Result<(), Errno> {
-    let mut at = 0usize;
-    for &(ptr, len) in parts {
-        if at == data.len() {
-            break;
-        }
-        let k = (len as usize).min(data.len() - at);
-        ctx.tunnel()
-            .write(ptr, &data[at..at + k])
-            .map_err(|_| Errno::FAULT)?;
-        at += k;
-    }
-    Ok(())
-}
-
-/// Fills `buf` from the start of `parts`.
-fn gather(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], buf: &mut [u8]) -> Result<(), Errno> {
-    let mut at = 0usize;
-    for &(ptr, len) in parts {
-        if at == buf.len() {
-            break;
-        }
-        let k = (len as usize).min(buf.len() - at);
-        ctx.tunnel()
-            .read(ptr, &mut buf[at..at + k])
-            .map_err(|_| Errno::FAULT)?;
-        at += k;
-    }
-    Ok(())
 }

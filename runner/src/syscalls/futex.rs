@@ -90,11 +90,9 @@ fn deadline(
         ask
     };
     let left = Duration::from_nanos(u64::try_from(left).unwrap_or(u64::MAX));
-    Ok(Some(
-        Instant::now()
-            .checked_add(left)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)),
-    ))
+    Ok(Some(Instant::now().checked_add(left).unwrap_or_else(
+        || Instant::now() + Duration::from_secs(86_400 * 365),
+    )))
 }
 
 fn wait(
@@ -153,12 +151,16 @@ fn requeue(
             return Err(Errno::AGAIN.into());
         }
     }
-    let (woken, moved) =
-        ctx.kernel
-            .futexes
-            .requeue(from, to, u64::from(wake), u64::from(requeue));
+    let (woken, moved) = ctx
+        .kernel
+        .futexes
+        .requeue(from, to, u64::from(wake), u64::from(requeue));
     // CMP_REQUEUE returns both; REQUEUE only the woken.
-    Ok(if expect.is_some() { woken + moved } else { woken })
+    Ok(if expect.is_some() {
+        woken + moved
+    } else {
+        woken
+    })
 }
 
 /// FUTEX_WAKE_OP: atomically `*uaddr2 = op(*uaddr2, oparg)`, wake `n` on
@@ -286,6 +288,9 @@ mod tests {
         assert_eq!(op.map(|o| o.apply(0)), Some(8));
         assert!(WakeOp::decode(7 << 28).is_none(), "no such op");
         assert!(WakeOp::decode(9 << 24).is_none(), "no such comparison");
-        assert!(WakeOp::decode(((8) << 28) | (40 << 12)).is_none(), "shift too far");
+        assert!(
+            WakeOp::decode(((8) << 28) | (40 << 12)).is_none(),
+            "shift too far"
+        );
     }
 }

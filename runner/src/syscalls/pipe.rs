@@ -79,17 +79,7 @@ pub fn read_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) -
         return sleep::hang();
     }
     let chunk = end.take(usize::try_from(want).unwrap_or(usize::MAX));
-    let mut at = 0usize;
-    for &(ptr, len) in parts {
-        if at == chunk.len() {
-            break;
-        }
-        let k = (len as usize).min(chunk.len() - at);
-        ctx.tunnel()
-            .write(ptr, &chunk[at..at + k])
-            .map_err(|_| Errno::FAULT)?;
-        at += k;
-    }
+    scatter(ctx, parts, &chunk)?;
     Ok(chunk.len() as u64)
 }
 
@@ -117,17 +107,7 @@ pub fn write_parts(ctx: &mut Ctx<'_>, end: &PipeEnd, parts: &[(GuestPtr, u64)]) 
     }
     let n = (space as u64).min(want) as usize;
     let mut data = vec![0u8; n];
-    let mut at = 0usize;
-    for &(ptr, len) in parts {
-        if at == n {
-            break;
-        }
-        let k = (len as usize).min(n - at);
-        ctx.tunnel()
-            .read(ptr, &mut data[at..at + k])
-            .map_err(|_| Errno::FAULT)?;
-        at += k;
-    }
+    gather(ctx, parts, &mut data)?;
     end.push(data);
     Ok(n as u64)
 }

@@ -53,9 +53,7 @@ pub fn local(obj: &Object, events: u16) -> Option<u16> {
         Object::Null { .. } | Object::VirtualDir(_) => {
             events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
         }
-        Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => {
-            return None
-        }
+        Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => return None,
     };
     Some(r)
 }
@@ -123,7 +121,10 @@ pub fn wait_unless_ready(
         tv_sec: 0,
         tv_nsec: 0,
     };
-    let mut pfd = [PollFd::from_borrowed_fd(fd, PollFlags::from_bits_truncate(events))];
+    let mut pfd = [PollFd::from_borrowed_fd(
+        fd,
+        PollFlags::from_bits_truncate(events),
+    )];
     match rustix::event::poll(&mut pfd, Some(&zero)) {
         Ok(0) => Err(super::Stop::Block(super::Wait::Poll {
             until: None,

@@ -144,7 +144,11 @@ pub fn sched_getaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let cpus = ctx.kernel.cpus.clamp(1, 64);
-    let bits = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
+    let bits = if cpus == 64 {
+        u64::MAX
+    } else {
+        (1u64 << cpus) - 1
+    };
     match ctx.tunnel().write(mask, &bits.to_le_bytes()) {
         Ok(()) => Ok(8),
         Err(_) => Err(Errno::FAULT.into()),
@@ -167,7 +171,11 @@ pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::FAULT.into());
     }
     let cpus = ctx.kernel.cpus.clamp(1, 64);
-    let ours = if cpus == 64 { u64::MAX } else { (1u64 << cpus) - 1 };
+    let ours = if cpus == 64 {
+        u64::MAX
+    } else {
+        (1u64 << cpus) - 1
+    };
     if u64::from_le_bytes(first) & ours == 0 {
         return Err(Errno::INVAL.into());
     }
@@ -184,10 +192,14 @@ pub fn sched_yield(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
 pub fn getcpu(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let cpu = (ctx.thread.cpu.index % ctx.kernel.cpus.max(1)) as u32;
     for (p, v) in [(a[0], cpu), (a[1], 0)] {
-        if p != 0 && ctx.tunnel().write(GuestPtr::new(p), &v.to_le_bytes()).is_err() {
+        if p != 0
+            && ctx
+                .tunnel()
+                .write(GuestPtr::new(p), &v.to_le_bytes())
+                .is_err()
+        {
             return Err(Errno::FAULT.into());
         }
     }
     Ok(0)
 }
-

@@ -280,7 +280,12 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tid <= 0 {
         return Err(Errno::INVAL.into());
     }
-    send_to_thread(ctx, tid as u64, sig, "raised by the program itself with tkill")
+    send_to_thread(
+        ctx,
+        tid as u64,
+        sig,
+        "raised by the program itself with tkill",
+    )
 }
 
 pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -291,7 +296,12 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if tgid as u64 != ctx.process.identity.pid {
         return Err(Errno::SRCH.into());
     }
-    send_to_thread(ctx, tid as u64, sig, "raised by the program itself with tgkill")
+    send_to_thread(
+        ctx,
+        tid as u64,
+        sig,
+        "raised by the program itself with tgkill",
+    )
 }
 
 /// A signal to thread `tid` of this process: the caller itself, or another

@@ -16,8 +16,8 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    alarm, clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll, process, remap, resources,
-    signals, sleep, thread, time, Handler,
+    alarm, clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll,
+    process, remap, resources, signals, sleep, thread, time, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -101,7 +101,8 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 const NO_CHILDREN: &str = "no child processes; the sandbox runs one process (threads run)";
 const NO_EXEC: &str = "a program cannot run another one; the sandbox runs one process";
 const SIGNAL_FRAMES: &str = "not emulated yet: handlers run, but signals are not queued with data, waited for synchronously or read from descriptors";
-const TIMERS: &str = "not emulated yet: POSIX timers and timer descriptors (alarm and setitimer ITIMER_REAL are)";
+const TIMERS: &str =
+    "not emulated yet: POSIX timers and timer descriptors (alarm and setitimer ITIMER_REAL are)";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";

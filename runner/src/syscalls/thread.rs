@@ -83,7 +83,11 @@ pub fn clone3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             nr: NR_CLONE3,
             flags,
             exit_signal: field(4),
-            stack: if stack == 0 { 0 } else { stack.wrapping_add(stack_size) },
+            stack: if stack == 0 {
+                0
+            } else {
+                stack.wrapping_add(stack_size)
+            },
             parent_tid: field(3),
             child_tid: field(2),
             tls: field(7),

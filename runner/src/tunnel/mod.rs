@@ -179,7 +179,10 @@ impl<'a> Tunnel<'a> {
             return Err(TunnelError::Fault(ptr.0));
         }
         let runs = self.check(ptr, 4, access)?;
-        let pa = runs.first().map(|r| r.pa).ok_or(TunnelError::Fault(ptr.0))?;
+        let pa = runs
+            .first()
+            .map(|r| r.pa)
+            .ok_or(TunnelError::Fault(ptr.0))?;
         let word = self
             .mem
             .atomic_u32(pa)
