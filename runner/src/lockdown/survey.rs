@@ -42,7 +42,15 @@ pub fn stat_flags(stat: &str) -> Option<u64> {
 fn threads() -> io::Result<u32> {
     let mut count = 0;
     for entry in std::fs::read_dir("/proc/self/task")? {
-        let stat = std::fs::read_to_string(entry?.path().join("stat"))?;
+        let stat = match std::fs::read_to_string(entry?.path().join("stat")) {
+            Ok(stat) => stat,
+            // The thread ended between the listing and the read: it is no
+            // longer one of ours.
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
         let flags = stat_flags(&stat).ok_or_else(|| invalid(&stat))?;
         if flags & PF_USER_WORKER == 0 {
             count += 1;
