@@ -240,6 +240,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("clocks", "clocks_glibc", "-static"),
     ("threads", "threads_glibc", "-static"),
     ("signals", "signals_glibc", "-static"),
+    ("timers", "timers_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

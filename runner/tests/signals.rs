@@ -36,6 +36,27 @@ fn handlers_frames_masks_and_restarts_match_native() {
     }
 }
 
+/// timerfd, POSIX timers (SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE,
+/// SIGEV_THREAD), rt_sigtimedwait, signalfd, select and pselect6, the
+/// masks of pselect6/ppoll/epoll_pwait, kill to the process taken by the
+/// thread that does not block it, and a blocked signal that leaves a sleep
+/// alone: each line as in the native run (musl and glibc).
+#[test]
+fn timers_sigwait_signalfd_and_select_match_native() {
+    for name in ["timers", "timers_glibc"] {
+        let (status, stdout) = native(name, &[]);
+        assert_eq!(status, Some(0), "{name} natively: {stdout}");
+        assert!(stdout.ends_with("done\n"), "{name} natively: {stdout}");
+        let r = exec_elf(&["--timeout", "30"], name, &[]);
+        assert_eq!(r.status, 0, "{name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout, stdout,
+            "{name}: stdout differs from the native run"
+        );
+        assert_eq!(r.stderr, "", "{name}");
+    }
+}
+
 #[test]
 fn an_alarm_without_a_handler_ends_the_run_with_142() {
     let r = exec_elf(&["--timeout", "20"], "alarms", &["default"]);

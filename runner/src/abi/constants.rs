@@ -100,6 +100,7 @@ pub const SEEK_HOLE: u64 = 4;
 
 // poll(2) events (`short`).
 pub const POLLIN: u16 = 0x1;
+pub const POLLPRI: u16 = 0x2;
 pub const POLLOUT: u16 = 0x4;
 pub const POLLERR: u16 = 0x8;
 pub const POLLHUP: u16 = 0x10;
@@ -351,6 +352,25 @@ pub const EFD_SEMAPHORE: u64 = 1;
 pub const EFD_NONBLOCK: u64 = 0o4000;
 pub const EFD_CLOEXEC: u64 = 0o2_000_000;
 pub const EPOLL_CLOEXEC: u64 = 0o2_000_000;
+
+// --- timerfd, signalfd, POSIX timers (timerfd.h, signalfd.h, siginfo.h) --
+pub const TFD_NONBLOCK: u64 = 0o4000;
+pub const TFD_CLOEXEC: u64 = 0o2_000_000;
+pub const TFD_TIMER_ABSTIME: u64 = 1;
+/// The timer is cancelled when the wall clock is set (accepted; the
+/// sandbox's clock is never set, so it is never cancelled).
+pub const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
+pub const SFD_NONBLOCK: u64 = 0o4000;
+pub const SFD_CLOEXEC: u64 = 0o2_000_000;
+pub const SIGEV_SIGNAL: i32 = 0;
+pub const SIGEV_NONE: i32 = 1;
+pub const SIGEV_THREAD: i32 = 2;
+pub const SIGEV_THREAD_ID: i32 = 4;
+pub const CLOCK_REALTIME: u64 = 0;
+pub const CLOCK_MONOTONIC: u64 = 1;
+pub const CLOCK_BOOTTIME: u64 = 7;
+pub const CLOCK_REALTIME_ALARM: u64 = 8;
+pub const CLOCK_BOOTTIME_ALARM: u64 = 9;
 pub const EPOLL_CTL_ADD: u64 = 1;
 pub const EPOLL_CTL_DEL: u64 = 2;
 pub const EPOLL_CTL_MOD: u64 = 3;
@@ -385,6 +405,8 @@ pub const SA_RESTORER: u64 = 0x0400_0000;
 /// si_code: sent by kill, by tkill/tgkill, by the kernel.
 pub const SI_USER: i32 = 0;
 pub const SI_TKILL: i32 = -6;
+/// si_code: a POSIX timer expired.
+pub const SI_TIMER: i32 = -2;
 pub const SI_KERNEL: i32 = 0x80;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;

@@ -117,8 +117,55 @@ pub struct SigInfo {
     pub code: i32,
     /// si_addr for faults; None for kill/tkill (si_pid, si_uid instead).
     pub addr: Option<u64>,
+    /// si_pid (kill, tkill); si_tid for a POSIX timer (SI_TIMER).
     pub pid: u32,
+    /// si_uid (kill, tkill); si_overrun for a POSIX timer.
     pub uid: u32,
+    /// si_value (SI_TIMER, SI_QUEUE): the sigevent's value.
+    pub value: u64,
+}
+
+/// Bytes in a `struct signalfd_siginfo`.
+pub const SIGNALFD_SIGINFO_SIZE: usize = 128;
+
+impl SigInfo {
+    /// The `siginfo_t` (as rt_sigtimedwait and signal frames write it).
+    pub fn to_bytes(&self) -> [u8; SIGINFO_SIZE as usize] {
+        let mut b = [0u8; SIGINFO_SIZE as usize];
+        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        match self.addr {
+            Some(a) => put(&mut b, 16, a),
+            None => {
+                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
+                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                put(&mut b, 24, self.value);
+            }
+        }
+        b
+    }
+
+    /// The `struct signalfd_siginfo` a read of a signalfd returns.
+    pub fn to_signalfd_bytes(&self) -> [u8; SIGNALFD_SIGINFO_SIZE] {
+        let mut b = [0u8; SIGNALFD_SIGINFO_SIZE];
+        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        if let Some(a) = self.addr {
+            put(&mut b, 72, a);
+        } else if self.code == crate::abi::constants::SI_TIMER {
+            // ssi_tid (the timer id), ssi_overrun, ssi_ptr/ssi_int.
+            b[24..28].copy_from_slice(&self.pid.to_le_bytes());
+            b[32..36].copy_from_slice(&self.uid.to_le_bytes());
+            b[44..48].copy_from_slice(&(self.value as u32).to_le_bytes());
+            put(&mut b, 48, self.value);
+        } else {
+            b[12..16].copy_from_slice(&self.pid.to_le_bytes());
+            b[16..20].copy_from_slice(&self.uid.to_le_bytes());
+            b[44..48].copy_from_slice(&(self.value as u32).to_le_bytes());
+            put(&mut b, 48, self.value);
+        }
+        b
+    }
 }
 
 /// Everything a frame holds.
@@ -163,15 +210,7 @@ impl Frame {
         put(&mut b, mc + 184, self.fpstate);
         put(&mut b, uc + SIGMASK_OFFSET as usize, self.old_mask);
         let si = INFO_OFFSET as usize;
-        b[si..si + 4].copy_from_slice(&self.info.signo.to_le_bytes());
-        b[si + 8..si + 12].copy_from_slice(&self.info.code.to_le_bytes());
-        match self.info.addr {
-            Some(a) => put(&mut b, si + 16, a),
-            None => {
-                b[si + 16..si + 20].copy_from_slice(&self.info.pid.to_le_bytes());
-                b[si + 20..si + 24].copy_from_slice(&self.info.uid.to_le_bytes());
-            }
-        }
+        b[si..si + SIGINFO_SIZE as usize].copy_from_slice(&self.info.to_bytes());
         b
     }
 }

@@ -1,5 +1,5 @@
 //! Descriptors that exist only in the runner and carry events between
-//! threads: eventfd counters and epoll interest lists.
+//! threads: eventfd counters, signalfds and epoll interest lists.
 //!
 //! Locks: each object's own mutex, a leaf, taken under the kernel lock by
 //! the handlers (syscalls/eventfd.rs, syscalls/epoll.rs). Nobody waits
@@ -70,6 +70,43 @@ impl EventFd {
     pub fn readiness(&self) -> (bool, bool) {
         let c = *super::lock(&self.count);
         (c > 0, c < EVENTFD_MAX)
+    }
+}
+
+/// A signalfd: the signals a read of it takes (they should be blocked, so
+/// that no handler takes them first).
+#[derive(Debug)]
+pub struct SignalFd {
+    mask: std::sync::atomic::AtomicU64,
+    nonblocking: AtomicBool,
+    /// Its identity for fstat (st_ino).
+    pub id: u64,
+}
+
+impl SignalFd {
+    pub fn new(mask: u64, nonblocking: bool, id: u64) -> SignalFd {
+        SignalFd {
+            mask: std::sync::atomic::AtomicU64::new(mask),
+            nonblocking: AtomicBool::new(nonblocking),
+            id,
+        }
+    }
+
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Ordering::SeqCst)
+    }
+
+    /// signalfd4 on an existing signalfd: a new mask.
+    pub fn set_mask(&self, mask: u64) {
+        self.mask.store(mask, Ordering::SeqCst);
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::SeqCst)
+    }
+
+    pub fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.store(on, Ordering::SeqCst);
     }
 }
 

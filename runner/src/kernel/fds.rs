@@ -112,6 +112,10 @@ pub enum Object {
     EventFd(Arc<super::events::EventFd>),
     /// An epoll instance (kernel/events.rs).
     Epoll(Arc<super::events::EpollSet>),
+    /// A timerfd (kernel/timers.rs).
+    TimerFd(Arc<super::timers::TimerFd>),
+    /// A signalfd (kernel/events.rs).
+    SignalFd(Arc<super::events::SignalFd>),
 }
 
 impl Object {
@@ -126,7 +130,9 @@ impl Object {
             | Object::VirtualDir(_)
             | Object::Pipe(_)
             | Object::EventFd(_)
-            | Object::Epoll(_) => None,
+            | Object::Epoll(_)
+            | Object::TimerFd(_)
+            | Object::SignalFd(_) => None,
         }
     }
 

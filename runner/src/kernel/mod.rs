@@ -33,6 +33,7 @@ pub mod process;
 pub mod signal_state;
 pub mod thread;
 pub mod thread_group;
+pub mod timers;
 
 pub use process::Process;
 

@@ -57,6 +57,24 @@ pub struct Process {
     pub threads: Arc<ThreadGroup>,
     /// The real-time interval timer (alarm, setitimer ITIMER_REAL).
     pub alarm: Option<Alarm>,
+    /// POSIX timers (timer_create).
+    pub timers: super::timers::PosixTimers,
+    /// Bumped whenever a timer is set, so each thread re-arms the kick
+    /// that takes its vCPU out of the guest at the next expiry.
+    pub timers_changed: u64,
+    /// The siginfo of pending signals that carry more than a number.
+    pub signal_info: super::signal_state::PendingInfo,
+}
+
+impl Process {
+    /// The next time a timer (the alarm or a POSIX timer) is due.
+    pub fn next_timer(&self) -> Option<std::time::Instant> {
+        let alarm = self.alarm.map(|a| a.at);
+        match (alarm, self.timers.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// When SIGALRM is due, and its period for setitimer's repeating timers.
@@ -82,6 +100,9 @@ impl Process {
                 Arc::new(Parker::default()),
             )),
             alarm: None,
+            timers: Default::default(),
+            timers_changed: 0,
+            signal_info: Default::default(),
         }
     }
 
@@ -107,6 +128,9 @@ impl Process {
                 Arc::new(Parker::default()),
             )),
             alarm: None,
+            timers: Default::default(),
+            timers_changed: 0,
+            signal_info: Default::default(),
         }
     }
 }

@@ -104,6 +104,31 @@ impl ThreadSignals {
         }
     }
 
+    /// Takes the signals other threads posted into the pending set, and
+    /// claims the process-directed ones (`shared`) this thread does not
+    /// block or is waiting for (`wanted`: rt_sigtimedwait's set, a
+    /// signalfd's mask), so each is taken by one thread only.
+    pub fn take_posted(
+        &mut self,
+        inbox: &std::sync::atomic::AtomicU64,
+        shared: &std::sync::atomic::AtomicU64,
+        wanted: u64,
+    ) {
+        self.take_inbox(inbox);
+        let open = !self.mask | wanted;
+        if shared.load(std::sync::atomic::Ordering::SeqCst) & open == 0 {
+            return;
+        }
+        let before = shared.fetch_and(!open, std::sync::atomic::Ordering::SeqCst);
+        let claimed = before & open;
+        self.pending |= claimed;
+        for sig in 1..=NSIG as u64 {
+            if claimed & (1 << (sig - 1)) != 0 {
+                self.pending_cause[(sig - 1) as usize] = "sent to the process";
+            }
+        }
+    }
+
     /// The lowest pending signal the mask does not block.
     pub fn next_deliverable(&self) -> Option<u64> {
         let ready = self.pending & !self.mask;
@@ -121,5 +146,49 @@ impl Default for ThreadSignals {
             fault: None,
             saved_mask: None,
         }
+    }
+}
+
+/// The siginfo of pending signals raised with more than a number (a POSIX
+/// timer's value and overrun), by (thread id, signal); thread id 0 holds
+/// the process-directed ones. Signals without an entry are delivered with
+/// the siginfo of tkill. At most one entry per thread and signal (Linux
+/// queues real-time signals; here a second one of the same number while
+/// the first is pending replaces it, and a timer counts it as an overrun).
+#[derive(Debug, Default, Clone)]
+pub struct PendingInfo {
+    entries: std::collections::BTreeMap<(u64, u64), crate::abi::sigframe::SigInfo>,
+}
+
+impl PendingInfo {
+    /// Records `info` for signal `info.signo` pending on `tid` (0: the
+    /// process).
+    pub fn put(&mut self, tid: u64, info: crate::abi::sigframe::SigInfo) {
+        self.entries.insert((tid, info.signo as u64), info);
+    }
+
+    /// The entry of `sig` for `tid` (or for the process), if one waits;
+    /// leaves it.
+    pub fn peek(&self, tid: u64, sig: u64) -> Option<&crate::abi::sigframe::SigInfo> {
+        self.entries
+            .get(&(tid, sig))
+            .or_else(|| self.entries.get(&(0, sig)))
+    }
+
+    /// Takes the entry of `sig` for `tid`, else the process's.
+    pub fn take(&mut self, tid: u64, sig: u64) -> Option<crate::abi::sigframe::SigInfo> {
+        self.entries
+            .remove(&(tid, sig))
+            .or_else(|| self.entries.remove(&(0, sig)))
+    }
+
+    /// Forgets the entry of `sig` for `tid` alone.
+    pub fn forget(&mut self, tid: u64, sig: u64) {
+        self.entries.remove(&(tid, sig));
+    }
+
+    /// Forgets thread `tid`'s entries (it exited).
+    pub fn forget_thread(&mut self, tid: u64) {
+        self.entries.retain(|&(t, _), _| t != tid);
     }
 }

@@ -36,12 +36,12 @@ pub struct Thread {
     pub cpu_sync: Arc<CpuSync>,
     /// The page-table root its vCPU has loaded (CR3).
     pub cr3: u64,
-    /// The thread set the process's alarm since it last ran: the run loop
-    /// (re)arms `alarm_kick`.
-    pub alarm_changed: bool,
-    /// A kernel timer that kicks this thread's vCPU when the alarm it set
-    /// expires.
-    pub alarm_kick: Option<thinvisor_kmod::KickTimer>,
+    /// `Process::timers_changed` when this thread last armed `timer_kick`.
+    pub timers_seen: u64,
+    /// A kernel timer that kicks this thread's vCPU out of the guest when
+    /// the process's next timer (alarm or POSIX timer) is due, so a thread
+    /// that only computes fires it too.
+    pub timer_kick: Option<thinvisor_kmod::KickTimer>,
     /// Signals other threads posted to it (kernel/thread_group.rs).
     pub inbox: Arc<std::sync::atomic::AtomicU64>,
     /// Set by the run loop when it runs a waiting call again
@@ -75,8 +75,8 @@ impl Thread {
             cpu_sync: member.cpu.clone(),
             cr3,
             inbox: member.inbox.clone(),
-            alarm_changed: false,
-            alarm_kick: None,
+            timers_seen: 0,
+            timer_kick: None,
             resume: None,
         }
     }

@@ -131,6 +131,10 @@ struct Members {
 #[derive(Debug)]
 pub struct ThreadGroup {
     members: Mutex<Members>,
+    /// Process-directed signals no thread has taken yet (bits, signal N at
+    /// bit N-1): the first thread that does not block one claims it
+    /// (`ThreadSignals::take_posted`).
+    pub shared_pending: Arc<AtomicU64>,
     ended: Condvar,
     ending: AtomicBool,
 }
@@ -165,6 +169,7 @@ impl ThreadGroup {
             }),
             ended: Condvar::new(),
             ending: AtomicBool::new(false),
+            shared_pending: Arc::default(),
         }
     }
 
@@ -283,6 +288,21 @@ impl ThreadGroup {
             k.0.interrupt();
         }
         true
+    }
+
+    /// Posts process-directed signal `sig`: it waits in the shared set and
+    /// every thread is woken or kicked out of the guest, so one that does
+    /// not block it takes it.
+    pub fn post_process(&self, sig: u64) {
+        self.shared_pending
+            .fetch_or(1u64 << (sig - 1), Ordering::SeqCst);
+        let m = super::lock(&self.members);
+        for member in m.live.values() {
+            member.parker.signal();
+            if let Some(k) = &member.interrupter {
+                k.0.interrupt();
+            }
+        }
     }
 
     /// Every live member but `tid`.

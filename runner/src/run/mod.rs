@@ -20,6 +20,7 @@ pub mod stats;
 pub mod syscall_path;
 pub mod thread_exit;
 pub mod threads;
+pub mod timer_firing;
 pub mod tlb;
 
 pub use options::{ExecOptions, HugePages};

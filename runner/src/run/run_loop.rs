@@ -9,6 +9,7 @@ use super::frame::{self, Frame};
 use super::signal_delivery::{self, Delivery};
 use super::syscall_path::SyscallPath;
 use super::threads::{self, Sandbox, State};
+use super::timer_firing;
 use super::tlb::{self, Redirect};
 use crate::abi::constants as signal;
 use crate::abi::constants::{
@@ -207,13 +208,25 @@ enum Entering {
 /// TLB flush.
 fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError> {
     let mut st = sb.lock();
-    if let Some(death) = fire_alarm(&mut st, t)? {
+    if let Some(death) = timer_firing::fire_due(&mut st, t)? {
         return Ok(Entering::End(end_group(sb, &mut st, death)));
     }
-    arm_alarm_kick(&st, t)?;
+    timer_firing::arm_kick(&st, t)?;
     match signal_delivery::deliver(&mut st, t)? {
         Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, death))),
-        Delivery::Nothing | Delivery::Handler | Delivery::Deferred => {}
+        // A mask a call set for its wait (rt_sigsuspend, ppoll, pselect6,
+        // epoll_pwait) is the handler's to restore (its frame saved the
+        // mask of before); with no handler to run, it is restored now.
+        Delivery::Nothing => {
+            if let Some(mask) = t.signals.saved_mask.take() {
+                t.signals.mask = mask;
+                // A signal the restored mask lets through is taken now.
+                if let Delivery::Kill(death) = signal_delivery::deliver(&mut st, t)? {
+                    return Ok(Entering::End(end_group(sb, &mut st, death)));
+                }
+            }
+        }
+        Delivery::Handler | Delivery::Deferred => {}
     }
     let State {
         machine,
@@ -344,56 +357,6 @@ where
     Ok(Some(end_group(sb, &mut st, death)))
 }
 
-/// Raises SIGALRM when the process's alarm is due (into this thread: its
-/// handler runs next, or its default action ends the run), re-arming a
-/// periodic one. Some(death) when the signal ends the process.
-fn fire_alarm(st: &mut State<'_>, t: &mut Thread) -> Result<Option<Death>, RunError> {
-    let Some(alarm) = st.process.alarm else {
-        return Ok(None);
-    };
-    let now = Instant::now();
-    if alarm.at > now {
-        return Ok(None);
-    }
-    st.process.alarm = alarm.every.map(|every| crate::kernel::process::Alarm {
-        at: (alarm.at + every).max(now),
-        every: Some(every),
-    });
-    let State {
-        machine,
-        kernel,
-        process,
-        ..
-    } = &mut *st;
-    let mem = machine.vm.memory_mut(machine.slot)?;
-    let mut ctx = Ctx::new(kernel, process, t, mem);
-    match syscalls::signals::raise(&mut ctx, signal::SIGALRM as u64, "the alarm timer expired") {
-        Err(syscalls::Stop::Kill(death)) => Ok(Some(death)),
-        _ => Ok(None),
-    }
-}
-
-/// Keeps this thread's alarm kick timer in step with the process's alarm
-/// when this thread set it (a kernel timer: the vCPU leaves the guest when
-/// the alarm is due, even in a loop without syscalls).
-fn arm_alarm_kick(st: &State<'_>, t: &mut Thread) -> Result<(), RunError> {
-    match st.process.alarm {
-        None => t.alarm_kick = None,
-        Some(alarm) if std::mem::take(&mut t.alarm_changed) => {
-            let after = alarm.at.saturating_duration_since(Instant::now());
-            t.alarm_kick = Some(t.vcpu.kick_timer(
-                after.max(std::time::Duration::from_micros(1)),
-                ALARM_KICK_REPEAT,
-            )?);
-        }
-        Some(_) => {}
-    }
-    Ok(())
-}
-
-/// How often a due alarm's kick repeats until a thread has fired it.
-const ALARM_KICK_REPEAT: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// Ends the thread group with `death` (a fatal signal ends every thread).
 fn end_group(sb: &Sandbox<'_>, _st: &mut State<'_>, death: Death) -> ThreadEnd {
     sb.group.end(GroupEnd::Killed(death));
@@ -501,6 +464,7 @@ fn handled_fault(
             addr: Some(si_addr),
             pid: 0,
             uid: 0,
+            value: 0,
         },
         Trap {
             err: frame.error_code,
@@ -603,6 +567,7 @@ where
                 } = &mut *st;
                 let mem = machine.vm.memory_mut(machine.slot)?;
                 super::thread_exit::release(kernel, process, mem, t);
+                process.signal_info.forget_thread(t.tid);
                 sb.group.remove(t.tid, code);
                 return Ok(Some(ThreadEnd::Exited));
             }
@@ -624,30 +589,43 @@ where
         }
         let run_end = sb.deadline;
         let parked = loop {
-            // A signal already waiting ends the wait before it starts.
-            t.signals.take_inbox(&t.inbox);
-            if t.signals.next_deliverable().is_some() {
+            // A signal already waiting ends the wait before it starts, as
+            // does one the call waits for even though it is blocked
+            // (rt_sigtimedwait, a signalfd).
+            t.signals
+                .take_posted(&t.inbox, &st.process.threads.shared_pending, wait.signals());
+            if t.signals.next_deliverable().is_some() || t.signals.pending & wait.signals() != 0 {
                 break Parked::Signaled;
             }
-            // The process's alarm ends the wait too (it raises SIGALRM).
-            let alarm = st.process.alarm.map(|a| a.at);
+            // The process's next timer ends the wait too (it raises a
+            // signal, or a timerfd the call watches becomes readable).
+            let timer = st.process.next_timer();
             drop(st);
-            let parked = park(t, wait, alarm.map_or(run_end, |a| a.min(run_end)));
+            let parked = park(t, wait, timer.map_or(run_end, |a| a.min(run_end)));
             st = sb.lock();
-            if let Some(death) = fire_alarm(&mut st, t)? {
+            if let Some(death) = timer_firing::fire_due(&mut st, t)? {
                 return Ok(Some(end_group(sb, &mut st, death)));
             }
+            // A signal arrived: look again at the top. One the thread
+            // blocks (and the call does not wait for) does not end the
+            // wait, as on Linux.
+            if parked == Parked::Signaled {
+                continue;
+            }
             let now = Instant::now();
-            let alarm_ended_it = parked == Parked::TimedOut
-                && alarm.is_some_and(|a| a <= now)
+            let timer_ended_it = parked == Parked::TimedOut
+                && timer.is_some_and(|a| a <= now)
                 && now < run_end
                 && wait.until().is_none_or(|u| u > now);
-            if !alarm_ended_it {
+            if !timer_ended_it {
                 break parked;
             }
-            // SIGALRM was raised: a deliverable one ends the wait at the
-            // loop's top; an ignored or blocked one does not.
-            if matches!(wait, Wait::Retry | Wait::Poll { .. }) {
+            // A timer fired: a deliverable signal ends the wait at the
+            // loop's top; a poll runs again (a timerfd may be readable).
+            if matches!(wait, Wait::Poll { .. }) {
+                break Parked::Woken;
+            }
+            if wait == Wait::Retry {
                 t.parker.prepare();
                 st.kernel.retry_waiters.push(t.parker.clone());
             }
@@ -657,12 +635,18 @@ where
                 st.kernel.futexes.cancel(t.tid);
                 return Ok(Some(ThreadEnd::Group));
             }
+            // The call runs again and takes the signal it waits for.
+            (Wait::Poll { until, signals, .. }, Parked::Signaled)
+                if t.signals.pending & signals != 0 =>
+            {
+                t.resume = Some(until);
+                continue;
+            }
             (_, Parked::Signaled) => {
                 st.kernel.futexes.cancel(t.tid);
                 // A call that only waited for another thread restarts after
                 // the handler when its action has SA_RESTART (RIP back on
                 // the `syscall`, RAX the number again); others fail EINTR.
-                t.signals.take_inbox(&t.inbox);
                 let restart = wait == Wait::Retry
                     && t.signals.next_deliverable().is_some_and(|sig| {
                         st.process.signal_actions.action(sig).flags & SA_RESTART != 0
@@ -715,8 +699,13 @@ fn park(t: &Thread, wait: Wait, run_end: Instant) -> Parked {
     match wait {
         Wait::Futex { until } => t.parker.park(until.map_or(run_end, |u| u.min(run_end))),
         Wait::Retry => t.parker.park(run_end),
-        Wait::Poll { until, host } => {
+        Wait::Poll {
+            until, host, timer, ..
+        } => {
             let mut end = until.map_or(run_end, |u| u.min(run_end));
+            if let Some(timer) = timer {
+                end = end.min(timer);
+            }
             if host {
                 end = end.min(Instant::now() + HOST_POLL_INTERVAL);
             }

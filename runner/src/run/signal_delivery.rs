@@ -79,20 +79,22 @@ pub fn locate(regs: &thinvisor_kmod::Regs, cpu: &CpuArea) -> Option<Location> {
 
 /// Delivers the next signal of thread `t`, if any (see the module docs).
 pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError> {
-    t.signals.take_inbox(&t.inbox);
+    t.signals
+        .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
     let (info, trap) = match t.signals.fault.take() {
         Some(f) => f,
         None => {
             let Some(sig) = t.signals.next_deliverable() else {
                 return Ok(Delivery::Nothing);
             };
-            let info = SigInfo {
+            let info = st.process.signal_info.take(t.tid, sig).unwrap_or(SigInfo {
                 signo: sig as i32,
                 code: SI_TKILL,
                 addr: None,
                 pid: GUEST_IDENTITY.pid as u32,
                 uid: GUEST_IDENTITY.uid as u32,
-            };
+                value: 0,
+            });
             (info, Trap::default())
         }
     };

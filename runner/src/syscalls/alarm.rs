@@ -2,9 +2,8 @@
 //! timer, which raises SIGALRM when it expires (status 142 by default, the
 //! handler otherwise). The timer lives in the process (`Process::alarm`);
 //! the run loop fires it (run/run_loop.rs: before a thread runs user code,
-//! and at the end of a wait, which never outlasts it), and the thread that
-//! set it has its vCPU kicked then, so a thread that only computes sees it
-//! too. ITIMER_VIRTUAL and ITIMER_PROF (CPU-time timers) are refused.
+//! and at the end of a wait, which never outlasts it), and every thread
+//! has its vCPU kicked then, so a thread that only computes sees it too. ITIMER_VIRTUAL and ITIMER_PROF (CPU-time timers) are refused.
 
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL};
@@ -78,14 +77,14 @@ fn check_which(which: u64) -> Result<(), Errno> {
     }
 }
 
-/// Sets the process's timer, and has the calling thread's vCPU kicked when
-/// it expires (`Thread::alarm_kick`, armed by the run loop).
+/// Sets the process's timer; every thread's vCPU is kicked when it
+/// expires (`Thread::timer_kick`, armed by the run loop).
 fn set(ctx: &mut Ctx<'_>, alarm: Option<Alarm>) {
     ctx.process.alarm = alarm;
-    ctx.thread.alarm_changed = true;
+    ctx.process.timers_changed += 1;
 }
 
-fn after(d: Duration) -> Instant {
+pub fn after(d: Duration) -> Instant {
     Instant::now()
         .checked_add(d)
         .unwrap_or_else(super::poll::far_future)

@@ -11,7 +11,7 @@
 //! directories cannot be watched (EPERM, as on Linux).
 
 use super::poll::far_future;
-use super::readiness::{self, HostItem};
+use super::readiness::{self, HostItem, Wakes};
 use super::{Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
     EPOLLERR, EPOLLET, EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLMSG, EPOLLONESHOT, EPOLLOUT,
@@ -152,9 +152,9 @@ pub fn epoll_wait(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     wait(ctx, a[0], GuestPtr::new(a[1]), a[2], timeout)
 }
 
-/// epoll_pwait: the signal mask is not applied (no signal is delivered to
-/// a handler yet, so it changes nothing a program can see).
+/// epoll_pwait: epoll_wait with a signal mask for the wait.
 pub fn epoll_pwait(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    wait_mask(ctx, a[4], a[5])?;
     epoll_wait(ctx, a)
 }
 
@@ -166,7 +166,17 @@ pub fn epoll_pwait2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         let (s, ns) = super::sleep::read_timespec(ctx, ts)?;
         Some(Duration::new(s as u64, ns as u32))
     };
+    wait_mask(ctx, a[4], a[5])?;
     wait(ctx, a[0], GuestPtr::new(a[1]), a[2], timeout)
+}
+
+/// The mask epoll_pwait and epoll_pwait2 set for their wait, if any.
+fn wait_mask(ctx: &mut Ctx<'_>, ptr: u64, size: u64) -> Result<(), Errno> {
+    if ptr != 0 {
+        let mask = super::sigwait::read_sigset(ctx, GuestPtr::new(ptr), size)?;
+        super::sigwait::set_wait_mask(ctx, mask);
+    }
+    Ok(())
 }
 
 fn wait(
@@ -190,12 +200,19 @@ fn wait(
         Some(until) => until,
         None => timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future)),
     };
-    let (ready, watches_host) = collect(&set, max)?;
+    let signals = super::readiness::pending_signals(ctx);
+    let Collected {
+        ready,
+        watches_host,
+        wakes,
+    } = collect(&set, max, signals)?;
     if ready.is_empty() {
         if until.is_none_or(|u| u > Instant::now()) {
             return Err(Stop::Block(Wait::Poll {
                 until,
                 host: watches_host,
+                timer: wakes.timer,
+                signals: wakes.signals,
             }));
         }
         return Ok(0);
@@ -209,9 +226,20 @@ fn wait(
     Ok(ready.len() as u64)
 }
 
+/// What [`collect`] finds: the ready (events, data) pairs, whether a host
+/// descriptor is watched, and what else must end a wait.
+struct Collected {
+    ready: Vec<(u32, u64)>,
+    watches_host: bool,
+    wakes: Wakes,
+}
+
 /// Up to `max` ready (events, data) pairs, in descriptor order, applying
-/// EPOLLET and EPOLLONESHOT; and whether any host descriptor is watched.
-fn collect(set: &EpollSet, max: u64) -> Result<(Vec<(u32, u64)>, bool), Errno> {
+/// EPOLLET and EPOLLONESHOT; whether any host descriptor is watched; and
+/// what else must end a wait (timerfds, signalfds). `signals`: those
+/// pending for the caller or its process.
+fn collect(set: &EpollSet, max: u64, signals: u64) -> Result<Collected, Errno> {
+    let mut wakes = Wakes::default();
     let mut interest = crate::kernel::lock(&set.interest);
     let mut host: Vec<HostItem> = Vec::new();
     let mut host_keys: Vec<i32> = Vec::new();
@@ -221,7 +249,8 @@ fn collect(set: &EpollSet, max: u64) -> Result<(Vec<(u32, u64)>, bool), Errno> {
             continue;
         }
         let asked = ((i.events & POLL_BITS) | EPOLLERR | EPOLLHUP) as u16;
-        match readiness::local(&i.object, asked) {
+        wakes.add(&i.object);
+        match readiness::local(&i.object, asked, signals) {
             Some(r) => now.push((fd, u32::from(r))),
             None => {
                 host.push(HostItem {
@@ -264,5 +293,9 @@ fn collect(set: &EpollSet, max: u64) -> Result<(Vec<(u32, u64)>, bool), Errno> {
         let _ = EPOLLWAKEUP;
         ready.push((bits, i.data));
     }
-    Ok((ready, !host_keys.is_empty()))
+    Ok(Collected {
+        ready,
+        watches_host: !host_keys.is_empty(),
+        wakes,
+    })
 }

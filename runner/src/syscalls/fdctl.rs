@@ -87,6 +87,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Object::Pipe(p) => p.status_flags(),
             Object::EventFd(e) => O_RDWR | if e.nonblocking() { O_NONBLOCK } else { 0 },
             Object::Epoll(_) => O_RDWR,
+            Object::TimerFd(t) => O_RDWR | if t.nonblocking() { O_NONBLOCK } else { 0 },
+            Object::SignalFd(s) => O_RDWR | if s.nonblocking() { O_NONBLOCK } else { 0 },
             other => match other.host_fd() {
                 Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                 None => return Err(Errno::BADF.into()),
@@ -102,8 +104,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
                 return Ok(0);
             }
-            if let Object::EventFd(e) = &*obj {
-                e.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
+            if let Object::EventFd(_) | Object::TimerFd(_) | Object::SignalFd(_) = &*obj {
+                set_nonblocking(&obj, arg as u32 & O_NONBLOCK != 0)?;
                 return Ok(0);
             }
             if let Some(h) = obj.host_fd() {
@@ -128,6 +130,8 @@ fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
     match obj {
         Object::Pipe(p) => p.set_nonblocking(on),
         Object::EventFd(e) => e.set_nonblocking(on),
+        Object::TimerFd(t) => t.set_nonblocking(on),
+        Object::SignalFd(s) => s.set_nonblocking(on),
         Object::Stdio { .. } | Object::Null { .. } | Object::VirtualDir(_) | Object::Epoll(_) => {}
         other => {
             if let Some(h) = other.host_fd() {

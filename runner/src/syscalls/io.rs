@@ -73,6 +73,18 @@ fn read_into(
             }
             eventfd::read(ctx, e, parts)?
         }
+        Object::TimerFd(t) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            super::timerfd::read(ctx, t, parts)?
+        }
+        Object::SignalFd(s) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            super::signalfd::read(ctx, s, parts)?
+        }
         Object::Epoll(_) => return Err(Errno::INVAL.into()),
     })
 }
@@ -156,7 +168,9 @@ fn write_object(
             }
             eventfd::write(ctx, e, parts)?
         }
-        Object::Epoll(_) => return Err(Errno::INVAL.into()),
+        Object::Epoll(_) | Object::TimerFd(_) | Object::SignalFd(_) => {
+            return Err(Errno::INVAL.into())
+        }
     })
 }
 
@@ -277,8 +291,11 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         },
         // /dev/null: every seek succeeds at 0.
         Object::Null { .. } => Ok(0),
-        Object::Socket(_) | Object::Pipe(_) | Object::EventFd(_) | Object::Epoll(_) => {
-            Err(Errno::SPIPE.into())
-        }
+        Object::Socket(_)
+        | Object::Pipe(_)
+        | Object::EventFd(_)
+        | Object::Epoll(_)
+        | Object::TimerFd(_)
+        | Object::SignalFd(_) => Err(Errno::SPIPE.into()),
     }
 }

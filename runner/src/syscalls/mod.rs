@@ -18,16 +18,22 @@ mod memory;
 pub mod net;
 pub mod pipe;
 mod poll;
+mod posix_timers;
 pub mod process;
 mod readiness;
 mod remap;
 mod resources;
+mod select;
+pub mod signalfd;
 pub mod signals;
+mod sigwait;
 mod sleep;
 mod stream_stat;
 pub mod table;
 pub mod thread;
 mod time;
+mod timer_spec;
+mod timerfd;
 
 use crate::abi::Errno;
 use crate::kernel::death::Death;
@@ -68,16 +74,42 @@ pub enum Wait {
     /// full one) lets the call go on: wait for any thread's next syscall,
     /// then run the call again.
     Retry,
-    /// poll, epoll_wait: nothing is ready yet. Run the call again after
+    /// poll, select, epoll_wait, rt_sigtimedwait, a blocking read of a
+    /// timerfd or signalfd: nothing is ready yet. Run the call again after
     /// another thread's syscall, after a few milliseconds when `host`
-    /// descriptors are watched, and at `until` (None: never), with
-    /// `Thread::resume` holding `until` so the call keeps its first end.
-    Poll { until: Option<Instant>, host: bool },
+    /// descriptors are watched, at `timer` (a watched timerfd's next
+    /// expiry), when one of `signals` is pending (blocked or not), and at
+    /// `until` (None: never), with `Thread::resume` holding `until` so the
+    /// call keeps its first end.
+    Poll {
+        until: Option<Instant>,
+        host: bool,
+        timer: Option<Instant>,
+        signals: u64,
+    },
     /// pause, rt_sigsuspend: until a signal is delivered, then EINTR.
     Signal,
 }
 
 impl Wait {
+    /// A poll-like wait on runner objects only, until `until`.
+    pub fn poll(until: Option<Instant>) -> Wait {
+        Wait::Poll {
+            until,
+            host: false,
+            timer: None,
+            signals: 0,
+        }
+    }
+
+    /// The signals the call waits for even while the thread blocks them.
+    pub fn signals(self) -> u64 {
+        match self {
+            Wait::Poll { signals, .. } => signals,
+            _ => 0,
+        }
+    }
+
     /// The time the call itself waits until, if it has one.
     pub fn until(self) -> Option<Instant> {
         match self {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 /// The ready bits of `obj` among `events` (plus POLLERR and POLLHUP, which
 /// are always reported), when the runner knows them; None when the object
 /// is a host descriptor ([`host_now`]).
-pub fn local(obj: &Object, events: u16) -> Option<u16> {
+/// `signals`: the signals pending for the polling thread or its process
+/// (a signalfd is readable while one of its mask is).
+pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
     let r = match obj {
         // As Linux's pipe_poll.
         Object::Pipe(p) => {
@@ -45,6 +47,20 @@ pub fn local(obj: &Object, events: u16) -> Option<u16> {
             }
             r
         }
+        Object::TimerFd(t) => {
+            if t.ticks(std::time::Instant::now()) > 0 {
+                events & (POLLIN | POLLRDNORM)
+            } else {
+                0
+            }
+        }
+        Object::SignalFd(s) => {
+            if signals & s.mask() != 0 {
+                events & (POLLIN | POLLRDNORM)
+            } else {
+                0
+            }
+        }
         // An epoll instance is readable when one of its descriptors is
         // ready; nested instances are refused at epoll_ctl, so it is only
         // ever polled by poll(2), which is answered "not ready".
@@ -56,6 +72,47 @@ pub fn local(obj: &Object, events: u16) -> Option<u16> {
         Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => return None,
     };
     Some(r)
+}
+
+/// What must end a wait on `obj` besides another thread's syscall: a
+/// timerfd's next expiry, a signalfd's signals.
+pub fn wakes(obj: &Object) -> (Option<std::time::Instant>, u64) {
+    match obj {
+        Object::TimerFd(t) => (t.next_expiry(), 0),
+        Object::SignalFd(s) => (None, s.mask()),
+        _ => (None, 0),
+    }
+}
+
+/// The wake-ups of several objects together: the earliest time, every
+/// signal.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Wakes {
+    pub timer: Option<std::time::Instant>,
+    pub signals: u64,
+}
+
+impl Wakes {
+    pub fn add(&mut self, obj: &Object) {
+        let (timer, signals) = wakes(obj);
+        self.timer = match (self.timer, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.signals |= signals;
+    }
+}
+
+/// The signals pending for the calling thread or its process, once posted
+/// ones are taken (what a signalfd's readiness looks at).
+pub fn pending_signals(ctx: &mut super::Ctx<'_>) -> u64 {
+    super::signals::take_posted(ctx, 0);
+    ctx.thread.signals.pending
+        | ctx
+            .process
+            .threads
+            .shared_pending
+            .load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// One host descriptor to poll: the object (kept alive, with its host fd,
@@ -129,6 +186,8 @@ pub fn wait_unless_ready(
         Ok(0) => Err(super::Stop::Block(super::Wait::Poll {
             until: None,
             host: true,
+            timer: None,
+            signals: 0,
         })),
         _ => Ok(()),
     }

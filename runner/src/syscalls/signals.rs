@@ -89,10 +89,94 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     }))
 }
 
+/// Takes the signals posted to the calling thread and the process-directed
+/// ones it does not block (or waits for: `wanted`) into its pending set.
+pub fn take_posted(ctx: &mut Ctx<'_>, wanted: u64) {
+    let shared = ctx.process.threads.shared_pending.clone();
+    let t = &mut *ctx.thread;
+    t.signals.take_posted(&t.inbox, &shared, wanted);
+}
+
+/// Where a signal is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The process (kill, SIGEV_SIGNAL): the calling thread takes it when
+    /// it does not block it; otherwise it waits for a thread that does not.
+    Process,
+    /// One thread (tkill, tgkill, SIGEV_THREAD_ID).
+    Thread(u64),
+}
+
+/// Sends `info.signo` (1..=64) to `target`, carrying `info` to the
+/// handler, rt_sigtimedwait or a signalfd. Err(stop) when it ends the
+/// run at once; ESRCH when the thread is gone.
+pub fn send(
+    ctx: &mut Ctx<'_>,
+    target: Target,
+    info: sigframe::SigInfo,
+    how: &'static str,
+) -> Result<(), Stop> {
+    let sig = info.signo as u64;
+    if sig == 0 || sig > NSIG as u64 {
+        return Err(Errno::INVAL.into());
+    }
+    let me = ctx.thread.tid;
+    let to_me = match target {
+        Target::Thread(tid) => tid == me,
+        Target::Process => {
+            sig == SIGKILL as u64
+                || ctx.thread.signals.mask & bit(sig) == 0
+                || ctx.process.threads.live() == 1
+        }
+    };
+    if to_me {
+        ctx.process.signal_info.put(me, info);
+        raise(ctx, sig, how)?;
+        if ctx.thread.signals.pending & bit(sig) == 0 {
+            ctx.process.signal_info.forget(me, sig);
+        }
+        return Ok(());
+    }
+    let action = ctx.process.signal_actions.action(sig);
+    if action.handler == SIG_IGN
+        || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig)))
+    {
+        // Discarded when sent, as on Linux.
+        return Ok(());
+    }
+    match target {
+        Target::Process => {
+            ctx.process.signal_info.put(0, info);
+            ctx.process.threads.post_process(sig);
+        }
+        Target::Thread(tid) => {
+            if !ctx.process.threads.is_alive(tid) {
+                return Err(Errno::SRCH.into());
+            }
+            ctx.process.signal_info.put(tid, info);
+            ctx.process.threads.post(tid, sig);
+        }
+    }
+    Ok(())
+}
+
+/// The siginfo of kill and tkill from the program itself.
+pub fn user_info(sig: u64, code: i32, ctx: &Ctx<'_>) -> sigframe::SigInfo {
+    sigframe::SigInfo {
+        signo: sig as i32,
+        code,
+        addr: None,
+        pid: ctx.process.identity.pid as u32,
+        uid: ctx.process.identity.uid as u32,
+        value: 0,
+    }
+}
+
 /// After the mask changed: a pending signal now unblocked takes effect (a
 /// handled one stays pending: it is delivered on the way back to user
 /// mode).
 fn deliver_unblocked(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    take_posted(ctx, 0);
     let s = &mut ctx.thread.signals;
     let ready = s.pending & !s.mask;
     if ready == 0 {
@@ -156,6 +240,10 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         // Ignoring a pending signal discards it, as on Linux.
         if n.handler == SIG_IGN || (n.handler == SIG_DFL && ignored_by_default(sig)) {
             ctx.thread.signals.pending &= !bit(sig);
+            ctx.process
+                .threads
+                .shared_pending
+                .fetch_and(!bit(sig), std::sync::atomic::Ordering::SeqCst);
         }
     }
     Ok(0)
@@ -197,7 +285,13 @@ pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if a[1] != 8 {
         return Err(Errno::INVAL.into());
     }
-    let p = ctx.thread.signals.pending & ctx.thread.signals.mask;
+    take_posted(ctx, 0);
+    let shared = ctx
+        .process
+        .threads
+        .shared_pending
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let p = (ctx.thread.signals.pending | shared) & ctx.thread.signals.mask;
     match ctx.tunnel().write(GuestPtr::new(a[0]), &p.to_le_bytes()) {
         Ok(()) => Ok(0),
         Err(_) => Err(Errno::FAULT.into()),
@@ -266,7 +360,17 @@ pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match pid {
         // Itself, or its own process group.
         p if p == me || p == 0 || p == -me => {
-            send_to_self(ctx, sig, "raised by the program itself with kill")
+            if sig == 0 {
+                return Ok(0);
+            }
+            let info = user_info(sig, crate::abi::constants::SI_USER, ctx);
+            send(
+                ctx,
+                Target::Process,
+                info,
+                "raised by the program itself with kill",
+            )?;
+            Ok(0)
         }
         // Every other process: there is none (kill(-1) excludes the caller).
         -1 => Err(Errno::SRCH.into()),
@@ -317,7 +421,8 @@ fn send_to_thread(ctx: &mut Ctx<'_>, tid: u64, sig: u64, how: &'static str) -> S
         return Err(Errno::SRCH.into());
     }
     if sig != 0 {
-        ctx.process.threads.post(tid, sig);
+        let info = user_info(sig, crate::abi::constants::SI_TKILL, ctx);
+        send(ctx, Target::Thread(tid), info, how)?;
     }
     Ok(0)
 }

@@ -17,7 +17,8 @@
 
 use super::{
     alarm, clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll,
-    process, remap, resources, signals, sleep, thread, time, Handler,
+    posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep, thread,
+    time, timerfd, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -100,9 +101,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const NO_CHILDREN: &str = "no child processes; the sandbox runs one process (threads run)";
 const NO_EXEC: &str = "a program cannot run another one; the sandbox runs one process";
-const SIGNAL_FRAMES: &str = "not emulated yet: handlers run, but signals are not queued with data, waited for synchronously or read from descriptors";
-const TIMERS: &str =
-    "not emulated yet: POSIX timers and timer descriptors (alarm and setitimer ITIMER_REAL are)";
+const SIGNAL_FRAMES: &str = "not emulated yet: signals the program queues with its own data (rt_sigqueueinfo, rt_tgsigqueueinfo), and restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
@@ -114,7 +113,7 @@ const METADATA: &str =
 const INBOUND: &str =
     "nothing listens in the sandbox: [[network]] allows outbound connections only";
 const EVENTS: &str =
-    "not emulated yet: select and pselect6, signalfd, timerfd, inotify (poll, ppoll, epoll and eventfd are)";
+    "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const SCHED: &str = "scheduling priorities and policies are not emulated";
 const MEMORY: &str =
     "memory locking, NUMA policy, protection keys and other memory controls are not emulated";
@@ -174,7 +173,8 @@ pub static TABLE: &[Entry] = &[
         "answers for the policy: W_OK needs a read-write rule"),
     emulated!("pipe", pipe::pipe,
         "a pipe inside the process, buffered in the runner (64 KiB); both ends are guest descriptors (within open_files)"),
-    unsupported("select", EVENTS),
+    emulated!("select", select::select,
+        "as poll over the three bitmaps (EBADF for a closed descriptor); the time left is written back"),
     emulated!("sched_yield", resources::sched_yield,
         "yields the calling thread's host thread"),
     emulated!("mremap", remap::mremap,
@@ -235,7 +235,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("wait4", process::wait,
         "no children ever exist (ECHILD)"),
     emulated!("kill", signals::kill,
-        "only the process itself (taken by the calling thread): its handler runs, or its default action (128+N); no other process exists"),
+        "only the process itself: the calling thread takes it unless it blocks it, else a thread that does not (or rt_sigtimedwait, a signalfd); its handler runs, or its default action (128+N); no other process exists"),
     emulated!("uname", process::uname,
         "fixed identity; no host details leak"),
     unsupported("semget", IPC),
@@ -340,8 +340,9 @@ pub static TABLE: &[Entry] = &[
     unsupported("capget", SELF_CONFINEMENT),
     unsupported("capset", HOST_ADMIN),
     emulated!("rt_sigpending", signals::rt_sigpending,
-        "the calling thread's pending signals its mask blocks"),
-    unsupported("rt_sigtimedwait", SIGNAL_FRAMES),
+        "the signals pending for the calling thread or the process that its mask blocks"),
+    emulated!("rt_sigtimedwait", sigwait::rt_sigtimedwait,
+        "takes a pending signal of the set (the thread's or the process's) with its siginfo, or waits for one (EAGAIN at the timeout; EINTR for another signal with a handler)"),
     unsupported("rt_sigqueueinfo", SIGNAL_FRAMES),
     emulated!("rt_sigsuspend", signals::rt_sigsuspend,
         "waits with the given mask until a handler runs, then EINTR; the handler returns to the old mask"),
@@ -449,11 +450,16 @@ pub static TABLE: &[Entry] = &[
     unsupported("restart_syscall", SIGNAL_FRAMES),
     unsupported("semtimedop", IPC),
     unsupported("fadvise64", FILE_META),
-    unsupported("timer_create", TIMERS),
-    unsupported("timer_settime", TIMERS),
-    unsupported("timer_gettime", TIMERS),
-    unsupported("timer_getoverrun", TIMERS),
-    unsupported("timer_delete", TIMERS),
+    emulated!("timer_create", posix_timers::timer_create,
+        "CLOCK_REALTIME, MONOTONIC, BOOTTIME (the _ALARM clocks: EPERM; CPU-time clocks: EINVAL); SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE; at most 1024 per process (EAGAIN)"),
+    emulated!("timer_settime", posix_timers::timer_settime,
+        "relative or TIMER_ABSTIME, one-shot or periodic; a due timer's signal carries SI_TIMER, its id, overrun and value; a REALTIME deadline does not follow later changes of the host's clock"),
+    emulated!("timer_gettime", posix_timers::timer_gettime,
+        "time left and interval"),
+    emulated!("timer_getoverrun", posix_timers::timer_getoverrun,
+        "expirations missed by the last signal"),
+    emulated!("timer_delete", posix_timers::timer_delete,
+        "the timer's pending signal stays pending"),
     unsupported("clock_settime", HOST_ADMIN),
     emulated!("clock_gettime", time::clock_gettime,
         "host clocks (realtime, monotonic, boottime, cpu); through a C library the vDSO answers all but the CPU-time clocks without an exit"),
@@ -512,9 +518,10 @@ pub static TABLE: &[Entry] = &[
     unsupported("fchmodat", METADATA),
     emulated!("faccessat", fs::faccessat,
         "see access"),
-    unsupported("pselect6", EVENTS),
+    emulated!("pselect6", select::pselect6,
+        "as select with a timespec, and the signal mask for the length of the wait"),
     emulated!("ppoll", poll::ppoll,
-        "as poll, with a timespec; the signal mask argument is not applied"),
+        "as poll, with a timespec, and the signal mask for the length of the wait"),
     unsupported("unshare", HOST_ADMIN),
     emulated!("set_robust_list", thread::set_robust_list,
         "recorded; walked when the thread exits (owner-died futexes woken)"),
@@ -527,16 +534,21 @@ pub static TABLE: &[Entry] = &[
     unsupported("move_pages", OTHER_PROCESSES),
     unsupported("utimensat", METADATA),
     emulated!("epoll_pwait", epoll::epoll_pwait,
-        "as epoll_wait; the signal mask is not applied (no handler runs yet)"),
-    unsupported("signalfd", SIGNAL_FRAMES),
-    unsupported("timerfd_create", TIMERS),
+        "as epoll_wait, with the signal mask for the length of the wait"),
+    emulated!("signalfd", signalfd::signalfd,
+        "as signalfd4 with no flags"),
+    emulated!("timerfd_create", timerfd::timerfd_create,
+        "CLOCK_REALTIME, MONOTONIC, BOOTTIME; TFD_NONBLOCK, TFD_CLOEXEC; a runner object: reads return the expirations, poll and epoll see it readable, a blocking read waits with no lock held"),
     emulated!("eventfd", eventfd::eventfd,
         "as eventfd2 with no flags"),
     unsupported("fallocate", FILE_META),
-    unsupported("timerfd_settime", TIMERS),
-    unsupported("timerfd_gettime", TIMERS),
+    emulated!("timerfd_settime", timerfd::timerfd_settime,
+        "relative or TFD_TIMER_ABSTIME, one-shot or periodic; TFD_TIMER_CANCEL_ON_SET is accepted (the sandbox never sets the clock); unread expirations are dropped"),
+    emulated!("timerfd_gettime", timerfd::timerfd_gettime,
+        "time left and interval"),
     unsupported("accept4", INBOUND),
-    unsupported("signalfd4", SIGNAL_FRAMES),
+    emulated!("signalfd4", signalfd::signalfd4,
+        "a runner object; reads take pending signals of its mask (the thread's or the process's) as signalfd_siginfo records; poll and epoll see it readable; fd -1 creates, a signalfd's fd gets the new mask"),
     emulated!("eventfd2", eventfd::eventfd2,
         "a counter in the runner: EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC; blocking reads and writes wait with no kernel lock held"),
     emulated!("epoll_create1", epoll::epoll_create1,

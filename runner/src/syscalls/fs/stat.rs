@@ -43,6 +43,8 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
         }
         Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
         Object::EventFd(e) => Ok(stream_stat::anonymous(e.id)),
+        Object::TimerFd(t) => Ok(stream_stat::anonymous(t.id)),
+        Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id)),
         Object::Epoll(e) => Ok(stream_stat::anonymous(e.id)),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
