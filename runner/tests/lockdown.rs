@@ -11,7 +11,7 @@ mod support;
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -140,6 +140,80 @@ fn check_every_thread_locked_down(spin: std::path::PathBuf, want: usize) {
     }
     let out = child.wait_with_output().expect("wait runner");
     assert_eq!(out.status.code(), Some(137), "{out:?}");
+}
+
+/// How many CPUs a Cpus_allowed_list ("0-3,5") names.
+fn cpu_count(list: &str) -> usize {
+    list.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().expect("cpu") - a.parse::<usize>().expect("cpu") + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+/// `limits.cpus = 1`: every host thread of the runner (four vCPU threads
+/// for four spinning guest threads) may run on one and the same CPU, and
+/// the guest sees one CPU (busybox nproc asks sched_getaffinity).
+#[test]
+fn limits_cpus_narrows_every_vcpu_thread_and_what_the_guest_sees() {
+    let dir = temp_dir("lockdown-cpus");
+    let policy = write_policy(&dir, "[limits]\ncpus = 1\n");
+    let child = runner()
+        .args(["exec", "--timeout", "3", "--policy"])
+        .arg(&policy)
+        .arg(elf_sample("spin_threads"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let threads = loop {
+        let threads = runner_threads(child.id());
+        if threads.len() == 4
+            && threads
+                .iter()
+                .all(|(_, s)| status_field(s, "Seccomp") == "2")
+        {
+            break threads;
+        }
+        assert!(Instant::now() < deadline, "never four threads: {threads:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lists: Vec<&str> = threads
+        .iter()
+        .map(|(_, s)| status_field(s, "Cpus_allowed_list"))
+        .collect();
+    for list in &lists {
+        assert_eq!(cpu_count(list), 1, "{lists:?}");
+        assert_eq!(*list, lists[0], "one CPU for all: {lists:?}");
+    }
+    let out = child.wait_with_output().expect("wait runner");
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+
+    let nproc = runner()
+        .args(["exec", "--policy"])
+        .arg(&policy)
+        .args(["/bin/busybox", "nproc"])
+        .output()
+        .expect("nproc");
+    assert_eq!(String::from_utf8_lossy(&nproc.stdout), "1\n", "{nproc:?}");
+    let all = write_policy(
+        &temp_dir("lockdown-cpus-all"),
+        "[limits]\ncpus = \"all\"\nthreads = 256\n",
+    );
+    let nproc = runner()
+        .args(["exec", "--policy"])
+        .arg(&all)
+        .args(["/bin/busybox", "nproc"])
+        .output()
+        .expect("nproc");
+    let native = Command::new("/bin/busybox")
+        .arg("nproc")
+        .output()
+        .expect("native nproc");
+    assert_eq!(nproc.stdout, native.stdout, "{nproc:?}");
 }
 
 #[test]

@@ -29,6 +29,12 @@ pub const OPEN_FILES: u32 = 64;
 /// host thread of the runner, so the number bounds host resources.
 pub const THREADS: u32 = 64;
 
+/// `limits.cpus`: every host CPU the runner may use (its affinity). A
+/// program's threads share them with the host's other work as the host
+/// scheduler decides; a policy narrows them when sandboxes must not
+/// compete for all of the host.
+pub const CPUS: Option<u32> = None;
+
 /// `limits.bytes_written`: 1 GiB in total to files, stdout and stderr. Stops
 /// a runaway guest from filling the host disk or a log.
 pub const BYTES_WRITTEN: u64 = 1024 * 1024 * 1024;
@@ -65,6 +71,10 @@ pub const MAX_OPEN_FILES: u32 = 1_048_576;
 /// vCPU the runner lays out (its `MAX_VCPUS`).
 pub const MIN_THREADS: u32 = 1;
 pub const MAX_THREADS: u32 = 256;
+
+/// `limits.cpus` bounds: at least one CPU; at most Linux's CPU_SETSIZE.
+pub const MIN_CPUS: u32 = 1;
+pub const MAX_CPUS: u32 = 1024;
 
 /// `tunnel` ranges end at or below this address: the end of the canonical
 /// lower (user) half of the x86-64 address space.

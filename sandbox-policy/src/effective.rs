@@ -66,6 +66,14 @@ pub fn render(policy: &Policy) -> String {
     let _ = writeln!(o, "cpu_time = {}", quote(&cpu));
     let _ = writeln!(o, "open_files = {}", l.open_files);
     let _ = writeln!(o, "threads = {}", l.threads);
+    match l.cpus {
+        Some(n) => {
+            let _ = writeln!(o, "cpus = {n}");
+        }
+        None => {
+            let _ = writeln!(o, "cpus = \"all\"");
+        }
+    }
     let _ = writeln!(
         o,
         "bytes_written = {}",

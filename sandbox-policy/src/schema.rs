@@ -36,6 +36,7 @@ pub struct RawLimits {
     pub cpu_time: Option<Spanned<RawDuration>>,
     pub open_files: Option<Spanned<RawInt>>,
     pub threads: Option<Spanned<RawInt>>,
+    pub cpus: Option<Spanned<RawCpus>>,
     pub bytes_written: Option<Spanned<RawSize>>,
 }
 
@@ -157,6 +158,35 @@ impl<'de> Deserialize<'de> for RawSize {
             }
         }
         deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+/// `limits.cpus`: `"all"` or a number of CPUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawCpus {
+    Text(String),
+    Count(i128),
+}
+
+impl<'de> Deserialize<'de> for RawCpus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CpusVisitor;
+        impl Visitor<'_> for CpusVisitor {
+            type Value = RawCpus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of CPUs, or \"all\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCpus, E> {
+                Ok(RawCpus::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCpus, E> {
+                Ok(RawCpus::Count(i128::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCpus, E> {
+                Ok(RawCpus::Count(i128::from(v)))
+            }
+        }
+        deserializer.deserialize_any(CpusVisitor)
     }
 }
 

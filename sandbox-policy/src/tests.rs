@@ -123,6 +123,7 @@ wall_time = "1.5s"
 cpu_time = "250ms"
 open_files = 16
 threads = 9
+cpus = 3
 bytes_written = "512KiB"
 
 [stdio]
@@ -203,6 +204,7 @@ fn every_key_is_read() {
             cpu_time: Some(Duration::from_millis(250)),
             open_files: 16,
             threads: 9,
+            cpus: Some(3),
             bytes_written: 512 << 10,
         }
     );
@@ -535,6 +537,7 @@ wall_time = "5s"
 cpu_time = "unlimited"
 open_files = 64
 threads = 64
+cpus = "all"
 bytes_written = "1GiB"
 
 [stdio]
@@ -642,7 +645,7 @@ const BAD: &[(&str, &str)] = &[
     ("colour = \"blue\"\n",
      "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
     ("[limits]\nmemroy = \"64MiB\"\n",
-     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, bytes_written)"),
+     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, cpus, bytes_written)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
      "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
     ("[env]\nvariables = {}\n",
@@ -1041,4 +1044,18 @@ fn threads_limit_is_bounded() {
     }
     assert_eq!(parse("[limits]\nthreads = 256\n").limits.threads, 256);
     assert_eq!(Limits::default().threads, 64);
+}
+
+#[test]
+fn cpus_limit_is_a_count_or_all() {
+    for bad in ["0", "1025", "-1", "\"half\"", "1.5"] {
+        let e = match Policy::from_str_named(&format!("[limits]\ncpus = {bad}\n"), "p.toml") {
+            Ok(_) => panic!("cpus = {bad} should be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("limits.cpus"), "{bad}: {e}");
+    }
+    assert_eq!(parse("[limits]\ncpus = 2\n").limits.cpus, Some(2));
+    assert_eq!(parse("[limits]\ncpus = \"all\"\n").limits.cpus, None);
+    assert_eq!(Limits::default().cpus, None);
 }

@@ -21,6 +21,10 @@ pub struct Limits {
     /// Most guest threads alive at once, the first one included (each is a
     /// vCPU run by a host thread of the runner).
     pub threads: u32,
+    /// Most host CPUs the guest's threads run on at once (the runner's
+    /// affinity is narrowed to that many of the CPUs it may use); `None`:
+    /// every one of them.
+    pub cpus: Option<u32>,
     /// Total bytes the guest may write to files, stdout and stderr together.
     pub bytes_written: u64,
 }
@@ -33,6 +37,7 @@ impl Default for Limits {
             cpu_time: defaults::CPU_TIME,
             open_files: defaults::OPEN_FILES,
             threads: defaults::THREADS,
+            cpus: defaults::CPUS,
             bytes_written: defaults::BYTES_WRITTEN,
         }
     }

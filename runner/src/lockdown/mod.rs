@@ -1,6 +1,7 @@
 //! The runner's self-sandbox. Once the program is loaded and the guest is
 //! built, and before its first instruction, the runner gives up everything
-//! it will not need again: resource limits from the policy, no_new_privs,
+//! it will not need again: resource limits from the policy, the CPUs of
+//! `limits.cpus` (its affinity, inherited by every vCPU thread), no_new_privs,
 //! Landlock (files and TCP ports of the policy only), no capabilities, and
 //! a seccomp filter that allows only the host syscalls of
 //! `seccomp_rules.rs` (anything else kills the runner).
@@ -12,6 +13,7 @@
 //! with TSYNC anyway. See docs/threat-model.md, "The runner's own sandbox".
 
 pub mod capabilities;
+pub mod cpus;
 pub mod landlock;
 #[cfg(test)]
 mod landlock_tests;
@@ -47,6 +49,8 @@ pub enum LockdownError {
     Capabilities(#[from] capabilities::CapabilitiesError),
     #[error("seccomp: {0}")]
     Seccomp(#[from] seccomp_filter::SeccompError),
+    #[error("limits.cpus: {0}")]
+    Cpus(#[from] cpus::CpusError),
 }
 
 /// What lock-down did.
@@ -57,6 +61,8 @@ pub struct LockdownReport {
     pub bounding: capabilities::Bounding,
     /// Rules of the seccomp table in the filter.
     pub seccomp_rules: usize,
+    /// The host CPUs kept by `limits.cpus`, when it narrowed the affinity.
+    pub cpus: Option<Vec<usize>>,
 }
 
 /// The seccomp filter's context for `policy` in this process.
@@ -95,6 +101,7 @@ pub fn lock_down(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownE
     let limits = rlimits::limits_for(policy, facts.highest_fd);
 
     rlimits::apply(&limits)?;
+    let cpus = cpus::restrict(policy.limits.cpus)?;
     thinvisor_kmod::process_signals::ignore_file_size_signal()
         .map_err(LockdownError::FileSizeSignal)?;
     rustix::thread::set_no_new_privs(true).map_err(LockdownError::NoNewPrivs)?;
@@ -106,6 +113,7 @@ pub fn lock_down(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownE
         landlock,
         bounding,
         seccomp_rules: filters.rule_count,
+        cpus,
     })
 }
 

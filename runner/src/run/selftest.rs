@@ -121,6 +121,9 @@ pub fn selftest(policy: Option<PathBuf>, probe: Probe, target: Option<String>) -
             println!("landlock: {:?}", report.landlock);
             println!("bounding set: {:?}", report.bounding);
             println!("seccomp rules: {}", report.seccomp_rules);
+            if let Some(cpus) = &report.cpus {
+                println!("cpus: {cpus:?}");
+            }
             for l in &report.limits {
                 println!("{}: {}", l.name, l.value);
             }

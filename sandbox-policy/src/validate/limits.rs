@@ -11,7 +11,7 @@ use crate::defaults;
 use crate::duration::parse_duration;
 use crate::effective::quote;
 use crate::location::Source;
-use crate::schema::{RawDuration, RawInt, RawLimits, RawSize};
+use crate::schema::{RawCpus, RawDuration, RawInt, RawLimits, RawSize};
 use crate::size::parse_size;
 use crate::types::Limits;
 
@@ -72,6 +72,26 @@ pub(super) fn limits(raw: Option<RawLimits>, src: &Source<'_>) -> Result<Limits>
             " (live threads, the first one included)",
             src,
         )?;
+    }
+    if let Some(cpus) = &raw.cpus {
+        limits.cpus = match cpus.get_ref() {
+            RawCpus::Text(t) if t == "all" => None,
+            RawCpus::Text(t) => {
+                return Err(src.invalid(
+                    &cpus.span(),
+                    "limits.cpus",
+                    format!("expected a number of CPUs or \"all\", found {}", quote(t)),
+                ))
+            }
+            RawCpus::Count(n) => Some(int_in(
+                &Spanned::new(cpus.span(), RawInt(*n)),
+                "limits.cpus",
+                defaults::MIN_CPUS,
+                defaults::MAX_CPUS,
+                " (host CPUs the threads run on at once), or \"all\"",
+                src,
+            )?),
+        };
     }
     if let Some(bytes_written) = &raw.bytes_written {
         limits.bytes_written = size(bytes_written, "limits.bytes_written", src)?;
