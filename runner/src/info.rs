@@ -60,7 +60,7 @@ pub fn info() -> i32 {
     let hv = match Hypervisor::open() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("runner: {e}");
+            crate::say!("runner: {e}");
             return RUNNER_FAILED;
         }
     };
@@ -100,7 +100,7 @@ pub fn info() -> i32 {
     let path = match syscall_path::probe(&hv) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("runner: syscall path probe failed: {e}");
+            crate::say!("runner: syscall path probe failed: {e}");
             return RUNNER_FAILED;
         }
     };
@@ -122,7 +122,7 @@ pub fn info() -> i32 {
             );
         }
         Err(e) => {
-            eprintln!("runner: exit cost calibration failed: {e}");
+            crate::say!("runner: exit cost calibration failed: {e}");
             return RUNNER_FAILED;
         }
     }
@@ -138,7 +138,7 @@ pub fn info() -> i32 {
             );
         }
         Err(e) => {
-            eprintln!("runner: monitor calibration failed: {e}");
+            crate::say!("runner: monitor calibration failed: {e}");
             return RUNNER_FAILED;
         }
     }
@@ -154,7 +154,7 @@ pub fn info() -> i32 {
             println!("monitor: {d}{agreement}");
         }
         Err(e) => {
-            eprintln!("runner: monitor probe failed: {e}");
+            crate::say!("runner: monitor probe failed: {e}");
             return RUNNER_FAILED;
         }
     }

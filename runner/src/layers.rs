@@ -7,8 +7,8 @@
 /// (modules, what the layer holds), bottom first.
 pub const LAYERS: &[(&[&str], &str)] = &[
     (
-        &["abi", "exit_status", "host"],
-        "Linux's ABI (constants, struct layouts, errno), the runner's exit statuses, host clocks",
+        &["abi", "exit_status", "host", "say"],
+        "Linux's ABI (constants, struct layouts, errno), the runner's exit statuses, host clocks, the runner's own stderr lines",
     ),
     (
         &["guest"],

@@ -6,6 +6,7 @@ use clap::Parser;
 use runner::{cli, exit_status, fuzz, info, run, serve};
 
 fn main() {
+    runner::say::install_panic_hook();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -28,7 +29,7 @@ fn main() {
                 0
             }
             Err(e) => {
-                eprintln!("runner: {e}");
+                runner::say!("runner: {e}");
                 exit_status::RUNNER_FAILED
             }
         },

@@ -84,20 +84,40 @@ fn host_cpus() -> u64 {
     rustix::thread::sched_getaffinity(None).map_or(1, |set| u64::from(set.count().max(1)))
 }
 
-/// Refused and unsupported syscalls are reported once per number.
+/// The most different syscalls one run reports (a guest sweeping syscall
+/// numbers would otherwise write a line per number to the operator's
+/// stderr and grow the set without bound).
+pub const MAX_REPORTS: usize = 64;
+
+/// Refused and unsupported syscalls are reported once per number, for the
+/// first [`MAX_REPORTS`] numbers; then one line says the rest are not.
 #[derive(Debug)]
 pub struct Reports {
     /// Whether they are reported on stderr at all (the fuzzer, which makes
     /// thousands of them, turns this off).
     pub enabled: bool,
     reported: BTreeSet<u64>,
+    /// The cap was reached (and said so).
+    capped: bool,
 }
 
 impl Reports {
-    /// Whether syscall `nr`'s report is due now (its first time, and reports
-    /// are on).
+    /// Whether syscall `nr`'s report is due now (its first time, reports
+    /// are on, and fewer than [`MAX_REPORTS`] numbers were reported).
     pub fn first(&mut self, nr: u64) -> bool {
-        self.enabled && self.reported.insert(nr)
+        if !self.enabled || self.reported.contains(&nr) {
+            return false;
+        }
+        if self.reported.len() >= MAX_REPORTS {
+            if !self.capped {
+                self.capped = true;
+                crate::say!(
+                    "runner: more than {MAX_REPORTS} different syscalls were refused or unsupported; the others are not reported"
+                );
+            }
+            return false;
+        }
+        self.reported.insert(nr)
     }
 }
 
@@ -106,6 +126,7 @@ impl Default for Reports {
         Reports {
             enabled: true,
             reported: BTreeSet::new(),
+            capped: false,
         }
     }
 }
@@ -234,5 +255,19 @@ mod tests {
         shareable::<pipe_buffer::PipeEnd>();
         shareable::<Kernel>();
         movable::<Process>();
+    }
+
+    /// A guest sweeping syscall numbers gets MAX_REPORTS reports, then
+    /// none: the set stops growing.
+    #[test]
+    fn reports_stop_at_the_cap() {
+        let mut r = Reports::default();
+        let due = (1000..1000 + 10 * MAX_REPORTS as u64)
+            .filter(|&nr| r.first(nr))
+            .count();
+        assert_eq!(due, MAX_REPORTS);
+        assert_eq!(r.reported.len(), MAX_REPORTS);
+        assert!(r.capped);
+        assert!(!r.first(1000), "once per number");
     }
 }

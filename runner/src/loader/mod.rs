@@ -108,6 +108,19 @@ pub fn from_bytes(
     max_size: u64,
 ) -> Result<Image, LoadError> {
     let is_elf = bytes.starts_with(b"\x7fELF");
+    if format == Format::Auto && bytes.starts_with(b"#!") {
+        // A script: its interpreter would have to run as the program, which
+        // needs child processes and dynamic programs (not supported yet).
+        // Loading it as flat code would only crash at its first byte.
+        let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+        return Err(LoadError::Invalid {
+            path: name.to_owned(),
+            reason: format!(
+                "a script ({shown}): running its interpreter is not supported yet; run the interpreter itself (a static ELF program) with the script as its argument"
+            ),
+        });
+    }
     match (format, is_elf) {
         (Format::Flat, _) | (Format::Auto, false) => flat::load(name, bytes),
         (Format::Elf, _) | (Format::Auto, true) => elf::load(name, &bytes, max_size),

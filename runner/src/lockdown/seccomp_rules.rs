@@ -158,7 +158,7 @@ pub const RULES: &[Rule] = &[
     rule("fsync", Always, ANY, "syscall emulation: the guest's fsync on files and on a stdout that is a file"),
     rule("fdatasync", Always, ANY, "syscall emulation: the guest's fdatasync"),
     rule("poll", Always, ANY, "syscall emulation: the guest's poll on its streams, files and sockets"),
-    rule("ppoll", Always, ANY, "syscall emulation: readiness of the guest's streams, files and sockets for poll, ppoll and epoll_wait (rustix's poll is ppoll), always with a zero timeout: guest waits park on a condition variable with no lock held"),
+    rule("ppoll", Always, ANY, "syscall emulation: readiness of the guest's streams, files and sockets for poll, ppoll and epoll_wait (rustix's poll is ppoll), always with a zero timeout: guest waits park on a condition variable with no lock held; and the runner's own stderr lines, which wait at most 250 ms for room"),
     // --- Files (only with [[files]]) ------------------------------------
     rule("openat", Files, ANY, "file emulation: opens below the directory descriptors of the policy's [[files]]; Landlock bounds what it can reach"),
     rule("openat2", Files, ANY, "file emulation: openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, so guest paths never leave the allowed trees"),

@@ -45,7 +45,7 @@ impl Engine {
             {
                 Ok(use_it) => use_it,
                 Err(e) => {
-                    eprintln!("runner: monitor probe failed ({e}); running without the monitor");
+                    crate::say!("runner: monitor probe failed ({e}); running without the monitor");
                     false
                 }
             },

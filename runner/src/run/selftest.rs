@@ -62,7 +62,7 @@ impl Probe {
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("runner: {msg}");
+    crate::say!("runner: {msg}");
     RUNNER_FAILED
 }
 

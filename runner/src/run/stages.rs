@@ -97,7 +97,7 @@ pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
     match staged {
         Ok(status) => status,
         Err(f) => {
-            eprintln!("runner: {f}");
+            crate::say!("runner: {f}");
             f.exit_status()
         }
     }
@@ -391,12 +391,12 @@ impl Locked {
         let status = match result {
             Ok(Ok(code)) => code,
             Ok(Err(death)) => {
-                eprintln!("runner: {death}");
+                crate::say!("runner: {death}");
                 death.exit_status()
             }
             Err(e) => {
                 let f = RunFailure::runner(format!("run failed: {e}"));
-                eprintln!("runner: {f}");
+                crate::say!("runner: {f}");
                 f.exit_status()
             }
         };

@@ -191,7 +191,7 @@ where
     if st.machine.monitor.is_some() {
         sb.group.remove(tid, 0);
         if st.kernel.reports.first(u64::MAX - 1) {
-            eprintln!(
+            crate::say!(
                 "runner: clone refused: the in-VM monitor runs one thread; run threaded \
                  programs with --monitor off; returned EAGAIN"
             );
@@ -231,7 +231,7 @@ where
         Err(e) => {
             sb.group.remove(tid, 0);
             if st.kernel.reports.first(u64::MAX - 2) {
-                eprintln!(
+                crate::say!(
                     "runner: clone failed: cannot start a host thread ({e}); returned EAGAIN"
                 );
             }

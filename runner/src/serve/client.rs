@@ -11,7 +11,7 @@ use std::path::Path;
 /// Runs `opts` through the server at `socket`; returns the exit status.
 pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
     let fail = |msg: String| {
-        eprintln!("runner: {msg}");
+        crate::say!("runner: {msg}");
         exit_status::RUNNER_FAILED
     };
     let conn = match UnixStream::connect(socket) {

@@ -84,7 +84,7 @@ pub fn serve(socket: &Path, workers: usize, memory_limit: u64) -> i32 {
     match serve_inner(socket, workers.max(1), memory_limit) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("runner serve: {e}");
+            crate::say!("runner serve: {e}");
             exit_status::RUNNER_FAILED
         }
     }
@@ -113,7 +113,7 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
     for _ in 0..workers {
         idle.push(spawn_worker(&listener, &notify, memory_limit)?);
     }
-    eprintln!(
+    crate::say!(
         "runner serve: listening on {} with {workers} ready VM(s) of up to {memory_limit} bytes of guest memory",
         socket.display()
     );
@@ -156,7 +156,7 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
         let before = idle.len();
         idle.retain_mut(|c| match c.try_wait() {
             Ok(Some(status)) => {
-                eprintln!(
+                crate::say!(
                     "runner serve: worker {} ended before taking a run ({status})",
                     c.id()
                 );

@@ -22,7 +22,7 @@ use std::time::Instant;
 use thinvisor_kmod::Hypervisor;
 
 fn log(msg: impl std::fmt::Display) {
-    eprintln!("runner serve: worker {}: {msg}", std::process::id());
+    crate::say!("runner serve: worker {}: {msg}", std::process::id());
 }
 
 /// Runs a worker for the server of pid `server`; returns its exit status

@@ -56,8 +56,13 @@ fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
 }
 
 /// Writes all of `buf` (the bytes have been consumed from the input);
-/// returns how much went out before an error, if any did.
-fn send_all(sink: &Sink<'_>, buf: &[u8]) -> Result<usize, Errno> {
+/// returns how much went out before an error, if any did. A host write
+/// that blocks (a pipe nobody reads, a TCP peer that stopped reading) is
+/// interrupted by the thread's kick timer; `give_up` then says whether the
+/// run is over (its wall-clock limit passed, or its thread group is
+/// ending): if so the call returns at once (EINTR when nothing went out)
+/// and the run loop ends the run; otherwise the write is retried.
+fn send_all(sink: &Sink<'_>, buf: &[u8], give_up: &dyn Fn() -> bool) -> Result<usize, Errno> {
     let mut done = 0;
     while done < buf.len() {
         let r = match sink {
@@ -70,6 +75,13 @@ fn send_all(sink: &Sink<'_>, buf: &[u8]) -> Result<usize, Errno> {
         match r {
             Ok(0) => break,
             Ok(n) => done += n,
+            Err(Errno::INTR) if give_up() => {
+                return if done == 0 {
+                    Err(Errno::INTR)
+                } else {
+                    Ok(done)
+                };
+            }
             Err(Errno::INTR) => {}
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
@@ -109,7 +121,10 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 .read(&mut buf)
                 .map_err(|e| host_errno(&e))?;
             buf.truncate(n);
-            let sent = match send_all(&sink, &buf) {
+            let deadline = ctx.kernel.clock.deadline;
+            let group = ctx.process.threads.clone();
+            let give_up = move || std::time::Instant::now() >= deadline || group.is_ending();
+            let sent = match send_all(&sink, &buf, &give_up) {
                 Ok(k) => k,
                 Err(Errno::PIPE) => return signals::broken_pipe(ctx),
                 Err(e) => return Err(e.into()),

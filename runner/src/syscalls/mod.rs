@@ -225,11 +225,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
     if report && ctx.kernel.reports.first(nr) {
         let name = table::name_of(nr);
         match status {
-            Some(Status::Refused { why, .. }) => eprintln!(
+            Some(Status::Refused { why, .. }) => crate::say!(
                 "runner: {name} ({nr}) refused: {why}; returned {}",
                 table::errno_name(errno)
             ),
-            _ => eprintln!("runner: unsupported syscall {name} ({nr}) returned ENOSYS"),
+            _ => crate::say!("runner: unsupported syscall {name} ({nr}) returned ENOSYS"),
         }
     }
     Outcome::errno(errno)

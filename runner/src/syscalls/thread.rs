@@ -105,7 +105,7 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
     if r.flags & THREAD != THREAD || r.flags & !(THREAD | THREAD_EXTRAS) != 0 || r.exit_signal != 0
     {
         if ctx.kernel.reports.first(r.nr) {
-            eprintln!(
+            crate::say!(
                 "runner: clone with flags {:#x} refused: only threads are supported \
                  (CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD), not child processes; \
                  returned ENOSYS",
@@ -118,7 +118,7 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
         Ok(m) => m,
         Err(AddError::Limit) => {
             if ctx.kernel.reports.first(r.nr) {
-                eprintln!(
+                crate::say!(
                     "runner: clone refused: limits.threads ({}) threads are alive; returned EAGAIN",
                     ctx.process.threads.live()
                 );

@@ -264,11 +264,8 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
         });
     }
     let (parent, name) = real.parent()?;
-    rustix::fs::mkdirat(
-        &parent,
-        name,
-        Mode::from_bits_truncate(mode as u32 & 0o1777),
-    )?;
+    // No set-id or sticky bits (docs/policy.md): permission bits only.
+    rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode as u32 & 0o777))?;
     Ok(0)
 }
 
