@@ -199,3 +199,54 @@ fn a_script_is_refused_with_126_and_says_why() {
     assert!(err.contains("a script (#!/bin/sh)"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// `limits.created_entries` bounds what a run makes in read-write trees:
+/// the fourth mkdir under a limit of 3 fails with EDQUOT, a new file under
+/// a limit of 0 too, while an existing file can still be rewritten.
+#[test]
+fn created_entries_bound_what_a_run_makes() {
+    let dir = temp_dir("reliability-created");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).expect("tree");
+    std::fs::write(tree.join("existing"), "old\n").expect("existing");
+    std::fs::write(dir.join("src"), "new\n").expect("src");
+    let policy = |limit: u32| {
+        let p = dir.join(format!("p{limit}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "[limits]\ncreated_entries = {limit}\n\n[[files]]\npath = \"/out\"\nhost_path = \"{}\"\naccess = \"read-write\"\n\n[[files]]\npath = \"/src\"\nhost_path = \"{}\"\naccess = \"read\"\n",
+                tree.display(),
+                dir.join("src").display()
+            ),
+        )
+        .expect("policy");
+        p
+    };
+    let run = |limit: u32, args: &[&str]| {
+        runner()
+            .arg("exec")
+            .arg("--policy")
+            .arg(policy(limit))
+            .arg("/bin/busybox")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run")
+    };
+    let out = run(3, &["mkdir", "/out/a", "/out/b", "/out/c", "/out/d"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/out/d") && err.contains("quota"), "{err}");
+    assert!(tree.join("c").is_dir() && !tree.join("d").exists());
+
+    let out = run(0, &["cp", "/src", "/out/new"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(!tree.join("new").exists());
+    let out = run(0, &["cp", "/src", "/out/existing"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(tree.join("existing")).expect("read"),
+        "new\n"
+    );
+}

@@ -39,6 +39,12 @@ pub const CPUS: Option<u32> = None;
 /// a runaway guest from filling the host disk or a log.
 pub const BYTES_WRITTEN: u64 = 1024 * 1024 * 1024;
 
+/// `limits.created_entries`: 10000 files and directories. Enough to unpack
+/// or build a sizeable source tree; bounds the inodes and directory blocks
+/// (at most about 40 MB of metadata) a run can leave on the host's disk,
+/// which `bytes_written` does not count.
+pub const CREATED_ENTRIES: u32 = 10_000;
+
 /// `stdio.stdin`, `stdio.stdout`, `stdio.stderr`: connected. A sandboxed
 /// program is still expected to talk to its caller through its streams.
 pub const STDIO_CONNECTED: bool = true;
@@ -71,6 +77,10 @@ pub const MAX_OPEN_FILES: u32 = 1_048_576;
 /// vCPU the runner lays out (its `MAX_VCPUS`).
 pub const MIN_THREADS: u32 = 1;
 pub const MAX_THREADS: u32 = 256;
+
+/// `limits.created_entries` bounds: 0 (nothing may be created) to ten
+/// million.
+pub const MAX_CREATED_ENTRIES: u32 = 10_000_000;
 
 /// `limits.cpus` bounds: at least one CPU; at most Linux's CPU_SETSIZE.
 pub const MIN_CPUS: u32 = 1;

@@ -79,6 +79,7 @@ pub fn render(policy: &Policy) -> String {
         "bytes_written = {}",
         quote(&format_size(l.bytes_written))
     );
+    let _ = writeln!(o, "created_entries = {}", l.created_entries);
 
     let s = &policy.stdio;
     let _ = writeln!(o, "\n[stdio]");

@@ -38,6 +38,7 @@ pub struct RawLimits {
     pub threads: Option<Spanned<RawInt>>,
     pub cpus: Option<Spanned<RawCpus>>,
     pub bytes_written: Option<Spanned<RawSize>>,
+    pub created_entries: Option<Spanned<RawInt>>,
 }
 
 /// `[stdio]`

@@ -125,6 +125,7 @@ open_files = 16
 threads = 9
 cpus = 3
 bytes_written = "512KiB"
+created_entries = 12
 
 [stdio]
 stdin = false
@@ -206,6 +207,7 @@ fn every_key_is_read() {
             threads: 9,
             cpus: Some(3),
             bytes_written: 512 << 10,
+            created_entries: 12,
         }
     );
     assert_eq!(
@@ -539,6 +541,7 @@ open_files = 64
 threads = 64
 cpus = "all"
 bytes_written = "1GiB"
+created_entries = 10000
 
 [stdio]
 stdin = true
@@ -645,7 +648,7 @@ const BAD: &[(&str, &str)] = &[
     ("colour = \"blue\"\n",
      "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
     ("[limits]\nmemroy = \"64MiB\"\n",
-     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, cpus, bytes_written)"),
+     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, cpus, bytes_written, created_entries)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
      "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
     ("[env]\nvariables = {}\n",

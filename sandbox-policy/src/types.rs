@@ -27,6 +27,10 @@ pub struct Limits {
     pub cpus: Option<u32>,
     /// Total bytes the guest may write to files, stdout and stderr together.
     pub bytes_written: u64,
+    /// Most files and directories the guest may create in read-write trees
+    /// over the run (each takes an inode and directory space on the host's
+    /// disk even when empty, which `bytes_written` does not count).
+    pub created_entries: u32,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             threads: defaults::THREADS,
             cpus: defaults::CPUS,
             bytes_written: defaults::BYTES_WRITTEN,
+            created_entries: defaults::CREATED_ENTRIES,
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct Kernel {
     pub tunnel_ranges: TunnelRanges,
     /// The policy's bytes_written limit and what has been written so far.
     pub budget: WriteBudget,
+    /// `limits.created_entries`: what may still be created in writable trees.
+    pub created: budget::CreateBudget,
     /// When the run started and when its wall-clock limit passes.
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
@@ -139,6 +141,7 @@ impl Kernel {
             net: NetRules::default(),
             tunnel_ranges: TunnelRanges::default(),
             budget: WriteBudget::default(),
+            created: budget::CreateBudget::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
             cpus: 1,
@@ -156,6 +159,10 @@ impl Kernel {
             budget: WriteBudget {
                 used: 0,
                 limit: policy.limits.bytes_written,
+            },
+            created: budget::CreateBudget {
+                used: 0,
+                limit: policy.limits.created_entries,
             },
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),

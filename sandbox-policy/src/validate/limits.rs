@@ -96,6 +96,16 @@ pub(super) fn limits(raw: Option<RawLimits>, src: &Source<'_>) -> Result<Limits>
     if let Some(bytes_written) = &raw.bytes_written {
         limits.bytes_written = size(bytes_written, "limits.bytes_written", src)?;
     }
+    if let Some(created) = &raw.created_entries {
+        limits.created_entries = int_in(
+            created,
+            "limits.created_entries",
+            0,
+            defaults::MAX_CREATED_ENTRIES,
+            " (files and directories made in read-write trees)",
+            src,
+        )?;
+    }
     Ok(limits)
 }
 

@@ -264,8 +264,14 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
         });
     }
     let (parent, name) = real.parent()?;
+    ctx.kernel.created.take()?;
     // No set-id or sticky bits (docs/policy.md): permission bits only.
-    rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode as u32 & 0o777))?;
+    if let Err(e) =
+        rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode as u32 & 0o777))
+    {
+        ctx.kernel.created.give_back();
+        return Err(e);
+    }
     Ok(0)
 }
 

@@ -101,7 +101,12 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             } else {
                 Mode::empty()
             };
-            match real.open(host, mode) {
+            let opened = if host.contains(OFlags::CREATE) {
+                open_counted(&mut ctx.kernel.created, &real, host, mode)
+            } else {
+                real.open(host, mode)
+            };
+            match opened {
                 Ok(fd) => host_object(vfs, fd, &real, acc)?,
                 Err(e)
                     if (e == Errno::NOENT || e == Errno::NOTDIR)
@@ -119,6 +124,39 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
     ctx.process
         .fds
         .insert(Arc::new(obj), flags & O_CLOEXEC != 0, 0)
+}
+
+/// Opens with O_CREAT, taking one of `limits.created_entries` when (and
+/// only when) a new file is made: O_CREAT|O_EXCL first (made: counted),
+/// then, if the name exists and the caller did not ask for O_EXCL, the
+/// existing file without O_CREAT.
+fn open_counted(
+    created: &mut crate::kernel::budget::CreateBudget,
+    real: &Real<'_>,
+    host: OFlags,
+    mode: Mode,
+) -> Result<rustix::fd::OwnedFd, Errno> {
+    if let Err(quota) = created.take() {
+        // Nothing may be made; an existing file still opens.
+        // (openat2 refuses a mode without O_CREAT.)
+        return match real.open(host - OFlags::CREATE, Mode::empty()) {
+            Err(Errno::NOENT) if !host.contains(OFlags::EXCL) => Err(quota),
+            Ok(_) if host.contains(OFlags::EXCL) => Err(Errno::EXIST),
+            Err(Errno::NOENT) => Err(quota),
+            other => other,
+        };
+    }
+    match real.open(host | OFlags::EXCL, mode) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::EXIST) if !host.contains(OFlags::EXCL) => {
+            created.give_back();
+            real.open(host - OFlags::CREATE, Mode::empty())
+        }
+        Err(e) => {
+            created.give_back();
+            Err(e)
+        }
+    }
 }
 
 fn host_object(
