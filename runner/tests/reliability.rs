@@ -250,3 +250,17 @@ fn created_entries_bound_what_a_run_makes() {
         "new\n"
     );
 }
+
+/// The pipes of a run hold at most a quarter of `limits.memory` together
+/// (runner memory the guest's limit does not otherwise cover): 200 pipes
+/// filled under a 16 MiB limit hold 4 MiB, not 200 x 64 KiB.
+#[test]
+fn pipe_buffers_are_charged_to_the_memory_limit() {
+    let dir = temp_dir("reliability-pipes");
+    let policy = dir.join("p.toml");
+    std::fs::write(&policy, "[limits]\nmemory = \"16MiB\"\nopen_files = 512\n").expect("policy");
+    let p = policy.display().to_string();
+    let r = exec_elf(&["--policy", &p], "pipe_fill", &["200"]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, format!("200 pipes hold {} bytes\n", 4 << 20));
+}

@@ -67,6 +67,8 @@ pub struct Kernel {
     pub budget: WriteBudget,
     /// `limits.created_entries`: what may still be created in writable trees.
     pub created: budget::CreateBudget,
+    /// What the sandbox's pipes may hold together (runner memory).
+    pub pipes: std::sync::Arc<pipe_buffer::PipeBudget>,
     /// When the run started and when its wall-clock limit passes.
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
@@ -142,6 +144,7 @@ impl Kernel {
             tunnel_ranges: TunnelRanges::default(),
             budget: WriteBudget::default(),
             created: budget::CreateBudget::default(),
+            pipes: Default::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
             cpus: 1,
@@ -164,6 +167,9 @@ impl Kernel {
                 used: 0,
                 limit: policy.limits.created_entries,
             },
+            pipes: std::sync::Arc::new(pipe_buffer::PipeBudget::for_memory(
+                policy.limits.memory_bytes,
+            )),
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),

@@ -21,13 +21,58 @@ pub fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What the pipes of a run may hold together: their bytes are runner
+/// memory, outside the guest's `limits.memory`, so they are charged here
+/// (a quarter of `limits.memory`: [`PipeBudget::for_memory`]). A write
+/// that finds the budget spent waits, as one to a full pipe does.
+#[derive(Debug)]
+pub struct PipeBudget {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl PipeBudget {
+    /// The budget of a run whose guest may use `memory` bytes: a quarter
+    /// of it, at least one full pipe.
+    pub fn for_memory(memory: u64) -> PipeBudget {
+        PipeBudget {
+            used: AtomicU64::new(0),
+            limit: (memory / 4).max(PIPE_CAPACITY as u64),
+        }
+    }
+
+    /// Bytes the pipes hold now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.used())
+    }
+}
+
+impl Default for PipeBudget {
+    fn default() -> PipeBudget {
+        PipeBudget::for_memory(sandbox_policy::defaults::MEMORY_BYTES)
+    }
+}
+
 /// The shared buffer of one pipe.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pipe {
     id: u64,
     buf: VecDeque<u8>,
     readers: usize,
     writers: usize,
+    budget: Arc<PipeBudget>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.budget
+            .used
+            .fetch_sub(self.buf.len() as u64, Ordering::SeqCst);
+    }
 }
 
 /// One open end of a pipe (an open file description: every descriptor
@@ -88,7 +133,7 @@ impl PipeEnd {
         if self.write {
             (
                 false,
-                p.buf.len() < PIPE_CAPACITY || p.readers == 0,
+                (p.buf.len() < PIPE_CAPACITY && p.budget.left() > 0) || p.readers == 0,
                 p.readers == 0,
             )
         } else {
@@ -108,11 +153,14 @@ impl Drop for PipeEnd {
     }
 }
 
-/// A new pipe: (read end, write end).
-pub fn new_pipe(flags: u32) -> (PipeEnd, PipeEnd) {
+/// A new pipe: (read end, write end), its bytes charged to `budget`.
+pub fn new_pipe(flags: u32, budget: &Arc<PipeBudget>) -> (PipeEnd, PipeEnd) {
     let pipe = Arc::new(Mutex::new(Pipe {
         id: next_id(),
-        ..Pipe::default()
+        buf: VecDeque::new(),
+        readers: 0,
+        writers: 0,
+        budget: budget.clone(),
     }));
     (
         PipeEnd::new(&pipe, false, flags),
@@ -131,21 +179,32 @@ impl PipeEnd {
         lock(&self.pipe).readers
     }
 
-    /// Room left before the pipe is full.
+    /// Room left before the pipe is full, or the run's pipes hold all
+    /// their budget allows.
     pub fn space(&self) -> usize {
-        PIPE_CAPACITY - lock(&self.pipe).buf.len().min(PIPE_CAPACITY)
+        let p = lock(&self.pipe);
+        let room = PIPE_CAPACITY - p.buf.len().min(PIPE_CAPACITY);
+        room.min(usize::try_from(p.budget.left()).unwrap_or(usize::MAX))
     }
 
-    /// Takes up to `max` bytes from the front of the buffer.
+    /// Takes up to `max` bytes from the front of the buffer (an emptied
+    /// buffer gives its memory back).
     pub fn take(&self, max: usize) -> Vec<u8> {
         let mut p = lock(&self.pipe);
         let n = p.buf.len().min(max);
-        p.buf.drain(..n).collect()
+        let out: Vec<u8> = p.buf.drain(..n).collect();
+        p.budget.used.fetch_sub(n as u64, Ordering::SeqCst);
+        if p.buf.is_empty() {
+            p.buf.shrink_to_fit();
+        }
+        out
     }
 
     /// Appends `data` (the caller checked `space`).
     pub fn push(&self, data: Vec<u8>) {
-        lock(&self.pipe).buf.extend(data);
+        let mut p = lock(&self.pipe);
+        p.budget.used.fetch_add(data.len() as u64, Ordering::SeqCst);
+        p.buf.extend(data);
     }
 }
 
@@ -156,7 +215,8 @@ mod tests {
 
     #[test]
     fn ends_count_and_readiness() {
-        let (r, w) = new_pipe(0);
+        let budget = Arc::new(PipeBudget::default());
+        let (r, w) = new_pipe(0, &budget);
         let first = r.id();
         assert_eq!(r.readiness(), (false, false, false));
         assert_eq!(w.readiness(), (false, true, false));
@@ -170,12 +230,28 @@ mod tests {
         assert_eq!(w.readiness(), (false, true, false));
         drop(dup);
         assert_eq!(w.readiness(), (false, true, true), "no reader left");
-        let (r, w) = new_pipe(O_NONBLOCK);
+        let (r, w) = new_pipe(O_NONBLOCK, &budget);
         assert!(r.nonblocking() && w.nonblocking());
         assert_ne!(r.id(), first, "each pipe has its own number");
         w.set_nonblocking(false);
         assert!(!w.nonblocking() && r.nonblocking());
         drop(w);
         assert_eq!(r.readiness(), (true, false, true), "EOF is readable");
+    }
+
+    #[test]
+    fn the_pipes_of_a_run_share_one_budget() {
+        let budget = Arc::new(PipeBudget::for_memory(8 * PIPE_CAPACITY as u64));
+        let pipes: Vec<_> = (0..3).map(|_| new_pipe(0, &budget)).collect();
+        pipes[0].1.push(vec![1; PIPE_CAPACITY]);
+        assert_eq!(pipes[1].1.space(), PIPE_CAPACITY);
+        pipes[1].1.push(vec![2; PIPE_CAPACITY]);
+        assert_eq!(budget.used(), 2 * PIPE_CAPACITY as u64);
+        assert_eq!(pipes[2].1.space(), 0, "the budget (2 pipes) is spent");
+        assert!(!pipes[2].1.readiness().1, "not writable");
+        assert_eq!(pipes[0].0.take(100).len(), 100);
+        assert_eq!(pipes[2].1.space(), 100);
+        drop(pipes);
+        assert_eq!(budget.used(), 0, "closed pipes give their bytes back");
     }
 }

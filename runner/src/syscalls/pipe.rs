@@ -32,7 +32,7 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         .check(fds, 8, Access::Write)
         .map_err(|_| Errno::FAULT)?;
     let cloexec = flags & O_CLOEXEC != 0;
-    let (r, w) = new_pipe(flags);
+    let (r, w) = new_pipe(flags, &ctx.kernel.pipes);
     let rfd = ctx
         .process
         .fds
