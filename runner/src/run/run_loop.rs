@@ -344,13 +344,28 @@ where
     Ok(Some(end_group(sb, &mut st, death)))
 }
 
+/// Whether this thread blocks SIGALRM while other threads live, which can
+/// take it (a lone thread that blocks it keeps it pending, as on Linux).
+fn leaves_alarm_to_others(st: &State<'_>, t: &Thread) -> bool {
+    t.signals.mask & (1 << (signal::SIGALRM - 1)) != 0 && st.process.threads.live() > 1
+}
+
 /// Raises SIGALRM when the process's alarm is due (into this thread: its
 /// handler runs next, or its default action ends the run), re-arming a
 /// periodic one. Some(death) when the signal ends the process.
+///
+/// SIGALRM is a signal to the process: a thread that blocks it leaves the
+/// due alarm to another thread (every waiting thread that does not block
+/// it wakes at the alarm's time), as Linux keeps it pending for the
+/// process and hands it to a thread that does not block it; a thread that
+/// unblocks it later takes it then.
 fn fire_alarm(st: &mut State<'_>, t: &mut Thread) -> Result<Option<Death>, RunError> {
     let Some(alarm) = st.process.alarm else {
         return Ok(None);
     };
+    if leaves_alarm_to_others(st, t) {
+        return Ok(None);
+    }
     let now = Instant::now();
     if alarm.at > now {
         return Ok(None);
@@ -476,8 +491,13 @@ fn handled_fault(
     {
         return None;
     }
+    // A page fault in a mapping that denies the access (a PROT_NONE guard
+    // page, whose entries are not present) is SEGV_ACCERR, as on Linux,
+    // which looks at the mappings, not at the hardware's present bit.
     let code = match vector {
-        14 if frame.error_code & 1 == 0 => SEGV_MAPERR,
+        14 if frame.error_code & 1 == 0 && !addr.is_some_and(|a| st.process.mm.is_mapped(a)) => {
+            SEGV_MAPERR
+        }
         14 => SEGV_ACCERR,
         0 => FPE_INTDIV,
         16 | 19 => FPE_FLTINV,
@@ -629,8 +649,13 @@ where
             if t.signals.next_deliverable().is_some() {
                 break Parked::Signaled;
             }
-            // The process's alarm ends the wait too (it raises SIGALRM).
-            let alarm = st.process.alarm.map(|a| a.at);
+            // The process's alarm ends the wait too (it raises SIGALRM),
+            // unless this thread blocks SIGALRM (another takes it).
+            let alarm = st
+                .process
+                .alarm
+                .map(|a| a.at)
+                .filter(|_| !leaves_alarm_to_others(&st, t));
             drop(st);
             let parked = park(t, wait, alarm.map_or(run_end, |a| a.min(run_end)));
             st = sb.lock();
