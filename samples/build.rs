@@ -18,7 +18,9 @@
 //! `raise_glibc` (glibc raises with tgkill, musl with tkill), and `clocks.c`
 //! as `clocks_glibc` (glibc's static start-up finds the vDSO its own way),
 //! and `threads.c` as `threads_glibc` (glibc's pthreads: clone3, robust
-//! lists, its own futex uses).
+//! lists, its own futex uses), `signals.c` and `alarms.c` as
+//! `signals_glibc` and `alarms_glibc` (glibc's signal frames, its
+//! cancellation and unwinding).
 //! musl-gcc comes
 //! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
@@ -241,6 +243,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("threads", "threads_glibc", "-static"),
     ("signals", "signals_glibc", "-static"),
     ("timers", "timers_glibc", "-static"),
+    ("alarms", "alarms_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

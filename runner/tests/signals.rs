@@ -22,7 +22,7 @@ fn native(name: &str, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn handlers_frames_masks_and_restarts_match_native() {
-    for name in ["signals", "signals_glibc", "alarms"] {
+    for name in ["signals", "signals_glibc", "alarms", "alarms_glibc"] {
         let (status, stdout) = native(name, &[]);
         assert_eq!(status, Some(0), "{name} natively: {stdout}");
         assert!(stdout.ends_with("done\n"), "{name} natively: {stdout}");

@@ -2,7 +2,9 @@
  * delivery on unblock, SIGSEGV and SIGFPE handlers that siglongjmp out,
  * sigaltstack with SA_ONSTACK, SA_RESETHAND, SA_NODEFER, floating-point
  * state kept across a handler, pthread_kill to a thread blocked in read
- * with and without SA_RESTART, sigsuspend. Output does not depend on
+ * with and without SA_RESTART, sigsuspend, and a thread whose stack
+ * overflows into its guard page: the SIGSEGV handler runs on that thread's
+ * alternate stack and siglongjmps back. Output does not depend on
  * scheduling; the tests compare it with a native run. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,6 +105,77 @@ static void read_interrupted(int restart) {
     close(pipefd[1]);
 }
 
+/* Stack overflow in a thread with a small stack: the fault is in the guard
+ * page below it, the handler can only run on the thread's alternate stack,
+ * and it siglongjmps back into the thread. */
+#define SMALL_STACK (128 * 1024)
+static __thread sigjmp_buf overflow_jump;
+static __thread volatile uintptr_t overflow_fault, overflow_handler_sp;
+static __thread volatile int overflow_code;
+
+static void on_overflow(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    char here;
+    overflow_handler_sp = (uintptr_t)&here;
+    overflow_fault = (uintptr_t)si->si_addr;
+    overflow_code = si->si_code;
+    siglongjmp(overflow_jump, 1);
+}
+
+static int recurse(volatile char *prev, int n) {
+    volatile char frame[512];
+    frame[0] = (char)n;
+    frame[511] = prev ? prev[0] : 0;
+    if (n > (1 << 30)) return 0; /* never: the stack ends long before */
+    return recurse(frame, n + 1) + frame[0];
+}
+
+static void *overflower(void *arg) {
+    (void)arg;
+    static __thread char alt[64 * 1024];
+    stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL)) return (void *)"sigaltstack failed";
+    pthread_attr_t attr;
+    void *lo;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) || pthread_attr_getstack(&attr, &lo, &size))
+        return (void *)"pthread_getattr_np failed";
+    pthread_attr_destroy(&attr);
+    int rounds = 0;
+    for (int i = 0; i < 3; i++) { /* the handler can be used again after siglongjmp */
+        if (sigsetjmp(overflow_jump, 1) == 0) {
+            recurse(NULL, 0);
+            return (void *)"no overflow?";
+        }
+        uintptr_t low = (uintptr_t)lo;
+        if (overflow_code != SEGV_ACCERR && overflow_code != SEGV_MAPERR) return (void *)"bad si_code";
+        if (!(overflow_fault < low && overflow_fault >= low - 65536))
+            return (void *)"fault address not just below the stack";
+        if (!(overflow_handler_sp >= (uintptr_t)alt && overflow_handler_sp < (uintptr_t)alt + sizeof alt))
+            return (void *)"handler not on the alternate stack";
+        rounds++;
+    }
+    stack_t now;
+    sigaltstack(NULL, &now);
+    static char report[128];
+    snprintf(report, sizeof report, "%d overflows caught (%s), alternate stack %s afterwards", rounds,
+             overflow_code == SEGV_ACCERR ? "SEGV_ACCERR" : "SEGV_MAPERR",
+             now.ss_flags & SS_ONSTACK ? "in use" : "idle");
+    return report;
+}
+
+static void stack_overflow(void) {
+    install(SIGSEGV, on_overflow, SA_ONSTACK);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, SMALL_STACK);
+    pthread_t t;
+    void *v = "pthread_create failed";
+    if (pthread_create(&t, &attr, overflower, NULL) == 0) pthread_join(t, &v);
+    printf("stack overflow in a thread: %s\n", (char *)v);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     install(SIGUSR1, on_info, 0);
@@ -175,6 +248,7 @@ int main(void) {
     sigset_t cur;
     sigprocmask(SIG_SETMASK, NULL, &cur);
     printf("sigsuspend: %d %s, mask restored %d\n", r, errno == EINTR ? "EINTR" : "?", sigismember(&cur, SIGUSR1));
+    stack_overflow();
     puts("done");
     return 0;
 }

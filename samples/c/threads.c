@@ -1,7 +1,11 @@
 /* threads.c - a battery of POSIX threads uses whose output does not depend
  * on scheduling: mutexes, condition variables, rwlocks, barriers, TLS and
  * thread-specific data with destructors, join values, detached threads,
- * many short-lived threads, parallel sleeps, and futex-based joins. Built
+ * many short-lived threads, 40 threads alive at once, parallel sleeps,
+ * futex-based joins, and
+ * cancellation (deferred at read, pthread_cond_wait, nanosleep and
+ * pthread_testcancel, asynchronous in a loop with no syscalls, disabled
+ * then enabled) with cleanup handlers and key destructors. Built
  * with musl (threads) and glibc (threads_glibc); the tests compare each
  * run under the runner with a native run. */
 #include <pthread.h>
@@ -232,6 +236,32 @@ static void lifetimes(void) {
     printf("short-lived: 420 threads, sum=%ld\n", sum);
 }
 
+/* Many threads alive at once: each host thread of the runner gets its own
+ * malloc arena, and glibc looks up the CPU count (in a file) once it has
+ * more than eight. */
+#define CROWD 40
+static pthread_barrier_t crowd_barrier;
+
+static void *crowd_member(void *arg) {
+    pthread_barrier_wait(&crowd_barrier);
+    return arg;
+}
+
+static void crowd(void) {
+    pthread_t t[CROWD];
+    CHECK(pthread_barrier_init(&crowd_barrier, NULL, CROWD + 1));
+    for (long i = 0; i < CROWD; i++) CHECK(pthread_create(&t[i], NULL, crowd_member, (void *)i));
+    pthread_barrier_wait(&crowd_barrier);
+    long sum = 0;
+    for (int i = 0; i < CROWD; i++) {
+        void *v;
+        CHECK(pthread_join(t[i], &v));
+        sum += (long)v;
+    }
+    pthread_barrier_destroy(&crowd_barrier);
+    printf("crowd: %d threads alive at once, sum=%ld\n", CROWD, sum);
+}
+
 static void *sleeper(void *arg) {
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -265,6 +295,159 @@ static void tids(void) {
            (long)syscall(SYS_gettid) == getpid());
 }
 
+/* Cancellation. Each canceled thread records, in order, the cleanup
+ * handlers and key destructors that ran; threads are canceled one at a
+ * time, so the record does not depend on scheduling. */
+static char trail[256];
+static pthread_mutex_t trail_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int started;
+static pthread_key_t cancel_key;
+
+static void note(const char *what) {
+    pthread_mutex_lock(&trail_lock);
+    if (strlen(trail) + strlen(what) + 2 < sizeof trail) {
+        if (trail[0]) strcat(trail, " ");
+        strcat(trail, what);
+    }
+    pthread_mutex_unlock(&trail_lock);
+}
+
+static void cleanup_note(void *what) { note(what); }
+static void cancel_key_destructor(void *what) { note(what); }
+
+static void wait_started(void) {
+    while (!atomic_load(&started)) sched_yield();
+    atomic_store(&started, 0);
+}
+
+static int cancel_pipe[2];
+
+static void *cancel_in_read(void *arg) {
+    (void)arg;
+    char c;
+    pthread_setspecific(cancel_key, "key-destructor");
+    pthread_cleanup_push(cleanup_note, "outer");
+    pthread_cleanup_push(cleanup_note, "inner");
+    atomic_store(&started, 1);
+    for (;;)
+        if (read(cancel_pipe[0], &c, 1) == 1) note("read returned");
+    pthread_cleanup_pop(0);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static pthread_mutex_t cw_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cw_cond = PTHREAD_COND_INITIALIZER;
+static int cw_waiting;
+
+static void unlock_cw(void *arg) {
+    (void)arg;
+    note("unlock");
+    pthread_mutex_unlock(&cw_lock);
+}
+
+static void *cancel_in_cond_wait(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&cw_lock);
+    pthread_cleanup_push(unlock_cw, NULL);
+    cw_waiting = 1;
+    for (;;) pthread_cond_wait(&cw_cond, &cw_lock);
+    pthread_cleanup_pop(1);
+    return NULL;
+}
+
+static void *cancel_in_sleep(void *arg) {
+    (void)arg;
+    pthread_cleanup_push(cleanup_note, "slept");
+    atomic_store(&started, 1);
+    struct timespec ts = {30, 0};
+    nanosleep(&ts, NULL);
+    note("woke?");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static atomic_int go_on;
+
+static void *cancel_disabled(void *arg) {
+    (void)arg;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    pthread_cleanup_push(cleanup_note, "testcancel");
+    atomic_store(&started, 1);
+    while (!atomic_load(&go_on)) sched_yield();
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    if (nanosleep(&ts, NULL) == 0) note("slept-while-disabled");
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+    note(old == PTHREAD_CANCEL_DISABLE ? "enabled" : "enabled?");
+    pthread_testcancel();
+    note("after-testcancel?");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *cancel_async(void *arg) {
+    (void)arg;
+    volatile unsigned long spins = 0;
+    pthread_setspecific(cancel_key, "async-key");
+    pthread_cleanup_push(cleanup_note, "async");
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    atomic_store(&started, 1);
+    for (;;) spins++; /* no syscall, no cancellation point */
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void cancel_one(const char *what, void *(*fn)(void *)) {
+    pthread_t t;
+    void *v;
+    trail[0] = 0;
+    atomic_store(&go_on, 0);
+    CHECK(pthread_create(&t, NULL, fn, NULL));
+    if (fn == cancel_in_cond_wait) {
+        for (;;) { /* cw_waiting is set under the lock pthread_cond_wait releases */
+            pthread_mutex_lock(&cw_lock);
+            int w = cw_waiting;
+            pthread_mutex_unlock(&cw_lock);
+            if (w) break;
+            sched_yield();
+        }
+    } else {
+        wait_started();
+    }
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let it reach its blocking call */
+    CHECK(pthread_cancel(t));
+    atomic_store(&go_on, 1);
+    CHECK(pthread_join(t, &v));
+    printf("cancel %s: %s, ran: %s\n", what, v == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "returned",
+           trail);
+}
+
+static void cancellation(void) {
+    CHECK(pthread_key_create(&cancel_key, cancel_key_destructor));
+    if (pipe(cancel_pipe)) { puts("FAIL pipe"); exit(1); }
+    cancel_one("in read", cancel_in_read);
+    cancel_one("in pthread_cond_wait", cancel_in_cond_wait);
+    int relocked = pthread_mutex_trylock(&cw_lock) == 0;
+    if (relocked) pthread_mutex_unlock(&cw_lock);
+    printf("cancel: the cleanup handler released the mutex %d\n", relocked);
+    cancel_one("in nanosleep", cancel_in_sleep);
+    cancel_one("while disabled", cancel_disabled);
+    cancel_one("asynchronous", cancel_async);
+    /* A thread that already ended: pthread_cancel still succeeds (not ESRCH). */
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, short_worker, (void *)1));
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int r = pthread_cancel(t);
+    void *v;
+    CHECK(pthread_join(t, &v));
+    printf("cancel after the end: %d, joined %ld\n", r, (long)v);
+    close(cancel_pipe[0]);
+    close(cancel_pipe[1]);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     mutexes();
@@ -273,8 +456,10 @@ int main(void) {
     barriers();
     tls();
     lifetimes();
+    crowd();
     sleeps();
     tids();
+    cancellation();
     printf("done\n");
     return 0;
 }

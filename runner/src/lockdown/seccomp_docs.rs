@@ -34,6 +34,7 @@ fn row(r: &Rule) -> String {
     let when = match r.when {
         When::Always => "always",
         When::Files => "[[files]]",
+        When::NoFiles => "no [[files]]",
         When::Network => "[[network]]",
     };
     let args = if r.args.is_empty() {
@@ -62,10 +63,11 @@ pub fn markdown() -> String {
         BEGIN_MARKER.to_string(),
         String::new(),
         format!(
-            "{} rules: {} always in the filter, {} more with `[[files]]`, {} more with `[[network]]`.",
+            "{} rules: {} always in the filter, {} more with `[[files]]`, {} more without, {} more with `[[network]]`.",
             RULES.len(),
             count(When::Always),
             count(When::Files),
+            count(When::NoFiles),
             count(When::Network)
         ),
         String::new(),

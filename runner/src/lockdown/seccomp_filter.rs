@@ -30,6 +30,7 @@ impl FilterContext {
         match when {
             When::Always => true,
             When::Files => self.files,
+            When::NoFiles => !self.files,
             When::Network => self.network,
         }
     }

@@ -3,7 +3,8 @@
 //! listed kills the whole runner (SECCOMP_RET_KILL_PROCESS, seen as SIGSYS).
 //!
 //! Rules marked `Files` are in the filter only when the policy lists
-//! `[[files]]`, `Network` ones only when it lists `[[network]]`. Argument
+//! `[[files]]`, `NoFiles` ones only when it lists none, `Network` ones only
+//! when it lists `[[network]]`. Argument
 //! checks compare the register's low 32 bits unless they say otherwise (the
 //! kernel reads those arguments as 32-bit `int`s). `docs/threat-model.md`
 //! lists this table; a test keeps the two in step.
@@ -20,6 +21,8 @@ pub enum When {
     Always,
     /// The policy lists `[[files]]`.
     Files,
+    /// The policy lists no `[[files]]`.
+    NoFiles,
     /// The policy lists `[[network]]`.
     Network,
 }
@@ -77,7 +80,7 @@ const fn rule(
 }
 
 const ANY: &[ArgCheck] = &[];
-use When::{Always, Files, Network};
+use When::{Always, Files, Network, NoFiles};
 
 const PROT_EXEC: Named = ("PROT_EXEC", c::PROT_EXEC as u64);
 
@@ -161,6 +164,15 @@ pub const RULES: &[Rule] = &[
     rule("ppoll", Always, ANY, "syscall emulation: readiness of the guest's streams, files and sockets for poll, ppoll and epoll_wait (rustix's poll is ppoll), always with a zero timeout: guest waits park on a condition variable with no lock held; and the runner's own stderr lines, which wait at most 250 ms for room"),
     // --- Files (only with [[files]]) ------------------------------------
     rule("openat", Files, ANY, "file emulation: opens below the directory descriptors of the policy's [[files]]; Landlock bounds what it can reach"),
+    Rule {
+        syscall: "openat",
+        when: NoFiles,
+        args: ANY,
+        action: Action::FailWith(("EACCES", c::EACCES as u64)),
+        reason: "glibc's malloc opens files lazily in the runner's host threads: /sys/devices/system/cpu/online (get_nprocs) once it needs more than eight arenas, \
+                 that is once about ten host threads (guest threads) are alive at once, and /proc/sys/vm/overcommit_memory the first time a thread's heap shrinks; \
+                 it copes with a failure (sched_getaffinity, madvise). EACCES is what Landlock answers for those paths when the policy lists [[files]]",
+    },
     rule("openat2", Files, ANY, "file emulation: openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, so guest paths never leave the allowed trees"),
     rule("newfstatat", Files, ANY, "file emulation: the guest's stat/lstat/fstatat and access checks on paths below [[files]]"),
     rule("getdents64", Files, ANY, "file emulation: the guest's getdents64 on directories below [[files]]"),

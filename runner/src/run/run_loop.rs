@@ -439,8 +439,13 @@ fn handled_fault(
     {
         return None;
     }
+    // A page fault in a mapping that denies the access (a PROT_NONE guard
+    // page, whose entries are not present) is SEGV_ACCERR, as on Linux,
+    // which looks at the mappings, not at the hardware's present bit.
     let code = match vector {
-        14 if frame.error_code & 1 == 0 => SEGV_MAPERR,
+        14 if frame.error_code & 1 == 0 && !addr.is_some_and(|a| st.process.mm.is_mapped(a)) => {
+            SEGV_MAPERR
+        }
         14 => SEGV_ACCERR,
         0 => FPE_INTDIV,
         16 | 19 => FPE_FLTINV,

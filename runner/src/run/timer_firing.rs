@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// How often a due timer's kick repeats until a thread has fired it.
 const KICK_REPEAT: Duration = Duration::from_millis(10);
 
-/// Fires what is due: the alarm (SIGALRM into this thread, re-arming a
+/// Fires what is due: the alarm (SIGALRM to the process, re-arming a
 /// periodic one) and each due POSIX timer. Some(death) when a signal's
 /// default action ends the process.
 pub fn fire_due(st: &mut State<'_>, t: &mut Thread) -> Result<Option<Death>, RunError> {
@@ -41,7 +41,9 @@ pub fn fire_due(st: &mut State<'_>, t: &mut Thread) -> Result<Option<Death>, Run
             code: crate::abi::constants::SI_KERNEL,
             ..SigInfo::default()
         };
-        sends.push((Target::Thread(t.tid), info, "the alarm timer expired"));
+        // A signal to the process: a thread that blocks SIGALRM leaves it
+        // to one that does not (signals::send), as on Linux.
+        sends.push((Target::Process, info, "the alarm timer expired"));
     }
     for e in st.process.timers.fire(now) {
         let (target, sig) = match e.notify {

@@ -171,6 +171,12 @@ impl AddressSpace {
         })
     }
 
+    /// Whether a mapping holds `addr`, whatever its protection (Linux's
+    /// `find_vma`: a fault there is SEGV_ACCERR, elsewhere SEGV_MAPERR).
+    pub fn is_mapped(&self, addr: u64) -> bool {
+        self.overlaps(addr, addr.saturating_add(1))
+    }
+
     /// Walks the page tables for one user address (the tunnel's walk,
     /// `tunnel/translate.rs`, goes through this).
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {

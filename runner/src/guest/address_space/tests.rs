@@ -491,3 +491,20 @@ fn running_out_of_page_tables_leaves_the_mapping_intact() {
     assert_eq!(a.frames.user_bytes(), 4 * MIB);
     assert!(a.covered(AT, AT + 4 * MIB), "the mappings are all there");
 }
+
+#[test]
+fn a_prot_none_page_is_mapped_for_the_fault_code() {
+    let (mut a, mut m) = space(16 * MIB);
+    let p = a
+        .mmap_anonymous(&mut m, 0, 3 * PAGE_SIZE, Prot::NONE, false, false)
+        .expect("mmap");
+    a.mprotect(&mut m, p + PAGE_SIZE, PAGE_SIZE, Prot::RW)
+        .expect("mprotect");
+    // Linux answers SEGV_ACCERR for a fault in any mapping, SEGV_MAPERR
+    // outside them; the guard page's entries are not present either way.
+    assert!(a.is_mapped(p) && a.is_mapped(p + PAGE_SIZE) && a.is_mapped(p + 3 * PAGE_SIZE - 1));
+    assert!(!a.is_mapped(p + 3 * PAGE_SIZE) && !a.is_mapped(p - 1));
+    a.munmap(&mut m, p, PAGE_SIZE).expect("munmap");
+    assert!(!a.is_mapped(p) && a.is_mapped(p + PAGE_SIZE));
+    assert!(!a.is_mapped(u64::MAX));
+}
