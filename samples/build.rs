@@ -200,7 +200,13 @@ fn main() {
         copy_atomic(&bin, &copy_dir.join(format!("{name}.bin")));
         names.push(format!("{name:?}"));
     }
-    let c_names = build_c_samples(&manifest_dir, &out_dir, &copy_dir);
+    let (c_names, c_skipped) = match c_compiler_missing() {
+        None => (build_c_samples(&manifest_dir, &out_dir, &copy_dir), None),
+        Some(why) => {
+            println!("cargo:warning=the C samples are not built: {why}");
+            (Vec::new(), Some(why))
+        }
+    };
     let images: Vec<String> = names
         .iter()
         .map(|n| format!("({n}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/\", {n}, \".bin\")))"))
@@ -208,14 +214,43 @@ fn main() {
     let list = format!(
         "/// Names of every sample, in alphabetical order (one per `guest/<name>.S`).\npub const ALL: &[&str] = &[{}];\n\
          /// Every sample's flat image, embedded: (name, bytes), in the order of [`ALL`].\npub const IMAGES: &[(&str, &[u8])] = &[{}];\n\
-         /// Names of every C sample (static ELF programs), in alphabetical order.\npub const C_ALL: &[&str] = &[{}];\n",
+         /// Names of every C sample (static ELF programs), in alphabetical order.\npub const C_ALL: &[&str] = &[{}];\n\
+         /// Why the C samples were not built (None: they were).\npub const C_SKIPPED: Option<&str> = {:?};\n",
         names.join(", "),
         images.join(", "),
-        c_names.join(", ")
+        c_names.join(", "),
+        c_skipped
     );
     if let Err(e) = fs::write(out_dir.join("all_samples.rs"), list) {
         fail(&format!("cannot write the sample list: {e}"));
     }
+}
+
+/// Why the C samples cannot be built here, if they cannot: `musl-gcc` (or
+/// `$MUSL_GCC`) does not run. A fresh machine (Rust, gcc, binutils) has no
+/// musl-gcc: the flat samples and the runner still build, so README's
+/// first command works there, and the C samples come once the test
+/// dependencies are installed (`ci/test-deps.sh`). With
+/// `THINVISOR_C_SAMPLES=require` (CI) a missing compiler fails the build.
+fn c_compiler_missing() -> Option<String> {
+    println!("cargo:rerun-if-env-changed=THINVISOR_C_SAMPLES");
+    println!("cargo:rerun-if-env-changed=MUSL_GCC");
+    let musl = env::var("MUSL_GCC").unwrap_or_else(|_| "musl-gcc".into());
+    let runs = Command::new(&musl)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if runs {
+        return None;
+    }
+    if env::var("THINVISOR_C_SAMPLES").is_ok_and(|v| v == "require") {
+        require_c_tool(&musl, "musl-tools");
+    }
+    // Installing it later makes cargo run this script again.
+    println!("cargo:rerun-if-changed=/usr/bin/musl-gcc");
+    Some(format!(
+        "`{musl}` does not run (Debian package musl-tools; `ci/test-deps.sh` installs it with the other test dependencies)"
+    ))
 }
 
 /// Fails the build, with the package to install, when `tool` cannot run.

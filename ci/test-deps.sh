@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests need and the runner's build does not (README's
+# test command runs it first): musl-gcc for the C samples, glibc's static
+# libraries, g++ and Go for the language tests, Debian's busybox-static for
+# the compatibility battery. Installs only what is missing, with apt-get
+# (as root, or through sudo).
+set -euo pipefail
+
+need=()
+# go: Debian's golang-go builds the static Go programs of runner/tests/go.rs;
+# g++: the static glibc C++ program of runner/tests/languages.rs.
+for tool in as:binutils ld:binutils objcopy:binutils musl-gcc:musl-tools cc:gcc g++:g++ go:golang-go; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+# glibc's static libraries (the glibc C samples), and Debian's busybox-static
+# at /bin/busybox (the compatibility battery; the dynamic `busybox` package
+# would not do).
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "ci/test-deps.sh: installing ${need[*]}" >&2
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq "${need[@]}"
