@@ -41,11 +41,11 @@ pub fn path(name: &str) -> PathBuf {
 ///
 /// Intended for tests. Panics if `name` is not listed in [`C_ALL`].
 pub fn elf_path(name: &str) -> PathBuf {
-    if let Some(why) = C_SKIPPED {
-        panic!(
-            "the C sample {name:?} was not built: {why}; run README's test command (ci/test-deps.sh installs what the tests need)"
-        );
-    }
+    assert!(
+        C_SKIPPED.is_none(),
+        "the C sample {name:?} was not built: {}; run README's test command (ci/test-deps.sh installs what the tests need)",
+        C_SKIPPED.unwrap_or_default()
+    );
     assert!(
         C_ALL.contains(&name),
         "unknown thinvisor C sample {name:?}; known C samples: {C_ALL:?}"

@@ -177,36 +177,59 @@ impl<'a> Input<'a> {
 /// real address space from the same operations.
 #[derive(Default)]
 struct Model {
-    pages: BTreeMap<u64, Prot>,
+    /// Non-overlapping ranges [start, end) with their protection, by start.
+    /// Ranges, not pages: a PROT_NONE reservation costs no guest memory, so
+    /// a successful mmap or mprotect may name terabytes.
+    ranges: BTreeMap<u64, (u64, Prot)>,
 }
 
 impl Model {
     /// Records `prot` (None: unmapped) for the pages of a range an
-    /// operation succeeded on. Removal only visits pages the model has:
-    /// a successful munmap may name 2^47 bytes.
+    /// operation succeeded on.
     fn set(&mut self, start: u64, len: u64, prot: Option<Prot>) {
+        let start = start & !4095;
         let end = start.saturating_add(len).saturating_add(4095) & !4095;
-        match prot {
-            None => {
-                let gone: Vec<u64> = self.pages.range(start..end).map(|(&p, _)| p).collect();
-                for p in gone {
-                    self.pages.remove(&p);
+        if end <= start {
+            return;
+        }
+        // Cut what overlaps [start, end) out of the ranges there, keeping
+        // the parts outside it.
+        let first = self
+            .ranges
+            .range(..start)
+            .next_back()
+            .filter(|(_, &(e, _))| e > start)
+            .map(|(&s, _)| s);
+        let overlapping: Vec<u64> = first
+            .into_iter()
+            .chain(self.ranges.range(start..end).map(|(&s, _)| s))
+            .collect();
+        for s in overlapping {
+            if let Some((e, p)) = self.ranges.remove(&s) {
+                if s < start {
+                    self.ranges.insert(s, (start, p));
                 }
-            }
-            Some(x) => {
-                let mut p = start;
-                while p < end {
-                    self.pages.insert(p, x);
-                    p += 4096;
+                if e > end {
+                    self.ranges.insert(end, (e, p));
                 }
             }
         }
+        if let Some(x) = prot {
+            self.ranges.insert(start, (end, x));
+        }
     }
+
     fn allows(&self, page: u64, access: Access) -> bool {
-        self.pages.get(&page).is_some_and(|p| match access {
-            Access::Read => p.read || p.write || p.exec,
-            Access::Write => p.write,
-        })
+        self.ranges
+            .range(..=page)
+            .next_back()
+            .is_some_and(|(_, &(end, p))| {
+                page < end
+                    && match access {
+                        Access::Read => p.read || p.write || p.exec,
+                        Access::Write => p.write,
+                    }
+            })
     }
 }
 
@@ -373,4 +396,31 @@ fn allowed_range(model: &Model, ptr: u64, len: u64, access: Access) -> bool {
         }
         true
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_keeps_ranges_and_cuts_them() {
+        let mut m = Model::default();
+        // A terabyte reservation costs nothing to record.
+        m.set(0x1000_0000, 1 << 40, Some(Prot::from_linux(0)));
+        m.set(0x10_0000, 0x4000, Some(Prot::RW));
+        assert!(m.allows(0x10_1000, Access::Write));
+        m.set(0x10_1000, 0x1000, Some(Prot::R));
+        assert!(m.allows(0x10_1000, Access::Read) && !m.allows(0x10_1000, Access::Write));
+        assert!(m.allows(0x10_0000, Access::Write) && m.allows(0x10_2000, Access::Write));
+        m.set(0x10_2000, 0x1000, None);
+        assert!(!m.allows(0x10_2000, Access::Read));
+        assert!(
+            m.allows(0x10_3000, Access::Write),
+            "the part after the cut stays"
+        );
+        assert!(!m.allows(0x10_4000, Access::Read), "past the end");
+        assert!(!m.allows(0x2000_0000, Access::Read), "PROT_NONE");
+        m.set(0, u64::MAX, None);
+        assert!(m.ranges.is_empty());
+    }
 }
