@@ -339,9 +339,12 @@ static void selects(void) {
     n = select(pfd[1] + 1, &r, &w, NULL, NULL);
     printf("select: %d ready, read end %d, write end %d\n", n, FD_ISSET(pfd[0], &r),
            FD_ISSET(pfd[1], &w));
+    /* A descriptor just closed (a fixed number could be open natively). */
+    int closed = dup(pfd[0]);
+    check(closed >= 0 && close(closed) == 0, "dup");
     FD_ZERO(&r);
-    FD_SET(100, &r);
-    check(select(101, &r, NULL, NULL, NULL) == -1 && errno == EBADF, "select EBADF");
+    FD_SET(closed, &r);
+    check(select(closed + 1, &r, NULL, NULL, NULL) == -1 && errno == EBADF, "select EBADF");
     printf("select on a closed descriptor: EBADF\n");
     char c;
     check(read(pfd[0], &c, 1) == 1, "drain");

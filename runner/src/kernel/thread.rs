@@ -44,6 +44,10 @@ pub struct Thread {
     pub timer_kick: Option<thinvisor_kmod::KickTimer>,
     /// Signals other threads posted to it (kernel/thread_group.rs).
     pub inbox: Arc<std::sync::atomic::AtomicU64>,
+    /// The vCPU's last exit was an `out` of the entry code: on hardware
+    /// KVM it is still on that instruction, which the next KVM_RUN skips
+    /// (guest/entry_code.rs, `at_out`).
+    pub on_out: bool,
     /// Set by the run loop when it runs a waiting call again
     /// (`Wait::Poll`): the end that call computed the first time. The
     /// handler takes it.
@@ -78,6 +82,7 @@ impl Thread {
             timers_seen: 0,
             timer_kick: None,
             resume: None,
+            on_out: false,
         }
     }
 

@@ -78,15 +78,12 @@ pub enum RunError {
     Internal(String),
 }
 
-/// Length of `out imm8, al`.
-const OUT_LEN: u64 = 2;
-
 /// True when `rip` is the entry stub's `out` whose end is `after_out`.
 /// Hardware KVM reports RIP *at* the OUT (it skips it on the next KVM_RUN,
 /// unless user space moved RIP); kvm_pvm reports RIP *after* it. Both are
 /// supervisor-only addresses user code cannot execute.
 fn at_stub_out(rip: u64, after_out: u64) -> bool {
-    rip == after_out || rip == after_out - OUT_LEN
+    ec::at_out(rip, after_out, true)
 }
 
 /// Classifies an exit of the vCPU whose supervisor pages are `cpu`. An exit
@@ -252,7 +249,7 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
     }
     if t.cpu_sync.flush_pending() {
         let mem = machine.vm.memory_mut(machine.slot)?;
-        match tlb::redirect(mem, &mut t.vcpu, &t.cpu)? {
+        match tlb::redirect(mem, &mut t.vcpu, &t.cpu, t.on_out)? {
             Redirect::Done => t.cpu_sync.flushed(),
             Redirect::Deferred => {
                 return Ok(Entering::Run {
@@ -291,6 +288,9 @@ where
             m.after_exit(mem, &mut process.mm, &mut process.fds, &mut kernel.budget)?;
         }
     }
+    // Hardware KVM completes an `out` on the next entry (signal delivery
+    // and TLB redirects must know whether the vCPU is on one it ran).
+    t.on_out = matches!(exit, VmExit::IoOut { .. });
     let event = classify(st.machine, &mut t.vcpu, &t.cpu, &exit, sb.path)?;
     let death = match event {
         Event::Syscall(entry) => {

@@ -64,17 +64,20 @@ pub enum Location {
 
 /// Where `vcpu` (supervisor pages `cpu`) has the program's state, if
 /// delivery can edit it now.
-pub fn locate(regs: &thinvisor_kmod::Regs, cpu: &CpuArea) -> Option<Location> {
+pub fn locate(regs: &thinvisor_kmod::Regs, cpu: &CpuArea, on_out: bool) -> Option<Location> {
     let (rip, rsp) = (regs.rip, regs.rsp);
     if rip < USER_END {
         return Some(Location::User);
     }
     let frame = cpu.frame_va();
-    let at_iret = (ec::VECTOR_AFTER_OUT.contains(&rip) || rip == ec::FLUSH_RETURN) && rsp == frame;
+    // On hardware KVM the vCPU is still on the stub's `out` (KVM skips it
+    // on the next entry): editing registers other than RIP, or the frame,
+    // keeps that skip.
+    let at_iret = (ec::at_vector_out(rip, on_out) || rip == ec::FLUSH_RETURN) && rsp == frame;
     if at_iret {
         return Some(Location::IretFrame);
     }
-    (rip == ec::SYSCALL_AFTER_OUT).then_some(Location::Sysret)
+    ec::at_out(rip, ec::SYSCALL_AFTER_OUT, on_out).then_some(Location::Sysret)
 }
 
 /// Delivers the next signal of thread `t`, if any (see the module docs).
@@ -108,7 +111,7 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
         return Ok(Delivery::Nothing);
     }
     let regs = *t.vcpu.regs()?;
-    let Some(loc) = locate(&regs, &t.cpu) else {
+    let Some(loc) = locate(&regs, &t.cpu, t.on_out) else {
         if is_fault {
             t.signals.fault = Some((info, trap));
         }

@@ -60,6 +60,7 @@ pub fn redirect(
     mem: &mut GuestMemory,
     vcpu: &mut Vcpu,
     cpu: &CpuArea,
+    on_out: bool,
 ) -> Result<Redirect, RunError> {
     let r = *vcpu.regs()?;
     let rip = r.rip;
@@ -87,12 +88,14 @@ pub fn redirect(
         s.ss = ss;
         return Ok(Redirect::Done);
     }
-    let new_rip = if ec::VECTOR_AFTER_OUT.contains(&rip) && r.rsp == frame_va {
+    // (On hardware KVM a vCPU that exited through a stub is still on its
+    // `out`: `ec::at_out`. Moving RIP cancels KVM's skip of it.)
+    let new_rip = if ec::at_vector_out(rip, on_out) && r.rsp == frame_va {
         ec::FLUSH_RETURN
     } else if ec::VECTOR_AFTER_OUT.iter().any(|&a| a + ADD_RSP_LEN == rip) && r.rsp == frame_va + 8
     {
         ec::FLUSH_IRET
-    } else if rip == ec::SYSCALL_AFTER_OUT {
+    } else if ec::at_out(rip, ec::SYSCALL_AFTER_OUT, on_out) {
         // SYSRETQ pending: return through an IRET frame instead, as a
         // syscall's own flush does (run_loop::finish_syscall).
         frame::write(
