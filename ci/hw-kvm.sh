@@ -42,6 +42,11 @@
 # HWKVM_STRIP=0 keeps debug info in ELF files copied into the VM.
 # HWKVM_DMESG=1 prints the VM's last kernel messages after the cases (they
 # are printed anyway when a case failed).
+# HWKVM_QEMU_ACCEL overrides "-accel tcg,thread=single". One TCG thread runs
+# both emulated CPUs in turn: with multi-threaded TCG (thread=multi) the
+# nested SVM guest's L1 kernel soft-locked on both CPUs within seconds in
+# about one run in three here (no case finished for 600 s), and a whole
+# run took over 600 s where a single-threaded one takes about 200 s.
 # HWKVM_QEMU_CPU overrides "-cpu EPYC,+svm" (e.g. "EPYC" to see the harness
 # fail without SVM; TCG cannot emulate VT-x, so AMD-V is the only choice).
 # HWKVM_SMP sets the VM's CPUs (default 2: guest threads run on vCPUs of
@@ -402,7 +407,7 @@ log "initramfs $(du -k "$initrd" | cut -f1) KiB ($kpkg)"
 
 # --------------------------------------------------------------------- boot
 mkdir -p "$(dirname "$logfile")"
-qemu=(qemu-system-x86_64 -accel tcg -cpu "${HWKVM_QEMU_CPU:-EPYC,+svm}" -smp "${HWKVM_SMP:-2}" -m "$mem"
+qemu=(qemu-system-x86_64 -accel "${HWKVM_QEMU_ACCEL:-tcg,thread=single}" -cpu "${HWKVM_QEMU_CPU:-EPYC,+svm}" -smp "${HWKVM_SMP:-2}" -m "$mem"
       -nodefaults -nographic -serial stdio -no-reboot
       -kernel "$kdir/vmlinuz" -initrd "$initrd"
       -append "console=ttyS0 quiet panic=-1 $append_extra")

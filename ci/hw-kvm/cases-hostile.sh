@@ -42,7 +42,7 @@ expect_exact hostile-supervisor-9 139 '' "$(pf 'read from' unmapped "$(rip 9)" 0
 expect_exact hostile-supervisor-10 139 '' "$(pf 'read from' unmapped "$(rip 10)" 0xffff800000000000)" -- $XO $S/hostile_supervisor.bin 10
 expect_exact hostile-supervisor-11 139 '' "$(gp "$(rip 11)")" -- $XO $S/hostile_supervisor.bin 11
 expect_exact hostile-supervisor-12 139 '' "$(pf 'read from' unmapped "$(rip 12)" 0x10000)" -- $XO $S/hostile_supervisor.bin 12
-L=0xffffffff80004220
+L=0xffffffff80004200  # SYSCALL_ENTRY (LSTAR), where hostile_jmp_lstar jumps
 for n in 0 1 2; do
     expect_exact hostile-jmp-lstar-$n 139 '' "$(pf 'instruction fetch from' protected $L $L)" -- $XO $S/hostile_jmp_lstar.bin $n; done
 printf 'stdin data the guest must not get' > /tmp/hostile-stdin

@@ -172,6 +172,11 @@ expect_exact() {
     _hwkvm_run "$@"
     if ! _hwkvm_status_ok; then _hwkvm_finish "$(_hwkvm_status_reason)"; return; fi
     if ! _hwkvm_same "$CASE_OUT" "$_eo"; then
+        case "$_eo" in
+            # An expectation from a file (a native run): show how they differ.
+            @*) _hwkvm_finish "stdout differs from ${_eo#@} (diff expected got):
+$(diff "${_eo#@}" "$CASE_OUT" | head -20 | sed 's/^/    | /')"; return ;;
+        esac
         _hwkvm_finish "stdout is not exactly: $(printf '%s' "$_eo" | head -c 200)"; return
     fi
     if ! _hwkvm_same "$CASE_ERR" "$_ee"; then

@@ -130,7 +130,7 @@ expect_exact elf-busybox-echo 0 'hello world\n' '' -- $X /bin/busybox echo hello
 #     their native output too: delivery at SYSRETQ and at the exception
 #     stubs, where hardware KVM stops on the stub's `out`.
 for t in threads threads_glibc signals signals_glibc alarms alarms_glibc timers timers_glibc; do
-    timeout 60 "$S/$t" > "$T/$t.native" 2>&1
+    timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
 done
 expect_stderr_contains threads-monitor-on 1 'clone refused: the in-VM monitor runs one thread' -- $X --monitor on $S/threads

@@ -166,7 +166,7 @@ fn supervisor_region_and_entry_code_are_unreachable() {
 
 #[test]
 fn jumping_to_lstar_with_forged_registers() {
-    const LSTAR: u64 = 0xffff_ffff_8000_4220;
+    const LSTAR: u64 = 0xffff_ffff_8000_4200;
     let lstar_fault = page_fault("instruction fetch from", "protected", LSTAR, LSTAR);
     let r = case("hostile_jmp_lstar", 0);
     if on_pvm() {
