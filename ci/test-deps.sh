@@ -2,8 +2,8 @@
 # Installs what the tests need and the runner's build does not (README's
 # test command runs it first): musl-gcc for the C samples, glibc's static
 # libraries, g++ and Go for the language tests, Debian's busybox-static for
-# the compatibility battery. Installs only what is missing, with apt-get
-# (as root, or through sudo).
+# the compatibility battery, bash-static for the shell battery. Installs
+# only what is missing, with apt-get (as root, or through sudo).
 set -euo pipefail
 
 need=()
@@ -17,6 +17,9 @@ done
 # would not do).
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+# Debian's bash-static at /bin/bash-static: runner/tests/processes.rs runs
+# its shell battery with bash too (external commands through execve).
+[ -x /bin/bash-static ] || need+=(bash-static)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -20,7 +20,9 @@
 //! and `threads.c` as `threads_glibc` (glibc's pthreads: clone3, robust
 //! lists, its own futex uses), `signals.c` and `alarms.c` as
 //! `signals_glibc` and `alarms_glibc` (glibc's signal frames, its
-//! cancellation and unwinding).
+//! cancellation and unwinding), and `processes.c` as `processes_glibc`
+//! (glibc's fork is clone, its posix_spawn, popen and system clone with
+//! CLONE_VM|CLONE_VFORK).
 //! musl-gcc comes
 //! with Debian's `musl-tools`, glibc's static libraries with `libc6-dev`.
 
@@ -279,6 +281,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("signals", "signals_glibc", "-static"),
     ("timers", "timers_glibc", "-static"),
     ("alarms", "alarms_glibc", "-static"),
+    ("processes", "processes_glibc", "-static"),
 ];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].

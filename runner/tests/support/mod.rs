@@ -137,3 +137,211 @@ pub fn run_native(program: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &st
     writer.join().expect("stdin writer");
     Run::from(out)
 }
+
+/// A run bounded in time by the test itself, for runs that may hang when
+/// the runner is broken (child processes that never end, a pipe a leftover
+/// process keeps open): what it produced, and what went wrong around it.
+pub struct Bounded {
+    /// Status as a shell shows it: the exit code, or 128 + N for a signal
+    /// (-1 when it was killed at the limit).
+    pub run: Run,
+    /// Killed by the test at its limit.
+    pub timed_out: bool,
+    /// From the start to the exit of the command itself.
+    pub elapsed: std::time::Duration,
+    /// Processes of its process group still alive after it exited (as
+    /// `PID COMM` from `/proc`), killed since; or a note that its stdout or
+    /// stderr stayed open (a leftover process holds them).
+    pub leftovers: Vec<String>,
+}
+
+impl Bounded {
+    /// One paragraph for an assertion message: status, time, streams.
+    pub fn describe(&self) -> String {
+        format!(
+            "status {}{} after {:.1?}{}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.run.status,
+            if self.timed_out {
+                " (killed by the test at its time limit: it hung)"
+            } else {
+                ""
+            },
+            self.elapsed,
+            if self.leftovers.is_empty() {
+                String::new()
+            } else {
+                format!("; left behind: {}", self.leftovers.join(", "))
+            },
+            self.run.stdout,
+            self.run.stderr
+        )
+    }
+}
+
+/// The processes whose process group is `pgid`, as `PID COMM`.
+fn group_members(pgid: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces and ')'.
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = stat.find('(').map_or("", |open| &stat[open + 1..close]);
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            found.push(format!("{pid} {comm}"));
+        }
+    }
+    found
+}
+
+fn kill_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Runs `cmd` (the runner, or a program natively) in a process group of
+/// its own, feeding `stdin`; kills the group when it runs past `limit`.
+/// Once it has exited, waits up to 2 s for its streams to close and for
+/// its process group to empty, then kills what is left and reports it in
+/// `leftovers`: a run must not leave processes behind.
+pub fn run_bounded(mut cmd: Command, stdin: &[u8], limit: std::time::Duration) -> Bounded {
+    use std::io::Read;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    cmd.process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let pgid = child.id();
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let reader = |mut stream: Box<dyn Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stream.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let out_rx = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err_rx = reader(Box::new(child.stderr.take().expect("stderr")));
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            timed_out = true;
+            kill_group(pgid);
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    let mut leftovers = Vec::new();
+    let grace = Instant::now() + Duration::from_secs(2);
+    let collect = |rx: mpsc::Receiver<Vec<u8>>, what: &str, leftovers: &mut Vec<String>| {
+        let wait = grace.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => {
+                leftovers.push(format!("{what} still open 2 s after the exit"));
+                kill_group(pgid);
+                rx.recv_timeout(Duration::from_secs(2))
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default()
+            }
+        }
+    };
+    let stdout = collect(out_rx, "stdout", &mut leftovers);
+    let stderr = collect(err_rx, "stderr", &mut leftovers);
+    let mut members = group_members(pgid);
+    while !members.is_empty() && Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(20));
+        members = group_members(pgid);
+    }
+    if !members.is_empty() {
+        kill_group(pgid);
+        leftovers.extend(members);
+    }
+    let code = if timed_out {
+        -1
+    } else {
+        status
+            .code()
+            .or_else(|| status.signal().map(|n| 128 + n))
+            .unwrap_or(-1)
+    };
+    Bounded {
+        run: Run {
+            status: code,
+            stdout,
+            stderr,
+        },
+        timed_out,
+        elapsed,
+        leftovers,
+    }
+}
+
+/// A line diff of `want` and `got` (longest common subsequence): common
+/// lines indented, `-` for lines only in `want`, `+` for lines only in
+/// `got`.
+pub fn diff_lines(want: &str, got: &str) -> String {
+    let a: Vec<&str> = want.lines().collect();
+    let b: Vec<&str> = got.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!("  {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}

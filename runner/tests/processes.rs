@@ -1,0 +1,640 @@
+//! Guest processes: fork, vfork, clone without CLONE_VM, execve, wait4 and
+//! waitid, process groups and sessions, kill to pids and groups, SIGCHLD,
+//! zombies and orphans, as Linux programs see them.
+//!
+//! - `samples/c/processes.c` (musl and glibc builds) prints one line per
+//!   check, never a pid value: its run under the runner must be byte for
+//!   byte its native run (and that is [`PROCESSES_EXPECTED`]).
+//! - `samples/c/fork_hostile.c`: a fork bomb bounded by `limits.processes`
+//!   (EAGAIN, zombies count until reaped), zombies never reaped,
+//!   `kill(-1, SIGKILL)` from a child, `kill` of pid 1 and of missing pids,
+//!   execve refused by the `[[files]]` rules (ENOENT outside every rule,
+//!   EACCES under a `"read"` rule, ENOENT and one `runner:` line for a
+//!   dynamic program), a parent exiting before its child: the run ends with
+//!   the parent's status and leaves nothing running.
+//! - A shell battery: Debian's busybox-static `sh -c` (and bash-static's
+//!   `bash -c` when `/bin/bash-static` exists; required when CI=true) on
+//!   pipelines, command substitution, subshells, background jobs, traps,
+//!   here-documents, xargs, find -exec, timeout, exit statuses: the same
+//!   script, the same applets (a temporary directory holding busybox and
+//!   its applet links, the guest's `/bin` with access `"read-exec"`, the
+//!   native run's PATH), stdout, stderr and status compared.
+//!
+//! Every run is bounded by the test (`support::run_bounded`): a broken
+//! runner fails these tests with what it printed, never hangs them, and a
+//! run must leave no process behind.
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+const BUSYBOX: &str = "/bin/busybox";
+const BASH: &str = "/bin/bash-static";
+
+/// The most a run may take before the test kills it (the policies' own
+/// wall_time is shorter, so the runner should always end first).
+const LIMIT: Duration = Duration::from_secs(45);
+
+/// The applets linked next to busybox in the guest's `/bin`.
+const APPLETS: &[&str] = &[
+    "sh", "sort", "uniq", "head", "tail", "cat", "echo", "xargs", "find", "timeout", "wc", "tr",
+    "sleep", "true", "false", "kill", "printf", "seq", "grep", "sed", "awk", "cp", "ls", "env",
+    "test", "pwd",
+];
+
+/// What `processes` prints, natively and in the sandbox.
+const PROCESSES_EXPECTED: &str = r#"
+fork-exit: waitpid returned the child: yes, exited 42
+fork-exit: three children waited for in reverse order: exited 12 exited 11 exited 10
+wait-any: wait() reaped 3 children: 1 with 1, 1 with 2, 1 with 3, 0 other; then ECHILD
+kill: kill(child, 0) succeeds, kill(child, SIGKILL) succeeds: the child killed by SIGKILL
+kill: kill(child, 0) succeeds, kill(child, SIGTERM) succeeds: the child killed by SIGTERM
+kill: a child blocking SIGTERM when it is sent, then unblocking it: killed by SIGTERM
+pipe: the child read 15 bytes to EOF (its status says how many: exited 15); the parent read 'pong' to EOF
+pipe: 1048576 bytes from the child, then EOF; the child exited 0
+pipe: a child writing to a pipe nobody can read: killed by SIGPIPE
+ids: the child's getppid() is the parent's getpid(): yes
+ids: the child's pid differs from the parent's: yes
+ids: the child is in the parent's process group and session: yes
+ids: getpgid(parent) in the child is the parent's group: yes
+ids: fork returned the pid the child sees as its own: yes
+wnohang: while the child runs: 0; once it exits: its pid (exited 3); then: ECHILD
+zombie: kill(pid, 0) before the child is reaped: succeeds; reaped: exited 0; kill(pid, 0) after: ESRCH
+waitid: P_ALL: returns 0, si_pid is the child: yes, si_signo SIGCHLD, si_code CLD_EXITED, si_status 7
+waitid: P_PID with WNOHANG while the child runs: returns 0, si_pid zeroed: yes
+waitid: P_PID after SIGTERM: returns 0, si_pid is the child: yes, si_code CLD_KILLED, si_status SIGTERM
+waitid: P_ALL with no children left: ECHILD
+sigchld: 3 children exited, 3 signals, 3 with the child's pid, CLD_EXITED and its exit code
+sigchld: a child killed by SIGKILL: si_pid is the child: yes, si_code CLD_KILLED, si_status SIGKILL
+sigign: with SIGCHLD ignored, waitpid(-1) waits for both children, then fails: ECHILD; both are gone: yes
+pgroup: first child leads its group: yes; second child joined it: yes; the parent is not in it: yes
+pgroup: kill(-pgid, SIGTERM) succeeds: first child killed by SIGTERM, second child killed by SIGTERM
+pgroup: kill(-pgid, 0) once both are reaped: ESRCH
+pgroup: kill(0, SIGTERM) from a group leader ignoring SIGTERM: the leader exited 2 (how many of its 2 children SIGTERM killed)
+setsid: in a child: returns its pid, getsid and getpgid are its pid, a second setsid fails EPERM: exited 15 (15 is all four)
+getpgid: of a reaped child: ESRCH
+tree: the grandchild killed itself with SIGUSR1 (10); the child reports it and exited 110
+fork-memory: the child saw the bytes of the fork, not the parent's later writes (7: heap, globals, stack): exited 7
+fork-memory: the child's writes are not seen by the parent: yes
+exec: argv passed: yes
+exec: environment is the one given (2 variables, PROC_MARK=from-exec)
+exec: same pid and parent: yes, yes
+exec: the plain descriptor is still open: yes (FD_CLOEXEC clear)
+exec: the close-on-exec descriptor: EBADF
+exec: SIGUSR1 (handled before) is SIG_DFL
+exec: SIGUSR2 (ignored before) is SIG_IGN
+exec: SIGHUP (blocked before) is still blocked: yes
+exec: globals start fresh: yes
+exec: the new image exited 0
+exec: execve of a missing file fails ENOENT and the child goes on: exited 0
+vfork: a child that calls _exit(9): exited 9
+vfork: the child runs this program again
+vfork: a child that runs this program again: exited 5
+posix_spawn: the child wrote 'spawned with xyzzy' on the pipe and exited 6
+posix_spawn: a missing program: ENOENT
+popen: read 'hi', pclose: exited 0
+system: 'exit 3': exited 3
+system: 'kill -TERM $$': killed by SIGTERM
+shell: sh -c 'exit 4': exited 4
+orphan: the parent exited 0 before its child; the child's getppid() then changed
+done
+"#;
+
+/// Fails loudly unless Debian's busybox-static is installed.
+fn require_busybox() {
+    let bytes = std::fs::read(BUSYBOX).unwrap_or_else(|e| {
+        panic!("{BUSYBOX}: {e}. Install Debian's busybox-static (ci/test-deps.sh does)")
+    });
+    let head = &bytes[..bytes.len().min(4096)];
+    assert!(
+        bytes.starts_with(b"\x7fELF") && !head.windows(8).any(|w| w == b"ld-linux"),
+        "{BUSYBOX} is not a static ELF program: install Debian's busybox-static"
+    );
+}
+
+/// bash-static, when it is there: required in CI, skipped with a warning
+/// elsewhere.
+fn bash_static() -> Option<PathBuf> {
+    let p = Path::new(BASH);
+    if p.exists() {
+        return Some(p.to_path_buf());
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{BASH} is missing: install Debian's bash-static (ci/test-deps.sh does)");
+    }
+    eprintln!("warning: {BASH} is missing: the bash half of the shell battery is skipped (apt-get install bash-static)");
+    None
+}
+
+/// A temporary directory with `bin/` (a copy of busybox, relative applet
+/// links, and `bash` when asked and available) and `data/` (a few files).
+struct Tools {
+    dir: PathBuf,
+    bin: PathBuf,
+    data: PathBuf,
+    bash: bool,
+}
+
+fn tools(tag: &str, with_bash: bool) -> Tools {
+    require_busybox();
+    let dir = temp_dir(tag);
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::copy(BUSYBOX, bin.join("busybox")).expect("copy busybox");
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("applet link");
+    }
+    let bash = with_bash
+        && match bash_static() {
+            Some(p) => {
+                std::fs::copy(p, bin.join("bash")).expect("copy bash-static");
+                true
+            }
+            None => false,
+        };
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("sub")).expect("data");
+    std::fs::write(data.join("a.txt"), "one\n").expect("data");
+    std::fs::write(data.join("sub/b.txt"), "two\n").expect("data");
+    std::fs::write(data.join("c.log"), "not a txt file\n").expect("data");
+    Tools {
+        dir,
+        bin,
+        data,
+        bash,
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A `[[files]]` rule.
+fn rule(path: &str, host: Option<&Path>, access: &str) -> String {
+    match host {
+        Some(h) => format!(
+            "[[files]]\npath = \"{path}\"\nhost_path = \"{}\"\naccess = \"{access}\"\n\n",
+            h.display()
+        ),
+        None => format!("[[files]]\npath = \"{path}\"\naccess = \"{access}\"\n\n"),
+    }
+}
+
+/// `runner exec --policy POLICY PROGRAM ARGS...`, bounded.
+fn sandboxed(policy: &str, program: &Path, args: &[&str], stdin: &[u8]) -> Bounded {
+    let mut cmd = runner();
+    cmd.args(["exec", "--policy", policy])
+        .arg(program)
+        .args(args);
+    run_bounded(cmd, stdin, LIMIT)
+}
+
+/// PROGRAM ARGS... natively, with only `env`, bounded.
+fn native(program: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Bounded {
+    let mut cmd = Command::new(program);
+    cmd.args(args).env_clear().envs(env.iter().copied());
+    run_bounded(cmd, stdin, LIMIT)
+}
+
+/// The runner's own lines (`runner: ...`) left out of a guest's stderr.
+fn without_runner_lines(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| !l.starts_with("runner: "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Differences between a sandboxed run and the native one (stdout as a
+/// line diff; stderr without the runner's own lines); None when they agree
+/// and the sandboxed run left nothing behind.
+fn compare(what: &str, vm: &Bounded, native: &Bounded) -> Option<String> {
+    let mut why = Vec::new();
+    if vm.timed_out {
+        why.push("the run hung: killed by the test".to_string());
+    }
+    if vm.run.status != native.run.status {
+        why.push(format!(
+            "status {} (natively {})",
+            vm.run.status, native.run.status
+        ));
+    }
+    if vm.run.stdout != native.run.stdout {
+        why.push(format!(
+            "stdout differs (- native, + sandbox):\n{}",
+            diff_lines(&native.run.stdout, &vm.run.stdout)
+        ));
+    }
+    let stderr_differs = without_runner_lines(&vm.run.stderr) != native.run.stderr;
+    if stderr_differs {
+        why.push(format!(
+            "stderr {:?} (natively {:?}; the runner's own lines do not count)",
+            vm.run.stderr, native.run.stderr
+        ));
+    }
+    if !vm.leftovers.is_empty() {
+        why.push(format!("left behind: {}", vm.leftovers.join(", ")));
+    }
+    if why.is_empty() {
+        None
+    } else if stderr_differs || vm.run.stderr.is_empty() {
+        Some(format!("{what}: {}", why.join("; ")))
+    } else {
+        Some(format!(
+            "{what}: {}\n(the runner's stderr: {:?})",
+            why.join("; "),
+            vm.run.stderr
+        ))
+    }
+}
+
+// ---- processes.c ----
+
+/// fork, wait, kill, pipes, ids, WNOHANG, zombies, waitid, SIGCHLD,
+/// process groups, setsid, a three-deep tree, fork's copy of memory, execve
+/// of itself, vfork, posix_spawn, popen, system, an orphan: each line as in
+/// the native run, musl and glibc.
+///
+/// Policy: the program itself and the guest's `/bin` (busybox: `/bin/sh`
+/// for popen and system) are `"read-exec"`; `PROC_SH=/bin/sh`.
+#[test]
+fn processes_match_native_musl_and_glibc() {
+    let t = tools("processes", false);
+    let sh = t.bin.join("sh");
+    let expected = PROCESSES_EXPECTED.trim_start_matches('\n');
+    let mut failures = Vec::new();
+    for name in ["processes", "processes_glibc"] {
+        let prog = elf_sample(name);
+        let native = native(&prog, &[], b"", &[("PROC_SH", path_str(&sh))]);
+        assert_eq!(
+            (native.run.status, native.run.stderr.as_str()),
+            (0, ""),
+            "{name} natively: {}",
+            native.describe()
+        );
+        assert_eq!(
+            native.run.stdout,
+            expected,
+            "{name} natively differs from PROCESSES_EXPECTED (- expected, + native):\n{}",
+            diff_lines(expected, &native.run.stdout)
+        );
+        let policy = format!(
+            "[limits]\nwall_time = \"30s\"\n\n[env]\nvars = {{ PROC_SH = \"/bin/sh\" }}\n\n{}{}",
+            rule(path_str(&prog), None, "read-exec"),
+            rule("/bin", Some(&t.bin), "read-exec"),
+        );
+        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
+        let vm = sandboxed(&p, &prog, &[], b"");
+        if let Some(f) = compare(name, &vm, &native) {
+            failures.push(f);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ---- fork_hostile.c ----
+
+fn hostile(policy: &str, args: &[&str]) -> Bounded {
+    sandboxed(policy, &elf_sample("fork_hostile"), args, b"")
+}
+
+/// Asserts the run's status and stdout, and that it left nothing running.
+fn expect(r: &Bounded, status: i32, stdout: &str, what: &str) {
+    assert_eq!(
+        (r.run.status, r.run.stdout.as_str()),
+        (status, stdout),
+        "{what}: {}",
+        r.describe()
+    );
+    assert!(
+        r.leftovers.is_empty(),
+        "{what}: processes left behind: {}",
+        r.describe()
+    );
+}
+
+/// A policy with a time limit shorter than the test's, then `rest`.
+fn hostile_policy(dir: &Path, name: &str, rest: &str) -> String {
+    policy_file(dir, name, &format!("[limits]\nwall_time = \"30s\"\n{rest}"))
+}
+
+const BOMB_OUTPUT: &str =
+    "eagain: yes\nwithin limit: yes\nforked: yes\nreaped: all\nfork after reaping: ok\n";
+
+/// `limits.processes = 16`: children kept alive, or exited and never
+/// reaped (zombies count until reaped), until fork fails with EAGAIN, after
+/// at most 16 forks; once they are reaped, fork works again. Without the
+/// key the default, 64, holds.
+#[test]
+fn a_fork_bomb_stops_at_limits_processes_with_eagain() {
+    let dir = temp_dir("processes-bomb");
+    let p16 = hostile_policy(&dir, "p16.toml", "processes = 16\n");
+    let dflt = hostile_policy(&dir, "default.toml", "");
+    for (policy, args) in [
+        (&p16, ["bomb", "16"]),
+        (&p16, ["zombie-bomb", "16"]),
+        (&dflt, ["bomb", "64"]),
+    ] {
+        let r = hostile(policy, &args);
+        expect(&r, 0, BOMB_OUTPUT, &format!("{args:?}"));
+    }
+}
+
+/// Ten children exit and are never reaped; the first program exits 0: the
+/// run ends at once with 0 and leaves nothing.
+#[test]
+fn zombies_never_reaped_end_the_run_cleanly() {
+    let dir = temp_dir("processes-zombies");
+    let p = hostile_policy(&dir, "p.toml", "");
+    let r = hostile(&p, &["zombies", "10"]);
+    expect(
+        &r,
+        0,
+        "zombies: 10 children exited, none reaped\n",
+        "zombies",
+    );
+    assert!(r.elapsed < Duration::from_secs(10), "{}", r.describe());
+}
+
+/// A child's `kill(-1, SIGKILL)` kills every sandbox process but itself,
+/// the first program too: the run ends with 137, well before its time
+/// limit, and nothing is left running.
+#[test]
+fn kill_minus_one_from_a_child_kills_every_other_process_and_ends_the_run_137() {
+    let dir = temp_dir("processes-killall");
+    let p = hostile_policy(&dir, "p.toml", "");
+    let r = hostile(&p, &["killall"]);
+    expect(
+        &r,
+        137,
+        "killall: 3 children sleep; a fourth calls kill(-1, SIGKILL)\n",
+        "killall",
+    );
+    assert!(
+        r.elapsed < Duration::from_secs(15) && !r.run.stderr.contains("time limit"),
+        "ended by the time limit, not by kill(-1): {}",
+        r.describe()
+    );
+}
+
+/// pid 1 is not a sandbox process the guest may signal: EPERM; a reaped
+/// child's pid and group, and a pid never used: ESRCH.
+#[test]
+fn kill_of_pid_1_is_eperm_and_of_a_missing_pid_esrch() {
+    let dir = temp_dir("processes-killerr");
+    let p = hostile_policy(&dir, "p.toml", "");
+    let r = hostile(&p, &["kill-errors"]);
+    expect(
+        &r,
+        0,
+        "kill(1, SIGKILL): EPERM\nkill(reaped child, SIGTERM): ESRCH\n\
+         kill(-reaped child, SIGTERM): ESRCH\nkill(99999, 0): ESRCH\n",
+        "kill-errors",
+    );
+}
+
+/// execve only runs files under a `"read-exec"` rule: outside every rule
+/// ENOENT, under a `"read"` rule EACCES (the host file is executable), a
+/// busybox applet link under `"read-exec"` runs.
+#[test]
+fn execve_obeys_the_files_rules() {
+    let t = tools("processes-exec", false);
+    let ro = t.dir.join("ro");
+    std::fs::create_dir_all(&ro).expect("ro");
+    std::fs::copy(BUSYBOX, ro.join("busybox")).expect("copy");
+    let rules = format!(
+        "\n{}{}",
+        rule("/bin", Some(&t.bin), "read-exec"),
+        rule("/ro", Some(&ro), "read"),
+    );
+    let p = hostile_policy(&t.dir, "p.toml", &rules);
+    for (path, want) in [
+        ("/nowhere/prog", "execve: ENOENT\n"),
+        ("/ro/busybox", "execve: EACCES\n"),
+        ("/bin/true", ""),
+    ] {
+        let r = hostile(&p, &["exec", path]);
+        expect(&r, 0, want, &format!("execve {path}"));
+    }
+}
+
+/// A dynamically linked program (Debian's /bin/true) under a `"read-exec"`
+/// rule: execve fails with ENOENT and the runner says why in one line.
+#[test]
+fn execve_of_a_dynamic_program_fails_enoent_with_one_runner_line() {
+    let dir = temp_dir("processes-dynamic");
+    let dynbin = dir.join("dyn");
+    std::fs::create_dir_all(&dynbin).expect("dyn");
+    let bytes = std::fs::read("/bin/true").expect("/bin/true");
+    assert!(
+        bytes.windows(8).any(|w| w == b"ld-linux"),
+        "/bin/true is not dynamically linked here: this test needs a dynamic program"
+    );
+    std::fs::copy("/bin/true", dynbin.join("true")).expect("copy");
+    let rules = format!("\n{}", rule("/dyn", Some(&dynbin), "read-exec"));
+    let p = hostile_policy(&dir, "p.toml", &rules);
+    let r = hostile(&p, &["exec", "/dyn/true"]);
+    expect(&r, 0, "execve: ENOENT\n", "execve of a dynamic program");
+    let lines: Vec<&str> = r.run.stderr.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("runner: "),
+        "one `runner: ` line expected on stderr: {}",
+        r.describe()
+    );
+}
+
+/// `"read-write-exec"`: a copy of busybox written there runs; written under
+/// `"read-write"` it is refused (busybox sh: status 126).
+#[test]
+fn read_write_exec_lets_a_program_run_what_it_wrote() {
+    let t = tools("processes-rwx", false);
+    let (w, rw) = (t.dir.join("w"), t.dir.join("rw"));
+    std::fs::create_dir_all(&w).expect("w");
+    std::fs::create_dir_all(&rw).expect("rw");
+    let rest = format!(
+        "\n[env]\nvars = {{ PATH = \"/bin\" }}\n\n{}{}{}",
+        rule("/bin", Some(&t.bin), "read-exec"),
+        rule("/w", Some(&w), "read-write-exec"),
+        rule("/rw", Some(&rw), "read-write"),
+    );
+    let p = hostile_policy(&t.dir, "p.toml", &rest);
+    let script = "cp /bin/busybox /w/bb && /w/bb echo ran; \
+                  cp /bin/busybox /rw/bb && /rw/bb echo ran; echo $?";
+    let r = sandboxed(&p, &t.bin.join("sh"), &["-c", script], b"");
+    expect(&r, 0, "ran\n126\n", "read-write-exec");
+}
+
+/// The first program exits 3 while its child runs (the child would create
+/// a file 2 s later): the run ends with 3, the child is killed, and the
+/// file never appears.
+#[test]
+fn a_parent_exiting_first_ends_the_run_and_kills_its_child() {
+    let dir = temp_dir("processes-parent-exits");
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    let rules = format!("\n{}", rule("/scratch", Some(&scratch), "read-write"));
+    let p = hostile_policy(&dir, "p.toml", &rules);
+    let r = hostile(&p, &["parent-exits", "/scratch/marker"]);
+    expect(
+        &r,
+        3,
+        "parent-exits: the child runs; the parent exits 3\n",
+        "parent-exits",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !scratch.join("marker").exists(),
+        "the child outlived the run: it wrote its file 2 s after its parent exited ({})",
+        r.describe()
+    );
+}
+
+// ---- the shell battery ----
+
+/// One shell script: `SHELL -c SCRIPT sh DATA` with `stdin`; `want` is
+/// the native stdout and status where they do not depend on the host.
+struct ShellCase {
+    script: &'static str,
+    stdin: Vec<u8>,
+    want: Option<(&'static str, i32)>,
+}
+
+fn case(script: &'static str, want: Option<(&'static str, i32)>) -> ShellCase {
+    ShellCase {
+        script,
+        stdin: Vec::new(),
+        want,
+    }
+}
+
+fn shell_cases() -> Vec<ShellCase> {
+    vec![
+        ShellCase {
+            script: "sort | uniq -c | sort -rn | head -3",
+            stdin: b"b\na\nb\nc\nb\na\nd\nc\nb\n".to_vec(),
+            want: Some(("      4 b\n      2 c\n      2 a\n", 0)),
+        },
+        case("echo $(echo a | tr a b)", Some(("b\n", 0))),
+        case("x=$(exit 3); echo $?", Some(("3\n", 0))),
+        case("(cd /; pwd)", Some(("/\n", 0))),
+        case("(exit 4); echo $?", Some(("4\n", 0))),
+        case(
+            "sleep 0.2 & sleep 0.1 & wait; echo done",
+            Some(("done\n", 0)),
+        ),
+        case("sh -c 'exit 9' & wait $!; echo $?", Some(("9\n", 0))),
+        case("sleep 5 & kill $!; wait $!; echo $?", Some(("143\n", 0))),
+        case(
+            "trap 'echo got TERM' TERM; kill -TERM $$; echo after",
+            Some(("got TERM\nafter\n", 0)),
+        ),
+        case(
+            "cat <<EOF\nline one\n$X two\nEOF\ncat <<'EOF'\nkept $X\nEOF",
+            Some(("line one\nhere two\nkept $X\n", 0)),
+        ),
+        case("printf '1\\n2\\n3\\n' | xargs echo", Some(("1 2 3\n", 0))),
+        case("seq 1 7 | xargs -n 3 echo", Some(("1 2 3\n4 5 6\n7\n", 0))),
+        // The order is the host directory's: compared with native only.
+        case("find \"$1\" -name '*.txt' -exec cat {} +", None),
+        case("timeout 1 sleep 5; echo $?", Some(("143\n", 0))),
+        case("exit 7", Some(("", 7))),
+        case("echo a | false | cat; echo $?", Some(("0\n", 0))),
+        case(
+            "set -o pipefail; echo a | false | cat; echo $?",
+            Some(("1\n", 0)),
+        ),
+        case("sh -c \"sh -c 'exit 5'\"; echo $?", Some(("5\n", 0))),
+        case(
+            "exec echo replaced; echo not reached",
+            Some(("replaced\n", 0)),
+        ),
+        case(
+            "echo hello | { read x; echo got $x; }",
+            Some(("got hello\n", 0)),
+        ),
+    ]
+}
+
+/// Runs every case with `shell` (a file in `t.bin`), natively (PATH = the
+/// tools' bin) and in the sandbox (the tools' bin at `/bin`, PATH=/bin,
+/// `/data` read-only); returns the failures.
+fn shell_battery(t: &Tools, shell: &str, cases: &[ShellCase]) -> Vec<String> {
+    let policy = format!(
+        "[limits]\nwall_time = \"30s\"\n\n[env]\nvars = {{ PATH = \"/bin\", X = \"here\" }}\n\n{}{}",
+        rule("/bin", Some(&t.bin), "read-exec"),
+        rule("/data", Some(&t.data), "read"),
+    );
+    let p = policy_file(&t.dir, &format!("{shell}.toml"), &policy);
+    let program = t.bin.join(shell);
+    let mut failures = Vec::new();
+    for c in cases {
+        let native = native(
+            &program,
+            &["-c", c.script, "sh", path_str(&t.data)],
+            &c.stdin,
+            &[("PATH", path_str(&t.bin)), ("X", "here")],
+        );
+        let what = format!("{shell} -c {:?}", c.script);
+        if let Some((out, status)) = c.want {
+            assert_eq!(
+                (native.run.stdout.as_str(), native.run.status),
+                (out, status),
+                "{what} natively: {}",
+                native.describe()
+            );
+        }
+        let vm = sandboxed(&p, &program, &["-c", c.script, "sh", "/data"], &c.stdin);
+        if let Some(f) = compare(&what, &vm, &native) {
+            failures.push(f);
+        }
+    }
+    failures
+}
+
+/// busybox sh (applets run in-process or re-executed through
+/// /proc/self/exe, falling back to PATH) and bash-static (every external
+/// command an execve of a busybox link): each script's stdout, stderr and
+/// status as natively.
+#[test]
+fn shell_scripts_match_native() {
+    let t = tools("processes-shell", true);
+    let cases = shell_cases();
+    let mut failures = shell_battery(&t, "sh", &cases);
+    if t.bash {
+        failures.extend(shell_battery(&t, "bash", &cases));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs differ:\n\n{}",
+        failures.len(),
+        cases.len() * if t.bash { 2 } else { 1 },
+        failures.join("\n\n")
+    );
+}
+
+/// Five busybox processes joined by pipes, over 250 KB through them (more than
+/// a pipe holds, so writers wait for readers): the same bytes as natively.
+#[test]
+fn a_five_stage_pipeline_matches_native() {
+    let t = tools("processes-pipeline", false);
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"];
+    let mut input = String::new();
+    for i in 0..20_000u32 {
+        let w = words[(i.wrapping_mul(2_654_435_761) >> 13) as usize % words.len()];
+        input.push_str(&format!("{w} line {}\n", i % 13));
+    }
+    let case = ShellCase {
+        script: "cat | tr a-z A-Z | sort | uniq -c | sort -rn",
+        stdin: input.into_bytes(),
+        want: None,
+    };
+    let failures = shell_battery(&t, "sh", &[case]);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
