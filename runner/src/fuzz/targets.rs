@@ -313,14 +313,14 @@ pub fn tunnel(data: &[u8]) {
                 } else {
                     Access::Read
                 };
-                check_against_model(&aspace, &mut mem, &model, ptr, len.min(1 << 20), access, op);
+                check_against_model(&mut aspace, &mut mem, &model, ptr, len.min(1 << 20), access, op);
             }
         }
     }
 }
 
 fn check_against_model(
-    aspace: &AddressSpace,
+    aspace: &mut AddressSpace,
     mem: &mut GuestMemory,
     model: &Model,
     ptr: u64,

@@ -338,7 +338,7 @@ fn lay_out(
         let page = seg.vaddr & !(PAGE_SIZE - 1);
         let len = seg.vaddr + seg.mem_size - page;
         aspace.map_fixed(mem, page, len, Prot::RW)?;
-        Tunnel::for_runner_layout(&aspace, mem)
+        Tunnel::for_runner_layout(&mut aspace, mem)
             .write(GuestPtr::new(seg.vaddr), &seg.data)
             .map_err(|e| BootError::Stack(e.addr()))?;
         if seg.prot != Prot::RW {
@@ -381,7 +381,7 @@ fn lay_out(
             execfn: &execfn,
         },
     );
-    Tunnel::for_runner_layout(&aspace, mem)
+    Tunnel::for_runner_layout(&mut aspace, mem)
         .write(GuestPtr::new(stack.rsp), &stack.bytes)
         .map_err(|e| BootError::Stack(e.addr()))?;
     if monitor.is_some() {

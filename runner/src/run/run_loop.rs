@@ -764,7 +764,7 @@ fn sigreturn(
             ..
         } = &mut *st;
         let mem = machine.vm.memory_mut(machine.slot)?;
-        let read = crate::tunnel::Tunnel::new(&process.mm, mem, &kernel.tunnel_ranges)
+        let read = crate::tunnel::Tunnel::new(&mut process.mm, mem, &kernel.tunnel_ranges)
             .read(crate::tunnel::GuestPtr::new(restore.fpstate), &mut image);
         if read.is_err() {
             return Ok(Some(end_group(

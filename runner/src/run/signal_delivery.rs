@@ -241,7 +241,7 @@ fn build(
         machine, process, ..
     } = st;
     let mem = machine.vm.memory_mut(machine.slot)?;
-    let mut tunnel = Tunnel::for_runner_layout(&process.mm, mem);
+    let mut tunnel = Tunnel::for_runner_layout(&mut process.mm, mem);
     let wrote = tunnel
         .write(GuestPtr::new(fpstate), &fxsave_image(&fpu))
         .and_then(|()| tunnel.write(GuestPtr::new(frame_at), &frame.to_bytes()));

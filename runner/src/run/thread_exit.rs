@@ -16,11 +16,11 @@ use std::sync::atomic::Ordering;
 use thinvisor_kmod::GuestMemory;
 
 /// Releases what thread `t` of `process` holds for others.
-pub fn release(kernel: &mut Kernel, process: &Process, mem: &mut GuestMemory, t: &Thread) {
-    let tunnel = Tunnel::new(&process.mm, mem, &kernel.tunnel_ranges);
+pub fn release(kernel: &mut Kernel, process: &mut Process, mem: &mut GuestMemory, t: &Thread) {
+    let mut tunnel = Tunnel::new(&mut process.mm, mem, &kernel.tunnel_ranges);
     let futexes = &mut kernel.futexes;
     if t.robust_list != 0 {
-        walk_robust_list(&tunnel, futexes, t.robust_list, t.tid);
+        walk_robust_list(&mut tunnel, futexes, t.robust_list, t.tid);
     }
     if t.clear_child_tid != 0 {
         if let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write)
@@ -31,17 +31,17 @@ pub fn release(kernel: &mut Kernel, process: &Process, mem: &mut GuestMemory, t:
     }
 }
 
-fn walk_robust_list(tunnel: &Tunnel<'_>, futexes: &mut Futexes, head: u64, tid: u64) {
-    let read = |at: u64| tunnel.read_u64(GuestPtr::new(at)).ok();
+fn walk_robust_list(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, head: u64, tid: u64) {
+    let read = |tunnel: &Tunnel<'_>, at: u64| tunnel.read_u64(GuestPtr::new(at)).ok();
     // struct robust_list_head { next; long futex_offset; list_op_pending; }
     let (Some(mut entry), Some(offset), Some(pending)) =
-        (read(head), read(head + 8), read(head + 16))
+        (read(tunnel, head), read(tunnel, head + 8), read(tunnel, head + 16))
     else {
         return;
     };
     let mut walked = 0;
     while entry != head && entry != 0 && walked < ROBUST_LIST_LIMIT {
-        let next = read(entry);
+        let next = read(tunnel, entry);
         if entry != pending {
             owner_died(tunnel, futexes, entry.wrapping_add(offset), tid);
         }
@@ -58,7 +58,7 @@ fn walk_robust_list(tunnel: &Tunnel<'_>, futexes: &mut Futexes, head: u64, tid: 
 
 /// The futex word at `addr`, if `tid` owns it: marked owner-died, and one
 /// waiter woken when there are waiters.
-fn owner_died(tunnel: &Tunnel<'_>, futexes: &mut Futexes, addr: u64, tid: u64) {
+fn owner_died(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, addr: u64, tid: u64) {
     let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(addr), Access::Write) else {
         return;
     };

@@ -48,7 +48,7 @@ impl<'a> Ctx<'a> {
     /// The secure tunnel over this process's memory, under the policy's
     /// `[[tunnel]]` table.
     pub fn tunnel(&mut self) -> Tunnel<'_> {
-        Tunnel::new(&self.process.mm, self.mem, &self.kernel.tunnel_ranges)
+        Tunnel::new(&mut self.process.mm, self.mem, &self.kernel.tunnel_ranges)
     }
 
     /// The process's address space and the memory it maps, for the memory

@@ -106,7 +106,7 @@ fn wait(
         return Err(Errno::INVAL.into());
     }
     let (key, current) = {
-        let tunnel = ctx.tunnel();
+        let mut tunnel = ctx.tunnel();
         let (pa, word) = tunnel
             .atomic_u32(uaddr, Access::Read)
             .map_err(|_| Errno::FAULT)?;
@@ -143,7 +143,7 @@ fn requeue(
     let from = key(ctx, uaddr)?;
     let to = key(ctx, uaddr2)?;
     if let Some(expect) = expect {
-        let tunnel = ctx.tunnel();
+        let mut tunnel = ctx.tunnel();
         let (_, word) = tunnel
             .atomic_u32(uaddr, Access::Read)
             .map_err(|_| Errno::FAULT)?;
@@ -179,7 +179,7 @@ fn wake_op(
         return Err(Errno::INVAL.into());
     }
     let (key2, old) = {
-        let tunnel = ctx.tunnel();
+        let mut tunnel = ctx.tunnel();
         let (pa, word) = tunnel
             .atomic_u32(uaddr2, Access::Write)
             .map_err(|_| Errno::FAULT)?;

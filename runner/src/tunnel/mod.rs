@@ -10,6 +10,15 @@
 //! physical runs behind it), `ranges.rs` (the policy's table: the check of
 //! one range, and the ranges the in-VM monitor may use); here, the copies.
 //!
+//! Writes and copy-on-write: after a fork a page of a writable mapping may
+//! be copy-on-write (its frame shared with another process, its leaf
+//! without W). Every way to write guest memory here ([`Tunnel::write`],
+//! [`Tunnel::read_many_from_host`], [`Tunnel::atomic_u32`] for a write)
+//! first gives such pages a frame of their own, as the program's own write
+//! fault would (`AddressSpace::prepare_write`), and only then walks the
+//! range for W; so a tunnel holds its address space mutably. A check alone
+//! ([`Tunnel::check`]) accepts those pages for a write and copies nothing.
+//!
 //! There are two ways in. [`Tunnel::new`] (what `syscalls::Ctx::tunnel`
 //! builds) is for every pointer the guest names, and applies the policy's
 //! table, which the kernel holds (`kernel::Kernel::tunnel_ranges`).
@@ -22,6 +31,7 @@
 //! exception frame), never through a guest virtual address.
 
 use crate::guest::address_space::AddressSpace;
+use translate::Need;
 use sandbox_policy::TunnelRanges;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use thinvisor_kmod::GuestMemory;
@@ -82,7 +92,7 @@ pub enum Access {
 /// A view of one guest's memory for one syscall (or for the runner's own
 /// layout at boot).
 pub struct Tunnel<'a> {
-    aspace: &'a AddressSpace,
+    aspace: &'a mut AddressSpace,
     mem: &'a mut GuestMemory,
     /// The policy's `[[tunnel]]` table; None only for the runner's own
     /// layout ([`Tunnel::for_runner_layout`]).
@@ -93,7 +103,7 @@ impl<'a> Tunnel<'a> {
     /// The tunnel for pointers the guest names: every range is checked
     /// against the page tables of `aspace` and the policy's table `ranges`.
     pub fn new(
-        aspace: &'a AddressSpace,
+        aspace: &'a mut AddressSpace,
         mem: &'a mut GuestMemory,
         ranges: &'a TunnelRanges,
     ) -> Tunnel<'a> {
@@ -109,7 +119,7 @@ impl<'a> Tunnel<'a> {
     /// checked (user-accessible, and writable for a write) but not the
     /// policy's table. Never for a pointer the guest names: use
     /// [`Tunnel::new`] (through `syscalls::Ctx::tunnel`).
-    pub fn for_runner_layout(aspace: &'a AddressSpace, mem: &'a mut GuestMemory) -> Tunnel<'a> {
+    pub fn for_runner_layout(aspace: &'a mut AddressSpace, mem: &'a mut GuestMemory) -> Tunnel<'a> {
         Tunnel {
             aspace,
             mem,
@@ -118,18 +128,53 @@ impl<'a> Tunnel<'a> {
     }
 
     /// Checks `[ptr, ptr+len)` for `access` and returns its physical runs.
+    /// For a write, a copy-on-write page of a writable mapping passes (the
+    /// write itself will give it a frame of its own) and its run is the
+    /// shared frame: a check, not a way to write.
     pub fn check(
         &self,
         ptr: GuestPtr,
         len: u64,
         access: Access,
     ) -> Result<Vec<PhysRun>, TunnelError> {
+        let need = match access {
+            Access::Read => Need::Read,
+            Access::Write => Need::WriteAfterCopy,
+        };
+        self.walk(ptr, len, access, need).map(|(runs, _)| runs)
+    }
+
+    /// The policy's table, then the page walk.
+    fn walk(
+        &self,
+        ptr: GuestPtr,
+        len: u64,
+        access: Access,
+        need: Need,
+    ) -> Result<(Vec<PhysRun>, bool), TunnelError> {
         if let Some(ranges) = self.ranges {
             if !ranges::allows(ranges, ptr.0, len, access) {
                 return Err(TunnelError::Fault(ptr.0));
             }
         }
-        translate::resolve(self.aspace, self.mem, ptr.0, len, access == Access::Write)
+        translate::resolve(self.aspace, self.mem, ptr.0, len, need)
+    }
+
+    /// Checks `[ptr, ptr+len)` for a write and makes it writable: when the
+    /// whole range passes and some page is copy-on-write, those pages get
+    /// frames of their own first. The runs returned are this address
+    /// space's own frames, safe to write. Past the memory limit a needed
+    /// copy fails the range (EFAULT).
+    fn check_write(&mut self, ptr: GuestPtr, len: u64) -> Result<Vec<PhysRun>, TunnelError> {
+        let (runs, copy_pending) = self.walk(ptr, len, Access::Write, Need::WriteAfterCopy)?;
+        if !copy_pending {
+            return Ok(runs);
+        }
+        self.aspace
+            .prepare_write(self.mem, ptr.0, len)
+            .map_err(|_| TunnelError::Fault(ptr.0))?;
+        self.walk(ptr, len, Access::Write, Need::Write)
+            .map(|(runs, _)| runs)
     }
 
     /// Copies guest bytes into `buf`.
@@ -155,7 +200,7 @@ impl<'a> Tunnel<'a> {
 
     /// Copies `data` into guest memory.
     pub fn write(&mut self, ptr: GuestPtr, data: &[u8]) -> Result<(), TunnelError> {
-        let runs = self.check(ptr, data.len() as u64, Access::Write)?;
+        let runs = self.check_write(ptr, data.len() as u64)?;
         let mut done = 0;
         for r in runs {
             let n = r.len as usize;
@@ -169,16 +214,20 @@ impl<'a> Tunnel<'a> {
 
     /// The aligned 32-bit guest word at `ptr`, checked for `access`, as an
     /// atomic, with its guest-physical address (a futex's key: two
-    /// mappings of one page name the same word).
+    /// mappings of one page name the same word). For a write, a
+    /// copy-on-write page gets its own frame first.
     pub fn atomic_u32(
-        &self,
+        &mut self,
         ptr: GuestPtr,
         access: Access,
     ) -> Result<(u64, &std::sync::atomic::AtomicU32), TunnelError> {
         if !ptr.0.is_multiple_of(4) {
             return Err(TunnelError::Fault(ptr.0));
         }
-        let runs = self.check(ptr, 4, access)?;
+        let runs = match access {
+            Access::Read => self.check(ptr, 4, access)?,
+            Access::Write => self.check_write(ptr, 4)?,
+        };
         let pa = runs
             .first()
             .map(|r| r.pa)
@@ -252,9 +301,12 @@ impl<'a> Tunnel<'a> {
         parts: &[(GuestPtr, u64)],
         source: &mut impl Read,
     ) -> Result<std::io::Result<usize>, TunnelError> {
+        for &(ptr, len) in parts {
+            self.check(ptr, len, Access::Write)?;
+        }
         let mut runs = Vec::new();
         for &(ptr, len) in parts {
-            runs.extend(self.check(ptr, len, Access::Write)?);
+            runs.extend(self.check_write(ptr, len)?);
         }
         runs.retain(|r| r.len > 0);
         runs.truncate(HOST_IOV_MAX);

@@ -38,9 +38,9 @@ fn table() -> TunnelRanges {
 
 #[test]
 fn guest_pointers_stay_inside_the_policy_table() {
-    let (a, mut m) = space();
+    let (mut a, mut m) = space();
     let ranges = table();
-    let mut t = Tunnel::new(&a, &mut m, &ranges);
+    let mut t = Tunnel::new(&mut a, &mut m, &ranges);
     let page = PAGE_SIZE as usize;
     assert!(t
         .write(GuestPtr::new(AT + PAGE_SIZE), &vec![7; 2 * page])
@@ -68,8 +68,8 @@ fn guest_pointers_stay_inside_the_policy_table() {
 
 #[test]
 fn the_runners_layout_ignores_the_policy_table_but_not_the_page_tables() {
-    let (a, mut m) = space();
-    let mut t = Tunnel::for_runner_layout(&a, &mut m);
+    let (mut a, mut m) = space();
+    let mut t = Tunnel::for_runner_layout(&mut a, &mut m);
     assert!(t.write(GuestPtr::new(AT), &[1, 2, 3]).is_ok());
     assert!(t.write(GuestPtr::new(AT + 3 * PAGE_SIZE), &[4]).is_ok());
     let mut back = [0; 3];

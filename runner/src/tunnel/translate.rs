@@ -7,6 +7,17 @@ use super::TunnelError;
 use crate::guest::address_space::AddressSpace;
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
+/// The right a range must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Need {
+    Read,
+    /// Writable now.
+    Write,
+    /// Writable now, or copy-on-write in a writable mapping (writable
+    /// once the address space gives the page a frame of its own).
+    WriteAfterCopy,
+}
+
 /// A guest-physical run backing part of a virtual range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhysRun {
@@ -15,19 +26,22 @@ pub struct PhysRun {
 }
 
 /// Resolves `[va, va+len)` to physical runs (adjacent frames merged), after
-/// checking every page is user-accessible (and writable when `write`).
+/// checking every page is user-accessible with the right `need` says.
 /// Nothing is touched unless the whole range passes; a failure names the
-/// first address that failed.
+/// first address that failed. The flag is true when some page is
+/// copy-on-write (with [`Need::WriteAfterCopy`]): its run is the shared
+/// frame, which must not be written.
 pub(super) fn resolve(
     aspace: &AddressSpace,
     mem: &GuestMemory,
     va: u64,
     len: u64,
-    write: bool,
-) -> Result<Vec<PhysRun>, TunnelError> {
+    need: Need,
+) -> Result<(Vec<PhysRun>, bool), TunnelError> {
     let mut runs: Vec<PhysRun> = Vec::new();
+    let mut copy_pending = false;
     if len == 0 {
-        return Ok(runs);
+        return Ok((runs, copy_pending));
     }
     let end = va.checked_add(len).ok_or(TunnelError::Fault(va))?;
     let mut cur = va;
@@ -44,10 +58,16 @@ pub(super) fn resolve(
         }
         let page = cur & !(PAGE_SIZE - 1);
         let t = aspace.translate(mem, page).ok_or(TunnelError::Fault(cur))?;
-        let ok = if write {
-            t.user_writable()
-        } else {
-            t.user_readable()
+        let ok = match need {
+            Need::Read => t.user_readable(),
+            Need::Write => t.user_writable(),
+            Need::WriteAfterCopy if t.user_writable() => true,
+            Need::WriteAfterCopy => {
+                let later =
+                    t.user_readable() && t.copy_on_write() && aspace.writable_at(page);
+                copy_pending |= later;
+                later
+            }
         };
         if !ok {
             return Err(TunnelError::Fault(cur));
@@ -61,5 +81,5 @@ pub(super) fn resolve(
         }
         cur += n;
     }
-    Ok(runs)
+    Ok((runs, copy_pending))
 }

@@ -17,6 +17,13 @@ pub struct HugeCounts {
 }
 
 impl AddressSpace {
+    /// Whether a 2 MiB page may be mapped: new ones are made, or some were
+    /// (a space that stopped making them, when a second thread came, keeps
+    /// the ones it has, and changes to part of one must still split it).
+    pub(super) fn may_have_huge(&self) -> bool {
+        self.huge_pages || self.huge_counts.mapped > 0
+    }
+
     pub(super) fn split_huge(&mut self, mem: &mut GuestMemory, va: u64) -> Result<(), MapError> {
         if self.tables.split_huge(mem, &mut self.frames, va)? {
             self.huge_counts.split += 1;
@@ -59,7 +66,7 @@ impl AddressSpace {
         end: u64,
         removing: bool,
     ) -> Result<(), MapError> {
-        if !self.huge_pages {
+        if !self.may_have_huge() {
             return Ok(());
         }
         for addr in [start, end - 1] {

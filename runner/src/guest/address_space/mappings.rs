@@ -44,6 +44,15 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// The mapping that holds `va` (its start and itself).
+    pub(super) fn vma_at(&self, va: u64) -> Option<(u64, Vma)> {
+        self.vmas
+            .range(..=va)
+            .next_back()
+            .filter(|(_, v)| v.end > va)
+            .map(|(&s, &v)| (s, v))
+    }
+
     pub(super) fn overlaps(&self, start: u64, end: u64) -> bool {
         self.vmas
             .range(..end)

@@ -1,16 +1,23 @@
 //! The Linux memory calls on the address space: mmap of anonymous memory
-//! (and MAP_FIXED), munmap, mprotect, brk, mremap and madvise.
+//! (and MAP_FIXED), munmap, mprotect, brk and mremap (madvise is in
+//! `madvise.rs`).
+//!
+//! After a fork some frames are shared with another address space
+//! (copy-on-write): unmapping one drops this space's hold on it and
+//! refreshes it rather than zeroing it, mprotect never makes such a leaf
+//! writable (`page_table::keep_copy_on_write`), and a move keeps its
+//! marker.
 
 use super::{page_up, AddressSpace, MapError, Vma};
-use crate::guest::frames::HUGE_SIZE;
+use crate::guest::frames::{FrameRuns, HUGE_SIZE};
 use crate::guest::layout::{MIN_USER_VA, USER_END};
-use crate::guest::page_table::Prot;
+use crate::guest::page_table::{keep_copy_on_write, PageTables, Prot};
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
 /// The end of the page range `[start, start + len)` that mprotect/madvise
 /// act on: `start` page aligned, `len` rounded up to pages, the range in the
 /// user half. None for an empty range (nothing to do, as on Linux).
-fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
+pub(super) fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
     if !start.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Invalid);
     }
@@ -68,9 +75,9 @@ impl AddressSpace {
                             va += HUGE_SIZE;
                             continue;
                         }
-                        Ok(false) => self.frames.free_huge(block),
+                        Ok(false) => self.frames.free_huge(mem, block)?,
                         Err(e) => {
-                            self.frames.free_huge(block);
+                            self.frames.free_huge(mem, block)?;
                             self.unmap_pages(mem, start, va)?;
                             return Err(e.into());
                         }
@@ -82,7 +89,7 @@ impl AddressSpace {
                 return Err(MapError::NoMemory);
             };
             if let Err(e) = self.tables.map(mem, &mut self.frames, va, pa, flags) {
-                self.frames.free_user(pa);
+                self.frames.free_user(mem, pa)?;
                 self.unmap_pages(mem, start, va)?;
                 return Err(e.into());
             }
@@ -95,8 +102,11 @@ impl AddressSpace {
 
     /// Removes page mappings in `[start, end)` and frees their frames.
     /// 2 MiB pages inside the range go whole; one it covers in part is
-    /// split first.
+    /// split first. A frame another address space maps too is not freed
+    /// (nor zeroed) but refreshed, which drops the translations of it that
+    /// the hypervisor cached for this one.
     fn unmap_pages(&mut self, mem: &mut GuestMemory, start: u64, end: u64) -> Result<(), MapError> {
+        let mut kept = FrameRuns::default();
         let mut va = start;
         while va < end {
             if va == start || va.is_multiple_of(HUGE_SIZE) {
@@ -106,9 +116,7 @@ impl AddressSpace {
                         self.split_huge(mem, va)?;
                     } else {
                         self.tables.unmap_huge(mem, &mut self.frames, base)?;
-                        mem.discard(block, HUGE_SIZE)
-                            .map_err(|e| MapError::Internal(e.to_string()))?;
-                        self.frames.free_huge(block);
+                        self.frames.free_huge(mem, block)?;
                         self.needs_tlb_flush = true;
                         va = base + HUGE_SIZE;
                         continue;
@@ -116,13 +124,14 @@ impl AddressSpace {
                 }
             }
             if let Some(pa) = self.tables.unmap(mem, va)? {
-                mem.discard(pa, PAGE_SIZE)
-                    .map_err(|e| MapError::Internal(e.to_string()))?;
-                self.frames.free_user(pa);
+                if !self.frames.free_user(mem, pa)? {
+                    kept.push_frame(pa);
+                }
                 self.needs_tlb_flush = true;
             }
             va += PAGE_SIZE;
         }
+        kept.refresh(mem)?;
         Ok(())
     }
 
@@ -241,11 +250,11 @@ impl AddressSpace {
         for &va in &missing {
             let pa = self.frames.alloc_user().ok_or(MapError::NoMemory)?;
             if let Err(e) = self.tables.map(mem, &mut self.frames, va, pa, flags) {
-                self.frames.free_user(pa);
+                self.frames.free_user(mem, pa)?;
                 return Err(e.into());
             }
         }
-        let mut downgraded: Vec<(u64, u64)> = Vec::new();
+        let mut downgraded = FrameRuns::default();
         for s in inside {
             let Some(v) = self.vmas.get_mut(&s) else {
                 continue;
@@ -262,7 +271,7 @@ impl AddressSpace {
                     // directory entry changes its flags in place.
                     if let Some(block) = self.tables.huge_block(mem, va) {
                         if downgrade {
-                            downgraded.push((block, HUGE_SIZE));
+                            downgraded.push(block, HUGE_SIZE);
                         }
                         self.tables.set_huge_flags(mem, va, flags)?;
                         va = (va & !(HUGE_SIZE - 1)) + HUGE_SIZE;
@@ -271,10 +280,7 @@ impl AddressSpace {
                 }
                 if downgrade {
                     if let Some(t) = self.tables.translate(mem, va) {
-                        match downgraded.last_mut() {
-                            Some((pa, len)) if *pa + *len == t.pa => *len += PAGE_SIZE,
-                            _ => downgraded.push((t.pa, PAGE_SIZE)),
-                        }
+                        downgraded.push_frame(t.pa);
                     }
                 }
                 self.tables.set_flags(mem, va, flags)?;
@@ -283,10 +289,7 @@ impl AddressSpace {
         }
         // The guest TLB is flushed on return; the hypervisor's own cached
         // translations (shadow pages on kvm_pvm) must be dropped as well.
-        for (pa, len) in downgraded {
-            mem.refresh(pa, len)
-                .map_err(|e| MapError::Internal(e.to_string()))?;
-        }
+        downgraded.refresh(mem)?;
         self.needs_tlb_flush = true;
         Ok(())
     }
@@ -334,7 +337,7 @@ impl AddressSpace {
         let flags = prot.user_pte_flags();
         // Pages move one by one: 2 MiB pages are split first (an error here
         // leaves the mapping where it was).
-        if self.huge_pages {
+        if self.may_have_huge() {
             self.prepare_huge_edit(mem, src, src + len, false)?;
             for a in self.huge_candidates(src, src + len) {
                 self.split_huge(mem, a)?;
@@ -343,7 +346,9 @@ impl AddressSpace {
         let mut moved: Vec<(u64, u64)> = Vec::new();
         let mut off = 0;
         while off < len {
-            if let Some(pa) = self.tables.frame_of(mem, src + off) {
+            if let Some(entry) = self.tables.leaf(mem, src + off) {
+                let pa = PageTables::leaf_frame(entry);
+                let flags = keep_copy_on_write(entry, flags);
                 if let Err(e) = self.tables.map(mem, &mut self.frames, dst + off, pa, flags) {
                     for &(o, _) in &moved {
                         self.tables.unmap(mem, dst + o)?;
@@ -367,17 +372,11 @@ impl AddressSpace {
         );
         // The old addresses must not stay reachable through translations the
         // guest TLB or the hypervisor cached (frames are kept, not discarded).
-        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut runs = FrameRuns::default();
         for &(_, pa) in &moved {
-            match runs.last_mut() {
-                Some((start, l)) if *start + *l == pa => *l += PAGE_SIZE,
-                _ => runs.push((pa, PAGE_SIZE)),
-            }
+            runs.push_frame(pa);
         }
-        for (pa, l) in runs {
-            mem.refresh(pa, l)
-                .map_err(|e| MapError::Internal(e.to_string()))?;
-        }
+        runs.refresh(mem)?;
         self.needs_tlb_flush = true;
         Ok(())
     }
@@ -482,42 +481,5 @@ impl AddressSpace {
             }
         }
         Ok(dst)
-    }
-
-    /// Linux `madvise`: MADV_DONTNEED (and DONTNEED_LOCKED) zero the pages
-    /// (they stay mapped); every other known advice is accepted and has no
-    /// effect. The range must be mapped.
-    pub fn madvise_dontneed(
-        &mut self,
-        mem: &mut GuestMemory,
-        start: u64,
-        len: u64,
-        dontneed: bool,
-    ) -> Result<(), MapError> {
-        let Some(end) = page_range(start, len)? else {
-            return Ok(());
-        };
-        if !self.covered(start, end) {
-            return Err(MapError::NoMemory);
-        }
-        if dontneed {
-            self.check_unreserved(start, end)?;
-            let mut runs: Vec<(u64, u64)> = Vec::new();
-            let mut va = start;
-            while va < end {
-                if let Some(pa) = self.tables.frame_of(mem, va) {
-                    match runs.last_mut() {
-                        Some((s, l)) if *s + *l == pa => *l += PAGE_SIZE,
-                        _ => runs.push((pa, PAGE_SIZE)),
-                    }
-                }
-                va += PAGE_SIZE;
-            }
-            for (pa, len) in runs {
-                mem.discard(pa, len)
-                    .map_err(|e| MapError::Internal(e.to_string()))?;
-            }
-        }
-        Ok(())
     }
 }

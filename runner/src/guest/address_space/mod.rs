@@ -9,19 +9,30 @@
 //! into 4 KiB pages first (page_table/huge_pages.rs); a 2 MiB page never
 //! straddles two VMAs.
 //!
+//! A VM has one address space per guest process, all allocating from one
+//! pool of frames (`frames/`). `fork` gives a child the same mappings with
+//! every frame shared copy-on-write; a write fault (`resolve_cow`), or a
+//! write by the runner through the tunnel (`prepare_write`), gives the
+//! writer a frame of its own.
+//!
 //! Its jobs lie in files of their own: `mappings.rs` (the VMA list and the
 //! runner's reserved ranges), `memory_calls.rs` (mmap, munmap, mprotect,
-//! brk, mremap, madvise), `huge_pages.rs` (placing and splitting 2 MiB
-//! pages) and `heap.rs` (the heap and the in-VM monitor's headroom).
+//! brk, mremap), `madvise.rs`, `huge_pages.rs` (placing and splitting 2 MiB
+//! pages), `heap.rs` (the heap and the in-VM monitor's headroom),
+//! `fork.rs` (fork, a fresh space for execve, the release of a space) and
+//! `cow.rs` (copy-on-write faults and the runner's writes).
 
-use super::frames::{Deferred, FrameAllocator};
+use super::frames::FrameAllocator;
 use super::layout::USER_END;
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
 use std::collections::BTreeMap;
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
+mod cow;
+mod fork;
 mod heap;
 mod huge_pages;
+mod madvise;
 mod mappings;
 mod memory_calls;
 #[cfg(test)]
@@ -60,6 +71,12 @@ impl From<PageTableError> for MapError {
             PageTableError::Memory(e) => MapError::Internal(e.to_string()),
             e @ PageTableError::Huge(_) => MapError::Internal(e.to_string()),
         }
+    }
+}
+
+impl From<KmodError> for MapError {
+    fn from(e: KmodError) -> Self {
+        MapError::Internal(e.to_string())
     }
 }
 
@@ -134,13 +151,7 @@ impl AddressSpace {
     /// and tables retired since the last call become available; retired
     /// tables are zeroed first.
     pub fn release_deferred(&mut self, mem: &mut GuestMemory) -> Result<(), KmodError> {
-        for d in self.frames.take_deferred() {
-            if let Deferred::Table(pa) = d {
-                mem.discard(pa, PAGE_SIZE)?;
-            }
-            self.frames.release(d);
-        }
-        Ok(())
+        self.frames.release_deferred(mem)
     }
 
     /// The guest is about to run: every page table becomes one it may have
@@ -186,7 +197,8 @@ impl AddressSpace {
         self.tables.translate(mem, va)
     }
 
-    /// Bytes of user memory mapped now.
+    /// Bytes of user memory mapped now, by every address space of the VM
+    /// (a frame shared after a fork counts once).
     pub fn user_bytes(&self) -> u64 {
         self.frames.user_bytes()
     }

@@ -19,7 +19,7 @@ fn space(limit: u64) -> (AddressSpace, GuestMemory) {
 
 /// Reads user memory through the tunnel's walk (no policy table).
 fn read_virt(
-    a: &AddressSpace,
+    a: &mut AddressSpace,
     m: &mut GuestMemory,
     at: u64,
     buf: &mut [u8],
@@ -27,14 +27,14 @@ fn read_virt(
     Tunnel::for_runner_layout(a, m).read(GuestPtr::new(at), buf)
 }
 
-fn fill(a: &AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) {
+fn fill(a: &mut AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) {
     let data: Vec<u8> = (0..len).map(|i| seed.wrapping_add(i as u8)).collect();
     Tunnel::for_runner_layout(a, m)
         .write(GuestPtr::new(at), &data)
         .expect("write");
 }
 
-fn same(a: &AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) -> bool {
+fn same(a: &mut AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8) -> bool {
     let mut buf = vec![0u8; len];
     read_virt(a, m, at, &mut buf).is_ok()
         && buf
@@ -49,7 +49,7 @@ fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
     let p = a
         .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
         .expect("mmap");
-    fill(&a, &mut m, p, 2 * PAGE_SIZE as usize, 7);
+    fill(&mut a, &mut m, p, 2 * PAGE_SIZE as usize, 7);
     // Occupy the page right after it, so growing must move.
     let blocker = p + 2 * PAGE_SIZE;
     a.mmap_anonymous(&mut m, blocker, PAGE_SIZE, Prot::RW, true, false)
@@ -64,11 +64,11 @@ fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
         .expect("moved");
     assert_ne!(q, p);
     assert!(
-        same(&a, &mut m, q, 2 * PAGE_SIZE as usize, 7),
+        same(&mut a, &mut m, q, 2 * PAGE_SIZE as usize, 7),
         "contents moved"
     );
     let mut zero = vec![1u8; 6 * PAGE_SIZE as usize];
-    read_virt(&a, &mut m, q + 2 * PAGE_SIZE, &mut zero).expect("tail mapped");
+    read_virt(&mut a, &mut m, q + 2 * PAGE_SIZE, &mut zero).expect("tail mapped");
     assert!(zero.iter().all(|&b| b == 0), "the new tail is zero");
     assert!(a.translate(&m, p).is_none(), "the old range is gone");
     assert!(a.needs_tlb_flush);
@@ -83,14 +83,14 @@ fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
         a.mremap(&mut m, q, PAGE_SIZE, 3 * PAGE_SIZE, false, None),
         Ok(q)
     );
-    assert!(same(&a, &mut m, q, PAGE_SIZE as usize, 7));
+    assert!(same(&mut a, &mut m, q, PAGE_SIZE as usize, 7));
     // Fixed destination.
     let dst = 0x3000_0000;
     assert_eq!(
         a.mremap(&mut m, q, 3 * PAGE_SIZE, 3 * PAGE_SIZE, true, Some(dst)),
         Ok(dst)
     );
-    assert!(same(&a, &mut m, dst, PAGE_SIZE as usize, 7));
+    assert!(same(&mut a, &mut m, dst, PAGE_SIZE as usize, 7));
     // Errors.
     assert_eq!(
         a.mremap(&mut m, 0x5000_0000, PAGE_SIZE, 2 * PAGE_SIZE, true, None),
@@ -168,15 +168,15 @@ fn madvise_dontneed_zeroes_and_keeps_the_mapping() {
     let p = a
         .mmap_anonymous(&mut m, 0, 4 * PAGE_SIZE, Prot::RW, false, false)
         .expect("mmap");
-    fill(&a, &mut m, p, 4 * PAGE_SIZE as usize, 1);
+    fill(&mut a, &mut m, p, 4 * PAGE_SIZE as usize, 1);
     a.madvise_dontneed(&mut m, p + PAGE_SIZE, 2 * PAGE_SIZE, true)
         .expect("madvise");
-    assert!(same(&a, &mut m, p, PAGE_SIZE as usize, 1));
+    assert!(same(&mut a, &mut m, p, PAGE_SIZE as usize, 1));
     let mut mid = vec![1u8; 2 * PAGE_SIZE as usize];
-    read_virt(&a, &mut m, p + PAGE_SIZE, &mut mid).expect("still mapped");
+    read_virt(&mut a, &mut m, p + PAGE_SIZE, &mut mid).expect("still mapped");
     assert!(mid.iter().all(|&b| b == 0));
     assert!(same(
-        &a,
+        &mut a,
         &mut m,
         p + 3 * PAGE_SIZE,
         PAGE_SIZE as usize,
@@ -185,7 +185,7 @@ fn madvise_dontneed_zeroes_and_keeps_the_mapping() {
     // Other advice leaves data alone; unmapped ranges are ENOMEM.
     a.madvise_dontneed(&mut m, p, PAGE_SIZE, false)
         .expect("advice");
-    assert!(same(&a, &mut m, p, PAGE_SIZE as usize, 1));
+    assert!(same(&mut a, &mut m, p, PAGE_SIZE as usize, 1));
     assert_eq!(
         a.madvise_dontneed(&mut m, 0x5000_0000, PAGE_SIZE, true),
         Err(MapError::NoMemory)
@@ -302,14 +302,14 @@ fn huge_space(len: u64) -> (AddressSpace, GuestMemory) {
     a.huge_pages = true;
     a.mmap_anonymous(&mut m, AT, len, Prot::RW, true, false)
         .expect("mmap");
-    fill(&a, &mut m, AT, len as usize, 3);
+    fill(&mut a, &mut m, AT, len as usize, 3);
     assert_eq!(a.before_entry(), None, "nothing moved the root yet");
     (a, m)
 }
 
 #[test]
 fn whole_aligned_2_mib_become_huge_pages_and_the_rest_4_kib() {
-    let (a, mut m) = huge_space(4 * MIB + 2 * PAGE_SIZE);
+    let (mut a, mut m) = huge_space(4 * MIB + 2 * PAGE_SIZE);
     assert_eq!(a.huge_counts.mapped, 2);
     let block = a.tables.huge_block(&m, AT).expect("2 MiB page at AT");
     assert_eq!(block % HUGE_SIZE, 0);
@@ -326,7 +326,7 @@ fn whole_aligned_2_mib_become_huge_pages_and_the_rest_4_kib() {
         Some(block + 0x12_3000)
     );
     assert_eq!(a.frames.user_bytes(), 4 * MIB + 2 * PAGE_SIZE);
-    assert!(same(&a, &mut m, AT, (4 * MIB + 2 * PAGE_SIZE) as usize, 3));
+    assert!(same(&mut a, &mut m, AT, (4 * MIB + 2 * PAGE_SIZE) as usize, 3));
     // Unaligned or short mappings and spaces without the flag: 4 KiB.
     let (mut b, mut n) = space(32 * MIB);
     b.mmap_anonymous(&mut n, AT, 4 * MIB, Prot::RW, true, false)
@@ -348,10 +348,10 @@ fn a_hole_splits_the_page_in_copied_tables_and_moves_the_root_once() {
         "neighbour kept"
     );
     assert!(a.translate(&m, AT + 5 * PAGE_SIZE).is_none());
-    assert!(same(&a, &mut m, AT, 5 * PAGE_SIZE as usize, 3));
+    assert!(same(&mut a, &mut m, AT, 5 * PAGE_SIZE as usize, 3));
     let rest = AT + 6 * PAGE_SIZE;
     let mut buf = vec![0u8; (4 * MIB - 6 * PAGE_SIZE) as usize];
-    read_virt(&a, &mut m, rest, &mut buf).expect("rest mapped");
+    read_virt(&mut a, &mut m, rest, &mut buf).expect("rest mapped");
     assert!(buf
         .iter()
         .enumerate()
@@ -376,7 +376,7 @@ fn removing_a_whole_page_frees_its_block_and_old_tables_become_user_memory() {
     a.munmap(&mut m, AT, 2 * MIB).expect("munmap");
     assert_eq!(a.huge_counts.split, 0, "removed whole, not split");
     assert!(a.translate(&m, AT).is_none());
-    assert!(same(&a, &mut m, AT + 2 * MIB, (2 * MIB) as usize, 3));
+    assert!(same(&mut a, &mut m, AT + 2 * MIB, (2 * MIB) as usize, 3));
     assert_eq!(a.frames.user_bytes(), 2 * MIB);
     let new = a.tables.path(&m, AT + 2 * MIB);
     for (o, n) in old.iter().zip(new.iter()) {
@@ -405,7 +405,7 @@ fn removing_a_whole_page_frees_its_block_and_old_tables_become_user_memory() {
         .expect("again");
     assert_eq!(a.tables.huge_block(&m, AT), Some(block));
     let mut buf = vec![1u8; (2 * MIB) as usize];
-    read_virt(&a, &mut m, AT, &mut buf).expect("mapped");
+    read_virt(&mut a, &mut m, AT, &mut buf).expect("mapped");
     assert!(buf.iter().all(|&b| b == 0));
 }
 
@@ -426,7 +426,7 @@ fn mprotect_of_whole_pages_changes_flags_in_place_and_of_part_splits() {
     assert!(a.translate(&m, AT).is_none(), "PROT_NONE");
     assert!(a.tables.frame_of(&m, AT).is_some(), "the block is kept");
     a.mprotect(&mut m, AT, 2 * MIB, Prot::RW).expect("back");
-    assert!(same(&a, &mut m, AT, (4 * MIB) as usize, 3));
+    assert!(same(&mut a, &mut m, AT, (4 * MIB) as usize, 3));
     // Part of the second page: split, the rest keeps its protection.
     a.mprotect(&mut m, AT + 2 * MIB + PAGE_SIZE, PAGE_SIZE, Prot::R)
         .expect("part");
@@ -443,7 +443,7 @@ fn mprotect_of_whole_pages_changes_flags_in_place_and_of_part_splits() {
         .translate(&m, AT + 2 * MIB + 2 * PAGE_SIZE)
         .expect("mapped")
         .user_writable());
-    assert!(same(&a, &mut m, AT, (4 * MIB) as usize, 3));
+    assert!(same(&mut a, &mut m, AT, (4 * MIB) as usize, 3));
 }
 
 #[test]
@@ -452,16 +452,16 @@ fn mremap_and_madvise_work_on_huge_pages() {
     a.madvise_dontneed(&mut m, AT + 3 * PAGE_SIZE, PAGE_SIZE, true)
         .expect("madvise");
     let mut page = vec![1u8; PAGE_SIZE as usize];
-    read_virt(&a, &mut m, AT + 3 * PAGE_SIZE, &mut page).expect("mapped");
+    read_virt(&mut a, &mut m, AT + 3 * PAGE_SIZE, &mut page).expect("mapped");
     assert!(page.iter().all(|&b| b == 0), "zeroed");
-    assert!(same(&a, &mut m, AT, 3 * PAGE_SIZE as usize, 3));
-    fill(&a, &mut m, AT, (4 * MIB) as usize, 4);
+    assert!(same(&mut a, &mut m, AT, 3 * PAGE_SIZE as usize, 3));
+    fill(&mut a, &mut m, AT, (4 * MIB) as usize, 4);
     let dst = 0x5000_0000;
     let q = a
         .mremap(&mut m, AT, 4 * MIB, 4 * MIB, true, Some(dst))
         .expect("moved");
     assert_eq!(q, dst);
-    assert!(same(&a, &mut m, dst, (4 * MIB) as usize, 4));
+    assert!(same(&mut a, &mut m, dst, (4 * MIB) as usize, 4));
     assert!(a.translate(&m, AT).is_none());
     assert_eq!(a.frames.user_bytes(), 4 * MIB);
 }
@@ -487,7 +487,7 @@ fn running_out_of_page_tables_leaves_the_mapping_intact() {
         .translate(&m, AT + PAGE_SIZE)
         .expect("mapped")
         .user_writable());
-    assert!(same(&a, &mut m, AT, (4 * MIB) as usize, 3));
+    assert!(same(&mut a, &mut m, AT, (4 * MIB) as usize, 3));
     assert_eq!(a.frames.user_bytes(), 4 * MIB);
     assert!(a.covered(AT, AT + 4 * MIB), "the mappings are all there");
 }

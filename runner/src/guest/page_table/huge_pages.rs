@@ -77,9 +77,7 @@ impl PageTables {
         let new = frames.alloc_table().ok_or(PageTableError::OutOfTables)?;
         let content = mem.slice(src, PAGE_SIZE)?.to_vec();
         mem.write(new, &content)?;
-        if frames.retire_table(src) {
-            mem.discard(src, PAGE_SIZE)?;
-        }
+        frames.retire_table(mem, src)?;
         Ok(new)
     }
 

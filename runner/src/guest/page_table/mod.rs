@@ -13,13 +13,16 @@
 //! the path from the root, and the guest is switched to the new root.
 //!
 //! 2 MiB pages, and the copies on the path from the root their removal and
-//! splitting need, are in `huge_pages.rs`.
+//! splitting need, are in `huge_pages.rs`; copying the user half for a
+//! forked address space in `fork.rs`, and freeing it in `teardown.rs`.
 
 use super::frames::{FrameAllocator, HUGE_SIZE};
 use crate::abi::constants::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
+mod fork;
 mod huge_pages;
+mod teardown;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +31,15 @@ pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
 /// Software bit: the entry owns a frame even while not present (PROT_NONE).
 pub const BACKED: u64 = 1 << 9;
+/// Software bit of a 4 KiB leaf: copy-on-write. Its frame may be mapped by
+/// another address space too (a fork shared it), so the leaf stays
+/// without W whatever the protection says until the address space has a
+/// frame of its own (`AddressSpace::resolve_cow`). Every leaf whose frame
+/// is shared carries it, read-only mappings included, so that a later
+/// mprotect cannot make a shared frame writable ([`PageTables::set_flags`]
+/// keeps it). Bit 10 is free for software in every paging mode and used
+/// nowhere else in the runner or the monitor.
+pub const COPY_ON_WRITE: u64 = 1 << 10;
 /// PS in a page-directory entry: the entry maps a 2 MiB page itself.
 pub const HUGE: u64 = 1 << 7;
 pub const NO_EXECUTE: u64 = 1 << 63;
@@ -115,6 +127,21 @@ impl Translation {
     }
     pub fn user_writable(&self) -> bool {
         self.user_readable() && self.flags & WRITABLE != 0
+    }
+    /// The 4 KiB leaf is copy-on-write ([`COPY_ON_WRITE`]).
+    pub fn copy_on_write(&self) -> bool {
+        self.flags & COPY_ON_WRITE != 0
+    }
+}
+
+/// `flags` for a leaf that was `old`: without W and with the marker when
+/// `old` is copy-on-write (a shared frame never becomes writable through a
+/// change of protection or a move).
+pub fn keep_copy_on_write(old: u64, flags: u64) -> u64 {
+    if old & COPY_ON_WRITE != 0 {
+        (flags & !WRITABLE) | COPY_ON_WRITE
+    } else {
+        flags
     }
 }
 
@@ -273,8 +300,9 @@ impl PageTables {
         Ok((entry & (PRESENT | BACKED) != 0).then_some(entry & ADDR_MASK))
     }
 
-    /// Changes the flags of a mapped page, keeping its frame. Returns false
-    /// when the page has no frame.
+    /// Changes the flags of a mapped page, keeping its frame and its
+    /// copy-on-write marker ([`keep_copy_on_write`]). Returns false when
+    /// the page has no frame.
     pub fn set_flags(
         &self,
         mem: &mut GuestMemory,
@@ -288,7 +316,48 @@ impl PageTables {
         if entry & (PRESENT | BACKED) == 0 {
             return Ok(false);
         }
+        let flags = keep_copy_on_write(entry, flags);
         mem.write_u64(entry_pa, (entry & ADDR_MASK) | flags)?;
+        Ok(true)
+    }
+
+    /// The 4 KiB leaf entry for `va` (its address and value) when it owns
+    /// a frame; None when it has none or `va` is in a 2 MiB page.
+    fn leaf_at(&self, mem: &GuestMemory, va: u64) -> Option<(u64, u64)> {
+        let (_, pde) = self.pd_entry(mem, va)?;
+        if pde & PRESENT == 0 || pde & HUGE != 0 {
+            return None;
+        }
+        let at = (pde & ADDR_MASK) + index(va, 0) * 8;
+        let entry = mem.read_u64(at).ok()?;
+        (entry & (PRESENT | BACKED) != 0).then_some((at, entry))
+    }
+
+    /// The 4 KiB leaf for `va` as it is (flags and frame), when it owns a
+    /// frame; None when it has none or `va` is in a 2 MiB page.
+    pub fn leaf(&self, mem: &GuestMemory, va: u64) -> Option<u64> {
+        self.leaf_at(mem, va).map(|(_, e)| e)
+    }
+
+    /// The frame of a leaf entry.
+    pub fn leaf_frame(entry: u64) -> u64 {
+        entry & ADDR_MASK
+    }
+
+    /// Points the 4 KiB leaf of `va` at `pa` with exactly `flags`: the
+    /// copy-on-write marker goes (the page has a frame of its own now).
+    /// False when `va` has no 4 KiB leaf with a frame.
+    pub fn set_private(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        pa: u64,
+        flags: u64,
+    ) -> Result<bool, PageTableError> {
+        let Some((at, _)) = self.leaf_at(mem, va) else {
+            return Ok(false);
+        };
+        mem.write_u64(at, (pa & ADDR_MASK) | (flags & !COPY_ON_WRITE))?;
         Ok(true)
     }
 
@@ -311,15 +380,20 @@ impl PageTables {
     }
 
     /// Walks the tables for `va` as the CPU would, combining the permission
-    /// bits of every level. None when not present at some level.
+    /// bits of every level (and the 4 KiB leaf's copy-on-write marker).
+    /// None when not present at some level.
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {
         let mut table = self.root;
         let mut user_and_write = USER | WRITABLE;
         let mut nx = 0;
+        let mut cow = 0;
         for level in (0..=3).rev() {
             let entry = mem.read_u64(table + index(va, level) * 8).ok()?;
             if entry & PRESENT == 0 {
                 return None;
+            }
+            if level == 0 {
+                cow = entry & COPY_ON_WRITE;
             }
             user_and_write &= entry;
             nx |= entry & NO_EXECUTE;
@@ -337,7 +411,7 @@ impl PageTables {
         }
         Some(Translation {
             pa: table,
-            flags: PRESENT | user_and_write | nx,
+            flags: PRESENT | user_and_write | nx | cow,
         })
     }
 }
