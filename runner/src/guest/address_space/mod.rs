@@ -30,6 +30,8 @@ use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 mod cow;
 mod fork;
+#[cfg(test)]
+mod fork_tests;
 mod heap;
 mod huge_pages;
 mod madvise;

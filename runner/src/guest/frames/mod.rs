@@ -158,7 +158,6 @@ impl FrameAllocator {
     pub fn finish(&mut self, mem: &mut GuestMemory) -> Result<(), KmodError> {
         self.release_deferred(mem)?;
         self.shared = false;
-        self.fresh_tables.clear();
         Ok(())
     }
 
