@@ -45,7 +45,7 @@
 # HWKVM_QEMU_ACCEL overrides "-accel tcg,thread=single". One TCG thread runs
 # both emulated CPUs in turn: with multi-threaded TCG (thread=multi) the
 # nested SVM guest's L1 kernel soft-locked on both CPUs within seconds in
-# about one run in three here (no case finished for 600 s), and a whole
+# two of the last four runs here (no case finished for 600 s), and a whole
 # run took over 600 s where a single-threaded one takes about 200 s.
 # HWKVM_QEMU_CPU overrides "-cpu EPYC,+svm" (e.g. "EPYC" to see the harness
 # fail without SVM; TCG cannot emulate VT-x, so AMD-V is the only choice).

@@ -70,13 +70,8 @@ fn the_syscalls_static_programs_use_behave() {
     let r = exec_elf(&[], "sysprobe", &[]);
     assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.ends_with("sysprobe: 0 failed\n"), "{}", r.stdout);
-    // fork is refused with one line; pthread_create starts a thread.
-    assert!(
-        r.stderr
-            .contains("runner: fork (57) refused: no child processes;"),
-        "{}",
-        r.stderr
-    );
+    // fork makes a child and pthread_create a thread, without a report.
+    assert!(!r.stderr.contains("fork"), "{}", r.stderr);
     assert!(!r.stderr.contains("clone"), "{}", r.stderr);
 }
 

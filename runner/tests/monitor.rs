@@ -637,11 +637,18 @@ fn auto_mode_follows_the_platform_and_the_probe_backs_it() {
         "{line}"
     );
     assert_eq!(choice == "on", !pvm, "{line}");
-    // ... for a single-threaded sandbox: the monitor serves one vCPU, so
-    // with the default limits.threads (64) auto leaves it off everywhere.
+    // ... for a single-threaded, single-process sandbox: the monitor
+    // serves one vCPU of one program, so with the default limits.threads
+    // and limits.processes (64 each) auto leaves it off everywhere.
     let dir = temp_dir("monitor-auto-threads");
     let one = dir.join("one-thread.toml");
-    std::fs::write(&one, "[limits]\nthreads = 1\n").expect("policy");
+    std::fs::write(&one, "[limits]\nthreads = 1\nprocesses = 1\n").expect("policy");
+    let threads_only = dir.join("one-thread-many-processes.toml");
+    std::fs::write(&threads_only, "[limits]\nthreads = 1\n").expect("policy");
+    let threads_only = threads_only.display().to_string();
+    let (r, s) = run_stats("auto", &["--policy", &threads_only], "hello", &[], b"");
+    assert_eq!(r.status, 0);
+    assert_eq!(s["monitor"], "off", "processes may fork: {s}");
     let one = one.display().to_string();
     let (r, s) = run_stats("auto", &["--policy", &one], "hello", &[], b"");
     assert_eq!(r.status, 0);

@@ -465,8 +465,9 @@ fn read_write_exec_lets_a_program_run_what_it_wrote() {
         rule("/rw", Some(&rw), "read-write"),
     );
     let p = hostile_policy(&t.dir, "p.toml", &rest);
-    let script = "cp /bin/busybox /w/bb && /w/bb echo ran; \
-                  cp /bin/busybox /rw/bb && /rw/bb echo ran; echo $?";
+    // busybox picks its applet by its name: the copies keep it.
+    let script = "cp /bin/busybox /w/busybox && /w/busybox echo ran; \
+                  cp /bin/busybox /rw/busybox && /rw/busybox echo ran; echo $?";
     let r = sandboxed(&p, &t.bin.join("sh"), &["-c", script], b"");
     expect(&r, 0, "ran\n126\n", "read-write-exec");
 }
@@ -530,7 +531,10 @@ fn shell_cases() -> Vec<ShellCase> {
             Some(("done\n", 0)),
         ),
         case("sh -c 'exit 9' & wait $!; echo $?", Some(("9\n", 0))),
-        case("sleep 5 & kill $!; wait $!; echo $?", Some(("143\n", 0))),
+        // busybox prints "Terminated" only when `wait` itself reaps the job,
+        // not when a SIGCHLD it took just before did (a race natively too):
+        // the message is kept out of the comparison.
+        case("sleep 5 & kill $!; wait $! 2>/dev/null; echo $?", Some(("143\n", 0))),
         case(
             "trap 'echo got TERM' TERM; kill -TERM $$; echo after",
             Some(("got TERM\nafter\n", 0)),

@@ -200,12 +200,17 @@ int main(void)
     stack_t ss = {.ss_sp = malloc(65536), .ss_size = 65536, .ss_flags = 0}, oss;
     check(sigaltstack(&ss, NULL) == 0 && sigaltstack(NULL, &oss) == 0 && oss.ss_size == 65536,
           "sigaltstack", "alternate stack not recorded");
-    check(kill(12345, 0) == -1 && errno == ESRCH, "kill_other", "no other process exists");
+    check(kill(12345, 0) == -1 && errno == ESRCH, "kill_other", "no such process");
 
-    /* no processes, no threads */
+    /* a child process, and a thread */
+    check(waitpid(-1, NULL, 0) == -1 && errno == ECHILD, "wait_none", "no children yet");
     pid_t f = fork();
-    check(f == -1 && errno == ENOSYS, "fork", "fork must fail with ENOSYS");
-    check(waitpid(-1, NULL, 0) == -1 && errno == ECHILD, "wait", "no children");
+    if (f == 0)
+        _exit(7);
+    int wst = 0;
+    check(f > 0 && waitpid(f, &wst, 0) == f && WIFEXITED(wst) && WEXITSTATUS(wst) == 7, "fork",
+          "a forked child exits 7 and is reaped");
+    check(waitpid(-1, NULL, 0) == -1 && errno == ECHILD, "wait", "no children left");
     pthread_t th;
     void *joined = NULL;
     check(pthread_create(&th, NULL, thread_main, NULL) == 0, "pthread_create",

@@ -29,6 +29,12 @@ pub const OPEN_FILES: u32 = 64;
 /// host thread of the runner, so the number bounds host resources.
 pub const THREADS: u32 = 64;
 
+/// `limits.processes`: 64 live guest processes, the first one included and
+/// zombies counted until they are reaped. Shell pipelines and build tools
+/// need a few dozen; the bound turns a fork bomb into EAGAIN. Every process
+/// has at least one thread, so `limits.threads` bounds them too.
+pub const PROCESSES: u32 = 64;
+
 /// `limits.cpus`: every host CPU the runner may use (its affinity). A
 /// program's threads share them with the host's other work as the host
 /// scheduler decides; a policy narrows them when sandboxes must not
@@ -77,6 +83,11 @@ pub const MAX_OPEN_FILES: u32 = 1_048_576;
 /// vCPU the runner lays out (its `MAX_VCPUS`).
 pub const MIN_THREADS: u32 = 1;
 pub const MAX_THREADS: u32 = 256;
+
+/// `limits.processes` bounds: at least the first program; at most one per
+/// vCPU a VM may have.
+pub const MIN_PROCESSES: u32 = 1;
+pub const MAX_PROCESSES: u32 = 256;
 
 /// `limits.created_entries` bounds: 0 (nothing may be created) to ten
 /// million.

@@ -66,6 +66,7 @@ pub fn render(policy: &Policy) -> String {
     let _ = writeln!(o, "cpu_time = {}", quote(&cpu));
     let _ = writeln!(o, "open_files = {}", l.open_files);
     let _ = writeln!(o, "threads = {}", l.threads);
+    let _ = writeln!(o, "processes = {}", l.processes);
     match l.cpus {
         Some(n) => {
             let _ = writeln!(o, "cpus = {n}");
@@ -114,7 +115,7 @@ pub fn render(policy: &Policy) -> String {
             "host_path = {}",
             quote(&rule.host_path.to_string_lossy())
         );
-        let _ = writeln!(o, "access = {}", quote(rule.access.as_str()));
+        let _ = writeln!(o, "access = {}", quote(rule.access_str()));
     }
 
     if policy.network.is_empty() {

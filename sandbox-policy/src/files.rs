@@ -31,9 +31,23 @@ pub struct FileRule {
     /// `host_path` was given).
     pub host_path: PathBuf,
     pub access: FileAccess,
+    /// Programs below it may be run with `execve` (`"read-exec"`,
+    /// `"read-write-exec"`). The program given on the command line needs no
+    /// rule: the operator chose it.
+    pub exec: bool,
 }
 
 impl FileRule {
+    /// The policy-file spelling of this rule's access.
+    pub fn access_str(&self) -> &'static str {
+        match (self.access, self.exec) {
+            (FileAccess::Read, false) => "read",
+            (FileAccess::Read, true) => "read-exec",
+            (FileAccess::ReadWrite, false) => "read-write",
+            (FileAccess::ReadWrite, true) => "read-write-exec",
+        }
+    }
+
     /// Whether `guest_path` is this rule's path or lies below it (compared
     /// component by component: `/srv/data` covers `/srv/data/x`, not
     /// `/srv/database`).

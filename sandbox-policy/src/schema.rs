@@ -36,6 +36,7 @@ pub struct RawLimits {
     pub cpu_time: Option<Spanned<RawDuration>>,
     pub open_files: Option<Spanned<RawInt>>,
     pub threads: Option<Spanned<RawInt>>,
+    pub processes: Option<Spanned<RawInt>>,
     pub cpus: Option<Spanned<RawCpus>>,
     pub bytes_written: Option<Spanned<RawSize>>,
     pub created_entries: Option<Spanned<RawInt>>,

@@ -123,6 +123,7 @@ wall_time = "1.5s"
 cpu_time = "250ms"
 open_files = 16
 threads = 9
+processes = 5
 cpus = 3
 bytes_written = "512KiB"
 created_entries = 12
@@ -205,6 +206,7 @@ fn every_key_is_read() {
             cpu_time: Some(Duration::from_millis(250)),
             open_files: 16,
             threads: 9,
+            processes: 5,
             cpus: Some(3),
             bytes_written: 512 << 10,
             created_entries: 12,
@@ -230,12 +232,14 @@ fn every_key_is_read() {
             FileRule {
                 guest_path: "/srv/data".into(),
                 host_path: "/srv/data".into(),
-                access: FileAccess::Read
+                access: FileAccess::Read,
+                exec: false,
             },
             FileRule {
                 guest_path: "/srv/data/out".into(),
                 host_path: "/tmp/run-1/out".into(),
-                access: FileAccess::ReadWrite
+                access: FileAccess::ReadWrite,
+                exec: false,
             },
         ]
     );
@@ -539,6 +543,7 @@ wall_time = "5s"
 cpu_time = "unlimited"
 open_files = 64
 threads = 64
+processes = 64
 cpus = "all"
 bytes_written = "1GiB"
 created_entries = 10000
@@ -648,7 +653,7 @@ const BAD: &[(&str, &str)] = &[
     ("colour = \"blue\"\n",
      "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
     ("[limits]\nmemroy = \"64MiB\"\n",
-     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, cpus, bytes_written, created_entries)"),
+     "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, processes, cpus, bytes_written, created_entries)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
      "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
     ("[env]\nvariables = {}\n",
@@ -767,7 +772,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[files]]\npath = \"/data\"\nhost_path = \"data\"\naccess = \"read\"\n",
      "policy.toml:3: files[0].host_path: expected an absolute path (starting with \"/\"), found \"data\""),
     ("[[files]]\npath = \"/srv/data\"\naccess = \"rw\"\n",
-     "policy.toml:3: files[0].access: expected \"read\" or \"read-write\", found \"rw\""),
+     "policy.toml:3: files[0].access: expected \"read\", \"read-exec\", \"read-write\" or \"read-write-exec\", found \"rw\""),
     // Duplicate paths.
     ("[[files]]\npath = \"/srv/data\"\naccess = \"read\"\n\n[[files]]\npath = \"/srv/data\"\naccess = \"read-write\"\n",
      "policy.toml:6: files[1].path: \"/srv/data\" is listed twice with conflicting access (\"read-write\" here, \"read\" there) (conflicts with files[0].path at line 2)"),
@@ -1061,4 +1066,32 @@ fn cpus_limit_is_a_count_or_all() {
     assert_eq!(parse("[limits]\ncpus = 2\n").limits.cpus, Some(2));
     assert_eq!(parse("[limits]\ncpus = \"all\"\n").limits.cpus, None);
     assert_eq!(Limits::default().cpus, None);
+}
+
+#[test]
+fn exec_access_marks_a_rule_runnable() {
+    let p = parse(
+        "[[files]]\npath = \"/bin\"\nhost_path = \"/tmp/b\"\naccess = \"read-exec\"\n\
+         [[files]]\npath = \"/work\"\naccess = \"read-write-exec\"\n\
+         [[files]]\npath = \"/data\"\naccess = \"read\"\n",
+    );
+    let rules = p.files.as_slice();
+    assert_eq!((rules[0].access, rules[0].exec), (FileAccess::Read, true));
+    assert_eq!((rules[1].access, rules[1].exec), (FileAccess::ReadWrite, true));
+    assert_eq!((rules[2].access, rules[2].exec), (FileAccess::Read, false));
+    assert_eq!(rules[0].access_str(), "read-exec");
+    assert_eq!(rules[1].access_str(), "read-write-exec");
+}
+
+#[test]
+fn processes_limit_is_bounded() {
+    for bad in [0, 257] {
+        let e = match Policy::from_str_named(&format!("[limits]\nprocesses = {bad}\n"), "p.toml") {
+            Ok(_) => panic!("processes = {bad} should be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("limits.processes"), "{bad}: {e}");
+    }
+    assert_eq!(parse("[limits]\nprocesses = 3\n").limits.processes, 3);
+    assert_eq!(Limits::default().processes, 64);
 }

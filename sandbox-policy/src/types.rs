@@ -21,6 +21,9 @@ pub struct Limits {
     /// Most guest threads alive at once, the first one included (each is a
     /// vCPU run by a host thread of the runner).
     pub threads: u32,
+    /// Most guest processes alive at once (zombies count until reaped), the
+    /// first program included.
+    pub processes: u32,
     /// Most host CPUs the guest's threads run on at once (the runner's
     /// affinity is narrowed to that many of the CPUs it may use); `None`:
     /// every one of them.
@@ -41,6 +44,7 @@ impl Default for Limits {
             cpu_time: defaults::CPU_TIME,
             open_files: defaults::OPEN_FILES,
             threads: defaults::THREADS,
+            processes: defaults::PROCESSES,
             cpus: defaults::CPUS,
             bytes_written: defaults::BYTES_WRITTEN,
             created_entries: defaults::CREATED_ENTRIES,

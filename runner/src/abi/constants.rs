@@ -424,3 +424,31 @@ pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
 pub const ITIMER_REAL: u64 = 0;
 pub const ITIMER_VIRTUAL: u64 = 1;
 pub const ITIMER_PROF: u64 = 2;
+
+// --- Child processes (include/uapi/linux/wait.h, signal.h) -------------
+pub const SIGCHLD: i32 = 17;
+/// sa_flags: children are reaped at exit (no zombies, no wait status).
+pub const SA_NOCLDWAIT: u64 = 0x2;
+/// wait4/waitid options.
+pub const WNOHANG: u64 = 1;
+pub const WUNTRACED: u64 = 2;
+pub const WSTOPPED: u64 = 2;
+pub const WEXITED: u64 = 4;
+pub const WCONTINUED: u64 = 8;
+pub const WNOWAIT: u64 = 0x0100_0000;
+pub const __WNOTHREAD: u64 = 0x2000_0000;
+pub const __WALL: u64 = 0x4000_0000;
+pub const __WCLONE: u64 = 0x8000_0000;
+/// waitid's idtype.
+pub const P_ALL: u64 = 0;
+pub const P_PID: u64 = 1;
+pub const P_PGID: u64 = 2;
+pub const P_PIDFD: u64 = 3;
+/// si_code of SIGCHLD and waitid.
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+/// execve: the most bytes of arguments and environment together (Linux's
+/// limit is a quarter of the stack rlimit; 2 MiB with the default 8 MiB).
+pub const ARG_MAX_BYTES: u64 = 2 << 20;
+/// execve: the most arguments or environment strings (MAX_ARG_STRINGS).
+pub const MAX_ARG_STRINGS: u64 = 0x7fff_ffff;

@@ -69,7 +69,9 @@ fn raised(death: &Death) -> bool {
     match death {
         Death::Signal { signal, cause, .. } => {
             (cause.starts_with("raised by the program itself")
-                || cause.starts_with("write to a pipe with no reader"))
+                || cause.starts_with("write to a pipe with no reader")
+                // kill from another process of the sandbox (or a timer).
+                || cause == "sent to the process")
                 && u64::try_from(*signal).is_ok_and(signals::ends_the_run_by_default)
         }
         _ => false,

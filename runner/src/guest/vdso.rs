@@ -47,6 +47,12 @@ pub fn map(mem: &mut GuestMemory, aspace: &mut AddressSpace) -> Result<(), VdsoE
     mem.zero(VVAR_PA, PAGE_SIZE)?;
     mem.zero(VDSO_PA, VDSO_PAGES * PAGE_SIZE)?;
     mem.write(VDSO_PA, IMAGE)?;
+    map_written(mem, aspace)
+}
+
+/// Maps the vDSO's frames, already written by [`map`] at boot, into
+/// another address space (a program execve started).
+pub fn map_written(mem: &mut GuestMemory, aspace: &mut AddressSpace) -> Result<(), VdsoError> {
     aspace.map_reserved(mem, VVAR_VA, &[VVAR_PA], Prot::R)?;
     let text: Vec<u64> = (0..VDSO_PAGES).map(|i| VDSO_PA + i * PAGE_SIZE).collect();
     aspace.map_reserved(mem, VDSO_VA, &text, Prot::RX)?;

@@ -18,20 +18,28 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
-/// Which standard stream a descriptor started as.
+/// Which standard stream a descriptor started as, or `/dev/null` opened
+/// by path (with the access it was opened for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdin,
     Stdout,
     Stderr,
+    DevNull { read: bool, write: bool },
 }
 
 impl Stream {
     pub fn readable(self) -> bool {
-        self == Stream::Stdin
+        match self {
+            Stream::DevNull { read, .. } => read,
+            s => s == Stream::Stdin,
+        }
     }
     pub fn writable(self) -> bool {
-        self != Stream::Stdin
+        match self {
+            Stream::DevNull { write, .. } => write,
+            s => s != Stream::Stdin,
+        }
     }
 }
 
@@ -228,6 +236,31 @@ impl FdTable {
 
     /// Sets the most descriptors open at once (the policy's `open_files`,
     /// or a lower `RLIMIT_NOFILE` the guest set).
+    /// The child's copy at fork: the same open file descriptions (offsets,
+    /// status flags and pipe ends are shared, as on Linux), the same
+    /// close-on-exec flags, the same limit.
+    pub fn fork_copy(&self) -> FdTable {
+        FdTable {
+            slots: self.slots.clone(),
+            limit: self.limit,
+        }
+    }
+
+    /// execve: closes every close-on-exec descriptor.
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Closes every descriptor (the process is gone: its pipe ends close,
+    /// so readers see end-of-file and writers EPIPE).
+    pub fn close_all(&mut self) {
+        self.slots.clear();
+    }
+
     pub fn set_limit(&mut self, limit: u32) {
         self.limit = limit as usize;
     }

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod parker;
 pub mod pipe_buffer;
 pub mod process;
+pub mod process_table;
 pub mod signal_state;
 pub mod thread;
 pub mod thread_group;
@@ -81,6 +82,38 @@ pub struct Kernel {
     /// Threads waiting for another thread's next syscall (`Wait::Retry`):
     /// woken, and forgotten, after every syscall.
     pub retry_waiters: Vec<std::sync::Arc<parker::Parker>>,
+    /// Every process: pids, parents, groups, zombies.
+    pub procs: process_table::ProcessTable,
+    /// What execve needs to start a program as boot did.
+    pub exec: ExecInfo,
+}
+
+/// What execve needs to lay out a new program the way boot laid out the
+/// first (run/boot.rs): the same auxiliary vector and stack size.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecInfo {
+    /// AT_HWCAP (CPUID leaf 1 EDX as the guest sees it).
+    pub hwcap: u64,
+    /// The vDSO is mapped (and named in the aux vector).
+    pub vdso: bool,
+    /// The policy's memory limit (the initial stack's size follows it).
+    pub memory_limit: u64,
+    /// The in-VM monitor runs (it serves one program: no execve).
+    pub monitor: bool,
+}
+
+/// A process table for a kernel that has not been given its first
+/// process yet (`Objects::of` replaces it).
+fn placeholder_table() -> process_table::ProcessTable {
+    process_table::ProcessTable::new(
+        process::GUEST_PID,
+        process::GUEST_PPID,
+        std::sync::Arc::new(thread_group::ThreadGroup::new(
+            1,
+            std::sync::Arc::new(parker::Parker::default()),
+        )),
+        sandbox_policy::defaults::PROCESSES,
+    )
 }
 
 /// The host CPUs this process may run on (its affinity mask), at least 1.
@@ -150,6 +183,8 @@ impl Kernel {
             cpus: 1,
             futexes: futex::Futexes::default(),
             retry_waiters: Vec::new(),
+            procs: placeholder_table(),
+            exec: ExecInfo::default(),
         }
     }
 
@@ -175,6 +210,21 @@ impl Kernel {
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),
             futexes: futex::Futexes::default(),
             retry_waiters: Vec::new(),
+            procs: process_table::ProcessTable::new(
+                process::GUEST_PID,
+                process::GUEST_PPID,
+                std::sync::Arc::new(thread_group::ThreadGroup::new(
+                    1,
+                    std::sync::Arc::new(parker::Parker::default()),
+                )),
+                policy.limits.processes,
+            ),
+            exec: ExecInfo {
+                hwcap: 0,
+                vdso: false,
+                memory_limit: policy.limits.memory_bytes,
+                monitor: false,
+            },
         }
     }
 }
@@ -203,10 +253,16 @@ impl Objects {
     }
 
     /// The first thread of `process`, on `vcpu`, running `program`.
-    fn of(kernel: Kernel, process: Process, vcpu: Vcpu, program: &[u8]) -> Objects {
+    fn of(mut kernel: Kernel, process: Process, vcpu: Vcpu, program: &[u8]) -> Objects {
         let cr3 = process.mm.tables.root;
+        kernel.procs = process_table::ProcessTable::new(
+            process.identity.pid,
+            process.identity.ppid,
+            process.threads.clone(),
+            kernel.procs.max() as u32,
+        );
         let thread = match process.threads.member(process::GUEST_PID) {
-            Some(leader) => Thread::main(vcpu, program, &leader, cr3),
+            Some(leader) => Thread::main(vcpu, program, &leader, cr3, process.threads.clone()),
             None => Thread::main(
                 vcpu,
                 program,
@@ -218,6 +274,7 @@ impl Objects {
                     interrupter: None,
                 },
                 cr3,
+                process.threads.clone(),
             ),
         };
         Objects {

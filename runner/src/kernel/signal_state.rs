@@ -70,6 +70,20 @@ impl SignalActions {
             *a = action;
         }
     }
+
+    /// execve: a signal with a handler goes back to its default action
+    /// (the handler's code is gone); an ignored one stays ignored.
+    pub fn reset_for_exec(&mut self) {
+        for a in &mut self.actions {
+            if a.handler != crate::abi::constants::SIG_IGN {
+                *a = Action::default();
+            } else {
+                a.flags = 0;
+                a.mask = 0;
+                a.restorer = 0;
+            }
+        }
+    }
 }
 
 /// One thread's signal state: its mask, what is pending for it, and its

@@ -4,7 +4,7 @@ use super::limits::comm_of;
 use super::parker::Parker;
 use super::process::GUEST_PID;
 use super::signal_state::ThreadSignals;
-use super::thread_group::{CpuSync, Member};
+use super::thread_group::{CpuSync, Member, ThreadGroup};
 use crate::guest::cpu_area::CpuArea;
 use std::sync::Arc;
 use thinvisor_kmod::Vcpu;
@@ -12,6 +12,10 @@ use thinvisor_kmod::Vcpu;
 /// A thread's own state; only its host thread touches it.
 pub struct Thread {
     pub tid: u64,
+    /// Its process's pid (the first thread's tid).
+    pub pid: u64,
+    /// Its process's threads (how it sees its process end).
+    pub group: Arc<ThreadGroup>,
     /// The vCPU it runs on.
     pub vcpu: Vcpu,
     /// Mask, pending signals, alternate stack.
@@ -57,16 +61,31 @@ pub struct Thread {
 impl Thread {
     /// The first thread of a process running `program`, on `vcpu`, as
     /// `member` of the process's thread group (its leader).
-    pub fn main(vcpu: Vcpu, program: &[u8], member: &Member, cr3: u64) -> Thread {
+    pub fn main(
+        vcpu: Vcpu,
+        program: &[u8],
+        member: &Member,
+        cr3: u64,
+        group: Arc<ThreadGroup>,
+    ) -> Thread {
         debug_assert_eq!(member.tid, GUEST_PID);
-        Thread::cloned(vcpu, member, CpuArea::first(), comm_of(program), cr3)
+        Thread::cloned(vcpu, member, CpuArea::first(), comm_of(program), cr3, group)
     }
 
-    /// A thread `clone` made: `member` of its group, on `vcpu` (whose CPU
-    /// pages are `cpu`), named like its creator.
-    pub fn cloned(vcpu: Vcpu, member: &Member, cpu: CpuArea, comm: [u8; 16], cr3: u64) -> Thread {
+    /// A thread `clone` or fork made: `member` of `group`, on `vcpu`
+    /// (whose CPU pages are `cpu`), named like its creator.
+    pub fn cloned(
+        vcpu: Vcpu,
+        member: &Member,
+        cpu: CpuArea,
+        comm: [u8; 16],
+        cr3: u64,
+        group: Arc<ThreadGroup>,
+    ) -> Thread {
         Thread {
             tid: member.tid,
+            pid: group.leader(),
+            group,
             vcpu,
             signals: ThreadSignals::default(),
             clear_child_tid: 0,

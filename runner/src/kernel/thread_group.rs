@@ -10,6 +10,7 @@
 use super::death::Death;
 use super::parker::Parker;
 use super::process::GUEST_PID;
+use super::process_table::Tids;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -121,7 +122,15 @@ impl std::fmt::Debug for InterrupterHandle {
 #[derive(Debug)]
 struct Members {
     live: BTreeMap<u64, Member>,
-    next_tid: u64,
+    /// The sandbox's tid counter (shared by every process's group).
+    tids: Arc<Tids>,
+    /// The first thread's tid: the process's pid.
+    leader: u64,
+    /// Host threads still running a member's loop (the process is torn
+    /// down by the last one out once the group has ended).
+    running: usize,
+    /// The process was torn down (the last host thread out did it).
+    torn_down: bool,
     max_threads: u64,
     leader_code: Option<i32>,
     end: Option<GroupEnd>,
@@ -152,8 +161,24 @@ impl ThreadGroup {
     /// A group whose leader (tid `GUEST_PID`) is alive, allowing
     /// `max_threads` live threads at most.
     pub fn new(max_threads: u64, leader: Arc<Parker>) -> ThreadGroup {
+        ThreadGroup::with_leader(
+            GUEST_PID,
+            Arc::new(Tids::starting_at(GUEST_PID + 1)),
+            max_threads,
+            leader,
+        )
+    }
+
+    /// A group whose leader `leader_tid` is alive, taking new tids from
+    /// `tids`, allowing `max_threads` live threads at most.
+    pub fn with_leader(
+        leader_tid: u64,
+        tids: Arc<Tids>,
+        max_threads: u64,
+        leader: Arc<Parker>,
+    ) -> ThreadGroup {
         let leader = Member {
-            tid: GUEST_PID,
+            tid: leader_tid,
             cpu: Arc::new(CpuSync::default()),
             parker: leader,
             inbox: Arc::default(),
@@ -161,8 +186,11 @@ impl ThreadGroup {
         };
         ThreadGroup {
             members: Mutex::new(Members {
-                live: BTreeMap::from([(GUEST_PID, leader)]),
-                next_tid: GUEST_PID + 1,
+                live: BTreeMap::from([(leader_tid, leader)]),
+                tids,
+                leader: leader_tid,
+                running: 0,
+                torn_down: false,
                 max_threads: max_threads.max(1),
                 leader_code: None,
                 end: None,
@@ -182,8 +210,7 @@ impl ThreadGroup {
         if m.live.len() as u64 >= m.max_threads {
             return Err(AddError::Limit);
         }
-        let tid = m.next_tid;
-        m.next_tid += 1;
+        let tid = m.tids.next();
         let member = Member {
             tid,
             cpu: Arc::new(CpuSync::default()),
@@ -196,9 +223,11 @@ impl ThreadGroup {
     }
 
     /// The member `tid`'s vCPU exists: others can interrupt it. If the
-    /// group is already ending, it is interrupted at once.
+    /// group is already ending, it is interrupted at once. Its host thread
+    /// runs the member's loop from now until [`ThreadGroup::leave`].
     pub fn attach(&self, tid: u64, interrupter: Interrupter) {
         let mut m = super::lock(&self.members);
+        m.running += 1;
         let ending = m.end.is_some();
         if let Some(member) = m.live.get_mut(&tid) {
             if ending {
@@ -214,7 +243,7 @@ impl ThreadGroup {
     pub fn remove(&self, tid: u64, code: i32) {
         let mut m = super::lock(&self.members);
         m.live.remove(&tid);
-        if tid == GUEST_PID {
+        if tid == m.leader {
             m.leader_code = Some(code);
         }
         if m.live.is_empty() && m.end.is_none() {
@@ -239,6 +268,39 @@ impl ThreadGroup {
             }
         }
         self.ended.notify_all();
+    }
+
+    /// A host thread finished running member `tid`'s loop. True for the
+    /// last one out of an ended group: it tears the process down.
+    pub fn leave(&self) -> bool {
+        let mut m = super::lock(&self.members);
+        m.running = m.running.saturating_sub(1);
+        if m.running == 0 && m.end.is_some() && !m.torn_down {
+            m.torn_down = true;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the process was torn down (a member's host thread that
+    /// starts late finds nothing to run).
+    pub fn is_torn_down(&self) -> bool {
+        super::lock(&self.members).torn_down
+    }
+
+    /// The sandbox's tid counter this group takes tids from.
+    pub fn tids(&self) -> Arc<Tids> {
+        super::lock(&self.members).tids.clone()
+    }
+
+    /// `limits.threads` as this group applies it.
+    pub fn max_threads(&self) -> u64 {
+        super::lock(&self.members).max_threads
+    }
+
+    /// The process's pid (its first thread's tid).
+    pub fn leader(&self) -> u64 {
+        super::lock(&self.members).leader
     }
 
     /// Whether the group is ending (cheap: one atomic load).

@@ -4,6 +4,7 @@
 
 pub mod elf;
 pub mod flat;
+pub mod start;
 
 use crate::guest::page_table::Prot;
 use std::path::Path;

@@ -3,9 +3,7 @@
 //! the program's entry point at CPL3.
 
 use crate::abi::constants::{
-    AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_FLAGS, AT_GID, AT_HWCAP, AT_HWCAP2,
-    AT_MINSIGSTKSZ, AT_PAGESZ, AT_SECURE, AT_SYSINFO_EHDR, AT_UID, MINSIGSTKSZ, MSR_CSTAR,
-    MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_SFMASK, MSR_STAR,
+    MSR_CSTAR, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_SFMASK, MSR_STAR,
 };
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
@@ -13,14 +11,13 @@ use crate::guest::cpu_area::CpuArea;
 use crate::guest::descriptors;
 use crate::guest::entry_code;
 use crate::guest::frames::FrameAllocator;
-use crate::guest::initial_stack::{self, StackSpec};
+use crate::loader::start::{StartError, StartSpec};
 use crate::guest::layout::*;
-use crate::guest::page_table::{PageTables, Prot, NO_EXECUTE, PRESENT, WRITABLE};
+use crate::guest::page_table::{PageTables, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
 use crate::kernel::process::GUEST_IDENTITY;
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
-use crate::tunnel::{GuestPtr, Tunnel};
 use thinvisor_kmod::{
     GuestMemory, Hypervisor, KmodError, MemoryAccess, SlotId, Vcpu, Vm, PAGE_SIZE,
 };
@@ -53,6 +50,9 @@ pub struct Machine {
     pub clock: Option<GuestClock>,
     /// Whether the vDSO is mapped (and its data page must be kept filled).
     pub vdso: bool,
+    /// AT_HWCAP of the programs this VM starts (execve starts them as
+    /// boot started the first).
+    pub hwcap: u64,
 }
 
 impl Machine {
@@ -334,63 +334,33 @@ fn lay_out(
         vdso::map(mem, &mut aspace)?;
     }
 
-    for seg in &image.segments {
-        let page = seg.vaddr & !(PAGE_SIZE - 1);
-        let len = seg.vaddr + seg.mem_size - page;
-        aspace.map_fixed(mem, page, len, Prot::RW)?;
-        Tunnel::for_runner_layout(&mut aspace, mem)
-            .write(GuestPtr::new(seg.vaddr), &seg.data)
-            .map_err(|e| BootError::Stack(e.addr()))?;
-        if seg.prot != Prot::RW {
-            aspace.mprotect(mem, page, len, seg.prot)?;
-        }
-    }
-    aspace.set_brk_start(image.brk_start);
-
-    let stack_size = stack_size(start.memory_limit);
-    aspace.map_fixed(mem, STACK_TOP - stack_size, stack_size, Prot::RW)?;
-    let mut random = [0u8; 16];
-    crate::host::random_bytes(&mut random);
-    let mut auxv = vec![
-        (AT_PAGESZ, PAGE_SIZE),
-        (AT_ENTRY, image.entry),
-        (AT_BASE, 0),
-        (AT_FLAGS, 0),
-        (AT_UID, GUEST_IDENTITY.uid),
-        (AT_EUID, GUEST_IDENTITY.uid),
-        (AT_GID, GUEST_IDENTITY.gid),
-        (AT_EGID, GUEST_IDENTITY.gid),
-        (AT_SECURE, 0),
-        (AT_CLKTCK, 100),
-        (AT_HWCAP, hwcap),
-        (AT_HWCAP2, 0),
-        (AT_MINSIGSTKSZ, MINSIGSTKSZ),
-    ];
-    auxv.extend_from_slice(&image.auxv);
-    if start.vdso {
-        auxv.push((AT_SYSINFO_EHDR, VDSO_VA));
-    }
     let execfn = start.argv.first().cloned().unwrap_or_default();
-    let stack = initial_stack::build(
-        STACK_TOP,
-        &StackSpec {
+    let rsp = crate::loader::start::lay_out(
+        mem,
+        &mut aspace,
+        image,
+        &StartSpec {
             argv: start.argv,
             envp: start.envp,
-            auxv: &auxv,
-            random,
+            hwcap,
+            vdso: start.vdso,
+            memory_limit: start.memory_limit,
+            uid: GUEST_IDENTITY.uid,
+            gid: GUEST_IDENTITY.gid,
             execfn: &execfn,
         },
-    );
-    Tunnel::for_runner_layout(&mut aspace, mem)
-        .write(GuestPtr::new(stack.rsp), &stack.bytes)
-        .map_err(|e| BootError::Stack(e.addr()))?;
+    )
+    .map_err(|e| match e {
+        StartError::Map(m) => BootError::from(m),
+        StartError::Write(addr) => BootError::Stack(addr),
+    })?;
     if monitor.is_some() {
         aspace.grant_heap_headroom(mem);
     }
     aspace.needs_tlb_flush = false;
     Ok(Laid {
         aspace,
-        rsp: stack.rsp,
+        rsp,
         monitor,
     })
 }
@@ -511,6 +481,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
             monitor,
             clock,
             vdso: start.vdso,
+            hwcap,
         },
         vcpu,
         aspace,

@@ -25,20 +25,27 @@ impl Engine {
     }
 
     /// The engine for `--monitor mode`, for a sandbox of at most `threads`
-    /// threads (`limits.threads`). The monitor serves one vCPU, so `auto`
-    /// uses it only when the policy allows a single thread; a program run
-    /// with `--monitor on` cannot start threads (clone fails with EAGAIN,
-    /// reported). Otherwise `auto` decides without the probe's two extra
+    /// threads (`limits.threads`) and `processes` processes
+    /// (`limits.processes`). The monitor serves one vCPU of one program,
+    /// so `auto` uses it only when the policy allows a single thread and a
+    /// single process; a program run with `--monitor on` cannot start
+    /// threads or processes (clone fails with EAGAIN, fork and execve with
+    /// ENOSYS, each reported). Otherwise `auto` decides without the probe's two extra
     /// VM boots (about 5 ms) on known platforms; only an unknown backend is
     /// measured, and a failed measurement runs without the monitor (with a
     /// stderr line).
-    pub fn choose(hv: &Hypervisor, mode: MonitorMode, threads: u32) -> Result<Engine, String> {
+    pub fn choose(
+        hv: &Hypervisor,
+        mode: MonitorMode,
+        threads: u32,
+        processes: u32,
+    ) -> Result<Engine, String> {
         let path = Engine::syscall_path(hv)
             .map_err(|e| format!("cannot determine the syscall path: {e}"))?;
         let monitor = match mode {
             MonitorMode::On => true,
             MonitorMode::Off => false,
-            MonitorMode::Auto if threads > 1 => false,
+            MonitorMode::Auto if threads > 1 || processes > 1 => false,
             MonitorMode::Auto => match monitor_probe::expected(hv.platform())
                 .map(Ok)
                 .unwrap_or_else(|| monitor_probe::decide(hv, path).map(|d| d.use_monitor))

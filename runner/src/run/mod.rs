@@ -12,6 +12,7 @@ pub mod engine;
 pub mod frame;
 pub mod monitor_probe;
 pub mod options;
+pub mod processes;
 pub mod run_loop;
 pub mod selftest;
 pub mod signal_delivery;

@@ -8,7 +8,8 @@ use super::deadline::Deadline;
 use super::frame::{self, Frame};
 use super::signal_delivery::{self, Delivery};
 use super::syscall_path::SyscallPath;
-use super::threads::{self, Sandbox, State};
+use super::processes;
+use super::threads::{self, Sandbox, Shared, State};
 use super::timer_firing;
 use super::tlb::{self, Redirect};
 use crate::abi::constants as signal;
@@ -162,16 +163,18 @@ where
     'a: 'env,
 {
     loop {
-        if sb.group.is_ending() {
+        if t.group.is_ending() {
             return Ok(ThreadEnd::Group);
         }
         // Every thread watches the run's deadline (the first one also its
         // client): each has a kernel timer that kicks it out of the guest,
-        // or out of a blocking host call, once it has passed.
+        // or out of a blocking host call, once it has passed. The time
+        // limit ends the whole run, whichever process sees it first.
         if deadline.is_some_and(Deadline::passed) || Instant::now() >= sb.deadline {
-            let mut st = sb.lock();
-            let rip = user_rip(st.machine, &mut t.vcpu, &t.cpu)?;
-            return Ok(end_group(sb, &mut st, time_limit(sb, rip)));
+            let g = sb.lock();
+            let rip = user_rip(g.machine, &mut t.vcpu, &t.cpu)?;
+            sb.end_run(GroupEnd::Killed(time_limit(sb, rip)));
+            return Ok(ThreadEnd::Group);
         }
         let deferred = match prepare_entry(sb, t)? {
             Entering::Run { flush_deferred } => flush_deferred,
@@ -204,7 +207,8 @@ enum Entering {
 /// monitor's view, a signal to deliver, the page-table root, and a pending
 /// TLB flush.
 fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError> {
-    let mut st = sb.lock();
+    let mut g = sb.lock();
+    let mut st = g.view(t.pid)?;
     if let Some(death) = timer_firing::fire_due(&mut st, t)? {
         return Ok(Entering::End(end_group(sb, &mut st, death)));
     }
@@ -230,10 +234,10 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         process,
         kernel,
         ..
-    } = &mut *st;
+    } = &mut st;
     // The vDSO's page has no sequence counter: it is retuned only while
     // no other vCPU can be reading it (docs/abi.md, "The vDSO").
-    if !process.mm.frames.is_shared() {
+    if !process.mm.frames.is_shared() && kernel.procs.len() == 1 {
         machine.retune_clock()?;
     }
     if let Some(m) = machine.monitor.as_mut() {
@@ -274,14 +278,15 @@ fn handle_exit<'scope, 'env, 'a>(
 where
     'a: 'env,
 {
-    let mut st = sb.lock();
+    let mut g = sb.lock();
+    let mut st = g.view(t.pid)?;
     {
         let State {
             machine,
             process,
             kernel,
             ..
-        } = &mut *st;
+        } = &mut st;
         if let Some(m) = machine.monitor.as_mut() {
             // Buffered output first: it precedes whatever happens next.
             let mem = machine.vm.memory_mut(machine.slot)?;
@@ -295,10 +300,15 @@ where
     let death = match event {
         Event::Syscall(entry) => {
             st.stats.count_exit("syscall");
-            return serve_syscall(sb, scope, st, t, entry);
+            return serve_syscall(sb, scope, g, t, entry);
         }
         Event::Exception { vector, frame } => {
             st.stats.count_exit("exception");
+            match copy_on_write(sb, &mut st, t, vector, &frame)? {
+                Cow::Copied => return Ok(None),
+                Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
+                Cow::NotOne => {}
+            }
             let death = exception_death(&mut t.vcpu, vector, &frame)?;
             if let Some(fault) = handled_fault(&st, t, vector, &frame, &death) {
                 // The program's handler runs before it does anything else
@@ -357,9 +367,60 @@ where
     Ok(Some(end_group(sb, &mut st, death)))
 }
 
+/// What a user write fault on a copy-on-write page became.
+enum Cow {
+    /// Not such a fault: an ordinary one (a signal).
+    NotOne,
+    /// The page is the process's own and writable now: the instruction
+    /// runs again.
+    Copied,
+    /// No frame was left for the copy.
+    OutOfMemory(Death),
+}
+
+/// A user-mode write to a present page (#PF error code P|W|U) may be a
+/// write to a page fork shares (guest/address_space, `resolve_cow`): it is
+/// copied, or made writable when no other process maps it any more, and
+/// the faulting instruction runs again. Every other vCPU of the process
+/// flushes the old translation first (tlb.rs), this one on its way back.
+fn copy_on_write(
+    _sb: &Sandbox<'_>,
+    st: &mut State<'_>,
+    t: &mut Thread,
+    vector: u8,
+    frame: &Frame,
+) -> Result<Cow, RunError> {
+    if vector != 14 || frame.error_code & 7 != 7 || frame.cs & 3 != 3 {
+        return Ok(Cow::NotOne);
+    }
+    let cr2 = t.vcpu.sregs()?.cr2;
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    match st.process.mm.resolve_cow(mem, cr2) {
+        Ok(false) => return Ok(Cow::NotOne),
+        Ok(true) => {}
+        Err(crate::guest::address_space::MapError::NoMemory) => {
+            return Ok(Cow::OutOfMemory(Death::Signal {
+                signal: signal::SIGKILL,
+                cause: "out of memory (limits.memory) copying a page shared with another process"
+                    .into(),
+                rip: frame.rip,
+                addr: Some(cr2),
+            }))
+        }
+        Err(e) => return Err(RunError::Internal(format!("copy-on-write: {e}"))),
+    }
+    if std::mem::take(&mut st.process.mm.needs_tlb_flush) {
+        tlb::shoot_down(&t.group, t.tid);
+        let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+        st.process.mm.release_deferred(mem)?;
+        t.cpu_sync.request_flush();
+    }
+    Ok(Cow::Copied)
+}
+
 /// Ends the thread group with `death` (a fatal signal ends every thread).
-fn end_group(sb: &Sandbox<'_>, _st: &mut State<'_>, death: Death) -> ThreadEnd {
-    sb.group.end(GroupEnd::Killed(death));
+fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, death: Death) -> ThreadEnd {
+    st.process.threads.end(GroupEnd::Killed(death));
     ThreadEnd::Group
 }
 
@@ -505,13 +566,14 @@ fn exception_death(vcpu: &mut Vcpu, vector: u8, frame: &Frame) -> Result<Death, 
 fn serve_syscall<'scope, 'env, 'a>(
     sb: &'env Sandbox<'a>,
     scope: &'scope Scope<'scope, 'env>,
-    mut st: MutexGuard<'env, State<'a>>,
+    mut g: MutexGuard<'env, Shared<'a>>,
     t: &mut Thread,
     entry: Entry,
 ) -> Result<Option<ThreadEnd>, RunError>
 where
     'a: 'env,
 {
+    let mut st = g.view(t.pid)?;
     let r = *t.vcpu.regs()?;
     let nr = r.rax;
     let args: Args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
@@ -546,7 +608,7 @@ where
                 kernel,
                 process,
                 ..
-            } = &mut *st;
+            } = &mut st;
             let mem = machine.vm.memory_mut(machine.slot)?;
             let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(user_rsp);
             syscalls::dispatch(&mut ctx, nr, &args)
@@ -559,7 +621,7 @@ where
         let wait = match outcome {
             Outcome::Return(v) => return finish_syscall(sb, &mut st, t, &ret, v),
             Outcome::Exit(code) => {
-                sb.group.end(GroupEnd::Exited(code));
+                st.process.threads.end(GroupEnd::Exited(code));
                 return Ok(Some(ThreadEnd::Group));
             }
             Outcome::Kill(d) => return Ok(Some(end_group(sb, &mut st, d))),
@@ -569,15 +631,66 @@ where
                     kernel,
                     process,
                     ..
-                } = &mut *st;
+                } = &mut st;
                 let mem = machine.vm.memory_mut(machine.slot)?;
                 super::thread_exit::release(kernel, process, mem, t);
                 process.signal_info.forget_thread(t.tid);
-                sb.group.remove(t.tid, code);
+                t.group.remove(t.tid, code);
                 return Ok(Some(ThreadEnd::Exited));
             }
             Outcome::Spawn(new) => {
                 let v = threads::spawn(sb, scope, &mut st, t, *new, &ret, &r)?;
+                return finish_syscall(sb, &mut st, t, &ret, v);
+            }
+            Outcome::Fork(req) => {
+                let vfork = req.vfork;
+                let v = processes::fork(sb, scope, &mut g, t, *req, &ret, &r)?;
+                st = g.view(t.pid)?;
+                let lent = (v as i64) > 0
+                    && st.kernel.procs.get(v).is_some_and(|e| e.borrowed_from.is_some());
+                // vfork: the parent goes on once the child has execed or
+                // ended, and has its address space back if it lent it. Only
+                // the end of the run or of the process ends the wait early,
+                // or a signal when nothing was lent.
+                while vfork && (v as i64) > 0 && !t.group.is_ending() {
+                    let done = st.kernel.procs.get(v).is_none_or(|e| {
+                        (e.execed || e.zombie.is_some()) && e.borrowed_from.is_none()
+                    });
+                    if done {
+                        if lent {
+                            // The child ran on this address space on another
+                            // vCPU: no translation of before survives.
+                            t.cpu_sync.request_flush();
+                        }
+                        break;
+                    }
+                    t.parker.prepare();
+                    st.kernel.retry_waiters.push(t.parker.clone());
+                    drop(g);
+                    let parked = t.parker.park(sb.deadline);
+                    g = sb.lock();
+                    st = g.view(t.pid)?;
+                    match parked {
+                        Parked::Interrupted => return Ok(Some(ThreadEnd::Group)),
+                        Parked::Signaled if !lent => break,
+                        _ if Instant::now() >= sb.deadline => {
+                            return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))))
+                        }
+                        _ => {}
+                    }
+                }
+                return finish_syscall(sb, &mut st, t, &ret, v);
+            }
+            Outcome::Exec(mut start) => {
+                if let Some((parent, mm)) = start.give_back.take() {
+                    processes::give_back(&mut g, parent, mm)?;
+                    st = g.view(t.pid)?;
+                }
+                return processes::exec(&mut st, t, &start).map(|()| None);
+            }
+            Outcome::SignalProcesses(req) => {
+                let v = processes::signal(&mut g, t, &req);
+                st = g.view(t.pid)?;
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::SigReturn(restore) => return sigreturn(sb, &mut st, t, &restore),
@@ -605,9 +718,10 @@ where
             // The process's next timer ends the wait too (it raises a
             // signal, or a timerfd the call watches becomes readable).
             let timer = st.process.next_timer();
-            drop(st);
+            drop(g);
             let parked = park(t, wait, timer.map_or(run_end, |a| a.min(run_end)));
-            st = sb.lock();
+            g = sb.lock();
+            st = g.view(t.pid)?;
             if let Some(death) = timer_firing::fire_due(&mut st, t)? {
                 return Ok(Some(end_group(sb, &mut st, death)));
             }
@@ -819,7 +933,7 @@ fn finish_syscall(
     let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
     let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
     if changed {
-        tlb::shoot_down(&sb.group, t.tid);
+        tlb::shoot_down(&t.group, t.tid);
         // Every other vCPU is out of the guest and flushes before it runs
         // user code again: what the call freed can be reused now.
         let mem = st.machine.vm.memory_mut(st.machine.slot)?;
@@ -852,8 +966,11 @@ fn finish_syscall(
             r.rip = ec::FLUSH_RETURN;
         }
         Entry::Sysret => {
+            // SYSRETQ returns to RCX: the syscall's own return address,
+            // or the `syscall` instruction again for a restart.
             let r = t.vcpu.regs_mut()?;
             r.rax = value;
+            r.rcx = user_rip;
             r.r11 = flags;
         }
         Entry::Frame(mut f) => {

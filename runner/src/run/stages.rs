@@ -228,7 +228,13 @@ impl Prepared {
         };
         let (opts, policy) = (&record.opts, &record.policy);
         let engine =
-            Engine::choose(&hv, opts.monitor, policy.limits.threads).map_err(RunFailure::runner)?;
+            Engine::choose(
+                &hv,
+                opts.monitor,
+                policy.limits.threads,
+                policy.limits.processes,
+            )
+            .map_err(RunFailure::runner)?;
         let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
         argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
         let envp = environment(policy, host_env.as_deref());
@@ -320,6 +326,9 @@ impl Booted {
             aspace,
             vcpu,
         );
+        objects.kernel.exec.hwcap = machine.hwcap;
+        objects.kernel.exec.vdso = machine.vdso;
+        objects.kernel.exec.monitor = machine.monitor.is_some();
         if let Some(m) = machine.monitor.as_mut() {
             machine
                 .vm
@@ -487,10 +496,12 @@ pub fn run_guest(
         stats,
     );
     drop(deadline);
+    // The first vCPU's, added to what the pool's vCPUs (other threads and
+    // processes) left in `stats` when their host threads ended.
     let counters = objects.thread.vcpu.counters();
-    stats.vcpu_ioctls = counters.ioctls;
-    stats.vcpu_ioctls_other = counters.ioctls - counters.runs;
-    stats.guest_ns = counters.in_guest.as_nanos() as u64;
+    stats.vcpu_ioctls += counters.ioctls;
+    stats.vcpu_ioctls_other += counters.ioctls - counters.runs;
+    stats.guest_ns += counters.in_guest.as_nanos() as u64;
     stats.peak_guest_memory_bytes = objects.process.mm.peak_bytes();
     let huge = objects.process.mm.huge_counts;
     stats.huge_pages = if objects.process.mm.huge_pages {

@@ -44,23 +44,66 @@ use crate::kernel::process::GUEST_PID;
 use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
 use crate::kernel::{Kernel, Objects, Process, Thread};
 use crate::syscalls::{NewThread, Outcome};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{Fpu, Regs, Vcpu};
 
-/// What the kernel lock guards.
-pub struct State<'a> {
+/// What the kernel lock guards: the machine, the kernel, every process,
+/// the statistics.
+pub struct Shared<'a> {
     pub machine: &'a mut Machine,
     pub kernel: &'a mut Kernel,
-    pub process: &'a mut Process,
+    /// The first program's process (the run's `Objects` own it).
+    first: &'a mut Process,
+    /// Every other live process, by pid (run/processes.rs adds them at
+    /// fork and removes them when they end).
+    pub others: BTreeMap<u64, Process>,
     pub stats: &'a mut Stats,
+}
+
+/// One thread's view under the kernel lock: the shared parts and its own
+/// process.
+pub struct State<'s> {
+    pub machine: &'s mut Machine,
+    pub kernel: &'s mut Kernel,
+    pub process: &'s mut Process,
+    pub stats: &'s mut Stats,
+}
+
+impl<'a> Shared<'a> {
+    /// The view of a thread of process `pid`.
+    pub fn view(&mut self, pid: u64) -> Result<State<'_>, RunError> {
+        let process = if pid == self.first.identity.pid {
+            &mut *self.first
+        } else {
+            self.others
+                .get_mut(&pid)
+                .ok_or_else(|| RunError::Internal(format!("no process {pid}")))?
+        };
+        Ok(State {
+            machine: &mut *self.machine,
+            kernel: &mut *self.kernel,
+            process,
+            stats: &mut *self.stats,
+        })
+    }
+
+    /// Process `pid`, if it lives.
+    pub fn process_mut(&mut self, pid: u64) -> Option<&mut Process> {
+        if pid == self.first.identity.pid {
+            Some(&mut *self.first)
+        } else {
+            self.others.get_mut(&pid)
+        }
+    }
 }
 
 /// What every thread of a run shares.
 pub struct Sandbox<'a> {
-    state: Mutex<State<'a>>,
+    state: Mutex<Shared<'a>>,
+    /// The first program's threads: when they end, the run ends.
     pub group: Arc<ThreadGroup>,
     pub path: SyscallPath,
     /// The policy's wall time, for death lines.
@@ -68,11 +111,42 @@ pub struct Sandbox<'a> {
     /// When the run's wall-clock limit passes: no wait lasts beyond it.
     pub deadline: Instant,
     pool: Pool,
+    /// The thread groups of the processes forked since the run started
+    /// (a leaf lock): killed when the first program ends, without the
+    /// kernel lock, which a child may hold in a blocking host call.
+    children: Mutex<Vec<Arc<ThreadGroup>>>,
 }
 
 impl<'a> Sandbox<'a> {
+    /// A forked process's threads, to be killed with the run.
+    pub fn add_child(&self, group: Arc<ThreadGroup>) {
+        let mut c = crate::kernel::lock(&self.children);
+        c.retain(|g| !g.is_torn_down());
+        c.push(group);
+    }
+
+    /// Ends the run: the first program's group with `end`, every other
+    /// process killed.
+    pub fn end_run(&self, end: GroupEnd) {
+        self.group.end(end);
+        self.kill_children();
+    }
+
+    /// Kills every forked process (the run is ending).
+    fn kill_children(&self) {
+        let groups = crate::kernel::lock(&self.children).clone();
+        for g in groups {
+            g.end(GroupEnd::Killed(Death::Signal {
+                signal: crate::abi::constants::SIGKILL,
+                cause: "the first program ended".into(),
+                rip: 0,
+                addr: None,
+            }));
+        }
+    }
+
     /// Takes the kernel lock.
-    pub fn lock(&self) -> MutexGuard<'_, State<'a>> {
+    pub fn lock(&self) -> MutexGuard<'_, Shared<'a>> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -99,10 +173,11 @@ pub fn run(
     let group = process.threads.clone();
     group.attach(GUEST_PID, thread.vcpu.interrupter());
     let sb = Sandbox {
-        state: Mutex::new(State {
+        state: Mutex::new(Shared {
             machine,
             kernel,
-            process,
+            first: process,
+            others: BTreeMap::new(),
             stats,
         }),
         group: group.clone(),
@@ -110,12 +185,16 @@ pub fn run(
         limit_secs,
         deadline: deadline.at(),
         pool: Pool::default(),
+        children: Mutex::default(),
     };
     let main = std::thread::scope(|scope| {
         let r = run_first(&sb, scope, thread, deadline);
         if let Err(e) = &r {
             sb.group.end(GroupEnd::Failed(e.to_string()));
         }
+        // The first program's end is the run's: every other process is
+        // killed, as a container's are when its init ends.
+        sb.kill_children();
         sb.pool.close();
         r
     });
@@ -162,14 +241,16 @@ where
 }
 
 /// A thread to start: what clone asked for, and the registers, TLS bases,
-/// FPU state and name it inherits from its creator.
-struct Job {
-    new: NewThread,
-    regs: Regs,
-    fpu: Fpu,
-    fs_base: u64,
-    gs_base: u64,
-    comm: [u8; 16],
+/// FPU state and name it inherits from its creator; the process it joins
+/// (the creator's for a thread, the new child's for fork).
+pub struct Job {
+    pub new: NewThread,
+    pub group: Arc<ThreadGroup>,
+    pub regs: Regs,
+    pub fpu: Fpu,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub comm: [u8; 16],
 }
 
 /// Starts the thread `new` that thread `t` asked for in the syscall
@@ -189,7 +270,7 @@ where
 {
     let tid = new.member.tid;
     if st.machine.monitor.is_some() {
-        sb.group.remove(tid, 0);
+        t.group.remove(tid, 0);
         if st.kernel.reports.first(u64::MAX - 1) {
             crate::say!(
                 "runner: clone refused: the in-VM monitor runs one thread; run threaded \
@@ -213,6 +294,7 @@ where
     regs.r11 = flags;
     regs.rsp = if new.stack != 0 { new.stack } else { user_rsp };
     let job = Job {
+        group: t.group.clone(),
         fs_base: new.tls.unwrap_or(t.fs_base),
         gs_base: t.gs_base,
         regs,
@@ -220,16 +302,10 @@ where
         comm: t.comm,
         new,
     };
-    let job = match sb.pool.offer(Box::new(job)) {
-        Ok(()) => return Ok(tid),
-        Err(job) => job,
-    };
-    // Unnamed: naming a thread is a prctl the locked-down runner refuses.
-    let started = std::thread::Builder::new().spawn_scoped(scope, move || worker(sb, scope, job));
-    match started {
-        Ok(_) => Ok(tid),
+    match start(sb, scope, Box::new(job)) {
+        Ok(()) => Ok(tid),
         Err(e) => {
-            sb.group.remove(tid, 0);
+            t.group.remove(tid, 0);
             if st.kernel.reports.first(u64::MAX - 2) {
                 crate::say!(
                     "runner: clone failed: cannot start a host thread ({e}); returned EAGAIN"
@@ -238,6 +314,25 @@ where
             Ok(Outcome::errno_value(Errno::AGAIN))
         }
     }
+}
+
+/// Hands `job` to an idle host thread of the pool, or starts a new one.
+pub fn start<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    job: Box<Job>,
+) -> std::io::Result<()>
+where
+    'a: 'env,
+{
+    let job = match sb.pool.offer(job) {
+        Ok(()) => return Ok(()),
+        Err(job) => job,
+    };
+    // Unnamed: naming a thread is a prctl the locked-down runner refuses.
+    std::thread::Builder::new()
+        .spawn_scoped(scope, move || worker(sb, scope, job))
+        .map(|_| ())
 }
 
 /// A host thread of the pool: creates its vCPU once, runs the guest
@@ -253,21 +348,30 @@ fn worker<'scope, 'env, 'a>(
     let mut job = first;
     loop {
         let tid = job.new.member.tid;
+        let group = job.group.clone();
         match run_job(sb, scope, &mut cpu, *job) {
             Ok(()) => {}
             Err(e) => {
-                sb.group.remove(tid, 0);
-                sb.group.end(GroupEnd::Failed(format!("thread {tid}: {e}")));
+                group.remove(tid, 0);
+                sb.end_run(GroupEnd::Failed(format!("thread {tid}: {e}")));
                 return;
             }
         }
         if sb.group.is_ending() {
-            return;
+            break;
         }
         match sb.pool.next() {
             Some(j) => job = j,
-            None => return,
+            None => break,
         }
+    }
+    // What this vCPU cost goes into the run's statistics.
+    if let Some((vcpu, _)) = &cpu {
+        let c = vcpu.counters();
+        let mut g = sb.lock();
+        g.stats.vcpu_ioctls += c.ioctls;
+        g.stats.vcpu_ioctls_other += c.ioctls - c.runs;
+        g.stats.guest_ns += c.in_guest.as_nanos() as u64;
     }
 }
 
@@ -282,11 +386,19 @@ where
     'a: 'env,
 {
     let reused = cpu.is_some();
+    let member = job.new.member;
+    let group = job.group;
+    let pid = group.leader();
     let (vcpu, area, root) = {
-        let mut st = sb.lock();
+        let mut g = sb.lock();
+        if group.is_torn_down() || g.process_mut(pid).is_none() {
+            // Its process ended before this host thread got to it.
+            group.remove(member.tid, 0);
+            return Ok(());
+        }
         let State {
             machine, process, ..
-        } = &mut *st;
+        } = g.view(pid)?;
         let (mut vcpu, area) = match cpu.take() {
             Some(c) => c,
             None => {
@@ -313,25 +425,34 @@ where
     };
     // A reused vCPU may still hold translations from before its last
     // thread exited (shootdowns since then skipped it): flush on entry.
-    let member = job.new.member;
     if reused {
         member.cpu.request_flush();
     }
-    let mut thread = Thread::cloned(vcpu, &member, area, job.comm, root);
+    let mut thread = Thread::cloned(vcpu, &member, area, job.comm, root, group.clone());
     thread.clear_child_tid = job.new.clear_child_tid;
     thread.signals.mask = job.new.signal_mask;
     thread.fs_base = job.fs_base;
     thread.gs_base = job.gs_base;
-    sb.group.attach(member.tid, thread.vcpu.interrupter());
+    group.attach(member.tid, thread.vcpu.interrupter());
     // Kicked at the run's deadline (and every REPEAT after), as the first
     // thread is: a blocking host call this thread makes under the kernel
     // lock then returns, and the thread ends the group (run_loop.rs).
     let left = sb.deadline.saturating_duration_since(Instant::now());
     let deadline_kick = thread
         .vcpu
-        .kick_timer(left.max(Duration::from_micros(1)), super::deadline::REPEAT)?;
-    let end = run_loop::run_thread(sb, scope, &mut thread, None);
-    drop(deadline_kick);
+        .kick_timer(left.max(Duration::from_micros(1)), super::deadline::REPEAT);
+    let end = match deadline_kick {
+        Ok(kick) => {
+            let end = run_loop::run_thread(sb, scope, &mut thread, None);
+            drop(kick);
+            end
+        }
+        Err(e) => Err(e.into()),
+    };
+    if group.leave() && pid != sb.group.leader() {
+        // The last host thread out of an ended child process.
+        super::processes::tear_down(sb, pid, &group)?;
+    }
     let area = thread.cpu;
     *cpu = Some((thread.into_vcpu(), area));
     end.map(|_| ())

@@ -11,7 +11,7 @@ use crate::abi::constants::{
     O_NONBLOCK, O_RDWR, O_WRONLY,
 };
 use crate::abi::Errno;
-use crate::kernel::fds::{Object, Stream};
+use crate::kernel::fds::Object;
 use crate::tunnel::GuestPtr;
 use rustix::fs::OFlags;
 
@@ -76,10 +76,10 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         F_GETFL => Ok(u64::from(match &*obj {
             Object::Null { stream } => {
                 O_LARGEFILE
-                    | if *stream == Stream::Stdin {
-                        0
-                    } else {
-                        O_WRONLY
+                    | match (stream.readable(), stream.writable()) {
+                        (true, true) => O_RDWR,
+                        (false, true) => O_WRONLY,
+                        _ => 0,
                     }
             }
             Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,

@@ -20,8 +20,15 @@ pub fn get_gid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Ok(ctx.process.identity.gid)
 }
 
+/// getppid: the parent in the process table (orphans belong to the first
+/// program; the first program's parent, 1, is outside the sandbox).
 pub fn getppid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(ctx.process.identity.ppid)
+    let me = ctx.process.identity.pid;
+    Ok(ctx
+        .kernel
+        .procs
+        .get(me)
+        .map_or(ctx.process.identity.ppid, |e| e.ppid))
 }
 
 /// Whether a set*id call may set `id`: only to the id it already has (or
@@ -112,37 +119,50 @@ pub fn setgroups(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
     Err(Errno::PERM.into())
 }
 
-/// getpgrp, getsid(0): the guest leads its own group and session.
+/// getpgrp: the caller's process group.
 pub fn getpgrp(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Ok(ctx.process.identity.pid)
-}
-
-/// getpgid(pid) and getsid(pid).
-pub fn getpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let me = ctx.process.identity.pid;
-    if a[0] == 0 || a[0] == me {
-        Ok(me)
-    } else {
-        Err(Errno::SRCH.into())
-    }
+    Ok(ctx.kernel.procs.get(me).map_or(me, |e| e.pgid))
 }
 
-/// setpgid: only "stay in my own group".
+/// The process `pid` names (0: the caller), if it lives in the sandbox.
+fn entry_of<'c>(
+    ctx: &'c Ctx<'_>,
+    pid: u64,
+) -> Result<&'c crate::kernel::process_table::Entry, Errno> {
+    let pid = if pid == 0 { ctx.process.identity.pid } else { pid };
+    if pid > i32::MAX as u64 {
+        return Err(Errno::SRCH);
+    }
+    ctx.kernel.procs.get(pid).ok_or(Errno::SRCH)
+}
+
+/// getpgid(pid): that process's group (pid 0: the caller's).
+pub fn getpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(entry_of(ctx, a[0])?.pgid)
+}
+
+/// getsid(pid): that process's session (pid 0: the caller's).
+pub fn getsid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(entry_of(ctx, a[0])?.sid)
+}
+
+/// setpgid(pid, pgid): Linux's rules, within the sandbox's processes
+/// (kernel/process_table.rs).
 pub fn setpgid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let (pid, pgid, me) = (a[0], a[1], ctx.process.identity.pid);
-    if pid != 0 && pid != me {
-        return Err(Errno::SRCH.into());
+    let me = ctx.process.identity.pid;
+    if (a[1] as i64) < 0 {
+        return Err(Errno::INVAL.into());
     }
-    if pgid == 0 || pgid == me {
-        Ok(0)
-    } else {
-        Err(Errno::PERM.into())
-    }
+    ctx.kernel.procs.set_pgid(me, a[0], a[1])?;
+    Ok(0)
 }
 
-/// setsid: the guest already leads its session.
-pub fn setsid(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Err(Errno::PERM.into())
+/// setsid: a new session, unless the caller already leads a group (the
+/// first program does: EPERM, as for any group leader).
+pub fn setsid(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    let me = ctx.process.identity.pid;
+    Ok(ctx.kernel.procs.set_sid(me)?)
 }
 
 /// prctl: the process name, dumpable and no_new_privs (always set: the

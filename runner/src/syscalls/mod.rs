@@ -9,6 +9,7 @@ mod ctx;
 pub mod decode;
 mod epoll;
 mod eventfd;
+pub mod exec;
 mod fdctl;
 mod fs;
 pub mod futex;
@@ -34,6 +35,7 @@ pub mod thread;
 mod time;
 mod timer_spec;
 mod timerfd;
+mod wait;
 
 use crate::abi::Errno;
 use crate::kernel::death::Death;
@@ -60,6 +62,68 @@ pub enum Stop {
     /// rt_sigreturn: return to user mode with these registers (checked and
     /// sanitised by the run loop) and FPU state at this address (0: none).
     SigReturn(Box<crate::abi::sigframe::Restore>),
+    /// Fork a child process (fork, vfork, clone without CLONE_VM): the run
+    /// loop makes it (run/processes.rs) and returns its pid.
+    Fork(Box<ForkRequest>),
+    /// execve succeeded: the process runs its new program from here (the
+    /// run loop resets the thread's registers).
+    Exec(Box<ExecStart>),
+    /// A signal to other processes (kill to a pid, a group, or -1): the
+    /// run loop reaches them and returns 0 or -ESRCH.
+    SignalProcesses(Box<SignalRequest>),
+}
+
+/// What fork, vfork and a process-creating clone ask for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForkRequest {
+    /// The signal the parent gets when the child ends (SIGCHLD for fork).
+    pub exit_signal: u64,
+    /// The child's stack pointer (0: the parent's).
+    pub stack: u64,
+    /// CLONE_SETTLS: the child's FS base.
+    pub tls: Option<u64>,
+    /// CLONE_PARENT_SETTID: where the parent gets the child's pid.
+    pub parent_tid: Option<u64>,
+    /// CLONE_CHILD_SETTID: where the child gets its pid (in its memory).
+    pub child_tid: Option<u64>,
+    /// CLONE_CHILD_CLEARTID: the child's clear_child_tid.
+    pub clear_child_tid: u64,
+    /// vfork or CLONE_VFORK: the parent waits until the child execs or
+    /// ends.
+    pub vfork: bool,
+    /// vfork, or CLONE_VM with CLONE_VFORK: the child runs in the parent's
+    /// memory (lent to it while the parent waits) when the parent has one
+    /// thread, else in a copy-on-write copy (docs/architecture.md,
+    /// "Processes").
+    pub share_memory: bool,
+}
+
+/// Where the new program of an execve starts.
+#[derive(Debug)]
+pub struct ExecStart {
+    pub entry: u64,
+    pub rsp: u64,
+    /// A vfork child's exec: the address space it ran in goes back to the
+    /// parent that lent it (its pid).
+    pub give_back: Option<(u64, crate::guest::address_space::AddressSpace)>,
+}
+
+/// Which processes a kill names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipients {
+    Pid(u64),
+    Group(u64),
+    /// kill(-1): every process but the caller's.
+    All,
+}
+
+/// A signal for other processes.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalRequest {
+    pub to: Recipients,
+    /// 0: only check they exist.
+    pub sig: u64,
+    pub info: crate::abi::sigframe::SigInfo,
 }
 
 /// What a blocked call waits for.
@@ -161,6 +225,12 @@ pub enum Outcome {
     Spawn(Box<NewThread>),
     /// Return from a signal handler (see [`Stop::SigReturn`]).
     SigReturn(Box<crate::abi::sigframe::Restore>),
+    /// See [`Stop::Fork`].
+    Fork(Box<ForkRequest>),
+    /// See [`Stop::Exec`].
+    Exec(Box<ExecStart>),
+    /// See [`Stop::SignalProcesses`].
+    SignalProcesses(Box<SignalRequest>),
 }
 
 impl Outcome {
@@ -186,6 +256,9 @@ impl From<SyscallResult> for Outcome {
             Err(Stop::Block(w)) => Outcome::Block(w),
             Err(Stop::Spawn(t)) => Outcome::Spawn(t),
             Err(Stop::SigReturn(r)) => Outcome::SigReturn(r),
+            Err(Stop::Fork(f)) => Outcome::Fork(f),
+            Err(Stop::Exec(e)) => Outcome::Exec(e),
+            Err(Stop::SignalProcesses(s)) => Outcome::SignalProcesses(s),
         }
     }
 }

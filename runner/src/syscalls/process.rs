@@ -105,7 +105,3 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// wait4/waitid: the process never has children (ECHILD).
-pub fn wait(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Err(Errno::CHILD.into())
-}

@@ -15,7 +15,7 @@
 //! reader takes its default effect or makes the write fail with EPIPE;
 //! its handler is not run.
 
-use super::{Args, Ctx, Stop, SyscallResult};
+use super::{Args, Ctx, Recipients, SignalRequest, Stop, SyscallResult};
 use crate::abi::constants::{
     MINSIGSTKSZ, NSIG, SIGKILL, SIGPIPE, SIGSTOP, SIG_BLOCK, SIG_DFL, SIG_IGN, SIG_SETMASK,
     SIG_UNBLOCK, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK,
@@ -356,27 +356,47 @@ pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if sig > NSIG as u64 {
         return Err(Errno::INVAL.into());
     }
-    let me = ctx.process.identity.pid as i64;
-    match pid {
-        // Itself, or its own process group.
-        p if p == me || p == 0 || p == -me => {
-            if sig == 0 {
-                return Ok(0);
-            }
-            let info = user_info(sig, crate::abi::constants::SI_USER, ctx);
+    let me = ctx.process.identity.pid;
+    let own_group = ctx.kernel.procs.get(me).map_or(me, |e| e.pgid);
+    let to = match pid {
+        p if p == me as i64 => Recipients::Pid(me),
+        0 => Recipients::Group(own_group),
+        -1 => Recipients::All,
+        // Init, outside the sandbox.
+        1 => return Err(Errno::PERM.into()),
+        p if p < -1 => Recipients::Group(p.unsigned_abs()),
+        p => Recipients::Pid(p as u64),
+    };
+    let only_me = match to {
+        Recipients::Pid(p) => p == me,
+        Recipients::Group(g) => ctx.kernel.procs.group_members(g) == [me],
+        Recipients::All => false,
+    };
+    let info = user_info(sig, crate::abi::constants::SI_USER, ctx);
+    if only_me {
+        // The calling thread takes it unless it blocks it (send).
+        if sig != 0 {
             send(
                 ctx,
                 Target::Process,
                 info,
                 "raised by the program itself with kill",
             )?;
-            Ok(0)
         }
-        // Every other process: there is none (kill(-1) excludes the caller).
-        -1 => Err(Errno::SRCH.into()),
-        1 => Err(Errno::PERM.into()),
-        _ => Err(Errno::SRCH.into()),
+        return Ok(0);
     }
+    // Other processes: the run loop reaches them (run/processes.rs).
+    Err(Stop::SignalProcesses(Box::new(SignalRequest { to, sig, info })))
+}
+
+/// Whether `sig` sent to a process with dispositions `actions` is
+/// discarded at once: ignored, or ignored by default, or a stop signal
+/// (no process of the sandbox is ever stopped). SIGKILL never is.
+pub fn discarded(actions: &crate::kernel::signal_state::SignalActions, sig: u64) -> bool {
+    let action = actions.action(sig);
+    sig != SIGKILL as u64
+        && (action.handler == SIG_IGN
+            || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig))))
 }
 
 pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

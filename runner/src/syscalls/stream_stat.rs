@@ -30,6 +30,7 @@ pub fn stream(stream: Stream, host: &rustix::fs::Stat) -> StatInfo {
             Stream::Stdin => 1,
             Stream::Stdout => 2,
             Stream::Stderr => 3,
+            Stream::DevNull { .. } => 4,
         },
         nlink: 1,
         mode: kind | (host.st_mode & 0o777),

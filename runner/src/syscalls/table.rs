@@ -16,9 +16,9 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    alarm, clocks, copy, epoll, eventfd, fdctl, fs, futex, identity, io, memory, net, pipe, poll,
-    posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep, thread,
-    time, timerfd, Handler,
+    alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memory, net, pipe,
+    poll, posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep,
+    thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -67,17 +67,6 @@ macro_rules! emulated {
     };
 }
 
-/// Refused on purpose, reported once on stderr.
-const fn refused_loudly(name: &'static str, errno: Errno, why: &'static str) -> Entry {
-    Entry {
-        name,
-        status: Status::Refused {
-            errno,
-            why,
-            report: true,
-        },
-    }
-}
 
 /// Refused on purpose, silently (libc probes it and copes).
 const fn refused_quietly(name: &'static str, errno: Errno, why: &'static str) -> Entry {
@@ -99,8 +88,6 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 }
 
 // Why the refused and unsupported syscalls are, grouped by family.
-const NO_CHILDREN: &str = "no child processes; the sandbox runs one process (threads run)";
-const NO_EXEC: &str = "a program cannot run another one; the sandbox runs one process";
 const SIGNAL_FRAMES: &str = "not emulated yet: signals the program queues with its own data (rt_sigqueueinfo, rt_tgsigqueueinfo), and restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
@@ -226,16 +213,19 @@ pub static TABLE: &[Entry] = &[
     emulated!("getsockopt", net::getsockopt,
         "SOL_SOCKET SO_ERROR/SO_TYPE/SO_PROTOCOL/SO_DOMAIN only"),
     emulated!("clone", thread::clone,
-        "threads only (CLONE_VM|FS|FILES|SIGHAND|THREAD, with SYSVSEM, SETTLS, PARENT_SETTID, CHILD_SETTID, CHILD_CLEARTID): a vCPU on its own host thread; up to limits.threads (EAGAIN beyond); anything else ENOSYS, reported"),
-    refused_loudly("fork", Errno::NOSYS, NO_CHILDREN),
-    refused_loudly("vfork", Errno::NOSYS, NO_CHILDREN),
-    refused_loudly("execve", Errno::NOSYS, NO_EXEC),
+        "threads (CLONE_VM|FS|FILES|SIGHAND|THREAD, with SYSVSEM, SETTLS, PARENT_SETTID, CHILD_SETTID, CHILD_CLEARTID): a vCPU on its own host thread, up to limits.threads; child processes (no CLONE_VM, or CLONE_VM|CLONE_VFORK) as fork; other flag sets refused, reported"),
+    emulated!("fork", thread::fork,
+        "a child process with a copy-on-write copy of the memory, the descriptors shared as on Linux; up to limits.processes (EAGAIN beyond); not with the in-VM monitor"),
+    emulated!("vfork", thread::vfork,
+        "a child process; the parent waits until it execs or ends, lending it its address space when single-threaded (else the child gets a copy-on-write copy)"),
+    emulated!("execve", exec::execve,
+        "static ELF programs and #! scripts from [[files]] rules with -exec access (EACCES otherwise); close-on-exec descriptors closed, handled signals reset; a dynamically linked program is ENOENT, reported; single-threaded callers only"),
     emulated!("exit", thread::exit,
         "ends the calling thread (clear_child_tid cleared and woken, robust futexes released); the process ends with its last thread, with the first thread's status"),
-    emulated!("wait4", process::wait,
-        "no children ever exist (ECHILD)"),
+    emulated!("wait4", wait::wait4,
+        "exited and killed children, by pid, group or any, WNOHANG; no stopped children exist; rusage zero"),
     emulated!("kill", signals::kill,
-        "only the process itself: the calling thread takes it unless it blocks it, else a thread that does not (or rt_sigtimedwait, a signalfd); its handler runs, or its default action (128+N); no other process exists"),
+        "any process of the sandbox, a process group, or -1 (all but the caller); pid 1 (outside) EPERM, others ESRCH; the process's handler runs, or the default action"),
     emulated!("uname", process::uname,
         "fixed identity; no host details leak"),
     unsupported("semget", IPC),
@@ -308,13 +298,13 @@ pub static TABLE: &[Entry] = &[
     emulated!("getegid", identity::get_gid,
         "fixed identity 1000 (matches AT_EGID)"),
     emulated!("setpgid", identity::setpgid,
-        "the process stays in its own group"),
+        "Linux's rules within the sandbox (the caller or a child that has not execed, in its session)"),
     emulated!("getppid", identity::getppid,
-        "a fixed parent, 1"),
+        "the parent process; 1 (outside the sandbox) for the first program; orphans belong to the first program"),
     emulated!("getpgrp", identity::getpgrp,
-        "the process leads its own group (2)"),
+        "the caller's process group (the first program leads group 2)"),
     emulated!("setsid", identity::setsid,
-        "already a session leader (EPERM, as Linux)"),
+        "a new session unless the caller leads a group (EPERM)"),
     emulated!("setreuid", identity::setreuid,
         "only to the current ids"),
     emulated!("setregid", identity::setregid,
@@ -332,11 +322,11 @@ pub static TABLE: &[Entry] = &[
     emulated!("getresgid", identity::getresgid,
         "fixed identity 1000"),
     emulated!("getpgid", identity::getpgid,
-        "its own group (2); no other process"),
+        "the group of any process of the sandbox (ESRCH outside)"),
     unsupported("setfsuid", HOST_ADMIN),
     unsupported("setfsgid", HOST_ADMIN),
-    emulated!("getsid", identity::getpgid,
-        "its own session (2); no other process"),
+    emulated!("getsid", identity::getsid,
+        "the session of any process of the sandbox (ESRCH outside)"),
     unsupported("capget", SELF_CONFINEMENT),
     unsupported("capset", HOST_ADMIN),
     emulated!("rt_sigpending", signals::rt_sigpending,
@@ -487,8 +477,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("mq_notify", IPC),
     unsupported("mq_getsetattr", IPC),
     unsupported("kexec_load", HOST_ADMIN),
-    emulated!("waitid", process::wait,
-        "no children ever exist (ECHILD)"),
+    emulated!("waitid", wait::waitid,
+        "P_ALL, P_PID, P_PGID with WEXITED, WNOHANG, WNOWAIT; no stopped or continued children exist; rusage zero"),
     unsupported("add_key", HOST_ADMIN),
     unsupported("request_key", HOST_ADMIN),
     unsupported("keyctl", HOST_ADMIN),
@@ -591,7 +581,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("memfd_create", FILE_META),
     unsupported("kexec_file_load", HOST_ADMIN),
     unsupported("bpf", HOST_ADMIN),
-    refused_loudly("execveat", Errno::NOSYS, NO_EXEC),
+    emulated!("execveat", exec::execveat,
+        "as execve, the path relative to a directory descriptor; AT_EMPTY_PATH (fexecve) refused, reported"),
     unsupported("userfaultfd", MEMORY),
     unsupported("membarrier", MEMORY),
     unsupported("mlock2", MEMORY),

@@ -1,14 +1,15 @@
-//! Threads: clone and clone3 (thread flags only), exit of one thread,
-//! and the robust list. The run loop starts a thread a handler asks for
+//! Threads and child processes: clone and clone3, fork and vfork, exit of
+//! one thread, and the robust list. A child process is made by the run
+//! loop (`Stop::Fork`, run/processes.rs). The run loop starts a thread a handler asks for
 //! (`Stop::Spawn`) on its own vCPU and host thread (run/threads.rs), and
 //! ends one that exits (`Stop::ExitThread`): its clear_child_tid word is
 //! cleared and woken, its robust futexes released (run/thread_exit.rs).
 
-use super::{Args, Ctx, NewThread, Stop, SyscallResult};
+use super::{Args, Ctx, ForkRequest, NewThread, Stop, SyscallResult};
 use crate::abi::constants::{
     CLONE_ARGS_SIZE_VER0, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES,
     CLONE_FS, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
-    CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE,
+    CLONE_VFORK, CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE, SIGCHLD,
 };
 use crate::abi::Errno;
 use crate::kernel::thread_group::AddError;
@@ -102,6 +103,11 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
     {
         return Err(Errno::INVAL.into());
     }
+    // A child process: without CLONE_VM, or a vfork-style CLONE_VM|CLONE_VFORK.
+    let vfork = r.flags & CLONE_VFORK != 0;
+    if r.flags & CLONE_THREAD == 0 && (r.flags & CLONE_VM == 0 || vfork) {
+        return fork_child(ctx, &r, vfork);
+    }
     if r.flags & THREAD != THREAD || r.flags & !(THREAD | THREAD_EXTRAS) != 0 || r.exit_signal != 0
     {
         if ctx.kernel.reports.first(r.nr) {
@@ -147,6 +153,60 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
             0
         },
         signal_mask: ctx.thread.signals.mask,
+    })))
+}
+
+/// What a child process may be cloned with: the flags fork, vfork,
+/// posix_spawn and Go's os/exec use. Namespaces, CLONE_PARENT, CLONE_PIDFD,
+/// shared descriptor tables or file-system views between processes are
+/// not supported (refused with a report, never ignored).
+const PROCESS_FLAGS: u64 = CLONE_VM
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED;
+
+fn fork_child(ctx: &mut Ctx<'_>, r: &Request, vfork: bool) -> SyscallResult {
+    if r.flags & !PROCESS_FLAGS != 0 || r.exit_signal > 64 {
+        if ctx.kernel.reports.first(r.nr) {
+            crate::say!(
+                "runner: clone with flags {:#x} refused: a child process may be created \
+                 with CLONE_VM|CLONE_VFORK, CLONE_SETTLS and the tid flags only; returned EINVAL",
+                r.flags | r.exit_signal
+            );
+        }
+        return Err(Errno::INVAL.into());
+    }
+    let flag = |f: u64, v: u64| (r.flags & f != 0).then_some(v);
+    Err(Stop::Fork(Box::new(ForkRequest {
+        exit_signal: r.exit_signal,
+        stack: r.stack,
+        tls: flag(CLONE_SETTLS, r.tls),
+        parent_tid: flag(CLONE_PARENT_SETTID, r.parent_tid),
+        child_tid: flag(CLONE_CHILD_SETTID, r.child_tid),
+        clear_child_tid: flag(CLONE_CHILD_CLEARTID, r.child_tid).unwrap_or(0),
+        vfork,
+        share_memory: vfork && r.flags & CLONE_VM != 0,
+    })))
+}
+
+/// fork: a child process with a copy-on-write copy of the memory.
+pub fn fork(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Stop::Fork(Box::new(ForkRequest {
+        exit_signal: SIGCHLD as u64,
+        ..ForkRequest::default()
+    })))
+}
+
+/// vfork: as fork (docs/architecture.md, "Processes", says how it differs).
+pub fn vfork(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Stop::Fork(Box::new(ForkRequest {
+        exit_signal: SIGCHLD as u64,
+        vfork: true,
+        share_memory: true,
+        ..ForkRequest::default()
     })))
 }
 

@@ -35,6 +35,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use sandbox_policy::{FileAccess, FileRules};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// A rule whose host location could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,8 @@ pub struct Root {
     /// once, at preparation).
     pub host_path: PathBuf,
     pub access: FileAccess,
+    /// Programs below it may be run with `execve` (the rule's `-exec`).
+    pub exec: bool,
     kind: RootKind,
     resolve: ResolveFlags,
     /// Paths below this (read-write) root whose host location is a `"read"`
@@ -92,12 +95,14 @@ pub struct PreparedRoot<'a> {
 }
 
 /// The guest's file namespace and cwd.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Vfs {
-    /// The policy's `[[files]]`, which decide each guest path.
-    rules: FileRules,
+    /// The policy's `[[files]]`, which decide each guest path. Shared by
+    /// every process of the sandbox (fork clones the `Vfs`: the rules and
+    /// their opened roots are the sandbox's, the cwd is the process's).
+    rules: Arc<FileRules>,
     /// `roots[i]` is the rule `rules.as_slice()[i]`, opened.
-    roots: Vec<Root>,
+    roots: Arc<Vec<Root>>,
     cwd: PathBuf,
 }
 
@@ -171,8 +176,8 @@ impl Vfs {
     /// No files at all (the default policy).
     pub fn empty() -> Vfs {
         Vfs {
-            rules: FileRules::default(),
-            roots: Vec::new(),
+            rules: Arc::default(),
+            roots: Arc::default(),
             cwd: PathBuf::from("/"),
         }
     }
@@ -225,6 +230,7 @@ impl Vfs {
                 guest_path: rule.guest_path.clone(),
                 host_path: host,
                 access: rule.access,
+                exec: rule.exec,
                 kind,
                 resolve,
                 protected: Vec::new(),
@@ -255,8 +261,8 @@ impl Vfs {
             }
         }
         Ok(Vfs {
-            rules: files.clone(),
-            roots,
+            rules: Arc::new(files.clone()),
+            roots: Arc::new(roots),
             cwd: PathBuf::from("/"),
         })
     }
@@ -326,7 +332,7 @@ impl Vfs {
     /// and `d_type`. Sorted, without duplicates.
     pub fn children(&self, p: &Path) -> Vec<(OsString, u8)> {
         let mut out: Vec<(OsString, u8)> = Vec::new();
-        for r in &self.roots {
+        for r in self.roots.iter() {
             let Ok(rest) = r.guest_path.strip_prefix(p) else {
                 continue;
             };

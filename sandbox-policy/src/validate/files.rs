@@ -35,15 +35,17 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
             Some(host) => path(host, &format!("files[{i}].host_path"), src)?,
             None => guest_path.clone(),
         };
-        let access = match entry.access.get_ref().as_str() {
-            "read" => FileAccess::Read,
-            "read-write" => FileAccess::ReadWrite,
+        let (access, exec) = match entry.access.get_ref().as_str() {
+            "read" => (FileAccess::Read, false),
+            "read-exec" => (FileAccess::Read, true),
+            "read-write" => (FileAccess::ReadWrite, false),
+            "read-write-exec" => (FileAccess::ReadWrite, true),
             other => {
                 return Err(src.invalid(
                     &entry.access.span(),
                     &format!("files[{i}].access"),
                     format!(
-                        "expected \"read\" or \"read-write\", found {}",
+                        "expected \"read\", \"read-exec\", \"read-write\" or \"read-write-exec\", found {}",
                         quote(other)
                     ),
                 ))
@@ -51,14 +53,14 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
         };
         if let Some((j, other_span)) = seen.get(&guest_path) {
             let other: &FileRule = &rules[*j];
-            let message = if other.access == access {
+            let message = if other.access == access && other.exec == exec {
                 format!("{} is listed twice", quote(entry.path.get_ref()))
             } else {
                 format!(
                     "{} is listed twice with conflicting access ({} here, {} there)",
                     quote(entry.path.get_ref()),
-                    quote(access.as_str()),
-                    quote(other.access.as_str())
+                    quote(entry.access.get_ref()),
+                    quote(other.access_str())
                 )
             };
             return Err(src.conflict(
@@ -74,6 +76,7 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
             guest_path,
             host_path,
             access,
+            exec,
         });
     }
     Ok(FileRules::from_checked(rules))

@@ -73,6 +73,16 @@ pub(super) fn limits(raw: Option<RawLimits>, src: &Source<'_>) -> Result<Limits>
             src,
         )?;
     }
+    if let Some(processes) = &raw.processes {
+        limits.processes = int_in(
+            processes,
+            "limits.processes",
+            defaults::MIN_PROCESSES,
+            defaults::MAX_PROCESSES,
+            " (live processes, the first program and unreaped zombies included)",
+            src,
+        )?;
+    }
     if let Some(cpus) = &raw.cpus {
         limits.cpus = match cpus.get_ref() {
             RawCpus::Text(t) if t == "all" => None,

@@ -8,7 +8,7 @@ use crate::abi::constants::{
 };
 use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
-use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, VirtualDirObj};
+use crate::kernel::fds::{DirCursor, DirObj, FileObj, Object, Stream, VirtualDirObj};
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::vfs::{Node, Real, Vfs};
@@ -60,6 +60,9 @@ fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
     Ok(virtual_dir(vfs, p))
 }
 
+/// The one device file every guest has.
+const DEV_NULL: &str = "/dev/null";
+
 fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SysResult {
     let g = guest_path(ctx, dirfd, path_ptr)?;
     if flags & (O_PATH | O_TMPFILE_BIT) != 0 {
@@ -83,9 +86,20 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
         host |= OFlags::DIRECTORY;
     }
     let vfs = &ctx.process.vfs;
-    let obj = match vfs.resolve(&g.path)? {
-        Node::Virtual(p) => open_virtual(vfs, p, flags)?,
-        Node::Real(real) => {
+    let obj = match vfs.resolve(&g.path) {
+        // /dev/null exists whether or not a rule shows /dev: shells redirect
+        // background jobs' stdin from it.
+        Ok(Node::Virtual(_)) | Err(Errno::NOENT) if g.path == std::path::Path::new(DEV_NULL) => {
+            Object::Null {
+                stream: Stream::DevNull {
+                    read: acc != O_WRONLY,
+                    write: acc != O_RDONLY,
+                },
+            }
+        }
+        Err(e) => return Err(e),
+        Ok(Node::Virtual(p)) => open_virtual(vfs, p, flags)?,
+        Ok(Node::Real(real)) => {
             if wants_write && !real.writable() {
                 // A read rule: only O_CREAT of a file that exists, opened
                 // read-only without O_TRUNC/O_EXCL, goes on.

@@ -10,7 +10,8 @@
 //! The blocks live by kind: `syscalls.rs` (syscalls with shaped arguments,
 //! iovecs, the 2 MiB region), `ordinary.rs` (memory, string, stack, jump,
 //! SSE/AVX and arithmetic instructions), `privileged.rs` (privileged
-//! instructions, CPU probes, a forged SYSCALL).
+//! instructions, CPU probes, a forged SYSCALL), `processes.rs` (fork,
+//! exec, wait and kill sequences).
 
 use super::super::rng::Rng;
 use super::values::{self, nr, Layout};
@@ -19,6 +20,7 @@ use iced_x86::code_asm::*;
 
 mod ordinary;
 mod privileged;
+mod processes;
 mod syscalls;
 
 use ordinary::{arithmetic, jumps, memory, simd, stack, strings};
@@ -50,6 +52,7 @@ const BLOCKS: &[(Block, u64)] = &[
     (Block::ForgedSyscall, 2),
     (Block::RawBytes, 3),
     (Block::HugeRegion, 3),
+    (Block::Processes, 3),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +72,7 @@ enum Block {
     ForgedSyscall,
     RawBytes,
     HugeRegion,
+    Processes,
 }
 
 /// A random program for a guest with `memory_limit` bytes.
@@ -147,5 +151,6 @@ fn block(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout, kind: Block) -> Resul
             a.db(&bytes)
         }
         Block::HugeRegion => huge_region(a, rng),
+        Block::Processes => processes::processes(a, rng, l),
     }
 }

@@ -1,0 +1,348 @@
+//! Child processes, on the run's side: fork (a new process with a
+//! copy-on-write copy of the caller's memory, started on a vCPU of the
+//! pool), the caller's registers after execve, signals to other
+//! processes, and a process's end (its memory and descriptors released,
+//! a zombie for its parent, SIGCHLD).
+//!
+//! Every process runs in the one VM: its own page-table root over the
+//! VM's one memory slot, the supervisor half shared (docs/architecture.md,
+//! "Processes"). All of this runs under the kernel lock (`Shared`).
+
+use super::run_loop::{Entry, Return, RunError, USER_RFLAGS};
+use super::threads::{self, Job, Sandbox, Shared, State};
+use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_IGN};
+use crate::abi::sigframe::{SigInfo, UserRegs};
+use crate::abi::Errno;
+use crate::guest::address_space::{AddressSpace, MapError};
+use crate::kernel::parker::Parker;
+use crate::kernel::process::Identity;
+use crate::kernel::process_table::ChildStatus;
+use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
+use crate::kernel::{Process, Thread};
+use crate::syscalls::signals::discarded;
+use crate::syscalls::{ExecStart, ForkRequest, NewThread, Outcome, Recipients, SignalRequest};
+use crate::tunnel::{GuestPtr, Tunnel};
+use std::sync::{Arc, MutexGuard};
+use std::thread::Scope;
+use thinvisor_kmod::{Fpu, Regs};
+
+fn internal(e: MapError) -> RunError {
+    RunError::Internal(format!("releasing an address space: {e}"))
+}
+
+/// Report keys (kernel::Reports) of fork refusals.
+const REPORT_FORK_LIMIT: u64 = u64::MAX - 20;
+const REPORT_FORK_MONITOR: u64 = u64::MAX - 21;
+const REPORT_FORK_HOST: u64 = u64::MAX - 22;
+
+/// Forks the process of thread `t`, which asked with `req` in the syscall
+/// returning through `ret` (registers `r` at the syscall). Returns the
+/// value for `t`: the child's pid, or a negative errno.
+pub fn fork<'scope, 'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    scope: &'scope Scope<'scope, 'env>,
+    g: &mut MutexGuard<'env, Shared<'a>>,
+    t: &mut Thread,
+    req: ForkRequest,
+    ret: &Return,
+    r: &Regs,
+) -> Result<u64, RunError>
+where
+    'a: 'env,
+{
+    let refuse = |e: Errno| Ok(Outcome::errno_value(e));
+    if g.machine.monitor.is_some() {
+        if g.kernel.reports.first(REPORT_FORK_MONITOR) {
+            crate::say!(
+                "runner: fork refused: the in-VM monitor runs one program; run with --monitor off; returned ENOSYS"
+            );
+        }
+        return refuse(Errno::NOSYS);
+    }
+    if !g.kernel.procs.has_room() {
+        if g.kernel.reports.first(REPORT_FORK_LIMIT) {
+            crate::say!(
+                "runner: fork refused: limits.processes ({}) processes exist (zombies count until reaped); returned EAGAIN",
+                g.kernel.procs.max()
+            );
+        }
+        return refuse(Errno::AGAIN);
+    }
+    let pid = t.group.tids().next();
+    let group = Arc::new(ThreadGroup::with_leader(
+        pid,
+        t.group.tids(),
+        t.group.max_threads(),
+        Arc::new(Parker::default()),
+    ));
+    // A vfork child of a single-threaded parent runs in the parent's own
+    // address space, lent to it while the parent waits (the parent keeps
+    // an empty one meanwhile); any other child in a copy-on-write copy.
+    let lend = req.share_memory && t.group.live() == 1;
+    let st = g.view(t.pid)?;
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    let made = if lend {
+        st.process
+            .mm
+            .new_empty(mem)
+            .map(|empty| std::mem::replace(&mut st.process.mm, empty))
+    } else {
+        st.process.mm.fork(mem)
+    };
+    let mut mm = match made {
+        Ok(mm) => mm,
+        Err(MapError::NoMemory) => return refuse(Errno::NOMEM),
+        Err(e) => return Err(RunError::Internal(format!("fork: {e}"))),
+    };
+    let pid_bytes = (pid as u32).to_le_bytes();
+    let ranges = &st.kernel.tunnel_ranges;
+    let settid = |mm: &mut crate::guest::address_space::AddressSpace,
+                  mem: &mut thinvisor_kmod::GuestMemory,
+                  at: Option<u64>| {
+        at.is_none_or(|at| {
+            Tunnel::new(mm, mem, ranges)
+                .write(GuestPtr::new(at), &pid_bytes)
+                .is_ok()
+        })
+    };
+    let parent_mm = if lend { &mut mm } else { &mut st.process.mm };
+    if !settid(parent_mm, mem, req.parent_tid) || !settid(&mut mm, mem, req.child_tid) {
+        if lend {
+            let empty = std::mem::replace(&mut st.process.mm, mm);
+            empty.release(mem).map_err(internal)?;
+        } else {
+            mm.release(mem).map_err(internal)?;
+        }
+        return refuse(Errno::FAULT);
+    }
+    let parent = &*st.process;
+    let child = Process {
+        identity: Identity {
+            pid,
+            ppid: t.pid,
+            ..parent.identity
+        },
+        fds: parent.fds.fork_copy(),
+        vfs: parent.vfs.clone(),
+        signal_actions: parent.signal_actions.clone(),
+        limits: parent.limits.clone(),
+        mm,
+        threads: group.clone(),
+        alarm: None,
+        timers: Default::default(),
+        timers_changed: 0,
+        signal_info: Default::default(),
+    };
+    st.kernel
+        .procs
+        .add(pid, t.pid, group.clone(), req.exit_signal)
+        .map_err(|e| RunError::Internal(format!("fork: process table: {e}")))?;
+    if let Some(e) = st.kernel.procs.get_mut(pid).filter(|_| lend) {
+        e.borrowed_from = Some(t.pid);
+    }
+    g.others.insert(pid, child);
+    sb.add_child(group.clone());
+    let member = group
+        .member(pid)
+        .ok_or_else(|| RunError::Internal("fork: the child has no first thread".into()))?;
+    let user_rsp = match ret.entry {
+        Entry::Frame(f) => f.rsp,
+        Entry::Sysret => r.rsp,
+    };
+    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
+    let mut regs = *r;
+    regs.rax = 0;
+    regs.rip = ret.user_rip;
+    regs.rcx = ret.user_rip;
+    regs.rflags = flags;
+    regs.r11 = flags;
+    regs.rsp = if req.stack != 0 { req.stack } else { user_rsp };
+    let job = Job {
+        new: NewThread {
+            member,
+            stack: req.stack,
+            tls: req.tls,
+            clear_child_tid: req.clear_child_tid,
+            signal_mask: t.signals.mask,
+        },
+        group: group.clone(),
+        regs,
+        fpu: *t.vcpu.fpu()?,
+        fs_base: req.tls.unwrap_or(t.fs_base),
+        gs_base: t.gs_base,
+        comm: t.comm,
+    };
+    if let Err(e) = threads::start(sb, scope, Box::new(job)) {
+        if let Some(p) = g.others.remove(&pid) {
+            let lender = g.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
+            match lender {
+                Some(parent) => give_back(g, parent, p.mm)?,
+                None => {
+                    let slot = g.machine.slot;
+                    let mem = g.machine.vm.memory_mut(slot)?;
+                    p.mm.release(mem).map_err(internal)?;
+                }
+            }
+        }
+        g.kernel.procs.exited(pid, ChildStatus::Killed(9));
+        g.kernel.procs.reap(pid);
+        group.end(GroupEnd::Exited(0));
+        if g.kernel.reports.first(REPORT_FORK_HOST) {
+            crate::say!("runner: fork failed: cannot start a host thread ({e}); returned EAGAIN");
+        }
+        return refuse(Errno::AGAIN);
+    }
+    Ok(pid)
+}
+
+/// After a successful execve: thread `t` starts the new program at
+/// `start` with fresh registers, FPU state and TLS bases, through an IRET
+/// frame (whatever path the syscall came in on), on the new page-table
+/// root (the run loop loads it before the thread runs: `prepare_entry`).
+pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(), RunError> {
+    let regs = UserRegs {
+        rip: start.entry,
+        rsp: start.rsp,
+        rflags: 0x202,
+        ..UserRegs::default()
+    };
+    *t.vcpu.fpu_mut()? = Fpu {
+        fcw: 0x37f,
+        mxcsr: 0x1f80,
+        ..Fpu::default()
+    };
+    t.fs_base = 0;
+    t.gs_base = 0;
+    let s = t.vcpu.sregs_mut()?;
+    s.fs.base = 0;
+    s.gs.base = 0;
+    t.vcpu.set_msr(MSR_FS_BASE, 0)?;
+    t.vcpu.set_msr(MSR_GS_BASE, 0)?;
+    st.process.mm.needs_tlb_flush = false;
+    t.cpu_sync.flushed();
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    super::signal_delivery::return_to(mem, &mut t.vcpu, &t.cpu, &regs, true)
+}
+
+/// A vfork child is done with the address space `mm` its parent lent it
+/// (it execed or ended): the parent gets it back and the empty one it kept
+/// meanwhile is released; a parent that has ended meanwhile gets nothing,
+/// and `mm` is released.
+pub fn give_back(g: &mut Shared<'_>, parent: u64, mm: AddressSpace) -> Result<(), RunError> {
+    let spare = match g.process_mut(parent) {
+        Some(p) => std::mem::replace(&mut p.mm, mm),
+        None => mm,
+    };
+    let slot = g.machine.slot;
+    let mem = g.machine.vm.memory_mut(slot)?;
+    spare.release(mem).map_err(internal)?;
+    for w in std::mem::take(&mut g.kernel.retry_waiters) {
+        w.wake();
+    }
+    Ok(())
+}
+
+/// Sends `req` to the processes it names (thread `t`'s own included when
+/// a group or -1 names it... -1 never does). Returns 0, or -ESRCH when it
+/// names no process.
+pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
+    let procs = &g.kernel.procs;
+    let targets: Vec<u64> = match req.to {
+        Recipients::Pid(p) => match procs.get(p) {
+            // A zombie takes the signal and nothing happens.
+            Some(e) if e.zombie.is_some() => Vec::new(),
+            Some(_) => vec![p],
+            None => return Outcome::errno_value(Errno::SRCH),
+        },
+        Recipients::Group(pg) => {
+            let m = procs.group_members(pg);
+            if m.is_empty() {
+                return Outcome::errno_value(Errno::SRCH);
+            }
+            m
+        }
+        Recipients::All => {
+            let m: Vec<u64> = procs.live().into_iter().filter(|&p| p != t.pid).collect();
+            if m.is_empty() {
+                return Outcome::errno_value(Errno::SRCH);
+            }
+            m
+        }
+    };
+    if req.sig == 0 {
+        return 0;
+    }
+    for pid in targets {
+        if let Some(p) = g.process_mut(pid) {
+            post(p, req.sig, req.info);
+        }
+    }
+    0
+}
+
+/// A process-directed signal to `p`: discarded when `p` ignores it, else
+/// pending for the process with its siginfo, every thread woken or kicked
+/// so one that does not block it takes it.
+fn post(p: &mut Process, sig: u64, info: SigInfo) {
+    if discarded(&p.signal_actions, sig) {
+        return;
+    }
+    p.signal_info.put(0, info);
+    p.threads.post_process(sig);
+}
+
+/// Child process `pid` (threads `group`) has ended and its last host
+/// thread is out: releases its memory and descriptors (pipe ends close),
+/// leaves a zombie for its parent (or none when the parent ignores
+/// SIGCHLD or set SA_NOCLDWAIT), sends the parent its exit signal, and
+/// wakes every waiter (a parent in wait4, a reader of a pipe it held).
+pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), RunError> {
+    let mut g = sb.lock();
+    let status = match group.outcome() {
+        Some(GroupEnd::Exited(code)) => ChildStatus::Exited(code & 0xff),
+        Some(GroupEnd::Killed(death)) => ChildStatus::Killed(death.exit_status() - 128),
+        Some(GroupEnd::Failed(_)) | None => ChildStatus::Killed(crate::abi::constants::SIGKILL),
+    };
+    let Some(p) = g.others.remove(&pid) else {
+        return Ok(());
+    };
+    let Process { mm, mut fds, .. } = p;
+    let lender = g.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
+    match lender {
+        Some(parent) => give_back(&mut g, parent, mm)?,
+        None => {
+            let slot = g.machine.slot;
+            let mem = g.machine.vm.memory_mut(slot)?;
+            mm.release(mem).map_err(internal)?;
+        }
+    }
+    fds.close_all();
+    let uid = crate::kernel::process::GUEST_ID as u32;
+    if let Some((ppid, exit_signal)) = g.kernel.procs.exited(pid, status) {
+        let (code, value) = status.code_and_status();
+        let info = SigInfo {
+            signo: exit_signal as i32,
+            code,
+            addr: None,
+            pid: pid as u32,
+            uid,
+            value: value as u32 as u64,
+        };
+        let chld = crate::abi::constants::SIGCHLD as u64;
+        let mut reap = false;
+        if let Some(parent) = g.process_mut(ppid) {
+            let action = parent.signal_actions.action(chld);
+            reap = action.handler == SIG_IGN || action.flags & SA_NOCLDWAIT != 0;
+            if exit_signal != 0 {
+                post(parent, exit_signal, info);
+            }
+        }
+        if reap {
+            g.kernel.procs.reap(pid);
+        }
+    }
+    for w in std::mem::take(&mut g.kernel.retry_waiters) {
+        w.wake();
+    }
+    Ok(())
+}
