@@ -1,6 +1,11 @@
-//! The futex wait queues of the sandbox, keyed by guest-physical address:
-//! two mappings of one page are one futex, and a futex word is found again
-//! however the program reaches it.
+//! The futex wait queues of the sandbox, keyed by process and virtual
+//! address ([`FutexKey`]), as Linux keys private futexes (and shared ones in
+//! private mappings). Not by guest-physical address: after fork, a write
+//! gives a copy-on-write page a new frame, and a key that followed the
+//! frame would part a waiter from its waker. Two processes never share a
+//! writable page (fork copies, MAP_SHARED memory is not shared between
+//! processes), and one process never maps a frame at two addresses, so no
+//! futex word has two keys.
 //!
 //! Locks: the table is part of the kernel state and is only touched under
 //! the run's kernel lock (`run::threads::State`). A waiter queues itself
@@ -14,6 +19,13 @@ use super::parker::Parker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Which futex: the process (its pid) and the word's virtual address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FutexKey {
+    pub process: u64,
+    pub addr: u64,
+}
+
 /// One thread waiting on a futex.
 #[derive(Debug, Clone)]
 pub struct Waiter {
@@ -26,19 +38,19 @@ pub struct Waiter {
 /// The queues, oldest waiter first.
 #[derive(Debug, Default)]
 pub struct Futexes {
-    queues: HashMap<u64, Vec<Waiter>>,
+    queues: HashMap<FutexKey, Vec<Waiter>>,
 }
 
 impl Futexes {
-    /// Queues `waiter` on the futex at guest-physical `key`.
-    pub fn enqueue(&mut self, key: u64, waiter: Waiter) {
+    /// Queues `waiter` on the futex `key`.
+    pub fn enqueue(&mut self, key: FutexKey, waiter: Waiter) {
         waiter.parker.prepare();
         self.queues.entry(key).or_default().push(waiter);
     }
 
     /// Wakes up to `n` waiters on `key` whose bitset meets `bitset`, oldest
     /// first. Returns how many.
-    pub fn wake(&mut self, key: u64, bitset: u32, n: u64) -> u64 {
+    pub fn wake(&mut self, key: FutexKey, bitset: u32, n: u64) -> u64 {
         let Some(q) = self.queues.get_mut(&key) else {
             return 0;
         };
@@ -60,7 +72,7 @@ impl Futexes {
 
     /// Wakes up to `wake` waiters on `from`, then moves up to `requeue` of
     /// the rest to `to`. Returns (woken, moved).
-    pub fn requeue(&mut self, from: u64, to: u64, wake: u64, requeue: u64) -> (u64, u64) {
+    pub fn requeue(&mut self, from: FutexKey, to: FutexKey, wake: u64, requeue: u64) -> (u64, u64) {
         let woken = self.wake(from, u32::MAX, wake);
         if from == to {
             let moved = self.queues.get(&from).map_or(0, |q| q.len() as u64);
@@ -116,6 +128,20 @@ mod tests {
     use crate::kernel::parker::Parked;
     use std::time::Instant;
 
+    fn k(addr: u64) -> FutexKey {
+        FutexKey { process: 2, addr }
+    }
+
+    #[test]
+    fn the_same_address_in_two_processes_is_two_futexes() {
+        let mut f = Futexes::default();
+        let a = waiter(1, u32::MAX);
+        f.enqueue(k(0x1000), a.clone());
+        let other = FutexKey { process: 3, addr: 0x1000 };
+        assert_eq!(f.wake(other, u32::MAX, 10), 0);
+        assert_eq!(f.wake(k(0x1000), u32::MAX, 10), 1);
+    }
+
     fn waiter(tid: u64, bitset: u32) -> Waiter {
         Waiter {
             tid,
@@ -128,28 +154,28 @@ mod tests {
     fn wake_takes_the_oldest_matching_waiters() {
         let mut f = Futexes::default();
         let (a, b, c) = (waiter(1, 1), waiter(2, 2), waiter(3, 1));
-        f.enqueue(0x1000, a.clone());
-        f.enqueue(0x1000, b.clone());
-        f.enqueue(0x1000, c.clone());
-        assert_eq!(f.wake(0x1000, 1, 1), 1);
+        f.enqueue(k(0x1000), a.clone());
+        f.enqueue(k(0x1000), b.clone());
+        f.enqueue(k(0x1000), c.clone());
+        assert_eq!(f.wake(k(0x1000), 1, 1), 1);
         assert_eq!(a.parker.park(Instant::now()), Parked::Woken);
         assert_eq!(b.parker.park(Instant::now()), Parked::TimedOut);
-        assert_eq!(f.wake(0x1000, u32::MAX, 10), 2);
+        assert_eq!(f.wake(k(0x1000), u32::MAX, 10), 2);
         assert_eq!(f.waiting(), 0);
-        assert_eq!(f.wake(0x2000, u32::MAX, 10), 0);
+        assert_eq!(f.wake(k(0x2000), u32::MAX, 10), 0);
     }
 
     #[test]
     fn requeue_moves_the_rest_and_cancel_finds_them() {
         let mut f = Futexes::default();
         for tid in 1..=4 {
-            f.enqueue(0x1000, waiter(tid, u32::MAX));
+            f.enqueue(k(0x1000), waiter(tid, u32::MAX));
         }
-        assert_eq!(f.requeue(0x1000, 0x2000, 1, 2), (1, 2));
-        assert_eq!(f.wake(0x1000, u32::MAX, 10), 1);
+        assert_eq!(f.requeue(k(0x1000), k(0x2000), 1, 2), (1, 2));
+        assert_eq!(f.wake(k(0x1000), u32::MAX, 10), 1);
         assert!(f.cancel(2));
         assert!(!f.cancel(2), "already gone");
-        assert_eq!(f.wake(0x2000, u32::MAX, 10), 1);
+        assert_eq!(f.wake(k(0x2000), u32::MAX, 10), 1);
         assert_eq!(f.waiting(), 0);
     }
 }

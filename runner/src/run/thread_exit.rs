@@ -9,7 +9,7 @@
 use crate::abi::constants::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, ROBUST_LIST_LIMIT,
 };
-use crate::kernel::futex::Futexes;
+use crate::kernel::futex::{FutexKey, Futexes};
 use crate::kernel::{Kernel, Process, Thread};
 use crate::tunnel::{Access, GuestPtr, Tunnel};
 use std::sync::atomic::Ordering;
@@ -17,21 +17,32 @@ use thinvisor_kmod::GuestMemory;
 
 /// Releases what thread `t` of `process` holds for others.
 pub fn release(kernel: &mut Kernel, process: &mut Process, mem: &mut GuestMemory, t: &Thread) {
+    let pid = process.identity.pid;
     let mut tunnel = Tunnel::new(&mut process.mm, mem, &kernel.tunnel_ranges);
     let futexes = &mut kernel.futexes;
     if t.robust_list != 0 {
-        walk_robust_list(&mut tunnel, futexes, t.robust_list, t.tid);
+        walk_robust_list(&mut tunnel, futexes, pid, t.robust_list, t.tid);
     }
     if t.clear_child_tid != 0 {
-        if let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write)
+        if let Ok((_, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write)
         {
             word.store(0, Ordering::SeqCst);
+            let key = FutexKey {
+                process: pid,
+                addr: t.clear_child_tid,
+            };
             futexes.wake(key, FUTEX_BITSET_MATCH_ANY, 1);
         }
     }
 }
 
-fn walk_robust_list(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, head: u64, tid: u64) {
+fn walk_robust_list(
+    tunnel: &mut Tunnel<'_>,
+    futexes: &mut Futexes,
+    pid: u64,
+    head: u64,
+    tid: u64,
+) {
     let read = |tunnel: &Tunnel<'_>, at: u64| tunnel.read_u64(GuestPtr::new(at)).ok();
     // struct robust_list_head { next; long futex_offset; list_op_pending; }
     let (Some(mut entry), Some(offset), Some(pending)) =
@@ -43,7 +54,7 @@ fn walk_robust_list(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, head: u64, t
     while entry != head && entry != 0 && walked < ROBUST_LIST_LIMIT {
         let next = read(tunnel, entry);
         if entry != pending {
-            owner_died(tunnel, futexes, entry.wrapping_add(offset), tid);
+            owner_died(tunnel, futexes, pid, entry.wrapping_add(offset), tid);
         }
         match next {
             Some(n) => entry = n,
@@ -52,16 +63,17 @@ fn walk_robust_list(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, head: u64, t
         walked += 1;
     }
     if pending != 0 {
-        owner_died(tunnel, futexes, pending.wrapping_add(offset), tid);
+        owner_died(tunnel, futexes, pid, pending.wrapping_add(offset), tid);
     }
 }
 
 /// The futex word at `addr`, if `tid` owns it: marked owner-died, and one
 /// waiter woken when there are waiters.
-fn owner_died(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, addr: u64, tid: u64) {
-    let Ok((key, word)) = tunnel.atomic_u32(GuestPtr::new(addr), Access::Write) else {
+fn owner_died(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, pid: u64, addr: u64, tid: u64) {
+    let Ok((_, word)) = tunnel.atomic_u32(GuestPtr::new(addr), Access::Write) else {
         return;
     };
+    let key = FutexKey { process: pid, addr };
     let owned = word.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
         (u64::from(v & FUTEX_TID_MASK) == tid).then_some((v & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
     });

@@ -4,9 +4,9 @@
 //! operations are refused (ENOSYS): glibc uses them only for mutexes with
 //! PTHREAD_PRIO_INHERIT, and musl not at all.
 //!
-//! Futexes are keyed by guest-physical address (`kernel/futex.rs`), and the
-//! word is read and changed atomically, through the tunnel, while other
-//! vCPUs run.
+//! Futexes are keyed by process and virtual address (`kernel/futex.rs`),
+//! and the word is read and changed atomically, through the tunnel, while
+//! other vCPUs run.
 
 use super::{sleep, Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
@@ -14,7 +14,7 @@ use crate::abi::constants::{
     FUTEX_REQUEUE, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET, FUTEX_WAKE_OP,
 };
 use crate::abi::Errno;
-use crate::kernel::futex::Waiter;
+use crate::kernel::futex::{FutexKey, Waiter};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::time::ClockId;
 use std::sync::atomic::Ordering;
@@ -54,15 +54,23 @@ pub fn futex(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// The key of the futex word at `ptr`: its guest-physical address.
-fn key(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<u64, Errno> {
+/// The key of the futex word at `ptr`, which must be readable.
+fn key(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<FutexKey, Errno> {
     if !ptr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL);
     }
     ctx.tunnel()
         .atomic_u32(ptr, Access::Read)
-        .map(|(pa, _)| pa)
-        .map_err(|_| Errno::FAULT)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(key_of(ctx, ptr))
+}
+
+/// The key of the futex word at `ptr` in the caller's process.
+fn key_of(ctx: &Ctx<'_>, ptr: GuestPtr) -> FutexKey {
+    FutexKey {
+        process: ctx.process.identity.pid,
+        addr: ptr.addr(),
+    }
 }
 
 /// The wait's end: `timeout` (null: none) relative, or absolute on the
@@ -105,13 +113,14 @@ fn wait(
     if !uaddr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
-    let (key, current) = {
+    let current = {
         let mut tunnel = ctx.tunnel();
-        let (pa, word) = tunnel
+        let (_, word) = tunnel
             .atomic_u32(uaddr, Access::Read)
             .map_err(|_| Errno::FAULT)?;
-        (pa, word.load(Ordering::SeqCst))
+        word.load(Ordering::SeqCst)
     };
+    let key = key_of(ctx, uaddr);
     if current != val {
         return Err(Errno::AGAIN.into());
     }
@@ -178,16 +187,15 @@ fn wake_op(
     if !uaddr2.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
-    let (key2, old) = {
+    let old = {
         let mut tunnel = ctx.tunnel();
-        let (pa, word) = tunnel
+        let (_, word) = tunnel
             .atomic_u32(uaddr2, Access::Write)
             .map_err(|_| Errno::FAULT)?;
-        let old = word
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(op.apply(v)))
-            .unwrap_or_else(|v| v);
-        (pa, old)
+        word.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(op.apply(v)))
+            .unwrap_or_else(|v| v)
     };
+    let key2 = key_of(ctx, uaddr2);
     let mut woken = ctx
         .kernel
         .futexes

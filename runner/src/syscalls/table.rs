@@ -415,7 +415,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("time", clocks::time,
         "host realtime clock (through a C library: the vDSO)"),
     emulated!("futex", futex::futex,
-        "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, private or shared, CLOCK_REALTIME, relative and absolute timeouts; keyed by guest-physical address; PI operations ENOSYS"),
+        "WAIT, WAKE, WAIT_BITSET, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, private or shared, CLOCK_REALTIME, relative and absolute timeouts; keyed by process and virtual address (fork's copy-on-write moves frames); PI operations ENOSYS"),
     emulated!("sched_setaffinity", resources::sched_setaffinity,
         "any set holding one of the sandbox's CPUs (threads are not pinned)"),
     emulated!("sched_getaffinity", resources::sched_getaffinity,
