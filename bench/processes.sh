@@ -3,7 +3,10 @@
 # built static with musl, and a five-applet busybox pipeline, run natively,
 # under the runner (release build), under qemu-x86_64 and under gVisor
 # (runsc --platform=ptrace do) when installed, interleaved, REPS times
-# each; prints every measurement and the median.
+# each; prints every measurement and the median. Under qemu-x86_64 only the
+# first program is emulated: the programs it execs run natively (qemu-user
+# does not follow execve without binfmt_misc), so its vforkexec and
+# pipeline rows are not an emulator's cost.
 #   bench/processes.sh [REPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +40,11 @@ declare -A how=(
     [native]=""
     [runner]="$R exec --policy $out/policy.toml"
 )
-command -v qemu-x86_64 >/dev/null && how[qemu]="qemu-x86_64"
-command -v runsc >/dev/null && how[gvisor]="runsc --rootless=false --network=none --platform=ptrace do"
+# Absolute paths: the pipeline runs with PATH set to the applets' directory.
+q=$(command -v qemu-x86_64 || true)
+g=$(command -v runsc || true)
+[ -n "$q" ] && how[qemu]="$q"
+[ -n "$g" ] && how[gvisor]="$g --rootless=false --network=none --platform=ptrace do"
 ms() { date +%s%N; }
 for test in "forkwait 200 0" "forkwait 50 64" "vforkexec 200" "pipeline"; do
     for who in native runner qemu gvisor; do
