@@ -133,6 +133,25 @@ for t in threads threads_glibc signals signals_glibc alarms alarms_glibc timers 
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
 done
+# --- processes: fork (copy-on-write address spaces), vfork, execve of
+#     programs the policy makes executable, wait, kill, process groups:
+#     the processes battery gives its native output (musl and glibc), and
+#     a busybox shell runs a pipeline, a command substitution, background
+#     jobs and a trap as natively. The applets live in $T/pbin (a copy of
+#     busybox and relative links: the guest's /bin is that directory),
+#     granted read-exec at /bin.
+mkdir -p "$T/pbin"
+cp /bin/busybox "$T/pbin/busybox"
+for a in sh sort uniq head tr cat sleep kill; do ln -sf busybox "$T/pbin/$a"; done
+printf '[limits]\nwall_time = "60s"\n[env]\nvars = { PROC_SH = "/bin/sh", PATH = "/bin" }\n[[files]]\npath = "%s"\naccess = "read-exec"\n[[files]]\npath = "/bin"\nhost_path = "%s/pbin"\naccess = "read-exec"\n' "$S" "$T" > "$T/proc-policy.toml"
+PP="--policy $T/proc-policy.toml"
+for t in processes processes_glibc; do
+    PROC_SH=/bin/sh timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
+done
+SCRIPT='printf "b\na\nb\nc\n" | sort | uniq -c | sort -rn | head -2; x=$(echo ab | tr a b); echo "$x"; sleep 0.1 & sleep 0.05 & wait; trap "echo got TERM" TERM; kill -TERM $$; echo done'
+PATH="$T/pbin" /bin/busybox sh -c "$SCRIPT" > "$T/sh-script.native" 2>&1
+expect_exact proc-busybox-sh 0 "@$T/sh-script.native" '' -- $X $PP /bin/busybox sh -c "$SCRIPT"
 expect_stderr_contains threads-monitor-on 1 'clone refused: the in-VM monitor runs one thread' -- $X --monitor on $S/threads
 expect_stderr_contains threads-unmap-race 139 'page fault: read from unmapped address' -- $X $S/unmap_race munmap
 expect_stderr_contains threads-mprotect-race 139 'page fault: write to protected address' -- $X $S/unmap_race mprotect

@@ -104,6 +104,7 @@ system: 'exit 3': exited 3
 system: 'kill -TERM $$': killed by SIGTERM
 shell: sh -c 'exit 4': exited 4
 orphan: the parent exited 0 before its child; the child's getppid() then changed
+pdeathsig: the middle process exited 0; its child got SIGUSR1 in its handler: yes
 done
 "#;
 

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -967,6 +968,51 @@ static void orphan(void)
     say("orphan: the parent %s before its child; the child's getppid() then %s", how, n > 0 ? buf : "(no answer)");
 }
 
+/* PR_SET_PDEATHSIG: a grandchild asks for SIGUSR1 when its parent ends;
+ * its parent exits; the grandchild's handler reports on a pipe. */
+static int pdeath_fd = -1;
+static void on_pdeath(int sig)
+{
+    char m = sig == SIGUSR1 ? 'U' : '?';
+    (void)!write(pdeath_fd, &m, 1);
+    _exit(0);
+}
+
+static void pdeathsig(void)
+{
+    section("pdeathsig");
+    int res[2], ready[2];
+    if (pipe(res) < 0 || pipe(ready) < 0) return;
+    pid_t a = child("pdeathsig");
+    if (a < 0) return;
+    if (a == 0) {
+        pid_t b = fork();
+        if (b < 0) _exit(2);
+        if (b == 0) {
+            pdeath_fd = res[1];
+            signal(SIGUSR1, on_pdeath);
+            int got = -1;
+            int set = prctl(PR_SET_PDEATHSIG, SIGUSR1);
+            prctl(PR_GET_PDEATHSIG, &got);
+            write_all(ready[1], set == 0 && got == SIGUSR1 ? "y" : "n", 1);
+            hang();
+        }
+        char c = 0;
+        (void)!read(ready[0], &c, 1);
+        _exit(c == 'y' ? 0 : 3);
+    }
+    close(res[1]);
+    close(ready[1]);
+    const char *how = reap(a);
+    char buf[8] = "";
+    long n = read_to_end(res[0], buf, sizeof buf - 1);
+    close(res[0]);
+    close(ready[0]);
+    if (n >= 0 && n < (long)sizeof buf) buf[n] = 0;
+    say("pdeathsig: the middle process %s; its child got SIGUSR1 in its handler: %s", how,
+        yes(n == 1 && buf[0] == 'U'));
+}
+
 int main(int argc, char **argv)
 {
     self = getenv("PROC_SELF");
@@ -1004,6 +1050,7 @@ int main(int argc, char **argv)
     spawns();
     shells();
     orphan();
+    pdeathsig();
     alarm(0);
     say("done");
     return 0;

@@ -64,6 +64,9 @@ pub struct Process {
     pub timers_changed: u64,
     /// The siginfo of pending signals that carry more than a number.
     pub signal_info: super::signal_state::PendingInfo,
+    /// prctl(PR_SET_PDEATHSIG): the signal it gets when its parent ends
+    /// (0: none). Not inherited at fork.
+    pub parent_death_signal: u64,
 }
 
 impl Process {
@@ -103,6 +106,7 @@ impl Process {
             timers: Default::default(),
             timers_changed: 0,
             signal_info: Default::default(),
+            parent_death_signal: 0,
         }
     }
 
@@ -131,6 +135,7 @@ impl Process {
             timers: Default::default(),
             timers_changed: 0,
             signal_info: Default::default(),
+            parent_death_signal: 0,
         }
     }
 }

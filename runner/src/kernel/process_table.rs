@@ -234,6 +234,15 @@ impl ProcessTable {
             .any(|(&pid, e)| self.matches(pid, e, parent, which))
     }
 
+    /// The live children of `parent`.
+    pub fn children_of(&self, parent: u64) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.ppid == parent && e.zombie.is_none())
+            .map(|(&pid, _)| pid)
+            .collect()
+    }
+
     /// The live processes of process group `pgid`.
     pub fn group_members(&self, pgid: u64) -> Vec<u64> {
         self.entries

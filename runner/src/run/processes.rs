@@ -132,6 +132,7 @@ where
         timers: Default::default(),
         timers_changed: 0,
         signal_info: Default::default(),
+        parent_death_signal: 0,
     };
     st.kernel
         .procs
@@ -318,6 +319,23 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
     }
     fds.close_all();
     let uid = crate::kernel::process::GUEST_ID as u32;
+    // Its children that asked (PR_SET_PDEATHSIG) get their signal.
+    for child in g.kernel.procs.children_of(pid) {
+        if let Some(c) = g.process_mut(child) {
+            let sig = c.parent_death_signal;
+            if sig != 0 {
+                let info = SigInfo {
+                    signo: sig as i32,
+                    code: crate::abi::constants::SI_USER,
+                    addr: None,
+                    pid: pid as u32,
+                    uid,
+                    value: 0,
+                };
+                post(c, sig, info);
+            }
+        }
+    }
     if let Some((ppid, exit_signal)) = g.kernel.procs.exited(pid, status) {
         let (code, value) = status.code_and_status();
         let info = SigInfo {

@@ -198,11 +198,19 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         PR_GET_DUMPABLE => Ok(0),
         PR_SET_DUMPABLE if a[1] <= 1 => Ok(0),
-        PR_SET_PDEATHSIG if a[1] <= 64 => Ok(0),
-        PR_GET_PDEATHSIG => match ctx.tunnel().write(GuestPtr::new(a[1]), &[0u8; 4]) {
-            Ok(()) => Ok(0),
-            Err(_) => Err(Errno::FAULT.into()),
-        },
+        // The signal this process gets when its parent ends
+        // (run/processes.rs, `tear_down`).
+        PR_SET_PDEATHSIG if a[1] <= 64 => {
+            ctx.process.parent_death_signal = a[1];
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            let sig = (ctx.process.parent_death_signal as u32).to_le_bytes();
+            match ctx.tunnel().write(GuestPtr::new(a[1]), &sig) {
+                Ok(()) => Ok(0),
+                Err(_) => Err(Errno::FAULT.into()),
+            }
+        }
         PR_SET_NO_NEW_PRIVS if a[1] == 1 => Ok(0),
         PR_GET_NO_NEW_PRIVS => Ok(1),
         _ => Err(Errno::INVAL.into()),

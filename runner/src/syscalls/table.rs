@@ -364,7 +364,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("pivot_root", HOST_ADMIN),
     unsupported("_sysctl", REMOVED),
     emulated!("prctl", identity::prctl,
-        "process name, dumpable, no_new_privs (always on); others EINVAL"),
+        "process name, dumpable, the parent-death signal, no_new_privs (always on); others EINVAL"),
     emulated!("arch_prctl", process::arch_prctl,
         "FS/GS base for TLS, through the vCPU cache"),
     unsupported("adjtimex", HOST_ADMIN),
