@@ -31,7 +31,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
 
@@ -642,4 +642,56 @@ fn a_five_stage_pipeline_matches_native() {
     };
     let failures = shell_battery(&t, "sh", &[case]);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// What the runner holds while its guest sleeps after `fork_hostile churn
+/// N`: resident memory (KiB), descriptors and host threads.
+fn runner_holdings(policy: &str, n: u32) -> (u64, usize, usize) {
+    use std::io::{BufRead, BufReader};
+    let mut child = runner()
+        .args(["exec", "--policy", policy])
+        .arg(elf_sample("fork_hostile"))
+        .args(["churn", &n.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(first, format!("churned {n}"), "churn {n}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd").count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).expect("task").count();
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "churn {n}: {:?}", out);
+    (rss, fds, threads)
+}
+
+/// Thousands of processes, one after another, leave the runner as they
+/// found it: no descriptor, host thread or memory grows with their number
+/// (each child's frames, tables, descriptors and pipe go at its end; its
+/// host thread and vCPU wait in the pool for the next one).
+#[test]
+fn thousands_of_processes_leave_the_runners_memory_descriptors_and_threads_bounded() {
+    require_kvm();
+    let dir = temp_dir("processes-churn");
+    let p = hostile_policy(&dir, "p.toml", "");
+    let (rss_few, fds_few, threads_few) = runner_holdings(&p, 20);
+    let (rss_many, fds_many, threads_many) = runner_holdings(&p, 2000);
+    assert_eq!(fds_many, fds_few, "descriptors after 2000 processes vs 20");
+    assert!(
+        threads_many <= threads_few + 1,
+        "host threads: {threads_many} after 2000 processes, {threads_few} after 20"
+    );
+    assert!(
+        rss_many < rss_few + 16 * 1024,
+        "resident memory: {rss_many} KiB after 2000 processes, {rss_few} KiB after 20"
+    );
 }

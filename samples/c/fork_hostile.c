@@ -245,6 +245,32 @@ static int parent_exits(const char *marker)
     return 3;
 }
 
+/* Churn: N times a pipe, a fork whose child writes a byte and exits, a
+ * read and a wait; then "churned N" and 2 s of sleep, during which the
+ * test looks at the runner's memory, descriptors and threads. */
+static int churn(int n)
+{
+    for (int i = 0; i < n; i++) {
+        int p[2];
+        if (pipe(p) < 0) return 1;
+        pid_t c = fork();
+        if (c < 0) return 1;
+        if (c == 0) {
+            (void)!write(p[1], "x", 1);
+            _exit(0);
+        }
+        close(p[1]);
+        char b;
+        if (read(p[0], &b, 1) != 1) return 1;
+        close(p[0]);
+        int st;
+        if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) return 1;
+    }
+    printf("churned %d\n", n);
+    sleep(2);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -256,7 +282,8 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "kill-errors")) return kill_errors();
     if (!strcmp(mode, "exec") && argc > 2) return exec_path(argv[2]);
     if (!strcmp(mode, "parent-exits") && argc > 2) return parent_exits(argv[2]);
+    if (!strcmp(mode, "churn") && argc > 2) return churn(atoi(argv[2]));
     fprintf(stderr, "usage: fork_hostile bomb LIMIT | zombie-bomb LIMIT | zombies N | killall | kill-errors"
-                    " | exec PATH | parent-exits FILE\n");
+                    " | exec PATH | parent-exits FILE | churn N\n");
     return 2;
 }

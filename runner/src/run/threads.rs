@@ -118,11 +118,17 @@ pub struct Sandbox<'a> {
 }
 
 impl<'a> Sandbox<'a> {
-    /// A forked process's threads, to be killed with the run.
+    /// A forked process's threads, to be killed with the run. One forked
+    /// while the run ends (after `kill_children` looked) is killed here.
     pub fn add_child(&self, group: Arc<ThreadGroup>) {
-        let mut c = crate::kernel::lock(&self.children);
-        c.retain(|g| !g.is_torn_down());
-        c.push(group);
+        {
+            let mut c = crate::kernel::lock(&self.children);
+            c.retain(|g| !g.is_torn_down());
+            c.push(group.clone());
+        }
+        if self.group.is_ending() {
+            group.end(Self::run_ended());
+        }
     }
 
     /// Ends the run: the first program's group with `end`, every other
@@ -132,16 +138,23 @@ impl<'a> Sandbox<'a> {
         self.kill_children();
     }
 
-    /// Kills every forked process (the run is ending).
+    /// How a process ends when the run does.
+    fn run_ended() -> GroupEnd {
+        GroupEnd::Killed(Death::Signal {
+            signal: crate::abi::constants::SIGKILL,
+            cause: "the first program ended".into(),
+            rip: 0,
+            addr: None,
+        })
+    }
+
+    /// Kills every forked process (the run is ending: the first program's
+    /// group has ended, so a process forked from now on is killed by
+    /// `add_child`).
     fn kill_children(&self) {
         let groups = crate::kernel::lock(&self.children).clone();
         for g in groups {
-            g.end(GroupEnd::Killed(Death::Signal {
-                signal: crate::abi::constants::SIGKILL,
-                cause: "the first program ended".into(),
-                rip: 0,
-                addr: None,
-            }));
+            g.end(Self::run_ended());
         }
     }
 
