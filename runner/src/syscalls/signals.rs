@@ -67,8 +67,7 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     let action = ctx.process.signal_actions.action(sig);
     if sig != SIGKILL as u64
         && (action.handler == SIG_IGN
-            || (action.handler == SIG_DFL && ignored_by_default(sig))
-            || stops(sig))
+            || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig))))
     {
         return Ok(());
     }
