@@ -1,6 +1,7 @@
 //! Guest processes: fork, vfork, clone without CLONE_VM, execve, wait4 and
 //! waitid, process groups and sessions, kill to pids and groups, SIGCHLD,
-//! zombies and orphans, as Linux programs see them.
+//! zombies and orphans, MAP_SHARED memory and process-shared futexes, as
+//! Linux programs see them.
 //!
 //! - `samples/c/processes.c` (musl and glibc builds) prints one line per
 //!   check, never a pid value: its run under the runner must be byte for
@@ -83,6 +84,14 @@ getpgid: of a reaped child: ESRCH
 tree: the grandchild killed itself with SIGUSR1 (10); the child reports it and exited 110
 fork-memory: the child saw the bytes of the fork, not the parent's later writes (7: heap, globals, stack): exited 7
 fork-memory: the child's writes are not seen by the parent: yes
+shared-memory: 4 children: exited 0, exited 0, exited 0, exited 0; the shared counter: 10000; their slots: 1000 2000 3000 4000
+shared-memory: the private page the children wrote is the parent's: yes (5)
+shared-memory: the child saw the parent's write after the fork (41): exited 0; its answer: 42
+shared-memory: a child's MADV_DONTNEED keeps the counter (10000) and its munmap the parent's mapping: exited 0; its last write: 7
+shared-futex: FUTEX_WAKE in the parent reached the child's FUTEX_WAIT: woke 1; the child exited 0 (0: woken)
+shared-futex: with FUTEX_PRIVATE_FLAG they do not meet: woke 0; the child exited 1 (1: timed out)
+shared-futex: a process-shared semaphore the parent posts: the child exited 0
+shared-futex: 3 children increment under a process-shared mutex: exited 0, exited 0, exited 0; the count: 9000 (9000 expected)
 exec: argv passed: yes
 exec: environment is the one given (2 variables, PROC_MARK=from-exec)
 exec: same pid and parent: yes, yes
@@ -259,9 +268,11 @@ fn compare(what: &str, vm: &Bounded, native: &Bounded) -> Option<String> {
 // ---- processes.c ----
 
 /// fork, wait, kill, pipes, ids, WNOHANG, zombies, waitid, SIGCHLD,
-/// process groups, setsid, a three-deep tree, fork's copy of memory, execve
-/// of itself, vfork, posix_spawn, popen, system, an orphan: each line as in
-/// the native run, musl and glibc.
+/// process groups, setsid, a three-deep tree, fork's copy of memory,
+/// MAP_SHARED memory shared across fork and futexes between processes over
+/// it (raw, a semaphore, a mutex), execve of itself, vfork, posix_spawn,
+/// popen, system, an orphan: each line as in the native run, musl and
+/// glibc.
 ///
 /// Policy: the program itself and the guest's `/bin` (busybox: `/bin/sh`
 /// for popen and system) are `"read-exec"`; `PROC_SH=/bin/sh`.

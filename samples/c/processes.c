@@ -4,7 +4,10 @@
  * after a child exits, a zombie until it is reaped, waitid (P_ALL, P_PID,
  * WNOHANG), a counting SIGCHLD handler, SIG_IGN for SIGCHLD (children reaped
  * by the system), process groups killed with kill(-pgid) and kill(0), setsid,
- * a three-deep tree, fork copying memory, execve of this program (argv,
+ * a three-deep tree, fork copying memory, MAP_SHARED memory shared across
+ * fork (atomic counters, MADV_DONTNEED, munmap in a child), futexes between
+ * processes over it (a raw FUTEX_WAIT/FUTEX_WAKE pair, a private pair that
+ * must not meet, a process-shared semaphore and mutex), execve of this program (argv,
  * environment, close-on-exec descriptors, signal dispositions and mask),
  * vfork, posix_spawn, popen, system and an explicit shell, and a parent that
  * exits before its child.
@@ -29,7 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -767,6 +775,184 @@ static void memory(void)
     close(back[1]);
 }
 
+/* MAP_SHARED|MAP_ANONYMOUS memory stays shared with the children of a
+ * fork: each child adds to its own slot and to one shared counter with
+ * atomics; a MAP_PRIVATE page the children write stays the parent's. */
+enum { SHARED_CHILDREN = 4, SHARED_ROUNDS = 1000 };
+
+static void shared_memory(void)
+{
+    section("shared-memory");
+    int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int *private = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED || private == MAP_FAILED) {
+        say("shared-memory: mmap failed: %s", err_name(errno));
+        return;
+    }
+    /* shared[0]: the counter; shared[1 + i]: child i's slot. */
+    private[0] = 5;
+    pid_t k[SHARED_CHILDREN];
+    int n = 0;
+    for (; n < SHARED_CHILDREN; n++) {
+        k[n] = child("shared-memory");
+        if (k[n] < 0) break;
+        if (k[n] == 0) {
+            for (int r = 0; r < (n + 1) * SHARED_ROUNDS; r++) {
+                __atomic_fetch_add(&shared[1 + n], 1, __ATOMIC_SEQ_CST);
+                __atomic_fetch_add(&shared[0], 1, __ATOMIC_SEQ_CST);
+            }
+            private[0] = 100 + n;
+            _exit(0);
+        }
+    }
+    char line[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(line, i ? ", " : "", sizeof line - strlen(line) - 1);
+        strncat(line, reap(k[i]), sizeof line - strlen(line) - 1);
+    }
+    say("shared-memory: %d children: %s; the shared counter: %d; their slots: %d %d %d %d", n, line,
+        __atomic_load_n(&shared[0], __ATOMIC_SEQ_CST), shared[1], shared[2], shared[3], shared[4]);
+    say("shared-memory: the private page the children wrote is the parent's: %s (%d)",
+        yes(private[0] == 5), private[0]);
+
+    /* The parent's write after the fork reaches the child, and its answer
+     * the parent. */
+    pid_t p = child("shared-memory");
+    if (p < 0) return;
+    if (p == 0) {
+        for (int t = 0; t < 5000 && __atomic_load_n(&shared[8], __ATOMIC_SEQ_CST) == 0; t++)
+            sleep_ms(1);
+        __atomic_store_n(&shared[9], shared[8] + 1, __ATOMIC_SEQ_CST);
+        _exit(shared[8] == 41 ? 0 : 1);
+    }
+    __atomic_store_n(&shared[8], 41, __ATOMIC_SEQ_CST);
+    const char *how = reap(p);
+    say("shared-memory: the child saw the parent's write after the fork (41): %s; its answer: %d", how,
+        shared[9]);
+
+    /* MADV_DONTNEED in a child drops nothing of shared memory; a child's
+     * munmap leaves the parent's mapping. */
+    p = child("shared-memory");
+    if (p < 0) return;
+    if (p == 0) {
+        if (madvise(shared, 4096, MADV_DONTNEED) != 0) _exit(3);
+        int code = shared[0] == SHARED_CHILDREN * (SHARED_CHILDREN + 1) / 2 * SHARED_ROUNDS ? 0 : 1;
+        shared[10] = 7;
+        if (munmap(shared, 4096) != 0) _exit(4);
+        _exit(code);
+    }
+    how = reap(p);
+    say("shared-memory: a child's MADV_DONTNEED keeps the counter (%d) and its munmap the parent's mapping: %s; "
+        "its last write: %d",
+        shared[0], how, shared[10]);
+    munmap(shared, 4096);
+    munmap(private, 4096);
+}
+
+/* Futexes between processes over MAP_SHARED memory. */
+enum { FUTEX_OP_WAIT = 0, FUTEX_OP_WAKE = 1, FUTEX_OP_PRIVATE = 128 };
+
+static long futex_call(int *word, int op, int val, const struct timespec *timeout)
+{
+    return syscall(SYS_futex, word, op, val, timeout, NULL, 0);
+}
+
+/* The child waits on `word` (still 0) for up to `wait_ms`: exits 0 woken,
+ * 1 timed out, 2 EAGAIN, 3 otherwise. The parent wakes it with `op`, up
+ * to `tries` times a millisecond apart, until a wake reaches a waiter.
+ * Returns how many the wakes woke in all, and how the child ended. */
+static int wake_child(int *word, int op, long wait_ms, int tries, const char **how)
+{
+    *how = "fork failed";
+    pid_t p = child("shared-futex");
+    if (p < 0) return -1;
+    if (p == 0) {
+        struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+        long r = futex_call(word, FUTEX_OP_WAIT | op, 0, &ts);
+        if (r == 0) _exit(0);
+        _exit(errno == ETIMEDOUT ? 1 : errno == EAGAIN ? 2 : 3);
+    }
+    int woken = 0;
+    for (int t = 0; t < tries && woken == 0; t++) {
+        long r = futex_call(word, FUTEX_OP_WAKE | op, 1, NULL);
+        if (r > 0) woken += (int)r;
+        else sleep_ms(1);
+    }
+    *how = reap(p);
+    return woken;
+}
+
+static void shared_futex(void)
+{
+    section("shared-futex");
+    char *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        say("shared-futex: mmap failed: %s", err_name(errno));
+        return;
+    }
+    const char *how;
+    int woken = wake_child((int *)mem, 0, 5000, 5000, &how);
+    say("shared-futex: FUTEX_WAKE in the parent reached the child's FUTEX_WAIT: woke %d; the child %s (0: woken)",
+        woken, how);
+    woken = wake_child((int *)(mem + 64), FUTEX_OP_PRIVATE, 300, 100, &how);
+    say("shared-futex: with FUTEX_PRIVATE_FLAG they do not meet: woke %d; the child %s (1: timed out)", woken,
+        how);
+
+    /* A process-shared semaphore: the child waits, the parent posts. */
+    sem_t *sem = (sem_t *)(mem + 128);
+    if (sem_init(sem, 1, 0) != 0) {
+        say("shared-futex: sem_init failed: %s", err_name(errno));
+        return;
+    }
+    pid_t p = child("shared-futex");
+    if (p < 0) return;
+    if (p == 0) {
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        at.tv_sec += 5;
+        int r;
+        while ((r = sem_timedwait(sem, &at)) != 0 && errno == EINTR) {
+        }
+        _exit(r == 0 ? 0 : errno == ETIMEDOUT ? 1 : 2);
+    }
+    sleep_ms(50);
+    sem_post(sem);
+    say("shared-futex: a process-shared semaphore the parent posts: the child %s", reap(p));
+
+    /* A process-shared mutex guarding a plain counter. */
+    pthread_mutex_t *mutex = (pthread_mutex_t *)(mem + 1024);
+    int *count = (int *)(mem + 2048);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pid_t k[3];
+    int n = 0;
+    for (; n < 3; n++) {
+        k[n] = child("shared-futex");
+        if (k[n] < 0) break;
+        if (k[n] == 0) {
+            for (int r = 0; r < 3000; r++) {
+                pthread_mutex_lock(mutex);
+                int v = *count;
+                if (r % 64 == 0) sched_yield();
+                *count = v + 1;
+                pthread_mutex_unlock(mutex);
+            }
+            _exit(0);
+        }
+    }
+    char line[256] = "";
+    for (int i = 0; i < n; i++) {
+        strncat(line, i ? ", " : "", sizeof line - strlen(line) - 1);
+        strncat(line, reap(k[i]), sizeof line - strlen(line) - 1);
+    }
+    say("shared-futex: %d children increment under a process-shared mutex: %s; the count: %d (9000 expected)", n,
+        line, *count);
+    munmap(mem, 4096);
+}
+
 static int exec_marker;
 static void on_usr1(int sig) { (void)sig; }
 
@@ -1045,6 +1231,8 @@ int main(int argc, char **argv)
     pgroups();
     tree();
     memory();
+    shared_memory();
+    shared_futex();
     exec_self();
     vforks();
     spawns();

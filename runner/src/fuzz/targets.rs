@@ -10,7 +10,7 @@
 // to `runner fuzz`; nothing else calls these functions.
 #![allow(clippy::panic)]
 
-use crate::guest::address_space::AddressSpace;
+use crate::guest::address_space::{AddressSpace, MmapFlags};
 use crate::guest::layout::*;
 use crate::guest::page_table::Prot;
 use crate::loader::{self, Format};
@@ -276,11 +276,12 @@ pub fn tunnel(data: &[u8]) {
         let prot = Prot::from_linux(u64::from(input.u8() & 7));
         match op % 8 {
             0 => {
-                let fixed = op & 0x10 != 0;
-                let noreplace = op & 0x20 != 0;
-                if let Ok(addr) =
-                    aspace.mmap_anonymous(&mut mem, ptr & !0xfff, len, prot, fixed, noreplace)
-                {
+                let flags = MmapFlags {
+                    fixed: op & 0x10 != 0,
+                    noreplace: op & 0x20 != 0,
+                    shared: op & 0x40 != 0,
+                };
+                if let Ok(addr) = aspace.mmap_anonymous(&mut mem, ptr & !0xfff, len, prot, flags) {
                     model.set(addr, len, Some(prot));
                 }
             }

@@ -1,11 +1,16 @@
-//! The futex wait queues of the sandbox, keyed by process and virtual
-//! address ([`FutexKey`]), as Linux keys private futexes (and shared ones in
-//! private mappings). Not by guest-physical address: after fork, a write
-//! gives a copy-on-write page a new frame, and a key that followed the
-//! frame would part a waiter from its waker. Two processes never share a
-//! writable page (fork copies, MAP_SHARED memory is not shared between
-//! processes), and one process never maps a frame at two addresses, so no
-//! futex word has two keys.
+//! The futex wait queues of the sandbox ([`FutexKey`]), keyed as Linux
+//! keys them: by process and virtual address for private futexes and for
+//! shared ones in private mappings; by the word's guest-physical address
+//! for a shared futex (no FUTEX_PRIVATE_FLAG) in a shared mapping
+//! (MAP_SHARED), the one kind of writable page two processes map, so that
+//! a process-shared mutex or semaphore wakes across processes.
+//!
+//! Not by guest-physical address everywhere: after fork, a write gives a
+//! copy-on-write page a new frame, and a key that followed the frame would
+//! part a waiter from its waker. A shared mapping's pages never change
+//! frame (a fork shares them writable, MADV_DONTNEED keeps them, mremap
+//! moves them), so their physical key holds; and one process never maps
+//! a frame at two addresses, so no word has two keys of one kind.
 //!
 //! Locks: the table is part of the kernel state and is only touched under
 //! the run's kernel lock (`run::threads::State`). A waiter queues itself
@@ -19,11 +24,27 @@ use super::parker::Parker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Which futex: the process (its pid) and the word's virtual address.
+/// Which futex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FutexKey {
-    pub process: u64,
-    pub addr: u64,
+pub enum FutexKey {
+    /// A word of one process: its pid and the word's virtual address.
+    Private { process: u64, addr: u64 },
+    /// A word of a shared mapping, for a shared operation: the word's
+    /// guest-physical address, the same in every process that maps it.
+    Shared { pa: u64 },
+}
+
+impl FutexKey {
+    /// The key of the word at `addr` in `process`: `Shared` at `shared_pa`
+    /// when the caller found the word in a shared mapping and the
+    /// operation shared (`Some` of the word's guest-physical address),
+    /// else `Private`.
+    pub fn of(process: u64, addr: u64, shared_pa: Option<u64>) -> FutexKey {
+        match shared_pa {
+            Some(pa) => FutexKey::Shared { pa },
+            None => FutexKey::Private { process, addr },
+        }
+    }
 }
 
 /// One thread waiting on a futex.
@@ -129,7 +150,7 @@ mod tests {
     use std::time::Instant;
 
     fn k(addr: u64) -> FutexKey {
-        FutexKey { process: 2, addr }
+        FutexKey::of(2, addr, None)
     }
 
     #[test]
@@ -137,9 +158,23 @@ mod tests {
         let mut f = Futexes::default();
         let a = waiter(1, u32::MAX);
         f.enqueue(k(0x1000), a.clone());
-        let other = FutexKey { process: 3, addr: 0x1000 };
+        let other = FutexKey::of(3, 0x1000, None);
         assert_eq!(f.wake(other, u32::MAX, 10), 0);
         assert_eq!(f.wake(k(0x1000), u32::MAX, 10), 1);
+    }
+
+    #[test]
+    fn a_shared_word_is_one_futex_in_every_process() {
+        let mut f = Futexes::default();
+        let a = waiter(1, u32::MAX);
+        // Two processes, the word at different addresses, one frame.
+        f.enqueue(FutexKey::of(2, 0x1000, Some(0x9_0004)), a.clone());
+        assert_eq!(f.wake(FutexKey::of(3, 0x1000, None), u32::MAX, 10), 0);
+        assert_eq!(
+            f.wake(FutexKey::of(3, 0x7000, Some(0x9_0004)), u32::MAX, 10),
+            1
+        );
+        assert_eq!(a.parker.park(Instant::now()), Parked::Woken);
     }
 
     fn waiter(tid: u64, bitset: u32) -> Waiter {

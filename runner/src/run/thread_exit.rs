@@ -4,7 +4,9 @@
 //! FUTEX_OWNER_DIED with one waiter each woken (robust mutexes), as Linux
 //! does in exit_robust_list and mm_release. The walk is bounded
 //! (ROBUST_LIST_LIMIT entries) and every pointer goes through the tunnel:
-//! a list the program corrupted only stops the walk.
+//! a list the program corrupted only stops the walk. Both wakes are shared
+//! operations, as Linux's are: a word in a shared mapping (a robust
+//! process-shared mutex) wakes a waiter of any process.
 
 use crate::abi::constants::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS, ROBUST_LIST_LIMIT,
@@ -24,13 +26,9 @@ pub fn release(kernel: &mut Kernel, process: &mut Process, mem: &mut GuestMemory
         walk_robust_list(&mut tunnel, futexes, pid, t.robust_list, t.tid);
     }
     if t.clear_child_tid != 0 {
-        if let Ok((_, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write)
-        {
+        if let Ok((pa, word)) = tunnel.atomic_u32(GuestPtr::new(t.clear_child_tid), Access::Write) {
             word.store(0, Ordering::SeqCst);
-            let key = FutexKey {
-                process: pid,
-                addr: t.clear_child_tid,
-            };
+            let key = shared_key(&tunnel, pid, t.clear_child_tid, pa);
             futexes.wake(key, FUTEX_BITSET_MATCH_ANY, 1);
         }
     }
@@ -70,16 +68,23 @@ fn walk_robust_list(
 /// The futex word at `addr`, if `tid` owns it: marked owner-died, and one
 /// waiter woken when there are waiters.
 fn owner_died(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, pid: u64, addr: u64, tid: u64) {
-    let Ok((_, word)) = tunnel.atomic_u32(GuestPtr::new(addr), Access::Write) else {
+    let Ok((pa, word)) = tunnel.atomic_u32(GuestPtr::new(addr), Access::Write) else {
         return;
     };
-    let key = FutexKey { process: pid, addr };
     let owned = word.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
         (u64::from(v & FUTEX_TID_MASK) == tid).then_some((v & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
     });
     if let Ok(old) = owned {
         if old & FUTEX_WAITERS != 0 {
+            let key = shared_key(tunnel, pid, addr, pa);
             futexes.wake(key, FUTEX_BITSET_MATCH_ANY, 1);
         }
     }
+}
+
+/// The key a shared futex operation on the word at `addr` (guest-physical
+/// `pa`) of process `pid` uses (`kernel/futex.rs`).
+fn shared_key(tunnel: &Tunnel<'_>, pid: u64, addr: u64, pa: u64) -> FutexKey {
+    let shared = tunnel.in_shared_mapping(GuestPtr::new(addr));
+    FutexKey::of(pid, addr, shared.then_some(pa))
 }

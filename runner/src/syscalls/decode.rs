@@ -13,6 +13,7 @@ use crate::abi::constants::{
     PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE,
 };
 use crate::abi::Errno;
+use crate::guest::address_space::MmapFlags;
 use crate::guest::page_table::Prot;
 use crate::tunnel::GuestPtr;
 
@@ -66,10 +67,8 @@ pub struct MmapRequest {
     pub hint: u64,
     pub len: u64,
     pub prot: Prot,
-    /// MAP_FIXED: replace what is there.
-    pub fixed: bool,
-    /// MAP_FIXED_NOREPLACE: fail with EEXIST if anything is there.
-    pub noreplace: bool,
+    /// MAP_FIXED, MAP_FIXED_NOREPLACE and MAP_SHARED.
+    pub flags: MmapFlags,
 }
 
 /// Decodes mmap's six arguments. File mappings are refused (ENODEV, or
@@ -89,13 +88,17 @@ pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     if offset % 4096 != 0 {
         return Err(Errno::INVAL);
     }
-    // A single process: MAP_SHARED anonymous memory behaves as private.
+    // MAP_SHARED anonymous memory stays shared with the children of later
+    // forks (guest/address_space: the mapping's `shared`).
     Ok(MmapRequest {
         hint: addr,
         len,
         prot: Prot::from_linux(prot),
-        fixed: flags & MAP_FIXED != 0,
-        noreplace: flags & MAP_FIXED_NOREPLACE != 0,
+        flags: MmapFlags {
+            fixed: flags & MAP_FIXED != 0,
+            noreplace: flags & MAP_FIXED_NOREPLACE != 0,
+            shared: kind == MAP_SHARED,
+        },
     })
 }
 
@@ -138,16 +141,17 @@ mod tests {
     #[test]
     fn mmap_flags_decode_like_linux() {
         let req = mmap(&[0, 4096, 3, 0x22, u64::MAX, 0]).expect("anonymous private");
-        assert!(req.prot.write && !req.prot.exec && !req.fixed);
+        assert!(req.prot.write && !req.prot.exec && req.flags == MmapFlags::default());
+        let shared = mmap(&[0, 4096, 3, 0x21, u64::MAX, 0]).expect("anonymous shared");
+        assert_eq!(shared.flags, MmapFlags::default().shared());
         assert_eq!(mmap(&[0, 4096, 8, 0x22, u64::MAX, 0]), Err(Errno::INVAL));
         assert_eq!(mmap(&[0, 0, 3, 0x22, u64::MAX, 0]), Err(Errno::INVAL));
         assert_eq!(mmap(&[0, 4096, 3, 0x03, u64::MAX, 0]), Err(Errno::INVAL));
         assert_eq!(mmap(&[0, 4096, 3, 0x02, u64::MAX, 0]), Err(Errno::BADF));
         assert_eq!(mmap(&[0, 4096, 3, 0x02, 3, 0]), Err(Errno::NODEV));
         assert_eq!(mmap(&[0, 4096, 3, 0x22, u64::MAX, 1]), Err(Errno::INVAL));
-        assert!(
-            mmap(&[0x10000, 4096, 3, 0x10_0032, u64::MAX, 0]).is_ok_and(|r| r.fixed && r.noreplace)
-        );
+        assert!(mmap(&[0x10000, 4096, 3, 0x10_0032, u64::MAX, 0])
+            .is_ok_and(|r| r.flags.fixed && r.flags.noreplace && !r.flags.shared));
         assert_eq!(mprotect_prot(8), Err(Errno::INVAL));
         assert_eq!(
             rw_len(GuestPtr::new(u64::MAX - 4), u64::MAX),

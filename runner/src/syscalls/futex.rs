@@ -1,12 +1,14 @@
 //! futex(2): WAIT, WAKE, their BITSET forms, REQUEUE, CMP_REQUEUE and
-//! WAKE_OP, private or shared (the same here: one sandbox), with relative
-//! and absolute timeouts on CLOCK_MONOTONIC or CLOCK_REALTIME. The PI
-//! operations are refused (ENOSYS): glibc uses them only for mutexes with
-//! PTHREAD_PRIO_INHERIT, and musl not at all.
+//! WAKE_OP, private or shared, with relative and absolute timeouts on
+//! CLOCK_MONOTONIC or CLOCK_REALTIME. The PI operations are refused
+//! (ENOSYS): glibc uses them only for mutexes with PTHREAD_PRIO_INHERIT,
+//! and musl not at all.
 //!
-//! Futexes are keyed by process and virtual address (`kernel/futex.rs`),
-//! and the word is read and changed atomically, through the tunnel, while
-//! other vCPUs run.
+//! Futexes are keyed by process and virtual address, except a shared
+//! operation's (no FUTEX_PRIVATE_FLAG) on a word of a shared mapping,
+//! keyed by the word's guest-physical address so that processes meet
+//! there (`kernel/futex.rs`). The word is read and changed atomically,
+//! through the tunnel, while other vCPUs run.
 
 use super::{sleep, Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
@@ -25,52 +27,59 @@ pub fn futex(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (timeout, uaddr2, val3) = (GuestPtr::new(a[3]), GuestPtr::new(a[4]), a[5] as u32);
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
     if realtime && cmd != FUTEX_WAIT && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::NOSYS.into());
     }
     match cmd {
         FUTEX_WAIT => {
             let until = deadline(ctx, timeout, false, realtime)?;
-            wait(ctx, uaddr, val, FUTEX_BITSET_MATCH_ANY, until)
+            wait(ctx, (uaddr, private), val, FUTEX_BITSET_MATCH_ANY, until)
         }
         FUTEX_WAIT_BITSET => {
             if val3 == 0 {
                 return Err(Errno::INVAL.into());
             }
             let until = deadline(ctx, timeout, true, realtime)?;
-            wait(ctx, uaddr, val, val3, until)
+            wait(ctx, (uaddr, private), val, val3, until)
         }
-        FUTEX_WAKE => wake(ctx, uaddr, FUTEX_BITSET_MATCH_ANY, val),
+        FUTEX_WAKE => wake(ctx, (uaddr, private), FUTEX_BITSET_MATCH_ANY, val),
         FUTEX_WAKE_BITSET => {
             if val3 == 0 {
                 return Err(Errno::INVAL.into());
             }
-            wake(ctx, uaddr, val3, val)
+            wake(ctx, (uaddr, private), val3, val)
         }
-        FUTEX_REQUEUE => requeue(ctx, uaddr, uaddr2, val, a[3] as u32, None),
-        FUTEX_CMP_REQUEUE => requeue(ctx, uaddr, uaddr2, val, a[3] as u32, Some(val3)),
-        FUTEX_WAKE_OP => wake_op(ctx, uaddr, uaddr2, val, a[3] as u32, val3),
+        FUTEX_REQUEUE => requeue(ctx, private, (uaddr, uaddr2), val, a[3] as u32, None),
+        FUTEX_CMP_REQUEUE => requeue(ctx, private, (uaddr, uaddr2), val, a[3] as u32, Some(val3)),
+        FUTEX_WAKE_OP => wake_op(ctx, private, (uaddr, uaddr2), val, a[3] as u32, val3),
         _ => Err(Errno::NOSYS.into()),
     }
 }
 
+/// A futex word: where it is, and whether the operation on it is private
+/// (FUTEX_PRIVATE_FLAG).
+type Word = (GuestPtr, bool);
+
 /// The key of the futex word at `ptr`, which must be readable.
-fn key(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<FutexKey, Errno> {
+fn key(ctx: &mut Ctx<'_>, (ptr, private): Word) -> Result<FutexKey, Errno> {
     if !ptr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL);
     }
-    ctx.tunnel()
+    let (pa, _) = ctx
+        .tunnel()
         .atomic_u32(ptr, Access::Read)
         .map_err(|_| Errno::FAULT)?;
-    Ok(key_of(ctx, ptr))
+    Ok(key_of(ctx, (ptr, private), pa))
 }
 
-/// The key of the futex word at `ptr` in the caller's process.
-fn key_of(ctx: &Ctx<'_>, ptr: GuestPtr) -> FutexKey {
-    FutexKey {
-        process: ctx.process.identity.pid,
-        addr: ptr.addr(),
-    }
+/// The key of the futex word at `ptr` in the caller's process, whose
+/// guest-physical address is `pa`: by that address for a shared operation
+/// on a word of a shared mapping, as Linux keys it by the shared object's
+/// page (a private operation there stays the process's own, as on Linux).
+fn key_of(ctx: &Ctx<'_>, (ptr, private): Word, pa: u64) -> FutexKey {
+    let shared = !private && ctx.process.mm.shared_at(ptr.addr());
+    FutexKey::of(ctx.process.identity.pid, ptr.addr(), shared.then_some(pa))
 }
 
 /// The wait's end: `timeout` (null: none) relative, or absolute on the
@@ -105,7 +114,7 @@ fn deadline(
 
 fn wait(
     ctx: &mut Ctx<'_>,
-    uaddr: GuestPtr,
+    (uaddr, private): Word,
     val: u32,
     bitset: u32,
     until: Option<Instant>,
@@ -113,14 +122,14 @@ fn wait(
     if !uaddr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
-    let current = {
+    let (pa, current) = {
         let mut tunnel = ctx.tunnel();
-        let (_, word) = tunnel
+        let (pa, word) = tunnel
             .atomic_u32(uaddr, Access::Read)
             .map_err(|_| Errno::FAULT)?;
-        word.load(Ordering::SeqCst)
+        (pa, word.load(Ordering::SeqCst))
     };
-    let key = key_of(ctx, uaddr);
+    let key = key_of(ctx, (uaddr, private), pa);
     if current != val {
         return Err(Errno::AGAIN.into());
     }
@@ -136,21 +145,21 @@ fn wait(
     Err(Stop::Block(Wait::Futex { until }))
 }
 
-fn wake(ctx: &mut Ctx<'_>, uaddr: GuestPtr, bitset: u32, n: u32) -> SyscallResult {
-    let key = key(ctx, uaddr)?;
+fn wake(ctx: &mut Ctx<'_>, word: Word, bitset: u32, n: u32) -> SyscallResult {
+    let key = key(ctx, word)?;
     Ok(ctx.kernel.futexes.wake(key, bitset, u64::from(n)))
 }
 
 fn requeue(
     ctx: &mut Ctx<'_>,
-    uaddr: GuestPtr,
-    uaddr2: GuestPtr,
+    private: bool,
+    (uaddr, uaddr2): (GuestPtr, GuestPtr),
     wake: u32,
     requeue: u32,
     expect: Option<u32>,
 ) -> SyscallResult {
-    let from = key(ctx, uaddr)?;
-    let to = key(ctx, uaddr2)?;
+    let from = key(ctx, (uaddr, private))?;
+    let to = key(ctx, (uaddr2, private))?;
     if let Some(expect) = expect {
         let mut tunnel = ctx.tunnel();
         let (_, word) = tunnel
@@ -176,26 +185,28 @@ fn requeue(
 /// `uaddr`, and `n2` on `uaddr2` too if the old value meets the comparison.
 fn wake_op(
     ctx: &mut Ctx<'_>,
-    uaddr: GuestPtr,
-    uaddr2: GuestPtr,
+    private: bool,
+    (uaddr, uaddr2): (GuestPtr, GuestPtr),
     n: u32,
     n2: u32,
     encoded: u32,
 ) -> SyscallResult {
     let op = WakeOp::decode(encoded).ok_or(Errno::NOSYS)?;
-    let key1 = key(ctx, uaddr)?;
+    let key1 = key(ctx, (uaddr, private))?;
     if !uaddr2.addr().is_multiple_of(4) {
         return Err(Errno::INVAL.into());
     }
-    let old = {
+    let (pa, old) = {
         let mut tunnel = ctx.tunnel();
-        let (_, word) = tunnel
+        let (pa, word) = tunnel
             .atomic_u32(uaddr2, Access::Write)
             .map_err(|_| Errno::FAULT)?;
-        word.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(op.apply(v)))
-            .unwrap_or_else(|v| v)
+        let old = word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(op.apply(v)))
+            .unwrap_or_else(|v| v);
+        (pa, old)
     };
-    let key2 = key_of(ctx, uaddr2);
+    let key2 = key_of(ctx, (uaddr2, private), pa);
     let mut woken = ctx
         .kernel
         .futexes

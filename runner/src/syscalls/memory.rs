@@ -28,7 +28,7 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = decode::mmap(a)?;
     let map = |ctx: &mut Ctx<'_>| {
         let (aspace, mem) = ctx.memory();
-        aspace.mmap_anonymous(mem, req.hint, req.len, req.prot, req.fixed, req.noreplace)
+        aspace.mmap_anonymous(mem, req.hint, req.len, req.prot, req.flags)
     };
     let mut result = map(ctx);
     // Out of memory: give back the heap headroom kept for the in-VM

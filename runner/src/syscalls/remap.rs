@@ -36,8 +36,10 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// madvise: MADV_DONTNEED zeroes the pages (their frames are given back to
-/// the host and read as zeros, as anonymous memory does on Linux); the
+/// madvise: MADV_DONTNEED zeroes the pages of private mappings (their
+/// frames are given back to the host and read as zeros, as anonymous memory
+/// does on Linux) and keeps those of shared ones (their data persists, as
+/// a shmem page's does on Linux: `AddressSpace::madvise_dontneed`); the
 /// other advice values (MADV_FREE included, which Linux may also leave
 /// untouched) are accepted without effect; MADV_REMOVE and MADV_HWPOISON
 /// are refused (EINVAL, as for private memory / without privilege).

@@ -31,10 +31,10 @@
 //! exception frame), never through a guest virtual address.
 
 use crate::guest::address_space::AddressSpace;
-use translate::Need;
 use sandbox_policy::TunnelRanges;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use thinvisor_kmod::GuestMemory;
+use translate::Need;
 
 mod ranges;
 mod translate;
@@ -210,6 +210,13 @@ impl<'a> Tunnel<'a> {
             done += n;
         }
         Ok(())
+    }
+
+    /// Whether `ptr` lies in a shared mapping (MAP_SHARED), whose pages
+    /// other processes may map too: a futex word there is keyed by its
+    /// guest-physical address for shared operations (`kernel/futex.rs`).
+    pub fn in_shared_mapping(&self, ptr: GuestPtr) -> bool {
+        self.aspace.shared_at(ptr.0)
     }
 
     /// The aligned 32-bit guest word at `ptr`, checked for `access`, as an

@@ -1,6 +1,7 @@
 //! Address spaces beyond the first: a fork's child (the same mappings,
-//! every frame shared copy-on-write), an empty one for execve, and the
-//! release of one that no vCPU will use again.
+//! every frame shared: copy-on-write, or writable in shared mappings), an
+//! empty one for execve, and the release of one that no vCPU will use
+//! again.
 //!
 //! All of them share the VM's frame pool and the kernel half of the page
 //! tables; each has its own root. Only the user half is ever copied or
@@ -8,6 +9,7 @@
 
 use super::{AddressSpace, MapError};
 use crate::guest::frames::FrameRuns;
+use crate::guest::page_table::LeafSharing;
 use thinvisor_kmod::GuestMemory;
 
 impl AddressSpace {
@@ -28,7 +30,11 @@ impl AddressSpace {
     /// The child of a fork: the same mappings, heap and reserved ranges, a
     /// new root (kernel half shared), and a copy of the user-half tables in
     /// which every 4 KiB page shares its frame with this space,
-    /// copy-on-write in both (`cow.rs`). 2 MiB pages are split first (in
+    /// copy-on-write in both (`cow.rs`), except the pages of shared
+    /// mappings (MAP_SHARED), which stay writable in both: a write by
+    /// either is seen by the other, and their leaves here do not change
+    /// (every page of a shared mapping has a frame from its mmap on, so
+    /// there is always one to share). 2 MiB pages are split first (in
     /// this space, as any partial change would), so that the child shares
     /// their frames one by one rather than copying 2 MiB at a time.
     ///
@@ -70,13 +76,24 @@ impl AddressSpace {
         child.reserved = self.reserved.clone();
         child.huge_pages = self.huge_pages;
         let reserved = self.reserved.clone();
-        let runner_owned = move |va: u64| reserved.iter().any(|&(s, e)| s <= va && va < e);
+        let shared = self.shared_pieces(0, u64::MAX);
+        let within =
+            |ranges: &[(u64, u64)], va: u64| ranges.iter().any(|&(s, e)| s <= va && va < e);
+        let sharing = move |va: u64| {
+            if within(&reserved, va) {
+                LeafSharing::RunnerOwned
+            } else if within(&shared, va) {
+                LeafSharing::Shared
+            } else {
+                LeafSharing::CopyOnWrite
+            }
+        };
         let mut downgraded = FrameRuns::default();
         let copied = self.tables.share_user_half(
             mem,
             &child.tables,
             &mut child.frames,
-            &runner_owned,
+            &sharing,
             &mut downgraded,
         );
         if !downgraded.is_empty() {

@@ -13,11 +13,11 @@ use crate::tunnel::{Access, GuestPtr, Tunnel};
 use sandbox_policy::TunnelRanges;
 use std::io::Cursor;
 
-const MIB: u64 = 1 << 20;
-const AT: u64 = 0x4000_0000;
-const PAGE: usize = PAGE_SIZE as usize;
+pub(super) const MIB: u64 = 1 << 20;
+pub(super) const AT: u64 = 0x4000_0000;
+pub(super) const PAGE: usize = PAGE_SIZE as usize;
 
-fn space(limit: u64) -> (AddressSpace, GuestMemory) {
+pub(super) fn space(limit: u64) -> (AddressSpace, GuestMemory) {
     let phys = crate::guest::layout::physical_size(limit);
     let mem = GuestMemory::new(phys as usize).expect("guest memory");
     let frames = FrameAllocator::new(0x11000, phys, limit);
@@ -38,7 +38,12 @@ fn filled(limit: u64, pages: u64, seed: u8) -> (AddressSpace, GuestMemory) {
 }
 
 /// What the program reads at `va` (through the tunnel's walk).
-fn guest_read(a: &mut AddressSpace, m: &mut GuestMemory, va: u64, len: usize) -> Vec<u8> {
+pub(super) fn guest_read(
+    a: &mut AddressSpace,
+    m: &mut GuestMemory,
+    va: u64,
+    len: usize,
+) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     Tunnel::for_runner_layout(a, m)
         .read(GuestPtr::new(va), &mut buf)
@@ -49,7 +54,7 @@ fn guest_read(a: &mut AddressSpace, m: &mut GuestMemory, va: u64, len: usize) ->
 /// A program's write of `data` (within one page) at `va`: where the page
 /// is not writable, the CPU's write fault goes to `resolve_cow`, which
 /// must make it writable.
-fn guest_write(a: &mut AddressSpace, m: &mut GuestMemory, va: u64, data: &[u8]) {
+pub(super) fn guest_write(a: &mut AddressSpace, m: &mut GuestMemory, va: u64, data: &[u8]) {
     let writable = a.translate(m, va).is_some_and(|t| t.user_writable());
     if !writable {
         assert_eq!(a.resolve_cow(m, va), Ok(true), "write fault at {va:#x}");
@@ -59,11 +64,11 @@ fn guest_write(a: &mut AddressSpace, m: &mut GuestMemory, va: u64, data: &[u8]) 
     m.write(t.pa + (va & (PAGE_SIZE - 1)), data).expect("write");
 }
 
-fn frame(a: &AddressSpace, m: &GuestMemory, va: u64) -> u64 {
+pub(super) fn frame(a: &AddressSpace, m: &GuestMemory, va: u64) -> u64 {
     a.translate(m, va).expect("mapped").pa
 }
 
-fn page_of(byte: u8) -> Vec<u8> {
+pub(super) fn page_of(byte: u8) -> Vec<u8> {
     vec![byte; PAGE]
 }
 
@@ -168,7 +173,7 @@ fn munmap_and_madvise_in_the_child_leave_the_parents_bytes() {
     );
     // A new mapping where the shared frames were is zero.
     child
-        .mmap_anonymous(&mut m, AT, PAGE_SIZE, Prot::RW, true, false)
+        .mmap_anonymous(&mut m, AT, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     assert_eq!(guest_read(&mut child, &mut m, AT, PAGE), page_of(0));
     // The parent unmaps what the child still shares: the child's bytes stay.
@@ -209,7 +214,7 @@ fn releasing_a_child_gives_back_what_it_used() {
     guest_write(&mut child, &mut m, AT, &[1; 4]);
     guest_write(&mut child, &mut m, AT + PAGE_SIZE, &[2; 4]);
     child
-        .mmap_anonymous(&mut m, 0, 3 * PAGE_SIZE, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, 0, 3 * PAGE_SIZE, Prot::RW, MmapFlags::default())
         .expect("mmap");
     assert_eq!(parent.user_bytes(), used + 5 * PAGE_SIZE);
     child.release(&mut m).expect("release");
@@ -306,7 +311,7 @@ fn fork_splits_2_mib_pages_and_shares_their_frames() {
     let (mut parent, mut m) = space(32 * MIB);
     parent.huge_pages = true;
     parent
-        .mmap_anonymous(&mut m, AT, 4 * MIB, Prot::RW, true, false)
+        .mmap_anonymous(&mut m, AT, 4 * MIB, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     assert!(parent.tables.huge_block(&m, AT).is_some());
     for i in 0..4u64 {
@@ -330,7 +335,7 @@ fn fork_splits_2_mib_pages_and_shares_their_frames() {
     assert_eq!(parent.user_bytes(), used + 2 * PAGE_SIZE);
     // The child's new mappings may still be 2 MiB pages of their own.
     child
-        .mmap_anonymous(&mut m, AT + 8 * MIB, 2 * MIB, Prot::RW, true, false)
+        .mmap_anonymous(&mut m, AT + 8 * MIB, 2 * MIB, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     assert!(child.tables.huge_block(&m, AT + 8 * MIB).is_some());
     // The block's frames come back one by one as their owners go.

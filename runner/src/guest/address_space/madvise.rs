@@ -1,5 +1,6 @@
-//! Linux `madvise` on the address space: MADV_DONTNEED zeroes pages and
-//! keeps them mapped; other advice changes nothing.
+//! Linux `madvise` on the address space: MADV_DONTNEED zeroes the pages of
+//! private mappings and keeps them mapped, and leaves those of shared
+//! mappings as they are; other advice changes nothing.
 
 use super::memory_calls::page_range;
 use super::{AddressSpace, MapError};
@@ -16,6 +17,12 @@ impl AddressSpace {
     /// fresh zero frame of its own instead and the shared one loses an
     /// owner. That takes memory, so at the limit the call fails
     /// ([`MapError::NoMemory`]) before it changes anything.
+    ///
+    /// The pages of a shared mapping (MAP_SHARED) keep their frames and
+    /// their bytes: on Linux, MADV_DONTNEED only drops them from this
+    /// process's page tables, and the next touch maps the shared object's
+    /// page again, with what the processes wrote there. Keeping the leaf
+    /// is the same as that drop and that fault together.
     pub fn madvise_dontneed(
         &mut self,
         mem: &mut GuestMemory,
@@ -35,8 +42,13 @@ impl AddressSpace {
         self.check_unreserved(start, end)?;
         let mut own = FrameRuns::default();
         let mut shared: Vec<(u64, u64)> = Vec::new();
+        let keep = self.shared_pieces(start, end);
         let mut va = start;
         while va < end {
+            if let Some(&(_, hi)) = keep.iter().find(|&&(lo, hi)| lo <= va && va < hi) {
+                va = hi;
+                continue;
+            }
             if let Some(pa) = self.tables.frame_of(mem, va) {
                 if self.frames.is_shared_frame(pa) {
                     shared.push((va, pa));

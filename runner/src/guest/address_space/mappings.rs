@@ -7,6 +7,23 @@ use crate::guest::layout::{MIN_USER_VA, MMAP_TOP, USER_END};
 use crate::guest::page_table::Prot;
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
+/// What a mapping is, apart from where it lies: its protection and
+/// whether it is shared. A move or growth keeps both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Kind {
+    pub prot: Prot,
+    pub shared: bool,
+}
+
+impl Vma {
+    pub(super) fn kind(&self) -> Kind {
+        Kind {
+            prot: self.prot,
+            shared: self.shared,
+        }
+    }
+}
+
 impl AddressSpace {
     /// Maps the runner's own frames `pas` at `start` onwards with `prot`,
     /// for good: the program's memory calls refuse to touch them
@@ -30,7 +47,14 @@ impl AddressSpace {
             let va = start + i as u64 * PAGE_SIZE;
             self.tables.map(mem, &mut self.frames, va, pa, flags)?;
         }
-        self.vmas.insert(start, Vma { end, prot });
+        self.vmas.insert(
+            start,
+            Vma {
+                end,
+                prot,
+                shared: false,
+            },
+        );
         self.reserved.push((start, end));
         self.generation += 1;
         Ok(())
@@ -65,13 +89,7 @@ impl AddressSpace {
         let found = self.vmas.range(..addr).next_back().map(|(&s, &v)| (s, v));
         if let Some((s, v)) = found {
             if s < addr && v.end > addr {
-                self.vmas.insert(
-                    s,
-                    Vma {
-                        end: addr,
-                        prot: v.prot,
-                    },
-                );
+                self.vmas.insert(s, Vma { end: addr, ..v });
                 self.vmas.insert(addr, v);
             }
         }
@@ -130,14 +148,15 @@ impl AddressSpace {
 
     /// True when `[start, end)` is entirely covered by mappings.
     pub(super) fn covered(&self, start: u64, end: u64) -> bool {
-        self.uniform_prot(start, end, false).is_some()
+        self.uniform(start, end, false).is_some()
     }
 
-    /// The protection of `[start, end)` when contiguous mappings cover it
-    /// (with one protection when `same` is set; else the first one's).
-    pub(super) fn uniform_prot(&self, start: u64, end: u64, same: bool) -> Option<Prot> {
+    /// The protection and sharing of `[start, end)` when contiguous
+    /// mappings cover it (with one protection and one sharing when `same`
+    /// is set; else the first one's).
+    pub(super) fn uniform(&self, start: u64, end: u64, same: bool) -> Option<Kind> {
         let mut cursor = start;
-        let mut prot: Option<Prot> = None;
+        let mut kind: Option<Kind> = None;
         let first = self
             .vmas
             .range(..=start)
@@ -150,9 +169,9 @@ impl AddressSpace {
             if s > cursor {
                 return None;
             }
-            match prot {
-                None => prot = Some(v.prot),
-                Some(p) if same && p != v.prot => return None,
+            match kind {
+                None => kind = Some(v.kind()),
+                Some(k) if same && k != v.kind() => return None,
                 _ => {}
             }
             cursor = v.end;
@@ -161,10 +180,31 @@ impl AddressSpace {
             }
         }
         if cursor >= end {
-            prot
+            kind
         } else {
             None
         }
+    }
+
+    /// The pieces of `[start, end)` that shared mappings hold.
+    pub(super) fn shared_pieces(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let first = self
+            .vmas
+            .range(..=start)
+            .next_back()
+            .map_or(start, |(&s, _)| s);
+        self.vmas
+            .range(first..end)
+            .filter(|(_, v)| v.shared)
+            .map(|(&s, v)| (s.max(start), v.end.min(end)))
+            .filter(|&(lo, hi)| lo < hi)
+            .collect()
+    }
+
+    /// Whether a shared mapping holds `va` (a futex word there is keyed by
+    /// its frame: `syscalls/futex.rs`).
+    pub fn shared_at(&self, va: u64) -> bool {
+        self.vma_at(va).is_some_and(|(_, v)| v.shared)
     }
 
     /// Removes the VMAs of `[start, end)` without touching their pages.

@@ -6,9 +6,12 @@
 //! (copy-on-write): unmapping one drops this space's hold on it and
 //! refreshes it rather than zeroing it, mprotect never makes such a leaf
 //! writable (`page_table::keep_copy_on_write`), and a move keeps its
-//! marker.
+//! marker. The frames of a shared mapping (MAP_SHARED) are shared without
+//! the marker; every call here keeps a mapping's sharing on the pieces it
+//! makes, and a move or growth of a shared mapping stays shared.
 
-use super::{page_up, AddressSpace, MapError, Vma};
+use super::mappings::Kind;
+use super::{page_up, AddressSpace, MapError, MmapFlags, Vma};
 use crate::guest::frames::{FrameRuns, HUGE_SIZE};
 use crate::guest::layout::{MIN_USER_VA, USER_END};
 use crate::guest::page_table::{keep_copy_on_write, PageTables, Prot};
@@ -30,14 +33,29 @@ pub(super) fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> 
 }
 
 impl AddressSpace {
-    /// Maps `[start, start+len)` with fresh zeroed frames. Fails without
-    /// changing anything when the range overlaps or memory runs out.
+    /// Maps `[start, start+len)` privately with fresh zeroed frames. Fails
+    /// without changing anything when the range overlaps or memory runs out.
     pub fn map_fixed(
         &mut self,
         mem: &mut GuestMemory,
         start: u64,
         len: u64,
         prot: Prot,
+    ) -> Result<(), MapError> {
+        self.map_new(mem, start, len, prot, false)
+    }
+
+    /// [`AddressSpace::map_fixed`], shared (MAP_SHARED) when `shared` is
+    /// set: then PROT_NONE pages get their frames too (a later fork shares
+    /// frames, and a page without one would part the two processes at the
+    /// first mprotect).
+    fn map_new(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        shared: bool,
     ) -> Result<(), MapError> {
         let len = page_up(len).ok_or(MapError::Invalid)?;
         let end = start.checked_add(len).ok_or(MapError::Invalid)?;
@@ -47,11 +65,11 @@ impl AddressSpace {
         if self.overlaps(start, end) {
             return Err(MapError::Exists);
         }
-        if prot.is_none() {
+        if prot.is_none() && !shared {
             // Address space only (Go and JITs reserve hundreds of MiB this
             // way): no frame, no entry, nothing counted against the memory
             // limit until mprotect or mmap makes pages accessible.
-            self.vmas.insert(start, Vma { end, prot });
+            self.vmas.insert(start, Vma { end, prot, shared });
             self.generation += 1;
             return Ok(());
         }
@@ -95,7 +113,7 @@ impl AddressSpace {
             }
             va += PAGE_SIZE;
         }
-        self.vmas.insert(start, Vma { end, prot });
+        self.vmas.insert(start, Vma { end, prot, shared });
         self.generation += 1;
         Ok(())
     }
@@ -135,20 +153,25 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Linux `mmap` of anonymous memory. `fixed`: MAP_FIXED (replace),
-    /// `noreplace`: MAP_FIXED_NOREPLACE. Returns the address.
+    /// Linux `mmap` of anonymous memory, placed as `flags` say, shared
+    /// with later forks' children when `flags.shared`. Returns the
+    /// address.
     pub fn mmap_anonymous(
         &mut self,
         mem: &mut GuestMemory,
         hint: u64,
         len: u64,
         prot: Prot,
-        fixed: bool,
-        noreplace: bool,
+        flags: MmapFlags,
     ) -> Result<u64, MapError> {
+        let MmapFlags {
+            fixed,
+            noreplace,
+            shared,
+        } = flags;
         let len = page_up(len).filter(|&l| l > 0).ok_or(MapError::Invalid)?;
-        // A PROT_NONE mapping reserves address space only (map_fixed).
-        let counted = !prot.is_none();
+        // A private PROT_NONE mapping reserves address space only (map_new).
+        let counted = shared || !prot.is_none();
         if len > USER_END || (counted && len / PAGE_SIZE > self.limit_pages()) {
             return Err(MapError::NoMemory);
         }
@@ -170,7 +193,7 @@ impl AddressSpace {
                 }
                 self.munmap(mem, hint, len)?;
             }
-            self.map_fixed(mem, hint, len, prot)?;
+            self.map_new(mem, hint, len, prot, shared)?;
             return Ok(hint);
         }
         if counted && len / PAGE_SIZE > self.frames.user_pages_left() {
@@ -184,7 +207,7 @@ impl AddressSpace {
         let addr = hinted
             .or_else(|| self.find_gap(len))
             .ok_or(MapError::NoMemory)?;
-        self.map_fixed(mem, addr, len, prot)?;
+        self.map_new(mem, addr, len, prot, shared)?;
         Ok(addr)
     }
 
@@ -325,16 +348,18 @@ impl AddressSpace {
     /// Moves the frames of `[src, src+len)` to `[dst, dst+len)` (page-table
     /// edits only, no copy) and the VMA with them. Every destination entry is
     /// created before any source entry is removed, so running out of
-    /// page-table frames leaves the source intact.
+    /// page-table frames leaves the source intact. The mapping at `dst`
+    /// is of `kind` (a shared one stays shared: its frames, and their
+    /// other owners, go with it).
     fn move_pages(
         &mut self,
         mem: &mut GuestMemory,
         src: u64,
         len: u64,
         dst: u64,
-        prot: Prot,
+        kind: Kind,
     ) -> Result<(), MapError> {
-        let flags = prot.user_pte_flags();
+        let flags = kind.prot.user_pte_flags();
         // Pages move one by one: 2 MiB pages are split first (an error here
         // leaves the mapping where it was).
         if self.may_have_huge() {
@@ -367,7 +392,8 @@ impl AddressSpace {
             dst,
             Vma {
                 end: dst + len,
-                prot,
+                prot: kind.prot,
+                shared: kind.shared,
             },
         );
         // The old addresses must not stay reachable through translations the
@@ -384,7 +410,9 @@ impl AddressSpace {
     /// Linux `mremap` of anonymous memory: shrink in place, grow in place
     /// when the pages after the mapping are free, else move (with
     /// `may_move`), or move to `fixed` (MREMAP_FIXED). Pages are moved, never
-    /// copied. Returns the new address.
+    /// copied; a shared mapping stays shared, what it grows by too. The
+    /// range must be one kind of mapping (one protection, one sharing).
+    /// Returns the new address.
     pub fn mremap(
         &mut self,
         mem: &mut GuestMemory,
@@ -402,7 +430,8 @@ impl AddressSpace {
             .filter(|&l| l > 0)
             .ok_or(MapError::Invalid)?;
         if old_len == 0 {
-            // Duplicating a mapping only exists for shared memory.
+            // Duplicating a mapping only exists for shared memory, and is
+            // not done here.
             return Err(MapError::Invalid);
         }
         let old_end = old
@@ -410,8 +439,8 @@ impl AddressSpace {
             .filter(|&e| e <= USER_END)
             .ok_or(MapError::NotMapped)?;
         self.check_unreserved(old, old_end)?;
-        let prot = self
-            .uniform_prot(old, old_end, true)
+        let kind = self
+            .uniform(old, old_end, true)
             .ok_or(MapError::NotMapped)?;
         if new_len / PAGE_SIZE > self.limit_pages() {
             return Err(MapError::NoMemory);
@@ -433,7 +462,7 @@ impl AddressSpace {
             if self.overlaps(dst, dst_end) {
                 self.munmap(mem, dst, new_len)?;
             }
-            return self.move_and_resize(mem, old, old_len, new_len, dst, prot);
+            return self.move_and_resize(mem, old, old_len, new_len, dst, kind);
         }
         if new_len <= old_len {
             if new_len < old_len {
@@ -446,7 +475,7 @@ impl AddressSpace {
             .checked_add(new_len)
             .filter(|&e| e <= USER_END && !self.overlaps(old_end, e));
         if in_place.is_some() {
-            self.map_fixed(mem, old_end, grow, prot)?;
+            self.map_new(mem, old_end, grow, kind.prot, kind.shared)?;
             return Ok(old);
         }
         if !may_move {
@@ -456,7 +485,7 @@ impl AddressSpace {
             return Err(MapError::NoMemory);
         }
         let dst = self.find_gap(new_len).ok_or(MapError::NoMemory)?;
-        self.move_and_resize(mem, old, old_len, new_len, dst, prot)
+        self.move_and_resize(mem, old, old_len, new_len, dst, kind)
     }
 
     fn move_and_resize(
@@ -466,17 +495,18 @@ impl AddressSpace {
         old_len: u64,
         new_len: u64,
         dst: u64,
-        prot: Prot,
+        kind: Kind,
     ) -> Result<u64, MapError> {
         if new_len < old_len {
             self.munmap(mem, old + new_len, old_len - new_len)?;
         }
         let keep = old_len.min(new_len);
-        self.move_pages(mem, old, keep, dst, prot)?;
+        self.move_pages(mem, old, keep, dst, kind)?;
         if new_len > keep {
-            if let Err(e) = self.map_fixed(mem, dst + keep, new_len - keep, prot) {
+            let grown = self.map_new(mem, dst + keep, new_len - keep, kind.prot, kind.shared);
+            if let Err(e) = grown {
                 // Put things back as they were as far as possible.
-                let _ = self.move_pages(mem, dst, keep, old, prot);
+                let _ = self.move_pages(mem, dst, keep, old, kind);
                 return Err(e);
             }
         }

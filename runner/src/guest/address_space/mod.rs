@@ -13,7 +13,10 @@
 //! pool of frames (`frames/`). `fork` gives a child the same mappings with
 //! every frame shared copy-on-write; a write fault (`resolve_cow`), or a
 //! write by the runner through the tunnel (`prepare_write`), gives the
-//! writer a frame of its own.
+//! writer a frame of its own. Pages of a shared mapping (MAP_SHARED
+//! anonymous memory, [`Vma::shared`]) are the exception: a fork shares
+//! them writable, so parent and child go on seeing each other's writes, as
+//! on Linux.
 //!
 //! Its jobs lie in files of their own: `mappings.rs` (the VMA list and the
 //! runner's reserved ranges), `memory_calls.rs` (mmap, munmap, mprotect,
@@ -38,6 +41,8 @@ mod madvise;
 mod mappings;
 mod memory_calls;
 #[cfg(test)]
+mod shared_tests;
+#[cfg(test)]
 mod tests;
 
 pub use huge_pages::HugeCounts;
@@ -47,6 +52,45 @@ pub use huge_pages::HugeCounts;
 pub struct Vma {
     pub end: u64,
     pub prot: Prot,
+    /// MAP_SHARED anonymous memory: every page has a frame from the mmap
+    /// on (PROT_NONE ones too), so that a fork always finds the frames to
+    /// share, and a fork shares them writable rather than copy-on-write.
+    /// Kept by every piece a split, mprotect or mremap makes.
+    pub shared: bool,
+}
+
+/// How mmap places a new anonymous mapping, and whether it is shared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmapFlags {
+    /// MAP_FIXED: at the hint, replacing what is there.
+    pub fixed: bool,
+    /// MAP_FIXED_NOREPLACE: at the hint, EEXIST if anything is there.
+    pub noreplace: bool,
+    /// MAP_SHARED: the pages stay shared with the children of later forks.
+    pub shared: bool,
+}
+
+impl MmapFlags {
+    /// MAP_FIXED, private.
+    pub const FIXED: MmapFlags = MmapFlags {
+        fixed: true,
+        noreplace: false,
+        shared: false,
+    };
+    /// MAP_FIXED_NOREPLACE, private.
+    pub const NOREPLACE: MmapFlags = MmapFlags {
+        fixed: false,
+        noreplace: true,
+        shared: false,
+    };
+
+    /// The same placement, MAP_SHARED.
+    pub fn shared(self) -> MmapFlags {
+        MmapFlags {
+            shared: true,
+            ..self
+        }
+    }
 }
 
 /// Why a memory call failed; maps onto a Linux errno.

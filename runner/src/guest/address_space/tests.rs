@@ -47,12 +47,12 @@ fn same(a: &mut AddressSpace, m: &mut GuestMemory, at: u64, len: usize, seed: u8
 fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
     let (mut a, mut m) = space(16 * MIB);
     let p = a
-        .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, MmapFlags::default())
         .expect("mmap");
     fill(&mut a, &mut m, p, 2 * PAGE_SIZE as usize, 7);
     // Occupy the page right after it, so growing must move.
     let blocker = p + 2 * PAGE_SIZE;
-    a.mmap_anonymous(&mut m, blocker, PAGE_SIZE, Prot::RW, true, false)
+    a.mmap_anonymous(&mut m, blocker, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
         .expect("blocker");
     assert_eq!(
         a.mremap(&mut m, p, 2 * PAGE_SIZE, 8 * PAGE_SIZE, false, None),
@@ -127,13 +127,13 @@ fn mremap_grows_in_place_moves_and_shrinks_keeping_contents() {
 fn huge_requests_fail_at_once() {
     let (mut a, mut m) = space(4 * MIB);
     let p = a
-        .mmap_anonymous(&mut m, 0x1000_0000, PAGE_SIZE, Prot::RW, true, false)
+        .mmap_anonymous(&mut m, 0x1000_0000, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     let start = std::time::Instant::now();
     // Overlapping MAP_FIXED and mremap of 64 TiB: refused without
     // walking 2^34 pages.
     assert_eq!(
-        a.mmap_anonymous(&mut m, 0x1000_0000, 1 << 46, Prot::RW, true, false),
+        a.mmap_anonymous(&mut m, 0x1000_0000, 1 << 46, Prot::RW, MmapFlags::FIXED),
         Err(MapError::NoMemory)
     );
     assert_eq!(
@@ -148,7 +148,7 @@ fn huge_requests_fail_at_once() {
 fn mremap_refuses_ranges_with_mixed_protections() {
     let (mut a, mut m) = space(4 * MIB);
     let p = a
-        .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, 0, 2 * PAGE_SIZE, Prot::RW, MmapFlags::default())
         .expect("mmap");
     a.mprotect(&mut m, p + PAGE_SIZE, PAGE_SIZE, Prot::RX)
         .expect("mprotect");
@@ -166,7 +166,7 @@ fn mremap_refuses_ranges_with_mixed_protections() {
 fn madvise_dontneed_zeroes_and_keeps_the_mapping() {
     let (mut a, mut m) = space(4 * MIB);
     let p = a
-        .mmap_anonymous(&mut m, 0, 4 * PAGE_SIZE, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, 0, 4 * PAGE_SIZE, Prot::RW, MmapFlags::default())
         .expect("mmap");
     fill(&mut a, &mut m, p, 4 * PAGE_SIZE as usize, 1);
     a.madvise_dontneed(&mut m, p + PAGE_SIZE, 2 * PAGE_SIZE, true)
@@ -229,11 +229,11 @@ fn reserved_pages_cannot_be_changed() {
         Err(MapError::Reserved)
     );
     assert_eq!(
-        a.mmap_anonymous(&mut m, vvar, page, Prot::RW, true, false),
+        a.mmap_anonymous(&mut m, vvar, page, Prot::RW, MmapFlags::FIXED),
         Err(MapError::Reserved)
     );
     assert_eq!(
-        a.mmap_anonymous(&mut m, vvar, page, Prot::RW, false, true),
+        a.mmap_anonymous(&mut m, vvar, page, Prot::RW, MmapFlags::NOREPLACE),
         Err(MapError::Exists)
     );
     assert_eq!(
@@ -241,7 +241,7 @@ fn reserved_pages_cannot_be_changed() {
         Err(MapError::Reserved)
     );
     let p = a
-        .mmap_anonymous(&mut m, 0, page, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, 0, page, Prot::RW, MmapFlags::default())
         .expect("mmap");
     assert_eq!(
         a.mremap(&mut m, p, page, page, true, Some(text)),
@@ -255,7 +255,7 @@ fn reserved_pages_cannot_be_changed() {
         .expect("advice without effect is fine");
     // A hint there is moved elsewhere, as for any mapped range.
     let q = a
-        .mmap_anonymous(&mut m, vvar, page, Prot::RW, false, false)
+        .mmap_anonymous(&mut m, vvar, page, Prot::RW, MmapFlags::default())
         .expect("hinted mmap");
     assert_ne!(q, vvar);
     // Still mapped as before; they never counted as the program's.
@@ -279,7 +279,7 @@ fn huge_fixed_mmap_over_a_mapping_is_refused_at_once() {
     a.map_fixed(&mut mem, 0x40_0000, 0x2000, Prot::RW)
         .expect("map");
     let t = std::time::Instant::now();
-    let r = a.mmap_anonymous(&mut mem, 0x40_0000, 1 << 46, Prot::RW, true, false);
+    let r = a.mmap_anonymous(&mut mem, 0x40_0000, 1 << 46, Prot::RW, MmapFlags::FIXED);
     assert_eq!(r, Err(MapError::NoMemory));
     assert!(
         t.elapsed() < std::time::Duration::from_secs(1),
@@ -288,7 +288,7 @@ fn huge_fixed_mmap_over_a_mapping_is_refused_at_once() {
     );
     // Replacing within the limit still works and reuses the frames.
     let before = a.frames.user_bytes();
-    let r = a.mmap_anonymous(&mut mem, 0x40_0000, 0x2000, Prot::RX, true, false);
+    let r = a.mmap_anonymous(&mut mem, 0x40_0000, 0x2000, Prot::RX, MmapFlags::FIXED);
     assert_eq!(r, Ok(0x40_0000));
     assert_eq!(a.frames.user_bytes(), before);
 }
@@ -300,7 +300,7 @@ const AT: u64 = 0x4000_0000;
 fn huge_space(len: u64) -> (AddressSpace, GuestMemory) {
     let (mut a, mut m) = space(32 * MIB);
     a.huge_pages = true;
-    a.mmap_anonymous(&mut m, AT, len, Prot::RW, true, false)
+    a.mmap_anonymous(&mut m, AT, len, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     fill(&mut a, &mut m, AT, len as usize, 3);
     assert_eq!(a.before_entry(), None, "nothing moved the root yet");
@@ -329,7 +329,7 @@ fn whole_aligned_2_mib_become_huge_pages_and_the_rest_4_kib() {
     assert!(same(&mut a, &mut m, AT, (4 * MIB + 2 * PAGE_SIZE) as usize, 3));
     // Unaligned or short mappings and spaces without the flag: 4 KiB.
     let (mut b, mut n) = space(32 * MIB);
-    b.mmap_anonymous(&mut n, AT, 4 * MIB, Prot::RW, true, false)
+    b.mmap_anonymous(&mut n, AT, 4 * MIB, Prot::RW, MmapFlags::FIXED)
         .expect("mmap");
     assert_eq!(b.huge_counts.mapped, 0);
     assert!(b.tables.huge_block(&n, AT).is_none());
@@ -401,7 +401,7 @@ fn removing_a_whole_page_frees_its_block_and_old_tables_become_user_memory() {
         assert!(!retired.contains(&t));
     }
     // Mapped again: a 2 MiB page again (the freed block), zero.
-    a.mmap_anonymous(&mut m, AT, 2 * MIB, Prot::RW, true, false)
+    a.mmap_anonymous(&mut m, AT, 2 * MIB, Prot::RW, MmapFlags::FIXED)
         .expect("again");
     assert_eq!(a.tables.huge_block(&m, AT), Some(block));
     let mut buf = vec![1u8; (2 * MIB) as usize];
@@ -496,7 +496,7 @@ fn running_out_of_page_tables_leaves_the_mapping_intact() {
 fn a_prot_none_page_is_mapped_for_the_fault_code() {
     let (mut a, mut m) = space(16 * MIB);
     let p = a
-        .mmap_anonymous(&mut m, 0, 3 * PAGE_SIZE, Prot::NONE, false, false)
+        .mmap_anonymous(&mut m, 0, 3 * PAGE_SIZE, Prot::NONE, MmapFlags::default())
         .expect("mmap");
     a.mprotect(&mut m, p + PAGE_SIZE, PAGE_SIZE, Prot::RW)
         .expect("mprotect");

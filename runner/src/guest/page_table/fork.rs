@@ -1,16 +1,32 @@
 //! Page tables for another address space of the VM: a new root that shares
 //! the kernel half, and (for a fork) a copy of the user half whose 4 KiB
-//! leaves share their frames copy-on-write.
+//! leaves share their frames copy-on-write, or writable for the pages of
+//! shared mappings ([`LeafSharing`]).
 //!
 //! The child's tables are all new, so no hypervisor has seen them; the
 //! parent's change only in the flags of 4 KiB leaves (W cleared, the
 //! marker set), an edit a shadow MMU tolerates once the caller refreshes
-//! the downgraded frames (docs/architecture.md, "Page-table edits").
+//! the downgraded frames (docs/architecture.md, "Page-table edits"). The
+//! leaves of shared mappings do not change at all in the parent.
 
 use super::{is_huge_leaf, PageTableError, PageTables, USER_PML4_SLOTS};
 use super::{ADDR_MASK, BACKED, COPY_ON_WRITE, PRESENT, WRITABLE};
 use crate::guest::frames::{FrameAllocator, FrameRuns};
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+
+/// What a fork does with one user leaf that owns a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafSharing {
+    /// The runner's own frame (the vDSO's), nobody's to free: copied as
+    /// it is, no owner added.
+    RunnerOwned,
+    /// A page of a shared mapping (MAP_SHARED): copied as it is (W kept,
+    /// no marker), so both processes write the one frame; one more owner,
+    /// so neither frees it while the other maps it.
+    Shared,
+    /// Any other page: copy-on-write in both spaces, one more owner.
+    CopyOnWrite,
+}
 
 /// Entries in one table.
 pub(super) const ENTRIES: u64 = 512;
@@ -131,11 +147,12 @@ impl PageTables {
 
     /// Copies the user half into `child` (a root from
     /// [`PageTables::new_root`]) with new tables from `child_frames`. Every
-    /// 4 KiB leaf that owns a frame, except those `runner_owned` names (the
-    /// vDSO's, which are nobody's to free), is shared: it loses W and gets
-    /// the copy-on-write marker here and in the child, and its frame one
-    /// more owner. The frames that lost W are added to `downgraded`: the
-    /// caller refreshes them and flushes the TLB.
+    /// 4 KiB leaf that owns a frame is shared as `sharing` says for its
+    /// address: copy-on-write (it loses W and gets the marker here and in
+    /// the child, and its frame one more owner), writable (a shared
+    /// mapping's: the same entry in the child, one more owner) or as it is
+    /// (the runner's own frames). The frames that lost W are added to
+    /// `downgraded`: the caller refreshes them and flushes the TLB.
     ///
     /// There must be no 2 MiB page (the caller splits them first). On error
     /// the child holds what was copied so far, every table linked and every
@@ -147,7 +164,7 @@ impl PageTables {
         mem: &mut GuestMemory,
         child: &PageTables,
         child_frames: &mut FrameAllocator,
-        runner_owned: &dyn Fn(u64) -> bool,
+        sharing: &dyn Fn(u64) -> LeafSharing,
         downgraded: &mut FrameRuns,
     ) -> Result<(), PageTableError> {
         for slot in 0..USER_PML4_SLOTS {
@@ -180,7 +197,7 @@ impl PageTables {
                         link_flags: e1 & !ADDR_MASK,
                         va,
                     };
-                    share.run(mem, child_frames, runner_owned, downgraded)?;
+                    share.run(mem, child_frames, sharing, downgraded)?;
                 }
             }
         }
@@ -206,7 +223,7 @@ impl Share {
         &self,
         mem: &mut GuestMemory,
         child_frames: &mut FrameAllocator,
-        runner_owned: &dyn Fn(u64) -> bool,
+        sharing: &dyn Fn(u64) -> LeafSharing,
         downgraded: &mut FrameRuns,
     ) -> Result<(), PageTableError> {
         let old = read_table(mem, self.parent_pt)?;
@@ -221,13 +238,16 @@ impl Share {
                 *entry = 0;
                 continue;
             }
-            if runner_owned(va_of(self.va, 0, i)) {
-                continue;
+            match sharing(va_of(self.va, 0, i)) {
+                LeafSharing::RunnerOwned => continue,
+                LeafSharing::Shared => {}
+                LeafSharing::CopyOnWrite => {
+                    if e & (PRESENT | WRITABLE) == PRESENT | WRITABLE {
+                        downgraded.push_frame(e & ADDR_MASK);
+                    }
+                    *entry = (e & !WRITABLE) | COPY_ON_WRITE;
+                }
             }
-            if e & (PRESENT | WRITABLE) == PRESENT | WRITABLE {
-                downgraded.push_frame(e & ADDR_MASK);
-            }
-            *entry = (e & !WRITABLE) | COPY_ON_WRITE;
             owners.push(e & ADDR_MASK);
         }
         write_table(mem, copy, &shared)?;

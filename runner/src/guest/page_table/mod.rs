@@ -26,6 +26,8 @@ mod teardown;
 #[cfg(test)]
 mod tests;
 
+pub use fork::LeafSharing;
+
 pub const PRESENT: u64 = 1 << 0;
 pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
@@ -35,9 +37,10 @@ pub const BACKED: u64 = 1 << 9;
 /// another address space too (a fork shared it), so the leaf stays
 /// without W whatever the protection says until the address space has a
 /// frame of its own (`AddressSpace::resolve_cow`). Every leaf whose frame
-/// is shared carries it, read-only mappings included, so that a later
+/// a fork shared carries it, read-only mappings included, so that a later
 /// mprotect cannot make a shared frame writable ([`PageTables::set_flags`]
-/// keeps it). Bit 10 is free for software in every paging mode and used
+/// keeps it); except the leaves of shared mappings (MAP_SHARED), whose
+/// frames are meant to be written by every process that maps them. Bit 10 is free for software in every paging mode and used
 /// nowhere else in the runner or the monitor.
 pub const COPY_ON_WRITE: u64 = 1 << 10;
 /// PS in a page-directory entry: the entry maps a 2 MiB page itself.
