@@ -88,3 +88,58 @@ fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {
         assert!(stdout.ends_with("done\n"));
     }
 }
+
+/// os/exec from a multi-threaded Go program: its forkExec clones with
+/// CLONE_VM|CLONE_VFORK (the child gets a copy-on-write copy: the parent
+/// has other threads) and reports exec failures through a pipe. Output,
+/// statuses, pipes, a missing program and eight children started at once
+/// from goroutines match the native run, with busybox's applets as /bin.
+#[test]
+fn os_exec_runs_children_as_natively() {
+    let prog = go_build("osexec");
+    let dir = temp_dir("go-osexec");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox");
+    for applet in ["echo", "sh", "tr"] {
+        let link = bin.join(applet);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("busybox", &link).expect("applet link");
+    }
+    // Natively the same applets, through a private /bin: a mount namespace
+    // is not available to tests, so the native run uses the host's /bin
+    // programs, whose output for these commands is the same.
+    let native = Command::new(&prog).env_clear().output().expect("native run");
+    assert!(native.status.success(), "native run");
+    for procs in ["1", "4"] {
+        let policy = dir.join(format!("p{procs}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[env]\nvars = {{ GOMAXPROCS = \"{procs}\" }}\n\n[[files]]\npath = \"/bin\"\nhost_path = \"{}\"\naccess = \"read-exec\"\n",
+                bin.display()
+            ),
+        )
+        .expect("policy");
+        let out = runner()
+            .arg("exec")
+            .arg("--policy")
+            .arg(&policy)
+            .arg(&prog)
+            .output()
+            .expect("runner");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "GOMAXPROCS={procs}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout, String::from_utf8_lossy(&native.stdout), "GOMAXPROCS={procs}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("runner: process"),
+            "a child died of a fault: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -55,7 +55,14 @@ pub fn lay_out(
     for seg in &image.segments {
         let page = seg.vaddr & !(PAGE_SIZE - 1);
         let len = seg.vaddr + seg.mem_size - page;
-        aspace.map_fixed(mem, page, len, Prot::RW)?;
+        // Text and read-only data: the only pages that may take frames that
+        // were page tables (guest/frames/pool.rs, `alloc_user`).
+        if !seg.prot.write {
+            aspace.frames.begin_read_only();
+        }
+        let mapped = aspace.map_fixed(mem, page, len, Prot::RW);
+        aspace.frames.end_read_only();
+        mapped?;
         Tunnel::for_runner_layout(aspace, mem)
             .write(GuestPtr::new(seg.vaddr), &seg.data)
             .map_err(|e| StartError::Write(e.addr()))?;

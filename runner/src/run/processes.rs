@@ -14,6 +14,7 @@ use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_IGN};
 use crate::abi::sigframe::{SigInfo, UserRegs};
 use crate::abi::Errno;
 use crate::guest::address_space::{AddressSpace, MapError};
+use crate::kernel::death::Death;
 use crate::kernel::parker::Parker;
 use crate::kernel::process::Identity;
 use crate::kernel::process_table::ChildStatus;
@@ -94,6 +95,15 @@ where
         Err(MapError::NoMemory) => return refuse(Errno::NOMEM),
         Err(e) => return Err(RunError::Internal(format!("fork: {e}"))),
     };
+    // The caller's other threads may hold writable translations of pages
+    // that are copy-on-write now: they leave the guest and flush before the
+    // child can run (a vfork parent waits before `finish_syscall` would do
+    // it, and the child's first write must find its frames as they were).
+    // The caller itself flushes on its way back (`needs_tlb_flush` stays).
+    if st.process.mm.needs_tlb_flush {
+        super::tlb::shoot_down(&t.group, t.tid);
+        st.process.mm.release_deferred(mem)?;
+    }
     let pid_bytes = (pid as u32).to_le_bytes();
     let ranges = &st.kernel.tunnel_ranges;
     let settid = |mm: &mut crate::guest::address_space::AddressSpace,
@@ -292,6 +302,25 @@ fn post(p: &mut Process, sig: u64, info: SigInfo) {
     p.threads.post_process(sig);
 }
 
+/// The line a child's end deserves on stderr: a fault of its own (a CPU
+/// exception, an exit the runner cannot model) or a runner failure. Not a
+/// signal a process sent, a pipe's SIGPIPE, or the run's end.
+fn fault_line(pid: u64, end: &GroupEnd) -> Option<String> {
+    match end {
+        GroupEnd::Killed(d @ Death::Signal { cause, .. }) => {
+            let sent = cause.starts_with("raised by")
+                || cause.starts_with("sent ")
+                || cause.starts_with("write to a pipe")
+                || cause.starts_with("the first program ended")
+                || cause.contains("timer expired");
+            (!sent).then(|| format!("runner: process {pid}: {d}"))
+        }
+        GroupEnd::Killed(d @ Death::PolicyKill { .. }) => Some(format!("runner: process {pid}: {d}")),
+        GroupEnd::Failed(why) => Some(format!("runner: process {pid}: the runner failed: {why}")),
+        GroupEnd::Killed(_) | GroupEnd::Exited(_) => None,
+    }
+}
+
 /// Child process `pid` (threads `group`) has ended and its last host
 /// thread is out: releases its memory and descriptors (pipe ends close),
 /// leaves a zombie for its parent (or none when the parent ignores
@@ -299,6 +328,14 @@ fn post(p: &mut Process, sig: u64, info: SigInfo) {
 /// wakes every waiter (a parent in wait4, a reader of a pipe it held).
 pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), RunError> {
     let mut g = sb.lock();
+    // A child killed by its own fault (or by the runner) gets a line, as
+    // the first program does; one killed by a signal another process sent
+    // does not (its parent sees that in its wait status).
+    if let Some(end) = group.outcome() {
+        if let Some(line) = fault_line(pid, &end) {
+            crate::say!("{line}");
+        }
+    }
     let status = match group.outcome() {
         Some(GroupEnd::Exited(code)) => ChildStatus::Exited(code & 0xff),
         Some(GroupEnd::Killed(death)) => ChildStatus::Killed(death.exit_status() - 128),

@@ -384,8 +384,10 @@ fn removing_a_whole_page_frees_its_block_and_old_tables_become_user_memory() {
     }
     // The old directory and PDPT (the boot root is outside the
     // allocator) serve as user memory, zeroed, and never as tables.
+    a.frames.begin_read_only();
     let u1 = a.frames.alloc_user().expect("user");
     let u2 = a.frames.alloc_user().expect("user");
+    a.frames.end_read_only();
     let mut reused = [u1, u2];
     reused.sort_unstable();
     let mut retired = [old[1], old[2]];

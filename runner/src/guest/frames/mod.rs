@@ -66,6 +66,9 @@ pub struct FrameAllocator {
     /// What was freed or retired while shared, held back until every other
     /// vCPU has flushed ([`FrameAllocator::release_deferred`]).
     deferred: Vec<Deferred>,
+    /// The next user frames back read-only program pages
+    /// ([`FrameAllocator::begin_read_only`]).
+    read_only_next: bool,
 }
 
 /// A release that waits for the other vCPUs' TLB flush.
@@ -93,6 +96,7 @@ impl FrameAllocator {
             fresh_tables: Vec::new(),
             shared: false,
             deferred: Vec::new(),
+            read_only_next: false,
         }
     }
 
@@ -105,6 +109,7 @@ impl FrameAllocator {
             fresh_tables: Vec::new(),
             shared: false,
             deferred: Vec::new(),
+            read_only_next: false,
         }
     }
 
@@ -169,7 +174,20 @@ impl FrameAllocator {
 
     /// A zeroed frame for user memory, or None past the limit.
     pub fn alloc_user(&mut self) -> Option<u64> {
-        lock(&self.pool).alloc_user()
+        lock(&self.pool).alloc_user(self.read_only_next)
+    }
+
+    /// From now until [`FrameAllocator::end_read_only`], user frames back
+    /// pages the program will only read or run (a program's text, as exec
+    /// and boot lay it out): they may be frames that were page tables
+    /// (`FramePool::alloc_user` says why other pages avoid them).
+    pub fn begin_read_only(&mut self) {
+        self.read_only_next = true;
+    }
+
+    /// Ends [`FrameAllocator::begin_read_only`].
+    pub fn end_read_only(&mut self) {
+        self.read_only_next = false;
     }
 
     /// A zeroed, 2 MiB-aligned block of 512 user frames, or None past the

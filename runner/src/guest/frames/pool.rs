@@ -100,13 +100,25 @@ impl FramePool {
         self.user_limit_pages.saturating_sub(self.user_pages)
     }
 
-    pub(super) fn alloc_user(&mut self) -> Option<u64> {
+    /// A user frame. Frames that were page tables (`free_retired`) back
+    /// program text and read-only data when `read_only` (the runner writes
+    /// them, the program only reads or runs them), and other pages only
+    /// when no other frame is left: kvm_pvm may still shadow such a frame
+    /// as a page table of a root no vCPU loads any more, and then a guest
+    /// write to it is emulated, which fails for AVX stores (an
+    /// "InternalError" exit that kills the process). Reads are not.
+    pub(super) fn alloc_user(&mut self, read_only: bool) -> Option<u64> {
         if self.user_pages_left() == 0 {
             return None;
         }
-        let pa = match self.free_retired.pop() {
+        let retired = if read_only {
+            self.free_retired.pop()
+        } else {
+            None
+        };
+        let pa = match retired.or_else(|| self.take_clean()) {
             Some(pa) => pa,
-            None => self.take_clean()?,
+            None => self.free_retired.pop()?,
         };
         self.user_pages += 1;
         self.note_peak();
