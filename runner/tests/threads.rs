@@ -140,3 +140,79 @@ fn a_thread_blocked_on_an_idle_stdin_does_not_hold_up_the_others() {
         start.elapsed()
     );
 }
+
+/// Found by the fuzzer's concurrency programs (hostile_threads.c): many
+/// threads at once under the lock-down, clone with a TLS base the CPU
+/// cannot hold, a handler on an alternate stack that wraps around, and a
+/// page whose permissions change under a thread writing it (the last a
+/// race, caught about every other run before its fix: it runs three
+/// times). Each ends as it does natively.
+#[test]
+fn thread_and_signal_edges_end_as_natively() {
+    let refresh = ("refresh", 0, "refresh: the writer ran throughout\n");
+    for (mode, status, stdout) in [
+        ("many", 0, "many: 40 joined, sum 780\n"),
+        ("tls", 0, "tls: EPERM, parent tid 0\n"),
+        ("altstack", 139, ""),
+        refresh,
+        refresh,
+        refresh,
+    ] {
+        // Natively a death by a signal has no exit code (-1 here).
+        let (native_status, native_stdout) = native("hostile_threads", &[mode]);
+        assert_eq!(native_stdout, stdout, "{mode} natively");
+        assert_eq!(
+            native_status,
+            if status == 0 { 0 } else { -1 },
+            "{mode} natively"
+        );
+        let r = exec_elf(&[], "hostile_threads", &[mode]);
+        assert_eq!(r.status, status, "{mode}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, stdout, "{mode}");
+        if status == 0 {
+            assert_eq!(r.stderr, "", "{mode}");
+        } else {
+            assert!(
+                r.stderr
+                    .starts_with("runner: guest killed by SIGSEGV (cannot build the frame"),
+                "{mode}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+/// Threads created and joined one after another while others wait: a
+/// clone never starts a host thread (and vCPU) beyond `limits.threads`,
+/// not even at the largest limit, where one more was status 125.
+#[test]
+fn thread_churn_keeps_the_vcpus_within_limits_threads() {
+    let dir = temp_dir("churn");
+    for (threads, waiting) in [(2, 0), (256, 254)] {
+        let policy = policy_file(
+            &dir,
+            &format!("t{threads}.toml"),
+            &format!("[limits]\nthreads = {threads}\nmemory = \"64MiB\"\n"),
+        );
+        let stats = dir.join(format!("t{threads}.json"));
+        let stats_arg = stats.to_str().expect("path");
+        let waiting_arg = waiting.to_string();
+        let r = exec_elf(
+            &["--policy", &policy, "--stats", stats_arg],
+            "hostile_threads",
+            &["churn", &waiting_arg],
+        );
+        assert_eq!(r.status, 0, "{threads}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout,
+            format!("churn: {waiting} waited, 0 of 500 not created\n")
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+        let vcpus = s["vcpus"].as_u64().expect("vcpus");
+        assert!(
+            (1..=threads).contains(&vcpus),
+            "{vcpus} vCPUs with limits.threads = {threads}"
+        );
+    }
+}
