@@ -216,3 +216,74 @@ fn thread_churn_keeps_the_vcpus_within_limits_threads() {
         );
     }
 }
+
+/// Forks (copy-on-write: every page loses W, and the frames are
+/// refreshed after the other vCPUs are out) while another thread writes a
+/// page. Ignored: about one run in five on kvm_pvm (main before this
+/// branch's port too) the first program dies of "SIGSEGV (page fault:
+/// write to protected address in the runner's entry code) at rip
+/// 0xffffffff80004210": a user write fault (error code 7) on a
+/// copy-on-write page, delivered with the frame of `flush_return`'s first
+/// instruction. Most likely the fault was still pending in KVM when a
+/// shootdown's kick made the vCPU exit, and `tlb::redirect` moved it to
+/// `flush_return` before KVM delivered it.
+#[test]
+#[ignore = "a pending page fault delivered after tlb::redirect (see the doc comment)"]
+fn forks_under_a_writing_thread_end_as_natively() {
+    for _ in 0..3 {
+        let (status, stdout) = native("hostile_threads", &["fork-refresh"]);
+        let line = "fork-refresh: the writer ran throughout\n";
+        assert_eq!((status, stdout.as_str()), (0, line), "natively");
+        let r = exec_elf(&[], "hostile_threads", &["fork-refresh"]);
+        assert_eq!((r.status, r.stdout.as_str()), (0, line), "{}", r.stderr);
+        assert_eq!(r.stderr, "");
+    }
+}
+
+/// The pool's vCPUs serve every process: with all of them in use, a
+/// thread of any process gets EAGAIN (the run goes on, where it failed
+/// with 125 when a vCPU past the VM's 256 was made), and under the bound
+/// the threads of several processes all start, as natively.
+#[test]
+fn the_vcpus_are_shared_by_every_process_and_bounded() {
+    let dir = temp_dir("procs-vcpus");
+    let policy = policy_file(
+        &dir,
+        "procs.toml",
+        "[limits]\nthreads = 64\nprocesses = 8\nmemory = \"128MiB\"\n",
+    );
+    // processes, threads each, threads started in the sandbox, vCPUs.
+    for (p, t, started, vcpus) in [(3u64, 20u64, 60u64, 64u64), (5, 63, 250, 256)] {
+        let args = [p.to_string(), t.to_string()];
+        let (native_status, native_stdout) =
+            native("hostile_threads", &["procs", &args[0], &args[1]]);
+        let line = |n: u64| {
+            format!(
+                "procs: {p} processes, {n} of {} threads started, 0 bad exits\n",
+                p * t
+            )
+        };
+        assert_eq!((native_status, native_stdout), (0, line(p * t)), "natively");
+        let stats = dir.join(format!("p{p}.json"));
+        let stats_arg = stats.to_str().expect("path");
+        let r = exec_elf(
+            &["--policy", &policy, "--stats", stats_arg],
+            "hostile_threads",
+            &["procs", &args[0], &args[1]],
+        );
+        assert_eq!(r.status, 0, "{p}x{t}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, line(started), "{p}x{t}");
+        if started < p * t {
+            assert_eq!(
+                r.stderr,
+                "runner: clone failed: all 256 vCPUs of the VM run threads; returned EAGAIN\n"
+            );
+        } else {
+            assert_eq!(r.stderr, "", "{p}x{t}");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+        assert_eq!(s["vcpus"].as_u64(), Some(vcpus), "{p}x{t}");
+        assert_eq!(s["forks"].as_u64(), Some(p), "{p}x{t}");
+    }
+}

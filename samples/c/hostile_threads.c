@@ -15,7 +15,14 @@
  *   refresh   a thread writes a page while another takes its execute
  *             permission away and gives it back, 4000 times (the runner
  *             once cycled the page's host protection while the writer ran:
- *             its KVM_RUN failed with EFAULT, status 125). */
+ *             its KVM_RUN failed with EFAULT, status 125);
+ *   fork-refresh  the same writer while the other thread forks 300
+ *             children that exit at once (fork makes every page
+ *             copy-on-write, which cycles the same protection);
+ *   procs P T P children each start T threads that wait, all alive at
+ *             once: the runner's vCPUs are shared by every process, 256
+ *             in all, so a thread past them is EAGAIN in the sandbox (and
+ *             the run goes on), where natively all start. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,6 +149,96 @@ static int refresh(void) {
     return 0;
 }
 
+static int fork_refresh(void) {
+    page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        puts("fork-refresh: mmap failed");
+        return 1;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, writer, NULL) != 0) {
+        puts("fork-refresh: pthread_create failed");
+        return 1;
+    }
+    while (page[64] == 0) {
+    }
+    for (int i = 0; i < 300; i++) {
+        pid_t c = fork();
+        if (c == 0) _exit(0);
+        int st;
+        if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st)) {
+            printf("fork-refresh: child %d: %s\n", i, strerror(errno));
+            return 1;
+        }
+    }
+    stop = 1;
+    pthread_join(t, NULL);
+    puts("fork-refresh: the writer ran throughout");
+    return 0;
+}
+
+static void *blocked_reader(void *arg) {
+    char c;
+    while (read(*(int *)arg, &c, 1) > 0) {
+    }
+    return arg;
+}
+
+static int procs(int p, int t) {
+    int counts[2], go[2], release[2];
+    if (p < 1 || p > 16 || t < 0 || t > 255 || pipe(counts) || pipe(go) || pipe(release)) {
+        puts("procs: bad arguments");
+        return 2;
+    }
+    for (int i = 0; i < p; i++) {
+        pid_t c = fork();
+        if (c < 0) {
+            printf("procs: fork %d: %s\n", i, strerror(errno));
+            return 1;
+        }
+        if (c > 0) continue;
+        /* A child: once every child exists, as many of its T threads as
+         * can start, each waiting for the release pipe's end. */
+        close(counts[0]);
+        close(go[1]);
+        close(release[1]);
+        char b;
+        if (read(go[0], &b, 1) != 1) _exit(3);
+        static pthread_t th[256];
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, 16384);
+        int made = 0;
+        for (int j = 0; j < t; j++)
+            if (pthread_create(&th[made], &at, blocked_reader, &release[0]) == 0) made++;
+        if (write(counts[1], &made, sizeof made) != sizeof made) _exit(4);
+        for (int j = 0; j < made; j++) pthread_join(th[j], NULL);
+        _exit(0);
+    }
+    close(counts[1]);
+    close(go[0]);
+    close(release[0]);
+    for (int i = 0; i < p; i++)
+        if (write(go[1], "g", 1) != 1) return 1;
+    int total = 0;
+    for (int i = 0; i < p; i++) {
+        int n;
+        if (read(counts[0], &n, sizeof n) != sizeof n) {
+            puts("procs: a child did not report");
+            return 1;
+        }
+        total += n;
+    }
+    close(release[1]);
+    int bad = 0;
+    for (int i = 0; i < p; i++) {
+        int st;
+        if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) bad++;
+    }
+    printf("procs: %d processes, %d of %d threads started, %d bad exits\n", p, total, p * t, bad);
+    return 0;
+}
+
 static void handler(int sig) { (void)sig; }
 
 static int altstack(void) {
@@ -167,6 +265,9 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "altstack")) return altstack();
     if (!strcmp(mode, "churn")) return churn(argc > 2 ? atoi(argv[2]) : 0);
     if (!strcmp(mode, "refresh")) return refresh();
-    puts("usage: hostile_threads many|tls|altstack|churn N|refresh");
+    if (!strcmp(mode, "fork-refresh")) return fork_refresh();
+    if (!strcmp(mode, "procs"))
+        return procs(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 0);
+    puts("usage: hostile_threads many|tls|altstack|churn N|refresh|fork-refresh|procs P T");
     return 2;
 }
