@@ -369,7 +369,7 @@ impl Campaign {
                     }
                     if let Some(l) = job.locked {
                         if (i + 1) % self.locked_every == 0 {
-                            v.extend(l.check(job.index, &program, e.status));
+                            v.extend(l.check(job.index, &program));
                         }
                     }
                     let files = resources::new_files(cwd);

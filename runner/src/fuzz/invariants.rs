@@ -179,6 +179,17 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
     if s.vcpus == 0 {
         v.push(Violation::new("stats", "a run without a vCPU"));
     }
+    let threads = u64::from(sandbox_policy::Policy::default().limits.threads);
+    let most = most_vcpus(threads, s.forks);
+    if s.vcpus > most {
+        v.push(Violation::new(
+            "threads limit",
+            format!(
+                "{} vCPUs, more than {most} (limits.threads {threads}, {} forks)",
+                s.vcpus, s.forks
+            ),
+        ));
+    }
     for reason in s.exits_by_reason.keys() {
         if !MODELLED_EXITS.contains(&reason.as_str()) {
             v.push(Violation::new(
@@ -187,6 +198,16 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// The most vCPUs a run may have used (run/pool.rs): no more than the
+/// threads alive at once, so `threads` (limits.threads) for one process,
+/// and that many per process when it forked; never past the VM's
+/// `MAX_VCPUS`.
+fn most_vcpus(threads: u64, forks: u64) -> u64 {
+    threads
+        .saturating_mul(forks.saturating_add(1))
+        .min(crate::guest::layout::MAX_VCPUS)
 }
 
 fn limits(e: &Execution, settings: &Settings, v: &mut Vec<Violation>) {
@@ -225,5 +246,18 @@ fn limits(e: &Execution, settings: &Settings, v: &mut Vec<Violation>) {
                 e.elapsed, settings.time_limit
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_vcpus;
+
+    #[test]
+    fn the_vcpu_bound_counts_every_process_up_to_the_vms_most() {
+        assert_eq!(most_vcpus(64, 0), 64, "one process: limits.threads");
+        assert_eq!(most_vcpus(64, 2), 192);
+        assert_eq!(most_vcpus(64, 10), 256, "the VM's most");
+        assert_eq!(most_vcpus(1, u64::MAX), 256);
     }
 }

@@ -4,8 +4,9 @@
 //! makes the runner call what its seccomp filter refuses (a new host thread
 //! does things the first one never did). The child must end within the
 //! hang limit, must not die of a signal itself (SIGSYS: its own filter),
-//! and must not fail (125, unless the guest exited with 125 in its
-//! in-process run too).
+//! and must not fail: status 125 with a `runner:` line on stderr that is
+//! not one of its once-per-syscall reports (a guest may exit with 125
+//! itself), or a panic.
 
 use super::executor::Settings;
 use super::generate::Program;
@@ -49,8 +50,7 @@ impl LockedRun {
     }
 
     /// Runs `program` as job `job`'s child; the invariants it broke.
-    /// `in_process` is the status of its run in this process.
-    pub fn check(&self, job: usize, program: &Program, in_process: i32) -> Vec<Violation> {
+    pub fn check(&self, job: usize, program: &Program) -> Vec<Violation> {
         let bin = self.dir.join(format!("locked-{job}.bin"));
         let err = self.dir.join(format!("locked-{job}.err"));
         let started = std::fs::write(&bin, &program.bytes)
@@ -92,38 +92,63 @@ impl LockedRun {
             }
         };
         let stderr = read_tail(&err);
-        judge(status.code(), status.signal(), in_process, &stderr)
+        judge(status.code(), status.signal(), &stderr)
             .into_iter()
             .map(|(kind, what)| Violation::new(kind, format!("locked down: {what}")))
             .collect()
     }
 }
 
-/// The last lines of the child's stderr (the guest may have filled it).
+/// The end of the child's stderr (the guest may have filled it).
 fn read_tail(path: &Path) -> String {
-    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(4)..].join("\n")
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 16 << 10;
+    let mut text = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        let len = f.metadata().map_or(0, |m| m.len());
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+        let _ = f.read_to_end(&mut text);
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
-/// What is wrong with a child that ended with `code` or died of `signal`
-/// (the program's in-process run ended with `in_process`).
-fn judge(
-    code: Option<i32>,
-    signal: Option<i32>,
-    in_process: i32,
-    stderr: &str,
-) -> Option<(&'static str, String)> {
+/// The runner's own lines on stderr other than death lines and its
+/// once-per-syscall reports (those all end in "returned E...", and the
+/// line that says it stopped reporting).
+fn failure_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("runner: ") && !l.contains(" returned E"))
+        .filter(|l| !l.starts_with("runner: guest killed by "))
+        .filter(|l| !l.starts_with("runner: more than "))
+        .collect()
+}
+
+/// What is wrong with a child that ended with `code` or died of `signal`.
+fn judge(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Option<(&'static str, String)> {
     const FAILED: i32 = crate::exit_status::RUNNER_FAILED;
+    let last = |n: usize| {
+        let lines: Vec<&str> = stderr.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    };
     match (code, signal) {
         (_, Some(sig)) => Some((
             "runner crashed",
-            format!("`runner exec` died of signal {sig}; stderr: {stderr}"),
+            format!(
+                "`runner exec` died of signal {sig}; stderr ends: {}",
+                last(4)
+            ),
         )),
-        (Some(FAILED), _) if in_process != FAILED => Some((
+        (Some(FAILED), _) if !failure_lines(stderr).is_empty() => Some((
             "runner failed",
-            format!("`runner exec` failed (125): {stderr}"),
+            format!(
+                "`runner exec` failed (125): {}",
+                failure_lines(stderr).join("\n")
+            ),
         )),
+        (Some(_), _) if stderr.contains("panicked at ") => {
+            Some(("panic", format!("`runner exec` panicked: {}", last(12))))
+        }
         (Some(_), _) => None,
         (None, None) => Some(("runner crashed", "no status".into())),
     }
@@ -135,16 +160,30 @@ mod tests {
 
     #[test]
     fn statuses_are_judged() {
-        assert!(judge(Some(0), None, 0, "").is_none());
-        assert!(judge(Some(139), None, 139, "runner: guest killed by SIGSEGV").is_none());
+        assert!(judge(Some(0), None, "").is_none());
+        assert!(judge(
+            Some(139),
+            None,
+            "runner: guest killed by SIGSEGV (x) at rip 0x1"
+        )
+        .is_none());
         assert_eq!(
-            judge(None, Some(31), 0, "").map(|v| v.0),
+            judge(None, Some(31), "").map(|v| v.0),
             Some("runner crashed")
         );
+        let failed = "runner: run failed: internal: thread 3: KVM_RUN failed";
         assert_eq!(
-            judge(Some(125), None, 139, "x").map(|v| v.0),
+            judge(Some(125), None, failed).map(|v| v.0),
             Some("runner failed")
         );
-        assert!(judge(Some(125), None, 125, "").is_none(), "exit_group(125)");
+        // The guest's own exit_group(125), with a report before it.
+        let report = "runner: clone with flags 0x11 refused: ...; returned ENOSYS";
+        assert!(judge(Some(125), None, report).is_none());
+        let vcpus = "runner: clone failed: all 256 vCPUs of the VM run threads; returned EAGAIN\n\
+                     runner: more than 64 different syscalls were refused or unsupported; \
+                     the others are not reported";
+        assert!(judge(Some(125), None, vcpus).is_none());
+        let panic = "thread 'main' panicked at runner/src/x.rs:1:1:\noops";
+        assert_eq!(judge(Some(101), None, panic).map(|v| v.0), Some("panic"));
     }
 }
