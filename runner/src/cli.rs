@@ -135,6 +135,14 @@ pub struct FuzzArgs {
     /// targets in fuzz/).
     #[arg(long, value_enum, default_value_t = FuzzTarget::Vm)]
     pub target: FuzzTarget,
+    /// Also run every Nth program as `runner exec` in a child process,
+    /// locked down, and check how it ends (0: never).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub locked_every: u64,
+    /// Which generators guest programs come from: all of them, or one
+    /// (the same seed then gives other programs).
+    #[arg(long, value_enum, default_value_t = FuzzGenerator::All)]
+    pub generator: FuzzGenerator,
     /// Run one saved program (a flat binary) through the harness's checks,
     /// print the report, and exit 0 only if it passes.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["iterations", "duration"])]
@@ -146,6 +154,21 @@ pub struct FuzzArgs {
         requires = "replay"
     )]
     pub args: Vec<String>,
+}
+
+/// Where `runner fuzz`'s guest programs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FuzzGenerator {
+    /// Every generator, in the documented proportions.
+    All,
+    /// Random bytes.
+    Bytes,
+    /// Random instruction sequences.
+    Instructions,
+    /// Mutations of the sample and hostile programs.
+    Mutations,
+    /// Threads, futexes and signals.
+    Concurrency,
 }
 
 /// What `runner fuzz` generates inputs for.

@@ -43,6 +43,48 @@ fn a_short_campaign_passes_every_invariant() {
     );
 }
 
+/// The concurrency generator alone (clone storms, futexes, signals,
+/// garbage sigreturn frames, signals during syscalls), every 10th program
+/// also locked down in a child: no panic, hang, leaked host thread or
+/// broken invariant, and threads really ran.
+#[test]
+fn a_short_concurrency_campaign_passes_every_invariant() {
+    let out = temp_dir("fuzz-concurrency-out");
+    let r = run(&[
+        "fuzz",
+        "--generator",
+        "concurrency",
+        "--seed",
+        "7",
+        "--iterations",
+        "300",
+        "--jobs",
+        "2",
+        "--locked-every",
+        "10",
+        "--out",
+        out.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        last_line(&r.stdout),
+        "fuzz: 300 programs, 0 failures",
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let threaded: u64 = r
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("fuzz: threads: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the threads line");
+    assert!(threaded >= 60, "only {threaded} programs ran threads");
+    for call in ["clone ", "futex ", "rt_sigreturn ", "tgkill ", "setitimer "] {
+        assert!(r.stderr.contains(call), "no {call}in {}", r.stderr);
+    }
+}
+
 #[test]
 fn replaying_a_sample_runs_it_through_the_checks() {
     let hello = sample("hello");
@@ -80,6 +122,7 @@ fn bad_fuzz_arguments_are_125() {
         &["fuzz", "--timeout", "0"],
         &["fuzz", "--memory", "12 parsecs"],
         &["fuzz", "--jobs", "0"],
+        &["fuzz", "--generator", "threads"],
         &["fuzz", "--iterations", "5", "--duration", "5"],
         &["fuzz", "--target", "nonsense"],
     ] {

@@ -140,3 +140,150 @@ fn a_thread_blocked_on_an_idle_stdin_does_not_hold_up_the_others() {
         start.elapsed()
     );
 }
+
+/// Found by the fuzzer's concurrency programs (hostile_threads.c): many
+/// threads at once under the lock-down, clone with a TLS base the CPU
+/// cannot hold, a handler on an alternate stack that wraps around, and a
+/// page whose permissions change under a thread writing it (the last a
+/// race, caught about every other run before its fix: it runs three
+/// times). Each ends as it does natively.
+#[test]
+fn thread_and_signal_edges_end_as_natively() {
+    let refresh = ("refresh", 0, "refresh: the writer ran throughout\n");
+    for (mode, status, stdout) in [
+        ("many", 0, "many: 40 joined, sum 780\n"),
+        ("tls", 0, "tls: EPERM, parent tid 0\n"),
+        ("altstack", 139, ""),
+        refresh,
+        refresh,
+        refresh,
+    ] {
+        // Natively a death by a signal has no exit code (-1 here).
+        let (native_status, native_stdout) = native("hostile_threads", &[mode]);
+        assert_eq!(native_stdout, stdout, "{mode} natively");
+        assert_eq!(
+            native_status,
+            if status == 0 { 0 } else { -1 },
+            "{mode} natively"
+        );
+        let r = exec_elf(&[], "hostile_threads", &[mode]);
+        assert_eq!(r.status, status, "{mode}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, stdout, "{mode}");
+        if status == 0 {
+            assert_eq!(r.stderr, "", "{mode}");
+        } else {
+            assert!(
+                r.stderr
+                    .starts_with("runner: guest killed by SIGSEGV (cannot build the frame"),
+                "{mode}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+/// Threads created and joined one after another while others wait: a
+/// clone never starts a host thread (and vCPU) beyond `limits.threads`,
+/// not even at the largest limit, where one more was status 125.
+#[test]
+fn thread_churn_keeps_the_vcpus_within_limits_threads() {
+    let dir = temp_dir("churn");
+    for (threads, waiting) in [(2, 0), (256, 254)] {
+        let policy = policy_file(
+            &dir,
+            &format!("t{threads}.toml"),
+            &format!("[limits]\nthreads = {threads}\nmemory = \"64MiB\"\n"),
+        );
+        let stats = dir.join(format!("t{threads}.json"));
+        let stats_arg = stats.to_str().expect("path");
+        let waiting_arg = waiting.to_string();
+        let r = exec_elf(
+            &["--policy", &policy, "--stats", stats_arg],
+            "hostile_threads",
+            &["churn", &waiting_arg],
+        );
+        assert_eq!(r.status, 0, "{threads}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout,
+            format!("churn: {waiting} waited, 0 of 500 not created\n")
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+        let vcpus = s["vcpus"].as_u64().expect("vcpus");
+        assert!(
+            (1..=threads).contains(&vcpus),
+            "{vcpus} vCPUs with limits.threads = {threads}"
+        );
+    }
+}
+
+/// Forks (copy-on-write: every page loses W, and the frames are
+/// refreshed after the other vCPUs are out) while another thread writes a
+/// page. Ignored: about one run in five on kvm_pvm (main before this
+/// branch's port too) the first program dies of "SIGSEGV (page fault:
+/// write to protected address in the runner's entry code) at rip
+/// 0xffffffff80004210": a user write fault (error code 7) on a
+/// copy-on-write page, delivered with the frame of `flush_return`'s first
+/// instruction. Most likely the fault was still pending in KVM when a
+/// shootdown's kick made the vCPU exit, and `tlb::redirect` moved it to
+/// `flush_return` before KVM delivered it.
+#[test]
+#[ignore = "a pending page fault delivered after tlb::redirect (see the doc comment)"]
+fn forks_under_a_writing_thread_end_as_natively() {
+    for _ in 0..3 {
+        let (status, stdout) = native("hostile_threads", &["fork-refresh"]);
+        let line = "fork-refresh: the writer ran throughout\n";
+        assert_eq!((status, stdout.as_str()), (0, line), "natively");
+        let r = exec_elf(&[], "hostile_threads", &["fork-refresh"]);
+        assert_eq!((r.status, r.stdout.as_str()), (0, line), "{}", r.stderr);
+        assert_eq!(r.stderr, "");
+    }
+}
+
+/// The pool's vCPUs serve every process: with all of them in use, a
+/// thread of any process gets EAGAIN (the run goes on, where it failed
+/// with 125 when a vCPU past the VM's 256 was made), and under the bound
+/// the threads of several processes all start, as natively.
+#[test]
+fn the_vcpus_are_shared_by_every_process_and_bounded() {
+    let dir = temp_dir("procs-vcpus");
+    let policy = policy_file(
+        &dir,
+        "procs.toml",
+        "[limits]\nthreads = 64\nprocesses = 8\nmemory = \"128MiB\"\n",
+    );
+    // processes, threads each, threads started in the sandbox, vCPUs.
+    for (p, t, started, vcpus) in [(3u64, 20u64, 60u64, 64u64), (5, 63, 250, 256)] {
+        let args = [p.to_string(), t.to_string()];
+        let (native_status, native_stdout) =
+            native("hostile_threads", &["procs", &args[0], &args[1]]);
+        let line = |n: u64| {
+            format!(
+                "procs: {p} processes, {n} of {} threads started, 0 bad exits\n",
+                p * t
+            )
+        };
+        assert_eq!((native_status, native_stdout), (0, line(p * t)), "natively");
+        let stats = dir.join(format!("p{p}.json"));
+        let stats_arg = stats.to_str().expect("path");
+        let r = exec_elf(
+            &["--policy", &policy, "--stats", stats_arg],
+            "hostile_threads",
+            &["procs", &args[0], &args[1]],
+        );
+        assert_eq!(r.status, 0, "{p}x{t}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stdout, line(started), "{p}x{t}");
+        if started < p * t {
+            assert_eq!(
+                r.stderr,
+                "runner: clone failed: all 256 vCPUs of the VM run threads; returned EAGAIN\n"
+            );
+        } else {
+            assert_eq!(r.stderr, "", "{p}x{t}");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+        assert_eq!(s["vcpus"].as_u64(), Some(vcpus), "{p}x{t}");
+        assert_eq!(s["forks"].as_u64(), Some(p), "{p}x{t}");
+    }
+}

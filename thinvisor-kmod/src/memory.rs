@@ -181,7 +181,8 @@ impl GuestMemory {
     /// writes to guest page tables are invisible to a shadow MMU, and a guest
     /// TLB flush does not resynchronise write-protected shadow pages. Cycling
     /// the host protection of the backing pages fires KVM's MMU notifier,
-    /// which zaps every mapping of them. Contents are kept.
+    /// which zaps every mapping of them. Contents are kept. Call it only
+    /// while no vCPU of the VM runs guest code.
     pub fn refresh(&mut self, offset: u64, len: u64) -> Result<()> {
         let r = self.range(offset, len)?;
         if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
@@ -197,10 +198,11 @@ impl GuestMemory {
             // this private anonymous mapping, which is read-write by
             // construction. We hold `&mut self`, so no Rust reference into it
             // is alive while it is briefly read-only, and the second call
-            // restores exactly the original protection. A vCPU of the VM may
-            // not run concurrently (the runner drives its vCPU on the thread
-            // that owns this memory); if one did, its writes would merely
-            // fault into KVM and be retried after the restore.
+            // restores exactly the original protection. No vCPU of the VM
+            // may run guest code meanwhile (the runner defers the refresh
+            // until every other vCPU is out of the guest): one that wrote
+            // these pages in the window would have its KVM_RUN fail with
+            // EFAULT, or exit as an MMIO write.
             let rc = unsafe { libc::mprotect(addr, len as usize, prot) };
             if rc != 0 {
                 return Err(KmodError::Ioctl {

@@ -4,15 +4,17 @@
 //! outside the vCPUs: a program the runner has not finished long after its
 //! time limit is a hang, reported (with the program, regenerated from its
 //! index) before the process exits, since a stuck thread cannot be killed.
-//! It also samples the process's memory and descriptors, prints progress,
-//! and saves failures.
+//! It also samples the process's memory and descriptors, checks that no
+//! host thread outlives its run (and that the process ends the campaign
+//! with the threads it began it with), prints progress, and saves
+//! failures.
 
 use super::executor::{Executor, Settings};
-use super::generate::{self, Program};
+use super::generate::{self, Mix, Program};
 use super::invariants::{self, Violation};
+use super::locked::LockedRun;
 use super::report::{self, Failure, Reporter};
 use super::resources::{self, Growth, Health};
-use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +34,10 @@ pub enum Plan {
 pub struct Campaign {
     pub seed: u64,
     pub plan: Plan,
+    /// Which generators the programs come from.
+    pub mix: Mix,
+    /// Every this many programs, one also runs locked down (0: none).
+    pub locked_every: u64,
     pub jobs: usize,
     pub settings: Settings,
     pub max_failures: u64,
@@ -45,9 +51,24 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// Programs run before the memory baseline is taken (allocator warm-up).
 const WARMUP_PROGRAMS: u64 = 300;
 
-thread_local! {
-    /// The last panic on this thread: message, location and backtrace.
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+/// Panics since they were last collected, by the name of the thread that
+/// panicked (a run's host threads all carry its tag): message, location
+/// and backtrace.
+static PANICS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// The panics of the threads named `name`, oldest first, joined.
+fn panics_of(name: &str) -> Option<String> {
+    let mut all = PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mine, others): (Vec<_>, Vec<_>) = all.drain(..).partition(|(n, _)| n == name);
+    *all = others;
+    (!mine.is_empty()).then(|| {
+        mine.into_iter()
+            .map(|(_, msg)| msg)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }
 
 /// What a worker is doing: the program index + 1 (0 when idle) and when it
@@ -99,7 +120,11 @@ impl Campaign {
         panic::set_hook(Box::new(|info| {
             let trace = std::backtrace::Backtrace::force_capture();
             let msg = format!("{info}\n{trace}");
-            LAST_PANIC.with(|p| *p.borrow_mut() = Some(msg));
+            let name = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+            PANICS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((name.trim_end().to_string(), msg));
         }));
         let status = self.supervise(&cwd, &stdin);
         panic::set_hook(previous_hook);
@@ -117,13 +142,23 @@ impl Campaign {
         let slots: Vec<Arc<Slot>> = (0..self.jobs).map(|_| Arc::new(Slot::default())).collect();
         let (tx, rx) = mpsc::channel::<Message>();
         let start = Instant::now();
+        let threads_before = resources::user_threads().map(|t| t.len());
+        let locked = self.locked_run(stdin);
         let mut workers = Vec::new();
-        for slot in &slots {
+        for (job, slot) in slots.iter().enumerate() {
             let (c, shared, slot, tx) = (self.clone(), shared.clone(), slot.clone(), tx.clone());
-            let (cwd, stdin) = (cwd.to_path_buf(), stdin.to_path_buf());
+            let (cwd, stdin, locked) = (cwd.to_path_buf(), stdin.to_path_buf(), locked.clone());
             let spawned = std::thread::Builder::new()
-                .name("fuzz-job".into())
-                .spawn(move || c.work(&shared, &slot, &tx, &cwd, stdin, start));
+                .name(JOB_NAME.into())
+                .spawn(move || {
+                    let job = Job {
+                        index: job,
+                        cwd: &cwd,
+                        stdin,
+                        locked: locked.as_ref(),
+                    };
+                    c.work(&job, &shared, &slot, &tx, start)
+                });
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
@@ -137,9 +172,13 @@ impl Campaign {
         let mut reporter = Reporter::new(self.out.clone(), self.seed, self.settings);
         let mut failures = 0u64;
         let mut health = Health::default();
+        // A run in flight holds a few descriptors (its VM, stdin, /dev/null)
+        // and one per vCPU: up to one per guest thread of all its
+        // processes together, so up to the VM's most.
+        let per_run = 4 + crate::guest::layout::MAX_VCPUS;
         let allowed = Growth {
             rss_bytes: 64 << 20,
-            fds: 8 + 4 * self.jobs as u64,
+            fds: 8 + per_run * self.jobs as u64,
         };
         let (mut last_progress, mut last_health) = (Instant::now(), Instant::now());
         loop {
@@ -170,7 +209,8 @@ impl Campaign {
                     reporter.record(&f);
                 }
                 if let Some((index, secs)) = self.hung(&slots, start) {
-                    let program = generate::program(self.seed, index, self.settings.memory_limit);
+                    let program =
+                        generate::program(self.seed, index, self.settings.memory_limit, self.mix);
                     reporter.record(&Failure {
                         index: Some(index),
                         program: Some(program),
@@ -203,6 +243,10 @@ impl Campaign {
             }
         }
         if let Some(f) = growth(&mut health, allowed, shared.done.load(Ordering::SeqCst)) {
+            failures += 1;
+            reporter.record(&f);
+        }
+        if let Some(f) = threads_left(threads_before) {
             failures += 1;
             reporter.record(&f);
         }
@@ -257,17 +301,39 @@ impl Campaign {
         }
     }
 
+    /// How programs run locked down, when they do (and this binary can be
+    /// found to run them).
+    fn locked_run(&self, stdin: &std::path::Path) -> Option<LockedRun> {
+        if self.locked_every == 0 {
+            return None;
+        }
+        let locked = LockedRun {
+            runner: std::env::current_exe().ok()?,
+            dir: self.scratch.join("locked"),
+            stdin: stdin.to_path_buf(),
+            settings: self.settings,
+            hang_after: self.hang_after(),
+        };
+        match locked.prepare() {
+            Ok(()) => Some(locked),
+            Err(e) => {
+                eprintln!("fuzz: no locked-down runs: {e}");
+                None
+            }
+        }
+    }
+
     /// A worker thread: runs programs until the plan is done.
     fn work(
         &self,
+        job: &Job<'_>,
         shared: &Shared,
         slot: &Slot,
         tx: &mpsc::Sender<Message>,
-        cwd: &std::path::Path,
-        stdin: PathBuf,
         start: Instant,
     ) {
-        let exec = match Executor::new(self.settings, stdin, self.seed) {
+        let cwd = job.cwd;
+        let exec = match Executor::new(self.settings, job.stdin.clone(), self.seed) {
             Ok(e) => e,
             Err(e) => {
                 let _ = tx.send(Message::Fatal(format!("cannot start: {e}")));
@@ -275,11 +341,21 @@ impl Campaign {
             }
         };
         while let Some(i) = self.more(shared, start) {
-            let program = generate::program(self.seed, i, self.settings.memory_limit);
+            let program = generate::program(self.seed, i, self.settings.memory_limit, self.mix);
             slot.since_ms
                 .store(start.elapsed().as_millis() as u64, Ordering::SeqCst);
             slot.current.store(i + 1, Ordering::SeqCst);
+            // Every host thread the run starts carries this name.
+            let tag = resources::run_tag(job.index, i);
+            let tagged = resources::name_this_thread(&tag).is_ok();
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| exec.run(&program)));
+            let panicked = panics_of(if tagged { &tag } else { JOB_NAME });
+            let _ = resources::name_this_thread(JOB_NAME);
+            let leaked = if tagged {
+                resources::threads_left_named(&tag, THREAD_EXIT_GRACE)
+            } else {
+                Vec::new()
+            };
             slot.current.store(0, Ordering::SeqCst);
             shared.done.fetch_add(1, Ordering::SeqCst);
             let failure = match outcome {
@@ -288,6 +364,14 @@ impl Campaign {
                         s.add(&e);
                     }
                     let mut v = invariants::check(&e, &self.settings);
+                    if !leaked.is_empty() {
+                        v.push(leak(&leaked));
+                    }
+                    if let Some(l) = job.locked {
+                        if (i + 1) % self.locked_every == 0 {
+                            v.extend(l.check(job.index, &program));
+                        }
+                    }
                     let files = resources::new_files(cwd);
                     if !files.is_empty() {
                         v.push(Violation::new(
@@ -299,9 +383,7 @@ impl Campaign {
                     (!v.is_empty()).then(|| Failure::of_run(i, program, &e, v))
                 }
                 Err(_) => {
-                    let msg = LAST_PANIC
-                        .with(|p| p.borrow_mut().take())
-                        .unwrap_or_else(|| "(no panic message)".into());
+                    let msg = panicked.unwrap_or_else(|| "(no panic message)".into());
                     Some(Failure {
                         index: Some(i),
                         program: Some(program),
@@ -317,6 +399,60 @@ impl Campaign {
             }
         }
     }
+}
+
+/// What one job thread works with.
+struct Job<'a> {
+    index: usize,
+    /// The guests' working directory.
+    cwd: &'a std::path::Path,
+    /// The guests' stdin file.
+    stdin: PathBuf,
+    locked: Option<&'a LockedRun>,
+}
+
+/// The name of the job threads between runs.
+const JOB_NAME: &str = "fuzz-job";
+/// How long a run's host threads may take to leave the kernel once the
+/// run has joined them.
+const THREAD_EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// The violation for host threads still alive after their run returned.
+fn leak(tids: &[u64]) -> Violation {
+    Violation::new(
+        "leaked thread",
+        format!(
+            "{} host thread(s) the run started are still alive after it returned (tids {tids:?})",
+            tids.len()
+        ),
+    )
+}
+
+/// A campaign-wide failure when the process, its job threads joined, has
+/// more threads than before the campaign (`before`).
+fn threads_left(before: Option<usize>) -> Option<Failure> {
+    let before = before?;
+    let until = Instant::now() + THREAD_EXIT_GRACE;
+    let now = loop {
+        let now = resources::user_threads()?;
+        if now.len() <= before || Instant::now() >= until {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    (now.len() > before).then(|| Failure {
+        index: None,
+        program: None,
+        violations: vec![Violation::new(
+            "leaked thread",
+            format!(
+                "{} threads before the campaign, {} after it: {now:?}",
+                before,
+                now.len()
+            ),
+        )],
+        summary: String::new(),
+    })
 }
 
 /// A campaign-wide failure when the process grew beyond `allowed`.
@@ -370,8 +506,12 @@ pub fn replay(settings: Settings, scratch: &std::path::Path, seed: u64, program:
             return crate::exit_status::RUNNER_FAILED;
         }
     };
+    let before = resources::user_threads().map(|t| t.len());
     let e = exec.run(&program);
     let mut v = invariants::check(&e, &settings);
+    if let Some(f) = threads_left(before) {
+        v.extend(f.violations);
+    }
     let files = resources::new_files(&cwd);
     if !files.is_empty() {
         v.push(Violation::new("file escape", format!("{files:?}")));
@@ -383,4 +523,67 @@ pub fn replay(settings: Settings, scratch: &std::path::Path, seed: u64, program:
     let _ = std::fs::remove_dir_all(scratch);
     println!("fuzz: 1 programs, {} failures", usize::from(!v.is_empty()));
     i32::from(!v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign(timeout: Duration) -> Campaign {
+        Campaign {
+            seed: 1,
+            plan: Plan::Iterations(1),
+            mix: Mix::All,
+            locked_every: 0,
+            jobs: 2,
+            settings: Settings {
+                memory_limit: 4 << 20,
+                time_limit: timeout,
+            },
+            max_failures: 0,
+            out: PathBuf::from("unused"),
+            scratch: PathBuf::from("unused"),
+        }
+    }
+
+    /// The watchdog names a program (deadlocked or looping in the runner)
+    /// running past the hang limit, and only such a program.
+    #[test]
+    fn the_watchdog_finds_a_run_past_the_hang_limit() {
+        let c = campaign(Duration::from_millis(200));
+        assert_eq!(c.hang_after(), Duration::from_secs(10));
+        assert_eq!(
+            campaign(Duration::from_secs(3)).hang_after(),
+            Duration::from_secs(30)
+        );
+        let Some(start) = Instant::now().checked_sub(Duration::from_secs(60)) else {
+            return; // a clock too young to go back a minute
+        };
+        let (idle, busy, stuck) = (Slot::default(), Slot::default(), Slot::default());
+        busy.current.store(8, Ordering::SeqCst); // program 7, started just now
+        busy.since_ms.store(59_000, Ordering::SeqCst);
+        let slots = vec![Arc::new(idle), Arc::new(busy)];
+        assert_eq!(c.hung(&slots, start), None);
+        stuck.current.store(42, Ordering::SeqCst); // program 41, for 45 s
+        stuck.since_ms.store(15_000, Ordering::SeqCst);
+        let slots = vec![slots[0].clone(), slots[1].clone(), Arc::new(stuck)];
+        let (index, secs) = c.hung(&slots, start).expect("a hang");
+        assert_eq!(index, 41);
+        assert!(secs >= 44.0, "{secs}");
+    }
+
+    #[test]
+    fn panics_are_filed_by_thread_name() {
+        PANICS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend([
+                ("f0.1".to_string(), "first".to_string()),
+                ("f1.2".to_string(), "other job".to_string()),
+                ("f0.1".to_string(), "second".to_string()),
+            ]);
+        assert_eq!(panics_of("f0.1").as_deref(), Some("first\nsecond"));
+        assert_eq!(panics_of("f0.1"), None);
+        assert_eq!(panics_of("f1.2").as_deref(), Some("other job"));
+    }
 }

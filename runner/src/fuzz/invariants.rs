@@ -63,15 +63,21 @@ pub fn check(e: &Execution, settings: &Settings) -> Vec<Violation> {
 }
 
 /// A death by a signal the program raised itself (kill, tkill, tgkill, an
-/// unblocked pending signal, SIGPIPE on a write with no reader): any signal
-/// whose default action ends a process, as natively.
+/// unblocked pending signal, SIGPIPE on a write with no reader, a signal
+/// one of its threads or another of the sandbox's processes sent it): any
+/// signal whose default action ends a process, as natively; or SIGALRM
+/// from its own alarm timer.
 fn raised(death: &Death) -> bool {
     match death {
         Death::Signal { signal, cause, .. } => {
-            (cause.starts_with("raised by the program itself")
+            let by_program = cause.starts_with("raised by the program itself")
+                || cause.starts_with("sent by another thread")
                 || cause.starts_with("write to a pipe with no reader")
                 // kill from another process of the sandbox (or a timer).
-                || cause == "sent to the process")
+                || cause == "sent to the process";
+            let by_alarm =
+                *signal == signal::SIGALRM && cause.starts_with("the alarm timer expired");
+            (by_program || by_alarm)
                 && u64::try_from(*signal).is_ok_and(signals::ends_the_run_by_default)
         }
         _ => false,
@@ -161,10 +167,27 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
             format!("stats exit_status {} != {}", s.exit_status, e.status),
         ));
     }
-    if s.guest_ns > s.wall_ns {
+    if s.guest_ns > s.wall_ns.saturating_mul(s.vcpus.max(1)) {
         v.push(Violation::new(
             "stats",
-            format!("guest_ns {} > wall_ns {}", s.guest_ns, s.wall_ns),
+            format!(
+                "guest_ns {} > wall_ns {} on {} vCPUs",
+                s.guest_ns, s.wall_ns, s.vcpus
+            ),
+        ));
+    }
+    if s.vcpus == 0 {
+        v.push(Violation::new("stats", "a run without a vCPU"));
+    }
+    let threads = u64::from(sandbox_policy::Policy::default().limits.threads);
+    let most = most_vcpus(threads, s.forks);
+    if s.vcpus > most {
+        v.push(Violation::new(
+            "threads limit",
+            format!(
+                "{} vCPUs, more than {most} (limits.threads {threads}, {} forks)",
+                s.vcpus, s.forks
+            ),
         ));
     }
     for reason in s.exits_by_reason.keys() {
@@ -175,6 +198,16 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// The most vCPUs a run may have used (run/pool.rs): no more than the
+/// threads alive at once, so `threads` (limits.threads) for one process,
+/// and that many per process when it forked; never past the VM's
+/// `MAX_VCPUS`.
+fn most_vcpus(threads: u64, forks: u64) -> u64 {
+    threads
+        .saturating_mul(forks.saturating_add(1))
+        .min(crate::guest::layout::MAX_VCPUS)
 }
 
 fn limits(e: &Execution, settings: &Settings, v: &mut Vec<Violation>) {
@@ -213,5 +246,18 @@ fn limits(e: &Execution, settings: &Settings, v: &mut Vec<Violation>) {
                 e.elapsed, settings.time_limit
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_vcpus;
+
+    #[test]
+    fn the_vcpu_bound_counts_every_process_up_to_the_vms_most() {
+        assert_eq!(most_vcpus(64, 0), 64, "one process: limits.threads");
+        assert_eq!(most_vcpus(64, 2), 192);
+        assert_eq!(most_vcpus(64, 10), 256, "the VM's most");
+        assert_eq!(most_vcpus(1, u64::MAX), 256);
     }
 }

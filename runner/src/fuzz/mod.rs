@@ -1,11 +1,14 @@
 //! `runner fuzz`: the random-guest-code harness (docs/fuzzing.md).
 //!
 //! - `generate/`: programs from a seed: random bytes, random instruction
-//!   sequences (iced-x86), mutations of the samples and hostile programs;
+//!   sequences (iced-x86), mutations of the samples and hostile programs,
+//!   concurrency programs (threads, futexes, signals);
 //! - `executor`: one program in a fresh micro-VM, in this process;
 //! - `canary`: memory the guest must never reach, checked after each run;
 //! - `invariants`: what every run must keep (status, stats, limits);
-//! - `resources`: the process's own memory, descriptors, working directory;
+//! - `resources`: the process's own memory, descriptors, threads, working
+//!   directory;
+//! - `locked`: some programs again as a locked-down `runner exec` child;
 //! - `campaign`: job threads, the hang watchdog, progress;
 //! - `report`: saved failures and reproducers;
 //! - `targets` + `driver`: the parser-level targets (also cargo-fuzz's).
@@ -16,15 +19,17 @@ pub mod driver;
 pub mod executor;
 pub mod generate;
 pub mod invariants;
+pub mod locked;
 pub mod report;
 pub mod resources;
 pub mod rng;
 pub mod targets;
 
-use crate::cli::{FuzzArgs, FuzzTarget};
+use crate::cli::{FuzzArgs, FuzzGenerator, FuzzTarget};
 use crate::exit_status::RUNNER_FAILED;
 use campaign::{Campaign, Plan};
 use executor::Settings;
+use generate::{Kind, Mix};
 use std::time::Duration;
 
 /// Programs run when neither --iterations nor --duration is given.
@@ -101,9 +106,18 @@ pub fn main(args: FuzzArgs) -> i32 {
         };
         return campaign::replay(settings, &scratch, seed, program);
     }
+    let mix = match args.generator {
+        FuzzGenerator::All => Mix::All,
+        FuzzGenerator::Bytes => Mix::Only(Kind::Bytes),
+        FuzzGenerator::Instructions => Mix::Only(Kind::Instructions),
+        FuzzGenerator::Mutations => Mix::Only(Kind::Mutations),
+        FuzzGenerator::Concurrency => Mix::Only(Kind::Concurrency),
+    };
     Campaign {
         seed,
         plan,
+        mix,
+        locked_every: args.locked_every,
         jobs,
         settings,
         max_failures: args.max_failures,

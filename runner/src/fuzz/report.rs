@@ -207,6 +207,11 @@ pub struct Summary {
     /// Programs that got 2 MiB pages, and what those pages went through.
     with_huge_pages: u64,
     huge_pages: HugeTotals,
+    /// Programs that ran more than one vCPU (threads), the vCPUs of all
+    /// runs, and the most in one run.
+    threaded: u64,
+    vcpus: u64,
+    most_vcpus: u64,
 }
 
 #[derive(Debug, Default)]
@@ -251,6 +256,9 @@ impl Summary {
         self.huge_pages.mapped += e.stats.huge_pages_mapped;
         self.huge_pages.split += e.stats.huge_pages_split;
         self.huge_pages.root_switches += e.stats.page_table_root_switches;
+        self.threaded += u64::from(e.stats.vcpus > 1);
+        self.vcpus += e.stats.vcpus;
+        self.most_vcpus = self.most_vcpus.max(e.stats.vcpus);
     }
 
     pub fn lines(&self) -> String {
@@ -268,13 +276,17 @@ impl Summary {
         let h = &self.huge_pages;
         format!(
             "fuzz: endings: {}\nfuzz: {pct:.0}% of programs made syscalls: {}\n\
-             fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches",
+             fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches\n\
+             fuzz: threads: {} programs ran more than one vCPU, {} vCPUs in all, at most {} in one run",
             endings.join(", "),
             calls.join(", "),
             h.mapped,
             self.with_huge_pages,
             h.split,
-            h.root_switches
+            h.root_switches,
+            self.threaded,
+            self.vcpus,
+            self.most_vcpus
         )
     }
 }

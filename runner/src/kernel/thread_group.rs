@@ -201,13 +201,17 @@ impl ThreadGroup {
         }
     }
 
-    /// A new member (not yet running), with the next tid.
+    /// A new member (not yet running), with the next tid. A leader that
+    /// exited still counts against the limit, as a zombie leader does on
+    /// Linux: the first program's keeps its vCPU and host thread until the
+    /// run ends, so its threads' vCPUs stay within `limits.threads`.
     pub fn add(&self) -> Result<Member, AddError> {
         let mut m = super::lock(&self.members);
         if m.end.is_some() {
             return Err(AddError::Ending);
         }
-        if m.live.len() as u64 >= m.max_threads {
+        let leader_gone = u64::from(!m.live.contains_key(&m.leader));
+        if m.live.len() as u64 + leader_gone >= m.max_threads {
             return Err(AddError::Limit);
         }
         let tid = m.tids.next();
@@ -378,6 +382,12 @@ impl ThreadGroup {
         super::lock(&self.members).live.len()
     }
 
+    /// How many threads other than the leader are alive.
+    pub fn live_others(&self) -> usize {
+        let m = super::lock(&self.members);
+        m.live.len() - usize::from(m.live.contains_key(&m.leader))
+    }
+
     /// Whether thread `tid` is alive.
     pub fn is_alive(&self, tid: u64) -> bool {
         super::lock(&self.members).live.contains_key(&tid)
@@ -400,6 +410,17 @@ mod tests {
         let c = g.add().ok().map(|m| m.tid);
         assert_eq!(c, Some(GUEST_PID + 3), "tids are not reused");
         assert_eq!(g.live(), 3);
+    }
+
+    #[test]
+    fn an_exited_leader_still_counts_against_the_limit() {
+        let g = ThreadGroup::new(3, Arc::new(Parker::default()));
+        let a = g.add().map(|m| m.tid).unwrap_or(0);
+        assert_eq!(g.live_others(), 1);
+        g.remove(GUEST_PID, 0);
+        let b = g.add().map(|m| m.tid).unwrap_or(0);
+        assert_eq!(g.add().err(), Some(AddError::Limit), "leader, {a} and {b}");
+        assert_eq!((g.live(), g.live_others()), (2, 2));
     }
 
     #[test]

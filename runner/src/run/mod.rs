@@ -2,8 +2,10 @@
 //! lock down -> run -> report), and what they are made of: building the VM
 //! (`boot.rs`), the engine chosen once per machine (`engine.rs`: the
 //! syscall path, `syscall_path.rs`, and the monitor, measured by
-//! `monitor_probe.rs`), the run loop (`run_loop.rs`) under its deadline
-//! (`deadline.rs`), and the statistics (`stats.rs`). `selftest.rs` drives
+//! `monitor_probe.rs`), the threads (`threads.rs`, with the pool of host
+//! threads in `pool.rs`) and processes (`processes.rs`), the run loop
+//! (`run_loop.rs`) under its deadline (`deadline.rs`), and the statistics
+//! (`stats.rs`). `selftest.rs` drives
 //! the same loop after a lock-down to prove the self-sandbox from inside.
 
 pub mod boot;
@@ -12,6 +14,7 @@ pub mod engine;
 pub mod frame;
 pub mod monitor_probe;
 pub mod options;
+pub mod pool;
 pub mod processes;
 pub mod run_loop;
 pub mod selftest;

@@ -183,7 +183,8 @@ where
         gs_base: t.gs_base,
         comm: t.comm,
     };
-    if let Err(e) = threads::start(sb, scope, Box::new(job)) {
+    let others = g.pool_threads();
+    if let Err(e) = threads::start(sb, scope, Box::new(job), others) {
         if let Some(p) = g.others.remove(&pid) {
             let lender = g.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
             match lender {
@@ -198,11 +199,13 @@ where
         g.kernel.procs.exited(pid, ChildStatus::Killed(9));
         g.kernel.procs.reap(pid);
         group.end(GroupEnd::Exited(0));
-        if g.kernel.reports.first(REPORT_FORK_HOST) {
-            crate::say!("runner: fork failed: cannot start a host thread ({e}); returned EAGAIN");
+        // After the run's end nothing sees the answer.
+        if e.is_reported() && g.kernel.reports.first(REPORT_FORK_HOST) {
+            crate::say!("runner: fork failed: {e}; returned EAGAIN");
         }
         return refuse(Errno::AGAIN);
     }
+    g.stats.forks += 1;
     Ok(pid)
 }
 

@@ -409,13 +409,27 @@ fn copy_on_write(
         }
         Err(e) => return Err(RunError::Internal(format!("copy-on-write: {e}"))),
     }
-    if std::mem::take(&mut st.process.mm.needs_tlb_flush) {
-        tlb::shoot_down(&t.group, t.tid);
-        let mem = st.machine.vm.memory_mut(st.machine.slot)?;
-        st.process.mm.release_deferred(mem)?;
+    if flush_others(st, t)? {
         t.cpu_sync.request_flush();
     }
     Ok(Cow::Copied)
+}
+
+/// After thread `t` changed its process's page tables (`needs_tlb_flush`,
+/// taken here): every other vCPU of the process is kicked out of the guest
+/// and flushes before it runs user code again (tlb.rs); then what the
+/// change held back while they could run is done: the hypervisor drops its
+/// translations of downgraded frames, and freed frames become reusable.
+/// True when there was a change (`t` must flush too).
+fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
+    if !std::mem::take(&mut st.process.mm.needs_tlb_flush) {
+        return Ok(false);
+    }
+    tlb::shoot_down(&t.group, t.tid);
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    st.process.mm.refresh_deferred(mem)?;
+    st.process.mm.release_deferred(mem)?;
+    Ok(true)
 }
 
 /// Ends the thread group with `death` (a fatal signal ends every thread).
@@ -639,13 +653,20 @@ where
                 return Ok(Some(ThreadEnd::Exited));
             }
             Outcome::Spawn(new) => {
-                let v = threads::spawn(sb, scope, &mut st, t, *new, &ret, &r)?;
+                let v = threads::spawn(sb, scope, &mut g, t, *new, &ret, &r)?;
+                st = g.view(t.pid)?;
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::Fork(req) => {
                 let vfork = req.vfork;
                 let v = processes::fork(sb, scope, &mut g, t, *req, &ret, &r)?;
                 st = g.view(t.pid)?;
+                // The parent's pages became copy-on-write: its other
+                // threads flush (and the frames are refreshed) before the
+                // child runs, and before a vfork parent waits unlocked.
+                if flush_others(&mut st, t)? {
+                    t.cpu_sync.request_flush();
+                }
                 let lent = (v as i64) > 0
                     && st.kernel.procs.get(v).is_some_and(|e| e.borrowed_from.is_some());
                 // vfork: the parent goes on once the child has execed or
@@ -931,14 +952,7 @@ fn finish_syscall(
         return Ok(Some(end_group(sb, st, death)));
     }
     let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
-    let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
-    if changed {
-        tlb::shoot_down(&t.group, t.tid);
-        // Every other vCPU is out of the guest and flushes before it runs
-        // user code again: what the call freed can be reused now.
-        let mem = st.machine.vm.memory_mut(st.machine.slot)?;
-        st.process.mm.release_deferred(mem)?;
-    }
+    let changed = flush_others(st, t)?;
     let flush = changed || t.cpu_sync.flush_pending();
     if flush {
         t.cpu_sync.flushed();

@@ -207,10 +207,12 @@ fn build(
         )));
     }
     // The stack: the alternate one with SA_ONSTACK, unless already on it.
+    // Its base and size are the program's, unchecked (as on Linux): the
+    // arithmetic wraps, and a frame that lands nowhere writable kills.
     let alt = t.signals.altstack;
-    let on_alt = alt.is_some_and(|(sp, _, size)| user.rsp > sp && user.rsp <= sp + size);
+    let on_alt = alt.is_some_and(|(sp, _, size)| user.rsp > sp && user.rsp - sp <= size);
     let top = match alt {
-        Some((sp, _, size)) if action.flags & SA_ONSTACK != 0 && !on_alt => sp + size,
+        Some((sp, _, size)) if action.flags & SA_ONSTACK != 0 && !on_alt => sp.wrapping_add(size),
         _ => user.rsp.wrapping_sub(RED_ZONE),
     };
     let fpstate = top.wrapping_sub(FPSTATE_SIZE) & !63;

@@ -498,10 +498,7 @@ pub fn run_guest(
     drop(deadline);
     // The first vCPU's, added to what the pool's vCPUs (other threads and
     // processes) left in `stats` when their host threads ended.
-    let counters = objects.thread.vcpu.counters();
-    stats.vcpu_ioctls += counters.ioctls;
-    stats.vcpu_ioctls_other += counters.ioctls - counters.runs;
-    stats.guest_ns += counters.in_guest.as_nanos() as u64;
+    stats.add_vcpu(objects.thread.vcpu.counters());
     stats.peak_guest_memory_bytes = objects.process.mm.peak_bytes();
     let huge = objects.process.mm.huge_counts;
     stats.huge_pages = if objects.process.mm.huge_pages {

@@ -13,7 +13,14 @@ pub struct Stats {
     /// Exits by what caused them: "syscall", "exception", "interrupted",
     /// "user_port_io", or KVM's reason for anything unexpected.
     pub exits_by_reason: BTreeMap<String, u64>,
-    /// Every vCPU ioctl the runner issued, KVM_RUN and setup included.
+    /// vCPUs the run used: one per host thread that ran guest threads of
+    /// any of its processes, so at most the most threads alive at once
+    /// (within `limits.threads` for a run of one process; 256 at most).
+    pub vcpus: u64,
+    /// Processes forked during the run (fork, vfork, process clones).
+    pub forks: u64,
+    /// Every vCPU ioctl the runner issued, KVM_RUN and setup included, on
+    /// all the run's vCPUs (as are `vcpu_ioctls_other` and `guest_ns`).
     pub vcpu_ioctls: u64,
     /// The part of `vcpu_ioctls` that is not KVM_RUN (setup, and state the
     /// cache could not carry through the run page). With sync_regs this stays
@@ -45,7 +52,8 @@ pub struct Stats {
     pub huge_pages_mapped: u64,
     pub huge_pages_split: u64,
     pub page_table_root_switches: u64,
-    /// Wall time spent inside KVM_RUN.
+    /// Wall time spent inside KVM_RUN, summed over the vCPUs (up to
+    /// `vcpus` times `wall_ns`).
     pub guest_ns: u64,
     /// Where `wall_ns` went, by phase of `runner exec`: "prepare" (policy,
     /// program, files), "build_vm" (VM, memory, page tables, vCPU),
@@ -66,6 +74,14 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds the counters of one of the run's vCPUs, once it is done.
+    pub fn add_vcpu(&mut self, c: thinvisor_kmod::VcpuCounters) {
+        self.vcpus += 1;
+        self.vcpu_ioctls += c.ioctls;
+        self.vcpu_ioctls_other += c.ioctls - c.runs;
+        self.guest_ns += c.in_guest.as_nanos() as u64;
+    }
+
     pub fn count_exit(&mut self, reason: &str) {
         if self.first_exit.is_none() {
             self.first_exit = Some(std::time::Instant::now());

@@ -29,23 +29,32 @@
 //! it returns, so no host thread outlives the run. A host thread whose
 //! guest thread exited keeps its vCPU and waits in the pool for the next
 //! clone: KVM cannot destroy one vCPU of a VM, and reusing them keeps the
-//! vCPU count at the most threads ever alive at once.
+//! vCPU count at the most threads ever alive at once. The pool serves the
+//! threads of every process. A clone or fork that comes while a host
+//! thread is on its way back to the pool (its guest thread has exited)
+//! waits for it rather than starting another, so the first program's
+//! vCPUs never outnumber its `limits.threads`, and no thread gets a vCPU
+//! past the VM's `MAX_VCPUS` (it fails with EAGAIN instead). A host thread
+//! that panics ends the run ([`EndOnPanic`]) rather than leaving the
+//! others waiting for it.
 
 use super::boot::Machine;
 use super::deadline::Deadline;
+use super::pool::{Offer, Pool};
 use super::run_loop::{self, Entry, Return, RunError, ThreadEnd, USER_RFLAGS};
 use super::stats::Stats;
 use super::syscall_path::SyscallPath;
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE};
 use crate::abi::Errno;
 use crate::guest::cpu_area::CpuArea;
+use crate::guest::layout::MAX_VCPUS;
 use crate::kernel::death::Death;
 use crate::kernel::process::GUEST_PID;
 use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
 use crate::kernel::{Kernel, Objects, Process, Thread};
 use crate::syscalls::{NewThread, Outcome};
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{Fpu, Regs, Vcpu};
@@ -98,6 +107,25 @@ impl<'a> Shared<'a> {
             self.others.get_mut(&pid)
         }
     }
+
+    /// The guest threads that run on, or wait for, a host thread of the
+    /// pool: every live thread of every process but the first program's
+    /// first one (the run's own host thread runs it). A process that is
+    /// ending counts none: its host threads are on their way back.
+    pub fn pool_threads(&self) -> usize {
+        let first = &self.first.threads;
+        let mut n = if first.is_ending() {
+            0
+        } else {
+            first.live_others()
+        };
+        for p in self.others.values() {
+            if !p.threads.is_ending() {
+                n += p.threads.live();
+            }
+        }
+        n
+    }
 }
 
 /// What every thread of a run shares.
@@ -110,7 +138,7 @@ pub struct Sandbox<'a> {
     pub limit_secs: f64,
     /// When the run's wall-clock limit passes: no wait lasts beyond it.
     pub deadline: Instant,
-    pool: Pool,
+    pool: Pool<Box<Job>>,
     /// The thread groups of the processes forked since the run started
     /// (a leaf lock): killed when the first program ends, without the
     /// kernel lock, which a child may hold in a blocking host call.
@@ -201,6 +229,7 @@ pub fn run(
         children: Mutex::default(),
     };
     let main = std::thread::scope(|scope| {
+        let _unwinding = EndOnPanic(&sb);
         let r = run_first(&sb, scope, thread, deadline);
         if let Err(e) = &r {
             sb.group.end(GroupEnd::Failed(e.to_string()));
@@ -217,6 +246,22 @@ pub fn run(
         Some(GroupEnd::Killed(death)) => Ok(Err(death)),
         Some(GroupEnd::Failed(why)) => Err(RunError::Internal(why)),
         None => Err(RunError::Internal("the thread group did not end".into())),
+    }
+}
+
+/// Ends the run when a host thread of it panics: without it, the scope
+/// would wait forever for the others (idle ones wait for the pool, running
+/// ones for the deadline), and the panic would never be reported. The
+/// scope then joins them and passes the panic on.
+struct EndOnPanic<'s, 'a>(&'s Sandbox<'a>);
+
+impl Drop for EndOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .end_run(GroupEnd::Failed("a host thread of the run panicked".into()));
+            self.0.pool.close();
+        }
     }
 }
 
@@ -267,12 +312,13 @@ pub struct Job {
 }
 
 /// Starts the thread `new` that thread `t` asked for in the syscall
-/// returning through `ret` (with registers `r` at the syscall). Returns the
-/// value for `t`: the new tid, or -EAGAIN when no thread can be started.
+/// returning through `ret` (with registers `r` at the syscall), under the
+/// kernel lock `g`. Returns the value for `t`: the new tid, or -EAGAIN
+/// when no thread can be started.
 pub fn spawn<'scope, 'env, 'a>(
     sb: &'env Sandbox<'a>,
     scope: &'scope Scope<'scope, 'env>,
-    st: &mut State<'_>,
+    g: &mut MutexGuard<'env, Shared<'a>>,
     t: &mut Thread,
     new: NewThread,
     ret: &Return,
@@ -282,6 +328,7 @@ where
     'a: 'env,
 {
     let tid = new.member.tid;
+    let st = g.view(t.pid)?;
     if st.machine.monitor.is_some() {
         t.group.remove(tid, 0);
         if st.kernel.reports.first(u64::MAX - 1) {
@@ -315,37 +362,71 @@ where
         comm: t.comm,
         new,
     };
-    match start(sb, scope, Box::new(job)) {
+    let others = g.pool_threads();
+    match start(sb, scope, Box::new(job), others) {
         Ok(()) => Ok(tid),
         Err(e) => {
             t.group.remove(tid, 0);
-            if st.kernel.reports.first(u64::MAX - 2) {
-                crate::say!(
-                    "runner: clone failed: cannot start a host thread ({e}); returned EAGAIN"
-                );
+            // After the run's end nothing sees the answer.
+            if e.is_reported() && g.kernel.reports.first(u64::MAX - 2) {
+                crate::say!("runner: clone failed: {e}; returned EAGAIN");
             }
             Ok(Outcome::errno_value(Errno::AGAIN))
         }
     }
 }
 
-/// Hands `job` to an idle host thread of the pool, or starts a new one.
+/// Why a thread got no host thread.
+#[derive(Debug, thiserror::Error)]
+pub enum NotStarted {
+    /// The run is over (the first program's group ended meanwhile, which
+    /// can happen without the kernel lock: the deadline, a panic).
+    #[error("the run is ending")]
+    RunEnded,
+    /// Every vCPU the VM can have runs a guest thread.
+    #[error("all {MAX_VCPUS} vCPUs of the VM run threads")]
+    NoVcpu,
+    #[error("cannot start a host thread ({0})")]
+    Host(std::io::Error),
+}
+
+impl NotStarted {
+    /// Whether it is worth a line on stderr.
+    pub fn is_reported(&self) -> bool {
+        !matches!(self, NotStarted::RunEnded)
+    }
+}
+
+/// Hands `job` to a host thread of the pool that is idle or on its way
+/// back, or starts a new one. `others` is [`Shared::pool_threads`], `job`'s
+/// thread included, taken under the kernel lock the caller holds. No host
+/// thread starts once the run has ended.
 pub fn start<'scope, 'env, 'a>(
     sb: &'env Sandbox<'a>,
     scope: &'scope Scope<'scope, 'env>,
     job: Box<Job>,
-) -> std::io::Result<()>
+    others: usize,
+) -> Result<(), NotStarted>
 where
     'a: 'env,
 {
-    let job = match sb.pool.offer(job) {
-        Ok(()) => return Ok(()),
-        Err(job) => job,
+    if sb.group.is_ending() {
+        return Err(NotStarted::RunEnded);
+    }
+    let job = match sb.pool.offer(job, others) {
+        Offer::Queued => return Ok(()),
+        Offer::Start(job) => job,
+        Offer::Closed => return Err(NotStarted::RunEnded),
+        Offer::Full => return Err(NotStarted::NoVcpu),
     };
     // Unnamed: naming a thread is a prctl the locked-down runner refuses.
     std::thread::Builder::new()
         .spawn_scoped(scope, move || worker(sb, scope, job))
         .map(|_| ())
+        .map_err(|e| {
+            sb.pool.not_started();
+            NotStarted::Host(e)
+        })
 }
 
 /// A host thread of the pool: creates its vCPU once, runs the guest
@@ -357,6 +438,7 @@ fn worker<'scope, 'env, 'a>(
 ) where
     'a: 'env,
 {
+    let _unwinding = EndOnPanic(sb);
     let mut cpu: Option<(Vcpu, CpuArea)> = None;
     let mut job = first;
     loop {
@@ -367,7 +449,7 @@ fn worker<'scope, 'env, 'a>(
             Err(e) => {
                 group.remove(tid, 0);
                 sb.end_run(GroupEnd::Failed(format!("thread {tid}: {e}")));
-                return;
+                break;
             }
         }
         if sb.group.is_ending() {
@@ -380,11 +462,7 @@ fn worker<'scope, 'env, 'a>(
     }
     // What this vCPU cost goes into the run's statistics.
     if let Some((vcpu, _)) = &cpu {
-        let c = vcpu.counters();
-        let mut g = sb.lock();
-        g.stats.vcpu_ioctls += c.ioctls;
-        g.stats.vcpu_ioctls_other += c.ioctls - c.runs;
-        g.stats.guest_ns += c.in_guest.as_nanos() as u64;
+        sb.lock().stats.add_vcpu(vcpu.counters());
     }
 }
 
@@ -469,63 +547,4 @@ where
     let area = thread.cpu;
     *cpu = Some((thread.into_vcpu(), area));
     end.map(|_| ())
-}
-
-/// Host threads waiting for their next guest thread.
-#[derive(Default)]
-struct Pool {
-    state: Mutex<PoolState>,
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct PoolState {
-    jobs: VecDeque<Box<Job>>,
-    idle: usize,
-    closed: bool,
-}
-
-impl Pool {
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Hands `job` to an idle host thread; gives it back when none is idle.
-    fn offer(&self, job: Box<Job>) -> Result<(), Box<Job>> {
-        let mut p = self.lock();
-        if p.closed || p.idle <= p.jobs.len() {
-            return Err(job);
-        }
-        p.jobs.push_back(job);
-        self.cv.notify_one();
-        Ok(())
-    }
-
-    /// Waits for the next job; None once the run is over.
-    fn next(&self) -> Option<Box<Job>> {
-        let mut p = self.lock();
-        p.idle += 1;
-        loop {
-            if p.closed {
-                p.idle -= 1;
-                return None;
-            }
-            if let Some(j) = p.jobs.pop_front() {
-                p.idle -= 1;
-                return Some(j);
-            }
-            p = match self.cv.wait(p) {
-                Ok(g) => g,
-                Err(e) => e.into_inner(),
-            };
-        }
-    }
-
-    /// The run is over: idle host threads end.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.cv.notify_all();
-    }
 }

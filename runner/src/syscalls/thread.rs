@@ -12,6 +12,7 @@ use crate::abi::constants::{
     CLONE_VFORK, CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE, SIGCHLD,
 };
 use crate::abi::Errno;
+use crate::guest::layout::USER_END;
 use crate::kernel::thread_group::AddError;
 use crate::tunnel::GuestPtr;
 
@@ -120,13 +121,16 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
         }
         return Err(Errno::NOSYS.into());
     }
+    if unholdable_tls(&r) {
+        return Err(Errno::PERM.into());
+    }
     let member = match ctx.process.threads.add() {
         Ok(m) => m,
         Err(AddError::Limit) => {
             if ctx.kernel.reports.first(r.nr) {
                 crate::say!(
                     "runner: clone refused: limits.threads ({}) threads are alive; returned EAGAIN",
-                    ctx.process.threads.live()
+                    ctx.process.threads.max_threads()
                 );
             }
             return Err(Errno::AGAIN.into());
@@ -156,6 +160,13 @@ fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
     })))
 }
 
+/// A TLS base the CPU cannot hold (KVM would refuse the vCPU's FS base
+/// and the run would fail): Linux's set_new_tls refuses it with EPERM, as
+/// arch_prctl does, before the tids are written.
+fn unholdable_tls(r: &Request) -> bool {
+    r.flags & CLONE_SETTLS != 0 && r.tls >= USER_END
+}
+
 /// What a child process may be cloned with: the flags fork, vfork,
 /// posix_spawn and Go's os/exec use. Namespaces, CLONE_PARENT, CLONE_PIDFD,
 /// shared descriptor tables or file-system views between processes are
@@ -178,6 +189,9 @@ fn fork_child(ctx: &mut Ctx<'_>, r: &Request, vfork: bool) -> SyscallResult {
             );
         }
         return Err(Errno::INVAL.into());
+    }
+    if unholdable_tls(r) {
+        return Err(Errno::PERM.into());
     }
     let flag = |f: u64, v: u64| (r.flags & f != 0).then_some(v);
     Err(Stop::Fork(Box::new(ForkRequest {

@@ -1,8 +1,10 @@
 //! Program generators. Program `index` of a campaign is a pure function of
-//! (seed, index, memory limit): random bytes, a random instruction sequence,
-//! or a mutation of a sample or hostile program.
+//! (seed, index, memory limit, mix): random bytes, a random instruction
+//! sequence, a mutation of a sample or hostile program, or a concurrency
+//! program (threads, futexes, signals).
 
 pub mod bytes;
+pub mod concurrency;
 pub mod corpus;
 pub mod instructions;
 pub mod mutate;
@@ -21,24 +23,67 @@ pub struct Program {
     pub origin: String,
 }
 
+/// A generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bytes,
+    Instructions,
+    Mutations,
+    Concurrency,
+}
+
+/// Which generators a campaign draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mix {
+    /// All: concurrency programs at `CONCURRENCY_PERCENT`, the others by
+    /// `WEIGHTS`.
+    #[default]
+    All,
+    /// One generator only.
+    Only(Kind),
+}
+
 /// Generator weights: random bytes, instruction sequences, mutations.
 const WEIGHTS: [u64; 3] = [15, 50, 35];
+/// The share of concurrency programs in the full mix. Whether program
+/// `index` is one is drawn from a stream of its own, so that the other
+/// generators' programs stay what they were at every other index.
+const CONCURRENCY_PERCENT: u64 = 20;
+const CONCURRENCY_STREAM: u64 = 0xc0c0_7e4d_5eed_0001;
 
 /// Program `index` of the campaign with `seed`.
-pub fn program(seed: u64, index: u64, memory_limit: u64) -> Program {
+pub fn program(seed: u64, index: u64, memory_limit: u64, mix: Mix) -> Program {
     let mut rng = Rng::for_program(seed, index);
-    match rng.weighted(&WEIGHTS) {
-        0 => Program {
+    let kind = match mix {
+        Mix::Only(kind) => kind,
+        Mix::All
+            if Rng::for_program(seed ^ CONCURRENCY_STREAM, index).chance(CONCURRENCY_PERCENT) =>
+        {
+            Kind::Concurrency
+        }
+        Mix::All => match rng.weighted(&WEIGHTS) {
+            0 => Kind::Bytes,
+            1 => Kind::Instructions,
+            _ => Kind::Mutations,
+        },
+    };
+    match kind {
+        Kind::Bytes => Program {
             bytes: bytes::program(&mut rng),
             args: Vec::new(),
             origin: "random bytes".into(),
         },
-        1 => Program {
+        Kind::Instructions => Program {
             bytes: instructions::program(&mut rng, memory_limit),
             args: Vec::new(),
             origin: "random instructions".into(),
         },
-        _ => {
+        Kind::Concurrency => Program {
+            bytes: concurrency::program(&mut rng, memory_limit),
+            args: Vec::new(),
+            origin: "concurrency".into(),
+        },
+        Kind::Mutations => {
             let (bytes, args, origin) = mutate::program(&mut rng, memory_limit);
             Program {
                 bytes,
@@ -56,19 +101,48 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_programs() {
         for i in 0..200 {
-            let a = program(42, i, 4 << 20);
-            assert_eq!(a, program(42, i, 4 << 20), "program {i}");
+            let a = program(42, i, 4 << 20, Mix::All);
+            assert_eq!(a, program(42, i, 4 << 20, Mix::All), "program {i}");
             assert!(!a.bytes.is_empty(), "program {i} is empty");
         }
-        let differ = (0..50).filter(|&i| program(1, i, 4 << 20) != program(2, i, 4 << 20));
+        let differ = (0..50)
+            .filter(|&i| program(1, i, 4 << 20, Mix::All) != program(2, i, 4 << 20, Mix::All));
         assert!(differ.count() > 45);
     }
 
     #[test]
     fn every_generator_is_used() {
-        let origins: Vec<String> = (0..300).map(|i| program(7, i, 4 << 20).origin).collect();
-        for kind in ["random bytes", "random instructions", "mutation of"] {
+        let origins: Vec<String> = (0..300)
+            .map(|i| program(7, i, 4 << 20, Mix::All).origin)
+            .collect();
+        for kind in [
+            "random bytes",
+            "random instructions",
+            "mutation of",
+            "concurrency",
+        ] {
             assert!(origins.iter().any(|o| o.starts_with(kind)), "{kind}");
         }
+        let only = program(7, 3, 4 << 20, Mix::Only(Kind::Concurrency));
+        assert_eq!(only.origin, "concurrency");
+    }
+
+    #[test]
+    fn the_concurrency_share_leaves_the_other_programs_as_they_were() {
+        // Where the full mix does not draw a concurrency program, it draws
+        // what it drew before that generator existed.
+        let mut concurrency = 0;
+        for i in 0..500 {
+            let p = program(9, i, 4 << 20, Mix::All);
+            if p.origin == "concurrency" {
+                concurrency += 1;
+                continue;
+            }
+            let mut rng = Rng::for_program(9, i);
+            let kind = rng.weighted(&WEIGHTS);
+            let expected = ["random bytes", "random instructions", "mutation of"][kind];
+            assert!(p.origin.starts_with(expected), "{i}: {}", p.origin);
+        }
+        assert!((50..150).contains(&concurrency), "{concurrency}");
     }
 }

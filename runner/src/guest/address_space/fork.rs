@@ -39,9 +39,11 @@ impl AddressSpace {
     /// their frames one by one rather than copying 2 MiB at a time.
     ///
     /// This space's leaves that lose W are refreshed (in runs of contiguous
-    /// frames) and `needs_tlb_flush` is set: the caller flushes every vCPU
-    /// of this space before the child's first instruction, or a stale
-    /// writable translation here could write into the child's memory.
+    /// frames; while several vCPUs run here, once the caller's flush has
+    /// them out of the guest: [`AddressSpace::refresh_deferred`]) and
+    /// `needs_tlb_flush` is set: the caller flushes every vCPU of this
+    /// space before the child's first instruction, or a stale writable
+    /// translation here could write into the child's memory.
     ///
     /// Running out of page tables fails with [`MapError::NoMemory`]
     /// without a leak: the child's partial tables are released (this space
@@ -99,7 +101,9 @@ impl AddressSpace {
         if !downgraded.is_empty() {
             self.needs_tlb_flush = true;
             self.generation += 1;
-            downgraded.refresh(mem)?;
+            // The parent's other threads may be writing these frames:
+            // deferred until they are out of the guest.
+            self.refresh(mem, &downgraded)?;
         }
         if let Err(e) = copied {
             child.release(mem)?;

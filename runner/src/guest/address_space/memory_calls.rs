@@ -312,7 +312,7 @@ impl AddressSpace {
         }
         // The guest TLB is flushed on return; the hypervisor's own cached
         // translations (shadow pages on kvm_pvm) must be dropped as well.
-        downgraded.refresh(mem)?;
+        self.refresh(mem, &downgraded)?;
         self.needs_tlb_flush = true;
         Ok(())
     }
@@ -402,7 +402,7 @@ impl AddressSpace {
         for &(_, pa) in &moved {
             runs.push_frame(pa);
         }
-        runs.refresh(mem)?;
+        self.refresh(mem, &runs)?;
         self.needs_tlb_flush = true;
         Ok(())
     }

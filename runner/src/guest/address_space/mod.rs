@@ -25,7 +25,7 @@
 //! `fork.rs` (fork, a fresh space for execve, the release of a space) and
 //! `cow.rs` (copy-on-write faults and the runner's writes).
 
-use super::frames::FrameAllocator;
+use super::frames::{FrameAllocator, FrameRuns};
 use super::layout::USER_END;
 use super::page_table::{PageTableError, PageTables, Prot, Translation};
 use std::collections::BTreeMap;
@@ -146,6 +146,9 @@ pub struct AddressSpace {
     /// A mapping was removed or downgraded since the last guest entry: the
     /// guest's TLB must be flushed before it runs again.
     pub needs_tlb_flush: bool,
+    /// Frames whose hypervisor translations must be dropped once every
+    /// other vCPU is out of the guest ([`AddressSpace::refresh_deferred`]).
+    refresh_pending: FrameRuns,
     /// Mappings of frames the runner owns (the vDSO): readable like any
     /// other, but never unmapped, moved, reprotected or replaced.
     reserved: Vec<(u64, u64)>,
@@ -177,6 +180,7 @@ impl AddressSpace {
             brk_headroom: 0,
             generation: 0,
             needs_tlb_flush: false,
+            refresh_pending: FrameRuns::default(),
             reserved: Vec::new(),
             huge_pages: false,
             loaded_root: tables.root,
@@ -191,6 +195,36 @@ impl AddressSpace {
     pub fn share(&mut self) {
         self.huge_pages = false;
         self.frames.share();
+    }
+
+    /// Makes the hypervisor drop what it cached of the frames in `runs`
+    /// after their mapping in this space was downgraded or moved
+    /// (`GuestMemory::refresh`): at once while one vCPU runs here; with
+    /// several, once the others are out of the guest
+    /// ([`AddressSpace::refresh_deferred`]). The refresh briefly makes the
+    /// host pages read-only, and a vCPU that writes them meanwhile has its
+    /// KVM_RUN fail (EFAULT) or exit as an MMIO write. Only this space's
+    /// vCPUs can be writing them: a frame another space maps too is
+    /// copy-on-write, read-only, everywhere.
+    pub(super) fn refresh(
+        &mut self,
+        mem: &mut GuestMemory,
+        runs: &FrameRuns,
+    ) -> Result<(), MapError> {
+        if self.frames.is_shared() {
+            for (pa, len) in runs.merged() {
+                self.refresh_pending.push(pa, len);
+            }
+            return Ok(());
+        }
+        Ok(runs.refresh(mem)?)
+    }
+
+    /// Every other vCPU of this space is out of the guest and cannot
+    /// enter it again before the caller lets the kernel lock go
+    /// (run/tlb.rs): the refreshes held back since the last call are done.
+    pub fn refresh_deferred(&mut self, mem: &mut GuestMemory) -> Result<(), KmodError> {
+        std::mem::take(&mut self.refresh_pending).refresh(mem)
     }
 
     /// Every other vCPU has flushed its TLB (run/tlb.rs): the frames freed

@@ -106,6 +106,14 @@ pub fn snippet(rng: &mut Rng, memory_limit: u64) -> Vec<u8> {
     a.assemble(FLAT_LOAD_VA).unwrap_or_default()
 }
 
+/// One block of a random kind (the concurrency generator's threads and
+/// handlers run these too).
+pub(super) fn any_block(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(), IcedError> {
+    let weights: Vec<u64> = BLOCKS.iter().map(|b| b.1).collect();
+    let kind = BLOCKS[rng.weighted(&weights)].0;
+    block(a, rng, l, kind)
+}
+
 fn gpr(rng: &mut Rng) -> AsmRegister64 {
     GPR[rng.below(GPR.len() as u64) as usize]
 }
