@@ -219,16 +219,14 @@ fn thread_churn_keeps_the_vcpus_within_limits_threads() {
 
 /// Forks (copy-on-write: every page loses W, and the frames are
 /// refreshed after the other vCPUs are out) while another thread writes a
-/// page. Ignored: about one run in five on kvm_pvm (main before this
-/// branch's port too) the first program dies of "SIGSEGV (page fault:
-/// write to protected address in the runner's entry code) at rip
-/// 0xffffffff80004210": a user write fault (error code 7) on a
-/// copy-on-write page, delivered with the frame of `flush_return`'s first
-/// instruction. Most likely the fault was still pending in KVM when a
-/// shootdown's kick made the vCPU exit, and `tlb::redirect` moved it to
-/// `flush_return` before KVM delivered it.
+/// page. The writer's fault on the page fork just made read-only may still
+/// be pending in KVM when the shootdown's kick stops its vCPU; KVM then
+/// delivers it after `tlb::redirect` moved the vCPU to `flush_return`, and
+/// the runner must see it as the user fault it is (`late_user_fault` in
+/// run/run_loop.rs). Without that, about every other run died of
+/// "SIGSEGV (page fault: write to protected address in the runner's entry
+/// code) at rip 0xffffffff80004210" on kvm_pvm.
 #[test]
-#[ignore = "a pending page fault delivered after tlb::redirect (see the doc comment)"]
 fn forks_under_a_writing_thread_end_as_natively() {
     for _ in 0..3 {
         let (status, stdout) = native("hostile_threads", &["fork-refresh"]);

@@ -95,15 +95,9 @@ where
         Err(MapError::NoMemory) => return refuse(Errno::NOMEM),
         Err(e) => return Err(RunError::Internal(format!("fork: {e}"))),
     };
-    // The caller's other threads may hold writable translations of pages
-    // that are copy-on-write now: they leave the guest and flush before the
-    // child can run (a vfork parent waits before `finish_syscall` would do
-    // it, and the child's first write must find its frames as they were).
-    // The caller itself flushes on its way back (`needs_tlb_flush` stays).
-    if st.process.mm.needs_tlb_flush {
-        super::tlb::shoot_down(&t.group, t.tid);
-        st.process.mm.release_deferred(mem)?;
-    }
+    // The caller's other threads still hold writable translations of pages
+    // that are copy-on-write now: the run loop flushes them (`flush_others`)
+    // before it lets the kernel lock go, so before the child can run.
     let pid_bytes = (pid as u32).to_le_bytes();
     let ranges = &st.kernel.tunnel_ranges;
     let settid = |mm: &mut crate::guest::address_space::AddressSpace,
