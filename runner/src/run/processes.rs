@@ -328,7 +328,9 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
     // A child killed by its own fault (or by the runner) gets a line, as
     // the first program does; one killed by a signal another process sent
     // does not (its parent sees that in its wait status).
-    if let Some(end) = group.outcome() {
+    // (Not in fuzzing, which turns reports off: its programs fault by the
+    // thousand.)
+    if let Some(end) = group.outcome().filter(|_| g.kernel.reports.enabled) {
         if let Some(line) = fault_line(pid, &end) {
             crate::say!("{line}");
         }
