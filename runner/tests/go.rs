@@ -109,7 +109,10 @@ fn os_exec_runs_children_as_natively() {
     // Natively the same applets, through a private /bin: a mount namespace
     // is not available to tests, so the native run uses the host's /bin
     // programs, whose output for these commands is the same.
-    let native = Command::new(&prog).env_clear().output().expect("native run");
+    let native = Command::new(&prog)
+        .env_clear()
+        .output()
+        .expect("native run");
     assert!(native.status.success(), "native run");
     for procs in ["1", "4"] {
         let policy = dir.join(format!("p{procs}.toml"));
@@ -135,7 +138,11 @@ fn os_exec_runs_children_as_natively() {
             "GOMAXPROCS={procs}: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(stdout, String::from_utf8_lossy(&native.stdout), "GOMAXPROCS={procs}");
+        assert_eq!(
+            stdout,
+            String::from_utf8_lossy(&native.stdout),
+            "GOMAXPROCS={procs}"
+        );
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("runner: process"),
             "a child died of a fault: {}",

@@ -546,7 +546,10 @@ fn shell_cases() -> Vec<ShellCase> {
         // busybox prints "Terminated" only when `wait` itself reaps the job,
         // not when a SIGCHLD it took just before did (a race natively too):
         // the message is kept out of the comparison.
-        case("sleep 5 & kill $!; wait $! 2>/dev/null; echo $?", Some(("143\n", 0))),
+        case(
+            "sleep 5 & kill $!; wait $! 2>/dev/null; echo $?",
+            Some(("143\n", 0)),
+        ),
         case(
             "trap 'echo got TERM' TERM; kill -TERM $$; echo after",
             Some(("got TERM\nafter\n", 0)),
@@ -678,8 +681,12 @@ fn runner_holdings(policy: &str, n: u32) -> (u64, usize, usize) {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("VmRSS");
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd").count();
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).expect("task").count();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd")
+        .count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task")
+        .count();
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "churn {n}: {:?}", out);
     (rss, fds, threads)
@@ -711,5 +718,28 @@ fn hundreds_of_processes_leave_the_runners_memory_descriptors_and_threads_bounde
     assert!(
         rss_many < rss_few + 16 * 1024,
         "resident memory: {rss_many} KiB after 600 processes, {rss_few} KiB after 20"
+    );
+}
+
+/// A stop signal to another process is not emulated (no process is ever
+/// stopped): it must not pass silently. The process goes on, and the
+/// runner says so once on stderr.
+#[test]
+fn a_stop_signal_to_another_process_is_reported() {
+    let t = tools("processes-stop", false);
+    let rest = format!(
+        "\n[env]\nvars = {{ PATH = \"/bin\" }}\n\n{}",
+        rule("/bin", Some(&t.bin), "read-exec")
+    );
+    let p = hostile_policy(&t.dir, "p.toml", &rest);
+    let script = "sleep 5 & kill -STOP $!; kill -TERM $!; wait $! 2>/dev/null; echo $?";
+    let r = sandboxed(&p, &t.bin.join("sh"), &["-c", script], b"");
+    expect(&r, 0, "143\n", "kill -STOP");
+    assert!(
+        r.run
+            .stderr
+            .contains("runner: SIGSTOP to another process does not stop it"),
+        "{}",
+        r.describe()
     );
 }

@@ -1077,7 +1077,10 @@ fn exec_access_marks_a_rule_runnable() {
     );
     let rules = p.files.as_slice();
     assert_eq!((rules[0].access, rules[0].exec), (FileAccess::Read, true));
-    assert_eq!((rules[1].access, rules[1].exec), (FileAccess::ReadWrite, true));
+    assert_eq!(
+        (rules[1].access, rules[1].exec),
+        (FileAccess::ReadWrite, true)
+    );
     assert_eq!((rules[2].access, rules[2].exec), (FileAccess::Read, false));
     assert_eq!(rules[0].access_str(), "read-exec");
     assert_eq!(rules[1].access_str(), "read-write-exec");

@@ -314,7 +314,15 @@ pub fn tunnel(data: &[u8]) {
                 } else {
                     Access::Read
                 };
-                check_against_model(&mut aspace, &mut mem, &model, ptr, len.min(1 << 20), access, op);
+                check_against_model(
+                    &mut aspace,
+                    &mut mem,
+                    &model,
+                    ptr,
+                    len.min(1 << 20),
+                    access,
+                    op,
+                );
             }
         }
     }

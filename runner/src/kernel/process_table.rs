@@ -281,7 +281,11 @@ impl ProcessTable {
         if pgid > i32::MAX as u64 {
             return Err(Errno::INVAL);
         }
-        let caller_sid = self.entries.get(&caller).map(|e| e.sid).ok_or(Errno::SRCH)?;
+        let caller_sid = self
+            .entries
+            .get(&caller)
+            .map(|e| e.sid)
+            .ok_or(Errno::SRCH)?;
         let target = self
             .entries
             .get(&pid)
@@ -362,7 +366,11 @@ mod tests {
         t.add(3, 2, group(), 17).expect("room");
         assert_eq!(t.add(4, 2, group(), 17), Err(Errno::AGAIN));
         t.exited(3, ChildStatus::Killed(9));
-        assert_eq!(t.add(4, 2, group(), 17), Err(Errno::AGAIN), "a zombie counts");
+        assert_eq!(
+            t.add(4, 2, group(), 17),
+            Err(Errno::AGAIN),
+            "a zombie counts"
+        );
         t.reap(3);
         assert_eq!(t.add(4, 2, group(), 17), Ok(()));
     }

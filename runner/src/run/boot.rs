@@ -11,11 +11,11 @@ use crate::guest::cpu_area::CpuArea;
 use crate::guest::descriptors;
 use crate::guest::entry_code;
 use crate::guest::frames::FrameAllocator;
-use crate::loader::start::{StartError, StartSpec};
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
 use crate::kernel::process::GUEST_IDENTITY;
+use crate::loader::start::{StartError, StartSpec};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{

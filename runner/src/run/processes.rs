@@ -8,7 +8,7 @@
 //! VM's one memory slot, the supervisor half shared (docs/architecture.md,
 //! "Processes"). All of this runs under the kernel lock (`Shared`).
 
-use super::run_loop::{Entry, Return, RunError, USER_RFLAGS};
+use super::run_loop::{Return, RunError};
 use super::threads::{self, Job, Sandbox, Shared, State};
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_IGN};
 use crate::abi::sigframe::{SigInfo, UserRegs};
@@ -35,6 +35,7 @@ fn internal(e: MapError) -> RunError {
 const REPORT_FORK_LIMIT: u64 = u64::MAX - 20;
 const REPORT_FORK_MONITOR: u64 = u64::MAX - 21;
 const REPORT_FORK_HOST: u64 = u64::MAX - 22;
+const REPORT_STOP: u64 = u64::MAX - 23;
 
 /// Forks the process of thread `t`, which asked with `req` in the syscall
 /// returning through `ret` (registers `r` at the syscall). Returns the
@@ -150,18 +151,7 @@ where
     let member = group
         .member(pid)
         .ok_or_else(|| RunError::Internal("fork: the child has no first thread".into()))?;
-    let user_rsp = match ret.entry {
-        Entry::Frame(f) => f.rsp,
-        Entry::Sysret => r.rsp,
-    };
-    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
-    let mut regs = *r;
-    regs.rax = 0;
-    regs.rip = ret.user_rip;
-    regs.rcx = ret.user_rip;
-    regs.rflags = flags;
-    regs.r11 = flags;
-    regs.rsp = if req.stack != 0 { req.stack } else { user_rsp };
+    let regs = threads::child_regs(r, ret, req.stack);
     let job = Job {
         new: NewThread {
             member,
@@ -180,7 +170,11 @@ where
     let others = g.pool_threads();
     if let Err(e) = threads::start(sb, scope, Box::new(job), others) {
         if let Some(p) = g.others.remove(&pid) {
-            let lender = g.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
+            let lender = g
+                .kernel
+                .procs
+                .get_mut(pid)
+                .and_then(|e| e.borrowed_from.take());
             match lender {
                 Some(parent) => give_back(g, parent, p.mm)?,
                 None => {
@@ -280,6 +274,14 @@ pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
     if req.sig == 0 {
         return 0;
     }
+    if crate::syscalls::signals::stops(req.sig) && g.kernel.reports.first(REPORT_STOP) {
+        // Linux would stop the process (unless it handles or ignores the
+        // signal): say that it goes on here.
+        crate::say!(
+            "runner: {} to another process does not stop it: stopped processes are not supported (it is discarded unless handled)",
+            crate::kernel::death::signal_name(req.sig as i32)
+        );
+    }
     for pid in targets {
         if let Some(p) = g.process_mut(pid) {
             post(p, req.sig, req.info);
@@ -312,7 +314,9 @@ fn fault_line(pid: u64, end: &GroupEnd) -> Option<String> {
                 || cause.contains("timer expired");
             (!sent).then(|| format!("runner: process {pid}: {d}"))
         }
-        GroupEnd::Killed(d @ Death::PolicyKill { .. }) => Some(format!("runner: process {pid}: {d}")),
+        GroupEnd::Killed(d @ Death::PolicyKill { .. }) => {
+            Some(format!("runner: process {pid}: {d}"))
+        }
         GroupEnd::Failed(why) => Some(format!("runner: process {pid}: the runner failed: {why}")),
         GroupEnd::Killed(_) | GroupEnd::Exited(_) => None,
     }
@@ -344,7 +348,11 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         return Ok(());
     };
     let Process { mm, mut fds, .. } = p;
-    let lender = g.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
+    let lender = g
+        .kernel
+        .procs
+        .get_mut(pid)
+        .and_then(|e| e.borrowed_from.take());
     match lender {
         Some(parent) => give_back(&mut g, parent, mm)?,
         None => {

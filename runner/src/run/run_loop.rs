@@ -6,9 +6,9 @@
 
 use super::deadline::Deadline;
 use super::frame::{self, Frame};
+use super::processes;
 use super::signal_delivery::{self, Delivery};
 use super::syscall_path::SyscallPath;
-use super::processes;
 use super::threads::{self, Sandbox, Shared, State};
 use super::timer_firing;
 use super::tlb::{self, Redirect};
@@ -311,7 +311,7 @@ where
         Event::Exception { vector, frame } => {
             st.stats.count_exit("exception");
             let frame = late_user_fault(&mut st, t, redirected, &frame)?.unwrap_or(frame);
-            match copy_on_write(sb, &mut st, t, vector, &frame)? {
+            match copy_on_write(&mut st, t, vector, &frame)? {
                 Cow::Copied => return Ok(None),
                 Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
                 Cow::NotOne => {}
@@ -426,7 +426,6 @@ enum Cow {
 /// the faulting instruction runs again. Every other vCPU of the process
 /// flushes the old translation first (tlb.rs), this one on its way back.
 fn copy_on_write(
-    _sb: &Sandbox<'_>,
     st: &mut State<'_>,
     t: &mut Thread,
     vector: u8,
@@ -710,7 +709,11 @@ where
                     t.cpu_sync.request_flush();
                 }
                 let lent = (v as i64) > 0
-                    && st.kernel.procs.get(v).is_some_and(|e| e.borrowed_from.is_some());
+                    && st
+                        .kernel
+                        .procs
+                        .get(v)
+                        .is_some_and(|e| e.borrowed_from.is_some());
                 // vfork: the parent goes on once the child has execed or
                 // ended, and has its address space back if it lent it. Only
                 // the end of the run or of the process ends the wait early,

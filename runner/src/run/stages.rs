@@ -227,14 +227,13 @@ impl Prepared {
             None => (Hypervisor::open().map_err(RunFailure::runner)?, None),
         };
         let (opts, policy) = (&record.opts, &record.policy);
-        let engine =
-            Engine::choose(
-                &hv,
-                opts.monitor,
-                policy.limits.threads,
-                policy.limits.processes,
-            )
-            .map_err(RunFailure::runner)?;
+        let engine = Engine::choose(
+            &hv,
+            opts.monitor,
+            policy.limits.threads,
+            policy.limits.processes,
+        )
+        .map_err(RunFailure::runner)?;
         let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
         argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
         let envp = environment(policy, host_env.as_deref());

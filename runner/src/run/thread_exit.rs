@@ -34,18 +34,14 @@ pub fn release(kernel: &mut Kernel, process: &mut Process, mem: &mut GuestMemory
     }
 }
 
-fn walk_robust_list(
-    tunnel: &mut Tunnel<'_>,
-    futexes: &mut Futexes,
-    pid: u64,
-    head: u64,
-    tid: u64,
-) {
+fn walk_robust_list(tunnel: &mut Tunnel<'_>, futexes: &mut Futexes, pid: u64, head: u64, tid: u64) {
     let read = |tunnel: &Tunnel<'_>, at: u64| tunnel.read_u64(GuestPtr::new(at)).ok();
     // struct robust_list_head { next; long futex_offset; list_op_pending; }
-    let (Some(mut entry), Some(offset), Some(pending)) =
-        (read(tunnel, head), read(tunnel, head + 8), read(tunnel, head + 16))
-    else {
+    let (Some(mut entry), Some(offset), Some(pending)) = (
+        read(tunnel, head),
+        read(tunnel, head + 8),
+        read(tunnel, head + 16),
+    ) else {
         return;
     };
     let mut walked = 0;

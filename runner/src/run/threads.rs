@@ -341,18 +341,7 @@ where
     }
     // From now on several vCPUs share the address space (tlb.rs).
     st.process.mm.share();
-    let user_rsp = match ret.entry {
-        Entry::Frame(f) => f.rsp,
-        Entry::Sysret => r.rsp,
-    };
-    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
-    let mut regs = *r;
-    regs.rax = 0;
-    regs.rip = ret.user_rip;
-    regs.rcx = ret.user_rip;
-    regs.rflags = flags;
-    regs.r11 = flags;
-    regs.rsp = if new.stack != 0 { new.stack } else { user_rsp };
+    let regs = child_regs(r, ret, new.stack);
     let job = Job {
         group: t.group.clone(),
         fs_base: new.tls.unwrap_or(t.fs_base),
@@ -395,6 +384,25 @@ impl NotStarted {
     pub fn is_reported(&self) -> bool {
         !matches!(self, NotStarted::RunEnded)
     }
+}
+
+/// The registers a new thread or forked child starts with: its creator's
+/// at the syscall (`r`, returning through `ret`), with RAX 0, returning to
+/// where the syscall returns, on `stack` (0: the creator's stack).
+pub fn child_regs(r: &Regs, ret: &Return, stack: u64) -> Regs {
+    let user_rsp = match ret.entry {
+        Entry::Frame(f) => f.rsp,
+        Entry::Sysret => r.rsp,
+    };
+    let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
+    let mut regs = *r;
+    regs.rax = 0;
+    regs.rip = ret.user_rip;
+    regs.rcx = ret.user_rip;
+    regs.rflags = flags;
+    regs.r11 = flags;
+    regs.rsp = if stack != 0 { stack } else { user_rsp };
+    regs
 }
 
 /// Hands `job` to a host thread of the pool that is idle or on its way

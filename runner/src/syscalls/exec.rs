@@ -28,7 +28,7 @@ use rustix::fs::{Mode, OFlags};
 use std::io::Read;
 
 /// Syscall numbers, for the once-per-number reports.
-const NR_EXECVE: u64 = 59;
+const NR_EXECVEAT: u64 = 322;
 /// Report keys of refusals that are not about one syscall number.
 const REPORT_DYNAMIC: u64 = u64::MAX - 10;
 const REPORT_THREADS: u64 = u64::MAX - 11;
@@ -46,13 +46,20 @@ pub fn execveat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     exec(ctx, a[0], a[1], a[2], a[3], a[4])
 }
 
-fn exec(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, argv: u64, envp: u64, flags: u64) -> SyscallResult {
+fn exec(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    path_ptr: u64,
+    argv: u64,
+    envp: u64,
+    flags: u64,
+) -> SyscallResult {
     if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
         return Err(Errno::INVAL.into());
     }
     let raw_path = read_path(ctx, path_ptr)?;
     if raw_path.is_empty() {
-        if flags & AT_EMPTY_PATH != 0 && ctx.kernel.reports.first(NR_EXECVE + 263) {
+        if flags & AT_EMPTY_PATH != 0 && ctx.kernel.reports.first(NR_EXECVEAT) {
             crate::say!(
                 "runner: execveat of a descriptor (AT_EMPTY_PATH, fexecve) is not supported; returned ENOENT"
             );
@@ -77,7 +84,11 @@ fn exec(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, argv: u64, envp: u64, flag
     }
     let mut args = read_strings(ctx, argv)?;
     let env = read_strings(ctx, envp)?;
-    let total: u64 = args.iter().chain(env.iter()).map(|s| s.len() as u64 + 1).sum();
+    let total: u64 = args
+        .iter()
+        .chain(env.iter())
+        .map(|s| s.len() as u64 + 1)
+        .sum();
     if total > ARG_MAX_BYTES {
         return Err(Errno::TOOBIG.into());
     }
@@ -153,7 +164,11 @@ fn exec(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, argv: u64, envp: u64, flag
     // a vfork child, goes back to the parent that lent it).
     let old = std::mem::replace(mm, fresh);
     let pid = ctx.process.identity.pid;
-    let lender = ctx.kernel.procs.get_mut(pid).and_then(|e| e.borrowed_from.take());
+    let lender = ctx
+        .kernel
+        .procs
+        .get_mut(pid)
+        .and_then(|e| e.borrowed_from.take());
     let give_back = match lender {
         Some(parent) => Some((parent, old)),
         None => {
@@ -208,9 +223,7 @@ fn read_strings(ctx: &mut Ctx<'_>, list: u64) -> Result<Vec<Vec<u8>>, Errno> {
     }
     let mut total = 0u64;
     for i in 0u64.. {
-        let at = GuestPtr::new(list)
-            .checked_add(i * 8)
-            .ok_or(Errno::FAULT)?;
+        let at = GuestPtr::new(list).checked_add(i * 8).ok_or(Errno::FAULT)?;
         let mut word = [0u8; 8];
         ctx.tunnel().read(at, &mut word).map_err(|_| Errno::FAULT)?;
         let ptr = u64::from_le_bytes(word);
@@ -255,7 +268,12 @@ fn script_line(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 /// Reads the program at `raw` (relative to `dirfd`): it must lie under a
 /// rule with exec access, be a regular file with an execute bit, and fit
 /// the memory limit.
-fn read_program(ctx: &mut Ctx<'_>, dirfd: u64, raw: &[u8], nofollow: bool) -> Result<Vec<u8>, Errno> {
+fn read_program(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    raw: &[u8],
+    nofollow: bool,
+) -> Result<Vec<u8>, Errno> {
     let base = if raw.first() == Some(&b'/') {
         std::path::PathBuf::from("/")
     } else {

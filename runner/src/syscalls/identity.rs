@@ -130,7 +130,11 @@ fn entry_of<'c>(
     ctx: &'c Ctx<'_>,
     pid: u64,
 ) -> Result<&'c crate::kernel::process_table::Entry, Errno> {
-    let pid = if pid == 0 { ctx.process.identity.pid } else { pid };
+    let pid = if pid == 0 {
+        ctx.process.identity.pid
+    } else {
+        pid
+    };
     if pid > i32::MAX as u64 {
         return Err(Errno::SRCH);
     }

@@ -104,4 +104,3 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         _ => Err(Errno::INVAL.into()),
     }
 }
-

@@ -385,7 +385,11 @@ pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Ok(0);
     }
     // Other processes: the run loop reaches them (run/processes.rs).
-    Err(Stop::SignalProcesses(Box::new(SignalRequest { to, sig, info })))
+    Err(Stop::SignalProcesses(Box::new(SignalRequest {
+        to,
+        sig,
+        info,
+    })))
 }
 
 /// Whether `sig` sent to a process with dispositions `actions` is

@@ -67,7 +67,6 @@ macro_rules! emulated {
     };
 }
 
-
 /// Refused on purpose, silently (libc probes it and copes).
 const fn refused_quietly(name: &'static str, errno: Errno, why: &'static str) -> Entry {
     Entry {

@@ -8,8 +8,8 @@
 
 use super::{Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
-    P_ALL, P_PGID, P_PID, SIGCHLD, WCONTINUED, WEXITED, WNOHANG, WNOWAIT, WSTOPPED, WUNTRACED,
-    __WALL, __WCLONE, __WNOTHREAD,
+    __WALL, __WCLONE, __WNOTHREAD, P_ALL, P_PGID, P_PID, SIGCHLD, WCONTINUED, WEXITED, WNOHANG,
+    WNOWAIT, WSTOPPED, WUNTRACED,
 };
 use crate::abi::Errno;
 use crate::kernel::process_table::{ChildStatus, Which};
@@ -70,8 +70,7 @@ pub fn wait4(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     };
     let mut t = ctx.tunnel();
     if wstatus != 0
-        && t
-            .write(GuestPtr::new(wstatus), &status.wait_status().to_le_bytes())
+        && t.write(GuestPtr::new(wstatus), &status.wait_status().to_le_bytes())
             .is_err()
     {
         return Err(Errno::FAULT.into());
@@ -84,7 +83,8 @@ pub fn wait4(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn waitid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (idtype, id, infop, options, rusage) = (a[0], a[1] as u32 as u64, a[2], a[3], a[4]);
-    let known = WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE;
+    let known =
+        WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL | __WCLONE;
     if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
         return Err(Errno::INVAL.into());
     }

@@ -63,8 +63,7 @@ pub(super) fn resolve(
             Need::Write => t.user_writable(),
             Need::WriteAfterCopy if t.user_writable() => true,
             Need::WriteAfterCopy => {
-                let later =
-                    t.user_readable() && t.copy_on_write() && aspace.writable_at(page);
+                let later = t.user_readable() && t.copy_on_write() && aspace.writable_at(page);
                 copy_pending |= later;
                 later
             }

@@ -57,10 +57,7 @@ impl AddressSpace {
         for va in self.tables.huge_pages(mem)? {
             self.split_huge(mem, va)?;
         }
-        if !self
-            .frames
-            .tables_available(self.tables.user_tables(mem)?)
-        {
+        if !self.frames.tables_available(self.tables.user_tables(mem)?) {
             return Err(MapError::NoMemory);
         }
         self.fork_unchecked(mem)
@@ -68,7 +65,10 @@ impl AddressSpace {
 
     /// [`AddressSpace::fork`] after its checks: the copy itself, undone on
     /// failure.
-    pub(super) fn fork_unchecked(&mut self, mem: &mut GuestMemory) -> Result<AddressSpace, MapError> {
+    pub(super) fn fork_unchecked(
+        &mut self,
+        mem: &mut GuestMemory,
+    ) -> Result<AddressSpace, MapError> {
         let mut child = self.new_empty(mem)?;
         child.vmas = self.vmas.clone();
         child.brk_start = self.brk_start;

@@ -86,7 +86,10 @@ fn after_fork_each_side_writes_privately() {
     assert_eq!(frame(&parent, &m, AT), frame(&child, &m, AT), "one frame");
     for i in 0..4u64 {
         let va = AT + i * PAGE_SIZE;
-        assert_eq!(guest_read(&mut child, &mut m, va, PAGE), page_of(10 + i as u8));
+        assert_eq!(
+            guest_read(&mut child, &mut m, va, PAGE),
+            page_of(10 + i as u8)
+        );
     }
     // The child writes page 0, the parent page 1: neither sees the other.
     guest_write(&mut child, &mut m, AT + 5, &[0xc0; 16]);
@@ -187,7 +190,14 @@ fn munmap_and_madvise_in_the_child_leave_the_parents_bytes() {
     // mremap keeps the marker: a write after the move still copies.
     let to = 0x5000_0000;
     child
-        .mremap(&mut m, AT + 3 * PAGE_SIZE, PAGE_SIZE, PAGE_SIZE, true, Some(to))
+        .mremap(
+            &mut m,
+            AT + 3 * PAGE_SIZE,
+            PAGE_SIZE,
+            PAGE_SIZE,
+            true,
+            Some(to),
+        )
         .expect("mremap");
     assert!(child.translate(&m, to).expect("moved").copy_on_write());
     assert_eq!(guest_read(&mut child, &mut m, to, PAGE), page_of(23));
@@ -228,7 +238,10 @@ fn releasing_a_child_gives_back_what_it_used() {
     assert_eq!(frame(&parent, &m, vvar), vvar_pa);
     for i in 0..4u64 {
         let va = AT + i * PAGE_SIZE;
-        assert_eq!(guest_read(&mut parent, &mut m, va, PAGE), page_of(30 + i as u8));
+        assert_eq!(
+            guest_read(&mut parent, &mut m, va, PAGE),
+            page_of(30 + i as u8)
+        );
     }
     // A child that ran: its tables retire, its memory still comes back.
     let mut ran = parent.fork(&mut m).expect("fork");
@@ -297,12 +310,12 @@ fn the_tunnels_writes_into_copy_on_write_pages_land_privately() {
     assert!(t
         .check(GuestPtr::new(AT + 3 * PAGE_SIZE), 8, Access::Write)
         .is_ok());
-    assert!(t
-        .write(GuestPtr::new(AT + 2 * PAGE_SIZE), &[1])
-        .is_err());
-    assert!(t
-        .write(GuestPtr::new(AT + 3 * PAGE_SIZE - 1), &[1, 2])
-        .is_err(), "refused whole: nothing copied for the writable half");
+    assert!(t.write(GuestPtr::new(AT + 2 * PAGE_SIZE), &[1]).is_err());
+    assert!(
+        t.write(GuestPtr::new(AT + 3 * PAGE_SIZE - 1), &[1, 2])
+            .is_err(),
+        "refused whole: nothing copied for the writable half"
+    );
     assert_eq!(parent.user_bytes(), used);
 }
 
@@ -408,7 +421,10 @@ fn fork_out_of_page_tables_fails_without_a_leak() {
     // Failing half way (as it could with another process allocating
     // meanwhile): root, PDPT, PD and two page tables are copied, the third
     // is missing. Undone: the tables go back, the frames have one owner.
-    assert_eq!(parent.fork_unchecked(&mut m).err(), Some(MapError::NoMemory));
+    assert_eq!(
+        parent.fork_unchecked(&mut m).err(),
+        Some(MapError::NoMemory)
+    );
     assert!(parent.frames.tables_available(5), "no table leaked");
     assert!(!parent.frames.tables_available(6));
     assert_eq!(parent.user_bytes(), used);
@@ -419,7 +435,10 @@ fn fork_out_of_page_tables_fails_without_a_leak() {
         let before = frame(&parent, &m, va);
         guest_write(&mut parent, &mut m, va + 8, &[1]);
         assert_eq!(frame(&parent, &m, va), before, "W back in place");
-        assert_eq!(guest_read(&mut parent, &mut m, va, 8), page_of(60 + i as u8)[..8]);
+        assert_eq!(
+            guest_read(&mut parent, &mut m, va, 8),
+            page_of(60 + i as u8)[..8]
+        );
     }
     assert_eq!(parent.user_bytes(), used);
 }
@@ -430,17 +449,32 @@ fn every_space_shares_the_kernel_half_and_the_pool() {
     let supervisor = PRESENT | WRITABLE | NO_EXECUTE;
     let tables = parent.tables;
     tables
-        .map(&mut m, &mut parent.frames, KERNEL_BASE + 0x1000, 0x1000, supervisor)
+        .map(
+            &mut m,
+            &mut parent.frames,
+            KERNEL_BASE + 0x1000,
+            0x1000,
+            supervisor,
+        )
         .expect("kernel page");
     let child = parent.fork(&mut m).expect("fork");
     let mut fresh = parent.new_empty(&mut m).expect("empty");
     // Mapped later, in one space: the same table, so every space sees it.
     tables
-        .map(&mut m, &mut parent.frames, KERNEL_BASE + 0x2000, 0x2000, supervisor)
+        .map(
+            &mut m,
+            &mut parent.frames,
+            KERNEL_BASE + 0x2000,
+            0x2000,
+            supervisor,
+        )
         .expect("kernel page");
     for a in [&child, &fresh] {
         for pa in [0x1000, 0x2000] {
-            let t = a.tables.translate(&m, KERNEL_BASE + pa).expect("kernel half");
+            let t = a
+                .tables
+                .translate(&m, KERNEL_BASE + pa)
+                .expect("kernel half");
             assert_eq!(t.pa, pa);
             assert!(!t.user_readable());
         }
@@ -472,7 +506,11 @@ fn a_multithreaded_parent_drops_shared_frames_after_its_flush() {
     );
     let copied_before = child.user_bytes();
     guest_write(&mut child, &mut m, AT, &[1]);
-    assert_eq!(child.user_bytes(), copied_before + PAGE_SIZE, "so this copies");
+    assert_eq!(
+        child.user_bytes(),
+        copied_before + PAGE_SIZE,
+        "so this copies"
+    );
     parent.release_deferred(&mut m).expect("flushed");
     assert_eq!(child.user_bytes(), copied_before, "the old frame is freed");
 }
@@ -484,9 +522,7 @@ fn a_multithreaded_parent_drops_shared_frames_after_its_flush() {
 fn cost_of_forking_64_mib() {
     let len = 64 * MIB;
     let (mut parent, mut m) = space(128 * MIB);
-    parent
-        .map_fixed(&mut m, AT, len, Prot::RW)
-        .expect("map");
+    parent.map_fixed(&mut m, AT, len, Prot::RW).expect("map");
     let mut va = AT;
     while va < AT + len {
         guest_write(&mut parent, &mut m, va, &[1]);

@@ -66,9 +66,7 @@ impl AddressSpace {
         }
         let mut kept = FrameRuns::default();
         for (va, old) in shared {
-            let flags = self
-                .vma_at(va)
-                .map_or(0, |(_, v)| v.prot.user_pte_flags());
+            let flags = self.vma_at(va).map_or(0, |(_, v)| v.prot.user_pte_flags());
             let new = self.frames.alloc_user().ok_or(MapError::NoMemory)?;
             if !self.tables.set_private(mem, va, new, flags)? {
                 self.frames.free_user(mem, new)?;

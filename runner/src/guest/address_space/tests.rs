@@ -326,7 +326,13 @@ fn whole_aligned_2_mib_become_huge_pages_and_the_rest_4_kib() {
         Some(block + 0x12_3000)
     );
     assert_eq!(a.frames.user_bytes(), 4 * MIB + 2 * PAGE_SIZE);
-    assert!(same(&mut a, &mut m, AT, (4 * MIB + 2 * PAGE_SIZE) as usize, 3));
+    assert!(same(
+        &mut a,
+        &mut m,
+        AT,
+        (4 * MIB + 2 * PAGE_SIZE) as usize,
+        3
+    ));
     // Unaligned or short mappings and spaces without the flag: 4 KiB.
     let (mut b, mut n) = space(32 * MIB);
     b.mmap_anonymous(&mut n, AT, 4 * MIB, Prot::RW, MmapFlags::FIXED)

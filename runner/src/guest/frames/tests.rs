@@ -77,7 +77,10 @@ fn retired_tables_serve_only_as_user_memory() {
     m.write(t, &[9; 8]).expect("write");
     f.retire_table(&mut m, t).expect("retire");
     let clean = f.alloc_user().expect("user");
-    assert_ne!(clean, t, "a writable page takes a clean frame while one is left");
+    assert_ne!(
+        clean, t,
+        "a writable page takes a clean frame while one is left"
+    );
     f.begin_read_only();
     let u = f.alloc_user().expect("user");
     f.end_read_only();
@@ -88,7 +91,11 @@ fn retired_tables_serve_only_as_user_memory() {
     f.begin_read_only();
     assert_eq!(f.alloc_user(), Some(t), "still user memory");
     f.retire_table(&mut m, 0x0).expect("outside the pool");
-    assert_ne!(f.alloc_user(), Some(0x0), "frames outside the area are not taken");
+    assert_ne!(
+        f.alloc_user(),
+        Some(0x0),
+        "frames outside the area are not taken"
+    );
     f.end_read_only();
 }
 
@@ -102,11 +109,17 @@ fn a_shared_frame_is_freed_and_zeroed_by_its_last_owner_only() {
     child.add_owners(&[pa]);
     assert!(parent.is_shared_frame(pa) && child.is_shared_frame(pa));
     assert_eq!(parent.user_bytes(), PAGE_SIZE, "counted once");
-    assert!(!child.free_user(&mut m, pa).expect("drop"), "the parent keeps it");
+    assert!(
+        !child.free_user(&mut m, pa).expect("drop"),
+        "the parent keeps it"
+    );
     assert_eq!(m.slice(pa, 16).expect("bytes"), &[7; 16], "not zeroed");
     assert!(!parent.is_shared_frame(pa));
     assert_eq!(parent.user_bytes(), PAGE_SIZE);
-    assert!(parent.free_user(&mut m, pa).expect("free"), "the last owner");
+    assert!(
+        parent.free_user(&mut m, pa).expect("free"),
+        "the last owner"
+    );
     assert_eq!(m.slice(pa, 16).expect("bytes"), &[0; 16], "zeroed");
     assert_eq!(child.user_bytes(), 0, "one pool");
     assert_eq!(child.alloc_user(), Some(pa), "reused");
@@ -138,7 +151,11 @@ fn while_several_vcpus_share_a_space_its_holds_drop_after_their_flush() {
     assert!(!d.free_user(&mut m, c).expect("held"));
     assert!(!b.free_user(&mut m, c).expect("d still holds it"));
     d.release_deferred(&mut m).expect("flushed");
-    assert_eq!(d.user_bytes(), used - PAGE_SIZE, "freed by the deferred drop");
+    assert_eq!(
+        d.user_bytes(),
+        used - PAGE_SIZE,
+        "freed by the deferred drop"
+    );
 }
 
 #[test]
@@ -152,7 +169,11 @@ fn a_table_no_vcpu_walked_goes_back_clean_and_others_retire() {
     assert_eq!(f.alloc_table(), Some(fresh), "a table again");
     f.seal_tables();
     f.free_table(&mut m, fresh).expect("retire");
-    assert_ne!(f.alloc_table(), Some(fresh), "walked once: never a table again");
+    assert_ne!(
+        f.alloc_table(),
+        Some(fresh),
+        "walked once: never a table again"
+    );
     f.begin_read_only();
     assert_eq!(f.alloc_user(), Some(fresh), "user memory");
     f.end_read_only();
