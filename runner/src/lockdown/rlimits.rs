@@ -3,6 +3,7 @@
 //! above a lower limit the runner was started with), so they cannot be
 //! raised again.
 
+use crate::guest::layout::MAX_VCPUS;
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 use sandbox_policy::Policy;
 
@@ -33,8 +34,12 @@ pub const MIN_FSIZE: u64 = 1 << 20;
 
 /// The limits for `policy`, given the highest descriptor the runner holds.
 ///
-/// - RLIMIT_NOFILE: highest descriptor + 1 + `open_files` + spare. Each
-///   guest descriptor is at most one host descriptor.
+/// - RLIMIT_NOFILE: highest descriptor + 1 + `open_files` for each of
+///   `processes` + one per vCPU the VM can have + spare. Each guest
+///   descriptor is at most one host descriptor, every process has a table
+///   of its own, and each vCPU (one per host thread running guest threads,
+///   `threads` per process, [`MAX_VCPUS`] in all) is a descriptor from
+///   KVM_CREATE_VCPU.
 /// - RLIMIT_FSIZE: `bytes_written`, but at least [`MIN_FSIZE`]; no file the
 ///   runner writes grows past it (SIGXFSZ is ignored, so such a write fails
 ///   with EFBIG). The emulation's write budget is the exact guard of
@@ -45,11 +50,13 @@ pub const MIN_FSIZE: u64 = 1 << 20;
 /// - RLIMIT_CORE: 0; a crashing runner never writes guest memory to disk.
 pub fn limits_for(policy: &Policy, highest_fd: u64) -> Vec<Limit> {
     let limits = &policy.limits;
+    let guest_fds = u64::from(limits.open_files) * u64::from(limits.processes);
+    let vcpus = (u64::from(limits.threads) * u64::from(limits.processes)).min(MAX_VCPUS);
     let mut out = vec![
         Limit {
             name: "RLIMIT_NOFILE",
             resource: Resource::Nofile,
-            value: highest_fd + 1 + u64::from(limits.open_files) + RUNNER_SPARE_FDS,
+            value: highest_fd + 1 + guest_fds + vcpus + RUNNER_SPARE_FDS,
         },
         Limit {
             name: "RLIMIT_FSIZE",
@@ -103,7 +110,7 @@ mod tests {
     #[test]
     fn limits_follow_the_policy() {
         let policy = Policy::from_str_named(
-            "[limits]\nopen_files = 10\nbytes_written = \"1MiB\"\ncpu_time = \"1500ms\"\n",
+            "[limits]\nopen_files = 10\nthreads = 3\nprocesses = 2\nbytes_written = \"1MiB\"\ncpu_time = \"1500ms\"\n",
             "p.toml",
         )
         .expect("policy");
@@ -115,11 +122,18 @@ mod tests {
                 .map(|l| l.value)
                 .expect("limit present")
         };
-        assert_eq!(value("RLIMIT_NOFILE"), 8 + 10 + RUNNER_SPARE_FDS);
+        // Two processes' tables and six vCPUs.
+        assert_eq!(value("RLIMIT_NOFILE"), 8 + 2 * 10 + 6 + RUNNER_SPARE_FDS);
         assert_eq!(value("RLIMIT_FSIZE"), 1 << 20);
         assert_eq!(value("RLIMIT_CPU"), 2);
         assert_eq!(value("RLIMIT_CORE"), 0);
         let default = limits_for(&Policy::default(), 3);
         assert!(default.iter().all(|l| l.name != "RLIMIT_CPU"));
+        // 64 threads in each of 64 processes: the VM's 256 vCPUs bound it.
+        let nofile = default.iter().find(|l| l.name == "RLIMIT_NOFILE");
+        assert_eq!(
+            nofile.map(|l| l.value),
+            Some(4 + 64 * 64 + MAX_VCPUS + RUNNER_SPARE_FDS)
+        );
     }
 }
