@@ -115,6 +115,11 @@ pub fn stack_size(user_limit: u64) -> u64 {
 }
 /// mmap allocates top-down from here when no address is given.
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
+/// Where a dynamically linked program's interpreter (the dynamic loader)
+/// is loaded: Linux's address for it without address randomisation, above
+/// the mmap area (which never hands it out) and below the vDSO.
+pub const INTERP_BASE: u64 = 0x7fff_f7fc_3000;
+const _: () = assert!(INTERP_BASE >= MMAP_TOP && INTERP_BASE < VVAR_VA);
 /// The vDSO's fixed user addresses, between the mmap area and the stack:
 /// the data page, then the ELF image (AT_SYSINFO_EHDR). No program segment
 /// may reach this far up (loader/elf/segments.rs), the mmap allocator

@@ -49,6 +49,9 @@ pub struct FileObj {
     pub fd: OwnedFd,
     pub readable: bool,
     pub writable: bool,
+    /// Its rule lets programs run it (`-exec`): it may be mapped
+    /// executable.
+    pub exec: bool,
     /// The guest path it was opened by (for diagnostics; never shown as a
     /// host path).
     #[allow(dead_code)]

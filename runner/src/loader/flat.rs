@@ -27,6 +27,8 @@ pub fn load(path: &str, bytes: Vec<u8>) -> Result<Image, LoadError> {
         entry: FLAT_LOAD_VA,
         brk_start: end,
         auxv: Vec::new(),
+        interp: None,
+        interpreter: None,
     })
 }
 
@@ -44,6 +46,8 @@ pub fn built_in(code: Vec<u8>) -> Image {
         entry: FLAT_LOAD_VA,
         brk_start: FLAT_LOAD_VA + size.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE,
         auxv: Vec::new(),
+        interp: None,
+        interpreter: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod elf;
 pub mod flat;
+pub mod interpreter;
 pub mod start;
 
 use crate::guest::page_table::Prot;
@@ -27,6 +28,28 @@ pub struct Image {
     pub brk_start: u64,
     /// Extra auxv entries (AT_PHDR, ...) the format provides.
     pub auxv: Vec<(u64, u64)>,
+    /// A dynamically linked program's PT_INTERP path: the interpreter
+    /// must be loaded ([`interpreter::attach`]) before the program starts.
+    pub interp: Option<Vec<u8>>,
+    /// The interpreter, once loaded: its segments are among `segments`.
+    pub interpreter: Option<Interpreter>,
+}
+
+/// Where a program's interpreter was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interpreter {
+    /// AT_BASE: where its lowest segment lies.
+    pub base: u64,
+    /// Its entry point: the program's first instruction.
+    pub entry: u64,
+}
+
+impl Image {
+    /// The first instruction the program runs: the interpreter's entry
+    /// when it has one, else its own (`entry` is AT_ENTRY either way).
+    pub fn start_address(&self) -> u64 {
+        self.interpreter.map_or(self.entry, |i| i.entry)
+    }
 }
 
 /// Which loader to use.
@@ -38,7 +61,8 @@ pub enum Format {
     Auto,
     /// Raw bytes loaded at 0x400000, entered at the first byte.
     Flat,
-    /// A static x86-64 ELF executable.
+    /// An x86-64 ELF executable (static, or dynamically linked with its
+    /// interpreter in the policy's files).
     Elf,
 }
 

@@ -79,7 +79,7 @@ pub fn lay_out(
     let mut auxv = vec![
         (AT_PAGESZ, PAGE_SIZE),
         (AT_ENTRY, image.entry),
-        (AT_BASE, 0),
+        (AT_BASE, image.interpreter.map_or(0, |i| i.base)),
         (AT_FLAGS, 0),
         (AT_UID, spec.uid),
         (AT_EUID, spec.uid),

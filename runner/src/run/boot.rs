@@ -460,7 +460,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
 
     let r = vcpu.regs_mut()?;
     *r = thinvisor_kmod::Regs::default();
-    r.rip = image.entry;
+    r.rip = image.start_address();
     r.rsp = rsp;
     r.rflags = 0x202;
     // One calibration for both readers of the clock in the VM.

@@ -61,7 +61,7 @@ pub fn iovecs(raw: &[u8]) -> Result<Vec<(GuestPtr, u64)>, Errno> {
 /// The protections mmap takes.
 const PROT_MASK: u64 = PROT_READ | PROT_WRITE | PROT_EXEC;
 
-/// A decoded anonymous `mmap`.
+/// A decoded `mmap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MmapRequest {
     pub hint: u64,
@@ -69,10 +69,12 @@ pub struct MmapRequest {
     pub prot: Prot,
     /// MAP_FIXED, MAP_FIXED_NOREPLACE and MAP_SHARED.
     pub flags: MmapFlags,
+    /// A file mapping: the descriptor and the (page-aligned) offset.
+    pub file: Option<(u64, u64)>,
 }
 
-/// Decodes mmap's six arguments. File mappings are refused (ENODEV, or
-/// EBADF without a descriptor) until the file layer provides them.
+/// Decodes mmap's six arguments (a file mapping without a descriptor is
+/// EBADF).
 pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3], a[4] as i32, a[5]);
     if prot & !PROT_MASK != 0 || len == 0 {
@@ -82,9 +84,14 @@ pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
     if kind != MAP_PRIVATE && kind != MAP_SHARED {
         return Err(Errno::INVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        return Err(if fd < 0 { Errno::BADF } else { Errno::NODEV });
-    }
+    let file = if flags & MAP_ANONYMOUS == 0 {
+        if fd < 0 {
+            return Err(Errno::BADF);
+        }
+        Some((fd as u64, offset))
+    } else {
+        None
+    };
     if offset % 4096 != 0 {
         return Err(Errno::INVAL);
     }
@@ -99,6 +106,7 @@ pub fn mmap(a: &Args) -> Result<MmapRequest, Errno> {
             noreplace: flags & MAP_FIXED_NOREPLACE != 0,
             shared: kind == MAP_SHARED,
         },
+        file,
     })
 }
 
@@ -148,7 +156,10 @@ mod tests {
         assert_eq!(mmap(&[0, 0, 3, 0x22, u64::MAX, 0]), Err(Errno::INVAL));
         assert_eq!(mmap(&[0, 4096, 3, 0x03, u64::MAX, 0]), Err(Errno::INVAL));
         assert_eq!(mmap(&[0, 4096, 3, 0x02, u64::MAX, 0]), Err(Errno::BADF));
-        assert_eq!(mmap(&[0, 4096, 3, 0x02, 3, 0]), Err(Errno::NODEV));
+        assert_eq!(
+            mmap(&[0, 4096, 3, 0x02, 3, 0x2000]).map(|r| r.file),
+            Ok(Some((3, 0x2000)))
+        );
         assert_eq!(mmap(&[0, 4096, 3, 0x22, u64::MAX, 1]), Err(Errno::INVAL));
         assert!(mmap(&[0x10000, 4096, 3, 0x10_0032, u64::MAX, 0])
             .is_ok_and(|r| r.flags.fixed && r.flags.noreplace && !r.flags.shared));

@@ -4,9 +4,11 @@
 //! (`"read-exec"`, `"read-write-exec"`: docs/policy.md) and have an
 //! execute bit; elsewhere EACCES, and a path no rule shows is ENOENT. A
 //! `#!` script runs its interpreter (itself under such a rule) with the
-//! script's path, as Linux does. Only static ELF programs load; a
-//! dynamically linked one is ENOENT (as natively when its loader is
-//! missing) with a report, until dynamic programs are supported.
+//! script's path, as Linux does. A dynamically linked program's
+//! interpreter is loaded beside it (`loader::interpreter`), under the same
+//! rules; when the guest cannot run it the error is the lookup's (ENOENT,
+//! EACCES, as natively when the loader is missing), with a report naming
+//! the path and the policy lines that would show it.
 //!
 //! Everything that can fail is done before the old program is touched:
 //! the file is read, parsed, and laid out in a new address space; only
@@ -21,16 +23,15 @@ use crate::abi::constants::{ARG_MAX_BYTES, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_N
 use crate::abi::Errno;
 use crate::guest::address_space::MapError;
 use crate::kernel::limits::comm_of;
+use crate::loader::interpreter;
 use crate::loader::start::{self, StartError, StartSpec};
 use crate::tunnel::GuestPtr;
-use crate::vfs::{path, Node};
-use rustix::fs::{Mode, OFlags};
-use std::io::Read;
+use crate::vfs::path;
 
 /// Syscall numbers, for the once-per-number reports.
 const NR_EXECVEAT: u64 = 322;
 /// Report keys of refusals that are not about one syscall number.
-const REPORT_DYNAMIC: u64 = u64::MAX - 10;
+const REPORT_INTERPRETER: u64 = u64::MAX - 10;
 const REPORT_THREADS: u64 = u64::MAX - 11;
 const REPORT_MONITOR: u64 = u64::MAX - 12;
 /// How many `#!` interpreters may chain (Linux allows 4 more levels).
@@ -113,17 +114,21 @@ fn exec(
     }
     let name = String::from_utf8_lossy(&file).into_owned();
     let limit = ctx.kernel.exec.memory_limit;
-    let image = match crate::loader::elf::load(&name, &bytes, limit) {
+    let Ok(image) = crate::loader::elf::load(&name, &bytes, limit) else {
+        return Err(Errno::NOEXEC.into());
+    };
+    let image = match interpreter::attach(image, &ctx.process.vfs, limit) {
         Ok(image) => image,
         Err(e) => {
-            let text = e.to_string();
-            if text.contains("dynamically linked") {
-                if ctx.kernel.reports.first(REPORT_DYNAMIC) {
-                    crate::say!("runner: execve of {text}; returned ENOENT");
-                }
-                return Err(Errno::NOENT.into());
+            if ctx.kernel.reports.first(REPORT_INTERPRETER) {
+                let errno = e.errno();
+                let hint = e.policy_hint().map(|h| format!("; {h}")).unwrap_or_default();
+                crate::say!(
+                    "runner: execve of {name}: {e}{hint}; returned {}",
+                    crate::syscalls::table::errno_name(errno)
+                );
             }
-            return Err(Errno::NOEXEC.into());
+            return Err(e.errno().into());
         }
     };
     drop(bytes);
@@ -191,7 +196,7 @@ fn exec(
     t.clear_child_tid = 0;
     t.robust_list = 0;
     Err(Stop::Exec(Box::new(ExecStart {
-        entry: image.entry,
+        entry: image.start_address(),
         rsp,
         give_back,
     })))
@@ -265,9 +270,8 @@ fn script_line(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     Some((interp, arg))
 }
 
-/// Reads the program at `raw` (relative to `dirfd`): it must lie under a
-/// rule with exec access, be a regular file with an execute bit, and fit
-/// the memory limit.
+/// Reads the program at `raw` (relative to `dirfd`) for running it
+/// (`loader::interpreter::read_runnable`).
 fn read_program(
     ctx: &mut Ctx<'_>,
     dirfd: u64,
@@ -283,34 +287,8 @@ fn read_program(
         path::PathError::Empty => Errno::NOENT,
         path::PathError::TooLong => Errno::NAMETOOLONG,
     })?;
-    let vfs = &ctx.process.vfs;
-    let real = match vfs.resolve(&g.path)? {
-        Node::Real(real) => real,
-        // A synthesized directory.
-        Node::Virtual(_) => return Err(Errno::ACCESS),
-    };
-    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    if nofollow {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = real.open(flags, Mode::empty())?;
-    let st = rustix::fs::fstat(&fd)?;
-    if st.st_mode & 0o170000 != 0o100000 {
-        return Err(Errno::ACCESS);
-    }
-    if !real.root.exec || st.st_mode & 0o111 == 0 {
-        return Err(Errno::ACCESS);
-    }
     let limit = ctx.kernel.exec.memory_limit;
-    if st.st_size as u64 > limit {
-        return Err(Errno::NOMEM);
-    }
-    let mut bytes = Vec::with_capacity(st.st_size as usize);
-    std::fs::File::from(fd)
-        .take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| super::common::host_errno(&e))?;
-    Ok(bytes)
+    interpreter::read_runnable(&ctx.process.vfs, &g.path, nofollow, limit)
 }
 
 #[cfg(test)]

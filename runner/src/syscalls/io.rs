@@ -299,3 +299,19 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         | Object::SignalFd(_) => Err(Errno::SPIPE.into()),
     }
 }
+
+/// fadvise64: advice about a file's future reads, which the runner does
+/// not need. Checked as Linux checks it, then ignored (Linux may ignore
+/// it too).
+pub fn fadvise64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    /// POSIX_FADV_NORMAL .. POSIX_FADV_NOREUSE.
+    const MAX_ADVICE: u64 = 5;
+    let obj = ctx.process.fds.get(a[0])?;
+    if matches!(&*obj, Object::Pipe(_)) {
+        return Err(Errno::SPIPE.into());
+    }
+    if (a[2] as i64) < 0 || a[3] as u32 as u64 > MAX_ADVICE {
+        return Err(Errno::INVAL.into());
+    }
+    Ok(0)
+}

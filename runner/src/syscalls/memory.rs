@@ -1,4 +1,5 @@
-//! brk, mmap, munmap, mprotect over the guest address space.
+//! brk, mmap, munmap, mprotect over the guest address space (mmap of a
+//! file: `file_map.rs`).
 
 use super::decode;
 use super::{Args, Ctx, SyscallResult};
@@ -26,6 +27,9 @@ pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = decode::mmap(a)?;
+    if let Some((fd, offset)) = req.file {
+        return super::file_map::mmap_file(ctx, &req, fd, offset);
+    }
     let map = |ctx: &mut Ctx<'_>| {
         let (aspace, mem) = ctx.memory();
         aspace.mmap_anonymous(mem, req.hint, req.len, req.prot, req.flags)

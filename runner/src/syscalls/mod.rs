@@ -11,6 +11,7 @@ mod epoll;
 mod eventfd;
 pub mod exec;
 mod fdctl;
+mod file_map;
 mod fs;
 pub mod futex;
 mod identity;

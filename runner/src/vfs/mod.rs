@@ -21,10 +21,15 @@
 //! * A read-write rule with a read rule nested below it resolves without
 //!   following any symlink (`RESOLVE_NO_SYMLINKS`), so a link cannot reach
 //!   the protected subtree through the writable one.
+//! * A symlink the host will not follow beneath its root (an absolute
+//!   target, `..` above the root, any link under `RESOLVE_NO_SYMLINKS`) is
+//!   followed by the runner in the guest's namespace (`links.rs`): its
+//!   target is a guest path, decided by the rules afresh.
 //! * Paths outside every rule do not exist (`ENOENT`), except the ancestors
 //!   of rule paths: they are synthesized read-only directories listing the
 //!   next component towards each rule (so `ls /` and `stat /srv` work).
 
+mod links;
 pub mod path;
 
 use crate::abi::constants::{DT_DIR, DT_REG, DT_UNKNOWN};
@@ -294,8 +299,22 @@ impl Vfs {
         self.cwd = p;
     }
 
-    /// Decides a normalized guest path (no host call).
+    /// Decides a normalized guest path, its directories' links followed in
+    /// the guest's namespace (a final link is the object itself: lstat,
+    /// readlink, unlink, `O_NOFOLLOW`).
     pub fn resolve(&self, p: &Path) -> Result<Node<'_>, Errno> {
+        let p = self.follow_links(p, false)?;
+        self.resolve_lexical(&p)
+    }
+
+    /// [`Vfs::resolve`], a final link followed too (open, stat, execve).
+    pub fn resolve_following(&self, p: &Path) -> Result<Node<'_>, Errno> {
+        let p = self.follow_links(p, true)?;
+        self.resolve_lexical(&p)
+    }
+
+    /// Decides a normalized guest path as written (no host call).
+    fn resolve_lexical(&self, p: &Path) -> Result<Node<'_>, Errno> {
         if let Some((index, rule)) = self.rules.indexed_rule_for(p) {
             let root = self.roots.get(index).ok_or(Errno::NOENT)?;
             let rest = p
@@ -360,7 +379,12 @@ impl Vfs {
     /// `follow`: follow a symlink in the last component. A path that does
     /// not exist on the host but lies above a rule path is synthesized.
     pub fn locate(&self, g: &GuestPath, follow: bool) -> Result<Located<'_>, Errno> {
-        match self.resolve(&g.path)? {
+        let node = if follow {
+            self.resolve_following(&g.path)?
+        } else {
+            self.resolve(&g.path)?
+        };
+        match node {
             Node::Virtual(p) => Ok(Located::Virtual(p)),
             Node::Real(real) => {
                 let mut flags = cloexec_path();
@@ -454,6 +478,14 @@ impl Real<'_> {
     pub fn rest_dir(&self) -> &Path {
         self.rest.parent().unwrap_or(Path::new(""))
     }
+}
+
+/// Whether `fd` lies on a proc file system, whose links are magic (they
+/// name host objects): never followed nor shown.
+pub fn on_procfs(fd: &OwnedFd) -> bool {
+    /// PROC_SUPER_MAGIC.
+    const PROC: i64 = 0x9fa0;
+    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == PROC)
 }
 
 /// A stable synthetic inode number for a synthesized directory.

@@ -1,6 +1,8 @@
-//! Static x86-64 ELF executables (ET_EXEC, and static-pie ET_DYN without an
-//! interpreter), parsed with `goblin` (header and program headers only; the
-//! section headers are never read).
+//! x86-64 ELF executables (ET_EXEC, static-pie ET_DYN, and dynamically
+//! linked programs of either type) and their interpreters (the dynamic
+//! loader, `ld-linux-x86-64.so.2` or `ld-musl-x86_64.so.1`), parsed with
+//! `goblin` (header and program headers only; the section headers are
+//! never read).
 //!
 //! What is honoured (see docs/abi.md, "ELF programs"):
 //!
@@ -17,8 +19,12 @@
 //! - `PT_TLS`: checked for sanity; the C library sets up TLS itself with
 //!   `arch_prctl(ARCH_SET_FS)`.
 //! - `PT_GNU_STACK`: the stack is never executable, whatever it asks.
-//! - `PT_INTERP` (a dynamically linked program) is refused: only static
-//!   programs run, as there is no dynamic loader or shared library inside.
+//! - `PT_INTERP` (a dynamically linked program): the interpreter's path is
+//!   kept in the image ([`Image::interp`]); `loader::interpreter` loads that
+//!   file from the guest's file system view at [`INTERP_BASE`] and the
+//!   program starts there, as on Linux. A position-independent program
+//!   with an interpreter is loaded at [`PIE_BASE`]. An interpreter with an
+//!   interpreter of its own is refused.
 //!
 //! Everything else a hostile file can say (truncated headers, segments
 //! outside the file, overlapping, below 0x10000 or reaching the kernel half
@@ -32,7 +38,7 @@
 
 use super::{Image, LoadError, Segment};
 use crate::abi::constants::{AT_PHDR, AT_PHENT, AT_PHNUM};
-use crate::guest::layout::{MIN_USER_VA, VVAR_VA};
+use crate::guest::layout::{INTERP_BASE, MIN_USER_VA, VVAR_VA};
 use crate::guest::page_table::Prot;
 use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, PT_LOAD};
@@ -61,8 +67,20 @@ const PHENT_SIZE: u64 = 56;
 const EHDR_SIZE: usize = 64;
 /// More program headers than this is not a real program.
 const MAX_PHNUM: u16 = 512;
-/// Longest interpreter path quoted in the refusal message.
+/// Longest interpreter path quoted in messages.
 const MAX_INTERP_SHOWN: usize = 256;
+/// Longest interpreter path loaded (Linux's PATH_MAX).
+const MAX_INTERP_PATH: u64 = 4096;
+
+/// What the file is loaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The program itself: static, static-pie or dynamically linked.
+    Program,
+    /// A program's interpreter: position-independent code goes at
+    /// [`INTERP_BASE`]; it may not name an interpreter itself.
+    Interpreter,
+}
 
 fn page_down(x: u64) -> u64 {
     x & !(PAGE_SIZE - 1)
@@ -90,9 +108,20 @@ struct Run {
     from: Vec<usize>,
 }
 
-/// Builds the image of a static ELF executable. `memory_limit` bounds the
-/// memory its segments may need.
+/// Builds the image of an ELF program. `memory_limit` bounds the memory its
+/// segments may need. A dynamically linked program's image names its
+/// interpreter, still to be loaded (`loader::interpreter`).
 pub fn load(path: &str, bytes: &[u8], memory_limit: u64) -> Result<Image, LoadError> {
+    load_as(path, bytes, memory_limit, Role::Program)
+}
+
+/// Builds the image of an ELF file loaded as `role`.
+pub fn load_as(
+    path: &str,
+    bytes: &[u8],
+    memory_limit: u64,
+    role: Role,
+) -> Result<Image, LoadError> {
     let bad = |reason: String| LoadError::Invalid {
         path: path.into(),
         reason,
@@ -119,28 +148,35 @@ pub fn load(path: &str, bytes: &[u8], memory_limit: u64) -> Result<Image, LoadEr
     }
     let phdrs = program_headers(bytes, &header).map_err(bad)?;
 
-    if let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) {
-        return Err(bad(format!(
-            "dynamically linked program (interpreter {}): only static programs run \
-             in the sandbox, which has no dynamic loader or shared libraries; \
-             link it with -static (or -static-pie)",
-            interp_name(bytes, interp)
-        )));
+    let interps: Vec<_> = phdrs.iter().filter(|p| p.p_type == PT_INTERP).collect();
+    if interps.len() > 1 {
+        return Err(bad("more than one PT_INTERP".into()));
     }
+    let interp = match (interps.first(), role) {
+        (None, _) => None,
+        (Some(p), Role::Program) => Some(interp_path(bytes, p).map_err(bad)?),
+        (Some(p), Role::Interpreter) => {
+            return Err(bad(format!(
+                "an interpreter that names an interpreter of its own ({}): refused, as Linux does",
+                interp_name(bytes, p)
+            )))
+        }
+    };
     let pie = header.e_type == ET_DYN;
-    // static-pie: the lowest segment goes at PIE_BASE (Linux's load_bias).
+    // Position-independent: the lowest segment goes at the base (Linux's
+    // load_bias without address randomisation).
     let lowest = phdrs
         .iter()
         .filter(|p| p.p_type == PT_LOAD)
         .map(|p| page_down(p.p_vaddr))
         .min()
         .unwrap_or(0);
-    let bias = if pie {
-        PIE_BASE.wrapping_sub(lowest)
-    } else {
-        0
+    let base = match role {
+        Role::Program => PIE_BASE,
+        Role::Interpreter => INTERP_BASE,
     };
-    if pie && !phdrs.iter().any(|p| p.p_type == PT_DYNAMIC) {
+    let bias = if pie { base.wrapping_sub(lowest) } else { 0 };
+    if pie && interp.is_none() && !phdrs.iter().any(|p| p.p_type == PT_DYNAMIC) {
         return Err(bad(
             "ET_DYN file without PT_DYNAMIC or PT_INTERP: not a static-pie executable".into(),
         ));
@@ -180,5 +216,32 @@ pub fn load(path: &str, bytes: &[u8], memory_limit: u64) -> Result<Image, LoadEr
             (AT_PHENT, PHENT_SIZE),
             (AT_PHNUM, u64::from(header.e_phnum)),
         ],
+        interp,
+        interpreter: None,
     })
+}
+
+/// The interpreter's path: PT_INTERP's bytes inside the file, one
+/// NUL-terminated, absolute, non-empty path.
+fn interp_path(bytes: &[u8], p: &goblin::elf::program_header::ProgramHeader) -> Result<Vec<u8>, String> {
+    let shown = interp_name(bytes, p);
+    if p.p_filesz == 0 || p.p_filesz > MAX_INTERP_PATH {
+        return Err(format!("PT_INTERP of {} bytes is not a path", p.p_filesz));
+    }
+    let raw = p
+        .p_offset
+        .checked_add(p.p_filesz)
+        .filter(|&e| e <= bytes.len() as u64)
+        .map(|e| &bytes[p.p_offset as usize..e as usize])
+        .ok_or_else(|| "PT_INTERP lies outside the file (truncated?)".to_string())?;
+    let path = match raw.split_last() {
+        Some((0, path)) if !path.contains(&0) => path,
+        _ => return Err(format!("PT_INTERP ({shown}) is not one NUL-terminated path")),
+    };
+    if path.first() != Some(&b'/') {
+        return Err(format!(
+            "PT_INTERP ({shown}) is not an absolute path"
+        ));
+    }
+    Ok(path.to_vec())
 }

@@ -264,22 +264,59 @@ fn hostile_segments_are_refused_with_a_reason() {
 
 const PT_NOTE_TYPE: u32 = 4;
 
-#[test]
-fn dynamic_programs_are_refused_and_the_interpreter_named() {
+/// A body whose PT_INTERP (at offset 0x1000) holds `interp`.
+fn with_interp(e_type: u16, interp: &[u8], filesz: u64) -> Vec<u8> {
     let mut body = vec![0u8; 0x1000];
-    body[..28].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2\0");
-    let f = elf(
-        ET_DYN,
+    body[..interp.len()].copy_from_slice(interp);
+    elf(
+        e_type,
         0x1000,
         &[
-            (PT_INTERP, PF_R, 0x1000, 0x1000, 28, 28),
+            (PT_INTERP, PF_R, 0x1000, 0x1000, filesz, filesz),
             (PT_LOAD, RX, 0x1000, 0x1000, 0x1000, 0x1000),
         ],
         &body,
+    )
+}
+
+#[test]
+fn dynamic_programs_name_their_interpreter_and_load_at_the_pie_base() {
+    let path = b"/lib64/ld-linux-x86-64.so.2\0";
+    let img = load("p", &with_interp(ET_DYN, path, 28), LIMIT).expect("loads");
+    assert_eq!(img.interp.as_deref(), Some(&path[..27]));
+    assert_eq!(img.segments[0].vaddr, PIE_BASE);
+    assert_eq!(img.entry, PIE_BASE);
+    assert_eq!(img.interpreter, None);
+    // The same file as an interpreter: refused, as Linux does.
+    let e = load_as("i", &with_interp(ET_DYN, path, 28), LIMIT, Role::Interpreter)
+        .expect_err("an interpreter's interpreter");
+    assert!(e.to_string().contains("/lib64/ld-linux-x86-64.so.2"), "{e}");
+    // Lying PT_INTERPs: no NUL, a NUL inside, relative, empty, huge.
+    for (text, len, why) in [
+        (&b"/lib/ld.so"[..], 10, "NUL-terminated"),
+        (b"/lib\0ld.so\0", 12, "NUL-terminated"),
+        (b"ld.so\0", 6, "absolute"),
+        (b"", 0, "not a path"),
+        (b"/x\0", 0x10_0000, "not a path"),
+    ] {
+        let r = reason(&with_interp(ET_DYN, text, len));
+        assert!(r.contains(why), "{text:?}: {r}");
+    }
+    // An interpreter is loaded at INTERP_BASE.
+    let mut body = vec![0u8; 0x1000];
+    body[0] = 0xc3;
+    let ld = elf(
+        ET_DYN,
+        0x1000,
+        &[
+            (PT_LOAD, RX, 0x1000, 0x1000, 0x1000, 0x1000),
+            (PT_DYNAMIC, PF_R, 0x1000, 0x1000, 0x10, 0x10),
+        ],
+        &body,
     );
-    let r = reason(&f);
-    assert!(r.contains("/lib64/ld-linux-x86-64.so.2"), "{r}");
-    assert!(r.contains("only static programs"), "{r}");
+    let img = load_as("ld", &ld, LIMIT, Role::Interpreter).expect("loads");
+    assert_eq!(img.segments[0].vaddr, INTERP_BASE);
+    assert_eq!(img.entry, INTERP_BASE);
     // A shared object without PT_DYNAMIC is no static-pie either.
     let f = elf(
         ET_DYN,

@@ -96,7 +96,7 @@ pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let vfs = &ctx.process.vfs;
-    let real = match vfs.resolve(&g.path)? {
+    let real = match vfs.resolve_following(&g.path)? {
         Node::Virtual(_) => return Err(Errno::ISDIR.into()),
         Node::Real(r) => r,
     };

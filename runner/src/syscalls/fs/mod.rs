@@ -18,6 +18,7 @@ mod change;
 mod dirs;
 mod open;
 mod stat;
+mod statfs;
 
 pub use change::{
     access, faccessat, faccessat2, fdatasync, fsync, ftruncate, rename, renameat, renameat2,
@@ -29,6 +30,7 @@ pub use dirs::{
 };
 pub use open::{creat, open, openat};
 pub use stat::{fstat, lstat, newfstatat, stat, statx};
+pub use statfs::{fstatfs, statfs};
 
 use super::Ctx;
 use crate::abi::Errno;

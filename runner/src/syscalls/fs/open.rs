@@ -86,7 +86,15 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
         host |= OFlags::DIRECTORY;
     }
     let vfs = &ctx.process.vfs;
-    let obj = match vfs.resolve(&g.path) {
+    // A final link is followed, except with O_NOFOLLOW (ELOOP from the
+    // host) and O_CREAT|O_EXCL (EEXIST), as on Linux.
+    let follow = flags & O_NOFOLLOW == 0 && flags & (O_CREAT | O_EXCL) != (O_CREAT | O_EXCL);
+    let node = if follow {
+        vfs.resolve_following(&g.path)
+    } else {
+        vfs.resolve(&g.path)
+    };
+    let obj = match node {
         // /dev/null exists whether or not a rule shows /dev: shells redirect
         // background jobs' stdin from it.
         Ok(Node::Virtual(_)) | Err(Errno::NOENT) if g.path == std::path::Path::new(DEV_NULL) => {
@@ -192,6 +200,7 @@ fn host_object(
             fd,
             readable: acc != O_WRONLY,
             writable: acc != O_RDONLY,
+            exec: real.root.exec,
             guest_path: real.guest.clone(),
         }))
     }

@@ -1,0 +1,117 @@
+//! mmap of a file: the file's bytes copied into fresh private pages at
+//! map time.
+//!
+//! What is mapped and how (docs/compatibility.md, "File mappings"):
+//!
+//! - `MAP_PRIVATE`, any protection: the pages hold the file's bytes from
+//!   `offset` as they are at the mmap; the rest of the last page, and whole
+//!   pages past the end of the file, are zero. Writes stay in the process
+//!   (copy-on-write, as on Linux); a fork shares them copy-on-write.
+//! - `MAP_SHARED` without `PROT_WRITE`: the same copy. Linux would show a
+//!   later write to the file through the mapping; here the mapping keeps
+//!   the bytes of the mmap.
+//! - `MAP_SHARED` with `PROT_WRITE`: not supported yet (writes would have
+//!   to reach the file): `ENODEV`, reported once.
+//! - Linux's checks, in Linux's order: a descriptor that is not a regular
+//!   file is `ENODEV` (`EACCES` for one not open for reading), `MAP_SHARED`
+//!   with `PROT_WRITE` of a descriptor not open for writing is `EACCES`, and
+//!   `PROT_EXEC` of a file under a rule without an `-exec` access is `EPERM`
+//!   (Linux's answer on a `noexec` mount): a policy decides which files may
+//!   become code, as it decides which may be run.
+//!
+//! Pages are copied rather than loaded at the first fault: one `pread` per
+//! mapping, no fault path through the runner, and nothing to keep in sync
+//! with the file afterwards. The cost is the copy of every mapped byte
+//! (a dynamic loader maps each library once).
+
+use super::memory::map_errno;
+use super::{decode::MmapRequest, Ctx, SyscallResult};
+use crate::abi::Errno;
+use crate::guest::address_space::MmapFlags;
+use crate::guest::page_table::Prot;
+use crate::kernel::fds::Object;
+use crate::tunnel::{GuestPtr, Tunnel};
+
+/// Bytes read from the file and written into the guest at a time.
+const CHUNK: usize = 1 << 20;
+/// Report key: MAP_SHARED with PROT_WRITE of a file.
+const REPORT_SHARED_WRITE: u64 = u64::MAX - 20;
+
+pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> SyscallResult {
+    let obj = ctx.process.fds.get(fd)?;
+    let Object::File(file) = &*obj else {
+        return Err(Errno::NODEV.into());
+    };
+    if !file.readable {
+        return Err(Errno::ACCESS.into());
+    }
+    if req.flags.shared && req.prot.write {
+        if !file.writable {
+            return Err(Errno::ACCESS.into());
+        }
+        if ctx.kernel.reports.first(REPORT_SHARED_WRITE) {
+            crate::say!(
+                "runner: mmap of a file MAP_SHARED with PROT_WRITE is not supported yet (writes would not reach the file); returned ENODEV"
+            );
+        }
+        return Err(Errno::NODEV.into());
+    }
+    if req.prot.exec && !file.exec {
+        return Err(Errno::PERM.into());
+    }
+    let len = req.len;
+    if offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+        return Err(Errno::OVERFLOW.into());
+    }
+    let host = &file.fd;
+    let size = rustix::fs::fstat(host)?.st_size as u64;
+    let flags = MmapFlags {
+        shared: false,
+        ..req.flags
+    };
+    let (aspace, mem) = ctx.memory();
+    let addr = aspace
+        .mmap_anonymous(mem, req.hint, len, Prot::RW, flags)
+        .map_err(map_errno)?;
+    let copied = copy_in(ctx, host, addr, offset, len.min(size.saturating_sub(offset)));
+    let (aspace, mem) = ctx.memory();
+    let protected = if req.prot == Prot::RW {
+        Ok(())
+    } else {
+        aspace.mprotect(mem, addr, len, req.prot)
+    };
+    match (copied, protected) {
+        (Ok(()), Ok(())) => Ok(addr),
+        (copied, protected) => {
+            let _ = aspace.munmap(mem, addr, len);
+            Err(copied.err().unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno)).into())
+        }
+    }
+}
+
+/// Reads `len` bytes of `host` from `offset` into the fresh pages at
+/// `addr` (the runner's layout: the pages were just mapped writable).
+fn copy_in(
+    ctx: &mut Ctx<'_>,
+    host: &rustix::fd::OwnedFd,
+    addr: u64,
+    offset: u64,
+    len: u64,
+) -> Result<(), Errno> {
+    let mut buf = vec![0u8; CHUNK.min(len as usize)];
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let n = rustix::io::pread(host, &mut buf[..want], offset + done)?;
+        if n == 0 {
+            // The file shrank since fstat: the rest stays zero.
+            break;
+        }
+        let (aspace, mem) = ctx.memory();
+        Tunnel::for_runner_layout(aspace, mem)
+            .write(GuestPtr::new(addr + done), &buf[..n])
+            .map_err(|_| Errno::NOMEM)?;
+        done += n as u64;
+    }
+    Ok(())
+}
