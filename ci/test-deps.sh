@@ -20,6 +20,11 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # Debian's bash-static at /bin/bash-static: runner/tests/processes.rs runs
 # its shell battery with bash too (external commands through execve).
 [ -x /bin/bash-static ] || need+=(bash-static)
+# The host's own dynamically linked tools run by runner/tests/dynamic.rs
+# with sandbox-policy/examples/host-tools.toml: python3 (with its sqlite3
+# module) and the sqlite3 command line.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -282,7 +282,16 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("timers", "timers_glibc", "-static"),
     ("alarms", "alarms_glibc", "-static"),
     ("processes", "processes_glibc", "-static"),
+    // Dynamically linked (runner/tests/dynamic.rs): the host's glibc and
+    // its loader, /lib64/ld-linux-x86-64.so.2.
+    ("hello", "hello_dynamic", "-pie"),
+    ("filemap", "filemap_dynamic", "-pie"),
+    ("processes", "processes_dynamic", "-pie"),
 ];
+
+/// Samples also built with musl-gcc dynamically linked (its loader,
+/// /lib/ld-musl-x86_64.so.1): (source, name).
+const MUSL_DYNAMIC_BUILDS: &[(&str, &str)] = &[("hello", "hello_musl_dynamic")];
 
 /// Compiles `c/*.c` with `musl-gcc -static`, plus the [`GLIBC_BUILDS`].
 /// Returns the quoted names, sorted.
@@ -323,6 +332,11 @@ fn build_c_samples(manifest_dir: &Path, out_dir: &Path, copy_dir: &Path) -> Vec<
             )),
         };
         build(&musl, &["-static", "-O2", "-Wall"], src, &name);
+        for &(from, to) in MUSL_DYNAMIC_BUILDS {
+            if name == from {
+                build(&musl, &["-O2", "-Wall"], src, to);
+            }
+        }
         // glibc builds of some samples: a static-pie, and tgkill-based raise().
         for &(from, to, kind) in GLIBC_BUILDS {
             if name == from {

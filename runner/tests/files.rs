@@ -335,34 +335,62 @@ fn dotdot_cannot_escape_a_tree() {
         f.expect(&["r", "/tv-data/../../../../secret.txt"], ENOENT);
         let r = f.expect(&["c", "/tv-data/sub", "../../secret.txt"], ENOENT);
         assert_eq!(r.stdout, "/tv-data/sub\n");
-        // A directory symlink to `..` is a relative link leaving the tree.
-        f.expect(&["r", "/tv-data/up/secret.txt"], EACCES);
-        f.expect(&["g", "/tv-data/up"], EACCES);
+        // A directory symlink to `..` leaving the tree is followed in the
+        // guest's namespace: /tv-data/.. is the guest's `/`, where no
+        // secret.txt exists.
+        f.expect(&["r", "/tv-data/up/secret.txt"], ENOENT);
+        let root = f.expect(&["g", "/tv-data/up"], 0).stdout;
+        assert!(lines(&root).contains(&"tv-data".to_string()), "{root}");
     });
 }
 
 #[test]
-fn symlinks_leaving_a_tree_are_refused() {
+fn symlinks_leaving_a_tree_are_followed_in_the_guests_namespace() {
     let f = Fixture::new("files-symlinks", "");
     unchanged_outside(&f, || {
-        // Absolute targets, whether host or guest paths, are never followed.
-        f.expect(&["r", "/tv-data/abs"], EACCES);
-        f.expect(&["r", "/tv-data/guestabs"], EACCES);
-        f.expect(&["s", "/tv-data/abs"], EACCES);
-        f.expect(&["k", "/tv-data/abs"], EACCES);
-        f.expect(&["k", "/tv-data/guestabs"], EACCES);
-        // A relative link pointing outside.
-        f.expect(&["r", "/tv-data/rel"], EACCES);
-        f.expect(&["k", "/tv-data/rel"], EACCES);
-        f.expect(&["W", "/tv-data/rel"], EACCES);
+        // An absolute target is a guest path: a host path means nothing
+        // to the guest, a guest path of a rule is that rule's file.
+        f.expect(&["r", "/tv-data/abs"], ENOENT);
+        f.expect(&["s", "/tv-data/abs"], ENOENT);
+        assert_eq!(f.expect(&["r", "/tv-data/guestabs"], 0).stdout, "hello\n");
+        // A relative link out of the tree: ../secret.txt from /tv-data is
+        // the guest's /secret.txt, which no rule shows.
+        f.expect(&["r", "/tv-data/rel"], ENOENT);
+        f.expect(&["W", "/tv-data/rel"], ENOENT);
+        // readlink shows every link's text, the data of the granted tree.
+        let abs = f.dir.join("secret.txt").display().to_string();
+        assert_eq!(f.expect(&["k", "/tv-data/abs"], 0).stdout, format!("{abs}\n"));
+        assert_eq!(
+            f.expect(&["k", "/tv-data/guestabs"], 0).stdout,
+            "/tv-data/hello.txt\n"
+        );
+        assert_eq!(f.expect(&["k", "/tv-data/rel"], 0).stdout, "../secret.txt\n");
         // Links inside work, dangling ones too (readlink).
         assert_eq!(f.expect(&["k", "/tv-data/in"], 0).stdout, "hello.txt\n");
         assert_eq!(f.expect(&["k", "/tv-data/dangle"], 0).stdout, "nothere\n");
         f.expect(&["r", "/tv-data/dangle"], ENOENT);
         f.expect(&["k", "/tv-data/hello.txt"], EINVAL);
-        // Nothing of the host path leaks through lstat either: a link's size
-        // is its text's length, which the guest may see.
         f.expect(&["l", "/tv-data/abs"], 0);
+    });
+}
+
+/// Links chained across rules, and a loop: followed up to Linux's 40.
+#[test]
+fn symlink_chains_and_loops_resolve_as_on_linux() {
+    let f = Fixture::new("files-chains", "");
+    symlink("/tv-data/in", f.host("out/to-in")).expect("symlink");
+    symlink("/tv-out/loop", f.host("out/loop")).expect("symlink");
+    symlink("/tv-data/sub", f.host("out/sub")).expect("symlink");
+    let mut f = f;
+    f.writable = vec![f.host("out")];
+    unchanged_outside(&f, || {
+        // /tv-out/to-in -> /tv-data/in -> hello.txt
+        assert_eq!(f.expect(&["r", "/tv-out/to-in"], 0).stdout, "hello\n");
+        // A directory link in the middle of a path, into a read tree: the
+        // read rule decides.
+        assert_eq!(f.expect(&["r", "/tv-out/sub/deep.txt"], 0).stdout, "deep\n");
+        f.expect(&["w", "/tv-out/sub/new.txt", "x"], EACCES);
+        f.expect(&["r", "/tv-out/loop"], ELOOP);
     });
 }
 
@@ -503,11 +531,13 @@ fn nested_rules_decide_by_the_most_specific_path() {
         );
         f.expect(&["w", "/tv-data/f.txt", "s"], EACCES);
         assert!(lines(&f.expect(&["g", "/tv-data"], 0).stdout).contains(&"scratch".to_string()));
-        // A protected subtree in a writable tree, not reachable through a
-        // symlink of the writable tree (no symlinks are followed there).
+        // A protected subtree in a writable tree, not writable through a
+        // symlink of the writable tree either (the runner follows it in
+        // the guest's namespace, where the read rule decides).
         f.expect(&["w", "/tv-out/ro/keep.txt", "x"], EACCES);
         f.expect(&["u", "/tv-out/ro/keep.txt"], EACCES);
-        f.expect(&["w", "/tv-out/toro/keep.txt", "x"], ELOOP);
+        f.expect(&["w", "/tv-out/toro/keep.txt", "x"], EACCES);
+        assert_eq!(f.expect(&["r", "/tv-out/toro/keep.txt"], 0).stdout, "keep\n");
         f.expect(&["d", "/tv-out/ro"], EBUSY);
         f.expect(&["n", "/tv-out/ro", "/tv-out/moved"], EBUSY);
     });

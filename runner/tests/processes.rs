@@ -11,7 +11,7 @@
 //!   `kill(-1, SIGKILL)` from a child, `kill` of pid 1 and of missing pids,
 //!   execve refused by the `[[files]]` rules (ENOENT outside every rule,
 //!   EACCES under a `"read"` rule, ENOENT and one `runner:` line for a
-//!   dynamic program), a parent exiting before its child: the run ends with
+//!   dynamic program whose interpreter the policy does not show), a parent exiting before its child: the run ends with
 //!   the parent's status and leaves nothing running.
 //! - A shell battery: Debian's busybox-static `sh -c` (and bash-static's
 //!   `bash -c` when `/bin/bash-static` exists; required when CI=true) on
@@ -272,17 +272,19 @@ fn compare(what: &str, vm: &Bounded, native: &Bounded) -> Option<String> {
 /// MAP_SHARED memory shared across fork and futexes between processes over
 /// it (raw, a semaphore, a mutex), execve of itself, vfork, posix_spawn,
 /// popen, system, an orphan: each line as in the native run, musl and
-/// glibc.
+/// glibc, static and dynamically linked (glibc's loader and libc from the
+/// host's /usr, which forks and execve of itself load again).
 ///
 /// Policy: the program itself and the guest's `/bin` (busybox: `/bin/sh`
-/// for popen and system) are `"read-exec"`; `PROC_SH=/bin/sh`.
+/// for popen and system) are `"read-exec"`; `PROC_SH=/bin/sh`; for the
+/// dynamic build, `/usr`, `/lib` and `/lib64` from the host's `/usr`.
 #[test]
 fn processes_match_native_musl_and_glibc() {
     let t = tools("processes", false);
     let sh = t.bin.join("sh");
     let expected = PROCESSES_EXPECTED.trim_start_matches('\n');
     let mut failures = Vec::new();
-    for name in ["processes", "processes_glibc"] {
+    for name in ["processes", "processes_glibc", "processes_dynamic"] {
         let prog = elf_sample(name);
         let native = native(&prog, &[], b"", &[("PROC_SH", path_str(&sh))]);
         assert_eq!(
@@ -297,8 +299,18 @@ fn processes_match_native_musl_and_glibc() {
             "{name} natively differs from PROCESSES_EXPECTED (- expected, + native):\n{}",
             diff_lines(expected, &native.run.stdout)
         );
+        let libraries = if name.ends_with("_dynamic") {
+            format!(
+                "{}{}{}",
+                rule("/usr", None, "read-exec"),
+                rule("/lib", Some(Path::new("/usr/lib")), "read-exec"),
+                rule("/lib64", Some(Path::new("/usr/lib64")), "read-exec"),
+            )
+        } else {
+            String::new()
+        };
         let policy = format!(
-            "[limits]\nwall_time = \"30s\"\n\n[env]\nvars = {{ PROC_SH = \"/bin/sh\" }}\n\n{}{}",
+            "[limits]\nwall_time = \"30s\"\n\n[env]\nvars = {{ PROC_SH = \"/bin/sh\" }}\n\n{}{}{libraries}",
             rule(path_str(&prog), None, "read-exec"),
             rule("/bin", Some(&t.bin), "read-exec"),
         );
@@ -438,9 +450,12 @@ fn execve_obeys_the_files_rules() {
 }
 
 /// A dynamically linked program (Debian's /bin/true) under a `"read-exec"`
-/// rule: execve fails with ENOENT and the runner says why in one line.
+/// rule, its interpreter outside the policy: execve fails with ENOENT (as
+/// natively when the loader is missing) and the runner says why in one
+/// line, naming the interpreter. (runner/tests/dynamic.rs runs it with
+/// the libraries granted.)
 #[test]
-fn execve_of_a_dynamic_program_fails_enoent_with_one_runner_line() {
+fn execve_of_a_dynamic_program_without_its_interpreter_fails_enoent_with_one_runner_line() {
     let dir = temp_dir("processes-dynamic");
     let dynbin = dir.join("dyn");
     std::fs::create_dir_all(&dynbin).expect("dyn");
@@ -456,8 +471,9 @@ fn execve_of_a_dynamic_program_fails_enoent_with_one_runner_line() {
     expect(&r, 0, "execve: ENOENT\n", "execve of a dynamic program");
     let lines: Vec<&str> = r.run.stderr.lines().collect();
     assert!(
-        lines.len() == 1 && lines[0].starts_with("runner: "),
-        "one `runner: ` line expected on stderr: {}",
+        lines.len() == 1
+            && lines[0].starts_with("runner: execve of /dyn/true: its interpreter /lib64/ld-linux-x86-64.so.2 cannot be run in the sandbox (ENOENT)"),
+        "one `runner: ` line naming the interpreter expected on stderr: {}",
         r.describe()
     );
 }

@@ -273,6 +273,11 @@ impl FdTable {
         self.limit
     }
 
+    /// Every open guest fd number is below this.
+    pub fn end(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
     fn index(&self, fd: u64) -> Option<usize> {
         // Guest fds are C ints: the upper half of the register is ignored.
         let fd = fd as u32 as i32;

@@ -25,6 +25,7 @@ pub mod budget;
 pub mod death;
 pub mod events;
 pub mod fds;
+pub mod file_locks;
 pub mod futex;
 pub mod limits;
 pub mod parker;
@@ -86,6 +87,8 @@ pub struct Kernel {
     pub procs: process_table::ProcessTable,
     /// What execve needs to start a program as boot did.
     pub exec: ExecInfo,
+    /// fcntl's record locks, by file and process.
+    pub file_locks: file_locks::FileLocks,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -185,6 +188,7 @@ impl Kernel {
             retry_waiters: Vec::new(),
             procs: placeholder_table(),
             exec: ExecInfo::default(),
+            file_locks: Default::default(),
         }
     }
 
@@ -225,6 +229,7 @@ impl Kernel {
                 memory_limit: policy.limits.memory_bytes,
                 monitor: false,
             },
+            file_locks: Default::default(),
         }
     }
 }

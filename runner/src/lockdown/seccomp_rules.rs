@@ -199,6 +199,8 @@ pub const RULES: &[Rule] = &[
     rule("sendmsg", Network, ANY, "socket emulation: send/sendto/write on the guest's sockets, as one vectored host send over guest memory (MSG_NOSIGNAL)"),
     rule("recvmsg", Network, ANY, "socket emulation: recv/recvfrom/read on the guest's sockets, as one vectored host receive into guest memory"),
     rule("shutdown", Network, ANY, "socket emulation: the guest's shutdown"),
+    rule("getsockname", Network, ANY, "socket emulation: the guest's getsockname on its sockets"),
+    rule("getpeername", Network, ANY, "socket emulation: the guest's getpeername on its sockets"),
     rule("getsockopt", Network, ANY, "socket emulation: SO_ERROR after a non-blocking connect, and the guest's getsockopt"),
     rule(
         "ioctl",

@@ -347,6 +347,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
     let Some(p) = g.others.remove(&pid) else {
         return Ok(());
     };
+    g.kernel.file_locks.exit(pid);
     let Process { mm, mut fds, .. } = p;
     let lender = g
         .kernel

@@ -7,7 +7,7 @@ use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     FD_CLOEXEC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
-    F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE,
+    F_GETLK, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE,
     O_NONBLOCK, O_RDWR, O_WRONLY,
 };
 use crate::abi::Errno;
@@ -24,7 +24,47 @@ fn same_fd(a: u64, b: u64) -> bool {
 }
 
 pub fn close(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(ctx.process.fds.close(a[0]).map(|()| 0)?)
+    let obj = ctx.process.fds.get(a[0])?;
+    ctx.process.fds.close(a[0])?;
+    released(ctx, &obj);
+    Ok(0)
+}
+
+/// A descriptor of a file was closed: the process's record locks on the
+/// file go (POSIX).
+fn released(ctx: &mut Ctx<'_>, obj: &Object) {
+    if let Some(key) = super::record_locks::key_of(obj) {
+        let pid = ctx.process.identity.pid;
+        ctx.kernel.file_locks.close(key, pid);
+    }
+}
+
+/// close_range: closes (or, with CLOSE_RANGE_CLOEXEC, marks close-on-exec)
+/// every open descriptor from `first` to `last`. The table is the
+/// process's own already, so CLOSE_RANGE_UNSHARE changes nothing.
+pub fn close_range(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 2;
+    const CLOSE_RANGE_CLOEXEC: u32 = 4;
+    let (first, last, flags) = (a[0] as u32, a[1] as u32, a[2] as u32);
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::INVAL.into());
+    }
+    let fds = &mut ctx.process.fds;
+    let end = fds.end().min(u64::from(last) + 1);
+    let mut closed = Vec::new();
+    for fd in u64::from(first)..end {
+        // A number with nothing open is skipped, as on Linux.
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            let _ = fds.set_cloexec(fd, true);
+        } else if let Ok(obj) = fds.get(fd) {
+            let _ = fds.close(fd);
+            closed.push(obj);
+        }
+    }
+    for obj in closed {
+        released(ctx, &obj);
+    }
+    Ok(0)
 }
 
 pub fn dup(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -55,7 +95,8 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL (O_APPEND
 /// and O_NONBLOCK; accepted but without effect on a connected standard
 /// stream; O_NONBLOCK honoured on pipes), F_GETPIPE_SZ/F_SETPIPE_SZ (a
-/// pipe's fixed 64 KiB). Locks, leases, owners, seals: EINVAL.
+/// pipe's fixed 64 KiB), POSIX record locks (`record_locks.rs`). Open
+/// file description locks, leases, owners, seals: EINVAL.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (fd, cmd, arg) = (a[0], a[1] as u32 as u64, a[2]);
     let obj = ctx.process.fds.get(fd)?;
@@ -115,6 +156,7 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             }
             Ok(0)
         }
+        F_GETLK | F_SETLK | F_SETLKW => super::record_locks::fcntl_lock(ctx, a),
         F_GETPIPE_SZ | F_SETPIPE_SZ => match &*obj {
             Object::Pipe(_) => Ok(pipe::PIPE_CAPACITY as u64),
             _ => Err(Errno::BADF.into()),

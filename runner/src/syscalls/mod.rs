@@ -23,6 +23,7 @@ mod poll;
 mod posix_timers;
 pub mod process;
 mod readiness;
+mod record_locks;
 mod remap;
 mod resources;
 mod select;

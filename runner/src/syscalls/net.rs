@@ -356,6 +356,45 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(n)
 }
 
+pub fn getsockname(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    socket_name(ctx, a, false)
+}
+
+pub fn getpeername(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    socket_name(ctx, a, true)
+}
+
+/// getsockname/getpeername: the host socket's address, truncated to the
+/// guest's buffer, its full length written back. Not a socket: ENOTSOCK
+/// (shells ask it of their standard input).
+fn socket_name(ctx: &mut Ctx<'_>, a: &Args, peer: bool) -> SyscallResult {
+    let (addr, addrlen_ptr) = (a[1], a[2]);
+    let obj = ctx.process.fds.get(a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    let mut l = [0u8; 4];
+    ctx.tunnel()
+        .read(GuestPtr::new(addrlen_ptr), &mut l)
+        .map_err(|_| Errno::FAULT)?;
+    let room = i32::from_le_bytes(l);
+    if room < 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let name = if peer {
+        rustix::net::getpeername(&s.fd)?
+    } else {
+        Some(rustix::net::getsockname(&s.fd)?)
+    };
+    let enc = source_of(&name).map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+    let k = enc.len().min(room as usize);
+    let mut t = ctx.tunnel();
+    t.write(GuestPtr::new(addr), &enc[..k])
+        .and_then(|()| t.write(GuestPtr::new(addrlen_ptr), &(enc.len() as u32).to_le_bytes()))
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
+}
+
 pub fn shutdown(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let obj = socket_of(ctx, a[0])?;
     let Object::Socket(s) = &*obj else {

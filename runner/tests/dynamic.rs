@@ -1,0 +1,358 @@
+//! Dynamically linked programs: the host's own tools run from its system
+//! trees with `sandbox-policy/examples/host-tools.toml` (read-only `/usr`,
+//! `/bin`, `/lib`, `/lib64`, `/etc`), plus a writable work tree, and must
+//! match their native run byte for byte (stdout, stderr, status) with the
+//! same arguments and environment.
+//!
+//! - coreutils (`ls -l`, `cat`, `sort`, `sha256sum`, `true`), `python3 -c`
+//!   importing json, hashlib, re and sqlite3 and writing a file, the
+//!   `sqlite3` command line on a database in the work tree, bash pipelines
+//!   and Python's `subprocess` (execve of dynamic programs), glibc and musl
+//!   builds of C samples, the dynamic loader run by hand (`ld.so PROGRAM`);
+//! - file mappings (`samples/c/filemap.c`, static and dynamic builds);
+//! - refusals: no policy for the interpreter (status 126, the path and the
+//!   policy lines named), a PT_INTERP outside the policy, a truncated
+//!   interpreter, a truncated shared library, PROT_EXEC of a file under a
+//!   rule without `-exec` (EPERM).
+//!
+//! The tools are Debian's (`ci/test-deps.sh` installs python3 and sqlite3
+//! when missing).
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// The example policy these tests run the host's tools with.
+fn host_tools_policy() -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-policy/examples/host-tools.toml");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The environment the example policy gives, for the native runs.
+const ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("LANG", "C.UTF-8"),
+    ("HOME", "/"),
+];
+
+/// A work tree for one test: a host directory shown as `/work`
+/// (read-write), and the example policy with it.
+struct Work {
+    dir: PathBuf,
+    policy: String,
+}
+
+impl Work {
+    fn new(tag: &str) -> Work {
+        let dir = temp_dir(tag);
+        let host = dir.join("work");
+        std::fs::create_dir_all(&host).expect("work dir");
+        std::fs::create_dir_all(dir.join("native")).expect("native work dir");
+        let text = format!(
+            "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{}\"\naccess = \"read-write\"\n",
+            host_tools_policy(),
+            host.display()
+        );
+        let policy = policy_file(&dir, "policy.toml", &text);
+        Work { dir, policy }
+    }
+
+    /// The work tree's host directory.
+    fn host(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+
+    /// Where the native runs work instead (so that both start alike).
+    fn native(&self) -> PathBuf {
+        self.dir.join("native")
+    }
+
+    /// Runs `program args` in the sandbox.
+    fn sandboxed(&self, program: &str, args: &[&str]) -> Run {
+        let mut all = vec!["exec", "--policy", &self.policy, program];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+}
+
+/// Runs `program args` natively and in the sandbox (where `/work` is the
+/// work tree; natively a directory of its own) and asserts the same stdout,
+/// stderr and status; returns the sandbox's stdout.
+fn same_as_native(w: &Work, program: &str, args: &[&str]) -> String {
+    let host = w.native().display().to_string();
+    let native_args: Vec<String> = args.iter().map(|a| a.replace("/work", &host)).collect();
+    let native_refs: Vec<&str> = native_args.iter().map(String::as_str).collect();
+    let native = run_native(Path::new(program), &native_refs, b"", ENV);
+    let boxed = w.sandboxed(program, args);
+    let what = format!("{program} {args:?}");
+    assert_eq!(
+        (boxed.status, &boxed.stderr),
+        (native.status, &native.stderr.replace(&host, "/work")),
+        "{what}: status and stderr differ from native; stdout:\n{}",
+        boxed.stdout
+    );
+    assert_eq!(
+        boxed.stdout,
+        native.stdout.replace(&host, "/work"),
+        "{what}: stdout differs from native:\n{}",
+        diff_lines(&native.stdout, &boxed.stdout)
+    );
+    boxed.stdout
+}
+
+#[test]
+fn coreutils_from_the_host_match_native() {
+    let w = Work::new("dyn-coreutils");
+    same_as_native(&w, "/bin/true", &[]);
+    let out = same_as_native(
+        &w,
+        "/bin/ls",
+        &["-l", "/etc/apt", "/usr/lib/x86_64-linux-gnu/libc.so.6"],
+    );
+    assert!(out.contains("libc.so.6"), "{out}");
+    // (/lib64 itself is a rule's directory in the sandbox, a link to
+    // usr/lib64 on the host: its contents are the same.)
+    same_as_native(&w, "/bin/ls", &["-l", "/lib64/"]);
+    same_as_native(&w, "/bin/cat", &["/etc/os-release", "/etc/passwd"]);
+    same_as_native(&w, "/usr/bin/sort", &["-r", "/etc/passwd"]);
+    same_as_native(&w, "/usr/bin/sha256sum", &["/etc/os-release", "/bin/ls"]);
+    // A missing file: the same message and status 1 or 2.
+    same_as_native(&w, "/bin/cat", &["/etc/no-such-file"]);
+    same_as_native(&w, "/bin/ls", &["/nowhere"]);
+}
+
+#[test]
+fn python3_imports_and_writes_in_the_work_tree() {
+    let w = Work::new("dyn-python");
+    let script = "import json, hashlib, re, sqlite3, sys\n\
+        path = sys.argv[1] + '/out.json'\n\
+        db = sqlite3.connect(':memory:')\n\
+        db.execute('create table t(x)')\n\
+        db.executemany('insert into t values (?)', [(i,) for i in range(10)])\n\
+        total = db.execute('select sum(x) from t').fetchone()[0]\n\
+        doc = {'sum': total, 'sha': hashlib.sha256(b'thinvisor').hexdigest(), 'words': re.findall(r'\\w+', 'a b-c')}\n\
+        open(path, 'w').write(json.dumps(doc))\n\
+        print(json.load(open(path)))\n";
+    let out = same_as_native(&w, "/usr/bin/python3", &["-c", script, "/work"]);
+    assert!(out.contains("'sum': 45"), "{out}");
+    let written = std::fs::read_to_string(w.host().join("out.json")).expect("written in the work tree");
+    assert!(written.contains("\"sum\": 45"), "{written}");
+}
+
+#[test]
+fn sqlite3_cli_on_a_database_in_the_work_tree() {
+    let w = Work::new("dyn-sqlite");
+    let sql = "create table t(k text, v int); insert into t values ('a', 1), ('b', 2); \
+               update t set v = v * 10; select k, v from t order by k;";
+    let out = same_as_native(&w, "/usr/bin/sqlite3", &["/work/t.db", sql]);
+    assert_eq!(out, "a|10\nb|20\n");
+    // The database the sandbox made is a real one.
+    let again = run_native(
+        Path::new("/usr/bin/sqlite3"),
+        &[w.host().join("t.db").to_str().expect("path"), "select sum(v) from t;"],
+        b"",
+        ENV,
+    );
+    assert_eq!(again.stdout, "30\n", "{}", again.stderr);
+}
+
+#[test]
+fn shells_and_subprocesses_run_dynamic_programs() {
+    let w = Work::new("dyn-exec");
+    same_as_native(
+        &w,
+        "/bin/bash",
+        &["-c", "ls /etc/apt | sort -r | head -3; echo $((6 * 7)) > /work/n; cat /work/n"],
+    );
+    same_as_native(
+        &w,
+        "/usr/bin/python3",
+        &[
+            "-c",
+            "import subprocess\n\
+             r = subprocess.run(['ls', '/etc/apt'], capture_output=True, text=True)\n\
+             print(r.returncode, r.stdout.split())\n\
+             print(subprocess.run(['sh', '-c', 'exit 3']).returncode)",
+        ],
+    );
+}
+
+/// glibc's and musl's dynamic loaders, each with a C sample built against
+/// it; and the dynamic loader run by hand.
+#[test]
+fn glibc_and_musl_dynamic_samples_match_native() {
+    let w = Work::new("dyn-samples");
+    for name in ["hello_dynamic", "hello_musl_dynamic"] {
+        let p = elf_sample(name);
+        same_as_native(&w, p.to_str().expect("path"), &[]);
+    }
+    // (processes.rs runs processes_dynamic: fork, execve of itself.)
+    same_as_native(
+        &w,
+        "/lib64/ld-linux-x86-64.so.2",
+        &["/bin/cat", "/etc/os-release"],
+    );
+}
+
+#[test]
+fn file_mappings_match_native() {
+    let w = Work::new("dyn-filemap");
+    for name in ["filemap", "filemap_dynamic"] {
+        let p = elf_sample(name);
+        let out = same_as_native(&w, p.to_str().expect("path"), &["/work"]);
+        assert!(out.ends_with("filemap: all ok\n"), "{name}: {out}");
+    }
+    // PROT_EXEC of a file: allowed under "read-exec" (/usr), EPERM under
+    // "read" (/etc; not /etc/os-release, a link into /usr), as on a
+    // noexec mount.
+    let p = elf_sample("filemap");
+    let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/usr/bin/true"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "exec map: ok\n"), "{}", r.stderr);
+    let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/etc/passwd"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "exec map: EPERM\n"), "{}", r.stderr);
+}
+
+#[test]
+fn a_dynamic_program_without_its_interpreter_in_the_policy_is_explained() {
+    let r = run(&["exec", "/bin/true"]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/bin/true: dynamically linked: its interpreter /lib64/ld-linux-x86-64.so.2 cannot be run in the sandbox (ENOENT)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("path = \"/lib64\" access = \"read-exec\""), "{}", r.stderr);
+    assert!(r.stderr.contains("host-tools.toml"), "{}", r.stderr);
+    // Shown, but only for reading: not runnable (EACCES).
+    let dir = temp_dir("dyn-noexec");
+    let policy = policy_file(
+        &dir,
+        "p.toml",
+        "[[files]]\npath = \"/lib64\"\nhost_path = \"/usr/lib64\"\naccess = \"read\"\n\
+         [[files]]\npath = \"/lib\"\nhost_path = \"/usr/lib\"\naccess = \"read\"\n",
+    );
+    let r = run(&["exec", "--policy", &policy, "/bin/true"]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(r.stderr.contains("(EACCES)"), "{}", r.stderr);
+}
+
+/// Builds `source` with cc and `flags` (after the source) into `dir/name`.
+fn build_c(dir: &Path, name: &str, flags: &[&str], source: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).expect("source");
+    let out = dir.join(name);
+    let status = Command::new("cc")
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .args(flags)
+        .status()
+        .expect("cc (apt-get install gcc)");
+    assert!(status.success(), "cc {flags:?} {name}");
+    out
+}
+
+const HELLO: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
+
+#[test]
+fn hostile_interpreters_and_libraries_are_refused_cleanly() {
+    let w = Work::new("dyn-hostile");
+    let dir = w.dir.clone();
+    // PT_INTERP outside the policy: the lookup's error, named.
+    let elsewhere = build_c(&dir, "elsewhere", &["-Wl,--dynamic-linker=/opt/evil/ld.so"], HELLO);
+    let r = w.sandboxed(elsewhere.to_str().expect("path"), &[]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(r.stderr.contains("its interpreter /opt/evil/ld.so cannot be run in the sandbox (ENOENT)"), "{}", r.stderr);
+    // An interpreter in the work tree, truncated: refused with the reason.
+    let ld = std::fs::read("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2").expect("ld.so");
+    let cut = w.host().join("ld.so");
+    std::fs::write(&cut, &ld[..200]).expect("write");
+    std::fs::set_permissions(&cut, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    // /work is "read-write" (no -exec): EACCES first.
+    let truncated = build_c(&dir, "truncated", &["-Wl,--dynamic-linker=/work/ld.so"], HELLO);
+    let r = w.sandboxed(truncated.to_str().expect("path"), &[]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(r.stderr.contains("(EACCES)"), "{}", r.stderr);
+    let exec_policy = policy_file(
+        &dir,
+        "exec.toml",
+        &format!(
+            "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{}\"\naccess = \"read-write-exec\"\n",
+            host_tools_policy(),
+            w.host().display()
+        ),
+    );
+    let r = run(&["exec", "--policy", &exec_policy, truncated.to_str().expect("path")]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(r.stderr.contains("its interpreter /work/ld.so: "), "{}", r.stderr);
+    assert!(r.stderr.contains("truncated"), "{}", r.stderr);
+    // A static program posing as the interpreter runs, confined like any
+    // guest code: it starts, finds the program's headers where it expects
+    // its own and dies of SIGSEGV, natively as in the sandbox. (Its path is
+    // the same on the host and in the sandbox.)
+    let evil = build_c(&dir, "evil", &["-static"], "#include <stdio.h>\nint main(void) { puts(\"interpreter ran\"); return 7; }\n");
+    let posing = build_c(
+        &dir,
+        "posing",
+        &[&format!("-Wl,--dynamic-linker={}", evil.display())],
+        HELLO,
+    );
+    let evil_policy = policy_file(
+        &dir,
+        "evil.toml",
+        &format!(
+            "[[files]]\npath = \"{0}\"\nhost_path = \"{0}\"\naccess = \"read-exec\"\n",
+            evil.display()
+        ),
+    );
+    let native = run_native(&posing, &[], b"", &[]);
+    assert_eq!(native.status, -1, "natively killed by a signal: {}", native.stderr);
+    let r = run(&["exec", "--policy", &evil_policy, posing.to_str().expect("path")]);
+    assert_eq!(r.status, 139, "{}", r.stderr);
+    assert!(r.stderr.starts_with("runner: guest killed by SIGSEGV"), "{}", r.stderr);
+    // A truncated shared library: the loader's own error and status, as
+    // natively.
+    let lib_src = dir.join("answer.c");
+    std::fs::write(&lib_src, "int answer(void) { return 42; }\n").expect("lib source");
+    let lib = w.host().join("libanswer.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&lib_src)
+        .status()
+        .expect("cc");
+    assert!(built.success(), "cc -shared");
+    let host = w.host().display().to_string();
+    let user = build_c(
+        &dir,
+        "user",
+        &["-L", &host, "-lanswer"],
+        "int answer(void);\nint main(void) { return answer(); }\n",
+    );
+    let lib_policy = policy_file(
+        &dir,
+        "lib.toml",
+        &format!(
+            "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{host}\"\naccess = \"read-write-exec\"\n",
+            host_tools_policy().replace("HOME = \"/\" }", "HOME = \"/\", LD_LIBRARY_PATH = \"/work\" }")
+        ),
+    );
+    let user_path = user.to_str().expect("path");
+    let whole = run(&["exec", "--policy", &lib_policy, user_path]);
+    assert_eq!(whole.status, 42, "{}", whole.stderr);
+    let bytes = std::fs::read(&lib).expect("lib");
+    std::fs::write(&lib, &bytes[..300]).expect("truncate lib");
+    let native = run_native(&user, &[], b"", &[("LD_LIBRARY_PATH", &host)]);
+    assert_eq!(native.status, 127, "{}", native.stderr);
+    let boxed = run(&["exec", "--policy", &lib_policy, user_path]);
+    assert_eq!(
+        (boxed.status, boxed.stderr.as_str()),
+        (native.status, native.stderr.replace(&host, "/work").as_str())
+    );
+}

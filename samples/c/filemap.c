@@ -1,0 +1,193 @@
+/* filemap DIR: mmap of files, as a program sees it. DIR is a writable
+ * directory; the program makes DIR/data (three pages and a bit of a known
+ * pattern) and checks, one line each (never an address):
+ *
+ *   private read     the file's bytes, zero after its end in the last page
+ *   offset           a mapping from a page offset starts there
+ *   private write    writes stay in the process: the file is unchanged
+ *   fixed            MAP_FIXED over an anonymous mapping shows the file
+ *   shared read      MAP_SHARED|PROT_READ of a read-only descriptor
+ *   fork             a child sees the parent's private writes; its own
+ *                    writes stay its own
+ *   mprotect         a read-only file mapping made writable, written
+ *   errors           EACCES (MAP_SHARED|PROT_WRITE of an O_RDONLY
+ *                    descriptor, a write-only descriptor), ENODEV (a pipe,
+ *                    a directory), EINVAL (an unaligned offset), EBADF
+ *
+ * then "filemap: all ok" (exit 0); a mismatch prints "FAIL ..." and exits 1.
+ * The same lines natively and in the sandbox.
+ *
+ * filemap exec FILE: maps FILE PROT_READ|PROT_EXEC and prints "exec map:
+ * ok" or "exec map: EPERM" (a file under a rule without -exec, in the
+ * sandbox; as on a noexec mount natively). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PAGE 4096L
+#define SIZE (3 * PAGE + 100)
+
+static int failures;
+
+static void check(int ok, const char *what) {
+    if (!ok) {
+        printf("FAIL %s (errno %d)\n", what, errno);
+        failures++;
+    }
+}
+
+static unsigned char pattern(long i) { return (unsigned char)(i * 7 + i / 4096 + 1); }
+
+static int matches(const unsigned char *p, long from, long len) {
+    for (long i = 0; i < len; i++) {
+        unsigned char want = from + i < SIZE ? pattern(from + i) : 0;
+        if (p[i] != want)
+            return 0;
+    }
+    return 1;
+}
+
+static const char *err_name(int e) {
+    switch (e) {
+    case EACCES: return "EACCES";
+    case ENODEV: return "ENODEV";
+    case EINVAL: return "EINVAL";
+    case EBADF: return "EBADF";
+    case EPERM: return "EPERM";
+    default: return "other";
+    }
+}
+
+/* The errno of a failing mmap, or "mapped". */
+static const char *try_map(int prot, int flags, int fd, off_t off) {
+    void *p = mmap(NULL, PAGE, prot, flags, fd, off);
+    if (p != MAP_FAILED) {
+        munmap(p, PAGE);
+        return "mapped";
+    }
+    return err_name(errno);
+}
+
+static int exec_map(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        printf("exec map: cannot open (errno %d)\n", errno);
+        return 1;
+    }
+    void *p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    printf("exec map: %s\n", p == MAP_FAILED ? err_name(errno) : "ok");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "exec") == 0)
+        return exec_map(argv[2]);
+    if (argc != 2) {
+        fprintf(stderr, "usage: filemap DIR | filemap exec FILE\n");
+        return 2;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data", argv[1]);
+    int w = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(w >= 0, "create data");
+    static unsigned char buf[SIZE];
+    for (long i = 0; i < SIZE; i++)
+        buf[i] = pattern(i);
+    check(write(w, buf, SIZE) == SIZE, "write data");
+    int fd = open(path, O_RDONLY);
+    check(fd >= 0, "open data");
+
+    unsigned char *p = mmap(NULL, 4 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    check(p != MAP_FAILED, "private read mmap");
+    if (p != MAP_FAILED) {
+        check(matches(p, 0, 4 * PAGE), "private read bytes");
+        munmap(p, 4 * PAGE);
+    }
+    printf("private read: ok\n");
+
+    p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, PAGE);
+    check(p != MAP_FAILED && matches(p, PAGE, 2 * PAGE), "offset");
+    if (p != MAP_FAILED)
+        munmap(p, 2 * PAGE);
+    printf("offset: ok\n");
+
+    p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    check(p != MAP_FAILED, "private write mmap");
+    if (p != MAP_FAILED) {
+        memset(p, 0xee, 64);
+        unsigned char first[64];
+        check(pread(fd, first, 64, 0) == 64 && matches(first, 0, 64), "file unchanged");
+        check(p[0] == 0xee && matches(p + 64, 64, PAGE - 64), "private write bytes");
+    }
+    printf("private write: ok\n");
+
+    unsigned char *area = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(area != MAP_FAILED, "anonymous area");
+    memset(area, 0x55, 3 * PAGE);
+    unsigned char *fixed = mmap(area + PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 2 * PAGE);
+    check(fixed == area + PAGE, "fixed address");
+    check(area[0] == 0x55 && matches(area + PAGE, 2 * PAGE, PAGE) && area[2 * PAGE] == 0x55,
+          "fixed bytes");
+    munmap(area, 3 * PAGE);
+    printf("fixed: ok\n");
+
+    unsigned char *s = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    check(s != MAP_FAILED && matches(s, 0, PAGE), "shared read");
+    if (s != MAP_FAILED)
+        munmap(s, PAGE);
+    printf("shared read: ok\n");
+
+    if (p != MAP_FAILED) {
+        pid_t child = fork();
+        if (child == 0) {
+            int ok = p[0] == 0xee;
+            p[1] = 0x11;
+            _exit(ok && p[1] == 0x11 ? 0 : 1);
+        }
+        int status = 0;
+        check(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+                  WEXITSTATUS(status) == 0,
+              "child sees the parent's write");
+        check(p[1] == 0xee, "the child's write stays its own");
+        munmap(p, PAGE);
+    }
+    printf("fork: ok\n");
+
+    p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    check(p != MAP_FAILED && mprotect(p, PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect");
+    if (p != MAP_FAILED) {
+        p[5] = 0x99;
+        check(p[5] == 0x99 && matches(p, 0, 5), "written after mprotect");
+        munmap(p, PAGE);
+    }
+    printf("mprotect: ok\n");
+
+    int wo = open(path, O_WRONLY);
+    int pipefd[2];
+    check(pipe(pipefd) == 0, "pipe");
+    int dir = open(argv[1], O_RDONLY | O_DIRECTORY);
+    printf("errors: shared write of O_RDONLY %s, write-only %s, pipe %s, directory %s, "
+           "offset %s, closed %s\n",
+           try_map(PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+           try_map(PROT_READ, MAP_PRIVATE, wo, 0),
+           try_map(PROT_READ, MAP_PRIVATE, pipefd[0], 0),
+           try_map(PROT_READ, MAP_PRIVATE, dir, 0),
+           try_map(PROT_READ, MAP_PRIVATE, fd, 100),
+           try_map(PROT_READ, MAP_PRIVATE, 1000, 0));
+    close(wo);
+    close(dir);
+    close(w);
+    close(fd);
+    unlink(path);
+    if (failures)
+        return 1;
+    printf("filemap: all ok\n");
+    return 0;
+}
