@@ -321,13 +321,37 @@ work=$(mktemp -d "$HWKVM_CACHE/work.XXXXXX")
 root=$work/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,extra,samples,hwkvm,lib/modules}
 
-# Copy an ELF file, refusing dynamically linked ones (the VM has no libc).
+# The dynamic-program kit: the host's glibc loader and libc and musl's
+# loader (which is its libc), at the paths a Debian system has them, so the
+# dynamically linked samples run natively and as guests in the VM. The
+# links are Debian's, absolute and relative (the runner follows them in
+# the guest's namespace).
+glibc_dir=/usr/lib/x86_64-linux-gnu
+mkdir -p "$root/usr/lib/x86_64-linux-gnu" "$root/usr/lib/x86_64-linux-musl" "$root/lib64"
+for f in ld-linux-x86-64.so.2 libc.so.6; do
+    [ -e "$glibc_dir/$f" ] || die "missing $glibc_dir/$f (the dynamic samples need it)"
+    cp -L "$glibc_dir/$f" "$root/usr/lib/x86_64-linux-gnu/$f"
+done
+ln -s ../usr/lib/x86_64-linux-gnu "$root/lib/x86_64-linux-gnu"
+ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+if [ -e /usr/lib/x86_64-linux-musl/libc.so ]; then
+    cp -L /usr/lib/x86_64-linux-musl/libc.so "$root/usr/lib/x86_64-linux-musl/libc.so"
+    ln -s ../usr/lib/x86_64-linux-musl "$root/lib/x86_64-linux-musl"
+    ln -s x86_64-linux-musl/libc.so "$root/lib/ld-musl-x86_64.so.1"
+fi
+
+# Copy an ELF file. A dynamically linked one must use a loader of the kit
+# (the VM has no other libraries).
 install_file() {  # SRC DST
-    local src=$1 dst=$2
+    local src=$1 dst=$2 interp
     if [ "$(head -c 4 "$src" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-        if readelf -l "$src" 2>/dev/null | grep 'program interpreter' >/dev/null; then
-            die "$src is dynamically linked; the VM has no libc (link it statically)"
-        fi
+        interp=$(readelf -l "$src" 2>/dev/null | sed -n 's/.*program interpreter: \(.*\)]/\1/p')
+        case "$interp" in
+            ''|/lib64/ld-linux-x86-64.so.2) ;;
+            /lib/ld-musl-x86_64.so.1) [ -e "$root/lib/ld-musl-x86_64.so.1" ] \
+                || die "$src needs musl's loader, which this host lacks" ;;
+            *) die "$src is dynamically linked against $interp; the VM has only glibc's and musl's loaders and libc (link it statically)" ;;
+        esac
         if [ "$HWKVM_STRIP" = 1 ] && strip --strip-debug -o "$dst" "$src" 2>/dev/null; then
             chmod --reference="$src" "$dst"; return
         fi

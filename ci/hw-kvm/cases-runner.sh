@@ -149,6 +149,23 @@ for t in processes processes_glibc; do
     PROC_SH=/bin/sh timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
 done
+# --- dynamically linked programs: glibc's and musl's loaders and libc
+#     (the VM's kit, at Debian's paths; /lib64/ld-linux-x86-64.so.2 is an
+#     absolute link the runner follows in the guest's namespace) load the
+#     program's libraries with file mmap; the processes battery's glibc
+#     build forks and execs itself dynamically; file mappings as natively.
+printf '[[files]]\npath = "/usr"\naccess = "read-exec"\n[[files]]\npath = "/lib"\naccess = "read-exec"\n[[files]]\npath = "/lib64"\naccess = "read-exec"\n' > "$T/dyn-libs.toml"
+cat "$T/proc-policy.toml" "$T/dyn-libs.toml" > "$T/dyn-proc-policy.toml"
+mkdir -p "$T/dyn-work"
+printf '[[files]]\npath = "%s/dyn-work"\naccess = "read-write"\n' "$T" | cat "$T/dyn-libs.toml" - > "$T/dyn-policy.toml"
+DP="--policy $T/dyn-policy.toml"
+expect_exact elf-hello-dynamic 0 'Hello from a static ELF, argc=2\nargv[1]=x\nmalloc: ok\n' '' -- $X $DP $S/hello_dynamic x
+expect_exact elf-hello-musl-dynamic 0 'Hello from a static ELF, argc=2\nargv[1]=x\nmalloc: ok\n' '' -- $X $DP $S/hello_musl_dynamic x
+"$S/filemap_dynamic" "$T/dyn-work" > "$T/filemap.native" 2>&1
+expect_exact elf-filemap-dynamic 0 "@$T/filemap.native" '' -- $X $DP $S/filemap_dynamic "$T/dyn-work"
+expect_stderr_contains elf-dynamic-no-libraries 126 'its interpreter /lib64/ld-linux-x86-64.so.2 cannot be run in the sandbox (ENOENT)' -- $X $S/hello_dynamic
+PROC_SH=/bin/sh timeout 60 "$S/processes_dynamic" > "$T/processes_dynamic.native" 2> "$T/processes_dynamic.native-stderr"
+expect_exact elf-processes_dynamic 0 "@$T/processes_dynamic.native" '' -- $X --policy "$T/dyn-proc-policy.toml" $S/processes_dynamic
 SCRIPT='printf "b\na\nb\nc\n" | sort | uniq -c | sort -rn | head -2; x=$(echo ab | tr a b); echo "$x"; sleep 0.1 & sleep 0.05 & wait; trap "echo got TERM" TERM; kill -TERM $$; echo done'
 PATH="$T/pbin" /bin/busybox sh -c "$SCRIPT" > "$T/sh-script.native" 2>&1
 expect_exact proc-busybox-sh 0 "@$T/sh-script.native" '' -- $X $PP /bin/busybox sh -c "$SCRIPT"

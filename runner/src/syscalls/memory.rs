@@ -67,3 +67,28 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Err(e) => map_err(e),
     }
 }
+
+/// msync: every mapping is the process's own memory (file mappings are
+/// copies, MAP_SHARED with PROT_WRITE of a file is refused), so there is
+/// nothing to write back; the arguments are checked as Linux checks them.
+pub fn msync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    let (start, len, flags) = (a[0], a[1], a[2]);
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == (MS_ASYNC | MS_SYNC)
+    {
+        return Err(Errno::INVAL.into());
+    }
+    let end = match crate::guest::address_space::page_range(start, len) {
+        Ok(Some(end)) => end,
+        Ok(None) => return Ok(0),
+        Err(e) => return map_err(e),
+    };
+    let (aspace, _) = ctx.memory();
+    if !aspace.covered(start, end) {
+        return Err(Errno::NOMEM.into());
+    }
+    Ok(0)
+}

@@ -147,7 +147,7 @@ impl AddressSpace {
     }
 
     /// True when `[start, end)` is entirely covered by mappings.
-    pub(super) fn covered(&self, start: u64, end: u64) -> bool {
+    pub fn covered(&self, start: u64, end: u64) -> bool {
         self.uniform(start, end, false).is_some()
     }
 

@@ -20,7 +20,7 @@ use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 /// The end of the page range `[start, start + len)` that mprotect/madvise
 /// act on: `start` page aligned, `len` rounded up to pages, the range in the
 /// user half. None for an empty range (nothing to do, as on Linux).
-pub(super) fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
+pub fn page_range(start: u64, len: u64) -> Result<Option<u64>, MapError> {
     if !start.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Invalid);
     }

@@ -46,6 +46,7 @@ mod shared_tests;
 mod tests;
 
 pub use huge_pages::HugeCounts;
+pub use memory_calls::page_range;
 
 /// One mapping: `[start, end)` with one protection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
