@@ -42,5 +42,11 @@ for test in "/bin/true" "/usr/bin/python3 -c pass"; do
     # shellcheck disable=SC2086
     $R exec --policy $P --stats "$stats" $test > /dev/null
     printf '%-26s runner phases: %s\n' "$test" \
-        "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(", ".join(f"{k} {v}" for k,v in s.items() if k.endswith("_us") or k in ("exits","syscalls_total")))' "$stats")"
+        "$(python3 - "$stats" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+phases = ", ".join("%s %.1f ms" % (k, v / 1e6) for k, v in s["phases_ns"].items())
+print("%s (in the guest %.1f ms), %d exits" % (phases, s["guest_ns"] / 1e6, s["exits"]))
+PY
+)"
 done
