@@ -9,7 +9,9 @@
 //!   `sqlite3` command line on a database in the work tree, bash pipelines
 //!   and Python's `subprocess` (execve of dynamic programs), glibc and musl
 //!   builds of C samples, the dynamic loader run by hand (`ld.so PROGRAM`);
-//! - file mappings (`samples/c/filemap.c`, static and dynamic builds);
+//! - file mappings (`samples/c/filemap.c`, static and dynamic builds):
+//!   private and shared, a shared mapping's writes in the file after
+//!   msync, munmap, a fork's child, and the program's exit;
 //! - refusals: no policy for the interpreter (status 126, the path and the
 //!   policy lines named), a PT_INTERP outside the policy, a truncated
 //!   interpreter, a truncated shared library, PROT_EXEC of a file under a
@@ -208,10 +210,22 @@ fn file_mappings_match_native() {
         let out = same_as_native(&w, p.to_str().expect("path"), &["/work"]);
         assert!(out.ends_with("filemap: all ok\n"), "{name}: {out}");
     }
+    // A program maps a file MAP_SHARED, writes it and exits without
+    // munmap: the file holds the write afterwards, as natively.
+    for (who, dir) in [("native", w.native()), ("sandbox", w.host())] {
+        std::fs::write(dir.join("se"), "xxxxxxxxyyyy").expect("file");
+    }
+    let p = elf_sample("filemap");
+    same_as_native(&w, p.to_str().expect("path"), &["shared-exit", "/work/se"]);
+    for dir in [w.native(), w.host()] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("se")).expect("read back"),
+            "SHARED!\nyyyy"
+        );
+    }
     // PROT_EXEC of a file: allowed under "read-exec" (/usr), EPERM under
     // "read" (/etc; not /etc/os-release, a link into /usr), as on a
     // noexec mount.
-    let p = elf_sample("filemap");
     let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/usr/bin/true"]);
     assert_eq!((r.status, r.stdout.as_str()), (0, "exec map: ok\n"), "{}", r.stderr);
     let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/etc/passwd"]);

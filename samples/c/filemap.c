@@ -10,6 +10,10 @@
  *   fork             a child sees the parent's private writes; its own
  *                    writes stay its own
  *   mprotect         a read-only file mapping made writable, written
+ *   shared write     MAP_SHARED|PROT_WRITE of an O_RDWR descriptor: the
+ *                    file has the writes after msync, after munmap (a
+ *                    read() into the mapping too), a child's writes after
+ *                    fork, never past its end
  *   errors           EACCES (MAP_SHARED|PROT_WRITE of an O_RDONLY
  *                    descriptor, a write-only descriptor), ENODEV (a pipe,
  *                    a directory), EINVAL (an unaligned offset), EBADF
@@ -19,7 +23,11 @@
  *
  * filemap exec FILE: maps FILE PROT_READ|PROT_EXEC and prints "exec map:
  * ok" or "exec map: EPERM" (a file under a rule without -exec, in the
- * sandbox; as on a noexec mount natively). */
+ * sandbox; as on a noexec mount natively).
+ *
+ * filemap shared-exit FILE: maps FILE (it must exist, at least 8 bytes)
+ * MAP_SHARED read-write, writes "SHARED!\n" at its start and exits
+ * without munmap: the file holds it afterwards. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,9 +94,68 @@ static int exec_map(const char *path) {
     return 0;
 }
 
+static int shared_exit(const char *path) {
+    int fd = open(path, O_RDWR);
+    char *p = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        printf("shared-exit: cannot map (errno %d)\n", errno);
+        return 1;
+    }
+    memcpy(p, "SHARED!\n", 8);
+    printf("shared-exit: written\n");
+    _exit(0);
+}
+
+/* The file's bytes at `off`, `len` of them, compared with `want`. */
+static int file_has(int fd, off_t off, const void *want, size_t len) {
+    unsigned char got[256];
+    return len <= sizeof got && pread(fd, got, len, off) == (ssize_t)len && memcmp(got, want, len) == 0;
+}
+
+static void shared_write(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/shared", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(fd >= 0 && ftruncate(fd, PAGE + 10) == 0, "shared file");
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    check(p != MAP_FAILED, "shared mmap");
+    if (p == MAP_FAILED)
+        return;
+    memcpy(p + 100, "first", 5);
+    check(msync(p, 2 * PAGE, MS_SYNC) == 0, "msync");
+    check(file_has(fd, 100, "first", 5), "the file after msync");
+    /* Past the end of the file: the page's tail, never written to it. */
+    memcpy(p + PAGE + 8, "tail", 4);
+    int pipefd[2];
+    check(pipe(pipefd) == 0 && write(pipefd[1], "piped", 5) == 5, "pipe");
+    check(read(pipefd[0], p + 200, 5) == 5, "read into the mapping");
+    pid_t child = fork();
+    if (child == 0) {
+        memcpy(p + 300, "child", 5);
+        _exit(0);
+    }
+    int status = 0;
+    check(waitpid(child, &status, 0) == child && WIFEXITED(status), "child");
+    check(memcmp(p + 300, "child", 5) == 0, "the parent sees the child's write");
+    check(munmap(p, 2 * PAGE) == 0, "munmap");
+    struct stat st;
+    check(fstat(fd, &st) == 0 && st.st_size == PAGE + 10, "the file did not grow");
+    check(file_has(fd, PAGE + 8, "ta", 2), "the tail up to the end");
+    check(file_has(fd, 200, "piped", 5), "read() into the mapping reached the file");
+    check(file_has(fd, 300, "child", 5), "the child's write reached the file");
+    check(file_has(fd, 0, "\0\0\0\0", 4), "untouched bytes");
+    close(pipefd[0]);
+    close(pipefd[1]);
+    close(fd);
+    unlink(path);
+    printf("shared write: ok\n");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "exec") == 0)
         return exec_map(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "shared-exit") == 0)
+        return shared_exit(argv[2]);
     if (argc != 2) {
         fprintf(stderr, "usage: filemap DIR | filemap exec FILE\n");
         return 2;
@@ -168,6 +236,8 @@ int main(int argc, char **argv) {
         munmap(p, PAGE);
     }
     printf("mprotect: ok\n");
+
+    shared_write(argv[1]);
 
     int wo = open(path, O_WRONLY);
     int pipefd[2];

@@ -26,6 +26,7 @@ pub mod death;
 pub mod events;
 pub mod fds;
 pub mod file_locks;
+pub mod file_maps;
 pub mod futex;
 pub mod limits;
 pub mod parker;

@@ -67,6 +67,10 @@ pub struct Process {
     /// prctl(PR_SET_PDEATHSIG): the signal it gets when its parent ends
     /// (0: none). Not inherited at fork.
     pub parent_death_signal: u64,
+    /// Its shared file mappings, written back to their files
+    /// (kernel/file_maps.rs). A fork's child gets a copy (it shares the
+    /// pages).
+    pub file_maps: super::file_maps::FileMaps,
 }
 
 impl Process {
@@ -107,6 +111,7 @@ impl Process {
             timers_changed: 0,
             signal_info: Default::default(),
             parent_death_signal: 0,
+            file_maps: Default::default(),
         }
     }
 
@@ -136,6 +141,7 @@ impl Process {
             timers_changed: 0,
             signal_info: Default::default(),
             parent_death_signal: 0,
+            file_maps: Default::default(),
         }
     }
 }

@@ -138,6 +138,7 @@ where
         timers_changed: 0,
         signal_info: Default::default(),
         parent_death_signal: 0,
+        file_maps: parent.file_maps.clone(),
     };
     st.kernel
         .procs
@@ -348,7 +349,20 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         return Ok(());
     };
     g.kernel.file_locks.exit(pid);
-    let Process { mm, mut fds, .. } = p;
+    let Process {
+        mut mm,
+        mut fds,
+        file_maps,
+        ..
+    } = p;
+    // Its shared file mappings' writes reach their files, as when Linux
+    // unmaps them at exit (a failure there has no one to report to).
+    if !file_maps.is_empty() {
+        let slot = g.machine.slot;
+        let Shared { machine, kernel, .. } = &mut *g;
+        let mem = machine.vm.memory_mut(slot)?;
+        let _ = crate::kernel::file_maps::write_back_all(&file_maps, &mut mm, mem, &mut kernel.budget);
+    }
     let lender = g
         .kernel
         .procs

@@ -241,6 +241,27 @@ pub fn run(
         r
     });
     main?;
+    // The first program's shared file mappings reach their files, as the
+    // children's do when they end (processes::tear_down).
+    {
+        let mut g = sb.lock();
+        let slot = g.machine.slot;
+        let Shared {
+            machine,
+            kernel,
+            first,
+            ..
+        } = &mut *g;
+        if !first.file_maps.is_empty() {
+            let mem = machine.vm.memory_mut(slot)?;
+            let _ = crate::kernel::file_maps::write_back_all(
+                &first.file_maps,
+                &mut first.mm,
+                mem,
+                &mut kernel.budget,
+            );
+        }
+    }
     match group.outcome() {
         Some(GroupEnd::Exited(code)) => Ok(Ok(code)),
         Some(GroupEnd::Killed(death)) => Ok(Err(death)),

@@ -51,6 +51,34 @@ impl<'a> Ctx<'a> {
         Tunnel::new(&mut self.process.mm, self.mem, &self.kernel.tunnel_ranges)
     }
 
+    /// Writes the written pages of the process's shared file mappings in
+    /// `[start, end)` back to their files (kernel/file_maps.rs); `forget`
+    /// then drops those mappings' link to their files (munmap, a mapping
+    /// replacing them, mremap).
+    pub(super) fn write_back_files(
+        &mut self,
+        start: u64,
+        end: u64,
+        forget: bool,
+    ) -> Result<(), crate::abi::Errno> {
+        let p = &mut *self.process;
+        if p.file_maps.is_empty() {
+            return Ok(());
+        }
+        let r = crate::kernel::file_maps::write_back(
+            &p.file_maps,
+            &mut p.mm,
+            self.mem,
+            &mut self.kernel.budget,
+            start,
+            end,
+        );
+        if forget {
+            p.file_maps.forget(start, end);
+        }
+        r
+    }
+
     /// The process's address space and the memory it maps, for the memory
     /// calls (mmap, munmap, brk, ...), which change mappings, not bytes.
     pub(super) fn memory(&mut self) -> (&mut AddressSpace, &mut GuestMemory) {

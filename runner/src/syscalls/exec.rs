@@ -165,8 +165,11 @@ fn exec(
             .into());
         }
     };
+    // The old program's shared file mappings reach their files first.
+    let _ = ctx.write_back_files(0, crate::guest::layout::USER_END, true);
     // The point of no return: the old program is gone from here (or, for
     // a vfork child, goes back to the parent that lent it).
+    let (mm, _) = ctx.memory();
     let old = std::mem::replace(mm, fresh);
     let pid = ctx.process.identity.pid;
     let lender = ctx

@@ -7,11 +7,14 @@
 //!   `offset` as they are at the mmap; the rest of the last page, and whole
 //!   pages past the end of the file, are zero. Writes stay in the process
 //!   (copy-on-write, as on Linux); a fork shares them copy-on-write.
-//! - `MAP_SHARED` without `PROT_WRITE`: the same copy. Linux would show a
-//!   later write to the file through the mapping; here the mapping keeps
-//!   the bytes of the mmap.
-//! - `MAP_SHARED` with `PROT_WRITE`: not supported yet (writes would have
-//!   to reach the file): `ENODEV`, reported once.
+//! - `MAP_SHARED` through a descriptor open for writing: the same copy, in
+//!   shared memory (a fork's child shares it), linked to the file: the
+//!   pages written are written back at msync, munmap, exec and exit
+//!   (kernel/file_maps.rs).
+//! - `MAP_SHARED` through a read-only descriptor: a private copy (it can
+//!   never be written back). Linux would show a later write to the file
+//!   through a shared mapping; here every mapping keeps the bytes of the
+//!   mmap and what the process writes.
 //! - Linux's checks, in Linux's order: a descriptor that is not a regular
 //!   file is `ENODEV` (`EACCES` for one not open for reading), `MAP_SHARED`
 //!   with `PROT_WRITE` of a descriptor not open for writing is `EACCES`, and
@@ -30,12 +33,11 @@ use crate::abi::Errno;
 use crate::guest::address_space::MmapFlags;
 use crate::guest::page_table::Prot;
 use crate::kernel::fds::Object;
+use crate::kernel::file_maps::FileMap;
 use crate::tunnel::{GuestPtr, Tunnel};
 
 /// Bytes read from the file and written into the guest at a time.
 const CHUNK: usize = 1 << 20;
-/// Report key: MAP_SHARED with PROT_WRITE of a file.
-const REPORT_SHARED_WRITE: u64 = u64::MAX - 20;
 
 pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> SyscallResult {
     let obj = ctx.process.fds.get(fd)?;
@@ -45,16 +47,13 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     if !file.readable {
         return Err(Errno::ACCESS.into());
     }
-    if req.flags.shared && req.prot.write {
-        if !file.writable {
-            return Err(Errno::ACCESS.into());
-        }
-        if ctx.kernel.reports.first(REPORT_SHARED_WRITE) {
-            crate::say!(
-                "runner: mmap of a file MAP_SHARED with PROT_WRITE is not supported yet (writes would not reach the file); returned ENODEV"
-            );
-        }
-        return Err(Errno::NODEV.into());
+    // A shared mapping through a descriptor open for writing is the
+    // file's: written back (kernel/file_maps.rs). Through a read-only one
+    // it can never be written (mprotect's PROT_WRITE aside: see below), so
+    // a private copy shows the same.
+    let linked = req.flags.shared && file.writable;
+    if req.flags.shared && req.prot.write && !file.writable {
+        return Err(Errno::ACCESS.into());
     }
     if req.prot.exec && !file.exec {
         return Err(Errno::PERM.into());
@@ -66,7 +65,7 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     let host = &file.fd;
     let size = rustix::fs::fstat(host)?.st_size as u64;
     let flags = MmapFlags {
-        shared: false,
+        shared: linked,
         ..req.flags
     };
     let (aspace, mem) = ctx.memory();
@@ -81,7 +80,19 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
         aspace.mprotect(mem, addr, len, req.prot)
     };
     match (copied, protected) {
-        (Ok(()), Ok(())) => Ok(addr),
+        (Ok(()), Ok(())) => {
+            if linked {
+                // Filled by the runner, not yet written by the program.
+                aspace.clear_dirty(mem, addr, addr + len).map_err(map_errno)?;
+                ctx.process.file_maps.add(FileMap {
+                    start: addr,
+                    end: addr + len.next_multiple_of(thinvisor_kmod::PAGE_SIZE),
+                    file: obj.clone(),
+                    offset,
+                });
+            }
+            Ok(addr)
+        }
         (copied, protected) => {
             let _ = aspace.munmap(mem, addr, len);
             Err(copied.err().unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno)).into())

@@ -27,6 +27,11 @@ pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = decode::mmap(a)?;
+    if req.flags.fixed {
+        // What the new mapping replaces: its writes reach its file first.
+        let end = req.hint.saturating_add(req.len);
+        let _ = ctx.write_back_files(req.hint, end, true);
+    }
     if let Some((fd, offset)) = req.file {
         return super::file_map::mmap_file(ctx, &req, fd, offset);
     }
@@ -50,6 +55,9 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    // Shared file mappings' writes reach their files first (an error there
+    // is not munmap's, as on Linux).
+    let _ = ctx.write_back_files(a[0], a[0].saturating_add(a[1]), true);
     let (aspace, mem) = ctx.memory();
     match aspace.munmap(mem, a[0], a[1]) {
         Ok(()) => Ok(0),
@@ -68,9 +76,10 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
 }
 
-/// msync: every mapping is the process's own memory (file mappings are
-/// copies, MAP_SHARED with PROT_WRITE of a file is refused), so there is
-/// nothing to write back; the arguments are checked as Linux checks them.
+/// msync: the arguments checked as Linux checks them, then the written
+/// pages of the shared file mappings in the range are written to their
+/// files (kernel/file_maps.rs); EIO (or the host's error) when that fails.
+/// Other mappings are the process's own memory: nothing to do.
 pub fn msync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     const MS_ASYNC: u64 = 1;
     const MS_INVALIDATE: u64 = 2;
@@ -90,5 +99,6 @@ pub fn msync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if !aspace.covered(start, end) {
         return Err(Errno::NOMEM.into());
     }
+    ctx.write_back_files(start, end, false)?;
     Ok(0)
 }

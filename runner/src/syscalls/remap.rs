@@ -22,6 +22,14 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
+    // A shared file mapping moved or resized is no longer linked to its
+    // file: what was written reaches the file now (and what a MREMAP_FIXED
+    // target replaces).
+    let old_end = old.saturating_add(old_len.max(1));
+    let _ = ctx.write_back_files(old, old_end, false);
+    if let Some(to) = fixed {
+        let _ = ctx.write_back_files(to, to.saturating_add(new_len), true);
+    }
     let (aspace, mem) = ctx.memory();
     match aspace.mremap(
         mem,
@@ -31,7 +39,10 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         flags & MREMAP_MAYMOVE != 0,
         fixed,
     ) {
-        Ok(addr) => Ok(addr),
+        Ok(addr) => {
+            ctx.process.file_maps.forget(old, old_end);
+            Ok(addr)
+        }
         Err(e) => map_err(e),
     }
 }

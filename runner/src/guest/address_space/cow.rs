@@ -70,6 +70,34 @@ impl AddressSpace {
     /// own ([`AddressSpace::resolve_cow`]), as the program's own write
     /// would. Pages that are not copy-on-write are left for the caller's
     /// check (the tunnel's walk) to accept or refuse.
+    /// The runs of pages in `[start, end)` that have been written since
+    /// they were mapped (D bits), as (address, length), in order.
+    pub fn dirty_runs(&self, mem: &GuestMemory, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            if self.tables.is_dirty(mem, page) {
+                match runs.last_mut() {
+                    Some((s, l)) if *s + *l == page => *l += PAGE_SIZE,
+                    _ => runs.push((page, PAGE_SIZE)),
+                }
+            }
+            page += PAGE_SIZE;
+        }
+        runs
+    }
+
+    /// Clears the D bits of `[start, end)`: pages the runner just filled
+    /// for a mapping no vCPU has used yet, which are not dirty.
+    pub fn clear_dirty(&mut self, mem: &mut GuestMemory, start: u64, end: u64) -> Result<(), MapError> {
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            self.tables.set_dirty(mem, page, false)?;
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
     pub fn prepare_write(
         &mut self,
         mem: &mut GuestMemory,
@@ -88,6 +116,12 @@ impl AddressSpace {
                 .is_some_and(|e| e & COPY_ON_WRITE != 0);
             if marked && self.writable_at(page) {
                 self.resolve_cow(mem, page)?;
+            }
+            // The runner's write is the program's: a page of a shared
+            // mapping it writes must be written back like one the program
+            // wrote itself (kernel/file_maps.rs).
+            if self.shared_at(page) && self.writable_at(page) {
+                self.tables.set_dirty(mem, page, true)?;
             }
             page = match page.checked_add(PAGE_SIZE) {
                 Some(p) => p,

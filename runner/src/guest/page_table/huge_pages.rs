@@ -48,7 +48,8 @@ impl PageTables {
         let Some((at, entry)) = self.pd_entry(mem, va).filter(|&(_, e)| is_huge_leaf(e)) else {
             return Ok(false);
         };
-        mem.write_u64(at, (entry & HUGE_ADDR_MASK) | flags | HUGE)?;
+        let kept = entry & (super::ACCESSED | super::DIRTY);
+        mem.write_u64(at, (entry & HUGE_ADDR_MASK) | flags | kept | HUGE)?;
         Ok(true)
     }
 

@@ -43,6 +43,11 @@ pub const BACKED: u64 = 1 << 9;
 /// frames are meant to be written by every process that maps them. Bit 10 is free for software in every paging mode and used
 /// nowhere else in the runner or the monitor.
 pub const COPY_ON_WRITE: u64 = 1 << 10;
+/// Set by the CPU when a page is accessed, and written: kept by every
+/// change of flags ([`PageTables::set_flags`]), since a page written
+/// through a shared file mapping must be written back to the file.
+pub const ACCESSED: u64 = 1 << 5;
+pub const DIRTY: u64 = 1 << 6;
 /// PS in a page-directory entry: the entry maps a 2 MiB page itself.
 pub const HUGE: u64 = 1 << 7;
 pub const NO_EXECUTE: u64 = 1 << 63;
@@ -319,9 +324,41 @@ impl PageTables {
         if entry & (PRESENT | BACKED) == 0 {
             return Ok(false);
         }
-        let flags = keep_copy_on_write(entry, flags);
+        let flags = keep_copy_on_write(entry, flags) | (entry & (ACCESSED | DIRTY));
         mem.write_u64(entry_pa, (entry & ADDR_MASK) | flags)?;
         Ok(true)
+    }
+
+    /// Whether the page of `va` has been written (the D bit of its 4 KiB
+    /// leaf, or of its 2 MiB page), by the program or by the runner for it
+    /// ([`PageTables::mark_dirty`]).
+    pub fn is_dirty(&self, mem: &GuestMemory, va: u64) -> bool {
+        match self.pd_entry(mem, va) {
+            Some((_, pde)) if is_huge_leaf(pde) => pde & DIRTY != 0,
+            _ => self.leaf_at(mem, va).is_some_and(|(_, e)| e & DIRTY != 0),
+        }
+    }
+
+    /// Sets (`dirty`) or clears the D bit of the page of `va`. Setting it
+    /// is what the CPU does at a write, so it needs no flush; clearing it
+    /// is only for pages no vCPU has used yet (a mapping being made).
+    pub fn set_dirty(
+        &self,
+        mem: &mut GuestMemory,
+        va: u64,
+        dirty: bool,
+    ) -> Result<(), PageTableError> {
+        let at = match self.pd_entry(mem, va) {
+            Some((at, pde)) if is_huge_leaf(pde) => Some((at, pde)),
+            _ => self.leaf_at(mem, va),
+        };
+        if let Some((at, entry)) = at {
+            let new = if dirty { entry | DIRTY } else { entry & !DIRTY };
+            if new != entry {
+                mem.write_u64(at, new)?;
+            }
+        }
+        Ok(())
     }
 
     /// The 4 KiB leaf entry for `va` (its address and value) when it owns

@@ -1,0 +1,216 @@
+//! A process's writable shared file mappings (`mmap` of a file with
+//! MAP_SHARED through a descriptor open for writing), and writing them
+//! back to their files.
+//!
+//! A file mapping's pages are the process's own memory, filled from the
+//! file at `mmap` (syscalls/file_map.rs). For a shared one the pages are
+//! shared memory (a fork's child shares them), and the pages written since
+//! (the D bit of their page-table entry, which the CPU sets at a write and
+//! the runner sets when it writes for the program) are written to the file
+//! at `msync`, at `munmap` or a mapping replacing them, at `mremap` (which
+//! ends the link to the file), at `execve` and when the process ends, as
+//! Linux's page cache would have them there. A page once written stays
+//! dirty: each write-back writes it again with what it holds then.
+//!
+//! Writes go only as far as the file's end at the time of the write-back
+//! (a mapping never grows its file, as on Linux), and count against the
+//! policy's `bytes_written`.
+//!
+//! Not as on Linux: a write to the file by `write` after the `mmap` is not
+//! seen through the mapping, and a page written both ways ends with the
+//! mapping's bytes; two processes that map the file separately (not
+//! through a fork) each have their own copy.
+
+use super::budget::WriteBudget;
+use super::fds::Object;
+use crate::abi::Errno;
+use crate::guest::address_space::AddressSpace;
+use crate::tunnel::{GuestPtr, Tunnel};
+use std::sync::Arc;
+use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
+
+/// One shared file mapping: `[start, end)` shows the file from `offset`.
+#[derive(Debug, Clone)]
+pub struct FileMap {
+    pub start: u64,
+    pub end: u64,
+    /// The open file (an `Object::File` open for writing).
+    pub file: Arc<Object>,
+    pub offset: u64,
+}
+
+/// A process's shared file mappings, sorted by address, never
+/// overlapping.
+#[derive(Debug, Clone, Default)]
+pub struct FileMaps {
+    maps: Vec<FileMap>,
+}
+
+impl FileMaps {
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
+    /// Records a new mapping (its range was just mapped afresh: nothing
+    /// recorded overlaps it).
+    pub fn add(&mut self, map: FileMap) {
+        let at = self.maps.partition_point(|m| m.start < map.start);
+        self.maps.insert(at, map);
+    }
+
+    /// The parts of the mappings inside `[start, end)`.
+    pub fn inside(&self, start: u64, end: u64) -> Vec<FileMap> {
+        self.maps
+            .iter()
+            .filter(|m| m.start < end && start < m.end)
+            .map(|m| {
+                let s = m.start.max(start);
+                FileMap {
+                    start: s,
+                    end: m.end.min(end),
+                    file: m.file.clone(),
+                    offset: m.offset + (s - m.start),
+                }
+            })
+            .collect()
+    }
+
+    /// Forgets `[start, end)`: the mappings there are gone or no longer
+    /// the file's (the pieces outside stay, their offsets kept).
+    pub fn forget(&mut self, start: u64, end: u64) {
+        let mut kept = Vec::with_capacity(self.maps.len() + 1);
+        for m in self.maps.drain(..) {
+            if m.end <= start || end <= m.start {
+                kept.push(m);
+                continue;
+            }
+            if m.start < start {
+                kept.push(FileMap {
+                    end: start,
+                    ..m.clone()
+                });
+            }
+            if end < m.end {
+                kept.push(FileMap {
+                    start: end,
+                    offset: m.offset + (end - m.start),
+                    ..m.clone()
+                });
+            }
+        }
+        self.maps = kept;
+    }
+
+    /// Every mapping's range (to write everything back).
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.maps.iter().map(|m| (m.start, m.end)).collect()
+    }
+}
+
+/// Writes the written pages of the shared file mappings inside
+/// `[start, end)` back to their files. A page the program made
+/// inaccessible since (PROT_NONE) is skipped. The first host error is
+/// returned after everything else was written (EIO, ENOSPC as the host
+/// gives them; EFBIG once `bytes_written` is used up).
+pub fn write_back(
+    maps: &FileMaps,
+    mm: &mut AddressSpace,
+    mem: &mut GuestMemory,
+    budget: &mut WriteBudget,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    let mut first_error = None;
+    for m in maps.inside(start, end) {
+        let Object::File(file) = &*m.file else {
+            continue;
+        };
+        let size = match rustix::fs::fstat(&file.fd) {
+            Ok(st) => st.st_size.max(0) as u64,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        let runs = mm.dirty_runs(mem, m.start, m.end);
+        let mut page = vec![0u8; PAGE_SIZE as usize];
+        for (run, len) in runs {
+            for va in (run..run + len).step_by(PAGE_SIZE as usize) {
+                let at = m.offset + (va - m.start);
+                if at >= size {
+                    break;
+                }
+                let n = (size - at).min(PAGE_SIZE) as usize;
+                if Tunnel::for_runner_layout(mm, mem)
+                    .read(GuestPtr::new(va), &mut page[..n])
+                    .is_err()
+                {
+                    continue;
+                }
+                let granted = match budget.grant(n as u64) {
+                    Ok(g) => g as usize,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        break;
+                    }
+                };
+                match rustix::io::pwrite(&file.fd, &page[..granted], at) {
+                    Ok(w) => budget.consume(w as u64),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Writes back every shared file mapping (the process execs or ends).
+pub fn write_back_all(
+    maps: &FileMaps,
+    mm: &mut AddressSpace,
+    mem: &mut GuestMemory,
+    budget: &mut WriteBudget,
+) -> Result<(), Errno> {
+    let mut result = Ok(());
+    for (s, e) in maps.ranges() {
+        if let Err(err) = write_back(maps, mm, mem, budget, s, e) {
+            result = result.and(Err(err));
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(start: u64, end: u64, offset: u64) -> FileMap {
+        FileMap {
+            start,
+            end,
+            file: Arc::new(Object::Null {
+                stream: super::super::fds::Stream::Stdin,
+            }),
+            offset,
+        }
+    }
+
+    #[test]
+    fn forgetting_the_middle_keeps_both_ends_with_their_offsets() {
+        let mut m = FileMaps::default();
+        m.add(map(0x10000, 0x20000, 0x3000));
+        m.forget(0x14000, 0x15000);
+        let r: Vec<(u64, u64, u64)> = m
+            .inside(0, u64::MAX)
+            .iter()
+            .map(|x| (x.start, x.end, x.offset))
+            .collect();
+        assert_eq!(r, vec![(0x10000, 0x14000, 0x3000), (0x15000, 0x20000, 0x8000)]);
+        let part = m.inside(0x16000, 0x17000);
+        assert_eq!((part[0].start, part[0].end, part[0].offset), (0x16000, 0x17000, 0x9000));
+        m.forget(0, u64::MAX);
+        assert!(m.is_empty());
+    }
+}
