@@ -185,6 +185,69 @@ fn shells_and_subprocesses_run_dynamic_programs() {
     );
 }
 
+/// `gcc hello.c -o hello && ./hello` inside the sandbox: the compiler's
+/// driver, cc1, as and ld (all dynamic, run with vfork and execve), their
+/// temporary files in the writable tree (TMPDIR), ld's chmod of its
+/// output, then the program it made, from a "read-write-exec" tree.
+#[test]
+fn gcc_builds_and_runs_a_program_in_the_work_tree() {
+    let dir = temp_dir("dyn-gcc");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("work");
+    std::fs::write(
+        work.join("hello.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"built in the sandbox\"); return 3; }\n",
+    )
+    .expect("source");
+    let policy = policy_file(
+        &dir,
+        "gcc.toml",
+        &format!(
+            "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{}\"\naccess = \"read-write-exec\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"60s\"\n",
+            host_tools_policy().replace("HOME = \"/\" }", "HOME = \"/\", TMPDIR = \"/work\" }"),
+            work.display()
+        ),
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        "/bin/bash",
+        "-c",
+        "cd /work && gcc -O2 hello.c -o hello && ./hello; echo status $?",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "built in the sandbox\nstatus 3\n", "")
+    );
+    // The program is a real one: it runs natively too.
+    let native = run_native(&work.join("hello"), &[], b"", &[]);
+    assert_eq!((native.status, native.stdout.as_str()), (3, "built in the sandbox\n"));
+}
+
+/// umask and chmod in a writable tree: the mask taken off created files,
+/// set-ID bits dropped; chmod under a read rule refused.
+#[test]
+fn umask_and_chmod_work_in_writable_trees_only() {
+    let w = Work::new("dyn-chmod");
+    let r = w.sandboxed(
+        "/bin/bash",
+        &[
+            "-c",
+            "cd /work && umask 027 && touch f && mkdir d && stat -c '%a %n' f d && \
+             chmod 4755 f && chmod 700 d && stat -c '%a %n' f d && \
+             chmod 600 /etc/passwd; echo status $?",
+        ],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "640 f\n750 d\n755 f\n700 d\nstatus 1\n");
+    assert!(r.stderr.contains("/etc/passwd"), "{}", r.stderr);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(w.host().join("f")).expect("f").permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o755);
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]

@@ -52,6 +52,9 @@ pub struct FileObj {
     /// Its rule lets programs run it (`-exec`): it may be mapped
     /// executable.
     pub exec: bool,
+    /// It lies where the guest may modify (a read-write rule, not a
+    /// protected subtree): fchmod may change its mode.
+    pub in_writable_tree: bool,
     /// The guest path it was opened by (for diagnostics; never shown as a
     /// host path).
     #[allow(dead_code)]
@@ -74,6 +77,8 @@ pub struct DirCursor {
 pub struct DirObj {
     /// `O_RDONLY | O_DIRECTORY`, for getdents64.
     pub fd: OwnedFd,
+    /// It lies where the guest may modify (see `FileObj`).
+    pub in_writable_tree: bool,
     pub guest_path: PathBuf,
     /// Names of rule paths (or their ancestors) directly below this
     /// directory, listed after the host's entries unless the host has them.

@@ -71,7 +71,13 @@ pub struct Process {
     /// (kernel/file_maps.rs). A fork's child gets a copy (it shares the
     /// pages).
     pub file_maps: super::file_maps::FileMaps,
+    /// The file-mode creation mask (umask): inherited at fork, kept at
+    /// execve, 022 for the first program.
+    pub umask: u32,
 }
+
+/// The first program's umask, as a login shell's usually is.
+pub const FIRST_UMASK: u32 = 0o022;
 
 impl Process {
     /// The next time a timer (the alarm or a POSIX timer) is due.
@@ -112,6 +118,7 @@ impl Process {
             signal_info: Default::default(),
             parent_death_signal: 0,
             file_maps: Default::default(),
+            umask: FIRST_UMASK,
         }
     }
 
@@ -142,6 +149,7 @@ impl Process {
             signal_info: Default::default(),
             parent_death_signal: 0,
             file_maps: Default::default(),
+            umask: FIRST_UMASK,
         }
     }
 }

@@ -181,6 +181,8 @@ pub const RULES: &[Rule] = &[
     rule("unlinkat", Files, ANY, "file emulation: the guest's unlink/rmdir in read-write trees (Landlock refuses it elsewhere)"),
     rule("mkdirat", Files, ANY, "file emulation: the guest's mkdir in read-write trees (Landlock refuses it elsewhere)"),
     rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
+    rule("fchmod", Files, ANY, "file emulation: the guest's chmod/fchmod of files and directories in read-write trees (set-ID and sticky bits dropped; Landlock does not cover modes, the emulation checks the rule)"),
+    rule("utimensat", Files, ANY, "file emulation: the guest's utimensat/futimens on files and directories in read-write trees (rustix's futimens is utimensat on the descriptor)"),
     rule("ftruncate", Files, ANY, "file emulation: the guest's ftruncate/truncate on files it opened for writing"),
     // --- Sockets (only with [[network]]) ---------------------------------
     rule(

@@ -139,6 +139,7 @@ where
         signal_info: Default::default(),
         parent_death_signal: 0,
         file_maps: parent.file_maps.clone(),
+        umask: parent.umask,
     };
     st.kernel
         .procs

@@ -257,10 +257,10 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
     }
     let (parent, name) = real.parent()?;
     ctx.kernel.created.take()?;
-    // No set-id or sticky bits (docs/policy.md): permission bits only.
-    if let Err(e) =
-        rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode as u32 & 0o777))
-    {
+    // No set-id or sticky bits (docs/policy.md): permission bits only,
+    // without the process's umask.
+    let mode = mode as u32 & 0o777 & !ctx.process.umask;
+    if let Err(e) = rustix::fs::mkdirat(&parent, name, Mode::from_bits_truncate(mode)) {
         ctx.kernel.created.give_back();
         return Err(e);
     }

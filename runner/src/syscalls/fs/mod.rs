@@ -16,6 +16,7 @@
 
 mod change;
 mod dirs;
+mod modes;
 mod open;
 mod stat;
 mod statfs;
@@ -28,6 +29,7 @@ pub use dirs::{
     chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
     unlinkat,
 };
+pub use modes::{chmod, fchmod, fchmodat, fchmodat2, umask, utimensat};
 pub use open::{creat, open, openat};
 pub use stat::{fstat, lstat, newfstatat, stat, statx};
 pub use statfs::{fstatfs, statfs};

@@ -119,7 +119,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             }
             let mode = if host.contains(OFlags::CREATE) {
                 // No set-id or sticky bits: the runner may run as root.
-                Mode::from_bits_truncate(mode & 0o777)
+                Mode::from_bits_truncate(mode & 0o777 & !ctx.process.umask)
             } else {
                 Mode::empty()
             };
@@ -191,6 +191,7 @@ fn host_object(
     if StatInfo::from_host(&st).is_dir() {
         Ok(Object::Dir(DirObj {
             fd,
+            in_writable_tree: real.writable(),
             guest_path: real.guest.clone(),
             extras: vfs.children(&real.guest),
             cursor: Mutex::new(DirCursor::default()),
@@ -201,6 +202,7 @@ fn host_object(
             readable: acc != O_WRONLY,
             writable: acc != O_RDONLY,
             exec: real.root.exec,
+            in_writable_tree: real.writable(),
             guest_path: real.guest.clone(),
         }))
     }
