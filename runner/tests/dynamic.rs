@@ -248,6 +248,25 @@ fn umask_and_chmod_work_in_writable_trees_only() {
     assert_eq!(mode & 0o7777, 0o755);
 }
 
+/// /dev/null, /dev/zero, /dev/full, /dev/urandom: answered by the runner
+/// whatever the policy shows, as natively (reads, writes, stat, mmap of
+/// /dev/zero from Python).
+#[test]
+fn the_memory_devices_match_native() {
+    let w = Work::new("dyn-devices");
+    same_as_native(
+        &w,
+        "/bin/bash",
+        &[
+            "-c",
+            "head -c 100000 /dev/urandom | wc -c; head -c 4096 /dev/zero | sha256sum; \
+             stat -c '%F %t:%T %a' /dev/zero /dev/null /dev/full /dev/random /dev/urandom; \
+             echo x > /dev/full; echo status $?; echo gone > /dev/null; ls /dev/nonexistent; \
+             python3 -c 'import mmap, os; m = mmap.mmap(os.open(\"/dev/zero\", os.O_RDWR), 8192); m[0:3] = b\"abc\"; print(m[0:4])'",
+        ],
+    );
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]

@@ -76,12 +76,19 @@ impl StatInfo {
 
     /// A disconnected standard stream: `/dev/null` (character device 1:3).
     pub fn null_device() -> StatInfo {
+        StatInfo::device(3)
+    }
+
+    /// A memory device of /dev (major 1: null 3, zero 5, full 7, random 8,
+    /// urandom 9), as devtmpfs shows it: a character device anyone may
+    /// read and write.
+    pub fn device(minor: u32) -> StatInfo {
         StatInfo {
             dev: 5,
-            ino: 4,
+            ino: u64::from(minor) + 1,
             nlink: 1,
             mode: S_IFCHR | 0o666,
-            rdev: makedev(1, 3),
+            rdev: makedev(1, u64::from(minor)),
             blksize: 4096,
             ..StatInfo::default()
         }

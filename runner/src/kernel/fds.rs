@@ -43,6 +43,37 @@ impl Stream {
     }
 }
 
+/// A character device every guest has (`/dev/zero`, `/dev/full`,
+/// `/dev/random`, `/dev/urandom`), answered by the runner: no host device
+/// is ever opened for the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// Reads zeros, swallows writes; mmap is anonymous memory.
+    Zero,
+    /// Reads zeros, writes fail with ENOSPC.
+    Full,
+    /// Reads the host's random bytes (getrandom), swallows writes.
+    Random,
+}
+
+impl Device {
+    /// The guest path of each device, and its number (major 1, as Linux).
+    pub const ALL: [(&'static str, Device, u32); 4] = [
+        ("/dev/zero", Device::Zero, 5),
+        ("/dev/full", Device::Full, 7),
+        ("/dev/random", Device::Random, 8),
+        ("/dev/urandom", Device::Random, 9),
+    ];
+
+    /// The device at a guest path, with its minor number.
+    pub fn at(path: &std::path::Path) -> Option<(Device, u32)> {
+        Device::ALL
+            .iter()
+            .find(|(p, _, _)| std::path::Path::new(p) == path)
+            .map(|&(_, d, minor)| (d, minor))
+    }
+}
+
 /// A regular file (or other non-directory host object) inside a rule.
 #[derive(Debug)]
 pub struct FileObj {
@@ -117,6 +148,13 @@ pub enum Object {
     Null {
         stream: Stream,
     },
+    /// A device of /dev, opened for reading and/or writing.
+    Device {
+        device: Device,
+        minor: u32,
+        read: bool,
+        write: bool,
+    },
     File(FileObj),
     Dir(DirObj),
     VirtualDir(VirtualDirObj),
@@ -143,6 +181,7 @@ impl Object {
             Object::Dir(d) => Some(d.fd.as_fd()),
             Object::Socket(s) => Some(s.fd.as_fd()),
             Object::Null { .. }
+            | Object::Device { .. }
             | Object::VirtualDir(_)
             | Object::Pipe(_)
             | Object::EventFd(_)

@@ -123,6 +123,14 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                         _ => 0,
                     }
             }
+            Object::Device { read, write, .. } => {
+                O_LARGEFILE
+                    | match (read, write) {
+                        (true, true) => O_RDWR,
+                        (false, true) => O_WRONLY,
+                        _ => 0,
+                    }
+            }
             Object::VirtualDir(_) => O_DIRECTORY | O_LARGEFILE,
             // As Linux: no O_LARGEFILE on a pipe's ends.
             Object::Pipe(p) => p.status_flags(),
@@ -174,7 +182,11 @@ fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
         Object::EventFd(e) => e.set_nonblocking(on),
         Object::TimerFd(t) => t.set_nonblocking(on),
         Object::SignalFd(s) => s.set_nonblocking(on),
-        Object::Stdio { .. } | Object::Null { .. } | Object::VirtualDir(_) | Object::Epoll(_) => {}
+        Object::Stdio { .. }
+        | Object::Null { .. }
+        | Object::Device { .. }
+        | Object::VirtualDir(_)
+        | Object::Epoll(_) => {}
         other => {
             if let Some(h) = other.host_fd() {
                 let cur = rustix::fs::fcntl_getfl(h)?;

@@ -32,7 +32,7 @@ use super::{decode::MmapRequest, Ctx, SyscallResult};
 use crate::abi::Errno;
 use crate::guest::address_space::MmapFlags;
 use crate::guest::page_table::Prot;
-use crate::kernel::fds::Object;
+use crate::kernel::fds::{Device, Object};
 use crate::kernel::file_maps::FileMap;
 use crate::tunnel::{GuestPtr, Tunnel};
 
@@ -41,6 +41,22 @@ const CHUNK: usize = 1 << 20;
 
 pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> SyscallResult {
     let obj = ctx.process.fds.get(fd)?;
+    if let Object::Device {
+        device: Device::Zero,
+        read,
+        write,
+        ..
+    } = &*obj
+    {
+        // /dev/zero: anonymous memory, private or shared, as on Linux.
+        if !read || (req.flags.shared && req.prot.write && !write) {
+            return Err(Errno::ACCESS.into());
+        }
+        let (aspace, mem) = ctx.memory();
+        return aspace
+            .mmap_anonymous(mem, req.hint, req.len, req.prot, req.flags)
+            .map_err(|e| map_errno(e).into());
+    }
     let Object::File(file) = &*obj else {
         return Err(Errno::NODEV.into());
     };

@@ -11,7 +11,7 @@ use super::{eventfd, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
 use crate::abi::constants::{POLLIN, POLLOUT};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
-use crate::kernel::fds::Object;
+use crate::kernel::fds::{Device, Object};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
 use std::sync::atomic::Ordering;
@@ -42,6 +42,12 @@ fn read_into(
             } else {
                 return Err(Errno::BADF.into());
             }
+        }
+        Object::Device { device, read, .. } => {
+            if !read {
+                return Err(Errno::BADF.into());
+            }
+            read_device(ctx, *device, parts)?
         }
         Object::File(f) => {
             if !f.readable {
@@ -87,6 +93,27 @@ fn read_into(
         }
         Object::Epoll(_) => return Err(Errno::INVAL.into()),
     })
+}
+
+/// A read of a device: zeros, or the host's random bytes, filling every
+/// part (`parts` already checked writable), at most MAX_RW in all.
+fn read_device(ctx: &mut Ctx<'_>, device: Device, parts: &[(GuestPtr, u64)]) -> SysResult {
+    let mut chunk = [0u8; 4096];
+    let mut done = 0u64;
+    for &(ptr, len) in parts {
+        let mut off = 0u64;
+        while off < len {
+            let n = (len - off).min(chunk.len() as u64) as usize;
+            if device == Device::Random {
+                crate::host::random_bytes(&mut chunk[..n]);
+            }
+            let at = ptr.checked_add(off).ok_or(Errno::FAULT)?;
+            ctx.tunnel().write(at, &chunk[..n]).map_err(|_| Errno::FAULT)?;
+            off += n as u64;
+        }
+        done += len;
+    }
+    Ok(done)
 }
 
 fn read_host(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], src: &mut HostIo<'_>) -> SysResult {
@@ -137,6 +164,11 @@ fn write_object(
                 return Err(Errno::BADF.into());
             }
         }
+        Object::Device { device, write, .. } => match (write, device) {
+            (false, _) => return Err(Errno::BADF.into()),
+            (true, Device::Full) => return Err(Errno::NOSPC.into()),
+            (true, _) => total(parts),
+        },
         Object::File(f) => {
             if !f.writable {
                 return Err(Errno::BADF.into());
@@ -289,8 +321,8 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             SeekFrom::Current(0) => Ok(v.pos.load(Ordering::Relaxed) as u64),
             _ => Err(Errno::INVAL.into()),
         },
-        // /dev/null: every seek succeeds at 0.
-        Object::Null { .. } => Ok(0),
+        // /dev/null and the other devices: every seek succeeds at 0.
+        Object::Null { .. } | Object::Device { .. } => Ok(0),
         Object::Socket(_)
         | Object::Pipe(_)
         | Object::EventFd(_)

@@ -65,8 +65,9 @@ pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
         // ready; nested instances are refused at epoll_ctl, so it is only
         // ever polled by poll(2), which is answered "not ready".
         Object::Epoll(_) => 0,
-        // /dev/null and directories: always ready (DEFAULT_POLLMASK).
-        Object::Null { .. } | Object::VirtualDir(_) => {
+        // /dev/null, the devices and directories: always ready
+        // (DEFAULT_POLLMASK).
+        Object::Null { .. } | Object::Device { .. } | Object::VirtualDir(_) => {
             events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
         }
         Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => return None,

@@ -30,11 +30,20 @@ fn normalize_at(ctx: &Ctx<'_>, dirfd: u64, raw: &[u8]) -> Result<GuestPath, Errn
     path::normalize(&base, raw).map_err(path_errno)
 }
 
+/// The minor number of the device at `path`: /dev/null or a `Device`.
+fn devices(path: &std::path::Path) -> Option<u32> {
+    if path == std::path::Path::new("/dev/null") {
+        return Some(3);
+    }
+    crate::kernel::fds::Device::at(path).map(|(_, minor)| minor)
+}
+
 /// The stat of an open descriptor: files and directories as the host has
 /// them; the standard streams and pipes as `stream_stat` shows them.
 fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
     match obj {
         Object::Null { .. } => Ok(StatInfo::null_device()),
+        Object::Device { minor, .. } => Ok(StatInfo::device(*minor)),
         Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(
             &v.guest_path,
         ))),
@@ -55,7 +64,14 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
 
 /// The stat of a guest path.
 fn stat_path(vfs: &Vfs, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> {
-    match vfs.locate(g, follow)? {
+    let located = match vfs.locate(g, follow) {
+        // The devices every guest has, where no rule shows a file.
+        Ok(Located::Virtual(_)) | Err(Errno::NOENT) if devices(&g.path).is_some() => {
+            return Ok(StatInfo::device(devices(&g.path).unwrap_or(3)))
+        }
+        other => other?,
+    };
+    match located {
         Located::Virtual(p) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&p))),
         Located::Host(fd, _) => Ok(StatInfo::from_host(&rustix::fs::fstat(&fd)?)),
     }
