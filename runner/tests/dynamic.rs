@@ -267,6 +267,57 @@ fn the_memory_devices_match_native() {
     );
 }
 
+/// The synthesized /proc: the links, the descriptor directory, status,
+/// cmdline, cpuinfo and meminfo describe the sandbox; glibc's
+/// pthread_getattr_np finds the main thread's stack in /proc/self/maps;
+/// nothing is writable and other pids do not exist.
+#[test]
+fn the_synthesized_proc_describes_the_sandbox() {
+    let w = Work::new("dyn-proc");
+    let stack = build_c(
+        &w.dir,
+        "stack",
+        &["-pthread"],
+        "#define _GNU_SOURCE\n#include <pthread.h>\n#include <stdio.h>\n\
+         int main(void) { pthread_attr_t a; void *base; size_t size; int here;\n\
+         if (pthread_getattr_np(pthread_self(), &a) || pthread_attr_getstack(&a, &base, &size)) return 1;\n\
+         printf(\"stack ok: %d\\n\", (char *)&here > (char *)base && (char *)&here < (char *)base + size);\n\
+         return 0; }\n",
+    );
+    let r = w.sandboxed(
+        "/bin/bash",
+        &[
+            "-c",
+            "readlink /proc/self/exe; readlink /proc/self/fd/1 /proc/self/fd/5 < /dev/null 5</work; \
+             ls /proc/self/fd; cat /proc/self/cmdline | tr '\\0' ' '; echo; \
+             test \"$(grep -c ^processor /proc/cpuinfo)\" = \"$(nproc)\" && echo cpus agree; \
+             grep -E '^(Name|State|Uid|Threads):' /proc/self/status; \
+             grep -q '^MemTotal: *262144 kB' /proc/meminfo && echo memory is the limit; \
+             grep -c '\\[stack\\]' /proc/self/maps; ls / | tr '\\n' ' '; echo; ls /dev | tr '\\n' ' '; echo; \
+             echo x > /proc/self/status; ls /proc/1; true",
+        ],
+    );
+    let mut cmd = runner();
+    cmd.args(["exec", "--policy", &w.policy, stack.to_str().expect("path")]);
+    let stack_run = run_command(cmd, b"");
+    assert_eq!((stack_run.status, stack_run.stdout.as_str()), (0, "stack ok: 1\n"), "{}", stack_run.stderr);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let want = "/usr/bin/readlink\n\
+        pipe:[1]\n\
+        /work\n\
+        0\n1\n2\n3\n\
+        cat /proc/self/cmdline \n\
+        cpus agree\n\
+        Name:\tgrep\nState:\tR (running)\nUid:\t1000\t1000\t1000\t1000\nThreads:\t1\n\
+        memory is the limit\n\
+        1\n\
+        bin dev etc lib lib64 proc usr work \n\
+        full null random urandom zero \n";
+    assert_eq!(r.stdout, want, "{}", diff_lines(want, &r.stdout));
+    assert!(r.stderr.contains("/proc/self/status: Permission denied"), "{}", r.stderr);
+    assert!(r.stderr.contains("cannot access '/proc/1'"), "{}", r.stderr);
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]

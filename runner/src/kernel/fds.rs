@@ -343,6 +343,11 @@ impl FdTable {
         self.lowest_free(0).is_some()
     }
 
+    /// The number the next [`FdTable::insert`] from 0 will take.
+    pub fn next_free(&self) -> Option<u64> {
+        self.lowest_free(0).map(|i| i as u64)
+    }
+
     fn lowest_free(&self, min: usize) -> Option<usize> {
         (min..self.limit).find(|&i| !matches!(self.slots.get(i), Some(Some(_))))
     }

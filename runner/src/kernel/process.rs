@@ -74,6 +74,10 @@ pub struct Process {
     /// The file-mode creation mask (umask): inherited at fork, kept at
     /// execve, 022 for the first program.
     pub umask: u32,
+    /// The program's path as it was started (`/proc/self/exe`), and its
+    /// arguments, each NUL-terminated (`/proc/self/cmdline`).
+    pub exe: Vec<u8>,
+    pub cmdline: Vec<u8>,
 }
 
 /// The first program's umask, as a login shell's usually is.
@@ -119,6 +123,8 @@ impl Process {
             parent_death_signal: 0,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
+            exe: Vec::new(),
+            cmdline: Vec::new(),
         }
     }
 
@@ -150,6 +156,8 @@ impl Process {
             parent_death_signal: 0,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
+            exe: Vec::new(),
+            cmdline: Vec::new(),
         }
     }
 }

@@ -140,6 +140,8 @@ where
         parent_death_signal: 0,
         file_maps: parent.file_maps.clone(),
         umask: parent.umask,
+        exe: parent.exe.clone(),
+        cmdline: parent.cmdline.clone(),
     };
     st.kernel
         .procs

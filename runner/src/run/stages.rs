@@ -334,6 +334,11 @@ impl Booted {
             aspace,
             vcpu,
         );
+        objects.process.exe = program.to_vec();
+        objects.process.cmdline = std::iter::once(program)
+            .chain(record.opts.args.iter().map(|a| a.as_bytes()))
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect();
         objects.kernel.exec.hwcap = machine.hwcap;
         objects.kernel.exec.vdso = machine.vdso;
         objects.kernel.exec.monitor = machine.monitor.is_some();

@@ -186,6 +186,8 @@ fn exec(
         }
     };
     let p = &mut *ctx.process;
+    p.exe = raw_path.clone();
+    p.cmdline = args.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
     p.fds.close_on_exec();
     p.signal_actions.reset_for_exec();
     p.timers = Default::default();

@@ -498,7 +498,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("inotify_rm_watch", EVENTS),
     unsupported("migrate_pages", OTHER_PROCESSES),
     emulated!("openat", fs::openat,
-        "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a new file takes one of limits.created_entries (EDQUOT when none is left)"),
+        "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a synthesized, read-only /proc (self, exe, fd, maps, status, cmdline, comm, cpuinfo, meminfo, stat); a new file takes one of limits.created_entries (EDQUOT when none is left)"),
     emulated!("mkdirat", fs::mkdirat,
         "inside read-write rules only; no set-id or sticky bits; takes one of limits.created_entries (EDQUOT when none is left)"),
     unsupported("mknodat", METADATA),

@@ -265,6 +265,12 @@ impl AddressSpace {
 
     /// Whether a mapping holds `addr`, whatever its protection (Linux's
     /// `find_vma`: a fault there is SEGV_ACCERR, elsewhere SEGV_MAPERR).
+    /// Every mapping: start, end, protection, shared (MAP_SHARED), in
+    /// address order (`/proc/self/maps`).
+    pub fn regions(&self) -> impl Iterator<Item = (u64, u64, Prot, bool)> + '_ {
+        self.vmas.iter().map(|(&s, v)| (s, v.end, v.prot, v.shared))
+    }
+
     pub fn is_mapped(&self, addr: u64) -> bool {
         self.overlaps(addr, addr.saturating_add(1))
     }

@@ -156,7 +156,12 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, buf: u64, size: u64
         return Err(Errno::INVAL);
     }
     let g = guest_path(ctx, dirfd, path_ptr)?;
-    let text = {
+    let text = if super::procfs::covers(&g.path) {
+        match super::procfs::lookup(ctx, &g.path, false)? {
+            super::procfs::Node::Link(text) => text,
+            _ => return Err(Errno::INVAL),
+        }
+    } else {
         let vfs = &ctx.process.vfs;
         match vfs.locate(&g, false)? {
             Located::Virtual(_) => return Err(Errno::INVAL),

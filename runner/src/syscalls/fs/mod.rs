@@ -18,6 +18,7 @@ mod change;
 mod dirs;
 mod modes;
 mod open;
+mod procfs;
 mod stat;
 mod statfs;
 

@@ -41,6 +41,11 @@ fn virtual_dir(vfs: &Vfs, p: PathBuf) -> Object {
         (OsString::from(".."), DT_DIR),
     ];
     entries.extend(vfs.children(&p));
+    for extra in super::procfs::extra_entries(&p) {
+        if !entries.iter().any(|(n, _)| *n == extra.0) {
+            entries.push(extra);
+        }
+    }
     Object::VirtualDir(VirtualDirObj {
         guest_path: p,
         entries,
@@ -85,10 +90,19 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
     if g.must_be_dir {
         host |= OFlags::DIRECTORY;
     }
-    let vfs = &ctx.process.vfs;
     // A final link is followed, except with O_NOFOLLOW (ELOOP from the
     // host) and O_CREAT|O_EXCL (EEXIST), as on Linux.
     let follow = flags & O_NOFOLLOW == 0 && flags & (O_CREAT | O_EXCL) != (O_CREAT | O_EXCL);
+    if super::procfs::covers(&g.path) {
+        // The synthesized /proc: read-only.
+        let node = super::procfs::lookup(ctx, &g.path, follow)?;
+        if wants_write {
+            return Err(Errno::ACCESS);
+        }
+        let obj = super::procfs::open(ctx, &g.path, node)?;
+        return ctx.process.fds.insert(obj, flags & O_CLOEXEC != 0, 0);
+    }
+    let vfs = &ctx.process.vfs;
     let node = if follow {
         vfs.resolve_following(&g.path)
     } else {
@@ -114,6 +128,10 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
                 read: acc != O_WRONLY,
                 write: acc != O_RDONLY,
             }
+        }
+        // `/` and `/dev` always exist (they hold /proc and the devices).
+        Err(Errno::NOENT) if super::procfs::always_there(&g.path) => {
+            open_virtual(vfs, g.path.clone(), flags)?
         }
         Err(e) => return Err(e),
         Ok(Node::Virtual(p)) => open_virtual(vfs, p, flags)?,

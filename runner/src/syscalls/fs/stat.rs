@@ -63,11 +63,20 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
 }
 
 /// The stat of a guest path.
-fn stat_path(vfs: &Vfs, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> {
+fn stat_path(ctx: &Ctx<'_>, g: &GuestPath, follow: bool) -> Result<StatInfo, Errno> {
+    if super::procfs::covers(&g.path) {
+        let node = super::procfs::lookup(ctx, &g.path, follow)?;
+        return Ok(super::procfs::stat(ctx, &g.path, &node));
+    }
+    let vfs: &Vfs = &ctx.process.vfs;
     let located = match vfs.locate(g, follow) {
         // The devices every guest has, where no rule shows a file.
         Ok(Located::Virtual(_)) | Err(Errno::NOENT) if devices(&g.path).is_some() => {
             return Ok(StatInfo::device(devices(&g.path).unwrap_or(3)))
+        }
+        // `/` and `/dev` always exist (they hold `/proc` and the devices).
+        Err(Errno::NOENT) if super::procfs::always_there(&g.path) => {
+            return Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&g.path)))
         }
         other => other?,
     };
@@ -95,12 +104,12 @@ fn stat_at(
                 path: ctx.process.vfs.cwd().to_path_buf(),
                 must_be_dir: true,
             };
-            return stat_path(&ctx.process.vfs, &g, true);
+            return stat_path(ctx, &g, true);
         }
         return stat_object(&*ctx.process.fds.get(dirfd)?);
     }
     let g = normalize_at(ctx, dirfd, &raw)?;
-    stat_path(&ctx.process.vfs, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
+    stat_path(ctx, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
 }
 
 fn put_stat(ctx: &mut Ctx<'_>, buf: u64, st: &StatInfo) -> SysResult {
@@ -120,7 +129,7 @@ pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn stat_common(ctx: &mut Ctx<'_>, path_ptr: u64, buf: u64, follow: bool) -> SysResult {
     check_out(ctx, buf, abi::STAT_SIZE)?;
     let g = guest_path(ctx, AT_FDCWD as u64, path_ptr)?;
-    let st = stat_path(&ctx.process.vfs, &g, follow)?;
+    let st = stat_path(ctx, &g, follow)?;
     put_stat(ctx, buf, &st)
 }
 
