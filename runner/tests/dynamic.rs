@@ -32,7 +32,8 @@ use support::*;
 
 /// The example policy these tests run the host's tools with.
 fn host_tools_policy() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-policy/examples/host-tools.toml");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-policy/examples/host-tools.toml");
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -143,7 +144,8 @@ fn python3_imports_and_writes_in_the_work_tree() {
         print(json.load(open(path)))\n";
     let out = same_as_native(&w, "/usr/bin/python3", &["-c", script, "/work"]);
     assert!(out.contains("'sum': 45"), "{out}");
-    let written = std::fs::read_to_string(w.host().join("out.json")).expect("written in the work tree");
+    let written =
+        std::fs::read_to_string(w.host().join("out.json")).expect("written in the work tree");
     assert!(written.contains("\"sum\": 45"), "{written}");
 }
 
@@ -157,7 +159,10 @@ fn sqlite3_cli_on_a_database_in_the_work_tree() {
     // The database the sandbox made is a real one.
     let again = run_native(
         Path::new("/usr/bin/sqlite3"),
-        &[w.host().join("t.db").to_str().expect("path"), "select sum(v) from t;"],
+        &[
+            w.host().join("t.db").to_str().expect("path"),
+            "select sum(v) from t;",
+        ],
         b"",
         ENV,
     );
@@ -170,7 +175,10 @@ fn shells_and_subprocesses_run_dynamic_programs() {
     same_as_native(
         &w,
         "/bin/bash",
-        &["-c", "ls /etc/apt | sort -r | head -3; echo $((6 * 7)) > /work/n; cat /work/n"],
+        &[
+            "-c",
+            "ls /etc/apt | sort -r | head -3; echo $((6 * 7)) > /work/n; cat /work/n",
+        ],
     );
     same_as_native(
         &w,
@@ -222,13 +230,17 @@ fn gcc_builds_and_runs_a_program_in_the_work_tree() {
     );
     // The program is a real one: it runs natively too.
     let native = run_native(&work.join("hello"), &[], b"", &[]);
-    assert_eq!((native.status, native.stdout.as_str()), (3, "built in the sandbox\n"));
+    assert_eq!(
+        (native.status, native.stdout.as_str()),
+        (3, "built in the sandbox\n")
+    );
 }
 
 /// umask and chmod in a writable tree: the mask taken off created files,
-/// set-ID bits dropped; chmod under a read rule refused.
+/// set-ID bits dropped; chmod under a read rule refused; the writable
+/// tree's files show the guest as their owner.
 #[test]
-fn umask_and_chmod_work_in_writable_trees_only() {
+fn umask_chmod_and_owners_in_writable_trees() {
     let w = Work::new("dyn-chmod");
     let r = w.sandboxed(
         "/bin/bash",
@@ -236,14 +248,24 @@ fn umask_and_chmod_work_in_writable_trees_only() {
             "-c",
             "cd /work && umask 027 && touch f && mkdir d && stat -c '%a %n' f d && \
              chmod 4755 f && chmod 700 d && stat -c '%a %n' f d && \
-             chmod 600 /etc/passwd; echo status $?",
+             chmod 600 /etc/passwd; echo status $?; stat -c '%u:%g %n' f d /etc/passwd",
         ],
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_eq!(r.stdout, "640 f\n750 d\n755 f\n700 d\nstatus 1\n");
+    // Files of the writable tree are the guest's (uid 1000, as geteuid
+    // says), whoever owns them on the host; the system's keep theirs.
+    let passwd = std::fs::metadata("/etc/passwd").expect("/etc/passwd");
+    let want = format!(
+        "640 f\n750 d\n755 f\n700 d\nstatus 1\n1000:1000 f\n1000:1000 d\n{}:{} /etc/passwd\n",
+        std::os::unix::fs::MetadataExt::uid(&passwd),
+        std::os::unix::fs::MetadataExt::gid(&passwd)
+    );
+    assert_eq!(r.stdout, want);
     assert!(r.stderr.contains("/etc/passwd"), "{}", r.stderr);
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(w.host().join("f")).expect("f").permissions(),
+        &std::fs::metadata(w.host().join("f"))
+            .expect("f")
+            .permissions(),
     );
     assert_eq!(mode & 0o7777, 0o755);
 }
@@ -300,7 +322,12 @@ fn the_synthesized_proc_describes_the_sandbox() {
     let mut cmd = runner();
     cmd.args(["exec", "--policy", &w.policy, stack.to_str().expect("path")]);
     let stack_run = run_command(cmd, b"");
-    assert_eq!((stack_run.status, stack_run.stdout.as_str()), (0, "stack ok: 1\n"), "{}", stack_run.stderr);
+    assert_eq!(
+        (stack_run.status, stack_run.stdout.as_str()),
+        (0, "stack ok: 1\n"),
+        "{}",
+        stack_run.stderr
+    );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let want = "/usr/bin/readlink\n\
         pipe:[1]\n\
@@ -314,7 +341,11 @@ fn the_synthesized_proc_describes_the_sandbox() {
         bin dev etc lib lib64 proc usr work \n\
         full null random urandom zero \n";
     assert_eq!(r.stdout, want, "{}", diff_lines(want, &r.stdout));
-    assert!(r.stderr.contains("/proc/self/status: Permission denied"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/proc/self/status: Permission denied"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("cannot access '/proc/1'"), "{}", r.stderr);
 }
 
@@ -345,7 +376,7 @@ fn file_mappings_match_native() {
     }
     // A program maps a file MAP_SHARED, writes it and exits without
     // munmap: the file holds the write afterwards, as natively.
-    for (who, dir) in [("native", w.native()), ("sandbox", w.host())] {
+    for dir in [w.native(), w.host()] {
         std::fs::write(dir.join("se"), "xxxxxxxxyyyy").expect("file");
     }
     let p = elf_sample("filemap");
@@ -360,9 +391,19 @@ fn file_mappings_match_native() {
     // "read" (/etc; not /etc/os-release, a link into /usr), as on a
     // noexec mount.
     let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/usr/bin/true"]);
-    assert_eq!((r.status, r.stdout.as_str()), (0, "exec map: ok\n"), "{}", r.stderr);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "exec map: ok\n"),
+        "{}",
+        r.stderr
+    );
     let r = w.sandboxed(p.to_str().expect("path"), &["exec", "/etc/passwd"]);
-    assert_eq!((r.status, r.stdout.as_str()), (0, "exec map: EPERM\n"), "{}", r.stderr);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "exec map: EPERM\n"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -374,7 +415,12 @@ fn a_dynamic_program_without_its_interpreter_in_the_policy_is_explained() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("path = \"/lib64\" access = \"read-exec\""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("path = \"/lib64\" access = \"read-exec\""),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("host-tools.toml"), "{}", r.stderr);
     // Shown, but only for reading: not runnable (EACCES).
     let dir = temp_dir("dyn-noexec");
@@ -412,17 +458,33 @@ fn hostile_interpreters_and_libraries_are_refused_cleanly() {
     let w = Work::new("dyn-hostile");
     let dir = w.dir.clone();
     // PT_INTERP outside the policy: the lookup's error, named.
-    let elsewhere = build_c(&dir, "elsewhere", &["-Wl,--dynamic-linker=/opt/evil/ld.so"], HELLO);
+    let elsewhere = build_c(
+        &dir,
+        "elsewhere",
+        &["-Wl,--dynamic-linker=/opt/evil/ld.so"],
+        HELLO,
+    );
     let r = w.sandboxed(elsewhere.to_str().expect("path"), &[]);
     assert_eq!(r.status, 126, "{}", r.stderr);
-    assert!(r.stderr.contains("its interpreter /opt/evil/ld.so cannot be run in the sandbox (ENOENT)"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("its interpreter /opt/evil/ld.so cannot be run in the sandbox (ENOENT)"),
+        "{}",
+        r.stderr
+    );
     // An interpreter in the work tree, truncated: refused with the reason.
     let ld = std::fs::read("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2").expect("ld.so");
     let cut = w.host().join("ld.so");
     std::fs::write(&cut, &ld[..200]).expect("write");
-    std::fs::set_permissions(&cut, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&cut, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     // /work is "read-write" (no -exec): EACCES first.
-    let truncated = build_c(&dir, "truncated", &["-Wl,--dynamic-linker=/work/ld.so"], HELLO);
+    let truncated = build_c(
+        &dir,
+        "truncated",
+        &["-Wl,--dynamic-linker=/work/ld.so"],
+        HELLO,
+    );
     let r = w.sandboxed(truncated.to_str().expect("path"), &[]);
     assert_eq!(r.status, 126, "{}", r.stderr);
     assert!(r.stderr.contains("(EACCES)"), "{}", r.stderr);
@@ -435,15 +497,29 @@ fn hostile_interpreters_and_libraries_are_refused_cleanly() {
             w.host().display()
         ),
     );
-    let r = run(&["exec", "--policy", &exec_policy, truncated.to_str().expect("path")]);
+    let r = run(&[
+        "exec",
+        "--policy",
+        &exec_policy,
+        truncated.to_str().expect("path"),
+    ]);
     assert_eq!(r.status, 126, "{}", r.stderr);
-    assert!(r.stderr.contains("its interpreter /work/ld.so: "), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("its interpreter /work/ld.so: "),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("truncated"), "{}", r.stderr);
     // A static program posing as the interpreter runs, confined like any
     // guest code: it starts, finds the program's headers where it expects
     // its own and dies of SIGSEGV, natively as in the sandbox. (Its path is
     // the same on the host and in the sandbox.)
-    let evil = build_c(&dir, "evil", &["-static"], "#include <stdio.h>\nint main(void) { puts(\"interpreter ran\"); return 7; }\n");
+    let evil = build_c(
+        &dir,
+        "evil",
+        &["-static"],
+        "#include <stdio.h>\nint main(void) { puts(\"interpreter ran\"); return 7; }\n",
+    );
     let posing = build_c(
         &dir,
         "posing",
@@ -459,10 +535,23 @@ fn hostile_interpreters_and_libraries_are_refused_cleanly() {
         ),
     );
     let native = run_native(&posing, &[], b"", &[]);
-    assert_eq!(native.status, -1, "natively killed by a signal: {}", native.stderr);
-    let r = run(&["exec", "--policy", &evil_policy, posing.to_str().expect("path")]);
+    assert_eq!(
+        native.status, -1,
+        "natively killed by a signal: {}",
+        native.stderr
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &evil_policy,
+        posing.to_str().expect("path"),
+    ]);
     assert_eq!(r.status, 139, "{}", r.stderr);
-    assert!(r.stderr.starts_with("runner: guest killed by SIGSEGV"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("runner: guest killed by SIGSEGV"),
+        "{}",
+        r.stderr
+    );
     // A truncated shared library: the loader's own error and status, as
     // natively.
     let lib_src = dir.join("answer.c");
@@ -500,6 +589,9 @@ fn hostile_interpreters_and_libraries_are_refused_cleanly() {
     let boxed = run(&["exec", "--policy", &lib_policy, user_path]);
     assert_eq!(
         (boxed.status, boxed.stderr.as_str()),
-        (native.status, native.stderr.replace(&host, "/work").as_str())
+        (
+            native.status,
+            native.stderr.replace(&host, "/work").as_str()
+        )
     );
 }

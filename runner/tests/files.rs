@@ -319,7 +319,9 @@ fn paths_outside_every_rule_do_not_exist() {
         f.expect(&["w", "/etc/thinvisor-test", "x"], ENOENT);
         f.expect(&["m", "/tv-newdir"], ENOENT);
         f.expect(&["c", "/usr"], ENOENT);
-        f.expect(&["k", "/proc/self/exe"], ENOENT);
+        // The synthesized /proc has no cwd link (its exe names the
+        // program as started: runner/tests/dynamic.rs).
+        f.expect(&["k", "/proc/self/cwd"], ENOENT);
     });
     assert!(!Path::new("/etc/thinvisor-test").exists());
 }
@@ -359,12 +361,18 @@ fn symlinks_leaving_a_tree_are_followed_in_the_guests_namespace() {
         f.expect(&["W", "/tv-data/rel"], ENOENT);
         // readlink shows every link's text, the data of the granted tree.
         let abs = f.dir.join("secret.txt").display().to_string();
-        assert_eq!(f.expect(&["k", "/tv-data/abs"], 0).stdout, format!("{abs}\n"));
+        assert_eq!(
+            f.expect(&["k", "/tv-data/abs"], 0).stdout,
+            format!("{abs}\n")
+        );
         assert_eq!(
             f.expect(&["k", "/tv-data/guestabs"], 0).stdout,
             "/tv-data/hello.txt\n"
         );
-        assert_eq!(f.expect(&["k", "/tv-data/rel"], 0).stdout, "../secret.txt\n");
+        assert_eq!(
+            f.expect(&["k", "/tv-data/rel"], 0).stdout,
+            "../secret.txt\n"
+        );
         // Links inside work, dangling ones too (readlink).
         assert_eq!(f.expect(&["k", "/tv-data/in"], 0).stdout, "hello.txt\n");
         assert_eq!(f.expect(&["k", "/tv-data/dangle"], 0).stdout, "nothere\n");
@@ -444,9 +452,10 @@ fn getdents_lists_trees_and_synthesized_ancestors() {
         assert_eq!(lines(&f.expect(&["g", "/tv-data", "64"], 0).stdout), want);
         // A buffer too small for one entry.
         f.expect(&["g", "/tv-data", "16"], EINVAL);
+        // `/` also holds the synthesized /dev and /proc.
         assert_eq!(
             lines(&f.expect(&["g", "/"], 0).stdout),
-            [".", "..", "tv-a", "tv-data", "tv-out"]
+            [".", "..", "dev", "proc", "tv-a", "tv-data", "tv-out"]
         );
         assert_eq!(
             lines(&f.expect(&["g", "/tv-a"], 0).stdout),
@@ -537,7 +546,10 @@ fn nested_rules_decide_by_the_most_specific_path() {
         f.expect(&["w", "/tv-out/ro/keep.txt", "x"], EACCES);
         f.expect(&["u", "/tv-out/ro/keep.txt"], EACCES);
         f.expect(&["w", "/tv-out/toro/keep.txt", "x"], EACCES);
-        assert_eq!(f.expect(&["r", "/tv-out/toro/keep.txt"], 0).stdout, "keep\n");
+        assert_eq!(
+            f.expect(&["r", "/tv-out/toro/keep.txt"], 0).stdout,
+            "keep\n"
+        );
         f.expect(&["d", "/tv-out/ro"], EBUSY);
         f.expect(&["n", "/tv-out/ro", "/tv-out/moved"], EBUSY);
     });

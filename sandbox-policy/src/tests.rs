@@ -584,7 +584,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../examples/data-reader.toml"),
     ),
     ("strict.toml", include_str!("../examples/strict.toml")),
-    ("host-tools.toml", include_str!("../examples/host-tools.toml")),
+    (
+        "host-tools.toml",
+        include_str!("../examples/host-tools.toml"),
+    ),
 ];
 
 #[test]

@@ -137,7 +137,9 @@ mod tests {
         assert_eq!(t.conflict(F, &lock(1, 0, 10, true)), None);
         assert_eq!(t.conflict(F, &lock(2, 100, 200, true)), None);
         t.set(F, 2, 100, u64::MAX, Some(true));
-        assert!(t.conflict(F, &lock(1, 1 << 40, (1 << 40) + 1, false)).is_some());
+        assert!(t
+            .conflict(F, &lock(1, 1 << 40, (1 << 40) + 1, false))
+            .is_some());
     }
 
     #[test]
@@ -147,12 +149,20 @@ mod tests {
         t.set(F, 1, 40, 60, Some(true));
         assert_eq!(
             t.held_by(F, 1),
-            vec![lock(1, 0, 40, false), lock(1, 40, 60, true), lock(1, 60, 100, false)]
+            vec![
+                lock(1, 0, 40, false),
+                lock(1, 40, 60, true),
+                lock(1, 60, 100, false)
+            ]
         );
         t.set(F, 1, 50, 80, None);
         assert_eq!(
             t.held_by(F, 1),
-            vec![lock(1, 0, 40, false), lock(1, 40, 50, true), lock(1, 80, 100, false)]
+            vec![
+                lock(1, 0, 40, false),
+                lock(1, 40, 50, true),
+                lock(1, 80, 100, false)
+            ]
         );
     }
 

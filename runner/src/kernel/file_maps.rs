@@ -207,9 +207,15 @@ mod tests {
             .iter()
             .map(|x| (x.start, x.end, x.offset))
             .collect();
-        assert_eq!(r, vec![(0x10000, 0x14000, 0x3000), (0x15000, 0x20000, 0x8000)]);
+        assert_eq!(
+            r,
+            vec![(0x10000, 0x14000, 0x3000), (0x15000, 0x20000, 0x8000)]
+        );
         let part = m.inside(0x16000, 0x17000);
-        assert_eq!((part[0].start, part[0].end, part[0].offset), (0x16000, 0x17000, 0x9000));
+        assert_eq!(
+            (part[0].start, part[0].end, part[0].offset),
+            (0x16000, 0x17000, 0x9000)
+        );
         m.forget(0, u64::MAX);
         assert!(m.is_empty());
     }

@@ -108,12 +108,11 @@ pub fn attach(mut image: Image, vfs: &Vfs, limit: u64) -> Result<Image, InterpEr
         return Ok(image);
     };
     let path = String::from_utf8_lossy(&raw).into_owned();
-    let guest = crate::vfs::path::normalize(Path::new("/"), &raw).map_err(|e| {
-        InterpError::Invalid {
+    let guest =
+        crate::vfs::path::normalize(Path::new("/"), &raw).map_err(|e| InterpError::Invalid {
             path: path.clone(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let bytes = read_runnable(vfs, &guest.path, false, limit).map_err(|errno| {
         InterpError::Unreachable {
             path: path.clone(),
@@ -196,10 +195,7 @@ mod tests {
         .expect("joined");
         assert_eq!(joined.entry, 0x40_0100);
         assert_eq!(joined.start_address(), 0x7fff_f7fc_3010);
-        assert_eq!(
-            joined.interpreter.map(|i| i.base),
-            Some(0x7fff_f7fc_3000)
-        );
+        assert_eq!(joined.interpreter.map(|i| i.base), Some(0x7fff_f7fc_3000));
         assert_eq!(joined.segments.len(), 2);
         assert_eq!(joined.brk_start, 0x40_2000);
     }

@@ -362,9 +362,12 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
     // unmaps them at exit (a failure there has no one to report to).
     if !file_maps.is_empty() {
         let slot = g.machine.slot;
-        let Shared { machine, kernel, .. } = &mut *g;
+        let Shared {
+            machine, kernel, ..
+        } = &mut *g;
         let mem = machine.vm.memory_mut(slot)?;
-        let _ = crate::kernel::file_maps::write_back_all(&file_maps, &mut mm, mem, &mut kernel.budget);
+        let _ =
+            crate::kernel::file_maps::write_back_all(&file_maps, &mut mm, mem, &mut kernel.budget);
     }
     let lender = g
         .kernel

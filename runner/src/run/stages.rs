@@ -167,13 +167,17 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
     let vfs = Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
     // A dynamically linked program: its interpreter comes from the files
     // the policy shows the guest.
-    let image = loader::interpreter::attach(image, &vfs, policy.limits.memory_bytes).map_err(|e| {
-        let hint = e.policy_hint().map(|h| format!("; {h}")).unwrap_or_default();
-        RunFailure::with_status(
-            format!("{}: dynamically linked: {e}{hint}", opts.program.display()),
-            crate::exit_status::CANNOT_LOAD,
-        )
-    })?;
+    let image =
+        loader::interpreter::attach(image, &vfs, policy.limits.memory_bytes).map_err(|e| {
+            let hint = e
+                .policy_hint()
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            RunFailure::with_status(
+                format!("{}: dynamically linked: {e}{hint}", opts.program.display()),
+                crate::exit_status::CANNOT_LOAD,
+            )
+        })?;
     let mut stats = Stats::default();
     let mut mark = wall_start;
     stats.end_phase("prepare", &mut mark);

@@ -122,7 +122,10 @@ fn exec(
         Err(e) => {
             if ctx.kernel.reports.first(REPORT_INTERPRETER) {
                 let errno = e.errno();
-                let hint = e.policy_hint().map(|h| format!("; {h}")).unwrap_or_default();
+                let hint = e
+                    .policy_hint()
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 crate::say!(
                     "runner: execve of {name}: {e}{hint}; returned {}",
                     crate::syscalls::table::errno_name(errno)
@@ -187,7 +190,10 @@ fn exec(
     };
     let p = &mut *ctx.process;
     p.exe = raw_path.clone();
-    p.cmdline = args.iter().flat_map(|a| a.iter().copied().chain([0])).collect();
+    p.cmdline = args
+        .iter()
+        .flat_map(|a| a.iter().copied().chain([0]))
+        .collect();
     p.fds.close_on_exec();
     p.signal_actions.reset_for_exec();
     p.timers = Default::default();

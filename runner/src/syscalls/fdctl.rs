@@ -7,8 +7,8 @@ use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
     FD_CLOEXEC, FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL,
-    F_GETLK, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC, O_DIRECTORY, O_LARGEFILE,
-    O_NONBLOCK, O_RDWR, O_WRONLY,
+    F_GETLK, F_GETPIPE_SZ, F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETPIPE_SZ, O_APPEND, O_CLOEXEC,
+    O_DIRECTORY, O_LARGEFILE, O_NONBLOCK, O_RDWR, O_WRONLY,
 };
 use crate::abi::Errno;
 use crate::kernel::fds::Object;

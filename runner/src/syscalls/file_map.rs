@@ -12,9 +12,11 @@
 //!   pages written are written back at msync, munmap, exec and exit
 //!   (kernel/file_maps.rs).
 //! - `MAP_SHARED` through a read-only descriptor: a private copy (it can
-//!   never be written back). Linux would show a later write to the file
-//!   through a shared mapping; here every mapping keeps the bytes of the
-//!   mmap and what the process writes.
+//!   never be written back). Linux refuses a later mprotect(PROT_WRITE) of
+//!   it (EACCES); here the mprotect succeeds and the writes stay in the
+//!   process. Linux would also show a later write to the file through a
+//!   shared mapping; here every mapping keeps the bytes of the mmap and
+//!   what the process writes.
 //! - Linux's checks, in Linux's order: a descriptor that is not a regular
 //!   file is `ENODEV` (`EACCES` for one not open for reading), `MAP_SHARED`
 //!   with `PROT_WRITE` of a descriptor not open for writing is `EACCES`, and
@@ -24,8 +26,9 @@
 //!
 //! Pages are copied rather than loaded at the first fault: one `pread` per
 //! mapping, no fault path through the runner, and nothing to keep in sync
-//! with the file afterwards. The cost is the copy of every mapped byte
-//! (a dynamic loader maps each library once).
+//! with the file afterwards. The cost is the copy of every mapped byte,
+//! used or not (glibc's loader maps a library's whole span, then each
+//! segment over it: docs/benchmarks.md, "Dynamic programs").
 
 use super::memory::map_errno;
 use super::{decode::MmapRequest, Ctx, SyscallResult};
@@ -65,8 +68,7 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     }
     // A shared mapping through a descriptor open for writing is the
     // file's: written back (kernel/file_maps.rs). Through a read-only one
-    // it can never be written (mprotect's PROT_WRITE aside: see below), so
-    // a private copy shows the same.
+    // it can never be written back, so a private copy shows the same.
     let linked = req.flags.shared && file.writable;
     if req.flags.shared && req.prot.write && !file.writable {
         return Err(Errno::ACCESS.into());
@@ -88,7 +90,13 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     let addr = aspace
         .mmap_anonymous(mem, req.hint, len, Prot::RW, flags)
         .map_err(map_errno)?;
-    let copied = copy_in(ctx, host, addr, offset, len.min(size.saturating_sub(offset)));
+    let copied = copy_in(
+        ctx,
+        host,
+        addr,
+        offset,
+        len.min(size.saturating_sub(offset)),
+    );
     let (aspace, mem) = ctx.memory();
     let protected = if req.prot == Prot::RW {
         Ok(())
@@ -99,7 +107,9 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
         (Ok(()), Ok(())) => {
             if linked {
                 // Filled by the runner, not yet written by the program.
-                aspace.clear_dirty(mem, addr, addr + len).map_err(map_errno)?;
+                aspace
+                    .clear_dirty(mem, addr, addr + len)
+                    .map_err(map_errno)?;
                 ctx.process.file_maps.add(FileMap {
                     start: addr,
                     end: addr + len.next_multiple_of(thinvisor_kmod::PAGE_SIZE),
@@ -111,7 +121,10 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
         }
         (copied, protected) => {
             let _ = aspace.munmap(mem, addr, len);
-            Err(copied.err().unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno)).into())
+            Err(copied
+                .err()
+                .unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno))
+                .into())
         }
     }
 }

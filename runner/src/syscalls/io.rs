@@ -108,7 +108,9 @@ fn read_device(ctx: &mut Ctx<'_>, device: Device, parts: &[(GuestPtr, u64)]) -> 
                 crate::host::random_bytes(&mut chunk[..n]);
             }
             let at = ptr.checked_add(off).ok_or(Errno::FAULT)?;
-            ctx.tunnel().write(at, &chunk[..n]).map_err(|_| Errno::FAULT)?;
+            ctx.tunnel()
+                .write(at, &chunk[..n])
+                .map_err(|_| Errno::FAULT)?;
             off += n as u64;
         }
         done += len;

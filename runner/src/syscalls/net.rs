@@ -386,11 +386,18 @@ fn socket_name(ctx: &mut Ctx<'_>, a: &Args, peer: bool) -> SyscallResult {
     } else {
         Some(rustix::net::getsockname(&s.fd)?)
     };
-    let enc = source_of(&name).map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+    let enc = source_of(&name)
+        .map(|f| abi::encode_sockaddr(&f))
+        .unwrap_or_default();
     let k = enc.len().min(room as usize);
     let mut t = ctx.tunnel();
     t.write(GuestPtr::new(addr), &enc[..k])
-        .and_then(|()| t.write(GuestPtr::new(addrlen_ptr), &(enc.len() as u32).to_le_bytes()))
+        .and_then(|()| {
+            t.write(
+                GuestPtr::new(addrlen_ptr),
+                &(enc.len() as u32).to_le_bytes(),
+            )
+        })
         .map_err(|_| Errno::FAULT)?;
     Ok(0)
 }

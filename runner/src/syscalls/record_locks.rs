@@ -108,7 +108,11 @@ pub fn fcntl_lock(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 b[0..2].copy_from_slice(&(if l.write { F_WRLCK } else { F_RDLCK }).to_le_bytes());
                 b[2..4].copy_from_slice(&SEEK_SET.to_le_bytes());
                 b[8..16].copy_from_slice(&l.start.to_le_bytes());
-                let len = if l.end == u64::MAX { 0 } else { l.end - l.start };
+                let len = if l.end == u64::MAX {
+                    0
+                } else {
+                    l.end - l.start
+                };
                 b[16..24].copy_from_slice(&len.to_le_bytes());
                 b[24..28].copy_from_slice(&(l.pid as u32).to_le_bytes());
                 ctx.tunnel()

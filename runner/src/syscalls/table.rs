@@ -125,7 +125,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("stat", fs::stat,
         "stat of a policy path (host fstat through an O_PATH fd opened beneath the rule), or of a synthesized ancestor directory"),
     emulated!("fstat", fs::fstat,
-        "files: host fstat as is; standard streams and pipes: type, size and device of the stream, identity replaced (owner 1000, no host inode); /dev/null for a disconnected stream"),
+        "files: host fstat as is, owned by the guest (1000) under read-write rules; standard streams and pipes: type, size and device of the stream, identity replaced (owner 1000, no host inode); /dev/null for a disconnected stream"),
     emulated!("lstat", fs::lstat,
         "stat without following a final symlink (O_PATH|O_NOFOLLOW beneath the rule)"),
     emulated!("poll", poll::poll,

@@ -87,7 +87,8 @@ impl Vfs {
         }
         // The walk: each component opened without following links, so the
         // first link met is the one read.
-        let strict = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let strict =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         for (i, name) in names[..walked].iter().enumerate() {
             let dir: PathBuf = names[..i].iter().collect();
             let parent = if dir.as_os_str().is_empty() {

@@ -485,7 +485,7 @@ impl Real<'_> {
 pub fn on_procfs(fd: &OwnedFd) -> bool {
     /// PROC_SUPER_MAGIC.
     const PROC: i64 = 0x9fa0;
-    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type as i64 == PROC)
+    rustix::fs::fstatfs(fd).is_ok_and(|s| s.f_type == PROC)
 }
 
 /// A stable synthetic inode number for a synthesized directory.

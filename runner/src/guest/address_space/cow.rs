@@ -89,7 +89,12 @@ impl AddressSpace {
 
     /// Clears the D bits of `[start, end)`: pages the runner just filled
     /// for a mapping no vCPU has used yet, which are not dirty.
-    pub fn clear_dirty(&mut self, mem: &mut GuestMemory, start: u64, end: u64) -> Result<(), MapError> {
+    pub fn clear_dirty(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        end: u64,
+    ) -> Result<(), MapError> {
         let mut page = start & !(PAGE_SIZE - 1);
         while page < end {
             self.tables.set_dirty(mem, page, false)?;

@@ -223,7 +223,10 @@ pub fn load_as(
 
 /// The interpreter's path: PT_INTERP's bytes inside the file, one
 /// NUL-terminated, absolute, non-empty path.
-fn interp_path(bytes: &[u8], p: &goblin::elf::program_header::ProgramHeader) -> Result<Vec<u8>, String> {
+fn interp_path(
+    bytes: &[u8],
+    p: &goblin::elf::program_header::ProgramHeader,
+) -> Result<Vec<u8>, String> {
     let shown = interp_name(bytes, p);
     if p.p_filesz == 0 || p.p_filesz > MAX_INTERP_PATH {
         return Err(format!("PT_INTERP of {} bytes is not a path", p.p_filesz));
@@ -236,12 +239,14 @@ fn interp_path(bytes: &[u8], p: &goblin::elf::program_header::ProgramHeader) -> 
         .ok_or_else(|| "PT_INTERP lies outside the file (truncated?)".to_string())?;
     let path = match raw.split_last() {
         Some((0, path)) if !path.contains(&0) => path,
-        _ => return Err(format!("PT_INTERP ({shown}) is not one NUL-terminated path")),
+        _ => {
+            return Err(format!(
+                "PT_INTERP ({shown}) is not one NUL-terminated path"
+            ))
+        }
     };
     if path.first() != Some(&b'/') {
-        return Err(format!(
-            "PT_INTERP ({shown}) is not an absolute path"
-        ));
+        return Err(format!("PT_INTERP ({shown}) is not an absolute path"));
     }
     Ok(path.to_vec())
 }

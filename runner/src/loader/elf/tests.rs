@@ -288,8 +288,13 @@ fn dynamic_programs_name_their_interpreter_and_load_at_the_pie_base() {
     assert_eq!(img.entry, PIE_BASE);
     assert_eq!(img.interpreter, None);
     // The same file as an interpreter: refused, as Linux does.
-    let e = load_as("i", &with_interp(ET_DYN, path, 28), LIMIT, Role::Interpreter)
-        .expect_err("an interpreter's interpreter");
+    let e = load_as(
+        "i",
+        &with_interp(ET_DYN, path, 28),
+        LIMIT,
+        Role::Interpreter,
+    )
+    .expect_err("an interpreter's interpreter");
     assert!(e.to_string().contains("/lib64/ld-linux-x86-64.so.2"), "{e}");
     // Lying PT_INTERPs: no NUL, a NUL inside, relative, empty, huge.
     for (text, len, why) in [

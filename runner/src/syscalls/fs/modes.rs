@@ -49,7 +49,10 @@ enum Target {
 }
 
 impl Target {
-    fn with<T>(&self, f: impl FnOnce(rustix::fd::BorrowedFd<'_>) -> rustix::io::Result<T>) -> Result<T, Errno> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(rustix::fd::BorrowedFd<'_>) -> rustix::io::Result<T>,
+    ) -> Result<T, Errno> {
         use rustix::fd::AsFd;
         match self {
             Target::Opened(fd) => Ok(f(fd.as_fd())?),
@@ -109,7 +112,13 @@ fn target(ctx: &mut Ctx<'_>, dirfd: u64, path: Option<u64>, flags: u64) -> Resul
         )
     };
     let fd = open(OFlags::RDONLY)
-        .or_else(|e| if e == Errno::ACCESS { open(OFlags::WRONLY) } else { Err(e) })
+        .or_else(|e| {
+            if e == Errno::ACCESS {
+                open(OFlags::WRONLY)
+            } else {
+                Err(e)
+            }
+        })
         // A directory cannot be opened for writing (EISDIR): the read
         // refusal is the answer.
         .map_err(|e| if e == Errno::ISDIR { Errno::ACCESS } else { e })?;
@@ -135,7 +144,7 @@ fn read_time(ctx: &mut Ctx<'_>, at: u64) -> Result<rustix::fs::Timespec, Errno> 
         i64::from_le_bytes(w)
     };
     let (sec, nsec) = (word(0), word(8));
-    let special = nsec == rustix::fs::UTIME_NOW as i64 || nsec == rustix::fs::UTIME_OMIT as i64;
+    let special = nsec == rustix::fs::UTIME_NOW || nsec == rustix::fs::UTIME_OMIT;
     if !special && !(0..1_000_000_000).contains(&nsec) {
         return Err(Errno::INVAL);
     }

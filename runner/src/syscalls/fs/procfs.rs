@@ -197,7 +197,10 @@ fn link_text(obj: &Object) -> Vec<u8> {
 /// (owned by the guest, times 0), files of size 0.
 pub fn stat(ctx: &Ctx<'_>, path: &Path, node: &Node) -> StatInfo {
     let ino = crate::vfs::virtual_ino(path);
-    let (uid, gid) = (ctx.process.identity.uid as u32, ctx.process.identity.gid as u32);
+    let (uid, gid) = (
+        ctx.process.identity.uid as u32,
+        ctx.process.identity.gid as u32,
+    );
     match node {
         Node::Dir(_) => StatInfo {
             uid,
@@ -296,7 +299,11 @@ fn content(ctx: &mut Ctx<'_>, kind: FileKind) -> Vec<u8> {
                     if prot.write { 'w' } else { '-' },
                     if prot.exec { 'x' } else { '-' },
                     if shared { 's' } else { 'p' },
-                    if name.is_empty() { "" } else { "                          " },
+                    if name.is_empty() {
+                        ""
+                    } else {
+                        "                          "
+                    },
                 );
             }
         }
@@ -306,12 +313,25 @@ fn content(ctx: &mut Ctx<'_>, kind: FileKind) -> Vec<u8> {
             let _ = writeln!(o, "Name:\t{}", String::from_utf8_lossy(&comm[..end]));
             let _ = writeln!(o, "Umask:\t{:04o}", p.umask);
             let _ = writeln!(o, "State:\tR (running)");
-            let _ = writeln!(o, "Tgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{}", id.pid, id.pid, id.ppid);
+            let _ = writeln!(
+                o,
+                "Tgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{}",
+                id.pid, id.pid, id.ppid
+            );
             let _ = writeln!(o, "TracerPid:\t0");
-            let _ = writeln!(o, "Uid:\t{0}\t{0}\t{0}\t{0}\nGid:\t{1}\t{1}\t{1}\t{1}", id.uid, id.gid);
+            let _ = writeln!(
+                o,
+                "Uid:\t{0}\t{0}\t{0}\t{0}\nGid:\t{1}\t{1}\t{1}\t{1}",
+                id.uid, id.gid
+            );
             let _ = writeln!(o, "FDSize:\t{}", p.fds.end().next_multiple_of(64).max(64));
             let _ = writeln!(o, "VmPeak:\t{:8} kB", p.mm.peak_bytes() / 1024);
-            let _ = writeln!(o, "VmSize:\t{:8} kB\nVmRSS:\t{:8} kB", used / 1024, used / 1024);
+            let _ = writeln!(
+                o,
+                "VmSize:\t{:8} kB\nVmRSS:\t{:8} kB",
+                used / 1024,
+                used / 1024
+            );
             let _ = writeln!(o, "Threads:\t{}", p.threads.live());
             let _ = writeln!(o, "Cpus_allowed_list:\t0-{}", cpus - 1);
         }
@@ -328,8 +348,14 @@ fn content(ctx: &mut Ctx<'_>, kind: FileKind) -> Vec<u8> {
             let _ = writeln!(o, "MemTotal:       {:8} kB", kb(limit));
             let _ = writeln!(o, "MemFree:        {:8} kB", kb(limit.saturating_sub(used)));
             let _ = writeln!(o, "MemAvailable:   {:8} kB", kb(limit.saturating_sub(used)));
-            let _ = writeln!(o, "Buffers:               0 kB\nCached:                0 kB");
-            let _ = writeln!(o, "SwapTotal:             0 kB\nSwapFree:              0 kB");
+            let _ = writeln!(
+                o,
+                "Buffers:               0 kB\nCached:                0 kB"
+            );
+            let _ = writeln!(
+                o,
+                "SwapTotal:             0 kB\nSwapFree:              0 kB"
+            );
         }
         FileKind::Stat => {
             let _ = writeln!(o, "cpu  0 0 0 0 0 0 0 0 0 0");
@@ -341,7 +367,11 @@ fn content(ctx: &mut Ctx<'_>, kind: FileKind) -> Vec<u8> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let boot = now.saturating_sub(ctx.kernel.clock.start.elapsed().as_secs());
-            let _ = writeln!(o, "ctxt 0\nbtime {boot}\nprocesses {}", ctx.kernel.procs.len());
+            let _ = writeln!(
+                o,
+                "ctxt 0\nbtime {boot}\nprocesses {}",
+                ctx.kernel.procs.len()
+            );
             let _ = writeln!(o, "procs_running 1\nprocs_blocked 0");
         }
     }

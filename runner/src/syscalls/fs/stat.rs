@@ -55,11 +55,31 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
         Object::TimerFd(t) => Ok(stream_stat::anonymous(t.id)),
         Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id)),
         Object::Epoll(e) => Ok(stream_stat::anonymous(e.id)),
+        Object::File(f) => Ok(guest_owned(
+            StatInfo::from_host(&rustix::fs::fstat(&f.fd)?),
+            f.in_writable_tree,
+        )),
+        Object::Dir(d) => Ok(guest_owned(
+            StatInfo::from_host(&rustix::fs::fstat(&d.fd)?),
+            d.in_writable_tree,
+        )),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
             None => Err(Errno::BADF),
         },
     }
+}
+
+/// A file or directory where the guest may write (a read-write rule)
+/// is the guest's: it shows the guest's uid and gid, whoever owns it on
+/// the host (the runner, often root). Elsewhere the host's owners show
+/// (root for the system's files, as the program would see them natively).
+fn guest_owned(mut st: StatInfo, writable: bool) -> StatInfo {
+    if writable {
+        st.uid = crate::kernel::process::GUEST_ID as u32;
+        st.gid = crate::kernel::process::GUEST_ID as u32;
+    }
+    st
 }
 
 /// The stat of a guest path.
@@ -82,7 +102,10 @@ fn stat_path(ctx: &Ctx<'_>, g: &GuestPath, follow: bool) -> Result<StatInfo, Err
     };
     match located {
         Located::Virtual(p) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&p))),
-        Located::Host(fd, _) => Ok(StatInfo::from_host(&rustix::fs::fstat(&fd)?)),
+        Located::Host(fd, real) => Ok(guest_owned(
+            StatInfo::from_host(&rustix::fs::fstat(&fd)?),
+            real.writable(),
+        )),
     }
 }
 
