@@ -349,6 +349,106 @@ fn the_synthesized_proc_describes_the_sandbox() {
     assert!(r.stderr.contains("cannot access '/proc/1'"), "{}", r.stderr);
 }
 
+/// A separate root tree (sandbox-policy/examples/rootfs.toml's layout): a
+/// minimal Debian-like tree made here (merged /usr with its relative
+/// links, the loader's absolute link, ls and cat with their libraries, an
+/// /etc of its own) is the guest's `/`, read-only, with a writable /tmp:
+/// its programs load from it, and what they show is the tree's, not the
+/// host's.
+#[test]
+fn a_separate_root_tree_is_the_guests_root() {
+    use std::os::unix::fs::symlink;
+    let dir = temp_dir("dyn-rootfs");
+    let root = dir.join("root");
+    let lib = root.join("usr/lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&lib).expect("lib");
+    std::fs::create_dir_all(root.join("usr/bin")).expect("bin");
+    std::fs::create_dir_all(root.join("usr/lib64")).expect("lib64");
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    std::fs::create_dir_all(dir.join("scratch")).expect("scratch");
+    for name in [
+        "ld-linux-x86-64.so.2",
+        "libc.so.6",
+        "libselinux.so.1",
+        "libpcre2-8.so.0",
+    ] {
+        let from = Path::new("/usr/lib/x86_64-linux-gnu").join(name);
+        let bytes = std::fs::read(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        std::fs::write(lib.join(name), bytes).expect("copy");
+        std::fs::set_permissions(
+            lib.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+    }
+    for tool in ["ls", "cat"] {
+        std::fs::copy(
+            Path::new("/usr/bin").join(tool),
+            root.join("usr/bin").join(tool),
+        )
+        .expect("copy");
+    }
+    symlink(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        root.join("usr/lib64/ld-linux-x86-64.so.2"),
+    )
+    .expect("symlink");
+    for (link, to) in [
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+        ("bin", "usr/bin"),
+    ] {
+        symlink(to, root.join(link)).expect("symlink");
+    }
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"thinvisor test root\"\n",
+    )
+    .expect("etc");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-policy/examples/rootfs.toml"),
+    )
+    .expect("rootfs.toml")
+    .replace(
+        "/srv/rootfs-scratch",
+        dir.join("scratch").to_str().expect("path"),
+    )
+    .replace("/srv/rootfs", root.to_str().expect("path"));
+    let policy = policy_file(&dir, "rootfs.toml", &text);
+    let ls = root.join("usr/bin/ls");
+    let cat = root.join("usr/bin/cat");
+    let r = run(&["exec", "--policy", &policy, ls.to_str().expect("path"), "/"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "bin\ndev\netc\nlib\nlib64\nproc\ntmp\nusr\n", "")
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        cat.to_str().expect("path"),
+        "/etc/os-release",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "NAME=\"thinvisor test root\"\n", "")
+    );
+    // The host's files are not there; the tree is read-only, /tmp not.
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        cat.to_str().expect("path"),
+        "/etc/passwd",
+    ]);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/etc/passwd: No such file or directory"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]
@@ -387,6 +487,30 @@ fn file_mappings_match_native() {
             "SHARED!\nyyyy"
         );
     }
+    // A file truncated under its shared mapping: natively the write past
+    // the new end is SIGBUS; in the sandbox it lands in the mapping's copy
+    // (docs/compatibility.md), and the file keeps its new size: the
+    // write-back never grows it, and the runner goes on.
+    let native = run_native(
+        &p,
+        &["truncate", w.native().to_str().expect("path")],
+        b"",
+        &[],
+    );
+    assert_eq!(
+        native.status, -1,
+        "natively killed by SIGBUS: {}",
+        native.stdout
+    );
+    let r = w.sandboxed(p.to_str().expect("path"), &["truncate", "/work"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "truncate: the file kept its size 100\n", "")
+    );
+    assert_eq!(
+        std::fs::metadata(w.host().join("cut")).expect("cut").len(),
+        100
+    );
     // PROT_EXEC of a file: allowed under "read-exec" (/usr), EPERM under
     // "read" (/etc; not /etc/os-release, a link into /usr), as on a
     // noexec mount.

@@ -11,7 +11,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{symlink, MetadataExt};
+use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use support::*;
 
@@ -29,7 +29,7 @@ const ELOOP: i32 = 40;
 
 /// Guest paths used by the tests; none may ever appear on the host.
 const GUEST_ROOTS: &[&str] = &[
-    "/tv-data", "/tv-out", "/tv-out2", "/tv-proc", "/tv-cfg", "/tv-a", "/tv-keep",
+    "/tv-data", "/tv-out", "/tv-out2", "/tv-proc", "/tv-cfg", "/tv-a", "/tv-keep", "/tv-dev",
 ];
 
 /// A host tree for one test:
@@ -132,6 +132,9 @@ fn walk(p: &Path, skip: &[PathBuf], out: &mut BTreeMap<PathBuf, String>) {
     let meta = std::fs::symlink_metadata(p).expect("lstat");
     let what = if meta.file_type().is_symlink() {
         format!("link {:?}", std::fs::read_link(p).expect("readlink"))
+    } else if meta.file_type().is_fifo() {
+        // Never opened: a read would wait for a writer.
+        format!("fifo {:o}", meta.mode())
     } else if meta.is_dir() {
         let mut names: Vec<PathBuf> = std::fs::read_dir(p)
             .expect("read_dir")
@@ -419,6 +422,34 @@ fn proc_magic_links_are_refused() {
         f.expect(&["k", "/tv-proc/self/cwd"], EACCES);
         // /proc/self itself is an ordinary relative link and works.
         f.expect(&["s", "/tv-proc/self/status"], 0);
+    });
+}
+
+/// Device nodes, named pipes and sockets in a granted tree are never
+/// opened (EACCES, as on a nodev mount): a tree may be a system image, and
+/// a runner run as root would read a disk through one; a pipe's open would
+/// block. stat still shows them. The guest's own /dev/null and /dev/zero
+/// are the runner's, whatever a rule shows at /dev.
+#[test]
+fn device_nodes_and_pipes_in_a_granted_tree_are_never_opened() {
+    let f = Fixture::new(
+        "files-nodev",
+        "[[files]]\npath = \"/tv-dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n\n\
+         [[files]]\npath = \"/dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n",
+    );
+    let fifo = f.host("ro/fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo");
+    unchanged_outside(&f, || {
+        f.expect(&["r", "/tv-dev/null"], EACCES);
+        f.expect(&["r", "/tv-dev/zero"], EACCES);
+        f.expect(&["r", "/tv-data/fifo"], EACCES);
+        f.expect(&["s", "/tv-dev/null"], 0);
+        // The runner's own devices, at their usual paths.
+        f.expect(&["r", "/dev/null"], 0);
     });
 }
 

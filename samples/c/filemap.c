@@ -25,6 +25,12 @@
  * ok" or "exec map: EPERM" (a file under a rule without -exec, in the
  * sandbox; as on a noexec mount natively).
  *
+ * filemap truncate DIR: maps DIR/cut (two pages) MAP_SHARED read-write,
+ * truncates the file to 100 bytes, writes to the mapping's second page and
+ * unmaps: natively the write is SIGBUS; in the sandbox (pages are copies)
+ * it lands in the copy, and the file keeps its 100 bytes ("truncate: the
+ * file kept its size 100").
+ *
  * filemap shared-exit FILE: maps FILE (it must exist, at least 8 bytes)
  * MAP_SHARED read-write, writes "SHARED!\n" at its start and exits
  * without munmap: the file holds it afterwards. */
@@ -94,6 +100,24 @@ static int exec_map(const char *path) {
     return 0;
 }
 
+static int truncated(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cut", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || ftruncate(fd, 2 * PAGE) != 0)
+        return 1;
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED || ftruncate(fd, 100) != 0)
+        return 1;
+    p[PAGE + 8] = 'B';
+    munmap(p, 2 * PAGE);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return 1;
+    printf("truncate: the file kept its size %lld\n", (long long)st.st_size);
+    return 0;
+}
+
 static int shared_exit(const char *path) {
     int fd = open(path, O_RDWR);
     char *p = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -156,6 +180,8 @@ int main(int argc, char **argv) {
         return exec_map(argv[2]);
     if (argc == 3 && strcmp(argv[1], "shared-exit") == 0)
         return shared_exit(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "truncate") == 0)
+        return truncated(argv[2]);
     if (argc != 2) {
         fprintf(stderr, "usage: filemap DIR | filemap exec FILE\n");
         return 2;

@@ -425,8 +425,34 @@ impl Real<'_> {
             .any(|p| p.starts_with(&self.rest))
     }
 
-    /// Opens the object with `openat2` beneath the rule's root.
+    /// Opens the object with `openat2` beneath the rule's root. Only
+    /// regular files, directories and links are ever opened for I/O: a
+    /// device node, a named pipe or a socket file in a granted tree is
+    /// EACCES (as on a `nodev` mount; `open_path` looks first, so the host
+    /// object is never opened). A tree may be a whole system image, device
+    /// nodes included, and a runner run as root could otherwise read a
+    /// disk through one; a named pipe's open would block the runner.
     pub fn open(&self, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
+        if !flags.contains(OFlags::PATH) {
+            let look =
+                OFlags::PATH | OFlags::CLOEXEC | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
+            match self.open_path(look, Mode::empty()) {
+                Ok(fd) => {
+                    let kind = rustix::fs::fstat(&fd)?.st_mode & 0o170000;
+                    // S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK.
+                    if matches!(kind, 0o020000 | 0o060000 | 0o010000 | 0o140000) {
+                        return Err(Errno::ACCESS);
+                    }
+                }
+                // Nothing there yet (O_CREAT makes it): the open says.
+                Err(_) => {}
+            }
+        }
+        self.open_path(flags, mode)
+    }
+
+    /// `openat2` beneath the rule's root, as asked.
+    fn open_path(&self, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
         match &self.root.kind {
             RootKind::Dir(root) => {
                 let rest: &Path = if self.rest.as_os_str().is_empty() {

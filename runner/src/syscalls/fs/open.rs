@@ -109,18 +109,17 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
         vfs.resolve(&g.path)
     };
     let obj = match node {
-        // /dev/null exists whether or not a rule shows /dev: shells redirect
-        // background jobs' stdin from it.
-        Ok(Node::Virtual(_)) | Err(Errno::NOENT) if g.path == std::path::Path::new(DEV_NULL) => {
-            Object::Null {
-                stream: Stream::DevNull {
-                    read: acc != O_WRONLY,
-                    write: acc != O_RDONLY,
-                },
-            }
-        }
+        // /dev/null exists whatever the rules show (shells redirect
+        // background jobs' stdin from it); a host /dev a rule shows is
+        // never opened for it (host devices are not opened: `Real::open`).
+        _ if g.path == std::path::Path::new(DEV_NULL) => Object::Null {
+            stream: Stream::DevNull {
+                read: acc != O_WRONLY,
+                write: acc != O_RDONLY,
+            },
+        },
         // So do the other memory devices, answered by the runner.
-        Ok(Node::Virtual(_)) | Err(Errno::NOENT) if Device::at(&g.path).is_some() => {
+        _ if Device::at(&g.path).is_some() => {
             let (device, minor) = Device::at(&g.path).ok_or(Errno::NOENT)?;
             Object::Device {
                 device,
@@ -217,11 +216,19 @@ fn host_object(
 ) -> Result<Object, Errno> {
     let st = rustix::fs::fstat(&fd)?;
     if StatInfo::from_host(&st).is_dir() {
+        let mut extras = vfs.children(&real.guest);
+        // A rule for `/` (a root tree): the synthesized /dev and /proc
+        // are listed as its mount points would be.
+        for extra in super::procfs::extra_entries(&real.guest) {
+            if !extras.iter().any(|(n, _)| *n == extra.0) {
+                extras.push(extra);
+            }
+        }
         Ok(Object::Dir(DirObj {
             fd,
             in_writable_tree: real.writable(),
             guest_path: real.guest.clone(),
-            extras: vfs.children(&real.guest),
+            extras,
             cursor: Mutex::new(DirCursor::default()),
         }))
     } else {

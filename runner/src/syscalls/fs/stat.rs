@@ -88,12 +88,12 @@ fn stat_path(ctx: &Ctx<'_>, g: &GuestPath, follow: bool) -> Result<StatInfo, Err
         let node = super::procfs::lookup(ctx, &g.path, follow)?;
         return Ok(super::procfs::stat(ctx, &g.path, &node));
     }
+    // The devices every guest has, whatever the rules show.
+    if let Some(minor) = devices(&g.path) {
+        return Ok(StatInfo::device(minor));
+    }
     let vfs: &Vfs = &ctx.process.vfs;
     let located = match vfs.locate(g, follow) {
-        // The devices every guest has, where no rule shows a file.
-        Ok(Located::Virtual(_)) | Err(Errno::NOENT) if devices(&g.path).is_some() => {
-            return Ok(StatInfo::device(devices(&g.path).unwrap_or(3)))
-        }
         // `/` and `/dev` always exist (they hold `/proc` and the devices).
         Err(Errno::NOENT) if super::procfs::always_there(&g.path) => {
             return Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(&g.path)))
