@@ -78,6 +78,10 @@ pub enum Command {
         #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory)]
         memory: u64,
     },
+    /// Internal (hidden): removes a run's private trees once its stdin
+    /// (the runner's pipe) closes (run/private_trees.rs).
+    #[command(name = "remove-when-closed", hide = true)]
+    RemoveWhenClosed { dirs: Vec<PathBuf> },
     /// Internal (hidden): one `runner serve` worker.
     #[command(name = "serve-worker", hide = true)]
     ServeWorker {

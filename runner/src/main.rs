@@ -45,6 +45,7 @@ fn main() {
             workers,
             memory,
         } => serve::serve(&socket, workers, memory),
+        cli::Command::RemoveWhenClosed { dirs } => run::private_trees::remove_when_closed(&dirs),
         cli::Command::ServeWorker {
             memory_bytes,
             server_pid,

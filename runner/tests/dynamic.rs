@@ -195,7 +195,7 @@ fn shells_and_subprocesses_run_dynamic_programs() {
 
 /// `gcc hello.c -o hello && ./hello` inside the sandbox: the compiler's
 /// driver, cc1, as and ld (all dynamic, run with vfork and execve), their
-/// temporary files in the writable tree (TMPDIR), ld's chmod of its
+/// temporary files in the example policy's private /tmp, ld's chmod of its
 /// output, then the program it made, from a "read-write-exec" tree.
 #[test]
 fn gcc_builds_and_runs_a_program_in_the_work_tree() {
@@ -212,7 +212,7 @@ fn gcc_builds_and_runs_a_program_in_the_work_tree() {
         "gcc.toml",
         &format!(
             "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{}\"\naccess = \"read-write-exec\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"60s\"\n",
-            host_tools_policy().replace("HOME = \"/\" }", "HOME = \"/\", TMPDIR = \"/work\" }"),
+            host_tools_policy(),
             work.display()
         ),
     );
@@ -338,7 +338,7 @@ fn the_synthesized_proc_describes_the_sandbox() {
         Name:\tgrep\nState:\tR (running)\nUid:\t1000\t1000\t1000\t1000\nThreads:\t1\n\
         memory is the limit\n\
         1\n\
-        bin dev etc lib lib64 proc usr work \n\
+        bin dev etc lib lib64 proc tmp usr work \n\
         full null random urandom zero \n";
     assert_eq!(r.stdout, want, "{}", diff_lines(want, &r.stdout));
     assert!(
@@ -446,6 +446,58 @@ fn a_separate_root_tree_is_the_guests_root() {
         r.stderr.contains("/etc/passwd: No such file or directory"),
         "{}",
         r.stderr
+    );
+}
+
+/// `private = true` (the example policy's /tmp): a fresh, empty host
+/// directory for each run, removed with its contents when the runner
+/// exits, even when the run is cut at its time limit (a helper started
+/// before lock down waits for the runner's pipe to close).
+#[test]
+fn a_private_tmp_is_fresh_for_each_run_and_removed_after() {
+    let dir = temp_dir("dyn-private");
+    let host_tmp = dir.join("host-tmp");
+    std::fs::create_dir_all(&host_tmp).expect("host tmp");
+    let policy = policy_file(
+        &dir,
+        "private.toml",
+        &format!("{}\n[limits]\nwall_time = \"3s\"\n", host_tools_policy()),
+    );
+    let boxed = |script: &str| {
+        let mut cmd = runner();
+        cmd.env("TMPDIR", &host_tmp)
+            .args(["exec", "--policy", &policy, "/bin/bash", "-c", script]);
+        run_command(cmd, b"")
+    };
+    // The helper removes the tree just after the runner exits.
+    let emptied = || {
+        for _ in 0..100 {
+            if std::fs::read_dir(&host_tmp)
+                .expect("host tmp")
+                .next()
+                .is_none()
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    for _ in 0..2 {
+        let r = boxed(
+            "ls -A /tmp | wc -l; echo data > /tmp/f; mkdir /tmp/d; cat /tmp/f; stat -c %a /tmp",
+        );
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, "0\ndata\n700\n", "")
+        );
+        assert!(emptied(), "the private tree outlived its run");
+    }
+    let r = boxed("echo x > /tmp/f; sleep 30");
+    assert_eq!(r.status, 137, "{}", r.stderr);
+    assert!(
+        emptied(),
+        "the private tree outlived a run cut at its time limit"
     );
 }
 

@@ -110,11 +110,15 @@ pub fn render(policy: &Policy) -> String {
     for rule in &policy.files {
         let _ = writeln!(o, "\n[[files]]");
         let _ = writeln!(o, "path = {}", quote(&rule.guest_path.to_string_lossy()));
-        let _ = writeln!(
-            o,
-            "host_path = {}",
-            quote(&rule.host_path.to_string_lossy())
-        );
+        if rule.private {
+            let _ = writeln!(o, "private = true");
+        } else {
+            let _ = writeln!(
+                o,
+                "host_path = {}",
+                quote(&rule.host_path.to_string_lossy())
+            );
+        }
         let _ = writeln!(o, "access = {}", quote(rule.access_str()));
     }
 

@@ -35,6 +35,12 @@ pub struct FileRule {
     /// `"read-write-exec"`). The program given on the command line needs no
     /// rule: the operator chose it.
     pub exec: bool,
+    /// A private tree (`private = true`): the runner makes a fresh, empty
+    /// host directory for it when the run starts and removes it, with
+    /// everything in it, when the run ends. Its `host_path` is empty until
+    /// the runner sets it ([`FileRules::with_private_dirs`]): a rule left
+    /// unset opens nothing.
+    pub private: bool,
 }
 
 impl FileRule {
@@ -74,6 +80,24 @@ pub struct FileRules {
 }
 
 impl FileRules {
+    /// The rules with each private tree's host directory made by `make`
+    /// (called once per private rule, with the rule).
+    pub fn with_private_dirs<E>(
+        &self,
+        mut make: impl FnMut(&FileRule) -> Result<PathBuf, E>,
+    ) -> Result<FileRules, E> {
+        let mut rules = self.rules.clone();
+        for rule in rules.iter_mut().filter(|r| r.private) {
+            rule.host_path = make(rule)?;
+        }
+        Ok(FileRules { rules })
+    }
+
+    /// Whether a rule is a private tree.
+    pub fn has_private(&self) -> bool {
+        self.rules.iter().any(|r| r.private)
+    }
+
     /// Holds rules already checked by validation (absolute, normalized,
     /// distinct guest paths).
     pub(crate) fn from_checked(rules: Vec<FileRule>) -> FileRules {

@@ -66,6 +66,7 @@ pub struct RawFile {
     pub path: Spanned<String>,
     pub host_path: Option<Spanned<String>>,
     pub access: Spanned<String>,
+    pub private: Option<Spanned<bool>>,
 }
 
 /// One `[[network]]` entry.

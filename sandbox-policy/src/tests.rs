@@ -234,12 +234,14 @@ fn every_key_is_read() {
                 host_path: "/srv/data".into(),
                 access: FileAccess::Read,
                 exec: false,
+                private: false,
             },
             FileRule {
                 guest_path: "/srv/data/out".into(),
                 host_path: "/tmp/run-1/out".into(),
                 access: FileAccess::ReadWrite,
                 exec: false,
+                private: false,
             },
         ]
     );
@@ -575,6 +577,40 @@ vdso = true
     assert_eq!(parse(DESIGN_EXAMPLE).to_effective_toml(), expected);
 }
 
+#[test]
+fn private_trees_are_read_write_without_a_host_path() {
+    let p = parse("[[files]]\npath = \"/tmp\"\naccess = \"read-write\"\nprivate = true\n");
+    let rule = &p.files.as_slice()[0];
+    assert!(rule.private);
+    assert_eq!(
+        rule.host_path,
+        PathBuf::new(),
+        "set by the runner, nothing until then"
+    );
+    assert!(p
+        .to_effective_toml()
+        .contains("path = \"/tmp\"\nprivate = true\naccess = \"read-write\""));
+    let made = p
+        .files
+        .with_private_dirs(|r| {
+            Ok::<_, ()>(
+                PathBuf::from("/run/x")
+                    .join(r.guest_path.strip_prefix("/").unwrap_or(&r.guest_path)),
+            )
+        })
+        .expect("made");
+    assert_eq!(made.as_slice()[0].host_path, PathBuf::from("/run/x/tmp"));
+    for (text, want) in [
+        ("[[files]]\npath = \"/tmp\"\naccess = \"read\"\nprivate = true\n",
+         "policy.toml:4: files[0].private: a private tree is the guest's to write: access must be \"read-write\" or \"read-write-exec\", found \"read\""),
+        ("[[files]]\npath = \"/tmp\"\nhost_path = \"/var/tmp\"\naccess = \"read-write\"\nprivate = true\n",
+         "policy.toml:3: files[0].host_path: a private tree has no host path (the runner makes a fresh directory for each run)"),
+    ] {
+        let e = Policy::from_str_named(text, "policy.toml").expect_err("refused");
+        assert_eq!(e.to_string(), want);
+    }
+}
+
 // ------------------------------------------------------------- examples --
 
 const EXAMPLES: &[(&str, &str)] = &[
@@ -663,7 +699,7 @@ const BAD: &[(&str, &str)] = &[
     ("[env]\nvariables = {}\n",
      "policy.toml:2: env.variables: unknown key \"variables\" (expected one of: vars, inherit)"),
     ("[[files]]\npath = \"/a\"\naccess = \"read\"\nmode = \"0644\"\n",
-     "policy.toml:4: files[0].mode: unknown key \"mode\" (expected one of: path, host_path, access)"),
+     "policy.toml:4: files[0].mode: unknown key \"mode\" (expected one of: path, host_path, access, private)"),
     ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
      "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol)"),
     ("[syscalls]\nblock = [\"getpid\"]\n",

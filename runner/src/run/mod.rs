@@ -15,6 +15,7 @@ pub mod frame;
 pub mod monitor_probe;
 pub mod options;
 pub mod pool;
+pub mod private_trees;
 pub mod processes;
 pub mod run_loop;
 pub mod selftest;

@@ -164,6 +164,14 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
     }
     let image = loader::load(&opts.program, opts.format, policy.limits.memory_bytes)
         .map_err(|e| RunFailure::with_status(&e, e.exit_status()))?;
+    // Private trees: a fresh host directory each, removed when the
+    // runner exits (run/private_trees.rs). What removes them must live as
+    // long as this process: its pipe closes at the exit, however it comes.
+    let (files, private) = super::private_trees::make(&policy.files).map_err(RunFailure::runner)?;
+    if let Some(trees) = private {
+        Box::leak(Box::new(trees));
+    }
+    policy.files = files;
     let vfs = Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
     // A dynamically linked program: its interpreter comes from the files
     // the policy shows the guest.

@@ -31,9 +31,18 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
         let entry = entry.get_ref();
         let path_key = format!("files[{i}].path");
         let guest_path = path(&entry.path, &path_key, src)?;
-        let host_path = match &entry.host_path {
-            Some(host) => path(host, &format!("files[{i}].host_path"), src)?,
-            None => guest_path.clone(),
+        let private = entry.private.as_ref().is_some_and(|p| *p.get_ref());
+        let host_path = match (&entry.host_path, private) {
+            (Some(host), true) => return Err(src.invalid(
+                &host.span(),
+                &format!("files[{i}].host_path"),
+                "a private tree has no host path (the runner makes a fresh directory for each run)"
+                    .to_string(),
+            )),
+            (Some(host), false) => path(host, &format!("files[{i}].host_path"), src)?,
+            // Set by the runner when it makes the directory.
+            (None, true) => std::path::PathBuf::new(),
+            (None, false) => guest_path.clone(),
         };
         let (access, exec) = match entry.access.get_ref().as_str() {
             "read" => (FileAccess::Read, false),
@@ -51,6 +60,16 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
                 ))
             }
         };
+        if let (true, Some(p)) = (private && access != FileAccess::ReadWrite, &entry.private) {
+            return Err(src.invalid(
+                &p.span(),
+                &format!("files[{i}].private"),
+                format!(
+                    "a private tree is the guest's to write: access must be \"read-write\" or \"read-write-exec\", found {}",
+                    quote(entry.access.get_ref())
+                ),
+            ));
+        }
         if let Some((j, other_span)) = seen.get(&guest_path) {
             let other: &FileRule = &rules[*j];
             let message = if other.access == access && other.exec == exec {
@@ -77,6 +96,7 @@ pub(super) fn files(raw: &[Spanned<RawFile>], src: &Source<'_>) -> Result<FileRu
             host_path,
             access,
             exec,
+            private,
         });
     }
     Ok(FileRules::from_checked(rules))
