@@ -433,6 +433,30 @@ fn a_separate_root_tree_is_the_guests_root() {
         (r.status, r.stdout.as_str(), r.stderr.as_str()),
         (0, "NAME=\"thinvisor test root\"\n", "")
     );
+    // --guest-path: the program named by its path in the tree, as
+    // execve would find it (through the /bin link).
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        "--guest-path",
+        "/bin/cat",
+        "/etc/os-release",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "NAME=\"thinvisor test root\"\n", "")
+    );
+    let r = run(&["exec", "--policy", &policy, "--guest-path", "/bin/nothere"]);
+    assert_eq!(r.status, 127, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("/bin/nothere (in the sandbox): no such file"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["exec", "--policy", &policy, "--guest-path", "/tmp"]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
     // The host's files are not there; the tree is read-only, /tmp not.
     let r = run(&[
         "exec",

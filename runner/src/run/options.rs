@@ -37,6 +37,13 @@ pub struct ExecOptions {
     /// (the entry marker); the monitor must refuse every entry (159).
     #[arg(long, hide = true)]
     pub monitor_test_skip_marker: bool,
+    /// PROGRAM is a path in the sandbox's own file system (the policy's
+    /// [[files]], e.g. a root tree's /bin/ls), looked up as execve looks
+    /// up a program: under a rule with an -exec access, with an execute
+    /// bit. Without it PROGRAM is a host path, which needs no rule.
+    #[arg(long)]
+    #[serde(default)]
+    pub guest_path: bool,
     /// The program to run.
     pub program: PathBuf,
     /// Arguments passed to the program.

@@ -162,8 +162,14 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
         }
         policy = policy.with_wall_time(Duration::from_secs_f64(t));
     }
-    let image = loader::load(&opts.program, opts.format, policy.limits.memory_bytes)
-        .map_err(|e| RunFailure::with_status(&e, e.exit_status()))?;
+    let host_image = if opts.guest_path {
+        None
+    } else {
+        Some(
+            loader::load(&opts.program, opts.format, policy.limits.memory_bytes)
+                .map_err(|e| RunFailure::with_status(&e, e.exit_status()))?,
+        )
+    };
     // Private trees: a fresh host directory each, removed when the
     // runner exits (run/private_trees.rs). What removes them must live as
     // long as this process: its pipe closes at the exit, however it comes.
@@ -173,6 +179,10 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
     }
     policy.files = files;
     let vfs = Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
+    let image = match host_image {
+        Some(image) => image,
+        None => guest_program(&opts, &vfs, policy.limits.memory_bytes)?,
+    };
     // A dynamically linked program: its interpreter comes from the files
     // the policy shows the guest.
     let image =
@@ -202,6 +212,38 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
         host_env,
         client,
     })
+}
+
+/// `--guest-path`: the program read from the guest's own files, with
+/// execve's rules (status 127 when the guest has no such file, 126 when it
+/// may not run it or it does not load).
+fn guest_program(opts: &ExecOptions, vfs: &Vfs, limit: u64) -> Result<loader::Image, RunFailure> {
+    let shown = opts.program.display().to_string();
+    let raw = opts.program.as_os_str().as_encoded_bytes();
+    if raw.first() != Some(&b'/') {
+        return Err(RunFailure::with_status(
+            format!("{shown}: --guest-path needs an absolute path in the sandbox"),
+            crate::exit_status::CANNOT_LOAD,
+        ));
+    }
+    let g = crate::vfs::path::normalize(std::path::Path::new("/"), raw).map_err(|e| {
+        RunFailure::with_status(format!("{shown}: {e}"), crate::exit_status::CANNOT_LOAD)
+    })?;
+    let bytes = loader::interpreter::read_runnable(vfs, &g.path, false, limit).map_err(|e| {
+        let (status, why) = match e {
+            crate::abi::Errno::NOENT | crate::abi::Errno::NOTDIR => {
+                (127, "no such file in the sandbox's files (the policy's [[files]])")
+            }
+            crate::abi::Errno::ACCESS => (
+                crate::exit_status::CANNOT_LOAD,
+                "not runnable in the sandbox: it needs a \"read-exec\" or \"read-write-exec\" rule and an execute bit",
+            ),
+            _ => (crate::exit_status::CANNOT_LOAD, "cannot be read"),
+        };
+        RunFailure::with_status(format!("{shown} (in the sandbox): {why} ({e})"), status)
+    })?;
+    loader::from_bytes(&shown, bytes, opts.format, limit)
+        .map_err(|e| RunFailure::with_status(&e, e.exit_status()))
 }
 
 /// The guest's environment: the policy's variables, after the host's (the
