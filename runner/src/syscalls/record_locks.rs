@@ -142,6 +142,6 @@ pub fn fcntl_lock(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Errno::AGAIN.into()
         });
     }
-    ctx.kernel.file_locks.set(key, pid, start, end, write);
+    ctx.kernel.file_locks.set(key, pid, start, end, write)?;
     Ok(0)
 }
