@@ -259,6 +259,34 @@ impl Vcpu {
             .map_err(|e| KmodError::ioctl("KVM_SET_MP_STATE", e))
     }
 
+    /// Drops any exception, interrupt or NMI KVM still holds for this vCPU
+    /// from what it ran before. A vCPU kicked out of KVM_RUN while KVM was
+    /// delivering a guest fault (the thread was killed, or stopped for a
+    /// TLB shootdown) keeps that fault queued and injects it at the next
+    /// KVM_RUN; a vCPU that runs another guest thread next (the runner's
+    /// pool reuses vCPUs across threads and processes) must not get it, at
+    /// its first instruction and with the old thread's CR2.
+    pub fn clear_pending_events(&mut self) -> Result<()> {
+        self.counters.ioctls += 2;
+        let mut events = self
+            .fd
+            .get_vcpu_events()
+            .map_err(|e| KmodError::ioctl("KVM_GET_VCPU_EVENTS", e))?;
+        events.exception.injected = 0;
+        events.exception.pending = 0;
+        events.exception.nr = 0;
+        events.exception.has_error_code = 0;
+        events.exception.error_code = 0;
+        events.exception_has_payload = 0;
+        events.exception_payload = 0;
+        events.interrupt.injected = 0;
+        events.nmi.injected = 0;
+        events.nmi.pending = 0;
+        self.fd
+            .set_vcpu_events(&events)
+            .map_err(|e| KmodError::ioctl("KVM_SET_VCPU_EVENTS", e))
+    }
+
     /// Sets XCR0 (which XSAVE state components the guest may enable) on the
     /// next run; KVM refuses values the host cannot back.
     pub fn set_xcr0(&mut self, value: u64) {

@@ -520,7 +520,13 @@ where
             machine, process, ..
         } = g.view(pid)?;
         let (mut vcpu, area) = match cpu.take() {
-            Some(c) => c,
+            Some((mut vcpu, area)) => {
+                // A fault KVM was delivering to the guest thread this vCPU
+                // ran before (killed, or stopped by a kick) must not reach
+                // this one.
+                vcpu.clear_pending_events()?;
+                (vcpu, area)
+            }
             None => {
                 let mut vcpu = machine.vm.create_vcpu()?;
                 vcpu.make_runnable()?;
