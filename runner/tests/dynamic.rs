@@ -525,6 +525,89 @@ fn a_private_tmp_is_fresh_for_each_run_and_removed_after() {
     );
 }
 
+/// A `#!` script as the program of `runner exec`: its interpreter (and an
+/// `env` chain) from the sandbox's files, the script opened by its path
+/// there, argv as Linux makes it; a script the sandbox cannot see is
+/// refused with 126 and the policy line to add.
+#[test]
+fn scripts_run_their_interpreter_from_the_sandbox() {
+    let w = Work::new("dyn-scripts");
+    let sh = w.host().join("s.sh");
+    std::fs::write(&sh, "#!/bin/sh\necho \"sh: $0 $*\"\n").expect("script");
+    let py = w.host().join("p.py");
+    std::fs::write(
+        &py,
+        "#!/usr/bin/env python3\nimport sys\nprint(sys.argv[1:])\n",
+    )
+    .expect("script");
+    for f in [&sh, &py] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+    // By its path in the sandbox, where it must be runnable (as execve
+    // wants it): under "read-write" it is refused, under
+    // "read-write-exec" it runs.
+    let r = w.sandboxed("--guest-path", &["/work/s.sh"]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    let exec_policy = policy_file(
+        &w.dir,
+        "exec.toml",
+        &format!(
+            "{}\n[[files]]\npath = \"/work\"\nhost_path = \"{}\"\naccess = \"read-write-exec\"\n",
+            host_tools_policy(),
+            w.host().display()
+        ),
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &exec_policy,
+        "--guest-path",
+        "/work/s.sh",
+        "a",
+        "b",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "sh: /work/s.sh a b\n", "")
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &exec_policy,
+        "--guest-path",
+        "/work/p.py",
+        "x",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "['x']\n", "")
+    );
+    // By its host path: the sandbox must show it at that path.
+    let r = w.sandboxed(sh.to_str().expect("path"), &["c"]);
+    assert_eq!(r.status, 126, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("a script (#!/bin/sh): its interpreter reads it by its path, which the sandbox's files do not show"),
+        "{}",
+        r.stderr
+    );
+    let shown = policy_file(
+        &w.dir,
+        "shown.toml",
+        &format!(
+            "{}\n[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+            host_tools_policy(),
+            w.host().display()
+        ),
+    );
+    let script = sh.to_str().expect("path");
+    let r = run(&["exec", "--policy", &shown, script, "c"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, format!("sh: {script} c\n").as_str(), "")
+    );
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]

@@ -181,8 +181,10 @@ fn mkdir_drops_set_id_and_sticky_bits() {
     assert!(r.stdout.starts_with("mode 0"), "{}", r.stdout);
 }
 
-/// A `#!` script is refused with 126 and a line naming its interpreter
-/// line, not run as flat code that crashes at its first byte (139).
+/// A `#!` script the sandbox cannot see (no policy shows it, so its
+/// interpreter could not open it) is refused with 126 and a line naming
+/// its interpreter line, never run as flat code that crashes at its first
+/// byte (139). (runner/tests/dynamic.rs runs scripts the policy shows.)
 #[test]
 fn a_script_is_refused_with_126_and_says_why() {
     let dir = temp_dir("reliability-script");

@@ -5,6 +5,7 @@
 pub mod elf;
 pub mod flat;
 pub mod interpreter;
+pub mod script;
 pub mod start;
 
 use crate::guest::page_table::Prot;
@@ -93,6 +94,13 @@ impl LoadError {
 
 /// Loads `path` with the chosen format. `max_size` bounds the file size.
 pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadError> {
+    let bytes = read_host(path, max_size)?;
+    from_bytes(&path.display().to_string(), bytes, format, max_size)
+}
+
+/// The bytes of the host file `path`, at most `max_size` of them (a
+/// larger file is refused).
+pub fn read_host(path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound { path: name.clone() },
@@ -116,11 +124,10 @@ pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadErr
             ),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+    std::fs::read(path).map_err(|e| LoadError::Read {
         path: name.clone(),
         source: e,
-    })?;
-    from_bytes(&name, bytes, format, max_size)
+    })
 }
 
 /// Builds the image of a program already in memory (`name` is used in
@@ -134,15 +141,15 @@ pub fn from_bytes(
 ) -> Result<Image, LoadError> {
     let is_elf = bytes.starts_with(b"\x7fELF");
     if format == Format::Auto && bytes.starts_with(b"#!") {
-        // A script: its interpreter would have to run as the program, which
-        // needs child processes and dynamic programs (not supported yet).
-        // Loading it as flat code would only crash at its first byte.
+        // A script is no image: its interpreter runs instead (runner exec
+        // and execve do that: run/stages.rs, syscalls/exec.rs). Loading it
+        // as flat code would only crash at its first byte.
         let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
         return Err(LoadError::Invalid {
             path: name.to_owned(),
             reason: format!(
-                "a script ({shown}): running its interpreter is not supported yet; run the interpreter itself (a static ELF program) with the script as its argument"
+                "a script ({shown}): not a program image; its interpreter runs it (runner exec does, when the sandbox's files show the interpreter and the script)"
             ),
         });
     }

@@ -162,11 +162,13 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
         }
         policy = policy.with_wall_time(Duration::from_secs_f64(t));
     }
-    let host_image = if opts.guest_path {
+    // A host program is read first: a missing one fails before anything
+    // is made for the run.
+    let host_bytes = if opts.guest_path {
         None
     } else {
         Some(
-            loader::load(&opts.program, opts.format, policy.limits.memory_bytes)
+            loader::read_host(&opts.program, policy.limits.memory_bytes)
                 .map_err(|e| RunFailure::with_status(&e, e.exit_status()))?,
         )
     };
@@ -179,10 +181,8 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
     }
     policy.files = files;
     let vfs = Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
-    let image = match host_image {
-        Some(image) => image,
-        None => guest_program(&opts, &vfs, policy.limits.memory_bytes)?,
-    };
+    let mut opts = opts;
+    let image = program_image(&mut opts, host_bytes, &vfs, policy.limits.memory_bytes)?;
     // A dynamically linked program: its interpreter comes from the files
     // the policy shows the guest.
     let image =
@@ -214,10 +214,89 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
     })
 }
 
-/// `--guest-path`: the program read from the guest's own files, with
-/// execve's rules (status 127 when the guest has no such file, 126 when it
-/// may not run it or it does not load).
-fn guest_program(opts: &ExecOptions, vfs: &Vfs, limit: u64) -> Result<loader::Image, RunFailure> {
+/// The program's image. A `#!` script runs its interpreter, looked up in
+/// the sandbox's files as execve looks it up, with the script's path as
+/// the sandbox sees it (the interpreter opens it there): `opts` then names
+/// the interpreter (`--guest-path`) and its arguments, as Linux's argv
+/// has them. `host_bytes`: the program's bytes when it is a host path.
+fn program_image(
+    opts: &mut ExecOptions,
+    mut host_bytes: Option<Vec<u8>>,
+    vfs: &Vfs,
+    limit: u64,
+) -> Result<loader::Image, RunFailure> {
+    use crate::loader::script::{script_line, MAX_SCRIPT_DEPTH};
+    let refuse = |m: String| RunFailure::with_status(m, crate::exit_status::CANNOT_LOAD);
+    // The script whose interpreter is being looked up, for messages.
+    let mut script_of: Option<String> = None;
+    for depth in 0.. {
+        let shown = opts.program.display().to_string();
+        let bytes = match host_bytes.take() {
+            Some(b) => b,
+            None => guest_program(opts, vfs, limit, script_of.as_deref())?,
+        };
+        let script = (opts.format == loader::Format::Auto)
+            .then(|| script_line(&bytes))
+            .flatten();
+        let Some((interp, arg)) = script else {
+            return loader::from_bytes(&shown, bytes, opts.format, limit)
+                .map_err(|e| RunFailure::with_status(&e, e.exit_status()));
+        };
+        let line = String::from_utf8_lossy(&interp).into_owned();
+        if depth >= MAX_SCRIPT_DEPTH {
+            return Err(refuse(format!(
+                "{shown}: a script (#!{line}): more than {MAX_SCRIPT_DEPTH} interpreters in a chain"
+            )));
+        }
+        // The interpreter opens the script by this path, in the sandbox.
+        let script_path = if opts.guest_path {
+            opts.program.clone()
+        } else {
+            let abs =
+                std::path::absolute(&opts.program).map_err(|e| refuse(format!("{shown}: {e}")))?;
+            let visible = matches!(
+                vfs.resolve_following(&abs),
+                Ok(crate::vfs::Node::Real(r)) if r.open(rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).is_ok()
+            );
+            if !visible {
+                return Err(refuse(format!(
+                    "{shown}: a script (#!{line}): its interpreter reads it by its path, which the sandbox's files do not show; add a [[files]] rule for {} (or its directory), or name it by its path in the sandbox with --guest-path",
+                    abs.display()
+                )));
+            }
+            abs
+        };
+        let text = |b: Vec<u8>| {
+            String::from_utf8(b).map_err(|_| {
+                refuse(format!(
+                    "{shown}: a script (#!{line}): its #! line is not UTF-8"
+                ))
+            })
+        };
+        let mut args: Vec<String> = Vec::new();
+        if let Some(a) = arg {
+            args.push(text(a)?);
+        }
+        args.push(script_path.display().to_string());
+        args.append(&mut opts.args);
+        script_of = Some(format!("{shown}: a script (#!{line})"));
+        opts.args = args;
+        opts.program = std::path::PathBuf::from(text(interp)?);
+        opts.guest_path = true;
+    }
+    Err(refuse("unreachable: the script loop ended".into()))
+}
+
+/// `--guest-path`: the program's bytes, read from the guest's own files
+/// with execve's rules (status 127 when the guest has no such file, 126
+/// when it may not run it). `script_of`: the program is that script's
+/// interpreter (its refusals are then 126, the script's message first).
+fn guest_program(
+    opts: &ExecOptions,
+    vfs: &Vfs,
+    limit: u64,
+    script_of: Option<&str>,
+) -> Result<Vec<u8>, RunFailure> {
     let shown = opts.program.display().to_string();
     let raw = opts.program.as_os_str().as_encoded_bytes();
     if raw.first() != Some(&b'/') {
@@ -229,7 +308,7 @@ fn guest_program(opts: &ExecOptions, vfs: &Vfs, limit: u64) -> Result<loader::Im
     let g = crate::vfs::path::normalize(std::path::Path::new("/"), raw).map_err(|e| {
         RunFailure::with_status(format!("{shown}: {e}"), crate::exit_status::CANNOT_LOAD)
     })?;
-    let bytes = loader::interpreter::read_runnable(vfs, &g.path, false, limit).map_err(|e| {
+    loader::interpreter::read_runnable(vfs, &g.path, false, limit).map_err(|e| {
         let (status, why) = match e {
             crate::abi::Errno::NOENT | crate::abi::Errno::NOTDIR => {
                 (127, "no such file in the sandbox's files (the policy's [[files]])")
@@ -240,10 +319,14 @@ fn guest_program(opts: &ExecOptions, vfs: &Vfs, limit: u64) -> Result<loader::Im
             ),
             _ => (crate::exit_status::CANNOT_LOAD, "cannot be read"),
         };
-        RunFailure::with_status(format!("{shown} (in the sandbox): {why} ({e})"), status)
-    })?;
-    loader::from_bytes(&shown, bytes, opts.format, limit)
-        .map_err(|e| RunFailure::with_status(&e, e.exit_status()))
+        match script_of {
+            Some(script) => RunFailure::with_status(
+                format!("{script}: its interpreter {shown} (in the sandbox): {why} ({e})"),
+                crate::exit_status::CANNOT_LOAD,
+            ),
+            None => RunFailure::with_status(format!("{shown} (in the sandbox): {why} ({e})"), status),
+        }
+    })
 }
 
 /// The guest's environment: the policy's variables, after the host's (the

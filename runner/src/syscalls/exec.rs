@@ -24,6 +24,7 @@ use crate::abi::Errno;
 use crate::guest::address_space::MapError;
 use crate::kernel::limits::comm_of;
 use crate::loader::interpreter;
+use crate::loader::script::{script_line, MAX_SCRIPT_DEPTH};
 use crate::loader::start::{self, StartError, StartSpec};
 use crate::tunnel::GuestPtr;
 use crate::vfs::path;
@@ -34,10 +35,6 @@ const NR_EXECVEAT: u64 = 322;
 const REPORT_INTERPRETER: u64 = u64::MAX - 10;
 const REPORT_THREADS: u64 = u64::MAX - 11;
 const REPORT_MONITOR: u64 = u64::MAX - 12;
-/// How many `#!` interpreters may chain (Linux allows 4 more levels).
-const MAX_SCRIPT_DEPTH: usize = 4;
-/// Bytes of a `#!` line Linux looks at.
-const SCRIPT_LINE_MAX: usize = 255;
 
 pub fn execve(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     exec(ctx, AT_FDCWD as u64, a[0], a[1], a[2], 0)
@@ -258,29 +255,6 @@ fn read_strings(ctx: &mut Ctx<'_>, list: u64) -> Result<Vec<Vec<u8>>, Errno> {
     Ok(out)
 }
 
-/// The `#!` line's interpreter and optional argument, if `bytes` is a
-/// script.
-fn script_line(bytes: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    let rest = bytes.strip_prefix(b"#!")?;
-    let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = &line[..line.len().min(SCRIPT_LINE_MAX)];
-    let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = line.iter().position(|b| !blank(b))?;
-    let line = &line[start..];
-    let end = line.iter().position(blank).unwrap_or(line.len());
-    let interp = line[..end].to_vec();
-    let arg = line[end..]
-        .iter()
-        .position(|b| !blank(b))
-        .map(|s| {
-            let a = &line[end + s..];
-            let e = a.iter().rposition(|b| !blank(b)).map_or(0, |p| p + 1);
-            a[..e].to_vec()
-        })
-        .filter(|a| !a.is_empty());
-    Some((interp, arg))
-}
-
 /// Reads the program at `raw` (relative to `dirfd`) for running it
 /// (`loader::interpreter::read_runnable`).
 fn read_program(
@@ -300,23 +274,4 @@ fn read_program(
     })?;
     let limit = ctx.kernel.exec.memory_limit;
     interpreter::read_runnable(&ctx.process.vfs, &g.path, nofollow, limit)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::script_line;
-
-    #[test]
-    fn script_lines_split_as_linux_does() {
-        assert_eq!(script_line(b"\x7fELF"), None);
-        assert_eq!(
-            script_line(b"#!/bin/sh\necho"),
-            Some((b"/bin/sh".to_vec(), None))
-        );
-        assert_eq!(
-            script_line(b"#! /usr/bin/env  python3 -u \nx"),
-            Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
-        );
-        assert_eq!(script_line(b"#!\n"), None);
-    }
 }
