@@ -19,6 +19,7 @@
  *   fork-refresh  the same writer while the other thread forks 300
  *             children that exit at once (fork makes every page
  *             copy-on-write, which cycles the same protection);
+ *   spin-procs P  P children running at once, each on its own pages
  *   procs P T P children each start T threads that wait, all alive at
  *             once: the runner's vCPUs are shared by every process, 256
  *             in all, so a thread past them is EAGAIN in the sandbox (and
@@ -184,6 +185,43 @@ static void *blocked_reader(void *arg) {
     return arg;
 }
 
+/* spin-procs P: P children run at once, each touching 4 pages of its
+ * own stack and yielding in a loop until all have started: P address
+ * spaces in use at the same time (the shadow MMU needs pages for each
+ * root: a small VM ran out of them, and KVM_RUN failed with ENOSPC). */
+static int spin_procs(int p) {
+    int started[2];
+    if (p < 1 || p > 255 || pipe(started)) {
+        puts("spin-procs: bad arguments");
+        return 2;
+    }
+    for (int i = 0; i < p; i++) {
+        pid_t c = fork();
+        if (c < 0) {
+            printf("spin-procs: fork %d: %s\n", i, strerror(errno));
+            return 1;
+        }
+        if (c > 0) continue;
+        close(started[0]);
+        volatile char pages[4 * 4096];
+        for (int j = 0; j < 4; j++) pages[j * 4096] = (char)j;
+        if (write(started[1], "s", 1) != 1) _exit(4);
+        for (int round = 0; round < 200; round++) {
+            for (int j = 0; j < 4; j++) pages[j * 4096]++;
+            sched_yield();
+        }
+        _exit(pages[0] == (char)200 ? 0 : 5);
+    }
+    close(started[1]);
+    int bad = 0;
+    for (int i = 0; i < p; i++) {
+        int st;
+        if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) bad++;
+    }
+    printf("spin-procs: %d processes ran at once, %d bad exits\n", p, bad);
+    return 0;
+}
+
 static int procs(int p, int t) {
     int counts[2], go[2], release[2];
     if (p < 1 || p > 16 || t < 0 || t > 255 || pipe(counts) || pipe(go) || pipe(release)) {
@@ -266,8 +304,10 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "churn")) return churn(argc > 2 ? atoi(argv[2]) : 0);
     if (!strcmp(mode, "refresh")) return refresh();
     if (!strcmp(mode, "fork-refresh")) return fork_refresh();
+    if (!strcmp(mode, "spin-procs"))
+        return spin_procs(argc > 2 ? atoi(argv[2]) : 1);
     if (!strcmp(mode, "procs"))
         return procs(argc > 2 ? atoi(argv[2]) : 1, argc > 3 ? atoi(argv[3]) : 0);
-    puts("usage: hostile_threads many|tls|altstack|churn N|refresh|fork-refresh|procs P T");
+    puts("usage: hostile_threads many|tls|altstack|churn N|refresh|fork-refresh|procs P T|spin-procs P");
     return 2;
 }

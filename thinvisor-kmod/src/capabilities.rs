@@ -27,6 +27,9 @@ pub struct Capabilities {
     pub split_irqchip: bool,
     /// KVM_CAP_DIRTY_LOG_RING present (informational).
     pub dirty_log_ring: bool,
+    /// KVM_CAP_MMU_SHADOW_CACHE_CONTROL: the shadow page cache's size can
+    /// be set (KVM_SET_NR_MMU_PAGES).
+    pub shadow_cache_control: bool,
     /// Maximum vCPUs per VM.
     pub max_vcpus: usize,
 }
@@ -45,6 +48,7 @@ impl Capabilities {
             split_irqchip: kvm.check_extension(Cap::SplitIrqchip),
             dirty_log_ring: kvm.check_extension_raw(kvm_bindings::KVM_CAP_DIRTY_LOG_RING.into())
                 > 0,
+            shadow_cache_control: kvm.check_extension(Cap::MmuShadowCacheControl),
             max_vcpus: kvm.get_max_vcpus(),
         }
     }

@@ -45,6 +45,7 @@ pub const KVM_GET_SUPPORTED_CPUID: u64 = iowr::<kvm_cpuid2>(0x05);
 
 // VM requests.
 pub const KVM_CREATE_VCPU: u64 = io(0x41);
+pub const KVM_SET_NR_MMU_PAGES: u64 = io(0x44);
 pub const KVM_GET_DIRTY_LOG: u64 = iow::<kvm_dirty_log>(0x42);
 pub const KVM_SET_USER_MEMORY_REGION: u64 = iow::<kvm_userspace_memory_region>(0x46);
 pub const KVM_X86_SET_MSR_FILTER: u64 = iow::<kvm_msr_filter>(0xc6);
@@ -111,6 +112,7 @@ pub const SETUP_IOCTLS: &[NamedIoctl] = &[
     ("KVM_GET_VCPU_MMAP_SIZE", KVM_GET_VCPU_MMAP_SIZE),
     ("KVM_GET_SUPPORTED_CPUID", KVM_GET_SUPPORTED_CPUID),
     ("KVM_CREATE_VCPU", KVM_CREATE_VCPU),
+    ("KVM_SET_NR_MMU_PAGES", KVM_SET_NR_MMU_PAGES),
     ("KVM_GET_DIRTY_LOG", KVM_GET_DIRTY_LOG),
     ("KVM_SET_USER_MEMORY_REGION", KVM_SET_USER_MEMORY_REGION),
     ("KVM_X86_SET_MSR_FILTER", KVM_X86_SET_MSR_FILTER),
@@ -132,6 +134,7 @@ mod tests {
         ioctl_io_nr!(KVM_GET_VCPU_MMAP_SIZE, KVMIO, 0x04);
         ioctl_iowr_nr!(KVM_GET_SUPPORTED_CPUID, KVMIO, 0x05, kvm_cpuid2);
         ioctl_io_nr!(KVM_CREATE_VCPU, KVMIO, 0x41);
+        ioctl_io_nr!(KVM_SET_NR_MMU_PAGES, KVMIO, 0x44);
         ioctl_iow_nr!(KVM_GET_DIRTY_LOG, KVMIO, 0x42, kvm_dirty_log);
         ioctl_iow_nr!(
             KVM_SET_USER_MEMORY_REGION,
@@ -159,13 +162,14 @@ mod tests {
     #[test]
     fn numbers_match_the_kvm_ioctls_declarations() {
         use kvm_ioctls_decl as d;
-        let pairs: [(u64, u64); 23] = [
+        let pairs: [(u64, u64); 24] = [
             (KVM_GET_API_VERSION, d::KVM_GET_API_VERSION()),
             (KVM_CREATE_VM, d::KVM_CREATE_VM()),
             (KVM_CHECK_EXTENSION, d::KVM_CHECK_EXTENSION()),
             (KVM_GET_VCPU_MMAP_SIZE, d::KVM_GET_VCPU_MMAP_SIZE()),
             (KVM_GET_SUPPORTED_CPUID, d::KVM_GET_SUPPORTED_CPUID()),
             (KVM_CREATE_VCPU, d::KVM_CREATE_VCPU()),
+            (KVM_SET_NR_MMU_PAGES, d::KVM_SET_NR_MMU_PAGES()),
             (KVM_GET_DIRTY_LOG, d::KVM_GET_DIRTY_LOG()),
             (KVM_SET_USER_MEMORY_REGION, d::KVM_SET_USER_MEMORY_REGION()),
             (KVM_X86_SET_MSR_FILTER, d::KVM_X86_SET_MSR_FILTER()),
@@ -193,13 +197,14 @@ mod tests {
     fn numbers_match_the_linux_uapi_header() {
         // include/uapi/linux/kvm.h's macros as gcc expands them for x86-64: a
         // cross-check, not the source.
-        let expected: [(u64, u64); 23] = [
+        let expected: [(u64, u64); 24] = [
             (KVM_GET_API_VERSION, 0xae00),
             (KVM_CREATE_VM, 0xae01),
             (KVM_CHECK_EXTENSION, 0xae03),
             (KVM_GET_VCPU_MMAP_SIZE, 0xae04),
             (KVM_GET_SUPPORTED_CPUID, 0xc008ae05),
             (KVM_CREATE_VCPU, 0xae41),
+            (KVM_SET_NR_MMU_PAGES, 0xae44),
             (KVM_GET_DIRTY_LOG, 0x4010ae42),
             (KVM_SET_USER_MEMORY_REGION, 0x4020ae46),
             (KVM_X86_SET_MSR_FILTER, 0x4188aec6),

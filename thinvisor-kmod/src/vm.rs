@@ -11,6 +11,11 @@ use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM
 use kvm_ioctls::{MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VmFd};
 use std::collections::BTreeSet;
 
+/// The least number of shadow page-table pages KVM may keep for a VM
+/// ([`Vm::size_shadow_page_cache`]): room for 256 address spaces of about
+/// sixteen pages each.
+pub const SHADOW_PAGES_FLOOR: u64 = 4096;
+
 /// How the guest may access a memory slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryAccess {
@@ -163,7 +168,47 @@ impl Vm {
         } else {
             self.slots[id] = Some(slot);
         }
+        self.size_shadow_page_cache()?;
         Ok(SlotId(id as u32))
+    }
+
+    /// Raises KVM's limit on shadow page-table pages (KVM_SET_NR_MMU_PAGES)
+    /// to at least [`SHADOW_PAGES_FLOOR`]. With a shadow MMU (kvm_pvm, or
+    /// hardware without nested paging) KVM keeps about 2% of the VM's
+    /// memory in pages, at least 64: a small guest with many address
+    /// spaces in use at once (a process per vCPU, up to 256 of them) then
+    /// runs out, and KVM_RUN fails with ENOSPC, where each root needs
+    /// several pages of its own. The default stays when it is larger.
+    /// Nothing is allocated up front: the limit only bounds the cache.
+    fn size_shadow_page_cache(&self) -> Result<()> {
+        if !self.caps.shadow_cache_control {
+            return Ok(());
+        }
+        let pages: u64 = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| s.memory.len() / PAGE_SIZE)
+            .sum();
+        let default = (pages * 20 / 1000).max(64);
+        let limit = default.max(SHADOW_PAGES_FLOOR);
+        // SAFETY: KVM_SET_NR_MMU_PAGES takes its argument by value (an
+        // unsigned long page count) on this VM's descriptor, which `self`
+        // owns; no memory is passed to the kernel.
+        let r = unsafe {
+            vmm_sys_util::ioctl::ioctl_with_val(
+                &self.fd,
+                crate::ioctl_numbers::KVM_SET_NR_MMU_PAGES,
+                limit as std::os::raw::c_ulong,
+            )
+        };
+        if r < 0 {
+            return Err(KmodError::ioctl(
+                "KVM_SET_NR_MMU_PAGES",
+                kvm_ioctls::Error::last(),
+            ));
+        }
+        Ok(())
     }
 
     /// Removes a slot from the guest and hands its memory back.
