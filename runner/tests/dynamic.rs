@@ -608,6 +608,25 @@ fn scripts_run_their_interpreter_from_the_sandbox() {
     );
 }
 
+/// A dynamically linked C++ program (samples/cpp/threads.cpp: iostream,
+/// exceptions, std::thread, futures), built with the host's g++ against
+/// libstdc++ and libgcc_s from the host's /usr, as natively.
+#[test]
+fn a_dynamic_cpp_program_matches_native() {
+    let w = Work::new("dyn-cpp");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/cpp/threads.cpp");
+    let exe = w.dir.join("cpp_threads");
+    let built = Command::new("g++")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("g++ (apt-get install g++)");
+    assert!(built.success(), "g++");
+    let out = same_as_native(&w, exe.to_str().expect("path"), &[]);
+    assert!(!out.is_empty());
+}
+
 /// glibc's and musl's dynamic loaders, each with a C sample built against
 /// it; and the dynamic loader run by hand.
 #[test]
