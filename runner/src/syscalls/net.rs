@@ -303,27 +303,47 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
 }
 
+/// A socklen_t the guest passes by pointer (an address or option buffer's
+/// room): EFAULT when it cannot be read, EINVAL when negative.
+fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
+    let mut l = [0u8; 4];
+    ctx.tunnel()
+        .read(GuestPtr::new(at), &mut l)
+        .map_err(|_| Errno::FAULT)?;
+    usize::try_from(i32::from_le_bytes(l)).map_err(|_| Errno::INVAL)
+}
+
+/// Writes a socket address back as the kernel does: as much of it as
+/// `room` holds at `addr`, and its whole length at `len_at`.
+fn put_sockaddr(
+    ctx: &mut Ctx<'_>,
+    from: Option<SocketAddr>,
+    addr: u64,
+    len_at: u64,
+    room: usize,
+) -> Result<(), Errno> {
+    let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+    let k = enc.len().min(room);
+    let mut t = ctx.tunnel();
+    t.write(GuestPtr::new(addr), &enc[..k])
+        .and_then(|()| t.write(GuestPtr::new(len_at), &(enc.len() as u32).to_le_bytes()))
+        .map_err(|_| Errno::FAULT)
+}
+
 pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
     ctx.process.fds.get(a[0])?;
     let parts = one_buffer(ctx, buf, len, Access::Write)?;
     // The address buffer and its length are checked before receiving.
     let addr_room = if addr != 0 {
-        let mut l = [0u8; 4];
-        ctx.tunnel()
-            .read(GuestPtr::new(addrlen_ptr), &mut l)
-            .map_err(|_| Errno::FAULT)?;
+        let room = read_socklen(ctx, addrlen_ptr)?;
         ctx.tunnel()
             .check(GuestPtr::new(addrlen_ptr), 4, Access::Write)
             .map_err(|_| Errno::FAULT)?;
-        let room = i32::from_le_bytes(l);
-        if room < 0 {
-            return Err(Errno::INVAL.into());
-        }
         ctx.tunnel()
             .check(GuestPtr::new(addr), room as u64, Access::Write)
             .map_err(|_| Errno::FAULT)?;
-        Some(room as usize)
+        Some(room)
     } else {
         None
     };
@@ -341,17 +361,7 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let mut from = None;
     let n = recv_parts(ctx, s, &parts, flags, Some(&mut from))?;
     if let Some(room) = addr_room {
-        let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
-        let k = enc.len().min(room);
-        let mut t = ctx.tunnel();
-        t.write(GuestPtr::new(addr), &enc[..k])
-            .and_then(|()| {
-                t.write(
-                    GuestPtr::new(addrlen_ptr),
-                    &(enc.len() as u32).to_le_bytes(),
-                )
-            })
-            .map_err(|_| Errno::FAULT)?;
+        put_sockaddr(ctx, from, addr, addrlen_ptr, room)?;
     }
     Ok(n)
 }
@@ -373,32 +383,13 @@ fn socket_name(ctx: &mut Ctx<'_>, a: &Args, peer: bool) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
-    let mut l = [0u8; 4];
-    ctx.tunnel()
-        .read(GuestPtr::new(addrlen_ptr), &mut l)
-        .map_err(|_| Errno::FAULT)?;
-    let room = i32::from_le_bytes(l);
-    if room < 0 {
-        return Err(Errno::INVAL.into());
-    }
+    let room = read_socklen(ctx, addrlen_ptr)?;
     let name = if peer {
         rustix::net::getpeername(&s.fd)?
     } else {
         Some(rustix::net::getsockname(&s.fd)?)
     };
-    let enc = source_of(&name)
-        .map(|f| abi::encode_sockaddr(&f))
-        .unwrap_or_default();
-    let k = enc.len().min(room as usize);
-    let mut t = ctx.tunnel();
-    t.write(GuestPtr::new(addr), &enc[..k])
-        .and_then(|()| {
-            t.write(
-                GuestPtr::new(addrlen_ptr),
-                &(enc.len() as u32).to_le_bytes(),
-            )
-        })
-        .map_err(|_| Errno::FAULT)?;
+    put_sockaddr(ctx, source_of(&name), addr, addrlen_ptr, room)?;
     Ok(0)
 }
 
@@ -425,15 +416,8 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
-    let mut l = [0u8; 4];
-    ctx.tunnel()
-        .read(GuestPtr::new(optlen), &mut l)
-        .map_err(|_| Errno::FAULT)?;
-    let room = i32::from_le_bytes(l);
-    if room < 0 {
-        return Err(Errno::INVAL.into());
-    }
-    let k = (room as usize).min(4);
+    let room = read_socklen(ctx, optlen)?;
+    let k = room.min(4);
     let t = ctx.tunnel();
     t.check(GuestPtr::new(optlen), 4, Access::Write)
         .and_then(|_| t.check(GuestPtr::new(optval), k as u64, Access::Write))
