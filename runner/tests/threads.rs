@@ -220,10 +220,10 @@ fn thread_churn_keeps_the_vcpus_within_limits_threads() {
 /// Forks (copy-on-write: every page loses W, and the frames are
 /// refreshed after the other vCPUs are out) while another thread writes a
 /// page. The writer's fault on the page fork just made read-only may still
-/// be pending in KVM when the shootdown's kick stops its vCPU; KVM then
-/// delivers it after `tlb::redirect` moved the vCPU to `flush_return`, and
-/// the runner must see it as the user fault it is (`late_user_fault` in
-/// run/run_loop.rs). Without that, about every other run died of
+/// be pending in KVM when the shootdown's kick stops its vCPU; KVM
+/// delivers it wherever the vCPU is at its next entry, so `tlb::redirect`
+/// must not move it to `flush_return` first (`Vcpu::exception_pending`).
+/// Without that, about every other run died of
 /// "SIGSEGV (page fault: write to protected address in the runner's entry
 /// code) at rip 0xffffffff80004210" on kvm_pvm.
 #[test]

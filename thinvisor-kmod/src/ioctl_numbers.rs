@@ -84,19 +84,20 @@ pub const VCPU_RUN_IOCTLS: &[NamedIoctl] = &[
     ("KVM_GET_MSRS", KVM_GET_MSRS),
     ("KVM_SET_MSRS", KVM_SET_MSRS),
     ("KVM_SET_XCRS", KVM_SET_XCRS),
+    ("KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS),
 ];
 
 /// The requests that start a vCPU for a new guest thread while the guest
 /// runs: create it in the VM, install its CPUID, make it runnable (not an
 /// application processor waiting for SIPI), and, when a vCPU another guest
 /// thread used is taken for it, drop the events KVM still held for that
-/// one ([`crate::Vcpu::clear_pending_events`]). Everything else a new vCPU
+/// one ([`crate::Vcpu::clear_pending_events`], which reads them first with
+/// a request of [`VCPU_RUN_IOCTLS`]). Everything else a new vCPU
 /// needs is in [`VCPU_RUN_IOCTLS`].
 pub const THREAD_START_IOCTLS: &[NamedIoctl] = &[
     ("KVM_CREATE_VCPU", KVM_CREATE_VCPU),
     ("KVM_SET_CPUID2", KVM_SET_CPUID2),
     ("KVM_SET_MP_STATE", KVM_SET_MP_STATE),
-    ("KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS),
     ("KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS),
 ];
 

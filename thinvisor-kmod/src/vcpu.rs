@@ -259,6 +259,20 @@ impl Vcpu {
             .map_err(|e| KmodError::ioctl("KVM_SET_MP_STATE", e))
     }
 
+    /// Whether KVM holds an exception it will deliver at the next KVM_RUN:
+    /// one the vCPU raised (a fault KVM intercepts and reflects, as
+    /// kvm_pvm does with every user-mode page fault) or was delivering when
+    /// a kick stopped it. Its frame will be pushed with the RIP, RSP and
+    /// privilege the vCPU has at that entry.
+    pub fn exception_pending(&mut self) -> Result<bool> {
+        self.counters.ioctls += 1;
+        let events = self
+            .fd
+            .get_vcpu_events()
+            .map_err(|e| KmodError::ioctl("KVM_GET_VCPU_EVENTS", e))?;
+        Ok(events.exception.injected != 0 || events.exception.pending != 0)
+    }
+
     /// Drops any exception, interrupt or NMI KVM still holds for this vCPU
     /// from what it ran before. A vCPU kicked out of KVM_RUN while KVM was
     /// delivering a guest fault (the thread was killed, or stopped for a

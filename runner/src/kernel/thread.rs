@@ -52,10 +52,6 @@ pub struct Thread {
     /// KVM it is still on that instruction, which the next KVM_RUN skips
     /// (guest/entry_code.rs, `at_out`).
     pub on_out: bool,
-    /// Where the thread was in user mode (RIP, RSP, RFLAGS) when the run
-    /// loop last sent it through `flush_return`, until its next exit
-    /// (run/run_loop.rs, `late_user_fault`).
-    pub redirected_from: Option<[u64; 3]>,
     /// Set by the run loop when it runs a waiting call again
     /// (`Wait::Poll`): the end that call computed the first time. The
     /// handler takes it.
@@ -106,7 +102,6 @@ impl Thread {
             timer_kick: None,
             resume: None,
             on_out: false,
-            redirected_from: None,
         }
     }
 

@@ -127,14 +127,14 @@ pub const RULES: &[Rule] = &[
         "ioctl",
         Always,
         &[ArgCheck::OneOf { arg: 1, values: VCPU_RUN_IOCTLS }],
-        "vCPU thread: KVM_RUN and the vCPU state cache's reads and deferred writes (thinvisor-kmod's VCPU_RUN_IOCTLS). \
+        "vCPU thread: KVM_RUN, the vCPU state cache's reads and deferred writes, and KVM_GET_VCPU_EVENTS (is a fault queued before a TLB redirect) (thinvisor-kmod's VCPU_RUN_IOCTLS). \
          Requests that build guests (KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION, KVM_SET_CPUID2, ...) are refused: the guest is built before lock-down",
     ),
     rule(
         "ioctl",
         Always,
         &[ArgCheck::OneOf { arg: 1, values: THREAD_START_IOCTLS }],
-        "guest threads: the vCPU of a new guest thread (KVM_CREATE_VCPU on the one VM the runner holds, KVM_SET_CPUID2 on that vCPU); \
+        "guest threads: the vCPU of a new guest thread (KVM_CREATE_VCPU on the one VM the runner holds, KVM_SET_CPUID2 and KVM_SET_MP_STATE on that vCPU; KVM_SET_VCPU_EVENTS drops what a reused vCPU still held); \
          the only guest-building power left after lock-down, bounded by limits.threads (host threads keep their vCPU for the next guest thread) and KVM's own vCPU limit",
     ),
     // --- I/O on descriptors the runner holds ---------------------------

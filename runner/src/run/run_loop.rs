@@ -253,9 +253,6 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
     }
     if t.cpu_sync.flush_pending() {
         let mem = machine.vm.memory_mut(machine.slot)?;
-        // Stopped in user mode: remember where (`late_user_fault`).
-        let r = *t.vcpu.regs()?;
-        t.redirected_from = (r.rip < USER_END).then_some([r.rip, r.rsp, r.rflags]);
         match tlb::redirect(mem, &mut t.vcpu, &t.cpu, t.on_out)? {
             Redirect::Done => t.cpu_sync.flushed(),
             Redirect::Deferred => {
@@ -296,9 +293,6 @@ where
             m.after_exit(mem, &mut process.mm, &mut process.fds, &mut kernel.budget)?;
         }
     }
-    // Where a redirect to `flush_return` found the thread, for this exit
-    // only (`late_user_fault`).
-    let redirected = t.redirected_from.take();
     // Hardware KVM completes an `out` on the next entry (signal delivery
     // and TLB redirects must know whether the vCPU is on one it ran).
     t.on_out = matches!(exit, VmExit::IoOut { .. });
@@ -310,7 +304,6 @@ where
         }
         Event::Exception { vector, frame } => {
             st.stats.count_exit("exception");
-            let frame = late_user_fault(&mut st, t, redirected, &frame)?.unwrap_or(frame);
             match copy_on_write(&mut st, t, vector, &frame)? {
                 Cow::Copied => return Ok(None),
                 Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
@@ -372,41 +365,6 @@ where
         }
     };
     Ok(Some(end_group(sb, &mut st, death)))
-}
-
-/// An exception the vCPU took in user mode just before a shootdown's kick
-/// stopped it, which KVM delivers on the next entry, after `tlb::redirect`
-/// has moved the vCPU to `flush_return` (a pending page fault of a write
-/// to a page a fork or mprotect had just made read-only). It arrives with
-/// the user access's error code but a frame at `flush_return`, on the
-/// interrupt stack where the redirect's frame was: the frame is put back
-/// to where the program was, as the CPU would have pushed it, and the
-/// flush asked for again (it never ran). Handled from there as the user
-/// fault it is (copy-on-write, or a signal).
-fn late_user_fault(
-    st: &mut State<'_>,
-    t: &mut Thread,
-    redirected: Option<[u64; 3]>,
-    frame: &Frame,
-) -> Result<Option<Frame>, RunError> {
-    let Some([rip, rsp, rflags]) = redirected else {
-        return Ok(None);
-    };
-    if frame.cs & 3 != 0 || frame.rip != ec::FLUSH_RETURN || frame.error_code & 4 == 0 {
-        return Ok(None);
-    }
-    let restored = Frame {
-        error_code: frame.error_code,
-        rip,
-        cs: u64::from(USER_CS),
-        rflags,
-        rsp,
-        ss: u64::from(USER_DS),
-    };
-    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
-    frame::write(mem, &t.cpu, &restored)?;
-    t.cpu_sync.request_flush();
-    Ok(Some(restored))
 }
 
 /// What a user write fault on a copy-on-write page became.

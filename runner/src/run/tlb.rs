@@ -36,8 +36,9 @@ pub enum Redirect {
     /// The vCPU reloads CR3 before its next user instruction.
     Done,
     /// The vCPU stopped in the entry code before an exit to the runner
-    /// (at or before an `out`): it runs no user code before that exit, and
-    /// the flush stays pending for the return from it.
+    /// (at or before an `out`), or in user mode with an exception queued in
+    /// KVM: it runs no user code before that exit, and the flush stays
+    /// pending for the return from it.
     Deferred,
 }
 
@@ -65,6 +66,14 @@ pub fn redirect(
     let r = *vcpu.regs()?;
     let rip = r.rip;
     let frame_va = cpu.frame_va();
+    // A user-mode fault KVM has queued but not delivered (a write to a page
+    // a fork had just made read-only, raised just before the kick) would be
+    // pushed at `flush_return` with a kernel frame if the vCPU were moved
+    // there. It goes first: the vCPU enters its stub and exits before any
+    // user instruction, and the flush is done on the way back.
+    if rip < USER_END && vcpu.exception_pending()? {
+        return Ok(Redirect::Deferred);
+    }
     if rip < USER_END {
         frame::write(
             mem,
