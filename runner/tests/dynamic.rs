@@ -149,6 +149,43 @@ fn python3_imports_and_writes_in_the_work_tree() {
     assert!(written.contains("\"sum\": 45"), "{written}");
 }
 
+/// Python's mmap module over a file and a memfd: writes through the file
+/// are seen in the mappings, stores in a mapping by reads of the file and
+/// by another process's own mapping, before any flush, as natively.
+#[test]
+fn python3_mmap_is_coherent_with_the_file() {
+    let w = Work::new("dyn-python-mmap");
+    let script = r#"import mmap, os, sys
+path = sys.argv[1] + '/m.bin'
+fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192)
+os.pwrite(fd, b'written', 100)
+print('mapping sees write:', m[100:107])
+m[200:206] = b'stored'
+print('pread sees store:', os.pread(fd, 6, 200))
+pid = os.fork()
+if pid == 0:
+    c = mmap.mmap(os.open(path, os.O_RDWR), 4096)
+    c[300:303] = b'kid'
+    os._exit(0 if c[200:206] == b'stored' else 1)
+_, status = os.waitpid(pid, 0)
+print('child:', status, m[300:303])
+mf = os.memfd_create('py')
+os.write(mf, b'x' * 4096)
+a = mmap.mmap(mf, 4096)
+b = mmap.mmap(mf, 4096)
+a[0:5] = b'memfd'
+print('memfd:', b[0:6], os.pread(mf, 5, 0), os.readlink('/proc/self/fd/%d' % mf))
+"#;
+    let out = same_as_native(&w, "/usr/bin/python3", &["-c", script, "/work"]);
+    assert_eq!(
+        out,
+        "mapping sees write: b'written'\npread sees store: b'stored'\nchild: 0 b'kid'\n\
+         memfd: b'memfdx' b'memfd' /memfd:py (deleted)\n"
+    );
+}
+
 #[test]
 fn sqlite3_cli_on_a_database_in_the_work_tree() {
     let w = Work::new("dyn-sqlite");

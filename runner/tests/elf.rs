@@ -31,6 +31,32 @@ fn glibc_static_pie_runs() {
     );
 }
 
+/// Run by a relative path: glibc's start-up reads /proc/self/exe and
+/// aborts unless it is absolute (as Linux always makes it).
+#[test]
+fn a_glibc_static_program_runs_by_a_relative_path() {
+    let pie = elf_sample("hello_pie");
+    let out = runner()
+        .arg("exec")
+        .arg("./hello_pie")
+        .arg("x")
+        .current_dir(pie.parent().expect("samples dir"))
+        .output()
+        .expect("runner");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (
+            Some(0),
+            "Hello from a static ELF, argc=2\nargv[1]=x\nmalloc: ok\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn bench_matches_the_native_run() {
     let native = run_native(&elf_sample("bench"), &["2000000"], b"", &[]);

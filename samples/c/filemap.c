@@ -14,6 +14,12 @@
  *                    file has the writes after msync, after munmap (a
  *                    read() into the mapping too), a child's writes after
  *                    fork, never past its end
+ *   coherence        a file's shared mappings (two in one process, one
+ *                    in another), its read() and write() show each
+ *                    other's changes at once; truncation zeroes them past
+ *                    the end; a read-only one may not become writable
+ *   memfd            memfd_create: two mappings and a fork's child share
+ *                    its memory, pread/pwrite agree with them
  *   errors           EACCES (MAP_SHARED|PROT_WRITE of an O_RDONLY
  *                    descriptor, a write-only descriptor), ENODEV (a pipe,
  *                    a directory), EINVAL (an unaligned offset), EBADF
@@ -175,6 +181,113 @@ static void shared_write(const char *dir) {
     printf("shared write: ok\n");
 }
 
+/* A file's shared mappings, its read() and write() are one: every view
+ * shows every change at once, with no msync, across separate mmaps in two
+ * processes too. */
+static void coherence(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/coherent", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int ro = open(path, O_RDONLY);
+    check(fd >= 0 && ro >= 0 && ftruncate(fd, 2 * PAGE) == 0, "coherent file");
+    char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *r = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, ro, 0);
+    check(m != MAP_FAILED && r != MAP_FAILED, "coherent mmaps");
+    if (m == MAP_FAILED || r == MAP_FAILED)
+        return;
+    /* write() -> both mappings */
+    check(pwrite(fd, "written", 7, 10) == 7, "pwrite");
+    check(memcmp(m + 10, "written", 7) == 0, "pwrite seen through the mapping");
+    check(memcmp(r + 10, "written", 7) == 0, "pwrite seen through the read-only mapping");
+    check(lseek(fd, PAGE + 20, SEEK_SET) == PAGE + 20 && write(fd, "second", 6) == 6, "write");
+    check(memcmp(r + PAGE + 20, "second", 6) == 0, "write() on the second page");
+    /* store -> read() and the other mapping, before any msync */
+    memcpy(m + 100, "stored", 6);
+    char got[16] = {0};
+    check(pread(fd, got, 6, 100) == 6 && memcmp(got, "stored", 6) == 0, "pread sees a store");
+    check(memcmp(r + 100, "stored", 6) == 0, "the other mapping sees a store");
+    check(lseek(ro, 98, SEEK_SET) == 98 && read(ro, got, 10) == 10 &&
+              memcmp(got, "\0\0stored\0\0", 10) == 0,
+          "read() at the position sees a store");
+    /* another process's own mmap of the file: each sees the other's stores */
+    int go[2], back[2];
+    check(pipe(go) == 0 && pipe(back) == 0, "pipes");
+    pid_t child = fork();
+    if (child == 0) {
+        int cfd = open(path, O_RDWR);
+        char *c = cfd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+        if (c == MAP_FAILED)
+            _exit(3);
+        int ok = memcmp(c + 100, "stored", 6) == 0;
+        memcpy(c + 200, "kid", 3);
+        char b = 0;
+        if (write(back[1], "k", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(4);
+        ok = ok && memcmp(c + 300, "dad", 3) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    char b = 0;
+    check(read(back[0], &b, 1) == 1, "the child mapped");
+    check(memcmp(m + 200, "kid", 3) == 0, "the parent sees the child's store");
+    memcpy(m + 300, "dad", 3);
+    check(write(go[1], "g", 1) == 1, "go");
+    int status = 0;
+    check(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the child sees the parent's store");
+    /* a read-only descriptor's shared mapping stays read-only */
+    errno = 0;
+    check(mprotect(r, PAGE, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
+          "mprotect(PROT_WRITE) of a read-only shared mapping");
+    /* truncation: the mappings read zero past the end, and the file's
+     * new bytes once it grows */
+    check(ftruncate(fd, 50) == 0 && ftruncate(fd, 2 * PAGE) == 0, "cut and grown");
+    check(m[100] == 0 && r[10] == 'w' && r[PAGE + 20] == 0, "zero past the cut");
+    check(pwrite(fd, "again", 5, PAGE + 40) == 5 && memcmp(r + PAGE + 40, "again", 5) == 0,
+          "a write after the growth");
+    munmap(m, 2 * PAGE);
+    munmap(r, 2 * PAGE);
+    close(go[0]);
+    close(go[1]);
+    close(back[0]);
+    close(back[1]);
+    close(ro);
+    close(fd);
+    unlink(path);
+    printf("coherence: ok\n");
+}
+
+/* memfd_create: a file in memory, its two mappings one memory, shared
+ * with a fork's child, and its read()/write() coherent with them. */
+static void memfd(void) {
+    int fd = memfd_create("filemap", MFD_CLOEXEC);
+    check(fd >= 0 && ftruncate(fd, PAGE) == 0, "memfd");
+    char *a = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *b = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    check(a != MAP_FAILED && b != MAP_FAILED, "memfd mmaps");
+    if (a == MAP_FAILED || b == MAP_FAILED)
+        return;
+    memcpy(a, "memfd", 5);
+    check(memcmp(b, "memfd", 5) == 0, "the second mapping");
+    pid_t child = fork();
+    if (child == 0) {
+        memcpy(a + 10, "child", 5);
+        _exit(0);
+    }
+    int status = 0;
+    check(waitpid(child, &status, 0) == child && memcmp(b + 10, "child", 5) == 0,
+          "a fork's child writes the memory");
+    check(pwrite(fd, "file", 4, 20) == 4 && memcmp(b + 20, "file", 4) == 0, "pwrite to a memfd");
+    char got[24];
+    check(pread(fd, got, 24, 0) == 24 && memcmp(got, "memfd\0\0\0\0\0child\0\0\0\0\0file", 24) == 0,
+          "pread of a memfd");
+    struct stat st;
+    check(fstat(fd, &st) == 0 && st.st_size == PAGE && S_ISREG(st.st_mode), "fstat of a memfd");
+    munmap(a, PAGE);
+    munmap(b, PAGE);
+    close(fd);
+    printf("memfd: ok\n");
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "exec") == 0)
         return exec_map(argv[2]);
@@ -264,6 +377,8 @@ int main(int argc, char **argv) {
     printf("mprotect: ok\n");
 
     shared_write(argv[1]);
+    coherence(argv[1]);
+    memfd();
 
     int wo = open(path, O_WRONLY);
     int pipefd[2];

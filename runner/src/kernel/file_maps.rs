@@ -1,10 +1,11 @@
-//! A process's writable shared file mappings (`mmap` of a file with
-//! MAP_SHARED through a descriptor open for writing), and writing them
-//! back to their files.
+//! A process's shared file mappings (`mmap` of a file with MAP_SHARED),
+//! and writing those open for writing back to their files.
 //!
-//! A file mapping's pages are the process's own memory, filled from the
-//! file at `mmap` (syscalls/file_map.rs). For a shared one the pages are
-//! shared memory (a fork's child shares them), and the pages written since
+//! A shared file mapping's pages are the file's shared pages
+//! (kernel/shared_file_pages.rs): the same frames in every mapping of the
+//! file, filled from the file at the first `mmap` (syscalls/file_map.rs),
+//! shared writable with a fork's child. For one made through a descriptor
+//! open for writing, the pages written since
 //! (the D bit of their page-table entry, which the CPU sets at a write and
 //! the runner sets when it writes for the program) are written to the file
 //! at `msync`, at `munmap` or a mapping replacing them, at `mremap` (which
@@ -16,13 +17,16 @@
 //! (a mapping never grows its file, as on Linux), and count against the
 //! policy's `bytes_written`.
 //!
-//! Not as on Linux: a write to the file by `write` after the `mmap` is not
-//! seen through the mapping, and a page written both ways ends with the
-//! mapping's bytes; two processes that map the file separately (not
-//! through a fork) each have their own copy.
+//! One through a read-only descriptor is never written back, and may not
+//! be made writable (mprotect: EACCES, as on Linux).
+//!
+//! Not as on Linux: the file on the host has a mapping's stores only from
+//! the write-back on (a host program reading it meanwhile sees the old
+//! bytes; the sandbox's own reads see the stores).
 
 use super::budget::WriteBudget;
 use super::fds::Object;
+use super::file_locks::FileKey;
 use crate::abi::Errno;
 use crate::guest::address_space::AddressSpace;
 use crate::tunnel::{GuestPtr, Tunnel};
@@ -34,9 +38,13 @@ use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 pub struct FileMap {
     pub start: u64,
     pub end: u64,
-    /// The open file (an `Object::File` open for writing).
+    /// The open file (an `Object::File`).
     pub file: Arc<Object>,
     pub offset: u64,
+    /// The file, as the host names it (its shared pages' key).
+    pub key: FileKey,
+    /// Mapped through a descriptor open for writing: written back.
+    pub writable: bool,
 }
 
 /// A process's shared file mappings, sorted by address, never
@@ -68,8 +76,8 @@ impl FileMaps {
                 FileMap {
                     start: s,
                     end: m.end.min(end),
-                    file: m.file.clone(),
                     offset: m.offset + (s - m.start),
+                    ..m.clone()
                 }
             })
             .collect()
@@ -101,6 +109,14 @@ impl FileMaps {
         self.maps = kept;
     }
 
+    /// Whether a mapping made through a read-only descriptor lies in
+    /// `[start, end)` (it may not become writable).
+    pub fn read_only_inside(&self, start: u64, end: u64) -> bool {
+        self.maps
+            .iter()
+            .any(|m| !m.writable && m.start < end && start < m.end)
+    }
+
     /// Every mapping's range (to write everything back).
     pub fn ranges(&self) -> Vec<(u64, u64)> {
         self.maps.iter().map(|m| (m.start, m.end)).collect()
@@ -125,6 +141,9 @@ pub fn write_back(
         let Object::File(file) = &*m.file else {
             continue;
         };
+        if !m.writable {
+            continue;
+        }
         let size = match rustix::fs::fstat(&file.fd) {
             Ok(st) => st.st_size.max(0) as u64,
             Err(e) => {
@@ -194,6 +213,8 @@ mod tests {
                 stream: super::super::fds::Stream::Stdin,
             }),
             offset,
+            key: (1, 2),
+            writable: true,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod parker;
 pub mod pipe_buffer;
 pub mod process;
 pub mod process_table;
+pub mod shared_file_pages;
 pub mod signal_state;
 pub mod thread;
 pub mod thread_group;
@@ -90,6 +91,8 @@ pub struct Kernel {
     pub exec: ExecInfo,
     /// fcntl's record locks, by file and process.
     pub file_locks: file_locks::FileLocks,
+    /// The frames of files' pages that MAP_SHARED mappings show.
+    pub shared_pages: shared_file_pages::SharedFilePages,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -190,6 +193,7 @@ impl Kernel {
             procs: placeholder_table(),
             exec: ExecInfo::default(),
             file_locks: Default::default(),
+            shared_pages: Default::default(),
         }
     }
 
@@ -231,6 +235,7 @@ impl Kernel {
                 monitor: false,
             },
             file_locks: Default::default(),
+            shared_pages: Default::default(),
         }
     }
 }

@@ -147,7 +147,7 @@ pub const RULES: &[Rule] = &[
     rule("pwrite64", Always, ANY, "syscall emulation: the guest's pwrite64 on files (and a stdout that is a file)"),
     rule("preadv", Always, ANY, "syscall emulation: the guest's pread64/preadv/readv at an offset, as one vectored host read into guest memory"),
     rule("pwritev", Always, ANY, "syscall emulation: the guest's pwrite64/pwritev/writev at an offset, as one vectored host write from guest memory"),
-    rule("memfd_create", Always, ANY, "the synthesized /proc: a file's content, made when the guest opens it, held in an anonymous memory file (read, lseek, fstat and mmap then work as on any file)"),
+    rule("memfd_create", Always, ANY, "the synthesized /proc: a file's content, made when the guest opens it, held in an anonymous memory file (read, lseek, fstat and mmap then work as on any file); the guest's memfd_create"),
     rule("close", Always, ANY, "syscall emulation: the guest's close; the runner closing its descriptors on the way out"),
     rule("fstat", Always, ANY, "syscall emulation: the guest's fstat on any descriptor, standard streams included (their type and size; rustix calls fstat directly)"),
     rule("statx", Always, ANY, "Rust std's File::metadata (statx with AT_EMPTY_PATH); the guest's statx on descriptors and, with [[files]], on paths"),
@@ -184,7 +184,7 @@ pub const RULES: &[Rule] = &[
     rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
     rule("fchmod", Files, ANY, "file emulation: the guest's chmod/fchmod of files and directories in read-write trees (set-ID and sticky bits dropped; Landlock does not cover modes, the emulation checks the rule)"),
     rule("utimensat", Files, ANY, "file emulation: the guest's utimensat/futimens on files and directories in read-write trees (rustix's futimens is utimensat on the descriptor)"),
-    rule("ftruncate", Files, ANY, "file emulation: the guest's ftruncate/truncate on files it opened for writing"),
+    rule("ftruncate", Always, ANY, "file emulation: the guest's ftruncate/truncate on files it opened for writing, and on its memfds (which need no [[files]] rule)"),
     // --- Sockets (only with [[network]]) ---------------------------------
     rule(
         "socket",

@@ -459,6 +459,19 @@ impl Booted {
             })?),
             None => None,
         };
+        // /proc/self/exe: an absolute path, as on Linux (static glibc
+        // programs check that it is).
+        let exe = if record.opts.guest_path {
+            crate::vfs::path::normalize(
+                std::path::Path::new("/"),
+                record.opts.program.as_os_str().as_encoded_bytes(),
+            )
+            .map(|g| g.path)
+            .unwrap_or_else(|_| record.opts.program.clone())
+        } else {
+            std::path::absolute(&record.opts.program)
+                .unwrap_or_else(|_| record.opts.program.clone())
+        };
         lockdown::lock_down(&record.policy, &vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
         let program = record.opts.program.as_os_str().as_encoded_bytes();
@@ -471,7 +484,7 @@ impl Booted {
             aspace,
             vcpu,
         );
-        objects.process.exe = program.to_vec();
+        objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))

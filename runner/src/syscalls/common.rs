@@ -142,6 +142,33 @@ pub fn scatter(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], data: &[u8]) -> Res
     Ok(())
 }
 
+/// Writes `data` into `parts` from byte `skip` of them on (as far as they
+/// go).
+pub fn write_parts_at(
+    ctx: &mut Ctx<'_>,
+    parts: &[(GuestPtr, u64)],
+    mut skip: u64,
+    mut data: &[u8],
+) -> Result<(), Errno> {
+    for &(ptr, len) in parts {
+        if data.is_empty() {
+            break;
+        }
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let k = ((len - skip) as usize).min(data.len());
+        let at = ptr.checked_add(skip).ok_or(Errno::FAULT)?;
+        ctx.tunnel()
+            .write(at, &data[..k])
+            .map_err(|_| Errno::FAULT)?;
+        data = &data[k..];
+        skip = 0;
+    }
+    Ok(())
+}
+
 /// Fills `buf` from the start of `parts`.
 pub fn gather(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], buf: &mut [u8]) -> Result<(), Errno> {
     let mut at = 0usize;

@@ -10,7 +10,7 @@
 //! `bytes_written`; a send with no reader raises SIGPIPE.
 
 use super::common::*;
-use super::{signals, Args, Ctx, SyscallResult};
+use super::{file_pages, signals, Args, Ctx, SyscallResult};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::GuestPtr;
@@ -121,6 +121,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 .read(&mut buf)
                 .map_err(|e| host_errno(&e))?;
             buf.truncate(n);
+            file_pages::after_read_buffer(ctx, &inp, offset, &mut buf)?;
             let deadline = ctx.kernel.clock.deadline;
             let group = ctx.process.threads.clone();
             let give_up = move || std::time::Instant::now() >= deadline || group.is_ending();
@@ -132,6 +133,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             if matches!(sink, Sink::Host(_)) {
                 ctx.kernel.budget.consume(sent as u64);
             }
+            file_pages::after_write(ctx, &out, None, sent as u64)?;
             sent
         }
     };

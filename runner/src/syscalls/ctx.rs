@@ -85,6 +85,22 @@ impl<'a> Ctx<'a> {
         (&mut self.process.mm, self.mem)
     }
 
+    /// Lets go of the files' shared pages no mapping holds any more (after
+    /// mappings went: munmap, mmap over them, mremap, execve).
+    pub(super) fn sweep_shared_pages(&mut self) -> Result<(), crate::abi::Errno> {
+        self.kernel
+            .shared_pages
+            .sweep(self.mem)
+            .map_err(|_| crate::abi::Errno::NOMEM)
+    }
+
+    /// What the whole sandbox shares and the VM's memory, for the files'
+    /// shared pages (syscalls/file_pages.rs), which are frames, not this
+    /// process's mappings.
+    pub(super) fn kernel_and_memory(&mut self) -> (&mut Kernel, &mut GuestMemory) {
+        (&mut *self.kernel, &mut *self.mem)
+    }
+
     /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
     /// the registers cannot be read.
     pub(super) fn user_rip(&mut self) -> u64 {

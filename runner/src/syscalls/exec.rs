@@ -165,6 +165,24 @@ fn exec(
             .into());
         }
     };
+    // /proc/self/exe names the program run (the interpreter of a script,
+    // found from the cwd) by an absolute path, as on Linux.
+    let base = if file.first() == Some(&b'/') {
+        std::path::PathBuf::from("/")
+    } else {
+        base_dir(
+            ctx,
+            if file == raw_path {
+                dirfd
+            } else {
+                AT_FDCWD as u64
+            },
+        )
+        .unwrap_or_else(|_| std::path::PathBuf::from("/"))
+    };
+    let exe = path::normalize(&base, &file)
+        .map(|g| g.path.into_os_string().into_encoded_bytes())
+        .unwrap_or_else(|_| file.clone());
     // The old program's shared file mappings reach their files first.
     let _ = ctx.write_back_files(0, crate::guest::layout::USER_END, true);
     // The point of no return: the old program is gone from here (or, for
@@ -182,11 +200,12 @@ fn exec(
         None => {
             let (_, mem) = ctx.memory();
             old.release(mem).map_err(lost)?;
+            ctx.sweep_shared_pages()?;
             None
         }
     };
     let p = &mut *ctx.process;
-    p.exe = raw_path.clone();
+    p.exe = exe;
     p.cmdline = args
         .iter()
         .flat_map(|a| a.iter().copied().chain([0]))

@@ -1,22 +1,21 @@
-//! mmap of a file: the file's bytes copied into fresh private pages at
-//! map time.
+//! mmap of a file.
 //!
 //! What is mapped and how (docs/compatibility.md, "File mappings"):
 //!
-//! - `MAP_PRIVATE`, any protection: the pages hold the file's bytes from
-//!   `offset` as they are at the mmap; the rest of the last page, and whole
-//!   pages past the end of the file, are zero. Writes stay in the process
-//!   (copy-on-write, as on Linux); a fork shares them copy-on-write.
-//! - `MAP_SHARED` through a descriptor open for writing: the same copy, in
-//!   shared memory (a fork's child shares it), linked to the file: the
-//!   pages written are written back at msync, munmap, exec and exit
-//!   (kernel/file_maps.rs).
-//! - `MAP_SHARED` through a read-only descriptor: a private copy (it can
-//!   never be written back). Linux refuses a later mprotect(PROT_WRITE) of
-//!   it (EACCES); here the mprotect succeeds and the writes stay in the
-//!   process. Linux would also show a later write to the file through a
-//!   shared mapping; here every mapping keeps the bytes of the mmap and
-//!   what the process writes.
+//! - `MAP_PRIVATE`, any protection: fresh pages with the file's bytes
+//!   from `offset` as they are at the mmap (its shared pages' bytes where
+//!   it has some); the rest of the last page, and whole pages past the end
+//!   of the file, are zero. Writes stay in the process (copy-on-write, as
+//!   on Linux); a fork shares them copy-on-write.
+//! - `MAP_SHARED`: the file's shared pages (kernel/shared_file_pages.rs),
+//!   the same frames in every shared mapping of the file in the sandbox,
+//!   kept in step with its `read`s and `write`s; a page no mapping has yet
+//!   is filled from the file. Through a descriptor open for writing, the
+//!   pages the program writes are written back at msync, munmap, exec and
+//!   exit (kernel/file_maps.rs); through a read-only one they may not be
+//!   made writable (mprotect: EACCES). Pages wholly past the end of the
+//!   file read zero (Linux raises SIGBUS at their first touch), and show
+//!   what the file gets there once it grows.
 //! - Linux's checks, in Linux's order: a descriptor that is not a regular
 //!   file is `ENODEV` (`EACCES` for one not open for reading), `MAP_SHARED`
 //!   with `PROT_WRITE` of a descriptor not open for writing is `EACCES`, and
@@ -24,20 +23,22 @@
 //!   (Linux's answer on a `noexec` mount): a policy decides which files may
 //!   become code, as it decides which may be run.
 //!
-//! Pages are copied rather than loaded at the first fault: one `pread` per
-//! mapping, no fault path through the runner, and nothing to keep in sync
-//! with the file afterwards. The cost is the copy of every mapped byte,
-//! used or not (glibc's loader maps a library's whole span, then each
+//! Pages are filled at map time rather than at the first fault: one
+//! `pread` per run of pages, no fault path through the runner. The cost is
+//! the copy of every mapped byte, used or not (glibc's loader maps a library's whole span, then each
 //! segment over it: docs/benchmarks.md, "Dynamic programs").
 
+use super::file_pages;
 use super::memory::map_errno;
 use super::{decode::MmapRequest, Ctx, SyscallResult};
 use crate::abi::Errno;
-use crate::guest::address_space::MmapFlags;
 use crate::guest::page_table::Prot;
 use crate::kernel::fds::{Device, Object};
+use crate::kernel::file_locks::FileKey;
 use crate::kernel::file_maps::FileMap;
 use crate::tunnel::{GuestPtr, Tunnel};
+use rustix::fd::{AsFd, BorrowedFd};
+use thinvisor_kmod::PAGE_SIZE;
 
 /// Bytes read from the file and written into the guest at a time.
 const CHUNK: usize = 1 << 20;
@@ -66,10 +67,6 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     if !file.readable {
         return Err(Errno::ACCESS.into());
     }
-    // A shared mapping through a descriptor open for writing is the
-    // file's: written back (kernel/file_maps.rs). Through a read-only one
-    // it can never be written back, so a private copy shows the same.
-    let linked = req.flags.shared && file.writable;
     if req.flags.shared && req.prot.write && !file.writable {
         return Err(Errno::ACCESS.into());
     }
@@ -80,48 +77,57 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     if offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
         return Err(Errno::OVERFLOW.into());
     }
-    let host = &file.fd;
+    let host = file.fd.as_fd();
     let size = rustix::fs::fstat(host)?.st_size as u64;
-    let flags = MmapFlags {
-        shared: linked,
-        ..req.flags
-    };
+    let key = file_pages::key_of_fd(host).ok_or(Errno::NODEV)?;
+    let (kernel, mem) = ctx.kernel_and_memory();
+    kernel.shared_pages.sweep(mem).map_err(|_| Errno::NOMEM)?;
     let (aspace, mem) = ctx.memory();
-    let addr = aspace
-        .mmap_anonymous(mem, req.hint, len, Prot::RW, flags)
-        .map_err(map_errno)?;
-    let copied = copy_in(
-        ctx,
-        host,
-        addr,
-        offset,
-        len.min(size.saturating_sub(offset)),
-    );
+    let addr = if req.flags.shared {
+        aspace.mmap_small_pages(mem, req.hint, len, Prot::RW, req.flags)
+    } else {
+        aspace.mmap_anonymous(mem, req.hint, len, Prot::RW, req.flags)
+    }
+    .map_err(map_errno)?;
+    let filled = if req.flags.shared {
+        fill_shared(ctx, key, host, addr, offset, len, size)
+    } else {
+        copy_in(
+            ctx,
+            key,
+            host,
+            addr,
+            offset,
+            len.min(size.saturating_sub(offset)),
+        )
+    };
     let (aspace, mem) = ctx.memory();
     let protected = if req.prot == Prot::RW {
         Ok(())
     } else {
         aspace.mprotect(mem, addr, len, req.prot)
     };
-    match (copied, protected) {
+    match (filled, protected) {
         (Ok(()), Ok(())) => {
-            if linked {
+            if req.flags.shared {
                 // Filled by the runner, not yet written by the program.
                 aspace
                     .clear_dirty(mem, addr, addr + len)
                     .map_err(map_errno)?;
                 ctx.process.file_maps.add(FileMap {
                     start: addr,
-                    end: addr + len.next_multiple_of(thinvisor_kmod::PAGE_SIZE),
+                    end: addr + len.next_multiple_of(PAGE_SIZE),
                     file: obj.clone(),
                     offset,
+                    key,
+                    writable: file.writable,
                 });
             }
             Ok(addr)
         }
-        (copied, protected) => {
+        (filled, protected) => {
             let _ = aspace.munmap(mem, addr, len);
-            Err(copied
+            Err(filled
                 .err()
                 .unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno))
                 .into())
@@ -129,11 +135,77 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     }
 }
 
+/// Makes the fresh shared pages at `addr` the file's shared pages from
+/// `offset`: each page another mapping has takes its frame; the others are
+/// filled from the file (zero past its end), in runs, and recorded.
+fn fill_shared(
+    ctx: &mut Ctx<'_>,
+    key: FileKey,
+    host: BorrowedFd<'_>,
+    addr: u64,
+    offset: u64,
+    len: u64,
+    size: u64,
+) -> Result<(), Errno> {
+    let pages = len.div_ceil(PAGE_SIZE);
+    let first = offset / PAGE_SIZE;
+    let mut run: Option<u64> = None;
+    for i in 0..=pages {
+        let va = addr + i * PAGE_SIZE;
+        let held = (i < pages)
+            .then(|| ctx.kernel.shared_pages.frame(key, first + i))
+            .flatten();
+        let ends_run = i == pages || held.is_some();
+        if ends_run {
+            if let Some(r) = run.take() {
+                fill_run(ctx, key, host, addr, offset, r, i, size)?;
+            }
+        } else if run.is_none() {
+            run = Some(i);
+        }
+        if let Some(pa) = held {
+            let (aspace, mem) = ctx.memory();
+            aspace.adopt_frame(mem, va, pa).map_err(map_errno)?;
+        }
+    }
+    Ok(())
+}
+
+/// Pages `[from, to)` of the fresh mapping at `addr`: filled from the
+/// file and recorded as its shared pages.
+#[allow(clippy::too_many_arguments)]
+fn fill_run(
+    ctx: &mut Ctx<'_>,
+    key: FileKey,
+    host: BorrowedFd<'_>,
+    addr: u64,
+    offset: u64,
+    from: u64,
+    to: u64,
+    size: u64,
+) -> Result<(), Errno> {
+    let at = offset + from * PAGE_SIZE;
+    let len = ((to - from) * PAGE_SIZE).min(size.saturating_sub(at));
+    copy_in(ctx, key, host, addr + from * PAGE_SIZE, at, len)?;
+    for i in from..to {
+        let va = addr + i * PAGE_SIZE;
+        let (aspace, mem) = ctx.memory();
+        let pa = aspace.tables.frame_of(mem, va).ok_or(Errno::NOMEM)?;
+        let index = offset / PAGE_SIZE + i;
+        ctx.kernel
+            .shared_pages
+            .insert(&ctx.process.mm.frames, key, index, pa);
+    }
+    Ok(())
+}
+
 /// Reads `len` bytes of `host` from `offset` into the fresh pages at
-/// `addr` (the runner's layout: the pages were just mapped writable).
+/// `addr` (the runner's layout: the pages were just mapped writable), the
+/// file's shared pages' bytes over the host's.
 fn copy_in(
     ctx: &mut Ctx<'_>,
-    host: &rustix::fd::OwnedFd,
+    key: FileKey,
+    host: BorrowedFd<'_>,
     addr: u64,
     offset: u64,
     len: u64,
@@ -147,6 +219,11 @@ fn copy_in(
             // The file shrank since fstat: the rest stays zero.
             break;
         }
+        let (kernel, mem) = ctx.kernel_and_memory();
+        kernel
+            .shared_pages
+            .overlay(key, mem, offset + done, &mut buf[..n])
+            .map_err(|_| Errno::IO)?;
         let (aspace, mem) = ctx.memory();
         Tunnel::for_runner_layout(aspace, mem)
             .write(GuestPtr::new(addr + done), &buf[..n])

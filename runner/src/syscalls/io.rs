@@ -7,7 +7,7 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::{eventfd, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
+use super::{eventfd, file_pages, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
 use crate::abi::constants::{POLLIN, POLLOUT};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
@@ -53,11 +53,13 @@ fn read_into(
             if !f.readable {
                 return Err(Errno::BADF.into());
             }
-            read_host(
+            let n = read_host(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )?
+            )?;
+            file_pages::after_read(ctx, &obj, at, parts, n)?;
+            n
         }
         Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::ISDIR.into()),
         Object::Socket(s) => {
@@ -175,11 +177,13 @@ fn write_object(
             if !f.writable {
                 return Err(Errno::BADF.into());
             }
-            counted_write(
+            let n = counted_write(
                 ctx,
                 parts,
                 &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )?
+            )?;
+            file_pages::after_write(ctx, &obj, at, n)?;
+            n
         }
         Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::BADF.into()),
         Object::Socket(s) => {

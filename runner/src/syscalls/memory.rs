@@ -48,6 +48,10 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     } {
         result = map(ctx);
     }
+    if req.flags.fixed {
+        // It may have replaced the last mapping of a file's shared pages.
+        ctx.sweep_shared_pages()?;
+    }
     match result {
         Ok(a) => Ok(a),
         Err(e) => map_err(e),
@@ -59,7 +63,9 @@ pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     // is not munmap's, as on Linux).
     let _ = ctx.write_back_files(a[0], a[0].saturating_add(a[1]), true);
     let (aspace, mem) = ctx.memory();
-    match aspace.munmap(mem, a[0], a[1]) {
+    let r = aspace.munmap(mem, a[0], a[1]);
+    ctx.sweep_shared_pages()?;
+    match r {
         Ok(()) => Ok(0),
         Err(e) => map_err(e),
     }
@@ -67,6 +73,16 @@ pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let prot = decode::mprotect_prot(a[2])?;
+    // A shared file mapping made through a read-only descriptor stays
+    // read-only (its pages are the file's, never written back).
+    if prot.write
+        && ctx
+            .process
+            .file_maps
+            .read_only_inside(a[0], a[0].saturating_add(a[1]))
+    {
+        return Err(Errno::ACCESS.into());
+    }
     let (aspace, mem) = ctx.memory();
     match aspace.mprotect(mem, a[0], a[1], prot) {
         Ok(()) => Ok(0),

@@ -41,6 +41,7 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ) {
         Ok(addr) => {
             ctx.process.file_maps.forget(old, old_end);
+            ctx.sweep_shared_pages()?;
             Ok(addr)
         }
         Err(e) => map_err(e),

@@ -16,8 +16,8 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memory, net, pipe,
-    poll, posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep,
+    alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
+    pipe, poll, posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep,
     thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
@@ -133,9 +133,9 @@ pub static TABLE: &[Entry] = &[
     emulated!("lseek", io::lseek,
         "host lseek on files, stdio and directories (rewinds the listing); ESPIPE on sockets and pipes"),
     emulated!("mmap", memory::mmap,
-        "anonymous memory, counted against the memory limit (private PROT_NONE reserves address space only); MAP_SHARED stays shared with forked children; files: the bytes copied in at mmap, PROT_EXEC only from -exec rules (EPERM); MAP_SHARED through a writable descriptor written back (written pages) at msync, munmap, exec and exit"),
+        "anonymous memory, counted against the memory limit (private PROT_NONE reserves address space only); MAP_SHARED stays shared with forked children; files: MAP_PRIVATE the bytes copied in at mmap, MAP_SHARED the file's shared pages (one frame per file page in the sandbox, coherent with read and write), PROT_EXEC only from -exec rules (EPERM); MAP_SHARED through a writable descriptor written back (written pages) at msync, munmap, exec and exit"),
     emulated!("mprotect", memory::mprotect,
-        "page protections of the guest's own mappings"),
+        "page protections of the guest's own mappings; PROT_WRITE of a shared file mapping made through a read-only descriptor is EACCES"),
     emulated!("munmap", memory::munmap,
         "frees guest pages back to the limit"),
     emulated!("brk", memory::brk,
@@ -589,7 +589,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("seccomp", SELF_CONFINEMENT),
     emulated!("getrandom", time::getrandom,
         "host getrandom, copied through the tunnel"),
-    unsupported("memfd_create", FILE_META),
+    emulated!("memfd_create", memfd::memfd_create,
+        "a host memfd: read, write, ftruncate, fstat and mmap as a file (shared mappings are one memory); no sealing, no MFD_HUGETLB, never executable"),
     unsupported("kexec_file_load", HOST_ADMIN),
     unsupported("bpf", HOST_ADMIN),
     emulated!("execveat", exec::execveat,

@@ -65,11 +65,6 @@ impl AddressSpace {
         Ok(true)
     }
 
-    /// Before the runner writes `[va, va + len)` for the program: every
-    /// copy-on-write page of it in a writable mapping gets a frame of its
-    /// own ([`AddressSpace::resolve_cow`]), as the program's own write
-    /// would. Pages that are not copy-on-write are left for the caller's
-    /// check (the tunnel's walk) to accept or refuse.
     /// The runs of pages in `[start, end)` that have been written since
     /// they were mapped (D bits), as (address, length), in order.
     pub fn dirty_runs(&self, mem: &GuestMemory, start: u64, end: u64) -> Vec<(u64, u64)> {
@@ -103,6 +98,11 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Before the runner writes `[va, va + len)` for the program: every
+    /// copy-on-write page of it in a writable mapping gets a frame of its
+    /// own ([`AddressSpace::resolve_cow`]), as the program's own write
+    /// would. Pages that are not copy-on-write are left for the caller's
+    /// check (the tunnel's walk) to accept or refuse.
     pub fn prepare_write(
         &mut self,
         mem: &mut GuestMemory,

@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
 mod cow;
+mod file_pages;
 mod fork;
 #[cfg(test)]
 mod fork_tests;

@@ -10,7 +10,7 @@ use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::{Device, DirCursor, DirObj, FileObj, Object, Stream, VirtualDirObj};
 use crate::syscalls::common::*;
-use crate::syscalls::{Args, Ctx, SyscallResult};
+use crate::syscalls::{file_pages, Args, Ctx, SyscallResult};
 use crate::vfs::{Node, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::OsString;
@@ -170,6 +170,12 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             }
         }
     };
+    if let Object::File(f) = &obj {
+        if flags & O_TRUNC != 0 && !ctx.kernel.shared_pages.is_empty() {
+            let size = rustix::fs::fstat(&f.fd)?.st_size.max(0) as u64;
+            file_pages::after_truncate(ctx, rustix::fd::AsFd::as_fd(&f.fd), size)?;
+        }
+    }
     ctx.process
         .fds
         .insert(Arc::new(obj), flags & O_CLOEXEC != 0, 0)
