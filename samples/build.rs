@@ -281,6 +281,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("signals", "signals_glibc", "-static"),
     ("timers", "timers_glibc", "-static"),
     ("alarms", "alarms_glibc", "-static"),
+    ("sigqueue", "sigqueue_glibc", "-static"),
     ("processes", "processes_glibc", "-static"),
     // Dynamically linked (runner/tests/dynamic.rs): the host's glibc and
     // its loader, /lib64/ld-linux-x86-64.so.2.

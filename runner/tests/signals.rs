@@ -36,6 +36,29 @@ fn handlers_frames_masks_and_restarts_match_native() {
     }
 }
 
+/// sigqueue, rt_sigqueueinfo and rt_tgsigqueueinfo: real-time signals
+/// queued with their values (handlers, sigwaitinfo, another thread, a
+/// child process), a standard signal sent twice taken once, a forged
+/// SI_USER to another process refused: as natively (musl and glibc).
+#[test]
+fn queued_signals_carry_their_values_as_natively() {
+    for name in ["sigqueue", "sigqueue_glibc"] {
+        let (status, stdout) = native(name, &[]);
+        assert_eq!(status, Some(0), "{name} natively: {stdout}");
+        assert!(
+            stdout.starts_with("handlers: 1 2 3 1007\n"),
+            "{name} natively: {stdout}"
+        );
+        let r = exec_elf(&["--timeout", "20"], name, &[]);
+        assert_eq!(r.status, 0, "{name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stdout, stdout,
+            "{name}: stdout differs from the native run"
+        );
+        assert_eq!(r.stderr, "", "{name}");
+    }
+}
+
 /// timerfd, POSIX timers (SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE,
 /// SIGEV_THREAD), rt_sigtimedwait, signalfd, select and pselect6, the
 /// masks of pselect6/ppoll/epoll_pwait, kill to the process taken by the

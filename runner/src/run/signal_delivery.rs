@@ -108,6 +108,7 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
         || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig)))
     {
         t.signals.pending &= !(1 << (sig - 1));
+        st.process.signal_info.discard(sig);
         return Ok(Delivery::Nothing);
     }
     let regs = *t.vcpu.regs()?;
@@ -134,6 +135,10 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
         }));
     }
     t.signals.pending &= !(1 << (sig - 1));
+    if !is_fault && st.process.signal_info.more(t.tid, sig) {
+        // Another real-time signal of the number is queued.
+        t.signals.pending |= 1 << (sig - 1);
+    }
     match build(st, t, &action, &info, &trap, &user, loc)? {
         Ok(()) => Ok(Delivery::Handler),
         Err(why) => Ok(Delivery::Kill(Death::Signal {

@@ -243,6 +243,7 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 .threads
                 .shared_pending
                 .fetch_and(!bit(sig), std::sync::atomic::Ordering::SeqCst);
+            ctx.process.signal_info.discard(sig);
         }
     }
     Ok(0)
@@ -429,6 +430,88 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         sig,
         "raised by the program itself with tgkill",
     )
+}
+
+/// The siginfo of rt_sigqueueinfo/rt_tgsigqueueinfo at `ptr`, for signal
+/// `sig` sent to process `to`: its code and data as the program wrote them
+/// (si_pid, si_uid, si_value: sigqueue fills them), its number `sig`.
+/// EPERM for a code that claims to come from the kernel or from kill or
+/// tkill (si_code >= 0, SI_TKILL) sent to another process, as on Linux;
+/// EAGAIN when the queue of real-time signals is full.
+fn queued_info(ctx: &mut Ctx<'_>, to: u64, sig: u64, ptr: u64) -> Result<sigframe::SigInfo, Errno> {
+    if sig > NSIG as u64 {
+        return Err(Errno::INVAL);
+    }
+    let mut b = [0u8; 32];
+    ctx.tunnel()
+        .read(GuestPtr::new(ptr), &mut b)
+        .map_err(|_| Errno::FAULT)?;
+    let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let code = word(8) as i32;
+    if (code >= 0 || code == crate::abi::constants::SI_TKILL) && to != ctx.process.identity.pid {
+        return Err(Errno::PERM);
+    }
+    if ctx.process.signal_info.full() {
+        return Err(Errno::AGAIN);
+    }
+    Ok(sigframe::SigInfo {
+        signo: sig as i32,
+        code,
+        addr: None,
+        pid: word(16),
+        uid: word(20),
+        value: u64::from(word(24)) | (u64::from(word(28)) << 32),
+    })
+}
+
+/// rt_sigqueueinfo (sigqueue): a signal with the program's siginfo to a
+/// process (this one, or another of the sandbox).
+pub fn rt_sigqueueinfo(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (pid, sig) = (a[0] as i32 as i64, a[1]);
+    if pid <= 0 {
+        return Err(Errno::SRCH.into());
+    }
+    let info = queued_info(ctx, pid as u64, sig, a[2])?;
+    if pid as u64 == ctx.process.identity.pid {
+        if sig != 0 {
+            send(ctx, Target::Process, info, "queued by the program itself")?;
+        }
+        return Ok(0);
+    }
+    if ctx.kernel.procs.get(pid as u64).is_none() {
+        return Err(Errno::SRCH.into());
+    }
+    Err(Stop::SignalProcesses(Box::new(SignalRequest {
+        to: Recipients::Pid(pid as u64),
+        sig,
+        info,
+    })))
+}
+
+/// rt_tgsigqueueinfo (pthread_sigqueue): a signal with the program's
+/// siginfo to a thread of this process.
+pub fn rt_tgsigqueueinfo(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (tgid, tid, sig) = (a[0] as i32 as i64, a[1] as i32 as i64, a[2]);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::INVAL.into());
+    }
+    if tgid as u64 != ctx.process.identity.pid {
+        return Err(Errno::SRCH.into());
+    }
+    let info = queued_info(ctx, tgid as u64, sig, a[3])?;
+    let tid = tid as u64;
+    if tid != ctx.thread.tid && !ctx.process.threads.is_alive(tid) {
+        return Err(Errno::SRCH.into());
+    }
+    if sig != 0 {
+        send(
+            ctx,
+            Target::Thread(tid),
+            info,
+            "queued by the program itself",
+        )?;
+    }
+    Ok(0)
 }
 
 /// A signal to thread `tid` of this process: the caller itself, or another

@@ -24,12 +24,12 @@ pub fn dequeue(ctx: &mut Ctx<'_>, set: u64) -> Option<SigInfo> {
     let sig = u64::from(ready.trailing_zeros()) + 1;
     ctx.thread.signals.pending &= !(1 << (sig - 1));
     let tid = ctx.thread.tid;
-    Some(
-        ctx.process
-            .signal_info
-            .take(tid, sig)
-            .unwrap_or_else(|| super::signals::user_info(sig, SI_TKILL, ctx)),
-    )
+    let info = ctx.process.signal_info.take(tid, sig);
+    if ctx.process.signal_info.more(tid, sig) {
+        // Another real-time signal of the number is queued.
+        ctx.thread.signals.pending |= 1 << (sig - 1);
+    }
+    Some(info.unwrap_or_else(|| super::signals::user_info(sig, SI_TKILL, ctx)))
 }
 
 /// Sets `mask` for the length of a wait (ppoll, pselect6, epoll_pwait).
