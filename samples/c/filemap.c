@@ -16,8 +16,10 @@
  *                    fork, never past its end
  *   coherence        a file's shared mappings (two in one process, one
  *                    in another), its read() and write() show each
- *                    other's changes at once; truncation zeroes them past
- *                    the end; a read-only one may not become writable
+ *                    other's changes at once (an append-only descriptor's
+ *                    writes too, a read into a mapping of the same file);
+ *                    truncation zeroes them past the end; a read-only one
+ *                    may not become writable
  *   memfd            memfd_create: two mappings and a fork's child share
  *                    its memory, pread/pwrite agree with them
  *   errors           EACCES (MAP_SHARED|PROT_WRITE of an O_RDONLY
@@ -238,14 +240,54 @@ static void coherence(const char *dir) {
     errno = 0;
     check(mprotect(r, PAGE, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
           "mprotect(PROT_WRITE) of a read-only shared mapping");
+    /* a read into a mapping of the same file, of bytes stored in it and
+     * not written back yet */
+    memcpy(m + 500, "keep", 4);
+    check(pread(fd, m + 500, 4, 500) == 4 && memcmp(m + 500, "keep", 4) == 0,
+          "pread of stored bytes onto themselves");
+    check(pread(fd, m + 600, 4, 500) == 4 && memcmp(m + 600, "keep", 4) == 0,
+          "pread into the mapping of the same file");
+    /* an append-only, write-only descriptor: its writes reach the
+     * mappings (pwrite too appends, as Linux does in append mode) */
+    int wo = open(path, O_WRONLY | O_APPEND);
+    check(wo >= 0 && ftruncate(fd, PAGE + 50) == 0, "append-only descriptor");
+    check(write(wo, "tail", 4) == 4 && memcmp(r + PAGE + 50, "tail", 4) == 0,
+          "an append seen through the mapping");
+    check(pwrite(wo, "more", 4, 0) == 4 && memcmp(r + PAGE + 54, "more", 4) == 0 &&
+              memcmp(r + 10, "written", 7) == 0,
+          "pwrite in append mode appends");
+    close(wo);
+    check(ftruncate(fd, 2 * PAGE) == 0, "grown back");
     /* truncation: the mappings read zero past the end, and the file's
      * new bytes once it grows */
     check(ftruncate(fd, 50) == 0 && ftruncate(fd, 2 * PAGE) == 0, "cut and grown");
-    check(m[100] == 0 && r[10] == 'w' && r[PAGE + 20] == 0, "zero past the cut");
+    check(m[100] == 0 && r[10] == 'w' && r[PAGE + 20] == 0 && r[PAGE + 50] == 0,
+          "zero past the cut");
     check(pwrite(fd, "again", 5, PAGE + 40) == 5 && memcmp(r + PAGE + 40, "again", 5) == 0,
           "a write after the growth");
+    /* mremap: a moved mapping stays the file's, a read-only one stays
+     * read-only */
+    char *area = mmap(NULL, 4 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *moved = area == MAP_FAILED ? MAP_FAILED
+                                     : mremap(m, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+                                              area + PAGE);
+    check(moved == area + PAGE, "mremap of the shared mapping");
+    if (moved != MAP_FAILED) {
+        memcpy(moved + 700, "moved", 5);
+        check(pread(fd, got, 5, 700) == 5 && memcmp(got, "moved", 5) == 0 &&
+                  memcmp(r + 700, "moved", 5) == 0,
+              "a store through the moved mapping");
+        m = moved;
+    }
+    check(mremap(r, 2 * PAGE, PAGE, 0) == r, "mremap shrinking the read-only mapping");
+    errno = 0;
+    check(mprotect(r, PAGE, PROT_READ | PROT_WRITE) == -1 && errno == EACCES,
+          "mprotect(PROT_WRITE) after mremap");
     munmap(m, 2 * PAGE);
-    munmap(r, 2 * PAGE);
+    check(file_has(fd, 700, "moved", 5), "the moved mapping written back at munmap");
+    munmap(r, PAGE);
+    if (area != MAP_FAILED)
+        munmap(area, 4 * PAGE);
     close(go[0]);
     close(go[1]);
     close(back[0]);

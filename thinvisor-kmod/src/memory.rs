@@ -181,8 +181,12 @@ impl GuestMemory {
     /// writes to guest page tables are invisible to a shadow MMU, and a guest
     /// TLB flush does not resynchronise write-protected shadow pages. Cycling
     /// the host protection of the backing pages fires KVM's MMU notifier,
-    /// which zaps every mapping of them. Contents are kept. Call it only
-    /// while no vCPU of the VM runs guest code.
+    /// which zaps every mapping of them. Contents are kept. The runner
+    /// calls it while no vCPU of the address space that changed runs guest
+    /// code; a vCPU of another address space that shares the frame (a
+    /// fork's shared memory, a file's shared pages) may write it in the
+    /// window: its KVM_RUN fails with EFAULT and [`crate::Vcpu::run`]
+    /// enters again.
     pub fn refresh(&mut self, offset: u64, len: u64) -> Result<()> {
         let r = self.range(offset, len)?;
         if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
@@ -198,11 +202,9 @@ impl GuestMemory {
             // this private anonymous mapping, which is read-write by
             // construction. We hold `&mut self`, so no Rust reference into it
             // is alive while it is briefly read-only, and the second call
-            // restores exactly the original protection. No vCPU of the VM
-            // may run guest code meanwhile (the runner defers the refresh
-            // until every other vCPU is out of the guest): one that wrote
-            // these pages in the window would have its KVM_RUN fail with
-            // EFAULT, or exit as an MMIO write.
+            // restores exactly the original protection. A vCPU that writes
+            // these pages in the window has its KVM_RUN fail with EFAULT
+            // (the slot is not read-only to KVM), and enters again.
             let rc = unsafe { libc::mprotect(addr, len as usize, prot) };
             if rc != 0 {
                 return Err(KmodError::Ioctl {

@@ -388,7 +388,19 @@ impl Vcpu {
         self.counters.ioctls += 1;
         self.counters.runs += 1;
         let start = Instant::now();
-        let result = self.fd.run();
+        let mut result = self.fd.run();
+        // A guest page whose host backing another thread of the runner has
+        // made read-only for a moment (`GuestMemory::refresh` of a frame
+        // that other processes map too) fails a guest write with EFAULT
+        // before the instruction completes: entering again retries it once
+        // the protection is back (two mprotect calls later).
+        let mut retries = 0;
+        while matches!(&result, Err(e) if e.errno() == libc::EFAULT) && retries < EFAULT_RETRIES {
+            retries += 1;
+            self.counters.ioctls += 1;
+            std::thread::yield_now();
+            result = self.fd.run();
+        }
         let exit = match result {
             Ok(exit) => Ok(normalise(exit)),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -403,6 +415,10 @@ impl Vcpu {
         exit
     }
 }
+
+/// How many times [`Vcpu::run`] enters again after KVM_RUN fails with
+/// EFAULT before it reports the error.
+const EFAULT_RETRIES: u32 = 1000;
 
 fn normalise(exit: VcpuExit<'_>) -> VmExit {
     match exit {

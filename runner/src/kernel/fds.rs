@@ -86,6 +86,10 @@ pub struct FileObj {
     /// It lies where the guest may modify (a read-write rule, not a
     /// protected subtree): fchmod may change its mode.
     pub in_writable_tree: bool,
+    /// A memfd (syscalls/memfd.rs): it lives in host memory, so a write to
+    /// it is charged to `bytes_written` by the pages it may fill, not by
+    /// its bytes.
+    pub memfd: bool,
     /// The guest path it was opened by (for diagnostics; never shown as a
     /// host path).
     #[allow(dead_code)]

@@ -8,8 +8,8 @@
 //! open for writing, the pages written since
 //! (the D bit of their page-table entry, which the CPU sets at a write and
 //! the runner sets when it writes for the program) are written to the file
-//! at `msync`, at `munmap` or a mapping replacing them, at `mremap` (which
-//! ends the link to the file), at `execve` and when the process ends, as
+//! at `msync`, at `munmap` or a mapping replacing them, at `execve` and
+//! when the process ends (a mapping `mremap` moves stays linked), as
 //! Linux's page cache would have them there. A page once written stays
 //! dirty: each write-back writes it again with what it holds then.
 //!
@@ -107,6 +107,27 @@ impl FileMaps {
             }
         }
         self.maps = kept;
+    }
+
+    /// `mremap` moved (or resized) `[old, old + old_len)` to `new`, now
+    /// `new_len` long: the mappings there follow, cut to the new length
+    /// (what a growth adds is not the file's).
+    pub fn relocate(&mut self, old: u64, old_len: u64, new: u64, new_len: u64) {
+        let moved = self.inside(old, old.saturating_add(old_len));
+        self.forget(old, old.saturating_add(old_len));
+        let keep_end = new.saturating_add(new_len.min(old_len));
+        for m in moved {
+            let start = new + (m.start - old);
+            let end = (new + (m.end - old)).min(keep_end);
+            if start < end {
+                self.add(FileMap { start, end, ..m });
+            }
+        }
+    }
+
+    /// Whether a mapping lies (in part) in `[start, end)`.
+    pub fn any_inside(&self, start: u64, end: u64) -> bool {
+        self.maps.iter().any(|m| m.start < end && start < m.end)
     }
 
     /// Whether a mapping made through a read-only descriptor lies in

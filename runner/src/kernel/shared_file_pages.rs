@@ -8,8 +8,8 @@
 //!   (syscalls/file_map.rs). Two mappings of one file, in one process or
 //!   two, see each other's stores at once.
 //! - The frame holds the page's current bytes: a `write` (or `pwrite`,
-//!   `sendfile` into the file, ...) refreshes the frames it touched from
-//!   the file after the host write ([`SharedFilePages::refresh`]); a
+//!   `sendfile` into the file, ...) copies what it wrote into the frames it
+//!   touched (syscalls/file_pages.rs); a
 //!   `read` of those pages, a private mapping's copy, `sendfile` out of
 //!   the file, take the bytes from the frames ([`SharedFilePages::overlay`]),
 //!   which may hold stores not yet written back.
@@ -21,19 +21,20 @@
 //!   of a whole page past the end; here it reads zero, and a store there
 //!   is never written back unless the file grows first).
 //!
-//! The registry holds one owner of each frame (its own handle on the
-//! frame pool), so a frame here is never freed or reused while it is
-//! here. A frame that no address space maps any more is let go at the
-//! next [`SharedFilePages::sweep`] (after munmap, mremap, execve and at a
-//! process's end). Frames count against the memory limit like any user
-//! page, once, however many processes map them.
+//! The registry owns no frame: the mappings do (the frame pool's owner
+//! counts, as after a fork). It asks the pool to track its frames
+//! ([`FrameAllocator::track`]) and forgets a frame the moment its last
+//! mapping lets it go, before any other use ([`SharedFilePages::prune`]):
+//! a page no process maps is read from the file again by the next mmap.
+//! Frames count against the memory limit like any user page, once,
+//! however many processes map them. Every frame here is mapped by some
+//! process, whose mapping (kernel/file_maps.rs) holds the open file, so
+//! the inode behind a key cannot be reused while the key is here.
 //!
 //! Locking: part of [`super::Kernel`], under the kernel lock.
 
 use super::file_locks::FileKey;
-use crate::abi::Errno;
 use crate::guest::frames::FrameAllocator;
-use rustix::fd::BorrowedFd;
 use std::collections::{BTreeMap, HashMap};
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
@@ -41,40 +42,65 @@ use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 #[derive(Debug, Default)]
 pub struct SharedFilePages {
     files: HashMap<FileKey, BTreeMap<u64, u64>>,
-    /// The registry's own handle on the frame pool (set at the first
-    /// [`SharedFilePages::insert`]).
-    frames: Option<FrameAllocator>,
+    /// Each frame's file and page index.
+    by_frame: HashMap<u64, (FileKey, u64)>,
+    /// A handle on the frame pool, to hear of freed frames (set at the
+    /// first [`SharedFilePages::insert`]).
+    pool: Option<FrameAllocator>,
 }
 
 impl SharedFilePages {
+    /// Forgets the frames their last mapping let go of since the last call.
+    pub fn prune(&mut self) {
+        let Some(pool) = self.pool.as_mut() else {
+            return;
+        };
+        for pa in pool.take_freed_tracked() {
+            let Some((key, index)) = self.by_frame.remove(&pa) else {
+                continue;
+            };
+            if let Some(pages) = self.files.get_mut(&key) {
+                pages.remove(&index);
+                if pages.is_empty() {
+                    self.files.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Whether no file has a shared page: reads and writes skip every
     /// other step.
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(&mut self) -> bool {
+        self.prune();
         self.files.is_empty()
     }
 
     /// Whether `key` has a shared page.
-    pub fn has(&self, key: FileKey) -> bool {
+    pub fn has(&mut self, key: FileKey) -> bool {
+        self.prune();
         self.files.contains_key(&key)
     }
 
     /// The frame of page `index` of `key`, if a mapping has it.
-    pub fn frame(&self, key: FileKey, index: u64) -> Option<u64> {
+    pub fn frame(&mut self, key: FileKey, index: u64) -> Option<u64> {
+        self.prune();
         self.files.get(&key)?.get(&index).copied()
     }
 
-    /// Records `pa`, just filled from the file and mapped by `owner`'s
-    /// address space, as page `index` of `key`; the registry becomes one
-    /// more owner of it.
-    pub fn insert(&mut self, owner: &FrameAllocator, key: FileKey, index: u64, pa: u64) {
-        let frames = self.frames.get_or_insert_with(|| owner.sibling());
-        frames.add_owners(&[pa]);
+    /// Records `pa`, just filled from the file and mapped by the address
+    /// space whose frames `owner` hands out, as page `index` of `key`.
+    pub fn insert(&mut self, owner: &mut FrameAllocator, key: FileKey, index: u64, pa: u64) {
+        self.prune();
+        owner.track(pa);
+        self.pool.get_or_insert_with(|| owner.sibling());
         self.files.entry(key).or_default().insert(index, pa);
+        self.by_frame.insert(pa, (key, index));
     }
 
     /// The shared pages of `key` that `[start, end)` (bytes of the file)
     /// touches: (index, frame).
-    pub fn pages_in(&self, key: FileKey, start: u64, end: u64) -> Vec<(u64, u64)> {
+    pub fn pages_in(&mut self, key: FileKey, start: u64, end: u64) -> Vec<(u64, u64)> {
+        self.prune();
         let Some(pages) = self.files.get(&key) else {
             return Vec::new();
         };
@@ -88,7 +114,7 @@ impl SharedFilePages {
     /// Puts the frames' bytes over `buf`, which holds the file's bytes from
     /// `offset` as the host has them (a read, a private mapping's copy).
     pub fn overlay(
-        &self,
+        &mut self,
         key: FileKey,
         mem: &GuestMemory,
         offset: u64,
@@ -104,28 +130,6 @@ impl SharedFilePages {
         Ok(())
     }
 
-    /// After the host file `fd` was written at `[start, end)`: the frames
-    /// of those pages take the file's bytes there.
-    pub fn refresh(
-        &self,
-        key: FileKey,
-        fd: BorrowedFd<'_>,
-        mem: &mut GuestMemory,
-        start: u64,
-        end: u64,
-    ) -> Result<(), Errno> {
-        let mut buf = [0u8; PAGE_SIZE as usize];
-        for (index, pa) in self.pages_in(key, start, end) {
-            let page = index * PAGE_SIZE;
-            let (from, to) = (page.max(start), (page + PAGE_SIZE).min(end));
-            let want = (to - from) as usize;
-            let n = rustix::io::pread(fd, &mut buf[..want], from)?;
-            mem.write(pa + (from - page), &buf[..n])
-                .map_err(|_| Errno::IO)?;
-        }
-        Ok(())
-    }
-
     /// The file `key` was cut (or grown) to `size` bytes: every shared
     /// page is zero past the end, as the file reads once it grows again.
     pub fn truncate(
@@ -134,6 +138,7 @@ impl SharedFilePages {
         mem: &mut GuestMemory,
         size: u64,
     ) -> Result<(), KmodError> {
+        self.prune();
         let Some(pages) = self.files.get(&key) else {
             return Ok(());
         };
@@ -142,28 +147,6 @@ impl SharedFilePages {
             let base = index * PAGE_SIZE;
             let from = size.max(base) - base;
             mem.write(pa + from, &zeros[from as usize..])?;
-        }
-        Ok(())
-    }
-
-    /// Lets go of every frame no address space maps any more.
-    pub fn sweep(&mut self, mem: &mut GuestMemory) -> Result<(), KmodError> {
-        let Some(frames) = self.frames.as_mut() else {
-            return Ok(());
-        };
-        let mut unmapped = Vec::new();
-        for pages in self.files.values_mut() {
-            pages.retain(|_, &mut pa| {
-                let mapped = frames.is_shared_frame(pa);
-                if !mapped {
-                    unmapped.push(pa);
-                }
-                mapped
-            });
-        }
-        self.files.retain(|_, pages| !pages.is_empty());
-        for pa in unmapped {
-            frames.free_user(mem, pa)?;
         }
         Ok(())
     }

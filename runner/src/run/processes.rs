@@ -378,15 +378,8 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         Some(parent) => give_back(&mut g, parent, mm)?,
         None => {
             let slot = g.machine.slot;
-            let Shared {
-                machine, kernel, ..
-            } = &mut *g;
-            let mem = machine.vm.memory_mut(slot)?;
+            let mem = g.machine.vm.memory_mut(slot)?;
             mm.release(mem).map_err(internal)?;
-            kernel
-                .shared_pages
-                .sweep(mem)
-                .map_err(|e| internal(e.into()))?;
         }
     }
     fds.close_all();

@@ -169,6 +169,32 @@ pub fn write_parts_at(
     Ok(())
 }
 
+/// Fills `buf` from `parts`, from byte `skip` of them on (as far as they
+/// go).
+pub fn read_parts_at(
+    ctx: &mut Ctx<'_>,
+    parts: &[(GuestPtr, u64)],
+    mut skip: u64,
+    mut buf: &mut [u8],
+) -> Result<(), Errno> {
+    for &(ptr, len) in parts {
+        if buf.is_empty() {
+            break;
+        }
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let k = ((len - skip) as usize).min(buf.len());
+        let at = ptr.checked_add(skip).ok_or(Errno::FAULT)?;
+        let (now, rest) = std::mem::take(&mut buf).split_at_mut(k);
+        ctx.tunnel().read(at, now).map_err(|_| Errno::FAULT)?;
+        buf = rest;
+        skip = 0;
+    }
+    Ok(())
+}
+
 /// Fills `buf` from the start of `parts`.
 pub fn gather(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], buf: &mut [u8]) -> Result<(), Errno> {
     let mut at = 0usize;

@@ -34,6 +34,9 @@ fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
     Ok(match out {
         Object::Stdio { stream, host } if stream.writable() => Sink::Host(host.as_fd()),
         Object::Null { stream } if stream.writable() => Sink::Discard,
+        // A memfd's writes are charged by the page (syscalls/memfd.rs):
+        // callers fall back to write.
+        Object::File(f) if f.memfd => return Err(Errno::INVAL),
         Object::File(f) if f.writable => Sink::Host(f.fd.as_fd()),
         Object::Socket(s) => Sink::Socket(s.fd.as_fd()),
         // Into a pipe of the process: not supported; programs fall back.
@@ -121,7 +124,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 .read(&mut buf)
                 .map_err(|e| host_errno(&e))?;
             buf.truncate(n);
-            file_pages::after_read_buffer(ctx, &inp, offset, &mut buf)?;
+            file_pages::after_read_buffer(ctx, &inp, offset, &mut buf);
             let deadline = ctx.kernel.clock.deadline;
             let group = ctx.process.threads.clone();
             let give_up = move || std::time::Instant::now() >= deadline || group.is_ending();
@@ -133,7 +136,13 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             if matches!(sink, Sink::Host(_)) {
                 ctx.kernel.budget.consume(sent as u64);
             }
-            file_pages::after_write(ctx, &out, None, sent as u64)?;
+            file_pages::after_write(
+                ctx,
+                &out,
+                None,
+                file_pages::Written::Runner(&buf[..sent]),
+                sent as u64,
+            );
             sent
         }
     };

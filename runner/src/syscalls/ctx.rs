@@ -85,13 +85,9 @@ impl<'a> Ctx<'a> {
         (&mut self.process.mm, self.mem)
     }
 
-    /// Lets go of the files' shared pages no mapping holds any more (after
-    /// mappings went: munmap, mmap over them, mremap, execve).
-    pub(super) fn sweep_shared_pages(&mut self) -> Result<(), crate::abi::Errno> {
-        self.kernel
-            .shared_pages
-            .sweep(self.mem)
-            .map_err(|_| crate::abi::Errno::NOMEM)
+    /// What the whole sandbox shares and this process, together.
+    pub(super) fn kernel_and_process(&mut self) -> (&mut Kernel, &mut Process) {
+        (&mut *self.kernel, &mut *self.process)
     }
 
     /// What the whole sandbox shares and the VM's memory, for the files'

@@ -200,7 +200,6 @@ fn exec(
         None => {
             let (_, mem) = ctx.memory();
             old.release(mem).map_err(lost)?;
-            ctx.sweep_shared_pages()?;
             None
         }
     };

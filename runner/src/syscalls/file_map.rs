@@ -38,6 +38,7 @@ use crate::kernel::file_locks::FileKey;
 use crate::kernel::file_maps::FileMap;
 use crate::tunnel::{GuestPtr, Tunnel};
 use rustix::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use thinvisor_kmod::PAGE_SIZE;
 
 /// Bytes read from the file and written into the guest at a time.
@@ -80,27 +81,21 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
     let host = file.fd.as_fd();
     let size = rustix::fs::fstat(host)?.st_size as u64;
     let key = file_pages::key_of_fd(host).ok_or(Errno::NODEV)?;
-    let (kernel, mem) = ctx.kernel_and_memory();
-    kernel.shared_pages.sweep(mem).map_err(|_| Errno::NOMEM)?;
-    let (aspace, mem) = ctx.memory();
-    let addr = if req.flags.shared {
-        aspace.mmap_small_pages(mem, req.hint, len, Prot::RW, req.flags)
-    } else {
-        aspace.mmap_anonymous(mem, req.hint, len, Prot::RW, req.flags)
+    if req.flags.shared {
+        return mmap_shared(ctx, req, &obj, key, offset, size);
     }
-    .map_err(map_errno)?;
-    let filled = if req.flags.shared {
-        fill_shared(ctx, key, host, addr, offset, len, size)
-    } else {
-        copy_in(
-            ctx,
-            key,
-            host,
-            addr,
-            offset,
-            len.min(size.saturating_sub(offset)),
-        )
-    };
+    let (aspace, mem) = ctx.memory();
+    let addr = aspace
+        .mmap_anonymous(mem, req.hint, len, Prot::RW, req.flags)
+        .map_err(map_errno)?;
+    let filled = copy_in(
+        ctx,
+        key,
+        host,
+        addr,
+        offset,
+        len.min(size.saturating_sub(offset)),
+    );
     let (aspace, mem) = ctx.memory();
     let protected = if req.prot == Prot::RW {
         Ok(())
@@ -108,29 +103,56 @@ pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> 
         aspace.mprotect(mem, addr, len, req.prot)
     };
     match (filled, protected) {
-        (Ok(()), Ok(())) => {
-            if req.flags.shared {
-                // Filled by the runner, not yet written by the program.
-                aspace
-                    .clear_dirty(mem, addr, addr + len)
-                    .map_err(map_errno)?;
-                ctx.process.file_maps.add(FileMap {
-                    start: addr,
-                    end: addr + len.next_multiple_of(PAGE_SIZE),
-                    file: obj.clone(),
-                    offset,
-                    key,
-                    writable: file.writable,
-                });
-            }
-            Ok(addr)
-        }
+        (Ok(()), Ok(())) => Ok(addr),
         (filled, protected) => {
             let _ = aspace.munmap(mem, addr, len);
             Err(filled
                 .err()
                 .unwrap_or_else(|| protected.err().map_or(Errno::NOMEM, map_errno))
                 .into())
+        }
+    }
+}
+
+/// A MAP_SHARED mapping of the file `obj` (`key`, `size` bytes long now):
+/// mapped with the protection asked for from the start (the program's
+/// other threads never find it writable when it should not be), its pages
+/// the file's shared pages, filled through their frames.
+fn mmap_shared(
+    ctx: &mut Ctx<'_>,
+    req: &MmapRequest,
+    obj: &Arc<Object>,
+    key: FileKey,
+    offset: u64,
+    size: u64,
+) -> SyscallResult {
+    let Object::File(file) = &**obj else {
+        return Err(Errno::NODEV.into());
+    };
+    let len = req.len;
+    let (aspace, mem) = ctx.memory();
+    let addr = aspace
+        .mmap_small_pages(mem, req.hint, len, req.prot, req.flags)
+        .map_err(map_errno)?;
+    let filled = fill_shared(ctx, key, file.fd.as_fd(), addr, offset, len, size);
+    let (aspace, mem) = ctx.memory();
+    match filled.and_then(|()| aspace.clear_dirty(mem, addr, addr + len).map_err(map_errno)) {
+        Ok(()) => {
+            ctx.process.file_maps.add(FileMap {
+                start: addr,
+                end: addr + len.next_multiple_of(PAGE_SIZE),
+                file: obj.clone(),
+                offset,
+                key,
+                writable: file.writable,
+            });
+            Ok(addr)
+        }
+        Err(e) => {
+            // The frames recorded so far go with the mapping (the registry
+            // hears of it: kernel/shared_file_pages.rs).
+            let _ = aspace.munmap(mem, addr, len);
+            Err(e.into())
         }
     }
 }
@@ -171,8 +193,9 @@ fn fill_shared(
     Ok(())
 }
 
-/// Pages `[from, to)` of the fresh mapping at `addr`: filled from the
-/// file and recorded as its shared pages.
+/// Pages `[from, to)` of the fresh mapping at `addr`: their frames
+/// filled from the file (fresh frames are zero past its end), then
+/// recorded as its shared pages.
 #[allow(clippy::too_many_arguments)]
 fn fill_run(
     ctx: &mut Ctx<'_>,
@@ -184,24 +207,43 @@ fn fill_run(
     to: u64,
     size: u64,
 ) -> Result<(), Errno> {
-    let at = offset + from * PAGE_SIZE;
-    let len = ((to - from) * PAGE_SIZE).min(size.saturating_sub(at));
-    copy_in(ctx, key, host, addr + from * PAGE_SIZE, at, len)?;
-    for i in from..to {
-        let va = addr + i * PAGE_SIZE;
-        let (aspace, mem) = ctx.memory();
-        let pa = aspace.tables.frame_of(mem, va).ok_or(Errno::NOMEM)?;
-        let index = offset / PAGE_SIZE + i;
-        ctx.kernel
-            .shared_pages
-            .insert(&ctx.process.mm.frames, key, index, pa);
+    const PAGES_AT_ONCE: u64 = (CHUNK as u64) / PAGE_SIZE;
+    let mut buf = vec![0u8; (PAGES_AT_ONCE.min(to - from) * PAGE_SIZE) as usize];
+    let mut first = from;
+    while first < to {
+        let last = to.min(first + PAGES_AT_ONCE);
+        let at = offset + first * PAGE_SIZE;
+        let want = (((last - first) * PAGE_SIZE).min(size.saturating_sub(at))) as usize;
+        let mut got = 0usize;
+        while got < want {
+            let n = rustix::io::pread(host, &mut buf[got..want], at + got as u64)?;
+            if n == 0 {
+                // The file shrank since fstat: the rest stays zero.
+                break;
+            }
+            got += n;
+        }
+        for i in first..last {
+            let va = addr + i * PAGE_SIZE;
+            let (aspace, mem) = ctx.memory();
+            let pa = aspace.tables.frame_of(mem, va).ok_or(Errno::NOMEM)?;
+            let within = (((i - first) * PAGE_SIZE) as usize).min(got);
+            let end = (within + PAGE_SIZE as usize).min(got);
+            mem.write(pa, &buf[within..end]).map_err(|_| Errno::NOMEM)?;
+            let index = offset / PAGE_SIZE + i;
+            let (kernel, process) = ctx.kernel_and_process();
+            kernel
+                .shared_pages
+                .insert(&mut process.mm.frames, key, index, pa);
+        }
+        first = last;
     }
     Ok(())
 }
 
-/// Reads `len` bytes of `host` from `offset` into the fresh pages at
-/// `addr` (the runner's layout: the pages were just mapped writable), the
-/// file's shared pages' bytes over the host's.
+/// Reads `len` bytes of `host` from `offset` into the fresh private pages
+/// at `addr` (the runner's layout: the pages were just mapped writable),
+/// the file's shared pages' bytes over the host's.
 fn copy_in(
     ctx: &mut Ctx<'_>,
     key: FileKey,

@@ -4,16 +4,23 @@
 //! write and a truncation change the pages as they change the file.
 //!
 //! Each step costs nothing while no file in the sandbox is mapped shared,
-//! and one `fstat` per call on a file while one is.
+//! and an `fstat` (and an `lseek`) per call on a file while one is. None
+//! fails a call whose host I/O was done: the bytes moved, and the pages
+//! are kept as well as they can be.
 
-use super::common::write_parts_at;
+use super::common::{host_io, read_parts_at, write_parts_at, HostIo};
 use super::Ctx;
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::kernel::file_locks::FileKey;
 use crate::tunnel::GuestPtr;
 use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{OFlags, SeekFrom};
+use std::io::Read;
 use thinvisor_kmod::PAGE_SIZE;
+
+/// Bytes read at a time by a read of a file with shared pages.
+const CHUNK: usize = 1 << 20;
 
 /// The file `fd` is (its device and inode).
 pub fn key_of_fd(fd: BorrowedFd<'_>) -> Option<FileKey> {
@@ -22,7 +29,7 @@ pub fn key_of_fd(fd: BorrowedFd<'_>) -> Option<FileKey> {
 }
 
 /// The host file and key of `obj`, when it is a file with shared pages.
-fn shared_file<'o>(ctx: &Ctx<'_>, obj: &'o Object) -> Option<(BorrowedFd<'o>, FileKey)> {
+pub fn shared_file<'o>(ctx: &mut Ctx<'_>, obj: &'o Object) -> Option<(BorrowedFd<'o>, FileKey)> {
     if ctx.kernel.shared_pages.is_empty() {
         return None;
     }
@@ -36,86 +43,133 @@ fn shared_file<'o>(ctx: &Ctx<'_>, obj: &'o Object) -> Option<(BorrowedFd<'o>, Fi
         .then_some((f.fd.as_fd(), key))
 }
 
-/// Where a transfer of `n` bytes that just ended started: at `at`, or
-/// (at the file's position) `n` bytes before the position now.
-fn start_of(fd: BorrowedFd<'_>, at: Option<u64>, n: u64) -> Result<u64, Errno> {
+/// A read of a file with shared pages (`fd`, `key`) into `parts`, at `at`
+/// or at its position (moved past what was read): through a runner
+/// buffer, the pages' bytes over the host's, so that a read into a
+/// mapping of the same file cannot lose what the mapping held.
+pub fn read(
+    ctx: &mut Ctx<'_>,
+    fd: BorrowedFd<'_>,
+    key: FileKey,
+    parts: &[(GuestPtr, u64)],
+    at: Option<u64>,
+) -> Result<u64, Errno> {
+    let start = match at {
+        Some(a) => a,
+        None => rustix::fs::seek(fd, SeekFrom::Current(0))?,
+    };
+    let want: u64 = parts.iter().map(|&(_, l)| l).sum();
+    let mut buf = vec![0u8; CHUNK.min(want as usize)];
+    let mut done = 0u64;
+    while done < want {
+        let k = (want - done).min(buf.len() as u64) as usize;
+        let n = host_io(HostIo::new(fd, Some(start + done)).read(&mut buf[..k]))? as usize;
+        if n == 0 {
+            break;
+        }
+        let (kernel, mem) = ctx.kernel_and_memory();
+        kernel
+            .shared_pages
+            .overlay(key, mem, start + done, &mut buf[..n])
+            .map_err(|_| Errno::IO)?;
+        write_parts_at(ctx, parts, done, &buf[..n])?;
+        done += n as u64;
+        if n < k {
+            break;
+        }
+    }
+    if at.is_none() {
+        rustix::fs::seek(fd, SeekFrom::Start(start + done))?;
+    }
+    Ok(done)
+}
+
+/// After `buf` was read from `obj` (at `at`, or at its position) into a
+/// runner buffer (sendfile): the shared pages' bytes replace the host's.
+pub fn after_read_buffer(ctx: &mut Ctx<'_>, obj: &Object, at: Option<u64>, buf: &mut [u8]) {
+    let Some((fd, key)) = shared_file(ctx, obj) else {
+        return;
+    };
+    let start = match at {
+        Some(a) => a,
+        None => match rustix::fs::seek(fd, SeekFrom::Current(0)) {
+            Ok(now) => now.saturating_sub(buf.len() as u64),
+            Err(_) => return,
+        },
+    };
+    let (kernel, mem) = ctx.kernel_and_memory();
+    let _ = kernel.shared_pages.overlay(key, mem, start, buf);
+}
+
+/// What a write took its bytes from.
+pub enum Written<'a> {
+    /// The program's buffers.
+    Guest(&'a [(GuestPtr, u64)]),
+    /// A runner buffer (sendfile).
+    Runner(&'a [u8]),
+}
+
+/// Where a write of `n` bytes that just ended started: at the end of the
+/// file for a descriptor in append mode (a `pwrite` too, as on Linux), else
+/// at `at`, or `n` bytes before the position now.
+fn write_start(fd: BorrowedFd<'_>, at: Option<u64>, n: u64) -> Option<u64> {
+    let append = rustix::fs::fcntl_getfl(fd).ok()?.contains(OFlags::APPEND);
     match at {
-        Some(a) => Ok(a),
+        Some(_) if append => {
+            let size = rustix::fs::fstat(fd).ok()?.st_size.max(0) as u64;
+            Some(size.saturating_sub(n))
+        }
+        Some(a) => Some(a),
         None => {
-            let now = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0))?;
-            Ok(now.saturating_sub(n))
+            let now = rustix::fs::seek(fd, SeekFrom::Current(0)).ok()?;
+            Some(now.saturating_sub(n))
         }
     }
 }
 
-/// After `n` bytes of `obj` were read into `parts` (at `at`, or at its
-/// position): the shared pages' bytes replace the host's.
-pub fn after_read(
-    ctx: &mut Ctx<'_>,
-    obj: &Object,
-    at: Option<u64>,
-    parts: &[(GuestPtr, u64)],
-    n: u64,
-) -> Result<(), Errno> {
+/// After the first `n` bytes of `written` went to `obj` (at `at`, or at
+/// its position): the shared pages there take them. The host descriptor
+/// need not be readable (a write-only one, an append-only log).
+pub fn after_write(ctx: &mut Ctx<'_>, obj: &Object, at: Option<u64>, written: Written<'_>, n: u64) {
+    if n == 0 {
+        return;
+    }
     let Some((fd, key)) = shared_file(ctx, obj) else {
-        return Ok(());
+        return;
     };
-    let start = start_of(fd, at, n)?;
+    let Some(start) = write_start(fd, at, n) else {
+        return;
+    };
     let end = start + n;
     let mut page = [0u8; PAGE_SIZE as usize];
     for (index, pa) in ctx.kernel.shared_pages.pages_in(key, start, end) {
         let base = index * PAGE_SIZE;
         let (from, to) = (base.max(start), (base + PAGE_SIZE).min(end));
         let bytes = &mut page[..(to - from) as usize];
-        let (_, mem) = ctx.kernel_and_memory();
-        mem.read(pa + (from - base), bytes).map_err(|_| Errno::IO)?;
-        write_parts_at(ctx, parts, from - start, bytes)?;
+        let skip = from - start;
+        let got = match written {
+            Written::Guest(parts) => read_parts_at(ctx, parts, skip, bytes),
+            Written::Runner(data) => {
+                bytes.copy_from_slice(&data[skip as usize..(to - start) as usize]);
+                Ok(())
+            }
+        };
+        if got.is_ok() {
+            let (_, mem) = ctx.kernel_and_memory();
+            let _ = mem.write(pa + (from - base), bytes);
+        }
     }
-    Ok(())
-}
-
-/// After `buf` was read from `obj` (at `at`, or at its position) into a
-/// runner buffer (sendfile): the shared pages' bytes replace the host's.
-pub fn after_read_buffer(
-    ctx: &mut Ctx<'_>,
-    obj: &Object,
-    at: Option<u64>,
-    buf: &mut [u8],
-) -> Result<(), Errno> {
-    let Some((fd, key)) = shared_file(ctx, obj) else {
-        return Ok(());
-    };
-    let start = start_of(fd, at, buf.len() as u64)?;
-    let (kernel, mem) = ctx.kernel_and_memory();
-    kernel
-        .shared_pages
-        .overlay(key, mem, start, buf)
-        .map_err(|_| Errno::IO)
-}
-
-/// After `n` bytes were written to `obj` (at `at`, or at its position):
-/// the shared pages there take the file's new bytes.
-pub fn after_write(ctx: &mut Ctx<'_>, obj: &Object, at: Option<u64>, n: u64) -> Result<(), Errno> {
-    let Some((fd, key)) = shared_file(ctx, obj) else {
-        return Ok(());
-    };
-    let start = start_of(fd, at, n)?;
-    let (kernel, mem) = ctx.kernel_and_memory();
-    kernel.shared_pages.refresh(key, fd, mem, start, start + n)
 }
 
 /// After the host file `fd` was cut (or grown) to `size` bytes: its
-/// shared pages past the end are no longer the file's.
-pub fn after_truncate(ctx: &mut Ctx<'_>, fd: BorrowedFd<'_>, size: u64) -> Result<(), Errno> {
-    if ctx.kernel.shared_pages.is_empty() {
-        return Ok(());
+/// shared pages read zero past the end.
+pub fn after_truncate(ctx: &mut Ctx<'_>, fd: BorrowedFd<'_>, size: u64) {
+    let (kernel, mem) = ctx.kernel_and_memory();
+    if kernel.shared_pages.is_empty() {
+        return;
     }
     let Some(key) = key_of_fd(fd) else {
-        return Ok(());
+        return;
     };
-    let (kernel, mem) = ctx.kernel_and_memory();
-    kernel
-        .shared_pages
-        .truncate(key, mem, size)
-        .map_err(|_| Errno::IO)
+    let _ = kernel.shared_pages.truncate(key, mem, size);
 }

@@ -15,6 +15,7 @@ use crate::kernel::fds::{Device, Object};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fs::SeekFrom;
 use std::sync::atomic::Ordering;
+use thinvisor_kmod::PAGE_SIZE;
 
 /// Reads from guest fd `fd` into `parts` (already checked writable).
 fn read_into(
@@ -53,13 +54,14 @@ fn read_into(
             if !f.readable {
                 return Err(Errno::BADF.into());
             }
-            let n = read_host(
-                ctx,
-                parts,
-                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )?;
-            file_pages::after_read(ctx, &obj, at, parts, n)?;
-            n
+            match file_pages::shared_file(ctx, &obj) {
+                Some((fd, key)) => file_pages::read(ctx, fd, key, parts, at)?,
+                None => read_host(
+                    ctx,
+                    parts,
+                    &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
+                )?,
+            }
         }
         Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::ISDIR.into()),
         Object::Socket(s) => {
@@ -177,12 +179,13 @@ fn write_object(
             if !f.writable {
                 return Err(Errno::BADF.into());
             }
-            let n = counted_write(
-                ctx,
-                parts,
-                &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at),
-            )?;
-            file_pages::after_write(ctx, &obj, at, n)?;
+            let sink = &mut HostIo::new(rustix::fd::AsFd::as_fd(&f.fd), at);
+            let n = if f.memfd {
+                memfd_write(ctx, rustix::fd::AsFd::as_fd(&f.fd), parts, sink)?
+            } else {
+                counted_write(ctx, parts, sink)?
+            };
+            file_pages::after_write(ctx, &obj, at, file_pages::Written::Guest(parts), n);
             n
         }
         Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::BADF.into()),
@@ -226,6 +229,48 @@ fn counted_write(ctx: &mut Ctx<'_>, parts: &[(GuestPtr, u64)], sink: &mut HostIo
     };
     if let Ok(n) = r {
         ctx.kernel.budget.consume(n);
+    }
+    r
+}
+
+/// What a write of `n` bytes to a memfd is charged: every page it may
+/// fill in host memory (it may start in one and end in another).
+fn memfd_charge(n: u64) -> u64 {
+    n.div_ceil(PAGE_SIZE)
+        .saturating_add(1)
+        .saturating_mul(PAGE_SIZE)
+}
+
+/// A write to a memfd, within the bytes_written budget counted by the
+/// host memory it made the memfd hold (syscalls/memfd.rs): the budget must
+/// have room for every page the write may fill, and is charged what the
+/// memfd's allocation grew.
+fn memfd_write(
+    ctx: &mut Ctx<'_>,
+    fd: rustix::fd::BorrowedFd<'_>,
+    parts: &[(GuestPtr, u64)],
+    sink: &mut HostIo<'_>,
+) -> SysResult {
+    let want = total(parts);
+    if want == 0 {
+        return Ok(0);
+    }
+    let held = |fd| rustix::fs::fstat(fd).map(|st| st.st_blocks.max(0) as u64 * 512);
+    let before = held(fd)?;
+    let grant = ctx.kernel.budget.grant(memfd_charge(want))?;
+    // The most bytes whose charge fits in what was granted.
+    let allowed = want.min((grant / PAGE_SIZE).saturating_sub(1) * PAGE_SIZE);
+    if allowed == 0 {
+        return Err(Errno::FBIG);
+    }
+    let parts = clamp(parts, allowed);
+    let r = match ctx.tunnel().write_many_to_host(&parts, sink) {
+        Ok(r) => host_io(r),
+        Err(_) => Err(Errno::FAULT),
+    };
+    if r.is_ok() {
+        let grown = held(fd).map_or(memfd_charge(allowed), |after| after.saturating_sub(before));
+        ctx.kernel.budget.consume(grown);
     }
     r
 }

@@ -3,9 +3,13 @@
 //! shared pages: two mappings, in one process or across a fork, are one
 //! memory) work as on any file of a read-write tree.
 //!
-//! The file is a host memfd the runner makes. What it holds counts against
-//! `bytes_written` as any file's writes do, and each one is a descriptor
-//! of `open_files`; it names no host path. Not emulated: sealing
+//! The file is a host memfd the runner makes: host memory. A write to it
+//! needs room in `bytes_written` for every page it may fill, and is
+//! charged what the memfd's allocation grew (a 1-byte write to a new page
+//! costs the page: sparse writes cannot make the host hold more than the
+//! budget), as are the pages a shared mapping writes back; each one is a
+//! descriptor of `open_files`; it names no host path. `sendfile` into one
+//! is EINVAL (callers fall back to read and write). Not emulated: sealing
 //! (MFD_ALLOW_SEALING is accepted, F_ADD_SEALS refused), huge pages
 //! (MFD_HUGETLB: EINVAL), and mapping it executable (no rule makes it
 //! code: PROT_EXEC is EPERM, as for files under rules without `-exec`).
@@ -52,6 +56,7 @@ pub fn memfd_create(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         writable: true,
         exec: false,
         in_writable_tree: false,
+        memfd: true,
         guest_path: PathBuf::from(OsString::from_vec(guest_path)),
     });
     ctx.process

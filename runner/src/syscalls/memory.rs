@@ -48,10 +48,6 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     } {
         result = map(ctx);
     }
-    if req.flags.fixed {
-        // It may have replaced the last mapping of a file's shared pages.
-        ctx.sweep_shared_pages()?;
-    }
     match result {
         Ok(a) => Ok(a),
         Err(e) => map_err(e),
@@ -61,12 +57,14 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     // Shared file mappings' writes reach their files first (an error there
     // is not munmap's, as on Linux).
-    let _ = ctx.write_back_files(a[0], a[0].saturating_add(a[1]), true);
+    let end = a[0].saturating_add(a[1]);
+    let _ = ctx.write_back_files(a[0], end, false);
     let (aspace, mem) = ctx.memory();
-    let r = aspace.munmap(mem, a[0], a[1]);
-    ctx.sweep_shared_pages()?;
-    match r {
-        Ok(()) => Ok(0),
+    match aspace.munmap(mem, a[0], a[1]) {
+        Ok(()) => {
+            ctx.process.file_maps.forget(a[0], end);
+            Ok(0)
+        }
         Err(e) => map_err(e),
     }
 }

@@ -7,6 +7,7 @@ use crate::abi::constants::{
 };
 use crate::abi::Errno;
 use crate::guest::address_space::MapError;
+use thinvisor_kmod::PAGE_SIZE;
 
 fn map_err(e: MapError) -> SyscallResult {
     Err(super::memory::map_errno(e).into())
@@ -22,11 +23,9 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let fixed = (flags & MREMAP_FIXED != 0).then_some(new_addr);
-    // A shared file mapping moved or resized is no longer linked to its
-    // file: what was written reaches the file now (and what a MREMAP_FIXED
-    // target replaces).
-    let old_end = old.saturating_add(old_len.max(1));
-    let _ = ctx.write_back_files(old, old_end, false);
+    // What a MREMAP_FIXED target replaces reaches its file first; a shared
+    // file mapping moved or resized stays linked to its file (its pages
+    // are the file's shared pages wherever they go).
     if let Some(to) = fixed {
         let _ = ctx.write_back_files(to, to.saturating_add(new_len), true);
     }
@@ -40,8 +39,14 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         fixed,
     ) {
         Ok(addr) => {
-            ctx.process.file_maps.forget(old, old_end);
-            ctx.sweep_shared_pages()?;
+            if old_len != 0 {
+                ctx.process.file_maps.relocate(
+                    old,
+                    old_len.next_multiple_of(PAGE_SIZE),
+                    addr,
+                    new_len,
+                );
+            }
             Ok(addr)
         }
         Err(e) => map_err(e),

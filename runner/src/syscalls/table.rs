@@ -87,7 +87,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 }
 
 // Why the refused and unsupported syscalls are, grouped by family.
-const SIGNAL_FRAMES: &str = "not emulated yet: signals the program queues with its own data (rt_sigqueueinfo, rt_tgsigqueueinfo), and restart_syscall";
+const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
@@ -339,7 +339,8 @@ pub static TABLE: &[Entry] = &[
         "the signals pending for the calling thread or the process that its mask blocks"),
     emulated!("rt_sigtimedwait", sigwait::rt_sigtimedwait,
         "takes a pending signal of the set (the thread's or the process's) with its siginfo, or waits for one (EAGAIN at the timeout; EINTR for another signal with a handler)"),
-    unsupported("rt_sigqueueinfo", SIGNAL_FRAMES),
+    emulated!("rt_sigqueueinfo", signals::rt_sigqueueinfo,
+        "sigqueue: the program's si_code, si_pid, si_uid and si_value to a process of the sandbox (EPERM for si_code >= 0 or SI_TKILL to another, as Linux); real-time signals queue (at most 4096, EAGAIN)"),
     emulated!("rt_sigsuspend", signals::rt_sigsuspend,
         "waits with the given mask until a handler runs, then EINTR; the handler returns to the old mask"),
     emulated!("sigaltstack", signals::sigaltstack,
@@ -563,7 +564,8 @@ pub static TABLE: &[Entry] = &[
         "positional readv"),
     emulated!("pwritev", io::pwritev,
         "positional writev, counted against bytes_written"),
-    unsupported("rt_tgsigqueueinfo", SIGNAL_FRAMES),
+    emulated!("rt_tgsigqueueinfo", signals::rt_tgsigqueueinfo,
+        "pthread_sigqueue: as rt_sigqueueinfo, to a thread of the calling process (ESRCH for another process's)"),
     unsupported("perf_event_open", HOST_ADMIN),
     unsupported("recvmmsg", SERVER),
     unsupported("fanotify_init", HOST_ADMIN),

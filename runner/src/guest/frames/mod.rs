@@ -310,6 +310,20 @@ impl FrameAllocator {
         }
     }
 
+    /// Asks to hear when the user frame `pa` loses its last owner
+    /// ([`FrameAllocator::take_freed_tracked`]): the files' shared pages
+    /// (kernel/shared_file_pages.rs) forget a frame that is freed, without
+    /// holding it themselves.
+    pub fn track(&mut self, pa: u64) {
+        lock(&self.pool).track(pa);
+    }
+
+    /// The tracked frames freed (their last owner gone) since the last
+    /// call, by any address space of the VM.
+    pub fn take_freed_tracked(&mut self) -> Vec<u64> {
+        lock(&self.pool).take_freed_tracked()
+    }
+
     /// Whether another address space maps the user frame `pa` too.
     pub fn is_shared_frame(&self, pa: u64) -> bool {
         lock(&self.pool).is_shared(pa)

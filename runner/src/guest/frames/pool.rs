@@ -39,6 +39,11 @@ pub(super) struct FramePool {
     /// address spaces map (after a fork): a frame mapped by n spaces has
     /// n - 1 here, and a frame only one space maps has no entry.
     extra_owners: HashMap<u64, u32>,
+    /// Frames someone asked to hear about ([`super::FrameAllocator::track`]:
+    /// the files' shared pages): when the last owner of one lets it go, it
+    /// moves to `freed_tracked`.
+    tracked: HashSet<u64>,
+    freed_tracked: Vec<u64>,
 }
 
 impl FramePool {
@@ -57,6 +62,8 @@ impl FramePool {
             peak_pages: 0,
             table_pages: 0,
             extra_owners: HashMap::new(),
+            tracked: HashSet::new(),
+            freed_tracked: Vec::new(),
         }
     }
 
@@ -209,8 +216,23 @@ impl FramePool {
                 self.extra_owners.remove(&pa);
                 false
             }
-            None => true,
+            None => {
+                if self.tracked.remove(&pa) {
+                    self.freed_tracked.push(pa);
+                }
+                true
+            }
         }
+    }
+
+    /// Reports when the user frame `pa` loses its last owner.
+    pub(super) fn track(&mut self, pa: u64) {
+        self.tracked.insert(pa);
+    }
+
+    /// The tracked frames that lost their last owner since the last call.
+    pub(super) fn take_freed_tracked(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.freed_tracked)
     }
 
     pub(super) fn peak_bytes(&self) -> u64 {

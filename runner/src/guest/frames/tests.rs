@@ -195,3 +195,26 @@ fn writable_pages_take_retired_tables_only_as_a_last_resort() {
     assert_eq!(f.alloc_user(), Some(t), "the last frame left");
     assert_eq!(f.alloc_user(), None);
 }
+
+#[test]
+fn a_tracked_frame_is_reported_when_its_last_owner_lets_go() {
+    let mut a = FrameAllocator::new(0x1000, 0x100000, 16 * PAGE_SIZE);
+    let mut b = a.sibling();
+    let mut m = mem(0x100000);
+    let pa = a.alloc_user().expect("frame");
+    a.track(pa);
+    b.add_owners(&[pa]);
+    // b runs several vCPUs: its hold on a frame a maps too waits for their
+    // flush.
+    b.share();
+    assert!(!b.free_user(&mut m, pa).expect("b lets go"));
+    assert!(!a.free_user(&mut m, pa).expect("a lets go"));
+    assert_eq!(a.take_freed_tracked(), Vec::<u64>::new(), "b's hold waits");
+    b.release_deferred(&mut m).expect("flushed");
+    assert_eq!(a.take_freed_tracked(), vec![pa]);
+    assert_eq!(a.take_freed_tracked(), Vec::<u64>::new(), "reported once");
+    // An untracked frame is never reported.
+    let other = a.alloc_user().expect("frame");
+    assert!(a.free_user(&mut m, other).expect("free"));
+    assert_eq!(a.take_freed_tracked(), Vec::<u64>::new());
+}

@@ -173,7 +173,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
     if let Object::File(f) = &obj {
         if flags & O_TRUNC != 0 && !ctx.kernel.shared_pages.is_empty() {
             let size = rustix::fs::fstat(&f.fd)?.st_size.max(0) as u64;
-            file_pages::after_truncate(ctx, rustix::fd::AsFd::as_fd(&f.fd), size)?;
+            file_pages::after_truncate(ctx, rustix::fd::AsFd::as_fd(&f.fd), size);
         }
     }
     ctx.process
@@ -244,6 +244,7 @@ fn host_object(
             writable: acc != O_RDONLY,
             exec: real.root.exec,
             in_writable_tree: real.writable(),
+            memfd: false,
             guest_path: real.guest.clone(),
         }))
     }

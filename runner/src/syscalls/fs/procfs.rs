@@ -254,6 +254,8 @@ pub fn open(ctx: &mut Ctx<'_>, path: &Path, node: Node) -> Result<Arc<Object>, E
                 writable: false,
                 exec: false,
                 in_writable_tree: false,
+                // Read-only: nothing is ever charged for it.
+                memfd: false,
                 guest_path: PathBuf::from(path),
             })))
         }
