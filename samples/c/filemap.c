@@ -22,6 +22,9 @@
  *                    may not become writable
  *   memfd            memfd_create: two mappings and a fork's child share
  *                    its memory, pread/pwrite agree with them
+ *   sigbus           a touch of a shared mapping's page wholly past the
+ *                    end of its file is SIGBUS (BUS_ADRERR), until the
+ *                    file grows over it
  *   errors           EACCES (MAP_SHARED|PROT_WRITE of an O_RDONLY
  *                    descriptor, a write-only descriptor), ENODEV (a pipe,
  *                    a directory), EINVAL (an unaligned offset), EBADF
@@ -34,10 +37,8 @@
  * sandbox; as on a noexec mount natively).
  *
  * filemap truncate DIR: maps DIR/cut (two pages) MAP_SHARED read-write,
- * truncates the file to 100 bytes, writes to the mapping's second page and
- * unmaps: natively the write is SIGBUS; in the sandbox (pages are copies)
- * it lands in the copy, and the file keeps its 100 bytes ("truncate: the
- * file kept its size 100").
+ * truncates the file to 100 bytes and writes to the mapping's second page:
+ * SIGBUS (status 135), natively and in the sandbox.
  *
  * filemap shared-exit FILE: maps FILE (it must exist, at least 8 bytes)
  * MAP_SHARED read-write, writes "SHARED!\n" at its start and exits
@@ -45,6 +46,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +301,60 @@ static void coherence(const char *dir) {
     printf("coherence: ok\n");
 }
 
+static sigjmp_buf bus_jump;
+static volatile long bus_code, bus_offset;
+static char *bus_base;
+
+static void on_bus(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    bus_code = si->si_code;
+    bus_offset = (char *)si->si_addr - bus_base;
+    siglongjmp(bus_jump, 1);
+}
+
+/* Reads *p; SIGBUS comes back as -1 (bus_code, bus_offset say where). */
+static int touch(volatile char *p) {
+    if (sigsetjmp(bus_jump, 1))
+        return -1;
+    return *p;
+}
+
+/* A shared mapping past the end of its file: a touch of a page wholly
+ * past it is SIGBUS (BUS_ADRERR), the last partial page is not; the page
+ * becomes accessible when the file grows over it, and SIGBUS again when
+ * it is cut. */
+static void sigbus(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/short", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    check(fd >= 0 && ftruncate(fd, 100) == 0, "short file");
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    check(p != MAP_FAILED, "short mmap");
+    if (p == MAP_FAILED)
+        return;
+    bus_base = p;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &sa, &old);
+    int tail = touch(p + 200);
+    int past = touch(p + PAGE + 8);
+    long code = bus_code, offset = bus_offset;
+    bus_code = 0;
+    check(ftruncate(fd, 2 * PAGE) == 0, "grown");
+    int grown = touch(p + PAGE + 8);
+    check(ftruncate(fd, 100) == 0, "cut");
+    int cut = touch(p + PAGE + 8);
+    printf("sigbus: tail %d, past the end %d (code %ld at +%ld), grown %d, cut again %d (code %ld)\n",
+           tail, past, code, offset, grown, cut, (long)bus_code);
+    sigaction(SIGBUS, &old, NULL);
+    munmap(p, 2 * PAGE);
+    close(fd);
+    unlink(path);
+}
+
 /* memfd_create: a file in memory, its two mappings one memory, shared
  * with a fork's child, and its read()/write() coherent with them. */
 static void memfd(void) {
@@ -421,6 +478,7 @@ int main(int argc, char **argv) {
     shared_write(argv[1]);
     coherence(argv[1]);
     memfd();
+    sigbus(argv[1]);
 
     int wo = open(path, O_WRONLY);
     int pipefd[2];

@@ -125,6 +125,16 @@ impl FileMaps {
         }
     }
 
+    /// The mappings of the file `key`.
+    pub fn of_file(&self, key: FileKey) -> Vec<FileMap> {
+        self.maps.iter().filter(|m| m.key == key).cloned().collect()
+    }
+
+    /// The mapping that `va` lies in, if any.
+    pub fn at(&self, va: u64) -> Option<&FileMap> {
+        self.maps.iter().find(|m| m.start <= va && va < m.end)
+    }
+
     /// Whether a mapping lies (in part) in `[start, end)`.
     pub fn any_inside(&self, start: u64, end: u64) -> bool {
         self.maps.iter().any(|m| m.start < end && start < m.end)

@@ -17,9 +17,10 @@
 //!   pages back (msync, munmap, exec, exit: kernel/file_maps.rs).
 //! - A truncation zeroes what lies past the new end in every frame
 //!   ([`SharedFilePages::truncate`]), as the file reads when it grows
-//!   again. Pages past the end stay mapped (Linux raises SIGBUS at a touch
-//!   of a whole page past the end; here it reads zero, and a store there
-//!   is never written back unless the file grows first).
+//!   again. The truncating process's own mappings hide the pages wholly
+//!   past the end (a touch is SIGBUS: run/file_faults.rs); another
+//!   process's read zero there (a store there is never written back unless
+//!   the file grows first).
 //!
 //! The registry owns no frame: the mappings do (the frame pool's owner
 //! counts, as after a fork). It asks the pool to track its frames

@@ -11,6 +11,7 @@
 pub mod boot;
 pub mod deadline;
 pub mod engine;
+pub mod file_faults;
 pub mod frame;
 pub mod monitor_probe;
 pub mod options;

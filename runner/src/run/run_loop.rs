@@ -5,6 +5,7 @@
 //! what they share are in `threads.rs`.
 
 use super::deadline::Deadline;
+use super::file_faults::FileFault;
 use super::frame::{self, Frame};
 use super::processes;
 use super::signal_delivery::{self, Delivery};
@@ -14,8 +15,8 @@ use super::timer_firing;
 use super::tlb::{self, Redirect};
 use crate::abi::constants as signal;
 use crate::abi::constants::{
-    BUS_ADRALN, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR, SEGV_MAPERR, SIG_DFL,
-    SIG_IGN, SI_KERNEL, TRAP_BRKPT, TRAP_TRACE,
+    BUS_ADRALN, BUS_ADRERR, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR,
+    SEGV_MAPERR, SIG_DFL, SIG_IGN, SI_KERNEL, TRAP_BRKPT, TRAP_TRACE,
 };
 use crate::abi::sigframe::{SigInfo, Trap};
 use crate::abi::Errno;
@@ -309,7 +310,16 @@ where
                 Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
                 Cow::NotOne => {}
             }
-            let death = exception_death(&mut t.vcpu, vector, &frame)?;
+            let death = match super::file_faults::classify(&mut st, t, vector, &frame)? {
+                FileFault::NotOne => exception_death(&mut t.vcpu, vector, &frame)?,
+                FileFault::Revealed => return Ok(None),
+                FileFault::PastEnd(addr) => Death::Signal {
+                    signal: signal::SIGBUS,
+                    cause: "bus error: access to a page of a mapped file past its end".into(),
+                    rip: frame.rip,
+                    addr: Some(addr),
+                },
+            };
             if let Some(fault) = handled_fault(&st, t, vector, &frame, &death) {
                 // The program's handler runs before it does anything else
                 // (prepare_entry); the frame is where it faulted.
@@ -517,6 +527,7 @@ fn handled_fault(
     // page, whose entries are not present) is SEGV_ACCERR, as on Linux,
     // which looks at the mappings, not at the hardware's present bit.
     let code = match vector {
+        14 if sig == signal::SIGBUS as u64 => BUS_ADRERR,
         14 if frame.error_code & 1 == 0 && !addr.is_some_and(|a| st.process.mm.is_mapped(a)) => {
             SEGV_MAPERR
         }

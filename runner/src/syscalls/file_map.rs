@@ -14,8 +14,8 @@
 //!   pages the program writes are written back at msync, munmap, exec and
 //!   exit (kernel/file_maps.rs); through a read-only one they may not be
 //!   made writable (mprotect: EACCES). Pages wholly past the end of the
-//!   file read zero (Linux raises SIGBUS at their first touch), and show
-//!   what the file gets there once it grows.
+//!   file are hidden: a touch is SIGBUS, as on Linux, until the file grows
+//!   over them (run/file_faults.rs).
 //! - Linux's checks, in Linux's order: a descriptor that is not a regular
 //!   file is `ENODEV` (`EACCES` for one not open for reading), `MAP_SHARED`
 //!   with `PROT_WRITE` of a descriptor not open for writing is `EACCES`, and
@@ -138,14 +138,17 @@ fn mmap_shared(
     let (aspace, mem) = ctx.memory();
     match filled.and_then(|()| aspace.clear_dirty(mem, addr, addr + len).map_err(map_errno)) {
         Ok(()) => {
+            let end = addr + len.next_multiple_of(PAGE_SIZE);
             ctx.process.file_maps.add(FileMap {
                 start: addr,
-                end: addr + len.next_multiple_of(PAGE_SIZE),
+                end,
                 file: obj.clone(),
                 offset,
                 key,
                 writable: file.writable,
             });
+            // Pages wholly past the end of the file: SIGBUS at a touch.
+            file_pages::hide_past_end(ctx, addr, end, offset, size).map_err(map_errno)?;
             Ok(addr)
         }
         Err(e) => {

@@ -162,14 +162,49 @@ pub fn after_write(ctx: &mut Ctx<'_>, obj: &Object, at: Option<u64>, written: Wr
 }
 
 /// After the host file `fd` was cut (or grown) to `size` bytes: its
-/// shared pages read zero past the end.
+/// shared pages read zero past the end, and this process's own mappings of
+/// it fault (SIGBUS) on the pages wholly past it.
 pub fn after_truncate(ctx: &mut Ctx<'_>, fd: BorrowedFd<'_>, size: u64) {
-    let (kernel, mem) = ctx.kernel_and_memory();
-    if kernel.shared_pages.is_empty() {
+    if ctx.kernel.shared_pages.is_empty() {
         return;
     }
     let Some(key) = key_of_fd(fd) else {
         return;
     };
+    let (kernel, mem) = ctx.kernel_and_memory();
     let _ = kernel.shared_pages.truncate(key, mem, size);
+    for m in ctx.process.file_maps.of_file(key) {
+        let _ = hide_past_end(ctx, m.start, m.end, m.offset, size);
+    }
+}
+
+/// Hides the pages of the shared file mapping `[start, end)` (showing the
+/// file from `offset`) that lie wholly past `size`, the end of the file:
+/// a touch of one is SIGBUS, as on Linux (run/file_faults.rs), until the
+/// file grows over it. PROT_NONE pages stay as they are.
+pub fn hide_past_end(
+    ctx: &mut Ctx<'_>,
+    start: u64,
+    end: u64,
+    offset: u64,
+    size: u64,
+) -> Result<(), crate::guest::address_space::MapError> {
+    let first = start + size.saturating_sub(offset).next_multiple_of(PAGE_SIZE);
+    let (aspace, mem) = ctx.memory();
+    // In runs of pages of accessible mappings.
+    let mut run: Option<u64> = None;
+    let mut va = first;
+    while va <= end {
+        let accessible = va < end && aspace.prot_at(va).is_some_and(|p| !p.is_none());
+        match (accessible, run) {
+            (true, None) => run = Some(va),
+            (false, Some(s)) => {
+                aspace.hide_pages(mem, s, va)?;
+                run = None;
+            }
+            _ => {}
+        }
+        va += PAGE_SIZE;
+    }
+    Ok(())
 }

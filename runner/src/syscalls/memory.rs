@@ -83,7 +83,20 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     let (aspace, mem) = ctx.memory();
     match aspace.mprotect(mem, a[0], a[1], prot) {
-        Ok(()) => Ok(0),
+        Ok(()) => {
+            // Pages of shared file mappings past the end of their file stay
+            // inaccessible (SIGBUS).
+            let end = a[0].saturating_add(a[1]);
+            for m in ctx.process.file_maps.inside(a[0], end) {
+                let crate::kernel::fds::Object::File(f) = &*m.file else {
+                    continue;
+                };
+                let size = rustix::fs::fstat(&f.fd).map_or(0, |st| st.st_size.max(0) as u64);
+                super::file_pages::hide_past_end(ctx, m.start, m.end, m.offset, size)
+                    .map_err(map_errno)?;
+            }
+            Ok(0)
+        }
         // As Linux answers a change to its vvar page.
         Err(MapError::Reserved) => Err(Errno::ACCESS.into()),
         Err(e) => map_err(e),

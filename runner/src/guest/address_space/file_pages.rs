@@ -3,8 +3,9 @@
 //! (kernel/shared_file_pages.rs keeps which frame is which file page).
 
 use super::{AddressSpace, MapError, MmapFlags};
+use crate::guest::frames::FrameRuns;
 use crate::guest::page_table::{PageTables, Prot};
-use thinvisor_kmod::GuestMemory;
+use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
 impl AddressSpace {
     /// [`AddressSpace::mmap_anonymous`] with 4 KiB pages only, whatever
@@ -39,11 +40,62 @@ impl AddressSpace {
     }
 }
 
+/// A leaf that keeps its frame but is not present (as PROT_NONE's).
+const HIDDEN: u64 = Prot {
+    read: false,
+    write: false,
+    exec: false,
+}
+.user_pte_flags();
+
+impl AddressSpace {
+    /// Makes the pages of `[start, end)` inaccessible while keeping their
+    /// frames: pages of a shared file mapping wholly past the end of the
+    /// file, whose touch is SIGBUS (run/file_faults.rs). The hypervisor's
+    /// translations of them are dropped and the caller flushes the TLBs.
+    pub fn hide_pages(
+        &mut self,
+        mem: &mut GuestMemory,
+        start: u64,
+        end: u64,
+    ) -> Result<(), MapError> {
+        let mut downgraded = FrameRuns::default();
+        let mut va = start;
+        while va < end {
+            if let Some(t) = self.tables.translate(mem, va) {
+                downgraded.push_frame(t.pa);
+            }
+            self.tables.set_flags(mem, va, HIDDEN)?;
+            va += PAGE_SIZE;
+        }
+        if !downgraded.is_empty() {
+            self.refresh(mem, &downgraded)?;
+            self.needs_tlb_flush = true;
+        }
+        Ok(())
+    }
+
+    /// Makes a hidden page ([`AddressSpace::hide_pages`]) accessible again
+    /// with its mapping's protection (the file grew over it). False when
+    /// `va` is not a hidden page of an accessible mapping.
+    pub fn reveal_page(&mut self, mem: &mut GuestMemory, va: u64) -> Result<bool, MapError> {
+        let page = va & !(PAGE_SIZE - 1);
+        let Some((_, vma)) = self.vma_at(page) else {
+            return Ok(false);
+        };
+        if vma.prot.is_none() || self.tables.translate(mem, page).is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .tables
+            .set_flags(mem, page, vma.prot.user_pte_flags())?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fork_tests::{frame, guest_read, guest_write, page_of, space, AT, MIB};
     use super::*;
-    use thinvisor_kmod::PAGE_SIZE;
 
     const SHARED: MmapFlags = MmapFlags {
         fixed: true,
@@ -80,6 +132,30 @@ mod tests {
         a.munmap(&mut m, AT, PAGE_SIZE).expect("munmap a");
         assert!(!b.frames.is_shared_frame(pa));
         assert_eq!(guest_read(&mut b, &mut m, at_b, 6), b"from b".to_vec());
+    }
+
+    #[test]
+    fn a_hidden_page_keeps_its_frame_and_bytes_until_revealed() {
+        let (mut a, mut m) = space(16 * MIB);
+        a.mmap_small_pages(&mut m, AT, 2 * PAGE_SIZE, Prot::RW, SHARED)
+            .expect("mmap");
+        guest_write(&mut a, &mut m, AT + PAGE_SIZE, b"kept");
+        let pa = frame(&a, &m, AT + PAGE_SIZE);
+        a.hide_pages(&mut m, AT + PAGE_SIZE, AT + 2 * PAGE_SIZE)
+            .expect("hide");
+        assert!(a.needs_tlb_flush);
+        assert!(a.translate(&m, AT + PAGE_SIZE).is_none(), "not present");
+        assert_eq!(a.tables.frame_of(&m, AT + PAGE_SIZE), Some(pa));
+        assert!(a.translate(&m, AT).is_some(), "the page before stays");
+        assert!(a.reveal_page(&mut m, AT + PAGE_SIZE + 8).expect("reveal"));
+        assert!(!a.reveal_page(&mut m, AT + PAGE_SIZE).expect("again"));
+        assert!(a
+            .translate(&m, AT + PAGE_SIZE)
+            .is_some_and(|t| t.user_writable()));
+        assert_eq!(
+            guest_read(&mut a, &mut m, AT + PAGE_SIZE, 4),
+            b"kept".to_vec()
+        );
     }
 
     #[test]

@@ -272,6 +272,11 @@ impl AddressSpace {
         self.vmas.iter().map(|(&s, v)| (s, v.end, v.prot, v.shared))
     }
 
+    /// The protection of the mapping `va` lies in, if any.
+    pub fn prot_at(&self, va: u64) -> Option<Prot> {
+        self.vma_at(va & !(PAGE_SIZE - 1)).map(|(_, v)| v.prot)
+    }
+
     pub fn is_mapped(&self, addr: u64) -> bool {
         self.overlaps(addr, addr.saturating_add(1))
     }

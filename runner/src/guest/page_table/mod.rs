@@ -107,7 +107,7 @@ impl Prot {
 
     /// Leaf-entry flags for a user page with this protection. x86 cannot
     /// express write-only or exec-only: they imply read, as on Linux.
-    pub fn user_pte_flags(self) -> u64 {
+    pub const fn user_pte_flags(self) -> u64 {
         if !(self.read || self.write || self.exec) {
             return BACKED;
         }
