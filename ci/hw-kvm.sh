@@ -340,6 +340,38 @@ if [ -e /usr/lib/x86_64-linux-musl/libc.so ]; then
     ln -s x86_64-linux-musl/libc.so "$root/lib/ld-musl-x86_64.so.1"
 fi
 
+# Debian's own dynamically linked programs (coreutils' ls, cat, sort and
+# sha256sum, the sqlite3 shell, python3 with the part of its library a
+# script importing json, hashlib, re and sqlite3 needs) and the C++
+# sample built with the host's g++, at /debian/bin,
+# with every library they and Python's extension modules load, at
+# Debian's paths: the dynamic cases of cases-runner.sh compare them with
+# their native runs in the VM. A host without one of them skips it.
+mkdir -p "$root/debian/bin"
+for t in ls cat sort sha256sum sqlite3 python3; do
+    [ -e "/usr/bin/$t" ] && cp -L "/usr/bin/$t" "$root/debian/bin/$t"
+done
+# A dynamically linked C++ program (libstdc++, libgcc_s) with it.
+if command -v g++ >/dev/null 2>&1; then
+    g++ -O2 -pthread -o "$root/debian/bin/cpp-threads" "$SCRIPT_DIR/../samples/cpp/threads.cpp" \
+        || die "building samples/cpp/threads.cpp failed"
+fi
+pylib=$(ls -d /usr/lib/python3.[0-9]* 2>/dev/null | sort -V | tail -n 1)
+if [ -e "$root/debian/bin/python3" ] && [ -n "$pylib" ]; then
+    mkdir -p "$root$pylib"
+    (cd "$pylib" && find . \( -path './test' -o -path './idlelib' -o -path './tkinter' \
+        -o -path './ensurepip' -o -path './lib2to3' -o -path './pydoc_data' \
+        -o -path './turtledemo' -o -path './site-packages' -o -path './dist-packages' \
+        -o -path './config-*' -o -path './unittest' -o -path './asyncio' \
+        -o -path './multiprocessing' \) -prune -o -print \
+        | cpio -pdm --quiet "$root$pylib") || die "copying $pylib failed"
+fi
+ldd "$root/debian/bin/"* $(find "$root/usr/lib" -path '*lib-dynload/*.so' 2>/dev/null) 2>/dev/null \
+    | awk '/=> \//{print $3}' | sort -u | while IFS= read -r lib; do
+    dst="$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
+    [ -e "$dst" ] || cp -L "$lib" "$dst"
+done
+
 # Copy an ELF file. A dynamically linked one must use a loader of the kit
 # (the VM has no other libraries).
 install_file() {  # SRC DST

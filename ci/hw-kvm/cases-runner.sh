@@ -164,6 +164,34 @@ expect_exact elf-hello-musl-dynamic 0 'Hello from a static ELF, argc=2\nargv[1]=
 "$S/filemap_dynamic" "$T/dyn-work" > "$T/filemap.native" 2>&1
 expect_exact elf-filemap-dynamic 0 "@$T/filemap.native" '' -- $X $DP $S/filemap_dynamic "$T/dyn-work"
 expect_stderr_contains elf-dynamic-no-libraries 126 'its interpreter /lib64/ld-linux-x86-64.so.2 cannot be run in the sandbox (ENOENT)' -- $X $S/hello_dynamic
+# --- Debian's own programs (hw-kvm.sh puts them at /debian/bin with
+#     their libraries), under a policy like host-tools.toml: /usr, /lib and
+#     /lib64 read-exec, /bin the tools, a writable tree at its own path.
+#     Each is compared with its native run in the VM.
+mkdir -p "$T/deb-work/native"
+printf 'pear\napple\nfig\n' > "$T/deb-work/in.txt"
+{ cat "$T/dyn-libs.toml"; printf '[env]\nvars = { HOME = "/" }\n[[files]]\npath = "/bin"\nhost_path = "/debian/bin"\naccess = "read-exec"\n[[files]]\npath = "%s/deb-work"\naccess = "read-write"\n' "$T"; } > "$T/deb-policy.toml"
+DEB="--policy $T/deb-policy.toml"
+deb_case() {  # NAME PROGRAM ARGS... (the same arguments natively and in the sandbox)
+    _dn=$1; shift
+    [ -x "/debian/bin/$1" ] || { echo "CASE deb-$_dn SKIP /debian/bin/$1 is not in the VM"; return 0; }
+    _dp=$1; shift
+    "/debian/bin/$_dp" "$@" > "$T/deb-$_dn.native" 2> "$T/deb-$_dn.native-stderr"
+    expect_exact "deb-$_dn" 0 "@$T/deb-$_dn.native" "@$T/deb-$_dn.native-stderr" -- $X $DEB "/debian/bin/$_dp" "$@"
+}
+deb_case ls-l ls -l /usr/lib/x86_64-linux-gnu
+deb_case cat cat "$T/deb-work/in.txt"
+deb_case sort sort "$T/deb-work/in.txt"
+deb_case sha256sum sha256sum "$T/deb-work/in.txt"
+SQL="create table t(k text, v int); insert into t values ('a', 1), ('b', 2); update t set v = v * 10; select k, v from t order by k;"
+if [ -x /debian/bin/sqlite3 ]; then
+    /debian/bin/sqlite3 "$T/deb-work/native/t.db" "$SQL" > "$T/deb-sqlite3.native" 2> "$T/deb-sqlite3.native-stderr"
+    expect_exact deb-sqlite3 0 "@$T/deb-sqlite3.native" "@$T/deb-sqlite3.native-stderr" -- $X $DEB /debian/bin/sqlite3 "$T/deb-work/t.db" "$SQL"
+else
+    echo "CASE deb-sqlite3 SKIP /debian/bin/sqlite3 is not in the VM"
+fi
+deb_case python3 python3 -c "import json, hashlib, re, sqlite3, sys; db = sqlite3.connect(':memory:'); open(sys.argv[1], 'w').write(json.dumps({'sha': hashlib.sha256(b'x').hexdigest(), 'w': re.findall(r'\w+', 'a b-c'), 'n': db.execute('select 6*7').fetchone()[0]})); print(json.load(open(sys.argv[1])))" "$T/deb-work/py.json"
+deb_case cpp-threads cpp-threads
 PROC_SH=/bin/sh timeout 60 "$S/processes_dynamic" > "$T/processes_dynamic.native" 2> "$T/processes_dynamic.native-stderr"
 expect_exact elf-processes_dynamic 0 "@$T/processes_dynamic.native" '' -- $X --policy "$T/dyn-proc-policy.toml" $S/processes_dynamic
 SCRIPT='printf "b\na\nb\nc\n" | sort | uniq -c | sort -rn | head -2; x=$(echo ab | tr a b); echo "$x"; sleep 0.1 & sleep 0.05 & wait; trap "echo got TERM" TERM; kill -TERM $$; echo done'
