@@ -25,8 +25,9 @@
 //!
 //! Pages are filled at map time rather than at the first fault: one
 //! `pread` per run of pages, no fault path through the runner. The cost is
-//! the copy of every mapped byte, used or not (glibc's loader maps a library's whole span, then each
-//! segment over it: docs/benchmarks.md, "Dynamic programs").
+//! the copy of every mapped byte, used or not (glibc's loader maps a
+//! library's whole span, then each segment over it: docs/benchmarks.md,
+//! "Dynamic programs").
 
 use super::file_pages;
 use super::memory::map_errno;
