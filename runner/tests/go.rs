@@ -150,3 +150,57 @@ fn os_exec_runs_children_as_natively() {
         );
     }
 }
+
+/// A Go net/http server in the sandbox and its clients in the same
+/// program, over real TCP on the address a `listen = true` rule names (and
+/// an outbound rule for the same address): keep-alive and fresh
+/// connections, a POST, a 404, twenty clients at once, a graceful
+/// shutdown; the output matches the native run at GOMAXPROCS 1 and 4.
+#[test]
+fn a_net_http_server_and_its_clients_match_native() {
+    let prog = go_build("httpserve");
+    let dir = temp_dir("go-http");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let native = Command::new(&prog)
+        .arg(&addr)
+        .env_clear()
+        .output()
+        .expect("native run");
+    assert!(native.status.success(), "native run");
+    let want = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(
+        want.ends_with("concurrent: 20 of 20\nserved: true\n"),
+        "{want}"
+    );
+    for procs in ["1", "4"] {
+        let policy = dir.join(format!("p{procs}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[env]\nvars = {{ GOMAXPROCS = \"{procs}\" }}\n\n[[network]]\naddress = \"{addr}\"\nlisten = true\n\n[[network]]\naddress = \"{addr}\"\n"
+            ),
+        )
+        .expect("policy");
+        let out = runner()
+            .arg("exec")
+            .arg("--policy")
+            .arg(&policy)
+            .arg(&prog)
+            .arg(&addr)
+            .output()
+            .expect("runner");
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).as_ref()
+            ),
+            (Some(0), want.as_str()),
+            "GOMAXPROCS={procs}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

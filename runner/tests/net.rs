@@ -204,3 +204,156 @@ fn only_inet_families_exist() {
     let p = policy("net-family", "[[network]]\naddress = \"127.0.0.1:9\"\n");
     assert_eq!(netop(&p, &["x", "1"]).status, EAFNOSUPPORT);
 }
+
+/// A free loopback TCP port (bound, then let go).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A TCP server in the sandbox (samples/c/tcp_server.c) on the address a
+/// `listen = true` rule names answers clients outside it: accept4 and
+/// accept, the peer's address, getsockname.
+#[test]
+fn a_server_in_the_sandbox_answers_clients_outside_it() {
+    let port = free_port();
+    let p = policy(
+        "net-server",
+        &format!("[[network]]\naddress = \"127.0.0.1:{port}\"\nlisten = true\n"),
+    );
+    let mut child = runner()
+        .args(["exec", "--policy", p.to_str().expect("utf-8")])
+        .arg(elf_sample("tcp_server"))
+        .args([port.to_string().as_str(), "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runner");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).expect("read") == 1 && byte[0] != b'\n' {
+        first.push(byte[0]);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&first),
+        format!("listening on {port}")
+    );
+    for i in 1..=3 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        c.write_all(format!("hello {i}\n").as_bytes())
+            .expect("send");
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).expect("reply");
+        assert_eq!(reply, format!("HELLO {i} #{i}\n"));
+    }
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("rest");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert_eq!(
+        (status.code(), rest.as_str()),
+        (Some(0), "served 3\n"),
+        "{err}"
+    );
+}
+
+/// Without a listen rule for the address: bind is EACCES before the host
+/// is asked, and so is listen on an unbound socket (Linux would bind it to
+/// an ephemeral port no rule names); an outbound rule for the same
+/// address and port does not let the guest bind it.
+#[test]
+fn binding_an_address_no_listen_rule_names_is_refused() {
+    let port = free_port();
+    let other = free_port();
+    let p = policy(
+        "net-server-refused",
+        &format!(
+            "[[network]]\naddress = \"127.0.0.1:{port}\"\n\n[[network]]\naddress = \"127.0.0.1:{other}\"\nlisten = true\n"
+        ),
+    );
+    let r = exec_elf(
+        &["--policy", p.to_str().expect("utf-8")],
+        "tcp_server",
+        &["refuse", port.to_string().as_str()],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "bind: errno 13, listen unbound: errno 13\n"),
+        "{}",
+        r.stderr
+    );
+    // Nothing was bound on the host: the port is still free.
+    TcpListener::bind(("127.0.0.1", port)).expect("the refused port is still free");
+}
+
+/// busybox `httpd` in the sandbox serves a page to a client outside it:
+/// it forks a child per connection, which serves it while the parent
+/// waits in `accept` for the next (a wait that must not hold up the
+/// child: `readiness::wait_unless_ready`).
+#[test]
+fn busybox_httpd_serves_a_page() {
+    let port = free_port();
+    let www = temp_dir("net-httpd-www");
+    std::fs::write(www.join("index.html"), "<h1>from the sandbox</h1>\n").expect("page");
+    let p = policy(
+        "net-httpd",
+        &format!(
+            "[[network]]\naddress = \"127.0.0.1:{port}\"\nlisten = true\n\n[[files]]\npath = \"/www\"\nhost_path = \"{}\"\naccess = \"read\"\n",
+            www.display()
+        ),
+    );
+    let mut child = runner()
+        .args([
+            "exec",
+            "--policy",
+            p.to_str().expect("utf-8"),
+            "/bin/busybox",
+            "httpd",
+            "-f",
+        ])
+        .args(["-p", format!("127.0.0.1:{port}").as_str(), "-h", "/www"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runner");
+    let mut reply = String::new();
+    for attempt in 0.. {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut c) => {
+                c.set_read_timeout(Some(Duration::from_secs(20)))
+                    .expect("timeout");
+                for _ in 0..2 {
+                    // Two requests, one connection each.
+                    reply.clear();
+                    c.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                        .expect("request");
+                    c.read_to_string(&mut reply).expect("reply");
+                    c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("again");
+                    c.set_read_timeout(Some(Duration::from_secs(20)))
+                        .expect("timeout");
+                }
+                break;
+            }
+            Err(_) if attempt < 100 => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("httpd never listened: {e}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(
+        reply.ends_with("\r\n\r\n<h1>from the sandbox</h1>\n"),
+        "{reply}"
+    );
+}

@@ -129,6 +129,9 @@ pub fn render(policy: &Policy) -> String {
         let _ = writeln!(o, "\n[[network]]");
         let _ = writeln!(o, "address = {}", quote(&rule.addr.to_string()));
         let _ = writeln!(o, "protocol = {}", quote(rule.protocol.as_str()));
+        if rule.listen {
+            let _ = writeln!(o, "listen = true");
+        }
     }
 
     let sc = &policy.syscalls;

@@ -75,6 +75,7 @@ pub struct RawFile {
 pub struct RawNet {
     pub address: Spanned<String>,
     pub protocol: Option<Spanned<String>>,
+    pub listen: Option<Spanned<bool>>,
 }
 
 /// `[syscalls]`

@@ -251,15 +251,18 @@ fn every_key_is_read() {
         vec![
             NetRule {
                 addr: addr("127.0.0.1:8080"),
-                protocol: Protocol::Tcp
+                protocol: Protocol::Tcp,
+                listen: false
             },
             NetRule {
                 addr: addr("[::1]:53"),
-                protocol: Protocol::Udp
+                protocol: Protocol::Udp,
+                listen: false
             },
             NetRule {
                 addr: addr("10.0.0.1:443"),
-                protocol: Protocol::Tcp
+                protocol: Protocol::Tcp,
+                listen: false
             },
         ]
     );
@@ -502,6 +505,54 @@ fn network_matching() {
 }
 
 #[test]
+fn listen_rules_allow_binding_only() {
+    let p = parse(
+        "[[network]]\naddress = \"127.0.0.1:8080\"\nlisten = true\n\n\
+         [[network]]\naddress = \"0.0.0.0:9090\"\nlisten = true\n\n\
+         [[network]]\naddress = \"127.0.0.1:8080\"\n",
+    );
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("address in test");
+    let n = &p.network;
+    assert!(n.allows_bind(Protocol::Tcp, addr("127.0.0.1:8080")));
+    assert!(
+        !n.allows_bind(Protocol::Tcp, addr("0.0.0.0:8080")),
+        "not the rule's address"
+    );
+    assert!(n.allows_bind(Protocol::Tcp, addr("0.0.0.0:9090")));
+    assert!(
+        n.allows_bind(Protocol::Tcp, addr("10.1.2.3:9090")),
+        "any address of the port"
+    );
+    assert!(!n.allows_bind(Protocol::Tcp, addr("127.0.0.1:9091")));
+    assert!(
+        n.allows(Protocol::Tcp, addr("127.0.0.1:8080")),
+        "the connect rule"
+    );
+    assert!(
+        !n.allows(Protocol::Tcp, addr("0.0.0.0:9090")),
+        "listen rules connect nowhere"
+    );
+    assert_eq!(n.tcp_ports(), BTreeSet::from([8080]));
+    assert_eq!(n.listen_ports(), BTreeSet::from([8080, 9090]));
+    for (bad, what) in [
+        ("[[network]]\naddress = \"0.0.0.0:80\"\n", "those are for listen = true"),
+        (
+            "[[network]]\naddress = \"[::1]:53\"\nprotocol = \"udp\"\nlisten = true\n",
+            "UDP servers are not emulated yet",
+        ),
+        (
+            "[[network]]\naddress = \"127.0.0.1:80\"\nlisten = true\n[[network]]\naddress = \"127.0.0.1:80\"\nlisten = true\n",
+            "tcp listen \"127.0.0.1:80\" is listed twice",
+        ),
+    ] {
+        let e = Policy::from_str_named(bad, "policy.toml")
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains(what), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn with_wall_time_overrides() {
     let p = parse(DESIGN_EXAMPLE).with_wall_time(Duration::from_secs(2));
     assert_eq!(p.limits.wall_time, Duration::from_secs(2));
@@ -701,7 +752,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[files]]\npath = \"/a\"\naccess = \"read\"\nmode = \"0644\"\n",
      "policy.toml:4: files[0].mode: unknown key \"mode\" (expected one of: path, host_path, access, private)"),
     ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
-     "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol)"),
+     "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol, listen)"),
     ("[syscalls]\nblock = [\"getpid\"]\n",
      "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args, vdso)"),
     ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmin = 1\n",
@@ -830,7 +881,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[network]]\naddress = \"127.0.0.1:70000\"\n",
      "policy.toml:2: network[0].address: expected an address and port such as \"127.0.0.1:8080\" or \"[::1]:53\", found \"127.0.0.1:70000\""),
     ("[[network]]\naddress = \"0.0.0.0:80\"\n",
-     "policy.toml:2: network[0].address: expected a concrete address (not 0.0.0.0 or ::), found \"0.0.0.0:80\""),
+     "policy.toml:2: network[0].address: expected a concrete address (not 0.0.0.0 or ::; those are for listen = true), found \"0.0.0.0:80\""),
     ("[[network]]\naddress = \"[::1]:53\"\nprotocol = \"sctp\"\n",
      "policy.toml:3: network[0].protocol: expected \"tcp\" or \"udp\", found \"sctp\""),
     ("[[network]]\naddress = \"[::1]:53\"\nprotocol = \"udp\"\n[[network]]\naddress = \"[::1]:53\"\nprotocol = \"udp\"\n",

@@ -83,7 +83,8 @@ pub fn rights(access: FileAccess, is_dir: bool) -> BitFlags<AccessFs> {
 }
 
 /// Restricts the calling thread (and every thread it creates afterwards)
-/// to the roots `vfs` holds open and the TCP ports of `network`.
+/// to the roots `vfs` holds open, the TCP ports of `network` to connect to
+/// and its `listen` ports to bind.
 pub fn restrict(vfs: &Vfs, network: &NetRules) -> Result<Enforcement, LandlockError> {
     let ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
@@ -103,6 +104,11 @@ pub fn restrict(vfs: &Vfs, network: &NetRules) -> Result<Enforcement, LandlockEr
     for port in network.tcp_ports() {
         created = created
             .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
+            .map_err(LandlockError::Ruleset)?;
+    }
+    for port in network.listen_ports() {
+        created = created
+            .add_rule(NetPort::new(port, AccessNet::BindTcp))
             .map_err(LandlockError::Ruleset)?;
     }
     let status = created.restrict_self().map_err(LandlockError::Ruleset)?;

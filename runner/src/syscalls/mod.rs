@@ -20,6 +20,8 @@ mod io;
 mod memfd;
 mod memory;
 pub mod net;
+mod net_options;
+mod net_server;
 pub mod pipe;
 mod poll;
 mod posix_timers;

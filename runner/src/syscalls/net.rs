@@ -6,8 +6,9 @@
 //! created (`EACCES`); `connect` and `sendto` reach only the peers the
 //! policy lists (`EACCES` otherwise, before any packet leaves, so a refusal
 //! is never confused with a peer's `ECONNREFUSED`); datagrams from peers the
-//! policy does not list are dropped unseen. Nothing listens: bind, listen
-//! and accept are not emulated. A send on a broken connection raises the
+//! policy does not list are dropped unseen. Serving (bind, listen,
+//! accept) is `net_server.rs`, setsockopt `net_options.rs`. A send on a
+//! broken connection raises the
 //! guest's SIGPIPE (`signals::broken_pipe`) unless it passed MSG_NOSIGNAL;
 //! the host call always carries MSG_NOSIGNAL.
 
@@ -85,7 +86,7 @@ impl Write for SockIo<'_> {
     }
 }
 
-fn source_of(from: &Option<SocketAddrAny>) -> Option<SocketAddr> {
+pub(super) fn source_of(from: &Option<SocketAddrAny>) -> Option<SocketAddr> {
     from.clone().and_then(|a| SocketAddr::try_from(a).ok())
 }
 
@@ -171,7 +172,7 @@ pub fn send_parts(
     }
 }
 
-fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Object>, Errno> {
+pub(super) fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Object>, Errno> {
     let obj = ctx.process.fds.get(fd)?;
     if matches!(&*obj, Object::Socket(_)) {
         Ok(obj)
@@ -181,7 +182,7 @@ fn socket_of(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Object>, Errno> {
 }
 
 /// Reads a guest sockaddr of `len` bytes.
-fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_sockaddr(ctx: &mut Ctx<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
     if (len as u32 as i32) < 0 || len > SOCKADDR_MAX {
         return Err(Errno::INVAL);
     }
@@ -243,15 +244,22 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         rustix::net::connect_unspec(&s.fd)?;
         return Ok(0);
     }
-    let addr = abi::decode_sockaddr(&raw)?;
-    if !s.v6 && addr.is_ipv6() {
-        return Err(Errno::AFNOSUPPORT.into());
-    }
+    let addr = address_for(s, &raw)?;
     if !ctx.kernel.net.allows(s.protocol, addr) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::connect(&s.fd, &addr)?;
     Ok(0)
+}
+
+/// The guest sockaddr `raw` as an address for socket `s`: an IPv6 one on
+/// an IPv4 socket is EAFNOSUPPORT.
+pub(super) fn address_for(s: &SocketObj, raw: &[u8]) -> Result<SocketAddr, Errno> {
+    let addr = abi::decode_sockaddr(raw)?;
+    if !s.v6 && addr.is_ipv6() {
+        return Err(Errno::AFNOSUPPORT);
+    }
+    Ok(addr)
 }
 
 /// sendto (and send): EPIPE raises SIGPIPE unless the guest passed
@@ -305,7 +313,7 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
 
 /// A socklen_t the guest passes by pointer (an address or option buffer's
 /// room): EFAULT when it cannot be read, EINVAL when negative.
-fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
+pub(super) fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
     let mut l = [0u8; 4];
     ctx.tunnel()
         .read(GuestPtr::new(at), &mut l)
@@ -315,7 +323,7 @@ fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
 
 /// Writes a socket address back as the kernel does: as much of it as
 /// `room` holds at `addr`, and its whole length at `len_at`.
-fn put_sockaddr(
+pub(super) fn put_sockaddr(
     ctx: &mut Ctx<'_>,
     from: Option<SocketAddr>,
     addr: u64,

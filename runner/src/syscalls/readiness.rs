@@ -159,17 +159,20 @@ pub fn host_now(items: &mut [HostItem]) -> Result<(), rustix::io::Errno> {
 
 /// A blocking host call on `fd` must not hold the kernel lock while it
 /// waits when other threads could need it (they may be the ones to make
-/// `fd` ready, or to end the process). So, with more than one thread, a
-/// call whose host descriptor blocks and is not ready for `events` waits
-/// with no lock held (`Wait::Poll`: another thread's syscall or a few
-/// milliseconds) and runs again. A lone thread makes the host call
-/// directly (its wait ends at the deadline's kick).
+/// `fd` ready, or to end the process): the other threads of the process,
+/// and every thread of the sandbox's other processes (a server's child
+/// serving the connection its parent accepted, while the parent waits in
+/// `accept` for the next). So, unless the caller is the sandbox's only
+/// thread, a call whose host descriptor blocks and is not ready for
+/// `events` waits with no lock held (`Wait::Poll`: another thread's
+/// syscall or a few milliseconds) and runs again. The only thread makes
+/// the host call directly (its wait ends at the deadline's kick).
 pub fn wait_unless_ready(
     ctx: &super::Ctx<'_>,
     fd: rustix::fd::BorrowedFd<'_>,
     events: u16,
 ) -> Result<(), super::Stop> {
-    if ctx.process.threads.live() <= 1 {
+    if ctx.process.threads.live() <= 1 && ctx.kernel.procs.len() <= 1 {
         return Ok(());
     }
     if rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK)) {

@@ -17,8 +17,8 @@
 
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
-    pipe, poll, posix_timers, process, remap, resources, select, signalfd, signals, sigwait, sleep,
-    thread, time, timerfd, wait, Handler,
+    net_options, net_server, pipe, poll, posix_timers, process, remap, resources, select, signalfd,
+    signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -89,7 +89,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
-const SERVER: &str = "not emulated: sockets only connect out to the policy's [[network]] peers, with read, write, send and receive";
+const SERVER: &str = "not emulated yet: message calls with ancillary data and their batches, socketpair (sockets connect, serve on listen rules' addresses, read, write, send and receive)";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
@@ -97,8 +97,6 @@ const FILE_META: &str =
 const LINKS: &str = "a link the guest made could name anything outside the policy's trees; the trees' own links are the host's";
 const METADATA: &str =
     "changing modes, owners, times or device nodes is not part of the policy's access levels";
-const INBOUND: &str =
-    "nothing listens in the sandbox: [[network]] allows outbound connections only";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const SCHED: &str = "scheduling priorities and policies are not emulated";
@@ -196,7 +194,8 @@ pub static TABLE: &[Entry] = &[
         "AF_INET/AF_INET6 TCP/UDP, only when a [[network]] rule names the protocol"),
     emulated!("connect", net::connect,
         "only to a peer listed in [[network]] (EACCES otherwise, before any packet leaves)"),
-    unsupported("accept", INBOUND),
+    emulated!("accept", net_server::accept,
+        "the next connection of a socket listening on a [[network]] listen rule's address, as a new socket; the peer's address written back"),
     emulated!("sendto", net::sendto,
         "send on a socket (also send()); UDP destinations must be listed; the host call always has MSG_NOSIGNAL, a broken connection raises the guest's SIGPIPE unless it passed MSG_NOSIGNAL"),
     emulated!("recvfrom", net::recvfrom,
@@ -205,14 +204,17 @@ pub static TABLE: &[Entry] = &[
     unsupported("recvmsg", SERVER),
     emulated!("shutdown", net::shutdown,
         "host shutdown of the guest's own socket"),
-    unsupported("bind", INBOUND),
-    unsupported("listen", INBOUND),
+    emulated!("bind", net_server::bind,
+        "TCP sockets to an address a [[network]] listen rule names (EACCES otherwise, before the host is asked)"),
+    emulated!("listen", net_server::listen,
+        "on a socket bound to a listen rule's address (EACCES for an unbound one: no rule names an ephemeral port); backlog at most 4096; EOPNOTSUPP on UDP"),
     emulated!("getsockname", net::getsockname,
         "the host socket's local address; ENOTSOCK for any other descriptor"),
     emulated!("getpeername", net::getpeername,
         "the host socket's peer; ENOTSOCK for any other descriptor (shells ask it of stdin)"),
     unsupported("socketpair", SERVER),
-    unsupported("setsockopt", SERVER),
+    emulated!("setsockopt", net_options::setsockopt,
+        "SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO, TCP_NODELAY, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, IPV6_V6ONLY on the host socket; others ENOPROTOOPT, reported once"),
     emulated!("getsockopt", net::getsockopt,
         "SOL_SOCKET SO_ERROR/SO_TYPE/SO_PROTOCOL/SO_DOMAIN only"),
     emulated!("clone", thread::clone,
@@ -548,7 +550,8 @@ pub static TABLE: &[Entry] = &[
         "relative or TFD_TIMER_ABSTIME, one-shot or periodic; TFD_TIMER_CANCEL_ON_SET is accepted (the sandbox never sets the clock); unread expirations are dropped"),
     emulated!("timerfd_gettime", timerfd::timerfd_gettime,
         "time left and interval"),
-    unsupported("accept4", INBOUND),
+    emulated!("accept4", net_server::accept4,
+        "as accept, with SOCK_NONBLOCK and SOCK_CLOEXEC"),
     emulated!("signalfd4", signalfd::signalfd4,
         "a runner object; reads take pending signals of its mask (the thread's or the process's) as signalfd_siginfo records; poll and epoll see it readable; fd -1 creates, a signalfd's fd gets the new mask"),
     emulated!("eventfd2", eventfd::eventfd2,

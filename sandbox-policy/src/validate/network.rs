@@ -12,14 +12,19 @@ use crate::location::Source;
 use crate::network::{NetRule, NetRules, Protocol};
 use crate::schema::RawNet;
 
-fn address(value: &Spanned<String>, key: &str, src: &Source<'_>) -> Result<SocketAddr> {
+fn address(
+    value: &Spanned<String>,
+    key: &str,
+    listen: bool,
+    src: &Source<'_>,
+) -> Result<SocketAddr> {
     let text = value.get_ref();
     let found = quote(text);
     let message = match text.parse::<SocketAddr>() {
         Ok(addr) if addr.port() == 0 => format!("expected a port from 1 to 65535, found {found}"),
-        Ok(addr) if addr.ip().is_unspecified() => {
-            format!("expected a concrete address (not 0.0.0.0 or ::), found {found}")
-        }
+        Ok(addr) if addr.ip().is_unspecified() && !listen => format!(
+            "expected a concrete address (not 0.0.0.0 or ::; those are for listen = true), found {found}"
+        ),
         Ok(addr) => return Ok(addr),
         Err(_) if looks_like_host_name(text) => {
             format!("expected an IP address literal, not a host name, found {found}")
@@ -52,7 +57,8 @@ pub(super) fn network(raw: &[Spanned<RawNet>], src: &Source<'_>) -> Result<NetRu
     for (i, entry) in raw.iter().enumerate() {
         let entry = entry.get_ref();
         let addr_key = format!("network[{i}].address");
-        let addr = address(&entry.address, &addr_key, src)?;
+        let listen = entry.listen.as_ref().is_some_and(|l| *l.get_ref());
+        let addr = address(&entry.address, &addr_key, listen, src)?;
         let protocol = match entry.protocol.as_ref().map(|p| (p, p.get_ref().as_str())) {
             None | Some((_, "tcp")) => Protocol::Tcp,
             Some((_, "udp")) => Protocol::Udp,
@@ -64,14 +70,28 @@ pub(super) fn network(raw: &[Spanned<RawNet>], src: &Source<'_>) -> Result<NetRu
                 ))
             }
         };
-        let rule = NetRule { addr, protocol };
-        if let Some(j) = rules.iter().position(|r| r.allows(protocol, addr)) {
+        if listen && protocol != Protocol::Tcp {
+            if let Some(l) = &entry.listen {
+                return Err(src.invalid(
+                    &l.span(),
+                    &format!("network[{i}].listen"),
+                    "listen = true is for \"tcp\" rules: UDP servers are not emulated yet",
+                ));
+            }
+        }
+        let rule = NetRule {
+            addr,
+            protocol,
+            listen,
+        };
+        if let Some(j) = rules.iter().position(|r| r.same_as(&rule)) {
             return Err(src.conflict(
                 &entry.address.span(),
                 &addr_key,
                 format!(
-                    "{} {} is listed twice",
+                    "{}{} {} is listed twice",
                     protocol.as_str(),
+                    if listen { " listen" } else { "" },
                     quote(entry.address.get_ref())
                 ),
                 &spans[j],

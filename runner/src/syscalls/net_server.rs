@@ -1,0 +1,120 @@
+//! Serving: bind, listen, accept and accept4 on the addresses the policy's
+//! `[[network]]` listen rules name (`listen = true`; TCP only).
+//!
+//! `bind` to an address no listen rule allows is EACCES before the host is
+//! asked (Landlock also limits the ports the runner may bind); `listen` on
+//! a socket not bound to such an address is EACCES (Linux would bind it to
+//! an ephemeral port, which no rule names). A connection `accept` returns
+//! is an ordinary socket of the guest: whoever reached the listening
+//! address is its peer, whatever the outbound rules say. `accept` waits
+//! as `recvfrom` does: with other threads in the process, with no lock
+//! held.
+
+use super::net::{address_for, put_sockaddr, read_sockaddr, read_socklen, socket_of, source_of};
+use super::{readiness, Args, Ctx, SyscallResult};
+use crate::abi::constants::{POLLIN, SOCK_CLOEXEC, SOCK_NONBLOCK};
+use crate::abi::Errno;
+use crate::kernel::fds::{Object, SocketObj};
+use crate::tunnel::{Access, GuestPtr};
+use rustix::fd::AsFd;
+use rustix::net::SocketFlags;
+use sandbox_policy::Protocol;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The longest queue of pending connections a guest may ask for
+/// (Linux's default somaxconn).
+const BACKLOG_MAX: i32 = 4096;
+
+pub fn bind(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let raw = read_sockaddr(ctx, a[1], a[2])?;
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    let addr = address_for(s, &raw)?;
+    if !ctx.kernel.net.allows_bind(s.protocol, addr) {
+        return Err(Errno::ACCESS.into());
+    }
+    rustix::net::bind(&s.fd, &addr)?;
+    Ok(0)
+}
+
+pub fn listen(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = socket_of(ctx, a[0])?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    if s.protocol != Protocol::Tcp {
+        return Err(Errno::OPNOTSUPP.into());
+    }
+    let bound = rustix::net::getsockname(&s.fd)
+        .ok()
+        .and_then(|n| SocketAddr::try_from(n).ok())
+        .filter(|n| n.port() != 0 && ctx.kernel.net.allows_bind(Protocol::Tcp, *n));
+    if bound.is_none() {
+        return Err(Errno::ACCESS.into());
+    }
+    let backlog = (a[1] as i32).clamp(0, BACKLOG_MAX);
+    rustix::net::listen(&s.fd, backlog)?;
+    Ok(0)
+}
+
+pub fn accept(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    accept_with(ctx, a[0], a[1], a[2], 0)
+}
+
+pub fn accept4(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    accept_with(ctx, a[0], a[1], a[2], a[3] as u32)
+}
+
+/// accept4: the next connection of listening socket `fd` as a new guest
+/// socket (SOCK_NONBLOCK, SOCK_CLOEXEC as asked), its peer's address
+/// written back when `addr` is not null.
+fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -> SyscallResult {
+    if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let obj = socket_of(ctx, fd)?;
+    let Object::Socket(s) = &*obj else {
+        return Err(Errno::NOTSOCK.into());
+    };
+    if s.protocol != Protocol::Tcp {
+        return Err(Errno::OPNOTSUPP.into());
+    }
+    // The address buffer and its length are checked before waiting.
+    let room = if addr != 0 {
+        let room = read_socklen(ctx, len_at)?;
+        ctx.tunnel()
+            .check(GuestPtr::new(len_at), 4, Access::Write)
+            .map_err(|_| Errno::FAULT)?;
+        ctx.tunnel()
+            .check(GuestPtr::new(addr), room as u64, Access::Write)
+            .map_err(|_| Errno::FAULT)?;
+        Some(room)
+    } else {
+        None
+    };
+    if !ctx.process.fds.has_room() {
+        return Err(Errno::MFILE.into());
+    }
+    readiness::wait_unless_ready(ctx, s.fd.as_fd(), POLLIN)?;
+    let mut host_flags = SocketFlags::CLOEXEC;
+    if flags & SOCK_NONBLOCK != 0 {
+        host_flags |= SocketFlags::NONBLOCK;
+    }
+    let (conn, peer) = rustix::net::acceptfrom_with(&s.fd, host_flags)?;
+    let new = Object::Socket(SocketObj {
+        fd: conn,
+        v6: s.v6,
+        protocol: Protocol::Tcp,
+    });
+    let guest_fd = ctx
+        .process
+        .fds
+        .insert(Arc::new(new), flags & SOCK_CLOEXEC != 0, 0)?;
+    if let Some(room) = room {
+        put_sockaddr(ctx, source_of(&peer), addr, len_at, room)?;
+    }
+    Ok(guest_fd)
+}
