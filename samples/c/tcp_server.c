@@ -1,7 +1,8 @@
 /* tcp_server PORT N: a TCP server on 127.0.0.1:PORT. Prints "listening on
  * PORT", then serves N connections one after another (the first with
  * accept4(SOCK_CLOEXEC), the others with accept): reads one line and
- * writes it back upper-cased with the connection's number ("HELLO #1\n"),
+ * writes it back upper-cased with the connection's number ("HELLO #1\n";
+ * the third connection with recvmsg and a two-part sendmsg),
  * checking that getpeername names a loopback peer and getsockname the
  * server's port. Ends with "served N" (exit 0); a failed call prints its
  * name and errno and exits 1.
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int fail(const char *what) {
@@ -87,7 +89,19 @@ int main(int argc, char **argv) {
         char line[256];
         size_t got = 0;
         while (got < sizeof line - 1) {
-            ssize_t k = read(c, line + got, 1);
+            ssize_t k;
+            if (i == 3) {
+                /* The third connection with recvmsg and sendmsg. */
+                struct sockaddr_in from;
+                struct iovec v = {line + got, 1};
+                struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from,
+                                   .msg_iov = &v, .msg_iovlen = 1};
+                k = recvmsg(c, &m, 0);
+                if (k > 0 && (m.msg_namelen != 0 || m.msg_controllen != 0 || m.msg_flags != 0))
+                    return fail("recvmsg's header");
+            } else {
+                k = read(c, line + got, 1);
+            }
             if (k <= 0 || line[got] == '\n')
                 break;
             got++;
@@ -97,8 +111,14 @@ int main(int argc, char **argv) {
             line[j] = (char)toupper((unsigned char)line[j]);
         char reply[300];
         int len = snprintf(reply, sizeof reply, "%s #%d\n", line, i);
-        if (write(c, reply, (size_t)len) != len)
+        if (i == 3) {
+            struct iovec v[2] = {{reply, 2}, {reply + 2, (size_t)len - 2}};
+            struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+            if (sendmsg(c, &m, MSG_NOSIGNAL) != len)
+                return fail("sendmsg");
+        } else if (write(c, reply, (size_t)len) != len) {
             return fail("write");
+        }
         close(c);
     }
     printf("served %d\n", n);

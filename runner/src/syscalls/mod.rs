@@ -20,6 +20,7 @@ mod io;
 mod memfd;
 mod memory;
 pub mod net;
+mod net_messages;
 mod net_options;
 mod net_server;
 pub mod pipe;

@@ -43,7 +43,7 @@ const DATAGRAM_MAX: u64 = 65_536;
 const SEND_FLAGS: u32 =
     MSG_OOB | MSG_DONTROUTE | MSG_DONTWAIT | MSG_EOR | MSG_CONFIRM | MSG_NOSIGNAL | MSG_MORE;
 /// Guest receive flags passed on.
-const RECV_FLAGS: u32 = MSG_OOB | MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL;
+pub(super) const RECV_FLAGS: u32 = MSG_OOB | MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL;
 
 /// A socket as std `Read`/`Write` through recvmsg/sendmsg.
 struct SockIo<'a> {
@@ -287,28 +287,47 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     } else {
         None
     };
-    let obj = socket_of(ctx, a[0])?;
+    send_checked(ctx, a[0], &parts, raw, flags)
+}
+
+/// Sends `parts` (checked readable) on socket `fd` to the guest's address
+/// `raw`, if any (`destination`), with the guest's `flags`.
+pub(super) fn send_checked(
+    ctx: &mut Ctx<'_>,
+    fd: u64,
+    parts: &[(GuestPtr, u64)],
+    raw: Option<Vec<u8>>,
+    flags: u32,
+) -> SysResult {
+    let obj = socket_of(ctx, fd)?;
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK);
     };
     if flags & !SEND_FLAGS != 0 {
         return Err(Errno::OPNOTSUPP);
     }
-    let to = match (raw, s.protocol) {
-        // A stream socket ignores the address (it is connected or fails).
-        (None, _) | (Some(_), Protocol::Tcp) => None,
+    let to = destination(ctx, s, raw)?;
+    send_parts(ctx, s, parts, SendFlags::from_bits_retain(flags), to)
+}
+
+/// Where a send with the guest's address `raw` goes: nowhere new for a
+/// stream socket (it is connected or fails); for UDP, an address the
+/// policy lists (EACCES otherwise).
+fn destination(
+    ctx: &Ctx<'_>,
+    s: &SocketObj,
+    raw: Option<Vec<u8>>,
+) -> Result<Option<SocketAddr>, Errno> {
+    match (raw, s.protocol) {
+        (None, _) | (Some(_), Protocol::Tcp) => Ok(None),
         (Some(raw), Protocol::Udp) => {
-            let to = abi::decode_sockaddr(&raw)?;
-            if !s.v6 && to.is_ipv6() {
-                return Err(Errno::AFNOSUPPORT);
-            }
+            let to = address_for(s, &raw)?;
             if !ctx.kernel.net.allows(Protocol::Udp, to) {
                 return Err(Errno::ACCESS);
             }
-            Some(to)
+            Ok(Some(to))
         }
-    };
-    send_parts(ctx, s, &parts, SendFlags::from_bits_retain(flags), to)
+    }
 }
 
 /// A socklen_t the guest passes by pointer (an address or option buffer's

@@ -17,8 +17,8 @@
 
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
-    net_options, net_server, pipe, poll, posix_timers, process, remap, resources, select, signalfd,
-    signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
+    net_messages, net_options, net_server, pipe, poll, posix_timers, process, remap, resources,
+    select, signalfd, signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -200,8 +200,10 @@ pub static TABLE: &[Entry] = &[
         "send on a socket (also send()); UDP destinations must be listed; the host call always has MSG_NOSIGNAL, a broken connection raises the guest's SIGPIPE unless it passed MSG_NOSIGNAL"),
     emulated!("recvfrom", net::recvfrom,
         "receive (also recv()); datagrams from unlisted peers are dropped"),
-    unsupported("sendmsg", SERVER),
-    unsupported("recvmsg", SERVER),
+    emulated!("sendmsg", net_messages::sendmsg,
+        "a msghdr's address and buffers, as sendto (the same policy); control messages EINVAL, reported once"),
+    emulated!("recvmsg", net_messages::recvmsg,
+        "a msghdr's buffers and the sender's address, as recvfrom; never control messages (msg_controllen 0); MSG_TRUNC for a longer datagram"),
     emulated!("shutdown", net::shutdown,
         "host shutdown of the guest's own socket"),
     emulated!("bind", net_server::bind,
