@@ -351,6 +351,15 @@ mkdir -p "$root/debian/bin"
 for t in ls cat sort sha256sum sqlite3 python3; do
     [ -e "/usr/bin/$t" ] && cp -L "/usr/bin/$t" "$root/debian/bin/$t"
 done
+# Static Go programs (samples/go: goroutines, channels, timers, a file;
+# a net/http server and its clients in one program).
+if command -v go >/dev/null 2>&1; then
+    for g in goroutines httpserve; do
+        (cd "$SCRIPT_DIR/../samples/go" && CGO_ENABLED=0 GOFLAGS=-mod=mod \
+            GOCACHE="$HWKVM_CACHE/go-cache" GOPATH="$HWKVM_CACHE/go-path" \
+            go build -o "$root/debian/bin/go-$g" "./$g.go") || die "building samples/go/$g.go failed"
+    done
+fi
 # A dynamically linked C++ program (libstdc++, libgcc_s) with it.
 if command -v g++ >/dev/null 2>&1; then
     g++ -O2 -pthread -o "$root/debian/bin/cpp-threads" "$SCRIPT_DIR/../samples/cpp/threads.cpp" \
@@ -366,7 +375,8 @@ if [ -e "$root/debian/bin/python3" ] && [ -n "$pylib" ]; then
         -o -path './multiprocessing' \) -prune -o -print \
         | cpio -pdm --quiet "$root$pylib") || die "copying $pylib failed"
 fi
-ldd "$root/debian/bin/"* $(find "$root/usr/lib" -path '*lib-dynload/*.so' 2>/dev/null) 2>/dev/null \
+# (ldd fails on the static Go programs; their lines are skipped.)
+{ ldd "$root/debian/bin/"* $(find "$root/usr/lib" -path '*lib-dynload/*.so' 2>/dev/null) 2>/dev/null || true; } \
     | awk '/=> \//{print $3}' | sort -u | while IFS= read -r lib; do
     dst="$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
     [ -e "$dst" ] || cp -L "$lib" "$dst"
