@@ -135,7 +135,14 @@ fn mmap_shared(
     let addr = aspace
         .mmap_small_pages(mem, req.hint, len, req.prot, req.flags)
         .map_err(map_errno)?;
-    let filled = fill_shared(ctx, key, file.fd.as_fd(), addr, offset, len, size);
+    let at = Placement {
+        key,
+        host: file.fd.as_fd(),
+        addr,
+        offset,
+        size,
+    };
+    let filled = fill_shared(ctx, &at, len);
     let (aspace, mem) = ctx.memory();
     match filled.and_then(|()| aspace.clear_dirty(mem, addr, addr + len).map_err(map_errno)) {
         Ok(()) => {
@@ -161,18 +168,23 @@ fn mmap_shared(
     }
 }
 
-/// Makes the fresh shared pages at `addr` the file's shared pages from
-/// `offset`: each page another mapping has takes its frame; the others are
-/// filled from the file (zero past its end), in runs, and recorded.
-fn fill_shared(
-    ctx: &mut Ctx<'_>,
+/// A shared mapping being made: the fresh pages at `addr` show the file
+/// `key` (`host`, `size` bytes long now) from `offset`.
+struct Placement<'a> {
     key: FileKey,
-    host: BorrowedFd<'_>,
+    host: BorrowedFd<'a>,
     addr: u64,
     offset: u64,
-    len: u64,
     size: u64,
-) -> Result<(), Errno> {
+}
+
+/// Makes the `len` bytes of fresh shared pages of `at` the file's shared
+/// pages: each page another mapping has takes its frame; the others are
+/// filled from the file (zero past its end), in runs, and recorded.
+fn fill_shared(ctx: &mut Ctx<'_>, at: &Placement<'_>, len: u64) -> Result<(), Errno> {
+    let Placement {
+        key, addr, offset, ..
+    } = *at;
     let pages = len.div_ceil(PAGE_SIZE);
     let first = offset / PAGE_SIZE;
     let mut run: Option<u64> = None;
@@ -184,7 +196,7 @@ fn fill_shared(
         let ends_run = i == pages || held.is_some();
         if ends_run {
             if let Some(r) = run.take() {
-                fill_run(ctx, key, host, addr, offset, r, i, size)?;
+                fill_run(ctx, at, r, i)?;
             }
         } else if run.is_none() {
             run = Some(i);
@@ -197,20 +209,17 @@ fn fill_shared(
     Ok(())
 }
 
-/// Pages `[from, to)` of the fresh mapping at `addr`: their frames
-/// filled from the file (fresh frames are zero past its end), then
-/// recorded as its shared pages.
-#[allow(clippy::too_many_arguments)]
-fn fill_run(
-    ctx: &mut Ctx<'_>,
-    key: FileKey,
-    host: BorrowedFd<'_>,
-    addr: u64,
-    offset: u64,
-    from: u64,
-    to: u64,
-    size: u64,
-) -> Result<(), Errno> {
+/// Pages `[from, to)` of the fresh mapping of `at`: their frames filled
+/// from the file (fresh frames are zero past its end), then recorded as
+/// its shared pages.
+fn fill_run(ctx: &mut Ctx<'_>, at: &Placement<'_>, from: u64, to: u64) -> Result<(), Errno> {
+    let Placement {
+        key,
+        host,
+        addr,
+        offset,
+        size,
+    } = *at;
     const PAGES_AT_ONCE: u64 = (CHUNK as u64) / PAGE_SIZE;
     let mut buf = vec![0u8; (PAGES_AT_ONCE.min(to - from) * PAGE_SIZE) as usize];
     let mut first = from;

@@ -13,7 +13,7 @@
 //! the host call always carries MSG_NOSIGNAL.
 
 use super::common::*;
-use super::{signals, Args, Ctx, SyscallResult};
+use super::{signals, Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{
     AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
     MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
@@ -43,7 +43,7 @@ const DATAGRAM_MAX: u64 = 65_536;
 const SEND_FLAGS: u32 =
     MSG_OOB | MSG_DONTROUTE | MSG_DONTWAIT | MSG_EOR | MSG_CONFIRM | MSG_NOSIGNAL | MSG_MORE;
 /// Guest receive flags passed on.
-pub(super) const RECV_FLAGS: u32 = MSG_OOB | MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL;
+const RECV_FLAGS: u32 = MSG_OOB | MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL;
 
 /// A socket as std `Read`/`Write` through recvmsg/sendmsg.
 struct SockIo<'a> {
@@ -332,7 +332,7 @@ fn destination(
 
 /// A socklen_t the guest passes by pointer (an address or option buffer's
 /// room): EFAULT when it cannot be read, EINVAL when negative.
-pub(super) fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
+fn read_socklen(ctx: &mut Ctx<'_>, at: u64) -> Result<usize, Errno> {
     let mut l = [0u8; 4];
     ctx.tunnel()
         .read(GuestPtr::new(at), &mut l)
@@ -357,24 +357,35 @@ pub(super) fn put_sockaddr(
         .map_err(|_| Errno::FAULT)
 }
 
-pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
-    ctx.process.fds.get(a[0])?;
-    let parts = one_buffer(ctx, buf, len, Access::Write)?;
-    // The address buffer and its length are checked before receiving.
-    let addr_room = if addr != 0 {
-        let room = read_socklen(ctx, addrlen_ptr)?;
-        ctx.tunnel()
-            .check(GuestPtr::new(addrlen_ptr), 4, Access::Write)
-            .map_err(|_| Errno::FAULT)?;
-        ctx.tunnel()
-            .check(GuestPtr::new(addr), room as u64, Access::Write)
-            .map_err(|_| Errno::FAULT)?;
-        Some(room)
-    } else {
-        None
-    };
-    let obj = socket_of(ctx, a[0])?;
+/// The room of the guest's address buffer at `addr` whose length is at
+/// `len_at` (None for a null `addr`), both checked writable before the
+/// call waits or receives (recvfrom, accept).
+pub(super) fn address_room(
+    ctx: &mut Ctx<'_>,
+    addr: u64,
+    len_at: u64,
+) -> Result<Option<usize>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let room = read_socklen(ctx, len_at)?;
+    let t = ctx.tunnel();
+    t.check(GuestPtr::new(len_at), 4, Access::Write)
+        .and_then(|_| t.check(GuestPtr::new(addr), room as u64, Access::Write))
+        .map_err(|_| Errno::FAULT)?;
+    Ok(Some(room))
+}
+
+/// Receives into `parts` (checked writable) from socket `fd` with the
+/// guest's `flags` (waiting unless MSG_DONTWAIT): the count and the
+/// sender (recvfrom, recvmsg).
+pub(super) fn receive(
+    ctx: &mut Ctx<'_>,
+    fd: u64,
+    parts: &[(GuestPtr, u64)],
+    flags: u32,
+) -> Result<(u64, Option<SocketAddr>), Stop> {
+    let obj = socket_of(ctx, fd)?;
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
@@ -386,7 +397,16 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
     let mut from = None;
-    let n = recv_parts(ctx, s, &parts, flags, Some(&mut from))?;
+    let n = recv_parts(ctx, s, parts, flags, Some(&mut from))?;
+    Ok((n, from))
+}
+
+pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (buf, len, flags, addr, addrlen_ptr) = (a[1], a[2], a[3] as u32, a[4], a[5]);
+    ctx.process.fds.get(a[0])?;
+    let parts = one_buffer(ctx, buf, len, Access::Write)?;
+    let addr_room = address_room(ctx, addr, addrlen_ptr)?;
+    let (n, from) = receive(ctx, a[0], &parts, flags)?;
     if let Some(room) = addr_room {
         put_sockaddr(ctx, from, addr, addrlen_ptr, room)?;
     }

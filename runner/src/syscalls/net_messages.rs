@@ -6,16 +6,13 @@
 //! never returns any (`msg_controllen` 0).
 
 use super::common::{read_iovecs, total};
-use super::net::{put_sockaddr, read_sockaddr, recv_parts, send_checked, socket_of, RECV_FLAGS};
+use super::net::{put_sockaddr, read_sockaddr, receive, send_checked};
 use super::{readiness, signals, Args, Ctx, SyscallResult};
-use crate::abi::constants::{
-    MSG_CMSG_CLOEXEC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, POLLIN, POLLOUT,
-};
+use crate::abi::constants::{MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, POLLOUT};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::AsFd;
-use rustix::net::RecvFlags;
 
 /// Bytes of a `struct msghdr`.
 const MSGHDR_SIZE: usize = 56;
@@ -98,24 +95,7 @@ pub fn recvmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         t.check(GuestPtr::new(h.name), u64::from(h.namelen), Access::Write)
             .map_err(|_| Errno::FAULT)?;
     }
-    let obj = socket_of(ctx, a[0])?;
-    let Object::Socket(s) = &*obj else {
-        return Err(Errno::NOTSOCK.into());
-    };
-    if flags & !(RECV_FLAGS | MSG_CMSG_CLOEXEC) != 0 {
-        return Err(Errno::INVAL.into());
-    }
-    if flags & MSG_DONTWAIT == 0 {
-        readiness::wait_unless_ready(ctx, s.fd.as_fd(), POLLIN)?;
-    }
-    let mut from = None;
-    let n = recv_parts(
-        ctx,
-        s,
-        &parts,
-        RecvFlags::from_bits_retain(flags & RECV_FLAGS),
-        Some(&mut from),
-    )?;
+    let (n, from) = receive(ctx, a[0], &parts, flags)?;
     if h.name != 0 {
         put_sockaddr(ctx, from, h.name, msg + 8, h.namelen as usize)?;
     } else {

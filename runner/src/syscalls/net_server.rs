@@ -10,12 +10,11 @@
 //! as `recvfrom` does: with other threads in the process, with no lock
 //! held.
 
-use super::net::{address_for, put_sockaddr, read_sockaddr, read_socklen, socket_of, source_of};
+use super::net::{address_for, address_room, put_sockaddr, read_sockaddr, socket_of, source_of};
 use super::{readiness, Args, Ctx, SyscallResult};
 use crate::abi::constants::{POLLIN, SOCK_CLOEXEC, SOCK_NONBLOCK};
 use crate::abi::Errno;
 use crate::kernel::fds::{Object, SocketObj};
-use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::AsFd;
 use rustix::net::SocketFlags;
 use sandbox_policy::Protocol;
@@ -82,19 +81,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
     if s.protocol != Protocol::Tcp {
         return Err(Errno::OPNOTSUPP.into());
     }
-    // The address buffer and its length are checked before waiting.
-    let room = if addr != 0 {
-        let room = read_socklen(ctx, len_at)?;
-        ctx.tunnel()
-            .check(GuestPtr::new(len_at), 4, Access::Write)
-            .map_err(|_| Errno::FAULT)?;
-        ctx.tunnel()
-            .check(GuestPtr::new(addr), room as u64, Access::Write)
-            .map_err(|_| Errno::FAULT)?;
-        Some(room)
-    } else {
-        None
-    };
+    let room = address_room(ctx, addr, len_at)?;
     if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE.into());
     }

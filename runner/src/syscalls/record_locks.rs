@@ -25,8 +25,7 @@ pub fn key_of(obj: &Object) -> Option<FileKey> {
     let Object::File(f) = obj else {
         return None;
     };
-    let st = rustix::fs::fstat(&f.fd).ok()?;
-    Some((st.st_dev, st.st_ino))
+    super::file_pages::key_of_fd(rustix::fd::AsFd::as_fd(&f.fd))
 }
 
 /// `struct flock`'s fields.
