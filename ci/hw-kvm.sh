@@ -354,7 +354,7 @@ done
 # Static Go programs (samples/go: goroutines, channels, timers, a file;
 # a net/http server and its clients in one program).
 if command -v go >/dev/null 2>&1; then
-    for g in goroutines; do
+    for g in goroutines httpserve; do
         (cd "$SCRIPT_DIR/../samples/go" && CGO_ENABLED=0 GOFLAGS=-mod=mod \
             GOCACHE="$HWKVM_CACHE/go-cache" GOPATH="$HWKVM_CACHE/go-path" \
             go build -o "$root/debian/bin/go-$g" "./$g.go") || die "building samples/go/$g.go failed"

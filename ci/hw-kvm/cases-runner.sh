@@ -133,6 +133,13 @@ for t in threads threads_glibc signals signals_glibc alarms alarms_glibc timers 
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
 done
+# --- edge-triggered epoll: data, an eventfd count or a connection that
+#     arrives after the program drained the descriptor is a new edge (as
+#     Go's netpoller needs), on pipes, eventfds and a loopback TCP listener
+#     under a listen rule; the counts match the native run.
+timeout 60 "$S/epoll_edges" 18190 > "$T/epoll_edges.native" 2>&1
+printf '[[network]]\naddress = "127.0.0.1:18191"\nlisten = true\n[[network]]\naddress = "127.0.0.1:18191"\n' > "$T/edges.toml"
+expect_exact elf-epoll_edges 0 "@$T/epoll_edges.native" '' -- $X --policy "$T/edges.toml" $S/epoll_edges 18191
 # --- processes: fork (copy-on-write address spaces), vfork, execve of
 #     programs the policy makes executable, wait, kill, process groups:
 #     the processes battery gives its native output (musl and glibc), and
@@ -193,11 +200,10 @@ fi
 deb_case python3 python3 -c "import json, hashlib, re, sqlite3, sys; db = sqlite3.connect(':memory:'); open(sys.argv[1], 'w').write(json.dumps({'sha': hashlib.sha256(b'x').hexdigest(), 'w': re.findall(r'\w+', 'a b-c'), 'n': db.execute('select 6*7').fetchone()[0]})); print(json.load(open(sys.argv[1])))" "$T/deb-work/py.json"
 deb_case cpp-threads cpp-threads
 # --- static Go programs (hw-kvm.sh builds samples/go into /debian/bin):
-#     goroutines at GOMAXPROCS 1, 2 and 4 (on the VM's two vCPUs), each
-#     against its native run in the VM. (The net/http server sample ran
-#     here too, and once answered only 6 of its 20 concurrent requests
-#     under the emulated machine: left out until understood; it runs in
-#     runner/tests/go.rs on kvm_pvm.)
+#     goroutines at GOMAXPROCS 1, 2 and 4 (on the VM's two vCPUs), and a
+#     net/http server with its own clients over loopback (a listen rule
+#     and an outbound rule for the same address), each against its native
+#     run in the VM.
 if [ -x /debian/bin/go-goroutines ]; then
     head -c 300000 /bin/busybox > "$T/go-data"
     for p in 1 2 4; do
@@ -207,6 +213,13 @@ if [ -x /debian/bin/go-goroutines ]; then
     done
 else
     echo "CASE go-goroutines SKIP no Go toolchain where the VM was built"
+fi
+if [ -x /debian/bin/go-httpserve ]; then
+    /debian/bin/go-httpserve 127.0.0.1:18180 > "$T/go-http.native" 2>&1
+    printf '[env]\nvars = { GOMAXPROCS = "2" }\n[[network]]\naddress = "127.0.0.1:18181"\nlisten = true\n[[network]]\naddress = "127.0.0.1:18181"\n' > "$T/go-http.toml"
+    expect_exact go-httpserve 0 "@$T/go-http.native" '' -- $X --policy "$T/go-http.toml" /debian/bin/go-httpserve 127.0.0.1:18181
+else
+    echo "CASE go-httpserve SKIP no Go toolchain where the VM was built"
 fi
 PROC_SH=/bin/sh timeout 60 "$S/processes_dynamic" > "$T/processes_dynamic.native" 2> "$T/processes_dynamic.native-stderr"
 expect_exact elf-processes_dynamic 0 "@$T/processes_dynamic.native" '' -- $X --policy "$T/dyn-proc-policy.toml" $S/processes_dynamic

@@ -7,13 +7,61 @@
 
 use super::fds::Object;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// A side of a descriptor: reading (or accepting), writing (or
+/// connecting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Read,
+    Write,
+}
+
+/// Counts of the events after which Linux wakes an edge-triggered epoll
+/// waiter again, each side: data (or room) arriving, for the objects the
+/// runner holds itself (a pipe write, an eventfd write); and, for host
+/// descriptors, whose arrivals the runner does not see, the guest's
+/// nonblocking call finding the side not ready (EAGAIN: a program drains
+/// a descriptor before it waits for the next edge, and anything arriving
+/// after that is one, even when no epoll_wait saw the descriptor empty in
+/// between). An edge-triggered interest whose side counted up since it
+/// last looked reports that side's ready bits again (syscalls/epoll.rs).
+/// An extra count only costs such a program one more report, which it
+/// handles by reading to EAGAIN; a missing one leaves it waiting for an
+/// edge that already passed. Lock-free: the counters only ever grow.
+#[derive(Debug, Default)]
+pub struct Edges {
+    read: AtomicU64,
+    write: AtomicU64,
+}
+
+impl Edges {
+    /// Something happened on `side` that is an edge.
+    pub fn edge(&self, side: Side) {
+        let c = match side {
+            Side::Read => &self.read,
+            Side::Write => &self.write,
+        };
+        c.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// (read, write): the counts so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.read.load(Ordering::SeqCst),
+            self.write.load(Ordering::SeqCst),
+        )
+    }
+}
 
 /// An eventfd: a 64-bit counter.
 #[derive(Debug)]
 pub struct EventFd {
     count: Mutex<u64>,
+    /// Writes (read side) and reads (write side), and nonblocking calls
+    /// that found it not ready.
+    pub edges: Edges,
     /// EFD_SEMAPHORE: a read takes 1, not the whole count.
     pub semaphore: bool,
     nonblocking: AtomicBool,
@@ -28,6 +76,7 @@ impl EventFd {
     pub fn new(initial: u64, semaphore: bool, nonblocking: bool, id: u64) -> EventFd {
         EventFd {
             count: Mutex::new(initial),
+            edges: Edges::default(),
             semaphore,
             nonblocking: AtomicBool::new(nonblocking),
             id,
@@ -50,6 +99,7 @@ impl EventFd {
         }
         let v = if self.semaphore { 1 } else { *c };
         *c -= v;
+        self.edges.edge(Side::Write);
         Some(v)
     }
 
@@ -60,6 +110,7 @@ impl EventFd {
         match c.checked_add(v).filter(|&n| n <= EVENTFD_MAX) {
             Some(n) => {
                 *c = n;
+                self.edges.edge(Side::Read);
                 true
             }
             None => false,
@@ -78,6 +129,9 @@ impl EventFd {
 #[derive(Debug)]
 pub struct SignalFd {
     mask: std::sync::atomic::AtomicU64,
+    /// Edges for edge-triggered epoll: nonblocking reads that found no
+    /// signal.
+    pub edges: Edges,
     nonblocking: AtomicBool,
     /// Its identity for fstat (st_ino).
     pub id: u64,
@@ -87,6 +141,7 @@ impl SignalFd {
     pub fn new(mask: u64, nonblocking: bool, id: u64) -> SignalFd {
         SignalFd {
             mask: std::sync::atomic::AtomicU64::new(mask),
+            edges: Edges::default(),
             nonblocking: AtomicBool::new(nonblocking),
             id,
         }
@@ -118,13 +173,28 @@ pub struct Interest {
     pub events: u32,
     pub data: u64,
     /// The open file description it watches (as Linux, which watches the
-    /// description, not the number).
-    pub object: Arc<Object>,
+    /// description, not the number). Not kept open by the watch: when its
+    /// last descriptor closes, the interest is gone, as on Linux.
+    pub object: Weak<Object>,
     /// EPOLLONESHOT reported it: silent until EPOLL_CTL_MOD.
     pub disabled: bool,
     /// EPOLLET: the ready bits last reported; a bit is reported again only
-    /// after it was seen clear.
+    /// after it was seen clear, or after an edge on its side (`Edges`).
     pub reported: u32,
+    /// EPOLLET: the object's edge counts (`Edges::counts`) when this
+    /// interest last looked.
+    pub edges_seen: (u64, u64),
+}
+
+impl Interest {
+    /// The description it watches, if it is still open and is `object`
+    /// (a descriptor number reused for another description is not this
+    /// interest's).
+    pub fn watches(&self, object: &Arc<Object>) -> bool {
+        self.object
+            .upgrade()
+            .is_some_and(|o| Arc::ptr_eq(&o, object))
+    }
 }
 
 /// An epoll instance: its interest list, by descriptor number.

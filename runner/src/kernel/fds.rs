@@ -9,6 +9,7 @@
 //! `RLIMIT_NOFILE`. A pipe (`pipe_buffer.rs`) has no host fd at all: both ends are
 //! objects of this table sharing a buffer in the runner.
 
+use super::events::Edges;
 use super::pipe_buffer::PipeEnd;
 use crate::abi::Errno;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -136,6 +137,9 @@ pub struct SocketObj {
     pub fd: OwnedFd,
     pub v6: bool,
     pub protocol: Protocol,
+    /// Edges for edge-triggered epoll: nonblocking calls that found it not
+    /// ready (syscalls/edges.rs).
+    pub edges: Edges,
 }
 
 /// What a guest descriptor refers to (an open file description).
@@ -146,6 +150,8 @@ pub enum Object {
     Stdio {
         stream: Stream,
         host: OwnedFd,
+        /// As a socket's.
+        edges: Edges,
     },
     /// A standard stream the policy disconnected: reads return end-of-file,
     /// writes succeed and are discarded, like /dev/null.
@@ -192,6 +198,25 @@ impl Object {
             | Object::Epoll(_)
             | Object::TimerFd(_)
             | Object::SignalFd(_) => None,
+        }
+    }
+
+    /// Its edges for edge-triggered epoll (`Edges`), if it can be not
+    /// ready at all (files, directories and devices never are).
+    pub fn edges(&self) -> Option<&Edges> {
+        match self {
+            Object::Stdio { edges, .. } => Some(edges),
+            Object::Socket(s) => Some(&s.edges),
+            Object::Pipe(p) => Some(&p.edges),
+            Object::EventFd(e) => Some(&e.edges),
+            Object::TimerFd(t) => Some(&t.edges),
+            Object::SignalFd(s) => Some(&s.edges),
+            Object::Null { .. }
+            | Object::Device { .. }
+            | Object::File(_)
+            | Object::Dir(_)
+            | Object::VirtualDir(_)
+            | Object::Epoll(_) => None,
         }
     }
 
@@ -270,6 +295,7 @@ impl FdTable {
                 Some(f) => Object::Stdio {
                     stream,
                     host: OwnedFd::from(f),
+                    edges: Edges::default(),
                 },
                 None => Object::Null { stream },
             };

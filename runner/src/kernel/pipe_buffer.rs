@@ -3,6 +3,7 @@
 //! handlers and the reads and writes that move bytes between a pipe and
 //! guest memory are `syscalls/pipe.rs`.
 
+use super::events::{Edges, Side};
 use super::lock;
 use crate::abi::constants::{O_NONBLOCK, O_WRONLY};
 use std::collections::VecDeque;
@@ -84,10 +85,15 @@ pub struct PipeEnd {
     pub write: bool,
     /// Status flags (O_NONBLOCK) of the open file description.
     flags: AtomicU32,
+    /// The pipe's edges, shared by its ends: every write is a read-side
+    /// edge (as on Linux once the pipe is polled), a read of a full pipe a
+    /// write-side one; so are nonblocking calls that found it not ready
+    /// (syscalls/edges.rs).
+    pub edges: Arc<Edges>,
 }
 
 impl PipeEnd {
-    fn new(pipe: &Arc<Mutex<Pipe>>, write: bool, flags: u32) -> PipeEnd {
+    fn new(pipe: &Arc<Mutex<Pipe>>, edges: &Arc<Edges>, write: bool, flags: u32) -> PipeEnd {
         {
             let mut p = lock(pipe);
             if write {
@@ -100,6 +106,7 @@ impl PipeEnd {
             pipe: pipe.clone(),
             write,
             flags: AtomicU32::new(flags & O_NONBLOCK),
+            edges: edges.clone(),
         }
     }
 
@@ -162,9 +169,10 @@ pub fn new_pipe(flags: u32, budget: &Arc<PipeBudget>) -> (PipeEnd, PipeEnd) {
         writers: 0,
         budget: budget.clone(),
     }));
+    let edges = Arc::new(Edges::default());
     (
-        PipeEnd::new(&pipe, false, flags),
-        PipeEnd::new(&pipe, true, flags),
+        PipeEnd::new(&pipe, &edges, false, flags),
+        PipeEnd::new(&pipe, &edges, true, flags),
     )
 }
 
@@ -191,11 +199,16 @@ impl PipeEnd {
     /// buffer gives its memory back).
     pub fn take(&self, max: usize) -> Vec<u8> {
         let mut p = lock(&self.pipe);
+        let was_full = p.buf.len() >= PIPE_CAPACITY || p.budget.left() == 0;
         let n = p.buf.len().min(max);
         let out: Vec<u8> = p.buf.drain(..n).collect();
         p.budget.used.fetch_sub(n as u64, Ordering::SeqCst);
         if p.buf.is_empty() {
             p.buf.shrink_to_fit();
+        }
+        // Room after none is the writers' edge (as Linux's pipe_read).
+        if was_full && n > 0 {
+            self.edges.edge(Side::Write);
         }
         out
     }
@@ -205,6 +218,7 @@ impl PipeEnd {
         let mut p = lock(&self.pipe);
         p.budget.used.fetch_add(data.len() as u64, Ordering::SeqCst);
         p.buf.extend(data);
+        self.edges.edge(Side::Read);
     }
 }
 
@@ -237,6 +251,22 @@ mod tests {
         assert!(!w.nonblocking() && r.nonblocking());
         drop(w);
         assert_eq!(r.readiness(), (true, false, true), "EOF is readable");
+    }
+
+    #[test]
+    fn writes_and_reads_of_a_full_pipe_are_edges_of_both_ends() {
+        let budget = Arc::new(PipeBudget::default());
+        let (r, w) = new_pipe(0, &budget);
+        assert_eq!(r.edges.counts(), (0, 0));
+        w.push(vec![1; 10]);
+        w.push(vec![2; 10]);
+        assert_eq!(r.edges.counts(), (2, 0), "each write is an edge");
+        assert_eq!(r.take(5).len(), 5);
+        assert_eq!(w.edges.counts(), (2, 0), "room in a pipe not full is none");
+        w.push(vec![3; PIPE_CAPACITY - 15]);
+        assert_eq!(w.space(), 0);
+        assert_eq!(r.take(1).len(), 1);
+        assert_eq!(w.edges.counts(), (3, 1), "room after a full pipe is one");
     }
 
     #[test]

@@ -181,6 +181,9 @@ impl PosixTimers {
 pub struct TimerFd {
     /// The clock id it was created on.
     pub clock: u64,
+    /// Edges for edge-triggered epoll: nonblocking reads that found no
+    /// expiration.
+    pub edges: super::events::Edges,
     state: Mutex<TimerFdState>,
     nonblocking: AtomicBool,
     /// Its identity for fstat (st_ino).
@@ -197,6 +200,7 @@ impl TimerFd {
     pub fn new(clock: u64, nonblocking: bool, id: u64) -> TimerFd {
         TimerFd {
             clock,
+            edges: super::events::Edges::default(),
             state: Mutex::new(TimerFdState::default()),
             nonblocking: AtomicBool::new(nonblocking),
             id,

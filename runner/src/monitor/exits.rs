@@ -76,7 +76,7 @@ impl Monitor {
             })?;
             budget.used = budget.used.saturating_add(bytes.len() as u64);
             match fds.get(fd).as_deref() {
-                Ok(Object::Stdio { stream, host }) if stream.writable() => {
+                Ok(Object::Stdio { stream, host, .. }) if stream.writable() => {
                     if write_all(host, bytes).is_err() {
                         self.flush_errors += 1;
                     }

@@ -32,7 +32,7 @@ enum Sink<'a> {
 
 fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
     Ok(match out {
-        Object::Stdio { stream, host } if stream.writable() => Sink::Host(host.as_fd()),
+        Object::Stdio { stream, host, .. } if stream.writable() => Sink::Host(host.as_fd()),
         Object::Null { stream } if stream.writable() => Sink::Discard,
         // A memfd's writes are charged by the page (syscalls/memfd.rs):
         // callers fall back to write.
@@ -48,7 +48,7 @@ fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
 /// Where the bytes come from: None for /dev/null (end of file at once).
 fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
     Ok(match inp {
-        Object::Stdio { stream, host } if stream.readable() => Some(host.as_fd()),
+        Object::Stdio { stream, host, .. } if stream.readable() => Some(host.as_fd()),
         Object::Null { stream } if stream.readable() => None,
         Object::File(f) if f.readable => Some(f.fd.as_fd()),
         // Linux accepts only what it can map or splice from.

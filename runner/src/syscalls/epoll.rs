@@ -3,7 +3,9 @@
 //! eventfds, /dev/null and synthesized directories answered by the
 //! runner, standard streams and sockets by a host poll that does not wait.
 //! Level-triggered by default; EPOLLET reports a ready bit again only
-//! after it was seen clear (the program drained the descriptor), and
+//! after it was seen clear or after a new edge on its side
+//! (`kernel::events::Edges`: data arriving in a pipe, a program's read
+//! finding a socket empty), and
 //! EPOLLONESHOT silences a descriptor once reported until EPOLL_CTL_MOD.
 //! An epoll_wait that finds nothing waits with no kernel lock held
 //! (`Wait::Poll`). Differences from Linux, all refused loudly: an epoll
@@ -90,19 +92,26 @@ pub fn epoll_ctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let data = u64::from_le_bytes(d);
     let key = fd as i32;
     let mut interest = crate::kernel::lock(&set.interest);
+    // An interest in a description since closed (or not the one `fd` names
+    // now) is no longer there.
+    if interest.get(&key).is_some_and(|i| !i.watches(&target)) {
+        interest.remove(&key);
+    }
     match op {
         EPOLL_CTL_ADD => {
             if interest.contains_key(&key) {
                 return Err(Errno::EXIST.into());
             }
+            let edges_seen = target.edges().map_or((0, 0), |d| d.counts());
             interest.insert(
                 key,
                 Interest {
                     events,
                     data,
-                    object: target,
+                    object: Arc::downgrade(&target),
                     disabled: false,
                     reported: 0,
+                    edges_seen,
                 },
             );
         }
@@ -234,6 +243,27 @@ struct Collected {
     wakes: Wakes,
 }
 
+/// The bits of each side: what an edge of that side re-arms.
+const READ_SIDE: u32 = EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI;
+const WRITE_SIDE: u32 = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+
+/// EPOLLET: forgets having reported the bits of a side that had an edge
+/// since the interest last looked (`kernel::events::Edges`), so that
+/// readiness found now is reported again.
+fn rearm(i: &mut crate::kernel::events::Interest, object: &Object) {
+    let Some(edges) = object.edges() else {
+        return;
+    };
+    let (read, write) = edges.counts();
+    if read != i.edges_seen.0 {
+        i.reported &= !READ_SIDE;
+    }
+    if write != i.edges_seen.1 {
+        i.reported &= !WRITE_SIDE;
+    }
+    i.edges_seen = (read, write);
+}
+
 /// Up to `max` ready (events, data) pairs, in descriptor order, applying
 /// EPOLLET and EPOLLONESHOT; whether any host descriptor is watched; and
 /// what else must end a wait (timerfds, signalfds). `signals`: those
@@ -244,17 +274,27 @@ fn collect(set: &EpollSet, max: u64, signals: u64) -> Result<Collected, Errno> {
     let mut host: Vec<HostItem> = Vec::new();
     let mut host_keys: Vec<i32> = Vec::new();
     let mut now: Vec<(i32, u32)> = Vec::new();
-    for (&fd, i) in interest.iter() {
+    // Interests in descriptions closed since are gone.
+    interest.retain(|_, i| i.object.strong_count() > 0);
+    for (&fd, i) in interest.iter_mut() {
         if i.disabled {
             continue;
         }
+        let Some(object) = i.object.upgrade() else {
+            continue;
+        };
         let asked = ((i.events & POLL_BITS) | EPOLLERR | EPOLLHUP) as u16;
-        wakes.add(&i.object);
-        match readiness::local(&i.object, asked, signals) {
+        wakes.add(&object);
+        // Before readiness is looked at: an edge after this is seen by the
+        // next wait, one before it re-arms this one.
+        if i.events & EPOLLET != 0 {
+            rearm(i, &object);
+        }
+        match readiness::local(&object, asked, signals) {
             Some(r) => now.push((fd, u32::from(r))),
             None => {
                 host.push(HostItem {
-                    object: i.object.clone(),
+                    object,
                     events: asked,
                     revents: 0,
                 });

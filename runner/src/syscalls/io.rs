@@ -26,7 +26,7 @@ fn read_into(
 ) -> SyscallResult {
     let obj = ctx.process.fds.get(fd)?;
     Ok(match &*obj {
-        Object::Stdio { stream, host } => {
+        Object::Stdio { stream, host, .. } => {
             if !stream.readable() {
                 return Err(Errno::BADF.into());
             }
@@ -151,7 +151,7 @@ fn write_object(
 ) -> SyscallResult {
     let obj = ctx.process.fds.get(fd)?;
     Ok(match &*obj {
-        Object::Stdio { stream, host } => {
+        Object::Stdio { stream, host, .. } => {
             if !stream.writable() {
                 return Err(Errno::BADF.into());
             }

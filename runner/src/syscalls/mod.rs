@@ -7,6 +7,7 @@ pub mod common;
 mod copy;
 mod ctx;
 pub mod decode;
+mod edges;
 mod epoll;
 mod eventfd;
 pub mod exec;
@@ -295,7 +296,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, nr: u64, args: &Args) -> Outcome {
     use table::Status;
     let status = table::lookup(nr).map(|e| e.status);
     if let Some(Status::Emulated { handler, .. }) = status {
-        return handler(ctx, args).into();
+        let result = handler(ctx, args);
+        if let Err(Stop::Fail(errno)) = &result {
+            edges::note(ctx, nr, args, *errno);
+        }
+        return result.into();
     }
     let (errno, report) = match status {
         Some(Status::Refused { errno, report, .. }) => (errno, report),

@@ -22,6 +22,7 @@ use crate::abi::constants::{
 };
 use crate::abi::layouts::{self as abi, SOCKADDR_MAX};
 use crate::abi::Errno;
+use crate::kernel::events::Edges;
 use crate::kernel::fds::{Object, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -226,7 +227,12 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         flags |= SocketFlags::NONBLOCK;
     }
     let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
-    let obj = Object::Socket(SocketObj { fd, v6, protocol });
+    let obj = Object::Socket(SocketObj {
+        fd,
+        v6,
+        protocol,
+        edges: Edges::default(),
+    });
     Ok(ctx
         .process
         .fds

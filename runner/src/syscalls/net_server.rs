@@ -95,6 +95,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
         fd: conn,
         v6: s.v6,
         protocol: Protocol::Tcp,
+        edges: crate::kernel::events::Edges::default(),
     });
     let guest_fd = ctx
         .process

@@ -476,7 +476,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("epoll_wait", epoll::epoll_wait,
         "level- and edge-triggered, EPOLLONESHOT; pipes, eventfds and sockets; waits with no kernel lock held, cut at the wall-clock limit"),
     emulated!("epoll_ctl", epoll::epoll_ctl,
-        "ADD, MOD, DEL; regular files and directories EPERM (as Linux); an epoll descriptor inside another EINVAL"),
+        "ADD, MOD, DEL; an interest ends when its description closes; regular files and directories EPERM (as Linux); an epoll descriptor inside another EINVAL"),
     emulated!("tgkill", signals::tgkill,
         "any thread of the process (see tkill); no other process"),
     unsupported("utimes", METADATA),

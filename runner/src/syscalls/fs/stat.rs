@@ -47,7 +47,7 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
         Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(
             &v.guest_path,
         ))),
-        Object::Stdio { stream, host } => {
+        Object::Stdio { stream, host, .. } => {
             Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
         }
         Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
