@@ -25,6 +25,11 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 # module) and the sqlite3 command line.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+# containerd (with its runc shim) and runc: runner/tests/oci_containerd.rs
+# runs containers through a private containerd with thinvisor's OCI runtime
+# and with runc, and compares them.
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -82,6 +82,17 @@ pub enum Command {
     /// (the runner's pipe) closes (run/private_trees.rs).
     #[command(name = "remove-when-closed", hide = true)]
     RemoveWhenClosed { dirs: Vec<PathBuf> },
+    /// The OCI runtime (as runc's command line; also run as
+    /// `thinvisor-oci`, a link to this binary): see docs/kubernetes.md.
+    #[command(disable_help_flag = true)]
+    Oci {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Internal (hidden): an OCI container's process, started by
+    /// `thinvisor-oci create` (src/oci/init.rs).
+    #[command(name = "oci-init", hide = true)]
+    OciInit { dir: PathBuf },
     /// Internal (hidden): one `runner serve` worker.
     #[command(name = "serve-worker", hide = true)]
     ServeWorker {

@@ -28,8 +28,8 @@ pub const LAYERS: &[(&[&str], &str)] = &[
         "a run in stages: prepare, boot, lock down, run loop, report; the engine choice and probes",
     ),
     (
-        &["cli", "fuzz", "info", "layers", "serve"],
-        "front ends: the command line, the fuzzer, runner info, runner serve",
+        &["cli", "fuzz", "info", "layers", "oci", "serve"],
+        "front ends: the command line, the fuzzer, runner info, the OCI runtime, runner serve",
     ),
 ];
 

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;
+pub mod oci;
 pub mod run;
 pub mod say;
 pub mod serve;

@@ -7,6 +7,19 @@ use runner::{cli, exit_status, fuzz, info, run, serve};
 
 fn main() {
     runner::say::install_panic_hook();
+    // Run as `thinvisor-oci` (a link to this binary), it is the OCI
+    // runtime, with runc's command line.
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some("thinvisor-oci") {
+        std::process::exit(runner::oci::main(
+            std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned()),
+        ));
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -45,6 +58,8 @@ fn main() {
             workers,
             memory,
         } => serve::serve(&socket, workers, memory),
+        cli::Command::Oci { args } => runner::oci::main(args),
+        cli::Command::OciInit { dir } => runner::oci::init::init(&dir),
         cli::Command::RemoveWhenClosed { dirs } => run::private_trees::remove_when_closed(&dirs),
         cli::Command::ServeWorker {
             memory_bytes,

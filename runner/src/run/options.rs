@@ -44,6 +44,11 @@ pub struct ExecOptions {
     #[arg(long)]
     #[serde(default)]
     pub guest_path: bool,
+    /// The guest directory the program starts in (default `/`): a
+    /// directory the policy's files show.
+    #[arg(long, value_name = "DIR")]
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
     /// The program to run.
     pub program: PathBuf,
     /// Arguments passed to the program.

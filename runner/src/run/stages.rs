@@ -180,7 +180,11 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
         Box::leak(Box::new(trees));
     }
     policy.files = files;
-    let vfs = Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
+    let mut vfs =
+        Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
+    if let Some(dir) = &opts.cwd {
+        start_in(&mut vfs, dir)?;
+    }
     let mut opts = opts;
     let image = program_image(&mut opts, host_bytes, &vfs, policy.limits.memory_bytes)?;
     // A dynamically linked program: its interpreter comes from the files
@@ -212,6 +216,25 @@ pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, Ru
         host_env,
         client,
     })
+}
+
+/// `--cwd DIR`: the guest starts in DIR, a directory the policy's files
+/// show (relative paths, the program's among them, start there).
+fn start_in(vfs: &mut Vfs, dir: &std::path::Path) -> Result<(), RunFailure> {
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |why: String| RunFailure::runner(format!("--cwd {}: {why}", dir.display()));
+    let g = crate::vfs::path::normalize(std::path::Path::new("/"), dir.as_os_str().as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
+    let is_dir = match vfs.locate(&g, true).map_err(|e| fail(e.to_string()))? {
+        crate::vfs::Located::Virtual(_) => true,
+        crate::vfs::Located::Host(fd, _) => rustix::fs::fstat(&fd)
+            .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()),
+    };
+    if !is_dir {
+        return Err(fail("not a directory in the sandbox".into()));
+    }
+    vfs.set_cwd(g.path);
+    Ok(())
 }
 
 /// The program's image. A `#!` script runs its interpreter, looked up in

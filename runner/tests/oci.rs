@@ -1,0 +1,450 @@
+//! The OCI runtime (`thinvisor-oci`, a link to the runner) driven as
+//! containerd's runc shim drives it: create, state, start, kill, delete on
+//! bundles this test writes, with a busybox root file system; and the
+//! bundles it refuses. runner/tests/oci_containerd.rs runs it under a real
+//! containerd.
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// `dir/thinvisor-oci`, a link to the runner (it is the runtime when run
+/// by that name).
+fn runtime(dir: &Path) -> PathBuf {
+    drop(runner());
+    let link = dir.join("thinvisor-oci");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_runner"), &link).expect("link");
+    link
+}
+
+/// A root file system: Debian's static busybox with a few applet links,
+/// and a link whose absolute target names a host file.
+fn rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "proc", "dev", "tmp", "data", "etc"] {
+        std::fs::create_dir_all(root.join(d)).expect("rootfs dir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("Debian's busybox-static at /bin/busybox (ci/test-deps.sh installs it)");
+    for applet in ["sh", "echo", "cat", "sleep", "ls", "head", "wc"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
+    }
+    std::os::unix::fs::symlink("/etc/passwd", root.join("escape")).expect("link");
+    root
+}
+
+/// A bundle with containerd's default config for `args` (its mounts,
+/// capabilities, rlimits and namespaces), changed by `edit`.
+fn bundle(dir: &Path, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let b = dir.join(name);
+    std::fs::create_dir_all(&b).expect("bundle");
+    let root = rootfs(&b);
+    let mut config = json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello"],
+            "cwd": "/",
+            "capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"], "effective": ["CAP_KILL"]},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": root.to_str().unwrap()},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755"]}
+        ],
+        "linux": {
+            "resources": {"cpu": {"shares": 1024}},
+            "cgroupsPath": "/default/x",
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
+            "maskedPaths": ["/proc/kcore"],
+            "readonlyPaths": ["/proc/sys"]
+        }
+    });
+    edit(&mut config);
+    std::fs::write(b.join("config.json"), config.to_string()).expect("config.json");
+    b
+}
+
+/// Runs the runtime with `--root root` and `args`; stdout and stderr to
+/// `log` when given (the container process inherits them from `create`).
+fn oci(rt: &Path, root: &Path, args: &[&str], log: Option<&Path>) -> Output {
+    let mut c = Command::new(rt);
+    c.arg("--root").arg(root).args(args);
+    if let Some(l) = log {
+        let f = std::fs::File::create(l).expect("log");
+        c.stdout(f.try_clone().expect("dup")).stderr(f);
+    }
+    c.output().expect("run the runtime")
+}
+
+fn state(rt: &Path, root: &Path, id: &str) -> Value {
+    let out = oci(rt, root, &["state", id], None);
+    assert!(
+        out.status.success(),
+        "state {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("state JSON")
+}
+
+fn wait_stopped(rt: &Path, root: &Path, id: &str) {
+    let start = Instant::now();
+    while state(rt, root, id)["status"] != "stopped" {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{id} still runs after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// create -> created (nothing of the program has run: its first write is
+/// not there), start -> running -> stopped with the program's status,
+/// its output on create's stdout, a read-write bind mount written, a link
+/// out of the root not followed onto the host; start again and delete.
+#[test]
+fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
+    let dir = temp_dir("oci-life");
+    let rt = runtime(&dir);
+    let root = dir.join("state");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let b = bundle(
+        &dir,
+        "b",
+        &["sh", "-c", "echo $GREETING from $(pwd); echo written > /data/marker; cat /escape || echo no-escape; ls /sys 2>&1 | head -1; exit 3"],
+        |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]
+            }));
+        },
+    );
+    let out_file = dir.join("out");
+    let pid_file = dir.join("pid");
+    let created = oci(
+        &rt,
+        &root,
+        &[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "c1",
+        ],
+        Some(&out_file),
+    );
+    assert!(
+        created.status.success(),
+        "create: {}",
+        std::fs::read_to_string(&out_file).unwrap_or_default()
+    );
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .parse()
+        .expect("a pid");
+    let s = state(&rt, &root, "c1");
+    assert_eq!(
+        (s["status"].as_str(), s["pid"].as_i64()),
+        (Some("created"), Some(pid))
+    );
+    assert_eq!(s["bundle"].as_str(), Some(b.to_str().unwrap()));
+    assert!(alive(pid), "the container process waits");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !data.join("marker").exists(),
+        "the program ran before start"
+    );
+
+    let started = oci(&rt, &root, &["start", "c1"], None);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    wait_stopped(&rt, &root, "c1");
+    assert_eq!(
+        state(&rt, &root, "c1")["pid"],
+        Value::Null,
+        "no pid once stopped"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("c1/exit-status")).expect("exit status"),
+        "3"
+    );
+    let out = std::fs::read_to_string(&out_file).expect("output");
+    assert!(out.starts_with("hello from /\n"), "{out}");
+    assert!(
+        out.contains("no-escape\n"),
+        "the host's /etc/passwd showed: {out}"
+    );
+    assert!(
+        out.contains("No such file or directory"),
+        "/sys exists: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("marker")).expect("marker"),
+        "written\n"
+    );
+
+    let again = oci(&rt, &root, &["start", "c1"], None);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("container c1 is stopped"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(oci(&rt, &root, &["delete", "c1"], None).status.success());
+    assert!(!root.join("c1").exists(), "state left behind");
+    let gone = oci(&rt, &root, &["state", "c1"], None);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("container c1 does not exist"));
+    assert!(
+        oci(&rt, &root, &["delete", "--force", "c1"], None)
+            .status
+            .success(),
+        "a forced delete of nothing succeeds, as runc's"
+    );
+}
+
+/// kill ends a spinning container (SIGKILL: the runner process dies with
+/// it); delete refuses a container still created or running unless
+/// forced, and a forced one leaves no process.
+#[test]
+fn kill_and_forced_delete_leave_nothing_running() {
+    let dir = temp_dir("oci-kill");
+    let rt = runtime(&dir);
+    let root = dir.join("state");
+    let b = bundle(&dir, "b", &["/bin/sh", "-c", "while :; do :; done"], |_| {});
+    let spin_log = dir.join("spin.log");
+    let c = oci(
+        &rt,
+        &root,
+        &["create", "-b", b.to_str().unwrap(), "spin"],
+        Some(&spin_log),
+    );
+    assert!(
+        c.status.success(),
+        "{}",
+        std::fs::read_to_string(&spin_log).unwrap_or_default()
+    );
+    assert!(oci(&rt, &root, &["start", "spin"], None).status.success());
+    let s = state(&rt, &root, "spin");
+    assert_eq!(s["status"], "running");
+    let pid = s["pid"].as_i64().expect("pid");
+    let refused = oci(&rt, &root, &["delete", "spin"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is running"));
+    assert!(oci(&rt, &root, &["kill", "spin", "KILL"], None)
+        .status
+        .success());
+    wait_stopped(&rt, &root, "spin");
+    assert!(!alive(pid));
+    let bad = oci(&rt, &root, &["kill", "spin", "SIGTERM"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is stopped"));
+    assert!(oci(&rt, &root, &["delete", "spin"], None).status.success());
+
+    let idle_log = dir.join("idle.log");
+    let c = oci(
+        &rt,
+        &root,
+        &["create", "--bundle", b.to_str().unwrap(), "idle"],
+        Some(&idle_log),
+    );
+    assert!(
+        c.status.success(),
+        "{}",
+        std::fs::read_to_string(&idle_log).unwrap_or_default()
+    );
+    let pid = state(&rt, &root, "idle")["pid"].as_i64().expect("pid");
+    let ps = oci(&rt, &root, &["ps", "--format", "json", "idle"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        format!("[{pid}]")
+    );
+    let refused = oci(&rt, &root, &["delete", "idle"], None);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is created"));
+    assert!(oci(&rt, &root, &["delete", "--force", "idle"], None)
+        .status
+        .success());
+    assert!(!alive(pid), "a forced delete leaves the process");
+    assert!(!root.join("idle").exists());
+    let bad = oci(&rt, &root, &["kill", "idle", "NOSUCHSIG"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad signal"));
+}
+
+/// Bundles asking for what thinvisor cannot honour are refused at create,
+/// naming the field, with nothing left behind; the error also goes to
+/// --log as the JSON line the shim reads.
+#[test]
+fn bundles_that_cannot_be_honoured_are_refused_at_create() {
+    let dir = temp_dir("oci-refuse");
+    let rt = runtime(&dir);
+    let root = dir.join("state");
+    type Edit = fn(&mut Value);
+    let cases: &[(&str, Edit, &str)] = &[
+        (
+            "terminal",
+            |c| c["process"]["terminal"] = json!(true),
+            "process.terminal",
+        ),
+        (
+            "hooks",
+            |c| c["hooks"] = json!({"prestart": [{"path": "/bin/true"}]}),
+            "hooks run host programs",
+        ),
+        (
+            "nfs",
+            |c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/mnt", "type": "nfs", "source": "h:/x"}))
+            },
+            "mounts[7]: a \"nfs\" mount at /mnt",
+        ),
+        (
+            "relbind",
+            |c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/mnt", "type": "bind", "source": "etc"}))
+            },
+            "must be an absolute host path",
+        ),
+        (
+            "dotdot",
+            |c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/mnt/../etc", "type": "tmpfs"}))
+            },
+            "without `.`, `..`",
+        ),
+        (
+            "nobind",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent-thinvisor"}))
+            },
+            "bind source /nonexistent-thinvisor",
+        ),
+        (
+            "tinymem",
+            |c| c["linux"]["resources"]["memory"] = json!({"limit": 4096}),
+            "below the smallest guest memory",
+        ),
+        (
+            "noargs",
+            |c| c["process"]["args"] = json!([]),
+            "process.args: empty",
+        ),
+        (
+            "user",
+            |c| c["process"]["user"] = json!({"uid": 5, "gid": 5}),
+            "process.user",
+        ),
+        (
+            "seccomp",
+            |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            "linux.seccomp",
+        ),
+        (
+            "rlimit",
+            |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_AS", "soft": 1, "hard": 1}]),
+            "RLIMIT_AS is not supported",
+        ),
+        (
+            "noroot",
+            |c| c["root"]["path"] = json!("/nonexistent-thinvisor-root"),
+            "root.path",
+        ),
+        (
+            "version",
+            |c| c["ociVersion"] = json!("2.0.0"),
+            "only runtime-spec 1.x",
+        ),
+        (
+            "notfound",
+            |c| c["process"]["args"] = json!(["no-such-program"]),
+            "not found on the container's PATH",
+        ),
+    ];
+    for (id, edit, want) in cases {
+        let b = bundle(&dir, id, &["sh", "-c", "true"], edit);
+        let log = dir.join(format!("{id}.json"));
+        let out = Command::new(&rt)
+            .arg("--root")
+            .arg(&root)
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "create", "--bundle"])
+            .arg(&b)
+            .arg(id)
+            .output()
+            .expect("runtime");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{id}: {err}");
+        let line: Value = serde_json::from_str(
+            std::fs::read_to_string(&log)
+                .expect("log")
+                .lines()
+                .last()
+                .expect("a line"),
+        )
+        .expect("a JSON log line");
+        assert_eq!(line["level"], "error");
+        assert!(
+            line["msg"].as_str().unwrap_or("").contains(want),
+            "{id}: {line}"
+        );
+        assert!(!root.join(id).exists(), "{id}: state left behind");
+    }
+    // Not a bundle at all, and names that are not ids.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    std::fs::write(empty.join("config.json"), "{not json").expect("write");
+    let out = oci(
+        &rt,
+        &root,
+        &["create", "-b", empty.to_str().unwrap(), "x"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
+    let b = bundle(&dir, "ok", &["true"], |_| {});
+    for id in ["../x", "a/b", ""] {
+        let out = oci(&rt, &root, &["create", "-b", b.to_str().unwrap(), id], None);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("container id"),
+            "{id:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! thinvisor's OCI runtime under a real containerd (Debian's, started by
+//! this test on a private socket and root, with its runc shim): `ctr run`
+//! with `--runc-binary` pointing at `thinvisor-oci`, each case also run
+//! with runc itself to prove the harness. Needs root and containerd
+//! (ci/test-deps.sh installs containerd and runc).
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// A containerd of this test's own, killed when dropped.
+struct Containerd {
+    child: Child,
+    socket: PathBuf,
+    namespace: String,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        for tool in ["containerd", "ctr", "runc", "containerd-shim-runc-v2"] {
+            let found = std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+            assert!(
+                found,
+                "{tool} not found: these tests need containerd and runc (apt-get install containerd runc; ci/test-deps.sh does)"
+            );
+        }
+        std::fs::create_dir_all(dir).expect("containerd dir");
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{}\"\nstate = \"{}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{}\"\n",
+                dir.join("root").display(),
+                dir.join("state").display(),
+                socket.display()
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.join("containerd.log")).expect("log");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let d = Containerd {
+            child,
+            socket,
+            namespace: format!("thinvisor-test-{}", std::process::id()),
+        };
+        let start = Instant::now();
+        while !d.ctr(&["version"]).status.success() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "containerd did not start: {}",
+                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ctr");
+        c.arg("--address")
+            .arg(&self.socket)
+            .arg("--namespace")
+            .arg(&self.namespace)
+            .args(args);
+        c
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("ctr")
+    }
+
+    /// `ctr run --rm` of `cmd` in `rootfs` with the runtime binary `rt`.
+    fn run(&self, rt: &str, rootfs: &Path, id: &str, extra: &[&str], cmd: &[&str]) -> Output {
+        let mut args = vec!["run", "--rm", "--runc-binary", rt];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--rootfs", rootfs.to_str().unwrap(), id]);
+        args.extend_from_slice(cmd);
+        self.ctr(&args)
+    }
+
+    /// The runtime's state directory for this namespace (the runc shim's
+    /// default root).
+    fn runtime_root(&self) -> PathBuf {
+        Path::new("/run/containerd/runc").join(&self.namespace)
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime(dir: &Path) -> PathBuf {
+    drop(runner());
+    let link = dir.join("thinvisor-oci");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_runner"), &link).expect("link");
+    link
+}
+
+fn rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "proc", "dev", "sys", "tmp", "data", "ro"] {
+        std::fs::create_dir_all(root.join(d)).expect("rootfs dir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("Debian's busybox-static at /bin/busybox");
+    for applet in ["sh", "echo", "cat", "dd", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
+    }
+    root
+}
+
+fn text(o: &Output) -> (Option<i32>, String) {
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// Output and exit codes through containerd, as under runc; bind mounts
+/// read-write (the host sees the write) and read-only (the write fails);
+/// nothing left in the runtime's root after `--rm`.
+#[test]
+fn ctr_run_gives_runcs_output_and_status() {
+    let dir = temp_dir("oci-ctrd");
+    let rt = runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    let script = [
+        "/bin/sh",
+        "-c",
+        "echo out; echo err >&2; echo $((6*7)); ls /; exit 7",
+    ];
+    let native = d.run("runc", &rootfs, "ref1", &[], &script);
+    let ours = d.run(rt.to_str().unwrap(), &rootfs, "tv1", &[], &script);
+    assert_eq!(
+        text(&ours),
+        text(&native),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert_eq!(
+        native.status.code(),
+        Some(7),
+        "runc: {}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+
+    let rw = dir.join("rw");
+    let ro = dir.join("ro");
+    std::fs::create_dir_all(&rw).expect("rw");
+    std::fs::create_dir_all(&ro).expect("ro");
+    std::fs::write(ro.join("given"), "from the host\n").expect("given");
+    let mounts = [
+        "--mount",
+        &format!("type=bind,src={},dst=/data,options=rbind:rw", rw.display()),
+        "--mount",
+        &format!("type=bind,src={},dst=/ro,options=rbind:ro", ro.display()),
+    ];
+    let mounts: Vec<&str> = mounts.iter().map(|s| s.as_ref()).collect();
+    let script = [
+        "/bin/sh",
+        "-c",
+        "echo kept > /data/new; cat /ro/given; if echo x > /ro/denied 2>/dev/null; then echo wrote; else echo refused; fi",
+    ];
+    for (rt, id) in [("runc", "ref2"), (rt.to_str().unwrap(), "tv2")] {
+        let _ = std::fs::remove_file(rw.join("new"));
+        let out = d.run(rt, &rootfs, id, &mounts, &script);
+        assert_eq!(
+            text(&out),
+            (Some(0), "from the host\nrefused\n".to_string()),
+            "{rt}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(rw.join("new")).expect("new"),
+            "kept\n"
+        );
+        assert!(!ro.join("denied").exists());
+    }
+    for id in ["tv1", "tv2"] {
+        assert!(
+            !d.runtime_root().join(id).exists(),
+            "{id}: state left behind"
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&d.ctr(&["containers", "ls", "-q"]).stdout),
+        ""
+    );
+}
+
+/// `ctr task kill -s SIGKILL` ends a spinning container, whose `ctr run`
+/// then exits 137; under a 64 MiB memory limit a 100 MiB allocation
+/// fails (the guest's memory is the limit: no OOM kill, an ENOMEM).
+#[test]
+fn ctr_task_kill_ends_a_spinning_container_and_memory_limits_hold() {
+    let dir = temp_dir("oci-ctrd-kill");
+    let rt = runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    let run = d
+        .command(&[
+            "run",
+            "--rm",
+            "--runc-binary",
+            rt.to_str().unwrap(),
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "spin",
+            "/bin/sh",
+            "-c",
+            "echo spinning; while :; do :; done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ctr run");
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&d.ctr(&["task", "ls"]).stdout).contains("RUNNING") {
+        assert!(start.elapsed() < Duration::from_secs(30), "never running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = d.ctr(&["task", "kill", "-s", "SIGKILL", "spin"]);
+    assert!(
+        killed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    let out = run.wait_with_output().expect("ctr run ends");
+    assert_eq!(
+        text(&out),
+        (Some(137), "spinning\n".to_string()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.runtime_root().join("spin").exists(), "state left behind");
+
+    // dd's buffer is one allocation of its block size, touched by the read.
+    let script = [
+        "/bin/sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null && echo allocated",
+    ];
+    let free = d.run(rt.to_str().unwrap(), &rootfs, "big", &[], &script);
+    assert_eq!(text(&free), (Some(0), "allocated\n".to_string()));
+    let limited = d.run(
+        rt.to_str().unwrap(),
+        &rootfs,
+        "small",
+        &["--memory-limit", "67108864"],
+        &script,
+    );
+    let (code, stdout) = text(&limited);
+    assert!(
+        code != Some(0) && stdout.is_empty(),
+        "{code:?} {stdout} {}",
+        String::from_utf8_lossy(&limited.stderr)
+    );
+}
