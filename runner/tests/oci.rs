@@ -35,7 +35,7 @@ fn rootfs(dir: &Path) -> PathBuf {
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("Debian's busybox-static at /bin/busybox (ci/test-deps.sh installs it)");
-    for applet in ["sh", "echo", "cat", "sleep", "ls", "head", "wc"] {
+    for applet in ["sh", "echo", "cat", "sleep", "ls", "head", "wc", "id"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
     }
     std::os::unix::fs::symlink("/etc/passwd", root.join("escape")).expect("link");
@@ -139,7 +139,7 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
     let b = bundle(
         &dir,
         "b",
-        &["sh", "-c", "echo $GREETING from $(pwd); echo written > /data/marker; cat /escape || echo no-escape; ls /sys 2>&1 | head -1; exit 3"],
+        &["sh", "-c", "echo $GREETING from $(pwd) as $(id -u):$(id -g); echo written > /data/marker; cat /escape || echo no-escape; ls /sys 2>&1 | head -1; exit 3"],
         |c| {
             c["mounts"].as_array_mut().unwrap().push(json!({
                 "destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]
@@ -200,7 +200,7 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
         "3"
     );
     let out = std::fs::read_to_string(&out_file).expect("output");
-    assert!(out.starts_with("hello from /\n"), "{out}");
+    assert!(out.starts_with("hello from / as 0:0\n"), "{out}");
     assert!(
         out.contains("no-escape\n"),
         "the host's /etc/passwd showed: {out}"
@@ -367,9 +367,9 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             "process.args: empty",
         ),
         (
-            "user",
-            |c| c["process"]["user"] = json!({"uid": 5, "gid": 5}),
-            "process.user",
+            "groups",
+            |c| c["process"]["user"] = json!({"uid": 5, "gid": 5, "additionalGids": [7]}),
+            "process.user.additionalGids",
         ),
         (
             "seccomp",
@@ -400,7 +400,11 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
     for (id, edit, want) in cases {
         let b = bundle(&dir, id, &["sh", "-c", "true"], edit);
         let log = dir.join(format!("{id}.json"));
-        let out = Command::new(&rt)
+        // Its streams to a file: a create that wrongly succeeds leaves a
+        // container process holding them.
+        let err_file = dir.join(format!("{id}.err"));
+        let f = std::fs::File::create(&err_file).expect("err file");
+        let status = Command::new(&rt)
             .arg("--root")
             .arg(&root)
             .arg("--log")
@@ -408,10 +412,15 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             .args(["--log-format", "json", "create", "--bundle"])
             .arg(&b)
             .arg(id)
-            .output()
+            .stdout(f.try_clone().expect("dup"))
+            .stderr(f)
+            .status()
             .expect("runtime");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(want), "{id}: {err}");
+        if status.success() {
+            oci(&rt, &root, &["delete", "--force", id], None);
+        }
+        let err = std::fs::read_to_string(&err_file).expect("err");
+        assert!(!status.success() && err.contains(want), "{id}: {err}");
         let line: Value = serde_json::from_str(
             std::fs::read_to_string(&log)
                 .expect("log")

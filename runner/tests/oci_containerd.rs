@@ -122,7 +122,7 @@ fn rootfs(dir: &Path) -> PathBuf {
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("Debian's busybox-static at /bin/busybox");
-    for applet in ["sh", "echo", "cat", "dd", "ls"] {
+    for applet in ["sh", "echo", "cat", "dd", "ls", "id"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
     }
     root
@@ -135,7 +135,8 @@ fn text(o: &Output) -> (Option<i32>, String) {
     )
 }
 
-/// Output and exit codes through containerd, as under runc; bind mounts
+/// Output and exit codes through containerd, as under runc (the user,
+/// root, included); bind mounts
 /// read-write (the host sees the write) and read-only (the write fails);
 /// nothing left in the runtime's root after `--rm`.
 #[test]
@@ -147,7 +148,7 @@ fn ctr_run_gives_runcs_output_and_status() {
     let script = [
         "/bin/sh",
         "-c",
-        "echo out; echo err >&2; echo $((6*7)); ls /; exit 7",
+        "echo out; echo err >&2; echo $((6*7)); id; ls /; exit 7",
     ];
     let native = d.run("runc", &rootfs, "ref1", &[], &script);
     let ours = d.run(rt.to_str().unwrap(), &rootfs, "tv1", &[], &script);

@@ -214,3 +214,54 @@ fn a_policy_path_missing_on_the_host_is_a_clear_runner_error() {
         r.stderr
     );
 }
+
+/// `[identity]`: the guest is told the ids the policy gives it, by the
+/// runner's handlers and by the in-VM monitor alike, in the aux vector
+/// (busybox's `id`), and as the owner of what it writes; the default is
+/// 1000.
+#[test]
+fn the_identity_is_the_policys_with_the_monitor_on_and_off() {
+    let dir = temp_dir("identity");
+    let p = dir.join("policy.toml");
+    std::fs::write(
+        &p,
+        "[identity]\nuid = 0\ngid = 42\n\n[[files]]\npath = \"/tmp\"\naccess = \"read-write\"\nprivate = true\n",
+    )
+    .expect("policy");
+    // With the monitor on (one program: no fork), busybox's `id` is
+    // answered in the VM.
+    let run = |monitor: &str, args: &[&str]| {
+        let out = runner()
+            .args(["exec", "--monitor", monitor, "--policy"])
+            .arg(&p)
+            .arg("/bin/busybox")
+            .args(args)
+            .output()
+            .expect("runner");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for monitor in ["on", "off"] {
+        let (code, out, err) = run(monitor, &["id"]);
+        assert_eq!(
+            (code, out.as_str()),
+            (Some(0), "uid=0 gid=42\n"),
+            "{monitor}: {err}"
+        );
+    }
+    let script = "echo x > /tmp/f; stat -c '%u %g' /tmp/f; while read l; do case $l in Uid*) echo \"$l\";; esac; done < /proc/self/status";
+    let (code, out, err) = run("off", &["sh", "-c", script]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "0 42\nUid:\t0\t0\t0\t0\n"),
+        "{err}"
+    );
+    let out = runner()
+        .args(["exec", "/bin/busybox", "id"])
+        .output()
+        .expect("runner");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "uid=1000 gid=1000\n");
+}

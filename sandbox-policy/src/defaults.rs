@@ -55,6 +55,11 @@ pub const CREATED_ENTRIES: u32 = 10_000;
 /// program is still expected to talk to its caller through its streams.
 pub const STDIO_CONNECTED: bool = true;
 
+/// `identity.uid` and `identity.gid`: 1000, an ordinary user's. The
+/// guest's identity is only what it is told (getuid, the owner of the
+/// files it may write); no privilege follows from it, whatever it is.
+pub const GUEST_ID: u32 = 1000;
+
 /// `env.inherit`: false. The host environment can hold secrets (tokens,
 /// paths, user names); the guest gets only what `env.vars` lists.
 pub const ENV_INHERIT: bool = false;

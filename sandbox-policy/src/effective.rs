@@ -90,6 +90,13 @@ pub fn render(policy: &Policy) -> String {
         s.stdin, s.stdout, s.stderr
     );
 
+    let _ = writeln!(o, "\n[identity]");
+    let _ = writeln!(
+        o,
+        "uid = {}\ngid = {}",
+        policy.identity.uid, policy.identity.gid
+    );
+
     let _ = writeln!(o, "\n[env]");
     let _ = writeln!(o, "inherit = {}", policy.env.inherit);
     let vars: Vec<String> = policy

@@ -52,7 +52,7 @@ pub use network::{NetRule, NetRules, Protocol};
 pub use size::{format_size, parse_size};
 pub use syscall_names::{syscall_name, syscall_number};
 pub use tunnel::{Op, Perms, TunnelRange, TunnelRanges};
-pub use types::{ArgRule, Env, Limits, OnDeny, Stdio, SyscallRules, KILL_EXIT_STATUS};
+pub use types::{ArgRule, Env, Identity, Limits, OnDeny, Stdio, SyscallRules, KILL_EXIT_STATUS};
 
 /// A validated sandbox policy. `Policy::default()` is the documented safe
 /// default: standard streams only, no files, no network, no extra syscall
@@ -62,6 +62,8 @@ pub struct Policy {
     pub limits: Limits,
     pub stdio: Stdio,
     pub env: Env,
+    /// `[identity]`: who the guest is told it is.
+    pub identity: Identity,
     /// `[[files]]`: the host files and trees the guest sees.
     pub files: FileRules,
     /// `[[network]]`: the peers the guest may reach.

@@ -18,6 +18,7 @@ pub struct RawPolicy {
     pub limits: Option<RawLimits>,
     pub stdio: Option<RawStdio>,
     pub env: Option<RawEnv>,
+    pub identity: Option<RawIdentity>,
     #[serde(default)]
     pub files: Vec<Spanned<RawFile>>,
     #[serde(default)]
@@ -49,6 +50,14 @@ pub struct RawStdio {
     pub stdin: Option<bool>,
     pub stdout: Option<bool>,
     pub stderr: Option<bool>,
+}
+
+/// `[identity]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub uid: Option<Spanned<RawInt>>,
+    pub gid: Option<Spanned<RawInt>>,
 }
 
 /// `[env]`

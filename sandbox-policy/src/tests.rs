@@ -606,6 +606,10 @@ stdin = true
 stdout = true
 stderr = true
 
+[identity]
+uid = 1000
+gid = 1000
+
 [env]
 inherit = false
 vars = {}
@@ -742,7 +746,7 @@ const BAD: &[(&str, &str)] = &[
      "policy.toml:2:13: TOML syntax error: string values must be quoted, expected literal string"),
     // Unknown keys, at every level.
     ("colour = \"blue\"\n",
-     "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, files, network, syscalls, tunnel)"),
+     "policy.toml:1: colour: unknown key \"colour\" (expected one of: limits, stdio, env, identity, files, network, syscalls, tunnel)"),
     ("[limits]\nmemroy = \"64MiB\"\n",
      "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, processes, cpus, bytes_written, created_entries)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
@@ -1188,4 +1192,20 @@ fn processes_limit_is_bounded() {
     }
     assert_eq!(parse("[limits]\nprocesses = 3\n").limits.processes, 3);
     assert_eq!(Limits::default().processes, 64);
+}
+
+#[test]
+fn identity_is_any_id_but_the_unchanged_marker() {
+    let p = parse("[identity]\nuid = 0\ngid = 0\n");
+    assert_eq!((p.identity.uid, p.identity.gid), (0, 0));
+    let d = parse("");
+    assert_eq!((d.identity.uid, d.identity.gid), (1000, 1000));
+    assert!(p
+        .to_effective_toml()
+        .contains("[identity]\nuid = 0\ngid = 0\n"));
+    for bad in ["uid = -1", "gid = 4294967295", "uid = \"root\"", "user = 3"] {
+        let text = format!("[identity]\n{bad}\n");
+        let e = Policy::from_str_named(&text, "policy.toml").expect_err(bad);
+        assert!(e.to_string().starts_with("policy.toml:2:"), "{bad}: {e}");
+    }
 }

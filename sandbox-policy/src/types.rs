@@ -72,6 +72,24 @@ impl Default for Stdio {
     }
 }
 
+/// `[identity]`: the user and group the guest is (getuid, getgid, the
+/// owner of what it may write). Nothing but what the guest is told: uid 0
+/// grants no privilege on the host or over the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            uid: defaults::GUEST_ID,
+            gid: defaults::GUEST_ID,
+        }
+    }
+}
+
 /// `[env]`: the guest's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Env {

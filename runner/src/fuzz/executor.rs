@@ -127,6 +127,7 @@ impl Executor {
             monitor: None,
             vdso: policy.syscalls.vdso_allowed(),
             huge_pages: true,
+            identity: crate::kernel::process::GUEST_IDENTITY,
         };
         let mut guest = match boot::boot_unsealed(&self.hv, &image, &info) {
             Ok(g) => g,

@@ -79,6 +79,7 @@ pub fn loader(data: &[u8]) {
             monitor: None,
             vdso: true,
             huge_pages: true,
+            identity: crate::kernel::process::GUEST_IDENTITY,
         };
         match boot::build_memory(&image, &start, 0) {
             Ok(_) | Err(BootError::Map(_)) => {}
@@ -249,6 +250,7 @@ pub fn tunnel(data: &[u8]) {
         monitor: None,
         vdso: true,
         huge_pages: true,
+        identity: crate::kernel::process::GUEST_IDENTITY,
     };
     let Ok(boot::Memory {
         mut mem,

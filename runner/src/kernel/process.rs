@@ -16,11 +16,13 @@ use std::sync::Arc;
 pub const GUEST_PID: u64 = 2;
 /// The parent the guest sees (init).
 pub const GUEST_PPID: u64 = 1;
-/// uid, euid, gid, egid of the guest (matches AT_UID and friends).
-pub const GUEST_ID: u64 = 1000;
+/// uid, euid, gid, egid of the guest unless the policy's `[identity]`
+/// says otherwise (matches AT_UID and friends).
+pub const GUEST_ID: u64 = sandbox_policy::defaults::GUEST_ID as u64;
 
-/// Who a process is. Fixed today: nothing of the host's identity shows,
-/// and the guest cannot change its ids except to themselves.
+/// Who a process is: nothing of the host's identity shows; the uid and
+/// gid are the policy's `[identity]`, and the guest cannot change its ids
+/// except to themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub pid: u64,
@@ -134,7 +136,11 @@ impl Process {
         let limits = &policy.limits;
         fds.set_limit(limits.open_files);
         Process {
-            identity: GUEST_IDENTITY,
+            identity: Identity {
+                uid: u64::from(policy.identity.uid),
+                gid: u64::from(policy.identity.gid),
+                ..GUEST_IDENTITY
+            },
             fds,
             vfs,
             signal_actions: SignalActions::default(),

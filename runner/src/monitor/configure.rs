@@ -41,7 +41,7 @@ pub fn actions(rules: &SyscallRules, write_fds: u64) -> Vec<u8> {
             }
         } else if rules.args.iter().any(|r| r.nr == n) {
             mi::ACTION_RUNNER
-        } else if IDENTITY.iter().any(|&(i, _)| i == nr) {
+        } else if IDENTITY.contains(&nr) {
             mi::ACTION_CONST
         } else if let Some(&(_, a)) = HANDLED.iter().find(|&&(h, _)| h == nr) {
             if a == mi::ACTION_WRITE && write_fds == 0 {
@@ -98,6 +98,7 @@ impl Monitor {
         aspace: &AddressSpace,
         kernel: &Kernel,
         fds: &mut FdTable,
+        identity: &crate::kernel::process::Identity,
     ) -> Result<(), MonitorError> {
         let rules = &kernel.rules;
         // Buffer only standard streams connected to the runner's own (a
@@ -119,7 +120,7 @@ impl Monitor {
             OnDeny::Kill => 0,
         };
         mem.write_u64(data_pa(mi::MON_DENY_RESULT), deny)?;
-        for &(nr, value) in IDENTITY {
+        for (nr, value) in process::identity_answers(identity) {
             mem.write_u64(data_pa(mi::MON_CONST) + nr * 8, value)?;
         }
         mem.write(data_pa(mi::MON_UNAME), &process::utsname())?;
@@ -233,7 +234,7 @@ mod tests {
 
     #[test]
     fn every_answer_matches_the_runners_table() {
-        for &(nr, _) in IDENTITY {
+        for &nr in IDENTITY {
             assert!(table::handler(nr).is_some(), "{nr} answered in the VM only");
         }
         for &(nr, _) in HANDLED {

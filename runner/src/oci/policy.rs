@@ -37,10 +37,6 @@ const OPEN_FILES_DEFAULT: i64 = 1024;
 /// (docs/kubernetes.md), as in a policy file.
 pub const NETWORK_ANNOTATION: &str = "dev.thinvisor.network";
 
-/// The guest identity every program has (docs/policy.md): a container
-/// asking for another user is refused.
-const GUEST_USERS: [u32; 2] = [0, 1000];
-
 /// Translates `spec`, whose bundle is `bundle` (absolute), into a policy
 /// and a program.
 pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
@@ -73,6 +69,12 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
         "files".into(),
         Value::Array(files.into_iter().map(Value::Table).collect()),
     );
+    // Who the guest is told it is: the container's user (no privilege
+    // follows from it, root included).
+    let mut identity = Table::new();
+    identity.insert("uid".into(), Value::Integer(i64::from(process.user.uid)));
+    identity.insert("gid".into(), Value::Integer(i64::from(process.user.gid)));
+    top.insert("identity".into(), Value::Table(identity));
     let env = environment(process)?;
     let path_var = env.get("PATH").and_then(Value::as_str).map(str::to_string);
     let mut env_table = Table::new();
@@ -144,13 +146,16 @@ fn check_process(p: &Process) -> Result<(), OciError> {
     if p.args.is_empty() || p.args[0].is_empty() {
         return Err(refuse("process.args", "empty: nothing to run".into()));
     }
-    if !GUEST_USERS.contains(&p.user.uid) || !GUEST_USERS.contains(&p.user.gid) {
+    if !p.user.additional_gids.is_empty() {
         return Err(refuse(
-            "process.user",
-            format!(
-                "uid {} gid {}: the guest runs as one fixed user (uid and gid 1000, docs/policy.md); a container may ask for root (0) or 1000",
-                p.user.uid, p.user.gid
-            ),
+            "process.user.additionalGids",
+            "the guest has no supplementary groups".into(),
+        ));
+    }
+    if p.user.umask.is_some() {
+        return Err(refuse(
+            "process.user.umask",
+            "not supported: the guest starts with umask 022 and may change it".into(),
         ));
     }
     if !p.cwd.is_empty() && !p.cwd.starts_with('/') {
@@ -520,6 +525,7 @@ mod tests {
         assert_eq!(p.files.as_slice()[0].access_str(), "read-exec");
         assert!(p.network.is_empty(), "no network without the annotation");
         assert_eq!((c.program.as_str(), c.cwd.as_str()), ("/bin/sh", "/"));
+        assert_eq!((p.identity.uid, p.identity.gid), (0, 0), "the spec's user");
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::guest::frames::FrameAllocator;
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
-use crate::kernel::process::GUEST_IDENTITY;
 use crate::loader::start::{StartError, StartSpec};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
@@ -199,6 +198,8 @@ pub struct StartInfo<'a> {
     /// Map whole, aligned 2 MiB of anonymous memory as 2 MiB pages
     /// (ignored with the monitor: `AddressSpace::huge_pages`).
     pub huge_pages: bool,
+    /// The guest's ids (AT_UID, AT_GID and the effective ones).
+    pub identity: crate::kernel::process::Identity,
 }
 
 const CR0_PE: u64 = 1;
@@ -345,8 +346,8 @@ fn lay_out(
             hwcap,
             vdso: start.vdso,
             memory_limit: start.memory_limit,
-            uid: GUEST_IDENTITY.uid,
-            gid: GUEST_IDENTITY.gid,
+            uid: start.identity.uid,
+            gid: start.identity.gid,
             execfn: &execfn,
         },
     )

@@ -55,6 +55,7 @@ fn build_guest(hv: &Hypervisor, n: u32, monitor: Option<MonitorBoot>) -> Result<
         monitor,
         vdso: false,
         huge_pages: false,
+        identity: crate::kernel::process::GUEST_IDENTITY,
     };
     boot::boot(hv, &image, &start).map_err(|e| e.to_string())
 }
@@ -92,6 +93,7 @@ pub fn measure(
             &objects.process.mm,
             &objects.kernel,
             &mut objects.process.fds,
+            &objects.process.identity,
         )
         .map_err(|e| e.to_string())?;
     }

@@ -356,6 +356,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         mut mm,
         mut fds,
         file_maps,
+        identity,
         ..
     } = p;
     // Its shared file mappings' writes reach their files, as when Linux
@@ -383,7 +384,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         }
     }
     fds.close_all();
-    let uid = crate::kernel::process::GUEST_ID as u32;
+    let uid = identity.uid as u32;
     // Its children that asked (PR_SET_PDEATHSIG) get their signal.
     for child in g.kernel.procs.children_of(pid) {
         if let Some(c) = g.process_mut(child) {

@@ -416,6 +416,11 @@ impl Prepared {
             }),
             vdso: policy.syscalls.vdso_allowed(),
             huge_pages: opts.huge_pages == HugePages::On,
+            identity: crate::kernel::process::Identity {
+                uid: u64::from(policy.identity.uid),
+                gid: u64::from(policy.identity.gid),
+                ..crate::kernel::process::GUEST_IDENTITY
+            },
         };
         let blank = blank.filter(|b| b.fits(start.memory_limit));
         let prebuilt_vm = blank.is_some();
@@ -526,6 +531,7 @@ impl Booted {
                         &objects.process.mm,
                         &objects.kernel,
                         &mut objects.process.fds,
+                        &objects.process.identity,
                     )
                 })
                 .map_err(|e| RunFailure::runner(format!("cannot configure the monitor: {e}")))?;

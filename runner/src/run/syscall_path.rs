@@ -77,6 +77,7 @@ pub fn probe_guest(hv: &Hypervisor) -> Result<Guest, String> {
             monitor: None,
             vdso: false,
             huge_pages: false,
+            identity: crate::kernel::process::GUEST_IDENTITY,
         },
     )
     .map_err(|e| e.to_string())

@@ -1,4 +1,5 @@
-//! The identity the guest sees: uid = gid = 1000 (also in the auxv), pid 2
+//! The identity the guest sees: the policy's `[identity]` uid and gid
+//! (default 1000, also in the auxv), pid 2
 //! with parent 1, its own session and process group. Nothing of the host's.
 //! The guest cannot change its identity except to itself.
 

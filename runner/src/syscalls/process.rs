@@ -8,22 +8,35 @@ use crate::abi::constants::{
 use crate::abi::layouts::UTSNAME_LEN;
 use crate::abi::Errno;
 use crate::guest::layout::USER_END;
-use crate::kernel::process::GUEST_IDENTITY;
+use crate::kernel::process::Identity;
 use crate::tunnel::GuestPtr;
 
-/// Identity queries answered with a constant: (syscall number, value),
-/// from the first process's identity (`kernel/process.rs`). The in-VM
-/// monitor answers these from this table, the runner's handlers from the
-/// process's `identity`, which starts as the same `GUEST_IDENTITY`.
-pub const IDENTITY: &[(u64, u64)] = &[
-    (39, GUEST_IDENTITY.pid),   // getpid
-    (186, GUEST_IDENTITY.pid),  // gettid
-    (110, GUEST_IDENTITY.ppid), // getppid
-    (102, GUEST_IDENTITY.uid),  // getuid
-    (107, GUEST_IDENTITY.uid),  // geteuid
-    (104, GUEST_IDENTITY.gid),  // getgid
-    (108, GUEST_IDENTITY.gid),  // getegid
+/// Identity queries answered with a constant: the syscall numbers. The
+/// in-VM monitor answers these from [`identity_answers`], the runner's
+/// handlers from the process's `identity`, which starts as the same.
+pub const IDENTITY: &[u64] = &[
+    39,  // getpid
+    186, // gettid
+    110, // getppid
+    102, // getuid
+    107, // geteuid
+    104, // getgid
+    108, // getegid
 ];
+
+/// (syscall number, answer) for each of [`IDENTITY`], for a process
+/// whose identity is `id` and whose only thread is its leader.
+pub fn identity_answers(id: &Identity) -> [(u64, u64); 7] {
+    [
+        (39, id.pid),
+        (186, id.pid),
+        (110, id.ppid),
+        (102, id.uid),
+        (107, id.uid),
+        (104, id.gid),
+        (108, id.gid),
+    ]
+}
 
 pub fn exit(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Err(Stop::Exit((a[0] & 0xff) as i32))

@@ -13,7 +13,6 @@
 use crate::abi::constants::S_IFIFO;
 use crate::abi::layouts::{StatInfo, S_IFCHR, S_IFMT, S_IFREG};
 use crate::kernel::fds::Stream;
-use crate::kernel::process::GUEST_ID;
 
 /// The pseudo device number of the streams' and pipes' "file system".
 const STREAM_DEV: u64 = 0x12;
@@ -22,7 +21,7 @@ const PIPE_INO_BASE: u64 = 0x1000;
 
 /// A standard stream connected to the runner's own, whose host fstat is
 /// `host`.
-pub fn stream(stream: Stream, host: &rustix::fs::Stat) -> StatInfo {
+pub fn stream(stream: Stream, host: &rustix::fs::Stat, owner: (u32, u32)) -> StatInfo {
     let kind = host.st_mode & S_IFMT;
     StatInfo {
         dev: STREAM_DEV,
@@ -34,8 +33,8 @@ pub fn stream(stream: Stream, host: &rustix::fs::Stat) -> StatInfo {
         },
         nlink: 1,
         mode: kind | (host.st_mode & 0o777),
-        uid: GUEST_ID as u32,
-        gid: GUEST_ID as u32,
+        uid: owner.0,
+        gid: owner.1,
         rdev: if kind == S_IFCHR { host.st_rdev } else { 0 },
         size: if kind == S_IFREG { host.st_size } else { 0 },
         blksize: 4096,
@@ -47,24 +46,24 @@ pub fn stream(stream: Stream, host: &rustix::fs::Stat) -> StatInfo {
 }
 
 /// Either end of pipe number `id` (both ends show the same inode).
-pub fn pipe(id: u64) -> StatInfo {
-    runner_object(id, S_IFIFO | 0o600)
+pub fn pipe(id: u64, owner: (u32, u32)) -> StatInfo {
+    runner_object(id, S_IFIFO | 0o600, owner)
 }
 
 /// An eventfd or epoll instance (Linux's anonymous inodes: mode 0600, no
 /// file type bits).
-pub fn anonymous(id: u64) -> StatInfo {
-    runner_object(id, 0o600)
+pub fn anonymous(id: u64, owner: (u32, u32)) -> StatInfo {
+    runner_object(id, 0o600, owner)
 }
 
-fn runner_object(id: u64, mode: u32) -> StatInfo {
+fn runner_object(id: u64, mode: u32, owner: (u32, u32)) -> StatInfo {
     StatInfo {
         dev: STREAM_DEV,
         ino: PIPE_INO_BASE + id,
         nlink: 1,
         mode,
-        uid: GUEST_ID as u32,
-        gid: GUEST_ID as u32,
+        uid: owner.0,
+        gid: owner.1,
         blksize: 4096,
         ..StatInfo::default()
     }
@@ -78,10 +77,10 @@ mod tests {
     fn identity_is_replaced() {
         let stderr = std::io::stderr();
         let host = rustix::fs::fstat(std::os::fd::AsFd::as_fd(&stderr)).expect("fstat stderr");
-        let s = stream(Stream::Stderr, &host);
-        assert_eq!((s.dev, s.ino, s.uid, s.gid), (STREAM_DEV, 3, 1000, 1000));
+        let s = stream(Stream::Stderr, &host, (0, 5));
+        assert_eq!((s.dev, s.ino, s.uid, s.gid), (STREAM_DEV, 3, 0, 5));
         assert_eq!(s.mode & S_IFMT, host.st_mode & S_IFMT);
-        let p = pipe(7);
+        let p = pipe(7, (1000, 1000));
         assert_eq!(p.mode, S_IFIFO | 0o600);
         assert_eq!((p.ino, p.size), (PIPE_INO_BASE + 7, 0));
     }

@@ -2,7 +2,7 @@
 //! conflict detection, every error placed at a line and key path.
 //!
 //! One file per part of the policy: `limits` (with sizes and durations),
-//! `stdio_env`, `files`, `network`, `syscalls` (lists, argument rules, the
+//! `stdio_env` (with `[identity]`), `files`, `network`, `syscalls` (lists, argument rules, the
 //! vDSO) and `tunnel`.
 
 mod files;
@@ -19,7 +19,7 @@ use crate::Policy;
 use files::files;
 use limits::limits;
 use network::network;
-use stdio_env::{env, stdio};
+use stdio_env::{env, identity, stdio};
 use syscalls::syscalls;
 use tunnel::tunnel;
 
@@ -30,6 +30,7 @@ pub fn validate(raw: RawPolicy, src: &Source<'_>) -> Result<Policy> {
     let limits = limits(raw.limits, src)?;
     let stdio = stdio(raw.stdio);
     let env = env(raw.env, src)?;
+    let identity = identity(raw.identity, src)?;
     let files = files(&raw.files, src)?;
     let network = network(&raw.network, src)?;
     let syscalls = syscalls(raw.syscalls, src)?;
@@ -38,6 +39,7 @@ pub fn validate(raw: RawPolicy, src: &Source<'_>) -> Result<Policy> {
         limits,
         stdio,
         env,
+        identity,
         files,
         network,
         syscalls,

@@ -1,11 +1,12 @@
-//! `[stdio]` and `[env]`: the guest's standard streams, and its
-//! environment (inheritance and variables).
+//! `[stdio]`, `[env]` and `[identity]`: the guest's standard streams, its
+//! environment (inheritance and variables), and who it is told it is.
 
 use super::Result;
 use crate::effective::quote;
 use crate::location::{join_key, Source};
-use crate::schema::{RawEnv, RawStdio};
-use crate::types::{Env, Stdio};
+use crate::schema::{RawEnv, RawIdentity, RawInt, RawStdio};
+use crate::types::{Env, Identity, Stdio};
+use toml::Spanned;
 
 pub(super) fn stdio(raw: Option<RawStdio>) -> Stdio {
     let default = Stdio::default();
@@ -50,4 +51,31 @@ pub(super) fn env(raw: Option<RawEnv>, src: &Source<'_>) -> Result<Env> {
         env.vars.insert(name.into_inner(), value.into_inner());
     }
     Ok(env)
+}
+
+/// The largest uid or gid: Linux's ids are 32 bits, and all ones is the
+/// "unchanged" marker of the set*id calls.
+const MAX_ID: u32 = u32::MAX - 1;
+
+pub(super) fn identity(raw: Option<RawIdentity>, src: &Source<'_>) -> Result<Identity> {
+    let mut ids = Identity::default();
+    let Some(raw) = raw else { return Ok(ids) };
+    let id = |v: &Spanned<RawInt>, key: &str| -> Result<u32> {
+        let RawInt(n) = *v.get_ref();
+        match u32::try_from(n) {
+            Ok(n) if n <= MAX_ID => Ok(n),
+            _ => Err(src.invalid(
+                &v.span(),
+                key,
+                format!("expected an id from 0 to {MAX_ID}, found {n}"),
+            )),
+        }
+    };
+    if let Some(uid) = &raw.uid {
+        ids.uid = id(uid, "identity.uid")?;
+    }
+    if let Some(gid) = &raw.gid {
+        ids.gid = id(gid, "identity.gid")?;
+    }
+    Ok(ids)
 }

@@ -40,28 +40,32 @@ fn devices(path: &std::path::Path) -> Option<u32> {
 
 /// The stat of an open descriptor: files and directories as the host has
 /// them; the standard streams and pipes as `stream_stat` shows them.
-fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
+fn stat_object(obj: &Object, owner: Owner) -> Result<StatInfo, Errno> {
     match obj {
         Object::Null { .. } => Ok(StatInfo::null_device()),
         Object::Device { minor, .. } => Ok(StatInfo::device(*minor)),
         Object::VirtualDir(v) => Ok(StatInfo::virtual_dir(crate::vfs::virtual_ino(
             &v.guest_path,
         ))),
-        Object::Stdio { stream, host, .. } => {
-            Ok(stream_stat::stream(*stream, &rustix::fs::fstat(host)?))
-        }
-        Object::Pipe(p) => Ok(stream_stat::pipe(p.id())),
-        Object::EventFd(e) => Ok(stream_stat::anonymous(e.id)),
-        Object::TimerFd(t) => Ok(stream_stat::anonymous(t.id)),
-        Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id)),
-        Object::Epoll(e) => Ok(stream_stat::anonymous(e.id)),
+        Object::Stdio { stream, host, .. } => Ok(stream_stat::stream(
+            *stream,
+            &rustix::fs::fstat(host)?,
+            owner,
+        )),
+        Object::Pipe(p) => Ok(stream_stat::pipe(p.id(), owner)),
+        Object::EventFd(e) => Ok(stream_stat::anonymous(e.id, owner)),
+        Object::TimerFd(t) => Ok(stream_stat::anonymous(t.id, owner)),
+        Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id, owner)),
+        Object::Epoll(e) => Ok(stream_stat::anonymous(e.id, owner)),
         Object::File(f) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&f.fd)?),
             f.in_writable_tree,
+            owner,
         )),
         Object::Dir(d) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&d.fd)?),
             d.in_writable_tree,
+            owner,
         )),
         other => match other.host_fd() {
             Some(fd) => Ok(StatInfo::from_host(&rustix::fs::fstat(fd)?)),
@@ -71,15 +75,23 @@ fn stat_object(obj: &Object) -> Result<StatInfo, Errno> {
 }
 
 /// A file or directory where the guest may write (a read-write rule)
-/// is the guest's: it shows the guest's uid and gid, whoever owns it on
-/// the host (the runner, often root). Elsewhere the host's owners show
-/// (root for the system's files, as the program would see them natively).
-fn guest_owned(mut st: StatInfo, writable: bool) -> StatInfo {
+/// is the guest's: it shows the guest's uid and gid (`owner`), whoever
+/// owns it on the host (the runner, often root). Elsewhere the host's
+/// owners show (root for the system's files, as the program would see them
+/// natively).
+fn guest_owned(mut st: StatInfo, writable: bool, owner: Owner) -> StatInfo {
     if writable {
-        st.uid = crate::kernel::process::GUEST_ID as u32;
-        st.gid = crate::kernel::process::GUEST_ID as u32;
+        (st.uid, st.gid) = owner;
     }
     st
+}
+
+/// (uid, gid) of what the guest owns: its process's ids.
+type Owner = (u32, u32);
+
+fn owner_of(ctx: &Ctx<'_>) -> Owner {
+    let id = &ctx.process.identity;
+    (id.uid as u32, id.gid as u32)
 }
 
 /// The stat of a guest path.
@@ -105,6 +117,7 @@ fn stat_path(ctx: &Ctx<'_>, g: &GuestPath, follow: bool) -> Result<StatInfo, Err
         Located::Host(fd, real) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&fd)?),
             real.writable(),
+            owner_of(ctx),
         )),
     }
 }
@@ -129,7 +142,7 @@ fn stat_at(
             };
             return stat_path(ctx, &g, true);
         }
-        return stat_object(&*ctx.process.fds.get(dirfd)?);
+        return stat_object(&*ctx.process.fds.get(dirfd)?, owner_of(ctx));
     }
     let g = normalize_at(ctx, dirfd, &raw)?;
     stat_path(ctx, &g, flags & AT_SYMLINK_NOFOLLOW == 0)
@@ -145,7 +158,7 @@ fn put_stat(ctx: &mut Ctx<'_>, buf: u64, st: &StatInfo) -> SysResult {
 pub fn fstat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let obj = ctx.process.fds.get(a[0])?;
     check_out(ctx, a[1], abi::STAT_SIZE)?;
-    let st = stat_object(&obj)?;
+    let st = stat_object(&obj, owner_of(ctx))?;
     Ok(put_stat(ctx, a[1], &st)?)
 }
 
