@@ -367,9 +367,9 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             "process.args: empty",
         ),
         (
-            "groups",
-            |c| c["process"]["user"] = json!({"uid": 5, "gid": 5, "additionalGids": [7]}),
-            "process.user.additionalGids",
+            "umask",
+            |c| c["process"]["user"] = json!({"uid": 5, "gid": 5, "umask": 63}),
+            "process.user.umask",
         ),
         (
             "seccomp",

@@ -277,3 +277,124 @@ fn ctr_task_kill_ends_a_spinning_container_and_memory_limits_hold() {
         String::from_utf8_lossy(&limited.stderr)
     );
 }
+
+/// The sha256 digest ("sha256:...") of `data`, by coreutils' sha256sum.
+fn digest(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    c.stdin
+        .take()
+        .expect("stdin")
+        .write_all(data)
+        .expect("write");
+    let out = c.wait_with_output().expect("sha256sum");
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!(
+        "sha256:{}",
+        text.split_whitespace().next().expect("a digest")
+    )
+}
+
+/// An OCI image archive (oci-layout, index, manifest, config, one layer:
+/// the busybox root of [`rootfs`]) named `name`, as `ctr images import`
+/// takes it.
+fn image_archive(dir: &Path, name: &str) -> PathBuf {
+    let root = rootfs(&dir.join("layer"));
+    let tar = |from: &Path, to: &Path| {
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(from)
+            .arg("-cf")
+            .arg(to)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(ok.success(), "tar {}", from.display());
+    };
+    let layer_tar = dir.join("layer.tar");
+    tar(&root, &layer_tar);
+    let oci = dir.join("oci");
+    let blobs = oci.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("blobs");
+    let put = |data: &[u8]| {
+        let d = digest(data);
+        std::fs::write(blobs.join(&d["sha256:".len()..]), data).expect("blob");
+        serde_json::json!({"digest": d, "size": data.len()})
+    };
+    let layer = std::fs::read(&layer_tar).expect("layer");
+    let mut layer_desc = put(&layer);
+    layer_desc["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [digest(&layer)]}
+    });
+    let mut config_desc = put(config.to_string().as_bytes());
+    config_desc["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config_desc,
+        "layers": [layer_desc]
+    });
+    let mut manifest_desc = put(manifest.to_string().as_bytes());
+    manifest_desc["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+    manifest_desc["annotations"] = serde_json::json!({
+        "io.containerd.image.name": name,
+        "org.opencontainers.image.ref.name": "latest"
+    });
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest_desc]});
+    std::fs::write(oci.join("index.json"), index.to_string()).expect("index");
+    std::fs::write(oci.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+    let archive = dir.join("image.tar");
+    tar(&oci, &archive);
+    archive
+}
+
+/// An image imported from an OCI archive runs as under runc: its
+/// environment (PATH from the image config), its root (the snapshot the
+/// shim mounts in the bundle), the user.
+#[test]
+fn an_imported_image_runs_as_under_runc() {
+    let dir = temp_dir("oci-ctrd-image");
+    let rt = runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let name = "example.com/thinvisor/busybox:latest";
+    let archive = image_archive(&dir.join("image"), name);
+    let imported = d.ctr(&["images", "import", archive.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let script = [
+        "sh",
+        "-c",
+        "echo from an image; id; echo $PATH; ls /; exit 4",
+    ];
+    let run = |rt: &str, id: &str| {
+        let mut args = vec!["run", "--rm", "--runc-binary", rt, name, id];
+        args.extend_from_slice(&script);
+        d.ctr(&args)
+    };
+    let native = run("runc", "img-ref");
+    let ours = run(rt.to_str().unwrap(), "img-tv");
+    assert_eq!(
+        text(&ours),
+        text(&native),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert!(
+        text(&native)
+            .1
+            .starts_with("from an image\nuid=0 gid=0 groups=0\n/bin\n"),
+        "{:?}",
+        text(&native)
+    );
+    assert_eq!(native.status.code(), Some(4));
+}

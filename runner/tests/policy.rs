@@ -225,7 +225,7 @@ fn the_identity_is_the_policys_with_the_monitor_on_and_off() {
     let p = dir.join("policy.toml");
     std::fs::write(
         &p,
-        "[identity]\nuid = 0\ngid = 42\n\n[[files]]\npath = \"/tmp\"\naccess = \"read-write\"\nprivate = true\n",
+        "[identity]\nuid = 0\ngid = 42\ngroups = [7, 8]\n\n[[files]]\npath = \"/tmp\"\naccess = \"read-write\"\nprivate = true\n",
     )
     .expect("policy");
     // With the monitor on (one program: no fork), busybox's `id` is
@@ -248,7 +248,7 @@ fn the_identity_is_the_policys_with_the_monitor_on_and_off() {
         let (code, out, err) = run(monitor, &["id"]);
         assert_eq!(
             (code, out.as_str()),
-            (Some(0), "uid=0 gid=42\n"),
+            (Some(0), "uid=0 gid=42 groups=7,8\n"),
             "{monitor}: {err}"
         );
     }

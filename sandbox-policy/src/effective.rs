@@ -93,8 +93,8 @@ pub fn render(policy: &Policy) -> String {
     let _ = writeln!(o, "\n[identity]");
     let _ = writeln!(
         o,
-        "uid = {}\ngid = {}",
-        policy.identity.uid, policy.identity.gid
+        "uid = {}\ngid = {}\ngroups = {:?}",
+        policy.identity.uid, policy.identity.gid, policy.identity.groups
     );
 
     let _ = writeln!(o, "\n[env]");

@@ -58,6 +58,7 @@ pub struct RawStdio {
 pub struct RawIdentity {
     pub uid: Option<Spanned<RawInt>>,
     pub gid: Option<Spanned<RawInt>>,
+    pub groups: Option<Vec<Spanned<RawInt>>>,
 }
 
 /// `[env]`

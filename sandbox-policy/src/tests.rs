@@ -609,6 +609,7 @@ stderr = true
 [identity]
 uid = 1000
 gid = 1000
+groups = []
 
 [env]
 inherit = false

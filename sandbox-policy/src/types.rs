@@ -75,10 +75,12 @@ impl Default for Stdio {
 /// `[identity]`: the user and group the guest is (getuid, getgid, the
 /// owner of what it may write). Nothing but what the guest is told: uid 0
 /// grants no privilege on the host or over the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups (getgroups), in order; none by default.
+    pub groups: Vec<u32>,
 }
 
 impl Default for Identity {
@@ -86,6 +88,7 @@ impl Default for Identity {
         Identity {
             uid: defaults::GUEST_ID,
             gid: defaults::GUEST_ID,
+            groups: Vec::new(),
         }
     }
 }

@@ -93,6 +93,9 @@ pub struct Kernel {
     pub file_locks: file_locks::FileLocks,
     /// The frames of files' pages that MAP_SHARED mappings show.
     pub shared_pages: shared_file_pages::SharedFilePages,
+    /// The guest's supplementary groups (the policy's `identity.groups`;
+    /// every process has them: setgroups cannot change them).
+    pub groups: Vec<u32>,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -194,6 +197,7 @@ impl Kernel {
             exec: ExecInfo::default(),
             file_locks: Default::default(),
             shared_pages: Default::default(),
+            groups: Vec::new(),
         }
     }
 
@@ -236,6 +240,7 @@ impl Kernel {
             },
             file_locks: Default::default(),
             shared_pages: Default::default(),
+            groups: policy.identity.groups.clone(),
         }
     }
 }

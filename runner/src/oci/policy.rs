@@ -74,6 +74,17 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
     let mut identity = Table::new();
     identity.insert("uid".into(), Value::Integer(i64::from(process.user.uid)));
     identity.insert("gid".into(), Value::Integer(i64::from(process.user.gid)));
+    identity.insert(
+        "groups".into(),
+        Value::Array(
+            process
+                .user
+                .additional_gids
+                .iter()
+                .map(|&g| Value::Integer(i64::from(g)))
+                .collect(),
+        ),
+    );
     top.insert("identity".into(), Value::Table(identity));
     let env = environment(process)?;
     let path_var = env.get("PATH").and_then(Value::as_str).map(str::to_string);
@@ -145,12 +156,6 @@ fn check_process(p: &Process) -> Result<(), OciError> {
     }
     if p.args.is_empty() || p.args[0].is_empty() {
         return Err(refuse("process.args", "empty: nothing to run".into()));
-    }
-    if !p.user.additional_gids.is_empty() {
-        return Err(refuse(
-            "process.user.additionalGids",
-            "the guest has no supplementary groups".into(),
-        ));
     }
     if p.user.umask.is_some() {
         return Err(refuse(

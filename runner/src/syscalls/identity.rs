@@ -108,16 +108,46 @@ fn put_ids(ctx: &mut Ctx<'_>, id: u64, a: &Args) -> SyscallResult {
     Ok(0)
 }
 
-/// getgroups: no supplementary groups.
-pub fn getgroups(_: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    if (a[0] as i32) < 0 {
+/// getgroups: the policy's supplementary groups (`identity.groups`).
+pub fn getgroups(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let size = a[0] as i32;
+    if size < 0 {
         return Err(Errno::INVAL.into());
     }
-    Ok(0)
+    let groups = &ctx.kernel.groups;
+    let n = groups.len() as u64;
+    if size == 0 {
+        return Ok(n);
+    }
+    if (size as u64) < n {
+        return Err(Errno::INVAL.into());
+    }
+    let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    ctx.tunnel()
+        .write(GuestPtr::new(a[1]), &bytes)
+        .map_err(|_| Errno::FAULT)?;
+    Ok(n)
 }
 
-pub fn setgroups(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Err(Errno::PERM.into())
+/// setgroups: only to the groups the guest has (as its ids: unchanged).
+pub fn setgroups(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let size = a[0] as i64;
+    if !(0..=65536).contains(&size) {
+        return Err(Errno::INVAL.into());
+    }
+    let mut bytes = vec![0u8; size as usize * 4];
+    ctx.tunnel()
+        .read(GuestPtr::new(a[1]), &mut bytes)
+        .map_err(|_| Errno::FAULT)?;
+    let asked: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if asked == ctx.kernel.groups {
+        Ok(0)
+    } else {
+        Err(Errno::PERM.into())
+    }
 }
 
 /// getpgrp: the caller's process group.

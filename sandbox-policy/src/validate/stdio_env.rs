@@ -57,6 +57,9 @@ pub(super) fn env(raw: Option<RawEnv>, src: &Source<'_>) -> Result<Env> {
 /// "unchanged" marker of the set*id calls.
 const MAX_ID: u32 = u32::MAX - 1;
 
+/// Linux's NGROUPS_MAX.
+const MAX_GROUPS: usize = 65536;
+
 pub(super) fn identity(raw: Option<RawIdentity>, src: &Source<'_>) -> Result<Identity> {
     let mut ids = Identity::default();
     let Some(raw) = raw else { return Ok(ids) };
@@ -76,6 +79,17 @@ pub(super) fn identity(raw: Option<RawIdentity>, src: &Source<'_>) -> Result<Ide
     }
     if let Some(gid) = &raw.gid {
         ids.gid = id(gid, "identity.gid")?;
+    }
+    for (i, g) in raw.groups.iter().flatten().enumerate() {
+        let key = format!("identity.groups[{i}]");
+        if i >= MAX_GROUPS {
+            return Err(src.invalid(
+                &g.span(),
+                &key,
+                format!("expected at most {MAX_GROUPS} groups (NGROUPS_MAX)"),
+            ));
+        }
+        ids.groups.push(id(g, &key)?);
     }
     Ok(ids)
 }
