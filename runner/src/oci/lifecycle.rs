@@ -327,8 +327,16 @@ fn kill(root: &Path, id: &str, signal: &str) -> Result<(), OciError> {
 fn delete(root: &Path, id: &str, force: bool) -> Result<(), OciError> {
     let (dir, record) = match existing(root, id) {
         Ok(found) => found,
-        // As runc: deleting what is not there is no error when forced.
-        Err(OciError::NoSuchContainer(_)) if force => return Ok(()),
+        // As runc: deleting what is not there is no error when forced; a
+        // directory a killed `create` left without its record goes too.
+        Err(OciError::NoSuchContainer(_)) if force => {
+            let dir = Dir::of(root, id)?;
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir.path)
+                    .map_err(|e| OciError::State(format!("{}: {e}", dir.path.display())))?;
+            }
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let status = dir.status(&record);
