@@ -231,6 +231,12 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
             .success(),
         "a forced delete of nothing succeeds, as runc's"
     );
+    // What a create killed half-way leaves (a directory, no record).
+    std::fs::create_dir_all(root.join("half")).expect("half");
+    assert!(oci(&rt, &root, &["delete", "--force", "half"], None)
+        .status
+        .success());
+    assert!(!root.join("half").exists());
 }
 
 /// kill ends a spinning container (SIGKILL: the runner process dies with
