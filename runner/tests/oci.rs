@@ -240,7 +240,7 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
 }
 
 /// kill ends a spinning container (SIGKILL: the runner process dies with
-/// it); delete refuses a container still created or running unless
+/// it) and passes TERM on to a program that traps it; delete refuses a container still created or running unless
 /// forced, and a forced one leaves no process.
 #[test]
 fn kill_and_forced_delete_leave_nothing_running() {
@@ -272,6 +272,50 @@ fn kill_and_forced_delete_leave_nothing_running() {
         .success());
     wait_stopped(&rt, &root, "spin");
     assert!(!alive(pid));
+    // TERM reaches the program, whose trap decides its status.
+    let trap = bundle(
+        &dir,
+        "trap",
+        &[
+            "/bin/sh",
+            "-c",
+            "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do :; done",
+        ],
+        |_| {},
+    );
+    let trap_log = dir.join("trap.log");
+    let c = oci(
+        &rt,
+        &root,
+        &["create", "-b", trap.to_str().unwrap(), "trap"],
+        Some(&trap_log),
+    );
+    assert!(
+        c.status.success(),
+        "{}",
+        std::fs::read_to_string(&trap_log).unwrap_or_default()
+    );
+    assert!(oci(&rt, &root, &["start", "trap"], None).status.success());
+    let start = Instant::now();
+    while !std::fs::read_to_string(&trap_log)
+        .unwrap_or_default()
+        .contains("ready")
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(oci(&rt, &root, &["kill", "trap", "TERM"], None)
+        .status
+        .success());
+    wait_stopped(&rt, &root, "trap");
+    assert_eq!(
+        std::fs::read_to_string(root.join("trap/exit-status")).expect("status"),
+        "5"
+    );
+    assert!(std::fs::read_to_string(&trap_log)
+        .expect("log")
+        .ends_with("ready\ngot TERM\n"));
+    assert!(oci(&rt, &root, &["delete", "trap"], None).status.success());
     let bad = oci(&rt, &root, &["kill", "spin", "SIGTERM"], None);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is stopped"));
     assert!(oci(&rt, &root, &["delete", "spin"], None).status.success());

@@ -398,3 +398,56 @@ fn an_imported_image_runs_as_under_runc() {
     );
     assert_eq!(native.status.code(), Some(4));
 }
+
+/// `ctr task kill` (SIGTERM) reaches the container's program: its trap
+/// runs and its status is the task's, as under runc (where the program is
+/// pid 1 and handles the signal).
+#[test]
+fn ctr_task_kill_runs_the_programs_trap_as_under_runc() {
+    let dir = temp_dir("oci-ctrd-term");
+    let rt = runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    for (rt, id) in [("runc", "term-ref"), (rt.to_str().unwrap(), "term-tv")] {
+        let run = d
+            .command(&[
+                "run",
+                "--rm",
+                "--runc-binary",
+                rt,
+                "--rootfs",
+                rootfs.to_str().unwrap(),
+                id,
+                "/bin/sh",
+                "-c",
+                "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do :; done",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ctr run");
+        let start = Instant::now();
+        while !String::from_utf8_lossy(&d.ctr(&["task", "ls"]).stdout).contains("RUNNING") {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{rt}: never running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The trap is set once "ready" is out; give the shell a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = d.ctr(&["task", "kill", id]);
+        assert!(
+            killed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&killed.stderr)
+        );
+        let out = run.wait_with_output().expect("ctr run ends");
+        assert_eq!(
+            text(&out),
+            (Some(5), "ready\ngot TERM\n".to_string()),
+            "{rt}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -117,3 +117,69 @@ fn a_forged_sigreturn_frame_cannot_change_privilege_or_reach_the_kernel_half() {
         );
     }
 }
+
+/// `runner exec --forward-signals`: SIGTERM sent to the runner reaches the
+/// guest's first program (its trap runs, its status is the run's); one
+/// without a handler dies of it (143), also while it blocks reading an
+/// idle stdin; without the flag the runner itself ends (143) and no trap
+/// runs.
+#[test]
+fn forwarded_signals_reach_the_guest() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    // A run that missed the signal ends at its time limit (137), not 143.
+    let trap = "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do :; done";
+    let spin = "echo ready; while :; do :; done";
+    // (flag, script, stdin piped and idle, status, stdout)
+    let cases: [(bool, Option<&str>, i32, &str); 4] = [
+        (true, Some(trap), 5, "ready\ngot TERM\n"),
+        (true, Some(spin), 143, "ready\n"),
+        (true, None, 143, ""),
+        (false, Some(trap), 143, "ready\n"),
+    ];
+    for (forward, script, status, stdout) in cases {
+        let mut c = runner();
+        c.args(["exec", "--timeout", "30"]);
+        if forward {
+            c.arg("--forward-signals");
+        }
+        c.arg("/bin/busybox");
+        match script {
+            Some(s) => c.args(["sh", "-c", s]).stdin(Stdio::null()),
+            None => c.arg("cat").stdin(Stdio::piped()),
+        };
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runner");
+        let _idle_stdin = child.stdin.take();
+        let mut out = child.stdout.take().expect("stdout");
+        if script.is_some() {
+            // Wait for "ready": the trap is set.
+            let mut byte = [0u8; 6];
+            std::io::Read::read_exact(&mut out, &mut byte).expect("ready");
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).expect("rest");
+        let end = child.wait_with_output().expect("wait");
+        let got_status = end.status.code().or_else(|| {
+            std::os::unix::process::ExitStatusExt::signal(&end.status).map(|s| 128 + s)
+        });
+        let seen = if script.is_some() {
+            format!("ready\n{rest}")
+        } else {
+            rest
+        };
+        assert_eq!(
+            (got_status, seen.as_str()),
+            (Some(status), stdout),
+            "forward {forward}, {script:?}: {}",
+            String::from_utf8_lossy(&end.stderr)
+        );
+    }
+}

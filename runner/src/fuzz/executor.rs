@@ -177,7 +177,7 @@ impl Executor {
             self.path,
             t,
             t,
-            None,
+            crate::run::Outside::default(),
             &mut stats,
         );
         let (status, ending) = match result {

@@ -96,6 +96,10 @@ pub struct Kernel {
     /// The guest's supplementary groups (the policy's `identity.groups`;
     /// every process has them: setgroups cannot change them).
     pub groups: Vec<u32>,
+    /// Signals come from outside the sandbox (`--forward-signals`): a host
+    /// thread of the run posts them, so no call may wait on the host with
+    /// the kernel lock held, not even the only thread's.
+    pub signals_from_outside: bool,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -198,6 +202,7 @@ impl Kernel {
             file_locks: Default::default(),
             shared_pages: Default::default(),
             groups: Vec::new(),
+            signals_from_outside: false,
         }
     }
 
@@ -241,6 +246,7 @@ impl Kernel {
             file_locks: Default::default(),
             shared_pages: Default::default(),
             groups: policy.identity.groups.clone(),
+            signals_from_outside: false,
         }
     }
 }

@@ -100,6 +100,8 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<ExecOptions, String> {
         huge_pages: crate::run::HugePages::On,
         monitor_test_skip_marker: false,
         guest_path: true,
+        // `kill <id> TERM` reaches the container's program, as on runc.
+        forward_signals: true,
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,

@@ -19,6 +19,10 @@ pub struct Deadline {
     /// A `runner serve` client's connection: the run also ends when it
     /// hangs up (the kernel kicks the vCPU thread then, see `watch`).
     client: Option<std::os::fd::OwnedFd>,
+    /// `--forward-signals`: the read end of the pipe the runner's handler
+    /// writes signals sent to it into (`process_signals::relay`); a host
+    /// thread of the run passes them on to the guest (run/threads.rs).
+    relayed: Option<std::os::fd::OwnedFd>,
 }
 
 impl Deadline {
@@ -29,6 +33,7 @@ impl Deadline {
             at: now.checked_add(remaining).unwrap_or(now),
             _timer: vcpu.kick_timer(remaining, REPEAT)?,
             client: None,
+            relayed: None,
         })
     }
 
@@ -39,6 +44,17 @@ impl Deadline {
     /// does.
     pub fn watch(&mut self, client: std::os::fd::OwnedFd) {
         self.client = Some(client);
+    }
+
+    /// Signals sent to the runner arrive on `pipe` (`process_signals::relay`)
+    /// and go on to the guest's first process.
+    pub fn relay(&mut self, pipe: std::os::fd::OwnedFd) {
+        self.relayed = Some(pipe);
+    }
+
+    /// The relay pipe, if signals are forwarded.
+    pub fn relayed(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.relayed.as_ref().map(std::os::fd::AsFd::as_fd)
     }
 
     /// True when the watched client has hung up (or sent anything).

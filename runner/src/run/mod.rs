@@ -30,4 +30,4 @@ pub mod timer_firing;
 pub mod tlb;
 
 pub use options::{ExecOptions, HugePages};
-pub use stages::{exec, run_guest, Prebuilt, RunFailure};
+pub use stages::{exec, run_guest, Outside, Prebuilt, RunFailure};

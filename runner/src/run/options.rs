@@ -44,6 +44,14 @@ pub struct ExecOptions {
     #[arg(long)]
     #[serde(default)]
     pub guest_path: bool,
+    /// Pass SIGHUP, SIGINT, SIGQUIT, SIGTERM and SIGUSR1 sent to the
+    /// runner on to the guest's first program (as a kill from outside the
+    /// sandbox) instead of ending the run: a program that handles them
+    /// shuts down its own way (the OCI runtime's containers do this). The
+    /// time limit and SIGKILL still end the run.
+    #[arg(long)]
+    #[serde(default)]
+    pub forward_signals: bool,
     /// The guest directory the program starts in (default `/`): a
     /// directory the policy's files show.
     #[arg(long, value_name = "DIR")]

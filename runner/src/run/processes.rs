@@ -297,6 +297,25 @@ pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
 /// A process-directed signal to `p`: discarded when `p` ignores it, else
 /// pending for the process with its siginfo, every thread woken or kicked
 /// so one that does not block it takes it.
+/// Signal `sig` from outside the sandbox (`--forward-signals`) to process
+/// `pid`, as a kill whose sender the guest cannot see (SI_USER, pid 0).
+pub fn signal_from_outside(g: &mut Shared<'_>, pid: u64, sig: u64) {
+    if !(1..=64).contains(&sig) {
+        return;
+    }
+    if let Some(p) = g.process_mut(pid) {
+        let info = SigInfo {
+            signo: sig as i32,
+            code: crate::abi::constants::SI_USER,
+            addr: None,
+            pid: 0,
+            uid: 0,
+            value: 0,
+        };
+        post(p, sig, info);
+    }
+}
+
 fn post(p: &mut Process, sig: u64, info: SigInfo) {
     if discarded(&p.signal_actions, sig) {
         return;

@@ -64,6 +64,25 @@ impl RunFailure {
     }
 }
 
+/// What `--forward-signals` passes on to the guest (SIGUSR2 is the
+/// runner's own vCPU kick; SIGKILL and SIGSTOP cannot be caught).
+pub const FORWARDED_SIGNALS: [i32; 5] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+];
+
+/// What reaches a run from outside the sandbox: a `runner serve` client's
+/// connection (the run ends when it hangs up) and the pipe of signals to
+/// pass on to the guest (`--forward-signals`).
+#[derive(Default)]
+pub struct Outside {
+    pub client: Option<OwnedFd>,
+    pub relayed: Option<OwnedFd>,
+}
+
 /// What a `runner serve` worker brings to a run (`serve/worker.rs`): the
 /// hypervisor handle it opened, the VM it built before the request came,
 /// the client's environment, when the request arrived, and the connection.
@@ -452,6 +471,8 @@ impl Prepared {
 pub struct Locked {
     record: Record,
     client: Option<OwnedFd>,
+    /// `--forward-signals`: the relay pipe's read end.
+    relayed: Option<OwnedFd>,
     hv: Hypervisor,
     engine: Engine,
     machine: Machine,
@@ -500,6 +521,17 @@ impl Booted {
             std::path::absolute(&record.opts.program)
                 .unwrap_or_else(|_| record.opts.program.clone())
         };
+        // Signals to pass on are caught before the lock-down (sigaction
+        // is not in the filter).
+        let relayed = if record.opts.forward_signals {
+            Some(
+                thinvisor_kmod::process_signals::relay(&FORWARDED_SIGNALS).map_err(|e| {
+                    RunFailure::runner(format!("cannot catch signals to forward: {e}"))
+                })?,
+            )
+        } else {
+            None
+        };
         lockdown::lock_down(&record.policy, &vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
         let program = record.opts.program.as_os_str().as_encoded_bytes();
@@ -513,6 +545,7 @@ impl Booted {
             vcpu,
         );
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
+        objects.kernel.signals_from_outside = relayed.is_some();
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))
@@ -545,6 +578,7 @@ impl Booted {
         Ok(Locked {
             record,
             client,
+            relayed,
             hv,
             engine,
             machine,
@@ -572,6 +606,7 @@ impl Locked {
         let Locked {
             mut record,
             client,
+            relayed,
             hv,
             engine,
             mut machine,
@@ -585,7 +620,7 @@ impl Locked {
             engine.path,
             limit,
             limit.saturating_sub(record.wall_start.elapsed()),
-            client,
+            Outside { client, relayed },
             &mut record.stats,
         );
         record.stats.end_phase("run", &mut record.mark);
@@ -672,12 +707,15 @@ pub fn run_guest(
     path: SyscallPath,
     limit: Duration,
     remaining: Duration,
-    client: Option<OwnedFd>,
+    outside: Outside,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
     let mut deadline = Deadline::arm(&objects.thread.vcpu, remaining)?;
-    if let Some(c) = client {
+    if let Some(c) = outside.client {
         deadline.watch(c);
+    }
+    if let Some(r) = outside.relayed {
+        deadline.relay(r);
     }
     let result = run_loop::run(
         machine,

@@ -230,6 +230,10 @@ pub fn run(
     };
     let main = std::thread::scope(|scope| {
         let _unwinding = EndOnPanic(&sb);
+        if let Some(pipe) = deadline.relayed() {
+            let sb = &sb;
+            scope.spawn(move || relay_signals(sb, pipe));
+        }
         let r = run_first(&sb, scope, thread, deadline);
         if let Err(e) = &r {
             sb.group.end(GroupEnd::Failed(e.to_string()));
@@ -267,6 +271,34 @@ pub fn run(
         Some(GroupEnd::Killed(death)) => Ok(Err(death)),
         Some(GroupEnd::Failed(why)) => Err(RunError::Internal(why)),
         None => Err(RunError::Internal("the thread group did not end".into())),
+    }
+}
+
+/// `--forward-signals`: until the run ends, passes each signal the
+/// runner's handler wrote into `pipe` on to the guest's first process, as
+/// a kill from outside the sandbox (SI_USER, pid 0). At most one poll
+/// interval (50 ms) late.
+fn relay_signals(sb: &Sandbox<'_>, pipe: std::os::fd::BorrowedFd<'_>) {
+    loop {
+        if sb
+            .group
+            .wait_end(Instant::now() + Duration::from_millis(50))
+            .is_some()
+        {
+            return;
+        }
+        let mut buf = [0u8; 64];
+        let n = match rustix::io::read(pipe, &mut buf) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if n == 0 {
+            return;
+        }
+        let mut g = sb.lock();
+        for &sig in &buf[..n] {
+            super::processes::signal_from_outside(&mut g, GUEST_PID, u64::from(sig));
+        }
     }
 }
 

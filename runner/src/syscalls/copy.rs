@@ -119,6 +119,11 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let sent = match src {
         None => 0,
         Some(fd) => {
+            // A standard stream may block: not with the kernel lock held
+            // when another thread could need it (readiness.rs).
+            if matches!(&*inp, Object::Stdio { .. }) {
+                super::readiness::wait_unless_ready(ctx, fd, crate::abi::constants::POLLIN)?;
+            }
             let mut buf = vec![0u8; want as usize];
             let n = HostIo::new(fd, offset)
                 .read(&mut buf)

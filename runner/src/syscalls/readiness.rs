@@ -166,13 +166,16 @@ pub fn host_now(items: &mut [HostItem]) -> Result<(), rustix::io::Errno> {
 /// thread, a call whose host descriptor blocks and is not ready for
 /// `events` waits with no lock held (`Wait::Poll`: another thread's
 /// syscall or a few milliseconds) and runs again. The only thread makes
-/// the host call directly (its wait ends at the deadline's kick).
+/// the host call directly (its wait ends at the deadline's kick), unless
+/// signals come from outside the sandbox (`--forward-signals`: the host
+/// thread that posts them needs the lock too).
 pub fn wait_unless_ready(
     ctx: &super::Ctx<'_>,
     fd: rustix::fd::BorrowedFd<'_>,
     events: u16,
 ) -> Result<(), super::Stop> {
-    if ctx.process.threads.live() <= 1 && ctx.kernel.procs.len() <= 1 {
+    let alone = ctx.process.threads.live() <= 1 && ctx.kernel.procs.len() <= 1;
+    if alone && !ctx.kernel.signals_from_outside {
         return Ok(());
     }
     if rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK)) {
