@@ -437,6 +437,11 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             "root.path",
         ),
         (
+            "hugemem",
+            |c| c["linux"]["resources"]["memory"] = json!({"limit": 1u64 << 62}),
+            "cannot allocate",
+        ),
+        (
             "version",
             |c| c["ociVersion"] = json!("2.0.0"),
             "only runtime-spec 1.x",
@@ -506,4 +511,62 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A hostile root file system: links that point out of it, absolute and
+/// climbing, also where a bind mount lands, reach nothing of the host's;
+/// a bind mount's destination is the rule's, whatever link the root has
+/// there.
+#[test]
+fn links_in_a_hostile_root_reach_nothing_outside_it() {
+    let dir = temp_dir("oci-hostile");
+    let rt = runtime(&dir);
+    let root = dir.join("state");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    let script = "cat /climb/etc/passwd 2>/dev/null || echo climb-refused; \
+                  cat /abs/passwd 2>/dev/null || echo abs-refused; \
+                  echo kept > /data/x && echo wrote; ls /hostroot/ 2>&1 | head -1";
+    let b = bundle(&dir, "b", &["/bin/sh", "-c", script], |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]
+        }));
+    });
+    let rootfs = b.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("d")).expect("d");
+    std::os::unix::fs::symlink("../../../../../../..", rootfs.join("climb")).expect("link");
+    std::os::unix::fs::symlink("/etc", rootfs.join("abs")).expect("link");
+    std::os::unix::fs::symlink("/", rootfs.join("hostroot")).expect("link");
+    // Where the bind mount lands, the root has a link to the host's /etc.
+    std::fs::remove_dir_all(rootfs.join("data")).expect("rm");
+    std::os::unix::fs::symlink("/etc", rootfs.join("data")).expect("link");
+    let out_file = dir.join("out");
+    let c = oci(
+        &rt,
+        &root,
+        &["create", "-b", b.to_str().unwrap(), "h"],
+        Some(&out_file),
+    );
+    assert!(
+        c.status.success(),
+        "{}",
+        std::fs::read_to_string(&out_file).unwrap_or_default()
+    );
+    assert!(oci(&rt, &root, &["start", "h"], None).status.success());
+    wait_stopped(&rt, &root, "h");
+    let out = std::fs::read_to_string(&out_file).expect("out");
+    assert!(
+        out.starts_with("climb-refused\nabs-refused\nwrote\n"),
+        "{out}"
+    );
+    assert!(!out.contains("root:"), "a host file showed: {out}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("x")).expect("x"),
+        "kept\n"
+    );
+    assert!(
+        !Path::new("/etc/x").exists(),
+        "written through the root's link"
+    );
+    assert!(oci(&rt, &root, &["delete", "h"], None).status.success());
 }
