@@ -442,6 +442,15 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             "cannot allocate",
         ),
         (
+            "twice",
+            |c| {
+                let m = json!({"destination": "/mnt", "type": "tmpfs"});
+                c["mounts"].as_array_mut().unwrap().push(m.clone());
+                c["mounts"].as_array_mut().unwrap().push(m);
+            },
+            "config.json makes no valid policy",
+        ),
+        (
             "version",
             |c| c["ociVersion"] = json!("2.0.0"),
             "only runtime-spec 1.x",

@@ -72,7 +72,7 @@ fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Resu
     let container = policy::translate(&config, &bundle)?;
     // The policy is checked as any policy file is before anything is made.
     sandbox_policy::Policy::from_str_named(&container.policy, "policy.toml")
-        .map_err(|e| OciError::Internal(format!("the translated policy: {e}")))?;
+        .map_err(|e| OciError::Bundle(format!("config.json makes no valid policy: {e}")))?;
     make_private_dir(root)?;
     match std::fs::create_dir(&dir.path) {
         Ok(()) => {}
