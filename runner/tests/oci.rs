@@ -16,28 +16,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::*;
 
-/// `dir/thinvisor-oci`, a link to the runner (it is the runtime when run
-/// by that name).
-fn runtime(dir: &Path) -> PathBuf {
-    drop(runner());
-    let link = dir.join("thinvisor-oci");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_runner"), &link).expect("link");
-    link
-}
-
-/// A root file system: Debian's static busybox with a few applet links,
-/// and a link whose absolute target names a host file.
+/// A root file system: busybox with a few applet links, and a link whose
+/// absolute target names a host file.
 fn rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    for d in ["bin", "proc", "dev", "tmp", "data", "etc"] {
-        std::fs::create_dir_all(root.join(d)).expect("rootfs dir");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .expect("Debian's busybox-static at /bin/busybox (ci/test-deps.sh installs it)");
-    for applet in ["sh", "echo", "cat", "sleep", "ls", "head", "wc", "id"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
-    }
+    let root = busybox_root(
+        dir,
+        &["proc", "dev", "tmp", "data", "etc"],
+        &["sh", "echo", "cat", "sleep", "ls", "head", "wc", "id"],
+    );
     std::os::unix::fs::symlink("/etc/passwd", root.join("escape")).expect("link");
     root
 }
@@ -132,7 +118,7 @@ fn alive(pid: i64) -> bool {
 #[test]
 fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
     let dir = temp_dir("oci-life");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let root = dir.join("state");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("data");
@@ -245,7 +231,7 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
 #[test]
 fn kill_and_forced_delete_leave_nothing_running() {
     let dir = temp_dir("oci-kill");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let root = dir.join("state");
     let b = bundle(&dir, "b", &["/bin/sh", "-c", "while :; do :; done"], |_| {});
     let spin_log = dir.join("spin.log");
@@ -355,7 +341,7 @@ fn kill_and_forced_delete_leave_nothing_running() {
 #[test]
 fn bundles_that_cannot_be_honoured_are_refused_at_create() {
     let dir = temp_dir("oci-refuse");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let root = dir.join("state");
     type Edit = fn(&mut Value);
     let cases: &[(&str, Edit, &str)] = &[
@@ -529,7 +515,7 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
 #[test]
 fn links_in_a_hostile_root_reach_nothing_outside_it() {
     let dir = temp_dir("oci-hostile");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let root = dir.join("state");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).expect("data");

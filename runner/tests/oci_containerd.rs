@@ -93,6 +93,42 @@ impl Containerd {
         self.ctr(&args)
     }
 
+    /// `ctr run --rm` of `cmd` in `rootfs` with `rt`, left running (its
+    /// output piped); returns once containerd lists the task as running.
+    fn start_run(&self, rt: &str, rootfs: &Path, id: &str, cmd: &[&str]) -> Child {
+        let mut args = vec!["run", "--rm", "--runc-binary", rt, "--rootfs"];
+        args.push(rootfs.to_str().unwrap());
+        args.push(id);
+        args.extend_from_slice(cmd);
+        let child = self
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ctr run");
+        let start = Instant::now();
+        while !String::from_utf8_lossy(&self.ctr(&["task", "ls"]).stdout).contains("RUNNING") {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{rt}: {id} never running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    /// `ctr task kill` with `args`, which must succeed.
+    fn kill(&self, args: &[&str]) {
+        let mut all = vec!["task", "kill"];
+        all.extend_from_slice(args);
+        let killed = self.ctr(&all);
+        assert!(
+            killed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&killed.stderr)
+        );
+    }
+
     /// The runtime's state directory for this namespace (the runc shim's
     /// default root).
     fn runtime_root(&self) -> PathBuf {
@@ -107,25 +143,12 @@ impl Drop for Containerd {
     }
 }
 
-fn runtime(dir: &Path) -> PathBuf {
-    drop(runner());
-    let link = dir.join("thinvisor-oci");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_runner"), &link).expect("link");
-    link
-}
-
 fn rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    for d in ["bin", "proc", "dev", "sys", "tmp", "data", "ro"] {
-        std::fs::create_dir_all(root.join(d)).expect("rootfs dir");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .expect("Debian's busybox-static at /bin/busybox");
-    for applet in ["sh", "echo", "cat", "dd", "ls", "id"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
-    }
-    root
+    busybox_root(
+        dir,
+        &["proc", "dev", "sys", "tmp", "data", "ro"],
+        &["sh", "echo", "cat", "dd", "ls", "id"],
+    )
 }
 
 fn text(o: &Output) -> (Option<i32>, String) {
@@ -142,7 +165,7 @@ fn text(o: &Output) -> (Option<i32>, String) {
 #[test]
 fn ctr_run_gives_runcs_output_and_status() {
     let dir = temp_dir("oci-ctrd");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let d = Containerd::start(&dir.join("containerd"));
     let rootfs = rootfs(&dir);
     let script = [
@@ -215,37 +238,16 @@ fn ctr_run_gives_runcs_output_and_status() {
 #[test]
 fn ctr_task_kill_ends_a_spinning_container_and_memory_limits_hold() {
     let dir = temp_dir("oci-ctrd-kill");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let d = Containerd::start(&dir.join("containerd"));
     let rootfs = rootfs(&dir);
-    let run = d
-        .command(&[
-            "run",
-            "--rm",
-            "--runc-binary",
-            rt.to_str().unwrap(),
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "spin",
-            "/bin/sh",
-            "-c",
-            "echo spinning; while :; do :; done",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ctr run");
-    let start = Instant::now();
-    while !String::from_utf8_lossy(&d.ctr(&["task", "ls"]).stdout).contains("RUNNING") {
-        assert!(start.elapsed() < Duration::from_secs(30), "never running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let killed = d.ctr(&["task", "kill", "-s", "SIGKILL", "spin"]);
-    assert!(
-        killed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&killed.stderr)
+    let run = d.start_run(
+        rt.to_str().unwrap(),
+        &rootfs,
+        "spin",
+        &["/bin/sh", "-c", "echo spinning; while :; do :; done"],
     );
+    d.kill(&["-s", "SIGKILL", "spin"]);
     let out = run.wait_with_output().expect("ctr run ends");
     assert_eq!(
         text(&out),
@@ -361,7 +363,7 @@ fn image_archive(dir: &Path, name: &str) -> PathBuf {
 #[test]
 fn an_imported_image_runs_as_under_runc() {
     let dir = temp_dir("oci-ctrd-image");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let d = Containerd::start(&dir.join("containerd"));
     let name = "example.com/thinvisor/busybox:latest";
     let archive = image_archive(&dir.join("image"), name);
@@ -405,43 +407,23 @@ fn an_imported_image_runs_as_under_runc() {
 #[test]
 fn ctr_task_kill_runs_the_programs_trap_as_under_runc() {
     let dir = temp_dir("oci-ctrd-term");
-    let rt = runtime(&dir);
+    let rt = oci_runtime(&dir);
     let d = Containerd::start(&dir.join("containerd"));
     let rootfs = rootfs(&dir);
     for (rt, id) in [("runc", "term-ref"), (rt.to_str().unwrap(), "term-tv")] {
-        let run = d
-            .command(&[
-                "run",
-                "--rm",
-                "--runc-binary",
-                rt,
-                "--rootfs",
-                rootfs.to_str().unwrap(),
-                id,
+        let run = d.start_run(
+            rt,
+            &rootfs,
+            id,
+            &[
                 "/bin/sh",
                 "-c",
                 "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do :; done",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ctr run");
-        let start = Instant::now();
-        while !String::from_utf8_lossy(&d.ctr(&["task", "ls"]).stdout).contains("RUNNING") {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{rt}: never running"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ],
+        );
         // The trap is set once "ready" is out; give the shell a moment.
         std::thread::sleep(Duration::from_millis(300));
-        let killed = d.ctr(&["task", "kill", id]);
-        assert!(
-            killed.status.success(),
-            "{}",
-            String::from_utf8_lossy(&killed.stderr)
-        );
+        d.kill(&[id]);
         let out = run.wait_with_output().expect("ctr run ends");
         assert_eq!(
             text(&out),

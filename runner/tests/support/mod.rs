@@ -345,3 +345,28 @@ pub fn diff_lines(want: &str, got: &str) -> String {
     }
     out
 }
+
+/// `dir/thinvisor-oci`, a link to the runner: run by that name it is the
+/// OCI runtime (runner/tests/oci.rs, oci_containerd.rs).
+pub fn oci_runtime(dir: &Path) -> PathBuf {
+    require_kvm();
+    let link = dir.join("thinvisor-oci");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_runner"), &link).expect("link");
+    link
+}
+
+/// `dir/rootfs`: a container root with Debian's static busybox, links to
+/// `applets`, and the directories `dirs`.
+pub fn busybox_root(dir: &Path, dirs: &[&str], applets: &[&str]) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in std::iter::once(&"bin").chain(dirs) {
+        std::fs::create_dir_all(root.join(d)).expect("rootfs dir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("Debian's busybox-static at /bin/busybox (ci/test-deps.sh installs it)");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet");
+    }
+    root
+}
