@@ -129,7 +129,7 @@ expect_exact elf-busybox-echo 0 'hello world\n' '' -- $X /bin/busybox echo hello
 #     Signal handlers, alarms, timers, sigwait, signalfd and select give
 #     their native output too: delivery at SYSRETQ and at the exception
 #     stubs, where hardware KVM stops on the stub's `out`.
-for t in threads threads_glibc signals signals_glibc alarms alarms_glibc timers timers_glibc; do
+for t in threads threads_glibc signals signals_glibc alarms alarms_glibc timers timers_glibc vector_signals vector_signals_glibc; do
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
 done
@@ -154,6 +154,13 @@ printf '[limits]\nwall_time = "60s"\n[env]\nvars = { PROC_SH = "/bin/sh", PATH =
 PP="--policy $T/proc-policy.toml"
 for t in processes processes_glibc; do
     PROC_SH=/bin/sh timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
+done
+# --- job control: stop signals stop a process (both threads of one),
+#     SIGCONT continues it, and wait4/waitid/SIGCHLD report both: the
+#     jobs battery gives its native output (musl and glibc).
+for t in jobs jobs_glibc; do
+    timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
 done
 # --- dynamically linked programs: glibc's and musl's loaders and libc

@@ -631,12 +631,17 @@ fn auto_mode_follows_the_platform_and_the_probe_backs_it() {
     assert!(r.stdout.contains("last-branch records: "), "{}", r.stdout);
     // auto needs no probe where the platform says how CPL0 runs: off on
     // kvm_pvm (emulated CPL0), on under hardware KVM; the probe agrees.
+    // The probe's choice is a measurement of this machine: on some kvm_pvm
+    // hosts an exit costs more than the emulated CPL0 path (measured
+    // 2026-12-04: exit 95-120 us, in-VM getpid 85-100 us). The line must
+    // say truthfully whether it agrees with auto's fixed choice.
     let pvm = std::path::Path::new("/sys/module/kvm_pvm").exists();
-    assert_eq!(
-        agreement, "--monitor auto picks the same for this platform",
-        "{line}"
-    );
-    assert_eq!(choice == "on", !pvm, "{line}");
+    let expected = if (choice == "on") != pvm {
+        "--monitor auto picks the same for this platform"
+    } else {
+        "DIFFERS from what --monitor auto picks for this platform"
+    };
+    assert_eq!(agreement, expected, "{line}");
     // ... for a single-threaded, single-process sandbox: the monitor
     // serves one vCPU of one program, so with the default limits.threads
     // and limits.processes (64 each) auto leaves it off everywhere.

@@ -5,7 +5,12 @@
  *           prints what it sees (under the runner; Linux faults on the CS);
  *   rip     RIP in the kernel half: SIGSEGV;
  *   fpstate an FPU image pointer into the kernel half: SIGSEGV;
- *   frame   RSP (the frame) unmapped: SIGSEGV. */
+ *   frame   RSP (the frame) unmapped: SIGSEGV;
+ *   xfeatures  an XSAVE area whose header names a component XCR0 leaves
+ *           off (bit 9, PKRU): XRSTOR would fault, SIGSEGV;
+ *   mxcsr   an FXSAVE image whose MXCSR sets reserved bits: SIGSEGV;
+ *   misaligned an FPU image at an address XRSTOR/FXRSTOR refuse: SIGSEGV.
+ * Linux kills with SIGSEGV in the same cases. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +63,25 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "fpstate"))
         uc[FPSTATE] = 0xffffffff80004000ull;
+    static uint8_t fp[4096] __attribute__((aligned(64)));
+    if (!strcmp(mode, "xfeatures")) {
+        uint32_t magic1 = 0x46505853u, size = 576, extended = 580, magic2 = 0x46505845u;
+        uint64_t features = 0x203, bv = 0x200;
+        memcpy(fp + 464, &magic1, 4);
+        memcpy(fp + 468, &extended, 4);
+        memcpy(fp + 472, &features, 8);
+        memcpy(fp + 480, &size, 4);
+        memcpy(fp + 512, &bv, 8);
+        memcpy(fp + 576, &magic2, 4);
+        uc[FPSTATE] = (uint64_t)fp;
+    }
+    if (!strcmp(mode, "mxcsr")) {
+        uint32_t mxcsr = 0xffffffffu;
+        memcpy(fp + 24, &mxcsr, 4);
+        uc[FPSTATE] = (uint64_t)fp;
+    }
+    if (!strcmp(mode, "misaligned"))
+        uc[FPSTATE] = (uint64_t)fp + 8;
     if (!strcmp(mode, "flags")) {
         uc[EFLAGS] = 0x237202; /* IOPL 3, NT, VM, ID, IF */
         uc[CSGSFS] = 0x8;      /* CS = the kernel's code selector */

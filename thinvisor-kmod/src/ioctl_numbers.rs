@@ -11,7 +11,7 @@
 
 use kvm_bindings::{
     kvm_cpuid2, kvm_dirty_log, kvm_enable_cap, kvm_fpu, kvm_mp_state, kvm_msr_filter, kvm_msrs,
-    kvm_regs, kvm_sregs, kvm_userspace_memory_region, kvm_vcpu_events, kvm_xcrs, KVMIO,
+    kvm_regs, kvm_sregs, kvm_userspace_memory_region, kvm_vcpu_events, kvm_xcrs, kvm_xsave, KVMIO,
 };
 use vmm_sys_util::ioctl::{ioctl_expr, _IOC_NONE, _IOC_READ, _IOC_WRITE};
 
@@ -63,6 +63,8 @@ pub const KVM_GET_FPU: u64 = ior::<kvm_fpu>(0x8c);
 pub const KVM_SET_FPU: u64 = iow::<kvm_fpu>(0x8d);
 pub const KVM_SET_CPUID2: u64 = iow::<kvm_cpuid2>(0x90);
 pub const KVM_SET_XCRS: u64 = iow::<kvm_xcrs>(0xa7);
+pub const KVM_GET_XSAVE: u64 = ior::<kvm_xsave>(0xa4);
+pub const KVM_SET_XSAVE: u64 = iow::<kvm_xsave>(0xa5);
 pub const KVM_SET_MP_STATE: u64 = iow::<kvm_mp_state>(0x99);
 pub const KVM_GET_VCPU_EVENTS: u64 = ior::<kvm_vcpu_events>(0x9f);
 pub const KVM_SET_VCPU_EVENTS: u64 = iow::<kvm_vcpu_events>(0xa0);
@@ -84,6 +86,8 @@ pub const VCPU_RUN_IOCTLS: &[NamedIoctl] = &[
     ("KVM_GET_MSRS", KVM_GET_MSRS),
     ("KVM_SET_MSRS", KVM_SET_MSRS),
     ("KVM_SET_XCRS", KVM_SET_XCRS),
+    ("KVM_GET_XSAVE", KVM_GET_XSAVE),
+    ("KVM_SET_XSAVE", KVM_SET_XSAVE),
     ("KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS),
 ];
 
@@ -156,6 +160,8 @@ mod tests {
         ioctl_iow_nr!(KVM_SET_FPU, KVMIO, 0x8d, kvm_fpu);
         ioctl_iow_nr!(KVM_SET_CPUID2, KVMIO, 0x90, kvm_cpuid2);
         ioctl_iow_nr!(KVM_SET_XCRS, KVMIO, 0xa7, kvm_xcrs);
+        ioctl_ior_nr!(KVM_GET_XSAVE, KVMIO, 0xa4, kvm_xsave);
+        ioctl_iow_nr!(KVM_SET_XSAVE, KVMIO, 0xa5, kvm_xsave);
         ioctl_ior_nr!(KVM_GET_VCPU_EVENTS, KVMIO, 0x9f, kvm_vcpu_events);
         ioctl_iow_nr!(KVM_SET_VCPU_EVENTS, KVMIO, 0xa0, kvm_vcpu_events);
     }
@@ -163,7 +169,7 @@ mod tests {
     #[test]
     fn numbers_match_the_kvm_ioctls_declarations() {
         use kvm_ioctls_decl as d;
-        let pairs: [(u64, u64); 24] = [
+        let pairs: [(u64, u64); 26] = [
             (KVM_GET_API_VERSION, d::KVM_GET_API_VERSION()),
             (KVM_CREATE_VM, d::KVM_CREATE_VM()),
             (KVM_CHECK_EXTENSION, d::KVM_CHECK_EXTENSION()),
@@ -186,6 +192,8 @@ mod tests {
             (KVM_SET_FPU, d::KVM_SET_FPU()),
             (KVM_SET_CPUID2, d::KVM_SET_CPUID2()),
             (KVM_SET_XCRS, d::KVM_SET_XCRS()),
+            (KVM_GET_XSAVE, d::KVM_GET_XSAVE()),
+            (KVM_SET_XSAVE, d::KVM_SET_XSAVE()),
             (KVM_GET_VCPU_EVENTS, d::KVM_GET_VCPU_EVENTS()),
             (KVM_SET_VCPU_EVENTS, d::KVM_SET_VCPU_EVENTS()),
         ];
@@ -198,7 +206,7 @@ mod tests {
     fn numbers_match_the_linux_uapi_header() {
         // include/uapi/linux/kvm.h's macros as gcc expands them for x86-64: a
         // cross-check, not the source.
-        let expected: [(u64, u64); 24] = [
+        let expected: [(u64, u64); 26] = [
             (KVM_GET_API_VERSION, 0xae00),
             (KVM_CREATE_VM, 0xae01),
             (KVM_CHECK_EXTENSION, 0xae03),
@@ -221,6 +229,8 @@ mod tests {
             (KVM_SET_FPU, 0x41a0ae8d),
             (KVM_SET_CPUID2, 0x4008ae90),
             (KVM_SET_XCRS, 0x4188aea7),
+            (KVM_GET_XSAVE, 0x9000aea4),
+            (KVM_SET_XSAVE, 0x5000aea5),
             (KVM_GET_VCPU_EVENTS, 0x8040ae9f),
             (KVM_SET_VCPU_EVENTS, 0x4040aea0),
         ];

@@ -72,7 +72,7 @@ pub use interrupt::Interrupter;
 pub use kick_timer::KickTimer;
 pub use memory::{GuestMemory, PAGE_SIZE};
 pub use platform::Platform;
-pub use vcpu::Vcpu;
+pub use vcpu::{Vcpu, XsaveArea, XSAVE_AREA_BYTES};
 pub use vm::{MemoryAccess, SlotId, Vm};
 
 /// Guest register layouts, as KVM defines them (plain data, guest state).

@@ -17,6 +17,12 @@ pub(crate) struct StateCache {
     /// FPU/SSE state, fetched on first use after an exit.
     pub fpu: Option<kvm_fpu>,
     pub fpu_dirty: bool,
+    /// The whole XSAVE area (x87, SSE, AVX, AVX-512 ...), fetched on first
+    /// use after an exit. It and `fpu` describe the same registers: at
+    /// most one of them is dirty, and changing one forgets the other
+    /// (vcpu.rs).
+    pub xsave: Option<Box<crate::vcpu::XsaveArea>>,
+    pub xsave_dirty: bool,
     /// MSR writes to issue in one KVM_SET_MSRS before the next run.
     pub pending_msrs: Vec<(u32, u64)>,
     /// XCR0 to set before the next run.
@@ -29,5 +35,6 @@ impl StateCache {
         self.regs = None;
         self.sregs = None;
         self.fpu = None;
+        self.xsave = None;
     }
 }

@@ -9,10 +9,18 @@ use crate::interrupt::{Interrupter, Shared};
 use crate::kick_timer::KickTimer;
 use crate::msr;
 use crate::state_cache::StateCache;
-use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_xcrs, Msrs};
+use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_xcrs, kvm_xsave, Msrs};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Bytes of the XSAVE area KVM_GET_XSAVE and KVM_SET_XSAVE move.
+pub const XSAVE_AREA_BYTES: usize = 4096;
+
+/// A vCPU's XSAVE area (standard format): the legacy FXSAVE region (512
+/// bytes), the XSAVE header (64) and the extended components at the
+/// offsets CPUID leaf 0xD gives.
+pub type XsaveArea = [u8; XSAVE_AREA_BYTES];
 
 /// One virtual CPU of a [`crate::Vm`].
 pub struct Vcpu {
@@ -167,10 +175,12 @@ impl Vcpu {
             .ok_or(KmodError::MissingCapability("fpu cache"))
     }
 
-    /// FPU/SSE state, to change; written on the next run.
+    /// FPU/SSE state, to change; written on the next run. It replaces any
+    /// XSAVE area read before.
     pub fn fpu_mut(&mut self) -> Result<&mut kvm_fpu> {
         self.fetch_fpu()?;
         self.cache.fpu_dirty = true;
+        self.cache.xsave = None;
         self.cache
             .fpu
             .as_mut()
@@ -178,6 +188,7 @@ impl Vcpu {
     }
 
     fn fetch_fpu(&mut self) -> Result<()> {
+        self.write_xsave()?;
         if self.cache.fpu.is_none() {
             self.counters.ioctls += 1;
             self.cache.fpu = Some(
@@ -185,6 +196,83 @@ impl Vcpu {
                     .get_fpu()
                     .map_err(|e| KmodError::ioctl("KVM_GET_FPU", e))?,
             );
+        }
+        Ok(())
+    }
+
+    /// The vCPU's whole XSAVE area in the standard (non-compacted) format,
+    /// as XSAVE would store it: x87, SSE, AVX and AVX-512 state with the
+    /// XSAVE header (one KVM_GET_XSAVE on first use after an exit).
+    pub fn xsave(&mut self) -> Result<&XsaveArea> {
+        self.fetch_xsave()?;
+        self.cache
+            .xsave
+            .as_deref()
+            .ok_or(KmodError::MissingCapability("xsave cache"))
+    }
+
+    /// The XSAVE area, to change; written on the next run (KVM_SET_XSAVE,
+    /// which refuses a header or MXCSR that XRSTOR would fault on). It
+    /// replaces any FPU state read before.
+    pub fn xsave_mut(&mut self) -> Result<&mut XsaveArea> {
+        self.fetch_xsave()?;
+        self.cache.xsave_dirty = true;
+        self.cache.fpu = None;
+        self.cache
+            .xsave
+            .as_deref_mut()
+            .ok_or(KmodError::MissingCapability("xsave cache"))
+    }
+
+    fn fetch_xsave(&mut self) -> Result<()> {
+        self.write_fpu()?;
+        if self.cache.xsave.is_none() {
+            self.counters.ioctls += 1;
+            let raw = self
+                .fd
+                .get_xsave()
+                .map_err(|e| KmodError::ioctl("KVM_GET_XSAVE", e))?;
+            let mut area = Box::new([0u8; XSAVE_AREA_BYTES]);
+            for (bytes, word) in area.chunks_exact_mut(4).zip(raw.region.iter()) {
+                bytes.copy_from_slice(&word.to_le_bytes());
+            }
+            self.cache.xsave = Some(area);
+        }
+        Ok(())
+    }
+
+    /// Writes a changed FPU state now (before the XSAVE area is read).
+    fn write_fpu(&mut self) -> Result<()> {
+        if self.cache.fpu_dirty {
+            if let Some(fpu) = self.cache.fpu {
+                self.counters.ioctls += 1;
+                self.fd
+                    .set_fpu(&fpu)
+                    .map_err(|e| KmodError::ioctl("KVM_SET_FPU", e))?;
+            }
+            self.cache.fpu_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Writes a changed XSAVE area now (before the FPU state is read).
+    fn write_xsave(&mut self) -> Result<()> {
+        if self.cache.xsave_dirty {
+            if let Some(area) = self.cache.xsave.as_deref() {
+                let mut raw = kvm_xsave::default();
+                for (word, bytes) in raw.region.iter_mut().zip(area.chunks_exact(4)) {
+                    *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                }
+                self.counters.ioctls += 1;
+                // SAFETY: `raw` is a whole 4096-byte kvm_xsave and KVM reads
+                // no more of it: it reads past 4096 bytes only for XSTATE
+                // features a process enabled dynamically
+                // (arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM), AMX), which this
+                // crate never requests, so no guest XCR0 includes them.
+                unsafe { self.fd.set_xsave(&raw) }
+                    .map_err(|e| KmodError::ioctl("KVM_SET_XSAVE", e))?;
+            }
+            self.cache.xsave_dirty = false;
         }
         Ok(())
     }
@@ -332,15 +420,8 @@ impl Vcpu {
             }
             self.cache.sregs_dirty = false;
         }
-        if self.cache.fpu_dirty {
-            if let Some(fpu) = self.cache.fpu {
-                self.counters.ioctls += 1;
-                self.fd
-                    .set_fpu(&fpu)
-                    .map_err(|e| KmodError::ioctl("KVM_SET_FPU", e))?;
-            }
-            self.cache.fpu_dirty = false;
-        }
+        self.write_fpu()?;
+        self.write_xsave()?;
         if !self.cache.pending_msrs.is_empty() {
             let entries: Vec<kvm_msr_entry> = self
                 .cache

@@ -437,6 +437,10 @@ pub const ITIMER_PROF: u64 = 2;
 pub const SIGCHLD: i32 = 17;
 /// sa_flags: children are reaped at exit (no zombies, no wait status).
 pub const SA_NOCLDWAIT: u64 = 0x2;
+/// sa_flags: no SIGCHLD when a child stops or continues.
+pub const SA_NOCLDSTOP: u64 = 0x1;
+/// Job control: SIGCONT continues a stopped process.
+pub const SIGCONT: i32 = 18;
 /// wait4/waitid options.
 pub const WNOHANG: u64 = 1;
 pub const WUNTRACED: u64 = 2;
@@ -455,6 +459,8 @@ pub const P_PIDFD: u64 = 3;
 /// si_code of SIGCHLD and waitid.
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
 /// execve: the most bytes of arguments and environment together (Linux's
 /// limit is a quarter of the stack rlimit; 2 MiB with the default 8 MiB).
 pub const ARG_MAX_BYTES: u64 = 2 << 20;

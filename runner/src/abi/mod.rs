@@ -10,5 +10,6 @@
 pub mod constants;
 pub mod layouts;
 pub mod sigframe;
+pub mod xstate;
 
 pub use rustix::io::Errno;

@@ -8,7 +8,8 @@
 //! frame +0    pretcode (sa_restorer: the handler's return address)
 //! frame +8    ucontext: uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8)
 //! frame +312  siginfo (128)
-//! fpstate     512-byte FXSAVE image, 64-aligned, above the frame
+//! fpstate     the XSAVE area (abi/xstate.rs) or a 512-byte FXSAVE image,
+//!             64-aligned, above the frame
 //! ```
 
 /// Bytes of `struct ucontext` (kernel layout).
@@ -25,8 +26,6 @@ pub const INFO_OFFSET: u64 = 8 + UCONTEXT_SIZE;
 /// Where uc_mcontext and uc_sigmask sit in the ucontext.
 pub const MCONTEXT_OFFSET: u64 = 40;
 pub const SIGMASK_OFFSET: u64 = MCONTEXT_OFFSET + SIGCONTEXT_SIZE;
-/// Bytes of the FXSAVE image the frame carries.
-pub const FPSTATE_SIZE: u64 = 512;
 /// The x86-64 ABI's red zone below RSP, which a frame must not overwrite.
 pub const RED_ZONE: u64 = 128;
 
@@ -181,7 +180,7 @@ pub struct Frame {
     /// The alternate stack as sigaltstack reports it: (sp, flags, size).
     pub altstack: (u64, u32, u64),
     pub info: SigInfo,
-    /// Guest address of the FXSAVE image (0: none).
+    /// Guest address of the FPU state (0: none).
     pub fpstate: u64,
     pub uc_flags: u64,
 }

@@ -81,7 +81,7 @@ pub fn loader(data: &[u8]) {
             huge_pages: true,
             identity: crate::kernel::process::GUEST_IDENTITY,
         };
-        match boot::build_memory(&image, &start, 0) {
+        match boot::build_memory(&image, &start, &Default::default()) {
             Ok(_) | Err(BootError::Map(_)) => {}
             Err(e) => panic!("laying out a loaded image failed: {e}"),
         }
@@ -256,7 +256,7 @@ pub fn tunnel(data: &[u8]) {
         mut mem,
         mut aspace,
         ..
-    }) = boot::build_memory(&image, &start, 0)
+    }) = boot::build_memory(&image, &start, &Default::default())
     else {
         panic!("a one-page program does not fit in 1 MiB");
     };

@@ -106,8 +106,8 @@ pub struct Kernel {
 /// first (run/boot.rs): the same auxiliary vector and stack size.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExecInfo {
-    /// AT_HWCAP (CPUID leaf 1 EDX as the guest sees it).
-    pub hwcap: u64,
+    /// What the aux vector says of the CPU (AT_HWCAP, AT_MINSIGSTKSZ).
+    pub cpu: crate::loader::start::CpuAuxv,
     /// The vDSO is mapped (and named in the aux vector).
     pub vdso: bool,
     /// The policy's memory limit (the initial stack's size follows it).
@@ -238,7 +238,7 @@ impl Kernel {
                 policy.limits.processes,
             ),
             exec: ExecInfo {
-                hwcap: 0,
+                cpu: crate::loader::start::CpuAuxv::default(),
                 vdso: false,
                 memory_limit: policy.limits.memory_bytes,
                 monitor: false,

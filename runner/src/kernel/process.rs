@@ -69,6 +69,10 @@ pub struct Process {
     /// prctl(PR_SET_PDEATHSIG): the signal it gets when its parent ends
     /// (0: none). Not inherited at fork.
     pub parent_death_signal: u64,
+    /// Job control: the stop signal that stopped the process, until
+    /// SIGCONT or SIGKILL (run/job_control.rs). Its threads run no user
+    /// code meanwhile.
+    pub stopped: Option<u64>,
     /// Its shared file mappings, written back to their files
     /// (kernel/file_maps.rs). A fork's child gets a copy (it shares the
     /// pages).
@@ -123,6 +127,7 @@ impl Process {
             timers_changed: 0,
             signal_info: Default::default(),
             parent_death_signal: 0,
+            stopped: None,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
             exe: Vec::new(),
@@ -160,6 +165,7 @@ impl Process {
             timers_changed: 0,
             signal_info: Default::default(),
             parent_death_signal: 0,
+            stopped: None,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
             exe: Vec::new(),

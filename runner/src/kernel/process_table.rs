@@ -60,6 +60,39 @@ impl ChildStatus {
     }
 }
 
+/// A change of a live child's job-control state its parent has not
+/// waited for yet (wait4 with WUNTRACED / WCONTINUED, waitid with
+/// WSTOPPED / WCONTINUED). A later change replaces an earlier one, as on
+/// Linux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEvent {
+    /// Stopped by this signal.
+    Stopped(u64),
+    /// Continued by SIGCONT.
+    Continued,
+}
+
+impl JobEvent {
+    /// The `int *wstatus` of wait4: `sig << 8 | 0x7f`, or 0xffff.
+    pub fn wait_status(self) -> u32 {
+        match self {
+            JobEvent::Stopped(sig) => (((sig as u32) & 0xff) << 8) | 0x7f,
+            JobEvent::Continued => 0xffff,
+        }
+    }
+
+    /// waitid's `si_code` (CLD_STOPPED, CLD_CONTINUED) and `si_status`.
+    pub fn code_and_status(self) -> (i32, i32) {
+        match self {
+            JobEvent::Stopped(sig) => (crate::abi::constants::CLD_STOPPED, sig as i32),
+            JobEvent::Continued => (
+                crate::abi::constants::CLD_CONTINUED,
+                crate::abi::constants::SIGCONT,
+            ),
+        }
+    }
+}
+
 /// Which children a wait names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -90,6 +123,8 @@ pub struct Entry {
     /// A vfork child running in its parent's address space, lent to it
     /// until it execs or ends (run/processes.rs): the parent's pid.
     pub borrowed_from: Option<u64>,
+    /// A stop or continue its parent has not waited for.
+    pub job_event: Option<JobEvent>,
 }
 
 /// Every process of the sandbox, the zombies included.
@@ -116,6 +151,7 @@ impl ProcessTable {
             zombie: None,
             execed: true,
             borrowed_from: None,
+            job_event: None,
         };
         ProcessTable {
             entries: BTreeMap::from([(first, entry)]),
@@ -175,6 +211,7 @@ impl ProcessTable {
                 zombie: None,
                 execed: false,
                 borrowed_from: None,
+                job_event: None,
             },
         );
         Ok(())
@@ -224,6 +261,42 @@ impl ProcessTable {
         self.entries.iter().find_map(|(&pid, e)| {
             let status = e.zombie?;
             self.matches(pid, e, parent, which).then_some((pid, status))
+        })
+    }
+
+    /// The first live child of `parent` that `which` names with a job
+    /// event `wanted` accepts; the event is consumed unless `keep`.
+    pub fn job_event_child(
+        &mut self,
+        parent: u64,
+        which: Which,
+        wanted: impl Fn(JobEvent) -> bool,
+        keep: bool,
+    ) -> Option<(u64, JobEvent)> {
+        let pid = self.entries.iter().find_map(|(&pid, e)| {
+            e.job_event.filter(|&ev| wanted(ev) && e.zombie.is_none())?;
+            self.matches(pid, e, parent, which).then_some(pid)
+        })?;
+        let e = self.entries.get_mut(&pid)?;
+        let event = e.job_event?;
+        if !keep {
+            e.job_event = None;
+        }
+        Some((pid, event))
+    }
+
+    /// Whether process group `pgid` is orphaned (POSIX): no member has a
+    /// parent in another group of the same session. The first program's
+    /// parent is outside the sandbox and counts for nothing, as a parent
+    /// outside the session.
+    pub fn is_orphaned_group(&self, pgid: u64) -> bool {
+        !self.entries.values().any(|e| {
+            e.pgid == pgid
+                && e.zombie.is_none()
+                && self
+                    .entries
+                    .get(&e.ppid)
+                    .is_some_and(|p| p.pgid != pgid && p.sid == e.sid)
         })
     }
 

@@ -371,6 +371,39 @@ impl ThreadGroup {
         }
     }
 
+    /// Job control: every running vCPU of the group leaves the guest, so
+    /// that its thread sees the process stopped before it runs user code
+    /// again (run_loop.rs, `prepare_entry`).
+    pub fn kick_all(&self) {
+        let m = super::lock(&self.members);
+        for member in m.live.values() {
+            if let Some(k) = &member.interrupter {
+                k.0.interrupt();
+            }
+        }
+    }
+
+    /// Job control: every thread parked because its process was stopped
+    /// looks again (a thread waiting in a syscall takes this as a stray
+    /// wake and goes on waiting).
+    pub fn wake_all(&self) {
+        let m = super::lock(&self.members);
+        for member in m.live.values() {
+            member.parker.wake();
+        }
+    }
+
+    /// Drops the signals in `mask` (bits, signal N at bit N-1) that wait
+    /// for the process or in a thread's inbox: SIGCONT discards pending
+    /// stop signals and a stop signal pending SIGCONT, as on Linux.
+    pub fn discard(&self, mask: u64) {
+        self.shared_pending.fetch_and(!mask, Ordering::SeqCst);
+        let m = super::lock(&self.members);
+        for member in m.live.values() {
+            member.inbox.fetch_and(!mask, Ordering::SeqCst);
+        }
+    }
+
     /// Every live member but `tid`.
     pub fn others(&self, tid: u64) -> Vec<Member> {
         let m = super::lock(&self.members);

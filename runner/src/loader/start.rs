@@ -7,7 +7,7 @@
 use super::Image;
 use crate::abi::constants::{
     AT_BASE, AT_CLKTCK, AT_EGID, AT_ENTRY, AT_EUID, AT_FLAGS, AT_GID, AT_HWCAP, AT_HWCAP2,
-    AT_MINSIGSTKSZ, AT_PAGESZ, AT_SECURE, AT_SYSINFO_EHDR, AT_UID, MINSIGSTKSZ,
+    AT_MINSIGSTKSZ, AT_PAGESZ, AT_SECURE, AT_SYSINFO_EHDR, AT_UID,
 };
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::initial_stack::{self, StackSpec};
@@ -21,8 +21,8 @@ use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 pub struct StartSpec<'a> {
     pub argv: &'a [Vec<u8>],
     pub envp: &'a [Vec<u8>],
-    /// AT_HWCAP (CPUID leaf 1 EDX as the guest sees it).
-    pub hwcap: u64,
+    /// What the aux vector says of the CPU.
+    pub cpu: CpuAuxv,
     /// The vDSO is mapped at VDSO_VA: name it in the aux vector.
     pub vdso: bool,
     /// The policy's memory limit (the stack's size follows it).
@@ -32,6 +32,27 @@ pub struct StartSpec<'a> {
     pub gid: u64,
     /// AT_EXECFN: the path the program was started by.
     pub execfn: &'a [u8],
+}
+
+/// What the aux vector says of the guest's CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuAuxv {
+    /// AT_HWCAP (CPUID leaf 1 EDX as the guest sees it).
+    pub hwcap: u64,
+    /// AT_MINSIGSTKSZ: the largest signal frame with the guest's FPU
+    /// state (abi/xstate.rs), which glibc's sysconf(_SC_MINSIGSTKSZ) and
+    /// _SC_SIGSTKSZ report.
+    pub min_signal_stack: u64,
+}
+
+impl Default for CpuAuxv {
+    /// A CPU without XSAVE, capabilities unknown.
+    fn default() -> CpuAuxv {
+        CpuAuxv {
+            hwcap: 0,
+            min_signal_stack: crate::abi::xstate::min_signal_stack(None),
+        }
+    }
 }
 
 /// Why a program could not be laid out.
@@ -87,9 +108,9 @@ pub fn lay_out(
         (AT_EGID, spec.gid),
         (AT_SECURE, 0),
         (AT_CLKTCK, 100),
-        (AT_HWCAP, spec.hwcap),
+        (AT_HWCAP, spec.cpu.hwcap),
         (AT_HWCAP2, 0),
-        (AT_MINSIGSTKSZ, MINSIGSTKSZ),
+        (AT_MINSIGSTKSZ, spec.cpu.min_signal_stack),
     ];
     auxv.extend_from_slice(&image.auxv);
     if spec.vdso {

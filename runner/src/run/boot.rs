@@ -5,6 +5,7 @@
 use crate::abi::constants::{
     MSR_CSTAR, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_SFMASK, MSR_STAR,
 };
+use crate::abi::xstate::{self, XStateLayout};
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::guest::clock::{ClockError, ClockParams, GuestClock};
 use crate::guest::cpu_area::CpuArea;
@@ -14,7 +15,7 @@ use crate::guest::frames::FrameAllocator;
 use crate::guest::layout::*;
 use crate::guest::page_table::{PageTables, NO_EXECUTE, PRESENT, WRITABLE};
 use crate::guest::vdso::{self, VdsoError};
-use crate::loader::start::{StartError, StartSpec};
+use crate::loader::start::{CpuAuxv, StartError, StartSpec};
 use crate::loader::Image;
 use crate::monitor::{Monitor, MonitorBoot, MonitorError};
 use thinvisor_kmod::{
@@ -49,9 +50,10 @@ pub struct Machine {
     pub clock: Option<GuestClock>,
     /// Whether the vDSO is mapped (and its data page must be kept filled).
     pub vdso: bool,
-    /// AT_HWCAP of the programs this VM starts (execve starts them as
-    /// boot started the first).
-    pub hwcap: u64,
+    /// What the aux vector says of the CPU (AT_HWCAP, AT_MINSIGSTKSZ) to
+    /// the programs this VM starts (execve starts them as boot started the
+    /// first).
+    pub cpu: CpuAuxv,
 }
 
 impl Machine {
@@ -95,8 +97,11 @@ fn write_clock(
 pub struct CpuSetup {
     /// LSTAR (and CSTAR): the entry stub or the monitor's gate.
     pub lstar: u64,
-    /// XCR0, when the guest CPU has XSAVE.
-    pub xcr0: Option<u64>,
+    /// XCR0 and the XSAVE area's layout, when the guest's FPU state is
+    /// an XSAVE area (what signal frames carry: run/fpu_state.rs).
+    pub xstate: Option<XStateLayout>,
+    /// CR4.OSXSAVE and XCR0 are set (the guest's CPUID table has XSAVE).
+    pub osxsave: bool,
 }
 
 impl CpuSetup {
@@ -106,10 +111,7 @@ impl CpuSetup {
         let s = vcpu.sregs_mut()?;
         s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
         s.cr3 = root;
-        s.cr4 = CR4_PAE
-            | CR4_OSFXSR
-            | CR4_OSXMMEXCPT
-            | if self.xcr0.is_some() { CR4_OSXSAVE } else { 0 };
+        s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | if self.osxsave { CR4_OSXSAVE } else { 0 };
         s.efer = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
         s.gdt.base = cpu.gdt_va;
         s.gdt.limit = descriptors::GDT_SIZE - 1;
@@ -139,8 +141,8 @@ impl CpuSetup {
         vcpu.set_msr(MSR_FS_BASE, 0)?;
         vcpu.set_msr(MSR_GS_BASE, 0)?;
         vcpu.set_msr(MSR_KERNEL_GS_BASE, 0)?;
-        if let Some(xcr0) = self.xcr0 {
-            vcpu.set_xcr0(xcr0);
+        if let Some(x) = self.xstate.filter(|_| self.osxsave) {
+            vcpu.set_xcr0(x.xcr0);
         }
         Ok(())
     }
@@ -288,15 +290,19 @@ pub struct Memory {
     pub monitor: Option<Monitor>,
 }
 
-/// Lays out the guest's memory for `image`; `hwcap` is AT_HWCAP (CPUID leaf
-/// 1 EDX as the guest sees it).
-pub fn build_memory(image: &Image, start: &StartInfo<'_>, hwcap: u64) -> Result<Memory, BootError> {
+/// Lays out the guest's memory for `image`; `cpu` is what the aux vector
+/// says of the guest's CPU.
+pub fn build_memory(
+    image: &Image,
+    start: &StartInfo<'_>,
+    cpu: &CpuAuxv,
+) -> Result<Memory, BootError> {
     let mut mem = GuestMemory::new(physical_size(start.memory_limit) as usize)?;
     let Laid {
         aspace,
         rsp,
         monitor,
-    } = lay_out(&mut mem, image, start, hwcap)?;
+    } = lay_out(&mut mem, image, start, cpu)?;
     Ok(Memory {
         mem,
         aspace,
@@ -320,7 +326,7 @@ fn lay_out(
     mem: &mut GuestMemory,
     image: &Image,
     start: &StartInfo<'_>,
-    hwcap: u64,
+    cpu: &CpuAuxv,
 ) -> Result<Laid, BootError> {
     let phys = mem.len();
     let frames = FrameAllocator::new(FIRST_FREE_PA, phys, start.memory_limit);
@@ -343,7 +349,7 @@ fn lay_out(
         &StartSpec {
             argv: start.argv,
             envp: start.envp,
-            hwcap,
+            cpu: *cpu,
             vdso: start.vdso,
             memory_limit: start.memory_limit,
             uid: start.identity.uid,
@@ -433,29 +439,47 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
         slot,
         mut vcpu,
     } = blank;
-    let hwcap = vm
-        .cpuid()
-        .query(1, 0)
-        .map_or(0, |(_, _, _, edx)| u64::from(edx));
-    let Laid {
-        aspace,
-        rsp,
-        monitor,
-    } = lay_out(vm.memory_mut(slot)?, image, start, hwcap)?;
+    // XSAVE as the guest's CPUID table gives it: CR4.OSXSAVE and XCR0 can
+    // be set (hardware KVM).
     let xsave = vm
         .cpuid()
         .query(1, 0)
         .is_some_and(|(_, _, ecx, _)| ecx & (1 << 26) != 0);
+    // The state components KVM keeps for the guest (KVM_GET_XSAVE): x87,
+    // SSE, AVX and AVX-512 (no MPX, no dynamically enabled AMX). On
+    // kvm_pvm the table's leaf 1 shows no XSAVE, yet user code runs on the
+    // host's CPU with the host's XCR0 and uses AVX: signal frames carry
+    // these components whenever KVM reports AVX among them.
     let xcr0 = vm
         .cpuid()
         .query(0xd, 0)
         .map_or(3, |(eax, _, _, _)| u64::from(eax) & 0xe7);
+    let xstate = (xsave || xcr0 & 4 != 0).then(|| {
+        XStateLayout::new(xcr0, |i| {
+            vm.cpuid()
+                .query(0xd, i)
+                .map(|(size, offset, _, _)| (size, offset))
+        })
+    });
+    let cpu = CpuAuxv {
+        hwcap: vm
+            .cpuid()
+            .query(1, 0)
+            .map_or(0, |(_, _, _, edx)| u64::from(edx)),
+        min_signal_stack: xstate::min_signal_stack(xstate.as_ref()),
+    };
+    let Laid {
+        aspace,
+        rsp,
+        monitor,
+    } = lay_out(vm.memory_mut(slot)?, image, start, &cpu)?;
     let lstar = start
         .monitor
         .map_or(entry_code::SYSCALL_ENTRY, Monitor::lstar);
     let cpu_setup = CpuSetup {
         lstar,
-        xcr0: xsave.then_some(xcr0 | 3),
+        xstate,
+        osxsave: xsave,
     };
     cpu_setup.apply(&mut vcpu, &CpuArea::first(), aspace.tables.root)?;
 
@@ -482,7 +506,7 @@ pub fn boot_blank(blank: Blank, image: &Image, start: &StartInfo<'_>) -> Result<
             monitor,
             clock,
             vdso: start.vdso,
-            hwcap,
+            cpu,
         },
         vcpu,
         aspace,

@@ -8,6 +8,7 @@
 //! VM's one memory slot, the supervisor half shared (docs/architecture.md,
 //! "Processes"). All of this runs under the kernel lock (`Shared`).
 
+use super::fpu_state::{self, FpuState};
 use super::run_loop::{Return, RunError};
 use super::threads::{self, Job, Sandbox, Shared, State};
 use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_IGN};
@@ -20,12 +21,11 @@ use crate::kernel::process::Identity;
 use crate::kernel::process_table::ChildStatus;
 use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
 use crate::kernel::{Process, Thread};
-use crate::syscalls::signals::discarded;
 use crate::syscalls::{ExecStart, ForkRequest, NewThread, Outcome, Recipients, SignalRequest};
 use crate::tunnel::{GuestPtr, Tunnel};
 use std::sync::{Arc, MutexGuard};
 use std::thread::Scope;
-use thinvisor_kmod::{Fpu, Regs};
+use thinvisor_kmod::Regs;
 
 fn internal(e: MapError) -> RunError {
     RunError::Internal(format!("releasing an address space: {e}"))
@@ -35,7 +35,6 @@ fn internal(e: MapError) -> RunError {
 const REPORT_FORK_LIMIT: u64 = u64::MAX - 20;
 const REPORT_FORK_MONITOR: u64 = u64::MAX - 21;
 const REPORT_FORK_HOST: u64 = u64::MAX - 22;
-const REPORT_STOP: u64 = u64::MAX - 23;
 
 /// Forks the process of thread `t`, which asked with `req` in the syscall
 /// returning through `ret` (registers `r` at the syscall). Returns the
@@ -138,6 +137,7 @@ where
         timers_changed: 0,
         signal_info: Default::default(),
         parent_death_signal: 0,
+        stopped: None,
         file_maps: parent.file_maps.clone(),
         umask: parent.umask,
         exe: parent.exe.clone(),
@@ -166,7 +166,7 @@ where
         },
         group: group.clone(),
         regs,
-        fpu: *t.vcpu.fpu()?,
+        fpu: FpuState::save(&mut t.vcpu, g.machine.cpu_setup.xstate.as_ref())?,
         fs_base: req.tls.unwrap_or(t.fs_base),
         gs_base: t.gs_base,
         comm: t.comm,
@@ -212,11 +212,7 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
         rflags: 0x202,
         ..UserRegs::default()
     };
-    *t.vcpu.fpu_mut()? = Fpu {
-        fcw: 0x37f,
-        mxcsr: 0x1f80,
-        ..Fpu::default()
-    };
+    fpu_state::reset(&mut t.vcpu, st.machine.cpu_setup.xstate.as_ref())?;
     t.fs_base = 0;
     t.gs_base = 0;
     let s = t.vcpu.sregs_mut()?;
@@ -278,15 +274,8 @@ pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
     if req.sig == 0 {
         return 0;
     }
-    if crate::syscalls::signals::stops(req.sig) && g.kernel.reports.first(REPORT_STOP) {
-        // Linux would stop the process (unless it handles or ignores the
-        // signal): say that it goes on here.
-        crate::say!(
-            "runner: {} to another process does not stop it: stopped processes are not supported (it is discarded unless handled)",
-            crate::kernel::death::signal_name(req.sig as i32)
-        );
-    }
     for pid in targets {
+        super::job_control::on_send(g, pid, req.sig);
         if let Some(p) = g.process_mut(pid) {
             post(p, req.sig, req.info);
         }
@@ -294,15 +283,13 @@ pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
     0
 }
 
-/// A process-directed signal to `p`: discarded when `p` ignores it, else
-/// pending for the process with its siginfo, every thread woken or kicked
-/// so one that does not block it takes it.
 /// Signal `sig` from outside the sandbox (`--forward-signals`) to process
 /// `pid`, as a kill whose sender the guest cannot see (SI_USER, pid 0).
 pub fn signal_from_outside(g: &mut Shared<'_>, pid: u64, sig: u64) {
     if !(1..=64).contains(&sig) {
         return;
     }
+    super::job_control::on_send(g, pid, sig);
     if let Some(p) = g.process_mut(pid) {
         let info = SigInfo {
             signo: sig as i32,
@@ -316,10 +303,12 @@ pub fn signal_from_outside(g: &mut Shared<'_>, pid: u64, sig: u64) {
     }
 }
 
-fn post(p: &mut Process, sig: u64, info: SigInfo) {
-    if discarded(&p.signal_actions, sig) {
-        return;
-    }
+/// A process-directed signal to `p`: pending for the process with its
+/// siginfo, every thread woken or kicked so one that does not block it
+/// takes it. One `p` ignores is queued too (a thread may block it to wait
+/// for it, as a blocked signal is never ignored on Linux) and dropped by
+/// the first thread that does not block it (`signal_delivery::drop_ignored`).
+pub fn post(p: &mut Process, sig: u64, info: SigInfo) {
     p.signal_info.put(0, info);
     p.threads.post_process(sig);
 }

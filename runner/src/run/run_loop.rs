@@ -7,6 +7,7 @@
 use super::deadline::Deadline;
 use super::file_faults::FileFault;
 use super::frame::{self, Frame};
+use super::job_control;
 use super::processes;
 use super::signal_delivery::{self, Delivery};
 use super::syscall_path::SyscallPath;
@@ -180,6 +181,10 @@ where
         let deferred = match prepare_entry(sb, t)? {
             Entering::Run { flush_deferred } => flush_deferred,
             Entering::End(end) => return Ok(end),
+            Entering::Stopped => {
+                t.parker.park(sb.deadline);
+                continue;
+            }
         };
         // A flush asked for after prepare_entry looked: leave and look
         // again (unless the vCPU is bound to exit before user code anyway).
@@ -202,6 +207,8 @@ enum Entering {
     Run { flush_deferred: bool },
     /// A signal's default action ended the group.
     End(ThreadEnd),
+    /// The process is stopped (run/job_control.rs): park, then look again.
+    Stopped,
 }
 
 /// Before a run, under the kernel lock: the clocks in the VM, the
@@ -214,8 +221,21 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         return Ok(Entering::End(end_group(sb, &mut st, death)));
     }
     timer_firing::arm_kick(&st, t)?;
-    match signal_delivery::deliver(&mut st, t)? {
+    let mut delivery = signal_delivery::deliver(&mut st, t)?;
+    while let Delivery::Stop(sig) = delivery {
+        // The process stops (or the signal is discarded): look again.
+        job_control::stop(&mut g, t.pid, sig);
+        st = g.view(t.pid)?;
+        delivery = signal_delivery::deliver(&mut st, t)?;
+    }
+    match delivery {
         Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, death))),
+        // Parked without the lock until SIGCONT or SIGKILL wakes it; the
+        // wake cannot be lost once prepared under the lock.
+        Delivery::Stopped | Delivery::Stop(_) => {
+            t.parker.prepare();
+            return Ok(Entering::Stopped);
+        }
         // A mask a call set for its wait (rt_sigsuspend, ppoll, pselect6,
         // epoll_pwait) is the handler's to restore (its frame saved the
         // mask of before); with no handler to run, it is restored now.
@@ -747,6 +767,14 @@ where
             // (rt_sigtimedwait, a signalfd).
             t.signals
                 .take_posted(&t.inbox, &st.process.threads.shared_pending, wait.signals());
+            // A stop signal stops the process without ending the call (as
+            // Linux, which restarts it after SIGCONT): the thread goes on
+            // waiting, and parks before it runs user code again.
+            signal_delivery::drop_ignored(st.process, t);
+            while let Some(sig) = signal_delivery::take_default_stop(st.process, t) {
+                job_control::stop(&mut g, t.pid, sig);
+                st = g.view(t.pid)?;
+            }
             if t.signals.next_deliverable().is_some() || t.signals.pending & wait.signals() != 0 {
                 break Parked::Signaled;
             }
@@ -904,25 +932,8 @@ fn sigreturn(
             bad("the frame's RIP is not a user address"),
         )));
     }
-    if restore.fpstate != 0 {
-        let mut image = [0u8; crate::abi::sigframe::FPSTATE_SIZE as usize];
-        let State {
-            machine,
-            process,
-            kernel,
-            ..
-        } = &mut *st;
-        let mem = machine.vm.memory_mut(machine.slot)?;
-        let read = crate::tunnel::Tunnel::new(&mut process.mm, mem, &kernel.tunnel_ranges)
-            .read(crate::tunnel::GuestPtr::new(restore.fpstate), &mut image);
-        if read.is_err() {
-            return Ok(Some(end_group(
-                sb,
-                st,
-                bad("the frame's FPU state is not readable"),
-            )));
-        }
-        *t.vcpu.fpu_mut()? = super::signal_delivery::fpu_from_image(&image);
+    if let Err(why) = super::signal_delivery::restore_fpu(st, t, restore.fpstate)? {
+        return Ok(Some(end_group(sb, st, bad(&why))));
     }
     let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
     let flush = changed || t.cpu_sync.flush_pending();

@@ -5,8 +5,10 @@
 //! `rt_sigframe` (abi/sigframe.rs) on the thread's stack, or its
 //! alternate stack with SA_ONSTACK, below the red zone: the registers it
 //! interrupted, the mask to restore, siginfo, and the FPU/SSE state
-//! (FXSAVE). The handler starts with RDI = signal, RSI = &siginfo,
-//! RDX = &ucontext and returns to sa_restorer, which calls rt_sigreturn.
+//! (the XSAVE area, AVX and AVX-512 included, or FXSAVE without XSAVE:
+//! run/fpu_state.rs). The handler starts with RDI = signal, RSI = &siginfo,
+//! RDX = &ucontext and the FPU in its initial state, and returns to
+//! sa_restorer, which calls rt_sigreturn.
 //!
 //! Where the thread's user state is depends on where its vCPU stopped
 //! ([`locate`]): in user mode (an interrupt), at an exception stub's return
@@ -14,6 +16,7 @@
 //! syscall on hardware KVM). Elsewhere in the entry code delivery waits
 //! for the vCPU's next exit.
 
+use super::fpu_state;
 use super::frame::{self, Frame};
 use super::run_loop::{RunError, USER_RFLAGS};
 use super::threads::State;
@@ -21,7 +24,8 @@ use crate::abi::constants::{
     SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTORER, SIGKILL, SIGSTOP, SIG_DFL, SIG_IGN,
     SI_TKILL, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS,
 };
-use crate::abi::sigframe::{self, SigInfo, Trap, UserRegs, FPSTATE_SIZE, FRAME_SIZE, RED_ZONE};
+use crate::abi::sigframe::{self, SigInfo, Trap, UserRegs, FRAME_SIZE, RED_ZONE};
+use crate::abi::xstate::{self, UC_FP_XSTATE};
 use crate::guest::cpu_area::CpuArea;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::{USER_CS, USER_DS, USER_END};
@@ -29,9 +33,9 @@ use crate::kernel::death::Death;
 use crate::kernel::process::GUEST_IDENTITY;
 use crate::kernel::signal_state::Action;
 use crate::kernel::Thread;
-use crate::syscalls::signals::{ignored_by_default, stops};
+use crate::syscalls::signals::{ignored, ignored_by_default, stops};
 use crate::tunnel::{GuestPtr, Tunnel};
-use thinvisor_kmod::{Fpu, GuestMemory, Vcpu};
+use thinvisor_kmod::{GuestMemory, Vcpu};
 
 /// RFLAGS bits a handler starts without: TF, DF, RF (as Linux).
 const HANDLER_CLEARS: u64 = (1 << 8) | (1 << 10) | (1 << 16);
@@ -48,6 +52,12 @@ pub enum Delivery {
     Deferred,
     /// The signal's action ends the process.
     Kill(Death),
+    /// A stop signal with its default action: the process stops
+    /// (run/job_control.rs), unless it is discarded there.
+    Stop(u64),
+    /// The process is stopped: the thread runs no user code until SIGCONT
+    /// (or dies of SIGKILL).
+    Stopped,
 }
 
 /// Where a stopped vCPU's user state is.
@@ -84,6 +94,15 @@ pub fn locate(regs: &thinvisor_kmod::Regs, cpu: &CpuArea, on_out: bool) -> Optio
 pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError> {
     t.signals
         .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
+    if t.signals.fault.is_none() {
+        // A stopped process runs nothing; only SIGKILL ends it.
+        if st.process.stopped.is_some() && t.signals.pending & (1 << (SIGKILL - 1)) == 0 {
+            return Ok(Delivery::Stopped);
+        }
+        if let Some(sig) = take_default_stop(st.process, t) {
+            return Ok(Delivery::Stop(sig));
+        }
+    }
     let (info, trap) = match t.signals.fault.take() {
         Some(f) => f,
         None => {
@@ -104,9 +123,7 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
     let sig = info.signo as u64;
     let action = st.process.signal_actions.action(sig);
     let is_fault = trap.trapno != 0 || info.addr.is_some();
-    if action.handler == SIG_IGN
-        || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig)))
-    {
+    if action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)) {
         t.signals.pending &= !(1 << (sig - 1));
         st.process.signal_info.discard(sig);
         return Ok(Delivery::Nothing);
@@ -148,6 +165,39 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
             addr: None,
         })),
     }
+}
+
+/// Drops the pending signals thread `t` does not block that its process
+/// ignores (SIG_IGN, or SIG_DFL for SIGCHLD, SIGCONT, SIGURG, SIGWINCH):
+/// queued when sent, since a thread may block one to wait for it, they do
+/// nothing once deliverable and end no wait.
+pub fn drop_ignored(process: &mut crate::kernel::Process, t: &mut Thread) {
+    let ready = t.signals.pending & !t.signals.mask;
+    if ready == 0 {
+        return;
+    }
+    for sig in 1..=64u64 {
+        if ready & (1 << (sig - 1)) != 0 && ignored(&process.signal_actions, sig) {
+            t.signals.pending &= !(1 << (sig - 1));
+            while process.signal_info.take(t.tid, sig).is_some() {}
+        }
+    }
+}
+
+/// A stop signal thread `t` takes now with its default action, taken out
+/// of its pending set (the caller stops the process: run/job_control.rs).
+/// Before any other signal: Linux stops the process before a handler of
+/// a lower-numbered signal runs an instruction.
+pub fn take_default_stop(process: &mut crate::kernel::Process, t: &mut Thread) -> Option<u64> {
+    let ready = t.signals.pending & !t.signals.mask;
+    let sig = (SIGSTOP as u64..=SIGSTOP as u64 + 3).find(|&sig| {
+        ready & (1 << (sig - 1)) != 0
+            && stops(sig)
+            && process.signal_actions.action(sig).handler == SIG_DFL
+    })?;
+    t.signals.pending &= !(1 << (sig - 1));
+    process.signal_info.take(t.tid, sig);
+    Some(sig)
 }
 
 /// The program's registers at `loc`.
@@ -220,7 +270,9 @@ fn build(
         Some((sp, _, size)) if action.flags & SA_ONSTACK != 0 && !on_alt => sp.wrapping_add(size),
         _ => user.rsp.wrapping_sub(RED_ZONE),
     };
-    let fpstate = top.wrapping_sub(FPSTATE_SIZE) & !63;
+    let layout = st.machine.cpu_setup.xstate;
+    let fp_bytes = xstate::fpstate_bytes(layout.as_ref()) as u64;
+    let fpstate = top.wrapping_sub(fp_bytes) & !63;
     let frame_at = (fpstate.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
     let old_mask = t.signals.saved_mask.take().unwrap_or(t.signals.mask);
     let altstack = match alt {
@@ -231,7 +283,7 @@ fn build(
         ),
         None => (0, SS_DISABLE as u32, 0),
     };
-    let fpu = *t.vcpu.fpu()?;
+    let fp_image = fpu_state::frame_image(&mut t.vcpu, layout.as_ref())?;
     let frame = sigframe::Frame {
         restorer: action.restorer,
         regs: *user,
@@ -242,7 +294,9 @@ fn build(
         altstack,
         info: *info,
         fpstate,
-        uc_flags: UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS,
+        uc_flags: UC_SIGCONTEXT_SS
+            | UC_STRICT_RESTORE_SS
+            | if layout.is_some() { UC_FP_XSTATE } else { 0 },
     };
     let State {
         machine, process, ..
@@ -250,14 +304,15 @@ fn build(
     let mem = machine.vm.memory_mut(machine.slot)?;
     let mut tunnel = Tunnel::for_runner_layout(&mut process.mm, mem);
     let wrote = tunnel
-        .write(GuestPtr::new(fpstate), &fxsave_image(&fpu))
+        .write(GuestPtr::new(fpstate), &fp_image)
         .and_then(|()| tunnel.write(GuestPtr::new(frame_at), &frame.to_bytes()));
     if let Err(e) = wrote {
         return Ok(Err(format!(
             "cannot build the frame for signal {sig}'s handler: {e}"
         )));
     }
-    // Enter the handler.
+    // Enter the handler, with the FPU in its initial state (as Linux).
+    fpu_state::reset(&mut t.vcpu, layout.as_ref())?;
     let flags = user.rflags & !HANDLER_CLEARS;
     let info_at = frame_at + sigframe::INFO_OFFSET;
     let uc_at = frame_at + sigframe::UC_OFFSET;
@@ -307,50 +362,64 @@ fn build(
     Ok(Ok(()))
 }
 
-/// The FXSAVE image of `fpu` (what the frame's fpstate points at).
-pub fn fxsave_image(fpu: &Fpu) -> [u8; FPSTATE_SIZE as usize] {
-    let mut b = [0u8; FPSTATE_SIZE as usize];
-    b[0..2].copy_from_slice(&fpu.fcw.to_le_bytes());
-    b[2..4].copy_from_slice(&fpu.fsw.to_le_bytes());
-    b[4] = fpu.ftwx;
-    b[6..8].copy_from_slice(&fpu.last_opcode.to_le_bytes());
-    b[8..16].copy_from_slice(&fpu.last_ip.to_le_bytes());
-    b[16..24].copy_from_slice(&fpu.last_dp.to_le_bytes());
-    b[24..28].copy_from_slice(&fpu.mxcsr.to_le_bytes());
-    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
-    for (i, st) in fpu.fpr.iter().enumerate() {
-        b[32 + i * 16..48 + i * 16].copy_from_slice(st);
+/// rt_sigreturn's FPU part: gives thread `t` the registers the frame's
+/// fpstate at `at` holds (0: their initial state, as Linux does for a
+/// frame without one). The software bytes decide how much is an XSAVE
+/// area (abi/xstate.rs); every byte is read once, through the tunnel. The
+/// inner error: a bad frame (unreadable, misaligned, or a state XRSTOR
+/// would fault on), which kills with SIGSEGV as on Linux.
+pub fn restore_fpu(
+    st: &mut State<'_>,
+    t: &mut Thread,
+    at: u64,
+) -> Result<Result<(), String>, RunError> {
+    let layout = st.machine.cpu_setup.xstate;
+    if at == 0 {
+        fpu_state::reset(&mut t.vcpu, layout.as_ref())?;
+        return Ok(Ok(()));
     }
-    for (i, x) in fpu.xmm.iter().enumerate() {
-        b[160 + i * 16..176 + i * 16].copy_from_slice(x);
+    // XRSTOR needs 64-byte alignment, FXRSTOR 16.
+    let align = if layout.is_some() { 64 } else { 16 };
+    if !at.is_multiple_of(align) {
+        return Ok(Err(format!(
+            "the frame's FPU state at {at:#x} is not {align}-byte aligned"
+        )));
     }
-    b
-}
-
-/// The FPU state an FXSAVE image `b` describes, with MXCSR's reserved bits
-/// cleared (a forged image cannot make the state unloadable).
-pub fn fpu_from_image(b: &[u8; FPSTATE_SIZE as usize]) -> Fpu {
-    let mut fpu = Fpu::default();
-    let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-    let u64_at = |i: usize| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(x)
-    };
-    fpu.fcw = u16_at(0);
-    fpu.fsw = u16_at(2);
-    fpu.ftwx = b[4];
-    fpu.last_opcode = u16_at(6);
-    fpu.last_ip = u64_at(8);
-    fpu.last_dp = u64_at(16);
-    fpu.mxcsr = u32::from_le_bytes([b[24], b[25], b[26], b[27]]) & 0xffbf;
-    for (i, st) in fpu.fpr.iter_mut().enumerate() {
-        st.copy_from_slice(&b[32 + i * 16..48 + i * 16]);
+    let State {
+        machine,
+        process,
+        kernel,
+        ..
+    } = st;
+    let mem = machine.vm.memory_mut(machine.slot)?;
+    let tunnel = Tunnel::new(&mut process.mm, mem, &kernel.tunnel_ranges);
+    let unreadable = || Ok(Err("the frame's FPU state is not readable".to_string()));
+    let mut fx = [0u8; xstate::FXSAVE_BYTES];
+    if tunnel.read(GuestPtr::new(at), &mut fx).is_err() {
+        return unreadable();
     }
-    for (i, x) in fpu.xmm.iter_mut().enumerate() {
-        x.copy_from_slice(&b[160 + i * 16..176 + i * 16]);
+    let mut frame = fx.to_vec();
+    if let Some(size) = layout.as_ref().and_then(|l| xstate::claimed_size(&fx, l)) {
+        let mut tail = [0u8; 4];
+        let Some(tail_at) = at.checked_add(size as u64) else {
+            return unreadable();
+        };
+        if tunnel.read(GuestPtr::new(tail_at), &mut tail).is_err() {
+            return unreadable();
+        }
+        if xstate::is_magic2(tail) {
+            frame.resize(size, 0);
+            let rest = GuestPtr::new(at + xstate::FXSAVE_BYTES as u64);
+            if tunnel
+                .read(rest, &mut frame[xstate::FXSAVE_BYTES..])
+                .is_err()
+            {
+                return unreadable();
+            }
+        }
     }
-    fpu
+    Ok(fpu_state::load_frame(&mut t.vcpu, layout.as_ref(), &frame)?
+        .map_err(|e| format!("the frame's FPU state: {e}")))
 }
 
 /// Sets `vcpu` to return to user mode with `regs` (already checked: RIP a
@@ -399,28 +468,4 @@ pub fn return_to(
         ec::VECTOR_AFTER_OUT[14]
     };
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fxsave_images_round_trip_and_mxcsr_is_sanitised() {
-        let mut fpu = Fpu {
-            fcw: 0x37f,
-            mxcsr: 0x1f80,
-            ..Fpu::default()
-        };
-        fpu.xmm[3][0] = 0xab;
-        fpu.fpr[7][9] = 0xcd;
-        let back = fpu_from_image(&fxsave_image(&fpu));
-        assert_eq!(
-            (back.fcw, back.mxcsr, back.xmm[3][0], back.fpr[7][9]),
-            (0x37f, 0x1f80, 0xab, 0xcd)
-        );
-        let mut forged = fxsave_image(&fpu);
-        forged[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(fpu_from_image(&forged).mxcsr, 0xffbf);
-    }
 }

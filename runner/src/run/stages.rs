@@ -550,7 +550,7 @@ impl Booted {
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))
             .collect();
-        objects.kernel.exec.hwcap = machine.hwcap;
+        objects.kernel.exec.cpu = machine.cpu;
         objects.kernel.exec.vdso = machine.vdso;
         objects.kernel.exec.monitor = machine.monitor.is_some();
         if let Some(m) = machine.monitor.as_mut() {

@@ -40,6 +40,7 @@
 
 use super::boot::Machine;
 use super::deadline::Deadline;
+use super::fpu_state::FpuState;
 use super::pool::{Offer, Pool};
 use super::run_loop::{self, Entry, Return, RunError, ThreadEnd, USER_RFLAGS};
 use super::stats::Stats;
@@ -57,7 +58,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Scope;
 use std::time::{Duration, Instant};
-use thinvisor_kmod::{Fpu, Regs, Vcpu};
+use thinvisor_kmod::{Regs, Vcpu};
 
 /// What the kernel lock guards: the machine, the kernel, every process,
 /// the statistics.
@@ -358,7 +359,7 @@ pub struct Job {
     pub new: NewThread,
     pub group: Arc<ThreadGroup>,
     pub regs: Regs,
-    pub fpu: Fpu,
+    pub fpu: FpuState,
     pub fs_base: u64,
     pub gs_base: u64,
     pub comm: [u8; 16],
@@ -400,7 +401,7 @@ where
         fs_base: new.tls.unwrap_or(t.fs_base),
         gs_base: t.gs_base,
         regs,
-        fpu: *t.vcpu.fpu()?,
+        fpu: FpuState::save(&mut t.vcpu, g.machine.cpu_setup.xstate.as_ref())?,
         comm: t.comm,
         new,
     };
@@ -571,7 +572,7 @@ where
         let root = process.mm.tables.root;
         machine.cpu_setup.apply(&mut vcpu, &area, root)?;
         *vcpu.regs_mut()? = job.regs;
-        *vcpu.fpu_mut()? = job.fpu;
+        job.fpu.load(&mut vcpu)?;
         // The segment bases are the TLS bases in 64-bit mode; KVM_SET_SREGS
         // (pending from `apply`) would overwrite MSR writes made before it.
         let s = vcpu.sregs_mut()?;

@@ -137,7 +137,7 @@ fn exec(
     let spec = StartSpec {
         argv: &args,
         envp: &env,
-        hwcap: info.hwcap,
+        cpu: info.cpu,
         vdso: info.vdso,
         memory_limit: info.memory_limit,
         uid,

@@ -38,8 +38,8 @@ pub fn ignored_by_default(sig: u64) -> bool {
     matches!(sig, 17 | 18 | 23 | 28)
 }
 
-/// Stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU (a lone process that
-/// stops would never be continued; they are treated as ignored).
+/// Stop signals: SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU. With the default
+/// action they stop the whole process until SIGCONT (run/job_control.rs).
 pub fn stops(sig: u64) -> bool {
     matches!(sig, 19..=22)
 }
@@ -66,14 +66,13 @@ pub fn raise(ctx: &mut Ctx<'_>, sig: u64, how: &'static str) -> Result<(), Stop>
     }
     let action = ctx.process.signal_actions.action(sig);
     if sig != SIGKILL as u64
-        && (action.handler == SIG_IGN
-            || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig))))
+        && (action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)))
     {
         return Ok(());
     }
-    if sig != SIGKILL as u64 && action.handler != SIG_DFL {
-        // The handler runs before the thread runs user code again
-        // (run/signal_delivery.rs).
+    if sig != SIGKILL as u64 && (action.handler != SIG_DFL || stops(sig)) {
+        // The handler runs (or a stop signal stops the process) before the
+        // thread runs user code again (run/signal_delivery.rs).
         s.pending |= bit(sig);
         s.pending_cause[(sig - 1) as usize] = how;
         return Ok(());
@@ -137,9 +136,7 @@ pub fn send(
         return Ok(());
     }
     let action = ctx.process.signal_actions.action(sig);
-    if action.handler == SIG_IGN
-        || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig)))
-    {
+    if action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)) {
         // Discarded when sent, as on Linux.
         return Ok(());
     }
@@ -393,14 +390,12 @@ pub fn kill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     })))
 }
 
-/// Whether `sig` sent to a process with dispositions `actions` is
-/// discarded at once: ignored, or ignored by default, or a stop signal
-/// (no process of the sandbox is ever stopped). SIGKILL never is.
-pub fn discarded(actions: &crate::kernel::signal_state::SignalActions, sig: u64) -> bool {
+/// Whether `sig` does nothing to a process with dispositions `actions`
+/// when it is delivered: ignored, or ignored by default. SIGKILL never is.
+pub fn ignored(actions: &crate::kernel::signal_state::SignalActions, sig: u64) -> bool {
     let action = actions.action(sig);
     sig != SIGKILL as u64
-        && (action.handler == SIG_IGN
-            || (action.handler == SIG_DFL && (ignored_by_default(sig) || stops(sig))))
+        && (action.handler == SIG_IGN || (action.handler == SIG_DFL && ignored_by_default(sig)))
 }
 
 pub fn tkill(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

@@ -3,8 +3,8 @@
 //! (kernel/process_table.rs) until reaped; a parent with live children
 //! and nothing to reap waits for any thread's next syscall or a process's
 //! end (`Wait::Retry`: both wake it), or returns at once with WNOHANG.
-//! Stopped and continued children are never reported: no process of the
-//! sandbox is ever stopped (SIGSTOP is not delivered as a stop).
+//! Children that stopped or continued (run/job_control.rs) are reported
+//! once each to a wait that asks (WUNTRACED/WSTOPPED, WCONTINUED).
 
 use super::{Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
@@ -12,7 +12,7 @@ use crate::abi::constants::{
     WNOWAIT, WSTOPPED, WUNTRACED,
 };
 use crate::abi::Errno;
-use crate::kernel::process_table::{ChildStatus, Which};
+use crate::kernel::process_table::{ChildStatus, JobEvent, Which};
 use crate::tunnel::GuestPtr;
 
 /// Bytes of `struct rusage` (all zero: no accounting per child).
@@ -20,23 +20,67 @@ const RUSAGE_SIZE: usize = 144;
 /// Bytes of `siginfo_t`.
 const SIGINFO_SIZE: usize = 128;
 
+/// What a child has to report.
+#[derive(Debug, Clone, Copy)]
+enum Report {
+    /// It ended.
+    Ended(ChildStatus),
+    /// It stopped or continued.
+    Job(JobEvent),
+}
+
+impl Report {
+    fn wait_status(self) -> u32 {
+        match self {
+            Report::Ended(s) => s.wait_status(),
+            Report::Job(e) => e.wait_status(),
+        }
+    }
+
+    fn code_and_status(self) -> (i32, i32) {
+        match self {
+            Report::Ended(s) => s.code_and_status(),
+            Report::Job(e) => e.code_and_status(),
+        }
+    }
+}
+
 /// What a wait found.
 enum Found {
-    /// A child to report: its pid and status.
-    Child(u64, ChildStatus),
+    /// A child to report: its pid and what it reports.
+    Child(u64, Report),
     /// WNOHANG and nothing to report yet.
     Nothing,
 }
 
-/// Looks for a child `which` names: reaps it (unless WNOWAIT), reports
+/// What a wait asks to hear of.
+#[derive(Debug, Clone, Copy)]
+struct Asks {
+    exited: bool,
+    stopped: bool,
+    continued: bool,
+}
+
+/// Looks for a child `which` names with something `asks` wants: reaps an
+/// ended one and consumes a stop or continue (unless WNOWAIT), reports
 /// nothing with WNOHANG, or waits. ECHILD when there is no such child.
-fn look(ctx: &mut Ctx<'_>, which: Which, options: u64) -> Result<Found, Stop> {
+fn look(ctx: &mut Ctx<'_>, which: Which, asks: Asks, options: u64) -> Result<Found, Stop> {
     let me = ctx.process.identity.pid;
-    if let Some((pid, status)) = ctx.kernel.procs.zombie_child(me, which) {
-        if options & WNOWAIT == 0 {
-            ctx.kernel.procs.reap(pid);
+    let keep = options & WNOWAIT != 0;
+    if asks.exited {
+        if let Some((pid, status)) = ctx.kernel.procs.zombie_child(me, which) {
+            if !keep {
+                ctx.kernel.procs.reap(pid);
+            }
+            return Ok(Found::Child(pid, Report::Ended(status)));
         }
-        return Ok(Found::Child(pid, status));
+    }
+    let wanted = |e: JobEvent| match e {
+        JobEvent::Stopped(_) => asks.stopped,
+        JobEvent::Continued => asks.continued,
+    };
+    if let Some((pid, event)) = ctx.kernel.procs.job_event_child(me, which, wanted, keep) {
+        return Ok(Found::Child(pid, Report::Job(event)));
     }
     if !ctx.kernel.procs.has_child(me, which) {
         return Err(Errno::CHILD.into());
@@ -64,7 +108,12 @@ pub fn wait4(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         p if p < -1 => Which::Group(p.unsigned_abs()),
         p => Which::Pid(p as u64),
     };
-    let (child, status) = match look(ctx, which, options)? {
+    let asks = Asks {
+        exited: true,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+    };
+    let (child, status) = match look(ctx, which, asks, options)? {
         Found::Child(pid, status) => (pid, status),
         Found::Nothing => return Ok(0),
     };
@@ -95,18 +144,12 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         P_PGID => Which::Group(id),
         _ => return Err(Errno::INVAL.into()),
     };
-    // Only exits are ever reported: without WEXITED nothing can be.
-    let found = if options & WEXITED == 0 {
-        if !ctx.kernel.procs.has_child(ctx.process.identity.pid, which) {
-            return Err(Errno::CHILD.into());
-        }
-        if options & WNOHANG == 0 {
-            return Err(Stop::Block(Wait::Retry));
-        }
-        Found::Nothing
-    } else {
-        look(ctx, which, options)?
+    let asks = Asks {
+        exited: options & WEXITED != 0,
+        stopped: options & WSTOPPED != 0,
+        continued: options & WCONTINUED != 0,
     };
+    let found = look(ctx, which, asks, options)?;
     let mut info = [0u8; SIGINFO_SIZE];
     if let Found::Child(pid, status) = found {
         let (code, st) = status.code_and_status();

@@ -42,12 +42,13 @@ pub const SIGSET: u64 = DATA + 0x3c0;
 pub const OLD_SIGSET: u64 = DATA + 0x3c8;
 pub const PIPE_FDS: u64 = DATA + 0x3d0;
 pub const CLONE_ARGS: u64 = DATA + 0x400;
-/// A signal frame (ucontext) of random bytes, and an FXSAVE image of
-/// random bytes, both in the image.
+/// A signal frame (ucontext) of random bytes, and an FPU image of random
+/// bytes (1 KiB: room for an XSAVE area with AVX), both in the image; the
+/// image's software bytes claim an XSAVE area half the time (`fpstate`).
 pub const FRAME: u64 = DATA + 0x800;
 pub const FPSTATE: u64 = DATA + 0xa00;
 /// A robust list head and two entries.
-pub const ROBUST: u64 = DATA + 0xc00;
+pub const ROBUST: u64 = DATA + 0xe00;
 /// A frame of random bytes in the read-only page.
 pub const RO_FRAME: u64 = RO + 0x800;
 
@@ -91,7 +92,10 @@ pub fn head(rng: &mut Rng) -> Vec<u8> {
         b[at + 8..at + 16].copy_from_slice(&ns.to_le_bytes());
     }
     let frame = (FRAME - FLAT_LOAD_VA) as usize;
-    rng.fill(&mut b[frame..frame + 0x400]); // frame + FXSAVE image
+    rng.fill(&mut b[frame..frame + 0x600]); // frame + FPU image
+    if rng.chance(50) {
+        fpstate(rng, &mut b[(FPSTATE - FLAT_LOAD_VA) as usize..][..0x400]);
+    }
     let ro_frame = (RO_FRAME - FLAT_LOAD_VA) as usize;
     rng.fill(&mut b[ro_frame..ro_frame + 0x400]);
     // A robust list: head -> entry A -> entry B -> head (or elsewhere),
@@ -115,6 +119,32 @@ pub fn head(rng: &mut Rng) -> Vec<u8> {
         b[robust + at..robust + at + 8].copy_from_slice(&v.to_le_bytes());
     }
     b
+}
+
+/// Makes the random FPU image `fp` look like an XSAVE area in a signal
+/// frame (abi/xstate.rs): the software bytes' magic, sizes and features,
+/// the second magic where they say, a header and MXCSR drawn from valid
+/// and invalid values, so that rt_sigreturn reaches the XSAVE checks.
+fn fpstate(rng: &mut Rng, fp: &mut [u8]) {
+    use crate::abi::xstate::{FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2};
+    let size = *rng.pick(&[576u32, 832, 1000]).unwrap_or(&576);
+    let features = *rng.pick(&[3u64, 7, 0xe7, 0x203, u64::MAX]).unwrap_or(&7);
+    let bv = *rng.pick(&[3u64, 7, 4, 0, 0x200, u64::MAX]).unwrap_or(&7);
+    let put = |fp: &mut [u8], at: usize, v: &[u8]| fp[at..at + v.len()].copy_from_slice(v);
+    put(fp, 464, &FP_XSTATE_MAGIC1.to_le_bytes());
+    put(fp, 468, &(size + 4).to_le_bytes());
+    put(fp, 472, &features.to_le_bytes());
+    put(fp, 480, &size.to_le_bytes());
+    put(fp, 512, &bv.to_le_bytes());
+    if rng.chance(80) {
+        fp[520..576].fill(0);
+    }
+    if rng.chance(80) {
+        put(fp, 24, &0x1f80u32.to_le_bytes());
+    }
+    if rng.chance(90) {
+        put(fp, size as usize, &FP_XSTATE_MAGIC2.to_le_bytes());
+    }
 }
 
 /// A futex word to use: its address and the value it most likely holds
