@@ -89,6 +89,58 @@ fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {
     }
 }
 
+/// syscall.Exec from a multi-threaded Go program (execve with other
+/// threads running, as Linux's de_thread): a failing exec leaves the
+/// program running, a successful one runs the new program alone; the
+/// same output as natively, at GOMAXPROCS 1 and 4.
+#[test]
+fn syscall_exec_from_a_multi_threaded_program_matches_native() {
+    let prog = go_build("syscallexec");
+    let dir = temp_dir("go-syscallexec");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox");
+    let link = bin.join("echo");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("busybox", &link).expect("applet link");
+    let native = Command::new(&prog)
+        .env_clear()
+        .output()
+        .expect("native run");
+    assert!(native.status.success(), "native run");
+    let native_out = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert_eq!(
+        native_out,
+        "failed exec: no such file or directory\nhello from the new program\n"
+    );
+    for procs in ["1", "4"] {
+        let policy = dir.join(format!("p{procs}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "[env]\nvars = {{ GOMAXPROCS = \"{procs}\" }}\n\n[[files]]\npath = \"/bin\"\nhost_path = \"{}\"\naccess = \"read-exec\"\n",
+                bin.display()
+            ),
+        )
+        .expect("policy");
+        let out = runner()
+            .arg("exec")
+            .arg("--policy")
+            .arg(&policy)
+            .arg(&prog)
+            .output()
+            .expect("runner");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "GOMAXPROCS={procs}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout, native_out, "GOMAXPROCS={procs}");
+    }
+}
+
 /// os/exec from a multi-threaded Go program: its forkExec clones with
 /// CLONE_VM|CLONE_VFORK (the child gets a copy-on-write copy: the parent
 /// has other threads) and reports exec failures through a pipe. Output,

@@ -737,6 +737,44 @@ fn hundreds_of_processes_leave_the_runners_memory_descriptors_and_threads_bounde
     );
 }
 
+/// execve from a process with several threads (samples/c/exec_threads.c,
+/// musl and glibc), as natively: a failing execve leaves the threads
+/// running; a successful one, from the main thread or another, ends the
+/// others (spinning, blocked in a read, blocked on a mutex) and the new
+/// program runs alone with its pid as its tid.
+#[test]
+fn execve_from_a_multi_threaded_process_matches_native() {
+    let t = tools("processes-exec-threads", false);
+    let mut failures = Vec::new();
+    for name in ["exec_threads", "exec_threads_glibc"] {
+        let prog = elf_sample(name);
+        let policy = format!(
+            "[limits]\nwall_time = \"30s\"\n\n{}",
+            rule(path_str(&prog), None, "read-exec"),
+        );
+        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
+        for mode in ["main", "other"] {
+            let native = native(&prog, &[mode], b"", &[]);
+            assert_eq!(
+                native.run.status,
+                0,
+                "{name} {mode} natively: {}",
+                native.describe()
+            );
+            assert!(
+                native.run.stdout.contains("tid is the pid: yes"),
+                "{name} {mode} natively: {}",
+                native.describe()
+            );
+            let vm = sandboxed(&p, &prog, &[mode], b"");
+            if let Some(f) = compare(&format!("{name} {mode}"), &vm, &native) {
+                failures.push(f);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// Job control (samples/c/jobs.c, musl and glibc), byte for byte with
 /// the native run: SIGSTOP, SIGTSTP and a process's raise(SIGSTOP) stop
 /// it (both threads of a multi-threaded one), SIGCONT continues it (its

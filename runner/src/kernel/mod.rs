@@ -294,6 +294,7 @@ impl Objects {
                     parker: Default::default(),
                     inbox: Default::default(),
                     interrupter: None,
+                    zapped: Default::default(),
                 },
                 cr3,
                 process.threads.clone(),

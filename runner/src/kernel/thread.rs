@@ -48,6 +48,9 @@ pub struct Thread {
     pub timer_kick: Option<thinvisor_kmod::KickTimer>,
     /// Signals other threads posted to it (kernel/thread_group.rs).
     pub inbox: Arc<std::sync::atomic::AtomicU64>,
+    /// Set when another thread of its process execs: it must end
+    /// (kernel/thread_group.rs, `zap_others`).
+    pub zapped: Arc<std::sync::atomic::AtomicBool>,
     /// The vCPU's last exit was an `out` of the entry code: on hardware
     /// KVM it is still on that instruction, which the next KVM_RUN skips
     /// (guest/entry_code.rs, `at_out`).
@@ -98,6 +101,7 @@ impl Thread {
             cpu_sync: member.cpu.clone(),
             cr3,
             inbox: member.inbox.clone(),
+            zapped: member.zapped.clone(),
             timers_seen: 0,
             timer_kick: None,
             resume: None,

@@ -107,6 +107,8 @@ pub struct Member {
     pub inbox: Arc<AtomicU64>,
     /// Set once its vCPU exists.
     pub interrupter: Option<InterrupterHandle>,
+    /// Another thread of the process is execing: this one must end.
+    pub zapped: Arc<AtomicBool>,
 }
 
 /// An `Interrupter` with a Debug impl.
@@ -183,6 +185,7 @@ impl ThreadGroup {
             parker: leader,
             inbox: Arc::default(),
             interrupter: None,
+            zapped: Arc::default(),
         };
         ThreadGroup {
             members: Mutex::new(Members {
@@ -221,6 +224,7 @@ impl ThreadGroup {
             parker: Arc::new(Parker::default()),
             inbox: Arc::default(),
             interrupter: None,
+            zapped: Arc::default(),
         };
         m.live.insert(tid, member.clone());
         Ok(member)
@@ -402,6 +406,35 @@ impl ThreadGroup {
         for member in m.live.values() {
             member.inbox.fetch_and(!mask, Ordering::SeqCst);
         }
+    }
+
+    /// execve from thread `tid`: every other member must end. Each is
+    /// flagged, its vCPU kicked out of the guest and its wait ended; its
+    /// run loop ends it (run_loop.rs, `exit_zapped`).
+    pub fn zap_others(&self, tid: u64) {
+        let m = super::lock(&self.members);
+        for member in m.live.values().filter(|x| x.tid != tid) {
+            member.zapped.store(true, Ordering::SeqCst);
+            member.parker.signal();
+            if let Some(k) = &member.interrupter {
+                k.0.interrupt();
+            }
+        }
+    }
+
+    /// execve from thread `tid`, now the only one, which takes over the
+    /// process's pid as its tid (Linux's de_thread): it becomes the leader.
+    pub fn take_over_leader(&self, tid: u64) {
+        let mut m = super::lock(&self.members);
+        let leader = m.leader;
+        if tid == leader {
+            return;
+        }
+        if let Some(mut member) = m.live.remove(&tid) {
+            member.tid = leader;
+            m.live.insert(leader, member);
+        }
+        m.leader_code = None;
     }
 
     /// Every live member but `tid`.

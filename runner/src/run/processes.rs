@@ -206,6 +206,12 @@ where
 /// frame (whatever path the syscall came in on), on the new page-table
 /// root (the run loop loads it before the thread runs: `prepare_entry`).
 pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(), RunError> {
+    // The only thread left takes over the pid as its tid (de_thread).
+    if t.tid != t.pid {
+        st.process.signal_info.forget_thread(t.tid);
+        t.group.take_over_leader(t.tid);
+        t.tid = t.pid;
+    }
     let regs = UserRegs {
         rip: start.entry,
         rsp: start.rsp,

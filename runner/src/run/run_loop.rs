@@ -33,6 +33,7 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
 use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
 use sandbox_policy::OnDeny;
+use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 use std::thread::Scope;
 use std::time::Instant;
@@ -167,6 +168,9 @@ where
     loop {
         if t.group.is_ending() {
             return Ok(ThreadEnd::Group);
+        }
+        if t.zapped.load(Ordering::SeqCst) {
+            return exit_zapped(sb, t);
         }
         // Every thread watches the run's deadline (the first one also its
         // client): each has a kernel timer that kicks it out of the guest,
@@ -749,6 +753,33 @@ where
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::SigReturn(restore) => return sigreturn(sb, &mut st, t, &restore),
+            Outcome::ExecAlone => {
+                // Another thread's execve got here first: this one ends.
+                if t.zapped.load(Ordering::SeqCst) {
+                    drop(g);
+                    return exit_zapped(sb, t).map(Some);
+                }
+                t.group.zap_others(t.tid);
+                while t.group.live() > 1 {
+                    if t.group.is_ending() {
+                        return Ok(Some(ThreadEnd::Group));
+                    }
+                    if Instant::now() >= sb.deadline {
+                        return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                    }
+                    drop(g);
+                    t.parker.park(Instant::now() + ZAP_POLL);
+                    g = sb.lock();
+                    st = g.view(t.pid)?;
+                }
+                // Alone now: the call runs again (RIP back on the
+                // `syscall`, RAX its number) and execs.
+                let again = Return {
+                    user_rip: ret.user_rip.wrapping_sub(2),
+                    ..ret
+                };
+                return finish_syscall(sb, &mut st, t, &again, nr);
+            }
             Outcome::Block(w) => w,
         };
         match wait {
@@ -770,6 +801,11 @@ where
             // A stop signal stops the process without ending the call (as
             // Linux, which restarts it after SIGCONT): the thread goes on
             // waiting, and parks before it runs user code again.
+            if t.zapped.load(Ordering::SeqCst) {
+                st.kernel.futexes.cancel(t.tid);
+                drop(g);
+                return exit_zapped(sb, t).map(Some);
+            }
             signal_delivery::drop_ignored(st.process, t);
             while let Some(sig) = signal_delivery::take_default_stop(st.process, t) {
                 job_control::stop(&mut g, t.pid, sig);
@@ -868,6 +904,33 @@ where
         };
         return finish_syscall(sb, &mut st, t, &ret, value);
     }
+}
+
+/// How often an execve waiting for the process's other threads to end
+/// looks again.
+const ZAP_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Thread `t` ends because another thread of its process execs: what it
+/// leaves behind is released as at its own exit (its clear_child_tid word
+/// and robust futexes, in the address space about to be replaced).
+fn exit_zapped(sb: &Sandbox<'_>, t: &mut Thread) -> Result<ThreadEnd, RunError> {
+    let mut g = sb.lock();
+    let st = g.view(t.pid)?;
+    let State {
+        machine,
+        kernel,
+        process,
+        ..
+    } = st;
+    let mem = machine.vm.memory_mut(machine.slot)?;
+    super::thread_exit::release(kernel, process, mem, t);
+    process.signal_info.forget_thread(t.tid);
+    t.group.remove(t.tid, 0);
+    // Whoever waits for it (the execing thread) looks again.
+    for w in std::mem::take(&mut kernel.retry_waiters) {
+        w.wake();
+    }
+    Ok(ThreadEnd::Exited)
 }
 
 /// How often a waiting poll or epoll_wait that watches host descriptors

@@ -33,7 +33,6 @@ use crate::vfs::path;
 const NR_EXECVEAT: u64 = 322;
 /// Report keys of refusals that are not about one syscall number.
 const REPORT_INTERPRETER: u64 = u64::MAX - 10;
-const REPORT_THREADS: u64 = u64::MAX - 11;
 const REPORT_MONITOR: u64 = u64::MAX - 12;
 
 pub fn execve(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -71,14 +70,6 @@ fn exec(
             );
         }
         return Err(Errno::NOSYS.into());
-    }
-    if ctx.process.threads.live() > 1 {
-        if ctx.kernel.reports.first(REPORT_THREADS) {
-            crate::say!(
-                "runner: execve from a process with several threads is not supported yet; returned EAGAIN"
-            );
-        }
-        return Err(Errno::AGAIN.into());
     }
     let mut args = read_strings(ctx, argv)?;
     let env = read_strings(ctx, envp)?;
@@ -132,6 +123,12 @@ fn exec(
         }
     };
     drop(bytes);
+    // The program checks out: the other threads end first (the run loop
+    // ends them and runs this call again), as in Linux's de_thread. A
+    // failure before this point leaves them running, as on Linux.
+    if ctx.process.threads.live() > 1 {
+        return Err(Stop::ExecAlone);
+    }
     let info = ctx.kernel.exec;
     let (uid, gid) = (ctx.process.identity.uid, ctx.process.identity.gid);
     let spec = StartSpec {

@@ -79,6 +79,10 @@ pub enum Stop {
     /// A signal to other processes (kill to a pid, a group, or -1): the
     /// run loop reaches them and returns 0 or -ESRCH.
     SignalProcesses(Box<SignalRequest>),
+    /// execve from a process with other threads, whose program checked
+    /// out: the run loop ends every other thread (as Linux's de_thread),
+    /// then runs the call again, now from the only thread.
+    ExecAlone,
 }
 
 /// What fork, vfork and a process-creating clone ask for.
@@ -239,6 +243,8 @@ pub enum Outcome {
     Exec(Box<ExecStart>),
     /// See [`Stop::SignalProcesses`].
     SignalProcesses(Box<SignalRequest>),
+    /// See [`Stop::ExecAlone`].
+    ExecAlone,
 }
 
 impl Outcome {
@@ -267,6 +273,7 @@ impl From<SyscallResult> for Outcome {
             Err(Stop::Fork(f)) => Outcome::Fork(f),
             Err(Stop::Exec(e)) => Outcome::Exec(e),
             Err(Stop::SignalProcesses(s)) => Outcome::SignalProcesses(s),
+            Err(Stop::ExecAlone) => Outcome::ExecAlone,
         }
     }
 }
