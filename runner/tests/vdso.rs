@@ -132,9 +132,10 @@ fn monotonic_stays_in_order_and_close_to_the_host_across_exits() {
         };
         let (tight, mono, real) = (num(0), num(8), num(11));
         assert!(tight >= 20, "{name}: too few tight samples: {line}");
-        // A tight sample spans at most 100 us, so a gap is at most 50 us
-        // plus the clocks' disagreement.
-        assert!(mono < 200_000 && real < 200_000, "{name}: {line}");
+        // A tight sample spans at most 300 us (an exit's round trip costs
+        // 30-120 us on the kvm_pvm machines measured), so a gap is at
+        // most 150 us plus the clocks' disagreement.
+        assert!(mono < 250_000 && real < 250_000, "{name}: {line}");
     }
 }
 

@@ -137,7 +137,7 @@ static int bench(long n)
 
 /* Samples whose two readings lie further apart than this (the process was
  * preempted, or the exit was slow) say little about the gap. */
-#define TIGHT_NS 100000
+#define TIGHT_NS 300000
 
 /* One sample: the syscall's answer minus the middle of the library's
  * readings around it, when those are at most TIGHT_NS apart; the largest
