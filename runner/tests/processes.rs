@@ -741,7 +741,10 @@ fn hundreds_of_processes_leave_the_runners_memory_descriptors_and_threads_bounde
 /// musl and glibc), as natively: a failing execve leaves the threads
 /// running; a successful one, from the main thread or another, ends the
 /// others (spinning, blocked in a read, blocked on a mutex) and the new
-/// program runs alone with its pid as its tid.
+/// program runs alone with its pid as its tid. Then vfork and posix_spawn
+/// from a process with threads: the vfork child writes its parent's
+/// memory, and glibc's posix_spawn of a missing program fails with ENOENT
+/// (its child reports the error through that memory).
 #[test]
 fn execve_from_a_multi_threaded_process_matches_native() {
     let t = tools("processes-exec-threads", false);
@@ -753,7 +756,7 @@ fn execve_from_a_multi_threaded_process_matches_native() {
             rule(path_str(&prog), None, "read-exec"),
         );
         let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
-        for mode in ["main", "other"] {
+        for mode in ["main", "other", "spawn"] {
             let native = native(&prog, &[mode], b"", &[]);
             assert_eq!(
                 native.run.status,

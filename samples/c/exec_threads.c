@@ -3,16 +3,24 @@
  * successful one ends the other threads (a spinning one, one blocked in a
  * futex wait, one in a read) and the new program runs alone, with the
  * process's pid as its thread id even when a thread other than the first
- * called execve. Usage: exec_threads [main|other|after N]. Prints what it
- * sees; the output is compared with a native run. */
+ * called execve. `spawn`: vfork and posix_spawn from a process with
+ * several threads: the vfork child runs in its parent's memory (its write
+ * is the parent's), and glibc's posix_spawn, whose child reports a failed
+ * execve through that shared memory, fails with ENOENT for a missing
+ * program. Usage: exec_threads [main|other|spawn|after WHO]. Prints what
+ * it sees; the output is compared with a native run. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static volatile unsigned long spins;
 static int block_pipe[2];
@@ -90,6 +98,31 @@ int main(int argc, char **argv) {
     usleep(20000);
     printf("failed execve: %d (%s), other threads still run: %s\n", r, strerror(errno),
            spins != before ? "yes" : "no");
+    if (!strcmp(mode, "spawn")) {
+        static volatile int written;
+        pid_t pid = vfork();
+        if (pid == 0) {
+            written = 42;
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        printf("vfork child's write seen by the parent: %s\n", written == 42 ? "yes" : "no");
+        char *missing[] = {"missing", NULL};
+        int r = posix_spawn(&pid, "/nonexistent/missing", NULL, NULL, missing, environ);
+        printf("posix_spawn of a missing program: %s\n", strerror(r));
+        char *again[] = {self, "after", "posix_spawn", NULL};
+        r = posix_spawn(&pid, self, NULL, NULL, again, environ);
+        printf("posix_spawn of a program: %s\n", strerror(r));
+        if (r == 0) {
+            waitpid(pid, &status, 0);
+            printf("its status: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        }
+        before = spins;
+        usleep(20000);
+        printf("other threads still run: %s\n", spins != before ? "yes" : "no");
+        return 0;
+    }
     if (!strcmp(mode, "other")) {
         pthread_t t;
         pthread_create(&t, NULL, exec_from_thread, NULL);

@@ -73,6 +73,10 @@ pub struct Process {
     /// SIGCONT or SIGKILL (run/job_control.rs). Its threads run no user
     /// code meanwhile.
     pub stopped: Option<u64>,
+    /// Its address space is lent to a vfork child (run/processes.rs): its
+    /// other threads run nothing and touch no memory until the child
+    /// execs or ends and gives it back.
+    pub mm_lent: bool,
     /// Its shared file mappings, written back to their files
     /// (kernel/file_maps.rs). A fork's child gets a copy (it shares the
     /// pages).
@@ -128,6 +132,7 @@ impl Process {
             signal_info: Default::default(),
             parent_death_signal: 0,
             stopped: None,
+            mm_lent: false,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
             exe: Vec::new(),
@@ -166,6 +171,7 @@ impl Process {
             signal_info: Default::default(),
             parent_death_signal: 0,
             stopped: None,
+            mm_lent: false,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
             exe: Vec::new(),

@@ -76,10 +76,13 @@ where
         t.group.max_threads(),
         Arc::new(Parker::default()),
     ));
-    // A vfork child of a single-threaded parent runs in the parent's own
-    // address space, lent to it while the parent waits (the parent keeps
-    // an empty one meanwhile); any other child in a copy-on-write copy.
-    let lend = req.share_memory && t.group.live() == 1;
+    // A vfork child runs in the parent's own address space, lent to it
+    // while the parent waits (the parent keeps an empty one meanwhile);
+    // any other child in a copy-on-write copy. The parent's other threads,
+    // if any, leave the guest first and run nothing until it is given back
+    // (`mm_lent`): on Linux they would go on beside the child, which only
+    // scheduling could tell apart.
+    let lend = req.share_memory;
     let st = g.view(t.pid)?;
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     let made = if lend {
@@ -95,6 +98,10 @@ where
         Err(MapError::NoMemory) => return refuse(Errno::NOMEM),
         Err(e) => return Err(RunError::Internal(format!("fork: {e}"))),
     };
+    if lend && t.group.live() > 1 {
+        st.process.mm_lent = true;
+        super::tlb::shoot_down(&t.group, t.tid);
+    }
     // The caller's other threads still hold writable translations of pages
     // that are copy-on-write now: the run loop flushes them (`flush_others`)
     // before it lets the kernel lock go, so before the child can run.
@@ -138,6 +145,7 @@ where
         signal_info: Default::default(),
         parent_death_signal: 0,
         stopped: None,
+        mm_lent: false,
         file_maps: parent.file_maps.clone(),
         umask: parent.umask,
         exe: parent.exe.clone(),
@@ -238,7 +246,11 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
 /// and `mm` is released.
 pub fn give_back(g: &mut Shared<'_>, parent: u64, mm: AddressSpace) -> Result<(), RunError> {
     let spare = match g.process_mut(parent) {
-        Some(p) => std::mem::replace(&mut p.mm, mm),
+        Some(p) => {
+            p.mm_lent = false;
+            p.threads.wake_all();
+            std::mem::replace(&mut p.mm, mm)
+        }
         None => mm,
     };
     let slot = g.machine.slot;

@@ -219,7 +219,10 @@ enum Entering {
 /// monitor's view, a signal to deliver, the page-table root, and a pending
 /// TLB flush.
 fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError> {
-    let mut g = sb.lock();
+    let mut g = match wait_for_memory(sb, sb.lock(), t)? {
+        Ok(g) => g,
+        Err(end) => return Ok(Entering::End(end)),
+    };
     let mut st = g.view(t.pid)?;
     if let Some(death) = timer_firing::fire_due(&mut st, t)? {
         return Ok(Entering::End(end_group(sb, &mut st, death)));
@@ -303,7 +306,10 @@ fn handle_exit<'scope, 'env, 'a>(
 where
     'a: 'env,
 {
-    let mut g = sb.lock();
+    let mut g = match wait_for_memory(sb, sb.lock(), t)? {
+        Ok(g) => g,
+        Err(end) => return Ok(Some(end)),
+    };
     let mut st = g.view(t.pid)?;
     {
         let State {
@@ -650,6 +656,12 @@ where
         };
     }
     loop {
+        // A call that waited runs again only with the process's memory.
+        g = match wait_for_memory(sb, g, t)? {
+            Ok(g) => g,
+            Err(end) => return Ok(Some(end)),
+        };
+        st = g.view(t.pid)?;
         let outcome = {
             let State {
                 machine,
@@ -903,6 +915,34 @@ where
             (_, _) => return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip)))),
         };
         return finish_syscall(sb, &mut st, t, &ret, value);
+    }
+}
+
+/// Waits, parked without the lock, while thread `t`'s process has lent
+/// its address space to a vfork child (`Process::mm_lent`): its memory is
+/// not the process's to use until the child gives it back. Err: the
+/// process or the run ended meanwhile.
+fn wait_for_memory<'env, 'a>(
+    sb: &'env Sandbox<'a>,
+    mut g: MutexGuard<'env, Shared<'a>>,
+    t: &mut Thread,
+) -> Result<Result<MutexGuard<'env, Shared<'a>>, ThreadEnd>, RunError> {
+    loop {
+        if !g.view(t.pid)?.process.mm_lent {
+            return Ok(Ok(g));
+        }
+        if t.group.is_ending() {
+            return Ok(Err(ThreadEnd::Group));
+        }
+        if Instant::now() >= sb.deadline {
+            let mut st = g.view(t.pid)?;
+            let death = time_limit(sb, 0);
+            return Ok(Err(end_group(sb, &mut st, death)));
+        }
+        t.parker.prepare();
+        drop(g);
+        t.parker.park(sb.deadline);
+        g = sb.lock();
     }
 }
 
