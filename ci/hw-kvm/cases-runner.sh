@@ -158,10 +158,19 @@ for t in processes processes_glibc; do
 done
 # --- job control: stop signals stop a process (both threads of one),
 #     SIGCONT continues it, and wait4/waitid/SIGCHLD report both: the
-#     jobs battery gives its native output (musl and glibc).
-for t in jobs jobs_glibc; do
+#     jobs battery gives its native output (musl and glibc); pidfds too.
+for t in jobs jobs_glibc pidfd pidfd_glibc; do
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
+done
+# --- execve from a process with several threads (the others end first),
+#     and vfork/posix_spawn from one (the child runs in the parent's
+#     memory): as natively, musl and glibc.
+for t in exec_threads exec_threads_glibc; do
+    for m in main other spawn; do
+        timeout 60 "$S/$t" $m > "$T/$t-$m.native" 2> "$T/$t-$m.native-stderr"
+        expect_exact elf-$t-$m 0 "@$T/$t-$m.native" '' -- $X $PP $S/$t $m
+    done
 done
 # --- dynamically linked programs: glibc's and musl's loaders and libc
 #     (the VM's kit, at Debian's paths; /lib64/ld-linux-x86-64.so.2 is an

@@ -778,6 +778,43 @@ fn execve_from_a_multi_threaded_process_matches_native() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// pidfds (samples/c/pidfd.c, musl and glibc), as natively: pidfd_open
+/// (close-on-exec, `anon_inode:[pidfd]`, read is EINVAL), poll and epoll
+/// see it readable once the process has ended, pidfd_send_signal (ESRCH
+/// after the end, EBADF on another descriptor), waitid(P_PIDFD) and its
+/// EAGAIN on a nonblocking pidfd, clone3's and clone's CLONE_PIDFD, and
+/// Linux's errors.
+#[test]
+fn pidfds_match_native() {
+    let t = tools("processes-pidfd", false);
+    let mut failures = Vec::new();
+    for name in ["pidfd", "pidfd_glibc"] {
+        let prog = elf_sample(name);
+        let native = native(&prog, &[], b"", &[]);
+        assert_eq!(
+            native.run.status,
+            0,
+            "{name} natively: {}",
+            native.describe()
+        );
+        assert!(
+            native.run.stdout.contains("epoll_wait: 1 event(s), tag 7"),
+            "{name} natively: {}",
+            native.describe()
+        );
+        let policy = format!(
+            "[limits]\nwall_time = \"30s\"\n\n{}",
+            rule(path_str(&prog), None, "read-exec"),
+        );
+        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
+        let vm = sandboxed(&p, &prog, &[], b"");
+        if let Some(f) = compare(name, &vm, &native) {
+            failures.push(f);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// Job control (samples/c/jobs.c, musl and glibc), byte for byte with
 /// the native run: SIGSTOP, SIGTSTP and a process's raise(SIGSTOP) stop
 /// it (both threads of a multi-threaded one), SIGCONT continues it (its

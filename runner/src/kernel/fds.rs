@@ -180,6 +180,8 @@ pub enum Object {
     TimerFd(Arc<super::timers::TimerFd>),
     /// A signalfd (kernel/events.rs).
     SignalFd(Arc<super::events::SignalFd>),
+    /// A pidfd (kernel/pidfd.rs).
+    PidFd(Arc<super::pidfd::PidFd>),
 }
 
 impl Object {
@@ -197,7 +199,8 @@ impl Object {
             | Object::EventFd(_)
             | Object::Epoll(_)
             | Object::TimerFd(_)
-            | Object::SignalFd(_) => None,
+            | Object::SignalFd(_)
+            | Object::PidFd(_) => None,
         }
     }
 
@@ -211,6 +214,7 @@ impl Object {
             Object::EventFd(e) => Some(&e.edges),
             Object::TimerFd(t) => Some(&t.edges),
             Object::SignalFd(s) => Some(&s.edges),
+            Object::PidFd(p) => Some(&p.edges),
             Object::Null { .. }
             | Object::Device { .. }
             | Object::File(_)

@@ -30,6 +30,7 @@ pub mod file_maps;
 pub mod futex;
 pub mod limits;
 pub mod parker;
+pub mod pidfd;
 pub mod pipe_buffer;
 pub mod process;
 pub mod process_table;

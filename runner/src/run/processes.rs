@@ -16,7 +16,10 @@ use crate::abi::sigframe::{SigInfo, UserRegs};
 use crate::abi::Errno;
 use crate::guest::address_space::{AddressSpace, MapError};
 use crate::kernel::death::Death;
+use crate::kernel::fds::Object;
 use crate::kernel::parker::Parker;
+use crate::kernel::pidfd::PidFd;
+use crate::kernel::pipe_buffer::next_id;
 use crate::kernel::process::Identity;
 use crate::kernel::process_table::ChildStatus;
 use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
@@ -98,33 +101,64 @@ where
         Err(MapError::NoMemory) => return refuse(Errno::NOMEM),
         Err(e) => return Err(RunError::Internal(format!("fork: {e}"))),
     };
-    if lend && t.group.live() > 1 {
-        st.process.mm_lent = true;
-        super::tlb::shoot_down(&t.group, t.tid);
-    }
+    // CLONE_PIDFD: the parent's pidfd for the child, made before the
+    // child's copy of the descriptors, which then drops it (Linux makes it
+    // after unsharing the table: the child never has it).
+    let pidfd = match req.pidfd {
+        Some(_) => {
+            let fd = PidFd::new(pid, group.clone(), false, next_id());
+            match st
+                .process
+                .fds
+                .insert(Arc::new(Object::PidFd(Arc::new(fd))), true, 0)
+            {
+                Ok(fd) => Ok(Some(fd)),
+                Err(e) => Err(e),
+            }
+        }
+        None => Ok(None),
+    };
     // The caller's other threads still hold writable translations of pages
     // that are copy-on-write now: the run loop flushes them (`flush_others`)
     // before it lets the kernel lock go, so before the child can run.
     let pid_bytes = (pid as u32).to_le_bytes();
+    let fd_bytes = pidfd.ok().flatten().map(|fd| (fd as u32).to_le_bytes());
     let ranges = &st.kernel.tunnel_ranges;
-    let settid = |mm: &mut crate::guest::address_space::AddressSpace,
-                  mem: &mut thinvisor_kmod::GuestMemory,
-                  at: Option<u64>| {
+    let put = |mm: &mut crate::guest::address_space::AddressSpace,
+               mem: &mut thinvisor_kmod::GuestMemory,
+               at: Option<u64>,
+               bytes: &[u8]| {
         at.is_none_or(|at| {
             Tunnel::new(mm, mem, ranges)
-                .write(GuestPtr::new(at), &pid_bytes)
+                .write(GuestPtr::new(at), bytes)
                 .is_ok()
         })
     };
-    let parent_mm = if lend { &mut mm } else { &mut st.process.mm };
-    if !settid(parent_mm, mem, req.parent_tid) || !settid(&mut mm, mem, req.child_tid) {
+    let failed = match pidfd {
+        Err(e) => Some(e),
+        Ok(_) => {
+            let parent_mm = if lend { &mut mm } else { &mut st.process.mm };
+            let written = put(parent_mm, mem, req.parent_tid, &pid_bytes)
+                && fd_bytes.is_none_or(|b| put(parent_mm, mem, req.pidfd, &b))
+                && put(&mut mm, mem, req.child_tid, &pid_bytes);
+            (!written).then_some(Errno::FAULT)
+        }
+    };
+    if let Some(e) = failed {
+        if let Ok(Some(fd)) = pidfd {
+            let _ = st.process.fds.close(fd);
+        }
         if lend {
             let empty = std::mem::replace(&mut st.process.mm, mm);
             empty.release(mem).map_err(internal)?;
         } else {
             mm.release(mem).map_err(internal)?;
         }
-        return refuse(Errno::FAULT);
+        return refuse(e);
+    }
+    if lend && t.group.live() > 1 {
+        st.process.mm_lent = true;
+        super::tlb::shoot_down(&t.group, t.tid);
     }
     let parent = &*st.process;
     let child = Process {
@@ -133,7 +167,13 @@ where
             ppid: t.pid,
             ..parent.identity
         },
-        fds: parent.fds.fork_copy(),
+        fds: {
+            let mut fds = parent.fds.fork_copy();
+            if let Ok(Some(fd)) = pidfd {
+                let _ = fds.close(fd);
+            }
+            fds
+        },
         vfs: parent.vfs.clone(),
         signal_actions: parent.signal_actions.clone(),
         limits: parent.limits.clone(),

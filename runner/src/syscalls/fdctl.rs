@@ -138,6 +138,7 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Object::Epoll(_) => O_RDWR,
             Object::TimerFd(t) => O_RDWR | if t.nonblocking() { O_NONBLOCK } else { 0 },
             Object::SignalFd(s) => O_RDWR | if s.nonblocking() { O_NONBLOCK } else { 0 },
+            Object::PidFd(p) => O_RDWR | if p.nonblocking() { O_NONBLOCK } else { 0 },
             other => match other.host_fd() {
                 Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                 None => return Err(Errno::BADF.into()),
@@ -153,7 +154,11 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
                 return Ok(0);
             }
-            if let Object::EventFd(_) | Object::TimerFd(_) | Object::SignalFd(_) = &*obj {
+            if let Object::EventFd(_)
+            | Object::TimerFd(_)
+            | Object::SignalFd(_)
+            | Object::PidFd(_) = &*obj
+            {
                 set_nonblocking(&obj, arg as u32 & O_NONBLOCK != 0)?;
                 return Ok(0);
             }
@@ -182,6 +187,7 @@ fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
         Object::EventFd(e) => e.set_nonblocking(on),
         Object::TimerFd(t) => t.set_nonblocking(on),
         Object::SignalFd(s) => s.set_nonblocking(on),
+        Object::PidFd(p) => p.set_nonblocking(on),
         Object::Stdio { .. }
         | Object::Null { .. }
         | Object::Device { .. }

@@ -95,7 +95,7 @@ fn read_into(
             }
             super::signalfd::read(ctx, s, parts)?
         }
-        Object::Epoll(_) => return Err(Errno::INVAL.into()),
+        Object::Epoll(_) | Object::PidFd(_) => return Err(Errno::INVAL.into()),
     })
 }
 
@@ -209,7 +209,7 @@ fn write_object(
             }
             eventfd::write(ctx, e, parts)?
         }
-        Object::Epoll(_) | Object::TimerFd(_) | Object::SignalFd(_) => {
+        Object::Epoll(_) | Object::TimerFd(_) | Object::SignalFd(_) | Object::PidFd(_) => {
             return Err(Errno::INVAL.into())
         }
     })
@@ -379,7 +379,8 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         | Object::EventFd(_)
         | Object::Epoll(_)
         | Object::TimerFd(_)
-        | Object::SignalFd(_) => Err(Errno::SPIPE.into()),
+        | Object::SignalFd(_)
+        | Object::PidFd(_) => Err(Errno::SPIPE.into()),
     }
 }
 

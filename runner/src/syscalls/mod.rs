@@ -24,6 +24,7 @@ pub mod net;
 mod net_messages;
 mod net_options;
 mod net_server;
+pub mod pidfd;
 pub mod pipe;
 mod poll;
 mod posix_timers;
@@ -96,6 +97,8 @@ pub struct ForkRequest {
     pub tls: Option<u64>,
     /// CLONE_PARENT_SETTID: where the parent gets the child's pid.
     pub parent_tid: Option<u64>,
+    /// CLONE_PIDFD: where the parent gets a pidfd for the child.
+    pub pidfd: Option<u64>,
     /// CLONE_CHILD_SETTID: where the child gets its pid (in its memory).
     pub child_tid: Option<u64>,
     /// CLONE_CHILD_CLEARTID: the child's clear_child_tid.
@@ -104,9 +107,8 @@ pub struct ForkRequest {
     /// ends.
     pub vfork: bool,
     /// vfork, or CLONE_VM with CLONE_VFORK: the child runs in the parent's
-    /// memory (lent to it while the parent waits) when the parent has one
-    /// thread, else in a copy-on-write copy (docs/architecture.md,
-    /// "Processes").
+    /// memory, lent to it while the parent waits (the parent's other
+    /// threads park meanwhile: docs/architecture.md, "Processes").
     pub share_memory: bool,
 }
 

@@ -61,6 +61,14 @@ pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
                 0
             }
         }
+        // A pidfd is readable once its process has ended.
+        Object::PidFd(p) => {
+            if p.ended() {
+                events & (POLLIN | POLLRDNORM)
+            } else {
+                0
+            }
+        }
         // An epoll instance is readable when one of its descriptors is
         // ready; nested instances are refused at epoll_ctl, so it is only
         // ever polled by poll(2), which is answered "not ready".

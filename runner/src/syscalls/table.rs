@@ -17,8 +17,8 @@
 
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
-    net_messages, net_options, net_server, pipe, poll, posix_timers, process, remap, resources,
-    select, signalfd, signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
+    net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process, remap,
+    resources, select, signalfd, signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -492,7 +492,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("mq_getsetattr", IPC),
     unsupported("kexec_load", HOST_ADMIN),
     emulated!("waitid", wait::waitid,
-        "P_ALL, P_PID, P_PGID with WEXITED, WSTOPPED, WCONTINUED, WNOHANG, WNOWAIT; rusage zero"),
+        "P_ALL, P_PID, P_PGID, P_PIDFD (EAGAIN on a nonblocking pidfd) with WEXITED, WSTOPPED, WCONTINUED, WNOHANG, WNOWAIT; rusage zero"),
     unsupported("add_key", HOST_ADMIN),
     unsupported("request_key", HOST_ADMIN),
     unsupported("keyctl", HOST_ADMIN),
@@ -615,7 +615,8 @@ pub static TABLE: &[Entry] = &[
         "the basic stats (no birth time, mount id)"),
     unsupported("io_pgetevents", ASYNC_IO),
     refused_quietly("rseq", Errno::NOSYS, "optional: glibc and musl work without it (no report, on purpose)"),
-    unsupported("pidfd_send_signal", OTHER_PROCESSES),
+    emulated!("pidfd_send_signal", pidfd::pidfd_send_signal,
+        "as kill to the process the pidfd names (ESRCH once it has ended); a siginfo of the program's own is EINVAL, reported"),
     unsupported("io_uring_setup", ASYNC_IO),
     unsupported("io_uring_enter", ASYNC_IO),
     unsupported("io_uring_register", ASYNC_IO),
@@ -625,13 +626,14 @@ pub static TABLE: &[Entry] = &[
     unsupported("fsconfig", HOST_ADMIN),
     unsupported("fsmount", HOST_ADMIN),
     unsupported("fspick", HOST_ADMIN),
-    unsupported("pidfd_open", OTHER_PROCESSES),
+    emulated!("pidfd_open", pidfd::pidfd_open,
+        "a close-on-exec pidfd for a process of the sandbox (ESRCH for others), readable once it has ended; PIDFD_NONBLOCK"),
     emulated!("clone3", thread::clone3,
         "as clone: threads only (no set_tid, no cgroup)"),
     emulated!("close_range", fdctl::close_range,
         "closes, or marks close-on-exec (CLOSE_RANGE_CLOEXEC), the open descriptors of the range; CLOSE_RANGE_UNSHARE changes nothing (each process has its own table)"),
     unsupported("openat2", FILE_META),
-    unsupported("pidfd_getfd", OTHER_PROCESSES),
+    unsupported("pidfd_getfd", "takes a descriptor out of another process: that needs ptrace rights, which no sandboxed program has"),
     emulated!("faccessat2", fs::faccessat2,
         "see access; AT_SYMLINK_NOFOLLOW, AT_EACCESS"),
     unsupported("process_madvise", OTHER_PROCESSES),

@@ -8,8 +8,8 @@
 use super::{Args, Ctx, ForkRequest, NewThread, Stop, SyscallResult};
 use crate::abi::constants::{
     CLONE_ARGS_SIZE_VER0, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_DETACHED, CLONE_FILES,
-    CLONE_FS, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD,
-    CLONE_VFORK, CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE, SIGCHLD,
+    CLONE_FS, CLONE_PARENT_SETTID, CLONE_PIDFD, CLONE_SETTLS, CLONE_SIGHAND, CLONE_SYSVSEM,
+    CLONE_THREAD, CLONE_VFORK, CLONE_VM, CSIGNAL, ROBUST_LIST_HEAD_SIZE, SIGCHLD,
 };
 use crate::abi::Errno;
 use crate::guest::layout::USER_END;
@@ -41,6 +41,8 @@ struct Request {
     parent_tid: u64,
     child_tid: u64,
     tls: u64,
+    /// CLONE_PIDFD: where the parent gets the child's pidfd.
+    pidfd: u64,
 }
 
 pub fn clone(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -54,6 +56,8 @@ pub fn clone(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             parent_tid: a[2],
             child_tid: a[3],
             tls: a[4],
+            // clone's CLONE_PIDFD shares the parent_tid argument.
+            pidfd: a[2],
         },
     )
 }
@@ -93,14 +97,19 @@ pub fn clone3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             parent_tid: field(3),
             child_tid: field(2),
             tls: field(7),
+            pidfd: field(1),
         },
     )
 }
 
 fn start_thread(ctx: &mut Ctx<'_>, r: Request) -> SyscallResult {
-    // Linux's own consistency rules come first.
+    // Linux's own consistency rules come first (a pidfd names a process,
+    // and clone's pidfd pointer is its parent_tid one).
     if (r.flags & CLONE_THREAD != 0 && r.flags & CLONE_SIGHAND == 0)
         || (r.flags & CLONE_SIGHAND != 0 && r.flags & CLONE_VM == 0)
+        || (r.flags & CLONE_PIDFD != 0
+            && (r.flags & (CLONE_THREAD | CLONE_DETACHED) != 0
+                || (r.nr == NR_CLONE && r.flags & CLONE_PARENT_SETTID != 0)))
     {
         return Err(Errno::INVAL.into());
     }
@@ -168,7 +177,7 @@ fn unholdable_tls(r: &Request) -> bool {
 }
 
 /// What a child process may be cloned with: the flags fork, vfork,
-/// posix_spawn and Go's os/exec use. Namespaces, CLONE_PARENT, CLONE_PIDFD,
+/// posix_spawn and Go's os/exec use, and CLONE_PIDFD. Namespaces, CLONE_PARENT,
 /// shared descriptor tables or file-system views between processes are
 /// not supported (refused with a report, never ignored).
 const PROCESS_FLAGS: u64 = CLONE_VM
@@ -177,7 +186,8 @@ const PROCESS_FLAGS: u64 = CLONE_VM
     | CLONE_PARENT_SETTID
     | CLONE_CHILD_SETTID
     | CLONE_CHILD_CLEARTID
-    | CLONE_DETACHED;
+    | CLONE_DETACHED
+    | CLONE_PIDFD;
 
 fn fork_child(ctx: &mut Ctx<'_>, r: &Request, vfork: bool) -> SyscallResult {
     if r.flags & !PROCESS_FLAGS != 0 || r.exit_signal > 64 {
@@ -199,6 +209,7 @@ fn fork_child(ctx: &mut Ctx<'_>, r: &Request, vfork: bool) -> SyscallResult {
         stack: r.stack,
         tls: flag(CLONE_SETTLS, r.tls),
         parent_tid: flag(CLONE_PARENT_SETTID, r.parent_tid),
+        pidfd: flag(CLONE_PIDFD, r.pidfd),
         child_tid: flag(CLONE_CHILD_SETTID, r.child_tid),
         clear_child_tid: flag(CLONE_CHILD_CLEARTID, r.child_tid).unwrap_or(0),
         vfork,

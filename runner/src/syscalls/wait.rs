@@ -8,8 +8,8 @@
 
 use super::{Args, Ctx, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
-    __WALL, __WCLONE, __WNOTHREAD, P_ALL, P_PGID, P_PID, SIGCHLD, WCONTINUED, WEXITED, WNOHANG,
-    WNOWAIT, WSTOPPED, WUNTRACED,
+    __WALL, __WCLONE, __WNOTHREAD, P_ALL, P_PGID, P_PID, P_PIDFD, SIGCHLD, WCONTINUED, WEXITED,
+    WNOHANG, WNOWAIT, WSTOPPED, WUNTRACED,
 };
 use crate::abi::Errno;
 use crate::kernel::process_table::{ChildStatus, JobEvent, Which};
@@ -137,11 +137,23 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if options & !known != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
         return Err(Errno::INVAL.into());
     }
+    let mut options = options;
+    let mut nonblocking_pidfd = false;
     let which = match idtype {
         P_ALL => Which::Any,
         P_PID if id > 0 => Which::Pid(id),
         P_PGID if id == 0 => Which::Group(own_group(ctx)),
         P_PGID => Which::Group(id),
+        // The process a pidfd names; a nonblocking pidfd makes the wait
+        // WNOHANG, with EAGAIN when nothing is there yet (Linux 5.10).
+        P_PIDFD => {
+            let p = super::pidfd::target(ctx, id)?;
+            if p.nonblocking() && options & WNOHANG == 0 {
+                options |= WNOHANG;
+                nonblocking_pidfd = true;
+            }
+            Which::Pid(p.pid)
+        }
         _ => return Err(Errno::INVAL.into()),
     };
     let asks = Asks {
@@ -150,6 +162,9 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         continued: options & WCONTINUED != 0,
     };
     let found = look(ctx, which, asks, options)?;
+    if nonblocking_pidfd && matches!(found, Found::Nothing) {
+        return Err(Errno::AGAIN.into());
+    }
     let mut info = [0u8; SIGINFO_SIZE];
     if let Found::Child(pid, status) = found {
         let (code, st) = status.code_and_status();

@@ -189,6 +189,7 @@ fn link_text(obj: &Object) -> Vec<u8> {
         Object::Epoll(_) => "anon_inode:[eventpoll]".to_string(),
         Object::TimerFd(_) => "anon_inode:[timerfd]".to_string(),
         Object::SignalFd(_) => "anon_inode:[signalfd]".to_string(),
+        Object::PidFd(_) => "anon_inode:[pidfd]".to_string(),
     };
     text.into_bytes()
 }

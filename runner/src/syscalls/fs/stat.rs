@@ -56,6 +56,7 @@ fn stat_object(obj: &Object, owner: Owner) -> Result<StatInfo, Errno> {
         Object::EventFd(e) => Ok(stream_stat::anonymous(e.id, owner)),
         Object::TimerFd(t) => Ok(stream_stat::anonymous(t.id, owner)),
         Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id, owner)),
+        Object::PidFd(p) => Ok(stream_stat::anonymous(p.id, owner)),
         Object::Epoll(e) => Ok(stream_stat::anonymous(e.id, owner)),
         Object::File(f) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&f.fd)?),
