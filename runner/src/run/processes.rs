@@ -107,14 +107,10 @@ where
     let pidfd = match req.pidfd {
         Some(_) => {
             let fd = PidFd::new(pid, group.clone(), false, next_id());
-            match st
-                .process
+            st.process
                 .fds
                 .insert(Arc::new(Object::PidFd(Arc::new(fd))), true, 0)
-            {
-                Ok(fd) => Ok(Some(fd)),
-                Err(e) => Err(e),
-            }
+                .map(Some)
         }
         None => Ok(None),
     };

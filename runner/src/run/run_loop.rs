@@ -306,10 +306,7 @@ fn handle_exit<'scope, 'env, 'a>(
 where
     'a: 'env,
 {
-    let mut g = match wait_for_memory(sb, sb.lock(), t)? {
-        Ok(g) => g,
-        Err(end) => return Ok(Some(end)),
-    };
+    let mut g = sb.lock();
     let mut st = g.view(t.pid)?;
     {
         let State {
@@ -335,6 +332,13 @@ where
         }
         Event::Exception { vector, frame } => {
             st.stats.count_exit("exception");
+            // A fault is handled with the process's memory (a syscall
+            // waits for it in serve_syscall).
+            g = match wait_for_memory(sb, g, t)? {
+                Ok(g) => g,
+                Err(end) => return Ok(Some(end)),
+            };
+            st = g.view(t.pid)?;
             match copy_on_write(&mut st, t, vector, &frame)? {
                 Cow::Copied => return Ok(None),
                 Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
