@@ -140,6 +140,12 @@ done
 timeout 60 "$S/epoll_edges" 18190 > "$T/epoll_edges.native" 2>&1
 printf '[[network]]\naddress = "127.0.0.1:18191"\nlisten = true\n[[network]]\naddress = "127.0.0.1:18191"\n' > "$T/edges.toml"
 expect_exact elf-epoll_edges 0 "@$T/epoll_edges.native" '' -- $X --policy "$T/edges.toml" $S/epoll_edges 18191
+# --- AF_UNIX socketpairs without any [[network]] rule (locked down):
+#     streams across fork, datagrams, seqpackets, as natively.
+for t in socketpair socketpair_glibc; do
+    timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $S/$t
+done
 # --- processes: fork (copy-on-write address spaces), vfork, execve of
 #     programs the policy makes executable, wait, kill, process groups:
 #     the processes battery gives its native output (musl and glibc), and

@@ -149,6 +149,40 @@ fn python3_imports_and_writes_in_the_work_tree() {
     assert!(written.contains("\"sum\": 45"), "{written}");
 }
 
+/// Python's asyncio, whose event loop wakes itself through an AF_UNIX
+/// socketpair: tasks, sleeps, a queue, and a socketpair echo through the
+/// loop, as natively.
+#[test]
+fn python3_asyncio_runs_on_its_socketpair() {
+    let w = Work::new("dyn-asyncio");
+    let script = "import asyncio, socket\n\
+        async def worker(q, out):\n\
+        \x20   while True:\n\
+        \x20       item = await q.get()\n\
+        \x20       if item is None: return\n\
+        \x20       await asyncio.sleep(0.001)\n\
+        \x20       out.append(item * item)\n\
+        async def echo(loop):\n\
+        \x20   a, b = socket.socketpair()\n\
+        \x20   a.setblocking(False); b.setblocking(False)\n\
+        \x20   await loop.sock_sendall(a, b'hello over a socketpair')\n\
+        \x20   data = await loop.sock_recv(b, 100)\n\
+        \x20   a.close(); b.close()\n\
+        \x20   return data.decode()\n\
+        async def main():\n\
+        \x20   q, out = asyncio.Queue(), []\n\
+        \x20   tasks = [asyncio.create_task(worker(q, out)) for _ in range(3)]\n\
+        \x20   for i in range(20): await q.put(i)\n\
+        \x20   for _ in tasks: await q.put(None)\n\
+        \x20   await asyncio.gather(*tasks)\n\
+        \x20   print(sorted(out)[:5], sum(out))\n\
+        \x20   print(await echo(asyncio.get_running_loop()))\n\
+        asyncio.run(main())\n";
+    let out = same_as_native(&w, "/usr/bin/python3", &["-c", script]);
+    assert!(out.contains("hello over a socketpair"), "{out}");
+    assert!(out.contains("[0, 1, 4, 9, 16] 2470"), "{out}");
+}
+
 /// Python's mmap module over a file and a memfd: writes through the file
 /// are seen in the mappings, stores in a mapping by reads of the file and
 /// by another process's own mapping, before any flush, as natively.

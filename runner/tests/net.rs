@@ -309,6 +309,34 @@ fn edge_triggered_epoll_sees_what_arrives_after_a_drain_as_natively() {
     );
 }
 
+/// AF_UNIX socketpairs (samples/c/socketpair.c, musl and glibc), with no
+/// `[[network]]` rule at all, as natively: a stream pair between a parent
+/// and its forked child (shutdown, end of file), datagram and seqpacket
+/// pairs keeping message boundaries (MSG_PEEK, MSG_TRUNC), a nonblocking
+/// pair (EAGAIN, poll), getsockopt and getsockname, EPIPE, and Linux's
+/// errors. The run is locked down, so the seccomp filter allows what the
+/// pair needs without network rules.
+#[test]
+fn socketpairs_work_without_network_rules_as_natively() {
+    for name in ["socketpair", "socketpair_glibc"] {
+        let native = std::process::Command::new(elf_sample(name))
+            .output()
+            .expect("native run");
+        let want = String::from_utf8_lossy(&native.stdout).into_owned();
+        assert_eq!(native.status.code(), Some(0), "{name} natively: {want}");
+        assert!(
+            want.contains("stream: child got 4 bytes: ping") && want.ends_with("done\n"),
+            "{name} natively: {want}"
+        );
+        let r = exec_elf(&["--timeout", "20"], name, &[]);
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, want.as_str(), ""),
+            "{name}"
+        );
+    }
+}
+
 /// Without a listen rule for the address: bind is EACCES before the host
 /// is asked, and so is listen on an unbound socket (Linux would bind it to
 /// an ephemeral port no rule names); an outbound rule for the same

@@ -188,12 +188,16 @@ pub const MINSIGSTKSZ: u64 = 2048;
 
 // Address families (`sa_family_t`).
 pub const AF_UNSPEC: u16 = 0;
+/// Local (UNIX-domain) sockets: socketpair only.
+pub const AF_UNIX: u16 = 1;
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 // socket(2) types and the flags or-ed into them.
 pub const SOCK_STREAM: u32 = 1;
 pub const SOCK_DGRAM: u32 = 2;
+pub const SOCK_RAW: u32 = 3;
+pub const SOCK_SEQPACKET: u32 = 5;
 pub const SOCK_NONBLOCK: u32 = 0o4000;
 pub const SOCK_CLOEXEC: u32 = 0o2_000_000;
 

@@ -131,15 +131,59 @@ pub struct VirtualDirObj {
     pub pos: AtomicUsize,
 }
 
-/// An AF_INET or AF_INET6 socket.
+/// A guest socket: a host socket the runner holds for it.
 #[derive(Debug)]
 pub struct SocketObj {
     pub fd: OwnedFd,
-    pub v6: bool,
-    pub protocol: Protocol,
+    pub kind: SocketKind,
     /// Edges for edge-triggered epoll: nonblocking calls that found it not
     /// ready (syscalls/edges.rs).
     pub edges: Edges,
+}
+
+/// What a guest socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    /// An AF_INET or AF_INET6 socket of a protocol a `[[network]]` rule
+    /// names.
+    Inet { v6: bool, protocol: Protocol },
+    /// One end of an AF_UNIX socketpair of this type (SOCK_STREAM,
+    /// SOCK_DGRAM or SOCK_SEQPACKET): a host socketpair, which has no name
+    /// and reaches nothing but its other end, in this sandbox.
+    UnixPair { ty: u32 },
+}
+
+impl SocketObj {
+    /// The internet socket's family and protocol (None: a socketpair end).
+    pub fn inet(&self) -> Option<(bool, Protocol)> {
+        match self.kind {
+            SocketKind::Inet { v6, protocol } => Some((v6, protocol)),
+            SocketKind::UnixPair { .. } => None,
+        }
+    }
+
+    /// Whether it is a UDP socket (whose datagrams the policy filters by
+    /// peer).
+    pub fn is_udp(&self) -> bool {
+        matches!(
+            self.kind,
+            SocketKind::Inet {
+                protocol: Protocol::Udp,
+                ..
+            }
+        )
+    }
+
+    /// Whether it is a TCP socket.
+    pub fn is_tcp(&self) -> bool {
+        matches!(
+            self.kind,
+            SocketKind::Inet {
+                protocol: Protocol::Tcp,
+                ..
+            }
+        )
+    }
 }
 
 /// What a guest descriptor refers to (an open file description).

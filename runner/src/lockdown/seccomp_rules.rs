@@ -102,6 +102,12 @@ const SOCKET_TYPES: &[Named] = &[
     ("SOCK_STREAM", c::SOCK_STREAM as u64),
     ("SOCK_DGRAM", c::SOCK_DGRAM as u64),
 ];
+/// socketpair's types (AF_UNIX only).
+const SOCKETPAIR_TYPES: &[Named] = &[
+    ("SOCK_STREAM", c::SOCK_STREAM as u64),
+    ("SOCK_DGRAM", c::SOCK_DGRAM as u64),
+    ("SOCK_SEQPACKET", c::SOCK_SEQPACKET as u64),
+];
 const SOCKET_PROTOCOLS: &[Named] = &[
     ("0", 0),
     ("IPPROTO_TCP", c::IPPROTO_TCP as u64),
@@ -196,25 +202,35 @@ pub const RULES: &[Rule] = &[
         ],
         "socket emulation: IPv4/IPv6 TCP and UDP sockets only (no raw, packet, netlink or UNIX sockets)",
     ),
+    rule(
+        "socketpair",
+        Always,
+        &[
+            ArgCheck::OneOf { arg: 0, values: &[("AF_UNIX", c::AF_UNIX as u64)] },
+            ArgCheck::MaskedOneOf { arg: 1, mask: SOCKET_TYPE_MASK, values: SOCKETPAIR_TYPES },
+            ArgCheck::OneOf { arg: 2, values: &[("0", 0)] },
+        ],
+        "socketpair emulation: the guest's AF_UNIX socketpairs, which have no name and reach nothing but their other end (no [[network]] rule needed)",
+    ),
     rule("connect", Network, ANY, "socket emulation: connect to a peer the policy's [[network]] allows (checked before the call; Landlock also limits TCP ports)"),
-    rule("sendto", Network, ANY, "socket emulation: send/sendto to an allowed peer (UDP destinations are checked by the emulation; Landlock does not cover UDP); sendfile into a socket"),
-    rule("recvfrom", Network, ANY, "socket emulation: recv/recvfrom on the guest's sockets"),
-    rule("sendmsg", Network, ANY, "socket emulation: send/sendto/write on the guest's sockets, as one vectored host send over guest memory (MSG_NOSIGNAL)"),
-    rule("recvmsg", Network, ANY, "socket emulation: recv/recvfrom/read on the guest's sockets, as one vectored host receive into guest memory"),
-    rule("shutdown", Network, ANY, "socket emulation: the guest's shutdown"),
+    rule("sendto", Always, ANY, "socket emulation: send/sendto to an allowed peer (UDP destinations are checked by the emulation; Landlock does not cover UDP); sendfile into a socket; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("recvfrom", Always, ANY, "socket emulation: recv/recvfrom on the guest's sockets; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("sendmsg", Always, ANY, "socket emulation: send/sendto/write on the guest's sockets, as one vectored host send over guest memory (MSG_NOSIGNAL); always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("recvmsg", Always, ANY, "socket emulation: recv/recvfrom/read on the guest's sockets, as one vectored host receive into guest memory; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("shutdown", Always, ANY, "socket emulation: the guest's shutdown; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
     rule("bind", Network, ANY, "socket emulation: bind to an address a [[network]] listen rule names (checked before the call; Landlock also limits the TCP ports)"),
     rule("listen", Network, ANY, "socket emulation: the guest's listen on a socket bound to a listen rule's address"),
     rule("accept4", Network, ANY, "socket emulation: the guest's accept/accept4 on a listening socket (the host descriptor always close-on-exec)"),
-    rule("getsockname", Network, ANY, "socket emulation: the guest's getsockname on its sockets"),
-    rule("getpeername", Network, ANY, "socket emulation: the guest's getpeername on its sockets"),
-    rule("getsockopt", Network, ANY, "socket emulation: SO_ERROR after a non-blocking connect, and the guest's getsockopt"),
+    rule("getsockname", Always, ANY, "socket emulation: the guest's getsockname on its sockets; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("getpeername", Always, ANY, "socket emulation: the guest's getpeername on its sockets; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
+    rule("getsockopt", Always, ANY, "socket emulation: SO_ERROR after a non-blocking connect, and the guest's getsockopt; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
     rule(
         "ioctl",
         Network,
         &[ArgCheck::OneOf { arg: 1, values: &[("FIONBIO", c::FIONBIO)] }],
         "socket emulation: Rust std's TcpStream::set_nonblocking and connect_timeout switch blocking mode with FIONBIO",
     ),
-    rule("setsockopt", Network, ANY, "socket emulation: the guest's setsockopt (TCP_NODELAY, timeouts, buffer sizes)"),
+    rule("setsockopt", Always, ANY, "socket emulation: the guest's setsockopt (TCP_NODELAY, timeouts, buffer sizes); always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),
     // --- Memory -----------------------------------------------------------
     rule(
         "mmap",

@@ -356,6 +356,16 @@ fn files_and_network_rules_follow_the_policy() {
         assert_eq!(verdict(&f, &call("socket", &tcp)), sock);
         assert_eq!(verdict(&f, &call("connect", &[])), sock);
         assert_eq!(verdict(&f, &call("read", &[])), ALLOW);
+        // AF_UNIX socketpairs need no [[network]] rule, and their I/O works
+        // with none; a pair of any other family or type is refused.
+        let pair = |domain: i32, ty: i32| call("socketpair", &[domain as u64, ty as u64, 0]);
+        let stream = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+        assert_eq!(verdict(&f, &pair(libc::AF_UNIX, stream)), ALLOW);
+        assert_eq!(verdict(&f, &pair(libc::AF_UNIX, libc::SOCK_SEQPACKET)), ALLOW);
+        assert_eq!(verdict(&f, &pair(libc::AF_INET, libc::SOCK_STREAM)), KILL);
+        assert_eq!(verdict(&f, &pair(libc::AF_UNIX, libc::SOCK_RAW)), KILL);
+        assert_eq!(verdict(&f, &call("sendmsg", &[])), ALLOW);
+        assert_eq!(verdict(&f, &call("recvmsg", &[])), ALLOW);
     }
     assert!(RULES.iter().any(|r| r.when == When::Files));
     assert!(RULES.iter().any(|r| r.when == When::NoFiles));

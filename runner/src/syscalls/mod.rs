@@ -38,6 +38,7 @@ pub mod signalfd;
 pub mod signals;
 mod sigwait;
 mod sleep;
+mod socketpair;
 mod stream_stat;
 pub mod table;
 pub mod thread;

@@ -15,7 +15,7 @@
 use super::common::*;
 use super::{signals, Args, Ctx, Stop, SyscallResult};
 use crate::abi::constants::{
-    AF_INET, AF_INET6, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
+    AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
     MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
     MSG_WAITALL, POLLIN, POLLOUT, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
     SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_TYPE,
@@ -23,7 +23,7 @@ use crate::abi::constants::{
 use crate::abi::layouts::{self as abi, SOCKADDR_MAX};
 use crate::abi::Errno;
 use crate::kernel::events::Edges;
-use crate::kernel::fds::{Object, SocketObj};
+use crate::kernel::fds::{Object, SocketKind, SocketObj};
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::net::{
@@ -103,7 +103,7 @@ pub fn recv_parts(
     mut from: Option<&mut Option<SocketAddr>>,
 ) -> SysResult {
     let fd = s.fd.as_fd();
-    if s.protocol == Protocol::Tcp {
+    if !s.is_udp() {
         let mut io = SockIo {
             fd,
             send: SendFlags::empty(),
@@ -229,8 +229,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let fd = rustix::net::socket_with(family, host_type, flags, Some(host_proto))?;
     let obj = Object::Socket(SocketObj {
         fd,
-        v6,
-        protocol,
+        kind: SocketKind::Inet { v6, protocol },
         edges: Edges::default(),
     });
     Ok(ctx
@@ -250,8 +249,12 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         rustix::net::connect_unspec(&s.fd)?;
         return Ok(0);
     }
+    // A socketpair end is connected for good.
+    let Some((_, protocol)) = s.inet() else {
+        return Err(Errno::ISCONN.into());
+    };
     let addr = address_for(s, &raw)?;
-    if !ctx.kernel.net.allows(s.protocol, addr) {
+    if !ctx.kernel.net.allows(protocol, addr) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::connect(&s.fd, &addr)?;
@@ -262,7 +265,7 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// an IPv4 socket is EAFNOSUPPORT.
 pub(super) fn address_for(s: &SocketObj, raw: &[u8]) -> Result<SocketAddr, Errno> {
     let addr = abi::decode_sockaddr(raw)?;
-    if !s.v6 && addr.is_ipv6() {
+    if s.inet().is_some_and(|(v6, _)| !v6) && addr.is_ipv6() {
         return Err(Errno::AFNOSUPPORT);
     }
     Ok(addr)
@@ -324,9 +327,24 @@ fn destination(
     s: &SocketObj,
     raw: Option<Vec<u8>>,
 ) -> Result<Option<SocketAddr>, Errno> {
-    match (raw, s.protocol) {
-        (None, _) | (Some(_), Protocol::Tcp) => Ok(None),
-        (Some(raw), Protocol::Udp) => {
+    match (raw, s.kind) {
+        (None, _)
+        | (
+            Some(_),
+            SocketKind::Inet {
+                protocol: Protocol::Tcp,
+                ..
+            },
+        ) => Ok(None),
+        // A socketpair end reaches its other end only.
+        (Some(_), SocketKind::UnixPair { .. }) => Err(Errno::ISCONN),
+        (
+            Some(raw),
+            SocketKind::Inet {
+                protocol: Protocol::Udp,
+                ..
+            },
+        ) => {
             let to = address_for(s, &raw)?;
             if !ctx.kernel.net.allows(Protocol::Udp, to) {
                 return Err(Errno::ACCESS);
@@ -437,6 +455,16 @@ fn socket_name(ctx: &mut Ctx<'_>, a: &Args, peer: bool) -> SyscallResult {
         return Err(Errno::NOTSOCK.into());
     };
     let room = read_socklen(ctx, addrlen_ptr)?;
+    if s.inet().is_none() {
+        // A socketpair end has no name: the family alone, as Linux.
+        let family = AF_UNIX.to_le_bytes();
+        let k = family.len().min(room);
+        let mut t = ctx.tunnel();
+        t.write(GuestPtr::new(addr), &family[..k])
+            .and_then(|()| t.write(GuestPtr::new(addrlen_ptr), &2u32.to_le_bytes()))
+            .map_err(|_| Errno::FAULT)?;
+        return Ok(0);
+    }
     let name = if peer {
         rustix::net::getpeername(&s.fd)?
     } else {
@@ -483,27 +511,21 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Ok(()) => 0,
             Err(e) => e.raw_os_error(),
         },
-        SO_TYPE => {
-            if s.protocol == Protocol::Tcp {
-                SOCK_STREAM as i32
-            } else {
-                SOCK_DGRAM as i32
-            }
-        }
-        SO_PROTOCOL => {
-            if s.protocol == Protocol::Tcp {
-                IPPROTO_TCP as i32
-            } else {
-                IPPROTO_UDP as i32
-            }
-        }
-        SO_DOMAIN => {
-            if s.v6 {
-                i32::from(AF_INET6)
-            } else {
-                i32::from(AF_INET)
-            }
-        }
+        SO_TYPE => match s.kind {
+            SocketKind::UnixPair { ty } => ty as i32,
+            _ if s.is_tcp() => SOCK_STREAM as i32,
+            _ => SOCK_DGRAM as i32,
+        },
+        SO_PROTOCOL => match s.kind {
+            SocketKind::UnixPair { .. } => 0,
+            _ if s.is_tcp() => IPPROTO_TCP as i32,
+            _ => IPPROTO_UDP as i32,
+        },
+        SO_DOMAIN => match s.inet() {
+            None => i32::from(AF_UNIX),
+            Some((true, _)) => i32::from(AF_INET6),
+            Some((false, _)) => i32::from(AF_INET),
+        },
         _ => return Err(Errno::NOPROTOOPT.into()),
     };
     let mut t = ctx.tunnel();

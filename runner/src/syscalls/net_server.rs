@@ -31,8 +31,12 @@ pub fn bind(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
+    // A socketpair end has its (unnamed) address for good.
+    let Some((_, protocol)) = s.inet() else {
+        return Err(Errno::INVAL.into());
+    };
     let addr = address_for(s, &raw)?;
-    if !ctx.kernel.net.allows_bind(s.protocol, addr) {
+    if !ctx.kernel.net.allows_bind(protocol, addr) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::bind(&s.fd, &addr)?;
@@ -44,8 +48,14 @@ pub fn listen(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
-    if s.protocol != Protocol::Tcp {
-        return Err(Errno::OPNOTSUPP.into());
+    if !s.is_tcp() {
+        // A connected socketpair end cannot listen (EINVAL, as Linux).
+        return Err(if s.inet().is_none() {
+            Errno::INVAL
+        } else {
+            Errno::OPNOTSUPP
+        }
+        .into());
     }
     let bound = rustix::net::getsockname(&s.fd)
         .ok()
@@ -78,8 +88,13 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
-    if s.protocol != Protocol::Tcp {
-        return Err(Errno::OPNOTSUPP.into());
+    if !s.is_tcp() {
+        return Err(if s.inet().is_none() {
+            Errno::INVAL
+        } else {
+            Errno::OPNOTSUPP
+        }
+        .into());
     }
     let room = address_room(ctx, addr, len_at)?;
     if !ctx.process.fds.has_room() {
@@ -93,8 +108,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
     let (conn, peer) = rustix::net::acceptfrom_with(&s.fd, host_flags)?;
     let new = Object::Socket(SocketObj {
         fd: conn,
-        v6: s.v6,
-        protocol: Protocol::Tcp,
+        kind: s.kind,
         edges: crate::kernel::events::Edges::default(),
     });
     let guest_fd = ctx

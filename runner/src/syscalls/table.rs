@@ -18,7 +18,8 @@
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
     net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process, remap,
-    resources, select, signalfd, signals, sigwait, sleep, thread, time, timerfd, wait, Handler,
+    resources, select, signalfd, signals, sigwait, sleep, socketpair, thread, time, timerfd, wait,
+    Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -89,7 +90,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
-const SERVER: &str = "not emulated yet: message calls with ancillary data and their batches, socketpair (sockets connect, serve on listen rules' addresses, read, write, send and receive)";
+const SERVER: &str = "not emulated yet: message calls with ancillary data and their batches (sockets connect, serve on listen rules' addresses, read, write, send and receive; AF_UNIX socketpairs work)";
 const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
@@ -214,7 +215,8 @@ pub static TABLE: &[Entry] = &[
         "the host socket's local address; ENOTSOCK for any other descriptor"),
     emulated!("getpeername", net::getpeername,
         "the host socket's peer; ENOTSOCK for any other descriptor (shells ask it of stdin)"),
-    unsupported("socketpair", SERVER),
+    emulated!("socketpair", socketpair::socketpair,
+        "AF_UNIX SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET: a host socketpair that reaches nothing but its other end (no names, no SCM_RIGHTS)"),
     emulated!("setsockopt", net_options::setsockopt,
         "SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO, TCP_NODELAY, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, IPV6_V6ONLY on the host socket; others ENOPROTOOPT, reported once"),
     emulated!("getsockopt", net::getsockopt,

@@ -1,0 +1,84 @@
+//! socketpair(AF_UNIX): two connected local sockets. Each pair is a host
+//! socketpair the runner holds (stream, datagram or seqpacket), so its
+//! semantics (buffers, message boundaries, shutdown, MSG_PEEK, end of
+//! file, EPIPE) are the kernel's own; it has no name and reaches nothing
+//! but its other end, which the sandbox's processes share across fork
+//! like any descriptor. Reads, writes, send/recv, poll and epoll on the
+//! ends go through the socket emulation (net.rs, net_messages.rs), which
+//! waits without the kernel lock as for any host socket. AF_UNIX sockets
+//! with names (socket, bind, connect to a path or an abstract name) and
+//! descriptor passing (SCM_RIGHTS) are not emulated.
+
+use super::{Args, Ctx, SyscallResult};
+use crate::abi::constants::{
+    AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_SEQPACKET,
+    SOCK_STREAM,
+};
+use crate::abi::Errno;
+use crate::kernel::events::Edges;
+use crate::kernel::fds::{Object, SocketKind, SocketObj};
+use crate::tunnel::GuestPtr;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use std::sync::Arc;
+
+pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (domain, ty, proto, sv) = (a[0] as u32, a[1] as u32, a[2] as u32, a[3]);
+    if domain == u32::from(AF_INET) || domain == u32::from(AF_INET6) {
+        // As Linux: internet sockets do not come in pairs.
+        return Err(Errno::OPNOTSUPP.into());
+    }
+    if domain != u32::from(AF_UNIX) {
+        return Err(Errno::AFNOSUPPORT.into());
+    }
+    if ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC | 0xf) != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    // SOCK_RAW is a datagram pair, as Linux's unix_create makes it.
+    let base = match ty & 0xf {
+        SOCK_RAW => SOCK_DGRAM,
+        other => other,
+    };
+    let host_type = match base {
+        SOCK_STREAM => SocketType::STREAM,
+        SOCK_DGRAM => SocketType::DGRAM,
+        SOCK_SEQPACKET => SocketType::SEQPACKET,
+        _ => return Err(Errno::SOCKTNOSUPPORT.into()),
+    };
+    // PF_UNIX (1) is the only protocol, as 0 means.
+    if proto > 1 {
+        return Err(Errno::PROTONOSUPPORT.into());
+    }
+    if !ctx.process.fds.has_room() {
+        return Err(Errno::MFILE.into());
+    }
+    let mut flags = SocketFlags::CLOEXEC;
+    if ty & SOCK_NONBLOCK != 0 {
+        flags |= SocketFlags::NONBLOCK;
+    }
+    let (one, two) = rustix::net::socketpair(AddressFamily::UNIX, host_type, flags, None)?;
+    let cloexec = ty & SOCK_CLOEXEC != 0;
+    let end = |fd| {
+        Arc::new(Object::Socket(SocketObj {
+            fd,
+            kind: SocketKind::UnixPair { ty: base },
+            edges: Edges::default(),
+        }))
+    };
+    let first = ctx.process.fds.insert(end(one), cloexec, 0)?;
+    let second = match ctx.process.fds.insert(end(two), cloexec, 0) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = ctx.process.fds.close(first);
+            return Err(e.into());
+        }
+    };
+    let mut both = [0u8; 8];
+    both[..4].copy_from_slice(&(first as u32).to_le_bytes());
+    both[4..].copy_from_slice(&(second as u32).to_le_bytes());
+    if ctx.tunnel().write(GuestPtr::new(sv), &both).is_err() {
+        let _ = ctx.process.fds.close(first);
+        let _ = ctx.process.fds.close(second);
+        return Err(Errno::FAULT.into());
+    }
+    Ok(0)
+}
