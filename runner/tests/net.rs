@@ -337,6 +337,33 @@ fn socketpairs_work_without_network_rules_as_natively() {
     }
 }
 
+/// Socketpair buffers are host kernel memory: the ends alive at once are
+/// bounded by a quarter of limits.memory (16 pairs under 16 MiB), past
+/// which socketpair fails with ENFILE and one stderr line; closing them
+/// gives the room back.
+#[test]
+fn socketpairs_are_bounded_by_the_memory_limit() {
+    let p = policy("net-pairs", "[limits]\nmemory = \"16MiB\"\n");
+    let r = exec_elf(
+        &["--policy", p.to_str().expect("utf-8")],
+        "socketpair",
+        &["many"],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "pairs: 16, then Too many open files in system\nafter closing them: ok\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr,
+        "runner: socketpair refused: 16 pairs are open, what a quarter of limits.memory allows (their buffers are host kernel memory); returned ENFILE\n"
+    );
+}
+
 /// Without a listen rule for the address: bind is EACCES before the host
 /// is asked, and so is listen on an unbound socket (Linux would bind it to
 /// an ephemeral port no rule names); an outbound rule for the same

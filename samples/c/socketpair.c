@@ -3,7 +3,8 @@
  * file), datagram and seqpacket pairs keeping message boundaries (MSG_PEEK,
  * MSG_TRUNC), a nonblocking pair (EAGAIN, poll), what getsockopt and
  * getsockname say, EPIPE after the peer closed, and the errors Linux gives
- * (SOCK_RAW is a datagram pair there).
+ * (SOCK_RAW is a datagram pair there). `socketpair many`: pairs until
+ * socketpair fails, then one more once they are closed.
  * Prints what it sees; the output is compared with a native run. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -118,8 +119,27 @@ static void errors(void) {
     close(sv[1]);
 }
 
-int main(void) {
+/* `many`: pairs until socketpair fails (the sandbox bounds them: their
+ * buffers are host kernel memory), then again once they are closed. */
+static int many(void) {
+    static int fds[4096][2];
+    int n = 0;
+    while (n < 4096 && socketpair(AF_UNIX, SOCK_STREAM, 0, fds[n]) == 0)
+        n++;
+    printf("pairs: %d, then %s\n", n, n < 4096 ? strerror(errno) : "no error");
+    for (int i = 0; i < n; i++) {
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    int sv[2];
+    printf("after closing them: %s\n", socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 ? "ok" : strerror(errno));
+    return 0;
+}
+
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1 && !strcmp(argv[1], "many"))
+        return many();
     stream_with_a_child();
     messages(SOCK_DGRAM, "dgram");
     messages(SOCK_SEQPACKET, "seqpacket");

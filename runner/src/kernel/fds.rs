@@ -136,6 +136,9 @@ pub struct VirtualDirObj {
 pub struct SocketObj {
     pub fd: OwnedFd,
     pub kind: SocketKind,
+    /// A socketpair end's place in the run's budget
+    /// (kernel/socket_pairs.rs), given back when the end closes.
+    pub charge: Option<super::socket_pairs::EndCharge>,
     /// Edges for edge-triggered epoll: nonblocking calls that found it not
     /// ready (syscalls/edges.rs).
     pub edges: Edges,
@@ -149,7 +152,8 @@ pub enum SocketKind {
     Inet { v6: bool, protocol: Protocol },
     /// One end of an AF_UNIX socketpair of this type (SOCK_STREAM,
     /// SOCK_DGRAM or SOCK_SEQPACKET): a host socketpair, which has no name
-    /// and reaches nothing but its other end, in this sandbox.
+    /// and reaches nothing but its other end, in this sandbox. Its place in
+    /// the run's budget is `SocketObj::charge`.
     UnixPair { ty: u32 },
 }
 

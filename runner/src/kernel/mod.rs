@@ -36,6 +36,7 @@ pub mod process;
 pub mod process_table;
 pub mod shared_file_pages;
 pub mod signal_state;
+pub mod socket_pairs;
 pub mod thread;
 pub mod thread_group;
 pub mod timers;
@@ -74,6 +75,8 @@ pub struct Kernel {
     pub created: budget::CreateBudget,
     /// What the sandbox's pipes may hold together (runner memory).
     pub pipes: std::sync::Arc<pipe_buffer::PipeBudget>,
+    /// How many AF_UNIX socketpair ends may be alive (host kernel memory).
+    pub socket_pairs: socket_pairs::SocketPairBudget,
     /// When the run started and when its wall-clock limit passes.
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
@@ -193,6 +196,9 @@ impl Kernel {
             budget: WriteBudget::default(),
             created: budget::CreateBudget::default(),
             pipes: Default::default(),
+            socket_pairs: socket_pairs::SocketPairBudget::for_memory(
+                sandbox_policy::defaults::MEMORY_BYTES,
+            ),
             clock: RunClock::default(),
             reports: Reports::default(),
             cpus: 1,
@@ -224,6 +230,7 @@ impl Kernel {
             pipes: std::sync::Arc::new(pipe_buffer::PipeBudget::for_memory(
                 policy.limits.memory_bytes,
             )),
+            socket_pairs: socket_pairs::SocketPairBudget::for_memory(policy.limits.memory_bytes),
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),

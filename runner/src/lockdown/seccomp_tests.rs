@@ -361,7 +361,10 @@ fn files_and_network_rules_follow_the_policy() {
         let pair = |domain: i32, ty: i32| call("socketpair", &[domain as u64, ty as u64, 0]);
         let stream = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         assert_eq!(verdict(&f, &pair(libc::AF_UNIX, stream)), ALLOW);
-        assert_eq!(verdict(&f, &pair(libc::AF_UNIX, libc::SOCK_SEQPACKET)), ALLOW);
+        assert_eq!(
+            verdict(&f, &pair(libc::AF_UNIX, libc::SOCK_SEQPACKET)),
+            ALLOW
+        );
         assert_eq!(verdict(&f, &pair(libc::AF_INET, libc::SOCK_STREAM)), KILL);
         assert_eq!(verdict(&f, &pair(libc::AF_UNIX, libc::SOCK_RAW)), KILL);
         assert_eq!(verdict(&f, &call("sendmsg", &[])), ALLOW);

@@ -230,6 +230,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let obj = Object::Socket(SocketObj {
         fd,
         kind: SocketKind::Inet { v6, protocol },
+        charge: None,
         edges: Edges::default(),
     });
     Ok(ctx

@@ -109,6 +109,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
     let new = Object::Socket(SocketObj {
         fd: conn,
         kind: s.kind,
+        charge: None,
         edges: crate::kernel::events::Edges::default(),
     });
     let guest_fd = ctx

@@ -7,7 +7,8 @@
 //! ends go through the socket emulation (net.rs, net_messages.rs), which
 //! waits without the kernel lock as for any host socket. AF_UNIX sockets
 //! with names (socket, bind, connect to a path or an abstract name) and
-//! descriptor passing (SCM_RIGHTS) are not emulated.
+//! descriptor passing (SCM_RIGHTS) are not emulated. Their buffers are
+//! host kernel memory, bounded by kernel/socket_pairs.rs.
 
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
@@ -17,6 +18,7 @@ use crate::abi::constants::{
 use crate::abi::Errno;
 use crate::kernel::events::Edges;
 use crate::kernel::fds::{Object, SocketKind, SocketObj};
+use crate::kernel::socket_pairs::END_BUFFER;
 use crate::tunnel::GuestPtr;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use std::sync::Arc;
@@ -51,21 +53,35 @@ pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE.into());
     }
+    // Their buffers are host kernel memory: bounded in number and size.
+    let Some((charge_one, charge_two)) = ctx.kernel.socket_pairs.take_pair() else {
+        if ctx.kernel.reports.first(REPORT_BUDGET) {
+            crate::say!(
+                "runner: socketpair refused: {} pairs are open, what a quarter of limits.memory allows (their buffers are host kernel memory); returned ENFILE",
+                ctx.kernel.socket_pairs.max_pairs()
+            );
+        }
+        return Err(Errno::NFILE.into());
+    };
     let mut flags = SocketFlags::CLOEXEC;
     if ty & SOCK_NONBLOCK != 0 {
         flags |= SocketFlags::NONBLOCK;
     }
     let (one, two) = rustix::net::socketpair(AddressFamily::UNIX, host_type, flags, None)?;
+    for fd in [&one, &two] {
+        rustix::net::sockopt::set_socket_send_buffer_size(fd, END_BUFFER)?;
+    }
     let cloexec = ty & SOCK_CLOEXEC != 0;
-    let end = |fd| {
+    let end = |fd, charge| {
         Arc::new(Object::Socket(SocketObj {
             fd,
             kind: SocketKind::UnixPair { ty: base },
+            charge: Some(charge),
             edges: Edges::default(),
         }))
     };
-    let first = ctx.process.fds.insert(end(one), cloexec, 0)?;
-    let second = match ctx.process.fds.insert(end(two), cloexec, 0) {
+    let first = ctx.process.fds.insert(end(one, charge_one), cloexec, 0)?;
+    let second = match ctx.process.fds.insert(end(two, charge_two), cloexec, 0) {
         Ok(fd) => fd,
         Err(e) => {
             let _ = ctx.process.fds.close(first);
@@ -82,3 +98,6 @@ pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     Ok(0)
 }
+
+/// Report key of the refusal past the budget.
+const REPORT_BUDGET: u64 = u64::MAX - 41;
