@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     char *none[] = {"/nonexistent/program", NULL};
     int r = execv(none[0], none);
     unsigned long before = spins;
-    usleep(20000);
+    usleep(100000);
     printf("failed execve: %d (%s), other threads still run: %s\n", r, strerror(errno),
            spins != before ? "yes" : "no");
     if (!strcmp(mode, "spawn")) {
@@ -113,13 +113,14 @@ int main(int argc, char **argv) {
         printf("posix_spawn of a missing program: %s\n", strerror(r));
         char *again[] = {self, "after", "posix_spawn", NULL};
         r = posix_spawn(&pid, self, NULL, NULL, again, environ);
-        printf("posix_spawn of a program: %s\n", strerror(r));
-        if (r == 0) {
+        /* Printed once the child is done: its lines come first. */
+        if (r == 0)
             waitpid(pid, &status, 0);
+        printf("posix_spawn of a program: %s\n", strerror(r));
+        if (r == 0)
             printf("its status: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        }
         before = spins;
-        usleep(20000);
+        usleep(100000);
         printf("other threads still run: %s\n", spins != before ? "yes" : "no");
         return 0;
     }

@@ -71,6 +71,7 @@ static void messages(int type, const char *name) {
     socklen_t l = sizeof v;
     getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &v, &l);
     printf("%s: SO_TYPE is the type: %s", name, v == type ? "yes" : "no");
+    l = sizeof v;
     getsockopt(sv[0], SOL_SOCKET, SO_DOMAIN, &v, &l);
     printf(", SO_DOMAIN AF_UNIX: %s\n", v == AF_UNIX ? "yes" : "no");
     close(sv[0]);
@@ -133,6 +134,12 @@ static int many(void) {
     }
     int sv[2];
     printf("after closing them: %s\n", socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 ? "ok" : strerror(errno));
+    /* The send buffer stays within what the sandbox counts. */
+    int big = 1 << 20, got = 0;
+    socklen_t l = sizeof got;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &got, &l);
+    printf("SO_SNDBUF after asking 1 MiB: %d\n", got);
     return 0;
 }
 

@@ -209,6 +209,8 @@ pub const IPPROTO_UDP: u32 = 17;
 pub const SOL_SOCKET: u32 = 1;
 pub const SO_TYPE: u32 = 3;
 pub const SO_ERROR: u32 = 4;
+pub const SO_SNDBUF: u32 = 7;
+pub const SO_RCVBUF: u32 = 8;
 pub const SO_PROTOCOL: u32 = 38;
 pub const SO_DOMAIN: u32 = 39;
 

@@ -814,15 +814,17 @@ where
             // (rt_sigtimedwait, a signalfd).
             t.signals
                 .take_posted(&t.inbox, &st.process.threads.shared_pending, wait.signals());
-            // A stop signal stops the process without ending the call (as
-            // Linux, which restarts it after SIGCONT): the thread goes on
-            // waiting, and parks before it runs user code again.
+            // Another thread's execve ends this one, wherever it waits.
             if t.zapped.load(Ordering::SeqCst) {
                 st.kernel.futexes.cancel(t.tid);
                 drop(g);
                 return exit_zapped(sb, t).map(Some);
             }
+            // A signal the process ignores ends no wait.
             signal_delivery::drop_ignored(st.process, t);
+            // A stop signal stops the process without ending the call (as
+            // Linux, which restarts it after SIGCONT): the thread goes on
+            // waiting, and parks before it runs user code again.
             while let Some(sig) = signal_delivery::take_default_stop(st.process, t) {
                 job_control::stop(&mut g, t.pid, sig);
                 st = g.view(t.pid)?;

@@ -18,7 +18,7 @@ use crate::abi::constants::{
     AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
     MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
     MSG_WAITALL, POLLIN, POLLOUT, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
-    SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_TYPE,
+    SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
 };
 use crate::abi::layouts::{self as abi, SOCKADDR_MAX};
 use crate::abi::Errno;
@@ -508,6 +508,9 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::NOPROTOOPT.into());
     }
     let value: i32 = match name {
+        // The host's sizes, doubled as Linux reports them.
+        SO_SNDBUF => rustix::net::sockopt::socket_send_buffer_size(&s.fd)? as i32,
+        SO_RCVBUF => rustix::net::sockopt::socket_recv_buffer_size(&s.fd)? as i32,
         SO_ERROR => match rustix::net::sockopt::socket_error(&s.fd)? {
             Ok(()) => 0,
             Err(e) => e.raw_os_error(),

@@ -8,6 +8,7 @@ use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{IPPROTO_TCP, SOL_SOCKET};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
+use crate::kernel::socket_pairs::END_BUFFER;
 use crate::tunnel::GuestPtr;
 use rustix::fd::BorrowedFd;
 use rustix::net::sockopt;
@@ -193,6 +194,13 @@ pub fn setsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.tunnel()
         .read(GuestPtr::new(optval), &mut b[..size])
         .map_err(|_| Errno::FAULT)?;
+    // A socketpair end's buffers are host kernel memory the run's budget
+    // counts at END_BUFFER each (kernel/socket_pairs.rs): no larger.
+    if s.charge.is_some() && matches!(opt, Opt::SendBuffer | Opt::RecvBuffer) {
+        let asked = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let kept = asked.min(END_BUFFER as i32);
+        b[..4].copy_from_slice(&kept.to_le_bytes());
+    }
     apply(rustix::fd::AsFd::as_fd(&s.fd), opt, &b)?;
     Ok(0)
 }
