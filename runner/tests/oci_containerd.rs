@@ -440,3 +440,39 @@ fn ctr_task_kill_runs_the_programs_trap_as_under_runc() {
         );
     }
 }
+
+/// The container's program is its init for signals from outside, as under
+/// runc (pid 1 of its pid namespace): `ctr task kill` (SIGTERM) of one
+/// that does not handle it changes nothing, and SIGKILL then ends it
+/// (137), with either runtime.
+#[test]
+fn an_init_without_a_handler_ignores_ctr_task_kill_as_under_runc() {
+    let dir = temp_dir("oci-ctrd-init");
+    let rt = oci_runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    for (rt, id) in [("runc", "init-ref"), (rt.to_str().unwrap(), "init-tv")] {
+        let mut run = d.start_run(
+            rt,
+            &rootfs,
+            id,
+            &["/bin/sh", "-c", "echo spinning; while :; do :; done"],
+        );
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(run.stdout.take().expect("piped stdout"));
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("read the first line");
+        assert_eq!(first, "spinning\n", "{rt}");
+        d.kill(&[id]);
+        std::thread::sleep(Duration::from_millis(500));
+        let tasks = String::from_utf8_lossy(&d.ctr(&["task", "ls"]).stdout).into_owned();
+        assert!(
+            tasks
+                .lines()
+                .any(|l| l.starts_with(id) && l.contains("RUNNING")),
+            "{rt}: SIGTERM ended the container's init: {tasks}"
+        );
+        d.kill(&["-s", "SIGKILL", id]);
+        let out = run.wait_with_output().expect("ctr run ends");
+        assert_eq!(out.status.code(), Some(137), "{rt}");
+    }
+}

@@ -186,7 +186,8 @@ fn a_forged_sigreturn_frame_cannot_change_privilege_or_reach_the_kernel_half() {
 /// guest's first program (its trap runs, its status is the run's); one
 /// without a handler dies of it (143), also while it blocks reading an
 /// idle stdin; without the flag the runner itself ends (143) and no trap
-/// runs.
+/// runs. With `--as-init` (what the OCI runtime uses) one without a
+/// handler ignores it, as a pid namespace's init does.
 #[test]
 fn forwarded_signals_reach_the_guest() {
     use std::process::Stdio;
@@ -194,18 +195,24 @@ fn forwarded_signals_reach_the_guest() {
     // A run that missed the signal ends at its time limit (137), not 143.
     let trap = "trap 'echo got TERM; exit 5' TERM; echo ready; while :; do :; done";
     let spin = "echo ready; while :; do :; done";
-    // (flag, script, stdin piped and idle, status, stdout)
-    let cases: [(bool, Option<&str>, i32, &str); 4] = [
-        (true, Some(trap), 5, "ready\ngot TERM\n"),
-        (true, Some(spin), 143, "ready\n"),
-        (true, None, 143, ""),
-        (false, Some(trap), 143, "ready\n"),
+    // (--forward-signals, --as-init, script (None: cat of an idle
+    // stdin), status, stdout)
+    let cases: [(bool, bool, Option<&str>, i32, &str); 5] = [
+        (true, false, Some(trap), 5, "ready\ngot TERM\n"),
+        (true, false, Some(spin), 143, "ready\n"),
+        (true, false, None, 143, ""),
+        (false, false, Some(trap), 143, "ready\n"),
+        // A container's init still runs its handler.
+        (true, true, Some(trap), 5, "ready\ngot TERM\n"),
     ];
-    for (forward, script, status, stdout) in cases {
+    for (forward, init, script, status, stdout) in cases {
         let mut c = runner();
         c.args(["exec", "--timeout", "30"]);
         if forward {
             c.arg("--forward-signals");
+        }
+        if init {
+            c.arg("--as-init");
         }
         c.arg("/bin/busybox");
         match script {
@@ -242,8 +249,40 @@ fn forwarded_signals_reach_the_guest() {
         assert_eq!(
             (got_status, seen.as_str()),
             (Some(status), stdout),
-            "forward {forward}, {script:?}: {}",
+            "forward {forward}, init {init}, {script:?}: {}",
             String::from_utf8_lossy(&end.stderr)
         );
     }
+    // --as-init: a container's init ignores what it does not handle.
+    // `cat` of an idle stdin is still there after SIGTERM, and ends at its
+    // end of file.
+    let mut child = runner()
+        .args(["exec", "--timeout", "30", "--forward-signals", "--as-init"])
+        .args(["/bin/busybox", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runner");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("kill");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "SIGTERM ended an init without a handler"
+    );
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"bye\n").expect("write");
+    drop(stdin);
+    let end = child.wait_with_output().expect("wait");
+    assert_eq!(
+        (
+            end.status.code(),
+            String::from_utf8_lossy(&end.stdout).as_ref()
+        ),
+        (Some(0), "bye\n"),
+        "{}",
+        String::from_utf8_lossy(&end.stderr)
+    );
 }

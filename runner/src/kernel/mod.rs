@@ -104,6 +104,9 @@ pub struct Kernel {
     /// thread of the run posts them, so no call may wait on the host with
     /// the kernel lock held, not even the only thread's.
     pub signals_from_outside: bool,
+    /// `--as-init`: a signal from outside that the first program neither
+    /// handles nor ignores is discarded (run/processes.rs).
+    pub first_is_init: bool,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -210,6 +213,7 @@ impl Kernel {
             shared_pages: Default::default(),
             groups: Vec::new(),
             signals_from_outside: false,
+            first_is_init: false,
         }
     }
 
@@ -255,6 +259,7 @@ impl Kernel {
             shared_pages: Default::default(),
             groups: policy.identity.groups.clone(),
             signals_from_outside: false,
+            first_is_init: false,
         }
     }
 }

@@ -100,8 +100,10 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<ExecOptions, String> {
         huge_pages: crate::run::HugePages::On,
         monitor_test_skip_marker: false,
         guest_path: true,
-        // `kill <id> TERM` reaches the container's program, as on runc.
+        // `kill <id> TERM` reaches the container's program, which is its
+        // init, as on runc: one without a handler ignores it.
         forward_signals: true,
+        as_init: true,
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,

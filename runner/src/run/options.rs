@@ -52,6 +52,13 @@ pub struct ExecOptions {
     #[arg(long)]
     #[serde(default)]
     pub forward_signals: bool,
+    /// With --forward-signals: the first program plays a container's init
+    /// for them, as Linux treats a pid namespace's init. A forwarded signal
+    /// it neither handles nor ignores is discarded instead of ending it;
+    /// SIGKILL to the runner and the time limit still end the run.
+    #[arg(long, requires = "forward_signals")]
+    #[serde(default)]
+    pub as_init: bool,
     /// The guest directory the program starts in (default `/`): a
     /// directory the policy's files show.
     #[arg(long, value_name = "DIR")]

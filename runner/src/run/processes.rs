@@ -11,7 +11,7 @@
 use super::fpu_state::{self, FpuState};
 use super::run_loop::{Return, RunError};
 use super::threads::{self, Job, Sandbox, Shared, State};
-use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_IGN};
+use crate::abi::constants::{MSR_FS_BASE, MSR_GS_BASE, SA_NOCLDWAIT, SIG_DFL, SIG_IGN};
 use crate::abi::sigframe::{SigInfo, UserRegs};
 use crate::abi::Errno;
 use crate::guest::address_space::{AddressSpace, MapError};
@@ -341,6 +341,15 @@ pub fn signal(g: &mut Shared<'_>, t: &Thread, req: &SignalRequest) -> u64 {
 /// `pid`, as a kill whose sender the guest cannot see (SI_USER, pid 0).
 pub fn signal_from_outside(g: &mut Shared<'_>, pid: u64, sig: u64) {
     if !(1..=64).contains(&sig) {
+        return;
+    }
+    // A container's init ignores what it does not handle (Linux's
+    // SIGNAL_UNKILLABLE for a pid namespace's init, signals from outside).
+    let init = g.kernel.first_is_init && pid == g.kernel.procs.first();
+    if init
+        && g.process_mut(pid)
+            .is_some_and(|p| p.signal_actions.action(sig).handler == SIG_DFL)
+    {
         return;
     }
     super::job_control::on_send(g, pid, sig);

@@ -546,6 +546,7 @@ impl Booted {
         );
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
+        objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))
