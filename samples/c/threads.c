@@ -418,6 +418,14 @@ static void cancel_one(const char *what, void *(*fn)(void *)) {
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL); /* let it reach its blocking call */
     CHECK(pthread_cancel(t));
+    if (fn == cancel_disabled) {
+        /* The cancel's signal lands while the thread spins, before it
+         * sleeps (natively it is there at once; under a runner whose exits
+         * cost 100 us it may come later, and a signal arriving during the
+         * sleep would end it early with EINTR). */
+        struct timespec settle = {0, 50 * 1000 * 1000};
+        nanosleep(&settle, NULL);
+    }
     atomic_store(&go_on, 1);
     CHECK(pthread_join(t, &v));
     printf("cancel %s: %s, ran: %s\n", what, v == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "returned",
