@@ -287,6 +287,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("exec_threads", "exec_threads_glibc", "-static"),
     ("pidfd", "pidfd_glibc", "-static"),
     ("socketpair", "socketpair_glibc", "-static"),
+    ("flock", "flock_glibc", "-static"),
     ("processes", "processes_glibc", "-static"),
     // Dynamically linked (runner/tests/dynamic.rs): the host's glibc and
     // its loader, /lib64/ld-linux-x86-64.so.2.

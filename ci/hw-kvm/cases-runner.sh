@@ -114,6 +114,12 @@ check fsop-nothing-written -- test ! -e "$T/hw-ro/new.txt"
 ip link set lo up 2>/dev/null || true
 expect_exact netop-unlisted-port 13 '' '' -- $X $P $S/netop.bin t 7002 ping
 expect_exact netop-allowed-nobody-listening 111 '' '' -- $X $P $S/netop.bin t 7001 ping
+# flock between open file descriptions and processes, in the read-write
+# tree: as natively (musl and glibc).
+for t in flock flock_glibc; do
+    timeout 60 "$S/$t" "$T/hw-out" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $P $S/$t "$T/hw-out"
+done
 
 # --- static ELF programs: C samples built with musl-gcc -static, a glibc
 #     static-pie (loaded at 0x555555554000), and the VM's own busybox-static

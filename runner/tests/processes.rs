@@ -778,6 +778,48 @@ fn execve_from_a_multi_threaded_process_matches_native() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// flock (samples/c/flock.c, musl and glibc), as natively: an exclusive
+/// lock excludes another open file description (EWOULDBLOCK under
+/// LOCK_NB), a dup shares its description's lock, a forked child that
+/// waits for the lock gets it once its parent unlocks, closing the holder
+/// releases it, shared locks share, and Linux's errors.
+#[test]
+fn flock_between_descriptions_and_processes_matches_native() {
+    let t = tools("processes-flock", false);
+    let work = t.dir.join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let mut failures = Vec::new();
+    for name in ["flock", "flock_glibc"] {
+        let prog = elf_sample(name);
+        let native = native(&prog, &[path_str(&work)], b"", &[]);
+        assert_eq!(
+            native.run.status,
+            0,
+            "{name} natively: {}",
+            native.describe()
+        );
+        assert!(
+            native
+                .run
+                .stdout
+                .contains("the waiting child got the lock after the unlock: yes"),
+            "{name} natively: {}",
+            native.describe()
+        );
+        let policy = format!(
+            "[limits]\nwall_time = \"30s\"\n\n{}{}",
+            rule(path_str(&prog), None, "read-exec"),
+            rule(path_str(&work), None, "read-write"),
+        );
+        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
+        let vm = sandboxed(&p, &prog, &[path_str(&work)], b"");
+        if let Some(f) = compare(name, &vm, &native) {
+            failures.push(f);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// pidfds (samples/c/pidfd.c, musl and glibc), as natively: pidfd_open
 /// (close-on-exec, `anon_inode:[pidfd]`, read is EINVAL), poll and epoll
 /// see it readable once the process has ended, pidfd_send_signal (ESRCH

@@ -188,6 +188,11 @@ pub const MINSIGSTKSZ: u64 = 2048;
 
 // Address families (`sa_family_t`).
 pub const AF_UNSPEC: u16 = 0;
+/// flock(2) operations.
+pub const LOCK_SH: u32 = 1;
+pub const LOCK_EX: u32 = 2;
+pub const LOCK_NB: u32 = 4;
+pub const LOCK_UN: u32 = 8;
 /// Local (UNIX-domain) sockets: socketpair only.
 pub const AF_UNIX: u16 = 1;
 pub const AF_INET: u16 = 2;

@@ -27,6 +27,7 @@ pub mod events;
 pub mod fds;
 pub mod file_locks;
 pub mod file_maps;
+pub mod flocks;
 pub mod futex;
 pub mod limits;
 pub mod parker;
@@ -95,6 +96,8 @@ pub struct Kernel {
     pub exec: ExecInfo,
     /// fcntl's record locks, by file and process.
     pub file_locks: file_locks::FileLocks,
+    /// flock(2) locks between open file descriptions (kernel/flocks.rs).
+    pub flocks: flocks::Flocks,
     /// The frames of files' pages that MAP_SHARED mappings show.
     pub shared_pages: shared_file_pages::SharedFilePages,
     /// The guest's supplementary groups (the policy's `identity.groups`;
@@ -210,6 +213,7 @@ impl Kernel {
             procs: placeholder_table(),
             exec: ExecInfo::default(),
             file_locks: Default::default(),
+            flocks: Default::default(),
             shared_pages: Default::default(),
             groups: Vec::new(),
             signals_from_outside: false,
@@ -256,6 +260,7 @@ impl Kernel {
                 monitor: false,
             },
             file_locks: Default::default(),
+            flocks: Default::default(),
             shared_pages: Default::default(),
             groups: policy.identity.groups.clone(),
             signals_from_outside: false,

@@ -14,6 +14,7 @@ pub mod exec;
 mod fdctl;
 mod file_map;
 mod file_pages;
+mod flock;
 mod fs;
 pub mod futex;
 mod identity;

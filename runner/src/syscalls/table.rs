@@ -16,10 +16,10 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    alarm, clocks, copy, epoll, eventfd, exec, fdctl, fs, futex, identity, io, memfd, memory, net,
-    net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process, remap,
-    resources, select, signalfd, signals, sigwait, sleep, socketpair, thread, time, timerfd, wait,
-    Handler,
+    alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
+    memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process,
+    remap, resources, select, signalfd, signals, sigwait, sleep, socketpair, thread, time, timerfd,
+    wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -247,7 +247,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("msgctl", IPC),
     emulated!("fcntl", fdctl::fcntl,
         "F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD on the guest table; F_GETFL/F_SETFL (O_APPEND, O_NONBLOCK; a pipe's O_NONBLOCK in the runner); F_GETPIPE_SZ/F_SETPIPE_SZ (64 KiB); F_GETLK/F_SETLK/F_SETLKW record locks between the sandbox's processes, kept by the runner (no deadlock detection); OFD locks, leases, owners, seals EINVAL"),
-    unsupported("flock", FILE_META),
+    emulated!("flock", flock::flock,
+        "whole-file shared/exclusive locks between the sandbox's open file descriptions, kept by the runner (host processes never see them); blocking waits for an unlock or close, LOCK_NB is EWOULDBLOCK; pipes and other non-files EINVAL"),
     emulated!("fsync", fs::fsync,
         "host fsync of a file or directory"),
     emulated!("fdatasync", fs::fdatasync,
