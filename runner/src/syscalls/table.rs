@@ -91,7 +91,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
 const SERVER: &str = "not emulated yet: message calls with ancillary data and their batches (sockets connect, serve on listen rules' addresses, read, write, send and receive; AF_UNIX socketpairs work)";
-const IPC: &str = "SysV and POSIX IPC between processes: the sandbox has one process";
+const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory segments): not emulated yet (processes can share MAP_SHARED anonymous memory across fork, pipes and socketpairs)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
     "not emulated: locks, file-system statistics, extended attributes, preallocation, in-kernel copies";
@@ -105,7 +105,7 @@ const MEMORY: &str =
     "memory locking, NUMA policy, protection keys and other memory controls are not emulated";
 const ASYNC_IO: &str =
     "asynchronous I/O interfaces are not emulated (programs fall back to read/write)";
-const OTHER_PROCESSES: &str = "acts on another process: the sandbox has one";
+const OTHER_PROCESSES: &str = "reaches into another process's memory or execution: not emulated (the sandbox's processes share only what fork and their descriptors share)";
 const HOST_ADMIN: &str = "administers the host (mounts, modules, clocks, namespaces, keys, tracing): never granted to a sandboxed program";
 const SELF_CONFINEMENT: &str = "the program's own confinement (seccomp, Landlock, LSM, capabilities) is the runner's, not emulated inside";
 const REMOVED: &str = "removed from Linux, never implemented, or 32-bit only";
