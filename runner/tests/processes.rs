@@ -737,6 +737,39 @@ fn hundreds_of_processes_leave_the_runners_memory_descriptors_and_threads_bounde
     );
 }
 
+/// Runs sample `name` with `args` natively (it must succeed with no
+/// stderr and print `marker`, so the comparison cannot pass vacuously) and
+/// in the sandbox under a policy that lets it run itself, plus `rules`;
+/// the difference, if any.
+fn sample_matches_native(
+    t: &Tools,
+    name: &str,
+    args: &[&str],
+    marker: &str,
+    rules: &str,
+) -> Option<String> {
+    let prog = elf_sample(name);
+    let native = native(&prog, args, b"", &[]);
+    assert_eq!(
+        (native.run.status, native.run.stderr.as_str()),
+        (0, ""),
+        "{name} {args:?} natively: {}",
+        native.describe()
+    );
+    assert!(
+        native.run.stdout.contains(marker),
+        "{name} {args:?} natively: {}",
+        native.describe()
+    );
+    let policy = format!(
+        "[limits]\nwall_time = \"30s\"\n\n{}{rules}",
+        rule(path_str(&prog), None, "read-exec"),
+    );
+    let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
+    let vm = sandboxed(&p, &prog, args, b"");
+    compare(&format!("{name} {args:?}"), &vm, &native)
+}
+
 /// execve from a process with several threads (samples/c/exec_threads.c,
 /// musl and glibc), as natively: a failing execve leaves the threads
 /// running; a successful one, from the main thread or another, ends the
@@ -748,33 +781,13 @@ fn hundreds_of_processes_leave_the_runners_memory_descriptors_and_threads_bounde
 #[test]
 fn execve_from_a_multi_threaded_process_matches_native() {
     let t = tools("processes-exec-threads", false);
-    let mut failures = Vec::new();
-    for name in ["exec_threads", "exec_threads_glibc"] {
-        let prog = elf_sample(name);
-        let policy = format!(
-            "[limits]\nwall_time = \"30s\"\n\n{}",
-            rule(path_str(&prog), None, "read-exec"),
-        );
-        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
-        for mode in ["main", "other", "spawn"] {
-            let native = native(&prog, &[mode], b"", &[]);
-            assert_eq!(
-                native.run.status,
-                0,
-                "{name} {mode} natively: {}",
-                native.describe()
-            );
-            assert!(
-                native.run.stdout.contains("tid is the pid: yes"),
-                "{name} {mode} natively: {}",
-                native.describe()
-            );
-            let vm = sandboxed(&p, &prog, &[mode], b"");
-            if let Some(f) = compare(&format!("{name} {mode}"), &vm, &native) {
-                failures.push(f);
-            }
-        }
-    }
+    let failures: Vec<String> = ["exec_threads", "exec_threads_glibc"]
+        .iter()
+        .flat_map(|name| ["main", "other", "spawn"].map(|mode| (*name, mode)))
+        .filter_map(|(name, mode)| {
+            sample_matches_native(&t, name, &[mode], "tid is the pid: yes", "")
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -788,35 +801,14 @@ fn flock_between_descriptions_and_processes_matches_native() {
     let t = tools("processes-flock", false);
     let work = t.dir.join("work");
     std::fs::create_dir_all(&work).expect("work dir");
-    let mut failures = Vec::new();
-    for name in ["flock", "flock_glibc"] {
-        let prog = elf_sample(name);
-        let native = native(&prog, &[path_str(&work)], b"", &[]);
-        assert_eq!(
-            native.run.status,
-            0,
-            "{name} natively: {}",
-            native.describe()
-        );
-        assert!(
-            native
-                .run
-                .stdout
-                .contains("the waiting child got the lock after the unlock: yes"),
-            "{name} natively: {}",
-            native.describe()
-        );
-        let policy = format!(
-            "[limits]\nwall_time = \"30s\"\n\n{}{}",
-            rule(path_str(&prog), None, "read-exec"),
-            rule(path_str(&work), None, "read-write"),
-        );
-        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
-        let vm = sandboxed(&p, &prog, &[path_str(&work)], b"");
-        if let Some(f) = compare(name, &vm, &native) {
-            failures.push(f);
-        }
-    }
+    let rules = rule(path_str(&work), None, "read-write");
+    let failures: Vec<String> = ["flock", "flock_glibc"]
+        .iter()
+        .filter_map(|name| {
+            let marker = "the waiting child got the lock after the unlock: yes";
+            sample_matches_native(&t, name, &[path_str(&work)], marker, &rules)
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -829,31 +821,12 @@ fn flock_between_descriptions_and_processes_matches_native() {
 #[test]
 fn pidfds_match_native() {
     let t = tools("processes-pidfd", false);
-    let mut failures = Vec::new();
-    for name in ["pidfd", "pidfd_glibc"] {
-        let prog = elf_sample(name);
-        let native = native(&prog, &[], b"", &[]);
-        assert_eq!(
-            native.run.status,
-            0,
-            "{name} natively: {}",
-            native.describe()
-        );
-        assert!(
-            native.run.stdout.contains("epoll_wait: 1 event(s), tag 7"),
-            "{name} natively: {}",
-            native.describe()
-        );
-        let policy = format!(
-            "[limits]\nwall_time = \"30s\"\n\n{}",
-            rule(path_str(&prog), None, "read-exec"),
-        );
-        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
-        let vm = sandboxed(&p, &prog, &[], b"");
-        if let Some(f) = compare(name, &vm, &native) {
-            failures.push(f);
-        }
-    }
+    let failures: Vec<String> = ["pidfd", "pidfd_glibc"]
+        .iter()
+        .filter_map(|name| {
+            sample_matches_native(&t, name, &[], "epoll_wait: 1 event(s), tag 7", "")
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -870,34 +843,12 @@ fn pidfds_match_native() {
 #[test]
 fn stopped_processes_and_job_control_match_native() {
     let t = tools("processes-jobs", false);
-    let mut failures = Vec::new();
-    for name in ["jobs", "jobs_glibc"] {
-        let prog = elf_sample(name);
-        let native = native(&prog, &[], b"", &[]);
-        assert_eq!(
-            (native.run.status, native.run.stderr.as_str()),
-            (0, ""),
-            "{name} natively: {}",
-            native.describe()
-        );
-        assert!(
-            native
-                .run
-                .stdout
-                .contains("  SIGKILL while stopped: killed by"),
-            "{name} natively: {}",
-            native.describe()
-        );
-        let policy = format!(
-            "[limits]\nwall_time = \"30s\"\n\n{}",
-            rule(path_str(&prog), None, "read-exec"),
-        );
-        let p = policy_file(&t.dir, &format!("{name}.toml"), &policy);
-        let vm = sandboxed(&p, &prog, &[], b"");
-        if let Some(f) = compare(name, &vm, &native) {
-            failures.push(f);
-        }
-    }
+    let failures: Vec<String> = ["jobs", "jobs_glibc"]
+        .iter()
+        .filter_map(|name| {
+            sample_matches_native(&t, name, &[], "  SIGKILL while stopped: killed by", "")
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     let rest = format!(
         "\n[env]\nvars = {{ PATH = \"/bin\" }}\n\n{}",

@@ -43,19 +43,23 @@ pub fn bind(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(0)
 }
 
+/// What listen and accept answer on a socket that is not TCP: EINVAL on a
+/// socketpair end (connected for good, as Linux), EOPNOTSUPP on UDP.
+fn not_a_listener(s: &SocketObj) -> Errno {
+    if s.inet().is_none() {
+        Errno::INVAL
+    } else {
+        Errno::OPNOTSUPP
+    }
+}
+
 pub fn listen(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let obj = socket_of(ctx, a[0])?;
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
     if !s.is_tcp() {
-        // A connected socketpair end cannot listen (EINVAL, as Linux).
-        return Err(if s.inet().is_none() {
-            Errno::INVAL
-        } else {
-            Errno::OPNOTSUPP
-        }
-        .into());
+        return Err(not_a_listener(s).into());
     }
     let bound = rustix::net::getsockname(&s.fd)
         .ok()
@@ -89,12 +93,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
         return Err(Errno::NOTSOCK.into());
     };
     if !s.is_tcp() {
-        return Err(if s.inet().is_none() {
-            Errno::INVAL
-        } else {
-            Errno::OPNOTSUPP
-        }
-        .into());
+        return Err(not_a_listener(s).into());
     }
     let room = address_room(ctx, addr, len_at)?;
     if !ctx.process.fds.has_room() {
