@@ -73,7 +73,9 @@ func main() {
 	start := time.Now()
 	tick := time.NewTicker(5 * time.Millisecond)
 	ticks := 0
-	timeout := time.After(60 * time.Millisecond)
+	// Generous: a ticker drops ticks its reader is late for, so a loaded
+	// machine (or slow exits) only delays the fifth; the timeout is a bound.
+	timeout := time.After(2 * time.Second)
 loop:
 	for {
 		select {
