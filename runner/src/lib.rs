@@ -18,6 +18,7 @@ pub mod loader;
 pub mod lockdown;
 pub mod monitor;
 pub mod oci;
+pub mod ring;
 pub mod run;
 pub mod say;
 pub mod serve;

@@ -25,6 +25,9 @@ struct Target {
     immediate_exit: *mut u8,
     /// The thread that owns the vCPU (created it, runs it, drops it).
     owner: libc::pthread_t,
+    /// The vCPU's run thread, once it has one (remote_run.rs): the guest
+    /// runs there, so a kick signals it as well as the owner.
+    remote: Option<libc::pthread_t>,
 }
 
 /// The owner thread's kernel id, for timers that signal it
@@ -48,6 +51,7 @@ impl Shared {
             inner: Mutex::new(Target {
                 immediate_exit,
                 owner,
+                remote: None,
             }),
         })
     }
@@ -64,6 +68,11 @@ impl Shared {
             // `Target`); the byte is only accessed atomically from here on.
             unsafe { AtomicU8::from_ptr(t.immediate_exit) }.store(0, Ordering::SeqCst);
         }
+    }
+
+    /// The vCPU runs on `helper` from now on (remote_run.rs).
+    pub(crate) fn set_remote(&self, helper: libc::pthread_t) {
+        self.lock().remote = Some(helper);
     }
 
     /// Called when the vCPU is dropped: interrupters become no-ops.
@@ -84,6 +93,13 @@ impl Shared {
         // handler is a no-op.
         unsafe {
             libc::pthread_kill(t.owner, KICK_SIGNAL);
+        }
+        if let Some(helper) = t.remote {
+            // SAFETY: the helper lives as long as the vCPU is attached: the
+            // vCPU detaches (under this lock) before it joins the helper.
+            unsafe {
+                libc::pthread_kill(helper, KICK_SIGNAL);
+            }
         }
         true
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// An armed kick timer; dropping it deletes the timer.
 pub struct KickTimer {
-    id: libc::timer_t,
+    ids: Vec<libc::timer_t>,
 }
 
 fn timespec(d: Duration) -> libc::timespec {
@@ -27,9 +27,18 @@ fn timespec(d: Duration) -> libc::timespec {
 }
 
 impl KickTimer {
-    /// Arms a timer that kicks thread `tid` of this process after `after`
-    /// (at least 1 ns: a zero value would disarm it), then every `every`.
-    pub(crate) fn arm(tid: libc::pid_t, after: Duration, every: Duration) -> Result<KickTimer> {
+    /// Arms one timer per thread of `tids` (threads of this process): each
+    /// kicks its thread after `after` (at least 1 ns: a zero value would
+    /// disarm it), then every `every`.
+    pub(crate) fn arm(tids: &[libc::pid_t], after: Duration, every: Duration) -> Result<KickTimer> {
+        let mut timer = KickTimer { ids: Vec::new() };
+        for &tid in tids {
+            timer.arm_one(tid, after, every)?;
+        }
+        Ok(timer)
+    }
+
+    fn arm_one(&mut self, tid: libc::pid_t, after: Duration, every: Duration) -> Result<()> {
         let fail = |what: &'static str| KmodError::Timer {
             what,
             source: std::io::Error::last_os_error(),
@@ -46,25 +55,29 @@ impl KickTimer {
         if unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut id) } != 0 {
             return Err(fail("timer_create"));
         }
-        let timer = KickTimer { id };
+        // Owned from here on: dropping `self` deletes it on every path.
+        self.ids.push(id);
         let spec = libc::itimerspec {
             it_value: timespec(after.max(Duration::from_nanos(1))),
             it_interval: timespec(every),
         };
-        // SAFETY: `id` is the timer created above (owned by `timer`, which
-        // deletes it on every path), `spec` is valid for the call.
-        if unsafe { libc::timer_settime(timer.id, 0, &spec, std::ptr::null_mut()) } != 0 {
+        // SAFETY: `id` is the timer created above, `spec` is valid for the
+        // call.
+        if unsafe { libc::timer_settime(id, 0, &spec, std::ptr::null_mut()) } != 0 {
             return Err(fail("timer_settime"));
         }
-        Ok(timer)
+        Ok(())
     }
 }
 
 impl Drop for KickTimer {
     fn drop(&mut self) {
-        // SAFETY: `id` is a timer this value created and deletes exactly once.
-        unsafe {
-            libc::timer_delete(self.id);
+        for &id in &self.ids {
+            // SAFETY: `id` is a timer this value created and deletes
+            // exactly once.
+            unsafe {
+                libc::timer_delete(id);
+            }
         }
     }
 }

@@ -58,6 +58,7 @@ pub mod memory;
 pub mod msr;
 pub mod platform;
 pub mod process_signals;
+mod remote_run;
 mod state_cache;
 pub mod vcpu;
 pub mod vm;

@@ -8,9 +8,11 @@ use crate::exit::VmExit;
 use crate::interrupt::{Interrupter, Shared};
 use crate::kick_timer::KickTimer;
 use crate::msr;
+use crate::remote_run::RemoteRun;
 use crate::state_cache::StateCache;
 use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_xcrs, kvm_xsave, Msrs};
 use kvm_ioctls::{SyncReg, VcpuExit, VcpuFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,12 @@ pub struct Vcpu {
     cache: StateCache,
     counters: VcpuCounters,
     interrupt: Arc<Shared>,
+    /// The helper thread that runs the vCPU once [`Vcpu::run_remotely`]
+    /// asked for one (remote_run.rs).
+    remote: Option<RemoteRun>,
+    /// A run on the helper has started and its exit is not collected yet:
+    /// every state call fails meanwhile.
+    in_flight: bool,
     /// Not Send: interrupters signal the thread that created the vCPU.
     _owner_thread: std::marker::PhantomData<*const ()>,
 }
@@ -59,6 +67,8 @@ impl Vcpu {
                 ..Default::default()
             },
             interrupt,
+            remote: None,
+            in_flight: false,
             _owner_thread: std::marker::PhantomData,
         })
     }
@@ -90,13 +100,98 @@ impl Vcpu {
     /// for a caller that checks its deadline before each run.
     pub fn kick_timer(&self, after: Duration, every: Duration) -> Result<KickTimer> {
         // A Vcpu never leaves the thread that created it (it is !Send), so
-        // the calling thread is the one to kick.
-        KickTimer::arm(crate::interrupt::owner_tid(), after, every)
+        // the calling thread is the one to kick; its run thread too, when
+        // it has one (the guest runs there).
+        let mut tids = vec![crate::interrupt::owner_tid()];
+        if let Some(r) = &self.remote {
+            tids.push(r.tid());
+        }
+        KickTimer::arm(&tids, after, every)
+    }
+
+    /// From now on the vCPU runs on a helper thread of its own
+    /// (remote_run.rs), so that this thread can do other work while the
+    /// guest runs ([`Vcpu::start_run`], [`Vcpu::finish_run`]). [`Vcpu::run`]
+    /// goes through the helper too. Kick timers armed before do not reach
+    /// the helper: arm them again.
+    pub fn run_remotely(&mut self) -> Result<()> {
+        if self.remote.is_none() {
+            let r = RemoteRun::start(self.fd.as_raw_fd())?;
+            self.interrupt.set_remote(r.pthread);
+            self.remote = Some(r);
+        }
+        Ok(())
+    }
+
+    /// True once [`Vcpu::run_remotely`] gave the vCPU its helper.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Flushes deferred writes and starts a run on the helper thread
+    /// ([`Vcpu::run_remotely`] first). Until [`Vcpu::finish_run`] returns
+    /// the exit, every call on the vCPU's state fails.
+    pub fn start_run(&mut self) -> Result<()> {
+        self.flush()?;
+        self.cache.invalidate_reads();
+        let Some(r) = self.remote.as_mut() else {
+            return Err(KmodError::MissingCapability("a vCPU run thread"));
+        };
+        self.counters.ioctls += 1;
+        self.counters.runs += 1;
+        self.in_flight = true;
+        r.go();
+        Ok(())
+    }
+
+    /// True while a run started by [`Vcpu::start_run`] has not been
+    /// collected.
+    pub fn run_in_flight(&self) -> bool {
+        self.in_flight
+    }
+
+    /// The exit of the run [`Vcpu::start_run`] started, once it has ended:
+    /// None while the guest still runs (after parking up to `wait`).
+    pub fn finish_run(&mut self, wait: Option<Duration>) -> Result<Option<VmExit>> {
+        let Some(r) = self.remote.as_mut() else {
+            return Err(KmodError::MissingCapability("a vCPU run thread"));
+        };
+        if !self.in_flight {
+            return Err(KmodError::Filtered("no run in flight".into()));
+        }
+        let Some((errno, took)) = r.done(wait) else {
+            return Ok(None);
+        };
+        self.in_flight = false;
+        self.counters.in_guest += took;
+        let exit = match errno {
+            0 => Ok(crate::remote_run::read_exit(self.fd.get_kvm_run())),
+            libc::EINTR | libc::EAGAIN => Ok(VmExit::Interrupted),
+            e => Err(KmodError::Ioctl {
+                op: "KVM_RUN",
+                source: std::io::Error::from_raw_os_error(e),
+            }),
+        };
+        if matches!(exit, Ok(VmExit::Interrupted)) {
+            self.interrupt.clear();
+        }
+        exit.map(Some)
+    }
+
+    /// Err while a run is in flight on the helper.
+    fn idle(&self) -> Result<()> {
+        if self.in_flight {
+            return Err(KmodError::Filtered(
+                "vCPU state used while the vCPU runs".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// General registers. With sync_regs this costs nothing; otherwise one
     /// KVM_GET_REGS per exit.
     pub fn regs(&mut self) -> Result<&kvm_regs> {
+        self.idle()?;
         if self.sync_regs {
             return Ok(&self.fd.sync_regs_mut().regs);
         }
@@ -109,6 +204,7 @@ impl Vcpu {
 
     /// General registers, to change; written back on the next run.
     pub fn regs_mut(&mut self) -> Result<&mut kvm_regs> {
+        self.idle()?;
         if self.sync_regs {
             self.fd.set_sync_dirty_reg(SyncReg::Register);
             return Ok(&mut self.fd.sync_regs_mut().regs);
@@ -155,6 +251,7 @@ impl Vcpu {
     }
 
     fn fetch_sregs(&mut self) -> Result<()> {
+        self.idle()?;
         if self.cache.sregs.is_none() {
             self.counters.ioctls += 1;
             self.cache.sregs = Some(
@@ -188,6 +285,7 @@ impl Vcpu {
     }
 
     fn fetch_fpu(&mut self) -> Result<()> {
+        self.idle()?;
         self.write_xsave()?;
         if self.cache.fpu.is_none() {
             self.counters.ioctls += 1;
@@ -225,6 +323,7 @@ impl Vcpu {
     }
 
     fn fetch_xsave(&mut self) -> Result<()> {
+        self.idle()?;
         self.write_fpu()?;
         if self.cache.xsave.is_none() {
             self.counters.ioctls += 1;
@@ -280,6 +379,7 @@ impl Vcpu {
     /// Reads a guest-state MSR (one KVM_GET_MSRS). Host and control MSRs are
     /// refused by the filter.
     pub fn msr(&mut self, index: u32) -> Result<u64> {
+        self.idle()?;
         if !msr::is_guest_state(index) {
             return Err(KmodError::Filtered(format!(
                 "MSR {index:#x} is not guest state"
@@ -316,6 +416,7 @@ impl Vcpu {
     /// (KVM_GET_TSC_KHZ, one ioctl). With a reading of `IA32_TSC` this lets
     /// the caller convert guest TSC values to time, as a vDSO does.
     pub fn tsc_khz(&mut self) -> Result<u32> {
+        self.idle()?;
         self.counters.ioctls += 1;
         self.fd
             .get_tsc_khz()
@@ -339,6 +440,7 @@ impl Vcpu {
     /// sequence), where KVM_RUN blocks; the runner starts guest threads
     /// directly in user mode, so it sets the state to runnable instead.
     pub fn make_runnable(&mut self) -> Result<()> {
+        self.idle()?;
         self.counters.ioctls += 1;
         self.fd
             .set_mp_state(kvm_bindings::kvm_mp_state {
@@ -353,6 +455,7 @@ impl Vcpu {
     /// a kick stopped it. Its frame will be pushed with the RIP, RSP and
     /// privilege the vCPU has at that entry.
     pub fn exception_pending(&mut self) -> Result<bool> {
+        self.idle()?;
         self.counters.ioctls += 1;
         let events = self
             .fd
@@ -369,6 +472,7 @@ impl Vcpu {
     /// pool reuses vCPUs across threads and processes) must not get it, at
     /// its first instruction and with the old thread's CR2.
     pub fn clear_pending_events(&mut self) -> Result<()> {
+        self.idle()?;
         self.counters.ioctls += 2;
         let mut events = self
             .fd
@@ -397,6 +501,7 @@ impl Vcpu {
 
     /// Writes every deferred change. Through the run page where possible.
     fn flush(&mut self) -> Result<()> {
+        self.idle()?;
         if self.cache.regs_dirty {
             if let Some(regs) = self.cache.regs {
                 self.counters.ioctls += 1;
@@ -464,6 +569,14 @@ impl Vcpu {
 
     /// Flushes deferred writes and runs the guest until the next exit.
     pub fn run(&mut self) -> Result<VmExit> {
+        if self.remote.is_some() {
+            self.start_run()?;
+            loop {
+                if let Some(exit) = self.finish_run(Some(Duration::from_secs(1)))? {
+                    return Ok(exit);
+                }
+            }
+        }
         self.flush()?;
         self.cache.invalidate_reads();
         self.counters.ioctls += 1;
@@ -548,6 +661,16 @@ fn normalise(exit: VcpuExit<'_>) -> VmExit {
 
 impl Drop for Vcpu {
     fn drop(&mut self) {
+        if self.in_flight {
+            // Never left so by the runner; if it were, the run is ended
+            // before the helper and the descriptor go.
+            self.interrupter().interrupt();
+            while matches!(self.finish_run(Some(Duration::from_millis(10))), Ok(None)) {
+                self.interrupter().interrupt();
+            }
+        }
         self.interrupt.detach();
+        // The helper is joined before `fd` closes (fields drop after this).
+        self.remote = None;
     }
 }

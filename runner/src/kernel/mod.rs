@@ -110,6 +110,9 @@ pub struct Kernel {
     /// `--as-init`: a signal from outside that the first program neither
     /// handles nor ignores is discarded (run/processes.rs).
     pub first_is_init: bool,
+    /// How the guest's syscalls reach the runner (`--syscalls`; ring only
+    /// without the in-VM monitor).
+    pub syscall_mode: crate::ring::SyscallMode,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -218,6 +221,7 @@ impl Kernel {
             groups: Vec::new(),
             signals_from_outside: false,
             first_is_init: false,
+            syscall_mode: Default::default(),
         }
     }
 
@@ -265,6 +269,7 @@ impl Kernel {
             groups: policy.identity.groups.clone(),
             signals_from_outside: false,
             first_is_init: false,
+            syscall_mode: Default::default(),
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Process {
     /// arguments, each NUL-terminated (`/proc/self/cmdline`).
     pub exe: Vec<u8>,
     pub cmdline: Vec<u8>,
+    /// The syscall ring's code in this address space (ring/sites.rs).
+    pub ring: crate::ring::sites::RingCode,
 }
 
 /// The first program's umask, as a login shell's usually is.
@@ -137,6 +139,7 @@ impl Process {
             umask: FIRST_UMASK,
             exe: Vec::new(),
             cmdline: Vec::new(),
+            ring: Default::default(),
         }
     }
 
@@ -176,6 +179,7 @@ impl Process {
             umask: FIRST_UMASK,
             exe: Vec::new(),
             cmdline: Vec::new(),
+            ring: Default::default(),
         }
     }
 }

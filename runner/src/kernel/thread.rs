@@ -59,6 +59,9 @@ pub struct Thread {
     /// (`Wait::Poll`): the end that call computed the first time. The
     /// handler takes it.
     pub resume: Option<Option<std::time::Instant>>,
+    /// Its syscall ring slot, once mapped in its address space with the
+    /// GS base pointing at it (ring/slot.rs, run/ring_loop.rs).
+    pub ring_slot: Option<u64>,
 }
 
 impl Thread {
@@ -105,6 +108,7 @@ impl Thread {
             timers_seen: 0,
             timer_kick: None,
             resume: None,
+            ring_slot: None,
             on_out: false,
         }
     }

@@ -33,6 +33,17 @@ pub struct ExecOptions {
     /// (docs/architecture.md, "2 MiB pages").
     #[arg(long, value_enum, default_value_t = HugePages::On)]
     pub huge_pages: HugePages,
+    /// How guest syscalls reach the runner. exit: each traps out of the
+    /// VM. ring: a syscall site that trapped once is patched to post its
+    /// calls in shared memory, where a runner thread spinning beside the
+    /// guest answers them without an exit (docs/architecture.md,
+    /// "Exitless syscalls"); calls that may wait still trap. Not with the
+    /// in-VM monitor (ring then gives way to it).
+    /// THINVISOR_SYSCALLS sets the default (the test suite runs once with
+    /// each).
+    #[arg(long, value_enum, env = "THINVISOR_SYSCALLS", default_value_t = crate::ring::SyscallMode::Exit)]
+    #[serde(default)]
+    pub syscalls: crate::ring::SyscallMode,
     /// Testing only: enter the monitor past its gate's first instruction
     /// (the entry marker); the monitor must refuse every entry (159).
     #[arg(long, hide = true)]

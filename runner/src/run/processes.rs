@@ -94,7 +94,12 @@ where
             .new_empty(mem)
             .map(|empty| std::mem::replace(&mut st.process.mm, empty))
     } else {
-        st.process.mm.fork(mem)
+        // The parent's syscall ring slots are not the child's: its threads
+        // map their own (run/ring_loop.rs).
+        st.process.mm.fork(mem).and_then(|mut mm| {
+            let (start, end) = (crate::ring::slot::SLOTS_VA, crate::ring::slot::SLOTS_END);
+            mm.munmap(mem, start, end - start).map(|()| mm)
+        })
     };
     let mut mm = match made {
         Ok(mm) => mm,
@@ -186,6 +191,7 @@ where
         umask: parent.umask,
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
+        ring: parent.ring.clone(),
     };
     st.kernel
         .procs
@@ -271,6 +277,9 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
     t.vcpu.set_msr(MSR_FS_BASE, 0)?;
     t.vcpu.set_msr(MSR_GS_BASE, 0)?;
     st.process.mm.needs_tlb_flush = false;
+    // A new address space: no ring code or slot in it yet.
+    st.process.ring = Default::default();
+    t.ring_slot = None;
     t.cpu_sync.flushed();
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     super::signal_delivery::return_to(mem, &mut t.vcpu, &t.cpu, &regs, true)

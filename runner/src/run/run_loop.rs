@@ -45,6 +45,9 @@ pub use super::threads::run;
 /// reserved bit 1 are forced on; IOPL, NT, VM, VIF, VIP never.
 pub const USER_RFLAGS: u64 = 0x0024_0dd5;
 
+/// arch_prctl's number (setting GS turns the syscall ring off).
+const ARCH_PRCTL: u64 = 158;
+
 /// How a syscall entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
@@ -182,8 +185,11 @@ where
             sb.end_run(GroupEnd::Killed(time_limit(sb, rip)));
             return Ok(ThreadEnd::Group);
         }
-        let deferred = match prepare_entry(sb, t)? {
-            Entering::Run { flush_deferred } => flush_deferred,
+        let (deferred, ring) = match prepare_entry(sb, t)? {
+            Entering::Run {
+                flush_deferred,
+                ring,
+            } => (flush_deferred, ring),
             Entering::End(end) => return Ok(end),
             Entering::Stopped => {
                 t.parker.park(sb.deadline);
@@ -196,7 +202,11 @@ where
             t.cpu_sync.leave();
             continue;
         }
-        let exit = t.vcpu.run();
+        let exit = if ring {
+            super::ring_loop::run(sb, t)
+        } else {
+            t.vcpu.run().map_err(RunError::from)
+        };
         t.cpu_sync.leave();
         if let Some(end) = handle_exit(sb, scope, t, exit?, deadline)? {
             return Ok(end);
@@ -207,8 +217,9 @@ where
 /// What [`prepare_entry`] found.
 enum Entering {
     /// Run the vCPU; `flush_deferred`: a flush stays pending for its next
-    /// exit (`Redirect::Deferred`).
-    Run { flush_deferred: bool },
+    /// exit (`Redirect::Deferred`); `ring`: serve the syscall ring while
+    /// it runs (run/ring_loop.rs).
+    Run { flush_deferred: bool, ring: bool },
     /// A signal's default action ended the group.
     End(ThreadEnd),
     /// The process is stopped (run/job_control.rs): park, then look again.
@@ -271,6 +282,10 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
     if let Some(m) = machine.monitor.as_mut() {
         m.before_resume(machine.vm.memory_mut(machine.slot)?, &process.mm, kernel)?;
     }
+    let ring = super::ring_loop::prepare(&mut st, t)?;
+    let State {
+        machine, process, ..
+    } = &mut st;
     // A 2 MiB page was split or removed in copies of the tables
     // (page_table.rs): every thread continues on the new root.
     process.mm.before_entry();
@@ -286,12 +301,14 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
             Redirect::Deferred => {
                 return Ok(Entering::Run {
                     flush_deferred: true,
+                    ring,
                 })
             }
         }
     }
     Ok(Entering::Run {
         flush_deferred: false,
+        ring,
     })
 }
 
@@ -324,6 +341,11 @@ where
     // Hardware KVM completes an `out` on the next entry (signal delivery
     // and TLB redirects must know whether the vCPU is on one it ran).
     t.on_out = matches!(exit, VmExit::IoOut { .. });
+    // A kick that stopped the thread in ring code: it continues where the
+    // program is (before or after its call), never inside the stub.
+    if exit == VmExit::Interrupted {
+        ring_fixup_regs(&mut st, t)?;
+    }
     let event = classify(st.machine, &mut t.vcpu, &t.cpu, &exit, sb.path)?;
     let death = match event {
         Event::Syscall(entry) => {
@@ -343,6 +365,12 @@ where
                 Cow::Copied => return Ok(None),
                 Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
                 Cow::NotOne => {}
+            }
+            // A fault in ring code (the program unmapped its slot, a
+            // single step): the program continues at its site's `syscall`
+            // (or after it), which traps as without the ring.
+            if ring_fixup_frame(&mut st, t, &frame)? {
+                return Ok(None);
             }
             let death = match super::file_faults::classify(&mut st, t, vector, &frame)? {
                 FileFault::NotOne => exception_death(&mut t.vcpu, vector, &frame)?,
@@ -411,6 +439,58 @@ where
     Ok(Some(end_group(sb, &mut st, death)))
 }
 
+/// Moves thread `t`, stopped by a kick in ring code, to where the program
+/// is (run/ring_loop.rs).
+fn ring_fixup_regs(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
+    let r = *t.vcpu.regs()?;
+    if r.rip >= USER_END {
+        return Ok(());
+    }
+    let Some(resume) = super::ring_loop::resume_for(st, t, r.rip, r.rcx)? else {
+        return Ok(());
+    };
+    let mut s = super::ring_loop::UserState {
+        rip: r.rip,
+        rsp: r.rsp,
+        rflags: r.rflags,
+        rax: r.rax,
+        rcx: r.rcx,
+        r11: r.r11,
+    };
+    super::ring_loop::apply(resume, &mut s);
+    let w = t.vcpu.regs_mut()?;
+    (w.rip, w.rsp, w.rflags, w.rax, w.rcx, w.r11) = (s.rip, s.rsp, s.rflags, s.rax, s.rcx, s.r11);
+    Ok(())
+}
+
+/// The same for an exception taken in ring code, whose frame holds RIP,
+/// RSP and RFLAGS. True when it was ring code (the thread resumes).
+fn ring_fixup_frame(st: &mut State<'_>, t: &mut Thread, frame: &Frame) -> Result<bool, RunError> {
+    let r = *t.vcpu.regs()?;
+    let Some(resume) = super::ring_loop::resume_for(st, t, frame.rip, r.rcx)? else {
+        return Ok(false);
+    };
+    let mut s = super::ring_loop::UserState {
+        rip: frame.rip,
+        rsp: frame.rsp,
+        rflags: frame.rflags,
+        rax: r.rax,
+        rcx: r.rcx,
+        r11: r.r11,
+    };
+    super::ring_loop::apply(resume, &mut s);
+    let f = Frame {
+        rip: s.rip,
+        rsp: s.rsp,
+        rflags: s.rflags,
+        ..*frame
+    };
+    frame::write(st.machine.vm.memory_mut(st.machine.slot)?, &t.cpu, &f)?;
+    let w = t.vcpu.regs_mut()?;
+    (w.rax, w.rcx, w.r11) = (s.rax, s.rcx, s.r11);
+    Ok(true)
+}
+
 /// What a user write fault on a copy-on-write page became.
 enum Cow {
     /// Not such a fault: an ordinary one (a signal).
@@ -464,7 +544,7 @@ fn copy_on_write(
 /// change held back while they could run is done: the hypervisor drops its
 /// translations of downgraded frames, and freed frames become reusable.
 /// True when there was a change (`t` must flush too).
-fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
+pub(super) fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
     if !std::mem::take(&mut st.process.mm.needs_tlb_flush) {
         return Ok(false);
     }
@@ -659,6 +739,8 @@ where
             OnDeny::Errno(e) => finish_syscall(sb, &mut st, t, &ret, (-i64::from(e)) as u64),
         };
     }
+    // With the ring, a site the ring can serve jumps to it from now on.
+    super::ring_loop::patch_site(&mut st, t, ret.user_rip.wrapping_sub(2), nr)?;
     loop {
         // A call that waited runs again only with the process's memory.
         g = match wait_for_memory(sb, g, t)? {
@@ -683,7 +765,12 @@ where
             w.wake();
         }
         let wait = match outcome {
-            Outcome::Return(v) => return finish_syscall(sb, &mut st, t, &ret, v),
+            Outcome::Return(v) => {
+                if nr == ARCH_PRCTL && args[0] == crate::abi::constants::ARCH_SET_GS && v == 0 {
+                    super::ring_loop::gs_taken(&mut st, t)?;
+                }
+                return finish_syscall(sb, &mut st, t, &ret, v);
+            }
             Outcome::Exit(code) => {
                 st.process.threads.end(GroupEnd::Exited(code));
                 return Ok(Some(ThreadEnd::Group));

@@ -547,6 +547,11 @@ impl Booted {
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
+        objects.kernel.syscall_mode = if engine.monitor {
+            crate::ring::SyscallMode::Exit
+        } else {
+            record.opts.syscalls
+        };
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))
@@ -574,6 +579,11 @@ impl Booted {
         stats.platform = hv.platform().to_string();
         stats.syscall_path = engine.path.short().to_string();
         stats.monitor = if engine.monitor { "on" } else { "off" }.to_string();
+        stats.syscalls_mode = match objects.kernel.syscall_mode {
+            crate::ring::SyscallMode::Exit => "exit",
+            crate::ring::SyscallMode::Ring => "ring",
+        }
+        .to_string();
         stats.vdso = if machine.vdso { "on" } else { "off" }.to_string();
         stats.end_phase("lock_down", &mut record.mark);
         Ok(Locked {
@@ -711,6 +721,11 @@ pub fn run_guest(
     outside: Outside,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
+    // With the ring the guest runs on a helper thread of its vCPU from the
+    // first instruction on (the deadline's kicks must reach it too).
+    if objects.kernel.syscall_mode == crate::ring::SyscallMode::Ring {
+        objects.thread.vcpu.run_remotely()?;
+    }
     let mut deadline = Deadline::arm(&objects.thread.vcpu, remaining)?;
     if let Some(c) = outside.client {
         deadline.watch(c);

@@ -67,6 +67,16 @@ pub struct Stats {
     /// The platform and syscall path the run used.
     pub platform: String,
     pub syscall_path: String,
+    /// `--syscalls`: "exit" (every syscall traps) or "ring" (patched sites
+    /// post their calls in shared memory).
+    pub syscalls_mode: String,
+    /// Syscalls the ring served without an exit (included in `syscalls`).
+    pub ring_calls: u64,
+    /// Ring requests the runner sent back to be made by trap (a call that
+    /// had to wait, a signal to deliver, a call the ring does not serve).
+    pub ring_fallbacks: u64,
+    /// Syscall sites patched to use the ring.
+    pub ring_sites: u64,
     /// When the first exit reached the runner (for the monitor probe, which
     /// times what follows it).
     #[serde(skip)]

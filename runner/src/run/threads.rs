@@ -193,6 +193,18 @@ impl<'a> Sandbox<'a> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The kernel lock when nobody holds it. A thread whose vCPU may be
+    /// in the guest (the syscall ring's server) never waits for the lock:
+    /// its holder may be waiting for that vCPU to leave the guest
+    /// (tlb.rs's shoot-downs).
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, Shared<'a>>> {
+        match self.state.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 /// Runs the booted guest in `machine` with `objects` (its first thread,
@@ -550,8 +562,12 @@ where
             return Ok(());
         }
         let State {
-            machine, process, ..
+            machine,
+            process,
+            kernel,
+            ..
         } = g.view(pid)?;
+        let ring = kernel.syscall_mode == crate::ring::SyscallMode::Ring;
         let (mut vcpu, area) = match cpu.take() {
             Some((mut vcpu, area)) => {
                 // A fault KVM was delivering to the guest thread this vCPU
@@ -563,6 +579,11 @@ where
             None => {
                 let mut vcpu = machine.vm.create_vcpu()?;
                 vcpu.make_runnable()?;
+                // With the syscall ring the guest runs on the vCPU's own
+                // helper thread, from its first run on (ring_loop.rs).
+                if ring {
+                    vcpu.run_remotely()?;
+                }
                 let mem = machine.vm.memory_mut(machine.slot)?;
                 let area = CpuArea::build(mem, &mut process.mm, vcpu.id())
                     .map_err(|e| RunError::Internal(e.to_string()))?;

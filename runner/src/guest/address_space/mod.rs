@@ -31,6 +31,7 @@ use super::page_table::{PageTableError, PageTables, Prot, Translation};
 use std::collections::BTreeMap;
 use thinvisor_kmod::{GuestMemory, KmodError, PAGE_SIZE};
 
+mod code_patch;
 mod cow;
 mod file_pages;
 mod fork;

@@ -1,0 +1,421 @@
+//! The runner's side of the syscall ring (ring/): while a thread's vCPU
+//! runs on its helper thread, the thread's own host thread spins on the
+//! thread's slot and serves the requests posted there, with the handlers,
+//! policy checks and kernel lock of the trap path. It also patches sites
+//! as they trap, and puts a thread stopped inside ring code back where the
+//! program is before anything else looks at it.
+//!
+//! Locking: the slot lives in guest memory, inside the kernel lock's
+//! `Shared`; every look at it takes the lock (uncontended, tens of ns) and
+//! walks the page tables again, so a slot the program unmapped or moved is
+//! never written through a stale translation. The lock is let go between
+//! looks, so other threads go on. While its vCPU may be in the guest the
+//! server only *tries* the lock: a holder may be shooting down TLBs and
+//! waiting for this very vCPU to leave the guest (tlb.rs), which it does
+//! once the server, seeing the exit, stops serving.
+
+use super::run_loop::{flush_others, RunError, USER_RFLAGS};
+use super::threads::{Sandbox, State};
+use crate::abi::constants::MSR_GS_BASE;
+use crate::guest::address_space::MmapFlags;
+use crate::guest::layout::USER_END;
+use crate::guest::page_table::{Prot, COPY_ON_WRITE};
+use crate::kernel::Thread;
+use crate::ring::sites::{Resume, SlotView};
+use crate::ring::{servable, slot, SyscallMode};
+use crate::syscalls::{self, table, Ctx, Outcome};
+use std::time::{Duration, Instant};
+use thinvisor_kmod::{GuestMemory, VmExit, PAGE_SIZE};
+
+/// How long the runner's thread spins without a request before it sleeps
+/// until the vCPU exits. Requests posted while it sleeps are withdrawn by
+/// the guest (whose spin budget drops to `GUEST_SPIN_ASLEEP`) and trap.
+const HOST_SPIN: Duration = Duration::from_micros(100);
+/// How many times the guest stub spins (`pause`) for an answer while the
+/// runner's thread is awake, and while it sleeps.
+const GUEST_SPIN_AWAKE: u64 = 20_000;
+const GUEST_SPIN_ASLEEP: u64 = 1;
+/// How long one sleep for the vCPU's exit lasts before it looks again.
+const SLEEP_SLICE: Duration = Duration::from_millis(100);
+
+/// Whether thread `t` runs with the ring this time: maps its slot and
+/// points its GS base at it the first time (and after an execve). False
+/// when the run does not use the ring, the process turned it off, or its
+/// memory has no room for the slot.
+pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
+    if st.kernel.syscall_mode != SyscallMode::Ring || !t.vcpu.is_remote() {
+        return Ok(false);
+    }
+    if st.process.ring.disabled {
+        if t.ring_slot.take().is_some() {
+            set_gs(t, t.gs_base)?;
+        }
+        return Ok(false);
+    }
+    if t.ring_slot.is_some() {
+        return awake(st, t);
+    }
+    let Some(va) = slot::slot_va(t.vcpu.id()) else {
+        return Ok(false);
+    };
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    let mm = &mut st.process.mm;
+    if mm
+        .mmap_anonymous(mem, va, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
+        .is_err()
+    {
+        return Ok(false);
+    }
+    let Some(pa) = slot_pa(st, va)? else {
+        return Ok(false);
+    };
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    mem.write_u64(pa + slot::STUB_STACK, va + PAGE_SIZE)?;
+    set_gs(t, va)?;
+    t.ring_slot = Some(va);
+    awake(st, t)
+}
+
+/// Tells the guest the server is awake (it spins long for an answer).
+/// False when the slot is not the program's own writable page now.
+fn awake(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
+    let Some(pa) = t.ring_slot.map(|va| slot_pa(st, va)).transpose()?.flatten() else {
+        return Ok(false);
+    };
+    st.machine
+        .vm
+        .memory_mut(st.machine.slot)?
+        .write_u64(pa + slot::SPIN, GUEST_SPIN_AWAKE)?;
+    Ok(true)
+}
+
+fn set_gs(t: &mut Thread, base: u64) -> Result<(), RunError> {
+    t.vcpu.sregs_mut()?.gs.base = base;
+    t.vcpu.set_msr(MSR_GS_BASE, base)?;
+    Ok(())
+}
+
+/// The guest-physical page of the slot at `va` when the program has it
+/// mapped writable as its own (not shared by a fork): the only state in
+/// which the runner reads or writes it.
+fn slot_pa(st: &mut State<'_>, va: u64) -> Result<Option<u64>, RunError> {
+    let mem = st.machine.vm.memory(st.machine.slot)?;
+    Ok(st
+        .process
+        .mm
+        .translate(mem, va)
+        .filter(|t| t.user_writable() && t.flags & COPY_ON_WRITE == 0)
+        .map(|t| t.pa))
+}
+
+/// Reads the fields the fix-up and the server need.
+fn read_slot(mem: &GuestMemory, pa: u64) -> Result<SlotView, RunError> {
+    let state = mem
+        .atomic_u32(pa + slot::STATE)?
+        .load(std::sync::atomic::Ordering::Acquire);
+    let mut b = [0u8; 0x70];
+    mem.read(pa, &mut b)?;
+    let mut req = [0u8; slot::REQUEST_BYTES];
+    let at = slot::NR as usize;
+    req.copy_from_slice(&b[at..at + slot::REQUEST_BYTES]);
+    let word = |o: u64| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[o as usize..o as usize + 8]);
+        u64::from_le_bytes(w)
+    };
+    Ok(SlotView {
+        state,
+        verdict: word(slot::VERDICT) as u32,
+        request: slot::Request::from_bytes(&req),
+        result: word(slot::RESULT),
+        saved_rsp: word(slot::SAVED_RSP),
+    })
+}
+
+/// Runs thread `t`'s vCPU once on its helper, serving the ring meanwhile,
+/// and returns the exit.
+pub fn run(sb: &Sandbox<'_>, t: &mut Thread) -> Result<VmExit, RunError> {
+    t.vcpu.start_run()?;
+    let mut last = Instant::now();
+    loop {
+        if let Some(exit) = t.vcpu.finish_run(None)? {
+            return Ok(exit);
+        }
+        if serve_one(sb, t)? {
+            last = Instant::now();
+            continue;
+        }
+        if last.elapsed() >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
+            // A request posted before the guest saw the budget drop.
+            if serve_one(sb, t)? {
+                set_spin(sb, t, GUEST_SPIN_AWAKE)?;
+                last = Instant::now();
+                continue;
+            }
+            loop {
+                if let Some(exit) = t.vcpu.finish_run(Some(SLEEP_SLICE))? {
+                    return Ok(exit);
+                }
+            }
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// Sets the guest's spin budget in `t`'s slot. False when the kernel
+/// lock was busy (nothing changed).
+fn set_spin(sb: &Sandbox<'_>, t: &Thread, spin: u64) -> Result<bool, RunError> {
+    let Some(va) = t.ring_slot else {
+        return Ok(true);
+    };
+    let Some(mut g) = sb.try_lock() else {
+        return Ok(false);
+    };
+    let mut st = g.view(t.pid)?;
+    if let Some(pa) = slot_pa(&mut st, va)? {
+        st.machine
+            .vm
+            .memory_mut(st.machine.slot)?
+            .write_u64(pa + slot::SPIN, spin)?;
+    }
+    Ok(true)
+}
+
+/// Serves the request in `t`'s slot, if there is one. True when it did.
+fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
+    use std::sync::atomic::Ordering;
+    let Some(va) = t.ring_slot else {
+        return Ok(false);
+    };
+    let Some(mut g) = sb.try_lock() else {
+        return Ok(false);
+    };
+    let mut st = g.view(t.pid)?;
+    let Some(pa) = slot_pa(&mut st, va)? else {
+        return Ok(false);
+    };
+    {
+        let mem = st.machine.vm.memory(st.machine.slot)?;
+        let state = mem.atomic_u32(pa + slot::STATE)?;
+        if state
+            .compare_exchange(
+                slot::REQUEST,
+                slot::TAKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Ok(false);
+        }
+    }
+    // Copied once, now that the guest can no longer withdraw it.
+    let view = read_slot(st.machine.vm.memory(st.machine.slot)?, pa)?;
+    let req = view.request;
+    let (nr, args) = (req.nr, req.args);
+    t.signals
+        .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
+    let by_trap = !servable::serves(st.process, nr, &args)
+        || t.signals.next_deliverable().is_some()
+        || t.zapped.load(Ordering::SeqCst)
+        || t.group.is_ending()
+        || st.process.stopped.is_some()
+        || st.process.mm_lent
+        || syscalls::refusal(&st.kernel.rules, nr, &args).is_some();
+    let mut answer = (slot::VERDICT_TRAP, 0u64);
+    if !by_trap {
+        let outcome = {
+            let State {
+                machine,
+                kernel,
+                process,
+                ..
+            } = &mut st;
+            let mem = machine.vm.memory_mut(machine.slot)?;
+            let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(view.saved_rsp);
+            syscalls::dispatch(&mut ctx, nr, &args)
+        };
+        t.resume = None;
+        for w in std::mem::take(&mut st.kernel.retry_waiters) {
+            w.wake();
+        }
+        answer = match outcome {
+            Outcome::Return(v) => (slot::VERDICT_RESULT, v),
+            // Nothing was done: the trap path makes the call and waits.
+            Outcome::Block(_) => (slot::VERDICT_TRAP, 0),
+            other => {
+                return Err(RunError::Internal(format!(
+                    "the ring served {} and it asked for {other:?}",
+                    table::name_of(nr)
+                )))
+            }
+        };
+    }
+    if answer.0 == slot::VERDICT_RESULT {
+        st.stats.count_syscall(&table::name_of(nr));
+        st.stats.ring_calls += 1;
+    } else {
+        st.stats.ring_fallbacks += 1;
+    }
+    // A call that changed page tables (a copy-on-write page of a buffer
+    // got its own frame) must not let the guest read on through a stale
+    // translation: its vCPU leaves the VM and flushes before it goes on.
+    let must_exit = flush_others(&mut st, t)?;
+    // The page may have moved under the served call.
+    let Some(pa) = slot_pa(&mut st, va)? else {
+        return Ok(true);
+    };
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    mem.write_u64(pa + slot::RESULT, answer.1)?;
+    mem.atomic_u32(pa + slot::VERDICT)?
+        .store(answer.0, Ordering::Relaxed);
+    let state = if must_exit {
+        slot::DONE_EXIT
+    } else {
+        slot::DONE
+    };
+    mem.atomic_u32(pa + slot::STATE)?
+        .store(state, Ordering::Release);
+    if must_exit {
+        t.cpu_sync.request_flush();
+        t.vcpu.interrupter().interrupt();
+    }
+    Ok(true)
+}
+
+/// After an exit that stopped thread `t` in user mode at `rip` (regs or
+/// an exception frame say where): when that is ring code, where the
+/// program is. None when it is not ring code.
+pub fn resume_for(
+    st: &mut State<'_>,
+    t: &Thread,
+    rip: u64,
+    rcx: u64,
+) -> Result<Option<Resume>, RunError> {
+    if st.process.ring.offset_in_code(rip).is_none() {
+        return Ok(None);
+    }
+    let view = match t.ring_slot {
+        Some(va) => match slot_pa(st, va)? {
+            Some(pa) => read_slot(st.machine.vm.memory(st.machine.slot)?, pa)?,
+            None => SlotView::default(),
+        },
+        None => SlotView::default(),
+    };
+    let resume = st.process.ring.resume_at(rip, rcx, &view);
+    // The request is settled either way: the slot is free for the next.
+    if matches!(resume, Some(Resume::Before { .. } | Resume::After { .. })) {
+        if let Some(pa) = t.ring_slot.map(|va| slot_pa(st, va)).transpose()?.flatten() {
+            st.machine
+                .vm
+                .memory(st.machine.slot)?
+                .atomic_u32(pa + slot::STATE)?
+                .store(slot::IDLE, std::sync::atomic::Ordering::Release);
+        }
+    }
+    Ok(resume.filter(|r| match *r {
+        Resume::Before { rip, .. } | Resume::After { rip, .. } => rip < USER_END,
+        Resume::JumpToRcx => rcx < USER_END,
+    }))
+}
+
+/// The registers a [`Resume`] sets: RIP, RSP and RFLAGS (in the vCPU or
+/// an exception frame), RAX, RCX and R11.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserState {
+    pub rip: u64,
+    pub rsp: u64,
+    pub rflags: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub r11: u64,
+}
+
+/// Applies `resume` to `s`.
+pub fn apply(resume: Resume, s: &mut UserState) {
+    let flags = |f: u64| (f & USER_RFLAGS) | 0x202;
+    match resume {
+        Resume::Before {
+            rip,
+            rax,
+            rsp,
+            rflags,
+        } => {
+            s.rip = rip;
+            if let Some(a) = rax {
+                s.rax = a;
+            }
+            if let Some(r) = rsp {
+                s.rsp = r;
+            }
+            if let Some(f) = rflags {
+                s.rflags = flags(f);
+            }
+        }
+        Resume::After {
+            rip,
+            rax,
+            rflags,
+            rsp,
+        } => {
+            s.rip = rip;
+            s.rax = rax;
+            s.rcx = rip;
+            s.r11 = flags(rflags);
+            s.rflags = flags(rflags);
+            s.rsp = rsp;
+        }
+        Resume::JumpToRcx => s.rip = s.rcx,
+    }
+}
+
+/// Patches the site of the syscall thread `t` just made by trap (its
+/// `syscall` at `syscall_at`), when the ring may serve call `nr` and no
+/// other thread can be running that code.
+pub fn patch_site(
+    st: &mut State<'_>,
+    t: &Thread,
+    syscall_at: u64,
+    nr: u64,
+) -> Result<(), RunError> {
+    if st.kernel.syscall_mode != SyscallMode::Ring
+        || t.ring_slot.is_none()
+        || !servable::patchable(nr)
+        || t.group.live() != 1
+        || st.process.mm_lent
+        || st
+            .kernel
+            .procs
+            .get(t.pid)
+            .is_some_and(|e| e.borrowed_from.is_some())
+    {
+        return Ok(());
+    }
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    match st
+        .process
+        .ring
+        .patch(&mut st.process.mm, mem, syscall_at, nr)
+    {
+        Ok(true) => st.stats.ring_sites += 1,
+        Ok(false) => {}
+        Err(e) => return Err(RunError::Internal(format!("patching a syscall site: {e}"))),
+    }
+    Ok(())
+}
+
+/// The program set a GS base of its own (arch_prctl): the ring stubs need
+/// GS, so the process stops using the ring and every site is restored.
+pub fn gs_taken(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
+    if st.process.ring.disabled || st.kernel.syscall_mode != SyscallMode::Ring {
+        return Ok(());
+    }
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    st.process
+        .ring
+        .disable(&mut st.process.mm, mem)
+        .map_err(|e| RunError::Internal(format!("restoring syscall sites: {e}")))?;
+    // Its GS base is the program's now (the handler set it).
+    t.ring_slot = None;
+    Ok(())
+}
