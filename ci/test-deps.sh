@@ -30,6 +30,8 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 # and with runc, and compares them.
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+# GNU time: runner/tests/ring.rs measures the CPU seconds of an idle run.
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

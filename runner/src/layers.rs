@@ -15,6 +15,10 @@ pub const LAYERS: &[(&[&str], &str)] = &[
         "the machine's memory and CPU setup: layout, frames, page tables, address space, descriptors, entry code, initial stack, vDSO, clock",
     ),
     (&["tunnel"], "the only way to guest bytes: translation, the policy's ranges, copies"),
+    (
+        &["ring"],
+        "the syscall ring's guest side: slot layout, stub code, patched sites and where a stopped thread resumes",
+    ),
     (&["loader", "vfs"], "programs (flat, ELF) and the policy's files"),
     (
         &["kernel"],

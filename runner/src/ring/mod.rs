@@ -9,9 +9,8 @@
 //! (thinvisor-kmod's remote runs), serves it with the same handlers, under
 //! the same kernel lock and policy, and answers in the slot (run/ring_loop.rs).
 //! Calls that could wait, touch the vCPU or change mappings go by trap as
-//! before (servable.rs); so does every call whose answer is late.
+//! before (run/ring_calls.rs); so does every call whose answer is late.
 
-pub mod servable;
 pub mod sites;
 pub mod slot;
 pub mod stub;

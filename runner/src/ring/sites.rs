@@ -90,6 +90,12 @@ impl RingCode {
         self.patched.len()
     }
 
+    /// Whether the `mov` at `site` was patched (its `syscall` trapping
+    /// means the stub fell back).
+    pub fn is_patched(&self, site: u64) -> bool {
+        self.patched.contains_key(&site)
+    }
+
     /// How a thread stopped at `rip` (in ring code) continues, given its
     /// RCX and RAX now and the slot's fields. None: not an instruction of
     /// the ring code (the program jumped there; left as it is).

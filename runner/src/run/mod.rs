@@ -20,6 +20,7 @@ pub mod options;
 pub mod pool;
 pub mod private_trees;
 pub mod processes;
+pub mod ring_calls;
 pub mod ring_loop;
 pub mod run_loop;
 pub mod selftest;

@@ -14,6 +14,7 @@
 //! waiting for this very vCPU to leave the guest (tlb.rs), which it does
 //! once the server, seeing the exit, stops serving.
 
+use super::deadline::Deadline;
 use super::run_loop::{flush_others, RunError, USER_RFLAGS};
 use super::threads::{Sandbox, State};
 use crate::abi::constants::MSR_GS_BASE;
@@ -22,7 +23,8 @@ use crate::guest::layout::USER_END;
 use crate::guest::page_table::{Prot, COPY_ON_WRITE};
 use crate::kernel::Thread;
 use crate::ring::sites::{Resume, SlotView};
-use crate::ring::{servable, slot, SyscallMode};
+use super::ring_calls as servable;
+use crate::ring::{slot, SyscallMode};
 use crate::syscalls::{self, table, Ctx, Outcome};
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{GuestMemory, VmExit, PAGE_SIZE};
@@ -35,8 +37,10 @@ const HOST_SPIN: Duration = Duration::from_micros(100);
 /// runner's thread is awake, and while it sleeps.
 const GUEST_SPIN_AWAKE: u64 = 20_000;
 const GUEST_SPIN_ASLEEP: u64 = 1;
-/// How long one sleep for the vCPU's exit lasts before it looks again.
-const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// How long one sleep for the vCPU's exit lasts before it looks again at
+/// the deadline and the client, and how often it looks while it spins.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+const LOOK_EVERY: Duration = Duration::from_millis(20);
 
 /// Whether thread `t` runs with the ring this time: maps its slot and
 /// points its GS base at it the first time (and after an execve). False
@@ -133,19 +137,26 @@ fn read_slot(mem: &GuestMemory, pa: u64) -> Result<SlotView, RunError> {
 }
 
 /// Runs thread `t`'s vCPU once on its helper, serving the ring meanwhile,
-/// and returns the exit.
-pub fn run(sb: &Sandbox<'_>, t: &mut Thread) -> Result<VmExit, RunError> {
+/// and returns the exit. `deadline`: the first thread's (its client may
+/// hang up).
+pub fn run(sb: &Sandbox<'_>, t: &mut Thread, deadline: Option<&Deadline>) -> Result<VmExit, RunError> {
     t.vcpu.start_run()?;
     let mut last = Instant::now();
+    let mut next_look = last + LOOK_EVERY;
     loop {
         if let Some(exit) = t.vcpu.finish_run(None)? {
             return Ok(exit);
+        }
+        let now = Instant::now();
+        if now >= next_look {
+            next_look = now + LOOK_EVERY;
+            stop_if_over(sb, t, deadline);
         }
         if serve_one(sb, t)? {
             last = Instant::now();
             continue;
         }
-        if last.elapsed() >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
+        if now.duration_since(last) >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
             // A request posted before the guest saw the budget drop.
             if serve_one(sb, t)? {
                 set_spin(sb, t, GUEST_SPIN_AWAKE)?;
@@ -156,9 +167,23 @@ pub fn run(sb: &Sandbox<'_>, t: &mut Thread) -> Result<VmExit, RunError> {
                 if let Some(exit) = t.vcpu.finish_run(Some(SLEEP_SLICE))? {
                     return Ok(exit);
                 }
+                stop_if_over(sb, t, deadline);
             }
         }
         std::hint::spin_loop();
+    }
+}
+
+/// Kicks the vCPU out of the guest when the run is over: its deadline has
+/// passed or its client hung up. The kernel timer and the client's signal
+/// reach this thread (and the timer the helper), but this thread, not in a
+/// host call, only notices them here.
+fn stop_if_over(sb: &Sandbox<'_>, t: &Thread, deadline: Option<&Deadline>) {
+    let over = Instant::now() >= sb.deadline
+        || t.group.is_ending()
+        || deadline.is_some_and(|d| d.passed() || d.client_gone());
+    if over {
+        t.vcpu.interrupter().interrupt();
     }
 }
 

@@ -203,7 +203,7 @@ where
             continue;
         }
         let exit = if ring {
-            super::ring_loop::run(sb, t)
+            super::ring_loop::run(sb, t, deadline)
         } else {
             t.vcpu.run().map_err(RunError::from)
         };
@@ -739,7 +739,11 @@ where
             OnDeny::Errno(e) => finish_syscall(sb, &mut st, t, &ret, (-i64::from(e)) as u64),
         };
     }
-    // With the ring, a site the ring can serve jumps to it from now on.
+    // With the ring, a site the ring can serve jumps to it from now on
+    // (one that traps while patched: the stub fell back).
+    if st.process.ring.is_patched(ret.user_rip.wrapping_sub(7)) {
+        st.stats.ring_trapped_at_sites += 1;
+    }
     super::ring_loop::patch_site(&mut st, t, ret.user_rip.wrapping_sub(2), nr)?;
     loop {
         // A call that waited runs again only with the process's memory.

@@ -77,6 +77,10 @@ pub struct Stats {
     pub ring_fallbacks: u64,
     /// Syscall sites patched to use the ring.
     pub ring_sites: u64,
+    /// Calls that trapped at a patched site: the stub fell back (the
+    /// runner answered "by trap", or its answer was late and the guest
+    /// withdrew the request).
+    pub ring_trapped_at_sites: u64,
     /// When the first exit reached the runner (for the monitor probe, which
     /// times what follows it).
     #[serde(skip)]

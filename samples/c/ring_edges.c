@@ -1,0 +1,233 @@
+/* ring_edges MODE: what a program sees of its syscalls, for the syscall
+ * ring (docs/architecture.md, "Exitless syscalls"): each mode prints the
+ * same lines natively, under `runner exec` and under `runner exec
+ * --syscalls ring` (where every site below is patched after its first
+ * trap). Also built with glibc (ring_edges_glibc), whose wrappers are all
+ * `mov $nr,%eax; syscall`.
+ *
+ *   regs     RCX, R11, RFLAGS (CF) and the red zone after a raw syscall
+ *   signal   a timer signal while a loop makes calls: the handler runs,
+ *            makes calls itself, and its frame's RIP is the program's
+ *   gs       arch_prctl(ARCH_SET_GS): %gs-relative loads see the
+ *            program's own memory before and after more calls
+ *   fork     calls in a parent and its child after the sites are patched
+ *   unmap    the program unmaps the ring's slot region: calls still work
+ *   threads  two threads making calls at once
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define ARCH_SET_GS 0x1001
+#define ARCH_GET_GS 0x1004
+
+extern char __executable_start[], etext[];
+
+struct probe {
+    long ret, rcx, r11, flags, after, cf, m1, m2, m3;
+};
+
+/* getpid by a raw `mov $39,%eax; syscall`, on a stack moved 256 bytes
+ * down whose 128 bytes below RSP (the red zone) hold markers. */
+static void __attribute__((noinline)) raw_getpid(struct probe *p)
+{
+    asm volatile("sub $256, %%rsp\n\t"
+                 "stc\n\t"
+                 "pushfq\n\t"
+                 "popq %%r9\n\t"
+                 "movabs $0x1122334455667788, %%r8\n\t"
+                 "mov %%r8, -8(%%rsp)\n\t"
+                 "mov %%r8, -64(%%rsp)\n\t"
+                 "mov %%r8, -128(%%rsp)\n\t"
+                 "mov $39, %%eax\n\t"
+                 "syscall\n"
+                 "1:\n\t"
+                 "setc %%dl\n\t"
+                 "movzbq %%dl, %%rdx\n\t"
+                 "mov %%rax, 0(%%rdi)\n\t"
+                 "mov %%rcx, 8(%%rdi)\n\t"
+                 "mov %%r11, 16(%%rdi)\n\t"
+                 "mov %%r9, 24(%%rdi)\n\t"
+                 "lea 1b(%%rip), %%r10\n\t"
+                 "mov %%r10, 32(%%rdi)\n\t"
+                 "mov %%rdx, 40(%%rdi)\n\t"
+                 "mov -8(%%rsp), %%r10\n\t"
+                 "mov %%r10, 48(%%rdi)\n\t"
+                 "mov -64(%%rsp), %%r10\n\t"
+                 "mov %%r10, 56(%%rdi)\n\t"
+                 "mov -128(%%rsp), %%r10\n\t"
+                 "mov %%r10, 64(%%rdi)\n\t"
+                 "add $256, %%rsp\n\t"
+                 :
+                 : "D"(p)
+                 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+}
+
+static int regs(void)
+{
+    int bad = 0;
+    for (int i = 0; i < 50; i++) {
+        struct probe p;
+        raw_getpid(&p);
+        const long m = 0x1122334455667788;
+        if (p.ret != getpid() || p.rcx != p.after || p.r11 != p.flags || p.cf != 1 ||
+            p.m1 != m || p.m2 != m || p.m3 != m) {
+            printf("call %d: ret %ld rcx %s r11 %s cf %ld red zone %s\n", i, p.ret,
+                   p.rcx == p.after ? "ok" : "wrong", p.r11 == p.flags ? "ok" : "wrong", p.cf,
+                   p.m1 == m && p.m2 == m && p.m3 == m ? "kept" : "clobbered");
+            bad++;
+        }
+    }
+    printf("regs: 50 raw getpid calls, %d wrong\n", bad);
+    return bad != 0;
+}
+
+static volatile sig_atomic_t ticks, outside, handler_calls_ok = 1;
+
+static void on_alarm(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    (void)si;
+    ucontext_t *uc = ctx;
+    char *rip = (char *)uc->uc_mcontext.gregs[REG_RIP];
+    if (rip < __executable_start || rip >= etext)
+        outside++;
+    if (getpid() <= 0 || getppid() < 0)
+        handler_calls_ok = 0;
+    ticks++;
+}
+
+static int signal_mode(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_alarm;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 2000}, {0, 2000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    long calls = 0;
+    pid_t me = getpid();
+    int wrong = 0;
+    while (ticks < 20) {
+        if (getpid() != me)
+            wrong++;
+        calls++;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("signal: 20 ticks during a call loop; frames outside the program: %d; "
+           "calls in the handler %s; wrong results %d\n",
+           (int)outside, handler_calls_ok ? "ok" : "wrong", wrong);
+    return outside != 0 || !handler_calls_ok || wrong != 0 || calls == 0;
+}
+
+static int gs_mode(void)
+{
+    static long area[4] = {0x5151, 0x6262, 0, 0};
+    for (int i = 0; i < 10; i++)
+        getpid();
+    if (syscall(SYS_arch_prctl, ARCH_SET_GS, area) != 0) {
+        printf("gs: arch_prctl failed\n");
+        return 1;
+    }
+    long a, b;
+    asm volatile("mov %%gs:0, %0" : "=r"(a));
+    for (int i = 0; i < 10; i++)
+        getpid();
+    asm volatile("mov %%gs:8, %0" : "=r"(b));
+    unsigned long base = 0;
+    syscall(SYS_arch_prctl, ARCH_GET_GS, &base);
+    printf("gs: %%gs:0 = %#lx, %%gs:8 = %#lx after calls, ARCH_GET_GS %s\n", a, b,
+           base == (unsigned long)area ? "is the program's" : "differs");
+    return a != 0x5151 || b != 0x6262;
+}
+
+static int fork_mode(void)
+{
+    pid_t me = getpid();
+    for (int i = 0; i < 10; i++)
+        getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        pid_t c = getpid();
+        int wrong = 0;
+        for (int i = 0; i < 1000; i++)
+            wrong += getpid() != c || getppid() != me;
+        _exit(wrong ? 1 : 7);
+    }
+    int wrong = 0;
+    for (int i = 0; i < 1000; i++)
+        wrong += getpid() != me;
+    int status = 0;
+    waitpid(child, &status, 0);
+    printf("fork: parent calls %s, child %s\n", wrong ? "wrong" : "ok",
+           WIFEXITED(status) && WEXITSTATUS(status) == 7 ? "ok" : "wrong");
+    return wrong != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 7;
+}
+
+static int unmap_mode(void)
+{
+    pid_t me = getpid();
+    for (int i = 0; i < 10; i++)
+        getpid();
+    /* Where the runner keeps ring slots (nothing is there natively). */
+    munmap((void *)0x7ffffe000000UL, 1 << 20);
+    int wrong = 0;
+    for (int i = 0; i < 100; i++)
+        wrong += getpid() != me;
+    printf("unmap: calls after unmapping the slot region %s\n", wrong ? "wrong" : "ok");
+    return wrong != 0;
+}
+
+static void *worker(void *arg)
+{
+    long *wrong = arg;
+    pid_t me = getpid();
+    for (int i = 0; i < 20000; i++)
+        *wrong += getpid() != me;
+    return NULL;
+}
+
+static int threads_mode(void)
+{
+    for (int i = 0; i < 10; i++)
+        getpid();
+    long w1 = 0, w2 = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, worker, &w1);
+    worker(&w2);
+    pthread_join(t, NULL);
+    printf("threads: two threads' calls %s\n", w1 || w2 ? "wrong" : "ok");
+    return w1 != 0 || w2 != 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(mode, "regs"))
+        return regs();
+    if (!strcmp(mode, "signal"))
+        return signal_mode();
+    if (!strcmp(mode, "gs"))
+        return gs_mode();
+    if (!strcmp(mode, "fork"))
+        return fork_mode();
+    if (!strcmp(mode, "unmap"))
+        return unmap_mode();
+    if (!strcmp(mode, "threads"))
+        return threads_mode();
+    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads\n");
+    return 2;
+}
