@@ -71,7 +71,13 @@ fn designated_syscalls_cost_no_exit() {
     assert!(other <= 8, "setup ioctls: {other}");
 
     // Nor the syscall ring (ring.rs): every syscall exits.
-    let (r, s) = run_stats("off", &["--syscalls", "exit"], "syscall_loop", &["1000"], b"");
+    let (r, s) = run_stats(
+        "off",
+        &["--syscalls", "exit"],
+        "syscall_loop",
+        &["1000"],
+        b"",
+    );
     assert_eq!(r.status, 0);
     assert_eq!(s["monitor"], "off");
     assert_eq!(s["exits"], 1002);

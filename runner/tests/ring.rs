@@ -16,15 +16,28 @@ fn n(v: &serde_json::Value) -> u64 {
 }
 
 /// `runner exec --syscalls MODE --stats F [extra..] PROGRAM args..`.
-fn exec_stats(mode: &str, extra: &[&str], program: &str, args: &[&str], tag: &str) -> (Run, serde_json::Value) {
+fn exec_stats(
+    mode: &str,
+    extra: &[&str],
+    program: &str,
+    args: &[&str],
+    tag: &str,
+) -> (Run, serde_json::Value) {
     let dir = temp_dir(&format!("ring-{tag}-{mode}"));
     let file = dir.join("stats.json");
-    let mut all = vec!["exec", "--syscalls", mode, "--stats", file.to_str().expect("utf-8")];
+    let mut all = vec![
+        "exec",
+        "--syscalls",
+        mode,
+        "--stats",
+        file.to_str().expect("utf-8"),
+    ];
     all.extend_from_slice(extra);
     all.push(program);
     all.extend_from_slice(args);
     let r = run(&all);
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{tag}: stats: {e}: {}", r.stderr));
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{tag}: stats: {e}: {}", r.stderr));
     (r, serde_json::from_str(&text).expect("stats are JSON"))
 }
 
@@ -40,7 +53,11 @@ fn what_a_program_sees_matches_native_with_the_ring_on_and_off() {
         let p = program.to_str().expect("utf-8");
         for mode in ["regs", "signal", "gs", "fork", "unmap", "threads"] {
             let native = run_native(&program, &[mode], b"", &[]);
-            assert_eq!(native.status, 0, "{build} {mode} natively: {}", native.stdout);
+            assert_eq!(
+                native.status, 0,
+                "{build} {mode} natively: {}",
+                native.stdout
+            );
             for syscalls in ["exit", "ring"] {
                 let (r, s) = exec_stats(syscalls, &[], p, &[mode], &format!("{build}-{mode}"));
                 assert_eq!(
@@ -53,7 +70,10 @@ fn what_a_program_sees_matches_native_with_the_ring_on_and_off() {
                 if syscalls == "exit" {
                     assert_eq!(n(&s["ring_sites"]) + n(&s["ring_calls"]), 0, "{s}");
                 } else {
-                    assert!(n(&s["ring_sites"]) > 0, "{build} {mode}: nothing patched: {s}");
+                    assert!(
+                        n(&s["ring_sites"]) > 0,
+                        "{build} {mode}: nothing patched: {s}"
+                    );
                 }
             }
         }
@@ -89,7 +109,9 @@ fn patched_sites_answer_calls_without_exits() {
 fn host_tools_match_their_exit_runs() {
     let dir = temp_dir("ring-tools");
     let data = dir.join("data.txt");
-    let text: String = (0..5000).map(|i| format!("line {i} {}\n", i * 7919 % 1000)).collect();
+    let text: String = (0..5000)
+        .map(|i| format!("line {i} {}\n", i * 7919 % 1000))
+        .collect();
     std::fs::write(&data, &text).expect("data");
     let policy = policy_file(
         &dir,
@@ -117,7 +139,10 @@ fn host_tools_match_their_exit_runs() {
         for syscalls in ["exit", "ring"] {
             let (r, s) = exec_stats(syscalls, &["--policy", &policy], program, args, "tools");
             assert_eq!(r.status, 0, "{program} --syscalls {syscalls}: {}", r.stderr);
-            assert!(r.stdout == native.stdout, "{program} --syscalls {syscalls}: output differs from native");
+            assert!(
+                r.stdout == native.stdout,
+                "{program} --syscalls {syscalls}: output differs from native"
+            );
             if syscalls == "ring" {
                 assert!(n(&s["ring_sites"]) > 0, "{program}: nothing patched: {s}");
             }
@@ -136,14 +161,30 @@ fn an_idle_guest_costs_no_cpu_with_the_ring() {
     let out = std::process::Command::new("/usr/bin/time")
         .args(["-f", "%U %S"])
         .arg(env!("CARGO_BIN_EXE_runner"))
-        .args(["exec", "--syscalls", "ring", "--policy", &policy, "/usr/bin/sleep", "1.5"])
+        .args([
+            "exec",
+            "--syscalls",
+            "ring",
+            "--policy",
+            &policy,
+            "/usr/bin/sleep",
+            "1.5",
+        ])
         .output()
         .expect("time runner");
     let wall = start.elapsed().as_secs_f64();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().expect("time's line");
-    let cpu: f64 = last.split_whitespace().map(|v| v.parse::<f64>().expect("seconds")).sum();
+    let cpu: f64 = last
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().expect("seconds"))
+        .sum();
     assert!(wall >= 1.5, "slept {wall} s");
     assert!(
         cpu < 0.75,

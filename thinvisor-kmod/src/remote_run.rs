@@ -134,16 +134,28 @@ impl Drop for RemoteRun {
     }
 }
 
+/// How long the helper spins for the next run before it sleeps: the
+/// owner usually handles an exit and starts the next run within this, and
+/// a wake-up through the kernel (futex, and an inter-processor interrupt
+/// when the helper sleeps on another CPU) costs tens of microseconds in a
+/// nested VM.
+const SPIN_FOR_NEXT: Duration = Duration::from_micros(200);
+
 fn helper_loop(fd: RawFd, shared: &Shared) {
     shared
         .tid
         .store(crate::interrupt::owner_tid(), Ordering::Release);
+    let mut idle_since = Instant::now();
     loop {
         match shared.phase.load(Ordering::Acquire) {
             QUIT => return,
             GO => {}
             _ => {
-                std::thread::park();
+                if idle_since.elapsed() < SPIN_FOR_NEXT {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::park();
+                }
                 continue;
             }
         }
@@ -157,6 +169,7 @@ fn helper_loop(fd: RawFd, shared: &Shared) {
         shared.errno.store(errno, Ordering::Release);
         shared.phase.store(DONE, Ordering::Release);
         shared.owner.unpark();
+        idle_since = Instant::now();
     }
 }
 

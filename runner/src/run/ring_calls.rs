@@ -21,6 +21,9 @@ enum Fd {
     /// Writes to (or asks about) the descriptor in argument 0: any kind
     /// but sockets, whose host calls may wait for a peer.
     Writes,
+    /// Copies from the descriptor in argument 1 to the one in argument 0:
+    /// as `Reads` for the first, `Writes` for the second.
+    Copies,
 }
 
 /// (number, descriptor use, why it is served). Sorted by number.
@@ -51,6 +54,11 @@ const SERVED: &[(u64, Fd, &str)] = &[
     (32, Fd::None, "dup"),
     (33, Fd::None, "dup2"),
     (39, Fd::None, "getpid"),
+    (
+        40,
+        Fd::Copies,
+        "sendfile: a pipe that is full or empty asks to wait",
+    ),
     (63, Fd::None, "uname"),
     (72, Fd::Writes, "fcntl: a lock that must wait waits by trap"),
     (74, Fd::Writes, "fsync"),
@@ -109,13 +117,25 @@ pub fn serves(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
     let Some(fd) = entry(nr) else {
         return false;
     };
-    let object = || process.fds.get(args[0]).ok();
+    let readable = |fd: u64| {
+        process
+            .fds
+            .get(fd)
+            .ok()
+            .is_none_or(|o| !matches!(&*o, Object::Stdio { .. } | Object::Socket(_)))
+    };
+    let writable = |fd: u64| {
+        process
+            .fds
+            .get(fd)
+            .ok()
+            .is_none_or(|o| !matches!(&*o, Object::Socket(_)))
+    };
     match fd {
         Fd::None => true,
-        Fd::Reads => {
-            object().is_none_or(|o| !matches!(&*o, Object::Stdio { .. } | Object::Socket(_)))
-        }
-        Fd::Writes => object().is_none_or(|o| !matches!(&*o, Object::Socket(_))),
+        Fd::Reads => readable(args[0]),
+        Fd::Writes => writable(args[0]),
+        Fd::Copies => writable(args[0]) && readable(args[1]),
     }
 }
 

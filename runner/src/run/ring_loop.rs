@@ -15,6 +15,7 @@
 //! once the server, seeing the exit, stops serving.
 
 use super::deadline::Deadline;
+use super::ring_calls as servable;
 use super::run_loop::{flush_others, RunError, USER_RFLAGS};
 use super::threads::{Sandbox, State};
 use crate::abi::constants::MSR_GS_BASE;
@@ -23,7 +24,6 @@ use crate::guest::layout::USER_END;
 use crate::guest::page_table::{Prot, COPY_ON_WRITE};
 use crate::kernel::Thread;
 use crate::ring::sites::{Resume, SlotView};
-use super::ring_calls as servable;
 use crate::ring::{slot, SyscallMode};
 use crate::syscalls::{self, table, Ctx, Outcome};
 use std::time::{Duration, Instant};
@@ -139,7 +139,11 @@ fn read_slot(mem: &GuestMemory, pa: u64) -> Result<SlotView, RunError> {
 /// Runs thread `t`'s vCPU once on its helper, serving the ring meanwhile,
 /// and returns the exit. `deadline`: the first thread's (its client may
 /// hang up).
-pub fn run(sb: &Sandbox<'_>, t: &mut Thread, deadline: Option<&Deadline>) -> Result<VmExit, RunError> {
+pub fn run(
+    sb: &Sandbox<'_>,
+    t: &mut Thread,
+    deadline: Option<&Deadline>,
+) -> Result<VmExit, RunError> {
     t.vcpu.start_run()?;
     let mut last = Instant::now();
     let mut next_look = last + LOOK_EVERY;
