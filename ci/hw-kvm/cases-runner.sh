@@ -175,6 +175,20 @@ for t in jobs jobs_glibc pidfd pidfd_glibc; do
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
 done
+# --- the syscall ring (--syscalls ring): patched glibc and musl sites
+#     answered without an exit, with registers, the red zone, signal
+#     frames, a GS base of the program's, fork, an unmapped slot region
+#     and two threads as natively; and the batteries above with the ring.
+for t in ring_edges ring_edges_glibc; do
+    for m in regs signal gs fork unmap threads; do
+        timeout 60 "$S/$t" $m > "$T/$t-$m.native" 2>&1
+        expect_exact ring-$t-$m 0 "@$T/$t-$m.native" '' -- $X --syscalls ring $S/$t $m
+    done
+done
+for t in threads_glibc signals_glibc alarms_glibc vector_signals_glibc; do
+    expect_exact ring-elf-$t 0 "@$T/$t.native" '' -- $X --syscalls ring $S/$t
+done
+expect_exact ring-elf-processes_glibc 0 "@$T/processes_glibc.native" '' -- $X --syscalls ring $PP $S/processes_glibc
 # --- execve from a process with several threads (the others end first),
 #     and vfork/posix_spawn from one (the child runs in the parent's
 #     memory): as natively, musl and glibc.
