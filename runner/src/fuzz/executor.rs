@@ -164,10 +164,16 @@ impl Executor {
         } = guest;
         let mut objects = Objects::for_run(fds, vfs, &policy, PROGRAM_PATH, start, aspace, vcpu);
         objects.kernel.reports.enabled = false;
+        // Half of the programs run with the syscall ring: patched sites,
+        // the stub, forged slots and jumps into ring code are fuzzed too.
+        if program.uses_ring() {
+            objects.kernel.syscall_mode = crate::ring::SyscallMode::Ring;
+        }
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),
             syscall_path: self.path.short().to_string(),
             monitor: "off".to_string(),
+            syscalls_mode: if program.uses_ring() { "ring" } else { "exit" }.to_string(),
             ..Stats::default()
         };
         let t = self.settings.time_limit;

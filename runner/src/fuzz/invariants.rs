@@ -146,13 +146,21 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
     }
     let syscalls: u64 = s.syscalls.values().sum();
     let syscall_exits = s.exits_by_reason.get("syscall").copied().unwrap_or(0);
-    if syscalls != syscall_exits + s.syscalls_in_vm {
+    // Each syscall is one syscall exit, one answered by the in-VM monitor
+    // or one answered in the syscall ring.
+    if syscalls != syscall_exits + s.syscalls_in_vm + s.ring_calls {
         v.push(Violation::new(
             "stats",
             format!(
-                "{syscalls} syscalls counted, {syscall_exits} syscall exits + {} in the VM",
-                s.syscalls_in_vm
+                "{syscalls} syscalls counted, {syscall_exits} syscall exits + {} in the VM + {} in the ring",
+                s.syscalls_in_vm, s.ring_calls
             ),
+        ));
+    }
+    if s.syscalls_mode != "ring" && s.ring_calls + s.ring_sites + s.ring_trapped_at_sites > 0 {
+        v.push(Violation::new(
+            "stats",
+            format!("the ring was used in a run without it: {} calls, {} sites", s.ring_calls, s.ring_sites),
         ));
     }
     if s.denied > syscalls {

@@ -106,9 +106,11 @@ impl Reporter {
                     .as_ref()
                     .map(|p| p.args.iter().map(|a| shell_quote(a)).collect())
                     .unwrap_or_default();
+                let ring = f.program.as_ref().is_some_and(|p| p.uses_ring());
                 let mut line = format!(
-                    "{} exec --format flat --policy {} {}",
+                    "{} exec --format flat{} --policy {} {}",
                     self.runner,
+                    if ring { " --syscalls ring" } else { "" },
                     policy.display(),
                     bin.display()
                 );
@@ -212,6 +214,17 @@ pub struct Summary {
     threaded: u64,
     vcpus: u64,
     most_vcpus: u64,
+    ring: RingTotals,
+}
+
+/// What the syscall ring did over the campaign.
+#[derive(Debug, Default)]
+struct RingTotals {
+    programs: u64,
+    with_sites: u64,
+    sites: u64,
+    calls: u64,
+    trapped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -259,6 +272,14 @@ impl Summary {
         self.threaded += u64::from(e.stats.vcpus > 1);
         self.vcpus += e.stats.vcpus;
         self.most_vcpus = self.most_vcpus.max(e.stats.vcpus);
+        let s = &e.stats;
+        if s.syscalls_mode == "ring" {
+            self.ring.programs += 1;
+            self.ring.with_sites += u64::from(s.ring_sites > 0);
+            self.ring.sites += s.ring_sites;
+            self.ring.calls += s.ring_calls;
+            self.ring.trapped += s.ring_trapped_at_sites;
+        }
     }
 
     pub fn lines(&self) -> String {
@@ -277,7 +298,8 @@ impl Summary {
         format!(
             "fuzz: endings: {}\nfuzz: {pct:.0}% of programs made syscalls: {}\n\
              fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches\n\
-             fuzz: threads: {} programs ran more than one vCPU, {} vCPUs in all, at most {} in one run",
+             fuzz: threads: {} programs ran more than one vCPU, {} vCPUs in all, at most {} in one run\n\
+             fuzz: syscall ring: {} programs with it, {} patched {} sites, {} calls answered in the ring, {} trapped at patched sites",
             endings.join(", "),
             calls.join(", "),
             h.mapped,
@@ -286,7 +308,12 @@ impl Summary {
             h.root_switches,
             self.threaded,
             self.vcpus,
-            self.most_vcpus
+            self.most_vcpus,
+            self.ring.programs,
+            self.ring.with_sites,
+            self.ring.sites,
+            self.ring.calls,
+            self.ring.trapped
         )
     }
 }

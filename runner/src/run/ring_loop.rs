@@ -289,7 +289,12 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     // A call that changed page tables (a copy-on-write page of a buffer
     // got its own frame) must not let the guest read on through a stale
     // translation: its vCPU leaves the VM and flushes before it goes on.
-    let must_exit = flush_others(&mut st, t)?;
+    // Nor may it run on past a signal the call raised (SIGPIPE for a
+    // write to a pipe nobody reads, SIGXFSZ): the exit delivers it.
+    let flushed = flush_others(&mut st, t)?;
+    t.signals
+        .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
+    let must_exit = flushed || t.signals.next_deliverable().is_some();
     // The page may have moved under the served call.
     let Some(pa) = slot_pa(&mut st, va)? else {
         return Ok(true);
@@ -306,7 +311,9 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     mem.atomic_u32(pa + slot::STATE)?
         .store(state, Ordering::Release);
     if must_exit {
-        t.cpu_sync.request_flush();
+        if flushed {
+            t.cpu_sync.request_flush();
+        }
         t.vcpu.interrupter().interrupt();
     }
     Ok(true)

@@ -23,6 +23,19 @@ pub struct Program {
     pub origin: String,
 }
 
+impl Program {
+    /// Whether it runs with the syscall ring (`--syscalls ring`): half of
+    /// the programs, decided by their bytes, so a saved program reproduces
+    /// with the same choice (FNV-1a, low bit).
+    pub fn uses_ring(&self) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in &self.bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h & 1 == 1
+    }
+}
+
 /// A generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

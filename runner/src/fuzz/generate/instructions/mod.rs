@@ -11,7 +11,8 @@
 //! iovecs, the 2 MiB region), `ordinary.rs` (memory, string, stack, jump,
 //! SSE/AVX and arithmetic instructions), `privileged.rs` (privileged
 //! instructions, CPU probes, a forged SYSCALL), `processes.rs` (fork,
-//! exec, wait and kill sequences).
+//! exec, wait and kill sequences), and the syscall ring's patched sites
+//! with forged slot words (`syscalls.rs`).
 
 use super::super::rng::Rng;
 use super::values::{self, nr, Layout};
@@ -25,7 +26,7 @@ mod syscalls;
 
 use ordinary::{arithmetic, jumps, memory, simd, stack, strings};
 use privileged::{forged_syscall, privileged, probe};
-use syscalls::{huge_region, iovecs, syscall};
+use syscalls::{huge_region, iovecs, ring, syscall};
 
 /// General registers other than RSP.
 const GPR: [AsmRegister64; 15] = [
@@ -53,6 +54,7 @@ const BLOCKS: &[(Block, u64)] = &[
     (Block::RawBytes, 3),
     (Block::HugeRegion, 3),
     (Block::Processes, 3),
+    (Block::Ring, 4),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +75,7 @@ enum Block {
     RawBytes,
     HugeRegion,
     Processes,
+    Ring,
 }
 
 /// A random program for a guest with `memory_limit` bytes.
@@ -160,5 +163,6 @@ fn block(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout, kind: Block) -> Resul
         }
         Block::HugeRegion => huge_region(a, rng),
         Block::Processes => processes::processes(a, rng, l),
+        Block::Ring => ring(a, rng, l),
     }
 }

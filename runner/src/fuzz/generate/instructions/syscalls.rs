@@ -130,3 +130,47 @@ pub(super) fn iovecs(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result
     a.mov(rax, nr::WRITEV)?;
     a.syscall()
 }
+
+/// The syscall ring's traffic (docs/architecture.md, "Exitless syscalls";
+/// half of the programs run with the ring): a loop over one
+/// `mov $nr,%eax; syscall` site of a call the ring serves, so the runner
+/// patches it and answers in the slot, with forged slot words between the
+/// calls (a state, a number, a return address, a spin budget ...), and now
+/// and then a jump into the ring code page the runner maps below the image.
+pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(), IcedError> {
+    use crate::guest::layout::FLAT_LOAD_VA;
+    use crate::ring::slot;
+    // getpid, getuid, write(1, ..), fstat(0, ..), lseek(0, ..), uname
+    let (n, fd) = *rng
+        .pick(&[(39u32, false), (102, false), (1, true), (5, true), (8, true), (63, false)])
+        .unwrap_or(&(39, false));
+    a.mov(r12, rng.range(2, 40))?;
+    let mut top = a.create_label();
+    a.set_label(&mut top)?;
+    if fd {
+        a.mov(rdi, u64::from(n == 1))?;
+        a.mov(rsi, values::any(rng, l))?;
+        a.mov(rdx, rng.below(64))?;
+    } else if n == 63 {
+        a.mov(rdi, values::any(rng, l))?;
+    }
+    a.mov(eax, n)?;
+    a.syscall()?;
+    if rng.chance(30) {
+        let word = slot::STATE + 8 * rng.below(14);
+        a.mov(rbx, slot::SLOTS_VA + word)?;
+        a.mov(r13, values::any(rng, l))?;
+        if rng.chance(50) {
+            a.mov(dword_ptr(rbx), r13d)?;
+        } else {
+            a.mov(qword_ptr(rbx), r13)?;
+        }
+    }
+    a.dec(r12)?;
+    a.jnz(top)?;
+    if rng.chance(10) {
+        a.mov(rbx, FLAT_LOAD_VA - 4096 + rng.below(4096))?;
+        a.jmp(rbx)?;
+    }
+    Ok(())
+}
