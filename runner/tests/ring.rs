@@ -191,3 +191,36 @@ fn an_idle_guest_costs_no_cpu_with_the_ring() {
         "sleeping 1.5 s with the ring cost {cpu} CPU seconds (wall {wall})"
     );
 }
+
+/// The policy's `syscalls.ring` turns the ring on; `--syscalls` wins over
+/// it.
+#[test]
+fn the_policy_turns_the_ring_on_and_the_command_line_wins() {
+    let dir = temp_dir("ring-policy");
+    let policy = policy_file(&dir, "ring.toml", "[syscalls]\nring = true\n");
+    let program = elf_sample("ring_edges_glibc");
+    let p = program.to_str().expect("utf-8");
+    let file = dir.join("stats.json");
+    let stats = |extra: &[&str]| {
+        let mut all = vec![
+            "exec",
+            "--policy",
+            &policy,
+            "--stats",
+            file.to_str().expect("utf-8"),
+        ];
+        all.extend_from_slice(extra);
+        all.extend_from_slice(&[p, "fork"]);
+        let r = run(&all);
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("stats")).expect("JSON");
+        s
+    };
+    let on = stats(&[]);
+    assert_eq!(on["syscalls_mode"], "ring", "{on}");
+    assert!(n(&on["ring_sites"]) > 0, "{on}");
+    let off = stats(&["--syscalls", "exit"]);
+    assert_eq!(off["syscalls_mode"], "exit", "{off}");
+    assert_eq!(n(&off["ring_sites"]), 0, "{off}");
+}

@@ -158,6 +158,7 @@ pub fn render(policy: &Policy) -> String {
     };
     let _ = writeln!(o, "on_deny = {}", quote(&on_deny));
     let _ = writeln!(o, "vdso = {}", sc.vdso_allowed());
+    let _ = writeln!(o, "ring = {}", sc.ring);
     for rule in &sc.args {
         let _ = writeln!(o, "\n[[syscalls.args]]");
         let name = syscall_name(rule.nr).unwrap_or_default();

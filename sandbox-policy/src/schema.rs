@@ -98,6 +98,7 @@ pub struct RawSyscalls {
     #[serde(default)]
     pub args: Vec<Spanned<RawArg>>,
     pub vdso: Option<Spanned<bool>>,
+    pub ring: Option<Spanned<bool>>,
 }
 
 /// One `[[syscalls.args]]` entry.

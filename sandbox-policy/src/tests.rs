@@ -627,6 +627,7 @@ deny = ["getpid"]
 # allow: not set; every syscall not denied is allowed.
 on_deny = "EPERM"
 vdso = true
+ring = false
 
 # [[tunnel]]: none; syscall buffers are not restricted by address.
 "#;
@@ -759,7 +760,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
      "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol, listen)"),
     ("[syscalls]\nblock = [\"getpid\"]\n",
-     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args, vdso)"),
+     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args, vdso, ring)"),
     ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmin = 1\n",
      "policy.toml:4: syscalls.args[0].min: unknown key \"min\" (expected one of: syscall, arg, values, max, mask)"),
     ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"r\"\nname = \"text\"\n",
@@ -1209,4 +1210,19 @@ fn identity_is_any_id_but_the_unchanged_marker() {
         let e = Policy::from_str_named(&text, "policy.toml").expect_err(bad);
         assert!(e.to_string().starts_with("policy.toml:2:"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn the_syscall_ring_is_off_unless_the_policy_turns_it_on() {
+    assert!(!parse("").syscalls.ring, "off by default");
+    let p = parse("[syscalls]\nring = true\n");
+    assert!(p.syscalls.ring);
+    assert!(p.to_effective_toml().contains("\nring = true\n"));
+    assert!(parse("").to_effective_toml().contains("\nring = false\n"));
+    // The effective policy reads back as the same policy.
+    let again = parse(&p.to_effective_toml());
+    assert!(again.syscalls.ring);
+    let err = Policy::from_str_named("[syscalls]\nring = \"yes\"\n", "policy.toml")
+        .expect_err("a string is not a boolean");
+    assert!(err.to_string().contains("syscalls.ring"), "{err}");
 }

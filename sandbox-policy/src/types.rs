@@ -182,6 +182,10 @@ pub struct SyscallRules {
     /// [`Self::vdso_allowed`]). Validation makes it false when a policy
     /// restricts one of [`VDSO_SYSCALLS`] without saying.
     pub vdso: bool,
+    /// `syscalls.ring`: answer patched syscall sites in the runner's
+    /// shared-memory ring instead of by exit (`runner exec --syscalls`,
+    /// which wins over it). A matter of speed: the rules apply the same.
+    pub ring: bool,
 }
 
 impl Default for SyscallRules {
@@ -192,6 +196,7 @@ impl Default for SyscallRules {
             args: Vec::new(),
             on_deny: OnDeny::Errno(defaults::ON_DENY_ERRNO),
             vdso: true,
+            ring: false,
         }
     }
 }

@@ -160,7 +160,10 @@ fn stats(e: &Execution, v: &mut Vec<Violation>) {
     if s.syscalls_mode != "ring" && s.ring_calls + s.ring_sites + s.ring_trapped_at_sites > 0 {
         v.push(Violation::new(
             "stats",
-            format!("the ring was used in a run without it: {} calls, {} sites", s.ring_calls, s.ring_sites),
+            format!(
+                "the ring was used in a run without it: {} calls, {} sites",
+                s.ring_calls, s.ring_sites
+            ),
         ));
     }
     if s.denied > syscalls {

@@ -98,7 +98,7 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<ExecOptions, String> {
         format: crate::loader::Format::Auto,
         monitor: crate::monitor::MonitorMode::Auto,
         huge_pages: crate::run::HugePages::On,
-        syscalls: crate::ring::SyscallMode::Exit,
+        syscalls: None,
         monitor_test_skip_marker: false,
         guest_path: true,
         // `kill <id> TERM` reaches the container's program, which is its

@@ -38,12 +38,12 @@ pub struct ExecOptions {
     /// calls in shared memory, where a runner thread spinning beside the
     /// guest answers them without an exit (docs/architecture.md,
     /// "Exitless syscalls"); calls that may wait still trap. Not with the
-    /// in-VM monitor (ring then gives way to it).
-    /// THINVISOR_SYSCALLS sets the default (the test suite runs once with
-    /// each).
-    #[arg(long, value_enum, env = "THINVISOR_SYSCALLS", default_value_t = crate::ring::SyscallMode::Exit)]
+    /// in-VM monitor (ring then gives way to it). Default: the policy's
+    /// `syscalls.ring` (false: exit); THINVISOR_SYSCALLS sets it too (the
+    /// test suite runs once with each).
+    #[arg(long, value_enum, env = "THINVISOR_SYSCALLS")]
     #[serde(default)]
-    pub syscalls: crate::ring::SyscallMode,
+    pub syscalls: Option<crate::ring::SyscallMode>,
     /// Testing only: enter the monitor past its gate's first instruction
     /// (the entry marker); the monitor must refuse every entry (159).
     #[arg(long, hide = true)]

@@ -33,9 +33,13 @@ use thinvisor_kmod::{GuestMemory, VmExit, PAGE_SIZE};
 /// until the vCPU exits. Requests posted while it sleeps are withdrawn by
 /// the guest (whose spin budget drops to `GUEST_SPIN_ASLEEP`) and trap.
 const HOST_SPIN: Duration = Duration::from_micros(100);
-/// How many times the guest stub spins (`pause`) for an answer while the
-/// runner's thread is awake, and while it sleeps.
-const GUEST_SPIN_AWAKE: u64 = 20_000;
+/// How many times the guest stub spins (`pause`, about 11 ns here) for
+/// the runner's thread to take its request while that thread is awake, and
+/// while it sleeps. An awake server takes a request within a fraction of a
+/// microsecond (one it has taken is waited for however long it takes), so
+/// a budget of ~25 us only runs out when the server is not on a CPU, and
+/// then trapping is better than spinning on.
+const GUEST_SPIN_AWAKE: u64 = 2_000;
 const GUEST_SPIN_ASLEEP: u64 = 1;
 /// How long one sleep for the vCPU's exit lasts before it looks again at
 /// the deadline and the client, and how often it looks while it spins.

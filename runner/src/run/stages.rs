@@ -547,10 +547,20 @@ impl Booted {
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
+        // --syscalls (or THINVISOR_SYSCALLS), else the policy's
+        // syscalls.ring; never together with the in-VM monitor.
+        let wanted = record
+            .opts
+            .syscalls
+            .unwrap_or(if record.policy.syscalls.ring {
+                crate::ring::SyscallMode::Ring
+            } else {
+                crate::ring::SyscallMode::Exit
+            });
         objects.kernel.syscall_mode = if engine.monitor {
             crate::ring::SyscallMode::Exit
         } else {
-            record.opts.syscalls
+            wanted
         };
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))

@@ -158,6 +158,7 @@ pub(super) fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<Sys
     rules.deny = deny.iter().map(|d| d.nr).collect();
     rules.allow = allow.map(|list| list.iter().map(|a| a.nr).collect::<BTreeSet<u32>>());
     rules.vdso = vdso(raw.vdso.as_ref(), &rules, src)?;
+    rules.ring = raw.ring.as_ref().is_some_and(|v| *v.get_ref());
     Ok(rules)
 }
 

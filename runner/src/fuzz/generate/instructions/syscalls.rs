@@ -142,7 +142,14 @@ pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(
     use crate::ring::slot;
     // getpid, getuid, write(1, ..), fstat(0, ..), lseek(0, ..), uname
     let (n, fd) = *rng
-        .pick(&[(39u32, false), (102, false), (1, true), (5, true), (8, true), (63, false)])
+        .pick(&[
+            (39u32, false),
+            (102, false),
+            (1, true),
+            (5, true),
+            (8, true),
+            (63, false),
+        ])
         .unwrap_or(&(39, false));
     a.mov(r12, rng.range(2, 40))?;
     let mut top = a.create_label();
