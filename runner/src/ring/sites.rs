@@ -49,6 +49,8 @@ pub struct RingCode {
     entries: BTreeMap<u64, u64>,
     /// The process set a GS base of its own: no ring, no patches.
     pub disabled: bool,
+    /// Slot pages the runner mapped into this address space.
+    slots: std::collections::BTreeSet<u64>,
 }
 
 /// Where a thread stopped in ring code must continue.
@@ -83,6 +85,26 @@ impl RingCode {
             .iter()
             .find(|p| (p.va..p.va + PAGE_SIZE).contains(&va))
             .map(|p| va - p.va)
+    }
+
+    /// Whether the runner mapped the slot page at `va` here (a page the
+    /// program mapped there itself is never replaced).
+    pub fn owns_slot(&self, va: u64) -> bool {
+        self.slots.contains(&va)
+    }
+
+    /// The runner mapped a slot page at `va`.
+    pub fn slot_mapped(&mut self, va: u64) {
+        self.slots.insert(va);
+    }
+
+    /// A fork's copy: the same ring code and patched sites, none of the
+    /// parent's slots (the child's address space no longer maps them).
+    pub fn for_child(&self) -> RingCode {
+        RingCode {
+            slots: Default::default(),
+            ..self.clone()
+        }
     }
 
     /// Sites patched so far.
@@ -216,7 +238,8 @@ impl RingCode {
         let index = match found {
             Some(i) => i,
             None => {
-                let Some(va) = mm.find_gap_near(site, PAGE_SIZE, REACH) else {
+                // Below the slots (and the vDSO and stack above them).
+                let Some(va) = mm.find_gap_near(site, PAGE_SIZE, REACH, slot::SLOTS_VA) else {
                     return Ok(None);
                 };
                 let flags = MmapFlags::NOREPLACE;

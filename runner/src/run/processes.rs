@@ -191,7 +191,7 @@ where
         umask: parent.umask,
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
-        ring: parent.ring.clone(),
+        ring: parent.ring.for_child(),
     };
     st.kernel
         .procs

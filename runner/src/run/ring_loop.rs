@@ -68,12 +68,17 @@ pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     };
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     let mm = &mut st.process.mm;
+    // A page the program mapped there itself stays: no ring then.
+    if mm.is_mapped(va) && !st.process.ring.owns_slot(va) {
+        return Ok(false);
+    }
     if mm
         .mmap_anonymous(mem, va, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
         .is_err()
     {
         return Ok(false);
     }
+    st.process.ring.slot_mapped(va);
     let Some(pa) = slot_pa(st, va)? else {
         return Ok(false);
     };
@@ -149,6 +154,28 @@ pub fn run(
     deadline: Option<&Deadline>,
 ) -> Result<VmExit, RunError> {
     t.vcpu.start_run()?;
+    match serve_while_running(sb, t, deadline) {
+        Ok(exit) => Ok(exit),
+        Err(e) => {
+            // The run ends before the error goes up: the vCPU is never left
+            // running without its server.
+            loop {
+                t.vcpu.interrupter().interrupt();
+                if !matches!(t.vcpu.finish_run(Some(SLEEP_SLICE)), Ok(None)) {
+                    break;
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The loop of [`run`] once the run has started.
+fn serve_while_running(
+    sb: &Sandbox<'_>,
+    t: &mut Thread,
+    deadline: Option<&Deadline>,
+) -> Result<VmExit, RunError> {
     let mut last = Instant::now();
     let mut next_look = last + LOOK_EVERY;
     loop {

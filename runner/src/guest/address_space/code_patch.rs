@@ -5,27 +5,29 @@
 //! sees the change.
 
 use super::{AddressSpace, MapError};
-use crate::guest::layout::{MIN_USER_VA, MMAP_TOP};
+use crate::guest::layout::MIN_USER_VA;
 use crate::guest::page_table::{COPY_ON_WRITE, HUGE, PRESENT};
 use thinvisor_kmod::{GuestMemory, PAGE_SIZE};
 
 impl AddressSpace {
     /// A free page-aligned range of `len` bytes within `reach` of
-    /// `target`, below MMAP_TOP: the closest one below `target` first
+    /// `target`, below `ceiling`: the closest one below `target` first
     /// (above the program lies its heap, which must stay free to grow),
     /// else the closest above the heap's reach.
-    pub fn find_gap_near(&self, target: u64, len: u64, reach: u64) -> Option<u64> {
+    pub fn find_gap_near(&self, target: u64, len: u64, reach: u64, ceiling: u64) -> Option<u64> {
         let lo_bound = target.saturating_sub(reach).max(MIN_USER_VA);
-        let hi_bound = target.saturating_add(reach).min(MMAP_TOP);
+        let hi_bound = target.saturating_add(reach).min(ceiling);
         let mut gaps = Vec::new();
         let mut prev_end = MIN_USER_VA;
-        for (&s, v) in &self.vmas {
+        for (&s, v) in self.vmas.range(..ceiling) {
             if s > prev_end {
                 gaps.push((prev_end, s));
             }
             prev_end = prev_end.max(v.end);
         }
-        gaps.push((prev_end, MMAP_TOP));
+        if prev_end < ceiling {
+            gaps.push((prev_end, ceiling));
+        }
         let below = gaps
             .iter()
             .filter_map(|&(lo, hi)| {

@@ -516,3 +516,58 @@ fn a_prot_none_page_is_mapped_for_the_fault_code() {
     assert!(!a.is_mapped(p) && a.is_mapped(p + PAGE_SIZE));
     assert!(!a.is_mapped(u64::MAX));
 }
+
+/// Room for the syscall ring's code (code_patch.rs): the closest free page
+/// below the target, never the heap's way above it, within reach and
+/// below the ceiling; and the runner's write into executable pages, with a
+/// private copy of a page fork shares.
+#[test]
+fn ring_code_room_and_code_writes() {
+    use crate::guest::layout::MIN_USER_VA;
+    let (mut a, mut m) = space(16 * MIB);
+    let rx = Prot {
+        read: true,
+        write: false,
+        exec: true,
+    };
+    a.map_fixed(&mut m, 0x40_0000, 0x2000, rx).expect("image");
+    a.set_brk_start(0x40_2000);
+    let reach = 1 << 31;
+    assert_eq!(
+        a.find_gap_near(0x40_1000, 4096, reach, USER_END),
+        Some(0x3f_f000)
+    );
+    // Nothing free below within reach: above, clear of the heap.
+    a.map_fixed(&mut m, MIN_USER_VA, 0x40_0000 - MIN_USER_VA, Prot::RW)
+        .expect("below");
+    let above = a
+        .find_gap_near(0x40_1000, 4096, reach, USER_END)
+        .expect("above");
+    assert!(above >= 0x40_2000 + reach / 4, "{above:#x}");
+    assert_eq!(
+        a.find_gap_near(0x40_1000, 4096, reach, 0x50_0000),
+        None,
+        "ceiling"
+    );
+    assert_eq!(
+        a.find_gap_near(0x40_1000, 4096, 0x2000, USER_END),
+        None,
+        "reach"
+    );
+    // The runner writes read-only code; a forked copy keeps its own bytes.
+    assert!(a
+        .write_code(&mut m, 0x40_0ffe, &[1, 2, 3, 4])
+        .expect("write"));
+    let mut child = a.fork(&mut m).expect("fork");
+    assert!(child
+        .write_code(&mut m, 0x40_0ffe, &[9, 9, 9, 9])
+        .expect("write"));
+    let mut buf = [0u8; 4];
+    read_virt(&mut a, &mut m, 0x40_0ffe, &mut buf).expect("read");
+    assert_eq!(buf, [1, 2, 3, 4], "the parent's code is its own");
+    read_virt(&mut child, &mut m, 0x40_0ffe, &mut buf).expect("read");
+    assert_eq!(buf, [9, 9, 9, 9]);
+    // Not into data, nor into unmapped memory.
+    assert!(!a.write_code(&mut m, MIN_USER_VA, &[0]).expect("data"));
+    assert!(!a.write_code(&mut m, 0x7000_0000, &[0]).expect("unmapped"));
+}
