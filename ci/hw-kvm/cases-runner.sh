@@ -189,6 +189,13 @@ for t in threads_glibc signals_glibc alarms_glibc vector_signals_glibc; do
     expect_exact ring-elf-$t 0 "@$T/$t.native" '' -- $X --syscalls ring $S/$t
 done
 expect_exact ring-elf-processes_glibc 0 "@$T/processes_glibc.native" '' -- $X --syscalls ring $PP $S/processes_glibc
+# The ring was used: sites patched, every call at them answered in the
+# ring or trapped there, most of them answered (json: the --stats case's).
+expect_exact ring-stats-run 0 "@$T/ring_edges_glibc-fork.native" '' -- $X --syscalls ring --stats $T/stats.json $S/ring_edges_glibc fork
+check ring-stats-mode -- test "$(json '  ' syscalls_mode)" = ring
+check ring-stats-sites -- test "$(json '  ' ring_sites)" -gt 0
+check ring-stats-every-call -- test "$(($(json '  ' ring_calls) + $(json '  ' ring_trapped_at_sites)))" -ge 3000
+check ring-stats-answered -- test "$(json '  ' ring_calls)" -gt 0
 # --- execve from a process with several threads (the others end first),
 #     and vfork/posix_spawn from one (the child runs in the parent's
 #     memory): as natively, musl and glibc.
