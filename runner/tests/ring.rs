@@ -224,3 +224,35 @@ fn the_policy_turns_the_ring_on_and_the_command_line_wins() {
     assert_eq!(off["syscalls_mode"], "exit", "{off}");
     assert_eq!(n(&off["ring_sites"]), 0, "{off}");
 }
+
+/// A call that ends the process (a write to a pipe nobody reads, whose
+/// SIGPIPE has its default action) ends it with the ring on as without it
+/// and natively: status 141, nothing printed after the write. Its site was
+/// patched by 500 writes before, so the ring is the one serving it
+/// whenever its server was awake.
+#[test]
+fn a_served_call_that_ends_the_process_ends_it_as_natively() {
+    for build in ["ring_edges_glibc", "ring_edges"] {
+        let program = elf_sample(build);
+        let native = run_native(&program, &["sigpipe"], b"", &[]);
+        for syscalls in ["exit", "ring"] {
+            let (r, _) = exec_stats(
+                syscalls,
+                &[],
+                program.to_str().expect("utf-8"),
+                &["sigpipe"],
+                build,
+            );
+            assert_eq!(r.status, 141, "{build} --syscalls {syscalls}: {}", r.stderr);
+            assert_eq!(r.stdout, native.stdout, "{build} --syscalls {syscalls}");
+            assert_eq!(r.stdout, "sigpipe: writing to a pipe nobody reads\n");
+            assert!(
+                r.stderr
+                    .contains("guest killed by SIGPIPE (write to a pipe with no reader) at rip 0x"),
+                "{build} --syscalls {syscalls}: {}",
+                r.stderr
+            );
+            assert!(!r.stderr.contains("at rip 0x0\n"), "{}", r.stderr);
+        }
+    }
+}

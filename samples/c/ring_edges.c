@@ -13,6 +13,8 @@
  *   fork     calls in a parent and its child after the sites are patched
  *   unmap    the program unmaps the ring's slot region: calls still work
  *   threads  two threads making calls at once
+ *   sigpipe  a write (its site patched by many writes before) to a pipe
+ *            nobody reads any more: SIGPIPE ends the program (141)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -212,6 +214,24 @@ static int threads_mode(void)
     return w1 != 0 || w2 != 0;
 }
 
+static int sigpipe_mode(void)
+{
+    int p[2];
+    char c;
+    if (pipe(p) != 0)
+        return 1;
+    for (int i = 0; i < 500; i++) {
+        if (write(p[1], "x", 1) != 1 || read(p[0], &c, 1) != 1)
+            return 1;
+    }
+    close(p[0]);
+    printf("sigpipe: writing to a pipe nobody reads\n");
+    for (int i = 0; i < 100; i++)
+        write(p[1], "x", 1);
+    printf("sigpipe: still alive after 100 writes\n");
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -228,6 +248,8 @@ int main(int argc, char **argv)
         return unmap_mode();
     if (!strcmp(mode, "threads"))
         return threads_mode();
-    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads\n");
+    if (!strcmp(mode, "sigpipe"))
+        return sigpipe_mode();
+    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe\n");
     return 2;
 }

@@ -1,8 +1,11 @@
 //! Which calls the ring serves while the guest keeps running, and why each
 //! is safe to serve that way. A call qualifies when its handler can only
-//! return a value or ask to wait (`Outcome::Return` or `Outcome::Block`,
+//! return a value, ask to wait (`Outcome::Return` or `Outcome::Block`,
 //! with no effect before a wait: the trap path runs it again from the
-//! start), touches no vCPU state, maps nothing and delivers no signal.
+//! start) or end the process (a write's SIGPIPE: the server ends it as
+//! the trap path would), touches no vCPU state and maps nothing; a signal
+//! it raises is delivered at the exit the server forces before the guest
+//! goes on.
 //! Every other call, and every call of these that would wait, is made by
 //! trap exactly as without the ring (the stub falls back).
 

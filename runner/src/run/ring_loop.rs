@@ -22,6 +22,7 @@ use crate::abi::constants::MSR_GS_BASE;
 use crate::guest::address_space::MmapFlags;
 use crate::guest::layout::USER_END;
 use crate::guest::page_table::{Prot, COPY_ON_WRITE};
+use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::ring::sites::{Resume, SlotView};
 use crate::ring::{slot, SyscallMode};
@@ -283,6 +284,7 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
         || st.process.mm_lent
         || syscalls::refusal(&st.kernel.rules, nr, &args).is_some();
     let mut answer = (slot::VERDICT_TRAP, 0u64);
+    let mut ends_group = false;
     if !by_trap {
         let outcome = {
             let State {
@@ -292,7 +294,9 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
                 ..
             } = &mut st;
             let mem = machine.vm.memory_mut(machine.slot)?;
-            let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(view.saved_rsp);
+            let mut ctx = Ctx::new(kernel, process, t, mem)
+                .with_user_rsp(view.saved_rsp)
+                .with_return_rip(req.ret);
             syscalls::dispatch(&mut ctx, nr, &args)
         };
         t.resume = None;
@@ -303,6 +307,19 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
             Outcome::Return(v) => (slot::VERDICT_RESULT, v),
             // Nothing was done: the trap path makes the call and waits.
             Outcome::Block(_) => (slot::VERDICT_TRAP, 0),
+            // The call ends the process, as on the trap path (SIGPIPE's
+            // default action for a write nobody reads): the guest waits
+            // for the exit, whose thread then sees its group ending.
+            Outcome::Kill(death) => {
+                st.process.threads.end(GroupEnd::Killed(death));
+                ends_group = true;
+                (slot::VERDICT_RESULT, 0)
+            }
+            Outcome::Exit(code) => {
+                st.process.threads.end(GroupEnd::Exited(code));
+                ends_group = true;
+                (slot::VERDICT_RESULT, 0)
+            }
             other => {
                 return Err(RunError::Internal(format!(
                     "the ring served {} and it asked for {other:?}",
@@ -325,7 +342,7 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     let flushed = flush_others(&mut st, t)?;
     t.signals
         .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
-    let must_exit = flushed || t.signals.next_deliverable().is_some();
+    let must_exit = flushed || ends_group || t.signals.next_deliverable().is_some();
     // The page may have moved under the served call.
     let Some(pa) = slot_pa(&mut st, va)? else {
         return Ok(true);

@@ -19,6 +19,9 @@ pub struct Ctx<'a> {
     pub(super) thread: &'a mut Thread,
     mem: &'a mut GuestMemory,
     user_rsp: u64,
+    /// Where the call returns when the vCPU cannot say (a call the
+    /// syscall ring serves while the vCPU runs).
+    return_rip: Option<u64>,
 }
 
 impl<'a> Ctx<'a> {
@@ -36,12 +39,20 @@ impl<'a> Ctx<'a> {
             thread,
             mem,
             user_rsp: 0,
+            return_rip: None,
         }
     }
 
     /// The same, knowing the program's RSP at the syscall.
     pub fn with_user_rsp(mut self, rsp: u64) -> Ctx<'a> {
         self.user_rsp = rsp;
+        self
+    }
+
+    /// The same, for a call made without an exit that returns to `rip`
+    /// (run/ring_loop.rs): the vCPU is in the guest meanwhile.
+    pub fn with_return_rip(mut self, rip: u64) -> Ctx<'a> {
+        self.return_rip = Some(rip);
         self
     }
 
@@ -100,6 +111,9 @@ impl<'a> Ctx<'a> {
     /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
     /// the registers cannot be read.
     pub(super) fn user_rip(&mut self) -> u64 {
+        if let Some(rip) = self.return_rip {
+            return rip;
+        }
         self.thread.vcpu.regs().map_or(0, |r| r.rcx)
     }
 
