@@ -190,8 +190,9 @@ fn kvm_run(fd: RawFd) -> i32 {
     }
 }
 
-/// The exit KVM left in the run page `run` after a KVM_RUN that returned 0.
-pub(crate) fn read_exit(run: &kvm_bindings::kvm_run) -> crate::exit::VmExit {
+/// The exit KVM left in the run mapping (`run`, its first page, of a
+/// mapping of `run_size` bytes) after a KVM_RUN that returned 0.
+pub(crate) fn read_exit(run: &kvm_bindings::kvm_run, run_size: usize) -> crate::exit::VmExit {
     use crate::exit::VmExit;
     use kvm_bindings::*;
     match run.exit_reason {
@@ -205,16 +206,15 @@ pub(crate) fn read_exit(run: &kvm_bindings::kvm_run) -> crate::exit::VmExit {
                 let base = run as *const kvm_run as *const u8;
                 let len = usize::from(size);
                 let off = io.data_offset as usize;
-                // The data lies inside the run page (KVM puts it after the
-                // struct, within the page it maps): checked against the
-                // page size before it is read.
-                if off
-                    .checked_add(len)
-                    .is_some_and(|e| e <= crate::PAGE_SIZE as usize)
-                {
-                    // SAFETY: `base..base+PAGE_SIZE` is the run page, mapped
-                    // and readable for as long as `run` is borrowed; the
-                    // range was checked just above.
+                // The data lies in the run mapping (KVM puts it on the page
+                // after the struct): checked against the mapping's size
+                // before it is read.
+                if off.checked_add(len).is_some_and(|e| e <= run_size) {
+                    // SAFETY: `run` is the start of the vCPU's run mapping
+                    // of `run_size` bytes (kvm-ioctls maps it, hands out
+                    // this reference into it, and reads the port data the
+                    // same way), mapped and readable while `run` is
+                    // borrowed; the range was checked just above.
                     let data = unsafe { std::slice::from_raw_parts(base.add(off), len) };
                     buf[..len].copy_from_slice(data);
                 }

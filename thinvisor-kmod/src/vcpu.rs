@@ -38,6 +38,9 @@ pub struct Vcpu {
     /// A run on the helper has started and its exit is not collected yet:
     /// every state call fails meanwhile.
     in_flight: bool,
+    /// Bytes of the vCPU's run mapping (KVM_GET_VCPU_MMAP_SIZE): the run
+    /// page and, after it, the port I/O data page.
+    run_size: usize,
     /// Not Send: interrupters signal the thread that created the vCPU.
     _owner_thread: std::marker::PhantomData<*const ()>,
 }
@@ -48,7 +51,7 @@ impl Vcpu {
         id: u64,
         cpuid: &GuestCpuid,
         caps: &Capabilities,
-        _run_size: usize,
+        run_size: usize,
     ) -> Result<Vcpu> {
         fd.set_cpuid2(&cpuid.table)
             .map_err(|e| KmodError::ioctl("KVM_SET_CPUID2", e))?;
@@ -69,6 +72,7 @@ impl Vcpu {
             interrupt,
             remote: None,
             in_flight: false,
+            run_size,
             _owner_thread: std::marker::PhantomData,
         })
     }
@@ -165,7 +169,10 @@ impl Vcpu {
         self.in_flight = false;
         self.counters.in_guest += took;
         let exit = match errno {
-            0 => Ok(crate::remote_run::read_exit(self.fd.get_kvm_run())),
+            0 => Ok(crate::remote_run::read_exit(
+                self.fd.get_kvm_run(),
+                self.run_size,
+            )),
             libc::EINTR | libc::EAGAIN => Ok(VmExit::Interrupted),
             e => Err(KmodError::Ioctl {
                 op: "KVM_RUN",

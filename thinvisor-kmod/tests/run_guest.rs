@@ -143,3 +143,45 @@ fn sealed_vm_refuses_slot_changes_and_still_runs() {
     drop(vm);
     drop(vcpu);
 }
+
+/// A vCPU run on its helper thread (`run_remotely`): the same exits as a
+/// run on the owner (port and data read from the run mapping), the state
+/// refused while a run is in flight, the owner free meanwhile, and an
+/// interrupter that stops a spinning guest there.
+#[test]
+fn a_remote_run_gives_the_same_exits_and_refuses_state_while_in_flight() {
+    // mov al, 0x5a ; out 0x42, al ; inc rbx ; out 0x43, al ; jmp $
+    let (_vm, mut vcpu) =
+        long_mode_guest(&[0xb0, 0x5a, 0xe6, 0x42, 0x48, 0xff, 0xc3, 0xe6, 0x43, 0xeb, 0xfe]);
+    vcpu.run_remotely().expect("helper");
+    assert!(vcpu.is_remote());
+    assert_eq!(
+        vcpu.run().expect("run"),
+        VmExit::IoOut {
+            port: 0x42,
+            size: 1,
+            data: 0x5a
+        }
+    );
+    vcpu.regs_mut().expect("regs").rbx = 41;
+    vcpu.start_run().expect("start");
+    // The exit comes while this thread is free to do other things.
+    let exit = loop {
+        if let Some(exit) = vcpu.finish_run(None).expect("finish") {
+            break exit;
+        }
+        assert!(vcpu.regs().is_err(), "state refused while the guest runs");
+        std::thread::yield_now();
+    };
+    assert!(matches!(exit, VmExit::IoOut { port: 0x43, .. }), "{exit:?}");
+    assert_eq!(vcpu.regs().expect("regs").rbx, 42);
+    // Now it spins: an interrupter reaches the helper.
+    let t = interrupt_later(&vcpu);
+    vcpu.start_run().expect("start");
+    assert_eq!(
+        vcpu.finish_run(Some(Duration::from_secs(10))).expect("finish"),
+        Some(VmExit::Interrupted)
+    );
+    t.join().expect("join");
+    assert!(vcpu.finish_run(None).is_err(), "no run in flight any more");
+}
