@@ -256,3 +256,35 @@ fn a_served_call_that_ends_the_process_ends_it_as_natively() {
         }
     }
 }
+
+/// The program's memory calls never replace a slot page (the stub would
+/// write into whatever took its place): MAP_FIXED over the first slot is
+/// refused with the ring, and works (its data intact) natively and by
+/// exit.
+#[test]
+fn a_slot_page_is_never_replaced_behind_the_stub() {
+    for build in ["ring_edges_glibc", "ring_edges"] {
+        let program = elf_sample(build);
+        let p = program.to_str().expect("utf-8");
+        let native = run_native(&program, &["mapslot"], b"", &[]);
+        assert_eq!(
+            native.stdout,
+            "mapslot: mapped; its data intact; calls ok\n"
+        );
+        let (r, _) = exec_stats("exit", &[], p, &["mapslot"], build);
+        assert_eq!(
+            (r.status, r.stdout.as_str()),
+            (0, native.stdout.as_str()),
+            "{}",
+            r.stderr
+        );
+        let (r, s) = exec_stats("ring", &[], p, &["mapslot"], build);
+        assert_eq!(
+            (r.status, r.stdout.as_str()),
+            (0, "mapslot: MAP_FIXED refused\n"),
+            "{build}: {}",
+            r.stderr
+        );
+        assert!(n(&s["ring_sites"]) > 0, "{s}");
+    }
+}

@@ -15,6 +15,10 @@
  *   threads  two threads making calls at once
  *   sigpipe  a write (its site patched by many writes before) to a pipe
  *            nobody reads any more: SIGPIPE ends the program (141)
+ *   mapslot  MAP_FIXED over the first ring slot's address, data written
+ *            there, more calls: natively (and by exit) the page keeps its
+ *            data; with the ring the map is refused (the slot is the
+ *            runner's), never replaced behind the stub's back
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -232,6 +236,29 @@ static int sigpipe_mode(void)
     return 1;
 }
 
+static int mapslot_mode(void)
+{
+    for (int i = 0; i < 10; i++)
+        getpid();
+    char *p = mmap((void *)0x7ffffe000000UL, 4096, PROT_READ | PROT_WRITE,
+                   MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        printf("mapslot: MAP_FIXED refused\n");
+        return 0;
+    }
+    memset(p, 0x5a, 4096);
+    pid_t me = getpid();
+    int wrong = 0;
+    for (int i = 0; i < 100; i++)
+        wrong += getpid() != me;
+    int changed = 0;
+    for (int i = 0; i < 4096; i++)
+        changed += p[i] != 0x5a;
+    printf("mapslot: mapped; its data %s; calls %s\n", changed ? "changed" : "intact",
+           wrong ? "wrong" : "ok");
+    return changed != 0 || wrong != 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -250,6 +277,8 @@ int main(int argc, char **argv)
         return threads_mode();
     if (!strcmp(mode, "sigpipe"))
         return sigpipe_mode();
-    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe\n");
+    if (!strcmp(mode, "mapslot"))
+        return mapslot_mode();
+    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe|mapslot\n");
     return 2;
 }

@@ -151,8 +151,9 @@ fn sealed_vm_refuses_slot_changes_and_still_runs() {
 #[test]
 fn a_remote_run_gives_the_same_exits_and_refuses_state_while_in_flight() {
     // mov al, 0x5a ; out 0x42, al ; inc rbx ; out 0x43, al ; jmp $
-    let (_vm, mut vcpu) =
-        long_mode_guest(&[0xb0, 0x5a, 0xe6, 0x42, 0x48, 0xff, 0xc3, 0xe6, 0x43, 0xeb, 0xfe]);
+    let (_vm, mut vcpu) = long_mode_guest(&[
+        0xb0, 0x5a, 0xe6, 0x42, 0x48, 0xff, 0xc3, 0xe6, 0x43, 0xeb, 0xfe,
+    ]);
     vcpu.run_remotely().expect("helper");
     assert!(vcpu.is_remote());
     assert_eq!(
@@ -179,7 +180,8 @@ fn a_remote_run_gives_the_same_exits_and_refuses_state_while_in_flight() {
     let t = interrupt_later(&vcpu);
     vcpu.start_run().expect("start");
     assert_eq!(
-        vcpu.finish_run(Some(Duration::from_secs(10))).expect("finish"),
+        vcpu.finish_run(Some(Duration::from_secs(10)))
+            .expect("finish"),
         Some(VmExit::Interrupted)
     );
     t.join().expect("join");

@@ -98,6 +98,17 @@ impl RingCode {
         self.slots.insert(va);
     }
 
+    /// The slot pages the runner mapped here.
+    pub fn slots(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().copied()
+    }
+
+    /// Whether the process has any ring code (a stopped thread can only be
+    /// in it then).
+    pub fn has_code(&self) -> bool {
+        !self.pages.is_empty()
+    }
+
     /// A fork's copy: the same ring code and patched sites, none of the
     /// parent's slots (the child's address space no longer maps them).
     pub fn for_child(&self) -> RingCode {

@@ -94,11 +94,15 @@ where
             .new_empty(mem)
             .map(|empty| std::mem::replace(&mut st.process.mm, empty))
     } else {
-        // The parent's syscall ring slots are not the child's: its threads
-        // map their own (run/ring_loop.rs).
+        // The parent's syscall ring slots (the pages the runner mapped,
+        // never the program's own) are not the child's: its threads map
+        // their own (run/ring_loop.rs).
+        let slots: Vec<u64> = st.process.ring.slots().collect();
         st.process.mm.fork(mem).and_then(|mut mm| {
-            let (start, end) = (crate::ring::slot::SLOTS_VA, crate::ring::slot::SLOTS_END);
-            mm.munmap(mem, start, end - start).map(|()| mm)
+            for va in slots {
+                mm.munmap(mem, va, thinvisor_kmod::PAGE_SIZE)?;
+            }
+            Ok(mm)
         })
     };
     let mut mm = match made {

@@ -69,21 +69,28 @@ pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     };
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     let mm = &mut st.process.mm;
-    // A page the program mapped there itself stays: no ring then.
-    if mm.is_mapped(va) && !st.process.ring.owns_slot(va) {
-        return Ok(false);
+    if !st.process.ring.owns_slot(va) {
+        // A page the program mapped there itself stays: no ring then.
+        if mm.is_mapped(va) {
+            return Ok(false);
+        }
+        if mm
+            .mmap_anonymous(mem, va, PAGE_SIZE, Prot::RW, MmapFlags::NOREPLACE)
+            .is_err()
+        {
+            return Ok(false);
+        }
+        // The program's own memory calls never move, unmap or replace it
+        // (the stub would write into whatever took its place).
+        mm.guard(va, va + PAGE_SIZE);
+        st.process.ring.slot_mapped(va);
     }
-    if mm
-        .mmap_anonymous(mem, va, PAGE_SIZE, Prot::RW, MmapFlags::FIXED)
-        .is_err()
-    {
-        return Ok(false);
-    }
-    st.process.ring.slot_mapped(va);
     let Some(pa) = slot_pa(st, va)? else {
         return Ok(false);
     };
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    // A slot a thread that ended used before: a fresh one.
+    mem.write(pa, &[0u8; 0x70])?;
     mem.write_u64(pa + slot::STUB_STACK, va + PAGE_SIZE)?;
     set_gs(t, va)?;
     t.ring_slot = Some(va);

@@ -442,6 +442,9 @@ where
 /// Moves thread `t`, stopped by a kick in ring code, to where the program
 /// is (run/ring_loop.rs).
 fn ring_fixup_regs(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
+    if !st.process.ring.has_code() {
+        return Ok(());
+    }
     let r = *t.vcpu.regs()?;
     if r.rip >= USER_END {
         return Ok(());
@@ -466,6 +469,9 @@ fn ring_fixup_regs(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
 /// The same for an exception taken in ring code, whose frame holds RIP,
 /// RSP and RFLAGS. True when it was ring code (the thread resumes).
 fn ring_fixup_frame(st: &mut State<'_>, t: &mut Thread, frame: &Frame) -> Result<bool, RunError> {
+    if !st.process.ring.has_code() {
+        return Ok(false);
+    }
     let r = *t.vcpu.regs()?;
     let Some(resume) = super::ring_loop::resume_for(st, t, frame.rip, r.rcx)? else {
         return Ok(false);

@@ -60,12 +60,21 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Refuses a change to `[start, end)` that would touch a reserved page.
+    /// Refuses a change to `[start, end)` that would touch a reserved or
+    /// guarded page.
     pub(super) fn check_unreserved(&self, start: u64, end: u64) -> Result<(), MapError> {
-        if self.reserved.iter().any(|&(s, e)| s < end && start < e) {
+        let hit = |&(s, e): &(u64, u64)| s < end && start < e;
+        if self.reserved.iter().any(hit) || self.guarded.iter().any(hit) {
             return Err(MapError::Reserved);
         }
         Ok(())
+    }
+
+    /// From now on the program's memory calls refuse to touch
+    /// `[start, end)`, a mapping the runner made for itself (the syscall
+    /// ring's slots); a fork's child has no such guard.
+    pub fn guard(&mut self, start: u64, end: u64) {
+        self.guarded.push((start, end));
     }
 
     /// The mapping that holds `va` (its start and itself).

@@ -155,6 +155,11 @@ pub struct AddressSpace {
     /// Mappings of frames the runner owns (the vDSO): readable like any
     /// other, but never unmapped, moved, reprotected or replaced.
     reserved: Vec<(u64, u64)>,
+    /// Ordinary private mappings the runner made for itself (the syscall
+    /// ring's slots): like `reserved` for the program's memory calls,
+    /// which refuse to touch them, but copied by a fork like any other
+    /// page; a fork's child starts without the guard.
+    guarded: Vec<(u64, u64)>,
     /// Map whole aligned 2 MiB of new mappings as 2 MiB pages. Never with
     /// the in-VM monitor, whose root shares the tables and cannot move.
     pub huge_pages: bool,
@@ -185,6 +190,7 @@ impl AddressSpace {
             needs_tlb_flush: false,
             refresh_pending: FrameRuns::default(),
             reserved: Vec::new(),
+            guarded: Vec::new(),
             huge_pages: false,
             loaded_root: tables.root,
             huge_counts: HugeCounts::default(),
