@@ -51,7 +51,7 @@ fn what_a_program_sees_matches_native_with_the_ring_on_and_off() {
     for build in ["ring_edges_glibc", "ring_edges"] {
         let program = elf_sample(build);
         let p = program.to_str().expect("utf-8");
-        for mode in ["regs", "signal", "gs", "fork", "unmap", "threads"] {
+        for mode in ["regs", "signal", "gs", "fork", "unmap", "threads", "step"] {
             let native = run_native(&program, &[mode], b"", &[]);
             assert_eq!(
                 native.status, 0,

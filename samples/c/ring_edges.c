@@ -15,6 +15,9 @@
  *   threads  two threads making calls at once
  *   sigpipe  a write (its site patched by many writes before) to a pipe
  *            nobody reads any more: SIGPIPE ends the program (141)
+ *   step     getpid calls single-stepped (TF set, a SIGTRAP handler
+ *            counting): the calls' results, not the step count, which
+ *            differs where a patched site runs ring code
  *   mapslot  MAP_FIXED over the first ring slot's address, data written
  *            there, more calls: natively (and by exit) the page keeps its
  *            data; with the ring the map is refused (the slot is the
@@ -236,6 +239,31 @@ static int sigpipe_mode(void)
     return 1;
 }
 
+static volatile sig_atomic_t steps;
+
+static void on_step(int sig)
+{
+    (void)sig;
+    steps++;
+}
+
+static int step_mode(void)
+{
+    pid_t me = getpid();
+    for (int i = 0; i < 10; i++)
+        getpid();
+    signal(SIGTRAP, on_step);
+    int wrong = 0;
+    /* TF on (pushf; or; popf), three calls, TF off. */
+    asm volatile("pushfq\n\torq $0x100, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    for (int i = 0; i < 3; i++)
+        wrong += getpid() != me;
+    asm volatile("pushfq\n\tandq $~0x100, (%%rsp)\n\tpopfq" ::: "memory", "cc");
+    printf("step: single-stepped calls %s, %s\n", wrong ? "wrong" : "ok",
+           steps > 10 ? "the handler ran at each step" : "too few steps");
+    return wrong != 0;
+}
+
 static int mapslot_mode(void)
 {
     for (int i = 0; i < 10; i++)
@@ -279,6 +307,8 @@ int main(int argc, char **argv)
         return sigpipe_mode();
     if (!strcmp(mode, "mapslot"))
         return mapslot_mode();
-    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe|mapslot\n");
+    if (!strcmp(mode, "step"))
+        return step_mode();
+    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe|mapslot|step\n");
     return 2;
 }

@@ -45,8 +45,8 @@ pub struct RingCode {
     pages: Vec<CodePage>,
     /// Patched sites (the `mov`'s address) and the bytes they held.
     patched: BTreeMap<u64, [u8; 5]>,
-    /// Entry address -> its site.
-    entries: BTreeMap<u64, u64>,
+    /// Entry address -> its site (the `mov`) and call number.
+    entries: BTreeMap<u64, (u64, u64)>,
     /// The process set a GS base of its own: no ring, no patches.
     pub disabled: bool,
     /// Slot pages the runner mapped into this address space.
@@ -141,18 +141,18 @@ impl RingCode {
                 .copied()
         };
         Some(match stub::locate(off) {
-            Place::EntryStart(k) => Resume::Before {
-                rip: site_of(k)?,
-                rax: None,
-                rsp: None,
-                rflags: None,
-            },
-            Place::InEntry(k) => Resume::Before {
-                rip: site_of(k)? + 5,
-                rax: None,
-                rsp: None,
-                rflags: None,
-            },
+            // At the site's `syscall`, the call not made, RAX its number:
+            // resuming there traps, so a thread that stops here at every
+            // instruction (single-stepped, TF) still makes progress.
+            Place::EntryStart(k) | Place::InEntry(k) => {
+                let (site, nr) = site_of(k)?;
+                Resume::Before {
+                    rip: site + 5,
+                    rax: Some(nr),
+                    rsp: None,
+                    rflags: None,
+                }
+            }
             Place::BeforePublish { on_stub_stack } => Resume::Before {
                 rip: rcx.wrapping_sub(2),
                 rax: None,
@@ -228,7 +228,7 @@ impl RingCode {
             return Ok(false);
         }
         self.pages[page_index].used += 1;
-        self.entries.insert(entry, site);
+        self.entries.insert(entry, (site, nr));
         self.patched.insert(site, original);
         Ok(true)
     }

@@ -136,7 +136,8 @@ pub fn site_jump(site: u64, entry: u64) -> Option<[u8; 5]> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
     /// At the start of entry `k`: nothing has happened yet (the program
-    /// is at the site's `mov`).
+    /// is at the site's `mov`, or equally at its `syscall` with RAX the
+    /// number).
     EntryStart(u64),
     /// Inside entry `k` (after its `mov`): the program is at the site's
     /// `syscall`, RAX the number.
