@@ -1,5 +1,6 @@
 //! `runner info`: the platform, its capabilities, the syscall path (probed),
-//! and the measured cost of one syscall exit round trip.
+//! and the measured cost of one syscall: by exit, answered by the in-VM
+//! monitor, and answered in the syscall ring (`--syscalls ring`).
 
 use crate::exit_status::RUNNER_FAILED;
 use crate::guest::layout;
@@ -139,6 +140,23 @@ pub fn info() -> i32 {
         }
         Err(e) => {
             crate::say!("runner: monitor calibration failed: {e}");
+            return RUNNER_FAILED;
+        }
+    }
+    match monitor_probe::measure_ring(&hv, path, CALIBRATION_SYSCALLS) {
+        Ok(c) => {
+            let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
+            println!(
+                "ring round trip: {:.2} us per getpid with --syscalls ring ({:.4} exits per syscall, {} syscalls, {} answered in the ring, {} sites patched)",
+                c.ns_per_syscall / 1000.0,
+                per(c.stats.exits),
+                CALIBRATION_SYSCALLS + 3,
+                c.stats.ring_calls,
+                c.stats.ring_sites
+            );
+        }
+        Err(e) => {
+            crate::say!("runner: ring calibration failed: {e}");
             return RUNNER_FAILED;
         }
     }

@@ -288,3 +288,28 @@ fn a_slot_page_is_never_replaced_behind_the_stub() {
         assert!(n(&s["ring_sites"]) > 0, "{s}");
     }
 }
+
+/// `runner info` measures the ring next to the exit: a getpid loop whose
+/// site it patched.
+#[test]
+fn runner_info_measures_the_ring() {
+    let r = run(&["info"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ring round trip: "))
+        .unwrap_or_else(|| panic!("no ring line: {}", r.stdout));
+    assert!(
+        line.contains(" us per getpid with --syscalls ring ("),
+        "{line}"
+    );
+    assert!(line.ends_with(" sites patched)"), "{line}");
+    let sites: u64 = line
+        .rsplit(", ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(sites >= 1, "the loop's site is patched: {line}");
+}

@@ -73,6 +73,23 @@ pub fn measure(
     n: u32,
     monitor: bool,
 ) -> Result<Calibration, String> {
+    measure_with(hv, path, n, monitor, false)
+}
+
+/// Runs `n` getpid calls with the syscall ring (`--syscalls ring`): the
+/// loop's site traps once, is patched, and the rest are answered in the
+/// ring while its server is awake.
+pub fn measure_ring(hv: &Hypervisor, path: SyscallPath, n: u32) -> Result<Calibration, String> {
+    measure_with(hv, path, n, false, true)
+}
+
+fn measure_with(
+    hv: &Hypervisor,
+    path: SyscallPath,
+    n: u32,
+    monitor: bool,
+    ring: bool,
+) -> Result<Calibration, String> {
     let boot = monitor.then_some(MonitorBoot {
         pf_path: path == SyscallPath::PageFaultFrame,
         skip_marker: false,
@@ -98,6 +115,14 @@ pub fn measure(
         .map_err(|e| e.to_string())?;
     }
     let mut stats = Stats::default();
+    if ring {
+        objects.kernel.syscall_mode = crate::ring::SyscallMode::Ring;
+        objects
+            .thread
+            .vcpu
+            .run_remotely()
+            .map_err(|e| e.to_string())?;
+    }
     let deadline =
         Deadline::arm(&objects.thread.vcpu, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let r = run_loop::run(
