@@ -32,8 +32,16 @@ fn the_vm_fuzzer_finds_the_planted_tunnel_bug() {
         out.to_str().expect("path"),
     ]);
     assert_eq!(r.status, 1, "the planted bug went unnoticed:\n{}", r.stderr);
+    // --max-failures 1 stops the campaign at the first failure, but each
+    // of the two jobs may have one in hand by then (since the syscall
+    // ring's block, seed 11 finds the bug within its first programs).
     let last = r.stdout.lines().last().unwrap_or("");
-    assert!(last.ends_with(", 1 failures"), "{last}");
+    let failures: u64 = last
+        .strip_suffix(" failures")
+        .and_then(|l| l.rsplit(", ").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failure count: {last}"));
+    assert!((1..=2).contains(&failures), "{last}");
     assert!(r.stderr.contains("fuzz:   canary: "), "{}", r.stderr);
     assert!(r.stderr.contains("fuzz:   reproduce: "), "{}", r.stderr);
     let saved: Vec<String> = std::fs::read_dir(&out)
