@@ -16,7 +16,7 @@
 
 use super::deadline::Deadline;
 use super::ring_calls as servable;
-use super::run_loop::{flush_others, RunError, USER_RFLAGS};
+use super::run_loop::{dispatch_call, flush_others, RunError, USER_RFLAGS};
 use super::threads::{Sandbox, State};
 use crate::abi::constants::MSR_GS_BASE;
 use crate::guest::address_space::MmapFlags;
@@ -26,7 +26,7 @@ use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::ring::sites::{Resume, SlotView};
 use crate::ring::{slot, SyscallMode};
-use crate::syscalls::{self, table, Ctx, Outcome};
+use crate::syscalls::{self, table, Outcome};
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{GuestMemory, VmExit, PAGE_SIZE};
 
@@ -53,6 +53,16 @@ const LOOK_EVERY: Duration = Duration::from_millis(20);
 /// memory has no room for the slot.
 pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     if st.kernel.syscall_mode != SyscallMode::Ring || !t.vcpu.is_remote() {
+        return Ok(false);
+    }
+    // A vfork child runs on its parent's lent memory until it execs or
+    // ends: a slot mapped there would stay in the parent's address space.
+    let borrowed = st
+        .kernel
+        .procs
+        .get(t.pid)
+        .is_some_and(|e| e.borrowed_from.is_some());
+    if borrowed {
         return Ok(false);
     }
     if st.process.ring.disabled {
@@ -293,23 +303,7 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     let mut answer = (slot::VERDICT_TRAP, 0u64);
     let mut ends_group = false;
     if !by_trap {
-        let outcome = {
-            let State {
-                machine,
-                kernel,
-                process,
-                ..
-            } = &mut st;
-            let mem = machine.vm.memory_mut(machine.slot)?;
-            let mut ctx = Ctx::new(kernel, process, t, mem)
-                .with_user_rsp(view.saved_rsp)
-                .with_return_rip(req.ret);
-            syscalls::dispatch(&mut ctx, nr, &args)
-        };
-        t.resume = None;
-        for w in std::mem::take(&mut st.kernel.retry_waiters) {
-            w.wake();
-        }
+        let outcome = dispatch_call(&mut st, t, nr, &args, view.saved_rsp, Some(req.ret))?;
         answer = match outcome {
             Outcome::Return(v) => (slot::VERDICT_RESULT, v),
             // Nothing was done: the trap path makes the call and waits.

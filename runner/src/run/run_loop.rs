@@ -758,22 +758,7 @@ where
             Err(end) => return Ok(Some(end)),
         };
         st = g.view(t.pid)?;
-        let outcome = {
-            let State {
-                machine,
-                kernel,
-                process,
-                ..
-            } = &mut st;
-            let mem = machine.vm.memory_mut(machine.slot)?;
-            let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(user_rsp);
-            syscalls::dispatch(&mut ctx, nr, &args)
-        };
-        t.resume = None;
-        // Whoever waited for another thread's syscall looks again.
-        for w in std::mem::take(&mut st.kernel.retry_waiters) {
-            w.wake();
-        }
+        let outcome = dispatch_call(&mut st, t, nr, &args, user_rsp, None)?;
         let wait = match outcome {
             Outcome::Return(v) => {
                 if nr == ARCH_PRCTL && args[0] == crate::abi::constants::ARCH_SET_GS && v == 0 {
@@ -1019,6 +1004,40 @@ where
         };
         return finish_syscall(sb, &mut st, t, &ret, value);
     }
+}
+
+/// Runs the handler of call `nr` for thread `t` under the kernel lock
+/// (`st`), for the trap path and the syscall ring alike; then whoever
+/// waited for another thread's syscall looks again. `return_rip`: where
+/// the call returns when the vCPU cannot say (the ring's calls, made while
+/// it runs).
+pub(super) fn dispatch_call(
+    st: &mut State<'_>,
+    t: &mut Thread,
+    nr: u64,
+    args: &Args,
+    user_rsp: u64,
+    return_rip: Option<u64>,
+) -> Result<Outcome, RunError> {
+    let outcome = {
+        let State {
+            machine,
+            kernel,
+            process,
+            ..
+        } = st;
+        let mem = machine.vm.memory_mut(machine.slot)?;
+        let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(user_rsp);
+        if let Some(rip) = return_rip {
+            ctx = ctx.with_return_rip(rip);
+        }
+        syscalls::dispatch(&mut ctx, nr, args)
+    };
+    t.resume = None;
+    for w in std::mem::take(&mut st.kernel.retry_waiters) {
+        w.wake();
+    }
+    Ok(outcome)
 }
 
 /// Waits, parked without the lock, while thread `t`'s process has lent
