@@ -43,7 +43,9 @@ fn exec_stats(
 
 /// Every mode of samples/c/ring_edges.c (raw registers and the red zone,
 /// a signal during a call loop, a GS base of the program's own, fork,
-/// the slot region unmapped, two threads), glibc's build and musl's,
+/// the slot region unmapped, two threads, single steps, moved sites and
+/// one the code jumps into, a blocking call interrupted at a moved site
+/// with and without SA_RESTART), glibc's build and musl's,
 /// prints what it prints natively, with the ring on and off; with the
 /// ring on its sites are patched.
 #[test]
@@ -51,7 +53,17 @@ fn what_a_program_sees_matches_native_with_the_ring_on_and_off() {
     for build in ["ring_edges_glibc", "ring_edges"] {
         let program = elf_sample(build);
         let p = program.to_str().expect("utf-8");
-        for mode in ["regs", "signal", "gs", "fork", "unmap", "threads", "step"] {
+        for mode in [
+            "regs",
+            "signal",
+            "gs",
+            "fork",
+            "unmap",
+            "threads",
+            "step",
+            "moved",
+            "interrupt",
+        ] {
             let native = run_native(&program, &[mode], b"", &[]);
             assert_eq!(
                 native.status, 0,
@@ -74,6 +86,13 @@ fn what_a_program_sees_matches_native_with_the_ring_on_and_off() {
                         n(&s["ring_sites"]) > 0,
                         "{build} {mode}: nothing patched: {s}"
                     );
+                    // Their `syscall; cmp` sites moved into ring code.
+                    if mode == "moved" || mode == "interrupt" {
+                        assert!(
+                            n(&s["ring_sites_moved"]) > 0,
+                            "{build} {mode}: nothing moved: {s}"
+                        );
+                    }
                 }
             }
         }

@@ -22,6 +22,15 @@
  *            there, more calls: natively (and by exit) the page keeps its
  *            data; with the ring the map is refused (the slot is the
  *            runner's), never replaced behind the stub's back
+ *   moved    a site whose number comes in a register (`syscall; cmp
+ *            $-4096,%rax`, as glibc's read): with the ring the syscall and
+ *            the cmp move into ring code; RCX, R11 and the red zone as
+ *            natively, and a second such site that the code also jumps
+ *            into (at its cmp) works on both paths (it is never moved)
+ *   interrupt  a blocking read at a moved site, interrupted by SIGALRM:
+ *            with SA_RESTART the handler's frame shows the `syscall`
+ *            (the call restarts), without it the address after it
+ *            (EINTR), as natively
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -98,6 +107,148 @@ static int regs(void)
         }
     }
     printf("regs: 50 raw getpid calls, %d wrong\n", bad);
+    return bad != 0;
+}
+
+/* getpid through a site whose number comes in a register: `syscall;
+ * cmp $-4096,%rax`, records as raw_getpid (the cmp changes CF, so no CF). */
+static void __attribute__((noinline)) moved_getpid(struct probe *p, long nr)
+{
+    asm volatile("sub $256, %%rsp\n\t"
+                 "pushfq\n\t"
+                 "popq %%r9\n\t"
+                 "movabs $0x1122334455667788, %%r8\n\t"
+                 "mov %%r8, -8(%%rsp)\n\t"
+                 "mov %%r8, -64(%%rsp)\n\t"
+                 "mov %%r8, -128(%%rsp)\n\t"
+                 "mov %%rsi, %%rax\n\t"
+                 "syscall\n"
+                 "1:\n\t"
+                 "cmp $-4096, %%rax\n\t"
+                 "mov %%rax, 0(%%rdi)\n\t"
+                 "mov %%rcx, 8(%%rdi)\n\t"
+                 "mov %%r11, 16(%%rdi)\n\t"
+                 "mov %%r9, 24(%%rdi)\n\t"
+                 "lea 1b(%%rip), %%r10\n\t"
+                 "mov %%r10, 32(%%rdi)\n\t"
+                 "mov -8(%%rsp), %%r10\n\t"
+                 "mov %%r10, 48(%%rdi)\n\t"
+                 "mov -64(%%rsp), %%r10\n\t"
+                 "mov %%r10, 56(%%rdi)\n\t"
+                 "mov -128(%%rsp), %%r10\n\t"
+                 "mov %%r10, 64(%%rdi)\n\t"
+                 "add $256, %%rsp\n\t"
+                 :
+                 : "D"(p), "S"(nr)
+                 : "rax", "rcx", "r8", "r9", "r10", "r11", "memory", "cc");
+}
+
+/* getpid, or (skip != 0) no call at all with RAX = 42, both through the
+ * cmp after the syscall: a jump lands inside the span a move would take. */
+static long __attribute__((noinline)) jumped_into_getpid(long skip)
+{
+    long ret;
+    asm volatile("mov $42, %%eax\n\t"
+                 "test %%rdi, %%rdi\n\t"
+                 "jnz 1f\n\t"
+                 "mov %%rsi, %%rax\n\t"
+                 "syscall\n"
+                 "1:\n\t"
+                 "cmp $-4096, %%rax\n\t"
+                 : "=a"(ret)
+                 : "D"(skip), "S"((long)SYS_getpid)
+                 : "rcx", "r11", "memory", "cc");
+    return ret;
+}
+
+static int moved_mode(void)
+{
+    int bad = 0;
+    const long m = 0x1122334455667788;
+    for (int i = 0; i < 50; i++) {
+        struct probe p;
+        moved_getpid(&p, SYS_getpid);
+        if (p.ret != getpid() || p.rcx != p.after || p.r11 != p.flags || p.m1 != m ||
+            p.m2 != m || p.m3 != m) {
+            printf("call %d: ret %ld rcx %s r11 %s red zone %s\n", i, p.ret,
+                   p.rcx == p.after ? "ok" : "wrong", p.r11 == p.flags ? "ok" : "wrong",
+                   p.m1 == m && p.m2 == m && p.m3 == m ? "kept" : "clobbered");
+            bad++;
+        }
+    }
+    int wrong_path = 0;
+    for (int i = 0; i < 50; i++)
+        wrong_path += jumped_into_getpid(i & 1) != ((i & 1) ? 42 : getpid());
+    printf("moved: 50 calls, %d wrong; a site jumped into: %d wrong\n", bad, wrong_path);
+    return bad != 0 || wrong_path != 0;
+}
+
+/* read(2) through a site like glibc's: `xor %eax,%eax; syscall; cmp`. */
+extern char read_site[], read_after[];
+static long __attribute__((noinline, noclone)) moved_read(int fd, void *buf, long n)
+{
+    long ret;
+    asm volatile("xor %%eax, %%eax\n\t"
+                 ".globl read_site\n"
+                 "read_site:\n\t"
+                 "syscall\n"
+                 ".globl read_after\n"
+                 "read_after:\n\t"
+                 "cmp $-4096, %%rax\n\t"
+                 : "=a"(ret)
+                 : "D"(fd), "S"(buf), "d"(n)
+                 : "rcx", "r11", "memory", "cc");
+    return ret;
+}
+
+static int interrupt_pipe[2];
+static volatile long interrupt_rip;
+
+static void on_interrupt(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    (void)si;
+    interrupt_rip = ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+    if (write(interrupt_pipe[1], "y", 1) != 1)
+        interrupt_rip = -1;
+}
+
+static const char *where(long rip)
+{
+    return rip == (long)read_site ? "at the syscall"
+           : rip == (long)read_after ? "after the syscall"
+                                     : "elsewhere";
+}
+
+static int interrupt_mode(void)
+{
+    char c;
+    if (pipe(interrupt_pipe) != 0)
+        return 1;
+    /* Calls that return at once: the site is moved after the first. */
+    for (int i = 0; i < 20; i++) {
+        if (write(interrupt_pipe[1], "x", 1) != 1 || moved_read(interrupt_pipe[0], &c, 1) != 1)
+            return 1;
+    }
+    int bad = 0;
+    for (int restart = 1; restart >= 0; restart--) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_interrupt;
+        sa.sa_flags = SA_SIGINFO | (restart ? SA_RESTART : 0);
+        sigaction(SIGALRM, &sa, NULL);
+        interrupt_rip = 0;
+        struct itimerval it = {{0, 0}, {0, 20000}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        long r = moved_read(interrupt_pipe[0], &c, 1);
+        if (r == -4) /* EINTR: the handler's byte is still there */
+            r = moved_read(interrupt_pipe[0], &c, 1) == 1 ? -4 : -1;
+        printf("interrupt (%s): read %s, the frame %s\n",
+               restart ? "SA_RESTART" : "no restart",
+               r == 1 ? "restarted and got the handler's byte" : r == -4 ? "EINTR" : "failed",
+               where(interrupt_rip));
+        bad += r == -1 || interrupt_rip <= 0;
+    }
     return bad != 0;
 }
 
@@ -309,6 +460,11 @@ int main(int argc, char **argv)
         return mapslot_mode();
     if (!strcmp(mode, "step"))
         return step_mode();
-    fprintf(stderr, "usage: ring_edges regs|signal|gs|fork|unmap|threads|sigpipe|mapslot|step\n");
+    if (!strcmp(mode, "moved"))
+        return moved_mode();
+    if (!strcmp(mode, "interrupt"))
+        return interrupt_mode();
+    fprintf(stderr, "usage: ring_edges "
+                    "regs|signal|gs|fork|unmap|threads|sigpipe|mapslot|step|moved|interrupt\n");
     return 2;
 }

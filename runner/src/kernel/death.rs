@@ -23,6 +23,16 @@ pub enum Death {
 }
 
 impl Death {
+    /// The address the death line names, to translate.
+    pub fn rip_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            Death::Signal { rip, .. }
+            | Death::TimeLimit { rip, .. }
+            | Death::PolicyKill { rip, .. }
+            | Death::ClientGone { rip } => Some(rip),
+        }
+    }
+
     /// Exit status of `runner exec`.
     pub fn exit_status(&self) -> i32 {
         match self {

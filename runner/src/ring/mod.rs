@@ -11,6 +11,7 @@
 //! Calls that could wait, touch the vCPU or change mappings go by trap as
 //! before (run/ring_calls.rs); so does every call whose answer is late.
 
+pub mod moved;
 pub mod sites;
 pub mod slot;
 pub mod stub;

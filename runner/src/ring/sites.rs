@@ -2,23 +2,34 @@
 //! into it, the syscall sites it patched to jump there, and how a thread
 //! stopped inside that code is put back where the program is.
 //!
-//! A site is patched lazily, the first time it traps: the five bytes of
-//! `mov $nr,%eax` before the `syscall` become `jmp entry`; the `syscall`
-//! stays. A thread that was between the two instructions (a signal frame's
-//! RIP, or a thread that will resume there) still finds a `syscall` and
-//! traps as before, so the patch never changes the meaning of an address
-//! the program can be at. Only a site whose process has one thread is
-//! patched (no other vCPU can be fetching those bytes as they change), in
-//! a private page (never a MAP_SHARED file's), and never a site whose
-//! bytes are not exactly `b8 <nr> 0f 05` with that call's number.
+//! A site is patched lazily, the first time it traps, in one of two ways:
+//! - `mov $nr,%eax; syscall`: the five bytes of the `mov` become `jmp
+//!   entry`; the `syscall` stays. A thread that was between the two
+//!   instructions (a signal frame's RIP, or a thread that will resume
+//!   there) still finds a `syscall` and traps as before.
+//! - Any other `syscall` followed by instructions that can move (moved.rs:
+//!   glibc's `read`, `xor %eax,%eax; syscall; cmp $-4096,%rax`): the
+//!   `syscall` and those instructions move into the entry and their bytes
+//!   become `jmp entry`. The addresses inside the span no longer start
+//!   instructions, so the program never sees them change: a thread stopped
+//!   in the entry shows the matching address of the span in its signal
+//!   frame and death line ([`RingCode::program_view`]), and rt_sigreturn
+//!   to such an address goes back into the entry ([`RingCode::ring_rip`]).
+//!
+//! Only a site whose process has one thread is patched (no other vCPU can
+//! be fetching those bytes as they change), in a private page (never a
+//! MAP_SHARED file's), and never one whose bytes are not what the patch
+//! expects.
 //!
 //! What a program could notice (docs/architecture.md, "Exitless
 //! syscalls"): reading its own code back shows the jump at patched sites;
 //! /proc/self/maps shows the ring code pages (anonymous, r-x) and the slot
 //! pages; `%gs` has a base (ARCH_GET_GS still answers the program's own
-//! value, 0 by default). Setting a GS base turns the ring off for the
-//! process and restores every site.
+//! value, 0 by default); a context saved by a signal handler and resumed
+//! without rt_sigreturn (setcontext) inside a moved span. Setting a GS
+//! base turns the ring off for the process and restores every site.
 
+use super::moved;
 use super::slot;
 use super::stub::{self, Place};
 use crate::guest::address_space::{AddressSpace, MmapFlags};
@@ -33,8 +44,35 @@ const REACH: u64 = (1 << 31) - 2 * PAGE_SIZE;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CodePage {
     va: u64,
-    /// Entries used.
+    /// Entry units (of [`stub::ENTRY_SIZE`] bytes) used.
     used: u64,
+}
+
+/// What an entry stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// A `mov $nr,%eax` that jumps here; its `syscall` stayed at site+5.
+    Mov { nr: u64 },
+    /// A moved `syscall` and the `len` bytes of its span; `starts`: (offset
+    /// in the entry's body, offset from the site) of each moved
+    /// instruction and of the jump back.
+    Moved { len: u64, starts: Vec<(u64, u64)> },
+}
+
+/// One entry: the site that jumps to it, its size and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    site: u64,
+    size: u64,
+    kind: Kind,
+}
+
+/// One patched site: the bytes it held and those written over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Patch {
+    original: Vec<u8>,
+    written: Vec<u8>,
+    entry: u64,
 }
 
 /// The ring code of one process. Cloned into a forked child, whose
@@ -43,14 +81,24 @@ struct CodePage {
 #[derive(Debug, Clone, Default)]
 pub struct RingCode {
     pages: Vec<CodePage>,
-    /// Patched sites (the `mov`'s address) and the bytes they held.
-    patched: BTreeMap<u64, [u8; 5]>,
-    /// Entry address -> its site (the `mov`) and call number.
-    entries: BTreeMap<u64, (u64, u64)>,
+    /// Patched sites by their first patched byte (the `mov`, or the moved
+    /// `syscall`).
+    patched: BTreeMap<u64, Patch>,
+    /// Entries by address.
+    entries: BTreeMap<u64, Entry>,
     /// The process set a GS base of its own: no ring, no patches.
     pub disabled: bool,
     /// Slot pages the runner mapped into this address space.
     slots: std::collections::BTreeSet<u64>,
+}
+
+/// How a site was patched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patched {
+    /// Its `mov $nr,%eax` jumps to the entry; the `syscall` stayed.
+    InPlace,
+    /// Its `syscall` and the instructions after it moved to the entry.
+    Moved,
 }
 
 /// Where a thread stopped in ring code must continue.
@@ -123,34 +171,115 @@ impl RingCode {
         self.patched.len()
     }
 
-    /// Whether the `mov` at `site` was patched (its `syscall` trapping
-    /// means the stub fell back).
-    pub fn is_patched(&self, site: u64) -> bool {
-        self.patched.contains_key(&site)
+    /// The entry `va` is in, and where it starts.
+    fn entry_at(&self, va: u64) -> Option<(u64, &Entry)> {
+        let (&at, e) = self.entries.range(..=va).next_back()?;
+        (va < at + e.size).then_some((at, e))
+    }
+
+    /// Whether a trap of the `syscall` at `syscall_at` is a patched site
+    /// whose stub fell back: a `mov` site's own `syscall`, or a moved
+    /// site's fallback in its entry.
+    pub fn trapped_at_site(&self, syscall_at: u64) -> bool {
+        let mov_site = syscall_at
+            .checked_sub(5)
+            .and_then(|s| self.patched.get(&s))
+            .and_then(|p| self.entries.get(&p.entry))
+            .is_some_and(|e| matches!(e.kind, Kind::Mov { .. }));
+        let fallback = self.entry_at(syscall_at).is_some_and(|(at, e)| {
+            matches!(e.kind, Kind::Moved { .. }) && syscall_at == at + stub::MOVED_FALLBACK
+        });
+        mov_site || fallback
+    }
+
+    /// What the program sees of a thread at `rip` with `rcx`: the
+    /// addresses of a moved site's span for a thread in its entry (signal
+    /// frames, fault reports, death lines). Anything else is as it is.
+    pub fn program_view(&self, rip: u64, rcx: u64) -> (u64, u64) {
+        let Some((at, e)) = self.entry_at(rip) else {
+            return (rip, rcx);
+        };
+        let Kind::Moved { starts, .. } = &e.kind else {
+            return (rip, rcx);
+        };
+        // RCX holds the entry's return point only until the entry's
+        // second `lea`: the program's value there is the span's.
+        let rcx = if rcx == at + stub::MOVED_AFTER {
+            e.site + 2
+        } else {
+            rcx
+        };
+        let off = rip - at;
+        let rip = if off < stub::MOVED_AFTER {
+            // The call not made yet: at the `syscall`.
+            e.site
+        } else if off == stub::MOVED_AFTER {
+            e.site + 2
+        } else {
+            starts
+                .iter()
+                .find(|&&(body, _)| stub::MOVED_BODY + body == off)
+                .map_or(rip, |&(_, orig)| e.site + orig)
+        };
+        (rip, rcx)
+    }
+
+    /// Where a thread that rt_sigreturn sends to `rip` goes: into the
+    /// entry when `rip` starts an instruction inside a moved span (its
+    /// bytes there are the jump now).
+    pub fn ring_rip(&self, rip: u64) -> u64 {
+        let Some((&site, patch)) = self.patched.range(..=rip).next_back() else {
+            return rip;
+        };
+        let Some(e) = self.entries.get(&patch.entry) else {
+            return rip;
+        };
+        let Kind::Moved { len, starts } = &e.kind else {
+            return rip;
+        };
+        let off = rip - site;
+        if off == 0 || off >= *len {
+            return rip;
+        }
+        if off == 2 {
+            return patch.entry + stub::MOVED_AFTER;
+        }
+        starts
+            .iter()
+            .find(|&&(_, orig)| orig == off)
+            .map_or(rip, |&(body, _)| patch.entry + stub::MOVED_BODY + body)
     }
 
     /// How a thread stopped at `rip` (in ring code) continues, given its
-    /// RCX and RAX now and the slot's fields. None: not an instruction of
-    /// the ring code (the program jumped there; left as it is).
+    /// RCX and RAX now and the slot's fields. None: it stays where it is
+    /// (a moved site's `syscall` or moved instructions, which run in
+    /// place), or it is not an instruction of the ring code (the program
+    /// jumped there).
     pub fn resume_at(&self, rip: u64, rcx: u64, slot: &SlotView) -> Option<Resume> {
         let off = self.offset_in_code(rip)?;
-        let page = rip - off;
-        let site_of = |k: u64| {
-            self.entries
-                .get(&(page + stub::ENTRIES + k * stub::ENTRY_SIZE))
-                .copied()
-        };
         Some(match stub::locate(off) {
-            // At the site's `syscall`, the call not made, RAX its number:
-            // resuming there traps, so a thread that stops here at every
-            // instruction (single-stepped, TF) still makes progress.
-            Place::EntryStart(k) | Place::InEntry(k) => {
-                let (site, nr) = site_of(k)?;
-                Resume::Before {
-                    rip: site + 5,
-                    rax: Some(nr),
-                    rsp: None,
-                    rflags: None,
+            Place::InEntries => {
+                let (at, e) = self.entry_at(rip)?;
+                let off = rip - at;
+                match e.kind {
+                    // At the site's `syscall`, the call not made, RAX its
+                    // number: resuming there traps, so a thread that stops
+                    // here at every instruction (single-stepped, TF) still
+                    // makes progress.
+                    Kind::Mov { nr } if stub::MOV_ENTRY_STARTS.contains(&off) => Resume::Before {
+                        rip: e.site + 5,
+                        rax: Some(nr),
+                        rsp: None,
+                        rflags: None,
+                    },
+                    // The same at the entry's own `syscall`.
+                    Kind::Moved { .. } if off < stub::MOVED_FALLBACK => Resume::Before {
+                        rip: at + stub::MOVED_FALLBACK,
+                        rax: None,
+                        rsp: None,
+                        rflags: None,
+                    },
+                    _ => return None,
                 }
             }
             Place::BeforePublish { on_stub_stack } => Resume::Before {
@@ -184,68 +313,174 @@ impl RingCode {
     }
 
     /// Patches the site whose `syscall` is at `syscall_at` (call `nr`), in
-    /// `mm`. False when it is not a patchable site or there is no room;
-    /// Err only when the address space itself fails.
+    /// `mm`, and says how. None when it is not a patchable site or there
+    /// is no room; Err only when the address space itself fails.
     pub fn patch(
         &mut self,
         mm: &mut AddressSpace,
         mem: &mut GuestMemory,
         syscall_at: u64,
         nr: u64,
-    ) -> Result<bool, crate::guest::address_space::MapError> {
-        let Ok(nr32) = u32::try_from(nr) else {
-            return Ok(false);
-        };
-        let Some(site) = syscall_at.checked_sub(5) else {
-            return Ok(false);
-        };
-        if self.disabled || self.patched.contains_key(&site) {
-            return Ok(false);
+    ) -> Result<Option<Patched>, crate::guest::address_space::MapError> {
+        // A trap at a patched `mov` site's own `syscall` is its stub
+        // falling back; one inside a span cannot be (its bytes are the
+        // jump); one in ring code is a moved site's fallback.
+        let patched = self.overlaps(syscall_at.saturating_sub(5), 7);
+        if self.disabled || patched || self.offset_in_code(syscall_at).is_some() {
+            return Ok(None);
         }
+        if let Some(done) = self.patch_mov(mm, mem, syscall_at, nr)? {
+            return Ok(done.then_some(Patched::InPlace));
+        }
+        Ok(self
+            .patch_moved(mm, mem, syscall_at)?
+            .then_some(Patched::Moved))
+    }
+
+    /// A `mov $nr,%eax; syscall` site. None: the bytes are not that.
+    fn patch_mov(
+        &mut self,
+        mm: &mut AddressSpace,
+        mem: &mut GuestMemory,
+        syscall_at: u64,
+        nr: u64,
+    ) -> Result<Option<bool>, crate::guest::address_space::MapError> {
+        let (Ok(nr32), Some(site)) = (u32::try_from(nr), syscall_at.checked_sub(5)) else {
+            return Ok(None);
+        };
         let mut expect = [0u8; 7];
         expect[0] = 0xb8;
         expect[1..5].copy_from_slice(&nr32.to_le_bytes());
         expect[5..].copy_from_slice(&[0x0f, 0x05]);
         if read_code(mm, mem, site, 7).as_deref() != Some(&expect[..]) {
-            return Ok(false);
+            return Ok(None);
         }
-        let Some((entry, page_index)) = self.free_entry(mm, mem, site)? else {
-            return Ok(false);
+        if self.overlaps(site, 5) {
+            return Ok(Some(false));
+        }
+        let Some((entry, page_index)) = self.free_entry(mm, mem, site, 1)? else {
+            return Ok(Some(false));
         };
         let stub_va = self.pages[page_index].va;
         let (Some(entry_code), Some(jump)) = (
             stub::entry_bytes(entry, site, nr32, stub_va),
             stub::site_jump(site, entry),
         ) else {
+            return Ok(Some(false));
+        };
+        let done = self.install(
+            mm,
+            mem,
+            page_index,
+            (entry, &entry_code),
+            (site, &expect[..5], &jump),
+            Kind::Mov { nr },
+        )?;
+        Ok(Some(done))
+    }
+
+    /// Any other `syscall` whose next instructions can move (moved.rs).
+    fn patch_moved(
+        &mut self,
+        mm: &mut AddressSpace,
+        mem: &mut GuestMemory,
+        site: u64,
+    ) -> Result<bool, crate::guest::address_space::MapError> {
+        let code = read_code_up_to(mm, mem, site, moved::MAX_SPAN);
+        let Some(span) = moved::span_at(&code, site) else {
             return Ok(false);
         };
-        if !mm.write_code(mem, entry, &entry_code)? {
+        if self.overlaps(site, span.len) {
             return Ok(false);
         }
-        let mut original = [0u8; 5];
-        original.copy_from_slice(&expect[..5]);
-        if !mm.write_code(mem, site, &jump)? {
+        let (window_va, window) = read_around(mm, mem, site, moved::LOOK_AROUND);
+        if moved::jumped_into(&window, window_va, &span) {
             return Ok(false);
         }
-        self.pages[page_index].used += 1;
-        self.entries.insert(entry, (site, nr));
-        self.patched.insert(site, original);
+        // The body's length does not depend on where it goes.
+        let Some(sized) = moved::encode(&span, site) else {
+            return Ok(false);
+        };
+        let units = (stub::MOVED_BODY + sized.bytes.len() as u64).div_ceil(stub::ENTRY_SIZE);
+        let Some((entry, page_index)) = self.free_entry(mm, mem, site, units)? else {
+            return Ok(false);
+        };
+        let stub_va = self.pages[page_index].va;
+        let Some(body) = moved::encode(&span, entry + stub::MOVED_BODY) else {
+            return Ok(false);
+        };
+        let (Some(entry_code), Some(jump)) = (
+            stub::moved_entry_bytes(entry, site, &body.bytes, stub_va),
+            stub::span_jump(site, span.len, entry),
+        ) else {
+            return Ok(false);
+        };
+        let original = &code[..span.len as usize];
+        self.install(
+            mm,
+            mem,
+            page_index,
+            (entry, &entry_code),
+            (site, original, &jump),
+            Kind::Moved {
+                len: span.len,
+                starts: body.starts,
+            },
+        )
+    }
+
+    /// Whether `[site, site + len)` overlaps a patched site.
+    fn overlaps(&self, site: u64, len: u64) -> bool {
+        self.patched
+            .range(..site + len)
+            .next_back()
+            .is_some_and(|(&at, p)| at + p.written.len() as u64 > site)
+    }
+
+    /// Writes an entry, then the jump to it over the site; records both.
+    fn install(
+        &mut self,
+        mm: &mut AddressSpace,
+        mem: &mut GuestMemory,
+        page_index: usize,
+        (entry, entry_code): (u64, &[u8]),
+        (site, original, jump): (u64, &[u8], &[u8]),
+        kind: Kind,
+    ) -> Result<bool, crate::guest::address_space::MapError> {
+        if !mm.write_code(mem, entry, entry_code)? || !mm.write_code(mem, site, jump)? {
+            return Ok(false);
+        }
+        let size = entry_code.len() as u64;
+        self.pages[page_index].used += size / stub::ENTRY_SIZE;
+        self.entries.insert(entry, Entry { site, size, kind });
+        self.patched.insert(
+            site,
+            Patch {
+                original: original.to_vec(),
+                written: jump.to_vec(),
+                entry,
+            },
+        );
         Ok(true)
     }
 
-    /// A free entry within reach of `site` (a new page when none has
-    /// room), and its page's index.
+    /// A free entry of `units` entry units within reach of `site` (a new
+    /// page when none has room), and its page's index.
     fn free_entry(
         &mut self,
         mm: &mut AddressSpace,
         mem: &mut GuestMemory,
         site: u64,
+        units: u64,
     ) -> Result<Option<(u64, usize)>, crate::guest::address_space::MapError> {
+        if units > stub::ENTRIES_PER_PAGE {
+            return Ok(None);
+        }
         let near = |p: &CodePage| p.va.abs_diff(site) < REACH;
         let found = self
             .pages
             .iter()
-            .position(|p| p.used < stub::ENTRIES_PER_PAGE && near(p));
+            .position(|p| p.used + units <= stub::ENTRIES_PER_PAGE && near(p));
         let index = match found {
             Some(i) => i,
             None => {
@@ -275,23 +510,57 @@ impl RingCode {
     }
 
     /// Turns the ring off for the process: every patched site gets its
-    /// bytes back (the ring code pages stay, unused).
+    /// bytes back (the ring code pages stay: a thread may still be in a
+    /// moved site's entry, which runs on and jumps back).
     pub fn disable(
         &mut self,
         mm: &mut AddressSpace,
         mem: &mut GuestMemory,
     ) -> Result<(), crate::guest::address_space::MapError> {
         self.disabled = true;
-        for (site, original) in std::mem::take(&mut self.patched) {
-            // A site the program unmapped or remapped meanwhile is not
-            // its code any more: nothing to restore there.
-            if read_code(mm, mem, site, 1).as_deref() == Some(&[0xe9][..]) {
-                mm.write_code(mem, site, &original)?;
+        for (site, patch) in std::mem::take(&mut self.patched) {
+            // A site the program unmapped, remapped or rewrote meanwhile
+            // is not the code we patched: nothing to restore there.
+            let len = patch.written.len() as u64;
+            if read_code(mm, mem, site, len).as_deref() == Some(&patch.written[..]) {
+                mm.write_code(mem, site, &patch.original)?;
             }
         }
-        self.entries.clear();
         Ok(())
     }
+}
+
+/// Up to `len` bytes of the process's code at `va`: fewer where a page is
+/// absent or not readable.
+fn read_code_up_to(mm: &AddressSpace, mem: &GuestMemory, va: u64, len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = va;
+    let Some(end) = va.checked_add(len) else {
+        return out;
+    };
+    while at < end {
+        let n = (PAGE_SIZE - (at & (PAGE_SIZE - 1))).min(end - at);
+        match read_code(mm, mem, at, n) {
+            Some(b) => out.extend_from_slice(&b),
+            None => break,
+        }
+        at += n;
+    }
+    out
+}
+
+/// The readable code around `va`, up to `radius` bytes either side, and
+/// its address: the pages next to `va`'s as long as they are readable.
+fn read_around(mm: &AddressSpace, mem: &GuestMemory, va: u64, radius: u64) -> (u64, Vec<u8>) {
+    let page = va & !(PAGE_SIZE - 1);
+    let lowest = va.saturating_sub(radius) & !(PAGE_SIZE - 1);
+    let mut lo = page;
+    while lo > lowest && read_code(mm, mem, lo - PAGE_SIZE, 1).is_some() {
+        lo -= PAGE_SIZE;
+    }
+    let start = lo.max(va.saturating_sub(radius));
+    let code = read_code_up_to(mm, mem, start, va - start + radius);
+    (start, code)
 }
 
 /// `len` bytes of the process's memory at `va`, as the program would

@@ -131,17 +131,53 @@ pub fn site_jump(site: u64, entry: u64) -> Option<[u8; 5]> {
     Some(b)
 }
 
-/// Where in the ring code a stopped thread is, by its offset in a ring
-/// code page.
+/// A moved site's entry (moved.rs): the `syscall` and the instructions
+/// after it moved here. `site` is the `syscall`'s address:
+///
+/// ```text
+/// entry+0   lea  entry+14(%rip),%rcx  where the stub returns
+/// entry+7   jmp  STUB
+/// entry+12  syscall                   the fallback (the stub jumps to RCX - 2)
+/// entry+14  lea  site+2(%rip),%rcx    RCX as SYSCALL leaves it
+/// entry+21  the moved instructions, then jmp site+len
+/// ```
+pub const MOVED_FALLBACK: u64 = 12;
+pub const MOVED_AFTER: u64 = 14;
+pub const MOVED_BODY: u64 = 21;
+
+/// The bytes of a moved site's entry at `entry` (see [`MOVED_BODY`]):
+/// `body` encoded to run at `entry + MOVED_BODY`, padded with int3 to
+/// whole entries. None when a displacement does not fit in 32 bits.
+pub fn moved_entry_bytes(entry: u64, site: u64, body: &[u8], stub: u64) -> Option<Vec<u8>> {
+    let rel = |from: u64, to: u64| i32::try_from(to.wrapping_sub(from) as i64).ok();
+    let mut b = Vec::with_capacity(MOVED_BODY as usize + body.len());
+    b.extend_from_slice(&[0x48, 0x8d, 0x0d]);
+    b.extend_from_slice(&rel(entry + 7, entry + MOVED_AFTER)?.to_le_bytes());
+    b.push(0xe9);
+    b.extend_from_slice(&rel(entry + 12, stub)?.to_le_bytes());
+    b.extend_from_slice(&[0x0f, 0x05]);
+    b.extend_from_slice(&[0x48, 0x8d, 0x0d]);
+    b.extend_from_slice(&rel(entry + MOVED_BODY, site + 2)?.to_le_bytes());
+    b.extend_from_slice(body);
+    let whole = b.len().div_ceil(ENTRY_SIZE as usize) * ENTRY_SIZE as usize;
+    b.resize(whole, 0xcc);
+    Some(b)
+}
+
+/// The bytes that replace a moved site's span of `len` bytes: `jmp
+/// entry`, then int3.
+pub fn span_jump(site: u64, len: u64, entry: u64) -> Option<Vec<u8>> {
+    let mut b = site_jump(site, entry)?.to_vec();
+    b.resize(len as usize, 0xcc);
+    Some(b)
+}
+
+/// Where in a ring code page's stub a stopped thread is, by its offset
+/// in the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
-    /// At the start of entry `k`: nothing has happened yet (the program
-    /// is at the site's `mov`, or equally at its `syscall` with RAX the
-    /// number).
-    EntryStart(u64),
-    /// Inside entry `k` (after its `mov`): the program is at the site's
-    /// `syscall`, RAX the number.
-    InEntry(u64),
+    /// Among the per-site entries (sites.rs knows which entry and kind).
+    InEntries,
     /// In the stub before the request is published: the program is at
     /// the site's `syscall` (RCX - 2), RAX the number; `on_stub_stack`:
     /// its RSP is in the slot.
@@ -151,19 +187,14 @@ pub enum Place {
     /// On a final jump: all registers are the program's but RIP, which is
     /// RCX.
     FinalJump,
-    /// Not an instruction of the ring code (padding, between entries).
+    /// Not an instruction of the stub (padding after it).
     Nowhere,
 }
 
 /// The place of offset `off` of a ring code page.
 pub fn locate(off: u64) -> Place {
     if off >= ENTRIES {
-        let k = (off - ENTRIES) / ENTRY_SIZE;
-        return match (off - ENTRIES) % ENTRY_SIZE {
-            0 => Place::EntryStart(k),
-            5 | 12 => Place::InEntry(k),
-            _ => Place::Nowhere,
-        };
+        return Place::InEntries;
     }
     match off {
         RETURN_JUMP | FALLBACK_JUMP => Place::FinalJump,
@@ -174,6 +205,10 @@ pub fn locate(off: u64) -> Place {
         _ => Place::Nowhere,
     }
 }
+
+/// Instruction starts in an entry of the `mov` kind ([`entry_bytes`]):
+/// the `mov`, the `lea` and the `jmp`.
+pub const MOV_ENTRY_STARTS: [u64; 3] = [0, 5, 12];
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +260,36 @@ mod tests {
     }
 
     #[test]
+    fn moved_entries_encode_their_site_and_stub() {
+        let (page, site) = (0x7000_0000_u64, 0x7000_5000_u64);
+        let entry = page + ENTRIES;
+        // cmp $-4096,%rax moved, then the jump back (as moved.rs encodes)
+        let body = [0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff, 0xe9, 0, 0, 0, 0];
+        let b = moved_entry_bytes(entry, site, &body, page).unwrap();
+        assert_eq!(b.len() as u64 % ENTRY_SIZE, 0);
+        let disp = |at: usize| i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as i64;
+        // lea entry+14(%rip),%rcx; jmp STUB; syscall; lea site+2(%rip),%rcx
+        assert_eq!(&b[..3], &[0x48, 0x8d, 0x0d]);
+        assert_eq!(
+            (entry + 7).wrapping_add(disp(3) as u64),
+            entry + MOVED_AFTER
+        );
+        assert_eq!(b[7], 0xe9);
+        assert_eq!((entry + 12).wrapping_add(disp(8) as u64), page);
+        assert_eq!(&b[MOVED_FALLBACK as usize..][..2], &[0x0f, 0x05]);
+        assert_eq!(&b[MOVED_AFTER as usize..][..3], &[0x48, 0x8d, 0x0d]);
+        assert_eq!((entry + MOVED_BODY).wrapping_add(disp(17) as u64), site + 2);
+        assert_eq!(&b[MOVED_BODY as usize..][..body.len()], &body);
+        assert!(b[MOVED_BODY as usize + body.len()..]
+            .iter()
+            .all(|&x| x == 0xcc));
+        let j = span_jump(site, 8, entry).unwrap();
+        assert_eq!(j.len(), 8);
+        assert_eq!(j[0], 0xe9);
+        assert_eq!(&j[5..], &[0xcc; 3]);
+    }
+
+    #[test]
     fn every_offset_has_one_place() {
         assert_eq!(
             locate(0),
@@ -248,8 +313,7 @@ mod tests {
         assert_eq!(locate(RETURN_JUMP), Place::FinalJump);
         assert_eq!(locate(FALLBACK_JUMP), Place::FinalJump);
         assert_eq!(locate(FALLBACK_JUMP + 2), Place::Nowhere);
-        assert_eq!(locate(ENTRIES), Place::EntryStart(0));
-        assert_eq!(locate(ENTRIES + ENTRY_SIZE + 5), Place::InEntry(1));
-        assert_eq!(locate(ENTRIES + 3), Place::Nowhere);
+        assert_eq!(locate(ENTRIES), Place::InEntries);
+        assert_eq!(locate(ENTRIES + ENTRY_SIZE + 5), Place::InEntries);
     }
 }

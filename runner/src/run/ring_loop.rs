@@ -24,7 +24,7 @@ use crate::guest::layout::USER_END;
 use crate::guest::page_table::{Prot, COPY_ON_WRITE};
 use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
-use crate::ring::sites::{Resume, SlotView};
+use crate::ring::sites::{Patched, Resume, SlotView};
 use crate::ring::{slot, SyscallMode};
 use crate::syscalls::{self, table, Outcome};
 use std::time::{Duration, Instant};
@@ -482,8 +482,11 @@ pub fn patch_site(
         .ring
         .patch(&mut st.process.mm, mem, syscall_at, nr)
     {
-        Ok(true) => st.stats.ring_sites += 1,
-        Ok(false) => {}
+        Ok(Some(how)) => {
+            st.stats.ring_sites += 1;
+            st.stats.ring_sites_moved += u64::from(how == Patched::Moved);
+        }
+        Ok(None) => {}
         Err(e) => return Err(RunError::Internal(format!("patching a syscall site: {e}"))),
     }
     Ok(())

@@ -562,7 +562,11 @@ pub(super) fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunEr
 }
 
 /// Ends the thread group with `death` (a fatal signal ends every thread).
-fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, death: Death) -> ThreadEnd {
+fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, mut death: Death) -> ThreadEnd {
+    // A death line names the program's address, never ring code's.
+    if let Some(rip) = death.rip_mut() {
+        *rip = st.process.ring.program_view(*rip, 0).0;
+    }
     st.process.threads.end(GroupEnd::Killed(death));
     ThreadEnd::Group
 }
@@ -747,10 +751,20 @@ where
     }
     // With the ring, a site the ring can serve jumps to it from now on
     // (one that traps while patched: the stub fell back).
-    if st.process.ring.is_patched(ret.user_rip.wrapping_sub(7)) {
+    if st
+        .process
+        .ring
+        .trapped_at_site(ret.user_rip.wrapping_sub(2))
+    {
         st.stats.ring_trapped_at_sites += 1;
     }
     super::ring_loop::patch_site(&mut st, t, ret.user_rip.wrapping_sub(2), nr)?;
+    // A site whose `syscall` just moved into ring code returns into its
+    // entry: its old return address is inside the jump now.
+    let ret = Return {
+        user_rip: st.process.ring.ring_rip(ret.user_rip),
+        ..ret
+    };
     loop {
         // A call that waited runs again only with the process's memory.
         g = match wait_for_memory(sb, g, t)? {
@@ -1143,7 +1157,10 @@ fn sigreturn(
     t: &mut Thread,
     restore: &crate::abi::sigframe::Restore,
 ) -> Result<Option<ThreadEnd>, RunError> {
-    let regs = restore.regs;
+    let mut regs = restore.regs;
+    // An address inside a moved syscall site is the entry's now
+    // (ring/sites.rs).
+    regs.rip = st.process.ring.ring_rip(regs.rip);
     let bad = |cause: &str| Death::Signal {
         signal: signal::SIGSEGV,
         cause: format!("rt_sigreturn: {cause}"),

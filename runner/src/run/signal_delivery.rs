@@ -136,7 +136,10 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
         return Ok(Delivery::Deferred);
     };
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
-    let user = user_state(mem, &t.cpu, &regs, loc)?;
+    let mut user = user_state(mem, &t.cpu, &regs, loc)?;
+    // A thread in a moved syscall site's entry is, for the program, at the
+    // matching address of the site (ring/sites.rs).
+    (user.rip, user.rcx) = st.process.ring.program_view(user.rip, user.rcx);
     if action.handler == SIG_DFL || sig == SIGKILL as u64 || sig == SIGSTOP as u64 {
         t.signals.pending &= !(1 << (sig - 1));
         let cause = t.signals.pending_cause[(sig - 1) as usize];

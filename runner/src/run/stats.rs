@@ -77,6 +77,9 @@ pub struct Stats {
     pub ring_fallbacks: u64,
     /// Syscall sites patched to use the ring.
     pub ring_sites: u64,
+    /// Of those, the sites whose `syscall` moved into ring code with the
+    /// instructions after it (no `mov $nr,%eax` before it).
+    pub ring_sites_moved: u64,
     /// Calls that trapped at a patched site: the stub fell back (the
     /// runner answered "by trap", or its answer was late and the guest
     /// withdrew the request).

@@ -132,11 +132,14 @@ pub(super) fn iovecs(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result
 }
 
 /// The syscall ring's traffic (docs/architecture.md, "Exitless syscalls";
-/// half of the programs run with the ring): a loop over one
-/// `mov $nr,%eax; syscall` site of a call the ring serves, so the runner
-/// patches it and answers in the slot, with forged slot words between the
-/// calls (a state, a number, a return address, a spin budget ...), and now
-/// and then a jump into the ring code page the runner maps below the image.
+/// half of the programs run with the ring): a loop over one site of a
+/// call the ring serves, `mov $nr,%eax; syscall` (patched in place) or a
+/// `syscall` followed by instructions that move with it (`cmp
+/// $-4096,%rax` or `test %rax,%rax; mov %rax,%r13`), so the runner patches
+/// it and answers in the slot, with forged slot words between the calls (a
+/// state, a number, a return address, a spin budget ...), and now and then
+/// a jump into the ring code page the runner maps below the image, or an
+/// indirect jump into a moved site's span (which the runner cannot see).
 pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(), IcedError> {
     use crate::guest::layout::FLAT_LOAD_VA;
     use crate::ring::slot;
@@ -162,7 +165,21 @@ pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(
         a.mov(rdi, values::any(rng, l))?;
     }
     a.mov(eax, n)?;
-    a.syscall()?;
+    let moved = rng.chance(50);
+    let mut after = a.create_label();
+    if moved {
+        a.xor(r11d, r11d)?;
+        a.syscall()?;
+        a.set_label(&mut after)?;
+        if rng.chance(50) {
+            a.cmp(rax, -4096)?;
+        } else {
+            a.test(rax, rax)?;
+            a.mov(r13, rax)?;
+        }
+    } else {
+        a.syscall()?;
+    }
     if rng.chance(30) {
         let word = slot::STATE + 8 * rng.below(14);
         a.mov(rbx, slot::SLOTS_VA + word)?;
@@ -177,6 +194,9 @@ pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(
     a.jnz(top)?;
     if rng.chance(10) {
         a.mov(rbx, FLAT_LOAD_VA - 4096 + rng.below(4096))?;
+        a.jmp(rbx)?;
+    } else if moved && rng.chance(10) {
+        a.lea(rbx, ptr(after))?;
         a.jmp(rbx)?;
     }
     Ok(())
