@@ -27,6 +27,10 @@
  *            the cmp move into ring code; RCX, R11 and the red zone as
  *            natively, and a second such site that the code also jumps
  *            into (at its cmp) works on both paths (it is never moved)
+ *   mtpatch  sites patched while other threads run: a thread waits in
+ *            nanosleep at a generic site (`syscall; cmp`) that another
+ *            thread's getpid moves meanwhile; the wait returns into the
+ *            moved code; then both threads race through a fresh site
  *   interrupt  a blocking read at a moved site, interrupted by SIGALRM:
  *            with SA_RESTART the handler's frame shows the `syscall`
  *            (the call restarts), without it the address after it
@@ -199,6 +203,65 @@ static long __attribute__((noinline, noclone)) moved_read(int fd, void *buf, lon
                  : "D"(fd), "S"(buf), "d"(n)
                  : "rcx", "r11", "memory", "cc");
     return ret;
+}
+
+/* syscall(nr, a1, a2) through one generic site, as musl's and Go's. */
+static long __attribute__((noinline)) moved_syscall2(long nr, long a1, long a2)
+{
+    long ret;
+    asm volatile("mov %%rdi, %%rax\n\t"
+                 "mov %%rsi, %%rdi\n\t"
+                 "mov %%rdx, %%rsi\n\t"
+                 "syscall\n\t"
+                 "cmp $-4096, %%rax\n\t"
+                 : "=a"(ret)
+                 : "D"(nr), "S"(a1), "d"(a2)
+                 : "rcx", "r11", "memory", "cc");
+    return ret;
+}
+
+/* The same at a second site, raced through by two threads. */
+static long __attribute__((noinline)) moved_syscall0(long nr)
+{
+    long ret;
+    asm volatile("mov %%rdi, %%rax\n\t"
+                 "syscall\n\t"
+                 "cmp $-4096, %%rax\n\t"
+                 : "=a"(ret)
+                 : "D"(nr)
+                 : "rcx", "r11", "memory", "cc");
+    return ret;
+}
+
+static void *sleeper(void *arg)
+{
+    long *wrong = arg;
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    *wrong += moved_syscall2(SYS_nanosleep, (long)&ts, 0) != 0;
+    pid_t me = getpid();
+    for (int i = 0; i < 2000; i++)
+        *wrong += moved_syscall2(SYS_getpid, 0, 0) != me || moved_syscall0(SYS_getpid) != me;
+    return NULL;
+}
+
+static int mtpatch_mode(void)
+{
+    long w1 = 0, w2 = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, sleeper, &w1);
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    /* The sleeper waits at moved_syscall2's site: this call moves it. */
+    pid_t me = getpid();
+    for (int i = 0; i < 2000; i++)
+        w2 += moved_syscall2(SYS_getpid, 0, 0) != me;
+    /* Both threads now race through moved_syscall0's site. */
+    for (int i = 0; i < 2000; i++)
+        w2 += moved_syscall0(SYS_getpid) != me;
+    pthread_join(t, NULL);
+    printf("mtpatch: the waiting thread %s, the patching thread %s\n", w1 ? "wrong" : "ok",
+           w2 ? "wrong" : "ok");
+    return w1 != 0 || w2 != 0;
 }
 
 static int interrupt_pipe[2];
@@ -464,7 +527,9 @@ int main(int argc, char **argv)
         return moved_mode();
     if (!strcmp(mode, "interrupt"))
         return interrupt_mode();
+    if (!strcmp(mode, "mtpatch"))
+        return mtpatch_mode();
     fprintf(stderr, "usage: ring_edges "
-                    "regs|signal|gs|fork|unmap|threads|sigpipe|mapslot|step|moved|interrupt\n");
+                    "regs|signal|gs|fork|unmap|threads|sigpipe|mapslot|step|moved|interrupt|mtpatch\n");
     return 2;
 }

@@ -28,9 +28,11 @@ pub enum GroupEnd {
     Failed(String),
 }
 
-/// What a vCPU's host thread and a thread changing the page tables agree
-/// on (run/tlb.rs): whether the vCPU may be running guest code, and whether
-/// it must flush its TLB (and load `root`) before it runs guest code again.
+/// What a vCPU's host thread and a thread changing the page tables or the
+/// program's code agree on (run/tlb.rs): whether the vCPU may be running
+/// guest code, whether it must flush its TLB (and load `root`) before it
+/// runs guest code again, and whether it must look at its registers again
+/// under the kernel lock first (a syscall site was patched meanwhile).
 #[derive(Debug, Default)]
 pub struct CpuSync {
     state: Mutex<CpuState>,
@@ -41,15 +43,47 @@ pub struct CpuSync {
 pub struct CpuState {
     pub in_guest: bool,
     pub flush: bool,
+    pub recheck: bool,
 }
 
 impl CpuSync {
     /// Before KVM_RUN: marks the vCPU in the guest and returns whether a
-    /// flush is pending (the caller applies it before running).
+    /// flush or a second look is pending (the caller leaves and prepares
+    /// again, under the kernel lock).
     pub fn enter(&self) -> bool {
         let mut s = super::lock(&self.state);
         s.in_guest = true;
-        s.flush
+        s.flush || s.recheck
+    }
+
+    /// Kicks the vCPU out of the guest with `kick` and waits until it is
+    /// out; it runs no user code again before its thread has prepared its
+    /// entry under the kernel lock (which the caller holds: the caller can
+    /// change the program's code meanwhile).
+    pub fn hold_out(&self, kick: Option<&Interrupter>) {
+        let mut s = super::lock(&self.state);
+        s.recheck = true;
+        self.wait_out(s, kick);
+    }
+
+    /// The second look was taken (under the kernel lock).
+    pub fn rechecked(&self) {
+        super::lock(&self.state).recheck = false;
+    }
+
+    fn wait_out(&self, mut s: std::sync::MutexGuard<'_, CpuState>, kick: Option<&Interrupter>) {
+        while s.in_guest {
+            if let Some(k) = kick {
+                k.interrupt();
+            }
+            s = match self
+                .left_guest
+                .wait_timeout(s, std::time::Duration::from_millis(5))
+            {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
     }
 
     /// After KVM_RUN returned.
@@ -81,18 +115,7 @@ impl CpuSync {
     pub fn shoot_down(&self, kick: Option<&Interrupter>) {
         let mut s = super::lock(&self.state);
         s.flush = true;
-        while s.in_guest {
-            if let Some(k) = kick {
-                k.interrupt();
-            }
-            s = match self
-                .left_guest
-                .wait_timeout(s, std::time::Duration::from_millis(5))
-            {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
-            };
-        }
+        self.wait_out(s, kick);
     }
 }
 

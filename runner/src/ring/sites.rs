@@ -90,6 +90,8 @@ pub struct RingCode {
     pub disabled: bool,
     /// Slot pages the runner mapped into this address space.
     slots: std::collections::BTreeSet<u64>,
+    /// How many sites moved.
+    moved: u64,
 }
 
 /// How a site was patched.
@@ -224,13 +226,28 @@ impl RingCode {
         (rip, rcx)
     }
 
-    /// Where a thread that rt_sigreturn sends to `rip` goes: into the
-    /// entry when `rip` starts an instruction inside a moved span (its
-    /// bytes there are the jump now).
-    pub fn ring_rip(&self, rip: u64) -> u64 {
+    /// Whether any site moved (a thread may have to be moved into an
+    /// entry).
+    pub fn has_moved(&self) -> bool {
+        self.moved > 0
+    }
+
+    /// Where a thread bound for `rip` (rt_sigreturn, a call that returns,
+    /// a thread another one held out while it patched) goes: into the
+    /// entry when `rip` starts an instruction inside a moved span whose
+    /// bytes are still the jump (the program may have replaced that code
+    /// since).
+    pub fn ring_rip(&self, mm: &AddressSpace, mem: &GuestMemory, rip: u64) -> u64 {
         let Some((&site, patch)) = self.patched.range(..=rip).next_back() else {
             return rip;
         };
+        if rip <= site || rip >= site + patch.written.len() as u64 {
+            return rip;
+        }
+        let len = patch.written.len() as u64;
+        if read_code(mm, mem, site, len).as_deref() != Some(&patch.written[..]) {
+            return rip;
+        }
         let Some(e) = self.entries.get(&patch.entry) else {
             return rip;
         };
@@ -416,7 +433,7 @@ impl RingCode {
             return Ok(false);
         };
         let original = &code[..span.len as usize];
-        self.install(
+        let done = self.install(
             mm,
             mem,
             page_index,
@@ -426,7 +443,9 @@ impl RingCode {
                 len: span.len,
                 starts: body.starts,
             },
-        )
+        )?;
+        self.moved += u64::from(done);
+        Ok(done)
     }
 
     /// Whether `[site, site + len)` overlaps a patched site.

@@ -15,8 +15,10 @@
 //! once the server, seeing the exit, stops serving.
 
 use super::deadline::Deadline;
+use super::frame::{self, Frame};
 use super::ring_calls as servable;
 use super::run_loop::{dispatch_call, flush_others, RunError, USER_RFLAGS};
+use super::signal_delivery::{self, Location};
 use super::threads::{Sandbox, State};
 use crate::abi::constants::MSR_GS_BASE;
 use crate::guest::address_space::MmapFlags;
@@ -455,8 +457,10 @@ pub fn apply(resume: Resume, s: &mut UserState) {
 }
 
 /// Patches the site of the syscall thread `t` just made by trap (its
-/// `syscall` at `syscall_at`), when the ring may serve call `nr` and no
-/// other thread can be running that code.
+/// `syscall` at `syscall_at`), when the ring may serve call `nr`. The
+/// process's other threads are held out of the guest while the code
+/// changes (they take a second look under the kernel lock before they run
+/// user code again: [`into_moved_entries`]).
 pub fn patch_site(
     st: &mut State<'_>,
     t: &Thread,
@@ -466,7 +470,7 @@ pub fn patch_site(
     if st.kernel.syscall_mode != SyscallMode::Ring
         || t.ring_slot.is_none()
         || !servable::patchable(nr)
-        || t.group.live() != 1
+        || st.process.ring.disabled
         || st.process.mm_lent
         || st
             .kernel
@@ -475,6 +479,9 @@ pub fn patch_site(
             .is_some_and(|e| e.borrowed_from.is_some())
     {
         return Ok(());
+    }
+    if t.group.live() > 1 {
+        super::tlb::hold_out(&t.group, t.tid);
     }
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     match st
@@ -505,5 +512,44 @@ pub fn gs_taken(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
         .map_err(|e| RunError::Internal(format!("restoring syscall sites: {e}")))?;
     // Its GS base is the program's now (the handler set it).
     t.ring_slot = None;
+    Ok(())
+}
+
+/// Before thread `t` runs user code again (under the kernel lock): a
+/// thread whose next instruction lies inside a moved site's span (it
+/// stopped there, or a call it was waiting in returns there, while
+/// another thread moved the site) continues at the matching place in the
+/// site's entry.
+pub fn into_moved_entries(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
+    t.cpu_sync.rechecked();
+    if !st.process.ring.has_moved() {
+        return Ok(());
+    }
+    let regs = *t.vcpu.regs()?;
+    let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+    let ring = &st.process.ring;
+    let mm = &st.process.mm;
+    match signal_delivery::locate(&regs, &t.cpu, t.on_out) {
+        Some(Location::User) => {
+            let rip = ring.ring_rip(mm, mem, regs.rip);
+            if rip != regs.rip {
+                t.vcpu.regs_mut()?.rip = rip;
+            }
+        }
+        Some(Location::IretFrame) => {
+            let f = frame::read(mem, &t.cpu)?;
+            let rip = ring.ring_rip(mm, mem, f.rip);
+            if rip != f.rip {
+                frame::write(mem, &t.cpu, &Frame { rip, ..f })?;
+            }
+        }
+        Some(Location::Sysret) => {
+            let rip = ring.ring_rip(mm, mem, regs.rcx);
+            if rip != regs.rcx {
+                t.vcpu.regs_mut()?.rcx = rip;
+            }
+        }
+        None => {}
+    }
     Ok(())
 }

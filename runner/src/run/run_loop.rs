@@ -283,6 +283,7 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         m.before_resume(machine.vm.memory_mut(machine.slot)?, &process.mm, kernel)?;
     }
     let ring = super::ring_loop::prepare(&mut st, t)?;
+    super::ring_loop::into_moved_entries(&mut st, t)?;
     let State {
         machine, process, ..
     } = &mut st;
@@ -762,7 +763,11 @@ where
     // A site whose `syscall` just moved into ring code returns into its
     // entry: its old return address is inside the jump now.
     let ret = Return {
-        user_rip: st.process.ring.ring_rip(ret.user_rip),
+        user_rip: st.process.ring.ring_rip(
+            &st.process.mm,
+            st.machine.vm.memory(st.machine.slot)?,
+            ret.user_rip,
+        ),
         ..ret
     };
     loop {
@@ -1160,7 +1165,11 @@ fn sigreturn(
     let mut regs = restore.regs;
     // An address inside a moved syscall site is the entry's now
     // (ring/sites.rs).
-    regs.rip = st.process.ring.ring_rip(regs.rip);
+    regs.rip = st.process.ring.ring_rip(
+        &st.process.mm,
+        st.machine.vm.memory(st.machine.slot)?,
+        regs.rip,
+    );
     let bad = |cause: &str| Death::Signal {
         signal: signal::SIGSEGV,
         cause: format!("rt_sigreturn: {cause}"),

@@ -51,6 +51,16 @@ pub fn shoot_down(group: &ThreadGroup, me: u64) {
     }
 }
 
+/// Kicks every other live thread of `group` out of the guest and waits
+/// until it is out; none runs user code again before it has prepared its
+/// entry under the kernel lock, which the caller holds while it rewrites
+/// the program's code (a syscall site for the ring: run/ring_loop.rs).
+pub fn hold_out(group: &ThreadGroup, me: u64) {
+    for m in group.others(me) {
+        m.cpu.hold_out(m.interrupter.as_ref().map(|i| &i.0));
+    }
+}
+
 /// Sends `vcpu`, stopped outside the guest with a flush pending, through
 /// `flush_return` before it runs user code again, from wherever it
 /// stopped: user mode (the runner builds the frame an interrupt would have
