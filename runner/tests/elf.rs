@@ -348,3 +348,85 @@ fn sendfile_counts_against_bytes_written() {
     assert_eq!(r.stdout.as_bytes(), &data[..100], "{}", r.stderr);
     assert_ne!(r.status, 0, "the write past the budget fails");
 }
+
+/// busybox cat of a file into a file or /dev/null (its stdout redirected
+/// there): the host kernel makes the sendfile (syscalls/copy.rs: up to
+/// 8 MiB a call, where the runner's buffer takes 64 KiB), with the same
+/// bytes, the same bytes_written budget, and the buffered path still
+/// serving a pipe.
+#[test]
+fn sendfile_into_a_file_is_made_by_the_host_with_the_same_bytes_and_budget() {
+    let dir = temp_dir("sendfile-direct");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    // 20 MiB: three direct calls, 320 buffered ones.
+    let data: Vec<u8> = (0..20u32 << 20)
+        .map(|i| b'a' + ((i.wrapping_mul(2654435761) >> 24) % 26) as u8)
+        .collect();
+    let file = tree.join("data.bin");
+    std::fs::write(&file, &data).expect("write");
+    let grant = format!(
+        "[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+        tree.display()
+    );
+    let all = policy_file(&dir, "all.toml", &grant);
+    let budget = policy_file(
+        &dir,
+        "budget.toml",
+        &format!("[limits]\nbytes_written = 100000\n\n{grant}"),
+    );
+    let cat = |policy: &str, out: std::fs::File, tag: &str| {
+        let stats = dir.join(format!("{tag}.json"));
+        let status = runner()
+            .args(["exec", "--policy", policy, "--stats"])
+            .arg(&stats)
+            .args(["/bin/busybox", "cat"])
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .status()
+            .expect("runner");
+        let text = std::fs::read_to_string(&stats).expect("stats");
+        let s: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        (
+            status.code(),
+            s["syscalls"]["sendfile"].as_u64().unwrap_or(0),
+        )
+    };
+    let out_path = dir.join("out.bin");
+    let (code, calls) = cat(&all, std::fs::File::create(&out_path).expect("out"), "file");
+    assert_eq!(code, Some(0));
+    assert!(
+        std::fs::read(&out_path).expect("read") == data,
+        "the copy differs"
+    );
+    assert!(calls <= 4, "{calls} sendfile calls: not made by the host");
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    let (code, calls) = cat(&all, null, "null");
+    assert_eq!(code, Some(0));
+    assert!(calls <= 4, "{calls} sendfile calls into /dev/null");
+    // The budget stops the host's copy where it stopped the runner's.
+    let (code, _) = cat(
+        &budget,
+        std::fs::File::create(&out_path).expect("out"),
+        "budget",
+    );
+    assert_ne!(code, Some(0), "the write past the budget fails");
+    let got = std::fs::read(&out_path).expect("read");
+    assert_eq!(got.len(), 100000);
+    assert!(got[..] == data[..100000]);
+    // Into a pipe: the runner's buffer, the same bytes.
+    let r = run(&[
+        "exec",
+        "--policy",
+        &all,
+        "/bin/busybox",
+        "cat",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stdout.as_bytes() == &data[..], "the piped copy differs");
+}

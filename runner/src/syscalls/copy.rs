@@ -1,5 +1,8 @@
 //! sendfile between the process's own descriptors, through a runner buffer
-//! (the guest memory is not involved). busybox `cat` tries it first.
+//! (the guest memory is not involved), or made by the host kernel on the
+//! runner's own descriptors when the runner need not see the bytes: a file
+//! into a file or a host /dev/null, where no process of the sandbox maps
+//! either file shared ([`direct_pair`]). busybox `cat` tries it first.
 //!
 //! The input is a file or a standard stream (a disconnected stdin is
 //! /dev/null: nothing to send); pipes, sockets and directories as input are
@@ -18,8 +21,12 @@ use rustix::fd::{AsFd, BorrowedFd};
 use rustix::net::SendFlags;
 use std::io::{Read, Write};
 
-/// Largest chunk moved per call (a short transfer, as Linux allows).
+/// Largest chunk moved per call through the runner's buffer (a short
+/// transfer, as Linux allows).
 const CHUNK: u64 = 1 << 16;
+/// Largest chunk the host kernel moves per call when neither side needs
+/// the runner to see the bytes ([`direct_pair`]).
+const DIRECT_CHUNK: u64 = 8 << 20;
 
 /// Where the bytes go.
 enum Sink<'a> {
@@ -93,6 +100,41 @@ fn send_all(sink: &Sink<'_>, buf: &[u8], give_up: &dyn Fn() -> bool) -> Result<u
     Ok(done)
 }
 
+/// The host descriptors of a transfer the host kernel can make itself
+/// (host sendfile, no copy through the runner): a readable file whose
+/// pages no process of the sandbox maps shared, into a file that none
+/// maps either, or into a host /dev/null (a standard stream redirected
+/// there). Writes into anything that may block (pipes, terminals,
+/// sockets) keep the buffered path, whose waits the run loop can end.
+fn direct_pair<'o>(
+    ctx: &mut Ctx<'_>,
+    inp: &'o Object,
+    out: &'o Object,
+) -> Option<(BorrowedFd<'o>, BorrowedFd<'o>)> {
+    let Object::File(f) = inp else {
+        return None;
+    };
+    if !f.readable || file_pages::shared_file(ctx, inp).is_some() {
+        return None;
+    }
+    let to = match out {
+        Object::Stdio { stream, host, .. } if stream.writable() => host.as_fd(),
+        Object::File(o) if o.writable && !o.memfd => {
+            if file_pages::shared_file(ctx, out).is_some() {
+                return None;
+            }
+            o.fd.as_fd()
+        }
+        _ => return None,
+    };
+    let st = rustix::fs::fstat(to).ok()?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let dev_null = kind == rustix::fs::FileType::CharacterDevice
+        && rustix::fs::major(st.st_rdev) == 1
+        && rustix::fs::minor(st.st_rdev) == 3;
+    (kind == rustix::fs::FileType::RegularFile || dev_null).then_some((f.fd.as_fd(), to))
+}
+
 fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (out_fd, in_fd, offp, count) = (a[0], a[1], GuestPtr::new(a[2]), a[3]);
     let out = ctx.process.fds.get(out_fd)?;
@@ -109,16 +151,31 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     // The out side must be writable before anything is read.
     let sink = sink(&out)?;
     let src = source(&inp)?;
-    let mut want = count.min(CHUNK);
+    let direct = direct_pair(ctx, &inp, &out);
+    let mut want = count.min(if direct.is_some() {
+        DIRECT_CHUNK
+    } else {
+        CHUNK
+    });
     if want == 0 {
         return Ok(0);
     }
     if matches!(sink, Sink::Host(_)) {
         want = ctx.kernel.budget.grant(want)?;
     }
-    let sent = match src {
-        None => 0,
-        Some(fd) => {
+    let mut host_offset = offset;
+    let direct_sent = direct
+        .map(|(from, to)| rustix::fs::sendfile(to, from, host_offset.as_mut(), want as usize));
+    let sent = match (src, direct_sent) {
+        (_, Some(Ok(n))) => {
+            ctx.kernel.budget.consume(n as u64);
+            n
+        }
+        // (The host refuses some pairs the check lets through, an
+        // O_APPEND file: the buffered path serves those.)
+        (_, Some(Err(e))) if e != Errno::INVAL => return Err(e.into()),
+        (None, _) => 0,
+        (Some(fd), _) => {
             // A standard stream may block: not with the kernel lock held
             // when another thread could need it (readiness.rs).
             if matches!(&*inp, Object::Stdio { .. }) {

@@ -190,7 +190,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("getpid", process::getpid,
         "a fixed pid: the guest is alone in its VM"),
     emulated!("sendfile", copy::sendfile,
-        "between the guest's descriptors through a runner buffer, within bytes_written; from a pipe or socket, or into a pipe, EINVAL (callers fall back to read/write)"),
+        "between the guest's descriptors through a runner buffer, or by the host kernel from a file into a file or /dev/null, within bytes_written; from a pipe or socket, or into a pipe, EINVAL (callers fall back to read/write)"),
     emulated!("socket", net::socket,
         "AF_INET/AF_INET6 TCP/UDP, only when a [[network]] rule names the protocol"),
     emulated!("connect", net::connect,
