@@ -246,6 +246,54 @@ fn the_policy_turns_the_ring_on_and_the_command_line_wins() {
     assert_eq!(n(&off["ring_sites"]), 0, "{off}");
 }
 
+/// `--syscalls auto` and the policy's `ring = "auto"`: the ring on
+/// kvm_pvm when the runner has two CPUs, exits on one CPU (taskset) and
+/// on hardware KVM; `--stats` names the mode the run used.
+#[test]
+fn auto_takes_the_ring_where_exits_are_slow_and_a_second_cpu_is_there() {
+    let dir = temp_dir("ring-auto");
+    let policy = policy_file(&dir, "auto.toml", "[syscalls]\nring = \"auto\"\n");
+    let program = elf_sample("ring_edges_glibc");
+    let file = dir.join("stats.json");
+    let stats = |cpus: Option<&str>, extra: &[&str]| {
+        let mut cmd = match cpus {
+            Some(list) => {
+                let mut c = std::process::Command::new("taskset");
+                c.args(["-c", list]).arg(env!("CARGO_BIN_EXE_runner"));
+                c
+            }
+            None => runner(),
+        };
+        cmd.env_remove("THINVISOR_SYSCALLS")
+            .args(["exec", "--policy", &policy, "--stats"])
+            .arg(&file)
+            .args(extra)
+            .arg(&program)
+            .arg("fork");
+        let r = run_command(cmd, b"");
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("stats")).expect("JSON");
+        s
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let two = stats(None, &[]);
+    let slow_exits = two["platform"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("kvm_pvm"));
+    let want = if slow_exits && cpus >= 2 {
+        "ring"
+    } else {
+        "exit"
+    };
+    assert_eq!(two["syscalls_mode"], want, "{two}");
+    assert_eq!(n(&two["ring_sites"]) > 0, want == "ring", "{two}");
+    // The command line's auto, on one CPU: exits.
+    let one = stats(Some("0"), &["--syscalls", "auto"]);
+    assert_eq!(one["syscalls_mode"], "exit", "{one}");
+    assert_eq!(n(&one["ring_sites"]), 0, "{one}");
+}
+
 /// A call that ends the process (a write to a pipe nobody reads, whose
 /// SIGPIPE has its default action) ends it with the ring on as without it
 /// and natively: status 141, nothing printed after the write. Its site was

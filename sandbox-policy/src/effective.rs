@@ -6,7 +6,7 @@ use crate::duration::format_duration;
 use crate::errno::errno_name;
 use crate::size::format_size;
 use crate::syscall_names::syscall_name;
-use crate::types::OnDeny;
+use crate::types::{OnDeny, RingChoice};
 use crate::Policy;
 
 /// A TOML basic string: `"..."` with `\`, `"` and control characters escaped.
@@ -158,7 +158,12 @@ pub fn render(policy: &Policy) -> String {
     };
     let _ = writeln!(o, "on_deny = {}", quote(&on_deny));
     let _ = writeln!(o, "vdso = {}", sc.vdso_allowed());
-    let _ = writeln!(o, "ring = {}", sc.ring);
+    let ring = match sc.ring {
+        RingChoice::Off => "false",
+        RingChoice::On => "true",
+        RingChoice::Auto => "\"auto\"",
+    };
+    let _ = writeln!(o, "ring = {ring}");
     for rule in &sc.args {
         let _ = writeln!(o, "\n[[syscalls.args]]");
         let name = syscall_name(rule.nr).unwrap_or_default();

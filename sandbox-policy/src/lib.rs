@@ -52,7 +52,9 @@ pub use network::{NetRule, NetRules, Protocol};
 pub use size::{format_size, parse_size};
 pub use syscall_names::{syscall_name, syscall_number};
 pub use tunnel::{Op, Perms, TunnelRange, TunnelRanges};
-pub use types::{ArgRule, Env, Identity, Limits, OnDeny, Stdio, SyscallRules, KILL_EXIT_STATUS};
+pub use types::{
+    ArgRule, Env, Identity, Limits, OnDeny, RingChoice, Stdio, SyscallRules, KILL_EXIT_STATUS,
+};
 
 /// A validated sandbox policy. `Policy::default()` is the documented safe
 /// default: standard streams only, no files, no network, no extra syscall

@@ -98,7 +98,15 @@ pub struct RawSyscalls {
     #[serde(default)]
     pub args: Vec<Spanned<RawArg>>,
     pub vdso: Option<Spanned<bool>>,
-    pub ring: Option<Spanned<bool>>,
+    pub ring: Option<Spanned<RawRing>>,
+}
+
+/// `syscalls.ring`: a boolean or a word (`"auto"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawRing {
+    Bool(bool),
+    Word(String),
 }
 
 /// One `[[syscalls.args]]` entry.

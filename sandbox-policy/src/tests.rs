@@ -1214,15 +1214,30 @@ fn identity_is_any_id_but_the_unchanged_marker() {
 
 #[test]
 fn the_syscall_ring_is_off_unless_the_policy_turns_it_on() {
-    assert!(!parse("").syscalls.ring, "off by default");
+    use crate::RingChoice;
+    assert_eq!(parse("").syscalls.ring, RingChoice::Off, "off by default");
     let p = parse("[syscalls]\nring = true\n");
-    assert!(p.syscalls.ring);
+    assert_eq!(p.syscalls.ring, RingChoice::On);
     assert!(p.to_effective_toml().contains("\nring = true\n"));
     assert!(parse("").to_effective_toml().contains("\nring = false\n"));
     // The effective policy reads back as the same policy.
     let again = parse(&p.to_effective_toml());
-    assert!(again.syscalls.ring);
+    assert_eq!(again.syscalls.ring, RingChoice::On);
+    let auto = parse("[syscalls]\nring = \"auto\"\n");
+    assert_eq!(auto.syscalls.ring, RingChoice::Auto);
+    assert!(auto.to_effective_toml().contains("\nring = \"auto\"\n"));
+    assert_eq!(
+        parse(&auto.to_effective_toml()).syscalls.ring,
+        RingChoice::Auto
+    );
     let err = Policy::from_str_named("[syscalls]\nring = \"yes\"\n", "policy.toml")
-        .expect_err("a string is not a boolean");
+        .expect_err("only \"auto\" is a word it takes");
+    assert!(err.to_string().contains("syscalls.ring"), "{err}");
+    assert!(
+        err.to_string().contains("expected true, false or \"auto\""),
+        "{err}"
+    );
+    let err = Policy::from_str_named("[syscalls]\nring = 3\n", "policy.toml")
+        .expect_err("a number is neither");
     assert!(err.to_string().contains("syscalls.ring"), "{err}");
 }

@@ -185,7 +185,20 @@ pub struct SyscallRules {
     /// `syscalls.ring`: answer patched syscall sites in the runner's
     /// shared-memory ring instead of by exit (`runner exec --syscalls`,
     /// which wins over it). A matter of speed: the rules apply the same.
-    pub ring: bool,
+    pub ring: RingChoice,
+}
+
+/// `syscalls.ring`: `false`, `true` or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingChoice {
+    /// Every syscall exits (the default).
+    #[default]
+    Off,
+    /// The ring.
+    On,
+    /// The ring where the runner finds it faster at start-up (the
+    /// runner decides: `runner exec --syscalls auto`).
+    Auto,
 }
 
 impl Default for SyscallRules {
@@ -196,7 +209,7 @@ impl Default for SyscallRules {
             args: Vec::new(),
             on_deny: OnDeny::Errno(defaults::ON_DENY_ERRNO),
             vdso: true,
-            ring: false,
+            ring: RingChoice::Off,
         }
     }
 }

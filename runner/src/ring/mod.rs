@@ -35,4 +35,46 @@ pub enum SyscallMode {
     /// Patched sites post their calls in a shared-memory ring; the rest
     /// trap.
     Ring,
+    /// The ring where it pays, decided at start-up ([`SyscallMode::resolve`]):
+    /// on kvm_pvm, whose exits cost 50-110 us against the ring's ~1 us round
+    /// trip, when the runner has a second CPU for the ring's server;
+    /// exits otherwise (hardware KVM's exits cost 1-3 us, and the ring would
+    /// keep a second CPU spinning to save that).
+    Auto,
+}
+
+impl SyscallMode {
+    /// The mode a run uses: `Auto` made concrete for a platform whose
+    /// exits are slow (`slow_exits`: kvm_pvm) or not, with `cpus` CPUs the
+    /// runner may run on.
+    pub fn resolve(self, slow_exits: bool, cpus: u32) -> SyscallMode {
+        match self {
+            SyscallMode::Auto if slow_exits && cpus >= 2 => SyscallMode::Ring,
+            SyscallMode::Auto => SyscallMode::Exit,
+            chosen => chosen,
+        }
+    }
+
+    /// The name `--stats` and `runner info` show.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyscallMode::Exit => "exit",
+            SyscallMode::Ring => "ring",
+            SyscallMode::Auto => "auto",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SyscallMode::*;
+
+    #[test]
+    fn auto_takes_the_ring_only_where_exits_are_slow_and_a_cpu_is_free() {
+        assert_eq!(Auto.resolve(true, 2), Ring);
+        assert_eq!(Auto.resolve(true, 1), Exit);
+        assert_eq!(Auto.resolve(false, 16), Exit);
+        assert_eq!(Ring.resolve(false, 1), Ring);
+        assert_eq!(Exit.resolve(true, 16), Exit);
+    }
 }

@@ -37,10 +37,12 @@ pub struct ExecOptions {
     /// VM. ring: a syscall site that trapped once is patched to post its
     /// calls in shared memory, where a runner thread spinning beside the
     /// guest answers them without an exit (docs/architecture.md,
-    /// "Exitless syscalls"); calls that may wait still trap. Not with the
-    /// in-VM monitor (ring then gives way to it). Default: the policy's
-    /// `syscalls.ring` (false: exit); THINVISOR_SYSCALLS sets it too (the
-    /// test suite runs once with each).
+    /// "Exitless syscalls"); calls that may wait still trap. auto: the
+    /// ring on kvm_pvm (exits of 50-110 us) when the runner has a second
+    /// CPU, exit on hardware KVM (exits of 1-3 us) and on one CPU. Not
+    /// with the in-VM monitor (ring then gives way to it). Default: the
+    /// policy's `syscalls.ring` (false: exit); THINVISOR_SYSCALLS sets it
+    /// too (the test suite runs once with exit and once with ring).
     #[arg(long, value_enum, env = "THINVISOR_SYSCALLS")]
     #[serde(default)]
     pub syscalls: Option<crate::ring::SyscallMode>,

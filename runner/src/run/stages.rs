@@ -532,6 +532,9 @@ impl Booted {
         } else {
             None
         };
+        // For `--syscalls auto`: the CPUs this runner may use (asked
+        // before the lock-down, whose filter does not have the call).
+        let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
         lockdown::lock_down(&record.policy, &vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
         let program = record.opts.program.as_os_str().as_encoded_bytes();
@@ -552,15 +555,15 @@ impl Booted {
         let wanted = record
             .opts
             .syscalls
-            .unwrap_or(if record.policy.syscalls.ring {
-                crate::ring::SyscallMode::Ring
-            } else {
-                crate::ring::SyscallMode::Exit
+            .unwrap_or(match record.policy.syscalls.ring {
+                sandbox_policy::RingChoice::On => crate::ring::SyscallMode::Ring,
+                sandbox_policy::RingChoice::Off => crate::ring::SyscallMode::Exit,
+                sandbox_policy::RingChoice::Auto => crate::ring::SyscallMode::Auto,
             });
         objects.kernel.syscall_mode = if engine.monitor {
             crate::ring::SyscallMode::Exit
         } else {
-            wanted
+            wanted.resolve(!hv.platform().is_hardware(), cpus)
         };
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
@@ -589,11 +592,7 @@ impl Booted {
         stats.platform = hv.platform().to_string();
         stats.syscall_path = engine.path.short().to_string();
         stats.monitor = if engine.monitor { "on" } else { "off" }.to_string();
-        stats.syscalls_mode = match objects.kernel.syscall_mode {
-            crate::ring::SyscallMode::Exit => "exit",
-            crate::ring::SyscallMode::Ring => "ring",
-        }
-        .to_string();
+        stats.syscalls_mode = objects.kernel.syscall_mode.name().to_string();
         stats.vdso = if machine.vdso { "on" } else { "off" }.to_string();
         stats.end_phase("lock_down", &mut record.mark);
         Ok(Locked {

@@ -1,5 +1,5 @@
 //! `[syscalls]`: the allow and deny lists (names, duplicates, conflicts,
-//! exit and exit_group), `on_deny`, argument rules, and `vdso`.
+//! exit and exit_group), `on_deny`, argument rules, `vdso` and `ring`.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -10,9 +10,9 @@ use super::Result;
 use crate::effective::quote;
 use crate::errno::errno_number;
 use crate::location::Source;
-use crate::schema::{RawArg, RawInt, RawSyscalls};
+use crate::schema::{RawArg, RawInt, RawRing, RawSyscalls};
 use crate::syscall_names::syscall_number;
-use crate::types::{ArgRule, OnDeny, SyscallRules};
+use crate::types::{ArgRule, OnDeny, RingChoice, SyscallRules};
 
 /// A syscall named in the policy, with where it was named.
 struct Named {
@@ -158,7 +158,21 @@ pub(super) fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<Sys
     rules.deny = deny.iter().map(|d| d.nr).collect();
     rules.allow = allow.map(|list| list.iter().map(|a| a.nr).collect::<BTreeSet<u32>>());
     rules.vdso = vdso(raw.vdso.as_ref(), &rules, src)?;
-    rules.ring = raw.ring.as_ref().is_some_and(|v| *v.get_ref());
+    rules.ring = match raw.ring.as_ref() {
+        None => RingChoice::Off,
+        Some(v) => match v.get_ref() {
+            RawRing::Bool(true) => RingChoice::On,
+            RawRing::Bool(false) => RingChoice::Off,
+            RawRing::Word(w) if w == "auto" => RingChoice::Auto,
+            RawRing::Word(w) => {
+                return Err(src.invalid(
+                    &v.span(),
+                    "syscalls.ring",
+                    format!("expected true, false or \"auto\", found {}", quote(w)),
+                ))
+            }
+        },
+    };
     Ok(rules)
 }
 
