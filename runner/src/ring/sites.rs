@@ -92,7 +92,15 @@ pub struct RingCode {
     slots: std::collections::BTreeSet<u64>,
     /// How many sites moved.
     moved: u64,
+    /// `syscall` addresses already found not patchable (not a pattern
+    /// the ring patches, or jumped into), so that a site that traps
+    /// often is looked at once; at most [`REFUSED_KEPT`].
+    refused: std::collections::BTreeSet<u64>,
 }
+
+/// How many refused sites a process remembers (a program that makes ever
+/// new `syscall` instructions cannot grow the runner's memory).
+const REFUSED_KEPT: usize = 4096;
 
 /// How a site was patched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,11 +347,7 @@ impl RingCode {
         syscall_at: u64,
         nr: u64,
     ) -> Result<Option<Patched>, crate::guest::address_space::MapError> {
-        // A trap at a patched `mov` site's own `syscall` is its stub
-        // falling back; one inside a span cannot be (its bytes are the
-        // jump); one in ring code is a moved site's fallback.
-        let patched = self.overlaps(syscall_at.saturating_sub(5), 7);
-        if self.disabled || patched || self.offset_in_code(syscall_at).is_some() {
+        if !self.candidate(syscall_at) {
             return Ok(None);
         }
         if let Some(done) = self.patch_mov(mm, mem, syscall_at, nr)? {
@@ -352,6 +356,25 @@ impl RingCode {
         Ok(self
             .patch_moved(mm, mem, syscall_at)?
             .then_some(Patched::Moved))
+    }
+
+    /// Whether the `syscall` at `syscall_at` may be a site to patch (a
+    /// cheap look, before the process's other threads are held out for
+    /// [`RingCode::patch`]): not a patched `mov` site's own `syscall` (its
+    /// stub falling back), not inside a span (its bytes are the jump), not
+    /// in ring code (a moved site's fallback), not refused before.
+    pub fn candidate(&self, syscall_at: u64) -> bool {
+        !self.disabled
+            && !self.overlaps(syscall_at.saturating_sub(5), 7)
+            && self.offset_in_code(syscall_at).is_none()
+            && !self.refused.contains(&syscall_at)
+    }
+
+    /// Remembers that the `syscall` at `syscall_at` is not patchable.
+    fn refuse(&mut self, syscall_at: u64) {
+        if self.refused.len() < REFUSED_KEPT {
+            self.refused.insert(syscall_at);
+        }
     }
 
     /// A `mov $nr,%eax; syscall` site. None: the bytes are not that.
@@ -405,6 +428,7 @@ impl RingCode {
     ) -> Result<bool, crate::guest::address_space::MapError> {
         let code = read_code_up_to(mm, mem, site, moved::MAX_SPAN);
         let Some(span) = moved::span_at(&code, site) else {
+            self.refuse(site);
             return Ok(false);
         };
         if self.overlaps(site, span.len) {
@@ -412,6 +436,7 @@ impl RingCode {
         }
         let (window_va, window) = read_around(mm, mem, site, moved::LOOK_AROUND);
         if moved::jumped_into(&window, window_va, &span) {
+            self.refuse(site);
             return Ok(false);
         }
         // The body's length does not depend on where it goes.

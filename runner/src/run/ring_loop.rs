@@ -480,6 +480,9 @@ pub fn patch_site(
     {
         return Ok(());
     }
+    if !st.process.ring.candidate(syscall_at) {
+        return Ok(());
+    }
     if t.group.live() > 1 {
         super::tlb::hold_out(&t.group, t.tid);
     }
@@ -504,6 +507,10 @@ pub fn patch_site(
 pub fn gs_taken(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
     if st.process.ring.disabled || st.kernel.syscall_mode != SyscallMode::Ring {
         return Ok(());
+    }
+    // No other thread may be fetching a site while its bytes go back.
+    if t.group.live() > 1 {
+        super::tlb::hold_out(&t.group, t.tid);
     }
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     st.process
