@@ -733,3 +733,56 @@ fn bytes_written_is_a_total_budget() {
         "01234567"
     );
 }
+
+/// copy_file_range and fallocate (samples/c/copyrange.c) print what they
+/// print natively in a read-write tree: whole copies by position, ranges
+/// by offset, and Linux's errors; fallocate's mode 0 and KEEP_SIZE. A
+/// hole punch answers EOPNOTSUPP (documented; natively it succeeds), and
+/// copies count against bytes_written.
+#[test]
+fn copy_file_range_and_fallocate_match_native() {
+    let base = temp_dir("copyrange");
+    let native_dir = base.join("native");
+    let guest_dir = base.join("guest");
+    for d in [&native_dir, &guest_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let program = elf_sample("copyrange");
+    let grant = format!(
+        "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
+        guest_dir.display()
+    );
+    let policy = policy_file(&base, "rw.toml", &grant);
+    let g = guest_dir.to_str().expect("utf-8");
+    let n = native_dir.to_str().expect("utf-8");
+    for mode in ["copy", "alloc"] {
+        let native = run_native(&program, &[n, mode], b"", &[]);
+        assert_eq!(native.status, 0, "{mode} natively: {}", native.stderr);
+        let r = exec_elf(&["--policy", &policy], "copyrange", &[g, mode]);
+        assert_eq!(
+            (r.status, r.stdout.as_str()),
+            (0, native.stdout.as_str()),
+            "{mode}: {}",
+            r.stderr
+        );
+    }
+    let r = exec_elf(&["--policy", &policy], "copyrange", &[g, "punch"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "punch: -95, first byte kept\n"),
+        "{}",
+        r.stderr
+    );
+    // 200000 bytes to copy, 50000 left in the budget after the 200000
+    // the program writes first: the copy stops at the budget (and the
+    // program's output with it: nothing is left for stdout).
+    let tight = policy_file(
+        &base,
+        "tight.toml",
+        &format!("[limits]\nbytes_written = 250000\n\n{grant}"),
+    );
+    let r = exec_elf(&["--policy", &tight], "copyrange", &[g, "copy"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+    let copied = std::fs::metadata(guest_dir.join("dst")).expect("dst").len();
+    assert_eq!(copied, 50000);
+}

@@ -146,6 +146,8 @@ pub const RULES: &[Rule] = &[
     // --- I/O on descriptors the runner holds ---------------------------
     rule("read", Always, ANY, "syscall emulation: the guest's read/readv/pread on stdin, files and sockets, and sendfile's input"),
     rule("write", Always, ANY, "syscall emulation: the guest's writes and sendfile's output; the runner's own stderr line and the --stats file"),
+    rule("copy_file_range", Always, ANY, "syscall emulation: the guest's copy_file_range between two files the runner already holds open for it"),
+    rule("fallocate", Always, ANY, "syscall emulation: the guest's fallocate (allocation modes only) on a file the runner holds open for writing"),
     rule("sendfile", Always, ANY, "syscall emulation: the guest's sendfile from a file into a file or /dev/null, made by the host kernel on descriptors the runner already holds (no copy through the runner)"),
     rule("readv", Always, ANY, "syscall emulation: the guest's readv (one host call per guest call)"),
     rule("writev", Always, ANY, "syscall emulation: the guest's writev, handed to the host as one vectored write over guest memory"),

@@ -1,8 +1,11 @@
-//! sendfile between the process's own descriptors, through a runner buffer
-//! (the guest memory is not involved), or made by the host kernel on the
-//! runner's own descriptors when the runner need not see the bytes: a file
-//! into a file or a host /dev/null, where no process of the sandbox maps
-//! either file shared ([`direct_pair`]). busybox `cat` tries it first.
+//! sendfile and copy_file_range between the process's own descriptors
+//! (the guest memory is not involved).
+//!
+//! sendfile goes through a runner buffer, or is made by the host kernel
+//! on the runner's own descriptors when the runner need not see the
+//! bytes: a file into a file or a host /dev/null, where no process of the
+//! sandbox maps either file shared ([`direct_pair`]). busybox `cat` tries
+//! it first. copy_file_range is always the host's ([`copy_file_range`]).
 //!
 //! The input is a file or a standard stream (a disconnected stdin is
 //! /dev/null: nothing to send); pipes, sockets and directories as input are
@@ -139,15 +142,7 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (out_fd, in_fd, offp, count) = (a[0], a[1], GuestPtr::new(a[2]), a[3]);
     let out = ctx.process.fds.get(out_fd)?;
     let inp = ctx.process.fds.get(in_fd)?;
-    let offset = if offp.addr() != 0 {
-        match ctx.tunnel().read_u64(offp) {
-            Ok(o) if (o as i64) >= 0 => Some(o),
-            Ok(_) => return Err(Errno::INVAL.into()),
-            Err(_) => return Err(Errno::FAULT.into()),
-        }
-    } else {
-        None
-    };
+    let offset = offset_at(ctx, offp)?;
     // The out side must be writable before anything is read.
     let sink = sink(&out)?;
     let src = source(&inp)?;
@@ -219,4 +214,75 @@ fn transfer(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn sendfile(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     transfer(ctx, a)
+}
+
+/// An offset a call reads from the program (`ptr` 0: none, the
+/// descriptor's position is used).
+fn offset_at(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<Option<u64>, Errno> {
+    if ptr.addr() == 0 {
+        return Ok(None);
+    }
+    match ctx.tunnel().read_u64(ptr) {
+        Ok(o) if (o as i64) >= 0 => Ok(Some(o)),
+        Ok(_) => Err(Errno::INVAL),
+        Err(_) => Err(Errno::FAULT),
+    }
+}
+
+/// copy_file_range(fd_in, off_in, fd_out, off_out, len, flags): between
+/// two files of the process, by the host kernel on the runner's
+/// descriptors (Linux's checks: flags 0, the input readable, the output
+/// writable and not in append mode, the same file's ranges not
+/// overlapping), at most 8 MiB a call, within bytes_written. Where a
+/// process of the sandbox maps either file shared, or the output is a
+/// memfd, EXDEV: programs then copy with read and write (as glibc's and
+/// coreutils' callers do for files on two file systems), which keep the
+/// mappings coherent.
+pub fn copy_file_range(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (in_fd, out_fd, len, flags) = (a[0], a[2], a[4], a[5]);
+    if flags != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let inp = ctx.process.fds.get(in_fd)?;
+    let out = ctx.process.fds.get(out_fd)?;
+    let (from, to) = match (&*inp, &*out) {
+        (Object::File(i), Object::File(o)) => (i, o),
+        (Object::Dir(_) | Object::VirtualDir(_), _)
+        | (_, Object::Dir(_) | Object::VirtualDir(_)) => return Err(Errno::ISDIR.into()),
+        _ => return Err(Errno::INVAL.into()),
+    };
+    if !from.readable || !to.writable {
+        return Err(Errno::BADF.into());
+    }
+    let append = rustix::fs::fcntl_getfl(&to.fd)?.contains(rustix::fs::OFlags::APPEND);
+    if append {
+        return Err(Errno::BADF.into());
+    }
+    let mut off_in = offset_at(ctx, GuestPtr::new(a[1]))?;
+    let mut off_out = offset_at(ctx, GuestPtr::new(a[3]))?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let shared = file_pages::shared_file(ctx, &inp).is_some()
+        || file_pages::shared_file(ctx, &out).is_some();
+    if shared || to.memfd {
+        return Err(Errno::XDEV.into());
+    }
+    let want = ctx.kernel.budget.grant(len.min(DIRECT_CHUNK))?;
+    let n = rustix::fs::copy_file_range(
+        &from.fd,
+        off_in.as_mut(),
+        &to.fd,
+        off_out.as_mut(),
+        want as usize,
+    )?;
+    ctx.kernel.budget.consume(n as u64);
+    for (ptr, off) in [(a[1], off_in), (a[3], off_out)] {
+        if let Some(o) = off {
+            ctx.tunnel()
+                .write(GuestPtr::new(ptr), &o.to_le_bytes())
+                .map_err(|_| Errno::FAULT)?;
+        }
+    }
+    Ok(n as u64)
 }

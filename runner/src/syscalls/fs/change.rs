@@ -1,5 +1,5 @@
 //! Changes to existing names and files: rename/renameat/renameat2,
-//! truncate/ftruncate, fsync/fdatasync; and access/faccessat/faccessat2,
+//! truncate/ftruncate, fallocate, fsync/fdatasync; and access/faccessat/faccessat2,
 //! which answer what the policy would let the guest do.
 
 use super::exists;
@@ -89,6 +89,51 @@ pub fn ftruncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         // standard streams are never truncated).
         _ => Err(Errno::INVAL.into()),
     }
+}
+
+/// fallocate(fd, mode, offset, len): mode 0 (allocate, growing the file)
+/// and FALLOC_FL_KEEP_SIZE, by the host on a file opened for writing; the
+/// allocation (`len` bytes of disk) counts against bytes_written whole or
+/// not at all (EFBIG). The modes that change what the file holds (punch,
+/// zero, collapse, insert a range) answer EOPNOTSUPP, as a file system
+/// without them does: programs fall back to writing zeros.
+pub fn fallocate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const KEEP_SIZE: u64 = 1;
+    let (mode, offset, len) = (a[1] as u32 as u64, a[2] as i64, a[3] as i64);
+    let obj = ctx.process.fds.get(a[0])?;
+    let f = match &*obj {
+        Object::File(f) if !f.writable => return Err(Errno::BADF.into()),
+        Object::File(f) if f.memfd => return Err(Errno::OPNOTSUPP.into()),
+        Object::File(f) => f,
+        Object::Pipe(_) => return Err(Errno::SPIPE.into()),
+        Object::Stdio { .. } | Object::Null { .. } => return Err(Errno::NODEV.into()),
+        _ => return Err(Errno::NODEV.into()),
+    };
+    if offset < 0 || len <= 0 {
+        return Err(Errno::INVAL.into());
+    }
+    if mode & !KEEP_SIZE != 0 {
+        return Err(Errno::OPNOTSUPP.into());
+    }
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::FBIG.into());
+    }
+    let len = len as u64;
+    if ctx.kernel.budget.grant(len)? < len {
+        return Err(Errno::FBIG.into());
+    }
+    rustix::fs::fallocate(
+        &f.fd,
+        rustix::fs::FallocateFlags::from_bits_retain(mode as u32),
+        offset as u64,
+        len,
+    )?;
+    ctx.kernel.budget.consume(len);
+    if mode & KEEP_SIZE == 0 {
+        let size = rustix::fs::fstat(&f.fd)?.st_size.max(0) as u64;
+        file_pages::after_truncate(ctx, f.fd.as_fd(), size);
+    }
+    Ok(0)
 }
 
 pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

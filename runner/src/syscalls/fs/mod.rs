@@ -23,8 +23,8 @@ mod stat;
 mod statfs;
 
 pub use change::{
-    access, faccessat, faccessat2, fdatasync, fsync, ftruncate, rename, renameat, renameat2,
-    truncate,
+    access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, rename, renameat,
+    renameat2, truncate,
 };
 pub use dirs::{
     chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
