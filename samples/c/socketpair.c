@@ -3,7 +3,8 @@
  * file), datagram and seqpacket pairs keeping message boundaries (MSG_PEEK,
  * MSG_TRUNC), a nonblocking pair (EAGAIN, poll), what getsockopt and
  * getsockname say, EPIPE after the peer closed, and the errors Linux gives
- * (SOCK_RAW is a datagram pair there). `socketpair many`: pairs until
+ * (SOCK_RAW is a datagram pair there), sendmmsg and recvmmsg.
+ * `socketpair many`: pairs until
  * socketpair fails, then one more once they are closed.
  * Prints what it sees; the output is compared with a native run. */
 #define _GNU_SOURCE
@@ -120,6 +121,49 @@ static void errors(void) {
     close(sv[1]);
 }
 
+/* sendmmsg and recvmmsg on a datagram pair: three messages in one call,
+ * received with MSG_WAITFORONE into five slots, then an empty pair. */
+static void batches(void) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+    char *words[3] = {"one", "three", "eleven"};
+    struct iovec out[3];
+    struct mmsghdr msgs[3];
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < 3; i++) {
+        out[i].iov_base = words[i];
+        out[i].iov_len = strlen(words[i]);
+        msgs[i].msg_hdr.msg_iov = &out[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = sendmmsg(sv[0], msgs, 3, 0);
+    printf("sendmmsg: %d, lengths %u %u %u\n", n, msgs[0].msg_len, msgs[1].msg_len,
+           msgs[2].msg_len);
+    char bufs[5][16];
+    struct iovec in[5];
+    struct mmsghdr got[5];
+    memset(got, 0, sizeof got);
+    for (int i = 0; i < 5; i++) {
+        in[i].iov_base = bufs[i];
+        in[i].iov_len = sizeof bufs[i];
+        got[i].msg_hdr.msg_iov = &in[i];
+        got[i].msg_hdr.msg_iovlen = 1;
+    }
+    n = recvmmsg(sv[1], got, 5, MSG_WAITFORONE, NULL);
+    printf("recvmmsg: %d:", n);
+    for (int i = 0; i < n && i < 5; i++)
+        printf(" %.*s (%u)", (int)got[i].msg_len, bufs[i], got[i].msg_len);
+    printf("\n");
+    n = recvmmsg(sv[1], got, 5, MSG_DONTWAIT, NULL);
+    printf("recvmmsg of nothing: %s\n", n < 0 ? strerror(errno) : "ok?");
+    struct timespec bad = {0, 2000000000L};
+    n = recvmmsg(sv[1], got, 5, MSG_DONTWAIT, &bad);
+    printf("recvmmsg with a bad timeout: %s\n", n < 0 ? strerror(errno) : "ok?");
+    printf("sendmmsg of none: %d\n", sendmmsg(sv[0], msgs, 0, 0));
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* `many`: pairs until socketpair fails (the sandbox bounds them: their
  * buffers are host kernel memory), then again once they are closed. */
 static int many(void) {
@@ -152,6 +196,7 @@ int main(int argc, char **argv) {
     messages(SOCK_SEQPACKET, "seqpacket");
     nonblocking();
     errors();
+    batches();
     puts("done");
     return 0;
 }

@@ -4,6 +4,16 @@
 //! listed peers). Control messages (SCM_RIGHTS, IP_PKTINFO, ...) are not
 //! emulated: a send that carries some is EINVAL, reported once; a receive
 //! never returns any (`msg_controllen` 0).
+//!
+//! sendmmsg and recvmmsg are those, message after message of a `struct
+//! mmsghdr` array (at most 1024, as Linux), each message's length written
+//! back: only the first may wait (a call that waits is made again from the
+//! start, so nothing may have been sent or received before it); the rest
+//! go as far as the socket allows at once, and the call returns how many
+//! went. recvmmsg without MSG_WAITFORONE therefore returns what is there
+//! after the first datagram instead of waiting for all `vlen` (callers
+//! loop; its timeout, which Linux itself checks only between datagrams,
+//! is validated and otherwise has nothing to bound).
 
 use super::common::{read_iovecs, total};
 use super::net::{put_sockaddr, read_sockaddr, receive, send_checked};
@@ -16,6 +26,12 @@ use rustix::fd::AsFd;
 
 /// Bytes of a `struct msghdr`.
 const MSGHDR_SIZE: usize = 56;
+/// Bytes of a `struct mmsghdr` (a msghdr, its `msg_len`, padding).
+const MMSGHDR_SIZE: u64 = 64;
+/// The most messages one sendmmsg or recvmmsg takes (UIO_MAXIOV).
+const MMSG_MAX: u64 = 1024;
+/// recvmmsg: wait for the first message only.
+const MSG_WAITFORONE: u32 = 0x10000;
 /// The report key of refused control messages (one line per run).
 const REPORT_CONTROL: u64 = u64::MAX - 31;
 
@@ -83,8 +99,77 @@ fn send_message(ctx: &mut Ctx<'_>, fd: u64, msg: u64, flags: u32) -> Result<u64,
 }
 
 pub fn recvmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let (msg, flags) = (a[1], a[2] as u32);
-    ctx.process.fds.get(a[0])?;
+    recv_message(ctx, a[0], a[1], a[2] as u32)
+}
+
+/// sendmmsg(fd, msgvec, vlen, flags).
+pub fn sendmmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (fd, vec, flags) = (a[0], a[1], a[3] as u32);
+    let count = (a[2] as u32 as u64).min(MMSG_MAX);
+    if count == 0 {
+        return Ok(0);
+    }
+    let mut sent = 0;
+    while sent < count {
+        let msg = vec.wrapping_add(sent * MMSGHDR_SIZE);
+        let r = if sent == 0 {
+            sendmsg(ctx, &[fd, msg, u64::from(flags), 0, 0, 0])
+        } else {
+            // The socket's room now, without waiting.
+            send_message(ctx, fd, msg, flags | MSG_DONTWAIT).map_err(Into::into)
+        };
+        match r {
+            Ok(n) => put_len(ctx, msg, n)?,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// recvmmsg(fd, msgvec, vlen, flags, timeout).
+pub fn recvmmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (fd, vec, flags, timeout) = (a[0], a[1], a[3] as u32, a[4]);
+    if timeout != 0 {
+        super::sleep::read_timespec(ctx, GuestPtr::new(timeout))?;
+    }
+    let count = (a[2] as u32 as u64).min(MMSG_MAX);
+    let flags = flags & !MSG_WAITFORONE;
+    if count == 0 {
+        return Ok(0);
+    }
+    let mut got = 0;
+    while got < count {
+        let msg = vec.wrapping_add(got * MMSGHDR_SIZE);
+        let each = if got == 0 {
+            flags
+        } else {
+            flags | MSG_DONTWAIT
+        };
+        match recv_message(ctx, fd, msg, each) {
+            Ok(n) => put_len(ctx, msg, n)?,
+            Err(e) if got == 0 => return Err(e),
+            Err(_) => break,
+        }
+        got += 1;
+    }
+    Ok(got)
+}
+
+/// Writes a message's length into its `struct mmsghdr` at `msg`.
+fn put_len(ctx: &mut Ctx<'_>, msg: u64, n: u64) -> Result<(), Errno> {
+    ctx.tunnel()
+        .write(
+            GuestPtr::new(msg.wrapping_add(MSGHDR_SIZE as u64)),
+            &(n as u32).to_le_bytes(),
+        )
+        .map_err(|_| Errno::FAULT)
+}
+
+/// Receives one message into the `struct msghdr` at `msg`.
+fn recv_message(ctx: &mut Ctx<'_>, fd: u64, msg: u64, flags: u32) -> SyscallResult {
+    ctx.process.fds.get(fd)?;
     let h = read_msghdr(ctx, msg)?;
     let parts = read_iovecs(ctx, h.iov, h.iovlen, Access::Write)?;
     // What is written back is checked before receiving.
@@ -95,7 +180,7 @@ pub fn recvmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         t.check(GuestPtr::new(h.name), u64::from(h.namelen), Access::Write)
             .map_err(|_| Errno::FAULT)?;
     }
-    let (n, from) = receive(ctx, a[0], &parts, flags)?;
+    let (n, from) = receive(ctx, fd, &parts, flags)?;
     if h.name != 0 {
         put_sockaddr(ctx, from, h.name, msg + 8, h.namelen as usize)?;
     } else {

@@ -90,7 +90,6 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
-const SERVER: &str = "not emulated yet: message calls with ancillary data and their batches (sockets connect, serve on listen rules' addresses, read, write, send and receive; AF_UNIX socketpairs work)";
 const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory segments): not emulated yet (processes can share MAP_SHARED anonymous memory across fork, pipes and socketpairs)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
@@ -576,7 +575,8 @@ pub static TABLE: &[Entry] = &[
     emulated!("rt_tgsigqueueinfo", signals::rt_tgsigqueueinfo,
         "pthread_sigqueue: as rt_sigqueueinfo, to a thread of the calling process (ESRCH for another process's)"),
     unsupported("perf_event_open", HOST_ADMIN),
-    unsupported("recvmmsg", SERVER),
+    emulated!("recvmmsg", net_messages::recvmmsg,
+        "recvmsg message after message (at most 1024): only the first waits, the rest take what is there (without MSG_WAITFORONE too); the timeout is validated"),
     unsupported("fanotify_init", HOST_ADMIN),
     unsupported("fanotify_mark", HOST_ADMIN),
     emulated!("prlimit64", resources::prlimit64,
@@ -585,7 +585,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("open_by_handle_at", HOST_ADMIN),
     unsupported("clock_adjtime", HOST_ADMIN),
     unsupported("syncfs", FILE_META),
-    unsupported("sendmmsg", SERVER),
+    emulated!("sendmmsg", net_messages::sendmmsg,
+        "sendmsg message after message (at most 1024): only the first waits for room, the rest go while the socket has room; the count sent"),
     unsupported("setns", HOST_ADMIN),
     emulated!("getcpu", resources::getcpu,
         "the calling thread's vCPU, folded into the sandbox's CPUs; node 0"),
