@@ -786,3 +786,44 @@ fn copy_file_range_and_fallocate_match_native() {
     let copied = std::fs::metadata(guest_dir.join("dst")).expect("dst").len();
     assert_eq!(copied, 50000);
 }
+
+/// splice and tee (samples/c/splice.c) print what they print natively: a
+/// file into a pipe at an offset, a pipe into a file at an offset and by
+/// position, pipe to pipe, tee, a pipe into stdout, the end of a pipe,
+/// SPLICE_F_NONBLOCK, a pipe nobody reads, and Linux's errors.
+#[test]
+fn splice_and_tee_match_native() {
+    let base = temp_dir("splice");
+    let native_dir = base.join("native");
+    let guest_dir = base.join("guest");
+    for d in [&native_dir, &guest_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let program = elf_sample("splice");
+    let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
+    assert_eq!(native.status, 0, "natively: {}", native.stderr);
+    assert!(native.stdout.contains("tee: 11\n"), "{}", native.stdout);
+    let policy = policy_file(
+        &base,
+        "rw.toml",
+        &format!(
+            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
+            guest_dir.display()
+        ),
+    );
+    let r = exec_elf(
+        &["--policy", &policy],
+        "splice",
+        &[guest_dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(guest_dir.join("dst")).expect("dst"),
+        std::fs::read(native_dir.join("dst")).expect("native dst")
+    );
+}

@@ -213,6 +213,18 @@ impl PipeEnd {
         out
     }
 
+    /// A copy of up to `max` bytes from the front of the buffer, left in
+    /// it (tee, and splice out of a pipe before it knows how much went).
+    pub fn peek(&self, max: usize) -> Vec<u8> {
+        let p = lock(&self.pipe);
+        p.buf.iter().take(max).copied().collect()
+    }
+
+    /// Whether `other` is an end of the same pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+
     /// Appends `data` (the caller checked `space`).
     pub fn push(&self, data: Vec<u8>) {
         let mut p = lock(&self.pipe);

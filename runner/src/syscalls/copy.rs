@@ -32,7 +32,7 @@ const CHUNK: u64 = 1 << 16;
 const DIRECT_CHUNK: u64 = 8 << 20;
 
 /// Where the bytes go.
-enum Sink<'a> {
+pub(super) enum Sink<'a> {
     /// A host fd, counted against bytes_written.
     Host(BorrowedFd<'a>),
     Socket(BorrowedFd<'a>),
@@ -40,7 +40,7 @@ enum Sink<'a> {
     Discard,
 }
 
-fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
+pub(super) fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
     Ok(match out {
         Object::Stdio { stream, host, .. } if stream.writable() => Sink::Host(host.as_fd()),
         Object::Null { stream } if stream.writable() => Sink::Discard,
@@ -56,7 +56,7 @@ fn sink(out: &Object) -> Result<Sink<'_>, Errno> {
 }
 
 /// Where the bytes come from: None for /dev/null (end of file at once).
-fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
+pub(super) fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
     Ok(match inp {
         Object::Stdio { stream, host, .. } if stream.readable() => Some(host.as_fd()),
         Object::Null { stream } if stream.readable() => None,
@@ -75,7 +75,11 @@ fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
 /// run is over (its wall-clock limit passed, or its thread group is
 /// ending): if so the call returns at once (EINTR when nothing went out)
 /// and the run loop ends the run; otherwise the write is retried.
-fn send_all(sink: &Sink<'_>, buf: &[u8], give_up: &dyn Fn() -> bool) -> Result<usize, Errno> {
+pub(super) fn send_all(
+    sink: &Sink<'_>,
+    buf: &[u8],
+    give_up: &dyn Fn() -> bool,
+) -> Result<usize, Errno> {
     let mut done = 0;
     while done < buf.len() {
         let r = match sink {
@@ -218,7 +222,7 @@ pub fn sendfile(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 /// An offset a call reads from the program (`ptr` 0: none, the
 /// descriptor's position is used).
-fn offset_at(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<Option<u64>, Errno> {
+pub(super) fn offset_at(ctx: &mut Ctx<'_>, ptr: GuestPtr) -> Result<Option<u64>, Errno> {
     if ptr.addr() == 0 {
         return Ok(None);
     }

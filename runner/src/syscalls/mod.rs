@@ -40,6 +40,7 @@ pub mod signals;
 mod sigwait;
 mod sleep;
 mod socketpair;
+mod splice;
 mod stream_stat;
 pub mod table;
 pub mod thread;

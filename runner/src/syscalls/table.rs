@@ -18,8 +18,8 @@
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
     memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process,
-    remap, resources, select, signalfd, signals, sigwait, sleep, socketpair, thread, time, timerfd,
-    wait, Handler,
+    remap, resources, select, signalfd, signals, sigwait, sleep, socketpair, splice, thread, time,
+    timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -93,7 +93,7 @@ const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wa
 const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory segments): not emulated yet (processes can share MAP_SHARED anonymous memory across fork, pipes and socketpairs)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
-    "not emulated: locks, file-system statistics, extended attributes, preallocation, in-kernel copies";
+    "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync, syncfs and sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
 const LINKS: &str = "a link the guest made could name anything outside the policy's trees; the trees' own links are the host's";
 const METADATA: &str =
     "changing modes, owners, times or device nodes is not part of the policy's access levels";
@@ -534,8 +534,10 @@ pub static TABLE: &[Entry] = &[
         "recorded; walked when the thread exits (owner-died futexes woken)"),
     emulated!("get_robust_list", thread::get_robust_list,
         "the calling thread's own (another's: EPERM)"),
-    unsupported("splice", FILE_META),
-    unsupported("tee", FILE_META),
+    emulated!("splice", splice::splice,
+        "between a pipe of the process and a file, standard stream or socket, or two pipes, moved by the runner (at most 64 KiB a call): reads and writes as read and sendfile, within bytes_written"),
+    emulated!("tee", splice::tee,
+        "between two pipes of the process: the bytes stay in the first"),
     unsupported("sync_file_range", FILE_META),
     unsupported("vmsplice", FILE_META),
     unsupported("move_pages", OTHER_PROCESSES),
