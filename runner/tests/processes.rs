@@ -863,3 +863,34 @@ fn stopped_processes_and_job_control_match_native() {
     let r = sandboxed(&p, &t.bin.join("sh"), &["-c", script], b"");
     expect(&r, 0, "status 0\n", "a stopped sleep, continued");
 }
+
+/// Nice values, scheduling policies and times() (samples/c/sched.c) as
+/// natively: raising the nice value, SCHED_BATCH and SCHED_IDLE kept and
+/// inherited at fork (with SCHED_RESET_ON_FORK), Linux's priority ranges
+/// and errors. What needs CAP_SYS_NICE is refused as for an unprivileged
+/// process (natively, as root, it succeeds).
+#[test]
+fn scheduling_calls_match_native() {
+    let program = elf_sample("sched");
+    let native = run_native(&program, &[], b"", &[]);
+    assert_eq!(native.status, 0, "natively: {}", native.stderr);
+    assert!(
+        native.stdout.contains("child's nice: 19\n"),
+        "{}",
+        native.stdout
+    );
+    let r = exec_elf(&[], "sched", &[]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{}",
+        r.stderr
+    );
+    let r = exec_elf(&[], "sched", &["privileged"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "lowered to 1: -13\nSCHED_FIFO 10: -1\n"),
+        "{}",
+        r.stderr
+    );
+}

@@ -84,12 +84,46 @@ pub struct Process {
     /// The file-mode creation mask (umask): inherited at fork, kept at
     /// execve, 022 for the first program.
     pub umask: u32,
+    /// Its nice value and scheduling policy (syscalls/scheduling.rs):
+    /// inherited at fork, kept at execve.
+    pub sched: Scheduling,
     /// The program's path as it was started (`/proc/self/exe`), and its
     /// arguments, each NUL-terminated (`/proc/self/cmdline`).
     pub exe: Vec<u8>,
     pub cmdline: Vec<u8>,
     /// The syscall ring's code in this address space (ring/sites.rs).
     pub ring: crate::ring::sites::RingCode,
+}
+
+/// A process's scheduling as the program sets and reads it: the runner
+/// schedules nothing itself (the host runs the vCPUs), but what a program
+/// set is what it reads back, within what Linux lets an unprivileged
+/// user set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scheduling {
+    /// -20..=19; only ever raised (a lower value needs CAP_SYS_NICE).
+    pub nice: i32,
+    /// SCHED_OTHER (0), SCHED_BATCH (3) or SCHED_IDLE (5).
+    pub policy: u32,
+    /// SCHED_RESET_ON_FORK was set with the policy.
+    pub reset_on_fork: bool,
+}
+
+impl Scheduling {
+    /// What a forked child starts with: the same, but SCHED_RESET_ON_FORK
+    /// gives it no flag and no negative nice value (it would also reset
+    /// a real-time policy, which no process here has).
+    pub fn for_child(self) -> Scheduling {
+        if self.reset_on_fork {
+            Scheduling {
+                nice: self.nice.max(0),
+                policy: self.policy,
+                reset_on_fork: false,
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// The first program's umask, as a login shell's usually is.
@@ -137,6 +171,7 @@ impl Process {
             mm_lent: false,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
+            sched: Scheduling::default(),
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),
@@ -177,6 +212,7 @@ impl Process {
             mm_lent: false,
             file_maps: Default::default(),
             umask: FIRST_UMASK,
+            sched: Scheduling::default(),
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),

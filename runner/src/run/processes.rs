@@ -193,6 +193,7 @@ where
         mm_lent: false,
         file_maps: parent.file_maps.clone(),
         umask: parent.umask,
+        sched: parent.sched.for_child(),
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
         ring: parent.ring.for_child(),

@@ -34,6 +34,7 @@ mod readiness;
 mod record_locks;
 mod remap;
 mod resources;
+mod scheduling;
 mod select;
 pub mod signalfd;
 pub mod signals;

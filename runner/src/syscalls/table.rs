@@ -18,8 +18,8 @@
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
     memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process,
-    remap, resources, select, signalfd, signals, sigwait, sleep, socketpair, splice, thread, time,
-    timerfd, wait, Handler,
+    remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair, splice,
+    thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -99,7 +99,7 @@ const METADATA: &str =
     "changing modes, owners, times or device nodes is not part of the policy's access levels";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
-const SCHED: &str = "scheduling priorities and policies are not emulated";
+const SCHED: &str = "not emulated yet: I/O priorities, sched_setattr/sched_getattr, round-robin intervals, personality (nice values and the non-real-time policies are: getpriority, sched_setscheduler)";
 const MEMORY: &str =
     "memory locking, NUMA policy, protection keys and other memory controls are not emulated";
 const ASYNC_IO: &str =
@@ -294,7 +294,8 @@ pub static TABLE: &[Entry] = &[
         "the runner's CPU time and peak guest memory; no children"),
     emulated!("sysinfo", resources::sysinfo,
         "the guest's own view: RAM = memory limit, uptime since the run began, one process"),
-    unsupported("times", SCHED),
+    emulated!("times", scheduling::times,
+        "the process's CPU time as user time (as getrusage), children 0, in ticks of 1/100 s; returns monotonic ticks"),
     unsupported("ptrace", OTHER_PROCESSES),
     emulated!("getuid", identity::get_uid,
         "the policy's [identity] (default 1000; matches AT_UID)"),
@@ -361,14 +362,22 @@ pub static TABLE: &[Entry] = &[
     emulated!("fstatfs", fs::fstatfs,
         "files and directories: the host's fstatfs (f_fsid 0); streams, pipes and the runner's objects: an empty read-only pipefs"),
     unsupported("sysfs", REMOVED),
-    unsupported("getpriority", SCHED),
-    unsupported("setpriority", SCHED),
-    unsupported("sched_setparam", SCHED),
-    unsupported("sched_getparam", SCHED),
-    unsupported("sched_setscheduler", SCHED),
-    unsupported("sched_getscheduler", SCHED),
-    unsupported("sched_get_priority_max", SCHED),
-    unsupported("sched_get_priority_min", SCHED),
+    emulated!("getpriority", scheduling::getpriority,
+        "the calling process's nice value (20 - nice); another process: ESRCH"),
+    emulated!("setpriority", scheduling::setpriority,
+        "the calling process's nice value, only raised (lowering: EACCES, as without CAP_SYS_NICE); kept, inherited at fork; the host schedules the vCPUs"),
+    emulated!("sched_setparam", scheduling::sched_setparam,
+        "priority 0 only (the policies an unprivileged process can have)"),
+    emulated!("sched_getparam", scheduling::sched_getparam,
+        "priority 0"),
+    emulated!("sched_setscheduler", scheduling::sched_setscheduler,
+        "SCHED_OTHER, SCHED_BATCH, SCHED_IDLE (and SCHED_RESET_ON_FORK) kept and read back; the real-time policies EPERM, as without CAP_SYS_NICE"),
+    emulated!("sched_getscheduler", scheduling::sched_getscheduler,
+        "the policy the process set (SCHED_OTHER at first)"),
+    emulated!("sched_get_priority_max", scheduling::sched_get_priority_max,
+        "Linux's: 99 for SCHED_FIFO and SCHED_RR, 0 for the others"),
+    emulated!("sched_get_priority_min", scheduling::sched_get_priority_min,
+        "Linux's: 1 for SCHED_FIFO and SCHED_RR, 0 for the others"),
     unsupported("sched_rr_get_interval", SCHED),
     unsupported("mlock", MEMORY),
     unsupported("munlock", MEMORY),
