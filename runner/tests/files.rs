@@ -827,3 +827,50 @@ fn splice_and_tee_match_native() {
         std::fs::read(native_dir.join("dst")).expect("native dst")
     );
 }
+
+/// chown and its family as for an unprivileged owner, and utime, utimes
+/// and futimesat (samples/c/owners.c), as natively in a read-write tree;
+/// what only root may do is EPERM (natively, as root, it succeeds), and
+/// the host file keeps its owner.
+#[test]
+fn owners_and_old_time_setters_match_native() {
+    let base = temp_dir("owners");
+    let native_dir = base.join("native");
+    let guest_dir = base.join("guest");
+    for d in [&native_dir, &guest_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let program = elf_sample("owners");
+    let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
+    assert_eq!(native.status, 0, "natively: {}", native.stderr);
+    let policy = policy_file(
+        &base,
+        "rw.toml",
+        &format!(
+            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
+            guest_dir.display()
+        ),
+    );
+    let g = guest_dir.to_str().expect("utf-8");
+    let r = exec_elf(&["--policy", &policy], "owners", &[g]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{}",
+        r.stderr
+    );
+    let r = exec_elf(&["--policy", &policy], "owners", &[g, "privileged"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "to another owner: -1\nto another group: -1\nthe root directory to root: -1\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    use std::os::unix::fs::MetadataExt;
+    let host = std::fs::metadata(guest_dir.join("file")).expect("file");
+    let me = std::fs::metadata(&base).expect("base");
+    assert_eq!((host.uid(), host.gid()), (me.uid(), me.gid()));
+}

@@ -95,8 +95,7 @@ const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file 
 const FILE_META: &str =
     "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync, syncfs and sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
 const LINKS: &str = "a link the guest made could name anything outside the policy's trees; the trees' own links are the host's";
-const METADATA: &str =
-    "changing modes, owners, times or device nodes is not part of the policy's access levels";
+const METADATA: &str = "device nodes are not part of the policy's access levels";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const SCHED: &str = "not emulated yet: I/O priorities, sched_setattr/sched_getattr, round-robin intervals, personality (nice values and the non-real-time policies are: getpriority, sched_setscheduler)";
@@ -281,9 +280,12 @@ pub static TABLE: &[Entry] = &[
         "permission bits of a file or directory under a read-write rule (EACCES elsewhere); set-ID and sticky bits dropped; opened beneath the rule and changed with fchmod"),
     emulated!("fchmod", fs::fchmod,
         "a file or directory the guest opened under a read-write rule; set-ID and sticky bits dropped"),
-    unsupported("chown", METADATA),
-    unsupported("fchown", METADATA),
-    unsupported("lchown", METADATA),
+    emulated!("chown", fs::chown,
+        "as for an unprivileged user: no change, or to the guest's own ids on what it owns (read-write trees), succeeds; any other EPERM; the host file is not touched"),
+    emulated!("fchown", fs::fchown,
+        "as chown, on a descriptor (pipes and sockets are the guest's)"),
+    emulated!("lchown", fs::lchown,
+        "as chown, a final symlink not followed"),
     emulated!("umask", fs::umask,
         "the process's own mask (022 at the start, inherited), taken off the modes of files and directories it creates"),
     emulated!("gettimeofday", clocks::gettimeofday,
@@ -352,7 +354,8 @@ pub static TABLE: &[Entry] = &[
         "waits with the given mask until a handler runs, then EINTR; the handler returns to the old mask"),
     emulated!("sigaltstack", signals::sigaltstack,
         "the calling thread's alternate stack (SA_ONSTACK, SS_AUTODISARM)"),
-    unsupported("utime", METADATA),
+    emulated!("utime", fs::utime,
+        "as utimensat (whole seconds; NULL: now), inside read-write rules only"),
     unsupported("mknod", METADATA),
     unsupported("uselib", REMOVED),
     unsupported("personality", SCHED),
@@ -490,7 +493,8 @@ pub static TABLE: &[Entry] = &[
         "ADD, MOD, DEL; an interest ends when its description closes; regular files and directories EPERM (as Linux); an epoll descriptor inside another EINVAL"),
     emulated!("tgkill", signals::tgkill,
         "any thread of the process (see tkill); no other process"),
-    unsupported("utimes", METADATA),
+    emulated!("utimes", fs::utimes,
+        "as utimensat (timevals; NULL: now), inside read-write rules only"),
     unsupported("vserver", REMOVED),
     unsupported("mbind", MEMORY),
     unsupported("set_mempolicy", MEMORY),
@@ -518,8 +522,10 @@ pub static TABLE: &[Entry] = &[
     emulated!("mkdirat", fs::mkdirat,
         "inside read-write rules only; no set-id or sticky bits; takes one of limits.created_entries (EDQUOT when none is left)"),
     unsupported("mknodat", METADATA),
-    unsupported("fchownat", METADATA),
-    unsupported("futimesat", METADATA),
+    emulated!("fchownat", fs::fchownat,
+        "as chown relative to a directory descriptor; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH"),
+    emulated!("futimesat", fs::futimesat,
+        "as utimes relative to a directory descriptor (a NULL path: the descriptor itself)"),
     emulated!("newfstatat", fs::newfstatat,
         "stat by path (AT_SYMLINK_NOFOLLOW); AT_EMPTY_PATH as fstat, for streams and pipes too"),
     emulated!("unlinkat", fs::unlinkat,

@@ -18,6 +18,7 @@ mod change;
 mod dirs;
 mod modes;
 mod open;
+mod owners;
 mod procfs;
 mod stat;
 mod statfs;
@@ -30,8 +31,9 @@ pub use dirs::{
     chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
     unlinkat,
 };
-pub use modes::{chmod, fchmod, fchmodat, fchmodat2, umask, utimensat};
+pub use modes::{chmod, fchmod, fchmodat, fchmodat2, futimesat, umask, utime, utimensat, utimes};
 pub use open::{creat, open, openat};
+pub use owners::{chown, fchown, fchownat, lchown};
 pub use stat::{fstat, lstat, newfstatat, stat, statx};
 pub use statfs::{fstatfs, statfs};
 

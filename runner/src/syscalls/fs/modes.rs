@@ -1,5 +1,5 @@
 //! File modes and times: umask, chmod/fchmod/fchmodat/fchmodat2 and
-//! utimensat in read-write trees.
+//! utimensat (and the older utime, utimes, futimesat) in read-write trees.
 //!
 //! - **umask** is the process's own (inherited at fork and execve, 022 at
 //!   the start): open with O_CREAT and mkdir take it off the mode they
@@ -175,6 +175,91 @@ pub fn utimensat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let t = target(ctx, dirfd, (path != 0).then_some(path), flags)?;
     t.with(|fd| rustix::fs::futimens(fd, &stamps))?;
     Ok(0)
+}
+
+/// A `struct timeval` (seconds, microseconds below a second) as a
+/// timespec, for utimes and futimesat.
+fn read_timeval(ctx: &mut Ctx<'_>, at: u64) -> Result<rustix::fs::Timespec, Errno> {
+    let mut b = [0u8; 16];
+    ctx.tunnel()
+        .read(crate::tunnel::GuestPtr::new(at), &mut b)
+        .map_err(|_| Errno::FAULT)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    let sec = i64::from_le_bytes(w);
+    w.copy_from_slice(&b[8..]);
+    let usec = i64::from_le_bytes(w);
+    if !(0..1_000_000).contains(&usec) {
+        return Err(Errno::INVAL);
+    }
+    Ok(rustix::fs::Timespec {
+        tv_sec: sec,
+        tv_nsec: (usec * 1000) as _,
+    })
+}
+
+/// The older time setters, as utimensat with their own formats: both
+/// times now when the pointer is NULL.
+fn set_times(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    path: Option<u64>,
+    stamps: Option<(rustix::fs::Timespec, rustix::fs::Timespec)>,
+) -> SysResult {
+    let now = rustix::fs::Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_NOW,
+    };
+    let (last_access, last_modification) = stamps.unwrap_or((now, now));
+    let stamps = rustix::fs::Timestamps {
+        last_access,
+        last_modification,
+    };
+    let t = target(ctx, dirfd, path, 0)?;
+    t.with(|fd| rustix::fs::futimens(fd, &stamps))?;
+    Ok(0)
+}
+
+/// utime(path, times): a `struct utimbuf` (access, modification: whole
+/// seconds).
+pub fn utime(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let stamps = if a[1] == 0 {
+        None
+    } else {
+        let mut b = [0u8; 16];
+        ctx.tunnel()
+            .read(crate::tunnel::GuestPtr::new(a[1]), &mut b)
+            .map_err(|_| Errno::FAULT)?;
+        let second = |o: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[o..o + 8]);
+            rustix::fs::Timespec {
+                tv_sec: i64::from_le_bytes(w),
+                tv_nsec: 0,
+            }
+        };
+        Some((second(0), second(8)))
+    };
+    Ok(set_times(ctx, AT_FDCWD as u64, Some(a[0]), stamps)?)
+}
+
+/// utimes(path, times): two `struct timeval`s.
+pub fn utimes(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    futimesat(ctx, &[AT_FDCWD as u64, a[0], a[1], 0, 0, 0])
+}
+
+/// futimesat(dirfd, path, times): utimes relative to `dirfd`; a NULL path
+/// is `dirfd` itself.
+pub fn futimesat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let stamps = if a[2] == 0 {
+        None
+    } else {
+        Some((
+            read_timeval(ctx, a[2])?,
+            read_timeval(ctx, a[2].wrapping_add(16))?,
+        ))
+    };
+    Ok(set_times(ctx, a[0], (a[1] != 0).then_some(a[1]), stamps)?)
 }
 
 pub fn chmod(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
