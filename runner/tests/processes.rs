@@ -894,3 +894,32 @@ fn scheduling_calls_match_native() {
         r.stderr
     );
 }
+
+/// mlock and its family (samples/c/memlock.c) answer as Linux answers an
+/// unprivileged process whose RLIMIT_MEMLOCK is 0, the sandbox's: the
+/// native side runs that way (prlimit, setpriv to nobody), line by line.
+#[test]
+fn memory_locking_matches_an_unprivileged_native_process() {
+    let program = elf_sample("memlock");
+    let mut native = Command::new("prlimit");
+    native
+        .args(["--memlock=0:0", "setpriv", "--reuid=65534", "--regid=65534"])
+        .arg("--clear-groups")
+        .arg(&program);
+    let out = native
+        .output()
+        .expect("prlimit and setpriv (util-linux) run the native side");
+    let want = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "natively: {want}");
+    assert!(
+        want.starts_with("RLIMIT_MEMLOCK: 0 0\nmlock: -1\n"),
+        "{want}"
+    );
+    let r = exec_elf(&[], "memlock", &[]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        r.stderr
+    );
+}

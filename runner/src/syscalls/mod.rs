@@ -20,6 +20,7 @@ pub mod futex;
 mod identity;
 mod io;
 mod memfd;
+mod memlock;
 mod memory;
 pub mod net;
 mod net_messages;

@@ -17,9 +17,9 @@
 
 use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
-    memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers, process,
-    remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair, splice,
-    thread, time, timerfd, wait, Handler,
+    memlock, memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers,
+    process, remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair,
+    splice, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -100,7 +100,7 @@ const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const SCHED: &str = "not emulated yet: I/O priorities, sched_setattr/sched_getattr, round-robin intervals, personality (nice values and the non-real-time policies are: getpriority, sched_setscheduler)";
 const MEMORY: &str =
-    "memory locking, NUMA policy, protection keys and other memory controls are not emulated";
+    "NUMA policy, protection keys and other memory controls are not emulated (memory locking is: EPERM, as RLIMIT_MEMLOCK is 0)";
 const ASYNC_IO: &str =
     "asynchronous I/O interfaces are not emulated (programs fall back to read/write)";
 const OTHER_PROCESSES: &str = "reaches into another process's memory or execution: not emulated (the sandbox's processes share only what fork and their descriptors share)";
@@ -382,10 +382,14 @@ pub static TABLE: &[Entry] = &[
     emulated!("sched_get_priority_min", scheduling::sched_get_priority_min,
         "Linux's: 1 for SCHED_FIFO and SCHED_RR, 0 for the others"),
     unsupported("sched_rr_get_interval", SCHED),
-    unsupported("mlock", MEMORY),
-    unsupported("munlock", MEMORY),
-    unsupported("mlockall", MEMORY),
-    unsupported("munlockall", MEMORY),
+    emulated!("mlock", memlock::mlock,
+        "as for an unprivileged process whose RLIMIT_MEMLOCK is 0 (the sandbox's): EPERM"),
+    emulated!("munlock", memlock::munlock,
+        "nothing is locked: 0 for a mapped range (ENOMEM otherwise)"),
+    emulated!("mlockall", memlock::mlockall,
+        "as mlock: EPERM after the flags' check (EINVAL)"),
+    emulated!("munlockall", memlock::munlockall,
+        "nothing is locked: 0"),
     unsupported("vhangup", HOST_ADMIN),
     unsupported("modify_ldt", HOST_ADMIN),
     unsupported("pivot_root", HOST_ADMIN),
@@ -626,7 +630,8 @@ pub static TABLE: &[Entry] = &[
         "as execve, the path relative to a directory descriptor; AT_EMPTY_PATH (fexecve) refused, reported"),
     unsupported("userfaultfd", MEMORY),
     unsupported("membarrier", MEMORY),
-    unsupported("mlock2", MEMORY),
+    emulated!("mlock2", memlock::mlock2,
+        "as mlock; flags other than MLOCK_ONFAULT: EINVAL"),
     emulated!("copy_file_range", copy::copy_file_range,
         "between two files, by the host kernel, at most 8 MiB a call, within bytes_written; EXDEV (callers copy with read and write) where a sandboxed process maps either file shared"),
     unsupported("preadv2", FILE_META),
