@@ -874,3 +874,89 @@ fn owners_and_old_time_setters_match_native() {
     let me = std::fs::metadata(&base).expect("base");
     assert_eq!((host.uid(), host.gid()), (me.uid(), me.gid()));
 }
+
+/// Hard links (samples/c/links.c) as natively inside a read-write tree:
+/// a second name for a file, its link count, writes through either name,
+/// AT_SYMLINK_FOLLOW, Linux's errors. And the links the sandbox refuses,
+/// with nothing made on the host: from a read-only tree (EPERM), into
+/// another tree (EXDEV), of a file outside every tree, through symlinks
+/// to /etc/passwd and into the read-only tree, AT_EMPTY_PATH, a symlink
+/// itself.
+#[test]
+fn hard_links_match_native_and_never_reach_outside_the_tree() {
+    let base = temp_dir("links");
+    let (native_dir, guest_dir) = (base.join("native"), base.join("guest"));
+    let (ro, other) = (base.join("ro"), base.join("other"));
+    for d in [&native_dir, &guest_dir, &ro, &other] {
+        std::fs::create_dir_all(d).expect("mkdir");
+        std::os::unix::fs::symlink("a", d.join("sl")).expect("symlink");
+    }
+    std::fs::write(ro.join("f"), b"read only\n").expect("ro file");
+    std::os::unix::fs::symlink("/etc/passwd", guest_dir.join("out")).expect("symlink");
+    std::os::unix::fs::symlink("../ro/f", guest_dir.join("up")).expect("symlink");
+    let program = elf_sample("links");
+    let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
+    assert_eq!(native.status, 0, "natively: {}", native.stderr);
+    assert!(
+        native
+            .stdout
+            .contains("linkat following sl: 0, c is a file\n"),
+        "{}",
+        native.stdout
+    );
+    let grant = |p: &std::path::Path, access: &str| {
+        format!(
+            "[[files]]\npath = \"{}\"\naccess = \"{access}\"\n",
+            p.display()
+        )
+    };
+    let policy = policy_file(
+        &base,
+        "links.toml",
+        &[
+            grant(&guest_dir, "read-write"),
+            grant(&other, "read-write"),
+            grant(&ro, "read"),
+        ]
+        .concat(),
+    );
+    let g = guest_dir.to_str().expect("utf-8");
+    let r = exec_elf(&["--policy", &policy], "links", &[g]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{}",
+        r.stderr
+    );
+    let r = exec_elf(
+        &["--policy", &policy],
+        "links",
+        &[
+            g,
+            "hostile",
+            ro.to_str().expect("utf-8"),
+            other.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (
+            0,
+            "from a read-only tree: -1\ninto another tree: -18\n\
+             a file outside every tree: -2\nAT_EMPTY_PATH: -2\na symlink itself: -13\n\
+             through a link to /etc/passwd: -2\nthrough a link into the read-only tree: -1\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(ro.join("f")).expect("f").nlink(), 1);
+    assert_eq!(std::fs::metadata("/etc/passwd").expect("passwd").nlink(), 1);
+    for name in ["stolen", "passwd", "e", "c2", "c3", "c4"] {
+        assert!(
+            std::fs::symlink_metadata(guest_dir.join(name)).is_err(),
+            "{name} was made"
+        );
+    }
+    assert!(std::fs::symlink_metadata(other.join("moved")).is_err());
+}

@@ -94,7 +94,7 @@ const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
     "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync, syncfs and sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
-const LINKS: &str = "a link the guest made could name anything outside the policy's trees; the trees' own links are the host's";
+const LINKS: &str = "a symlink the guest made could name anything outside the policy's trees for whoever follows it on the host; the trees' own links are the host's (hard links are emulated)";
 const METADATA: &str = "device nodes are not part of the policy's access levels";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
@@ -270,7 +270,8 @@ pub static TABLE: &[Entry] = &[
         "see unlinkat"),
     emulated!("creat", fs::creat,
         "open(O_CREAT|O_WRONLY|O_TRUNC)"),
-    unsupported("link", LINKS),
+    emulated!("link", fs::link,
+        "see linkat"),
     emulated!("unlink", fs::unlink,
         "see unlinkat"),
     unsupported("symlink", LINKS),
@@ -536,7 +537,8 @@ pub static TABLE: &[Entry] = &[
         "inside read-write rules only; rule paths and their ancestors are EBUSY"),
     emulated!("renameat", fs::renameat,
         "see renameat2"),
-    unsupported("linkat", LINKS),
+    emulated!("linkat", fs::linkat,
+        "a hard link inside one read-write tree, to a file the guest may write (a read-only file: EPERM; across trees: EXDEV); counted in created_entries; AT_SYMLINK_FOLLOW by the guest's namespace"),
     unsupported("symlinkat", LINKS),
     emulated!("readlinkat", fs::readlinkat,
         "the link's text (a /proc magic link's: EACCES)"),

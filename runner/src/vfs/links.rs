@@ -34,9 +34,21 @@ impl Vfs {
     /// or that does not exist, comes back unchanged (the open that follows
     /// reports what it finds).
     pub fn follow_links(&self, p: &Path, last: bool) -> Result<PathBuf, Errno> {
+        self.follow(p, last, false)
+    }
+
+    /// `p` with every link followed in the guest's namespace, the last
+    /// component's too, also where the host would follow it itself: the
+    /// path of what it names, for a call that must not let the host
+    /// follow a link (linkat with AT_SYMLINK_FOLLOW).
+    pub fn follow_every_link(&self, p: &Path) -> Result<PathBuf, Errno> {
+        self.follow(p, true, true)
+    }
+
+    fn follow(&self, p: &Path, last: bool, always: bool) -> Result<PathBuf, Errno> {
         let mut path = p.to_path_buf();
         let mut links = 0;
-        while let Some(next) = self.follow_one(&path, last)? {
+        while let Some(next) = self.follow_one(&path, last, always)? {
             links += 1;
             if links > MAX_LINKS {
                 return Err(Errno::LOOP);
@@ -46,9 +58,9 @@ impl Vfs {
         Ok(path)
     }
 
-    /// The path after the first link of `p` the host refuses to follow,
-    /// or None when there is none.
-    fn follow_one(&self, p: &Path, last: bool) -> Result<Option<PathBuf>, Errno> {
+    /// The path after the first link of `p` the host refuses to follow
+    /// (any link at all when `always`), or None when there is none.
+    fn follow_one(&self, p: &Path, last: bool, always: bool) -> Result<Option<PathBuf>, Errno> {
         let Ok(Node::Real(real)) = self.resolve_lexical(p) else {
             return Ok(None);
         };
@@ -72,16 +84,17 @@ impl Vfs {
             return Ok(None);
         }
         let checked: PathBuf = names[..walked].iter().collect();
-        let refused = match rustix::fs::openat2(
-            root,
-            &checked,
-            cloexec_path(),
-            Mode::empty(),
-            real.root.resolve,
-        ) {
-            Ok(_) => false,
-            Err(e) => e == Errno::XDEV || e == Errno::LOOP,
-        };
+        let refused = always
+            || match rustix::fs::openat2(
+                root,
+                &checked,
+                cloexec_path(),
+                Mode::empty(),
+                real.root.resolve,
+            ) {
+                Ok(_) => false,
+                Err(e) => e == Errno::XDEV || e == Errno::LOOP,
+            };
         if !refused {
             return Ok(None);
         }

@@ -1,4 +1,4 @@
-//! Changes to existing names and files: rename/renameat/renameat2,
+//! Changes to existing names and files: link/linkat, rename/renameat/renameat2,
 //! truncate/ftruncate, fallocate, fsync/fdatasync; and access/faccessat/faccessat2,
 //! which answer what the policy would let the guest do.
 
@@ -53,6 +53,83 @@ fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) 
         RenameFlags::from_bits_retain(flags as u32),
     )?;
     Ok(0)
+}
+
+/// link/linkat: a second name for a file, both names inside one
+/// read-write tree (a hard link cannot point anywhere new: it is the same
+/// file). The existing name must be writable by the guest too: a link to a
+/// file the guest may only read would let it change that file through the
+/// new name (EPERM, as Linux's protected_hardlinks answers for a file one
+/// may not write). Across trees: EXDEV. The new name counts against
+/// `created_entries`. A final symlink in the old path is followed only
+/// with AT_SYMLINK_FOLLOW, in the guest's namespace; the host call never
+/// follows one. A link to a symlink itself would make a symlink the guest
+/// could then move anywhere in the tree: the host's Landlock rules refuse
+/// it (EACCES; Linux would make it). AT_EMPTY_PATH needs
+/// CAP_DAC_READ_SEARCH: ENOENT.
+fn do_link(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
+    const AT_SYMLINK_FOLLOW: u64 = 0x400;
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::INVAL);
+    }
+    if flags & AT_EMPTY_PATH != 0 {
+        return Err(Errno::NOENT);
+    }
+    let from = guest_path(ctx, od, op)?;
+    let to = guest_path(ctx, nd, np)?;
+    let vfs = &ctx.process.vfs;
+    let old = if flags & AT_SYMLINK_FOLLOW != 0 {
+        let target = vfs.follow_every_link(&from.path)?;
+        vfs.resolve(&target)?
+    } else {
+        vfs.resolve(&from.path)?
+    };
+    let Node::Real(a) = old else {
+        return Err(Errno::PERM);
+    };
+    if !exists(&a) {
+        return Err(Errno::NOENT);
+    }
+    let Node::Real(b) = vfs.resolve(&to.path)? else {
+        return Err(Errno::EXIST);
+    };
+    if !b.writable() {
+        return Err(if exists(&b) {
+            Errno::EXIST
+        } else {
+            Errno::ACCESS
+        });
+    }
+    if !a.writable() {
+        return Err(Errno::PERM);
+    }
+    if a.index != b.index {
+        return Err(Errno::XDEV);
+    }
+    let (pa, na) = a.parent()?;
+    let (pb, nb) = b.parent()?;
+    ctx.kernel.created.take()?;
+    if let Err(e) = rustix::fs::linkat(&pa, na, &pb, nb, rustix::fs::AtFlags::empty()) {
+        ctx.kernel.created.give_back();
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn link(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_link(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        AT_FDCWD as u64,
+        a[1],
+        0,
+    )?)
+}
+
+pub fn linkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_link(ctx, a[0], a[1], a[2], a[3], a[4] as u32 as u64)?)
 }
 
 pub fn rename(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

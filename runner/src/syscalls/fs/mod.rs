@@ -24,8 +24,8 @@ mod stat;
 mod statfs;
 
 pub use change::{
-    access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, rename, renameat,
-    renameat2, truncate,
+    access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, link, linkat, rename,
+    renameat, renameat2, truncate,
 };
 pub use dirs::{
     chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
