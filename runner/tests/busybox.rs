@@ -524,3 +524,86 @@ fn applets_on_files_match_native() {
         failures.join("\n")
     );
 }
+
+/// busybox applets that change a read-write tree, run by busybox sh with
+/// TZ=UTC0, print and leave what they do natively: a hard link and its
+/// count (`ln`), `chmod`, `touch -d`, `cp -p` (mode and mtime kept), `tar
+/// x` (mtimes kept), `uuencode` (the mode it prints), `mv`, `ls`.
+#[test]
+fn applets_that_change_a_tree_match_native() {
+    let bb = require_busybox();
+    let base = temp_dir("busybox-changes");
+    let (native_dir, guest_dir) = (base.join("native"), base.join("guest"));
+    for d in [&native_dir, &guest_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let script = base.join("script.sh");
+    let bbs = bb.to_str().expect("utf-8");
+    std::fs::write(
+        &script,
+        format!(
+            "cd \"$1\" || exit 9\n\
+             bb={bbs}\n\
+             umask 022\n\
+             echo hello > a\n\
+             $bb ln a b; echo \"ln: $?\"\n\
+             $bb stat -c '%a %h %s %n' a b\n\
+             $bb chmod 640 a; echo \"chmod: $?\"\n\
+             $bb stat -c '%a %n' a\n\
+             $bb touch -d '2020-01-02 03:04:05' a; echo \"touch: $?\"\n\
+             $bb stat -c '%Y %n' a\n\
+             $bb cp -p a c; echo \"cp -p: $?\"\n\
+             $bb stat -c '%a %Y %n' c\n\
+             $bb mkdir t; echo x > t/f; $bb touch -d '2019-05-06 07:08:09' t/f\n\
+             $bb tar cf t.tar t; $bb rm -r t; $bb tar xf t.tar; echo \"tar x: $?\"\n\
+             $bb stat -c '%Y %n' t/f\n\
+             $bb uuencode a a | $bb head -1\n\
+             $bb mv c e; $bb ls\n"
+        ),
+    )
+    .expect("script");
+    let native = std::process::Command::new(&bb)
+        .arg("sh")
+        .arg(&script)
+        .arg(&native_dir)
+        .env("TZ", "UTC0")
+        .output()
+        .expect("native busybox");
+    let want = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(native.status.success(), "natively: {want}");
+    assert!(want.contains("begin 640 a\n"), "{want}");
+    let grant = |p: &Path, access: &str| {
+        format!(
+            "[[files]]\npath = \"{}\"\naccess = \"{access}\"\n",
+            p.display()
+        )
+    };
+    let real_bb = std::fs::canonicalize(&bb).expect("busybox path");
+    let policy = policy_file(
+        &base,
+        "tree.toml",
+        &[
+            grant(&guest_dir, "read-write"),
+            grant(&script, "read"),
+            grant(&bb, "read-exec"),
+            grant(&real_bb, "read-exec"),
+            "[env]\nvars = { TZ = \"UTC0\" }\n".to_string(),
+        ]
+        .concat(),
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        bbs,
+        "sh",
+        script.to_str().expect("utf-8"),
+        guest_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        r.stderr
+    );
+}
