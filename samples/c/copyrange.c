@@ -8,7 +8,7 @@
  *          a directory, overlapping ranges of one file, length 0)
  *   alloc  fallocate: mode 0 grows the file, FALLOC_FL_KEEP_SIZE does not,
  *          and the errors (a read-only descriptor, a pipe, length 0, a
- *          negative offset)
+ *          negative offset); then sync and syncfs
  *   punch  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE (natively 0; the
  *          runner answers EOPNOTSUPP)
  */
@@ -40,6 +40,11 @@ static long cfr(int in, long long *off_in, int out, long long *off_out, size_t l
 static long falloc(int fd, int mode, long long off, long long len)
 {
     long r = syscall(SYS_fallocate, fd, mode, off, len);
+    return r < 0 ? -errno : r;
+}
+
+static long sc(long r)
+{
     return r < 0 ? -errno : r;
 }
 
@@ -126,6 +131,10 @@ static int alloc_mode(const char *dir)
     printf("pipe: %ld\n", falloc(p[1], 0, 0, 10));
     printf("length 0: %ld\n", falloc(fd, 0, 0, 0));
     printf("negative offset: %ld\n", falloc(fd, 0, -1, 10));
+    long s = syscall(SYS_sync);
+    printf("sync: %ld, syncfs: %ld, of a pipe: %ld, of a bad descriptor: %ld\n", s,
+           sc(syscall(SYS_syncfs, fd)), sc(syscall(SYS_syncfs, p[0])),
+           sc(syscall(SYS_syncfs, 999)));
     return 0;
 }
 

@@ -190,6 +190,7 @@ pub const RULES: &[Rule] = &[
     rule("fstatfs", Files, ANY, "file emulation: whether a directory lies on a proc file system, whose magic links are never followed nor shown"),
     rule("unlinkat", Files, ANY, "file emulation: the guest's unlink/rmdir in read-write trees (Landlock refuses it elsewhere)"),
     rule("mkdirat", Files, ANY, "file emulation: the guest's mkdir in read-write trees (Landlock refuses it elsewhere)"),
+    rule("syncfs", Files, ANY, "file emulation: the guest's sync and syncfs, made as syncfs of the read-write trees' file systems (never the host-wide sync)"),
     rule("linkat", Files, ANY, "file emulation: the guest's hard links inside one read-write tree (Landlock refuses them elsewhere)"),
     rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
     rule("fchmod", Files, ANY, "file emulation: the guest's chmod/fchmod of files and directories in read-write trees (set-ID and sticky bits dropped; Landlock does not cover modes, the emulation checks the rule)"),

@@ -93,7 +93,7 @@ const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wa
 const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory segments): not emulated yet (processes can share MAP_SHARED anonymous memory across fork, pipes and socketpairs)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
-    "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync, syncfs and sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
+    "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
 const LINKS: &str = "a symlink the guest made could name anything outside the policy's trees for whoever follows it on the host; the trees' own links are the host's (hard links are emulated)";
 const METADATA: &str = "device nodes are not part of the policy's access levels";
 const EVENTS: &str =
@@ -403,7 +403,8 @@ pub static TABLE: &[Entry] = &[
     emulated!("setrlimit", resources::setrlimit,
         "limits may be lowered, never raised"),
     unsupported("chroot", HOST_ADMIN),
-    unsupported("sync", FILE_META),
+    emulated!("sync", fs::sync,
+        "host syncfs of each read-write tree's file system, not the whole host's"),
     unsupported("acct", HOST_ADMIN),
     unsupported("settimeofday", HOST_ADMIN),
     unsupported("mount", HOST_ADMIN),
@@ -607,7 +608,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("name_to_handle_at", HOST_ADMIN),
     unsupported("open_by_handle_at", HOST_ADMIN),
     unsupported("clock_adjtime", HOST_ADMIN),
-    unsupported("syncfs", FILE_META),
+    emulated!("syncfs", fs::syncfs,
+        "host syncfs of a file's or directory's file system; 0 for the other descriptors"),
     emulated!("sendmmsg", net_messages::sendmmsg,
         "sendmsg message after message (at most 1024): only the first waits for room, the rest go while the socket has room; the count sent"),
     unsupported("setns", HOST_ADMIN),

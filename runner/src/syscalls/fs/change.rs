@@ -1,5 +1,5 @@
 //! Changes to existing names and files: link/linkat, rename/renameat/renameat2,
-//! truncate/ftruncate, fallocate, fsync/fdatasync; and access/faccessat/faccessat2,
+//! truncate/ftruncate, fallocate, sync/syncfs/fsync/fdatasync; and access/faccessat/faccessat2,
 //! which answer what the policy would let the guest do.
 
 use super::exists;
@@ -237,6 +237,40 @@ pub fn truncate(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     )?;
     rustix::fs::ftruncate(&fd, a[1])?;
     file_pages::after_truncate(ctx, fd.as_fd(), a[1]);
+    Ok(0)
+}
+
+/// sync: the file systems of the sandbox's read-write trees are synced
+/// (host syncfs of each), not every file system of the host: a sandbox may
+/// not make the whole host flush. Never fails, as on Linux.
+pub fn sync(ctx: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    for root in ctx.process.vfs.roots() {
+        if root.access != sandbox_policy::FileAccess::ReadWrite || !root.is_dir {
+            continue;
+        }
+        let dir = rustix::fs::openat(
+            root.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        if let Ok(dir) = dir {
+            let _ = rustix::fs::syncfs(&dir);
+        }
+    }
+    Ok(0)
+}
+
+/// syncfs(fd): the host file system of a file or directory the process
+/// holds; its other objects (pipes, sockets, standard streams, the
+/// synthesized files) are on nothing the sandbox writes to disk: 0.
+pub fn syncfs(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    match &*obj {
+        Object::File(f) => rustix::fs::syncfs(&f.fd)?,
+        Object::Dir(d) => rustix::fs::syncfs(&d.fd)?,
+        _ => {}
+    }
     Ok(0)
 }
 
