@@ -734,6 +734,26 @@ fn bytes_written_is_a_total_budget() {
     );
 }
 
+/// Two empty directories under a fresh temporary one, for a sample run
+/// natively in the first and in the sandbox in the second, and a policy
+/// granting the second read-write: (base, native, guest, policy).
+fn native_and_guest_trees(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
+    let base = temp_dir(tag);
+    let (native_dir, guest_dir) = (base.join("native"), base.join("guest"));
+    for d in [&native_dir, &guest_dir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let policy = policy_file(
+        &base,
+        "rw.toml",
+        &format!(
+            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
+            guest_dir.display()
+        ),
+    );
+    (base, native_dir, guest_dir, policy)
+}
+
 /// copy_file_range and fallocate (samples/c/copyrange.c) print what they
 /// print natively in a read-write tree: whole copies by position, ranges
 /// by offset, and Linux's errors; fallocate's mode 0 and KEEP_SIZE. A
@@ -741,18 +761,12 @@ fn bytes_written_is_a_total_budget() {
 /// copies count against bytes_written.
 #[test]
 fn copy_file_range_and_fallocate_match_native() {
-    let base = temp_dir("copyrange");
-    let native_dir = base.join("native");
-    let guest_dir = base.join("guest");
-    for d in [&native_dir, &guest_dir] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
+    let (base, native_dir, guest_dir, policy) = native_and_guest_trees("copyrange");
     let program = elf_sample("copyrange");
     let grant = format!(
         "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
         guest_dir.display()
     );
-    let policy = policy_file(&base, "rw.toml", &grant);
     let g = guest_dir.to_str().expect("utf-8");
     let n = native_dir.to_str().expect("utf-8");
     for mode in ["copy", "alloc"] {
@@ -793,24 +807,11 @@ fn copy_file_range_and_fallocate_match_native() {
 /// SPLICE_F_NONBLOCK, a pipe nobody reads, and Linux's errors.
 #[test]
 fn splice_and_tee_match_native() {
-    let base = temp_dir("splice");
-    let native_dir = base.join("native");
-    let guest_dir = base.join("guest");
-    for d in [&native_dir, &guest_dir] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
+    let (_base, native_dir, guest_dir, policy) = native_and_guest_trees("splice");
     let program = elf_sample("splice");
     let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
     assert!(native.stdout.contains("tee: 11\n"), "{}", native.stdout);
-    let policy = policy_file(
-        &base,
-        "rw.toml",
-        &format!(
-            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
-            guest_dir.display()
-        ),
-    );
     let r = exec_elf(
         &["--policy", &policy],
         "splice",
@@ -834,23 +835,10 @@ fn splice_and_tee_match_native() {
 /// the host file keeps its owner.
 #[test]
 fn owners_and_old_time_setters_match_native() {
-    let base = temp_dir("owners");
-    let native_dir = base.join("native");
-    let guest_dir = base.join("guest");
-    for d in [&native_dir, &guest_dir] {
-        std::fs::create_dir_all(d).expect("mkdir");
-    }
+    let (base, native_dir, guest_dir, policy) = native_and_guest_trees("owners");
     let program = elf_sample("owners");
     let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
-    let policy = policy_file(
-        &base,
-        "rw.toml",
-        &format!(
-            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n",
-            guest_dir.display()
-        ),
-    );
     let g = guest_dir.to_str().expect("utf-8");
     let r = exec_elf(&["--policy", &policy], "owners", &[g]);
     assert_eq!(
@@ -869,7 +857,6 @@ fn owners_and_old_time_setters_match_native() {
         "{}",
         r.stderr
     );
-    use std::os::unix::fs::MetadataExt;
     let host = std::fs::metadata(guest_dir.join("file")).expect("file");
     let me = std::fs::metadata(&base).expect("base");
     assert_eq!((host.uid(), host.gid()), (me.uid(), me.gid()));
@@ -889,11 +876,11 @@ fn hard_links_match_native_and_never_reach_outside_the_tree() {
     let (ro, other) = (base.join("ro"), base.join("other"));
     for d in [&native_dir, &guest_dir, &ro, &other] {
         std::fs::create_dir_all(d).expect("mkdir");
-        std::os::unix::fs::symlink("a", d.join("sl")).expect("symlink");
+        symlink("a", d.join("sl")).expect("symlink");
     }
     std::fs::write(ro.join("f"), b"read only\n").expect("ro file");
-    std::os::unix::fs::symlink("/etc/passwd", guest_dir.join("out")).expect("symlink");
-    std::os::unix::fs::symlink("../ro/f", guest_dir.join("up")).expect("symlink");
+    symlink("/etc/passwd", guest_dir.join("out")).expect("symlink");
+    symlink("../ro/f", guest_dir.join("up")).expect("symlink");
     let program = elf_sample("links");
     let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
@@ -949,7 +936,6 @@ fn hard_links_match_native_and_never_reach_outside_the_tree() {
         "{}",
         r.stderr
     );
-    use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(ro.join("f")).expect("f").nlink(), 1);
     assert_eq!(std::fs::metadata("/etc/passwd").expect("passwd").nlink(), 1);
     for name in ["stolen", "passwd", "e", "c2", "c3", "c4"] {

@@ -66,9 +66,10 @@ impl CpuSync {
         self.wait_out(s, kick);
     }
 
-    /// The second look was taken (under the kernel lock).
-    pub fn rechecked(&self) {
-        super::lock(&self.state).recheck = false;
+    /// The second look is being taken (under the kernel lock): whether
+    /// one was asked for since the last.
+    pub fn rechecked(&self) -> bool {
+        std::mem::take(&mut super::lock(&self.state).recheck)
     }
 
     fn wait_out(&self, mut s: std::sync::MutexGuard<'_, CpuState>, kick: Option<&Interrupter>) {

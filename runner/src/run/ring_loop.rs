@@ -526,10 +526,11 @@ pub fn gs_taken(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
 /// thread whose next instruction lies inside a moved site's span (it
 /// stopped there, or a call it was waiting in returns there, while
 /// another thread moved the site) continues at the matching place in the
-/// site's entry.
+/// site's entry. Only a thread another one held out for a patch can be
+/// there (the patching thread's own call returns into the entry, and
+/// rt_sigreturn translates its frame): the others pay no look.
 pub fn into_moved_entries(st: &mut State<'_>, t: &mut Thread) -> Result<(), RunError> {
-    t.cpu_sync.rechecked();
-    if !st.process.ring.has_moved() {
+    if !t.cpu_sync.rechecked() || !st.process.ring.has_moved() {
         return Ok(());
     }
     let regs = *t.vcpu.regs()?;
