@@ -55,6 +55,12 @@ pub const CREATED_ENTRIES: u32 = 10_000;
 /// program is still expected to talk to its caller through its streams.
 pub const STDIO_CONNECTED: bool = true;
 
+/// `stdio.terminal`: off. A guest that may set the caller's terminal's
+/// modes could leave it without echo, or in raw mode, after the run; only
+/// a terminal made for the sandbox (the OCI runtime's `terminal: true`)
+/// or one its user lends on purpose should be handed over.
+pub const STDIO_TERMINAL: bool = false;
+
 /// `identity.uid` and `identity.gid`: 1000, an ordinary user's. The
 /// guest's identity is only what it is told (getuid, the owner of the
 /// files it may write); no privilege follows from it, whatever it is.

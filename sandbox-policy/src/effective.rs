@@ -86,8 +86,8 @@ pub fn render(policy: &Policy) -> String {
     let _ = writeln!(o, "\n[stdio]");
     let _ = writeln!(
         o,
-        "stdin = {}\nstdout = {}\nstderr = {}",
-        s.stdin, s.stdout, s.stderr
+        "stdin = {}\nstdout = {}\nstderr = {}\nterminal = {}",
+        s.stdin, s.stdout, s.stderr, s.terminal
     );
 
     let _ = writeln!(o, "\n[identity]");

@@ -50,6 +50,7 @@ pub struct RawStdio {
     pub stdin: Option<bool>,
     pub stdout: Option<bool>,
     pub stderr: Option<bool>,
+    pub terminal: Option<bool>,
 }
 
 /// `[identity]`

@@ -93,7 +93,8 @@ fn empty_policy_is_the_safe_default() {
         Stdio {
             stdin: true,
             stdout: true,
-            stderr: true
+            stderr: true,
+            terminal: false
         }
     );
     assert_eq!(
@@ -132,6 +133,7 @@ created_entries = 12
 stdin = false
 stdout = true
 stderr = false
+terminal = true
 
 [env]
 inherit = true
@@ -217,7 +219,8 @@ fn every_key_is_read() {
         Stdio {
             stdin: false,
             stdout: true,
-            stderr: false
+            stderr: false,
+            terminal: true
         }
     );
     assert!(p.env.inherit);
@@ -605,6 +608,7 @@ created_entries = 10000
 stdin = true
 stdout = true
 stderr = true
+terminal = false
 
 [identity]
 uid = 1000
@@ -752,7 +756,7 @@ const BAD: &[(&str, &str)] = &[
     ("[limits]\nmemroy = \"64MiB\"\n",
      "policy.toml:2: limits.memroy: unknown key \"memroy\" (expected one of: memory, wall_time, cpu_time, open_files, threads, processes, cpus, bytes_written, created_entries)"),
     ("[stdio]\nstdin = true\nstdnull = false\n",
-     "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr)"),
+     "policy.toml:3: stdio.stdnull: unknown key \"stdnull\" (expected one of: stdin, stdout, stderr, terminal)"),
     ("[env]\nvariables = {}\n",
      "policy.toml:2: env.variables: unknown key \"variables\" (expected one of: vars, inherit)"),
     ("[[files]]\npath = \"/a\"\naccess = \"read\"\nmode = \"0644\"\n",

@@ -60,6 +60,13 @@ pub struct Stdio {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// `stdio.terminal`: the runner's streams that are a terminal are the
+    /// guest's terminal too: its settings and window size (TCGETS,
+    /// TCSETS, TIOCGWINSZ, ...) reach the host terminal, and the keys that
+    /// make signals there (Ctrl-C, Ctrl-\, Ctrl-Z) and window changes
+    /// signal the guest's foreground process group. Off: every terminal
+    /// request is ENOTTY and the guest sees no terminal.
+    pub terminal: bool,
 }
 
 impl Default for Stdio {
@@ -68,6 +75,7 @@ impl Default for Stdio {
             stdin: defaults::STDIO_CONNECTED,
             stdout: defaults::STDIO_CONNECTED,
             stderr: defaults::STDIO_CONNECTED,
+            terminal: defaults::STDIO_TERMINAL,
         }
     }
 }

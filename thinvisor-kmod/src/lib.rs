@@ -60,6 +60,7 @@ pub mod platform;
 pub mod process_signals;
 mod remote_run;
 mod state_cache;
+pub mod terminal;
 pub mod vcpu;
 pub mod vm;
 

@@ -38,6 +38,7 @@ pub mod process_table;
 pub mod shared_file_pages;
 pub mod signal_state;
 pub mod socket_pairs;
+pub mod terminal;
 pub mod thread;
 pub mod thread_group;
 pub mod timers;
@@ -113,6 +114,8 @@ pub struct Kernel {
     /// How the guest's syscalls reach the runner (`--syscalls`; ring only
     /// without the in-VM monitor).
     pub syscall_mode: crate::ring::SyscallMode,
+    /// The terminal the policy lends the guest (`stdio.terminal`), if any.
+    pub terminal: Option<terminal::Terminal>,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -222,6 +225,7 @@ impl Kernel {
             signals_from_outside: false,
             first_is_init: false,
             syscall_mode: Default::default(),
+            terminal: None,
         }
     }
 
@@ -270,6 +274,10 @@ impl Kernel {
             signals_from_outside: false,
             first_is_init: false,
             syscall_mode: Default::default(),
+            terminal: policy
+                .stdio
+                .terminal
+                .then(|| terminal::Terminal::for_first(process::GUEST_PID)),
         }
     }
 }

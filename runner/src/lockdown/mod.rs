@@ -70,6 +70,7 @@ pub fn filter_context(policy: &Policy) -> FilterContext {
     FilterContext {
         files: !policy.files.is_empty(),
         network: !policy.network.is_empty(),
+        terminal: policy.stdio.terminal,
         pid: rustix::process::getpid()
             .as_raw_nonzero()
             .get()

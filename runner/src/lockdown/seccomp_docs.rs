@@ -36,6 +36,7 @@ fn row(r: &Rule) -> String {
         When::Files => "[[files]]",
         When::NoFiles => "no [[files]]",
         When::Network => "[[network]]",
+        When::Terminal => "stdio.terminal",
     };
     let args = if r.args.is_empty() {
         "any".to_string()
@@ -63,12 +64,13 @@ pub fn markdown() -> String {
         BEGIN_MARKER.to_string(),
         String::new(),
         format!(
-            "{} rules: {} always in the filter, {} more with `[[files]]`, {} more without, {} more with `[[network]]`.",
+            "{} rules: {} always in the filter, {} more with `[[files]]`, {} more without, {} more with `[[network]]`, {} more with `stdio.terminal`.",
             RULES.len(),
             count(When::Always),
             count(When::Files),
             count(When::NoFiles),
-            count(When::Network)
+            count(When::Network),
+            count(When::Terminal)
         ),
         String::new(),
         "| syscall | in the filter | arguments | action | who needs it, and why |".to_string(),

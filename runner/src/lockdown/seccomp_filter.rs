@@ -21,6 +21,8 @@ pub struct FilterContext {
     pub files: bool,
     /// The policy lists `[[network]]`.
     pub network: bool,
+    /// The policy sets `stdio.terminal`.
+    pub terminal: bool,
     /// The runner's process id.
     pub pid: u32,
 }
@@ -32,6 +34,7 @@ impl FilterContext {
             When::Files => self.files,
             When::NoFiles => !self.files,
             When::Network => self.network,
+            When::Terminal => self.terminal,
         }
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! Rules marked `Files` are in the filter only when the policy lists
 //! `[[files]]`, `NoFiles` ones only when it lists none, `Network` ones only
-//! when it lists `[[network]]`. Argument
+//! when it lists `[[network]]`, `Terminal` ones only when it sets
+//! `stdio.terminal`. Argument
 //! checks compare the register's low 32 bits unless they say otherwise (the
 //! kernel reads those arguments as 32-bit `int`s). `docs/threat-model.md`
 //! lists this table; a test keeps the two in step.
 
 use libc as c;
 use thinvisor_kmod::ioctl_numbers::{THREAD_START_IOCTLS, VCPU_RUN_IOCTLS};
+use thinvisor_kmod::terminal::TERMINAL_IOCTLS;
 
 /// A value with the name it has in C headers.
 pub type Named = (&'static str, u64);
@@ -25,6 +27,8 @@ pub enum When {
     NoFiles,
     /// The policy lists `[[network]]`.
     Network,
+    /// The policy lends the guest the runner's terminal (`stdio.terminal`).
+    Terminal,
 }
 
 /// A condition on one argument (0 = rdi, 1 = rsi, 2 = rdx, 3 = r10, ...).
@@ -80,7 +84,7 @@ const fn rule(
 }
 
 const ANY: &[ArgCheck] = &[];
-use When::{Always, Files, Network, NoFiles};
+use When::{Always, Files, Network, NoFiles, Terminal};
 
 const PROT_EXEC: Named = ("PROT_EXEC", c::PROT_EXEC as u64);
 
@@ -142,6 +146,13 @@ pub const RULES: &[Rule] = &[
         &[ArgCheck::OneOf { arg: 1, values: THREAD_START_IOCTLS }],
         "guest threads: the vCPU of a new guest thread (KVM_CREATE_VCPU on the one VM the runner holds, KVM_SET_CPUID2 and KVM_SET_MP_STATE on that vCPU; KVM_SET_VCPU_EVENTS drops what a reused vCPU still held); \
          the only guest-building power left after lock-down, bounded by limits.threads (host threads keep their vCPU for the next guest thread) and KVM's own vCPU limit",
+    ),
+    rule(
+        "ioctl",
+        Terminal,
+        &[ArgCheck::OneOf { arg: 1, values: TERMINAL_IOCTLS }],
+        "stdio.terminal: the guest's terminal requests on a standard stream that is a terminal (its settings, window size, flush and flow control; thinvisor-kmod's TERMINAL_IOCTLS). \
+         Never TIOCSTI (typing into the terminal), TIOCSCTTY or TIOCSPGRP: the foreground group the guest sets is the sandbox's own",
     ),
     // --- I/O on descriptors the runner holds ---------------------------
     rule("read", Always, ANY, "syscall emulation: the guest's read/readv/pread on stdin, files and sockets, and sendfile's input"),

@@ -16,11 +16,13 @@ const PID: u32 = 4242;
 const EVERYTHING: FilterContext = FilterContext {
     files: true,
     network: true,
+    terminal: true,
     pid: PID,
 };
 const NOTHING: FilterContext = FilterContext {
     files: false,
     network: false,
+    terminal: false,
     pid: PID,
 };
 
@@ -217,6 +219,7 @@ fn ioctl_is_pinned_to_the_vcpu_requests() {
     let f = build(&FilterContext {
         files: false,
         network: false,
+        terminal: false,
         pid: PID,
     })
     .expect("filter");
@@ -234,6 +237,28 @@ fn ioctl_is_pinned_to_the_vcpu_requests() {
     }
     for other in [0x5401 /* TCGETS */, 0x5421 /* FIONBIO */, 0] {
         assert_eq!(verdict(&f, &call("ioctl", &[1, other])), KILL);
+    }
+}
+
+#[test]
+fn a_lent_terminal_opens_its_requests_and_no_other() {
+    let lent = build(&FilterContext {
+        terminal: true,
+        ..NOTHING
+    })
+    .expect("filter");
+    let kept = build(&NOTHING).expect("filter");
+    for &(name, nr) in thinvisor_kmod::terminal::TERMINAL_IOCTLS {
+        assert_eq!(verdict(&lent, &call("ioctl", &[4, nr])), ALLOW, "{name}");
+        assert_eq!(verdict(&kept, &call("ioctl", &[4, nr])), KILL, "{name}");
+    }
+    // TIOCSTI (type into the terminal), TIOCSCTTY, TIOCSPGRP, TIOCCONS.
+    for other in [0x5412, 0x540E, 0x5410, 0x541D] {
+        assert_eq!(
+            verdict(&lent, &call("ioctl", &[1, other])),
+            KILL,
+            "{other:#x}"
+        );
     }
 }
 
@@ -339,6 +364,7 @@ fn files_and_network_rules_follow_the_policy() {
         let ctx = FilterContext {
             files,
             network,
+            terminal: false,
             pid: PID,
         };
         let f = build(&ctx).expect("filter");

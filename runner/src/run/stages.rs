@@ -522,15 +522,25 @@ impl Booted {
                 .unwrap_or_else(|_| record.opts.program.clone())
         };
         // Signals to pass on are caught before the lock-down (sigaction
-        // is not in the filter).
-        let relayed = if record.opts.forward_signals {
+        // is not in the filter): --forward-signals' set, and a lent
+        // terminal's, which go to the guest's foreground group.
+        let mut caught: Vec<i32> = Vec::new();
+        if record.opts.forward_signals {
+            caught.extend(FORWARDED_SIGNALS);
+        }
+        if record.policy.stdio.terminal {
+            caught.extend(crate::kernel::terminal::TERMINAL_SIGNALS);
+        }
+        caught.sort_unstable();
+        caught.dedup();
+        let relayed = if caught.is_empty() {
+            None
+        } else {
             Some(
-                thinvisor_kmod::process_signals::relay(&FORWARDED_SIGNALS).map_err(|e| {
+                thinvisor_kmod::process_signals::relay(&caught).map_err(|e| {
                     RunFailure::runner(format!("cannot catch signals to forward: {e}"))
                 })?,
             )
-        } else {
-            None
         };
         // For `--syscalls auto`: the CPUs this runner may use (asked
         // before the lock-down, whose filter does not have the call).

@@ -51,6 +51,7 @@ use crate::guest::cpu_area::CpuArea;
 use crate::guest::layout::MAX_VCPUS;
 use crate::kernel::death::Death;
 use crate::kernel::process::GUEST_PID;
+use crate::kernel::terminal::Terminal;
 use crate::kernel::thread_group::{GroupEnd, ThreadGroup};
 use crate::kernel::{Kernel, Objects, Process, Thread};
 use crate::syscalls::{NewThread, Outcome};
@@ -287,10 +288,12 @@ pub fn run(
     }
 }
 
-/// `--forward-signals`: until the run ends, passes each signal the
-/// runner's handler wrote into `pipe` on to the guest's first process, as
-/// a kill from outside the sandbox (SI_USER, pid 0). At most one poll
-/// interval (50 ms) late.
+/// `--forward-signals` and a lent terminal: until the run ends, passes
+/// each signal the runner's handler wrote into `pipe` on to the guest, as
+/// a kill from outside the sandbox (SI_USER, pid 0): a terminal's
+/// (`kernel::terminal::TERMINAL_SIGNALS`, with a terminal lent) to every
+/// process of its foreground group, the others to the first process. At
+/// most one poll interval (50 ms) late.
 fn relay_signals(sb: &Sandbox<'_>, pipe: std::os::fd::BorrowedFd<'_>) {
     loop {
         if sb
@@ -310,7 +313,14 @@ fn relay_signals(sb: &Sandbox<'_>, pipe: std::os::fd::BorrowedFd<'_>) {
         }
         let mut g = sb.lock();
         for &sig in &buf[..n] {
-            super::processes::signal_from_outside(&mut g, GUEST_PID, u64::from(sig));
+            let sig = u64::from(sig);
+            let targets = match g.kernel.terminal {
+                Some(t) if Terminal::sends(sig) => g.kernel.procs.group_members(t.foreground),
+                _ => vec![GUEST_PID],
+            };
+            for pid in targets {
+                super::processes::signal_from_outside(&mut g, pid, sig);
+            }
         }
     }
 }

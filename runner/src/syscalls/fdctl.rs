@@ -215,12 +215,17 @@ fn pending(p: &PipeEnd) -> u32 {
 
 /// FIOCLEX/FIONCLEX set the guest's close-on-exec bit; FIONBIO is
 /// F_SETFL's O_NONBLOCK; FIONREAD counts the bytes waiting in a pipe.
-/// Every other request (TCGETS, TIOCGWINSZ, FIONREAD elsewhere, ...) is
-/// ENOTTY: the guest has no terminal, and no ioctl ever reaches a host fd.
+/// Terminal requests on a standard stream go to `terminal.rs`, which
+/// answers them when the policy lends the guest a terminal. Every other
+/// request is ENOTTY: no other ioctl ever reaches a host fd.
 pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let obj = ctx.process.fds.get(a[0])?;
     let arg = GuestPtr::new(a[2]);
-    match a[1] as u32 as u64 {
+    let request = a[1] as u32 as u64;
+    if matches!(&*obj, Object::Stdio { .. }) && super::terminal::is_terminal_request(request) {
+        return super::terminal::ioctl(ctx, &obj, request, a[2]);
+    }
+    match request {
         FIOCLEX => Ok(ctx.process.fds.set_cloexec(a[0], true).map(|()| 0)?),
         FIONCLEX => Ok(ctx.process.fds.set_cloexec(a[0], false).map(|()| 0)?),
         FIONBIO => {

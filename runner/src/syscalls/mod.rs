@@ -45,6 +45,7 @@ mod socketpair;
 mod splice;
 mod stream_stat;
 pub mod table;
+mod terminal;
 pub mod thread;
 mod time;
 mod timer_spec;

@@ -144,7 +144,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("rt_sigreturn", signals::rt_sigreturn,
         "restores the frame a handler got: registers, mask, the XSAVE area (AVX, AVX-512) or FXSAVE state as Linux loads it; RIP must be a user address, RFLAGS keeps only user bits, CS/SS stay the user selectors; a bad frame or an FPU state XRSTOR would fault on is SIGSEGV"),
     emulated!("ioctl", fdctl::ioctl,
-        "FIOCLEX/FIONCLEX on the guest table, FIONBIO (F_SETFL's O_NONBLOCK), FIONREAD on a pipe; everything else (TCGETS, TIOCGWINSZ, ...) ENOTTY: no terminal, and no ioctl reaches a host fd"),
+        "FIOCLEX/FIONCLEX on the guest table, FIONBIO (F_SETFL's O_NONBLOCK), FIONREAD on a pipe; with policy stdio.terminal, a standard stream that is a terminal takes TCGETS/TCSETS*/TIOCGWINSZ/TIOCSWINSZ/TCFLSH/TCXONC/FIONREAD on the host terminal and TIOCGPGRP/TIOCSPGRP/TIOCGSID from the sandbox's job control; everything else ENOTTY (no terminal without the policy, and no other request reaches a host fd)"),
     emulated!("pread64", io::pread64,
         "positional read of a file straight into guest memory"),
     emulated!("pwrite64", io::pwrite64,

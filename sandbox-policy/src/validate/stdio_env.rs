@@ -16,6 +16,7 @@ pub(super) fn stdio(raw: Option<RawStdio>) -> Stdio {
             stdin: raw.stdin.unwrap_or(default.stdin),
             stdout: raw.stdout.unwrap_or(default.stdout),
             stderr: raw.stderr.unwrap_or(default.stderr),
+            terminal: raw.terminal.unwrap_or(default.terminal),
         },
     }
 }
