@@ -22,7 +22,9 @@ fn rootfs(dir: &Path) -> PathBuf {
     let root = busybox_root(
         dir,
         &["proc", "dev", "tmp", "data", "etc"],
-        &["sh", "echo", "cat", "sleep", "ls", "head", "wc", "id"],
+        &[
+            "sh", "echo", "cat", "sleep", "ls", "head", "wc", "id", "stty",
+        ],
     );
     std::os::unix::fs::symlink("/etc/passwd", root.join("escape")).expect("link");
     root
@@ -335,6 +337,125 @@ fn kill_and_forced_delete_leave_nothing_running() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bad signal"));
 }
 
+/// `process.terminal`: create makes a terminal of `consoleSize` and sends
+/// its master to the console socket, as runc does (the shim relays it to
+/// `ctr run -t`); the program has it as its streams: `stty` sees its size,
+/// a line typed before start is read, the output comes back through the
+/// master, and the status is the program's.
+#[test]
+fn a_terminal_is_handed_over_through_the_console_socket() {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::io::{Read, Write};
+    let dir = temp_dir("oci-terminal");
+    let rt = oci_runtime(&dir);
+    let root = dir.join("state");
+    let b = bundle(
+        &dir,
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stty size; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; read line; echo got $line; exit 4",
+        ],
+        |c| {
+            c["process"]["terminal"] = json!(true);
+            c["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+        },
+    );
+    let socket = dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("console socket");
+    let log = dir.join("create.log");
+    let created = oci(
+        &rt,
+        &root,
+        &[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            "tty",
+        ],
+        Some(&log),
+    );
+    assert!(
+        created.status.success(),
+        "create: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let (conn, _) = listener.accept().expect("the runtime connects");
+    let mut name = [0u8; 256];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = recvmsg(
+        &conn,
+        &mut [std::io::IoSliceMut::new(&mut name)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .expect("recvmsg");
+    let name = String::from_utf8_lossy(&name[..got.bytes]).into_owned();
+    assert!(
+        name.starts_with("/dev/pts/"),
+        "the message names the terminal: {name:?}"
+    );
+    let mut fds: Vec<_> = control
+        .drain()
+        .flat_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(fds) => fds.collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(fds.len(), 1, "one descriptor: the master");
+    let mut master = std::fs::File::from(fds.remove(0));
+    master.write_all(b"typed\n").expect("type a line");
+    let mut reader = master.try_clone().expect("dup");
+    let transcript = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        // Ends with EIO once the container's end is closed.
+        let _ = reader.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let started = oci(&rt, &root, &["start", "tty"], None);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    wait_stopped(&rt, &root, "tty");
+    let out = transcript.join().expect("reader");
+    for line in ["30 100\r\n", "is-a-tty\r\n", "got typed\r\n"] {
+        assert!(out.contains(line), "no {line:?} in {out:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.join("tty/exit-status")).expect("exit status"),
+        "4"
+    );
+    assert!(oci(&rt, &root, &["delete", "tty"], None).status.success());
+    // A socket without a terminal is an error, as under runc.
+    let plain = bundle(&dir, "plain", &["echo"], |_| {});
+    let out = oci(
+        &rt,
+        &root,
+        &[
+            "create",
+            "--bundle",
+            plain.to_str().unwrap(),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            "plain",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without process.terminal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!root.join("plain").exists());
+}
+
 /// Bundles asking for what thinvisor cannot honour are refused at create,
 /// naming the field, with nothing left behind; the error also goes to
 /// --log as the JSON line the shim reads.
@@ -346,7 +467,7 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
     type Edit = fn(&mut Value);
     let cases: &[(&str, Edit, &str)] = &[
         (
-            "terminal",
+            "terminal-without-socket",
             |c| c["process"]["terminal"] = json!(true),
             "process.terminal",
         ),

@@ -147,7 +147,7 @@ fn rootfs(dir: &Path) -> PathBuf {
     busybox_root(
         dir,
         &["proc", "dev", "sys", "tmp", "data", "ro"],
-        &["sh", "echo", "cat", "dd", "ls", "id"],
+        &["sh", "echo", "cat", "dd", "ls", "id", "sleep", "stty"],
     )
 }
 
@@ -229,6 +229,60 @@ fn ctr_run_gives_runcs_output_and_status() {
     assert_eq!(
         String::from_utf8_lossy(&d.ctr(&["containers", "ls", "-q"]).stdout),
         ""
+    );
+}
+
+/// `ctr run -t`: the container's terminal through the console socket and
+/// the shim, driven from a terminal (runner/tests/support/on_a_terminal.py
+/// types into ctr's): an interactive shell's prompt and line editing, the
+/// terminal's size, Ctrl-C ending the foreground job and not the shell,
+/// and the status of its `exit`, byte for byte as under runc.
+#[test]
+fn ctr_run_t_gives_an_interactive_shell_a_terminal_as_under_runc() {
+    let dir = temp_dir("oci-ctrd-tty");
+    let rt = oci_runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    let transcript = |rt: &str, id: &str| {
+        let mut ctr = d.command(&["run", "--rm", "-t", "--runc-binary", rt, "--rootfs"]);
+        ctr.arg(&rootfs)
+            .args([id, "/bin/sh", "-c", "export PS1='ok> '; exec /bin/sh -i"]);
+        let mut cmd = Command::new("python3");
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/on_a_terminal.py"
+        ));
+        for (after, text) in [
+            (
+                "ok> ",
+                "stty size; echo hi from $((6*7)); sleep 5; echo after\\n",
+            ),
+            ("hi from 42", "\\x03"),
+            ("ok> ", "exit 5\\n"),
+        ] {
+            cmd.args(["--type", after, text]);
+        }
+        cmd.arg(ctr.get_program()).args(ctr.get_args());
+        let out = cmd.output().expect("python3 runs the terminal helper");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let native = transcript("runc", "ref-tty");
+    // ctr's own terminal adds a carriage return of its own to each line.
+    let lines = native.replace('\r', "");
+    for part in ["\n24 80\n", "hi from 42\n^C\n", "[status 5]\n"] {
+        assert!(lines.contains(part), "runc: no {part:?} in {native:?}");
+    }
+    assert!(!lines.contains("\nafter\n"), "runc: {native:?}");
+    let ours = transcript(rt.to_str().unwrap(), "tv-tty");
+    assert_eq!(ours, native, "{}", diff_lines(&native, &ours));
+    assert!(
+        !d.runtime_root().join("tv-tty").exists(),
+        "state left behind"
     );
 }
 

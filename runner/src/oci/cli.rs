@@ -50,7 +50,8 @@ pub enum OciCommand {
         /// Write the container process's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
-        /// A terminal's console socket: refused (no terminals yet).
+        /// With `process.terminal`: where the terminal's master goes (a
+        /// UNIX socket the caller listens on).
         #[arg(long)]
         console_socket: Option<PathBuf>,
         /// Accepted: no root is pivoted (the guest's root is the policy's).

@@ -48,10 +48,20 @@ pub fn init(dir: &Path) -> i32 {
         Ok(f) => f,
         Err(e) => return fail(format!("{}: {e}", dir.exit_file().display())),
     };
-    let opts = match options(&dir.launch_file(), dir.policy_file()) {
+    let (opts, terminal) = match options(&dir.launch_file(), dir.policy_file()) {
         Ok(o) => o,
         Err(why) => return fail(why),
     };
+    // A terminal made for the container (`console.rs`) is its controlling
+    // terminal, as a runc container's: its keys signal this process,
+    // which passes them to the guest's foreground group.
+    if terminal {
+        let taken = rustix::process::setsid()
+            .and_then(|_| rustix::process::ioctl_tiocsctty(std::io::stdin()));
+        if let Err(e) = taken {
+            return fail(format!("cannot take the terminal: {e}"));
+        }
+    }
     let locked = match stages::prepare(opts, None)
         .and_then(|p| p.boot(None))
         .and_then(Booted::lock_down)
@@ -86,12 +96,13 @@ fn report_failure(f: &RunFailure) -> i32 {
 
 /// `runner exec`'s options for the container: its program by guest path,
 /// its arguments and directory, the policy `create` wrote.
-fn options(launch_file: &Path, policy: PathBuf) -> Result<ExecOptions, String> {
+fn options(launch_file: &Path, policy: PathBuf) -> Result<(ExecOptions, bool), String> {
     let text = std::fs::read_to_string(launch_file)
         .map_err(|e| format!("{}: {e}", launch_file.display()))?;
     let launch: Launch =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", launch_file.display()))?;
-    Ok(ExecOptions {
+    let terminal = launch.terminal;
+    let opts = ExecOptions {
         policy: Some(policy),
         timeout: None,
         stats: None,
@@ -108,5 +119,6 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<ExecOptions, String> {
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,
-    })
+    };
+    Ok((opts, terminal))
 }

@@ -23,6 +23,10 @@ pub struct Launch {
     pub program: String,
     pub args: Vec<String>,
     pub cwd: String,
+    /// Its standard streams are a terminal made for it: it takes it as
+    /// its controlling terminal.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 pub fn run(cli: &OciCli) -> Result<(), OciError> {
@@ -36,13 +40,16 @@ pub fn run(cli: &OciCli) -> Result<(), OciError> {
             preserve_fds,
             ..
         } => {
-            if console_socket.is_some() {
-                return Err(OciError::Unsupported("--console-socket (a terminal)"));
-            }
             if *preserve_fds != 0 {
                 return Err(OciError::Unsupported("--preserve-fds"));
             }
-            create(root, id, bundle, pid_file.as_deref())
+            create(
+                root,
+                id,
+                bundle,
+                pid_file.as_deref(),
+                console_socket.as_deref(),
+            )
         }
         OciCommand::Start { id } => start(root, id),
         OciCommand::State { id } => print_state(root, id),
@@ -64,12 +71,34 @@ pub fn run(cli: &OciCli) -> Result<(), OciError> {
     }
 }
 
-fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Result<(), OciError> {
+fn create(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+) -> Result<(), OciError> {
     let dir = Dir::of(root, id)?;
     let bundle = std::fs::canonicalize(bundle)
         .map_err(|e| OciError::Bundle(format!("bundle {}: {e}", bundle.display())))?;
     let config = read_config(&bundle)?;
     let container = policy::translate(&config, &bundle)?;
+    // As runc: a terminal needs a socket to hand it over, and a socket
+    // without a terminal would never get one.
+    match (container.terminal.is_some(), console_socket.is_some()) {
+        (true, false) => {
+            return Err(OciError::Refused {
+                field: "process.terminal".into(),
+                why: "a terminal needs --console-socket to hand its master over".into(),
+            })
+        }
+        (false, true) => {
+            return Err(OciError::Bundle(
+                "--console-socket without process.terminal: there is no terminal to send".into(),
+            ))
+        }
+        _ => {}
+    }
     // The policy is checked as any policy file is before anything is made.
     sandbox_policy::Policy::from_str_named(&container.policy, "policy.toml")
         .map_err(|e| OciError::Bundle(format!("config.json makes no valid policy: {e}")))?;
@@ -81,7 +110,15 @@ fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Resu
         }
         Err(e) => return Err(OciError::State(format!("{}: {e}", dir.path.display()))),
     }
-    let made = prepare_and_launch(&dir, id, &bundle, &config, &container, pid_file);
+    let made = prepare_and_launch(
+        &dir,
+        id,
+        &bundle,
+        &config,
+        &container,
+        pid_file,
+        console_socket,
+    );
     if made.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
     }
@@ -97,6 +134,7 @@ fn prepare_and_launch(
     config: &spec::Spec,
     container: &policy::Container,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<(), OciError> {
     let io = |p: &Path, e: std::io::Error| OciError::State(format!("{}: {e}", p.display()));
     std::fs::write(dir.policy_file(), &container.policy).map_err(|e| io(&dir.policy_file(), e))?;
@@ -104,6 +142,7 @@ fn prepare_and_launch(
         program: container.program.clone(),
         args: container.args.clone(),
         cwd: container.cwd.clone(),
+        terminal: container.terminal.is_some(),
     };
     let text = serde_json::to_string(&launch).map_err(|e| OciError::Internal(e.to_string()))?;
     std::fs::write(dir.launch_file(), text).map_err(|e| io(&dir.launch_file(), e))?;
@@ -126,9 +165,19 @@ fn prepare_and_launch(
     )
     .map_err(|e| io(&dir.notify_fifo(), e.into()))?;
     let exe = std::env::current_exe().map_err(|e| OciError::Init(format!("own path: {e}")))?;
-    let mut child = std::process::Command::new(exe)
-        .arg("oci-init")
-        .arg(&dir.path)
+    let mut command = std::process::Command::new(exe);
+    command.arg("oci-init").arg(&dir.path);
+    if let (Some(size), Some(socket)) = (container.terminal, console_socket) {
+        let terminal = super::console::make(socket, size)?;
+        let stream = || {
+            terminal
+                .try_clone()
+                .map(std::process::Stdio::from)
+                .map_err(|e| OciError::Init(format!("the terminal: {e}")))
+        };
+        command.stdin(stream()?).stdout(stream()?).stderr(stream()?);
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| OciError::Init(format!("cannot start: {e}")))?;
     let ready = wait_ready(&notify, &mut child);

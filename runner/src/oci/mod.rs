@@ -14,6 +14,7 @@
 //! what each config.json field becomes.
 
 pub mod cli;
+pub mod console;
 pub mod init;
 pub mod lifecycle;
 pub mod policy;

@@ -20,6 +20,9 @@ pub struct Container {
     pub program: String,
     pub args: Vec<String>,
     pub cwd: String,
+    /// `process.terminal`, with `process.consoleSize` (rows, columns):
+    /// the container's streams are a terminal made for it.
+    pub terminal: Option<Option<(u16, u16)>>,
 }
 
 /// Limits a container gets where its config sets none: a service runs
@@ -93,6 +96,13 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
     env_table.insert("inherit".into(), false.into());
     env_table.insert("vars".into(), Value::Table(env));
     top.insert("env".into(), Value::Table(env_table));
+    if process.terminal {
+        // The terminal is made for the container (`console.rs`): it may
+        // set its modes and size, and its keys signal its foreground job.
+        let mut stdio = Table::new();
+        stdio.insert("terminal".into(), true.into());
+        top.insert("stdio".into(), Value::Table(stdio));
+    }
     if let Some(net) = spec.annotations.get(NETWORK_ANNOTATION) {
         top.insert("network".into(), network(net)?);
     }
@@ -130,7 +140,18 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
         } else {
             process.cwd.clone()
         },
+        terminal: process.terminal.then(|| {
+            process
+                .console_size
+                .as_ref()
+                .map(|s| (clamp_u16(s.height), clamp_u16(s.width)))
+        }),
     })
+}
+
+/// A console size, checked to fit by `check_process`.
+fn clamp_u16(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 fn refuse(field: &str, why: String) -> OciError {
@@ -148,11 +169,13 @@ fn has_hooks(v: &serde_json::Value) -> bool {
 }
 
 fn check_process(p: &Process) -> Result<(), OciError> {
-    if p.terminal {
-        return Err(refuse(
-            "process.terminal",
-            "a terminal (console socket) is not supported yet; run without a TTY".into(),
-        ));
+    if let Some(size) = &p.console_size {
+        if size.height > u32::from(u16::MAX) || size.width > u32::from(u16::MAX) {
+            return Err(refuse(
+                "process.consoleSize",
+                format!("{}x{}: at most 65535 either way", size.height, size.width),
+            ));
+        }
     }
     if p.args.is_empty() || p.args[0].is_empty() {
         return Err(refuse("process.args", "empty: nothing to run".into()));
@@ -310,7 +333,7 @@ const MOUNT_TYPES: &[(&str, &str, &str)] = &[
     (
         "devpts",
         "/dev/pts",
-        "nothing: no terminals exist in the guest",
+        "nothing: the guest's one terminal is its standard streams (`process.terminal`)",
     ),
     (
         "mqueue",

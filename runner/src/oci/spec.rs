@@ -28,6 +28,7 @@ pub struct Spec {
 pub struct Process {
     #[serde(default)]
     pub terminal: bool,
+    pub console_size: Option<ConsoleSize>,
     #[serde(default)]
     pub user: User,
     #[serde(default)]
@@ -38,6 +39,13 @@ pub struct Process {
     pub cwd: String,
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
+}
+
+/// `process.consoleSize`: the terminal's rows (`height`) and columns.
+#[derive(Debug, Deserialize)]
+pub struct ConsoleSize {
+    pub height: u32,
+    pub width: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
