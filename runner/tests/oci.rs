@@ -456,6 +456,137 @@ fn a_terminal_is_handed_over_through_the_console_socket() {
     assert!(!root.join("plain").exists());
 }
 
+/// An app policy in the bundle (annotation `dev.thinvisor.policy`) takes
+/// away from what config.json grants: a read-only root and bind mount
+/// where config.json has them writable, less memory (a larger limit is not
+/// taken); what would widen the grant, or reach outside the bundle or the
+/// root, is refused at create with the entry named.
+#[test]
+fn an_app_policy_narrows_the_container_and_never_widens_it() {
+    let dir = temp_dir("oci-narrow");
+    let rt = oci_runtime(&dir);
+    let root = dir.join("state");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    std::fs::write(data.join("given"), "from the host\n").expect("given");
+    let with_app = |id: &str, args: &[&str], app: &str, name: &str| {
+        let b = bundle(&dir, id, args, |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]
+            }));
+            c["annotations"] = json!({"dev.thinvisor.policy": name});
+        });
+        std::fs::write(b.join("app-policy.toml"), app).expect("app policy");
+        b
+    };
+    let narrowing = "[limits]\nmemory = \"32MiB\"\nopen_files = 100000\n\n\
+        [[files]]\npath = \"/\"\naccess = \"read-exec\"\n\n\
+        [[files]]\npath = \"/data\"\naccess = \"read\"\n";
+    let b = with_app(
+        "narrowed",
+        &["sh", "-c", "cat /data/given; echo x > /data/new || echo data-refused; echo y > /tmp/new || echo root-refused; exit 6"],
+        narrowing,
+        "app-policy.toml",
+    );
+    let out_file = dir.join("narrowed.out");
+    let created = oci(
+        &rt,
+        &root,
+        &["create", "--bundle", b.to_str().unwrap(), "narrowed"],
+        Some(&out_file),
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        std::fs::read_to_string(&out_file).unwrap_or_default()
+    );
+    let policy: toml::Table = toml::from_str(
+        &std::fs::read_to_string(root.join("narrowed/policy.toml")).expect("policy.toml"),
+    )
+    .expect("TOML");
+    assert_eq!(
+        policy["limits"]["memory"].as_str(),
+        Some("32MiB"),
+        "{policy}"
+    );
+    assert_eq!(
+        policy["limits"]["open_files"].as_integer(),
+        Some(1024),
+        "a larger limit is not taken: {policy}"
+    );
+    assert!(oci(&rt, &root, &["start", "narrowed"], None)
+        .status
+        .success());
+    wait_stopped(&rt, &root, "narrowed");
+    let out = std::fs::read_to_string(&out_file).expect("output");
+    assert!(out.starts_with("from the host\n"), "{out}");
+    assert!(
+        out.contains("data-refused\n") && out.contains("root-refused\n"),
+        "{out}"
+    );
+    assert!(
+        !data.join("new").exists(),
+        "the app policy's read-only /data was written"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("narrowed/exit-status")).expect("status"),
+        "6"
+    );
+    assert!(oci(&rt, &root, &["delete", "narrowed"], None)
+        .status
+        .success());
+
+    let widening: &[(&str, &str, &str)] = &[
+        ("rw-root", "[[files]]\npath = \"/etc\"\naccess = \"read-write-exec\"\n[[files]]\npath = \"/data\"\naccess = \"read\"\n", "more than config.json's"),
+        ("host-path", "[[files]]\npath = \"/etc\"\nhost_path = \"/etc\"\naccess = \"read\"\n", "guest paths only"),
+        ("identity", "[identity]\nuid = 0\n", "config.json's"),
+        ("network", "[[network]]\naddress = \"10.0.0.1:80\"\n", "does not grant"),
+        ("terminal", "[stdio]\nterminal = true\n", "does not give"),
+        ("link", "[[files]]\npath = \"/escape\"\naccess = \"read\"\n", "a link in what backs"),
+        ("invalid", "[limits]\nmemory = \"lots\"\n", "not a valid policy"),
+    ];
+    for (id, app, want) in widening {
+        let b = with_app(id, &["echo"], app, "app-policy.toml");
+        // A read-only root for the first case: /etc may then only be read.
+        if *id == "rw-root" {
+            let mut c: Value =
+                serde_json::from_str(&std::fs::read_to_string(b.join("config.json")).unwrap())
+                    .unwrap();
+            c["root"]["readonly"] = json!(true);
+            std::fs::write(b.join("config.json"), c.to_string()).unwrap();
+        }
+        let out = oci(
+            &rt,
+            &root,
+            &["create", "--bundle", b.to_str().unwrap(), id],
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{id}: {err}");
+        assert!(
+            err.contains("dev.thinvisor.policy"),
+            "{id}: the annotation is named: {err}"
+        );
+        assert!(!root.join(id).exists(), "{id}: state left behind");
+    }
+    std::fs::write(dir.join("outside.toml"), "").expect("outside");
+    for (id, name, want) in [
+        ("climb", "../outside.toml", "inside the bundle"),
+        ("absolute", "/etc/passwd", "inside the bundle"),
+        ("missing", "nope.toml", "No such file"),
+    ] {
+        let b = with_app(id, &["echo"], "", name);
+        let out = oci(
+            &rt,
+            &root,
+            &["create", "--bundle", b.to_str().unwrap(), id],
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{id}: {err}");
+    }
+}
+
 /// Bundles asking for what thinvisor cannot honour are refused at create,
 /// naming the field, with nothing left behind; the error also goes to
 /// --log as the JSON line the shim reads.

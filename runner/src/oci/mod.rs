@@ -17,6 +17,7 @@ pub mod cli;
 pub mod console;
 pub mod init;
 pub mod lifecycle;
+pub mod narrow;
 pub mod policy;
 pub mod spec;
 pub mod state;

@@ -129,6 +129,11 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
             ));
         }
     }
+    // Last: an app policy in the bundle takes away from all of the above.
+    if let Some(name) = spec.annotations.get(super::narrow::POLICY_ANNOTATION) {
+        let text = super::narrow::read(bundle, name)?;
+        super::narrow::narrow(&mut top, &text, name)?;
+    }
     let root = host_root(spec, bundle)?;
     let program = find_program(&process.args[0], path_var.as_deref(), &root, &process.cwd)?;
     Ok(Container {
