@@ -587,6 +587,205 @@ fn an_app_policy_narrows_the_container_and_never_widens_it() {
     }
 }
 
+/// `linux.seccomp` becomes the policy's syscall rules: a profile that
+/// refuses by default lets only its calls through (a missing one fails
+/// with the default errno, a call with an errno of its own with that, an
+/// argument condition holds); one that allows by default refuses its
+/// listed calls, a kill ending the container with 159. Profiles that
+/// cannot be honoured exactly are refused at create.
+#[test]
+fn a_seccomp_profile_becomes_the_containers_syscall_rules() {
+    let dir = temp_dir("oci-seccomp");
+    let rt = oci_runtime(&dir);
+    let root = dir.join("state");
+    // What busybox sh, echo, cat and ls need, without mkdir's calls.
+    let needed = [
+        "read",
+        "write",
+        "openat",
+        "open",
+        "close",
+        "fstat",
+        "newfstatat",
+        "stat",
+        "lstat",
+        "statx",
+        "lseek",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "getpid",
+        "getppid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "fork",
+        "vfork",
+        "clone",
+        "execve",
+        "wait4",
+        "dup2",
+        "dup3",
+        "fcntl",
+        "getcwd",
+        "chdir",
+        "uname",
+        "getdents64",
+        "pipe",
+        "pipe2",
+        "set_tid_address",
+        "arch_prctl",
+        "prlimit64",
+        "getpgrp",
+        "setpgid",
+        "getrandom",
+        "sysinfo",
+        "readlink",
+        "access",
+        "faccessat",
+        "faccessat2",
+        "umask",
+        "kill",
+        "writev",
+        "readv",
+        "exit",
+        "exit_group",
+        "chmod",
+        "fchmodat",
+        "personality",
+        "poll",
+        "ppoll",
+        "sched_getaffinity",
+    ];
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": needed.as_slice(), "action": "SCMP_ACT_ALLOW"},
+            {"names": ["arm_fadvise64_64", "_llseek"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+            {"names": ["symlinkat", "symlink"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["umask"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 18, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["sched_yield"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 4, "op": "SCMP_CMP_LE"}]}
+        ]
+    });
+    let run = |id: &str, script: &str, profile: &Value| {
+        let p = profile.clone();
+        let b = bundle(&dir, id, &["sh", "-c", script], move |c| {
+            c["linux"]["seccomp"] = p
+        });
+        let out_file = dir.join(format!("{id}.out"));
+        let created = oci(
+            &rt,
+            &root,
+            &["create", "--bundle", b.to_str().unwrap(), id],
+            Some(&out_file),
+        );
+        assert!(
+            created.status.success(),
+            "{id}: {}",
+            std::fs::read_to_string(&out_file).unwrap_or_default()
+        );
+        assert!(oci(&rt, &root, &["start", id], None).status.success());
+        wait_stopped(&rt, &root, id);
+        let status = std::fs::read_to_string(root.join(id).join("exit-status")).expect("status");
+        assert!(oci(&rt, &root, &["delete", id], None).status.success());
+        (status, std::fs::read_to_string(&out_file).expect("output"))
+    };
+    let (status, out) = run(
+        "allow",
+        "echo in; mkdir /tmp/d || echo no-mkdir; ln -s x /tmp/l || echo no-link; echo out",
+        &profile,
+    );
+    assert_eq!(status, "0", "{out}");
+    assert!(
+        out.starts_with("in\n") && out.ends_with("no-link\nout\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Operation not permitted\nno-mkdir\n"),
+        "mkdir gets the default errno: {out}"
+    );
+    assert!(
+        out.contains("Permission denied\nno-link\n"),
+        "symlink gets its own errno: {out}"
+    );
+
+    let deny = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28},
+            {"names": ["unlink", "unlinkat"], "action": "SCMP_ACT_KILL_PROCESS"}
+        ]
+    });
+    let (status, out) = run(
+        "deny",
+        "mkdir /tmp/d || echo no-mkdir; echo x > /tmp/f; rm /tmp/f; echo after-rm; exec rm /tmp/f",
+        &deny,
+    );
+    // A killing rule ends the process that made the call (rm), as seccomp
+    // would; the last one is the container's program.
+    assert_eq!(status, "159", "{out}");
+    assert!(out.contains("No space left on device\nno-mkdir\n"), "{out}");
+    assert!(out.contains("Bad system call\nafter-rm\n"), "{out}");
+
+    let refused: &[(&str, Value, &str)] = &[
+        (
+            "notify",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "SCMP_ACT_NOTIFY: not supported",
+        ),
+        (
+            "ne",
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]}]}),
+            "SCMP_CMP_NE",
+        ),
+        (
+            "listener",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}),
+            "listenerPath",
+        ),
+        (
+            "arch",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64"]}),
+            "SCMP_ARCH_X86_64",
+        ),
+        (
+            "exit",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["exit_group"], "action": "SCMP_ACT_KILL"}]}),
+            "cannot be refused",
+        ),
+        (
+            "conditional-refusal",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]}),
+            "only whole calls",
+        ),
+    ];
+    for (id, profile, want) in refused {
+        let p = profile.clone();
+        let b = bundle(&dir, id, &["echo"], move |c| c["linux"]["seccomp"] = p);
+        let out = oci(
+            &rt,
+            &root,
+            &["create", "--bundle", b.to_str().unwrap(), id],
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(want) && err.contains("linux.seccomp"),
+            "{id}: {err}"
+        );
+        assert!(!root.join(id).exists(), "{id}: state left behind");
+    }
+}
+
 /// Bundles asking for what thinvisor cannot honour are refused at create,
 /// naming the field, with nothing left behind; the error also goes to
 /// --log as the JSON line the shim reads.
@@ -660,9 +859,9 @@ fn bundles_that_cannot_be_honoured_are_refused_at_create() {
             "process.user.umask",
         ),
         (
-            "seccomp",
-            |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-            "linux.seccomp",
+            "seccomp-trace",
+            |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_TRACE"}),
+            "linux.seccomp.defaultAction",
         ),
         (
             "rlimit",

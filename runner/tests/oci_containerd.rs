@@ -147,7 +147,9 @@ fn rootfs(dir: &Path) -> PathBuf {
     busybox_root(
         dir,
         &["proc", "dev", "sys", "tmp", "data", "ro"],
-        &["sh", "echo", "cat", "dd", "ls", "id", "sleep", "stty"],
+        &[
+            "sh", "echo", "cat", "dd", "ls", "id", "sleep", "stty", "wc", "grep",
+        ],
     )
 }
 
@@ -283,6 +285,38 @@ fn ctr_run_t_gives_an_interactive_shell_a_terminal_as_under_runc() {
     assert!(
         !d.runtime_root().join("tv-tty").exists(),
         "state left behind"
+    );
+}
+
+/// `ctr run --seccomp`: containerd's default seccomp profile (what a
+/// Kubernetes pod's `RuntimeDefault` gets) is translated, not refused, and
+/// the program runs as under runc.
+#[test]
+fn ctr_run_with_the_default_seccomp_profile_runs_as_under_runc() {
+    let dir = temp_dir("oci-ctrd-seccomp");
+    let rt = oci_runtime(&dir);
+    let d = Containerd::start(&dir.join("containerd"));
+    let rootfs = rootfs(&dir);
+    let script = ["/bin/sh", "-c", "echo confined; id; ls / | wc -l; exit 3"];
+    let native = d.run("runc", &rootfs, "ref-sc", &["--seccomp"], &script);
+    let ours = d.run(
+        rt.to_str().unwrap(),
+        &rootfs,
+        "tv-sc",
+        &["--seccomp"],
+        &script,
+    );
+    assert_eq!(
+        native.status.code(),
+        Some(3),
+        "runc: {}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    assert_eq!(
+        text(&ours),
+        text(&native),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
     );
 }
 

@@ -157,6 +157,22 @@ pub fn render(policy: &Policy) -> String {
         OnDeny::Errno(n) => errno_name(n).map_or_else(|| n.to_string(), str::to_owned),
     };
     let _ = writeln!(o, "on_deny = {}", quote(&on_deny));
+    let own: Vec<String> = sc
+        .errno
+        .iter()
+        .map(|(&nr, &e)| {
+            format!(
+                "{} = {}",
+                syscall_name(nr).unwrap_or("?"),
+                quote(&errno_name(e).map_or_else(|| e.to_string(), str::to_owned))
+            )
+        })
+        .collect();
+    if own.is_empty() {
+        let _ = writeln!(o, "errno = {{}}");
+    } else {
+        let _ = writeln!(o, "errno = {{ {} }}", own.join(", "));
+    }
     let _ = writeln!(o, "vdso = {}", sc.vdso_allowed());
     let ring = match sc.ring {
         RingChoice::Off => "false",

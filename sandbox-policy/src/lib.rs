@@ -53,7 +53,8 @@ pub use size::{format_size, parse_size};
 pub use syscall_names::{syscall_name, syscall_number};
 pub use tunnel::{Op, Perms, TunnelRange, TunnelRanges};
 pub use types::{
-    ArgRule, Env, Identity, Limits, OnDeny, RingChoice, Stdio, SyscallRules, KILL_EXIT_STATUS,
+    ArgRule, Env, Identity, Limits, OnDeny, RingChoice, Stdio, SyscallRules, ALWAYS_ALLOWED,
+    KILL_EXIT_STATUS,
 };
 
 /// A validated sandbox policy. `Policy::default()` is the documented safe

@@ -96,6 +96,7 @@ pub struct RawSyscalls {
     pub deny: Option<Vec<Spanned<String>>>,
     pub allow: Option<Vec<Spanned<String>>>,
     pub on_deny: Option<Spanned<String>>,
+    pub errno: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     #[serde(default)]
     pub args: Vec<Spanned<RawArg>>,
     pub vdso: Option<Spanned<bool>>,

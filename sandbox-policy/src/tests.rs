@@ -630,6 +630,7 @@ access = "read"
 deny = ["getpid"]
 # allow: not set; every syscall not denied is allowed.
 on_deny = "EPERM"
+errno = {}
 vdso = true
 ring = false
 
@@ -764,7 +765,7 @@ const BAD: &[(&str, &str)] = &[
     ("[[network]]\naddress = \"127.0.0.1:80\"\nport = 80\n",
      "policy.toml:3: network[0].port: unknown key \"port\" (expected one of: address, protocol, listen)"),
     ("[syscalls]\nblock = [\"getpid\"]\n",
-     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, args, vdso, ring)"),
+     "policy.toml:2: syscalls.block: unknown key \"block\" (expected one of: deny, allow, on_deny, errno, args, vdso, ring)"),
     ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmin = 1\n",
      "policy.toml:4: syscalls.args[0].min: unknown key \"min\" (expected one of: syscall, arg, values, max, mask)"),
     ("[[tunnel]]\nstart = 0x400000\nend = 0x800000\naccess = \"r\"\nname = \"text\"\n",
@@ -924,8 +925,6 @@ const BAD: &[(&str, &str)] = &[
      "policy.toml:4: syscalls.args[0].values: expected at least one value (to refuse every call, use syscalls.deny)"),
     ("[[syscalls.args]]\nsyscall = \"write\"\narg = 2\nmax = -1\n",
      "policy.toml:4: syscalls.args[0].max: expected a non-negative integer, found -1"),
-    ("[[syscalls.args]]\nsyscall = \"openat\"\narg = 2\nmask = -8\n",
-     "policy.toml:4: syscalls.args[0].mask: expected a non-negative integer, found -8"),
     ("[syscalls]\nargs = [\n  { syscall = \"write\", arg = 2, max = 10 },\n  { syscall = \"write\", arg = 2, mask = 0xff },\n]\n",
      "policy.toml:4: syscalls.args[1]: a second rule for argument 2 of \"write\"; put all constraints for one argument in one entry (conflicts with syscalls.args[0] at line 3)"),
     ("[syscalls]\ndeny = [\"ioctl\"]\n[[syscalls.args]]\nsyscall = \"ioctl\"\narg = 1\nvalues = [1]\n",
@@ -1244,4 +1243,54 @@ fn the_syscall_ring_is_off_unless_the_policy_turns_it_on() {
     let err = Policy::from_str_named("[syscalls]\nring = 3\n", "policy.toml")
         .expect_err("a number is neither");
     assert!(err.to_string().contains("syscalls.ring"), "{err}");
+}
+
+#[test]
+fn syscalls_with_an_errno_of_their_own() {
+    let p = Policy::from_str_named(
+        "[syscalls]\nallow = [\"read\", \"write\", \"clone\"]\non_deny = \"EPERM\"\nerrno = { clone3 = \"ENOSYS\", ptrace = \"EACCES\" }\n",
+        "policy.toml",
+    )
+    .expect("valid");
+    let (clone3, ptrace, clone, mount) = (435, 101, 56, 165);
+    let none = [0u64; 6];
+    assert_eq!(p.syscalls.refusal(clone3, &none), Some(OnDeny::Errno(38)));
+    assert_eq!(p.syscalls.refusal(ptrace, &none), Some(OnDeny::Errno(13)));
+    assert_eq!(p.syscalls.refusal(clone, &none), None);
+    assert_eq!(p.syscalls.refusal(mount, &none), Some(OnDeny::Errno(1)));
+    // The effective policy says so, and reads back the same.
+    let text = p.to_effective_toml();
+    assert!(
+        text.contains("errno = { ptrace = \"EACCES\", clone3 = \"ENOSYS\" }"),
+        "{text}"
+    );
+    assert_eq!(
+        Policy::from_str_named(&text, "effective.toml").expect("valid"),
+        p
+    );
+    // A mask is a bit pattern: negative is two's complement.
+    let p = Policy::from_str_named(
+        "[[syscalls.args]]\nsyscall = \"openat\"\narg = 2\nmask = -8\n",
+        "p.toml",
+    )
+    .expect("valid");
+    assert_eq!(p.syscalls.args[0].mask, Some(0xffff_ffff_ffff_fff8));
+    // A vDSO call with an errno of its own gets no vDSO.
+    let p = Policy::from_str_named("[syscalls]\nerrno = { time = \"EPERM\" }\n", "p.toml")
+        .expect("valid");
+    assert!(!p.syscalls.vdso_allowed());
+    for (text, want) in [
+        ("[syscalls]\nerrno = { exit_group = \"EPERM\" }\n", "cannot be refused"),
+        ("[syscalls]\ndeny = [\"ptrace\"]\nerrno = { ptrace = \"EPERM\" }\n", "both denied and refused"),
+        ("[syscalls]\nallow = [\"ptrace\"]\nerrno = { ptrace = \"EPERM\" }\n", "both allowed and refused"),
+        ("[syscalls]\nerrno = { ptrace = \"EWHAT\" }\n", "expected an errno name"),
+        ("[syscalls]\nerrno = { notacall = \"EPERM\" }\n", "expected an x86-64 Linux syscall name"),
+        (
+            "[syscalls]\nerrno = { ptrace = \"EPERM\" }\n[[syscalls.args]]\nsyscall = \"ptrace\"\narg = 0\nmax = 3\n",
+            "would never apply",
+        ),
+    ] {
+        let e = Policy::from_str_named(text, "policy.toml").expect_err(text);
+        assert!(e.to_string().contains(want), "{text}: {e}");
+    }
 }

@@ -186,6 +186,10 @@ pub struct SyscallRules {
     /// Argument constraints, in file order; at most one per (syscall, arg).
     pub args: Vec<ArgRule>,
     pub on_deny: OnDeny,
+    /// `syscalls.errno`: syscalls refused with an errno of their own
+    /// (e.g. clone3 with ENOSYS, so that a C library falls back to
+    /// clone), whatever `on_deny` says. Never in `deny`, `allow` or `args`.
+    pub errno: BTreeMap<u32, i32>,
     /// `syscalls.vdso`: whether the guest may get a vDSO (see
     /// [`Self::vdso_allowed`]). Validation makes it false when a policy
     /// restricts one of [`VDSO_SYSCALLS`] without saying.
@@ -216,6 +220,7 @@ impl Default for SyscallRules {
             allow: None,
             args: Vec::new(),
             on_deny: OnDeny::Errno(defaults::ON_DENY_ERRNO),
+            errno: BTreeMap::new(),
             vdso: true,
             ring: RingChoice::Off,
         }
@@ -241,9 +246,21 @@ impl SyscallRules {
     /// The first of [`VDSO_SYSCALLS`] these rules restrict: refused, or
     /// with an argument rule (which a vDSO could not apply).
     pub fn vdso_conflict(&self) -> Option<u32> {
-        VDSO_SYSCALLS
-            .into_iter()
-            .find(|&nr| !self.is_allowed(nr) || self.args.iter().any(|r| r.nr == nr))
+        VDSO_SYSCALLS.into_iter().find(|&nr| {
+            !self.is_allowed(nr)
+                || self.errno.contains_key(&nr)
+                || self.args.iter().any(|r| r.nr == nr)
+        })
+    }
+
+    /// How syscall `nr` with `args` is refused, if it is: its own errno
+    /// (`syscalls.errno`), else `on_deny` when the lists or an argument
+    /// rule refuse it.
+    pub fn refusal(&self, nr: u32, args: &[u64; 6]) -> Option<OnDeny> {
+        if let Some(&e) = self.errno.get(&nr) {
+            return Some(OnDeny::Errno(e));
+        }
+        (!(self.is_allowed(nr) && self.arg_allowed(nr, args))).then_some(self.on_deny)
     }
 
     /// Whether the guest gets a vDSO: `vdso` is set and no syscall it

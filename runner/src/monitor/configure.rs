@@ -27,14 +27,16 @@ const NR_MAX: usize = mi::MON_NR_MAX as usize;
 const RANGES_MAX: usize = mi::MON_RANGES_MAX as usize;
 
 /// The action table for a policy: which numbers the monitor answers, and
-/// how. A syscall with argument rules, a kill on deny, and anything the
-/// monitor has no handler for go to the runner.
+/// how. A syscall with argument rules or an errno of its own, a kill on
+/// deny, and anything the monitor has no handler for go to the runner.
 pub fn actions(rules: &SyscallRules, write_fds: u64) -> Vec<u8> {
     let mut table = vec![mi::ACTION_RUNNER as u8; NR_MAX];
     for (nr, slot) in table.iter_mut().enumerate() {
         let nr = nr as u64;
         let n = nr as u32;
-        let action = if !rules.is_allowed(n) {
+        let action = if rules.errno.contains_key(&n) {
+            mi::ACTION_RUNNER
+        } else if !rules.is_allowed(n) {
             match rules.on_deny {
                 OnDeny::Errno(_) => mi::ACTION_DENY,
                 OnDeny::Kill => mi::ACTION_RUNNER,

@@ -19,6 +19,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod narrow;
 pub mod policy;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 

@@ -11,8 +11,9 @@
 //!   only as a whole);
 //! - `[[network]]`: the app's entries replace the container's; each must
 //!   be one of them;
-//! - `[syscalls]` and `[[tunnel]]`: the app's (the container has none: the
-//!   default allows every call and address);
+//! - `[syscalls]` and `[[tunnel]]`: the app's (the container has none
+//!   unless config.json has a seccomp profile, which an app's
+//!   `[syscalls]` may then not join);
 //! - `[env]` and `[identity]` are config.json's and refused here.
 //!
 //! Anything that would widen the grant is refused at `create`, naming the
@@ -125,6 +126,12 @@ pub fn narrow(container: &mut Table, app_text: &str, name: &str) -> Result<(), O
             }
         }
         container.insert("network".into(), Value::Array(entries.clone()));
+    }
+    if app.contains_key("syscalls") && container.contains_key("syscalls") {
+        return Err(refuse(
+            "[syscalls] beside config.json's linux.seccomp: give the calls in one of the two"
+                .into(),
+        ));
     }
     for key in ["syscalls", "tunnel"] {
         if let Some(v) = app.get(key) {

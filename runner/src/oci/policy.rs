@@ -107,11 +107,11 @@ pub fn translate(spec: &Spec, bundle: &Path) -> Result<Container, OciError> {
         top.insert("network".into(), network(net)?);
     }
     if let Some(linux) = &spec.linux {
-        if linux.seccomp.is_some() {
-            return Err(refuse(
-                "linux.seccomp",
-                "seccomp profiles are not translated yet; every guest syscall is emulated and checked by the runner's own table".into(),
-            ));
+        if let Some(profile) = &linux.seccomp {
+            top.insert(
+                "syscalls".into(),
+                Value::Table(super::seccomp::translate(profile)?),
+            );
         }
         if linux.intel_rdt.is_some() {
             return Err(refuse("linux.intelRdt", "not supported".into()));

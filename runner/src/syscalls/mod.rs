@@ -295,13 +295,12 @@ pub type Handler = fn(&mut Ctx<'_>, &Args) -> SyscallResult;
 /// How the policy answers syscall `nr` with `args`: None when allowed, else
 /// what to do instead (checked before any argument is looked at further).
 pub fn refusal(rules: &SyscallRules, nr: u64, args: &Args) -> Option<OnDeny> {
-    let allowed = match u32::try_from(nr) {
-        Ok(n) => rules.is_allowed(n) && rules.arg_allowed(n, args),
+    match u32::try_from(nr) {
+        Ok(n) => rules.refusal(n, args),
         // Numbers beyond u32 are no syscall: left to ENOSYS unless an allow
         // list restricts everything.
-        Err(_) => rules.allow.is_none(),
-    };
-    (!allowed).then_some(rules.on_deny)
+        Err(_) => rules.allow.is_some().then_some(rules.on_deny),
+    }
 }
 
 /// Runs syscall `nr` as its entry in the contract (`table.rs`) says:

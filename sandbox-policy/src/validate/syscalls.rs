@@ -114,11 +114,21 @@ pub(super) fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<Sys
     if let Some(value) = &raw.on_deny {
         rules.on_deny = on_deny(value, src)?;
     }
+    let own_errno = errno_map(raw.errno.as_ref(), &deny, allow.as_deref(), src)?;
     for (i, entry) in raw.args.iter().enumerate() {
         let rule = arg_rule(entry, i, src)?;
         let syscall_key = format!("syscalls.args[{i}].syscall");
         let span = entry.get_ref().syscall.span();
         let name = quote(entry.get_ref().syscall.get_ref());
+        if let Some(own) = own_errno.iter().find(|o| o.0.nr == rule.nr) {
+            return Err(src.conflict(
+                &span,
+                &syscall_key,
+                format!("{name} is refused with its own errno, so this rule would never apply"),
+                &own.0.span,
+                &own.0.key,
+            ));
+        }
         if let Some(denied) = deny.iter().find(|d| d.nr == rule.nr) {
             return Err(src.conflict(
                 &span,
@@ -156,6 +166,7 @@ pub(super) fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<Sys
         rules.args.push(rule);
     }
     rules.deny = deny.iter().map(|d| d.nr).collect();
+    rules.errno = own_errno.iter().map(|(n, e)| (n.nr, *e)).collect();
     rules.allow = allow.map(|list| list.iter().map(|a| a.nr).collect::<BTreeSet<u32>>());
     rules.vdso = vdso(raw.vdso.as_ref(), &rules, src)?;
     rules.ring = match raw.ring.as_ref() {
@@ -174,6 +185,60 @@ pub(super) fn syscalls(raw: Option<RawSyscalls>, src: &Source<'_>) -> Result<Sys
         },
     };
     Ok(rules)
+}
+
+/// `syscalls.errno`: syscall names to errno names, each syscall in
+/// neither list (a contradiction: it is refused with this errno whatever
+/// they say), and never exit or exit_group.
+fn errno_map(
+    raw: Option<&std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    deny: &[Named],
+    allow: Option<&[Named]>,
+    src: &Source<'_>,
+) -> Result<Vec<(Named, i32)>> {
+    let mut out = Vec::new();
+    for (name, errno) in raw.into_iter().flatten() {
+        let key = format!("syscalls.errno.{}", name.get_ref());
+        let nr = syscall(name, &key, src)?;
+        let quoted = quote(name.get_ref());
+        if crate::types::ALWAYS_ALLOWED.contains(&nr) {
+            return Err(src.invalid(
+                &name.span(),
+                &key,
+                format!("{quoted} cannot be refused: it is how the guest ends (exit and exit_group are always allowed)"),
+            ));
+        }
+        for (list, word) in [(deny, "denied"), (allow.unwrap_or_default(), "allowed")] {
+            if let Some(other) = list.iter().find(|n| n.nr == nr) {
+                return Err(src.conflict(
+                    &name.span(),
+                    &key,
+                    format!("{quoted} is both {word} and refused with its own errno"),
+                    &other.span,
+                    &other.key,
+                ));
+            }
+        }
+        let number = errno_number(errno.get_ref()).ok_or_else(|| {
+            src.invalid(
+                &errno.span(),
+                &key,
+                format!(
+                    "expected an errno name such as \"ENOSYS\", found {}",
+                    quote(errno.get_ref())
+                ),
+            )
+        })?;
+        out.push((
+            Named {
+                nr,
+                key,
+                span: name.span(),
+            },
+            number,
+        ));
+    }
+    Ok(out)
 }
 
 /// `syscalls.vdso`: by default, a vDSO exactly when no syscall it answers
@@ -251,7 +316,12 @@ fn arg_rule(entry: &Spanned<RawArg>, i: usize, src: &Source<'_>) -> Result<ArgRu
         })
     };
     let max = unsigned(&raw.max, "max")?;
-    let mask = unsigned(&raw.mask, "mask")?;
+    // A mask is a bit pattern: a negative one is its two's complement, as
+    // a value is (a seccomp profile's "none of these bits" has bit 63).
+    let mask = match &raw.mask {
+        Some(v) => Some(register_value(v, &format!("{prefix}.mask"), src)?),
+        None => None,
+    };
     if values.is_none() && max.is_none() && mask.is_none() {
         return Err(src.invalid(
             &entry.span(),
