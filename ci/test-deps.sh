@@ -32,6 +32,9 @@ command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 # GNU time: runner/tests/ring.rs measures the CPU seconds of an idle run.
 [ -x /usr/bin/time ] || need+=(time)
+# strace: runner/tests/trace.rs compares --trace with strace -f of the same
+# programs run natively.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

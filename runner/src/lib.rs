@@ -23,5 +23,6 @@ pub mod run;
 pub mod say;
 pub mod serve;
 pub mod syscalls;
+pub mod trace;
 pub mod tunnel;
 pub mod vfs;

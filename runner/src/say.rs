@@ -19,13 +19,19 @@ pub const WAIT: Duration = Duration::from_millis(250);
 pub fn line(args: std::fmt::Arguments<'_>) -> bool {
     let mut text = args.to_string();
     text.push('\n');
-    let stderr = std::io::stderr();
+    write_within(std::io::stderr(), text.as_bytes())
+}
+
+/// Writes `bytes` to `stream` if it has room within [`WAIT`] (a write
+/// shorter than PIPE_BUF then goes out whole without blocking); returns
+/// whether they went out. The trace (`--trace`) writes its lines so too.
+pub fn write_within(stream: std::io::Stderr, bytes: &[u8]) -> bool {
     let timeout = rustix::event::Timespec {
         tv_sec: 0,
         tv_nsec: WAIT.as_nanos() as i64,
     };
     {
-        let fd = stderr.as_fd();
+        let fd = stream.as_fd();
         let mut pfd = [rustix::event::PollFd::new(
             &fd,
             rustix::event::PollFlags::OUT,
@@ -43,8 +49,8 @@ pub fn line(args: std::fmt::Arguments<'_>) -> bool {
             _ => return false,
         }
     }
-    let mut lock = stderr.lock();
-    lock.write_all(text.as_bytes()).is_ok()
+    let mut lock = stream.lock();
+    lock.write_all(bytes).is_ok()
 }
 
 /// `say!("...", args)`: one line of the runner's own on its stderr, as

@@ -116,6 +116,8 @@ pub struct Kernel {
     pub syscall_mode: crate::ring::SyscallMode,
     /// The terminal the policy lends the guest (`stdio.terminal`), if any.
     pub terminal: Option<terminal::Terminal>,
+    /// `--trace`: where each syscall's line goes.
+    pub trace: Option<std::sync::Arc<crate::trace::Tracer>>,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -226,6 +228,7 @@ impl Kernel {
             first_is_init: false,
             syscall_mode: Default::default(),
             terminal: None,
+            trace: None,
         }
     }
 
@@ -278,6 +281,7 @@ impl Kernel {
                 .stdio
                 .terminal
                 .then(|| terminal::Terminal::for_first(process::GUEST_PID)),
+            trace: None,
         }
     }
 }

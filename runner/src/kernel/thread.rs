@@ -62,6 +62,8 @@ pub struct Thread {
     /// Its syscall ring slot, once mapped in its address space with the
     /// GS base pointing at it (ring/slot.rs, run/ring_loop.rs).
     pub ring_slot: Option<u64>,
+    /// `--trace`: the call it is making, until its line is written.
+    pub trace: Option<crate::trace::Pending>,
 }
 
 impl Thread {
@@ -110,6 +112,7 @@ impl Thread {
             resume: None,
             ring_slot: None,
             on_out: false,
+            trace: None,
         }
     }
 

@@ -116,6 +116,8 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<(ExecOptions, bool), S
         // init, as on runc: one without a handler ignores it.
         forward_signals: true,
         as_init: true,
+        trace: None,
+        trace_format: crate::trace::TraceFormat::Text,
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,

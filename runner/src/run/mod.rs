@@ -32,6 +32,7 @@ pub mod thread_exit;
 pub mod threads;
 pub mod timer_firing;
 pub mod tlb;
+pub mod traced;
 
 pub use options::{ExecOptions, HugePages};
 pub use stages::{exec, run_guest, Outside, Prebuilt, RunFailure};

@@ -72,6 +72,19 @@ pub struct ExecOptions {
     #[arg(long, requires = "forward_signals")]
     #[serde(default)]
     pub as_init: bool,
+    /// One line per guest syscall, as strace writes them (decoded
+    /// arguments, result, time), the signals delivered and how each
+    /// process ended, to FILE or, without one, to stderr
+    /// (docs/trace.md). Turns the in-VM monitor and the syscall ring off,
+    /// so that every call is seen.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    #[serde(default)]
+    pub trace: Option<PathBuf>,
+    /// How --trace writes: text (strace's lines) or json (one object per
+    /// line).
+    #[arg(long, value_enum, default_value_t = crate::trace::TraceFormat::Text)]
+    #[serde(default)]
+    pub trace_format: crate::trace::TraceFormat,
     /// The guest directory the program starts in (default `/`): a
     /// directory the policy's files show.
     #[arg(long, value_name = "DIR")]

@@ -14,6 +14,7 @@ use super::syscall_path::SyscallPath;
 use super::threads::{self, Sandbox, Shared, State};
 use super::timer_firing;
 use super::tlb::{self, Redirect};
+use super::traced;
 use crate::abi::constants as signal;
 use crate::abi::constants::{
     BUS_ADRALN, BUS_ADRERR, FPE_FLTINV, FPE_INTDIV, ILL_ILLOPN, SA_RESTART, SEGV_ACCERR,
@@ -32,6 +33,7 @@ use crate::kernel::Thread;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
 use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
+use crate::trace::Ending;
 use sandbox_policy::OnDeny;
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
@@ -236,7 +238,7 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
     };
     let mut st = g.view(t.pid)?;
     if let Some(death) = timer_firing::fire_due(&mut st, t)? {
-        return Ok(Entering::End(end_group(sb, &mut st, death)));
+        return Ok(Entering::End(end_group(sb, &mut st, t, death)));
     }
     timer_firing::arm_kick(&st, t)?;
     let mut delivery = signal_delivery::deliver(&mut st, t)?;
@@ -247,7 +249,7 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
         delivery = signal_delivery::deliver(&mut st, t)?;
     }
     match delivery {
-        Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, death))),
+        Delivery::Kill(death) => return Ok(Entering::End(end_group(sb, &mut st, t, death))),
         // Parked without the lock until SIGCONT or SIGKILL wakes it; the
         // wake cannot be lost once prepared under the lock.
         Delivery::Stopped | Delivery::Stop(_) => {
@@ -262,7 +264,7 @@ fn prepare_entry(sb: &Sandbox<'_>, t: &mut Thread) -> Result<Entering, RunError>
                 t.signals.mask = mask;
                 // A signal the restored mask lets through is taken now.
                 if let Delivery::Kill(death) = signal_delivery::deliver(&mut st, t)? {
-                    return Ok(Entering::End(end_group(sb, &mut st, death)));
+                    return Ok(Entering::End(end_group(sb, &mut st, t, death)));
                 }
             }
         }
@@ -364,7 +366,7 @@ where
             st = g.view(t.pid)?;
             match copy_on_write(&mut st, t, vector, &frame)? {
                 Cow::Copied => return Ok(None),
-                Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, death))),
+                Cow::OutOfMemory(death) => return Ok(Some(end_group(sb, &mut st, t, death))),
                 Cow::NotOne => {}
             }
             // A fault in ring code (the program unmapped its slot, a
@@ -437,7 +439,7 @@ where
             }
         }
     };
-    Ok(Some(end_group(sb, &mut st, death)))
+    Ok(Some(end_group(sb, &mut st, t, death)))
 }
 
 /// Moves thread `t`, stopped by a kick in ring code, to where the program
@@ -563,10 +565,15 @@ pub(super) fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunEr
 }
 
 /// Ends the thread group with `death` (a fatal signal ends every thread).
-fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, mut death: Death) -> ThreadEnd {
+/// Ends thread `t`'s process with `death` (a call it was making, if any,
+/// never returns).
+fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, t: &mut Thread, mut death: Death) -> ThreadEnd {
     // A death line names the program's address, never ring code's.
     if let Some(rip) = death.rip_mut() {
         *rip = st.process.ring.program_view(*rip, 0).0;
+    }
+    if st.kernel.trace.is_some() {
+        traced::killed(st, t, &death);
     }
     st.process.threads.end(GroupEnd::Killed(death));
     ThreadEnd::Group
@@ -737,15 +744,19 @@ where
     };
     let name = table::name_of(nr);
     st.stats.count_syscall(&name);
+    traced::begin(&mut st, t, nr, &args)?;
     if let Some(answer) = syscalls::refusal(&st.kernel.rules, nr, &args) {
         st.stats.denied += 1;
+        if let Some(p) = t.trace.as_mut() {
+            p.refused_by_policy();
+        }
         return match answer {
             OnDeny::Kill => {
                 let death = Death::PolicyKill {
                     syscall: name.into_owned(),
                     rip: ret.user_rip.wrapping_sub(2),
                 };
-                Ok(Some(end_group(sb, &mut st, death)))
+                Ok(Some(end_group(sb, &mut st, t, death)))
             }
             OnDeny::Errno(e) => finish_syscall(sb, &mut st, t, &ret, (-i64::from(e)) as u64),
         };
@@ -770,6 +781,11 @@ where
         ),
         ..ret
     };
+    // A signal ended the call's wait: it runs once more, and fails (or
+    // restarts) only if it would wait again. As on Linux, whose waits look
+    // at their condition before at pending signals: a wait4 woken by a
+    // child's exit returns the child although its SIGCHLD came too.
+    let mut signaled = false;
     loop {
         // A call that waited runs again only with the process's memory.
         g = match wait_for_memory(sb, g, t)? {
@@ -786,11 +802,13 @@ where
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::Exit(code) => {
+                traced::ended(&st, t, Ending::Exited(code));
                 st.process.threads.end(GroupEnd::Exited(code));
                 return Ok(Some(ThreadEnd::Group));
             }
-            Outcome::Kill(d) => return Ok(Some(end_group(sb, &mut st, d))),
+            Outcome::Kill(d) => return Ok(Some(end_group(sb, &mut st, t, d))),
             Outcome::ExitThread(code) => {
+                traced::unfinished(&st, t, "");
                 let State {
                     machine,
                     kernel,
@@ -850,7 +868,12 @@ where
                         Parked::Interrupted => return Ok(Some(ThreadEnd::Group)),
                         Parked::Signaled if !lent => break,
                         _ if Instant::now() >= sb.deadline => {
-                            return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))))
+                            return Ok(Some(end_group(
+                                sb,
+                                &mut st,
+                                t,
+                                time_limit(sb, ret.user_rip),
+                            )))
                         }
                         _ => {}
                     }
@@ -862,14 +885,19 @@ where
                     processes::give_back(&mut g, parent, mm)?;
                     st = g.view(t.pid)?;
                 }
-                return processes::exec(&mut st, t, &start).map(|()| None);
+                processes::exec(&mut st, t, &start)?;
+                traced::finish(&mut st, t, 0)?;
+                return Ok(None);
             }
             Outcome::SignalProcesses(req) => {
                 let v = processes::signal(&mut g, t, &req);
                 st = g.view(t.pid)?;
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
-            Outcome::SigReturn(restore) => return sigreturn(sb, &mut st, t, &restore),
+            Outcome::SigReturn(restore) => {
+                traced::finish(&mut st, t, restore.regs.rax)?;
+                return sigreturn(sb, &mut st, t, &restore);
+            }
             Outcome::ExecAlone => {
                 // Another thread's execve got here first: this one ends.
                 if t.zapped.load(Ordering::SeqCst) {
@@ -882,7 +910,12 @@ where
                         return Ok(Some(ThreadEnd::Group));
                     }
                     if Instant::now() >= sb.deadline {
-                        return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                        return Ok(Some(end_group(
+                            sb,
+                            &mut st,
+                            t,
+                            time_limit(sb, ret.user_rip),
+                        )));
                     }
                     drop(g);
                     t.parker.park(Instant::now() + ZAP_POLL);
@@ -891,6 +924,7 @@ where
                 }
                 // Alone now: the call runs again (RIP back on the
                 // `syscall`, RAX its number) and execs.
+                traced::unfinished(&st, t, "");
                 let again = Return {
                     user_rip: ret.user_rip.wrapping_sub(2),
                     ..ret
@@ -909,62 +943,67 @@ where
             Wait::Futex { .. } => {}
         }
         let run_end = sb.deadline;
-        let parked = loop {
-            // A signal already waiting ends the wait before it starts, as
-            // does one the call waits for even though it is blocked
-            // (rt_sigtimedwait, a signalfd).
-            t.signals
-                .take_posted(&t.inbox, &st.process.threads.shared_pending, wait.signals());
-            // Another thread's execve ends this one, wherever it waits.
-            if t.zapped.load(Ordering::SeqCst) {
-                st.kernel.futexes.cancel(t.tid);
+        let parked = if signaled {
+            Parked::Signaled
+        } else {
+            loop {
+                // A signal already waiting ends the wait before it starts, as
+                // does one the call waits for even though it is blocked
+                // (rt_sigtimedwait, a signalfd).
+                t.signals
+                    .take_posted(&t.inbox, &st.process.threads.shared_pending, wait.signals());
+                // Another thread's execve ends this one, wherever it waits.
+                if t.zapped.load(Ordering::SeqCst) {
+                    st.kernel.futexes.cancel(t.tid);
+                    drop(g);
+                    return exit_zapped(sb, t).map(Some);
+                }
+                // A signal the process ignores ends no wait.
+                signal_delivery::drop_ignored(st.process, t);
+                // A stop signal stops the process without ending the call (as
+                // Linux, which restarts it after SIGCONT): the thread goes on
+                // waiting, and parks before it runs user code again.
+                while let Some(sig) = signal_delivery::take_default_stop(st.process, t) {
+                    job_control::stop(&mut g, t.pid, sig);
+                    st = g.view(t.pid)?;
+                }
+                if t.signals.next_deliverable().is_some() || t.signals.pending & wait.signals() != 0
+                {
+                    break Parked::Signaled;
+                }
+                // The process's next timer ends the wait too (it raises a
+                // signal, or a timerfd the call watches becomes readable).
+                let timer = st.process.next_timer();
                 drop(g);
-                return exit_zapped(sb, t).map(Some);
-            }
-            // A signal the process ignores ends no wait.
-            signal_delivery::drop_ignored(st.process, t);
-            // A stop signal stops the process without ending the call (as
-            // Linux, which restarts it after SIGCONT): the thread goes on
-            // waiting, and parks before it runs user code again.
-            while let Some(sig) = signal_delivery::take_default_stop(st.process, t) {
-                job_control::stop(&mut g, t.pid, sig);
+                let parked = park(t, wait, timer.map_or(run_end, |a| a.min(run_end)));
+                g = sb.lock();
                 st = g.view(t.pid)?;
-            }
-            if t.signals.next_deliverable().is_some() || t.signals.pending & wait.signals() != 0 {
-                break Parked::Signaled;
-            }
-            // The process's next timer ends the wait too (it raises a
-            // signal, or a timerfd the call watches becomes readable).
-            let timer = st.process.next_timer();
-            drop(g);
-            let parked = park(t, wait, timer.map_or(run_end, |a| a.min(run_end)));
-            g = sb.lock();
-            st = g.view(t.pid)?;
-            if let Some(death) = timer_firing::fire_due(&mut st, t)? {
-                return Ok(Some(end_group(sb, &mut st, death)));
-            }
-            // A signal arrived: look again at the top. One the thread
-            // blocks (and the call does not wait for) does not end the
-            // wait, as on Linux.
-            if parked == Parked::Signaled {
-                continue;
-            }
-            let now = Instant::now();
-            let timer_ended_it = parked == Parked::TimedOut
-                && timer.is_some_and(|a| a <= now)
-                && now < run_end
-                && wait.until().is_none_or(|u| u > now);
-            if !timer_ended_it {
-                break parked;
-            }
-            // A timer fired: a deliverable signal ends the wait at the
-            // loop's top; a poll runs again (a timerfd may be readable).
-            if matches!(wait, Wait::Poll { .. }) {
-                break Parked::Woken;
-            }
-            if wait == Wait::Retry {
-                t.parker.prepare();
-                st.kernel.retry_waiters.push(t.parker.clone());
+                if let Some(death) = timer_firing::fire_due(&mut st, t)? {
+                    return Ok(Some(end_group(sb, &mut st, t, death)));
+                }
+                // A signal arrived: look again at the top. One the thread
+                // blocks (and the call does not wait for) does not end the
+                // wait, as on Linux.
+                if parked == Parked::Signaled {
+                    continue;
+                }
+                let now = Instant::now();
+                let timer_ended_it = parked == Parked::TimedOut
+                    && timer.is_some_and(|a| a <= now)
+                    && now < run_end
+                    && wait.until().is_none_or(|u| u > now);
+                if !timer_ended_it {
+                    break parked;
+                }
+                // A timer fired: a deliverable signal ends the wait at the
+                // loop's top; a poll runs again (a timerfd may be readable).
+                if matches!(wait, Wait::Poll { .. }) {
+                    break Parked::Woken;
+                }
+                if wait == Wait::Retry {
+                    t.parker.prepare();
+                    st.kernel.retry_waiters.push(t.parker.clone());
+                }
             }
         };
         let value = match (wait, parked) {
@@ -977,6 +1016,10 @@ where
                 if t.signals.pending & signals != 0 =>
             {
                 t.resume = Some(until);
+                continue;
+            }
+            (Wait::Retry, Parked::Signaled) if !signaled => {
+                signaled = true;
                 continue;
             }
             (_, Parked::Signaled) => {
@@ -993,6 +1036,7 @@ where
                         user_rip: ret.user_rip.wrapping_sub(2),
                         ..ret
                     };
+                    traced::unfinished(&st, t, traced::RESTART);
                     return finish_syscall(sb, &mut st, t, &again, nr);
                 }
                 Outcome::errno_value(Errno::INTR)
@@ -1001,7 +1045,12 @@ where
             (Wait::Poll { until, .. }, _) => {
                 let now = Instant::now();
                 if now >= run_end && until.is_none_or(|u| u > run_end) {
-                    return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                    return Ok(Some(end_group(
+                        sb,
+                        &mut st,
+                        t,
+                        time_limit(sb, ret.user_rip),
+                    )));
                 }
                 // Run the call again; it keeps the end it computed.
                 t.resume = Some(until);
@@ -1015,11 +1064,23 @@ where
                 } else if until.is_some_and(|u| u <= Instant::now()) {
                     Outcome::errno_value(Errno::TIMEDOUT)
                 } else {
-                    return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip))));
+                    return Ok(Some(end_group(
+                        sb,
+                        &mut st,
+                        t,
+                        time_limit(sb, ret.user_rip),
+                    )));
                 }
             }
             (Wait::Sleep { until }, _) if until <= Instant::now() => 0,
-            (_, _) => return Ok(Some(end_group(sb, &mut st, time_limit(sb, ret.user_rip)))),
+            (_, _) => {
+                return Ok(Some(end_group(
+                    sb,
+                    &mut st,
+                    t,
+                    time_limit(sb, ret.user_rip),
+                )))
+            }
         };
         return finish_syscall(sb, &mut st, t, &ret, value);
     }
@@ -1078,7 +1139,7 @@ fn wait_for_memory<'env, 'a>(
         if Instant::now() >= sb.deadline {
             let mut st = g.view(t.pid)?;
             let death = time_limit(sb, 0);
-            return Ok(Err(end_group(sb, &mut st, death)));
+            return Ok(Err(end_group(sb, &mut st, t, death)));
         }
         t.parker.prepare();
         drop(g);
@@ -1180,11 +1241,12 @@ fn sigreturn(
         return Ok(Some(end_group(
             sb,
             st,
+            t,
             bad("the frame's RIP is not a user address"),
         )));
     }
     if let Err(why) = super::signal_delivery::restore_fpu(st, t, restore.fpstate)? {
-        return Ok(Some(end_group(sb, st, bad(&why))));
+        return Ok(Some(end_group(sb, st, t, bad(&why))));
     }
     let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
     let flush = changed || t.cpu_sync.flush_pending();
@@ -1217,6 +1279,7 @@ fn finish_syscall(
     ret: &Return,
     value: u64,
 ) -> Result<Option<ThreadEnd>, RunError> {
+    traced::finish(st, t, value)?;
     let user_rip = ret.user_rip;
     if user_rip >= USER_END {
         let death = Death::Signal {
@@ -1225,7 +1288,7 @@ fn finish_syscall(
             rip: user_rip,
             addr: None,
         };
-        return Ok(Some(end_group(sb, st, death)));
+        return Ok(Some(end_group(sb, st, t, death)));
     }
     let flags = (ret.user_flags & USER_RFLAGS) | 0x202;
     let changed = flush_others(st, t)?;

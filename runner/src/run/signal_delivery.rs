@@ -140,6 +140,9 @@ pub fn deliver(st: &mut State<'_>, t: &mut Thread) -> Result<Delivery, RunError>
     // A thread in a moved syscall site's entry is, for the program, at the
     // matching address of the site (ring/sites.rs).
     (user.rip, user.rcx) = st.process.ring.program_view(user.rip, user.rcx);
+    if let Some(tracer) = &st.kernel.trace {
+        tracer.signal(t.pid, t.tid, sig, info.code, info.addr);
+    }
     if action.handler == SIG_DFL || sig == SIGKILL as u64 || sig == SIGSTOP as u64 {
         t.signals.pending &= !(1 << (sig - 1));
         let cause = t.signals.pending_cause[(sig - 1) as usize];

@@ -157,7 +157,12 @@ pub struct Prepared {
 /// location: after this the runner never names a `[[files]]` host path
 /// again (all file access goes through these descriptors), so the
 /// self-sandbox can restrict it to exactly the policy's paths.
-pub fn prepare(opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
+pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
+    // A trace sees every call: none answered in the VM or in the ring.
+    if opts.trace.is_some() {
+        opts.monitor = crate::monitor::MonitorMode::Off;
+        opts.syscalls = Some(crate::ring::SyscallMode::Exit);
+    }
     let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
     let (host_env, client) = match served {
         Some(s) => (Some(s.env), Some(s.client)),
@@ -502,6 +507,14 @@ impl Booted {
         let stdio = &record.policy.stdio;
         let fds = FdTable::with_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
             .map_err(|e| RunFailure::runner(format!("cannot set up standard streams: {e}")))?;
+        let tracer = match &record.opts.trace {
+            Some(p) => Some(std::sync::Arc::new(
+                crate::trace::Tracer::open(p, record.opts.trace_format).map_err(|e| {
+                    RunFailure::runner(format!("cannot write the trace to {}: {e}", p.display()))
+                })?,
+            )),
+            None => None,
+        };
         let stats_file = match &record.opts.stats {
             Some(p) => Some(File::create(p).map_err(|e| {
                 RunFailure::runner(format!("cannot write stats to {}: {e}", p.display()))
@@ -559,6 +572,7 @@ impl Booted {
         );
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
+        objects.kernel.trace = tracer;
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
         // --syscalls (or THINVISOR_SYSCALLS), else the policy's
         // syscalls.ring; never together with the in-VM monitor.
@@ -654,6 +668,14 @@ impl Locked {
             &mut record.stats,
         );
         record.stats.end_phase("run", &mut record.mark);
+        if let Some(t) = &objects.kernel.trace {
+            if t.dropped() > 0 {
+                crate::say!(
+                    "runner: trace: {} lines dropped (its output had no room)",
+                    t.dropped()
+                );
+            }
+        }
         let status = match result {
             Ok(Ok(code)) => code,
             Ok(Err(death)) => {
