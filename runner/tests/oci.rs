@@ -321,6 +321,25 @@ fn kill_and_forced_delete_leave_nothing_running() {
         std::fs::read_to_string(&idle_log).unwrap_or_default()
     );
     let pid = state(&rt, &root, "idle")["pid"].as_i64().expect("pid");
+    // A reader that stops reading (`state idle | grep -q created`) is no
+    // error: no panic, no line, status 0.
+    let mut closed = Command::new(&rt)
+        .arg("--root")
+        .arg(&root)
+        .args(["state", "idle"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("state");
+    drop(closed.stdout.take());
+    let out = closed.wait_with_output().expect("state");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (Some(0), "")
+    );
     let ps = oci(&rt, &root, &["ps", "--format", "json", "idle"], None);
     assert_eq!(
         String::from_utf8_lossy(&ps.stdout).trim(),

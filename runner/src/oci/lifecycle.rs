@@ -56,10 +56,7 @@ pub fn run(cli: &OciCli) -> Result<(), OciError> {
         OciCommand::Kill { id, signal, .. } => kill(root, id, signal),
         OciCommand::Delete { id, force } => delete(root, id, *force),
         OciCommand::Ps { id, format } => ps(root, id, *format),
-        OciCommand::Features => {
-            println!("{}", features());
-            Ok(())
-        }
+        OciCommand::Features => print(&format!("{}\n", features())),
         OciCommand::Exec { .. } => Err(OciError::Unsupported(
             "exec (another process in a running container)",
         )),
@@ -332,7 +329,7 @@ fn print_state(root: &Path, id: &str) -> Result<(), OciError> {
     };
     let text =
         serde_json::to_string_pretty(&json).map_err(|e| OciError::Internal(e.to_string()))?;
-    println!("{text}");
+    print(&format!("{text}\n"))?;
     Ok(())
 }
 
@@ -423,19 +420,31 @@ fn ps(root: &Path, id: &str, format: PsFormat) -> Result<(), OciError> {
     } else {
         vec![record.pid]
     };
-    match format {
-        PsFormat::Json => println!(
-            "{}",
+    let text = match format {
+        PsFormat::Json => format!(
+            "{}\n",
             serde_json::to_string(&pids).map_err(|e| OciError::Internal(e.to_string()))?
         ),
         PsFormat::Table => {
-            println!("PID   CMD");
+            let mut t = String::from("PID   CMD\n");
             for p in pids {
-                println!("{p:<5} runner (container {id})");
+                t.push_str(&format!("{p:<5} runner (container {id})\n"));
             }
+            t
         }
+    };
+    print(&text)
+}
+
+/// Writes a command's output. A reader that stopped reading (`state ID |
+/// grep -q created`) is no error; `println!` would panic there.
+fn print(text: &str) -> Result<(), OciError> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(OciError::State(format!("cannot write the output: {e}"))),
     }
-    Ok(())
 }
 
 /// runtime-spec's features document.
