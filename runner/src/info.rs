@@ -65,9 +65,9 @@ pub fn info() -> i32 {
             return RUNNER_FAILED;
         }
     };
-    println!("platform: {}", hv.platform());
+    crate::out!("platform: {}", hv.platform());
     let caps = hv.capabilities();
-    println!("kvm api version: {}", caps.api_version);
+    crate::out!("kvm api version: {}", caps.api_version);
     let present: Vec<&str> = caps
         .rows()
         .into_iter()
@@ -80,19 +80,19 @@ pub fn info() -> i32 {
         .filter(|r| !r.1)
         .map(|r| r.0)
         .collect();
-    println!("capabilities: {}", present.join(" "));
+    crate::out!("capabilities: {}", present.join(" "));
     if !missing.is_empty() {
-        println!("capabilities missing: {}", missing.join(" "));
+        crate::out!("capabilities missing: {}", missing.join(" "));
     }
-    println!("max vcpus: {}", caps.max_vcpus);
+    crate::out!("max vcpus: {}", caps.max_vcpus);
     let hidden: Vec<String> = cpuid::hidden_features()
         .map(|(leaf, reg, bit, _)| format!("{leaf:#x}.{reg}[{bit}]"))
         .collect();
     if hv.platform().is_hardware() {
-        println!("cpuid hidden from guests: {}", hidden.join(" "));
+        crate::out!("cpuid hidden from guests: {}", hidden.join(" "));
     } else {
         // CPL3 CPUID runs natively on kvm_pvm: the filter cannot apply.
-        println!(
+        crate::out!(
             "cpuid hidden from guests: none on this platform (kvm_pvm runs CPL3 CPUID natively; on hardware KVM: {})",
             hidden.join(" ")
         );
@@ -110,11 +110,11 @@ pub fn info() -> i32 {
         Some(_) => "(probed; DIFFERS from what the platform suggests)",
         None => "(probed)",
     };
-    println!("syscall path: {path} {agreement}");
+    crate::out!("syscall path: {path} {agreement}");
     match measure_exit_cost(&hv, path, CALIBRATION_SYSCALLS) {
         Ok((ns, stats)) => {
             let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
-            println!(
+            crate::out!(
                 "exit round trip: {:.1} us per syscall ({:.2} exits and {:.2} vCPU ioctls per syscall, {} syscalls)",
                 ns / 1000.0,
                 per(stats.exits),
@@ -130,7 +130,7 @@ pub fn info() -> i32 {
     match monitor_probe::measure(&hv, path, CALIBRATION_SYSCALLS, true) {
         Ok(c) => {
             let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
-            println!(
+            crate::out!(
                 "monitor round trip: {:.1} us per in-VM getpid ({:.4} exits per syscall, {} syscalls, {} answered in the VM)",
                 c.ns_per_syscall / 1000.0,
                 per(c.stats.exits),
@@ -146,7 +146,7 @@ pub fn info() -> i32 {
     match monitor_probe::measure_ring(&hv, path, CALIBRATION_SYSCALLS) {
         Ok(c) => {
             let per = |v: u64| v as f64 / f64::from(CALIBRATION_SYSCALLS + 3);
-            println!(
+            crate::out!(
                 "ring round trip: {:.2} us per getpid with --syscalls ring ({:.4} exits per syscall, {} syscalls, {} answered in the ring, {} sites patched)",
                 c.ns_per_syscall / 1000.0,
                 per(c.stats.exits),
@@ -169,20 +169,20 @@ pub fn info() -> i32 {
                 Some(_) => "; DIFFERS from what --monitor auto picks for this platform",
                 None => "; --monitor auto measures on this platform",
             };
-            println!("monitor: {d}{agreement}");
+            crate::out!("monitor: {d}{agreement}");
         }
         Err(e) => {
             crate::say!("runner: monitor probe failed: {e}");
             return RUNNER_FAILED;
         }
     }
-    println!(
+    crate::out!(
         "monitor layout: gates {:#x}, hidden region {:#x} (code), {:#x} (data), {:#x} (stack)",
         layout::GATE_VA,
         layout::MONITOR_CODE_VA,
         layout::MONITOR_DATA_VA,
         layout::MONITOR_STACK_VA
     );
-    println!("last-branch records: {}", lbr_line(&hv));
+    crate::out!("last-branch records: {}", lbr_line(&hv));
     0
 }

@@ -38,7 +38,7 @@ fn main() {
         },
         cli::Command::Check { policy } => match sandbox_policy::Policy::from_file(&policy) {
             Ok(p) => {
-                print!("{}", p.to_effective_toml());
+                runner::say::out(&p.to_effective_toml());
                 0
             }
             Err(e) => {

@@ -63,6 +63,26 @@ macro_rules! say {
     }};
 }
 
+/// Writes `text` to stdout. A reader that stopped reading (`runner info |
+/// head -1`) is no error, as for any Unix tool; `println!` would panic.
+pub fn out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// `out!("...", args)`: one line on stdout, as [`out`] writes it
+/// (formatted like `println!`, but never panicking).
+#[macro_export]
+macro_rules! out {
+    () => {
+        $crate::say::out("\n")
+    };
+    ($($arg:tt)*) => {{
+        let mut text = format!($($arg)*);
+        text.push('\n');
+        $crate::say::out(&text);
+    }};
+}
+
 /// Makes a panic, should one ever happen, end the runner with status 125
 /// (the runner failed) and one line, instead of Rust's default report
 /// (which reads the working directory, a call the locked-down runner may

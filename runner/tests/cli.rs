@@ -134,3 +134,31 @@ fn info_reports_platform_path_and_exit_cost() {
         r.stdout
     );
 }
+
+/// A reader that stops reading (`runner info | head -1`) is no error for
+/// the commands that print: status 0, no line, no panic.
+#[test]
+fn printing_commands_stop_quietly_when_their_reader_does() {
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sandbox-policy/examples/host-tools.toml"
+    );
+    for args in [&["info"][..], &["check", policy][..]] {
+        let mut child = runner()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runner");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("runner");
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
+}

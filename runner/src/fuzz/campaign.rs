@@ -282,7 +282,7 @@ impl Campaign {
             self.jobs,
             self.seed
         );
-        println!("fuzz: {done} programs, {failures} failures");
+        crate::out!("fuzz: {done} programs, {failures} failures");
     }
 
     fn more(&self, shared: &Shared, start: Instant) -> Option<u64> {
@@ -521,7 +521,7 @@ pub fn replay(settings: Settings, scratch: &std::path::Path, seed: u64, program:
         eprintln!("violation: {}: {}", x.kind, x.detail);
     }
     let _ = std::fs::remove_dir_all(scratch);
-    println!("fuzz: 1 programs, {} failures", usize::from(!v.is_empty()));
+    crate::out!("fuzz: 1 programs, {} failures", usize::from(!v.is_empty()));
     i32::from(!v.is_empty())
 }
 

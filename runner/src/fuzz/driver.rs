@@ -162,12 +162,12 @@ pub fn main(
         match std::fs::read(file) {
             Ok(input) => match try_input(tname, &input) {
                 None => {
-                    println!("fuzz: 1 inputs, 0 failures");
+                    crate::out!("fuzz: 1 inputs, 0 failures");
                     0
                 }
                 Some(msg) => {
                     eprintln!("fuzz: {tname} panicked: {msg}");
-                    println!("fuzz: 1 inputs, 1 failures");
+                    crate::out!("fuzz: 1 inputs, 1 failures");
                     1
                 }
             },
@@ -241,6 +241,6 @@ fn campaign(
         "fuzz: {:.0} inputs/s over {secs:.1}s",
         done as f64 / secs.max(1e-9)
     );
-    println!("fuzz: {done} inputs, {failures} failures");
+    crate::out!("fuzz: {done} inputs, {failures} failures");
     i32::from(failures > 0)
 }
