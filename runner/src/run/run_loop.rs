@@ -564,9 +564,8 @@ pub(super) fn flush_others(st: &mut State<'_>, t: &Thread) -> Result<bool, RunEr
     Ok(true)
 }
 
-/// Ends the thread group with `death` (a fatal signal ends every thread).
-/// Ends thread `t`'s process with `death` (a call it was making, if any,
-/// never returns).
+/// Ends thread `t`'s thread group with `death` (a fatal signal ends every
+/// thread; a call `t` was making, if any, never returns).
 fn end_group(_sb: &Sandbox<'_>, st: &mut State<'_>, t: &mut Thread, mut death: Death) -> ThreadEnd {
     // A death line names the program's address, never ring code's.
     if let Some(rip) = death.rip_mut() {
