@@ -19,6 +19,10 @@ pub const LAYERS: &[(&[&str], &str)] = &[
         &["ring"],
         "the syscall ring's guest side: slot layout, stub code, patched sites and where a stopped thread resumes",
     ),
+    (
+        &["trace"],
+        "--trace's lines: each call's arguments decoded through the tunnel, results, signals, ends",
+    ),
     (&["loader", "vfs"], "programs (flat, ELF) and the policy's files"),
     (
         &["kernel"],

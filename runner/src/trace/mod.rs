@@ -28,7 +28,6 @@
 pub mod render;
 pub mod signatures;
 
-use crate::syscalls::Args;
 use crate::tunnel::{GuestPtr, Tunnel};
 use signatures::Arg;
 use std::borrow::Cow;
@@ -104,6 +103,9 @@ impl Pending {
     }
 }
 
+/// A call's six argument registers (rdi, rsi, rdx, r10, r8, r9).
+pub type Args = [u64; 6];
+
 /// The most bytes of a path read for a line.
 const PATH_BYTES: usize = 4096;
 
@@ -142,7 +144,7 @@ impl Tracer {
     /// Call `nr` with `args` by thread `tid` of process `pid`: its
     /// arguments as they are before it runs.
     pub fn begin(&self, pid: u64, tid: u64, nr: u64, args: &Args, tunnel: &Tunnel<'_>) -> Pending {
-        let name = crate::syscalls::table::name_of(nr);
+        let name = render::syscall_name(nr);
         let kinds = signatures::of(&name);
         let mut shown: Vec<Option<String>> = match kinds {
             Some(kinds) => kinds
@@ -199,12 +201,9 @@ impl Tracer {
             ),
             TraceFormat::Json => {
                 let signed = value as i64;
-                let errno = (-4095..0).contains(&signed).then(|| {
-                    crate::syscalls::table::errno_name(crate::abi::Errno::from_raw_os_error(
-                        (-signed) as i32,
-                    ))
-                    .into_owned()
-                });
+                let errno = (-4095..0)
+                    .contains(&signed)
+                    .then(|| render::errno_name((-signed) as i32));
                 serde_json::json!({
                     "pid": p.pid,
                     "tid": p.tid,

@@ -3,7 +3,7 @@
 //! numbers by kind, results with their errno's name and text.
 
 use super::signatures::Arg;
-use crate::abi::Errno;
+use std::borrow::Cow;
 
 /// The bytes of a string or buffer shown (strace's default `-s 32`).
 pub const STRING_BYTES: usize = 32;
@@ -306,10 +306,29 @@ pub fn scalar(kind: Arg, v: u64) -> String {
     }
 }
 
+const SIGNALS: &[(&str, u64)] = named!(
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGSTKFLT, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN,
+    SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS,
+);
+
+/// A syscall's name (`openat`), or `nr_N` for a number that names none.
+pub fn syscall_name(nr: u64) -> Cow<'static, str> {
+    u32::try_from(nr)
+        .ok()
+        .and_then(sandbox_policy::syscall_name)
+        .map_or_else(|| Cow::Owned(format!("nr_{nr}")), Cow::Borrowed)
+}
+
+/// An errno's name (`ENOENT`), or its number.
+pub fn errno_name(e: i32) -> String {
+    sandbox_policy::errno_name(e).map_or_else(|| e.to_string(), str::to_owned)
+}
+
 /// A signal's name (SIGINT), or its number.
 pub fn signal(v: u64) -> String {
     match i32::try_from(v) {
-        Ok(n @ 1..=31) => crate::kernel::death::signal_name(n).into_owned(),
+        Ok(1..=31) => one_of(v, SIGNALS),
         Ok(n @ 32..=64) => format!("SIGRT_{}", n - 32),
         _ => (v as i64).to_string(),
     }
@@ -319,8 +338,7 @@ pub fn signal(v: u64) -> String {
 pub fn result(value: u64, kind_hex: bool) -> String {
     let signed = value as i64;
     if (-4095..0).contains(&signed) {
-        let e = Errno::from_raw_os_error((-signed) as i32);
-        let name = crate::syscalls::table::errno_name(e);
+        let name = errno_name((-signed) as i32);
         let text = std::io::Error::from_raw_os_error((-signed) as i32).to_string();
         // "No such file or directory (os error 2)" -> the text alone.
         let text = text.split(" (os error").next().unwrap_or(&text).to_string();
