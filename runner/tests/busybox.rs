@@ -408,6 +408,51 @@ fn uname_shows_the_fixed_identity() {
     );
 }
 
+/// `df` finds each tree in /proc/mounts (one line per [[files]] rule) and
+/// shows the size of the host file system it lies on, as a native `df` of
+/// the same directory does; `df` of everything lists the trees.
+#[test]
+fn df_shows_each_tree_with_its_file_systems_size() {
+    require_busybox();
+    let dir = temp_dir("busybox-df");
+    let d = dir.to_str().unwrap();
+    let policy = policy_file(
+        &dir,
+        "df.toml",
+        &format!("[[files]]\npath = \"{d}\"\naccess = \"read-write\"\n"),
+    );
+    let total = |out: &str| -> String {
+        out.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let native = Command::new(BUSYBOX).args(["df", d]).output().expect("df");
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    let r = run(&["exec", "--policy", &policy, BUSYBOX, "df", d]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.lines().nth(1).is_some_and(|l| l.ends_with(d)),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        total(&r.stdout),
+        total(&native),
+        "1K-blocks: {} against {native}",
+        r.stdout
+    );
+    let r = run(&["exec", "--policy", &policy, BUSYBOX, "df"]);
+    assert_eq!((r.status, r.stderr.as_str()), (0, ""), "{}", r.stdout);
+    assert!(r.stdout.contains(d), "{}", r.stdout);
+    let r = run(&["exec", "--policy", &policy, BUSYBOX, "cat", "/proc/mounts"]);
+    assert_eq!(
+        r.stdout,
+        format!("thinvisor {d} thinvisor rw 0 0\nproc /proc proc rw 0 0\n")
+    );
+}
+
 /// Files for the file-based variants, under `dir`.
 fn make_tree(dir: &Path) {
     std::fs::create_dir_all(dir.join("sub/deeper")).expect("mkdir");

@@ -124,6 +124,10 @@ fn an_interactive_shell_on_a_lent_terminal_runs_and_interrupts_jobs_as_natively(
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
+    let (vm, native) = (
+        without_prompt_redraws(&vm, "ok> "),
+        without_prompt_redraws(&native, "ok> "),
+    );
     assert_eq!(vm, native, "{}", diff_lines(&native, &vm));
 }
 

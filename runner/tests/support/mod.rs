@@ -370,3 +370,11 @@ pub fn busybox_root(dir: &Path, dirs: &[&str], applets: &[&str]) -> PathBuf {
     }
     root
 }
+
+/// An interactive busybox shell's transcript on a terminal without the
+/// redraws of its `prompt` that its line editing makes when typed input
+/// and its cursor-position query cross (`\r` + prompt + erase-to-end): how
+/// often they come depends on timing, natively too.
+pub fn without_prompt_redraws(transcript: &str, prompt: &str) -> String {
+    transcript.replace(&format!("\r{prompt}\u{1b}[J"), "")
+}

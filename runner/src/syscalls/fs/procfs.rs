@@ -11,6 +11,7 @@
 //! | `/proc/PID/fd/N` | a link per descriptor: the guest path of a file or directory, `/dev/null`, `pipe:[N]`, `socket:[N]`, `anon_inode:[...]`; opening one opens the same object |
 //! | `/proc/PID/maps` | the process's mappings (no file names: `[heap]`, `[stack]`, `[vvar]`, `[vdso]`) |
 //! | `/proc/PID/status` | name, umask, state, pids, ids, thread count, memory use |
+//! | `/proc/PID/mounts`, `/proc/mounts` | one line per `[[files]]` rule (its guest path, `rw` or `ro`) and `/proc`: what `df` and `findmnt` look for; no host device or path |
 //! | `/proc/cpuinfo` | one entry per CPU the sandbox shows (`limits.cpus`) |
 //! | `/proc/meminfo` | the policy's memory limit and what is in use |
 //! | `/proc/stat` | per-CPU lines of zeros, boot time, processes |
@@ -51,9 +52,11 @@ pub enum FileKind {
     CpuInfo,
     MemInfo,
     Stat,
+    Mounts,
 }
 
-const PID_FILES: [(&str, u8); 6] = [
+const PID_FILES: [(&str, u8); 7] = [
+    ("mounts", DT_REG),
     ("exe", DT_LNK),
     ("fd", DT_DIR),
     ("maps", DT_REG),
@@ -109,7 +112,7 @@ pub fn lookup(ctx: &Ctx<'_>, path: &Path, follow: bool) -> Result<Node, Errno> {
             let mut entries = dots();
             entries.push(("self".into(), DT_LNK));
             entries.push((pid.to_string().into(), DT_DIR));
-            for f in ["cpuinfo", "meminfo", "stat"] {
+            for f in ["cpuinfo", "meminfo", "mounts", "stat"] {
                 entries.push((f.into(), DT_REG));
             }
             Node::Dir(entries)
@@ -118,6 +121,8 @@ pub fn lookup(ctx: &Ctx<'_>, path: &Path, follow: bool) -> Result<Node, Errno> {
         ["cpuinfo"] => Node::File(FileKind::CpuInfo),
         ["meminfo"] => Node::File(FileKind::MemInfo),
         ["stat"] => Node::File(FileKind::Stat),
+        ["mounts"] => Node::File(FileKind::Mounts),
+        [p, "mounts"] if own(p) => Node::File(FileKind::Mounts),
         [p] if own(p) => {
             let mut entries = dots();
             entries.extend(PID_FILES.iter().map(|&(n, t)| (OsString::from(n), t)));
@@ -359,6 +364,20 @@ fn content(ctx: &mut Ctx<'_>, kind: FileKind) -> Vec<u8> {
                 o,
                 "SwapTotal:             0 kB\nSwapFree:              0 kB"
             );
+        }
+        FileKind::Mounts => {
+            // As /proc/mounts: source, mount point, type, options. A
+            // rule's tree is a mount of its own; its host path stays
+            // the runner's.
+            for r in p.vfs.roots() {
+                let opts = match r.access {
+                    sandbox_policy::FileAccess::ReadWrite => "rw",
+                    sandbox_policy::FileAccess::Read => "ro",
+                };
+                let dir = r.guest_path.to_string_lossy().replace(' ', "\\040");
+                let _ = writeln!(o, "thinvisor {dir} thinvisor {opts} 0 0");
+            }
+            let _ = writeln!(o, "proc /proc proc rw 0 0");
         }
         FileKind::Stat => {
             let _ = writeln!(o, "cpu  0 0 0 0 0 0 0 0 0 0");

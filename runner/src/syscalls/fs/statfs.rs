@@ -5,7 +5,8 @@
 //! the host's sizes too. A synthesized directory, a stream, a pipe or
 //! another runner object reports an empty, read-only file system of the
 //! type Linux gives anonymous inodes and pipes (`PIPEFS_MAGIC`, and
-//! `TMPFS_MAGIC` for synthesized directories). `f_fsid` is 0.
+//! `TMPFS_MAGIC` for synthesized directories, `PROC_SUPER_MAGIC` for the
+//! synthesized `/proc`). `f_fsid` is 0.
 
 use super::check_out;
 use crate::abi::Errno;
@@ -19,6 +20,7 @@ use crate::vfs::Located;
 const STATFS_SIZE: usize = 120;
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 const PIPEFS_MAGIC: u64 = 0x5049_5045;
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 /// ST_RDONLY.
 const ST_RDONLY: u64 = 1;
 
@@ -99,6 +101,11 @@ fn put(ctx: &mut Ctx<'_>, buf: u64, info: &FsInfo) -> SysResult {
 pub fn statfs(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     check_out(ctx, a[1], STATFS_SIZE)?;
     let g = guest_path(ctx, AT_FDCWD as u64, a[0])?;
+    // The synthesized /proc (what /proc/mounts lists besides the rules).
+    if super::procfs::covers(&g.path) {
+        super::procfs::lookup(ctx, &g.path, true)?;
+        return Ok(put(ctx, a[1], &FsInfo::synthesized(PROC_SUPER_MAGIC))?);
+    }
     let info = match ctx.process.vfs.locate(&g, true)? {
         Located::Virtual(_) => FsInfo::synthesized(TMPFS_MAGIC),
         Located::Host(fd, _) => FsInfo::host(&rustix::fs::fstatfs(&fd)?),
