@@ -946,3 +946,55 @@ fn hard_links_match_native_and_never_reach_outside_the_tree() {
     }
     assert!(std::fs::symlink_metadata(other.join("moved")).is_err());
 }
+
+/// symlink in a private tree (made for the run, removed at its end): `ln
+/// -s` makes links as natively, relative and absolute, and the runner
+/// follows them in the guest's namespace, so one naming a host file the
+/// policy does not show, or climbing out of the tree, reaches nothing of
+/// the host's. In a tree the host keeps after the run: EPERM, nothing
+/// made.
+#[test]
+fn symbolic_links_in_a_private_tree_only_and_followed_in_the_guests_view() {
+    let base = temp_dir("symlinks");
+    let kept = base.join("kept");
+    std::fs::create_dir_all(&kept).expect("mkdir");
+    let policy = policy_file(
+        &base,
+        "sym.toml",
+        &format!(
+            "[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n\n[[files]]\npath = \"{}\"\naccess = \"read-write\"\n\n[[files]]\npath = \"/bin/busybox\"\naccess = \"read-exec\"\n",
+            kept.display()
+        ),
+    );
+    let k = kept.to_str().expect("utf-8");
+    let script = format!(
+        "B=/bin/busybox; cd /scratch && echo hello > target && $B ln -s target rel && \
+         $B ln -s /scratch/target abs && $B mkdir d && $B ln -s ../target d/up && \
+         $B cat rel abs d/up && $B readlink rel && $B readlink abs && $B readlink d/up && \
+         $B ln -s /etc/passwd esc && ($B cat esc || echo esc-nothing) && \
+         $B ln -s ../../../../../etc/passwd climb && ($B cat climb || echo climb-nothing) && \
+         $B mv rel d/moved && ($B cat d/moved || echo moved-dangles) && \
+         $B ls -l abs | $B cut -c1 && ($B ln -s x {k}/kept-link || echo kept-refused)"
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        "/bin/busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        "hello\nhello\nhello\ntarget\n/scratch/target\n../target\nesc-nothing\nclimb-nothing\nmoved-dangles\nl\nkept-refused\n",
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+    assert!(
+        std::fs::read_dir(&kept).expect("kept").next().is_none(),
+        "a link was made in the kept tree"
+    );
+}

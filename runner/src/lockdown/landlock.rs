@@ -73,11 +73,16 @@ fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
 
 /// The rights a `[[files]]` rule grants on its host path: read = open for
 /// reading and list directories; read-write adds writing, truncating,
-/// creating regular files and directories, removing and renaming. Never
-/// execute, symlinks, device nodes, FIFOs, sockets or device ioctls.
-pub fn rights(access: FileAccess, is_dir: bool) -> BitFlags<AccessFs> {
+/// creating regular files and directories, removing and renaming, and in
+/// a private tree (made for the run and removed at its end) making
+/// symbolic links. Never execute, device nodes, FIFOs, sockets or device
+/// ioctls, nor symbolic links anywhere the host keeps after the run.
+pub fn rights(access: FileAccess, is_dir: bool, private: bool) -> BitFlags<AccessFs> {
     match access {
         FileAccess::Read => read_rights(is_dir),
+        FileAccess::ReadWrite if private && is_dir => {
+            read_rights(is_dir) | write_rights(is_dir) | AccessFs::MakeSym
+        }
         FileAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
     }
 }
@@ -98,7 +103,10 @@ pub fn restrict(vfs: &Vfs, network: &NetRules) -> Result<Enforcement, LandlockEr
     let mut created = ruleset.create().map_err(LandlockError::Ruleset)?;
     for root in vfs.roots() {
         created = created
-            .add_rule(PathBeneath::new(root.fd, rights(root.access, root.is_dir)))
+            .add_rule(PathBeneath::new(
+                root.fd,
+                rights(root.access, root.is_dir, root.private),
+            ))
             .map_err(LandlockError::Ruleset)?;
     }
     for port in network.tcp_ports() {

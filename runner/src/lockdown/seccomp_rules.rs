@@ -203,6 +203,7 @@ pub const RULES: &[Rule] = &[
     rule("mkdirat", Files, ANY, "file emulation: the guest's mkdir in read-write trees (Landlock refuses it elsewhere)"),
     rule("syncfs", Files, ANY, "file emulation: the guest's sync and syncfs, made as syncfs of the read-write trees' file systems (never the host-wide sync)"),
     rule("linkat", Files, ANY, "file emulation: the guest's hard links inside one read-write tree (Landlock refuses them elsewhere)"),
+    rule("symlinkat", Files, ANY, "file emulation: the guest's symlink/symlinkat, only below the directory descriptor of a private tree (made for the run, removed at its end); Landlock grants making symbolic links there and nowhere else"),
     rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
     rule("fchmod", Files, ANY, "file emulation: the guest's chmod/fchmod of files and directories in read-write trees (set-ID and sticky bits dropped; Landlock does not cover modes, the emulation checks the rule)"),
     rule("utimensat", Files, ANY, "file emulation: the guest's utimensat/futimens on files and directories in read-write trees (rustix's futimens is utimensat on the descriptor)"),

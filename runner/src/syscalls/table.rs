@@ -94,7 +94,6 @@ const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
     "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
-const LINKS: &str = "a symlink the guest made could name anything outside the policy's trees for whoever follows it on the host; the trees' own links are the host's (hard links are emulated)";
 const METADATA: &str = "device nodes are not part of the policy's access levels";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
@@ -274,7 +273,8 @@ pub static TABLE: &[Entry] = &[
         "see linkat"),
     emulated!("unlink", fs::unlink,
         "see unlinkat"),
-    unsupported("symlink", LINKS),
+    emulated!("symlink", fs::symlink,
+        "see symlinkat"),
     emulated!("readlink", fs::readlink,
         "see readlinkat"),
     emulated!("chmod", fs::chmod,
@@ -524,7 +524,7 @@ pub static TABLE: &[Entry] = &[
     unsupported("inotify_rm_watch", EVENTS),
     unsupported("migrate_pages", OTHER_PROCESSES),
     emulated!("openat", fs::openat,
-        "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a synthesized, read-only /proc (self, exe, fd, maps, status, cmdline, comm, cpuinfo, meminfo, stat); a new file takes one of limits.created_entries (EDQUOT when none is left)"),
+        "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a synthesized, read-only /proc (self, exe, fd, maps, status, cmdline, comm, mounts, cpuinfo, meminfo, stat); a new file takes one of limits.created_entries (EDQUOT when none is left)"),
     emulated!("mkdirat", fs::mkdirat,
         "inside read-write rules only; no set-id or sticky bits; takes one of limits.created_entries (EDQUOT when none is left)"),
     unsupported("mknodat", METADATA),
@@ -540,7 +540,8 @@ pub static TABLE: &[Entry] = &[
         "see renameat2"),
     emulated!("linkat", fs::linkat,
         "a hard link inside one read-write tree, to a file the guest may write (a read-only file: EPERM; across trees: EXDEV); counted in created_entries; AT_SYMLINK_FOLLOW by the guest's namespace"),
-    unsupported("symlinkat", LINKS),
+    emulated!("symlinkat", fs::symlinkat,
+        "in a private tree ([[files]] private = true, removed at the run's end), any target: the runner follows links in the guest's namespace; elsewhere EPERM (a link left in a tree the host keeps could lead a host program anywhere)"),
     emulated!("readlinkat", fs::readlinkat,
         "the link's text (a /proc magic link's: EACCES)"),
     emulated!("fchmodat", fs::fchmodat,

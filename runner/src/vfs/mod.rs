@@ -78,6 +78,9 @@ pub struct Root {
     pub access: FileAccess,
     /// Programs below it may be run with `execve` (the rule's `-exec`).
     pub exec: bool,
+    /// A private tree (made for the run, removed at its end): the guest
+    /// may make symbolic links in it, which outlive nothing.
+    pub private: bool,
     kind: RootKind,
     resolve: ResolveFlags,
     /// Paths below this (read-write) root whose host location is a `"read"`
@@ -95,6 +98,8 @@ pub struct PreparedRoot<'a> {
     pub host_path: &'a Path,
     pub access: FileAccess,
     pub is_dir: bool,
+    /// A private tree (the guest may make symbolic links in it).
+    pub private: bool,
     /// An `O_PATH` fd of the directory or file itself.
     pub fd: BorrowedFd<'a>,
 }
@@ -236,6 +241,7 @@ impl Vfs {
                 host_path: host,
                 access: rule.access,
                 exec: rule.exec,
+                private: rule.private,
                 kind,
                 resolve,
                 protected: Vec::new(),
@@ -285,6 +291,7 @@ impl Vfs {
                 host_path: &r.host_path,
                 access: r.access,
                 is_dir,
+                private: r.private,
                 fd,
             }
         })

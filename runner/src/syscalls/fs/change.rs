@@ -1,4 +1,5 @@
-//! Changes to existing names and files: link/linkat, rename/renameat/renameat2,
+//! Changes to existing names and files: link/linkat, symlink/symlinkat (in
+//! private trees), rename/renameat/renameat2,
 //! truncate/ftruncate, fallocate, sync/syncfs/fsync/fdatasync; and access/faccessat/faccessat2,
 //! which answer what the policy would let the guest do.
 
@@ -12,6 +13,7 @@ use crate::syscalls::{file_pages, Args, Ctx, SyscallResult};
 use crate::vfs::{Located, Node};
 use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags, RenameFlags};
+use std::os::unix::ffi::OsStrExt;
 
 fn do_rename(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) -> SysResult {
     let known = RenameFlags::NOREPLACE.bits() | RenameFlags::EXCHANGE.bits();
@@ -115,6 +117,51 @@ fn do_link(ctx: &mut Ctx<'_>, od: u64, op: u64, nd: u64, np: u64, flags: u64) ->
         return Err(e);
     }
     Ok(0)
+}
+
+/// symlink/symlinkat: a symbolic link in a private tree (`[[files]]`
+/// `private = true`: made for the run and removed at its end), with any
+/// target text. The runner follows links in the guest's namespace
+/// (vfs/links.rs), so a link leads only to what the policy shows at its
+/// target's guest path, with that path's access, wherever it is moved in
+/// the tree. Elsewhere EPERM, as a file system without symbolic links
+/// answers: a link left in a tree the host keeps could lead a host program
+/// that follows it later anywhere on the host. An empty target is ENOENT,
+/// as on Linux. The new name counts against `created_entries`.
+fn do_symlink(ctx: &mut Ctx<'_>, target: u64, nd: u64, np: u64) -> SysResult {
+    let text = read_path(ctx, target)?;
+    if text.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    let to = guest_path(ctx, nd, np)?;
+    let Node::Real(b) = ctx.process.vfs.resolve(&to.path)? else {
+        return Err(Errno::EXIST);
+    };
+    if exists(&b) {
+        return Err(Errno::EXIST);
+    }
+    if !b.writable() {
+        return Err(Errno::ACCESS);
+    }
+    if !b.root.private {
+        return Err(Errno::PERM);
+    }
+    let (pb, nb) = b.parent()?;
+    ctx.kernel.created.take()?;
+    let target = std::ffi::OsStr::from_bytes(&text);
+    if let Err(e) = rustix::fs::symlinkat(target, &pb, nb) {
+        ctx.kernel.created.give_back();
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn symlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_symlink(ctx, a[0], AT_FDCWD as u64, a[1])?)
+}
+
+pub fn symlinkat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_symlink(ctx, a[0], a[1], a[2])?)
 }
 
 pub fn link(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

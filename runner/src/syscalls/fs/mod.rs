@@ -25,7 +25,7 @@ mod statfs;
 
 pub use change::{
     access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, link, linkat, rename,
-    renameat, renameat2, sync, syncfs, truncate,
+    renameat, renameat2, symlink, symlinkat, sync, syncfs, truncate,
 };
 pub use dirs::{
     chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
