@@ -11,8 +11,9 @@
 //! iovecs, the 2 MiB region), `ordinary.rs` (memory, string, stack, jump,
 //! SSE/AVX and arithmetic instructions), `privileged.rs` (privileged
 //! instructions, CPU probes, a forged SYSCALL), `processes.rs` (fork,
-//! exec, wait and kill sequences), and the syscall ring's patched sites
-//! with forged slot words (`syscalls.rs`).
+//! exec, wait and kill sequences), the syscall ring's patched sites
+//! with forged slot words, and filled pipes and sinks nobody reads
+//! (`syscalls.rs`).
 
 use super::super::rng::Rng;
 use super::values::{self, nr, Layout};
@@ -26,7 +27,7 @@ mod syscalls;
 
 use ordinary::{arithmetic, jumps, memory, simd, stack, strings};
 use privileged::{forged_syscall, privileged, probe};
-use syscalls::{huge_region, iovecs, ring, syscall};
+use syscalls::{huge_region, iovecs, ring, sinks, syscall};
 
 /// General registers other than RSP.
 const GPR: [AsmRegister64; 15] = [
@@ -55,6 +56,7 @@ const BLOCKS: &[(Block, u64)] = &[
     (Block::HugeRegion, 3),
     (Block::Processes, 3),
     (Block::Ring, 4),
+    (Block::Sinks, 1),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +78,7 @@ enum Block {
     HugeRegion,
     Processes,
     Ring,
+    Sinks,
 }
 
 /// A random program for a guest with `memory_limit` bytes.
@@ -164,5 +167,6 @@ fn block(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout, kind: Block) -> Resul
         Block::HugeRegion => huge_region(a, rng),
         Block::Processes => processes::processes(a, rng, l),
         Block::Ring => ring(a, rng, l),
+        Block::Sinks => sinks(a, rng),
     }
 }

@@ -201,3 +201,77 @@ pub(super) fn ring(a: &mut CodeAssembler, rng: &mut Rng, l: &Layout) -> Result<(
     }
     Ok(())
 }
+
+/// What issue 21's findings were made of, for the fuzzer to keep trying:
+/// runner-side buffers filled (pipes made non-blocking and written until
+/// EAGAIN, each a runner buffer charged to the pipe budget) and sinks
+/// nobody reads (a `sendfile` of stdin, or writes, into a pipe whose
+/// reader the program holds and never reads: the call waits until the
+/// time limit, which must still end the run on time). The pipes' ends
+/// stay open until the run ends.
+pub(super) fn sinks(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
+    const PIPE2: u64 = 293;
+    const SENDFILE: u64 = 40;
+    const O_NONBLOCK: u64 = 0o4000;
+    let pipes = rng.range(1, 8);
+    let fill = rng.chance(70);
+    let mut done = a.create_label();
+    // rbx: the write end of the last pipe (-1 if pipe2 failed).
+    a.sub(rsp, 16)?;
+    for _ in 0..pipes {
+        let mut failed = a.create_label();
+        let mut next = a.create_label();
+        a.mov(rdi, rsp)?;
+        a.mov(rsi, if fill { O_NONBLOCK } else { 0 })?;
+        a.mov(rax, PIPE2)?;
+        a.syscall()?;
+        a.test(rax, rax)?;
+        a.jnz(failed)?;
+        a.mov(ebx, dword_ptr(rsp + 4))?;
+        if fill {
+            // write(w, the image's first page, 4 KiB) until it fails (EAGAIN: full).
+            let mut again = a.create_label();
+            a.set_label(&mut again)?;
+            a.mov(rdi, rbx)?;
+            a.mov(rsi, crate::guest::layout::FLAT_LOAD_VA)?;
+            a.mov(rdx, 4096u64)?;
+            a.mov(rax, nr::WRITE)?;
+            a.syscall()?;
+            a.test(rax, rax)?;
+            a.jg(again)?;
+        }
+        a.jmp(next)?;
+        a.set_label(&mut failed)?;
+        a.mov(rbx, u64::MAX)?;
+        a.set_label(&mut next)?;
+        a.nop()?;
+    }
+    if !fill && rng.chance(15) {
+        // A sink nobody reads: into the last (blocking) pipe; the run
+        // then ends at its time limit (1% of programs or so).
+        a.cmp(rbx, 0)?;
+        a.jl(done)?;
+        a.mov(rdi, rbx)?;
+        if rng.chance(50) {
+            a.mov(rsi, 0u64)?; // stdin: a file in fuzz runs
+            a.mov(rdx, 0u64)?;
+            a.mov(r10, 1u64 << 30)?;
+            a.mov(rax, SENDFILE)?;
+            a.syscall()?;
+        } else {
+            // write(w, the image's first page) while it writes: the 17th waits.
+            let mut again = a.create_label();
+            a.set_label(&mut again)?;
+            a.mov(rdi, rbx)?;
+            a.mov(rsi, crate::guest::layout::FLAT_LOAD_VA)?;
+            a.mov(rdx, 4096u64)?;
+            a.mov(rax, nr::WRITE)?;
+            a.syscall()?;
+            a.test(rax, rax)?;
+            a.jg(again)?;
+        }
+    }
+    a.set_label(&mut done)?;
+    a.add(rsp, 16)?;
+    Ok(())
+}
