@@ -144,20 +144,11 @@ fn printing_commands_stop_quietly_when_their_reader_does() {
         "/../sandbox-policy/examples/host-tools.toml"
     );
     for args in [&["info"][..], &["check", policy][..]] {
-        let mut child = runner()
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("runner");
-        drop(child.stdout.take());
-        let out = child.wait_with_output().expect("runner");
+        let mut cmd = runner();
+        cmd.args(args);
         assert_eq!(
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).as_ref()
-            ),
-            (Some(0), ""),
+            with_stdout_closed(cmd),
+            (Some(0), String::new()),
             "{args:?}"
         );
     }

@@ -82,6 +82,19 @@ fn oci(rt: &Path, root: &Path, args: &[&str], log: Option<&Path>) -> Output {
     c.output().expect("run the runtime")
 }
 
+/// `create` with `args`, its streams (and the container's) to `log`;
+/// fails the test with the log when it fails.
+fn create(rt: &Path, root: &Path, args: &[&str], log: &Path) {
+    let mut all = vec!["create"];
+    all.extend_from_slice(args);
+    let created = oci(rt, root, &all, Some(log));
+    assert!(
+        created.status.success(),
+        "create {args:?}: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 fn state(rt: &Path, root: &Path, id: &str) -> Value {
     let out = oci(rt, root, &["state", id], None);
     assert!(
@@ -136,23 +149,17 @@ fn a_container_is_created_started_and_deleted_as_the_shim_drives_it() {
     );
     let out_file = dir.join("out");
     let pid_file = dir.join("pid");
-    let created = oci(
+    create(
         &rt,
         &root,
         &[
-            "create",
             "--bundle",
             b.to_str().unwrap(),
             "--pid-file",
             pid_file.to_str().unwrap(),
             "c1",
         ],
-        Some(&out_file),
-    );
-    assert!(
-        created.status.success(),
-        "create: {}",
-        std::fs::read_to_string(&out_file).unwrap_or_default()
+        &out_file,
     );
     let pid: i64 = std::fs::read_to_string(&pid_file)
         .expect("pid file")
@@ -323,23 +330,9 @@ fn kill_and_forced_delete_leave_nothing_running() {
     let pid = state(&rt, &root, "idle")["pid"].as_i64().expect("pid");
     // A reader that stops reading (`state idle | grep -q created`) is no
     // error: no panic, no line, status 0.
-    let mut closed = Command::new(&rt)
-        .arg("--root")
-        .arg(&root)
-        .args(["state", "idle"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("state");
-    drop(closed.stdout.take());
-    let out = closed.wait_with_output().expect("state");
-    assert_eq!(
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).as_ref()
-        ),
-        (Some(0), "")
-    );
+    let mut closed = Command::new(&rt);
+    closed.arg("--root").arg(&root).args(["state", "idle"]);
+    assert_eq!(with_stdout_closed(closed), (Some(0), String::new()));
     let ps = oci(&rt, &root, &["ps", "--format", "json", "idle"], None);
     assert_eq!(
         String::from_utf8_lossy(&ps.stdout).trim(),
@@ -384,23 +377,17 @@ fn a_terminal_is_handed_over_through_the_console_socket() {
     let socket = dir.join("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("console socket");
     let log = dir.join("create.log");
-    let created = oci(
+    create(
         &rt,
         &root,
         &[
-            "create",
             "--bundle",
             b.to_str().unwrap(),
             "--console-socket",
             socket.to_str().unwrap(),
             "tty",
         ],
-        Some(&log),
-    );
-    assert!(
-        created.status.success(),
-        "create: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        &log,
     );
     let (conn, _) = listener.accept().expect("the runtime connects");
     let mut name = [0u8; 256];
@@ -508,16 +495,11 @@ fn an_app_policy_narrows_the_container_and_never_widens_it() {
         "app-policy.toml",
     );
     let out_file = dir.join("narrowed.out");
-    let created = oci(
+    create(
         &rt,
         &root,
-        &["create", "--bundle", b.to_str().unwrap(), "narrowed"],
-        Some(&out_file),
-    );
-    assert!(
-        created.status.success(),
-        "{}",
-        std::fs::read_to_string(&out_file).unwrap_or_default()
+        &["--bundle", b.to_str().unwrap(), "narrowed"],
+        &out_file,
     );
     let policy: toml::Table = toml::from_str(
         &std::fs::read_to_string(root.join("narrowed/policy.toml")).expect("policy.toml"),
@@ -701,16 +683,11 @@ fn a_seccomp_profile_becomes_the_containers_syscall_rules() {
             c["linux"]["seccomp"] = p
         });
         let out_file = dir.join(format!("{id}.out"));
-        let created = oci(
+        create(
             &rt,
             &root,
-            &["create", "--bundle", b.to_str().unwrap(), id],
-            Some(&out_file),
-        );
-        assert!(
-            created.status.success(),
-            "{id}: {}",
-            std::fs::read_to_string(&out_file).unwrap_or_default()
+            &["--bundle", b.to_str().unwrap(), id],
+            &out_file,
         );
         assert!(oci(&rt, &root, &["start", id], None).status.success());
         wait_stopped(&rt, &root, id);

@@ -20,7 +20,7 @@ const HELPER: &str = concat!(
 
 /// The transcript of `command` on a new terminal, with `typed` answers
 /// (marker, text) for the helper.
-fn on_a_terminal(typed: &[(&str, &str)], command: &[&str]) -> String {
+fn on_a_terminal<S: AsRef<std::ffi::OsStr>>(typed: &[(&str, &str)], command: &[S]) -> String {
     let mut cmd = Command::new("python3");
     cmd.arg(HELPER);
     for (after, text) in typed {
@@ -74,13 +74,7 @@ fn a_program_on_a_lent_terminal_writes_what_it_writes_natively() {
         assert!(native.contains(line), "natively, no {line:?}:\n{native}");
     }
     let policy = lent(&dir, "");
-    let vm = on_a_terminal(
-        &[],
-        &sandboxed(&policy, &prog, &[])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let vm = on_a_terminal(&[], &sandboxed(&policy, &prog, &[]));
     assert_eq!(vm, native, "{}", diff_lines(&native, &vm));
 }
 
@@ -117,13 +111,7 @@ fn an_interactive_shell_on_a_lent_terminal_runs_and_interrupts_jobs_as_natively(
         &dir,
         "\n[[files]]\npath = \"/bin/busybox\"\naccess = \"read-exec\"\n",
     );
-    let vm = on_a_terminal(
-        &typed,
-        &sandboxed(&policy, busybox, &args)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let vm = on_a_terminal(&typed, &sandboxed(&policy, busybox, &args));
     let (vm, native) = (
         without_prompt_redraws(&vm, "ok> "),
         without_prompt_redraws(&native, "ok> "),
@@ -136,13 +124,7 @@ fn without_the_policy_the_guest_sees_no_terminal() {
     let dir = temp_dir("terminal-kept");
     let prog = elf_sample("terminal");
     let policy = policy_file(&dir, "kept.toml", "[limits]\nwall_time = \"30s\"\n");
-    let vm = on_a_terminal(
-        &[],
-        &sandboxed(&policy, &prog, &[])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let vm = on_a_terminal(&[], &sandboxed(&policy, &prog, &[]));
     assert!(vm.starts_with("isatty 0 0 0\r\nno terminal ("), "{vm}");
     assert!(vm.ends_with("[status 0]\n"), "{vm}");
 }

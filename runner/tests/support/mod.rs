@@ -378,3 +378,19 @@ pub fn busybox_root(dir: &Path, dirs: &[&str], applets: &[&str]) -> PathBuf {
 pub fn without_prompt_redraws(transcript: &str, prompt: &str) -> String {
     transcript.replace(&format!("\r{prompt}\u{1b}[J"), "")
 }
+
+/// Runs `cmd` with its stdout a pipe whose reader has gone (as `cmd |
+/// head -c0`): its status and stderr.
+pub fn with_stdout_closed(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

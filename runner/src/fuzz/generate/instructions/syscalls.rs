@@ -229,16 +229,8 @@ pub(super) fn sinks(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedErro
         a.jnz(failed)?;
         a.mov(ebx, dword_ptr(rsp + 4))?;
         if fill {
-            // write(w, the image's first page, 4 KiB) until it fails (EAGAIN: full).
-            let mut again = a.create_label();
-            a.set_label(&mut again)?;
-            a.mov(rdi, rbx)?;
-            a.mov(rsi, crate::guest::layout::FLAT_LOAD_VA)?;
-            a.mov(rdx, 4096u64)?;
-            a.mov(rax, nr::WRITE)?;
-            a.syscall()?;
-            a.test(rax, rax)?;
-            a.jg(again)?;
+            // Until EAGAIN: full.
+            write_while_it_writes(a)?;
         }
         a.jmp(next)?;
         a.set_label(&mut failed)?;
@@ -259,19 +251,26 @@ pub(super) fn sinks(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedErro
             a.mov(rax, SENDFILE)?;
             a.syscall()?;
         } else {
-            // write(w, the image's first page) while it writes: the 17th waits.
-            let mut again = a.create_label();
-            a.set_label(&mut again)?;
-            a.mov(rdi, rbx)?;
-            a.mov(rsi, crate::guest::layout::FLAT_LOAD_VA)?;
-            a.mov(rdx, 4096u64)?;
-            a.mov(rax, nr::WRITE)?;
-            a.syscall()?;
-            a.test(rax, rax)?;
-            a.jg(again)?;
+            // Blocking: the 17th write waits.
+            write_while_it_writes(a)?;
         }
     }
     a.set_label(&mut done)?;
     a.add(rsp, 16)?;
     Ok(())
+}
+
+/// `write(rbx, the image's first page, 4 KiB)` again while it writes
+/// something (a non-blocking pipe: until EAGAIN; a blocking one: until
+/// the write that waits).
+fn write_while_it_writes(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    let mut again = a.create_label();
+    a.set_label(&mut again)?;
+    a.mov(rdi, rbx)?;
+    a.mov(rsi, crate::guest::layout::FLAT_LOAD_VA)?;
+    a.mov(rdx, 4096u64)?;
+    a.mov(rax, nr::WRITE)?;
+    a.syscall()?;
+    a.test(rax, rax)?;
+    a.jg(again)
 }
