@@ -78,3 +78,28 @@ for spec in hostile_privileged:0:21:139 hostile_soft_int:0:3:139 hostile_port_io
 done
 for name in hostile_writev_many hostile_syscall_rsp hostile_cpuid; do
     expect_run "mon-$name" 0 '*' -- $R exec --monitor on $S/$name.bin; done
+
+# --verdict on hardware KVM (runner/tests/verdict.rs asserts the JSON on
+# kvm_pvm): the summary line names each sample's reason here too. Software
+# INT and port I/O are #GP on this platform; the jump to LSTAR is a fetch
+# from the supervisor area; CPUID and vmmcall never exit, so the code scan
+# is what finds them.
+V="$R exec --verdict /tmp/hwkvm-verdict.json"
+sus() { printf 'runner: verdict: suspicious: %s' "$1"; }
+expect_stderr_contains verdict-privileged 139 "$(sus 'privileged instruction: wrmsr at 0x4002e0')" -- $V $S/hostile_privileged.bin 7
+expect_stderr_contains verdict-soft-int 139 "$(sus 'software interrupt: int 0x80 at 0x400120')" -- $V $S/hostile_soft_int.bin 0
+expect_stderr_contains verdict-port-io 139 "$(sus 'I/O instruction: out dx,al (port 0x3f8)')" -- $V $S/hostile_port_io.bin 5
+expect_stderr_contains verdict-supervisor 139 "$(sus "access to supervisor memory: write to the runner's supervisor area (0xffffffff80002000)")" -- $V $S/hostile_supervisor.bin 1
+expect_stderr_contains verdict-noncanonical 139 "$(sus 'access to supervisor memory: mov rax,[rax] of a non-canonical address')" -- $V $S/hostile_supervisor.bin 11
+expect_stderr_contains verdict-jmp-lstar 139 "$(sus "access to supervisor memory: instruction fetch from the runner's supervisor area")" -- $V $S/hostile_jmp_lstar.bin 0
+expect_stderr_contains verdict-exec-data 139 "$(sus 'executing data: instruction fetch from [stack] rw-')" -- $V $S/hostile_exec_data.bin 0
+expect_stderr_contains verdict-wx 33 "$(sus 'writable and executable memory: mprotect makes writable memory executable')" -- $V $S/hostile_exec_data.bin 3
+expect_stderr_contains verdict-cpuid 0 "$(sus 'hypervisor probe: cpuid of leaf 0x40000000')" -- $V $S/hostile_cpuid.bin
+expect_stderr_contains verdict-hypercall 0 "$(sus 'hypercall instruction: vmmcall in the code')" -- $V $S/hostile_hypercall.bin
+expect_stderr_contains verdict-ptrs 0 "$(sus "pointer into forbidden memory: write given a pointer into the runner's supervisor area")" -- $V $S/hostile_syscall_ptrs.bin
+expect_stderr_contains verdict-rsp 0 "$(sus "forged entry into the runner: getpid made with its stack pointer in the runner's supervisor area")" -- $V $S/hostile_syscall_rsp.bin
+expect_stderr_contains verdict-writev 0 "$(sus "limit reached: writev with 1025 iovecs")" -- $V $S/hostile_writev_many.bin
+expect_stderr_contains verdict-stack 139 "$(sus 'stack exhausted: write to unmapped, below the stack')" -- $V $S/hostile_stack_exhaustion.bin
+expect_stderr_contains verdict-time 137 "$(sus 'limit reached: time (limits.wall_time)')" -- $V --timeout 0.5 $S/hostile_loop.bin 1
+expect_stderr_contains verdict-memory 0 "$(sus 'limit reached: memory (limits.memory)')" -- $V --policy /tmp/hostile-16m.toml $S/hostile_memory_bomb.bin
+expect_exact verdict-clean 0 'Hello from inside the VM!\n' 'runner: verdict: clean (/tmp/hwkvm-verdict.json)\n' -- $V $S/hello.bin

@@ -20,8 +20,8 @@ pub const LAYERS: &[(&[&str], &str)] = &[
         "the syscall ring's guest side: slot layout, stub code, patched sites and where a stopped thread resumes",
     ),
     (
-        &["trace"],
-        "--trace's lines: each call's arguments decoded through the tunnel, results, signals, ends",
+        &["audit", "trace"],
+        "--trace's lines: each call's arguments decoded through the tunnel, results, signals, ends; --verdict's audit: faults analysed where they happen, refusals, the code scanned",
     ),
     (&["loader", "vfs"], "programs (flat, ELF) and the policy's files"),
     (

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod audit;
 pub mod cli;
 pub mod exit_status;
 pub mod fuzz;

@@ -8,36 +8,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
-
-/// Builds `samples/go/<name>.go` (CGO off: a static binary) and returns it.
-fn go_build(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
-    std::fs::create_dir_all(&dir).expect("go build dir");
-    let out = dir.join(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go");
-    let built = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(format!("./{name}.go"))
-        .current_dir(&src)
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", dir.join("cache"))
-        .env("GOPATH", dir.join("gopath"))
-        .env("GOFLAGS", "-mod=mod")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `go` ({e}): these tests need the Go toolchain (apt-get install golang-go)")
-        });
-    assert!(
-        built.status.success(),
-        "go build {name}: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    out
-}
 
 #[test]
 fn goroutines_channels_timers_and_a_file_match_native_at_gomaxprocs_1_2_4() {

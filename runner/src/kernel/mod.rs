@@ -118,6 +118,8 @@ pub struct Kernel {
     pub terminal: Option<terminal::Terminal>,
     /// `--trace`: where each syscall's line goes.
     pub trace: Option<std::sync::Arc<crate::trace::Tracer>>,
+    /// `--verdict`: what the audit saw so far (crate::audit).
+    pub audit: Option<Box<crate::audit::Audit>>,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -229,6 +231,7 @@ impl Kernel {
             syscall_mode: Default::default(),
             terminal: None,
             trace: None,
+            audit: None,
         }
     }
 
@@ -282,6 +285,7 @@ impl Kernel {
                 .terminal
                 .then(|| terminal::Terminal::for_first(process::GUEST_PID)),
             trace: None,
+            audit: None,
         }
     }
 }

@@ -118,6 +118,7 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<(ExecOptions, bool), S
         as_init: true,
         trace: None,
         trace_format: crate::trace::TraceFormat::Text,
+        verdict: None,
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,

@@ -576,7 +576,7 @@ impl RingCode {
 
 /// Up to `len` bytes of the process's code at `va`: fewer where a page is
 /// absent or not readable.
-fn read_code_up_to(mm: &AddressSpace, mem: &GuestMemory, va: u64, len: u64) -> Vec<u8> {
+pub fn read_code_up_to(mm: &AddressSpace, mem: &GuestMemory, va: u64, len: u64) -> Vec<u8> {
     let mut out = Vec::new();
     let mut at = va;
     let Some(end) = va.checked_add(len) else {

@@ -8,6 +8,7 @@
 //! (`stats.rs`). `selftest.rs` drives
 //! the same loop after a lock-down to prove the self-sandbox from inside.
 
+pub mod audited;
 pub mod boot;
 pub mod deadline;
 pub mod engine;

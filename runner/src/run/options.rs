@@ -85,6 +85,13 @@ pub struct ExecOptions {
     #[arg(long, value_enum, default_value_t = crate::trace::TraceFormat::Text)]
     #[serde(default)]
     pub trace_format: crate::trace::TraceFormat,
+    /// Audit the run and write its verdict, "clean" or "suspicious" with
+    /// the evidence, as JSON to FILE, and a summary line on stderr
+    /// (docs/verdict.md). Turns the in-VM monitor and the syscall ring
+    /// off, so that every call is seen. Containment is the same.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default)]
+    pub verdict: Option<PathBuf>,
     /// The guest directory the program starts in (default `/`): a
     /// directory the policy's files show.
     #[arg(long, value_name = "DIR")]

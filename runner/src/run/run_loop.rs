@@ -4,6 +4,7 @@
 //! loop forever (the deadline bounds the run). The threads of a run and
 //! what they share are in `threads.rs`.
 
+use super::audited;
 use super::deadline::Deadline;
 use super::file_faults::FileFault;
 use super::frame::{self, Frame};
@@ -22,6 +23,7 @@ use crate::abi::constants::{
 };
 use crate::abi::sigframe::{SigInfo, Trap};
 use crate::abi::Errno;
+use crate::audit::Reason;
 use crate::guest::cpu_area::CpuArea;
 use crate::guest::entry_code as ec;
 use crate::guest::layout::*;
@@ -49,6 +51,7 @@ pub const USER_RFLAGS: u64 = 0x0024_0dd5;
 
 /// arch_prctl's number (setting GS turns the syscall ring off).
 const ARCH_PRCTL: u64 = 158;
+const RT_SIGRETURN: u64 = 15;
 
 /// How a syscall entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,7 +388,16 @@ where
                     addr: Some(addr),
                 },
             };
-            if let Some(fault) = handled_fault(&st, t, vector, &frame, &death) {
+            let handled = handled_fault(&st, t, vector, &frame, &death);
+            audited::fault(
+                &mut st,
+                t,
+                Some(vector),
+                Some(&frame),
+                &death,
+                handled.is_some(),
+            )?;
+            if let Some(fault) = handled {
                 // The program's handler runs before it does anything else
                 // (prepare_entry); the frame is where it faulted.
                 t.signals.fault = Some(fault);
@@ -395,24 +407,28 @@ where
         }
         Event::UserPortIo { port } => {
             st.stats.count_exit("user_port_io");
-            Death::Signal {
+            let death = Death::Signal {
                 signal: signal::SIGSEGV,
                 cause: format!(
                     "general protection fault: I/O port {port:#x} access from user mode"
                 ),
                 rip: t.vcpu.regs()?.rip,
                 addr: None,
-            }
+            };
+            audited::fault(&mut st, t, None, None, &death, false)?;
+            death
         }
         Event::MonitorRefused => {
             st.stats.count_exit("monitor_refused");
             let rcx = Monitor::saved_rcx(st.machine.vm.memory(st.machine.slot)?)?;
-            Death::Signal {
+            let death = Death::Signal {
                 signal: signal::SIGSYS,
                 cause: "monitor entry not through a gate".into(),
                 rip: rcx.wrapping_sub(2),
                 addr: None,
-            }
+            };
+            audited::ended(&mut st, t, &death, Reason::ForgedEntry);
+            death
         }
         Event::Interrupted => {
             st.stats.count_exit("interrupted");
@@ -431,12 +447,14 @@ where
         }
         Event::Unexpected(exit) => {
             st.stats.count_exit(exit.reason_name());
-            Death::Signal {
+            let death = Death::Signal {
                 signal: signal::SIGSEGV,
                 cause: format!("unexpected VM exit: {exit:?}"),
                 rip: t.vcpu.regs()?.rip,
                 addr: None,
-            }
+            };
+            audited::ended(&mut st, t, &death, Reason::ForgedEntry);
+            death
         }
     };
     Ok(Some(end_group(sb, &mut st, t, death)))
@@ -531,15 +549,21 @@ fn copy_on_write(
         Ok(false) => return Ok(Cow::NotOne),
         Ok(true) => {}
         Err(crate::guest::address_space::MapError::NoMemory) => {
-            return Ok(Cow::OutOfMemory(Death::Signal {
+            let death = Death::Signal {
                 signal: signal::SIGKILL,
                 cause: "out of memory (limits.memory) copying a page shared with another process"
                     .into(),
                 rip: frame.rip,
                 addr: Some(cr2),
-            }))
+            };
+            audited::ended(st, t, &death, Reason::Limit);
+            return Ok(Cow::OutOfMemory(death));
         }
         Err(e) => return Err(RunError::Internal(format!("copy-on-write: {e}"))),
+    }
+    // An audited run watches writable code pages (audited::loaded).
+    if st.kernel.audit.is_some() && st.process.mm.prot_at(cr2).is_some_and(|p| p.exec) {
+        audited::code_written(st, t, frame.rip, cr2);
     }
     if flush_others(st, t)? {
         t.cpu_sync.request_flush();
@@ -744,8 +768,11 @@ where
     let name = table::name_of(nr);
     st.stats.count_syscall(&name);
     traced::begin(&mut st, t, nr, &args)?;
+    let site = ret.user_rip.wrapping_sub(2);
+    audited::entering(&mut st, t, nr, &args, site, user_rsp, ret.user_flags);
     if let Some(answer) = syscalls::refusal(&st.kernel.rules, nr, &args) {
         st.stats.denied += 1;
+        audited::refused(&mut st, t, nr, site);
         if let Some(p) = t.trace.as_mut() {
             p.refused_by_policy();
         }
@@ -795,6 +822,7 @@ where
         let outcome = dispatch_call(&mut st, t, nr, &args, user_rsp, None)?;
         let wait = match outcome {
             Outcome::Return(v) => {
+                audited::returned(&mut st, t, nr, &args, v, site)?;
                 if nr == ARCH_PRCTL && args[0] == crate::abi::constants::ARCH_SET_GS && v == 0 {
                     super::ring_loop::gs_taken(&mut st, t)?;
                 }
@@ -805,7 +833,12 @@ where
                 st.process.threads.end(GroupEnd::Exited(code));
                 return Ok(Some(ThreadEnd::Group));
             }
-            Outcome::Kill(d) => return Ok(Some(end_group(sb, &mut st, t, d))),
+            Outcome::Kill(d) => {
+                if nr == RT_SIGRETURN {
+                    audited::ended(&mut st, t, &d, Reason::ForgedEntry);
+                }
+                return Ok(Some(end_group(sb, &mut st, t, d)));
+            }
             Outcome::ExitThread(code) => {
                 traced::unfinished(&st, t, "");
                 let State {
@@ -823,12 +856,14 @@ where
             Outcome::Spawn(new) => {
                 let v = threads::spawn(sb, scope, &mut g, t, *new, &ret, &r)?;
                 st = g.view(t.pid)?;
+                audited::returned(&mut st, t, nr, &args, v, site)?;
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::Fork(req) => {
                 let vfork = req.vfork;
                 let v = processes::fork(sb, scope, &mut g, t, *req, &ret, &r)?;
                 st = g.view(t.pid)?;
+                audited::returned(&mut st, t, nr, &args, v, site)?;
                 // The parent's pages became copy-on-write: its other
                 // threads flush (and the frames are refreshed) before the
                 // child runs, and before a vfork parent waits unlocked.
@@ -885,6 +920,7 @@ where
                     st = g.view(t.pid)?;
                 }
                 processes::exec(&mut st, t, &start)?;
+                audited::loaded(st.machine, st.kernel, st.process)?;
                 traced::finish(&mut st, t, 0)?;
                 return Ok(None);
             }
@@ -894,6 +930,7 @@ where
                 return finish_syscall(sb, &mut st, t, &ret, v);
             }
             Outcome::SigReturn(restore) => {
+                audited::sigreturn(&mut st, t, restore.regs.rflags, site);
                 traced::finish(&mut st, t, restore.regs.rax)?;
                 return sigreturn(sb, &mut st, t, &restore);
             }
@@ -1237,15 +1274,14 @@ fn sigreturn(
         addr: None,
     };
     if regs.rip >= USER_END {
-        return Ok(Some(end_group(
-            sb,
-            st,
-            t,
-            bad("the frame's RIP is not a user address"),
-        )));
+        let death = bad("the frame's RIP is not a user address");
+        audited::ended(st, t, &death, Reason::ForgedEntry);
+        return Ok(Some(end_group(sb, st, t, death)));
     }
     if let Err(why) = super::signal_delivery::restore_fpu(st, t, restore.fpstate)? {
-        return Ok(Some(end_group(sb, st, t, bad(&why))));
+        let death = bad(&why);
+        audited::ended(st, t, &death, Reason::ForgedEntry);
+        return Ok(Some(end_group(sb, st, t, death)));
     }
     let changed = std::mem::take(&mut st.process.mm.needs_tlb_flush);
     let flush = changed || t.cpu_sync.flush_pending();
@@ -1287,6 +1323,7 @@ fn finish_syscall(
             rip: user_rip,
             addr: None,
         };
+        audited::ended(st, t, &death, Reason::ForgedEntry);
         return Ok(Some(end_group(sb, st, t, death)));
     }
     let flags = (ret.user_flags & USER_RFLAGS) | 0x202;

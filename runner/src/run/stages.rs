@@ -158,8 +158,9 @@ pub struct Prepared {
 /// again (all file access goes through these descriptors), so the
 /// self-sandbox can restrict it to exactly the policy's paths.
 pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
-    // A trace sees every call: none answered in the VM or in the ring.
-    if opts.trace.is_some() {
+    // A trace and an audit see every call: none answered in the VM or in
+    // the ring.
+    if opts.trace.is_some() || opts.verdict.is_some() {
         opts.monitor = crate::monitor::MonitorMode::Off;
         opts.syscalls = Some(crate::ring::SyscallMode::Exit);
     }
@@ -483,6 +484,8 @@ pub struct Locked {
     machine: Machine,
     objects: Objects,
     stats_file: Option<File>,
+    /// `--verdict`'s file, opened before the lock-down.
+    verdict_file: Option<File>,
 }
 
 impl Booted {
@@ -513,6 +516,12 @@ impl Booted {
                     RunFailure::runner(format!("cannot write the trace to {}: {e}", p.display()))
                 })?,
             )),
+            None => None,
+        };
+        let verdict_file = match &record.opts.verdict {
+            Some(p) => Some(File::create(p).map_err(|e| {
+                RunFailure::runner(format!("cannot write the verdict to {}: {e}", p.display()))
+            })?),
             None => None,
         };
         let stats_file = match &record.opts.stats {
@@ -573,6 +582,11 @@ impl Booted {
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
         objects.kernel.trace = tracer;
+        if verdict_file.is_some() {
+            objects.kernel.audit = Some(Box::default());
+            super::audited::loaded(&mut machine, &mut objects.kernel, &mut objects.process)
+                .map_err(|e| RunFailure::runner(format!("cannot audit the program: {e}")))?;
+        }
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
         // --syscalls (or THINVISOR_SYSCALLS), else the policy's
         // syscalls.ring; never together with the in-VM monitor.
@@ -628,6 +642,7 @@ impl Booted {
             machine,
             objects,
             stats_file,
+            verdict_file,
         })
     }
 }
@@ -656,6 +671,7 @@ impl Locked {
             mut machine,
             mut objects,
             stats_file,
+            verdict_file,
         } = self;
         let limit = record.policy.limits.wall_time;
         let result = run_guest(
@@ -676,18 +692,30 @@ impl Locked {
                 );
             }
         }
-        let status = match result {
-            Ok(Ok(code)) => code,
+        let (status, ending) = match &result {
+            Ok(Ok(code)) => (*code, format!("exited with {code}")),
             Ok(Err(death)) => {
                 crate::say!("runner: {death}");
-                death.exit_status()
+                (death.exit_status(), death.to_string())
             }
             Err(e) => {
                 let f = RunFailure::runner(format!("run failed: {e}"));
                 crate::say!("runner: {f}");
-                f.exit_status()
+                (f.exit_status(), f.to_string())
             }
         };
+        if let (Some(file), Some(audit)) = (verdict_file, objects.kernel.audit.as_mut()) {
+            if let Ok(Err(death)) = &result {
+                super::audited::run_ended(audit, death);
+            }
+            let program = record.opts.program.to_string_lossy();
+            let path = record
+                .opts
+                .verdict
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            super::audited::write_verdict(audit, file, path, &program, status, &ending);
+        }
         Finished {
             record,
             hv,

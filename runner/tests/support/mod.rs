@@ -394,3 +394,30 @@ pub fn with_stdout_closed(mut cmd: Command) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Builds `samples/go/<name>.go` (CGO off: a static binary) and returns it.
+pub fn go_build(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
+    std::fs::create_dir_all(&dir).expect("go build dir");
+    let out = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(format!("./{name}.go"))
+        .current_dir(&src)
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `go` ({e}): these tests need the Go toolchain (apt-get install golang-go)")
+        });
+    assert!(
+        built.status.success(),
+        "go build {name}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    out
+}

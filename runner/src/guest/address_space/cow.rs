@@ -65,6 +65,35 @@ impl AddressSpace {
         Ok(true)
     }
 
+    /// Makes every present page of the mappings that are both writable
+    /// and executable fault on its next write by the program, once:
+    /// `resolve_cow` then makes it writable in place (its frame is this
+    /// space's alone), and the run loop, seeing a write fault resolved in
+    /// executable memory, knows the program wrote to its code (an audited
+    /// run, `--verdict`). Returns how many pages are watched.
+    pub fn watch_code_writes(&mut self, mem: &mut GuestMemory) -> Result<u64, MapError> {
+        let code: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.prot.write && v.prot.exec)
+            .map(|(&s, v)| (s, v.end))
+            .collect();
+        let mut watched = 0;
+        for (start, end) in code {
+            let mut va = start;
+            while va < end {
+                if self.tables.watch_writes(mem, va)? {
+                    watched += 1;
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        if watched > 0 {
+            self.needs_tlb_flush = true;
+        }
+        Ok(watched)
+    }
+
     /// The runs of pages in `[start, end)` that have been written since
     /// they were mapped (D bits), as (address, length), in order.
     pub fn dirty_runs(&self, mem: &GuestMemory, start: u64, end: u64) -> Vec<(u64, u64)> {

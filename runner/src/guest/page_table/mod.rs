@@ -379,6 +379,20 @@ impl PageTables {
         self.leaf_at(mem, va).map(|(_, e)| e)
     }
 
+    /// Makes the 4 KiB leaf of `va` fault on the next write, as a
+    /// copy-on-write leaf does (W cleared, the marker set), when it is
+    /// writable now. True when it was changed.
+    pub fn watch_writes(&self, mem: &mut GuestMemory, va: u64) -> Result<bool, PageTableError> {
+        let Some((at, entry)) = self.leaf_at(mem, va) else {
+            return Ok(false);
+        };
+        if entry & WRITABLE == 0 || entry & PRESENT == 0 {
+            return Ok(false);
+        }
+        mem.write_u64(at, (entry & !WRITABLE) | COPY_ON_WRITE)?;
+        Ok(true)
+    }
+
     /// The frame of a leaf entry.
     pub fn leaf_frame(entry: u64) -> u64 {
         entry & ADDR_MASK
