@@ -372,6 +372,18 @@ test ! -e $O/state/c1 || { echo "state left behind"; exit 6; }
 EOF
 expect_exact oci-lifecycle 0 'hello from 0\nkept\nstatus 7\n' '' -- /bin/busybox sh "$O/life.sh"
 
+# --- runner learn on hardware KVM (runner/tests/learn.rs asserts the same
+# on kvm_pvm): a policy learned from busybox sort in a scope; the rerun under
+# it gives the same output; it grants the one file read, read-only; without
+# that rule the run fails.
+L=$T/learn; rm -rf "$L"; mkdir -p "$L/data"; printf 'pear\napple\n' > "$L/data/in.txt"
+printf 'never read\n' > "$L/data/other.txt"
+expect_exact learn-sort 0 'apple\npear\n' '*' -- $R learn --scope "$L" -o "$L/p.toml" -- /bin/busybox sort "$L/data/in.txt"
+expect_exact learn-rerun 0 'apple\npear\n' '' -- $X --policy "$L/p.toml" /bin/busybox sort "$L/data/in.txt"
+check learn-least -- sh -c "grep -qx 'path = \"$L/data/in.txt\"' '$L/p.toml' && grep -qx 'access = \"read\"' '$L/p.toml' && ! grep -q 'other.txt\|read-write' '$L/p.toml'"
+grep -v "^path = \"$L/data/in.txt\"\|^access = \|^\[\[files\]\]" "$L/p.toml" > "$L/narrow.toml"
+expect_run learn-minimal 2 '' -- $X --policy "$L/narrow.toml" /bin/busybox sort "$L/data/in.txt"
+
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do
     n=$(basename "$f" .bin)

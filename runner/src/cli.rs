@@ -30,6 +30,15 @@ pub enum Command {
         #[command(flatten)]
         opts: ExecOptions,
     },
+    /// Run PROGRAM contained, granting only inside the scopes named, and
+    /// write a commented policy that allows exactly what the run used:
+    /// files at the least access, network peers (with --net), the
+    /// syscalls made, memory and time limits with headroom
+    /// (docs/learn.md).
+    ///
+    /// Exit status: the program's (of the last run); 125 when learning
+    /// failed and no policy was written.
+    Learn(crate::learn::LearnArgs),
     /// Validate a policy file and print the effective policy.
     Check {
         /// The policy file.

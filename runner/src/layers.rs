@@ -36,8 +36,8 @@ pub const LAYERS: &[(&[&str], &str)] = &[
         "a run in stages: prepare, boot, lock down, run loop, report; the engine choice and probes",
     ),
     (
-        &["cli", "fuzz", "info", "layers", "oci", "serve"],
-        "front ends: the command line, the fuzzer, runner info, the OCI runtime, runner serve",
+        &["cli", "fuzz", "info", "layers", "learn", "oci", "serve"],
+        "front ends: the command line, the fuzzer, runner info, runner learn, the OCI runtime, runner serve",
     ),
 ];
 

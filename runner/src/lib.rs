@@ -15,6 +15,7 @@ pub mod host;
 pub mod info;
 pub mod kernel;
 pub mod layers;
+pub mod learn;
 pub mod loader;
 pub mod lockdown;
 pub mod monitor;

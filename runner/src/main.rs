@@ -47,6 +47,7 @@ fn main() {
             }
         },
         cli::Command::Info => info::info(),
+        cli::Command::Learn(args) => runner::learn::main(args),
         cli::Command::SelftestLockdown {
             policy,
             probe,

@@ -26,6 +26,7 @@ pub mod calls;
 pub mod faults;
 pub mod places;
 pub mod scan;
+pub mod uses;
 
 use serde::Serialize;
 use std::collections::HashMap;

@@ -120,6 +120,8 @@ pub struct Kernel {
     pub trace: Option<std::sync::Arc<crate::trace::Tracer>>,
     /// `--verdict`: what the audit saw so far (crate::audit).
     pub audit: Option<Box<crate::audit::Audit>>,
+    /// `--learn-record`: what the run used (crate::audit::uses).
+    pub uses: Option<Box<crate::audit::uses::Uses>>,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -203,6 +205,34 @@ impl Default for Reports {
 }
 
 impl Kernel {
+    /// Whether the policy lets the guest reach `addr` over `protocol`
+    /// (`listen`: serve on it), noted for `runner learn` either way.
+    pub fn allows_peer(
+        &mut self,
+        protocol: sandbox_policy::Protocol,
+        addr: std::net::SocketAddr,
+        listen: bool,
+    ) -> bool {
+        let allowed = if listen {
+            self.net.allows_bind(protocol, addr)
+        } else {
+            self.net.allows(protocol, addr)
+        };
+        if let Some(uses) = self.uses.as_mut() {
+            let peer = crate::audit::uses::Peer {
+                protocol: match protocol {
+                    sandbox_policy::Protocol::Tcp => "tcp",
+                    sandbox_policy::Protocol::Udp => "udp",
+                }
+                .to_string(),
+                address: addr.to_string(),
+                listen,
+            };
+            uses.peer(peer, allowed);
+        }
+        allowed
+    }
+
     /// No network, no rules, the default budget and clock.
     pub fn new() -> Kernel {
         Kernel {
@@ -232,6 +262,7 @@ impl Kernel {
             terminal: None,
             trace: None,
             audit: None,
+            uses: None,
         }
     }
 
@@ -286,6 +317,7 @@ impl Kernel {
                 .then(|| terminal::Terminal::for_first(process::GUEST_PID)),
             trace: None,
             audit: None,
+            uses: None,
         }
     }
 }

@@ -119,6 +119,7 @@ fn options(launch_file: &Path, policy: PathBuf) -> Result<(ExecOptions, bool), S
         trace: None,
         trace_format: crate::trace::TraceFormat::Text,
         verdict: None,
+        learn_record: None,
         cwd: Some(PathBuf::from(launch.cwd)),
         program: PathBuf::from(launch.program),
         args: launch.args,

@@ -9,7 +9,7 @@ use super::threads::State;
 use crate::audit::calls::{self, CallSeen, Quoted};
 use crate::audit::faults::{self, FaultSeen};
 use crate::audit::places::Places;
-use crate::audit::{scan, Audit, Finding, Reason};
+use crate::audit::{scan, uses, Audit, Finding, Reason};
 use crate::guest::layout::{stack_size, STACK_TOP};
 use crate::kernel::death::Death;
 use crate::kernel::{Kernel, Process, Thread};
@@ -88,7 +88,8 @@ pub fn refused(st: &mut State<'_>, t: &Thread, nr: u64, site: u64) {
     );
 }
 
-/// Call `nr` of thread `t`, made at `site`, returned `value`.
+/// Call `nr` of thread `t`, made at `site`, returned `value`: a failure
+/// for the audit, a success for what the run used (`runner learn`).
 pub fn returned(
     st: &mut State<'_>,
     t: &Thread,
@@ -97,14 +98,20 @@ pub fn returned(
     value: u64,
     site: u64,
 ) -> Result<(), RunError> {
-    if st.kernel.audit.is_none() {
+    if st.kernel.audit.is_none() && st.kernel.uses.is_none() {
         return Ok(());
     }
     let errno = -(value as i64);
+    let name = crate::syscalls::table::name_of(nr);
     if !(1..4096).contains(&errno) {
+        if st.kernel.uses.is_some() {
+            record_uses(st, &name, args)?;
+        }
         return Ok(());
     }
-    let name = crate::syscalls::table::name_of(nr);
+    if st.kernel.audit.is_none() {
+        return Ok(());
+    }
     let quoted = quote(st, &name, args)?;
     let c = CallSeen {
         pid: t.pid,
@@ -117,6 +124,72 @@ pub fn returned(
         audit.add(f);
     }
     Ok(())
+}
+
+/// Notes the paths call `name`, which succeeded, used.
+fn record_uses(st: &mut State<'_>, name: &str, args: &Args) -> Result<(), RunError> {
+    use crate::trace::signatures::Arg;
+    let kinds = crate::trace::signatures::of(name).unwrap_or(&[]);
+    let Some(first) = kinds.iter().position(|k| *k == Arg::Path) else {
+        return Ok(());
+    };
+    let dirfd = |i: usize| (i > 0 && kinds.get(i - 1) == Some(&Arg::DirFd)).then(|| i - 1);
+    let flags = kinds
+        .iter()
+        .position(|k| *k == Arg::OpenFlags)
+        .map_or(0, |i| args[i]);
+    let Some(how) = uses::how(name, flags) else {
+        return Ok(());
+    };
+    let mut paths = vec![(first, dirfd(first), how)];
+    if let Some((i, d)) = uses::second_path(name) {
+        paths.push((i, d, uses::How::Entry));
+    }
+    for (i, d, how) in paths {
+        if let Some(p) = guest_path(st, args[i], d.map(|d| args[d]))? {
+            if let Some(u) = st.kernel.uses.as_mut() {
+                u.file(&p, name, how);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The absolute guest path of the string at `ptr`, relative to the
+/// directory descriptor `dirfd` (None or AT_FDCWD: the cwd); None when it
+/// cannot be read or named.
+fn guest_path(
+    st: &mut State<'_>,
+    ptr: u64,
+    dirfd: Option<u64>,
+) -> Result<Option<String>, RunError> {
+    const AT_FDCWD: i32 = -100;
+    let raw = {
+        let mem = st.machine.vm.memory_mut(st.machine.slot)?;
+        let tunnel = Tunnel::new(&mut st.process.mm, mem, &st.kernel.tunnel_ranges);
+        match tunnel.read_cstring(GuestPtr::new(ptr), 4096) {
+            Ok(b) => b,
+            Err(_) => return Ok(None),
+        }
+    };
+    let base = match dirfd {
+        Some(fd) if fd as i32 != AT_FDCWD && raw.first() != Some(&b'/') => {
+            match st
+                .process
+                .fds
+                .get(fd)
+                .ok()
+                .and_then(|o| o.dir_path().cloned())
+            {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+        _ => st.process.vfs.cwd().to_path_buf(),
+    };
+    Ok(crate::vfs::path::normalize(&base, &raw)
+        .ok()
+        .map(|g| g.path.to_string_lossy().into_owned()))
 }
 
 /// The path and the socket address call `name` names, read through the
@@ -286,4 +359,15 @@ pub fn write_verdict(
         );
     }
     crate::say!("runner: {} ({})", v.summary(), path.display());
+}
+
+/// Writes what the run used to `file` (`path`, for the message).
+pub fn write_uses(u: &uses::Uses, mut file: std::fs::File, path: &std::path::Path) {
+    use std::io::Write;
+    let written = serde_json::to_string_pretty(u)
+        .map_err(std::io::Error::other)
+        .and_then(|json| file.write_all((json + "\n").as_bytes()));
+    if let Err(e) = written {
+        crate::say!("runner: cannot write the record to {}: {e}", path.display());
+    }
 }

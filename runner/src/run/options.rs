@@ -92,6 +92,12 @@ pub struct ExecOptions {
     #[arg(long, value_name = "FILE")]
     #[serde(default)]
     pub verdict: Option<PathBuf>,
+    /// What the run used (files and how, network peers asked for), as
+    /// JSON to FILE: `runner learn` runs `runner exec` with it. Turns the
+    /// in-VM monitor and the syscall ring off, so that every call is seen.
+    #[arg(long, value_name = "FILE", hide = true)]
+    #[serde(default)]
+    pub learn_record: Option<PathBuf>,
     /// The guest directory the program starts in (default `/`): a
     /// directory the policy's files show.
     #[arg(long, value_name = "DIR")]

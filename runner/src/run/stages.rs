@@ -160,7 +160,7 @@ pub struct Prepared {
 pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
     // A trace and an audit see every call: none answered in the VM or in
     // the ring.
-    if opts.trace.is_some() || opts.verdict.is_some() {
+    if opts.trace.is_some() || opts.verdict.is_some() || opts.learn_record.is_some() {
         opts.monitor = crate::monitor::MonitorMode::Off;
         opts.syscalls = Some(crate::ring::SyscallMode::Exit);
     }
@@ -486,6 +486,8 @@ pub struct Locked {
     stats_file: Option<File>,
     /// `--verdict`'s file, opened before the lock-down.
     verdict_file: Option<File>,
+    /// `--learn-record`'s file, opened before the lock-down.
+    uses_file: Option<File>,
 }
 
 impl Booted {
@@ -521,6 +523,12 @@ impl Booted {
         let verdict_file = match &record.opts.verdict {
             Some(p) => Some(File::create(p).map_err(|e| {
                 RunFailure::runner(format!("cannot write the verdict to {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        let uses_file = match &record.opts.learn_record {
+            Some(p) => Some(File::create(p).map_err(|e| {
+                RunFailure::runner(format!("cannot write the record to {}: {e}", p.display()))
             })?),
             None => None,
         };
@@ -582,6 +590,9 @@ impl Booted {
         objects.process.exe = exe.into_os_string().into_encoded_bytes();
         objects.kernel.signals_from_outside = relayed.is_some();
         objects.kernel.trace = tracer;
+        if uses_file.is_some() {
+            objects.kernel.uses = Some(Box::default());
+        }
         if verdict_file.is_some() {
             objects.kernel.audit = Some(Box::default());
             super::audited::loaded(&mut machine, &mut objects.kernel, &mut objects.process)
@@ -643,6 +654,7 @@ impl Booted {
             objects,
             stats_file,
             verdict_file,
+            uses_file,
         })
     }
 }
@@ -672,6 +684,7 @@ impl Locked {
             mut objects,
             stats_file,
             verdict_file,
+            uses_file,
         } = self;
         let limit = record.policy.limits.wall_time;
         let result = run_guest(
@@ -715,6 +728,14 @@ impl Locked {
                 .as_deref()
                 .unwrap_or(std::path::Path::new(""));
             super::audited::write_verdict(audit, file, path, &program, status, &ending);
+        }
+        if let (Some(file), Some(uses)) = (uses_file, objects.kernel.uses.as_ref()) {
+            let path = record
+                .opts
+                .learn_record
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            super::audited::write_uses(uses, file, path);
         }
         Finished {
             record,

@@ -255,7 +255,7 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::ISCONN.into());
     };
     let addr = address_for(s, &raw)?;
-    if !ctx.kernel.net.allows(protocol, addr) {
+    if !ctx.kernel.allows_peer(protocol, addr, false) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::connect(&s.fd, &addr)?;
@@ -324,7 +324,7 @@ pub(super) fn send_checked(
 /// stream socket (it is connected or fails); for UDP, an address the
 /// policy lists (EACCES otherwise).
 fn destination(
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     s: &SocketObj,
     raw: Option<Vec<u8>>,
 ) -> Result<Option<SocketAddr>, Errno> {
@@ -347,7 +347,7 @@ fn destination(
             },
         ) => {
             let to = address_for(s, &raw)?;
-            if !ctx.kernel.net.allows(Protocol::Udp, to) {
+            if !ctx.kernel.allows_peer(Protocol::Udp, to, false) {
                 return Err(Errno::ACCESS);
             }
             Ok(Some(to))

@@ -36,7 +36,7 @@ pub fn bind(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     };
     let addr = address_for(s, &raw)?;
-    if !ctx.kernel.net.allows_bind(protocol, addr) {
+    if !ctx.kernel.allows_peer(protocol, addr, true) {
         return Err(Errno::ACCESS.into());
     }
     rustix::net::bind(&s.fd, &addr)?;
