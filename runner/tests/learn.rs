@@ -330,6 +330,36 @@ fn threaded_programs_c_and_go() {
 }
 
 #[test]
+fn a_dynamically_linked_program_learns_its_loader_and_libraries() {
+    let dir = temp_dir("learn-dynamic");
+    let mut flags = Vec::new();
+    for d in ["/usr", "/lib", "/lib64", "/etc"] {
+        flags.push("--read-scope".to_string());
+        flags.push(d.to_string());
+    }
+    let c = Case {
+        label: "sort-dynamic",
+        learn_flags: flags,
+        program: PathBuf::from("/usr/bin/sort"),
+        args: vec!["/etc/os-release".into()],
+        outputs: vec![],
+    };
+    let text = check(&c, &dir);
+    // The loader (PT_INTERP, loaded by the runner itself) and libc (mapped
+    // executable) are runnable; nothing is writable.
+    assert!(
+        text.contains("path = \"/lib64\"\naccess = \"read-exec\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("path = \"/lib/x86_64-linux-gnu/libc.so.6\"\naccess = \"read-exec\""),
+        "{text}"
+    );
+    assert!(!text.contains("read-write"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_scopes_and_programs_are_refused_with_no_policy() {
     let dir = temp_dir("learn-bad");
     let out = dir.join("p.toml");

@@ -91,9 +91,8 @@ pub struct FileObj {
     /// it is charged to `bytes_written` by the pages it may fill, not by
     /// its bytes.
     pub memfd: bool,
-    /// The guest path it was opened by (for diagnostics; never shown as a
-    /// host path).
-    #[allow(dead_code)]
+    /// The guest path it was opened by (for diagnostics and `runner
+    /// learn`; never shown as a host path).
     pub guest_path: PathBuf,
 }
 
@@ -269,6 +268,14 @@ impl Object {
             | Object::Dir(_)
             | Object::VirtualDir(_)
             | Object::Epoll(_) => None,
+        }
+    }
+
+    /// The guest path a regular file was opened by.
+    pub fn file_path(&self) -> Option<&PathBuf> {
+        match self {
+            Object::File(f) => Some(&f.guest_path),
+            _ => None,
         }
     }
 

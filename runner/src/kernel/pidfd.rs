@@ -33,9 +33,11 @@ impl PidFd {
         }
     }
 
-    /// Whether the process has ended (readable).
+    /// Whether the process has ended (readable): torn down, so that
+    /// waitid finds its zombie, as on Linux (a pidfd polls readable once
+    /// the process is a zombie, not while its threads are still exiting).
     pub fn ended(&self) -> bool {
-        self.group.is_ending()
+        self.group.is_gone()
     }
 
     pub fn nonblocking(&self) -> bool {

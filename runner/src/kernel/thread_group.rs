@@ -172,6 +172,10 @@ pub struct ThreadGroup {
     pub shared_pending: Arc<AtomicU64>,
     ended: Condvar,
     ending: AtomicBool,
+    /// The process is gone: its zombie is in the process table (or it was
+    /// reaped at once). Its pidfd is readable from then on, when waitid
+    /// finds it; `ending` comes earlier, while its threads still run out.
+    gone: AtomicBool,
 }
 
 /// Why a thread could not be added.
@@ -224,6 +228,7 @@ impl ThreadGroup {
             }),
             ended: Condvar::new(),
             ending: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
             shared_pending: Arc::default(),
         }
     }
@@ -338,6 +343,17 @@ impl ThreadGroup {
     /// Whether the group is ending (cheap: one atomic load).
     pub fn is_ending(&self) -> bool {
         self.ending.load(Ordering::SeqCst)
+    }
+
+    /// The process is gone (run/processes.rs, `tear_down`): its zombie
+    /// is in the process table, or it was reaped.
+    pub fn mark_gone(&self) {
+        self.gone.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`ThreadGroup::mark_gone`] was called.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
     }
 
     /// How the group ended, once it has.

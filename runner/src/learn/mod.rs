@@ -98,8 +98,8 @@ pub fn main(args: LearnArgs) -> i32 {
 }
 
 fn learn(a: &LearnArgs) -> Result<i32, LearnError> {
-    let scopes = canonical_scopes(&a.scope)?;
-    let read_scopes = canonical_scopes(&a.read_scope)?;
+    let scopes = absolute_scopes(&a.scope)?;
+    let read_scopes = absolute_scopes(&a.read_scope)?;
     let work = std::env::temp_dir().join(format!("thinvisor-learn-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| LearnError::WorkDir(work.clone(), e))?;
     let result = learn_in(a, &scopes, &read_scopes, &work);
@@ -158,16 +158,23 @@ fn learn_in(
     }
     // The programs run: their interpreters, which the runner loads
     // itself, need a rule too; a program named in the scopes needs one.
-    if a.guest_path {
-        total.file(&a.program.to_string_lossy(), "execve", How::Exec);
-    }
+    let program = if a.guest_path {
+        // As execve names it: relative to the guest's cwd, `/`.
+        let p =
+            crate::vfs::path::normalize(Path::new("/"), a.program.as_os_str().as_encoded_bytes())
+                .map_or_else(|_| a.program.clone(), |g| g.path);
+        total.file(&p.to_string_lossy(), "execve", How::Exec);
+        p
+    } else {
+        a.program.clone()
+    };
     let mut programs: Vec<PathBuf> = total
         .files
         .iter()
         .filter(|(_, u)| u.exec)
         .map(|(p, _)| PathBuf::from(p))
         .collect();
-    programs.push(a.program.clone());
+    programs.push(program);
     for p in programs {
         if let Some(interp) = interpreter(&p) {
             total.file(
@@ -243,16 +250,21 @@ fn names(peers: &[Peer]) -> String {
         .join(", ")
 }
 
-/// Each scope as an absolute path without links: it must be a directory.
-fn canonical_scopes(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, LearnError> {
+/// Each scope as an absolute, normalized path: the guest sees it at the
+/// same path (a link such as a merged-/usr `/lib64` stays as named, as
+/// the guest's programs name it). It must be a directory.
+fn absolute_scopes(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, LearnError> {
     dirs.iter()
         .map(|d| {
-            let c = std::fs::canonicalize(d)
-                .map_err(|e| LearnError::Scope(d.clone(), e.to_string()))?;
-            if !c.is_dir() {
-                return Err(LearnError::Scope(d.clone(), "not a directory".into()));
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            let a = crate::vfs::path::normalize(&cwd, d.as_os_str().as_encoded_bytes())
+                .map_err(|e| LearnError::Scope(d.clone(), e.to_string()))?
+                .path;
+            match std::fs::metadata(&a) {
+                Ok(m) if m.is_dir() => Ok(a),
+                Ok(_) => Err(LearnError::Scope(d.clone(), "not a directory".into())),
+                Err(e) => Err(LearnError::Scope(d.clone(), e.to_string())),
             }
-            Ok(c)
         })
         .collect()
 }

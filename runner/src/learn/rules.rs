@@ -86,8 +86,11 @@ pub fn rules(uses: &Uses, scopes: &[PathBuf]) -> Vec<Rule> {
 /// The rule (or rules) use `u` of `path` needs. A symbolic link on the
 /// host cannot be a rule's own path (the runner opens a rule's file
 /// without following links): its directory gets the rule instead, and
-/// the file it names one of its own.
+/// the path it names gets one, followed as the runner follows it, in the
+/// guest's namespace (a relative target against the link's directory),
+/// a hop at a time.
 fn rule_for(path: &Path, u: &FileUse) -> Vec<(PathBuf, Rule)> {
+    const MAX_HOPS: usize = 8;
     let why = u.calls.iter().cloned().collect::<Vec<_>>().join(", ");
     let rule = |p: &Path| Rule {
         path: p.to_path_buf(),
@@ -96,16 +99,23 @@ fn rule_for(path: &Path, u: &FileUse) -> Vec<(PathBuf, Rule)> {
         exec: u.exec,
         why: why.clone(),
     };
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
-        return vec![(path.to_path_buf(), rule(path))];
-    }
     let mut out = Vec::new();
-    if let Some(dir) = path.parent() {
-        out.push((dir.to_path_buf(), rule(dir)));
-    }
-    if let Ok(target) = std::fs::canonicalize(path) {
-        out.push((target.clone(), rule(&target)));
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_HOPS {
+        let is_link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            out.push((p.clone(), rule(&p)));
+            return out;
+        }
+        let dir = p.parent().unwrap_or(Path::new("/")).to_path_buf();
+        out.push((dir.clone(), rule(&dir)));
+        let Ok(target) = std::fs::read_link(&p) else {
+            return out;
+        };
+        match crate::vfs::path::normalize(&dir, target.as_os_str().as_encoded_bytes()) {
+            Ok(g) => p = g.path,
+            Err(_) => return out,
+        }
     }
     out
 }

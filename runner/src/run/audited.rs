@@ -129,6 +129,21 @@ pub fn returned(
 /// Notes the paths call `name`, which succeeded, used.
 fn record_uses(st: &mut State<'_>, name: &str, args: &Args) -> Result<(), RunError> {
     use crate::trace::signatures::Arg;
+    // A file mapped executable (a library's code) needs an -exec rule.
+    const PROT_EXEC: u64 = 4;
+    const MAP_ANONYMOUS: u64 = 0x20;
+    if name == "mmap" && args[2] & PROT_EXEC != 0 && args[3] & MAP_ANONYMOUS == 0 {
+        let path = st
+            .process
+            .fds
+            .get(args[4])
+            .ok()
+            .and_then(|o| o.file_path().map(|p| p.to_string_lossy().into_owned()));
+        if let (Some(p), Some(u)) = (path, st.kernel.uses.as_mut()) {
+            u.file(&p, "mmap(PROT_EXEC)", uses::How::Exec);
+        }
+        return Ok(());
+    }
     let kinds = crate::trace::signatures::of(name).unwrap_or(&[]);
     let Some(first) = kinds.iter().position(|k| *k == Arg::Path) else {
         return Ok(());

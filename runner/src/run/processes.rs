@@ -246,6 +246,7 @@ where
         g.kernel.procs.exited(pid, ChildStatus::Killed(9));
         g.kernel.procs.reap(pid);
         group.end(GroupEnd::Exited(0));
+        group.mark_gone();
         // After the run's end nothing sees the answer.
         if e.is_reported() && g.kernel.reports.first(REPORT_FORK_HOST) {
             crate::say!("runner: fork failed: {e}; returned EAGAIN");
@@ -434,6 +435,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         Some(GroupEnd::Failed(_)) | None => ChildStatus::Killed(crate::abi::constants::SIGKILL),
     };
     let Some(p) = g.others.remove(&pid) else {
+        group.mark_gone();
         return Ok(());
     };
     g.kernel.file_locks.exit(pid);
@@ -510,6 +512,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
             g.kernel.procs.reap(pid);
         }
     }
+    group.mark_gone();
     for w in std::mem::take(&mut g.kernel.retry_waiters) {
         w.wake();
     }
