@@ -812,6 +812,54 @@ fn flock_between_descriptions_and_processes_matches_native() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// System V message queues and semaphores (samples/c/sysv_ipc.c, musl
+/// and glibc), as natively: messages by type (0, N, -N, MSG_EXCEPT),
+/// E2BIG and MSG_NOERROR, a receive that waits for a child's send, EIDRM
+/// for one waiting on a removed queue, keys, IPC_STAT and IPC_SET, a full
+/// queue's EAGAIN; SETVAL, GETALL, SETALL, GETPID, all-or-nothing semop,
+/// IPC_NOWAIT, semtimedop's timeout, a semop that waits for a child,
+/// SEM_UNDO at a child's exit, ERANGE, EFBIG, EIDRM.
+#[test]
+fn sysv_queues_and_semaphores_match_native() {
+    let t = tools("processes-sysv", false);
+    let failures: Vec<String> = ["sysv_ipc", "sysv_ipc_glibc"]
+        .iter()
+        .filter_map(|name| {
+            sample_matches_native(&t, name, &[], "the child saw 2; after its exit: 5", "")
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The sandbox's System V objects are its own: a key the host's queue
+/// has names nothing inside, and the sandbox's queues and a queue's
+/// messages are bounded (runner memory: kernel/sysv_ipc.rs).
+#[test]
+fn sysv_keys_never_reach_the_hosts_objects_and_are_bounded() {
+    let prog = elf_sample("sysv_ipc");
+    let key = format!("{:#x}", 0x5d00_0000u32 | (std::process::id() & 0xffff));
+    let host = native(&prog, &["create", &key], b"", &[]);
+    assert_eq!(host.run.stdout, "create: ok\n", "a host queue with the key");
+    let inside = exec_elf(&[], "sysv_ipc", &["probe", &key]);
+    let outside = native(&prog, &["probe", &key], b"", &[]);
+    let removed = native(&prog, &["remove", &key], b"", &[]);
+    assert_eq!(removed.run.stdout, "remove: ok\n");
+    assert_eq!(outside.run.stdout.lines().next(), Some("msgget: ok"));
+    assert_eq!(
+        inside.stdout, "msgget: No such file or directory\nsemget: No such file or directory\n",
+        "the host's queue is not the sandbox's"
+    );
+    let flood = exec_elf(&[], "sysv_ipc", &["flood"]);
+    assert_eq!(
+        flood.stdout,
+        "queues: 16, then: No space left on device\n\
+         empty messages in one queue: 16384, then: Resource temporarily unavailable\n",
+        "{}",
+        flood.stderr
+    );
+    assert_eq!(flood.status, 0);
+}
+
 /// pidfds (samples/c/pidfd.c, musl and glibc), as natively: pidfd_open
 /// (close-on-exec, `anon_inode:[pidfd]`, read is EINVAL), poll and epoll
 /// see it readable once the process has ended, pidfd_send_signal (ESRCH

@@ -38,6 +38,7 @@ pub mod process_table;
 pub mod shared_file_pages;
 pub mod signal_state;
 pub mod socket_pairs;
+pub mod sysv_ipc;
 pub mod terminal;
 pub mod thread;
 pub mod thread_group;
@@ -122,6 +123,8 @@ pub struct Kernel {
     pub audit: Option<Box<crate::audit::Audit>>,
     /// `--learn-record`: what the run used (crate::audit::uses).
     pub uses: Option<Box<crate::audit::uses::Uses>>,
+    /// The sandbox's System V message queues and semaphore sets.
+    pub ipc: sysv_ipc::Ipc,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -263,6 +266,7 @@ impl Kernel {
             trace: None,
             audit: None,
             uses: None,
+            ipc: Default::default(),
         }
     }
 
@@ -318,6 +322,7 @@ impl Kernel {
             trace: None,
             audit: None,
             uses: None,
+            ipc: Default::default(),
         }
     }
 }

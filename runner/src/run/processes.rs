@@ -489,6 +489,8 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
             }
         }
     }
+    // Its semaphore adjustments (SEM_UNDO) are undone.
+    g.kernel.ipc.process_exited(pid);
     if let Some((ppid, exit_signal)) = g.kernel.procs.exited(pid, status) {
         let (code, value) = status.code_and_status();
         let info = SigInfo {

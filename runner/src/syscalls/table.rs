@@ -19,7 +19,7 @@ use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
     memlock, memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers,
     process, remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair,
-    splice, thread, time, timerfd, wait, Handler,
+    splice, sysv_msg, sysv_sem, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -90,7 +90,8 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
-const IPC: &str = "SysV and POSIX IPC (message queues, semaphores, shared memory segments): not emulated yet (processes can share MAP_SHARED anonymous memory across fork, pipes and socketpairs)";
+const IPC: &str = "System V shared memory segments: not emulated yet (processes can share MAP_SHARED anonymous memory across fork; System V message queues and semaphores are emulated)";
+const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
     "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
@@ -234,14 +235,21 @@ pub static TABLE: &[Entry] = &[
         "any process of the sandbox, a process group, or -1 (all but the caller); pid 1 (outside) EPERM, others ESRCH; the process's handler runs, or the default action"),
     emulated!("uname", process::uname,
         "fixed identity; no host details leak"),
-    unsupported("semget", IPC),
-    unsupported("semop", IPC),
-    unsupported("semctl", IPC),
+    emulated!("semget", sysv_sem::semget,
+        "semaphore sets private to the sandbox (keys never reach the host's), at most 32 sets of 256; IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permissions as Linux"),
+    emulated!("semop", sysv_sem::semop,
+        "all operations at once or none; waits unless IPC_NOWAIT; SEM_UNDO applied when the process ends; EIDRM when the set is removed while it waits"),
+    emulated!("semctl", sysv_sem::semctl,
+        "GETVAL, SETVAL, GETALL, SETALL, GETPID, IPC_STAT, SEM_STAT(_ANY), IPC_SET, IPC_RMID, IPC_INFO, SEM_INFO; GETNCNT and GETZCNT EINVAL, reported"),
     unsupported("shmdt", IPC),
-    unsupported("msgget", IPC),
-    unsupported("msgsnd", IPC),
-    unsupported("msgrcv", IPC),
-    unsupported("msgctl", IPC),
+    emulated!("msgget", sysv_msg::msgget,
+        "message queues private to the sandbox (keys never reach the host's), at most 16 of MSGMNB (16 KiB) each; IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permissions as Linux"),
+    emulated!("msgsnd", sysv_msg::msgsnd,
+        "messages up to MSGMAX (8 KiB); a full queue waits unless IPC_NOWAIT (EAGAIN)"),
+    emulated!("msgrcv", sysv_msg::msgrcv,
+        "by type (0, N, -N, MSG_EXCEPT), MSG_NOERROR, E2BIG; waits unless IPC_NOWAIT (ENOMSG); EIDRM when the queue is removed while it waits; MSG_COPY EINVAL, reported"),
+    emulated!("msgctl", sysv_msg::msgctl,
+        "IPC_STAT, MSG_STAT(_ANY), IPC_SET (msg_qbytes up to MSGMNB), IPC_RMID, IPC_INFO, MSG_INFO"),
     emulated!("fcntl", fdctl::fcntl,
         "F_DUPFD(_CLOEXEC), F_GETFD/F_SETFD on the guest table; F_GETFL/F_SETFL (O_APPEND, O_NONBLOCK; a pipe's O_NONBLOCK in the runner); F_GETPIPE_SZ/F_SETPIPE_SZ (64 KiB); F_GETLK/F_SETLK/F_SETLKW record locks between the sandbox's processes, kept by the runner (no deadlock detection); OFD locks, leases, owners, seals EINVAL"),
     emulated!("flock", flock::flock,
@@ -471,7 +479,8 @@ pub static TABLE: &[Entry] = &[
     emulated!("set_tid_address", process::set_tid_address,
         "clear_child_tid: zeroed and woken when the thread exits; returns the tid"),
     unsupported("restart_syscall", SIGNAL_FRAMES),
-    unsupported("semtimedop", IPC),
+    emulated!("semtimedop", sysv_sem::semtimedop,
+        "semop with a timeout: EAGAIN when it passes"),
     emulated!("fadvise64", io::fadvise64,
         "advice only: checked (EBADF, ESPIPE on a pipe or stream, EINVAL on an unknown advice) and otherwise ignored, as Linux may"),
     emulated!("timer_create", posix_timers::timer_create,
@@ -505,12 +514,12 @@ pub static TABLE: &[Entry] = &[
     unsupported("mbind", MEMORY),
     unsupported("set_mempolicy", MEMORY),
     unsupported("get_mempolicy", MEMORY),
-    unsupported("mq_open", IPC),
-    unsupported("mq_unlink", IPC),
-    unsupported("mq_timedsend", IPC),
-    unsupported("mq_timedreceive", IPC),
-    unsupported("mq_notify", IPC),
-    unsupported("mq_getsetattr", IPC),
+    unsupported("mq_open", MQUEUE),
+    unsupported("mq_unlink", MQUEUE),
+    unsupported("mq_timedsend", MQUEUE),
+    unsupported("mq_timedreceive", MQUEUE),
+    unsupported("mq_notify", MQUEUE),
+    unsupported("mq_getsetattr", MQUEUE),
     unsupported("kexec_load", HOST_ADMIN),
     emulated!("waitid", wait::waitid,
         "P_ALL, P_PID, P_PGID, P_PIDFD (EAGAIN on a nonblocking pidfd) with WEXITED, WSTOPPED, WCONTINUED, WNOHANG, WNOWAIT; rusage zero"),
