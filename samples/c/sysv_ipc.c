@@ -5,18 +5,23 @@
  * removed queue, keys (IPC_CREAT, IPC_EXCL, ENOENT), IPC_STAT and IPC_SET,
  * a full queue's EAGAIN; semaphores: SETVAL/GETVAL/SETALL/GETALL/GETPID,
  * all-or-nothing semop, IPC_NOWAIT, semtimedop's timeout, a semop that
- * waits for a child, SEM_UNDO at a child's exit, ERANGE, EFBIG, EIDRM.
+ * waits for a child, SEM_UNDO at a child's exit, ERANGE, EFBIG, EIDRM;
+ * shared memory: two views and a fork's child on the same memory,
+ * shm_nattch, shmdt, SHM_RDONLY (SIGSEGV on a write), a removed segment
+ * that lives on while attached and goes with its last shmdt.
  * Every object it makes is removed before it exits.
  *   create KEY | probe KEY | remove KEY   one queue by key (a host's, natively)
  *   flood     queues until refused, then empty messages until the queue is full */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +237,72 @@ static void semaphores(void)
     semctl(k, 0, IPC_RMID);
 }
 
+static void on_segv(int sig)
+{
+    _exit(sig);
+}
+
+static unsigned long nattch(int id)
+{
+    struct shmid_ds ds;
+    return shmctl(id, IPC_STAT, &ds) == 0 ? (unsigned long)ds.shm_nattch : 999;
+}
+
+static void shared_memory(void)
+{
+    int id = shmget(IPC_PRIVATE, 8192 + 100, 0600);
+    printf("shmget private: %s\n", err(id));
+    char *a = shmat(id, NULL, 0);
+    printf("shmat: %s, attached %lu\n", a == (void *)-1 ? strerror(errno) : "ok", nattch(id));
+    strcpy(a, "hello");
+    strcpy(a + 8192, "past the first page");
+    char *b = shmat(id, NULL, 0);
+    printf("a second view: \"%s\" \"%s\", attached %lu\n", b, b + 8192, nattch(id));
+    strcpy(b, "HELLO");
+    printf("written through it, seen through the first: \"%s\"\n", a);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int n = (int)nattch(id);
+        strcpy(a + 100, "from the child");
+        _exit(n);
+    }
+    int saw = child_status(pid);
+    printf("the child saw %d attached; it wrote \"%s\"; attached now %lu\n", saw, a + 100,
+           nattch(id));
+    int r = shmdt(b);
+    printf("shmdt of the second view: %s, attached %lu\n", err(r), nattch(id));
+    printf("shmdt again: %s\n", err(shmdt(b)));
+    printf("shmat at an unaligned address: %s\n",
+           shmat(id, a + 1, 0) == (void *)-1 ? strerror(errno) : "ok");
+    pid = fork();
+    if (pid == 0) {
+        char *r = shmat(id, NULL, SHM_RDONLY);
+        printf("read-only view: \"%s\"\n", r);
+        signal(SIGSEGV, on_segv);
+        r[0] = 'x';
+        _exit(0);
+    }
+    printf("writing a read-only view: %s\n", child_status(pid) == 11 ? "SIGSEGV" : "no fault");
+
+    key_t key = 0x5c000000 | (getpid() & 0xffff);
+    int k = shmget(key, 4096, IPC_CREAT | 0600);
+    printf("shmget key: %s\n", err(k));
+    printf("bigger than it is: %s\n", err(shmget(key, 8192, 0)));
+    printf("IPC_CREAT|IPC_EXCL: %s\n", err(shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600)));
+    char *c = shmat(k, NULL, 0);
+    strcpy(c, "kept");
+    printf("IPC_RMID while attached: %s\n", err(shmctl(k, IPC_RMID, NULL)));
+    printf("the key after: %s\n", err(shmget(key, 4096, 0)));
+    struct shmid_ds ds;
+    shmctl(k, IPC_STAT, &ds);
+    printf("still there: \"%s\", mode %o, attached %lu, size %lu\n", c, ds.shm_perm.mode & 07777,
+           (unsigned long)ds.shm_nattch, (unsigned long)ds.shm_segsz);
+    shmdt(c);
+    printf("after the last shmdt: %s\n", err(shmctl(k, IPC_STAT, &ds)));
+    shmdt(a);
+    shmctl(id, IPC_RMID, NULL);
+}
+
 /* The modes a test runs one at a time (no argument: all of the above). */
 static int mode(const char *m, const char *arg)
 {
@@ -242,6 +313,7 @@ static int mode(const char *m, const char *arg)
         int q = msgget(key, 0);
         printf("msgget: %s\n", err(q));
         printf("semget: %s\n", err(semget(key, 0, 0)));
+        printf("shmget: %s\n", err(shmget(key, 0, 0)));
     } else if (strcmp(m, "remove") == 0) {
         printf("remove: %s\n", err(msgctl(msgget(key, 0), IPC_RMID, NULL)));
     } else if (strcmp(m, "flood") == 0) {
@@ -270,6 +342,7 @@ int main(int argc, char **argv)
         return mode(argv[1], argc > 2 ? argv[2] : NULL);
     queues();
     semaphores();
+    shared_memory();
     printf("done\n");
     return 0;
 }

@@ -96,6 +96,22 @@ pub struct FileObj {
     pub guest_path: PathBuf,
 }
 
+impl FileObj {
+    /// A host memfd the guest may read and write (memfd_create, a System
+    /// V shared memory segment), shown as `guest_path`.
+    pub fn memfd(fd: OwnedFd, guest_path: PathBuf) -> FileObj {
+        FileObj {
+            fd,
+            readable: true,
+            writable: true,
+            exec: false,
+            in_writable_tree: false,
+            memfd: true,
+            guest_path,
+        }
+    }
+}
+
 /// Where a directory listing stands.
 #[derive(Debug, Default)]
 pub struct DirCursor {

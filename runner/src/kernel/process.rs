@@ -93,6 +93,10 @@ pub struct Process {
     pub cmdline: Vec<u8>,
     /// The syscall ring's code in this address space (ring/sites.rs).
     pub ring: crate::ring::sites::RingCode,
+    /// System V shared memory segments attached, by address (a fork's
+    /// child gets a copy: its attachments count too; exec and exit drop
+    /// them).
+    pub shm_attached: std::collections::BTreeMap<u64, super::sysv_ipc::Attached>,
 }
 
 /// A process's scheduling as the program sets and reads it: the runner
@@ -170,6 +174,7 @@ impl Process {
             stopped: None,
             mm_lent: false,
             file_maps: Default::default(),
+            shm_attached: Default::default(),
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
             exe: Vec::new(),
@@ -211,6 +216,7 @@ impl Process {
             stopped: None,
             mm_lent: false,
             file_maps: Default::default(),
+            shm_attached: Default::default(),
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
             exe: Vec::new(),

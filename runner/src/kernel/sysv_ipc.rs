@@ -7,7 +7,11 @@
 //! - at most [`MAX_QUEUES`] queues, each of at most [`MSGMNB`] bytes of
 //!   text in at most [`MSGMNB`] messages (Linux's own rule: empty messages
 //!   fill a queue too), a few hundred KiB of runner memory per queue;
-//! - at most [`MAX_SEM_SETS`] sets of at most [`SEMMSL`] semaphores.
+//! - at most [`MAX_SEM_SETS`] sets of at most [`SEMMSL`] semaphores;
+//! - at most [`MAX_SEGMENTS`] shared memory segments, each a host memfd
+//!   no larger than the memory limit, whose pages are the guest's shared
+//!   frames while attached (written back to the memfd, and charged to
+//!   `bytes_written`, as any shared file mapping).
 //!
 //! Shared by every process of the run (`Kernel::ipc`), under the kernel
 //! lock. Ids are `index + SEQ * sequence`, as Linux makes them, so a
@@ -30,6 +34,8 @@ pub const MAX_SEM_SETS: usize = 32;
 pub const SEMOPM: u64 = 500;
 /// The largest semaphore value (Linux's SEMVMX).
 pub const SEMVMX: i64 = 32767;
+/// Shared memory segments a sandbox may hold.
+pub const MAX_SEGMENTS: usize = 32;
 /// Ids step by this between objects of the same slot (Linux's
 /// IPCMNI).
 pub const SEQ: i32 = 32768;
@@ -89,11 +95,49 @@ pub struct SemSet {
     pub ctime: i64,
 }
 
+/// One shared memory segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub perm: Perm,
+    /// Its size as asked for (its memfd is that, rounded up to pages).
+    pub size: u64,
+    /// Its memory: a host memfd, mapped MAP_SHARED where attached.
+    pub file: std::sync::Arc<super::fds::Object>,
+    /// Held once by the segment and once by each attachment (in every
+    /// process: a fork's child copies its parent's), so the count is
+    /// exact without a hook at each fork and exit.
+    pub token: std::sync::Arc<()>,
+    /// IPC_RMID was asked: it goes with its last attachment.
+    pub removed: bool,
+    pub cpid: u32,
+    pub lpid: u32,
+    pub atime: i64,
+    pub dtime: i64,
+    pub ctime: i64,
+}
+
+impl Segment {
+    /// How many attachments it has.
+    pub fn nattch(&self) -> u64 {
+        std::sync::Arc::strong_count(&self.token) as u64 - 1
+    }
+}
+
+/// A segment attached in a process (`Process::shm_attached`, by address).
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub id: i32,
+    /// The mapping's length (the segment's, rounded up to pages).
+    pub len: u64,
+    pub token: std::sync::Arc<()>,
+}
+
 /// What kind of object a key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Queue,
     Sems,
+    Shm,
 }
 
 /// A table of one kind of object.
@@ -195,6 +239,7 @@ impl<T> Table<T> {
 pub struct Ipc {
     pub queues: Table<Queue>,
     pub sems: Table<SemSet>,
+    pub segments: Table<Segment>,
     /// Non-private keys, by kind: the id they name.
     keys: HashMap<(Kind, i32), i32>,
     /// SEM_UNDO adjustments: by process, set and semaphore.
@@ -271,6 +316,51 @@ impl Ipc {
             self.keys.insert((Kind::Sems, perm.key), id);
         }
         Some(id)
+    }
+
+    /// A new segment; None when the sandbox has [`MAX_SEGMENTS`] (removed
+    /// ones still attached count).
+    pub fn new_segment(&mut self, make: impl FnOnce(u16) -> Segment) -> Option<i32> {
+        self.purge_segments();
+        if self.segments.len() >= MAX_SEGMENTS {
+            return None;
+        }
+        let id = self.segments.insert(make);
+        let key = self
+            .segments
+            .get(id, |s| s.perm.seq)
+            .map_or(IPC_PRIVATE, |s| s.perm.key);
+        if key != IPC_PRIVATE {
+            self.keys.insert((Kind::Shm, key), id);
+        }
+        Some(id)
+    }
+
+    /// IPC_RMID of segment `id`: its key names nothing from now on; it
+    /// goes once no process has it attached.
+    pub fn remove_segment(&mut self, id: i32) {
+        if let Some(s) = self.segments.get_mut(id, |s| s.perm.seq) {
+            let key = s.perm.key;
+            s.removed = true;
+            s.perm.key = IPC_PRIVATE;
+            if key != IPC_PRIVATE {
+                self.keys.remove(&(Kind::Shm, key));
+            }
+        }
+        self.purge_segments();
+    }
+
+    /// Drops the removed segments no process has attached any more.
+    pub fn purge_segments(&mut self) {
+        let gone: Vec<i32> = (0..MAX_SEGMENTS as i32)
+            .filter_map(|slot| {
+                let s = self.segments.slot(slot)?;
+                (s.removed && s.nattch() == 0).then(|| slot + SEQ * i32::from(s.perm.seq))
+            })
+            .collect();
+        for id in gone {
+            self.segments.remove(id);
+        }
     }
 
     /// Removes queue `id` (IPC_RMID).

@@ -192,6 +192,7 @@ where
         stopped: None,
         mm_lent: false,
         file_maps: parent.file_maps.clone(),
+        shm_attached: parent.shm_attached.clone(),
         umask: parent.umask,
         sched: parent.sched.for_child(),
         exe: parent.exe.clone(),
@@ -285,6 +286,9 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
     st.process.mm.needs_tlb_flush = false;
     // A new address space: no ring code or slot in it yet.
     st.process.ring = Default::default();
+    // Its System V segments are detached (the old address space is gone).
+    st.process.shm_attached.clear();
+    st.kernel.ipc.purge_segments();
     t.ring_slot = None;
     t.cpu_sync.flushed();
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
@@ -444,6 +448,7 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
         mut fds,
         file_maps,
         identity,
+        shm_attached,
         ..
     } = p;
     // Its shared file mappings' writes reach their files, as when Linux
@@ -489,8 +494,11 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
             }
         }
     }
-    // Its semaphore adjustments (SEM_UNDO) are undone.
+    // Its semaphore adjustments (SEM_UNDO) are undone; its segments were
+    // detached with its address space (`p` is gone).
     g.kernel.ipc.process_exited(pid);
+    drop(shm_attached);
+    g.kernel.ipc.purge_segments();
     if let Some((ppid, exit_signal)) = g.kernel.procs.exited(pid, status) {
         let (code, value) = status.code_and_status();
         let info = SigInfo {

@@ -47,6 +47,17 @@ const CHUNK: usize = 1 << 20;
 
 pub fn mmap_file(ctx: &mut Ctx<'_>, req: &MmapRequest, fd: u64, offset: u64) -> SyscallResult {
     let obj = ctx.process.fds.get(fd)?;
+    mmap_object(ctx, req, obj, offset)
+}
+
+/// mmap of the open file `obj` (a descriptor's, or a System V shared
+/// memory segment's: sysv_shm.rs).
+pub fn mmap_object(
+    ctx: &mut Ctx<'_>,
+    req: &MmapRequest,
+    obj: Arc<Object>,
+    offset: u64,
+) -> SyscallResult {
     if let Object::Device {
         device: Device::Zero,
         read,

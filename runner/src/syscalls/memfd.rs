@@ -50,15 +50,10 @@ pub fn memfd_create(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     guest_path.extend_from_slice(&name);
     // What /proc/self/fd shows for it, as on Linux.
     guest_path.extend_from_slice(b" (deleted)");
-    let obj = Object::File(FileObj {
+    let obj = Object::File(FileObj::memfd(
         fd,
-        readable: true,
-        writable: true,
-        exec: false,
-        in_writable_tree: false,
-        memfd: true,
-        guest_path: PathBuf::from(OsString::from_vec(guest_path)),
-    });
+        PathBuf::from(OsString::from_vec(guest_path)),
+    ));
     ctx.process
         .fds
         .insert(Arc::new(obj), flags & MFD_CLOEXEC != 0, 0)

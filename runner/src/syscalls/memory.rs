@@ -28,9 +28,11 @@ pub fn brk(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 pub fn mmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let req = decode::mmap(a)?;
     if req.flags.fixed {
-        // What the new mapping replaces: its writes reach its file first.
+        // What the new mapping replaces: its writes reach its file first,
+        // and a System V segment there is detached.
         let end = req.hint.saturating_add(req.len);
         let _ = ctx.write_back_files(req.hint, end, true);
+        super::sysv_shm::unmapped(ctx, req.hint, end);
     }
     if let Some((fd, offset)) = req.file {
         return super::file_map::mmap_file(ctx, &req, fd, offset);
@@ -63,6 +65,7 @@ pub fn munmap(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     match aspace.munmap(mem, a[0], a[1]) {
         Ok(()) => {
             ctx.process.file_maps.forget(a[0], end);
+            super::sysv_shm::unmapped(ctx, a[0], end);
             Ok(0)
         }
         Err(e) => map_err(e),

@@ -47,6 +47,7 @@ mod stream_stat;
 mod sysv;
 mod sysv_msg;
 mod sysv_sem;
+mod sysv_shm;
 pub mod table;
 mod terminal;
 pub mod thread;

@@ -19,7 +19,7 @@ use super::{
     alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
     memlock, memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers,
     process, remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair,
-    splice, sysv_msg, sysv_sem, thread, time, timerfd, wait, Handler,
+    splice, sysv_msg, sysv_sem, sysv_shm, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -90,7 +90,6 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 // Why the refused and unsupported syscalls are, grouped by family.
 const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
 const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
-const IPC: &str = "System V shared memory segments: not emulated yet (processes can share MAP_SHARED anonymous memory across fork; System V message queues and semaphores are emulated)";
 const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str =
@@ -168,9 +167,12 @@ pub static TABLE: &[Entry] = &[
     unsupported("mincore", MEMORY),
     emulated!("madvise", remap::madvise,
         "MADV_DONTNEED zeroes pages; other advice accepted without effect"),
-    unsupported("shmget", IPC),
-    unsupported("shmat", IPC),
-    unsupported("shmctl", IPC),
+    emulated!("shmget", sysv_shm::shmget,
+        "shared memory segments private to the sandbox (keys never reach the host's), each a host memfd the runner holds, at most 32, none larger than limits.memory; IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permissions as Linux"),
+    emulated!("shmat", sysv_shm::shmat,
+        "maps the segment MAP_SHARED (one set of frames for every process and a fork's child); SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; a range in use EINVAL; a removed segment still attaches by id, as on Linux"),
+    emulated!("shmctl", sysv_shm::shmctl,
+        "IPC_STAT (shm_nattch counts every process's attachments), SHM_STAT(_ANY), IPC_SET, IPC_RMID (the key goes at once, the segment with its last attachment), IPC_INFO, SHM_INFO; SHM_LOCK/SHM_UNLOCK EPERM (RLIMIT_MEMLOCK is 0)"),
     emulated!("dup", fdctl::dup,
         "shares the open file description (offset, status flags, pipe end) in the guest table"),
     emulated!("dup2", fdctl::dup2,
@@ -241,7 +243,8 @@ pub static TABLE: &[Entry] = &[
         "all operations at once or none; waits unless IPC_NOWAIT; SEM_UNDO applied when the process ends; EIDRM when the set is removed while it waits"),
     emulated!("semctl", sysv_sem::semctl,
         "GETVAL, SETVAL, GETALL, SETALL, GETPID, IPC_STAT, SEM_STAT(_ANY), IPC_SET, IPC_RMID, IPC_INFO, SEM_INFO; GETNCNT and GETZCNT EINVAL, reported"),
-    unsupported("shmdt", IPC),
+    emulated!("shmdt", sysv_shm::shmdt,
+        "the attachment at exactly that address (EINVAL otherwise); munmap of it detaches too, as do execve and exit"),
     emulated!("msgget", sysv_msg::msgget,
         "message queues private to the sandbox (keys never reach the host's), at most 16 of MSGMNB (16 KiB) each; IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permissions as Linux"),
     emulated!("msgsnd", sysv_msg::msgsnd,
