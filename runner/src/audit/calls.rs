@@ -59,7 +59,7 @@ pub fn entering(places: &Places<'_>, c: &CallSeen<'_>, rsp: u64, flags: u64) -> 
     }
     // Unmapped user memory is no evidence: musl's pthread_exit unmaps its
     // own stack and then calls exit with RSP still in it.
-    if places.region(rsp).is_forbidden() {
+    if rsp >= crate::guest::layout::USER_END {
         out.push(
             finding(
                 places,
@@ -122,6 +122,8 @@ pub fn failed(places: &Places<'_>, c: &CallSeen<'_>, errno: i32, q: &Quoted) -> 
     let limit = |what: String| Some(finding(places, c, Reason::Limit, what));
     match errno {
         EFAULT => Some(bad_pointer(places, c)),
+        // access(2) asks; it does not try.
+        EACCES | EPERM | EROFS if matches!(c.name, "access" | "faccessat" | "faccessat2") => None,
         EACCES | EPERM | EROFS if q.path.is_some() => Some(finding(
             places,
             c,

@@ -206,6 +206,8 @@ pub struct Audit {
     index: HashMap<(Reason, String), usize>,
     /// Findings past [`MAX_FINDINGS`].
     dropped: u64,
+    /// Of those, the suspicious ones.
+    dropped_suspicious: u64,
 }
 
 impl Audit {
@@ -220,6 +222,9 @@ impl Audit {
         }
         if self.findings.len() >= MAX_FINDINGS {
             self.dropped += 1;
+            if f.severity == Severity::Suspicious {
+                self.dropped_suspicious += 1;
+            }
             return;
         }
         self.index.insert(key, self.findings.len());
@@ -233,7 +238,7 @@ impl Audit {
 
     /// Whether any finding makes the run suspicious.
     pub fn suspicious(&self) -> bool {
-        self.dropped > 0
+        self.dropped_suspicious > 0
             || self
                 .findings
                 .iter()
@@ -263,6 +268,7 @@ impl Audit {
             reasons,
             findings: &self.findings,
             findings_dropped: self.dropped,
+            suspicious_dropped: self.dropped_suspicious,
             unseen: UNSEEN,
         }
     }
@@ -288,6 +294,8 @@ pub struct Verdict<'a> {
     pub reasons: Vec<Reason>,
     pub findings: &'a [Finding],
     pub findings_dropped: u64,
+    /// Of those, the suspicious ones.
+    pub suspicious_dropped: u64,
     /// What the audit could not see.
     pub unseen: &'static [&'static str],
 }
@@ -301,6 +309,10 @@ impl Verdict<'_> {
             .iter()
             .find(|f| f.severity == Severity::Suspicious);
         match first {
+            None if self.suspicious_dropped > 0 => format!(
+                "verdict: suspicious: {} suspicious findings past the first {MAX_FINDINGS} kept",
+                self.suspicious_dropped
+            ),
             None => {
                 let notes = self.findings.len();
                 if notes == 0 {
@@ -319,7 +331,7 @@ impl Verdict<'_> {
                     .filter(|g| g.severity == Severity::Suspicious)
                     .count()
                     - 1
-                    + self.findings_dropped as usize;
+                    + self.suspicious_dropped as usize;
                 let more = if others == 0 {
                     String::new()
                 } else {
@@ -359,12 +371,23 @@ mod tests {
     }
 
     #[test]
-    fn past_the_cap_findings_are_counted_and_still_suspicious() {
+    fn past_the_cap_findings_are_counted_and_weigh_as_they_would() {
         let mut a = Audit::default();
         for i in 0..MAX_FINDINGS + 3 {
             a.add(Finding::new(Reason::Crash, 2, format!("crash {i}")));
         }
         assert_eq!(a.findings().len(), MAX_FINDINGS);
-        assert!(a.suspicious(), "what was not kept may have been anything");
+        assert!(!a.suspicious(), "notes past the cap are notes");
+        a.add(Finding::new(Reason::IoInstruction, 2, "out".into()));
+        assert!(
+            a.suspicious(),
+            "a suspicious finding past the cap still counts"
+        );
+        assert_eq!(
+            a.verdict("p", 0, "").summary(),
+            format!(
+                "verdict: suspicious: 1 suspicious findings past the first {MAX_FINDINGS} kept"
+            )
+        );
     }
 }

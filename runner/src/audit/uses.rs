@@ -46,7 +46,14 @@ pub struct Uses {
     /// Peers the policy refused (EACCES): what `runner learn --net` grants
     /// in its next round.
     pub refused_peers: BTreeSet<Peer>,
+    /// More paths or peers than [`MAX_ENTRIES`] were used: the rest were
+    /// not noted, and no policy can be learned from the run.
+    #[serde(default)]
+    pub truncated: bool,
 }
+
+/// The most paths, and the most peers, noted for a run (runner memory).
+pub const MAX_ENTRIES: usize = 20_000;
 
 /// How a call uses its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +72,10 @@ impl Uses {
             How::Entry => (parent(path), How::Entry),
             h => (path.to_string(), h),
         };
+        if self.files.len() >= MAX_ENTRIES && !self.files.contains_key(&target) {
+            self.truncated = true;
+            return;
+        }
         let u = self.files.entry(target).or_default();
         match how {
             How::Read => u.read = true,
@@ -77,6 +88,10 @@ impl Uses {
 
     /// The policy was asked for `peer`, and `allowed` it or not.
     pub fn peer(&mut self, peer: Peer, allowed: bool) {
+        if self.peers.len() + self.refused_peers.len() >= MAX_ENTRIES {
+            self.truncated = true;
+            return;
+        }
         if allowed {
             self.peers.insert(peer);
         } else {
@@ -110,9 +125,10 @@ pub fn how(name: &str, flags: u64) -> Option<How> {
             }
         }
         "creat" | "mkdir" | "mkdirat" | "mknod" | "mknodat" | "unlink" | "unlinkat" | "rmdir"
-        | "rename" | "renameat" | "renameat2" | "link" | "linkat" | "symlink" | "symlinkat" => {
-            How::Entry
-        }
+        | "rename" | "renameat" | "renameat2" | "symlink" | "symlinkat" => How::Entry,
+        // The file linked is only named; its new name is an entry
+        // (`second_path`).
+        "link" | "linkat" => How::Read,
         "truncate" | "chmod" | "fchmodat" | "fchmodat2" | "chown" | "lchown" | "fchownat"
         | "utimensat" | "utimes" | "utime" | "futimesat" | "setxattr" | "lsetxattr"
         | "removexattr" | "lremovexattr" => How::Write,

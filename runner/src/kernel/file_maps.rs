@@ -140,6 +140,15 @@ impl FileMaps {
         self.maps.iter().any(|m| m.start < end && start < m.end)
     }
 
+    /// The mapping that starts at `start` is read-only from now on (a
+    /// System V segment attached SHM_RDONLY: no mprotect makes it
+    /// writable, and it is never written back).
+    pub fn make_read_only(&mut self, start: u64) {
+        if let Some(m) = self.maps.iter_mut().find(|m| m.start == start) {
+            m.writable = false;
+        }
+    }
+
     /// Whether a mapping made through a read-only descriptor lies in
     /// `[start, end)` (it may not become writable).
     pub fn read_only_inside(&self, start: u64, end: u64) -> bool {

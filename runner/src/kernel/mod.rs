@@ -221,7 +221,10 @@ impl Kernel {
         } else {
             self.net.allows(protocol, addr)
         };
-        if let Some(uses) = self.uses.as_mut() {
+        // Port 0 (any port) is nothing a rule can name: not learned.
+        // Nor is an unspecified address to reach (a policy refuses it).
+        let nameable = addr.port() != 0 && (listen || !addr.ip().is_unspecified());
+        if let Some(uses) = self.uses.as_mut().filter(|_| nameable) {
             let peer = crate::audit::uses::Peer {
                 protocol: match protocol {
                     sandbox_policy::Protocol::Tcp => "tcp",

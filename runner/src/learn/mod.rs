@@ -72,6 +72,11 @@ pub enum LearnError {
     RunFailed(i32),
     #[error("cannot read the learning run's {0}: {1}")]
     Record(&'static str, String),
+    #[error(
+        "the program used more than {} paths or peers: no policy was learned",
+        crate::audit::uses::MAX_ENTRIES
+    )]
+    TooMuch,
     #[error("the learned policy does not validate (a bug): {0}")]
     Invalid(String),
     #[error("cannot write the policy to {0}: {1}")]
@@ -100,8 +105,7 @@ pub fn main(args: LearnArgs) -> i32 {
 fn learn(a: &LearnArgs) -> Result<i32, LearnError> {
     let scopes = absolute_scopes(&a.scope)?;
     let read_scopes = absolute_scopes(&a.read_scope)?;
-    let work = std::env::temp_dir().join(format!("thinvisor-learn-{}", std::process::id()));
-    std::fs::create_dir_all(&work).map_err(|e| LearnError::WorkDir(work.clone(), e))?;
+    let work = private_dir()?;
     let result = learn_in(a, &scopes, &read_scopes, &work);
     let _ = std::fs::remove_dir_all(&work);
     result
@@ -137,6 +141,9 @@ fn learn_in(
             );
             granted.extend(new);
         };
+        if uses.truncated {
+            return Err(LearnError::TooMuch);
+        }
         for (path, u) in uses.files {
             let have = total.files.entry(path).or_default();
             have.read |= u.read;
@@ -248,6 +255,33 @@ fn names(peers: &[Peer]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A new directory of the learner's own (mode 0700, never one that was
+/// there: another user cannot have planted it) for the learning run's
+/// policy, record and statistics.
+fn private_dir() -> Result<PathBuf, LearnError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!(
+            "thinvisor-learn-{}-{nanos:08x}{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(LearnError::WorkDir(dir, e)),
+        }
+    }
+    Err(LearnError::WorkDir(
+        base,
+        last.unwrap_or_else(|| std::io::Error::other("no free name")),
+    ))
 }
 
 /// Each scope as an absolute, normalized path: the guest sees it at the

@@ -11,6 +11,21 @@ use std::fmt::Write;
 /// (docs/policy.md) and refuse the clock reads it answered.
 const VDSO_CALLS: &[&str] = &["clock_gettime", "gettimeofday", "time", "getcpu"];
 
+/// Calls a run needs whenever it makes another, though it may not have
+/// needed them yet: (the call, its companion, why).
+const COMPANIONS: &[(&str, &str, &str)] = &[
+    (
+        "rt_sigaction",
+        "rt_sigreturn",
+        "returns from the handlers rt_sigaction installs: refused, a handler could not return",
+    ),
+    (
+        "rt_sigaction",
+        "restart_syscall",
+        "restarts a call a handler interrupted",
+    ),
+];
+
 /// What the learning runs measured.
 #[derive(Debug, Clone, Default)]
 pub struct Measured {
@@ -124,6 +139,11 @@ pub fn policy_text(command: &str, m: &Measured, rules: &[Rule], peers: &BTreeSet
             "    \"{n}\",  # {calls} call{}",
             if calls == 1 { "" } else { "s" }
         );
+    }
+    for (with, companion, why) in COMPANIONS {
+        if names.iter().any(|n| n == with) && !names.iter().any(|n| n == companion) {
+            let _ = writeln!(o, "    \"{companion}\",  # {why}");
+        }
     }
     for v in VDSO_CALLS.iter().filter(|v| !names.iter().any(|n| n == *v)) {
         let _ = writeln!(

@@ -35,7 +35,8 @@ pub const MIN_FSIZE: u64 = 1 << 20;
 /// The limits for `policy`, given the highest descriptor the runner holds.
 ///
 /// - RLIMIT_NOFILE: highest descriptor + 1 + `open_files` for each of
-///   `processes` + one per vCPU the VM can have + spare. Each guest
+///   `processes` + one per vCPU the VM can have + one per System V shared
+///   memory segment the sandbox can hold (a memfd each) + spare. Each guest
 ///   descriptor is at most one host descriptor, every process has a table
 ///   of its own, and each vCPU (one per host thread running guest threads,
 ///   `threads` per process, [`MAX_VCPUS`] in all) is a descriptor from
@@ -56,7 +57,12 @@ pub fn limits_for(policy: &Policy, highest_fd: u64) -> Vec<Limit> {
         Limit {
             name: "RLIMIT_NOFILE",
             resource: Resource::Nofile,
-            value: highest_fd + 1 + guest_fds + vcpus + RUNNER_SPARE_FDS,
+            value: highest_fd
+                + 1
+                + guest_fds
+                + vcpus
+                + crate::kernel::sysv_ipc::MAX_SEGMENTS as u64
+                + RUNNER_SPARE_FDS,
         },
         Limit {
             name: "RLIMIT_FSIZE",
@@ -122,8 +128,12 @@ mod tests {
                 .map(|l| l.value)
                 .expect("limit present")
         };
-        // Two processes' tables and six vCPUs.
-        assert_eq!(value("RLIMIT_NOFILE"), 8 + 2 * 10 + 6 + RUNNER_SPARE_FDS);
+        // Two processes' tables, six vCPUs and the System V segments.
+        let segments = crate::kernel::sysv_ipc::MAX_SEGMENTS as u64;
+        assert_eq!(
+            value("RLIMIT_NOFILE"),
+            8 + 2 * 10 + 6 + segments + RUNNER_SPARE_FDS
+        );
         assert_eq!(value("RLIMIT_FSIZE"), 1 << 20);
         assert_eq!(value("RLIMIT_CPU"), 2);
         assert_eq!(value("RLIMIT_CORE"), 0);
@@ -133,7 +143,7 @@ mod tests {
         let nofile = default.iter().find(|l| l.name == "RLIMIT_NOFILE");
         assert_eq!(
             nofile.map(|l| l.value),
-            Some(4 + 64 * 64 + MAX_VCPUS + RUNNER_SPARE_FDS)
+            Some(4 + 64 * 64 + MAX_VCPUS + segments + RUNNER_SPARE_FDS)
         );
     }
 }

@@ -101,7 +101,7 @@ pub fn returned(
     if st.kernel.audit.is_none() && st.kernel.uses.is_none() {
         return Ok(());
     }
-    let errno = -(value as i64);
+    let errno = (value as i64).wrapping_neg();
     let name = crate::syscalls::table::name_of(nr);
     if !(1..4096).contains(&errno) {
         if st.kernel.uses.is_some() {
@@ -126,6 +126,51 @@ pub fn returned(
     Ok(())
 }
 
+/// For `runner learn`: the program an execve or execveat (`nr`) names,
+/// read before the call (its success replaces the memory it is in).
+pub fn exec_target(st: &mut State<'_>, nr: u64, args: &Args) -> Result<Option<String>, RunError> {
+    const EXECVE: u64 = 59;
+    const EXECVEAT: u64 = 322;
+    if st.kernel.uses.is_none() {
+        return Ok(None);
+    }
+    match nr {
+        EXECVE => guest_path(st, args[0], None),
+        EXECVEAT => guest_path(st, args[1], Some(args[0])),
+        _ => Ok(None),
+    }
+}
+
+/// For `runner learn`: the execve that named `path` succeeded.
+pub fn execed(st: &mut State<'_>, path: Option<String>) {
+    if let (Some(p), Some(u)) = (path, st.kernel.uses.as_mut()) {
+        u.file(&p, "execve", uses::How::Exec);
+    }
+}
+
+/// Calls whose path argument the trace's table does not show: (name,
+/// the path's argument, its directory descriptor's).
+const MORE_PATHS: &[(&str, usize, Option<usize>)] = &[
+    ("link", 0, None),
+    ("linkat", 1, Some(0)),
+    ("symlink", 1, None),
+    ("symlinkat", 2, Some(1)),
+    ("mknod", 0, None),
+    ("mknodat", 1, Some(0)),
+    ("chown", 0, None),
+    ("lchown", 0, None),
+    ("fchownat", 1, Some(0)),
+    ("utimensat", 1, Some(0)),
+    ("utimes", 0, None),
+    ("utime", 0, None),
+    ("futimesat", 1, Some(0)),
+    ("setxattr", 0, None),
+    ("lsetxattr", 0, None),
+    ("fchmodat2", 1, Some(0)),
+    ("statfs", 0, None),
+    ("truncate", 0, None),
+];
+
 /// Notes the paths call `name`, which succeeded, used.
 fn record_uses(st: &mut State<'_>, name: &str, args: &Args) -> Result<(), RunError> {
     use crate::trace::signatures::Arg;
@@ -144,11 +189,23 @@ fn record_uses(st: &mut State<'_>, name: &str, args: &Args) -> Result<(), RunErr
         }
         return Ok(());
     }
-    let kinds = crate::trace::signatures::of(name).unwrap_or(&[]);
-    let Some(first) = kinds.iter().position(|k| *k == Arg::Path) else {
+    // chdir: the cwd it made (a relative path named the old one).
+    if matches!(name, "chdir" | "fchdir") {
+        let cwd = st.process.vfs.cwd().to_string_lossy().into_owned();
+        if let Some(u) = st.kernel.uses.as_mut() {
+            u.file(&cwd, name, uses::How::Read);
+        }
         return Ok(());
-    };
+    }
+    let kinds = crate::trace::signatures::of(name).unwrap_or(&[]);
     let dirfd = |i: usize| (i > 0 && kinds.get(i - 1) == Some(&Arg::DirFd)).then(|| i - 1);
+    let (first, first_dirfd) = match kinds.iter().position(|k| *k == Arg::Path) {
+        Some(i) => (i, dirfd(i)),
+        None => match MORE_PATHS.iter().find(|(n, _, _)| *n == name) {
+            Some(&(_, i, d)) => (i, d),
+            None => return Ok(()),
+        },
+    };
     let flags = kinds
         .iter()
         .position(|k| *k == Arg::OpenFlags)
@@ -156,8 +213,12 @@ fn record_uses(st: &mut State<'_>, name: &str, args: &Args) -> Result<(), RunErr
     let Some(how) = uses::how(name, flags) else {
         return Ok(());
     };
-    let mut paths = vec![(first, dirfd(first), how)];
+    let mut paths = vec![(first, first_dirfd, how)];
     if let Some((i, d)) = uses::second_path(name) {
+        // symlink's first argument is the link's text, not a path it uses.
+        if matches!(name, "symlink" | "symlinkat") {
+            paths.clear();
+        }
         paths.push((i, d, uses::How::Entry));
     }
     for (i, d, how) in paths {

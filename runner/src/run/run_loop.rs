@@ -807,6 +807,8 @@ where
         ),
         ..ret
     };
+    // runner learn: the program an execve names, while its name is there.
+    let exec_target = audited::exec_target(&mut st, nr, &args)?;
     // A signal ended the call's wait: it runs once more, and fails (or
     // restarts) only if it would wait again. As on Linux, whose waits look
     // at their condition before at pending signals: a wait4 woken by a
@@ -921,6 +923,7 @@ where
                 }
                 processes::exec(&mut st, t, &start)?;
                 audited::loaded(st.machine, st.kernel, st.process)?;
+                audited::execed(&mut st, exec_target.clone());
                 traced::finish(&mut st, t, 0)?;
                 return Ok(None);
             }

@@ -25,6 +25,10 @@ const SETALL: u64 = 17;
 const SEM_STAT: u64 = 18;
 const SEM_INFO: u64 = 19;
 const SEM_STAT_ANY: u64 = 20;
+/// Linux's SEMUSZ (IPC_INFO's semusz).
+const SEMUSZ: i32 = 20;
+/// The largest SEM_UNDO adjustment, either way (Linux's SEMAEM).
+const SEMAEM: i64 = SEMVMX;
 
 fn seq(s: &SemSet) -> u16 {
     s.perm.seq
@@ -144,6 +148,20 @@ fn operate(ctx: &mut Ctx<'_>, id: u64, sops: u64, nsops: u64, timeout: u64) -> S
             break;
         }
     }
+    // A SEM_UNDO adjustment past SEMAEM is ERANGE, as on Linux.
+    for o in ops.iter().filter(|o| o.flags & SEM_UNDO != 0) {
+        let adj = ctx
+            .kernel
+            .ipc
+            .undo
+            .get(&(pid, id, o.num))
+            .copied()
+            .unwrap_or(0);
+        let next = adj - i64::from(o.op);
+        if !(-(SEMAEM + 1)..=SEMAEM).contains(&next) {
+            return Err(Errno::RANGE.into());
+        }
+    }
     if let Some(o) = blocked_by {
         if o.flags & IPC_NOWAIT != 0 {
             return Err(Errno::AGAIN.into());
@@ -179,10 +197,13 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 .filter_map(|s| ipc.sems.slot(s))
                 .map(|s| s.sems.len() as i32)
                 .sum();
-            let (map, usz, aem) = if cmd == SEM_INFO {
-                (used, total, 0)
+            // As Linux's semctl_info: SEM_INFO puts the sets in use in
+            // semusz and their semaphores in semaem; IPC_INFO the limits.
+            let map = (MAX_SEM_SETS as u64 * SEMMSL) as i32;
+            let (usz, aem) = if cmd == SEM_INFO {
+                (used, total)
             } else {
-                ((MAX_SEM_SETS as u64 * SEMMSL) as i32, 0, 0)
+                (SEMUSZ, SEMVMX as i32)
             };
             let fields: [i32; 10] = [
                 map,

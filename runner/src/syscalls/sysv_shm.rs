@@ -57,7 +57,15 @@ pub fn shmget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             }
             let fd =
                 rustix::fs::memfd_create("thinvisor-sysv-shm", rustix::fs::MemfdFlags::CLOEXEC)?;
-            rustix::fs::ftruncate(&fd, size.next_multiple_of(PAGE_SIZE))?;
+            // Past RLIMIT_FSIZE (the runner's bytes_written backstop) the
+            // memfd cannot be that large: no room, as shmget says it.
+            rustix::fs::ftruncate(&fd, size.next_multiple_of(PAGE_SIZE)).map_err(|e| {
+                if e == Errno::FBIG {
+                    Errno::NOSPC
+                } else {
+                    e
+                }
+            })?;
             // What /proc/self/maps names it on Linux.
             let name = format!("/SYSV{:08x} (deleted)", key as u32);
             let file = Arc::new(Object::File(FileObj::memfd(
@@ -93,15 +101,21 @@ pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let s = ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
     let read_only = flags & SHM_RDONLY != 0;
     sysv::check(ctx, &s.perm, if read_only { 4 } else { 6 })?;
+    // Code from shared memory: EACCES without the segment's x bits (as
+    // Linux); with them still EPERM, as for a memfd: no rule makes it code.
+    if flags & SHM_EXEC != 0 {
+        sysv::check(ctx, &s.perm, 1)?;
+        return Err(Errno::PERM.into());
+    }
     let hint = if addr != 0 && flags & SHM_RND != 0 {
         addr & !(PAGE_SIZE - 1)
     } else {
         addr
     };
-    if hint % PAGE_SIZE != 0 {
+    let len = s.size.next_multiple_of(PAGE_SIZE);
+    if hint % PAGE_SIZE != 0 || hint.checked_add(len).is_none() {
         return Err(Errno::INVAL.into());
     }
-    let len = s.size.next_multiple_of(PAGE_SIZE);
     let (file, token) = (s.file.clone(), s.token.clone());
     let req = MmapRequest {
         hint,
@@ -109,7 +123,7 @@ pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         prot: Prot {
             read: true,
             write: !read_only,
-            exec: flags & SHM_EXEC != 0,
+            exec: false,
         },
         flags: MmapFlags {
             fixed: hint != 0 && flags & SHM_REMAP != 0,
@@ -120,7 +134,6 @@ pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     };
     if req.flags.fixed {
         let _ = ctx.write_back_files(hint, hint + len, true);
-        unmapped(ctx, hint, hint + len);
     }
     let at = match super::file_map::mmap_object(ctx, &req, file, 0) {
         Ok(at) => at,
@@ -128,6 +141,11 @@ pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         Err(super::Stop::Fail(Errno::EXIST)) => return Err(Errno::INVAL.into()),
         Err(e) => return Err(e),
     };
+    // What SHM_REMAP replaced is detached only now that it is replaced.
+    unmapped(ctx, at, at + len);
+    if read_only {
+        ctx.process.file_maps.make_read_only(at);
+    }
     ctx.process
         .shm_attached
         .insert(at, Attached { id, len, token });

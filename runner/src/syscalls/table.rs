@@ -170,7 +170,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("shmget", sysv_shm::shmget,
         "shared memory segments private to the sandbox (keys never reach the host's), each a host memfd the runner holds, at most 32, none larger than limits.memory; IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permissions as Linux"),
     emulated!("shmat", sysv_shm::shmat,
-        "maps the segment MAP_SHARED (one set of frames for every process and a fork's child); SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC; a range in use EINVAL; a removed segment still attaches by id, as on Linux"),
+        "maps the segment MAP_SHARED (one set of frames for every process and a fork's child); SHM_RDONLY (mprotect cannot make it writable), SHM_RND, SHM_REMAP; SHM_EXEC EACCES without the segment's x bits, else EPERM (no rule makes shared memory code); a range in use EINVAL; a removed segment still attaches by id, as on Linux"),
     emulated!("shmctl", sysv_shm::shmctl,
         "IPC_STAT (shm_nattch counts every process's attachments), SHM_STAT(_ANY), IPC_SET, IPC_RMID (the key goes at once, the segment with its last attachment), IPC_INFO, SHM_INFO; SHM_LOCK/SHM_UNLOCK EPERM (RLIMIT_MEMLOCK is 0)"),
     emulated!("dup", fdctl::dup,
