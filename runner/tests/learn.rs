@@ -247,6 +247,33 @@ fn a_program_that_writes_a_report() {
 }
 
 #[test]
+fn programs_a_shell_runs_and_directories_it_enters() {
+    let dir = temp_dir("learn-exec");
+    let scope = dir.join("scope");
+    std::fs::create_dir_all(scope.join("bin")).unwrap();
+    std::fs::create_dir_all(scope.join("data")).unwrap();
+    std::fs::copy(elf_sample("hello"), scope.join("bin/hello")).unwrap();
+    std::fs::write(scope.join("data/in.txt"), "x\n").unwrap();
+    // A relative cd is learned as the directory it entered; the program
+    // the shell runs (execve) is learned runnable.
+    let script = format!(
+        "cd {s} && cd data && sort in.txt && {s}/bin/hello",
+        s = scope.display()
+    );
+    let text = check(
+        &busybox("exec", &scope, &["sh", "-c", &script], vec![]),
+        &dir,
+    );
+    let s = scope.display();
+    assert!(
+        text.contains(&format!("path = \"{s}/bin/hello\"\naccess = \"read-exec\"")),
+        "{text}"
+    );
+    assert!(!text.contains("data/data"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_network_client_learns_its_peer() {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");

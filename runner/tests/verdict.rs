@@ -459,6 +459,16 @@ fn bad_pointers_limits_and_refusals_are_named() {
             data.display()
         ),
     );
+    // Asking (access, as `test -w` does) is not trying: clean.
+    let a = audited(
+        "ask",
+        &["--policy", &ro],
+        Path::new("/bin/busybox"),
+        &["test", "-w", "/data"],
+        b"",
+    );
+    assert_eq!(a.run.status, 1, "not writable");
+    assert_eq!(a.verdict(), "clean", "{:#}", a.v);
     let a = audited(
         "ro",
         &["--policy", &ro],

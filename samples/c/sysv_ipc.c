@@ -21,6 +21,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -278,6 +279,8 @@ static void shared_memory(void)
     if (pid == 0) {
         char *r = shmat(id, NULL, SHM_RDONLY);
         printf("read-only view: \"%s\"\n", r);
+        printf("mprotect it writable: %s\n",
+               err(mprotect(r, 4096, PROT_READ | PROT_WRITE)));
         signal(SIGSEGV, on_segv);
         r[0] = 'x';
         _exit(0);
