@@ -140,6 +140,27 @@ pub enum Kind {
     Shm,
 }
 
+/// What every System V object has: its permissions (whose `seq` makes
+/// its id with its slot).
+pub trait IpcObject {
+    fn perm(&self) -> &Perm;
+    fn perm_mut(&mut self) -> &mut Perm;
+}
+
+macro_rules! ipc_object {
+    ($($t:ty),*) => {$(
+        impl IpcObject for $t {
+            fn perm(&self) -> &Perm {
+                &self.perm
+            }
+            fn perm_mut(&mut self) -> &mut Perm {
+                &mut self.perm
+            }
+        }
+    )*};
+}
+ipc_object!(Queue, SemSet, Segment);
+
 /// A table of one kind of object.
 #[derive(Debug, Clone)]
 pub struct Table<T> {
@@ -157,22 +178,22 @@ impl<T> Default for Table<T> {
     }
 }
 
-impl<T> Table<T> {
+impl<T: IpcObject> Table<T> {
     /// The object `id` names, if it is alive.
-    pub fn get(&self, id: i32, seq_of: impl Fn(&T) -> u16) -> Option<&T> {
+    pub fn get(&self, id: i32) -> Option<&T> {
         if id < 0 {
             return None;
         }
         let o = self.slots.get(&(id % SEQ))?;
-        (i32::from(seq_of(o)) == id / SEQ).then_some(o)
+        (i32::from(o.perm().seq) == id / SEQ).then_some(o)
     }
 
-    pub fn get_mut(&mut self, id: i32, seq_of: impl Fn(&T) -> u16) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: i32) -> Option<&mut T> {
         if id < 0 {
             return None;
         }
         let o = self.slots.get_mut(&(id % SEQ))?;
-        (i32::from(seq_of(o)) == id / SEQ).then_some(o)
+        (i32::from(o.perm().seq) == id / SEQ).then_some(o)
     }
 
     pub fn len(&self) -> usize {
@@ -186,17 +207,12 @@ impl<T> Table<T> {
 
     /// What a `*_STAT` command names: with `by_slot` (MSG_STAT,
     /// SEM_STAT) `n` is a slot, else an id; the object and its id.
-    pub fn stat_target(
-        &self,
-        n: i32,
-        by_slot: bool,
-        seq_of: impl Fn(&T) -> u16,
-    ) -> Option<(i32, &T)> {
+    pub fn stat_target(&self, n: i32, by_slot: bool) -> Option<(i32, &T)> {
         if by_slot {
             let o = self.slot(n)?;
-            Some((n + SEQ * i32::from(seq_of(o)), o))
+            Some((n + SEQ * i32::from(o.perm().seq), o))
         } else {
-            self.get(n, seq_of).map(|o| (n, o))
+            self.get(n).map(|o| (n, o))
         }
     }
 
@@ -326,10 +342,7 @@ impl Ipc {
             return None;
         }
         let id = self.segments.insert(make);
-        let key = self
-            .segments
-            .get(id, |s| s.perm.seq)
-            .map_or(IPC_PRIVATE, |s| s.perm.key);
+        let key = self.segments.get(id).map_or(IPC_PRIVATE, |s| s.perm.key);
         if key != IPC_PRIVATE {
             self.keys.insert((Kind::Shm, key), id);
         }
@@ -339,7 +352,7 @@ impl Ipc {
     /// IPC_RMID of segment `id`: its key names nothing from now on; it
     /// goes once no process has it attached.
     pub fn remove_segment(&mut self, id: i32) {
-        if let Some(s) = self.segments.get_mut(id, |s| s.perm.seq) {
+        if let Some(s) = self.segments.get_mut(id) {
             let key = s.perm.key;
             s.removed = true;
             s.perm.key = IPC_PRIVATE;
@@ -389,7 +402,7 @@ impl Ipc {
             .collect();
         for ((p, set, num), adj) in mine {
             self.undo.remove(&(p, set, num));
-            if let Some(s) = self.sems.get_mut(set, |s| s.perm.seq) {
+            if let Some(s) = self.sems.get_mut(set) {
                 if let Some(sem) = s.sems.get_mut(usize::from(num)) {
                     sem.val = (sem.val + adj).clamp(0, SEMVMX);
                     sem.pid = pid as u32;
@@ -442,10 +455,7 @@ mod tests {
         );
         let b = ipc.new_queue(perm(IPC_PRIVATE), 0).unwrap();
         assert_eq!(b, SEQ, "the slot is reused with the next sequence number");
-        assert!(
-            ipc.queues.get(a, |q| q.perm.seq).is_none(),
-            "the old id is dead"
-        );
+        assert!(ipc.queues.get(a).is_none(), "the old id is dead");
         for _ in 1..MAX_QUEUES {
             assert!(ipc.new_queue(perm(IPC_PRIVATE), 0).is_some());
         }
@@ -456,7 +466,7 @@ mod tests {
     fn empty_messages_fill_a_queue_too() {
         let mut ipc = Ipc::default();
         let id = ipc.new_queue(perm(IPC_PRIVATE), 0).unwrap();
-        let q = ipc.queues.get_mut(id, |q| q.perm.seq).unwrap();
+        let q = ipc.queues.get_mut(id).unwrap();
         let mut n = 0;
         while q.fits(0) {
             q.messages.push_back((1, Vec::new()));
@@ -471,9 +481,9 @@ mod tests {
         let id = ipc.new_sems(perm(IPC_PRIVATE), 2, 0).unwrap();
         ipc.undo.insert((7, id, 0), -5);
         ipc.undo.insert((7, id, 1), 3);
-        ipc.sems.get_mut(id, |s| s.perm.seq).unwrap().sems[0].val = 2;
+        ipc.sems.get_mut(id).unwrap().sems[0].val = 2;
         ipc.process_exited(7);
-        let s = ipc.sems.get(id, |s| s.perm.seq).unwrap();
+        let s = ipc.sems.get(id).unwrap();
         assert_eq!((s.sems[0].val, s.sems[1].val), (0, 3));
         assert!(ipc.undo.is_empty());
     }

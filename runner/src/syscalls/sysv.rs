@@ -4,9 +4,9 @@
 //! every `*ctl` has. The objects are the sandbox's own
 //! (kernel/sysv_ipc.rs).
 
-use super::Ctx;
+use super::{Ctx, SyscallResult};
 use crate::abi::Errno;
-use crate::kernel::sysv_ipc::Perm;
+use crate::kernel::sysv_ipc::{Ipc, IpcObject, Perm, Table};
 
 /// The `*ctl` commands (with IPC_64, 0x100, which x86-64 callers may set,
 /// taken off).
@@ -132,6 +132,44 @@ pub fn read_in(ctx: &mut Ctx<'_>, ptr: u64, bytes: &mut [u8]) -> Result<(), Errn
 /// past an int).
 pub fn id_of(raw: u64) -> Result<i32, Errno> {
     i32::try_from(raw as i64).map_err(|_| Errno::INVAL)
+}
+
+/// IPC_STAT of object `n` of `table` (by id), or MSG_STAT, SEM_STAT and
+/// SHM_STAT (`by_slot`: `n` is a slot; `any`: their *_STAT_ANY, with no
+/// read check): its `struct *id64_ds`, as `bytes` lays it out, to `buf`.
+/// Returns 0 for IPC_STAT, the id for a stat by slot.
+pub fn stat<T: IpcObject>(
+    ctx: &mut Ctx<'_>,
+    table: fn(&Ipc) -> &Table<T>,
+    n: u64,
+    (by_slot, any): (bool, bool),
+    bytes: fn(&T) -> Vec<u8>,
+    buf: u64,
+) -> SyscallResult {
+    let n = id_of(n)?;
+    let (id, o) = table(&ctx.kernel.ipc)
+        .stat_target(n, by_slot)
+        .ok_or(Errno::INVAL)?;
+    if !any {
+        check(ctx, o.perm(), 4)?;
+    }
+    let b = bytes(o);
+    write_out(ctx, buf, &b)?;
+    Ok(if by_slot { id as u64 } else { 0 })
+}
+
+/// IPC_RMID of object `id` of `table`, by its owner or creator: `remove`.
+pub fn remove<T: IpcObject>(
+    ctx: &mut Ctx<'_>,
+    table: fn(&Ipc) -> &Table<T>,
+    id: u64,
+    remove: fn(&mut Ipc, i32),
+) -> SyscallResult {
+    let id = id_of(id)?;
+    let o = table(&ctx.kernel.ipc).get(id).ok_or(Errno::INVAL)?;
+    check_owner(ctx, o.perm())?;
+    remove(&mut ctx.kernel.ipc, id);
+    Ok(0)
 }
 
 /// The time now, in seconds since the epoch (the objects' times).

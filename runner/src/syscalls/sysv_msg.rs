@@ -18,15 +18,11 @@ const MSG_STAT: u64 = 11;
 const MSG_INFO: u64 = 12;
 const MSG_STAT_ANY: u64 = 13;
 
-fn seq(q: &Queue) -> u16 {
-    q.perm.seq
-}
-
 pub fn msgget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (key, flags) = (a[0] as i32, a[1]);
     match ctx.kernel.ipc.lookup(Kind::Queue, key, flags)? {
         Found::Existing(id) => {
-            let q = ctx.kernel.ipc.queues.get(id, seq).ok_or(Errno::INVAL)?;
+            let q = ctx.kernel.ipc.queues.get(id).ok_or(Errno::INVAL)?;
             sysv::check(ctx, &q.perm, sysv::requested(flags))?;
             Ok(id as u64)
         }
@@ -48,7 +44,7 @@ pub fn msgget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 fn queue_index(ctx: &mut Ctx<'_>, id: u64) -> Result<i32, Errno> {
     let waited = ctx.thread.resume.take().is_some();
     let id = sysv::id_of(id)?;
-    match ctx.kernel.ipc.queues.get(id, seq) {
+    match ctx.kernel.ipc.queues.get(id) {
         Some(_) => Ok(id),
         None if waited => Err(Errno::IDRM),
         None => Err(Errno::INVAL),
@@ -70,9 +66,9 @@ pub fn msgsnd(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     t.read(at, &mut text).map_err(|_| Errno::FAULT)?;
     let id = queue_index(ctx, id)?;
     let pid = ctx.process.identity.pid as u32;
-    let q = ctx.kernel.ipc.queues.get(id, seq).ok_or(Errno::INVAL)?;
+    let q = ctx.kernel.ipc.queues.get(id).ok_or(Errno::INVAL)?;
     sysv::check(ctx, &q.perm, 2)?;
-    let q = ctx.kernel.ipc.queues.get_mut(id, seq).ok_or(Errno::INVAL)?;
+    let q = ctx.kernel.ipc.queues.get_mut(id).ok_or(Errno::INVAL)?;
     if !q.fits(size) {
         if flags & IPC_NOWAIT != 0 {
             return Err(Errno::AGAIN.into());
@@ -100,7 +96,7 @@ pub fn msgrcv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     let id = queue_index(ctx, id)?;
     let pid = ctx.process.identity.pid as u32;
-    let q = ctx.kernel.ipc.queues.get(id, seq).ok_or(Errno::INVAL)?;
+    let q = ctx.kernel.ipc.queues.get(id).ok_or(Errno::INVAL)?;
     sysv::check(ctx, &q.perm, 4)?;
     let pick = pick(q, msgtyp, flags & MSG_EXCEPT != 0);
     let Some(index) = pick else {
@@ -113,7 +109,7 @@ pub fn msgrcv(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if len > size && flags & MSG_NOERROR == 0 {
         return Err(Errno::TOOBIG.into());
     }
-    let q = ctx.kernel.ipc.queues.get_mut(id, seq).ok_or(Errno::INVAL)?;
+    let q = ctx.kernel.ipc.queues.get_mut(id).ok_or(Errno::INVAL)?;
     let (mtype, text) = q.messages.remove(index).ok_or(Errno::INVAL)?;
     q.cbytes -= text.len() as u64;
     q.lrpid = pid;
@@ -190,50 +186,44 @@ pub fn msgctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             sysv::write_out(ctx, buf, &b)?;
             Ok(ctx.kernel.ipc.queues.highest_slot().map_or(0, |s| s as u64))
         }
-        IPC_STAT | MSG_STAT | MSG_STAT_ANY => {
-            let n = sysv::id_of(id)?;
-            let (id, q) = ctx
-                .kernel
-                .ipc
-                .queues
-                .stat_target(n, cmd != IPC_STAT, seq)
-                .ok_or(Errno::INVAL)?;
-            if cmd != MSG_STAT_ANY {
-                sysv::check(ctx, &q.perm, 4)?;
-            }
-            let b = stat_bytes(q);
-            sysv::write_out(ctx, buf, &b)?;
-            Ok(if cmd == IPC_STAT { 0 } else { id as u64 })
-        }
+        IPC_STAT | MSG_STAT | MSG_STAT_ANY => sysv::stat(
+            ctx,
+            |ipc| &ipc.queues,
+            id,
+            (cmd != IPC_STAT, cmd == MSG_STAT_ANY),
+            stat_bytes,
+            buf,
+        ),
         IPC_SET => {
             let mut b = [0u8; 120];
             sysv::read_in(ctx, buf, &mut b)?;
             let id = sysv::id_of(id)?;
-            let q = ctx.kernel.ipc.queues.get(id, seq).ok_or(Errno::INVAL)?;
+            let q = ctx.kernel.ipc.queues.get(id).ok_or(Errno::INVAL)?;
             sysv::check_owner(ctx, &q.perm)?;
             let qbytes = u64::from_le_bytes(b[88..96].try_into().map_err(|_| Errno::INVAL)?);
             if qbytes > MSGMNB && sysv::caller(ctx).0 != 0 {
                 return Err(Errno::PERM.into());
             }
-            let q = ctx.kernel.ipc.queues.get_mut(id, seq).ok_or(Errno::INVAL)?;
+            let q = ctx.kernel.ipc.queues.get_mut(id).ok_or(Errno::INVAL)?;
             sysv::set_from(&mut q.perm, &b[..48]);
             q.qbytes = qbytes.min(MSGMNB);
             q.ctime = sysv::now();
             Ok(0)
         }
-        IPC_RMID => {
-            let id = sysv::id_of(id)?;
-            let q = ctx.kernel.ipc.queues.get(id, seq).ok_or(Errno::INVAL)?;
-            sysv::check_owner(ctx, &q.perm)?;
-            ctx.kernel.ipc.remove_queue(id);
-            Ok(0)
-        }
+        IPC_RMID => sysv::remove(
+            ctx,
+            |ipc| &ipc.queues,
+            id,
+            |ipc, id| {
+                ipc.remove_queue(id);
+            },
+        ),
         _ => Err(Errno::INVAL.into()),
     }
 }
 
 /// `struct msqid64_ds` (120 bytes).
-fn stat_bytes(q: &Queue) -> [u8; 120] {
+fn stat_bytes(q: &Queue) -> Vec<u8> {
     let mut b = [0u8; 120];
     b[..48].copy_from_slice(&sysv::perm_bytes(&q.perm));
     let mut put = |at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
@@ -245,5 +235,5 @@ fn stat_bytes(q: &Queue) -> [u8; 120] {
     put(88, q.qbytes);
     b[96..100].copy_from_slice(&q.lspid.to_le_bytes());
     b[100..104].copy_from_slice(&q.lrpid.to_le_bytes());
-    b
+    b.to_vec()
 }

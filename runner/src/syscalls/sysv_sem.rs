@@ -30,10 +30,6 @@ const SEMUSZ: i32 = 20;
 /// The largest SEM_UNDO adjustment, either way (Linux's SEMAEM).
 const SEMAEM: i64 = SEMVMX;
 
-fn seq(s: &SemSet) -> u16 {
-    s.perm.seq
-}
-
 pub fn semget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (key, n, flags) = (a[0] as i32, a[1] as i32, a[2]);
     if n < 0 || n as u64 > SEMMSL {
@@ -41,7 +37,7 @@ pub fn semget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     }
     match ctx.kernel.ipc.lookup(Kind::Sems, key, flags)? {
         Found::Existing(id) => {
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get(id).ok_or(Errno::INVAL)?;
             if n as usize > s.sems.len() {
                 return Err(Errno::INVAL.into());
             }
@@ -118,7 +114,7 @@ fn operate(ctx: &mut Ctx<'_>, id: u64, sops: u64, nsops: u64, timeout: u64) -> S
     let until = poll::wait_end(ctx, wait);
     let id = sysv::id_of(id)?;
     let pid = ctx.process.identity.pid;
-    let Some(s) = ctx.kernel.ipc.sems.get(id, seq) else {
+    let Some(s) = ctx.kernel.ipc.sems.get(id) else {
         return Err(if waited { Errno::IDRM } else { Errno::INVAL }.into());
     };
     if ops.iter().any(|o| usize::from(o.num) >= s.sems.len()) {
@@ -171,7 +167,7 @@ fn operate(ctx: &mut Ctx<'_>, id: u64, sops: u64, nsops: u64, timeout: u64) -> S
         }
         return Err(Stop::Block(Wait::poll(until)));
     }
-    let s = ctx.kernel.ipc.sems.get_mut(id, seq).ok_or(Errno::INVAL)?;
+    let s = ctx.kernel.ipc.sems.get_mut(id).ok_or(Errno::INVAL)?;
     for o in &ops {
         let sem = &mut s.sems[usize::from(o.num)];
         sem.pid = pid as u32;
@@ -221,42 +217,36 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             sysv::write_out(ctx, arg, &b)?;
             Ok(ctx.kernel.ipc.sems.highest_slot().map_or(0, |s| s as u64))
         }
-        IPC_STAT | SEM_STAT | SEM_STAT_ANY => {
-            let n = sysv::id_of(id)?;
-            let (id, s) = ctx
-                .kernel
-                .ipc
-                .sems
-                .stat_target(n, cmd != IPC_STAT, seq)
-                .ok_or(Errno::INVAL)?;
-            if cmd != SEM_STAT_ANY {
-                sysv::check(ctx, &s.perm, 4)?;
-            }
-            let b = stat_bytes(s);
-            sysv::write_out(ctx, arg, &b)?;
-            Ok(if cmd == IPC_STAT { 0 } else { id as u64 })
-        }
+        IPC_STAT | SEM_STAT | SEM_STAT_ANY => sysv::stat(
+            ctx,
+            |ipc| &ipc.sems,
+            id,
+            (cmd != IPC_STAT, cmd == SEM_STAT_ANY),
+            stat_bytes,
+            arg,
+        ),
         IPC_SET => {
             let mut b = [0u8; 104];
             sysv::read_in(ctx, arg, &mut b)?;
             let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get(id).ok_or(Errno::INVAL)?;
             sysv::check_owner(ctx, &s.perm)?;
-            let s = ctx.kernel.ipc.sems.get_mut(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get_mut(id).ok_or(Errno::INVAL)?;
             sysv::set_from(&mut s.perm, &b[..48]);
             s.ctime = sysv::now();
             Ok(0)
         }
-        IPC_RMID => {
-            let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
-            sysv::check_owner(ctx, &s.perm)?;
-            ctx.kernel.ipc.remove_sems(id);
-            Ok(0)
-        }
+        IPC_RMID => sysv::remove(
+            ctx,
+            |ipc| &ipc.sems,
+            id,
+            |ipc, id| {
+                ipc.remove_sems(id);
+            },
+        ),
         GETVAL | GETPID | SETVAL => {
             let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get(id).ok_or(Errno::INVAL)?;
             let i = usize::try_from(num)
                 .ok()
                 .filter(|&i| i < s.sems.len())
@@ -268,7 +258,7 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 }
                 sysv::check(ctx, &s.perm, 2)?;
                 let pid = ctx.process.identity.pid as u32;
-                let s = ctx.kernel.ipc.sems.get_mut(id, seq).ok_or(Errno::INVAL)?;
+                let s = ctx.kernel.ipc.sems.get_mut(id).ok_or(Errno::INVAL)?;
                 s.sems[i] = crate::kernel::sysv_ipc::Sem { val: v, pid };
                 s.ctime = sysv::now();
                 ctx.kernel
@@ -286,7 +276,7 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         GETALL => {
             let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get(id).ok_or(Errno::INVAL)?;
             sysv::check(ctx, &s.perm, 4)?;
             let b: Vec<u8> = s
                 .sems
@@ -298,7 +288,7 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         SETALL => {
             let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.sems.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get(id).ok_or(Errno::INVAL)?;
             let mut b = vec![0u8; s.sems.len() * 2];
             sysv::check(ctx, &s.perm, 2)?;
             sysv::read_in(ctx, arg, &mut b)?;
@@ -310,7 +300,7 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                 return Err(Errno::RANGE.into());
             }
             let pid = ctx.process.identity.pid as u32;
-            let s = ctx.kernel.ipc.sems.get_mut(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.sems.get_mut(id).ok_or(Errno::INVAL)?;
             for (sem, v) in s.sems.iter_mut().zip(vals) {
                 *sem = crate::kernel::sysv_ipc::Sem { val: v, pid };
             }
@@ -334,11 +324,11 @@ pub fn semctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 const REPORT_COUNTS: u64 = u64::MAX - 71;
 
 /// `struct semid64_ds` (104 bytes).
-fn stat_bytes(s: &SemSet) -> [u8; 104] {
+fn stat_bytes(s: &SemSet) -> Vec<u8> {
     let mut b = [0u8; 104];
     b[..48].copy_from_slice(&sysv::perm_bytes(&s.perm));
     b[48..56].copy_from_slice(&(s.otime as u64).to_le_bytes());
     b[64..72].copy_from_slice(&(s.ctime as u64).to_le_bytes());
     b[80..88].copy_from_slice(&(s.sems.len() as u64).to_le_bytes());
-    b
+    b.to_vec()
 }

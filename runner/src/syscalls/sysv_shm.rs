@@ -12,7 +12,7 @@ use crate::abi::Errno;
 use crate::guest::address_space::MmapFlags;
 use crate::guest::page_table::Prot;
 use crate::kernel::fds::{FileObj, Object};
-use crate::kernel::sysv_ipc::{Attached, Found, Kind, Segment, MAX_SEGMENTS};
+use crate::kernel::sysv_ipc::{Attached, Found, Ipc, Kind, Segment, MAX_SEGMENTS};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
@@ -31,16 +31,12 @@ const SHM_STAT_ANY: u64 = 15;
 /// In IPC_STAT's mode: removed, going with its last attachment.
 const SHM_DEST: u32 = 0o1000;
 
-fn seq(s: &Segment) -> u16 {
-    s.perm.seq
-}
-
 pub fn shmget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (key, size, flags) = (a[0] as i32, a[1], a[2]);
     let max = ctx.process.limits.memory_limit;
     match ctx.kernel.ipc.lookup(Kind::Shm, key, flags)? {
         Found::Existing(id) => {
-            let s = ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.segments.get(id).ok_or(Errno::INVAL)?;
             if size > s.size {
                 return Err(Errno::INVAL.into());
             }
@@ -98,7 +94,7 @@ pub fn shmget(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (id, addr, flags) = (sysv::id_of(a[0])?, a[1], a[2]);
-    let s = ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
+    let s = ctx.kernel.ipc.segments.get(id).ok_or(Errno::INVAL)?;
     let read_only = flags & SHM_RDONLY != 0;
     sysv::check(ctx, &s.perm, if read_only { 4 } else { 6 })?;
     // Code from shared memory: EACCES without the segment's x bits (as
@@ -150,7 +146,7 @@ pub fn shmat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         .shm_attached
         .insert(at, Attached { id, len, token });
     let pid = ctx.process.identity.pid as u32;
-    if let Some(s) = ctx.kernel.ipc.segments.get_mut(id, seq) {
+    if let Some(s) = ctx.kernel.ipc.segments.get_mut(id) {
         s.lpid = pid;
         s.atime = sysv::now();
     }
@@ -169,7 +165,7 @@ pub fn shmdt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.process.file_maps.forget(addr, end);
     let pid = ctx.process.identity.pid as u32;
     drop(att.token);
-    if let Some(s) = ctx.kernel.ipc.segments.get_mut(att.id, seq) {
+    if let Some(s) = ctx.kernel.ipc.segments.get_mut(att.id) {
         s.lpid = pid;
         s.dtime = sysv::now();
     }
@@ -229,49 +225,31 @@ pub fn shmctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             let highest = ctx.kernel.ipc.segments.highest_slot();
             Ok(highest.map_or(0, |s| s as u64))
         }
-        IPC_STAT | SHM_STAT | SHM_STAT_ANY => {
-            let n = sysv::id_of(id)?;
-            let (id, s) = ctx
-                .kernel
-                .ipc
-                .segments
-                .stat_target(n, cmd != IPC_STAT, seq)
-                .ok_or(Errno::INVAL)?;
-            if cmd != SHM_STAT_ANY {
-                sysv::check(ctx, &s.perm, 4)?;
-            }
-            let b = stat_bytes(s);
-            sysv::write_out(ctx, buf, &b)?;
-            Ok(if cmd == IPC_STAT { 0 } else { id as u64 })
-        }
+        IPC_STAT | SHM_STAT | SHM_STAT_ANY => sysv::stat(
+            ctx,
+            |ipc| &ipc.segments,
+            id,
+            (cmd != IPC_STAT, cmd == SHM_STAT_ANY),
+            stat_bytes,
+            buf,
+        ),
         IPC_SET => {
             let mut b = [0u8; 112];
             sysv::read_in(ctx, buf, &mut b)?;
             let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.segments.get(id).ok_or(Errno::INVAL)?;
             sysv::check_owner(ctx, &s.perm)?;
-            let s = ctx
-                .kernel
-                .ipc
-                .segments
-                .get_mut(id, seq)
-                .ok_or(Errno::INVAL)?;
+            let s = ctx.kernel.ipc.segments.get_mut(id).ok_or(Errno::INVAL)?;
             sysv::set_from(&mut s.perm, &b[..48]);
             s.ctime = sysv::now();
             Ok(0)
         }
-        IPC_RMID => {
-            let id = sysv::id_of(id)?;
-            let s = ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
-            sysv::check_owner(ctx, &s.perm)?;
-            ctx.kernel.ipc.remove_segment(id);
-            Ok(0)
-        }
+        IPC_RMID => sysv::remove(ctx, |ipc| &ipc.segments, id, Ipc::remove_segment),
         // RLIMIT_MEMLOCK is 0 in the sandbox: no locking, as for an
         // unprivileged process.
         SHM_LOCK | SHM_UNLOCK => {
             let id = sysv::id_of(id)?;
-            ctx.kernel.ipc.segments.get(id, seq).ok_or(Errno::INVAL)?;
+            ctx.kernel.ipc.segments.get(id).ok_or(Errno::INVAL)?;
             Err(Errno::PERM.into())
         }
         _ => Err(Errno::INVAL.into()),
@@ -279,7 +257,7 @@ pub fn shmctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 /// `struct shmid64_ds` (112 bytes).
-fn stat_bytes(s: &Segment) -> [u8; 112] {
+fn stat_bytes(s: &Segment) -> Vec<u8> {
     let mut b = [0u8; 112];
     let mut perm = s.perm;
     if s.removed {
@@ -294,5 +272,5 @@ fn stat_bytes(s: &Segment) -> [u8; 112] {
     put(88, s.nattch());
     b[80..84].copy_from_slice(&s.cpid.to_le_bytes());
     b[84..88].copy_from_slice(&s.lpid.to_le_bytes());
-    b
+    b.to_vec()
 }
