@@ -165,21 +165,41 @@ pub fn makedev(major: u64, minor: u64) -> u64 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
 }
 
-/// `d_reclen` of a `linux_dirent64` with a `name_len`-byte name.
-pub fn dirent_len(name_len: usize) -> usize {
-    (19 + name_len + 1 + 7) & !7
+/// Which directory-entry record a listing call writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirentFormat {
+    /// `struct linux_dirent64` (getdents64): ino, off, reclen, type, name.
+    Sixty4,
+    /// `struct linux_dirent` (the original getdents): ino, off, reclen,
+    /// name and its NUL, the type in the record's last byte.
+    Legacy,
 }
 
-/// Appends one `struct linux_dirent64` to `out`.
-pub fn push_dirent(out: &mut Vec<u8>, ino: u64, off: i64, d_type: u8, name: &[u8]) {
-    let len = dirent_len(name.len());
-    let start = out.len();
-    out.extend_from_slice(&ino.to_le_bytes());
-    out.extend_from_slice(&off.to_le_bytes());
-    out.extend_from_slice(&(len as u16).to_le_bytes());
-    out.push(d_type);
-    out.extend_from_slice(name);
-    out.resize(start + len, 0);
+impl DirentFormat {
+    /// `d_reclen` of one record with a `name_len`-byte name (8-aligned).
+    pub fn len(self, name_len: usize) -> usize {
+        match self {
+            Self::Sixty4 => (19 + name_len + 1 + 7) & !7,
+            Self::Legacy => (18 + name_len + 2 + 7) & !7,
+        }
+    }
+
+    /// Appends one record to `out`.
+    pub fn push(self, out: &mut Vec<u8>, ino: u64, off: i64, d_type: u8, name: &[u8]) {
+        let len = self.len(name.len());
+        let start = out.len();
+        out.extend_from_slice(&ino.to_le_bytes());
+        out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&(len as u16).to_le_bytes());
+        if self == Self::Sixty4 {
+            out.push(d_type);
+        }
+        out.extend_from_slice(name);
+        out.resize(start + len, 0);
+        if self == Self::Legacy {
+            out[start + len - 1] = d_type;
+        }
+    }
 }
 
 /// Decodes one `struct iovec` (base, len).

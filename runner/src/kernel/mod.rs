@@ -25,6 +25,7 @@ pub mod budget;
 pub mod death;
 pub mod events;
 pub mod fds;
+pub mod fifos;
 pub mod file_locks;
 pub mod file_maps;
 pub mod flocks;
@@ -89,6 +90,8 @@ pub struct Kernel {
     pub cpus: u64,
     /// The futex wait queues (kernel/futex.rs).
     pub futexes: futex::Futexes,
+    /// The named pipes open in the sandbox (kernel/fifos.rs).
+    pub fifos: fifos::Fifos,
     /// Threads waiting for another thread's next syscall (`Wait::Retry`):
     /// woken, and forgotten, after every syscall.
     pub retry_waiters: Vec<std::sync::Arc<parker::Parker>>,
@@ -255,6 +258,7 @@ impl Kernel {
             reports: Reports::default(),
             cpus: 1,
             futexes: futex::Futexes::default(),
+            fifos: fifos::Fifos::default(),
             retry_waiters: Vec::new(),
             procs: placeholder_table(),
             exec: ExecInfo::default(),
@@ -295,6 +299,7 @@ impl Kernel {
             reports: Reports::default(),
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),
             futexes: futex::Futexes::default(),
+            fifos: fifos::Fifos::default(),
             retry_waiters: Vec::new(),
             procs: process_table::ProcessTable::new(
                 process::GUEST_PID,

@@ -160,19 +160,57 @@ impl Drop for PipeEnd {
     }
 }
 
+/// A pipe with no end open yet, its bytes charged to `budget`: a named
+/// pipe's (kernel/fifos.rs), whose ends open one by one ([`PipeEnd::open`]).
+#[derive(Debug, Clone)]
+pub struct PipeCore {
+    pipe: Arc<Mutex<Pipe>>,
+    edges: Arc<Edges>,
+}
+
+impl PipeCore {
+    pub fn new(budget: &Arc<PipeBudget>) -> PipeCore {
+        PipeCore {
+            pipe: Arc::new(Mutex::new(Pipe {
+                id: next_id(),
+                buf: VecDeque::new(),
+                readers: 0,
+                writers: 0,
+                budget: budget.clone(),
+            })),
+            edges: Arc::new(Edges::default()),
+        }
+    }
+
+    /// (open read ends, open write ends).
+    pub fn ends(&self) -> (usize, usize) {
+        let p = lock(&self.pipe);
+        (p.readers, p.writers)
+    }
+
+    /// Drops what the buffer holds (a named pipe whose ends all closed:
+    /// Linux frees its buffer then).
+    pub fn clear(&self) {
+        let mut p = lock(&self.pipe);
+        let n = p.buf.len() as u64;
+        p.budget.used.fetch_sub(n, Ordering::SeqCst);
+        p.buf = VecDeque::new();
+    }
+}
+
+impl PipeEnd {
+    /// Opens one more end of `core`, for writing or reading.
+    pub fn open(core: &PipeCore, write: bool, flags: u32) -> PipeEnd {
+        PipeEnd::new(&core.pipe, &core.edges, write, flags)
+    }
+}
+
 /// A new pipe: (read end, write end), its bytes charged to `budget`.
 pub fn new_pipe(flags: u32, budget: &Arc<PipeBudget>) -> (PipeEnd, PipeEnd) {
-    let pipe = Arc::new(Mutex::new(Pipe {
-        id: next_id(),
-        buf: VecDeque::new(),
-        readers: 0,
-        writers: 0,
-        budget: budget.clone(),
-    }));
-    let edges = Arc::new(Edges::default());
+    let core = PipeCore::new(budget);
     (
-        PipeEnd::new(&pipe, &edges, false, flags),
-        PipeEnd::new(&pipe, &edges, true, flags),
+        PipeEnd::open(&core, false, flags),
+        PipeEnd::open(&core, true, flags),
     )
 }
 

@@ -87,6 +87,10 @@ pub struct Process {
     /// Its nice value and scheduling policy (syscalls/scheduling.rs):
     /// inherited at fork, kept at execve.
     pub sched: Scheduling,
+    /// Its execution domain (personality(2), syscalls/identity.rs): 0,
+    /// PER_LINUX, with at most ADDR_NO_RANDOMIZE; inherited at fork,
+    /// kept at execve.
+    pub personality: u32,
     /// The program's path as it was started (`/proc/self/exe`), and its
     /// arguments, each NUL-terminated (`/proc/self/cmdline`).
     pub exe: Vec<u8>,
@@ -111,6 +115,12 @@ pub struct Scheduling {
     pub policy: u32,
     /// SCHED_RESET_ON_FORK was set with the policy.
     pub reset_on_fork: bool,
+    /// The I/O priority ioprio_set gave (class << 13 | level); 0, class
+    /// IOPRIO_CLASS_NONE, until then (syscalls/ioprio.rs).
+    pub ioprio: u16,
+    /// The utilization clamps sched_setattr set (min, max), out of 1024;
+    /// None: Linux's defaults, 0 and 1024.
+    pub uclamp: Option<(u32, u32)>,
 }
 
 impl Scheduling {
@@ -121,8 +131,9 @@ impl Scheduling {
         if self.reset_on_fork {
             Scheduling {
                 nice: self.nice.max(0),
-                policy: self.policy,
                 reset_on_fork: false,
+                uclamp: None,
+                ..self
             }
         } else {
             self
@@ -177,6 +188,7 @@ impl Process {
             shm_attached: Default::default(),
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
+            personality: 0,
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),
@@ -219,6 +231,7 @@ impl Process {
             shm_attached: Default::default(),
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
+            personality: 0,
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),

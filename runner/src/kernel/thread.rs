@@ -64,6 +64,9 @@ pub struct Thread {
     pub ring_slot: Option<u64>,
     /// `--trace`: the call it is making, until its line is written.
     pub trace: Option<crate::trace::Pending>,
+    /// An open of a named pipe waiting for the other side, its end
+    /// already counted (kernel/fifos.rs); dropped if a signal ends the wait.
+    pub fifo_wait: Option<super::fifos::FifoWait>,
 }
 
 impl Thread {
@@ -113,6 +116,7 @@ impl Thread {
             ring_slot: None,
             on_out: false,
             trace: None,
+            fifo_wait: None,
         }
     }
 

@@ -195,6 +195,7 @@ where
         shm_attached: parent.shm_attached.clone(),
         umask: parent.umask,
         sched: parent.sched.for_child(),
+        personality: parent.personality,
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
         ring: parent.ring.for_child(),

@@ -1063,6 +1063,8 @@ where
             }
             (_, Parked::Signaled) => {
                 st.kernel.futexes.cancel(t.tid);
+                // A named pipe's open gives up its end (kernel/fifos.rs).
+                t.fifo_wait = None;
                 // A call that only waited for another thread restarts after
                 // the handler when its action has SA_RESTART (RIP back on
                 // the `syscall`, RAX the number again); others fail EINTR.

@@ -59,10 +59,10 @@ pub fn futex(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 /// A futex word: where it is, and whether the operation on it is private
 /// (FUTEX_PRIVATE_FLAG).
-type Word = (GuestPtr, bool);
+pub(super) type Word = (GuestPtr, bool);
 
 /// The key of the futex word at `ptr`, which must be readable.
-fn key(ctx: &mut Ctx<'_>, (ptr, private): Word) -> Result<FutexKey, Errno> {
+pub(super) fn key(ctx: &mut Ctx<'_>, (ptr, private): Word) -> Result<FutexKey, Errno> {
     if !ptr.addr().is_multiple_of(4) {
         return Err(Errno::INVAL);
     }
@@ -84,7 +84,7 @@ fn key_of(ctx: &Ctx<'_>, (ptr, private): Word, pa: u64) -> FutexKey {
 
 /// The wait's end: `timeout` (null: none) relative, or absolute on the
 /// monotonic clock (or the realtime one with FUTEX_CLOCK_REALTIME).
-fn deadline(
+pub(super) fn deadline(
     ctx: &mut Ctx<'_>,
     timeout: GuestPtr,
     absolute: bool,
@@ -112,7 +112,7 @@ fn deadline(
     )))
 }
 
-fn wait(
+pub(super) fn wait(
     ctx: &mut Ctx<'_>,
     (uaddr, private): Word,
     val: u32,
@@ -145,7 +145,7 @@ fn wait(
     Err(Stop::Block(Wait::Futex { until }))
 }
 
-fn wake(ctx: &mut Ctx<'_>, word: Word, bitset: u32, n: u32) -> SyscallResult {
+pub(super) fn wake(ctx: &mut Ctx<'_>, word: Word, bitset: u32, n: u32) -> SyscallResult {
     let key = key(ctx, word)?;
     Ok(ctx.kernel.futexes.wake(key, bitset, u64::from(n)))
 }

@@ -251,3 +251,30 @@ pub fn prctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         _ => Err(Errno::INVAL.into()),
     }
 }
+
+/// personality(persona): 0xffffffff reads the execution domain; any other
+/// value sets it and returns the old one. The runner honours PER_LINUX
+/// (0) with ADDR_NO_RANDOMIZE, which its layout always is (nothing is
+/// randomised: abi.md); any other domain or flag (READ_IMPLIES_EXEC,
+/// PER_LINUX32's 32-bit uname, UNAME26, ...) would change what the
+/// program sees in ways it does not emulate: EINVAL, reported once,
+/// rather than a domain set and not kept.
+pub fn personality(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    const QUERY: u32 = 0xffff_ffff;
+    const ADDR_NO_RANDOMIZE: u32 = 0x0004_0000;
+    let (asked, old) = (a[0] as u32, ctx.process.personality);
+    if asked == QUERY {
+        return Ok(u64::from(old));
+    }
+    if asked & !ADDR_NO_RANDOMIZE != 0 {
+        // Reported under its own number, as refusals are.
+        if ctx.kernel.reports.first(135) {
+            crate::say!(
+                "runner: personality {asked:#x} refused: only PER_LINUX, with or without ADDR_NO_RANDOMIZE, is emulated; returned EINVAL"
+            );
+        }
+        return Err(Errno::INVAL.into());
+    }
+    ctx.process.personality = asked;
+    Ok(u64::from(old))
+}

@@ -1,5 +1,6 @@
-//! read, write, readv, writev, pread64, pwrite64, preadv, pwritev, lseek on
-//! the guest's descriptors. Every buffer is checked through the tunnel
+//! read, write, readv, writev, pread64, pwrite64, preadv, pwritev,
+//! preadv2, pwritev2, lseek, fadvise64 and readahead on the guest's
+//! descriptors. Every buffer is checked through the tunnel
 //! before the host is asked for anything; data moves between the host fd
 //! and guest memory without an intermediate copy (pipes inside the process
 //! move through their runner buffer, `pipe.rs`). A write that finds no
@@ -339,6 +340,76 @@ pub fn pwritev(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     write_from(ctx, a[0], &parts, Some(at))
 }
 
+/// preadv2/pwritev2 flags (`RWF_*`) of the Linux the guest sees (6.1);
+/// any other bit is EOPNOTSUPP, as there.
+const RWF_HIPRI: u64 = 0x1;
+const RWF_DSYNC: u64 = 0x2;
+const RWF_SYNC: u64 = 0x4;
+const RWF_NOWAIT: u64 = 0x8;
+const RWF_APPEND: u64 = 0x10;
+
+/// The checks preadv2 and pwritev2 share: the flags (EOPNOTSUPP for an
+/// unknown one; RWF_NOWAIT only on files, which never make the runner
+/// wait: elsewhere EOPNOTSUPP, Linux's answer for a file that cannot
+/// promise it), and the position: -1 is the file's own (as readv and
+/// writev), another negative one EINVAL.
+fn v2_args(ctx: &mut Ctx<'_>, a: &Args) -> Result<(u64, Option<u64>), Errno> {
+    let flags = a[5] as u32 as u64;
+    let obj = ctx.process.fds.get(a[0])?;
+    if flags & !(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND) != 0
+        || (flags & RWF_NOWAIT != 0 && !matches!(&*obj, Object::File(_)))
+    {
+        return Err(Errno::OPNOTSUPP);
+    }
+    let at = if a[3] as i64 == -1 {
+        None
+    } else {
+        Some(offset(a[3])?)
+    };
+    Ok((flags, at))
+}
+
+/// preadv2: preadv or readv (position -1), with per-call flags; RWF_HIPRI
+/// (polling) and RWF_NOWAIT on a file change nothing here.
+pub fn preadv2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (_, at) = v2_args(ctx, a)?;
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Write)?;
+    read_into(ctx, a[0], &parts, at)
+}
+
+/// pwritev2: pwritev or writev (position -1), with per-call flags:
+/// RWF_APPEND writes at the end of a file (at the file position's end,
+/// which moves, for -1; leaving it where it was for a positional write),
+/// RWF_DSYNC and RWF_SYNC sync what was written before returning.
+pub fn pwritev2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (flags, mut at) = v2_args(ctx, a)?;
+    let parts = read_iovecs(ctx, a[1], a[2], Access::Read)?;
+    let obj = ctx.process.fds.get(a[0])?;
+    let file = match &*obj {
+        Object::File(f) => Some(f),
+        _ => None,
+    };
+    if let (Some(f), true) = (file, flags & RWF_APPEND != 0) {
+        at = match at {
+            // The file position moves to the end, and past what is written.
+            None => {
+                rustix::fs::seek(&f.fd, SeekFrom::End(0))?;
+                None
+            }
+            Some(_) => Some(rustix::fs::fstat(&f.fd)?.st_size.max(0) as u64),
+        };
+    }
+    let n = write_from(ctx, a[0], &parts, at)?;
+    if let Some(f) = file {
+        if flags & RWF_SYNC != 0 {
+            rustix::fs::fsync(&f.fd)?;
+        } else if flags & RWF_DSYNC != 0 {
+            rustix::fs::fdatasync(&f.fd)?;
+        }
+    }
+    Ok(n)
+}
+
 pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (off, whence) = (a[1] as i64, a[2] as u32 as u64);
     let pos = match whence {
@@ -398,4 +469,17 @@ pub fn fadvise64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     Ok(0)
+}
+
+/// readahead(fd, offset, count): a hint to bring a file's pages into the
+/// page cache, which is the host's. Checked as Linux checks it (EBADF
+/// unless open for reading, EINVAL for what is not a file), then left to
+/// the host's own readahead.
+pub fn readahead(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let obj = ctx.process.fds.get(a[0])?;
+    match &*obj {
+        Object::File(f) if f.readable => Ok(0),
+        Object::File(_) => Err(Errno::BADF.into()),
+        _ => Err(Errno::INVAL.into()),
+    }
 }

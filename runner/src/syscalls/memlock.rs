@@ -6,6 +6,8 @@
 //! range (ENOMEM otherwise, as Linux). A guest page is never paged out by the
 //! guest's kernel (the runner) anyway; whether the host keeps the runner's
 //! memory in RAM is the host's business, as for any hypervisor.
+//! mincore answers which pages are in memory from the guest's page
+//! tables' accessed and dirty bits.
 
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::RLIMIT_MEMLOCK;
@@ -82,5 +84,50 @@ pub fn mlockall(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 pub fn munlockall(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Ok(0)
+}
+
+/// mincore(addr, length, vec): one byte per page of the range, 1 for a
+/// page in memory, which here is a page the program has used since it was
+/// mapped (the A and D bits of its page-table entry: read or written, by
+/// it or by the runner for it), 0 for one it has not touched yet, as
+/// Linux answers for anonymous memory (for a file's pages Linux answers
+/// whether the host caches them; here only use counts). As Linux:
+/// EINVAL for an unaligned `addr`, ENOMEM for a range not wholly mapped,
+/// EFAULT for a `vec` the guest cannot write.
+pub fn mincore(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    /// Pages answered per write to `vec`.
+    const CHUNK: u64 = 4096;
+    let (start, len, vec) = (a[0], a[1], crate::tunnel::GuestPtr::new(a[2]));
+    if !start.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::INVAL.into());
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    let end = pages
+        .checked_mul(PAGE_SIZE)
+        .and_then(|n| start.checked_add(n))
+        .ok_or(Errno::NOMEM)?;
+    if pages == 0 {
+        return Ok(0);
+    }
+    if !ctx.memory().0.covered(start, end) {
+        return Err(Errno::NOMEM.into());
+    }
+    let mut done = 0;
+    while done < pages {
+        let n = (pages - done).min(CHUNK);
+        let out: Vec<u8> = {
+            let (aspace, mem) = ctx.memory();
+            (0..n)
+                .map(|i| {
+                    let va = start + (done + i) * PAGE_SIZE;
+                    u8::from(aspace.was_used(mem, va))
+                })
+                .collect()
+        };
+        let at = vec.checked_add(done).ok_or(Errno::FAULT)?;
+        ctx.tunnel().write(at, &out).map_err(|_| Errno::FAULT)?;
+        done += n;
+    }
     Ok(0)
 }

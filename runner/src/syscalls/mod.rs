@@ -2,6 +2,7 @@
 //! and dispatch through the table in `table.rs`.
 
 mod alarm;
+mod capabilities;
 mod clocks;
 pub mod common;
 mod copy;
@@ -17,8 +18,10 @@ mod file_pages;
 mod flock;
 mod fs;
 pub mod futex;
+mod futex2;
 mod identity;
 mod io;
+mod ioprio;
 mod memfd;
 mod memlock;
 mod memory;
@@ -35,6 +38,7 @@ mod readiness;
 mod record_locks;
 mod remap;
 mod resources;
+mod sched_attr;
 mod scheduling;
 mod select;
 pub mod signalfd;

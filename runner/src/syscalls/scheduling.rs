@@ -9,28 +9,28 @@
 //! CAP_SYS_NICE: EPERM. Another process of the sandbox as the target:
 //! ESRCH (only the caller's own scheduling is kept).
 
+use super::sched_attr::{change, Change};
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::Errno;
-use crate::kernel::process::Scheduling;
 use crate::tunnel::GuestPtr;
 use rustix::time::ClockId;
 
 const PRIO_PROCESS: u64 = 0;
 const PRIO_PGRP: u64 = 1;
 const PRIO_USER: u64 = 2;
-const SCHED_OTHER: u32 = 0;
-const SCHED_FIFO: u32 = 1;
-const SCHED_RR: u32 = 2;
-const SCHED_BATCH: u32 = 3;
-const SCHED_IDLE: u32 = 5;
-const SCHED_DEADLINE: u32 = 6;
-const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
+pub(super) const SCHED_OTHER: u32 = 0;
+pub(super) const SCHED_FIFO: u32 = 1;
+pub(super) const SCHED_RR: u32 = 2;
+pub(super) const SCHED_BATCH: u32 = 3;
+pub(super) const SCHED_IDLE: u32 = 5;
+pub(super) const SCHED_DEADLINE: u32 = 6;
+pub(super) const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
 /// sysconf(_SC_CLK_TCK) on x86-64 Linux.
 const CLOCK_TICKS_PER_SEC: u64 = 100;
 
 /// Whether `(which, who)` names the calling process (ESRCH for anything
 /// else it could name, EINVAL for an unknown `which`).
-fn names_caller(ctx: &Ctx<'_>, which: u64, who: u64) -> Result<(), Errno> {
+pub(super) fn names_caller(ctx: &Ctx<'_>, which: u64, who: u64) -> Result<(), Errno> {
     let me = ctx.process.identity.pid;
     let mine = match which {
         PRIO_PROCESS => who == 0 || who == me || ctx.process.threads.is_alive(who),
@@ -66,7 +66,7 @@ pub fn setpriority(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 
 /// The calling process for a `pid` argument (0 or its own pid or one of
 /// its threads): ESRCH for any other, EINVAL for a negative one.
-fn own(ctx: &Ctx<'_>, pid: u64) -> Result<(), Errno> {
+pub(super) fn own(ctx: &Ctx<'_>, pid: u64) -> Result<(), Errno> {
     if (pid as i64) < 0 {
         return Err(Errno::INVAL);
     }
@@ -98,29 +98,25 @@ pub fn sched_getscheduler(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ))
 }
 
+/// sched_setscheduler(pid, policy, param): SCHED_OTHER, SCHED_BATCH or
+/// SCHED_IDLE at priority 0, with or without SCHED_RESET_ON_FORK, checked
+/// as `sched_attr::change` checks every change.
 pub fn sched_setscheduler(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let policy = a[1] as u32;
-    if (policy as i32) < 0 {
+    if (policy as i32) < 0 || (a[0] as i32) < 0 {
         return Err(Errno::INVAL.into());
     }
     let priority = read_priority(ctx, a[2])?;
     own(ctx, a[0])?;
-    let (base, reset) = (
-        policy & !SCHED_RESET_ON_FORK,
+    let now = ctx.process.sched;
+    let c = Change::policy(
+        &now,
+        Some(policy & !SCHED_RESET_ON_FORK),
+        priority as u32,
         policy & SCHED_RESET_ON_FORK != 0,
     );
-    match base {
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => {
-            ctx.process.sched = Scheduling {
-                policy: base,
-                reset_on_fork: reset,
-                ..ctx.process.sched
-            };
-            Ok(0)
-        }
-        SCHED_FIFO | SCHED_RR if (1..=99).contains(&priority) => Err(Errno::PERM.into()),
-        _ => Err(Errno::INVAL.into()),
-    }
+    ctx.process.sched = change(now, &c)?;
+    Ok(0)
 }
 
 pub fn sched_getparam(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -137,11 +133,14 @@ pub fn sched_getparam(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 /// sched_setparam: the priority of the policy the process has (0 for the
 /// policies it can have).
 pub fn sched_setparam(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    let priority = read_priority(ctx, a[1])?;
-    own(ctx, a[0])?;
-    if priority != 0 {
+    if (a[0] as i32) < 0 {
         return Err(Errno::INVAL.into());
     }
+    let priority = read_priority(ctx, a[1])?;
+    own(ctx, a[0])?;
+    let now = ctx.process.sched;
+    let c = Change::policy(&now, None, priority as u32, now.reset_on_fork);
+    ctx.process.sched = change(now, &c)?;
     Ok(0)
 }
 

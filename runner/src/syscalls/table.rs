@@ -16,10 +16,11 @@
 //! generated from this one (`doc_table`); a test fails when it is stale.
 
 use super::{
-    alarm, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, identity, io, memfd,
-    memlock, memory, net, net_messages, net_options, net_server, pidfd, pipe, poll, posix_timers,
-    process, remap, resources, scheduling, select, signalfd, signals, sigwait, sleep, socketpair,
-    splice, sysv_msg, sysv_sem, sysv_shm, thread, time, timerfd, wait, Handler,
+    alarm, capabilities, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, futex2,
+    identity, io, ioprio, memfd, memlock, memory, net, net_messages, net_options, net_server,
+    pidfd, pipe, poll, posix_timers, process, remap, resources, sched_attr, scheduling, select,
+    signalfd, signals, sigwait, sleep, socketpair, splice, sysv_msg, sysv_sem, sysv_shm, thread,
+    time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -88,16 +89,12 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 }
 
 // Why the refused and unsupported syscalls are, grouped by family.
-const SIGNAL_FRAMES: &str = "not emulated yet: restart_syscall";
-const THREADS: &str = "not emulated yet: the futex2 calls (futex_waitv, futex_wake, futex_wait, futex_requeue); libcs use futex";
+const THREADS: &str = "not emulated yet: futex_waitv (a thread here waits on one futex queue at a time); futex and the other futex2 calls are";
 const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
-const FILE_META: &str =
-    "not emulated yet: the file calls programs rarely need (the 32-bit getdents, sync_file_range, readahead, vmsplice, preadv2 and pwritev2, openat2)";
-const METADATA: &str = "device nodes are not part of the policy's access levels";
+const FILE_META: &str = "not emulated yet: the file calls programs rarely need (vmsplice, openat2)";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
-const SCHED: &str = "not emulated yet: I/O priorities, sched_setattr/sched_getattr, round-robin intervals, personality (nice values and the non-real-time policies are: getpriority, sched_setscheduler)";
 const MEMORY: &str =
     "NUMA policy, protection keys and other memory controls are not emulated (memory locking is: EPERM, as RLIMIT_MEMLOCK is 0)";
 const ASYNC_IO: &str =
@@ -164,7 +161,8 @@ pub static TABLE: &[Entry] = &[
         "shrink, grow in place or move anonymous memory (pages move, nothing is copied)"),
     emulated!("msync", memory::msync,
         "checked (EINVAL, ENOMEM on an unmapped range); the written pages of shared file mappings in the range written to their files"),
-    unsupported("mincore", MEMORY),
+    emulated!("mincore", memlock::mincore,
+        "which pages of a mapped range are in memory: those used since they were mapped (the page tables' accessed and dirty bits), as for anonymous memory (a file's untouched pages: 0, where Linux says whether the host caches them); ENOMEM for a range not wholly mapped"),
     emulated!("madvise", remap::madvise,
         "MADV_DONTNEED zeroes pages; other advice accepted without effect"),
     emulated!("shmget", sysv_shm::shmget,
@@ -265,7 +263,8 @@ pub static TABLE: &[Entry] = &[
         "inside read-write rules only"),
     emulated!("ftruncate", fs::ftruncate,
         "files opened for writing (inside read-write rules) only"),
-    unsupported("getdents", FILE_META),
+    emulated!("getdents", fs::getdents,
+        "the original getdents: getdents64's listing as struct linux_dirent records (the type in each record's last byte)"),
     emulated!("getcwd", fs::getcwd,
         "the guest cwd, a guest path: no host path leaks"),
     emulated!("chdir", fs::chdir,
@@ -354,8 +353,10 @@ pub static TABLE: &[Entry] = &[
     unsupported("setfsgid", HOST_ADMIN),
     emulated!("getsid", identity::getsid,
         "the session of any process of the sandbox (ESRCH outside)"),
-    unsupported("capget", SELF_CONFINEMENT),
-    unsupported("capset", HOST_ADMIN),
+    emulated!("capget", capabilities::capget,
+        "the capability sets of an unprivileged process: all empty, for any process of the sandbox; header versions 1 to 3 (another: v3 written back, EINVAL)"),
+    emulated!("capset", capabilities::capset,
+        "only the caller's, only to the empty sets it has (any capability: EPERM)"),
     emulated!("rt_sigpending", signals::rt_sigpending,
         "the signals pending for the calling thread or the process that its mask blocks"),
     emulated!("rt_sigtimedwait", sigwait::rt_sigtimedwait,
@@ -368,9 +369,11 @@ pub static TABLE: &[Entry] = &[
         "the calling thread's alternate stack (SA_ONSTACK, SS_AUTODISARM)"),
     emulated!("utime", fs::utime,
         "as utimensat (whole seconds; NULL: now), inside read-write rules only"),
-    unsupported("mknod", METADATA),
+    emulated!("mknod", fs::mknod,
+        "a regular file or a named pipe (FIFO) inside read-write rules, counted in created_entries; the pipe's bytes flow through the runner, between the sandbox's processes only (O_RDWR opens: EINVAL, reported); device nodes EPERM (no CAP_MKNOD); socket files EPERM, reported"),
     unsupported("uselib", REMOVED),
-    unsupported("personality", SCHED),
+    emulated!("personality", identity::personality,
+        "PER_LINUX with or without ADDR_NO_RANDOMIZE (the layout is never randomised), kept over fork and execve; any other domain or flag is EINVAL, reported (not emulated)"),
     unsupported("ustat", REMOVED),
     emulated!("statfs", fs::statfs,
         "a host object's file system as the host's fstatfs shows it (f_fsid 0); a synthesized directory: an empty read-only tmpfs"),
@@ -393,7 +396,8 @@ pub static TABLE: &[Entry] = &[
         "Linux's: 99 for SCHED_FIFO and SCHED_RR, 0 for the others"),
     emulated!("sched_get_priority_min", scheduling::sched_get_priority_min,
         "Linux's: 1 for SCHED_FIFO and SCHED_RR, 0 for the others"),
-    unsupported("sched_rr_get_interval", SCHED),
+    emulated!("sched_rr_get_interval", sched_attr::sched_rr_get_interval,
+        "the caller's (no policy here is round-robin): the fair class's slice for a lone task, 6 ms x (1 + log2 of the CPUs, at most 8)"),
     emulated!("mlock", memlock::mlock,
         "as for an unprivileged process whose RLIMIT_MEMLOCK is 0 (the sandbox's): EPERM"),
     emulated!("munlock", memlock::munlock,
@@ -441,7 +445,8 @@ pub static TABLE: &[Entry] = &[
     unsupported("security", REMOVED),
     emulated!("gettid", process::gettid,
         "the calling thread's tid (the first thread's is the pid)"),
-    unsupported("readahead", FILE_META),
+    emulated!("readahead", io::readahead,
+        "checked as Linux (EBADF unless open for reading, EINVAL for what is not a file), then left to the host's own readahead"),
     refused_quietly("setxattr", Errno::OPNOTSUPP, XATTRS),
     refused_quietly("lsetxattr", Errno::OPNOTSUPP, XATTRS),
     refused_quietly("fsetxattr", Errno::OPNOTSUPP, XATTRS),
@@ -481,7 +486,8 @@ pub static TABLE: &[Entry] = &[
         "host directory entries, then synthesized ones for rule paths below; synthesized directories list their children"),
     emulated!("set_tid_address", process::set_tid_address,
         "clear_child_tid: zeroed and woken when the thread exits; returns the tid"),
-    unsupported("restart_syscall", SIGNAL_FRAMES),
+    emulated!("restart_syscall", signals::restart_syscall,
+        "EINTR, Linux's answer with no restart pending: the runner resumes interrupted calls itself and never leaves one to restart"),
     emulated!("semtimedop", sysv_sem::semtimedop,
         "semop with a timeout: EAGAIN when it passes"),
     emulated!("fadvise64", io::fadvise64,
@@ -529,8 +535,10 @@ pub static TABLE: &[Entry] = &[
     unsupported("add_key", HOST_ADMIN),
     unsupported("request_key", HOST_ADMIN),
     unsupported("keyctl", HOST_ADMIN),
-    unsupported("ioprio_set", SCHED),
-    unsupported("ioprio_get", SCHED),
+    emulated!("ioprio_set", ioprio::ioprio_set,
+        "the caller's I/O class and level, kept (the host schedules the I/O): best effort 0-7, idle, none; real time needs CAP_SYS_NICE (EPERM); inherited at fork"),
+    emulated!("ioprio_get", ioprio::ioprio_get,
+        "the caller's priority as set (0, class none, until then); for its group or user an unset one counts as best effort 4, as Linux's ioprio_best"),
     unsupported("inotify_init", EVENTS),
     unsupported("inotify_add_watch", EVENTS),
     unsupported("inotify_rm_watch", EVENTS),
@@ -539,7 +547,8 @@ pub static TABLE: &[Entry] = &[
         "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a synthesized, read-only /proc (self, exe, fd, maps, status, cmdline, comm, mounts, cpuinfo, meminfo, stat); a new file takes one of limits.created_entries (EDQUOT when none is left)"),
     emulated!("mkdirat", fs::mkdirat,
         "inside read-write rules only; no set-id or sticky bits; takes one of limits.created_entries (EDQUOT when none is left)"),
-    unsupported("mknodat", METADATA),
+    emulated!("mknodat", fs::mknodat,
+        "a regular file or a named pipe (FIFO) inside read-write rules, counted in created_entries; the pipe's bytes flow through the runner, between the sandbox's processes only (O_RDWR opens: EINVAL, reported); device nodes EPERM (no CAP_MKNOD); socket files EPERM, reported"),
     emulated!("fchownat", fs::fchownat,
         "as chown relative to a directory descriptor; AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH"),
     emulated!("futimesat", fs::futimesat,
@@ -573,7 +582,8 @@ pub static TABLE: &[Entry] = &[
         "between a pipe of the process and a file, standard stream or socket, or two pipes, moved by the runner (at most 64 KiB a call): reads and writes as read and sendfile, within bytes_written"),
     emulated!("tee", splice::tee,
         "between two pipes of the process: the bytes stay in the first"),
-    unsupported("sync_file_range", FILE_META),
+    emulated!("sync_file_range", fs::sync_file_range,
+        "checked as Linux checks it; with SYNC_FILE_RANGE_WRITE the file's data is synced (host fdatasync: more than the range, never less)"),
     unsupported("vmsplice", FILE_META),
     unsupported("move_pages", OTHER_PROCESSES),
     emulated!("utimensat", fs::utimensat,
@@ -632,8 +642,10 @@ pub static TABLE: &[Entry] = &[
     unsupported("process_vm_writev", OTHER_PROCESSES),
     unsupported("kcmp", OTHER_PROCESSES),
     unsupported("finit_module", HOST_ADMIN),
-    unsupported("sched_setattr", SCHED),
-    unsupported("sched_getattr", SCHED),
+    emulated!("sched_setattr", sched_attr::sched_setattr,
+        "as sched_setscheduler with the nice value, SCHED_FLAG_KEEP_*, RESET_ON_FORK and the utilization clamps, any struct size Linux takes (E2BIG past what it knows); what needs CAP_SYS_NICE: EPERM"),
+    emulated!("sched_getattr", sched_attr::sched_getattr,
+        "the caller's policy, reset-on-fork flag, nice value and clamps, in as much of struct sched_attr as the caller's size holds"),
     emulated!("renameat2", fs::renameat2,
         "both ends in the same read-write rule (EXDEV across rules); RENAME_NOREPLACE/EXCHANGE"),
     unsupported("seccomp", SELF_CONFINEMENT),
@@ -651,8 +663,10 @@ pub static TABLE: &[Entry] = &[
         "as mlock; flags other than MLOCK_ONFAULT: EINVAL"),
     emulated!("copy_file_range", copy::copy_file_range,
         "between two files, by the host kernel, at most 8 MiB a call, within bytes_written; EXDEV (callers copy with read and write) where a sandboxed process maps either file shared"),
-    unsupported("preadv2", FILE_META),
-    unsupported("pwritev2", FILE_META),
+    emulated!("preadv2", io::preadv2,
+        "preadv, or readv at position -1; RWF_HIPRI, RWF_NOWAIT (files only; elsewhere EOPNOTSUPP), RWF_DSYNC, RWF_SYNC, RWF_APPEND accepted, other flags EOPNOTSUPP"),
+    emulated!("pwritev2", io::pwritev2,
+        "pwritev, or writev at position -1, within bytes_written; RWF_APPEND writes at the end of a file, RWF_DSYNC/RWF_SYNC sync it before returning; other flags EOPNOTSUPP"),
     unsupported("pkey_mprotect", MEMORY),
     unsupported("pkey_alloc", MEMORY),
     unsupported("pkey_free", MEMORY),
@@ -697,9 +711,12 @@ pub static TABLE: &[Entry] = &[
     emulated!("fchmodat2", fs::fchmodat2,
         "as fchmodat; AT_EMPTY_PATH as fchmod; AT_SYMLINK_NOFOLLOW EOPNOTSUPP (as Linux for a link)"),
     unsupported("map_shadow_stack", MEMORY),
-    unsupported("futex_wake", THREADS),
-    unsupported("futex_wait", THREADS),
-    unsupported("futex_requeue", THREADS),
+    emulated!("futex_wake", futex2::futex_wake,
+        "futex2: FUTEX2_SIZE_U32 (the one size Linux implements), FUTEX2_PRIVATE, a 32-bit mask; waking 0 wakes none"),
+    emulated!("futex_wait", futex2::futex_wait,
+        "futex2: as FUTEX_WAIT_BITSET with an absolute timeout on CLOCK_MONOTONIC or CLOCK_REALTIME"),
+    emulated!("futex_requeue", futex2::futex_requeue,
+        "futex2: two struct futex_waitv; if the first word holds its val, wakes and moves waiters as FUTEX_CMP_REQUEUE (returns both counts)"),
     unsupported("statmount", HOST_ADMIN),
     unsupported("listmount", HOST_ADMIN),
     unsupported("lsm_get_self_attr", SELF_CONFINEMENT),

@@ -439,20 +439,52 @@ impl Real<'_> {
     /// object is never opened). A tree may be a whole system image, device
     /// nodes included, and a runner run as root could otherwise read a
     /// disk through one; a named pipe's open would block the runner.
+    ///
+    /// The object opened is looked at again (a guest's rename may have
+    /// put a named pipe there since): it is opened O_NONBLOCK, so that
+    /// even then the runner never waits on it, and anything but a file or
+    /// a directory is closed again, EACCES.
     pub fn open(&self, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
-        if !flags.contains(OFlags::PATH) {
-            let look =
-                OFlags::PATH | OFlags::CLOEXEC | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
-            // Nothing there yet (O_CREAT makes it): the open says.
-            if let Ok(fd) = self.open_path(look, Mode::empty()) {
-                let kind = rustix::fs::fstat(&fd)?.st_mode & 0o170000;
-                // S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK.
-                if matches!(kind, 0o020000 | 0o060000 | 0o010000 | 0o140000) {
-                    return Err(Errno::ACCESS);
-                }
-            }
+        match self.open_file(flags, mode)? {
+            Opened::Fd(fd) => Ok(fd),
+            Opened::NamedPipe(..) => Err(Errno::ACCESS),
         }
-        self.open_path(flags, mode)
+    }
+
+    /// As [`Real::open`], but a named pipe is answered with its identity
+    /// (for the runner's own pipe: kernel/fifos.rs), never opened.
+    pub fn open_file(&self, flags: OFlags, mode: Mode) -> Result<Opened, Errno> {
+        if flags.contains(OFlags::PATH) {
+            return self.open_path(flags, mode).map(Opened::Fd);
+        }
+        if let Some(found) = self.special(flags)? {
+            return found_special(found);
+        }
+        let fd = self.open_path(flags | OFlags::NONBLOCK, mode)?;
+        let st = rustix::fs::fstat(&fd)?;
+        if special_kind(st.st_mode) {
+            return found_special((st.st_mode, st.st_dev, st.st_ino));
+        }
+        if !flags.contains(OFlags::NONBLOCK) {
+            // F_SETFL sets these status flags; the others stay as opened.
+            let settable = OFlags::APPEND | OFlags::DIRECT;
+            rustix::fs::fcntl_setfl(&fd, flags & settable)?;
+        }
+        Ok(Opened::Fd(fd))
+    }
+
+    /// What is at the path when it is no file, directory or link: a
+    /// device node, a named pipe or a socket file, with its (mode,
+    /// device, inode); None for anything else or nothing (O_CREAT makes
+    /// it: the open says). `flags`' O_NOFOLLOW and O_DIRECTORY apply.
+    pub fn special(&self, flags: OFlags) -> Result<Option<(u32, u64, u64)>, Errno> {
+        let look =
+            OFlags::PATH | OFlags::CLOEXEC | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
+        let Ok(fd) = self.open_path(look, Mode::empty()) else {
+            return Ok(None);
+        };
+        let st = rustix::fs::fstat(&fd)?;
+        Ok(special_kind(st.st_mode).then_some((st.st_mode, st.st_dev, st.st_ino)))
     }
 
     /// `openat2` beneath the rule's root, as asked.
@@ -508,6 +540,29 @@ impl Real<'_> {
     pub fn rest_dir(&self) -> &Path {
         self.rest.parent().unwrap_or(Path::new(""))
     }
+}
+
+/// What opening a path in a tree gives.
+#[derive(Debug)]
+pub enum Opened {
+    Fd(OwnedFd),
+    /// A named pipe: the host's (device, inode) of the node.
+    NamedPipe(u64, u64),
+}
+
+/// A device node or socket file is EACCES (never opened); a named pipe is
+/// named.
+fn found_special((mode, dev, ino): (u32, u64, u64)) -> Result<Opened, Errno> {
+    if mode & 0o170000 == 0o010000 {
+        Ok(Opened::NamedPipe(dev, ino))
+    } else {
+        Err(Errno::ACCESS)
+    }
+}
+
+/// S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK: what is never opened on the host.
+fn special_kind(mode: u32) -> bool {
+    matches!(mode & 0o170000, 0o020000 | 0o060000 | 0o010000 | 0o140000)
 }
 
 /// Whether `fd` lies on a proc file system, whose links are magic (they

@@ -290,6 +290,12 @@ impl AddressSpace {
 
     /// Walks the page tables for one user address (the tunnel's walk,
     /// `tunnel/translate.rs`, goes through this).
+    /// Whether the page of `va` has been used since it was mapped (the
+    /// CPU's A and D bits): what mincore calls in memory.
+    pub fn was_used(&self, mem: &GuestMemory, va: u64) -> bool {
+        va < USER_END && self.tables.was_used(mem, va)
+    }
+
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {
         if va >= USER_END {
             return None;

@@ -339,6 +339,17 @@ impl PageTables {
         }
     }
 
+    /// Whether the page of `va` is mapped and has been used: read or
+    /// written by the program (the A or D bit of its leaf, or of its 2
+    /// MiB page), or written by the runner for it (mincore's "in memory").
+    pub fn was_used(&self, mem: &GuestMemory, va: u64) -> bool {
+        let used = |e: u64| e & PRESENT != 0 && e & (ACCESSED | DIRTY) != 0;
+        match self.pd_entry(mem, va) {
+            Some((_, pde)) if is_huge_leaf(pde) => used(pde),
+            _ => self.leaf_at(mem, va).is_some_and(|(_, e)| used(e)),
+        }
+    }
+
     /// Sets (`dirty`) or clears the D bit of the page of `va`. Setting it
     /// is what the CPU does at a write, so it needs no flush; clearing it
     /// is only for pages no vCPU has used yet (a mapping being made).

@@ -345,6 +345,30 @@ pub fn fdatasync(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(do_sync(ctx, a[0], true)?)
 }
 
+/// sync_file_range(fd, offset, nbytes, flags): checked as Linux checks it
+/// (EINVAL for an unknown flag, a negative offset or length, or a range
+/// past the largest offset; ESPIPE for what is not a file or directory),
+/// then, when the flags ask for the range to be written, the whole file's
+/// data is synced (more than asked, never less).
+pub fn sync_file_range(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    /// SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER.
+    const VALID: u64 = 0x7;
+    const WRITE: u64 = 0x2;
+    let (off, len, flags) = (a[1] as i64, a[2] as i64, a[3] as u32 as u64);
+    let obj = ctx.process.fds.get(a[0])?;
+    if flags & !VALID != 0 || off < 0 || len < 0 || off.checked_add(len).is_none() {
+        return Err(Errno::INVAL.into());
+    }
+    if !matches!(&*obj, Object::File(_) | Object::Dir(_)) {
+        return Err(Errno::SPIPE.into());
+    }
+    drop(obj);
+    if flags & WRITE != 0 {
+        do_sync(ctx, a[0], true)?;
+    }
+    Ok(0)
+}
+
 // ---- access -------------------------------------------------------------
 
 /// access(2) answers for the policy: W_OK needs a read-write rule; X_OK

@@ -4,14 +4,15 @@
 
 use super::{check_out, exists};
 use crate::abi::constants::{DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_UNKNOWN};
-use crate::abi::layouts::{self as abi, StatInfo};
+use crate::abi::constants::{S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG};
+use crate::abi::layouts::{DirentFormat, StatInfo};
 use crate::abi::Errno;
 use crate::kernel::fds::{DirObj, Object, VirtualDirObj};
 use crate::syscalls::common::*;
 use crate::syscalls::{Args, Ctx, SyscallResult};
 use crate::tunnel::GuestPtr;
 use crate::vfs::{self, Located, Node};
-use rustix::fs::{AtFlags, FileType, Mode, RawDir, SeekFrom};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
@@ -34,9 +35,9 @@ fn d_type(t: FileType) -> u8 {
     }
 }
 
-/// One getdents64 batch from a host directory, then its synthesized
+/// One listing batch (records in `fmt`) from a host directory, then its synthesized
 /// entries (rule paths below it that the host does not have).
-fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
+fn list_host(d: &DirObj, count: usize, fmt: DirentFormat) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut c = crate::kernel::lock(&d.cursor);
     let mut full = false;
@@ -61,12 +62,12 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
                 }
                 Some(Ok(ent)) => {
                     let name = ent.file_name().to_bytes();
-                    if out.len() + abi::dirent_len(name.len()) > count {
+                    if out.len() + fmt.len(name.len()) > count {
                         full = true;
                         rewind = true;
                         break;
                     }
-                    abi::push_dirent(
+                    fmt.push(
                         &mut out,
                         ent.ino(),
                         ent.next_entry_cookie() as i64,
@@ -91,12 +92,12 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
                 c.extra_next += 1;
                 continue;
             }
-            if out.len() + abi::dirent_len(name.len()) > count {
+            if out.len() + fmt.len(name.len()) > count {
                 full = true;
                 break;
             }
             let ino = vfs::virtual_ino(&d.guest_path.join(name));
-            abi::push_dirent(
+            fmt.push(
                 &mut out,
                 ino,
                 EXTRA_OFF + idx as i64 + 1,
@@ -112,18 +113,18 @@ fn list_host(d: &DirObj, count: usize) -> Result<Vec<u8>, Errno> {
     Ok(out)
 }
 
-fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
+fn list_virtual(v: &VirtualDirObj, count: usize, fmt: DirentFormat) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut i = v.pos.load(Ordering::Relaxed);
     while let Some((name, t)) = v.entries.get(i) {
-        if out.len() + abi::dirent_len(name.len()) > count {
+        if out.len() + fmt.len(name.len()) > count {
             if out.is_empty() {
                 return Err(Errno::INVAL);
             }
             break;
         }
         let ino = vfs::virtual_ino(&v.guest_path.join(name));
-        abi::push_dirent(&mut out, ino, i as i64 + 1, *t, name.as_bytes());
+        fmt.push(&mut out, ino, i as i64 + 1, *t, name.as_bytes());
         i += 1;
     }
     v.pos.store(i, Ordering::Relaxed);
@@ -131,12 +132,22 @@ fn list_virtual(v: &VirtualDirObj, count: usize) -> Result<Vec<u8>, Errno> {
 }
 
 pub fn getdents64(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    list(ctx, a, DirentFormat::Sixty4)
+}
+
+/// The original getdents: the same listing as `struct linux_dirent`
+/// records (the type in each record's last byte).
+pub fn getdents(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    list(ctx, a, DirentFormat::Legacy)
+}
+
+fn list(ctx: &mut Ctx<'_>, a: &Args, fmt: DirentFormat) -> SyscallResult {
     let obj = ctx.process.fds.get(a[0])?;
     let count = (a[2] as u32 as usize).min(MAX_RW as usize);
     check_out(ctx, a[1], count)?;
     let out = match &*obj {
-        Object::Dir(d) => list_host(d, count)?,
-        Object::VirtualDir(v) => list_virtual(v, count)?,
+        Object::Dir(d) => list_host(d, count, fmt)?,
+        Object::VirtualDir(v) => list_virtual(v, count, fmt)?,
         _ => return Err(Errno::NOTDIR.into()),
     };
     ctx.tunnel()
@@ -270,6 +281,71 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
         return Err(e);
     }
     Ok(0)
+}
+
+/// mknod and mknodat: a regular file (S_IFREG, or no type) or a named
+/// pipe (S_IFIFO) in a read-write tree, taking one of
+/// `limits.created_entries`, with the permission bits less the umask. As
+/// Linux answers an unprivileged process: a directory type is EPERM, an
+/// unknown one EINVAL, a device node EPERM (CAP_MKNOD). A socket file is
+/// EPERM too, reported: named UNIX sockets are not emulated. What flows
+/// through a named pipe is the runner's (kernel/fifos.rs).
+fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
+    const S_IFMT: u32 = 0o170_000;
+    const S_IFBLK: u32 = 0o060_000;
+    const S_IFSOCK: u32 = 0o140_000;
+    let kind = mode as u32 & S_IFMT;
+    match kind {
+        0 | S_IFREG | S_IFIFO | S_IFCHR | S_IFBLK | S_IFSOCK => {}
+        S_IFDIR => return Err(Errno::PERM),
+        _ => return Err(Errno::INVAL),
+    }
+    let g = guest_path(ctx, dirfd, path_ptr)?;
+    let vfs = &ctx.process.vfs;
+    let Node::Real(real) = vfs.resolve(&g.path)? else {
+        return Err(Errno::EXIST);
+    };
+    if real.rest.as_os_str().is_empty() || exists(&real) {
+        return Err(Errno::EXIST);
+    }
+    if !real.writable() {
+        return Err(Errno::ACCESS);
+    }
+    match kind {
+        S_IFCHR | S_IFBLK => return Err(Errno::PERM),
+        S_IFSOCK => {
+            if ctx.kernel.reports.first(MKNOD_SOCKET) {
+                crate::say!("runner: mknod of a socket file is not supported (named UNIX sockets are not emulated); returned EPERM");
+            }
+            return Err(Errno::PERM);
+        }
+        _ => {}
+    }
+    let (parent, name) = real.parent()?;
+    ctx.kernel.created.take()?;
+    let perm = Mode::from_bits_truncate(mode as u32 & 0o777 & !ctx.process.umask);
+    let made = if kind == S_IFIFO {
+        rustix::fs::mknodat(&parent, name, FileType::Fifo, perm, 0)
+    } else {
+        let create = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW;
+        rustix::fs::openat(&parent, name, create | OFlags::CLOEXEC, perm).map(drop)
+    };
+    if let Err(e) = made {
+        ctx.kernel.created.give_back();
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// The report key of a socket file's mknod (not a syscall number).
+const MKNOD_SOCKET: u64 = u64::MAX - 81;
+
+pub fn mknod(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mknod(ctx, AT_FDCWD as u64, a[0], a[1])?)
+}
+
+pub fn mknodat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    Ok(do_mknod(ctx, a[0], a[1], a[2])?)
 }
 
 pub fn mkdirat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {

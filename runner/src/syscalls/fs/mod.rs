@@ -25,11 +25,11 @@ mod statfs;
 
 pub use change::{
     access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, link, linkat, rename,
-    renameat, renameat2, symlink, symlinkat, sync, syncfs, truncate,
+    renameat, renameat2, symlink, symlinkat, sync, sync_file_range, syncfs, truncate,
 };
 pub use dirs::{
-    chdir, fchdir, getcwd, getdents64, mkdir, mkdirat, readlink, readlinkat, rmdir, unlink,
-    unlinkat,
+    chdir, fchdir, getcwd, getdents, getdents64, mkdir, mkdirat, mknod, mknodat, readlink,
+    readlinkat, rmdir, unlink, unlinkat,
 };
 pub use modes::{chmod, fchmod, fchmodat, fchmodat2, futimesat, umask, utime, utimensat, utimes};
 pub use open::{creat, open, openat};

@@ -3,15 +3,17 @@
 
 use crate::abi::constants::{
     DT_DIR, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC, O_EXCL,
-    O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_SYNC_BIT, O_TMPFILE_BIT, O_TRUNC,
-    O_WRONLY,
+    O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_SYNC_BIT, O_TMPFILE_BIT,
+    O_TRUNC, O_WRONLY,
 };
 use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::{Device, DirCursor, DirObj, FileObj, Object, Stream, VirtualDirObj};
+use crate::kernel::fifos::{FifoId, FifoOpen};
 use crate::syscalls::common::*;
 use crate::syscalls::{file_pages, Args, Ctx, SyscallResult};
-use crate::vfs::{Node, Real, Vfs};
+use crate::syscalls::{Stop, Wait};
+use crate::vfs::{Node, Opened, Real, Vfs};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -68,7 +70,26 @@ fn open_virtual(vfs: &Vfs, p: PathBuf, flags: u32) -> Result<Object, Errno> {
 /// The device file every guest has, with those of `Device::ALL`.
 const DEV_NULL: &str = "/dev/null";
 
-fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SysResult {
+/// What an open comes to: a descriptor, or a named pipe to open.
+enum Opening {
+    Fd(u64),
+    NamedPipe(FifoId),
+}
+
+fn open_at(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SyscallResult {
+    match do_open(ctx, dirfd, path_ptr, flags, mode)? {
+        Opening::Fd(fd) => Ok(fd),
+        Opening::NamedPipe(id) => open_named_pipe(ctx, id, flags),
+    }
+}
+
+fn do_open(
+    ctx: &mut Ctx<'_>,
+    dirfd: u64,
+    path_ptr: u64,
+    flags: u32,
+    mode: u32,
+) -> Result<Opening, Errno> {
     let g = guest_path(ctx, dirfd, path_ptr)?;
     if flags & (O_PATH | O_TMPFILE_BIT) != 0 {
         return Err(Errno::OPNOTSUPP);
@@ -100,8 +121,13 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             return Err(Errno::ACCESS);
         }
         let obj = super::procfs::open(ctx, &g.path, node)?;
-        return ctx.process.fds.insert(obj, flags & O_CLOEXEC != 0, 0);
+        return ctx
+            .process
+            .fds
+            .insert(obj, flags & O_CLOEXEC != 0, 0)
+            .map(Opening::Fd);
     }
+    let mut named_pipe: Option<FifoId> = None;
     let vfs = &ctx.process.vfs;
     let node = if follow {
         vfs.resolve_following(&g.path)
@@ -153,10 +179,25 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             let opened = if host.contains(OFlags::CREATE) {
                 open_counted(&mut ctx.kernel.created, &real, host, mode)
             } else {
-                real.open(host, mode)
+                real.open_file(host, mode)
             };
             match opened {
-                Ok(fd) => host_object(vfs, fd, &real, acc)?,
+                Ok(Opened::Fd(fd)) => host_object(vfs, fd, &real, acc)?,
+                Ok(Opened::NamedPipe(dev, ino)) => {
+                    if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
+                        return Err(Errno::EXIST);
+                    }
+                    if acc != O_RDONLY && !real.writable() {
+                        return Err(Errno::ACCESS);
+                    }
+                    named_pipe = Some((dev, ino));
+                    Object::Null {
+                        stream: Stream::DevNull {
+                            read: false,
+                            write: false,
+                        },
+                    }
+                }
                 Err(e)
                     if (e == Errno::NOENT || e == Errno::NOTDIR)
                         && vfs.is_strict_ancestor(&g.path) =>
@@ -176,10 +217,50 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) 
             file_pages::after_truncate(ctx, rustix::fd::AsFd::as_fd(&f.fd), size);
         }
     }
+    if let Some(id) = named_pipe {
+        return Ok(Opening::NamedPipe(id));
+    }
     ctx.process
         .fds
         .insert(Arc::new(obj), flags & O_CLOEXEC != 0, 0)
+        .map(Opening::Fd)
 }
+
+/// Opens the named pipe `id` (kernel/fifos.rs): the runner's pipe for
+/// it, after the other side opened if the open must wait for it.
+fn open_named_pipe(ctx: &mut Ctx<'_>, id: FifoId, flags: u32) -> SyscallResult {
+    let acc = flags & O_ACCMODE;
+    if acc == O_RDWR {
+        // One descriptor that reads and writes a pipe is not emulated.
+        if ctx.kernel.reports.first(NAMED_PIPE_RDWR) {
+            crate::say!("runner: a named pipe opened O_RDWR is not supported; returned EINVAL");
+        }
+        return Err(Errno::INVAL.into());
+    }
+    let nonblocking = flags & O_NONBLOCK != 0;
+    let pending = ctx.thread.fifo_wait.take();
+    let pipes = ctx.kernel.pipes.clone();
+    match ctx
+        .kernel
+        .fifos
+        .open(id, acc == O_WRONLY, flags, nonblocking, pending, &pipes)
+    {
+        FifoOpen::Ready(end) => {
+            Ok(ctx
+                .process
+                .fds
+                .insert(Arc::new(Object::Pipe(end)), flags & O_CLOEXEC != 0, 0)?)
+        }
+        FifoOpen::NoReader => Err(Errno::NXIO.into()),
+        FifoOpen::Wait(w) => {
+            ctx.thread.fifo_wait = Some(w);
+            Err(Stop::Block(Wait::Retry).into())
+        }
+    }
+}
+
+/// The report key of a named pipe's O_RDWR open (not a syscall number).
+const NAMED_PIPE_RDWR: u64 = u64::MAX - 80;
 
 /// Opens with O_CREAT, taking one of `limits.created_entries` when (and
 /// only when) a new file is made: O_CREAT|O_EXCL first (made: counted),
@@ -190,22 +271,22 @@ fn open_counted(
     real: &Real<'_>,
     host: OFlags,
     mode: Mode,
-) -> Result<rustix::fd::OwnedFd, Errno> {
+) -> Result<Opened, Errno> {
     if let Err(quota) = created.take() {
         // Nothing may be made; an existing file still opens.
         // (openat2 refuses a mode without O_CREAT.)
-        return match real.open(host - OFlags::CREATE, Mode::empty()) {
+        return match real.open_file(host - OFlags::CREATE, Mode::empty()) {
             Err(Errno::NOENT) if !host.contains(OFlags::EXCL) => Err(quota),
             Ok(_) if host.contains(OFlags::EXCL) => Err(Errno::EXIST),
             Err(Errno::NOENT) => Err(quota),
             other => other,
         };
     }
-    match real.open(host | OFlags::EXCL, mode) {
+    match real.open_file(host | OFlags::EXCL, mode) {
         Ok(fd) => Ok(fd),
         Err(Errno::EXIST) if !host.contains(OFlags::EXCL) => {
             created.give_back();
-            real.open(host - OFlags::CREATE, Mode::empty())
+            real.open_file(host - OFlags::CREATE, Mode::empty())
         }
         Err(e) => {
             created.give_back();
@@ -251,25 +332,19 @@ fn host_object(
 }
 
 pub fn openat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(do_open(ctx, a[0], a[1], a[2] as u32, a[3] as u32)?)
+    open_at(ctx, a[0], a[1], a[2] as u32, a[3] as u32)
 }
 
 pub fn open(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(do_open(
-        ctx,
-        AT_FDCWD as u64,
-        a[0],
-        a[1] as u32,
-        a[2] as u32,
-    )?)
+    open_at(ctx, AT_FDCWD as u64, a[0], a[1] as u32, a[2] as u32)
 }
 
 pub fn creat(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
-    Ok(do_open(
+    open_at(
         ctx,
         AT_FDCWD as u64,
         a[0],
         O_CREAT | O_WRONLY | O_TRUNC,
         a[1] as u32,
-    )?)
+    )
 }
