@@ -652,3 +652,168 @@ fn applets_that_change_a_tree_match_native() {
         r.stderr
     );
 }
+
+/// busybox applets that make links and named pipes, run by busybox sh in a
+/// private tree (the one kind of tree where the guest may make symbolic
+/// links), print and leave what they do natively in a scratch directory:
+/// `ln -s` (the link, its text, reading through it, a dangling one, `-f`),
+/// `mkfifo` (with `-m`; a background writer and a reader meeting through
+/// the pipe, either opening first), `ls -l`. (Debian's busybox has no
+/// `install`: GNU install's run is in tests/dynamic.rs.)
+#[test]
+fn links_named_pipes_and_install_match_native() {
+    let bb = require_busybox();
+    let base = temp_dir("busybox-links");
+    let native_dir = base.join("native");
+    std::fs::create_dir_all(&native_dir).expect("mkdir");
+    let script = base.join("script.sh");
+    let bbs = bb.to_str().expect("utf-8");
+    std::fs::write(
+        &script,
+        format!(
+            "cd \"$1\" || exit 9\n\
+             bb={bbs}\n\
+             umask 022\n\
+             echo hello > a\n\
+             $bb ln -s a s; echo \"ln -s: $?\"\n\
+             $bb readlink s; $bb cat s\n\
+             $bb ls -l s | $bb cut -c1-10\n\
+             $bb ln -s ../no/such/file dangling; echo \"dangling: $?\"\n\
+             $bb readlink dangling; $bb cat dangling 2>/dev/null; echo \"cat dangling: $?\"\n\
+             $bb ln -s a s; echo \"ln -s again: $?\"\n\
+             $bb ln -sf a s; echo \"ln -sf: $?\"\n\
+             $bb mkfifo p; echo \"mkfifo: $?\"\n\
+             $bb stat -c '%F %a %s' p\n\
+             $bb ls -l p | $bb cut -c1-10\n\
+             $bb mkfifo -m 600 q; $bb stat -c '%F %a' q\n\
+             $bb mkfifo p; echo \"mkfifo again: $?\"\n\
+             $bb sh -c 'echo through the pipe > p' &\n\
+             $bb cat p; wait; echo \"writer: $?\"\n\
+             ($bb cat p > got &) ; echo second > p; wait; $bb sleep 0.2; $bb cat got\n\
+             $bb rm p q; $bb ls\n"
+        ),
+    )
+    .expect("script");
+    let native = std::process::Command::new(&bb)
+        .arg("sh")
+        .arg(&script)
+        .arg(&native_dir)
+        .env_clear()
+        .env("TZ", "UTC0")
+        .output()
+        .expect("native busybox");
+    let want = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(native.status.success(), "natively: {want}");
+    assert!(
+        want.contains("fifo 644 0\nprw-r--r--\n") && want.contains("through the pipe\n"),
+        "{want}"
+    );
+    let grant = |p: &Path, access: &str| {
+        format!(
+            "[[files]]\npath = \"{}\"\naccess = \"{access}\"\n",
+            p.display()
+        )
+    };
+    let real_bb = std::fs::canonicalize(&bb).expect("busybox path");
+    let policy = policy_file(
+        &base,
+        "links.toml",
+        &[
+            "[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n".to_string(),
+            grant(&script, "read"),
+            grant(&bb, "read-exec"),
+            grant(&real_bb, "read-exec"),
+            "[env]\nvars = { TZ = \"UTC0\" }\n[limits]\nwall_time = \"30s\"\n".to_string(),
+        ]
+        .concat(),
+    );
+    let r = run(&[
+        "exec",
+        "--policy",
+        &policy,
+        bbs,
+        "sh",
+        script.to_str().expect("utf-8"),
+        "/scratch",
+    ]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, want.as_str()),
+        "{}\n{}",
+        diff_lines(&want, &r.stdout),
+        r.stderr
+    );
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// What a client outside sees of `busybox nc -l -p PORT` serving it, and
+/// what nc prints: the client sends a line, reads the line nc sends from
+/// its stdin, and closes; nc prints the client's line and ends.
+fn nc_serves(sandbox: bool) -> (i32, String, String) {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut cmd = if sandbox {
+        let dir = temp_dir(&format!("busybox-nc-{port}"));
+        let policy = policy_file(
+            &dir,
+            "nc.toml",
+            &format!("[[network]]\naddress = \"0.0.0.0:{port}\"\nlisten = true\n"),
+        );
+        let mut cmd = runner();
+        cmd.args(["exec", "--policy", &policy, BUSYBOX]);
+        cmd
+    } else {
+        let mut cmd = Command::new(BUSYBOX);
+        cmd.env_clear();
+        cmd
+    };
+    let mut child = cmd
+        .args(["nc", "-l", "-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nc");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(b"from the server\n").expect("nc's stdin");
+    let mut got = Vec::new();
+    for attempt in 0.. {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut c) => {
+                c.set_read_timeout(Some(Duration::from_secs(20)))
+                    .expect("timeout");
+                c.write_all(b"from the client\n").expect("send");
+                got = vec![0u8; 16];
+                c.read_exact(&mut got).expect("the server's line");
+                break;
+            }
+            Err(_) if attempt < 200 => std::thread::sleep(Duration::from_millis(25)),
+            Err(e) => panic!("nc never listened: {e}"),
+        }
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("nc");
+    assert_eq!(String::from_utf8_lossy(&got), "from the server\n");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        program_stderr(&String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// busybox `nc -l` as a server in the sandbox answers a client outside
+/// it as natively: the same bytes both ways, the same output and status.
+#[test]
+fn nc_listens_and_serves_a_client_outside_as_natively() {
+    require_busybox();
+    let native = nc_serves(false);
+    assert_eq!(native.1, "from the client\n", "natively: {native:?}");
+    assert_eq!(nc_serves(true), native);
+}

@@ -341,6 +341,28 @@ fn umask_chmod_and_owners_in_writable_trees() {
     assert_eq!(mode & 0o7777, 0o755);
 }
 
+/// GNU install (coreutils; Debian's busybox has no `install`) in a
+/// writable tree, as natively: modes (-m), leading directories (-D),
+/// directories (-d), times kept (-p); a missing source and a directory
+/// over a file refused with the same message and status.
+#[test]
+fn gnu_install_in_a_writable_tree_matches_native() {
+    let w = Work::new("dyn-install");
+    same_as_native(
+        &w,
+        "/bin/bash",
+        &[
+            "-c",
+            "cd /work && umask 022 && echo hello > a && touch -d @1000000000 a && \
+             install -m 750 a b && install -D -m 640 a d1/d2/c && install -d -m 700 dd && \
+             install -p -m 600 a p && install a plain && \
+             stat -c '%a %s %F %n' b d1/d2/c dd p plain && stat -c '%Y %n' p && \
+             install -m 644 no-such-file x; echo \"missing source: $?\"; \
+             install -d /work/b 2>/dev/null; echo \"directory over a file: $?\"; ls",
+        ],
+    );
+}
+
 /// /dev/null, /dev/zero, /dev/full, /dev/urandom: answered by the runner
 /// whatever the policy shows, as natively (reads, writes, stat, mmap of
 /// /dev/zero from Python).

@@ -327,13 +327,27 @@ mod tests {
 
     #[test]
     fn dirents() {
+        let f = DirentFormat::Sixty4;
         let mut v = Vec::new();
-        push_dirent(&mut v, 7, 1, 8, b"hello");
+        f.push(&mut v, 7, 1, 8, b"hello");
         assert_eq!(v.len(), 32);
         assert_eq!(u16::from_le_bytes([v[16], v[17]]), 32);
         assert_eq!(&v[19..25], b"hello\0");
-        assert_eq!(dirent_len(4), 24);
-        assert_eq!(dirent_len(5), 32);
+        assert_eq!(f.len(4), 24);
+        assert_eq!(f.len(5), 32);
+        // The original record: the name right after d_reclen, its NUL, the
+        // type in the last byte.
+        let old = DirentFormat::Legacy;
+        let mut v = Vec::new();
+        old.push(&mut v, 7, 1, 4, b"hello");
+        assert_eq!(v.len(), 32);
+        assert_eq!(u16::from_le_bytes([v[16], v[17]]), 32);
+        assert_eq!(&v[18..24], b"hello\0");
+        assert_eq!(v[31], 4);
+        assert_eq!(old.len(4), 24);
+        assert_eq!(old.len(5), 32);
+        assert_eq!(old.len(12), 32);
+        assert_eq!(old.len(13), 40);
     }
 
     #[test]

@@ -116,8 +116,9 @@ impl Fifos {
         }
     }
 
-    /// How many FIFOs have ends open.
-    pub fn len(&self) -> usize {
+    /// How many FIFOs the table holds (those with ends open, and any
+    /// forgotten at the next open).
+    pub fn held(&self) -> usize {
         self.nodes.len()
     }
 }
@@ -151,10 +152,10 @@ mod tests {
         // The writer came (and went): the reader's open completes.
         let reader = ready(f.open(id, false, 0, false, Some(w), &budget));
         assert_eq!(reader.writers(), 0);
-        assert_eq!(f.len(), 1);
+        assert_eq!(f.held(), 1);
         drop(reader);
         let _ = f.open((9, 9), false, 0, true, None, &budget);
-        assert_eq!(f.len(), 1, "the closed FIFO was forgotten");
+        assert_eq!(f.held(), 1, "the closed FIFO was forgotten");
     }
 
     #[test]

@@ -243,7 +243,7 @@ pub fn sched_rr_get_interval(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     own(ctx, a[0])?;
-    let cpus = ctx.kernel.cpus.clamp(1, 8) as u64;
+    let cpus = ctx.kernel.cpus.clamp(1, 8);
     let nsec = 6_000_000 * (1 + u64::from(cpus.ilog2()));
     let mut ts = [0u8; 16];
     ts[8..].copy_from_slice(&nsec.to_le_bytes());

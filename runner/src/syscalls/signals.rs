@@ -575,6 +575,15 @@ pub fn rt_sigsuspend(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Err(Stop::Block(super::Wait::Signal))
 }
 
+/// restart_syscall: Linux runs it to resume a call that a stop signal or
+/// a handler-less signal interrupted (its restart block); the runner
+/// resumes such calls itself, without returning to the guest, so a guest
+/// that calls it finds no block pending and gets Linux's answer for that
+/// case, EINTR.
+pub fn restart_syscall(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
+    Err(Errno::INTR.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,13 +604,4 @@ mod tests {
         assert!(ignored_by_default(17) && !ignored_by_default(6));
         assert_eq!(UNBLOCKABLE, (1 << 8) | (1 << 18));
     }
-}
-
-/// restart_syscall: Linux runs it to resume a call that a stop signal or
-/// a handler-less signal interrupted (its restart block); the runner
-/// resumes such calls itself, without returning to the guest, so a guest
-/// that calls it finds no block pending and gets Linux's answer for that
-/// case, EINTR.
-pub fn restart_syscall(_: &mut Ctx<'_>, _: &Args) -> SyscallResult {
-    Err(Errno::INTR.into())
 }

@@ -254,7 +254,7 @@ fn open_named_pipe(ctx: &mut Ctx<'_>, id: FifoId, flags: u32) -> SyscallResult {
         FifoOpen::NoReader => Err(Errno::NXIO.into()),
         FifoOpen::Wait(w) => {
             ctx.thread.fifo_wait = Some(w);
-            Err(Stop::Block(Wait::Retry).into())
+            Err(Stop::Block(Wait::Retry))
         }
     }
 }
