@@ -432,7 +432,7 @@ fn the_synthesized_proc_describes_the_sandbox() {
         memory is the limit\n\
         1\n\
         bin dev etc lib lib64 proc tmp usr work \n\
-        full null random urandom zero \n";
+        full null random shm urandom zero \n";
     assert_eq!(r.stdout, want, "{}", diff_lines(want, &r.stdout));
     assert!(
         r.stderr.contains("/proc/self/status: Permission denied"),

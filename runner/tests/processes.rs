@@ -833,6 +833,28 @@ fn sysv_queues_semaphores_and_shared_memory_match_native() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// POSIX shared memory and named semaphores (shm_open, sem_open: files
+/// in /dev/shm, here a private tree the policy gives the run) shared by
+/// a parent and its child, as natively; without the rule shm_open fails
+/// (ENOENT) rather than reaching the host's /dev/shm.
+#[test]
+fn posix_shared_memory_in_a_private_dev_shm_matches_native() {
+    let t = tools("processes-posix-shm", false);
+    let rule = "[[files]]\npath = \"/dev/shm\"\naccess = \"read-write\"\nprivate = true\n";
+    let failures: Vec<String> = ["posix_shm", "posix_shm_glibc"]
+        .iter()
+        .filter_map(|name| sample_matches_native(&t, name, &[], "still mapped: hello", rule))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let r = exec_elf(&[], "posix_shm", &[]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (1, "shm_open: No such file or directory\n"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// The sandbox's System V objects are its own: a key the host's queue
 /// has names nothing inside, and the sandbox's queues and a queue's
 /// messages are bounded (runner memory: kernel/sysv_ipc.rs).

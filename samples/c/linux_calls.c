@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -419,6 +420,14 @@ static void show_read(const char *who, int fd)
     printf("%s read %ld bytes: %s", who, total, buf);
 }
 
+static volatile int alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
 static void named_pipes(void)
 {
     umask(022);
@@ -459,6 +468,17 @@ static void named_pipes(void)
     write(w, "from the parent\n", 16);
     close(w);
     waitpid(c, NULL, 0);
+    /* A signal ends a waiting open (no SA_RESTART): EINTR, and the open
+     * that waited no longer counts as a reader. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 50000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    long e = raw(open(p, O_RDONLY));
+    printf("reader interrupted: %ld, alarms %d\n", e, alarms);
+    printf("then a nonblocking writer: %ld\n", raw(open(p, O_WRONLY | O_NONBLOCK)));
     printf("unlink FIFO: %ld\n", raw(unlink(p)));
     printf("mknodat regular: %ld\n", raw(syscall(SYS_mknodat, AT_FDCWD, in_dir("plain"), S_IFREG | 0640, 0)));
     stat(in_dir("plain"), &st);
