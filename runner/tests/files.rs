@@ -425,32 +425,139 @@ fn proc_magic_links_are_refused() {
     });
 }
 
-/// Device nodes, named pipes and sockets in a granted tree are never
-/// opened (EACCES, as on a nodev mount): a tree may be a system image, and
-/// a runner run as root would read a disk through one; a pipe's open would
-/// block. stat still shows them. The guest's own /dev/null and /dev/zero
-/// are the runner's, whatever a rule shows at /dev.
+/// Device nodes and sockets in a granted tree are never opened (EACCES, as
+/// on a nodev mount): a tree may be a system image, and a runner run as
+/// root would read a disk through one. stat still shows them. The guest's
+/// own /dev/null and /dev/zero are the runner's, whatever a rule shows at
+/// /dev. (Named pipes: `host_named_pipes_are_never_opened_on_the_host`.)
 #[test]
-fn device_nodes_and_pipes_in_a_granted_tree_are_never_opened() {
+fn device_nodes_in_a_granted_tree_are_never_opened() {
     let f = Fixture::new(
         "files-nodev",
         "[[files]]\npath = \"/tv-dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n\n\
          [[files]]\npath = \"/dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n",
     );
-    let fifo = f.host("ro/fifo");
+    unchanged_outside(&f, || {
+        f.expect(&["r", "/tv-dev/null"], EACCES);
+        f.expect(&["r", "/tv-dev/zero"], EACCES);
+        f.expect(&["s", "/tv-dev/null"], 0);
+        // The runner's own devices, at their usual paths.
+        f.expect(&["r", "/dev/null"], 0);
+    });
+}
+
+/// A policy granting busybox (to run `sh -c` with its applets) and `extra`.
+fn busybox_policy(dir: &Path, extra: &str) -> String {
+    let real = std::fs::canonicalize("/bin/busybox").expect("/bin/busybox (busybox-static)");
+    policy_file(
+        dir,
+        "policy.toml",
+        &format!(
+            "[[files]]\npath = \"/bin/busybox\"\naccess = \"read-exec\"\n\n\
+             [[files]]\npath = \"{}\"\naccess = \"read-exec\"\n\n{extra}",
+            real.display()
+        ),
+    )
+}
+
+/// A host named pipe in a granted tree is never opened by the runner: a
+/// guest reader waits for a writer of the sandbox (the host sees no
+/// reader: its nonblocking writer gets ENXIO) until the time limit ends
+/// the run; a guest writer under a read rule is refused (EACCES).
+#[test]
+fn host_named_pipes_are_never_opened_on_the_host() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = temp_dir("files-host-fifo");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    let fifo = tree.join("fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .expect("mkfifo");
     assert!(made.success(), "mkfifo");
-    unchanged_outside(&f, || {
-        f.expect(&["r", "/tv-dev/null"], EACCES);
-        f.expect(&["r", "/tv-dev/zero"], EACCES);
-        f.expect(&["r", "/tv-data/fifo"], EACCES);
-        f.expect(&["s", "/tv-dev/null"], 0);
-        // The runner's own devices, at their usual paths.
-        f.expect(&["r", "/dev/null"], 0);
-    });
+    let policy = busybox_policy(
+        &dir,
+        &format!(
+            "[[files]]\npath = \"/tv\"\nhost_path = \"{}\"\naccess = \"read\"\n",
+            tree.display()
+        ),
+    );
+    let mut reader = runner()
+        .args(["exec", "--timeout", "2", "--policy", &policy])
+        .args(["/bin/busybox", "cat", "/tv/fifo"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runner");
+    // The guest waits in its open; the host FIFO has no reader meanwhile.
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let host_writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&fifo);
+        assert_eq!(
+            host_writer.err().and_then(|e| e.raw_os_error()),
+            Some(6),
+            "ENXIO: the runner never opened the host FIFO"
+        );
+    }
+    let out = reader.wait_with_output().expect("runner");
+    assert_eq!(out.status.code(), Some(137), "the time limit ends the wait");
+    assert!(out.stdout.is_empty());
+    let mut cmd = runner();
+    cmd.args(["exec", "--policy", &policy])
+        .args(["/bin/busybox", "sh", "-c", "echo x > /tv/fifo"]);
+    let r = run_command(cmd, b"");
+    assert_ne!(r.status, 0);
+    assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+}
+
+/// O_NONBLOCK of open(2) on Linux x86-64.
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Named pipes made by the guest count in `limits.created_entries`: a
+/// flood of mkfifo stops with EDQUOT at the limit, and the host tree holds
+/// exactly the pipes made.
+#[test]
+fn a_mkfifo_flood_stops_at_the_created_entries_limit() {
+    let dir = temp_dir("files-fifo-flood");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    let policy = busybox_policy(
+        &dir,
+        &format!(
+            "[[files]]\npath = \"/tv\"\nhost_path = \"{}\"\naccess = \"read-write\"\n\n\
+             [limits]\ncreated_entries = 3\n",
+            tree.display()
+        ),
+    );
+    let mut cmd = runner();
+    cmd.args(["exec", "--policy", &policy]).args([
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do /bin/busybox mkfifo /tv/f$i || { echo stopped at $i; break; }; done",
+    ]);
+    let r = run_command(cmd, b"");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "stopped at 4\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Disk quota exceeded"), "{}", r.stderr);
+    let mut made: Vec<String> = std::fs::read_dir(&tree)
+        .expect("tree")
+        .map(|e| {
+            let e = e.expect("entry");
+            assert!(e.file_type().expect("type").is_fifo());
+            e.file_name().to_string_lossy().into_owned()
+        })
+        .collect();
+    made.sort();
+    assert_eq!(made, ["f1", "f2", "f3"]);
 }
 
 #[test]
