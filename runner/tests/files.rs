@@ -483,7 +483,7 @@ fn host_named_pipes_are_never_opened_on_the_host() {
             tree.display()
         ),
     );
-    let mut reader = runner()
+    let reader = runner()
         .args(["exec", "--timeout", "2", "--policy", &policy])
         .args(["/bin/busybox", "cat", "/tv/fifo"])
         .stdout(std::process::Stdio::piped())
