@@ -2,11 +2,11 @@
  * printed with what it returns (or -errno), so that a run under the
  * runner can be compared with a native run of an unprivileged process:
  * getdents (the original record), preadv2/pwritev2 with their flags,
- * sync_file_range, readahead, sched_setattr/sched_getattr,
+ * sync_file_range, readahead, vmsplice, sched_setattr/sched_getattr,
  * sched_rr_get_interval, ioprio_get/ioprio_set, personality, mincore,
- * capget/capset, restart_syscall, the futex2 calls, and mknod/mknodat
- * with named pipes (FIFOs) between processes (not O_RDWR, which the
- * runner refuses). DIR must be writable and empty. */
+ * capget/capset, restart_syscall, membarrier, the futex2 calls, and
+ * mknod/mknodat with named pipes (FIFOs) between processes (not O_RDWR,
+ * which the runner refuses). DIR must be writable and empty. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -154,6 +154,16 @@ static void flagged_io(void)
     int wo = open(in_dir("v2.txt"), O_WRONLY);
     printf("readahead write-only: %ld\n", raw(syscall(SYS_readahead, wo, 0L, 4096L)));
     close(wo);
+    struct iovec gift[2] = {{"vm", 2}, {"splice", 6}};
+    printf("vmsplice into the pipe: %ld\n", raw(syscall(SYS_vmsplice, p[1], gift, 2, 0)));
+    char got[16] = {0};
+    struct iovec back = {got, sizeof got - 1};
+    n = raw(syscall(SYS_vmsplice, p[0], &back, 1, 0));
+    printf("vmsplice out of it: %ld [%s]\n", n, got);
+    printf("vmsplice of an empty pipe, SPLICE_F_NONBLOCK: %ld\n", raw(syscall(SYS_vmsplice, p[0], &back, 1, 2)));
+    printf("vmsplice of a file: %ld\n", raw(syscall(SYS_vmsplice, fd, &back, 1, 0)));
+    printf("vmsplice flag 0x10: %ld\n", raw(syscall(SYS_vmsplice, p[1], gift, 2, 0x10)));
+    printf("vmsplice of nothing: %ld\n", raw(syscall(SYS_vmsplice, p[1], gift, 0, 0)));
     close(p[0]);
     close(p[1]);
     close(fd);
@@ -306,6 +316,24 @@ static void identity(void)
     hdr[1] = 1;
     printf("capset pid 1: %ld\n", raw(syscall(SYS_capset, hdr, data)));
     printf("restart_syscall: %ld\n", raw(syscall(SYS_restart_syscall)));
+    long q = raw(syscall(SYS_membarrier, 0, 0, 0));
+    printf("membarrier query: %#lx of 0x7f\n", q < 0 ? q : q & 0x7f);
+    printf("membarrier private, unregistered: %ld\n", raw(syscall(SYS_membarrier, 8, 0, 0)));
+    printf("membarrier register private: %ld\n", raw(syscall(SYS_membarrier, 16, 0, 0)));
+    printf("membarrier private: %ld\n", raw(syscall(SYS_membarrier, 8, 0, 0)));
+    printf("membarrier sync-core, unregistered: %ld\n", raw(syscall(SYS_membarrier, 32, 0, 0)));
+    printf("membarrier register sync-core: %ld\n", raw(syscall(SYS_membarrier, 64, 0, 0)));
+    printf("membarrier sync-core: %ld\n", raw(syscall(SYS_membarrier, 32, 0, 0)));
+    printf("membarrier global: %ld\n", raw(syscall(SYS_membarrier, 1, 0, 0)));
+    printf("membarrier global expedited: %ld\n", raw(syscall(SYS_membarrier, 2, 0, 0)));
+    printf("membarrier flags 1: %ld\n", raw(syscall(SYS_membarrier, 8, 1, 0)));
+    printf("membarrier command 3: %ld\n", raw(syscall(SYS_membarrier, 3, 0, 0)));
+    c = fork();
+    if (c == 0) {
+        printf("child's membarrier private: %ld\n", raw(syscall(SYS_membarrier, 8, 0, 0)));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
 }
 
 /* ---- mincore ------------------------------------------------------------ */

@@ -91,6 +91,10 @@ pub struct Process {
     /// PER_LINUX, with at most ADDR_NO_RANDOMIZE; inherited at fork,
     /// kept at execve.
     pub personality: u32,
+    /// The membarrier commands its address space registered for
+    /// (syscalls/membarrier.rs): a fork's child has its parent's (a copy
+    /// of the address space), execve none, as Linux.
+    pub membarrier: u64,
     /// The program's path as it was started (`/proc/self/exe`), and its
     /// arguments, each NUL-terminated (`/proc/self/cmdline`).
     pub exe: Vec<u8>,
@@ -189,6 +193,7 @@ impl Process {
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
             personality: 0,
+            membarrier: 0,
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),
@@ -232,6 +237,7 @@ impl Process {
             umask: FIRST_UMASK,
             sched: Scheduling::default(),
             personality: 0,
+            membarrier: 0,
             exe: Vec::new(),
             cmdline: Vec::new(),
             ring: Default::default(),

@@ -88,6 +88,12 @@ use When::{Always, Files, Network, NoFiles, Terminal};
 
 const PROT_EXEC: Named = ("PROT_EXEC", c::PROT_EXEC as u64);
 
+const MEMBARRIER_COMMANDS: &[Named] = &[
+    // linux/membarrier.h (libc has them only as an enum).
+    ("MEMBARRIER_CMD_PRIVATE_EXPEDITED", 1 << 3),
+    ("MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED", 1 << 4),
+];
+
 const FCNTL_COMMANDS: &[Named] = &[
     ("F_GETFD", c::F_GETFD as u64),
     ("F_SETFD", c::F_SETFD as u64),
@@ -178,6 +184,12 @@ pub const RULES: &[Rule] = &[
         Always,
         &[ArgCheck::OneOf { arg: 1, values: FCNTL_COMMANDS }],
         "syscall emulation: the guest's fcntl F_GETFL/F_SETFL (and ioctl FIONBIO, done as F_SETFL) on files and sockets; F_DUPFD_CLOEXEC, F_GETFD/F_SETFD for close-on-exec, and Rust std's debug check on closing a descriptor",
+    ),
+    rule(
+        "membarrier",
+        Always,
+        &[ArgCheck::OneOf { arg: 0, values: MEMBARRIER_COMMANDS }],
+        "syscall emulation: the guest's membarrier, a barrier on every thread of the runner (whose threads run every vCPU of the sandbox), after registering the runner once",
     ),
     rule("fsync", Always, ANY, "syscall emulation: the guest's fsync on files and on a stdout that is a file"),
     rule("fdatasync", Always, ANY, "syscall emulation: the guest's fdatasync"),

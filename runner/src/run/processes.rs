@@ -196,6 +196,7 @@ where
         umask: parent.umask,
         sched: parent.sched.for_child(),
         personality: parent.personality,
+        membarrier: parent.membarrier,
         exe: parent.exe.clone(),
         cmdline: parent.cmdline.clone(),
         ring: parent.ring.for_child(),
@@ -290,6 +291,7 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
     // Its System V segments are detached (the old address space is gone).
     st.process.shm_attached.clear();
     st.kernel.ipc.purge_segments();
+    st.process.membarrier = 0;
     t.ring_slot = None;
     t.cpu_sync.flushed();
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;

@@ -22,6 +22,7 @@ mod futex2;
 mod identity;
 mod io;
 mod ioprio;
+mod membarrier;
 mod memfd;
 mod memlock;
 mod memory;

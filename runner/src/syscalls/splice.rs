@@ -1,4 +1,4 @@
-//! splice and tee: bytes moved between a pipe of the process and another
+//! splice, tee and vmsplice: bytes moved between a pipe of the process and another
 //! descriptor, or between two pipes, without passing through the
 //! program's buffers. The process's pipes are runner buffers
 //! (kernel/pipe_buffer.rs), so the runner moves the bytes itself, with
@@ -286,4 +286,41 @@ fn out_of_pipe(
             .map_err(|_| Errno::FAULT)?;
     }
     Ok(sent as u64)
+}
+
+/// vmsplice(fd, iov, nr_segs, flags): the program's memory into a pipe's
+/// write end (as writev: the runner copies the bytes, so SPLICE_F_GIFT
+/// gives nothing away) or out of a read end into its memory (as readv).
+/// Waits as a pipe read or write does, or EAGAIN with SPLICE_F_NONBLOCK
+/// or an O_NONBLOCK end; anything but a pipe is EBADF, as on Linux.
+pub fn vmsplice(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
+    let (fd, iov, segs, flags) = (a[0], a[1], a[2], a[3] as u32 as u64);
+    if flags & !SPLICE_FLAGS != 0 {
+        return Err(Errno::INVAL.into());
+    }
+    let obj = ctx.process.fds.get(fd)?;
+    let Object::Pipe(end) = &*obj else {
+        return Err(Errno::BADF.into());
+    };
+    let access = if end.write {
+        crate::tunnel::Access::Read
+    } else {
+        crate::tunnel::Access::Write
+    };
+    let parts = read_iovecs(ctx, iov, segs, access)?;
+    if flags & SPLICE_F_NONBLOCK != 0 && total(&parts) > 0 {
+        let blocked = if end.write {
+            end.space() == 0 && end.readers() > 0
+        } else {
+            end.available() == 0 && end.writers() > 0
+        };
+        if blocked {
+            return Err(Errno::AGAIN.into());
+        }
+    }
+    if end.write {
+        super::pipe::write_parts(ctx, end, &parts)
+    } else {
+        super::pipe::read_parts(ctx, end, &parts)
+    }
 }

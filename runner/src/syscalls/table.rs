@@ -17,10 +17,10 @@
 
 use super::{
     alarm, capabilities, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, futex2,
-    identity, io, ioprio, memfd, memlock, memory, net, net_messages, net_options, net_server,
-    pidfd, pipe, poll, posix_timers, process, remap, resources, sched_attr, scheduling, select,
-    signalfd, signals, sigwait, sleep, socketpair, splice, sysv_msg, sysv_sem, sysv_shm, thread,
-    time, timerfd, wait, Handler,
+    identity, io, ioprio, membarrier, memfd, memlock, memory, net, net_messages, net_options,
+    net_server, pidfd, pipe, poll, posix_timers, process, remap, resources, sched_attr, scheduling,
+    select, signalfd, signals, sigwait, sleep, socketpair, splice, sysv_msg, sysv_sem, sysv_shm,
+    thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -92,7 +92,7 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 const THREADS: &str = "not emulated yet: futex_waitv (a thread here waits on one futex queue at a time); futex and the other futex2 calls are";
 const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
-const FILE_META: &str = "not emulated yet: the file calls programs rarely need (vmsplice, openat2)";
+const FILE_META: &str = "not emulated yet: openat2 (its RESOLVE_* flags)";
 const EVENTS: &str =
     "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const MEMORY: &str =
@@ -584,7 +584,8 @@ pub static TABLE: &[Entry] = &[
         "between two pipes of the process: the bytes stay in the first"),
     emulated!("sync_file_range", fs::sync_file_range,
         "checked as Linux checks it; with SYNC_FILE_RANGE_WRITE the file's data is synced (host fdatasync: more than the range, never less)"),
-    unsupported("vmsplice", FILE_META),
+    emulated!("vmsplice", splice::vmsplice,
+        "a pipe's write end from the program's memory (as writev; SPLICE_F_GIFT gives nothing away: the runner copies) or its read end into it (as readv); SPLICE_F_NONBLOCK; other descriptors EBADF"),
     unsupported("move_pages", OTHER_PROCESSES),
     emulated!("utimensat", fs::utimensat,
         "access and modification times (UTIME_NOW, UTIME_OMIT) of a file or directory under a read-write rule (EACCES elsewhere), a NULL path for the descriptor itself; AT_SYMLINK_NOFOLLOW EOPNOTSUPP"),
@@ -658,7 +659,8 @@ pub static TABLE: &[Entry] = &[
     emulated!("execveat", exec::execveat,
         "as execve, the path relative to a directory descriptor; AT_EMPTY_PATH (fexecve) refused, reported"),
     unsupported("userfaultfd", MEMORY),
-    unsupported("membarrier", MEMORY),
+    emulated!("membarrier", membarrier::membarrier_call,
+        "a barrier on every thread of the sandbox: one host membarrier of the runner (PRIVATE_EXPEDITED), whose threads run every vCPU; the global, private and sync-core commands and their registrations (per address space, kept at fork, dropped at execve, as Linux); the rseq commands are not offered (rseq is not emulated)"),
     emulated!("mlock2", memlock::mlock2,
         "as mlock; flags other than MLOCK_ONFAULT: EINVAL"),
     emulated!("copy_file_range", copy::copy_file_range,
