@@ -18,6 +18,7 @@ mod flock;
 mod fs;
 pub mod futex;
 mod identity;
+mod inotify;
 mod io;
 mod memfd;
 mod memlock;
