@@ -291,6 +291,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("sysv_ipc", "sysv_ipc_glibc", "-static"),
     ("processes", "processes_glibc", "-static"),
     ("ring_edges", "ring_edges_glibc", "-static"),
+    ("inotify", "inotify_glibc", "-static"),
     // Dynamically linked (runner/tests/dynamic.rs): the host's glibc and
     // its loader, /lib64/ld-linux-x86-64.so.2.
     ("hello", "hello_dynamic", "-pie"),
