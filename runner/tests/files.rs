@@ -1083,7 +1083,8 @@ fn inotify_floods_stop_at_the_sandboxs_caps() {
 /// (EACCES), and symbolic links the guest made in a private tree to
 /// /etc/passwd (ENOENT: followed in the guest's namespace) and above the
 /// root (`/`: EACCES); IN_DONT_FOLLOW watches the link itself, and a link
-/// to a directory of the tree shares that directory's watch.
+/// to a directory of the tree shares that directory's watch. A FIFO in a
+/// granted tree and a host device node a rule shows are EACCES too.
 #[test]
 fn inotify_watches_only_what_the_policy_shows() {
     let (base, _native_dir, guest_dir, _) = native_and_guest_trees("inotify-escape");
@@ -1091,14 +1092,26 @@ fn inotify_watches_only_what_the_policy_shows() {
         &base,
         "escape.toml",
         &format!(
-            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n\n[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n",
+            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n\n[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n\n[[files]]\npath = \"/tv-dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n",
             guest_dir.display()
         ),
     );
+    let fifo = guest_dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo");
     let r = exec_elf(
         &["--policy", &policy],
         "inotify",
-        &[guest_dir.to_str().expect("utf-8"), "escape", "/scratch"],
+        &[
+            guest_dir.to_str().expect("utf-8"),
+            "escape",
+            "/scratch",
+            fifo.to_str().expect("utf-8"),
+            "/tv-dev/null",
+        ],
     );
     assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
@@ -1107,7 +1120,8 @@ fn inotify_watches_only_what_the_policy_shows() {
          /proc/nothere: -2\n/dev/null: -13\n/dev: -13\n\
          a link to /etc/passwd: -2\na link above the root: -13\n\
          a link to /etc/passwd, IN_DONT_FOLLOW: 1\nthe same, IN_ONLYDIR too: -20\n\
-         sub and links to it: one watch\nevents:\n  wd=2 CREATE name=x\n",
+         sub and links to it: one watch\nextra 1: -13\nextra 2: -13\n\
+         events:\n  wd=2 CREATE name=x\n",
         "{}",
         r.stderr
     );

@@ -16,10 +16,11 @@
  * inotify_add_watch fails, what the cap leaves (updates of held watches),
  * and the room a removed, ignored or closed watch gives back.
  *
- * `inotify DIR escape PRIVATE`: watches the sandbox refuses: `/`, DIR's
- * parent (synthesized), a path no rule shows, /proc, /dev/null, and
- * through symbolic links made in PRIVATE (a private tree) to /etc/passwd
- * and above the root; IN_DONT_FOLLOW watches such a link itself. */
+ * `inotify DIR escape PRIVATE [PATH...]`: watches the sandbox refuses:
+ * `/`, DIR's parent (synthesized), a path no rule shows, /proc, /dev/null,
+ * and through symbolic links made in PRIVATE (a private tree) to
+ * /etc/passwd and above the root; IN_DONT_FOLLOW watches such a link
+ * itself; then a watch on each PATH ("extra N: result"). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -370,7 +371,7 @@ static int flood(const char *d)
     return 0;
 }
 
-static int escape(const char *d, const char *priv)
+static int escape(const char *d, const char *priv, char **extra, int extras)
 {
     if (chdir(priv) != 0) {
         printf("chdir: %d\n", -errno);
@@ -405,6 +406,8 @@ static int escape(const char *d, const char *priv)
     /* A trailing slash follows the link, IN_DONT_FOLLOW or not. */
     long through = r_(inotify_add_watch(fd, "in/", IN_CREATE | IN_DONT_FOLLOW));
     printf("sub and links to it: %s\n", sub > 0 && sub == in && in == through ? "one watch" : "differ");
+    for (int i = 0; i < extras; i++)
+        printf("extra %d: %ld\n", i + 1, r_(inotify_add_watch(fd, extra[i], IN_ALL_EVENTS)));
     put("sub/x", "x", 0);
     drain(fd, "events");
     close(fd);
@@ -423,7 +426,7 @@ int main(int argc, char **argv)
     }
     if (argc == 3 && strcmp(argv[2], "flood") == 0)
         return flood(".");
-    if (argc == 4 && strcmp(argv[2], "escape") == 0)
-        return escape(argv[1], argv[3]);
+    if (argc >= 4 && strcmp(argv[2], "escape") == 0)
+        return escape(argv[1], argv[3], argv + 4, argc - 4);
     return together(".");
 }
