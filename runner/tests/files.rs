@@ -437,12 +437,7 @@ fn device_nodes_and_pipes_in_a_granted_tree_are_never_opened() {
         "[[files]]\npath = \"/tv-dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n\n\
          [[files]]\npath = \"/dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n",
     );
-    let fifo = f.host("ro/fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success(), "mkfifo");
+    mkfifo(&f.host("ro/fifo"));
     unchanged_outside(&f, || {
         f.expect(&["r", "/tv-dev/null"], EACCES);
         f.expect(&["r", "/tv-dev/zero"], EACCES);
@@ -754,6 +749,32 @@ fn native_and_guest_trees(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
     (base, native_dir, guest_dir, policy)
 }
 
+/// Runs C sample `program` on `dir` under `policy` and checks that it
+/// exits 0 printing exactly what its native run printed.
+fn assert_like_native(program: &str, policy: &str, dir: &Path, native: &Run) -> Run {
+    let r = exec_elf(
+        &["--policy", policy],
+        program,
+        &[dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{program}: {}",
+        r.stderr
+    );
+    r
+}
+
+/// Makes a named pipe at `p` on the host.
+fn mkfifo(p: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", p.display());
+}
+
 /// copy_file_range and fallocate (samples/c/copyrange.c) print what they
 /// print natively in a read-write tree: whole copies by position, ranges
 /// by offset, and Linux's errors; fallocate's mode 0 and KEEP_SIZE. A
@@ -812,17 +833,7 @@ fn splice_and_tee_match_native() {
     let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
     assert!(native.stdout.contains("tee: 11\n"), "{}", native.stdout);
-    let r = exec_elf(
-        &["--policy", &policy],
-        "splice",
-        &[guest_dir.to_str().expect("utf-8")],
-    );
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, native.stdout.as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_like_native("splice", &policy, &guest_dir, &native);
     assert_eq!(
         std::fs::read(guest_dir.join("dst")).expect("dst"),
         std::fs::read(native_dir.join("dst")).expect("native dst")
@@ -1026,17 +1037,7 @@ fn inotify_matches_native() {
             "{}",
             native.stdout
         );
-        let r = exec_elf(
-            &["--policy", &policy],
-            program,
-            &[guest_dir.to_str().expect("utf-8")],
-        );
-        assert_eq!(
-            (r.status, r.stdout.as_str()),
-            (0, native.stdout.as_str()),
-            "{program}: {}",
-            r.stderr
-        );
+        let r = assert_like_native(program, &policy, &guest_dir, &native);
         assert!(!r.stderr.contains("unsupported"), "{}", r.stderr);
     }
 }
@@ -1097,11 +1098,7 @@ fn inotify_watches_only_what_the_policy_shows() {
         ),
     );
     let fifo = guest_dir.join("fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success(), "mkfifo");
+    mkfifo(&fifo);
     let r = exec_elf(
         &["--policy", &policy],
         "inotify",
