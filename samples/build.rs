@@ -293,6 +293,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("ring_edges", "ring_edges_glibc", "-static"),
     ("linux_calls", "linux_calls_glibc", "-static"),
     ("posix_shm", "posix_shm_glibc", "-static"),
+    ("inotify", "inotify_glibc", "-static"),
     // Dynamically linked (runner/tests/dynamic.rs): the host's glibc and
     // its loader, /lib64/ld-linux-x86-64.so.2.
     ("hello", "hello_dynamic", "-pie"),

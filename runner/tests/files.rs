@@ -471,11 +471,7 @@ fn host_named_pipes_are_never_opened_on_the_host() {
     let tree = dir.join("tree");
     std::fs::create_dir_all(&tree).expect("mkdir");
     let fifo = tree.join("fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success(), "mkfifo");
+    mkfifo(&fifo);
     let policy = busybox_policy(
         &dir,
         &format!(
@@ -861,6 +857,32 @@ fn native_and_guest_trees(tag: &str) -> (PathBuf, PathBuf, PathBuf, String) {
     (base, native_dir, guest_dir, policy)
 }
 
+/// Runs C sample `program` on `dir` under `policy` and checks that it
+/// exits 0 printing exactly what its native run printed.
+fn assert_like_native(program: &str, policy: &str, dir: &Path, native: &Run) -> Run {
+    let r = exec_elf(
+        &["--policy", policy],
+        program,
+        &[dir.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{program}: {}",
+        r.stderr
+    );
+    r
+}
+
+/// Makes a named pipe at `p` on the host.
+fn mkfifo(p: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", p.display());
+}
+
 /// copy_file_range and fallocate (samples/c/copyrange.c) print what they
 /// print natively in a read-write tree: whole copies by position, ranges
 /// by offset, and Linux's errors; fallocate's mode 0 and KEEP_SIZE. A
@@ -919,17 +941,7 @@ fn splice_and_tee_match_native() {
     let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
     assert!(native.stdout.contains("tee: 11\n"), "{}", native.stdout);
-    let r = exec_elf(
-        &["--policy", &policy],
-        "splice",
-        &[guest_dir.to_str().expect("utf-8")],
-    );
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, native.stdout.as_str()),
-        "{}",
-        r.stderr
-    );
+    assert_like_native("splice", &policy, &guest_dir, &native);
     assert_eq!(
         std::fs::read(guest_dir.join("dst")).expect("dst"),
         std::fs::read(native_dir.join("dst")).expect("native dst")
@@ -1103,5 +1115,119 @@ fn symbolic_links_in_a_private_tree_only_and_followed_in_the_guests_view() {
     assert!(
         std::fs::read_dir(&kept).expect("kept").next().is_none(),
         "a link was made in the kept tree"
+    );
+}
+
+/// inotify (samples/c/inotify.c, built with musl and with glibc) prints
+/// what it prints natively in a read-write tree: the instance's flags,
+/// fstat and /proc link, watches on a directory and a file, the events of
+/// creating, writing, renaming (cookies paired), mkdir/rmdir, unlinking,
+/// one-shot and IN_MASK_ADD watches, FIONREAD, a buffer too small for the
+/// next event, inotify_rm_watch's IN_IGNORED, Linux's errors, and a
+/// blocking instance a child's mkdir wakes through read, poll and epoll.
+#[test]
+fn inotify_matches_native() {
+    for program in ["inotify", "inotify_glibc"] {
+        let (_base, native_dir, guest_dir, policy) =
+            native_and_guest_trees(&format!("{program}-native"));
+        let native = run_native(
+            &elf_sample(program),
+            &[native_dir.to_str().expect("utf-8")],
+            b"",
+            &[],
+        );
+        assert_eq!(native.status, 0, "{program} natively: {}", native.stderr);
+        assert!(
+            native
+                .stdout
+                .contains("  wd=1 MOVED_TO cookie=same name=b\n")
+                && native.stdout.ends_with("done\n"),
+            "{}",
+            native.stdout
+        );
+        let r = assert_like_native(program, &policy, &guest_dir, &native);
+        assert!(!r.stderr.contains("unsupported"), "{}", r.stderr);
+    }
+}
+
+/// A watch flood: instances until inotify_init1 fails (EMFILE at the
+/// sandbox's cap of 8, whatever the host user's limit), watches until
+/// inotify_add_watch fails (ENOSPC at 4096, all instances together),
+/// updates of held watches still pass at the cap, and a removed watch, a
+/// read IN_IGNORED and a closed instance give their room back; each cap
+/// is reported once, and the runner carries on.
+#[test]
+fn inotify_floods_stop_at_the_sandboxs_caps() {
+    let (_base, _native_dir, guest_dir, policy) = native_and_guest_trees("inotify-flood");
+    for i in 0..4200 {
+        std::fs::write(guest_dir.join(format!("f{i}")), b"").expect("file");
+    }
+    let r = exec_elf(
+        &["--policy", &policy],
+        "inotify",
+        &[guest_dir.to_str().expect("utf-8"), "flood"],
+    );
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        "instances: 8, then -24\nwatches: 4096, then -28\n\
+         another instance, another file: -28\na held watch updated: 1\nrm_watch 1: 0\n\
+         then another: 1\nand one more: -28\nunlink f1: 0\nbefore its IGNORED is read: -28\n\
+         a new file: -28\nIGNORED read: 2\nthen: 2\n\
+         once the first instance is closed: 97 more\na new instance: ok\ndone\n",
+        "{}",
+        r.stderr
+    );
+    for line in [
+        "runner: inotify_init refused: 8 inotify instances are open",
+        "runner: inotify_add_watch refused: 4096 inotify watches are held",
+    ] {
+        assert_eq!(r.stderr.matches(line).count(), 1, "{}", r.stderr);
+    }
+}
+
+/// Watches the sandbox refuses, revealing nothing: `/` and DIR's parent
+/// (synthesized ancestors: EACCES), paths no rule shows (ENOENT, as for
+/// every path call), the synthesized /proc and the runner's devices
+/// (EACCES), and symbolic links the guest made in a private tree to
+/// /etc/passwd (ENOENT: followed in the guest's namespace) and above the
+/// root (`/`: EACCES); IN_DONT_FOLLOW watches the link itself, and a link
+/// to a directory of the tree shares that directory's watch. A FIFO in a
+/// granted tree and a host device node a rule shows are EACCES too.
+#[test]
+fn inotify_watches_only_what_the_policy_shows() {
+    let (base, _native_dir, guest_dir, _) = native_and_guest_trees("inotify-escape");
+    let policy = policy_file(
+        &base,
+        "escape.toml",
+        &format!(
+            "[[files]]\npath = \"{}\"\naccess = \"read-write\"\n\n[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n\n[[files]]\npath = \"/tv-dev\"\nhost_path = \"/dev\"\naccess = \"read\"\n",
+            guest_dir.display()
+        ),
+    );
+    let fifo = guest_dir.join("fifo");
+    mkfifo(&fifo);
+    let r = exec_elf(
+        &["--policy", &policy],
+        "inotify",
+        &[
+            guest_dir.to_str().expect("utf-8"),
+            "escape",
+            "/scratch",
+            fifo.to_str().expect("utf-8"),
+            "/tv-dev/null",
+        ],
+    );
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        "/: -13\nDIR's parent: -13\n/etc: -2\n/etc/passwd: -2\n/proc/self: -13\n\
+         /proc/nothere: -2\n/dev/null: -13\n/dev: -13\n\
+         a link to /etc/passwd: -2\na link above the root: -13\n\
+         a link to /etc/passwd, IN_DONT_FOLLOW: 1\nthe same, IN_ONLYDIR too: -20\n\
+         sub and links to it: one watch\nextra 1: -13\nextra 2: -13\n\
+         events:\n  wd=2 CREATE name=x\n",
+        "{}",
+        r.stderr
     );
 }

@@ -28,8 +28,11 @@ pub const TIOCGWINSZ: u64 = 0x5413;
 pub const TIOCSWINSZ: u64 = 0x5414;
 pub const FIONREAD: u64 = 0x541B;
 
-/// Every request this module issues, with its C name (the runner's seccomp
-/// filter allows `ioctl` with exactly these when a terminal is lent).
+/// Every request this module issues but FIONREAD, with its C name (the
+/// runner's seccomp filter allows `ioctl` with exactly these when a
+/// terminal is lent; FIONREAD, which only counts the bytes waiting on a
+/// descriptor, it allows on every descriptor: inotify instances need it
+/// too).
 pub const TERMINAL_IOCTLS: &[(&str, u64)] = &[
     ("TCGETS", TCGETS),
     ("TCSETS", TCSETS),
@@ -39,7 +42,6 @@ pub const TERMINAL_IOCTLS: &[(&str, u64)] = &[
     ("TCFLSH", TCFLSH),
     ("TIOCGWINSZ", TIOCGWINSZ),
     ("TIOCSWINSZ", TIOCSWINSZ),
-    ("FIONREAD", FIONREAD),
 ];
 
 /// When TCSETS* applies new settings.

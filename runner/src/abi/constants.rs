@@ -370,6 +370,38 @@ pub const EFD_NONBLOCK: u64 = 0o4000;
 pub const EFD_CLOEXEC: u64 = 0o2_000_000;
 pub const EPOLL_CLOEXEC: u64 = 0o2_000_000;
 
+// --- inotify (include/uapi/linux/inotify.h, include/linux/inotify.h) -----
+pub const IN_NONBLOCK: u64 = 0o4000;
+pub const IN_CLOEXEC: u64 = 0o2_000_000;
+/// Every event a watch can ask for (IN_ACCESS .. IN_DELETE_SELF,
+/// IN_MOVE_SELF).
+pub const IN_ALL_EVENTS: u32 = 0xfff;
+pub const IN_UNMOUNT: u32 = 0x2000;
+pub const IN_Q_OVERFLOW: u32 = 0x4000;
+pub const IN_IGNORED: u32 = 0x8000;
+pub const IN_ONLYDIR: u32 = 0x0100_0000;
+pub const IN_DONT_FOLLOW: u32 = 0x0200_0000;
+pub const IN_EXCL_UNLINK: u32 = 0x0400_0000;
+pub const IN_MASK_CREATE: u32 = 0x1000_0000;
+pub const IN_MASK_ADD: u32 = 0x2000_0000;
+pub const IN_ISDIR: u32 = 0x4000_0000;
+pub const IN_ONESHOT: u32 = 0x8000_0000;
+/// Every bit inotify_add_watch accepts (Linux's ALL_INOTIFY_BITS): any
+/// other is EINVAL, as is a mask with none of these.
+pub const ALL_INOTIFY_BITS: u32 = IN_ALL_EVENTS
+    | IN_UNMOUNT
+    | IN_Q_OVERFLOW
+    | IN_IGNORED
+    | IN_ONLYDIR
+    | IN_DONT_FOLLOW
+    | IN_EXCL_UNLINK
+    | IN_MASK_CREATE
+    | IN_MASK_ADD
+    | IN_ISDIR
+    | IN_ONESHOT;
+/// sizeof(struct inotify_event) without its name: wd, mask, cookie, len.
+pub const INOTIFY_EVENT_SIZE: usize = 16;
+
 // --- timerfd, signalfd, POSIX timers (timerfd.h, signalfd.h, siginfo.h) --
 pub const TFD_NONBLOCK: u64 = 0o4000;
 pub const TFD_CLOEXEC: u64 = 0o2_000_000;

@@ -245,6 +245,8 @@ pub enum Object {
     SignalFd(Arc<super::events::SignalFd>),
     /// A pidfd (kernel/pidfd.rs).
     PidFd(Arc<super::pidfd::PidFd>),
+    /// An inotify instance: a host one the runner holds (kernel/inotify.rs).
+    Inotify(Arc<super::inotify::Inotify>),
 }
 
 impl Object {
@@ -255,6 +257,7 @@ impl Object {
             Object::File(f) => Some(f.fd.as_fd()),
             Object::Dir(d) => Some(d.fd.as_fd()),
             Object::Socket(s) => Some(s.fd.as_fd()),
+            Object::Inotify(i) => Some(i.fd.as_fd()),
             Object::Null { .. }
             | Object::Device { .. }
             | Object::VirtualDir(_)
@@ -278,6 +281,7 @@ impl Object {
             Object::TimerFd(t) => Some(&t.edges),
             Object::SignalFd(s) => Some(&s.edges),
             Object::PidFd(p) => Some(&p.edges),
+            Object::Inotify(i) => Some(&i.edges),
             Object::Null { .. }
             | Object::Device { .. }
             | Object::File(_)

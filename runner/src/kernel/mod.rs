@@ -30,6 +30,7 @@ pub mod file_locks;
 pub mod file_maps;
 pub mod flocks;
 pub mod futex;
+pub mod inotify;
 pub mod limits;
 pub mod parker;
 pub mod pidfd;
@@ -81,6 +82,9 @@ pub struct Kernel {
     pub pipes: std::sync::Arc<pipe_buffer::PipeBudget>,
     /// How many AF_UNIX socketpair ends may be alive (host kernel memory).
     pub socket_pairs: socket_pairs::SocketPairBudget,
+    /// How many inotify instances and watches the sandbox holds (host
+    /// kernel objects counted against the host user's limits).
+    pub inotify: inotify::InotifyBudget,
     /// When the run started and when its wall-clock limit passes.
     pub clock: RunClock,
     /// Refused and unsupported syscalls already reported.
@@ -254,6 +258,7 @@ impl Kernel {
             socket_pairs: socket_pairs::SocketPairBudget::for_memory(
                 sandbox_policy::defaults::MEMORY_BYTES,
             ),
+            inotify: Default::default(),
             clock: RunClock::default(),
             reports: Reports::default(),
             cpus: 1,
@@ -295,6 +300,7 @@ impl Kernel {
                 policy.limits.memory_bytes,
             )),
             socket_pairs: socket_pairs::SocketPairBudget::for_memory(policy.limits.memory_bytes),
+            inotify: Default::default(),
             clock: RunClock::new(start, policy.limits.wall_time),
             reports: Reports::default(),
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),

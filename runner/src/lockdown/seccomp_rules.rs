@@ -194,6 +194,13 @@ pub const RULES: &[Rule] = &[
     rule("fsync", Always, ANY, "syscall emulation: the guest's fsync on files and on a stdout that is a file"),
     rule("fdatasync", Always, ANY, "syscall emulation: the guest's fdatasync"),
     rule("poll", Always, ANY, "syscall emulation: the guest's poll on its streams, files and sockets"),
+    rule(
+        "ioctl",
+        Always,
+        &[ArgCheck::OneOf { arg: 1, values: &[("FIONREAD", c::FIONREAD)] }],
+        "syscall emulation: the guest's FIONREAD on an inotify instance (the bytes of events waiting), and on a lent terminal (stdio.terminal); it only counts bytes waiting on a descriptor the runner holds",
+    ),
+    rule("inotify_init1", Always, ANY, "inotify emulation: the guest's inotify_init/inotify_init1, each a host instance the runner holds (nonblocking, close-on-exec), at most 8 in a sandbox (kernel/inotify.rs)"),
     rule("ppoll", Always, ANY, "syscall emulation: readiness of the guest's streams, files and sockets for poll, ppoll and epoll_wait (rustix's poll is ppoll), always with a zero timeout: guest waits park on a condition variable with no lock held; and the runner's own stderr lines, which wait at most 250 ms for room"),
     // --- Files (only with [[files]]) ------------------------------------
     rule("openat", Files, ANY, "file emulation: opens below the directory descriptors of the policy's [[files]]; Landlock bounds what it can reach"),
@@ -220,6 +227,8 @@ pub const RULES: &[Rule] = &[
     rule("renameat2", Files, ANY, "file emulation: the guest's rename in read-write trees (Landlock refuses it elsewhere)"),
     rule("fchmod", Files, ANY, "file emulation: the guest's chmod/fchmod of files and directories in read-write trees (set-ID and sticky bits dropped; Landlock does not cover modes, the emulation checks the rule)"),
     rule("utimensat", Files, ANY, "file emulation: the guest's utimensat/futimens on files and directories in read-write trees (rustix's futimens is utimensat on the descriptor)"),
+    rule("inotify_add_watch", Files, ANY, "inotify emulation: a watch on an object below [[files]], named only as /proc/self/fd/N of the O_PATH descriptor the file emulation opened beneath its rule (never a guest-given path); at most 4096 in a sandbox (kernel/inotify.rs)"),
+    rule("inotify_rm_watch", Files, ANY, "inotify emulation: the guest's inotify_rm_watch of a watch its instance holds"),
     rule("ftruncate", Always, ANY, "file emulation: the guest's ftruncate/truncate on files it opened for writing, and on its memfds (which need no [[files]] rule)"),
     // --- Sockets (only with [[network]]) ---------------------------------
     rule(

@@ -63,7 +63,9 @@ pub(super) fn source(inp: &Object) -> Result<Option<BorrowedFd<'_>>, Errno> {
         Object::File(f) if f.readable => Some(f.fd.as_fd()),
         // Linux accepts only what it can map or splice from.
         Object::Pipe(p) if !p.write => return Err(Errno::INVAL),
-        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) => return Err(Errno::INVAL),
+        Object::Socket(_) | Object::Dir(_) | Object::VirtualDir(_) | Object::Inotify(_) => {
+            return Err(Errno::INVAL)
+        }
         _ => return Err(Errno::BADF),
     })
 }

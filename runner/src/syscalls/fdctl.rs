@@ -1,7 +1,7 @@
 //! Descriptor bookkeeping: close, dup, dup2, dup3, fcntl, ioctl. All of it
 //! is the runner's own table; only F_GETFL/F_SETFL (and FIONBIO, which is
-//! F_SETFL's O_NONBLOCK) reach a host fd. Pipes inside the process keep
-//! their status flags in the runner.
+//! F_SETFL's O_NONBLOCK) and FIONREAD on an inotify instance reach a host
+//! fd. Pipes and inotify instances keep their O_NONBLOCK in the runner.
 
 use super::pipe::{self, PipeEnd};
 use super::{Args, Ctx, SyscallResult};
@@ -139,6 +139,14 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Object::TimerFd(t) => O_RDWR | if t.nonblocking() { O_NONBLOCK } else { 0 },
             Object::SignalFd(s) => O_RDWR | if s.nonblocking() { O_NONBLOCK } else { 0 },
             Object::PidFd(p) => O_RDWR | if p.nonblocking() { O_NONBLOCK } else { 0 },
+            // O_RDONLY (0), without O_LARGEFILE, as Linux's.
+            Object::Inotify(i) => {
+                if i.nonblocking() {
+                    O_NONBLOCK
+                } else {
+                    0
+                }
+            }
             other => match other.host_fd() {
                 Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                 None => return Err(Errno::BADF.into()),
@@ -157,7 +165,8 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             if let Object::EventFd(_)
             | Object::TimerFd(_)
             | Object::SignalFd(_)
-            | Object::PidFd(_) = &*obj
+            | Object::PidFd(_)
+            | Object::Inotify(_) = &*obj
             {
                 set_nonblocking(&obj, arg as u32 & O_NONBLOCK != 0)?;
                 return Ok(0);
@@ -188,6 +197,8 @@ fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
         Object::TimerFd(t) => t.set_nonblocking(on),
         Object::SignalFd(s) => s.set_nonblocking(on),
         Object::PidFd(p) => p.set_nonblocking(on),
+        // The host instance stays nonblocking: the runner waits.
+        Object::Inotify(i) => i.set_nonblocking(on),
         Object::Stdio { .. }
         | Object::Null { .. }
         | Object::Device { .. }
@@ -214,7 +225,8 @@ fn pending(p: &PipeEnd) -> u32 {
 }
 
 /// FIOCLEX/FIONCLEX set the guest's close-on-exec bit; FIONBIO is
-/// F_SETFL's O_NONBLOCK; FIONREAD counts the bytes waiting in a pipe.
+/// F_SETFL's O_NONBLOCK; FIONREAD counts the bytes waiting in a pipe or
+/// an inotify instance (the host instance's count).
 /// Terminal requests on a standard stream go to `terminal.rs`, which
 /// answers them when the policy lends the guest a terminal. Every other
 /// request is ENOTTY: no other ioctl ever reaches a host fd.
@@ -237,6 +249,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         FIONREAD => {
             let n = match &*obj {
                 Object::Pipe(p) => pending(p),
+                Object::Inotify(i) => super::inotify::pending(i)?,
                 _ => return Err(Errno::NOTTY.into()),
             };
             ctx.tunnel()

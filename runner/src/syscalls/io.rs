@@ -96,6 +96,12 @@ fn read_into(
             }
             super::signalfd::read(ctx, s, parts)?
         }
+        Object::Inotify(i) => {
+            if at.is_some() {
+                return Err(Errno::SPIPE.into());
+            }
+            super::inotify::read(ctx, i, parts)?
+        }
         Object::Epoll(_) | Object::PidFd(_) => return Err(Errno::INVAL.into()),
     })
 }
@@ -213,6 +219,8 @@ fn write_object(
         Object::Epoll(_) | Object::TimerFd(_) | Object::SignalFd(_) | Object::PidFd(_) => {
             return Err(Errno::INVAL.into())
         }
+        // Opened for reading only, as Linux's.
+        Object::Inotify(_) => return Err(Errno::BADF.into()),
     })
 }
 
@@ -443,8 +451,9 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             SeekFrom::Current(0) => Ok(v.pos.load(Ordering::Relaxed) as u64),
             _ => Err(Errno::INVAL.into()),
         },
-        // /dev/null and the other devices: every seek succeeds at 0.
-        Object::Null { .. } | Object::Device { .. } => Ok(0),
+        // /dev/null and the other devices: every seek succeeds at 0; an
+        // inotify instance's too (Linux's noop_llseek).
+        Object::Null { .. } | Object::Device { .. } | Object::Inotify(_) => Ok(0),
         Object::Socket(_)
         | Object::Pipe(_)
         | Object::EventFd(_)

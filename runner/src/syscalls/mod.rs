@@ -20,6 +20,7 @@ mod fs;
 pub mod futex;
 mod futex2;
 mod identity;
+mod inotify;
 mod io;
 mod ioprio;
 mod membarrier;

@@ -78,7 +78,11 @@ pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
         Object::Null { .. } | Object::Device { .. } | Object::VirtualDir(_) => {
             events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
         }
-        Object::Stdio { .. } | Object::File(_) | Object::Dir(_) | Object::Socket(_) => return None,
+        Object::Stdio { .. }
+        | Object::File(_)
+        | Object::Dir(_)
+        | Object::Socket(_)
+        | Object::Inotify(_) => return None,
     };
     Some(r)
 }

@@ -17,10 +17,10 @@
 
 use super::{
     alarm, capabilities, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, futex2,
-    identity, io, ioprio, membarrier, memfd, memlock, memory, net, net_messages, net_options,
-    net_server, pidfd, pipe, poll, posix_timers, process, remap, resources, sched_attr, scheduling,
-    select, signalfd, signals, sigwait, sleep, socketpair, splice, sysv_msg, sysv_sem, sysv_shm,
-    thread, time, timerfd, wait, Handler,
+    identity, inotify, io, ioprio, membarrier, memfd, memlock, memory, net, net_messages,
+    net_options, net_server, pidfd, pipe, poll, posix_timers, process, remap, resources,
+    sched_attr, scheduling, select, signalfd, signals, sigwait, sleep, socketpair, splice,
+    sysv_msg, sysv_sem, sysv_shm, thread, time, timerfd, wait, Handler,
 };
 use crate::abi::Errno;
 use std::borrow::Cow;
@@ -93,8 +93,6 @@ const THREADS: &str = "not emulated yet: futex_waitv (a thread here waits on one
 const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str = "not emulated yet: openat2 (its RESOLVE_* flags)";
-const EVENTS: &str =
-    "not emulated yet: inotify and fanotify (select, poll, epoll, eventfd, timerfd and signalfd are)";
 const MEMORY: &str =
     "NUMA policy, protection keys and other memory controls are not emulated (memory locking is: EPERM, as RLIMIT_MEMLOCK is 0)";
 const ASYNC_IO: &str =
@@ -140,7 +138,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("rt_sigreturn", signals::rt_sigreturn,
         "restores the frame a handler got: registers, mask, the XSAVE area (AVX, AVX-512) or FXSAVE state as Linux loads it; RIP must be a user address, RFLAGS keeps only user bits, CS/SS stay the user selectors; a bad frame or an FPU state XRSTOR would fault on is SIGSEGV"),
     emulated!("ioctl", fdctl::ioctl,
-        "FIOCLEX/FIONCLEX on the guest table, FIONBIO (F_SETFL's O_NONBLOCK), FIONREAD on a pipe; with policy stdio.terminal, a standard stream that is a terminal takes TCGETS/TCSETS*/TIOCGWINSZ/TIOCSWINSZ/TCFLSH/TCXONC/FIONREAD on the host terminal and TIOCGPGRP/TIOCSPGRP/TIOCGSID from the sandbox's job control; everything else ENOTTY (no terminal without the policy, and no other request reaches a host fd)"),
+        "FIOCLEX/FIONCLEX on the guest table, FIONBIO (F_SETFL's O_NONBLOCK), FIONREAD on a pipe or an inotify instance; with policy stdio.terminal, a standard stream that is a terminal takes TCGETS/TCSETS*/TIOCGWINSZ/TIOCSWINSZ/TCFLSH/TCXONC/FIONREAD on the host terminal and TIOCGPGRP/TIOCSPGRP/TIOCGSID from the sandbox's job control; everything else ENOTTY (no terminal without the policy, and no other request reaches a host fd)"),
     emulated!("pread64", io::pread64,
         "positional read of a file straight into guest memory"),
     emulated!("pwrite64", io::pwrite64,
@@ -539,9 +537,12 @@ pub static TABLE: &[Entry] = &[
         "the caller's I/O class and level, kept (the host schedules the I/O): best effort 0-7, idle, none; real time needs CAP_SYS_NICE (EPERM); inherited at fork"),
     emulated!("ioprio_get", ioprio::ioprio_get,
         "the caller's priority as set (0, class none, until then); for its group or user an unset one counts as best effort 4, as Linux's ioprio_best"),
-    unsupported("inotify_init", EVENTS),
-    unsupported("inotify_add_watch", EVENTS),
-    unsupported("inotify_rm_watch", EVENTS),
+    emulated!("inotify_init", inotify::inotify_init,
+        "as inotify_init1 with no flags"),
+    emulated!("inotify_add_watch", inotify::inotify_add_watch,
+        "only on what the policy shows: the path resolved as every path call resolves it (an O_PATH descriptor beneath its rule, links followed in the guest's namespace; IN_DONT_FOLLOW, IN_ONLYDIR), the host watch added through the runner's own descriptor (/proc/self/fd), never a guest-given host path; IN_MASK_ADD, IN_MASK_CREATE, IN_EXCL_UNLINK, IN_ONESHOT as Linux; a synthesized directory, /proc, the runner's devices and device nodes, FIFOs and sockets in a tree: EACCES; at most 4096 watches in the sandbox (ENOSPC, reported)"),
+    emulated!("inotify_rm_watch", inotify::inotify_rm_watch,
+        "the host removes the watch and queues IN_IGNORED; a watch the instance does not hold: EINVAL"),
     unsupported("migrate_pages", OTHER_PROCESSES),
     emulated!("openat", fs::openat,
         "policy-driven: openat2(rule root, rest, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS) from fds opened before the run; links the host will not follow beneath a rule (absolute, leaving it) followed in the guest's namespace; /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom answered by the runner where no rule shows them; a synthesized, read-only /proc (self, exe, fd, maps, status, cmdline, comm, mounts, cpuinfo, meminfo, stat); a new file takes one of limits.created_entries (EDQUOT when none is left)"),
@@ -615,7 +616,8 @@ pub static TABLE: &[Entry] = &[
         "dup2 with O_CLOEXEC"),
     emulated!("pipe2", pipe::pipe2,
         "pipe with O_NONBLOCK/O_CLOEXEC"),
-    unsupported("inotify_init1", EVENTS),
+    emulated!("inotify_init1", inotify::inotify_init1,
+        "a host inotify instance the runner holds (IN_NONBLOCK, IN_CLOEXEC in the guest's table); reads take the host's events as they are (EINVAL for a buffer too small for the next), a blocking read waits with no kernel lock held, poll/select/epoll and FIONREAD see the host's queue; at most 8 instances in the sandbox (EMFILE, reported): host instances are the host user's"),
     emulated!("preadv", io::preadv,
         "positional readv"),
     emulated!("pwritev", io::pwritev,

@@ -179,6 +179,9 @@ pub const SIGNATURES: &[(&str, &[Arg])] = &[
     ("epoll_ctl", &[Fd, Int, Fd, Ptr]),
     ("epoll_wait", &[Fd, Ptr, Int, Int]),
     ("eventfd2", &[UInt, OpenFlags]),
+    ("inotify_init1", &[OpenFlags]),
+    ("inotify_add_watch", &[Fd, Path, Hex]),
+    ("inotify_rm_watch", &[Fd, Int]),
 ];
 
 /// The argument kinds of the call named `name`, if it has an entry.

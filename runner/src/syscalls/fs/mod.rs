@@ -11,8 +11,9 @@
 //!
 //! The handlers by job, re-exported here as `fs::NAME` for the syscall
 //! table: `open` (open/openat/creat and the flags), `stat` (the stat family
-//! and statx), `dirs` (getdents64, mkdir, unlink/rmdir, readlink, the cwd)
-//! and `change` (rename, truncate, fsync, access).
+//! and statx), `dirs` (getdents64, mkdir, unlink/rmdir, readlink, the cwd),
+//! `change` (rename, truncate, fsync, access), and `watch` (what an
+//! inotify watch may be placed on).
 
 mod change;
 mod dirs;
@@ -22,6 +23,7 @@ mod owners;
 mod procfs;
 mod stat;
 mod statfs;
+mod watch;
 
 pub use change::{
     access, faccessat, faccessat2, fallocate, fdatasync, fsync, ftruncate, link, linkat, rename,
@@ -36,6 +38,7 @@ pub use open::{creat, open, openat};
 pub use owners::{chown, fchown, fchownat, lchown};
 pub use stat::{fstat, lstat, newfstatat, stat, statx};
 pub use statfs::{fstatfs, statfs};
+pub use watch::watched_object;
 
 use super::Ctx;
 use crate::abi::Errno;

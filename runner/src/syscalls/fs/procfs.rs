@@ -8,7 +8,7 @@
 //! | `/proc/self` | a link to the caller's pid |
 //! | `/proc/PID` (the caller's own pid only) | `exe`, `fd`, `maps`, `status`, `cmdline`, `comm` |
 //! | `/proc/PID/exe` | a link to the program's path, as it was started |
-//! | `/proc/PID/fd/N` | a link per descriptor: the guest path of a file or directory, `/dev/null`, `pipe:[N]`, `socket:[N]`, `anon_inode:[...]`; opening one opens the same object |
+//! | `/proc/PID/fd/N` | a link per descriptor: the guest path of a file or directory, `/dev/null`, `pipe:[N]`, `socket:[N]`, `anon_inode:[...]` (`anon_inode:inotify`); opening one opens the same object |
 //! | `/proc/PID/maps` | the process's mappings (no file names: `[heap]`, `[stack]`, `[vvar]`, `[vdso]`) |
 //! | `/proc/PID/status` | name, umask, state, pids, ids, thread count, memory use |
 //! | `/proc/PID/mounts`, `/proc/mounts` | one line per `[[files]]` rule (its guest path, `rw` or `ro`) and `/proc`: what `df` and `findmnt` look for; no host device or path |
@@ -195,6 +195,8 @@ fn link_text(obj: &Object) -> Vec<u8> {
         Object::TimerFd(_) => "anon_inode:[timerfd]".to_string(),
         Object::SignalFd(_) => "anon_inode:[signalfd]".to_string(),
         Object::PidFd(_) => "anon_inode:[pidfd]".to_string(),
+        // As Linux names it: no brackets.
+        Object::Inotify(_) => "anon_inode:inotify".to_string(),
     };
     text.into_bytes()
 }

@@ -31,7 +31,7 @@ fn normalize_at(ctx: &Ctx<'_>, dirfd: u64, raw: &[u8]) -> Result<GuestPath, Errn
 }
 
 /// The minor number of the device at `path`: /dev/null or a `Device`.
-fn devices(path: &std::path::Path) -> Option<u32> {
+pub(super) fn devices(path: &std::path::Path) -> Option<u32> {
     if path == std::path::Path::new("/dev/null") {
         return Some(3);
     }
@@ -58,6 +58,7 @@ fn stat_object(obj: &Object, owner: Owner) -> Result<StatInfo, Errno> {
         Object::SignalFd(s) => Ok(stream_stat::anonymous(s.id, owner)),
         Object::PidFd(p) => Ok(stream_stat::anonymous(p.id, owner)),
         Object::Epoll(e) => Ok(stream_stat::anonymous(e.id, owner)),
+        Object::Inotify(i) => Ok(stream_stat::anonymous(i.id, owner)),
         Object::File(f) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&f.fd)?),
             f.in_writable_tree,
