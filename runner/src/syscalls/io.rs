@@ -7,7 +7,9 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::{eventfd, file_pages, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
+use super::{
+    eventfd, file_pages, net, pipe, posix_mq, readiness, signals, Args, Ctx, SyscallResult,
+};
 use crate::abi::constants::{POLLIN, POLLOUT};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
@@ -95,6 +97,7 @@ fn read_into(
             }
             super::signalfd::read(ctx, s, parts)?
         }
+        Object::MsgQueue(d) => posix_mq::read(ctx, d, parts, at)?,
         Object::Epoll(_) | Object::PidFd(_) => return Err(Errno::INVAL.into()),
     })
 }
@@ -211,6 +214,15 @@ fn write_object(
         }
         Object::Epoll(_) | Object::TimerFd(_) | Object::SignalFd(_) | Object::PidFd(_) => {
             return Err(Errno::INVAL.into())
+        }
+        // A queue has no write (EBADF first when not opened for writing).
+        Object::MsgQueue(d) => {
+            return Err(if d.writable() {
+                Errno::INVAL
+            } else {
+                Errno::BADF
+            }
+            .into())
         }
     })
 }
@@ -374,6 +386,7 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         },
         // /dev/null and the other devices: every seek succeeds at 0.
         Object::Null { .. } | Object::Device { .. } => Ok(0),
+        Object::MsgQueue(d) => posix_mq::seek(d, pos),
         Object::Socket(_)
         | Object::Pipe(_)
         | Object::EventFd(_)
