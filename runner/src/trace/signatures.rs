@@ -179,6 +179,12 @@ pub const SIGNATURES: &[(&str, &[Arg])] = &[
     ("epoll_ctl", &[Fd, Int, Fd, Ptr]),
     ("epoll_wait", &[Fd, Ptr, Int, Int]),
     ("eventfd2", &[UInt, OpenFlags]),
+    ("mq_open", &[Path, OpenFlags, Mode, Ptr]),
+    ("mq_unlink", &[Path]),
+    ("mq_timedsend", &[Fd, InBuf(2), UInt, UInt, Ptr]),
+    ("mq_timedreceive", &[Fd, OutBuf, UInt, Ptr, Ptr]),
+    ("mq_notify", &[Fd, Ptr]),
+    ("mq_getsetattr", &[Fd, Ptr, Ptr]),
 ];
 
 /// The argument kinds of the call named `name`, if it has an entry.
