@@ -23,7 +23,8 @@ use super::sleep::{self, read_timespec};
 use super::sysv;
 use super::{Args, Ctx, Recipients, SignalRequest, Stop, SyscallResult, Wait};
 use crate::abi::constants::{
-    NSIG, O_ACCMODE, O_CREAT, O_EXCL, O_NONBLOCK, O_RDWR, O_WRONLY, RLIMIT_MSGQUEUE, SI_MESGQ,
+    NSIG, O_ACCMODE, O_CREAT, O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, RLIMIT_MSGQUEUE,
+    SI_MESGQ,
 };
 use crate::abi::sigframe::SigInfo;
 use crate::abi::Errno;
@@ -117,7 +118,7 @@ pub fn mq_open(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             let want = match oflag & O_ACCMODE {
                 O_RDWR => 6,
                 O_WRONLY => 2,
-                0 => 4,
+                O_RDONLY => 4,
                 _ => return Err(Errno::INVAL.into()),
             };
             may_open(ctx, &q, want)?;
@@ -159,16 +160,8 @@ pub fn mq_unlink(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(0)
 }
 
-/// The queue descriptor `fd` names (EBADF when none, or not a queue's).
-fn descriptor(ctx: &Ctx<'_>, fd: u64) -> Result<Arc<Object>, Errno> {
-    let obj = ctx.process.fds.get(fd)?;
-    match &*obj {
-        Object::MsgQueue(_) => Ok(obj),
-        _ => Err(Errno::BADF),
-    }
-}
-
-/// The queue description of `obj` (a `descriptor`'s).
+/// The queue description of `obj`, a descriptor's (EBADF when it is not
+/// a queue's).
 fn desc(obj: &Object) -> Result<&MqDesc, Errno> {
     match obj {
         Object::MsgQueue(d) => Ok(d),
@@ -213,7 +206,7 @@ pub fn mq_timedsend(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if u64::from(prio) >= MQ_PRIO_MAX {
         return Err(Errno::INVAL.into());
     }
-    let obj = descriptor(ctx, fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     let d = desc(&obj)?;
     if !d.writable() {
         return Err(Errno::BADF.into());
@@ -279,7 +272,7 @@ pub fn mq_timedreceive(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return deliver(ctx, buf, prio_ptr, m);
     }
     let until = deadline(ctx, a[4])?;
-    let obj = descriptor(ctx, fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     let d = desc(&obj)?;
     if !d.readable() {
         return Err(Errno::BADF.into());
@@ -336,7 +329,7 @@ pub fn mq_notify(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             _ => return Err(Errno::INVAL.into()),
         })
     };
-    let obj = descriptor(ctx, fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     let d = desc(&obj)?;
     let pid = ctx.process.identity.pid;
     match how {
@@ -376,7 +369,7 @@ pub fn mq_getsetattr(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
         Some(flags)
     };
-    let obj = descriptor(ctx, fd)?;
+    let obj = ctx.process.fds.get(fd)?;
     let d = desc(&obj)?;
     let q = &d.queue;
     let mut b = [0u8; ATTR_SIZE];
