@@ -289,6 +289,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("socketpair", "socketpair_glibc", "-static"),
     ("flock", "flock_glibc", "-static"),
     ("sysv_ipc", "sysv_ipc_glibc", "-static"),
+    ("posix_mq", "posix_mq_glibc", "-static"),
     ("processes", "processes_glibc", "-static"),
     ("ring_edges", "ring_edges_glibc", "-static"),
     ("linux_calls", "linux_calls_glibc", "-static"),

@@ -770,6 +770,18 @@ fn sample_matches_native(
     compare(&format!("{name} {args:?}"), &vm, &native)
 }
 
+/// Sample `name`, built with musl and with glibc (`NAME_glibc`), run
+/// with no arguments matches its native run (`sample_matches_native`,
+/// `marker` its proof of a run to the end); fails with the differences.
+fn both_libcs_match_native(tag: &str, name: &str, marker: &str) {
+    let t = tools(tag, false);
+    let failures: Vec<String> = [name.to_string(), format!("{name}_glibc")]
+        .iter()
+        .filter_map(|n| sample_matches_native(&t, n, &[], marker, ""))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// execve from a process with several threads (samples/c/exec_threads.c,
 /// musl and glibc), as natively: a failing execve leaves the threads
 /// running; a successful one, from the main thread or another, ends the
@@ -823,14 +835,8 @@ fn flock_between_descriptions_and_processes_matches_native() {
 /// a removed segment that lives until its last shmdt.
 #[test]
 fn sysv_queues_semaphores_and_shared_memory_match_native() {
-    let t = tools("processes-sysv", false);
-    let failures: Vec<String> = ["sysv_ipc", "sysv_ipc_glibc"]
-        .iter()
-        .filter_map(|name| {
-            sample_matches_native(&t, name, &[], "after the last shmdt: Invalid argument", "")
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let marker = "after the last shmdt: Invalid argument";
+    both_libcs_match_native("processes-sysv", "sysv_ipc", marker);
 }
 
 /// POSIX shared memory and named semaphores (shm_open, sem_open: files
@@ -885,6 +891,88 @@ fn sysv_keys_never_reach_the_hosts_objects_and_are_bounded() {
     assert_eq!(flood.status, 0);
 }
 
+/// POSIX message queues (samples/c/posix_mq.c, musl and glibc), byte for
+/// byte with the native run: O_CREAT, O_EXCL, attributes and their
+/// defaults, close-on-exec, fstat; priorities (highest first, oldest
+/// first within one), EMSGSIZE both ways; O_NONBLOCK's EAGAIN, mq_setattr
+/// and F_SETFL on the shared description, timed sends and receives that
+/// time out, EINVAL timeouts; EINTR, and SA_RESTART's restart of a timed
+/// receive and of a send a child makes room for; mq_notify with
+/// SIGEV_SIGNAL (SI_MESGQ, the value, the sender's pid and uid, one-shot,
+/// EBUSY, removed by NULL and by a close, a child's message and a child's
+/// EBUSY, none while a child waits to receive) and SIGEV_NONE; a queue
+/// shared with a forked child, opened by name there, gone after execve;
+/// poll, select and epoll readiness, a poll that waits for a child's
+/// message, the status line a read shows; unlink while open; bad names,
+/// EBADF and the access modes.
+#[test]
+fn posix_message_queues_match_native() {
+    let marker = "after execve the queue's descriptor: EBADF";
+    both_libcs_match_native("processes-posix-mq", "posix_mq", marker);
+}
+
+/// The sandbox's POSIX message queues are its own: a host queue's name
+/// names nothing inside, and a queue made inside is not the host's. They
+/// are bounded as Linux bounds an unprivileged user (runner memory:
+/// kernel/posix_mq.rs), whatever the guest asks: 9 default queues fill
+/// RLIMIT_MSGQUEUE (EMFILE), 256 small ones the queue count (ENOSPC),
+/// attributes past msg_max and msgsize_max are EINVAL, a queue holds no
+/// more than it was made for, a lowered RLIMIT_MSGQUEUE holds and cannot
+/// be raised again; mode bits are checked. SIGEV_THREAD, which needs a
+/// netlink socket, fails through libc and through the raw call.
+#[test]
+fn posix_message_queues_are_private_and_bounded() {
+    let name = format!("/pmq_host_{}", std::process::id());
+    let prog = elf_sample("posix_mq");
+    let host = native(&prog, &["create", &name], b"", &[]);
+    assert_eq!(host.run.stdout, "create: ok\n", "a host queue by that name");
+    let inside = exec_elf(&[], "posix_mq", &["probe", &name]);
+    let made_inside = exec_elf(&[], "posix_mq", &["create", &format!("{name}_in")]);
+    let outside = native(&prog, &["probe", &format!("{name}_in")], b"", &[]);
+    let removed = native(&prog, &["remove", &name], b"", &[]);
+    assert_eq!(removed.run.stdout, "remove: ok\n");
+    assert_eq!(
+        inside.stdout, "probe: ENOENT\n",
+        "the host's queue is not the sandbox's"
+    );
+    assert_eq!(made_inside.stdout, "create: ok\n");
+    assert_eq!(
+        outside.run.stdout, "probe: ENOENT\n",
+        "the sandbox's queue is not the host's"
+    );
+    for sample in ["posix_mq", "posix_mq_glibc"] {
+        let limits = exec_elf(&[], sample, &["limits"]);
+        assert_eq!(
+            limits.stdout,
+            "RLIMIT_MSGQUEUE: 819200 819200\n\
+             default-size queues: 9, then EMFILE\n\
+             small queues: 256, then ENOSPC\n\
+             mq_maxmsg 11 mq_msgsize 1: EINVAL\n\
+             mq_maxmsg 1 mq_msgsize 8193: EINVAL\n\
+             mq_maxmsg 9223372036854775807 mq_msgsize 9223372036854775807: EINVAL\n\
+             mq_maxmsg 65536 mq_msgsize 16777216: EINVAL\n\
+             mq_maxmsg 10 mq_msgsize 8192: ok\n\
+             \x20 filled with 10 messages of 8192 bytes, then EAGAIN\n\
+             a 0400 queue: ok, opened for writing: EACCES\n\
+             fchmod of a queue: EPERM\n\
+             RLIMIT_MSGQUEUE lowered to 50000: ok, a default queue: EMFILE\n\
+             raised past the hard limit: EPERM\n",
+            "{sample}: {}",
+            limits.stderr
+        );
+        assert_eq!(limits.status, 0, "{sample}");
+        let thread = exec_elf(&[], sample, &["thread"]);
+        assert_eq!(
+            thread.stdout,
+            "SIGEV_THREAD: fails\n\
+             raw SIGEV_THREAD on stdout: ENOTSOCK\n\
+             raw SIGEV_THREAD on a closed descriptor: EBADF\n",
+            "{sample}: {}",
+            thread.stderr
+        );
+    }
+}
+
 /// pidfds (samples/c/pidfd.c, musl and glibc), as natively: pidfd_open
 /// (close-on-exec, `anon_inode:[pidfd]`, read is EINVAL), poll and epoll
 /// see it readable once the process has ended, pidfd_send_signal (ESRCH
@@ -893,14 +981,8 @@ fn sysv_keys_never_reach_the_hosts_objects_and_are_bounded() {
 /// Linux's errors.
 #[test]
 fn pidfds_match_native() {
-    let t = tools("processes-pidfd", false);
-    let failures: Vec<String> = ["pidfd", "pidfd_glibc"]
-        .iter()
-        .filter_map(|name| {
-            sample_matches_native(&t, name, &[], "epoll_wait: 1 event(s), tag 7", "")
-        })
-        .collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let marker = "epoll_wait: 1 event(s), tag 7";
+    both_libcs_match_native("processes-pidfd", "pidfd", marker);
 }
 
 /// Job control (samples/c/jobs.c, musl and glibc), byte for byte with

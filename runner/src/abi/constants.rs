@@ -456,6 +456,9 @@ pub const SI_USER: i32 = 0;
 pub const SI_TKILL: i32 = -6;
 /// si_code: a POSIX timer expired.
 pub const SI_TIMER: i32 = -2;
+/// si_code: a message arrived on an empty POSIX message queue
+/// (mq_notify).
+pub const SI_MESGQ: i32 = -3;
 pub const SI_KERNEL: i32 = 0x80;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;

@@ -247,6 +247,8 @@ pub enum Object {
     PidFd(Arc<super::pidfd::PidFd>),
     /// An inotify instance: a host one the runner holds (kernel/inotify.rs).
     Inotify(Arc<super::inotify::Inotify>),
+    /// A POSIX message queue descriptor (kernel/posix_mq.rs).
+    MsgQueue(super::posix_mq::MqDesc),
 }
 
 impl Object {
@@ -266,7 +268,8 @@ impl Object {
             | Object::Epoll(_)
             | Object::TimerFd(_)
             | Object::SignalFd(_)
-            | Object::PidFd(_) => None,
+            | Object::PidFd(_)
+            | Object::MsgQueue(_) => None,
         }
     }
 
@@ -282,6 +285,7 @@ impl Object {
             Object::SignalFd(s) => Some(&s.edges),
             Object::PidFd(p) => Some(&p.edges),
             Object::Inotify(i) => Some(&i.edges),
+            Object::MsgQueue(m) => Some(&m.queue.edges),
             Object::Null { .. }
             | Object::Device { .. }
             | Object::File(_)
@@ -402,13 +406,16 @@ impl FdTable {
         }
     }
 
-    /// execve: closes every close-on-exec descriptor.
-    pub fn close_on_exec(&mut self) {
+    /// execve: closes every close-on-exec descriptor; returns what they
+    /// described.
+    pub fn close_on_exec(&mut self) -> Vec<Arc<Object>> {
+        let mut closed = Vec::new();
         for slot in &mut self.slots {
             if slot.as_ref().is_some_and(|s| s.cloexec) {
-                *slot = None;
+                closed.extend(slot.take().map(|s| s.object));
             }
         }
+        closed
     }
 
     /// Closes every descriptor (the process is gone: its pipe ends close,
@@ -476,8 +483,13 @@ impl FdTable {
     }
 
     /// Installs `object` at exactly `fd` (dup2/dup3), closing what was
-    /// there. EBADF when `fd` is not below the limit.
-    pub fn place(&mut self, fd: u64, object: Arc<Object>, cloexec: bool) -> Result<(), Errno> {
+    /// there (returned). EBADF when `fd` is not below the limit.
+    pub fn place(
+        &mut self,
+        fd: u64,
+        object: Arc<Object>,
+        cloexec: bool,
+    ) -> Result<Option<Arc<Object>>, Errno> {
         let i = self
             .index(fd)
             .filter(|&i| i < self.limit)
@@ -485,8 +497,8 @@ impl FdTable {
         if self.slots.len() <= i {
             self.slots.resize(i + 1, None);
         }
-        self.slots[i] = Some(Slot { object, cloexec });
-        Ok(())
+        let old = self.slots[i].replace(Slot { object, cloexec });
+        Ok(old.map(|s| s.object))
     }
 
     /// Closes guest fd `fd` (the host fd closes with its last reference).
@@ -551,8 +563,8 @@ mod tests {
         assert_eq!(t.insert(null(), false, 0), Ok(1));
         assert_eq!(t.cloexec(4), Ok(true));
         assert_eq!(t.insert(null(), false, 5), Err(Errno::INVAL));
-        assert_eq!(t.place(5, null(), false), Err(Errno::BADF));
-        assert_eq!(t.place(4, null(), false), Ok(()));
+        assert_eq!(t.place(5, null(), false).err(), Some(Errno::BADF));
+        assert!(t.place(4, null(), false).is_ok_and(|old| old.is_some()));
         assert_eq!(t.cloexec(4), Ok(false));
         assert_eq!(t.get(7).err(), Some(Errno::BADF));
         assert_eq!(t.get(u64::MAX).err(), Some(Errno::BADF));

@@ -37,7 +37,10 @@ impl Limits {
         rlimits[RLIMIT_MEMLOCK] = (0, 0);
         rlimits[RLIMIT_AS] = (memory_limit, memory_limit);
         rlimits[RLIMIT_SIGPENDING] = (64, 64);
-        rlimits[RLIMIT_MSGQUEUE] = (0, 0);
+        // Linux's default: what the POSIX message queues may count
+        // (kernel/posix_mq.rs).
+        let mq = super::posix_mq::BYTES_MAX;
+        rlimits[RLIMIT_MSGQUEUE] = (mq, mq);
         rlimits[RLIMIT_NICE] = (0, 0);
         rlimits[RLIMIT_RTPRIO] = (0, 0);
         Limits {

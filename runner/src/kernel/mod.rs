@@ -35,6 +35,7 @@ pub mod limits;
 pub mod parker;
 pub mod pidfd;
 pub mod pipe_buffer;
+pub mod posix_mq;
 pub mod process;
 pub mod process_table;
 pub mod shared_file_pages;
@@ -132,6 +133,8 @@ pub struct Kernel {
     pub uses: Option<Box<crate::audit::uses::Uses>>,
     /// The sandbox's System V message queues and semaphore sets.
     pub ipc: sysv_ipc::Ipc,
+    /// The sandbox's POSIX message queues, by name.
+    pub mqueues: posix_mq::Namespace,
 }
 
 /// What execve needs to lay out a new program the way boot laid out the
@@ -279,6 +282,7 @@ impl Kernel {
             audit: None,
             uses: None,
             ipc: Default::default(),
+            mqueues: Default::default(),
         }
     }
 
@@ -337,6 +341,7 @@ impl Kernel {
             audit: None,
             uses: None,
             ipc: Default::default(),
+            mqueues: Default::default(),
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct Thread {
     /// (`Wait::Poll`): the end that call computed the first time. The
     /// handler takes it.
     pub resume: Option<Option<std::time::Instant>>,
+    /// While it waits in mq_timedreceive: where a sender hands it a
+    /// message (kernel/posix_mq.rs). Dropped when the call ends
+    /// (run/run_loop.rs, `finish_syscall`).
+    pub mq_receiver: Option<Arc<super::posix_mq::Receiver>>,
     /// Its syscall ring slot, once mapped in its address space with the
     /// GS base pointing at it (ring/slot.rs, run/ring_loop.rs).
     pub ring_slot: Option<u64>,
@@ -113,6 +117,7 @@ impl Thread {
             timers_seen: 0,
             timer_kick: None,
             resume: None,
+            mq_receiver: None,
             ring_slot: None,
             on_out: false,
             trace: None,

@@ -343,7 +343,7 @@ const MOUNT_TYPES: &[(&str, &str, &str)] = &[
     (
         "mqueue",
         "/dev/mqueue",
-        "nothing: POSIX message queues do not exist in the guest",
+        "nothing: the guest's POSIX message queues are the runner's (mq_open), not files",
     ),
     ("sysfs", "/sys", "nothing: /sys does not exist in the guest"),
     (

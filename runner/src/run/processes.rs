@@ -500,6 +500,8 @@ pub fn tear_down(sb: &Sandbox<'_>, pid: u64, group: &ThreadGroup) -> Result<(), 
     // Its semaphore adjustments (SEM_UNDO) are undone; its segments were
     // detached with its address space (`p` is gone).
     g.kernel.ipc.process_exited(pid);
+    // Its message queue registrations go, as its descriptors closed.
+    g.kernel.mqueues.process_exited(pid);
     drop(shm_attached);
     g.kernel.ipc.purge_segments();
     if let Some((ppid, exit_signal)) = g.kernel.procs.exited(pid, status) {

@@ -974,7 +974,7 @@ where
         };
         match wait {
             Wait::Sleep { .. } | Wait::Signal => t.parker.prepare(),
-            Wait::Retry | Wait::Poll { .. } => {
+            Wait::Retry | Wait::RetryUntil { .. } | Wait::Poll { .. } => {
                 t.parker.prepare();
                 st.kernel.retry_waiters.push(t.parker.clone());
             }
@@ -1039,7 +1039,7 @@ where
                 if matches!(wait, Wait::Poll { .. }) {
                     break Parked::Woken;
                 }
-                if wait == Wait::Retry {
+                if wait.retries() {
                     t.parker.prepare();
                     st.kernel.retry_waiters.push(t.parker.clone());
                 }
@@ -1057,7 +1057,7 @@ where
                 t.resume = Some(until);
                 continue;
             }
-            (Wait::Retry, Parked::Signaled) if !signaled => {
+            (Wait::Retry | Wait::RetryUntil { .. }, Parked::Signaled) if !signaled => {
                 signaled = true;
                 continue;
             }
@@ -1068,7 +1068,7 @@ where
                 // A call that only waited for another thread restarts after
                 // the handler when its action has SA_RESTART (RIP back on
                 // the `syscall`, RAX the number again); others fail EINTR.
-                let restart = wait == Wait::Retry
+                let restart = wait.retries()
                     && t.signals.next_deliverable().is_some_and(|sig| {
                         st.process.signal_actions.action(sig).flags & SA_RESTART != 0
                     });
@@ -1082,7 +1082,10 @@ where
                 }
                 Outcome::errno_value(Errno::INTR)
             }
-            (Wait::Retry, Parked::Woken) => continue,
+            (Wait::Retry | Wait::RetryUntil { .. }, Parked::Woken) => continue,
+            // Its time came (before the run's end): the call runs again
+            // and ends itself.
+            (Wait::RetryUntil { until }, Parked::TimedOut) if until <= Instant::now() => continue,
             (Wait::Poll { until, .. }, _) => {
                 let now = Instant::now();
                 if now >= run_end && until.is_none_or(|u| u > run_end) {
@@ -1227,6 +1230,7 @@ fn park(t: &Thread, wait: Wait, run_end: Instant) -> Parked {
     match wait {
         Wait::Futex { until } => t.parker.park(until.map_or(run_end, |u| u.min(run_end))),
         Wait::Retry => t.parker.park(run_end),
+        Wait::RetryUntil { until } => t.parker.park(until.min(run_end)),
         Wait::Poll {
             until, host, timer, ..
         } => {
@@ -1319,6 +1323,8 @@ fn finish_syscall(
     ret: &Return,
     value: u64,
 ) -> Result<Option<ThreadEnd>, RunError> {
+    // The call is over: a receiver it registered waits no more.
+    t.mq_receiver = None;
     traced::finish(st, t, value)?;
     let user_rip = ret.user_rip;
     if user_rip >= USER_END {

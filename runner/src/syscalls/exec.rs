@@ -206,7 +206,11 @@ fn exec(
         .iter()
         .flat_map(|a| a.iter().copied().chain([0]))
         .collect();
-    p.fds.close_on_exec();
+    // Closing a queue's descriptor ends the process's registration on it
+    // (Linux's flush); queue descriptors are close-on-exec.
+    for obj in p.fds.close_on_exec() {
+        super::posix_mq::closed(&obj, pid);
+    }
     p.signal_actions.reset_for_exec();
     p.timers = Default::default();
     p.timers_changed += 1;

@@ -31,12 +31,14 @@ pub fn close(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
 }
 
 /// A descriptor of a file was closed: the process's record locks on the
-/// file go (POSIX).
+/// file go (POSIX); so does its registration on a message queue (Linux's
+/// flush).
 fn released(ctx: &mut Ctx<'_>, obj: &Object) {
+    let pid = ctx.process.identity.pid;
     if let Some(key) = super::record_locks::key_of(obj) {
-        let pid = ctx.process.identity.pid;
         ctx.kernel.file_locks.close(key, pid);
     }
+    super::posix_mq::closed(obj, pid);
 }
 
 /// close_range: closes (or, with CLOSE_RANGE_CLOEXEC, marks close-on-exec)
@@ -77,7 +79,9 @@ pub fn dup2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if same_fd(a[0], a[1]) {
         return Ok(u64::from(a[1] as u32));
     }
-    ctx.process.fds.place(a[1], obj, false)?;
+    if let Some(old) = ctx.process.fds.place(a[1], obj, false)? {
+        released(ctx, &old);
+    }
     Ok(u64::from(a[1] as u32))
 }
 
@@ -86,9 +90,13 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::INVAL.into());
     }
     let obj = ctx.process.fds.get(a[0])?;
-    ctx.process
+    let old = ctx
+        .process
         .fds
         .place(a[1], obj, a[2] & u64::from(O_CLOEXEC) != 0)?;
+    if let Some(old) = old {
+        released(ctx, &old);
+    }
     Ok(u64::from(a[1] as u32))
 }
 
@@ -147,6 +155,7 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
                     0
                 }
             }
+            Object::MsgQueue(m) => m.flags(),
             other => match other.host_fd() {
                 Some(h) => rustix::fs::fcntl_getfl(h)?.bits(),
                 None => return Err(Errno::BADF.into()),
@@ -160,6 +169,10 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             }
             if let Object::Pipe(p) = &*obj {
                 p.set_nonblocking(arg as u32 & O_NONBLOCK != 0);
+                return Ok(0);
+            }
+            if let Object::MsgQueue(m) = &*obj {
+                m.set_flags(SETFL_MASK, arg as u32);
                 return Ok(0);
             }
             if let Object::EventFd(_)
@@ -199,6 +212,7 @@ fn set_nonblocking(obj: &Object, on: bool) -> Result<(), Errno> {
         Object::PidFd(p) => p.set_nonblocking(on),
         // The host instance stays nonblocking: the runner waits.
         Object::Inotify(i) => i.set_nonblocking(on),
+        Object::MsgQueue(m) => m.set_nonblocking(on),
         Object::Stdio { .. }
         | Object::Null { .. }
         | Object::Device { .. }

@@ -8,7 +8,9 @@
 //! pipe, a reset connection) raises SIGPIPE, as natively.
 
 use super::common::*;
-use super::{eventfd, file_pages, net, pipe, readiness, signals, Args, Ctx, SyscallResult};
+use super::{
+    eventfd, file_pages, net, pipe, posix_mq, readiness, signals, Args, Ctx, SyscallResult,
+};
 use crate::abi::constants::{POLLIN, POLLOUT};
 use crate::abi::constants::{SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET};
 use crate::abi::Errno;
@@ -102,6 +104,7 @@ fn read_into(
             }
             super::inotify::read(ctx, i, parts)?
         }
+        Object::MsgQueue(d) => posix_mq::read(ctx, d, parts, at)?,
         Object::Epoll(_) | Object::PidFd(_) => return Err(Errno::INVAL.into()),
     })
 }
@@ -221,6 +224,15 @@ fn write_object(
         }
         // Opened for reading only, as Linux's.
         Object::Inotify(_) => return Err(Errno::BADF.into()),
+        // A queue has no write (EBADF first when not opened for writing).
+        Object::MsgQueue(d) => {
+            return Err(if d.writable() {
+                Errno::INVAL
+            } else {
+                Errno::BADF
+            }
+            .into())
+        }
     })
 }
 
@@ -454,6 +466,7 @@ pub fn lseek(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         // /dev/null and the other devices: every seek succeeds at 0; an
         // inotify instance's too (Linux's noop_llseek).
         Object::Null { .. } | Object::Device { .. } | Object::Inotify(_) => Ok(0),
+        Object::MsgQueue(d) => posix_mq::seek(d, pos),
         Object::Socket(_)
         | Object::Pipe(_)
         | Object::EventFd(_)

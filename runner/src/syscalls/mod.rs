@@ -34,6 +34,7 @@ mod net_server;
 pub mod pidfd;
 pub mod pipe;
 mod poll;
+mod posix_mq;
 mod posix_timers;
 pub mod process;
 mod readiness;
@@ -168,6 +169,10 @@ pub enum Wait {
     /// full one) lets the call go on: wait for any thread's next syscall,
     /// then run the call again.
     Retry,
+    /// As `Retry`, and at `until` the call runs again too: it ends itself
+    /// there (mq_timedreceive's ETIMEDOUT). Like `Retry`, a handler's
+    /// signal restarts it under SA_RESTART.
+    RetryUntil { until: Instant },
     /// poll, select, epoll_wait, rt_sigtimedwait, a blocking read of a
     /// timerfd or signalfd: nothing is ready yet. Run the call again after
     /// another thread's syscall, after a few milliseconds when `host`
@@ -208,9 +213,15 @@ impl Wait {
     pub fn until(self) -> Option<Instant> {
         match self {
             Wait::Futex { until } | Wait::Poll { until, .. } => until,
-            Wait::Sleep { until } => Some(until),
+            Wait::Sleep { until } | Wait::RetryUntil { until } => Some(until),
             Wait::Retry | Wait::Signal => None,
         }
+    }
+
+    /// Whether the call runs again after any thread's syscall (`Retry`,
+    /// `RetryUntil`).
+    pub fn retries(self) -> bool {
+        matches!(self, Wait::Retry | Wait::RetryUntil { .. })
     }
 }
 

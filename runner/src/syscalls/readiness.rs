@@ -36,17 +36,9 @@ pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
             }
             r
         }
-        Object::EventFd(e) => {
-            let (readable, writable) = e.readiness();
-            let mut r = 0;
-            if readable {
-                r |= events & (POLLIN | POLLRDNORM);
-            }
-            if writable {
-                r |= events & (POLLOUT | POLLWRNORM);
-            }
-            r
-        }
+        Object::EventFd(e) => ready_bits(e.readiness(), events),
+        // As Linux's mqueue_poll_file, whatever the access mode.
+        Object::MsgQueue(m) => ready_bits(m.queue.readiness(), events),
         Object::TimerFd(t) => {
             if t.ticks(std::time::Instant::now()) > 0 {
                 events & (POLLIN | POLLRDNORM)
@@ -85,6 +77,18 @@ pub fn local(obj: &Object, events: u16, signals: u64) -> Option<u16> {
         | Object::Inotify(_) => return None,
     };
     Some(r)
+}
+
+/// The bits of `events` that (readable, writable) make ready.
+fn ready_bits((readable, writable): (bool, bool), events: u16) -> u16 {
+    let mut r = 0;
+    if readable {
+        r |= events & (POLLIN | POLLRDNORM);
+    }
+    if writable {
+        r |= events & (POLLOUT | POLLWRNORM);
+    }
+    r
 }
 
 /// What must end a wait on `obj` besides another thread's syscall: a

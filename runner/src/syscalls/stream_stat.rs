@@ -56,6 +56,21 @@ pub fn anonymous(id: u64, owner: (u32, u32)) -> StatInfo {
     runner_object(id, 0o600, owner)
 }
 
+/// A POSIX message queue (kernel/posix_mq.rs), as Linux's mqueue file
+/// system shows one: a regular file of 80 bytes with the queue's owner and
+/// mode, no link once unlinked.
+pub fn message_queue(q: &crate::kernel::posix_mq::MessageQueue) -> StatInfo {
+    let t = q.created;
+    StatInfo {
+        nlink: u64::from(q.linked()),
+        size: crate::kernel::posix_mq::FILE_SIZE as i64,
+        atime: t,
+        mtime: t,
+        ctime: t,
+        ..runner_object(q.id, S_IFREG | q.owner.mode, (q.owner.uid, q.owner.gid))
+    }
+}
+
 fn runner_object(id: u64, mode: u32, owner: (u32, u32)) -> StatInfo {
     StatInfo {
         dev: STREAM_DEV,

@@ -18,7 +18,7 @@
 use super::{
     alarm, capabilities, clocks, copy, epoll, eventfd, exec, fdctl, flock, fs, futex, futex2,
     identity, inotify, io, ioprio, membarrier, memfd, memlock, memory, net, net_messages,
-    net_options, net_server, pidfd, pipe, poll, posix_timers, process, remap, resources,
+    net_options, net_server, pidfd, pipe, poll, posix_mq, posix_timers, process, remap, resources,
     sched_attr, scheduling, select, signalfd, signals, sigwait, sleep, socketpair, splice,
     sysv_msg, sysv_sem, sysv_shm, thread, time, timerfd, wait, Handler,
 };
@@ -90,7 +90,6 @@ const fn unsupported(name: &'static str, why: &'static str) -> Entry {
 
 // Why the refused and unsupported syscalls are, grouped by family.
 const THREADS: &str = "not emulated yet: futex_waitv (a thread here waits on one futex queue at a time); futex and the other futex2 calls are";
-const MQUEUE: &str = "POSIX message queues: not emulated yet (System V message queues are: msgget, msgsnd, msgrcv, msgctl)";
 const XATTRS: &str = "the files show no extended attributes (EOPNOTSUPP, a file system without them: ls, cp and Python carry on without)";
 const FILE_META: &str = "not emulated yet: openat2 (its RESOLVE_* flags)";
 const MEMORY: &str =
@@ -300,7 +299,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("gettimeofday", clocks::gettimeofday,
         "host realtime clock; timezone UTC (through a C library: the vDSO answers without an exit)"),
     emulated!("getrlimit", resources::getrlimit,
-        "the policy's limits (memory, descriptors, stack, CPU)"),
+        "the policy's limits (memory, descriptors, stack, CPU); RLIMIT_MSGQUEUE Linux's 819200 bytes"),
     emulated!("getrusage", resources::getrusage,
         "the runner's CPU time and peak guest memory; no children"),
     emulated!("sysinfo", resources::sysinfo,
@@ -521,12 +520,18 @@ pub static TABLE: &[Entry] = &[
     unsupported("mbind", MEMORY),
     unsupported("set_mempolicy", MEMORY),
     unsupported("get_mempolicy", MEMORY),
-    unsupported("mq_open", MQUEUE),
-    unsupported("mq_unlink", MQUEUE),
-    unsupported("mq_timedsend", MQUEUE),
-    unsupported("mq_timedreceive", MQUEUE),
-    unsupported("mq_notify", MQUEUE),
-    unsupported("mq_getsetattr", MQUEUE),
+    emulated!("mq_open", posix_mq::mq_open,
+        "queues private to the sandbox (names never reach the host's /dev/mqueue), in runner memory; Linux's limits for an unprivileged user whatever the uid: 256 queues (ENOSPC), mq_maxmsg up to 10 and mq_msgsize up to 8192 (EINVAL), RLIMIT_MSGQUEUE 819200 bytes counted as Linux counts (EMFILE); O_CREAT, O_EXCL, O_NONBLOCK, mode less umask, permissions; always close-on-exec; fstat, poll/epoll and read (the QSIZE line) on the descriptor"),
+    emulated!("mq_unlink", posix_mq::mq_unlink,
+        "the name goes at once, the queue with its last descriptor"),
+    emulated!("mq_timedsend", posix_mq::mq_timedsend,
+        "priorities below 32768; EMSGSIZE; a full queue waits (until the absolute CLOCK_REALTIME timeout: ETIMEDOUT) unless O_NONBLOCK (EAGAIN); a waiting receiver gets the message directly; EINTR, or a restart under SA_RESTART, for a handled signal"),
+    emulated!("mq_timedreceive", posix_mq::mq_timedreceive,
+        "highest priority first, oldest first within one; EMSGSIZE for a buffer under mq_msgsize; an empty queue waits (until the timeout: ETIMEDOUT) unless O_NONBLOCK (EAGAIN); EINTR, or a restart under SA_RESTART"),
+    emulated!("mq_notify", posix_mq::mq_notify,
+        "SIGEV_SIGNAL (si_code SI_MESGQ, the value, the sender's pid and uid) and SIGEV_NONE, one-shot, when a message reaches an empty queue no receiver waits on; EBUSY while a process is registered; NULL or any close by the owner removes it; SIGEV_THREAD fails (it needs a netlink socket, which the sandbox has not: EBADF, ENOTSOCK, EINVAL)"),
+    emulated!("mq_getsetattr", posix_mq::mq_getsetattr,
+        "mq_flags (only O_NONBLOCK may change: EINVAL otherwise), mq_maxmsg, mq_msgsize, mq_curmsgs"),
     unsupported("kexec_load", HOST_ADMIN),
     emulated!("waitid", wait::waitid,
         "P_ALL, P_PID, P_PGID, P_PIDFD (EAGAIN on a nonblocking pidfd) with WEXITED, WSTOPPED, WCONTINUED, WNOHANG, WNOWAIT; rusage zero"),

@@ -182,6 +182,12 @@ pub const SIGNATURES: &[(&str, &[Arg])] = &[
     ("inotify_init1", &[OpenFlags]),
     ("inotify_add_watch", &[Fd, Path, Hex]),
     ("inotify_rm_watch", &[Fd, Int]),
+    ("mq_open", &[Path, OpenFlags, Mode, Ptr]),
+    ("mq_unlink", &[Path]),
+    ("mq_timedsend", &[Fd, InBuf(2), UInt, UInt, Ptr]),
+    ("mq_timedreceive", &[Fd, OutBuf, UInt, Ptr, Ptr]),
+    ("mq_notify", &[Fd, Ptr]),
+    ("mq_getsetattr", &[Fd, Ptr, Ptr]),
 ];
 
 /// The argument kinds of the call named `name`, if it has an entry.

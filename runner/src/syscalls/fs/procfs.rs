@@ -197,6 +197,15 @@ fn link_text(obj: &Object) -> Vec<u8> {
         Object::PidFd(_) => "anon_inode:[pidfd]".to_string(),
         // As Linux names it: no brackets.
         Object::Inotify(_) => "anon_inode:inotify".to_string(),
+        // Its path on the queues' file system, as Linux shows it.
+        Object::MsgQueue(m) => {
+            let mut t = b"/".to_vec();
+            t.extend_from_slice(&m.queue.name);
+            if !m.queue.linked() {
+                t.extend_from_slice(b" (deleted)");
+            }
+            return t;
+        }
     };
     text.into_bytes()
 }

@@ -59,6 +59,7 @@ fn stat_object(obj: &Object, owner: Owner) -> Result<StatInfo, Errno> {
         Object::PidFd(p) => Ok(stream_stat::anonymous(p.id, owner)),
         Object::Epoll(e) => Ok(stream_stat::anonymous(e.id, owner)),
         Object::Inotify(i) => Ok(stream_stat::anonymous(i.id, owner)),
+        Object::MsgQueue(m) => Ok(stream_stat::message_queue(&m.queue)),
         Object::File(f) => Ok(guest_owned(
             StatInfo::from_host(&rustix::fs::fstat(&f.fd)?),
             f.in_writable_tree,
