@@ -42,6 +42,13 @@ pub struct FifoWait {
     seen: u64,
 }
 
+impl FifoWait {
+    /// The FIFO it waits on.
+    pub fn id(&self) -> FifoId {
+        self.id
+    }
+}
+
 /// What an open of a FIFO comes to.
 #[derive(Debug)]
 pub enum FifoOpen {
@@ -75,14 +82,9 @@ impl Fifos {
         pending: Option<FifoWait>,
         budget: &Arc<PipeBudget>,
     ) -> FifoOpen {
-        // Nodes whose ends all closed are forgotten (their bytes with them).
-        self.nodes.retain(|_, n| {
-            let open = n.core.ends() != (0, 0);
-            if !open {
-                n.core.clear();
-            }
-            open
-        });
+        // Nodes whose ends all closed are forgotten (their last end's
+        // close dropped the bytes: kernel/pipe_buffer.rs).
+        self.nodes.retain(|_, n| n.core.ends() != (0, 0));
         if let Some(w) = pending.filter(|w| w.id == id && w.end.write == write) {
             let moved = self
                 .nodes
@@ -95,7 +97,7 @@ impl Fifos {
             };
         }
         let node = self.nodes.entry(id).or_insert_with(|| Node {
-            core: PipeCore::new(budget),
+            core: PipeCore::new(budget, true),
             opened: [0, 0],
         });
         let (readers, writers) = node.core.ends();
@@ -156,6 +158,20 @@ mod tests {
         drop(reader);
         let _ = f.open((9, 9), false, 0, true, None, &budget);
         assert_eq!(f.held(), 1, "the closed FIFO was forgotten");
+    }
+
+    #[test]
+    fn the_last_close_drops_what_the_pipe_held() {
+        let budget = Arc::new(PipeBudget::default());
+        let mut f = Fifos::default();
+        let r = ready(f.open((1, 1), false, 0, true, None, &budget));
+        let w = ready(f.open((1, 1), true, 0, true, None, &budget));
+        w.push(vec![7; 10]);
+        assert_eq!(budget.used(), 10);
+        drop(w);
+        assert_eq!(budget.used(), 10, "a reader is still open");
+        drop(r);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

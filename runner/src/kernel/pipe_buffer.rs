@@ -66,6 +66,20 @@ pub struct Pipe {
     readers: usize,
     writers: usize,
     budget: Arc<PipeBudget>,
+    /// A named pipe's (kernel/fifos.rs): it outlives its ends, and drops
+    /// what it holds when the last one closes, as Linux frees a FIFO's
+    /// buffer then.
+    named: bool,
+}
+
+impl Pipe {
+    /// Drops what the buffer holds, giving its bytes back to the budget.
+    fn clear(&mut self) {
+        self.budget
+            .used
+            .fetch_sub(self.buf.len() as u64, Ordering::SeqCst);
+        self.buf = VecDeque::new();
+    }
 }
 
 impl Drop for Pipe {
@@ -157,6 +171,9 @@ impl Drop for PipeEnd {
         } else {
             p.readers = p.readers.saturating_sub(1);
         }
+        if p.named && p.readers == 0 && p.writers == 0 {
+            p.clear();
+        }
     }
 }
 
@@ -169,7 +186,8 @@ pub struct PipeCore {
 }
 
 impl PipeCore {
-    pub fn new(budget: &Arc<PipeBudget>) -> PipeCore {
+    /// A pipe, named (a FIFO's) or not.
+    pub fn new(budget: &Arc<PipeBudget>, named: bool) -> PipeCore {
         PipeCore {
             pipe: Arc::new(Mutex::new(Pipe {
                 id: next_id(),
@@ -177,6 +195,7 @@ impl PipeCore {
                 readers: 0,
                 writers: 0,
                 budget: budget.clone(),
+                named,
             })),
             edges: Arc::new(Edges::default()),
         }
@@ -186,15 +205,6 @@ impl PipeCore {
     pub fn ends(&self) -> (usize, usize) {
         let p = lock(&self.pipe);
         (p.readers, p.writers)
-    }
-
-    /// Drops what the buffer holds (a named pipe whose ends all closed:
-    /// Linux frees its buffer then).
-    pub fn clear(&self) {
-        let mut p = lock(&self.pipe);
-        let n = p.buf.len() as u64;
-        p.budget.used.fetch_sub(n, Ordering::SeqCst);
-        p.buf = VecDeque::new();
     }
 }
 
@@ -207,7 +217,7 @@ impl PipeEnd {
 
 /// A new pipe: (read end, write end), its bytes charged to `budget`.
 pub fn new_pipe(flags: u32, budget: &Arc<PipeBudget>) -> (PipeEnd, PipeEnd) {
-    let core = PipeCore::new(budget);
+    let core = PipeCore::new(budget, false);
     (
         PipeEnd::open(&core, false, flags),
         PipeEnd::open(&core, true, flags),

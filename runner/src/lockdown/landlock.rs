@@ -63,7 +63,6 @@ fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
     if is_dir {
         file | AccessFs::MakeReg
             | AccessFs::MakeDir
-            | AccessFs::MakeFifo
             | AccessFs::RemoveFile
             | AccessFs::RemoveDir
             | AccessFs::Refer
@@ -74,17 +73,17 @@ fn write_rights(is_dir: bool) -> BitFlags<AccessFs> {
 
 /// The rights a `[[files]]` rule grants on its host path: read = open for
 /// reading and list directories; read-write adds writing, truncating,
-/// creating regular files, directories and named pipes (which the runner
-/// never opens: their bytes flow through its own pipes), removing and
-/// renaming, and in a private tree (made for the run and removed at its
-/// end) making symbolic links. Never execute, device nodes, sockets or
-/// device ioctls, nor symbolic links anywhere the host keeps after the
-/// run.
+/// creating regular files and directories, removing and renaming, and in
+/// a private tree (made for the run and removed at its end) making
+/// symbolic links and named pipes (which the runner never opens: their
+/// bytes flow through its own pipes). Never execute, device nodes,
+/// sockets or device ioctls, nor symbolic links or named pipes anywhere
+/// the host keeps after the run.
 pub fn rights(access: FileAccess, is_dir: bool, private: bool) -> BitFlags<AccessFs> {
     match access {
         FileAccess::Read => read_rights(is_dir),
         FileAccess::ReadWrite if private && is_dir => {
-            read_rights(is_dir) | write_rights(is_dir) | AccessFs::MakeSym
+            read_rights(is_dir) | write_rights(is_dir) | AccessFs::MakeSym | AccessFs::MakeFifo
         }
         FileAccess::ReadWrite => read_rights(is_dir) | write_rights(is_dir),
     }

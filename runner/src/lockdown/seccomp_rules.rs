@@ -220,7 +220,7 @@ pub const RULES: &[Rule] = &[
     rule("fstatfs", Files, ANY, "file emulation: whether a directory lies on a proc file system, whose magic links are never followed nor shown"),
     rule("unlinkat", Files, ANY, "file emulation: the guest's unlink/rmdir in read-write trees (Landlock refuses it elsewhere)"),
     rule("mkdirat", Files, ANY, "file emulation: the guest's mkdir in read-write trees (Landlock refuses it elsewhere)"),
-    rule("mknodat", Files, ANY, "file emulation: the guest's mknod of a named pipe (FIFO) in read-write trees; Landlock grants making FIFOs there and refuses devices and sockets everywhere"),
+    rule("mknodat", Files, ANY, "file emulation: the guest's mknod of a named pipe (FIFO) in a private tree (made for the run, removed at its end); Landlock grants making FIFOs there and nowhere else, and never devices or sockets"),
     rule("syncfs", Files, ANY, "file emulation: the guest's sync and syncfs, made as syncfs of the read-write trees' file systems (never the host-wide sync)"),
     rule("linkat", Files, ANY, "file emulation: the guest's hard links inside one read-write tree (Landlock refuses them elsewhere)"),
     rule("symlinkat", Files, ANY, "file emulation: the guest's symlink/symlinkat, only below the directory descriptor of a private tree (made for the run, removed at its end); Landlock grants making symbolic links there and nowhere else"),

@@ -1068,7 +1068,7 @@ where
                 // A call that only waited for another thread restarts after
                 // the handler when its action has SA_RESTART (RIP back on
                 // the `syscall`, RAX the number again); others fail EINTR.
-                let restart = wait.retries()
+                let restart = wait.restarts()
                     && t.signals.next_deliverable().is_some_and(|sig| {
                         st.process.signal_actions.action(sig).flags & SA_RESTART != 0
                     });
@@ -1323,8 +1323,10 @@ fn finish_syscall(
     ret: &Return,
     value: u64,
 ) -> Result<Option<ThreadEnd>, RunError> {
-    // The call is over: a receiver it registered waits no more.
+    // The call is over: a receiver it registered waits no more, nor does
+    // a named pipe's open (kernel/fifos.rs).
     t.mq_receiver = None;
+    t.fifo_wait = None;
     traced::finish(st, t, value)?;
     let user_rip = ret.user_rip;
     if user_rip >= USER_END {

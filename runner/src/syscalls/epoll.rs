@@ -222,6 +222,7 @@ fn wait(
                 host: watches_host,
                 timer: wakes.timer,
                 signals: wakes.signals,
+                restart: false,
             }));
         }
         return Ok(0);

@@ -169,6 +169,7 @@ pub fn read(ctx: &mut Ctx<'_>, ino: &Inotify, parts: &[(GuestPtr, u64)]) -> Sysc
                     host: true,
                     timer: None,
                     signals: 0,
+                    restart: true,
                 }))
             }
             Err(e) => return Err(e.into()),

@@ -410,6 +410,10 @@ pub fn pwritev2(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         _ => None,
     };
     if let (Some(f), true) = (file, flags & RWF_APPEND != 0) {
+        // Nothing moves for a descriptor that cannot write.
+        if !f.writable {
+            return Err(Errno::BADF.into());
+        }
         at = match at {
             // The file position moves to the end, and past what is written.
             None => {

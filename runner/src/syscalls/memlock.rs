@@ -116,14 +116,9 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let mut done = 0;
     while done < pages {
         let n = (pages - done).min(CHUNK);
-        let out: Vec<u8> = {
+        let out = {
             let (aspace, mem) = ctx.memory();
-            (0..n)
-                .map(|i| {
-                    let va = start + (done + i) * PAGE_SIZE;
-                    u8::from(aspace.was_used(mem, va))
-                })
-                .collect()
+            aspace.used_pages(mem, start + done * PAGE_SIZE, n)
         };
         let at = vec.checked_add(done).ok_or(Errno::FAULT)?;
         ctx.tunnel().write(at, &out).map_err(|_| Errno::FAULT)?;

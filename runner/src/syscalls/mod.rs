@@ -179,12 +179,15 @@ pub enum Wait {
     /// descriptors are watched, at `timer` (a watched timerfd's next
     /// expiry), when one of `signals` is pending (blocked or not), and at
     /// `until` (None: never), with `Thread::resume` holding `until` so the
-    /// call keeps its first end.
+    /// call keeps its first end. `restart`: a handler's signal restarts it
+    /// under SA_RESTART (a read, as Linux's -ERESTARTSYS), else EINTR
+    /// (poll, select, epoll_wait, sigtimedwait, as Linux).
     Poll {
         until: Option<Instant>,
         host: bool,
         timer: Option<Instant>,
         signals: u64,
+        restart: bool,
     },
     /// pause, rt_sigsuspend: until a signal is delivered, then EINTR.
     Signal,
@@ -198,6 +201,7 @@ impl Wait {
             host: false,
             timer: None,
             signals: 0,
+            restart: false,
         }
     }
 
@@ -222,6 +226,13 @@ impl Wait {
     /// `RetryUntil`).
     pub fn retries(self) -> bool {
         matches!(self, Wait::Retry | Wait::RetryUntil { .. })
+    }
+
+    /// Whether a handler's signal with SA_RESTART runs the call again
+    /// (the calls that only wait for another thread, and the reads that
+    /// wait on a descriptor) rather than ending it with EINTR.
+    pub fn restarts(self) -> bool {
+        self.retries() || matches!(self, Wait::Poll { restart: true, .. })
     }
 }
 

@@ -94,6 +94,7 @@ pub fn ready_or_wait(
             host: !host.is_empty(),
             timer: wakes.timer,
             signals: wakes.signals,
+            restart: false,
         }));
     }
     Ok(ready)

@@ -211,6 +211,7 @@ pub fn wait_unless_ready(
             host: true,
             timer: None,
             signals: 0,
+            restart: false,
         })),
         _ => Ok(()),
     }

@@ -67,6 +67,7 @@ pub fn read(ctx: &mut Ctx<'_>, s: &SignalFd, parts: &[(GuestPtr, u64)]) -> Sysca
             host: false,
             timer: None,
             signals: s.mask(),
+            restart: true,
         }));
     }
     scatter(ctx, parts, &out)?;

@@ -97,5 +97,6 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         host: false,
         timer: None,
         signals: set,
+        restart: false,
     }))
 }

@@ -72,6 +72,7 @@ pub fn read(ctx: &mut Ctx<'_>, t: &TimerFd, parts: &[(GuestPtr, u64)]) -> Syscal
             host: false,
             timer: t.next_expiry(),
             signals: 0,
+            restart: true,
         }));
     };
     scatter(ctx, parts, &n.to_le_bytes())?;

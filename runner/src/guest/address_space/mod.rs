@@ -290,10 +290,17 @@ impl AddressSpace {
 
     /// Walks the page tables for one user address (the tunnel's walk,
     /// `tunnel/translate.rs`, goes through this).
-    /// Whether the page of `va` has been used since it was mapped (the
-    /// CPU's A and D bits): what mincore calls in memory.
-    pub fn was_used(&self, mem: &GuestMemory, va: u64) -> bool {
-        va < USER_END && self.tables.was_used(mem, va)
+    /// For each of `count` pages from `start`, whether it has been used
+    /// since it was mapped (the CPU's A and D bits): what mincore calls in
+    /// memory. Pages past user space are never used.
+    pub fn used_pages(&self, mem: &GuestMemory, start: u64, count: u64) -> Vec<u8> {
+        let mut out = self.tables.used_pages(mem, start, count);
+        for (i, b) in out.iter_mut().enumerate() {
+            if start.saturating_add(i as u64 * PAGE_SIZE) >= USER_END {
+                *b = 0;
+            }
+        }
+        out
     }
 
     pub fn translate(&self, mem: &GuestMemory, va: u64) -> Option<Translation> {

@@ -339,15 +339,49 @@ impl PageTables {
         }
     }
 
-    /// Whether the page of `va` is mapped and has been used: read or
-    /// written by the program (the A or D bit of its leaf, or of its 2
-    /// MiB page), or written by the runner for it (mincore's "in memory").
-    pub fn was_used(&self, mem: &GuestMemory, va: u64) -> bool {
-        let used = |e: u64| e & PRESENT != 0 && e & (ACCESSED | DIRTY) != 0;
-        match self.pd_entry(mem, va) {
-            Some((_, pde)) if is_huge_leaf(pde) => used(pde),
-            _ => self.leaf_at(mem, va).is_some_and(|(_, e)| used(e)),
+    /// For each of the `count` pages from `start` (page-aligned), 1 when
+    /// it is mapped and has been used: read or written by the program (the
+    /// A or D bit of its leaf, or of its 2 MiB page), or written by the
+    /// runner for it (mincore's "in memory"), else 0. A table that is not
+    /// there answers for its whole span at once, so a range the page
+    /// tables barely cover costs what they hold, not its length.
+    pub fn used_pages(&self, mem: &GuestMemory, start: u64, count: u64) -> Vec<u8> {
+        let end = start.saturating_add(count.saturating_mul(PAGE_SIZE));
+        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut va = start;
+        while va < end {
+            let (span, used) = self.use_at(mem, va);
+            let next = (va / span).saturating_add(1).saturating_mul(span).min(end);
+            out.resize(out.len() + ((next - va) / PAGE_SIZE) as usize, used);
+            va = next;
         }
+        out
+    }
+
+    /// The span of the smallest table entry that decides `va`'s use, and
+    /// the answer for every page in it (see [`PageTables::used_pages`]).
+    fn use_at(&self, mem: &GuestMemory, va: u64) -> (u64, u8) {
+        let used = |e: u64| u8::from(e & PRESENT != 0 && e & (ACCESSED | DIRTY) != 0);
+        let mut table = self.root;
+        for level in [3u32, 2] {
+            match mem.read_u64(table + index(va, level) * 8) {
+                Ok(entry) if entry & PRESENT != 0 => table = entry & ADDR_MASK,
+                _ => return (1 << (12 + 9 * level), 0),
+            }
+        }
+        let Ok(pde) = mem.read_u64(table + index(va, 1) * 8) else {
+            return (HUGE_SIZE, 0);
+        };
+        if is_huge_leaf(pde) {
+            return (HUGE_SIZE, used(pde));
+        }
+        if pde & PRESENT == 0 {
+            return (HUGE_SIZE, 0);
+        }
+        let pte = mem
+            .read_u64((pde & ADDR_MASK) + index(va, 0) * 8)
+            .unwrap_or(0);
+        (PAGE_SIZE, used(pte))
     }
 
     /// Sets (`dirty`) or clears the D bit of the page of `va`. Setting it

@@ -283,13 +283,16 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
     Ok(0)
 }
 
-/// mknod and mknodat: a regular file (S_IFREG, or no type) or a named
-/// pipe (S_IFIFO) in a read-write tree, taking one of
-/// `limits.created_entries`, with the permission bits less the umask. As
-/// Linux answers an unprivileged process: a directory type is EPERM, an
-/// unknown one EINVAL, a device node EPERM (CAP_MKNOD). A socket file is
-/// EPERM too, reported: named UNIX sockets are not emulated. What flows
-/// through a named pipe is the runner's (kernel/fifos.rs).
+/// mknod and mknodat: a regular file (S_IFREG, or no type) in a
+/// read-write tree, or a named pipe (S_IFIFO) in a private one, taking
+/// one of `limits.created_entries`, with the permission bits less the
+/// umask. A named pipe elsewhere is EPERM, as a symbolic link is: a FIFO
+/// left in a tree the host keeps would make a host program that opens it
+/// later wait forever. As Linux answers an unprivileged process: a
+/// directory type is EPERM, an unknown one EINVAL, a device node EPERM
+/// (CAP_MKNOD). A socket file is EPERM too, reported: no socket file is
+/// made on the host. What flows through a named pipe is the runner's
+/// (kernel/fifos.rs).
 fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
     const S_IFMT: u32 = 0o170_000;
     const S_IFBLK: u32 = 0o060_000;
@@ -313,9 +316,10 @@ fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
     }
     match kind {
         S_IFCHR | S_IFBLK => return Err(Errno::PERM),
+        S_IFIFO if !real.root.private => return Err(Errno::PERM),
         S_IFSOCK => {
             if ctx.kernel.reports.first(MKNOD_SOCKET) {
-                crate::say!("runner: mknod of a socket file is not supported (named UNIX sockets are not emulated); returned EPERM");
+                crate::say!("runner: mknod of a socket file is not supported (no socket file is made on the host); returned EPERM");
             }
             return Err(Errno::PERM);
         }

@@ -9,7 +9,7 @@ use crate::abi::constants::{
 use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::{Device, DirCursor, DirObj, FileObj, Object, Stream, VirtualDirObj};
-use crate::kernel::fifos::{FifoId, FifoOpen};
+use crate::kernel::fifos::{FifoId, FifoOpen, FifoWait};
 use crate::syscalls::common::*;
 use crate::syscalls::{file_pages, Args, Ctx, SyscallResult};
 use crate::syscalls::{Stop, Wait};
@@ -77,9 +77,15 @@ enum Opening {
 }
 
 fn open_at(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u32, mode: u32) -> SyscallResult {
+    // An open of a named pipe that waits runs again with the node it
+    // found, as Linux's waits on the inode it resolved (the path may be
+    // renamed or unlinked meanwhile).
+    if let Some(pending) = ctx.thread.fifo_wait.take() {
+        return open_named_pipe(ctx, pending.id(), flags, Some(pending));
+    }
     match do_open(ctx, dirfd, path_ptr, flags, mode)? {
         Opening::Fd(fd) => Ok(fd),
-        Opening::NamedPipe(id) => open_named_pipe(ctx, id, flags),
+        Opening::NamedPipe(id) => open_named_pipe(ctx, id, flags, None),
     }
 }
 
@@ -228,7 +234,12 @@ fn do_open(
 
 /// Opens the named pipe `id` (kernel/fifos.rs): the runner's pipe for
 /// it, after the other side opened if the open must wait for it.
-fn open_named_pipe(ctx: &mut Ctx<'_>, id: FifoId, flags: u32) -> SyscallResult {
+fn open_named_pipe(
+    ctx: &mut Ctx<'_>,
+    id: FifoId,
+    flags: u32,
+    pending: Option<FifoWait>,
+) -> SyscallResult {
     let acc = flags & O_ACCMODE;
     if acc == O_RDWR {
         // One descriptor that reads and writes a pipe is not emulated.
@@ -237,8 +248,12 @@ fn open_named_pipe(ctx: &mut Ctx<'_>, id: FifoId, flags: u32) -> SyscallResult {
         }
         return Err(Errno::INVAL.into());
     }
+    // Like Linux, a descriptor is reserved before the other side hears
+    // of this end.
+    if !ctx.process.fds.has_room() {
+        return Err(Errno::MFILE.into());
+    }
     let nonblocking = flags & O_NONBLOCK != 0;
-    let pending = ctx.thread.fifo_wait.take();
     let pipes = ctx.kernel.pipes.clone();
     match ctx
         .kernel
@@ -283,6 +298,11 @@ fn open_counted(
         };
     }
     match real.open_file(host | OFlags::EXCL, mode) {
+        // A named pipe was there: nothing was made.
+        Ok(Opened::NamedPipe(dev, ino)) => {
+            created.give_back();
+            Ok(Opened::NamedPipe(dev, ino))
+        }
         Ok(fd) => Ok(fd),
         Err(Errno::EXIST) if !host.contains(OFlags::EXCL) => {
             created.give_back();
