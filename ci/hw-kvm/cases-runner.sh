@@ -175,6 +175,38 @@ for t in jobs jobs_glibc pidfd pidfd_glibc; do
     timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
     expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
 done
+# --- the rest of the Linux surface (issue 17), against native runs in the
+#     VM: the less common calls (natively the sample becomes nobody
+#     first: the sandbox's process is unprivileged; named pipes in a
+#     private tree),
+#     POSIX message queues and System V IPC, inotify in a read-write tree,
+#     POSIX shared memory in a private /dev/shm.
+#     The VM's kernel is Debian's (6.1): it has no futex2 calls (6.7) and
+#     answers ioprio_get as 6.1 does, so those lines are left out on both
+#     sides (the host's own run of the test suite compares them).
+for t in linux_calls linux_calls_glibc; do
+    mkdir -p "$T/$t-native"; chmod 777 "$T" "$T/$t-native"
+    timeout 60 "$S/$t" "$T/$t-native" 2> "$T/$t.native-stderr" \
+        | grep -v -e '^futex_' -e 'ioprio' > "$T/$t.native"
+    printf '[limits]\nwall_time = "60s"\n[[files]]\npath = "/scratch"\naccess = "read-write"\nprivate = true\n' > "$T/$t.toml"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- /bin/busybox sh -c "set -o pipefail; $X --policy $T/$t.toml $S/$t /scratch | grep -v -e '^futex_' -e 'ioprio'"
+done
+for t in posix_mq posix_mq_glibc sysv_ipc sysv_ipc_glibc; do
+    timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X $PP $S/$t
+done
+printf '[[files]]\npath = "/dev/shm"\naccess = "read-write"\nprivate = true\n' > "$T/shm.toml"
+for t in posix_shm posix_shm_glibc; do
+    timeout 60 "$S/$t" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    expect_exact elf-$t 0 "@$T/$t.native" '' -- $X --policy "$T/shm.toml" $S/$t
+done
+for t in inotify inotify_glibc; do
+    mkdir -p "$T/$t-native" "$T/$t-guest"
+    timeout 60 "$S/$t" "$T/$t-native" > "$T/$t.native" 2> "$T/$t.native-stderr"
+    sed "s|$T/$t-native|$T/$t-guest|g" "$T/$t.native" > "$T/$t.expected"
+    printf '[[files]]\npath = "%s/%s-guest"\naccess = "read-write"\n' "$T" "$t" > "$T/$t.toml"
+    expect_exact elf-$t 0 "@$T/$t.expected" '' -- $X --policy "$T/$t.toml" $S/$t "$T/$t-guest"
+done
 # --- the syscall ring (--syscalls ring): patched glibc and musl sites
 #     answered without an exit, with registers, the red zone, signal
 #     frames, a GS base of the program's, fork, an unmapped slot region
