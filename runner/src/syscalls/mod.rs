@@ -40,6 +40,7 @@ mod remap;
 mod resources;
 mod sched_attr;
 mod scheduling;
+mod scm_rights;
 mod select;
 pub mod signalfd;
 pub mod signals;
@@ -58,6 +59,7 @@ pub mod thread;
 mod time;
 mod timer_spec;
 mod timerfd;
+mod unix;
 mod wait;
 
 use crate::abi::Errno;
