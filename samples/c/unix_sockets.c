@@ -28,7 +28,7 @@ static char tag[64];
 static socklen_t abstract_addr(struct sockaddr_un *a, const char *name) {
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
-    int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "%s-%s", name, tag);
+    int n = snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "%s#%s", name, tag);
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 
@@ -50,7 +50,7 @@ static void show(char *out, size_t room, struct sockaddr_un *a, socklen_t len) {
         char name[110] = {0};
         memcpy(name, a->sun_path + 1, len - off - 1);
         int exact = strlen(name) == len - off - 1;
-        char *dash = strrchr(name, '-');
+        char *dash = strrchr(name, '#');
         if (dash) *dash = 0;
         snprintf(out, room, "@%s (len %s)", name, exact ? "offset + 1 + name" : "other");
     } else {
@@ -367,8 +367,9 @@ static int connect_mode(const char *name) {
 static int flood(void) {
     int pair[2];
     socketpair(AF_UNIX, SOCK_DGRAM, 0, pair);
-    int fds[253];
-    for (int i = 0; i < 253; i++) fds[i] = 0;
+    /* 200 a message: musl's sendmsg takes at most 1024 control bytes. */
+    int fds[200];
+    for (int i = 0; i < 200; i++) fds[i] = 0;
     long sent = 0;
     for (int i = 0; i < 100000; i++) {
         char cbuf[CMSG_SPACE(sizeof fds)];
@@ -384,10 +385,12 @@ static int flood(void) {
         c->cmsg_len = CMSG_LEN(sizeof fds);
         memcpy(CMSG_DATA(c), fds, sizeof fds);
         if (sendmsg(pair[0], &m, MSG_DONTWAIT) < 0) {
-            printf("flood: stopped after %ld descriptors: %s\n", sent, strerror(errno));
+            int e = errno;
+            printf("flood: stopped after %ld descriptors: %s\n", sent,
+                   e == ETOOMANYREFS ? "ETOOMANYREFS" : strerror(e));
             break;
         }
-        sent += 253;
+        sent += 200;
     }
     /* Receiving gives the room back. */
     char b;

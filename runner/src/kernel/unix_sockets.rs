@@ -98,15 +98,17 @@ impl Passed {
 pub struct Inbox {
     sent: u64,
     received: u64,
-    /// By the position of the first unit they came with.
-    pending: VecDeque<(u64, Passed)>,
+    /// By the positions of the first unit they came with and of the unit
+    /// after their send.
+    pending: VecDeque<(u64, u64, Passed)>,
 }
 
 impl Inbox {
     /// A send of `units` went in with `passed`.
     pub fn record_send(&mut self, units: u64, passed: Passed) {
         if units > 0 && !passed.is_empty() {
-            self.pending.push_back((self.sent, passed));
+            self.pending
+                .push_back((self.sent, self.sent + units, passed));
         }
         self.sent += units;
     }
@@ -116,21 +118,13 @@ impl Inbox {
         self.sent > self.received
     }
 
-    /// A stream receive may take at most this many bytes now, so that it
-    /// takes the objects of one send at most (None: no limit).
+    /// A stream receive may take at most this many bytes now: it stops
+    /// after the send whose objects it takes, as Linux's stops after the
+    /// buffer that carried them (None: no limit).
     pub fn stream_limit(&self) -> Option<u64> {
-        let mut ahead = self
-            .pending
-            .iter()
-            .map(|(at, _)| *at)
-            .filter(|&at| at > self.received);
-        let first = self.pending.front().map(|(at, _)| *at)?;
-        let next = if first <= self.received {
-            ahead.next()
-        } else {
-            ahead.nth(1)
-        };
-        next.map(|at| at - self.received)
+        self.pending
+            .front()
+            .map(|(_, end, _)| end.saturating_sub(self.received))
     }
 
     /// A receive took `units` (with MSG_PEEK, left them): what came with
@@ -139,16 +133,16 @@ impl Inbox {
         let end = self.received + units;
         let mut got = Passed::default();
         if peek {
-            if let Some((_, p)) = self.pending.iter().find(|(at, _)| *at < end) {
+            if let Some((_, _, p)) = self.pending.iter().find(|(at, _, _)| *at < end) {
                 got = p.peeked();
             }
             return got;
         }
-        while let Some((at, _)) = self.pending.front() {
+        while let Some((at, _, _)) = self.pending.front() {
             if *at >= end {
                 break;
             }
-            if let Some((_, p)) = self.pending.pop_front() {
+            if let Some((_, _, p)) = self.pending.pop_front() {
                 got.from = got.from.or(p.from);
                 got.objects.extend(p.objects);
             }
@@ -245,8 +239,9 @@ mod tests {
         assert_eq!(inbox.stream_limit(), Some(5));
         assert!(inbox.record_receive(2, false).objects.is_empty());
         assert_eq!(inbox.record_receive(2, true).objects.len(), 1);
+        assert_eq!(inbox.stream_limit(), Some(3));
         assert_eq!(inbox.record_receive(3, false).objects.len(), 1);
-        assert_eq!(inbox.stream_limit(), None);
+        assert_eq!(inbox.stream_limit(), Some(4));
         assert_eq!(inbox.record_receive(4, false).objects.len(), 2);
         assert!(!inbox.queued());
     }
