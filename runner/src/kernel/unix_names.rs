@@ -81,10 +81,39 @@ impl UnixNames {
             .remove(&NameKey::Path(path.to_path_buf()))
             .is_some()
     }
+}
 
-    /// How many names the table holds.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.names.len()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::unix_sockets::UnixState;
+
+    fn socket() -> Arc<UnixSocket> {
+        UnixSocket::new(1, Arc::default(), Arc::default(), UnixState::default())
+    }
+
+    #[test]
+    fn abstract_names_end_with_their_socket_path_names_with_unlink() {
+        let mut names = UnixNames::default();
+        let (a, b) = (socket(), socket());
+        let abs = NameKey::Abstract(b"x".to_vec());
+        let path = PathBuf::from("/w/s");
+        assert_eq!(names.bind(abs.clone(), &a), Ok(()));
+        assert_eq!(
+            names.bind(abs.clone(), &b),
+            Err(crate::abi::Errno::ADDRINUSE)
+        );
+        assert_eq!(names.bind(NameKey::Path(path.clone()), &a), Ok(()));
+        drop(a);
+        // The abstract name is free again; the path stays until unlinked.
+        assert_eq!(names.bind(abs.clone(), &b), Ok(()));
+        assert!(names.find(&NameKey::Path(path.clone())).is_none());
+        assert_eq!(
+            names.bind(NameKey::Path(path.clone()), &b),
+            Err(crate::abi::Errno::ADDRINUSE)
+        );
+        assert!(names.unlink_path(&path));
+        assert!(!names.has_path(&path));
+        assert_eq!(names.bind(NameKey::Path(path), &b), Ok(()));
     }
 }
