@@ -199,6 +199,8 @@ fn ipv6_loopback() {
     assert_eq!(server.join().expect("server"), vec![b"six".to_vec()]);
 }
 
+/// Families other than AF_INET, AF_INET6 and AF_UNIX (here AF_NETLINK)
+/// do not exist.
 #[test]
 fn only_inet_families_exist() {
     let p = policy("net-family", "[[network]]\naddress = \"127.0.0.1:9\"\n");
