@@ -3,8 +3,9 @@
 //!
 //! Internet sockets are AF_INET and AF_INET6 with SOCK_STREAM (TCP) or
 //! SOCK_DGRAM (UDP); AF_UNIX sockets, private to the sandbox, are
-//! syscalls/unix.rs (and socketpair.rs), reached from here. A socket of a protocol no `[[network]]` rule names cannot be
-//! created (`EACCES`); `connect` and `sendto` reach only the peers the
+//! syscalls/unix.rs (and socketpair.rs), reached from here. An internet
+//! socket of a protocol no `[[network]]` rule names cannot be created
+//! (`EACCES`); `connect` and `sendto` reach only the peers the
 //! policy lists (`EACCES` otherwise, before any packet leaves, so a refusal
 //! is never confused with a peer's `ECONNREFUSED`); datagrams from peers the
 //! policy does not list are dropped unseen. Serving (bind, listen,
