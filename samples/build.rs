@@ -286,6 +286,7 @@ const GLIBC_BUILDS: &[(&str, &str, &str)] = &[
     ("jobs", "jobs_glibc", "-static"),
     ("exec_threads", "exec_threads_glibc", "-static"),
     ("pidfd", "pidfd_glibc", "-static"),
+    ("unix_sockets", "unix_sockets_glibc", "-static"),
     ("socketpair", "socketpair_glibc", "-static"),
     ("flock", "flock_glibc", "-static"),
     ("sysv_ipc", "sysv_ipc_glibc", "-static"),

@@ -199,6 +199,8 @@ fn ipv6_loopback() {
     assert_eq!(server.join().expect("server"), vec![b"six".to_vec()]);
 }
 
+/// Families other than AF_INET, AF_INET6 and AF_UNIX (here AF_NETLINK)
+/// do not exist.
 #[test]
 fn only_inet_families_exist() {
     let p = policy("net-family", "[[network]]\naddress = \"127.0.0.1:9\"\n");
@@ -453,4 +455,162 @@ fn busybox_httpd_serves_a_page() {
         reply.ends_with("\r\n\r\n<h1>from the sandbox</h1>\n"),
         "{reply}"
     );
+}
+
+/// `samples/c/unix_sockets DIR [args]` in the sandbox with DIR granted
+/// read-write as /tvunix (or read-only), no `[[network]]` rule.
+fn unix_sample(name: &str, dir: &Path, access: &str, args: &[&str]) -> Run {
+    let p = policy(
+        &format!("unix-policy-{name}-{}", args.join("-").replace('@', "at")),
+        &format!(
+            "[limits]\nopen_files = 1024\n\n[[files]]\npath = \"/tvunix\"\nhost_path = \"{}\"\naccess = \"{access}\"\n",
+            dir.display()
+        ),
+    );
+    let mut all = vec!["/tvunix"];
+    all.extend_from_slice(args);
+    exec_elf(
+        &["--policy", p.to_str().expect("utf-8"), "--timeout", "30"],
+        name,
+        &all,
+    )
+}
+
+/// AF_UNIX sockets with names (samples/c/unix_sockets.c, musl and glibc),
+/// as natively: stream echo over an abstract name and over a path in a
+/// read-write tree (getsockname/getpeername with Linux's lengths,
+/// SO_PEERCRED), datagrams whose recvfrom shows the sender's name, an
+/// unbound sender and an empty datagram, ECONNREFUSED / ENOENT /
+/// EADDRINUSE / EAGAIN on a full backlog, unlink freeing a path name, and
+/// SCM_RIGHTS over a socketpair and over both named connections: a
+/// pipe's read end and an open file read through by the child
+/// (MSG_CMSG_CLOEXEC), MSG_CTRUNC with room for one descriptor and with
+/// none, descriptors arriving with the bytes they were sent with.
+#[test]
+fn unix_sockets_with_names_and_scm_rights_match_native() {
+    for name in ["unix_sockets", "unix_sockets_glibc"] {
+        let native_dir = temp_dir(&format!("unix-native-{name}"));
+        let native = run_native(
+            &elf_sample(name),
+            &[native_dir.to_str().expect("utf-8")],
+            b"",
+            &[],
+        );
+        assert_eq!(native.status, 0, "{name} natively: {}", native.stderr);
+        assert!(
+            native.stdout.contains("then \"D\": 1 descriptor(s)")
+                && native.stdout.ends_with("done\n"),
+            "{name} natively: {}",
+            native.stdout
+        );
+        let vm_dir = temp_dir(&format!("unix-vm-{name}"));
+        let r = unix_sample(name, &vm_dir, "read-write", &[]);
+        assert!(
+            r.status == 0 && r.stdout == native.stdout && r.stderr.is_empty(),
+            "{name}: status {}, stderr {}\n{}",
+            r.status,
+            r.stderr,
+            diff_lines(&native.stdout, &r.stdout)
+        );
+        // No host node: the path names were the sandbox's own.
+        let socket_files: Vec<_> = std::fs::read_dir(&vm_dir)
+            .expect("read dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_type()
+                    .is_ok_and(|t| std::os::unix::fs::FileTypeExt::is_socket(&t))
+            })
+            .collect();
+        assert!(socket_files.is_empty(), "{name}: {socket_files:?}");
+    }
+}
+
+/// Hostile: the guest's abstract names are never the host's. A host
+/// program listening on an abstract name is not reached (ECONNREFUSED),
+/// and the guest binding the same name does not collide with it; a host
+/// program's socket file inside the granted read-write tree is not
+/// reached either (ECONNREFUSED; binding its path is EADDRINUSE), and the
+/// host listeners see no connection.
+#[test]
+fn unix_names_never_reach_the_hosts_sockets() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+    let abstract_name = format!("tv-host-{}", std::process::id());
+    let host_abstract = UnixListener::bind_addr(
+        &UnixAddr::from_abstract_name(abstract_name.as_bytes()).expect("name"),
+    )
+    .expect("host abstract listener");
+    host_abstract.set_nonblocking(true).expect("nonblocking");
+    let dir = temp_dir("unix-host-file");
+    let host_file = UnixListener::bind(dir.join("host.sock")).expect("host socket file");
+    host_file.set_nonblocking(true).expect("nonblocking");
+    let at = format!("@{abstract_name}");
+    let r = unix_sample("unix_sockets", &dir, "read-write", &["connect", &at]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "connect: Connection refused\nbind: ok\n", ""),
+        "abstract"
+    );
+    let r = unix_sample(
+        "unix_sockets",
+        &dir,
+        "read-write",
+        &["connect", "host.sock"],
+    );
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "connect: Connection refused\nbind: Address in use\n", ""),
+        "socket file"
+    );
+    for l in [&host_abstract, &host_file] {
+        assert_eq!(
+            l.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::WouldBlock),
+            "a host listener was reached"
+        );
+    }
+    // Outside a writable tree, a path name is refused, as natively.
+    let r = unix_sample("unix_sockets", &dir, "read", &["connect", "ro.sock"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            0,
+            "connect: No such file or directory\nbind: Permission denied\n",
+            ""
+        ),
+        "read-only tree"
+    );
+}
+
+/// Hostile: passing descriptors in a loop without receiving stops with
+/// ETOOMANYREFS once more than RLIMIT_NOFILE are in flight (the runner's
+/// memory stays bounded), and receiving gives the room back; malformed
+/// control messages are EINVAL and a descriptor that is not open EBADF,
+/// as natively.
+#[test]
+fn scm_rights_floods_and_bad_control_messages_are_refused() {
+    let dir = temp_dir("unix-flood");
+    let r = unix_sample("unix_sockets", &dir, "read-write", &["flood"]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            0,
+            "flood: stopped after 1200 descriptors: ETOOMANYREFS\nflood: received some, send again: ok\n",
+            ""
+        ),
+    );
+    for name in ["unix_sockets", "unix_sockets_glibc"] {
+        let native = run_native(&elf_sample(name), &["/nonexistent", "badcmsg"], b"", &[]);
+        assert!(
+            native.stdout.contains("descriptor -1: Bad file descriptor"),
+            "{}",
+            native.stdout
+        );
+        let r = unix_sample(name, &dir, "read-write", &["badcmsg"]);
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, native.stdout.as_str(), ""),
+            "{name}"
+        );
+    }
 }

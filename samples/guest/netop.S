@@ -9,7 +9,7 @@
 #   T PORT MSG   like t, to [::1]:PORT over AF_INET6
 #   u PORT MSG   UDP to 127.0.0.1:PORT: sendto(MSG), recvfrom one datagram
 #                -> stdout, checks the source address
-#   x PORT       socket(AF_UNIX, SOCK_STREAM): exits with its errno
+#   x PORT       socket(AF_NETLINK, SOCK_STREAM): exits with its errno
         .include "common.inc"
         .include "files.inc"
         .equ    BUFSZ, 4096
@@ -66,7 +66,7 @@ ok:
         ERRNO_EXIT
 
 op_unix:
-        mov     edi, AF_UNIX
+        mov     edi, 16                         # AF_NETLINK: not emulated
         mov     esi, SOCK_STREAM
         xor     edx, edx
         TRYSYS  SYS_socket

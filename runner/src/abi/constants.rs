@@ -212,6 +212,7 @@ pub const IPPROTO_UDP: u32 = 17;
 
 // getsockopt(2) level and options.
 pub const SOL_SOCKET: u32 = 1;
+pub const SO_PEERCRED: u32 = 17;
 pub const SO_TYPE: u32 = 3;
 pub const SO_ERROR: u32 = 4;
 pub const SO_SNDBUF: u32 = 7;
@@ -224,6 +225,7 @@ pub const MSG_OOB: u32 = 0x1;
 pub const MSG_PEEK: u32 = 0x2;
 pub const MSG_DONTROUTE: u32 = 0x4;
 pub const MSG_TRUNC: u32 = 0x20;
+pub const MSG_CTRUNC: u32 = 0x8;
 pub const MSG_DONTWAIT: u32 = 0x40;
 pub const MSG_EOR: u32 = 0x80;
 pub const MSG_WAITALL: u32 = 0x100;

@@ -157,6 +157,9 @@ pub struct SocketObj {
     /// Edges for edge-triggered epoll: nonblocking calls that found it not
     /// ready (syscalls/edges.rs).
     pub edges: Edges,
+    /// An AF_UNIX socket's runner side (kernel/unix_sockets.rs): its
+    /// names, connection, and what travels beside its bytes.
+    pub unix: Option<Arc<super::unix_sockets::UnixSocket>>,
 }
 
 /// What a guest socket is.
@@ -170,6 +173,9 @@ pub enum SocketKind {
     /// and reaches nothing but its other end, in this sandbox. Its place in
     /// the run's budget is `SocketObj::charge`.
     UnixPair { ty: u32 },
+    /// An AF_UNIX socket of `socket()` (or one `accept` returned) of this
+    /// type, whose names are the sandbox's own (kernel/unix_names.rs).
+    Unix { ty: u32 },
 }
 
 impl SocketObj {
@@ -177,7 +183,15 @@ impl SocketObj {
     pub fn inet(&self) -> Option<(bool, Protocol)> {
         match self.kind {
             SocketKind::Inet { v6, protocol } => Some((v6, protocol)),
-            SocketKind::UnixPair { .. } => None,
+            SocketKind::UnixPair { .. } | SocketKind::Unix { .. } => None,
+        }
+    }
+
+    /// An AF_UNIX socket's type (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET).
+    pub fn unix_type(&self) -> Option<u32> {
+        match self.kind {
+            SocketKind::UnixPair { ty } | SocketKind::Unix { ty } => Some(ty),
+            SocketKind::Inet { .. } => None,
         }
     }
 

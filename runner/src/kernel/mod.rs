@@ -46,6 +46,8 @@ pub mod terminal;
 pub mod thread;
 pub mod thread_group;
 pub mod timers;
+pub mod unix_names;
+pub mod unix_sockets;
 
 pub use process::Process;
 
@@ -97,6 +99,11 @@ pub struct Kernel {
     pub futexes: futex::Futexes,
     /// The named pipes open in the sandbox (kernel/fifos.rs).
     pub fifos: fifos::Fifos,
+    /// The sandbox's AF_UNIX names (kernel/unix_names.rs).
+    pub unix_names: unix_names::UnixNames,
+    /// The descriptors passed over AF_UNIX sockets and not yet received
+    /// (kernel/unix_sockets.rs).
+    pub unix_in_flight: unix_sockets::InFlight,
     /// Threads waiting for another thread's next syscall (`Wait::Retry`):
     /// woken, and forgotten, after every syscall.
     pub retry_waiters: Vec<std::sync::Arc<parker::Parker>>,
@@ -267,6 +274,8 @@ impl Kernel {
             cpus: 1,
             futexes: futex::Futexes::default(),
             fifos: fifos::Fifos::default(),
+            unix_names: Default::default(),
+            unix_in_flight: Default::default(),
             retry_waiters: Vec::new(),
             procs: placeholder_table(),
             exec: ExecInfo::default(),
@@ -310,6 +319,8 @@ impl Kernel {
             cpus: host_cpus().min(u64::from(policy.limits.threads)).max(1),
             futexes: futex::Futexes::default(),
             fifos: fifos::Fifos::default(),
+            unix_names: Default::default(),
+            unix_in_flight: Default::default(),
             retry_waiters: Vec::new(),
             procs: process_table::ProcessTable::new(
                 process::GUEST_PID,

@@ -249,7 +249,7 @@ pub const RULES: &[Rule] = &[
             ArgCheck::MaskedOneOf { arg: 1, mask: SOCKET_TYPE_MASK, values: SOCKETPAIR_TYPES },
             ArgCheck::OneOf { arg: 2, values: &[("0", 0)] },
         ],
-        "socketpair emulation: the guest's AF_UNIX socketpairs, which have no name and reach nothing but their other end (no [[network]] rule needed)",
+        "AF_UNIX emulation: the guest's socketpairs, and every socket(AF_UNIX) (one end of a pair; its names are the runner's own table, so the runner never binds or connects a host AF_UNIX socket); a pair reaches nothing but its other end (no [[network]] rule needed)",
     ),
     rule("connect", Network, ANY, "socket emulation: connect to a peer the policy's [[network]] allows (checked before the call; Landlock also limits TCP ports)"),
     rule("sendto", Always, ANY, "socket emulation: send/sendto to an allowed peer (UDP destinations are checked by the emulation; Landlock does not cover UDP); sendfile into a socket; always: the guest's AF_UNIX socketpairs need it without [[network]], and with no [[network]] rule no other socket exists"),

@@ -43,6 +43,7 @@ mod remap;
 mod resources;
 mod sched_attr;
 mod scheduling;
+mod scm_rights;
 mod select;
 pub mod signalfd;
 pub mod signals;
@@ -61,6 +62,7 @@ pub mod thread;
 mod time;
 mod timer_spec;
 mod timerfd;
+mod unix;
 mod wait;
 
 use crate::abi::Errno;

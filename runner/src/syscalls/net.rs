@@ -1,9 +1,11 @@
 //! Sockets: socket, connect, sendto, recvfrom, shutdown, getsockopt, and
 //! read/write/readv/writev on socket descriptors.
 //!
-//! Only AF_INET and AF_INET6 with SOCK_STREAM (TCP) or SOCK_DGRAM (UDP)
-//! exist. A socket of a protocol no `[[network]]` rule names cannot be
-//! created (`EACCES`); `connect` and `sendto` reach only the peers the
+//! Internet sockets are AF_INET and AF_INET6 with SOCK_STREAM (TCP) or
+//! SOCK_DGRAM (UDP); AF_UNIX sockets, private to the sandbox, are
+//! syscalls/unix.rs (and socketpair.rs), reached from here. An internet
+//! socket of a protocol no `[[network]]` rule names cannot be created
+//! (`EACCES`); `connect` and `sendto` reach only the peers the
 //! policy lists (`EACCES` otherwise, before any packet leaves, so a refusal
 //! is never confused with a peer's `ECONNREFUSED`); datagrams from peers the
 //! policy does not list are dropped unseen. Serving (bind, listen,
@@ -18,12 +20,13 @@ use crate::abi::constants::{
     AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, IPPROTO_TCP, IPPROTO_UDP, MSG_CMSG_CLOEXEC, MSG_CONFIRM,
     MSG_DONTROUTE, MSG_DONTWAIT, MSG_EOR, MSG_MORE, MSG_NOSIGNAL, MSG_OOB, MSG_PEEK, MSG_TRUNC,
     MSG_WAITALL, POLLIN, POLLOUT, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
-    SO_DOMAIN, SO_ERROR, SO_PROTOCOL, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
+    SO_DOMAIN, SO_ERROR, SO_PEERCRED, SO_PROTOCOL, SO_RCVBUF, SO_SNDBUF, SO_TYPE,
 };
 use crate::abi::layouts::{self as abi, SOCKADDR_MAX};
 use crate::abi::Errno;
 use crate::kernel::events::Edges;
 use crate::kernel::fds::{Object, SocketKind, SocketObj};
+use crate::kernel::unix_sockets::Passed;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::{AsFd, BorrowedFd};
 use rustix::net::{
@@ -103,18 +106,16 @@ pub fn recv_parts(
     mut from: Option<&mut Option<SocketAddr>>,
 ) -> SysResult {
     let fd = s.fd.as_fd();
+    if s.unix.is_some() {
+        // read() and recv without control: passed descriptors are closed.
+        let got = super::unix::receive(ctx, s, parts, flags)?;
+        if let Some(f) = from.as_deref_mut() {
+            *f = None;
+        }
+        return Ok(got.n);
+    }
     if !s.is_udp() {
-        let mut io = SockIo {
-            fd,
-            send: SendFlags::empty(),
-            recv: flags,
-            to: None,
-            from: None,
-        };
-        let r = match ctx.tunnel().read_many_from_host(parts, &mut io) {
-            Ok(r) => host_io(r)?,
-            Err(_) => return Err(Errno::FAULT),
-        };
+        let r = recv_on(ctx, fd, parts, flags)?;
         if let Some(f) = from.as_deref_mut() {
             *f = None;
         }
@@ -152,16 +153,61 @@ pub fn recv_parts(
     }
 }
 
-/// Sends `parts` (already checked readable), to `to` when given.
+/// Receives into `parts` (already checked writable) from host socket
+/// `fd`, straight into guest memory.
+pub(super) fn recv_on(
+    ctx: &mut Ctx<'_>,
+    fd: BorrowedFd<'_>,
+    parts: &[(GuestPtr, u64)],
+    flags: RecvFlags,
+) -> SysResult {
+    let mut io = SockIo {
+        fd,
+        send: SendFlags::empty(),
+        recv: flags,
+        to: None,
+        from: None,
+    };
+    match ctx.tunnel().read_many_from_host(parts, &mut io) {
+        Ok(r) => host_io(r),
+        Err(_) => Err(Errno::FAULT),
+    }
+}
+
+/// Sends `parts` (already checked readable), to `to` when given; an
+/// AF_UNIX socket's through syscalls/unix.rs.
 pub fn send_parts(
     ctx: &mut Ctx<'_>,
     s: &SocketObj,
     parts: &[(GuestPtr, u64)],
     flags: SendFlags,
     to: Option<SocketAddr>,
+) -> Result<u64, Stop> {
+    if s.unix.is_some() {
+        return super::unix::send(ctx, s, parts, None, flags, Passed::default());
+    }
+    Ok(send_to_host(ctx, s.fd.as_fd(), parts, flags, to)?)
+}
+
+/// Sends `parts` (already checked readable) on host socket `fd`.
+pub(super) fn send_on(
+    ctx: &mut Ctx<'_>,
+    fd: BorrowedFd<'_>,
+    parts: &[(GuestPtr, u64)],
+    flags: SendFlags,
+) -> SysResult {
+    send_to_host(ctx, fd, parts, flags, None)
+}
+
+fn send_to_host(
+    ctx: &mut Ctx<'_>,
+    fd: BorrowedFd<'_>,
+    parts: &[(GuestPtr, u64)],
+    flags: SendFlags,
+    to: Option<SocketAddr>,
 ) -> SysResult {
     let mut io = SockIo {
-        fd: s.fd.as_fd(),
+        fd,
         send: flags | SendFlags::NOSIGNAL,
         recv: RecvFlags::empty(),
         to,
@@ -199,6 +245,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let (family, v6) = match domain as u16 {
         AF_INET if domain == u32::from(AF_INET) => (AddressFamily::INET, false),
         AF_INET6 if domain == u32::from(AF_INET6) => (AddressFamily::INET6, true),
+        AF_UNIX if domain == u32::from(AF_UNIX) => return super::unix::socket(ctx, ty, proto),
         _ => return Err(Errno::AFNOSUPPORT.into()),
     };
     let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -232,6 +279,7 @@ pub fn socket(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         kind: SocketKind::Inet { v6, protocol },
         charge: None,
         edges: Edges::default(),
+        unix: None,
     });
     Ok(ctx
         .process
@@ -245,6 +293,9 @@ pub fn connect(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
+    if super::unix::is_named(s) {
+        return super::unix::connect(ctx, s, &raw);
+    }
     if raw.len() >= 2 && u16::from_le_bytes([raw[0], raw[1]]) == AF_UNSPEC {
         // Dissolves a UDP association; reaches no peer.
         rustix::net::connect_unspec(&s.fd)?;
@@ -283,12 +334,14 @@ pub fn sendto(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
     }
     match send_to(ctx, a) {
-        Err(Errno::PIPE) if a[3] as u32 & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
-        r => Ok(r?),
+        Err(Stop::Fail(Errno::PIPE)) if a[3] as u32 & MSG_NOSIGNAL == 0 => {
+            signals::broken_pipe(ctx)
+        }
+        r => r,
     }
 }
 
-fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
+fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> Result<u64, Stop> {
     let (buf, len, flags, addr, addrlen) = (a[1], a[2], a[3] as u32, a[4], a[5]);
     ctx.process.fds.get(a[0])?;
     let parts = one_buffer(ctx, buf, len, Access::Read)?;
@@ -297,27 +350,33 @@ fn send_to(ctx: &mut Ctx<'_>, a: &Args) -> SysResult {
     } else {
         None
     };
-    send_checked(ctx, a[0], &parts, raw, flags)
+    send_checked(ctx, a[0], &parts, raw, flags, Passed::default())
 }
 
 /// Sends `parts` (checked readable) on socket `fd` to the guest's address
-/// `raw`, if any (`destination`), with the guest's `flags`.
+/// `raw`, if any (`destination`), with the guest's `flags`; on an AF_UNIX
+/// socket with `passed` beside them (SCM_RIGHTS).
 pub(super) fn send_checked(
     ctx: &mut Ctx<'_>,
     fd: u64,
     parts: &[(GuestPtr, u64)],
     raw: Option<Vec<u8>>,
     flags: u32,
-) -> SysResult {
+    passed: Passed,
+) -> Result<u64, Stop> {
     let obj = socket_of(ctx, fd)?;
     let Object::Socket(s) = &*obj else {
-        return Err(Errno::NOTSOCK);
+        return Err(Errno::NOTSOCK.into());
     };
     if flags & !SEND_FLAGS != 0 {
-        return Err(Errno::OPNOTSUPP);
+        return Err(Errno::OPNOTSUPP.into());
+    }
+    let flags = SendFlags::from_bits_retain(flags);
+    if s.unix.is_some() {
+        return super::unix::send(ctx, s, parts, raw, flags, passed);
     }
     let to = destination(ctx, s, raw)?;
-    send_parts(ctx, s, parts, SendFlags::from_bits_retain(flags), to)
+    send_parts(ctx, s, parts, flags, to)
 }
 
 /// Where a send with the guest's address `raw` goes: nowhere new for a
@@ -337,8 +396,8 @@ fn destination(
                 ..
             },
         ) => Ok(None),
-        // A socketpair end reaches its other end only.
-        (Some(_), SocketKind::UnixPair { .. }) => Err(Errno::ISCONN),
+        // AF_UNIX sockets send through syscalls/unix.rs.
+        (Some(_), SocketKind::UnixPair { .. } | SocketKind::Unix { .. }) => Err(Errno::ISCONN),
         (
             Some(raw),
             SocketKind::Inet {
@@ -375,6 +434,18 @@ pub(super) fn put_sockaddr(
     room: usize,
 ) -> Result<(), Errno> {
     let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+    put_address(ctx, &enc, addr, len_at, room)
+}
+
+/// Writes the encoded socket address `enc` back as the kernel does (see
+/// `put_sockaddr`).
+pub(super) fn put_address(
+    ctx: &mut Ctx<'_>,
+    enc: &[u8],
+    addr: u64,
+    len_at: u64,
+    room: usize,
+) -> Result<(), Errno> {
     let k = enc.len().min(room);
     let mut t = ctx.tunnel();
     t.write(GuestPtr::new(addr), &enc[..k])
@@ -402,14 +473,15 @@ pub(super) fn address_room(
 }
 
 /// Receives into `parts` (checked writable) from socket `fd` with the
-/// guest's `flags` (waiting unless MSG_DONTWAIT): the count and the
-/// sender (recvfrom, recvmsg).
+/// guest's `flags` (waiting unless MSG_DONTWAIT): the count, the sender's
+/// encoded address (empty: none) and what was passed beside the bytes
+/// (recvfrom, recvmsg).
 pub(super) fn receive(
     ctx: &mut Ctx<'_>,
     fd: u64,
     parts: &[(GuestPtr, u64)],
     flags: u32,
-) -> Result<(u64, Option<SocketAddr>), Stop> {
+) -> Result<(u64, Vec<u8>, Passed), Stop> {
     let obj = socket_of(ctx, fd)?;
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
@@ -421,9 +493,14 @@ pub(super) fn receive(
         super::readiness::wait_unless_ready(ctx, s.fd.as_fd(), POLLIN)?;
     }
     let flags = RecvFlags::from_bits_retain(flags & RECV_FLAGS);
+    if s.unix.is_some() {
+        let got = super::unix::receive(ctx, s, parts, flags)?;
+        return Ok((got.n, got.from, got.passed));
+    }
     let mut from = None;
     let n = recv_parts(ctx, s, parts, flags, Some(&mut from))?;
-    Ok((n, from))
+    let enc = from.map(|f| abi::encode_sockaddr(&f)).unwrap_or_default();
+    Ok((n, enc, Passed::default()))
 }
 
 pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -431,9 +508,9 @@ pub fn recvfrom(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     ctx.process.fds.get(a[0])?;
     let parts = one_buffer(ctx, buf, len, Access::Write)?;
     let addr_room = address_room(ctx, addr, addrlen_ptr)?;
-    let (n, from) = receive(ctx, a[0], &parts, flags)?;
+    let (n, from, _closed) = receive(ctx, a[0], &parts, flags)?;
     if let Some(room) = addr_room {
-        put_sockaddr(ctx, from, addr, addrlen_ptr, room)?;
+        put_address(ctx, &from, addr, addrlen_ptr, room)?;
     }
     Ok(n)
 }
@@ -456,14 +533,10 @@ fn socket_name(ctx: &mut Ctx<'_>, a: &Args, peer: bool) -> SyscallResult {
         return Err(Errno::NOTSOCK.into());
     };
     let room = read_socklen(ctx, addrlen_ptr)?;
-    if s.inet().is_none() {
-        // A socketpair end has no name: the family alone, as Linux.
-        let family = AF_UNIX.to_le_bytes();
-        let k = family.len().min(room);
-        let mut t = ctx.tunnel();
-        t.write(GuestPtr::new(addr), &family[..k])
-            .and_then(|()| t.write(GuestPtr::new(addrlen_ptr), &2u32.to_le_bytes()))
-            .map_err(|_| Errno::FAULT)?;
+    if s.unix.is_some() {
+        // AF_UNIX: its name or its peer's (a socketpair's: the family alone).
+        let name = super::unix::name(s, peer)?;
+        put_address(ctx, &name, addr, addrlen_ptr, room)?;
         return Ok(0);
     }
     let name = if peer {
@@ -490,6 +563,35 @@ pub fn shutdown(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     Ok(0)
 }
 
+/// SO_PEERCRED of an AF_UNIX socket: a `struct ucred` of the peer's pid
+/// (0 with no peer) and the guest's uid and gid (every process of the
+/// sandbox has the same), truncated to the guest's room.
+fn peer_credentials(
+    ctx: &mut Ctx<'_>,
+    s: &SocketObj,
+    optval: u64,
+    optlen: u64,
+    room: usize,
+) -> SyscallResult {
+    let id = ctx.process.identity;
+    let pid = super::unix::peer_pid(s);
+    let (uid, gid) = if pid == 0 {
+        (u32::MAX, u32::MAX)
+    } else {
+        (id.uid as u32, id.gid as u32)
+    };
+    let mut cred = Vec::with_capacity(12);
+    for v in [pid as u32, uid, gid] {
+        cred.extend_from_slice(&v.to_le_bytes());
+    }
+    let k = room.min(cred.len());
+    let mut t = ctx.tunnel();
+    t.write(GuestPtr::new(optval), &cred[..k])
+        .and_then(|()| t.write(GuestPtr::new(optlen), &(k as u32).to_le_bytes()))
+        .map_err(|_| Errno::FAULT)?;
+    Ok(0)
+}
+
 /// SOL_SOCKET options SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN; anything
 /// else is ENOPROTOOPT.
 pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -499,6 +601,9 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::NOTSOCK.into());
     };
     let room = read_socklen(ctx, optlen)?;
+    if level == SOL_SOCKET && name == SO_PEERCRED && s.unix.is_some() {
+        return peer_credentials(ctx, s, optval, optlen, room);
+    }
     let k = room.min(4);
     let t = ctx.tunnel();
     t.check(GuestPtr::new(optlen), 4, Access::Write)
@@ -516,12 +621,12 @@ pub fn getsockopt(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             Err(e) => e.raw_os_error(),
         },
         SO_TYPE => match s.kind {
-            SocketKind::UnixPair { ty } => ty as i32,
+            SocketKind::UnixPair { ty } | SocketKind::Unix { ty } => ty as i32,
             _ if s.is_tcp() => SOCK_STREAM as i32,
             _ => SOCK_DGRAM as i32,
         },
         SO_PROTOCOL => match s.kind {
-            SocketKind::UnixPair { .. } => 0,
+            SocketKind::UnixPair { .. } | SocketKind::Unix { .. } => 0,
             _ if s.is_tcp() => IPPROTO_TCP as i32,
             _ => IPPROTO_UDP as i32,
         },

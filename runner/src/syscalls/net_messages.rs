@@ -1,9 +1,10 @@
-//! sendmsg and recvmsg without ancillary data: a `struct msghdr`'s
-//! address and buffers, sent and received as sendto and recvfrom do, with
-//! the same policy (a UDP destination the policy lists, datagrams only from
-//! listed peers). Control messages (SCM_RIGHTS, IP_PKTINFO, ...) are not
-//! emulated: a send that carries some is EINVAL, reported once; a receive
-//! never returns any (`msg_controllen` 0).
+//! sendmsg and recvmsg: a `struct msghdr`'s address and buffers, sent and
+//! received as sendto and recvfrom do, with the same policy (a UDP
+//! destination the policy lists, datagrams only from listed peers). On the
+//! sandbox's AF_UNIX sockets, control messages are syscalls/scm_rights.rs
+//! (SCM_RIGHTS passes descriptors). On internet sockets they are not
+//! emulated (IP_PKTINFO, ...): a send that carries some is EINVAL,
+//! reported once; a receive never returns any (`msg_controllen` 0).
 //!
 //! sendmmsg and recvmmsg are those, message after message of a `struct
 //! mmsghdr` array (at most 1024, as Linux), each message's length written
@@ -16,11 +17,14 @@
 //! is validated and otherwise has nothing to bound).
 
 use super::common::{read_iovecs, total};
-use super::net::{put_sockaddr, read_sockaddr, receive, send_checked};
-use super::{readiness, signals, Args, Ctx, SyscallResult};
-use crate::abi::constants::{MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, POLLOUT};
+use super::net::{put_address, read_sockaddr, receive, send_checked};
+use super::{readiness, scm_rights, signals, Args, Ctx, Stop, SyscallResult};
+use crate::abi::constants::{
+    MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, POLLOUT,
+};
 use crate::abi::Errno;
 use crate::kernel::fds::Object;
+use crate::kernel::unix_sockets::Passed;
 use crate::tunnel::{Access, GuestPtr};
 use rustix::fd::AsFd;
 
@@ -41,6 +45,7 @@ struct MsgHdr {
     namelen: u32,
     iov: u64,
     iovlen: u64,
+    control: u64,
     controllen: u64,
 }
 
@@ -59,6 +64,7 @@ fn read_msghdr(ctx: &mut Ctx<'_>, at: u64) -> Result<MsgHdr, Errno> {
         namelen: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
         iov: u64_at(16),
         iovlen: u64_at(24),
+        control: u64_at(32),
         controllen: u64_at(40),
     })
 }
@@ -73,29 +79,34 @@ pub fn sendmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         }
     }
     match send_message(ctx, a[0], a[1], flags) {
-        Err(Errno::PIPE) if flags & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
-        r => Ok(r?),
+        Err(Stop::Fail(Errno::PIPE)) if flags & MSG_NOSIGNAL == 0 => signals::broken_pipe(ctx),
+        r => r,
     }
 }
 
-fn send_message(ctx: &mut Ctx<'_>, fd: u64, msg: u64, flags: u32) -> Result<u64, Errno> {
-    ctx.process.fds.get(fd)?;
+fn send_message(ctx: &mut Ctx<'_>, fd: u64, msg: u64, flags: u32) -> SyscallResult {
+    let obj = ctx.process.fds.get(fd)?;
     let h = read_msghdr(ctx, msg)?;
-    if h.controllen != 0 {
+    let unix = matches!(&*obj, Object::Socket(s) if s.unix.is_some());
+    let passed = if unix {
+        scm_rights::read_control(ctx, h.control, h.controllen)?
+    } else if h.controllen != 0 {
         if ctx.kernel.reports.first(REPORT_CONTROL) {
             crate::say!(
                 "runner: sendmsg with control messages (ancillary data) is not emulated; returned EINVAL"
             );
         }
-        return Err(Errno::INVAL);
-    }
+        return Err(Errno::INVAL.into());
+    } else {
+        Passed::default()
+    };
     let parts = read_iovecs(ctx, h.iov, h.iovlen, Access::Read)?;
     let raw = if h.name != 0 && h.namelen != 0 {
         Some(read_sockaddr(ctx, h.name, u64::from(h.namelen))?)
     } else {
         None
     };
-    send_checked(ctx, fd, &parts, raw, flags)
+    send_checked(ctx, fd, &parts, raw, flags, passed)
 }
 
 pub fn recvmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
@@ -116,7 +127,7 @@ pub fn sendmmsg(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
             sendmsg(ctx, &[fd, msg, u64::from(flags), 0, 0, 0])
         } else {
             // The socket's room now, without waiting.
-            send_message(ctx, fd, msg, flags | MSG_DONTWAIT).map_err(Into::into)
+            send_message(ctx, fd, msg, flags | MSG_DONTWAIT)
         };
         match r {
             Ok(n) => put_len(ctx, msg, n)?,
@@ -180,19 +191,26 @@ fn recv_message(ctx: &mut Ctx<'_>, fd: u64, msg: u64, flags: u32) -> SyscallResu
         t.check(GuestPtr::new(h.name), u64::from(h.namelen), Access::Write)
             .map_err(|_| Errno::FAULT)?;
     }
-    let (n, from) = receive(ctx, fd, &parts, flags)?;
+    scm_rights::check_room(ctx, h.control, h.controllen)?;
+    let (n, from, passed) = receive(ctx, fd, &parts, flags)?;
+    let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
+    let (control_len, ctrunc) =
+        scm_rights::deliver(ctx, h.control, h.controllen, passed.objects, cloexec)?;
     if h.name != 0 {
-        put_sockaddr(ctx, from, h.name, msg + 8, h.namelen as usize)?;
+        put_address(ctx, &from, h.name, msg + 8, h.namelen as usize)?;
     } else {
         ctx.tunnel()
             .write(GuestPtr::new(msg + 8), &0u32.to_le_bytes())
             .map_err(|_| Errno::FAULT)?;
     }
-    // No control messages; MSG_TRUNC when a datagram was longer than the
-    // buffers.
-    let out_flags = if n > total(&parts) { MSG_TRUNC } else { 0 };
+    // MSG_TRUNC when a datagram was longer than the buffers, MSG_CTRUNC
+    // when passed descriptors did not all fit.
+    let mut out_flags = if n > total(&parts) { MSG_TRUNC } else { 0 };
+    if ctrunc {
+        out_flags |= MSG_CTRUNC;
+    }
     let mut t = ctx.tunnel();
-    t.write(GuestPtr::new(msg + 40), &0u64.to_le_bytes())
+    t.write(GuestPtr::new(msg + 40), &control_len.to_le_bytes())
         .and_then(|()| t.write(GuestPtr::new(msg + 48), &out_flags.to_le_bytes()))
         .map_err(|_| Errno::FAULT)?;
     Ok(n)

@@ -1,5 +1,6 @@
 //! Serving: bind, listen, accept and accept4 on the addresses the policy's
-//! `[[network]]` listen rules name (`listen = true`; TCP only).
+//! `[[network]]` listen rules name (`listen = true`; TCP only). On AF_UNIX
+//! sockets they are the sandbox's own (syscalls/unix.rs).
 //!
 //! `bind` to an address no listen rule allows is EACCES before the host is
 //! asked (Landlock also limits the ports the runner may bind); `listen` on
@@ -10,8 +11,10 @@
 //! as `recvfrom` does: with other threads in the process, with no lock
 //! held.
 
-use super::net::{address_for, address_room, put_sockaddr, read_sockaddr, socket_of, source_of};
-use super::{readiness, Args, Ctx, SyscallResult};
+use super::net::{
+    address_for, address_room, put_address, put_sockaddr, read_sockaddr, socket_of, source_of,
+};
+use super::{readiness, unix, Args, Ctx, SyscallResult};
 use crate::abi::constants::{POLLIN, SOCK_CLOEXEC, SOCK_NONBLOCK};
 use crate::abi::Errno;
 use crate::kernel::fds::{Object, SocketObj};
@@ -31,6 +34,9 @@ pub fn bind(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
+    if s.unix.is_some() {
+        return Ok(unix::bind(ctx, &obj, &raw)?);
+    }
     // A socketpair end has its (unnamed) address for good.
     let Some((_, protocol)) = s.inet() else {
         return Err(Errno::INVAL.into());
@@ -58,6 +64,9 @@ pub fn listen(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
+    if s.unix.is_some() {
+        return Ok(unix::listen(ctx, s, a[1] as i32)?);
+    }
     if !s.is_tcp() {
         return Err(not_a_listener(s).into());
     }
@@ -92,10 +101,18 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
     let Object::Socket(s) = &*obj else {
         return Err(Errno::NOTSOCK.into());
     };
+    let room = address_room(ctx, addr, len_at)?;
+    if s.unix.is_some() {
+        let (conn, peer) = unix::accept(ctx, s, flags)?;
+        let guest_fd = ctx.process.fds.insert(conn, flags & SOCK_CLOEXEC != 0, 0)?;
+        if let Some(room) = room {
+            put_address(ctx, &peer, addr, len_at, room)?;
+        }
+        return Ok(guest_fd);
+    }
     if !s.is_tcp() {
         return Err(not_a_listener(s).into());
     }
-    let room = address_room(ctx, addr, len_at)?;
     if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE.into());
     }
@@ -110,6 +127,7 @@ fn accept_with(ctx: &mut Ctx<'_>, fd: u64, addr: u64, len_at: u64, flags: u32) -
         kind: s.kind,
         charge: None,
         edges: crate::kernel::events::Edges::default(),
+        unix: None,
     });
     let guest_fd = ctx
         .process

@@ -5,10 +5,11 @@
 //! but its other end, which the sandbox's processes share across fork
 //! like any descriptor. Reads, writes, send/recv, poll and epoll on the
 //! ends go through the socket emulation (net.rs, net_messages.rs), which
-//! waits without the kernel lock as for any host socket. AF_UNIX sockets
-//! with names (socket, bind, connect to a path or an abstract name) and
-//! descriptor passing (SCM_RIGHTS) are not emulated. Their buffers are
-//! host kernel memory, bounded by kernel/socket_pairs.rs.
+//! waits without the kernel lock as for any host socket; descriptors
+//! passed over them (SCM_RIGHTS) are the runner's (syscalls/scm_rights.rs,
+//! kernel/unix_sockets.rs). Named AF_UNIX sockets are syscalls/unix.rs,
+//! on the same host pairs. Their buffers are host kernel memory, bounded
+//! by kernel/socket_pairs.rs.
 
 use super::{Args, Ctx, SyscallResult};
 use crate::abi::constants::{
@@ -18,8 +19,10 @@ use crate::abi::constants::{
 use crate::abi::Errno;
 use crate::kernel::events::Edges;
 use crate::kernel::fds::{Object, SocketKind, SocketObj};
-use crate::kernel::socket_pairs::END_BUFFER;
+use crate::kernel::socket_pairs::{EndCharge, END_BUFFER};
+use crate::kernel::unix_sockets::{UnixSocket, UnixState};
 use crate::tunnel::GuestPtr;
+use rustix::fd::OwnedFd;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use std::sync::Arc;
 
@@ -40,12 +43,9 @@ pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         SOCK_RAW => SOCK_DGRAM,
         other => other,
     };
-    let host_type = match base {
-        SOCK_STREAM => SocketType::STREAM,
-        SOCK_DGRAM => SocketType::DGRAM,
-        SOCK_SEQPACKET => SocketType::SEQPACKET,
-        _ => return Err(Errno::SOCKTNOSUPPORT.into()),
-    };
+    if !matches!(base, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) {
+        return Err(Errno::SOCKTNOSUPPORT.into());
+    }
     // PF_UNIX (1) is the only protocol, as 0 means.
     if proto > 1 {
         return Err(Errno::PROTONOSUPPORT.into());
@@ -53,35 +53,31 @@ pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
     if !ctx.process.fds.has_room() {
         return Err(Errno::MFILE.into());
     }
-    // Their buffers are host kernel memory: bounded in number and size.
-    let Some((charge_one, charge_two)) = ctx.kernel.socket_pairs.take_pair() else {
-        if ctx.kernel.reports.first(REPORT_BUDGET) {
-            crate::say!(
-                "runner: socketpair refused: {} pairs are open, what a quarter of limits.memory allows (their buffers are host kernel memory); returned ENFILE",
-                ctx.kernel.socket_pairs.max_pairs()
-            );
-        }
-        return Err(Errno::NFILE.into());
+    let [(one, charge_one), (two, charge_two)] = host_pair(ctx, base, ty & SOCK_NONBLOCK != 0)?;
+    let (inbox_one, inbox_two) = (Arc::default(), Arc::default());
+    let state = |ctx: &Ctx<'_>| UnixState {
+        connected: true,
+        peer_pid: ctx.process.identity.pid as i32,
+        ..UnixState::default()
     };
-    let mut flags = SocketFlags::CLOEXEC;
-    if ty & SOCK_NONBLOCK != 0 {
-        flags |= SocketFlags::NONBLOCK;
-    }
-    let (one, two) = rustix::net::socketpair(AddressFamily::UNIX, host_type, flags, None)?;
-    for fd in [&one, &two] {
-        rustix::net::sockopt::set_socket_send_buffer_size(fd, END_BUFFER)?;
-    }
+    let kind = SocketKind::UnixPair { ty: base };
     let cloexec = ty & SOCK_CLOEXEC != 0;
-    let end = |fd, charge| {
-        Arc::new(Object::Socket(SocketObj {
-            fd,
-            kind: SocketKind::UnixPair { ty: base },
-            charge: Some(charge),
-            edges: Edges::default(),
-        }))
-    };
-    let first = ctx.process.fds.insert(end(one, charge_one), cloexec, 0)?;
-    let second = match ctx.process.fds.insert(end(two, charge_two), cloexec, 0) {
+    let unix_one = UnixSocket::new(
+        base,
+        Arc::clone(&inbox_one),
+        Arc::clone(&inbox_two),
+        state(ctx),
+    );
+    let unix_two = UnixSocket::new(base, inbox_two, inbox_one, state(ctx));
+    let first = ctx
+        .process
+        .fds
+        .insert(unix_end(one, charge_one, kind, unix_one), cloexec, 0)?;
+    let second = match ctx
+        .process
+        .fds
+        .insert(unix_end(two, charge_two, kind, unix_two), cloexec, 0)
+    {
         Ok(fd) => fd,
         Err(e) => {
             let _ = ctx.process.fds.close(first);
@@ -97,6 +93,59 @@ pub fn socketpair(ctx: &mut Ctx<'_>, a: &Args) -> SyscallResult {
         return Err(Errno::FAULT.into());
     }
     Ok(0)
+}
+
+/// A host socketpair of type `base` (SOCK_STREAM, SOCK_DGRAM or
+/// SOCK_SEQPACKET) for the guest's AF_UNIX sockets, each end's send
+/// buffer bounded and its place taken in the run's budget: ENFILE past it
+/// (reported once).
+pub(super) fn host_pair(
+    ctx: &mut Ctx<'_>,
+    base: u32,
+    nonblock: bool,
+) -> Result<[(OwnedFd, EndCharge); 2], Errno> {
+    let host_type = match base {
+        SOCK_STREAM => SocketType::STREAM,
+        SOCK_DGRAM => SocketType::DGRAM,
+        SOCK_SEQPACKET => SocketType::SEQPACKET,
+        _ => return Err(Errno::SOCKTNOSUPPORT),
+    };
+    // Their buffers are host kernel memory: bounded in number and size.
+    let Some((charge_one, charge_two)) = ctx.kernel.socket_pairs.take_pair() else {
+        if ctx.kernel.reports.first(REPORT_BUDGET) {
+            crate::say!(
+                "runner: socketpair refused: {} pairs are open, what a quarter of limits.memory allows (their buffers are host kernel memory); returned ENFILE",
+                ctx.kernel.socket_pairs.max_pairs()
+            );
+        }
+        return Err(Errno::NFILE);
+    };
+    let mut flags = SocketFlags::CLOEXEC;
+    if nonblock {
+        flags |= SocketFlags::NONBLOCK;
+    }
+    let (one, two) = rustix::net::socketpair(AddressFamily::UNIX, host_type, flags, None)?;
+    for fd in [&one, &two] {
+        rustix::net::sockopt::set_socket_send_buffer_size(fd, END_BUFFER)?;
+    }
+    Ok([(one, charge_one), (two, charge_two)])
+}
+
+/// A guest AF_UNIX socket: host end `fd` with its budget place and its
+/// runner side.
+pub(super) fn unix_end(
+    fd: OwnedFd,
+    charge: EndCharge,
+    kind: SocketKind,
+    unix: Arc<UnixSocket>,
+) -> Arc<Object> {
+    Arc::new(Object::Socket(SocketObj {
+        fd,
+        kind,
+        charge: Some(charge),
+        edges: Edges::default(),
+        unix: Some(unix),
+    }))
 }
 
 /// Report key of the refusal past the budget.

@@ -226,6 +226,12 @@ fn do_unlink(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, flags: u64) -> SysRes
             Errno::NOENT
         });
     }
+    // A bound AF_UNIX path name has no host node (syscalls/unix.rs):
+    // unlinking it forgets the name.
+    if flags & AT_REMOVEDIR == 0 && !exists(&real) && ctx.kernel.unix_names.unlink_path(&real.guest)
+    {
+        return Ok(0);
+    }
     let (parent, name) = real.parent()?;
     let at = if flags & AT_REMOVEDIR != 0 {
         AtFlags::REMOVEDIR
@@ -290,9 +296,10 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
 /// left in a tree the host keeps would make a host program that opens it
 /// later wait forever. As Linux answers an unprivileged process: a
 /// directory type is EPERM, an unknown one EINVAL, a device node EPERM
-/// (CAP_MKNOD). A socket file is EPERM too, reported: no socket file is
-/// made on the host. What flows through a named pipe is the runner's
-/// (kernel/fifos.rs).
+/// (CAP_MKNOD). What flows through a named pipe is the runner's
+/// (kernel/fifos.rs). A socket file is EPERM too, reported: a socket's
+/// path name is the sandbox's own (bind, syscalls/unix.rs), with no host
+/// node.
 fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResult {
     const S_IFMT: u32 = 0o170_000;
     const S_IFBLK: u32 = 0o060_000;
@@ -319,7 +326,7 @@ fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_ptr: u64, mode: u64) -> SysResul
         S_IFIFO if !real.root.private => return Err(Errno::PERM),
         S_IFSOCK => {
             if ctx.kernel.reports.first(MKNOD_SOCKET) {
-                crate::say!("runner: mknod of a socket file is not supported (no socket file is made on the host); returned EPERM");
+                crate::say!("runner: mknod of a socket file is not supported (a named UNIX socket's path is the sandbox's own, made by bind, with no host node); returned EPERM");
             }
             return Err(Errno::PERM);
         }

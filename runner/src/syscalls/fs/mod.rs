@@ -55,7 +55,7 @@ fn check_out(ctx: &mut Ctx<'_>, buf: u64, len: usize) -> Result<(), Errno> {
 }
 
 /// Whether the object exists (not following a final symlink).
-fn exists(real: &Real<'_>) -> bool {
+pub(in crate::syscalls) fn exists(real: &Real<'_>) -> bool {
     real.open(
         OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
