@@ -570,14 +570,14 @@ fn applets_on_files_match_native() {
     );
 }
 
-/// busybox applets that change a read-write tree, run by busybox sh with
-/// TZ=UTC0, print and leave what they do natively: a hard link and its
-/// count (`ln`), `chmod`, `touch -d`, `cp -p` (mode and mtime kept), `tar
-/// x` (mtimes kept), `uuencode` (the mode it prints), `mv`, `ls`.
-#[test]
-fn applets_that_change_a_tree_match_native() {
+/// Runs `body` as a busybox sh script (`$bb` is busybox, `$1` the tree,
+/// TZ=UTC0, umask 022) natively in a scratch directory and in the
+/// sandbox, in the tree `tree` gives ("rw": a host directory granted
+/// read-write; "private": a private tree at /scratch), and asserts the
+/// same stdout and status 0; returns the native stdout.
+fn script_matches_native(tag: &str, tree: &str, body: &str) -> String {
     let bb = require_busybox();
-    let base = temp_dir("busybox-changes");
+    let base = temp_dir(tag);
     let (native_dir, guest_dir) = (base.join("native"), base.join("guest"));
     for d in [&native_dir, &guest_dir] {
         std::fs::create_dir_all(d).expect("mkdir");
@@ -586,115 +586,10 @@ fn applets_that_change_a_tree_match_native() {
     let bbs = bb.to_str().expect("utf-8");
     std::fs::write(
         &script,
-        format!(
-            "cd \"$1\" || exit 9\n\
-             bb={bbs}\n\
-             umask 022\n\
-             echo hello > a\n\
-             $bb ln a b; echo \"ln: $?\"\n\
-             $bb stat -c '%a %h %s %n' a b\n\
-             $bb chmod 640 a; echo \"chmod: $?\"\n\
-             $bb stat -c '%a %n' a\n\
-             $bb touch -d '2020-01-02 03:04:05' a; echo \"touch: $?\"\n\
-             $bb stat -c '%Y %n' a\n\
-             $bb cp -p a c; echo \"cp -p: $?\"\n\
-             $bb stat -c '%a %Y %n' c\n\
-             $bb mkdir t; echo x > t/f; $bb touch -d '2019-05-06 07:08:09' t/f\n\
-             $bb tar cf t.tar t; $bb rm -r t; $bb tar xf t.tar; echo \"tar x: $?\"\n\
-             $bb stat -c '%Y %n' t/f\n\
-             $bb uuencode a a | $bb head -1\n\
-             $bb mv c e; $bb ls\n"
-        ),
+        format!("cd \"$1\" || exit 9\nbb={bbs}\numask 022\n{body}"),
     )
     .expect("script");
-    let native = std::process::Command::new(&bb)
-        .arg("sh")
-        .arg(&script)
-        .arg(&native_dir)
-        .env("TZ", "UTC0")
-        .output()
-        .expect("native busybox");
-    let want = String::from_utf8_lossy(&native.stdout).into_owned();
-    assert!(native.status.success(), "natively: {want}");
-    assert!(want.contains("begin 640 a\n"), "{want}");
-    let grant = |p: &Path, access: &str| {
-        format!(
-            "[[files]]\npath = \"{}\"\naccess = \"{access}\"\n",
-            p.display()
-        )
-    };
-    let real_bb = std::fs::canonicalize(&bb).expect("busybox path");
-    let policy = policy_file(
-        &base,
-        "tree.toml",
-        &[
-            grant(&guest_dir, "read-write"),
-            grant(&script, "read"),
-            grant(&bb, "read-exec"),
-            grant(&real_bb, "read-exec"),
-            "[env]\nvars = { TZ = \"UTC0\" }\n".to_string(),
-        ]
-        .concat(),
-    );
-    let r = run(&[
-        "exec",
-        "--policy",
-        &policy,
-        bbs,
-        "sh",
-        script.to_str().expect("utf-8"),
-        guest_dir.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, want.as_str()),
-        "{}",
-        r.stderr
-    );
-}
-
-/// busybox applets that make links and named pipes, run by busybox sh in a
-/// private tree (the one kind of tree where the guest may make symbolic
-/// links), print and leave what they do natively in a scratch directory:
-/// `ln -s` (the link, its text, reading through it, a dangling one, `-f`),
-/// `mkfifo` (with `-m`; a background writer and a reader meeting through
-/// the pipe, either opening first), `ls -l`. (Debian's busybox has no
-/// `install`: GNU install's run is in tests/dynamic.rs.)
-#[test]
-fn links_named_pipes_and_install_match_native() {
-    let bb = require_busybox();
-    let base = temp_dir("busybox-links");
-    let native_dir = base.join("native");
-    std::fs::create_dir_all(&native_dir).expect("mkdir");
-    let script = base.join("script.sh");
-    let bbs = bb.to_str().expect("utf-8");
-    std::fs::write(
-        &script,
-        format!(
-            "cd \"$1\" || exit 9\n\
-             bb={bbs}\n\
-             umask 022\n\
-             echo hello > a\n\
-             $bb ln -s a s; echo \"ln -s: $?\"\n\
-             $bb readlink s; $bb cat s\n\
-             $bb ls -l s | $bb cut -c1-10\n\
-             $bb ln -s ../no/such/file dangling; echo \"dangling: $?\"\n\
-             $bb readlink dangling; $bb cat dangling 2>/dev/null; echo \"cat dangling: $?\"\n\
-             $bb ln -s a s; echo \"ln -s again: $?\"\n\
-             $bb ln -sf a s; echo \"ln -sf: $?\"\n\
-             $bb mkfifo p; echo \"mkfifo: $?\"\n\
-             $bb stat -c '%F %a %s' p\n\
-             $bb ls -l p | $bb cut -c1-10\n\
-             $bb mkfifo -m 600 q; $bb stat -c '%F %a' q\n\
-             $bb mkfifo p; echo \"mkfifo again: $?\"\n\
-             $bb sh -c 'echo through the pipe > p' &\n\
-             $bb cat p; wait; echo \"writer: $?\"\n\
-             ($bb cat p > got &) ; echo second > p; wait; $bb sleep 0.2; $bb cat got\n\
-             $bb rm p q; $bb ls\n"
-        ),
-    )
-    .expect("script");
-    let native = std::process::Command::new(&bb)
+    let native = Command::new(&bb)
         .arg("sh")
         .arg(&script)
         .arg(&native_dir)
@@ -704,22 +599,28 @@ fn links_named_pipes_and_install_match_native() {
         .expect("native busybox");
     let want = String::from_utf8_lossy(&native.stdout).into_owned();
     assert!(native.status.success(), "natively: {want}");
-    assert!(
-        want.contains("fifo 644 0\nprw-r--r--\n") && want.contains("through the pipe\n"),
-        "{want}"
-    );
     let grant = |p: &Path, access: &str| {
         format!(
             "[[files]]\npath = \"{}\"\naccess = \"{access}\"\n",
             p.display()
         )
     };
+    let (tree_rule, tree_path) = match tree {
+        "private" => (
+            "[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n".to_string(),
+            "/scratch".to_string(),
+        ),
+        _ => (
+            grant(&guest_dir, "read-write"),
+            guest_dir.to_str().expect("utf-8").to_string(),
+        ),
+    };
     let real_bb = std::fs::canonicalize(&bb).expect("busybox path");
     let policy = policy_file(
         &base,
-        "links.toml",
+        "tree.toml",
         &[
-            "[[files]]\npath = \"/scratch\"\naccess = \"read-write\"\nprivate = true\n".to_string(),
+            tree_rule,
             grant(&script, "read"),
             grant(&bb, "read-exec"),
             grant(&real_bb, "read-exec"),
@@ -734,7 +635,7 @@ fn links_named_pipes_and_install_match_native() {
         bbs,
         "sh",
         script.to_str().expect("utf-8"),
-        "/scratch",
+        &tree_path,
     ]);
     assert_eq!(
         (r.status, r.stdout.as_str()),
@@ -742,6 +643,71 @@ fn links_named_pipes_and_install_match_native() {
         "{}\n{}",
         diff_lines(&want, &r.stdout),
         r.stderr
+    );
+    want
+}
+
+/// busybox applets that change a read-write tree, run by busybox sh with
+/// TZ=UTC0, print and leave what they do natively: a hard link and its
+/// count (`ln`), `chmod`, `touch -d`, `cp -p` (mode and mtime kept), `tar
+/// x` (mtimes kept), `uuencode` (the mode it prints), `mv`, `ls`.
+#[test]
+fn applets_that_change_a_tree_match_native() {
+    let want = script_matches_native(
+        "busybox-changes",
+        "rw",
+        "echo hello > a\n\
+         $bb ln a b; echo \"ln: $?\"\n\
+         $bb stat -c '%a %h %s %n' a b\n\
+         $bb chmod 640 a; echo \"chmod: $?\"\n\
+         $bb stat -c '%a %n' a\n\
+         $bb touch -d '2020-01-02 03:04:05' a; echo \"touch: $?\"\n\
+         $bb stat -c '%Y %n' a\n\
+         $bb cp -p a c; echo \"cp -p: $?\"\n\
+         $bb stat -c '%a %Y %n' c\n\
+         $bb mkdir t; echo x > t/f; $bb touch -d '2019-05-06 07:08:09' t/f\n\
+         $bb tar cf t.tar t; $bb rm -r t; $bb tar xf t.tar; echo \"tar x: $?\"\n\
+         $bb stat -c '%Y %n' t/f\n\
+         $bb uuencode a a | $bb head -1\n\
+         $bb mv c e; $bb ls\n",
+    );
+    assert!(want.contains("begin 640 a\n"), "{want}");
+}
+
+/// busybox applets that make links and named pipes, run by busybox sh in a
+/// private tree (the one kind of tree where the guest may make symbolic
+/// links and named pipes), print and leave what they do natively in a
+/// scratch directory: `ln -s` (the link, its text, reading through it, a
+/// dangling one, `-f`), `mkfifo` (with `-m`; a background writer and a
+/// reader meeting through the pipe, either opening first), `ls -l`.
+/// (Debian's busybox has no `install`: GNU install's run is in
+/// tests/dynamic.rs.)
+#[test]
+fn links_and_named_pipes_match_native() {
+    let want = script_matches_native(
+        "busybox-links",
+        "private",
+        "echo hello > a\n\
+         $bb ln -s a s; echo \"ln -s: $?\"\n\
+         $bb readlink s; $bb cat s\n\
+         $bb ls -l s | $bb cut -c1-10\n\
+         $bb ln -s ../no/such/file dangling; echo \"dangling: $?\"\n\
+         $bb readlink dangling; $bb cat dangling 2>/dev/null; echo \"cat dangling: $?\"\n\
+         $bb ln -s a s; echo \"ln -s again: $?\"\n\
+         $bb ln -sf a s; echo \"ln -sf: $?\"\n\
+         $bb mkfifo p; echo \"mkfifo: $?\"\n\
+         $bb stat -c '%F %a %s' p\n\
+         $bb ls -l p | $bb cut -c1-10\n\
+         $bb mkfifo -m 600 q; $bb stat -c '%F %a' q\n\
+         $bb mkfifo p; echo \"mkfifo again: $?\"\n\
+         $bb sh -c 'echo through the pipe > p' &\n\
+         $bb cat p; wait; echo \"writer: $?\"\n\
+         ($bb cat p > got &) ; echo second > p; wait; $bb sleep 0.2; $bb cat got\n\
+         $bb rm p q; $bb ls\n",
+    );
+    assert!(
+        want.contains("fifo 644 0\nprw-r--r--\n") && want.contains("through the pipe\n"),
+        "{want}"
     );
 }
 
