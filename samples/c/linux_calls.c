@@ -386,6 +386,11 @@ static long wake_until(uint32_t *w)
 static void futex2(void)
 {
     word_a = 7;
+    /* A kernel before 6.7 has no futex2 calls: said in one line. */
+    if (raw(syscall(SYS_futex_wake, &word_a, 0xffffffffUL, 0, FUTEX2_SIZE_U32)) == -ENOSYS) {
+        printf("futex_wake: ENOSYS, no futex2 calls in this kernel\n");
+        return;
+    }
     printf("futex_wait on another value: %ld\n",
            raw(syscall(SYS_futex_wait, &word_a, 8UL, 0xffffffffUL, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, NULL, 0)));
     struct timespec t;
@@ -415,7 +420,7 @@ static void futex2(void)
     word_a = 0;
     word_b = 0;
     pthread_create(&th, NULL, waiter, &word_a);
-    while (waiter_state != 1)
+    while (waiter_state == 0)
         usleep(1000);
     struct {
         uint64_t val, uaddr;

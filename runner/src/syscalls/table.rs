@@ -673,7 +673,7 @@ pub static TABLE: &[Entry] = &[
     emulated!("copy_file_range", copy::copy_file_range,
         "between two files, by the host kernel, at most 8 MiB a call, within bytes_written; EXDEV (callers copy with read and write) where a sandboxed process maps either file shared"),
     emulated!("preadv2", io::preadv2,
-        "preadv, or readv at position -1; RWF_HIPRI, RWF_NOWAIT (files only; elsewhere EOPNOTSUPP), RWF_DSYNC, RWF_SYNC, RWF_APPEND accepted, other flags EOPNOTSUPP"),
+        "preadv, or readv at position -1; RWF_HIPRI, RWF_NOWAIT (files only, which it reads as any read: Linux may answer EOPNOTSUPP on a file system without it; elsewhere EOPNOTSUPP), RWF_DSYNC, RWF_SYNC, RWF_APPEND accepted, other flags EOPNOTSUPP"),
     emulated!("pwritev2", io::pwritev2,
         "pwritev, or writev at position -1, within bytes_written; RWF_APPEND writes at the end of a file, RWF_DSYNC/RWF_SYNC sync it before returning; other flags EOPNOTSUPP"),
     unsupported("pkey_mprotect", MEMORY),
