@@ -798,7 +798,15 @@ pub fn errno_name(e: Errno) -> Cow<'static, str> {
 
 /// The contract as the Markdown table in `docs/compatibility.md`.
 pub fn doc_table() -> String {
-    let mut out = String::from(
+    let count = |f: fn(&Status) -> bool| TABLE.iter().filter(|e| f(&e.status)).count();
+    let mut out = format!(
+        "{} syscalls: {} emulated, {} refused on purpose, {} not emulated.\n\n",
+        TABLE.len(),
+        count(|s| matches!(s, Status::Emulated { .. })),
+        count(|s| matches!(s, Status::Refused { .. })),
+        count(|s| matches!(s, Status::Unsupported { .. })),
+    );
+    out.push_str(
         "| nr | syscall | status | handler or errno | notes |\n| --- | --- | --- | --- | --- |\n",
     );
     for e in TABLE {
