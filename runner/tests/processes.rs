@@ -1028,16 +1028,11 @@ fn stopped_processes_and_job_control_match_native() {
 #[test]
 fn scheduling_calls_match_native() {
     let program = elf_sample("sched");
-    let out = Command::new("setpriv")
+    let mut nobody = Command::new("setpriv");
+    nobody
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&program)
-        .output()
-        .expect("setpriv (util-linux) runs the native side");
-    let native = Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+        .arg(&program);
+    let native = run_command(nobody, b"");
     assert_eq!(native.status, 0, "natively: {}", native.stderr);
     assert!(
         native.stdout.contains("child's nice: 19\n")
@@ -1096,7 +1091,8 @@ fn memory_locking_matches_an_unprivileged_native_process() {
 /// sched_rr_get_interval, ioprio_get/ioprio_set, personality, mincore,
 /// capget/capset, restart_syscall, futex_wait/futex_wake/futex_requeue,
 /// and mknod with named pipes between processes, line by line as an
-/// unprivileged native process (setpriv to nobody) answers, musl and
+/// unprivileged native process answers (run as root, the sample becomes
+/// nobody first), musl and
 /// glibc builds, each in a fresh writable directory (in the sandbox a
 /// private tree: named pipes are made nowhere else).
 #[test]
@@ -1111,14 +1107,10 @@ fn less_common_calls_match_an_unprivileged_native_process() {
             std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777))
                 .expect("chmod");
         }
-        let out = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&program)
-            .arg(&native_dir)
-            .output()
-            .expect("setpriv (util-linux) runs the native side");
-        let want = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{name} natively: {want}");
+        // (Run as root, the sample becomes nobody itself.)
+        let native = run_native(&program, &[native_dir.to_str().expect("utf-8")], b"", &[]);
+        let want = native.stdout;
+        assert_eq!(native.status, 0, "{name} natively: {want}{}", native.stderr);
         assert!(
             want.contains("child read 16 bytes: from the parent\n"),
             "{name} natively: {want}"

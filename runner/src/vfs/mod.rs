@@ -446,7 +446,7 @@ impl Real<'_> {
     /// a directory is closed again, EACCES.
     pub fn open(&self, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
         match self.open_file(flags, mode)? {
-            Opened::Fd(fd) => Ok(fd),
+            Opened::Fd(fd, _) => Ok(fd),
             Opened::NamedPipe(..) => Err(Errno::ACCESS),
         }
     }
@@ -455,7 +455,7 @@ impl Real<'_> {
     /// (for the runner's own pipe: kernel/fifos.rs), never opened.
     pub fn open_file(&self, flags: OFlags, mode: Mode) -> Result<Opened, Errno> {
         if flags.contains(OFlags::PATH) {
-            return self.open_path(flags, mode).map(Opened::Fd);
+            return self.open_path(flags, mode).map(|fd| Opened::Fd(fd, false));
         }
         if let Some(found) = self.special(flags)? {
             return found_special(found);
@@ -470,7 +470,8 @@ impl Real<'_> {
             let settable = OFlags::APPEND | OFlags::DIRECT;
             rustix::fs::fcntl_setfl(&fd, flags & settable)?;
         }
-        Ok(Opened::Fd(fd))
+        let is_dir = st.st_mode & 0o170000 == 0o040000;
+        Ok(Opened::Fd(fd, is_dir))
     }
 
     /// What is at the path when it is no file, directory or link: a
@@ -545,7 +546,9 @@ impl Real<'_> {
 /// What opening a path in a tree gives.
 #[derive(Debug)]
 pub enum Opened {
-    Fd(OwnedFd),
+    /// A file or directory (true), as the open's own fstat found it (an
+    /// O_PATH open is not looked at: false).
+    Fd(OwnedFd, bool),
     /// A named pipe: the host's (device, inode) of the node.
     NamedPipe(u64, u64),
 }

@@ -6,7 +6,6 @@ use crate::abi::constants::{
     O_LARGEFILE, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_SYNC_BIT, O_TMPFILE_BIT,
     O_TRUNC, O_WRONLY,
 };
-use crate::abi::layouts::StatInfo;
 use crate::abi::Errno;
 use crate::kernel::fds::{Device, DirCursor, DirObj, FileObj, Object, Stream, VirtualDirObj};
 use crate::kernel::fifos::{FifoId, FifoOpen, FifoWait};
@@ -188,7 +187,7 @@ fn do_open(
                 real.open_file(host, mode)
             };
             match opened {
-                Ok(Opened::Fd(fd)) => host_object(vfs, fd, &real, acc)?,
+                Ok(Opened::Fd(fd, is_dir)) => host_object(vfs, fd, is_dir, &real, acc)?,
                 Ok(Opened::NamedPipe(dev, ino)) => {
                     if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
                         return Err(Errno::EXIST);
@@ -315,14 +314,16 @@ fn open_counted(
     }
 }
 
+/// The object for `fd`, opened at `real`: a directory (`is_dir`, as the
+/// open found it) or a file.
 fn host_object(
     vfs: &Vfs,
     fd: rustix::fd::OwnedFd,
+    is_dir: bool,
     real: &Real<'_>,
     acc: u32,
 ) -> Result<Object, Errno> {
-    let st = rustix::fs::fstat(&fd)?;
-    if StatInfo::from_host(&st).is_dir() {
+    if is_dir {
         let mut extras = vfs.children(&real.guest);
         // A rule for `/` (a root tree): the synthesized /dev and /proc
         // are listed as its mount points would be.
