@@ -1092,9 +1092,9 @@ fn memory_locking_matches_an_unprivileged_native_process() {
 /// capget/capset, restart_syscall, futex_wait/futex_wake/futex_requeue,
 /// and mknod with named pipes between processes, line by line as an
 /// unprivileged native process answers (run as root, the sample becomes
-/// nobody first), musl and
-/// glibc builds, each in a fresh writable directory (in the sandbox a
-/// private tree: named pipes are made nowhere else).
+/// nobody first), musl and glibc builds, each in a fresh writable
+/// directory (in the sandbox a private tree: named pipes are made nowhere
+/// else).
 #[test]
 fn less_common_calls_match_an_unprivileged_native_process() {
     let base = temp_dir("linux-calls");
