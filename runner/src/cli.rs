@@ -163,6 +163,11 @@ pub struct FuzzArgs {
     /// locked down, and check how it ends (0: never).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub locked_every: u64,
+    /// Build a new VM for every program instead of resetting the VM of the
+    /// last clean single-vCPU run for the next (docs/fuzzing.md, "Reused
+    /// VMs"). Replays always run in a new VM.
+    #[arg(long)]
+    pub fresh_vms: bool,
     /// Which generators guest programs come from: all of them, or one
     /// (the same seed then gives other programs).
     #[arg(long, value_enum, default_value_t = FuzzGenerator::All)]

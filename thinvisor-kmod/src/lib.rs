@@ -62,6 +62,7 @@ mod remote_run;
 mod state_cache;
 pub mod terminal;
 pub mod vcpu;
+pub mod vcpu_snapshot;
 pub mod vm;
 
 pub use capabilities::Capabilities;
@@ -75,6 +76,7 @@ pub use kick_timer::KickTimer;
 pub use memory::{GuestMemory, PAGE_SIZE};
 pub use platform::Platform;
 pub use vcpu::{Vcpu, XsaveArea, XSAVE_AREA_BYTES};
+pub use vcpu_snapshot::VcpuSnapshot;
 pub use vm::{MemoryAccess, SlotId, Vm};
 
 /// Guest register layouts, as KVM defines them (plain data, guest state).

@@ -26,12 +26,12 @@ pub type XsaveArea = [u8; XSAVE_AREA_BYTES];
 
 /// One virtual CPU of a [`crate::Vm`].
 pub struct Vcpu {
-    fd: VcpuFd,
+    pub(crate) fd: VcpuFd,
     id: u64,
-    sync_regs: bool,
-    cache: StateCache,
-    counters: VcpuCounters,
-    interrupt: Arc<Shared>,
+    pub(crate) sync_regs: bool,
+    pub(crate) cache: StateCache,
+    pub(crate) counters: VcpuCounters,
+    pub(crate) interrupt: Arc<Shared>,
     /// The helper thread that runs the vCPU once [`Vcpu::run_remotely`]
     /// asked for one (remote_run.rs).
     remote: Option<RemoteRun>,
@@ -127,6 +127,14 @@ impl Vcpu {
         Ok(())
     }
 
+    /// The kernel thread id of the vCPU's run thread, once it has one.
+    pub fn run_thread_id(&self) -> Option<u64> {
+        self.remote
+            .as_ref()
+            .and_then(|r| u64::try_from(r.tid()).ok())
+            .filter(|&t| t != 0)
+    }
+
     /// True once [`Vcpu::run_remotely`] gave the vCPU its helper.
     pub fn is_remote(&self) -> bool {
         self.remote.is_some()
@@ -186,7 +194,7 @@ impl Vcpu {
     }
 
     /// Err while a run is in flight on the helper.
-    fn idle(&self) -> Result<()> {
+    pub(crate) fn idle(&self) -> Result<()> {
         if self.in_flight {
             return Err(KmodError::Filtered(
                 "vCPU state used while the vCPU runs".into(),
@@ -507,7 +515,7 @@ impl Vcpu {
     }
 
     /// Writes every deferred change. Through the run page where possible.
-    fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         self.idle()?;
         if self.cache.regs_dirty {
             if let Some(regs) = self.cache.regs {

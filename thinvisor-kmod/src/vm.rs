@@ -221,6 +221,43 @@ impl Vm {
             .ok_or_else(|| KmodError::Slot(format!("no slot {}", id.0)))
     }
 
+    /// Makes KVM forget everything it derived from a slot's memory, and
+    /// lets `scrub` change that memory while no guest can reach it: the
+    /// slot is deleted from KVM, `scrub` runs, and the same memory is
+    /// registered again at the same place with the same access.
+    ///
+    /// Deleting a slot is what drops KVM's cached view of it: the shadow
+    /// page tables a shadow MMU (kvm_pvm, or KVM without EPT/NPT) built
+    /// from the guest's page tables, and every translation into the slot.
+    /// A shadow MMU notices a change to guest page tables only when the
+    /// guest writes them, so a VM whose memory is rewritten from the host
+    /// for a new guest (the same page-table frames, new contents) must go
+    /// through here before it runs again. No vCPU of the VM may be in
+    /// `KVM_RUN` meanwhile (a vCPU's run thread is idle between runs).
+    pub fn reset_memory(
+        &mut self,
+        id: SlotId,
+        scrub: impl FnOnce(&mut GuestMemory) -> Result<()>,
+    ) -> Result<()> {
+        self.slot(id)?;
+        self.set_region(self.region(id.0, None))?;
+        let memory = &mut self.slots[id.0 as usize]
+            .as_mut()
+            .ok_or_else(|| KmodError::Slot(format!("no slot {}", id.0)))?
+            .memory;
+        let scrubbed = scrub(memory);
+        // Registered again whatever `scrub` did: the slot's memory stays
+        // owned by a registered slot, as everywhere else.
+        let region = self.region(id.0, self.slots[id.0 as usize].as_ref());
+        self.set_region(region)?;
+        scrubbed
+    }
+
+    /// How many vCPUs this VM has had (KVM destroys none before the VM).
+    pub fn vcpus_created(&self) -> u64 {
+        self.next_vcpu_id
+    }
+
     /// Changes a slot's access. KVM cannot change the read-only flag of a live
     /// slot, so the slot is deleted and re-created with the same memory.
     pub fn protect(&mut self, id: SlotId, access: MemoryAccess) -> Result<()> {

@@ -333,7 +333,7 @@ impl Campaign {
         start: Instant,
     ) {
         let cwd = job.cwd;
-        let exec = match Executor::new(self.settings, job.stdin.clone(), self.seed) {
+        let mut exec = match Executor::new(self.settings, job.stdin.clone(), self.seed) {
             Ok(e) => e,
             Err(e) => {
                 let _ = tx.send(Message::Fatal(format!("cannot start: {e}")));
@@ -352,7 +352,8 @@ impl Campaign {
             let panicked = panics_of(if tagged { &tag } else { JOB_NAME });
             let _ = resources::name_this_thread(JOB_NAME);
             let leaked = if tagged {
-                resources::threads_left_named(&tag, THREAD_EXIT_GRACE)
+                // A reset VM keeps its vCPU's run thread for the next run.
+                resources::threads_left_named(&tag, THREAD_EXIT_GRACE, &exec.kept_threads())
             } else {
                 Vec::new()
             };
@@ -394,9 +395,12 @@ impl Campaign {
             };
             if let Some(f) = failure {
                 if tx.send(Message::Failure(f)).is_err() {
-                    return;
+                    break;
                 }
             }
+        }
+        if let Ok(mut s) = shared.summary.lock() {
+            s.add_vms(&exec.vm_counts);
         }
     }
 }
@@ -499,7 +503,7 @@ pub fn replay(settings: Settings, scratch: &std::path::Path, seed: u64, program:
         eprintln!("runner: fuzz: cannot prepare {}: {e}", scratch.display());
         return crate::exit_status::RUNNER_FAILED;
     }
-    let exec = match Executor::new(settings, stdin, seed) {
+    let mut exec = match Executor::new(settings, stdin, seed) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("runner: fuzz: {e}");
@@ -539,6 +543,7 @@ mod tests {
             settings: Settings {
                 memory_limit: 4 << 20,
                 time_limit: timeout,
+                fresh_vms: false,
             },
             max_failures: 0,
             out: PathBuf::from("unused"),

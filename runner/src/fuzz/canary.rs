@@ -93,7 +93,7 @@ impl HostGuards {
 
 /// The guest-side canaries of one VM.
 pub struct Canaries {
-    guard_slot: SlotId,
+    pub guard_slot: SlotId,
     guard: Vec<u8>,
     supervisor: Vec<(u64, Vec<u8>)>,
     supervisor_maps: Vec<(u64, Option<Translation>)>,
@@ -144,8 +144,14 @@ fn frozen_bytes(mem: &GuestMemory, pa: u64) -> Result<Vec<u8>, KmodError> {
 }
 
 impl Canaries {
-    /// Snapshots the supervisor area and maps the guard slot.
-    pub fn arm(guest: &mut Guest, pattern: u64) -> Result<Canaries, KmodError> {
+    /// Snapshots the supervisor area and fills the guard slot: `existing`, the
+    /// one a reused VM already has (run/recycle.rs), or a new one mapped
+    /// after the guest's RAM.
+    pub fn arm(
+        guest: &mut Guest,
+        pattern: u64,
+        existing: Option<SlotId>,
+    ) -> Result<Canaries, KmodError> {
         let mem = guest.machine.vm.memory(guest.machine.slot)?;
         let ram = mem.len();
         let mut supervisor = Vec::new();
@@ -162,12 +168,20 @@ impl Canaries {
             Vec::new()
         };
         let guard = pattern_bytes(pattern, GUARD_BYTES);
-        let mut slot_mem = GuestMemory::new(GUARD_BYTES as usize)?;
-        slot_mem.write(0, &guard)?;
-        let guard_slot = guest
-            .machine
-            .vm
-            .map_memory(ram, slot_mem, MemoryAccess::READ_WRITE)?;
+        let guard_slot = match existing {
+            Some(id) => {
+                guest.machine.vm.memory_mut(id)?.write(0, &guard)?;
+                id
+            }
+            None => {
+                let mut slot_mem = GuestMemory::new(GUARD_BYTES as usize)?;
+                slot_mem.write(0, &guard)?;
+                guest
+                    .machine
+                    .vm
+                    .map_memory(ram, slot_mem, MemoryAccess::READ_WRITE)?
+            }
+        };
         Ok(Canaries {
             guard_slot,
             guard,

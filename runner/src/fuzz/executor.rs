@@ -1,9 +1,19 @@
-//! Runs one generated program in a fresh micro-VM inside this process:
-//! the same boot and run loop as `runner exec` (`run::boot::boot`,
-//! `run::run_guest`), with a small memory and time limit, the guest's
-//! stdin a file of random bytes and its stdout/stderr /dev/null, and the
-//! canaries armed around it. A `Vcpu` is `!Send`, so each job thread owns
-//! its own `Executor` (and `Hypervisor`).
+//! Runs one generated program in a micro-VM inside this process: the same
+//! boot and run loop as `runner exec` (`run::boot`, `run::run_guest`), with
+//! a small memory and time limit, the guest's stdin a file of random bytes
+//! and its stdout/stderr /dev/null, and the canaries armed around it. A
+//! `Vcpu` is `!Send`, so each job thread owns its own `Executor` (and
+//! `Hypervisor`).
+//!
+//! The VM is reused: after a run that ended cleanly on one vCPU, it is reset
+//! (`run/recycle.rs`: memory zeroed behind a re-registered slot, the vCPU
+//! written back to its state when new) and the next program boots into it,
+//! with its guard slot and host guards kept and filled again. A run that
+//! broke a canary or an invariant, started threads or processes, or failed
+//! in the runner leaves its VM to be dropped; the next program gets a new
+//! one. `Settings::fresh_vms` turns reuse off (every program in a new VM,
+//! as `runner exec` builds it); a failure report says whether the VM was
+//! reused, and a replay always runs in a new one.
 
 use super::canary::{Canaries, HostGuards};
 use super::generate::Program;
@@ -12,8 +22,9 @@ use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
 use crate::kernel::Objects;
 use crate::loader::{self, Format};
-use crate::run::boot::{self, Guest, StartInfo};
+use crate::run::boot::{self, Blank, Guest, StartInfo};
 use crate::run::engine::Engine;
+use crate::run::recycle::{self, Reusable};
 use crate::run::stats::Stats;
 use crate::run::syscall_path::SyscallPath;
 use crate::vfs::Vfs;
@@ -21,7 +32,7 @@ use sandbox_policy::Policy;
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use thinvisor_kmod::Hypervisor;
+use thinvisor_kmod::{Hypervisor, SlotId};
 
 /// argv[0] of every fuzzed program.
 const PROGRAM_PATH: &[u8] = b"/fuzz/program";
@@ -31,6 +42,8 @@ const PROGRAM_PATH: &[u8] = b"/fuzz/program";
 pub struct Settings {
     pub memory_limit: u64,
     pub time_limit: Duration,
+    /// Build a new VM for every program instead of resetting the last one.
+    pub fresh_vms: bool,
 }
 
 /// How a run ended.
@@ -58,15 +71,57 @@ pub struct Execution {
     /// User memory still mapped at the end (must be within the limit).
     pub user_bytes: u64,
     pub elapsed: Duration,
+    /// How many programs the VM ran before this one (0: a new VM).
+    pub vm_reused: u64,
 }
 
-/// A job's executor: one hypervisor handle, reused for every VM it creates.
+/// A job's executor: one hypervisor handle, and the VM of the last run
+/// when it could be reset for the next.
 pub struct Executor {
     hv: Hypervisor,
     path: SyscallPath,
     pub settings: Settings,
     stdin: PathBuf,
     pattern: u64,
+    kept: Option<Kept>,
+    /// VMs built and VMs reset, and why the others were not kept.
+    pub vm_counts: VmCounts,
+}
+
+/// A VM reset for the next program, with the canaries' slot and host
+/// guards that were placed around it when it was built.
+struct Kept {
+    vm: Reusable,
+    guard_slot: SlotId,
+    host_guards: HostGuards,
+    /// Programs it has run.
+    runs: u64,
+}
+
+/// What became of the VMs of a job's runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VmCounts {
+    /// New VMs built.
+    pub built: u64,
+    /// Runs in a VM reset after an earlier run.
+    pub reused: u64,
+    /// VMs not reset because their run had more than one vCPU.
+    pub dropped_threads: u64,
+    /// VMs not reset because their run failed an invariant or a canary,
+    /// or the runner failed.
+    pub dropped_failed: u64,
+    /// VMs whose reset failed (reported as a runner failure of the next
+    /// program would be wrong: the run was fine; counted, and the next
+    /// program gets a new VM).
+    pub reset_failed: u64,
+}
+
+/// The VM a run boots into, and what goes with it.
+struct Machine {
+    vm: Reusable,
+    guard_slot: Option<SlotId>,
+    host_guards: HostGuards,
+    runs: u64,
 }
 
 impl Executor {
@@ -81,7 +136,44 @@ impl Executor {
             settings,
             stdin,
             pattern,
+            kept: None,
+            vm_counts: VmCounts::default(),
         })
+    }
+
+    /// The kept VM, or a new one with new host guards (allocated first, so
+    /// that they border its memory).
+    fn machine(&mut self) -> Result<Machine, String> {
+        if let Some(k) = self.kept.take() {
+            self.vm_counts.reused += 1;
+            return Ok(Machine {
+                vm: k.vm,
+                guard_slot: Some(k.guard_slot),
+                host_guards: k.host_guards,
+                runs: k.runs,
+            });
+        }
+        let host_guards = HostGuards::new(self.pattern).map_err(|e| format!("host guards: {e}"))?;
+        let blank = Blank::new(&self.hv, self.settings.memory_limit)
+            .map_err(|e| format!("cannot build the guest: {e}"))?;
+        let vm = Reusable::new(blank).map_err(|e| format!("vCPU snapshot: {e}"))?;
+        self.vm_counts.built += 1;
+        Ok(Machine {
+            vm,
+            guard_slot: None,
+            host_guards,
+            runs: 0,
+        })
+    }
+
+    /// The host threads the kept VM holds between runs (its vCPU's run
+    /// thread): they outlive the run that started them, on purpose.
+    pub fn kept_threads(&self) -> Vec<u64> {
+        self.kept
+            .as_ref()
+            .and_then(|k| k.vm.blank.run_thread())
+            .into_iter()
+            .collect()
     }
 
     fn finish(&self, status: i32, ending: Ending, start: Instant) -> Execution {
@@ -92,11 +184,12 @@ impl Executor {
             canaries: Vec::new(),
             user_bytes: 0,
             elapsed: start.elapsed(),
+            vm_reused: 0,
         }
     }
 
     /// Runs `program` once.
-    pub fn run(&self, program: &Program) -> Execution {
+    pub fn run(&mut self, program: &Program) -> Execution {
         let start = Instant::now();
         let limit = self.settings.memory_limit;
         if program.bytes.len() as u64 > limit {
@@ -110,15 +203,21 @@ impl Executor {
             Ok(i) => i,
             Err(e) => return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start),
         };
-        let host_guards = match HostGuards::new(self.pattern) {
-            Ok(g) => g,
-            Err(e) => return self.failed(format!("host guards: {e}"), start),
+        let Machine {
+            vm: Reusable { blank, fresh },
+            guard_slot,
+            host_guards,
+            runs,
+        } = match self.machine() {
+            Ok(m) => m,
+            Err(e) => return self.failed(e, start),
         };
         let mut argv: Vec<Vec<u8>> = vec![PROGRAM_PATH.to_vec()];
         argv.extend(program.args.iter().map(|a| a.as_bytes().to_vec()));
         // As `runner exec --monitor off` builds it, but neither locked down
-        // (lock-down is for the whole process and for good: the next
-        // program needs a new VM) nor sealed until the guard slot is mapped.
+        // (lock-down is for the whole process and for good) nor sealed (the
+        // guard slot is mapped after boot, and a reset re-registers the
+        // guest's slot).
         let policy = self.policy();
         let info = StartInfo {
             argv: &argv,
@@ -129,18 +228,17 @@ impl Executor {
             huge_pages: true,
             identity: crate::kernel::process::GUEST_IDENTITY,
         };
-        let mut guest = match boot::boot_unsealed(&self.hv, &image, &info) {
+        let mut guest = match boot::boot_blank(blank, &image, &info) {
             Ok(g) => g,
             Err(e) if e.exit_status() == exit_status::CANNOT_LOAD => {
                 return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start)
             }
             Err(e) => return self.failed(format!("cannot build the guest: {e}"), start),
         };
-        let canaries = match Canaries::arm(&mut guest, self.pattern) {
+        let canaries = match Canaries::arm(&mut guest, self.pattern, guard_slot) {
             Ok(c) => c,
             Err(e) => return self.failed(format!("canaries: {e}"), start),
         };
-        guest.machine.vm.seal_memory_layout();
         let files = File::open(&self.stdin).and_then(|stdin| {
             let null = || File::options().write(true).open("/dev/null");
             Ok(FdTable::with_files(
@@ -199,15 +297,61 @@ impl Executor {
         let mut violations = canaries.check(&machine, &objects.process.mm);
         host_guards.check(&mut violations);
         let user_bytes = objects.process.mm.frames.user_bytes();
-        drop(objects);
-        drop(machine);
+        let (used_below, _) = objects.process.mm.frames.untouched();
+        // The kernel objects go first (nothing of the run stays behind the
+        // reset); the first thread's vCPU stays with the VM.
+        let vcpu = first_vcpu(objects);
+        let clean = violations.is_empty() && !matches!(ending, Ending::RunnerFailed(_));
+        let elapsed = start.elapsed();
+        if !self.settings.fresh_vms {
+            if clean {
+                self.keep(
+                    machine,
+                    vcpu,
+                    used_below,
+                    fresh,
+                    canaries.guard_slot,
+                    host_guards,
+                    runs,
+                );
+            } else {
+                self.vm_counts.dropped_failed += 1;
+            }
+        }
         Execution {
             status,
             ending,
             stats,
             canaries: violations,
             user_bytes,
-            elapsed: start.elapsed(),
+            elapsed,
+            vm_reused: runs,
+        }
+    }
+
+    /// Resets the VM of a run that ended cleanly and keeps it for the next.
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &mut self,
+        machine: crate::run::boot::Machine,
+        vcpu: thinvisor_kmod::Vcpu,
+        used_below: u64,
+        fresh: thinvisor_kmod::VcpuSnapshot,
+        guard_slot: SlotId,
+        host_guards: HostGuards,
+        runs: u64,
+    ) {
+        match recycle::recycle(machine, vcpu, used_below, fresh) {
+            Ok(vm) => {
+                self.kept = Some(Kept {
+                    vm,
+                    guard_slot,
+                    host_guards,
+                    runs: runs + 1,
+                })
+            }
+            Err(recycle::RecycleError::MoreVcpus(_)) => self.vm_counts.dropped_threads += 1,
+            Err(_) => self.vm_counts.reset_failed += 1,
         }
     }
 
@@ -223,3 +367,13 @@ impl Executor {
         self.finish(exit_status::RUNNER_FAILED, Ending::RunnerFailed(why), start)
     }
 }
+
+/// The first thread's vCPU; every other kernel object of the run is
+/// dropped here.
+fn first_vcpu(objects: Objects) -> thinvisor_kmod::Vcpu {
+    objects.thread.vcpu
+}
+
+#[cfg(test)]
+#[path = "executor_tests.rs"]
+mod tests;

@@ -81,6 +81,7 @@ pub fn main(args: FuzzArgs) -> i32 {
     let settings = Settings {
         memory_limit,
         time_limit: Duration::from_secs_f64(args.timeout),
+        fresh_vms: args.fresh_vms || args.replay.is_some(),
     };
     let out = report::absolute(&args.out);
     let scratch = std::env::temp_dir().join(format!("thinvisor-fuzz-{}", std::process::id()));

@@ -3,7 +3,7 @@
 //! every broken invariant), one-line reproducers, progress lines, and the
 //! final summary.
 
-use super::executor::{Ending, Execution, Settings};
+use super::executor::{Ending, Execution, Settings, VmCounts};
 use super::generate::Program;
 use super::invariants::Violation;
 use crate::syscalls::table::Status;
@@ -49,8 +49,15 @@ pub fn describe(e: &Execution) -> String {
         Ending::RunnerFailed(w) => format!("runner failed: {w}"),
     };
     let stats = serde_json::to_string(&e.stats).unwrap_or_default();
+    let vm = match e.vm_reused {
+        0 => "a new VM".to_string(),
+        n => format!(
+            "a VM reset after {n} earlier programs (a replay runs in a new one; \
+             --fresh-vms runs every program in a new one)"
+        ),
+    };
     format!(
-        "status: {}\nending: {ending}\nelapsed: {:?}\nstats: {stats}\n",
+        "status: {}\nending: {ending}\nelapsed: {:?}\nvm: {vm}\nstats: {stats}\n",
         e.status, e.elapsed
     )
 }
@@ -215,6 +222,7 @@ pub struct Summary {
     vcpus: u64,
     most_vcpus: u64,
     ring: RingTotals,
+    vms: VmCounts,
 }
 
 /// What the syscall ring did over the campaign.
@@ -282,6 +290,16 @@ impl Summary {
         }
     }
 
+    /// What a job's executor did with its VMs.
+    pub fn add_vms(&mut self, c: &VmCounts) {
+        let v = &mut self.vms;
+        v.built += c.built;
+        v.reused += c.reused;
+        v.dropped_threads += c.dropped_threads;
+        v.dropped_failed += c.dropped_failed;
+        v.reset_failed += c.reset_failed;
+    }
+
     pub fn lines(&self) -> String {
         let endings: Vec<String> = self
             .endings
@@ -295,11 +313,13 @@ impl Summary {
             .collect();
         let pct = 100.0 * self.with_syscalls as f64 / (self.programs.max(1) as f64);
         let h = &self.huge_pages;
+        let v = &self.vms;
         format!(
             "fuzz: endings: {}\nfuzz: {pct:.0}% of programs made syscalls: {}\n\
              fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches\n\
              fuzz: threads: {} programs ran more than one vCPU, {} vCPUs in all, at most {} in one run\n\
-             fuzz: syscall ring: {} programs with it, {} patched {} sites, {} calls answered in the ring, {} trapped at patched sites",
+             fuzz: syscall ring: {} programs with it, {} patched {} sites, {} calls answered in the ring, {} trapped at patched sites\n\
+             fuzz: VMs: {} built, {} runs in a reset VM; not reset: {} after threads or processes, {} after a failure, {} resets failed",
             endings.join(", "),
             calls.join(", "),
             h.mapped,
@@ -313,7 +333,12 @@ impl Summary {
             self.ring.with_sites,
             self.ring.sites,
             self.ring.calls,
-            self.ring.trapped
+            self.ring.trapped,
+            v.built,
+            v.reused,
+            v.dropped_threads,
+            v.dropped_failed,
+            v.reset_failed
         )
     }
 }

@@ -65,14 +65,15 @@ pub fn threads_named(name: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The threads named `name` that are still there after `grace`: a host
-/// thread whose scope has seen it finish may still be on its way out of
-/// the kernel for a moment; a leaked one stays.
-pub fn threads_left_named(name: &str, grace: std::time::Duration) -> Vec<u64> {
+/// The threads named `name`, other than those in `kept`, that are still
+/// there after `grace`: a host thread whose scope has seen it finish may
+/// still be on its way out of the kernel for a moment; a leaked one stays.
+pub fn threads_left_named(name: &str, grace: std::time::Duration, kept: &[u64]) -> Vec<u64> {
     let until = std::time::Instant::now() + grace;
     let mut pause = std::time::Duration::from_micros(100);
     loop {
-        let left = threads_named(name);
+        let mut left = threads_named(name);
+        left.retain(|t| !kept.contains(t));
         if left.is_empty() || std::time::Instant::now() >= until {
             return left;
         }

@@ -417,6 +417,22 @@ impl Blank {
         Ok(Blank { vm, slot, vcpu })
     }
 
+    /// A blank VM from its parts (run/recycle.rs, after a reset).
+    pub(super) fn from_parts(vm: Vm, slot: SlotId, vcpu: Vcpu) -> Blank {
+        Blank { vm, slot, vcpu }
+    }
+
+    /// Its vCPU, which has not run yet (run/recycle.rs takes its snapshot).
+    pub(super) fn vcpu_mut(&mut self) -> &mut Vcpu {
+        &mut self.vcpu
+    }
+
+    /// The host thread its vCPU runs on, when not on its owner's
+    /// (`Vcpu::run_remotely`).
+    pub fn run_thread(&self) -> Option<u64> {
+        self.vcpu.run_thread_id()
+    }
+
     /// Whether a program with `memory_limit` fits this VM's memory.
     pub fn fits(&self, memory_limit: u64) -> bool {
         self.vm

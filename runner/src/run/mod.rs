@@ -5,7 +5,8 @@
 //! `monitor_probe.rs`), the threads (`threads.rs`, with the pool of host
 //! threads in `pool.rs`) and processes (`processes.rs`), the run loop
 //! (`run_loop.rs`) under its deadline (`deadline.rs`), and the statistics
-//! (`stats.rs`). `selftest.rs` drives
+//! (`stats.rs`); `recycle.rs` resets a VM for the next guest (the
+//! fuzzer). `selftest.rs` drives
 //! the same loop after a lock-down to prove the self-sandbox from inside.
 
 pub mod audited;
@@ -21,6 +22,7 @@ pub mod options;
 pub mod pool;
 pub mod private_trees;
 pub mod processes;
+pub mod recycle;
 pub mod ring_calls;
 pub mod ring_loop;
 pub mod run_loop;
