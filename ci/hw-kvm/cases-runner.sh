@@ -419,12 +419,6 @@ check learn-least -- sh -c "grep -qx 'path = \"$L/data/in.txt\"' '$L/p.toml' && 
 grep -v "^path = \"$L/data/in.txt\"\|^access = \|^\[\[files\]\]" "$L/p.toml" > "$L/narrow.toml"
 expect_run learn-minimal 2 '' -- $X --policy "$L/narrow.toml" /bin/busybox sort "$L/data/in.txt"
 
-# --- the fuzzer's reused VMs on nested paging (docs/fuzzing.md, "Reused
-# VMs"; kvm_pvm's shadow MMU is what runner/src/fuzz/executor_tests.rs
-# covers): a short campaign of random-byte programs, most of them in a VM
-# reset after the one before, every invariant and canary checked.
-check fuzz-reused-vms -- sh -c "$R fuzz --seed 1 --iterations 300 --jobs 1 --generator bytes --out $T/fuzz-out > $T/fuzz.log 2>&1 && grep -q '^fuzz: VMs: .* built, [1-9][0-9]* runs in a reset VM' $T/fuzz.log"
-
 # --- every sample in /samples has a case above.
 for f in "$S"/*.bin; do
     n=$(basename "$f" .bin)

@@ -138,8 +138,9 @@ pub struct FuzzArgs {
     /// Run for this many seconds instead of a number of programs.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Programs run in parallel, one thread and one VM each (default: the
-    /// number of CPUs).
+    /// Programs run in parallel, one thread and one VM each (default: twice
+    /// the number of CPUs, since many programs wait idle until their time
+    /// limit).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Where failures are saved (program, seed, report).

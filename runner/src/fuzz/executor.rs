@@ -73,6 +73,9 @@ pub struct Execution {
     pub elapsed: Duration,
     /// How many programs the VM ran before this one (0: a new VM).
     pub vm_reused: u64,
+    /// Why the VM could not be reset after this run, when it could not
+    /// (an invariant failure: the reset is the harness's own code).
+    pub reset_error: Option<String>,
 }
 
 /// A job's executor: one hypervisor handle, and the VM of the last run
@@ -110,14 +113,13 @@ pub struct VmCounts {
     /// VMs not reset because their run failed an invariant or a canary,
     /// or the runner failed.
     pub dropped_failed: u64,
-    /// VMs whose reset failed (reported as a runner failure of the next
-    /// program would be wrong: the run was fine; counted, and the next
-    /// program gets a new VM).
+    /// VMs whose reset failed: the run's report says why (a failure), and
+    /// the next program gets a new VM.
     pub reset_failed: u64,
 }
 
 /// The VM a run boots into, and what goes with it.
-struct Machine {
+struct VmForRun {
     vm: Reusable,
     guard_slot: Option<SlotId>,
     host_guards: HostGuards,
@@ -143,10 +145,10 @@ impl Executor {
 
     /// The kept VM, or a new one with new host guards (allocated first, so
     /// that they border its memory).
-    fn machine(&mut self) -> Result<Machine, String> {
+    fn vm_for_run(&mut self) -> Result<VmForRun, String> {
         if let Some(k) = self.kept.take() {
             self.vm_counts.reused += 1;
-            return Ok(Machine {
+            return Ok(VmForRun {
                 vm: k.vm,
                 guard_slot: Some(k.guard_slot),
                 host_guards: k.host_guards,
@@ -158,7 +160,7 @@ impl Executor {
             .map_err(|e| format!("cannot build the guest: {e}"))?;
         let vm = Reusable::new(blank).map_err(|e| format!("vCPU snapshot: {e}"))?;
         self.vm_counts.built += 1;
-        Ok(Machine {
+        Ok(VmForRun {
             vm,
             guard_slot: None,
             host_guards,
@@ -185,6 +187,7 @@ impl Executor {
             user_bytes: 0,
             elapsed: start.elapsed(),
             vm_reused: 0,
+            reset_error: None,
         }
     }
 
@@ -203,12 +206,12 @@ impl Executor {
             Ok(i) => i,
             Err(e) => return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start),
         };
-        let Machine {
+        let VmForRun {
             vm: Reusable { blank, fresh },
             guard_slot,
             host_guards,
             runs,
-        } = match self.machine() {
+        } = match self.vm_for_run() {
             Ok(m) => m,
             Err(e) => return self.failed(e, start),
         };
@@ -303,9 +306,10 @@ impl Executor {
         let vcpu = first_vcpu(objects);
         let clean = violations.is_empty() && !matches!(ending, Ending::RunnerFailed(_));
         let elapsed = start.elapsed();
+        let mut reset_error = None;
         if !self.settings.fresh_vms {
             if clean {
-                self.keep(
+                reset_error = self.keep(
                     machine,
                     vcpu,
                     used_below,
@@ -326,10 +330,13 @@ impl Executor {
             user_bytes,
             elapsed,
             vm_reused: runs,
+            reset_error,
         }
     }
 
-    /// Resets the VM of a run that ended cleanly and keeps it for the next.
+    /// Resets the VM of a run that ended cleanly and keeps it for the next;
+    /// why the reset failed, if it did (a VM that had threads is not an
+    /// error: it is dropped).
     #[allow(clippy::too_many_arguments)]
     fn keep(
         &mut self,
@@ -340,7 +347,7 @@ impl Executor {
         guard_slot: SlotId,
         host_guards: HostGuards,
         runs: u64,
-    ) {
+    ) -> Option<String> {
         match recycle::recycle(machine, vcpu, used_below, fresh) {
             Ok(vm) => {
                 self.kept = Some(Kept {
@@ -348,10 +355,17 @@ impl Executor {
                     guard_slot,
                     host_guards,
                     runs: runs + 1,
-                })
+                });
+                None
             }
-            Err(recycle::RecycleError::MoreVcpus(_)) => self.vm_counts.dropped_threads += 1,
-            Err(_) => self.vm_counts.reset_failed += 1,
+            Err(recycle::RecycleError::MoreVcpus(_)) => {
+                self.vm_counts.dropped_threads += 1;
+                None
+            }
+            Err(e) => {
+                self.vm_counts.reset_failed += 1;
+                Some(e.to_string())
+            }
         }
     }
 

@@ -59,6 +59,12 @@ pub fn check(e: &Execution, settings: &Settings) -> Vec<Violation> {
     for c in &e.canaries {
         v.push(Violation::new("canary", c.clone()));
     }
+    if let Some(why) = &e.reset_error {
+        v.push(Violation::new(
+            "vm reset",
+            format!("the VM could not be reset after this run: {why}"),
+        ));
+    }
     v
 }
 

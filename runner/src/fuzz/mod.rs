@@ -74,7 +74,7 @@ pub fn main(args: FuzzArgs) -> i32 {
     };
     let jobs = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 || jobs > 256 {
         return usage(format!("--jobs {jobs}: expected 1 to 256"));
     }
