@@ -60,6 +60,18 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets `immediate_exit` without signalling anyone: the next `KVM_RUN`
+    /// finishes what KVM owes the last exit and returns at once
+    /// (`Vcpu::restore`).
+    pub(crate) fn set_immediate_exit(&self) {
+        let t = self.lock();
+        if !t.immediate_exit.is_null() {
+            // SAFETY: as in `clear`: non-null means the vCPU and its run page
+            // are alive, and the byte is only accessed atomically.
+            unsafe { AtomicU8::from_ptr(t.immediate_exit) }.store(1, Ordering::SeqCst);
+        }
+    }
+
     /// Clears `immediate_exit` so the next run enters the guest.
     pub(crate) fn clear(&self) {
         let t = self.lock();

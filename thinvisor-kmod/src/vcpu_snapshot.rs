@@ -6,7 +6,8 @@
 //! general, segment and control registers, the FPU/SSE/AVX state (the whole
 //! XSAVE area), XCR0, the guest-state MSRs the runner sets or the guest's
 //! entry code can reach (msr.rs: SYSCALL and SYSENTER entry, FS/GS bases,
-//! TSC_AUX, PAT), pending exceptions, interrupts and NMIs, the debug
+//! TSC_AUX, PAT), pending exceptions, interrupts and NMIs (and whatever KVM
+//! still owed the last exit: an MMIO read's or an MSR access's data), the debug
 //! registers (DR6 records a single-step trap) and the run state. Two parts
 //! are left as they are, on purpose:
 //!
@@ -19,12 +20,14 @@
 
 use crate::counters::VcpuCounters;
 use crate::error::{KmodError, Result};
+use crate::exit::VmExit;
 use crate::msr;
 use crate::state_cache::StateCache;
 use crate::vcpu::Vcpu;
 use kvm_bindings::{
     kvm_debugregs, kvm_fpu, kvm_mp_state, kvm_msr_entry, kvm_regs, kvm_sregs, kvm_vcpu_events,
     kvm_xcrs, kvm_xsave, Msrs, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS,
+    KVM_VCPUEVENT_VALID_NMI_PENDING,
 };
 use kvm_ioctls::SyncReg;
 
@@ -37,8 +40,8 @@ pub struct VcpuSnapshot {
     sregs: kvm_sregs,
     /// The x87/SSE state (the XSAVE area's legacy region).
     fpu: kvm_fpu,
-    /// The whole XSAVE area, where KVM has one.
-    xsave: Option<Box<kvm_xsave>>,
+    /// The whole XSAVE area (x87, SSE, AVX, AVX-512 state).
+    xsave: Box<kvm_xsave>,
     xcrs: Option<kvm_xcrs>,
     msrs: Vec<kvm_msr_entry>,
     events: kvm_vcpu_events,
@@ -77,7 +80,7 @@ impl Vcpu {
             regs,
             sregs,
             fpu: self.fd.get_fpu().map_err(ioctl("KVM_GET_FPU"))?,
-            xsave: self.fd.get_xsave().ok().map(Box::new),
+            xsave: Box::new(self.fd.get_xsave().map_err(ioctl("KVM_GET_XSAVE"))?),
             // Without XSAVE on the host there is no XCR0 to keep.
             xcrs: self.fd.get_xcrs().ok(),
             msrs: self.readable_msrs()?,
@@ -143,6 +146,23 @@ impl Vcpu {
                 self.fd.clear_sync_dirty_reg(r);
             }
         }
+        // What KVM still owes the last exit (the data of an MMIO read or of
+        // an MSR access handed to user space) it completes at the next
+        // KVM_RUN, before anything else, even with `immediate_exit` set:
+        // that run happens now, on state about to be overwritten, and
+        // returns at once (KVM's documented way to flush it).
+        self.interrupt.set_immediate_exit();
+        let flushed = self.run();
+        self.interrupt.clear();
+        match flushed {
+            Ok(VmExit::Interrupted) => {}
+            Ok(other) => {
+                return Err(KmodError::Filtered(format!(
+                    "KVM_RUN with immediate_exit set returned {other:?}"
+                )))
+            }
+            Err(e) => return Err(e),
+        }
         self.fd
             .set_regs(&snapshot.regs)
             .map_err(ioctl("KVM_SET_REGS"))?;
@@ -152,13 +172,11 @@ impl Vcpu {
         if let Some(x) = &snapshot.xcrs {
             self.fd.set_xcrs(x).map_err(ioctl("KVM_SET_XCRS"))?;
         }
-        if let Some(x) = &snapshot.xsave {
-            // SAFETY: a whole 4096-byte kvm_xsave that KVM itself returned
-            // for this vCPU; KVM reads past it only for dynamically enabled
-            // XSTATE features, which this crate never requests (as in
-            // `Vcpu::write_xsave`).
-            unsafe { self.fd.set_xsave(x) }.map_err(ioctl("KVM_SET_XSAVE"))?;
-        }
+        // SAFETY: a whole 4096-byte kvm_xsave that KVM itself returned for
+        // this vCPU; KVM reads past it only for dynamically enabled XSTATE
+        // features, which this crate never requests (as in
+        // `Vcpu::write_xsave`).
+        unsafe { self.fd.set_xsave(&snapshot.xsave) }.map_err(ioctl("KVM_SET_XSAVE"))?;
         // Then the x87/SSE registers themselves: an XSAVE area whose header
         // marks them as in their initial state (a new vCPU's) makes KVM
         // keep the old bytes in its copy, which KVM_GET_FPU (signal frames)
@@ -175,8 +193,12 @@ impl Vcpu {
                 snapshot.msrs.get(n).map_or(0, |e| e.index)
             )));
         }
+        // KVM_GET_VCPU_EVENTS never marks the pending-NMI field valid, so
+        // without the flag a pending NMI would stay.
+        let mut events = snapshot.events;
+        events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
         self.fd
-            .set_vcpu_events(&snapshot.events)
+            .set_vcpu_events(&events)
             .map_err(ioctl("KVM_SET_VCPU_EVENTS"))?;
         self.fd
             .set_debug_regs(&snapshot.debug)

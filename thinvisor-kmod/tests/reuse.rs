@@ -134,3 +134,51 @@ fn a_restored_vcpu_has_its_snapshot_state_again() {
     assert_eq!(vcpu.regs().expect("regs").rcx, regs.rcx);
     assert_eq!(vcpu.run().expect("run"), VmExit::Hlt);
 }
+
+/// An MMIO read hands its data to user space and KVM completes the
+/// instruction at the next KVM_RUN; a restore must not let that completion
+/// run over the restored state.
+#[test]
+fn a_restore_drops_what_kvm_owed_the_last_exit() {
+    let code = [
+        0x48, 0xc7, 0xc3, 0x00, 0x00, 0x20,
+        0x00, // mov rbx, 0x200000 (-> 0x40000000: no slot)
+        0x8a, 0x03, // mov al, [rbx]
+        0xf4, // hlt
+        0xb0, 0x5a, // mov al, 0x5a
+        0xe6, 0x42, // out 0x42, al
+        0xf4, // hlt
+    ];
+    let (mut vm, mut vcpu) = long_mode_guest(&code);
+    // The second 2 MiB of virtual memory: guest-physical memory no slot
+    // backs, so reads there are MMIO.
+    vm.memory_mut(SlotId::FIRST)
+        .expect("memory")
+        .write_u64(0xa008, 0x4000_0000 | 0x83)
+        .expect("pd");
+    vcpu.regs_mut().expect("regs").rip = CODE + 10;
+    let snapshot = vcpu.snapshot().expect("snapshot");
+    vcpu.regs_mut().expect("regs").rip = CODE;
+    let exit = vcpu.run().expect("run");
+    assert!(
+        matches!(
+            exit,
+            VmExit::Mmio {
+                gpa: 0x4000_0000,
+                write: false,
+                ..
+            }
+        ),
+        "{exit:?}"
+    );
+    vcpu.restore(&snapshot).expect("restore");
+    assert_eq!(
+        vcpu.run().expect("run"),
+        VmExit::IoOut {
+            port: 0x42,
+            size: 1,
+            data: 0x5a
+        },
+        "the run starts where the snapshot was taken"
+    );
+}

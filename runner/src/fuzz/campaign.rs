@@ -394,6 +394,8 @@ impl Campaign {
                 }
             };
             if let Some(f) = failure {
+                // The run's VM, reset and kept, serves no other program.
+                exec.discard_kept();
                 if tx.send(Message::Failure(f)).is_err() {
                     break;
                 }

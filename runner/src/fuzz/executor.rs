@@ -5,18 +5,23 @@
 //! `Vcpu` is `!Send`, so each job thread owns its own `Executor` (and
 //! `Hypervisor`).
 //!
-//! The VM is reused: after a run that ended cleanly on one vCPU, it is reset
-//! (`run/recycle.rs`: memory zeroed behind a re-registered slot, the vCPU
-//! written back to its state when new) and the next program boots into it,
-//! with its guard slot and host guards kept and filled again. A run that
-//! broke a canary or an invariant, started threads or processes, or failed
-//! in the runner leaves its VM to be dropped; the next program gets a new
-//! one. `Settings::fresh_vms` turns reuse off (every program in a new VM,
-//! as `runner exec` builds it); a failure report says whether the VM was
+//! The VM is reused: after a run that ended on one vCPU and broke no
+//! invariant the executor checks (`invariants::check`: status, stats,
+//! limits, canaries), it is reset (`run/recycle.rs`: memory zeroed behind a
+//! re-registered slot, the vCPU written back to its state when new) and
+//! the next program of the same syscall mode boots into it, with its guard
+//! slot and host guards kept and filled again. A job keeps one VM per mode
+//! (exits, or the syscall ring, whose vCPU runs on a thread of its own),
+//! so each program starts as it would in a new VM. A run that started
+//! threads or processes, failed, or that the campaign finds failing later
+//! (`Executor::discard_kept`) leaves its VM to be dropped.
+//! `Settings::fresh_vms` turns reuse off (every program in a new VM, as
+//! `runner exec` builds it); a failure report says whether the VM was
 //! reused, and a replay always runs in a new one.
 
 use super::canary::{Canaries, HostGuards};
 use super::generate::Program;
+use super::invariants;
 use crate::exit_status;
 use crate::kernel::death::Death;
 use crate::kernel::fds::FdTable;
@@ -86,7 +91,9 @@ pub struct Executor {
     pub settings: Settings,
     stdin: PathBuf,
     pattern: u64,
-    kept: Option<Kept>,
+    /// The VM kept for the next program of each syscall mode: exits (0),
+    /// the ring (1).
+    kept: [Option<Kept>; 2],
     /// VMs built and VMs reset, and why the others were not kept.
     pub vm_counts: VmCounts,
 }
@@ -111,8 +118,11 @@ pub struct VmCounts {
     /// VMs not reset because their run had more than one vCPU.
     pub dropped_threads: u64,
     /// VMs not reset because their run failed an invariant or a canary,
-    /// or the runner failed.
+    /// the runner failed, or the campaign found a failure after the run.
     pub dropped_failed: u64,
+    /// VMs dropped because the program they were to run did not fit them
+    /// (status 126 at boot).
+    pub dropped_unplaced: u64,
     /// VMs whose reset failed: the run's report says why (a failure), and
     /// the next program gets a new VM.
     pub reset_failed: u64,
@@ -138,16 +148,15 @@ impl Executor {
             settings,
             stdin,
             pattern,
-            kept: None,
+            kept: [None, None],
             vm_counts: VmCounts::default(),
         })
     }
 
-    /// The kept VM, or a new one with new host guards (allocated first, so
-    /// that they border its memory).
-    fn vm_for_run(&mut self) -> Result<VmForRun, String> {
-        if let Some(k) = self.kept.take() {
-            self.vm_counts.reused += 1;
+    /// The VM kept for `ring` mode, or a new one with new host guards
+    /// (allocated first, so that they border its memory).
+    fn vm_for_run(&mut self, ring: bool) -> Result<VmForRun, String> {
+        if let Some(k) = self.kept[usize::from(ring)].take() {
             return Ok(VmForRun {
                 vm: k.vm,
                 guard_slot: Some(k.guard_slot),
@@ -168,17 +177,28 @@ impl Executor {
         })
     }
 
-    /// The host threads the kept VM holds between runs (its vCPU's run
-    /// thread): they outlive the run that started them, on purpose.
+    /// The host threads the kept VMs hold between runs (a ring VM's vCPU
+    /// run thread): they outlive the run that started them, on purpose.
     pub fn kept_threads(&self) -> Vec<u64> {
         self.kept
-            .as_ref()
-            .and_then(|k| k.vm.blank.run_thread())
-            .into_iter()
+            .iter()
+            .flatten()
+            .filter_map(|k| k.vm.blank.run_thread())
             .collect()
     }
 
-    fn finish(&self, status: i32, ending: Ending, start: Instant) -> Execution {
+    /// Drops the kept VMs: the campaign found a failure in the run that
+    /// left one (a leaked thread, a file in the working directory, the
+    /// locked-down child), so it serves no other program.
+    pub fn discard_kept(&mut self) {
+        for k in &mut self.kept {
+            if k.take().is_some() {
+                self.vm_counts.dropped_failed += 1;
+            }
+        }
+    }
+
+    fn finish(&self, status: i32, ending: Ending, start: Instant, vm_reused: u64) -> Execution {
         Execution {
             status,
             ending,
@@ -186,7 +206,7 @@ impl Executor {
             canaries: Vec::new(),
             user_bytes: 0,
             elapsed: start.elapsed(),
-            vm_reused: 0,
+            vm_reused,
             reset_error: None,
         }
     }
@@ -200,21 +220,30 @@ impl Executor {
                 exit_status::CANNOT_LOAD,
                 Ending::NotLoaded("larger than the memory limit".into()),
                 start,
+                0,
             );
         }
         let image = match loader::from_bytes("fuzz", program.bytes.clone(), Format::Flat, limit) {
             Ok(i) => i,
-            Err(e) => return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start),
+            Err(e) => {
+                return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start, 0)
+            }
         };
         let VmForRun {
             vm: Reusable { blank, fresh },
             guard_slot,
             host_guards,
             runs,
-        } = match self.vm_for_run() {
+        } = match self.vm_for_run(program.uses_ring()) {
             Ok(m) => m,
-            Err(e) => return self.failed(e, start),
+            Err(e) => {
+                let ending = Ending::RunnerFailed(e);
+                return self.finish(exit_status::RUNNER_FAILED, ending, start, 0);
+            }
         };
+        if runs > 0 {
+            self.vm_counts.reused += 1;
+        }
         let mut argv: Vec<Vec<u8>> = vec![PROGRAM_PATH.to_vec()];
         argv.extend(program.args.iter().map(|a| a.as_bytes().to_vec()));
         // As `runner exec --monitor off` builds it, but neither locked down
@@ -231,16 +260,19 @@ impl Executor {
             huge_pages: true,
             identity: crate::kernel::process::GUEST_IDENTITY,
         };
+        // From here on, a return before the run drops the VM.
         let mut guest = match boot::boot_blank(blank, &image, &info) {
             Ok(g) => g,
             Err(e) if e.exit_status() == exit_status::CANNOT_LOAD => {
-                return self.finish(e.exit_status(), Ending::NotLoaded(e.to_string()), start)
+                self.vm_counts.dropped_unplaced += 1;
+                let ending = Ending::NotLoaded(e.to_string());
+                return self.finish(e.exit_status(), ending, start, runs);
             }
-            Err(e) => return self.failed(format!("cannot build the guest: {e}"), start),
+            Err(e) => return self.failed(format!("cannot build the guest: {e}"), start, runs),
         };
         let canaries = match Canaries::arm(&mut guest, self.pattern, guard_slot) {
             Ok(c) => c,
-            Err(e) => return self.failed(format!("canaries: {e}"), start),
+            Err(e) => return self.failed(format!("canaries: {e}"), start, runs),
         };
         let files = File::open(&self.stdin).and_then(|stdin| {
             let null = || File::options().write(true).open("/dev/null");
@@ -252,11 +284,11 @@ impl Executor {
         });
         let fds = match files {
             Ok(f) => f,
-            Err(e) => return self.failed(format!("standard streams: {e}"), start),
+            Err(e) => return self.failed(format!("standard streams: {e}"), start, runs),
         };
         let vfs = match Vfs::prepare(&policy.files) {
             Ok(v) => v,
-            Err(e) => return self.failed(format!("file namespace: {e}"), start),
+            Err(e) => return self.failed(format!("file namespace: {e}"), start, runs),
         };
         let Guest {
             mut machine,
@@ -304,34 +336,35 @@ impl Executor {
         // The kernel objects go first (nothing of the run stays behind the
         // reset); the first thread's vCPU stays with the VM.
         let vcpu = first_vcpu(objects);
-        let clean = violations.is_empty() && !matches!(ending, Ending::RunnerFailed(_));
-        let elapsed = start.elapsed();
-        let mut reset_error = None;
-        if !self.settings.fresh_vms {
-            if clean {
-                reset_error = self.keep(
-                    machine,
-                    vcpu,
-                    used_below,
-                    fresh,
-                    canaries.guard_slot,
-                    host_guards,
-                    runs,
-                );
-            } else {
-                self.vm_counts.dropped_failed += 1;
-            }
-        }
-        Execution {
+        let mut execution = Execution {
             status,
             ending,
             stats,
             canaries: violations,
             user_bytes,
-            elapsed,
+            elapsed: start.elapsed(),
             vm_reused: runs,
-            reset_error,
+            reset_error: None,
+        };
+        if self.settings.fresh_vms {
+            return execution;
         }
+        // Every invariant the run alone decides; the campaign's own checks
+        // (threads, files, the locked-down child) call `discard_kept`.
+        if invariants::check(&execution, &self.settings).is_empty() {
+            execution.reset_error = self.keep(
+                machine,
+                vcpu,
+                used_below,
+                fresh,
+                canaries.guard_slot,
+                host_guards,
+                runs,
+            );
+        } else {
+            self.vm_counts.dropped_failed += 1;
+        }
+        execution
     }
 
     /// Resets the VM of a run that ended cleanly and keeps it for the next;
@@ -350,7 +383,8 @@ impl Executor {
     ) -> Option<String> {
         match recycle::recycle(machine, vcpu, used_below, fresh) {
             Ok(vm) => {
-                self.kept = Some(Kept {
+                let ring = usize::from(vm.blank.run_thread().is_some());
+                self.kept[ring] = Some(Kept {
                     vm,
                     guard_slot,
                     host_guards,
@@ -377,8 +411,17 @@ impl Executor {
         policy
     }
 
-    fn failed(&self, why: String, start: Instant) -> Execution {
-        self.finish(exit_status::RUNNER_FAILED, Ending::RunnerFailed(why), start)
+    /// A runner failure after the VM was taken (which is dropped); its
+    /// report says whether the VM had been reset (`--fresh-vms` then tells
+    /// whether the reset is to blame).
+    fn failed(&mut self, why: String, start: Instant, vm_reused: u64) -> Execution {
+        self.vm_counts.dropped_failed += 1;
+        self.finish(
+            exit_status::RUNNER_FAILED,
+            Ending::RunnerFailed(why),
+            start,
+            vm_reused,
+        )
     }
 }
 

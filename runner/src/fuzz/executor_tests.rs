@@ -83,26 +83,27 @@ fn executor(fresh_vms: bool) -> Executor {
     Executor::new(settings, PathBuf::from("/dev/null"), 0x5eed).expect("executor (needs KVM)")
 }
 
-/// Runs `first`, then `second` in the same executor; the second's run.
-fn one_after_the_other(first: &[u8], second: &[u8], fresh_vms: bool) -> Execution {
+/// Runs `first`, then `second` in the same executor, both with the
+/// syscall ring or both without; the second's run.
+fn one_after_the_other_in(first: &[u8], second: &[u8], fresh_vms: bool, ring: bool) -> Execution {
     let mut exec = executor(fresh_vms);
-    let a = exec.run(&program(first));
+    let a = exec.run(&in_mode(first, ring));
     assert!(
         matches!(a.ending, Ending::Exited(0)) && a.canaries.is_empty(),
         "{}",
         super::super::report::describe(&a)
     );
-    exec.run(&program(second))
+    exec.run(&in_mode(second, ring))
 }
 
 #[test]
 fn a_page_the_last_guest_mapped_is_not_there_for_the_next() {
-    for fresh_vms in [false, true] {
-        let b = one_after_the_other(MAPS_A_PAGE, READS_THAT_PAGE, fresh_vms);
+    for (fresh_vms, ring) in [(false, false), (false, true), (true, false)] {
+        let b = one_after_the_other_in(MAPS_A_PAGE, READS_THAT_PAGE, fresh_vms, ring);
         assert_eq!(b.vm_reused, u64::from(!fresh_vms));
         assert!(
             matches!(&b.ending, Ending::Killed(Death::Signal { signal: 11, .. })),
-            "fresh_vms {fresh_vms}: {}",
+            "fresh_vms {fresh_vms}, ring {ring}: {}",
             super::super::report::describe(&b)
         );
     }
@@ -110,12 +111,12 @@ fn a_page_the_last_guest_mapped_is_not_there_for_the_next() {
 
 #[test]
 fn registers_memory_and_fs_base_start_as_in_a_new_vm() {
-    for fresh_vms in [false, true] {
-        let b = one_after_the_other(LEAVES_STATE, LOOKS_FOR_STATE, fresh_vms);
+    for (fresh_vms, ring) in [(false, false), (false, true), (true, false)] {
+        let b = one_after_the_other_in(LEAVES_STATE, LOOKS_FOR_STATE, fresh_vms, ring);
         assert_eq!(b.vm_reused, u64::from(!fresh_vms));
         assert!(
             matches!(b.ending, Ending::Exited(0)) && b.canaries.is_empty(),
-            "fresh_vms {fresh_vms}: {}",
+            "fresh_vms {fresh_vms}, ring {ring}: {}",
             super::super::report::describe(&b)
         );
     }
@@ -125,7 +126,7 @@ fn registers_memory_and_fs_base_start_as_in_a_new_vm() {
 fn a_vm_is_reused_only_after_a_clean_single_vcpu_run() {
     let mut exec = executor(false);
     for _ in 0..3 {
-        let e = exec.run(&program(LEAVES_STATE));
+        let e = exec.run(&in_mode(LEAVES_STATE, false));
         assert!(matches!(e.ending, Ending::Exited(0)));
     }
     assert_eq!(exec.vm_counts.built, 1);
@@ -133,7 +134,49 @@ fn a_vm_is_reused_only_after_a_clean_single_vcpu_run() {
     // A program the loader refuses takes no VM.
     let e = exec.run(&program(&[]));
     assert!(matches!(e.ending, Ending::NotLoaded(_)), "{:?}", e.ending);
-    let e = exec.run(&program(LOOKS_FOR_STATE));
+    let e = exec.run(&in_mode(LOOKS_FOR_STATE, false));
     assert!(matches!(e.ending, Ending::Exited(0)));
     assert_eq!(e.vm_reused, 3);
+}
+
+/// `bytes`, followed by an unreachable byte if needed, as a program that
+/// runs with the syscall ring or not (`Program::uses_ring`: the low bit of
+/// an FNV-1a hash, which 0x91's low bit flips).
+fn in_mode(bytes: &[u8], ring: bool) -> Program {
+    let p = program(bytes);
+    if p.uses_ring() == ring {
+        return p;
+    }
+    let mut b = bytes.to_vec();
+    b.push(0x91);
+    let p = program(&b);
+    assert_eq!(p.uses_ring(), ring);
+    p
+}
+
+#[test]
+fn each_syscall_mode_keeps_its_own_vm() {
+    let mut exec = executor(false);
+    let first = in_mode(LEAVES_STATE, false);
+    let other = in_mode(LEAVES_STATE, true);
+    assert_eq!(exec.run(&first).vm_reused, 0);
+    let e = exec.run(&other);
+    assert!(matches!(e.ending, Ending::Exited(0)), "{:?}", e.ending);
+    assert_eq!(e.vm_reused, 0, "a VM of the other mode is not taken");
+    assert_eq!(exec.run(&first).vm_reused, 1);
+    assert_eq!(exec.run(&other).vm_reused, 1);
+    assert_eq!(exec.vm_counts.built, 2);
+    // The ring's VM keeps its vCPU's run thread between runs, and only it.
+    assert_eq!(exec.kept_threads().len(), 1);
+}
+
+#[test]
+fn a_failure_found_after_the_run_drops_its_vm() {
+    let mut exec = executor(false);
+    assert_eq!(exec.run(&in_mode(LEAVES_STATE, false)).vm_reused, 0);
+    exec.discard_kept();
+    assert_eq!(exec.vm_counts.dropped_failed, 1);
+    let e = exec.run(&in_mode(LOOKS_FOR_STATE, false));
+    assert!(matches!(e.ending, Ending::Exited(0)), "{:?}", e.ending);
+    assert_eq!(e.vm_reused, 0, "a new VM");
 }

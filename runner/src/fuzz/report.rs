@@ -297,6 +297,7 @@ impl Summary {
         v.reused += c.reused;
         v.dropped_threads += c.dropped_threads;
         v.dropped_failed += c.dropped_failed;
+        v.dropped_unplaced += c.dropped_unplaced;
         v.reset_failed += c.reset_failed;
     }
 
@@ -319,7 +320,7 @@ impl Summary {
              fuzz: 2 MiB pages: {} mapped in {} programs, {} split, {} page-table root switches\n\
              fuzz: threads: {} programs ran more than one vCPU, {} vCPUs in all, at most {} in one run\n\
              fuzz: syscall ring: {} programs with it, {} patched {} sites, {} calls answered in the ring, {} trapped at patched sites\n\
-             fuzz: VMs: {} built, {} runs in a reset VM; not reset: {} after threads or processes, {} after a failure, {} resets failed",
+             fuzz: VMs: {} built, {} runs in a reset VM; not reset: {} after threads or processes, {} after a failure, {} for a program that did not fit, {} resets failed",
             endings.join(", "),
             calls.join(", "),
             h.mapped,
@@ -338,6 +339,7 @@ impl Summary {
             v.reused,
             v.dropped_threads,
             v.dropped_failed,
+            v.dropped_unplaced,
             v.reset_failed
         )
     }

@@ -27,8 +27,11 @@
 //!    [`super::boot`] requires of a new guest's memory;
 //! 3. the slot is registered again;
 //! 4. the vCPU is written back to the snapshot taken when it was new
-//!    ([`thinvisor_kmod::Vcpu::restore`]: registers, FPU/AVX state, MSRs,
-//!    pending events, debug registers, run state; the TSC keeps counting).
+//!    ([`thinvisor_kmod::Vcpu::restore`]: what KVM owed the last exit
+//!    flushed, then registers, FPU/AVX state, MSRs, pending events, debug
+//!    registers, run state; the TSC keeps counting). A vCPU the syscall
+//!    ring gave a run thread keeps it: such a VM serves ring runs only
+//!    (the fuzzer keeps one VM per mode).
 //!
 //! What a guest could tell apart from a fresh VM: the TSC (a VM's is
 //! larger the longer it has existed), and the time its first touches of
