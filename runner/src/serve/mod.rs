@@ -101,6 +101,50 @@ const FAILURES_IN_A_ROW: u32 = 3;
 /// with the run's own start-up.
 const REPLENISH_DELAY: std::time::Duration = std::time::Duration::from_millis(30);
 
+/// Whether a notice arrives on `taken` within `wait`.
+fn notice_within(taken: &std::fs::File, wait: std::time::Duration) -> Result<bool, ServeError> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(taken, PollFlags::IN)];
+    let timeout = rustix::time::Timespec {
+        tv_sec: wait.as_secs() as i64,
+        tv_nsec: i64::from(wait.subsec_nanos()),
+    };
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(ServeError::Pipe(e.into())),
+    }
+}
+
+/// Moves every worker that said it took a connection (its pid, 4 bytes
+/// written to the notification pipe before it runs anything) from `idle`
+/// to `busy`; how many said so. Every notice in the pipe is taken, not only
+/// the first: under a burst of clients several workers take connections
+/// between two looks, and a short run may be over before the server looks,
+/// so a worker that ended with its notice still unread would be counted as
+/// one that failed to start (three of those and the server gave up).
+fn take_notices(
+    taken: &mut std::fs::File,
+    idle: &mut Vec<Child>,
+    busy: &mut Vec<Child>,
+) -> Result<u32, ServeError> {
+    let mut n = 0;
+    while notice_within(taken, std::time::Duration::ZERO)? {
+        let mut pid = [0u8; 4];
+        match taken.read_exact(&mut pid) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ServeError::Pipe(e)),
+        }
+        let pid = u32::from_le_bytes(pid);
+        if let Some(at) = idle.iter().position(|c| c.id() == pid) {
+            busy.push(idle.swap_remove(at));
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), ServeError> {
     let listener = bind(socket)?;
     // Close-on-exec: a worker gets the write end only as its stdout.
@@ -124,34 +168,14 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
         let wait = replenish_at.map_or(std::time::Duration::from_secs(1), |at| {
             at.saturating_duration_since(std::time::Instant::now())
         });
-        let ready = {
-            use rustix::event::{poll, PollFd, PollFlags};
-            let mut fds = [PollFd::new(&taken, PollFlags::IN)];
-            let timeout = rustix::time::Timespec {
-                tv_sec: wait.as_secs() as i64,
-                tv_nsec: i64::from(wait.subsec_nanos()),
-            };
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(n) => n > 0,
-                Err(rustix::io::Errno::INTR) => false,
-                Err(e) => return Err(ServeError::Pipe(e.into())),
-            }
-        };
-        if ready {
-            // A worker took a connection: it says its pid.
-            let mut pid = [0u8; 4];
-            match taken.read_exact(&mut pid) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ServeError::Pipe(e)),
-            }
-            let pid = u32::from_le_bytes(pid);
-            if let Some(at) = idle.iter().position(|c| c.id() == pid) {
-                busy.push(idle.swap_remove(at));
-                failures = 0;
-            }
+        // Sleep until a worker takes a connection or a replacement is due.
+        notice_within(&taken, wait)?;
+        if take_notices(&mut taken, &mut idle, &mut busy)? > 0 {
+            failures = 0;
         }
-        // Reap finished runs; an idle worker that ended failed to start.
+        // Reap finished runs; an idle worker that ended failed to start
+        // (one that took a run said so before it ran, so its notice was
+        // taken just above).
         busy.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
         let before = idle.len();
         idle.retain_mut(|c| match c.try_wait() {
@@ -186,6 +210,48 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
             } else {
                 replenish_at = Some(due);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+    use super::*;
+    use std::io::Write;
+
+    /// Two workers took connections and finished their runs before the
+    /// server looked: both notices are taken, so neither counts as a
+    /// worker that ended before taking a run.
+    #[test]
+    fn every_notice_in_the_pipe_is_taken() {
+        let (r, w) = rustix::pipe::pipe().expect("pipe");
+        let (mut taken, mut notify) = (std::fs::File::from(r), std::fs::File::from(w));
+        let mut idle: Vec<Child> = (0..3)
+            .map(|_| Command::new("true").spawn().expect("spawn true"))
+            .collect();
+        for c in &idle[..2] {
+            notify.write_all(&c.id().to_le_bytes()).expect("notice");
+        }
+        let (first, second) = (idle[0].id(), idle[1].id());
+        let mut busy = Vec::new();
+        assert_eq!(
+            take_notices(&mut taken, &mut idle, &mut busy).expect("take"),
+            2
+        );
+        let mut ids: Vec<u32> = busy.iter().map(Child::id).collect();
+        ids.sort_unstable();
+        let mut want = vec![first, second];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+        assert_eq!(idle.len(), 1, "the third never said it took one");
+        assert_eq!(
+            take_notices(&mut taken, &mut idle, &mut busy).expect("take"),
+            0
+        );
+        for mut c in idle.into_iter().chain(busy) {
+            c.wait().expect("wait");
         }
     }
 }

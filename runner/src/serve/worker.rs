@@ -15,7 +15,6 @@ use crate::exit_status;
 use crate::run::boot::Blank;
 use crate::run::{self, Prebuilt};
 use rustix::process::Signal;
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Instant;
@@ -77,9 +76,15 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
     };
     let received = Instant::now();
     drop(listener);
-    // Tell the server this worker is taken (it starts another).
-    let _ = std::io::stdout().write_all(&std::process::id().to_le_bytes());
-    let _ = std::io::stdout().flush();
+    // Tell the server this worker is taken (it starts another): one
+    // write(2) of the 4 bytes, which a pipe keeps whole, so the notices of
+    // workers taking connections at once never interleave. (Through std's
+    // line-buffered stdout a pid with a 0x0a byte went out in two writes,
+    // another worker's notice landed between them, and the server, reading
+    // shifted pids, took finished workers for failed ones and gave up.)
+    if let Err(e) = notify_server(std::io::stdout().as_fd(), std::process::id()) {
+        log(format!("cannot notify the server: {e}"));
+    }
     if let Err(why) = check_peer(&conn) {
         log(why);
         return exit_status::RUNNER_FAILED;
@@ -97,6 +102,20 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
         log(format!("cannot send the status: {e}"));
     }
     status
+}
+
+/// Writes `pid`, the notice that this worker took a connection, to the
+/// server's pipe `out` in one write(2) (a pipe keeps writes of up to
+/// PIPE_BUF bytes whole).
+fn notify_server(out: std::os::fd::BorrowedFd<'_>, pid: u32) -> std::io::Result<()> {
+    let notice = pid.to_le_bytes();
+    match rustix::io::write(out, &notice) {
+        Ok(n) if n == notice.len() => Ok(()),
+        Ok(n) => Err(std::io::Error::other(format!(
+            "the notice was cut to {n} bytes"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Only the server's own user may use it (the socket is also mode 0600).
@@ -151,4 +170,31 @@ fn serve_one(
             client,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::notify_server;
+    use rustix::net::{socketpair, AddressFamily, RecvFlags, SocketFlags, SocketType};
+    use std::os::fd::AsFd;
+
+    /// A pid with 0x0a bytes (std's line-buffered stdout split such a
+    /// notice at the newline byte) goes out as one record: a seqpacket
+    /// socket delivers each write apart.
+    #[test]
+    fn a_notice_is_one_write_whatever_its_bytes() {
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair");
+        notify_server(a.as_fd(), 0x0a0a_680a).expect("notice");
+        let mut buf = [0u8; 8];
+        let (n, _) = rustix::net::recv(&b, &mut buf, RecvFlags::empty()).expect("recv");
+        assert_eq!(&buf[..n], &0x0a0a_680a_u32.to_le_bytes());
+    }
 }
