@@ -173,9 +173,15 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
         if take_notices(&mut taken, &mut idle, &mut busy)? > 0 {
             failures = 0;
         }
-        // Reap finished runs; an idle worker that ended failed to start
-        // (one that took a run said so before it ran, so its notice was
-        // taken just above).
+        // Reap finished runs. An idle worker that ended failed to start,
+        // unless its notice came after the look above: a worker writes it
+        // before it runs anything, so once one is seen to have ended, a
+        // second look at the pipe settles which it was.
+        if idle.iter_mut().any(|c| matches!(c.try_wait(), Ok(Some(_))))
+            && take_notices(&mut taken, &mut idle, &mut busy)? > 0
+        {
+            failures = 0;
+        }
         busy.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
         let before = idle.len();
         idle.retain_mut(|c| match c.try_wait() {
