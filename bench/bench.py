@@ -104,14 +104,16 @@ HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
 class Server:
     """A `runner serve` for the duration of a `with` block."""
 
-    def __init__(self, tmp, workers=2):
+    def __init__(self, tmp, workers=2, log=None):
         self.socket = os.path.join(tmp, "runner.sock")
         self.workers = workers
+        self.log = log  # a file for the server's stderr, else /dev/null
 
     def __enter__(self):
         self.proc = subprocess.Popen(
             [RUNNER, "serve", "--socket", self.socket, "--workers", str(self.workers)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.log or subprocess.DEVNULL)
         deadline = time.time() + 10
         while not os.path.exists(self.socket):
             if time.time() > deadline or self.proc.poll() is not None:

@@ -17,9 +17,7 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNNER = os.path.join(ROOT, "target", "release", "runner")
-HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
+from bench import HELLO_C, RUNNER, Server, musl_build
 
 
 def children_cpu():
@@ -73,28 +71,14 @@ def main():
     a = ap.parse_args()
     tmp = tempfile.mkdtemp()
     try:
-        src = os.path.join(tmp, "hello.c")
-        with open(src, "w") as f:
-            f.write(HELLO_C)
-        hello = os.path.join(tmp, "hello")
-        subprocess.run(["musl-gcc", "-O2", "-static", "-o", hello, src], check=True)
-        sock = os.path.join(tmp, "runner.sock")
+        hello = musl_build(tmp, "hello", HELLO_C)
         server_log = open(os.path.join(tmp, "server.err"), "w+")
-        server = subprocess.Popen([RUNNER, "serve", "--socket", sock, "--workers", str(a.workers)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=server_log)
-        try:
-            deadline = time.time() + 10
-            while not os.path.exists(sock):
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("serve_rate: runner serve did not start")
-                time.sleep(0.02)
-            time.sleep(0.5)
+        with Server(tmp, workers=a.workers, log=server_log) as server:
             rows = [
                 ("native exec", [hello], None),
                 ("runner exec", [RUNNER, "exec", hello], None),
                 (f"runner exec --server ({a.workers} workers)",
-                 [RUNNER, "exec", "--server", sock, hello], server.pid),
+                 [RUNNER, "exec", "--server", server.socket, hello], server.proc.pid),
             ]
             print("| variant | runs | runs/s | CPU s | CPU ms per run |")
             print("| --- | --- | --- | --- | --- |")
@@ -106,9 +90,6 @@ def main():
                     print("serve_rate: the server's log:\n" + server_log.read())
                     raise
                 print(f"| {name} | {runs} | {per_s:.0f} | {cpu:.1f} | {1e3 * cpu / runs:.2f} |")
-        finally:
-            server.kill()
-            server.wait()
         print(f"({a.concurrency} client loops, {a.seconds:.0f} s each, {os.cpu_count()} CPUs)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
