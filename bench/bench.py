@@ -262,7 +262,15 @@ def file_io(table, tmp, reps, size_mib):
     with open(data, "wb") as f:
         f.write(os.urandom(size_mib << 20))
     flat = os.path.join(SAMPLES, "cat.bin")
-    variants = {"native cat": ["cat"], "runner (flat cat sample)": runner_exec(flat)}
+    variants = {"native cat": ["cat"]}
+    # The flat sample's native twin (the same object linked as an ELF by the
+    # samples build): the same 4 KiB reads and writes, where coreutils' cat
+    # reads 128 KiB at a time.
+    twins = sorted(glob.glob(os.path.join(ROOT, "target", "*", "build", "samples-*", "out", "cat.elf")), key=os.path.getmtime)
+    if twins:
+        variants["native twin of the flat cat sample"] = [twins[-1]]
+    variants["runner --syscalls exit (flat cat sample)"] = runner_exec(flat, extra=["--syscalls", "exit"])
+    variants["runner --syscalls ring (flat cat sample)"] = runner_exec(flat, extra=["--syscalls", "ring"])
     times = interleaved(variants, reps, stdin_path=data)
     compare(table, f"file I/O: cat {size_mib} MiB stdin->/dev/null", times, base="native cat")
 

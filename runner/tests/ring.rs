@@ -384,3 +384,75 @@ fn runner_info_measures_the_ring() {
         .unwrap_or_else(|| panic!("{line}"));
     assert!(sites >= 1, "the loop's site is patched: {line}");
 }
+
+/// A standard input that is a regular file never makes a read wait, so
+/// the ring serves its reads (the flat `cat` sample: 4 KiB reads and
+/// writes) and the copy is exact; one that is a pipe may wait, so its reads
+/// go by trap (`ring_fallbacks`) and the copy is exact too.
+#[test]
+fn stdin_from_a_file_is_read_in_the_ring_and_from_a_pipe_by_trap() {
+    let dir = temp_dir("ring-stdin");
+    // Text (the pipe run's output is compared as a string).
+    let data: Vec<u8> = (0..600_000u32)
+        .map(|i| match i % 64 {
+            63 => b'\n',
+            _ => b'a' + (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 26,
+        })
+        .collect();
+    let input = dir.join("input.bin");
+    std::fs::write(&input, &data).expect("input");
+    let cat = sample("cat");
+    let stats = dir.join("stats.json");
+    let args = |stats: &std::path::Path| {
+        vec![
+            "exec".to_string(),
+            "--syscalls".into(),
+            "ring".into(),
+            "--stats".into(),
+            stats.to_str().expect("utf-8").into(),
+            cat.to_str().expect("utf-8").into(),
+        ]
+    };
+    let reads = data.len().div_ceil(4096) as u64;
+
+    let out = runner()
+        .args(args(&stats))
+        .stdin(std::fs::File::open(&input).expect("open input"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "stdin from a file: the copy differs ({} bytes)",
+        out.stdout.len()
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
+    // The first read and write trap (their sites get patched); the rest
+    // are served, none falls back (the server is awake: it just served
+    // the call before).
+    assert!(
+        n(&s["ring_calls"]) >= 2 * reads - 4,
+        "reads not served in the ring: {s}"
+    );
+
+    let mut cmd = runner();
+    cmd.args(args(&stats));
+    let r = run_command(cmd, &data);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.as_bytes() == data,
+        "stdin from a pipe: the copy differs"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
+    assert!(
+        n(&s["ring_fallbacks"]) >= reads - 2,
+        "pipe reads served in the ring: {s}"
+    );
+}

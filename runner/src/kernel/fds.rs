@@ -15,6 +15,7 @@ use crate::abi::Errno;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use sandbox_policy::Protocol;
 use std::ffi::OsString;
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -229,6 +230,10 @@ pub enum Object {
         host: OwnedFd,
         /// As a socket's.
         edges: Edges,
+        /// The host file is a regular file or a block device, whose reads
+        /// and writes never wait for another process (the syscall ring
+        /// serves them, run/ring_calls.rs); a pipe, socket or terminal may.
+        never_waits: bool,
     },
     /// A standard stream the policy disconnected: reads return end-of-file,
     /// writes succeed and are discarded, like /dev/null.
@@ -391,6 +396,9 @@ impl FdTable {
             let object = match file {
                 Some(f) => Object::Stdio {
                     stream,
+                    never_waits: f
+                        .metadata()
+                        .is_ok_and(|m| m.is_file() || FileTypeExt::is_block_device(&m.file_type())),
                     host: OwnedFd::from(f),
                     edges: Edges::default(),
                 },

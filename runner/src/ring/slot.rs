@@ -13,13 +13,20 @@
 //! | 0x00 | `state` (u32): IDLE, REQUEST, DONE, WITHDRAWN, TAKEN, DONE_EXIT |
 //! | 0x04 | `verdict` (u32): 0 the result stands, 1 make the call by trap |
 //! | 0x08 | the call's number |
-//! | 0x10-0x38 | its six arguments |
+//! | 0x10-0x38 | its six arguments; the result, over the first, once served |
 //! | 0x40 | where it returns (the site's end, as RCX) |
 //! | 0x48 | the program's RFLAGS (as R11) |
-//! | 0x50 | the result |
+//! | 0x50 | unused |
 //! | 0x58 | how many times the stub spins before it withdraws |
 //! | 0x60 | the program's RSP while the stub runs |
 //! | 0x68 | the stub's stack top (the end of this page) |
+//!
+//! Everything the runner reads and writes to serve a call lies in the
+//! first 64 bytes, one cache line: a call moves that line from the guest's
+//! CPU to the runner's and back, and nothing else. The second line (the
+//! program's RCX, RFLAGS and RSP) stays with the guest; the runner reads
+//! it only to put a thread stopped in ring code back where it was, or to
+//! name where a call returns in a death line.
 
 use crate::guest::layout::{INTERP_BASE, VVAR_VA};
 use thinvisor_kmod::PAGE_SIZE;
@@ -30,12 +37,17 @@ pub const NR: u64 = 0x08;
 pub const ARGS: u64 = 0x10;
 pub const RETURN: u64 = 0x40;
 pub const FLAGS: u64 = 0x48;
-pub const RESULT: u64 = 0x50;
+/// Written over the first argument: the runner has copied the request
+/// before it answers, and the stub never reads an argument back.
+pub const RESULT: u64 = ARGS;
 pub const SPIN: u64 = 0x58;
 pub const SAVED_RSP: u64 = 0x60;
 pub const STUB_STACK: u64 = 0x68;
 /// The request fields the runner copies in one read (number to flags).
 pub const REQUEST_BYTES: usize = (FLAGS + 8 - NR) as usize;
+/// The end of the first cache line: the fields a call is served with.
+pub const CALL_LINE: u64 = 0x40;
+const _: () = assert!(ARGS + 6 * 8 == CALL_LINE && RESULT + 8 <= CALL_LINE);
 
 /// `state` values.
 pub const IDLE: u32 = 0;
@@ -79,6 +91,17 @@ pub struct Request {
     pub flags: u64,
 }
 
+/// The call in a slot's first line: its number and arguments.
+pub fn call_from_line(b: &[u8; CALL_LINE as usize]) -> (u64, [u64; 6]) {
+    let word = |o: u64| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[o as usize..o as usize + 8]);
+        u64::from_le_bytes(w)
+    };
+    let arg = |i: u64| word(ARGS + 8 * i);
+    (word(NR), [arg(0), arg(1), arg(2), arg(3), arg(4), arg(5)])
+}
+
 impl Request {
     /// Decodes the bytes from `NR` to the end of `FLAGS`.
     pub fn from_bytes(b: &[u8; REQUEST_BYTES]) -> Request {
@@ -112,6 +135,15 @@ mod tests {
         assert_eq!(r.ret, 8);
         assert_eq!(r.flags, 9);
         assert_eq!(REQUEST_BYTES as u64, RETURN + 16 - NR);
+    }
+
+    #[test]
+    fn the_call_line_holds_the_number_and_arguments() {
+        let mut b = [0u8; CALL_LINE as usize];
+        for (i, w) in b.chunks_mut(8).enumerate() {
+            w[0] = i as u8;
+        }
+        assert_eq!(call_from_line(&b), (1, [2, 3, 4, 5, 6, 7]));
     }
 
     #[test]

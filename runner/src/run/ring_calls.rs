@@ -18,8 +18,9 @@ use crate::kernel::Process;
 enum Fd {
     /// No descriptor.
     None,
-    /// Reads from the descriptor in argument 0: a standard stream reads
-    /// from the host and may block there, so it goes by trap.
+    /// Reads from the descriptor in argument 0: a standard stream that is
+    /// a pipe, socket or terminal reads from the host and may block there,
+    /// so it goes by trap; one that is a regular file never waits.
     Reads,
     /// Writes to (or asks about) the descriptor in argument 0: any kind
     /// but sockets, whose host calls may wait for a peer.
@@ -121,11 +122,11 @@ pub fn serves(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
         return false;
     };
     let readable = |fd: u64| {
-        process
-            .fds
-            .get(fd)
-            .ok()
-            .is_none_or(|o| !matches!(&*o, Object::Stdio { .. } | Object::Socket(_)))
+        process.fds.get(fd).ok().is_none_or(|o| match &*o {
+            Object::Stdio { never_waits, .. } => *never_waits,
+            Object::Socket(_) => false,
+            _ => true,
+        })
     };
     let writable = |fd: u64| {
         process

@@ -28,6 +28,7 @@ use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::ring::sites::{Patched, Resume, SlotView};
 use crate::ring::{slot, SyscallMode};
+use crate::syscalls::CallerRegs;
 use crate::syscalls::{self, table, Outcome};
 use std::time::{Duration, Instant};
 use thinvisor_kmod::{GuestMemory, VmExit, PAGE_SIZE};
@@ -48,6 +49,9 @@ const GUEST_SPIN_ASLEEP: u64 = 1;
 /// the deadline and the client, and how often it looks while it spins.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
 const LOOK_EVERY: Duration = Duration::from_millis(20);
+/// How many turns of the serving loop (a look at the slot each, and a
+/// request served or not) go by between two reads of the clock.
+const LOOK_SPINS: u32 = 32;
 
 /// Whether thread `t` runs with the ring this time: maps its slot and
 /// points its GS base at it the first time (and after an execve). False
@@ -196,26 +200,41 @@ fn serve_while_running(
     t: &mut Thread,
     deadline: Option<&Deadline>,
 ) -> Result<VmExit, RunError> {
-    let mut last = Instant::now();
-    let mut next_look = last + LOOK_EVERY;
+    // The clock is read once every LOOK_SPINS turns of the loop, served or
+    // idle (a read costs as much as a look at the slot): `idle_since` is
+    // when a look at the clock first found no request served since the
+    // one before.
+    let mut idle_since: Option<Instant> = None;
+    let mut served = false;
+    let mut next_look = Instant::now() + LOOK_EVERY;
+    let mut turns = 0u32;
     loop {
         if let Some(exit) = t.vcpu.finish_run(None)? {
             return Ok(exit);
+        }
+        if serve_one(sb, t)? {
+            served = true;
+        }
+        turns = turns.wrapping_add(1);
+        if !turns.is_multiple_of(LOOK_SPINS) {
+            std::hint::spin_loop();
+            continue;
         }
         let now = Instant::now();
         if now >= next_look {
             next_look = now + LOOK_EVERY;
             stop_if_over(sb, t, deadline);
         }
-        if serve_one(sb, t)? {
-            last = Instant::now();
+        if std::mem::take(&mut served) {
+            idle_since = None;
             continue;
         }
-        if now.duration_since(last) >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
+        let since = *idle_since.get_or_insert(now);
+        if now.duration_since(since) >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
             // A request posted before the guest saw the budget drop.
             if serve_one(sb, t)? {
                 set_spin(sb, t, GUEST_SPIN_AWAKE)?;
-                last = Instant::now();
+                idle_since = None;
                 continue;
             }
             loop {
@@ -277,6 +296,12 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     {
         let mem = st.machine.vm.memory(st.machine.slot)?;
         let state = mem.atomic_u32(pa + slot::STATE)?;
+        // Looked at before it is claimed: a compare-and-swap takes the
+        // line from the guest's CPU even when it fails, and the guest is
+        // writing its request there.
+        if state.load(Ordering::Relaxed) != slot::REQUEST {
+            return Ok(false);
+        }
         if state
             .compare_exchange(
                 slot::REQUEST,
@@ -289,10 +314,11 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
             return Ok(false);
         }
     }
-    // Copied once, now that the guest can no longer withdraw it.
-    let view = read_slot(st.machine.vm.memory(st.machine.slot)?, pa)?;
-    let req = view.request;
-    let (nr, args) = (req.nr, req.args);
+    // Copied once, now that the guest can no longer withdraw it: the first
+    // line only (slot.rs), which the state word brought here already.
+    let mut line = [0u8; slot::CALL_LINE as usize];
+    st.machine.vm.memory(st.machine.slot)?.read(pa, &mut line)?;
+    let (nr, args) = slot::call_from_line(&line);
     t.signals
         .take_posted(&t.inbox, &st.process.threads.shared_pending, 0);
     let by_trap = !servable::serves(st.process, nr, &args)
@@ -305,7 +331,7 @@ fn serve_one(sb: &Sandbox<'_>, t: &mut Thread) -> Result<bool, RunError> {
     let mut answer = (slot::VERDICT_TRAP, 0u64);
     let mut ends_group = false;
     if !by_trap {
-        let outcome = dispatch_call(&mut st, t, nr, &args, view.saved_rsp, Some(req.ret))?;
+        let outcome = dispatch_call(&mut st, t, nr, &args, CallerRegs::InSlot(pa))?;
         answer = match outcome {
             Outcome::Return(v) => (slot::VERDICT_RESULT, v),
             // Nothing was done: the trap path makes the call and waits.

@@ -34,7 +34,7 @@ use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::monitor::{Monitor, MonitorError};
 use crate::run::boot::Machine;
-use crate::syscalls::{self, table, Args, Ctx, Outcome, Wait};
+use crate::syscalls::{self, table, Args, CallerRegs, Ctx, Outcome, Wait};
 use crate::trace::Ending;
 use sandbox_policy::OnDeny;
 use std::sync::atomic::Ordering;
@@ -821,7 +821,7 @@ where
             Err(end) => return Ok(Some(end)),
         };
         st = g.view(t.pid)?;
-        let outcome = dispatch_call(&mut st, t, nr, &args, user_rsp, None)?;
+        let outcome = dispatch_call(&mut st, t, nr, &args, CallerRegs::Trapped { rsp: user_rsp })?;
         let wait = match outcome {
             Outcome::Return(v) => {
                 audited::returned(&mut st, t, nr, &args, v, site)?;
@@ -1140,8 +1140,7 @@ pub(super) fn dispatch_call(
     t: &mut Thread,
     nr: u64,
     args: &Args,
-    user_rsp: u64,
-    return_rip: Option<u64>,
+    caller: CallerRegs,
 ) -> Result<Outcome, RunError> {
     let outcome = {
         let State {
@@ -1151,10 +1150,7 @@ pub(super) fn dispatch_call(
             ..
         } = st;
         let mem = machine.vm.memory_mut(machine.slot)?;
-        let mut ctx = Ctx::new(kernel, process, t, mem).with_user_rsp(user_rsp);
-        if let Some(rip) = return_rip {
-            ctx = ctx.with_return_rip(rip);
-        }
+        let mut ctx = Ctx::new(kernel, process, t, mem).with_caller(caller);
         syscalls::dispatch(&mut ctx, nr, args)
     };
     t.resume = None;

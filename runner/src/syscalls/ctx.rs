@@ -3,6 +3,7 @@
 
 use crate::guest::address_space::AddressSpace;
 use crate::kernel::{Kernel, Process, Thread};
+use crate::ring::slot;
 use crate::tunnel::Tunnel;
 use thinvisor_kmod::{GuestMemory, KmodError};
 
@@ -18,10 +19,21 @@ pub struct Ctx<'a> {
     pub(super) process: &'a mut Process,
     pub(super) thread: &'a mut Thread,
     mem: &'a mut GuestMemory,
-    user_rsp: u64,
-    /// Where the call returns when the vCPU cannot say (a call the
-    /// syscall ring serves while the vCPU runs).
-    return_rip: Option<u64>,
+    caller: CallerRegs,
+}
+
+/// Where the calling thread's user registers are while its call is
+/// served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerRegs {
+    /// The call trapped: the vCPU holds them (RCX is where the call
+    /// returns), and the program's RSP is `rsp` (0 when unknown).
+    Trapped { rsp: u64 },
+    /// The syscall ring serves the call while the vCPU runs: the slot at
+    /// this guest-physical address holds where the call returns and the
+    /// program's RSP (ring/slot.rs), read only when a handler asks (they
+    /// lie outside the cache line a call is served with).
+    InSlot(u64),
 }
 
 impl<'a> Ctx<'a> {
@@ -38,21 +50,13 @@ impl<'a> Ctx<'a> {
             process,
             thread,
             mem,
-            user_rsp: 0,
-            return_rip: None,
+            caller: CallerRegs::Trapped { rsp: 0 },
         }
     }
 
-    /// The same, knowing the program's RSP at the syscall.
-    pub fn with_user_rsp(mut self, rsp: u64) -> Ctx<'a> {
-        self.user_rsp = rsp;
-        self
-    }
-
-    /// The same, for a call made without an exit that returns to `rip`
-    /// (run/ring_loop.rs): the vCPU is in the guest meanwhile.
-    pub fn with_return_rip(mut self, rip: u64) -> Ctx<'a> {
-        self.return_rip = Some(rip);
+    /// The same, saying where the caller's user registers are.
+    pub fn with_caller(mut self, caller: CallerRegs) -> Ctx<'a> {
+        self.caller = caller;
         self
     }
 
@@ -111,16 +115,20 @@ impl<'a> Ctx<'a> {
     /// Where the guest's `syscall` returns to (RCX), for death lines; 0 when
     /// the registers cannot be read.
     pub(super) fn user_rip(&mut self) -> u64 {
-        if let Some(rip) = self.return_rip {
-            return rip;
+        match self.caller {
+            CallerRegs::InSlot(pa) => self.mem.read_u64(pa + slot::RETURN).unwrap_or(0),
+            CallerRegs::Trapped { .. } => self.thread.vcpu.regs().map_or(0, |r| r.rcx),
         }
-        self.thread.vcpu.regs().map_or(0, |r| r.rcx)
     }
 
     /// The program's RSP at the syscall (the SYSRET path leaves it in RSP;
-    /// the #PF path in the exception frame), 0 when unknown.
+    /// the #PF path in the exception frame; the ring's stub in its slot), 0
+    /// when unknown.
     pub(super) fn user_rsp(&mut self) -> u64 {
-        self.user_rsp
+        match self.caller {
+            CallerRegs::InSlot(pa) => self.mem.read_u64(pa + slot::SAVED_RSP).unwrap_or(0),
+            CallerRegs::Trapped { rsp } => rsp,
+        }
     }
 
     /// Writes a model-specific register of the calling thread's vCPU.

@@ -67,7 +67,7 @@ mod wait;
 
 use crate::abi::Errno;
 use crate::kernel::death::Death;
-pub use ctx::Ctx;
+pub use ctx::{CallerRegs, Ctx};
 use sandbox_policy::{OnDeny, SyscallRules};
 use std::time::Instant;
 

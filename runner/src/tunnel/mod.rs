@@ -282,6 +282,17 @@ impl<'a> Tunnel<'a> {
         parts: &[(GuestPtr, u64)],
         sink: &mut impl Write,
     ) -> Result<std::io::Result<usize>, TunnelError> {
+        if let [(ptr, len)] = parts {
+            // One range in one physical run (most reads and writes): no
+            // vector to build.
+            if let [r] = self.check(*ptr, *len, Access::Read)?.as_slice() {
+                let bytes = self
+                    .mem
+                    .slice(r.pa, r.len)
+                    .map_err(|_| TunnelError::Fault(r.pa))?;
+                return Ok(sink.write(bytes));
+            }
+        }
         let mut runs = Vec::new();
         for &(ptr, len) in parts {
             runs.extend(self.check(ptr, len, Access::Read)?);
@@ -308,6 +319,20 @@ impl<'a> Tunnel<'a> {
         parts: &[(GuestPtr, u64)],
         source: &mut impl Read,
     ) -> Result<std::io::Result<usize>, TunnelError> {
+        if let [(ptr, len)] = parts {
+            // One range (most reads): check_write checks all of it before
+            // it gives any page a frame of its own; one physical run needs
+            // no vector.
+            let runs = self.check_write(*ptr, *len)?;
+            if let [r] = runs.as_slice() {
+                let buf = self
+                    .mem
+                    .slice_mut(r.pa, r.len)
+                    .map_err(|_| TunnelError::Fault(r.pa))?;
+                return Ok(source.read(buf));
+            }
+            return self.read_runs_from_host(runs, source);
+        }
         for &(ptr, len) in parts {
             self.check(ptr, len, Access::Write)?;
         }
@@ -315,6 +340,16 @@ impl<'a> Tunnel<'a> {
         for &(ptr, len) in parts {
             runs.extend(self.check_write(ptr, len)?);
         }
+        self.read_runs_from_host(runs, source)
+    }
+
+    /// The vectored read of [`Tunnel::read_many_from_host`] into `runs`
+    /// (checked, writable, in the guest's order).
+    fn read_runs_from_host(
+        &mut self,
+        mut runs: Vec<PhysRun>,
+        source: &mut impl Read,
+    ) -> Result<std::io::Result<usize>, TunnelError> {
         runs.retain(|r| r.len > 0);
         runs.truncate(HOST_IOV_MAX);
         let Some(first) = runs.first().copied() else {
