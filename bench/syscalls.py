@@ -7,11 +7,12 @@ run interleaved, REPS times; the table gives median wall seconds and median
 CPU seconds (user + system of the whole process tree, from wait4), each
 with its ratio to native.
 
-    cargo build --release -p runner
+    cargo build --release -p runner -p samples
     python3 bench/syscalls.py [--reps N] [--mib N] [--markdown FILE]
 """
 
 import argparse
+import glob
 import os
 import shutil
 import statistics
@@ -40,11 +41,14 @@ int main(int argc, char **argv)
 """
 
 
-def run_once(argv):
+def run_once(argv, stdin_path=None):
     """(wall seconds, CPU seconds) of one run; fails on a non-zero status."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    if stdin_path:
+        stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace")
@@ -54,13 +58,13 @@ def run_once(argv):
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def interleaved(variants, reps):
+def interleaved(variants, reps, stdin_path=None):
     results = {name: ([], []) for name in variants}
     for argv in variants.values():
-        run_once(argv)  # warm-up: page cache, binaries
+        run_once(argv, stdin_path)  # warm-up: page cache, binaries
     for _ in range(reps):
         for name, argv in variants.items():
-            wall, cpu = run_once(argv)
+            wall, cpu = run_once(argv, stdin_path)
             results[name][0].append(wall)
             results[name][1].append(cpu)
     return results
@@ -76,6 +80,30 @@ def variants_for(program, args, policy):
         v["qemu-x86_64"] = [QEMU, program] + args
     if RUNSC:
         v["gVisor (runsc --platform=ptrace do)"] = [RUNSC, "--platform=ptrace", "--network=none", "do", program] + args
+    return v
+
+
+def flat_cat_variants(policy):
+    """The flat `cat` sample (4 KiB reads and writes from stdin to stdout)
+    under the runner; natively coreutils' cat (the issue's baseline, 128 KiB
+    reads) and the sample's twin (the same object linked as an ELF by the
+    samples build), which qemu-x86_64 and gVisor run too."""
+    flat = os.path.join(ROOT, "target", "samples", "cat.bin")
+    twins = sorted(glob.glob(os.path.join(ROOT, "target", "*", "build", "samples-*", "out", "cat.elf")),
+                   key=os.path.getmtime)
+    if not os.path.exists(flat) or not twins:
+        return None
+    twin = twins[-1]
+    v = {
+        "native": ["cat"],
+        "native twin of the sample": [twin],
+        "runner --syscalls exit": [RUNNER, "exec", "--syscalls", "exit", "--policy", policy, flat],
+        "runner --syscalls ring": [RUNNER, "exec", "--syscalls", "ring", "--policy", policy, flat],
+    }
+    if QEMU:
+        v["qemu-x86_64 (twin)"] = [QEMU, twin]
+    if RUNSC:
+        v["gVisor (twin)"] = [RUNSC, "--platform=ptrace", "--network=none", "do", twin]
     return v
 
 
@@ -107,9 +135,15 @@ def main():
         (f"busybox cat {a.mib} MiB > /dev/null", BUSYBOX, ["cat", data]),
         ("find /usr/lib -name '*.so*' (dynamic, glibc)", "/usr/bin/find", ["/usr/lib", "-name", "*.so*"]),
     ]
+    runs = [(case, variants_for(program, args, policy), None) for case, program, args in cases]
+    flat = flat_cat_variants(policy)
+    if flat:
+        runs.insert(3, (f"cat {a.mib} MiB stdin > /dev/null (flat sample, 4 KiB reads)", flat, data))
+    else:
+        print("(no flat cat sample: cargo build --release -p samples)")
     rows = []
-    for case, program, args in cases:
-        r = interleaved(variants_for(program, args, policy), a.reps)
+    for case, variants, stdin_path in runs:
+        r = interleaved(variants, a.reps, stdin_path)
         base_wall = statistics.median(r["native"][0])
         base_cpu = statistics.median(r["native"][1])
         for name, (walls, cpus) in r.items():

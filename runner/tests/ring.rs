@@ -388,7 +388,7 @@ fn runner_info_measures_the_ring() {
 /// A standard input that is a regular file never makes a read wait, so
 /// the ring serves its reads (the flat `cat` sample: 4 KiB reads and
 /// writes) and the copy is exact; one that is a pipe may wait, so its reads
-/// go by trap (`ring_fallbacks`) and the copy is exact too.
+/// go by trap and the copy is exact too.
 #[test]
 fn stdin_from_a_file_is_read_in_the_ring_and_from_a_pipe_by_trap() {
     let dir = temp_dir("ring-stdin");
@@ -433,12 +433,17 @@ fn stdin_from_a_file_is_read_in_the_ring_and_from_a_pipe_by_trap() {
     );
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
-    // The first read and write trap (their sites get patched); the rest
-    // are served, none falls back (the server is awake: it just served
-    // the call before).
-    assert!(
-        n(&s["ring_calls"]) >= 2 * reads - 4,
-        "reads not served in the ring: {s}"
+    // Every call after the first read and write (which trap, and get their
+    // sites patched) is posted in the ring. On a loaded machine the guest
+    // may withdraw some (its server was off the CPU: they trap, counted in
+    // ring_trapped_at_sites); none that the server took was turned back
+    // (ring_fallbacks), which every read was before.
+    let posted = n(&s["ring_calls"]) + n(&s["ring_trapped_at_sites"]);
+    assert!(posted >= 2 * reads - 2, "calls not posted in the ring: {s}");
+    assert_eq!(
+        n(&s["ring_fallbacks"]),
+        0,
+        "a read of a file was sent back to trap: {s}"
     );
 
     let mut cmd = runner();
@@ -451,8 +456,10 @@ fn stdin_from_a_file_is_read_in_the_ring_and_from_a_pipe_by_trap() {
     );
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
+    // A pipe's reads are never served in the ring (they may wait): only
+    // its writes are.
     assert!(
-        n(&s["ring_fallbacks"]) >= reads - 2,
+        n(&s["ring_calls"]) <= reads + 1,
         "pipe reads served in the ring: {s}"
     );
 }
