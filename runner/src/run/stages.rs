@@ -243,6 +243,16 @@ pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared
     })
 }
 
+/// How the run asks its syscalls to reach the runner: --syscalls (or
+/// THINVISOR_SYSCALLS), else the policy's syscalls.ring.
+fn wanted_syscalls(opts: &ExecOptions, policy: &Policy) -> crate::ring::SyscallMode {
+    opts.syscalls.unwrap_or(match policy.syscalls.ring {
+        sandbox_policy::RingChoice::On => crate::ring::SyscallMode::Ring,
+        sandbox_policy::RingChoice::Off => crate::ring::SyscallMode::Exit,
+        sandbox_policy::RingChoice::Auto => crate::ring::SyscallMode::Auto,
+    })
+}
+
 /// `--cwd DIR`: the guest starts in DIR, a directory the policy's files
 /// show (relative paths, the program's among them, start there).
 fn start_in(vfs: &mut Vfs, dir: &std::path::Path) -> Result<(), RunFailure> {
@@ -449,6 +459,20 @@ impl Prepared {
         };
         let blank = blank.filter(|b| b.fits(start.memory_limit));
         let prebuilt_vm = blank.is_some();
+        // A run that will use the ring: the instruction decoder's tables
+        // are built on another CPU while this one builds the VM (joined
+        // below, before the lock-down, which wants one thread).
+        let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
+        let warm = (!engine.monitor
+            && !crate::ring::moved::is_warm()
+            && wanted_syscalls(opts, policy).resolve(!hv.platform().is_hardware(), cpus)
+                == crate::ring::SyscallMode::Ring)
+            .then(|| {
+                std::thread::Builder::new()
+                    .spawn(crate::ring::moved::warm_up)
+                    .ok()
+            })
+            .flatten();
         let booted = match blank {
             Some(b) => boot::boot_blank(b, &image, &start).map(|mut g| {
                 g.machine.vm.seal_memory_layout();
@@ -456,6 +480,9 @@ impl Prepared {
             }),
             None => boot::boot(&hv, &image, &start),
         };
+        if let Some(w) = warm {
+            let _ = w.join();
+        }
         let guest = booted.map_err(|e| {
             RunFailure::with_status(format!("{}: {e}", opts.program.display()), e.exit_status())
         })?;
@@ -599,16 +626,8 @@ impl Booted {
                 .map_err(|e| RunFailure::runner(format!("cannot audit the program: {e}")))?;
         }
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
-        // --syscalls (or THINVISOR_SYSCALLS), else the policy's
-        // syscalls.ring; never together with the in-VM monitor.
-        let wanted = record
-            .opts
-            .syscalls
-            .unwrap_or(match record.policy.syscalls.ring {
-                sandbox_policy::RingChoice::On => crate::ring::SyscallMode::Ring,
-                sandbox_policy::RingChoice::Off => crate::ring::SyscallMode::Exit,
-                sandbox_policy::RingChoice::Auto => crate::ring::SyscallMode::Auto,
-            });
+        // Never together with the in-VM monitor.
+        let wanted = wanted_syscalls(&record.opts, &record.policy);
         objects.kernel.syscall_mode = if engine.monitor {
             crate::ring::SyscallMode::Exit
         } else {

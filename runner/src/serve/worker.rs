@@ -64,6 +64,9 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
             None
         }
     };
+    // The instruction decoder the ring's patching uses builds its tables
+    // on first use: now, not in the run.
+    crate::ring::moved::warm_up();
     let conn = loop {
         match listener.accept() {
             Ok((c, _)) => break c,
