@@ -626,7 +626,10 @@ fn read_code(mm: &AddressSpace, mem: &GuestMemory, va: u64, len: u64) -> Option<
     Some(out)
 }
 
-/// The fields of a thread's slot the fix-up needs, read once.
+/// The fields of a thread's slot the fix-up needs, read once. Once the
+/// runner has answered (`state` DONE or DONE_EXIT), `request.args[0]` is
+/// the result, not the first argument (slot.rs: the result is written
+/// over it); nothing here reads the arguments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlotView {
     pub state: u32,
