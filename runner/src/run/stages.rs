@@ -412,6 +412,7 @@ pub struct Booted {
     hv: Hypervisor,
     engine: Engine,
     guest: Guest,
+    syscall_mode: crate::ring::SyscallMode,
 }
 
 impl Prepared {
@@ -459,20 +460,28 @@ impl Prepared {
         };
         let blank = blank.filter(|b| b.fits(start.memory_limit));
         let prebuilt_vm = blank.is_some();
+        // How syscalls reach the runner: --syscalls (or THINVISOR_SYSCALLS),
+        // else the policy's syscalls.ring; `auto` by the platform and the
+        // CPUs this runner may use (asked before the lock-down, whose
+        // filter does not have the call); never together with the in-VM
+        // monitor.
+        let syscall_mode = if engine.monitor {
+            crate::ring::SyscallMode::Exit
+        } else {
+            let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
+            wanted_syscalls(opts, policy).resolve(!hv.platform().is_hardware(), cpus)
+        };
         // A run that will use the ring: the instruction decoder's tables
         // are built on another CPU while this one builds the VM (joined
         // below, before the lock-down, which wants one thread).
-        let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
-        let warm = (!engine.monitor
-            && !crate::ring::moved::is_warm()
-            && wanted_syscalls(opts, policy).resolve(!hv.platform().is_hardware(), cpus)
-                == crate::ring::SyscallMode::Ring)
-            .then(|| {
-                std::thread::Builder::new()
-                    .spawn(crate::ring::moved::warm_up)
-                    .ok()
-            })
-            .flatten();
+        let warm = (syscall_mode == crate::ring::SyscallMode::Ring
+            && !crate::ring::moved::is_warm())
+        .then(|| {
+            std::thread::Builder::new()
+                .spawn(crate::ring::moved::warm_up)
+                .ok()
+        })
+        .flatten();
         let booted = match blank {
             Some(b) => boot::boot_blank(b, &image, &start).map(|mut g| {
                 g.machine.vm.seal_memory_layout();
@@ -495,6 +504,7 @@ impl Prepared {
             hv,
             engine,
             guest,
+            syscall_mode,
         })
     }
 }
@@ -530,6 +540,7 @@ impl Booted {
             hv,
             engine,
             guest,
+            syscall_mode,
         } = self;
         let Guest {
             mut machine,
@@ -599,9 +610,6 @@ impl Booted {
                 })?,
             )
         };
-        // For `--syscalls auto`: the CPUs this runner may use (asked
-        // before the lock-down, whose filter does not have the call).
-        let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
         lockdown::lock_down(&record.policy, &vfs)
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
         let program = record.opts.program.as_os_str().as_encoded_bytes();
@@ -626,13 +634,7 @@ impl Booted {
                 .map_err(|e| RunFailure::runner(format!("cannot audit the program: {e}")))?;
         }
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
-        // Never together with the in-VM monitor.
-        let wanted = wanted_syscalls(&record.opts, &record.policy);
-        objects.kernel.syscall_mode = if engine.monitor {
-            crate::ring::SyscallMode::Exit
-        } else {
-            wanted.resolve(!hv.platform().is_hardware(), cpus)
-        };
+        objects.kernel.syscall_mode = syscall_mode;
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))

@@ -282,20 +282,17 @@ impl<'a> Tunnel<'a> {
         parts: &[(GuestPtr, u64)],
         sink: &mut impl Write,
     ) -> Result<std::io::Result<usize>, TunnelError> {
-        if let [(ptr, len)] = parts {
-            // One range in one physical run (most reads and writes): no
-            // vector to build.
-            if let [r] = self.check(*ptr, *len, Access::Read)?.as_slice() {
-                let bytes = self
-                    .mem
-                    .slice(r.pa, r.len)
-                    .map_err(|_| TunnelError::Fault(r.pa))?;
-                return Ok(sink.write(bytes));
-            }
-        }
         let mut runs = Vec::new();
         for &(ptr, len) in parts {
             runs.extend(self.check(ptr, len, Access::Read)?);
+        }
+        if let [r] = runs.as_slice() {
+            // One physical run (most writes): no slice vector to build.
+            let bytes = self
+                .mem
+                .slice(r.pa, r.len)
+                .map_err(|_| TunnelError::Fault(r.pa))?;
+            return Ok(sink.write(bytes));
         }
         let mut slices = Vec::with_capacity(runs.len());
         for r in &runs {
