@@ -283,7 +283,7 @@ fn report_shows_every_layer_in_force() {
     for line in [
         "landlock: Full",
         "bounding set: Emptied",
-        "seccomp rules: 68",
+        "seccomp rules: 69",
         "RLIMIT_FSIZE: 1073741824",
         "RLIMIT_CORE: 0",
     ] {

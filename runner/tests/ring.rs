@@ -213,6 +213,85 @@ fn an_idle_guest_costs_no_cpu_with_the_ring() {
     );
 }
 
+/// Under `--syscalls auto` a thread takes the ring only once one of its
+/// `syscall` sites traps a second time. The flat hello makes each of its
+/// calls from a site of its own: it never takes the ring, although its
+/// write site is patched at once under `--syscalls ring`; a getpid loop
+/// does take it. (Where `auto` picks exits, hardware KVM or one CPU,
+/// nothing of the ring is used at all.)
+#[test]
+fn auto_takes_the_ring_only_for_a_site_used_again() {
+    let hello = sample("hello");
+    let h = hello.to_str().expect("utf-8");
+    let (r, at_once) = exec_stats("ring", &[], h, &[], "hello-at-once");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "Hello from inside the VM!\n")
+    );
+    assert!(n(&at_once["ring_sites"]) > 0, "{at_once}");
+    let (r, auto) = exec_stats("auto", &[], h, &[], "hello-auto");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "Hello from inside the VM!\n")
+    );
+    assert_eq!(
+        (n(&auto["ring_sites"]), n(&auto["ring_calls"])),
+        (0, 0),
+        "a site used once took the ring: {auto}"
+    );
+    let looping = elf_sample("ring_edges_glibc");
+    let l = looping.to_str().expect("utf-8");
+    let native = run_native(&looping, &["fork"], b"", &[]);
+    let (r, s) = exec_stats("auto", &[], l, &["fork"], "loop-auto");
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, native.stdout.as_str()),
+        "{}",
+        r.stderr
+    );
+    if s["syscalls_mode"] == "ring" {
+        assert!(n(&s["ring_sites"]) > 0, "{s}");
+        assert!(
+            n(&s["ring_calls"]) + n(&s["ring_trapped_at_sites"]) > 0,
+            "{s}"
+        );
+    } else {
+        assert_eq!(n(&s["ring_sites"]) + n(&s["ring_calls"]), 0, "{s}");
+    }
+}
+
+/// With the ring and a single CPU, the guest's run thread and the thread
+/// serving its ring can never run at once: the server sees that it shares
+/// the CPU and sleeps rather than spin the guest's time away, the guest's
+/// calls trap, and the program's output is still exactly its native one.
+#[test]
+fn the_ring_on_one_cpu_gives_what_native_gives() {
+    let program = elf_sample("ring_edges_glibc");
+    let dir = temp_dir("ring-one-cpu");
+    let file = dir.join("stats.json");
+    for mode in ["fork", "signal", "threads"] {
+        let native = run_native(&program, &[mode], b"", &[]);
+        let mut cmd = std::process::Command::new("taskset");
+        cmd.args(["-c", "0"])
+            .arg(env!("CARGO_BIN_EXE_runner"))
+            .args(["exec", "--syscalls", "ring", "--stats"])
+            .arg(&file)
+            .arg(&program)
+            .arg(mode);
+        let r = run_command(cmd, b"");
+        assert_eq!(
+            (r.status, r.stdout.as_str()),
+            (0, native.stdout.as_str()),
+            "{mode}: {}",
+            r.stderr
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("stats")).expect("JSON");
+        assert_eq!(s["syscalls_mode"], "ring", "{s}");
+        assert!(n(&s["ring_sites"]) > 0, "{mode}: {s}");
+    }
+}
+
 /// The policy's `syscalls.ring` turns the ring on; `--syscalls` wins over
 /// it.
 #[test]

@@ -40,6 +40,12 @@ struct Shared {
     tid: AtomicI32,
     /// The owner, to wake when a run ends.
     owner: Thread,
+    /// The CPU the helper last entered the guest on, and the CPU the owner
+    /// was on when it last started a run (-1: not known yet). Each side
+    /// writes its own and reads the other's; a stale value only costs one
+    /// spin more or less (`shares_cpu`).
+    helper_cpu: AtomicI32,
+    owner_cpu: AtomicI32,
 }
 
 /// The helper of one vCPU.
@@ -60,6 +66,8 @@ impl RemoteRun {
             errno: AtomicI32::new(0),
             tid: AtomicI32::new(0),
             owner: std::thread::current(),
+            helper_cpu: AtomicI32::new(-1),
+            owner_cpu: AtomicI32::new(-1),
         });
         let for_helper = shared.clone();
         // Unnamed: naming a thread is a prctl the runner's seccomp filter
@@ -92,10 +100,21 @@ impl RemoteRun {
     /// Asks the helper to run the vCPU once.
     pub(crate) fn go(&mut self) {
         self.started = Instant::now();
+        self.shared
+            .owner_cpu
+            .store(current_cpu(), Ordering::Relaxed);
         self.shared.phase.store(GO, Ordering::Release);
         if let Some(h) = &self.helper {
             h.thread().unpark();
         }
+    }
+
+    /// True when the calling thread (the owner) is on the CPU the helper
+    /// last entered the guest on: a wait spun out on it would only keep the
+    /// guest from running.
+    pub(crate) fn shares_cpu(&self) -> bool {
+        let mine = current_cpu();
+        mine >= 0 && mine == self.shared.helper_cpu.load(Ordering::Relaxed)
     }
 
     /// When the run has ended: Some(errno), 0 for a clean exit, and the
@@ -138,8 +157,17 @@ impl Drop for RemoteRun {
 /// owner usually handles an exit and starts the next run within this, and
 /// a wake-up through the kernel (futex, and an inter-processor interrupt
 /// when the helper sleeps on another CPU) costs tens of microseconds in a
-/// nested VM.
+/// nested VM. It does not spin at all while it shares its CPU with the
+/// owner, who could not handle the exit until the spin ran out.
 const SPIN_FOR_NEXT: Duration = Duration::from_micros(200);
+
+/// The CPU the calling thread runs on, or -1.
+fn current_cpu() -> i32 {
+    // SAFETY: sched_getcpu takes no arguments and touches no memory of
+    // ours; glibc reads it from the thread's rseq area (or the vDSO, or
+    // the getcpu syscall, which the runner's seccomp filter allows).
+    unsafe { libc::sched_getcpu() }
+}
 
 fn helper_loop(fd: RawFd, shared: &Shared) {
     shared
@@ -151,7 +179,8 @@ fn helper_loop(fd: RawFd, shared: &Shared) {
             QUIT => return,
             GO => {}
             _ => {
-                if idle_since.elapsed() < SPIN_FOR_NEXT {
+                let alone = shared.owner_cpu.load(Ordering::Relaxed) != current_cpu();
+                if alone && idle_since.elapsed() < SPIN_FOR_NEXT {
                     std::hint::spin_loop();
                 } else {
                     std::thread::park();
@@ -159,6 +188,7 @@ fn helper_loop(fd: RawFd, shared: &Shared) {
                 continue;
             }
         }
+        shared.helper_cpu.store(current_cpu(), Ordering::Relaxed);
         let mut errno = kvm_run(fd);
         let mut retries = 0;
         while errno == libc::EFAULT && retries < EFAULT_RETRIES {

@@ -135,6 +135,13 @@ impl Vcpu {
             .filter(|&t| t != 0)
     }
 
+    /// True when this thread is on the CPU the vCPU's run thread last
+    /// entered the guest on (false without a run thread): the two cannot
+    /// both run, so spinning here for the guest only delays it.
+    pub fn shares_cpu_with_run_thread(&self) -> bool {
+        self.remote.as_ref().is_some_and(RemoteRun::shares_cpu)
+    }
+
     /// True once [`Vcpu::run_remotely`] gave the vCPU its helper.
     pub fn is_remote(&self) -> bool {
         self.remote.is_some()

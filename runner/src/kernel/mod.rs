@@ -130,6 +130,8 @@ pub struct Kernel {
     /// How the guest's syscalls reach the runner (`--syscalls`; ring only
     /// without the in-VM monitor).
     pub syscall_mode: crate::ring::SyscallMode,
+    /// With the ring: when each thread takes it (`SyscallMode::ring_start`).
+    pub ring_start: crate::ring::RingStart,
     /// The terminal the policy lends the guest (`stdio.terminal`), if any.
     pub terminal: Option<terminal::Terminal>,
     /// `--trace`: where each syscall's line goes.
@@ -286,6 +288,7 @@ impl Kernel {
             signals_from_outside: false,
             first_is_init: false,
             syscall_mode: Default::default(),
+            ring_start: Default::default(),
             terminal: None,
             trace: None,
             audit: None,
@@ -344,6 +347,7 @@ impl Kernel {
             signals_from_outside: false,
             first_is_init: false,
             syscall_mode: Default::default(),
+            ring_start: Default::default(),
             terminal: policy
                 .stdio
                 .terminal

@@ -66,6 +66,9 @@ pub struct Thread {
     /// Its syscall ring slot, once mapped in its address space with the
     /// GS base pointing at it (ring/slot.rs, run/ring_loop.rs).
     pub ring_slot: Option<u64>,
+    /// Under `RingStart::OnReuse`: it trapped at a site that trapped
+    /// before, and takes the ring at its next entry.
+    pub ring_due: bool,
     /// `--trace`: the call it is making, until its line is written.
     pub trace: Option<crate::trace::Pending>,
     /// An open of a named pipe waiting for the other side, its end
@@ -119,6 +122,7 @@ impl Thread {
             resume: None,
             mq_receiver: None,
             ring_slot: None,
+            ring_due: false,
             on_out: false,
             trace: None,
             fifo_wait: None,

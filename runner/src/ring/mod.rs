@@ -55,6 +55,15 @@ impl SyscallMode {
         }
     }
 
+    /// For a run that asked for `self` and uses the ring: when each
+    /// thread takes it.
+    pub fn ring_start(self) -> RingStart {
+        match self {
+            SyscallMode::Auto => RingStart::OnReuse,
+            SyscallMode::Ring | SyscallMode::Exit => RingStart::AtOnce,
+        }
+    }
+
     /// The name `--stats` and `runner info` show.
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +72,25 @@ impl SyscallMode {
             SyscallMode::Auto => "auto",
         }
     }
+}
+
+/// When a thread of a run that uses the ring takes it: its vCPU moves to
+/// a run thread of its own, and its sites are patched as they trap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingStart {
+    /// From the first instruction (`--syscalls ring`).
+    #[default]
+    AtOnce,
+    /// Once the thread traps at a `syscall` site that trapped before, in
+    /// this thread or another of its process (`--syscalls auto`). Only a
+    /// site used again can gain from the ring, and taking it has a price
+    /// that a program whose calls each come from a site of their own never
+    /// earns back: the run thread, each exit's hand-over between two
+    /// threads, the instruction decoder's tables (0.4 ms on first use), a
+    /// patch per site. A static hello (5 calls, 5 sites) or `busybox true`
+    /// never pays it; a loop of reads pays one exit more than with the
+    /// ring at once (docs/benchmarks.md, "When the ring starts").
+    OnReuse,
 }
 
 #[cfg(test)]
@@ -76,5 +104,13 @@ mod tests {
         assert_eq!(Auto.resolve(false, 16), Exit);
         assert_eq!(Ring.resolve(false, 1), Ring);
         assert_eq!(Exit.resolve(true, 16), Exit);
+    }
+
+    #[test]
+    fn only_auto_waits_for_a_site_used_again() {
+        use super::RingStart;
+        assert_eq!(Auto.ring_start(), RingStart::OnReuse);
+        assert_eq!(Ring.ring_start(), RingStart::AtOnce);
+        assert_eq!(Exit.ring_start(), RingStart::AtOnce);
     }
 }

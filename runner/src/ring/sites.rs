@@ -96,6 +96,10 @@ pub struct RingCode {
     /// the ring patches, or jumped into), so that a site that traps
     /// often is looked at once; at most [`REFUSED_KEPT`].
     refused: std::collections::BTreeSet<u64>,
+    /// `syscall` addresses that trapped, kept while the process has
+    /// threads yet to take the ring (`RingStart::OnReuse`); at most
+    /// [`REFUSED_KEPT`].
+    trapped: std::collections::BTreeSet<u64>,
 }
 
 /// How many refused sites a process remembers (a program that makes ever
@@ -370,6 +374,16 @@ impl RingCode {
             && !self.refused.contains(&syscall_at)
     }
 
+    /// Whether the `syscall` at `syscall_at` trapped before; remembers
+    /// that it did now. Once the memory is full, every site counts as
+    /// seen (a program with that many sites makes calls enough).
+    pub fn trapped_before(&mut self, syscall_at: u64) -> bool {
+        if self.trapped.len() >= REFUSED_KEPT {
+            return true;
+        }
+        !self.trapped.insert(syscall_at)
+    }
+
     /// Remembers that the `syscall` at `syscall_at` is not patchable.
     fn refuse(&mut self, syscall_at: u64) {
         if self.refused.len() < REFUSED_KEPT {
@@ -637,4 +651,27 @@ pub struct SlotView {
     pub request: slot::Request,
     pub result: u64,
     pub saved_rsp: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RingCode, REFUSED_KEPT};
+
+    /// A site counts as used again from its second trap on, whichever
+    /// thread made the first; a fork's copy remembers the parent's; an
+    /// address space with more sites than are remembered counts every
+    /// new one as used again (its program makes calls enough).
+    #[test]
+    fn a_site_is_used_again_from_its_second_trap() {
+        let mut ring = RingCode::default();
+        assert!(!ring.trapped_before(0x40_1000));
+        assert!(!ring.trapped_before(0x40_2000));
+        assert!(ring.trapped_before(0x40_1000));
+        assert!(ring.for_child().trapped_before(0x40_2000));
+        let mut many = RingCode::default();
+        for site in 0..REFUSED_KEPT as u64 {
+            assert!(!many.trapped_before(0x50_0000 + 2 * site));
+        }
+        assert!(many.trapped_before(0x90_0000));
+    }
 }

@@ -27,7 +27,7 @@ use crate::guest::page_table::{Prot, COPY_ON_WRITE};
 use crate::kernel::thread_group::GroupEnd;
 use crate::kernel::Thread;
 use crate::ring::sites::{Patched, Resume, SlotView};
-use crate::ring::{slot, SyscallMode};
+use crate::ring::{slot, RingStart, SyscallMode};
 use crate::syscalls::CallerRegs;
 use crate::syscalls::{self, table, Outcome};
 use std::time::{Duration, Instant};
@@ -53,12 +53,13 @@ const LOOK_EVERY: Duration = Duration::from_millis(20);
 /// by between two reads of the clock.
 const LOOK_SPINS: u32 = 32;
 
-/// Whether thread `t` runs with the ring this time: maps its slot and
-/// points its GS base at it the first time (and after an execve). False
-/// when the run does not use the ring, the process turned it off, or its
-/// memory has no room for the slot.
+/// Whether thread `t` runs with the ring this time: moves its vCPU to a
+/// run thread once it is due (`auto`), maps its slot and points its GS
+/// base at it the first time (and after an execve). False when the run
+/// does not use the ring, the thread has not used a site again yet, the
+/// process turned it off, or its memory has no room for the slot.
 pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
-    if st.kernel.syscall_mode != SyscallMode::Ring || !t.vcpu.is_remote() {
+    if st.kernel.syscall_mode != SyscallMode::Ring {
         return Ok(false);
     }
     // A vfork child runs on its parent's lent memory until it execs or
@@ -79,6 +80,9 @@ pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     }
     if t.ring_slot.is_some() {
         return awake(st, t);
+    }
+    if !t.vcpu.is_remote() && !move_to_run_thread(st, t)? {
+        return Ok(false);
     }
     let Some(va) = slot::slot_va(t.vcpu.id()) else {
         return Ok(false);
@@ -113,16 +117,56 @@ pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     awake(st, t)
 }
 
-/// Tells the guest the server is awake (it spins long for an answer).
-/// False when the slot is not the program's own writable page now.
+/// Under `RingStart::OnReuse`: once the thread has trapped at a site that
+/// trapped before ([`note_trap`]), its vCPU runs on a run thread of its
+/// own from now on, so that this thread is free to serve its ring. True
+/// once it does. (KVM binds a vCPU to the task that runs it; it moves
+/// once, never back.)
+fn move_to_run_thread(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
+    if !t.ring_due && st.kernel.ring_start != RingStart::AtOnce {
+        return Ok(false);
+    }
+    t.vcpu.run_remotely()?;
+    // Kick timers armed before reach this thread only: the thread's timer
+    // kick is armed again, now for its run thread too. (The deadline's
+    // need not be: while the run thread is in the guest, this thread
+    // serves the ring and looks at the deadline itself, `stop_if_over`.)
+    t.timers_seen = st.process.timers_changed.wrapping_sub(1);
+    super::timer_firing::arm_kick(st, t)?;
+    Ok(true)
+}
+
+/// A syscall trap at `syscall_at`, under `RingStart::OnReuse` before the
+/// thread has the ring: a site that trapped before (in any thread of the
+/// process) makes the thread take the ring at its next entry.
+pub fn note_trap(st: &mut State<'_>, t: &mut Thread, syscall_at: u64) {
+    if st.kernel.syscall_mode == SyscallMode::Ring
+        && st.kernel.ring_start == RingStart::OnReuse
+        && !t.ring_due
+        && !t.vcpu.is_remote()
+        && st.process.ring.trapped_before(syscall_at)
+    {
+        t.ring_due = true;
+    }
+}
+
+/// Tells the guest the server is awake (it spins long for an answer),
+/// unless the server shares its CPU with the guest's run thread, where
+/// the guest's spin would only keep the server off the CPU. False when
+/// the slot is not the program's own writable page now.
 fn awake(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
     let Some(pa) = t.ring_slot.map(|va| slot_pa(st, va)).transpose()?.flatten() else {
         return Ok(false);
     };
+    let spin = if t.vcpu.shares_cpu_with_run_thread() {
+        GUEST_SPIN_ASLEEP
+    } else {
+        GUEST_SPIN_AWAKE
+    };
     st.machine
         .vm
         .memory_mut(st.machine.slot)?
-        .write_u64(pa + slot::SPIN, GUEST_SPIN_AWAKE)?;
+        .write_u64(pa + slot::SPIN, spin)?;
     Ok(true)
 }
 
@@ -232,10 +276,17 @@ fn serve_while_running(
             continue;
         }
         let since = *idle_since.get_or_insert(now);
-        if now.duration_since(since) >= HOST_SPIN && set_spin(sb, t, GUEST_SPIN_ASLEEP)? {
+        // On the run thread's CPU, spinning only delays the guest: sleep
+        // at once (the guest's calls trap meanwhile, as without the ring).
+        let crowded = t.vcpu.shares_cpu_with_run_thread();
+        if (crowded || now.duration_since(since) >= HOST_SPIN)
+            && set_spin(sb, t, GUEST_SPIN_ASLEEP)?
+        {
             // A request posted before the guest saw the budget drop.
             if serve_one(sb, t)? {
-                set_spin(sb, t, GUEST_SPIN_AWAKE)?;
+                if !crowded {
+                    set_spin(sb, t, GUEST_SPIN_AWAKE)?;
+                }
                 idle_since = None;
                 continue;
             }

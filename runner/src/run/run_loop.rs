@@ -796,6 +796,7 @@ where
     {
         st.stats.ring_trapped_at_sites += 1;
     }
+    super::ring_loop::note_trap(&mut st, t, ret.user_rip.wrapping_sub(2));
     super::ring_loop::patch_site(&mut st, t, ret.user_rip.wrapping_sub(2), nr)?;
     // A site whose `syscall` just moved into ring code returns into its
     // entry: its old return address is inside the jump now.

@@ -413,6 +413,8 @@ pub struct Booted {
     engine: Engine,
     guest: Guest,
     syscall_mode: crate::ring::SyscallMode,
+    /// `Kernel::ring_start`.
+    ring_start: crate::ring::RingStart,
 }
 
 impl Prepared {
@@ -465,16 +467,21 @@ impl Prepared {
         // CPUs this runner may use (asked before the lock-down, whose
         // filter does not have the call); never together with the in-VM
         // monitor.
+        let wanted = wanted_syscalls(opts, policy);
         let syscall_mode = if engine.monitor {
             crate::ring::SyscallMode::Exit
         } else {
             let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
-            wanted_syscalls(opts, policy).resolve(!hv.platform().is_hardware(), cpus)
+            wanted.resolve(!hv.platform().is_hardware(), cpus)
         };
-        // A run that will use the ring: the instruction decoder's tables
-        // are built on another CPU while this one builds the VM (joined
-        // below, before the lock-down, which wants one thread).
+        let ring_start = wanted.ring_start();
+        // A run that takes the ring from its first instruction: the
+        // instruction decoder's tables are built on another CPU while this
+        // one builds the VM (joined below, before the lock-down, which
+        // wants one thread). Under `auto` they are built when a thread
+        // first patches a site, if one ever does.
         let warm = (syscall_mode == crate::ring::SyscallMode::Ring
+            && ring_start == crate::ring::RingStart::AtOnce
             && !crate::ring::moved::is_warm())
         .then(|| {
             std::thread::Builder::new()
@@ -505,6 +512,7 @@ impl Prepared {
             engine,
             guest,
             syscall_mode,
+            ring_start,
         })
     }
 }
@@ -541,6 +549,7 @@ impl Booted {
             engine,
             guest,
             syscall_mode,
+            ring_start,
         } = self;
         let Guest {
             mut machine,
@@ -635,6 +644,7 @@ impl Booted {
         }
         objects.kernel.first_is_init = relayed.is_some() && record.opts.as_init;
         objects.kernel.syscall_mode = syscall_mode;
+        objects.kernel.ring_start = ring_start;
         objects.process.cmdline = std::iter::once(program)
             .chain(record.opts.args.iter().map(|a| a.as_bytes()))
             .flat_map(|a| a.iter().copied().chain([0]))
@@ -832,9 +842,13 @@ pub fn run_guest(
     outside: Outside,
     stats: &mut Stats,
 ) -> Result<Result<i32, Death>, RunError> {
-    // With the ring the guest runs on a helper thread of its vCPU from the
-    // first instruction on (the deadline's kicks must reach it too).
-    if objects.kernel.syscall_mode == crate::ring::SyscallMode::Ring {
+    // With the ring taken from the start, the guest runs on a helper thread
+    // of its vCPU from the first instruction on (the deadline's kicks must
+    // reach it too). Under `auto` the thread moves there later, if at all
+    // (run/ring_loop.rs).
+    if objects.kernel.syscall_mode == crate::ring::SyscallMode::Ring
+        && objects.kernel.ring_start == crate::ring::RingStart::AtOnce
+    {
         objects.thread.vcpu.run_remotely()?;
     }
     let mut deadline = Deadline::arm(&objects.thread.vcpu, remaining)?;

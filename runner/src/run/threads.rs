@@ -577,7 +577,8 @@ where
             kernel,
             ..
         } = g.view(pid)?;
-        let ring = kernel.syscall_mode == crate::ring::SyscallMode::Ring;
+        let ring = kernel.syscall_mode == crate::ring::SyscallMode::Ring
+            && kernel.ring_start == crate::ring::RingStart::AtOnce;
         let (mut vcpu, area) = match cpu.take() {
             Some((mut vcpu, area)) => {
                 // A fault KVM was delivering to the guest thread this vCPU
@@ -589,8 +590,9 @@ where
             None => {
                 let mut vcpu = machine.vm.create_vcpu()?;
                 vcpu.make_runnable()?;
-                // With the syscall ring the guest runs on the vCPU's own
-                // helper thread, from its first run on (ring_loop.rs).
+                // With the syscall ring taken from the start, the guest runs
+                // on the vCPU's own helper thread from its first run on;
+                // under `auto` it moves there later, if at all (ring_loop.rs).
                 if ring {
                     vcpu.run_remotely()?;
                 }
