@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Syscall-bound programs, side by side in one run (docs/benchmarks.md,
 "Exitless syscalls"): native, `runner exec` with every syscall trapping
-(`--syscalls exit`) and with the syscall ring (`--syscalls ring`),
+(`--syscalls exit`), with the syscall ring from the start (`--syscalls
+ring`) and from a thread's first reused site on (`--syscalls auto`),
 qemu-x86_64, and gVisor (`runsc --platform=ptrace do`). Each case's variants
 run interleaved, REPS times; the table gives median wall seconds and median
 CPU seconds (user + system of the whole process tree, from wait4), each
@@ -75,6 +76,7 @@ def variants_for(program, args, policy):
         "native": [program] + args,
         "runner --syscalls exit": [RUNNER, "exec", "--syscalls", "exit", "--policy", policy, program] + args,
         "runner --syscalls ring": [RUNNER, "exec", "--syscalls", "ring", "--policy", policy, program] + args,
+        "runner --syscalls auto": [RUNNER, "exec", "--syscalls", "auto", "--policy", policy, program] + args,
     }
     if QEMU:
         v["qemu-x86_64"] = [QEMU, program] + args
@@ -99,6 +101,7 @@ def flat_cat_variants(policy):
         "native twin of the sample": [twin],
         "runner --syscalls exit": [RUNNER, "exec", "--syscalls", "exit", "--policy", policy, flat],
         "runner --syscalls ring": [RUNNER, "exec", "--syscalls", "ring", "--policy", policy, flat],
+        "runner --syscalls auto": [RUNNER, "exec", "--syscalls", "auto", "--policy", policy, flat],
     }
     if QEMU:
         v["qemu-x86_64 (twin)"] = [QEMU, twin]

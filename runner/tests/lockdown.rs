@@ -283,7 +283,7 @@ fn report_shows_every_layer_in_force() {
     for line in [
         "landlock: Full",
         "bounding set: Emptied",
-        "seccomp rules: 69",
+        "seccomp rules: 68",
         "RLIMIT_FSIZE: 1073741824",
         "RLIMIT_CORE: 0",
     ] {

@@ -40,12 +40,9 @@ struct Shared {
     tid: AtomicI32,
     /// The owner, to wake when a run ends.
     owner: Thread,
-    /// The CPU the helper last entered the guest on, and the CPU the owner
-    /// was on when it last started a run (-1: not known yet). Each side
-    /// writes its own and reads the other's; a stale value only costs one
-    /// spin more or less (`shares_cpu`).
-    helper_cpu: AtomicI32,
-    owner_cpu: AtomicI32,
+    /// The process may run on one CPU only: the helper and the owner take
+    /// turns on it, so neither spins for the other (`shares_cpu`).
+    one_cpu: bool,
 }
 
 /// The helper of one vCPU.
@@ -66,8 +63,7 @@ impl RemoteRun {
             errno: AtomicI32::new(0),
             tid: AtomicI32::new(0),
             owner: std::thread::current(),
-            helper_cpu: AtomicI32::new(-1),
-            owner_cpu: AtomicI32::new(-1),
+            one_cpu: allowed_cpus() == 1,
         });
         let for_helper = shared.clone();
         // Unnamed: naming a thread is a prctl the runner's seccomp filter
@@ -100,21 +96,17 @@ impl RemoteRun {
     /// Asks the helper to run the vCPU once.
     pub(crate) fn go(&mut self) {
         self.started = Instant::now();
-        self.shared
-            .owner_cpu
-            .store(current_cpu(), Ordering::Relaxed);
         self.shared.phase.store(GO, Ordering::Release);
         if let Some(h) = &self.helper {
             h.thread().unpark();
         }
     }
 
-    /// True when the calling thread (the owner) is on the CPU the helper
-    /// last entered the guest on: a wait spun out on it would only keep the
-    /// guest from running.
+    /// True when the owner and the helper share the only CPU the process
+    /// may use (its affinity, which a locked-down runner cannot change):
+    /// a wait spun out there only keeps the other from running.
     pub(crate) fn shares_cpu(&self) -> bool {
-        let mine = current_cpu();
-        mine >= 0 && mine == self.shared.helper_cpu.load(Ordering::Relaxed)
+        self.shared.one_cpu
     }
 
     /// When the run has ended: Some(errno), 0 for a clean exit, and the
@@ -157,16 +149,23 @@ impl Drop for RemoteRun {
 /// owner usually handles an exit and starts the next run within this, and
 /// a wake-up through the kernel (futex, and an inter-processor interrupt
 /// when the helper sleeps on another CPU) costs tens of microseconds in a
-/// nested VM. It does not spin at all while it shares its CPU with the
-/// owner, who could not handle the exit until the spin ran out.
+/// nested VM. On a single CPU it does not spin at all: the owner could not
+/// handle the exit until the spin ran out.
 const SPIN_FOR_NEXT: Duration = Duration::from_micros(200);
 
-/// The CPU the calling thread runs on, or -1.
-fn current_cpu() -> i32 {
-    // SAFETY: sched_getcpu takes no arguments and touches no memory of
-    // ours; glibc reads it from the thread's rseq area (or the vDSO, or
-    // the getcpu syscall, which the runner's seccomp filter allows).
-    unsafe { libc::sched_getcpu() }
+/// How many CPUs the calling thread may run on (its affinity); 0 when
+/// that cannot be read.
+fn allowed_cpus() -> usize {
+    // SAFETY: an all-zero cpu_set_t is a valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a cpu_set_t of the size passed; the kernel writes
+    // at most that many bytes into it.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if r != 0 {
+        return 0;
+    }
+    // SAFETY: CPU_COUNT only reads the set it is given.
+    usize::try_from(unsafe { libc::CPU_COUNT(&set) }).unwrap_or(0)
 }
 
 fn helper_loop(fd: RawFd, shared: &Shared) {
@@ -179,8 +178,7 @@ fn helper_loop(fd: RawFd, shared: &Shared) {
             QUIT => return,
             GO => {}
             _ => {
-                let alone = shared.owner_cpu.load(Ordering::Relaxed) != current_cpu();
-                if alone && idle_since.elapsed() < SPIN_FOR_NEXT {
+                if !shared.one_cpu && idle_since.elapsed() < SPIN_FOR_NEXT {
                     std::hint::spin_loop();
                 } else {
                     std::thread::park();
@@ -188,7 +186,6 @@ fn helper_loop(fd: RawFd, shared: &Shared) {
                 continue;
             }
         }
-        shared.helper_cpu.store(current_cpu(), Ordering::Relaxed);
         let mut errno = kvm_run(fd);
         let mut retries = 0;
         while errno == libc::EFAULT && retries < EFAULT_RETRIES {

@@ -135,8 +135,8 @@ impl Vcpu {
             .filter(|&t| t != 0)
     }
 
-    /// True when this thread is on the CPU the vCPU's run thread last
-    /// entered the guest on (false without a run thread): the two cannot
+    /// True when this thread and the vCPU's run thread share the only CPU
+    /// the process may use (false without a run thread): the two cannot
     /// both run, so spinning here for the guest only delays it.
     pub fn shares_cpu_with_run_thread(&self) -> bool {
         self.remote.as_ref().is_some_and(RemoteRun::shares_cpu)

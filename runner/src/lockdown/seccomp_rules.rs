@@ -327,7 +327,6 @@ pub const RULES: &[Rule] = &[
     rule("sched_yield", Always, ANY, "the guest's sched_yield"),
     rule("gettid", Always, ANY, "the deadline's kick timer is aimed at the vCPU's thread (SIGEV_THREAD_ID)"),
     rule("getpid", Always, ANY, "glibc's abort() passes the process id to tgkill"),
-    rule("getcpu", Always, ANY, "the syscall ring's threads see whether they share a CPU (sched_getcpu; glibc answers from rseq or the vDSO unless those are off)"),
     rule(
         "tgkill",
         Always,

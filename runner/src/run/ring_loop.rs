@@ -151,9 +151,9 @@ pub fn note_trap(st: &mut State<'_>, t: &mut Thread, syscall_at: u64) {
 }
 
 /// Tells the guest the server is awake (it spins long for an answer),
-/// unless the server shares its CPU with the guest's run thread, where
-/// the guest's spin would only keep the server off the CPU. False when
-/// the slot is not the program's own writable page now.
+/// unless the server shares the runner's only CPU with the guest's run
+/// thread, where the guest's spin would only keep the server off the CPU.
+/// False when the slot is not the program's own writable page now.
 fn awake(st: &mut State<'_>, t: &Thread) -> Result<bool, RunError> {
     let Some(pa) = t.ring_slot.map(|va| slot_pa(st, va)).transpose()?.flatten() else {
         return Ok(false);
@@ -276,8 +276,8 @@ fn serve_while_running(
             continue;
         }
         let since = *idle_since.get_or_insert(now);
-        // On the run thread's CPU, spinning only delays the guest: sleep
-        // at once (the guest's calls trap meanwhile, as without the ring).
+        // On the one CPU the run thread also needs, spinning only delays
+        // the guest: sleep at once (its calls trap, as without the ring).
         let crowded = t.vcpu.shares_cpu_with_run_thread();
         if (crowded || now.duration_since(since) >= HOST_SPIN)
             && set_spin(sb, t, GUEST_SPIN_ASLEEP)?
