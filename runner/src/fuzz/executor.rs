@@ -234,7 +234,9 @@ impl Executor {
             guard_slot,
             host_guards,
             runs,
-        } = match self.vm_for_run(program.uses_ring()) {
+        } = match self.vm_for_run(
+            program.uses_ring() && program.ring_start() == crate::ring::RingStart::AtOnce,
+        ) {
             Ok(m) => m,
             Err(e) => {
                 let ending = Ending::RunnerFailed(e);
@@ -298,9 +300,12 @@ impl Executor {
         let mut objects = Objects::for_run(fds, vfs, &policy, PROGRAM_PATH, start, aspace, vcpu);
         objects.kernel.reports.enabled = false;
         // Half of the programs run with the syscall ring: patched sites,
-        // the stub, forged slots and jumps into ring code are fuzzed too.
+        // the stub, forged slots and jumps into ring code are fuzzed too;
+        // half of those take it late, as under `auto` (a VM whose vCPU has
+        // no run thread yet, so that it moves during the run).
         if program.uses_ring() {
             objects.kernel.syscall_mode = crate::ring::SyscallMode::Ring;
+            objects.kernel.ring_start = program.ring_start();
         }
         let mut stats = Stats {
             platform: self.hv.platform().to_string(),

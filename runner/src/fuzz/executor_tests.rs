@@ -139,19 +139,58 @@ fn a_vm_is_reused_only_after_a_clean_single_vcpu_run() {
     assert_eq!(e.vm_reused, 3);
 }
 
-/// `bytes`, followed by an unreachable byte if needed, as a program that
-/// runs with the syscall ring or not (`Program::uses_ring`: the low bit of
-/// an FNV-1a hash, which 0x91's low bit flips).
+/// `bytes`, followed by unreachable bytes if needed, as a program that
+/// runs by exit (`ring` false) or with the ring from its first instruction
+/// (`Program::uses_ring` and `Program::ring_start`: bits of an FNV-1a
+/// hash of the bytes).
 fn in_mode(bytes: &[u8], ring: bool) -> Program {
-    let p = program(bytes);
-    if p.uses_ring() == ring {
-        return p;
-    }
+    with_syscalls(bytes, if ring { "ring" } else { "exit" })
+}
+
+/// `bytes`, padded as [`in_mode`] pads them, as a program fuzzed as under
+/// `runner exec --syscalls FLAG` (`Program::syscalls_flag`).
+fn with_syscalls(bytes: &[u8], flag: &str) -> Program {
     let mut b = bytes.to_vec();
-    b.push(0x91);
-    let p = program(&b);
-    assert_eq!(p.uses_ring(), ring);
-    p
+    for _ in 0..64 {
+        let p = program(&b);
+        if p.syscalls_flag() == flag {
+            return p;
+        }
+        b.push(0x91);
+    }
+    panic!("no padding gives --syscalls {flag}");
+}
+
+/// getpid three times from one `syscall` site, then exit(0).
+const GETPID_LOOP: &[u8] = &[
+    0xbb, 0x03, 0x00, 0x00, 0x00, // mov ebx, 3
+    0xb8, 0x27, 0x00, 0x00, 0x00, // loop: mov eax, 39
+    0x0f, 0x05, // syscall
+    0xff, 0xcb, // dec ebx
+    0x75, 0xf5, // jnz loop
+    0x31, 0xff, // xor edi, edi
+    0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60
+    0x0f, 0x05, // syscall
+];
+
+/// A program fuzzed with the ring's late start (as under `auto`) runs
+/// without a vCPU run thread until one of its sites traps a second time:
+/// one whose calls each have their own site leaves its VM without one
+/// (kept for exit runs), a loop's vCPU moves to its run thread during the
+/// run (its VM is kept for ring runs from then on).
+#[test]
+fn a_late_ring_start_moves_the_vcpu_only_for_a_site_used_again() {
+    let mut exec = executor(false);
+    let e = exec.run(&with_syscalls(LEAVES_STATE, "auto"));
+    assert!(matches!(e.ending, Ending::Exited(0)), "{:?}", e.ending);
+    assert!(exec.kept_threads().is_empty(), "no site was used twice");
+    let e = exec.run(&with_syscalls(GETPID_LOOP, "auto"));
+    assert!(matches!(e.ending, Ending::Exited(0)), "{:?}", e.ending);
+    assert_eq!(e.vm_reused, 1, "the exit VM, its vCPU without a run thread");
+    assert_eq!(exec.kept_threads().len(), 1, "the loop's vCPU moved");
+    let e = exec.run(&in_mode(LOOKS_FOR_STATE, true));
+    assert!(matches!(e.ending, Ending::Exited(0)), "{:?}", e.ending);
+    assert_eq!(e.vm_reused, 2, "kept for ring runs once it moved");
 }
 
 #[test]

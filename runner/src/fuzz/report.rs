@@ -113,11 +113,18 @@ impl Reporter {
                     .as_ref()
                     .map(|p| p.args.iter().map(|a| shell_quote(a)).collect())
                     .unwrap_or_default();
-                let ring = f.program.as_ref().is_some_and(|p| p.uses_ring());
+                // `auto` takes the ring only on kvm_pvm with two CPUs: a
+                // program fuzzed with the ring's late start reproduces
+                // there.
+                let syscalls = f.program.as_ref().map_or("exit", |p| p.syscalls_flag());
                 let mut line = format!(
                     "{} exec --format flat{} --policy {} {}",
                     self.runner,
-                    if ring { " --syscalls ring" } else { "" },
+                    if syscalls == "exit" {
+                        String::new()
+                    } else {
+                        format!(" --syscalls {syscalls}")
+                    },
                     policy.display(),
                     bin.display()
                 );

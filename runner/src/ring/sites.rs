@@ -96,8 +96,8 @@ pub struct RingCode {
     /// the ring patches, or jumped into), so that a site that traps
     /// often is looked at once; at most [`REFUSED_KEPT`].
     refused: std::collections::BTreeSet<u64>,
-    /// `syscall` addresses that trapped, kept while the process has
-    /// threads yet to take the ring (`RingStart::OnReuse`); at most
+    /// `syscall` addresses that trapped in a thread not on the ring yet
+    /// (`RingStart::OnReuse`, `ring_loop::note_trap`); at most
     /// [`REFUSED_KEPT`].
     trapped: std::collections::BTreeSet<u64>,
 }

@@ -24,15 +24,42 @@ pub struct Program {
 }
 
 impl Program {
-    /// Whether it runs with the syscall ring (`--syscalls ring`): half of
-    /// the programs, decided by their bytes, so a saved program reproduces
-    /// with the same choice (FNV-1a, low bit).
-    pub fn uses_ring(&self) -> bool {
+    /// FNV-1a of the bytes: what decides how the program's syscalls reach
+    /// the runner, so that a saved program reproduces with the same choice.
+    fn hash(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for &b in &self.bytes {
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
-        h & 1 == 1
+        h
+    }
+
+    /// Whether it runs with the syscall ring: half of the programs (the
+    /// hash's low bit).
+    pub fn uses_ring(&self) -> bool {
+        self.hash() & 1 == 1
+    }
+
+    /// When a ring program's threads take the ring: half of them from
+    /// the first instruction (`--syscalls ring`), half once a site traps
+    /// a second time (`--syscalls auto` where it takes the ring), so that
+    /// a vCPU moving to its run thread in the middle of a run, between
+    /// signals, forks and threads, is fuzzed too (the hash's second bit).
+    pub fn ring_start(&self) -> crate::ring::RingStart {
+        if self.hash() & 2 == 2 {
+            crate::ring::RingStart::OnReuse
+        } else {
+            crate::ring::RingStart::AtOnce
+        }
+    }
+
+    /// `runner exec --syscalls` for this program.
+    pub fn syscalls_flag(&self) -> &'static str {
+        match (self.uses_ring(), self.ring_start()) {
+            (false, _) => "exit",
+            (true, crate::ring::RingStart::AtOnce) => "ring",
+            (true, crate::ring::RingStart::OnReuse) => "auto",
+        }
     }
 }
 
