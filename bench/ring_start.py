@@ -18,7 +18,11 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import HELLO_C, musl_build  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,19 +37,6 @@ int main(int argc, char **argv)
 }
 """
 
-HELLO = r"""
-#include <stdio.h>
-int main(void) { puts("hello"); return 0; }
-"""
-
-
-def build(work, name, source):
-    src = os.path.join(work, name + ".c")
-    with open(src, "w") as f:
-        f.write(source)
-    out = os.path.join(work, name)
-    subprocess.run(["musl-gcc", "-static", "-O2", "-o", out, src], check=True)
-    return out
 
 
 def one(argv, stats):
@@ -71,9 +62,9 @@ def main():
     work = tempfile.mkdtemp(prefix="thinvisor-ring-start.")
     stats = os.path.join(work, "stats.json")
     programs = [
-        ("static hello (5 calls, 5 sites)", [build(work, "hello", HELLO)]),
+        ("static hello (5 calls, 5 sites)", [musl_build(work, "hello", HELLO_C)]),
         ("busybox true", ["/bin/busybox", "true"]),
-        ("2000 getppid from one site", [build(work, "loop", LOOP)]),
+        ("2000 getppid from one site", [musl_build(work, "loop", LOOP)]),
     ]
     rows = []
     for title, program in programs:
