@@ -89,9 +89,20 @@ fn runner_threads(pid: u32) -> Vec<(String, String)> {
 /// Host threads per guest thread: with the syscall ring (ring.rs) each
 /// vCPU also has the helper thread that runs it.
 fn per_guest_thread() -> usize {
-    match std::env::var("THINVISOR_SYSCALLS").as_deref() {
-        Ok("ring") => 2,
+    match thread_count_mode() {
+        "ring" => 2,
         _ => 1,
+    }
+}
+
+/// The `--syscalls` these thread counts are taken under: the ring pass's
+/// (THINVISOR_SYSCALLS=ring: a run thread per vCPU), else exits. Pinned
+/// on the command line, since under `auto` a thread takes its run thread
+/// only once a site of its is used again, which these counts cannot know.
+fn thread_count_mode() -> &'static str {
+    match std::env::var("THINVISOR_SYSCALLS").as_deref() {
+        Ok("ring") => "ring",
+        _ => "exit",
     }
 }
 
@@ -107,7 +118,7 @@ fn every_host_thread_is_sandboxed_one_per_guest_thread() {
 fn check_every_thread_locked_down(spin: std::path::PathBuf, want: usize) {
     let guest = spin.display().to_string();
     let child = runner()
-        .args(["exec", "--timeout", "3"])
+        .args(["exec", "--syscalls", thread_count_mode(), "--timeout", "3"])
         .arg(&spin)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -169,7 +180,14 @@ fn limits_cpus_narrows_every_vcpu_thread_and_what_the_guest_sees() {
     let dir = temp_dir("lockdown-cpus");
     let policy = write_policy(&dir, "[limits]\ncpus = 1\n");
     let child = runner()
-        .args(["exec", "--timeout", "3", "--policy"])
+        .args([
+            "exec",
+            "--syscalls",
+            thread_count_mode(),
+            "--timeout",
+            "3",
+            "--policy",
+        ])
         .arg(&policy)
         .arg(elf_sample("spin_threads"))
         .stdin(Stdio::null())
