@@ -260,6 +260,78 @@ fn auto_takes_the_ring_only_for_a_site_used_again() {
     }
 }
 
+/// getpid twice from one site (under `auto` the second call moves the
+/// thread to its run thread and the ring), then arch_prctl(ARCH_SET_GS),
+/// which takes the process off the ring, then a loop with no exit.
+const MOVES_THEN_LEAVES_THE_RING_AND_SPINS: &[u8] = &[
+    0xbb, 0x02, 0x00, 0x00, 0x00, // mov ebx, 2
+    0xb8, 0x27, 0x00, 0x00, 0x00, // loop: mov eax, 39
+    0x0f, 0x05, // syscall
+    0xff, 0xcb, // dec ebx
+    0x75, 0xf5, // jnz loop
+    0xbf, 0x01, 0x10, 0x00, 0x00, // mov edi, 0x1001 (ARCH_SET_GS)
+    0xbe, 0x00, 0x00, 0x34, 0x12, // mov esi, 0x12340000
+    0xb8, 0x9e, 0x00, 0x00, 0x00, // mov eax, 158
+    0x0f, 0x05, // syscall
+    0xeb, 0xfe, // spin: jmp spin
+];
+
+/// The time limit ends a guest whose vCPU moved to its run thread during
+/// the run (`auto`) and that then left the ring: the deadline's kernel
+/// timer was armed before the move and reaches only the runner's own
+/// thread, so the run thread must be watched by a loop that looks at the
+/// deadline (the serving loop, slot or not). Before that fix this guest
+/// outlived its limit for good.
+#[test]
+fn the_time_limit_ends_a_guest_that_moved_to_the_ring_and_left_it() {
+    let dir = temp_dir("ring-late-deadline");
+    let program = dir.join("spin.bin");
+    std::fs::write(&program, MOVES_THEN_LEAVES_THE_RING_AND_SPINS).expect("write");
+    let stats = dir.join("stats.json");
+    let mut child = runner()
+        .args([
+            "exec",
+            "--format",
+            "flat",
+            "--syscalls",
+            "auto",
+            "--timeout",
+            "1",
+            "--stats",
+        ])
+        .arg(&stats)
+        .arg(&program)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn runner");
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the guest outlived its 1 s time limit by 19 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(137), "{err}");
+    assert!(err.contains("time limit"), "{err}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
+    if s["syscalls_mode"] == "ring" {
+        // The second getpid patched its site before the process left the
+        // ring (which gave the site its bytes back).
+        assert!(n(&s["ring_sites"]) > 0, "{s}");
+    }
+}
+
 /// With the ring and a single CPU, the guest's run thread and the thread
 /// serving its ring can never run at once: the server sees that it shares
 /// the CPU and sleeps rather than spin the guest's time away, the guest's
@@ -371,6 +443,20 @@ fn auto_takes_the_ring_where_exits_are_slow_and_a_second_cpu_is_there() {
     let one = stats(Some("0"), &["--syscalls", "auto"]);
     assert_eq!(one["syscalls_mode"], "exit", "{one}");
     assert_eq!(n(&one["ring_sites"]), 0, "{one}");
+    // The policy's limits.cpus = 1 narrows the runner to one CPU at its
+    // lock-down: exits too.
+    let narrowed = policy_file(&dir, "one.toml", "[limits]\ncpus = 1\n");
+    let p = program.to_str().expect("utf-8");
+    let (r, s) = exec_stats(
+        "auto",
+        &["--policy", &narrowed],
+        p,
+        &["fork"],
+        "auto-one-cpu",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(s["syscalls_mode"], "exit", "{s}");
+    assert_eq!(n(&s["ring_sites"]), 0, "{s}");
 }
 
 /// A call that ends the process (a write to a pipe nobody reads, whose

@@ -293,6 +293,7 @@ pub fn exec(st: &mut State<'_>, t: &mut Thread, start: &ExecStart) -> Result<(),
     st.kernel.ipc.purge_segments();
     st.process.membarrier = 0;
     t.ring_slot = None;
+    t.ring_due = false;
     t.cpu_sync.flushed();
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     super::signal_delivery::return_to(mem, &mut t.vcpu, &t.cpu, &regs, true)

@@ -81,19 +81,20 @@ pub fn prepare(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunError> {
     if t.ring_slot.is_some() {
         return awake(st, t);
     }
-    if !t.vcpu.is_remote() && !move_to_run_thread(st, t)? {
-        return Ok(false);
-    }
     let Some(va) = slot::slot_va(t.vcpu.id()) else {
         return Ok(false);
     };
+    // A page the program mapped there itself stays: no ring then (and no
+    // run thread for a vCPU that has none yet).
+    if !st.process.ring.owns_slot(va) && st.process.mm.is_mapped(va) {
+        return Ok(false);
+    }
+    if !t.vcpu.is_remote() && !move_to_run_thread(st, t)? {
+        return Ok(false);
+    }
     let mem = st.machine.vm.memory_mut(st.machine.slot)?;
     let mm = &mut st.process.mm;
     if !st.process.ring.owns_slot(va) {
-        // A page the program mapped there itself stays: no ring then.
-        if mm.is_mapped(va) {
-            return Ok(false);
-        }
         if mm
             .mmap_anonymous(mem, va, PAGE_SIZE, Prot::RW, MmapFlags::NOREPLACE)
             .is_err()
@@ -138,8 +139,9 @@ fn move_to_run_thread(st: &mut State<'_>, t: &mut Thread) -> Result<bool, RunErr
 
 /// A syscall trap at `syscall_at`, under `RingStart::OnReuse` before the
 /// thread has the ring: a site that trapped before (in any thread of the
-/// process) makes the thread take the ring at its next entry.
-pub fn note_trap(st: &mut State<'_>, t: &mut Thread, syscall_at: u64) {
+/// process) makes the thread take the ring now, before the trap is served,
+/// so that this very site is patched by this trap.
+pub fn note_trap(st: &mut State<'_>, t: &mut Thread, syscall_at: u64) -> Result<(), RunError> {
     if st.kernel.syscall_mode == SyscallMode::Ring
         && st.kernel.ring_start == RingStart::OnReuse
         && !t.ring_due
@@ -147,7 +149,9 @@ pub fn note_trap(st: &mut State<'_>, t: &mut Thread, syscall_at: u64) {
         && st.process.ring.trapped_before(syscall_at)
     {
         t.ring_due = true;
+        prepare(st, t)?;
     }
+    Ok(())
 }
 
 /// Tells the guest the server is awake (it spins long for an answer),
@@ -277,8 +281,9 @@ fn serve_while_running(
         }
         let since = *idle_since.get_or_insert(now);
         // On the one CPU the run thread also needs, spinning only delays
-        // the guest: sleep at once (its calls trap, as without the ring).
-        let crowded = t.vcpu.shares_cpu_with_run_thread();
+        // the guest: sleep at once (its calls trap, as without the ring);
+        // so also with no slot to serve.
+        let crowded = t.ring_slot.is_none() || t.vcpu.shares_cpu_with_run_thread();
         if (crowded || now.duration_since(since) >= HOST_SPIN)
             && set_spin(sb, t, GUEST_SPIN_ASLEEP)?
         {

@@ -207,7 +207,11 @@ where
             t.cpu_sync.leave();
             continue;
         }
-        let exit = if ring {
+        // A vCPU with a run thread always runs through the serving loop,
+        // slot or not: kick timers armed before it moved there under
+        // `auto` (the deadline's) reach only this thread, and that loop
+        // looks at the deadline and the client itself.
+        let exit = if ring || t.vcpu.is_remote() {
             super::ring_loop::run(sb, t, deadline)
         } else {
             t.vcpu.run().map_err(RunError::from)
@@ -796,7 +800,7 @@ where
     {
         st.stats.ring_trapped_at_sites += 1;
     }
-    super::ring_loop::note_trap(&mut st, t, ret.user_rip.wrapping_sub(2));
+    super::ring_loop::note_trap(&mut st, t, ret.user_rip.wrapping_sub(2))?;
     super::ring_loop::patch_site(&mut st, t, ret.user_rip.wrapping_sub(2), nr)?;
     // A site whose `syscall` just moved into ring code returns into its
     // entry: its old return address is inside the jump now.

@@ -471,7 +471,11 @@ impl Prepared {
         let syscall_mode = if engine.monitor {
             crate::ring::SyscallMode::Exit
         } else {
-            let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
+            // The CPUs the run will have: the affinity, narrowed by the
+            // lock-down to `limits.cpus`.
+            let cpus = rustix::thread::sched_getaffinity(None)
+                .map_or(1, |set| set.count())
+                .min(policy.limits.cpus.unwrap_or(u32::MAX));
             wanted.resolve(!hv.platform().is_hardware(), cpus)
         };
         let ring_start = wanted.ring_start();
