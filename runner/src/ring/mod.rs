@@ -89,7 +89,8 @@ pub enum RingStart {
     /// threads, the instruction decoder's tables (0.4 ms on first use), a
     /// patch per site. A static hello (5 calls, 5 sites) or `busybox true`
     /// never pays it; a loop of reads pays one exit more than with the
-    /// ring at once (docs/benchmarks.md, "When the ring starts").
+    /// ring at once, and the decoder's tables within the run
+    /// (docs/benchmarks.md, "When the ring starts").
     OnReuse,
 }
 
