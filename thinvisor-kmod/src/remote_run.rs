@@ -11,8 +11,11 @@
 //! [`crate::Vcpu::finish_run`] has collected the exit).
 //!
 //! Once a vCPU has a helper every run of it goes through the helper: KVM
-//! binds a vCPU to the task that last ran it and pays an RCU grace period
-//! (milliseconds) when that task changes, so the runs never alternate.
+//! binds a vCPU to the task that last ran it and redoes that binding when
+//! the task changes (older kernels waited for an RCU grace period,
+//! milliseconds, each time), so the runs never alternate. A vCPU may run
+//! on its creator first and move to a helper once, mid-run (the runner's
+//! `--syscalls auto`); that one move costs nothing measurable here.
 
 use crate::error::{KmodError, Result};
 use std::os::fd::RawFd;
