@@ -282,12 +282,20 @@ impl<'a> Tunnel<'a> {
         parts: &[(GuestPtr, u64)],
         sink: &mut impl Write,
     ) -> Result<std::io::Result<usize>, TunnelError> {
-        let mut runs = Vec::new();
-        for &(ptr, len) in parts {
-            runs.extend(self.check(ptr, len, Access::Read)?);
-        }
+        // One range (most writes): its checked runs as they come, with no
+        // second vector to gather them in.
+        let runs = match parts {
+            [(ptr, len)] => self.check(*ptr, *len, Access::Read)?,
+            _ => {
+                let mut runs = Vec::new();
+                for &(ptr, len) in parts {
+                    runs.extend(self.check(ptr, len, Access::Read)?);
+                }
+                runs
+            }
+        };
         if let [r] = runs.as_slice() {
-            // One physical run (most writes): no slice vector to build.
+            // One physical run: no slice vector to build.
             let bytes = self
                 .mem
                 .slice(r.pa, r.len)
