@@ -84,8 +84,19 @@ pub enum Command {
         workers: usize,
         /// The largest memory limit a ready VM serves (like the policy's
         /// `limits.memory`); a run with a larger limit builds its own VM.
-        #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory)]
-        memory: u64,
+        /// Default 256MiB; with --policy, the policy's limit.
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory, conflicts_with = "policy")]
+        memory: Option<u64>,
+        /// Serve runs of this policy only: each worker makes what the
+        /// policy alone decides (its files opened, the engine chosen) and
+        /// locks itself down for it before a request comes, so the
+        /// lock-down is off the run's path. A request must name a policy
+        /// file of the same content (or, for a default-policy server, none)
+        /// and cannot use --trace, --verdict, --learn-record,
+        /// --forward-signals or --monitor (docs/architecture.md, "Served
+        /// runs").
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Internal (hidden): removes a run's private trees once its stdin
     /// (the runner's pipe) closes (run/private_trees.rs).
@@ -109,6 +120,8 @@ pub enum Command {
         memory_bytes: u64,
         #[arg(long)]
         server_pid: u32,
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
 }
 

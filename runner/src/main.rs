@@ -58,14 +58,16 @@ fn main() {
             socket,
             workers,
             memory,
-        } => serve::serve(&socket, workers, memory),
+            policy,
+        } => serve::serve(&socket, workers, memory, policy.as_deref()),
         cli::Command::Oci { args } => runner::oci::main(args),
         cli::Command::OciInit { dir } => runner::oci::init::init(&dir),
         cli::Command::RemoveWhenClosed { dirs } => run::private_trees::remove_when_closed(&dirs),
         cli::Command::ServeWorker {
             memory_bytes,
             server_pid,
-        } => serve::worker::worker(memory_bytes, server_pid),
+            policy,
+        } => serve::worker::worker(memory_bytes, server_pid, policy.as_deref()),
     };
     std::process::exit(status);
 }

@@ -22,9 +22,16 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, workers: usize) -> Server {
+        Server::start_with(dir, workers, &[])
+    }
+
+    /// A server started with `extra` arguments too (`--policy FILE`).
+    fn start_with(dir: &Path, workers: usize, extra: &[&str]) -> Server {
         let socket = dir.join("runner.sock");
         let child = runner()
-            .args(["serve", "--workers", &workers.to_string(), "--socket"])
+            .args(["serve", "--workers", &workers.to_string()])
+            .args(extra)
+            .arg("--socket")
             .arg(&socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -43,6 +50,32 @@ impl Server {
         let mut c = runner();
         c.arg("exec").arg("--server").arg(&self.socket);
         c
+    }
+
+    /// The seccomp mode of each of its workers (2: filtered), read from
+    /// /proc once `count` workers are up.
+    fn workers_seccomp(&self, count: usize) -> Vec<String> {
+        let pid = self.child.id();
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .expect("the server's children");
+            let modes: Vec<String> = children
+                .split_whitespace()
+                .filter_map(|c| std::fs::read_to_string(format!("/proc/{c}/status")).ok())
+                .filter_map(|st| {
+                    st.lines()
+                        .find_map(|l| l.strip_prefix("Seccomp:").map(|m| m.trim().to_string()))
+                })
+                .collect();
+            if modes.len() >= count && modes.iter().all(|m| m == "2") {
+                return modes;
+            }
+            if Instant::now() > until {
+                return modes;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -140,8 +173,27 @@ fn paths_and_environment_are_the_clients() {
 #[test]
 fn a_client_that_goes_away_ends_its_run() {
     let dir = temp_dir("serve-hangup");
-    let server = Server::start(&dir, 1);
+    std::fs::write(dir.join("empty.toml"), "").expect("policy");
+    let policy = dir.join("empty.toml");
+    // Either kind of worker: one that locks down for the run, and one
+    // locked down before it (which watches the connection through the
+    // door its lock-down left open).
+    // A directory (so a socket) each: the first server's workers may
+    // still hold its listening socket for a moment after it is killed.
+    for (tag, extra) in [
+        ("each", vec![]),
+        ("ahead", vec!["--policy", policy.to_str().expect("path")]),
+    ] {
+        let dir = dir.join(tag);
+        std::fs::create_dir(&dir).expect("dir");
+        client_gone_ends_the_run(&dir, &extra);
+    }
+}
+
+fn client_gone_ends_the_run(dir: &Path, extra: &[&str]) {
+    let server = Server::start_with(dir, 1, extra);
     let stats = dir.join("spin.json");
+    let _ = std::fs::remove_file(&stats);
     let mut client = server
         .exec()
         .args(["--timeout", "60", "--stats"])
@@ -164,11 +216,11 @@ fn a_client_that_goes_away_ends_its_run() {
         }
         assert!(
             Instant::now() < until,
-            "the spinning run outlived its client by 10 s"
+            "the spinning run outlived its client by 10 s ({extra:?})"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(s["exit_status"], 137);
+    assert_eq!(s["exit_status"], 137, "{extra:?}");
     assert!(s["wall_ns"].as_u64().expect("wall") < 10_000_000_000);
 }
 
@@ -193,4 +245,176 @@ fn bad_sockets_are_refused_with_a_reason() {
     let r = run(&["serve", "--socket", "x.sock", "--memory", "12 apples"]);
     assert_ne!(r.status, 0);
     assert!(r.stderr.contains("expected a size"), "{}", r.stderr);
+}
+
+/// `runner serve --policy`: the workers lock down for the policy before
+/// any request (their seccomp mode is already 2 while they wait), and a
+/// run of that policy gives what `runner exec` gives, byte for byte:
+/// host programs (a relative path from the client's directory, stdin, a
+/// crash), a shell pipeline from the policy's files with a private /tmp,
+/// `--stats`; and a `#!` script, whose interpreter reads it by its path.
+#[test]
+fn a_server_locked_down_ahead_runs_its_policy_as_exec_does() {
+    let dir = temp_dir("serve-ahead");
+    let root = busybox_root(&dir, &["tmp"], &["sh", "echo", "cat", "ls", "wc", "id"]);
+    let work = dir.join("work");
+    std::fs::create_dir(&work).expect("work dir");
+    std::fs::copy(sample("cat"), work.join("cat")).expect("copy sample");
+    let policy = work.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[files]]\npath = \"/\"\nhost_path = \"{}\"\naccess = \"read-exec\"\n\n[[files]]\npath = \"/tmp\"\naccess = \"read-write\"\nprivate = true\n\n[[files]]\npath = \"{}\"\naccess = \"read\"\n",
+            root.display(),
+            work.display()
+        ),
+    )
+    .expect("policy");
+    std::fs::write(work.join("script"), "#!/bin/sh\necho \"a script: $0 $1\"\n").expect("script");
+    let mut perms = std::fs::metadata(work.join("script"))
+        .expect("script")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(work.join("script"), perms).expect("chmod");
+    let p = policy.to_str().expect("path");
+    let server = Server::start_with(&dir, 2, &["--policy", p]);
+    let modes = server.workers_seccomp(2);
+    assert_eq!(modes, ["2", "2"], "idle workers not locked down yet");
+
+    let pipeline = "echo kept > /tmp/x; cat /tmp/x; ls / | wc -l; id; echo $((6*7)) | cat";
+    let [hello, exit42, fault_gp] = ["hello", "exit42", "fault_gp"].map(sample);
+    let path = |p: &PathBuf| p.to_str().expect("path").to_string();
+    let (hello, exit42, fault_gp) = (path(&hello), path(&exit42), path(&fault_gp));
+    let cases: Vec<(Vec<&str>, &[u8])> = vec![
+        (vec!["./cat"], b"through the server\n"),
+        (vec![&hello], b""),
+        (vec![&exit42], b""),
+        (vec![&fault_gp], b""),
+        (vec!["--guest-path", "/bin/sh", "-c", pipeline], b""),
+        (vec!["./script", "one"], b""),
+    ];
+    for (args, stdin) in &cases {
+        let mut direct = runner();
+        direct
+            .args(["exec", "--policy", p])
+            .args(args)
+            .current_dir(&work);
+        let direct = run_command(direct, stdin);
+        let mut served = server.exec();
+        served.args(["--policy", p]).args(args).current_dir(&work);
+        let served = run_command(served, stdin);
+        assert_eq!(
+            (served.status, &served.stdout, &served.stderr),
+            (direct.status, &direct.stdout, &direct.stderr),
+            "{args:?}"
+        );
+    }
+    assert!(
+        run_command(
+            {
+                let mut c = server.exec();
+                c.args(["--policy", p, "--guest-path", "/bin/sh", "-c", pipeline]);
+                c
+            },
+            b""
+        )
+        .stdout
+        .starts_with("kept\n"),
+        "the pipeline"
+    );
+    let mut c = server.exec();
+    c.args(["--policy", p, "--stats", "stats.json", "./cat"])
+        .current_dir(&work);
+    assert_eq!(run_command(c, b"x").status, 0);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("stats.json")).expect("stats"))
+            .expect("json");
+    assert_eq!(stats["exit_status"], 0);
+    assert_eq!(stats["vm_prebuilt"], true);
+}
+
+/// A server locked down ahead refuses, with the reason and status 125,
+/// what it cannot serve: another policy, and the options that open a file
+/// or change the lock-down; its own bad policy fails it at start.
+#[test]
+fn a_server_locked_down_ahead_refuses_what_it_cannot_serve() {
+    let dir = temp_dir("serve-ahead-refusals");
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "").expect("policy");
+    let other = dir.join("other.toml");
+    std::fs::write(&other, "[limits]\nmemory = \"128MiB\"\n").expect("policy");
+    let server = Server::start_with(&dir, 1, &["--policy", empty.to_str().expect("path")]);
+    let hello = sample("hello");
+    let hello = hello.to_str().expect("path");
+    // The same content as the server's, or no --policy for an empty one.
+    let r = run_command(
+        {
+            let mut c = server.exec();
+            c.arg(hello);
+            c
+        },
+        b"",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let trace = format!("--trace={}", dir.join("t.txt").display());
+    for (args, says) in [
+        (
+            vec!["--policy", other.to_str().expect("path")],
+            "is not the policy of this server",
+        ),
+        (vec![trace.as_str()], "--trace opens its file"),
+        (vec!["--monitor", "off"], "--monitor off"),
+        (vec!["--forward-signals"], "--forward-signals"),
+    ] {
+        let mut c = server.exec();
+        c.args(&args).arg(hello);
+        let r = run_command(c, b"");
+        assert_eq!(r.status, 125, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("runner: ") && r.stderr.contains(says),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("server started without --policy"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stdout, "", "{args:?}");
+    }
+    assert!(
+        !dir.join("t.txt").exists(),
+        "a refused --trace made its file"
+    );
+    // The server goes on serving after its refusals.
+    let mut c = server.exec();
+    c.arg(sample("exit42"));
+    assert_eq!(run_command(c, b"").status, 42);
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[limits]\nmemory = \"lots\"\n").expect("policy");
+    let r = run(&[
+        "serve",
+        "--socket",
+        dir.join("bad.sock").to_str().expect("path"),
+        "--policy",
+        bad.to_str().expect("path"),
+    ]);
+    assert_eq!(r.status, 125);
+    assert!(
+        r.stderr.starts_with("runner serve: ") && r.stderr.contains("bad.toml:2"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "serve",
+        "--socket",
+        "x.sock",
+        "--policy",
+        empty.to_str().expect("path"),
+        "--memory",
+        "64MiB",
+    ]);
+    assert_ne!(r.status, 0);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }

@@ -59,6 +59,7 @@ pub mod msr;
 pub mod platform;
 pub mod process_signals;
 mod remote_run;
+pub mod standard_streams;
 mod state_cache;
 pub mod terminal;
 pub mod vcpu;

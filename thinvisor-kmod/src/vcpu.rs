@@ -41,6 +41,9 @@ pub struct Vcpu {
     /// Bytes of the vCPU's run mapping (KVM_GET_VCPU_MMAP_SIZE): the run
     /// page and, after it, the port I/O data page.
     run_size: usize,
+    /// [`Vcpu::tsc_khz`] once asked: it never changes, and asking again
+    /// after a lock-down would be a request the filter refuses.
+    tsc_khz: Option<u32>,
     /// Not Send: interrupters signal the thread that created the vCPU.
     _owner_thread: std::marker::PhantomData<*const ()>,
 }
@@ -73,6 +76,7 @@ impl Vcpu {
             remote: None,
             in_flight: false,
             run_size,
+            tsc_khz: None,
             _owner_thread: std::marker::PhantomData,
         })
     }
@@ -436,13 +440,20 @@ impl Vcpu {
 
     /// The frequency of the guest's time-stamp counter in kHz
     /// (KVM_GET_TSC_KHZ, one ioctl). With a reading of `IA32_TSC` this lets
-    /// the caller convert guest TSC values to time, as a vDSO does.
+    /// the caller convert guest TSC values to time, as a vDSO does. Asked
+    /// once; later calls answer what the first one got.
     pub fn tsc_khz(&mut self) -> Result<u32> {
+        if let Some(khz) = self.tsc_khz {
+            return Ok(khz);
+        }
         self.idle()?;
         self.counters.ioctls += 1;
-        self.fd
+        let khz = self
+            .fd
             .get_tsc_khz()
-            .map_err(|e| KmodError::ioctl("KVM_GET_TSC_KHZ", e))
+            .map_err(|e| KmodError::ioctl("KVM_GET_TSC_KHZ", e))?;
+        self.tsc_khz = Some(khz);
+        Ok(khz)
     }
 
     /// Writes a guest-state MSR on the next run (batched into one ioctl).

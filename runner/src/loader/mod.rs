@@ -101,14 +101,46 @@ pub fn load(path: &Path, format: Format, max_size: u64) -> Result<Image, LoadErr
 /// The bytes of the host file `path`, at most `max_size` of them (a
 /// larger file is refused).
 pub fn read_host(path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    read_opened(open_host(path)?, path, max_size)
+}
+
+/// Opens the host program `path` for reading (a `runner exec --server`
+/// client does, and sends the descriptor): missing, or not a regular
+/// file, is refused here as [`read_host`] refuses it.
+pub fn open_host(path: &Path) -> Result<std::fs::File, LoadError> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+    let read_error = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound { path: name.clone() },
         _ => LoadError::Read {
             path: name.clone(),
             source: e,
         },
-    })?;
+    };
+    // Looked at before it is opened: opening a FIFO would wait for a
+    // writer. (`read_opened` looks again, at what was opened.)
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(LoadError::Invalid {
+            path: name,
+            reason: "not a regular file".into(),
+        });
+    }
+    std::fs::File::open(path).map_err(read_error)
+}
+
+/// The bytes of the program `file` opened (named `path` in errors), at
+/// most `max_size` of them.
+pub fn read_opened(
+    mut file: std::fs::File,
+    path: &Path,
+    max_size: u64,
+) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let read_error = |e: std::io::Error| LoadError::Read {
+        path: name.clone(),
+        source: e,
+    };
+    let meta = file.metadata().map_err(read_error)?;
     if !meta.is_file() {
         return Err(LoadError::Invalid {
             path: name,
@@ -124,10 +156,19 @@ pub fn read_host(path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
             ),
         });
     }
-    std::fs::read(path).map_err(|e| LoadError::Read {
-        path: name.clone(),
-        source: e,
-    })
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Never more than the limit, even if the file grows meanwhile.
+    (&mut file)
+        .take(max_size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > max_size {
+        return Err(LoadError::Invalid {
+            path: name,
+            reason: format!("file grew past the guest memory limit of {max_size} bytes"),
+        });
+    }
+    Ok(bytes)
 }
 
 /// Builds the image of a program already in memory (`name` is used in

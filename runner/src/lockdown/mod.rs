@@ -19,6 +19,7 @@ pub mod landlock;
 mod landlock_tests;
 pub mod rlimits;
 pub mod seccomp_docs;
+pub mod seccomp_door;
 pub mod seccomp_filter;
 pub mod seccomp_rules;
 #[cfg(test)]
@@ -92,14 +93,50 @@ fn warm_up() {
 /// every guest is built (and sealed) and every descriptor the run needs is
 /// open, right before the first guest instruction.
 pub fn lock_down(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownError> {
+    lock_down_with(policy, vfs, false)
+}
+
+/// [`lock_down`] before a request exists (a `runner serve --policy`
+/// worker, run/ahead.rs), with the door of `seccomp_door.rs` open to take
+/// it, and room for the descriptors it brings; [`close_door`] shuts it.
+pub fn lock_down_ahead(policy: &Policy, vfs: &Vfs) -> Result<LockdownReport, LockdownError> {
+    lock_down_with(policy, vfs, true)
+}
+
+/// Shuts the door [`lock_down_ahead`] left open: from here on the filters
+/// allow what [`lock_down`]'s allow for the same policy.
+pub fn close_door() -> Result<(), LockdownError> {
+    let ctx = FilterContext {
+        files: false,
+        network: false,
+        terminal: false,
+        pid: 0,
+    };
+    let shut = seccomp_filter::door_shut(&ctx)?;
+    seccomp_filter::install_one(&shut)?;
+    Ok(())
+}
+
+/// The descriptors a request brings to a worker locked down before it:
+/// its connection and what comes over it (serve/protocol.rs's `MAX_FDS`),
+/// with one to spare.
+const REQUEST_FDS: u64 = 1 + crate::serve::protocol::MAX_FDS as u64 + 1;
+
+fn lock_down_with(policy: &Policy, vfs: &Vfs, door: bool) -> Result<LockdownReport, LockdownError> {
     let facts = survey::survey()?;
     if facts.threads != 1 {
         return Err(LockdownError::Threads(facts.threads));
     }
     warm_up();
     // Everything that can fail for want of data comes first.
-    let filters = seccomp_filter::build(&filter_context(policy))?;
-    let limits = rlimits::limits_for(policy, facts.highest_fd);
+    let ctx = filter_context(policy);
+    let filters = if door {
+        seccomp_filter::build_with_door(&ctx)?
+    } else {
+        seccomp_filter::build(&ctx)?
+    };
+    let highest_fd = facts.highest_fd + if door { REQUEST_FDS } else { 0 };
+    let limits = rlimits::limits_for(policy, highest_fd);
 
     rlimits::apply(&limits)?;
     let cpus = cpus::restrict(policy.limits.cpus)?;

@@ -77,6 +77,18 @@ pub fn markdown() -> String {
         "| --- | --- | --- | --- | --- |".to_string(),
     ];
     out.extend(RULES.iter().map(row));
+    let door = super::seccomp_door::DOOR_RULES;
+    out.extend([
+        String::new(),
+        format!(
+            "A worker of `runner serve --policy` locks down before its request comes, with {} more rules, its door for taking the request (lockdown/seccomp_door.rs). One more filter kills those calls again once the request is in, before its program is read; the guest's first instruction runs under the table above alone.",
+            door.len()
+        ),
+        String::new(),
+        "| syscall | in the filter | arguments | action | who needs it, and why |".to_string(),
+        "| --- | --- | --- | --- | --- |".to_string(),
+    ]);
+    out.extend(door.iter().map(row));
     out.push(String::new());
     out.push(END_MARKER.to_string());
     out.join("\n")

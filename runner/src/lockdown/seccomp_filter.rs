@@ -193,6 +193,28 @@ pub fn build_from<'a>(
     })
 }
 
+/// The filters for `ctx` with the door of `seccomp_door.rs` open: a
+/// worker that locks down before its request takes it through the door.
+pub fn build_with_door(ctx: &FilterContext) -> Result<Filters, SeccompError> {
+    build_from(selected(ctx).chain(super::seccomp_door::DOOR_RULES), ctx)
+}
+
+/// The filter that shuts the door: it kills every call the door's rules
+/// let through and allows everything else (which the allow-list then
+/// judges as for a cold run).
+pub fn door_shut(ctx: &FilterContext) -> Result<BpfProgram, SeccompError> {
+    let mut chains = Chains::new();
+    for rule in super::seccomp_door::DOOR_RULES {
+        add(&mut chains, syscall_number(rule)?, conditions(rule, ctx)?);
+    }
+    compile(chains, SeccompAction::Allow, SeccompAction::KillProcess)
+}
+
+/// Installs one more filter on every thread (TSYNC): the door's shutter.
+pub fn install_one(filter: &BpfProgram) -> Result<(), SeccompError> {
+    seccompiler::apply_filter_all_threads(filter).map_err(SeccompError::Install)
+}
+
 /// Installs the filters on every thread (TSYNC). The errno filters go
 /// first: once the allow-list is in place, `seccomp` itself is refused.
 pub fn install(filters: &Filters) -> Result<(), SeccompError> {

@@ -68,7 +68,7 @@ pub struct Rule {
     pub reason: &'static str,
 }
 
-const fn rule(
+pub(super) const fn rule(
     syscall: &'static str,
     when: When,
     args: &'static [ArgCheck],

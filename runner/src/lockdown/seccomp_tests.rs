@@ -440,3 +440,67 @@ fn a_duplicated_rule_would_be_caught() {
     assert_eq!(verdict(&f, &witness(read)), ALLOW);
     assert_eq!(verdict(&g, &witness(read)), ALLOW);
 }
+
+/// The door of a worker locked down ahead (`seccomp_door.rs`): open, its
+/// calls are allowed where the cold filter kills them; shut, every call
+/// gets the cold filter's answer again, in every policy context (a call
+/// the door does not name included: accept4 on another descriptor, the
+/// fcntl commands of the table). One answer is stricter than cold's on
+/// purpose: accept4 on descriptor 0 stays killed under `[[network]]`
+/// (descriptor 0 is then the client's stdin, never a guest's socket).
+#[test]
+fn the_door_opens_only_its_calls_and_shuts_to_the_cold_filter() {
+    use super::seccomp_door::DOOR_RULES;
+    use super::seccomp_filter::{build_with_door, door_shut};
+    let shut = door_shut(&NOTHING).expect("the shutter");
+    for ctx in [NOTHING, EVERYTHING] {
+        let cold = build(&ctx).expect("filters");
+        let open = build_with_door(&ctx).expect("filters with the door");
+        for rule in DOOR_RULES {
+            let c = witness(rule);
+            assert_eq!(
+                verdict(&open, &c),
+                ALLOW,
+                "{}: the door is open",
+                rule.syscall
+            );
+            if ctx == NOTHING {
+                assert_eq!(
+                    verdict(&cold, &c),
+                    KILL,
+                    "{}: a cold run kills it",
+                    rule.syscall
+                );
+            }
+            assert_eq!(
+                run(&shut, &c),
+                KILL,
+                "{}: the shutter kills it",
+                rule.syscall
+            );
+        }
+        let others = [
+            call("accept4", &[5]),
+            call("fcntl", &[3, libc::F_GETFL as u64]),
+            call("fcntl", &[3, libc::F_SETOWN as u64]),
+            call("prctl", &[libc::PR_SET_DUMPABLE as u64]),
+            call("write", &[1]),
+            call("ioctl", &[3, VCPU_RUN_IOCTLS[0].1]),
+            call("openat", &[]),
+        ];
+        let witnesses: Vec<Call> = RULES.iter().map(witness).chain(others).collect();
+        for c in witnesses {
+            let after = [run(&shut, &c), verdict(&open, &c)]
+                .into_iter()
+                .min_by_key(|r| (r & 0xffff_0000) as i32)
+                .expect("two answers");
+            let accept_on_0 = c.nr == call("accept4", &[]).nr && c.args[0] == 0;
+            let want = if accept_on_0 {
+                KILL
+            } else {
+                verdict(&cold, &c)
+            };
+            assert_eq!(after, want, "{c:?} in {ctx:?}");
+        }
+    }
+}

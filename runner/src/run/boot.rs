@@ -417,6 +417,17 @@ impl Blank {
         Ok(Blank { vm, slot, vcpu })
     }
 
+    /// Asks now what filling it asks KVM with a request the locked-down
+    /// runner's filter refuses (the TSC's rate, for the guest's clock),
+    /// and seals its memory layout, so that dropping it unfilled (a request
+    /// refused) stays within the filter too: for a worker that locks down
+    /// before its request (run/ahead.rs).
+    pub fn ready_for_lock_down(&mut self) -> Result<(), BootError> {
+        self.vcpu.tsc_khz()?;
+        self.vm.seal_memory_layout();
+        Ok(())
+    }
+
     /// A blank VM from its parts (run/recycle.rs, after a reset).
     pub(super) fn from_parts(vm: Vm, slot: SlotId, vcpu: Vcpu) -> Blank {
         Blank { vm, slot, vcpu }

@@ -9,6 +9,7 @@
 //! fuzzer). `selftest.rs` drives
 //! the same loop after a lock-down to prove the self-sandbox from inside.
 
+pub mod ahead;
 pub mod audited;
 pub mod boot;
 pub mod deadline;
@@ -38,4 +39,4 @@ pub mod tlb;
 pub mod traced;
 
 pub use options::{ExecOptions, HugePages};
-pub use stages::{exec, run_guest, Outside, Prebuilt, RunFailure};
+pub use stages::{exec, run_guest, Outside, Prebuilt, RunFailure, Served};

@@ -15,6 +15,7 @@
 //! when the runner fails, 126/127 when the program cannot be loaded); the
 //! run always reaches the report, which records how it ended.
 
+use super::ahead::Ahead;
 use super::boot::{self, Blank, Guest, Machine, StartInfo};
 use super::deadline::Deadline;
 use super::engine::Engine;
@@ -33,6 +34,7 @@ use crate::vfs::Vfs;
 use sandbox_policy::Policy;
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thinvisor_kmod::Hypervisor;
 
@@ -85,31 +87,33 @@ pub struct Outside {
 
 /// What a `runner serve` worker brings to a run (`serve/worker.rs`): the
 /// hypervisor handle it opened, the VM it built before the request came,
-/// the client's environment, when the request arrived, and the connection.
+/// what it made and locked down for its policy before the request (a
+/// server started with `--policy`), and the request's own parts.
 pub struct Prebuilt {
     pub hv: Hypervisor,
     pub blank: Option<Blank>,
-    pub env: Vec<(String, String)>,
-    pub received: Instant,
-    /// The client's connection: the run ends if it hangs up.
-    pub client: OwnedFd,
+    pub ahead: Option<Ahead>,
+    pub served: Served,
 }
 
 /// Runs `runner exec`, stage by stage; returns the exit status.
 pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
-    let (served, machine) = match prebuilt {
-        Some(p) => (
-            Some(Served {
-                env: p.env,
-                received: p.received,
-                client: p.client,
-            }),
-            Some((p.hv, p.blank)),
-        ),
-        None => (None, None),
+    let staged = match prebuilt {
+        Some(Prebuilt {
+            hv,
+            blank,
+            ahead: Some(ahead),
+            served,
+        }) => super::ahead::prepare(opts, served, ahead).and_then(|p| p.boot(Some((hv, blank)))),
+        Some(Prebuilt {
+            hv,
+            blank,
+            ahead: None,
+            served,
+        }) => prepare(opts, Some(served)).and_then(|p| p.boot(Some((hv, blank)))),
+        None => prepare(opts, None).and_then(|p| p.boot(None)),
     };
-    let staged = prepare(opts, served)
-        .and_then(|p| p.boot(machine))
+    let staged = staged
         .and_then(Booted::lock_down)
         .map(Locked::run)
         .and_then(Finished::report);
@@ -123,11 +127,16 @@ pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
 }
 
 /// What a served run brings besides its VM: the client's environment,
-/// when its request arrived (the run's start), and its connection.
+/// when its request arrived (the run's start), its connection, and what
+/// the client opened for it (`serve/client.rs`).
 pub struct Served {
     pub env: Vec<(String, String)>,
     pub received: Instant,
     pub client: OwnedFd,
+    /// A host program, opened by the client, and its absolute path.
+    pub program: Option<(File, PathBuf)>,
+    /// The `--stats` file, created by the client.
+    pub stats: Option<File>,
 }
 
 /// What every stage carries on to the report: the options, the policy,
@@ -140,6 +149,12 @@ struct Record {
     /// The end of the last phase measured (for `--stats` phases).
     mark: Instant,
     stats: Stats,
+    /// A host program's absolute path (`/proc/self/exe`; a script's path
+    /// for its interpreter): a served run's client sends it, a cold run
+    /// finds it before its lock-down.
+    program_abs: Option<PathBuf>,
+    /// A served run's `--stats` file, created by its client.
+    stats_file: Option<File>,
 }
 
 /// The first stage's result: the policy, the program and its files.
@@ -151,6 +166,8 @@ pub struct Prepared {
     host_env: Option<Vec<(String, String)>>,
     /// A served run's connection, watched from the start.
     client: Option<OwnedFd>,
+    /// What a worker pinned to its policy chose and locked down ahead.
+    ahead: Option<super::ahead::LockedAhead>,
 }
 
 /// Reads the policy, loads the program and opens every `[[files]]`
@@ -164,54 +181,108 @@ pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared
         opts.monitor = crate::monitor::MonitorMode::Off;
         opts.syscalls = Some(crate::ring::SyscallMode::Exit);
     }
-    let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
-    let (host_env, client) = match served {
-        Some(s) => (Some(s.env), Some(s.client)),
-        None => (None, None),
-    };
-    // A served run ends when its client goes away: the kernel kicks this
-    // thread (the vCPU's) when the connection hangs up.
-    if let Some(c) = &client {
-        thinvisor_kmod::process_signals::kick_on_input(std::os::fd::AsFd::as_fd(c))
-            .map_err(|e| RunFailure::runner(format!("cannot watch the client connection: {e}")))?;
-    }
     let mut policy = match &opts.policy {
         Some(p) => Policy::from_file(p).map_err(RunFailure::runner)?,
         None => Policy::default(),
     };
-    if let Some(t) = opts.timeout {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(RunFailure::runner(format!(
-                "--timeout {t}: expected a positive number of seconds"
-            )));
-        }
-        policy = policy.with_wall_time(Duration::from_secs_f64(t));
+    policy = with_timeout(policy, opts.timeout)?;
+    let mut served = served;
+    if let Some(s) = &served {
+        watch_client(&s.client)?;
     }
     // A host program is read first: a missing one fails before anything
     // is made for the run.
-    let host_bytes = if opts.guest_path {
-        None
-    } else {
-        Some(
-            loader::read_host(&opts.program, policy.limits.memory_bytes)
-                .map_err(|e| RunFailure::with_status(&e, e.exit_status()))?,
-        )
-    };
-    // Private trees: a fresh host directory each, removed when the
-    // runner exits (run/private_trees.rs). What removes them must live as
-    // long as this process: its pipe closes at the exit, however it comes.
+    let host = read_program(&opts, &policy, served.as_mut())?;
+    let vfs = open_files(&mut policy)?;
+    finish_prepare(opts, policy, vfs, host, served, None)
+}
+
+/// A served run ends when its client goes away: the kernel kicks this
+/// thread (the vCPU's) when the connection hangs up.
+pub(super) fn watch_client(client: &OwnedFd) -> Result<(), RunFailure> {
+    thinvisor_kmod::process_signals::kick_on_input(std::os::fd::AsFd::as_fd(client))
+        .map_err(|e| RunFailure::runner(format!("cannot watch the client connection: {e}")))
+}
+
+/// `--timeout`: the policy's wall time replaced.
+pub(super) fn with_timeout(policy: Policy, timeout: Option<f64>) -> Result<Policy, RunFailure> {
+    match timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => Err(RunFailure::runner(format!(
+            "--timeout {t}: expected a positive number of seconds"
+        ))),
+        Some(t) => Ok(policy.with_wall_time(Duration::from_secs_f64(t))),
+        None => Ok(policy),
+    }
+}
+
+/// A host program's bytes and absolute path: from the descriptor a served
+/// run's client sent, else read by its path. None for `--guest-path`.
+pub(super) fn read_program(
+    opts: &ExecOptions,
+    policy: &Policy,
+    served: Option<&mut Served>,
+) -> Result<Option<(Vec<u8>, PathBuf)>, RunFailure> {
+    if opts.guest_path {
+        return Ok(None);
+    }
+    let limit = policy.limits.memory_bytes;
+    let failed = |e: loader::LoadError| RunFailure::with_status(&e, e.exit_status());
+    match served.and_then(|s| s.program.take()) {
+        Some((file, abs)) => Ok(Some((
+            loader::read_opened(file, &opts.program, limit).map_err(failed)?,
+            abs,
+        ))),
+        None => {
+            let bytes = loader::read_host(&opts.program, limit).map_err(failed)?;
+            let abs = std::path::absolute(&opts.program).unwrap_or_else(|_| opts.program.clone());
+            Ok(Some((bytes, abs)))
+        }
+    }
+}
+
+/// Opens every `[[files]]` location of `policy`, private trees made
+/// first (fresh host directories, removed when the runner exits:
+/// run/private_trees.rs); `policy.files` then names them.
+pub(super) fn open_files(policy: &mut Policy) -> Result<Vfs, RunFailure> {
+    // What removes the trees must live as long as this process: its pipe
+    // closes at the exit, however it comes.
     let (files, private) = super::private_trees::make(&policy.files).map_err(RunFailure::runner)?;
     if let Some(trees) = private {
         Box::leak(Box::new(trees));
     }
     policy.files = files;
-    let mut vfs =
-        Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))?;
+    Vfs::prepare(&policy.files).map_err(|e| RunFailure::runner(format!("policy {e}")))
+}
+
+/// The rest of the first stage, once the policy's files are open: the
+/// program's image (its interpreter, for a script or a dynamic program).
+pub(super) fn finish_prepare(
+    mut opts: ExecOptions,
+    policy: Policy,
+    mut vfs: Vfs,
+    host: Option<(Vec<u8>, PathBuf)>,
+    served: Option<Served>,
+    ahead: Option<super::ahead::LockedAhead>,
+) -> Result<Prepared, RunFailure> {
+    let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
+    let (host_env, client, stats_file) = match served {
+        Some(s) => (Some(s.env), Some(s.client), s.stats),
+        None => (None, None, None),
+    };
     if let Some(dir) = &opts.cwd {
         start_in(&mut vfs, dir)?;
     }
-    let mut opts = opts;
-    let image = program_image(&mut opts, host_bytes, &vfs, policy.limits.memory_bytes)?;
+    let (host_bytes, program_abs) = match host {
+        Some((bytes, abs)) => (Some(bytes), Some(abs)),
+        None => (None, None),
+    };
+    let image = program_image(
+        &mut opts,
+        host_bytes,
+        program_abs.as_deref(),
+        &vfs,
+        policy.limits.memory_bytes,
+    )?;
     // A dynamically linked program: its interpreter comes from the files
     // the policy shows the guest.
     let image =
@@ -235,11 +306,14 @@ pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared
             wall_start,
             mark,
             stats,
+            program_abs,
+            stats_file,
         },
         image,
         vfs,
         host_env,
         client,
+        ahead,
     })
 }
 
@@ -280,6 +354,7 @@ fn start_in(vfs: &mut Vfs, dir: &std::path::Path) -> Result<(), RunFailure> {
 fn program_image(
     opts: &mut ExecOptions,
     mut host_bytes: Option<Vec<u8>>,
+    program_abs: Option<&std::path::Path>,
     vfs: &Vfs,
     limit: u64,
 ) -> Result<loader::Image, RunFailure> {
@@ -310,8 +385,11 @@ fn program_image(
         let script_path = if opts.guest_path {
             opts.program.clone()
         } else {
-            let abs =
-                std::path::absolute(&opts.program).map_err(|e| refuse(format!("{shown}: {e}")))?;
+            let abs = match program_abs {
+                Some(a) => a.to_path_buf(),
+                None => std::path::absolute(&opts.program)
+                    .map_err(|e| refuse(format!("{shown}: {e}")))?,
+            };
             let visible = matches!(
                 vfs.resolve_following(&abs),
                 Ok(crate::vfs::Node::Real(r)) if r.open(rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).is_ok()
@@ -415,6 +493,9 @@ pub struct Booted {
     syscall_mode: crate::ring::SyscallMode,
     /// `Kernel::ring_start`.
     ring_start: crate::ring::RingStart,
+    /// The runner was locked down before the request (a worker pinned to
+    /// its policy), with this relay of signals (run/ahead.rs).
+    relayed_ahead: Option<Option<OwnedFd>>,
 }
 
 impl Prepared {
@@ -428,19 +509,28 @@ impl Prepared {
             vfs,
             host_env,
             client,
+            ahead,
         } = self;
         let (hv, blank) = match prebuilt {
             Some(p) => p,
             None => (Hypervisor::open().map_err(RunFailure::runner)?, None),
         };
         let (opts, policy) = (&record.opts, &record.policy);
-        let engine = Engine::choose(
-            &hv,
-            opts.monitor,
-            policy.limits.threads,
-            policy.limits.processes,
-        )
-        .map_err(RunFailure::runner)?;
+        // A worker locked down ahead chose the engine then: choosing may
+        // build a probe VM, which its filter refuses now.
+        let (engine, relayed_ahead) = match ahead {
+            Some(a) => (a.engine, Some(a.relayed)),
+            None => (
+                Engine::choose(
+                    &hv,
+                    opts.monitor,
+                    policy.limits.threads,
+                    policy.limits.processes,
+                )
+                .map_err(RunFailure::runner)?,
+                None,
+            ),
+        };
         let mut argv: Vec<Vec<u8>> = vec![opts.program.as_os_str().as_encoded_bytes().to_vec()];
         argv.extend(opts.args.iter().map(|a| a.as_bytes().to_vec()));
         let envp = environment(policy, host_env.as_deref());
@@ -517,6 +607,7 @@ impl Prepared {
             guest,
             syscall_mode,
             ring_start,
+            relayed_ahead,
         })
     }
 }
@@ -554,6 +645,7 @@ impl Booted {
             guest,
             syscall_mode,
             ring_start,
+            relayed_ahead,
         } = self;
         let Guest {
             mut machine,
@@ -583,11 +675,12 @@ impl Booted {
             })?),
             None => None,
         };
-        let stats_file = match &record.opts.stats {
-            Some(p) => Some(File::create(p).map_err(|e| {
+        let stats_file = match (record.stats_file.take(), &record.opts.stats) {
+            (Some(f), _) => Some(f),
+            (None, Some(p)) => Some(File::create(p).map_err(|e| {
                 RunFailure::runner(format!("cannot write stats to {}: {e}", p.display()))
             })?),
-            None => None,
+            (None, None) => None,
         };
         // /proc/self/exe: an absolute path, as on Linux (static glibc
         // programs check that it is).
@@ -599,32 +692,20 @@ impl Booted {
             .map(|g| g.path)
             .unwrap_or_else(|_| record.opts.program.clone())
         } else {
-            std::path::absolute(&record.opts.program)
-                .unwrap_or_else(|_| record.opts.program.clone())
+            record
+                .program_abs
+                .clone()
+                .unwrap_or_else(|| record.opts.program.clone())
         };
-        // Signals to pass on are caught before the lock-down (sigaction
-        // is not in the filter): --forward-signals' set, and a lent
-        // terminal's, which go to the guest's foreground group.
-        let mut caught: Vec<i32> = Vec::new();
-        if record.opts.forward_signals {
-            caught.extend(FORWARDED_SIGNALS);
-        }
-        if record.policy.stdio.terminal {
-            caught.extend(crate::kernel::terminal::TERMINAL_SIGNALS);
-        }
-        caught.sort_unstable();
-        caught.dedup();
-        let relayed = if caught.is_empty() {
-            None
-        } else {
-            Some(
-                thinvisor_kmod::process_signals::relay(&caught).map_err(|e| {
-                    RunFailure::runner(format!("cannot catch signals to forward: {e}"))
-                })?,
-            )
+        let relayed = match relayed_ahead {
+            Some(relayed) => relayed,
+            None => {
+                let relayed = relay(record.opts.forward_signals, record.policy.stdio.terminal)?;
+                lockdown::lock_down(&record.policy, &vfs)
+                    .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
+                relayed
+            }
         };
-        lockdown::lock_down(&record.policy, &vfs)
-            .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
         let program = record.opts.program.as_os_str().as_encoded_bytes();
         let mut objects = Objects::for_run(
             fds,
@@ -692,6 +773,27 @@ impl Booted {
             uses_file,
         })
     }
+}
+
+/// Signals to pass on are caught before the lock-down (sigaction is not
+/// in the filter): `--forward-signals`' set, and a lent terminal's, which
+/// go to the guest's foreground group. The relay pipe's read end, if any.
+pub(super) fn relay(forward: bool, terminal: bool) -> Result<Option<OwnedFd>, RunFailure> {
+    let mut caught: Vec<i32> = Vec::new();
+    if forward {
+        caught.extend(FORWARDED_SIGNALS);
+    }
+    if terminal {
+        caught.extend(crate::kernel::terminal::TERMINAL_SIGNALS);
+    }
+    caught.sort_unstable();
+    caught.dedup();
+    if caught.is_empty() {
+        return Ok(None);
+    }
+    thinvisor_kmod::process_signals::relay(&caught)
+        .map(Some)
+        .map_err(|e| RunFailure::runner(format!("cannot catch signals to forward: {e}")))
 }
 
 /// The fourth stage's result: the guest's end and the run's counters.

@@ -1,10 +1,16 @@
 //! `runner exec --server SOCKET`: hands the run to a `runner serve` worker
 //! (whose VM is already built) and exits with the status it answers.
+//!
+//! The client opens what names a host file of its own: the program (a
+//! host path), the `--stats` file, the policy (sent as its text), and
+//! sends the first two as descriptors. A worker locked down before the
+//! request (`runner serve --policy`) can then open no path of the client's,
+//! and needs none.
 
 use super::protocol::{self, Request};
 use crate::exit_status;
 use crate::run::ExecOptions;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -13,6 +19,55 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
     let fail = |msg: String| {
         crate::say!("runner: {msg}");
         exit_status::RUNNER_FAILED
+    };
+    // The policy, then the program, as `runner exec` reads them, with its
+    // messages and statuses, before the server is asked anything.
+    let policy_text = match &opts.policy {
+        Some(p) => {
+            let text = match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(source) => {
+                    return fail(
+                        sandbox_policy::PolicyError::Io {
+                            path: p.clone(),
+                            source,
+                        }
+                        .to_string(),
+                    )
+                }
+            };
+            if let Err(e) = sandbox_policy::Policy::from_str_named(&text, &p.display().to_string())
+            {
+                return fail(e.to_string());
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    let program = if opts.guest_path {
+        None
+    } else {
+        match crate::loader::open_host(&opts.program) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                crate::say!("runner: {e}");
+                return e.exit_status();
+            }
+        }
+    };
+    let program_abs = match program {
+        Some(_) => match std::path::absolute(&opts.program) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(format!("{}: {e}", opts.program.display())),
+        },
+        None => None,
+    };
+    let stats = match &opts.stats {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(f),
+            Err(e) => return fail(format!("cannot write stats to {}: {e}", p.display())),
+        },
+        None => None,
     };
     let conn = match UnixStream::connect(socket) {
         Ok(c) => c,
@@ -35,13 +90,20 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
     let request = Request {
         exec: opts,
         env: std::env::vars().collect(),
+        policy_text,
+        program_abs,
+        stats_attached: stats.is_some(),
     };
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd(), cwd.as_fd()];
-    if let Err(e) = protocol::send_request(&conn, &request, fds) {
+    let mut fds: Vec<BorrowedFd<'_>> =
+        vec![stdin.as_fd(), stdout.as_fd(), stderr.as_fd(), cwd.as_fd()];
+    fds.extend(program.as_ref().map(AsFd::as_fd));
+    fds.extend(stats.as_ref().map(AsFd::as_fd));
+    if let Err(e) = protocol::send_request(&conn, &request, &fds) {
         return fail(format!("cannot send the run to the server: {e}"));
     }
-    drop(cwd);
+    drop(fds);
+    drop((cwd, program, stats));
     match protocol::receive_status(&conn) {
         Ok(Some(status)) => status,
         Ok(None) => fail("the server's worker ended without a status".into()),

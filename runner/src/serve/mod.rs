@@ -58,20 +58,32 @@ fn bind(path: &Path) -> Result<UnixListener, ServeError> {
     Ok(listener)
 }
 
+/// What every worker is started with.
+struct WorkerSpec<'a> {
+    memory_limit: u64,
+    /// `--policy`, as an absolute path.
+    policy: Option<&'a Path>,
+}
+
 fn spawn_worker(
     listener: &UnixListener,
     notify: &OwnedFd,
-    memory_limit: u64,
+    spec: &WorkerSpec<'_>,
 ) -> Result<Child, ServeError> {
     let exe = std::env::current_exe().map_err(ServeError::Spawn)?;
     let socket = listener.try_clone().map_err(ServeError::Spawn)?;
     let notify = notify.try_clone().map_err(ServeError::Spawn)?;
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("serve-worker")
         .arg("--memory-bytes")
-        .arg(memory_limit.to_string())
+        .arg(spec.memory_limit.to_string())
         .arg("--server-pid")
-        .arg(std::process::id().to_string())
+        .arg(std::process::id().to_string());
+    if let Some(p) = spec.policy {
+        command.arg("--policy").arg(p);
+    }
+    command
         .stdin(Stdio::from(OwnedFd::from(socket)))
         .stdout(Stdio::from(notify))
         .stderr(Stdio::inherit())
@@ -79,9 +91,28 @@ fn spawn_worker(
         .map_err(ServeError::Spawn)
 }
 
+/// The ready VMs' size when neither `--memory` nor `--policy` says.
+const DEFAULT_MEMORY: u64 = 256 << 20;
+
 /// Runs the server until it is killed; returns a status only on failure.
-pub fn serve(socket: &Path, workers: usize, memory_limit: u64) -> i32 {
-    match serve_inner(socket, workers.max(1), memory_limit) {
+/// `policy`: every worker locks down for it before its request
+/// (run/ahead.rs); checked here first, so that a bad one fails once.
+pub fn serve(socket: &Path, workers: usize, memory: Option<u64>, policy: Option<&Path>) -> i32 {
+    let policy = match policy.map(checked_policy) {
+        Some(Ok((path, p))) => Some((path, p.limits.memory_bytes)),
+        Some(Err(why)) => {
+            crate::say!("runner serve: {why}");
+            return exit_status::RUNNER_FAILED;
+        }
+        None => None,
+    };
+    let spec = WorkerSpec {
+        memory_limit: policy
+            .as_ref()
+            .map_or(memory.unwrap_or(DEFAULT_MEMORY), |(_, m)| *m),
+        policy: policy.as_ref().map(|(p, _)| p.as_path()),
+    };
+    match serve_inner(socket, workers.max(1), &spec) {
         Ok(()) => 0,
         Err(e) => {
             crate::say!("runner serve: {e}");
@@ -145,7 +176,14 @@ fn take_notices(
     Ok(n)
 }
 
-fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), ServeError> {
+/// `--policy`: its absolute path (the workers read it) and the policy.
+fn checked_policy(path: &Path) -> Result<(std::path::PathBuf, sandbox_policy::Policy), String> {
+    let policy = sandbox_policy::Policy::from_file(path).map_err(|e| e.to_string())?;
+    let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((abs, policy))
+}
+
+fn serve_inner(socket: &Path, workers: usize, spec: &WorkerSpec<'_>) -> Result<(), ServeError> {
     let listener = bind(socket)?;
     // Close-on-exec: a worker gets the write end only as its stdout.
     let (mut taken, notify) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -155,11 +193,15 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
     let mut idle: Vec<Child> = Vec::new();
     let mut busy: Vec<Child> = Vec::new();
     for _ in 0..workers {
-        idle.push(spawn_worker(&listener, &notify, memory_limit)?);
+        idle.push(spawn_worker(&listener, &notify, spec)?);
     }
+    let locked = spec.policy.map_or(String::new(), |p| {
+        format!(", locked down ahead for {}", p.display())
+    });
     crate::say!(
-        "runner serve: listening on {} with {workers} ready VM(s) of up to {memory_limit} bytes of guest memory",
-        socket.display()
+        "runner serve: listening on {} with {workers} ready VM(s) of up to {} bytes of guest memory{locked}",
+        socket.display(),
+        spec.memory_limit
     );
     let mut failures = 0u32;
     // When the next replacement is due (None: the pool is full).
@@ -210,7 +252,7 @@ fn serve_inner(socket: &Path, workers: usize, memory_limit: u64) -> Result<(), S
             };
             if now >= due {
                 while idle.len() < workers {
-                    idle.push(spawn_worker(&listener, &notify, memory_limit)?);
+                    idle.push(spawn_worker(&listener, &notify, spec)?);
                 }
                 replenish_at = None;
             } else {

@@ -2,14 +2,19 @@
 //! each other over their Unix stream socket:
 //!
 //! 1. client -> worker, one `sendmsg`: a little-endian u32 length, then that
-//!    many bytes of JSON ([`Request`]); attached (SCM_RIGHTS) exactly four
-//!    descriptors: the client's stdin, stdout, stderr and working directory.
+//!    many bytes of JSON ([`Request`]); attached (SCM_RIGHTS) the client's
+//!    stdin, stdout, stderr and working directory, then the program (a
+//!    host program, opened by the client) and the `--stats` file (created
+//!    by the client), each when the request says it is there.
 //! 2. worker -> client, when the run is over: the exit status `runner exec`
 //!    would have exited with, a little-endian i32. A connection that closes
 //!    without it means the worker died (the client then fails with 125).
 //!
-//! Paths in the request (program, policy, stats) are resolved, as by
-//! `runner exec`, against the client's working directory.
+//! Paths in the request are resolved, as by `runner exec`, against the
+//! client's working directory; the program and the stats file come as
+//! descriptors, and the policy also as its text, so that a worker locked
+//! down before the request (`runner serve --policy`) opens no path of the
+//! client's.
 
 use crate::abi::Errno;
 use crate::run::ExecOptions;
@@ -25,8 +30,13 @@ use std::os::unix::net::UnixStream;
 /// The largest request accepted (the client's environment is in it).
 pub const MAX_REQUEST: usize = 1 << 20;
 
-/// The descriptors a request carries, in this order.
+/// The descriptors every request carries, in this order: stdin, stdout,
+/// stderr, working directory.
 pub const FDS: usize = 4;
+
+/// The most descriptors a request carries: [`FDS`], the program, the
+/// stats file.
+pub const MAX_FDS: usize = FDS + 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -36,8 +46,8 @@ pub enum ProtocolError {
     Json(#[from] serde_json::Error),
     #[error("request of {0} bytes is larger than {MAX_REQUEST}")]
     TooLarge(usize),
-    #[error("request carries {0} descriptors, expected {FDS} (stdin, stdout, stderr, working directory)")]
-    Descriptors(usize),
+    #[error("request carries {got} descriptors, expected {want} (stdin, stdout, stderr, working directory, then the program and the stats file it names)")]
+    Descriptors { got: usize, want: usize },
     #[error("the peer closed the connection before a complete message")]
     Closed,
 }
@@ -52,6 +62,23 @@ pub struct Request {
     pub exec: ExecOptions,
     /// The client's environment (for a policy with `env.inherit`).
     pub env: Vec<(String, String)>,
+    /// The text of the `--policy` file: a worker locked down for its own
+    /// policy compares it with that one (it could not open the file).
+    #[serde(default)]
+    pub policy_text: Option<String>,
+    /// A host program's absolute path; its descriptor is attached.
+    #[serde(default)]
+    pub program_abs: Option<std::path::PathBuf>,
+    /// The `--stats` file's descriptor is attached (after the program's).
+    #[serde(default)]
+    pub stats_attached: bool,
+}
+
+impl Request {
+    /// How many descriptors come with this request.
+    pub fn descriptors(&self) -> usize {
+        FDS + usize::from(self.program_abs.is_some()) + usize::from(self.stats_attached)
+    }
 }
 
 /// What the worker received: the request and the client's descriptors.
@@ -61,22 +88,33 @@ pub struct Received {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub cwd: OwnedFd,
+    /// The host program, opened by the client.
+    pub program: Option<OwnedFd>,
+    /// The `--stats` file, created by the client.
+    pub stats: Option<OwnedFd>,
 }
 
-/// Sends `request` with the four descriptors (client side).
+/// Sends `request` with its descriptors, `fds` (client side): as many as
+/// [`Request::descriptors`] says, in the protocol's order.
 pub fn send_request(
     conn: &UnixStream,
     request: &Request,
-    fds: [BorrowedFd<'_>; FDS],
+    fds: &[BorrowedFd<'_>],
 ) -> Result<(), ProtocolError> {
+    if fds.len() != request.descriptors() {
+        return Err(ProtocolError::Descriptors {
+            got: fds.len(),
+            want: request.descriptors(),
+        });
+    }
     let json = serde_json::to_vec(request)?;
     if json.len() > MAX_REQUEST {
         return Err(ProtocolError::TooLarge(json.len()));
     }
     let len = (json.len() as u32).to_le_bytes();
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
+    control.push(SendAncillaryMessage::ScmRights(fds));
     let iov = [IoSlice::new(&len), IoSlice::new(&json)];
     let total = len.len() + json.len();
     let sent = loop {
@@ -95,7 +133,7 @@ pub fn send_request(
 /// Receives a request (worker side).
 pub fn receive_request(conn: &UnixStream) -> Result<Received, ProtocolError> {
     let mut first = vec![0u8; 64 << 10];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = loop {
         let mut iov = [IoSliceMut::new(&mut first)];
@@ -130,16 +168,29 @@ pub fn receive_request(conn: &UnixStream) -> Result<Received, ProtocolError> {
         })?;
     }
     let request: Request = serde_json::from_slice(&json)?;
-    let count = fds.len();
-    let [stdin, stdout, stderr, cwd]: [OwnedFd; FDS] = fds
-        .try_into()
-        .map_err(|_| ProtocolError::Descriptors(count))?;
+    let (got, want) = (fds.len(), request.descriptors());
+    if got != want {
+        return Err(ProtocolError::Descriptors { got, want });
+    }
+    let mut fds = fds.into_iter();
+    let mut next = || fds.next().ok_or(ProtocolError::Descriptors { got, want });
+    let (stdin, stdout, stderr, cwd) = (next()?, next()?, next()?, next()?);
+    let program = match request.program_abs {
+        Some(_) => Some(next()?),
+        None => None,
+    };
+    let stats = match request.stats_attached {
+        true => Some(next()?),
+        false => None,
+    };
     Ok(Received {
         request,
         stdin,
         stdout,
         stderr,
         cwd,
+        program,
+        stats,
     })
 }
 

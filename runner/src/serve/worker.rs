@@ -12,11 +12,14 @@
 
 use super::protocol::{self, Received};
 use crate::exit_status;
+use crate::run::ahead::Ahead;
 use crate::run::boot::Blank;
-use crate::run::{self, Prebuilt};
+use crate::run::{self, Prebuilt, Served};
+use rustix::net::SocketFlags;
 use rustix::process::Signal;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Instant;
 use thinvisor_kmod::Hypervisor;
 
@@ -25,8 +28,10 @@ fn log(msg: impl std::fmt::Display) {
 }
 
 /// Runs a worker for the server of pid `server`; returns its exit status
-/// (the run's, once it has one).
-pub fn worker(memory_limit: u64, server: u32) -> i32 {
+/// (the run's, once it has one). `policy`: the server's `--policy`, for
+/// which the worker locks down before it takes a connection
+/// (run/ahead.rs); without it, each run locks down for its own.
+pub fn worker(memory_limit: u64, server: u32, policy: Option<&Path>) -> i32 {
     // Die with the server, including while idle in accept; and not start
     // at all when it is already gone (its death before the prctl would not
     // be signalled).
@@ -39,13 +44,6 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
         log("the server is gone");
         return exit_status::RUNNER_FAILED;
     }
-    let listener = match std::io::stdin().as_fd().try_clone_to_owned() {
-        Ok(fd) => UnixListener::from(fd),
-        Err(e) => {
-            log(format!("no listening socket on stdin: {e}"));
-            return exit_status::RUNNER_FAILED;
-        }
-    };
     // Everything a cold start would do before it knows the program.
     let hv = match Hypervisor::open() {
         Ok(h) => h,
@@ -54,23 +52,53 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
             return exit_status::RUNNER_FAILED;
         }
     };
-    let blank = match Blank::new(&hv, memory_limit) {
+    let ahead = match policy.map(|p| Ahead::make(p, &hv)) {
+        Some(Ok(a)) => Some(a),
+        Some(Err(f)) => {
+            log(&f);
+            return f.exit_status();
+        }
+        None => None,
+    };
+    let memory = ahead.as_ref().map_or(memory_limit, Ahead::memory_limit);
+    let blank = match Blank::new(&hv, memory) {
         Ok(b) => Some(b),
-        Err(e) => {
+        Err(e) if ahead.is_none() => {
             // Still serve: the run then builds its VM itself.
             log(format!(
                 "cannot build a VM ahead ({e}); runs will build their own"
             ));
             None
         }
+        Err(e) => {
+            // Locked down, it could not build one then.
+            log(format!("cannot build a VM ahead: {e}"));
+            return exit_status::RUNNER_FAILED;
+        }
     };
     // The instruction decoder the ring's patching uses builds its tables
     // on first use: now, not in the run.
     crate::ring::moved::warm_up();
+    let me = rustix::process::getuid();
+    let blank = match (&ahead, blank) {
+        (Some(a), Some(mut b)) => {
+            let locked = b
+                .ready_for_lock_down()
+                .map_err(|e| format!("cannot build a VM ahead: {e}"))
+                .and_then(|()| a.lock_down().map_err(|f| f.to_string()));
+            if let Err(why) = locked {
+                log(why);
+                return exit_status::RUNNER_FAILED;
+            }
+            Some(b)
+        }
+        (_, b) => b,
+    };
+    // The server's listening socket is this worker's stdin.
     let conn = loop {
-        match listener.accept() {
-            Ok((c, _)) => break c,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+        match rustix::net::accept_with(std::io::stdin().as_fd(), SocketFlags::CLOEXEC) {
+            Ok(c) => break UnixStream::from(c),
+            Err(rustix::io::Errno::INTR) => continue,
             Err(e) => {
                 log(format!("accept: {e}"));
                 return exit_status::RUNNER_FAILED;
@@ -78,7 +106,6 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
         }
     };
     let received = Instant::now();
-    drop(listener);
     // Tell the server this worker is taken (it starts another): one
     // write(2) of the 4 bytes, which a pipe keeps whole, so the notices of
     // workers taking connections at once never interleave. (Through std's
@@ -88,7 +115,7 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
     if let Err(e) = notify_server(std::io::stdout().as_fd(), std::process::id()) {
         log(format!("cannot notify the server: {e}"));
     }
-    if let Err(why) = check_peer(&conn) {
+    if let Err(why) = check_peer(&conn, me) {
         log(why);
         return exit_status::RUNNER_FAILED;
     }
@@ -99,7 +126,7 @@ pub fn worker(memory_limit: u64, server: u32) -> i32 {
             return exit_status::RUNNER_FAILED;
         }
     };
-    let status = serve_one(job, hv, blank, &conn, received);
+    let status = serve_one(job, hv, blank, ahead, &conn, received);
     if let Err(e) = protocol::send_status(&conn, status) {
         // The client is gone; the run's own report went to its stderr.
         log(format!("cannot send the status: {e}"));
@@ -121,11 +148,11 @@ fn notify_server(out: std::os::fd::BorrowedFd<'_>, pid: u32) -> std::io::Result<
     }
 }
 
-/// Only the server's own user may use it (the socket is also mode 0600).
-fn check_peer(conn: &UnixStream) -> Result<(), String> {
+/// Only the server's own user, `me`, may use it (the socket is also mode
+/// 0600).
+fn check_peer(conn: &UnixStream, me: rustix::process::Uid) -> Result<(), String> {
     let peer = rustix::net::sockopt::socket_peercred(conn)
         .map_err(|e| format!("cannot identify the client: {e}"))?;
-    let me = rustix::process::getuid();
     if peer.uid != me {
         return Err(format!(
             "refused a client of uid {} (this server runs as uid {})",
@@ -136,20 +163,27 @@ fn check_peer(conn: &UnixStream) -> Result<(), String> {
     Ok(())
 }
 
-/// Takes on the client's working directory and standard streams, then runs
-/// the request as `runner exec` does.
+/// Takes on the client's standard streams (and, unless locked down
+/// already, its working directory), then runs the request as `runner exec`
+/// does.
 fn serve_one(
     job: Received,
     hv: Hypervisor,
     blank: Option<Blank>,
+    ahead: Option<Ahead>,
     conn: &UnixStream,
     received: Instant,
 ) -> i32 {
+    use thinvisor_kmod::standard_streams::{take_on, Stream};
     let setup = || -> std::io::Result<OwnedFd> {
-        rustix::process::fchdir(&job.cwd)?;
-        rustix::stdio::dup2_stdin(&job.stdin)?;
-        rustix::stdio::dup2_stdout(&job.stdout)?;
-        rustix::stdio::dup2_stderr(&job.stderr)?;
+        // A worker locked down ahead resolves no path of the client's
+        // (fchdir is not in its filter): the client sent what it names.
+        if ahead.is_none() {
+            rustix::process::fchdir(&job.cwd)?;
+        }
+        take_on(job.stdin.as_fd(), Stream::Stdin)?;
+        take_on(job.stdout.as_fd(), Stream::Stdout)?;
+        take_on(job.stderr.as_fd(), Stream::Stderr)?;
         conn.as_fd().try_clone_to_owned()
     };
     let client = match setup() {
@@ -159,18 +193,37 @@ fn serve_one(
             return exit_status::RUNNER_FAILED;
         }
     };
-    drop(job.cwd);
-    drop(job.stdin);
-    drop(job.stdout);
-    drop(job.stderr);
+    let Received {
+        request,
+        program,
+        stats,
+        ..
+    } = job;
+    // Refused with the reason, on the client's stderr now.
+    if let Some(why) = ahead
+        .as_ref()
+        .and_then(|a| a.refusal(&request.exec, request.policy_text.as_deref()))
+    {
+        crate::say!("runner: {why}");
+        return exit_status::RUNNER_FAILED;
+    }
+    let program = match (program, request.program_abs) {
+        (Some(fd), Some(abs)) => Some((std::fs::File::from(fd), abs)),
+        _ => None,
+    };
     run::exec(
-        job.request.exec,
+        request.exec,
         Some(Prebuilt {
             hv,
             blank,
-            env: job.request.env,
-            received,
-            client,
+            ahead,
+            served: Served {
+                env: request.env,
+                received,
+                client,
+                program,
+                stats: stats.map(std::fs::File::from),
+            },
         }),
     )
 }
