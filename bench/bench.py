@@ -104,14 +104,20 @@ HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
 class Server:
     """A `runner serve` for the duration of a `with` block."""
 
-    def __init__(self, tmp, workers=2, log=None):
-        self.socket = os.path.join(tmp, "runner.sock")
+    def __init__(self, tmp, workers=2, log=None, policy=None):
+        # policy: `runner serve --policy`, workers locked down ahead (an
+        # empty file: the default policy, which clients name by no
+        # --policy at all).
+        name = "runner-ahead.sock" if policy else "runner.sock"
+        self.socket = os.path.join(tmp, name)
         self.workers = workers
         self.log = log  # a file for the server's stderr, else /dev/null
+        self.policy = policy
 
     def __enter__(self):
+        extra = ["--policy", self.policy] if self.policy else []
         self.proc = subprocess.Popen(
-            [RUNNER, "serve", "--socket", self.socket, "--workers", str(self.workers)],
+            [RUNNER, "serve", "--socket", self.socket, "--workers", str(self.workers)] + extra,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.log or subprocess.DEVNULL)
         deadline = time.time() + 10
@@ -127,21 +133,31 @@ class Server:
         self.proc.wait()
 
 
+def empty_policy(tmp):
+    """An empty policy file (the default policy) for `runner serve --policy`."""
+    path = os.path.join(tmp, "default-policy.toml")
+    open(path, "w").close()
+    return path
+
+
 def cold_start(table, tmp, reps):
     exe = musl_build(tmp, "hello", HELLO_C)
     case = "cold start: static musl hello"
-    with Server(tmp) as server:
+    with Server(tmp) as server, Server(tmp, policy=empty_policy(tmp)) as ahead:
         variants = {
             "native": [exe],
             "runner": runner_exec(exe),
             "runner --server (VM built ahead)": runner_exec(exe, extra=["--server", server.socket]),
+            "runner --server, locked down ahead (serve --policy)": runner_exec(
+                exe, extra=["--server", ahead.socket]),
         }
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, exe]
         times = interleaved(variants, reps)
     compare(table, case, times)
     if "qemu-x86_64" in times:
-        for name in ("runner", "runner --server (VM built ahead)"):
+        for name in ("runner", "runner --server (VM built ahead)",
+                     "runner --server, locked down ahead (serve --policy)"):
             table.add(case, f"{name} vs qemu", f"{med(times['qemu-x86_64']) / med(times[name]):.1f}", "x faster", "")
     cold_start_phases(table, tmp, exe, reps)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Runs per second of a static musl hello, side by side: native exec,
 `runner exec` (cold), and `runner exec --server` against a `runner serve`
+and against a `runner serve --policy` (workers locked down ahead)
 (docs/benchmarks.md, "Served runs per second"). CONCURRENCY client loops
 run for SECONDS each way; every run must print the hello and exit 0. CPU
 seconds are those of every process involved (clients, and for the served
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from bench import HELLO_C, RUNNER, Server, musl_build
+from bench import HELLO_C, RUNNER, Server, empty_policy, musl_build
 
 
 def children_cpu():
@@ -73,12 +74,15 @@ def main():
     try:
         hello = musl_build(tmp, "hello", HELLO_C)
         server_log = open(os.path.join(tmp, "server.err"), "w+")
-        with Server(tmp, workers=a.workers, log=server_log) as server:
+        with Server(tmp, workers=a.workers, log=server_log) as server, \
+                Server(tmp, workers=a.workers, log=server_log, policy=empty_policy(tmp)) as ahead:
             rows = [
                 ("native exec", [hello], None),
                 ("runner exec", [RUNNER, "exec", hello], None),
                 (f"runner exec --server ({a.workers} workers)",
                  [RUNNER, "exec", "--server", server.socket, hello], server.proc.pid),
+                (f"runner exec --server, locked down ahead ({a.workers} workers)",
+                 [RUNNER, "exec", "--server", ahead.socket, hello], ahead.proc.pid),
             ]
             print("| variant | runs | runs/s | CPU s | CPU ms per run |")
             print("| --- | --- | --- | --- | --- |")
