@@ -379,6 +379,39 @@ expect_exact served-spin-time-limit 137 '' 'runner: guest killed by SIGKILL (tim
 kill "$SERVER" 2>/dev/null
 wait "$SERVER" 2>/dev/null
 
+# --- served runs locked down ahead (runner serve --policy): the workers
+#     lock down for the policy before any request (seccomp mode 2 while
+#     they wait), then take the request through the door their lock-down
+#     left open and shut it before the program is read.
+: > "$T/default-policy.toml"
+SOCKA=$T/hwkvm-serve-ahead.sock
+rm -f "$SOCKA"
+"$R" serve --socket "$SOCKA" --workers 2 --policy "$T/default-policy.toml" </dev/null >/dev/null 2>&1 &
+SERVERA=$!
+i=0
+while [ ! -S "$SOCKA" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check serve-ahead-listening -- test -S "$SOCKA"
+cat > "$T/ahead-locked.sh" <<EOF
+i=0
+while [ \$i -lt 100 ]; do
+    n=0
+    for p in \$(cat /proc/$SERVERA/task/$SERVERA/children); do
+        grep -q '^Seccomp:[[:space:]]*2' /proc/\$p/status && n=\$((n + 1))
+    done
+    [ \$n -ge 2 ] && exit 0
+    sleep 0.1; i=\$((i + 1))
+done
+exit 1
+EOF
+check serve-ahead-workers-locked -- sh "$T/ahead-locked.sh"
+XA="$R exec --server $SOCKA"
+expect_exact served-ahead-hello 0 'Hello from inside the VM!\n' '' -- $XA $S/hello.bin
+expect_exact served-ahead-fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $XA $S/fault_gp.bin
+with_stdin $T/cat-big expect_exact served-ahead-cat 0 "@$T/cat-big" '' -- $XA $S/cat.bin
+expect_exact served-ahead-spin-time-limit 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $XA --timeout 1 $S/spin.bin
+kill "$SERVERA" 2>/dev/null
+wait "$SERVERA" 2>/dev/null
+
 # --- the OCI runtime (runner oci, with runc's command line as containerd's
 #     shim drives it): create builds the VM and locks the runner down, the
 #     state says created, start runs the busybox program of a bundle this
