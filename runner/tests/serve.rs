@@ -322,6 +322,9 @@ fn a_server_locked_down_ahead_runs_its_policy_as_exec_does() {
         .starts_with("kept\n"),
         "the pipeline"
     );
+    // An older, longer stats file is replaced whole (no tail of it left
+    // after the new JSON).
+    std::fs::write(work.join("stats.json"), " ".repeat(100_000) + "older").expect("older stats");
     let mut c = server.exec();
     c.args(["--policy", p, "--stats", "stats.json", "./cat"])
         .current_dir(&work);
@@ -357,12 +360,15 @@ fn a_server_locked_down_ahead_refuses_what_it_cannot_serve() {
     );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let trace = format!("--trace={}", dir.join("t.txt").display());
+    let verdict = dir.join("verdict.json");
+    let verdict = verdict.to_str().expect("path");
     for (args, says) in [
         (
             vec!["--policy", other.to_str().expect("path")],
             "is not the policy of this server",
         ),
         (vec![trace.as_str()], "--trace opens its file"),
+        (vec!["--verdict", verdict], "--verdict opens its file"),
         (vec!["--monitor", "off"], "--monitor off"),
         (vec!["--forward-signals"], "--forward-signals"),
     ] {
@@ -386,6 +392,28 @@ fn a_server_locked_down_ahead_refuses_what_it_cannot_serve() {
         !dir.join("t.txt").exists(),
         "a refused --trace made its file"
     );
+    assert!(
+        !dir.join("verdict.json").exists(),
+        "a refused --verdict made its file"
+    );
+    // A refused run leaves its --stats file as a cold run that fails
+    // before its lock-down does: none made, an older one untouched.
+    let stats = dir.join("refused.json");
+    for before in [None, Some("older stats\n")] {
+        if let Some(text) = before {
+            std::fs::write(&stats, text).expect("older stats");
+        }
+        let mut c = server.exec();
+        c.args(["--policy", other.to_str().expect("path"), "--stats"])
+            .arg(&stats)
+            .arg(hello);
+        assert_eq!(run_command(c, b"").status, 125);
+        assert_eq!(
+            std::fs::read_to_string(&stats).ok().as_deref(),
+            before,
+            "the stats file after a refused run"
+        );
+    }
     // The server goes on serving after its refusals.
     let mut c = server.exec();
     c.arg(sample("exit42"));

@@ -118,9 +118,11 @@ pub fn close_door() -> Result<(), LockdownError> {
 }
 
 /// The descriptors a request brings to a worker locked down before it:
-/// its connection and what comes over it (serve/protocol.rs's `MAX_FDS`),
-/// with one to spare.
-const REQUEST_FDS: u64 = 1 + crate::serve::protocol::MAX_FDS as u64 + 1;
+/// its connection and that connection's duplicate (the run watches it),
+/// what comes over it (serve/protocol.rs's `MAX_FDS`), and the duplicates
+/// of the three standard streams the run's descriptor table makes (a cold
+/// run makes those before its lock-down, where they are counted).
+const REQUEST_FDS: u64 = 2 + crate::serve::protocol::MAX_FDS as u64 + 3;
 
 fn lock_down_with(policy: &Policy, vfs: &Vfs, door: bool) -> Result<LockdownReport, LockdownError> {
     let facts = survey::survey()?;

@@ -87,10 +87,42 @@ impl Ahead {
             .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))
     }
 
+    /// Forgets the signals caught while the worker waited (a lent
+    /// terminal's, `stages::relay`): they were meant for no run, and would
+    /// otherwise reach the next guest's foreground group. Call it once the
+    /// request is taken.
+    pub fn forget_signals_so_far(&self) {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let Some(fd) = &self.locked.relayed else {
+            return;
+        };
+        let now = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut buf = [0u8; 64];
+        loop {
+            let mut fds = [PollFd::new(fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&now)) {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+            match rustix::io::read(fd, &mut buf) {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+        }
+    }
+
     /// Why this worker cannot serve a request for `opts` whose policy file
     /// reads `policy_text` (None: no `--policy`, the default policy); None
     /// when it can.
-    pub fn refusal(&self, opts: &ExecOptions, policy_text: Option<&str>) -> Option<String> {
+    pub fn refusal(
+        &self,
+        opts: &ExecOptions,
+        policy_text: Option<&str>,
+        stats_attached: bool,
+    ) -> Option<String> {
         let pinned = "this server's workers lock down for the policy it was started with (runner serve --policy) before a request comes";
         let asked = match (policy_text, &opts.policy) {
             (Some(text), Some(path)) => {
@@ -120,6 +152,11 @@ impl Ahead {
         if let Some((_, flag)) = needs_a_file.iter().find(|(on, _)| *on) {
             return Some(format!(
                 "{flag} opens its file in the runner, and {pinned}; use a server started without --policy, or runner exec"
+            ));
+        }
+        if opts.stats.is_some() && !stats_attached {
+            return Some(format!(
+                "--stats came without its file (the client opens it), and {pinned}"
             ));
         }
         if opts.forward_signals {
@@ -159,5 +196,14 @@ pub fn prepare(opts: ExecOptions, served: Served, ahead: Ahead) -> Result<Prepar
     crate::lockdown::close_door()
         .map_err(|e| RunFailure::runner(format!("cannot lock down the runner: {e}")))?;
     let host = stages::read_program(&opts, &policy, Some(&mut served))?;
-    stages::finish_prepare(opts, policy, vfs, host, Some(served), Some(locked))
+    let received = served.received;
+    stages::finish_prepare(
+        opts,
+        policy,
+        vfs,
+        host,
+        Some(served),
+        Some(locked),
+        received,
+    )
 }

@@ -175,6 +175,7 @@ pub struct Prepared {
 /// again (all file access goes through these descriptors), so the
 /// self-sandbox can restrict it to exactly the policy's paths.
 pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared, RunFailure> {
+    let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
     // A trace and an audit see every call: none answered in the VM or in
     // the ring.
     if opts.trace.is_some() || opts.verdict.is_some() || opts.learn_record.is_some() {
@@ -194,7 +195,7 @@ pub fn prepare(mut opts: ExecOptions, served: Option<Served>) -> Result<Prepared
     // is made for the run.
     let host = read_program(&opts, &policy, served.as_mut())?;
     let vfs = open_files(&mut policy)?;
-    finish_prepare(opts, policy, vfs, host, served, None)
+    finish_prepare(opts, policy, vfs, host, served, None, wall_start)
 }
 
 /// A served run ends when its client goes away: the kernel kicks this
@@ -206,22 +207,36 @@ pub(super) fn watch_client(client: &OwnedFd) -> Result<(), RunFailure> {
 
 /// `--timeout`: the policy's wall time replaced.
 pub(super) fn with_timeout(policy: Policy, timeout: Option<f64>) -> Result<Policy, RunFailure> {
+    check_timeout(timeout).map_err(RunFailure::runner)?;
+    Ok(match timeout {
+        Some(t) => policy.with_wall_time(Duration::from_secs_f64(t)),
+        None => policy,
+    })
+}
+
+/// Why `--timeout` is refused, if it is (a served run's client checks it
+/// too, before anything else of its own).
+pub fn check_timeout(timeout: Option<f64>) -> Result<(), String> {
     match timeout {
-        Some(t) if !(t.is_finite() && t > 0.0) => Err(RunFailure::runner(format!(
+        Some(t) if !(t.is_finite() && t > 0.0) => Err(format!(
             "--timeout {t}: expected a positive number of seconds"
-        ))),
-        Some(t) => Ok(policy.with_wall_time(Duration::from_secs_f64(t))),
-        None => Ok(policy),
+        )),
+        _ => Ok(()),
     }
 }
 
+/// A host program's bytes, and its absolute path when known.
+pub(super) type HostProgram = (Vec<u8>, Option<PathBuf>);
+
 /// A host program's bytes and absolute path: from the descriptor a served
-/// run's client sent, else read by its path. None for `--guest-path`.
+/// run's client sent (with the path it sent), else read by its path (the
+/// absolute path None when the working directory is gone). None for
+/// `--guest-path`.
 pub(super) fn read_program(
     opts: &ExecOptions,
     policy: &Policy,
     served: Option<&mut Served>,
-) -> Result<Option<(Vec<u8>, PathBuf)>, RunFailure> {
+) -> Result<Option<HostProgram>, RunFailure> {
     if opts.guest_path {
         return Ok(None);
     }
@@ -230,12 +245,11 @@ pub(super) fn read_program(
     match served.and_then(|s| s.program.take()) {
         Some((file, abs)) => Ok(Some((
             loader::read_opened(file, &opts.program, limit).map_err(failed)?,
-            abs,
+            Some(abs),
         ))),
         None => {
             let bytes = loader::read_host(&opts.program, limit).map_err(failed)?;
-            let abs = std::path::absolute(&opts.program).unwrap_or_else(|_| opts.program.clone());
-            Ok(Some((bytes, abs)))
+            Ok(Some((bytes, std::path::absolute(&opts.program).ok())))
         }
     }
 }
@@ -256,15 +270,17 @@ pub(super) fn open_files(policy: &mut Policy) -> Result<Vfs, RunFailure> {
 
 /// The rest of the first stage, once the policy's files are open: the
 /// program's image (its interpreter, for a script or a dynamic program).
+/// `wall_start`: when the run started (the first stage's start, or when a
+/// served run's request arrived).
 pub(super) fn finish_prepare(
     mut opts: ExecOptions,
     policy: Policy,
     mut vfs: Vfs,
-    host: Option<(Vec<u8>, PathBuf)>,
+    host: Option<HostProgram>,
     served: Option<Served>,
     ahead: Option<super::ahead::LockedAhead>,
+    wall_start: Instant,
 ) -> Result<Prepared, RunFailure> {
-    let wall_start = served.as_ref().map_or_else(Instant::now, |s| s.received);
     let (host_env, client, stats_file) = match served {
         Some(s) => (Some(s.env), Some(s.client), s.stats),
         None => (None, None, None),
@@ -273,7 +289,7 @@ pub(super) fn finish_prepare(
         start_in(&mut vfs, dir)?;
     }
     let (host_bytes, program_abs) = match host {
-        Some((bytes, abs)) => (Some(bytes), Some(abs)),
+        Some((bytes, abs)) => (Some(bytes), abs),
         None => (None, None),
     };
     let image = program_image(
@@ -676,7 +692,15 @@ impl Booted {
             None => None,
         };
         let stats_file = match (record.stats_file.take(), &record.opts.stats) {
-            (Some(f), _) => Some(f),
+            // The client opened it without truncating (a run refused
+            // before this stage leaves an older file as it was): emptied
+            // here, where a cold run creates it.
+            (Some(f), _) => {
+                f.set_len(0).map_err(|e| {
+                    RunFailure::runner(format!("cannot write stats to the client's file: {e}"))
+                })?;
+                Some(f)
+            }
             (None, Some(p)) => Some(File::create(p).map_err(|e| {
                 RunFailure::runner(format!("cannot write stats to {}: {e}", p.display()))
             })?),

@@ -20,8 +20,12 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
         crate::say!("runner: {msg}");
         exit_status::RUNNER_FAILED
     };
-    // The policy, then the program, as `runner exec` reads them, with its
-    // messages and statuses, before the server is asked anything.
+    // The options, the policy, then the program, as `runner exec` checks
+    // them, with its messages and statuses, before the server is asked
+    // anything.
+    if let Err(why) = crate::run::stages::check_timeout(opts.timeout) {
+        return fail(why);
+    }
     let policy_text = match &opts.policy {
         Some(p) => {
             let text = match std::fs::read_to_string(p) {
@@ -62,13 +66,6 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
         },
         None => None,
     };
-    let stats = match &opts.stats {
-        Some(p) => match std::fs::File::create(p) {
-            Ok(f) => Some(f),
-            Err(e) => return fail(format!("cannot write stats to {}: {e}", p.display())),
-        },
-        None => None,
-    };
     let conn = match UnixStream::connect(socket) {
         Ok(c) => c,
         Err(e) => {
@@ -87,6 +84,16 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
         Ok(d) => d,
         Err(e) => return fail(format!("cannot open the working directory: {e}")),
     };
+    // Opened last, and not emptied: the worker empties it where a cold
+    // run creates it, so a run refused before that leaves an older file
+    // as it was.
+    let stats = match &opts.stats {
+        Some(p) => match open_stats(p) {
+            Ok(f) => Some(f),
+            Err(e) => return fail(format!("cannot write stats to {}: {e}", p.display())),
+        },
+        None => None,
+    };
     let request = Request {
         exec: opts,
         env: std::env::vars().collect(),
@@ -98,15 +105,43 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
     let mut fds: Vec<BorrowedFd<'_>> =
         vec![stdin.as_fd(), stdout.as_fd(), stderr.as_fd(), cwd.as_fd()];
     fds.extend(program.as_ref().map(AsFd::as_fd));
-    fds.extend(stats.as_ref().map(AsFd::as_fd));
-    if let Err(e) = protocol::send_request(&conn, &request, &fds) {
-        return fail(format!("cannot send the run to the server: {e}"));
-    }
+    fds.extend(stats.as_ref().map(|(f, _)| f.as_fd()));
+    let sent = protocol::send_request(&conn, &request, &fds);
     drop(fds);
-    drop((cwd, program, stats));
-    match protocol::receive_status(&conn) {
-        Ok(Some(status)) => status,
-        Ok(None) => fail("the server's worker ended without a status".into()),
-        Err(e) => fail(format!("lost the server's worker: {e}")),
+    drop(cwd);
+    drop(program);
+    let status = match sent {
+        Err(e) => fail(format!("cannot send the run to the server: {e}")),
+        Ok(()) => match protocol::receive_status(&conn) {
+            Ok(Some(status)) => status,
+            Ok(None) => fail("the server's worker ended without a status".into()),
+            Err(e) => fail(format!("lost the server's worker: {e}")),
+        },
+    };
+    // A stats file this client made and no run wrote (the run was refused
+    // or failed before its lock-down stage) goes, as a cold run never
+    // makes one then. The worker wrote its stats before its status.
+    if let (Some((file, true)), Some(p)) = (&stats, &request.exec.stats) {
+        if file.metadata().is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    status
+}
+
+/// The `--stats` file, opened for writing and not emptied; true when this
+/// call made it.
+fn open_stats(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path);
+    match made {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map(|f| (f, false)),
+        Err(e) => Err(e),
     }
 }

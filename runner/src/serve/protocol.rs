@@ -135,18 +135,26 @@ pub fn receive_request(conn: &UnixStream) -> Result<Received, ProtocolError> {
     let mut first = vec![0u8; 64 << 10];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = loop {
+    let received = loop {
         let mut iov = [IoSliceMut::new(&mut first)];
         match rustix::net::recvmsg(conn, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
             Err(Errno::INTR) => continue,
-            r => break r.map_err(io)?.bytes,
+            r => break r.map_err(io)?,
         }
     };
+    let got = received.bytes;
     let mut fds: Vec<OwnedFd> = Vec::new();
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(rights) = message {
             fds.extend(rights);
         }
+    }
+    // More descriptors than the buffer holds: the kernel closed the rest.
+    if received.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(ProtocolError::Descriptors {
+            got: fds.len() + 1,
+            want: MAX_FDS,
+        });
     }
     if got < 4 {
         return Err(ProtocolError::Closed);

@@ -197,13 +197,25 @@ fn serve_one(
         request,
         program,
         stats,
-        ..
+        stdin,
+        stdout,
+        stderr,
+        cwd,
     } = job;
+    // Taken on as 0-2 (and the directory as the cwd, or not needed): the
+    // originals go, so the run holds no descriptor it did not count.
+    drop((stdin, stdout, stderr, cwd));
+    if let Some(a) = &ahead {
+        a.forget_signals_so_far();
+    }
     // Refused with the reason, on the client's stderr now.
-    if let Some(why) = ahead
-        .as_ref()
-        .and_then(|a| a.refusal(&request.exec, request.policy_text.as_deref()))
-    {
+    if let Some(why) = ahead.as_ref().and_then(|a| {
+        a.refusal(
+            &request.exec,
+            request.policy_text.as_deref(),
+            request.stats_attached,
+        )
+    }) {
         crate::say!("runner: {why}");
         return exit_status::RUNNER_FAILED;
     }
