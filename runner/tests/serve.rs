@@ -446,3 +446,33 @@ fn a_server_locked_down_ahead_refuses_what_it_cannot_serve() {
     assert_ne!(r.status, 0);
     assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
 }
+
+/// A dynamically linked program under a server locked down ahead: its
+/// interpreter and libraries are read from the policy's files after the
+/// lock-down (the example host-tools policy), by host path and by guest
+/// path, as `runner exec` reads them.
+#[test]
+fn a_server_locked_down_ahead_loads_dynamic_programs_from_its_files() {
+    let dir = temp_dir("serve-ahead-dynamic");
+    let policy =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-policy/examples/host-tools.toml");
+    let p = policy.to_str().expect("path");
+    let server = Server::start_with(&dir, 1, &["--policy", p]);
+    for args in [
+        vec!["/usr/bin/sort"],
+        vec!["--guest-path", "/usr/bin/sort", "-r"],
+    ] {
+        let mut direct = runner();
+        direct.args(["exec", "--policy", p]).args(&args);
+        let direct = run_command(direct, b"b\na\nc\n");
+        assert_eq!(direct.status, 0, "{args:?}: {}", direct.stderr);
+        let mut served = server.exec();
+        served.args(["--policy", p]).args(&args);
+        let served = run_command(served, b"b\na\nc\n");
+        assert_eq!(
+            (served.status, &served.stdout, &served.stderr),
+            (direct.status, &direct.stdout, &direct.stderr),
+            "{args:?}"
+        );
+    }
+}
