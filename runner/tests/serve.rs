@@ -476,3 +476,70 @@ fn a_server_locked_down_ahead_loads_dynamic_programs_from_its_files() {
         );
     }
 }
+
+/// The door a worker locked down ahead left open is shut before its run's
+/// guest starts: the busy worker holds one seccomp filter more than an
+/// idle one (the shutter), as the run spins.
+#[test]
+fn a_server_locked_down_ahead_shuts_its_door_before_the_guest_runs() {
+    let dir = temp_dir("serve-ahead-door");
+    std::fs::write(dir.join("empty.toml"), "").expect("policy");
+    let policy = dir.join("empty.toml");
+    let server = Server::start_with(&dir, 1, &["--policy", policy.to_str().expect("path")]);
+    let modes = server.workers_seccomp(1);
+    assert!(
+        !modes.is_empty() && modes.iter().all(|m| m == "2"),
+        "idle workers not locked down: {modes:?}"
+    );
+    let server_pid = server.child.id();
+    // The seccomp filter counts of the server's workers now.
+    let counts = || -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{server_pid}/task/{server_pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{c}/status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Seccomp_filters:"))
+                    .and_then(|n| n.trim().parse().ok())
+            })
+            .collect()
+    };
+    // An idle worker's count, once its lock-down has installed them all
+    // (the same for 300 ms).
+    let mut idle = (0, Instant::now());
+    let until = Instant::now() + Duration::from_secs(10);
+    let idle = loop {
+        let now = counts().into_iter().max().unwrap_or(0);
+        if now != idle.0 {
+            idle = (now, Instant::now());
+        } else if now > 0 && idle.1.elapsed() > Duration::from_millis(300) {
+            break now;
+        }
+        assert!(Instant::now() < until, "the workers' filters never settled");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut client = server
+        .exec()
+        .args(["--timeout", "20"])
+        .arg(sample("spin"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn client");
+    let until = Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let now = counts();
+        if now.iter().any(|&n| n > idle) || Instant::now() > until {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    client.kill().expect("kill client");
+    let _ = client.wait();
+    assert!(
+        seen.contains(&(idle + 1)) && seen.iter().all(|&n| n <= idle + 1),
+        "filters of the workers while one spins: {seen:?} (idle: {idle})"
+    );
+}
