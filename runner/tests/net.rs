@@ -171,7 +171,7 @@ fn udp_to_an_allowed_peer_and_not_to_others() {
             "x",
         ],
     );
-    assert_eq!(r.status, EACCES);
+    assert_eq!(r.status, EACCES, "{}", r.stderr);
     silent.set_nonblocking(true).expect("nonblocking");
     let mut buf = [0u8; 8];
     assert_eq!(
