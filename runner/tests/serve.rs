@@ -52,6 +52,19 @@ impl Server {
         c
     }
 
+    /// A client running the spinning sample with `args`, its streams
+    /// closed, left running.
+    fn spin(&self, args: &[&std::ffi::OsStr]) -> Child {
+        self.exec()
+            .args(args)
+            .arg(sample("spin"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn client")
+    }
+
     /// The seccomp mode of each of its workers (2: filtered), read from
     /// /proc once `count` workers are up.
     fn workers_seccomp(&self, count: usize) -> Vec<String> {
@@ -194,16 +207,12 @@ fn client_gone_ends_the_run(dir: &Path, extra: &[&str]) {
     let server = Server::start_with(dir, 1, extra);
     let stats = dir.join("spin.json");
     let _ = std::fs::remove_file(&stats);
-    let mut client = server
-        .exec()
-        .args(["--timeout", "60", "--stats"])
-        .arg(&stats)
-        .arg(sample("spin"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn client");
+    let mut client = server.spin(&[
+        "--timeout".as_ref(),
+        "60".as_ref(),
+        "--stats".as_ref(),
+        stats.as_os_str(),
+    ]);
     std::thread::sleep(Duration::from_millis(500));
     client.kill().expect("kill client");
     let _ = client.wait();
@@ -519,15 +528,7 @@ fn a_server_locked_down_ahead_shuts_its_door_before_the_guest_runs() {
         assert!(Instant::now() < until, "the workers' filters never settled");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut client = server
-        .exec()
-        .args(["--timeout", "20"])
-        .arg(sample("spin"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn client");
+    let mut client = server.spin(&["--timeout".as_ref(), "20".as_ref()]);
     let until = Instant::now() + Duration::from_secs(10);
     let seen = loop {
         let now = counts();
