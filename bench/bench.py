@@ -140,8 +140,18 @@ def empty_policy(tmp):
     return path
 
 
+def small_client(tmp):
+    """`thinvisor-exec` (`runner install-client`), the small front end of
+    `runner exec`, installed into tmp."""
+    path = os.path.join(tmp, "thinvisor-exec")
+    subprocess.run([RUNNER, "install-client", path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path
+
+
 def cold_start(table, tmp, reps):
     exe = musl_build(tmp, "hello", HELLO_C)
+    client = small_client(tmp)
     case = "cold start: static musl hello"
     with Server(tmp) as server, Server(tmp, policy=empty_policy(tmp)) as ahead:
         variants = {
@@ -150,6 +160,8 @@ def cold_start(table, tmp, reps):
             "runner --server (VM built ahead)": runner_exec(exe, extra=["--server", server.socket]),
             "runner --server, locked down ahead (serve --policy)": runner_exec(
                 exe, extra=["--server", ahead.socket]),
+            "thinvisor-exec --server": [client, "--server", server.socket, exe],
+            "thinvisor-exec --server, locked down ahead": [client, "--server", ahead.socket, exe],
         }
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, exe]
@@ -157,7 +169,8 @@ def cold_start(table, tmp, reps):
     compare(table, case, times)
     if "qemu-x86_64" in times:
         for name in ("runner", "runner --server (VM built ahead)",
-                     "runner --server, locked down ahead (serve --policy)"):
+                     "runner --server, locked down ahead (serve --policy)",
+                     "thinvisor-exec --server, locked down ahead"):
             table.add(case, f"{name} vs qemu", f"{med(times['qemu-x86_64']) / med(times[name]):.1f}", "x faster", "")
     cold_start_phases(table, tmp, exe, reps)
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from bench import HELLO_C, RUNNER, Server, empty_policy, musl_build
+from bench import HELLO_C, RUNNER, Server, empty_policy, musl_build, small_client
 
 
 def children_cpu():
@@ -73,6 +73,7 @@ def main():
     tmp = tempfile.mkdtemp()
     try:
         hello = musl_build(tmp, "hello", HELLO_C)
+        client = small_client(tmp)
         server_log = open(os.path.join(tmp, "server.err"), "w+")
         with Server(tmp, workers=a.workers, log=server_log) as server, \
                 Server(tmp, workers=a.workers, log=server_log, policy=empty_policy(tmp)) as ahead:
@@ -83,6 +84,8 @@ def main():
                  [RUNNER, "exec", "--server", server.socket, hello], server.proc.pid),
                 (f"runner exec --server, locked down ahead ({a.workers} workers)",
                  [RUNNER, "exec", "--server", ahead.socket, hello], ahead.proc.pid),
+                (f"thinvisor-exec --server, locked down ahead ({a.workers} workers)",
+                 [client, "--server", ahead.socket, hello], ahead.proc.pid),
             ]
             print("| variant | runs | runs/s | CPU s | CPU ms per run |")
             print("| --- | --- | --- | --- | --- |")

@@ -7,6 +7,8 @@
 //! - vdso/vdso.c: the guest's vDSO, compiled with the C compiler into a small
 //!   ELF shared object (vdso/vdso.lds), plus the layout of its data page
 //!   (vdso/vvar.h) as Rust constants.
+//! - client/thinvisor-exec.c: the small front end of `runner exec` that
+//!   `runner install-client` writes out (serve/small_client.rs).
 
 #![forbid(unsafe_code)]
 // A build script reports failure by panicking with its message (cargo
@@ -347,10 +349,50 @@ fn vdso(out: &Path) {
     fs::write(out.join("vdso_layout.rs"), consts).expect("write vdso_layout.rs");
 }
 
+/// Compiles client/thinvisor-exec.c into a program the runner carries
+/// (`runner install-client` writes it out). Static with musl-gcc where
+/// there is one: such a program starts in a fraction of a glibc one's time
+/// (glibc's start-up runs dozens of CPUIDs, each a trap on kvm_pvm). Else
+/// static with cc, else dynamic (a fresh machine may lack glibc's static
+/// library). Tells the crate where it is and which compiler built it.
+fn client(out: &Path) {
+    let src = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
+        .join("client/thinvisor-exec.c");
+    println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-env-changed=MUSL_GCC");
+    println!("cargo:rerun-if-changed=/usr/bin/musl-gcc");
+    let bin = out.join("thinvisor-exec");
+    let musl = env::var("MUSL_GCC").unwrap_or_else(|_| "musl-gcc".into());
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+    let warnings = ["-Wall", "-Wextra", "-Werror"];
+    let tries: [(&str, &[&str], String); 3] = [
+        (&musl, &["-static", "-Os"], format!("{musl} -static")),
+        (&cc, &["-static", "-O2"], format!("{cc} -static")),
+        (&cc, &["-O2"], cc.clone()),
+    ];
+    for (i, (compiler, flags, name)) in tries.iter().enumerate() {
+        let mut cmd = Command::new(compiler);
+        cmd.args(*flags)
+            .args(warnings)
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src);
+        if i + 1 == tries.len() {
+            run(&mut cmd, "cc (client/thinvisor-exec.c; install gcc)");
+        } else if !cmd.output().is_ok_and(|o| o.status.success()) {
+            continue;
+        }
+        println!("cargo:rustc-env=THINVISOR_EXEC_CLIENT={}", bin.display());
+        println!("cargo:rustc-env=THINVISOR_EXEC_CLIENT_BUILT_WITH={name}");
+        return;
+    }
+}
+
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
     let entry_syms = entry(&out);
     monitor(&out, &entry_syms);
     vdso(&out);
+    client(&out);
 }

@@ -409,6 +409,16 @@ expect_exact served-ahead-hello 0 'Hello from inside the VM!\n' '' -- $XA $S/hel
 expect_exact served-ahead-fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $XA $S/fault_gp.bin
 with_stdin $T/cat-big expect_exact served-ahead-cat 0 "@$T/cat-big" '' -- $XA $S/cat.bin
 expect_exact served-ahead-spin-time-limit 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $XA --timeout 1 $S/spin.bin
+# --- the small client (runner install-client): its served runs are
+#     runner exec --server's; a run it does not serve (no --server), the
+#     runner it is told of runs. (runner/tests/serve_client.rs on kvm_pvm.)
+check client-installed -- "$R" install-client "$T/thinvisor-exec"
+XC="$T/thinvisor-exec --server $SOCKA"
+expect_exact client-ahead-hello 0 'Hello from inside the VM!\n' '' -- $XC $S/hello.bin
+expect_exact client-ahead-exit42 42 '' '' -- $XC $S/exit42.bin
+expect_exact client-ahead-fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $XC $S/fault_gp.bin
+with_stdin $T/cat-big expect_exact client-ahead-cat 0 "@$T/cat-big" '' -- $XC $S/cat.bin
+expect_exact client-cold-hello 0 'Hello from inside the VM!\n' '' -- env THINVISOR_RUNNER="$R" $T/thinvisor-exec $S/hello.bin
 kill "$SERVERA" 2>/dev/null
 wait "$SERVERA" 2>/dev/null
 

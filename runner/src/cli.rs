@@ -98,6 +98,18 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Write `thinvisor-exec`, a small program that takes `runner exec`'s
+    /// command line and starts in a fraction of the runner's time: a run
+    /// with --server and the common options (--policy, --stats,
+    /// --timeout, --syscalls, --cwd, --guest-path) it hands to the server
+    /// itself; anything else it gives to `runner exec` ($THINVISOR_RUNNER,
+    /// else the runner beside it, else `runner` on PATH). Same statuses
+    /// and messages either way.
+    #[command(name = "install-client")]
+    InstallClient {
+        /// Where to write it (default: thinvisor-exec beside this runner).
+        path: Option<PathBuf>,
+    },
     /// Internal (hidden): removes a run's private trees once its stdin
     /// (the runner's pipe) closes (run/private_trees.rs).
     #[command(name = "remove-when-closed", hide = true)]

@@ -60,6 +60,7 @@ fn main() {
             memory,
             policy,
         } => serve::serve(&socket, workers, memory, policy.as_deref()),
+        cli::Command::InstallClient { path } => serve::small_client::main(path.as_deref()),
         cli::Command::Oci { args } => runner::oci::main(args),
         cli::Command::OciInit { dir } => runner::oci::init::init(&dir),
         cli::Command::RemoveWhenClosed { dirs } => run::private_trees::remove_when_closed(&dirs),

@@ -130,7 +130,7 @@ pub fn exec(opts: ExecOptions, prebuilt: Option<Prebuilt>) -> i32 {
 /// when its request arrived (the run's start), its connection, and what
 /// the client opened for it (`serve/client.rs`).
 pub struct Served {
-    pub env: Vec<(String, String)>,
+    pub env: HostEnv,
     pub received: Instant,
     pub client: OwnedFd,
     /// A host program, opened by the client, and its absolute path.
@@ -163,7 +163,7 @@ pub struct Prepared {
     image: Image,
     vfs: Vfs,
     /// A served run's environment (else the runner's own is inherited).
-    host_env: Option<Vec<(String, String)>>,
+    host_env: Option<HostEnv>,
     /// A served run's connection, watched from the start.
     client: Option<OwnedFd>,
     /// What a worker pinned to its policy chose and locked down ahead.
@@ -481,20 +481,43 @@ fn guest_program(
     })
 }
 
+/// A host environment, as Linux keeps it: names and values are bytes,
+/// not necessarily UTF-8.
+pub type HostEnv = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The runner's own environment, byte for byte.
+pub fn own_environment() -> HostEnv {
+    use std::os::unix::ffi::OsStringExt;
+    std::env::vars_os()
+        .map(|(k, v)| (k.into_vec(), v.into_vec()))
+        .collect()
+}
+
 /// The guest's environment: the policy's variables, after the host's (the
 /// runner's own, or the client's for a served run) when the policy inherits
-/// it.
-fn environment(policy: &Policy, host: Option<&[(String, String)]>) -> Vec<Vec<u8>> {
-    let mut vars: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+/// it. Host variables are bytes and stay so (a value that is not UTF-8
+/// reaches the guest as it is, as it would a native program).
+fn environment(policy: &Policy, host: Option<&[(Vec<u8>, Vec<u8>)]>) -> Vec<Vec<u8>> {
+    let mut vars: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
     if policy.env.inherit {
         match host {
             Some(env) => vars.extend(env.iter().cloned()),
-            None => vars.extend(std::env::vars()),
+            None => vars.extend(own_environment()),
         }
     }
-    vars.extend(policy.env.vars.clone());
+    vars.extend(
+        policy
+            .env
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes())),
+    );
     vars.into_iter()
-        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .map(|(mut k, v)| {
+            k.push(b'=');
+            k.extend(v);
+            k
+        })
         .collect()
 }
 

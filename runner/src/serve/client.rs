@@ -96,7 +96,7 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
     };
     let request = Request {
         exec: opts,
-        env: std::env::vars().collect(),
+        env: crate::run::stages::own_environment(),
         policy_text,
         program_abs,
         stats_attached: stats.is_some(),

@@ -11,10 +11,14 @@
 //!
 //! - `protocol.rs`: the request, the descriptors it carries, the status;
 //! - `worker.rs`: one worker;
-//! - `client.rs`: `runner exec --server`.
+//! - `client.rs`: `runner exec --server`;
+//! - `small_client.rs`: `runner install-client`, which writes out
+//!   `thinvisor-exec` (client/thinvisor-exec.c), a fast-starting front end
+//!   of `runner exec` that speaks the same protocol.
 
 pub mod client;
 pub mod protocol;
+pub mod small_client;
 pub mod worker;
 
 use crate::exit_status;

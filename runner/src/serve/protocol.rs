@@ -27,8 +27,10 @@ use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-/// The largest request accepted (the client's environment is in it).
-pub const MAX_REQUEST: usize = 1 << 20;
+/// The largest request accepted. The client's arguments and environment
+/// are in it, up to Linux's ARG_MAX (2 MiB with the usual 8 MiB stack
+/// limit), and each byte of the environment takes up to four in JSON.
+pub const MAX_REQUEST: usize = 16 << 20;
 
 /// The descriptors every request carries, in this order: stdin, stdout,
 /// stderr, working directory.
@@ -60,8 +62,10 @@ fn io(e: Errno) -> ProtocolError {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub exec: ExecOptions,
-    /// The client's environment (for a policy with `env.inherit`).
-    pub env: Vec<(String, String)>,
+    /// The client's environment (for a policy with `env.inherit`), byte
+    /// for byte: each name and value is an array of bytes, as a value
+    /// need not be UTF-8.
+    pub env: crate::run::stages::HostEnv,
     /// The text of the `--policy` file: a worker locked down for its own
     /// policy compares it with that one (it could not open the file).
     #[serde(default)]

@@ -1,0 +1,473 @@
+//! `thinvisor-exec` (`runner install-client`, client/thinvisor-exec.c), the
+//! small front end of `runner exec`: the requests it sends are the ones
+//! `runner exec --server` sends, field by field and descriptor by
+//! descriptor; what it does not serve itself `runner exec` does, with the
+//! same output, messages and statuses; and its served runs, through both
+//! kinds of server, are `runner exec`'s byte for byte.
+
+#![forbid(unsafe_code)]
+// A test crate: its helpers fail the test by panicking.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod support;
+
+use runner::serve::protocol;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::server::Server;
+use support::*;
+
+/// The client, installed by `runner install-client` into `dir`.
+fn install_client(dir: &Path) -> PathBuf {
+    let path = dir.join("thinvisor-exec");
+    let out = runner()
+        .arg("install-client")
+        .arg(&path)
+        .output()
+        .expect("runner install-client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// The client, handing what it does not serve to this build's runner.
+fn client(path: &Path) -> Command {
+    let mut c = Command::new(path);
+    c.env("THINVISOR_RUNNER", env!("CARGO_BIN_EXE_runner"));
+    c
+}
+
+/// Runs `cmd` with empty stdin, capturing its output as bytes.
+fn output(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run")
+}
+
+/// What a request carried, as a fake server read it with the worker's own
+/// parser: the request re-serialized, and the identity (device, inode)
+/// of each descriptor that names a file (the working directory, the
+/// program, the stats file).
+#[derive(Debug, PartialEq)]
+struct Seen {
+    request: serde_json::Value,
+    cwd: (u64, u64),
+    program: Option<(u64, u64)>,
+    stats: Option<(u64, u64)>,
+}
+
+/// `seen` for a failure's message: the environment's bytes as text.
+fn readable(seen: &Seen) -> String {
+    let mut r = seen.request.clone();
+    if let Some(env) = r["env"].as_array_mut() {
+        for pair in env.iter_mut() {
+            let text = |v: &serde_json::Value| {
+                let bytes: Vec<u8> = v
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|b| b.as_u64())
+                            .map(|b| b as u8)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            *pair = serde_json::json!(format!("{}={}", text(&pair[0]), text(&pair[1])));
+        }
+    }
+    format!(
+        "{}\ncwd {:?} program {:?} stats {:?}",
+        serde_json::to_string_pretty(&r).unwrap_or_default(),
+        seen.cwd,
+        seen.program,
+        seen.stats
+    )
+}
+
+fn identity(fd: std::os::fd::OwnedFd) -> (u64, u64) {
+    let m = std::fs::File::from(fd).metadata().expect("fstat");
+    (m.dev(), m.ino())
+}
+
+/// A fake server at `socket` answering `runs` requests with status 42;
+/// returns what each carried.
+fn fake_server(socket: &Path, runs: usize) -> std::thread::JoinHandle<Vec<Seen>> {
+    let listener = UnixListener::bind(socket).expect("bind");
+    std::thread::spawn(move || {
+        (0..runs)
+            .map(|_| {
+                let (conn, _) = listener.accept().expect("accept");
+                let r = protocol::receive_request(&conn).expect("a request the worker accepts");
+                protocol::send_status(&conn, 42).expect("status");
+                Seen {
+                    request: serde_json::to_value(&r.request).expect("json"),
+                    cwd: identity(r.cwd),
+                    program: r.program.map(identity),
+                    stats: r.stats.map(identity),
+                }
+            })
+            .collect()
+    })
+}
+
+/// Command lines `runner exec` and the client must send alike: options
+/// before and after the program, "--" in each place it can be, `=`
+/// values, a relative program with "." components, text that JSON must
+/// escape, an argument that looks like an option.
+#[test]
+fn the_small_client_sends_the_runners_requests() {
+    let dir = temp_dir("client-requests");
+    let exe = install_client(&dir);
+    let work = dir.join("work");
+    std::fs::create_dir_all(work.join("sub")).expect("dirs");
+    std::fs::copy(sample("hello"), work.join("sub/prog")).expect("program");
+    std::fs::write(
+        work.join("p.toml"),
+        "# \"quoted\" \\ and ünïcode\n[limits]\nwall_time = \"5s\"\n",
+    )
+    .expect("policy");
+    std::fs::write(work.join("old.json"), "older stats").expect("old stats");
+    let abs = work.join("sub/prog");
+    let abs = abs.to_str().expect("utf-8");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![abs],
+        vec![
+            "--policy",
+            "p.toml",
+            "--stats",
+            "new.json",
+            "--timeout",
+            "2.5",
+            "./sub/./prog",
+            "a",
+            "--policy",
+            "x",
+        ],
+        vec!["--stats=old.json", "--timeout=1e3", "sub//prog", "--", "-x"],
+        vec!["--syscalls", "ring", "--cwd=/", "--", "sub/prog", "--", "b"],
+        vec![
+            "--timeout",
+            "+7.",
+            "sub/prog",
+            "tab\there",
+            "\"q\" \\ \u{1}",
+            "ö→𝄞",
+        ],
+        vec!["--guest-path", "--policy=p.toml", "/bin/prog", "z"],
+    ];
+    let socket = dir.join("fake.sock");
+    let server = fake_server(&socket, cases.len() * 2);
+    for args in &cases {
+        for small in [false, true] {
+            let mut cmd = if small {
+                client(&exe)
+            } else {
+                let mut c = runner();
+                c.arg("exec");
+                c
+            };
+            cmd.arg("--server")
+                .arg(&socket)
+                .args(args)
+                .current_dir(&work)
+                .env("THINVISOR_RUNNER", env!("CARGO_BIN_EXE_runner"))
+                .env("THINVISOR_SYSCALLS", "auto")
+                .env("THINVISOR_CLIENT_TEST", "\"quotes\" \\ \n new line")
+                .env(
+                    "THINVISOR_CLIENT_BYTES",
+                    OsStr::from_bytes(b"not \xff UTF-8"),
+                );
+            let out = output(cmd);
+            assert_eq!(
+                out.status.code(),
+                Some(42),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.stderr, b"", "{args:?}");
+        }
+    }
+    let seen = server.join().expect("fake server");
+    for (i, args) in cases.iter().enumerate() {
+        let (ours, small) = (&seen[2 * i], &seen[2 * i + 1]);
+        assert_eq!(small.request["exec"], ours.request["exec"], "{args:?}");
+        assert_eq!(readable(small), readable(ours), "{args:?}");
+        assert_eq!(small, ours, "{args:?}");
+    }
+    // What the runs carried, beyond being alike.
+    let bytes = serde_json::json!([
+        "THINVISOR_CLIENT_BYTES".as_bytes(),
+        b"not \xff UTF-8".to_vec()
+    ]);
+    assert!(seen[0].request["env"]
+        .as_array()
+        .expect("env")
+        .contains(&bytes));
+    assert_eq!(seen[0].request["exec"]["syscalls"], "Auto");
+    assert_eq!(
+        seen[2].request["exec"]["args"],
+        serde_json::json!(["a", "--policy", "x"])
+    );
+    assert_eq!(seen[2].request["exec"]["timeout"], 2.5);
+    assert_eq!(
+        seen[2].request["program_abs"],
+        work.join("sub/prog").to_str().expect("utf-8")
+    );
+    assert!(seen[2].request["policy_text"]
+        .as_str()
+        .expect("policy text")
+        .contains("ünïcode"));
+    assert!(seen[2].stats.is_some());
+    assert_eq!(
+        seen[6].request["exec"]["args"],
+        serde_json::json!(["--", "b"])
+    );
+    assert_eq!(seen[6].request["exec"]["syscalls"], "Ring");
+    assert_eq!(seen[10].program, None);
+    // A stats file a client made and no run wrote is gone; an older one
+    // is left as it was.
+    assert!(!work.join("new.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(work.join("old.json")).expect("old"),
+        "older stats"
+    );
+}
+
+/// What the client does not serve, `runner exec` does: cold runs, other
+/// options, and every error found before a server is asked (the runner
+/// words them). Compared with `runner exec` given the same arguments.
+#[test]
+fn what_the_small_client_does_not_serve_is_runner_execs() {
+    let dir = temp_dir("client-defers");
+    let exe = install_client(&dir);
+    let nowhere = dir.join("no-server.sock");
+    let nowhere = nowhere.to_str().expect("utf-8");
+    let hello = sample("hello");
+    let hello = hello.to_str().expect("utf-8");
+    let dir_s = dir.to_str().expect("utf-8");
+    let cases: Vec<Vec<OsString>> = [
+        vec![hello, "x"],
+        vec!["--monitor", "off", hello],
+        vec!["--server", nowhere, hello],
+        vec!["--server", nowhere, "/no/such/program"],
+        vec!["--server", nowhere, dir_s],
+        vec!["--server", nowhere, "--policy", "/no/such.toml", hello],
+        vec!["--server", nowhere, "--timeout", "-1", hello],
+        vec!["--server", nowhere, "--timeout", "inf", hello],
+        vec!["--server", nowhere, "--timeout", "0", hello],
+        vec!["--server", nowhere, "--policy", hello, hello],
+        vec!["--server", nowhere, "--bogus", hello],
+        vec!["--server", nowhere, "--server", nowhere, hello],
+        vec!["--server", nowhere],
+        vec!["--help"],
+    ]
+    .iter()
+    .map(|v| v.iter().map(OsString::from).collect())
+    .chain([vec![
+        OsString::from(hello),
+        OsString::from(OsStr::from_bytes(b"\xff")),
+    ]])
+    .collect();
+    for args in &cases {
+        let mut direct = runner();
+        direct.arg("exec").args(args);
+        let mut small = client(&exe);
+        small.args(args);
+        let (direct, small) = (output(direct), output(small));
+        assert_eq!(small.status.code(), direct.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&small.stderr),
+            String::from_utf8_lossy(&direct.stderr),
+            "{args:?}"
+        );
+        assert_eq!(small.stdout, direct.stdout, "{args:?}");
+    }
+    // A bad THINVISOR_SYSCALLS is clap's error in both.
+    let mut direct = runner();
+    direct.args(["exec", "--server", nowhere, hello]);
+    direct.env("THINVISOR_SYSCALLS", "Ring");
+    let mut small = client(&exe);
+    small.args(["--server", nowhere, hello]);
+    small.env("THINVISOR_SYSCALLS", "Ring");
+    let (direct, small) = (output(direct), output(small));
+    assert_eq!(small.status.code(), Some(125));
+    assert_eq!(small.stderr, direct.stderr);
+    // A runner that cannot be run: said, 125.
+    let mut lost = Command::new(&exe);
+    lost.args([hello])
+        .env("THINVISOR_RUNNER", "/no/such/runner");
+    let lost = output(lost);
+    assert_eq!(lost.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&lost.stderr),
+        "thinvisor-exec: cannot run the runner /no/such/runner (THINVISOR_RUNNER): No such file or directory\n"
+    );
+}
+
+/// Installed by default beside the runner, the client finds that runner
+/// without being told.
+#[test]
+fn the_small_client_finds_the_runner_beside_it() {
+    let out = runner()
+        .arg("install-client")
+        .output()
+        .expect("install-client");
+    assert!(out.status.success());
+    let beside = Path::new(env!("CARGO_BIN_EXE_runner")).with_file_name("thinvisor-exec");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("wrote {}", beside.display())));
+    let mut cmd = Command::new(&beside);
+    cmd.arg(sample("hello"))
+        .env_remove("THINVISOR_RUNNER")
+        .env("PATH", "/nonexistent");
+    let r = output(cmd);
+    assert_eq!(r.status.code(), Some(0));
+    assert_eq!(r.stdout, exec_sample(&[], "hello", &[]).stdout.as_bytes());
+}
+
+/// Served runs through the client are `runner exec --server`'s, through a
+/// server of each kind: output, statuses, a crash, stdin, a relative
+/// program, --stats, a bad or foreign policy's message, and an inherited
+/// environment with a value that is not UTF-8 (which `runner exec` also
+/// passes on as it is).
+#[test]
+fn the_small_client_runs_as_runner_exec_through_both_kinds_of_server() {
+    let dir = temp_dir("client-served");
+    let exe = install_client(&dir);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("work");
+    std::fs::copy(elf_sample("showenv"), work.join("showenv")).expect("copy");
+    std::fs::write(work.join("env.toml"), "[env]\ninherit = true\n").expect("policy");
+    std::fs::write(work.join("bad.toml"), "[limits]\nmemory = \"lots\"\n").expect("policy");
+    let plain_dir = dir.join("plain");
+    let pinned_dir = dir.join("pinned");
+    std::fs::create_dir_all(&plain_dir).expect("dir");
+    std::fs::create_dir_all(&pinned_dir).expect("dir");
+    let pinned_policy = work.join("env.toml");
+    let servers = [
+        Server::start(&plain_dir, 2),
+        Server::start_with(
+            &pinned_dir,
+            2,
+            &["--policy", pinned_policy.to_str().expect("utf-8")],
+        ),
+    ];
+    let value = OsStr::from_bytes(b"caf\xe9 \xff");
+    for server in &servers {
+        let socket = server.socket.to_str().expect("utf-8").to_string();
+        let pinned = server.socket.starts_with(&pinned_dir);
+        // The pinned server's own policy (any policy, for the other).
+        let policy = ["--policy", "env.toml"];
+        let cases: Vec<(Vec<String>, &[u8])> = vec![
+            (vec![sample("hello").display().to_string()], b""),
+            (vec![sample("exit42").display().to_string()], b""),
+            (vec![sample("fault_gp").display().to_string()], b""),
+            (
+                vec![sample("cat").display().to_string()],
+                b"through the client\n",
+            ),
+            (
+                vec![
+                    "--stats".into(),
+                    "stats.json".into(),
+                    "./showenv".into(),
+                    "THINVISOR_BYTES".into(),
+                    "HOME".into(),
+                ],
+                b"",
+            ),
+            (
+                vec!["--policy".into(), "bad.toml".into(), "./showenv".into()],
+                b"",
+            ),
+        ];
+        for (args, stdin) in cases {
+            let mut runs = Vec::new();
+            for small in [false, true] {
+                let mut cmd = if small {
+                    client(&exe)
+                } else {
+                    let mut c = runner();
+                    c.arg("exec");
+                    c
+                };
+                cmd.args(["--server", &socket]);
+                if args[0] != "--policy" {
+                    cmd.args(policy);
+                }
+                cmd.args(&args)
+                    .current_dir(&work)
+                    .env("THINVISOR_BYTES", value)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = cmd.spawn().expect("client");
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(stdin)
+                    .expect("stdin");
+                let out = child.wait_with_output().expect("client");
+                let stats = std::fs::read(work.join("stats.json")).ok();
+                let _ = std::fs::remove_file(work.join("stats.json"));
+                runs.push((out, stats));
+            }
+            let ((ours, our_stats), (small, small_stats)) = (&runs[0], &runs[1]);
+            let what = format!("{args:?} (policy server: {pinned})");
+            assert_eq!(small.status.code(), ours.status.code(), "{what}");
+            assert_eq!(small.stdout, ours.stdout, "{what}");
+            assert_eq!(
+                String::from_utf8_lossy(&small.stderr),
+                String::from_utf8_lossy(&ours.stderr),
+                "{what}"
+            );
+            assert_eq!(small_stats.is_some(), our_stats.is_some(), "{what}");
+            if let Some(s) = small_stats {
+                let s: serde_json::Value = serde_json::from_slice(s).expect("stats json");
+                assert_eq!(s["vm_prebuilt"], true, "{what}");
+                assert_eq!(
+                    s["exit_status"],
+                    0,
+                    "{what}: {}",
+                    String::from_utf8_lossy(&small.stdout)
+                );
+            }
+            if args[0] == "--policy" {
+                assert_eq!(small.status.code(), Some(125), "{what}");
+                assert!(
+                    String::from_utf8_lossy(&small.stderr).contains("bad.toml"),
+                    "{what}: {}",
+                    String::from_utf8_lossy(&small.stderr)
+                );
+            }
+            if args.iter().any(|a| a == "THINVISOR_BYTES") {
+                // Byte for byte what a cold run with the same policy
+                // prints: the value is not UTF-8, and stays so.
+                let mut cold = runner();
+                cold.args([
+                    "exec",
+                    "--policy",
+                    "env.toml",
+                    "./showenv",
+                    "THINVISOR_BYTES",
+                    "HOME",
+                ])
+                .current_dir(&work)
+                .env("THINVISOR_BYTES", value);
+                let cold = output(cold);
+                assert_eq!(cold.status.code(), Some(0));
+                let mut want = b"THINVISOR_BYTES=".to_vec();
+                want.extend_from_slice(value.as_bytes());
+                assert!(cold.stdout.starts_with(&want), "{what}");
+                assert_eq!(small.stdout, cold.stdout, "{what}");
+            }
+        }
+    }
+}
