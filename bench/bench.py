@@ -104,11 +104,11 @@ HELLO_C = '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n'
 class Server:
     """A `runner serve` for the duration of a `with` block."""
 
-    def __init__(self, tmp, workers=2, log=None, policy=None):
+    def __init__(self, tmp, workers=2, log=None, policy=None, tag=""):
         # policy: `runner serve --policy`, workers locked down ahead (an
         # empty file: the default policy, which clients name by no
-        # --policy at all).
-        name = "runner-ahead.sock" if policy else "runner.sock"
+        # --policy at all). tag: tells apart servers of one kind.
+        name = ("runner-ahead" if policy else "runner") + tag + ".sock"
         self.socket = os.path.join(tmp, name)
         self.workers = workers
         self.log = log  # a file for the server's stderr, else /dev/null
@@ -153,15 +153,20 @@ def cold_start(table, tmp, reps):
     exe = musl_build(tmp, "hello", HELLO_C)
     client = small_client(tmp)
     case = "cold start: static musl hello"
-    with Server(tmp) as server, Server(tmp, policy=empty_policy(tmp)) as ahead:
+    # A server for each served variant: a served run's worker is replaced
+    # as it runs, and the replacement's start (a runner process building a
+    # VM) must not land on the next variant's run.
+    policy = empty_policy(tmp)
+    with Server(tmp) as server, Server(tmp, policy=policy) as ahead, \
+            Server(tmp, tag="-c") as server_c, Server(tmp, policy=policy, tag="-c") as ahead_c:
         variants = {
             "native": [exe],
             "runner": runner_exec(exe),
             "runner --server (VM built ahead)": runner_exec(exe, extra=["--server", server.socket]),
             "runner --server, locked down ahead (serve --policy)": runner_exec(
                 exe, extra=["--server", ahead.socket]),
-            "thinvisor-exec --server": [client, "--server", server.socket, exe],
-            "thinvisor-exec --server, locked down ahead": [client, "--server", ahead.socket, exe],
+            "thinvisor-exec --server": [client, "--server", server_c.socket, exe],
+            "thinvisor-exec --server, locked down ahead": [client, "--server", ahead_c.socket, exe],
         }
         if QEMU:
             variants["qemu-x86_64"] = [QEMU, exe]

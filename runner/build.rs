@@ -360,9 +360,17 @@ fn client(out: &Path) {
         .join("client/thinvisor-exec.c");
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-env-changed=MUSL_GCC");
-    println!("cargo:rerun-if-changed=/usr/bin/musl-gcc");
     let bin = out.join("thinvisor-exec");
     let musl = env::var("MUSL_GCC").unwrap_or_else(|_| "musl-gcc".into());
+    // Built again when the musl-gcc found changes (a path that does not
+    // exist would make cargo run this script on every build).
+    if let Some(found) = env::var_os("PATH").and_then(|path| {
+        env::split_paths(&path)
+            .map(|d| d.join(&musl))
+            .find(|p| p.is_file())
+    }) {
+        println!("cargo:rerun-if-changed={}", found.display());
+    }
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
     let warnings = ["-Wall", "-Wextra", "-Werror"];
     let tries: [(&str, &[&str], String); 3] = [

@@ -410,10 +410,12 @@ expect_exact served-ahead-fault_gp 139 '' 'runner: guest killed by SIGSEGV (gene
 with_stdin $T/cat-big expect_exact served-ahead-cat 0 "@$T/cat-big" '' -- $XA $S/cat.bin
 expect_exact served-ahead-spin-time-limit 137 '' 'runner: guest killed by SIGKILL (time limit of 1s exceeded) at rip 0x400000\n' -- $XA --timeout 1 $S/spin.bin
 # --- the small client (runner install-client): its served runs are
-#     runner exec --server's; a run it does not serve (no --server), the
-#     runner it is told of runs. (runner/tests/serve_client.rs on kvm_pvm.)
+#     runner exec --server's, sent by the client itself (told of a runner
+#     that cannot be run, it could not hand them on); a run it does not
+#     serve (no --server), the runner it is told of runs.
+#     (runner/tests/serve_client.rs on kvm_pvm.)
 check client-installed -- "$R" install-client "$T/thinvisor-exec"
-XC="$T/thinvisor-exec --server $SOCKA"
+XC="env THINVISOR_RUNNER=/no/such/runner $T/thinvisor-exec --server $SOCKA"
 expect_exact client-ahead-hello 0 'Hello from inside the VM!\n' '' -- $XC $S/hello.bin
 expect_exact client-ahead-exit42 42 '' '' -- $XC $S/exit42.bin
 expect_exact client-ahead-fault_gp 139 '' 'runner: guest killed by SIGSEGV (general protection fault) at rip 0x400000\n' -- $XC $S/fault_gp.bin

@@ -20,8 +20,9 @@
  * start-up alone costs about 1 ms (docs/benchmarks.md, "Served start").
  *
  * The runner it executes: $THINVISOR_RUNNER, else `runner` beside this
- * program (where `runner install-client` puts it by default), else
- * `runner` on PATH.
+ * program (where `runner install-client` puts it by default). Not
+ * `runner` on PATH: an unrelated program of that name would be given the
+ * run.
  *
  * It trusts nothing it receives but the worker's 4-byte status, and the
  * worker trusts nothing it sends: the request is checked there as any
@@ -60,11 +61,14 @@ static const char *stats_made_path;
 
 /* ---- handing the run to `runner exec` ---- */
 
-/* Executes `runner exec ARGS...` with our arguments; returns only when no
- * runner could be executed. */
+static void forget_unwritten_stats(void);
+
+/* Executes `runner exec ARGS...` with our arguments; fails when no runner
+ * can be executed. Never called once anything was sent to a worker. */
 static void defer(void) __attribute__((noreturn));
 static void defer(void)
 {
+    forget_unwritten_stats();
     char **argv = calloc((size_t)given_argc + 3, sizeof *argv);
     if (!argv) {
         fputs("thinvisor-exec: out of memory\n", stderr);
@@ -84,19 +88,16 @@ static void defer(void)
     }
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 8);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            strcpy(slash + 1, "runner");
-            execv(self, argv);
-        }
+    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (!slash) {
+        fprintf(stderr, "thinvisor-exec: cannot find its own path to run the runner beside it "
+                        "(set THINVISOR_RUNNER)\n");
+        exit(RUNNER_FAILED);
     }
-    execvp("runner", argv);
-    fprintf(stderr,
-            "thinvisor-exec: cannot run the runner (not beside this program, not on PATH; "
-            "set THINVISOR_RUNNER): %s\n",
-            strerror(errno));
+    strcpy(slash + 1, "runner");
+    execv(self, argv);
+    fprintf(stderr, "thinvisor-exec: cannot run the runner %s (beside it; or set THINVISOR_RUNNER): %s\n",
+            self, strerror(errno));
     exit(RUNNER_FAILED);
 }
 
@@ -110,6 +111,28 @@ static void forget_unwritten_stats(void)
     struct stat st;
     if (stats_made_fd >= 0 && fstat(stats_made_fd, &st) == 0 && st.st_size == 0)
         unlink(stats_made_path);
+    stats_made_fd = -1;
+}
+
+/* strerror as the runner words it: Rust's io::Error prints glibc's texts,
+ * and musl's differ for some of the errors a socket can give. */
+static const char *os_error(int err)
+{
+    switch (err) {
+    case EMSGSIZE: return "Message too long";
+    case ENOMEM: return "Cannot allocate memory";
+    case ENOTCONN: return "Transport endpoint is not connected";
+    case ENOTSOCK: return "Socket operation on non-socket";
+    case EOPNOTSUPP: return "Operation not supported";
+    case ETOOMANYREFS: return "Too many references: cannot splice";
+    case EIO: return "Input/output error";
+    case ECONNRESET: return "Connection reset by peer";
+    case EPIPE: return "Broken pipe";
+    case ENOBUFS: return "No buffer space available";
+    case EAGAIN: return "Resource temporarily unavailable";
+    case ETIMEDOUT: return "Connection timed out";
+    default: return strerror(err);
+    }
 }
 
 static void fail(const char *what, int err) __attribute__((noreturn));
@@ -117,7 +140,7 @@ static void fail(const char *what, int err)
 {
     /* The runner's words: Rust's io::Error shows "<text> (os error N)". */
     if (err)
-        fprintf(stderr, "runner: %s: %s (os error %d)\n", what, strerror(err), err);
+        fprintf(stderr, "runner: %s: %s (os error %d)\n", what, os_error(err), err);
     else
         fprintf(stderr, "runner: %s\n", what);
     forget_unwritten_stats();
@@ -337,16 +360,17 @@ static void parse(struct options *o)
     if (!o->program || !*o->program)
         defer();
     /* After PROGRAM, clap still reads options until the first argument;
-     * "--" there ends them and is not an argument. */
-    if (!only_positionals && i < given_argc && given_argv[i][0] == '-') {
+     * "--" there ends them and is not an argument ("-" alone is one). */
+    if (!only_positionals && i < given_argc && given_argv[i][0] == '-' && given_argv[i][1]) {
         if (strcmp(given_argv[i], "--") != 0)
             defer();
         i++;
     }
     o->args = given_argv + i;
     o->nargs = given_argc - i;
-    for (const char **v = &o->server; v <= &o->cwd; v++)
-        if (*v && !**v)
+    const char *values[] = {o->server, o->policy, o->stats, o->timeout_text, o->syscalls, o->cwd};
+    for (size_t k = 0; k < sizeof values / sizeof *values; k++)
+        if (values[k] && !*values[k])
             defer(); /* an empty value: the runner's message */
     if (!o->server)
         defer(); /* a cold run is the runner's */
@@ -496,10 +520,19 @@ static void request_json(struct buf *b, const struct options *o, const char *pol
     puts_(b, "{\"exec\":{\"policy\":");
     put_cstring(b, o->policy);
     puts_(b, ",\"timeout\":");
-    if (o->timeout_text)
-        putf(b, "%.17g", o->timeout);
-    else
+    if (o->timeout_text) {
+        /* The shortest digits that read back as the same number, as
+         * serde_json writes a float (so both clients' texts parse alike). */
+        char t[40];
+        for (int digits = 1; digits <= 17; digits++) {
+            snprintf(t, sizeof t, "%.*g", digits, o->timeout);
+            if (strtod(t, NULL) == o->timeout)
+                break;
+        }
+        puts_(b, t);
+    } else {
         puts_(b, "null");
+    }
     puts_(b, ",\"stats\":");
     put_cstring(b, o->stats);
     puts_(b, ",\"format\":\"Auto\",\"monitor\":\"Auto\",\"huge_pages\":\"On\",\"syscalls\":");
@@ -629,6 +662,12 @@ int main(int argc, char **argv)
         program = open_program(o.program);
         program_abs = absolute(o.program);
     }
+    /* The whole request, every text checked, before the server is asked
+     * anything: a hand-off from here on leaves nothing behind. */
+    struct buf json = {0};
+    request_json(&json, &o, policy_text, policy_len, program_abs, o.stats != NULL);
+    if (json.len > MAX_REQUEST)
+        defer();
     int conn = connect_to(o.server);
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0)
@@ -637,12 +676,6 @@ int main(int argc, char **argv)
     if (made) {
         stats_made_fd = stats;
         stats_made_path = o.stats;
-    }
-    struct buf json = {0};
-    request_json(&json, &o, policy_text, policy_len, program_abs, stats >= 0);
-    if (json.len > MAX_REQUEST) {
-        forget_unwritten_stats();
-        defer();
     }
     int fds[MAX_FDS] = {0, 1, 2, cwd}, nfds = 4;
     if (program >= 0)

@@ -103,8 +103,7 @@ pub enum Command {
     /// with --server and the common options (--policy, --stats,
     /// --timeout, --syscalls, --cwd, --guest-path) it hands to the server
     /// itself; anything else it gives to `runner exec` ($THINVISOR_RUNNER,
-    /// else the runner beside it, else `runner` on PATH). Same statuses
-    /// and messages either way.
+    /// else the runner beside it). Same statuses and messages either way.
     #[command(name = "install-client")]
     InstallClient {
         /// Where to write it (default: thinvisor-exec beside this runner).

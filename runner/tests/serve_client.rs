@@ -37,12 +37,17 @@ fn install_client(dir: &Path) -> PathBuf {
     path
 }
 
-/// The client, handing what it does not serve to this build's runner.
-fn client(path: &Path) -> Command {
+/// The client, handing what it does not serve to `runner` (a path).
+fn client_with(path: &Path, runner: &str) -> Command {
     let mut c = Command::new(path);
-    c.env("THINVISOR_RUNNER", env!("CARGO_BIN_EXE_runner"));
+    c.env("THINVISOR_RUNNER", runner);
     c
 }
+
+/// A runner that cannot be run: a client given it that hands a run on
+/// fails (125), so a test of what the client serves itself sees any
+/// hand-off.
+const NO_RUNNER: &str = "/no/such/runner";
 
 /// Runs `cmd` with empty stdin, capturing its output as bytes.
 fn output(mut cmd: Command) -> Output {
@@ -95,31 +100,87 @@ fn identity(fd: std::os::fd::OwnedFd) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
-/// A fake server at `socket` answering `runs` requests with status 42;
-/// returns what each carried.
-fn fake_server(socket: &Path, runs: usize) -> std::thread::JoinHandle<Vec<Seen>> {
-    let listener = UnixListener::bind(socket).expect("bind");
-    std::thread::spawn(move || {
-        (0..runs)
-            .map(|_| {
+/// The guest path a [`FakeServer`] stops at.
+const STOP: &str = "/stop";
+
+/// A fake server: answers every request with status 42 and keeps what
+/// each carried, until [`FakeServer::stop`].
+struct FakeServer {
+    socket: PathBuf,
+    thread: std::thread::JoinHandle<Vec<Seen>>,
+}
+
+impl FakeServer {
+    fn start(socket: &Path) -> FakeServer {
+        let listener = UnixListener::bind(socket).expect("bind");
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            loop {
                 let (conn, _) = listener.accept().expect("accept");
                 let r = protocol::receive_request(&conn).expect("a request the worker accepts");
                 protocol::send_status(&conn, 42).expect("status");
-                Seen {
+                if r.request.exec.program == Path::new(STOP) {
+                    return seen;
+                }
+                seen.push(Seen {
                     request: serde_json::to_value(&r.request).expect("json"),
                     cwd: identity(r.cwd),
                     program: r.program.map(identity),
                     stats: r.stats.map(identity),
-                }
-            })
-            .collect()
-    })
+                });
+            }
+        });
+        FakeServer {
+            socket: socket.to_path_buf(),
+            thread,
+        }
+    }
+
+    /// What every request carried, in order.
+    fn stop(self) -> Vec<Seen> {
+        let mut last = runner();
+        last.args(["exec", "--guest-path", "--server"])
+            .arg(&self.socket)
+            .arg(STOP);
+        assert_eq!(output(last).status.code(), Some(42));
+        self.thread.join().expect("fake server")
+    }
 }
 
-/// Command lines `runner exec` and the client must send alike: options
-/// before and after the program, "--" in each place it can be, `=`
-/// values, a relative program with "." components, text that JSON must
-/// escape, an argument that looks like an option.
+/// `runner exec ARGS` and `CLIENT ARGS` (the client handing runs to
+/// `runner`), in `work` with `env` added: their outputs.
+fn both(
+    client_path: &Path,
+    runner_path: &str,
+    args: &[OsString],
+    work: &Path,
+    env: &[(&str, &OsStr)],
+) -> (Output, Output) {
+    let mut direct = runner();
+    direct.arg("exec");
+    let mut small = client_with(client_path, runner_path);
+    for cmd in [&mut direct, &mut small] {
+        cmd.args(args).current_dir(work);
+        // The same environment for both (it is in the request).
+        cmd.env("THINVISOR_RUNNER", runner_path);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    }
+    (output(direct), output(small))
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Requests `runner exec` and the client must send alike, the client
+/// serving every one itself (a hand-off would fail: its runner cannot be
+/// run): options before and after the program, "--" in each place it can
+/// be, `=` values, a relative program with "." components, timeouts
+/// whose shortest digits matter, text that JSON must escape, an
+/// environment value that is not UTF-8, an argument that looks like an
+/// option.
 #[test]
 fn the_small_client_sends_the_runners_requests() {
     let dir = temp_dir("client-requests");
@@ -159,31 +220,29 @@ fn the_small_client_sends_the_runners_requests() {
             "\"q\" \\ \u{1}",
             "ö→𝄞",
         ],
+        vec!["--timeout", "0.000001", "sub/prog", "-"],
+        vec!["--timeout", "1e-9", "sub/prog"],
+        vec!["--timeout", ".1", "sub/prog"],
         vec!["--guest-path", "--policy=p.toml", "/bin/prog", "z"],
     ];
-    let socket = dir.join("fake.sock");
-    let server = fake_server(&socket, cases.len() * 2);
+    let fake = FakeServer::start(&dir.join("fake.sock"));
+    let socket = fake.socket.to_str().expect("utf-8").to_string();
+    let env: [(&str, &OsStr); 3] = [
+        ("THINVISOR_SYSCALLS", OsStr::new("auto")),
+        (
+            "THINVISOR_CLIENT_TEST",
+            OsStr::new("\"quotes\" \\ \n new line"),
+        ),
+        (
+            "THINVISOR_CLIENT_BYTES",
+            OsStr::from_bytes(b"not \xff UTF-8"),
+        ),
+    ];
     for args in &cases {
-        for small in [false, true] {
-            let mut cmd = if small {
-                client(&exe)
-            } else {
-                let mut c = runner();
-                c.arg("exec");
-                c
-            };
-            cmd.arg("--server")
-                .arg(&socket)
-                .args(args)
-                .current_dir(&work)
-                .env("THINVISOR_RUNNER", env!("CARGO_BIN_EXE_runner"))
-                .env("THINVISOR_SYSCALLS", "auto")
-                .env("THINVISOR_CLIENT_TEST", "\"quotes\" \\ \n new line")
-                .env(
-                    "THINVISOR_CLIENT_BYTES",
-                    OsStr::from_bytes(b"not \xff UTF-8"),
-                );
-            let out = output(cmd);
+        let mut all = os(&["--server", &socket]);
+        all.extend(os(args));
+        let (direct, small) = both(&exe, NO_RUNNER, &all, &work, &env);
+        for out in [&direct, &small] {
             assert_eq!(
                 out.status.code(),
                 Some(42),
@@ -193,7 +252,8 @@ fn the_small_client_sends_the_runners_requests() {
             assert_eq!(out.stderr, b"", "{args:?}");
         }
     }
-    let seen = server.join().expect("fake server");
+    let seen = fake.stop();
+    assert_eq!(seen.len(), cases.len() * 2);
     for (i, args) in cases.iter().enumerate() {
         let (ours, small) = (&seen[2 * i], &seen[2 * i + 1]);
         assert_eq!(small.request["exec"], ours.request["exec"], "{args:?}");
@@ -229,7 +289,8 @@ fn the_small_client_sends_the_runners_requests() {
         serde_json::json!(["--", "b"])
     );
     assert_eq!(seen[6].request["exec"]["syscalls"], "Ring");
-    assert_eq!(seen[10].program, None);
+    assert_eq!(seen[10].request["exec"]["timeout"], 0.000001);
+    assert_eq!(seen[16].program, None);
     // A stats file a client made and no run wrote is gone; an older one
     // is left as it was.
     assert!(!work.join("new.json").exists());
@@ -239,47 +300,28 @@ fn the_small_client_sends_the_runners_requests() {
     );
 }
 
-/// What the client does not serve, `runner exec` does: cold runs, other
-/// options, and every error found before a server is asked (the runner
-/// words them). Compared with `runner exec` given the same arguments.
+/// What the client does not serve itself, `runner exec` does, and the
+/// result is `runner exec`'s: the same output, messages and status, and,
+/// where the run reaches a server, the same request. Cases: every error
+/// found before a server is asked (no server is asked: the fake server
+/// sees none of them, and no `--stats` file is left), the other options
+/// of `runner exec` (handed on, sent with the option), a run without
+/// `--server`, a server that does not answer, and a runner that cannot
+/// be run.
 #[test]
 fn what_the_small_client_does_not_serve_is_runner_execs() {
     let dir = temp_dir("client-defers");
     let exe = install_client(&dir);
+    let fake = FakeServer::start(&dir.join("fake.sock"));
+    let socket = fake.socket.to_str().expect("utf-8").to_string();
     let nowhere = dir.join("no-server.sock");
     let nowhere = nowhere.to_str().expect("utf-8");
     let hello = sample("hello");
     let hello = hello.to_str().expect("utf-8");
     let dir_s = dir.to_str().expect("utf-8");
-    let cases: Vec<Vec<OsString>> = [
-        vec![hello, "x"],
-        vec!["--monitor", "off", hello],
-        vec!["--server", nowhere, hello],
-        vec!["--server", nowhere, "/no/such/program"],
-        vec!["--server", nowhere, dir_s],
-        vec!["--server", nowhere, "--policy", "/no/such.toml", hello],
-        vec!["--server", nowhere, "--timeout", "-1", hello],
-        vec!["--server", nowhere, "--timeout", "inf", hello],
-        vec!["--server", nowhere, "--timeout", "0", hello],
-        vec!["--server", nowhere, "--policy", hello, hello],
-        vec!["--server", nowhere, "--bogus", hello],
-        vec!["--server", nowhere, "--server", nowhere, hello],
-        vec!["--server", nowhere],
-        vec!["--help"],
-    ]
-    .iter()
-    .map(|v| v.iter().map(OsString::from).collect())
-    .chain([vec![
-        OsString::from(hello),
-        OsString::from(OsStr::from_bytes(b"\xff")),
-    ]])
-    .collect();
-    for args in &cases {
-        let mut direct = runner();
-        direct.arg("exec").args(args);
-        let mut small = client(&exe);
-        small.args(args);
-        let (direct, small) = (output(direct), output(small));
+    let runner_path = env!("CARGO_BIN_EXE_runner");
+    let compare = |args: &[OsString], env: &[(&str, &OsStr)]| {
+        let (direct, small) = both(&exe, runner_path, args, &dir, env);
         assert_eq!(small.status.code(), direct.status.code(), "{args:?}");
         assert_eq!(
             String::from_utf8_lossy(&small.stderr),
@@ -287,27 +329,107 @@ fn what_the_small_client_does_not_serve_is_runner_execs() {
             "{args:?}"
         );
         assert_eq!(small.stdout, direct.stdout, "{args:?}");
+        direct
+    };
+    let s = socket.as_str();
+    // Errors before any server is asked.
+    let mut refused: Vec<Vec<OsString>> = [
+        vec!["--server", s, "/no/such/program"],
+        vec!["--server", s, dir_s],
+        vec!["--server", s, "--policy", "/no/such.toml", hello],
+        vec!["--server", s, "--policy", hello, hello],
+        vec!["--server", s, "--timeout", "-1", hello],
+        vec!["--server", s, "--timeout", "inf", hello],
+        vec!["--server", s, "--timeout", "0", hello],
+        vec!["--server", s, "--timeout", "0x10", hello],
+        vec!["--server", s, "--bogus", hello],
+        vec!["--server", s, "--server", s, hello],
+        vec!["--server", s, "--cwd=", hello],
+        vec!["--server", s],
+        vec!["--server", s, "--help"],
+        vec!["--server", s, hello, "-h"],
+        vec!["--server", s, "--policy", "-", hello],
+    ]
+    .iter()
+    .map(|v| os(v))
+    .collect();
+    for bad in [&b"\xff"[..], b"a\xc0\x80"] {
+        refused.push(vec![
+            OsString::from("--server"),
+            OsString::from(s),
+            OsString::from("--stats"),
+            OsString::from("left.json"),
+            OsString::from(hello),
+            OsString::from(OsStr::from_bytes(bad)),
+        ]);
     }
-    // A bad THINVISOR_SYSCALLS is clap's error in both.
-    let mut direct = runner();
-    direct.args(["exec", "--server", nowhere, hello]);
-    direct.env("THINVISOR_SYSCALLS", "Ring");
-    let mut small = client(&exe);
-    small.args(["--server", nowhere, hello]);
-    small.env("THINVISOR_SYSCALLS", "Ring");
-    let (direct, small) = (output(direct), output(small));
-    assert_eq!(small.status.code(), Some(125));
-    assert_eq!(small.stderr, direct.stderr);
-    // A runner that cannot be run: said, 125.
-    let mut lost = Command::new(&exe);
-    lost.args([hello])
-        .env("THINVISOR_RUNNER", "/no/such/runner");
-    let lost = output(lost);
-    assert_eq!(lost.status.code(), Some(125));
+    for args in &refused {
+        let direct = compare(args, &[]);
+        assert_ne!(direct.status.code(), Some(42), "{args:?}");
+        assert!(!dir.join("left.json").exists(), "{args:?}");
+    }
+    compare(
+        &os(&["--server", s, hello]),
+        &[("THINVISOR_SYSCALLS", OsStr::new("Ring"))],
+    );
+    // Other options: handed on, and the run goes to the server with them.
+    let handed: Vec<Vec<&str>> = vec![
+        vec!["--server", s, "--monitor", "off", hello],
+        vec!["--server", s, "--huge-pages=off", hello],
+        vec!["--server", s, "--format", "flat", hello],
+        vec![
+            "--server",
+            s,
+            "--trace=t.txt",
+            "--trace-format",
+            "json",
+            hello,
+        ],
+        vec!["--server", s, "--verdict", "v.json", hello],
+        vec!["--server", s, "--forward-signals", "--as-init", hello],
+    ];
+    for args in &handed {
+        compare(&os(args), &[]);
+    }
+    let seen = fake.stop();
     assert_eq!(
-        String::from_utf8_lossy(&lost.stderr),
+        seen.len(),
+        handed.len() * 2,
+        "a refused run reached the server"
+    );
+    for (i, args) in handed.iter().enumerate() {
+        let (ours, small) = (&seen[2 * i], &seen[2 * i + 1]);
+        assert_eq!(small.request["exec"], ours.request["exec"], "{args:?}");
+        assert_eq!(small, ours, "{args:?}");
+    }
+    assert_eq!(seen[0].request["exec"]["monitor"], "Off");
+    // No server: a cold run. A server that does not answer: the runner's
+    // words.
+    let cold = compare(&os(&[hello, "x"]), &[]);
+    assert_eq!(cold.status.code(), Some(0));
+    let lost = compare(&os(&["--server", nowhere, hello]), &[]);
+    assert_eq!(lost.status.code(), Some(125));
+    // A runner that cannot be run: said, 125.
+    let mut cmd = client_with(&exe, NO_RUNNER);
+    cmd.arg(hello);
+    let r = output(cmd);
+    assert_eq!(r.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&r.stderr),
         "thinvisor-exec: cannot run the runner /no/such/runner (THINVISOR_RUNNER): No such file or directory\n"
     );
+    // Not beside a runner, and not told of one: said, 125 (a `runner` on
+    // PATH is not taken).
+    let mut cmd = Command::new(&exe);
+    cmd.arg(hello)
+        .env_remove("THINVISOR_RUNNER")
+        .env("PATH", Path::new(runner_path).parent().expect("dir"));
+    let r = output(cmd);
+    assert_eq!(r.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&r.stderr).starts_with(&format!(
+        "thinvisor-exec: cannot run the runner {}/runner (beside it; or set THINVISOR_RUNNER)",
+        dir.display()
+    )));
 }
 
 /// Installed by default beside the runner, the client finds that runner
@@ -390,7 +512,7 @@ fn the_small_client_runs_as_runner_exec_through_both_kinds_of_server() {
             let mut runs = Vec::new();
             for small in [false, true] {
                 let mut cmd = if small {
-                    client(&exe)
+                    client_with(&exe, NO_RUNNER)
                 } else {
                     let mut c = runner();
                     c.arg("exec");
