@@ -58,7 +58,10 @@ fn io(e: Errno) -> ProtocolError {
     ProtocolError::Io(e.into())
 }
 
-/// A run, as the client asks for it.
+/// A run, as the client asks for it. Two clients write it: `client.rs`
+/// (serde) and client/thinvisor-exec.c (by hand). A field added here, or
+/// to [`ExecOptions`], goes into the C client too: tests/serve_client.rs
+/// fails until both send the same request.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub exec: ExecOptions,
