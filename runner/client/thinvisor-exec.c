@@ -557,23 +557,38 @@ static void request_json(struct buf *b, const struct options *o, const char *pol
             puts_(b, ",");
         put_cstring(b, o->args[i]);
     }
-    puts_(b, "]},\"env\":[");
-    /* std::env::vars_os: "NAME=VALUE" entries, the name's "=" searched
-     * from its second byte; entries without one are skipped. */
-    int first = 1;
-    for (char **e = environ; *e; e++) {
-        const char *s = *e;
-        if (!*s)
-            continue;
-        const char *eq = strchr(s + 1, '=');
-        if (!eq)
-            continue;
-        puts_(b, first ? "[" : ",[");
-        first = 0;
-        put_bytes(b, s, (size_t)(eq - s));
-        puts_(b, ",");
-        put_bytes(b, eq + 1, strlen(eq + 1));
-        puts_(b, "]");
+    /* The environment as std::env::vars_os reads it: "NAME=VALUE"
+     * entries, the name's "=" searched from its second byte, entries
+     * without one skipped. Variables whose name and value are UTF-8 go
+     * as text ("env"), the others as bytes ("env_bytes"). */
+    for (int as_bytes = 0; as_bytes <= 1; as_bytes++) {
+        puts_(b, as_bytes ? "],\"env_bytes\":[" : "]},\"env\":[");
+        int first = 1;
+        for (char **e = environ; *e; e++) {
+            const char *s = *e;
+            if (!*s)
+                continue;
+            const char *eq = strchr(s + 1, '=');
+            if (!eq)
+                continue;
+            size_t name = (size_t)(eq - s), value = strlen(eq + 1);
+            int text = utf8((const unsigned char *)s, name) &&
+                       utf8((const unsigned char *)eq + 1, value);
+            if (text == as_bytes)
+                continue;
+            puts_(b, first ? "[" : ",[");
+            first = 0;
+            if (text) {
+                put_string(b, s, name);
+                puts_(b, ",");
+                put_string(b, eq + 1, value);
+            } else {
+                put_bytes(b, s, name);
+                puts_(b, ",");
+                put_bytes(b, eq + 1, value);
+            }
+            puts_(b, "]");
+        }
     }
     puts_(b, "],\"policy_text\":");
     put_string(b, policy_text, policy_len);

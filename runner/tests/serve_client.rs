@@ -66,10 +66,11 @@ struct Seen {
     stats: Option<(u64, u64)>,
 }
 
-/// `seen` for a failure's message: the environment's bytes as text.
+/// `seen` for a failure's message: the environment's bytes (variables
+/// that are not UTF-8) as text.
 fn readable(seen: &Seen) -> String {
     let mut r = seen.request.clone();
-    if let Some(env) = r["env"].as_array_mut() {
+    if let Some(env) = r["env_bytes"].as_array_mut() {
         for pair in env.iter_mut() {
             let text = |v: &serde_json::Value| {
                 let bytes: Vec<u8> = v
@@ -265,10 +266,14 @@ fn the_small_client_sends_the_runners_requests() {
         "THINVISOR_CLIENT_BYTES".as_bytes(),
         b"not \xff UTF-8".to_vec()
     ]);
+    assert!(seen[0].request["env_bytes"]
+        .as_array()
+        .expect("env_bytes")
+        .contains(&bytes));
     assert!(seen[0].request["env"]
         .as_array()
         .expect("env")
-        .contains(&bytes));
+        .contains(&serde_json::json!(["THINVISOR_SYSCALLS", "auto"])));
     assert_eq!(seen[0].request["exec"]["syscalls"], "Auto");
     assert_eq!(
         seen[2].request["exec"]["args"],

@@ -94,9 +94,11 @@ pub fn exec_via(socket: &Path, opts: ExecOptions) -> i32 {
         },
         None => None,
     };
+    let (env, env_bytes) = protocol::split_env(crate::run::stages::own_environment());
     let request = Request {
         exec: opts,
-        env: crate::run::stages::own_environment(),
+        env,
+        env_bytes,
         policy_text,
         program_abs,
         stats_attached: stats.is_some(),

@@ -29,7 +29,8 @@ use std::os::unix::net::UnixStream;
 
 /// The largest request accepted. The client's arguments and environment
 /// are in it, up to Linux's ARG_MAX (2 MiB with the usual 8 MiB stack
-/// limit), and each byte of the environment takes up to four in JSON.
+/// limit), and a byte of a variable that is not UTF-8 takes up to four
+/// in JSON.
 pub const MAX_REQUEST: usize = 16 << 20;
 
 /// The descriptors every request carries, in this order: stdin, stdout,
@@ -65,10 +66,14 @@ fn io(e: Errno) -> ProtocolError {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub exec: ExecOptions,
-    /// The client's environment (for a policy with `env.inherit`), byte
-    /// for byte: each name and value is an array of bytes, as a value
-    /// need not be UTF-8.
-    pub env: crate::run::stages::HostEnv,
+    /// The client's environment (for a policy with `env.inherit`): its
+    /// variables whose name and value are UTF-8, as text...
+    pub env: Vec<(String, String)>,
+    /// ...and the others, byte for byte (arrays of numbers in JSON, so
+    /// only where needed). The guest's environment is sorted by name, so
+    /// the split loses nothing.
+    #[serde(default)]
+    pub env_bytes: crate::run::stages::HostEnv,
     /// The text of the `--policy` file: a worker locked down for its own
     /// policy compares it with that one (it could not open the file).
     #[serde(default)]
@@ -81,7 +86,35 @@ pub struct Request {
     pub stats_attached: bool,
 }
 
+/// An environment split for a [`Request`]: (text, bytes).
+pub fn split_env(
+    env: crate::run::stages::HostEnv,
+) -> (Vec<(String, String)>, crate::run::stages::HostEnv) {
+    let mut text = Vec::new();
+    let mut bytes = Vec::new();
+    for (k, v) in env {
+        match (String::from_utf8(k), String::from_utf8(v)) {
+            (Ok(k), Ok(v)) => text.push((k, v)),
+            (k, v) => bytes.push((
+                k.map_or_else(|e| e.into_bytes(), String::into_bytes),
+                v.map_or_else(|e| e.into_bytes(), String::into_bytes),
+            )),
+        }
+    }
+    (text, bytes)
+}
+
 impl Request {
+    /// The client's environment, whole again.
+    pub fn take_env(&mut self) -> crate::run::stages::HostEnv {
+        let mut env: crate::run::stages::HostEnv = std::mem::take(&mut self.env)
+            .into_iter()
+            .map(|(k, v)| (k.into_bytes(), v.into_bytes()))
+            .collect();
+        env.append(&mut self.env_bytes);
+        env
+    }
+
     /// How many descriptors come with this request.
     pub fn descriptors(&self) -> usize {
         FDS + usize::from(self.program_abs.is_some()) + usize::from(self.stats_attached)
@@ -234,5 +267,46 @@ pub fn receive_status(conn: &UnixStream) -> std::io::Result<Option<i32>> {
         Ok(()) => Ok(Some(i32::from_le_bytes(buf))),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use super::*;
+
+    /// An environment split for the wire and taken back is the same
+    /// variables: text where name and value are UTF-8, bytes otherwise,
+    /// through JSON.
+    #[test]
+    fn an_environment_crosses_whole_text_or_bytes() {
+        let env: crate::run::stages::HostEnv = vec![
+            (b"PLAIN".to_vec(), b"text \"q\" \\ \n".to_vec()),
+            (b"LATIN1".to_vec(), b"caf\xe9".to_vec()),
+            (b"N\xff".to_vec(), b"v".to_vec()),
+            (b"EMPTY".to_vec(), Vec::new()),
+        ];
+        let (text, bytes) = split_env(env.clone());
+        assert_eq!(
+            text,
+            vec![
+                ("PLAIN".to_string(), "text \"q\" \\ \n".to_string()),
+                ("EMPTY".to_string(), String::new())
+            ]
+        );
+        assert_eq!(bytes.len(), 2);
+        let exec = serde_json::json!({
+            "policy": null, "timeout": null, "stats": null, "format": "Auto",
+            "monitor": "Auto", "huge_pages": "On", "monitor_test_skip_marker": false,
+            "program": "/p", "args": []
+        });
+        let json = serde_json::json!({"exec": exec, "env": text, "env_bytes": bytes});
+        let mut request: Request = serde_json::from_value(json).expect("a request");
+        let mut back = request.take_env();
+        let mut want = env;
+        back.sort();
+        want.sort();
+        assert_eq!(back, want);
     }
 }

@@ -194,7 +194,7 @@ fn serve_one(
         }
     };
     let Received {
-        request,
+        mut request,
         program,
         stats,
         stdin,
@@ -219,6 +219,7 @@ fn serve_one(
         crate::say!("runner: {why}");
         return exit_status::RUNNER_FAILED;
     }
+    let env = request.take_env();
     let program = match (program, request.program_abs) {
         (Some(fd), Some(abs)) => Some((std::fs::File::from(fd), abs)),
         _ => None,
@@ -230,7 +231,7 @@ fn serve_one(
             blank,
             ahead,
             served: Served {
-                env: request.env,
+                env,
                 received,
                 client,
                 program,

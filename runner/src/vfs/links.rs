@@ -85,7 +85,7 @@ impl Vfs {
         }
         let checked: PathBuf = names[..walked].iter().collect();
         let refused = always
-            || match rustix::fs::openat2(
+            || match super::beneath::openat2(
                 root,
                 &checked,
                 cloexec_path(),
@@ -105,9 +105,9 @@ impl Vfs {
         for (i, name) in names[..walked].iter().enumerate() {
             let dir: PathBuf = names[..i].iter().collect();
             let parent = if dir.as_os_str().is_empty() {
-                rustix::fs::openat2(root, ".", cloexec_path(), Mode::empty(), strict)
+                super::beneath::openat2(root, Path::new("."), cloexec_path(), Mode::empty(), strict)
             } else {
-                rustix::fs::openat2(
+                super::beneath::openat2(
                     root,
                     &dir,
                     cloexec_path() | OFlags::DIRECTORY,

@@ -12,7 +12,8 @@
 //! * A guest path is normalized lexically (`path.rs`) against the guest cwd,
 //!   then the most specific rule decides it (`FileRules::rule_for`). The
 //!   rest of the path below the rule is opened with
-//!   `openat2(root, rest, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so a
+//!   `openat2(root, rest, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`
+//!   (`beneath.rs`: tried again when a host rename races a `..`), so a
 //!   symlink whose target is absolute or climbs above the rule's root, and
 //!   every `/proc` magic link, fails. `EXDEV` (escape) becomes `EACCES`;
 //!   `ELOOP` (magic link, symlink loop, `O_NOFOLLOW`) stays `ELOOP`.
@@ -29,6 +30,7 @@
 //!   of rule paths: they are synthesized read-only directories listing the
 //!   next component towards each rule (so `ls /` and `stat /srv` work).
 
+mod beneath;
 mod links;
 pub mod path;
 
@@ -497,13 +499,14 @@ impl Real<'_> {
                 } else {
                     &self.rest
                 };
-                rustix::fs::openat2(root, rest, flags, mode, self.root.resolve).map_err(escape)
+                beneath::openat2(root, rest, flags, mode, self.root.resolve).map_err(escape)
             }
             RootKind::File { parent, name, .. } => {
                 if !self.rest.as_os_str().is_empty() {
                     return Err(Errno::NOTDIR);
                 }
-                rustix::fs::openat2(parent, name, flags, mode, self.root.resolve).map_err(escape)
+                beneath::openat2(parent, Path::new(name), flags, mode, self.root.resolve)
+                    .map_err(escape)
             }
         }
     }
@@ -522,7 +525,7 @@ impl Real<'_> {
         let name = self.rest.file_name().ok_or(Errno::BUSY)?;
         match self.rest.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => {
-                let fd = rustix::fs::openat2(
+                let fd = beneath::openat2(
                     root,
                     dir,
                     cloexec_path() | OFlags::DIRECTORY,
