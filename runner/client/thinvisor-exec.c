@@ -558,11 +558,14 @@ static void request_json(struct buf *b, const struct options *o, const char *pol
         put_cstring(b, o->args[i]);
     }
     /* The environment as std::env::vars_os reads it: "NAME=VALUE"
-     * entries, the name's "=" searched from its second byte, entries
-     * without one skipped. Variables whose name and value are UTF-8 go
-     * as text ("env"), the others as bytes ("env_bytes"). */
-    for (int as_bytes = 0; as_bytes <= 1; as_bytes++) {
-        puts_(b, as_bytes ? "],\"env_bytes\":[" : "]},\"env\":[");
+     * entries in their order, the name's "=" searched from its second
+     * byte, entries without one skipped. As text ("env") when every name
+     * and value is UTF-8, else all of it as bytes ("env_bytes"), as
+     * protocol::split_env does. */
+    int all_text = 1;
+    for (int pass = 0; pass <= 1; pass++) {
+        if (pass == 1)
+            puts_(b, all_text ? "]},\"env\":[" : "]},\"env\":[],\"env_bytes\":[");
         int first = 1;
         for (char **e = environ; *e; e++) {
             const char *s = *e;
@@ -572,24 +575,22 @@ static void request_json(struct buf *b, const struct options *o, const char *pol
             if (!eq)
                 continue;
             size_t name = (size_t)(eq - s), value = strlen(eq + 1);
-            int text = utf8((const unsigned char *)s, name) &&
-                       utf8((const unsigned char *)eq + 1, value);
-            if (text == as_bytes)
+            if (pass == 0) {
+                all_text = all_text && utf8((const unsigned char *)s, name) &&
+                           utf8((const unsigned char *)eq + 1, value);
                 continue;
+            }
             puts_(b, first ? "[" : ",[");
             first = 0;
-            if (text) {
-                put_string(b, s, name);
-                puts_(b, ",");
-                put_string(b, eq + 1, value);
-            } else {
-                put_bytes(b, s, name);
-                puts_(b, ",");
-                put_bytes(b, eq + 1, value);
-            }
+            void (*put_part)(struct buf *, const char *, size_t) = all_text ? put_string : put_bytes;
+            put_part(b, s, name);
+            puts_(b, ",");
+            put_part(b, eq + 1, value);
             puts_(b, "]");
         }
     }
+    if (all_text)
+        puts_(b, "],\"env_bytes\":[");
     puts_(b, "],\"policy_text\":");
     put_string(b, policy_text, policy_len);
     puts_(b, ",\"program_abs\":");

@@ -104,6 +104,8 @@ pub enum Command {
     /// --timeout, --syscalls, --cwd, --guest-path) it hands to the server
     /// itself; anything else it gives to `runner exec` ($THINVISOR_RUNNER,
     /// else the runner beside it). Same statuses and messages either way.
+    /// Install it again when the runner is upgraded: the two speak the
+    /// runner's own request format, which has no version.
     #[command(name = "install-client")]
     InstallClient {
         /// Where to write it (default: thinvisor-exec beside this runner).

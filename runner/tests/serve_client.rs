@@ -155,7 +155,7 @@ fn both(
     runner_path: &str,
     args: &[OsString],
     work: &Path,
-    env: &[(&str, &OsStr)],
+    env: &[(&OsStr, &OsStr)],
 ) -> (Output, Output) {
     let mut direct = runner();
     direct.arg("exec");
@@ -170,6 +170,9 @@ fn both(
     }
     (output(direct), output(small))
 }
+
+/// Environment variables a test adds: (name, value).
+type Env<'a> = Vec<(&'a OsStr, &'a OsStr)>;
 
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -228,21 +231,49 @@ fn the_small_client_sends_the_runners_requests() {
     ];
     let fake = FakeServer::start(&dir.join("fake.sock"));
     let socket = fake.socket.to_str().expect("utf-8").to_string();
-    let env: [(&str, &OsStr); 3] = [
-        ("THINVISOR_SYSCALLS", OsStr::new("auto")),
+    let text_env: [(&OsStr, &OsStr); 2] = [
+        (OsStr::new("THINVISOR_SYSCALLS"), OsStr::new("auto")),
         (
-            "THINVISOR_CLIENT_TEST",
+            OsStr::new("THINVISOR_CLIENT_TEST"),
             OsStr::new("\"quotes\" \\ \n new line"),
         ),
-        (
-            "THINVISOR_CLIENT_BYTES",
-            OsStr::from_bytes(b"not \xff UTF-8"),
-        ),
     ];
-    for args in &cases {
+    // The cases with a variable that is not UTF-8 (the whole environment
+    // then goes as bytes); then the first case with a text environment,
+    // and with each kind of byte run that is not UTF-8 (a surrogate, an
+    // overlong form, past U+10FFFF, cut short), in a value and a name.
+    let mut runs: Vec<(Vec<&str>, Env)> = cases
+        .iter()
+        .map(|args| {
+            let mut env = text_env.to_vec();
+            env.push((
+                OsStr::new("THINVISOR_CLIENT_BYTES"),
+                OsStr::from_bytes(b"not \xff UTF-8"),
+            ));
+            (args.clone(), env)
+        })
+        .collect();
+    runs.push((cases[0].clone(), text_env.to_vec()));
+    let odd: [&[u8]; 4] = [
+        b"\xed\xa0\x80",
+        b"\xc0\x80",
+        b"\xf4\x90\x80\x80",
+        b"end \xe2\x82",
+    ];
+    for bytes in odd {
+        let mut env = text_env.to_vec();
+        env.push((OsStr::new("THINVISOR_CLIENT_ODD"), OsStr::from_bytes(bytes)));
+        runs.push((cases[0].clone(), env));
+    }
+    for name in [&b"ODD_\xed\xa0\x80"[..], b"ODD_\xe2\x82"] {
+        let mut env = text_env.to_vec();
+        env.push((OsStr::from_bytes(name), OsStr::new("x")));
+        runs.push((cases[0].clone(), env));
+    }
+    for (args, env) in &runs {
         let mut all = os(&["--server", &socket]);
         all.extend(os(args));
-        let (direct, small) = both(&exe, NO_RUNNER, &all, &work, &env);
+        let (direct, small) = both(&exe, NO_RUNNER, &all, &work, env);
         for out in [&direct, &small] {
             assert_eq!(
                 out.status.code(),
@@ -254,8 +285,8 @@ fn the_small_client_sends_the_runners_requests() {
         }
     }
     let seen = fake.stop();
-    assert_eq!(seen.len(), cases.len() * 2);
-    for (i, args) in cases.iter().enumerate() {
+    assert_eq!(seen.len(), runs.len() * 2);
+    for (i, (args, _)) in runs.iter().enumerate() {
         let (ours, small) = (&seen[2 * i], &seen[2 * i + 1]);
         assert_eq!(small.request["exec"], ours.request["exec"], "{args:?}");
         assert_eq!(readable(small), readable(ours), "{args:?}");
@@ -266,14 +297,24 @@ fn the_small_client_sends_the_runners_requests() {
         "THINVISOR_CLIENT_BYTES".as_bytes(),
         b"not \xff UTF-8".to_vec()
     ]);
+    assert_eq!(seen[0].request["env"], serde_json::json!([]));
     assert!(seen[0].request["env_bytes"]
         .as_array()
         .expect("env_bytes")
         .contains(&bytes));
-    assert!(seen[0].request["env"]
+    let text = &seen[2 * cases.len()].request;
+    assert_eq!(text["env_bytes"], serde_json::json!([]));
+    assert!(text["env"]
         .as_array()
         .expect("env")
         .contains(&serde_json::json!(["THINVISOR_SYSCALLS", "auto"])));
+    for i in 1..=odd.len() {
+        assert_eq!(
+            seen[2 * (cases.len() + i)].request["env"],
+            serde_json::json!([]),
+            "odd bytes {i}"
+        );
+    }
     assert_eq!(seen[0].request["exec"]["syscalls"], "Auto");
     assert_eq!(
         seen[2].request["exec"]["args"],
@@ -325,7 +366,7 @@ fn what_the_small_client_does_not_serve_is_runner_execs() {
     let hello = hello.to_str().expect("utf-8");
     let dir_s = dir.to_str().expect("utf-8");
     let runner_path = env!("CARGO_BIN_EXE_runner");
-    let compare = |args: &[OsString], env: &[(&str, &OsStr)]| {
+    let compare = |args: &[OsString], env: &[(&OsStr, &OsStr)]| {
         let (direct, small) = both(&exe, runner_path, args, &dir, env);
         assert_eq!(small.status.code(), direct.status.code(), "{args:?}");
         assert_eq!(
@@ -375,7 +416,7 @@ fn what_the_small_client_does_not_serve_is_runner_execs() {
     }
     compare(
         &os(&["--server", s, hello]),
-        &[("THINVISOR_SYSCALLS", OsStr::new("Ring"))],
+        &[(OsStr::new("THINVISOR_SYSCALLS"), OsStr::new("Ring"))],
     );
     // Other options: handed on, and the run goes to the server with them.
     let handed: Vec<Vec<&str>> = vec![

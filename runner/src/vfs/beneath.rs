@@ -8,7 +8,9 @@
 //! path with `..` in it (`cat d/up`, a link to `../target`) failed now and
 //! then while other processes renamed files. So the lookup is tried again;
 //! after [`TRIES`] races in a row (a host renaming without pause, or the
-//! guest's own threads renaming in a loop), `EAGAIN` stands.
+//! guest's own threads renaming in a loop), `EAGAIN` stands. The race
+//! fails the walk before anything is created or truncated, so trying
+//! again has no effect of its own.
 
 use crate::abi::Errno;
 use rustix::fd::{AsFd, OwnedFd};
@@ -18,7 +20,13 @@ use std::path::Path;
 /// How many lookups in a row may race before `EAGAIN` is answered.
 const TRIES: usize = 64;
 
-/// `openat2(dir, path, flags, mode, resolve)`, tried again while it races.
+/// `openat2(dir, path, flags, mode, resolve)`, tried again while its
+/// lookup races. An `EAGAIN` can also be the open's own answer (a lease
+/// being broken, a device that would block, with the `O_NONBLOCK` guest
+/// opens carry): then the path is looked up alone (`O_PATH`, which never
+/// waits), and when that lookup does not race, the open is tried once
+/// more, and its second `EAGAIN` stands. No device is opened more than
+/// twice for one guest `open`.
 pub fn openat2<Fd: AsFd>(
     dir: Fd,
     path: &Path,
@@ -26,14 +34,23 @@ pub fn openat2<Fd: AsFd>(
     mode: Mode,
     resolve: ResolveFlags,
 ) -> Result<OwnedFd, Errno> {
-    let mut last = Errno::AGAIN;
+    let lookup = OFlags::PATH | OFlags::CLOEXEC | (flags & (OFlags::NOFOLLOW | OFlags::DIRECTORY));
+    let mut the_open_said_it = false;
     for _ in 0..TRIES {
         match rustix::fs::openat2(dir.as_fd(), path, flags, mode, resolve) {
-            Err(Errno::AGAIN) => last = Errno::AGAIN,
+            Err(Errno::AGAIN) => {}
             r => return r,
         }
+        if flags.contains(OFlags::PATH) {
+            continue; // an O_PATH open's EAGAIN is its lookup's
+        }
+        match rustix::fs::openat2(dir.as_fd(), path, lookup, Mode::empty(), resolve) {
+            Err(Errno::AGAIN) => {} // the lookup races: again
+            _ if the_open_said_it => return Err(Errno::AGAIN),
+            _ => the_open_said_it = true,
+        }
     }
-    Err(last)
+    Err(Errno::AGAIN)
 }
 
 #[cfg(test)]
