@@ -323,11 +323,37 @@ static double seconds(const char *s)
     if (*p)
         defer();
     char *end;
-    errno = 0;
     double t = strtod(s, &end);
     if (*end || !(t > 0.0 && t <= DBL_MAX))
         defer();
     return t;
+}
+
+/* Every long option of `runner exec` (clap's, tests/serve_client.rs
+ * checks the list against it), and --help. */
+static const char *const runner_options[] = {
+    "server", "policy", "timeout", "stats", "format", "monitor", "huge-pages", "syscalls",
+    "monitor-test-skip-marker", "guest-path", "forward-signals", "as-init", "trace",
+    "trace-format", "verdict", "learn-record", "cwd", "help",
+};
+
+/* Whether clap reads word `a`, met after PROGRAM and before any argument,
+ * as one of the runner's options (and not as the program's first
+ * argument, as it reads `-la` or `--foo`): a runner option's name, or -h
+ * (here any word starting "-h", to be sure). */
+static int runner_option(const char *a)
+{
+    if (a[0] != '-')
+        return 0;
+    if (a[1] == 'h')
+        return 1;
+    if (a[1] != '-' || !a[2])
+        return 0;
+    size_t n = strcspn(a + 2, "=");
+    for (size_t k = 0; k < sizeof runner_options / sizeof *runner_options; k++)
+        if (strlen(runner_options[k]) == n && strncmp(a + 2, runner_options[k], n) == 0)
+            return 1;
+    return 0;
 }
 
 static void parse(struct options *o)
@@ -359,12 +385,14 @@ static void parse(struct options *o)
     }
     if (!o->program || !*o->program)
         defer();
-    /* After PROGRAM, clap still reads options until the first argument;
-     * "--" there ends them and is not an argument ("-" alone is one). */
-    if (!only_positionals && i < given_argc && given_argv[i][0] == '-' && given_argv[i][1]) {
-        if (strcmp(given_argv[i], "--") != 0)
+    /* After PROGRAM, clap still reads the runner's options until the
+     * first argument (the runner then decides); "--" there ends them and
+     * is not an argument; any other word is the first argument. */
+    if (!only_positionals && i < given_argc) {
+        if (runner_option(given_argv[i]))
             defer();
-        i++;
+        if (strcmp(given_argv[i], "--") == 0)
+            i++;
     }
     o->args = given_argv + i;
     o->nargs = given_argc - i;

@@ -228,6 +228,15 @@ fn the_small_client_sends_the_runners_requests() {
         vec!["--timeout", "1e-9", "sub/prog"],
         vec!["--timeout", ".1", "sub/prog"],
         vec!["--guest-path", "--policy=p.toml", "/bin/prog", "z"],
+        // The program's first argument looks like an option, not the
+        // runner's: clap gives it to the program.
+        vec!["sub/prog", "-la", "--policy", "x"],
+        vec!["sub/prog", "-r"],
+        vec!["sub/prog", "--foo"],
+        vec!["sub/prog", "--pol", "x"],
+        vec!["sub/prog", "--version"],
+        vec!["sub/prog", "-V"],
+        vec!["sub/prog", "-xh"],
     ];
     let fake = FakeServer::start(&dir.join("fake.sock"));
     let socket = fake.socket.to_str().expect("utf-8").to_string();
@@ -433,6 +442,7 @@ fn what_the_small_client_does_not_serve_is_runner_execs() {
         ],
         vec!["--server", s, "--verdict", "v.json", hello],
         vec!["--server", s, "--forward-signals", "--as-init", hello],
+        vec!["--server", s, hello, "-hx"],
     ];
     for args in &handed {
         compare(&os(args), &[]);
@@ -449,6 +459,34 @@ fn what_the_small_client_does_not_serve_is_runner_execs() {
         assert_eq!(small, ours, "{args:?}");
     }
     assert_eq!(seen[0].request["exec"]["monitor"], "Off");
+    // Each of the runner's own long options met after the program (clap
+    // reads it as the runner's, not as the program's argument), named from
+    // clap itself: the client hands each on (its list must know them all),
+    // and the result, and any request, is the runner's.
+    use clap::CommandFactory;
+    let cli = runner::cli::Cli::command();
+    let exec = cli.find_subcommand("exec").expect("exec");
+    let longs: Vec<String> = exec
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .chain(["help".to_string()])
+        .collect();
+    assert!(longs.len() > 15, "{longs:?}");
+    let fake = FakeServer::start(&dir.join("fake2.sock"));
+    let s2 = fake.socket.to_str().expect("utf-8").to_string();
+    for long in &longs {
+        for word in [format!("--{long}"), format!("--{long}=v")] {
+            compare(&os(&["--server", &s2, hello, &word, "x"]), &[]);
+        }
+    }
+    let seen = fake.stop();
+    assert!(
+        seen.len().is_multiple_of(2),
+        "one client reached the server, the other not"
+    );
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
     // No server: a cold run. A server that does not answer: the runner's
     // words.
     let cold = compare(&os(&[hello, "x"]), &[]);
