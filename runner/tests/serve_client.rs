@@ -14,7 +14,6 @@ mod support;
 use runner::serve::protocol;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -55,15 +54,15 @@ fn output(mut cmd: Command) -> Output {
 }
 
 /// What a request carried, as a fake server read it with the worker's own
-/// parser: the request re-serialized, and the identity (device, inode)
+/// parser: the request re-serialized, and the path
 /// of each descriptor that names a file (the working directory, the
 /// program, the stats file).
 #[derive(Debug, PartialEq)]
 struct Seen {
     request: serde_json::Value,
-    cwd: (u64, u64),
-    program: Option<(u64, u64)>,
-    stats: Option<(u64, u64)>,
+    cwd: PathBuf,
+    program: Option<PathBuf>,
+    stats: Option<PathBuf>,
 }
 
 /// `seen` for a failure's message: the environment's bytes (variables
@@ -96,9 +95,12 @@ fn readable(seen: &Seen) -> String {
     )
 }
 
-fn identity(fd: std::os::fd::OwnedFd) -> (u64, u64) {
-    let m = std::fs::File::from(fd).metadata().expect("fstat");
-    (m.dev(), m.ino())
+/// The file `fd` names, as /proc shows it while the request is served (a
+/// path, not an inode: a stats file one client made and removed may come
+/// back to the other under another inode).
+fn identity(fd: std::os::fd::OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("the descriptor's file")
 }
 
 /// The guest path a [`FakeServer`] stops at.
@@ -119,16 +121,20 @@ impl FakeServer {
             loop {
                 let (conn, _) = listener.accept().expect("accept");
                 let r = protocol::receive_request(&conn).expect("a request the worker accepts");
-                protocol::send_status(&conn, 42).expect("status");
-                if r.request.exec.program == Path::new(STOP) {
-                    return seen;
-                }
-                seen.push(Seen {
+                let stop = r.request.exec.program == Path::new(STOP);
+                // Looked at before the status: the client then removes a
+                // stats file it made that no run wrote.
+                let one = Seen {
                     request: serde_json::to_value(&r.request).expect("json"),
                     cwd: identity(r.cwd),
                     program: r.program.map(identity),
                     stats: r.stats.map(identity),
-                });
+                };
+                protocol::send_status(&conn, 42).expect("status");
+                if stop {
+                    return seen;
+                }
+                seen.push(one);
             }
         });
         FakeServer {
